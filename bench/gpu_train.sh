@@ -9,12 +9,14 @@
 # every carried evaluation set at x2, x3, x4. Results go to $OUT: vdsr.safetensors, train.jsonl,
 # curve.svg, eval.json, eval.txt (at most 8 files: the device tool's limit).
 # VDSR_GPU=-1 runs the same steps on the CPU (a dry run of the script with a tiny config).
+# VDSR_RUN_DIR moves the run folder (default .carry/run) out of .carry/, which a later device call
+# that carries .carry/ would replace; /tmp on a warm machine survives between calls.
 set -uo pipefail
 root="$(pwd)"
 [ -f "$root/bench/gpu_train.sh" ] || { echo "gpu_train: run from the repository root" >&2; exit 2; }
 build="${VDSR_GPU_BUILD:-$root/build-gpu}"
 out="${OUT:-$root/bench/out-train}"
-run="$root/.carry/run"
+run="${VDSR_RUN_DIR:-$root/.carry/run}"
 data="$root/.carry/data"
 mkdir -p "$out"
 for s in T91 BSD200; do
