@@ -74,13 +74,15 @@ if [ "$exec_record_only" = 0 ]; then
 gpu_line="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 [ -n "$gpu_line" ] || gpu_line="(nvidia-smi gave nothing)"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
-if git -C "$root" rev-parse --short=12 HEAD > /dev/null 2>&1; then
+# .carry/commit.txt first: the device tool's copy may hold a .git of an older commit with the
+# newer tree on top (seen: "2abbcfab6fe9-dirty" for a tree that was 47660d0d1433).
+if [ -f "$carry/commit.txt" ]; then
+  commit="$(head -1 "$carry/commit.txt")"
+  commit_src=".carry/commit.txt written by prepare_carry.sh on the build machine"
+elif git -C "$root" rev-parse --short=12 HEAD > /dev/null 2>&1; then
   commit="$(git -C "$root" rev-parse --short=12 HEAD)"
   [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit-dirty"
   commit_src="git on this machine"
-elif [ -f "$carry/commit.txt" ]; then
-  commit="$(head -1 "$carry/commit.txt")"
-  commit_src="no git here; .carry/commit.txt written by prepare_carry.sh"
 else
   commit="unknown"
   commit_src="no git here and no .carry/commit.txt"
