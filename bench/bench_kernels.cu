@@ -20,12 +20,6 @@ __global__ void fill_uniform_kernel(float* p, int64_t n, uint32_t seed, float ce
     p[i] = centre + half * uniform_pm1(seed, i);
 }
 
-__global__ void to_bf16_kernel(const float* src, __nv_bfloat16* dst, int64_t n) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    dst[i] = __float2bfloat16_rn(src[i]);
-}
-
 // One thread per element of col; consecutive threads walk c, so reads and writes are coalesced.
 __global__ void im2col3x3_kernel(int64_t N, int64_t H, int64_t W, int64_t C, const float* x,
                                  float* col) {
@@ -51,12 +45,6 @@ void fill_uniform_cuda(float* p, int64_t n, uint32_t seed, float centre, float h
   VDSR_CUDA_CHECK(cudaGetLastError());
 }
 
-void to_bf16_cuda(const float* src, __nv_bfloat16* dst, int64_t n, cudaStream_t stream) {
-  VDSR_CHECK(src != nullptr && dst != nullptr && n >= 0, "to_bf16_cuda: bad buffers");
-  if (n == 0) return;
-  to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(src, dst, n);
-  VDSR_CUDA_CHECK(cudaGetLastError());
-}
 
 void im2col3x3_cuda(const ConvShape& s, const float* x, float* col, cudaStream_t stream) {
   VDSR_CHECK(x != nullptr && col != nullptr && s.N >= 1 && s.H >= 1 && s.W >= 1 && s.C >= 1,

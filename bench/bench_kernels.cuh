@@ -1,6 +1,5 @@
 // Small CUDA helpers used only by vdsr_bench: fast deterministic random fills for large device
-// buffers, fp32 -> bf16 conversion (cuBLAS bf16 peak row) and im2col (the im2col + SGEMM
-// conv baseline). Device pointers; queued on `stream`; each checks the launch.
+// buffers and im2col (the im2col + SGEMM conv baseline). Device pointers; queued on `stream`; each checks the launch.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -16,9 +15,6 @@ namespace vdsr::bench {
 // identical host function, so references can be recomputed on the host without copying).
 void fill_uniform_cuda(float* p, int64_t n, uint32_t seed, float centre, float half,
                        cudaStream_t stream);
-
-// dst[i] = bf16(src[i]), round to nearest even.
-void to_bf16_cuda(const float* src, __nv_bfloat16* dst, int64_t n, cudaStream_t stream);
 
 // col[p][(r*3 + s)*C + c] = x[n][h+r-1][w+s-1][c] (0 outside the image), p = (n*H + h)*W + w.
 // Shapes: x [N][H][W][C], col [N*H*W][9*C].

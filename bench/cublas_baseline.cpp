@@ -20,6 +20,7 @@
 #include "bench/bench_kernels.cuh"
 #include "engine/cuda_check.h"
 #include "engine/log.h"
+#include "kernels/to_bf16.cuh"
 
 #define VDSR_CUBLAS_CHECK(expr)                                                          \
   do {                                                                                   \
@@ -149,8 +150,8 @@ void cublas_peak_rows(const GpuCtx& ctx, int n, std::vector<Row>& rows) {
         c16(Device::cuda(ctx.device), nn * 2);
     auto* pa = static_cast<__nv_bfloat16*>(a16.data());
     auto* pb = static_cast<__nv_bfloat16*>(b16.data());
-    to_bf16_cuda(a.get(), pa, int64_t(nn), ctx.stream);
-    to_bf16_cuda(b.get(), pb, int64_t(nn), ctx.stream);
+    to_bf16_cuda(a.get(), int64_t(nn), pa, ctx.stream);
+    to_bf16_cuda(b.get(), int64_t(nn), pb, ctx.stream);
     run_case(gemm_row(n, "bf16", "bf16-tensor-op", "cublasGemmEx, bf16 in/out, COMPUTE_32F"), kBf16Tol, true,
              c16.data(), [&] {
                VDSR_CUBLAS_CHECK(cublasGemmEx(h.h, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, pa, CUDA_R_16BF, n, pb,

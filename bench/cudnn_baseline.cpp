@@ -31,6 +31,7 @@
 #include <optional>
 
 #include "bench/bench_kernels.cuh"
+#include "bench/bf16_case.h"
 #include "engine/cuda_check.h"
 #include "engine/log.h"
 #include "kernels/conv3x3_bwd_data.cuh"
@@ -50,21 +51,6 @@ namespace {
 enum Op { kFwd = 0, kBwdData = 1, kBwdFilter = 2 };
 const char* const kOpNames[3] = {"conv3x3_fwd", "conv3x3_bwd_data", "conv3x3_bwd_weight"};
 
-// bf16 rows, verified against our fp32 default on the same bf16 inputs (so only the arithmetic
-// differs, never the operands). A product of two bf16 numbers is exact in fp32 (8 + 8 significant
-// bits), so both sides sum identical terms; they differ by
-//   the rounding of cuDNN's output to bf16: at most 2^-8 of the value (bf16 unit roundoff), and
-//   the two fp32 summations of the n terms (orders differ): each within n 2^-23 sum |a||b| of the
-//   exact sum (2^-23, not 2^-24, since tensor-core accumulation may truncate).
-// Per element: |out - ref| <= 2^-8 |ref| + n 2^-21 sum |a||b| (about twice the sum of the above;
-// sum |a||b| is our fp32 default run on the absolute values). Rigorous, so a failure is a bug; it
-// is tight for forward and backward-data (n = 9 * 64: about 1% of |ref|) but says little for
-// backward-weight (n = N H W). Hence also the relative L2 error below 2^-7: the bf16 output
-// rounding gives at most 2^-8 (about 1.6e-3 in practice) and fp32 summation orders some 1e-4,
-// while any indexing or layout mistake is of order 1.
-constexpr double kBf16OutRound = 1.0 / 256.0;  // 2^-8
-constexpr double kBf16SumCoef = 1.0 / 2097152.0;  // 2^-21, times n
-constexpr double kBf16RelL2Tol = 1.0 / 128.0;  // 2^-7
 
 const char* algo_name(Op op, int a) {
   static const char* const fwd[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
@@ -203,128 +189,17 @@ std::vector<Perf> find(const Session& ss, Op op, const Operands& st, bool krsc, 
   return out;
 }
 
-// bf16 device memory -> the floats it holds (exact).
-std::vector<float> download_bf16(const void* d, size_t n) {
-  std::vector<uint16_t> h(n);
-  VDSR_CUDA_CHECK(cudaMemcpy(h.data(), d, n * sizeof(uint16_t), cudaMemcpyDeviceToHost));
-  std::vector<float> f(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t bits = uint32_t(h[i]) << 16;
-    std::memcpy(&f[i], &bits, sizeof(float));
-  }
-  return f;
-}
+// cuDNN's view of a bf16 operand set.
+Operands operands(const Bf16Set& b) { return {b.x, b.w, b.w_krsc, b.dy, b.y, b.dx, b.dw}; }
 
-// bf16 copies of a case's operand sets, and what the bf16 rows are verified against: our default
-// variant (fp32) run on set 0's bf16 inputs read back exactly, i.e. on the very numbers cuDNN
-// multiplies. ref: its outputs (no bias, no ReLU, no mask; dw KCRS); mag: the same ops on the
-// absolute values of the inputs, i.e. sum |a||b| over the terms of each output element.
-struct Bf16Case {
-  std::vector<Buffer> storage;
-  std::vector<Operands> sets;  // rotated like ConvCase::sets
-  std::vector<float> y_ref, dx_ref, dw_ref, y_mag, dx_mag, dw_mag;
-  const Operands& set(int i) const { return sets[size_t(i) % sets.size()]; }
-};
-
-Bf16Case make_bf16_case(const GpuCtx& ctx, const ConvCase& cc) {
-  const ConvShape& s = cc.s;
-  const size_t in = size_t(s.in_elems()), out = size_t(s.out_elems()), wn = size_t(s.weight_elems());
-  Bf16Case bc;
-  // As many sets as make_conv_case would make for 2-byte elements: the one used next was last
-  // touched 2 x L2 of traffic ago.
-  const double op_bytes = double(in + out) * sizeof(__nv_bfloat16);
-  const int nsets = std::clamp(1 + int(std::ceil(2.0 * double(ctx.l2_bytes) / op_bytes)), 1, 8);
-  auto add = [&](size_t n) {
-    bc.storage.emplace_back(Device::cuda(ctx.device), std::max<size_t>(n, 1) * sizeof(__nv_bfloat16));
-    return static_cast<__nv_bfloat16*>(bc.storage.back().data());
-  };
-  for (int i = 0; i < nsets; ++i) {
-    const ConvSet& src = cc.set(i);
-    __nv_bfloat16* x = add(in);
-    __nv_bfloat16* w = add(wn);
-    __nv_bfloat16* w_krsc = add(wn);
-    __nv_bfloat16* dy = add(out);
-    __nv_bfloat16* y = add(out);
-    __nv_bfloat16* dx = add(in);
-    __nv_bfloat16* dw = add(wn);
-    to_bf16_cuda(src.x, x, int64_t(in), ctx.stream);
-    to_bf16_cuda(src.w, w, int64_t(wn), ctx.stream);
-    to_bf16_cuda(src.w_krsc, w_krsc, int64_t(wn), ctx.stream);
-    to_bf16_cuda(src.dy, dy, int64_t(out), ctx.stream);
-    bc.sets.push_back({x, w, w_krsc, dy, y, dx, dw});
-  }
-  sync(ctx.stream);
-
-  auto xh = download_bf16(bc.sets[0].x, in);
-  auto wh = download_bf16(bc.sets[0].w, wn);
-  auto dyh = download_bf16(bc.sets[0].dy, out);
-  DevFloats x(ctx.device, in), w(ctx.device, wn), dy(ctx.device, out), y(ctx.device, out), dx(ctx.device, in),
-      dw(ctx.device, wn), db(ctx.device, size_t(s.K));
-  // Our default's three ops on the current host inputs; outputs poisoned first, so an element the
-  // kernel does not write is NaN and caught here.
-  auto ours = [&](std::vector<float>& y_out, std::vector<float>& dx_out, std::vector<float>& dw_out) {
-    upload(x.get(), xh);
-    upload(w.get(), wh);
-    upload(dy.get(), dyh);
-    poison(y.get(), out, ctx.stream);
-    poison(dx.get(), in, ctx.stream);
-    poison(dw.get(), wn, ctx.stream);
-    conv3x3_fwd_cuda(s, x.get(), w.get(), nullptr, false, y.get(), ctx.stream);
-    conv3x3_bwd_data_cuda(s, dy.get(), w.get(), nullptr, dx.get(), ctx.stream);
-    conv3x3_bwd_weight_cuda(s, x.get(), dy.get(), dw.get(), db.get(), ctx.stream, ctx.device);
-    sync(ctx.stream);
-    y_out = download(y.get(), out);
-    dx_out = download(dx.get(), in);
-    dw_out = download(dw.get(), wn);
-    for (const auto* v : {&y_out, &dx_out, &dw_out})
-      for (float f : *v) VDSR_CHECK(std::isfinite(f), "non-finite or unwritten element in a bf16 reference");
-  };
-  ours(bc.y_ref, bc.dx_ref, bc.dw_ref);
-  for (auto* v : {&xh, &wh, &dyh})
-    for (float& f : *v) f = std::fabs(f);
-  ours(bc.y_mag, bc.dx_mag, bc.dw_mag);
-  return bc;
-}
-
-// The relative L2 error of a bf16 row's output on set 0 against Bf16Case's reference, and the
-// largest ratio of an element's error to its bound (see kBf16SumCoef; > 1: outside the bound).
-struct Bf16Error {
-  double rel_l2 = 0.0;
-  double worst = 0.0;
-};
-
-Bf16Error check_bf16(const Bf16Case& bc, const ConvShape& s, Op op, bool krsc) {
-  const Operands& z = bc.set(0);
-  std::vector<float> got;
-  const std::vector<float>* ref = nullptr;
-  const std::vector<float>* mag = nullptr;
-  double terms = 0.0;  // n: products summed per output element
-  if (op == kFwd) {
-    got = download_bf16(z.y, size_t(s.out_elems()));
-    ref = &bc.y_ref;
-    mag = &bc.y_mag;
-    terms = 9.0 * double(s.C);
-  } else if (op == kBwdData) {
-    got = download_bf16(z.dx, size_t(s.in_elems()));
-    ref = &bc.dx_ref;
-    mag = &bc.dx_mag;
-    terms = 9.0 * double(s.K);
-  } else {
-    got = download_bf16(z.dw, size_t(s.weight_elems()));
-    if (krsc) got = krsc_to_kcrs(got, s.K, s.C);
-    ref = &bc.dw_ref;
-    mag = &bc.dw_mag;
-    terms = double(s.pixels());
-  }
-  Bf16Error e;
-  e.rel_l2 = rel_l2(got.data(), ref->data(), got.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    const double r = double((*ref)[i]), diff = std::abs(double(got[i]) - r);
-    const double bound = kBf16OutRound * std::abs(r) + kBf16SumCoef * terms * double((*mag)[i]);
-    if (!std::isfinite(diff)) return {std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
-    if (diff > 0.0) e.worst = std::max(e.worst, bound > 0.0 ? diff / bound : std::numeric_limits<double>::infinity());
-  }
-  return e;
+// check_bf16 on the output of `op` in set 0 (dw converted from KRSC when the session used it).
+Bf16Error check_cudnn_bf16(const Bf16Case& bc, const ConvShape& s, Op op, bool krsc) {
+  const Bf16Set& z = bc.set(0);
+  if (op == kFwd) return check_bf16(bc, s, 0, download_bf16(z.y, size_t(s.out_elems())));
+  if (op == kBwdData) return check_bf16(bc, s, 1, download_bf16(z.dx, size_t(s.in_elems())));
+  auto dw = download_bf16(z.dw, size_t(s.weight_elems()));
+  if (krsc) dw = krsc_to_kcrs(dw, s.K, s.C);
+  return check_bf16(bc, s, 2, dw);
 }
 
 // The relative error of the op's output on set 0 against our default (dw converted to KCRS).
@@ -393,7 +268,7 @@ void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& ro
         continue;
       }
     }
-    auto set_of = [&](int i) { return bf16 ? bc->set(i) : operands(cc.set(i)); };
+    auto set_of = [&](int i) { return bf16 ? operands(bc->set(i)) : operands(cc.set(i)); };
     const size_t elem_bytes = bf16 ? sizeof(__nv_bfloat16) : sizeof(float);
     for (Op op : {kFwd, kBwdData, kBwdFilter})
       for (bool krsc : {false, true}) {
@@ -446,7 +321,7 @@ void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& ro
             sync(ctx.stream);
             bool ok = false;
             if (bf16) {
-              const Bf16Error e = check_bf16(*bc, cc.s, op, krsc);
+              const Bf16Error e = check_cudnn_bf16(*bc, cc.s, op, krsc);
               r.err = e.rel_l2;
               r.extra["max_err_over_bound"] = e.worst;
               ok = e.rel_l2 < pass.tol && e.worst <= 1.0;

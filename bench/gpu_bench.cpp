@@ -2,6 +2,8 @@
 //   ours, per op and variant: against the CPU double reference on a small shape (2x13x17, 64->64,
 //     bias + ReLU forward, ReLU mask in backward-data), then at the timed shape against our
 //     default variant (for the default itself: a second run, which must be bit-identical);
+//   ours bf16 (tensor cores): against our fp32 default on the same bf16 inputs at the timed shape
+//     (bench/bf16_case.h: per-element bound and relative L2 error), no bias / ReLU / mask;
 //   cuDNN and cuBLAS convs: against our default variant at the timed shape (no bias, no ReLU);
 //   the training iteration and inference: GPU model against the CPU model on a small shape.
 #include "bench/gpu_bench.h"
@@ -13,6 +15,7 @@
 #include <random>
 
 #include "bench/bench_kernels.cuh"
+#include "bench/bf16_case.h"
 #include "bench/cublas_baseline.h"
 #include "bench/gpu_common.h"
 #include "engine/cuda_check.h"
@@ -20,10 +23,13 @@
 #include "engine/log.h"
 #include "kernels/conv3x3_bwd_data.cuh"
 #include "kernels/conv3x3_bwd_data.h"
+#include "kernels/conv3x3_bwd_data_bf16.cuh"
 #include "kernels/conv3x3_bwd_weight.cuh"
 #include "kernels/conv3x3_bwd_weight.h"
+#include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv3x3_fwd.h"
+#include "kernels/conv3x3_fwd_bf16.cuh"
 #include "model/vdsr.h"
 #ifdef VDSR_BENCH_HAVE_CUDNN
 #include "bench/cudnn_baseline.h"
@@ -166,6 +172,74 @@ Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, int v) {
   return r;
 }
 
+Row skipped(const std::string& op, const std::string& shape, const std::string& impl, const std::string& why) {
+  Row r;
+  r.op = op;
+  r.shape = shape;
+  r.impl = impl;
+  r.precision = "fp32";
+  r.math = "-";
+  r.algo = "-";
+  r.status = "skipped: " + why;
+  return r;
+}
+
+// Our bf16 tensor-core kernels (64 -> 64): verified plain against the bf16 oracle on set 0, then
+// timed the way the network runs them (bias + ReLU forward, ReLU mask of x in backward-data).
+void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& rows) {
+  const ConvShape& s = cc.s;
+  const char* const algo[3] = {"mma.sync bf16 +bias+relu", "mma.sync bf16 +relu-mask",
+                               "mma.sync bf16 split over pixels"};
+  Bf16Case bc;
+  try {
+    bc = make_bf16_case(ctx, cc);
+  } catch (const std::exception& e) {
+    rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("bf16 operands or oracle failed: ") + e.what()));
+    return;
+  }
+  auto run = [&](Op op, const Bf16Set& b, const ConvSet& f, bool plain) {
+    switch (op) {
+      case kFwd: conv3x3_fwd_bf16_cuda(s, b.x, b.wg, plain ? nullptr : f.b, !plain, b.y, ctx.stream); break;
+      case kBwdData: conv3x3_bwd_data_bf16_cuda(s, b.dy, b.wg_flip, plain ? nullptr : b.x, b.dx, ctx.stream); break;
+      case kBwdWeight: conv3x3_bwd_weight_bf16_cuda(s, b.x, b.dy, f.dw, f.db, ctx.stream, ctx.device); break;
+    }
+  };
+  for (Op op : {kFwd, kBwdData, kBwdWeight}) {
+    Row r;
+    r.op = kOpNames[op];
+    r.shape = cc.shape_text;
+    r.impl = "ours";
+    r.precision = "bf16";
+    r.math = "bf16-tensor-op";
+    r.algo = algo[op];
+    r.flop = conv_flop(s);
+    r.ref = "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)";
+    try {
+      const Bf16Set& b = bc.set(0);
+      const ConvSet& f = cc.set(0);
+      VDSR_CUDA_CHECK(cudaMemsetAsync(b.y, 0xFF, size_t(s.out_elems()) * 2, ctx.stream));
+      VDSR_CUDA_CHECK(cudaMemsetAsync(b.dx, 0xFF, size_t(s.in_elems()) * 2, ctx.stream));
+      poison(f.dw, size_t(s.weight_elems()), ctx.stream);
+      run(op, b, f, true);
+      sync(ctx.stream);
+      const std::vector<float> got = op == kFwd       ? download_bf16(b.y, size_t(s.out_elems()))
+                                     : op == kBwdData ? download_bf16(b.dx, size_t(s.in_elems()))
+                                                      : download(f.dw, size_t(s.weight_elems()));
+      const Bf16Error e = check_bf16(bc, s, int(op), got);
+      r.err = e.rel_l2;
+      r.extra["max_err_over_bound"] = e.worst;
+      if (e.rel_l2 < kBf16RelL2Tol && e.worst <= 1.0)
+        r.ms = time_ms(ctx, [&](int i) { run(op, bc.set(i), cc.set(i), false); }, &r.reps);
+      else
+        r.status = "FAILED: error " + std::to_string(e.rel_l2) + " (max over the element bound " +
+                   std::to_string(e.worst) + ") vs our fp32 default on the same bf16 inputs";
+    } catch (const std::exception& e) {
+      r.status = std::string("FAILED: ") + e.what();
+    }
+    rows.push_back(r);
+  }
+}
+
 double train_flop(const Vdsr& m, int64_t pixels) {
   double f = 0.0;
   for (size_t i = 0; i < m.layers().size(); ++i) {
@@ -291,17 +365,6 @@ void progress(const std::vector<Row>& rows, size_t from) {
   }
 }
 
-Row skipped(const std::string& op, const std::string& shape, const std::string& impl, const std::string& why) {
-  Row r;
-  r.op = op;
-  r.shape = shape;
-  r.impl = impl;
-  r.precision = "fp32";
-  r.math = "-";
-  r.algo = "-";
-  r.status = "skipped: " + why;
-  return r;
-}
 
 }  // namespace
 
@@ -359,6 +422,11 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
           rows.push_back(ours_conv_row(ctx, cc, op, v));
           progress(rows, rows.size() - 1);
         }
+    if (opt.ours) {
+      const size_t from = rows.size();
+      ours_bf16_rows(ctx, cc, rows);
+      progress(rows, from);
+    }
     if (opt.cudnn) {
       const size_t from = rows.size();
 #ifdef VDSR_BENCH_HAVE_CUDNN

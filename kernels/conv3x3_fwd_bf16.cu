@@ -1,0 +1,14 @@
+// bf16 tensor-core 3x3 convolution forward, 64 -> 64 (the implicit GEMM of conv3x3_mma.cuh with
+// bias and ReLU in the epilogue).
+#include "kernels/conv3x3_fwd_bf16.cuh"
+
+#include "kernels/conv3x3_mma.cuh"
+
+namespace vdsr {
+
+void conv3x3_fwd_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
+                           const float* b, bool relu, __nv_bfloat16* y, cudaStream_t stream) {
+  mma::launch_conv(s, x, wg, b, nullptr, relu, y, stream, "conv3x3_fwd_bf16_cuda");
+}
+
+}  // namespace vdsr

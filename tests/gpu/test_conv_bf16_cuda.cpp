@@ -1,0 +1,389 @@
+// The bf16 tensor-core 3x3 convolutions (kernels/conv3x3_*_bf16.cu, 64 -> 64) against the double
+// references: inputs and weights are rounded to bf16 first, so the reference sees exactly the
+// values the tensor cores multiply (products of bf16 are exact in fp32).
+//
+// Tolerances. Forward and backward-data outputs are fp32 sums of 9*64 products, then rounded to
+// bf16: |got - want| <= 2^-8 |want| (the final rounding, 2^-9, doubled for the fp32 error in the
+// value rounded) + chain 2^-21 sum|terms|. The tensor cores' fp32 accumulation is not specified
+// to round like an FMA chain, so the accumulation bound is 4x the recursive-summation one
+// (chain 2^-23). The weight gradient is fp32 out (no final rounding) with chain = the pixels.
+// Exact tests on small integers (every partial sum an integer below 2^24) pin the indexing down
+// bit for bit: forward and backward-data equal the reference rounded to bf16, the weight gradient
+// equals it exactly.
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "engine/cuda_check.h"
+#include "engine/cuda_context.h"
+#include "engine/error.h"
+#include "kernels/conv3x3_bwd_data.h"
+#include "kernels/conv3x3_bwd_data_bf16.cuh"
+#include "kernels/conv3x3_bwd_weight.h"
+#include "kernels/conv3x3_bwd_weight_bf16.cuh"
+#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/to_bf16.cuh"
+#include "tests/support/conv_check.h"
+#include "tests/support/test_support.h"
+
+using vdsr::ConvShape;
+using vdsr::test::abs_of;
+using vdsr::test::random_floats;
+using vdsr::test::random_ints;
+using vdsr::test::relu_source;
+using vdsr::test::shape_str;
+using vdsr::test::to_double;
+using bf16 = __nv_bfloat16;
+
+namespace {
+
+constexpr int kDev = 0;
+cudaStream_t stream() { return vdsr::cuda_stream(kDev); }
+
+// Host bf16: round to nearest even, as __float2bfloat16_rn.
+uint16_t bf16_bits(float f) {
+  uint32_t u = 0;
+  std::memcpy(&u, &f, 4);
+  if (std::isnan(f)) return 0x7FC0;
+  u += 0x7FFFu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+float bf16_value(uint16_t b) {
+  const uint32_t u = uint32_t(b) << 16;
+  float f = 0;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+std::vector<float> round_bf16(std::vector<float> v) {
+  for (float& f : v) f = bf16_value(bf16_bits(f));
+  return v;
+}
+
+// A device array of T (bf16 held as raw 16-bit patterns on the host).
+template <typename T>
+class Dev {
+ public:
+  explicit Dev(size_t n) : n_(n) {
+    VDSR_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(T)));
+    VDSR_CUDA_CHECK(cudaMemset(p_, 0xFF, std::max<size_t>(n, 1) * sizeof(T)));  // NaN poison
+  }
+  Dev(Dev&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; }
+  Dev(const Dev&) = delete;
+  Dev& operator=(const Dev&) = delete;
+  ~Dev() { cudaFree(p_); }
+  T* get() const { return p_; }
+  size_t size() const { return n_; }
+
+ private:
+  T* p_ = nullptr;
+  size_t n_;
+};
+
+Dev<float> upload(const std::vector<float>& v) {
+  Dev<float> d(v.size());
+  VDSR_CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * 4, cudaMemcpyHostToDevice));
+  return d;
+}
+Dev<bf16> upload_bf16(const std::vector<float>& v) {
+  std::vector<uint16_t> h(v.size());
+  for (size_t i = 0; i < v.size(); ++i) h[i] = bf16_bits(v[i]);
+  Dev<bf16> d(v.size());
+  VDSR_CUDA_CHECK(cudaMemcpy(d.get(), h.data(), h.size() * 2, cudaMemcpyHostToDevice));
+  return d;
+}
+std::vector<float> download(const Dev<float>& d) {
+  vdsr::cuda_sync(kDev);
+  std::vector<float> v(d.size());
+  VDSR_CUDA_CHECK(cudaMemcpy(v.data(), d.get(), v.size() * 4, cudaMemcpyDeviceToHost));
+  return v;
+}
+std::vector<float> download(const Dev<bf16>& d) {
+  vdsr::cuda_sync(kDev);
+  std::vector<uint16_t> h(d.size());
+  VDSR_CUDA_CHECK(cudaMemcpy(h.data(), d.get(), h.size() * 2, cudaMemcpyDeviceToHost));
+  std::vector<float> v(h.size());
+  for (size_t i = 0; i < h.size(); ++i) v[i] = bf16_value(h[i]);
+  return v;
+}
+
+// The bf16 GEMM weight copy, made on the GPU from fp32 OIHW weights.
+Dev<bf16> gemm_weights(const std::vector<float>& wt, bool flip) {
+  const auto w = upload(wt);
+  Dev<bf16> wg(wt.size());
+  vdsr::conv3x3_weights_bf16_cuda(w.get(), 64, 64, flip, wg.get(), stream());
+  vdsr::cuda_sync(kDev);
+  return wg;
+}
+
+struct Data {  // one problem: bf16-rounded inputs, and their device copies
+  ConvShape s;
+  std::vector<float> x, wt, b, dy, src;
+};
+
+Data make_data(const ConvShape& s, bool ints, uint32_t seed) {
+  Data d{s, {}, {}, {}, {}, {}};
+  auto gen = [&](size_t n, float lim) {
+    return ints ? random_ints(n, -int(lim), int(lim), ++seed)
+                : round_bf16(random_floats(n, -lim, lim, ++seed));
+  };
+  d.x = gen(size_t(s.in_elems()), 2);
+  d.wt = gen(size_t(s.weight_elems()), 2);
+  d.b = ints ? random_ints(size_t(s.K), -4, 4, ++seed) : random_floats(size_t(s.K), -1, 1, ++seed);
+  d.dy = gen(size_t(s.out_elems()), 2);
+  d.src = round_bf16(relu_source(size_t(s.in_elems()), ++seed));
+  return d;
+}
+
+std::vector<float> run_fwd(const Data& d, bool bias_relu) {
+  const auto x = upload_bf16(d.x);
+  const auto wg = gemm_weights(d.wt, false);
+  const auto b = upload(d.b);
+  Dev<bf16> y(size_t(d.s.out_elems()));
+  vdsr::conv3x3_fwd_bf16_cuda(d.s, x.get(), wg.get(), bias_relu ? b.get() : nullptr, bias_relu,
+                              y.get(), stream());
+  return download(y);
+}
+std::vector<float> run_bwd_data(const Data& d, bool masked) {
+  const auto dy = upload_bf16(d.dy);
+  const auto wg = gemm_weights(d.wt, true);
+  const auto src = upload_bf16(d.src);
+  Dev<bf16> dx(size_t(d.s.in_elems()));
+  vdsr::conv3x3_bwd_data_bf16_cuda(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr,
+                                   dx.get(), stream());
+  return download(dx);
+}
+void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db) {
+  const auto x = upload_bf16(d.x);
+  const auto dy = upload_bf16(d.dy);
+  Dev<float> dwd(size_t(d.s.weight_elems())), dbd(size_t(d.s.K));
+  vdsr::conv3x3_bwd_weight_bf16_cuda(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kDev);
+  *dw = download(dwd);
+  *db = download(dbd);
+}
+
+// got (bf16 values or fp32) against want; see the header for the bound.
+void require_bf16_close(const std::vector<float>& got, const std::vector<double>& want,
+                        const std::vector<double>& sumabs, double chain, bool rounded_out,
+                        const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  int64_t bad = 0, first = -1;
+  double worst = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double tol = (rounded_out ? std::ldexp(std::fabs(want[i]), -8) : 0.0) +
+                       chain * std::ldexp(sumabs[i], -21) + 1e-30;
+    const double err = std::fabs(double(got[i]) - want[i]);
+    worst = std::max(worst, std::isfinite(got[i]) ? err / tol : 1e30);
+    if (!(err <= tol) && bad++ == 0) first = int64_t(i);
+  }
+  INFO(what << ": " << bad << " of " << got.size() << " outside the bound; first at " << first
+            << (first >= 0 ? " got " + std::to_string(got[size_t(first)]) + " want " +
+                                 std::to_string(want[size_t(first)])
+                           : std::string())
+            << "; worst error / bound " << worst);
+  CHECK(bad == 0);
+}
+
+// Exact: forward / backward-data results are the exact integer rounded to bf16.
+void require_bf16_exact(const std::vector<float>& got, const std::vector<double>& want,
+                        bool rounded_out, const std::string& what) {
+  REQUIRE(got.size() == want.size());
+  int64_t bad = 0, first = -1;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const float w = rounded_out ? bf16_value(bf16_bits(float(want[i]))) : float(want[i]);
+    if (std::memcmp(&got[i], &w, 4) != 0 && bad++ == 0) first = int64_t(i);
+  }
+  INFO(what << ": " << bad << " of " << got.size() << " differ; first at " << first);
+  CHECK(bad == 0);
+}
+
+// Narrow (full-row tiles, rows wrapping inside a fragment, tile remainders) and wide (32 x 4
+// tiles with remainders both ways) images; 1-pixel images; batches.
+const ConvShape kShapes[] = {{1, 1, 1, 64, 64},   {2, 7, 5, 64, 64},  {1, 13, 17, 64, 64},
+                             {2, 41, 41, 64, 64}, {1, 3, 130, 64, 64}, {1, 70, 1, 64, 64},
+                             {1, 5, 64, 64, 64},  {1, 6, 65, 64, 64},  {2, 9, 100, 64, 64}};
+
+}  // namespace
+
+TEST_CASE("bf16 conv3x3 forward matches the reference on awkward shapes") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 11000;
+  for (const ConvShape& s : kShapes)
+    for (int bias_relu = 0; bias_relu < 2; ++bias_relu) {
+      const Data d = make_data(s, false, seed += 10);
+      const auto xd = to_double(d.x), wd = to_double(d.wt), bd = to_double(d.b);
+      std::vector<double> want(size_t(s.out_elems())), sumabs(want.size());
+      vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bias_relu ? bd.data() : nullptr,
+                            bias_relu != 0, want.data());
+      const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
+      vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
+                            sumabs.data());
+      require_bf16_close(run_fwd(d, bias_relu != 0), want, sumabs, 9.0 * 64 + 2, true,
+                         "fwd bf16 " + shape_str(s) + (bias_relu ? " bias relu" : ""));
+    }
+}
+
+TEST_CASE("bf16 conv3x3 backward-data matches the reference on awkward shapes") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 12000;
+  for (const ConvShape& s : kShapes)
+    for (int masked = 0; masked < 2; ++masked) {
+      const Data d = make_data(s, false, seed += 10);
+      const auto dyd = to_double(d.dy), wd = to_double(d.wt), srcd = to_double(d.src);
+      std::vector<double> want(size_t(s.in_elems())), sumabs(want.size());
+      vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), masked ? srcd.data() : nullptr,
+                                 want.data());
+      const auto dya = abs_of(dyd), wa = abs_of(wd);
+      vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, sumabs.data());
+      require_bf16_close(run_bwd_data(d, masked != 0), want, sumabs, 9.0 * 64, true,
+                         "bwd_data bf16 " + shape_str(s) + (masked ? " masked" : ""));
+    }
+}
+
+TEST_CASE("bf16 conv3x3 backward-weight matches the reference on awkward shapes") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 13000;
+  for (const ConvShape& s : kShapes) {
+    const Data d = make_data(s, false, seed += 10);
+    const auto xd = to_double(d.x), dyd = to_double(d.dy);
+    std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
+    std::vector<double> dw_abs(dw_ref.size()), db_abs(db_ref.size());
+    vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
+    const auto xa = abs_of(xd), dya = abs_of(dyd);
+    vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), dw_abs.data(), db_abs.data());
+    std::vector<float> dw, db;
+    run_bwd_weight(d, &dw, &db);
+    const double chain = double(s.pixels()) + 2;
+    require_bf16_close(dw, dw_ref, dw_abs, chain, false, "bwd_weight bf16 dw " + shape_str(s));
+    require_bf16_close(db, db_ref, db_abs, chain, false, "bwd_weight bf16 db " + shape_str(s));
+  }
+}
+
+TEST_CASE("bf16 conv3x3 ops are exact on small integers (training shape, a wide image)") {
+  vdsr::test::require_gpu();
+  // |x|, |dy|, |w| <= 2, |b| <= 4: forward / backward-data sums are integers of at most
+  // 9*64*4 + 4, weight-gradient sums at most 64*41*41*4 < 2^24: exact in fp32 in any order.
+  const ConvShape shapes[] = {{64, 41, 41, 64, 64}, {1, 37, 203, 64, 64}};
+  uint32_t seed = 14000;
+  for (const ConvShape& s : shapes) {
+    const Data d = make_data(s, true, seed += 10);
+    const auto xd = to_double(d.x), wd = to_double(d.wt), bd = to_double(d.b),
+               dyd = to_double(d.dy), srcd = to_double(d.src);
+    const std::string tag = " " + shape_str(s);
+    std::vector<double> y(size_t(s.out_elems()));
+    vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y.data());
+    require_bf16_exact(run_fwd(d, true), y, true, "fwd bf16" + tag);
+    std::vector<double> dx(size_t(s.in_elems()));
+    vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), srcd.data(), dx.data());
+    require_bf16_exact(run_bwd_data(d, true), dx, true, "bwd_data bf16" + tag);
+    std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
+    vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
+    std::vector<float> dw, db;
+    run_bwd_weight(d, &dw, &db);
+    require_bf16_exact(dw, dw_ref, false, "bwd_weight bf16 dw" + tag);
+    require_bf16_exact(db, db_ref, false, "bwd_weight bf16 db" + tag);
+  }
+}
+
+TEST_CASE("bf16 conv3x3 forward and backward-data are position independent (crops)") {
+  vdsr::test::require_gpu();
+  // Float data: a crop cut differently into tiles must give, away from its 1-pixel border (which
+  // sees the crop's zero padding), the whole image's outputs bit for bit.
+  const ConvShape shapes[] = {{1, 41, 41, 64, 64}, {1, 23, 150, 64, 64}};
+  uint32_t seed = 15000;
+  for (const ConvShape& s : shapes) {
+    const int64_t h0 = 4, w0 = 3, ch = s.H - 9, cw = s.W - 7;
+    const ConvShape crop{1, ch, cw, 64, 64};
+    Data d = make_data(s, false, seed += 10);
+    Data c = d;
+    c.s = crop;
+    auto cut = [&](const std::vector<float>& v) {
+      std::vector<float> o(size_t(ch * cw * 64));
+      for (int64_t h = 0; h < ch; ++h)
+        for (int64_t w = 0; w < cw; ++w)
+          std::copy_n(v.begin() + ((h0 + h) * s.W + w0 + w) * 64, 64, o.begin() + (h * cw + w) * 64);
+      return o;
+    };
+    c.x = cut(d.x);
+    c.dy = cut(d.dy);
+    c.src = cut(d.src);
+    const auto y = run_fwd(d, true), yc = run_fwd(c, true);
+    const auto dx = run_bwd_data(d, true), dxc = run_bwd_data(c, true);
+    int64_t bad_y = 0, bad_dx = 0;
+    for (int64_t h = 1; h + 1 < ch; ++h)
+      for (int64_t w = 1; w + 1 < cw; ++w)
+        for (int64_t k = 0; k < 64; ++k) {
+          const size_t i = size_t(((h0 + h) * s.W + w0 + w) * 64 + k), j = size_t((h * cw + w) * 64 + k);
+          bad_y += std::memcmp(&y[i], &yc[j], 4) != 0;
+          bad_dx += std::memcmp(&dx[i], &dxc[j], 4) != 0;
+        }
+    INFO(shape_str(s) << ": crop differs from the whole in " << bad_y << " forward and " << bad_dx
+                      << " backward-data outputs");
+    CHECK(bad_y == 0);
+    CHECK(bad_dx == 0);
+  }
+}
+
+TEST_CASE("bf16 conv3x3 backward-weight is deterministic") {
+  vdsr::test::require_gpu();
+  const Data d = make_data({64, 41, 41, 64, 64}, false, 16000);
+  std::vector<float> dw1, db1, dw2, db2;
+  run_bwd_weight(d, &dw1, &db1);
+  run_bwd_weight(d, &dw2, &db2);
+  CHECK(std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4) == 0);
+  CHECK(std::memcmp(db1.data(), db2.data(), db1.size() * 4) == 0);
+}
+
+TEST_CASE("bf16 conv3x3 launchers check their preconditions") {
+  vdsr::test::require_gpu();
+  Dev<bf16> a(64 * 64 * 9), b(64 * 64 * 9);
+  Dev<float> w(64 * 64 * 9);
+  const ConvShape c32{1, 3, 3, 32, 64}, k16{1, 3, 3, 64, 16}, ok{1, 3, 3, 64, 64};
+  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(c32, a.get(), b.get(), nullptr, false, a.get(),
+                                                stream()),
+                    Catch::Contains("64 -> 64"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_bwd_data_bf16_cuda(k16, a.get(), b.get(), nullptr, a.get(),
+                                                     stream()),
+                    Catch::Contains("64 -> 64"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_bwd_weight_bf16_cuda(c32, a.get(), b.get(), w.get(), nullptr,
+                                                       stream(), kDev),
+                    Catch::Contains("64 -> 64"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get(),
+                                                stream()),
+                    Catch::Contains("in place"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, nullptr, b.get(), nullptr, false, a.get(),
+                                                stream()),
+                    Catch::Contains("null"));
+  CHECK_THROWS(vdsr::conv3x3_weights_bf16_cuda(w.get(), 0, 64, false, a.get(), stream()));
+}
+
+TEST_CASE("fp32 <-> bf16 conversions round to nearest even") {
+  vdsr::test::require_gpu();
+  std::vector<float> v = random_floats(4097, -1000, 1000, 17000);
+  v.push_back(1.0f + std::ldexp(1.0f, -8));       // a tie: rounds to even (1.0)
+  v.push_back(1.0f + 3 * std::ldexp(1.0f, -8));   // a tie: rounds to even (1 + 2^-6)
+  v.push_back(0.0f);
+  v.push_back(-0.0f);
+  const auto d = upload(v);
+  Dev<bf16> h(v.size());
+  Dev<float> back(v.size());
+  vdsr::to_bf16_cuda(d.get(), int64_t(v.size()), h.get(), stream());
+  vdsr::to_float_cuda(h.get(), int64_t(v.size()), back.get(), stream());
+  const auto got = download(back);
+  int64_t bad = 0;
+  for (size_t i = 0; i < v.size(); ++i) {
+    const float want = bf16_value(bf16_bits(v[i]));
+    bad += std::memcmp(&got[i], &want, 4) != 0;
+  }
+  CHECK(bad == 0);
+  CHECK(got[4097] == 1.0f);
+  CHECK(got[4098] == 1.0f + std::ldexp(1.0f, -6));
+}
