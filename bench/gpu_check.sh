@@ -3,7 +3,8 @@
 # docs/perf.md. Run from the repository root of a copy that carries .carry/ (bench/prepare_carry.sh
 # makes it on the build machine):
 #
-#   bench/gpu_check.sh [--no-build] [--no-tests] [--no-cpu-tests] [--no-bench] [-- VDSR_BENCH_ARGS...]
+#   bench/gpu_check.sh [--no-build] [--no-tests] [--no-cpu-tests] [--no-bench] [--peer]
+#                      [-- VDSR_BENCH_ARGS...]
 #   bench/gpu_check.sh --record-from DIR --commit C [-- VDSR_BENCH_ARGS...]
 #
 # --record-from rebuilds the record of an earlier run from the results folder it brought back
@@ -12,7 +13,9 @@
 #
 # Steps: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit), configure build-gpu/
 # (CUDA on, sm_90, dependencies from .carry/), build with -j16, ctest -L gpu, ctest -LE gpu -j16
-# (data tests skip: no data travels), vdsr_bench -g 0 --json. Everything lands in one folder,
+# (data tests skip: no data travels), vdsr_bench -g 0 --json, and with --peer the same VDSR in
+# PyTorch on the same GPU (bench/pytorch_peer.py --json peer.json; its table joins the record).
+# Everything lands in one folder,
 # $OUT if set, else bench/out-<UTC date>: logs, bench.json, bench.txt (the table as printed),
 # record.md (what was appended) and a copy of the updated docs/perf.md to bring back. A failing
 # test or bench row does not stop the script: the bench and the record still happen; the exit
@@ -21,7 +24,7 @@ set -uo pipefail
 
 root="$(pwd)"
 [ -f "$root/bench/gpu_check.sh" ] || { echo "gpu_check: run from the repository root" >&2; exit 2; }
-do_build=1 do_tests=1 do_cpu_tests=1 do_bench=1
+do_build=1 do_tests=1 do_cpu_tests=1 do_bench=1 do_peer=0
 record_from="" given_commit=""
 bench_args=()
 while [ $# -gt 0 ]; do
@@ -30,6 +33,7 @@ while [ $# -gt 0 ]; do
     --no-tests) do_tests=0; do_cpu_tests=0 ;;
     --no-cpu-tests) do_cpu_tests=0 ;;
     --no-bench) do_bench=0 ;;
+    --peer) do_peer=1 ;;
     --record-from) record_from="$2"; shift ;;
     --commit) given_commit="$2"; shift ;;
     --) shift; bench_args=("$@"); break ;;
@@ -219,6 +223,15 @@ if [ "$built" = 1 ] && [ "$do_bench" = 1 ]; then
   [ "$bench_rc" = 0 ] || fail "vdsr_bench exited $bench_rc (a row failed verification, or an error; see bench.stderr)"
 fi
 
+peer_rc="not run"
+if [ "$do_peer" = 1 ] && [ "$exec_record_only" = 0 ]; then
+  say "peer: python3 bench/pytorch_peer.py --json $out/peer.json"
+  PYTHONUNBUFFERED=1 python3 "$root/bench/pytorch_peer.py" --json "$out/peer.json" \
+    > "$out/peer.txt" 2> "$out/peer.stderr"
+  peer_rc=$?
+  [ "$peer_rc" = 0 ] || fail "pytorch_peer.py exited $peer_rc (see peer.stderr)"
+fi
+
 if [ "$exec_record_only" = 1 ]; then
   line="$(grep -E "tests passed|tests failed" "$out/ctest-gpu.log" | tail -1)"
   gpu_summary="$line ($(counts "$out/ctest-gpu.log"))"
@@ -240,6 +253,7 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
   echo "- ctest gpu: $gpu_summary"
   echo "- ctest cpu: $cpu_summary"
   echo "- vdsr_bench exit status: $bench_rc"
+  [ "$do_peer" = 1 ] && echo "- pytorch_peer.py exit status: $peer_rc"
   echo
   echo "Commands (from the repository root; \`.carry\` made by \`bench/prepare_carry.sh\`):"
   echo
@@ -249,6 +263,7 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
   [ "$do_tests" = 1 ] && rel "${gpu_ctest[*]}"
   [ "$do_cpu_tests" = 1 ] && rel "${cpu_ctest[*]}"
   [ "$do_bench" = 1 ] && echo "LD_LIBRARY_PATH=${cudnn_lib:+$(dirname "$cudnn_lib"):}... $(rel "${bench_cmd[*]}")"
+  [ "$do_peer" = 1 ] && echo "python3 bench/pytorch_peer.py --json peer.json"
   echo '```'
   echo
   if [ -s "$out/bench.txt" ]; then
@@ -264,6 +279,14 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
     tail -20 "$out/bench.stderr" 2>/dev/null
     echo '```'
   fi
+  if [ -s "$out/peer.txt" ]; then
+    echo
+    echo "The same VDSR in PyTorch on this GPU (bench/pytorch_peer.py):"
+    echo
+    echo '```'
+    cat "$out/peer.txt"
+    echo '```'
+  fi
 } > "$out/record.md"
 mkdir -p "$root/docs"
 [ -f "$root/docs/perf.md" ] || printf '# Performance records\n' > "$root/docs/perf.md"
@@ -276,9 +299,9 @@ say "done (status $status)"
 # results loose, and pack every log into one archive.
 pack="$(mktemp -d)"
 if (cd "$out" && tar czf "$pack/logs.tar.gz" --exclude=logs.tar.gz --exclude=perf.md \
-      --exclude=record.md --exclude=bench.json --exclude=bench.txt .); then
+      --exclude=record.md --exclude=bench.json --exclude=bench.txt --exclude=peer.json .); then
   (cd "$out" && find . -maxdepth 1 -type f ! -name perf.md ! -name record.md ! -name bench.json \
-     ! -name bench.txt -delete) && mv "$pack/logs.tar.gz" "$out/"
+     ! -name bench.txt ! -name peer.json -delete) && mv "$pack/logs.tar.gz" "$out/"
 fi
 rm -rf "$pack"
 exit $status
