@@ -80,12 +80,22 @@ __device__ __forceinline__ uint32_t smem_addr(const void* p) {
 }
 
 // 16 bytes global -> shared without registers; src_bytes = 0 writes zeros (out-of-image pixels).
+// cp.async and bf16 mma exist from sm_80 on; the sm_75 build gets traps (the launchers refuse
+// devices below compute capability 8.0, so they are never reached).
 __device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
                "r"(src_bytes));
+#else
+  __trap();
+#endif
 }
 __device__ __forceinline__ void cp_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
   asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::);
+#else
+  __trap();
+#endif
 }
 
 // Stages the haloed input of a tile: staged pixel (i, j) = image pixel (y0 - 1 + i, x0 - 1 + j),
