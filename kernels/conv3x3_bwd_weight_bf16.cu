@@ -15,9 +15,17 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   const char* who = "conv3x3_bwd_weight_bf16_cuda";
   mma::check_mma_shape(s, who);
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, who << ": null pointer");
-  const int sms = mma::mma_device_sms(who);
   mma::WGrad g{};
   g.t = mma::make_tiles(int(s.H), int(s.W));
+  const size_t smem = mma::wgrad_smem_bytes(g.t);
+  const int sms = mma::with_device_facts(who, [&](mma::DeviceFacts& f) {
+    if (smem > f.wgrad_smem) {
+      VDSR_CUDA_CHECK(cudaFuncSetAttribute(mma::wgrad_kernel,
+                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+      f.wgrad_smem = smem;
+    }
+    return f.sms;
+  });
   g.tiles = int(s.N * g.t.per_image);
   // About one chunk per multiprocessor (3 CTAs each with the 3 tap rows): enough CTAs to fill
   // the GPU, few enough partial sums to add.
@@ -29,9 +37,6 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   g.dy = dy;
   g.part = ws;
   g.part_b = ws + part;
-  const size_t smem = mma::wgrad_smem_bytes(g.t);
-  VDSR_CUDA_CHECK(cudaFuncSetAttribute(mma::wgrad_kernel,
-                                       cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
   mma::wgrad_kernel<<<dim3(unsigned(chunks), 3), mma::kWgThreads, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
   const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;

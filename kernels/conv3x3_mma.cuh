@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
@@ -363,16 +364,36 @@ __global__ void __launch_bounds__(kWgThreads) wgrad_kernel(const WGrad g) {
 }
 
 // ---- host side ---------------------------------------------------------------------------------
-// The current device's multiprocessor count, after checking it has bf16 mma (compute 8.0+).
-inline int mma_device_sms(const char* who) {
-  int dev = 0, major = 0, sms = 0;
+// Per-device facts of the launchers, found once per device rather than at every launch (they run
+// for every layer of every step): the multiprocessor count, after checking that the device has
+// bf16 mma (compute 8.0+), and the shared-memory limits already granted to the kernels (per
+// translation unit, like the kernels themselves).
+struct DeviceFacts {
+  int sms = 0;
+  size_t conv_smem = 0, wgrad_smem = 0;
+};
+constexpr int kMaxDevices = 64;
+
+// Runs fn(facts of the current device) under a lock (several host threads may share a device).
+template <typename Fn>
+auto with_device_facts(const char* who, Fn fn) {
+  static std::mutex mu;
+  static DeviceFacts facts[kMaxDevices];
+  int dev = 0;
   VDSR_CUDA_CHECK(cudaGetDevice(&dev));
-  VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  VDSR_CHECK(major >= 8, who << ": bf16 tensor cores need a GPU of compute capability 8.0 or "
-                                 "later (device "
-                             << dev << " is " << major << ".x)");
-  return sms;
+  VDSR_CHECK(dev >= 0 && dev < kMaxDevices, who << ": device " << dev << " out of range");
+  const std::lock_guard<std::mutex> lock(mu);
+  DeviceFacts& f = facts[dev];
+  if (f.sms == 0) {
+    int major = 0, sms = 0;
+    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    VDSR_CHECK(major >= 8, who << ": bf16 tensor cores need a GPU of compute capability 8.0 or "
+                                   "later (device "
+                               << dev << " is " << major << ".x)");
+    f.sms = sms;
+  }
+  return fn(f);
 }
 
 inline void check_mma_shape(const ConvShape& s, const char* who) {
@@ -393,7 +414,6 @@ inline void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const
   check_mma_shape(s, who);
   VDSR_CHECK(x != nullptr && wg != nullptr && y != nullptr, who << ": null pointer");
   VDSR_CHECK(x != y, who << " cannot run in place");
-  const int sms = mma_device_sms(who);
   Conv g{};
   g.t = make_tiles(int(s.H), int(s.W));
   g.tiles = int(s.N * g.t.per_image);
@@ -404,8 +424,14 @@ inline void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const
   g.relu = relu;
   g.y = y;
   const size_t smem = conv_smem_bytes(g.t);
-  VDSR_CUDA_CHECK(
-      cudaFuncSetAttribute(conv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+  const int sms = with_device_facts(who, [&](DeviceFacts& f) {
+    if (smem > f.conv_smem) {
+      VDSR_CUDA_CHECK(cudaFuncSetAttribute(conv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(smem)));
+      f.conv_smem = smem;
+    }
+    return f.sms;
+  });
   int per_sm = 0;
   VDSR_CUDA_CHECK(
       cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, conv_kernel, kConvThreads, smem));

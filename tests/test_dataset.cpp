@@ -26,6 +26,7 @@
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
+using vdsr::test::grey_image;
 namespace fs = std::filesystem;
 
 namespace {
@@ -68,16 +69,6 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
 };
-
-Image grey_image(const Plane& y) {
-  Image img;
-  img.width = y.width;
-  img.height = y.height;
-  img.channels = 1;
-  img.pixels.resize(y.v.size());
-  for (size_t i = 0; i < y.v.size(); ++i) img.pixels[i] = uint16_t(y.v[i]);
-  return img;
-}
 
 int64_t windows(int len, int patch, int stride) {
   return len < patch ? 0 : (len - patch) / stride + 1;

@@ -24,6 +24,7 @@
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
+using vdsr::test::grey_image;
 
 namespace {
 
@@ -127,15 +128,6 @@ std::map<int, ScaleStats> scale_stats(const TrainingSet& set, const std::vector<
 struct ProtocolStats {
   double mean_psnr = 0, pooled_psnr = 0, windows_psnr = 0;
 };
-Image grey_image(const Plane& y) {
-  Image img;
-  img.width = y.width;
-  img.height = y.height;
-  img.channels = 1;
-  img.pixels.resize(y.v.size());
-  for (size_t i = 0; i < y.v.size(); ++i) img.pixels[i] = uint16_t(y.v[i]);
-  return img;
-}
 ProtocolStats protocol_stats(const std::vector<Image>& imgs, int s, const DatasetOptions& opt) {
   double psum = 0, sq = 0, wsq = 0;
   int64_t px = 0, wpx = 0;

@@ -101,4 +101,14 @@ Image test_image(int w, int h, int channels, uint32_t seed) {
   return img;
 }
 
+Image grey_image(const Plane& y) {
+  Image img;
+  img.width = y.width;
+  img.height = y.height;
+  img.channels = 1;
+  img.pixels.resize(y.v.size());
+  for (size_t i = 0; i < y.v.size(); ++i) img.pixels[i] = uint16_t(y.v[i]);
+  return img;
+}
+
 }  // namespace vdsr::test

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/image_io.h"
+#include "engine/plane.h"
 
 namespace vdsr::test {
 
@@ -45,5 +46,8 @@ std::vector<double> to_double(const std::vector<float>& v);
 
 // An 8-bit image of random pixels (channels 1..4).
 Image test_image(int w, int h, int channels, uint32_t seed);
+
+// A one-channel image holding a plane of integer levels 0..255 (e.g. a Y channel).
+Image grey_image(const Plane& y);
 
 }  // namespace vdsr::test
