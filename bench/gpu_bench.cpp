@@ -250,15 +250,22 @@ double train_flop(const Vdsr& m, int64_t pixels) {
   return f;
 }
 
-Row train_row(const GpuCtx& ctx, int batch) {
+// The model rows are checked against the CPU model (fp32) before they are timed: fp32 within
+// kFp32Tol, bf16 within kBf16ModelTol (bf16 feature maps over 20 layers: about 1% of the signal,
+// tests/gpu/test_model_cuda.cpp).
+constexpr double kBf16ModelTol = 5e-2;
+
+Row train_row(const GpuCtx& ctx, int batch, Precision prec, bool graphs) {
   Row r;
   r.op = "train_iteration";
   r.shape = std::to_string(batch) + "x41x41";
   r.impl = "ours";
-  r.precision = "fp32";
-  r.math = "fma";
-  r.algo = "Vdsr::train_step_async, default variants";
+  r.precision = precision_name(prec);
+  r.math = prec == Precision::Bf16 ? "bf16-tensor-op" : "fma";
+  r.algo = std::string("Vdsr::train_step_async, ") +
+           (graphs ? "one CUDA graph per iteration" : "kernels launched one by one");
   r.ref = "CPU model, one step at 2x13x17 (loss, norm, gradients)";
+  const double tol = prec == Precision::Bf16 ? kBf16ModelTol : kFp32Tol;
   try {
     StepOptions so;
     so.lr = 1e-4;  // keeps the weights sane over the repeats on random data
@@ -270,6 +277,7 @@ Row train_row(const GpuCtx& ctx, int batch) {
       Vdsr cpu(VdsrConfig{}, Device::cpu()), gpu(VdsrConfig{}, Device::cuda(ctx.device));
       cpu.init_he(5);
       gpu.init_he(5);
+      gpu.set_precision(prec);
       DevFloats dx(ctx.device, x.size()), dt(ctx.device, t.size());
       upload(dx.get(), x);
       upload(dt.get(), t);
@@ -284,13 +292,15 @@ Row train_row(const GpuCtx& ctx, int batch) {
       r.extra["grad_rel_err"] = eg;
       r.extra["loss_rel_err"] = el;
       r.extra["norm_rel_err"] = en;
-      if (!(r.err < kFp32Tol)) {
+      if (!(r.err < tol)) {
         r.status = "FAILED: GPU step differs from the CPU step (rel " + std::to_string(r.err) + ")";
         return r;
       }
     }
     Vdsr m(VdsrConfig{}, Device::cuda(ctx.device));
     m.init_he(1);
+    m.set_precision(prec);
+    m.set_use_graphs(graphs);
     const size_t n = size_t(batch) * 41 * 41;
     DevFloats x(ctx.device, n), t(ctx.device, n);
     fill_uniform_cuda(x.get(), int64_t(n), 31, 0.5f, 0.5f, ctx.stream);
@@ -299,6 +309,7 @@ Row train_row(const GpuCtx& ctx, int batch) {
     r.ms = time_ms(ctx, [&](int) { m.train_step_async(batch, 41, 41, x.get(), t.get(), so); }, &r.reps);
     const StepStats st = m.read_stats();
     r.extra["last_loss"] = st.loss;
+    r.extra["graph_replays"] = double(m.graph_replays());
     if (m.first_nonfinite_step() >= 0 || !std::isfinite(st.loss))
       r.status = "FAILED: non-finite loss while timing";
   } catch (const std::exception& e) {
@@ -307,14 +318,15 @@ Row train_row(const GpuCtx& ctx, int batch) {
   return r;
 }
 
-Row inference_row(const GpuCtx& ctx, int H, int W) {
+Row inference_row(const GpuCtx& ctx, int H, int W, Precision prec) {
   Row r;
   r.op = "inference";
   r.shape = "1x" + std::to_string(H) + "x" + std::to_string(W);
   r.impl = "ours";
-  r.precision = "fp32";
-  r.math = "fma";
+  r.precision = precision_name(prec);
+  r.math = prec == Precision::Bf16 ? "bf16-tensor-op" : "fma";
   r.algo = "Vdsr::forward, default variants";
+  const double tol = prec == Precision::Bf16 ? kBf16ModelTol : kFp32Tol;
   r.ref = "CPU model forward at 1x37x53; all outputs finite at the timed shape";
   try {
     {
@@ -323,6 +335,7 @@ Row inference_row(const GpuCtx& ctx, int H, int W) {
       Vdsr cpu(VdsrConfig{}, Device::cpu()), gpu(VdsrConfig{}, Device::cuda(ctx.device));
       cpu.init_he(6);
       gpu.init_he(6);
+      gpu.set_precision(prec);
       std::vector<float> ya(x.size());
       cpu.forward(1, h, w, x.data(), ya.data());
       DevFloats dx(ctx.device, x.size()), dy(ctx.device, x.size());
@@ -331,13 +344,14 @@ Row inference_row(const GpuCtx& ctx, int H, int W) {
       gpu.forward(1, h, w, dx.get(), dy.get());
       sync(ctx.stream);
       r.err = rel_l2(download(dy.get(), x.size()).data(), ya.data(), ya.size());
-      if (!(r.err < kFp32Tol)) {
+      if (!(r.err < tol)) {
         r.status = "FAILED: GPU forward differs from the CPU forward (rel " + std::to_string(r.err) + ")";
         return r;
       }
     }
     Vdsr m(VdsrConfig{}, Device::cuda(ctx.device));
     m.init_he(1);
+    m.set_precision(prec);
     const size_t n = size_t(H) * size_t(W);
     DevFloats x(ctx.device, n), y(ctx.device, n);
     fill_uniform_cuda(x.get(), int64_t(n), 42, 0.5f, 0.5f, ctx.stream);
@@ -451,10 +465,15 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     }
   }
   if (opt.ours) {
-    rows.push_back(train_row(ctx, opt.batch));
-    progress(rows, rows.size() - 1);
-    rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w));
-    progress(rows, rows.size() - 1);
+    for (const Precision prec : {Precision::Fp32, Precision::Bf16})
+      for (const bool graphs : {true, false}) {
+        rows.push_back(train_row(ctx, opt.batch, prec, graphs));
+        progress(rows, rows.size() - 1);
+      }
+    for (const Precision prec : {Precision::Fp32, Precision::Bf16}) {
+      rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
+      progress(rows, rows.size() - 1);
+    }
   }
 }
 

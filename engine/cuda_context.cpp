@@ -14,6 +14,7 @@ struct PerDevice {
   cudaStream_t stream = nullptr;
   void* workspace = nullptr;
   size_t workspace_bytes = 0;
+  uint64_t workspace_generation = 0;  // bumped at every reallocation
 };
 std::mutex g_mu;
 std::vector<PerDevice> g_devices;
@@ -55,8 +56,14 @@ void* cuda_workspace(int device, size_t bytes) {
                                                                 << grown << "-byte workspace: "
                                                                 << cudaGetErrorString(err));
     d.workspace_bytes = grown;
+    ++d.workspace_generation;
   }
   return d.workspace;
+}
+
+uint64_t cuda_workspace_generation(int device) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return slot(device).workspace_generation;
 }
 
 void cuda_sync(int device) { VDSR_CUDA_CHECK(cudaStreamSynchronize(cuda_stream(device))); }

@@ -7,6 +7,7 @@
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace vdsr {
 
@@ -16,6 +17,10 @@ cudaStream_t cuda_stream(int device);
 
 // At least `bytes` of device memory on `device`, valid until the next call for that device.
 void* cuda_workspace(int device, size_t bytes);
+
+// Counts the workspace's reallocations on `device`: work recorded with one workspace pointer (a
+// CUDA graph) is stale once this changes.
+uint64_t cuda_workspace_generation(int device);
 
 // Waits for all work queued on the engine's stream of `device`; throws on an asynchronous error.
 void cuda_sync(int device);

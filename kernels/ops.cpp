@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include "engine/error.h"
 #include "kernels/clip_value.h"
@@ -17,8 +18,13 @@
 #include "engine/cuda_context.h"
 #include "kernels/conv3x3_bwd_data.cuh"
 #include "kernels/conv3x3_bwd_weight.cuh"
+#include "kernels/conv3x3_bwd_data_bf16.cuh"
+#include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.cuh"
+#include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv3x3_thin_bf16.cuh"
 #include "kernels/small_ops.cuh"
+#include "kernels/to_bf16.cuh"
 #endif
 
 namespace vdsr::ops {
@@ -36,9 +42,21 @@ void check_launch() { VDSR_CUDA_CHECK(cudaGetLastError()); }
     check_launch();                \
     return;                        \
   }
+// The bf16 ops exist on CUDA devices only.
+#define VDSR_BF16_ONLY_ON_CUDA(d, what, call) \
+  VDSR_ON_CUDA(d, call);                      \
+  VDSR_FAIL(what << ": the bf16 mode needs a CUDA device, not " << (d).name());
+template <typename T>
+auto nv(T* p) {  // Bf16 -> __nv_bfloat16, const kept
+  using B = std::conditional_t<std::is_const_v<T>, const __nv_bfloat16, __nv_bfloat16>;
+  static_assert(sizeof(T) == sizeof(B));
+  return reinterpret_cast<B*>(p);
+}
 #else
 #define VDSR_ON_CUDA(d, call) \
   VDSR_CHECK((d).is_cpu(), "device " << (d).name() << " needs a CUDA build");
+#define VDSR_BF16_ONLY_ON_CUDA(d, what, call) \
+  VDSR_FAIL(what << ": the bf16 mode needs a CUDA build and device, not " << (d).name());
 #endif
 }  // namespace
 
@@ -96,5 +114,73 @@ void clip_sgd_step(Device d, const SgdParams& p, ClipMode clip, double threshold
   if (clip == ClipMode::Value) clip_value_cpu(n, static_cast<float>(threshold), g);
   sgd_step_cpu(q, n, n_decay, w, g, v);
 }
+
+#ifndef VDSR_HAVE_CUDA
+// Without CUDA the bf16 ops only throw, so their arguments go unused.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#endif
+
+void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip, Bf16* wg) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_weights_bf16",
+                         conv3x3_weights_bf16_cuda(wt, K, C, flip, nv(wg), stream_of(d), layers));
+}
+
+void conv3x3_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
+                      bool relu, Bf16* y) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_fwd_bf16",
+                         conv3x3_fwd_bf16_cuda(s, nv(x), nv(wg), b, relu, nv(y), stream_of(d)));
+}
+
+void conv3x3_bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
+                           const Bf16* relu_src, Bf16* dx) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_bwd_data_bf16",
+                         conv3x3_bwd_data_bf16_cuda(s, nv(dy), nv(wg_flip), nv(relu_src), nv(dx),
+                                                    stream_of(d)));
+}
+
+void conv3x3_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
+                             float* db) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_bwd_weight_bf16",
+                         conv3x3_bwd_weight_bf16_cuda(s, nv(x), nv(dy), dw, db, stream_of(d),
+                                                      d.index));
+}
+
+void conv3x3_first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
+                            const float* b, bool relu, Bf16* y) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_first_fwd_bf16",
+                         conv3x3_first_fwd_bf16_cuda(s, x, wt, b, relu, nv(y), stream_of(d)));
+}
+
+void conv3x3_first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
+                                   float* dw, float* db) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_first_bwd_weight_bf16",
+                         conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d),
+                                                            d.index));
+}
+
+void conv3x3_last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
+                           const float* b, const float* skip, float* y) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_fwd_bf16",
+                         conv3x3_last_fwd_bf16_cuda(s, nv(x), wt, b, skip, y, stream_of(d)));
+}
+
+void conv3x3_last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
+                                const Bf16* relu_src, Bf16* dx) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_bwd_data_bf16",
+                         conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx),
+                                                         stream_of(d)));
+}
+
+void conv3x3_last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
+                                  float* dw, float* db) {
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_bwd_weight_bf16",
+                         conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d),
+                                                           d.index));
+}
+
+#ifndef VDSR_HAVE_CUDA
+#pragma GCC diagnostic pop
+#endif
 
 }  // namespace vdsr::ops

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "engine/device.h"
+#include "kernels/bf16.h"
 #include "kernels/conv_shape.h"
 #include "kernels/sgd_step.h"
 
@@ -40,5 +41,34 @@ void flag_nonfinite(Device d, const double* value, int64_t step, int64_t* first_
 // p.grad_scale is ignored (it is derived from the clip here).
 void clip_sgd_step(Device d, const SgdParams& p, ClipMode clip, double threshold,
                    const double* norm, int64_t n, int64_t n_decay, float* w, float* g, float* v);
+
+// The bf16 mode (CUDA devices of compute capability 8.0 or later, 64 hidden channels; an Error
+// elsewhere): bf16 NHWC feature maps, fp32 accumulation, fp32 master weights. The hidden 64 -> 64
+// layers run on the tensor cores (kernels/conv3x3_*_bf16.cuh) from bf16 GEMM copies of the
+// weights; the first (1 -> 64) and last (64 -> 1) layers on the CUDA cores from the fp32 weights
+// (kernels/conv3x3_thin_bf16.cuh), the last one with the global residual fused.
+//
+// wg = the GEMM copies of `layers` consecutive K x C layers (kernels/to_bf16.cuh; flip: the
+// backward-data copy).
+void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip, Bf16* wg);
+void conv3x3_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
+                      bool relu, Bf16* y);
+void conv3x3_bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
+                           const Bf16* relu_src, Bf16* dx);
+void conv3x3_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
+                             float* db);
+// s.C == 1: fp32 image in, bf16 map out; its weight gradient (the input needs no gradient).
+void conv3x3_first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
+                            const float* b, bool relu, Bf16* y);
+void conv3x3_first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
+                                   float* dw, float* db);
+// s.K == 1: y = skip + b + conv(x) (skip may be null); backward-data with the ReLU mask of the
+// layer below; the weight gradient.
+void conv3x3_last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
+                           const float* b, const float* skip, float* y);
+void conv3x3_last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
+                                const Bf16* relu_src, Bf16* dx);
+void conv3x3_last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
+                                  float* dw, float* db);
 
 }  // namespace vdsr::ops

@@ -26,14 +26,15 @@ __global__ void to_float_kernel(const __nv_bfloat16* __restrict__ x, int64_t n,
     y[i] = __bfloat162float(x[i]);
 }
 
-__global__ void weights_kernel(const float* __restrict__ wt, int K, int C, bool flip,
+__global__ void weights_kernel(const float* __restrict__ wt, int K, int C, bool flip, int layers,
                                __nv_bfloat16* __restrict__ wg) {
-  const int total = K * C * 9;
-  for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+  const int per_layer = K * C * 9, total = per_layer * layers;
+  for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+    const int layer = i / per_layer, e = i % per_layer;
     const int Ci = flip ? K : C;  // the innermost (reduced) channel of wg
     const int ci = e % Ci, tap = (e / Ci) % 9, co = e / (Ci * 9);
     const int k = flip ? ci : co, c = flip ? co : ci;
-    wg[e] = __float2bfloat16_rn(wt[(k * C + c) * 9 + (flip ? 8 - tap : tap)]);
+    wg[i] = __float2bfloat16_rn(wt[layer * per_layer + (k * C + c) * 9 + (flip ? 8 - tap : tap)]);
   }
 }
 
@@ -54,11 +55,12 @@ void to_float_cuda(const __nv_bfloat16* x, int64_t n, float* y, cudaStream_t str
 }
 
 void conv3x3_weights_bf16_cuda(const float* wt, int K, int C, bool flip, __nv_bfloat16* wg,
-                               cudaStream_t stream) {
-  VDSR_CHECK(K > 0 && C > 0 && int64_t(K) * C * 9 < (int64_t(1) << 31) && wt != nullptr &&
-                 wg != nullptr,
-             "conv3x3_weights_bf16_cuda: bad arguments K=" << K << " C=" << C);
-  weights_kernel<<<grid_for(int64_t(K) * C * 9), 256, 0, stream>>>(wt, K, C, flip, wg);
+                               cudaStream_t stream, int layers) {
+  VDSR_CHECK(K > 0 && C > 0 && layers > 0 && int64_t(K) * C * 9 * layers < (int64_t(1) << 31) &&
+                 wt != nullptr && wg != nullptr,
+             "conv3x3_weights_bf16_cuda: bad arguments K=" << K << " C=" << C << " layers=" << layers);
+  weights_kernel<<<grid_for(int64_t(K) * C * 9 * layers), 256, 0, stream>>>(wt, K, C, flip, layers,
+                                                                           wg);
   VDSR_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -375,13 +375,15 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
   model->set_steps_taken(state.step);
+  model->set_precision(parse_precision(o.precision));
   const int64_t start_step = state.step;
   const double seconds_before = state.seconds;
   const int64_t end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
   // The checkpoint on disk in `out` holds this step (-1: none yet).
   int64_t saved_step = -1;
   if (!o.resume.empty() && fs::exists(ckpt_path) && fs::equivalent(o.resume, ckpt_path)) saved_step = start_step;
-  log_info("model: " + model->config().describe() + " on " + o.device.name() + "; " + std::to_string(iters) +
+  log_info("model: " + model->config().describe() + " on " + o.device.name() + " in " +
+           precision_name(model->precision()) + "; " + std::to_string(iters) +
            " steps per epoch, " + std::to_string(o.epochs) + " epochs" +
            (start_step > 0 ? "; resuming at step " + std::to_string(start_step) + " (epoch " +
                                  std::to_string(state.epoch + 1) + ")"

@@ -1,10 +1,15 @@
 #include "model/vdsr.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 
 #include "engine/error.h"
 #include "kernels/ops.h"
+
+#ifdef VDSR_HAVE_CUDA
+#include "engine/cuda_context.h"
+#endif
 
 namespace vdsr {
 
@@ -67,23 +72,55 @@ VdsrWeights Vdsr::weights() const {
   return w;
 }
 
-void Vdsr::reserve_activations(int64_t pixels, bool training) {
-  if (pixels <= acts_pixels_ && (acts_training_ || !training)) {
-    acts_.reset();
-    return;
+void Vdsr::set_precision(Precision p) {
+  if (p == Precision::Tf32)
+    VDSR_FAIL("--precision tf32 is not implemented yet; use fp32 or bf16");
+  if (p == Precision::Bf16) {
+    VDSR_CHECK(device_.is_cuda(), "--precision bf16 needs a GPU; the CPU backend computes in fp32 only");
+    VDSR_CHECK(cfg_.channels == 64, "--precision bf16 needs 64 hidden channels (the tensor-core "
+                                    "kernels are specialised for them); this model has "
+                                        << cfg_.channels);
+    const size_t hidden = size_t(std::max(cfg_.depth - 2, 1)) * 64 * 64 * 9;
+    if (wg_.bytes() < hidden * sizeof(Bf16)) {
+      wg_ = Buffer(device_, hidden * sizeof(Bf16));
+      wg_flip_ = Buffer(device_, hidden * sizeof(Bf16));
+    }
   }
-  const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.channels) * sizeof(float), kAlign);
+  precision_ = p;
+}
+
+void Vdsr::set_use_graphs(bool on) {
+  use_graphs_ = on;
+  if (!on) graph_.reset();
+}
+
+void Vdsr::reserve_activations(int64_t pixels, bool training) {
+  const size_t elem = precision_ == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
+  const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.channels) * elem, kAlign);
   const size_t plane = Arena::bytes_for(size_t(pixels) * sizeof(float), kAlign);
   // Inference: two feature maps in ping-pong. Training: every hidden layer's output (depth - 1),
   // two gradient maps in ping-pong, and the residual, prediction and its gradient planes.
-  const size_t bytes = training ? size_t(cfg_.depth + 1) * map + 3 * plane : 2 * map;
-  acts_ = Arena(device_, bytes + kAlign, "activations");
-  acts_pixels_ = pixels;
-  acts_training_ = training;
+  const size_t bytes = (training ? size_t(cfg_.depth + 1) * map + 3 * plane : 2 * map) + kAlign;
+  if (bytes > acts_.capacity()) {
+    acts_ = Arena();  // frees the old block before the new one is taken
+    acts_ = Arena(device_, bytes, "activations");
+    ++acts_generation_;
+  }
+  acts_.reset();
+}
+
+void Vdsr::convert_weights_bf16(bool with_flipped) {
+  const int hidden = cfg_.depth - 2;
+  if (hidden <= 0) return;
+  const float* wt = params() + layers_[1].w_offset;  // the hidden layers' weights are contiguous
+  ops::conv3x3_weights_bf16(device_, wt, hidden, 64, 64, false, static_cast<Bf16*>(wg_.data()));
+  if (with_flipped)
+    ops::conv3x3_weights_bf16(device_, wt, hidden, 64, 64, true, static_cast<Bf16*>(wg_flip_.data()));
 }
 
 void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
+  if (precision_ == Precision::Bf16) return forward_bf16(N, H, W, x, y);
   const int64_t pixels = N * H * W;
   reserve_activations(pixels, false);
   const size_t map = size_t(pixels) * size_t(cfg_.channels);
@@ -94,11 +131,31 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
     const bool last = i + 1 == layers_.size();
     float* out = last ? y : ping[i % 2];
     const ConvShape s{N, H, W, l.C, l.K};
-    ops::conv3x3_fwd(device_, s, in, params() + l.w_offset,
-                     l.b_offset >= 0 ? params() + l.b_offset : nullptr, l.relu, out);
+    ops::conv3x3_fwd(device_, s, in, params() + l.w_offset, bias_of(l, params()), l.relu, out);
     in = out;
   }
   ops::residual_add(device_, pixels, x, y, y);
+}
+
+void Vdsr::forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
+  const int64_t pixels = N * H * W;
+  reserve_activations(pixels, false);
+  const size_t map = size_t(pixels) * 64 * sizeof(Bf16);
+  Bf16* ping[2] = {static_cast<Bf16*>(acts_.alloc(map)), static_cast<Bf16*>(acts_.alloc(map))};
+  convert_weights_bf16(false);
+  const size_t depth = layers_.size();
+  const auto& first = layers_[0];
+  ops::conv3x3_first_fwd_bf16(device_, {N, H, W, 1, 64}, x, params() + first.w_offset,
+                              bias_of(first, params()), first.relu, ping[0]);
+  for (size_t i = 1; i + 1 < depth; ++i) {
+    const auto& l = layers_[i];
+    ops::conv3x3_fwd_bf16(device_, {N, H, W, 64, 64}, ping[(i - 1) % 2],
+                          static_cast<const Bf16*>(wg_.data()) + (i - 1) * 64 * 64 * 9,
+                          bias_of(l, params()), l.relu, ping[i % 2]);
+  }
+  const auto& last = layers_[depth - 1];
+  ops::conv3x3_last_fwd_bf16(device_, {N, H, W, 64, 1}, ping[(depth - 2) % 2],
+                             params() + last.w_offset, bias_of(last, params()), x, y);
 }
 
 double Vdsr::forward_backward(int64_t N, int64_t H, int64_t W, const float* x,
@@ -110,6 +167,14 @@ double Vdsr::forward_backward(int64_t N, int64_t H, int64_t W, const float* x,
 void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* x,
                                   const float* target) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
+  if (precision_ == Precision::Bf16)
+    forward_backward_bf16(N, H, W, x, target);
+  else
+    forward_backward_fp32(N, H, W, x, target);
+}
+
+void Vdsr::forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x,
+                                 const float* target) {
   const int64_t pixels = N * H * W;
   reserve_activations(pixels, true);
   const size_t map = size_t(pixels) * size_t(cfg_.channels);
@@ -123,16 +188,12 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
   float* pred = acts_.alloc_floats(size_t(pixels));
   float* dres = acts_.alloc_floats(size_t(pixels));
 
-  auto bias = [&](const LayerDesc& l, float* base) {
-    return l.b_offset >= 0 ? base + l.b_offset : nullptr;
-  };
-
   const float* in = x;
   for (size_t i = 0; i < depth; ++i) {
     const auto& l = layers_[i];
     float* out = i + 1 == depth ? residual : act[i];
-    ops::conv3x3_fwd(device_, {N, H, W, l.C, l.K}, in, params() + l.w_offset, bias(l, params()),
-                     l.relu, out);
+    ops::conv3x3_fwd(device_, {N, H, W, l.C, l.K}, in, params() + l.w_offset,
+                     bias_of(l, params()), l.relu, out);
     in = out;
   }
   ops::residual_add(device_, pixels, x, residual, pred);
@@ -146,7 +207,7 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     const auto& l = layers_[i];
     const ConvShape s{N, H, W, l.C, l.K};
     const float* layer_in = i == 0 ? x : act[i - 1];
-    ops::conv3x3_bwd_weight(device_, s, layer_in, dy, grads() + l.w_offset, bias(l, grads()));
+    ops::conv3x3_bwd_weight(device_, s, layer_in, dy, grads() + l.w_offset, bias_of(l, grads()));
     if (i == 0) break;
     float* dx = dmap[i % 2];
     ops::conv3x3_bwd_data(device_, s, dy, params() + l.w_offset, act[i - 1], dx);
@@ -154,8 +215,57 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
   }
 }
 
+// The same iteration with bf16 maps: the first layer turns the fp32 image into a bf16 map, the
+// hidden layers run on the tensor cores, the last one adds the residual as it produces the fp32
+// prediction. Backward mirrors it: the last layer turns the fp32 loss gradient into a bf16 map.
+void Vdsr::forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x,
+                                 const float* target) {
+  const int64_t pixels = N * H * W;
+  reserve_activations(pixels, true);
+  const size_t map = size_t(pixels) * 64 * sizeof(Bf16);
+  const size_t depth = layers_.size();
+  auto take_map = [&] { return static_cast<Bf16*>(acts_.alloc(map)); };
+  std::vector<Bf16*> act(depth - 1);
+  for (auto& a : act) a = take_map();
+  Bf16* dmap[2] = {take_map(), take_map()};
+  float* pred = acts_.alloc_floats(size_t(pixels));
+  float* dres = acts_.alloc_floats(size_t(pixels));
+  convert_weights_bf16(true);
+  const Bf16* wg = static_cast<const Bf16*>(wg_.data());
+  const Bf16* wg_flip = static_cast<const Bf16*>(wg_flip_.data());
+  const size_t per_layer = 64 * 64 * 9;
+  const ConvShape first_s{N, H, W, 1, 64}, hidden_s{N, H, W, 64, 64}, last_s{N, H, W, 64, 1};
+
+  const auto& first = layers_[0];
+  const auto& last = layers_[depth - 1];
+  ops::conv3x3_first_fwd_bf16(device_, first_s, x, params() + first.w_offset,
+                              bias_of(first, params()), first.relu, act[0]);
+  for (size_t i = 1; i + 1 < depth; ++i)
+    ops::conv3x3_fwd_bf16(device_, hidden_s, act[i - 1], wg + (i - 1) * per_layer,
+                          bias_of(layers_[i], params()), layers_[i].relu, act[i]);
+  ops::conv3x3_last_fwd_bf16(device_, last_s, act[depth - 2], params() + last.w_offset,
+                             bias_of(last, params()), x, pred);
+  ops::euclidean_loss(device_, N, pixels, pred, target, dres, loss_slot());
+
+  ops::conv3x3_last_bwd_weight_bf16(device_, last_s, act[depth - 2], dres, grads() + last.w_offset,
+                                    bias_of(last, grads()));
+  Bf16* dy = dmap[(depth - 1) % 2];
+  ops::conv3x3_last_bwd_data_bf16(device_, last_s, dres, params() + last.w_offset, act[depth - 2], dy);
+  for (size_t i = depth - 1; i-- > 1;) {  // hidden layers, top down
+    const auto& l = layers_[i];
+    ops::conv3x3_bwd_weight_bf16(device_, hidden_s, act[i - 1], dy, grads() + l.w_offset,
+                                 bias_of(l, grads()));
+    Bf16* dx = dmap[i % 2];
+    ops::conv3x3_bwd_data_bf16(device_, hidden_s, dy, wg_flip + (i - 1) * per_layer, act[i - 1], dx);
+    dy = dx;
+  }
+  ops::conv3x3_first_bwd_weight_bf16(device_, first_s, x, dy, grads() + first.w_offset,
+                                     bias_of(first, grads()));
+}
+
 double Vdsr::step(const StepOptions& opt) {
   step_async(opt);
+  ++steps_;
   return read_stats().grad_norm;
 }
 
@@ -170,14 +280,70 @@ void Vdsr::step_async(const StepOptions& opt) {
   ops::grad_norm(device_, num_params_, grads(), norm_slot());
   ops::clip_sgd_step(device_, p, opt.clip_mode, threshold, norm_slot(), num_params_, num_weights_,
                      params(), grads(), momentum());
-  ++steps_;
+}
+
+bool Vdsr::IterationKey::operator==(const IterationKey& o) const {
+  return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target &&
+         opt.lr == o.opt.lr && opt.momentum == o.opt.momentum &&
+         opt.weight_decay == o.opt.weight_decay && opt.clip_mode == o.opt.clip_mode &&
+         opt.clip == o.opt.clip && opt.clip_scale_by_lr == o.opt.clip_scale_by_lr &&
+         precision == o.precision && acts_generation == o.acts_generation &&
+         workspace_generation == o.workspace_generation;
+}
+
+Vdsr::IterationKey Vdsr::iteration_key(int64_t N, int64_t H, int64_t W, const float* x,
+                                       const float* target, const StepOptions& opt) const {
+  IterationKey k;
+  k.N = N;
+  k.H = H;
+  k.W = W;
+  k.x = x;
+  k.target = target;
+  k.opt = opt;
+  k.precision = precision_;
+  k.acts_generation = acts_generation_;
+#ifdef VDSR_HAVE_CUDA
+  if (device_.is_cuda()) k.workspace_generation = cuda_workspace_generation(device_.index);
+#endif
+  return k;
+}
+
+// Graphs: an iteration runs eagerly until the same key comes twice in a row (the first run sizes
+// the activations and the workspace, which recording must not do), then is recorded once and
+// replayed while the key holds.
+void Vdsr::iteration_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
+                           const StepOptions& opt) {
+  auto enqueue = [&] {
+    forward_backward_async(N, H, W, x, target);
+    step_async(opt);
+  };
+  if (!device_.is_cuda() || !use_graphs_) return enqueue();
+  VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
+  reserve_activations(N * H * W, true);
+  const IterationKey key = iteration_key(N, H, W, x, target, opt);
+  if (!graph_.empty() && key == graph_key_) {
+    graph_.launch();
+    ++graph_replays_;
+    return;
+  }
+  if (!have_eager_key_ || !(key == eager_key_)) {
+    enqueue();
+    eager_key_ = iteration_key(N, H, W, x, target, opt);  // after any growth it caused
+    have_eager_key_ = true;
+    return;
+  }
+  graph_.capture(device_.index, enqueue);
+  graph_key_ = key;
+  graph_.launch();
+  ++graph_replays_;
 }
 
 void Vdsr::train_step_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                             const StepOptions& opt) {
-  forward_backward_async(N, H, W, x, target);
+  iteration_async(N, H, W, x, target, opt);
+  // Outside the graph: the step number changes every iteration.
   ops::flag_nonfinite(device_, loss_slot(), steps_, bad_step_slot());
-  step_async(opt);
+  ++steps_;
 }
 
 StepStats Vdsr::train_step(int64_t N, int64_t H, int64_t W, const float* x, const float* target,

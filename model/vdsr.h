@@ -3,6 +3,11 @@
 // seen, and forward / backward / step built from the kernels/ ops with no autograd.
 //
 // Data: x, y, target are [N][H][W][1] float32 (the Y channel in [0, 1]); output y = x + f(x).
+// Precision (model/precision.h): fp32 everywhere, or bf16 on a GPU: the feature maps between
+// layers are bf16, the hidden layers read bf16 copies of the weights made at every forward, and
+// everything else (the image, residual, loss, weights, gradients, momentum) stays fp32.
+// On a GPU, train_step_async records its iteration once as a CUDA graph and replays it while the
+// shape, the buffers and the options stay the same (engine/cuda_graph.h).
 // Training math (BRIEF §2): L = 1/(2N) sum (x + f(x) - target)^2; weight decay on weights only;
 // SGD momentum (kernels/sgd_step.h); clipping by global norm or by value.
 #pragma once
@@ -12,7 +17,10 @@
 
 #include "engine/arena.h"
 #include "engine/buffer.h"
+#include "engine/cuda_graph.h"
+#include "kernels/bf16.h"
 #include "kernels/sgd_step.h"
+#include "model/precision.h"
 #include "model/vdsr_config.h"
 #include "model/weights_io.h"
 
@@ -41,6 +49,14 @@ class Vdsr {
   Device device() const { return device_; }
   int64_t num_params() const { return num_params_; }
   int64_t num_weights() const { return num_weights_; }
+
+  // bf16 needs a CUDA device of compute capability 8.0 or later and 64 channels; tf32 is not
+  // implemented yet. Both are an Error otherwise.
+  void set_precision(Precision p);
+  Precision precision() const { return precision_; }
+  // Training iterations as CUDA graphs (GPU only; on by default). Off: every kernel is launched
+  // from the host each step. Results are bit-identical either way.
+  void set_use_graphs(bool on);
 
   float* params() { return static_cast<float*>(params_.data()); }
   const float* params() const { return static_cast<const float*>(params_.data()); }
@@ -74,14 +90,39 @@ class Vdsr {
   void train_step_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                         const StepOptions& opt);
   StepStats read_stats() const;          // the last step's loss and gradient norm
+  int64_t graph_replays() const { return graph_replays_; }  // iterations run as a recorded graph
   int64_t first_nonfinite_step() const;  // -1 while every loss so far was finite
   int64_t steps_taken() const { return steps_; }
   void set_steps_taken(int64_t steps) { steps_ = steps; }
 
  private:
+  // Everything a training iteration's recorded graph depends on besides the model's own buffers.
+  struct IterationKey {
+    int64_t N = 0, H = 0, W = 0;
+    const float* x = nullptr;
+    const float* target = nullptr;
+    StepOptions opt;
+    Precision precision = Precision::Fp32;
+    uint64_t acts_generation = 0, workspace_generation = 0;
+    bool operator==(const IterationKey& o) const;
+  };
+  IterationKey iteration_key(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
+                             const StepOptions& opt) const;
+
   void reserve_activations(int64_t pixels, bool training);
   void forward_backward_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
-  void step_async(const StepOptions& opt);
+  void forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
+  void forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
+  void forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* y);
+  void convert_weights_bf16(bool with_flipped);
+  void step_async(const StepOptions& opt);  // clip + SGD; the step counter is the caller's
+  // forward_backward_async + step_async, replayed from a graph when possible.
+  void iteration_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
+                       const StepOptions& opt);
+  template <typename T>
+  static T* bias_of(const LayerDesc& l, T* base) {
+    return l.b_offset >= 0 ? base + l.b_offset : nullptr;
+  }
 
   // Device scalars: loss and gradient norm (double), then the first non-finite step (int64).
   double* loss_slot() { return static_cast<double*>(scalars_.data()); }
@@ -95,9 +136,15 @@ class Vdsr {
   Buffer params_, grads_, momentum_;
   Buffer scalars_;
   int64_t steps_ = 0;  // optimizer steps taken (the non-finite flag records it)
-  Arena acts_;            // activations, sized for the largest pixel count seen
-  int64_t acts_pixels_ = 0;
-  bool acts_training_ = false;
+  Arena acts_;  // activations, sized for the largest need seen
+  uint64_t acts_generation_ = 0;  // bumped when acts_ is reallocated
+  Precision precision_ = Precision::Fp32;
+  Buffer wg_, wg_flip_;  // bf16 mode: GEMM copies of the hidden layers' weights
+  bool use_graphs_ = true;
+  CudaGraph graph_;
+  IterationKey graph_key_, eager_key_;  // what graph_ recorded; the last eager iteration
+  bool have_eager_key_ = false;
+  int64_t graph_replays_ = 0;
 };
 
 }  // namespace vdsr

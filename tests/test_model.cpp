@@ -261,3 +261,15 @@ TEST_CASE("inference is deterministic and independent of the thread count") {
   model.forward(1, H, W, x.data(), y2.data());
   REQUIRE(y1 == y2);
 }
+
+TEST_CASE("the CPU model computes in fp32 only: bf16 and tf32 are refused with the reason") {
+  Vdsr m(VdsrConfig{});
+  CHECK(m.precision() == Precision::Fp32);
+  CHECK_THROWS_WITH(m.set_precision(Precision::Bf16), Catch::Contains("needs a GPU"));
+  CHECK_THROWS_WITH(m.set_precision(Precision::Tf32), Catch::Contains("not implemented"));
+  m.set_precision(Precision::Fp32);
+  CHECK(m.precision() == Precision::Fp32);
+  CHECK(parse_precision("bf16") == Precision::Bf16);
+  CHECK(std::string(precision_name(parse_precision("fp32"))) == "fp32");
+  CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("fp32, tf32 or bf16"));
+}

@@ -131,13 +131,12 @@ std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std:
   return out;
 }
 
-void check_precision(const std::string& precision, bool on_gpu) {
-  VDSR_CHECK(precision == "fp32" || precision == "tf32" || precision == "bf16",
-             "--precision must be fp32, tf32 or bf16, got '" << precision << "'");
-  VDSR_CHECK(precision == "fp32" || on_gpu,
+Precision check_precision(const std::string& precision, bool on_gpu) {
+  const Precision p = parse_precision(precision);
+  VDSR_CHECK(p == Precision::Fp32 || on_gpu,
              "--precision " << precision << " needs a GPU; the CPU backend computes in fp32 only");
-  VDSR_CHECK(precision == "fp32",
-             "--precision " << precision << " is not implemented yet; use fp32");
+  VDSR_CHECK(p != Precision::Tf32, "--precision tf32 is not implemented yet; use fp32 or bf16");
+  return p;
 }
 
 int run_main(const std::function<int()>& body) {

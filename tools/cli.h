@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "model/precision.h"
+
 namespace vdsr::cli {
 
 struct Flag {
@@ -45,6 +47,6 @@ double parse_double(const std::string& s, const std::string& what);
 int run_main(const std::function<int()>& body);
 
 // Validates --precision: fp32 everywhere; tf32/bf16 only on a GPU (an Error on the CPU).
-void check_precision(const std::string& precision, bool on_gpu);
+Precision check_precision(const std::string& precision, bool on_gpu);
 
 }  // namespace vdsr::cli

@@ -90,10 +90,12 @@ int run(int argc, char** argv) {
   std::string model_desc = "bicubic";
   if (!o.bicubic) {
     const Device dev = select_device(o.gpu);
-    cli::check_precision(o.precision, dev.is_cuda());
+    const Precision precision = cli::check_precision(o.precision, dev.is_cuda());
     const std::string path = o.model.empty() ? bundled_model_path() : o.model;
     model = load_model(path, dev);
-    model_desc = path + " (" + model->config().describe() + ", " + dev.name() + ")";
+    model->set_precision(precision);
+    model_desc = path + " (" + model->config().describe() + ", " + dev.name() + ", " +
+                 precision_name(precision) + ")";
   }
   log_info("vdsr_eval: " + model_desc + (o.tta ? ", test-time augmentation x8" : ""));
 

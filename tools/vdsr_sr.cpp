@@ -131,7 +131,7 @@ int run(int argc, char** argv) {
   PipelineThreads threads = o.threads;
   if (!o.bicubic) {
     const std::vector<Device> devices = resolve_devices(o.gpu);
-    cli::check_precision(o.precision, devices[0].is_cuda());
+    const Precision precision = cli::check_precision(o.precision, devices[0].is_cuda());
     const std::string path = o.model.empty() ? bundled_model_path() : o.model;
     const VdsrWeights w = load_weights(path);
     if (devices[0].is_cuda()) threads.process = int(devices.size());
@@ -140,9 +140,11 @@ int run(int argc, char** argv) {
       const Device dev = devices[size_t(k) % devices.size()];
       models.push_back(std::make_unique<Vdsr>(w.config, dev));
       models.back()->set_params(w.params);
+      models.back()->set_precision(precision);
       if (k < int(devices.size())) names += (names.empty() ? "" : ", ") + dev.name();
     }
-    log_info("vdsr_sr: model " + path + " on " + names + ", x" + std::to_string(o.scale));
+    log_info("vdsr_sr: model " + path + " on " + names + " in " + precision_name(precision) +
+             ", x" + std::to_string(o.scale));
   } else {
     if (!o.gpu.empty() && o.gpu != "-1") resolve_devices(o.gpu);  // same -g errors; runs on the CPU
     log_info("vdsr_sr: BICUBIC baseline (no network), x" + std::to_string(o.scale));

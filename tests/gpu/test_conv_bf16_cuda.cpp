@@ -10,6 +10,14 @@
 // Exact tests on small integers (every partial sum an integer below 2^24) pin the indexing down
 // bit for bit: forward and backward-data equal the reference rounded to bf16, the weight gradient
 // equals it exactly.
+//
+// The thin layers (kernels/conv3x3_thin_bf16.cu: the first, 1 -> 64, and the last, 64 -> 1) run
+// on the CUDA cores as fp32 FMA chains; their one-channel side (image, residual) is fp32 and used
+// as is, only the 64-channel map is rounded to bf16 first. Same kind of bound: first forward (bias
+// + 9 taps, rounded to bf16) chain 9 + 2; last backward-data (9 taps, rounded) chain 9; last
+// forward (fp32 out: 9*64 products, the lanes' butterfly, bias, skip) chain 9*64 + 3 and no
+// rounding term; weight gradients (fp32 sums per chunk of pixels, chunks added in double) chain =
+// the pixels + 2.
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
@@ -31,6 +39,7 @@
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.h"
 #include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv3x3_thin_bf16.cuh"
 #include "kernels/to_bf16.cuh"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
@@ -40,6 +49,7 @@ using vdsr::test::abs_of;
 using vdsr::test::random_floats;
 using vdsr::test::random_ints;
 using vdsr::test::relu_source;
+using vdsr::test::same_bits;
 using vdsr::test::shape_str;
 using vdsr::test::to_double;
 using bf16 = __nv_bfloat16;
@@ -210,6 +220,144 @@ void require_bf16_exact(const std::vector<float>& got, const std::vector<double>
 const ConvShape kShapes[] = {{1, 1, 1, 64, 64},   {2, 7, 5, 64, 64},  {1, 13, 17, 64, 64},
                              {2, 41, 41, 64, 64}, {1, 3, 130, 64, 64}, {1, 70, 1, 64, 64},
                              {1, 5, 64, 64, 64},  {1, 6, 65, 64, 64},  {2, 9, 100, 64, 64}};
+
+// ---- The thin layers ----------------------------------------------------------------------------
+
+struct Pixels {
+  int64_t N, H, W;
+};
+
+// 1-pixel images, batches, a single row wider than the 8-pixel-group stride, a single column,
+// pixel counts that leave partial warps (4 pixels each) and partial wgrad chunks.
+const Pixels kThinShapes[] = {{1, 1, 1},   {2, 7, 5},   {1, 13, 17},
+                              {2, 41, 41}, {1, 3, 130}, {1, 70, 1}};
+
+// One thin-layer problem: `plane` is the one-channel side (the first layer's x, the last layer's
+// dy), `map` the 64-channel side (the first layer's dy, the last layer's x), rounded to bf16 as
+// the kernels read it. The last layer uses b[0] as its one bias.
+struct Thin {
+  int64_t N, H, W;
+  std::vector<float> plane, map, wt, b, skip, src;
+  ConvShape first() const { return {N, H, W, 1, 64}; }
+  ConvShape last() const { return {N, H, W, 64, 1}; }
+};
+
+Thin make_thin(const Pixels& n, bool ints, uint32_t seed) {
+  const size_t P = size_t(n.N * n.H * n.W);
+  Thin d{n.N, n.H, n.W, {}, {}, {}, {}, {}, {}};
+  auto gen = [&](size_t count, float lim) {
+    return ints ? random_ints(count, -int(lim), int(lim), ++seed)
+                : random_floats(count, -lim, lim, ++seed);
+  };
+  d.plane = gen(P, 2);
+  d.map = round_bf16(gen(P * 64, 2));
+  d.wt = gen(64 * 9, 2);
+  d.b = gen(64, ints ? 4 : 1);
+  d.skip = gen(P, 2);
+  d.src = round_bf16(relu_source(P * 64, ++seed));
+  return d;
+}
+
+std::vector<float> run_first_fwd(const Thin& d, bool bias, bool relu) {
+  const auto x = upload(d.plane), wt = upload(d.wt), b = upload(d.b);
+  Dev<bf16> y(size_t(d.first().out_elems()));
+  vdsr::conv3x3_first_fwd_bf16_cuda(d.first(), x.get(), wt.get(), bias ? b.get() : nullptr, relu,
+                                    y.get(), stream());
+  return download(y);
+}
+std::vector<float> run_last_fwd(const Thin& d, bool bias, bool skip) {
+  const auto x = upload_bf16(d.map);
+  const auto wt = upload(d.wt), b = upload({d.b[0]}), sk = upload(d.skip);
+  Dev<float> y(size_t(d.last().out_elems()));
+  vdsr::conv3x3_last_fwd_bf16_cuda(d.last(), x.get(), wt.get(), bias ? b.get() : nullptr,
+                                   skip ? sk.get() : nullptr, y.get(), stream());
+  return download(y);
+}
+std::vector<float> run_last_bwd_data(const Thin& d, bool masked) {
+  const auto dy = upload(d.plane), wt = upload(d.wt);
+  const auto src = upload_bf16(d.src);
+  Dev<bf16> dx(size_t(d.last().in_elems()));
+  vdsr::conv3x3_last_bwd_data_bf16_cuda(d.last(), dy.get(), wt.get(), masked ? src.get() : nullptr,
+                                        dx.get(), stream());
+  return download(dx);
+}
+// db is left empty when with_db is false (the launcher then gets a null db).
+void run_first_wgrad(const Thin& d, bool with_db, std::vector<float>* dw, std::vector<float>* db) {
+  const auto x = upload(d.plane);
+  const auto dy = upload_bf16(d.map);
+  Dev<float> dwd(64 * 9), dbd(64);
+  vdsr::conv3x3_first_bwd_weight_bf16_cuda(d.first(), x.get(), dy.get(), dwd.get(),
+                                           with_db ? dbd.get() : nullptr, stream(), kDev);
+  *dw = download(dwd);
+  *db = with_db ? download(dbd) : std::vector<float>();
+}
+void run_last_wgrad(const Thin& d, bool with_db, std::vector<float>* dw, std::vector<float>* db) {
+  const auto x = upload_bf16(d.map);
+  const auto dy = upload(d.plane);
+  Dev<float> dwd(64 * 9), dbd(1);
+  vdsr::conv3x3_last_bwd_weight_bf16_cuda(d.last(), x.get(), dy.get(), dwd.get(),
+                                          with_db ? dbd.get() : nullptr, stream(), kDev);
+  *dw = download(dwd);
+  *db = with_db ? download(dbd) : std::vector<float>();
+}
+
+// The double reference of one output and the same run on |inputs| (the bound's sum|terms|).
+struct Ref {
+  std::vector<double> want, sumabs;
+};
+
+Ref ref_first_fwd(const Thin& d, bool bias, bool relu) {
+  const ConvShape s = d.first();
+  const auto x = to_double(d.plane), wt = to_double(d.wt), b = to_double(d.b);
+  const auto xa = abs_of(x), wa = abs_of(wt), ba = abs_of(b);
+  Ref r{std::vector<double>(size_t(s.out_elems())), std::vector<double>(size_t(s.out_elems()))};
+  vdsr::conv3x3_fwd_ref(s, x.data(), wt.data(), bias ? b.data() : nullptr, relu, r.want.data());
+  vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
+                        r.sumabs.data());
+  return r;
+}
+// y = skip + (b + conv): the conv reference with the bias, plus the skip (in sumabs too).
+Ref ref_last_fwd(const Thin& d, bool bias, bool skip) {
+  const ConvShape s = d.last();
+  const auto x = to_double(d.map), wt = to_double(d.wt), b = to_double({d.b[0]});
+  const auto xa = abs_of(x), wa = abs_of(wt), ba = abs_of(b);
+  Ref r{std::vector<double>(size_t(s.out_elems())), std::vector<double>(size_t(s.out_elems()))};
+  vdsr::conv3x3_fwd_ref(s, x.data(), wt.data(), bias ? b.data() : nullptr, false, r.want.data());
+  vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
+                        r.sumabs.data());
+  if (skip)
+    for (size_t p = 0; p < r.want.size(); ++p) {
+      r.want[p] += double(d.skip[p]);
+      r.sumabs[p] += std::fabs(double(d.skip[p]));
+    }
+  return r;
+}
+Ref ref_last_bwd_data(const Thin& d, bool masked) {
+  const ConvShape s = d.last();
+  const auto dy = to_double(d.plane), wt = to_double(d.wt), src = to_double(d.src);
+  const auto dya = abs_of(dy), wa = abs_of(wt);
+  Ref r{std::vector<double>(size_t(s.in_elems())), std::vector<double>(size_t(s.in_elems()))};
+  vdsr::conv3x3_bwd_data_ref(s, dy.data(), wt.data(), masked ? src.data() : nullptr, r.want.data());
+  vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, r.sumabs.data());
+  return r;
+}
+// dw and db of a weight gradient: the first layer's with (x, dy) = (plane, map), the last
+// layer's with (map, plane).
+struct WRef {
+  Ref dw, db;
+};
+WRef ref_wgrad(const ConvShape& s, const std::vector<float>& x, const std::vector<float>& dy) {
+  const auto xd = to_double(x), dyd = to_double(dy);
+  const auto xa = abs_of(xd), dya = abs_of(dyd);
+  const size_t nw = size_t(s.weight_elems()), nb = size_t(s.K);
+  WRef r{{std::vector<double>(nw), std::vector<double>(nw)},
+         {std::vector<double>(nb), std::vector<double>(nb)}};
+  vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), r.dw.want.data(), r.db.want.data());
+  vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), r.dw.sumabs.data(), r.db.sumabs.data());
+  return r;
+}
+WRef ref_first_wgrad(const Thin& d) { return ref_wgrad(d.first(), d.plane, d.map); }
+WRef ref_last_wgrad(const Thin& d) { return ref_wgrad(d.last(), d.map, d.plane); }
 
 }  // namespace
 
@@ -386,4 +534,169 @@ TEST_CASE("fp32 <-> bf16 conversions round to nearest even") {
   CHECK(bad == 0);
   CHECK(got[4097] == 1.0f);
   CHECK(got[4098] == 1.0f + std::ldexp(1.0f, -6));
+}
+
+TEST_CASE("bf16 thin layers: first-layer forward matches the reference") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 18000;
+  for (const Pixels& n : kThinShapes)
+    for (int v = 0; v < 4; ++v) {
+      const bool bias = (v & 1) != 0, relu = (v & 2) != 0;
+      const Thin d = make_thin(n, false, seed += 10);
+      const Ref r = ref_first_fwd(d, bias, relu);
+      require_bf16_close(
+          run_first_fwd(d, bias, relu), r.want, r.sumabs, 9 + 2, true,
+          "first fwd " + shape_str(d.first()) + (bias ? " bias" : "") + (relu ? " relu" : ""));
+    }
+}
+
+TEST_CASE("bf16 thin layers: first-layer backward-weight matches the reference") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 19000;
+  for (const Pixels& n : kThinShapes)
+    for (int with_db = 0; with_db < 2; ++with_db) {
+      const Thin d = make_thin(n, false, seed += 10);
+      const WRef r = ref_first_wgrad(d);
+      std::vector<float> dw, db;
+      run_first_wgrad(d, with_db != 0, &dw, &db);
+      const double chain = double(d.first().pixels()) + 2;
+      const std::string tag = " " + shape_str(d.first()) + (with_db ? "" : " (null db)");
+      require_bf16_close(dw, r.dw.want, r.dw.sumabs, chain, false, "first wgrad dw" + tag);
+      if (with_db)
+        require_bf16_close(db, r.db.want, r.db.sumabs, chain, false, "first wgrad db" + tag);
+    }
+}
+
+TEST_CASE("bf16 thin layers: last-layer forward with the residual matches the reference") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 20000;
+  for (const Pixels& n : kThinShapes)
+    for (int v = 0; v < 4; ++v) {
+      const bool bias = (v & 1) != 0, skip = (v & 2) != 0;
+      const Thin d = make_thin(n, false, seed += 10);
+      const Ref r = ref_last_fwd(d, bias, skip);
+      require_bf16_close(
+          run_last_fwd(d, bias, skip), r.want, r.sumabs, 9.0 * 64 + 3, false,
+          "last fwd " + shape_str(d.last()) + (bias ? " bias" : "") + (skip ? " skip" : ""));
+    }
+}
+
+TEST_CASE("bf16 thin layers: last-layer backward-data matches the reference") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 21000;
+  for (const Pixels& n : kThinShapes)
+    for (int masked = 0; masked < 2; ++masked) {
+      const Thin d = make_thin(n, false, seed += 10);
+      const Ref r = ref_last_bwd_data(d, masked != 0);
+      require_bf16_close(run_last_bwd_data(d, masked != 0), r.want, r.sumabs, 9, true,
+                         "last bwd_data " + shape_str(d.last()) + (masked ? " masked" : ""));
+    }
+}
+
+TEST_CASE("bf16 thin layers: last-layer backward-weight matches the reference") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 22000;
+  for (const Pixels& n : kThinShapes)
+    for (int with_db = 0; with_db < 2; ++with_db) {
+      const Thin d = make_thin(n, false, seed += 10);
+      const WRef r = ref_last_wgrad(d);
+      std::vector<float> dw, db;
+      run_last_wgrad(d, with_db != 0, &dw, &db);
+      const double chain = double(d.last().pixels()) + 2;
+      const std::string tag = " " + shape_str(d.last()) + (with_db ? "" : " (null db)");
+      require_bf16_close(dw, r.dw.want, r.dw.sumabs, chain, false, "last wgrad dw" + tag);
+      if (with_db)
+        require_bf16_close(db, r.db.want, r.db.sumabs, chain, false, "last wgrad db" + tag);
+    }
+}
+
+TEST_CASE("bf16 thin layers are exact on small integers (training shape and a wide image)") {
+  vdsr::test::require_gpu();
+  // |plane|, |map|, |w|, |skip| <= 2, |b| <= 4: first forward sums are integers of at most 9*4 + 4,
+  // last forward 9*64*4 + 4 + 2, last backward-data 9*4, weight gradients 64*41*41*4 < 2^24:
+  // exact in fp32 in any order (the chunks' double sums too), so any indexing slip shows.
+  const Pixels shapes[] = {{64, 41, 41}, {1, 37, 203}};
+  uint32_t seed = 23000;
+  for (const Pixels& n : shapes) {
+    const Thin d = make_thin(n, true, seed += 10);
+    const std::string tag = " " + shape_str(d.first());
+    require_bf16_exact(run_first_fwd(d, true, true), ref_first_fwd(d, true, true).want, true,
+                       "first fwd bias relu" + tag);
+    require_bf16_exact(run_last_fwd(d, true, true), ref_last_fwd(d, true, true).want, false,
+                       "last fwd bias skip" + tag);
+    require_bf16_exact(run_last_bwd_data(d, true), ref_last_bwd_data(d, true).want, true,
+                       "last bwd_data masked" + tag);
+    std::vector<float> dw, db;
+    const WRef rf = ref_first_wgrad(d);
+    run_first_wgrad(d, true, &dw, &db);
+    require_bf16_exact(dw, rf.dw.want, false, "first wgrad dw" + tag);
+    require_bf16_exact(db, rf.db.want, false, "first wgrad db" + tag);
+    const WRef rl = ref_last_wgrad(d);
+    run_last_wgrad(d, true, &dw, &db);
+    require_bf16_exact(dw, rl.dw.want, false, "last wgrad dw" + tag);
+    require_bf16_exact(db, rl.db.want, false, "last wgrad db" + tag);
+  }
+}
+
+TEST_CASE("bf16 thin layers: weight gradients are deterministic") {
+  vdsr::test::require_gpu();
+  // Interleaved, so the shared scratch block is reused between the two launchers as in training.
+  const Thin d = make_thin({64, 41, 41}, false, 24000);
+  std::vector<float> fdw1, fdb1, ldw1, ldb1, fdw2, fdb2, ldw2, ldb2;
+  run_first_wgrad(d, true, &fdw1, &fdb1);
+  run_last_wgrad(d, true, &ldw1, &ldb1);
+  run_first_wgrad(d, true, &fdw2, &fdb2);
+  run_last_wgrad(d, true, &ldw2, &ldb2);
+  CHECK(same_bits(fdw1, fdw2));
+  CHECK(same_bits(fdb1, fdb2));
+  CHECK(same_bits(ldw1, ldw2));
+  CHECK(same_bits(ldb1, ldb2));
+}
+
+TEST_CASE("bf16 thin layers check their preconditions") {
+  vdsr::test::require_gpu();
+  // Big enough for any 3x3 shape below, should a check be missing and a kernel run.
+  Dev<bf16> m(64 * 64 * 9);
+  Dev<float> p(64 * 64 * 9), w(64 * 64 * 9);
+  const ConvShape first{1, 3, 3, 1, 64}, last{1, 3, 3, 64, 1};
+  const ConvShape c64{1, 3, 3, 64, 64}, k32{1, 3, 3, 1, 32}, k2{1, 3, 3, 64, 2},
+      c32{1, 3, 3, 32, 1};
+  const auto thin = Catch::Contains("thin layers");
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_first_fwd_bf16_cuda(c64, p.get(), w.get(), nullptr, false, m.get(), stream()),
+      thin);
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_first_fwd_bf16_cuda(k32, p.get(), w.get(), nullptr, false, m.get(), stream()),
+      thin);
+  CHECK_THROWS_WITH(vdsr::conv3x3_first_bwd_weight_bf16_cuda(last, p.get(), m.get(), w.get(),
+                                                             nullptr, stream(), kDev),
+                    thin);
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_last_fwd_bf16_cuda(k2, m.get(), w.get(), nullptr, nullptr, p.get(), stream()),
+      thin);
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_last_bwd_data_bf16_cuda(first, p.get(), w.get(), nullptr, m.get(), stream()),
+      thin);
+  CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_weight_bf16_cuda(c32, m.get(), p.get(), w.get(), nullptr,
+                                                            stream(), kDev),
+                    thin);
+  CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda({0, 3, 3, 1, 64}, p.get(), w.get(), nullptr,
+                                                      false, m.get(), stream()),
+                    Catch::Contains("bad shape"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_first_fwd_bf16_cuda(first, nullptr, w.get(), nullptr, false, m.get(), stream()),
+      Catch::Contains("null"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_last_bwd_data_bf16_cuda(last, p.get(), nullptr, nullptr, m.get(), stream()),
+      Catch::Contains("null"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_weight_bf16_cuda(last, m.get(), p.get(), nullptr,
+                                                            nullptr, stream(), kDev),
+                    Catch::Contains("null"));
+  // The map side moves 16 bytes at a time: a map pointer off by one bf16 is refused.
+  CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(first, p.get(), w.get(), nullptr, false,
+                                                      m.get() + 1, stream()),
+                    Catch::Contains("misaligned"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_last_fwd_bf16_cuda(last, m.get() + 1, w.get(), nullptr, nullptr,
+                                                     p.get(), stream()),
+                    Catch::Contains("misaligned"));
 }

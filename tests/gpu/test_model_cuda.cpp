@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -35,6 +36,7 @@
 #include "engine/image_io.h"
 #include "engine/plane.h"
 #include "model/inference.h"
+#include "model/tiled.h"
 #include "model/vdsr.h"
 #include "model/vdsr_config.h"
 #include "tests/support/test_support.h"
@@ -360,4 +362,132 @@ TEST_CASE("CUDA model: run_model and the evaluation protocol's scores match the 
     CHECK(std::fabs(sg.psnr - sc.psnr) <= 0.001);
     CHECK(std::fabs(sg.ssim - sc.ssim) <= 1e-4);
   }
+}
+
+// ---- The bf16 mode and the graph-replayed iteration ----
+//
+// bf16 against fp32 on the same weights. Every feature map is rounded to bf16 (relative error
+// uniform in +-2^-9, rms 2^-9 / sqrt(3) ~ 0.11% per element) and so are the hidden weights; over
+// ~40 such roundings in a 20-layer network of gain ~1 the errors add roughly in quadrature, to
+// ~0.7% of the signal. Tolerances: 3% of the residual's norm for inference, 5% per layer for the
+// gradients (which also see the rounded dL/dmaps and ReLU flips). A layout or indexing bug gives
+// errors of the order of the signal itself.
+
+namespace {
+
+// ||a - b|| / ||b|| over the residuals a - x, b - x.
+double residual_rel_error(const std::vector<float>& a, const std::vector<float>& b,
+                          const std::vector<float>& x) {
+  double d = 0.0, n = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double ra = double(a[i]) - double(x[i]), rb = double(b[i]) - double(x[i]);
+    if (!std::isfinite(ra)) return std::numeric_limits<double>::infinity();
+    d += (ra - rb) * (ra - rb);
+    n += rb * rb;
+  }
+  return std::sqrt(d / n);
+}
+
+// A default-config model on the GPU with these parameters, in this precision.
+std::unique_ptr<Vdsr> gpu_model(const std::vector<float>& params, Precision prec) {
+  auto m = std::make_unique<Vdsr>(VdsrConfig{}, kGpu);
+  m->set_params(params);
+  m->set_precision(prec);
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("CUDA model bf16: inference is close to fp32, repeatable, and tiles agree bit for bit") {
+  vdsr::test::require_gpu();
+  const auto params = seeded_params(VdsrConfig{}, 29);
+  const auto fp32_model = gpu_model(params, Precision::Fp32), bf16_model = gpu_model(params, Precision::Bf16);
+  Vdsr &fp32 = *fp32_model, &bf16 = *bf16_model;
+  struct Shape {
+    int64_t N, H, W;
+  };
+  for (const Shape s : {Shape{1, 37, 53}, Shape{2, 41, 41}, Shape{1, 1, 1}, Shape{1, 5, 200}}) {
+    INFO("input " << s.N << "x" << s.H << "x" << s.W);
+    const auto x = random_floats(size_t(s.N * s.H * s.W), 0.0f, 1.0f, 53);
+    const auto want = forward_gpu(fp32, s.N, s.H, s.W, x);
+    const auto got = forward_gpu(bf16, s.N, s.H, s.W, x);
+    const double rel = residual_rel_error(got, want, x);
+    INFO("||r_bf16 - r_fp32|| / ||r_fp32|| = " << rel);
+    CHECK(rel <= 3e-2);
+    CHECK(same_bits(forward_gpu(bf16, s.N, s.H, s.W, x), got));
+  }
+  Plane in(45, 61);
+  const auto r = random_floats(in.v.size(), 0.0f, 1.0f, 59);
+  for (size_t i = 0; i < r.size(); ++i) in.v[i] = static_cast<double>(r[i]);
+  const Plane whole = run_model(bf16, in), tiled = run_model_tiled(bf16, in, 16);
+  CHECK(whole.v == tiled.v);
+}
+
+TEST_CASE("CUDA model bf16: a training step is close to fp32") {
+  vdsr::test::require_gpu();
+  const auto params = seeded_params(VdsrConfig{}, 31);
+  const auto fp32_model = gpu_model(params, Precision::Fp32), bf16_model = gpu_model(params, Precision::Bf16);
+  Vdsr &fp32 = *fp32_model, &bf16 = *bf16_model;
+  const StepOptions opt;
+  const Batch b(4, 41, 41, 61);
+  const StepStats sf = train_gpu(fp32, b, opt);
+  const StepStats sb = train_gpu(bf16, b, opt);
+  INFO("loss fp32 " << sf.loss << " bf16 " << sb.loss << "; norm fp32 " << sf.grad_norm
+                    << " bf16 " << sb.grad_norm);
+  REQUIRE(std::isfinite(sb.loss));
+  CHECK(std::fabs(sb.loss - sf.loss) <= 1e-2 * sf.loss);
+  CHECK(std::fabs(sb.grad_norm - sf.grad_norm) <= 5e-2 * sf.grad_norm);
+  const size_t n = size_t(fp32.num_params());
+  const auto gf = download(kGpu, fp32.grads(), n), gb = download(kGpu, bf16.grads(), n);
+  const auto wf = fp32.weights().params, wb = bf16.weights().params;
+  std::vector<float> delta(n);
+  for (size_t i = 0; i < n; ++i) delta[i] = wf[i] - params[i];
+  check_by_layer(fp32, "bf16 gradient", gb, gf, gf, 5e-2, 0.0);
+  check_by_layer(fp32, "bf16 parameters", wb, wf, delta, 5e-2, 0x1.0p-23);
+  CHECK(bf16.first_nonfinite_step() == -1);
+}
+
+TEST_CASE("CUDA model: graph-replayed training equals eager training bit for bit") {
+  vdsr::test::require_gpu();
+  for (const Precision prec : {Precision::Fp32, Precision::Bf16}) {
+    INFO(precision_name(prec));
+    const auto params = seeded_params(VdsrConfig{}, 37);
+    const auto graphed_model = gpu_model(params, prec), eager_model = gpu_model(params, prec);
+    Vdsr &graphed = *graphed_model, &eager = *eager_model;
+    eager.set_use_graphs(false);
+    // The trainer's pattern: fixed device buffers refilled every step; the learning rate drops
+    // once, which must re-record the graph.
+    const int64_t N = 4, H = 41, W = 41;
+    Buffer dx(kGpu, size_t(N * H * W) * sizeof(float)), dt(kGpu, dx.bytes());
+    StepOptions opt;
+    for (uint32_t step = 0; step < 7; ++step) {
+      INFO("step " << step);
+      const Batch b(N, H, W, 71 + 2 * step);
+      copy_bytes(kGpu, dx.data(), kCpu, b.x.data(), dx.bytes());
+      copy_bytes(kGpu, dt.data(), kCpu, b.target.data(), dt.bytes());
+      if (step == 4) opt.lr = 0.01;
+      const auto* x = static_cast<const float*>(dx.data());
+      const auto* t = static_cast<const float*>(dt.data());
+      const StepStats sg = graphed.train_step(N, H, W, x, t, opt);
+      const StepStats se = eager.train_step(N, H, W, x, t, opt);
+      CHECK(same_bits(sg.loss, se.loss));
+      CHECK(same_bits(sg.grad_norm, se.grad_norm));
+    }
+    CHECK(same_bits(graphed.weights().params, eager.weights().params));
+    const size_t n = size_t(graphed.num_params());
+    CHECK(same_bits(download(kGpu, graphed.momentum(), n), download(kGpu, eager.momentum(), n)));
+    // Steps 0 and 4 run eagerly (a new key), 1 and 5 record, the others replay.
+    CHECK(graphed.graph_replays() == 5);
+    CHECK(eager.graph_replays() == 0);
+    CHECK(graphed.steps_taken() == 7);
+  }
+}
+
+TEST_CASE("CUDA model bf16: configurations it cannot run are refused") {
+  vdsr::test::require_gpu();
+  Vdsr narrow(kSmall, kGpu);
+  CHECK_THROWS_WITH(narrow.set_precision(Precision::Bf16), Catch::Contains("64 hidden channels"));
+  Vdsr m(VdsrConfig{}, kGpu);
+  CHECK_THROWS_WITH(m.set_precision(Precision::Tf32), Catch::Contains("not implemented"));
+  CHECK(m.precision() == Precision::Fp32);
 }
