@@ -58,7 +58,7 @@ python3 - "$out" "$steps" "$*" <<'PY' | tee -a "$out/gate.txt"
 import json, sys
 out, steps, opts = sys.argv[1], sys.argv[2], sys.argv[3]
 def load(n):
-    return {(r["set"], r["scale"]): r["psnr"] for r in json.load(open(f"{out}/gate-{n}.json"))}
+    return {(r["set"], r["scale"]): r["psnr"] for r in json.load(open(f"{out}/gate-{n}.json"))["results"]}
 def step_ms(n):
     recs = [json.loads(l) for l in open(f"{out}/gate-{n}.jsonl")]
     st = [r for r in recs if r.get("record") == "step"]
