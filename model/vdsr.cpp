@@ -5,6 +5,7 @@
 #include <random>
 
 #include "engine/error.h"
+#include "engine/log.h"
 #include "kernels/ops.h"
 
 #ifdef VDSR_HAVE_CUDA
@@ -332,7 +333,14 @@ void Vdsr::iteration_async(int64_t N, int64_t H, int64_t W, const float* x, cons
     have_eager_key_ = true;
     return;
   }
-  graph_.capture(device_.index, enqueue);
+  try {
+    graph_.capture(device_.index, enqueue);
+  } catch (const Error& e) {
+    // Nothing ran while recording: run this iteration eagerly and stay eager from now on.
+    log_info(std::string("CUDA graph recording failed, launching kernels one by one: ") + e.what());
+    use_graphs_ = false;
+    return enqueue();
+  }
   graph_key_ = key;
   graph_.launch();
   ++graph_replays_;
