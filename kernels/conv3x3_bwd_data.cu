@@ -43,18 +43,12 @@ __global__ void conv3x3_bwd_data_direct_kernel(int N, int H, int W, int C, int K
   }
 }
 
-constexpr int kVariants = 4;
-const char* const kNames[kVariants] = {"0:direct", "1:tiled-128x64", "2:tiled-64x64",
-                                       "3:tiled-256x64"};
-constexpr int kTileOfVariant[kVariants] = {0, 128, 64, 256};
-constexpr int kDefaultVariant = 1;
-
 }  // namespace
 
-int conv3x3_bwd_data_cuda_variants() { return kVariants; }
+int conv3x3_bwd_data_cuda_variants() { return kConvVariants; }
 const char* conv3x3_bwd_data_cuda_variant_name(int v) {
-  VDSR_CHECK(v >= 0 && v < kVariants, "conv3x3_bwd_data_cuda has no variant " << v);
-  return kNames[v];
+  VDSR_CHECK(v >= 0 && v < kConvVariants, "conv3x3_bwd_data_cuda has no variant " << v);
+  return kConvVariantNames[v];
 }
 
 void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
@@ -65,10 +59,10 @@ void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr,
              "conv3x3_bwd_data_cuda: null pointer");
   VDSR_CHECK(dx != dy && dx != relu_src, "conv3x3_bwd_data_cuda cannot run in place");
-  VDSR_CHECK(variant >= -1 && variant < kVariants,
+  VDSR_CHECK(variant >= -1 && variant < kConvVariants,
              "conv3x3_bwd_data_cuda has no variant " << variant);
   VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_bwd_data_cuda: too many weights");
-  if (variant < 0) variant = kDefaultVariant;
+  if (variant < 0) variant = kConvDefaultVariant;
   const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
 
   const float* B = variant != 0 ? conv_gemm_weights(wt, s.K, s.C, true, stream) : nullptr;
@@ -85,7 +79,7 @@ void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
       VDSR_CUDA_CHECK(cudaGetLastError());
     } else {
       const ConvGemm g{n, int(s.H), int(s.W), int(s.K), int(s.C), dyn, B, nullptr, mn, false, dxn};
-      conv_gemm_launch(g, kTileOfVariant[variant], stream);
+      conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
     }
   }
 }

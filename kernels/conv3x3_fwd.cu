@@ -42,18 +42,12 @@ __global__ void conv3x3_fwd_direct_kernel(int N, int H, int W, int C, int K,
   }
 }
 
-constexpr int kVariants = 4;
-const char* const kNames[kVariants] = {"0:direct", "1:tiled-128x64", "2:tiled-64x64",
-                                       "3:tiled-256x64"};
-constexpr int kTileOfVariant[kVariants] = {0, 128, 64, 256};
-constexpr int kDefaultVariant = 1;
-
 }  // namespace
 
-int conv3x3_fwd_cuda_variants() { return kVariants; }
+int conv3x3_fwd_cuda_variants() { return kConvVariants; }
 const char* conv3x3_fwd_cuda_variant_name(int v) {
-  VDSR_CHECK(v >= 0 && v < kVariants, "conv3x3_fwd_cuda has no variant " << v);
-  return kNames[v];
+  VDSR_CHECK(v >= 0 && v < kConvVariants, "conv3x3_fwd_cuda has no variant " << v);
+  return kConvVariantNames[v];
 }
 
 void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const float* b,
@@ -63,9 +57,9 @@ void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const
                                               << " C=" << s.C << " K=" << s.K);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "conv3x3_fwd_cuda: null pointer");
   VDSR_CHECK(x != y, "conv3x3_fwd_cuda cannot run in place");
-  VDSR_CHECK(variant >= -1 && variant < kVariants, "conv3x3_fwd_cuda has no variant " << variant);
+  VDSR_CHECK(variant >= -1 && variant < kConvVariants, "conv3x3_fwd_cuda has no variant " << variant);
   VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_fwd_cuda: too many weights");
-  if (variant < 0) variant = kDefaultVariant;
+  if (variant < 0) variant = kConvDefaultVariant;
   const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
 
   const float* B = variant != 0 ? conv_gemm_weights(wt, s.K, s.C, false, stream) : nullptr;
@@ -81,7 +75,7 @@ void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const
       VDSR_CUDA_CHECK(cudaGetLastError());
     } else {
       const ConvGemm g{n, int(s.H), int(s.W), int(s.C), int(s.K), xn, B, b, nullptr, relu, yn};
-      conv_gemm_launch(g, kTileOfVariant[variant], stream);
+      conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
     }
   }
 }

@@ -40,19 +40,18 @@ struct Geometry {
   int64_t H, W, P;  // P = N H W
 };
 
-// The plane value at pixel p shifted by tap (zero outside p's image).
-__device__ __forceinline__ float plane_at(const float* __restrict__ plane, const Geometry& g,
-                                          int64_t p, int tap) {
-  const int64_t hw = p % (g.H * g.W), h = hw / g.W + tap / 3 - 1, w = hw % g.W + tap % 3 - 1;
-  if (h < 0 || h >= g.H || w < 0 || w >= g.W) return 0.0f;
-  return __ldg(plane + (p - hw) + h * g.W + w);
-}
-
-// The map pixel index shifted by tap, or -1 outside p's image.
+// The pixel index of p shifted by tap, or -1 outside p's image.
 __device__ __forceinline__ int64_t shifted(const Geometry& g, int64_t p, int tap) {
   const int64_t hw = p % (g.H * g.W), h = hw / g.W + tap / 3 - 1, w = hw % g.W + tap % 3 - 1;
   if (h < 0 || h >= g.H || w < 0 || w >= g.W) return -1;
   return (p - hw) + h * g.W + w;
+}
+
+// The plane value at pixel p shifted by tap (zero outside p's image).
+__device__ __forceinline__ float plane_at(const float* __restrict__ plane, const Geometry& g,
+                                          int64_t p, int tap) {
+  const int64_t q = shifted(g, p, tap);
+  return q < 0 ? 0.0f : __ldg(plane + q);
 }
 
 __device__ __forceinline__ void unpack8(const uint4& raw, float* v) {

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +19,7 @@
 using Catch::Matchers::Contains;
 using vdsr::SafeTensors;
 using vdsr::StTensor;
+using vdsr::test::error_of;
 
 namespace {
 
@@ -33,17 +33,6 @@ std::vector<uint8_t> raw_file(const std::string& header, size_t data_bytes) {
   out.insert(out.end(), header.begin(), header.end());
   for (size_t i = 0; i < data_bytes; ++i) out.push_back(static_cast<uint8_t>(i));
   return out;
-}
-
-// The message of the vdsr::Error that `f` throws (fails the test when it throws none).
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const vdsr::Error& e) {
-    return e.what();
-  }
-  FAIL("expected a vdsr::Error");
-  return {};
 }
 
 std::string parse_error(const std::string& header, size_t data_bytes) {

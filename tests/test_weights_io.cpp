@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -15,30 +14,19 @@
 #include "engine/safetensors.h"
 #include "model/vdsr_config.h"
 #include "model/weights_io.h"
+#include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
 using Catch::Matchers::Contains;
 using vdsr::SafeTensors;
 using vdsr::VdsrConfig;
+using vdsr::test::error_of;
+using vdsr::test::same_bits;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const vdsr::Error& e) {
-    return e.what();
-  }
-  FAIL("expected a vdsr::Error");
-  return {};
-}
-
 std::vector<float> random_params(const VdsrConfig& cfg, uint32_t seed) {
   return vdsr::test::random_floats(static_cast<size_t>(vdsr::param_count(cfg)), -1.0f, 1.0f, seed);
-}
-
-bool bit_equal(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
 SafeTensors our_tensors(const VdsrConfig& cfg, const std::vector<float>& params) {
@@ -98,7 +86,7 @@ TEST_CASE("weights: save/load round trip is bit exact (20 x 64, with and without
     vdsr::save_weights(path, cfg, params.data(), {{"scales", "2,3,4"}, {"depth", "ignored"}});
     const vdsr::VdsrWeights w = vdsr::load_weights(path);
     CHECK(w.config == cfg);
-    CHECK(bit_equal(w.params, params));
+    CHECK(same_bits(w.params, params));
     CHECK(w.metadata.at("arch") == "vdsr");
     CHECK(w.metadata.at("depth") == std::to_string(cfg.depth));
     CHECK(w.metadata.at("channels") == std::to_string(cfg.channels));
@@ -121,7 +109,7 @@ TEST_CASE("weights: tensors are written in layer order with our names and OIHW s
   // layers.1.weight starts right after layer 0's 36 weights in the flat buffer.
   CHECK(st.find("layers.1.weight")->as_f32()[0] == params[36]);
   const auto w = vdsr::weights_from_safetensors(st, "mem");
-  CHECK(bit_equal(w.params, params));
+  CHECK(same_bits(w.params, params));
 }
 
 TEST_CASE("weights: PyTorch VDSR names map to the same flat layout") {
@@ -145,7 +133,7 @@ TEST_CASE("weights: PyTorch VDSR names map to the same flat layout") {
     vdsr::write_safetensors(dir + "/torch.safetensors", st);
     const auto w = vdsr::load_weights(dir + "/torch.safetensors");
     CHECK(w.config == cfg);
-    CHECK(bit_equal(w.params, params));
+    CHECK(same_bits(w.params, params));
     std::filesystem::remove_all(dir);
   }
 }
@@ -177,11 +165,11 @@ TEST_CASE("weights: a checkpoint loads as weights and its optim/state tensors ar
     vdsr::write_safetensors(path, st);
     const auto w = vdsr::load_weights(path);
     CHECK(w.config == cfg);
-    CHECK(bit_equal(w.params, params));
+    CHECK(same_bits(w.params, params));
     CHECK(w.metadata.at("kind") == "checkpoint");
     const auto file = vdsr::read_safetensors(path);
-    CHECK(bit_equal(vdsr::read_param_tensors(file, cfg, "optim.momentum.", path), momentum));
-    CHECK(bit_equal(vdsr::read_param_tensors(file, cfg, "", path), params));
+    CHECK(same_bits(vdsr::read_param_tensors(file, cfg, "optim.momentum.", path), momentum));
+    CHECK(same_bits(vdsr::read_param_tensors(file, cfg, "", path), params));
     std::filesystem::remove_all(dir);
   }
   SECTION("without kind=checkpoint the same tensors are unknown") {

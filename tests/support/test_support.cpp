@@ -14,6 +14,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/device.h"
+#include "engine/error.h"
 
 namespace vdsr::test {
 
@@ -69,6 +70,16 @@ bool has_tmp_files(const std::string& dir) {
   for (const auto& e : std::filesystem::recursive_directory_iterator(dir))
     if (e.path().filename().string().find(".tmp.") != std::string::npos) return true;
   return false;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const vdsr::Error& e) {
+    return e.what();
+  }
+  FAIL("expected a vdsr::Error");
+  return {};
 }
 
 std::string bin(const std::string& name) { return std::string(VDSR_BIN_DIR) + "/" + name; }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ std::string file_bytes(const std::string& path);
 
 // True when a temporary file of an atomic write (*.tmp.*) is left anywhere under dir.
 bool has_tmp_files(const std::string& dir);
+
+// The message of the vdsr::Error that `f` throws (fails the test when it throws none).
+std::string error_of(const std::function<void()>& f);
 
 // Path of a built binary (build/bin/NAME).
 std::string bin(const std::string& name);
