@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <random>
+#include <utility>
 
 #include "bench/bench_kernels.cuh"
 #include "bench/bf16_case.h"
@@ -21,6 +22,7 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/log.h"
+#include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_bwd_data.cuh"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_data_bf16.cuh"
@@ -188,8 +190,7 @@ Row skipped(const std::string& op, const std::string& shape, const std::string& 
 // timed the way the network runs them (bias + ReLU forward, ReLU mask of x in backward-data).
 void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& rows) {
   const ConvShape& s = cc.s;
-  const char* const algo[3] = {"mma.sync bf16 +bias+relu", "mma.sync bf16 +relu-mask",
-                               "mma.sync bf16 split over pixels"};
+  const char* const what[3] = {" bf16 +bias+relu", " bf16 +relu-mask", " bf16 split over pixels"};
   Bf16Case bc;
   try {
     bc = make_bf16_case(ctx, cc);
@@ -197,21 +198,27 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("bf16 operands or oracle failed: ") + e.what()));
     return;
   }
-  auto run = [&](Op op, const Bf16Set& b, const ConvSet& f, bool plain) {
+  auto run = [&](Op op, int v, const Bf16Set& b, const ConvSet& f, bool plain) {
     switch (op) {
-      case kFwd: conv3x3_fwd_bf16_cuda(s, b.x, b.wg, plain ? nullptr : f.b, !plain, b.y, ctx.stream); break;
-      case kBwdData: conv3x3_bwd_data_bf16_cuda(s, b.dy, b.wg_flip, plain ? nullptr : b.x, b.dx, ctx.stream); break;
+      case kFwd: conv3x3_fwd_bf16_cuda(s, b.x, b.wg, plain ? nullptr : f.b, !plain, b.y, ctx.stream, v); break;
+      case kBwdData: conv3x3_bwd_data_bf16_cuda(s, b.dy, b.wg_flip, plain ? nullptr : b.x, b.dx, ctx.stream, v); break;
       case kBwdWeight: conv3x3_bwd_weight_bf16_cuda(s, b.x, b.dy, f.dw, f.db, ctx.stream, ctx.device); break;
     }
   };
-  for (Op op : {kFwd, kBwdData, kBwdWeight}) {
+  // Forward and backward-data: every variant this GPU runs (kernels/conv3x3_bf16_variants.cuh).
+  std::vector<std::pair<Op, int>> jobs;
+  for (Op op : {kFwd, kBwdData})
+    for (int v = 0; v < kBf16ConvVariants; ++v)
+      if (conv3x3_bf16_variant_usable(v)) jobs.emplace_back(op, v);
+  jobs.emplace_back(kBwdWeight, 0);
+  for (const auto& [op, v] : jobs) {
     Row r;
     r.op = kOpNames[op];
     r.shape = cc.shape_text;
     r.impl = "ours";
     r.precision = "bf16";
     r.math = "bf16-tensor-op";
-    r.algo = algo[op];
+    r.algo = (op == kBwdWeight ? std::string("mma.sync") : conv3x3_bf16_variant_name(v)) + what[op];
     r.flop = conv_flop(s);
     r.ref = "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)";
     try {
@@ -220,7 +227,7 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
       VDSR_CUDA_CHECK(cudaMemsetAsync(b.y, 0xFF, size_t(s.out_elems()) * 2, ctx.stream));
       VDSR_CUDA_CHECK(cudaMemsetAsync(b.dx, 0xFF, size_t(s.in_elems()) * 2, ctx.stream));
       poison(f.dw, size_t(s.weight_elems()), ctx.stream);
-      run(op, b, f, true);
+      run(op, v, b, f, true);
       sync(ctx.stream);
       const std::vector<float> got = op == kFwd       ? download_bf16(b.y, size_t(s.out_elems()))
                                      : op == kBwdData ? download_bf16(b.dx, size_t(s.in_elems()))
@@ -229,7 +236,7 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
       r.err = e.rel_l2;
       r.extra["max_err_over_bound"] = e.worst;
       if (e.rel_l2 < kBf16RelL2Tol && e.worst <= 1.0)
-        r.ms = time_ms(ctx, [&](int i) { run(op, bc.set(i), cc.set(i), false); }, &r.reps);
+        r.ms = time_ms(ctx, [&, op = op, v = v](int i) { run(op, v, bc.set(i), cc.set(i), false); }, &r.reps);
       else
         r.status = "FAILED: error " + std::to_string(e.rel_l2) + " (max over the element bound " +
                    std::to_string(e.worst) + ") vs our fp32 default on the same bf16 inputs";

@@ -177,6 +177,22 @@ if [ "$do_build" = 1 ] && [ "$exec_record_only" = 0 ]; then
   fi
 fi
 
+# ---- SASS of the tensor-core kernels --------------------------------------------------------
+# Per object: HGMMA (Hopper warpgroup MMA), HMMA (mma.sync) and LDL/STL (local memory: spills or
+# register arrays indexed at run time) instruction counts, into sass.txt and the record.
+sass_summary="not read (no cuobjdump, or no build)"
+if [ "$built" = 1 ] && command -v cuobjdump > /dev/null 2>&1; then
+  : > "$out/sass.txt"
+  while IFS= read -r o; do
+    d="$(cuobjdump -sass "$o" 2>/dev/null)"
+    printf '%s: HGMMA %s, HMMA %s, LDL %s, STL %s\n' "$(basename "$o")" \
+      "$(grep -c HGMMA <<< "$d")" "$(grep -c HMMA <<< "$d")" "$(grep -c 'LDL' <<< "$d")" \
+      "$(grep -c 'STL' <<< "$d")" >> "$out/sass.txt"
+  done < <(find "$build" -name '*.o' \( -name '*bf16*' -o -name '*sm90a*' \) | sort)
+  sass_summary="$(paste -sd';' "$out/sass.txt" | sed 's/;/; /g')"
+  say "SASS: $sass_summary"
+fi
+
 # ---- tests ----------------------------------------------------------------------------------
 gpu_ctest=(ctest --test-dir "$build" -L gpu -j4 --output-on-failure --output-junit "$out/ctest-gpu.xml")
 cpu_ctest=(ctest --test-dir "$build" -LE gpu -j16 --output-on-failure --output-junit "$out/ctest-cpu.xml")
@@ -253,6 +269,7 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
   echo "- ctest gpu: $gpu_summary"
   echo "- ctest cpu: $cpu_summary"
   echo "- vdsr_bench exit status: $bench_rc"
+  echo "- SASS (cuobjdump, instruction counts per object): $sass_summary"
   [ "$do_peer" = 1 ] && echo "- pytorch_peer.py exit status: $peer_rc"
   echo
   echo "Commands (from the repository root; \`.carry\` made by \`bench/prepare_carry.sh\`):"

@@ -2,15 +2,15 @@
 // flipped, transposed weights with the ReLU mask of the layer below in the epilogue.
 #include "kernels/conv3x3_bwd_data_bf16.cuh"
 
-#include "kernels/conv3x3_mma.cuh"
+#include "kernels/conv3x3_bf16_variants.cuh"
 
 namespace vdsr {
 
 void conv3x3_bwd_data_bf16_cuda(const ConvShape& s, const __nv_bfloat16* dy,
                                 const __nv_bfloat16* wg_flip, const __nv_bfloat16* relu_src,
-                                __nv_bfloat16* dx, cudaStream_t stream) {
-  mma::launch_conv(s, dy, wg_flip, nullptr, relu_src, false, dx, stream,
-                   "conv3x3_bwd_data_bf16_cuda");
+                                __nv_bfloat16* dx, cudaStream_t stream, int variant) {
+  conv3x3_bf16_launch(variant, s, dy, wg_flip, nullptr, relu_src, false, dx, stream,
+                      "conv3x3_bwd_data_bf16_cuda");
 }
 
 }  // namespace vdsr

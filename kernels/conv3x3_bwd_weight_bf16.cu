@@ -5,7 +5,9 @@
 #include <algorithm>
 
 #include "engine/cuda_context.h"
+#include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_mma.cuh"
+#include "kernels/kernel_launch.cuh"
 
 namespace vdsr {
 
@@ -18,14 +20,8 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   mma::WGrad g{};
   g.t = mma::make_tiles(int(s.H), int(s.W));
   const size_t smem = mma::wgrad_smem_bytes(g.t);
-  const int sms = mma::with_device_facts(who, [&](mma::DeviceFacts& f) {
-    if (smem > f.wgrad_smem) {
-      VDSR_CUDA_CHECK(cudaFuncSetAttribute(mma::wgrad_kernel,
-                                           cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
-      f.wgrad_smem = smem;
-    }
-    return f.sms;
-  });
+  require_bf16_tensor_cores(who);
+  const int sms = grant_dynamic_smem(reinterpret_cast<const void*>(mma::wgrad_kernel), smem, who);
   g.tiles = int(s.N * g.t.per_image);
   // About one chunk per multiprocessor (3 CTAs each with the 3 tap rows): enough CTAs to fill
   // the GPU, few enough partial sums to add.

@@ -23,11 +23,12 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <mutex>
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
 #include "kernels/conv_shape.h"
+#include "kernels/cp_async.cuh"
+#include "kernels/kernel_launch.cuh"
 
 namespace vdsr {
 namespace mma {
@@ -43,12 +44,12 @@ constexpr int kWStride = kTaps * kC + 8;  // bf16 per staged weight row (co), 58
 
 // The tiling of one image (host and device).
 struct Tiles {
-  int H, W;        // image
-  int TH, TW;      // tile, in output pixels
-  int tx, ty;      // tiles across and down
-  int per_image;   // tx * ty
-  int halo_w;      // TW + 2: staged pixels per staged row
-  int staged;      // (TH + 2) * (TW + 2): staged pixels per tile
+  int H, W;       // image
+  int TH, TW;     // tile, in output pixels
+  int tx, ty;     // tiles across and down
+  int per_image;  // tx * ty
+  int halo_w;     // TW + 2: staged pixels per staged row
+  int staged;     // (TH + 2) * (TW + 2): staged pixels per tile
 };
 
 __host__ __device__ inline Tiles make_tiles(int H, int W) {
@@ -76,28 +77,9 @@ __device__ __forceinline__ TileOrigin tile_origin(const Tiles& t, int tile) {
   return {n, (r / t.tx) * t.TH, (r % t.tx) * t.TW};
 }
 
-__device__ __forceinline__ uint32_t smem_addr(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global -> shared without registers; src_bytes = 0 writes zeros (out-of-image pixels).
-// cp.async and bf16 mma exist from sm_80 on; the sm_75 build gets traps (the launchers refuse
-// devices below compute capability 8.0, so they are never reached).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
-               "r"(src_bytes));
-#else
-  __trap();
-#endif
-}
-__device__ __forceinline__ void cp_async_wait_all() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::);
-#else
-  __trap();
-#endif
-}
+using dev::cp_async16;
+using dev::cp_async_wait_all;
+using dev::smem_addr;
 
 // Stages the haloed input of a tile: staged pixel (i, j) = image pixel (y0 - 1 + i, x0 - 1 + j),
 // zeros outside the image. x: [N][H][W][64].
@@ -190,7 +172,7 @@ __global__ void __launch_bounds__(kConvThreads, 2) conv_kernel(const Conv g) {
     cp_async16(s_w + co * kWStride + part * 8, g.wg + co * (kTaps * kC) + part * 8, 16);
   }
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int q = lane >> 3, r8 = lane & 7;  // ldmatrix: which 8x8 matrix this lane addresses, row
+  const int q = lane >> 3, r8 = lane & 7;   // ldmatrix: which 8x8 matrix this lane addresses, row
   const int g8 = lane >> 2, t4 = lane & 3;  // mma fragments: row group, column pair
   // B: ldmatrix.x4 over output channels 16 p .. 16 p + 15 gives b0, b1 of n8 tiles 2p and 2p + 1.
   const uint32_t w_lane = smem_addr(s_w) + (((q >> 1) * 8 + r8) * kWStride + (q & 1) * 8) * 2;
@@ -254,8 +236,8 @@ __global__ void __launch_bounds__(kConvThreads, 2) conv_kernel(const Conv g) {
             v1 = v1 < 0.0f ? 0.0f : v1;
           }
           if (g.mask != nullptr) {
-            const float2 m = __bfloat1622float2(
-                *reinterpret_cast<const __nv_bfloat162*>(g.mask + P * kC + co));
+            const float2 m =
+                __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(g.mask + P * kC + co));
             v0 = m.x > 0.0f ? v0 : 0.0f;
             v1 = m.y > 0.0f ? v1 : 0.0f;
           }
@@ -364,56 +346,31 @@ __global__ void __launch_bounds__(kWgThreads) wgrad_kernel(const WGrad g) {
 }
 
 // ---- host side ---------------------------------------------------------------------------------
-// Per-device facts of the launchers, found once per device rather than at every launch (they run
-// for every layer of every step): the multiprocessor count, after checking that the device has
-// bf16 mma (compute 8.0+), and the shared-memory limits already granted to the kernels (per
-// translation unit, like the kernels themselves).
-struct DeviceFacts {
-  int sms = 0;
-  size_t conv_smem = 0, wgrad_smem = 0;
-};
-constexpr int kMaxDevices = 64;
-
-// Runs fn(facts of the current device) under a lock (several host threads may share a device).
-template <typename Fn>
-auto with_device_facts(const char* who, Fn fn) {
-  static std::mutex mu;
-  static DeviceFacts facts[kMaxDevices];
-  int dev = 0;
-  VDSR_CUDA_CHECK(cudaGetDevice(&dev));
-  VDSR_CHECK(dev >= 0 && dev < kMaxDevices, who << ": device " << dev << " out of range");
-  const std::lock_guard<std::mutex> lock(mu);
-  DeviceFacts& f = facts[dev];
-  if (f.sms == 0) {
-    int major = 0, sms = 0;
-    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    VDSR_CHECK(major >= 8, who << ": bf16 tensor cores need a GPU of compute capability 8.0 or "
-                                   "later (device "
-                               << dev << " is " << major << ".x)");
-    f.sms = sms;
-  }
-  return fn(f);
-}
-
 inline void check_mma_shape(const ConvShape& s, const char* who) {
-  VDSR_CHECK(s.C == kC && s.K == kC, who << ": the bf16 kernels take 64 -> 64 channels, not "
-                                         << s.C << " -> " << s.K);
-  VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0, who << ": bad shape N=" << s.N << " H=" << s.H
-                                                << " W=" << s.W);
-  VDSR_CHECK(s.out_elems() < (int64_t(1) << 40) && s.N * make_tiles(int(s.H), int(s.W)).per_image <
-                                                       (int64_t(1) << 31),
+  VDSR_CHECK(s.C == kC && s.K == kC,
+             who << ": the bf16 kernels take 64 -> 64 channels, not " << s.C << " -> " << s.K);
+  VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0,
+             who << ": bad shape N=" << s.N << " H=" << s.H << " W=" << s.W);
+  VDSR_CHECK(s.out_elems() < (int64_t(1) << 40) &&
+                 s.N * make_tiles(int(s.H), int(s.W)).per_image < (int64_t(1) << 31),
              who << ": too many tiles");
   VDSR_CHECK(s.H < (1 << 30) && s.W < (1 << 30), who << ": image too large");
 }
 
-// Forward (bias, relu) and backward-data (mask) share this launch.
-inline void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
-                        const bf16* mask, bool relu, bf16* y, cudaStream_t stream,
-                        const char* who) {
+// The argument checks of the forward / backward-data, whichever variant runs
+// (conv3x3_bf16_variants.cu).
+inline void check_conv_args(const ConvShape& s, const bf16* x, const bf16* wg, const bf16* y,
+                            const char* who) {
   check_mma_shape(s, who);
   VDSR_CHECK(x != nullptr && wg != nullptr && y != nullptr, who << ": null pointer");
   VDSR_CHECK(x != y, who << " cannot run in place");
+}
+
+// Forward (bias, relu) and backward-data (mask) share this launch (arguments checked by the
+// caller with check_conv_args).
+inline void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
+                        const bf16* mask, bool relu, bf16* y, cudaStream_t stream,
+                        const char* who) {
   Conv g{};
   g.t = make_tiles(int(s.H), int(s.W));
   g.tiles = int(s.N * g.t.per_image);
@@ -424,19 +381,8 @@ inline void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const
   g.relu = relu;
   g.y = y;
   const size_t smem = conv_smem_bytes(g.t);
-  const int sms = with_device_facts(who, [&](DeviceFacts& f) {
-    if (smem > f.conv_smem) {
-      VDSR_CUDA_CHECK(cudaFuncSetAttribute(conv_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(smem)));
-      f.conv_smem = smem;
-    }
-    return f.sms;
-  });
-  int per_sm = 0;
-  VDSR_CUDA_CHECK(
-      cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, conv_kernel, kConvThreads, smem));
-  VDSR_CHECK(per_sm > 0, who << ": " << smem << " bytes of shared memory do not fit");
-  const int grid = std::min(g.tiles, per_sm * sms);
+  const int grid =
+      persistent_grid(reinterpret_cast<const void*>(conv_kernel), kConvThreads, smem, g.tiles, who);
   conv_kernel<<<grid, kConvThreads, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
 }

@@ -33,6 +33,7 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/error.h"
+#include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_data_bf16.cuh"
 #include "kernels/conv3x3_bwd_weight.h"
@@ -153,22 +154,22 @@ Data make_data(const ConvShape& s, bool ints, uint32_t seed) {
   return d;
 }
 
-std::vector<float> run_fwd(const Data& d, bool bias_relu) {
+std::vector<float> run_fwd(const Data& d, bool bias_relu, int variant) {
   const auto x = upload_bf16(d.x);
   const auto wg = gemm_weights(d.wt, false);
   const auto b = upload(d.b);
   Dev<bf16> y(size_t(d.s.out_elems()));
   vdsr::conv3x3_fwd_bf16_cuda(d.s, x.get(), wg.get(), bias_relu ? b.get() : nullptr, bias_relu,
-                              y.get(), stream());
+                              y.get(), stream(), variant);
   return download(y);
 }
-std::vector<float> run_bwd_data(const Data& d, bool masked) {
+std::vector<float> run_bwd_data(const Data& d, bool masked, int variant) {
   const auto dy = upload_bf16(d.dy);
   const auto wg = gemm_weights(d.wt, true);
   const auto src = upload_bf16(d.src);
   Dev<bf16> dx(size_t(d.s.in_elems()));
-  vdsr::conv3x3_bwd_data_bf16_cuda(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr,
-                                   dx.get(), stream());
+  vdsr::conv3x3_bwd_data_bf16_cuda(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr, dx.get(),
+                                   stream(), variant);
   return download(dx);
 }
 void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db) {
@@ -217,9 +218,23 @@ void require_bf16_exact(const std::vector<float>& got, const std::vector<double>
 
 // Narrow (full-row tiles, rows wrapping inside a fragment, tile remainders) and wide (32 x 4
 // tiles with remainders both ways) images; 1-pixel images; batches.
-const ConvShape kShapes[] = {{1, 1, 1, 64, 64},   {2, 7, 5, 64, 64},  {1, 13, 17, 64, 64},
+// Both tilings of each variant: narrow images (the wgmma variant's strip up to W = 53, across
+// images) and wide ones (2-D tiles, partial at the right and bottom edges).
+const ConvShape kShapes[] = {{1, 1, 1, 64, 64},   {2, 7, 5, 64, 64},   {1, 13, 17, 64, 64},
                              {2, 41, 41, 64, 64}, {1, 3, 130, 64, 64}, {1, 70, 1, 64, 64},
-                             {1, 5, 64, 64, 64},  {1, 6, 65, 64, 64},  {2, 9, 100, 64, 64}};
+                             {1, 5, 64, 64, 64},  {1, 6, 65, 64, 64},  {2, 9, 100, 64, 64},
+                             {3, 11, 53, 64, 64}, {1, 12, 54, 64, 64}};
+
+// The forward / backward-data variants this device runs (kernels/conv3x3_bf16_variants.cuh).
+std::vector<int> usable_variants() {
+  std::vector<int> v;
+  for (int i = 0; i < vdsr::kBf16ConvVariants; ++i)
+    if (vdsr::conv3x3_bf16_variant_usable(i)) v.push_back(i);
+  return v;
+}
+std::string variant_tag(int v) {
+  return std::string(" [") + vdsr::conv3x3_bf16_variant_name(v) + "]";
+}
 
 // ---- The thin layers ----------------------------------------------------------------------------
 
@@ -374,8 +389,10 @@ TEST_CASE("bf16 conv3x3 forward matches the reference on awkward shapes") {
       const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
       vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
                             sumabs.data());
-      require_bf16_close(run_fwd(d, bias_relu != 0), want, sumabs, 9.0 * 64 + 2, true,
-                         "fwd bf16 " + shape_str(s) + (bias_relu ? " bias relu" : ""));
+      for (int v : usable_variants())
+        require_bf16_close(
+            run_fwd(d, bias_relu != 0, v), want, sumabs, 9.0 * 64 + 2, true,
+            "fwd bf16 " + shape_str(s) + (bias_relu ? " bias relu" : "") + variant_tag(v));
     }
 }
 
@@ -391,8 +408,10 @@ TEST_CASE("bf16 conv3x3 backward-data matches the reference on awkward shapes") 
                                  want.data());
       const auto dya = abs_of(dyd), wa = abs_of(wd);
       vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, sumabs.data());
-      require_bf16_close(run_bwd_data(d, masked != 0), want, sumabs, 9.0 * 64, true,
-                         "bwd_data bf16 " + shape_str(s) + (masked ? " masked" : ""));
+      for (int v : usable_variants())
+        require_bf16_close(
+            run_bwd_data(d, masked != 0, v), want, sumabs, 9.0 * 64, true,
+            "bwd_data bf16 " + shape_str(s) + (masked ? " masked" : "") + variant_tag(v));
     }
 }
 
@@ -428,10 +447,13 @@ TEST_CASE("bf16 conv3x3 ops are exact on small integers (training shape, a wide 
     const std::string tag = " " + shape_str(s);
     std::vector<double> y(size_t(s.out_elems()));
     vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y.data());
-    require_bf16_exact(run_fwd(d, true), y, true, "fwd bf16" + tag);
+    for (int v : usable_variants())
+      require_bf16_exact(run_fwd(d, true, v), y, true, "fwd bf16" + tag + variant_tag(v));
     std::vector<double> dx(size_t(s.in_elems()));
     vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), srcd.data(), dx.data());
-    require_bf16_exact(run_bwd_data(d, true), dx, true, "bwd_data bf16" + tag);
+    for (int v : usable_variants())
+      require_bf16_exact(run_bwd_data(d, true, v), dx, true,
+                         "bwd_data bf16" + tag + variant_tag(v));
     std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
     vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
     std::vector<float> dw, db;
@@ -444,40 +466,44 @@ TEST_CASE("bf16 conv3x3 ops are exact on small integers (training shape, a wide 
 TEST_CASE("bf16 conv3x3 forward and backward-data are position independent (crops)") {
   vdsr::test::require_gpu();
   // Float data: a crop cut differently into tiles must give, away from its 1-pixel border (which
-  // sees the crop's zero padding), the whole image's outputs bit for bit.
-  const ConvShape shapes[] = {{1, 41, 41, 64, 64}, {1, 23, 150, 64, 64}};
+  // sees the crop's zero padding), the whole image's outputs bit for bit. The 20 x 60 image is
+  // tiled in 2-D by the wgmma variant while its 11 x 53 crop is cut from the strip.
+  const ConvShape shapes[] = {{1, 41, 41, 64, 64}, {1, 23, 150, 64, 64}, {1, 20, 60, 64, 64}};
   uint32_t seed = 15000;
-  for (const ConvShape& s : shapes) {
-    const int64_t h0 = 4, w0 = 3, ch = s.H - 9, cw = s.W - 7;
-    const ConvShape crop{1, ch, cw, 64, 64};
-    Data d = make_data(s, false, seed += 10);
-    Data c = d;
-    c.s = crop;
-    auto cut = [&](const std::vector<float>& v) {
-      std::vector<float> o(size_t(ch * cw * 64));
-      for (int64_t h = 0; h < ch; ++h)
-        for (int64_t w = 0; w < cw; ++w)
-          std::copy_n(v.begin() + ((h0 + h) * s.W + w0 + w) * 64, 64, o.begin() + (h * cw + w) * 64);
-      return o;
-    };
-    c.x = cut(d.x);
-    c.dy = cut(d.dy);
-    c.src = cut(d.src);
-    const auto y = run_fwd(d, true), yc = run_fwd(c, true);
-    const auto dx = run_bwd_data(d, true), dxc = run_bwd_data(c, true);
-    int64_t bad_y = 0, bad_dx = 0;
-    for (int64_t h = 1; h + 1 < ch; ++h)
-      for (int64_t w = 1; w + 1 < cw; ++w)
-        for (int64_t k = 0; k < 64; ++k) {
-          const size_t i = size_t(((h0 + h) * s.W + w0 + w) * 64 + k), j = size_t((h * cw + w) * 64 + k);
-          bad_y += std::memcmp(&y[i], &yc[j], 4) != 0;
-          bad_dx += std::memcmp(&dx[i], &dxc[j], 4) != 0;
-        }
-    INFO(shape_str(s) << ": crop differs from the whole in " << bad_y << " forward and " << bad_dx
-                      << " backward-data outputs");
-    CHECK(bad_y == 0);
-    CHECK(bad_dx == 0);
-  }
+  for (const ConvShape& s : shapes)
+    for (int v : usable_variants()) {
+      const int64_t h0 = 4, w0 = 3, ch = s.H - 9, cw = s.W - 7;
+      const ConvShape crop{1, ch, cw, 64, 64};
+      Data d = make_data(s, false, seed += 10);
+      Data c = d;
+      c.s = crop;
+      auto cut = [&](const std::vector<float>& whole) {
+        std::vector<float> o(size_t(ch * cw * 64));
+        for (int64_t h = 0; h < ch; ++h)
+          for (int64_t w = 0; w < cw; ++w)
+            std::copy_n(whole.begin() + ((h0 + h) * s.W + w0 + w) * 64, 64,
+                        o.begin() + (h * cw + w) * 64);
+        return o;
+      };
+      c.x = cut(d.x);
+      c.dy = cut(d.dy);
+      c.src = cut(d.src);
+      const auto y = run_fwd(d, true, v), yc = run_fwd(c, true, v);
+      const auto dx = run_bwd_data(d, true, v), dxc = run_bwd_data(c, true, v);
+      int64_t bad_y = 0, bad_dx = 0;
+      for (int64_t h = 1; h + 1 < ch; ++h)
+        for (int64_t w = 1; w + 1 < cw; ++w)
+          for (int64_t k = 0; k < 64; ++k) {
+            const size_t i = size_t(((h0 + h) * s.W + w0 + w) * 64 + k),
+                         j = size_t((h * cw + w) * 64 + k);
+            bad_y += std::memcmp(&y[i], &yc[j], 4) != 0;
+            bad_dx += std::memcmp(&dx[i], &dxc[j], 4) != 0;
+          }
+      INFO(shape_str(s) << variant_tag(v) << ": crop differs from the whole in " << bad_y
+                        << " forward and " << bad_dx << " backward-data outputs");
+      CHECK(bad_y == 0);
+      CHECK(bad_dx == 0);
+    }
 }
 
 TEST_CASE("bf16 conv3x3 backward-weight is deterministic") {
@@ -495,29 +521,32 @@ TEST_CASE("bf16 conv3x3 launchers check their preconditions") {
   Dev<bf16> a(64 * 64 * 9), b(64 * 64 * 9);
   Dev<float> w(64 * 64 * 9);
   const ConvShape c32{1, 3, 3, 32, 64}, k16{1, 3, 3, 64, 16}, ok{1, 3, 3, 64, 64};
-  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(c32, a.get(), b.get(), nullptr, false, a.get(),
-                                                stream()),
-                    Catch::Contains("64 -> 64"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_bwd_data_bf16_cuda(k16, a.get(), b.get(), nullptr, a.get(),
-                                                     stream()),
-                    Catch::Contains("64 -> 64"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_bwd_weight_bf16_cuda(c32, a.get(), b.get(), w.get(), nullptr,
-                                                       stream(), kDev),
-                    Catch::Contains("64 -> 64"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get(),
-                                                stream()),
-                    Catch::Contains("in place"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, nullptr, b.get(), nullptr, false, a.get(),
-                                                stream()),
-                    Catch::Contains("null"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_fwd_bf16_cuda(c32, a.get(), b.get(), nullptr, false, a.get(), stream()),
+      Catch::Contains("64 -> 64"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_bwd_data_bf16_cuda(k16, a.get(), b.get(), nullptr, a.get(), stream()),
+      Catch::Contains("64 -> 64"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_bwd_weight_bf16_cuda(c32, a.get(), b.get(), w.get(), nullptr, stream(), kDev),
+      Catch::Contains("64 -> 64"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get(), stream()),
+      Catch::Contains("in place"));
+  CHECK_THROWS_WITH(
+      vdsr::conv3x3_fwd_bf16_cuda(ok, nullptr, b.get(), nullptr, false, a.get(), stream()),
+      Catch::Contains("null"));
   CHECK_THROWS(vdsr::conv3x3_weights_bf16_cuda(w.get(), 0, 64, false, a.get(), stream()));
+  CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get() + 64,
+                                                stream(), vdsr::kBf16ConvVariants),
+                    Catch::Contains("no bf16 variant"));
 }
 
 TEST_CASE("fp32 <-> bf16 conversions round to nearest even") {
   vdsr::test::require_gpu();
   std::vector<float> v = random_floats(4097, -1000, 1000, 17000);
-  v.push_back(1.0f + std::ldexp(1.0f, -8));       // a tie: rounds to even (1.0)
-  v.push_back(1.0f + 3 * std::ldexp(1.0f, -8));   // a tie: rounds to even (1 + 2^-6)
+  v.push_back(1.0f + std::ldexp(1.0f, -8));      // a tie: rounds to even (1.0)
+  v.push_back(1.0f + 3 * std::ldexp(1.0f, -8));  // a tie: rounds to even (1 + 2^-6)
   v.push_back(0.0f);
   v.push_back(-0.0f);
   const auto d = upload(v);

@@ -1,0 +1,61 @@
+// Which bf16 64 -> 64 forward / backward-data implementation runs (see the header).
+#include "kernels/conv3x3_bf16_variants.cuh"
+
+#include "engine/error.h"
+#include "kernels/conv3x3_mma.cuh"
+#include "kernels/kernel_launch.cuh"
+#ifdef VDSR_HAVE_WGMMA
+#include "kernels/conv3x3_wgmma.cuh"
+#endif
+
+namespace vdsr {
+
+const char* conv3x3_bf16_variant_name(int variant) {
+  switch (variant) {
+    case 0:
+      return "mma.sync";
+    case 1:
+      return "wgmma";
+    default:
+      return "?";
+  }
+}
+
+bool conv3x3_bf16_variant_usable(int variant) {
+  switch (variant) {
+    case 0:
+      return current_device_cc() >= 80;
+#ifdef VDSR_HAVE_WGMMA
+    case 1:
+      return current_device_cc() == 90;  // sm_90a code runs on compute 9.0 only
+#endif
+    default:
+      return false;
+  }
+}
+
+void require_bf16_tensor_cores(const char* who) {
+  const int cc = current_device_cc();
+  VDSR_CHECK(cc >= 80, who << ": bf16 tensor cores need a GPU of compute capability 8.0 or later "
+                              "(this one is "
+                           << cc / 10 << "." << cc % 10 << ")");
+}
+
+void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x,
+                         const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
+                         bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who) {
+  mma::check_conv_args(s, x, wg, y, who);
+  require_bf16_tensor_cores(who);
+  if (variant < 0) variant = conv3x3_bf16_variant_usable(1) ? 1 : 0;
+  VDSR_CHECK(variant < kBf16ConvVariants,
+             who << ": no bf16 variant " << variant << " (there are " << kBf16ConvVariants << ")");
+  VDSR_CHECK(conv3x3_bf16_variant_usable(variant),
+             who << ": the " << conv3x3_bf16_variant_name(variant)
+                 << " variant is not usable on this device or in this build");
+#ifdef VDSR_HAVE_WGMMA
+  if (variant == 1) return wgmma::launch_conv(s, x, wg, bias, mask, relu, y, stream, who);
+#endif
+  mma::launch_conv(s, x, wg, bias, mask, relu, y, stream, who);
+}
+
+}  // namespace vdsr

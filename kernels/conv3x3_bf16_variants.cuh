@@ -1,0 +1,33 @@
+// The two implementations of the bf16 64 -> 64 forward and backward-data (one kernel serves both):
+//   0 "mma.sync": warp-level tensor-core MMA (kernels/conv3x3_mma.cuh), compute 8.0 and later;
+//   1 "wgmma": Hopper's warpgroup MMA (kernels/conv3x3_wgmma_sm90a.cu), compute 9.0 devices, in
+//     builds whose CUDA architectures include 90 (it is compiled for sm_90a).
+// The launchers take a variant, -1 meaning the fastest one usable on the current device (wgmma
+// where usable); vdsr_bench and the GPU tests run each usable one.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include "kernels/conv_shape.h"
+
+namespace vdsr {
+
+constexpr int kBf16ConvVariants = 2;
+
+const char* conv3x3_bf16_variant_name(int variant);
+
+// Whether this build has the variant and the current device can run it.
+bool conv3x3_bf16_variant_usable(int variant);
+
+// An Error naming `who` unless the current device has bf16 tensor cores (compute 8.0 or later).
+void require_bf16_tensor_cores(const char* who);
+
+// The forward (bias, relu) or backward-data (mask) of conv3x3_fwd_bf16_cuda and
+// conv3x3_bwd_data_bf16_cuda: checks the arguments, then runs the chosen variant (-1 the best
+// usable one, else that one; an Error when it is out of range or not usable here).
+void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x,
+                         const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
+                         bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who);
+
+}  // namespace vdsr

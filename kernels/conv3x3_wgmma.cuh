@@ -1,0 +1,22 @@
+// Launcher of the Hopper (sm_90a, wgmma) bf16 3x3 convolution, 64 -> 64, shared by the forward
+// (bias, ReLU) and the backward-data (flipped weights, ReLU mask); kernel and layout notes in
+// kernels/conv3x3_wgmma_sm90a.cu. Only in builds with VDSR_HAVE_WGMMA; callers go through the
+// variant choice of kernels/conv3x3_bf16_variants.cuh, which runs it on compute 9.0 devices only.
+// Arguments as mma::launch_conv (kernels/conv3x3_mma.cuh); the shape and pointers are checked by
+// the caller.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include "kernels/conv_shape.h"
+
+namespace vdsr {
+namespace wgmma {
+
+void launch_conv(const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
+                 const float* bias, const __nv_bfloat16* mask, bool relu, __nv_bfloat16* y,
+                 cudaStream_t stream, const char* who);
+
+}  // namespace wgmma
+}  // namespace vdsr

@@ -1,0 +1,302 @@
+// bf16 3x3 convolution, 64 -> 64, on Hopper's warpgroup tensor-core instruction (wgmma, sm_90a
+// only: this file is compiled for that target alone, see kernels/CMakeLists.txt). The forward and
+// the backward-data (flipped, transposed weights; ReLU mask in the epilogue) share the kernel, like
+// the portable mma.sync one in conv3x3_mma.cuh. Why and how: docs/kernels.md.
+//
+// The GEMM is turned around with respect to conv3x3_mma.cuh: M = the 64 output channels (the
+// weights, operand A), N = 216 output positions (the staged input, operand B), K = 9 taps x 64
+// channels in 36 steps of 16. One wgmma.m64n216k16 reads 2 KB of weights and 6.75 KB of
+// activations from shared memory for 221,184 multiply-adds (108 tensor clocks of an SM), about
+// 80 B per clock against the 128 B/clock shared memory delivers; the mma.sync tiling needs more
+// than 128 (docs/kernels.md).
+//
+// Positions are linear in the staged buffer, so the 9 taps are the same B matrix at 9 start
+// addresses (offsets r * ws + s pixels): no im2col, no per-tap copies. That needs a staging layout
+// where any 8 consecutive staged pixels x 8 channels are one "core matrix" of 128 contiguous bytes
+// (wgmma's no-swizzle K-major layout): s_x[channel group cg][staged pixel i][8 channels]. A start
+// address then only has to be 16-byte aligned, which every pixel offset is.
+//
+// Two ways to lay positions out (struct Plan):
+//   linear (W <= 53: the 41 x 41 training patches): the whole batch is one strip of padded rows of
+//     ws = W + 1 pixels (a zero column before each row, which is also the right neighbour of the
+//     row above) with a zero row before each image and after the last. A tile is any 216
+//     consecutive centres of that strip; padding centres are computed and dropped (5% at 41 x 41).
+//   tiled (wider images): 40 x 5 output pixels per tile, staged as 7 rows of ws = 42; positions
+//     in the two halo columns of a row, and the last 6, are computed and dropped (7%).
+// The staged window of a tile is 216 + 2 ws + 2 pixels (the centres and their 3 x 3 reach).
+//
+// Every output is the same 36-step chain of wgmmas over the same (tap, channel) order wherever it
+// sits, so tiled results equal whole-image results (checked by the GPU tests).
+#include "kernels/conv3x3_wgmma.cuh"
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/cuda_check.h"
+#include "engine/error.h"
+#include "kernels/cp_async.cuh"
+#include "kernels/kernel_launch.cuh"
+
+namespace vdsr {
+namespace wgmma {
+namespace {
+
+using bf16 = __nv_bfloat16;
+using dev::cp_async16;
+using dev::cp_async_wait_all;
+using dev::smem_addr;
+
+constexpr int kC = 64;
+constexpr int kTaps = 9;
+constexpr int kN = 216;                            // output positions per tile: the wgmma's N
+constexpr int kThreads = 128;                      // one warpgroup
+constexpr int kAcc = kN * kC / kThreads;           // fp32 accumulators per thread: 108
+constexpr int kWeightBytes = kTaps * kC * kC * 2;  // 72 KB, resident for the CTA's life
+constexpr int kOutStride = kC + 8;      // bf16 per position of the transposed output tile
+constexpr int kMaxLinearWs = 54;        // linear plan up to W = 53: two CTAs' smem fit an SM
+constexpr int kTileW = 40, kTileH = 5;  // tiled plan: ws = 42, 5 rows = 210 of the 216 positions
+
+struct Plan {
+  int N, H, W;
+  bool linear;
+  int ws;             // staged pixels per staged row
+  int tx, per_image;  // tiled: tiles across, tiles per image
+  int tiles;
+  int window;  // staged pixels per tile: kN + 2 ws + 2
+  int S;       // pixels per channel group in s_x: window rounded up to odd, so that the 8
+               // groups of one pixel land in 8 different bank quads when staged
+};
+
+Plan make_plan(int64_t N, int64_t H, int64_t W) {
+  Plan p{};
+  p.N = int(N);
+  p.H = int(H);
+  p.W = int(W);
+  // The strip's positions must index in 32 bits.
+  p.linear = W + 1 <= kMaxLinearWs && (N * (H + 1) + 1) * (W + 1) < (int64_t(1) << 31);
+  int64_t tiles = 0;
+  if (p.linear) {
+    p.ws = int(W + 1);
+    const int64_t centres = (N * (H + 1) - 1) * (W + 1);  // from row 1 to the last image row
+    tiles = (centres + kN - 1) / kN;
+  } else {
+    p.ws = kTileW + 2;
+    p.tx = int((W + kTileW - 1) / kTileW);
+    p.per_image = p.tx * int((H + kTileH - 1) / kTileH);
+    tiles = N * p.per_image;
+  }
+  VDSR_CHECK(tiles < (int64_t(1) << 31), "wgmma conv: too many tiles");
+  p.tiles = int(tiles);
+  p.window = kN + 2 * p.ws + 2;
+  p.S = p.window | 1;
+  return p;
+}
+
+size_t smem_bytes(const Plan& p) { return size_t(kWeightBytes) + size_t(p.S) * 8 * 16; }
+
+// Linear plan: strip position L -> image pixel index, or -1 for padding.
+__device__ __forceinline__ int64_t strip_pixel(const Plan& p, int L) {
+  if (L < 0) return -1;
+  const int R = L / p.ws, c = L - R * p.ws;
+  const int n = R / (p.H + 1), y = R - n * (p.H + 1);
+  if (c == 0 || y == 0 || n >= p.N) return -1;
+  return (int64_t(n) * p.H + (y - 1)) * p.W + (c - 1);
+}
+
+// Tiled plan: image, top-left output pixel of tile t.
+struct Origin {
+  int n, y0, x0;
+};
+__device__ __forceinline__ Origin tile_origin(const Plan& p, int t) {
+  const int n = t / p.per_image, r = t - n * p.per_image;
+  return {n, (r / p.tx) * kTileH, (r % p.tx) * kTileW};
+}
+
+// Staged pixel i of tile t: its image pixel, or -1 (zeros are staged).
+__device__ __forceinline__ int64_t staged_pixel(const Plan& p, int t, int i) {
+  if (p.linear) return strip_pixel(p, t * kN - 1 + i);  // the first centre is L = ws + t kN
+  const Origin o = tile_origin(p, t);
+  const int row = i / p.ws, col = i - row * p.ws;
+  const int y = o.y0 - 1 + row, x = o.x0 - 1 + col;
+  if (row >= kTileH + 2 || y < 0 || y >= p.H || x < 0 || x >= p.W) return -1;
+  return (int64_t(o.n) * p.H + y) * p.W + x;
+}
+
+// Output position j of tile t: its image pixel, or -1 (computed, dropped).
+__device__ __forceinline__ int64_t output_pixel(const Plan& p, int t, int j) {
+  if (p.linear) return strip_pixel(p, p.ws + t * kN + j);
+  const Origin o = tile_origin(p, t);
+  const int row = j / p.ws, col = j - row * p.ws;
+  const int y = o.y0 + row, x = o.x0 + col;
+  if (row >= kTileH || col >= kTileW || y >= p.H || x >= p.W) return -1;
+  return (int64_t(o.n) * p.H + y) * p.W + x;
+}
+
+// Shared-memory matrix descriptor, no swizzle: start address, then the byte distances between
+// core matrices adjacent in K (leading) and in M or N (stride), all in 16-byte units.
+__device__ __forceinline__ uint64_t descriptor(uint32_t addr, uint32_t k_step, uint32_t mn_step) {
+  return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((k_step >> 4) & 0x3FFF) << 16) |
+         (uint64_t((mn_step >> 4) & 0x3FFF) << 32);
+}
+
+__device__ __forceinline__ void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_commit_and_wait() {
+  asm volatile("wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// Shared memory written through the generic proxy (cp.async, st.shared) is read by wgmma through
+// the async proxy: each writer fences before the barrier that publishes it.
+__device__ __forceinline__ void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// d (+)= A B, A = 64 x 16 bf16 (a_desc), B = 16 x 216 bf16 (b_desc), fp32 accumulators;
+// accumulate = false overwrites d.
+__device__ __forceinline__ void wgmma_216(float (&d)[kAcc], uint64_t a_desc, uint64_t b_desc,
+                                          bool accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %110, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n216k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, "
+      "%18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, "
+      "%36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, "
+      "%54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, "
+      "%72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, "
+      "%90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, "
+      "%107"
+      "}, %108, %109, p, 1, 1, 0, 0;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+        "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+        "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+        "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+        "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+        "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]),
+        "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]),
+        "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
+        "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
+        "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]),
+        "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+        "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107])
+      : "l"(a_desc), "l"(b_desc), "r"(int(accumulate)));
+}
+
+struct Conv {
+  Plan p;
+  const bf16* x;      // [N][H][W][64]
+  const bf16* wg;     // [64 co][9][64 ci]
+  const float* bias;  // [64] or nullptr
+  const bf16* mask;   // [N][H][W][64] or nullptr: y = mask > 0 ? y : 0
+  bool relu;
+  bf16* y;  // [N][H][W][64]
+};
+
+__global__ void __launch_bounds__(kThreads, 2) conv_kernel(const Conv g) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(128) unsigned char smem[];
+  unsigned char* s_x = smem + kWeightBytes;  // [8 cg][S][8 channels]; then the output tile
+  const Plan& p = g.p;
+  const int tid = threadIdx.x;
+  // Weights as operand A: s_w[tap][cg][co][8 channels], every 8 co x 8 channels a core matrix.
+  for (int e = tid; e < kTaps * 8 * kC; e += kThreads) {
+    const int cg = e & 7, co = (e >> 3) & (kC - 1), tap = e >> 9;
+    cp_async16(smem + ((tap * 8 + cg) * kC + co) * 16, g.wg + (co * kTaps + tap) * kC + cg * 8, 16);
+  }
+  const uint32_t w_base = smem_addr(smem), x_base = smem_addr(s_x);
+  const int warp = tid >> 5, lane = tid & 31;
+  const int co0 = warp * 16 + (lane >> 2), pos0 = 2 * (lane & 3);  // accumulator rows, columns
+  const float b0 = g.bias != nullptr ? __ldg(g.bias + co0) : 0.0f;
+  const float b1 = g.bias != nullptr ? __ldg(g.bias + co0 + 8) : 0.0f;
+  bf16* s_out = reinterpret_cast<bf16*>(s_x);  // [kN][kOutStride], after the tile's GEMM
+  for (int t = blockIdx.x; t < p.tiles; t += gridDim.x) {
+    for (int e = tid; e < p.window * 8; e += kThreads) {
+      const int i = e >> 3, cg = e & 7;
+      const int64_t P = staged_pixel(p, t, i);
+      cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + P * kC + cg * 8 : g.x, P >= 0 ? 16 : 0);
+    }
+    cp_async_wait_all();  // also the weights, on the first tile
+    fence_proxy_async();
+    __syncthreads();
+    float acc[kAcc];
+    wgmma_fence();
+#pragma unroll
+    for (int tap = 0; tap < kTaps; ++tap)
+#pragma unroll
+      for (int kc = 0; kc < kC / 16; ++kc) {
+        const uint64_t a = descriptor(w_base + (tap * 8 + 2 * kc) * kC * 16, kC * 16, 128);
+        const uint32_t shift = (tap / 3) * p.ws + tap % 3;
+        const uint64_t b = descriptor(x_base + (2 * kc * p.S + shift) * 16, p.S * 16, 128);
+        wgmma_216(acc, a, b, tap != 0 || kc != 0);
+      }
+    wgmma_commit_and_wait();
+    __syncthreads();  // the whole warpgroup's GEMM is done: s_x may be overwritten
+    // Bias and ReLU per output channel, then the tile transposed to [position][channel] so that
+    // the stores to global memory are whole 16-byte pieces of pixels.
+#pragma unroll
+    for (int nb = 0; nb < kN / 8; ++nb) {
+      const int j = nb * 8 + pos0;
+      float v[4] = {acc[4 * nb] + b0, acc[4 * nb + 1] + b0, acc[4 * nb + 2] + b1,
+                    acc[4 * nb + 3] + b1};
+      if (g.relu)
+#pragma unroll
+        for (int k = 0; k < 4; ++k) v[k] = v[k] < 0.0f ? 0.0f : v[k];  // NaN passes
+      s_out[j * kOutStride + co0] = __float2bfloat16_rn(v[0]);
+      s_out[(j + 1) * kOutStride + co0] = __float2bfloat16_rn(v[1]);
+      s_out[j * kOutStride + co0 + 8] = __float2bfloat16_rn(v[2]);
+      s_out[(j + 1) * kOutStride + co0 + 8] = __float2bfloat16_rn(v[3]);
+    }
+    __syncthreads();
+    for (int e = tid; e < kN * 8; e += kThreads) {
+      const int j = e >> 3, part = e & 7;
+      const int64_t P = output_pixel(p, t, j);
+      if (P < 0) continue;
+      uint4 v = *reinterpret_cast<const uint4*>(s_out + j * kOutStride + part * 8);
+      if (g.mask != nullptr) {
+        const uint4 m = __ldg(reinterpret_cast<const uint4*>(g.mask + P * kC + part * 8));
+        uint32_t* vw = &v.x;
+        const uint32_t* mw = &m.x;
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+          const float2 mf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(mw + k));
+          const uint32_t keep = (mf.x > 0.0f ? 0x0000FFFFu : 0u) | (mf.y > 0.0f ? 0xFFFF0000u : 0u);
+          vw[k] &= keep;
+        }
+      }
+      *reinterpret_cast<uint4*>(g.y + P * kC + part * 8) = v;
+    }
+    __syncthreads();  // s_x is staged again next
+  }
+#else
+  (void)g;
+  __trap();  // built for sm_90a only; the launcher checks the device
+#endif
+}
+
+}  // namespace
+
+void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
+                 const bf16* mask, bool relu, bf16* y, cudaStream_t stream, const char* who) {
+  Conv g{};
+  g.p = make_plan(s.N, s.H, s.W);
+  g.x = x;
+  g.wg = wg;
+  g.bias = bias;
+  g.mask = mask;
+  g.relu = relu;
+  g.y = y;
+  const size_t smem = smem_bytes(g.p);
+  const int grid =
+      persistent_grid(reinterpret_cast<const void*>(conv_kernel), kThreads, smem, g.p.tiles, who);
+  conv_kernel<<<grid, kThreads, smem, stream>>>(g);
+  VDSR_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace wgmma
+}  // namespace vdsr

@@ -1,0 +1,34 @@
+// Global -> shared 16-byte copies without a trip through registers (cp.async, sm_80 and later),
+// shared by the bf16 tensor-core kernels (conv3x3_mma.cuh, conv3x3_wgmma_sm90a.cu).
+#pragma once
+
+#include <cstdint>
+
+namespace vdsr {
+namespace dev {
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// src_bytes = 0 writes zeros (pixels outside the image). The sm_75 build gets traps: the
+// launchers refuse devices below compute capability 8.0, so they are never reached.
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, int src_bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(dst)), "l"(src),
+               "r"(src_bytes));
+#else
+  __trap();
+#endif
+}
+
+__device__ __forceinline__ void cp_async_wait_all() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\ncp.async.wait_group 0;\n" ::);
+#else
+  __trap();
+#endif
+}
+
+}  // namespace dev
+}  // namespace vdsr

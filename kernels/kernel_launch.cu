@@ -1,0 +1,71 @@
+// Launch facts of the persistent tensor-core kernels (see the header).
+#include "kernels/kernel_launch.cuh"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <utility>
+
+#include "engine/cuda_check.h"
+#include "engine/error.h"
+
+namespace vdsr {
+
+namespace {
+
+struct DeviceFacts {
+  int cc = 0, sms = 0;
+  std::map<const void*, size_t> granted;  // kernel -> dynamic shared memory granted
+};
+
+std::mutex g_mu;
+std::map<int, DeviceFacts> g_facts;
+
+// The current device's facts (under g_mu).
+DeviceFacts& facts_locked(int* dev_out) {
+  int dev = 0;
+  VDSR_CUDA_CHECK(cudaGetDevice(&dev));
+  DeviceFacts& f = g_facts[dev];
+  if (f.sms == 0) {
+    int major = 0, minor = 0, sms = 0;
+    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
+    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
+    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    f.cc = major * 10 + minor;
+    f.sms = sms;
+  }
+  if (dev_out != nullptr) *dev_out = dev;
+  return f;
+}
+
+}  // namespace
+
+int current_device_cc() {
+  const std::lock_guard<std::mutex> lock(g_mu);
+  return facts_locked(nullptr).cc;
+}
+
+int grant_dynamic_smem(const void* kernel, size_t smem, const char* who) {
+  const std::lock_guard<std::mutex> lock(g_mu);
+  DeviceFacts& f = facts_locked(nullptr);
+  size_t& granted = f.granted[kernel];
+  if (smem > granted) {
+    VDSR_CHECK(smem < (size_t(1) << 31), who << ": " << smem << " bytes of shared memory");
+    VDSR_CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
+    granted = smem;
+  }
+  return f.sms;
+}
+
+int persistent_grid(const void* kernel, int threads, size_t smem, int work, const char* who) {
+  const int sms = grant_dynamic_smem(kernel, smem, who);
+  int per_sm = 0;
+  VDSR_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
+  VDSR_CHECK(per_sm > 0, who << ": " << smem << " bytes of shared memory do not fit");
+  return std::min(work, per_sm * sms);
+}
+
+}  // namespace vdsr
