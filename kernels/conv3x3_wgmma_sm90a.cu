@@ -95,7 +95,9 @@ Plan make_plan(int64_t N, int64_t H, int64_t W) {
   return p;
 }
 
-size_t smem_bytes(const Plan& p) { return size_t(kWeightBytes) + size_t(p.S) * 8 * 16; }
+size_t smem_bytes(const Plan& p, int wgs) {
+  return size_t(kWeightBytes) + size_t(wgs) * p.S * 8 * 16;
+}
 
 // Linear plan: strip position L -> image pixel index, or -1 for padding.
 __device__ __forceinline__ int64_t strip_pixel(const Plan& p, int L) {
@@ -145,8 +147,11 @@ __device__ __forceinline__ uint64_t descriptor(uint32_t addr, uint32_t k_step, u
 __device__ __forceinline__ void wgmma_fence() {
   asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 }
-__device__ __forceinline__ void wgmma_commit_and_wait() {
-  asm volatile("wgmma.commit_group.sync.aligned;\nwgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+__device__ __forceinline__ void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
 }
 // Shared memory written through the generic proxy (cp.async, st.shared) is read by wgmma through
 // the async proxy: each writer fences before the barrier that publishes it.
@@ -198,32 +203,66 @@ struct Conv {
   bf16* y;  // [N][H][W][64]
 };
 
-__global__ void __launch_bounds__(kThreads, 2) conv_kernel(const Conv g) {
+// Named barriers (ids compiled in, so that the kernel reserves only the ones it uses): 0 is
+// __syncthreads; 1 + w syncs warpgroup w alone; 3 + w is warpgroup w's turn to issue its GEMM.
+__device__ __forceinline__ void wg_sync(int wg) {
+  if (wg == 0)
+    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+  else
+    asm volatile("bar.sync 2, 128;\n" ::: "memory");
+}
+__device__ __forceinline__ void wait_turn(int wg) {
+  if (wg == 0)
+    asm volatile("bar.sync 3, 256;\n" ::: "memory");
+  else
+    asm volatile("bar.sync 4, 256;\n" ::: "memory");
+}
+__device__ __forceinline__ void give_turn(int wg) {  // to the other warpgroup
+  if (wg == 0)
+    asm volatile("bar.arrive 4, 256;\n" ::: "memory");
+  else
+    asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+}
+
+// kWGs warpgroups per CTA share the resident weights; each has its own staging buffer and works
+// through its own tiles: stage, GEMM, epilogue. With two, the GEMMs take turns ("ping-pong"):
+// a warpgroup issues its 36 wgmmas only after the other has issued its own, so one's epilogue and
+// next staging run while the tensor cores work on the other's tile. The CTA's m-th tile is
+// blockIdx.x + m * gridDim.x, done by warpgroup m % kWGs.
+template <int kWGs>
+__global__ void __launch_bounds__(kThreads* kWGs, 3 - kWGs) conv_kernel(const Conv g) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
-  unsigned char* s_x = smem + kWeightBytes;  // [8 cg][S][8 channels]; then the output tile
   const Plan& p = g.p;
-  const int tid = threadIdx.x;
+  const int wg = int(threadIdx.x) / kThreads, tid = int(threadIdx.x) % kThreads;
+  // [8 cg][S][8 channels]; after the GEMM, the output tile
+  unsigned char* s_x = smem + kWeightBytes + size_t(wg) * p.S * 8 * 16;
   // Weights as operand A: s_w[tap][cg][co][8 channels], every 8 co x 8 channels a core matrix.
-  for (int e = tid; e < kTaps * 8 * kC; e += kThreads) {
+  for (int e = threadIdx.x; e < kTaps * 8 * kC; e += kThreads * kWGs) {
     const int cg = e & 7, co = (e >> 3) & (kC - 1), tap = e >> 9;
     cp_async16(smem + ((tap * 8 + cg) * kC + co) * 16, g.wg + (co * kTaps + tap) * kC + cg * 8, 16);
   }
+  cp_async_wait_all();
+  fence_proxy_async();
+  __syncthreads();
   const uint32_t w_base = smem_addr(smem), x_base = smem_addr(s_x);
   const int warp = tid >> 5, lane = tid & 31;
   const int co0 = warp * 16 + (lane >> 2), pos0 = 2 * (lane & 3);  // accumulator rows, columns
   const float b0 = g.bias != nullptr ? __ldg(g.bias + co0) : 0.0f;
   const float b1 = g.bias != nullptr ? __ldg(g.bias + co0 + 8) : 0.0f;
   bf16* s_out = reinterpret_cast<bf16*>(s_x);  // [kN][kOutStride], after the tile's GEMM
-  for (int t = blockIdx.x; t < p.tiles; t += gridDim.x) {
+  for (int m = wg;; m += kWGs) {
+    const int t = blockIdx.x + m * gridDim.x;
+    if (t >= p.tiles) break;
     for (int e = tid; e < p.window * 8; e += kThreads) {
       const int i = e >> 3, cg = e & 7;
       const int64_t P = staged_pixel(p, t, i);
       cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + P * kC + cg * 8 : g.x, P >= 0 ? 16 : 0);
     }
-    cp_async_wait_all();  // also the weights, on the first tile
+    cp_async_wait_all();
     fence_proxy_async();
-    __syncthreads();
+    wg_sync(wg);
+    if (kWGs == 2 && m > 0) wait_turn(wg);  // the other has issued its GEMM
     float acc[kAcc];
     wgmma_fence();
 #pragma unroll
@@ -235,8 +274,11 @@ __global__ void __launch_bounds__(kThreads, 2) conv_kernel(const Conv g) {
         const uint64_t b = descriptor(x_base + (2 * kc * p.S + shift) * 16, p.S * 16, 128);
         wgmma_216(acc, a, b, tap != 0 || kc != 0);
       }
-    wgmma_commit_and_wait();
-    __syncthreads();  // the whole warpgroup's GEMM is done: s_x may be overwritten
+    wgmma_commit();
+    // The other's turn, when it has a next tile (every arrive meets a sync).
+    if (kWGs == 2 && blockIdx.x + (m + 1) * gridDim.x < p.tiles) give_turn(wg);
+    wgmma_wait();
+    wg_sync(wg);  // the whole warpgroup's GEMM is done: s_x may be overwritten
     // Bias and ReLU per output channel, then the tile transposed to [position][channel] so that
     // the stores to global memory are whole 16-byte pieces of pixels.
 #pragma unroll
@@ -252,16 +294,16 @@ __global__ void __launch_bounds__(kThreads, 2) conv_kernel(const Conv g) {
       s_out[j * kOutStride + co0 + 8] = __float2bfloat16_rn(v[2]);
       s_out[(j + 1) * kOutStride + co0 + 8] = __float2bfloat16_rn(v[3]);
     }
-    __syncthreads();
+    wg_sync(wg);
     for (int e = tid; e < kN * 8; e += kThreads) {
       const int j = e >> 3, part = e & 7;
       const int64_t P = output_pixel(p, t, j);
       if (P < 0) continue;
       uint4 v = *reinterpret_cast<const uint4*>(s_out + j * kOutStride + part * 8);
       if (g.mask != nullptr) {
-        const uint4 m = __ldg(reinterpret_cast<const uint4*>(g.mask + P * kC + part * 8));
+        const uint4 mk = __ldg(reinterpret_cast<const uint4*>(g.mask + P * kC + part * 8));
         uint32_t* vw = &v.x;
-        const uint32_t* mw = &m.x;
+        const uint32_t* mw = &mk.x;
 #pragma unroll
         for (int k = 0; k < 4; ++k) {
           const float2 mf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(mw + k));
@@ -271,7 +313,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_kernel(const Conv g) {
       }
       *reinterpret_cast<uint4*>(g.y + P * kC + part * 8) = v;
     }
-    __syncthreads();  // s_x is staged again next
+    wg_sync(wg);  // s_x is staged again next
   }
 #else
   (void)g;
@@ -281,7 +323,7 @@ __global__ void __launch_bounds__(kThreads, 2) conv_kernel(const Conv g) {
 
 }  // namespace
 
-void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
+void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
                  const bf16* mask, bool relu, bf16* y, cudaStream_t stream, const char* who) {
   Conv g{};
   g.p = make_plan(s.N, s.H, s.W);
@@ -291,10 +333,14 @@ void launch_conv(const ConvShape& s, const bf16* x, const bf16* wg, const float*
   g.mask = mask;
   g.relu = relu;
   g.y = y;
-  const size_t smem = smem_bytes(g.p);
-  const int grid =
-      persistent_grid(reinterpret_cast<const void*>(conv_kernel), kThreads, smem, g.p.tiles, who);
-  conv_kernel<<<grid, kThreads, smem, stream>>>(g);
+  const size_t smem = smem_bytes(g.p, wgs);
+  const void* kernel = wgs == 2 ? reinterpret_cast<const void*>(conv_kernel<2>)
+                                : reinterpret_cast<const void*>(conv_kernel<1>);
+  const int grid = persistent_grid(kernel, kThreads * wgs, smem, g.p.tiles, who);
+  if (wgs == 2)
+    conv_kernel<2><<<grid, kThreads * 2, smem, stream>>>(g);
+  else
+    conv_kernel<1><<<grid, kThreads, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
 }
 
