@@ -16,6 +16,8 @@ const char* conv3x3_bf16_variant_name(int variant) {
       return "mma.sync";
     case 1:
       return "wgmma";
+    case 2:
+      return "wgmma-pingpong";
     default:
       return "?";
   }
@@ -27,6 +29,7 @@ bool conv3x3_bf16_variant_usable(int variant) {
       return current_device_cc() >= 80;
 #ifdef VDSR_HAVE_WGMMA
     case 1:
+    case 2:
       return current_device_cc() == 90;  // sm_90a code runs on compute 9.0 only
 #endif
     default:

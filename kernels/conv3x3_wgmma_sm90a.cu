@@ -95,8 +95,15 @@ Plan make_plan(int64_t N, int64_t H, int64_t W) {
   return p;
 }
 
+// Per warpgroup: the staged tile, [8 cg][S][8 channels], later the output tile [kN][kOutStride]
+// (the larger of the two for narrow images).
+__host__ __device__ inline int buffer_bytes(const Plan& p) {
+  const int staged = p.S * 8 * 16, out = kN * kOutStride * 2;
+  return staged > out ? staged : out;
+}
+
 size_t smem_bytes(const Plan& p, int wgs) {
-  return size_t(kWeightBytes) + size_t(wgs) * p.S * 8 * 16;
+  return size_t(kWeightBytes) + size_t(wgs) * buffer_bytes(p);
 }
 
 // Linear plan: strip position L -> image pixel index, or -1 for padding.
@@ -236,7 +243,7 @@ __global__ void __launch_bounds__(kThreads* kWGs, 3 - kWGs) conv_kernel(const Co
   const Plan& p = g.p;
   const int wg = int(threadIdx.x) / kThreads, tid = int(threadIdx.x) % kThreads;
   // [8 cg][S][8 channels]; after the GEMM, the output tile
-  unsigned char* s_x = smem + kWeightBytes + size_t(wg) * p.S * 8 * 16;
+  unsigned char* s_x = smem + kWeightBytes + wg * buffer_bytes(p);
   // Weights as operand A: s_w[tap][cg][co][8 channels], every 8 co x 8 channels a core matrix.
   for (int e = threadIdx.x; e < kTaps * 8 * kC; e += kThreads * kWGs) {
     const int cg = e & 7, co = (e >> 3) & (kC - 1), tap = e >> 9;
