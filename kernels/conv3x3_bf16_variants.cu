@@ -15,9 +15,11 @@ const char* conv3x3_bf16_variant_name(int variant) {
     case 0:
       return "mma.sync";
     case 1:
-      return "wgmma";
+      return "wgmma-1wg";
     case 2:
-      return "wgmma-pingpong";
+      return "wgmma-2wg";
+    case 3:
+      return "wgmma-3wg";
     default:
       return "?";
   }
@@ -30,6 +32,7 @@ bool conv3x3_bf16_variant_usable(int variant) {
 #ifdef VDSR_HAVE_WGMMA
     case 1:
     case 2:
+    case 3:
       return current_device_cc() == 90;  // sm_90a code runs on compute 9.0 only
 #endif
     default:
@@ -56,8 +59,8 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
              who << ": the " << conv3x3_bf16_variant_name(variant)
                  << " variant is not usable on this device or in this build");
 #ifdef VDSR_HAVE_WGMMA
-  if (variant >= 1)
-    return wgmma::launch_conv(variant == 2 ? 2 : 1, s, x, wg, bias, mask, relu, y, stream, who);
+  if (variant >= 1)  // variant v runs v warpgroups per CTA
+    return wgmma::launch_conv(variant, s, x, wg, bias, mask, relu, y, stream, who);
 #endif
   mma::launch_conv(s, x, wg, bias, mask, relu, y, stream, who);
 }

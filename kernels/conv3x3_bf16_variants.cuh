@@ -1,10 +1,10 @@
 // The two implementations of the bf16 64 -> 64 forward and backward-data (one kernel serves both):
 //   0 "mma.sync": warp-level tensor-core MMA (kernels/conv3x3_mma.cuh), compute 8.0 and later;
-//   1 "wgmma": Hopper's warpgroup MMA (kernels/conv3x3_wgmma_sm90a.cu), one warpgroup per CTA,
-//     compute 9.0 devices, in builds whose CUDA architectures include 90 (compiled for sm_90a);
-//   2 "wgmma-pingpong": the same with two warpgroups per CTA taking turns on the tensor cores.
+//   1 "wgmma-1wg", 2 "wgmma-2wg", 3 "wgmma-3wg": Hopper's warpgroup MMA
+//     (kernels/conv3x3_wgmma_sm90a.cu) with 1, 2 or 3 warpgroups per CTA; compute 9.0 devices, in
+//     builds whose CUDA architectures include 90 (compiled for sm_90a).
 // The launchers take a variant, -1 meaning the fastest one usable on the current device
-// (wgmma-pingpong where usable); vdsr_bench and the GPU tests run each usable one.
+// (wgmma-2wg where usable); vdsr_bench and the GPU tests run each usable one.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -14,7 +14,7 @@
 
 namespace vdsr {
 
-constexpr int kBf16ConvVariants = 3;
+constexpr int kBf16ConvVariants = 4;
 
 const char* conv3x3_bf16_variant_name(int variant);
 

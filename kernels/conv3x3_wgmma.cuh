@@ -14,7 +14,7 @@
 namespace vdsr {
 namespace wgmma {
 
-// wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 (one CTA, the two taking turns).
+// wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 or 3 (one CTA, taking turns).
 void launch_conv(int wgs, const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
                  const float* bias, const __nv_bfloat16* mask, bool relu, __nv_bfloat16* y,
                  cudaStream_t stream, const char* who);

@@ -210,34 +210,51 @@ struct Conv {
   bf16* y;  // [N][H][W][64]
 };
 
-// Named barriers (ids compiled in, so that the kernel reserves only the ones it uses): 0 is
-// __syncthreads; 1 + w syncs warpgroup w alone; 3 + w is warpgroup w's turn to issue its GEMM.
+// Named barriers, their ids compiled in (so that a kernel reserves only those it uses): 0 is
+// __syncthreads; 1 + w syncs warpgroup w alone; 4 + w is warpgroup w's turn to issue its GEMM,
+// given by the warpgroup before it in the rotation (128 arrive + 128 sync).
+template <int kId, int kCount>
+__device__ __forceinline__ void bar_sync() {
+  asm volatile("bar.sync %0, %1;\n" ::"n"(kId), "n"(kCount) : "memory");
+}
+template <int kId, int kCount>
+__device__ __forceinline__ void bar_arrive() {
+  asm volatile("bar.arrive %0, %1;\n" ::"n"(kId), "n"(kCount) : "memory");
+}
 __device__ __forceinline__ void wg_sync(int wg) {
   if (wg == 0)
-    asm volatile("bar.sync 1, 128;\n" ::: "memory");
+    bar_sync<1, 128>();
+  else if (wg == 1)
+    bar_sync<2, 128>();
   else
-    asm volatile("bar.sync 2, 128;\n" ::: "memory");
+    bar_sync<3, 128>();
 }
 __device__ __forceinline__ void wait_turn(int wg) {
   if (wg == 0)
-    asm volatile("bar.sync 3, 256;\n" ::: "memory");
+    bar_sync<4, 256>();
+  else if (wg == 1)
+    bar_sync<5, 256>();
   else
-    asm volatile("bar.sync 4, 256;\n" ::: "memory");
+    bar_sync<6, 256>();
 }
-__device__ __forceinline__ void give_turn(int wg) {  // to the other warpgroup
-  if (wg == 0)
-    asm volatile("bar.arrive 4, 256;\n" ::: "memory");
+template <int kWGs>
+__device__ __forceinline__ void give_turn(int wg) {  // to warpgroup (wg + 1) % kWGs
+  const int next = wg + 1 == kWGs ? 0 : wg + 1;
+  if (next == 0)
+    bar_arrive<4, 256>();
+  else if (next == 1)
+    bar_arrive<5, 256>();
   else
-    asm volatile("bar.arrive 3, 256;\n" ::: "memory");
+    bar_arrive<6, 256>();
 }
 
 // kWGs warpgroups per CTA share the resident weights; each has its own staging buffer and works
-// through its own tiles: stage, GEMM, epilogue. With two, the GEMMs take turns ("ping-pong"):
-// a warpgroup issues its 36 wgmmas only after the other has issued its own, so one's epilogue and
-// next staging run while the tensor cores work on the other's tile. The CTA's m-th tile is
+// through its own tiles: stage, GEMM, epilogue. With two or three, the GEMMs take turns in a fixed
+// rotation: a warpgroup issues its 36 wgmmas only after the one before it has issued its own, so
+// the others' epilogues and next staging run while the tensor cores work. The CTA's m-th tile is
 // blockIdx.x + m * gridDim.x, done by warpgroup m % kWGs.
 template <int kWGs>
-__global__ void __launch_bounds__(kThreads* kWGs, 3 - kWGs) conv_kernel(const Conv g) {
+__global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel(const Conv g) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
   const Plan& p = g.p;
@@ -269,7 +286,7 @@ __global__ void __launch_bounds__(kThreads* kWGs, 3 - kWGs) conv_kernel(const Co
     cp_async_wait_all();
     fence_proxy_async();
     wg_sync(wg);
-    if (kWGs == 2 && m > 0) wait_turn(wg);  // the other has issued its GEMM
+    if (kWGs > 1 && m > 0) wait_turn(wg);  // the one before has issued its GEMM
     float acc[kAcc];
     wgmma_fence();
 #pragma unroll
@@ -282,8 +299,8 @@ __global__ void __launch_bounds__(kThreads* kWGs, 3 - kWGs) conv_kernel(const Co
         wgmma_216(acc, a, b, tap != 0 || kc != 0);
       }
     wgmma_commit();
-    // The other's turn, when it has a next tile (every arrive meets a sync).
-    if (kWGs == 2 && blockIdx.x + (m + 1) * gridDim.x < p.tiles) give_turn(wg);
+    // The next one's turn, when the CTA has a next tile (every arrive meets a sync).
+    if (kWGs > 1 && blockIdx.x + (m + 1) * gridDim.x < p.tiles) give_turn<kWGs>(wg);
     wgmma_wait();
     wg_sync(wg);  // the whole warpgroup's GEMM is done: s_x may be overwritten
     // Bias and ReLU per output channel, then the tile transposed to [position][channel] so that
@@ -341,10 +358,13 @@ void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, con
   g.relu = relu;
   g.y = y;
   const size_t smem = smem_bytes(g.p, wgs);
-  const void* kernel = wgs == 2 ? reinterpret_cast<const void*>(conv_kernel<2>)
-                                : reinterpret_cast<const void*>(conv_kernel<1>);
+  const void* kernel = wgs == 3   ? reinterpret_cast<const void*>(conv_kernel<3>)
+                       : wgs == 2 ? reinterpret_cast<const void*>(conv_kernel<2>)
+                                  : reinterpret_cast<const void*>(conv_kernel<1>);
   const int grid = persistent_grid(kernel, kThreads * wgs, smem, g.p.tiles, who);
-  if (wgs == 2)
+  if (wgs == 3)
+    conv_kernel<3><<<grid, kThreads * 3, smem, stream>>>(g);
+  else if (wgs == 2)
     conv_kernel<2><<<grid, kThreads * 2, smem, stream>>>(g);
   else
     conv_kernel<1><<<grid, kThreads, smem, stream>>>(g);
