@@ -52,7 +52,7 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
                          bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who) {
   mma::check_conv_args(s, x, wg, y, who);
   require_bf16_tensor_cores(who);
-  if (variant < 0) variant = conv3x3_bf16_variant_usable(2) ? 2 : 0;
+  if (variant < 0) variant = conv3x3_bf16_variant_usable(3) ? 3 : 0;
   VDSR_CHECK(variant < kBf16ConvVariants,
              who << ": no bf16 variant " << variant << " (there are " << kBf16ConvVariants << ")");
   VDSR_CHECK(conv3x3_bf16_variant_usable(variant),

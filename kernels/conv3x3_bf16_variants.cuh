@@ -4,7 +4,7 @@
 //     (kernels/conv3x3_wgmma_sm90a.cu) with 1, 2 or 3 warpgroups per CTA; compute 9.0 devices, in
 //     builds whose CUDA architectures include 90 (compiled for sm_90a).
 // The launchers take a variant, -1 meaning the fastest one usable on the current device
-// (wgmma-2wg where usable); vdsr_bench and the GPU tests run each usable one.
+// (wgmma-3wg where usable); vdsr_bench and the GPU tests run each usable one.
 #pragma once
 
 #include <cuda_bf16.h>

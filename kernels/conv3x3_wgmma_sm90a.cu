@@ -88,7 +88,8 @@ Plan make_plan(int64_t N, int64_t H, int64_t W) {
     p.per_image = p.tx * int((H + kTileH - 1) / kTileH);
     tiles = N * p.per_image;
   }
-  VDSR_CHECK(tiles < (int64_t(1) << 31), "wgmma conv: too many tiles");
+  VDSR_CHECK(tiles < (int64_t(1) << 31) && N * H * W < (int64_t(1) << 31),
+             "wgmma conv: too many tiles or pixels");
   p.tiles = int(tiles);
   p.window = kN + 2 * p.ws + 2;
   p.S = p.window | 1;
@@ -96,23 +97,27 @@ Plan make_plan(int64_t N, int64_t H, int64_t W) {
 }
 
 // Per warpgroup: the staged tile, [8 cg][S][8 channels], later the output tile [kN][kOutStride]
-// (the larger of the two for narrow images).
+// (the larger of the two for narrow images); then the tile's pixel tables (below).
+constexpr int kMaxWindow = kN + 2 * kMaxLinearWs + 2;
 __host__ __device__ inline int buffer_bytes(const Plan& p) {
   const int staged = p.S * 8 * 16, out = kN * kOutStride * 2;
   return staged > out ? staged : out;
 }
+__host__ __device__ inline int region_bytes(const Plan& p) {
+  return buffer_bytes(p) + (kMaxWindow + kN) * 4;
+}
 
 size_t smem_bytes(const Plan& p, int wgs) {
-  return size_t(kWeightBytes) + size_t(wgs) * buffer_bytes(p);
+  return size_t(kWeightBytes) + size_t(wgs) * region_bytes(p);
 }
 
 // Linear plan: strip position L -> image pixel index, or -1 for padding.
-__device__ __forceinline__ int64_t strip_pixel(const Plan& p, int L) {
+__device__ __forceinline__ int strip_pixel(const Plan& p, int L) {
   if (L < 0) return -1;
   const int R = L / p.ws, c = L - R * p.ws;
   const int n = R / (p.H + 1), y = R - n * (p.H + 1);
   if (c == 0 || y == 0 || n >= p.N) return -1;
-  return (int64_t(n) * p.H + (y - 1)) * p.W + (c - 1);
+  return (n * p.H + (y - 1)) * p.W + (c - 1);
 }
 
 // Tiled plan: image, top-left output pixel of tile t.
@@ -125,23 +130,23 @@ __device__ __forceinline__ Origin tile_origin(const Plan& p, int t) {
 }
 
 // Staged pixel i of tile t: its image pixel, or -1 (zeros are staged).
-__device__ __forceinline__ int64_t staged_pixel(const Plan& p, int t, int i) {
+__device__ __forceinline__ int staged_pixel(const Plan& p, int t, int i) {
   if (p.linear) return strip_pixel(p, t * kN - 1 + i);  // the first centre is L = ws + t kN
   const Origin o = tile_origin(p, t);
   const int row = i / p.ws, col = i - row * p.ws;
   const int y = o.y0 - 1 + row, x = o.x0 - 1 + col;
   if (row >= kTileH + 2 || y < 0 || y >= p.H || x < 0 || x >= p.W) return -1;
-  return (int64_t(o.n) * p.H + y) * p.W + x;
+  return (o.n * p.H + y) * p.W + x;
 }
 
 // Output position j of tile t: its image pixel, or -1 (computed, dropped).
-__device__ __forceinline__ int64_t output_pixel(const Plan& p, int t, int j) {
+__device__ __forceinline__ int output_pixel(const Plan& p, int t, int j) {
   if (p.linear) return strip_pixel(p, p.ws + t * kN + j);
   const Origin o = tile_origin(p, t);
   const int row = j / p.ws, col = j - row * p.ws;
   const int y = o.y0 + row, x = o.x0 + col;
   if (row >= kTileH || col >= kTileW || y >= p.H || x >= p.W) return -1;
-  return (int64_t(o.n) * p.H + y) * p.W + x;
+  return (o.n * p.H + y) * p.W + x;
 }
 
 // Shared-memory matrix descriptor, no swizzle: start address, then the byte distances between
@@ -198,6 +203,22 @@ __device__ __forceinline__ void wgmma_216(float (&d)[kAcc], uint64_t a_desc, uin
         "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
         "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107])
       : "l"(a_desc), "l"(b_desc), "r"(int(accumulate)));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16(float lo, float hi) {
+  const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *reinterpret_cast<const uint32_t*>(&v);
+}
+__device__ __forceinline__ void stmatrix_x4_trans(uint32_t addr, const uint32_t (&r)[4]) {
+  asm volatile(
+      "stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(addr),
+      "r"(r[0]), "r"(r[1]), "r"(r[2]), "r"(r[3])
+      : "memory");
+}
+__device__ __forceinline__ void stmatrix_x2_trans(uint32_t addr, uint32_t r0, uint32_t r1) {
+  asm volatile("stmatrix.sync.aligned.m8n8.x2.trans.shared.b16 [%0], {%1, %2};\n" ::"r"(addr),
+               "r"(r0), "r"(r1)
+               : "memory");
 }
 
 struct Conv {
@@ -260,7 +281,11 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
   const Plan& p = g.p;
   const int wg = int(threadIdx.x) / kThreads, tid = int(threadIdx.x) % kThreads;
   // [8 cg][S][8 channels]; after the GEMM, the output tile
-  unsigned char* s_x = smem + kWeightBytes + wg * buffer_bytes(p);
+  unsigned char* s_x = smem + kWeightBytes + wg * region_bytes(p);
+  // The current tile's pixel index of each staged pixel and of each output position (-1: none),
+  // found once per pixel rather than once per 16-byte piece.
+  int* s_src = reinterpret_cast<int*>(s_x + buffer_bytes(p));
+  int* s_dst = s_src + kMaxWindow;
   // Weights as operand A: s_w[tap][cg][co][8 channels], every 8 co x 8 channels a core matrix.
   for (int e = threadIdx.x; e < kTaps * 8 * kC; e += kThreads * kWGs) {
     const int cg = e & 7, co = (e >> 3) & (kC - 1), tap = e >> 9;
@@ -271,17 +296,21 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
   __syncthreads();
   const uint32_t w_base = smem_addr(smem), x_base = smem_addr(s_x);
   const int warp = tid >> 5, lane = tid & 31;
-  const int co0 = warp * 16 + (lane >> 2), pos0 = 2 * (lane & 3);  // accumulator rows, columns
+  const int co0 = warp * 16 + (lane >> 2);  // this thread's accumulator rows: co0, co0 + 8
   const float b0 = g.bias != nullptr ? __ldg(g.bias + co0) : 0.0f;
   const float b1 = g.bias != nullptr ? __ldg(g.bias + co0 + 8) : 0.0f;
   bf16* s_out = reinterpret_cast<bf16*>(s_x);  // [kN][kOutStride], after the tile's GEMM
   for (int m = wg;; m += kWGs) {
     const int t = blockIdx.x + m * gridDim.x;
     if (t >= p.tiles) break;
+    for (int i = tid; i < p.window; i += kThreads) s_src[i] = staged_pixel(p, t, i);
+    for (int j = tid; j < kN; j += kThreads) s_dst[j] = output_pixel(p, t, j);
+    wg_sync(wg);
     for (int e = tid; e < p.window * 8; e += kThreads) {
       const int i = e >> 3, cg = e & 7;
-      const int64_t P = staged_pixel(p, t, i);
-      cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + P * kC + cg * 8 : g.x, P >= 0 ? 16 : 0);
+      const int P = s_src[i];
+      cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + int64_t(P) * kC + cg * 8 : g.x,
+                 P >= 0 ? 16 : 0);
     }
     cp_async_wait_all();
     fence_proxy_async();
@@ -303,29 +332,41 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
     if (kWGs > 1 && blockIdx.x + (m + 1) * gridDim.x < p.tiles) give_turn<kWGs>(wg);
     wgmma_wait();
     wg_sync(wg);  // the whole warpgroup's GEMM is done: s_x may be overwritten
-    // Bias and ReLU per output channel, then the tile transposed to [position][channel] so that
-    // the stores to global memory are whole 16-byte pieces of pixels.
+    // Bias and ReLU per output channel, then the tile transposed to [position][channel] (stmatrix
+    // .trans: the accumulators of an n8 block are an 8 x 8 channel x position matrix fragment)
+    // so that the stores to global memory are whole 16-byte pieces of pixels. Lane l addresses
+    // row l % 8 (a position) of matrix l / 8: matrices (co 0-7, block nb), (co 8-15, nb),
+    // (co 0-7, nb + 1), (co 8-15, nb + 1) of this warp's 16 channels.
+    const uint32_t out_lane =
+        smem_addr(s_out) +
+        (((lane >> 4) * 8 + (lane & 7)) * kOutStride + warp * 16 + ((lane >> 3) & 1) * 8) * 2;
 #pragma unroll
-    for (int nb = 0; nb < kN / 8; ++nb) {
-      const int j = nb * 8 + pos0;
-      float v[4] = {acc[4 * nb] + b0, acc[4 * nb + 1] + b0, acc[4 * nb + 2] + b1,
-                    acc[4 * nb + 3] + b1};
-      if (g.relu)
+    for (int nb = 0; nb < kN / 8; nb += 2) {
+      uint32_t r[4];
 #pragma unroll
-        for (int k = 0; k < 4; ++k) v[k] = v[k] < 0.0f ? 0.0f : v[k];  // NaN passes
-      s_out[j * kOutStride + co0] = __float2bfloat16_rn(v[0]);
-      s_out[(j + 1) * kOutStride + co0] = __float2bfloat16_rn(v[1]);
-      s_out[j * kOutStride + co0 + 8] = __float2bfloat16_rn(v[2]);
-      s_out[(j + 1) * kOutStride + co0 + 8] = __float2bfloat16_rn(v[3]);
+      for (int h = 0; h < 2 && nb + h < kN / 8; ++h) {
+        float v[4] = {acc[4 * (nb + h)] + b0, acc[4 * (nb + h) + 1] + b0,
+                      acc[4 * (nb + h) + 2] + b1, acc[4 * (nb + h) + 3] + b1};
+        if (g.relu)
+#pragma unroll
+          for (int k = 0; k < 4; ++k) v[k] = v[k] < 0.0f ? 0.0f : v[k];  // NaN passes
+        r[2 * h] = pack_bf16(v[0], v[1]);
+        r[2 * h + 1] = pack_bf16(v[2], v[3]);
+      }
+      const uint32_t addr = out_lane + nb * 8 * kOutStride * 2;
+      if (nb + 1 < kN / 8)
+        stmatrix_x4_trans(addr, r);
+      else
+        stmatrix_x2_trans(addr, r[0], r[1]);
     }
     wg_sync(wg);
     for (int e = tid; e < kN * 8; e += kThreads) {
       const int j = e >> 3, part = e & 7;
-      const int64_t P = output_pixel(p, t, j);
+      const int P = s_dst[j];
       if (P < 0) continue;
       uint4 v = *reinterpret_cast<const uint4*>(s_out + j * kOutStride + part * 8);
       if (g.mask != nullptr) {
-        const uint4 mk = __ldg(reinterpret_cast<const uint4*>(g.mask + P * kC + part * 8));
+        const uint4 mk = __ldg(reinterpret_cast<const uint4*>(g.mask + int64_t(P) * kC + part * 8));
         uint32_t* vw = &v.x;
         const uint32_t* mw = &mk.x;
 #pragma unroll
@@ -335,7 +376,7 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
           vw[k] &= keep;
         }
       }
-      *reinterpret_cast<uint4*>(g.y + P * kC + part * 8) = v;
+      *reinterpret_cast<uint4*>(g.y + int64_t(P) * kC + part * 8) = v;
     }
     wg_sync(wg);  // s_x is staged again next
   }
