@@ -103,8 +103,8 @@ __host__ __device__ inline int buffer_bytes(const Plan& p) {
   const int staged = p.S * 8 * 16, out = kN * kOutStride * 2;
   return staged > out ? staged : out;
 }
-__host__ __device__ inline int region_bytes(const Plan& p) {
-  return buffer_bytes(p) + (kMaxWindow + kN) * 4;
+__host__ __device__ inline int region_bytes(const Plan& p) {  // 128-byte aligned regions
+  return (buffer_bytes(p) + (kMaxWindow + kN) * 4 + 127) / 128 * 128;
 }
 
 size_t smem_bytes(const Plan& p, int wgs) {
