@@ -202,15 +202,16 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     switch (op) {
       case kFwd: conv3x3_fwd_bf16_cuda(s, b.x, b.wg, plain ? nullptr : f.b, !plain, b.y, ctx.stream, v); break;
       case kBwdData: conv3x3_bwd_data_bf16_cuda(s, b.dy, b.wg_flip, plain ? nullptr : b.x, b.dx, ctx.stream, v); break;
-      case kBwdWeight: conv3x3_bwd_weight_bf16_cuda(s, b.x, b.dy, f.dw, f.db, ctx.stream, ctx.device); break;
+      case kBwdWeight: conv3x3_bwd_weight_bf16_cuda(s, b.x, b.dy, f.dw, f.db, ctx.stream, ctx.device, v); break;
     }
   };
-  // Forward and backward-data: every variant this GPU runs (kernels/conv3x3_bf16_variants.cuh).
+  // Every variant this GPU runs (kernels/conv3x3_bf16_variants.cuh).
   std::vector<std::pair<Op, int>> jobs;
   for (Op op : {kFwd, kBwdData})
     for (int v = 0; v < kBf16ConvVariants; ++v)
       if (conv3x3_bf16_variant_usable(v)) jobs.emplace_back(op, v);
-  jobs.emplace_back(kBwdWeight, 0);
+  for (int v = 0; v < kBf16WgradVariants; ++v)
+    if (conv3x3_bf16_wgrad_variant_usable(v)) jobs.emplace_back(kBwdWeight, v);
   for (const auto& [op, v] : jobs) {
     Row r;
     r.op = kOpNames[op];
@@ -218,7 +219,7 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     r.impl = "ours";
     r.precision = "bf16";
     r.math = "bf16-tensor-op";
-    r.algo = (op == kBwdWeight ? std::string("mma.sync") : conv3x3_bf16_variant_name(v)) + what[op];
+    r.algo = std::string(op == kBwdWeight ? conv3x3_bf16_wgrad_variant_name(v) : conv3x3_bf16_variant_name(v)) + what[op];
     r.flop = conv_flop(s);
     r.ref = "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)";
     try {

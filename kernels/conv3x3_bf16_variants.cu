@@ -40,6 +40,14 @@ bool conv3x3_bf16_variant_usable(int variant) {
   }
 }
 
+const char* conv3x3_bf16_wgrad_variant_name(int variant) {
+  return variant == 0 ? "mma.sync" : variant == 1 ? "wgmma-3wg" : "?";
+}
+
+bool conv3x3_bf16_wgrad_variant_usable(int variant) {
+  return variant == 0 || variant == 1 ? conv3x3_bf16_variant_usable(variant == 0 ? 0 : 3) : false;
+}
+
 void require_bf16_tensor_cores(const char* who) {
   const int cc = current_device_cc();
   VDSR_CHECK(cc >= 80, who << ": bf16 tensor cores need a GPU of compute capability 8.0 or later "

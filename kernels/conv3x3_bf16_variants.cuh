@@ -21,6 +21,13 @@ const char* conv3x3_bf16_variant_name(int variant);
 // Whether this build has the variant and the current device can run it.
 bool conv3x3_bf16_variant_usable(int variant);
 
+// The weight gradient's: 0 "mma.sync" (conv3x3_mma.cuh), 1 "wgmma-3wg" (conv3x3_wgmma_sm90a.cu,
+// the three tap rows in three warpgroups), usable where the forward's are; -1 picks wgmma-3wg
+// where usable.
+constexpr int kBf16WgradVariants = 2;
+const char* conv3x3_bf16_wgrad_variant_name(int variant);
+bool conv3x3_bf16_wgrad_variant_usable(int variant);
+
 // An Error naming `who` unless the current device has bf16 tensor cores (compute 8.0 or later).
 void require_bf16_tensor_cores(const char* who);
 

@@ -1,5 +1,6 @@
-// bf16 tensor-core 3x3 convolution backward-weight, 64 -> 64: chunks of tiles x 3 tap rows of
-// CTAs (conv3x3_mma.cuh's wgrad_kernel), then the ordered finish.
+// bf16 tensor-core 3x3 convolution backward-weight, 64 -> 64: partial sums per chunk of tiles
+// (conv3x3_mma.cuh's wgrad_kernel: chunks x 3 tap rows of CTAs; or, on Hopper,
+// conv3x3_wgmma_sm90a.cu's: one CTA of three warpgroups per chunk), then the ordered finish.
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 
 #include <algorithm>
@@ -8,19 +9,41 @@
 #include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_mma.cuh"
 #include "kernels/kernel_launch.cuh"
+#ifdef VDSR_HAVE_WGMMA
+#include "kernels/conv3x3_wgmma.cuh"
+#endif
 
 namespace vdsr {
 
 void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
                                   const __nv_bfloat16* dy, float* dw, float* db,
-                                  cudaStream_t stream, int device) {
+                                  cudaStream_t stream, int device, int variant) {
   const char* who = "conv3x3_bwd_weight_bf16_cuda";
   mma::check_mma_shape(s, who);
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, who << ": null pointer");
+  require_bf16_tensor_cores(who);
+  if (variant < 0) variant = conv3x3_bf16_wgrad_variant_usable(1) ? 1 : 0;
+  VDSR_CHECK(variant < kBf16WgradVariants, who << ": no bf16 weight-gradient variant " << variant);
+  VDSR_CHECK(conv3x3_bf16_wgrad_variant_usable(variant),
+             who << ": the " << conv3x3_bf16_wgrad_variant_name(variant)
+                 << " variant is not usable on this device or in this build");
+  const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;
+#ifdef VDSR_HAVE_WGMMA
+  if (variant == 1) {
+    const wgmma::WgradChunks c = wgmma::wgrad_chunks(s, who);
+    const size_t part = size_t(c.chunks) * 3 * mma::kC * mma::kWgN;
+    float* ws = static_cast<float*>(
+        cuda_workspace(device, (part + size_t(c.chunks) * mma::kC) * sizeof(float)));
+    wgmma::launch_wgrad(s, x, dy, ws, ws + part, stream, who);
+    mma::wgrad_finish_kernel<<<(total + 255) / 256, 256, 0, stream>>>(c.chunks, ws, ws + part, dw,
+                                                                      db);
+    VDSR_CUDA_CHECK(cudaGetLastError());
+    return;
+  }
+#endif
   mma::WGrad g{};
   g.t = mma::make_tiles(int(s.H), int(s.W));
   const size_t smem = mma::wgrad_smem_bytes(g.t);
-  require_bf16_tensor_cores(who);
   const int sms = grant_dynamic_smem(reinterpret_cast<const void*>(mma::wgrad_kernel), smem, who);
   g.tiles = int(s.N * g.t.per_image);
   // About one chunk per multiprocessor (3 CTAs each with the 3 tap rows): enough CTAs to fill
@@ -35,7 +58,6 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   g.part_b = ws + part;
   mma::wgrad_kernel<<<dim3(unsigned(chunks), 3), mma::kWgThreads, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
-  const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;
   mma::wgrad_finish_kernel<<<(total + 255) / 256, 256, 0, stream>>>(chunks, g.part, g.part_b, dw,
                                                                     db);
   VDSR_CUDA_CHECK(cudaGetLastError());

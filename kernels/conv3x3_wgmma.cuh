@@ -19,5 +19,14 @@ void launch_conv(int wgs, const ConvShape& s, const __nv_bfloat16* x, const __nv
                  const float* bias, const __nv_bfloat16* mask, bool relu, __nv_bfloat16* y,
                  cudaStream_t stream, const char* who);
 
+// The weight gradient's partial sums, chunk by chunk, in the layout of conv3x3_mma.cuh's WGrad
+// (part [chunks][3][64][192], part_b [chunks][64]); the caller adds the chunks in order.
+struct WgradChunks {
+  int chunks, tiles_per_chunk;
+};
+WgradChunks wgrad_chunks(const ConvShape& s, const char* who);
+void launch_wgrad(const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* dy, float* part,
+                  float* part_b, cudaStream_t stream, const char* who);
+
 }  // namespace wgmma
 }  // namespace vdsr

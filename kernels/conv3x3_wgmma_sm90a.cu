@@ -46,7 +46,9 @@ namespace {
 
 using bf16 = __nv_bfloat16;
 using dev::cp_async16;
+using dev::cp_async_commit;
 using dev::cp_async_wait_all;
+using dev::cp_async_wait_but_newest;
 using dev::smem_addr;
 
 constexpr int kC = 64;
@@ -64,14 +66,16 @@ struct Plan {
   bool linear;
   int ws;             // staged pixels per staged row
   int tx, per_image;  // tiled: tiles across, tiles per image
+  int n;  // positions per tile: kN for the forward / backward-data, kWgN for the weight grad
   int tiles;
-  int window;  // staged pixels per tile: kN + 2 ws + 2
+  int window;  // staged pixels per tile: n + 2 ws + 2
   int S;       // pixels per channel group in s_x: window rounded up to odd, so that the 8
                // groups of one pixel land in 8 different bank quads when staged
 };
 
-Plan make_plan(int64_t N, int64_t H, int64_t W) {
+Plan make_plan(int64_t N, int64_t H, int64_t W, int n) {
   Plan p{};
+  p.n = n;
   p.N = int(N);
   p.H = int(H);
   p.W = int(W);
@@ -81,7 +85,7 @@ Plan make_plan(int64_t N, int64_t H, int64_t W) {
   if (p.linear) {
     p.ws = int(W + 1);
     const int64_t centres = (N * (H + 1) - 1) * (W + 1);  // from row 1 to the last image row
-    tiles = (centres + kN - 1) / kN;
+    tiles = (centres + n - 1) / n;
   } else {
     p.ws = kTileW + 2;
     p.tx = int((W + kTileW - 1) / kTileW);
@@ -91,7 +95,7 @@ Plan make_plan(int64_t N, int64_t H, int64_t W) {
   VDSR_CHECK(tiles < (int64_t(1) << 31) && N * H * W < (int64_t(1) << 31),
              "wgmma conv: too many tiles or pixels");
   p.tiles = int(tiles);
-  p.window = kN + 2 * p.ws + 2;
+  p.window = n + 2 * p.ws + 2;
   p.S = p.window | 1;
   return p;
 }
@@ -131,7 +135,7 @@ __device__ __forceinline__ Origin tile_origin(const Plan& p, int t) {
 
 // Staged pixel i of tile t: its image pixel, or -1 (zeros are staged).
 __device__ __forceinline__ int staged_pixel(const Plan& p, int t, int i) {
-  if (p.linear) return strip_pixel(p, t * kN - 1 + i);  // the first centre is L = ws + t kN
+  if (p.linear) return strip_pixel(p, t * p.n - 1 + i);  // the first centre is L = ws + t n
   const Origin o = tile_origin(p, t);
   const int row = i / p.ws, col = i - row * p.ws;
   const int y = o.y0 - 1 + row, x = o.x0 - 1 + col;
@@ -141,7 +145,7 @@ __device__ __forceinline__ int staged_pixel(const Plan& p, int t, int i) {
 
 // Output position j of tile t: its image pixel, or -1 (computed, dropped).
 __device__ __forceinline__ int output_pixel(const Plan& p, int t, int j) {
-  if (p.linear) return strip_pixel(p, p.ws + t * kN + j);
+  if (p.linear) return strip_pixel(p, p.ws + t * p.n + j);
   const Origin o = tile_origin(p, t);
   const int row = j / p.ws, col = j - row * p.ws;
   const int y = o.y0 + row, x = o.x0 + col;
@@ -150,7 +154,9 @@ __device__ __forceinline__ int output_pixel(const Plan& p, int t, int j) {
 }
 
 // Shared-memory matrix descriptor, no swizzle: start address, then the byte distances between
-// core matrices adjacent in K (leading) and in M or N (stride), all in 16-byte units.
+// core matrices adjacent in K (leading) and in M or N (stride), all in 16-byte units. The same
+// holds for the channel-major (transposed) B of the weight gradient: measured, the GPU tests fail
+// with the two distances the other way round.
 __device__ __forceinline__ uint64_t descriptor(uint32_t addr, uint32_t k_step, uint32_t mn_step) {
   return uint64_t((addr & 0x3FFFF) >> 4) | (uint64_t((k_step >> 4) & 0x3FFF) << 16) |
          (uint64_t((mn_step >> 4) & 0x3FFF) << 32);
@@ -386,12 +392,177 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
 #endif
 }
 
+// ---- backward-weight --------------------------------------------------------------------------
+// dw[co][tap][ci] = sum_p dy[p][co] x[p + shift(tap)][ci] over every position p of every tile (dy
+// is staged as zero at dropped positions, so they add nothing). Per tap a GEMM with M = 64 output
+// channels (A = dy transposed, from registers: ldmatrix.trans), N = 64 input channels (B = the
+// staged input at the tap's shift, channel-major core matrices, read by wgmma) and K = 16
+// positions per step, 14 steps per tile of kWgN = 224 positions. Warpgroup r of the CTA's three
+// owns tap row r (taps 3r .. 3r + 2: 96 accumulators per thread) and reuses each A fragment for
+// its three taps. A CTA sums a chunk of consecutive tiles, two stage buffers deep (the next tile
+// is copied in while the tensor cores work on this one), and writes its partial sums; the caller
+// adds the chunks in a fixed order (conv3x3_mma.cuh's wgrad_finish_kernel: same layout as the
+// mma.sync version's), so the result is deterministic.
+constexpr int kWgN = 224;
+constexpr int kWgWGs = 3;
+constexpr int kMaxWgWindow = kWgN + 2 * kMaxLinearWs + 2;
+constexpr int kDyS = kWgN + 1;             // positions per channel group in s_dy (odd)
+constexpr int kWgDyBytes = kDyS * 8 * 16;  // a multiple of 128
+
+// One stage buffer: s_x [8 cg][S][8], s_dy [8 cg][kDyS][8], then the tile's pixel tables.
+__host__ __device__ inline int wg_stage_bytes(const Plan& p) {
+  return (p.S * 8 * 16 + kWgDyBytes + (kMaxWgWindow + kWgN) * 4 + 127) / 128 * 128;
+}
+
+struct WGrad {
+  Plan p;
+  int tiles_per_chunk;
+  const bf16* x;   // [N][H][W][64]: the layer's input
+  const bf16* dy;  // [N][H][W][64]: the gradient at its output (after the ReLU mask)
+  float* part;     // [chunks][3 r][64 co][192 (s, ci)]
+  float* part_b;   // [chunks][64]: sums of dy
+};
+
+// d += A B, A = 64 x 16 bf16 in registers (the mma.sync A fragment layout, warp w rows 16w..),
+// B = 16 x 64 bf16, channel-major (transposed) core matrices (b_desc).
+__device__ __forceinline__ void wgmma_rs_64(float (&d)[32], const uint32_t (&a)[4],
+                                            uint64_t b_desc) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, "
+      "%20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31"
+      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+        "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+        "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+        "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+        "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(1));
+}
+__device__ __forceinline__ void wgmma_wait_but_newest() {
+  asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ float bf16_sum2(uint32_t v) {  // the two bf16 of a register, added
+  const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+  return f.x + f.y;
+}
+
+// Tile t's pixel tables, then (after a barrier) its copies into `buf`; all threads take part.
+__device__ __forceinline__ void wg_stage(const WGrad& g, int t, unsigned char* buf) {
+  const Plan& p = g.p;
+  unsigned char* s_x = buf;
+  unsigned char* s_dy = buf + p.S * 8 * 16;
+  int* s_src = reinterpret_cast<int*>(s_dy + kWgDyBytes);
+  int* s_dst = s_src + kMaxWgWindow;
+  for (int i = threadIdx.x; i < p.window; i += blockDim.x) s_src[i] = staged_pixel(p, t, i);
+  for (int j = threadIdx.x; j < kWgN; j += blockDim.x) s_dst[j] = output_pixel(p, t, j);
+  __syncthreads();
+  for (int e = threadIdx.x; e < p.window * 8; e += blockDim.x) {
+    const int i = e >> 3, cg = e & 7;
+    const int P = s_src[i];
+    cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + int64_t(P) * kC + cg * 8 : g.x,
+               P >= 0 ? 16 : 0);
+  }
+  for (int e = threadIdx.x; e < kWgN * 8; e += blockDim.x) {
+    const int j = e >> 3, cg = e & 7;
+    const int P = s_dst[j];
+    cp_async16(s_dy + (cg * kDyS + j) * 16, P >= 0 ? g.dy + int64_t(P) * kC + cg * 8 : g.dy,
+               P >= 0 ? 16 : 0);
+  }
+  cp_async_commit();
+}
+
+__global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad g) {
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  extern __shared__ __align__(128) unsigned char smem[];
+  const Plan& p = g.p;
+  const int r = int(threadIdx.x) / kThreads, tid = int(threadIdx.x) % kThreads;
+  const int warp = tid >> 5, lane = tid & 31, q = lane >> 3, r8 = lane & 7;
+  const int chunk = blockIdx.x;
+  const int t_begin = chunk * g.tiles_per_chunk;
+  const int t_end = min(p.tiles, t_begin + g.tiles_per_chunk);
+  const int stage = wg_stage_bytes(p);
+  float acc[3][32];
+#pragma unroll
+  for (int s = 0; s < 3; ++s)
+#pragma unroll
+    for (int i = 0; i < 32; ++i) acc[s][i] = 0.0f;
+  float bsum_lo = 0.0f, bsum_hi = 0.0f;  // sums of dy for channels 16 warp + g8 and + 8
+  wg_stage(g, t_begin, smem);
+  for (int t = t_begin; t < t_end; ++t) {
+    unsigned char* buf = smem + ((t - t_begin) & 1) * stage;
+    if (t + 1 < t_end) {
+      wg_stage(g, t + 1, smem + ((t + 1 - t_begin) & 1) * stage);
+      cp_async_wait_but_newest();
+    } else {
+      cp_async_wait_all();
+    }
+    fence_proxy_async();
+    __syncthreads();
+    const uint32_t x_base = smem_addr(buf), dy_base = smem_addr(buf + p.S * 8 * 16);
+    // A: matrices (co 0-7 | 8-15 of this warp) x (positions 0-7 | 8-15), read transposed.
+    const uint32_t a_lane = dy_base + ((2 * warp + (q & 1)) * kDyS + (q >> 1) * 8 + r8) * 16;
+    uint32_t a[2][4];
+#pragma unroll
+    for (int ks = 0; ks < kWgN / 16; ++ks) {
+      uint32_t(&f)[4] = a[ks & 1];
+      ldmatrix_x4_trans(f, a_lane + ks * 16 * 16);
+      if (r == 0) {
+        bsum_lo += bf16_sum2(f[0]) + bf16_sum2(f[2]);
+        bsum_hi += bf16_sum2(f[1]) + bf16_sum2(f[3]);
+      }
+      wgmma_fence();
+#pragma unroll
+      for (int s = 0; s < 3; ++s) {
+        const uint32_t shift = ks * 16 + r * p.ws + s;
+        wgmma_rs_64(acc[s], f, descriptor(x_base + shift * 16, 128, p.S * 16));  // K: 8 positions
+      }
+      wgmma_commit();
+      wgmma_wait_but_newest();  // the previous step's A registers are free again
+    }
+    wgmma_wait();
+    __syncthreads();  // every warpgroup is done with buf: it is staged again for tile t + 2
+  }
+  const int g8 = lane >> 2, t4 = lane & 3, co = warp * 16 + g8;
+  float* part = g.part + (int64_t(chunk) * 3 + r) * kC * 192;
+#pragma unroll
+  for (int s = 0; s < 3; ++s)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+      const int n = s * kC + j * 8 + t4 * 2;
+      *reinterpret_cast<float2*>(part + co * 192 + n) =
+          make_float2(acc[s][4 * j], acc[s][4 * j + 1]);
+      *reinterpret_cast<float2*>(part + (co + 8) * 192 + n) =
+          make_float2(acc[s][4 * j + 2], acc[s][4 * j + 3]);
+    }
+  if (r == 0) {  // the four lanes of a row hold parts of its sum
+    bsum_lo += __shfl_xor_sync(0xffffffffu, bsum_lo, 1);
+    bsum_lo += __shfl_xor_sync(0xffffffffu, bsum_lo, 2);
+    bsum_hi += __shfl_xor_sync(0xffffffffu, bsum_hi, 1);
+    bsum_hi += __shfl_xor_sync(0xffffffffu, bsum_hi, 2);
+    if (t4 == 0) {
+      g.part_b[int64_t(chunk) * kC + co] = bsum_lo;
+      g.part_b[int64_t(chunk) * kC + co + 8] = bsum_hi;
+    }
+  }
+#else
+  (void)g;
+  __trap();  // built for sm_90a only; the launcher checks the device
+#endif
+}
+
 }  // namespace
 
 void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
                  const bf16* mask, bool relu, bf16* y, cudaStream_t stream, const char* who) {
   Conv g{};
-  g.p = make_plan(s.N, s.H, s.W);
+  g.p = make_plan(s.N, s.H, s.W, kN);
   g.x = x;
   g.wg = wg;
   g.bias = bias;
@@ -409,6 +580,31 @@ void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, con
     conv_kernel<2><<<grid, kThreads * 2, smem, stream>>>(g);
   else
     conv_kernel<1><<<grid, kThreads, smem, stream>>>(g);
+  VDSR_CUDA_CHECK(cudaGetLastError());
+}
+
+WgradChunks wgrad_chunks(const ConvShape& s, const char* who) {
+  const Plan p = make_plan(s.N, s.H, s.W, kWgN);
+  const size_t smem = 2 * size_t(wg_stage_bytes(p));
+  const int sms = grant_dynamic_smem(reinterpret_cast<const void*>(wgrad_kernel), smem, who);
+  WgradChunks c{};
+  c.tiles_per_chunk = (p.tiles + sms - 1) / sms;  // one CTA per multiprocessor
+  c.chunks = (p.tiles + c.tiles_per_chunk - 1) / c.tiles_per_chunk;
+  return c;
+}
+
+void launch_wgrad(const ConvShape& s, const bf16* x, const bf16* dy, float* part, float* part_b,
+                  cudaStream_t stream, const char* who) {
+  const WgradChunks c = wgrad_chunks(s, who);
+  WGrad g{};
+  g.p = make_plan(s.N, s.H, s.W, kWgN);
+  g.tiles_per_chunk = c.tiles_per_chunk;
+  g.x = x;
+  g.dy = dy;
+  g.part = part;
+  g.part_b = part_b;
+  const size_t smem = 2 * size_t(wg_stage_bytes(g.p));
+  wgrad_kernel<<<c.chunks, kThreads * kWgWGs, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
 }
 

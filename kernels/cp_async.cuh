@@ -30,5 +30,22 @@ __device__ __forceinline__ void cp_async_wait_all() {
 #endif
 }
 
+// Pipelined staging: close the group of copies issued so far; wait until at most one group (the
+// newest) is still in flight.
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.commit_group;\n" ::);
+#else
+  __trap();
+#endif
+}
+__device__ __forceinline__ void cp_async_wait_but_newest() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+  asm volatile("cp.async.wait_group 1;\n" ::);
+#else
+  __trap();
+#endif
+}
+
 }  // namespace dev
 }  // namespace vdsr

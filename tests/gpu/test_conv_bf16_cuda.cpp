@@ -172,11 +172,12 @@ std::vector<float> run_bwd_data(const Data& d, bool masked, int variant) {
                                    stream(), variant);
   return download(dx);
 }
-void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db) {
+void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db, int variant) {
   const auto x = upload_bf16(d.x);
   const auto dy = upload_bf16(d.dy);
   Dev<float> dwd(size_t(d.s.weight_elems())), dbd(size_t(d.s.K));
-  vdsr::conv3x3_bwd_weight_bf16_cuda(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kDev);
+  vdsr::conv3x3_bwd_weight_bf16_cuda(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kDev,
+                                     variant);
   *dw = download(dwd);
   *db = download(dbd);
 }
@@ -231,6 +232,15 @@ std::vector<int> usable_variants() {
   for (int i = 0; i < vdsr::kBf16ConvVariants; ++i)
     if (vdsr::conv3x3_bf16_variant_usable(i)) v.push_back(i);
   return v;
+}
+std::vector<int> usable_wgrad_variants() {
+  std::vector<int> v;
+  for (int i = 0; i < vdsr::kBf16WgradVariants; ++i)
+    if (vdsr::conv3x3_bf16_wgrad_variant_usable(i)) v.push_back(i);
+  return v;
+}
+std::string wgrad_tag(int v) {
+  return std::string(" [") + vdsr::conv3x3_bf16_wgrad_variant_name(v) + "]";
 }
 std::string variant_tag(int v) {
   return std::string(" [") + vdsr::conv3x3_bf16_variant_name(v) + "]";
@@ -426,11 +436,15 @@ TEST_CASE("bf16 conv3x3 backward-weight matches the reference on awkward shapes"
     vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
     const auto xa = abs_of(xd), dya = abs_of(dyd);
     vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), dw_abs.data(), db_abs.data());
-    std::vector<float> dw, db;
-    run_bwd_weight(d, &dw, &db);
     const double chain = double(s.pixels()) + 2;
-    require_bf16_close(dw, dw_ref, dw_abs, chain, false, "bwd_weight bf16 dw " + shape_str(s));
-    require_bf16_close(db, db_ref, db_abs, chain, false, "bwd_weight bf16 db " + shape_str(s));
+    for (int v : usable_wgrad_variants()) {
+      std::vector<float> dw, db;
+      run_bwd_weight(d, &dw, &db, v);
+      require_bf16_close(dw, dw_ref, dw_abs, chain, false,
+                         "bwd_weight bf16 dw " + shape_str(s) + wgrad_tag(v));
+      require_bf16_close(db, db_ref, db_abs, chain, false,
+                         "bwd_weight bf16 db " + shape_str(s) + wgrad_tag(v));
+    }
   }
 }
 
@@ -456,10 +470,12 @@ TEST_CASE("bf16 conv3x3 ops are exact on small integers (training shape, a wide 
                          "bwd_data bf16" + tag + variant_tag(v));
     std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
     vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
-    std::vector<float> dw, db;
-    run_bwd_weight(d, &dw, &db);
-    require_bf16_exact(dw, dw_ref, false, "bwd_weight bf16 dw" + tag);
-    require_bf16_exact(db, db_ref, false, "bwd_weight bf16 db" + tag);
+    for (int v : usable_wgrad_variants()) {
+      std::vector<float> dw, db;
+      run_bwd_weight(d, &dw, &db, v);
+      require_bf16_exact(dw, dw_ref, false, "bwd_weight bf16 dw" + tag + wgrad_tag(v));
+      require_bf16_exact(db, db_ref, false, "bwd_weight bf16 db" + tag + wgrad_tag(v));
+    }
   }
 }
 
@@ -509,11 +525,14 @@ TEST_CASE("bf16 conv3x3 forward and backward-data are position independent (crop
 TEST_CASE("bf16 conv3x3 backward-weight is deterministic") {
   vdsr::test::require_gpu();
   const Data d = make_data({64, 41, 41, 64, 64}, false, 16000);
-  std::vector<float> dw1, db1, dw2, db2;
-  run_bwd_weight(d, &dw1, &db1);
-  run_bwd_weight(d, &dw2, &db2);
-  CHECK(std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4) == 0);
-  CHECK(std::memcmp(db1.data(), db2.data(), db1.size() * 4) == 0);
+  for (int v : usable_wgrad_variants()) {
+    std::vector<float> dw1, db1, dw2, db2;
+    run_bwd_weight(d, &dw1, &db1, v);
+    run_bwd_weight(d, &dw2, &db2, v);
+    INFO(wgrad_tag(v));
+    CHECK(std::memcmp(dw1.data(), dw2.data(), dw1.size() * 4) == 0);
+    CHECK(std::memcmp(db1.data(), db2.data(), db1.size() * 4) == 0);
+  }
 }
 
 TEST_CASE("bf16 conv3x3 launchers check their preconditions") {
