@@ -58,7 +58,7 @@ constexpr int kThreads = 128;                      // one warpgroup
 constexpr int kAcc = kN * kC / kThreads;           // fp32 accumulators per thread: 108
 constexpr int kWeightBytes = kTaps * kC * kC * 2;  // 72 KB, resident for the CTA's life
 constexpr int kOutStride = kC + 8;      // bf16 per position of the transposed output tile
-constexpr int kMaxLinearWs = 54;        // linear plan up to W = 53: two CTAs' smem fit an SM
+constexpr int kMaxLinearWs = 54;        // linear plan up to W = 53 (wider: 2-D tiles)
 constexpr int kTileW = 40, kTileH = 5;  // tiled plan: ws = 42, 5 rows = 210 of the 216 positions
 
 struct Plan {
@@ -79,8 +79,9 @@ Plan make_plan(int64_t N, int64_t H, int64_t W, int n) {
   p.N = int(N);
   p.H = int(H);
   p.W = int(W);
-  // The strip's positions must index in 32 bits.
-  p.linear = W + 1 <= kMaxLinearWs && (N * (H + 1) + 1) * (W + 1) < (int64_t(1) << 31);
+  // The strip's positions, up to the last tile's window past its end, must index in 32 bits.
+  p.linear = W + 1 <= kMaxLinearWs &&
+             (N * (H + 1) + 1) * (W + 1) + 2 * (n + 2 * kMaxLinearWs + 2) < (int64_t(1) << 31);
   int64_t tiles = 0;
   if (p.linear) {
     p.ws = int(W + 1);
