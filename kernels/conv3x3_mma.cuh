@@ -27,8 +27,8 @@
 #include "engine/cuda_check.h"
 #include "engine/error.h"
 #include "kernels/conv_shape.h"
-#include "kernels/cp_async.cuh"
 #include "kernels/kernel_launch.cuh"
+#include "kernels/smem_ops.cuh"
 
 namespace vdsr {
 namespace mma {
@@ -79,6 +79,8 @@ __device__ __forceinline__ TileOrigin tile_origin(const Tiles& t, int tile) {
 
 using dev::cp_async16;
 using dev::cp_async_wait_all;
+using dev::ldmatrix_x4;
+using dev::ldmatrix_x4_trans;
 using dev::smem_addr;
 
 // Stages the haloed input of a tile: staged pixel (i, j) = image pixel (y0 - 1 + i, x0 - 1 + j),
@@ -111,17 +113,6 @@ __device__ __forceinline__ int64_t slot_pixel(const Tiles& t, const TileOrigin& 
   const int y = o.y0 + sy, x = o.x0 + sx;
   if (y >= t.H || x >= t.W) return -1;
   return (int64_t(o.n) * t.H + y) * t.W + x;
-}
-
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
 }
 
 // d += a * b: A 16x16 (row), B 16x8 (col), bf16 in, fp32 accumulate.

@@ -37,8 +37,8 @@
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
-#include "kernels/cp_async.cuh"
 #include "kernels/kernel_launch.cuh"
+#include "kernels/smem_ops.cuh"
 
 namespace vdsr {
 namespace wgmma {
@@ -49,6 +49,7 @@ using dev::cp_async16;
 using dev::cp_async_commit;
 using dev::cp_async_wait_all;
 using dev::cp_async_wait_but_newest;
+using dev::ldmatrix_x4_trans;
 using dev::smem_addr;
 
 constexpr int kC = 64;
@@ -443,11 +444,6 @@ __device__ __forceinline__ void wgmma_rs_64(float (&d)[32], const uint32_t (&a)[
 }
 __device__ __forceinline__ void wgmma_wait_but_newest() {
   asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
-}
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(addr));
 }
 __device__ __forceinline__ float bf16_sum2(uint32_t v) {  // the two bf16 of a register, added
   const float2 f = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));

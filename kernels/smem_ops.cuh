@@ -1,5 +1,6 @@
-// Global -> shared 16-byte copies without a trip through registers (cp.async, sm_80 and later),
-// shared by the bf16 tensor-core kernels (conv3x3_mma.cuh, conv3x3_wgmma_sm90a.cu).
+// Shared-memory data movement of the bf16 tensor-core kernels (conv3x3_mma.cuh,
+// conv3x3_wgmma_sm90a.cu): global -> shared 16-byte copies without a trip through registers
+// (cp.async, sm_80 and later) and 8 x 8 matrix loads into mma fragments (ldmatrix).
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,19 @@ __device__ __forceinline__ void cp_async_wait_but_newest() {
 #else
   __trap();
 #endif
+}
+
+// Four 8 x 8 b16 matrices, one row address per lane (lanes 8k .. 8k + 7: matrix k), into the
+// mma fragment layout; .trans delivers each matrix transposed.
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(addr));
 }
 
 }  // namespace dev
