@@ -12,6 +12,7 @@
 #include "kernels/conv3x3_bwd_data.cuh"
 #include "kernels/conv3x3_bwd_weight.cuh"
 #include "kernels/conv3x3_fwd.cuh"
+#include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/to_bf16.cuh"
 
 namespace vdsr::bench {

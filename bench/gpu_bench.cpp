@@ -4,6 +4,8 @@
 //     default variant (for the default itself: a second run, which must be bit-identical);
 //   ours bf16 (tensor cores): against our fp32 default on the same bf16 inputs at the timed shape
 //     (bench/bf16_case.h: per-element bound and relative L2 error), no bias / ReLU / mask;
+//   ours tf32 (tensor cores): against our fp32 default on the same fp32 inputs at the timed shape
+//     (relative L2 error within kTf32Tol, as cuDNN's tf32 rows), no bias / ReLU / mask;
 //   cuDNN and cuBLAS convs: against our default variant at the timed shape (no bias, no ReLU);
 //   the training iteration and inference: GPU model against the CPU model on a small shape.
 #include "bench/gpu_bench.h"
@@ -32,6 +34,8 @@
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv3x3_fwd.h"
 #include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv3x3_gemm_weights.cuh"
+#include "kernels/conv3x3_tf32.cuh"
 #include "model/vdsr.h"
 #ifdef VDSR_BENCH_HAVE_CUDNN
 #include "bench/cudnn_baseline.h"
@@ -248,6 +252,79 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
   }
 }
 
+// Our tf32 tensor-core kernels (64 -> 64), every slice width usable at this shape: verified plain
+// on set 0 against our fp32 default, then timed the way the network runs them. Each buffer set
+// gets its own tf32 GEMM weight copies, made from its fp32 weights.
+void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& rows) {
+  const ConvShape& s = cc.s;
+  if (!cc.ref_error.empty()) {
+    rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", "tf32 rows need our fp32 reference: " + cc.ref_error));
+    return;
+  }
+  const char* const what[3] = {" tf32 +bias+relu", " tf32 +relu-mask", " tf32 split over pixels"};
+  std::vector<DevFloats> wg, wg_flip;
+  try {
+    require_tf32_tensor_cores("vdsr_bench tf32 rows");
+    for (const ConvSet& f : cc.sets) {
+      wg.emplace_back(ctx.device, size_t(s.weight_elems()));
+      wg_flip.emplace_back(ctx.device, size_t(s.weight_elems()));
+      conv3x3_weights_tf32_cuda(f.w, int(s.K), int(s.C), false, wg.back().get(), ctx.stream);
+      conv3x3_weights_tf32_cuda(f.w, int(s.K), int(s.C), true, wg_flip.back().get(), ctx.stream);
+    }
+  } catch (const std::exception& e) {
+    rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("tf32: ") + e.what()));
+    return;
+  }
+  auto run = [&](Op op, int v, int i, bool plain) {
+    const ConvSet& f = cc.set(i);
+    const size_t k = size_t(i) % cc.sets.size();
+    switch (op) {
+      case kFwd: conv3x3_fwd_tf32_cuda(s, f.x, wg[k].get(), plain ? nullptr : f.b, !plain, f.y, ctx.stream, v); break;
+      case kBwdData: conv3x3_bwd_data_tf32_cuda(s, f.dy, wg_flip[k].get(), plain ? nullptr : f.x, f.dx, ctx.stream, v); break;
+      case kBwdWeight: conv3x3_bwd_weight_tf32_cuda(s, f.x, f.dy, f.dw, f.db, ctx.stream, ctx.device); break;
+    }
+  };
+  std::vector<std::pair<Op, int>> jobs;
+  for (Op op : {kFwd, kBwdData})
+    for (int v = 0; v < kTf32ConvVariants; ++v)
+      if (conv3x3_tf32_variant_usable(v, s)) jobs.emplace_back(op, v);
+  jobs.emplace_back(kBwdWeight, 0);
+  for (const auto& [op, v] : jobs) {
+    Row r;
+    r.op = kOpNames[op];
+    r.shape = cc.shape_text;
+    r.impl = "ours";
+    r.precision = "tf32";
+    r.math = "tf32-tensor-op";
+    r.algo = std::string(op == kBwdWeight ? "mma.sync" : conv3x3_tf32_variant_name(v)) + what[op];
+    r.flop = conv_flop(s);
+    r.ref = "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)";
+    try {
+      const ConvSet& f = cc.set(0);
+      poison(f.y, size_t(s.out_elems()), ctx.stream);
+      poison(f.dx, size_t(s.in_elems()), ctx.stream);
+      poison(f.dw, size_t(s.weight_elems()), ctx.stream);
+      poison(f.db, size_t(s.K), ctx.stream);
+      run(op, v, 0, true);
+      sync(ctx.stream);
+      double err = 0.0;
+      if (op == kFwd) err = rel_l2(download(f.y, cc.y_plain.size()).data(), cc.y_plain.data(), cc.y_plain.size());
+      if (op == kBwdData) err = rel_l2(download(f.dx, cc.dx_plain.size()).data(), cc.dx_plain.data(), cc.dx_plain.size());
+      if (op == kBwdWeight)
+        err = std::max(rel_l2(download(f.dw, cc.dw.size()).data(), cc.dw.data(), cc.dw.size()),
+                       rel_l2(download(f.db, cc.db.size()).data(), cc.db.data(), cc.db.size()));
+      r.err = err;
+      if (err < kTf32Tol)
+        r.ms = time_ms(ctx, [&, op = op, v = v](int i) { run(op, v, i, false); }, &r.reps);
+      else
+        r.status = "FAILED: error " + std::to_string(err) + " vs our fp32 default on the same inputs";
+    } catch (const std::exception& e) {
+      r.status = std::string("FAILED: ") + e.what();
+    }
+    rows.push_back(r);
+  }
+}
+
 double train_flop(const Vdsr& m, int64_t pixels) {
   double f = 0.0;
   for (size_t i = 0; i < m.layers().size(); ++i) {
@@ -260,8 +337,17 @@ double train_flop(const Vdsr& m, int64_t pixels) {
 
 // The model rows are checked against the CPU model (fp32) before they are timed: fp32 within
 // kFp32Tol, bf16 within kBf16ModelTol (bf16 feature maps over 20 layers: about 1% of the signal,
-// tests/gpu/test_model_cuda.cpp).
+// tests/gpu/test_model_cuda.cpp), tf32 within kTf32ModelTol (only the operands rounded, 8x finer:
+// about 0.1%).
 constexpr double kBf16ModelTol = 5e-2;
+constexpr double kTf32ModelTol = 1e-2;
+
+const char* model_math(Precision prec) {
+  return prec == Precision::Bf16 ? "bf16-tensor-op" : prec == Precision::Tf32 ? "tf32-tensor-op" : "fma";
+}
+double model_tol(Precision prec) {
+  return prec == Precision::Bf16 ? kBf16ModelTol : prec == Precision::Tf32 ? kTf32ModelTol : kFp32Tol;
+}
 
 Row train_row(const GpuCtx& ctx, int batch, Precision prec, bool graphs) {
   Row r;
@@ -269,11 +355,11 @@ Row train_row(const GpuCtx& ctx, int batch, Precision prec, bool graphs) {
   r.shape = std::to_string(batch) + "x41x41";
   r.impl = "ours";
   r.precision = precision_name(prec);
-  r.math = prec == Precision::Bf16 ? "bf16-tensor-op" : "fma";
+  r.math = model_math(prec);
   r.algo = std::string("Vdsr::train_step_async, ") +
            (graphs ? "one CUDA graph per iteration" : "kernels launched one by one");
   r.ref = "CPU model, one step at 2x13x17 (loss, norm, gradients)";
-  const double tol = prec == Precision::Bf16 ? kBf16ModelTol : kFp32Tol;
+  const double tol = model_tol(prec);
   try {
     StepOptions so;
     so.lr = 1e-4;  // keeps the weights sane over the repeats on random data
@@ -332,9 +418,9 @@ Row inference_row(const GpuCtx& ctx, int H, int W, Precision prec) {
   r.shape = "1x" + std::to_string(H) + "x" + std::to_string(W);
   r.impl = "ours";
   r.precision = precision_name(prec);
-  r.math = prec == Precision::Bf16 ? "bf16-tensor-op" : "fma";
+  r.math = model_math(prec);
   r.algo = "Vdsr::forward, default variants";
-  const double tol = prec == Precision::Bf16 ? kBf16ModelTol : kFp32Tol;
+  const double tol = model_tol(prec);
   r.ref = "CPU model forward at 1x37x53; all outputs finite at the timed shape";
   try {
     {
@@ -447,6 +533,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     if (opt.ours) {
       const size_t from = rows.size();
       ours_bf16_rows(ctx, cc, rows);
+      ours_tf32_rows(ctx, cc, rows);
       progress(rows, from);
     }
     if (opt.cudnn) {
@@ -473,12 +560,12 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     }
   }
   if (opt.ours) {
-    for (const Precision prec : {Precision::Fp32, Precision::Bf16})
+    for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16})
       for (const bool graphs : {true, false}) {
         rows.push_back(train_row(ctx, opt.batch, prec, graphs));
         progress(rows, rows.size() - 1);
       }
-    for (const Precision prec : {Precision::Fp32, Precision::Bf16}) {
+    for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) {
       rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
       progress(rows, rows.size() - 1);
     }

@@ -188,7 +188,7 @@ if [ "$built" = 1 ] && command -v cuobjdump > /dev/null 2>&1; then
     printf '%s: HGMMA %s, HMMA %s, LDL %s, STL %s\n' "$(basename "$o")" \
       "$(grep -c HGMMA <<< "$d")" "$(grep -c HMMA <<< "$d")" "$(grep -c 'LDL' <<< "$d")" \
       "$(grep -c 'STL' <<< "$d")" >> "$out/sass.txt"
-  done < <(find "$build" -name '*.o' \( -name '*bf16*' -o -name '*sm90a*' \) | sort)
+  done < <(find "$build" -name '*.o' \( -name '*bf16*' -o -name '*tf32*' -o -name '*sm90a*' \) | sort)
   sass_summary="$(paste -sd';' "$out/sass.txt" | sed 's/;/; /g')"
   say "SASS: $sass_summary"
 fi

@@ -70,7 +70,7 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
   if (variant >= 1)  // variant v runs v warpgroups per CTA
     return wgmma::launch_conv(variant, s, x, wg, bias, mask, relu, y, stream, who);
 #endif
-  mma::launch_conv(s, x, wg, bias, mask, relu, y, stream, who);
+  mma::launch_conv<mma::Bf16Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);
 }
 
 }  // namespace vdsr

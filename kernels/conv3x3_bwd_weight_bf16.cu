@@ -3,12 +3,9 @@
 // conv3x3_wgmma_sm90a.cu's: one CTA of three warpgroups per chunk), then the ordered finish.
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 
-#include <algorithm>
-
 #include "engine/cuda_context.h"
 #include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_mma.cuh"
-#include "kernels/kernel_launch.cuh"
 #ifdef VDSR_HAVE_WGMMA
 #include "kernels/conv3x3_wgmma.cuh"
 #endif
@@ -27,9 +24,9 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   VDSR_CHECK(conv3x3_bf16_wgrad_variant_usable(variant),
              who << ": the " << conv3x3_bf16_wgrad_variant_name(variant)
                  << " variant is not usable on this device or in this build");
-  const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;
 #ifdef VDSR_HAVE_WGMMA
   if (variant == 1) {
+    const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;
     const wgmma::WgradChunks c = wgmma::wgrad_chunks(s, who);
     const size_t part = size_t(c.chunks) * 3 * mma::kC * mma::kWgN;
     float* ws = static_cast<float*>(
@@ -41,26 +38,7 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
     return;
   }
 #endif
-  mma::WGrad g{};
-  g.t = mma::make_tiles(int(s.H), int(s.W));
-  const size_t smem = mma::wgrad_smem_bytes(g.t);
-  const int sms = grant_dynamic_smem(reinterpret_cast<const void*>(mma::wgrad_kernel), smem, who);
-  g.tiles = int(s.N * g.t.per_image);
-  // About one chunk per multiprocessor (3 CTAs each with the 3 tap rows): enough CTAs to fill
-  // the GPU, few enough partial sums to add.
-  g.tiles_per_chunk = std::max(1, (g.tiles + sms - 1) / sms);
-  const int chunks = (g.tiles + g.tiles_per_chunk - 1) / g.tiles_per_chunk;
-  const size_t part = size_t(chunks) * 3 * mma::kC * mma::kWgN, part_b = size_t(chunks) * mma::kC;
-  float* ws = static_cast<float*>(cuda_workspace(device, (part + part_b) * sizeof(float)));
-  g.x = x;
-  g.dy = dy;
-  g.part = ws;
-  g.part_b = ws + part;
-  mma::wgrad_kernel<<<dim3(unsigned(chunks), 3), mma::kWgThreads, smem, stream>>>(g);
-  VDSR_CUDA_CHECK(cudaGetLastError());
-  mma::wgrad_finish_kernel<<<(total + 255) / 256, 256, 0, stream>>>(chunks, g.part, g.part_b, dw,
-                                                                    db);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  mma::run_wgrad<mma::Bf16Math, mma::WgradBf16>(s, x, dy, dw, db, stream, device, who);
 }
 
 }  // namespace vdsr

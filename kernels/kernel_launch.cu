@@ -17,6 +17,7 @@ namespace {
 
 struct DeviceFacts {
   int cc = 0, sms = 0;
+  size_t smem_optin = 0;
   std::map<const void*, size_t> granted;  // kernel -> dynamic shared memory granted
 };
 
@@ -29,12 +30,14 @@ DeviceFacts& facts_locked(int* dev_out) {
   VDSR_CUDA_CHECK(cudaGetDevice(&dev));
   DeviceFacts& f = g_facts[dev];
   if (f.sms == 0) {
-    int major = 0, minor = 0, sms = 0;
+    int major = 0, minor = 0, sms = 0, optin = 0;
     VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
     VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
     VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
     f.cc = major * 10 + minor;
     f.sms = sms;
+    f.smem_optin = size_t(optin);
   }
   if (dev_out != nullptr) *dev_out = dev;
   return f;
@@ -47,12 +50,20 @@ int current_device_cc() {
   return facts_locked(nullptr).cc;
 }
 
+size_t max_dynamic_smem() {
+  const std::lock_guard<std::mutex> lock(g_mu);
+  return facts_locked(nullptr).smem_optin;
+}
+
 int grant_dynamic_smem(const void* kernel, size_t smem, const char* who) {
   const std::lock_guard<std::mutex> lock(g_mu);
   DeviceFacts& f = facts_locked(nullptr);
   size_t& granted = f.granted[kernel];
   if (smem > granted) {
-    VDSR_CHECK(smem < (size_t(1) << 31), who << ": " << smem << " bytes of shared memory");
+    VDSR_CHECK(smem <= f.smem_optin, who << ": needs " << smem
+                                         << " bytes of shared memory per CTA for this shape; "
+                                            "this GPU grants at most "
+                                         << f.smem_optin);
     VDSR_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     granted = smem;

@@ -10,8 +10,13 @@ namespace vdsr {
 // The current device's compute capability, major * 10 + minor.
 int current_device_cc();
 
+// The most dynamic shared memory one CTA may be granted on the current device (the opt-in limit:
+// 227 KB on compute 9.0, 163 KB on 8.0, 99 KB on 8.6 / 8.9).
+size_t max_dynamic_smem();
+
 // Grants `kernel` (a __global__ function) `smem` bytes of dynamic shared memory on the current
-// device, unless an earlier call already granted as much; returns the multiprocessor count.
+// device, unless an earlier call already granted as much; returns the multiprocessor count. An
+// Error naming `who` when `smem` is more than max_dynamic_smem().
 int grant_dynamic_smem(const void* kernel, size_t smem, const char* who);
 
 // The grid of a persistent kernel: as many CTAs of `threads` threads and `smem` bytes as the GPU

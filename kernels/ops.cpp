@@ -17,14 +17,15 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "kernels/conv3x3_bwd_data.cuh"
-#include "kernels/conv3x3_bwd_weight.cuh"
 #include "kernels/conv3x3_bwd_data_bf16.cuh"
+#include "kernels/conv3x3_bwd_weight.cuh"
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv3x3_gemm_weights.cuh"
+#include "kernels/conv3x3_tf32.cuh"
 #include "kernels/conv3x3_thin_bf16.cuh"
 #include "kernels/small_ops.cuh"
-#include "kernels/to_bf16.cuh"
 #endif
 
 namespace vdsr::ops {
@@ -35,17 +36,19 @@ cudaStream_t stream_of(Device d) { return cuda_stream(d.index); }
 // Launch errors (bad configuration, no kernel image) surface here; asynchronous faults surface at
 // the next synchronisation.
 void check_launch() { VDSR_CUDA_CHECK(cudaGetLastError()); }
-#define VDSR_ON_CUDA(d, call)      \
-  if ((d).is_cuda()) {             \
+#define VDSR_ON_CUDA(d, call)                  \
+  if ((d).is_cuda()) {                         \
     VDSR_CUDA_CHECK(cudaSetDevice((d).index)); \
-    call;                          \
-    check_launch();                \
-    return;                        \
+    call;                                      \
+    check_launch();                            \
+    return;                                    \
   }
-// The bf16 ops exist on CUDA devices only.
-#define VDSR_BF16_ONLY_ON_CUDA(d, what, call) \
-  VDSR_ON_CUDA(d, call);                      \
-  VDSR_FAIL(what << ": the bf16 mode needs a CUDA device, not " << (d).name());
+// The bf16 and tf32 ops exist on CUDA devices only.
+#define VDSR_MODE_ONLY_ON_CUDA(mode, d, what, call) \
+  VDSR_ON_CUDA(d, call);                            \
+  VDSR_FAIL(what << ": the " mode " mode needs a CUDA device, not " << (d).name());
+#define VDSR_BF16_ONLY_ON_CUDA(d, what, call) VDSR_MODE_ONLY_ON_CUDA("bf16", d, what, call)
+#define VDSR_TF32_ONLY_ON_CUDA(d, what, call) VDSR_MODE_ONLY_ON_CUDA("tf32", d, what, call)
 template <typename T>
 auto nv(T* p) {  // Bf16 -> __nv_bfloat16, const kept
   using B = std::conditional_t<std::is_const_v<T>, const __nv_bfloat16, __nv_bfloat16>;
@@ -55,8 +58,10 @@ auto nv(T* p) {  // Bf16 -> __nv_bfloat16, const kept
 #else
 #define VDSR_ON_CUDA(d, call) \
   VDSR_CHECK((d).is_cpu(), "device " << (d).name() << " needs a CUDA build");
-#define VDSR_BF16_ONLY_ON_CUDA(d, what, call) \
-  VDSR_FAIL(what << ": the bf16 mode needs a CUDA build and device, not " << (d).name());
+#define VDSR_MODE_ONLY_ON_CUDA(mode, d, what, call) \
+  VDSR_FAIL(what << ": the " mode " mode needs a CUDA build and device, not " << (d).name());
+#define VDSR_BF16_ONLY_ON_CUDA(d, what, call) VDSR_MODE_ONLY_ON_CUDA("bf16", d, what, call)
+#define VDSR_TF32_ONLY_ON_CUDA(d, what, call) VDSR_MODE_ONLY_ON_CUDA("tf32", d, what, call)
 #endif
 }  // namespace
 
@@ -116,12 +121,13 @@ void clip_sgd_step(Device d, const SgdParams& p, ClipMode clip, double threshold
 }
 
 #ifndef VDSR_HAVE_CUDA
-// Without CUDA the bf16 ops only throw, so their arguments go unused.
+// Without CUDA the bf16 and tf32 ops only throw, so their arguments go unused.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #endif
 
-void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip, Bf16* wg) {
+void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip,
+                          Bf16* wg) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_weights_bf16",
                          conv3x3_weights_bf16_cuda(wt, K, C, flip, nv(wg), stream_of(d), layers));
 }
@@ -134,16 +140,16 @@ void conv3x3_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* w
 
 void conv3x3_bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
                            const Bf16* relu_src, Bf16* dx) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_bwd_data_bf16",
-                         conv3x3_bwd_data_bf16_cuda(s, nv(dy), nv(wg_flip), nv(relu_src), nv(dx),
-                                                    stream_of(d)));
+  VDSR_BF16_ONLY_ON_CUDA(
+      d, "conv3x3_bwd_data_bf16",
+      conv3x3_bwd_data_bf16_cuda(s, nv(dy), nv(wg_flip), nv(relu_src), nv(dx), stream_of(d)));
 }
 
 void conv3x3_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
                              float* db) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_bwd_weight_bf16",
-                         conv3x3_bwd_weight_bf16_cuda(s, nv(x), nv(dy), dw, db, stream_of(d),
-                                                      d.index));
+  VDSR_BF16_ONLY_ON_CUDA(
+      d, "conv3x3_bwd_weight_bf16",
+      conv3x3_bwd_weight_bf16_cuda(s, nv(x), nv(dy), dw, db, stream_of(d), d.index));
 }
 
 void conv3x3_first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
@@ -154,9 +160,9 @@ void conv3x3_first_fwd_bf16(Device d, const ConvShape& s, const float* x, const 
 
 void conv3x3_first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
                                    float* dw, float* db) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_first_bwd_weight_bf16",
-                         conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d),
-                                                            d.index));
+  VDSR_BF16_ONLY_ON_CUDA(
+      d, "conv3x3_first_bwd_weight_bf16",
+      conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d), d.index));
 }
 
 void conv3x3_last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
@@ -167,16 +173,40 @@ void conv3x3_last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const fl
 
 void conv3x3_last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
                                 const Bf16* relu_src, Bf16* dx) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_bwd_data_bf16",
-                         conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx),
-                                                         stream_of(d)));
+  VDSR_BF16_ONLY_ON_CUDA(
+      d, "conv3x3_last_bwd_data_bf16",
+      conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx), stream_of(d)));
 }
 
 void conv3x3_last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
                                   float* dw, float* db) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_bwd_weight_bf16",
-                         conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d),
-                                                           d.index));
+  VDSR_BF16_ONLY_ON_CUDA(
+      d, "conv3x3_last_bwd_weight_bf16",
+      conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d), d.index));
+}
+
+void conv3x3_weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
+                          float* wg) {
+  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_weights_tf32",
+                         conv3x3_weights_tf32_cuda(wt, K, C, flip, wg, stream_of(d), layers));
+}
+
+void conv3x3_fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
+                      bool relu, float* y) {
+  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_fwd_tf32",
+                         conv3x3_fwd_tf32_cuda(s, x, wg, b, relu, y, stream_of(d)));
+}
+
+void conv3x3_bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
+                           const float* relu_src, float* dx) {
+  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_data_tf32",
+                         conv3x3_bwd_data_tf32_cuda(s, dy, wg_flip, relu_src, dx, stream_of(d)));
+}
+
+void conv3x3_bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
+                             float* dw, float* db) {
+  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_weight_tf32",
+                         conv3x3_bwd_weight_tf32_cuda(s, x, dy, dw, db, stream_of(d), d.index));
 }
 
 #ifndef VDSR_HAVE_CUDA

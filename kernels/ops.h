@@ -26,7 +26,8 @@ void conv3x3_bwd_weight(Device d, const ConvShape& s, const float* x, const floa
                         float* db);
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 
-// *loss = 1/(2 batch) sum (pred - target)^2; grad = (pred - target) / batch (kernels/euclidean_loss.h).
+// *loss = 1/(2 batch) sum (pred - target)^2; grad = (pred - target) / batch
+// (kernels/euclidean_loss.h).
 void euclidean_loss(Device d, int64_t batch, int64_t n, const float* pred, const float* target,
                     float* grad, double* loss);
 // *norm = sqrt(sum g^2).
@@ -48,8 +49,8 @@ void clip_sgd_step(Device d, const SgdParams& p, ClipMode clip, double threshold
 // weights; the first (1 -> 64) and last (64 -> 1) layers on the CUDA cores from the fp32 weights
 // (kernels/conv3x3_thin_bf16.cuh), the last one with the global residual fused.
 //
-// wg = the GEMM copies of `layers` consecutive K x C layers (kernels/to_bf16.cuh; flip: the
-// backward-data copy).
+// wg = the GEMM copies of `layers` consecutive K x C layers (kernels/conv3x3_gemm_weights.cuh;
+// flip: the backward-data copy).
 void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip, Bf16* wg);
 void conv3x3_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
                       bool relu, Bf16* y);
@@ -70,5 +71,18 @@ void conv3x3_last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, c
                                 const Bf16* relu_src, Bf16* dx);
 void conv3x3_last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
                                   float* dw, float* db);
+
+// The tf32 mode (the same devices and channel count): fp32 feature maps and weights as in fp32,
+// but the hidden 64 -> 64 layers run on the tensor cores in tf32 (kernels/conv3x3_tf32.cuh:
+// operands rounded to a 10-bit mantissa, fp32 accumulation) from tf32-rounded GEMM copies of the
+// weights (same layouts as bf16's). The first and last layers stay on the fp32 kernels above.
+void conv3x3_weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
+                          float* wg);
+void conv3x3_fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
+                      bool relu, float* y);
+void conv3x3_bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
+                           const float* relu_src, float* dx);
+void conv3x3_bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
+                             float* dw, float* db);
 
 }  // namespace vdsr::ops

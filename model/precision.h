@@ -1,6 +1,7 @@
 // Compute modes (BRIEF §4, --precision). fp32 is the reference and the only mode of the CPU;
 // bf16 keeps the feature maps in bf16 and runs the hidden layers on the tensor cores, with fp32
-// accumulation and fp32 master weights, momentum, loss and residual (kernels/ops.h).
+// accumulation and fp32 master weights, momentum, loss and residual; tf32 stores everything in
+// fp32 and runs the hidden layers on the tensor cores with tf32-rounded operands (kernels/ops.h).
 #pragma once
 
 #include <string>

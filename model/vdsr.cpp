@@ -74,17 +74,20 @@ VdsrWeights Vdsr::weights() const {
 }
 
 void Vdsr::set_precision(Precision p) {
-  if (p == Precision::Tf32)
-    VDSR_FAIL("--precision tf32 is not implemented yet; use fp32 or bf16");
-  if (p == Precision::Bf16) {
-    VDSR_CHECK(device_.is_cuda(), "--precision bf16 needs a GPU; the CPU backend computes in fp32 only");
-    VDSR_CHECK(cfg_.channels == 64, "--precision bf16 needs 64 hidden channels (the tensor-core "
-                                    "kernels are specialised for them); this model has "
-                                        << cfg_.channels);
-    const size_t hidden = size_t(std::max(cfg_.depth - 2, 1)) * 64 * 64 * 9;
-    if (wg_.bytes() < hidden * sizeof(Bf16)) {
-      wg_ = Buffer(device_, hidden * sizeof(Bf16));
-      wg_flip_ = Buffer(device_, hidden * sizeof(Bf16));
+  if (p != Precision::Fp32) {
+    const char* name = precision_name(p);
+    VDSR_CHECK(device_.is_cuda(),
+               "--precision " << name << " needs a GPU; the CPU backend computes in fp32 only");
+    VDSR_CHECK(cfg_.channels == 64, "--precision " << name
+                                                   << " needs 64 hidden channels (the tensor-core "
+                                                      "kernels are specialised for them); this "
+                                                      "model has "
+                                                   << cfg_.channels);
+    const size_t elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
+    const size_t bytes = size_t(std::max(cfg_.depth - 2, 1)) * 64 * 64 * 9 * elem;
+    if (wg_.bytes() < bytes) {
+      wg_ = Buffer(device_, bytes);
+      wg_flip_ = Buffer(device_, bytes);
     }
   }
   precision_ = p;
@@ -110,13 +113,34 @@ void Vdsr::reserve_activations(int64_t pixels, bool training) {
   acts_.reset();
 }
 
-void Vdsr::convert_weights_bf16(bool with_flipped) {
+void Vdsr::convert_weights(bool with_flipped) {
   const int hidden = cfg_.depth - 2;
-  if (hidden <= 0) return;
+  if (hidden <= 0 || precision_ == Precision::Fp32) return;
   const float* wt = params() + layers_[1].w_offset;  // the hidden layers' weights are contiguous
-  ops::conv3x3_weights_bf16(device_, wt, hidden, 64, 64, false, static_cast<Bf16*>(wg_.data()));
-  if (with_flipped)
-    ops::conv3x3_weights_bf16(device_, wt, hidden, 64, 64, true, static_cast<Bf16*>(wg_flip_.data()));
+  for (int flip = 0; flip < (with_flipped ? 2 : 1); ++flip) {
+    void* wg = flip ? wg_flip_.data() : wg_.data();
+    if (precision_ == Precision::Bf16)
+      ops::conv3x3_weights_bf16(device_, wt, hidden, 64, 64, flip != 0, static_cast<Bf16*>(wg));
+    else
+      ops::conv3x3_weights_tf32(device_, wt, hidden, 64, 64, flip != 0, static_cast<float*>(wg));
+  }
+}
+
+bool Vdsr::tf32_layer(size_t i) const {
+  return precision_ == Precision::Tf32 && i >= 1 && i + 1 < layers_.size();
+}
+
+const float* Vdsr::tf32_weights(size_t i, bool flipped) const {
+  return static_cast<const float*>(flipped ? wg_flip_.data() : wg_.data()) + (i - 1) * 64 * 64 * 9;
+}
+
+void Vdsr::conv_fwd(const ConvShape& s, size_t i, const float* in, float* out) {
+  const auto& l = layers_[i];
+  if (tf32_layer(i))
+    ops::conv3x3_fwd_tf32(device_, s, in, tf32_weights(i, false), bias_of(l, params()), l.relu,
+                          out);
+  else
+    ops::conv3x3_fwd(device_, s, in, params() + l.w_offset, bias_of(l, params()), l.relu, out);
 }
 
 void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
@@ -126,13 +150,13 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   reserve_activations(pixels, false);
   const size_t map = size_t(pixels) * size_t(cfg_.channels);
   float* ping[2] = {acts_.alloc_floats(map), acts_.alloc_floats(map)};
+  convert_weights(false);
   const float* in = x;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& l = layers_[i];
     const bool last = i + 1 == layers_.size();
     float* out = last ? y : ping[i % 2];
-    const ConvShape s{N, H, W, l.C, l.K};
-    ops::conv3x3_fwd(device_, s, in, params() + l.w_offset, bias_of(l, params()), l.relu, out);
+    conv_fwd({N, H, W, l.C, l.K}, i, in, out);
     in = out;
   }
   ops::residual_add(device_, pixels, x, y, y);
@@ -143,7 +167,7 @@ void Vdsr::forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* 
   reserve_activations(pixels, false);
   const size_t map = size_t(pixels) * 64 * sizeof(Bf16);
   Bf16* ping[2] = {static_cast<Bf16*>(acts_.alloc(map)), static_cast<Bf16*>(acts_.alloc(map))};
-  convert_weights_bf16(false);
+  convert_weights(false);
   const size_t depth = layers_.size();
   const auto& first = layers_[0];
   ops::conv3x3_first_fwd_bf16(device_, {N, H, W, 1, 64}, x, params() + first.w_offset,
@@ -189,12 +213,12 @@ void Vdsr::forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x
   float* pred = acts_.alloc_floats(size_t(pixels));
   float* dres = acts_.alloc_floats(size_t(pixels));
 
+  convert_weights(true);
   const float* in = x;
   for (size_t i = 0; i < depth; ++i) {
     const auto& l = layers_[i];
     float* out = i + 1 == depth ? residual : act[i];
-    ops::conv3x3_fwd(device_, {N, H, W, l.C, l.K}, in, params() + l.w_offset,
-                     bias_of(l, params()), l.relu, out);
+    conv_fwd({N, H, W, l.C, l.K}, i, in, out);
     in = out;
   }
   ops::residual_add(device_, pixels, x, residual, pred);
@@ -208,10 +232,17 @@ void Vdsr::forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x
     const auto& l = layers_[i];
     const ConvShape s{N, H, W, l.C, l.K};
     const float* layer_in = i == 0 ? x : act[i - 1];
-    ops::conv3x3_bwd_weight(device_, s, layer_in, dy, grads() + l.w_offset, bias_of(l, grads()));
+    float* dw = grads() + l.w_offset;
+    if (tf32_layer(i))
+      ops::conv3x3_bwd_weight_tf32(device_, s, layer_in, dy, dw, bias_of(l, grads()));
+    else
+      ops::conv3x3_bwd_weight(device_, s, layer_in, dy, dw, bias_of(l, grads()));
     if (i == 0) break;
     float* dx = dmap[i % 2];
-    ops::conv3x3_bwd_data(device_, s, dy, params() + l.w_offset, act[i - 1], dx);
+    if (tf32_layer(i))
+      ops::conv3x3_bwd_data_tf32(device_, s, dy, tf32_weights(i, true), act[i - 1], dx);
+    else
+      ops::conv3x3_bwd_data(device_, s, dy, params() + l.w_offset, act[i - 1], dx);
     dy = dx;
   }
 }
@@ -231,7 +262,7 @@ void Vdsr::forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x
   Bf16* dmap[2] = {take_map(), take_map()};
   float* pred = acts_.alloc_floats(size_t(pixels));
   float* dres = acts_.alloc_floats(size_t(pixels));
-  convert_weights_bf16(true);
+  convert_weights(true);
   const Bf16* wg = static_cast<const Bf16*>(wg_.data());
   const Bf16* wg_flip = static_cast<const Bf16*>(wg_flip_.data());
   const size_t per_layer = 64 * 64 * 9;
@@ -251,13 +282,15 @@ void Vdsr::forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x
   ops::conv3x3_last_bwd_weight_bf16(device_, last_s, act[depth - 2], dres, grads() + last.w_offset,
                                     bias_of(last, grads()));
   Bf16* dy = dmap[(depth - 1) % 2];
-  ops::conv3x3_last_bwd_data_bf16(device_, last_s, dres, params() + last.w_offset, act[depth - 2], dy);
+  ops::conv3x3_last_bwd_data_bf16(device_, last_s, dres, params() + last.w_offset, act[depth - 2],
+                                  dy);
   for (size_t i = depth - 1; i-- > 1;) {  // hidden layers, top down
     const auto& l = layers_[i];
     ops::conv3x3_bwd_weight_bf16(device_, hidden_s, act[i - 1], dy, grads() + l.w_offset,
                                  bias_of(l, grads()));
     Bf16* dx = dmap[i % 2];
-    ops::conv3x3_bwd_data_bf16(device_, hidden_s, dy, wg_flip + (i - 1) * per_layer, act[i - 1], dx);
+    ops::conv3x3_bwd_data_bf16(device_, hidden_s, dy, wg_flip + (i - 1) * per_layer, act[i - 1],
+                               dx);
     dy = dx;
   }
   ops::conv3x3_first_bwd_weight_bf16(device_, first_s, x, dy, grads() + first.w_offset,
@@ -284,12 +317,11 @@ void Vdsr::step_async(const StepOptions& opt) {
 }
 
 bool Vdsr::IterationKey::operator==(const IterationKey& o) const {
-  return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target &&
-         opt.lr == o.opt.lr && opt.momentum == o.opt.momentum &&
-         opt.weight_decay == o.opt.weight_decay && opt.clip_mode == o.opt.clip_mode &&
-         opt.clip == o.opt.clip && opt.clip_scale_by_lr == o.opt.clip_scale_by_lr &&
-         precision == o.precision && acts_generation == o.acts_generation &&
-         workspace_generation == o.workspace_generation;
+  return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target && opt.lr == o.opt.lr &&
+         opt.momentum == o.opt.momentum && opt.weight_decay == o.opt.weight_decay &&
+         opt.clip_mode == o.opt.clip_mode && opt.clip == o.opt.clip &&
+         opt.clip_scale_by_lr == o.opt.clip_scale_by_lr && precision == o.precision &&
+         acts_generation == o.acts_generation && workspace_generation == o.workspace_generation;
 }
 
 Vdsr::IterationKey Vdsr::iteration_key(int64_t N, int64_t H, int64_t W, const float* x,
@@ -368,8 +400,7 @@ StepStats Vdsr::read_stats() const {
 
 int64_t Vdsr::first_nonfinite_step() const {
   int64_t v = -1;
-  copy_bytes(Device::cpu(), &v, device_,
-             static_cast<const double*>(scalars_.data()) + 2, sizeof v);
+  copy_bytes(Device::cpu(), &v, device_, static_cast<const double*>(scalars_.data()) + 2, sizeof v);
   return v;
 }
 

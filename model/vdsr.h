@@ -3,9 +3,11 @@
 // seen, and forward / backward / step built from the kernels/ ops with no autograd.
 //
 // Data: x, y, target are [N][H][W][1] float32 (the Y channel in [0, 1]); output y = x + f(x).
-// Precision (model/precision.h): fp32 everywhere, or bf16 on a GPU: the feature maps between
+// Precision (model/precision.h): fp32 everywhere; or, on a GPU, bf16: the feature maps between
 // layers are bf16, the hidden layers read bf16 copies of the weights made at every forward, and
-// everything else (the image, residual, loss, weights, gradients, momentum) stays fp32.
+// everything else (the image, residual, loss, weights, gradients, momentum) stays fp32; or tf32:
+// everything fp32 as in fp32, but the hidden layers multiply on the tensor cores in tf32, from
+// tf32-rounded copies of the weights made at every forward.
 // On a GPU, train_step_async records its iteration once as a CUDA graph and replays it while the
 // shape, the buffers and the options stay the same (engine/cuda_graph.h).
 // Training math (BRIEF §2): L = 1/(2N) sum (x + f(x) - target)^2; weight decay on weights only;
@@ -19,6 +21,7 @@
 #include "engine/buffer.h"
 #include "engine/cuda_graph.h"
 #include "kernels/bf16.h"
+#include "kernels/conv_shape.h"
 #include "kernels/sgd_step.h"
 #include "model/precision.h"
 #include "model/vdsr_config.h"
@@ -31,7 +34,7 @@ struct StepOptions {
   double momentum = 0.9;
   double weight_decay = 1e-4;
   ClipMode clip_mode = ClipMode::Norm;
-  double clip = 0.4;             // norm: max global L2 norm; value: max |g| per element
+  double clip = 0.4;              // norm: max global L2 norm; value: max |g| per element
   bool clip_scale_by_lr = false;  // use clip / lr as the threshold (the paper's theta / lr)
 };
 
@@ -50,8 +53,8 @@ class Vdsr {
   int64_t num_params() const { return num_params_; }
   int64_t num_weights() const { return num_weights_; }
 
-  // bf16 needs a CUDA device of compute capability 8.0 or later and 64 channels; tf32 is not
-  // implemented yet. Both are an Error otherwise.
+  // bf16 and tf32 need a CUDA device of compute capability 8.0 or later and 64 channels (an Error
+  // otherwise; a device below 8.0 is found at the first forward).
   void set_precision(Precision p);
   Precision precision() const { return precision_; }
   // Training iterations as CUDA graphs (GPU only; on by default). Off: every kernel is launched
@@ -89,9 +92,9 @@ class Vdsr {
   // non-finite loss sets a sticky flag recording the step counter (see first_nonfinite_step).
   void train_step_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                         const StepOptions& opt);
-  StepStats read_stats() const;          // the last step's loss and gradient norm
+  StepStats read_stats() const;  // the last step's loss and gradient norm
   int64_t graph_replays() const { return graph_replays_; }  // iterations run as a recorded graph
-  int64_t first_nonfinite_step() const;  // -1 while every loss so far was finite
+  int64_t first_nonfinite_step() const;                     // -1 while every loss so far was finite
   int64_t steps_taken() const { return steps_; }
   void set_steps_taken(int64_t steps) { steps_ = steps; }
 
@@ -114,7 +117,12 @@ class Vdsr {
   void forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
   void forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
   void forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* y);
-  void convert_weights_bf16(bool with_flipped);
+  // bf16 / tf32: remakes the hidden layers' GEMM weight copies (wg_, and wg_flip_ for training).
+  void convert_weights(bool with_flipped);
+  bool tf32_layer(size_t i) const;                          // layer i runs on the tf32 kernels
+  const float* tf32_weights(size_t i, bool flipped) const;  // layer i's tf32 GEMM copy
+  // Layer i's forward in fp32 or tf32 (fp32 maps).
+  void conv_fwd(const ConvShape& s, size_t i, const float* in, float* out);
   void step_async(const StepOptions& opt);  // clip + SGD; the step counter is the caller's
   // forward_backward_async + step_async, replayed from a graph when possible.
   void iteration_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
@@ -127,7 +135,9 @@ class Vdsr {
   // Device scalars: loss and gradient norm (double), then the first non-finite step (int64).
   double* loss_slot() { return static_cast<double*>(scalars_.data()); }
   double* norm_slot() { return static_cast<double*>(scalars_.data()) + 1; }
-  int64_t* bad_step_slot() { return reinterpret_cast<int64_t*>(static_cast<double*>(scalars_.data()) + 2); }
+  int64_t* bad_step_slot() {
+    return reinterpret_cast<int64_t*>(static_cast<double*>(scalars_.data()) + 2);
+  }
 
   VdsrConfig cfg_;
   std::vector<LayerDesc> layers_;
@@ -135,11 +145,11 @@ class Vdsr {
   int64_t num_params_ = 0, num_weights_ = 0;
   Buffer params_, grads_, momentum_;
   Buffer scalars_;
-  int64_t steps_ = 0;  // optimizer steps taken (the non-finite flag records it)
-  Arena acts_;  // activations, sized for the largest need seen
+  int64_t steps_ = 0;             // optimizer steps taken (the non-finite flag records it)
+  Arena acts_;                    // activations, sized for the largest need seen
   uint64_t acts_generation_ = 0;  // bumped when acts_ is reallocated
   Precision precision_ = Precision::Fp32;
-  Buffer wg_, wg_flip_;  // bf16 mode: GEMM copies of the hidden layers' weights
+  Buffer wg_, wg_flip_;  // bf16 / tf32 modes: GEMM copies of the hidden layers' weights
   bool use_graphs_ = true;
   CudaGraph graph_;
   IterationKey graph_key_, eager_key_;  // what graph_ recorded; the last eager iteration

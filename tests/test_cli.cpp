@@ -101,6 +101,14 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   REQUIRE(out.channels == 4);
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/m.safetensors --bicubic -i " + dir +
                           "/in.png -o " + dir + "/o2.png", &log) == 1);
+  // The tensor-core modes are GPU modes: on the CPU they stop with the reason, before any work.
+  for (const char* mode : {"tf32", "bf16"}) {
+    REQUIRE(run_command(bin("vdsr_sr") + " -g -1 --precision " + mode + " -m " + dir +
+                            "/m.safetensors -i " + dir + "/in.png -o " + dir + "/o3.png",
+                        &log) == 1);
+    CHECK(log.find("needs a GPU") != std::string::npos);
+    CHECK(!fs::exists(dir + "/o3.png"));
+  }
 }
 
 TEST_CASE("vdsr_sr keeps 16-bit PNGs 16-bit and grey images grey") {

@@ -75,7 +75,8 @@ void Parser::parse(int argc, char** argv) {
       match->set("");
     } else {
       if (!has_inline_value) {
-        VDSR_CHECK(i + 1 < argc, "option " << arg << " needs a value (" << match->value_name << ")");
+        VDSR_CHECK(i + 1 < argc,
+                   "option " << arg << " needs a value (" << match->value_name << ")");
         value = argv[++i];
       }
       match->set(value);
@@ -135,7 +136,6 @@ Precision check_precision(const std::string& precision, bool on_gpu) {
   const Precision p = parse_precision(precision);
   VDSR_CHECK(p == Precision::Fp32 || on_gpu,
              "--precision " << precision << " needs a GPU; the CPU backend computes in fp32 only");
-  VDSR_CHECK(p != Precision::Tf32, "--precision tf32 is not implemented yet; use fp32 or bf16");
   return p;
 }
 

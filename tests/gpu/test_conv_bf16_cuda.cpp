@@ -40,24 +40,31 @@
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.h"
 #include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_thin_bf16.cuh"
 #include "kernels/to_bf16.cuh"
+#include "tests/gpu/tensor_core_support.h"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
 using vdsr::ConvShape;
 using vdsr::test::abs_of;
+using vdsr::test::Dev;
+using vdsr::test::download;
+using vdsr::test::kGpu;
 using vdsr::test::random_floats;
 using vdsr::test::random_ints;
 using vdsr::test::relu_source;
 using vdsr::test::same_bits;
 using vdsr::test::shape_str;
+using vdsr::test::tensor_core_shapes;
 using vdsr::test::to_double;
+using vdsr::test::upload;
 using bf16 = __nv_bfloat16;
 
 namespace {
 
-constexpr int kDev = 0;
+constexpr int kDev = kGpu;
 cudaStream_t stream() { return vdsr::cuda_stream(kDev); }
 
 // Host bf16: round to nearest even, as __float2bfloat16_rn.
@@ -79,43 +86,12 @@ std::vector<float> round_bf16(std::vector<float> v) {
   return v;
 }
 
-// A device array of T (bf16 held as raw 16-bit patterns on the host).
-template <typename T>
-class Dev {
- public:
-  explicit Dev(size_t n) : n_(n) {
-    VDSR_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * sizeof(T)));
-    VDSR_CUDA_CHECK(cudaMemset(p_, 0xFF, std::max<size_t>(n, 1) * sizeof(T)));  // NaN poison
-  }
-  Dev(Dev&& o) noexcept : p_(o.p_), n_(o.n_) { o.p_ = nullptr; }
-  Dev(const Dev&) = delete;
-  Dev& operator=(const Dev&) = delete;
-  ~Dev() { cudaFree(p_); }
-  T* get() const { return p_; }
-  size_t size() const { return n_; }
-
- private:
-  T* p_ = nullptr;
-  size_t n_;
-};
-
-Dev<float> upload(const std::vector<float>& v) {
-  Dev<float> d(v.size());
-  VDSR_CUDA_CHECK(cudaMemcpy(d.get(), v.data(), v.size() * 4, cudaMemcpyHostToDevice));
-  return d;
-}
 Dev<bf16> upload_bf16(const std::vector<float>& v) {
   std::vector<uint16_t> h(v.size());
   for (size_t i = 0; i < v.size(); ++i) h[i] = bf16_bits(v[i]);
   Dev<bf16> d(v.size());
   VDSR_CUDA_CHECK(cudaMemcpy(d.get(), h.data(), h.size() * 2, cudaMemcpyHostToDevice));
   return d;
-}
-std::vector<float> download(const Dev<float>& d) {
-  vdsr::cuda_sync(kDev);
-  std::vector<float> v(d.size());
-  VDSR_CUDA_CHECK(cudaMemcpy(v.data(), d.get(), v.size() * 4, cudaMemcpyDeviceToHost));
-  return v;
 }
 std::vector<float> download(const Dev<bf16>& d) {
   vdsr::cuda_sync(kDev);
@@ -216,15 +192,6 @@ void require_bf16_exact(const std::vector<float>& got, const std::vector<double>
   INFO(what << ": " << bad << " of " << got.size() << " differ; first at " << first);
   CHECK(bad == 0);
 }
-
-// Narrow (full-row tiles, rows wrapping inside a fragment, tile remainders) and wide (32 x 4
-// tiles with remainders both ways) images; 1-pixel images; batches.
-// Both tilings of each variant: narrow images (the wgmma variant's strip up to W = 53, across
-// images) and wide ones (2-D tiles, partial at the right and bottom edges).
-const ConvShape kShapes[] = {{1, 1, 1, 64, 64},   {2, 7, 5, 64, 64},   {1, 13, 17, 64, 64},
-                             {2, 41, 41, 64, 64}, {1, 3, 130, 64, 64}, {1, 70, 1, 64, 64},
-                             {1, 5, 64, 64, 64},  {1, 6, 65, 64, 64},  {2, 9, 100, 64, 64},
-                             {3, 11, 53, 64, 64}, {1, 12, 54, 64, 64}};
 
 // The forward / backward-data variants this device runs (kernels/conv3x3_bf16_variants.cuh).
 std::vector<int> usable_variants() {
@@ -389,7 +356,7 @@ WRef ref_last_wgrad(const Thin& d) { return ref_wgrad(d.last(), d.map, d.plane);
 TEST_CASE("bf16 conv3x3 forward matches the reference on awkward shapes") {
   vdsr::test::require_gpu();
   uint32_t seed = 11000;
-  for (const ConvShape& s : kShapes)
+  for (const ConvShape& s : tensor_core_shapes())
     for (int bias_relu = 0; bias_relu < 2; ++bias_relu) {
       const Data d = make_data(s, false, seed += 10);
       const auto xd = to_double(d.x), wd = to_double(d.wt), bd = to_double(d.b);
@@ -409,7 +376,7 @@ TEST_CASE("bf16 conv3x3 forward matches the reference on awkward shapes") {
 TEST_CASE("bf16 conv3x3 backward-data matches the reference on awkward shapes") {
   vdsr::test::require_gpu();
   uint32_t seed = 12000;
-  for (const ConvShape& s : kShapes)
+  for (const ConvShape& s : tensor_core_shapes())
     for (int masked = 0; masked < 2; ++masked) {
       const Data d = make_data(s, false, seed += 10);
       const auto dyd = to_double(d.dy), wd = to_double(d.wt), srcd = to_double(d.src);
@@ -428,7 +395,7 @@ TEST_CASE("bf16 conv3x3 backward-data matches the reference on awkward shapes") 
 TEST_CASE("bf16 conv3x3 backward-weight matches the reference on awkward shapes") {
   vdsr::test::require_gpu();
   uint32_t seed = 13000;
-  for (const ConvShape& s : kShapes) {
+  for (const ConvShape& s : tensor_core_shapes()) {
     const Data d = make_data(s, false, seed += 10);
     const auto xd = to_double(d.x), dyd = to_double(d.dy);
     std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
@@ -488,33 +455,16 @@ TEST_CASE("bf16 conv3x3 forward and backward-data are position independent (crop
   uint32_t seed = 15000;
   for (const ConvShape& s : shapes)
     for (int v : usable_variants()) {
-      const int64_t h0 = 4, w0 = 3, ch = s.H - 9, cw = s.W - 7;
-      const ConvShape crop{1, ch, cw, 64, 64};
+      const vdsr::test::Crop crop = vdsr::test::crop_of(s);
       Data d = make_data(s, false, seed += 10);
       Data c = d;
-      c.s = crop;
-      auto cut = [&](const std::vector<float>& whole) {
-        std::vector<float> o(size_t(ch * cw * 64));
-        for (int64_t h = 0; h < ch; ++h)
-          for (int64_t w = 0; w < cw; ++w)
-            std::copy_n(whole.begin() + ((h0 + h) * s.W + w0 + w) * 64, 64,
-                        o.begin() + (h * cw + w) * 64);
-        return o;
-      };
-      c.x = cut(d.x);
-      c.dy = cut(d.dy);
-      c.src = cut(d.src);
-      const auto y = run_fwd(d, true, v), yc = run_fwd(c, true, v);
-      const auto dx = run_bwd_data(d, true, v), dxc = run_bwd_data(c, true, v);
-      int64_t bad_y = 0, bad_dx = 0;
-      for (int64_t h = 1; h + 1 < ch; ++h)
-        for (int64_t w = 1; w + 1 < cw; ++w)
-          for (int64_t k = 0; k < 64; ++k) {
-            const size_t i = size_t(((h0 + h) * s.W + w0 + w) * 64 + k),
-                         j = size_t((h * cw + w) * 64 + k);
-            bad_y += std::memcmp(&y[i], &yc[j], 4) != 0;
-            bad_dx += std::memcmp(&dx[i], &dxc[j], 4) != 0;
-          }
+      c.s = crop.shape();
+      c.x = crop.cut(d.x);
+      c.dy = crop.cut(d.dy);
+      c.src = crop.cut(d.src);
+      const int64_t bad_y = crop.interior_differences(run_fwd(d, true, v), run_fwd(c, true, v));
+      const int64_t bad_dx =
+          crop.interior_differences(run_bwd_data(d, true, v), run_bwd_data(c, true, v));
       INFO(shape_str(s) << variant_tag(v) << ": crop differs from the whole in " << bad_y
                         << " forward and " << bad_dx << " backward-data outputs");
       CHECK(bad_y == 0);
