@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# gpu_precision_gate.sh: the accuracy gates of the bf16 mode (issue 6), run on the GPU machine from
-# the repository root of a copy that carries .carry/ with T91, BSD200, Set5 and Set14
+# gpu_precision_gate.sh: the accuracy gates of a tensor-core mode (issue 6: bf16, the default; tf32
+# with VDSR_GATE_MODE=tf32), run on the GPU machine from the repository root of a copy that carries
+# .carry/ with T91, BSD200, Set5 and Set14
 # (VDSR_CARRY_DATA="T91 BSD200 Set5 Set14" bench/prepare_carry.sh):
 #
-#   bench/gpu_precision_gate.sh [STEPS] [vdsr_train options...]
+#   [VDSR_GATE_MODE=bf16|tf32] bench/gpu_precision_gate.sh [STEPS] [vdsr_train options...]
 #
 # Trains three models for STEPS steps [2000] with the same options: fp32 seed 1, fp32 seed 2, and
-# bf16 seed 1 (the same seed and data order as the first). Then
-#   inference gate: the fp32 seed-1 weights evaluated on Set5 and Set14 in fp32 and in bf16;
-#                   bf16 must be within 0.01 dB of fp32 at every set and scale;
-#   training gate:  the three models evaluated in fp32 on Set5; the bf16-trained model must be
+# MODE seed 1 (the same seed and data order as the first). Then
+#   inference gate: the fp32 seed-1 weights evaluated on Set5 and Set14 in fp32 and in MODE;
+#                   MODE must be within 0.01 dB of fp32 at every set and scale;
+#   training gate:  the three models evaluated in fp32 on Set5; the MODE-trained model must be
 #                   within max(0.02 dB, 2 x |fp32 seed 1 - fp32 seed 2|) of fp32 seed 1 at every
 #                   scale.
 # The training runs' wall times and each step's time come from their train.jsonl. Results go to
@@ -21,6 +22,8 @@ build="${VDSR_GPU_BUILD:-$root/build-gpu}"
 data="$root/.carry/data"
 out="${OUT:-$root/bench/out-gate}"
 steps="${1:-2000}"
+mode="${VDSR_GATE_MODE:-bf16}"
+case "$mode" in bf16|tf32) ;; *) echo "gpu_precision_gate: VDSR_GATE_MODE must be bf16 or tf32" >&2; exit 2 ;; esac
 [ $# -gt 0 ] && shift
 mkdir -p "$out"
 for s in T91 BSD200 Set5 Set14; do
@@ -44,19 +47,19 @@ evaluate() {  # name weights precision sets
     > /dev/null || { echo "gpu_precision_gate: eval $1 failed" >&2; return 1; }
 }
 ok=1
-train fp32-s1 fp32 1 "$@" && train fp32-s2 fp32 2 "$@" && train bf16-s1 bf16 1 "$@" || ok=0
+train fp32-s1 fp32 1 "$@" && train fp32-s2 fp32 2 "$@" && train "$mode-s1" "$mode" 1 "$@" || ok=0
 if [ $ok = 1 ]; then
   w1=/tmp/gate-fp32-s1/vdsr.safetensors
   evaluate inf-fp32 "$w1" fp32 "$data/Set5,$data/Set14" &&
-    evaluate inf-bf16 "$w1" bf16 "$data/Set5,$data/Set14" &&
+    evaluate "inf-$mode" "$w1" "$mode" "$data/Set5,$data/Set14" &&
     evaluate tr-fp32-s1 "$w1" fp32 "$data/Set5" &&
     evaluate tr-fp32-s2 /tmp/gate-fp32-s2/vdsr.safetensors fp32 "$data/Set5" &&
-    evaluate tr-bf16-s1 /tmp/gate-bf16-s1/vdsr.safetensors fp32 "$data/Set5" || ok=0
+    evaluate "tr-$mode-s1" "/tmp/gate-$mode-s1/vdsr.safetensors" fp32 "$data/Set5" || ok=0
 fi
 [ $ok = 1 ] || exit 1
-python3 - "$out" "$steps" "$*" <<'PY' | tee -a "$out/gate.txt"
+python3 - "$out" "$steps" "$*" "$mode" <<'PY' | tee -a "$out/gate.txt"
 import json, sys
-out, steps, opts = sys.argv[1], sys.argv[2], sys.argv[3]
+out, steps, opts, mode = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 def load(n):
     return {(r["set"], r["scale"]): r["psnr"] for r in json.load(open(f"{out}/gate-{n}.json"))["results"]}
 def step_ms(n):
@@ -65,24 +68,24 @@ def step_ms(n):
     if len(st) < 2: return float("nan")
     return 1000 * (st[-1]["seconds"] - st[0]["seconds"]) / (st[-1]["step"] - st[0]["step"])
 print(f"runs: {steps} steps each, options '{opts or '(defaults)'}'")
-for n in ("fp32-s1", "fp32-s2", "bf16-s1"):
+for n in ("fp32-s1", "fp32-s2", f"{mode}-s1"):
     print(f"  {n}: {step_ms(n):.2f} ms per step (train.jsonl, data included)")
 ok = True
-a, b = load("inf-fp32"), load("inf-bf16")
-print("inference gate (same weights, bf16 - fp32 must be within 0.01 dB):")
+a, b = load("inf-fp32"), load(f"inf-{mode}")
+print(f"inference gate (same weights, {mode} - fp32 must be within 0.01 dB):")
 for k in sorted(a):
     d = b[k] - a[k]
     good = abs(d) <= 0.01
     ok &= good
-    print(f"  {k[0]:<6} x{k[1]}  fp32 {a[k]:.4f}  bf16 {b[k]:.4f}  diff {d:+.4f}  {'pass' if good else 'FAIL'}")
-s1, s2, bf = load("tr-fp32-s1"), load("tr-fp32-s2"), load("tr-bf16-s1")
+    print(f"  {k[0]:<6} x{k[1]}  fp32 {a[k]:.4f}  {mode} {b[k]:.4f}  diff {d:+.4f}  {'pass' if good else 'FAIL'}")
+s1, s2, bf = load("tr-fp32-s1"), load("tr-fp32-s2"), load(f"tr-{mode}-s1")
 print("training gate (Set5, evaluated in fp32):")
 for k in sorted(s1):
     tol = max(0.02, 2 * abs(s1[k] - s2[k]))
     d = bf[k] - s1[k]
     good = abs(d) <= tol
     ok &= good
-    print(f"  {k[0]:<6} x{k[1]}  fp32 s1 {s1[k]:.4f}  s2 {s2[k]:.4f}  bf16 s1 {bf[k]:.4f}  diff {d:+.4f}  tol {tol:.4f}  {'pass' if good else 'FAIL'}")
-print("gates: " + ("PASS" if ok else "FAIL"))
+    print(f"  {k[0]:<6} x{k[1]}  fp32 s1 {s1[k]:.4f}  s2 {s2[k]:.4f}  {mode} s1 {bf[k]:.4f}  diff {d:+.4f}  tol {tol:.4f}  {'pass' if good else 'FAIL'}")
+print(f"{mode} gates: " + ("PASS" if ok else "FAIL"))
 sys.exit(0 if ok else 1)
 PY
