@@ -251,6 +251,7 @@ void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& ro
                           {"bf16", "bf16-tensor-op", CUDNN_TENSOR_OP_MATH, CUDNN_DATA_BFLOAT16, kBf16RelL2Tol}};
   std::optional<Bf16Case> bc;  // made when the bf16 pass starts
   for (const Pass& pass : passes) {
+    if (!ctx.wants(pass.precision)) continue;
     const bool bf16 = pass.data == CUDNN_DATA_BFLOAT16;
     if (bf16) {
       try {

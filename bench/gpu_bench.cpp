@@ -484,6 +484,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   ctx.device = opt.device;
   ctx.stream = cuda_stream(opt.device);
   ctx.reps = opt.reps;
+  ctx.precision = opt.precision;
   ctx.l2_bytes = size_t(prop.l2CacheSize);
   int runtime = 0, driver = 0;
   VDSR_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
@@ -524,7 +525,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     ConvCase cc = make_conv_case(ctx, s);
     meta["conv_buffer_sets"][cc.shape_text] = cc.sets.size();
     if (!cc.ref_error.empty()) log_warning("[bench] " + cc.ref_error);
-    if (opt.ours)
+    if (opt.ours && ctx.wants("fp32"))
       for (Op op : {kFwd, kBwdData, kBwdWeight})
         for (int v = -1; v < variant_count(op); ++v) {
           rows.push_back(ours_conv_row(ctx, cc, op, v));
@@ -532,8 +533,8 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
         }
     if (opt.ours) {
       const size_t from = rows.size();
-      ours_bf16_rows(ctx, cc, rows);
-      ours_tf32_rows(ctx, cc, rows);
+      if (ctx.wants("bf16")) ours_bf16_rows(ctx, cc, rows);
+      if (ctx.wants("tf32")) ours_tf32_rows(ctx, cc, rows);
       progress(rows, from);
     }
     if (opt.cudnn) {
@@ -549,7 +550,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
 #endif
       progress(rows, from);
     }
-    if (opt.cublas && si == 0) {
+    if (opt.cublas && si == 0 && ctx.wants("fp32")) {
       const size_t from = rows.size();
       try {
         cublas_im2col_rows(ctx, cc, rows);
@@ -562,10 +563,12 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   if (opt.ours) {
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16})
       for (const bool graphs : {true, false}) {
+        if (!ctx.wants(precision_name(prec))) continue;
         rows.push_back(train_row(ctx, opt.batch, prec, graphs));
         progress(rows, rows.size() - 1);
       }
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) {
+      if (!ctx.wants(precision_name(prec))) continue;
       rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
       progress(rows, rows.size() - 1);
     }

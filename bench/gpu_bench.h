@@ -18,6 +18,8 @@ struct GpuOptions {
   bool ours = true, cudnn = true, cublas = true;
   bool hd_convs = true;   // the per-op rows at 1 x hd_h x hd_w (the inference row is always there)
   int gemm = 8192;        // peak GEMM size (M = N = K)
+  std::string precision = "all";  // fp32, tf32, bf16: that precision's rows only (the cuBLAS
+                                  // peaks always run: they are the % of peak column's base)
 };
 
 // Appends the rows; fills `meta` with the GPU and library facts.

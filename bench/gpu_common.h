@@ -21,6 +21,8 @@ struct GpuCtx {
   int reps = 50;            // timed repeats per row (at most; see time_ms)
   size_t l2_bytes = 0;
   double row_budget_ms = 1500.0;  // fewer repeats (never under kMinReps) for slow rows
+  std::string precision = "all";  // --precision: the rows of this one only ("all": every one)
+  bool wants(const std::string& p) const { return precision == "all" || precision == p; }
 };
 
 constexpr int kMinReps = 5;

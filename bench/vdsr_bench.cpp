@@ -6,7 +6,8 @@
 //     op at the training shape and at 1 x 1080 x 1920, the training iteration, 1080p inference),
 //     cuDNN's algorithms and cuBLAS' peaks and im2col + SGEMM (bench/gpu_bench.cpp); every row
 //     verified before it is timed; a table with TFLOP/s, % of the measured peak and the ratio to
-//     cuDNN's best like-for-like algorithm.
+//     cuDNN's best like-for-like algorithm. --precision keeps one compute mode's rows (fp32, tf32
+//     or bf16; all of them by default).
 // FLOP counts: a 3x3 conv pass is 2 * 9 * C * K FLOP per pixel (multiply + add); the network
 // forward is 2 * 664,704 FLOP per pixel; a training step is forward + backward-weight of every
 // layer + backward-data of every layer but the first (bench/bench_rows.h).
@@ -103,9 +104,10 @@ void verify_convs() {
 
 // The GPU rows, the table and the JSON (CUDA builds). Returns 1 when a row failed verification.
 int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std::string& impl,
-            const std::string& json) {
+            const std::string& precision, const std::string& json) {
 #ifdef VDSR_HAVE_CUDA
   bench::GpuOptions o;
+  o.precision = precision;
   o.device = device;
   o.reps = reps;
   o.batch = batch;
@@ -118,6 +120,7 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
   nlohmann::json meta = {{"commit", VDSR_COMMIT},
                          {"date", utc_now()},
                          {"impl", impl},
+                         {"precision", precision},
                          {"version", cli::version_text("vdsr_bench")}};
   bench::run_gpu_benchmarks(o, rows, meta);
   std::printf("vdsr_bench %s (commit %s), %s, GPU %s, %s\n", VDSR_VERSION, VDSR_COMMIT,
@@ -140,7 +143,8 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
   }
   return 0;
 #else
-  (void)device, (void)reps, (void)batch, (void)gemm, (void)hd_convs, (void)impl, (void)json;
+  (void)device, (void)reps, (void)batch, (void)gemm, (void)hd_convs, (void)impl, (void)precision,
+      (void)json;
   VDSR_FAIL("this build has no CUDA backend; use -g -1");
 #endif
 }
@@ -148,14 +152,18 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
 int run(int argc, char** argv) {
   int gpu = kDefaultDevice, reps = 0, batch = 64, image = 256, gemm = 8192;
   bool hd_convs = true;
-  std::string json, impl = "all";
+  std::string json, impl = "all", precision;
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
-                "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--reps N] [--batch N] [--image N] "
-                "[--gemm N] [--no-hd-convs] [--json FILE]");
+                "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
+                "[--batch N] [--image N] [--gemm N] [--no-hd-convs] [--json FILE]");
   p.add({"-g", "--gpu", "N", "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
          [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); }});
   p.add({"", "--impl", "WHICH", "GPU rows: ours, cudnn, cublas or all [all]",
          [&](const std::string& v) { impl = v; }});
+  p.add({"", "--precision", "MODE",
+         "rows of one compute mode: fp32, tf32 or bf16 (GPU only), or all [all on a GPU; the CPU "
+         "computes in fp32 only]",
+         [&](const std::string& v) { precision = v; }});
   p.add({"", "--reps", "N", "timed repeats per row, median reported [5 on the CPU, 50 on a GPU]",
          [&](const std::string& v) { reps = cli::parse_int(v, "--reps"); }});
   p.add({"", "--batch", "N", "patches of 41 x 41 in the training shape [64]",
@@ -176,7 +184,12 @@ int run(int argc, char** argv) {
   VDSR_CHECK(reps >= 0 && batch >= 1 && image >= 1 && gemm >= 64,
              "--reps, --batch and --image must be positive and --gemm at least 64");
   const Device dev = select_device(gpu);
-  if (dev.is_cuda()) return run_gpu(dev.index, reps > 0 ? reps : 50, batch, gemm, hd_convs, impl, json);
+  if (!precision.empty() && precision != "all") cli::check_precision(precision, dev.is_cuda());
+  VDSR_CHECK(dev.is_cuda() || precision != "all",
+             "--precision all needs a GPU; the CPU backend computes in fp32 only");
+  if (dev.is_cuda())
+    return run_gpu(dev.index, reps > 0 ? reps : 50, batch, gemm, hd_convs, impl,
+                   precision.empty() ? "all" : precision, json);
   if (reps == 0) reps = 5;
 
   verify_convs();

@@ -240,7 +240,6 @@ struct ConvArgs {
   bool relu;          // y = y < 0 ? 0 : y (NaN passes)
   T* y;               // [N][H][W][64]
 };
-using Conv = ConvArgs<bf16>;
 
 constexpr int kConvThreads = 128;
 
@@ -360,7 +359,6 @@ struct WGradArgs {
   float* part;    // [chunks][3 r][64 co][192 (s, ci)]
   float* part_b;  // [chunks][64]: sums of dy (from the r = 0 CTAs)
 };
-using WGrad = WGradArgs<bf16>;
 
 constexpr int kWgThreads = 128;
 constexpr int kWgN = 3 * kC;  // (s, ci) columns per tap row

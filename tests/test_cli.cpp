@@ -39,6 +39,29 @@ TEST_CASE("every tool prints --help and --version and rejects unknown flags") {
   }
 }
 
+TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with the reason") {
+  const std::string dir = test::temp_dir("cli_precision");
+  for (const char* tool : {"vdsr_sr", "vdsr_eval", "vdsr_train", "vdsr_bench"}) {
+    std::string out;
+    INFO(tool);
+    REQUIRE(run_command(bin(tool) + " --help", &out) == 0);
+    CHECK(out.find("--precision") != std::string::npos);
+  }
+  // vdsr_bench on the CPU: fp32 runs, the GPU modes stop before any work.
+  std::string log;
+  const std::string small = " -g -1 --reps 1 --batch 1 --image 8";
+  REQUIRE(run_command(bin("vdsr_bench") + small + " --precision fp32 --json " + dir + "/b.json",
+                      &log) == 0);
+  CHECK(fs::exists(dir + "/b.json"));
+  for (const char* mode : {"tf32", "bf16", "all"}) {
+    INFO(mode);
+    REQUIRE(run_command(bin("vdsr_bench") + small + " --precision " + mode, &log) == 1);
+    CHECK(log.find("needs a GPU") != std::string::npos);
+  }
+  REQUIRE(run_command(bin("vdsr_bench") + small + " --precision fp16", &log) == 1);
+  CHECK(log.find("fp32, tf32 or bf16") != std::string::npos);
+}
+
 TEST_CASE("vdsr_sr reports a corrupt image and still upscales the others") {
   const std::string dir = test::temp_dir("sr_corrupt"), in = dir + "/in", out = dir + "/out";
   fs::create_directories(in);
