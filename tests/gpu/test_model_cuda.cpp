@@ -400,7 +400,8 @@ std::unique_ptr<Vdsr> gpu_model(const std::vector<float>& params, Precision prec
   return m;
 }
 
-// The tensor-core modes and their tolerances against fp32 (see above).
+// The tensor-core modes and their tolerances against fp32 (see above); `tc` below is the model
+// in the mode under test.
 struct Mode {
   Precision precision;
   double inference, loss, gradient;
@@ -415,8 +416,8 @@ TEST_CASE("CUDA model bf16 and tf32: inference is close to fp32, repeatable, til
     INFO(precision_name(mode.precision));
     const auto params = seeded_params(VdsrConfig{}, 29);
     const auto fp32_model = gpu_model(params, Precision::Fp32),
-               bf16_model = gpu_model(params, mode.precision);
-    Vdsr &fp32 = *fp32_model, &bf16 = *bf16_model;
+               tc_model = gpu_model(params, mode.precision);
+    Vdsr &fp32 = *fp32_model, &tc = *tc_model;
     struct Shape {
       int64_t N, H, W;
     };
@@ -424,16 +425,16 @@ TEST_CASE("CUDA model bf16 and tf32: inference is close to fp32, repeatable, til
       INFO("input " << s.N << "x" << s.H << "x" << s.W);
       const auto x = random_floats(size_t(s.N * s.H * s.W), 0.0f, 1.0f, 53);
       const auto want = forward_gpu(fp32, s.N, s.H, s.W, x);
-      const auto got = forward_gpu(bf16, s.N, s.H, s.W, x);
+      const auto got = forward_gpu(tc, s.N, s.H, s.W, x);
       const double rel = residual_rel_error(got, want, x);
       INFO("||r_mode - r_fp32|| / ||r_fp32|| = " << rel);
       CHECK(rel <= mode.inference);
-      CHECK(same_bits(forward_gpu(bf16, s.N, s.H, s.W, x), got));
+      CHECK(same_bits(forward_gpu(tc, s.N, s.H, s.W, x), got));
     }
     Plane in(45, 61);
     const auto r = random_floats(in.v.size(), 0.0f, 1.0f, 59);
     for (size_t i = 0; i < r.size(); ++i) in.v[i] = static_cast<double>(r[i]);
-    const Plane whole = run_model(bf16, in), tiled = run_model_tiled(bf16, in, 16);
+    const Plane whole = run_model(tc, in), tiled = run_model_tiled(tc, in, 16);
     CHECK(whole.v == tiled.v);
   }
 }
@@ -444,25 +445,25 @@ TEST_CASE("CUDA model bf16 and tf32: a training step is close to fp32") {
     INFO(precision_name(mode.precision));
     const auto params = seeded_params(VdsrConfig{}, 31);
     const auto fp32_model = gpu_model(params, Precision::Fp32),
-               bf16_model = gpu_model(params, mode.precision);
-    Vdsr &fp32 = *fp32_model, &bf16 = *bf16_model;
+               tc_model = gpu_model(params, mode.precision);
+    Vdsr &fp32 = *fp32_model, &tc = *tc_model;
     const StepOptions opt;
     const Batch b(4, 41, 41, 61);
     const StepStats sf = train_gpu(fp32, b, opt);
-    const StepStats sb = train_gpu(bf16, b, opt);
+    const StepStats sb = train_gpu(tc, b, opt);
     INFO("loss fp32 " << sf.loss << " mode " << sb.loss << "; norm fp32 " << sf.grad_norm
                       << " mode " << sb.grad_norm);
     REQUIRE(std::isfinite(sb.loss));
     CHECK(std::fabs(sb.loss - sf.loss) <= mode.loss * sf.loss);
     CHECK(std::fabs(sb.grad_norm - sf.grad_norm) <= mode.gradient * sf.grad_norm);
     const size_t n = size_t(fp32.num_params());
-    const auto gf = download(kGpu, fp32.grads(), n), gb = download(kGpu, bf16.grads(), n);
-    const auto wf = fp32.weights().params, wb = bf16.weights().params;
+    const auto gf = download(kGpu, fp32.grads(), n), gb = download(kGpu, tc.grads(), n);
+    const auto wf = fp32.weights().params, wb = tc.weights().params;
     std::vector<float> delta(n);
     for (size_t i = 0; i < n; ++i) delta[i] = wf[i] - params[i];
     check_by_layer(fp32, "gradient", gb, gf, gf, mode.gradient, 0.0);
     check_by_layer(fp32, "parameters", wb, wf, delta, mode.gradient, 0x1.0p-23);
-    CHECK(bf16.first_nonfinite_step() == -1);
+    CHECK(tc.first_nonfinite_step() == -1);
   }
 }
 
