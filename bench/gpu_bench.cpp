@@ -123,16 +123,24 @@ double verify_small(const GpuCtx& ctx, Op op, int v) {
                   rel_l2(download(st.db, rb.size()).data(), rb.data(), rb.size()));
 }
 
-Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, int v) {
+// The header of one of our conv rows at a case's shape.
+Row ours_row(const ConvCase& cc, Op op, const char* precision, const char* math, std::string algo,
+             const char* ref) {
   Row r;
   r.op = kOpNames[op];
   r.shape = cc.shape_text;
   r.impl = "ours";
-  r.precision = "fp32";
-  r.math = "fma";
-  r.algo = variant_label(op, v);
+  r.precision = precision;
+  r.math = math;
+  r.algo = std::move(algo);
   r.flop = conv_flop(cc.s);
-  r.ref = "CPU double ref at 2x13x17 64->64; our default variant at the timed shape";
+  r.ref = ref;
+  return r;
+}
+
+Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, int v) {
+  Row r = ours_row(cc, op, "fp32", "fma", variant_label(op, v),
+                   "CPU double ref at 2x13x17 64->64; our default variant at the timed shape");
   if (op == kFwd) r.algo += " +bias+relu";
   if (op == kBwdData) r.algo += " +relu-mask";
   try {
@@ -217,15 +225,9 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
   for (int v = 0; v < kBf16WgradVariants; ++v)
     if (conv3x3_bf16_wgrad_variant_usable(v)) jobs.emplace_back(kBwdWeight, v);
   for (const auto& [op, v] : jobs) {
-    Row r;
-    r.op = kOpNames[op];
-    r.shape = cc.shape_text;
-    r.impl = "ours";
-    r.precision = "bf16";
-    r.math = "bf16-tensor-op";
-    r.algo = std::string(op == kBwdWeight ? conv3x3_bf16_wgrad_variant_name(v) : conv3x3_bf16_variant_name(v)) + what[op];
-    r.flop = conv_flop(s);
-    r.ref = "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)";
+    Row r = ours_row(cc, op, "bf16", "bf16-tensor-op",
+                     std::string(op == kBwdWeight ? conv3x3_bf16_wgrad_variant_name(v) : conv3x3_bf16_variant_name(v)) + what[op],
+                     "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)");
     try {
       const Bf16Set& b = bc.set(0);
       const ConvSet& f = cc.set(0);
@@ -290,15 +292,9 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
       if (conv3x3_tf32_variant_usable(v, s)) jobs.emplace_back(op, v);
   jobs.emplace_back(kBwdWeight, 0);
   for (const auto& [op, v] : jobs) {
-    Row r;
-    r.op = kOpNames[op];
-    r.shape = cc.shape_text;
-    r.impl = "ours";
-    r.precision = "tf32";
-    r.math = "tf32-tensor-op";
-    r.algo = std::string(op == kBwdWeight ? "mma.sync" : conv3x3_tf32_variant_name(v)) + what[op];
-    r.flop = conv_flop(s);
-    r.ref = "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)";
+    Row r = ours_row(cc, op, "tf32", "tf32-tensor-op",
+                     std::string(op == kBwdWeight ? "mma.sync" : conv3x3_tf32_variant_name(v)) + what[op],
+                     "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)");
     try {
       const ConvSet& f = cc.set(0);
       poison(f.y, size_t(s.out_elems()), ctx.stream);

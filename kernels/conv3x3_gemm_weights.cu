@@ -7,6 +7,7 @@
 #include "engine/cuda_check.h"
 #include "engine/error.h"
 #include "kernels/conv3x3_tf32.cuh"
+#include "kernels/tf32.cuh"
 
 namespace vdsr {
 
@@ -16,13 +17,7 @@ __device__ __forceinline__ void store_rounded(__nv_bfloat16* p, float v) {
   *p = __float2bfloat16_rn(v);
 }
 __device__ __forceinline__ void store_rounded(float* p, float v) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(v));
-  *p = __uint_as_float(r);
-#else
-  __trap();  // the tf32 launchers refuse devices below compute capability 8.0
-#endif
+  *p = __uint_as_float(dev::to_tf32(__float_as_uint(v)));
 }
 
 template <typename T>

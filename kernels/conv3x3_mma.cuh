@@ -36,6 +36,7 @@
 #include "kernels/conv_shape.h"
 #include "kernels/kernel_launch.cuh"
 #include "kernels/smem_ops.cuh"
+#include "kernels/tf32.cuh"
 
 namespace vdsr {
 namespace mma {
@@ -87,6 +88,7 @@ using dev::cp_async_wait_all;
 using dev::ldmatrix_x4;
 using dev::ldmatrix_x4_trans;
 using dev::smem_addr;
+using dev::to_tf32;
 
 // d += a * b: A 16x16 (row), B 16x8 (col), bf16 in, fp32 accumulate.
 __device__ __forceinline__ void mma_bf16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
@@ -115,18 +117,6 @@ __device__ __forceinline__ void mma_tf32(float (&d)[4], const uint32_t (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 #else
   __trap();
-#endif
-}
-
-// fp32 -> tf32 (10-bit mantissa), round to nearest, ties away from zero; the low 13 bits cleared.
-__device__ __forceinline__ uint32_t to_tf32(uint32_t f32_bits) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(__uint_as_float(f32_bits)));
-  return r;
-#else
-  __trap();
-  return 0;
 #endif
 }
 

@@ -10,8 +10,6 @@ namespace vdsr {
 
 namespace {
 
-constexpr int kSliceOf[kTf32ConvVariants] = {64, 32, 16};
-
 size_t smem_of(int variant, const ConvShape& s) {
   const mma::Tiles t = mma::make_tiles(int(s.H), int(s.W));
   switch (variant) {
@@ -61,8 +59,7 @@ void launch(int variant, const ConvShape& s, const float* x, const float* wg, co
   if (variant < 0) {
     for (int v = 0; v < kTf32ConvVariants && variant < 0; ++v)
       if (conv3x3_tf32_variant_usable(v, s)) variant = v;
-    VDSR_CHECK(variant >= 0, who << ": even " << kSliceOf[kTf32ConvVariants - 1]
-                                 << " output channels per CTA need " << smem_of(2, s)
+    VDSR_CHECK(variant >= 0, who << ": even 16 output channels per CTA need " << smem_of(2, s)
                                  << " bytes of shared memory for " << s.H << " x " << s.W
                                  << " images; this GPU grants " << max_dynamic_smem());
   }
