@@ -1,65 +1,177 @@
 #!/usr/bin/env bash
-# gpu_recipe.sh: the recipe search for the default clipping (BRIEF §2: "its value is whatever the
-# recipe work shows reaches the paper"). Run on the GPU machine from the repository root of a copy
-# that carries .carry/ with T91, BSD200 and Set5 (VDSR_CARRY_DATA, bench/prepare_carry.sh):
+# gpu_recipe.sh: the recipe screen and the main run (docs/training.md, "Choosing the recipe").
+# Run on the GPU machine from the repository root of a copy that carries .carry/ with T91, BSD200
+# and Set5 (VDSR_CARRY_DATA="T91 BSD200 Set5" bench/prepare_carry.sh):
 #
-#   bench/gpu_recipe.sh [STEPS] [CONFIG...]      CONFIG = "name|vdsr_train options"
+#   bench/gpu_recipe.sh screen [STEPS] [CANDIDATE...]     CANDIDATE = "name|vdsr_train options"
+#   bench/gpu_recipe.sh main SECONDS [CANDIDATE]          default: the screen's best
+#   bench/gpu_recipe.sh dry-run BUILD_DIR                 both, on the CPU, tiny (a ctest case)
 #
-# Each configuration trains STEPS steps [1000] at the starting learning rate (a short run: the
-# collapse to the identity that a too-large step causes shows within the first epochs) from the
-# same seed and data order, validating on Set5 every epoch. The table (configuration, Set5 PSNR
-# at x2/x3/x4 after the last epoch, the best x2 seen, final loss) goes to stdout and
-# $OUT/recipe.txt; each run's train.jsonl to $OUT/recipe-<name>.jsonl. The best by final x2 PSNR
-# is printed last as "best: <name>|<options>" for the full run that follows.
+# screen: one candidate after another on the one GPU (separate processes would only time-slice
+#   it), each from the same seed and data order: STEPS steps [4000] at its starting learning rate
+#   (after its warm-up, if any), then STEPS / 4 steps at a tenth of it, so every candidate is judged
+#   annealed, never by constant-lr noise. Validation on Set5 every STEPS / 4 steps. The table
+#   (Set5 PSNR after the anneal at x2/x3/x4, the best x2 seen, the last loss, ms per step) goes to
+#   stdout and $OUT/screen.txt, the same as JSON to $OUT/screen.json, each run's log to
+#   $OUT/screen-<name>.jsonl; the last line is "best: <name>|<options>" (by the mean of the three
+#   scales' PSNR; a collapsed candidate only if all collapsed).
+# main: the candidate with its own schedule, sized to the wall budget: steps = (SECONDS - 30 s of
+#   data preparation and validation) / the candidate's ms per step in the screen (or
+#   VDSR_STEP_MS), in epochs of 1,000 steps; then vdsr_eval on every carried evaluation set. Back
+#   in $OUT: vdsr.safetensors, main.jsonl, main-curve.svg, eval.json, eval.txt.
+#
+# Environment: VDSR_GPU (device, default 0; -1 runs the same steps on the CPU: the dry run that
+# tests/CMakeLists.txt runs with a tiny network), VDSR_GPU_BUILD (binaries, default build-gpu/),
+# VDSR_RECIPE_TRAIN / VDSR_RECIPE_VAL (folders, default the carried T91,BSD200 / Set5),
+# VDSR_RECIPE_EVAL (main's evaluation sets, default every carried one), VDSR_RECIPE_RUNS (the run
+# folders, default /tmp/vdsr-recipe: checkpoints stay out of $OUT),
+# VDSR_RECIPE_EXTRA (options added to every run, after the candidate's: --precision bf16 by
+# default on a GPU), OUT (default bench/out-recipe).
 set -uo pipefail
 root="$(pwd)"
+[ -f "$root/bench/gpu_recipe.sh" ] || { echo "gpu_recipe: run from the repository root" >&2; exit 2; }
+mode="${1:-}"
+if [ "$mode" = dry-run ]; then
+  # The whole script on the CPU with a tiny network on the bundled samples: it cannot rot.
+  build="$(cd "${2:?gpu_recipe dry-run: the build folder}" && pwd)"
+  dry="$build/recipe-dry-run"
+  rm -rf "$dry"
+  export VDSR_GPU=-1 VDSR_GPU_BUILD="$build" OUT="$dry/out" VDSR_RECIPE_RUNS="$dry/runs"
+  export VDSR_RECIPE_TRAIN="$root/samples" VDSR_RECIPE_VAL="$root/samples" VDSR_RECIPE_EVAL="$root/samples"
+  export VDSR_RECIPE_EXTRA="--depth 3 --channels 4 --patch 24 --stride 24 --batch 4 --scales 2,3"
+  bash "$0" screen 12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3" || exit 1
+  grep -q '^best: ' "$OUT/screen.txt" || { echo "gpu_recipe dry-run: no best line" >&2; exit 1; }
+  VDSR_EPOCH_ITERS=4 bash "$0" main 30.1 || exit 1
+  for f in screen.json screen-sgd.jsonl screen-adam.jsonl main.jsonl main-curve.svg vdsr.safetensors eval.json; do
+    [ -s "$OUT/$f" ] || { echo "gpu_recipe dry-run: $OUT/$f missing" >&2; exit 1; }
+  done
+  echo "gpu_recipe dry-run: passed"
+  exit 0
+fi
+[ "$mode" = screen ] || [ "$mode" = main ] || {
+  sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+  exit 2
+}
+shift
 build="${VDSR_GPU_BUILD:-$root/build-gpu}"
 data="$root/.carry/data"
 out="${OUT:-$root/bench/out-recipe}"
-steps="${1:-1000}"
-[ $# -gt 0 ] && shift
-configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(
-  "norm0.4|--clip-mode norm --clip 0.4"
-  "norm0.1|--clip-mode norm --clip 0.1"
-  "norm0.03|--clip-mode norm --clip 0.03"
-  "norm0.01|--clip-mode norm --clip 0.01"
-  "norm0.4-lr0.01|--clip-mode norm --clip 0.4 --lr 0.01"
-  "none-lr0.001|--clip-mode none --lr 0.001")
+gpu="${VDSR_GPU:-0}"
+runs="${VDSR_RECIPE_RUNS:-/tmp/vdsr-recipe}"
+train="${VDSR_RECIPE_TRAIN:-$data/T91,$data/BSD200}"
+val="${VDSR_RECIPE_VAL:-$data/Set5}"
+default_extra="--precision bf16"
+[ "$gpu" = -1 ] && default_extra=""
+read -r -a extra <<< "${VDSR_RECIPE_EXTRA:-$default_extra}"
 mkdir -p "$out"
-[ -x "$build/bin/vdsr_train" ] || bash "$root/bench/gpu_check.sh" --no-tests --no-bench
-epochs=$(( (steps + 124) / 125 ))
-for c in "${configs[@]}"; do
-  name="${c%%|*}" opts="${c#*|}"
-  dir="/tmp/recipe-$name"
+if [ ! -x "$build/bin/vdsr_train" ]; then
+  bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
+fi
+[ -x "$build/bin/vdsr_train" ] || { echo "gpu_recipe: no $build/bin/vdsr_train" >&2; exit 2; }
+
+# The default candidates: the bundled recipe, the paper's words, and Adam(W) around the CPU
+# proxy's best rates (docs/training.md), warm-up shortened to fit the screen.
+candidates_default=(
+  "bundled|--recipe bundled"
+  "paper|--recipe paper"
+  "adam2e-4|--recipe fast --warmup-steps 500"
+  "adam5e-4|--recipe fast --lr 5e-4 --warmup-steps 500"
+  "adam1e-3|--recipe fast --lr 1e-3 --warmup-steps 500"
+  "adam2e-3|--recipe fast --lr 2e-3 --warmup-steps 500"
+  "adamw1e-3|--recipe fast --optimizer adamw --lr 1e-3 --weight-decay 0.01 --warmup-steps 500")
+
+# run NAME DIR OPTIONS...: one vdsr_train run; its log in DIR.log.
+run() {
+  local name="$1" dir="$2"
+  shift 2
   rm -rf "$dir"
-  # shellcheck disable=SC2086  # opts is a list of options
-  "$build/bin/vdsr_train" -g "${VDSR_GPU:-0}" --train "$data/T91,$data/BSD200" --val "$data/Set5" \
-    --out "$dir" --epochs "$epochs" --lr-step 1000 -q $opts > "$dir.log" 2>&1 ||
-    echo "gpu_recipe: $name failed (see $dir.log)" >&2
-  cp -f "$dir/train.jsonl" "$out/recipe-$name.jsonl" 2>/dev/null
-done
-python3 - "$out" "${configs[@]}" <<'PY' | tee "$out/recipe.txt"
+  mkdir -p "$(dirname "$dir")"
+  "$build/bin/vdsr_train" -g "$gpu" --train "$train" --val "$val" --out "$dir" -q "$@" "${extra[@]}" \
+    > "$dir.log" 2>&1 || { echo "gpu_recipe: $name failed (see $dir.log):" >&2; tail -n 3 "$dir.log" >&2; return 1; }
+}
+
+if [ "$mode" = screen ]; then
+  steps="${1:-4000}"
+  [ $# -gt 0 ] && shift
+  candidates=("$@")
+  [ ${#candidates[@]} -gt 0 ] || candidates=("${candidates_default[@]}")
+  anneal=$(( (steps + 3) / 4 ))
+  plateau=$(( (steps + anneal - 1) / anneal ))  # epochs at the starting rate
+  for c in "${candidates[@]}"; do
+    name="${c%%|*}" opts="${c#*|}"
+    # shellcheck disable=SC2086  # opts is a list of options
+    run "$name" "$runs/$name" $opts --lr-schedule step --epoch-iters "$anneal" \
+      --epochs $((plateau + 1)) --lr-step "$plateau" --log-every 50
+    cp -f "$runs/$name/train.jsonl" "$out/screen-$name.jsonl" 2>/dev/null
+  done
+  python3 - "$out" "${candidates[@]}" <<'PY' | tee "$out/screen.txt"
 import json, sys
-out, configs = sys.argv[1], sys.argv[2:]
-best = None
-print(f"{'config':<18} {'x2':>8} {'x3':>8} {'x4':>8} {'best x2':>8} {'loss':>8}  options")
-for c in configs:
+out, candidates = sys.argv[1], sys.argv[2:]
+rows, best = [], None
+print(f"{'candidate':<14} {'x2':>8} {'x3':>8} {'x4':>8} {'best x2':>8} {'loss':>9} {'ms/step':>8}  options")
+for c in candidates:
     name, opts = c.split("|", 1)
     try:
-        ep = [json.loads(l) for l in open(f"{out}/recipe-{name}.jsonl")]
+        recs = [json.loads(l) for l in open(f"{out}/screen-{name}.jsonl")]
     except OSError:
-        print(f"{name:<18} (no log)")
+        print(f"{name:<14} (failed: no log)")
         continue
-    ep = [e for e in ep if e.get("record") == "epoch"]
+    ep = [r for r in recs if r.get("record") == "epoch"]
     if not ep:
-        print(f"{name:<18} (no epoch)")
+        print(f"{name:<14} (failed before its first epoch)")
         continue
-    v = ep[-1]["val"]["Set5"]
-    top = max(e["val"]["Set5"]["x2"] for e in ep)
-    print(f"{name:<18} {v['x2']:8.3f} {v['x3']:8.3f} {v['x4']:8.3f} {top:8.3f} {ep[-1]['loss']:8.4f}  {opts}")
-    if best is None or v["x2"] > best[0]:
-        best = (v["x2"], c)
+    last = ep[-1]
+    scales = [k for k in ("val_psnr_x2", "val_psnr_x3", "val_psnr_x4") if k in last]
+    psnr = {k[-2:]: last[k] for k in scales}
+    top = max(e.get("val_psnr_x2", float("nan")) for e in ep)
+    ms = sum(e["step_ms"] for e in ep) / len(ep)
+    row = {"name": name, "options": opts, "psnr": psnr, "best_x2": top, "loss": last["loss"],
+           "step_ms": ms, "steps": last["step"], "collapsed": last.get("collapsed")}
+    rows.append(row)
+    cells = " ".join(f"{psnr.get(s, float('nan')):8.3f}" for s in ("x2", "x3", "x4"))
+    note = "  COLLAPSED" if row["collapsed"] else ""
+    print(f"{name:<14} {cells} {top:8.3f} {last['loss']:9.5f} {ms:8.3f}  {opts}{note}")
+    score = (not row["collapsed"], sum(psnr.values()) / max(len(psnr), 1))
+    if best is None or score > best[0]:
+        best = (score, c)
+json.dump({"rows": rows, "best": best[1] if best else None}, open(f"{out}/screen.json", "w"), indent=1)
 if best:
     print("best: " + best[1])
 PY
+  exit 0
+fi
+
+# main
+budget="${1:?gpu_recipe main: the wall budget in seconds}"
+[ $# -gt 0 ] && shift
+candidate="${1:-}"
+if [ -z "$candidate" ]; then
+  candidate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"] or "")' "$out/screen.json" 2>/dev/null)
+  [ -n "$candidate" ] || { echo "gpu_recipe main: no candidate given and no screen.json best in $out" >&2; exit 2; }
+fi
+name="${candidate%%|*}" opts="${candidate#*|}"
+step_ms="${VDSR_STEP_MS:-$(python3 -c '
+import json, sys
+rows = json.load(open(sys.argv[1]))["rows"]
+print(next((r["step_ms"] for r in rows if r["name"] == sys.argv[2]), ""))' "$out/screen.json" "$name" 2>/dev/null)}"
+[ -n "$step_ms" ] || { echo "gpu_recipe main: no step time for $name (screen it first, or set VDSR_STEP_MS)" >&2; exit 2; }
+iters="${VDSR_EPOCH_ITERS:-1000}"
+epochs=$(python3 -c "import sys; b, ms, it = map(float, sys.argv[1:]); print(max(1, int((b - 30) * 1000 / ms / it)))" \
+  "$budget" "$step_ms" "$iters")
+echo "gpu_recipe main: $name, $epochs epochs of $iters steps (${step_ms} ms per step, ${budget} s budget)"
+dir="$runs/main-$name"
+# shellcheck disable=SC2086  # opts is a list of options
+run "$name" "$dir" $opts --epochs "$epochs" --epoch-iters "$iters" --json "$out/main-summary.json"
+rc=$?
+cp -f "$dir/train.jsonl" "$out/main.jsonl" 2>/dev/null
+cp -f "$dir/curve.svg" "$out/main-curve.svg" 2>/dev/null
+[ $rc = 0 ] || exit $rc
+cp -f "$dir/vdsr.safetensors" "$out/"
+sets=()
+for s in Set5 Set14 B100 Urban100; do [ -d "$data/$s" ] && sets+=("$data/$s"); done
+[ -n "${VDSR_RECIPE_EVAL:-}" ] && IFS=, read -r -a sets <<< "$VDSR_RECIPE_EVAL"
+if [ ${#sets[@]} -gt 0 ]; then
+  list="$(IFS=,; echo "${sets[*]}")"
+  "$build/bin/vdsr_eval" -g "$gpu" -m "$dir/vdsr.safetensors" --data "$list" --json "$out/eval.json" \
+    | tee "$out/eval.txt"
+fi

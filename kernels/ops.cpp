@@ -5,7 +5,6 @@
 #include <type_traits>
 
 #include "engine/error.h"
-#include "kernels/clip_value.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.h"
@@ -107,17 +106,27 @@ void flag_nonfinite(Device d, const double* value, int64_t step, int64_t* first_
   if (!std::isfinite(*value) && *first_bad_step < 0) *first_bad_step = step;
 }
 
-void clip_sgd_step(Device d, const SgdParams& p, ClipMode clip, double threshold,
-                   const double* norm, int64_t n, int64_t n_decay, float* w, float* g, float* v) {
-  VDSR_CHECK(clip == ClipMode::None || threshold > 0,
-             "clipping threshold must be positive, got " << threshold);
-  VDSR_CHECK(clip != ClipMode::Norm || norm != nullptr, "norm clipping needs the gradient norm");
-  VDSR_ON_CUDA(d, clip_sgd_step_cuda(p, clip, threshold, norm, n, n_decay, w, g, v, stream_of(d)));
-  SgdParams q = p;
-  q.grad_scale = 1.0;
-  if (clip == ClipMode::Norm && *norm > threshold) q.grad_scale = threshold / *norm;
-  if (clip == ClipMode::Value) clip_value_cpu(n, static_cast<float>(threshold), g);
-  sgd_step_cpu(q, n, n_decay, w, g, v);
+void set_optim_scalars(Device d, const OptimScalars& s, OptimScalars* dst) {
+  VDSR_CHECK(dst != nullptr, "set_optim_scalars: null destination");
+  VDSR_CHECK(s.lr > 0 && std::isfinite(s.lr), "the learning rate must be positive, got " << s.lr);
+  VDSR_CHECK(s.bc1 > 0 && s.bc2 > 0, "Adam's bias corrections must be positive");
+  VDSR_ON_CUDA(d, set_optim_scalars_cuda(s, dst, stream_of(d)));
+  *dst = s;
+}
+
+void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const double* norm,
+                int64_t n, int64_t n_decay, float* w, float* g, float* m, float* v, float* e) {
+  VDSR_CHECK(n >= 0, "optim_step: negative element count " << n);
+  VDSR_CHECK(n_decay >= 0 && n_decay <= n, "optim_step: n_decay " << n_decay << " outside [0, " << n << "]");
+  VDSR_CHECK(n == 0 || (w != nullptr && g != nullptr && m != nullptr), "optim_step: null buffer pointer");
+  VDSR_CHECK(n == 0 || !c.uses_second_moment() || v != nullptr,
+             "optim_step: " << optimizer_name(c.kind) << " needs the second-moment buffer");
+  VDSR_CHECK(n == 0 || c.ema == 0 || e != nullptr, "optim_step: the EMA needs its buffer");
+  VDSR_CHECK(c.ema >= 0 && c.ema < 1, "optim_step: EMA decay " << c.ema << " outside [0, 1)");
+  VDSR_CHECK(s != nullptr, "optim_step: the step's scalars are missing");
+  VDSR_CHECK(c.clip_mode != ClipMode::Norm || norm != nullptr, "norm clipping needs the gradient norm");
+  VDSR_ON_CUDA(d, optim_step_cuda(c, s, norm, n, n_decay, w, g, m, v, e, stream_of(d)));
+  optim_step_cpu(c, *s, norm != nullptr ? *norm : 0.0, n, n_decay, w, g, m, v, e);
 }
 
 #ifndef VDSR_HAVE_CUDA

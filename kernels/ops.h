@@ -13,7 +13,7 @@
 #include "engine/device.h"
 #include "kernels/bf16.h"
 #include "kernels/conv_shape.h"
-#include "kernels/sgd_step.h"
+#include "kernels/optim_step.h"
 
 namespace vdsr::ops {
 
@@ -35,13 +35,15 @@ void grad_norm(Device d, int64_t n, const float* g, double* norm);
 // If *value is not finite and *first_bad_step < 0, sets *first_bad_step = step (a sticky flag).
 void flag_nonfinite(Device d, const double* value, int64_t step, int64_t* first_bad_step);
 
-// Clipping and the SGD step in one pass over the flat buffer (kernels/sgd_step.h):
-//   clip Norm:  g is scaled by min(1, threshold / *norm) (norm read on the device);
-//   clip Value: each g[i] is clamped to [-threshold, threshold] first (g is updated in place);
-//   clip None:  g as is.
-// p.grad_scale is ignored (it is derived from the clip here).
-void clip_sgd_step(Device d, const SgdParams& p, ClipMode clip, double threshold,
-                   const double* norm, int64_t n, int64_t n_decay, float* w, float* g, float* v);
+// *dst = s, queued on the device's stream: the scalars of the next optimizer step, written outside
+// any recorded graph (the step reads them from there).
+void set_optim_scalars(Device d, const OptimScalars& s, OptimScalars* dst);
+// Clipping, the update and the EMA in one pass over the flat buffer (kernels/optim_step.h), with
+// the step's scalars *s and the gradient norm *norm (for ClipMode::Norm) in the device's memory.
+// w, g, m [n]; v [n] for Adam/AdamW, e [n] with c.ema > 0 (null otherwise); g is written back
+// when clipped by value.
+void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const double* norm,
+                int64_t n, int64_t n_decay, float* w, float* g, float* m, float* v, float* e);
 
 // The bf16 mode (CUDA devices of compute capability 8.0 or later, 64 hidden channels; an Error
 // elsewhere): bf16 NHWC feature maps, fp32 accumulation, fp32 master weights. The hidden 64 -> 64

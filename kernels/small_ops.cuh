@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/sgd_step.h"
+#include "kernels/optim_step.h"
 
 namespace vdsr {
 
@@ -17,9 +17,11 @@ void euclidean_loss_cuda(int64_t batch, int64_t n, const float* pred, const floa
 void grad_norm_cuda(int64_t n, const float* g, double* norm, cudaStream_t stream, int device);
 void flag_nonfinite_cuda(const double* value, int64_t step, int64_t* first_bad_step,
                          cudaStream_t stream);
-// Clip (by *norm or by value) and SGD momentum + weight decay in one launch (kernels/ops.h).
-void clip_sgd_step_cuda(const SgdParams& p, ClipMode clip, double threshold, const double* norm,
-                        int64_t n, int64_t n_decay, float* w, float* g, float* v,
-                        cudaStream_t stream);
+// The optimizer step (clip, update, EMA) in one launch, and the store of its per-step scalars
+// (kernels/ops.h).
+void set_optim_scalars_cuda(const OptimScalars& s, OptimScalars* dst, cudaStream_t stream);
+void optim_step_cuda(const OptimConfig& c, const OptimScalars* s, const double* norm, int64_t n,
+                     int64_t n_decay, float* w, float* g, float* m, float* v, float* e,
+                     cudaStream_t stream);
 
 }  // namespace vdsr

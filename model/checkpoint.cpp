@@ -10,6 +10,8 @@ namespace vdsr {
 
 namespace {
 const char* kMomentumPrefix = "optim.momentum.";
+const char* kSecondMomentPrefix = "optim.second_moment.";
+const char* kEmaPrefix = "optim.ema.";
 constexpr const char* kConfigPrefix = "config.";
 
 template <typename T>
@@ -49,16 +51,22 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
                  {"bias", w.config.bias ? "true" : "false"}};
   for (const auto& [k, v] : state.config) st.metadata[kConfigPrefix + k] = v;
   add_param_tensors(st, w.config, w.params.data());
-  std::vector<float> momentum(w.params.size());
-  copy_bytes(Device::cpu(), momentum.data(), model.device(), model.momentum(),
-             momentum.size() * sizeof(float));
-  add_param_tensors(st, w.config, momentum.data(), kMomentumPrefix);
+  auto add_state = [&](const float* device_buffer, const char* prefix) {
+    if (device_buffer == nullptr) return;
+    std::vector<float> host(w.params.size());
+    copy_bytes(Device::cpu(), host.data(), model.device(), device_buffer, host.size() * sizeof(float));
+    add_param_tensors(st, w.config, host.data(), prefix);
+  };
+  add_state(model.momentum(), kMomentumPrefix);
+  add_state(model.second_moment(), kSecondMomentPrefix);
+  add_state(model.ema(), kEmaPrefix);
   st.add("state.step", scalar<int64_t>("I64", state.step));
   st.add("state.epoch", scalar<int64_t>("I64", state.epoch));
   st.add("state.seed", scalar<int64_t>("I64", static_cast<int64_t>(state.seed)));
   st.add("state.lr", scalar<double>("F64", state.lr));
   st.add("state.loss_sum", scalar<double>("F64", state.loss_sum));
   st.add("state.loss_count", scalar<int64_t>("I64", state.loss_count));
+  st.add("state.clip_bound", scalar<int64_t>("I64", state.clip_bound));
   st.add("state.seconds", scalar<double>("F64", state.seconds));
   write_safetensors(path, st);
 }
@@ -73,15 +81,22 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   LoadedCheckpoint out;
   out.model = std::make_unique<Vdsr>(w.config, device);
   out.model->set_params(w.params);
-  const std::vector<float> momentum = read_param_tensors(st, w.config, kMomentumPrefix, path);
-  copy_bytes(device, out.model->momentum(), Device::cpu(), momentum.data(),
-             momentum.size() * sizeof(float));
+  auto restore = [&](const char* prefix, float* device_buffer) {
+    const std::vector<float> host = read_param_tensors(st, w.config, prefix, path);
+    copy_bytes(device, device_buffer, Device::cpu(), host.data(), host.size() * sizeof(float));
+  };
+  restore(kMomentumPrefix, out.model->momentum());
+  // Adam's second moments and the EMA exist only in runs that use them.
+  auto has = [&](const char* prefix) { return st.find(std::string(prefix) + "layers.0.weight") != nullptr; };
+  if (has(kSecondMomentPrefix)) restore(kSecondMomentPrefix, out.model->ensure_second_moment());
+  if (has(kEmaPrefix)) restore(kEmaPrefix, out.model->ensure_ema());
   out.state.step = read_scalar<int64_t>(st, "state.step", "I64", true, 0, path);
   out.state.epoch = read_scalar<int64_t>(st, "state.epoch", "I64", true, 0, path);
   out.state.seed = static_cast<uint64_t>(read_scalar<int64_t>(st, "state.seed", "I64", false, 0, path));
   out.state.lr = read_scalar<double>(st, "state.lr", "F64", false, 0.0, path);
   out.state.loss_sum = read_scalar<double>(st, "state.loss_sum", "F64", false, 0.0, path);
   out.state.loss_count = read_scalar<int64_t>(st, "state.loss_count", "I64", false, 0, path);
+  out.state.clip_bound = read_scalar<int64_t>(st, "state.clip_bound", "I64", false, 0, path);
   out.state.seconds = read_scalar<double>(st, "state.seconds", "F64", false, 0.0, path);
   VDSR_CHECK(out.state.step >= 0 && out.state.epoch >= 0 && out.state.loss_count >= 0,
              path << ": checkpoint state is negative (step " << out.state.step << ", epoch "

@@ -1,6 +1,9 @@
 // Training checkpoints: a weights file (model/weights_io.h) with metadata "kind": "checkpoint",
-// the momentum buffer as optim.momentum.layers.{i}.* (same layout as the parameters), the run
-// state as tensors, and the run's configuration in the metadata as "config.<key>" strings.
+// the optimizer state in the parameters' layout (optim.momentum.layers.{i}.*: SGD's velocity or
+// Adam's first moments; optim.second_moment.layers.{i}.*: Adam's second moments, Adam/AdamW runs
+// only; optim.ema.layers.{i}.*: the EMA of the weights, runs with --ema only), the run state as
+// tensors, and the run's configuration in the metadata as "config.<key>" strings. The layers.*
+// tensors are the raw (not averaged) weights, so a loader of weights given a checkpoint gets those.
 //   state.step        I64 [1]  optimizer steps taken
 //   state.epoch       I64 [1]  epochs completed (= step / steps per epoch; a mid-epoch checkpoint
 //                              has step past epoch * steps per epoch)
@@ -10,6 +13,8 @@
 //                              from the epoch and the recipe)
 //   state.loss_sum    F64 [1]  sum and count of the losses logged so far in the epoch in progress,
 //   state.loss_count  I64 [1]  so a resumed epoch reports the same mean loss
+//   state.clip_bound  I64 [1]  how many of those logged steps the norm clip bound (the epoch's
+//                              "the clip sets the step length" warning)
 //   state.seconds     F64 [1]  training wall time so far, over every process of the run
 // Loading accepts older checkpoints without the optional state.* tensors (defaults: 0).
 // Weight loaders accept a checkpoint and ignore the optim.* and state.* tensors.
@@ -31,6 +36,7 @@ struct TrainState {
   double lr = 0.0;
   double loss_sum = 0.0;
   int64_t loss_count = 0;
+  int64_t clip_bound = 0;  // logged steps of the epoch in progress where the norm clip bound
   double seconds = 0.0;
   std::map<std::string, std::string> config;  // the run's options, stored as metadata
 };
@@ -39,7 +45,7 @@ struct TrainState {
 void save_checkpoint(const std::string& path, const Vdsr& model, const TrainState& state);
 
 struct LoadedCheckpoint {
-  std::unique_ptr<Vdsr> model;  // parameters and momentum restored
+  std::unique_ptr<Vdsr> model;  // parameters and optimizer state restored
   TrainState state;
 };
 LoadedCheckpoint load_checkpoint(const std::string& path, Device device);

@@ -79,10 +79,6 @@ bool to_bool(const std::string& s, const std::string& key) {
   return s == "true";
 }
 
-const char* clip_mode_name(ClipMode m) {
-  return m == ClipMode::Norm ? "norm" : m == ClipMode::Value ? "value" : "none";
-}
-
 // One stored option: its config key, the flag that sets it, whether it is part of the recipe (a
 // resume must not change it), and conversions to and from the stored string.
 struct ConfigKey {
@@ -127,8 +123,32 @@ const std::vector<ConfigKey>& config_keys() {
       {"epoch_iters", "--epoch-iters", true,
        [](const TrainOptions& o) { return std::to_string(o.epoch_iters); },
        [](TrainOptions& o, const std::string& v) { o.epoch_iters = int(to_i64(v, "epoch_iters")); }},
+      {"recipe", "--recipe", true, [](const TrainOptions& o) { return o.recipe; },
+       [](TrainOptions& o, const std::string& v) { o.recipe = v; }},
+      {"optimizer", "--optimizer", true,
+       [](const TrainOptions& o) { return std::string(optimizer_name(o.step.optimizer)); },
+       [](TrainOptions& o, const std::string& v) { o.step.optimizer = parse_optimizer(v); }},
       {"lr", "--lr", true, [](const TrainOptions& o) { return fmt_double(o.step.lr); },
        [](TrainOptions& o, const std::string& v) { o.step.lr = to_f64(v, "lr"); }},
+      {"lr_schedule", "--lr-schedule", true,
+       [](const TrainOptions& o) { return std::string(lr_schedule_name(o.lr_schedule)); },
+       [](TrainOptions& o, const std::string& v) { o.lr_schedule = parse_lr_schedule(v); }},
+      {"warmup_steps", "--warmup-steps", true, [](const TrainOptions& o) { return std::to_string(o.warmup_steps); },
+       [](TrainOptions& o, const std::string& v) { o.warmup_steps = to_i64(v, "warmup_steps"); }},
+      {"lr_min", "--lr-min", true, [](const TrainOptions& o) { return fmt_double(o.lr_min); },
+       [](TrainOptions& o, const std::string& v) { o.lr_min = to_f64(v, "lr_min"); }},
+      {"beta1", "--beta1", true, [](const TrainOptions& o) { return fmt_double(o.step.beta1); },
+       [](TrainOptions& o, const std::string& v) { o.step.beta1 = to_f64(v, "beta1"); }},
+      {"beta2", "--beta2", true, [](const TrainOptions& o) { return fmt_double(o.step.beta2); },
+       [](TrainOptions& o, const std::string& v) { o.step.beta2 = to_f64(v, "beta2"); }},
+      {"eps", "--eps", true, [](const TrainOptions& o) { return fmt_double(o.step.eps); },
+       [](TrainOptions& o, const std::string& v) { o.step.eps = to_f64(v, "eps"); }},
+      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return fmt_double(o.step.bias_lr_mult); },
+       [](TrainOptions& o, const std::string& v) { o.step.bias_lr_mult = to_f64(v, "bias_lr_mult"); }},
+      {"ema", "--ema", true, [](const TrainOptions& o) { return fmt_double(o.step.ema); },
+       [](TrainOptions& o, const std::string& v) { o.step.ema = to_f64(v, "ema"); }},
+      {"init", "--init", true, [](const TrainOptions& o) { return std::string(init_name(o.init)); },
+       [](TrainOptions& o, const std::string& v) { o.init = parse_init(v); }},
       {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
        [](TrainOptions& o, const std::string& v) { o.lr_step = int(to_i64(v, "lr_step")); }},
       {"momentum", "--momentum", true, [](const TrainOptions& o) { return fmt_double(o.step.momentum); },
@@ -138,10 +158,7 @@ const std::vector<ConfigKey>& config_keys() {
        [](TrainOptions& o, const std::string& v) { o.step.weight_decay = to_f64(v, "weight_decay"); }},
       {"clip_mode", "--clip-mode", true,
        [](const TrainOptions& o) { return std::string(clip_mode_name(o.step.clip_mode)); },
-       [](TrainOptions& o, const std::string& v) {
-         VDSR_CHECK(v == "norm" || v == "value" || v == "none", "checkpoint config clip_mode = '" << v << "'");
-         o.step.clip_mode = v == "norm" ? ClipMode::Norm : v == "value" ? ClipMode::Value : ClipMode::None;
-       }},
+       [](TrainOptions& o, const std::string& v) { o.step.clip_mode = parse_clip_mode(v); }},
       {"clip", "--clip", true, [](const TrainOptions& o) { return fmt_double(o.step.clip); },
        [](TrainOptions& o, const std::string& v) { o.step.clip = to_f64(v, "clip"); }},
       {"clip_scale_by_lr", "--clip-scale-by-lr", true,
@@ -170,6 +187,34 @@ const std::vector<ConfigKey>& config_keys() {
        [](TrainOptions& o, const std::string& v) { o.val = split(v); }},
   };
   return keys;
+}
+
+// Patches the collapse probe runs through the network at each epoch end.
+constexpr size_t kProbePatches = 8;
+
+// Non-empty when the network no longer depends on its input: the residual (output - input) of
+// every probe patch equals the first one's (the ReLUs of some layer are all dead, so whatever
+// follows sees a constant). `x` [n][patch][patch] on the model's device; `y` scratch of the same size.
+std::string collapse_reason(Vdsr& model, const float* x, int64_t n, int patch, float* y) {
+  if (n < 2) return "";
+  const size_t area = size_t(patch) * size_t(patch), count = size_t(n) * area;
+  model.forward(n, patch, patch, x, y);
+  std::vector<float> hx(count), hy(count);
+  copy_bytes(Device::cpu(), hx.data(), model.device(), x, count * sizeof(float));
+  copy_bytes(Device::cpu(), hy.data(), model.device(), y, count * sizeof(float));
+  double spread = 0, input_spread = 0, largest = 0;
+  for (size_t p = 1; p < size_t(n); ++p)
+    for (size_t i = 0; i < area; ++i) {
+      const size_t a = i, b = p * area + i;
+      spread = std::max(spread, std::abs(double(hy[b] - hx[b]) - double(hy[a] - hx[a])));
+      input_spread = std::max(input_spread, std::abs(double(hx[b]) - double(hx[a])));
+      largest = std::max(largest, std::abs(double(hy[b] - hx[b])));
+    }
+  if (input_spread == 0 || spread > 1e-6) return "";
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "its output no longer depends on its input (the same residual, max |r| = %.3g, "
+                "for every patch: the ReLUs of a layer have all died)", largest);
+  return buf;
 }
 
 struct ValSet {
@@ -252,6 +297,35 @@ std::string describe_recipe(const std::map<std::string, std::string>& c) {
 
 }  // namespace
 
+Optimizer parse_optimizer(const std::string& v) {
+  if (v == "sgd") return Optimizer::Sgd;
+  if (v == "adam") return Optimizer::Adam;
+  if (v == "adamw") return Optimizer::AdamW;
+  VDSR_FAIL("--optimizer must be sgd, adam or adamw, got '" << v << "'");
+}
+
+ClipMode parse_clip_mode(const std::string& v) {
+  if (v == "norm") return ClipMode::Norm;
+  if (v == "value") return ClipMode::Value;
+  if (v == "none") return ClipMode::None;
+  VDSR_FAIL("--clip-mode must be norm, value or none, got '" << v << "'");
+}
+
+LrSchedule parse_lr_schedule(const std::string& v) {
+  if (v == "step") return LrSchedule::Step;
+  if (v == "cosine") return LrSchedule::Cosine;
+  if (v == "constant") return LrSchedule::Constant;
+  VDSR_FAIL("--lr-schedule must be step, cosine or constant, got '" << v << "'");
+}
+
+InitFan parse_init(const std::string& v) {
+  if (v == "fan-in") return InitFan::In;
+  if (v == "fan-out") return InitFan::Out;
+  VDSR_FAIL("--init must be fan-in or fan-out, got '" << v << "'");
+}
+
+const char* init_name(InitFan f) { return f == InitFan::In ? "fan-in" : "fan-out"; }
+
 std::map<std::string, std::string> train_config_record(const TrainOptions& o) {
   std::map<std::string, std::string> c;
   for (const auto& k : config_keys()) c[k.key] = k.get(o);
@@ -324,6 +398,17 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   VDSR_CHECK(o.epochs >= 0 && o.epoch_iters >= 0 && o.max_steps >= 0,
              "--epochs, --epoch-iters and --max-steps must be >= 0");
   VDSR_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
+  VDSR_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
+  VDSR_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
+  VDSR_CHECK(o.step.beta1 >= 0 && o.step.beta1 < 1 && o.step.beta2 >= 0 && o.step.beta2 < 1,
+             "--beta1 and --beta2 must be in [0, 1), got " << o.step.beta1 << " and " << o.step.beta2);
+  VDSR_CHECK(o.step.eps > 0, "--eps must be positive, got " << o.step.eps);
+  VDSR_CHECK(o.step.momentum >= 0 && o.step.momentum < 1, "--momentum must be in [0, 1), got " << o.step.momentum);
+  VDSR_CHECK(o.step.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.weight_decay);
+  VDSR_CHECK(o.step.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.bias_lr_mult);
+  VDSR_CHECK(o.step.ema >= 0 && o.step.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.ema);
+  VDSR_CHECK(o.step.clip_mode == ClipMode::None || o.step.clip > 0,
+             "--clip must be positive with --clip-mode " << clip_mode_name(o.step.clip_mode) << ", got " << o.step.clip);
   VDSR_CHECK(!o.data.scales.empty(), "--scales is empty");
   fs::create_directories(o.out);
 
@@ -348,6 +433,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
   std::vector<ValSet> val;
+  std::vector<double> bicubic_psnr;  // the first validation set's, per scale: a collapse scores it
   for (const auto& d : o.val) {
     ValSet vs{set_name(d), {}};
     const auto vfiles = list_image_files(d, "validation set");
@@ -358,15 +444,23 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
       vs.by_scale.emplace_back();
       for (size_t i = 0; i < imgs.size(); ++i) vs.by_scale.back().push_back(make_eval_sample(imgs[i], s, vfiles[i]));
     }
+    if (val.empty())
+      for (const auto& by_scale : vs.by_scale) {
+        double sum = 0;
+        for (const auto& sm : by_scale) sum += score_output(sm.input, sm.hr, sm.scale).psnr;
+        bicubic_psnr.push_back(sum / double(by_scale.size()));
+      }
     val.push_back(std::move(vs));
   }
 
   if (!model) {
     model = std::make_unique<Vdsr>(o.model, o.device);
-    model->init_he(o.seed);
+    model->init_he(o.seed, o.init);
   }
   const int64_t iters = o.epoch_iters > 0 ? o.epoch_iters : (set.count() + o.batch - 1) / o.batch;
   const int64_t total = iters * o.epochs;
+  const LrPlan lr_plan{o.lr_schedule, o.step.lr, o.lr_min, o.lr_step, o.warmup_steps};
+  const bool ema = o.step.ema > 0;
   state.seed = o.seed;
   state.epoch = state.step / iters;
   state.config = train_config_record(o);
@@ -436,7 +530,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   TrainResult res;
   res.loss = NAN;
   Progress progress("training", std::max<int64_t>(0, end_step - start_step) * o.batch, "patch");
-  auto lr_of_epoch = [&](int64_t e) { return o.step.lr * std::pow(0.1, double(e / o.lr_step)); };
+  Buffer probe_out(o.device, std::min<size_t>(size_t(o.batch), kProbePatches) * area * sizeof(float));
   bool have_batch = false;
   auto t_epoch = Clock::now();
   int64_t epoch_steps = 0;  // steps of the current epoch taken by this process
@@ -444,7 +538,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     if (hooks.stop != nullptr && hooks.stop->load() != 0) break;
     const int64_t e = state.step / iters;
     StepOptions so = o.step;
-    so.lr = lr_of_epoch(e);
+    so.lr = lr_at(lr_plan, state.step, iters, total);
     state.lr = so.lr;
     if (!have_batch) assemble(state.step);
     if (hooks.before_step) hooks.before_step(*model, state.step);
@@ -475,6 +569,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
       if (log_point) {
         state.loss_sum += st.loss;
         ++state.loss_count;
+        if (so.clip_mode == ClipMode::Norm && st.grad_norm > so.clip_threshold()) ++state.clip_bound;
         write_record({{"record", "step"}, {"step", state.step}, {"epoch", e + 1}, {"loss", st.loss},
                       {"grad_norm", st.grad_norm}, {"lr", so.lr}, {"seconds", run_seconds()}});
         char label[160];
@@ -494,6 +589,8 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                               {"data_ms", 1e3 * data_s / double(epoch_steps)},
                               {"step_ms", 1e3 * train_s / double(epoch_steps)}};
         std::string val_text;
+        // Validation scores the averaged weights when there are any.
+        if (ema) model->swap_weights_with_ema();
         if (!val.empty()) {
           nlohmann::json all = nlohmann::json::object();
           for (size_t v = 0; v < val.size(); ++v)
@@ -512,6 +609,20 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
             }
           rec["val"] = all;
         }
+        std::string collapse = collapse_reason(*model, gpu ? static_cast<const float*>(dx.data()) : hx.data(),
+                                               std::min<int64_t>(o.batch, kProbePatches), o.data.patch,
+                                               static_cast<float*>(probe_out.data()));
+        if (ema) model->swap_weights_with_ema();
+        if (collapse.empty() && !bicubic_psnr.empty()) {
+          bool at_bicubic = true;
+          for (size_t si = 0; si < o.data.scales.size(); ++si)
+            at_bicubic = at_bicubic && std::abs(rec["val_psnr_x" + std::to_string(o.data.scales[si])].get<double>() -
+                                                bicubic_psnr[si]) < 0.005;
+          if (at_bicubic) collapse = "its validation PSNR equals bicubic's at every scale";
+        }
+        if (!collapse.empty()) rec["collapsed"] = collapse;
+        const bool clip_sets_step = state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9;
+        if (clip_sets_step) rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);
         rec["seconds"] = run_seconds();
         write_record(rec);
         epoch_records[e + 1] = rec;
@@ -519,6 +630,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
         state.epoch = e + 1;
         state.loss_sum = 0;
         state.loss_count = 0;
+        state.clip_bound = 0;
         save();
         char line[320];
         std::snprintf(line, sizeof line, "epoch %lld/%d  step %lld  loss %.6g  lr %.3g%s%s  (%.1f s, data %.3f ms/step, step %.3f ms/step)",
@@ -526,6 +638,15 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                       rec["loss"].get<double>(), so.lr, val_text.empty() ? "" : "  val", val_text.c_str(),
                       run_seconds(), rec["data_ms"].get<double>(), rec["step_ms"].get<double>());
         log_info(line);
+        if (!collapse.empty())
+          log_warning("epoch " + std::to_string(e + 1) + ": the network has collapsed: " + collapse +
+                      ". It will not recover: start again with a smaller --lr (or a tighter --clip), or "
+                      "--recipe fast (Adam)");
+        if (clip_sets_step)
+          log_warning("epoch " + std::to_string(e + 1) + ": the norm clip bound in " +
+                      std::to_string(int(100.0 * rec["clip_bound_fraction"].get<double>())) +
+                      "% of the logged steps: the clip sets the step length (lr x clip) and the lr has "
+                      "no effect beyond it");
         data_s = 0;
         epoch_steps = 0;
         t_epoch = Clock::now();
@@ -566,7 +687,9 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     if (last_epoch.is_object())
       for (const auto& [k, v] : last_epoch.items())
         if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = fmt_double(v.get<double>());
-    save_weights(weights_path, model->config(), model->weights().params.data(), meta);
+    if (ema) meta["weights"] = "ema " + fmt_double(o.step.ema);
+    save_weights(weights_path, model->config(),
+                 (ema ? model->ema_weights() : model->weights()).params.data(), meta);
     log_info("trained " + std::to_string(state.step) + " steps in " + format_duration(run_seconds()) +
              "; weights in " + weights_path);
   }

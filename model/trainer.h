@@ -1,8 +1,10 @@
 // The training loop of vdsr_train as a library (the tool is a thin flag parser over it, and the
 // tests drive it in-process).
 //
-// Recipe (BRIEF §2): SGD with momentum on the Caffe Euclidean loss, lr = lr0 * 0.1^floor(epoch /
-// lr_step), an epoch = epoch_iters steps (0: one full pass, ceil(patches / batch)). Batch `step`
+// Recipe: SGD with momentum, Adam or AdamW on the Caffe Euclidean loss (model/vdsr.h), the lr of
+// each step from model/lr_schedule.h, an optional EMA of the weights (validation and the final
+// weights use it), named presets in model/recipes.h. An epoch = epoch_iters steps (0: one full
+// pass, ceil(patches / batch)). Batch `step`
 // holds the patches batch_indices(count, batch, step, seed) (model/patches.h), so (seed, step) is
 // the whole data-order state and a resumed run sees exactly the batches of the uninterrupted one.
 //
@@ -26,18 +28,27 @@
 
 #include "engine/device.h"
 #include "model/dataset.h"
+#include "model/lr_schedule.h"
 #include "model/vdsr.h"
 
 namespace vdsr {
 
+// The defaults are the bundled model's recipe (model/recipes.h "bundled"): the one measured to
+// train well; the paper's own words ("paper") collapsed here (docs/training.md).
 struct TrainOptions {
+  TrainOptions() { step.lr = 0.01; }
   std::vector<std::string> train, val;  // folders of HR images / validation sets
   std::string out, resume;              // resume: a checkpoint, or "auto" (<out>/checkpoint if any)
+  std::string recipe;                   // the --recipe preset the options came from ("" if none)
   DatasetOptions data;                  // scales, patch, stride, augmentation, down-scales
   VdsrConfig model;
+  InitFan init = InitFan::In;
   int batch = 64;
-  int epochs = 80, epoch_iters = 125, lr_step = 20;
-  StepOptions step;
+  int epochs = 90, epoch_iters = 1000, lr_step = 70;
+  LrSchedule lr_schedule = LrSchedule::Step;
+  int64_t warmup_steps = 0;
+  double lr_min = 0.0;
+  StepOptions step;  // step.lr is the starting rate; the schedule sets each step's
   uint64_t seed = 1;
   int log_every = 10;
   int64_t max_steps = 0;  // stop after this many steps in this process (0: no limit)
@@ -67,6 +78,13 @@ struct TrainResult {
   double loss = 0.0;           // the last loss read back (NaN if none was)
   std::string checkpoint;      // the checkpoint written last ("" if none in this call)
 };
+
+// Option values by name (each an Error naming its flag and the accepted words otherwise).
+Optimizer parse_optimizer(const std::string& v);    // sgd | adam | adamw
+ClipMode parse_clip_mode(const std::string& v);     // norm | value | none
+LrSchedule parse_lr_schedule(const std::string& v); // step | cosine | constant
+InitFan parse_init(const std::string& v);           // fan-in | fan-out
+const char* init_name(InitFan f);
 
 // The config record stored in checkpoints ("config.<key>" metadata): recipe and run options.
 std::map<std::string, std::string> train_config_record(const TrainOptions& o);

@@ -35,7 +35,7 @@ Vdsr::Vdsr(const VdsrConfig& cfg, Device device)
       params_(device, size_t(num_params_) * sizeof(float)),
       grads_(device, size_t(num_params_) * sizeof(float)),
       momentum_(device, size_t(num_params_) * sizeof(float)),
-      scalars_(device, 3 * sizeof(double)) {
+      scalars_(device, 3 * sizeof(double) + sizeof(OptimScalars)) {
   params_.zero();
   grads_.zero();
   momentum_.zero();
@@ -45,11 +45,25 @@ Vdsr::Vdsr(const VdsrConfig& cfg, Device device)
   copy_bytes(device_, bad_step_slot(), Device::cpu(), &no_bad_step, sizeof no_bad_step);
 }
 
-void Vdsr::init_he(uint64_t seed) {
+OptimConfig StepOptions::optim_config() const {
+  OptimConfig c;
+  c.kind = optimizer;
+  c.clip_mode = clip_mode;
+  c.momentum = momentum;
+  c.beta1 = beta1;
+  c.beta2 = beta2;
+  c.eps = eps;
+  c.weight_decay = weight_decay;
+  c.bias_lr_mult = bias_lr_mult;
+  c.ema = ema;
+  return c;
+}
+
+void Vdsr::init_he(uint64_t seed, InitFan fan) {
   std::mt19937_64 rng(seed);
   std::vector<float> host(size_t(num_params_), 0.0f);
   for (const auto& l : layers_) {
-    const double stddev = std::sqrt(2.0 / (9.0 * l.C));  // fan_in = 9 C
+    const double stddev = std::sqrt(2.0 / (9.0 * (fan == InitFan::In ? l.C : l.K)));
     const int64_t n = int64_t(l.K) * l.C * 9;
     for (int64_t i = 0; i < n; ++i)
       host[size_t(l.w_offset + i)] = static_cast<float>(stddev * normal_sample(rng));
@@ -63,6 +77,38 @@ void Vdsr::set_params(const std::vector<float>& params) {
                                 << ", " << cfg_.describe() << ")");
   copy_bytes(device_, params_.data(), Device::cpu(), params.data(), params_.bytes());
   momentum_.zero();
+  second_ = Buffer();
+  ema_ = Buffer();
+}
+
+float* Vdsr::ensure_second_moment() {
+  if (second_.bytes() == 0) {
+    second_ = Buffer(device_, params_.bytes());
+    second_.zero();
+  }
+  return second_moment();
+}
+
+float* Vdsr::ensure_ema() {
+  if (ema_.bytes() == 0) {
+    ema_ = Buffer(device_, params_.bytes());
+    copy_bytes(device_, ema_.data(), device_, params_.data(), params_.bytes());
+  }
+  return ema();
+}
+
+void Vdsr::swap_weights_with_ema() {
+  VDSR_CHECK(ema_.bytes() == params_.bytes(), "this model keeps no EMA of its weights");
+  std::swap(params_, ema_);
+}
+
+VdsrWeights Vdsr::ema_weights() const {
+  VDSR_CHECK(ema_.bytes() == params_.bytes(), "this model keeps no EMA of its weights");
+  VdsrWeights w;
+  w.config = cfg_;
+  w.params.resize(size_t(num_params_));
+  copy_bytes(Device::cpu(), w.params.data(), device_, ema_.data(), ema_.bytes());
+  return w;
 }
 
 VdsrWeights Vdsr::weights() const {
@@ -298,29 +344,33 @@ void Vdsr::forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x
 }
 
 double Vdsr::step(const StepOptions& opt) {
+  begin_step(opt);
   step_async(opt);
   ++steps_;
   return read_stats().grad_norm;
 }
 
-void Vdsr::step_async(const StepOptions& opt) {
-  VDSR_CHECK(opt.lr > 0, "learning rate must be positive, got " << opt.lr);
-  double threshold = opt.clip;
-  if (opt.clip_scale_by_lr) threshold /= opt.lr;
-  SgdParams p;
-  p.lr = opt.lr;
-  p.momentum = opt.momentum;
-  p.weight_decay = opt.weight_decay;
-  ops::grad_norm(device_, num_params_, grads(), norm_slot());
-  ops::clip_sgd_step(device_, p, opt.clip_mode, threshold, norm_slot(), num_params_, num_weights_,
-                     params(), grads(), momentum());
+void Vdsr::begin_step(const StepOptions& opt) {
+  VDSR_CHECK(opt.lr > 0 && std::isfinite(opt.lr), "learning rate must be positive, got " << opt.lr);
+  VDSR_CHECK(opt.clip_mode == ClipMode::None || opt.clip_threshold() > 0,
+             "clipping threshold must be positive, got " << opt.clip_threshold());
+  const OptimConfig c = opt.optim_config();
+  if (c.uses_second_moment()) ensure_second_moment();
+  if (c.ema > 0) ensure_ema();
+  ops::set_optim_scalars(device_, optim_scalars(c, opt.lr, opt.clip_threshold(), steps_ + 1),
+                         optim_slot());
 }
 
+void Vdsr::step_async(const StepOptions& opt) {
+  ops::grad_norm(device_, num_params_, grads(), norm_slot());
+  ops::optim_step(device_, opt.optim_config(), optim_slot(), norm_slot(), num_params_,
+                  num_weights_, params(), grads(), momentum(), second_moment(), ema());
+}
+
+// The lr and the clip threshold are not part of the key: the step reads them from the device.
 bool Vdsr::IterationKey::operator==(const IterationKey& o) const {
-  return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target && opt.lr == o.opt.lr &&
-         opt.momentum == o.opt.momentum && opt.weight_decay == o.opt.weight_decay &&
-         opt.clip_mode == o.opt.clip_mode && opt.clip == o.opt.clip &&
-         opt.clip_scale_by_lr == o.opt.clip_scale_by_lr && precision == o.precision &&
+  return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target &&
+         params == o.params && second == o.second && ema == o.ema && opt.optim_config() == o.opt.optim_config() && precision == o.precision &&
          acts_generation == o.acts_generation && workspace_generation == o.workspace_generation;
 }
 
@@ -334,6 +384,9 @@ Vdsr::IterationKey Vdsr::iteration_key(int64_t N, int64_t H, int64_t W, const fl
   k.target = target;
   k.opt = opt;
   k.precision = precision_;
+  k.params = params();
+  k.second = second_moment();
+  k.ema = ema();
   k.acts_generation = acts_generation_;
 #ifdef VDSR_HAVE_CUDA
   if (device_.is_cuda()) k.workspace_generation = cuda_workspace_generation(device_.index);
@@ -380,6 +433,7 @@ void Vdsr::iteration_async(int64_t N, int64_t H, int64_t W, const float* x, cons
 
 void Vdsr::train_step_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                             const StepOptions& opt) {
+  begin_step(opt);
   iteration_async(N, H, W, x, target, opt);
   // Outside the graph: the step number changes every iteration.
   ops::flag_nonfinite(device_, loss_slot(), steps_, bad_step_slot());

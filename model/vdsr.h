@@ -10,8 +10,9 @@
 // tf32-rounded copies of the weights made at every forward.
 // On a GPU, train_step_async records its iteration once as a CUDA graph and replays it while the
 // shape, the buffers and the options stay the same (engine/cuda_graph.h).
-// Training math (BRIEF §2): L = 1/(2N) sum (x + f(x) - target)^2; weight decay on weights only;
-// SGD momentum (kernels/sgd_step.h); clipping by global norm or by value.
+// Training math: L = 1/(2N) sum (x + f(x) - target)^2; clipping by global norm or by value, then
+// SGD with momentum, Adam or AdamW, weight decay on weights only, and optionally an exponential
+// moving average of the weights, all in one pass (kernels/optim_step.h).
 #pragma once
 
 #include <cstdint>
@@ -22,7 +23,7 @@
 #include "engine/cuda_graph.h"
 #include "kernels/bf16.h"
 #include "kernels/conv_shape.h"
-#include "kernels/sgd_step.h"
+#include "kernels/optim_step.h"
 #include "model/precision.h"
 #include "model/vdsr_config.h"
 #include "model/weights_io.h"
@@ -30,13 +31,24 @@
 namespace vdsr {
 
 struct StepOptions {
-  double lr = 0.1;
-  double momentum = 0.9;
-  double weight_decay = 1e-4;
+  double lr = 0.1;  // this step's learning rate (a schedule changes it; the rest stays fixed)
+  Optimizer optimizer = Optimizer::Sgd;
+  double momentum = 0.9;                         // SGD
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW
+  double weight_decay = 1e-4;  // weights only; Adam: L2 in the gradient; AdamW: decoupled
+  double bias_lr_mult = 1.0;   // biases learn at lr times this
+  double ema = 0.0;            // decay of the EMA of the weights (0: no EMA)
   ClipMode clip_mode = ClipMode::Norm;
   double clip = 0.4;              // norm: max global L2 norm; value: max |g| per element
   bool clip_scale_by_lr = false;  // use clip / lr as the threshold (the paper's theta / lr)
+
+  OptimConfig optim_config() const;
+  double clip_threshold() const { return clip_scale_by_lr ? clip / lr : clip; }
 };
+
+// He initialisation's fan: the input's (9 C, ours, as the paper) or the output's (9 K, as the
+// PyTorch ports).
+enum class InitFan { In, Out };
 
 struct StepStats {
   double loss = 0.0;       // before the step
@@ -66,12 +78,25 @@ class Vdsr {
   float* grads() { return static_cast<float*>(grads_.data()); }
   float* momentum() { return static_cast<float*>(momentum_.data()); }
   const float* momentum() const { return static_cast<const float*>(momentum_.data()); }
+  // Adam's second moments and the EMA of the weights: null until a step needs them (or
+  // ensure_*() makes them: the second moments zero, the EMA a copy of the weights).
+  float* second_moment() { return static_cast<float*>(second_.data()); }
+  const float* second_moment() const { return static_cast<const float*>(second_.data()); }
+  float* ema() { return static_cast<float*>(ema_.data()); }
+  const float* ema() const { return static_cast<const float*>(ema_.data()); }
+  float* ensure_second_moment();
+  float* ensure_ema();
+  // Exchanges the weights and their EMA (an error without one): evaluation with the averaged
+  // weights between training steps, then the same call again to go back.
+  void swap_weights_with_ema();
 
-  // He (Kaiming) normal initialisation of the weights, std = sqrt(2 / (9 C)); biases 0; momentum 0.
-  void init_he(uint64_t seed);
-  // Copies weights in (the config must match); momentum is zeroed.
+  // He (Kaiming) normal initialisation of the weights, std = sqrt(2 / (9 fan)) with fan the input
+  // (C) or output (K) channels; biases 0; optimizer state 0.
+  void init_he(uint64_t seed, InitFan fan = InitFan::In);
+  // Copies weights in (the config must match); the optimizer state is cleared.
   void set_params(const std::vector<float>& params);
   VdsrWeights weights() const;
+  VdsrWeights ema_weights() const;  // the EMA as weights (an error without one)
 
   // y = x + f(x). Inference only: keeps two activation maps alive, not every layer's.
   void forward(int64_t N, int64_t H, int64_t W, const float* x, float* y);
@@ -80,8 +105,8 @@ class Vdsr {
   // Returns the loss (waits for the device).
   double forward_backward(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
 
-  // Clips grads() as `opt` says and applies one SGD step; returns the norm before clipping (waits
-  // for the device).
+  // Clips grads() as `opt` says and applies one optimizer step; returns the norm before clipping
+  // (waits for the device).
   double step(const StepOptions& opt);
 
   // forward_backward + step, then reads the loss and the norm back.
@@ -99,11 +124,13 @@ class Vdsr {
   void set_steps_taken(int64_t steps) { steps_ = steps; }
 
  private:
-  // Everything a training iteration's recorded graph depends on besides the model's own buffers.
+  // Everything a training iteration's recorded graph depends on: the batch, the optimizer, and the
+  // buffers that can move (the weights swap with their EMA; the optimizer state appears on demand).
   struct IterationKey {
     int64_t N = 0, H = 0, W = 0;
     const float* x = nullptr;
     const float* target = nullptr;
+    const float *params = nullptr, *second = nullptr, *ema = nullptr;
     StepOptions opt;
     Precision precision = Precision::Fp32;
     uint64_t acts_generation = 0, workspace_generation = 0;
@@ -123,7 +150,10 @@ class Vdsr {
   const float* tf32_weights(size_t i, bool flipped) const;  // layer i's tf32 GEMM copy
   // Layer i's forward in fp32 or tf32 (fp32 maps).
   void conv_fwd(const ConvShape& s, size_t i, const float* in, float* out);
-  void step_async(const StepOptions& opt);  // clip + SGD; the step counter is the caller's
+  // Writes the next step's scalars (lr, bias corrections, clip threshold) to the device, outside
+  // any graph; allocates the optimizer state `opt` needs.
+  void begin_step(const StepOptions& opt);
+  void step_async(const StepOptions& opt);  // norm, clip, update, EMA; the step counter is the caller's
   // forward_backward_async + step_async, replayed from a graph when possible.
   void iteration_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                        const StepOptions& opt);
@@ -132,18 +162,22 @@ class Vdsr {
     return l.b_offset >= 0 ? base + l.b_offset : nullptr;
   }
 
-  // Device scalars: loss and gradient norm (double), then the first non-finite step (int64).
+  // Device scalars: loss and gradient norm (double), the first non-finite step (int64), then the
+  // optimizer's per-step scalars.
   double* loss_slot() { return static_cast<double*>(scalars_.data()); }
   double* norm_slot() { return static_cast<double*>(scalars_.data()) + 1; }
   int64_t* bad_step_slot() {
     return reinterpret_cast<int64_t*>(static_cast<double*>(scalars_.data()) + 2);
+  }
+  OptimScalars* optim_slot() {
+    return reinterpret_cast<OptimScalars*>(static_cast<double*>(scalars_.data()) + 3);
   }
 
   VdsrConfig cfg_;
   std::vector<LayerDesc> layers_;
   Device device_;
   int64_t num_params_ = 0, num_weights_ = 0;
-  Buffer params_, grads_, momentum_;
+  Buffer params_, grads_, momentum_, second_, ema_;
   Buffer scalars_;
   int64_t steps_ = 0;             // optimizer steps taken (the non-finite flag records it)
   Arena acts_;                    // activations, sized for the largest need seen

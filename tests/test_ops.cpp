@@ -1,4 +1,4 @@
-// The small training ops (Euclidean loss, grad norm, value clipping, SGD step): CPU against the
+// The small training ops (Euclidean loss, grad norm; the optimizer step: test_optim.cpp): CPU against the
 // double reference at awkward sizes, hand-computed examples, a finite-difference gradient check,
 // bit-identical reductions for any thread count, and precondition checks.
 #include <algorithm>
@@ -11,10 +11,8 @@
 
 #include "engine/error.h"
 #include "engine/thread_pool.h"
-#include "kernels/clip_value.h"
 #include "kernels/euclidean_loss.h"
 #include "kernels/grad_norm.h"
-#include "kernels/sgd_step.h"
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
@@ -138,95 +136,6 @@ TEST_CASE("grad_norm: CPU matches the reference") {
   }
 }
 
-TEST_CASE("clip_value: clamps exactly") {
-  std::vector<float> g = {-3.0f, -0.5f, 0.0f, 0.25f, 0.5f, 0.75f, 9.0f, -0.5f};
-  clip_value_cpu(static_cast<int64_t>(g.size()), 0.5f, g.data());
-  CHECK(g == std::vector<float>{-0.5f, -0.5f, 0.0f, 0.25f, 0.5f, 0.5f, 0.5f, -0.5f});
-  std::vector<double> gd = {-3.0, 0.1, 7.0};
-  clip_value_ref(3, 1.0, gd.data());
-  CHECK(gd == std::vector<double>{-1.0, 0.1, 1.0});
-  // A limit of 0 zeroes everything.
-  std::vector<float> z = {1.0f, -2.0f};
-  clip_value_cpu(2, 0.0f, z.data());
-  CHECK(std::fabs(z[0]) == 0.0f);
-  CHECK(std::fabs(z[1]) == 0.0f);
-}
-
-TEST_CASE("clip_value: CPU matches the reference exactly") {
-  // Clamping does no arithmetic, so float and double results are equal.
-  for (const int64_t n : kSizes) {
-    INFO("n " << n);
-    auto g = random_floats(static_cast<size_t>(n), -2.0f, 2.0f, 51);
-    auto gd = to_double(g);
-    clip_value_cpu(n, 0.75f, g.data());
-    clip_value_ref(n, 0.75, gd.data());
-    CHECK(to_double(g) == gd);
-  }
-}
-
-TEST_CASE("sgd_step: one step by hand with n_decay = 2") {
-  // lr 0.5, momentum 0.5, weight decay 0.25 (elements 0 and 1 only), grad_scale 0.5:
-  //   d = 0.5 g + [0.25 w, 0.25 w, 0, 0] = {1.25, -1.5, 4, 0.5}
-  //   v = 0.5 v + d                      = {1.75, -1.5, 3, 2.5}
-  //   w = w - 0.5 v                      = {0.125, 2.75, 1.5, 2.75}
-  // All values are exact in float.
-  SgdParams p;
-  p.lr = 0.5;
-  p.momentum = 0.5;
-  p.weight_decay = 0.25;
-  p.grad_scale = 0.5;
-  const std::vector<float> g = {2.0f, -4.0f, 8.0f, 1.0f};
-  const std::vector<double> want_w = {0.125, 2.75, 1.5, 2.75}, want_v = {1.75, -1.5, 3.0, 2.5};
-
-  std::vector<float> w = {1.0f, 2.0f, 3.0f, 4.0f}, v = {1.0f, 0.0f, -2.0f, 4.0f};
-  sgd_step_cpu(p, 4, 2, w.data(), g.data(), v.data());
-  CHECK(to_double(w) == want_w);
-  CHECK(to_double(v) == want_v);
-
-  std::vector<double> wd = {1.0, 2.0, 3.0, 4.0}, vd = {1.0, 0.0, -2.0, 4.0};
-  sgd_step_ref(p, 4, 2, wd.data(), to_double(g).data(), vd.data());
-  CHECK(wd == want_w);
-  CHECK(vd == want_v);
-}
-
-TEST_CASE("sgd_step: CPU matches the reference over many steps") {
-  // The CPU step does the reference's double arithmetic and rounds w and v to float when it stores
-  // them, so after one step it equals the reference rounded to float (1 float ulp slack for
-  // compiler contraction). Over 10 steps the float rounding of the state (half an ulp, ~6e-8
-  // relative, per store) accumulates, amplified at most 1 / (1 - momentum) = 10 times by the
-  // velocity: 1e-5 covers it.
-  SgdParams p;  // paper defaults: lr 0.1, momentum 0.9, weight decay 1e-4
-  for (const int64_t n : kSizes) {
-    INFO("n " << n);
-    const int64_t n_decay = n - n / 7;  // a tail without decay, like the biases
-    auto w = random_floats(static_cast<size_t>(n), -1.0f, 1.0f, 61);
-    auto v = random_floats(static_cast<size_t>(n), -0.1f, 0.1f, 62);
-    auto wd = to_double(w), vd = to_double(v);
-    for (int step = 0; step < 10; ++step) {
-      p.grad_scale = step % 2 == 0 ? 1.0 : 0.4;
-      const auto g =
-          random_floats(static_cast<size_t>(n), -1.0f, 1.0f, 100 + static_cast<uint32_t>(step));
-      sgd_step_cpu(p, n, n_decay, w.data(), g.data(), v.data());
-      sgd_step_ref(p, n, n_decay, wd.data(), to_double(g).data(), vd.data());
-      int64_t bad = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        if (step == 0) {
-          const double ww = static_cast<double>(static_cast<float>(wd[i]));
-          const double vv = static_cast<double>(static_cast<float>(vd[i]));
-          if (!close(static_cast<double>(w[i]), ww, 1.2e-7, 1e-30) ||
-              !close(static_cast<double>(v[i]), vv, 1.2e-7, 1e-30))
-            ++bad;
-        } else if (!close(static_cast<double>(w[i]), wd[i], 1e-5, 1e-5) ||
-                   !close(static_cast<double>(v[i]), vd[i], 1e-5, 1e-5)) {
-          ++bad;
-        }
-      }
-      INFO("step " << step);
-      CHECK(bad == 0);
-    }
-  }
-}
-
 TEST_CASE("determinism: loss and grad norm are bit-identical for any thread count") {
   ThreadsGuard guard;
   const int64_t n = 1000003;
@@ -254,9 +163,8 @@ TEST_CASE("determinism: loss and grad norm are bit-identical for any thread coun
 }
 
 TEST_CASE("preconditions throw vdsr::Error") {
-  float f[4] = {1.0f, 2.0f, 3.0f, 4.0f}, g[4] = {0.0f, 0.0f, 0.0f, 0.0f}, v[4] = {};
-  double d[4] = {1.0, 2.0, 3.0, 4.0}, e[4] = {}, u[4] = {};
-  const SgdParams p;
+  float f[4] = {1.0f, 2.0f, 3.0f, 4.0f}, g[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  double d[4] = {1.0, 2.0, 3.0, 4.0}, e[4] = {};
 
   CHECK_THROWS_AS(euclidean_loss_cpu(0, 4, f, g, nullptr), Error);
   CHECK_THROWS_AS(euclidean_loss_cpu(-1, 4, f, g, nullptr), Error);
@@ -273,33 +181,8 @@ TEST_CASE("preconditions throw vdsr::Error") {
   CHECK_THROWS_AS(grad_norm_ref(-1, d), Error);
   CHECK_THROWS_AS(grad_norm_ref(4, nullptr), Error);
 
-  CHECK_THROWS_AS(clip_value_cpu(-1, 1.0f, f), Error);
-  CHECK_THROWS_AS(clip_value_cpu(4, -1.0f, f), Error);
-  CHECK_THROWS_AS(clip_value_cpu(4, std::nanf(""), f), Error);
-  CHECK_THROWS_AS(clip_value_cpu(4, 1.0f, nullptr), Error);
-  CHECK_THROWS_AS(clip_value_ref(-1, 1.0, d), Error);
-  CHECK_THROWS_AS(clip_value_ref(4, -0.5, d), Error);
-  CHECK_THROWS_AS(clip_value_ref(4, 1.0, nullptr), Error);
-
-  CHECK_THROWS_AS(sgd_step_cpu(p, -1, 0, f, g, v), Error);
-  CHECK_THROWS_AS(sgd_step_cpu(p, 4, -1, f, g, v), Error);
-  CHECK_THROWS_AS(sgd_step_cpu(p, 4, 5, f, g, v), Error);
-  CHECK_THROWS_AS(sgd_step_cpu(p, 4, 2, nullptr, g, v), Error);
-  CHECK_THROWS_AS(sgd_step_cpu(p, 4, 2, f, nullptr, v), Error);
-  CHECK_THROWS_AS(sgd_step_cpu(p, 4, 2, f, g, nullptr), Error);
-  CHECK_THROWS_AS(sgd_step_ref(p, -1, 0, d, e, u), Error);
-  CHECK_THROWS_AS(sgd_step_ref(p, 4, 5, d, e, u), Error);
-  CHECK_THROWS_AS(sgd_step_ref(p, 4, -1, d, e, u), Error);
-  CHECK_THROWS_AS(sgd_step_ref(p, 4, 2, d, nullptr, u), Error);
-
   // A failed check leaves the buffers untouched.
   CHECK(f[0] == 1.0f);
   CHECK(d[3] == 4.0);
-  // The boundaries are valid: n = 0 with null pointers, n_decay = 0 and n_decay = n.
-  CHECK_NOTHROW(sgd_step_cpu(p, 0, 0, nullptr, nullptr, nullptr));
-  CHECK_NOTHROW(sgd_step_cpu(p, 4, 0, f, g, v));
-  CHECK_NOTHROW(sgd_step_cpu(p, 4, 4, f, g, v));
-  CHECK_NOTHROW(sgd_step_ref(p, 4, 4, d, e, u));
-  CHECK_NOTHROW(clip_value_cpu(0, 0.0f, nullptr));
   CHECK(euclidean_loss_cpu(1, 0, nullptr, nullptr, nullptr) == 0.0);
 }

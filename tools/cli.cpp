@@ -42,7 +42,14 @@ std::string Parser::help() const {
       os << "\n" << std::string(30, ' ');
     os << f.help << "\n";
   }
+  if (!epilog_.empty()) os << "\n" << epilog_;
   return os.str();
+}
+
+void Parser::apply(const std::string& long_name, const std::string& value) const {
+  for (const auto& f : flags_)
+    if (f.long_name == long_name && f.set) return f.set(value);
+  VDSR_FAIL("internal: no flag " << long_name);
 }
 
 void Parser::parse(int argc, char** argv) {

@@ -26,10 +26,14 @@ class Parser {
   void add_common();
   // Parses argv; prints --help / --version and exits 0 for them; throws Error on a bad flag.
   void parse(int argc, char** argv);
+  // Sets one flag by its long name as if it had been given ("" for a switch): presets use it.
+  void apply(const std::string& long_name, const std::string& value) const;
+  // Text printed after the option list in --help.
+  void set_epilog(std::string text) { epilog_ = std::move(text); }
   std::string help() const;
 
  private:
-  std::string program_, summary_, usage_;
+  std::string program_, summary_, usage_, epilog_;
   std::vector<Flag> flags_;
 };
 

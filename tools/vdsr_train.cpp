@@ -2,14 +2,17 @@
 // the loop). Writes <out>/checkpoint.safetensors at every epoch end, on Ctrl-C / SIGTERM and at
 // --max-steps, <out>/train.jsonl, <out>/curve.svg and, when the last epoch is done,
 // <out>/vdsr.safetensors. --resume continues a run exactly (batches are a pure function of
-// (seed, step)); options left out are taken from the checkpoint. Exit status: 0 done (or stopped
+// (seed, step)); options left out are taken from the checkpoint. --recipe NAME fills in the
+// options of a preset (model/recipes.h) that the command line leaves out. Exit status: 0 done (or stopped
 // at --max-steps), 1 error (including a non-finite loss), 128 + signal when stopped by a signal
 // (130 for SIGINT, 143 for SIGTERM) after writing the checkpoint.
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "model/recipes.h"
 #include "model/trainer.h"
 #include "tools/cli.h"
 
@@ -70,27 +73,47 @@ int run(int argc, char** argv) {
           o.data.downscales.push_back(d);
         }
       });
+  add("", "--recipe", "NAME",
+      "a preset (below) for every recipe option not given on the command line [none: the defaults, "
+      "which are the 'bundled' preset]",
+      [&](const std::string& v) { o.recipe = find_recipe(v).name; });
   add("", "--depth", "N", "conv layers [20]", [&](const std::string& v) { o.model.depth = cli::parse_int(v, "--depth"); });
   add("", "--channels", "N", "hidden channels [64]",
       [&](const std::string& v) { o.model.channels = cli::parse_int(v, "--channels"); });
   add("", "--no-bias", "", "conv layers without biases", [&](const std::string&) { o.model.bias = false; });
+  add("", "--init", "FAN", "He initialisation over fan-in (9 C_in, the paper) or fan-out (9 C_out, the PyTorch ports) [fan-in]",
+      [&](const std::string& v) { o.init = parse_init(v); });
   add("", "--batch", "N", "patches per step [64]", [&](const std::string& v) { o.batch = cli::parse_int(v, "--batch"); });
-  add("", "--epochs", "N", "epochs [80]", [&](const std::string& v) { o.epochs = cli::parse_int(v, "--epochs"); });
-  add("", "--epoch-iters", "N", "steps per epoch; 0 = one full pass, ceil(patches / batch) [125]",
+  add("", "--epochs", "N", "epochs [90]", [&](const std::string& v) { o.epochs = cli::parse_int(v, "--epochs"); });
+  add("", "--epoch-iters", "N", "steps per epoch; 0 = one full pass, ceil(patches / batch) [1000]",
       [&](const std::string& v) { o.epoch_iters = cli::parse_int(v, "--epoch-iters"); });
-  add("", "--lr", "LR", "initial learning rate [0.1]", [&](const std::string& v) { o.step.lr = cli::parse_double(v, "--lr"); });
-  add("", "--lr-step", "N", "divide the learning rate by 10 every N epochs [20]",
+  add("", "--optimizer", "NAME", "sgd (momentum), adam (weight decay as L2 in the gradient) or adamw (decoupled) [sgd]",
+      [&](const std::string& v) { o.step.optimizer = parse_optimizer(v); });
+  add("", "--lr", "LR", "starting (peak) learning rate [0.01]", [&](const std::string& v) { o.step.lr = cli::parse_double(v, "--lr"); });
+  add("", "--lr-schedule", "NAME",
+      "step (lr / 10 every --lr-step epochs), cosine (per step, down to --lr-min at the last step) or constant [step]",
+      [&](const std::string& v) { o.lr_schedule = parse_lr_schedule(v); });
+  add("", "--lr-step", "N", "step schedule: divide the learning rate by 10 every N epochs [70]",
       [&](const std::string& v) { o.lr_step = cli::parse_int(v, "--lr-step"); });
+  add("", "--lr-min", "LR", "cosine schedule: the last step's learning rate [0]",
+      [&](const std::string& v) { o.lr_min = cli::parse_double(v, "--lr-min"); });
+  add("", "--warmup-steps", "N", "ramp the learning rate linearly from lr / N over the first N steps [0]",
+      [&](const std::string& v) { o.warmup_steps = cli::parse_int(v, "--warmup-steps"); });
   add("", "--momentum", "M", "SGD momentum [0.9]",
       [&](const std::string& v) { o.step.momentum = cli::parse_double(v, "--momentum"); });
+  add("", "--beta1", "B", "Adam's first-moment decay [0.9]", [&](const std::string& v) { o.step.beta1 = cli::parse_double(v, "--beta1"); });
+  add("", "--beta2", "B", "Adam's second-moment decay [0.999]", [&](const std::string& v) { o.step.beta2 = cli::parse_double(v, "--beta2"); });
+  add("", "--eps", "E", "Adam's epsilon [1e-8]", [&](const std::string& v) { o.step.eps = cli::parse_double(v, "--eps"); });
   add("", "--weight-decay", "WD", "weight decay on weights, not biases [1e-4]",
       [&](const std::string& v) { o.step.weight_decay = cli::parse_double(v, "--weight-decay"); });
+  add("", "--bias-lr-mult", "M", "the biases learn at lr times M (Caffe's lr_mult) [1]",
+      [&](const std::string& v) { o.step.bias_lr_mult = cli::parse_double(v, "--bias-lr-mult"); });
+  add("", "--ema", "DECAY",
+      "keep an exponential moving average of the weights with this decay (e.g. 0.999); validation and "
+      "vdsr.safetensors use it [0 = off]",
+      [&](const std::string& v) { o.step.ema = cli::parse_double(v, "--ema"); });
   add("", "--clip-mode", "MODE", "gradient clipping: norm (global L2), value (per element), none [norm]",
-      [&](const std::string& v) {
-        VDSR_CHECK(v == "norm" || v == "value" || v == "none",
-                   "--clip-mode must be norm, value or none, got '" << v << "'");
-        o.step.clip_mode = v == "norm" ? ClipMode::Norm : v == "value" ? ClipMode::Value : ClipMode::None;
-      });
+      [&](const std::string& v) { o.step.clip_mode = parse_clip_mode(v); });
   add("", "--clip", "C", "clipping threshold [0.4]", [&](const std::string& v) { o.step.clip = cli::parse_double(v, "--clip"); });
   add("", "--clip-scale-by-lr", "", "use clip / lr as the threshold (the paper's theta / lr)",
       [&](const std::string&) { o.step.clip_scale_by_lr = true; });
@@ -112,8 +135,23 @@ int run(int argc, char** argv) {
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = v; });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
       [&](const std::string& v) { o.json = v; });
+  bool print_config = false;
+  p.add({"", "--print-config", "", "print the options this command line resolves to (key=value) and exit",
+         [&](const std::string&) { print_config = true; }});
   p.add_common();
+  std::string epilog = "Recipes (--recipe NAME; options given on the command line win):\n";
+  for (const auto& r : recipes())
+    epilog += std::string("  ") + r.name + ": " + recipe_flags_text(r) + "\n      " + r.summary + "\n";
+  p.set_epilog(epilog);
   p.parse(argc, argv);
+  // A preset's flags count as given: a resume compares them with the checkpoint like typed ones.
+  if (!o.recipe.empty())
+    for (const auto& [flag, value] : find_recipe(o.recipe).flags)
+      if (o.given.count(flag) == 0) p.apply(flag, value);
+  if (print_config) {
+    for (const auto& [k, v] : train_config_record(o)) std::printf("%s=%s\n", k.c_str(), v.c_str());
+    return 0;
+  }
 
   VDSR_CHECK(!o.train.empty() || !o.resume.empty(), "--train DIR is required (or --resume CKPT)");
   VDSR_CHECK(!o.out.empty() || (!o.resume.empty() && o.resume != "auto"), "--out DIR is required");

@@ -1,5 +1,5 @@
 // The CUDA small training ops (kernels/residual_add.cu, euclidean_loss.cu, grad_norm.cu,
-// flag_nonfinite.cu, sgd_step.cu), through the kernels/ops.h launchers on cuda:0, against the CPU
+// flag_nonfinite.cu, optim_step.cu), through the kernels/ops.h launchers on cuda:0, against the CPU
 // implementations and the double references at sizes 0, 1, 7, 1000, 2^20 + 3 and the VDSR
 // parameter count 665,921. Outputs are poisoned with NaN (all bytes 0xFF) before every call, so an
 // element the kernel does not write fails.
@@ -17,10 +17,11 @@
 //                       to the reference; two runs bit-identical.
 //   grad_norm           the same: 1e-12 relative, exact on small integers, two runs bit-identical.
 //   flag_nonfinite      exact: records the first NaN / inf step, sticky afterwards.
-//   clip_sgd_step       w and v within 1 float ulp of the CPU (the same double expression rounded
-//                       once; bit-identical unless the host compiler fuses to FMA, e.g.
-//                       -march=native) for the clip modes None, Norm above and below the threshold,
-//                       and Value; value-clipped g bit-identical (a clamp does not round).
+//   optim_step          w, m, v, e bit-identical to the CPU (one element function,
+//                       kernels/optim_step_math.h, compiled without FMA contraction on both sides;
+//                       double +, *, / and sqrt are correctly rounded) for SGD, Adam and AdamW, the
+//                       clip modes None, Norm above and below the threshold, and Value, with and
+//                       without the EMA, over three steps; value-clipped g bit-identical.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,7 +39,7 @@
 #include "kernels/grad_norm.h"
 #include "kernels/ops.h"
 #include "kernels/residual_add.h"
-#include "kernels/sgd_step.h"
+#include "kernels/optim_step.h"
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
@@ -325,110 +326,127 @@ TEST_CASE("flag_nonfinite CUDA: records the first non-finite step and is sticky"
   CHECK(cpu_flag == 5);
 }
 
-TEST_CASE("clip_sgd_step CUDA: within 1 ulp of the CPU for every clip mode") {
+// The step's scalars in device memory, as the model keeps them.
+Buffer device_scalars(const OptimScalars& s) {
+  Buffer b(kGpu, sizeof(OptimScalars));
+  ops::set_optim_scalars(kGpu, s, static_cast<OptimScalars*>(b.data()));
+  return b;
+}
+
+const OptimScalars* sptr(Buffer& b) { return static_cast<const OptimScalars*>(b.data()); }
+
+TEST_CASE("optim_step CUDA: bit-identical to the CPU for every optimizer, clip mode and EMA") {
   vdsr::test::require_gpu();
-  SgdParams p;  // lr 0.1, momentum 0.9, weight decay 1e-4
-  struct Mode {
+  struct Clip {
     const char* name;
-    ClipMode clip;
+    ClipMode mode;
     double threshold_over_norm;  // threshold = this * the gradient's norm (Norm), or a value
   };
-  const Mode modes[] = {{"none", ClipMode::None, 0.0},
+  const Clip clips[] = {{"none", ClipMode::None, 0.0},
                         {"norm above the threshold (scaled)", ClipMode::Norm, 0.5},
                         {"norm below the threshold (unscaled)", ClipMode::Norm, 2.0},
                         {"value", ClipMode::Value, 0.0}};
-  for (const Mode& mode : modes) {
-    for (const int64_t n : kSizes) {
-      // The VDSR layout: weights decay, the 1,217 biases do not; other sizes: a tail without decay.
-      const int64_t n_decay = n == 665921 ? 664704 : n - n / 7;
-      INFO("mode " << mode.name << ", n " << n << ", n_decay " << n_decay);
-      const size_t un = size_t(n);
-      auto w = random_floats(un, -1.0f, 1.0f, 61);
-      auto v = random_floats(un, -0.1f, 0.1f, 62);
-      Buffer dw = upload(w), dv = upload(v);
-      Buffer dnorm(kGpu, sizeof(double));
-      for (int step = 0; step < 3; ++step) {
-        INFO("step " << step);
-        auto g = random_floats(un, -1.0f, 1.0f, 100 + uint32_t(step));
-        double norm = 0.0;
-        ops::grad_norm(kCpu, n, g.data(), &norm);
-        double threshold = 0.0;
-        if (mode.clip == ClipMode::Norm) threshold = n == 0 ? 1.0 : mode.threshold_over_norm * norm;
-        if (mode.clip == ClipMode::Value) threshold = 0.5;  // clamps about half of g
-        copy_bytes(kGpu, dnorm.data(), kCpu, &norm, sizeof norm);
-        Buffer dg = upload(g);
-
-        ops::clip_sgd_step(kCpu, p, mode.clip, threshold, &norm, n, n_decay, w.data(), g.data(),
-                           v.data());
-        ops::clip_sgd_step(kGpu, p, mode.clip, threshold, dptr(dnorm), n, n_decay, fptr(dw),
-                           fptr(dg), fptr(dv));
-        const auto gw = download<float>(dw, un), gv = download<float>(dv, un);
-        CHECK(max_ulps(gw, w) <= 1);
-        CHECK(max_ulps(gv, v) <= 1);
-        // g: clamped in place for Value (exact), untouched otherwise; equal to the CPU's either way.
-        CHECK(same_bits(download<float>(dg, un), g));
-        // Continue from the GPU state so both sides step from the same w and v.
-        w = gw;
-        v = gv;
-      }
-    }
-  }
+  for (const Optimizer kind : {Optimizer::Sgd, Optimizer::Adam, Optimizer::AdamW})
+    for (const Clip& clip : clips)
+      for (const double ema : {0.0, 0.999})
+        for (const int64_t n : {int64_t(0), int64_t(1), int64_t(7), int64_t(1000), int64_t(665921)}) {
+          // The VDSR layout: weights decay, the 1,217 biases do not; other sizes: a tail without decay.
+          const int64_t n_decay = n == 665921 ? 664704 : n - n / 7;
+          INFO(optimizer_name(kind) << ", clip " << clip.name << ", ema " << ema << ", n " << n);
+          OptimConfig c;
+          c.kind = kind;
+          c.clip_mode = clip.mode;
+          c.bias_lr_mult = 0.1;
+          c.ema = ema;
+          const size_t un = size_t(n);
+          auto w = random_floats(un, -1.0f, 1.0f, 61);
+          auto m = random_floats(un, -0.1f, 0.1f, 62);
+          auto v = random_floats(un, 0.0f, 0.01f, 63);
+          auto e = w;
+          Buffer dw = upload(w), dm = upload(m), dv = upload(v), de = upload(e);
+          Buffer dnorm(kGpu, sizeof(double));
+          for (int step = 1; step <= 3; ++step) {
+            INFO("step " << step);
+            auto g = random_floats(un, -1.0f, 1.0f, 100 + uint32_t(step));
+            double norm = 0.0;
+            ops::grad_norm(kCpu, n, g.data(), &norm);
+            double threshold = 0.0;
+            if (clip.mode == ClipMode::Norm) threshold = n == 0 ? 1.0 : clip.threshold_over_norm * norm;
+            if (clip.mode == ClipMode::Value) threshold = 0.5;  // clamps about half of g
+            const OptimScalars s = optim_scalars(c, kind == Optimizer::Sgd ? 0.1 : 1e-3, threshold, step);
+            copy_bytes(kGpu, dnorm.data(), kCpu, &norm, sizeof norm);
+            Buffer dg = upload(g), ds = device_scalars(s);
+            ops::optim_step(kCpu, c, &s, &norm, n, n_decay, w.data(), g.data(), m.data(), v.data(), e.data());
+            ops::optim_step(kGpu, c, sptr(ds), dptr(dnorm), n, n_decay, fptr(dw), fptr(dg), fptr(dm),
+                            fptr(dv), fptr(de));
+            CHECK(same_bits(download<float>(dw, un), w));
+            CHECK(same_bits(download<float>(dm, un), m));
+            CHECK(same_bits(download<float>(dv, un), v));  // SGD: untouched on both sides
+            CHECK(same_bits(download<float>(de, un), e));  // no EMA: untouched on both sides
+            // g: clamped in place for Value (exact), untouched otherwise; equal to the CPU's either way.
+            CHECK(same_bits(download<float>(dg, un), g));
+          }
+        }
 }
 
-TEST_CASE("clip_sgd_step CUDA: one step equals the double reference rounded to float") {
+TEST_CASE("optim_step CUDA: one Adam step equals the double reference rounded to float") {
   vdsr::test::require_gpu();
-  // The norm clip scale applied by hand to the reference: w and v must be the reference's double
-  // result rounded once (1 ulp slack, see the file header).
+  // From float state the reference's double result, rounded once, is what the kernel stores (up to
+  // 2 ulps: the reference groups the decayed gradient's sum as written, not as the kernel does).
   const int64_t n = 665921, n_decay = 664704;
-  SgdParams p;
-  const auto w = random_floats(size_t(n), -1.0f, 1.0f, 71);
-  const auto v = random_floats(size_t(n), -0.1f, 0.1f, 72);
-  const auto g = random_floats(size_t(n), -1.0f, 1.0f, 73);
-  const double norm = grad_norm_ref(n, to_double(g).data());
-  const double threshold = 0.4;
-  REQUIRE(norm > threshold);
-  SgdParams q = p;
-  q.grad_scale = threshold / norm;
-  auto wd = to_double(w), vd = to_double(v);
-  sgd_step_ref(q, n, n_decay, wd.data(), to_double(g).data(), vd.data());
-  std::vector<float> wf(static_cast<size_t>(n)), vf(static_cast<size_t>(n));
-  for (size_t i = 0; i < size_t(n); ++i) {
-    wf[i] = static_cast<float>(wd[i]);
-    vf[i] = static_cast<float>(vd[i]);
+  for (const Optimizer kind : {Optimizer::Adam, Optimizer::AdamW}) {
+    INFO(optimizer_name(kind));
+    OptimConfig c;
+    c.kind = kind;
+    c.clip_mode = ClipMode::Norm;
+    c.ema = 0.99;
+    const auto w = random_floats(size_t(n), -1.0f, 1.0f, 71);
+    const auto m = random_floats(size_t(n), -0.1f, 0.1f, 72);
+    const auto v = random_floats(size_t(n), 0.0f, 0.01f, 74);
+    const auto g = random_floats(size_t(n), -1.0f, 1.0f, 73);
+    const double norm = grad_norm_ref(n, to_double(g).data());
+    const OptimScalars s = optim_scalars(c, 1e-3, 0.4, 5);
+    REQUIRE(norm > s.threshold);
+    auto wd = to_double(w), md = to_double(m), vd = to_double(v), gd = to_double(g), ed = wd;
+    optim_step_ref(c, s, norm, n, n_decay, wd.data(), gd.data(), md.data(), vd.data(), ed.data());
+    auto rounded = [](const std::vector<double>& a) { return std::vector<float>(a.begin(), a.end()); };
+    Buffer dw = upload(w), dm = upload(m), dv = upload(v), de = upload(w), dg = upload(g), dn(kGpu, sizeof(double));
+    Buffer ds = device_scalars(s);
+    copy_bytes(kGpu, dn.data(), kCpu, &norm, sizeof norm);
+    ops::optim_step(kGpu, c, sptr(ds), dptr(dn), n, n_decay, fptr(dw), fptr(dg), fptr(dm), fptr(dv), fptr(de));
+    CHECK(max_ulps(download<float>(dw, size_t(n)), rounded(wd)) <= 2);
+    CHECK(max_ulps(download<float>(dm, size_t(n)), rounded(md)) <= 2);
+    CHECK(max_ulps(download<float>(dv, size_t(n)), rounded(vd)) <= 2);
+    CHECK(same_bits(download<float>(dg, size_t(n)), g));  // norm clipping does not rewrite g
   }
-  Buffer dw = upload(w), dv = upload(v), dg = upload(g), dn(kGpu, sizeof(double));
-  copy_bytes(kGpu, dn.data(), kCpu, &norm, sizeof norm);
-  ops::clip_sgd_step(kGpu, p, ClipMode::Norm, threshold, dptr(dn), n, n_decay, fptr(dw), fptr(dg),
-                     fptr(dv));
-  CHECK(max_ulps(download<float>(dw, size_t(n)), wf) <= 1);
-  CHECK(max_ulps(download<float>(dv, size_t(n)), vf) <= 1);
-  CHECK(same_bits(download<float>(dg, size_t(n)), g));  // norm clipping does not rewrite g
 }
 
-TEST_CASE("clip_sgd_step CUDA: NaN norm means no scaling, NaN gradients pass through") {
+TEST_CASE("optim_step CUDA: NaN norm means no scaling, NaN gradients pass through") {
   vdsr::test::require_gpu();
   // As on the CPU: `*norm > threshold` is false for NaN, so the scale stays 1; a NaN gradient
-  // survives the value clamp (std::min/std::max semantics) and poisons its w and v only.
+  // survives the value clamp (std::min/std::max semantics) and poisons its w and m only.
   const int64_t n = 7;
-  SgdParams p;
-  std::vector<float> w(7, 0.5f), v(7, 0.0f), g = {0.1f, -2.0f, 3.0f, 0.0f, -0.3f, 0.7f, 1.0f};
+  OptimConfig c;  // SGD
+  std::vector<float> w(7, 0.5f), m(7, 0.0f), g = {0.1f, -2.0f, 3.0f, 0.0f, -0.3f, 0.7f, 1.0f};
   g[3] = std::numeric_limits<float>::quiet_NaN();
   for (const ClipMode clip : {ClipMode::Norm, ClipMode::Value}) {
-    INFO("clip " << (clip == ClipMode::Norm ? "norm" : "value"));
+    INFO("clip " << clip_mode_name(clip));
+    c.clip_mode = clip;
+    const OptimScalars s = optim_scalars(c, 0.1, 0.5, 1);
     double norm = std::numeric_limits<double>::quiet_NaN();
-    std::vector<float> cw = w, cv = v, cg = g;
-    ops::clip_sgd_step(kCpu, p, clip, 0.5, &norm, n, 5, cw.data(), cg.data(), cv.data());
-    Buffer dw = upload(w), dv = upload(v), dg = upload(g), dn(kGpu, sizeof(double));
+    std::vector<float> cw = w, cm = m, cg = g;
+    ops::optim_step(kCpu, c, &s, &norm, n, 5, cw.data(), cg.data(), cm.data(), nullptr, nullptr);
+    Buffer dw = upload(w), dm = upload(m), dg = upload(g), dn(kGpu, sizeof(double)), ds = device_scalars(s);
     copy_bytes(kGpu, dn.data(), kCpu, &norm, sizeof norm);
-    ops::clip_sgd_step(kGpu, p, clip, 0.5, dptr(dn), n, 5, fptr(dw), fptr(dg), fptr(dv));
-    const auto gw = download<float>(dw, 7), gv = download<float>(dv, 7), gg = download<float>(dg, 7);
+    ops::optim_step(kGpu, c, sptr(ds), dptr(dn), n, 5, fptr(dw), fptr(dg), fptr(dm), nullptr, nullptr);
+    const auto gw = download<float>(dw, 7), gm = download<float>(dm, 7), gg = download<float>(dg, 7);
     for (size_t i = 0; i < 7; ++i) {
       INFO("i " << i);
       CHECK(std::isnan(gw[i]) == (i == 3));
-      CHECK(std::isnan(gv[i]) == (i == 3));
+      CHECK(std::isnan(gm[i]) == (i == 3));
       if (i != 3) {
-        CHECK(ulp_distance(gw[i], cw[i]) <= 1);
-        CHECK(ulp_distance(gv[i], cv[i]) <= 1);
+        CHECK(gw[i] == cw[i]);
+        CHECK(gm[i] == cm[i]);
         CHECK(gg[i] == cg[i]);
       }
     }
@@ -439,7 +457,6 @@ TEST_CASE("CUDA small ops: preconditions throw vdsr::Error") {
   vdsr::test::require_gpu();
   Buffer a = upload(std::vector<float>(8, 1.0f)), b = upload(std::vector<float>(8, 2.0f));
   Buffer c = upload(std::vector<float>(8, 0.0f)), d(kGpu, 2 * sizeof(double));
-  const SgdParams p;
   CHECK_THROWS_AS(ops::residual_add(kGpu, -1, fptr(a), fptr(b), fptr(c)), Error);
   CHECK_THROWS_AS(ops::residual_add(kGpu, 8, nullptr, fptr(b), fptr(c)), Error);
   CHECK_THROWS_AS(ops::euclidean_loss(kGpu, 0, 8, fptr(a), fptr(b), fptr(c), dptr(d)), Error);
@@ -450,27 +467,19 @@ TEST_CASE("CUDA small ops: preconditions throw vdsr::Error") {
   CHECK_THROWS_AS(ops::grad_norm(kGpu, 8, nullptr, dptr(d)), Error);
   CHECK_THROWS_AS(ops::grad_norm(kGpu, 8, fptr(a), nullptr), Error);
   CHECK_THROWS_AS(ops::flag_nonfinite(kGpu, nullptr, 0, nullptr), Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, -1, 0, fptr(a), fptr(b), fptr(c)),
-      Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, 8, 9, fptr(a), fptr(b), fptr(c)),
-      Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, 8, -1, fptr(a), fptr(b), fptr(c)),
-      Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, 8, 4, fptr(a), nullptr, fptr(c)),
-      Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::Norm, 0.4, nullptr, 8, 4, fptr(a), fptr(b), fptr(c)),
-      Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::Value, 0.0, dptr(d), 8, 4, fptr(a), fptr(b), fptr(c)),
-      Error);
-  CHECK_THROWS_AS(
-      ops::clip_sgd_step(kGpu, p, ClipMode::Norm, -1.0, dptr(d), 8, 4, fptr(a), fptr(b), fptr(c)),
-      Error);
+  OptimConfig sgd, adam;
+  adam.kind = Optimizer::Adam;
+  Buffer sc = device_scalars(optim_scalars(sgd, 0.1, 0.4, 1));
+  const OptimScalars* ds = sptr(sc);
+  CHECK_THROWS_AS(ops::optim_step(kGpu, sgd, ds, nullptr, -1, 0, fptr(a), fptr(b), fptr(c), nullptr, nullptr), Error);
+  CHECK_THROWS_AS(ops::optim_step(kGpu, sgd, ds, nullptr, 8, 9, fptr(a), fptr(b), fptr(c), nullptr, nullptr), Error);
+  CHECK_THROWS_AS(ops::optim_step(kGpu, sgd, ds, nullptr, 8, -1, fptr(a), fptr(b), fptr(c), nullptr, nullptr), Error);
+  CHECK_THROWS_AS(ops::optim_step(kGpu, sgd, ds, nullptr, 8, 4, fptr(a), nullptr, fptr(c), nullptr, nullptr), Error);
+  CHECK_THROWS_AS(ops::optim_step(kGpu, sgd, nullptr, nullptr, 8, 4, fptr(a), fptr(b), fptr(c), nullptr, nullptr), Error);
+  CHECK_THROWS_AS(ops::optim_step(kGpu, adam, ds, nullptr, 8, 4, fptr(a), fptr(b), fptr(c), nullptr, nullptr), Error);
+  sgd.clip_mode = ClipMode::Norm;
+  CHECK_THROWS_AS(ops::optim_step(kGpu, sgd, ds, nullptr, 8, 4, fptr(a), fptr(b), fptr(c), nullptr, nullptr), Error);
+  sgd.clip_mode = ClipMode::None;
   // A failed check launches nothing: the buffers are as they were.
   CHECK(download<float>(a, 8) == std::vector<float>(8, 1.0f));
   CHECK(download<float>(b, 8) == std::vector<float>(8, 2.0f));
@@ -479,10 +488,7 @@ TEST_CASE("CUDA small ops: preconditions throw vdsr::Error") {
   CHECK_NOTHROW(ops::residual_add(kGpu, 0, nullptr, nullptr, nullptr));
   CHECK_NOTHROW(ops::grad_norm(kGpu, 0, nullptr, dptr(d)));
   CHECK_NOTHROW(ops::euclidean_loss(kGpu, 1, 0, nullptr, nullptr, nullptr, dptr(d)));
-  CHECK_NOTHROW(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, 0, 0, nullptr, nullptr, nullptr));
-  CHECK_NOTHROW(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, 8, 0, fptr(a), fptr(b), fptr(c)));
-  CHECK_NOTHROW(
-      ops::clip_sgd_step(kGpu, p, ClipMode::None, 0.0, nullptr, 8, 8, fptr(a), fptr(b), fptr(c)));
+  CHECK_NOTHROW(ops::optim_step(kGpu, sgd, ds, nullptr, 0, 0, nullptr, nullptr, nullptr, nullptr, nullptr));
+  CHECK_NOTHROW(ops::optim_step(kGpu, sgd, ds, nullptr, 8, 0, fptr(a), fptr(b), fptr(c), nullptr, nullptr));
+  CHECK_NOTHROW(ops::optim_step(kGpu, sgd, ds, nullptr, 8, 8, fptr(a), fptr(b), fptr(c), nullptr, nullptr));
 }
