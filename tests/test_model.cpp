@@ -11,6 +11,8 @@
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.h"
 #include "kernels/euclidean_loss.h"
+#include "kernels/grad_norm.h"
+#include "kernels/optim_step.h"
 #include "kernels/residual_add.h"
 #include "model/checkpoint.h"
 #include "model/inference.h"
@@ -121,6 +123,72 @@ TEST_CASE("float model loss and gradients match the double reference network") {
     std::vector<double> yd(y.begin(), y.end());
     const double l2 = euclidean_loss_ref(N, N * H * W, yd.data(), test::to_double(tf).data(), nullptr);
     REQUIRE(std::abs(l2 - loss) <= 1e-6 * loss);
+  }
+}
+
+TEST_CASE("whole training steps of a tiny model equal the double reference network and optimizer") {
+  // Two steps of model/vdsr (float ops, fused optimizer pass) against RefNet + optim_step_ref in
+  // double, for SGD (norm clip binding), Adam and AdamW (value clip, EMA), with a weight decay large
+  // enough (0.5) that decaying the biases too, or not decaying a weight, moves them by far more
+  // than the tolerance, and a bias lr multiplier of 0.5.
+  // Tolerance: the float gradients are within 1e-4 gmax of the reference (test above), so an SGD
+  // step (lr <= 0.05) is within lr 2e-4 gmax, plus float rounding of the weights (2e-7 |w|). Adam
+  // normalises every element's step to about lr, so an element whose gradient is within float
+  // noise of zero can step either way: those (|g| < 1e-2 gmax) are left out, and the rest agree to
+  // 5% of lr.
+  const VdsrConfig cfg{4, 6, true};
+  for (const Optimizer kind : {Optimizer::Sgd, Optimizer::Adam, Optimizer::AdamW}) {
+    INFO(optimizer_name(kind));
+    Vdsr model(cfg);
+    model.init_he(9);
+    std::vector<float> init(model.params(), model.params() + model.num_params());
+    const auto layers = layer_table(cfg);
+    for (const auto& l : layers)
+      for (int k = 0; k < l.K; ++k) init[size_t(l.b_offset + k)] = 0.1f * float(k % 5 - 2) + 0.05f;
+    model.set_params(init);
+    RefNet net(cfg);
+    const int64_t N = 2, H = 9, W = 8, n = model.num_params(), n_w = model.num_weights();
+    std::vector<double> p(init.begin(), init.end()), m(size_t(n), 0.0), v(size_t(n), 0.0), e = p;
+    StepOptions opt;
+    opt.optimizer = kind;
+    opt.weight_decay = 0.5;
+    opt.bias_lr_mult = 0.5;
+    opt.lr = kind == Optimizer::Sgd ? 0.05 : 1e-3;
+    opt.ema = kind == Optimizer::AdamW ? 0.9 : 0.0;
+    for (int step = 1; step <= 2; ++step) {
+      INFO("step " << step);
+      const auto xf = test::random_floats(size_t(N * H * W), 0.f, 1.f, 30 + uint32_t(step));
+      const auto tf = test::random_floats(xf.size(), 0.f, 1.f, 40 + uint32_t(step));
+      std::vector<double> g;
+      const double ref_loss = net.loss(p, N, H, W, test::to_double(xf), test::to_double(tf), &g);
+      const double norm = grad_norm_ref(n, g.data());
+      double gmax = 0;
+      for (const double gi : g) gmax = std::max(gmax, std::abs(gi));
+      opt.clip_mode = kind == Optimizer::Sgd ? ClipMode::Norm : kind == Optimizer::AdamW ? ClipMode::Value : ClipMode::None;
+      opt.clip = kind == Optimizer::Sgd ? 0.5 * norm : 0.5 * gmax;  // both bind
+      const std::vector<double> g_unclipped = g;
+      const OptimConfig c = opt.optim_config();
+      optim_step_ref(c, optim_scalars(c, opt.lr, opt.clip, step), norm, n, n_w, p.data(), g.data(), m.data(),
+                     v.data(), e.data());
+      const StepStats st = model.train_step(N, H, W, xf.data(), tf.data(), opt);
+      CHECK(st.loss == Approx(ref_loss).epsilon(1e-5));
+      CHECK(st.grad_norm == Approx(norm).epsilon(1e-4));
+      int64_t bad = 0, compared = 0;
+      const float* ema = model.ema();
+      for (int64_t i = 0; i < n; ++i) {
+        const double w = model.params()[i];
+        double tol = opt.lr * 2e-4 * gmax + 2e-7 * std::abs(p[size_t(i)]);
+        if (kind != Optimizer::Sgd) {
+          if (std::abs(g_unclipped[size_t(i)]) < 1e-2 * gmax) continue;
+          tol = 0.05 * opt.lr + 2e-7 * std::abs(p[size_t(i)]);
+        }
+        ++compared;
+        bad += std::abs(w - p[size_t(i)]) <= tol ? 0 : 1;
+        if (ema != nullptr) bad += std::abs(double(ema[i]) - e[size_t(i)]) <= tol ? 0 : 1;
+      }
+      CHECK(compared > n / 2);
+      CHECK(bad == 0);
+    }
   }
 }
 

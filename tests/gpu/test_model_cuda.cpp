@@ -17,7 +17,10 @@
 //     passes on one and is masked on the other, one pixel's term out of N H W = 6,724 in that
 //     channel's weight gradient (~1e-3 of the layer's gradient norm each; a 20 x 64 network has
 //     ~8 million activations, so a few such flips per step are expected).
-//   Determinism: bit-identical (no atomics, fixed reduction orders).
+//   Determinism, graph replay against eager launches (SGD and Adam with the EMA, the lr changing
+//     at every step): bit-identical (no atomics, fixed reduction orders).
+//   Adam with the EMA against the CPU: losses within 1e-5, and at most 0.1% of the weights off by
+//     more than 1e-6 after 3 steps (why: at that test).
 //   PSNR: within 0.001 dB; SSIM within 1e-4 (a pixel whose 255 * output lies within float noise of
 //     a rounding boundary may quantise one level apart; the small model keeps that rare).
 #include <algorithm>
@@ -469,38 +472,88 @@ TEST_CASE("CUDA model bf16 and tf32: a training step is close to fp32") {
 
 TEST_CASE("CUDA model: graph-replayed training equals eager training bit for bit") {
   vdsr::test::require_gpu();
-  for (const Precision prec : {Precision::Fp32, Precision::Bf16, Precision::Tf32}) {
-    INFO(precision_name(prec));
-    const auto params = seeded_params(VdsrConfig{}, 37);
-    const auto graphed_model = gpu_model(params, prec), eager_model = gpu_model(params, prec);
-    Vdsr &graphed = *graphed_model, &eager = *eager_model;
-    eager.set_use_graphs(false);
-    // The trainer's pattern: fixed device buffers refilled every step; the learning rate drops
-    // once, which must re-record the graph.
-    const int64_t N = 4, H = 41, W = 41;
-    Buffer dx(kGpu, size_t(N * H * W) * sizeof(float)), dt(kGpu, dx.bytes());
-    StepOptions opt;
-    for (uint32_t step = 0; step < 7; ++step) {
-      INFO("step " << step);
-      const Batch b(N, H, W, 71 + 2 * step);
-      copy_bytes(kGpu, dx.data(), kCpu, b.x.data(), dx.bytes());
-      copy_bytes(kGpu, dt.data(), kCpu, b.target.data(), dt.bytes());
-      if (step == 4) opt.lr = 0.01;
-      const auto* x = static_cast<const float*>(dx.data());
-      const auto* t = static_cast<const float*>(dt.data());
-      const StepStats sg = graphed.train_step(N, H, W, x, t, opt);
-      const StepStats se = eager.train_step(N, H, W, x, t, opt);
-      CHECK(same_bits(sg.loss, se.loss));
-      CHECK(same_bits(sg.grad_norm, se.grad_norm));
+  StepOptions sgd, adam;
+  adam.optimizer = Optimizer::Adam;
+  adam.ema = 0.99;
+  adam.bias_lr_mult = 0.1;
+  adam.clip_mode = ClipMode::Value;
+  adam.clip = 0.05;
+  adam.clip_scale_by_lr = true;  // the threshold follows the lr too
+  for (const Precision prec : {Precision::Fp32, Precision::Bf16, Precision::Tf32})
+    for (const StepOptions& base : {sgd, adam}) {
+      INFO(precision_name(prec) << ", " << optimizer_name(base.optimizer));
+      const auto params = seeded_params(VdsrConfig{}, 37);
+      const auto graphed_model = gpu_model(params, prec), eager_model = gpu_model(params, prec);
+      Vdsr &graphed = *graphed_model, &eager = *eager_model;
+      eager.set_use_graphs(false);
+      // The trainer's pattern: fixed device buffers refilled every step; a schedule changes the
+      // learning rate at every step, which the recorded graph reads from device memory.
+      const int64_t N = 4, H = 41, W = 41;
+      Buffer dx(kGpu, size_t(N * H * W) * sizeof(float)), dt(kGpu, dx.bytes());
+      StepOptions opt = base;
+      for (uint32_t step = 0; step < 7; ++step) {
+        INFO("step " << step);
+        const Batch b(N, H, W, 71 + 2 * step);
+        copy_bytes(kGpu, dx.data(), kCpu, b.x.data(), dx.bytes());
+        copy_bytes(kGpu, dt.data(), kCpu, b.target.data(), dt.bytes());
+        opt.lr = (base.optimizer == Optimizer::Sgd ? 0.01 : 1e-3) * (1.0 - 0.1 * step);
+        const auto* x = static_cast<const float*>(dx.data());
+        const auto* t = static_cast<const float*>(dt.data());
+        const StepStats sg = graphed.train_step(N, H, W, x, t, opt);
+        const StepStats se = eager.train_step(N, H, W, x, t, opt);
+        CHECK(same_bits(sg.loss, se.loss));
+        CHECK(same_bits(sg.grad_norm, se.grad_norm));
+      }
+      CHECK(same_bits(graphed.weights().params, eager.weights().params));
+      const size_t n = size_t(graphed.num_params());
+      CHECK(same_bits(download(kGpu, graphed.momentum(), n), download(kGpu, eager.momentum(), n)));
+      if (base.optimizer == Optimizer::Adam) {
+        CHECK(same_bits(download(kGpu, graphed.second_moment(), n), download(kGpu, eager.second_moment(), n)));
+        CHECK(same_bits(graphed.ema_weights().params, eager.ema_weights().params));
+      }
+      // Step 0 runs eagerly (a new key), step 1 records, the others replay: the lr changing at
+      // every step never re-records.
+      CHECK(graphed.graph_replays() == 6);
+      CHECK(eager.graph_replays() == 0);
+      CHECK(graphed.steps_taken() == 7);
     }
-    CHECK(same_bits(graphed.weights().params, eager.weights().params));
-    const size_t n = size_t(graphed.num_params());
-    CHECK(same_bits(download(kGpu, graphed.momentum(), n), download(kGpu, eager.momentum(), n)));
-    // Steps 0 and 4 run eagerly (a new key), 1 and 5 record, the others replay.
-    CHECK(graphed.graph_replays() == 5);
-    CHECK(eager.graph_replays() == 0);
-    CHECK(graphed.steps_taken() == 7);
+}
+
+TEST_CASE("CUDA model: Adam with the EMA trains like the CPU, step for step") {
+  vdsr::test::require_gpu();
+  // fp32: the conv kernels differ from the CPU's in summation order only, so losses agree to
+  // float rounding, and the optimizer pass itself is bit-identical (test_ops_cuda). Adam
+  // normalises each element's step, so an element whose gradient is at the rounding level can
+  // step (by up to lr = 1e-3) in different directions on the two devices: at most 0.1% of the
+  // weights and of their EMA may differ by more than 1e-6 after 3 steps.
+  const VdsrConfig cfg{6, 16, true};
+  const auto params = seeded_params(cfg, 41);
+  Vdsr cpu(cfg, kCpu), gpu(cfg, kGpu);
+  cpu.set_params(params);
+  gpu.set_params(params);
+  StepOptions opt;
+  opt.optimizer = Optimizer::AdamW;
+  opt.ema = 0.9;
+  opt.clip_mode = ClipMode::None;
+  for (uint32_t step = 0; step < 3; ++step) {
+    INFO("step " << step);
+    const Batch b(2, 23, 19, 91 + 2 * step);
+    opt.lr = 1e-3 * (step + 1) / 3.0;  // a warm-up
+    const StepStats sc = cpu.train_step(b.N, b.H, b.W, b.x.data(), b.target.data(), opt);
+    const StepStats sg = train_gpu(gpu, b, opt);
+    CHECK(sg.loss == Approx(sc.loss).epsilon(1e-5));
+    CHECK(sg.grad_norm == Approx(sc.grad_norm).epsilon(1e-4));
   }
+  const auto wc = cpu.weights().params, wg = gpu.weights().params;
+  const auto ec = cpu.ema_weights().params, eg = gpu.ema_weights().params;
+  size_t off = 0, off_ema = 0;
+  for (size_t i = 0; i < wc.size(); ++i) {
+    off += std::fabs(double(wc[i]) - double(wg[i])) > 1e-6 ? 1 : 0;
+    off_ema += std::fabs(double(ec[i]) - double(eg[i])) > 1e-6 ? 1 : 0;
+  }
+  CHECK(off * 1000 <= wc.size());
+  CHECK(off_ema * 1000 <= wc.size());
+  CHECK(wc != params);  // the steps moved the weights
 }
 
 TEST_CASE("CUDA model bf16 and tf32: configurations they cannot run are refused") {
