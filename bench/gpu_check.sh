@@ -194,6 +194,9 @@ if [ "$built" = 1 ] && command -v cuobjdump > /dev/null 2>&1; then
 fi
 
 # ---- tests ----------------------------------------------------------------------------------
+# A GPU test that finds no usable GPU fails here instead of skipping: a run where nothing ran
+# must not read green.
+export VDSR_REQUIRE_GPU=1
 gpu_ctest=(ctest --test-dir "$build" -L gpu -j4 --output-on-failure --output-junit "$out/ctest-gpu.xml")
 cpu_ctest=(ctest --test-dir "$build" -LE gpu -j16 --output-on-failure --output-junit "$out/ctest-cpu.xml")
 counts() {  # ctest log -> "passed P, failed F, skipped S of T" (skipped = exit 77, as ctest counts)

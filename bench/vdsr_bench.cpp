@@ -1,7 +1,7 @@
 // vdsr_bench: throughput of the conv ops and of the whole network.
 //   -g -1 (the CPU backend): each conv op at the training shape (N x 41 x 41, 64 -> 64 channels) and
-//     the whole 20-layer forward and training step, verified against the double reference on a
-//     small shape first; medians over repeats after a warm-up.
+//     the whole 20-layer forward and training step, each verified at the shape it times first
+//     (bench/cpu_verify.h); medians over repeats after a warm-up.
 //   -g N (CUDA builds; the default when a GPU is usable): our kernels (every variant of every conv
 //     op at the training shape and at 1 x 1080 x 1920, the training iteration, 1080p inference),
 //     cuDNN's algorithms and cuBLAS' peaks and im2col + SGEMM (bench/gpu_bench.cpp); every row
@@ -28,6 +28,7 @@
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.h"
+#include "bench/cpu_verify.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
 #include "vdsr_version.h"
@@ -76,30 +77,6 @@ double median_seconds(int reps, const std::function<void()>& fn) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
-}
-
-// Checks the three CPU conv ops against the double references on a small odd shape.
-void verify_convs() {
-  const ConvShape s{2, 7, 9, 5, 6};
-  const auto x = random_vec(size_t(s.in_elems()), 1), w = random_vec(size_t(s.weight_elems()), 2),
-             b = random_vec(size_t(s.K), 3), dy = random_vec(size_t(s.out_elems()), 4);
-  auto d = [](const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); };
-  std::vector<float> y(size_t(s.out_elems())), dx(size_t(s.in_elems())), dw(size_t(s.weight_elems())), db(size_t(s.K));
-  std::vector<double> yr(y.size()), dxr(dx.size()), dwr(dw.size()), dbr(db.size());
-  conv3x3_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data());
-  conv3x3_fwd_ref(s, d(x).data(), d(w).data(), d(b).data(), true, yr.data());
-  conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data());
-  conv3x3_bwd_data_ref(s, d(dy).data(), d(w).data(), d(x).data(), dxr.data());
-  conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
-  conv3x3_bwd_weight_ref(s, d(x).data(), d(dy).data(), dwr.data(), dbr.data());
-  auto check = [](const char* what, const std::vector<float>& a, const std::vector<double>& r) {
-    double err = 0;
-    for (size_t i = 0; i < a.size(); ++i) err = std::max(err, std::abs(double(a[i]) - r[i]));
-    VDSR_CHECK(err < 1e-3, what << " differs from its reference by " << err);
-  };
-  check("conv3x3_fwd_cpu", y, yr);
-  check("conv3x3_bwd_data_cpu", dx, dxr);
-  check("conv3x3_bwd_weight_cpu", dw, dwr);
 }
 
 // The GPU rows, the table and the JSON (CUDA builds). Returns 1 when a row failed verification.
@@ -192,7 +169,6 @@ int run(int argc, char** argv) {
                    precision.empty() ? "all" : precision, json);
   if (reps == 0) reps = 5;
 
-  verify_convs();
   nlohmann::json rows = nlohmann::json::array();
   std::printf("%-34s %12s %10s\n", "row (CPU, fp32)", "median ms", "GFLOP/s");
   auto row = [&](const std::string& name, double flop, double secs) {
@@ -206,6 +182,10 @@ int run(int argc, char** argv) {
   const auto x = random_vec(size_t(s.in_elems()), 5), w = random_vec(size_t(s.weight_elems()), 6, 0.05f),
              b = random_vec(64, 7), dy = random_vec(size_t(s.out_elems()), 8);
   std::vector<float> y(size_t(s.out_elems())), dx(size_t(s.in_elems())), dw(size_t(s.weight_elems())), db(64);
+  conv3x3_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data());
+  conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data());
+  conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
+  bench::verify_conv_rows(s, x.data(), w.data(), b.data(), y.data(), dy.data(), dx.data(), dw.data(), db.data(), 256);
   const double conv_flop = 2.0 * s.macs();
   const std::string shape = std::to_string(batch) + "x41x41 64->64";
   row("conv3x3_fwd " + shape, conv_flop,
@@ -221,11 +201,14 @@ int run(int argc, char** argv) {
   {
     const auto in = random_vec(size_t(image) * size_t(image), 9, 0.5f);
     std::vector<float> out(in.size());
+    model.forward(1, image, image, in.data(), out.data());
+    bench::verify_network_forward(model, image, image, in.data(), out.data());
     row("network forward 1x" + std::to_string(image) + "x" + std::to_string(image), px_flop * image * image,
         median_seconds(reps, [&] { model.forward(1, image, image, in.data(), out.data()); }));
   }
   {
     const auto in = random_vec(size_t(batch) * 41 * 41, 10, 0.5f), target = random_vec(in.size(), 11, 0.5f);
+    bench::verify_training_step(model, batch, in.data(), target.data());
     StepOptions so;
     so.lr = 1e-6;  // keep the weights sane across repeats
     row("training step " + std::to_string(batch) + "x41x41", train_step_flop(model, int64_t(batch) * 41 * 41),

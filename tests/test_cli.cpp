@@ -1,13 +1,16 @@
 // The tools as users run them: --help / --version, bad flags, vdsr_sr over a folder with a corrupt
 // file and a non-image, the folder rules, a model given with -m, vdsr_eval's JSON against the
 // library's own protocol, and vdsr_train end to end with an exact resume.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "engine/eval_protocol.h"
 #include "engine/image_io.h"
+#include "engine/imresize.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
@@ -52,7 +55,20 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
   const std::string small = " -g -1 --reps 1 --batch 1 --image 8";
   REQUIRE(run_command(bin("vdsr_bench") + small + " --precision fp32 --json " + dir + "/b.json",
                       &log) == 0);
-  CHECK(fs::exists(dir + "/b.json"));
+  // Every timed shape was verified first (bench/cpu_verify.h); the JSON holds one row per op with
+  // a positive time and rate.
+  std::ifstream jf(dir + "/b.json");
+  const auto bench = nlohmann::json::parse(jf);
+  std::vector<std::string> names;
+  for (const auto& r : bench.at("rows")) {
+    names.push_back(r.at("row").get<std::string>());
+    CHECK(r.at("median_ms").get<double>() > 0);
+    CHECK(r.at("gflops").get<double>() > 0);
+    CHECK(r.at("precision") == "fp32");
+  }
+  CHECK(names == std::vector<std::string>{"conv3x3_fwd 1x41x41 64->64", "conv3x3_bwd_data 1x41x41 64->64",
+                                          "conv3x3_bwd_weight 1x41x41 64->64", "network forward 1x8x8",
+                                          "training step 1x41x41"});
   for (const char* mode : {"tf32", "bf16", "all"}) {
     INFO(mode);
     REQUIRE(run_command(bin("vdsr_bench") + small + " --precision " + mode, &log) == 1);
@@ -106,6 +122,19 @@ TEST_CASE("vdsr_sr folder rules are checked before any work") {
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --precision bf16 -g -1 -i " + in + " -o " + dir + "/o4", &log) == 0);
   REQUIRE(run_command(bin("vdsr_sr") + " -m nope.safetensors -g -1 -i " + in + " -o " + dir + "/o5", &log) == 1);
   REQUIRE(log.find("nope.safetensors") != std::string::npos);
+  // One file onto itself, a folder without images, an output folder that cannot be made (its
+  // parent is a file: root may write anywhere, so a permission bit would not test this).
+  const std::string before = test::file_bytes(in + "/x.png");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + "/x.png -o " + in + "/x.png", &log) == 1);
+  REQUIRE(log.find("would overwrite the input") != std::string::npos);
+  REQUIRE(test::file_bytes(in + "/x.png") == before);
+  fs::create_directories(dir + "/empty");
+  std::ofstream(dir + "/empty/notes.txt") << "not an image";
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/empty -o " + dir + "/o6", &log) == 1);
+  REQUIRE(log.find("no images in") != std::string::npos);
+  std::ofstream(dir + "/a_file") << "x";
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/a_file/out", &log) == 1);
+  REQUIRE(log.find("cannot create output folder") != std::string::npos);
 }
 
 TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
@@ -131,6 +160,70 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
                         &log) == 1);
     CHECK(log.find("needs a GPU") != std::string::npos);
     CHECK(!fs::exists(dir + "/o3.png"));
+  }
+}
+
+TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip; pure colours keep their hue") {
+  // Written out here, apart from engine/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
+  // (imresize itself is checked against MATLAB's arrays in test_imresize), the inverse by solving
+  // the 3 x 3 system, rounded half away from zero and saturated. A swap of Cb and Cr, or a wrong
+  // coefficient, moves pixels by tens of levels; the two inverses may differ in the last bits, so
+  // one level of slack.
+  const std::string dir = test::temp_dir("sr_colour");
+  const Image in = test_image(14, 11, 3, 77);
+  save_image(dir + "/in.png", in, ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 3 -i " + dir + "/in.png -o " + dir + "/out.png", &log) == 0);
+  const Image out = load_image(dir + "/out.png");
+  REQUIRE(out.width == 42);
+  REQUIRE(out.height == 33);
+  const double M[3][3] = {{65.481, 128.553, 24.966}, {-37.797, -74.203, 112.0}, {112.0, -93.786, -18.214}};
+  const double off[3] = {16, 128, 128};
+  Plane ycc[3] = {Plane(in.height, in.width), Plane(in.height, in.width), Plane(in.height, in.width)};
+  for (int y = 0; y < in.height; ++y)
+    for (int x = 0; x < in.width; ++x)
+      for (int k = 0; k < 3; ++k) {
+        double v = off[k] / 255;
+        for (int c = 0; c < 3; ++c) v += M[k][c] * (in.at(y, x, c) / 255.0) / 255;
+        ycc[k].at(y, x) = v;
+      }
+  Plane up[3] = {imresize(ycc[0], 3.0), imresize(ycc[1], 3.0), imresize(ycc[2], 3.0)};
+  const double det = M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) -
+                     M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
+                     M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0]);
+  int worst = 0;
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x) {
+      double b[3];
+      for (int k = 0; k < 3; ++k) b[k] = (up[k].at(y, x) - off[k] / 255) * 255;  // = M rgb
+      for (int c = 0; c < 3; ++c) {  // Cramer's rule: rgb = M^-1 b
+        double A[3][3];
+        for (int r = 0; r < 3; ++r)
+          for (int j = 0; j < 3; ++j) A[r][j] = j == c ? b[r] : M[r][j];
+        const double d = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) -
+                         A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+                         A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+        const double v = std::min(255.0, std::max(0.0, std::round(255.0 * d / det)));
+        worst = std::max(worst, std::abs(int(out.at(y, x, c)) - int(v)));
+      }
+    }
+  CHECK(worst <= 1);
+  // Through the bundled model: pure red, green and blue stay red, green and blue.
+  const int colours[3][3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
+  for (const auto& rgb : colours) {
+    INFO("colour " << rgb[0] << "," << rgb[1] << "," << rgb[2]);
+    Image flat = test_image(12, 12, 3, 1);
+    for (size_t i = 0; i < flat.pixels.size(); ++i) flat.pixels[i] = uint16_t(rgb[i % 3]);
+    save_image(dir + "/flat.png", flat, ImageFormat::PNG);
+    REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -s 2 -i " + dir + "/flat.png -o " + dir + "/flat_x2.png", &log) == 0);
+    const Image o = load_image(dir + "/flat_x2.png");
+    const int main_c = rgb[0] ? 0 : rgb[1] ? 1 : 2;
+    int wrong = 0;
+    for (int y = 0; y < o.height; ++y)
+      for (int x = 0; x < o.width; ++x)
+        for (int c = 0; c < 3; ++c)
+          if (c != main_c && o.at(y, x, c) + 128 > o.at(y, x, main_c)) ++wrong;
+    CHECK(wrong == 0);
   }
 }
 

@@ -2,6 +2,7 @@
 // (quantisation, shave, PSNR, SSIM against a direct 11x11-window implementation).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -236,8 +237,25 @@ TEST_CASE("evaluation protocol helpers") {
   const auto best = vdsr::score_output(perfect, s.hr, 4);
   CHECK(best.psnr == std::numeric_limits<double>::infinity());
   CHECK(std::fabs(best.ssim - 1) < 1e-15);
+  // The bicubic score, computed here step by step: round(255 x) half away from zero and saturated,
+  // 4 pixels shaved on every side, PSNR of the rest.
   const auto bic = vdsr::score_output(s.input, s.hr, 4);
-  CHECK(bic.psnr < 30);
+  double se = 0;
+  int count = 0;
+  for (int r = 4; r < 48 - 4; ++r)
+    for (int c = 4; c < 36 - 4; ++c, ++count) {
+      const double q = std::min(255.0, std::max(0.0, std::round(255.0 * s.input.at(r, c))));
+      se += (q - s.hr.at(r, c)) * (q - s.hr.at(r, c));
+    }
+  CHECK(bic.psnr == Approx(10 * std::log10(255.0 * 255.0 * count / se)).epsilon(1e-12));
   CHECK(bic.ssim < 1);
+  // An error confined to the shaved border does not count; one pixel inside does.
+  Plane border = perfect;
+  for (int c = 0; c < 36; ++c) border.at(0, c) = border.at(47, c) = 1.0 - border.at(0, c);
+  for (int r = 0; r < 48; ++r) border.at(r, 3) = border.at(r, 32) = 0.0;
+  CHECK(vdsr::score_output(border, s.hr, 4).psnr == std::numeric_limits<double>::infinity());
+  Plane inside = perfect;
+  inside.at(4, 4) = inside.at(4, 4) > 0.5 ? 0.0 : 1.0;
+  CHECK(std::isfinite(vdsr::score_output(inside, s.hr, 4).psnr));
   CHECK_THROWS_AS(vdsr::score_output(Plane(10, 10), s.hr, 4), vdsr::Error);
 }

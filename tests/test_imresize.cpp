@@ -93,6 +93,34 @@ TEST_CASE("imresize reproduces MATLAB's bicubic arrays") {
   }
 }
 
+TEST_CASE("imresize reproduces MATLAB's values at the image corner (in-tree fixture, no data folder)") {
+  // tests/fixtures/matlab_imresize_corners.json: corners of the same MATLAB arrays, small enough to
+  // ship, so a wrong kernel (e.g. a = -0.75) or tap placement fails without ../shared/data.
+  // Corner outputs depend only on the corner of the input (and on the top and left edges' mirroring),
+  // so the resize of a crop reproduces them.
+  std::ifstream f(std::string(VDSR_SOURCE_DIR) + "/tests/fixtures/matlab_imresize_corners.json");
+  REQUIRE(f.good());
+  const auto fixture = nlohmann::json::parse(f);
+  auto plane = [](const nlohmann::json& rows) {
+    Plane p(int(rows.size()), int(rows.at(0).size()));
+    for (int y = 0; y < p.height; ++y)
+      for (int x = 0; x < p.width; ++x) p.at(y, x) = rows.at(size_t(y)).at(size_t(x)).get<double>();
+    return p;
+  };
+  int values = 0;
+  for (const auto& c : fixture.at("cases")) {
+    const int s = c.at("scale").get<int>();
+    INFO("x" << s);
+    const Plane gt = plane(c.at("gt")), l = plane(c.at("l")), lc = plane(c.at("lc")), b = plane(c.at("b"));
+    const Plane our_l = vdsr::imresize(gt, 1.0 / s), our_b = vdsr::imresize(lc, double(s));
+    for (int y = 0; y < l.height; ++y)
+      for (int x = 0; x < l.width; ++x, ++values) CHECK(std::fabs(our_l.at(y, x) - l.at(y, x)) <= 1e-9);
+    for (int y = 0; y < b.height; ++y)
+      for (int x = 0; x < b.width; ++x, ++values) CHECK(std::fabs(our_b.at(y, x) - b.at(y, x)) <= 1e-9);
+  }
+  CHECK(values > 1000);
+}
+
 TEST_CASE("transposing the input transposes the output") {
   const Plane p = random_plane(37, 53, 11);
   const Plane t = transpose(p);

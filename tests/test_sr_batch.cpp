@@ -434,10 +434,8 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
 TEST_CASE("cmake --install puts the tools in bin and the bundled model where vdsr_sr finds it") {
   const fs::path build = fs::path(VDSR_BIN_DIR).parent_path();
   for (const char* tool : {"vdsr_sr", "vdsr_eval", "vdsr_train", "vdsr_bench"}) {
-    if (!fs::exists(bin(tool))) {
-      WARN("SKIPPED: " << tool << " is not built in " << build.string());
-      return;
-    }
+    INFO(tool << " is not built in " << build.string());
+    REQUIRE(fs::exists(bin(tool)));
   }
   const std::string prefix = test::temp_dir("srb_install");
   std::string log;

@@ -15,11 +15,15 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "engine/buffer.h"
 #include "engine/image_io.h"
+#include "model/inference.h"
+#include "engine/file_plan.h"
+#include "engine/eval_protocol.h"
 #include "engine/log.h"
 #include "engine/safetensors.h"
 #include "model/checkpoint.h"
@@ -175,8 +179,7 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
       ++epochs;
       REQUIRE(r.at("record") == "epoch");
       REQUIRE(r.at("step").get<int>() == 5 * r.at("epoch").get<int>());
-      REQUIRE(r.at("val_psnr_x2").get<double>() > 5);
-      REQUIRE(r.at("val_psnr_x3").get<double>() > 5);
+      REQUIRE(r.at("val").at("hr").at("x2") == r.at("val_psnr_x2"));
       REQUIRE(r.at("data_ms").get<double>() >= 0);
       REQUIRE(r.at("step_ms").get<double>() > 0);
       // lr: 0.01 in epochs 1-2, 0.001 in epoch 3 (--lr-step 2)
@@ -185,6 +188,21 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
   }
   REQUIRE(steps == 7);  // steps 2, 4, ..., 14
   REQUIRE(epochs == 3);
+  // The last epoch's validation is the evaluation protocol run on the final weights.
+  const VdsrWeights w = load_weights(dir + "/run/vdsr.safetensors");
+  Vdsr model(w.config);
+  model.set_params(w.params);
+  const auto last = read_jsonl(dir + "/run/train.jsonl").back();
+  for (const int s : {2, 3}) {
+    double sum = 0;
+    int n = 0;
+    for (const auto& f : list_image_files(hr, "validation set")) {
+      const EvalSample sm = make_eval_sample(load_image(f), s, f);
+      sum += score_output(run_model(model, sm.input), sm.hr, s).psnr;
+      ++n;
+    }
+    CHECK(last.at("val_psnr_x" + std::to_string(s)).get<double>() == sum / n);
+  }
   const std::string svg = test::file_bytes(dir + "/run/curve.svg");
   REQUIRE(svg.find("<svg") != std::string::npos);
   REQUIRE(svg.find("</svg>") != std::string::npos);
@@ -299,9 +317,10 @@ TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") 
     execv(argv[0], argv.data());
     _exit(127);
   }
-  // Wait for the first log line; meanwhile every checkpoint seen must parse whole.
+  // Wait until three distinct checkpoints (epoch ends) have been seen; every one read while the
+  // trainer keeps replacing it must parse whole.
   const auto t0 = std::chrono::steady_clock::now();
-  int parsed = 0;
+  std::set<int64_t> steps_seen;
   bool logged = false;
   while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
     std::ifstream jl(out + "/train.jsonl");
@@ -309,11 +328,12 @@ TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") 
     if (!logged && std::getline(jl, line) && !line.empty()) logged = true;
     if (fs::exists(ckpt)) {
       REQUIRE_NOTHROW(read_safetensors(ckpt));
-      ++parsed;
+      steps_seen.insert(load_checkpoint(ckpt, Device::cpu()).state.step);
     }
-    if (logged && parsed >= 3) break;
+    if (logged && steps_seen.size() >= 3) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  CHECK(steps_seen.size() >= 3);
   if (!logged) {
     kill(pid, SIGKILL);  // do not leave a 100000-epoch run behind a failed test
     waitpid(pid, nullptr, 0);
@@ -539,4 +559,31 @@ TEST_CASE("Adam trains a deep, narrow network where SGD with the default recipe 
   // The collapse is named, and the network that learns is not called collapsed.
   CHECK(sgd.contains("collapsed"));
   CHECK(!adam.contains("collapsed"));
+}
+
+TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a corrupt checkpoint") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_resume_errors"), hr = make_data(dir);
+  const std::string base = bin("vdsr_train") + kTinyFlags + " --train " + hr + " --out " + dir + "/run";
+  std::string log;
+  // --resume auto into an empty folder starts a new run.
+  REQUIRE(run_command(base + " --resume auto --max-steps 2", &log) == 0);
+  INFO(log);
+  const std::string ckpt = dir + "/run/checkpoint.safetensors";
+  REQUIRE(load_checkpoint(ckpt, Device::cpu()).state.step == 2);
+  // The model's shape is part of the recipe.
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + ckpt + " --depth 5 --max-steps 1", &log) == 1);
+  CHECK(log.find("--depth (depth 5, the checkpoint has 3)") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + ckpt + " --channels 8 --no-bias --max-steps 1", &log) == 1);
+  CHECK(log.find("--channels (channels 8, the checkpoint has 4)") != std::string::npos);
+  CHECK(log.find("--no-bias (bias false, the checkpoint has true)") != std::string::npos);
+  // A truncated checkpoint is refused by name, and left as it is.
+  std::string bytes = test::file_bytes(ckpt);
+  bytes.resize(bytes.size() / 2);
+  std::ofstream(ckpt, std::ios::binary | std::ios::trunc) << bytes;
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + ckpt + " --max-steps 1", &log) == 1);
+  CHECK(log.find(ckpt) != std::string::npos);
+  CHECK(test::file_bytes(ckpt) == bytes);
+  REQUIRE(run_command(base + " --resume auto --max-steps 1", &log) == 1);
+  CHECK(log.find(ckpt) != std::string::npos);
 }

@@ -35,6 +35,8 @@ std::string require_data(const std::string& sub) {
 void require_gpu() {
   std::string why;
   if (usable_cuda_devices(&why) > 0) return;
+  const char* req = std::getenv("VDSR_REQUIRE_GPU");
+  if (req != nullptr && std::string(req) == "1") FAIL("VDSR_REQUIRE_GPU=1 but no GPU is usable: " << why);
   std::cout << "SKIPPED: no usable GPU (" << why << ")" << std::endl;
   std::exit(kSkipExitCode);
 }

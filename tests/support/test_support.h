@@ -22,7 +22,8 @@ std::string data_dir();
 // message, or fails the test when VDSR_REQUIRE_DATA=1 is set.
 std::string require_data(const std::string& sub);
 
-// Exits with kSkipExitCode unless a CUDA device is usable by this build.
+// Exits with kSkipExitCode unless a CUDA device is usable by this build; with VDSR_REQUIRE_GPU=1
+// (bench/gpu_check.sh sets it) fails instead, naming why the device cannot run the build.
 void require_gpu();
 
 // A fresh temporary folder under the build tree, removed by the caller if wanted.
