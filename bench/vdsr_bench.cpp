@@ -122,7 +122,7 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
 #else
   (void)device, (void)reps, (void)batch, (void)gemm, (void)hd_convs, (void)impl, (void)precision,
       (void)json;
-  VDSR_FAIL("this build has no CUDA backend; use -g -1");
+  VDSR_USER_FAIL("this build has no CUDA backend; use -g -1");
 #endif
 }
 
@@ -156,13 +156,13 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { json = v; }});
   p.add_common();
   p.parse(argc, argv);
-  VDSR_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
+  VDSR_USER_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
              "--impl must be ours, cudnn, cublas or all, got '" << impl << "'");
-  VDSR_CHECK(reps >= 0 && batch >= 1 && image >= 1 && gemm >= 64,
+  VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && gemm >= 64,
              "--reps, --batch and --image must be positive and --gemm at least 64");
   const Device dev = select_device(gpu);
   if (!precision.empty() && precision != "all") cli::check_precision(precision, dev.is_cuda());
-  VDSR_CHECK(dev.is_cuda() || precision != "all",
+  VDSR_USER_CHECK(dev.is_cuda() || precision != "all",
              "--precision all needs a GPU; the CPU backend computes in fp32 only");
   if (dev.is_cuda())
     return run_gpu(dev.index, reps > 0 ? reps : 50, batch, gemm, hd_convs, impl,

@@ -25,7 +25,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   static std::atomic<unsigned> counter{0};
   tmp_path_ = path_ + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  VDSR_CHECK(fd_ >= 0, "cannot create '" << tmp_path_ << "' to write '" << path_
+  VDSR_USER_CHECK(fd_ >= 0, "cannot create '" << tmp_path_ << "' to write '" << path_
                                          << "': " << std::strerror(errno));
 }
 
@@ -40,7 +40,7 @@ void AtomicFile::write(const void* data, size_t size) {
   while (size > 0) {
     const ssize_t n = ::write(fd_, p, size);
     if (n < 0 && errno == EINTR) continue;
-    VDSR_CHECK(n > 0, "writing '" << path_ << "' failed: "
+    VDSR_USER_CHECK(n > 0, "writing '" << path_ << "' failed: "
                                   << (n < 0 ? std::strerror(errno) : "no progress"));
     p += n;
     size -= static_cast<size_t>(n);
@@ -49,11 +49,11 @@ void AtomicFile::write(const void* data, size_t size) {
 
 void AtomicFile::commit() {
   VDSR_CHECK(fd_ >= 0 && !committed_, "commit of closed file '" << path_ << "'");
-  VDSR_CHECK(::fsync(fd_) == 0, "fsync of '" << path_ << "' failed: " << std::strerror(errno));
+  VDSR_USER_CHECK(::fsync(fd_) == 0, "fsync of '" << path_ << "' failed: " << std::strerror(errno));
   const int fd = fd_;
   fd_ = -1;
-  VDSR_CHECK(::close(fd) == 0, "closing '" << path_ << "' failed: " << std::strerror(errno));
-  VDSR_CHECK(std::rename(tmp_path_.c_str(), path_.c_str()) == 0,
+  VDSR_USER_CHECK(::close(fd) == 0, "closing '" << path_ << "' failed: " << std::strerror(errno));
+  VDSR_USER_CHECK(std::rename(tmp_path_.c_str(), path_.c_str()) == 0,
              "renaming '" << tmp_path_ << "' to '" << path_ << "' failed: " << std::strerror(errno));
   committed_ = true;
   // The rename is durable only once the folder entry is on disk.

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/error.h"
+#include "engine/log.h"
 
 namespace vdsr {
 
@@ -58,12 +59,10 @@ class BoundedQueue {
 std::string reason_of(const std::exception_ptr& e) {
   try {
     std::rethrow_exception(e);
-  } catch (const std::bad_alloc&) {
-    return "out of memory";
   } catch (const std::exception& x) {
-    return x.what();
+    return describe_error(x, log_level() == LogLevel::Verbose);
   } catch (...) {
-    return "unknown error";
+    return "internal error: an exception of unknown type";
   }
 }
 
@@ -74,14 +73,14 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
   size_t pos = 0;
   for (int k = 0; k < 3; ++k) {
     const size_t end = k < 2 ? text.find(':', pos) : text.size();
-    VDSR_CHECK(end != std::string::npos,
+    VDSR_USER_CHECK(end != std::string::npos,
                "--threads: '" << text << "' is not LOAD:PROCESS:SAVE (three counts, e.g. 1:2:2)");
     const std::string part = text.substr(pos, end - pos);
-    VDSR_CHECK(!part.empty() && part.size() <= 3 &&
+    VDSR_USER_CHECK(!part.empty() && part.size() <= 3 &&
                    part.find_first_not_of("0123456789") == std::string::npos,
                "--threads: '" << text << "' is not LOAD:PROCESS:SAVE (three counts, e.g. 1:2:2)");
     v[k] = std::stoi(part);
-    VDSR_CHECK(v[k] >= 1 && v[k] <= 256,
+    VDSR_USER_CHECK(v[k] >= 1 && v[k] <= 256,
                "--threads: each count must be 1..256, got '" << text << "'");
     pos = end + 1;
   }
@@ -91,7 +90,7 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
 std::vector<JobOutcome> run_pipeline(
     size_t n, const PipelineThreads& threads, const PipelineStages& stages,
     const std::function<void(size_t, const JobOutcome&)>& on_finished) {
-  VDSR_CHECK(threads.load >= 1 && threads.process >= 1 && threads.save >= 1,
+  VDSR_USER_CHECK(threads.load >= 1 && threads.process >= 1 && threads.save >= 1,
              "pipeline thread counts must be at least 1");
   VDSR_CHECK(stages.load && stages.process && stages.save, "pipeline stage missing");
   std::vector<JobOutcome> outcomes(n);

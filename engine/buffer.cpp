@@ -25,14 +25,16 @@ Buffer::Buffer(Device device, size_t bytes) : device_(device), bytes_(bytes) {
   if (device.is_cpu()) {
     const size_t rounded = (bytes + kHostAlign - 1) / kHostAlign * kHostAlign;
     data_ = std::aligned_alloc(kHostAlign, rounded);
-    VDSR_CHECK(data_ != nullptr, "out of host memory allocating " << bytes << " bytes");
+    if (data_ == nullptr) VDSR_OUT_OF_MEMORY("out of host memory allocating " << bytes << " bytes");
   } else {
 #ifdef VDSR_HAVE_CUDA
     VDSR_CUDA_CHECK(cudaSetDevice(device.index));
     const cudaError_t err = cudaMalloc(&data_, bytes);
-    VDSR_CHECK(err == cudaSuccess, "out of GPU memory on " << device.name() << " allocating "
-                                                           << bytes << " bytes: "
-                                                           << cudaGetErrorString(err));
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // not sticky: clear it so the caller may retry with less
+      VDSR_OUT_OF_MEMORY("out of GPU memory on " << device.name() << " allocating " << bytes << " bytes");
+    }
+    VDSR_CUDA_CHECK(err);
 #else
     VDSR_FAIL("device " << device.name() << " requested but this build has no CUDA backend");
 #endif

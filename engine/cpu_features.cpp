@@ -21,7 +21,7 @@ Isa cpu_isa() {
   if (want == "generic") return Isa::kGeneric;
   if (want == "avx2" && avx2) return Isa::kAvx2;
   if (want == "avx512" && avx512) return Isa::kAvx512;
-  VDSR_FAIL("VDSR_CPU_ISA=" << want
+  VDSR_USER_FAIL("VDSR_CPU_ISA=" << want
                             << " is not one of generic, avx2, avx512 that this CPU supports");
 }
 

@@ -52,9 +52,12 @@ void* cuda_workspace(int device, size_t bytes) {
     d.workspace_bytes = 0;
     const size_t grown = bytes + bytes / 4;
     const cudaError_t err = cudaMalloc(&d.workspace, grown);
-    VDSR_CHECK(err == cudaSuccess, "out of GPU memory on cuda:" << device << " allocating a "
-                                                                << grown << "-byte workspace: "
-                                                                << cudaGetErrorString(err));
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // not sticky: clear it so the caller may retry with less
+      VDSR_OUT_OF_MEMORY("out of GPU memory on cuda:" << device << " allocating a " << grown
+                                                       << "-byte workspace");
+    }
+    VDSR_CUDA_CHECK(err);
     d.workspace_bytes = grown;
     ++d.workspace_generation;
   }

@@ -1,5 +1,8 @@
 #include "engine/device.h"
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <sstream>
 
 #include "engine/error.h"
@@ -22,6 +25,35 @@ namespace vdsr {
 
 std::string Device::name() const {
   return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
+}
+
+uint64_t memory_bytes(Device d) {
+  if (d.is_cpu()) {
+    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? uint64_t(pages) * uint64_t(page) : 0;
+  }
+#ifdef VDSR_HAVE_CUDA
+  cudaDeviceProp prop{};
+  if (cudaGetDeviceProperties(&prop, d.index) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return uint64_t(prop.totalGlobalMem);
+#else
+  return 0;
+#endif
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"bytes", "kB", "MB", "GB", "TB", "PB"};
+  int u = 0;
+  while (bytes >= 1000 && u < 5) {
+    bytes /= 1000;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.1f %s", bytes, units[u]);
+  return buf;
 }
 
 bool cuda_compiled() {
@@ -67,9 +99,9 @@ Device select_device(int requested) {
     log_info("running on the CPU (" + why + ")");
     return Device::cpu();
   }
-  VDSR_CHECK(requested >= 0, "invalid device " << requested << " (use -1 for the CPU)");
-  VDSR_CHECK(n > 0, "GPU " << requested << " is not usable: " << why);
-  VDSR_CHECK(requested < n, "GPU " << requested << " does not exist (" << n << " usable)");
+  VDSR_USER_CHECK(requested >= 0, "invalid device " << requested << " (use -1 for the CPU)");
+  VDSR_USER_CHECK(n > 0, "GPU " << requested << " is not usable: " << why);
+  VDSR_USER_CHECK(requested < n, "GPU " << requested << " does not exist (" << n << " usable)");
   return Device::cuda(requested);
 }
 

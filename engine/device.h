@@ -2,6 +2,7 @@
 // exists when the build has CUDA (VDSR_HAVE_CUDA) and a usable GPU is present at run time.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 namespace vdsr {
@@ -33,6 +34,12 @@ int usable_cuda_devices(std::string* why = nullptr);
 // usable; kDefaultDevice: GPU 0 if usable, else the CPU with a message through log_info.
 constexpr int kDefaultDevice = -1000;
 Device select_device(int requested);
+
+// Memory a device has in all: the host's physical memory for the CPU, the GPU's global memory
+// for a CUDA device. For checks of a requested size before allocating it.
+uint64_t memory_bytes(Device d);
+// "1.5 GB": bytes in decimal units, for messages.
+std::string format_bytes(double bytes);
 
 // One line per fact for --version: CUDA runtime and driver, cuDNN headers seen at build time,
 // compiled GPU architectures, CPU threads.

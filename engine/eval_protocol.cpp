@@ -9,12 +9,12 @@
 namespace vdsr {
 
 EvalSample make_eval_sample(const Image& img, int scale, const std::string& name) {
-  VDSR_CHECK(scale >= 1, "evaluation scale must be at least 1, got " << scale);
+  VDSR_USER_CHECK(scale >= 1, "evaluation scale must be at least 1, got " << scale);
   EvalSample s;
   s.name = name;
   s.scale = scale;
   s.hr = modcrop(y_channel_u8(img), scale);
-  VDSR_CHECK(s.hr.height >= scale && s.hr.width >= scale,
+  VDSR_USER_CHECK(s.hr.height >= scale && s.hr.width >= scale,
              "image '" << name << "' (" << img.width << "x" << img.height
                        << ") is too small for scale " << scale);
   Plane x = s.hr;

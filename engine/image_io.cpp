@@ -56,13 +56,13 @@ struct FileCloser {
 // Opens an existing, non-empty regular file for reading, or throws naming the cause.
 FILE* open_for_reading(const std::string& path) {
   struct stat st {};
-  VDSR_CHECK(::stat(path.c_str(), &st) == 0,
+  VDSR_USER_CHECK(::stat(path.c_str(), &st) == 0,
              "cannot read image '" << path << "': " << std::strerror(errno));
-  VDSR_CHECK(!S_ISDIR(st.st_mode), "cannot read image '" << path << "': it is a folder");
-  VDSR_CHECK(S_ISREG(st.st_mode), "cannot read image '" << path << "': not a regular file");
-  VDSR_CHECK(st.st_size > 0, "cannot read image '" << path << "': the file is empty");
+  VDSR_USER_CHECK(!S_ISDIR(st.st_mode), "cannot read image '" << path << "': it is a folder");
+  VDSR_USER_CHECK(S_ISREG(st.st_mode), "cannot read image '" << path << "': not a regular file");
+  VDSR_USER_CHECK(st.st_size > 0, "cannot read image '" << path << "': the file is empty");
   FILE* f = std::fopen(path.c_str(), "rb");
-  VDSR_CHECK(f != nullptr, "cannot read image '" << path << "': " << std::strerror(errno));
+  VDSR_USER_CHECK(f != nullptr, "cannot read image '" << path << "': " << std::strerror(errno));
   return f;
 }
 
@@ -78,21 +78,21 @@ uint32_t be32(const unsigned char* p) {
 // PNG header: signature, IHDR, then the chunks before the first IDAT (only tRNS matters here).
 ImageInfo probe_png(FILE* f, const std::string& path) {
   unsigned char h[33];
-  VDSR_CHECK(std::fread(h, 1, sizeof h, f) == sizeof h,
+  VDSR_USER_CHECK(std::fread(h, 1, sizeof h, f) == sizeof h,
              "cannot read image '" << path << "': truncated PNG header");
-  VDSR_CHECK(be32(h + 8) == 13 && std::memcmp(h + 12, "IHDR", 4) == 0,
+  VDSR_USER_CHECK(be32(h + 8) == 13 && std::memcmp(h + 12, "IHDR", 4) == 0,
              "cannot read image '" << path << "': corrupt PNG (first chunk is not a valid IHDR)");
   const uint32_t w = be32(h + 16), ht = be32(h + 20);
   const int depth = h[24], color = h[25];
-  VDSR_CHECK(w > 0 && ht > 0 && w <= uint32_t(INT_MAX) && ht <= uint32_t(INT_MAX),
+  VDSR_USER_CHECK(w > 0 && ht > 0 && w <= uint32_t(INT_MAX) && ht <= uint32_t(INT_MAX),
              "cannot read image '" << path << "': corrupt PNG (size " << w << "x" << ht << ")");
   const bool depth_ok =
       (color == 0 && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) ||
       (color == 3 && (depth == 1 || depth == 2 || depth == 4 || depth == 8)) ||
       ((color == 2 || color == 4 || color == 6) && (depth == 8 || depth == 16));
-  VDSR_CHECK(depth_ok, "cannot read image '" << path << "': corrupt PNG (colour type " << color
+  VDSR_USER_CHECK(depth_ok, "cannot read image '" << path << "': corrupt PNG (colour type " << color
                                               << " with bit depth " << depth << ")");
-  VDSR_CHECK(h[26] == 0 && h[27] == 0 && h[28] <= 1,
+  VDSR_USER_CHECK(h[26] == 0 && h[27] == 0 && h[28] <= 1,
              "cannot read image '" << path << "': corrupt PNG (unknown compression, filter or "
                                       "interlace method)");
   bool trns = false, idat = false;
@@ -100,7 +100,7 @@ ImageInfo probe_png(FILE* f, const std::string& path) {
     unsigned char c[8];
     if (std::fread(c, 1, sizeof c, f) != sizeof c) break;
     const uint32_t len = be32(c);
-    VDSR_CHECK(len <= 0x7fffffffu, "cannot read image '" << path << "': corrupt PNG (chunk length)");
+    VDSR_USER_CHECK(len <= 0x7fffffffu, "cannot read image '" << path << "': corrupt PNG (chunk length)");
     if (std::memcmp(c + 4, "IDAT", 4) == 0) {
       idat = true;
       break;
@@ -109,7 +109,7 @@ ImageInfo probe_png(FILE* f, const std::string& path) {
     if (std::memcmp(c + 4, "tRNS", 4) == 0) trns = true;
     if (std::fseek(f, long(len) + 4, SEEK_CUR) != 0) break;
   }
-  VDSR_CHECK(idat, "cannot read image '" << path << "': truncated or corrupt PNG (no image data)");
+  VDSR_USER_CHECK(idat, "cannot read image '" << path << "': truncated or corrupt PNG (no image data)");
   ImageInfo info;
   info.width = int(w);
   info.height = int(ht);
@@ -134,10 +134,10 @@ void check_uncompressed_size(FILE* f, const std::string& path, const std::string
                              int h) {
   unsigned char b[34] = {};
   const size_t n = std::fread(b, 1, sizeof b, f);
-  VDSR_CHECK(std::fseek(f, 0, SEEK_END) == 0,
+  VDSR_USER_CHECK(std::fseek(f, 0, SEEK_END) == 0,
              "cannot read image '" << path << "': " << std::strerror(errno));
   const int64_t size = std::ftell(f);
-  VDSR_CHECK(size >= 0 && std::fseek(f, 0, SEEK_SET) == 0,
+  VDSR_USER_CHECK(size >= 0 && std::fseek(f, 0, SEEK_SET) == 0,
              "cannot read image '" << path << "': " << std::strerror(errno));
   int64_t need = 0;
   if (format == "bmp" && n >= 30) {
@@ -150,7 +150,7 @@ void check_uncompressed_size(FILE* f, const std::string& path, const std::string
     const int64_t colormap = b[1] ? int64_t(le16(b + 5)) * ((b[7] + 7) / 8) : 0;
     need = 18 + b[0] + colormap + int64_t(w) * h * ((b[16] + 7) / 8);
   }
-  VDSR_CHECK(size >= need, "cannot read image '" << path << "': truncated " << format << " (the file has "
+  VDSR_USER_CHECK(size >= need, "cannot read image '" << path << "': truncated " << format << " (the file has "
                                                  << size << " bytes, its header needs " << need << ")");
 }
 
@@ -168,7 +168,7 @@ bool stb_sees_jpeg_checked(FILE* f, const std::string& path) {
   unsigned char buf[65536];
   for (size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;)
     p.insert(p.end(), buf, buf + got);
-  VDSR_CHECK(std::fseek(f, 0, SEEK_SET) == 0,
+  VDSR_USER_CHECK(std::fseek(f, 0, SEEK_SET) == 0,
              "cannot read image '" << path << "': " << std::strerror(errno));
   const size_t n = p.size();
   size_t pos = 0;
@@ -189,7 +189,7 @@ bool stb_sees_jpeg_checked(FILE* f, const std::string& path) {
       for (size_t i = pos + 2; i < end;) {  // tables: class/id byte, 16 counts, the values
         size_t codes = 0;
         for (size_t k = 0; k < 16 && i + 1 + k < n; ++k) codes += p[i + 1 + k];
-        VDSR_CHECK(codes <= 256, "cannot read image '" << path << "': corrupt jpeg (a Huffman "
+        VDSR_USER_CHECK(codes <= 256, "cannot read image '" << path << "': corrupt jpeg (a Huffman "
                                  "table defines " << codes << " codes, at most 256)");
         i += 17 + codes;
       }
@@ -217,7 +217,7 @@ bool stb_sees_jpeg_checked(FILE* f, const std::string& path) {
 ImageInfo probe_open(FILE* f, const std::string& path) {
   unsigned char sig[8] = {};
   const size_t n = std::fread(sig, 1, sizeof sig, f);
-  VDSR_CHECK(std::fseek(f, 0, SEEK_SET) == 0,
+  VDSR_USER_CHECK(std::fseek(f, 0, SEEK_SET) == 0,
              "cannot read image '" << path << "': " << std::strerror(errno));
   static const unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   std::string format;
@@ -230,18 +230,18 @@ ImageInfo probe_open(FILE* f, const std::string& path) {
   } else if (extension_of(path) == "tga") {
     format = "tga";  // TGA has no signature: accepted only under its own name
   } else {
-    VDSR_FAIL("cannot read image '" << path
+    VDSR_USER_FAIL("cannot read image '" << path
                                     << "': not a PNG, JPEG, BMP or TGA file (unknown signature)");
   }
   int w = 0, h = 0, c = 0;
-  VDSR_CHECK(stbi_info_from_file(f, &w, &h, &c) == 1,
+  VDSR_USER_CHECK(stbi_info_from_file(f, &w, &h, &c) == 1,
              "cannot read image '" << path << "': bad or truncated " << format
                                    << " header (stb_image: " << stb_reason() << ")");
   // A top-down BMP stores its height negated and stbi_info passes it on as is (its decoder takes
   // abs(), undefined for INT_MIN, which the check below then rejects). Broke on: a valid 2x2
   // 32-bit top-down BMP (tests/fuzz/corpus/image/rgba32_v4.bmp) was refused as "2x-2".
   if (format == "bmp" && h < 0 && h != INT_MIN) h = -h;
-  VDSR_CHECK(w > 0 && h > 0 && c >= 1 && c <= 4,
+  VDSR_USER_CHECK(w > 0 && h > 0 && c >= 1 && c <= 4,
              "cannot read image '" << path << "': invalid " << format << " header (" << w << "x" << h
                                    << ", " << c << " channels)");
   if (format == "bmp" || format == "tga") check_uncompressed_size(f, path, format, w, h);
@@ -357,17 +357,17 @@ void write_png_libpng(const std::string& path, const Image& img, int level, Atom
   PngErr err;
   std::vector<unsigned char> row(size_t(img.width) * size_t(img.channels) * size_t(img.bits / 8));
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, png_error_cb, png_warning_cb);
-  VDSR_CHECK(png != nullptr, "cannot write '" << path << "': libpng initialisation failed");
+  VDSR_USER_CHECK(png != nullptr, "cannot write '" << path << "': libpng initialisation failed");
   png_infop info = png_create_info_struct(png);
   if (info == nullptr) {
     png_destroy_write_struct(&png, nullptr);
-    VDSR_FAIL("cannot write '" << path << "': libpng initialisation failed");
+    VDSR_USER_FAIL("cannot write '" << path << "': libpng initialisation failed");
   }
   png_set_write_fn(png, &sink, png_write_cb, png_flush_cb);
   const bool ok = encode_png_libpng(png, info, img, level, row.data());
   png_destroy_write_struct(&png, &info);
   if (sink.error) std::rethrow_exception(sink.error);
-  VDSR_CHECK(ok, "cannot write '" << path << "': libpng: " << err.message);
+  VDSR_USER_CHECK(ok, "cannot write '" << path << "': libpng: " << err.message);
 }
 
 }  // namespace
@@ -382,7 +382,7 @@ ImageFormat parse_image_format(const std::string& name) {
   if (n == "png") return ImageFormat::PNG;
   if (n == "jpg" || n == "jpeg") return ImageFormat::JPEG;
   if (n == "bmp") return ImageFormat::BMP;
-  VDSR_FAIL("unknown image format '" << name << "' (expected png, jpg or bmp)");
+  VDSR_USER_FAIL("unknown image format '" << name << "' (expected png, jpg or bmp)");
 }
 
 const char* image_format_extension(ImageFormat f) {
@@ -457,23 +457,23 @@ ImageInfo probe_image(const std::string& path) {
 Image load_image(const std::string& path, const ImageLimits& limits) {
   FileCloser f{open_for_reading(path)};
   const ImageInfo info = probe_open(f.f, path);
-  VDSR_CHECK(info.width <= limits.max_side && info.height <= limits.max_side &&
+  VDSR_USER_CHECK(info.width <= limits.max_side && info.height <= limits.max_side &&
                  int64_t(info.width) * info.height <= limits.max_pixels,
              "cannot read image '" << path << "': its size " << info.width << "x" << info.height
                                    << " exceeds the limits (at most " << limits.max_side
                                    << " pixels a side and " << limits.max_pixels
                                    << " pixels in all)");
-  VDSR_CHECK(std::fseek(f.f, 0, SEEK_SET) == 0,
+  VDSR_USER_CHECK(std::fseek(f.f, 0, SEEK_SET) == 0,
              "cannot read image '" << path << "': " << std::strerror(errno));
   int w = 0, h = 0, file_channels = 0;
   const int c = info.channels;  // asked for explicitly: stb's own count ignores tRNS
   void* data = info.bits == 16 ? static_cast<void*>(stbi_load_from_file_16(f.f, &w, &h, &file_channels, c))
                                : static_cast<void*>(stbi_load_from_file(f.f, &w, &h, &file_channels, c));
-  VDSR_CHECK(data != nullptr, "cannot decode image '" << path << "': corrupt or truncated "
+  VDSR_USER_CHECK(data != nullptr, "cannot decode image '" << path << "': corrupt or truncated "
                                                       << info.format << " (stb_image: "
                                                       << stb_reason() << ")");
   const std::unique_ptr<void, void (*)(void*)> owner(data, stbi_image_free);
-  VDSR_CHECK(w == info.width && h == info.height,
+  VDSR_USER_CHECK(w == info.width && h == info.height,
              "cannot decode image '" << path << "': decoded size " << w << "x" << h
                                      << " differs from the header's " << info.width << "x"
                                      << info.height);
@@ -514,11 +514,11 @@ void save_image(const std::string& path, const Image& img, ImageFormat format,
     VDSR_CHECK(std::all_of(img.pixels.begin(), img.pixels.end(), [](uint16_t v) { return v <= 255; }),
                "cannot write '" << path << "': an 8-bit image holds values above 255");
   }
-  VDSR_CHECK(img.bits == 8 || format == ImageFormat::PNG,
+  VDSR_USER_CHECK(img.bits == 8 || format == ImageFormat::PNG,
              "cannot write '" << path << "': 16-bit images can only be saved as PNG");
-  VDSR_CHECK(opts.png_level >= 0 && opts.png_level <= 9,
+  VDSR_USER_CHECK(opts.png_level >= 0 && opts.png_level <= 9,
              "cannot write '" << path << "': PNG level " << opts.png_level << " is not in 0..9");
-  VDSR_CHECK(opts.jpeg_quality >= 1 && opts.jpeg_quality <= 100,
+  VDSR_USER_CHECK(opts.jpeg_quality >= 1 && opts.jpeg_quality <= 100,
              "cannot write '" << path << "': JPEG quality " << opts.jpeg_quality
                               << " is not in 1..100");
   // stb_image_write counts bytes in int.
@@ -530,7 +530,7 @@ void save_image(const std::string& path, const Image& img, ImageFormat format,
     file.commit();
     return;
   }
-  VDSR_CHECK(fits_stb, "cannot write '" << path << "': " << img.width << "x" << img.height
+  VDSR_USER_CHECK(fits_stb, "cannot write '" << path << "': " << img.width << "x" << img.height
                                         << " is too large for the " << image_format_extension(format)
                                         << " writer");
 
@@ -571,7 +571,7 @@ void save_image(const std::string& path, const Image& img, ImageFormat format,
       break;
   }
   if (sink.error) std::rethrow_exception(sink.error);
-  VDSR_CHECK(ok != 0, "cannot write '" << path << "': the " << image_format_extension(format)
+  VDSR_USER_CHECK(ok != 0, "cannot write '" << path << "': the " << image_format_extension(format)
                                        << " encoder failed (out of memory?)");
   file.commit();
 }

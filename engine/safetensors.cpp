@@ -142,15 +142,32 @@ void SafeTensors::add(const std::string& name, StTensor t) {
   tensors.emplace_back(name, std::move(t));
 }
 
+namespace {
+// Files people pass instead of safetensors, recognised by their first bytes so the message can say
+// what the file is and what to do ("" when none matches).
+std::string other_format(const uint8_t* b, size_t size) {
+  auto starts = [&](const char* magic, size_t n) { return size >= n && std::memcmp(b, magic, n) == 0; };
+  if (starts("PK\x03\x04", 4) || (size >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5))
+    return "a PyTorch file (.pth / .pt: torch.save's zip or pickle), not safetensors: convert it "
+           "with the command in docs/formats.md (\"Converting a PyTorch model\")";
+  if (starts("MATLAB 5.0 MAT-file", 19) || starts("\x89HDF\r\n\x1a\n", 8))
+    return "a MATLAB .mat or HDF5 file, not safetensors (MATLAB models: see docs/formats.md)";
+  return "";
+}
+}  // namespace
+
 SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::string& name) {
-  VDSR_CHECK(size >= 8, name << ": truncated safetensors file (" << size
+  const std::string other = other_format(bytes, size);
+  VDSR_USER_CHECK(other.empty(), name << " is " << other);
+  VDSR_USER_CHECK(size >= 8, name << ": truncated safetensors file (" << size
                              << " bytes, the 8-byte header length alone needs 8)");
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes, 8);
-  VDSR_CHECK(header_len > 0, name << ": safetensors header length is zero");
-  VDSR_CHECK(header_len <= kMaxHeaderBytes, name << ": safetensors header length " << header_len
-                                                 << " is absurd (limit " << kMaxHeaderBytes << ")");
-  VDSR_CHECK(header_len <= size - 8, name << ": safetensors header length " << header_len
+  VDSR_USER_CHECK(header_len > 0, name << ": safetensors header length is zero");
+  VDSR_USER_CHECK(header_len <= kMaxHeaderBytes, name << " is not a safetensors file: its first 8 bytes, read as "
+                                                         "the header length, give an absurd "
+                                                      << header_len << " (limit " << kMaxHeaderBytes << ")");
+  VDSR_USER_CHECK(header_len <= size - 8, name << ": safetensors header length " << header_len
                                           << " runs past the end of the file (" << size
                                           << " bytes; truncated?)");
   const char* hbegin = reinterpret_cast<const char*>(bytes + 8);
@@ -161,7 +178,7 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
   // nlohmann stops at a NUL as if the input ended; a JSON text never holds one, and padding is
   // spaces.
   if (const void* nul = std::memchr(hbegin, 0, header_len))
-    VDSR_FAIL(name << ": safetensors header holds a NUL byte at offset "
+    VDSR_USER_FAIL(name << ": safetensors header holds a NUL byte at offset "
                    << static_cast<const char*>(nul) - hbegin << " (padding must be spaces)");
 
   // Every object on the parse stack keeps the keys seen so far, so a duplicate at any depth is
@@ -175,7 +192,7 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
     // per level: a 2 MB header with a million nested '[' as data_offsets overflowed the stack
     // (found while fuzzing, beyond the fuzzer's 64 KB inputs: docs/fuzzing.md).
     if ((ev == E::object_start || ev == E::array_start) && depth > 2)
-      VDSR_FAIL(name << ": safetensors header nests JSON deeper than a tensor's shape or offsets");
+      VDSR_USER_FAIL(name << ": safetensors header nests JSON deeper than a tensor's shape or offsets");
     if (ev == E::object_start) {
       keys.emplace_back();
     } else if (ev == E::object_end) {
@@ -189,73 +206,73 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
   try {
     header = nlohmann::json::parse(hbegin, hend, callback);
   } catch (const nlohmann::json::exception& e) {
-    VDSR_FAIL(name << ": safetensors header is not valid JSON: " << e.what());
+    VDSR_USER_FAIL(name << ": safetensors header is not valid JSON: " << e.what());
   }
-  VDSR_CHECK(duplicate.empty(),
+  VDSR_USER_CHECK(duplicate.empty(),
              name << ": duplicate key '" << duplicate << "' in safetensors header");
-  VDSR_CHECK(header.is_object(), name << ": safetensors header is a JSON " << header.type_name()
+  VDSR_USER_CHECK(header.is_object(), name << ": safetensors header is a JSON " << header.type_name()
                                       << ", expected an object");
 
   SafeTensors st;
   std::vector<Entry> entries;
   for (const auto& [key, val] : header.items()) {
     if (key == "__metadata__") {
-      VDSR_CHECK(val.is_object(), name << ": __metadata__ is a " << val.type_name()
+      VDSR_USER_CHECK(val.is_object(), name << ": __metadata__ is a " << val.type_name()
                                        << ", expected an object of strings");
       for (const auto& [mk, mv] : val.items()) {
-        VDSR_CHECK(mv.is_string(), name << ": metadata '" << mk << "' is a " << mv.type_name()
+        VDSR_USER_CHECK(mv.is_string(), name << ": metadata '" << mk << "' is a " << mv.type_name()
                                         << ", expected a string");
         st.metadata[mk] = mv.get<std::string>();
       }
       continue;
     }
-    VDSR_CHECK(!key.empty(), name << ": tensor with an empty name");
-    VDSR_CHECK(val.is_object(), name << ": tensor '" << key << "': entry is a " << val.type_name()
+    VDSR_USER_CHECK(!key.empty(), name << ": tensor with an empty name");
+    VDSR_USER_CHECK(val.is_object(), name << ": tensor '" << key << "': entry is a " << val.type_name()
                                      << ", expected an object");
     for (const auto& [field, fv] : val.items()) {
       (void)fv;
-      VDSR_CHECK(field == "dtype" || field == "shape" || field == "data_offsets",
+      VDSR_USER_CHECK(field == "dtype" || field == "shape" || field == "data_offsets",
                  name << ": tensor '" << key << "': unknown field '" << field << "'");
     }
     for (const char* field : {"dtype", "shape", "data_offsets"})
-      VDSR_CHECK(val.contains(field),
+      VDSR_USER_CHECK(val.contains(field),
                  name << ": tensor '" << key << "': missing '" << field << "'");
 
     StTensor t;
     const auto& dt = val["dtype"];
-    VDSR_CHECK(dt.is_string(), name << ": tensor '" << key << "': dtype is not a string");
+    VDSR_USER_CHECK(dt.is_string(), name << ": tensor '" << key << "': dtype is not a string");
     t.dtype = dt.get<std::string>();
-    VDSR_CHECK(dtype_sizes().count(t.dtype) == 1,
+    VDSR_USER_CHECK(dtype_sizes().count(t.dtype) == 1,
                name << ": tensor '" << key << "': unknown dtype '" << t.dtype << "'");
 
     const auto& sh = val["shape"];
-    VDSR_CHECK(sh.is_array(), name << ": tensor '" << key << "': shape is not an array");
+    VDSR_USER_CHECK(sh.is_array(), name << ": tensor '" << key << "': shape is not an array");
     for (const auto& d : sh) {
       uint64_t u = 0;
-      VDSR_CHECK(json_uint(d, &u) && u <= uint64_t(std::numeric_limits<int64_t>::max()),
+      VDSR_USER_CHECK(json_uint(d, &u) && u <= uint64_t(std::numeric_limits<int64_t>::max()),
                  name << ": tensor '" << key << "': shape " << sh.dump()
                       << " must hold non-negative integers");
       t.shape.push_back(static_cast<int64_t>(u));
     }
     const int64_t n = checked_numel(t.shape);
     uint64_t nbytes = 0;
-    VDSR_CHECK(n >= 0 && checked_bytes(n, dtype_size(t.dtype), &nbytes),
+    VDSR_USER_CHECK(n >= 0 && checked_bytes(n, dtype_size(t.dtype), &nbytes),
                name << ": tensor '" << key << "': shape " << sh.dump() << " overflows");
 
     const auto& off = val["data_offsets"];
     Entry e;
     e.name = key;
-    VDSR_CHECK(off.is_array() && off.size() == 2 && json_uint(off[0], &e.begin) &&
+    VDSR_USER_CHECK(off.is_array() && off.size() == 2 && json_uint(off[0], &e.begin) &&
                    json_uint(off[1], &e.end),
                name << ": tensor '" << key << "': data_offsets " << off.dump()
                     << " must be [begin, end] of non-negative integers");
-    VDSR_CHECK(e.begin <= e.end, name << ": tensor '" << key << "': data_offsets " << off.dump()
+    VDSR_USER_CHECK(e.begin <= e.end, name << ": tensor '" << key << "': data_offsets " << off.dump()
                                       << " end before begin");
-    VDSR_CHECK(e.end - e.begin == nbytes,
+    VDSR_USER_CHECK(e.end - e.begin == nbytes,
                name << ": tensor '" << key << "': data_offsets " << off.dump() << " span "
                     << e.end - e.begin << " bytes but " << t.dtype << " " << sh.dump() << " needs "
                     << nbytes << " (header lies about sizes)");
-    VDSR_CHECK(e.end <= data_size, name << ": tensor '" << key << "': data_offsets " << off.dump()
+    VDSR_USER_CHECK(e.end <= data_size, name << ": tensor '" << key << "': data_offsets " << off.dump()
                                         << " run past the end of the data section (" << data_size
                                         << " bytes; truncated file?)");
     t.data.assign(data + e.begin, data + e.end);
@@ -271,14 +288,14 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
   const Entry* prev = nullptr;
   for (const auto& e : entries) {
     if (e.begin < cursor)
-      VDSR_FAIL(name << ": tensor '" << e.name << "' (bytes " << e.begin << ".." << e.end
+      VDSR_USER_FAIL(name << ": tensor '" << e.name << "' (bytes " << e.begin << ".." << e.end
                      << ") overlaps tensor '" << prev->name << "' (bytes " << prev->begin << ".."
                      << prev->end << ")");
     if (e.begin > cursor) {
       if (prev == nullptr)
-        VDSR_FAIL(name << ": data offsets do not start at 0: first tensor '" << e.name
+        VDSR_USER_FAIL(name << ": data offsets do not start at 0: first tensor '" << e.name
                        << "' begins at byte " << e.begin);
-      VDSR_FAIL(name << ": gap of " << e.begin - cursor << " bytes between tensor '" << prev->name
+      VDSR_USER_FAIL(name << ": gap of " << e.begin - cursor << " bytes between tensor '" << prev->name
                      << "' (ends at " << cursor << ") and tensor '" << e.name << "' (begins at "
                      << e.begin << ")");
     }
@@ -286,7 +303,7 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
     if (prev == nullptr || e.end > e.begin) prev = &e;
     cursor = e.end;
   }
-  VDSR_CHECK(cursor == data_size,
+  VDSR_USER_CHECK(cursor == data_size,
              name << ": " << data_size - cursor << " trailing bytes after the last tensor"
                   << (prev != nullptr ? " '" + prev->name + "'" : std::string())
                   << " (data section " << data_size << " bytes, tensors cover " << cursor << ")");
@@ -301,13 +318,13 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
 
 SafeTensors read_safetensors(const std::string& path) {
   struct stat sb {};
-  VDSR_CHECK(::stat(path.c_str(), &sb) == 0, path << ": cannot open: " << std::strerror(errno));
-  VDSR_CHECK(S_ISREG(sb.st_mode), path << ": not a regular file");
+  VDSR_USER_CHECK(::stat(path.c_str(), &sb) == 0, path << ": cannot open: " << std::strerror(errno));
+  VDSR_USER_CHECK(S_ISREG(sb.st_mode), path << ": not a regular file");
   std::ifstream in(path, std::ios::binary);
-  VDSR_CHECK(in, path << ": cannot open: " << std::strerror(errno));
+  VDSR_USER_CHECK(in, path << ": cannot open: " << std::strerror(errno));
   std::vector<uint8_t> bytes(static_cast<size_t>(sb.st_size));
   in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  VDSR_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()),
+  VDSR_USER_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()),
              path << ": read " << in.gcount() << " of " << bytes.size() << " bytes");
   return parse_safetensors(bytes.data(), bytes.size(), path);
 }

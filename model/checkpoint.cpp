@@ -30,10 +30,10 @@ T read_scalar(const SafeTensors& st, const std::string& name, const char* dtype,
               T fallback, const std::string& file) {
   const StTensor* t = st.find(name);
   if (t == nullptr) {
-    VDSR_CHECK(!required, file << ": checkpoint tensor '" << name << "' is missing");
+    VDSR_USER_CHECK(!required, file << ": checkpoint tensor '" << name << "' is missing");
     return fallback;
   }
-  VDSR_CHECK(t->dtype == dtype && t->numel() == 1 && t->data.size() == sizeof(T),
+  VDSR_USER_CHECK(t->dtype == dtype && t->numel() == 1 && t->data.size() == sizeof(T),
              file << ": checkpoint tensor '" << name << "' must be one " << dtype << " value");
   T v{};
   std::memcpy(&v, t->data.data(), sizeof v);
@@ -74,7 +74,7 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
 LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   const SafeTensors st = read_safetensors(path);
   const auto kind = st.metadata.find("kind");
-  VDSR_CHECK(kind != st.metadata.end() && kind->second == "checkpoint",
+  VDSR_USER_CHECK(kind != st.metadata.end() && kind->second == "checkpoint",
              path << ": not a checkpoint (metadata \"kind\" is not \"checkpoint\"); a weights file "
                      "cannot resume training");
   const VdsrWeights w = weights_from_safetensors(st, path);
@@ -98,7 +98,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   out.state.loss_count = read_scalar<int64_t>(st, "state.loss_count", "I64", false, 0, path);
   out.state.clip_bound = read_scalar<int64_t>(st, "state.clip_bound", "I64", false, 0, path);
   out.state.seconds = read_scalar<double>(st, "state.seconds", "F64", false, 0.0, path);
-  VDSR_CHECK(out.state.step >= 0 && out.state.epoch >= 0 && out.state.loss_count >= 0,
+  VDSR_USER_CHECK(out.state.step >= 0 && out.state.epoch >= 0 && out.state.loss_count >= 0,
              path << ": checkpoint state is negative (step " << out.state.step << ", epoch "
                   << out.state.epoch << ")");
   out.model->set_steps_taken(out.state.step);

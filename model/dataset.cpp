@@ -125,14 +125,14 @@ Plane cropped_01(const Plane& hr, int s) {
 
 TrainingSet TrainingSet::build(const std::vector<std::string>& files, const DatasetOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
-  VDSR_CHECK(!files.empty(), "no training images given");
-  VDSR_CHECK(opt.patch >= 1 && opt.stride >= 1,
+  VDSR_USER_CHECK(!files.empty(), "no training images given");
+  VDSR_USER_CHECK(opt.patch >= 1 && opt.stride >= 1,
              "patch size and stride must be positive, got " << opt.patch << " and " << opt.stride);
-  VDSR_CHECK(!opt.scales.empty(), "no training scales given");
+  VDSR_USER_CHECK(!opt.scales.empty(), "no training scales given");
   for (const int s : opt.scales)
-    VDSR_CHECK(s >= 2 && s <= 16, "training scales must be in 2..16, got " << s);
+    VDSR_USER_CHECK(s >= 2 && s <= 16, "training scales must be in 2..16, got " << s);
   for (const double d : opt.downscales)
-    VDSR_CHECK(std::isfinite(d) && d > 0.0 && d < 1.0,
+    VDSR_USER_CHECK(std::isfinite(d) && d > 0.0 && d < 1.0,
                "downscale factors must be in (0, 1), got " << d);
 
   keep_working_memory();
@@ -143,7 +143,7 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
     for (int64_t i = b; i < e; ++i) {
       const std::string& f = files[size_t(i)];
       const Image img = load_image(f);  // throws naming the file
-      VDSR_CHECK(img.bits == 8, "training image '" << f << "' has " << img.bits
+      VDSR_USER_CHECK(img.bits == 8, "training image '" << f << "' has " << img.bits
                                                    << "-bit samples; only 8-bit images are supported");
       const Plane y = y_channel_u8(img);
       Luma8& l = luma[size_t(i)];
@@ -175,7 +175,7 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
   TrainingSet ts;
   ts.patch_ = opt.patch;
   ts.count_ = offset.back();
-  VDSR_CHECK(ts.count_ > 0, "the " << files.size() << " training image(s) give no " << opt.patch
+  VDSR_USER_CHECK(ts.count_ > 0, "the " << files.size() << " training image(s) give no " << opt.patch
                                    << "x" << opt.patch << " patch at any scale");
   const size_t area = size_t(opt.patch) * size_t(opt.patch);
   ts.input_.reserve(size_t(ts.count_) * area);

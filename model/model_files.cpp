@@ -32,7 +32,7 @@ std::string bundled_model_path() {
     if (fs::is_regular_file(c)) return c.string();
     searched += (searched.empty() ? "" : ", ") + c.string();
   }
-  VDSR_FAIL("no bundled model found (looked at " << searched
+  VDSR_USER_FAIL("no bundled model found (looked at " << searched
                                                  << "); pass -m FILE, or --bicubic for the "
                                                     "bicubic baseline");
 }

@@ -8,7 +8,7 @@ Precision parse_precision(const std::string& name) {
   if (name == "fp32") return Precision::Fp32;
   if (name == "tf32") return Precision::Tf32;
   if (name == "bf16") return Precision::Bf16;
-  VDSR_FAIL("--precision must be fp32, tf32 or bf16, got '" << name << "'");
+  VDSR_USER_FAIL("--precision must be fp32, tf32 or bf16, got '" << name << "'");
 }
 
 const char* precision_name(Precision p) {

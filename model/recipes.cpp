@@ -46,7 +46,7 @@ const Recipe& find_recipe(const std::string& name) {
     if (name == r.name) return r;
     known += std::string(known.empty() ? "" : ", ") + r.name;
   }
-  VDSR_FAIL("--recipe: unknown recipe '" << name << "' (known: " << known << ")");
+  VDSR_USER_FAIL("--recipe: unknown recipe '" << name << "' (known: " << known << ")");
 }
 
 std::string recipe_flags_text(const Recipe& r) {

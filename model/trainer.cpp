@@ -61,7 +61,7 @@ std::vector<std::string> split(const std::string& s) {
 int64_t to_i64(const std::string& s, const std::string& key) {
   char* end = nullptr;
   const long long v = std::strtoll(s.c_str(), &end, 10);
-  VDSR_CHECK(!s.empty() && end != nullptr && *end == '\0',
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
              "checkpoint config '" << key << "' = '" << s << "' is not an integer");
   return v;
 }
@@ -69,13 +69,13 @@ int64_t to_i64(const std::string& s, const std::string& key) {
 double to_f64(const std::string& s, const std::string& key) {
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  VDSR_CHECK(!s.empty() && end != nullptr && *end == '\0',
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
              "checkpoint config '" << key << "' = '" << s << "' is not a number");
   return v;
 }
 
 bool to_bool(const std::string& s, const std::string& key) {
-  VDSR_CHECK(s == "true" || s == "false", "checkpoint config '" << key << "' = '" << s << "' is not true/false");
+  VDSR_USER_CHECK(s == "true" || s == "false", "checkpoint config '" << key << "' = '" << s << "' is not true/false");
   return s == "true";
 }
 
@@ -168,7 +168,7 @@ const std::vector<ConfigKey>& config_keys() {
        [](TrainOptions& o, const std::string& v) {
          char* end = nullptr;
          o.seed = std::strtoull(v.c_str(), &end, 10);
-         VDSR_CHECK(!v.empty() && *end == '\0', "checkpoint config seed = '" << v << "'");
+         VDSR_USER_CHECK(!v.empty() && *end == '\0', "checkpoint config seed = '" << v << "'");
        }},
       {"depth", "--depth", true, [](const TrainOptions& o) { return std::to_string(o.model.depth); },
        [](TrainOptions& o, const std::string& v) { o.model.depth = int(to_i64(v, "depth")); }},
@@ -301,27 +301,27 @@ Optimizer parse_optimizer(const std::string& v) {
   if (v == "sgd") return Optimizer::Sgd;
   if (v == "adam") return Optimizer::Adam;
   if (v == "adamw") return Optimizer::AdamW;
-  VDSR_FAIL("--optimizer must be sgd, adam or adamw, got '" << v << "'");
+  VDSR_USER_FAIL("--optimizer must be sgd, adam or adamw, got '" << v << "'");
 }
 
 ClipMode parse_clip_mode(const std::string& v) {
   if (v == "norm") return ClipMode::Norm;
   if (v == "value") return ClipMode::Value;
   if (v == "none") return ClipMode::None;
-  VDSR_FAIL("--clip-mode must be norm, value or none, got '" << v << "'");
+  VDSR_USER_FAIL("--clip-mode must be norm, value or none, got '" << v << "'");
 }
 
 LrSchedule parse_lr_schedule(const std::string& v) {
   if (v == "step") return LrSchedule::Step;
   if (v == "cosine") return LrSchedule::Cosine;
   if (v == "constant") return LrSchedule::Constant;
-  VDSR_FAIL("--lr-schedule must be step, cosine or constant, got '" << v << "'");
+  VDSR_USER_FAIL("--lr-schedule must be step, cosine or constant, got '" << v << "'");
 }
 
 InitFan parse_init(const std::string& v) {
   if (v == "fan-in") return InitFan::In;
   if (v == "fan-out") return InitFan::Out;
-  VDSR_FAIL("--init must be fan-in or fan-out, got '" << v << "'");
+  VDSR_USER_FAIL("--init must be fan-in or fan-out, got '" << v << "'");
 }
 
 const char* init_name(InitFan f) { return f == InitFan::In ? "fan-in" : "fan-out"; }
@@ -349,7 +349,7 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
   if (!conflicts.empty()) {
     std::string msg;
     for (const auto& c : conflicts) msg += (msg.empty() ? "" : "; ") + c;
-    VDSR_FAIL("the command line differs from the checkpoint's recipe: " << msg
+    VDSR_USER_FAIL("the command line differs from the checkpoint's recipe: " << msg
               << ". Leave these options out to take the checkpoint's values, or start a new run");
   }
 }
@@ -358,7 +358,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const auto t_process = Clock::now();
   // Which checkpoint (if any) to resume from.
   if (o.resume == "auto") {
-    VDSR_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
+    VDSR_USER_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
     const fs::path ck = fs::path(o.out) / "checkpoint.safetensors";
     o.resume = fs::exists(ck) ? ck.string() : "";
     if (o.resume.empty()) log_info("no checkpoint in " + o.out + ": starting a new run");
@@ -367,7 +367,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     const fs::path parent = fs::path(o.resume).parent_path();
     o.out = parent.empty() ? "." : parent.string();
   }
-  VDSR_CHECK(!o.out.empty(), "--out DIR is required");
+  VDSR_USER_CHECK(!o.out.empty(), "--out DIR is required");
   const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
   const std::string log_path = (fs::path(o.out) / "train.jsonl").string();
 
@@ -383,42 +383,42 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     if (o.given.count("--depth") == 0) o.model.depth = mc.depth;
     if (o.given.count("--channels") == 0) o.model.channels = mc.channels;
     if (o.given.count("--no-bias") == 0) o.model.bias = mc.bias;
-    VDSR_CHECK(o.model == mc, "the command line's model (" << o.model.describe() << ") differs from "
+    VDSR_USER_CHECK(o.model == mc, "the command line's model (" << o.model.describe() << ") differs from "
                                   << o.resume << "'s (" << mc.describe() << ")");
     model = std::move(ck.model);
     state = ck.state;
   } else {
-    VDSR_CHECK(!fs::exists(ckpt_path),
+    VDSR_USER_CHECK(!fs::exists(ckpt_path),
                o.out << " already holds a run (" << ckpt_path << "): continue it with --resume "
                      << ckpt_path << " (or --resume auto), or choose another --out");
   }
-  VDSR_CHECK(!o.train.empty(), "--train DIR is required");
-  VDSR_CHECK(o.batch >= 1 && o.lr_step >= 1 && o.log_every >= 1 && o.data.patch >= 1 && o.data.stride >= 1,
+  VDSR_USER_CHECK(!o.train.empty(), "--train DIR is required");
+  VDSR_USER_CHECK(o.batch >= 1 && o.lr_step >= 1 && o.log_every >= 1 && o.data.patch >= 1 && o.data.stride >= 1,
              "--batch, --patch, --stride, --lr-step and --log-every must be positive");
-  VDSR_CHECK(o.epochs >= 0 && o.epoch_iters >= 0 && o.max_steps >= 0,
+  VDSR_USER_CHECK(o.epochs >= 0 && o.epoch_iters >= 0 && o.max_steps >= 0,
              "--epochs, --epoch-iters and --max-steps must be >= 0");
-  VDSR_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
-  VDSR_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
-  VDSR_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
-  VDSR_CHECK(o.step.beta1 >= 0 && o.step.beta1 < 1 && o.step.beta2 >= 0 && o.step.beta2 < 1,
+  VDSR_USER_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
+  VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
+  VDSR_USER_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
+  VDSR_USER_CHECK(o.step.beta1 >= 0 && o.step.beta1 < 1 && o.step.beta2 >= 0 && o.step.beta2 < 1,
              "--beta1 and --beta2 must be in [0, 1), got " << o.step.beta1 << " and " << o.step.beta2);
-  VDSR_CHECK(o.step.eps > 0, "--eps must be positive, got " << o.step.eps);
-  VDSR_CHECK(o.step.momentum >= 0 && o.step.momentum < 1, "--momentum must be in [0, 1), got " << o.step.momentum);
-  VDSR_CHECK(o.step.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.weight_decay);
-  VDSR_CHECK(o.step.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.bias_lr_mult);
-  VDSR_CHECK(o.step.ema >= 0 && o.step.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.ema);
-  VDSR_CHECK(o.step.clip_mode == ClipMode::None || o.step.clip > 0,
+  VDSR_USER_CHECK(o.step.eps > 0, "--eps must be positive, got " << o.step.eps);
+  VDSR_USER_CHECK(o.step.momentum >= 0 && o.step.momentum < 1, "--momentum must be in [0, 1), got " << o.step.momentum);
+  VDSR_USER_CHECK(o.step.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.weight_decay);
+  VDSR_USER_CHECK(o.step.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.bias_lr_mult);
+  VDSR_USER_CHECK(o.step.ema >= 0 && o.step.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.ema);
+  VDSR_USER_CHECK(o.step.clip_mode == ClipMode::None || o.step.clip > 0,
              "--clip must be positive with --clip-mode " << clip_mode_name(o.step.clip_mode) << ", got " << o.step.clip);
-  VDSR_CHECK(!o.data.scales.empty(), "--scales is empty");
+  VDSR_USER_CHECK(!o.data.scales.empty(), "--scales is empty");
   fs::create_directories(o.out);
 
   // Data.
   std::vector<std::string> files;
   for (const auto& d : o.train)
     for (auto& f : list_image_files(d, "training folder")) files.push_back(std::move(f));
-  VDSR_CHECK(!files.empty(), "no images found in the training folders " << join(o.train));
+  VDSR_USER_CHECK(!files.empty(), "no images found in the training folders " << join(o.train));
   const TrainingSet set = TrainingSet::build(files, o.data);
-  VDSR_CHECK(set.count() > 0, "the training images give no " << o.data.patch << "x" << o.data.patch << " patches");
+  VDSR_USER_CHECK(set.count() > 0, "the training images give no " << o.data.patch << "x" << o.data.patch << " patches");
   {
     const DatasetStats& ds = set.stats();
     char buf[256];
@@ -428,7 +428,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     log_info(buf);
   }
   if (ckpt_config.count("patches"))
-    VDSR_CHECK(to_i64(ckpt_config.at("patches"), "patches") == set.count(),
+    VDSR_USER_CHECK(to_i64(ckpt_config.at("patches"), "patches") == set.count(),
                "the training set gives " << set.count() << " patches but the checkpoint's run had "
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
@@ -437,7 +437,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   for (const auto& d : o.val) {
     ValSet vs{set_name(d), {}};
     const auto vfiles = list_image_files(d, "validation set");
-    VDSR_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
+    VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
     std::vector<Image> imgs;
     for (const auto& f : vfiles) imgs.push_back(load_image(f));
     for (const int s : o.data.scales) {
@@ -485,11 +485,11 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
 
   std::map<int64_t, nlohmann::json> epoch_records = trim_log(log_path, start_step);
   std::ofstream log(log_path, std::ios::app);
-  VDSR_CHECK(log.good(), "cannot write " << log_path);
+  VDSR_USER_CHECK(log.good(), "cannot write " << log_path);
   auto write_record = [&](const nlohmann::json& r) {
     log << r.dump() << "\n";
     log.flush();
-    VDSR_CHECK(log.good(), "cannot write " << log_path << " (disk full?)");
+    VDSR_USER_CHECK(log.good(), "cannot write " << log_path << " (disk full?)");
   };
   auto run_seconds = [&] { return seconds_before + seconds_since(t_process); };
   auto check_finite = [&] {
@@ -499,7 +499,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     const std::string kept = saved_step >= 0 || fs::exists(ckpt_path)
                                  ? "the last good checkpoint " + ckpt_path + " is kept untouched"
                                  : "no checkpoint had been written";
-    VDSR_FAIL("the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
+    VDSR_USER_FAIL("the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
               << "); training stopped and " << kept
               << ". Try a smaller --lr or a tighter --clip");
   };
@@ -509,8 +509,23 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     saved_step = state.step;
   };
 
-  // Host staging buffers; on a GPU, device buffers the batch is copied into.
+  // Host staging buffers; on a GPU, device buffers the batch is copied into. Sizes are checked
+  // against the machine before anything is allocated.
   const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
+  {
+    const double batch_bytes = double(o.batch) * double(area) * sizeof(float);
+    const double acts = Vdsr::activation_bytes(o.model, model->precision(), int64_t(o.batch) * int64_t(area), true);
+    const double host = 2 * batch_bytes + (o.device.is_cpu() ? acts : 0);
+    const uint64_t host_total = memory_bytes(Device::cpu()), dev_total = memory_bytes(o.device);
+    VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
+                    "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                               << format_bytes(host) << " of host memory, more than this machine's "
+                               << format_bytes(double(host_total)) << ": use a smaller --batch");
+    VDSR_USER_CHECK(o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
+                    "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                               << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
+                               << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
+  }
   const size_t batch_floats = size_t(o.batch) * area;
   std::vector<float> hx(batch_floats), hy(batch_floats);
   Buffer dx, dy;

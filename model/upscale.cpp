@@ -76,12 +76,6 @@ int auto_tile(const Vdsr& model, const Plane& up) {
   return auto_tile_size(cfg, budget);
 }
 
-bool is_out_of_memory(const Error& e) {
-  const std::string what = e.what();
-  return what.find("out of GPU memory") != std::string::npos ||
-         what.find("out of memory") != std::string::npos;
-}
-
 // The network on the upscaled luma, tiled; a device out-of-memory error retries with half the
 // tile (multiples of 8, down to kMinTile). Tiling never changes the result, so neither does a retry.
 Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
@@ -89,10 +83,10 @@ Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
   for (;;) {
     try {
       return opt.tta ? run_model_tta(model, up, tile) : run_model_tiled(model, up, tile);
-    } catch (const Error& e) {
+    } catch (const OutOfMemory&) {
       const int side = std::max(up.height, up.width);
       const int current = tile <= 0 ? side : std::min(tile, side);
-      if (model.device().is_cpu() || !is_out_of_memory(e) || current <= kMinTile) throw;
+      if (model.device().is_cpu() || current <= kMinTile) throw;
       tile = std::max(kMinTile, current / 2 / 8 * 8);
       log_warning("out of memory on " + model.device().name() + " with tile " +
                   std::to_string(current) + "; retrying with tile " + std::to_string(tile));
@@ -110,7 +104,7 @@ Plane luma_up(const Plane& y, Vdsr* model, const UpscaleOptions& opt) {
 
 Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt) {
   VDSR_CHECK(opt.scale >= 2 && opt.scale <= 4, "scale must be 2, 3 or 4, got " << opt.scale);
-  VDSR_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
+  VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
   Image out;
   out.width = in.width * opt.scale;
   out.height = in.height * opt.scale;

@@ -122,9 +122,9 @@ VdsrWeights Vdsr::weights() const {
 void Vdsr::set_precision(Precision p) {
   if (p != Precision::Fp32) {
     const char* name = precision_name(p);
-    VDSR_CHECK(device_.is_cuda(),
+    VDSR_USER_CHECK(device_.is_cuda(),
                "--precision " << name << " needs a GPU; the CPU backend computes in fp32 only");
-    VDSR_CHECK(cfg_.channels == 64, "--precision " << name
+    VDSR_USER_CHECK(cfg_.channels == 64, "--precision " << name
                                                    << " needs 64 hidden channels (the tensor-core "
                                                       "kernels are specialised for them); this "
                                                       "model has "
@@ -144,12 +144,19 @@ void Vdsr::set_use_graphs(bool on) {
   if (!on) graph_.reset();
 }
 
+double Vdsr::activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training) {
+  const double elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
+  const double map = double(pixels) * cfg.channels * elem + kAlign, plane = double(pixels) * sizeof(float) + kAlign;
+  // Inference: two feature maps in ping-pong. Training: every hidden layer's output (depth - 1),
+  // two gradient maps in ping-pong, and the residual, prediction and its gradient planes.
+  return (training ? (cfg.depth + 1) * map + 3 * plane : 2 * map) + kAlign;
+}
+
 void Vdsr::reserve_activations(int64_t pixels, bool training) {
   const size_t elem = precision_ == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
   const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.channels) * elem, kAlign);
   const size_t plane = Arena::bytes_for(size_t(pixels) * sizeof(float), kAlign);
-  // Inference: two feature maps in ping-pong. Training: every hidden layer's output (depth - 1),
-  // two gradient maps in ping-pong, and the residual, prediction and its gradient planes.
+  // As activation_bytes, in exact size_t arithmetic.
   const size_t bytes = (training ? size_t(cfg_.depth + 1) * map + 3 * plane : 2 * map) + kAlign;
   if (bytes > acts_.capacity()) {
     acts_ = Arena();  // frees the old block before the new one is taken

@@ -65,6 +65,10 @@ class Vdsr {
   int64_t num_params() const { return num_params_; }
   int64_t num_weights() const { return num_weights_; }
 
+  // Bytes of the activation arena for `pixels` pixels (N H W): for checks before allocating. An
+  // upper bound of what reserve_activations takes (its arena rounds each block to the alignment).
+  static double activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training);
+
   // bf16 and tf32 need a CUDA device of compute capability 8.0 or later and 64 channels (an Error
   // otherwise; a device below 8.0 is found at the first forward).
   void set_precision(Precision p);

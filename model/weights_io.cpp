@@ -99,9 +99,9 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 // Checks the dtype and shape of `t` (named `tname` in file `name`).
 void check_layout(const StTensor& t, const std::string& tname, const std::vector<int64_t>& shape,
                   const std::string& why, const std::string& name) {
-  VDSR_CHECK(t.dtype == "F32",
+  VDSR_USER_CHECK(t.dtype == "F32",
              name << ": tensor '" << tname << "' has dtype " << t.dtype << ", expected F32");
-  VDSR_CHECK(t.shape == shape, name << ": tensor '" << tname << "' has shape " << shape_str(t.shape)
+  VDSR_USER_CHECK(t.shape == shape, name << ": tensor '" << tname << "' has shape " << shape_str(t.shape)
                                     << ", expected " << shape_str(shape) << why);
 }
 
@@ -111,7 +111,7 @@ void copy_checked(const StTensor& t, const std::string& tname, const std::vector
   check_layout(t, tname, shape, why, name);
   const std::vector<float> v = t.as_f32();
   for (size_t i = 0; i < v.size(); ++i)
-    VDSR_CHECK(std::isfinite(v[i]), name << ": tensor '" << tname << "' holds a non-finite value ("
+    VDSR_USER_CHECK(std::isfinite(v[i]), name << ": tensor '" << tname << "' holds a non-finite value ("
                                          << v[i] << ") at index " << i);
   if (!v.empty()) std::memcpy(dst, v.data(), v.size() * sizeof(float));
 }
@@ -132,7 +132,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
     ParsedName p;
     if (!parse_name(tname, &p)) {
       if (checkpoint && (starts_with(tname, "optim.") || starts_with(tname, "state."))) continue;
-      VDSR_FAIL(name << ": unknown tensor '" << tname << "'"
+      VDSR_USER_FAIL(name << ": unknown tensor '" << tname << "'"
                      << (checkpoint ? " (checkpoint state must be named optim.* or state.*)" : ""));
     }
     std::string& example = p.naming == Naming::kOurs ? ours_example : torch_example;
@@ -144,11 +144,11 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
     (p.bias ? biases : weights)[p.layer] = &t;
     (p.bias ? bias_names : weight_names)[p.layer] = tname;
   }
-  VDSR_CHECK(ours_example.empty() || torch_example.empty(),
+  VDSR_USER_CHECK(ours_example.empty() || torch_example.empty(),
              name << ": mixed tensor naming: '" << ours_example << "' (ours) and '" << torch_example
                   << "' (PyTorch VDSR); use one or the other");
   const Naming naming = ours_example.empty() ? Naming::kPyTorch : Naming::kOurs;
-  VDSR_CHECK(!ours_example.empty() || !torch_example.empty(),
+  VDSR_USER_CHECK(!ours_example.empty() || !torch_example.empty(),
              name << ": no VDSR weight tensors (layers.{i}.weight or PyTorch VDSR names)");
 
   // Depth: one past the highest layer index seen (PyTorch: residual layers plus input and output).
@@ -160,14 +160,14 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
     if (out_weight != nullptr) weights[depth - 1] = out_weight;
     if (out_bias != nullptr) biases[depth - 1] = out_bias;
   }
-  VDSR_CHECK(depth >= 2, name << ": VDSR needs at least 2 layers, found " << depth);
+  VDSR_USER_CHECK(depth >= 2, name << ": VDSR needs at least 2 layers, found " << depth);
   for (int i = 0; i < depth; ++i)
-    VDSR_CHECK(weights.count(i) == 1, name << ": missing tensor '"
+    VDSR_USER_CHECK(weights.count(i) == 1, name << ": missing tensor '"
                                            << layer_name(naming, i, depth, false) << "' (depth "
                                            << depth << " inferred from the highest layer present)");
   if (!biases.empty())
     for (int i = 0; i < depth; ++i)
-      VDSR_CHECK(biases.count(i) == 1,
+      VDSR_USER_CHECK(biases.count(i) == 1,
                  name << ": bias present on some layers only: '"
                       << layer_name(naming, biases.begin()->first, depth, true) << "' present but '"
                       << layer_name(naming, i, depth, true) << "' missing");
@@ -175,7 +175,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
   // Channels from layer 0's K; every shape must then match the layer table.
   const StTensor& w0 = *weights[0];
   const std::string w0_name = layer_name(naming, 0, depth, false);
-  VDSR_CHECK(w0.shape.size() == 4 && w0.shape[0] >= 1 && w0.shape[0] <= INT_MAX,
+  VDSR_USER_CHECK(w0.shape.size() == 4 && w0.shape[0] >= 1 && w0.shape[0] <= INT_MAX,
              name << ": tensor '" << w0_name << "' has shape " << shape_str(w0.shape)
                   << ", expected [channels, 1, 3, 3]");
 
@@ -210,7 +210,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
   // Metadata is optional, but when present it must agree with the shapes.
   const auto meta_agrees = [&](const char* key, const std::string& value) {
     const auto it = st.metadata.find(key);
-    VDSR_CHECK(
+    VDSR_USER_CHECK(
         it == st.metadata.end() || it->second == value,
         name << ": metadata " << key << "=\"" << it->second << "\" but the tensors give " << value);
   };
@@ -248,7 +248,7 @@ std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& c
       const std::string tname =
           prefix + "layers." + std::to_string(i) + (bias ? ".bias" : ".weight");
       const StTensor* t = st.find(tname);
-      VDSR_CHECK(t != nullptr, name << ": missing tensor '" << tname << "'");
+      VDSR_USER_CHECK(t != nullptr, name << ": missing tensor '" << tname << "'");
       copy_checked(*t, tname,
                    bias ? std::vector<int64_t>{l.K} : std::vector<int64_t>{l.K, l.C, 3, 3}, why,
                    name, params.data() + (bias ? l.b_offset : l.w_offset));

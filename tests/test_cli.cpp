@@ -306,3 +306,51 @@ TEST_CASE("vdsr_train trains a tiny model end to end and resumes exactly") {
   }
   REQUIRE(records >= 4);  // one per epoch at least
 }
+
+TEST_CASE("no user-caused error in any tool shows a source location or a C++ expression") {
+  const std::string dir = test::temp_dir("cli_words");
+  save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
+  fs::create_directories(dir + "/empty");
+  write_text(dir + "/notes.txt", "text");
+  write_text(dir + "/m.pth", std::string("PK\x03\x04", 4) + "rest of a zip");
+  const std::string a = dir + "/a.png";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"vdsr_sr -s 7 -i " + a + " -o " + dir + "/o.png", "--scale: 7 is outside 2..4"},
+      {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
+      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},
+      {"vdsr_sr -g -1 -m " + dir + "/m.pth -i " + a + " -o " + dir + "/o.png", "is a PyTorch file"},
+      {"vdsr_sr -g -1 -m " + dir + "/notes.txt -i " + a + " -o " + dir + "/o.png", "truncated safetensors file"},
+      {"vdsr_sr --tile -3 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile"},
+      {"vdsr_sr --bicubic -i", "needs a value"},
+      {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
+      {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
+      {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
+      {"vdsr_train -g -1 --train " + std::string(VDSR_SOURCE_DIR) + "/samples --out " + dir + "/t --batch 100000000",
+       "of host memory"},
+      {"vdsr_train -g -1 --train " + dir + " --out " + dir + "/t2 --optimizer rmsprop", "--optimizer must be"},
+      {"vdsr_train -g -1 --resume " + dir + "/notes.txt", "notes.txt"},
+      {"vdsr_bench -g -1 --reps -2", "--reps"},
+  };
+  for (const auto& [cmd, words] : cases) {
+    INFO(cmd);
+    std::string log;
+    CHECK(run_command(bin(cmd.substr(0, cmd.find(' '))) + cmd.substr(cmd.find(' ')), &log) != 0);
+    INFO(log);
+    CHECK(log.find(words) != std::string::npos);
+    CHECK(log.find(".cpp:") == std::string::npos);
+    CHECK(log.find("check `") == std::string::npos);
+    CHECK(log.find("internal error") == std::string::npos);
+  }
+}
+
+TEST_CASE("vdsr_sr prints file names escaped") {
+  const std::string dir = test::temp_dir("sr_names"), in = dir + "/in";
+  fs::create_directories(in);
+  write_text(in + "/bad\nname\x1b[2J.png", "not a png");
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/out", &log) == 2);
+  INFO(log);
+  CHECK(log.find("bad\\nname\\x1B[2J.png") != std::string::npos);
+  CHECK(log.find("\x1b") == std::string::npos);
+}

@@ -457,3 +457,27 @@ TEST_CASE("Devices: selection and backend info") {
 TEST_CASE("seventy-seven failing checks", "[.selftest]") {
   for (int i = 0; i < 77; ++i) CHECK(i < 0);
 }
+
+TEST_CASE("errors by type: user errors in words, internal ones with their place, out of memory typed") {
+  const std::string user = test::error_of([] { VDSR_USER_CHECK(1 + 1 == 3, "--scale: 7 is outside 2..4"); });
+  CHECK(user == "--scale: 7 is outside 2..4");
+  try {
+    VDSR_USER_FAIL("input 'a.png' does not exist");
+  } catch (const UserError& e) {
+    CHECK(describe_error(e, false) == "input 'a.png' does not exist");
+    CHECK_THAT(describe_error(e, true), Catch::StartsWith("input 'a.png' does not exist [tests/test_engine.cpp:"));
+  }
+  try {
+    VDSR_CHECK(2 < 1, "an invariant");
+  } catch (const Error& e) {
+    CHECK_THAT(describe_error(e, false), Catch::StartsWith("internal error: an invariant (at tests/test_engine.cpp:") &&
+                                             Catch::EndsWith("check `2 < 1`)"));
+  }
+  // A host allocation that cannot succeed is an OutOfMemory, which callers can branch on.
+  CHECK_THROWS_AS(Buffer(Device::cpu(), size_t(1) << 62), OutOfMemory);
+  CHECK(describe_error(std::bad_alloc(), false).find("out of host memory") == 0);
+  // Names reach the terminal escaped.
+  CHECK(printable("a\nb\tc\x1b[2J\\.png") == "a\\nb\\tc\\x1B[2J\\\\.png");
+  CHECK(printable("caf\xc3\xa9 \xe2\x82\xac.png") == "caf\xc3\xa9 \xe2\x82\xac.png");  // UTF-8 stays
+  CHECK(printable("bad\xff\xc3.png") == "bad\\xFF\\xC3.png");
+}

@@ -76,13 +76,13 @@ void Parser::parse(int argc, char** argv) {
     const Flag* match = nullptr;
     for (const auto& f : flags_)
       if (arg == f.long_name || (!f.short_name.empty() && arg == f.short_name)) match = &f;
-    VDSR_CHECK(match != nullptr, "unknown option '" << arg << "' (see " << program_ << " --help)");
+    VDSR_USER_CHECK(match != nullptr, "unknown option '" << arg << "' (see " << program_ << " --help)");
     if (match->value_name.empty()) {
-      VDSR_CHECK(!has_inline_value, "option " << arg << " takes no value");
+      VDSR_USER_CHECK(!has_inline_value, "option " << arg << " takes no value");
       match->set("");
     } else {
       if (!has_inline_value) {
-        VDSR_CHECK(i + 1 < argc,
+        VDSR_USER_CHECK(i + 1 < argc,
                    "option " << arg << " needs a value (" << match->value_name << ")");
         value = argv[++i];
       }
@@ -102,7 +102,7 @@ int parse_int(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const long v = std::strtol(s.c_str(), &end, 10);
-  VDSR_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0 && v >= -2147483647L &&
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0 && v >= -2147483647L &&
                  v <= 2147483647L,
              what << ": '" << s << "' is not an integer");
   return static_cast<int>(v);
@@ -112,7 +112,7 @@ double parse_double(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  VDSR_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0,
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0,
              what << ": '" << s << "' is not a number");
   return v;
 }
@@ -132,16 +132,16 @@ std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std:
   std::string item;
   while (std::getline(ss, item, ',')) {
     const int v = parse_int(item, what);
-    VDSR_CHECK(v >= lo && v <= hi, what << ": " << v << " is outside " << lo << ".." << hi);
+    VDSR_USER_CHECK(v >= lo && v <= hi, what << ": " << v << " is outside " << lo << ".." << hi);
     out.push_back(v);
   }
-  VDSR_CHECK(!out.empty(), what << ": empty list");
+  VDSR_USER_CHECK(!out.empty(), what << ": empty list");
   return out;
 }
 
 Precision check_precision(const std::string& precision, bool on_gpu) {
   const Precision p = parse_precision(precision);
-  VDSR_CHECK(p == Precision::Fp32 || on_gpu,
+  VDSR_USER_CHECK(p == Precision::Fp32 || on_gpu,
              "--precision " << precision << " needs a GPU; the CPU backend computes in fp32 only");
   return p;
 }
@@ -150,8 +150,8 @@ int run_main(const std::function<int()>& body) {
   try {
     return body();
   } catch (const std::exception& e) {
-    // One line: the reason. file:line stays at the end where it helps a bug report.
-    log_error(e.what());
+    // One line: the reason in words; a source location only for our own faults (or with -v).
+    log_error(describe_error(e, log_level() == LogLevel::Verbose));
     return 1;
   }
 }

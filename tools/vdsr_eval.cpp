@@ -39,14 +39,14 @@ struct Options {
 
 std::vector<std::string> default_sets() {
   const char* env = std::getenv("VDSR_DATA_DIR");
-  VDSR_CHECK(env != nullptr && *env != '\0',
+  VDSR_USER_CHECK(env != nullptr && *env != '\0',
              "no evaluation sets given: pass --data DIR[,DIR...] (each folder one set, e.g. "
              "data/Set5,data/Set14) or set VDSR_DATA_DIR to a folder holding Set5, Set14, B100, "
              "Urban100");
   std::vector<std::string> sets;
   for (const char* name : {"Set5", "Set14", "B100", "Urban100"})
     if (fs::is_directory(fs::path(env) / name)) sets.push_back((fs::path(env) / name).string());
-  VDSR_CHECK(!sets.empty(), "VDSR_DATA_DIR=" << env << " holds none of Set5, Set14, B100, Urban100");
+  VDSR_USER_CHECK(!sets.empty(), "VDSR_DATA_DIR=" << env << " holds none of Set5, Set14, B100, Urban100");
   return sets;
 }
 
@@ -54,7 +54,7 @@ std::vector<std::string> images_in(const std::string& dir) {
   std::vector<std::string> skipped;
   auto files = list_image_files(dir, "evaluation set", &skipped);
   for (const auto& f : skipped) log_verbose("skipping " + f + " (not an image)");
-  VDSR_CHECK(!files.empty(), "evaluation set '" << dir << "' holds no images");
+  VDSR_USER_CHECK(!files.empty(), "evaluation set '" << dir << "' holds no images");
   return files;
 }
 
@@ -82,8 +82,8 @@ int run(int argc, char** argv) {
   p.add_common();
   p.parse(argc, argv);
 
-  VDSR_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
-  VDSR_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
+  VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
+  VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
   if (o.data.empty()) o.data = default_sets();
 
   std::unique_ptr<Vdsr> model;

@@ -12,7 +12,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <regex>
 #include <set>
 #include <vector>
 
@@ -47,23 +46,14 @@ struct Options {
   bool skip_existing = false;
 };
 
-// A per-image report reads "file: reason": an Error's "src.cpp:12: check `expr` failed: message"
-// becomes "message (src.cpp:12)", the place kept at the end for a bug report.
-std::string user_reason(const std::string& what) {
-  static const std::regex kError(R"(^([\w./+-]+:[0-9]+): (?:check `.*` failed: )?(.+)$)");
-  std::smatch m;
-  if (!std::regex_match(what, m, kError)) return what;
-  return m[2].str() + " (" + m[1].str() + ")";
-}
-
 // -g: "" (the default device), "-1" (the CPU), "N" or a list "0,1" of distinct GPUs.
 std::vector<Device> resolve_devices(const std::string& text) {
   if (text.empty()) return {select_device(kDefaultDevice)};
   const std::vector<int> ids = cli::parse_int_list(text, -1, 1023, "--gpu");
   if (ids.size() == 1 && ids[0] == -1) return {Device::cpu()};
-  VDSR_CHECK(cuda_compiled(), "-g " << text << ": this vdsr_sr was built without CUDA (CPU only); "
+  VDSR_USER_CHECK(cuda_compiled(), "-g " << text << ": this vdsr_sr was built without CUDA (CPU only); "
                                     "use -g -1 or leave -g out");
-  VDSR_CHECK(std::set<int>(ids.begin(), ids.end()).size() == ids.size() &&
+  VDSR_USER_CHECK(std::set<int>(ids.begin(), ids.end()).size() == ids.size() &&
                  (ids.size() == 1 || ids.end() == std::find(ids.begin(), ids.end(), -1)),
              "-g " << text << ": a list names distinct GPUs (-1, the CPU, stands alone)");
   std::vector<Device> devices;
@@ -111,19 +101,19 @@ int run(int argc, char** argv) {
   p.add_common();
   p.parse(argc, argv);
 
-  VDSR_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
-  VDSR_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
-  VDSR_CHECK(o.tile >= 0, "--tile must be 0 (auto) or a positive size, got " << o.tile);
-  VDSR_CHECK(o.save.jpeg_quality >= 1 && o.save.jpeg_quality <= 100,
+  VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
+  VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
+  VDSR_USER_CHECK(o.tile >= 0, "--tile must be 0 (auto) or a positive size, got " << o.tile);
+  VDSR_USER_CHECK(o.save.jpeg_quality >= 1 && o.save.jpeg_quality <= 100,
              "--jpg-quality must be 1..100, got " << o.save.jpeg_quality);
-  VDSR_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,
+  VDSR_USER_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,
              "--png-level must be 0..9, got " << o.save.png_level);
   const ImageFormat format = parse_image_format(o.format);
   const FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive,
                                    o.skip_existing);
   for (const auto& s : plan.skipped) log_verbose("skipping " + s + " (not an image by its extension)");
   for (const auto& j : plan.existing) log_verbose("skipping " + j.input + " (" + j.output + " exists)");
-  VDSR_CHECK(!plan.jobs.empty() || !plan.existing.empty(), "no images in '" << o.input << "'");
+  VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty(), "no images in '" << o.input << "'");
 
   // One model per process worker (Vdsr is not thread-safe), loaded before any image is read: on the
   // CPU, P workers; on GPUs, one per listed device (a device's ops share its stream and workspace).
@@ -173,7 +163,7 @@ int run(int argc, char** argv) {
     if (!dir.empty()) {
       std::error_code ec;  // several savers may create the same sub-folder at once
       fs::create_directories(dir, ec);
-      VDSR_CHECK(fs::is_directory(dir), "cannot create folder '" << dir.string() << "': "
+      VDSR_USER_CHECK(fs::is_directory(dir), "cannot create folder '" << dir.string() << "': "
                                                                  << ec.message());
     }
     save_image(jobs[i].output, out, format, o.save);
@@ -189,9 +179,9 @@ int run(int argc, char** argv) {
       log_verbose(jobs[i].input + " -> " + jobs[i].output);
     } else {
       ++failed;
-      const std::string reason = user_reason(r.reason);
-      log_error(r.stage == "save" ? jobs[i].input + " -> " + jobs[i].output + ": " + reason
-                                  : jobs[i].input + ": " + reason);
+      // The reason is already in words (engine/error.h describe_error); names are escaped.
+      log_error(r.stage == "save" ? printable(jobs[i].input) + " -> " + printable(jobs[i].output) + ": " + r.reason
+                                  : printable(jobs[i].input) + ": " + r.reason);
     }
     progress.update(++finished);
   });

@@ -69,7 +69,7 @@ int run(int argc, char** argv) {
         o.data.downscales.clear();
         for (const auto& f : cli::split_list(v)) {
           const double d = cli::parse_double(f, "--downscales");
-          VDSR_CHECK(d > 0 && d < 1, "--downscales: " << f << " is not in (0, 1)");
+          VDSR_USER_CHECK(d > 0 && d < 1, "--downscales: " << f << " is not in (0, 1)");
           o.data.downscales.push_back(d);
         }
       });
@@ -120,7 +120,7 @@ int run(int argc, char** argv) {
   add("", "--seed", "N", "seed for initialisation and data order [1]", [&](const std::string& v) {
     char* end = nullptr;
     o.seed = std::strtoull(v.c_str(), &end, 10);
-    VDSR_CHECK(!v.empty() && v[0] != '-' && *end == '\0', "--seed: '" << v << "' is not a non-negative integer");
+    VDSR_USER_CHECK(!v.empty() && v[0] != '-' && *end == '\0', "--seed: '" << v << "' is not a non-negative integer");
   });
   add("", "--resume", "CKPT|auto",
       "continue a run from its checkpoint (auto: <out>/checkpoint.safetensors if there); options left "
@@ -153,8 +153,8 @@ int run(int argc, char** argv) {
     return 0;
   }
 
-  VDSR_CHECK(!o.train.empty() || !o.resume.empty(), "--train DIR is required (or --resume CKPT)");
-  VDSR_CHECK(!o.out.empty() || (!o.resume.empty() && o.resume != "auto"), "--out DIR is required");
+  VDSR_USER_CHECK(!o.train.empty() || !o.resume.empty(), "--train DIR is required (or --resume CKPT)");
+  VDSR_USER_CHECK(!o.out.empty() || (!o.resume.empty() && o.resume != "auto"), "--out DIR is required");
   o.device = select_device(gpu);
   cli::check_precision(o.precision, o.device.is_cuda());
   install_stop_handlers();
