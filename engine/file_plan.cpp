@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <map>
 #include <system_error>
@@ -34,7 +35,37 @@ bool is_inside(const fs::path& child, const fs::path& parent) {
   return true;
 }
 
+// "jpg" for "jpeg" and any case; "" for a name we cannot write.
+std::string writable_format(std::string name) {
+  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (name == "jpeg") name = "jpg";
+  return name == "png" || name == "jpg" || name == "bmp" ? name : "";
+}
+
 }  // namespace
+
+std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag) {
+  const std::string flag = writable_format(format_flag);
+  VDSR_USER_CHECK(format_flag.empty() || !flag.empty(),
+                  "-f " << format_flag << ": the output formats are png, jpg and bmp");
+  std::error_code ec;
+  const bool to_file = !fs::is_directory(input, ec) && !fs::is_directory(output, ec);
+  if (!to_file) return flag.empty() ? "png" : flag;
+  std::string ext = fs::path(output).extension().string();
+  if (!ext.empty()) ext = ext.substr(1);
+  if (ext.empty()) {
+    VDSR_USER_CHECK(!flag.empty(), "-o " << output << ": the name has no extension to tell the format; add one "
+                                         "(.png, .jpg or .bmp) or give -f");
+    return flag;
+  }
+  const std::string from_name = writable_format(ext);
+  VDSR_USER_CHECK(!from_name.empty(), "-o " << output << ": cannot write ." << ext
+                                            << " files (the output formats are png, jpg and bmp)");
+  VDSR_USER_CHECK(flag.empty() || flag == from_name,
+                  "-f " << format_flag << " contradicts the output file name " << output
+                        << ": leave -f out, or name the file ." << flag);
+  return from_name;
+}
 
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {

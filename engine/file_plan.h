@@ -29,6 +29,13 @@ struct FilePlan {
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped = nullptr);
 
+// The output format, as the ncnn-family upscalers decide it. When `output` names a file (the input
+// is a file and `output` is not an existing folder), its extension decides: `format_flag` (-f; ""
+// when not given) must agree with it, and a name without an extension needs -f. A folder output
+// takes -f, default png. A format or extension we cannot write is an error in words, before any
+// work.
+std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag);
+
 // input: a file or a folder. output: for a file, the output file (or an existing folder, which
 // receives <stem>.<ext>); for a folder, the output folder (created if missing). ext: the output
 // format's extension ("png"). recursive: descend into sub-folders, mirroring the tree (outputs go

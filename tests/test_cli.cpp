@@ -354,3 +354,39 @@ TEST_CASE("vdsr_sr prints file names escaped") {
   CHECK(log.find("bad\\nname\\x1B[2J.png") != std::string::npos);
   CHECK(log.find("\x1b") == std::string::npos);
 }
+
+TEST_CASE("vdsr_sr: the output format follows -o's extension; contradictions and unknown formats stop first") {
+  const std::string dir = test::temp_dir("sr_format"), a = dir + "/a.png";
+  save_image(a, test_image(9, 7, 3, 4), ImageFormat::PNG);
+  auto magic = [](const std::string& path) { return test::file_bytes(path).substr(0, 2); };
+  const std::string sr = bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/";
+  std::string log;
+  REQUIRE(run_command(sr + "o1.jpg", &log) == 0);
+  CHECK(magic(dir + "/o1.jpg") == "\xff\xd8");
+  REQUIRE(run_command(sr + "o2.bmp", &log) == 0);
+  CHECK(magic(dir + "/o2.bmp") == "BM");
+  REQUIRE(run_command(sr + "o3.PNG", &log) == 0);
+  CHECK(magic(dir + "/o3.PNG") == "\x89P");
+  REQUIRE(run_command(sr + "o4.jpeg -f jpg", &log) == 0);
+  CHECK(magic(dir + "/o4.jpeg") == "\xff\xd8");
+  REQUIRE(run_command(sr + "o5 -f bmp", &log) == 0);  // no extension: -f says it
+  CHECK(magic(dir + "/o5") == "BM");
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"o6.png -f jpg", "-f jpg contradicts the output file name"},
+      {"o7.webp", "cannot write .webp files"},
+      {"o8", "has no extension"},
+      {"o9.png -f gif", "-f gif: the output formats are png, jpg and bmp"}};
+  for (const auto& [args, words] : refused) {
+    INFO(args);
+    REQUIRE(run_command(sr + args, &log) == 1);
+    CHECK(log.find(words) != std::string::npos);
+    const std::string name = args.substr(0, args.find(' '));
+    CHECK(!fs::exists(dir + "/" + name));
+  }
+  // A folder (or an existing folder as -o) takes -f, default png.
+  fs::create_directories(dir + "/into");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/into", &log) == 0);
+  CHECK(magic(dir + "/into/a.png") == "\x89P");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f jpg -i " + a + " -o " + dir + "/into", &log) == 0);
+  CHECK(magic(dir + "/into/a.jpg") == "\xff\xd8");
+}

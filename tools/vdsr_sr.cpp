@@ -37,7 +37,7 @@ struct Options {
   bool bicubic = false;
   std::string gpu;  // "" = the default device
   std::string precision = "fp32";
-  std::string format = "png";
+  std::string format;  // -f; "" = from the -o file's extension, else png
   SaveOptions save;
   bool tta = false;
   int tile = 0;
@@ -90,7 +90,7 @@ int run(int argc, char** argv) {
          [&](const std::string&) { o.skip_existing = true; }});
   p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]",
          [&](const std::string& v) { o.precision = v; }});
-  p.add({"-f", "--format", "FMT", "output format png, jpg or bmp [png]",
+  p.add({"-f", "--format", "FMT", "output format png, jpg or bmp [the -o file's extension, else png]",
          [&](const std::string& v) { o.format = v; }});
   p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
          [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
@@ -108,7 +108,7 @@ int run(int argc, char** argv) {
              "--jpg-quality must be 1..100, got " << o.save.jpeg_quality);
   VDSR_USER_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,
              "--png-level must be 0..9, got " << o.save.png_level);
-  const ImageFormat format = parse_image_format(o.format);
+  const ImageFormat format = parse_image_format(output_format(o.input, o.output, o.format));
   const FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive,
                                    o.skip_existing);
   for (const auto& s : plan.skipped) log_verbose("skipping " + s + " (not an image by its extension)");
