@@ -112,41 +112,64 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
              "output folder '" << output << "' is inside the input tree '" << input
                                << "': its results would be read as inputs");
 
+  // The walk names everything it cannot use: a broken link named like an image and a folder it
+  // cannot read become problems (the run reports them and counts them as failed); links to
+  // folders are not followed (no cycles), and are listed as skipped.
   std::vector<fs::path> files;
-  auto consider = [&](const fs::directory_entry& e) {
-    if (!e.is_regular_file()) return;
-    if (has_image_extension(e.path().string()))
-      files.push_back(e.path());
-    else
-      plan.skipped.push_back(e.path().string());
-  };
-  if (recursive) {
-    // Unreadable sub-folders are left out rather than stopping the plan; links to folders are
-    // not followed (no cycles).
-    fs::recursive_directory_iterator it(in, fs::directory_options::skip_permission_denied, ec);
-    VDSR_USER_CHECK(!ec, "cannot read input folder '" << input << "': " << ec.message());
-    for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      VDSR_USER_CHECK(!ec, "cannot read input folder '" << input << "': " << ec.message());
-      consider(*it);
+  std::vector<fs::path> folders = {in};
+  for (size_t next = 0; next < folders.size(); ++next) {
+    const fs::path dir = folders[next];
+    fs::directory_iterator it(dir, ec);
+    if (ec) {
+      VDSR_USER_CHECK(next > 0, "cannot read input folder '" << input << "': " << ec.message());
+      plan.problems.push_back({dir.string(), "cannot read this folder: " + ec.message()});
+      continue;
     }
-    std::sort(files.begin(), files.end());
-  } else {
-    for (const auto& f : list_image_files(input, "input folder", &plan.skipped)) files.emplace_back(f);
+    for (; it != fs::directory_iterator(); it.increment(ec)) {
+      const fs::path p = it->path();
+      const fs::file_status link = fs::symlink_status(p, ec);
+      const fs::file_status target = fs::status(p, ec);
+      if (fs::is_directory(target)) {
+        if (fs::is_symlink(link)) plan.skipped.push_back({p.string(), "a link to a folder: not followed"});
+        else if (recursive) folders.push_back(p);
+        continue;
+      }
+      const bool image = has_image_extension(p.string());
+      if (image && fs::is_symlink(link) && !fs::exists(target))
+        plan.problems.push_back({p.string(), "broken symbolic link (its target '" +
+                                                 fs::read_symlink(p, ec).string() + "' does not exist)"});
+      else if (image && fs::is_regular_file(target))
+        files.push_back(p);
+      else
+        plan.skipped.push_back({p.string(), "not an image by its extension"});
+    }
+    if (ec) plan.problems.push_back({dir.string(), "reading this folder failed: " + ec.message()});
   }
-  std::sort(plan.skipped.begin(), plan.skipped.end());
+  std::sort(files.begin(), files.end());
+  const auto by_path = [](const FileNote& a, const FileNote& b) { return a.path < b.path; };
+  std::sort(plan.skipped.begin(), plan.skipped.end(), by_path);
+  std::sort(plan.problems.begin(), plan.problems.end(), by_path);
 
+  // Every collision at once, so one rename round fixes them all.
   std::map<std::string, std::string> seen;  // output -> input
+  std::string collisions;
+  int collided = 0;
   for (const auto& f : files) {
     const fs::path rel = fs::relative(f, in);
     fs::path out = fs::path(output) / rel.parent_path() / (f.stem().string() + "." + ext);
     const auto [it, fresh] = seen.emplace(out.string(), f.string());
-    VDSR_USER_CHECK(fresh, "'" << it->second << "' and '" << f.string() << "' would both be written to '"
-                          << out.string() << "'; rename one of them");
+    if (!fresh) {
+      if (++collided <= 20)
+        collisions += "; '" + it->second + "' and '" + f.string() + "' would both be written to '" + out.string() + "'";
+      continue;
+    }
     if (skip_existing && fs::is_regular_file(out, ec))
       plan.existing.push_back({f.string(), out.string()});
     else
       plan.jobs.push_back({f.string(), out.string()});
   }
+  VDSR_USER_CHECK(collided == 0, collided << " output name(s) would be written twice (rename one of each pair)"
+                                          << collisions << (collided > 20 ? "; ..." : ""));
   check_writable_folder(fs::path(output));
   return plan;
 }

@@ -1,7 +1,9 @@
 // Planning a batch: which input files map to which output files, with every folder rule of
-// BRIEF §4 checked before any work starts. Images are chosen by extension (png, jpg, jpeg, bmp,
-// tga, any case); other files are listed as skipped. Errors (thrown before any image is touched):
-// a missing input, two inputs mapping to one output name, an output folder inside the input tree
+// the brief's section 4 checked before any work starts. Images are chosen by extension (png, jpg,
+// jpeg, bmp, tga, any case); other files are listed as skipped; what cannot be used (a broken link
+// named like an image, an unreadable sub-folder) is listed as a problem, never dropped silently.
+// Errors (thrown before any image is touched): a missing input, output names that collide (all of
+// them in one message), an output folder inside the input tree
 // (or equal to it) when recursing, an output folder that cannot be created or written. With
 // skip_existing, a job whose output file already exists goes to `existing` instead of `jobs`: every
 // output is written atomically, so an existing file is a finished result, never a partial one.
@@ -16,11 +18,17 @@ struct FileJob {
   std::string input, output;
 };
 
+struct FileNote {
+  std::string path, reason;
+};
+
 struct FilePlan {
   bool folder_mode = false;          // input was a folder
   std::vector<FileJob> jobs;         // sorted by input path
   std::vector<FileJob> existing;     // with skip_existing: outputs already there, not redone
-  std::vector<std::string> skipped;  // non-image files in the input folder
+  std::vector<FileNote> skipped;     // non-image files and links to folders in the input tree
+  std::vector<FileNote> problems;    // unusable, reported and counted as failed: broken links
+                                     // named like images, sub-folders that cannot be read
 };
 
 // The image files directly in folder `dir` (by extension), sorted; other regular files go to

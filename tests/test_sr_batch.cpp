@@ -150,6 +150,33 @@ TEST_CASE("vdsr_sr -r mirrors a two-level folder tree") {
   REQUIRE((!fs::exists(dir + "/o2") || fs::is_empty(dir + "/o2")));
 }
 
+TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders are skipped, every collision at once") {
+  // (A sub-folder it cannot read is reported the same way; tests run as root, who can read any
+  // folder, so that case is not made here.)
+  const std::string dir = test::temp_dir("srb_silent"), in = dir + "/in";
+  fs::create_directories(in + "/sub");
+  save_image(in + "/a.png", test_image(6, 6, 3, 1), ImageFormat::PNG);
+  save_image(in + "/sub/b.png", test_image(6, 6, 3, 2), ImageFormat::PNG);
+  fs::create_symlink(dir + "/nowhere.png", in + "/dead.png");
+  fs::create_directory_symlink(in + "/sub", in + "/linked");
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -v -i " + in + " -o " + dir + "/out", &log) == 2);
+  INFO(log);
+  CHECK(log.find("dead.png: broken symbolic link (its target '" + dir + "/nowhere.png' does not exist)") !=
+        std::string::npos);
+  CHECK(log.find("linked (a link to a folder: not followed)") != std::string::npos);
+  CHECK(log.find("3 image(s): 2 done, 0 skipped (output exists), 1 failed") != std::string::npos);
+  CHECK(tree_bytes(dir + "/out").size() == 2);
+  // Two collisions, both named in one error, before any work.
+  save_image(in + "/a.bmp", test_image(6, 6, 3, 3), ImageFormat::BMP);
+  save_image(in + "/sub/b.jpg", test_image(6, 6, 3, 4), ImageFormat::JPEG);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + dir + "/o2", &log) == 1);
+  CHECK(log.find("2 output name(s) would be written twice") != std::string::npos);
+  CHECK(log.find("a.bmp' and '") != std::string::npos);
+  CHECK(log.find("b.jpg' and '") != std::string::npos);
+  CHECK((!fs::exists(dir + "/o2") || fs::is_empty(dir + "/o2")));
+}
+
 TEST_CASE("vdsr_sr --skip-existing leaves finished outputs and reports them") {
   const std::string dir = test::temp_dir("srb_skip"), in = dir + "/in", out = dir + "/out";
   fs::create_directories(in);

@@ -111,9 +111,12 @@ int run(int argc, char** argv) {
   const ImageFormat format = parse_image_format(output_format(o.input, o.output, o.format));
   const FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive,
                                    o.skip_existing);
-  for (const auto& s : plan.skipped) log_verbose("skipping " + s + " (not an image by its extension)");
-  for (const auto& j : plan.existing) log_verbose("skipping " + j.input + " (" + j.output + " exists)");
-  VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty(), "no images in '" << o.input << "'");
+  for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
+  for (const auto& j : plan.existing) log_verbose("skipping " + printable(j.input) + " (" + printable(j.output) + " exists)");
+  VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
+                  "no images in '" << o.input << "'");
+  // What the plan could not use is named now and counted as failed; the rest still runs.
+  for (const auto& pr : plan.problems) log_error(printable(pr.path) + ": " + printable(pr.reason));
 
   // One model per process worker (Vdsr is not thread-safe), loaded before any image is read: on the
   // CPU, P workers; on GPUs, one per listed device (a device's ops share its stream and workspace).
@@ -171,7 +174,7 @@ int run(int argc, char** argv) {
   };
 
   const auto t0 = std::chrono::steady_clock::now();
-  int failed = 0;
+  int failed = int(plan.problems.size());
   int64_t finished = 0;
   Progress progress("upscaling", int64_t(jobs.size()), "img");
   run_pipeline(jobs.size(), threads, stages, [&](size_t i, const JobOutcome& r) {
@@ -191,7 +194,8 @@ int run(int argc, char** argv) {
   std::snprintf(summary, sizeof summary,
                 "vdsr_sr: %zu image(s): %zu done, %zu skipped (output exists), %d failed; "
                 "%.2f output megapixels, %.2f s",
-                jobs.size() + plan.existing.size(), jobs.size() - size_t(failed),
+                jobs.size() + plan.existing.size() + plan.problems.size(),
+                jobs.size() + plan.problems.size() - size_t(failed),
                 plan.existing.size(), failed, double(out_pixels.load()) / 1e6, secs);
   if (failed > 0)
     log_error(summary);
