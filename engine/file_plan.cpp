@@ -49,6 +49,9 @@ std::string output_format(const std::string& input, const std::string& output, c
   VDSR_USER_CHECK(format_flag.empty() || !flag.empty(),
                   "-f " << format_flag << ": the output formats are png, jpg and bmp");
   std::error_code ec;
+  VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
+  VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
+  VDSR_USER_CHECK(fs::exists(input, ec), "input '" << input << "' does not exist");
   const bool to_file = !fs::is_directory(input, ec) && !fs::is_directory(output, ec);
   if (!to_file) return flag.empty() ? "png" : flag;
   std::string ext = fs::path(output).extension().string();
