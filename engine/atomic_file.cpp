@@ -1,12 +1,16 @@
 #include "engine/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "engine/error.h"
 
@@ -21,9 +25,62 @@ std::string folder_of(const std::string& path) {
 }
 }  // namespace
 
+std::string temporary_host_tag() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  std::string tag;
+  for (const char* c = name; *c != '\0' && *c != '.'; ++c)
+    tag += std::isalnum(static_cast<unsigned char>(*c)) || *c == '-' || *c == '_' ? *c : '_';
+  return tag.empty() ? "localhost" : tag;
+}
+
+namespace {
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && s.size() <= 10 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// True when `name` is a temporary of this host (or of the old form) whose process is gone.
+bool stale_temporary(const std::string& name, const std::string& host) {
+  const size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at == 0) return false;
+  std::vector<std::string> parts;  // after ".tmp.", split at dots
+  size_t begin = at + 5;
+  for (size_t dot; (dot = name.find('.', begin)) != std::string::npos; begin = dot + 1) parts.push_back(name.substr(begin, dot - begin));
+  parts.push_back(name.substr(begin));
+  std::string pid;
+  if (parts.size() == 3 && parts[0] == host && all_digits(parts[1]) && all_digits(parts[2])) pid = parts[1];
+  else if (parts.size() == 2 && all_digits(parts[0]) && all_digits(parts[1])) pid = parts[0];  // NAME.tmp.<pid>.<n>
+  else return false;
+  const long p = std::stol(pid);
+  return p > 0 && ::kill(pid_t(p), 0) != 0 && errno == ESRCH;
+}
+
+}  // namespace
+
+std::vector<std::string> remove_stale_temporaries(const std::string& folder, bool recursive) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> removed;
+  const std::string host = temporary_host_tag();
+  std::error_code ec;
+  auto consider = [&](const fs::directory_entry& e) {
+    if (!e.is_regular_file(ec) || !stale_temporary(e.path().filename().string(), host)) return;
+    if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
+  };
+  if (recursive) {
+    for (fs::recursive_directory_iterator it(folder, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec))
+      consider(*it);
+  } else {
+    for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) consider(*it);
+  }
+  return removed;
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   static std::atomic<unsigned> counter{0};
-  tmp_path_ = path_ + ".tmp." + std::to_string(getpid()) + "." + std::to_string(counter++);
+  static const std::string host = temporary_host_tag();
+  tmp_path_ = path_ + ".tmp." + host + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   VDSR_USER_CHECK(fd_ >= 0, "cannot create '" << tmp_path_ << "' to write '" << path_
                                          << "': " << std::strerror(errno));

@@ -1,11 +1,18 @@
 // Atomic file output: bytes go to a temporary file beside the target, every write is checked, then
 // fsync, rename over the target and fsync of the folder. A failure at any point (full disk, no
-// permission) removes the temporary file and throws an Error naming the target and the cause, so a
+// permission) removes the temporary file and throws an error naming the target and the cause, so a
 // reader never sees a partial file under the final name.
+//
+// The temporary is `<target>.tmp.<host>.<pid>.<n>` (host: this machine's name up to its first dot,
+// other characters than letters, digits, '-' and '_' as '_'), so a process killed outright (kill -9,
+// a node lost) leaves a file that says whose it was: remove_stale_temporaries() deletes those of
+// this host whose process is gone, and never another host's (shards on other machines may be
+// writing into the same shared folder).
 #pragma once
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace vdsr {
 
@@ -27,5 +34,13 @@ class AtomicFile {
 };
 
 void write_file_atomic(const std::string& path, const void* data, size_t size);
+
+// This machine's name as it appears in temporary names.
+std::string temporary_host_tag();
+
+// Deletes the temporaries in `folder` (and its sub-folders with `recursive`) left by processes of
+// this host that no longer run: `NAME.tmp.<this host>.<pid>.<n>`, and the older
+// `NAME.tmp.<pid>.<n>` form, when no process `pid` exists here. Returns the paths removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& folder, bool recursive);
 
 }  // namespace vdsr

@@ -3,6 +3,10 @@
 // claiming 100000x100000) are reported by name while the others finish, a full disk (ulimit -f)
 // loses nothing already written and leaves no partial file, JPEG EXIF orientation, -g lists on a
 // CPU build, the pipeline itself in-process, and cmake --install.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <atomic>
@@ -14,6 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "engine/atomic_file.h"
 #include "engine/batch_pipeline.h"
 #include "engine/device.h"
 #include "engine/image_io.h"
@@ -276,6 +281,63 @@ TEST_CASE("vdsr_sr reports every bad file by name and reason and finishes the go
   REQUIRE(load_image(out + "/good2.png").width == 18);
   REQUIRE(tree_bytes(out).size() == 2);
   REQUIRE(!test::has_tmp_files(out));
+}
+
+TEST_CASE("vdsr_sr removes the temporaries of this host's dead processes, never another host's") {
+  const std::string dir = test::temp_dir("srb_stale"), in = dir + "/in", out = dir + "/out";
+  fs::create_directories(in);
+  fs::create_directories(out + "/sub");
+  save_image(in + "/a.png", test_image(6, 6, 3, 1), ImageFormat::PNG);
+  // A process that has exited: its pid names a dead process (until the kernel reuses it).
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  REQUIRE(waitpid(dead, nullptr, 0) == dead);
+  const std::string host = temporary_host_tag(), d = std::to_string(dead), live = std::to_string(getpid());
+  const std::vector<std::string> stale = {out + "/x.png.tmp." + host + "." + d + ".0",
+                                          out + "/sub/y.png.tmp." + host + "." + d + ".7",
+                                          out + "/old.png.tmp." + d + ".2"};
+  const std::vector<std::string> kept = {out + "/z.png.tmp.some-other-host." + d + ".0",
+                                         out + "/w.png.tmp." + host + "." + live + ".0",
+                                         out + "/notes.tmp.txt"};
+  for (const auto& f : stale) write_bytes(f, "partial");
+  for (const auto& f : kept) write_bytes(f, "keep");
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + out, &log) == 0);
+  INFO(log);
+  CHECK(log.find("removed 3 temporary file(s)") != std::string::npos);
+  for (const auto& f : stale) CHECK(!fs::exists(f));
+  for (const auto& f : kept) CHECK(fs::exists(f));
+  CHECK(fs::exists(out + "/a.png"));
+}
+
+TEST_CASE("vdsr_sr killed with -9 mid-batch, rerun with --skip-existing: the clean run's bytes, no temporary left") {
+  const std::string dir = test::temp_dir("srb_kill"), in = dir + "/in";
+  fs::create_directories(in);
+  for (int i = 0; i < 24; ++i)
+    save_image(in + "/img" + std::to_string(100 + i) + ".png", test_image(120, 90, 3, uint32_t(i)), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 4 -i " + in + " -o " + dir + "/clean", &log) == 0);
+  const std::string out = dir + "/killed";
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string exe = bin("vdsr_sr");
+    execl(exe.c_str(), exe.c_str(), "-q", "--bicubic", "-s", "4", "-j", "1:1:1", "-i", in.c_str(), "-o", out.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Kill it once a few outputs exist (or after 20 s, whatever it finished by then).
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+    if (fs::exists(out) && tree_bytes(out).size() >= 3) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  kill(pid, SIGKILL);
+  REQUIRE(waitpid(pid, nullptr, 0) == pid);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 4 --skip-existing -i " + in + " -o " + out, &log) == 0);
+  INFO(log);
+  CHECK(tree_bytes(out) == tree_bytes(dir + "/clean"));
+  CHECK(!test::has_tmp_files(out));
 }
 
 TEST_CASE("vdsr_sr on a full disk (ulimit -f) keeps what was written and leaves no partial file") {

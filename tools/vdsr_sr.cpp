@@ -15,6 +15,7 @@
 #include <set>
 #include <vector>
 
+#include "engine/atomic_file.h"
 #include "engine/batch_pipeline.h"
 #include "engine/error.h"
 #include "engine/file_plan.h"
@@ -115,6 +116,16 @@ int run(int argc, char** argv) {
   for (const auto& j : plan.existing) log_verbose("skipping " + printable(j.input) + " (" + printable(j.output) + " exists)");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
                   "no images in '" << o.input << "'");
+  // Temporaries that killed runs of this host left in the output folder (never another host's:
+  // shards elsewhere may be writing there now).
+  {
+    const fs::path out_dir = plan.folder_mode ? fs::path(o.output) : fs::path(plan.jobs.empty() ? plan.existing.at(0).output
+                                                                                            : plan.jobs.at(0).output).parent_path();
+    const auto removed = remove_stale_temporaries(out_dir.empty() ? "." : out_dir.string(), plan.folder_mode && o.recursive);
+    for (const auto& r : removed) log_verbose("removed " + printable(r) + " (left by a process of this host that is gone)");
+    if (!removed.empty())
+      log_info("vdsr_sr: removed " + std::to_string(removed.size()) + " temporary file(s) of interrupted runs");
+  }
   // What the plan could not use is named now and counted as failed; the rest still runs.
   for (const auto& pr : plan.problems) log_error(printable(pr.path) + ": " + printable(pr.reason));
 
