@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cctype>
 #include <filesystem>
 #include <map>
@@ -175,6 +176,86 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
                                           << collisions << (collided > 20 ? "; ..." : ""));
   check_writable_folder(fs::path(output));
   return plan;
+}
+
+namespace {
+
+int64_t env_int(const std::function<const char*(const char*)>& env, const char* name) {
+  const char* v = env(name);
+  VDSR_USER_CHECK(v != nullptr && *v != '\0', "--shard auto needs " << name << " (set by a Slurm job array)");
+  char* end = nullptr;
+  const long long x = std::strtoll(v, &end, 10);
+  VDSR_USER_CHECK(*end == '\0' && x >= 0, name << "='" << v << "' is not a non-negative integer");
+  return x;
+}
+
+int64_t parse_count(const std::string& s, const char* what) {
+  char* end = nullptr;
+  const long long x = std::strtoll(s.c_str(), &end, 10);
+  VDSR_USER_CHECK(!s.empty() && *end == '\0' && x >= 0, "--shard: " << what << " '" << s << "' is not a non-negative integer");
+  return x;
+}
+
+}  // namespace
+
+Shard parse_shard(const std::string& text, const std::function<const char*(const char*)>& env) {
+  const bool in_slurm_array = env("SLURM_ARRAY_TASK_ID") != nullptr && env("SLURM_ARRAY_TASK_COUNT") != nullptr;
+  if (text.empty() && !in_slurm_array) return {};
+  const std::string t = text.empty() ? "auto" : text;
+  const auto slash = t.find('/');
+  const std::string left = t.substr(0, slash), right = slash == std::string::npos ? "" : t.substr(slash + 1);
+  VDSR_USER_CHECK(left == "auto" || slash != std::string::npos, "--shard " << t << ": expected I/N, auto or auto/N");
+  Shard s;
+  if (left != "auto") {
+    s.index = parse_count(left, "index");
+    s.count = parse_count(right, "count");
+    s.source = "--shard " + t;
+  } else if (right.empty()) {
+    s.index = env_int(env, "SLURM_ARRAY_TASK_ID") - (env("SLURM_ARRAY_TASK_MIN") ? env_int(env, "SLURM_ARRAY_TASK_MIN") : 0);
+    s.count = env_int(env, "SLURM_ARRAY_TASK_COUNT");
+    s.source = "the Slurm job array (SLURM_ARRAY_TASK_*)";
+  } else {
+    s.count = parse_count(right, "count");
+    if (env("SLURM_ARRAY_TASK_ID") != nullptr) {
+      s.index = env_int(env, "SLURM_ARRAY_TASK_ID") - (env("SLURM_ARRAY_TASK_MIN") ? env_int(env, "SLURM_ARRAY_TASK_MIN") : 0);
+      s.source = "the Slurm job array (SLURM_ARRAY_TASK_ID)";
+    } else {
+      VDSR_USER_CHECK(env("JOB_COMPLETION_INDEX") != nullptr,
+                      "--shard " << t << " needs SLURM_ARRAY_TASK_ID (a Slurm job array) or JOB_COMPLETION_INDEX "
+                                    "(a Kubernetes Indexed Job)");
+      s.index = env_int(env, "JOB_COMPLETION_INDEX");
+      s.source = "the Indexed Job (JOB_COMPLETION_INDEX)";
+    }
+  }
+  VDSR_USER_CHECK(s.count >= 1 && s.index >= 0 && s.index < s.count,
+                  "shard " << s.index << "/" << s.count << " (from " << s.source << ") is not one of 0.."
+                           << s.count - 1 << " of " << s.count);
+  return s;
+}
+
+uint64_t fnv1a64(const std::string& bytes) {
+  uint64_t h = 14695981039346656037ull;
+  for (const unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+void apply_shard(FilePlan& plan, const std::string& input, const Shard& shard) {
+  if (shard.count <= 1) return;
+  const fs::path root(input);
+  auto mine = [&](const std::string& path) {
+    const std::string rel = plan.folder_mode ? fs::path(path).lexically_relative(root).generic_string()
+                                             : fs::path(path).filename().string();
+    return int64_t(fnv1a64(rel) % uint64_t(shard.count)) == shard.index;
+  };
+  auto keep = [&](auto& items, auto path_of) {
+    items.erase(std::remove_if(items.begin(), items.end(), [&](const auto& x) { return !mine(path_of(x)); }), items.end());
+  };
+  keep(plan.jobs, [](const FileJob& j) { return j.input; });
+  keep(plan.existing, [](const FileJob& j) { return j.input; });
+  keep(plan.problems, [](const FileNote& n) { return n.path; });
 }
 
 }  // namespace vdsr

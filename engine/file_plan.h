@@ -9,6 +9,8 @@
 // output is written atomically, so an existing file is a finished result, never a partial one.
 #pragma once
 
+#include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -50,5 +52,22 @@ std::string output_format(const std::string& input, const std::string& output, c
 // to the matching sub-folders of the output folder, created when written). skip_existing: see above.
 FilePlan plan_files(const std::string& input, const std::string& output, const std::string& ext,
                     bool recursive, bool skip_existing = false);
+
+// Sharding one batch over several processes or machines: shard I of N keeps the files whose
+// FNV-1a 64-bit hash of their path relative to the input (UTF-8, '/' separated; a file input: its
+// name) is I modulo N. Every shard plans the whole tree first, so all of them agree on the
+// collision checks; each then keeps its own files (jobs, existing outputs and problems alike).
+struct Shard {
+  int64_t index = 0, count = 1;
+  std::string source;  // where it came from, for the log ("--shard 1/3", "Slurm job array")
+};
+
+// --shard TEXT: "I/N"; "auto" (a Slurm job array: I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN,
+// N = SLURM_ARRAY_TASK_COUNT); "auto/N" (I from the Slurm array, or from a Kubernetes Indexed Job's
+// JOB_COMPLETION_INDEX); "" (the flag not given): "auto" inside a Slurm job array, else 0/1.
+// `env` looks variables up (getenv; tests pass their own). Errors name the flag or variable.
+Shard parse_shard(const std::string& text, const std::function<const char*(const char*)>& env);
+uint64_t fnv1a64(const std::string& bytes);
+void apply_shard(FilePlan& plan, const std::string& input, const Shard& shard);
 
 }  // namespace vdsr

@@ -21,6 +21,7 @@
 #include "engine/atomic_file.h"
 #include "engine/batch_pipeline.h"
 #include "engine/device.h"
+#include "engine/file_plan.h"
 #include "engine/image_io.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
@@ -180,6 +181,54 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK(log.find("a.bmp' and '") != std::string::npos);
   CHECK(log.find("b.jpg' and '") != std::string::npos);
   CHECK((!fs::exists(dir + "/o2") || fs::is_empty(dir + "/o2")));
+}
+
+TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job; FNV-1a 64") {
+  CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
+  CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
+  std::map<std::string, std::string> vars;
+  const auto env = [&](const char* name) -> const char* {
+    const auto it = vars.find(name);
+    return it == vars.end() ? nullptr : it->second.c_str();
+  };
+  CHECK(parse_shard("", env).count == 1);  // outside a job array: everything
+  const Shard s = parse_shard("2/5", env);
+  CHECK((s.index == 2 && s.count == 5));
+  vars = {{"SLURM_ARRAY_TASK_ID", "7"}, {"SLURM_ARRAY_TASK_MIN", "4"}, {"SLURM_ARRAY_TASK_COUNT", "6"}};
+  for (const char* text : {"", "auto"}) {
+    const Shard a = parse_shard(text, env);
+    CHECK((a.index == 3 && a.count == 6));
+  }
+  CHECK(parse_shard("auto/10", env).index == 3);
+  vars = {{"JOB_COMPLETION_INDEX", "4"}};
+  const Shard k = parse_shard("auto/8", env);
+  CHECK((k.index == 4 && k.count == 8));
+  CHECK_THROWS_WITH(parse_shard("auto", env), Catch::Contains("SLURM_ARRAY_TASK_ID"));
+  CHECK_THROWS_WITH(parse_shard("auto/3", env), Catch::Contains("is not one of 0..2"));
+  CHECK_THROWS_WITH(parse_shard("3", env), Catch::Contains("expected I/N, auto or auto/N"));
+  CHECK_THROWS_WITH(parse_shard("1/x", env), Catch::Contains("count 'x'"));
+}
+
+TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, each file once") {
+  const std::string dir = test::temp_dir("srb_shards"), in = dir + "/in";
+  fs::create_directories(in + "/sub");
+  for (int i = 0; i < 14; ++i)
+    save_image(in + (i % 3 == 0 ? "/sub/s" : "/t") + std::to_string(i) + ".png", test_image(7 + i, 6, 3, uint32_t(i)),
+               ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + dir + "/all", &log) == 0);
+  size_t done = 0;
+  for (int k = 0; k < 3; ++k) {
+    REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r --shard " + std::to_string(k) + "/3 -i " + in + " -o " +
+                            dir + "/sharded",
+                        &log) == 0);
+    INFO(log);
+    const auto at = log.find(" done, ");
+    REQUIRE(at != std::string::npos);
+    done += std::stoul(log.substr(log.rfind(' ', at - 1) + 1));
+  }
+  CHECK(done == 14);  // no file written twice
+  CHECK(tree_bytes(dir + "/sharded") == tree_bytes(dir + "/all"));
 }
 
 TEST_CASE("vdsr_sr --skip-existing leaves finished outputs and reports them") {

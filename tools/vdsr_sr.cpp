@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <set>
@@ -45,6 +46,7 @@ struct Options {
   PipelineThreads threads;
   bool recursive = false;
   bool skip_existing = false;
+  std::string shard;  // --shard; "" = from a Slurm job array when inside one
 };
 
 // -g: "" (the default device), "-1" (the CPU), "N" or a list "0,1" of distinct GPUs.
@@ -97,6 +99,10 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
   p.add({"", "--png-level", "L", "PNG compression level 0-9 (16-bit PNG) [6]",
          [&](const std::string& v) { o.save.png_level = cli::parse_int(v, "--png-level"); }});
+  p.add({"", "--shard", "I/N|auto|auto/N",
+         "this process's share of the files: I of N by a hash of each path; auto: from a Slurm job array "
+         "(auto/N: or a Kubernetes Indexed Job) [auto inside a Slurm job array, else all]",
+         [&](const std::string& v) { o.shard = v; }});
   p.add({"-x", "--tta", "", "test-time augmentation: average of the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
   p.add_common();
@@ -110,17 +116,25 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,
              "--png-level must be 0..9, got " << o.save.png_level);
   const ImageFormat format = parse_image_format(output_format(o.input, o.output, o.format));
-  const FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive,
-                                   o.skip_existing);
+  FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive, o.skip_existing);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
   for (const auto& j : plan.existing) log_verbose("skipping " + printable(j.input) + " (" + printable(j.output) + " exists)");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
                   "no images in '" << o.input << "'");
+  // The whole tree was planned (so every shard agrees on the collision checks); keep this share.
+  const Shard shard = parse_shard(o.shard, [](const char* name) { return std::getenv(name); });
+  if (shard.count > 1) {
+    const size_t all = plan.jobs.size() + plan.existing.size() + plan.problems.size();
+    apply_shard(plan, o.input, shard);
+    log_info("vdsr_sr: shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) + " (from " +
+             shard.source + "): " + std::to_string(plan.jobs.size() + plan.existing.size() + plan.problems.size()) +
+             " of " + std::to_string(all) + " image(s)");
+  }
   // Temporaries that killed runs of this host left in the output folder (never another host's:
   // shards elsewhere may be writing there now).
   {
-    const fs::path out_dir = plan.folder_mode ? fs::path(o.output) : fs::path(plan.jobs.empty() ? plan.existing.at(0).output
-                                                                                            : plan.jobs.at(0).output).parent_path();
+    const fs::path out_dir = plan.folder_mode || fs::is_directory(o.output) ? fs::path(o.output)
+                                                                              : fs::path(o.output).parent_path();
     const auto removed = remove_stale_temporaries(out_dir.empty() ? "." : out_dir.string(), plan.folder_mode && o.recursive);
     for (const auto& r : removed) log_verbose("removed " + printable(r) + " (left by a process of this host that is gone)");
     if (!removed.empty())
