@@ -68,16 +68,8 @@ class RegionRunner {
   Buffer dx_, dy_;            // the same on the model's device (GPU only)
 };
 
-}  // namespace
-
-int tile_halo(const VdsrConfig& cfg) { return cfg.depth; }
-
-Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
-  const int H = input01.height, W = input01.width;
-  VDSR_CHECK(H >= 1 && W >= 1, "empty input plane " << H << "x" << W);
-  if (tile <= 0 || (tile >= H && tile >= W)) return run_model(model, input01);
-
-  const int halo = tile_halo(model.config());
+// The pieces of a tile x tile pass (tile > 0 and smaller than the plane).
+std::vector<Tile> make_tiles(int H, int W, int tile, int halo) {
   std::vector<Tile> tiles;
   for (int y0 = 0; y0 < H; y0 += tile)
     for (int x0 = 0; x0 < W; x0 += tile) {
@@ -92,6 +84,25 @@ Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
       t.rw = std::min(W, x0 + t.tw + halo) - t.rx0;
       tiles.push_back(t);
     }
+  return tiles;
+}
+
+}  // namespace
+
+int tile_halo(const VdsrConfig& cfg) { return cfg.depth; }
+
+int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile) {
+  if (tile <= 0 || (tile >= H && tile >= W)) return int64_t(H) * W;
+  int64_t sum = 0;
+  for (const Tile& t : make_tiles(H, W, tile, tile_halo(cfg))) sum += t.region_pixels();
+  return sum;
+}
+
+Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
+  const int H = input01.height, W = input01.width;
+  VDSR_CHECK(H >= 1 && W >= 1, "empty input plane " << H << "x" << W);
+  if (tile <= 0 || (tile >= H && tile >= W)) return run_model(model, input01);
+  std::vector<Tile> tiles = make_tiles(H, W, tile, tile_halo(model.config()));
   // Largest region first, so the model's activation arena and the staging buffers are allocated
   // once, at their final size (pieces are independent: the order does not change the output).
   std::stable_sort(tiles.begin(), tiles.end(), [](const Tile& a, const Tile& b) {

@@ -18,6 +18,10 @@ int tile_halo(const VdsrConfig& cfg);
 // output = input + f(input), computed tile by tile; tile <= 0 or >= the image: one piece.
 Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile);
 
+// Pixels the network runs over for a tile x tile pass of an H x W plane: the pieces with their
+// halos (H W when untiled). For progress: each forward covers one region.
+int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile);
+
 // The largest tile (a multiple of 8, at least 32) whose haloed activations fit in `budget_bytes`
 // for this model in inference (two feature maps of `channels` floats per pixel).
 int auto_tile_size(const VdsrConfig& cfg, int64_t budget_bytes);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <string>
 
 #include "engine/color.h"
@@ -80,7 +81,22 @@ int auto_tile(const Vdsr& model, const Plane& up) {
 // tile (multiples of 8, down to kMinTile). Tiling never changes the result, so neither does a retry.
 Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
   int tile = opt.tile == 0 ? auto_tile(model, up) : opt.tile;
+  // Progress: the layer-pixels of every forward against those of the whole pass (tiles with their
+  // halos, times 8 with TTA).
+  struct Observing {
+    Vdsr& m;
+    ~Observing() { m.set_forward_observer(nullptr); }
+  } observing{model};
   for (;;) {
+    if (opt.on_progress) {
+      const double total = double(tiled_work_pixels(model.config(), up.height, up.width, tile)) *
+                           model.config().depth * (opt.tta ? 8 : 1);
+      auto done = std::make_shared<double>(0.0);
+      model.set_forward_observer([done, total, &opt](int64_t layer_pixels) {
+        *done += double(layer_pixels);
+        opt.on_progress(std::min(1.0, *done / total));
+      });
+    }
     try {
       return opt.tta ? run_model_tta(model, up, tile) : run_model_tiled(model, up, tile);
     } catch (const OutOfMemory&) {

@@ -7,6 +7,8 @@
 //   alpha:         bicubic, rounded and saturated.
 #pragma once
 
+#include <functional>
+
 #include "engine/image_io.h"
 #include "model/vdsr.h"
 
@@ -16,6 +18,9 @@ struct UpscaleOptions {
   int scale = 2;
   bool tta = false;  // mean over the 8 rotations/flips (model only)
   int tile = 0;      // tile size in output pixels (halo not included); 0 = auto (model/tiled.h)
+  // Called from the calling thread with the fraction of the network's work done on this image,
+  // after every layer on the CPU (every tile on a GPU); not called for bicubic.
+  std::function<void(double fraction)> on_progress;
 };
 
 // model == nullptr: bicubic only.

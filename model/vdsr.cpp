@@ -211,6 +211,7 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
     float* out = last ? y : ping[i % 2];
     conv_fwd({N, H, W, l.C, l.K}, i, in, out);
     in = out;
+    if (observer_) observer_(pixels);
   }
   ops::residual_add(device_, pixels, x, y, y);
 }
@@ -234,6 +235,7 @@ void Vdsr::forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* 
   const auto& last = layers_[depth - 1];
   ops::conv3x3_last_fwd_bf16(device_, {N, H, W, 64, 1}, ping[(depth - 2) % 2],
                              params() + last.w_offset, bias_of(last, params()), x, y);
+  if (observer_) observer_(pixels * int64_t(depth));
 }
 
 double Vdsr::forward_backward(int64_t N, int64_t H, int64_t W, const float* x,

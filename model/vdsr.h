@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "engine/arena.h"
@@ -104,6 +105,9 @@ class Vdsr {
 
   // y = x + f(x). Inference only: keeps two activation maps alive, not every layer's.
   void forward(int64_t N, int64_t H, int64_t W, const float* x, float* y);
+  // Progress of forward(): called with the layer-pixels done (N H W after each layer on the CPU;
+  // on a GPU, where layers are only queued, once per forward with N H W depth). Empty: none.
+  void set_forward_observer(std::function<void(int64_t layer_pixels)> observer) { observer_ = std::move(observer); }
 
   // Forward keeping every activation, the loss against target, and the gradients into grads().
   // Returns the loss (waits for the device).
@@ -188,6 +192,7 @@ class Vdsr {
   uint64_t acts_generation_ = 0;  // bumped when acts_ is reallocated
   Precision precision_ = Precision::Fp32;
   Buffer wg_, wg_flip_;  // bf16 / tf32 modes: GEMM copies of the hidden layers' weights
+  std::function<void(int64_t)> observer_;
   bool use_graphs_ = true;
   CudaGraph graph_;
   IterationKey graph_key_, eager_key_;  // what graph_ recorded; the last eager iteration

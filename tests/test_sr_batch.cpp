@@ -15,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 #include <thread>
 
@@ -229,6 +231,52 @@ TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, e
   }
   CHECK(done == 14);  // no file written twice
   CHECK(tree_bytes(dir + "/sharded") == tree_bytes(dir + "/all"));
+}
+
+TEST_CASE("vdsr_sr --json reports every file; --progress json writes one event per line") {
+  const std::string dir = test::temp_dir("srb_json"), in = dir + "/in", out = dir + "/out";
+  fs::create_directories(in);
+  fs::create_directories(out);
+  save_image(in + "/a.png", test_image(160, 140, 3, 1), ImageFormat::PNG);
+  save_image(in + "/b.png", test_image(9, 7, 1, 2), ImageFormat::PNG);
+  save_image(in + "/c.png", test_image(5, 5, 3, 3), ImageFormat::PNG);
+  save_image(out + "/c.png", test_image(10, 10, 3, 3), ImageFormat::PNG);  // exists: skipped
+  write_bytes(in + "/bad.png", "not a png");
+  fs::create_symlink(dir + "/gone.png", in + "/dead.png");
+  std::string log;
+  // The bundled model on the CPU with TTA: a few seconds for a.png, long enough for progress events.
+  const int rc = run_command(bin("vdsr_sr") + " -g -1 -x --skip-existing --progress json --json " + dir +
+                                 "/report.json -i " + in + " -o " + out, &log);
+  INFO(log);
+  REQUIRE(rc == 2);
+  std::ifstream jf(dir + "/report.json");
+  const auto report = nlohmann::json::parse(jf);
+  std::map<std::string, nlohmann::json> by_name;
+  for (const auto& f : report.at("files")) by_name[fs::path(f.at("input").get<std::string>()).filename().string()] = f;
+  REQUIRE(by_name.size() == 5);
+  CHECK(by_name["a.png"].at("status") == "done");
+  CHECK(by_name["a.png"].at("input_size") == nlohmann::json::array({160, 140}));
+  CHECK(by_name["a.png"].at("output_size") == nlohmann::json::array({320, 280}));
+  CHECK(by_name["a.png"].at("seconds").get<double>() > 0);
+  CHECK(by_name["b.png"].at("status") == "done");
+  CHECK(by_name["c.png"].at("status") == "skipped");
+  CHECK(by_name["bad.png"].at("status") == "failed");
+  CHECK(by_name["bad.png"].at("stage") == "load");
+  CHECK(by_name["bad.png"].at("reason").get<std::string>().find("not a PNG") != std::string::npos);
+  CHECK(by_name["dead.png"].at("status") == "failed");
+  CHECK(report.at("totals").at("done") == 2);
+  CHECK(report.at("totals").at("skipped") == 1);
+  CHECK(report.at("totals").at("failed") == 2);
+  CHECK(report.at("scale") == 2);
+  // Every line that starts with '{' is one event; images are reported once each, progress in between.
+  std::map<std::string, int> events;
+  std::istringstream lines(log);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{') ++events[nlohmann::json::parse(line).at("event").get<std::string>()];
+  CHECK(events["start"] == 1);
+  CHECK(events["image"] == 5);
+  CHECK(events["done"] == 1);
+  CHECK(events["progress"] >= 1);
 }
 
 TEST_CASE("vdsr_sr --skip-existing leaves finished outputs and reports them") {

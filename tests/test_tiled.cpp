@@ -183,3 +183,29 @@ TEST_CASE("auto_tile_size is a multiple of 8, at least 32, fits the budget and g
   // 1 GiB for the default model: (t + 40)^2 * 520 bytes <= 2^30 gives t = 1392 (1432^2 * 520 = 1,066,324,480).
   REQUIRE(auto_tile_size(VdsrConfig{}, int64_t(1) << 30) == 1392);
 }
+
+TEST_CASE("upscale progress rises to exactly 1 over the network's work, tiled, untiled and with TTA") {
+  Vdsr model(VdsrConfig{5, 4, true});
+  model.init_he(3);
+  const Image img = test::test_image(23, 17, 3, 5);
+  for (const int tile : {0, 16})
+    for (const bool tta : {false, true}) {
+      INFO("tile " << tile << ", tta " << tta);
+      UpscaleOptions o;
+      o.scale = 2;
+      o.tile = tile;
+      o.tta = tta;
+      std::vector<double> seen;
+      o.on_progress = [&](double f) { seen.push_back(f); };
+      const Image with = upscale_image(img, &model, o);
+      REQUIRE(!seen.empty());
+      CHECK(std::is_sorted(seen.begin(), seen.end()));
+      CHECK(seen.back() == 1.0);
+      CHECK(seen.front() > 0.0);
+      // Layer by layer on the CPU: depth reports per forward.
+      const size_t forwards = (tta ? 8 : 1) * (tile == 0 ? 1 : size_t((46 + 15) / 16) * size_t((34 + 15) / 16));
+      CHECK(seen.size() == forwards * 5);
+      o.on_progress = nullptr;
+      CHECK(upscale_image(img, &model, o).pixels == with.pixels);  // observing changes nothing
+    }
+}

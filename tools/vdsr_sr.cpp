@@ -25,6 +25,7 @@
 #include "model/model_files.h"
 #include "model/upscale.h"
 #include "model/weights_io.h"
+#include "tools/batch_report.h"
 #include "tools/cli.h"
 
 namespace fs = std::filesystem;
@@ -47,6 +48,8 @@ struct Options {
   bool recursive = false;
   bool skip_existing = false;
   std::string shard;  // --shard; "" = from a Slurm job array when inside one
+  std::string json;   // --json FILE
+  bool json_events = false;  // --progress json
 };
 
 // -g: "" (the default device), "-1" (the CPU), "N" or a list "0,1" of distinct GPUs.
@@ -103,6 +106,13 @@ int run(int argc, char** argv) {
          "this process's share of the files: I of N by a hash of each path; auto: from a Slurm job array "
          "(auto/N: or a Kubernetes Indexed Job) [auto inside a Slurm job array, else all]",
          [&](const std::string& v) { o.shard = v; }});
+  p.add({"", "--json", "FILE", "also write a report: every file (input, output, status, reason, sizes, seconds) and the totals",
+         [&](const std::string& v) { o.json = v; }});
+  p.add({"", "--progress", "json", "progress as JSON events on stderr, one per line (start, progress, image, done)",
+         [&](const std::string& v) {
+           VDSR_USER_CHECK(v == "json", "--progress: the only form is 'json', got '" << v << "'");
+           o.json_events = true;
+         }});
   p.add({"-x", "--tta", "", "test-time augmentation: average of the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
   p.add_common();
@@ -140,12 +150,16 @@ int run(int argc, char** argv) {
     if (!removed.empty())
       log_info("vdsr_sr: removed " + std::to_string(removed.size()) + " temporary file(s) of interrupted runs");
   }
-  // What the plan could not use is named now and counted as failed; the rest still runs.
-  for (const auto& pr : plan.problems) log_error(printable(pr.path) + ": " + printable(pr.reason));
+
+  // Files settled by the plan: what it could not use counts as failed, existing outputs as skipped.
+  BatchReport report(plan.jobs.size(), o.json_events);
+  for (const auto& pr : plan.problems) report.planned({pr.path, "", "failed", "plan", pr.reason});
+  for (const auto& j : plan.existing) report.planned({j.input, j.output, "skipped", "", "output exists"});
 
   // One model per process worker (Vdsr is not thread-safe), loaded before any image is read: on the
   // CPU, P workers; on GPUs, one per listed device (a device's ops share its stream and workspace).
   std::vector<std::unique_ptr<Vdsr>> models;
+  std::string model_name = "bicubic", what;
   PipelineThreads threads = o.threads;
   if (!o.bicubic) {
     const std::vector<Device> devices = resolve_devices(o.gpu);
@@ -161,24 +175,38 @@ int run(int argc, char** argv) {
       models.back()->set_precision(precision);
       if (k < int(devices.size())) names += (names.empty() ? "" : ", ") + dev.name();
     }
-    log_info("vdsr_sr: model " + path + " on " + names + " in " + precision_name(precision) +
-             ", x" + std::to_string(o.scale));
+    model_name = path;
+    what = "model " + path + " on " + names + " in " + precision_name(precision) + ", x" + std::to_string(o.scale);
   } else {
     if (!o.gpu.empty() && o.gpu != "-1") resolve_devices(o.gpu);  // same -g errors; runs on the CPU
-    log_info("vdsr_sr: BICUBIC baseline (no network), x" + std::to_string(o.scale));
+    what = "BICUBIC baseline (no network), x" + std::to_string(o.scale);
   }
+  log_info("vdsr_sr: " + what);
+  report.start(what);
 
-  UpscaleOptions up;
-  up.scale = o.scale;
-  up.tta = o.tta;
-  up.tile = o.tile;
   const auto& jobs = plan.jobs;
   std::atomic<int64_t> out_pixels{0};
+  // One record per job; each field is written by the one stage that owns it, in stage order.
+  std::vector<FileRecord> records(jobs.size());
+  std::vector<std::chrono::steady_clock::time_point> started(jobs.size());
 
   PipelineStages stages;
-  stages.load = [&](size_t i) { return load_image(jobs[i].input); };
-  stages.process = [&](int worker, size_t, Image in) {
+  stages.load = [&](size_t i) {
+    started[i] = std::chrono::steady_clock::now();
+    Image in = load_image(jobs[i].input);
+    records[i].in_w = in.width;
+    records[i].in_h = in.height;
+    return in;
+  };
+  stages.process = [&](int worker, size_t i, Image in) {
+    UpscaleOptions up;
+    up.scale = o.scale;
+    up.tta = o.tta;
+    up.tile = o.tile;
+    up.on_progress = [&report, &jobs, i](double f) { report.progress(jobs[i].input, f); };
     Image out = upscale_image(in, models.empty() ? nullptr : models[size_t(worker)].get(), up);
+    records[i].out_w = out.width;
+    records[i].out_h = out.height;
     if (out.bits == 16 && format != ImageFormat::PNG) {
       // Only PNG stores 16 bits; other formats get the 8-bit rounding of the result.
       for (auto& v : out.pixels) v = static_cast<uint16_t>((v + 128) / 257);
@@ -198,34 +226,18 @@ int run(int argc, char** argv) {
     out_pixels += int64_t(out.width) * out.height;
   };
 
-  const auto t0 = std::chrono::steady_clock::now();
-  int failed = int(plan.problems.size());
-  int64_t finished = 0;
-  Progress progress("upscaling", int64_t(jobs.size()), "img");
   run_pipeline(jobs.size(), threads, stages, [&](size_t i, const JobOutcome& r) {
-    if (r.ok) {
-      log_verbose(jobs[i].input + " -> " + jobs[i].output);
-    } else {
-      ++failed;
-      // The reason is already in words (engine/error.h describe_error); names are escaped.
-      log_error(r.stage == "save" ? printable(jobs[i].input) + " -> " + printable(jobs[i].output) + ": " + r.reason
-                                  : printable(jobs[i].input) + ": " + r.reason);
-    }
-    progress.update(++finished);
+    FileRecord& rec = records[i];
+    rec.input = jobs[i].input;
+    rec.output = jobs[i].output;
+    rec.status = r.ok ? "done" : "failed";
+    rec.stage = r.ok ? "" : r.stage;
+    rec.reason = r.reason;  // already in words (engine/error.h describe_error)
+    if (r.ok) rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started[i]).count();
+    report.finished(rec);
   });
-  progress.finish();
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  char summary[320];
-  std::snprintf(summary, sizeof summary,
-                "vdsr_sr: %zu image(s): %zu done, %zu skipped (output exists), %d failed; "
-                "%.2f output megapixels, %.2f s",
-                jobs.size() + plan.existing.size() + plan.problems.size(),
-                jobs.size() + plan.problems.size() - size_t(failed),
-                plan.existing.size(), failed, double(out_pixels.load()) / 1e6, secs);
-  if (failed > 0)
-    log_error(summary);
-  else
-    log_info(summary);
+  const int failed = report.finish(double(out_pixels.load()) / 1e6);
+  if (!o.json.empty()) report.write_json(o.json, model_name, o.scale);
   return failed == 0 ? 0 : 2;
 }
 

@@ -1,0 +1,120 @@
+#include "tools/batch_report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "engine/atomic_file.h"
+#include "engine/error.h"
+
+namespace vdsr {
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+nlohmann::json to_json(const FileRecord& r) {
+  nlohmann::json j = {{"input", r.input}, {"output", r.output}, {"status", r.status}};
+  if (!r.stage.empty()) j["stage"] = r.stage;
+  if (!r.reason.empty()) j["reason"] = r.reason;
+  if (r.in_w > 0) j["input_size"] = {r.in_w, r.in_h};
+  if (r.out_w > 0) j["output_size"] = {r.out_w, r.out_h};
+  if (r.seconds >= 0) j["seconds"] = r.seconds;
+  return j;
+}
+
+// JSON text of a file name that may not be UTF-8: invalid bytes become U+FFFD.
+nlohmann::json::string_t dump(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
+BatchReport::BatchReport(size_t jobs, bool events)
+    : events_(events), jobs_(jobs), line_("upscaling", int64_t(jobs), "img"), t0_(std::chrono::steady_clock::now()),
+      last_event_(t0_) {}
+
+void BatchReport::event(const std::string& line) {
+  if (!events_) return;
+  std::fprintf(stderr, "%s\n", line.c_str());
+  std::fflush(stderr);
+}
+
+void BatchReport::count(const FileRecord& r) {
+  if (r.status == "done") ++done_;
+  else if (r.status == "skipped") ++skipped_;
+  else ++failed_;
+  if (r.status == "failed")
+    log_error(printable(r.input) + (r.stage == "save" ? " -> " + printable(r.output) : "") + ": " + r.reason);
+  else if (r.status == "skipped")
+    log_verbose("skipping " + printable(r.input) + " (" + r.reason + ")");
+  else
+    log_verbose(printable(r.input) + " -> " + printable(r.output));
+  records_.push_back(r);
+  event(dump({{"event", "image"}, {"file", to_json(r)}}));
+}
+
+void BatchReport::planned(const FileRecord& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  count(r);
+}
+
+void BatchReport::start(const std::string& what) {
+  std::lock_guard<std::mutex> lock(mu_);
+  event(dump({{"event", "start"}, {"what", what}, {"images", jobs_}}));
+}
+
+void BatchReport::progress(const std::string& input, double fraction) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const auto now = std::chrono::steady_clock::now();
+  // Only long images are worth a word: after a second, and at most twice a second.
+  if (now - last_event_ < std::chrono::milliseconds(500) || since(t0_) < 1.0) return;
+  last_event_ = now;
+  char pct[16];
+  std::snprintf(pct, sizeof pct, "%.0f%%", 100 * fraction);
+  line_.set_label("upscaling (" + printable(input) + " " + pct + ")");
+  line_.update(processed_);
+  event(dump({{"event", "progress"}, {"input", input}, {"fraction", fraction}}));
+}
+
+void BatchReport::finished(const FileRecord& r) {
+  std::lock_guard<std::mutex> lock(mu_);
+  count(r);
+  line_.set_label("upscaling");
+  line_.update(++processed_);
+}
+
+int BatchReport::finish(double output_megapixels) {
+  std::lock_guard<std::mutex> lock(mu_);
+  line_.finish();
+  megapixels_ = output_megapixels;
+  const double secs = since(t0_);
+  char summary[320];
+  std::snprintf(summary, sizeof summary,
+                "vdsr_sr: %zu image(s): %lld done, %lld skipped (output exists), %lld failed; "
+                "%.2f output megapixels, %.2f s",
+                records_.size(), static_cast<long long>(done_), static_cast<long long>(skipped_),
+                static_cast<long long>(failed_), megapixels_, secs);
+  if (failed_ > 0) log_error(summary);
+  else log_info(summary);
+  event(dump({{"event", "done"}, {"images", records_.size()}, {"done", done_}, {"skipped", skipped_},
+              {"failed", failed_}, {"output_megapixels", megapixels_}, {"seconds", secs}}));
+  return int(failed_);
+}
+
+void BatchReport::write_json(const std::string& path, const std::string& model, int scale) const {
+  std::vector<FileRecord> sorted = records_;
+  std::sort(sorted.begin(), sorted.end(), [](const FileRecord& a, const FileRecord& b) { return a.input < b.input; });
+  nlohmann::json files = nlohmann::json::array();
+  for (const auto& r : sorted) files.push_back(to_json(r));
+  const nlohmann::json doc = {{"model", model}, {"scale", scale}, {"files", files},
+                              {"totals", {{"images", records_.size()}, {"done", done_}, {"skipped", skipped_},
+                                          {"failed", failed_}, {"output_megapixels", megapixels_},
+                                          {"seconds", since(t0_)}}}};
+  const std::string text = dump(doc) + "\n";
+  write_file_atomic(path, text.data(), text.size());
+}
+
+}  // namespace vdsr
