@@ -2,7 +2,10 @@
 // thread counts give the same bytes, bad files (corrupt, truncated, empty, non-image, a header
 // claiming 100000x100000) are reported by name while the others finish, a full disk (ulimit -f)
 // loses nothing already written and leaves no partial file, JPEG EXIF orientation, -g lists on a
-// CPU build, the pipeline itself in-process, and cmake --install.
+// CPU build, the pipeline itself in-process, and cmake --install; nothing dropped silently (broken
+// links, links to folders, all collisions at once), stale temporaries of this host removed and no
+// other host's, kill -9 then --skip-existing, two processes on one folder, shards, --json and
+// --progress json.
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -277,6 +280,21 @@ TEST_CASE("vdsr_sr --json reports every file; --progress json writes one event p
   CHECK(events["image"] == 5);
   CHECK(events["done"] == 1);
   CHECK(events["progress"] >= 1);
+}
+
+TEST_CASE("two vdsr_sr processes on one output folder never leave a partial or mixed file") {
+  const std::string dir = test::temp_dir("srb_two"), in = dir + "/in", out = dir + "/out";
+  fs::create_directories(in);
+  for (int i = 0; i < 16; ++i)
+    save_image(in + "/p" + std::to_string(i) + ".png", test_image(80, 60, 3, uint32_t(40 + i)), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 3 -i " + in + " -o " + dir + "/clean", &log) == 0);
+  // Both at once, the same files in the same folder: each output is renamed into place whole.
+  const std::string cmd = bin("vdsr_sr") + " -q --bicubic -s 3 -i " + in + " -o " + out;
+  REQUIRE(run_command("(" + cmd + " & " + cmd + " & wait)", &log) == 0);
+  INFO(log);
+  CHECK(tree_bytes(out) == tree_bytes(dir + "/clean"));
+  CHECK(!test::has_tmp_files(out));
 }
 
 TEST_CASE("vdsr_sr --skip-existing leaves finished outputs and reports them") {
