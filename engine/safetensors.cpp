@@ -107,13 +107,54 @@ int64_t StTensor::numel() const {
   return n;
 }
 
+namespace {
+// IEEE half -> float, exact (every half is a float): normals rebias the exponent, subnormals are
+// normalised, infinities and NaNs keep their class and payload bits.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = uint32_t(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+  if (exp == 0x1f) {
+    bits = sign | 0x7f800000u | (mant << 13);
+  } else if (exp != 0) {
+    bits = sign | ((exp + 112) << 23) | (mant << 13);
+  } else if (mant == 0) {
+    bits = sign;
+  } else {
+    exp = 113;
+    while ((mant & 0x400) == 0) {
+      mant <<= 1;
+      --exp;
+    }
+    bits = sign | (exp << 23) | ((mant & 0x3ff) << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+}  // namespace
+
 std::vector<float> StTensor::as_f32() const {
-  VDSR_CHECK(dtype == "F32", "tensor has dtype " << dtype << ", expected F32");
+  VDSR_CHECK(dtype == "F32" || dtype == "F16" || dtype == "BF16",
+             "tensor has dtype " << dtype << ", expected F32, F16 or BF16");
   const int64_t n = numel();
-  VDSR_CHECK(data.size() == static_cast<uint64_t>(n) * 4,
-             "tensor data holds " << data.size() << " bytes, expected " << n << " floats");
+  const size_t width = dtype == "F32" ? 4 : 2;
+  VDSR_CHECK(data.size() == static_cast<uint64_t>(n) * width,
+             "tensor data holds " << data.size() << " bytes, expected " << n << " values of " << dtype);
   std::vector<float> out(static_cast<size_t>(n));
-  if (n > 0) std::memcpy(out.data(), data.data(), data.size());
+  if (n == 0) return out;
+  if (dtype == "F32") {
+    std::memcpy(out.data(), data.data(), data.size());
+    return out;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    const uint16_t v = uint16_t(data[2 * i] | (uint16_t(data[2 * i + 1]) << 8));  // little-endian
+    if (dtype == "F16") {
+      out[i] = half_to_float(v);
+    } else {  // bf16 is the top half of a float
+      const uint32_t bits = uint32_t(v) << 16;
+      std::memcpy(&out[i], &bits, 4);
+    }
+  }
   return out;
 }
 

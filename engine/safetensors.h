@@ -20,7 +20,7 @@ struct StTensor {
   std::vector<uint8_t> data;    // raw little-endian bytes
 
   int64_t numel() const;
-  // Copies out as float32 (dtype F32 only; throws otherwise).
+  // Copies out as float32: F32 as is, F16 and BF16 converted exactly (other dtypes throw).
   std::vector<float> as_f32() const;
 };
 

@@ -1,8 +1,12 @@
-// VDSR weights and checkpoints in safetensors (BRIEF §4). A file names its layers either our way
-// (layers.{i}.weight [K][C][3][3], layers.{i}.bias [K]) or PyTorch VDSR's (input.*,
-// residual_layer.{j}.conv.* = layer j+1, output.* = last layer). Depth is the number of layers and
-// channels layer 0's K; every shape is then checked against layer_table() and copied into the flat
-// parameter layout of model/vdsr_config.h (all weights in layer order, then all biases).
+// VDSR weights and checkpoints in safetensors (docs/formats.md). A file names its layers our way
+// (layers.{i}.weight [K][C][3][3], layers.{i}.bias [K]), the PyTorch VDSR port's way (input.*,
+// residual_layer.{j}.conv.* = layer j+1, output.* = last layer) or another port's (conv1.0.* =
+// layer 0, trunk.{j}.conv.* = layer j+1, conv2.* = last layer), after stripping the wrappers'
+// prefixes module. (DataParallel), model. and net.; F32, F16 and BF16 values (the halves converted
+// exactly). Depth is the number of layers and channels layer 0's K; every shape is then checked
+// against layer_table() and copied into the flat parameter layout of model/vdsr_config.h (all
+// weights in layer order, then all biases). Metadata is informational: only the tensors define the
+// model; our own keys, when written in our format, are compared and a conflict is a warning.
 #include "model/weights_io.h"
 
 #include <algorithm>
@@ -12,6 +16,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/log.h"
 
 namespace vdsr {
 
@@ -39,7 +44,32 @@ bool ends_with(const std::string& s, const std::string& p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
 }
 
-enum class Naming { kOurs, kPyTorch };
+enum class Naming { kOurs, kPyTorch, kTrunk };
+
+// The ports' layer names: the first layer, the middle layers (prefix j suffix = layer j+1), the last.
+struct PortNames {
+  Naming naming;
+  const char *first, *middle_prefix, *middle_suffix, *last;
+};
+constexpr PortNames kPorts[] = {{Naming::kPyTorch, "input", "residual_layer.", ".conv", "output"},
+                                {Naming::kTrunk, "conv1.0", "trunk.", ".conv", "conv2"}};
+const char* naming_name(Naming n) {
+  return n == Naming::kOurs ? "ours" : n == Naming::kPyTorch ? "the PyTorch VDSR port's" : "conv1/trunk/conv2";
+}
+
+// Wrappers' prefixes: torch.nn.DataParallel's module., and the model. / net. of common training
+// scripts, in any combination.
+std::string strip_prefixes(std::string n) {
+  for (bool again = true; again;) {
+    again = false;
+    for (const char* p : {"module.", "model.", "net."})
+      if (n.compare(0, std::strlen(p), p) == 0 && n.size() > std::strlen(p)) {
+        n = n.substr(std::strlen(p));
+        again = true;
+      }
+  }
+  return n;
+}
 
 // One tensor name understood as (naming, layer index, weight or bias). PyTorch's output layer is
 // reported with index -1 because its number is known only once every residual layer is counted.
@@ -64,20 +94,23 @@ bool parse_name(const std::string& n, ParsedName* p) {
     p->naming = Naming::kOurs;
     return parse_index(stem.substr(7), &p->layer);
   }
-  p->naming = Naming::kPyTorch;
-  if (stem == "input") {
-    p->layer = 0;
-    return true;
-  }
-  if (stem == "output") {
-    p->layer = -1;
-    return true;
-  }
-  if (starts_with(stem, "residual_layer.") && ends_with(stem, ".conv")) {
-    const std::string idx = stem.substr(15, stem.size() - 15 - 5);
-    if (!parse_index(idx, &p->layer) || p->layer + 1 >= kMaxLayers) return false;
-    p->layer += 1;
-    return true;
+  for (const PortNames& port : kPorts) {
+    p->naming = port.naming;
+    if (stem == port.first) {
+      p->layer = 0;
+      return true;
+    }
+    if (stem == port.last) {
+      p->layer = -1;
+      return true;
+    }
+    const size_t pre = std::strlen(port.middle_prefix), suf = std::strlen(port.middle_suffix);
+    if (stem.size() > pre + suf && starts_with(stem, port.middle_prefix) && ends_with(stem, port.middle_suffix)) {
+      if (!parse_index(stem.substr(pre, stem.size() - pre - suf), &p->layer) || p->layer + 1 >= kMaxLayers)
+        return false;
+      p->layer += 1;
+      return true;
+    }
   }
   return false;
 }
@@ -85,9 +118,10 @@ bool parse_name(const std::string& n, ParsedName* p) {
 std::string layer_name(Naming naming, int layer, int depth, bool bias) {
   const char* suffix = bias ? ".bias" : ".weight";
   if (naming == Naming::kOurs) return "layers." + std::to_string(layer) + suffix;
-  if (layer == 0) return std::string("input") + suffix;
-  if (layer == depth - 1) return std::string("output") + suffix;
-  return "residual_layer." + std::to_string(layer - 1) + ".conv" + suffix;
+  const PortNames& port = naming == kPorts[0].naming ? kPorts[0] : kPorts[1];
+  if (layer == 0) return port.first + std::string(suffix);
+  if (layer == depth - 1) return port.last + std::string(suffix);
+  return port.middle_prefix + std::to_string(layer - 1) + port.middle_suffix + suffix;
 }
 
 std::string shape_str(const std::vector<int64_t>& shape) {
@@ -99,8 +133,8 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 // Checks the dtype and shape of `t` (named `tname` in file `name`).
 void check_layout(const StTensor& t, const std::string& tname, const std::vector<int64_t>& shape,
                   const std::string& why, const std::string& name) {
-  VDSR_USER_CHECK(t.dtype == "F32",
-             name << ": tensor '" << tname << "' has dtype " << t.dtype << ", expected F32");
+  VDSR_USER_CHECK(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16",
+             name << ": tensor '" << tname << "' has dtype " << t.dtype << ", expected F32 (or F16, BF16)");
   VDSR_USER_CHECK(t.shape == shape, name << ": tensor '" << tname << "' has shape " << shape_str(t.shape)
                                     << ", expected " << shape_str(shape) << why);
 }
@@ -124,38 +158,34 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
 
   // Sort the tensors into layers; everything else must be a checkpoint's optimizer or run state.
   std::map<int, const StTensor*> weights, biases;
-  std::map<int, std::string> weight_names, bias_names;
   const StTensor* out_weight = nullptr;
   const StTensor* out_bias = nullptr;
-  std::string ours_example, torch_example;
-  for (const auto& [tname, t] : st.tensors) {
+  std::map<Naming, std::string> examples;  // one tensor name per naming seen
+  for (const auto& [full_name, t] : st.tensors) {
+    const std::string tname = strip_prefixes(full_name);
     ParsedName p;
     if (!parse_name(tname, &p)) {
-      if (checkpoint && (starts_with(tname, "optim.") || starts_with(tname, "state."))) continue;
-      VDSR_USER_FAIL(name << ": unknown tensor '" << tname << "'"
+      if (checkpoint && (starts_with(full_name, "optim.") || starts_with(full_name, "state."))) continue;
+      VDSR_USER_FAIL(name << ": unknown tensor '" << full_name << "'"
                      << (checkpoint ? " (checkpoint state must be named optim.* or state.*)" : ""));
     }
-    std::string& example = p.naming == Naming::kOurs ? ours_example : torch_example;
-    if (example.empty()) example = tname;
-    if (p.layer < 0) {
-      (p.bias ? out_bias : out_weight) = &t;
-      continue;
-    }
-    (p.bias ? biases : weights)[p.layer] = &t;
-    (p.bias ? bias_names : weight_names)[p.layer] = tname;
+    examples.emplace(p.naming, full_name);
+    const StTensor*& slot = p.layer < 0 ? (p.bias ? out_bias : out_weight) : (p.bias ? biases : weights)[p.layer];
+    VDSR_USER_CHECK(slot == nullptr, name << ": two tensors for '" << tname << "' (prefixes stripped: '" << full_name << "')");
+    slot = &t;
   }
-  VDSR_USER_CHECK(ours_example.empty() || torch_example.empty(),
-             name << ": mixed tensor naming: '" << ours_example << "' (ours) and '" << torch_example
-                  << "' (PyTorch VDSR); use one or the other");
-  const Naming naming = ours_example.empty() ? Naming::kPyTorch : Naming::kOurs;
-  VDSR_USER_CHECK(!ours_example.empty() || !torch_example.empty(),
-             name << ": no VDSR weight tensors (layers.{i}.weight or PyTorch VDSR names)");
+  VDSR_USER_CHECK(!examples.empty(), name << ": no VDSR weight tensors (layers.{i}.weight, or a PyTorch port's names)");
+  VDSR_USER_CHECK(examples.size() == 1,
+             name << ": mixed tensor naming: '" << examples.begin()->second << "' (" << naming_name(examples.begin()->first)
+                  << ") and '" << examples.rbegin()->second << "' (" << naming_name(examples.rbegin()->first)
+                  << "); use one or the other");
+  const Naming naming = examples.begin()->first;
 
   // Depth: one past the highest layer index seen (PyTorch: residual layers plus input and output).
   int depth = 0;
   if (!weights.empty()) depth = weights.rbegin()->first + 1;
   if (!biases.empty()) depth = std::max(depth, biases.rbegin()->first + 1);
-  if (naming == Naming::kPyTorch) {
+  if (naming != Naming::kOurs) {
     depth = std::max(depth, 1) + 1;  // + output
     if (out_weight != nullptr) weights[depth - 1] = out_weight;
     if (out_bias != nullptr) biases[depth - 1] = out_bias;
@@ -207,16 +237,22 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
                    out.params.data() + l.b_offset);
   }
 
-  // Metadata is optional, but when present it must agree with the shapes.
-  const auto meta_agrees = [&](const char* key, const std::string& value) {
+  // Metadata is free text written by many tools: the tensors define the model. Our own keys are
+  // compared only when written as our writer writes them (decimal integers, true/false), and a
+  // difference is a warning, never a refusal.
+  const auto meta_agrees = [&](const char* key, const std::string& value, bool is_bool) {
     const auto it = st.metadata.find(key);
-    VDSR_USER_CHECK(
-        it == st.metadata.end() || it->second == value,
-        name << ": metadata " << key << "=\"" << it->second << "\" but the tensors give " << value);
+    if (it == st.metadata.end()) return;
+    const std::string& v = it->second;
+    const bool ours = is_bool ? v == "true" || v == "false"
+                              : !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), ::isdigit);
+    if (ours && v != value)
+      log_warning(printable(name) + ": metadata " + key + "=\"" + printable(v) + "\" but the tensors give " + value +
+                  "; using the tensors");
   };
-  meta_agrees("depth", std::to_string(depth));
-  meta_agrees("channels", std::to_string(out.config.channels));
-  meta_agrees("bias", out.config.bias ? "true" : "false");
+  meta_agrees("depth", std::to_string(depth), false);
+  meta_agrees("channels", std::to_string(out.config.channels), false);
+  meta_agrees("bias", out.config.bias ? "true" : "false", true);
   return out;
 }
 

@@ -1,10 +1,12 @@
 // VDSR weights I/O: bit-exact round trips of the flat parameter layout, PyTorch VDSR names, and
-// checkpoints (optim.* / state.* ignored by weight loaders); every rejection names file and tensor.
+// checkpoints (optim.* / state.* ignored by weight loaders); every rejection names file and tensor;
+// lenient metadata, F16/BF16 values, wrapper prefixes and a third port's names.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -313,10 +315,101 @@ TEST_CASE("weights: biases on some layers only are rejected, naming the missing 
              Contains("some layers only") && Contains("'layers.7.bias'"));
 }
 
-TEST_CASE("weights: metadata that contradicts the shapes is rejected") {
-  SafeTensors st = our_tensors(kTiny, random_params(kTiny, 1));
-  st.metadata["depth"] = "20";
-  CHECK_THAT(load_error(st, "meta_depth"), Contains("metadata depth=\"20\"") && Contains("give 3"));
+TEST_CASE("weights: metadata is informational: other tools' conventions and stale values still load") {
+  // Only the tensors define the model (a conflict in our own format is a warning on stderr).
+  const auto params = random_params(kTiny, 1);
+  const std::vector<std::map<std::string, std::string>> metas = {
+      {{"bias", "yes"}}, {{"bias", "True"}}, {{"bias", "1"}}, {{"depth", "20"}, {"channels", "64"}},
+      {{"depth", "three"}, {"arch", "VDSR"}, {"framework", "pytorch"}}, {{"bias", "false"}}};
+  for (const auto& meta : metas) {
+    SafeTensors st = our_tensors(kTiny, params);
+    st.metadata = meta;
+    const std::string dir = vdsr::test::temp_dir("wio_meta");
+    vdsr::write_safetensors(dir + "/m.safetensors", st);
+    const auto w = vdsr::load_weights(dir + "/m.safetensors");
+    CHECK(w.config == kTiny);
+    CHECK(same_bits(w.params, params));
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("weights: F16 and BF16 tensors load, converted to F32 exactly") {
+  // Values exact in both: 1.5, -2, 0.25, 0, 3 x 2^-10; F16 also a subnormal (2^-24) and a normal
+  // near its top (65504), BF16 a large power of two (2^100).
+  const std::vector<float> common = {1.5f, -2.0f, 0.25f, 0.0f, 3.0f / 1024};
+  const auto half_bits = [](float f) {
+    if (f == 0) return uint16_t(0);
+    if (f == 65504.0f) return uint16_t(0x7bff);
+    if (f == std::ldexp(1.0f, -24)) return uint16_t(0x0001);
+    int e = 0;
+    const float m = std::frexp(std::fabs(f), &e);  // f = m 2^e, m in [0.5, 1)
+    const uint16_t mant = uint16_t(std::lround((m * 2 - 1) * 1024));
+    return uint16_t((f < 0 ? 0x8000 : 0) | ((e - 1 + 15) << 10) | mant);
+  };
+  for (const std::string dtype : {"F16", "BF16"}) {
+    INFO(dtype);
+    const VdsrConfig cfg{2, 1, false};  // [1,1,3,3] twice: 18 values
+    std::vector<float> want = common;
+    if (dtype == "F16") {
+      want.push_back(65504.0f);
+      want.push_back(std::ldexp(1.0f, -24));
+    } else {
+      want.push_back(std::ldexp(1.0f, 100));
+    }
+    want.resize(18, 0.5f);
+    SafeTensors st;
+    for (int layer = 0; layer < 2; ++layer) {
+      vdsr::StTensor t;
+      t.dtype = dtype;
+      t.shape = {1, 1, 3, 3};
+      for (int i = 0; i < 9; ++i) {
+        const float f = want[size_t(layer * 9 + i)];
+        uint32_t fb = 0;
+        std::memcpy(&fb, &f, 4);
+        const uint16_t v = dtype == "F16" ? half_bits(f) : uint16_t(fb >> 16);
+        t.data.push_back(uint8_t(v & 0xff));
+        t.data.push_back(uint8_t(v >> 8));
+      }
+      st.add("layers." + std::to_string(layer) + ".weight", t);
+    }
+    const std::string dir = vdsr::test::temp_dir("wio_half");
+    vdsr::write_safetensors(dir + "/h.safetensors", st);
+    const auto w = vdsr::load_weights(dir + "/h.safetensors");
+    CHECK(w.config == cfg);
+    CHECK(w.params == want);
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("weights: module., model. and net. prefixes are stripped; the conv1/trunk/conv2 port's names map") {
+  const VdsrConfig cfg{20, 64, false};
+  const auto params = random_params(cfg, 12);
+  const auto layers = vdsr::layer_table(cfg);
+  for (const std::string prefix : {"", "module.", "model.", "module.net."}) {
+    INFO("prefix '" << prefix << "'");
+    SafeTensors st;
+    for (int i = 0; i < cfg.depth; ++i) {
+      const auto& l = layers[static_cast<size_t>(i)];
+      const std::string stem = i == 0 ? "conv1.0" : i == cfg.depth - 1 ? "conv2" : "trunk." + std::to_string(i - 1) + ".conv";
+      st.add_f32(prefix + stem + ".weight", {l.K, l.C, 3, 3}, params.data() + l.w_offset);
+    }
+    const std::string dir = vdsr::test::temp_dir("wio_trunk");
+    vdsr::write_safetensors(dir + "/t.safetensors", st);
+    const auto w = vdsr::load_weights(dir + "/t.safetensors");
+    CHECK(w.config == cfg);
+    CHECK(same_bits(w.params, params));
+    std::filesystem::remove_all(dir);
+  }
+  // Our names behind DataParallel's prefix too; the same layer twice is refused.
+  SafeTensors ours = our_tensors(kTiny, random_params(kTiny, 2));
+  SafeTensors prefixed;
+  for (const auto& [n, t] : ours.tensors) prefixed.add("module." + n, t);
+  const std::string dir = vdsr::test::temp_dir("wio_module");
+  vdsr::write_safetensors(dir + "/p.safetensors", prefixed);
+  CHECK(vdsr::load_weights(dir + "/p.safetensors").config == kTiny);
+  std::filesystem::remove_all(dir);
+  prefixed.add("layers.0.bias", ours.tensors.back().second);
+  CHECK_THAT(load_error(prefixed, "twice"), Contains("two tensors for 'layers.0.bias'"));
 }
 
 TEST_CASE("weights: a file with no VDSR tensors or one layer is rejected") {
