@@ -64,24 +64,6 @@ auto nv(T* p) {  // Bf16 -> __nv_bfloat16, const kept
 #endif
 }  // namespace
 
-void conv3x3_fwd(Device d, const ConvShape& s, const float* x, const float* wt, const float* b,
-                 bool relu, float* y) {
-  VDSR_ON_CUDA(d, conv3x3_fwd_cuda(s, x, wt, b, relu, y, stream_of(d)));
-  conv3x3_fwd_cpu(s, x, wt, b, relu, y);
-}
-
-void conv3x3_bwd_data(Device d, const ConvShape& s, const float* dy, const float* wt,
-                      const float* relu_src, float* dx) {
-  VDSR_ON_CUDA(d, conv3x3_bwd_data_cuda(s, dy, wt, relu_src, dx, stream_of(d)));
-  conv3x3_bwd_data_cpu(s, dy, wt, relu_src, dx);
-}
-
-void conv3x3_bwd_weight(Device d, const ConvShape& s, const float* x, const float* dy, float* dw,
-                        float* db) {
-  VDSR_ON_CUDA(d, conv3x3_bwd_weight_cuda(s, x, dy, dw, db, stream_of(d), d.index));
-  conv3x3_bwd_weight_cpu(s, x, dy, dw, db);
-}
-
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y) {
   VDSR_ON_CUDA(d, residual_add_cuda(n, x, r, y, stream_of(d)));
   residual_add_cpu(n, x, r, y);
@@ -129,90 +111,112 @@ void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const dou
   optim_step_cpu(c, *s, norm != nullptr ? *norm : 0.0, n, n_decay, w, g, m, v, e);
 }
 
+
+// The kernels of each conv case (math, map types, thin shape), then the four entries that choose.
+namespace {
+
+void fp32_fwd(Device d, const ConvShape& s, const float* x, const float* wt, const float* b,
+                 bool relu, float* y) {
+  VDSR_ON_CUDA(d, conv3x3_fwd_cuda(s, x, wt, b, relu, y, stream_of(d)));
+  conv3x3_fwd_cpu(s, x, wt, b, relu, y);
+}
+
+void fp32_bwd_data(Device d, const ConvShape& s, const float* dy, const float* wt,
+                      const float* relu_src, float* dx) {
+  VDSR_ON_CUDA(d, conv3x3_bwd_data_cuda(s, dy, wt, relu_src, dx, stream_of(d)));
+  conv3x3_bwd_data_cpu(s, dy, wt, relu_src, dx);
+}
+
+void fp32_bwd_weight(Device d, const ConvShape& s, const float* x, const float* dy, float* dw,
+                        float* db) {
+  VDSR_ON_CUDA(d, conv3x3_bwd_weight_cuda(s, x, dy, dw, db, stream_of(d), d.index));
+  conv3x3_bwd_weight_cpu(s, x, dy, dw, db);
+}
+
 #ifndef VDSR_HAVE_CUDA
 // Without CUDA the bf16 and tf32 ops only throw, so their arguments go unused.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #endif
 
-void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip,
+void weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip,
                           Bf16* wg) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_weights_bf16",
                          conv3x3_weights_bf16_cuda(wt, K, C, flip, nv(wg), stream_of(d), layers));
 }
 
-void conv3x3_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
+void fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
                       bool relu, Bf16* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_fwd_bf16",
                          conv3x3_fwd_bf16_cuda(s, nv(x), nv(wg), b, relu, nv(y), stream_of(d)));
 }
 
-void conv3x3_bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
+void bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
                            const Bf16* relu_src, Bf16* dx) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_bwd_data_bf16",
       conv3x3_bwd_data_bf16_cuda(s, nv(dy), nv(wg_flip), nv(relu_src), nv(dx), stream_of(d)));
 }
 
-void conv3x3_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
+void bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
                              float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_bwd_weight_bf16",
       conv3x3_bwd_weight_bf16_cuda(s, nv(x), nv(dy), dw, db, stream_of(d), d.index));
 }
 
-void conv3x3_first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
+void first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
                             const float* b, bool relu, Bf16* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_first_fwd_bf16",
                          conv3x3_first_fwd_bf16_cuda(s, x, wt, b, relu, nv(y), stream_of(d)));
 }
 
-void conv3x3_first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
+void first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
                                    float* dw, float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_first_bwd_weight_bf16",
       conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d), d.index));
 }
 
-void conv3x3_last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
+void last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
                            const float* b, const float* skip, float* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_fwd_bf16",
                          conv3x3_last_fwd_bf16_cuda(s, nv(x), wt, b, skip, y, stream_of(d)));
 }
 
-void conv3x3_last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
+void last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
                                 const Bf16* relu_src, Bf16* dx) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_last_bwd_data_bf16",
       conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx), stream_of(d)));
 }
 
-void conv3x3_last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
+void last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
                                   float* dw, float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_last_bwd_weight_bf16",
       conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d), d.index));
 }
 
-void conv3x3_weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
+void weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
                           float* wg) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_weights_tf32",
                          conv3x3_weights_tf32_cuda(wt, K, C, flip, wg, stream_of(d), layers));
 }
 
-void conv3x3_fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
+void fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
                       bool relu, float* y) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_fwd_tf32",
                          conv3x3_fwd_tf32_cuda(s, x, wg, b, relu, y, stream_of(d)));
 }
 
-void conv3x3_bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
+void bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
                            const float* relu_src, float* dx) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_data_tf32",
                          conv3x3_bwd_data_tf32_cuda(s, dy, wg_flip, relu_src, dx, stream_of(d)));
 }
 
-void conv3x3_bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
+void bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
                              float* dw, float* db) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_weight_tf32",
                          conv3x3_bwd_weight_tf32_cuda(s, x, dy, dw, db, stream_of(d), d.index));
@@ -221,5 +225,82 @@ void conv3x3_bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const
 #ifndef VDSR_HAVE_CUDA
 #pragma GCC diagnostic pop
 #endif
+
+
+template <typename T>
+const T* as(ConstMapView m) { return static_cast<const T*>(m.data); }
+template <typename T>
+T* as(MapView m) { return static_cast<T*>(m.data); }
+
+const char* dtype_name(DType t) { return t == DType::F32 ? "F32" : "BF16"; }
+const char* math_name(Precision p) { return p == Precision::Fp32 ? "fp32" : p == Precision::Tf32 ? "tf32" : "bf16"; }
+
+[[noreturn]] void unsupported(const char* op, Precision math, const ConvShape& s, DType a, DType b) {
+  VDSR_FAIL(op << ": no kernel for " << math_name(math) << " math with " << dtype_name(a) << " -> "
+               << dtype_name(b) << " maps at " << s.C << " -> " << s.K << " channels");
+}
+
+}  // namespace
+
+void conv3x3_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
+                     void* wg) {
+  if (math == Precision::Bf16) return weights_bf16(d, wt, layers, K, C, flip, static_cast<Bf16*>(wg));
+  if (math == Precision::Tf32) return weights_tf32(d, wt, layers, K, C, flip, static_cast<float*>(wg));
+  VDSR_FAIL("conv3x3_weights: fp32 math reads the master weights, it has no GEMM copy");
+}
+
+void conv3x3_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
+                 const float* b, bool relu, const float* skip, MapView y) {
+  const auto w = static_cast<const float*>(wt);
+  const DType in = x.dtype, out = y.dtype;
+  if (math == Precision::Fp32 && in == DType::F32 && out == DType::F32) {
+    fp32_fwd(d, s, as<float>(x), w, b, relu, as<float>(y));
+    if (skip != nullptr) residual_add(d, s.out_elems(), skip, as<float>(y), as<float>(y));
+    return;
+  }
+  VDSR_CHECK(skip == nullptr || out == DType::F32, "conv3x3_fwd: a skip input needs an F32 output");
+  if (math == Precision::Fp32 && in == DType::F32 && out == DType::BF16 && s.C == 1 && skip == nullptr)
+    return first_fwd_bf16(d, s, as<float>(x), w, b, relu, as<Bf16>(y));
+  if (math == Precision::Fp32 && in == DType::BF16 && out == DType::F32 && s.K == 1 && !relu)
+    return last_fwd_bf16(d, s, as<Bf16>(x), w, b, skip, as<float>(y));
+  if (math == Precision::Bf16 && in == DType::BF16 && out == DType::BF16 && skip == nullptr)
+    return fwd_bf16(d, s, as<Bf16>(x), static_cast<const Bf16*>(wt), b, relu, as<Bf16>(y));
+  if (math == Precision::Tf32 && in == DType::F32 && out == DType::F32 && skip == nullptr)
+    return fwd_tf32(d, s, as<float>(x), w, b, relu, as<float>(y));
+  unsupported("conv3x3_fwd", math, s, in, out);
+}
+
+void conv3x3_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
+                      ConstMapView relu_src, MapView dx) {
+  const auto w = static_cast<const float*>(wt);
+  const DType in = dy.dtype, out = dx.dtype;
+  VDSR_CHECK(relu_src.data == nullptr || relu_src.dtype == out,
+             "conv3x3_bwd_data: the ReLU source must have the gradient's type");
+  if (math == Precision::Fp32 && in == DType::F32 && out == DType::F32)
+    return fp32_bwd_data(d, s, as<float>(dy), w, as<float>(relu_src), as<float>(dx));
+  if (math == Precision::Fp32 && in == DType::F32 && out == DType::BF16 && s.K == 1)
+    return last_bwd_data_bf16(d, s, as<float>(dy), w, as<Bf16>(relu_src), as<Bf16>(dx));
+  if (math == Precision::Bf16 && in == DType::BF16 && out == DType::BF16)
+    return bwd_data_bf16(d, s, as<Bf16>(dy), static_cast<const Bf16*>(wt), as<Bf16>(relu_src), as<Bf16>(dx));
+  if (math == Precision::Tf32 && in == DType::F32 && out == DType::F32)
+    return bwd_data_tf32(d, s, as<float>(dy), w, as<float>(relu_src), as<float>(dx));
+  unsupported("conv3x3_bwd_data", math, s, in, out);
+}
+
+void conv3x3_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy,
+                        float* dw, float* db) {
+  const DType in = x.dtype, grad = dy.dtype;
+  if (math == Precision::Fp32 && in == DType::F32 && grad == DType::F32)
+    return fp32_bwd_weight(d, s, as<float>(x), as<float>(dy), dw, db);
+  if (math == Precision::Fp32 && in == DType::F32 && grad == DType::BF16 && s.C == 1)
+    return first_bwd_weight_bf16(d, s, as<float>(x), as<Bf16>(dy), dw, db);
+  if (math == Precision::Fp32 && in == DType::BF16 && grad == DType::F32 && s.K == 1)
+    return last_bwd_weight_bf16(d, s, as<Bf16>(x), as<float>(dy), dw, db);
+  if (math == Precision::Bf16 && in == DType::BF16 && grad == DType::BF16)
+    return bwd_weight_bf16(d, s, as<Bf16>(x), as<Bf16>(dy), dw, db);
+  if (math == Precision::Tf32 && in == DType::F32 && grad == DType::F32)
+    return bwd_weight_tf32(d, s, as<float>(x), as<float>(dy), dw, db);
+  unsupported("conv3x3_bwd_weight", math, s, in, grad);
+}
 
 }  // namespace vdsr::ops

@@ -14,16 +14,35 @@
 #include "kernels/bf16.h"
 #include "kernels/conv_shape.h"
 #include "kernels/optim_step.h"
+#include "kernels/precision.h"
 
 namespace vdsr::ops {
 
-// See kernels/conv3x3_fwd.h, conv3x3_bwd_data.h, conv3x3_bwd_weight.h for the math and shapes.
-void conv3x3_fwd(Device d, const ConvShape& s, const float* x, const float* wt, const float* b,
-                 bool relu, float* y);
-void conv3x3_bwd_data(Device d, const ConvShape& s, const float* dy, const float* wt,
-                      const float* relu_src, float* dx);
-void conv3x3_bwd_weight(Device d, const ConvShape& s, const float* x, const float* dy, float* dw,
-                        float* db);
+// The convolutions: one entry per role, precision as data (kernels/precision.h). The math and the
+// shape of the maps pick the kernels (math: kernels/conv3x3_fwd.h, conv3x3_bwd_data.h,
+// conv3x3_bwd_weight.h):
+//   math Fp32, F32 -> F32: any C, K; the CPU's only case;
+//   math Fp32 with a bf16 side: the thin layers of the bf16 mode on the CUDA cores: the fp32 image
+//     into a BF16 map (C == 1), a BF16 map into the fp32 prediction (K == 1);
+//   math Tf32, F32 -> F32, and math Bf16, BF16 -> BF16: 64 -> 64 on the tensor cores of a CUDA
+//     device of compute capability 8.0+, from the GEMM copies of the weights (conv3x3_weights).
+// Any other combination is an Error naming it. wt: the fp32 master weights [K][C][3][3] for math
+// Fp32, else the GEMM copy (for backward-data the flipped one). Shapes as in those headers.
+//
+// wg = the GEMM copies of `layers` consecutive K x C layers in `math` (Tf32: float, Bf16: Bf16;
+// kernels/conv3x3_gemm_weights.cuh; flip: the backward-data copy).
+void conv3x3_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
+                     void* wg);
+// y = act(conv(x) + b) (+ skip, the global residual, when skip is not null; y is then F32).
+void conv3x3_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
+                 const float* b, bool relu, const float* skip, MapView y);
+// dx = mask(relu_src > 0) conv_t(dy); relu_src.data null: no mask.
+void conv3x3_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
+                      ConstMapView relu_src, MapView dx);
+// dw = sum dy x (fp32, overwritten), db = sum dy (when not null).
+void conv3x3_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy,
+                        float* dw, float* db);
+
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 
 // *loss = 1/(2 batch) sum (pred - target)^2; grad = (pred - target) / batch
@@ -44,47 +63,5 @@ void set_optim_scalars(Device d, const OptimScalars& s, OptimScalars* dst);
 // when clipped by value.
 void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const double* norm,
                 int64_t n, int64_t n_decay, float* w, float* g, float* m, float* v, float* e);
-
-// The bf16 mode (CUDA devices of compute capability 8.0 or later, 64 hidden channels; an Error
-// elsewhere): bf16 NHWC feature maps, fp32 accumulation, fp32 master weights. The hidden 64 -> 64
-// layers run on the tensor cores (kernels/conv3x3_*_bf16.cuh) from bf16 GEMM copies of the
-// weights; the first (1 -> 64) and last (64 -> 1) layers on the CUDA cores from the fp32 weights
-// (kernels/conv3x3_thin_bf16.cuh), the last one with the global residual fused.
-//
-// wg = the GEMM copies of `layers` consecutive K x C layers (kernels/conv3x3_gemm_weights.cuh;
-// flip: the backward-data copy).
-void conv3x3_weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip, Bf16* wg);
-void conv3x3_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
-                      bool relu, Bf16* y);
-void conv3x3_bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
-                           const Bf16* relu_src, Bf16* dx);
-void conv3x3_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
-                             float* db);
-// s.C == 1: fp32 image in, bf16 map out; its weight gradient (the input needs no gradient).
-void conv3x3_first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
-                            const float* b, bool relu, Bf16* y);
-void conv3x3_first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
-                                   float* dw, float* db);
-// s.K == 1: y = skip + b + conv(x) (skip may be null); backward-data with the ReLU mask of the
-// layer below; the weight gradient.
-void conv3x3_last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
-                           const float* b, const float* skip, float* y);
-void conv3x3_last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
-                                const Bf16* relu_src, Bf16* dx);
-void conv3x3_last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
-                                  float* dw, float* db);
-
-// The tf32 mode (the same devices and channel count): fp32 feature maps and weights as in fp32,
-// but the hidden 64 -> 64 layers run on the tensor cores in tf32 (kernels/conv3x3_tf32.cuh:
-// operands rounded to a 10-bit mantissa, fp32 accumulation) from tf32-rounded GEMM copies of the
-// weights (same layouts as bf16's). The first and last layers stay on the fp32 kernels above.
-void conv3x3_weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
-                          float* wg);
-void conv3x3_fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
-                      bool relu, float* y);
-void conv3x3_bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
-                           const float* relu_src, float* dx);
-void conv3x3_bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
-                             float* dw, float* db);
 
 }  // namespace vdsr::ops

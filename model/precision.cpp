@@ -20,4 +20,18 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+std::vector<LayerPlan> layer_plan(const VdsrConfig& cfg, Precision p) {
+  const std::vector<LayerDesc> layers = layer_table(cfg);
+  const DType map = p == Precision::Bf16 ? DType::BF16 : DType::F32;
+  std::vector<LayerPlan> plan(layers.size());
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const bool first = i == 0, last = i + 1 == layers.size(), hidden = !first && !last;
+    plan[i].in = first ? DType::F32 : map;
+    plan[i].out = last ? DType::F32 : map;
+    plan[i].math = hidden ? p : Precision::Fp32;
+    plan[i].gemm = hidden && p != Precision::Fp32 ? int(i) - 1 : -1;
+  }
+  return plan;
+}
+
 }  // namespace vdsr

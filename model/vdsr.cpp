@@ -35,7 +35,8 @@ Vdsr::Vdsr(const VdsrConfig& cfg, Device device)
       params_(device, size_t(num_params_) * sizeof(float)),
       grads_(device, size_t(num_params_) * sizeof(float)),
       momentum_(device, size_t(num_params_) * sizeof(float)),
-      scalars_(device, 3 * sizeof(double) + sizeof(OptimScalars)) {
+      scalars_(device, 3 * sizeof(double) + sizeof(OptimScalars)),
+      plan_(layer_plan(cfg, Precision::Fp32)) {
   params_.zero();
   grads_.zero();
   momentum_.zero();
@@ -137,6 +138,7 @@ void Vdsr::set_precision(Precision p) {
     }
   }
   precision_ = p;
+  plan_ = layer_plan(cfg_, p);
 }
 
 void Vdsr::set_use_graphs(bool on) {
@@ -148,8 +150,8 @@ double Vdsr::activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels
   const double elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
   const double map = double(pixels) * cfg.channels * elem + kAlign, plane = double(pixels) * sizeof(float) + kAlign;
   // Inference: two feature maps in ping-pong. Training: every hidden layer's output (depth - 1),
-  // two gradient maps in ping-pong, and the residual, prediction and its gradient planes.
-  return (training ? (cfg.depth + 1) * map + 3 * plane : 2 * map) + kAlign;
+  // two gradient maps in ping-pong, and the prediction and its gradient planes.
+  return (training ? (cfg.depth + 1) * map + 2 * plane : 2 * map) + kAlign;
 }
 
 void Vdsr::reserve_activations(int64_t pixels, bool training) {
@@ -157,7 +159,7 @@ void Vdsr::reserve_activations(int64_t pixels, bool training) {
   const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.channels) * elem, kAlign);
   const size_t plane = Arena::bytes_for(size_t(pixels) * sizeof(float), kAlign);
   // As activation_bytes, in exact size_t arithmetic.
-  const size_t bytes = (training ? size_t(cfg_.depth + 1) * map + 3 * plane : 2 * map) + kAlign;
+  const size_t bytes = (training ? size_t(cfg_.depth + 1) * map + 2 * plane : 2 * map) + kAlign;
   if (bytes > acts_.capacity()) {
     acts_ = Arena();  // frees the old block before the new one is taken
     acts_ = Arena(device_, bytes, "activations");
@@ -170,72 +172,36 @@ void Vdsr::convert_weights(bool with_flipped) {
   const int hidden = cfg_.depth - 2;
   if (hidden <= 0 || precision_ == Precision::Fp32) return;
   const float* wt = params() + layers_[1].w_offset;  // the hidden layers' weights are contiguous
-  for (int flip = 0; flip < (with_flipped ? 2 : 1); ++flip) {
-    void* wg = flip ? wg_flip_.data() : wg_.data();
-    if (precision_ == Precision::Bf16)
-      ops::conv3x3_weights_bf16(device_, wt, hidden, 64, 64, flip != 0, static_cast<Bf16*>(wg));
-    else
-      ops::conv3x3_weights_tf32(device_, wt, hidden, 64, 64, flip != 0, static_cast<float*>(wg));
-  }
+  ops::conv3x3_weights(device_, precision_, wt, hidden, 64, 64, false, wg_.data());
+  if (with_flipped) ops::conv3x3_weights(device_, precision_, wt, hidden, 64, 64, true, wg_flip_.data());
 }
 
-bool Vdsr::tf32_layer(size_t i) const {
-  return precision_ == Precision::Tf32 && i >= 1 && i + 1 < layers_.size();
-}
+size_t Vdsr::map_elem() const { return precision_ == Precision::Bf16 ? sizeof(Bf16) : sizeof(float); }
 
-const float* Vdsr::tf32_weights(size_t i, bool flipped) const {
-  return static_cast<const float*>(flipped ? wg_flip_.data() : wg_.data()) + (i - 1) * 64 * 64 * 9;
-}
-
-void Vdsr::conv_fwd(const ConvShape& s, size_t i, const float* in, float* out) {
-  const auto& l = layers_[i];
-  if (tf32_layer(i))
-    ops::conv3x3_fwd_tf32(device_, s, in, tf32_weights(i, false), bias_of(l, params()), l.relu,
-                          out);
-  else
-    ops::conv3x3_fwd(device_, s, in, params() + l.w_offset, bias_of(l, params()), l.relu, out);
+const void* Vdsr::layer_weights(size_t i, bool flipped) const {
+  const LayerPlan& p = plan_[i];
+  if (p.gemm < 0) return params() + layers_[i].w_offset;  // the fp32 master weights
+  const size_t elem = p.math == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
+  return static_cast<const char*>(flipped ? wg_flip_.data() : wg_.data()) + size_t(p.gemm) * 64 * 64 * 9 * elem;
 }
 
 void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
-  if (precision_ == Precision::Bf16) return forward_bf16(N, H, W, x, y);
   const int64_t pixels = N * H * W;
   reserve_activations(pixels, false);
-  const size_t map = size_t(pixels) * size_t(cfg_.channels);
-  float* ping[2] = {acts_.alloc_floats(map), acts_.alloc_floats(map)};
+  const size_t map = size_t(pixels) * size_t(cfg_.channels) * map_elem();
+  void* ping[2] = {acts_.alloc(map), acts_.alloc(map)};
   convert_weights(false);
-  const float* in = x;
+  ConstMapView in{x, DType::F32};
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const auto& l = layers_[i];
+    const LayerDesc& l = layers_[i];
     const bool last = i + 1 == layers_.size();
-    float* out = last ? y : ping[i % 2];
-    conv_fwd({N, H, W, l.C, l.K}, i, in, out);
+    const MapView out = last ? MapView{y, DType::F32} : MapView{ping[i % 2], plan_[i].out};
+    ops::conv3x3_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, in, layer_weights(i, false),
+                     bias_of(l, params()), l.relu, last ? x : nullptr, out);  // the global residual
     in = out;
     if (observer_) observer_(pixels);
   }
-  ops::residual_add(device_, pixels, x, y, y);
-}
-
-void Vdsr::forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
-  const int64_t pixels = N * H * W;
-  reserve_activations(pixels, false);
-  const size_t map = size_t(pixels) * 64 * sizeof(Bf16);
-  Bf16* ping[2] = {static_cast<Bf16*>(acts_.alloc(map)), static_cast<Bf16*>(acts_.alloc(map))};
-  convert_weights(false);
-  const size_t depth = layers_.size();
-  const auto& first = layers_[0];
-  ops::conv3x3_first_fwd_bf16(device_, {N, H, W, 1, 64}, x, params() + first.w_offset,
-                              bias_of(first, params()), first.relu, ping[0]);
-  for (size_t i = 1; i + 1 < depth; ++i) {
-    const auto& l = layers_[i];
-    ops::conv3x3_fwd_bf16(device_, {N, H, W, 64, 64}, ping[(i - 1) % 2],
-                          static_cast<const Bf16*>(wg_.data()) + (i - 1) * 64 * 64 * 9,
-                          bias_of(l, params()), l.relu, ping[i % 2]);
-  }
-  const auto& last = layers_[depth - 1];
-  ops::conv3x3_last_fwd_bf16(device_, {N, H, W, 64, 1}, ping[(depth - 2) % 2],
-                             params() + last.w_offset, bias_of(last, params()), x, y);
-  if (observer_) observer_(pixels * int64_t(depth));
 }
 
 double Vdsr::forward_backward(int64_t N, int64_t H, int64_t W, const float* x,
@@ -244,112 +210,47 @@ double Vdsr::forward_backward(int64_t N, int64_t H, int64_t W, const float* x,
   return read_stats().loss;
 }
 
+// Every layer as its plan says (fp32 maps, or bf16 maps with the thin layers converting at the
+// ends). Backward: dy holds dL/d(pre-activation output) of layer i; backward-data of layer i gives
+// dL/d(its input) masked by that input > 0, which is layer i-1's dy.
 void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* x,
                                   const float* target) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
-  if (precision_ == Precision::Bf16)
-    forward_backward_bf16(N, H, W, x, target);
-  else
-    forward_backward_fp32(N, H, W, x, target);
-}
-
-void Vdsr::forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x,
-                                 const float* target) {
   const int64_t pixels = N * H * W;
   reserve_activations(pixels, true);
-  const size_t map = size_t(pixels) * size_t(cfg_.channels);
+  const size_t map = size_t(pixels) * size_t(cfg_.channels) * map_elem();
   const size_t depth = layers_.size();
-
-  // act[i]: output of layer i (after its ReLU), i = 0 .. depth-2.
-  std::vector<float*> act(depth - 1);
-  for (auto& a : act) a = acts_.alloc_floats(map);
-  float* dmap[2] = {acts_.alloc_floats(map), acts_.alloc_floats(map)};
-  float* residual = acts_.alloc_floats(size_t(pixels));
+  std::vector<void*> act(depth - 1);  // act[i]: output of layer i (after its ReLU)
+  for (auto& a : act) a = acts_.alloc(map);
+  void* dmap[2] = {acts_.alloc(map), acts_.alloc(map)};
   float* pred = acts_.alloc_floats(size_t(pixels));
   float* dres = acts_.alloc_floats(size_t(pixels));
-
   convert_weights(true);
-  const float* in = x;
+
+  const auto input_of = [&](size_t i) {
+    return i == 0 ? ConstMapView{x, DType::F32} : ConstMapView{act[i - 1], plan_[i - 1].out};
+  };
   for (size_t i = 0; i < depth; ++i) {
-    const auto& l = layers_[i];
-    float* out = i + 1 == depth ? residual : act[i];
-    conv_fwd({N, H, W, l.C, l.K}, i, in, out);
-    in = out;
+    const LayerDesc& l = layers_[i];
+    const bool last = i + 1 == depth;
+    const MapView out = last ? MapView{pred, DType::F32} : MapView{act[i], plan_[i].out};
+    ops::conv3x3_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, input_of(i), layer_weights(i, false),
+                     bias_of(l, params()), l.relu, last ? x : nullptr, out);
   }
-  ops::residual_add(device_, pixels, x, residual, pred);
   // d pred = d residual: the global skip passes the gradient through unchanged.
   ops::euclidean_loss(device_, N, pixels, pred, target, dres, loss_slot());
 
-  // Backward. dy holds dL/d(pre-activation output) of layer i; bwd_data of layer i gives
-  // dL/d(act[i-1]) masked by act[i-1] > 0, i.e. dL/d(pre-activation output) of layer i-1.
-  const float* dy = dres;
+  ConstMapView dy{dres, DType::F32};
   for (size_t i = depth; i-- > 0;) {
-    const auto& l = layers_[i];
+    const LayerDesc& l = layers_[i];
     const ConvShape s{N, H, W, l.C, l.K};
-    const float* layer_in = i == 0 ? x : act[i - 1];
-    float* dw = grads() + l.w_offset;
-    if (tf32_layer(i))
-      ops::conv3x3_bwd_weight_tf32(device_, s, layer_in, dy, dw, bias_of(l, grads()));
-    else
-      ops::conv3x3_bwd_weight(device_, s, layer_in, dy, dw, bias_of(l, grads()));
+    ops::conv3x3_bwd_weight(device_, plan_[i].math, s, input_of(i), dy, grads() + l.w_offset,
+                            bias_of(l, grads()));
     if (i == 0) break;
-    float* dx = dmap[i % 2];
-    if (tf32_layer(i))
-      ops::conv3x3_bwd_data_tf32(device_, s, dy, tf32_weights(i, true), act[i - 1], dx);
-    else
-      ops::conv3x3_bwd_data(device_, s, dy, params() + l.w_offset, act[i - 1], dx);
+    const MapView dx{dmap[i % 2], plan_[i].in};
+    ops::conv3x3_bwd_data(device_, plan_[i].math, s, dy, layer_weights(i, true), input_of(i), dx);
     dy = dx;
   }
-}
-
-// The same iteration with bf16 maps: the first layer turns the fp32 image into a bf16 map, the
-// hidden layers run on the tensor cores, the last one adds the residual as it produces the fp32
-// prediction. Backward mirrors it: the last layer turns the fp32 loss gradient into a bf16 map.
-void Vdsr::forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x,
-                                 const float* target) {
-  const int64_t pixels = N * H * W;
-  reserve_activations(pixels, true);
-  const size_t map = size_t(pixels) * 64 * sizeof(Bf16);
-  const size_t depth = layers_.size();
-  auto take_map = [&] { return static_cast<Bf16*>(acts_.alloc(map)); };
-  std::vector<Bf16*> act(depth - 1);
-  for (auto& a : act) a = take_map();
-  Bf16* dmap[2] = {take_map(), take_map()};
-  float* pred = acts_.alloc_floats(size_t(pixels));
-  float* dres = acts_.alloc_floats(size_t(pixels));
-  convert_weights(true);
-  const Bf16* wg = static_cast<const Bf16*>(wg_.data());
-  const Bf16* wg_flip = static_cast<const Bf16*>(wg_flip_.data());
-  const size_t per_layer = 64 * 64 * 9;
-  const ConvShape first_s{N, H, W, 1, 64}, hidden_s{N, H, W, 64, 64}, last_s{N, H, W, 64, 1};
-
-  const auto& first = layers_[0];
-  const auto& last = layers_[depth - 1];
-  ops::conv3x3_first_fwd_bf16(device_, first_s, x, params() + first.w_offset,
-                              bias_of(first, params()), first.relu, act[0]);
-  for (size_t i = 1; i + 1 < depth; ++i)
-    ops::conv3x3_fwd_bf16(device_, hidden_s, act[i - 1], wg + (i - 1) * per_layer,
-                          bias_of(layers_[i], params()), layers_[i].relu, act[i]);
-  ops::conv3x3_last_fwd_bf16(device_, last_s, act[depth - 2], params() + last.w_offset,
-                             bias_of(last, params()), x, pred);
-  ops::euclidean_loss(device_, N, pixels, pred, target, dres, loss_slot());
-
-  ops::conv3x3_last_bwd_weight_bf16(device_, last_s, act[depth - 2], dres, grads() + last.w_offset,
-                                    bias_of(last, grads()));
-  Bf16* dy = dmap[(depth - 1) % 2];
-  ops::conv3x3_last_bwd_data_bf16(device_, last_s, dres, params() + last.w_offset, act[depth - 2],
-                                  dy);
-  for (size_t i = depth - 1; i-- > 1;) {  // hidden layers, top down
-    const auto& l = layers_[i];
-    ops::conv3x3_bwd_weight_bf16(device_, hidden_s, act[i - 1], dy, grads() + l.w_offset,
-                                 bias_of(l, grads()));
-    Bf16* dx = dmap[i % 2];
-    ops::conv3x3_bwd_data_bf16(device_, hidden_s, dy, wg_flip + (i - 1) * per_layer, act[i - 1],
-                               dx);
-    dy = dx;
-  }
-  ops::conv3x3_first_bwd_weight_bf16(device_, first_s, x, dy, grads() + first.w_offset,
-                                     bias_of(first, grads()));
 }
 
 double Vdsr::step(const StepOptions& opt) {

@@ -105,8 +105,8 @@ class Vdsr {
 
   // y = x + f(x). Inference only: keeps two activation maps alive, not every layer's.
   void forward(int64_t N, int64_t H, int64_t W, const float* x, float* y);
-  // Progress of forward(): called with the layer-pixels done (N H W after each layer on the CPU;
-  // on a GPU, where layers are only queued, once per forward with N H W depth). Empty: none.
+  // Progress of forward(): called with the layer-pixels done, N H W after each layer (on a GPU the
+  // layer is then queued, not finished). Empty: none.
   void set_forward_observer(std::function<void(int64_t layer_pixels)> observer) { observer_ = std::move(observer); }
 
   // Forward keeping every activation, the loss against target, and the gradients into grads().
@@ -149,15 +149,12 @@ class Vdsr {
 
   void reserve_activations(int64_t pixels, bool training);
   void forward_backward_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
-  void forward_backward_fp32(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
-  void forward_backward_bf16(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
-  void forward_bf16(int64_t N, int64_t H, int64_t W, const float* x, float* y);
   // bf16 / tf32: remakes the hidden layers' GEMM weight copies (wg_, and wg_flip_ for training).
   void convert_weights(bool with_flipped);
-  bool tf32_layer(size_t i) const;                          // layer i runs on the tf32 kernels
-  const float* tf32_weights(size_t i, bool flipped) const;  // layer i's tf32 GEMM copy
-  // Layer i's forward in fp32 or tf32 (fp32 maps).
-  void conv_fwd(const ConvShape& s, size_t i, const float* in, float* out);
+  size_t map_elem() const;  // bytes per feature-map element in this precision
+  // What layer i's convs read as weights: the fp32 master weights or its GEMM copy (flipped: the
+  // backward-data one), as its plan says.
+  const void* layer_weights(size_t i, bool flipped) const;
   // Writes the next step's scalars (lr, bias corrections, clip threshold) to the device, outside
   // any graph; allocates the optimizer state `opt` needs.
   void begin_step(const StepOptions& opt);
@@ -191,6 +188,7 @@ class Vdsr {
   Arena acts_;                    // activations, sized for the largest need seen
   uint64_t acts_generation_ = 0;  // bumped when acts_ is reallocated
   Precision precision_ = Precision::Fp32;
+  std::vector<LayerPlan> plan_;  // per layer: math, map types, GEMM copy (model/precision.h)
   Buffer wg_, wg_flip_;  // bf16 / tf32 modes: GEMM copies of the hidden layers' weights
   std::function<void(int64_t)> observer_;
   bool use_graphs_ = true;

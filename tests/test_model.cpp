@@ -14,7 +14,9 @@
 #include "kernels/grad_norm.h"
 #include "kernels/optim_step.h"
 #include "kernels/residual_add.h"
+#include "kernels/ops.h"
 #include "model/checkpoint.h"
+#include "model/precision.h"
 #include "model/inference.h"
 #include "model/patches.h"
 #include "model/vdsr.h"
@@ -190,6 +192,43 @@ TEST_CASE("whole training steps of a tiny model equal the double reference netwo
       CHECK(bad == 0);
     }
   }
+}
+
+TEST_CASE("the layer plan of each precision: math, map types and GEMM copies per layer") {
+  const VdsrConfig cfg{4, 64, true};
+  using P = Precision;
+  using T = DType;
+  const std::vector<LayerPlan> fp32(4, LayerPlan{P::Fp32, T::F32, T::F32, -1});
+  CHECK(layer_plan(cfg, P::Fp32) == fp32);
+  CHECK(layer_plan(cfg, P::Tf32) == std::vector<LayerPlan>{{P::Fp32, T::F32, T::F32, -1}, {P::Tf32, T::F32, T::F32, 0},
+                                                           {P::Tf32, T::F32, T::F32, 1}, {P::Fp32, T::F32, T::F32, -1}});
+  CHECK(layer_plan(cfg, P::Bf16) == std::vector<LayerPlan>{{P::Fp32, T::F32, T::BF16, -1}, {P::Bf16, T::BF16, T::BF16, 0},
+                                                           {P::Bf16, T::BF16, T::BF16, 1}, {P::Fp32, T::BF16, T::F32, -1}});
+  // Each plan chains: a layer reads what the one before it wrote.
+  for (const P p : {P::Fp32, P::Tf32, P::Bf16}) {
+    const auto plan = layer_plan(VdsrConfig{20, 64, true}, p);
+    for (size_t i = 1; i < plan.size(); ++i) CHECK(plan[i].in == plan[i - 1].out);
+  }
+}
+
+TEST_CASE("the conv entries refuse combinations they have no kernel for, naming them") {
+  const ConvShape s{1, 4, 4, 2, 2};
+  std::vector<float> x(32, 0.5f), w(36, 0.1f), y(32);
+  CHECK_THROWS_WITH(ops::conv3x3_fwd(Device::cpu(), Precision::Fp32, s, {x.data(), DType::BF16}, w.data(), nullptr,
+                                     false, nullptr, {y.data(), DType::BF16}),
+                    Catch::Contains("no kernel for fp32 math with BF16 -> BF16 maps at 2 -> 2 channels"));
+  CHECK_THROWS_WITH(ops::conv3x3_fwd(Device::cpu(), Precision::Tf32, s, {x.data(), DType::F32}, w.data(), nullptr,
+                                     false, nullptr, {y.data(), DType::F32}),
+                    Catch::Contains("tf32 mode needs a CUDA"));
+  CHECK_THROWS_WITH(ops::conv3x3_bwd_weight(Device::cpu(), Precision::Bf16, s, {x.data(), DType::BF16},
+                                            {y.data(), DType::BF16}, w.data(), nullptr),
+                    Catch::Contains("bf16 mode needs a CUDA"));
+  // fp32 with the global residual: conv, then + skip.
+  ops::conv3x3_fwd(Device::cpu(), Precision::Fp32, {1, 4, 4, 2, 1}, {x.data(), DType::F32}, w.data(), nullptr, false,
+                   x.data(), {y.data(), DType::F32});
+  std::vector<float> plain(16);
+  conv3x3_fwd_cpu({1, 4, 4, 2, 1}, x.data(), w.data(), nullptr, false, plain.data());
+  for (size_t i = 0; i < 16; ++i) CHECK(y[i] == plain[i] + x[i]);
 }
 
 TEST_CASE("default VDSR has 665,921 parameters") {
