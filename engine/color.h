@@ -1,4 +1,4 @@
-// MATLAB colour conversion (BRIEF §3).
+// MATLAB colour conversion (docs/evaluation.md).
 //   Evaluation Y (rgb2ycbcr on uint8 input, which returns uint8):
 //     Y = round(16 + (65.481 R + 128.553 G + 24.966 B) / 255), R, G, B in 0..255, half away from 0.
 //   A one-channel image is its own Y; RGB images with equal channels still go through the formula.

@@ -1,4 +1,4 @@
-// The BRIEF §3 evaluation protocol (see eval_protocol.h).
+// The evaluation protocol (docs/evaluation.md) (see eval_protocol.h).
 #include "engine/eval_protocol.h"
 
 #include "engine/color.h"

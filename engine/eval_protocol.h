@@ -1,4 +1,4 @@
-// The evaluation protocol of BRIEF §3 as functions, shared by vdsr_eval and the tests:
+// The evaluation protocol of docs/evaluation.md as functions, shared by vdsr_eval and the tests:
 //   hr    = modcrop(y_channel_u8(image), s)                        0..255 integers in double
 //   input = imresize(imresize(hr / 255, 1/s), s)                   double, no clamping or rounding
 //   score = psnr / ssim of shave(quantize_u8(output), s) against shave(hr, s)

@@ -1,4 +1,4 @@
-// MATLAB-exact imresize(x, scale, 'bicubic') in double (BRIEF §3): Keys cubic (a = -0.5, width 4),
+// MATLAB-exact imresize(x, scale, 'bicubic') in double (docs/evaluation.md): Keys cubic (a = -0.5, width 4),
 // widened by 1/scale when shrinking (antialiasing); output pixel x (1-based) maps to
 // u = x/scale + 0.5 (1 - 1/scale); taps floor(u - width/2) + (0 .. ceil(width) + 1); weights
 // normalised to sum 1; out-of-range indices mirrored (1..n, n..1); all-zero tap columns dropped;

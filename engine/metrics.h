@@ -1,4 +1,4 @@
-// Scores of the evaluation protocol (BRIEF §3), on 0..255 planes of equal size.
+// Scores of the evaluation protocol (docs/evaluation.md), on 0..255 planes of equal size.
 #pragma once
 
 #include "engine/plane.h"

@@ -1,4 +1,4 @@
-// safetensors reader and writer (BRIEF §4). Layout: u64 little-endian N, N bytes of JSON header
+// safetensors reader and writer (docs/formats.md). Layout: u64 little-endian N, N bytes of JSON header
 // (an object: "__metadata__" -> {string: string}, every other key a tensor -> {"dtype", "shape",
 // "data_offsets": [begin, end)}), then the data section. The reader trusts nothing: the header
 // length, every field, every size (overflow-checked), and the tiling of the data section by the

@@ -1,4 +1,4 @@
-// safetensors files (BRIEF §4): 8-byte little-endian header length N, N bytes of JSON header
+// safetensors files (docs/formats.md): 8-byte little-endian header length N, N bytes of JSON header
 // (may be padded with trailing spaces), then the raw little-endian tensor data. Every tensor's
 // data_offsets [begin, end) are relative to the data section; together they must tile it exactly
 // (sorted by begin: first at 0, each begins where the previous ends, the last ends at the end of

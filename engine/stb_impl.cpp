@@ -23,7 +23,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-// Only the formats the product accepts (BRIEF §4 Folders): anything else is "unknown image type".
+// Only the formats the product accepts (docs/usage.md, "Folders"): anything else is "unknown image type".
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP

@@ -1,4 +1,4 @@
-// Caffe's Euclidean loss, as the paper trains with (BRIEF §2):
+// Caffe's Euclidean loss, as the paper trains with (docs/training.md):
 //   L = 1/(2B) * sum_i (pred[i] - target[i])^2        over all n elements of a batch of B images
 //   grad[i] = dL/dpred[i] = (pred[i] - target[i]) / B  (written when grad is not nullptr)
 // pred = input + residual, so grad is also the gradient with respect to the residual.

@@ -1,4 +1,4 @@
-// The training set (BRIEF §2): HR images from folders, their Y per the evaluation protocol, the
+// The training set (docs/training.md): HR images from folders, their Y per the evaluation protocol, the
 // 8 rotations/flips (and optional down-scaling factors) applied to each image before anything
 // else, as the paper's generation script does, then for each scale: modcrop, MATLAB bicubic down
 // and up (engine/eval_protocol.h), and size x size patches every `stride` pixels of the (input,

@@ -1,4 +1,4 @@
-// VDSR weights and checkpoints in safetensors (BRIEF §4).
+// VDSR weights and checkpoints in safetensors (docs/formats.md).
 // Names: layers.{i}.weight float32 [K][C][3][3] and optional layers.{i}.bias float32 [K],
 // i = 0..depth-1; depth and channels are read off the shapes. Also accepted: PyTorch VDSR
 // state-dict names (input.*, residual_layer.{i}.conv.*, output.*). A checkpoint is the same file

@@ -1,4 +1,4 @@
-// The bicubic table of BRIEF §3 (data test): the evaluation protocol (engine/eval_protocol.h) on
+// The bicubic table of docs/evaluation.md (data test): the evaluation protocol (engine/eval_protocol.h) on
 // Set5, Set14, B100 and Urban100 at x2, x3, x4 gives the brief's PSNR and SSIM to 0.0005, i.e. to
 // the 4 printed decimals. One test case per set; images are processed in parallel.
 #include <catch2/catch.hpp>

@@ -122,7 +122,7 @@ std::map<int, ScaleStats> scale_stats(const TrainingSet& set, const std::vector<
   return st;
 }
 
-// The protocol on the same images: mean per-image PSNR (quantised, shaved: BRIEF §3) and the PSNR
+// The protocol on the same images: mean per-image PSNR (quantised, shaved: docs/evaluation.md) and the PSNR
 // of the pooled unquantised, unshaved MSE over the whole images (t = 0), and over exactly the
 // patches' windows of the 8 transformed images (make_eval_sample of the grey transformed Y).
 struct ProtocolStats {
@@ -239,7 +239,7 @@ TEST_CASE("training pairs of the 291 set, per scale (prints)", "[.diag]") {
                 static_cast<long long>(steps), static_cast<long long>(drawn.at(s)),
                 double(drawn.at(s)) / double(steps * batch));
     std::printf("  patch pooled MSE %.3f -> PSNR %.4f; protocol: same windows %.4f, whole images pooled "
-                "(unshaved, unquantised) %.4f, per-image mean (BRIEF 3) %.4f\n",
+                "(unshaved, unquantised) %.4f, per-image mean (docs/evaluation.md) %.4f\n",
                 a.sq / double(a.px), a.psnr_of_mean_mse(), pr.windows_psnr, pr.pooled_psnr, pr.mean_psnr);
     std::printf("  input [%.4f, %.4f], target [%.4f, %.4f]\n", a.in_min, a.in_max, a.tg_min, a.tg_max);
     std::printf("  shift MSE (rows dy, cols dx, half pixels -1..1):\n");

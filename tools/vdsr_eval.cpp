@@ -1,4 +1,4 @@
-// vdsr_eval: PSNR/SSIM tables on evaluation sets with the paper's protocol (BRIEF §3): 8-bit Y,
+// vdsr_eval: PSNR/SSIM tables on evaluation sets with the paper's protocol (docs/evaluation.md): 8-bit Y,
 // modcrop, MATLAB bicubic down and up in double, the network (or bicubic alone), rounding, shave,
 // PSNR and SSIM. Prints a table; --json writes the machine-readable results.
 #include <algorithm>
