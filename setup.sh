@@ -4,7 +4,7 @@
 # (/usr/local/cuda) to get the CUDA backend; without it the CPU backend builds and runs.
 set -euo pipefail
 
-packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 libpng-dev pkg-config python3)
+packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 libpng-dev pkg-config python3 libmatio-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

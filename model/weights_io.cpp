@@ -17,6 +17,7 @@
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "model/mat_import.h"
 
 namespace vdsr {
 
@@ -257,6 +258,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
 }
 
 VdsrWeights load_weights(const std::string& path) {
+  if (is_matlab_file(path)) return load_matlab_weights(path);
   return weights_from_safetensors(read_safetensors(path), path);
 }
 

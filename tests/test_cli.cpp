@@ -28,7 +28,7 @@ void write_text(const std::string& path, const std::string& text) { std::ofstrea
 }  // namespace
 
 TEST_CASE("every tool prints --help and --version and rejects unknown flags") {
-  for (const char* tool : {"vdsr_sr", "vdsr_eval", "vdsr_train", "vdsr_bench"}) {
+  for (const char* tool : {"vdsr_sr", "vdsr_eval", "vdsr_train", "vdsr_bench", "vdsr_convert"}) {
     std::string out;
     INFO(tool);
     REQUIRE(run_command(bin(tool) + " --help", &out) == 0);

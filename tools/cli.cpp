@@ -52,9 +52,15 @@ void Parser::apply(const std::string& long_name, const std::string& value) const
   VDSR_FAIL("internal: no flag " << long_name);
 }
 
-void Parser::parse(int argc, char** argv) {
+void Parser::parse(int argc, char** argv) { parse_positional(argc, argv, nullptr); }
+
+void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* positional) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    if (positional != nullptr && (arg.empty() || arg[0] != '-' || arg == "-")) {
+      positional->push_back(arg);
+      continue;
+    }
     std::string value;
     bool has_inline_value = false;
     if (arg.rfind("--", 0) == 0) {

@@ -26,6 +26,8 @@ class Parser {
   void add_common();
   // Parses argv; prints --help / --version and exits 0 for them; throws Error on a bad flag.
   void parse(int argc, char** argv);
+  // The same, collecting arguments that are not flags (in order) instead of refusing them.
+  void parse_positional(int argc, char** argv, std::vector<std::string>* positional);
   // Sets one flag by its long name as if it had been given ("" for a switch): presets use it.
   void apply(const std::string& long_name, const std::string& value) const;
   // Text printed after the option list in --help.

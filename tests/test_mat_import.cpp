@@ -1,0 +1,211 @@
+// MATLAB .mat models (model/mat_import.h): the VDSR release's MatConvNet layout written here with
+// libmatio itself (v5 plain and compressed, single and double; v7.3 when this libmatio can), loaded
+// into our layout bit for bit and run; files that are not models refused with the file and the
+// variable named; vdsr_convert with the source's sha256; SHA-256 test vectors.
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "engine/safetensors.h"
+#include "engine/sha256.h"
+#include "model/mat_import.h"
+#include "model/vdsr.h"
+#include "model/weights_io.h"
+#include "tests/support/test_support.h"
+
+#ifdef VDSR_HAVE_MATIO
+#include <matio.h>
+#endif
+
+namespace fs = std::filesystem;
+using namespace vdsr;
+using test::bin;
+using test::run_command;
+
+TEST_CASE("SHA-256 test vectors") {
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex(std::string(1000000, 'a')) == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+#ifdef VDSR_HAVE_MATIO
+
+namespace {
+
+// Writes `params` (our layout) as the VDSR release does: struct `model`, cells `weight` {[3,3,C,K]}
+// (the last [3,3,C]) and `bias` {[K,1]}, in `cls` (single or double).
+bool write_vdsr_mat(const std::string& path, const VdsrConfig& cfg, const std::vector<float>& params,
+                    matio_classes cls, mat_ft version, matio_compression compression) {
+  mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, version);
+  if (mat == nullptr) return false;
+  const auto layers = layer_table(cfg);
+  size_t cell_dims[2] = {1, layers.size()};
+  matvar_t* wcell = Mat_VarCreate("weight", MAT_C_CELL, MAT_T_CELL, 2, cell_dims, nullptr, 0);
+  matvar_t* bcell = Mat_VarCreate("bias", MAT_C_CELL, MAT_T_CELL, 2, cell_dims, nullptr, 0);
+  const matio_types type = cls == MAT_C_SINGLE ? MAT_T_SINGLE : MAT_T_DOUBLE;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerDesc& l = layers[i];
+    std::vector<float> wf(size_t(l.K) * l.C * 9);
+    for (int k = 0; k < l.K; ++k)
+      for (int c = 0; c < l.C; ++c)
+        for (int r = 0; r < 3; ++r)
+          for (int s = 0; s < 3; ++s)
+            wf[size_t(r + 3 * (s + 3 * (c + l.C * k)))] = params[size_t(l.w_offset + ((k * l.C + c) * 3 + r) * 3 + s)];
+    std::vector<double> wd(wf.begin(), wf.end());
+    size_t wdims[4] = {3, 3, size_t(l.C), size_t(l.K)};
+    const int wrank = l.K == 1 ? 3 : 4;  // MATLAB drops trailing singleton dimensions
+    void* wdata = cls == MAT_C_SINGLE ? static_cast<void*>(wf.data()) : static_cast<void*>(wd.data());
+    Mat_VarSetCell(wcell, int(i), Mat_VarCreate(nullptr, cls, type, wrank, wdims, wdata, 0));
+    std::vector<float> bf(params.begin() + l.b_offset, params.begin() + l.b_offset + l.K);
+    std::vector<double> bd(bf.begin(), bf.end());
+    size_t bdims[2] = {size_t(l.K), 1};
+    void* bdata = cls == MAT_C_SINGLE ? static_cast<void*>(bf.data()) : static_cast<void*>(bd.data());
+    Mat_VarSetCell(bcell, int(i), Mat_VarCreate(nullptr, cls, type, 2, bdims, bdata, 0));
+  }
+  const char* fields[2] = {"weight", "bias"};
+  size_t one[2] = {1, 1};
+  matvar_t* model = Mat_VarCreateStruct("model", 2, one, fields, 2);
+  Mat_VarSetStructFieldByName(model, "weight", 0, wcell);
+  Mat_VarSetStructFieldByName(model, "bias", 0, bcell);
+  const bool ok = Mat_VarWrite(mat, model, compression) == 0;
+  Mat_VarFree(model);
+  Mat_Close(mat);
+  return ok;
+}
+
+// He-initialised parameters of `cfg` (biases 0).
+std::vector<float> he_params(const VdsrConfig& cfg, uint64_t seed) {
+  Vdsr m(cfg);
+  m.init_he(seed);
+  return m.weights().params;
+}
+
+// A .mat file holding one double array named `name`.
+void write_array(const std::string& path, const char* name, std::vector<size_t> dims) {
+  mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
+  REQUIRE(mat != nullptr);
+  size_t n = 1;
+  for (const size_t d : dims) n *= d;
+  std::vector<double> v(n, 0.5);
+  matvar_t* var = Mat_VarCreate(name, MAT_C_DOUBLE, MAT_T_DOUBLE, int(dims.size()), dims.data(), v.data(), 0);
+  Mat_VarWrite(mat, var, MAT_COMPRESSION_NONE);
+  Mat_VarFree(var);
+  Mat_Close(mat);
+}
+
+}  // namespace
+
+TEST_CASE("a VDSR .mat in the release's layout loads bit for bit and runs as the same model") {
+  const VdsrConfig cfg{5, 8, true};
+  Vdsr ref(cfg);
+  ref.init_he(21);
+  std::vector<float> params = ref.weights().params;
+  for (const auto& l : layer_table(cfg))
+    for (int k = 0; k < l.K; ++k) params[size_t(l.b_offset + k)] = 0.01f * float(k - 3);  // biases matter
+  ref.set_params(params);
+  const std::string dir = test::temp_dir("mat_vdsr");
+  int written = 0;
+  for (const matio_classes cls : {MAT_C_SINGLE, MAT_C_DOUBLE})
+    for (const mat_ft version : {MAT_FT_MAT5, MAT_FT_MAT73})
+      for (const matio_compression comp : {MAT_COMPRESSION_NONE, MAT_COMPRESSION_ZLIB}) {
+        const std::string path = dir + "/m" + std::to_string(written) + ".mat";
+        if (!write_vdsr_mat(path, cfg, params, cls, version, comp)) {
+          WARN("this libmatio cannot write " << (version == MAT_FT_MAT73 ? "v7.3" : "v5") << " files: not tried");
+          continue;
+        }
+        INFO((cls == MAT_C_SINGLE ? "single" : "double") << ", " << (version == MAT_FT_MAT73 ? "v7.3" : "v5")
+                                                        << (comp == MAT_COMPRESSION_ZLIB ? ", compressed" : ""));
+        REQUIRE(is_matlab_file(path));
+        const VdsrWeights w = load_weights(path);
+        CHECK(w.config == cfg);
+        CHECK(w.params == params);
+        ++written;
+      }
+  CHECK(written >= 4);  // v5 at least: both classes, both compressions
+  // The loaded model computes what the original does.
+  Vdsr loaded(cfg);
+  loaded.set_params(load_weights(dir + "/m0.mat").params);
+  const auto x = test::random_floats(2 * 13 * 11, 0.0f, 1.0f, 3);
+  std::vector<float> a(x.size()), b(x.size());
+  ref.forward(2, 13, 11, x.data(), a.data());
+  loaded.forward(2, 13, 11, x.data(), b.data());
+  CHECK(a == b);
+}
+
+TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and the variable") {
+  const std::string dir = test::temp_dir("mat_bad");
+  const VdsrConfig cfg{3, 4, true};
+  const auto params = he_params(cfg, 1);
+  REQUIRE(write_vdsr_mat(dir + "/good.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5, MAT_COMPRESSION_NONE));
+  auto error = [](const std::string& path) { return test::error_of([&] { load_weights(path); }); };
+  write_array(dir + "/other.mat", "something", {3, 3});
+  CHECK_THAT(error(dir + "/other.mat"), Catch::Contains(dir + "/other.mat: no variable 'model'"));
+  write_array(dir + "/notstruct.mat", "model", {2, 2});
+  CHECK_THAT(error(dir + "/notstruct.mat"), Catch::Contains("'model' is not a struct"));
+  write_array(dir + "/srcnn.mat", "weights_conv1", {81, 64});
+  CHECK_THAT(error(dir + "/srcnn.mat"), Catch::Contains("is an SRCNN model"));
+  // A layer of the wrong shape: a 4-channel model whose second layer claims 5 input channels.
+  {
+    mat_t* mat = Mat_CreateVer((dir + "/mixed.mat").c_str(), nullptr, MAT_FT_MAT5);
+    size_t cd[2] = {1, 3};
+    matvar_t* cell = Mat_VarCreate("weight", MAT_C_CELL, MAT_T_CELL, 2, cd, nullptr, 0);
+    std::vector<double> w0(36, 0.1), w1(3 * 3 * 5 * 4, 0.1), w2(3 * 3 * 4, 0.1);
+    size_t d0[4] = {3, 3, 1, 4}, d1[4] = {3, 3, 5, 4}, d2[3] = {3, 3, 4};
+    Mat_VarSetCell(cell, 0, Mat_VarCreate(nullptr, MAT_C_DOUBLE, MAT_T_DOUBLE, 4, d0, w0.data(), 0));
+    Mat_VarSetCell(cell, 1, Mat_VarCreate(nullptr, MAT_C_DOUBLE, MAT_T_DOUBLE, 4, d1, w1.data(), 0));
+    Mat_VarSetCell(cell, 2, Mat_VarCreate(nullptr, MAT_C_DOUBLE, MAT_T_DOUBLE, 3, d2, w2.data(), 0));
+    const char* fields[1] = {"weight"};
+    size_t one[2] = {1, 1};
+    matvar_t* model = Mat_VarCreateStruct("model", 2, one, fields, 1);
+    Mat_VarSetStructFieldByName(model, "weight", 0, cell);
+    Mat_VarWrite(mat, model, MAT_COMPRESSION_NONE);
+    Mat_VarFree(model);
+    Mat_Close(mat);
+  }
+  CHECK_THAT(error(dir + "/mixed.mat"), Catch::Contains("'model.weight{2}' has shape [3, 3, 5, 4], expected [3, 3, 4, 4]"));
+  // Truncated, plain or compressed, by a little or a lot: a refusal naming the file, never a crash
+  // and never the missing values read as garbage (libmatio alone would load a file cut by 1 byte).
+  REQUIRE(write_vdsr_mat(dir + "/good_z.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5, MAT_COMPRESSION_ZLIB));
+  for (const char* name : {"/good.mat", "/good_z.mat"}) {
+    const std::string bytes = test::file_bytes(dir + name);
+    for (const size_t keep : {size_t(100), size_t(128), bytes.size() / 2, bytes.size() - 8, bytes.size() - 1}) {
+      INFO(name << " cut to " << keep << " of " << bytes.size() << " bytes");
+      std::ofstream(dir + "/cut.mat", std::ios::binary | std::ios::trunc) << bytes.substr(0, keep);
+      CHECK_THAT(error(dir + "/cut.mat"), Catch::Contains(dir + "/cut.mat"));
+    }
+  }
+}
+
+TEST_CASE("vdsr_convert writes our layout with the source's name and sha256; vdsr_sr runs a .mat model") {
+  const std::string dir = test::temp_dir("mat_convert");
+  const VdsrConfig cfg{4, 8, true};
+  const auto params = he_params(cfg, 7);
+  REQUIRE(write_vdsr_mat(dir + "/release.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5, MAT_COMPRESSION_ZLIB));
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/release.mat " + dir + "/ours.safetensors", &log) == 0);
+  INFO(log);
+  const VdsrWeights w = load_weights(dir + "/ours.safetensors");
+  CHECK(w.params == params);
+  CHECK(w.metadata.at("source") == "release.mat");
+  CHECK(w.metadata.at("source_sha256") == sha256_hex(test::file_bytes(dir + "/release.mat")));
+  CHECK(w.metadata.at("source_format") == "matlab");
+  CHECK(run_command(bin("vdsr_convert") + " " + dir + "/release.mat", &log) == 1);
+  CHECK(log.find("give the input model and the output file") != std::string::npos);
+  save_image(dir + "/in.png", test::test_image(9, 8, 3, 2), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/release.mat -i " + dir + "/in.png -o " + dir + "/a.png", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/ours.safetensors -i " + dir + "/in.png -o " + dir + "/b.png", &log) == 0);
+  CHECK(test::file_bytes(dir + "/a.png") == test::file_bytes(dir + "/b.png"));
+}
+
+#else
+
+TEST_CASE("without libmatio a .mat model is refused with how to get it") {
+  const std::string dir = test::temp_dir("mat_none");
+  std::ofstream(dir + "/m.mat") << "MATLAB 5.0 MAT-file, not really";
+  CHECK_THAT(test::error_of([&] { load_weights(dir + "/m.mat"); }), Catch::Contains("install libmatio"));
+}
+
+#endif

@@ -1,0 +1,43 @@
+// vdsr_convert: a model from elsewhere (a MATLAB .mat release, a safetensors file with another
+// tool's names, half precision or wrapper prefixes: docs/formats.md) into our safetensors layout,
+// with its provenance (the source's file name and sha256) in the metadata. Exit 0, or 1 with the
+// reason.
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/error.h"
+#include "engine/log.h"
+#include "engine/sha256.h"
+#include "model/mat_import.h"
+#include "model/weights_io.h"
+#include "tools/cli.h"
+
+using namespace vdsr;
+
+namespace {
+
+int run(int argc, char** argv) {
+  std::vector<std::string> files;
+  cli::Parser p("vdsr_convert", "convert a model to vdsr's safetensors layout",
+                "vdsr_convert IN OUT.safetensors   (IN: .mat or safetensors, any accepted layout)");
+  p.add_common();
+  p.parse_positional(argc, argv, &files);
+  VDSR_USER_CHECK(files.size() == 2, "give the input model and the output file: vdsr_convert IN OUT.safetensors");
+  const std::string& in = files[0];
+  const std::string& out = files[1];
+  VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
+                  "the output '" << out << "' is the input");
+  const VdsrWeights w = load_weights(in);
+  std::map<std::string, std::string> meta = {
+      {"source", std::filesystem::path(in).filename().string()},
+      {"source_sha256", sha256_file_hex(in)},
+      {"source_format", is_matlab_file(in) ? "matlab" : "safetensors"},
+      {"kind", "weights"}};
+  save_weights(out, w.config, w.params.data(), meta);
+  log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return cli::run_main([&] { return run(argc, argv); }); }
