@@ -14,14 +14,13 @@
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
 #include "engine/error.h"
-#include "engine/eval_protocol.h"
 #include "engine/file_plan.h"
 #include "engine/image_io.h"
 #include "engine/log.h"
-#include "engine/svg_plot.h"
 #include "model/checkpoint.h"
-#include "model/inference.h"
 #include "model/patches.h"
+#include "model/train_log.h"
+#include "model/train_validation.h"
 #include "model/weights_io.h"
 #include "vdsr_version.h"
 
@@ -37,322 +36,7 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-// Doubles in the config round-trip exactly.
-std::string fmt_double(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
-
-std::string join(const std::vector<std::string>& items) {
-  std::string s;
-  for (size_t i = 0; i < items.size(); ++i) s += (i ? "," : "") + items[i];
-  return s;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-int64_t to_i64(const std::string& s, const std::string& key) {
-  char* end = nullptr;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
-             "checkpoint config '" << key << "' = '" << s << "' is not an integer");
-  return v;
-}
-
-double to_f64(const std::string& s, const std::string& key) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
-             "checkpoint config '" << key << "' = '" << s << "' is not a number");
-  return v;
-}
-
-bool to_bool(const std::string& s, const std::string& key) {
-  VDSR_USER_CHECK(s == "true" || s == "false", "checkpoint config '" << key << "' = '" << s << "' is not true/false");
-  return s == "true";
-}
-
-// One stored option: its config key, the flag that sets it, whether it is part of the recipe (a
-// resume must not change it), and conversions to and from the stored string.
-struct ConfigKey {
-  const char* key;
-  const char* flag;
-  bool recipe;
-  std::string (*get)(const TrainOptions&);
-  void (*set)(TrainOptions&, const std::string&);
-};
-
-const std::vector<ConfigKey>& config_keys() {
-  static const std::vector<ConfigKey> keys = {
-      {"scales", "--scales", true,
-       [](const TrainOptions& o) {
-         std::vector<std::string> v;
-         for (const int s : o.data.scales) v.push_back(std::to_string(s));
-         return join(v);
-       },
-       [](TrainOptions& o, const std::string& v) {
-         o.data.scales.clear();
-         for (const auto& s : split(v)) o.data.scales.push_back(int(to_i64(s, "scales")));
-       }},
-      {"patch", "--patch", true, [](const TrainOptions& o) { return std::to_string(o.data.patch); },
-       [](TrainOptions& o, const std::string& v) { o.data.patch = int(to_i64(v, "patch")); }},
-      {"stride", "--stride", true, [](const TrainOptions& o) { return std::to_string(o.data.stride); },
-       [](TrainOptions& o, const std::string& v) { o.data.stride = int(to_i64(v, "stride")); }},
-      {"augment", "--no-augment", true,
-       [](const TrainOptions& o) { return std::string(o.data.augment ? "true" : "false"); },
-       [](TrainOptions& o, const std::string& v) { o.data.augment = to_bool(v, "augment"); }},
-      {"downscales", "--downscales", true,
-       [](const TrainOptions& o) {
-         std::vector<std::string> v;
-         for (const double d : o.data.downscales) v.push_back(fmt_double(d));
-         return join(v);
-       },
-       [](TrainOptions& o, const std::string& v) {
-         o.data.downscales.clear();
-         for (const auto& s : split(v)) o.data.downscales.push_back(to_f64(s, "downscales"));
-       }},
-      {"batch", "--batch", true, [](const TrainOptions& o) { return std::to_string(o.batch); },
-       [](TrainOptions& o, const std::string& v) { o.batch = int(to_i64(v, "batch")); }},
-      {"epoch_iters", "--epoch-iters", true,
-       [](const TrainOptions& o) { return std::to_string(o.epoch_iters); },
-       [](TrainOptions& o, const std::string& v) { o.epoch_iters = int(to_i64(v, "epoch_iters")); }},
-      {"recipe", "--recipe", true, [](const TrainOptions& o) { return o.recipe; },
-       [](TrainOptions& o, const std::string& v) { o.recipe = v; }},
-      {"optimizer", "--optimizer", true,
-       [](const TrainOptions& o) { return std::string(optimizer_name(o.step.optimizer)); },
-       [](TrainOptions& o, const std::string& v) { o.step.optimizer = parse_optimizer(v); }},
-      {"lr", "--lr", true, [](const TrainOptions& o) { return fmt_double(o.step.lr); },
-       [](TrainOptions& o, const std::string& v) { o.step.lr = to_f64(v, "lr"); }},
-      {"lr_schedule", "--lr-schedule", true,
-       [](const TrainOptions& o) { return std::string(lr_schedule_name(o.lr_schedule)); },
-       [](TrainOptions& o, const std::string& v) { o.lr_schedule = parse_lr_schedule(v); }},
-      {"warmup_steps", "--warmup-steps", true, [](const TrainOptions& o) { return std::to_string(o.warmup_steps); },
-       [](TrainOptions& o, const std::string& v) { o.warmup_steps = to_i64(v, "warmup_steps"); }},
-      {"lr_min", "--lr-min", true, [](const TrainOptions& o) { return fmt_double(o.lr_min); },
-       [](TrainOptions& o, const std::string& v) { o.lr_min = to_f64(v, "lr_min"); }},
-      {"beta1", "--beta1", true, [](const TrainOptions& o) { return fmt_double(o.step.beta1); },
-       [](TrainOptions& o, const std::string& v) { o.step.beta1 = to_f64(v, "beta1"); }},
-      {"beta2", "--beta2", true, [](const TrainOptions& o) { return fmt_double(o.step.beta2); },
-       [](TrainOptions& o, const std::string& v) { o.step.beta2 = to_f64(v, "beta2"); }},
-      {"eps", "--eps", true, [](const TrainOptions& o) { return fmt_double(o.step.eps); },
-       [](TrainOptions& o, const std::string& v) { o.step.eps = to_f64(v, "eps"); }},
-      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return fmt_double(o.step.bias_lr_mult); },
-       [](TrainOptions& o, const std::string& v) { o.step.bias_lr_mult = to_f64(v, "bias_lr_mult"); }},
-      {"ema", "--ema", true, [](const TrainOptions& o) { return fmt_double(o.step.ema); },
-       [](TrainOptions& o, const std::string& v) { o.step.ema = to_f64(v, "ema"); }},
-      {"init", "--init", true, [](const TrainOptions& o) { return std::string(init_name(o.init)); },
-       [](TrainOptions& o, const std::string& v) { o.init = parse_init(v); }},
-      {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
-       [](TrainOptions& o, const std::string& v) { o.lr_step = int(to_i64(v, "lr_step")); }},
-      {"momentum", "--momentum", true, [](const TrainOptions& o) { return fmt_double(o.step.momentum); },
-       [](TrainOptions& o, const std::string& v) { o.step.momentum = to_f64(v, "momentum"); }},
-      {"weight_decay", "--weight-decay", true,
-       [](const TrainOptions& o) { return fmt_double(o.step.weight_decay); },
-       [](TrainOptions& o, const std::string& v) { o.step.weight_decay = to_f64(v, "weight_decay"); }},
-      {"clip_mode", "--clip-mode", true,
-       [](const TrainOptions& o) { return std::string(clip_mode_name(o.step.clip_mode)); },
-       [](TrainOptions& o, const std::string& v) { o.step.clip_mode = parse_clip_mode(v); }},
-      {"clip", "--clip", true, [](const TrainOptions& o) { return fmt_double(o.step.clip); },
-       [](TrainOptions& o, const std::string& v) { o.step.clip = to_f64(v, "clip"); }},
-      {"clip_scale_by_lr", "--clip-scale-by-lr", true,
-       [](const TrainOptions& o) { return std::string(o.step.clip_scale_by_lr ? "true" : "false"); },
-       [](TrainOptions& o, const std::string& v) { o.step.clip_scale_by_lr = to_bool(v, "clip_scale_by_lr"); }},
-      {"seed", "--seed", true, [](const TrainOptions& o) { return std::to_string(o.seed); },
-       [](TrainOptions& o, const std::string& v) {
-         char* end = nullptr;
-         o.seed = std::strtoull(v.c_str(), &end, 10);
-         VDSR_USER_CHECK(!v.empty() && *end == '\0', "checkpoint config seed = '" << v << "'");
-       }},
-      {"depth", "--depth", true, [](const TrainOptions& o) { return std::to_string(o.model.depth); },
-       [](TrainOptions& o, const std::string& v) { o.model.depth = int(to_i64(v, "depth")); }},
-      {"channels", "--channels", true, [](const TrainOptions& o) { return std::to_string(o.model.channels); },
-       [](TrainOptions& o, const std::string& v) { o.model.channels = int(to_i64(v, "channels")); }},
-      {"bias", "--no-bias", true, [](const TrainOptions& o) { return std::string(o.model.bias ? "true" : "false"); },
-       [](TrainOptions& o, const std::string& v) { o.model.bias = to_bool(v, "bias"); }},
-      // Run options: taken from the checkpoint when not given, free to change.
-      {"epochs", "--epochs", false, [](const TrainOptions& o) { return std::to_string(o.epochs); },
-       [](TrainOptions& o, const std::string& v) { o.epochs = int(to_i64(v, "epochs")); }},
-      {"log_every", "--log-every", false, [](const TrainOptions& o) { return std::to_string(o.log_every); },
-       [](TrainOptions& o, const std::string& v) { o.log_every = int(to_i64(v, "log_every")); }},
-      {"train", "--train", false, [](const TrainOptions& o) { return join(o.train); },
-       [](TrainOptions& o, const std::string& v) { o.train = split(v); }},
-      {"val", "--val", false, [](const TrainOptions& o) { return join(o.val); },
-       [](TrainOptions& o, const std::string& v) { o.val = split(v); }},
-  };
-  return keys;
-}
-
-// Patches the collapse probe runs through the network at each epoch end.
-constexpr size_t kProbePatches = 8;
-
-// Non-empty when the network no longer depends on its input: the residual (output - input) of
-// every probe patch equals the first one's (the ReLUs of some layer are all dead, so whatever
-// follows sees a constant). `x` [n][patch][patch] on the model's device; `y` scratch of the same size.
-std::string collapse_reason(Vdsr& model, const float* x, int64_t n, int patch, float* y) {
-  if (n < 2) return "";
-  const size_t area = size_t(patch) * size_t(patch), count = size_t(n) * area;
-  model.forward(n, patch, patch, x, y);
-  std::vector<float> hx(count), hy(count);
-  copy_bytes(Device::cpu(), hx.data(), model.device(), x, count * sizeof(float));
-  copy_bytes(Device::cpu(), hy.data(), model.device(), y, count * sizeof(float));
-  double spread = 0, input_spread = 0, largest = 0;
-  for (size_t p = 1; p < size_t(n); ++p)
-    for (size_t i = 0; i < area; ++i) {
-      const size_t a = i, b = p * area + i;
-      spread = std::max(spread, std::abs(double(hy[b] - hx[b]) - double(hy[a] - hx[a])));
-      input_spread = std::max(input_spread, std::abs(double(hx[b]) - double(hx[a])));
-      largest = std::max(largest, std::abs(double(hy[b] - hx[b])));
-    }
-  if (input_spread == 0 || spread > 1e-6) return "";
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "its output no longer depends on its input (the same residual, max |r| = %.3g, "
-                "for every patch: the ReLUs of a layer have all died)", largest);
-  return buf;
-}
-
-struct ValSet {
-  std::string name;
-  std::vector<std::vector<EvalSample>> by_scale;  // [scale index][image]
-};
-
-std::string set_name(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string();
-}
-
-// Drops records past `step` (written by a process whose work the checkpoint does not hold, or a
-// torn last line) and returns the epoch records kept, by epoch.
-std::map<int64_t, nlohmann::json> trim_log(const std::string& path, int64_t step) {
-  std::map<int64_t, nlohmann::json> epochs;
-  std::ifstream in(path);
-  if (!in) return epochs;
-  std::string kept;
-  bool dropped = false;
-  for (std::string line; std::getline(in, line);) {
-    nlohmann::json r;
-    try {
-      r = nlohmann::json::parse(line);
-    } catch (const std::exception&) {
-      dropped = true;
-      continue;
-    }
-    if (!r.is_object() || !r.contains("step") || !r["step"].is_number() || r["step"].get<int64_t>() > step) {
-      dropped = true;
-      continue;
-    }
-    kept += line + "\n";
-    if (r.contains("record") && r["record"] == "epoch" && r.contains("epoch") && r["epoch"].is_number()) epochs[r["epoch"].get<int64_t>()] = r;
-  }
-  in.close();
-  if (dropped) write_file_atomic(path, kept.data(), kept.size());
-  return epochs;
-}
-
-void write_curve(const std::string& path, const std::map<int64_t, nlohmann::json>& epochs,
-                 const std::vector<int>& scales) {
-  SvgPanel loss{"training loss", "epoch", "loss (mean of logged steps)", {}, true};
-  SvgSeries ls{"loss", {}, {}, ""};
-  SvgPanel psnr{"validation PSNR (Y, first --val set)", "epoch", "PSNR (dB)", {}, false};
-  std::vector<SvgSeries> ps;
-  for (const int s : scales) ps.push_back({"x" + std::to_string(s), {}, {}, ""});
-  for (const auto& [e, r] : epochs) {
-    if (r.contains("loss") && r["loss"].is_number()) {
-      ls.x.push_back(double(e));
-      ls.y.push_back(r["loss"].get<double>());
-    }
-    for (size_t i = 0; i < scales.size(); ++i) {
-      const std::string key = "val_psnr_x" + std::to_string(scales[i]);
-      if (r.contains(key) && r[key].is_number()) {
-        ps[i].x.push_back(double(e));
-        ps[i].y.push_back(r[key].get<double>());
-      }
-    }
-  }
-  loss.series.push_back(std::move(ls));
-  std::vector<SvgPanel> panels{loss};
-  bool any_val = false;
-  for (const auto& s : ps) any_val = any_val || !s.x.empty();
-  if (any_val) {
-    psnr.series = std::move(ps);
-    panels.push_back(std::move(psnr));
-  }
-  const std::string svg = svg_line_chart(panels);
-  write_file_atomic(path, svg.data(), svg.size());
-}
-
-std::string describe_recipe(const std::map<std::string, std::string>& c) {
-  std::string s;
-  for (const auto& k : config_keys())
-    if (k.recipe && c.count(k.key)) s += std::string(s.empty() ? "" : " ") + k.key + "=" + c.at(k.key);
-  return s;
-}
-
 }  // namespace
-
-Optimizer parse_optimizer(const std::string& v) {
-  if (v == "sgd") return Optimizer::Sgd;
-  if (v == "adam") return Optimizer::Adam;
-  if (v == "adamw") return Optimizer::AdamW;
-  VDSR_USER_FAIL("--optimizer must be sgd, adam or adamw, got '" << v << "'");
-}
-
-ClipMode parse_clip_mode(const std::string& v) {
-  if (v == "norm") return ClipMode::Norm;
-  if (v == "value") return ClipMode::Value;
-  if (v == "none") return ClipMode::None;
-  VDSR_USER_FAIL("--clip-mode must be norm, value or none, got '" << v << "'");
-}
-
-LrSchedule parse_lr_schedule(const std::string& v) {
-  if (v == "step") return LrSchedule::Step;
-  if (v == "cosine") return LrSchedule::Cosine;
-  if (v == "constant") return LrSchedule::Constant;
-  VDSR_USER_FAIL("--lr-schedule must be step, cosine or constant, got '" << v << "'");
-}
-
-InitFan parse_init(const std::string& v) {
-  if (v == "fan-in") return InitFan::In;
-  if (v == "fan-out") return InitFan::Out;
-  VDSR_USER_FAIL("--init must be fan-in or fan-out, got '" << v << "'");
-}
-
-const char* init_name(InitFan f) { return f == InitFan::In ? "fan-in" : "fan-out"; }
-
-std::map<std::string, std::string> train_config_record(const TrainOptions& o) {
-  std::map<std::string, std::string> c;
-  for (const auto& k : config_keys()) c[k.key] = k.get(o);
-  c["precision"] = o.precision;
-  return c;
-}
-
-void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::string>& ckpt) {
-  std::vector<std::string> conflicts;
-  for (const auto& k : config_keys()) {
-    const auto it = ckpt.find(k.key);
-    if (it == ckpt.end()) continue;  // an older checkpoint without this key: nothing to check
-    TrainOptions c = o;
-    k.set(c, it->second);
-    if (o.given.count(k.flag) == 0)
-      k.set(o, it->second);
-    else if (k.recipe && k.get(o) != k.get(c))
-      conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + k.get(o) + ", the checkpoint has " +
-                          k.get(c) + ")");
-  }
-  if (!conflicts.empty()) {
-    std::string msg;
-    for (const auto& c : conflicts) msg += (msg.empty() ? "" : "; ") + c;
-    VDSR_USER_FAIL("the command line differs from the checkpoint's recipe: " << msg
-              << ". Leave these options out to take the checkpoint's values, or start a new run");
-  }
-}
 
 TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const auto t_process = Clock::now();
@@ -432,26 +116,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                "the training set gives " << set.count() << " patches but the checkpoint's run had "
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
-  std::vector<ValSet> val;
-  std::vector<double> bicubic_psnr;  // the first validation set's, per scale: a collapse scores it
-  for (const auto& d : o.val) {
-    ValSet vs{set_name(d), {}};
-    const auto vfiles = list_image_files(d, "validation set");
-    VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
-    std::vector<Image> imgs;
-    for (const auto& f : vfiles) imgs.push_back(load_image(f));
-    for (const int s : o.data.scales) {
-      vs.by_scale.emplace_back();
-      for (size_t i = 0; i < imgs.size(); ++i) vs.by_scale.back().push_back(make_eval_sample(imgs[i], s, vfiles[i]));
-    }
-    if (val.empty())
-      for (const auto& by_scale : vs.by_scale) {
-        double sum = 0;
-        for (const auto& sm : by_scale) sum += score_output(sm.input, sm.hr, sm.scale).psnr;
-        bicubic_psnr.push_back(sum / double(by_scale.size()));
-      }
-    val.push_back(std::move(vs));
-  }
+  const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
 
   if (!model) {
     model = std::make_unique<Vdsr>(o.model, o.device);
@@ -545,7 +210,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   TrainResult res;
   res.loss = NAN;
   Progress progress("training", std::max<int64_t>(0, end_step - start_step) * o.batch, "patch");
-  Buffer probe_out(o.device, std::min<size_t>(size_t(o.batch), kProbePatches) * area * sizeof(float));
+  Buffer probe_out(o.device, size_t(std::min<int64_t>(o.batch, kProbePatches)) * area * sizeof(float));
   bool have_batch = false;
   auto t_epoch = Clock::now();
   int64_t epoch_steps = 0;  // steps of the current epoch taken by this process
@@ -603,38 +268,15 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                               {"loss", state.loss_sum / double(state.loss_count)}, {"lr", so.lr},
                               {"data_ms", 1e3 * data_s / double(epoch_steps)},
                               {"step_ms", 1e3 * train_s / double(epoch_steps)}};
-        std::string val_text;
         // Validation scores the averaged weights when there are any.
         if (ema) model->swap_weights_with_ema();
-        if (!val.empty()) {
-          nlohmann::json all = nlohmann::json::object();
-          for (size_t v = 0; v < val.size(); ++v)
-            for (size_t si = 0; si < o.data.scales.size(); ++si) {
-              const int s = o.data.scales[si];
-              double sum = 0;
-              for (const auto& sm : val[v].by_scale[si]) sum += score_output(run_model(*model, sm.input), sm.hr, s).psnr;
-              const double psnr = sum / double(val[v].by_scale[si].size());
-              all[val[v].name]["x" + std::to_string(s)] = psnr;
-              if (v == 0) {
-                rec["val_psnr_x" + std::to_string(s)] = psnr;
-                char b[48];
-                std::snprintf(b, sizeof b, " x%d %.3f", s, psnr);
-                val_text += b;
-              }
-            }
-          rec["val"] = all;
-        }
+        const std::string val_text = validate(*model, val, o.data.scales, rec);
         std::string collapse = collapse_reason(*model, gpu ? static_cast<const float*>(dx.data()) : hx.data(),
                                                std::min<int64_t>(o.batch, kProbePatches), o.data.patch,
                                                static_cast<float*>(probe_out.data()));
         if (ema) model->swap_weights_with_ema();
-        if (collapse.empty() && !bicubic_psnr.empty()) {
-          bool at_bicubic = true;
-          for (size_t si = 0; si < o.data.scales.size(); ++si)
-            at_bicubic = at_bicubic && std::abs(rec["val_psnr_x" + std::to_string(o.data.scales[si])].get<double>() -
-                                                bicubic_psnr[si]) < 0.005;
-          if (at_bicubic) collapse = "its validation PSNR equals bicubic's at every scale";
-        }
+        if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
+          collapse = "its validation PSNR equals bicubic's at every scale";
         if (!collapse.empty()) rec["collapsed"] = collapse;
         const bool clip_sets_step = state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9;
         if (clip_sets_step) rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);

@@ -27,38 +27,10 @@
 #include <vector>
 
 #include "engine/device.h"
-#include "model/dataset.h"
-#include "model/lr_schedule.h"
+#include "model/train_options.h"
 #include "model/vdsr.h"
 
 namespace vdsr {
-
-// The defaults are the bundled model's recipe (model/recipes.h "bundled"): the one measured to
-// train well; the paper's own words ("paper") collapsed here (docs/training.md).
-struct TrainOptions {
-  TrainOptions() { step.lr = 0.01; }
-  std::vector<std::string> train, val;  // folders of HR images / validation sets
-  std::string out, resume;              // resume: a checkpoint, or "auto" (<out>/checkpoint if any)
-  std::string recipe;                   // the --recipe preset the options came from ("" if none)
-  DatasetOptions data;                  // scales, patch, stride, augmentation, down-scales
-  VdsrConfig model;
-  InitFan init = InitFan::In;
-  int batch = 64;
-  int epochs = 90, epoch_iters = 1000, lr_step = 70;
-  LrSchedule lr_schedule = LrSchedule::Step;
-  int64_t warmup_steps = 0;
-  double lr_min = 0.0;
-  StepOptions step;  // step.lr is the starting rate; the schedule sets each step's
-  uint64_t seed = 1;
-  int log_every = 10;
-  int64_t max_steps = 0;  // stop after this many steps in this process (0: no limit)
-  Device device = Device::cpu();  // chosen by the tool from -g/--gpu
-  std::string precision = "fp32";
-  std::string json;       // optional summary file
-  // Long flag names ("--patch") given on the command line. On resume, options not given are
-  // taken from the checkpoint's config; given ones that differ from it are an error naming them.
-  std::set<std::string> given;
-};
 
 struct TrainHooks {
   // Set (to the signal number) by a SIGINT/SIGTERM handler: the loop finishes the current step,
@@ -78,23 +50,6 @@ struct TrainResult {
   double loss = 0.0;           // the last loss read back (NaN if none was)
   std::string checkpoint;      // the checkpoint written last ("" if none in this call)
 };
-
-// Option values by name (each an Error naming its flag and the accepted words otherwise).
-Optimizer parse_optimizer(const std::string& v);    // sgd | adam | adamw
-ClipMode parse_clip_mode(const std::string& v);     // norm | value | none
-LrSchedule parse_lr_schedule(const std::string& v); // step | cosine | constant
-InitFan parse_init(const std::string& v);           // fan-in | fan-out
-const char* init_name(InitFan f);
-
-// The config record stored in checkpoints ("config.<key>" metadata): recipe and run options.
-std::map<std::string, std::string> train_config_record(const TrainOptions& o);
-
-// Applies a checkpoint's config to `o` for resuming: keys whose flag is not in o.given are taken
-// from the checkpoint; given flags whose value differs are collected and thrown as one Error
-// naming each flag, its value and the checkpoint's. Recipe keys (those that decide the batches or
-// the arithmetic) must match; epochs, log_every, val, train folders are taken when not given and
-// may be changed.
-void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::string>& ckpt);
 
 // Runs (or resumes) training. Throws Error on bad options, unreadable data, a conflicting resume,
 // and a non-finite loss (the message names the step; the last checkpoint written before it is

@@ -1,0 +1,233 @@
+// The trainer's options as stored in checkpoints: one table of keys (flag, recipe or run option,
+// conversions to and from the stored string), the record, the merge on resume, and the option
+// values by name (model/train_options.h).
+#include "model/train_options.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace vdsr {
+
+std::string fmt_double(double v) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string join(const std::vector<std::string>& items) {
+  std::string s;
+  for (size_t i = 0; i < items.size(); ++i) s += (i ? "," : "") + items[i];
+  return s;
+}
+
+int64_t to_i64(const std::string& s, const std::string& key) {
+  char* end = nullptr;
+  const long long v = std::strtoll(s.c_str(), &end, 10);
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
+             "checkpoint config '" << key << "' = '" << s << "' is not an integer");
+  return v;
+}
+
+namespace {
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+double to_f64(const std::string& s, const std::string& key) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
+             "checkpoint config '" << key << "' = '" << s << "' is not a number");
+  return v;
+}
+
+bool to_bool(const std::string& s, const std::string& key) {
+  VDSR_USER_CHECK(s == "true" || s == "false", "checkpoint config '" << key << "' = '" << s << "' is not true/false");
+  return s == "true";
+}
+
+// One stored option: its config key, the flag that sets it, whether it is part of the recipe (a
+// resume must not change it), and conversions to and from the stored string.
+struct ConfigKey {
+  const char* key;
+  const char* flag;
+  bool recipe;
+  std::string (*get)(const TrainOptions&);
+  void (*set)(TrainOptions&, const std::string&);
+};
+
+const std::vector<ConfigKey>& config_keys() {
+  static const std::vector<ConfigKey> keys = {
+      {"scales", "--scales", true,
+       [](const TrainOptions& o) {
+         std::vector<std::string> v;
+         for (const int s : o.data.scales) v.push_back(std::to_string(s));
+         return join(v);
+       },
+       [](TrainOptions& o, const std::string& v) {
+         o.data.scales.clear();
+         for (const auto& s : split(v)) o.data.scales.push_back(int(to_i64(s, "scales")));
+       }},
+      {"patch", "--patch", true, [](const TrainOptions& o) { return std::to_string(o.data.patch); },
+       [](TrainOptions& o, const std::string& v) { o.data.patch = int(to_i64(v, "patch")); }},
+      {"stride", "--stride", true, [](const TrainOptions& o) { return std::to_string(o.data.stride); },
+       [](TrainOptions& o, const std::string& v) { o.data.stride = int(to_i64(v, "stride")); }},
+      {"augment", "--no-augment", true,
+       [](const TrainOptions& o) { return std::string(o.data.augment ? "true" : "false"); },
+       [](TrainOptions& o, const std::string& v) { o.data.augment = to_bool(v, "augment"); }},
+      {"downscales", "--downscales", true,
+       [](const TrainOptions& o) {
+         std::vector<std::string> v;
+         for (const double d : o.data.downscales) v.push_back(fmt_double(d));
+         return join(v);
+       },
+       [](TrainOptions& o, const std::string& v) {
+         o.data.downscales.clear();
+         for (const auto& s : split(v)) o.data.downscales.push_back(to_f64(s, "downscales"));
+       }},
+      {"batch", "--batch", true, [](const TrainOptions& o) { return std::to_string(o.batch); },
+       [](TrainOptions& o, const std::string& v) { o.batch = int(to_i64(v, "batch")); }},
+      {"epoch_iters", "--epoch-iters", true,
+       [](const TrainOptions& o) { return std::to_string(o.epoch_iters); },
+       [](TrainOptions& o, const std::string& v) { o.epoch_iters = int(to_i64(v, "epoch_iters")); }},
+      {"recipe", "--recipe", true, [](const TrainOptions& o) { return o.recipe; },
+       [](TrainOptions& o, const std::string& v) { o.recipe = v; }},
+      {"optimizer", "--optimizer", true,
+       [](const TrainOptions& o) { return std::string(optimizer_name(o.step.optimizer)); },
+       [](TrainOptions& o, const std::string& v) { o.step.optimizer = parse_optimizer(v); }},
+      {"lr", "--lr", true, [](const TrainOptions& o) { return fmt_double(o.step.lr); },
+       [](TrainOptions& o, const std::string& v) { o.step.lr = to_f64(v, "lr"); }},
+      {"lr_schedule", "--lr-schedule", true,
+       [](const TrainOptions& o) { return std::string(lr_schedule_name(o.lr_schedule)); },
+       [](TrainOptions& o, const std::string& v) { o.lr_schedule = parse_lr_schedule(v); }},
+      {"warmup_steps", "--warmup-steps", true, [](const TrainOptions& o) { return std::to_string(o.warmup_steps); },
+       [](TrainOptions& o, const std::string& v) { o.warmup_steps = to_i64(v, "warmup_steps"); }},
+      {"lr_min", "--lr-min", true, [](const TrainOptions& o) { return fmt_double(o.lr_min); },
+       [](TrainOptions& o, const std::string& v) { o.lr_min = to_f64(v, "lr_min"); }},
+      {"beta1", "--beta1", true, [](const TrainOptions& o) { return fmt_double(o.step.beta1); },
+       [](TrainOptions& o, const std::string& v) { o.step.beta1 = to_f64(v, "beta1"); }},
+      {"beta2", "--beta2", true, [](const TrainOptions& o) { return fmt_double(o.step.beta2); },
+       [](TrainOptions& o, const std::string& v) { o.step.beta2 = to_f64(v, "beta2"); }},
+      {"eps", "--eps", true, [](const TrainOptions& o) { return fmt_double(o.step.eps); },
+       [](TrainOptions& o, const std::string& v) { o.step.eps = to_f64(v, "eps"); }},
+      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return fmt_double(o.step.bias_lr_mult); },
+       [](TrainOptions& o, const std::string& v) { o.step.bias_lr_mult = to_f64(v, "bias_lr_mult"); }},
+      {"ema", "--ema", true, [](const TrainOptions& o) { return fmt_double(o.step.ema); },
+       [](TrainOptions& o, const std::string& v) { o.step.ema = to_f64(v, "ema"); }},
+      {"init", "--init", true, [](const TrainOptions& o) { return std::string(init_name(o.init)); },
+       [](TrainOptions& o, const std::string& v) { o.init = parse_init(v); }},
+      {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
+       [](TrainOptions& o, const std::string& v) { o.lr_step = int(to_i64(v, "lr_step")); }},
+      {"momentum", "--momentum", true, [](const TrainOptions& o) { return fmt_double(o.step.momentum); },
+       [](TrainOptions& o, const std::string& v) { o.step.momentum = to_f64(v, "momentum"); }},
+      {"weight_decay", "--weight-decay", true,
+       [](const TrainOptions& o) { return fmt_double(o.step.weight_decay); },
+       [](TrainOptions& o, const std::string& v) { o.step.weight_decay = to_f64(v, "weight_decay"); }},
+      {"clip_mode", "--clip-mode", true,
+       [](const TrainOptions& o) { return std::string(clip_mode_name(o.step.clip_mode)); },
+       [](TrainOptions& o, const std::string& v) { o.step.clip_mode = parse_clip_mode(v); }},
+      {"clip", "--clip", true, [](const TrainOptions& o) { return fmt_double(o.step.clip); },
+       [](TrainOptions& o, const std::string& v) { o.step.clip = to_f64(v, "clip"); }},
+      {"clip_scale_by_lr", "--clip-scale-by-lr", true,
+       [](const TrainOptions& o) { return std::string(o.step.clip_scale_by_lr ? "true" : "false"); },
+       [](TrainOptions& o, const std::string& v) { o.step.clip_scale_by_lr = to_bool(v, "clip_scale_by_lr"); }},
+      {"seed", "--seed", true, [](const TrainOptions& o) { return std::to_string(o.seed); },
+       [](TrainOptions& o, const std::string& v) {
+         char* end = nullptr;
+         o.seed = std::strtoull(v.c_str(), &end, 10);
+         VDSR_USER_CHECK(!v.empty() && *end == '\0', "checkpoint config seed = '" << v << "'");
+       }},
+      {"depth", "--depth", true, [](const TrainOptions& o) { return std::to_string(o.model.depth); },
+       [](TrainOptions& o, const std::string& v) { o.model.depth = int(to_i64(v, "depth")); }},
+      {"channels", "--channels", true, [](const TrainOptions& o) { return std::to_string(o.model.channels); },
+       [](TrainOptions& o, const std::string& v) { o.model.channels = int(to_i64(v, "channels")); }},
+      {"bias", "--no-bias", true, [](const TrainOptions& o) { return std::string(o.model.bias ? "true" : "false"); },
+       [](TrainOptions& o, const std::string& v) { o.model.bias = to_bool(v, "bias"); }},
+      // Run options: taken from the checkpoint when not given, free to change.
+      {"epochs", "--epochs", false, [](const TrainOptions& o) { return std::to_string(o.epochs); },
+       [](TrainOptions& o, const std::string& v) { o.epochs = int(to_i64(v, "epochs")); }},
+      {"log_every", "--log-every", false, [](const TrainOptions& o) { return std::to_string(o.log_every); },
+       [](TrainOptions& o, const std::string& v) { o.log_every = int(to_i64(v, "log_every")); }},
+      {"train", "--train", false, [](const TrainOptions& o) { return join(o.train); },
+       [](TrainOptions& o, const std::string& v) { o.train = split(v); }},
+      {"val", "--val", false, [](const TrainOptions& o) { return join(o.val); },
+       [](TrainOptions& o, const std::string& v) { o.val = split(v); }},
+  };
+  return keys;
+}
+
+}  // namespace
+
+std::string describe_recipe(const std::map<std::string, std::string>& c) {
+  std::string s;
+  for (const auto& k : config_keys())
+    if (k.recipe && c.count(k.key)) s += std::string(s.empty() ? "" : " ") + k.key + "=" + c.at(k.key);
+  return s;
+}
+
+Optimizer parse_optimizer(const std::string& v) {
+  if (v == "sgd") return Optimizer::Sgd;
+  if (v == "adam") return Optimizer::Adam;
+  if (v == "adamw") return Optimizer::AdamW;
+  VDSR_USER_FAIL("--optimizer must be sgd, adam or adamw, got '" << v << "'");
+}
+
+ClipMode parse_clip_mode(const std::string& v) {
+  if (v == "norm") return ClipMode::Norm;
+  if (v == "value") return ClipMode::Value;
+  if (v == "none") return ClipMode::None;
+  VDSR_USER_FAIL("--clip-mode must be norm, value or none, got '" << v << "'");
+}
+
+LrSchedule parse_lr_schedule(const std::string& v) {
+  if (v == "step") return LrSchedule::Step;
+  if (v == "cosine") return LrSchedule::Cosine;
+  if (v == "constant") return LrSchedule::Constant;
+  VDSR_USER_FAIL("--lr-schedule must be step, cosine or constant, got '" << v << "'");
+}
+
+InitFan parse_init(const std::string& v) {
+  if (v == "fan-in") return InitFan::In;
+  if (v == "fan-out") return InitFan::Out;
+  VDSR_USER_FAIL("--init must be fan-in or fan-out, got '" << v << "'");
+}
+
+const char* init_name(InitFan f) { return f == InitFan::In ? "fan-in" : "fan-out"; }
+
+std::map<std::string, std::string> train_config_record(const TrainOptions& o) {
+  std::map<std::string, std::string> c;
+  for (const auto& k : config_keys()) c[k.key] = k.get(o);
+  c["precision"] = o.precision;
+  return c;
+}
+
+void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::string>& ckpt) {
+  std::vector<std::string> conflicts;
+  for (const auto& k : config_keys()) {
+    const auto it = ckpt.find(k.key);
+    if (it == ckpt.end()) continue;  // an older checkpoint without this key: nothing to check
+    TrainOptions c = o;
+    k.set(c, it->second);
+    if (o.given.count(k.flag) == 0)
+      k.set(o, it->second);
+    else if (k.recipe && k.get(o) != k.get(c))
+      conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + k.get(o) + ", the checkpoint has " +
+                          k.get(c) + ")");
+  }
+  if (!conflicts.empty()) {
+    std::string msg;
+    for (const auto& c : conflicts) msg += (msg.empty() ? "" : "; ") + c;
+    VDSR_USER_FAIL("the command line differs from the checkpoint's recipe: " << msg
+              << ". Leave these options out to take the checkpoint's values, or start a new run");
+  }
+}
+
+}  // namespace vdsr

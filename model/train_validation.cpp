@@ -1,0 +1,108 @@
+// Validation during training (model/train_validation.h): the sets, their scores after an epoch,
+// and the two ways a collapsed network shows.
+#include "model/train_validation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "engine/buffer.h"
+#include "engine/error.h"
+#include "engine/file_plan.h"
+#include "engine/image_io.h"
+#include "model/inference.h"
+
+namespace fs = std::filesystem;
+
+namespace vdsr {
+
+namespace {
+
+std::string set_name(const std::string& dir) {
+  fs::path p = fs::path(dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  return p.filename().string();
+}
+
+}  // namespace
+
+std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, const std::vector<int>& scales) {
+  std::vector<ValSet> val;
+  for (const auto& d : dirs) {
+    ValSet vs{set_name(d), {}, {}};
+    const auto vfiles = list_image_files(d, "validation set");
+    VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
+    std::vector<Image> imgs;
+    for (const auto& f : vfiles) imgs.push_back(load_image(f));
+    for (const int s : scales) {
+      vs.by_scale.emplace_back();
+      for (size_t i = 0; i < imgs.size(); ++i) vs.by_scale.back().push_back(make_eval_sample(imgs[i], s, vfiles[i]));
+    }
+    for (const auto& by_scale : vs.by_scale) {
+      double sum = 0;
+      for (const auto& sm : by_scale) sum += score_output(sm.input, sm.hr, sm.scale).psnr;
+      vs.bicubic_psnr.push_back(sum / double(by_scale.size()));
+    }
+    val.push_back(std::move(vs));
+  }
+  return val;
+}
+
+std::string validate(Vdsr& model, const std::vector<ValSet>& val, const std::vector<int>& scales,
+                     nlohmann::json& rec) {
+  if (val.empty()) return "";
+  std::string text;
+  nlohmann::json all = nlohmann::json::object();
+  for (size_t v = 0; v < val.size(); ++v)
+    for (size_t si = 0; si < scales.size(); ++si) {
+      const int s = scales[si];
+      double sum = 0;
+      for (const auto& sm : val[v].by_scale[si]) sum += score_output(run_model(model, sm.input), sm.hr, s).psnr;
+      const double psnr = sum / double(val[v].by_scale[si].size());
+      all[val[v].name]["x" + std::to_string(s)] = psnr;
+      if (v == 0) {
+        rec["val_psnr_x" + std::to_string(s)] = psnr;
+        char b[48];
+        std::snprintf(b, sizeof b, " x%d %.3f", s, psnr);
+        text += b;
+      }
+    }
+  rec["val"] = all;
+  return text;
+}
+
+bool at_bicubic(const std::vector<ValSet>& val, const std::vector<int>& scales, const nlohmann::json& rec) {
+  if (val.empty()) return false;
+  for (size_t si = 0; si < scales.size(); ++si)
+    if (std::abs(rec["val_psnr_x" + std::to_string(scales[si])].get<double>() - val[0].bicubic_psnr[si]) >= 0.005)
+      return false;
+  return true;
+}
+
+// Non-empty when the network no longer depends on its input: the residual (output - input) of
+// every probe patch equals the first one's (the ReLUs of some layer are all dead, so whatever
+// follows sees a constant). `x` [n][patch][patch] on the model's device; `y` scratch of the same size.
+std::string collapse_reason(Vdsr& model, const float* x, int64_t n, int patch, float* y) {
+  if (n < 2) return "";
+  const size_t area = size_t(patch) * size_t(patch), count = size_t(n) * area;
+  model.forward(n, patch, patch, x, y);
+  std::vector<float> hx(count), hy(count);
+  copy_bytes(Device::cpu(), hx.data(), model.device(), x, count * sizeof(float));
+  copy_bytes(Device::cpu(), hy.data(), model.device(), y, count * sizeof(float));
+  double spread = 0, input_spread = 0, largest = 0;
+  for (size_t p = 1; p < size_t(n); ++p)
+    for (size_t i = 0; i < area; ++i) {
+      const size_t a = i, b = p * area + i;
+      spread = std::max(spread, std::abs(double(hy[b] - hx[b]) - double(hy[a] - hx[a])));
+      input_spread = std::max(input_spread, std::abs(double(hx[b]) - double(hx[a])));
+      largest = std::max(largest, std::abs(double(hy[b] - hx[b])));
+    }
+  if (input_spread == 0 || spread > 1e-6) return "";
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "its output no longer depends on its input (the same residual, max |r| = %.3g, "
+                "for every patch: the ReLUs of a layer have all died)", largest);
+  return buf;
+}
+
+}  // namespace vdsr

@@ -1,0 +1,40 @@
+// Validation during training: the --val sets prepared once (the evaluation protocol's samples at
+// every training scale, and their bicubic PSNR), their PSNR after an epoch, and the two signs of a
+// collapsed network (docs/training.md, "The math").
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/eval_protocol.h"
+#include "model/vdsr.h"
+
+namespace vdsr {
+
+struct ValSet {
+  std::string name;                               // the folder's basename
+  std::vector<std::vector<EvalSample>> by_scale;  // [scale index][image]
+  std::vector<double> bicubic_psnr;               // [scale index]: the mean PSNR of bicubic
+};
+
+std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, const std::vector<int>& scales);
+
+// Scores the model on every set and scale into the epoch record (val_psnr_x<s> for the first set,
+// "val" for all); returns the first set's scores as text for the epoch line.
+std::string validate(Vdsr& model, const std::vector<ValSet>& val, const std::vector<int>& scales,
+                     nlohmann::json& rec);
+
+// True when the record's first-set PSNR equals bicubic's at every scale (within 0.005 dB).
+bool at_bicubic(const std::vector<ValSet>& val, const std::vector<int>& scales, const nlohmann::json& rec);
+
+// Patches the collapse probe runs through the network at each epoch end.
+constexpr int64_t kProbePatches = 8;
+
+// Non-empty when the network no longer depends on its input: the residual (output - input) of
+// every probe patch equals the first one's (the ReLUs of some layer are all dead, so whatever
+// follows sees a constant). `x` [n][patch][patch] on the model's device; `y` scratch of the same size.
+std::string collapse_reason(Vdsr& model, const float* x, int64_t n, int patch, float* y);
+
+}  // namespace vdsr
