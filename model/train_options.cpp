@@ -8,51 +8,17 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/values.h"
 
 namespace vdsr {
 
-std::string fmt_double(double v) {
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
-  return buf;
-}
 
-std::string join(const std::vector<std::string>& items) {
-  std::string s;
-  for (size_t i = 0; i < items.size(); ++i) s += (i ? "," : "") + items[i];
-  return s;
-}
 
-int64_t to_i64(const std::string& s, const std::string& key) {
-  char* end = nullptr;
-  const long long v = std::strtoll(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
-             "checkpoint config '" << key << "' = '" << s << "' is not an integer");
-  return v;
-}
 
 namespace {
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
-double to_f64(const std::string& s, const std::string& key) {
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0',
-             "checkpoint config '" << key << "' = '" << s << "' is not a number");
-  return v;
-}
 
-bool to_bool(const std::string& s, const std::string& key) {
-  VDSR_USER_CHECK(s == "true" || s == "false", "checkpoint config '" << key << "' = '" << s << "' is not true/false");
-  return s == "true";
-}
 
 // One stored option: its config key, the flag that sets it, whether it is part of the recipe (a
 // resume must not change it), and conversions to and from the stored string.
@@ -70,75 +36,75 @@ const std::vector<ConfigKey>& config_keys() {
        [](const TrainOptions& o) {
          std::vector<std::string> v;
          for (const int s : o.data.scales) v.push_back(std::to_string(s));
-         return join(v);
+         return join_list(v);
        },
        [](TrainOptions& o, const std::string& v) {
          o.data.scales.clear();
-         for (const auto& s : split(v)) o.data.scales.push_back(int(to_i64(s, "scales")));
+         for (const auto& s : split_list(v)) o.data.scales.push_back(int(parse_int64(s, "checkpoint config scales")));
        }},
       {"patch", "--patch", true, [](const TrainOptions& o) { return std::to_string(o.data.patch); },
-       [](TrainOptions& o, const std::string& v) { o.data.patch = int(to_i64(v, "patch")); }},
+       [](TrainOptions& o, const std::string& v) { o.data.patch = int(parse_int64(v, "checkpoint config patch")); }},
       {"stride", "--stride", true, [](const TrainOptions& o) { return std::to_string(o.data.stride); },
-       [](TrainOptions& o, const std::string& v) { o.data.stride = int(to_i64(v, "stride")); }},
+       [](TrainOptions& o, const std::string& v) { o.data.stride = int(parse_int64(v, "checkpoint config stride")); }},
       {"augment", "--no-augment", true,
        [](const TrainOptions& o) { return std::string(o.data.augment ? "true" : "false"); },
-       [](TrainOptions& o, const std::string& v) { o.data.augment = to_bool(v, "augment"); }},
+       [](TrainOptions& o, const std::string& v) { o.data.augment = parse_bool(v, "checkpoint config augment"); }},
       {"downscales", "--downscales", true,
        [](const TrainOptions& o) {
          std::vector<std::string> v;
-         for (const double d : o.data.downscales) v.push_back(fmt_double(d));
-         return join(v);
+         for (const double d : o.data.downscales) v.push_back(format_double(d));
+         return join_list(v);
        },
        [](TrainOptions& o, const std::string& v) {
          o.data.downscales.clear();
-         for (const auto& s : split(v)) o.data.downscales.push_back(to_f64(s, "downscales"));
+         for (const auto& s : split_list(v)) o.data.downscales.push_back(parse_double(s, "checkpoint config downscales"));
        }},
       {"batch", "--batch", true, [](const TrainOptions& o) { return std::to_string(o.batch); },
-       [](TrainOptions& o, const std::string& v) { o.batch = int(to_i64(v, "batch")); }},
+       [](TrainOptions& o, const std::string& v) { o.batch = int(parse_int64(v, "checkpoint config batch")); }},
       {"epoch_iters", "--epoch-iters", true,
        [](const TrainOptions& o) { return std::to_string(o.epoch_iters); },
-       [](TrainOptions& o, const std::string& v) { o.epoch_iters = int(to_i64(v, "epoch_iters")); }},
+       [](TrainOptions& o, const std::string& v) { o.epoch_iters = int(parse_int64(v, "checkpoint config epoch_iters")); }},
       {"recipe", "--recipe", true, [](const TrainOptions& o) { return o.recipe; },
        [](TrainOptions& o, const std::string& v) { o.recipe = v; }},
       {"optimizer", "--optimizer", true,
        [](const TrainOptions& o) { return std::string(optimizer_name(o.step.optimizer)); },
        [](TrainOptions& o, const std::string& v) { o.step.optimizer = parse_optimizer(v); }},
-      {"lr", "--lr", true, [](const TrainOptions& o) { return fmt_double(o.step.lr); },
-       [](TrainOptions& o, const std::string& v) { o.step.lr = to_f64(v, "lr"); }},
+      {"lr", "--lr", true, [](const TrainOptions& o) { return format_double(o.step.lr); },
+       [](TrainOptions& o, const std::string& v) { o.step.lr = parse_double(v, "checkpoint config lr"); }},
       {"lr_schedule", "--lr-schedule", true,
        [](const TrainOptions& o) { return std::string(lr_schedule_name(o.lr_schedule)); },
        [](TrainOptions& o, const std::string& v) { o.lr_schedule = parse_lr_schedule(v); }},
       {"warmup_steps", "--warmup-steps", true, [](const TrainOptions& o) { return std::to_string(o.warmup_steps); },
-       [](TrainOptions& o, const std::string& v) { o.warmup_steps = to_i64(v, "warmup_steps"); }},
-      {"lr_min", "--lr-min", true, [](const TrainOptions& o) { return fmt_double(o.lr_min); },
-       [](TrainOptions& o, const std::string& v) { o.lr_min = to_f64(v, "lr_min"); }},
-      {"beta1", "--beta1", true, [](const TrainOptions& o) { return fmt_double(o.step.beta1); },
-       [](TrainOptions& o, const std::string& v) { o.step.beta1 = to_f64(v, "beta1"); }},
-      {"beta2", "--beta2", true, [](const TrainOptions& o) { return fmt_double(o.step.beta2); },
-       [](TrainOptions& o, const std::string& v) { o.step.beta2 = to_f64(v, "beta2"); }},
-      {"eps", "--eps", true, [](const TrainOptions& o) { return fmt_double(o.step.eps); },
-       [](TrainOptions& o, const std::string& v) { o.step.eps = to_f64(v, "eps"); }},
-      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return fmt_double(o.step.bias_lr_mult); },
-       [](TrainOptions& o, const std::string& v) { o.step.bias_lr_mult = to_f64(v, "bias_lr_mult"); }},
-      {"ema", "--ema", true, [](const TrainOptions& o) { return fmt_double(o.step.ema); },
-       [](TrainOptions& o, const std::string& v) { o.step.ema = to_f64(v, "ema"); }},
+       [](TrainOptions& o, const std::string& v) { o.warmup_steps = parse_int64(v, "checkpoint config warmup_steps"); }},
+      {"lr_min", "--lr-min", true, [](const TrainOptions& o) { return format_double(o.lr_min); },
+       [](TrainOptions& o, const std::string& v) { o.lr_min = parse_double(v, "checkpoint config lr_min"); }},
+      {"beta1", "--beta1", true, [](const TrainOptions& o) { return format_double(o.step.beta1); },
+       [](TrainOptions& o, const std::string& v) { o.step.beta1 = parse_double(v, "checkpoint config beta1"); }},
+      {"beta2", "--beta2", true, [](const TrainOptions& o) { return format_double(o.step.beta2); },
+       [](TrainOptions& o, const std::string& v) { o.step.beta2 = parse_double(v, "checkpoint config beta2"); }},
+      {"eps", "--eps", true, [](const TrainOptions& o) { return format_double(o.step.eps); },
+       [](TrainOptions& o, const std::string& v) { o.step.eps = parse_double(v, "checkpoint config eps"); }},
+      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return format_double(o.step.bias_lr_mult); },
+       [](TrainOptions& o, const std::string& v) { o.step.bias_lr_mult = parse_double(v, "checkpoint config bias_lr_mult"); }},
+      {"ema", "--ema", true, [](const TrainOptions& o) { return format_double(o.step.ema); },
+       [](TrainOptions& o, const std::string& v) { o.step.ema = parse_double(v, "checkpoint config ema"); }},
       {"init", "--init", true, [](const TrainOptions& o) { return std::string(init_name(o.init)); },
        [](TrainOptions& o, const std::string& v) { o.init = parse_init(v); }},
       {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
-       [](TrainOptions& o, const std::string& v) { o.lr_step = int(to_i64(v, "lr_step")); }},
-      {"momentum", "--momentum", true, [](const TrainOptions& o) { return fmt_double(o.step.momentum); },
-       [](TrainOptions& o, const std::string& v) { o.step.momentum = to_f64(v, "momentum"); }},
+       [](TrainOptions& o, const std::string& v) { o.lr_step = int(parse_int64(v, "checkpoint config lr_step")); }},
+      {"momentum", "--momentum", true, [](const TrainOptions& o) { return format_double(o.step.momentum); },
+       [](TrainOptions& o, const std::string& v) { o.step.momentum = parse_double(v, "checkpoint config momentum"); }},
       {"weight_decay", "--weight-decay", true,
-       [](const TrainOptions& o) { return fmt_double(o.step.weight_decay); },
-       [](TrainOptions& o, const std::string& v) { o.step.weight_decay = to_f64(v, "weight_decay"); }},
+       [](const TrainOptions& o) { return format_double(o.step.weight_decay); },
+       [](TrainOptions& o, const std::string& v) { o.step.weight_decay = parse_double(v, "checkpoint config weight_decay"); }},
       {"clip_mode", "--clip-mode", true,
        [](const TrainOptions& o) { return std::string(clip_mode_name(o.step.clip_mode)); },
        [](TrainOptions& o, const std::string& v) { o.step.clip_mode = parse_clip_mode(v); }},
-      {"clip", "--clip", true, [](const TrainOptions& o) { return fmt_double(o.step.clip); },
-       [](TrainOptions& o, const std::string& v) { o.step.clip = to_f64(v, "clip"); }},
+      {"clip", "--clip", true, [](const TrainOptions& o) { return format_double(o.step.clip); },
+       [](TrainOptions& o, const std::string& v) { o.step.clip = parse_double(v, "checkpoint config clip"); }},
       {"clip_scale_by_lr", "--clip-scale-by-lr", true,
        [](const TrainOptions& o) { return std::string(o.step.clip_scale_by_lr ? "true" : "false"); },
-       [](TrainOptions& o, const std::string& v) { o.step.clip_scale_by_lr = to_bool(v, "clip_scale_by_lr"); }},
+       [](TrainOptions& o, const std::string& v) { o.step.clip_scale_by_lr = parse_bool(v, "checkpoint config clip_scale_by_lr"); }},
       {"seed", "--seed", true, [](const TrainOptions& o) { return std::to_string(o.seed); },
        [](TrainOptions& o, const std::string& v) {
          char* end = nullptr;
@@ -146,20 +112,20 @@ const std::vector<ConfigKey>& config_keys() {
          VDSR_USER_CHECK(!v.empty() && *end == '\0', "checkpoint config seed = '" << v << "'");
        }},
       {"depth", "--depth", true, [](const TrainOptions& o) { return std::to_string(o.model.depth); },
-       [](TrainOptions& o, const std::string& v) { o.model.depth = int(to_i64(v, "depth")); }},
+       [](TrainOptions& o, const std::string& v) { o.model.depth = int(parse_int64(v, "checkpoint config depth")); }},
       {"channels", "--channels", true, [](const TrainOptions& o) { return std::to_string(o.model.channels); },
-       [](TrainOptions& o, const std::string& v) { o.model.channels = int(to_i64(v, "channels")); }},
+       [](TrainOptions& o, const std::string& v) { o.model.channels = int(parse_int64(v, "checkpoint config channels")); }},
       {"bias", "--no-bias", true, [](const TrainOptions& o) { return std::string(o.model.bias ? "true" : "false"); },
-       [](TrainOptions& o, const std::string& v) { o.model.bias = to_bool(v, "bias"); }},
+       [](TrainOptions& o, const std::string& v) { o.model.bias = parse_bool(v, "checkpoint config bias"); }},
       // Run options: taken from the checkpoint when not given, free to change.
       {"epochs", "--epochs", false, [](const TrainOptions& o) { return std::to_string(o.epochs); },
-       [](TrainOptions& o, const std::string& v) { o.epochs = int(to_i64(v, "epochs")); }},
+       [](TrainOptions& o, const std::string& v) { o.epochs = int(parse_int64(v, "checkpoint config epochs")); }},
       {"log_every", "--log-every", false, [](const TrainOptions& o) { return std::to_string(o.log_every); },
-       [](TrainOptions& o, const std::string& v) { o.log_every = int(to_i64(v, "log_every")); }},
-      {"train", "--train", false, [](const TrainOptions& o) { return join(o.train); },
-       [](TrainOptions& o, const std::string& v) { o.train = split(v); }},
-      {"val", "--val", false, [](const TrainOptions& o) { return join(o.val); },
-       [](TrainOptions& o, const std::string& v) { o.val = split(v); }},
+       [](TrainOptions& o, const std::string& v) { o.log_every = int(parse_int64(v, "checkpoint config log_every")); }},
+      {"train", "--train", false, [](const TrainOptions& o) { return join_list(o.train); },
+       [](TrainOptions& o, const std::string& v) { o.train = split_list(v); }},
+      {"val", "--val", false, [](const TrainOptions& o) { return join_list(o.val); },
+       [](TrainOptions& o, const std::string& v) { o.val = split_list(v); }},
   };
   return keys;
 }

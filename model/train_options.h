@@ -62,11 +62,5 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
 
 // The recipe part of a config record as "key=value ..." (the final weights' metadata).
 std::string describe_recipe(const std::map<std::string, std::string>& config);
-// A double as the config stores it: %.17g, so it reads back exactly.
-std::string fmt_double(double v);
-// "a,b,c"
-std::string join(const std::vector<std::string>& items);
-// An integer config value; a UserError naming `key` otherwise.
-int64_t to_i64(const std::string& s, const std::string& key);
 
 }  // namespace vdsr

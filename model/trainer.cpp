@@ -17,6 +17,7 @@
 #include "engine/file_plan.h"
 #include "engine/image_io.h"
 #include "engine/log.h"
+#include "engine/values.h"
 #include "model/checkpoint.h"
 #include "model/patches.h"
 #include "model/train_log.h"
@@ -100,7 +101,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   std::vector<std::string> files;
   for (const auto& d : o.train)
     for (auto& f : list_image_files(d, "training folder")) files.push_back(std::move(f));
-  VDSR_USER_CHECK(!files.empty(), "no images found in the training folders " << join(o.train));
+  VDSR_USER_CHECK(!files.empty(), "no images found in the training folders " << join_list(o.train));
   const TrainingSet set = TrainingSet::build(files, o.data);
   VDSR_USER_CHECK(set.count() > 0, "the training images give no " << o.data.patch << "x" << o.data.patch << " patches");
   {
@@ -112,7 +113,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     log_info(buf);
   }
   if (ckpt_config.count("patches"))
-    VDSR_USER_CHECK(to_i64(ckpt_config.at("patches"), "patches") == set.count(),
+    VDSR_USER_CHECK(parse_int64(ckpt_config.at("patches"), "checkpoint config patches") == set.count(),
                "the training set gives " << set.count() << " patches but the checkpoint's run had "
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
@@ -340,11 +341,11 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     meta["recipe"] = describe_recipe(state.config);
     meta["steps"] = std::to_string(state.step);
     meta["epochs_done"] = std::to_string(state.epoch);
-    meta["train_seconds"] = fmt_double(run_seconds());
+    meta["train_seconds"] = format_double(run_seconds());
     if (last_epoch.is_object())
       for (const auto& [k, v] : last_epoch.items())
-        if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = fmt_double(v.get<double>());
-    if (ema) meta["weights"] = "ema " + fmt_double(o.step.ema);
+        if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = format_double(v.get<double>());
+    if (ema) meta["weights"] = "ema " + format_double(o.step.ema);
     save_weights(weights_path, model->config(),
                  (ema ? model->ema_weights() : model->weights()).params.data(), meta);
     log_info("trained " + std::to_string(state.step) + " steps in " + format_duration(run_seconds()) +

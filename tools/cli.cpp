@@ -104,47 +104,6 @@ std::string version_text(const std::string& program) {
   return os.str();
 }
 
-int parse_int(const std::string& s, const std::string& what) {
-  errno = 0;
-  char* end = nullptr;
-  const long v = std::strtol(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0 && v >= -2147483647L &&
-                 v <= 2147483647L,
-             what << ": '" << s << "' is not an integer");
-  return static_cast<int>(v);
-}
-
-double parse_double(const std::string& s, const std::string& what) {
-  errno = 0;
-  char* end = nullptr;
-  const double v = std::strtod(s.c_str(), &end);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0,
-             what << ": '" << s << "' is not a number");
-  return v;
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
-std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std::string& what) {
-  std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    const int v = parse_int(item, what);
-    VDSR_USER_CHECK(v >= lo && v <= hi, what << ": " << v << " is outside " << lo << ".." << hi);
-    out.push_back(v);
-  }
-  VDSR_USER_CHECK(!out.empty(), what << ": empty list");
-  return out;
-}
-
 Precision check_precision(const std::string& precision, bool on_gpu) {
   const Precision p = parse_precision(precision);
   VDSR_USER_CHECK(p == Precision::Fp32 || on_gpu,

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/values.h"
 #include "model/precision.h"
 
 namespace vdsr::cli {
@@ -42,12 +43,11 @@ class Parser {
 // --version text: version, commit, CUDA / cuDNN versions, GPU architectures.
 std::string version_text(const std::string& program);
 
-// Splits "a,b,c" at commas, dropping empty items.
-std::vector<std::string> split_list(const std::string& s);
-// Parses "2,3,4" into integers; each must be in [lo, hi].
-std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std::string& what);
-int parse_int(const std::string& s, const std::string& what);
-double parse_double(const std::string& s, const std::string& what);
+// The value parsers (engine/values.h), shared with the stored configs.
+using vdsr::parse_double;
+using vdsr::parse_int;
+using vdsr::parse_int_list;
+using vdsr::split_list;
 
 // Runs body and maps exceptions to "error: ..." and exit status 1.
 int run_main(const std::function<int()>& body);

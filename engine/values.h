@@ -1,0 +1,22 @@
+// Values written as text, one set of parsers for the command lines (tools/cli.h) and the stored
+// configs of checkpoints (model/train_options.h): each error is a UserError naming `what` (a flag,
+// or a config key) and the text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vdsr {
+
+int parse_int(const std::string& s, const std::string& what);          // a 32-bit integer
+int64_t parse_int64(const std::string& s, const std::string& what);
+double parse_double(const std::string& s, const std::string& what);
+bool parse_bool(const std::string& s, const std::string& what);        // "true" or "false"
+// "2,3,4" into integers, each in [lo, hi]; an empty list is an error.
+std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std::string& what);
+std::vector<std::string> split_list(const std::string& s);             // at commas, empty items dropped
+std::string join_list(const std::vector<std::string>& items);          // with commas
+std::string format_double(double v);                                   // %.17g: reads back exactly
+
+}  // namespace vdsr
