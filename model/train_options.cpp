@@ -3,6 +3,7 @@
 // values by name (model/train_options.h).
 #include "model/train_options.h"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -194,6 +195,27 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
     VDSR_USER_FAIL("the command line differs from the checkpoint's recipe: " << msg
               << ". Leave these options out to take the checkpoint's values, or start a new run");
   }
+}
+
+void check_train_options(const TrainOptions& o) {
+  VDSR_USER_CHECK(!o.train.empty(), "--train DIR is required");
+  VDSR_USER_CHECK(o.batch >= 1 && o.lr_step >= 1 && o.log_every >= 1 && o.data.patch >= 1 && o.data.stride >= 1,
+             "--batch, --patch, --stride, --lr-step and --log-every must be positive");
+  VDSR_USER_CHECK(o.epochs >= 0 && o.epoch_iters >= 0 && o.max_steps >= 0,
+             "--epochs, --epoch-iters and --max-steps must be >= 0");
+  VDSR_USER_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
+  VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
+  VDSR_USER_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
+  VDSR_USER_CHECK(o.step.beta1 >= 0 && o.step.beta1 < 1 && o.step.beta2 >= 0 && o.step.beta2 < 1,
+             "--beta1 and --beta2 must be in [0, 1), got " << o.step.beta1 << " and " << o.step.beta2);
+  VDSR_USER_CHECK(o.step.eps > 0, "--eps must be positive, got " << o.step.eps);
+  VDSR_USER_CHECK(o.step.momentum >= 0 && o.step.momentum < 1, "--momentum must be in [0, 1), got " << o.step.momentum);
+  VDSR_USER_CHECK(o.step.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.weight_decay);
+  VDSR_USER_CHECK(o.step.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.bias_lr_mult);
+  VDSR_USER_CHECK(o.step.ema >= 0 && o.step.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.ema);
+  VDSR_USER_CHECK(o.step.clip_mode == ClipMode::None || o.step.clip > 0,
+             "--clip must be positive with --clip-mode " << clip_mode_name(o.step.clip_mode) << ", got " << o.step.clip);
+  VDSR_USER_CHECK(!o.data.scales.empty(), "--scales is empty");
 }
 
 }  // namespace vdsr

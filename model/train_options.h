@@ -60,6 +60,9 @@ std::map<std::string, std::string> train_config_record(const TrainOptions& o);
 // may be changed.
 void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::string>& ckpt);
 
+// Every option in range (a UserError naming the flag otherwise); --train given.
+void check_train_options(const TrainOptions& o);
+
 // The recipe part of a config record as "key=value ..." (the final weights' metadata).
 std::string describe_recipe(const std::map<std::string, std::string>& config);
 

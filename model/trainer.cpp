@@ -37,32 +37,20 @@ double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
 
-}  // namespace
-
-TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
-  const auto t_process = Clock::now();
-  // Which checkpoint (if any) to resume from.
-  if (o.resume == "auto") {
-    VDSR_USER_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
-    const fs::path ck = fs::path(o.out) / "checkpoint.safetensors";
-    o.resume = fs::exists(ck) ? ck.string() : "";
-    if (o.resume.empty()) log_info("no checkpoint in " + o.out + ": starting a new run");
-  }
-  if (!o.resume.empty() && o.out.empty()) {
-    const fs::path parent = fs::path(o.resume).parent_path();
-    o.out = parent.empty() ? "." : parent.string();
-  }
-  VDSR_USER_CHECK(!o.out.empty(), "--out DIR is required");
-  const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
-  const std::string log_path = (fs::path(o.out) / "train.jsonl").string();
-
+// What a run starts from: a checkpoint's model and state (its options merged into `o`), or
+// nothing yet for a new run (refused when `out` already holds one).
+struct OpenedRun {
   std::unique_ptr<Vdsr> model;
   TrainState state;
   std::map<std::string, std::string> ckpt_config;
+};
+
+OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
+  OpenedRun run;
   if (!o.resume.empty()) {
     LoadedCheckpoint ck = load_checkpoint(o.resume, o.device);
-    ckpt_config = ck.state.config;
-    merge_checkpoint_config(o, ckpt_config);
+    run.ckpt_config = ck.state.config;
+    merge_checkpoint_config(o, run.ckpt_config);
     // The shape comes from the tensors (older checkpoints may not record it in the config).
     const VdsrConfig& mc = ck.model->config();
     if (o.given.count("--depth") == 0) o.model.depth = mc.depth;
@@ -70,34 +58,18 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     if (o.given.count("--no-bias") == 0) o.model.bias = mc.bias;
     VDSR_USER_CHECK(o.model == mc, "the command line's model (" << o.model.describe() << ") differs from "
                                   << o.resume << "'s (" << mc.describe() << ")");
-    model = std::move(ck.model);
-    state = ck.state;
+    run.model = std::move(ck.model);
+    run.state = ck.state;
   } else {
     VDSR_USER_CHECK(!fs::exists(ckpt_path),
                o.out << " already holds a run (" << ckpt_path << "): continue it with --resume "
                      << ckpt_path << " (or --resume auto), or choose another --out");
   }
-  VDSR_USER_CHECK(!o.train.empty(), "--train DIR is required");
-  VDSR_USER_CHECK(o.batch >= 1 && o.lr_step >= 1 && o.log_every >= 1 && o.data.patch >= 1 && o.data.stride >= 1,
-             "--batch, --patch, --stride, --lr-step and --log-every must be positive");
-  VDSR_USER_CHECK(o.epochs >= 0 && o.epoch_iters >= 0 && o.max_steps >= 0,
-             "--epochs, --epoch-iters and --max-steps must be >= 0");
-  VDSR_USER_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
-  VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
-  VDSR_USER_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
-  VDSR_USER_CHECK(o.step.beta1 >= 0 && o.step.beta1 < 1 && o.step.beta2 >= 0 && o.step.beta2 < 1,
-             "--beta1 and --beta2 must be in [0, 1), got " << o.step.beta1 << " and " << o.step.beta2);
-  VDSR_USER_CHECK(o.step.eps > 0, "--eps must be positive, got " << o.step.eps);
-  VDSR_USER_CHECK(o.step.momentum >= 0 && o.step.momentum < 1, "--momentum must be in [0, 1), got " << o.step.momentum);
-  VDSR_USER_CHECK(o.step.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.weight_decay);
-  VDSR_USER_CHECK(o.step.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.bias_lr_mult);
-  VDSR_USER_CHECK(o.step.ema >= 0 && o.step.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.ema);
-  VDSR_USER_CHECK(o.step.clip_mode == ClipMode::None || o.step.clip > 0,
-             "--clip must be positive with --clip-mode " << clip_mode_name(o.step.clip_mode) << ", got " << o.step.clip);
-  VDSR_USER_CHECK(!o.data.scales.empty(), "--scales is empty");
-  fs::create_directories(o.out);
+  return run;
+}
 
-  // Data.
+// The patch set of the --train folders; a resumed run must see the checkpoint's patch count.
+TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string, std::string>& ckpt_config) {
   std::vector<std::string> files;
   for (const auto& d : o.train)
     for (auto& f : list_image_files(d, "training folder")) files.push_back(std::move(f));
@@ -117,6 +89,36 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                "the training set gives " << set.count() << " patches but the checkpoint's run had "
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
+  return set;
+}
+
+}  // namespace
+
+TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
+  const auto t_process = Clock::now();
+  // Which checkpoint (if any) to resume from.
+  if (o.resume == "auto") {
+    VDSR_USER_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
+    const fs::path ck = fs::path(o.out) / "checkpoint.safetensors";
+    o.resume = fs::exists(ck) ? ck.string() : "";
+    if (o.resume.empty()) log_info("no checkpoint in " + o.out + ": starting a new run");
+  }
+  if (!o.resume.empty() && o.out.empty()) {
+    const fs::path parent = fs::path(o.resume).parent_path();
+    o.out = parent.empty() ? "." : parent.string();
+  }
+  VDSR_USER_CHECK(!o.out.empty(), "--out DIR is required");
+  const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
+  const std::string log_path = (fs::path(o.out) / "train.jsonl").string();
+
+  OpenedRun run = open_run(o, ckpt_path);
+  std::unique_ptr<Vdsr>& model = run.model;
+  TrainState& state = run.state;
+  const std::map<std::string, std::string>& ckpt_config = run.ckpt_config;
+  check_train_options(o);
+  fs::create_directories(o.out);
+
+  const TrainingSet set = load_training_set(o, ckpt_config);
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
 
   if (!model) {
