@@ -69,7 +69,7 @@ void BatchReport::start(const std::string& what) {
 void BatchReport::progress(const std::string& input, double fraction) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = std::chrono::steady_clock::now();
-  // Only long images are worth a word: after a second, and at most twice a second.
+  // Only long work is worth a word: once the batch has run a second, at most twice a second.
   if (now - last_event_ < std::chrono::milliseconds(500) || since(t0_) < 1.0) return;
   last_event_ = now;
   char pct[16];

@@ -153,7 +153,8 @@ int run(int argc, char** argv) {
 
   // Files settled by the plan: what it could not use counts as failed, existing outputs as skipped.
   BatchReport report(plan.jobs.size(), o.json_events);
-  for (const auto& pr : plan.problems) report.planned({pr.path, "", "failed", "plan", pr.reason});
+  // Reasons are escaped as the pipeline's are (engine/error.h describe_error): they quote names.
+  for (const auto& pr : plan.problems) report.planned({pr.path, "", "failed", "plan", printable(pr.reason)});
   for (const auto& j : plan.existing) report.planned({j.input, j.output, "skipped", "", "output exists"});
 
   // One model per process worker (Vdsr is not thread-safe), loaded before any image is read: on the
