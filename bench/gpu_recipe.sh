@@ -12,9 +12,10 @@
 #   (after its warm-up, if any), then STEPS / 4 steps at a tenth of it, so every candidate is judged
 #   annealed, never by constant-lr noise. Validation on Set5 every STEPS / 4 steps. The table
 #   (Set5 PSNR after the anneal at x2/x3/x4, the best x2 seen, the last loss, ms per step) goes to
-#   stdout and $OUT/screen.txt, the same as JSON to $OUT/screen.json, each run's log to
-#   $OUT/screen-<name>.jsonl; the last line is "best: <name>|<options>" (by the mean of the three
-#   scales' PSNR; a collapsed candidate only if all collapsed).
+#   stdout and $OUT/screen.txt, the same as JSON to $OUT/screen.json with every candidate's curve
+#   (its epoch records; the device tool brings back 8 files at most, so no file per candidate);
+#   the last line is "best: <name>|<options>" (by the mean of the three scales' PSNR; a collapsed
+#   candidate only if all collapsed).
 # main: the candidate with its own schedule, sized to the wall budget: steps = (SECONDS - 30 s of
 #   data preparation and validation) / the candidate's ms per step in the screen (or
 #   VDSR_STEP_MS), in epochs of 1,000 steps; then vdsr_eval on every carried evaluation set. Back
@@ -42,9 +43,11 @@ if [ "$mode" = dry-run ]; then
   bash "$0" screen 12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3" || exit 1
   grep -q '^best: ' "$OUT/screen.txt" || { echo "gpu_recipe dry-run: no best line" >&2; exit 1; }
   VDSR_EPOCH_ITERS=4 bash "$0" main 30.1 || exit 1
-  for f in screen.json screen-sgd.jsonl screen-adam.jsonl main.jsonl main-curve.svg vdsr.safetensors eval.json; do
+  for f in screen.txt screen.json main.jsonl main-curve.svg vdsr.safetensors eval.json; do
     [ -s "$OUT/$f" ] || { echo "gpu_recipe dry-run: $OUT/$f missing" >&2; exit 1; }
   done
+  # The device tool brings back 8 files at most.
+  [ "$(find "$OUT" -type f | wc -l)" -le 8 ] || { echo "gpu_recipe dry-run: more than 8 files in $OUT" >&2; exit 1; }
   echo "gpu_recipe dry-run: passed"
   exit 0
 fi
@@ -102,17 +105,16 @@ if [ "$mode" = screen ]; then
     # shellcheck disable=SC2086  # opts is a list of options
     run "$name" "$runs/$name" $opts --lr-schedule step --epoch-iters "$anneal" \
       --epochs $((plateau + 1)) --lr-step "$plateau" --log-every 50
-    cp -f "$runs/$name/train.jsonl" "$out/screen-$name.jsonl" 2>/dev/null
   done
-  python3 - "$out" "${candidates[@]}" <<'PY' | tee "$out/screen.txt"
+  python3 - "$out" "$runs" "${candidates[@]}" <<'PY' | tee "$out/screen.txt"
 import json, sys
-out, candidates = sys.argv[1], sys.argv[2:]
+out, runs, candidates = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows, best = [], None
 print(f"{'candidate':<14} {'x2':>8} {'x3':>8} {'x4':>8} {'best x2':>8} {'loss':>9} {'ms/step':>8}  options")
 for c in candidates:
     name, opts = c.split("|", 1)
     try:
-        recs = [json.loads(l) for l in open(f"{out}/screen-{name}.jsonl")]
+        recs = [json.loads(l) for l in open(f"{runs}/{name}/train.jsonl")]
     except OSError:
         print(f"{name:<14} (failed: no log)")
         continue
@@ -126,7 +128,7 @@ for c in candidates:
     top = max(e.get("val_psnr_x2", float("nan")) for e in ep)
     ms = sum(e["step_ms"] for e in ep) / len(ep)
     row = {"name": name, "options": opts, "psnr": psnr, "best_x2": top, "loss": last["loss"],
-           "step_ms": ms, "steps": last["step"], "collapsed": last.get("collapsed")}
+           "step_ms": ms, "steps": last["step"], "collapsed": last.get("collapsed"), "curve": ep}
     rows.append(row)
     cells = " ".join(f"{psnr.get(s, float('nan')):8.3f}" for s in ("x2", "x3", "x4"))
     note = "  COLLAPSED" if row["collapsed"] else ""
