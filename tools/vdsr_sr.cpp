@@ -128,7 +128,6 @@ int run(int argc, char** argv) {
   const ImageFormat format = parse_image_format(output_format(o.input, o.output, o.format));
   FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive, o.skip_existing);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
-  for (const auto& j : plan.existing) log_verbose("skipping " + printable(j.input) + " (" + printable(j.output) + " exists)");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
                   "no images in '" << o.input << "'");
   // The whole tree was planned (so every shard agrees on the collision checks); keep this share.
@@ -151,11 +150,7 @@ int run(int argc, char** argv) {
       log_info("vdsr_sr: removed " + std::to_string(removed.size()) + " temporary file(s) of interrupted runs");
   }
 
-  // Files settled by the plan: what it could not use counts as failed, existing outputs as skipped.
   BatchReport report(plan.jobs.size(), o.json_events);
-  // Reasons are escaped as the pipeline's are (engine/error.h describe_error): they quote names.
-  for (const auto& pr : plan.problems) report.planned({pr.path, "", "failed", "plan", printable(pr.reason)});
-  for (const auto& j : plan.existing) report.planned({j.input, j.output, "skipped", "", "output exists"});
 
   // One model per process worker (Vdsr is not thread-safe), loaded before any image is read: on the
   // CPU, P workers; on GPUs, one per listed device (a device's ops share its stream and workspace).
@@ -184,6 +179,10 @@ int run(int argc, char** argv) {
   }
   log_info("vdsr_sr: " + what);
   report.start(what);
+  // Files settled by the plan: what it could not use counts as failed, existing outputs as skipped.
+  // Reasons are escaped as the pipeline's are (engine/error.h describe_error): they quote names.
+  for (const auto& pr : plan.problems) report.planned({pr.path, "", "failed", "plan", printable(pr.reason)});
+  for (const auto& j : plan.existing) report.planned({j.input, j.output, "skipped", "", printable(j.output) + " exists"});
 
   const auto& jobs = plan.jobs;
   std::atomic<int64_t> out_pixels{0};
