@@ -129,8 +129,8 @@ void verify_training_step(Vdsr& model, int N, const float* x, const float* targe
   model.forward(N, 41, 41, x, pred.data());
   StepOptions zero;
   zero.lr = 1e-300;  // the step changes nothing representable: the weights stay
-  zero.clip_mode = ClipMode::None;
-  zero.weight_decay = 0;
+  zero.optim.clip_mode = ClipMode::None;
+  zero.optim.weight_decay = 0;
   const StepStats st = model.train_step(N, 41, 41, x, target, zero);
   const std::vector<double> pd(pred.begin(), pred.end()), td(target, target + px);
   const double want = euclidean_loss_ref(N, px, pd.data(), td.data(), nullptr);

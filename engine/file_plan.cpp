@@ -206,18 +206,21 @@ Shard parse_shard(const std::string& text, const std::function<const char*(const
   const std::string left = t.substr(0, slash), right = slash == std::string::npos ? "" : t.substr(slash + 1);
   VDSR_USER_CHECK(left == "auto" || slash != std::string::npos, "--shard " << t << ": expected I/N, auto or auto/N");
   Shard s;
+  const auto slurm_index = [&] {
+    return env_int(env, "SLURM_ARRAY_TASK_ID") - (env("SLURM_ARRAY_TASK_MIN") ? env_int(env, "SLURM_ARRAY_TASK_MIN") : 0);
+  };
   if (left != "auto") {
     s.index = parse_count(left, "index");
     s.count = parse_count(right, "count");
     s.source = "--shard " + t;
   } else if (right.empty()) {
-    s.index = env_int(env, "SLURM_ARRAY_TASK_ID") - (env("SLURM_ARRAY_TASK_MIN") ? env_int(env, "SLURM_ARRAY_TASK_MIN") : 0);
+    s.index = slurm_index();
     s.count = env_int(env, "SLURM_ARRAY_TASK_COUNT");
     s.source = "the Slurm job array (SLURM_ARRAY_TASK_*)";
   } else {
     s.count = parse_count(right, "count");
     if (env("SLURM_ARRAY_TASK_ID") != nullptr) {
-      s.index = env_int(env, "SLURM_ARRAY_TASK_ID") - (env("SLURM_ARRAY_TASK_MIN") ? env_int(env, "SLURM_ARRAY_TASK_MIN") : 0);
+      s.index = slurm_index();
       s.source = "the Slurm job array (SLURM_ARRAY_TASK_ID)";
     } else {
       VDSR_USER_CHECK(env("JOB_COMPLETION_INDEX") != nullptr,

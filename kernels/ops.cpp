@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "engine/error.h"
+#include "kernels/bf16.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.h"
@@ -111,24 +112,23 @@ void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const dou
   optim_step_cpu(c, *s, norm != nullptr ? *norm : 0.0, n, n_decay, w, g, m, v, e);
 }
 
-
 // The kernels of each conv case (math, map types, thin shape), then the four entries that choose.
 namespace {
 
 void fp32_fwd(Device d, const ConvShape& s, const float* x, const float* wt, const float* b,
-                 bool relu, float* y) {
+              bool relu, float* y) {
   VDSR_ON_CUDA(d, conv3x3_fwd_cuda(s, x, wt, b, relu, y, stream_of(d)));
   conv3x3_fwd_cpu(s, x, wt, b, relu, y);
 }
 
 void fp32_bwd_data(Device d, const ConvShape& s, const float* dy, const float* wt,
-                      const float* relu_src, float* dx) {
+                   const float* relu_src, float* dx) {
   VDSR_ON_CUDA(d, conv3x3_bwd_data_cuda(s, dy, wt, relu_src, dx, stream_of(d)));
   conv3x3_bwd_data_cpu(s, dy, wt, relu_src, dx);
 }
 
 void fp32_bwd_weight(Device d, const ConvShape& s, const float* x, const float* dy, float* dw,
-                        float* db) {
+                     float* db) {
   VDSR_ON_CUDA(d, conv3x3_bwd_weight_cuda(s, x, dy, dw, db, stream_of(d), d.index));
   conv3x3_bwd_weight_cpu(s, x, dy, dw, db);
 }
@@ -140,84 +140,84 @@ void fp32_bwd_weight(Device d, const ConvShape& s, const float* x, const float* 
 #endif
 
 void weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip,
-                          Bf16* wg) {
+                  Bf16* wg) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_weights_bf16",
                          conv3x3_weights_bf16_cuda(wt, K, C, flip, nv(wg), stream_of(d), layers));
 }
 
 void fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
-                      bool relu, Bf16* y) {
+              bool relu, Bf16* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_fwd_bf16",
                          conv3x3_fwd_bf16_cuda(s, nv(x), nv(wg), b, relu, nv(y), stream_of(d)));
 }
 
 void bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
-                           const Bf16* relu_src, Bf16* dx) {
+                   const Bf16* relu_src, Bf16* dx) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_bwd_data_bf16",
       conv3x3_bwd_data_bf16_cuda(s, nv(dy), nv(wg_flip), nv(relu_src), nv(dx), stream_of(d)));
 }
 
 void bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
-                             float* db) {
+                     float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_bwd_weight_bf16",
       conv3x3_bwd_weight_bf16_cuda(s, nv(x), nv(dy), dw, db, stream_of(d), d.index));
 }
 
 void first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
-                            const float* b, bool relu, Bf16* y) {
+                    const float* b, bool relu, Bf16* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_first_fwd_bf16",
                          conv3x3_first_fwd_bf16_cuda(s, x, wt, b, relu, nv(y), stream_of(d)));
 }
 
 void first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
-                                   float* dw, float* db) {
+                           float* dw, float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_first_bwd_weight_bf16",
       conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d), d.index));
 }
 
 void last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
-                           const float* b, const float* skip, float* y) {
+                   const float* b, const float* skip, float* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_fwd_bf16",
                          conv3x3_last_fwd_bf16_cuda(s, nv(x), wt, b, skip, y, stream_of(d)));
 }
 
 void last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
-                                const Bf16* relu_src, Bf16* dx) {
+                        const Bf16* relu_src, Bf16* dx) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_last_bwd_data_bf16",
       conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx), stream_of(d)));
 }
 
 void last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
-                                  float* dw, float* db) {
+                          float* dw, float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
       d, "conv3x3_last_bwd_weight_bf16",
       conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d), d.index));
 }
 
 void weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
-                          float* wg) {
+                  float* wg) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_weights_tf32",
                          conv3x3_weights_tf32_cuda(wt, K, C, flip, wg, stream_of(d), layers));
 }
 
 void fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
-                      bool relu, float* y) {
+              bool relu, float* y) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_fwd_tf32",
                          conv3x3_fwd_tf32_cuda(s, x, wg, b, relu, y, stream_of(d)));
 }
 
 void bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
-                           const float* relu_src, float* dx) {
+                   const float* relu_src, float* dx) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_data_tf32",
                          conv3x3_bwd_data_tf32_cuda(s, dy, wg_flip, relu_src, dx, stream_of(d)));
 }
 
 void bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
-                             float* dw, float* db) {
+                     float* dw, float* db) {
   VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_weight_tf32",
                          conv3x3_bwd_weight_tf32_cuda(s, x, dy, dw, db, stream_of(d), d.index));
 }

@@ -11,7 +11,6 @@
 #include <cstdint>
 
 #include "engine/device.h"
-#include "kernels/bf16.h"
 #include "kernels/conv_shape.h"
 #include "kernels/optim_step.h"
 #include "kernels/precision.h"

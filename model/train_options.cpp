@@ -68,8 +68,8 @@ const std::vector<ConfigKey>& config_keys() {
       {"recipe", "--recipe", true, [](const TrainOptions& o) { return o.recipe; },
        [](TrainOptions& o, const std::string& v) { o.recipe = v; }},
       {"optimizer", "--optimizer", true,
-       [](const TrainOptions& o) { return std::string(optimizer_name(o.step.optimizer)); },
-       [](TrainOptions& o, const std::string& v) { o.step.optimizer = parse_optimizer(v); }},
+       [](const TrainOptions& o) { return std::string(optimizer_name(o.step.optim.kind)); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.kind = parse_optimizer(v); }},
       {"lr", "--lr", true, [](const TrainOptions& o) { return format_double(o.step.lr); },
        [](TrainOptions& o, const std::string& v) { o.step.lr = parse_double(v, "checkpoint config lr"); }},
       {"lr_schedule", "--lr-schedule", true,
@@ -79,28 +79,28 @@ const std::vector<ConfigKey>& config_keys() {
        [](TrainOptions& o, const std::string& v) { o.warmup_steps = parse_int64(v, "checkpoint config warmup_steps"); }},
       {"lr_min", "--lr-min", true, [](const TrainOptions& o) { return format_double(o.lr_min); },
        [](TrainOptions& o, const std::string& v) { o.lr_min = parse_double(v, "checkpoint config lr_min"); }},
-      {"beta1", "--beta1", true, [](const TrainOptions& o) { return format_double(o.step.beta1); },
-       [](TrainOptions& o, const std::string& v) { o.step.beta1 = parse_double(v, "checkpoint config beta1"); }},
-      {"beta2", "--beta2", true, [](const TrainOptions& o) { return format_double(o.step.beta2); },
-       [](TrainOptions& o, const std::string& v) { o.step.beta2 = parse_double(v, "checkpoint config beta2"); }},
-      {"eps", "--eps", true, [](const TrainOptions& o) { return format_double(o.step.eps); },
-       [](TrainOptions& o, const std::string& v) { o.step.eps = parse_double(v, "checkpoint config eps"); }},
-      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return format_double(o.step.bias_lr_mult); },
-       [](TrainOptions& o, const std::string& v) { o.step.bias_lr_mult = parse_double(v, "checkpoint config bias_lr_mult"); }},
-      {"ema", "--ema", true, [](const TrainOptions& o) { return format_double(o.step.ema); },
-       [](TrainOptions& o, const std::string& v) { o.step.ema = parse_double(v, "checkpoint config ema"); }},
+      {"beta1", "--beta1", true, [](const TrainOptions& o) { return format_double(o.step.optim.beta1); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.beta1 = parse_double(v, "checkpoint config beta1"); }},
+      {"beta2", "--beta2", true, [](const TrainOptions& o) { return format_double(o.step.optim.beta2); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.beta2 = parse_double(v, "checkpoint config beta2"); }},
+      {"eps", "--eps", true, [](const TrainOptions& o) { return format_double(o.step.optim.eps); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.eps = parse_double(v, "checkpoint config eps"); }},
+      {"bias_lr_mult", "--bias-lr-mult", true, [](const TrainOptions& o) { return format_double(o.step.optim.bias_lr_mult); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.bias_lr_mult = parse_double(v, "checkpoint config bias_lr_mult"); }},
+      {"ema", "--ema", true, [](const TrainOptions& o) { return format_double(o.step.optim.ema); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.ema = parse_double(v, "checkpoint config ema"); }},
       {"init", "--init", true, [](const TrainOptions& o) { return std::string(init_name(o.init)); },
        [](TrainOptions& o, const std::string& v) { o.init = parse_init(v); }},
       {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
        [](TrainOptions& o, const std::string& v) { o.lr_step = int(parse_int64(v, "checkpoint config lr_step")); }},
-      {"momentum", "--momentum", true, [](const TrainOptions& o) { return format_double(o.step.momentum); },
-       [](TrainOptions& o, const std::string& v) { o.step.momentum = parse_double(v, "checkpoint config momentum"); }},
+      {"momentum", "--momentum", true, [](const TrainOptions& o) { return format_double(o.step.optim.momentum); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.momentum = parse_double(v, "checkpoint config momentum"); }},
       {"weight_decay", "--weight-decay", true,
-       [](const TrainOptions& o) { return format_double(o.step.weight_decay); },
-       [](TrainOptions& o, const std::string& v) { o.step.weight_decay = parse_double(v, "checkpoint config weight_decay"); }},
+       [](const TrainOptions& o) { return format_double(o.step.optim.weight_decay); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.weight_decay = parse_double(v, "checkpoint config weight_decay"); }},
       {"clip_mode", "--clip-mode", true,
-       [](const TrainOptions& o) { return std::string(clip_mode_name(o.step.clip_mode)); },
-       [](TrainOptions& o, const std::string& v) { o.step.clip_mode = parse_clip_mode(v); }},
+       [](const TrainOptions& o) { return std::string(clip_mode_name(o.step.optim.clip_mode)); },
+       [](TrainOptions& o, const std::string& v) { o.step.optim.clip_mode = parse_clip_mode(v); }},
       {"clip", "--clip", true, [](const TrainOptions& o) { return format_double(o.step.clip); },
        [](TrainOptions& o, const std::string& v) { o.step.clip = parse_double(v, "checkpoint config clip"); }},
       {"clip_scale_by_lr", "--clip-scale-by-lr", true,
@@ -206,15 +206,15 @@ void check_train_options(const TrainOptions& o) {
   VDSR_USER_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
   VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
   VDSR_USER_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
-  VDSR_USER_CHECK(o.step.beta1 >= 0 && o.step.beta1 < 1 && o.step.beta2 >= 0 && o.step.beta2 < 1,
-             "--beta1 and --beta2 must be in [0, 1), got " << o.step.beta1 << " and " << o.step.beta2);
-  VDSR_USER_CHECK(o.step.eps > 0, "--eps must be positive, got " << o.step.eps);
-  VDSR_USER_CHECK(o.step.momentum >= 0 && o.step.momentum < 1, "--momentum must be in [0, 1), got " << o.step.momentum);
-  VDSR_USER_CHECK(o.step.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.weight_decay);
-  VDSR_USER_CHECK(o.step.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.bias_lr_mult);
-  VDSR_USER_CHECK(o.step.ema >= 0 && o.step.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.ema);
-  VDSR_USER_CHECK(o.step.clip_mode == ClipMode::None || o.step.clip > 0,
-             "--clip must be positive with --clip-mode " << clip_mode_name(o.step.clip_mode) << ", got " << o.step.clip);
+  VDSR_USER_CHECK(o.step.optim.beta1 >= 0 && o.step.optim.beta1 < 1 && o.step.optim.beta2 >= 0 && o.step.optim.beta2 < 1,
+             "--beta1 and --beta2 must be in [0, 1), got " << o.step.optim.beta1 << " and " << o.step.optim.beta2);
+  VDSR_USER_CHECK(o.step.optim.eps > 0, "--eps must be positive, got " << o.step.optim.eps);
+  VDSR_USER_CHECK(o.step.optim.momentum >= 0 && o.step.optim.momentum < 1, "--momentum must be in [0, 1), got " << o.step.optim.momentum);
+  VDSR_USER_CHECK(o.step.optim.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.optim.weight_decay);
+  VDSR_USER_CHECK(o.step.optim.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.optim.bias_lr_mult);
+  VDSR_USER_CHECK(o.step.optim.ema >= 0 && o.step.optim.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.optim.ema);
+  VDSR_USER_CHECK(o.step.optim.clip_mode == ClipMode::None || o.step.clip > 0,
+             "--clip must be positive with --clip-mode " << clip_mode_name(o.step.optim.clip_mode) << ", got " << o.step.clip);
   VDSR_USER_CHECK(!o.data.scales.empty(), "--scales is empty");
 }
 

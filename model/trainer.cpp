@@ -128,7 +128,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const int64_t iters = o.epoch_iters > 0 ? o.epoch_iters : (set.count() + o.batch - 1) / o.batch;
   const int64_t total = iters * o.epochs;
   const LrPlan lr_plan{o.lr_schedule, o.step.lr, o.lr_min, o.lr_step, o.warmup_steps};
-  const bool ema = o.step.ema > 0;
+  const bool ema = o.step.optim.ema > 0;
   state.seed = o.seed;
   state.epoch = state.step / iters;
   state.config = train_config_record(o);
@@ -252,7 +252,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
       if (log_point) {
         state.loss_sum += st.loss;
         ++state.loss_count;
-        if (so.clip_mode == ClipMode::Norm && st.grad_norm > so.clip_threshold()) ++state.clip_bound;
+        if (so.optim.clip_mode == ClipMode::Norm && st.grad_norm > so.clip_threshold()) ++state.clip_bound;
         write_record({{"record", "step"}, {"step", state.step}, {"epoch", e + 1}, {"loss", st.loss},
                       {"grad_norm", st.grad_norm}, {"lr", so.lr}, {"seconds", run_seconds()}});
         char label[160];
@@ -347,7 +347,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     if (last_epoch.is_object())
       for (const auto& [k, v] : last_epoch.items())
         if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = format_double(v.get<double>());
-    if (ema) meta["weights"] = "ema " + format_double(o.step.ema);
+    if (ema) meta["weights"] = "ema " + format_double(o.step.optim.ema);
     save_weights(weights_path, model->config(),
                  (ema ? model->ema_weights() : model->weights()).params.data(), meta);
     log_info("trained " + std::to_string(state.step) + " steps in " + format_duration(run_seconds()) +

@@ -46,20 +46,6 @@ Vdsr::Vdsr(const VdsrConfig& cfg, Device device)
   copy_bytes(device_, bad_step_slot(), Device::cpu(), &no_bad_step, sizeof no_bad_step);
 }
 
-OptimConfig StepOptions::optim_config() const {
-  OptimConfig c;
-  c.kind = optimizer;
-  c.clip_mode = clip_mode;
-  c.momentum = momentum;
-  c.beta1 = beta1;
-  c.beta2 = beta2;
-  c.eps = eps;
-  c.weight_decay = weight_decay;
-  c.bias_lr_mult = bias_lr_mult;
-  c.ema = ema;
-  return c;
-}
-
 void Vdsr::init_he(uint64_t seed, InitFan fan) {
   std::mt19937_64 rng(seed);
   std::vector<float> host(size_t(num_params_), 0.0f);
@@ -262,9 +248,9 @@ double Vdsr::step(const StepOptions& opt) {
 
 void Vdsr::begin_step(const StepOptions& opt) {
   VDSR_CHECK(opt.lr > 0 && std::isfinite(opt.lr), "learning rate must be positive, got " << opt.lr);
-  VDSR_CHECK(opt.clip_mode == ClipMode::None || opt.clip_threshold() > 0,
+  VDSR_CHECK(opt.optim.clip_mode == ClipMode::None || opt.clip_threshold() > 0,
              "clipping threshold must be positive, got " << opt.clip_threshold());
-  const OptimConfig c = opt.optim_config();
+  const OptimConfig c = opt.optim;
   if (c.uses_second_moment()) ensure_second_moment();
   if (c.ema > 0) ensure_ema();
   ops::set_optim_scalars(device_, optim_scalars(c, opt.lr, opt.clip_threshold(), steps_ + 1),
@@ -273,14 +259,14 @@ void Vdsr::begin_step(const StepOptions& opt) {
 
 void Vdsr::step_async(const StepOptions& opt) {
   ops::grad_norm(device_, num_params_, grads(), norm_slot());
-  ops::optim_step(device_, opt.optim_config(), optim_slot(), norm_slot(), num_params_,
+  ops::optim_step(device_, opt.optim, optim_slot(), norm_slot(), num_params_,
                   num_weights_, params(), grads(), momentum(), second_moment(), ema());
 }
 
 // The lr and the clip threshold are not part of the key: the step reads them from the device.
 bool Vdsr::IterationKey::operator==(const IterationKey& o) const {
   return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target &&
-         params == o.params && second == o.second && ema == o.ema && opt.optim_config() == o.opt.optim_config() && precision == o.precision &&
+         params == o.params && second == o.second && ema == o.ema && opt.optim == o.opt.optim && precision == o.precision &&
          acts_generation == o.acts_generation && workspace_generation == o.workspace_generation;
 }
 

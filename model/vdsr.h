@@ -33,17 +33,12 @@ namespace vdsr {
 
 struct StepOptions {
   double lr = 0.1;  // this step's learning rate (a schedule changes it; the rest stays fixed)
-  Optimizer optimizer = Optimizer::Sgd;
-  double momentum = 0.9;                         // SGD
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam, AdamW
-  double weight_decay = 1e-4;  // weights only; Adam: L2 in the gradient; AdamW: decoupled
-  double bias_lr_mult = 1.0;   // biases learn at lr times this
-  double ema = 0.0;            // decay of the EMA of the weights (0: no EMA)
-  ClipMode clip_mode = ClipMode::Norm;
+  // The optimizer, its decay, bias lr, EMA and clip mode (kernels/optim_step.h); norm clipping by
+  // default.
+  OptimConfig optim{Optimizer::Sgd, ClipMode::Norm};
   double clip = 0.4;              // norm: max global L2 norm; value: max |g| per element
   bool clip_scale_by_lr = false;  // use clip / lr as the threshold (the paper's theta / lr)
 
-  OptimConfig optim_config() const;
   double clip_threshold() const { return clip_scale_by_lr ? clip / lr : clip; }
 };
 

@@ -152,11 +152,11 @@ TEST_CASE("whole training steps of a tiny model equal the double reference netwo
     const int64_t N = 2, H = 9, W = 8, n = model.num_params(), n_w = model.num_weights();
     std::vector<double> p(init.begin(), init.end()), m(size_t(n), 0.0), v(size_t(n), 0.0), e = p;
     StepOptions opt;
-    opt.optimizer = kind;
-    opt.weight_decay = 0.5;
-    opt.bias_lr_mult = 0.5;
+    opt.optim.kind = kind;
+    opt.optim.weight_decay = 0.5;
+    opt.optim.bias_lr_mult = 0.5;
     opt.lr = kind == Optimizer::Sgd ? 0.05 : 1e-3;
-    opt.ema = kind == Optimizer::AdamW ? 0.9 : 0.0;
+    opt.optim.ema = kind == Optimizer::AdamW ? 0.9 : 0.0;
     for (int step = 1; step <= 2; ++step) {
       INFO("step " << step);
       const auto xf = test::random_floats(size_t(N * H * W), 0.f, 1.f, 30 + uint32_t(step));
@@ -166,10 +166,10 @@ TEST_CASE("whole training steps of a tiny model equal the double reference netwo
       const double norm = grad_norm_ref(n, g.data());
       double gmax = 0;
       for (const double gi : g) gmax = std::max(gmax, std::abs(gi));
-      opt.clip_mode = kind == Optimizer::Sgd ? ClipMode::Norm : kind == Optimizer::AdamW ? ClipMode::Value : ClipMode::None;
+      opt.optim.clip_mode = kind == Optimizer::Sgd ? ClipMode::Norm : kind == Optimizer::AdamW ? ClipMode::Value : ClipMode::None;
       opt.clip = kind == Optimizer::Sgd ? 0.5 * norm : 0.5 * gmax;  // both bind
       const std::vector<double> g_unclipped = g;
-      const OptimConfig c = opt.optim_config();
+      const OptimConfig c = opt.optim;
       optim_step_ref(c, optim_scalars(c, opt.lr, opt.clip, step), norm, n, n_w, p.data(), g.data(), m.data(),
                      v.data(), e.data());
       const StepStats st = model.train_step(N, H, W, xf.data(), tf.data(), opt);

@@ -499,7 +499,7 @@ TEST_CASE("a collapsed network and a clip that sets the step are named in the ep
   Quiet quiet;
   const std::string dir = test::temp_dir("train_collapse"), hr = make_data(dir);
   TrainOptions unclipped = tiny(hr, dir + "/unclipped");
-  unclipped.step.clip_mode = ClipMode::None;
+  unclipped.step.optim.clip_mode = ClipMode::None;
   run_training(unclipped);
   for (const auto& r : read_jsonl(dir + "/unclipped/train.jsonl")) CHECK(!r.contains("clip_bound_fraction"));
   // Layer 1's ReLUs all dead from the first step: no gradient reaches them again, and what follows
@@ -542,12 +542,12 @@ TEST_CASE("Adam trains a deep, narrow network where SGD with the default recipe 
     o.epoch_iters = 100;
     o.seed = 3;
     if (adam) {
-      o.step.optimizer = Optimizer::Adam;
+      o.step.optim.kind = Optimizer::Adam;
       o.step.lr = 3e-3;
       o.lr_schedule = LrSchedule::Cosine;
       o.warmup_steps = 20;
       o.lr_min = 1e-5;
-      o.step.clip_mode = ClipMode::None;
+      o.step.optim.clip_mode = ClipMode::None;
     }
     run_training(o);
     return last_epoch(o.out + "/train.jsonl");

@@ -1,8 +1,6 @@
 #include "tools/cli.h"
 
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <sstream>
 

@@ -88,7 +88,7 @@ int run(int argc, char** argv) {
   add("", "--epoch-iters", "N", "steps per epoch; 0 = one full pass, ceil(patches / batch) [1000]",
       [&](const std::string& v) { o.epoch_iters = cli::parse_int(v, "--epoch-iters"); });
   add("", "--optimizer", "NAME", "sgd (momentum), adam (weight decay as L2 in the gradient) or adamw (decoupled) [sgd]",
-      [&](const std::string& v) { o.step.optimizer = parse_optimizer(v); });
+      [&](const std::string& v) { o.step.optim.kind = parse_optimizer(v); });
   add("", "--lr", "LR", "starting (peak) learning rate [0.01]", [&](const std::string& v) { o.step.lr = cli::parse_double(v, "--lr"); });
   add("", "--lr-schedule", "NAME",
       "step (lr / 10 every --lr-step epochs), cosine (per step, down to --lr-min at the last step) or constant [step]",
@@ -100,20 +100,20 @@ int run(int argc, char** argv) {
   add("", "--warmup-steps", "N", "ramp the learning rate linearly from lr / N over the first N steps [0]",
       [&](const std::string& v) { o.warmup_steps = cli::parse_int(v, "--warmup-steps"); });
   add("", "--momentum", "M", "SGD momentum [0.9]",
-      [&](const std::string& v) { o.step.momentum = cli::parse_double(v, "--momentum"); });
-  add("", "--beta1", "B", "Adam's first-moment decay [0.9]", [&](const std::string& v) { o.step.beta1 = cli::parse_double(v, "--beta1"); });
-  add("", "--beta2", "B", "Adam's second-moment decay [0.999]", [&](const std::string& v) { o.step.beta2 = cli::parse_double(v, "--beta2"); });
-  add("", "--eps", "E", "Adam's epsilon [1e-8]", [&](const std::string& v) { o.step.eps = cli::parse_double(v, "--eps"); });
+      [&](const std::string& v) { o.step.optim.momentum = cli::parse_double(v, "--momentum"); });
+  add("", "--beta1", "B", "Adam's first-moment decay [0.9]", [&](const std::string& v) { o.step.optim.beta1 = cli::parse_double(v, "--beta1"); });
+  add("", "--beta2", "B", "Adam's second-moment decay [0.999]", [&](const std::string& v) { o.step.optim.beta2 = cli::parse_double(v, "--beta2"); });
+  add("", "--eps", "E", "Adam's epsilon [1e-8]", [&](const std::string& v) { o.step.optim.eps = cli::parse_double(v, "--eps"); });
   add("", "--weight-decay", "WD", "weight decay on weights, not biases [1e-4]",
-      [&](const std::string& v) { o.step.weight_decay = cli::parse_double(v, "--weight-decay"); });
+      [&](const std::string& v) { o.step.optim.weight_decay = cli::parse_double(v, "--weight-decay"); });
   add("", "--bias-lr-mult", "M", "the biases learn at lr times M (Caffe's lr_mult) [1]",
-      [&](const std::string& v) { o.step.bias_lr_mult = cli::parse_double(v, "--bias-lr-mult"); });
+      [&](const std::string& v) { o.step.optim.bias_lr_mult = cli::parse_double(v, "--bias-lr-mult"); });
   add("", "--ema", "DECAY",
       "keep an exponential moving average of the weights with this decay (e.g. 0.999); validation and "
       "vdsr.safetensors use it [0 = off]",
-      [&](const std::string& v) { o.step.ema = cli::parse_double(v, "--ema"); });
+      [&](const std::string& v) { o.step.optim.ema = cli::parse_double(v, "--ema"); });
   add("", "--clip-mode", "MODE", "gradient clipping: norm (global L2), value (per element), none [norm]",
-      [&](const std::string& v) { o.step.clip_mode = parse_clip_mode(v); });
+      [&](const std::string& v) { o.step.optim.clip_mode = parse_clip_mode(v); });
   add("", "--clip", "C", "clipping threshold [0.4]", [&](const std::string& v) { o.step.clip = cli::parse_double(v, "--clip"); });
   add("", "--clip-scale-by-lr", "", "use clip / lr as the threshold (the paper's theta / lr)",
       [&](const std::string&) { o.step.clip_scale_by_lr = true; });

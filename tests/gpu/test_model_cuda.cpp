@@ -237,7 +237,7 @@ TEST_CASE("CUDA model: one training step matches the CPU") {
       cpu.set_params(params);
       gpu.set_params(params);
       StepOptions opt;  // lr 0.1, momentum 0.9, weight decay 1e-4, norm clip 0.4
-      opt.clip_mode = clip;
+      opt.optim.clip_mode = clip;
       // About the rms gradient element (norm ~1e4 over 665,921 elements): clamps a good share of
       // the elements but not all. A threshold far below every |g| would turn each element into
       // +-threshold, so that one element whose tiny gradient lands on the other side of zero on
@@ -473,15 +473,15 @@ TEST_CASE("CUDA model bf16 and tf32: a training step is close to fp32") {
 TEST_CASE("CUDA model: graph-replayed training equals eager training bit for bit") {
   vdsr::test::require_gpu();
   StepOptions sgd, adam;
-  adam.optimizer = Optimizer::Adam;
-  adam.ema = 0.99;
-  adam.bias_lr_mult = 0.1;
-  adam.clip_mode = ClipMode::Value;
+  adam.optim.kind = Optimizer::Adam;
+  adam.optim.ema = 0.99;
+  adam.optim.bias_lr_mult = 0.1;
+  adam.optim.clip_mode = ClipMode::Value;
   adam.clip = 0.05;
   adam.clip_scale_by_lr = true;  // the threshold follows the lr too
   for (const Precision prec : {Precision::Fp32, Precision::Bf16, Precision::Tf32})
     for (const StepOptions& base : {sgd, adam}) {
-      INFO(precision_name(prec) << ", " << optimizer_name(base.optimizer));
+      INFO(precision_name(prec) << ", " << optimizer_name(base.optim.kind));
       const auto params = seeded_params(VdsrConfig{}, 37);
       const auto graphed_model = gpu_model(params, prec), eager_model = gpu_model(params, prec);
       Vdsr &graphed = *graphed_model, &eager = *eager_model;
@@ -496,7 +496,7 @@ TEST_CASE("CUDA model: graph-replayed training equals eager training bit for bit
         const Batch b(N, H, W, 71 + 2 * step);
         copy_bytes(kGpu, dx.data(), kCpu, b.x.data(), dx.bytes());
         copy_bytes(kGpu, dt.data(), kCpu, b.target.data(), dt.bytes());
-        opt.lr = (base.optimizer == Optimizer::Sgd ? 0.01 : 1e-3) * (1.0 - 0.1 * step);
+        opt.lr = (base.optim.kind == Optimizer::Sgd ? 0.01 : 1e-3) * (1.0 - 0.1 * step);
         const auto* x = static_cast<const float*>(dx.data());
         const auto* t = static_cast<const float*>(dt.data());
         const StepStats sg = graphed.train_step(N, H, W, x, t, opt);
@@ -507,7 +507,7 @@ TEST_CASE("CUDA model: graph-replayed training equals eager training bit for bit
       CHECK(same_bits(graphed.weights().params, eager.weights().params));
       const size_t n = size_t(graphed.num_params());
       CHECK(same_bits(download(kGpu, graphed.momentum(), n), download(kGpu, eager.momentum(), n)));
-      if (base.optimizer == Optimizer::Adam) {
+      if (base.optim.kind == Optimizer::Adam) {
         CHECK(same_bits(download(kGpu, graphed.second_moment(), n), download(kGpu, eager.second_moment(), n)));
         CHECK(same_bits(graphed.ema_weights().params, eager.ema_weights().params));
       }
@@ -532,9 +532,9 @@ TEST_CASE("CUDA model: Adam with the EMA trains like the CPU, step for step") {
   cpu.set_params(params);
   gpu.set_params(params);
   StepOptions opt;
-  opt.optimizer = Optimizer::AdamW;
-  opt.ema = 0.9;
-  opt.clip_mode = ClipMode::None;
+  opt.optim.kind = Optimizer::AdamW;
+  opt.optim.ema = 0.9;
+  opt.optim.clip_mode = ClipMode::None;
   for (uint32_t step = 0; step < 3; ++step) {
     INFO("step " << step);
     const Batch b(2, 23, 19, 91 + 2 * step);
