@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/euclidean_loss.h"
 
 namespace vdsr::bench {
@@ -110,7 +110,7 @@ void verify_network_forward(const Vdsr& model, int H, int W, const float* in, co
     std::vector<double> cur = a;
     for (const auto& l : model.layers()) {
       std::vector<double> next(size_t(kSide) * kSide * size_t(l.K));
-      conv3x3_fwd_ref({1, kSide, kSide, l.C, l.K}, cur.data(), params.data() + l.w_offset,
+      conv_fwd_ref({1, kSide, kSide, l.C, l.K}, cur.data(), params.data() + l.w_offset,
                       l.b_offset >= 0 ? params.data() + l.b_offset : nullptr, l.relu, next.data());
       mask(next, l.K);
       cur.swap(next);

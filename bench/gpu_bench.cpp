@@ -32,7 +32,7 @@
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.cuh"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/conv3x3_fwd_bf16.cuh"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_tf32.cuh"
@@ -109,7 +109,7 @@ double verify_small(const GpuCtx& ctx, Op op, int v) {
   sync(ctx.stream);
   if (op == kFwd) {
     std::vector<double> ref(size_t(s.out_elems()));
-    conv3x3_fwd_ref(s, to_double(x).data(), to_double(w).data(), to_double(b).data(), true, ref.data());
+    conv_fwd_ref(s, to_double(x).data(), to_double(w).data(), to_double(b).data(), true, ref.data());
     return rel_l2(download(st.y, ref.size()).data(), ref.data(), ref.size());
   }
   if (op == kBwdData) {

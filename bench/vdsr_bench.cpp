@@ -27,7 +27,7 @@
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "bench/cpu_verify.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
@@ -182,14 +182,14 @@ int run(int argc, char** argv) {
   const auto x = random_vec(size_t(s.in_elems()), 5), w = random_vec(size_t(s.weight_elems()), 6, 0.05f),
              b = random_vec(64, 7), dy = random_vec(size_t(s.out_elems()), 8);
   std::vector<float> y(size_t(s.out_elems())), dx(size_t(s.in_elems())), dw(size_t(s.weight_elems())), db(64);
-  conv3x3_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data());
+  conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data());
   conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data());
   conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
   bench::verify_conv_rows(s, x.data(), w.data(), b.data(), y.data(), dy.data(), dx.data(), dw.data(), db.data(), 256);
   const double conv_flop = 2.0 * s.macs();
   const std::string shape = std::to_string(batch) + "x41x41 64->64";
   row("conv3x3_fwd " + shape, conv_flop,
-      median_seconds(reps, [&] { conv3x3_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data()); }));
+      median_seconds(reps, [&] { conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data()); }));
   row("conv3x3_bwd_data " + shape, conv_flop,
       median_seconds(reps, [&] { conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data()); }));
   row("conv3x3_bwd_weight " + shape, conv_flop,

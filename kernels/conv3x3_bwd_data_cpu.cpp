@@ -3,20 +3,21 @@
 // Backward-data is a forward convolution of dy with the weights flipped in space and transposed:
 //   dx[n,h,w,c] = sum_{k,r',s'} dy[n, h+r'-1, w+s'-1, k] * wt'[c,k,r',s'],
 //   wt'[c,k,r',s'] = wt[k,c,2-r',2-s']
-// (substitute r' = 2-r, s' = 2-s), so it reuses conv3x3_fwd_cpu with C and K swapped, and inherits
+// (substitute r' = 2-r, s' = 2-s), so it reuses conv_fwd_cpu with C and K swapped, and inherits
 // its position independence and speed. The ReLU mask is a second, memory-bound pass.
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_data.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 
 namespace vdsr {
 
 void conv3x3_bwd_data_cpu(const ConvShape& shape, const float* dy, const float* wt,
                           const float* relu_src, float* dx) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
+  VDSR_CHECK(shape.is_3x3_zero(), "conv3x3_bwd_data_cpu takes 3x3 zero-padded layers only");
   VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0,
              "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K);
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr, "null tensor");
@@ -33,7 +34,7 @@ void conv3x3_bwd_data_cpu(const ConvShape& shape, const float* dy, const float* 
   ConvShape t = shape;
   t.C = K;
   t.K = C;
-  conv3x3_fwd_cpu(t, dy, wt_t.data(), nullptr, false, dx);
+  conv_fwd_cpu(t, dy, wt_t.data(), nullptr, false, dx);
 
   if (relu_src != nullptr) {
     // Select rather than multiply: a masked element is +0 even where the sum is not finite.

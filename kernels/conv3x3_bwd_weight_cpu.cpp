@@ -12,7 +12,7 @@
 // K = 1 (the last layer) has its own tile, vectorised along j (JB vectors of j, dy broadcast),
 // rather than wasting 15/16 of every vector on padded channels.
 //
-// Paths (AVX-512, AVX2+FMA, baseline) and VDSR_CPU_ISA as in conv3x3_fwd_cpu.cpp.
+// Paths (AVX-512, AVX2+FMA, baseline) and VDSR_CPU_ISA as in conv_fwd_cpu.cpp.
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "engine/cpu_features.h"
-#include "kernels/conv3x3_cpu_blocking.h"
+#include "kernels/conv_cpu_blocking.h"
 #include "engine/error.h"
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_weight.h"
@@ -105,7 +105,7 @@ inline __attribute__((always_inline)) void bww_rows(const BwdWArgs& q, int64_t r
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / H, h = row % H;
     const float* rows[3];
-    load_row_band(q.x, n, h, H, W, C, buf.data(), row_len, rows);
+    load_row_band(q.x, n, h, H, W, C, 3, false, buf.data(), row_len, rows);
     const float* d = q.dy + row * W * K;
     if (K != Kp) {
       for (int64_t w = 0; w < W; ++w)
@@ -178,6 +178,7 @@ void bww_rows_generic(const BwdWArgs& q, int64_t b, int64_t e, float* g, float* 
 void conv3x3_bwd_weight_cpu(const ConvShape& shape, const float* x, const float* dy, float* dw,
                             float* db) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
+  VDSR_CHECK(shape.is_3x3_zero(), "conv3x3_bwd_weight_cpu takes 3x3 zero-padded layers only");
   VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0,
              "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K);
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, "null tensor");

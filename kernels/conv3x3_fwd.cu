@@ -1,4 +1,4 @@
-// CUDA 3x3 convolution forward (math: kernels/conv3x3_fwd.h).
+// CUDA 3x3 convolution forward (math: kernels/conv_fwd.h).
 //   0:direct  one thread per output, taps then channels, OIHW weights read as they are.
 //   1:tiled   the weights rearranged to B[tap][c][k] (in the workspace), then the implicit GEMM of
 //             conv3x3_tiles.cuh: 128-pixel x 64-channel tiles (variants 2 and 3: 64 and 256

@@ -1,4 +1,4 @@
-// CUDA launcher of the 3x3 convolution forward (math and shapes: kernels/conv3x3_fwd.h). All
+// CUDA launcher of the 3x3 convolution forward (math and shapes: kernels/conv_fwd.h). All
 // pointers are device memory; the launch is queued on `stream`. Variants live side by side:
 // variant 0 is the simplest correct kernel; the default (-1) is the fastest verified one.
 #pragma once

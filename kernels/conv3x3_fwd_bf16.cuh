@@ -1,5 +1,5 @@
 // CUDA launcher of the bf16 tensor-core 3x3 convolution forward, 64 -> 64 channels (math:
-// kernels/conv3x3_fwd.h; kernels: kernels/conv3x3_bf16_variants.cuh). bf16 activations, fp32
+// kernels/conv_fwd.h; kernels: kernels/conv3x3_bf16_variants.cuh). bf16 activations, fp32
 // accumulation, fp32 bias; the weights are the bf16 GEMM copy made by conv3x3_weights_bf16_cuda
 // (flip = false). Device pointers; queued on `stream`; needs compute capability 8.0 or later.
 #pragma once

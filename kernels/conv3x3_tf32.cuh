@@ -1,5 +1,5 @@
 // CUDA launchers of the tf32 tensor-core 3x3 convolutions, 64 -> 64 channels (the --precision
-// tf32 mode's hidden layers; math: kernels/conv3x3_fwd.h, conv3x3_bwd_data.h,
+// tf32 mode's hidden layers; math: kernels/conv_fwd.h, conv3x3_bwd_data.h,
 // conv3x3_bwd_weight.h). fp32 NHWC activations and fp32 weights, rounded to tf32 (10-bit mantissa)
 // as they enter the tensor cores (mma.sync.m16n8k8, kernels/conv3x3_mma.cuh with Tf32Math), fp32
 // accumulation and fp32 results. Compute 8.0 and later. Device pointers; queued on `stream`.

@@ -1,5 +1,5 @@
 // CUDA launchers of VDSR's two thin layers in the bf16 mode: the first (1 -> 64 channels) and the
-// last (64 -> 1, with the global residual fused). Math: kernels/conv3x3_fwd.h, conv3x3_bwd_data.h,
+// last (64 -> 1, with the global residual fused). Math: kernels/conv_fwd.h, conv3x3_bwd_data.h,
 // conv3x3_bwd_weight.h with C = 1 or K = 1. Each is 1/64 of a hidden layer's work and has one
 // channel on one side, too thin for a tensor-core GEMM tile, so they run on the CUDA cores in fp32:
 // the one-channel side (the image, the residual, their gradients) stays fp32, the 64-channel side

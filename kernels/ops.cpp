@@ -8,7 +8,7 @@
 #include "kernels/bf16.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/euclidean_loss.h"
 #include "kernels/grad_norm.h"
 #include "kernels/residual_add.h"
@@ -22,6 +22,7 @@
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv_fwd_general.cuh"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_tf32.cuh"
 #include "kernels/conv3x3_thin_bf16.cuh"
@@ -115,10 +116,13 @@ void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const dou
 // The kernels of each conv case (math, map types, thin shape), then the four entries that choose.
 namespace {
 
+// Any kernel size and padding on the CPU; on CUDA the tuned 3x3 kernels, or the plain general one
+// for the other shapes (SRCNN's).
 void fp32_fwd(Device d, const ConvShape& s, const float* x, const float* wt, const float* b,
               bool relu, float* y) {
-  VDSR_ON_CUDA(d, conv3x3_fwd_cuda(s, x, wt, b, relu, y, stream_of(d)));
-  conv3x3_fwd_cpu(s, x, wt, b, relu, y);
+  VDSR_ON_CUDA(d, s.is_3x3_zero() ? conv3x3_fwd_cuda(s, x, wt, b, relu, y, stream_of(d))
+                                  : conv_fwd_general_cuda(s, x, wt, b, relu, y, stream_of(d)));
+  conv_fwd_cpu(s, x, wt, b, relu, y);
 }
 
 void fp32_bwd_data(Device d, const ConvShape& s, const float* dy, const float* wt,
@@ -237,19 +241,26 @@ const char* math_name(Precision p) { return p == Precision::Fp32 ? "fp32" : p ==
 
 [[noreturn]] void unsupported(const char* op, Precision math, const ConvShape& s, DType a, DType b) {
   VDSR_FAIL(op << ": no kernel for " << math_name(math) << " math with " << dtype_name(a) << " -> "
-               << dtype_name(b) << " maps at " << s.C << " -> " << s.K << " channels");
+               << dtype_name(b) << " maps at " << s.C << " -> " << s.K << " channels, " << s.R << "x" << s.R
+               << (s.pad == Padding::Zero ? "" : " replicate-padded"));
+}
+
+// Training (the backward passes) and the tensor-core modes exist for VDSR's 3x3 zero-padded layers
+// only; other kernel sizes (SRCNN) are fp32 inference.
+void require_3x3(const char* op, Precision math, const ConvShape& s, DType a, DType b) {
+  if (!s.is_3x3_zero()) unsupported(op, math, s, a, b);
 }
 
 }  // namespace
 
-void conv3x3_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
+void conv_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
                      void* wg) {
   if (math == Precision::Bf16) return weights_bf16(d, wt, layers, K, C, flip, static_cast<Bf16*>(wg));
   if (math == Precision::Tf32) return weights_tf32(d, wt, layers, K, C, flip, static_cast<float*>(wg));
-  VDSR_FAIL("conv3x3_weights: fp32 math reads the master weights, it has no GEMM copy");
+  VDSR_FAIL("conv_weights: fp32 math reads the master weights, it has no GEMM copy");
 }
 
-void conv3x3_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
+void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
                  const float* b, bool relu, const float* skip, MapView y) {
   const auto w = static_cast<const float*>(wt);
   const DType in = x.dtype, out = y.dtype;
@@ -258,7 +269,8 @@ void conv3x3_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, c
     if (skip != nullptr) residual_add(d, s.out_elems(), skip, as<float>(y), as<float>(y));
     return;
   }
-  VDSR_CHECK(skip == nullptr || out == DType::F32, "conv3x3_fwd: a skip input needs an F32 output");
+  require_3x3("conv_fwd", math, s, in, out);
+  VDSR_CHECK(skip == nullptr || out == DType::F32, "conv_fwd: a skip input needs an F32 output");
   if (math == Precision::Fp32 && in == DType::F32 && out == DType::BF16 && s.C == 1 && skip == nullptr)
     return first_fwd_bf16(d, s, as<float>(x), w, b, relu, as<Bf16>(y));
   if (math == Precision::Fp32 && in == DType::BF16 && out == DType::F32 && s.K == 1 && !relu)
@@ -267,15 +279,16 @@ void conv3x3_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, c
     return fwd_bf16(d, s, as<Bf16>(x), static_cast<const Bf16*>(wt), b, relu, as<Bf16>(y));
   if (math == Precision::Tf32 && in == DType::F32 && out == DType::F32 && skip == nullptr)
     return fwd_tf32(d, s, as<float>(x), w, b, relu, as<float>(y));
-  unsupported("conv3x3_fwd", math, s, in, out);
+  unsupported("conv_fwd", math, s, in, out);
 }
 
-void conv3x3_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
+void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
                       ConstMapView relu_src, MapView dx) {
   const auto w = static_cast<const float*>(wt);
   const DType in = dy.dtype, out = dx.dtype;
   VDSR_CHECK(relu_src.data == nullptr || relu_src.dtype == out,
-             "conv3x3_bwd_data: the ReLU source must have the gradient's type");
+             "conv_bwd_data: the ReLU source must have the gradient's type");
+  require_3x3("conv_bwd_data", math, s, in, out);
   if (math == Precision::Fp32 && in == DType::F32 && out == DType::F32)
     return fp32_bwd_data(d, s, as<float>(dy), w, as<float>(relu_src), as<float>(dx));
   if (math == Precision::Fp32 && in == DType::F32 && out == DType::BF16 && s.K == 1)
@@ -284,12 +297,13 @@ void conv3x3_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView
     return bwd_data_bf16(d, s, as<Bf16>(dy), static_cast<const Bf16*>(wt), as<Bf16>(relu_src), as<Bf16>(dx));
   if (math == Precision::Tf32 && in == DType::F32 && out == DType::F32)
     return bwd_data_tf32(d, s, as<float>(dy), w, as<float>(relu_src), as<float>(dx));
-  unsupported("conv3x3_bwd_data", math, s, in, out);
+  unsupported("conv_bwd_data", math, s, in, out);
 }
 
-void conv3x3_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy,
+void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy,
                         float* dw, float* db) {
   const DType in = x.dtype, grad = dy.dtype;
+  require_3x3("conv_bwd_weight", math, s, in, grad);
   if (math == Precision::Fp32 && in == DType::F32 && grad == DType::F32)
     return fp32_bwd_weight(d, s, as<float>(x), as<float>(dy), dw, db);
   if (math == Precision::Fp32 && in == DType::F32 && grad == DType::BF16 && s.C == 1)
@@ -300,7 +314,7 @@ void conv3x3_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapVi
     return bwd_weight_bf16(d, s, as<Bf16>(x), as<Bf16>(dy), dw, db);
   if (math == Precision::Tf32 && in == DType::F32 && grad == DType::F32)
     return bwd_weight_tf32(d, s, as<float>(x), as<float>(dy), dw, db);
-  unsupported("conv3x3_bwd_weight", math, s, in, grad);
+  unsupported("conv_bwd_weight", math, s, in, grad);
 }
 
 }  // namespace vdsr::ops

@@ -18,29 +18,30 @@
 namespace vdsr::ops {
 
 // The convolutions: one entry per role, precision as data (kernels/precision.h). The math and the
-// shape of the maps pick the kernels (math: kernels/conv3x3_fwd.h, conv3x3_bwd_data.h,
-// conv3x3_bwd_weight.h):
-//   math Fp32, F32 -> F32: any C, K; the CPU's only case;
+// shape (channels, kernel size, padding: kernels/conv_shape.h) pick the kernels (math:
+// kernels/conv_fwd.h, conv3x3_bwd_data.h, conv3x3_bwd_weight.h):
+//   math Fp32, F32 -> F32: any C, K; forward also any odd kernel size and zero or replicate padding
+//     (SRCNN); the CPU's only case;
 //   math Fp32 with a bf16 side: the thin layers of the bf16 mode on the CUDA cores: the fp32 image
 //     into a BF16 map (C == 1), a BF16 map into the fp32 prediction (K == 1);
 //   math Tf32, F32 -> F32, and math Bf16, BF16 -> BF16: 64 -> 64 on the tensor cores of a CUDA
-//     device of compute capability 8.0+, from the GEMM copies of the weights (conv3x3_weights).
-// Any other combination is an Error naming it. wt: the fp32 master weights [K][C][3][3] for math
-// Fp32, else the GEMM copy (for backward-data the flipped one). Shapes as in those headers.
+//     device of compute capability 8.0+, from the GEMM copies of the weights (conv_weights).
+// Everything but the fp32 forward is 3x3 with zero padding (VDSR). Any other combination is an
+// Error naming it. wt: the fp32 master weights [K][C][R][R] for math Fp32, else the GEMM copy (for
+// backward-data the flipped one). Shapes as in those headers.
 //
-// wg = the GEMM copies of `layers` consecutive K x C layers in `math` (Tf32: float, Bf16: Bf16;
+// wg = the GEMM copies of `layers` consecutive K x C 3x3 layers in `math` (Tf32: float, Bf16: Bf16;
 // kernels/conv3x3_gemm_weights.cuh; flip: the backward-data copy).
-void conv3x3_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
-                     void* wg);
+void conv_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip, void* wg);
 // y = act(conv(x) + b) (+ skip, the global residual, when skip is not null; y is then F32).
-void conv3x3_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
-                 const float* b, bool relu, const float* skip, MapView y);
+void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt, const float* b,
+              bool relu, const float* skip, MapView y);
 // dx = mask(relu_src > 0) conv_t(dy); relu_src.data null: no mask.
-void conv3x3_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
-                      ConstMapView relu_src, MapView dx);
+void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
+                   ConstMapView relu_src, MapView dx);
 // dw = sum dy x (fp32, overwritten), db = sum dy (when not null).
-void conv3x3_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy,
-                        float* dw, float* db);
+void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy, float* dw,
+                     float* db);
 
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 

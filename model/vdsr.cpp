@@ -158,8 +158,8 @@ void Vdsr::convert_weights(bool with_flipped) {
   const int hidden = cfg_.depth - 2;
   if (hidden <= 0 || precision_ == Precision::Fp32) return;
   const float* wt = params() + layers_[1].w_offset;  // the hidden layers' weights are contiguous
-  ops::conv3x3_weights(device_, precision_, wt, hidden, 64, 64, false, wg_.data());
-  if (with_flipped) ops::conv3x3_weights(device_, precision_, wt, hidden, 64, 64, true, wg_flip_.data());
+  ops::conv_weights(device_, precision_, wt, hidden, 64, 64, false, wg_.data());
+  if (with_flipped) ops::conv_weights(device_, precision_, wt, hidden, 64, 64, true, wg_flip_.data());
 }
 
 size_t Vdsr::map_elem() const { return precision_ == Precision::Bf16 ? sizeof(Bf16) : sizeof(float); }
@@ -183,7 +183,7 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
     const LayerDesc& l = layers_[i];
     const bool last = i + 1 == layers_.size();
     const MapView out = last ? MapView{y, DType::F32} : MapView{ping[i % 2], plan_[i].out};
-    ops::conv3x3_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, in, layer_weights(i, false),
+    ops::conv_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, in, layer_weights(i, false),
                      bias_of(l, params()), l.relu, last ? x : nullptr, out);  // the global residual
     in = out;
     if (observer_) observer_(pixels);
@@ -220,7 +220,7 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     const LayerDesc& l = layers_[i];
     const bool last = i + 1 == depth;
     const MapView out = last ? MapView{pred, DType::F32} : MapView{act[i], plan_[i].out};
-    ops::conv3x3_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, input_of(i), layer_weights(i, false),
+    ops::conv_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, input_of(i), layer_weights(i, false),
                      bias_of(l, params()), l.relu, last ? x : nullptr, out);
   }
   // d pred = d residual: the global skip passes the gradient through unchanged.
@@ -230,11 +230,11 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
   for (size_t i = depth; i-- > 0;) {
     const LayerDesc& l = layers_[i];
     const ConvShape s{N, H, W, l.C, l.K};
-    ops::conv3x3_bwd_weight(device_, plan_[i].math, s, input_of(i), dy, grads() + l.w_offset,
+    ops::conv_bwd_weight(device_, plan_[i].math, s, input_of(i), dy, grads() + l.w_offset,
                             bias_of(l, grads()));
     if (i == 0) break;
     const MapView dx{dmap[i % 2], plan_[i].in};
-    ops::conv3x3_bwd_data(device_, plan_[i].math, s, dy, layer_weights(i, true), input_of(i), dx);
+    ops::conv_bwd_data(device_, plan_[i].math, s, dy, layer_weights(i, true), input_of(i), dx);
     dy = dx;
   }
 }

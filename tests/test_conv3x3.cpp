@@ -20,7 +20,7 @@
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
@@ -34,25 +34,12 @@ using vdsr::test::require_close;
 using vdsr::test::require_exact;
 using vdsr::test::same_bits;
 using vdsr::test::shape_str;
+using vdsr::test::isa_paths;
+using vdsr::test::IsaScope;
 
 namespace {
 
 const float kNaN = std::numeric_limits<float>::quiet_NaN();
-
-// The vector paths of the CPU kernels that this machine can run (selected by VDSR_CPU_ISA).
-std::vector<std::string> isa_paths() {
-  std::vector<std::string> v{"generic"};
-#if defined(__x86_64__) || defined(__i386__)
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back("avx2");
-  if (__builtin_cpu_supports("avx512f")) v.push_back("avx512");
-#endif
-  return v;
-}
-
-struct IsaScope {
-  explicit IsaScope(const std::string& isa) { setenv("VDSR_CPU_ISA", isa.c_str(), 1); }
-  ~IsaScope() { unsetenv("VDSR_CPU_ISA"); }
-};
 
 struct ThreadsScope {
   int saved = vdsr::ThreadPool::global().size();
@@ -69,7 +56,7 @@ const ConvShape kShapes[] = {
 
 }  // namespace
 
-TEST_CASE("conv3x3_fwd_cpu matches the reference on awkward shapes, every vector path") {
+TEST_CASE("conv_fwd_cpu matches the reference on awkward shapes, every vector path") {
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
     uint32_t seed = 100;
@@ -80,13 +67,13 @@ TEST_CASE("conv3x3_fwd_cpu matches the reference on awkward shapes, every vector
         const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
         const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
         std::vector<float> y(size_t(s.out_elems()), kNaN);
-        vdsr::conv3x3_fwd_cpu(s, x.data(), wt.data(), bias ? b.data() : nullptr, relu, y.data());
+        vdsr::conv_fwd_cpu(s, x.data(), wt.data(), bias ? b.data() : nullptr, relu, y.data());
         const auto xd = to_double(x), wd = to_double(wt), bd = to_double(b);
         std::vector<double> want(y.size()), sumabs(y.size());
-        vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bias ? bd.data() : nullptr, relu,
+        vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bias ? bd.data() : nullptr, relu,
                               want.data());
         const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
-        vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
+        vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
                               sumabs.data());
         require_close(y, want, sumabs, double(9 * s.C + 1),
                       isa + " fwd " + shape_str(s) + (bias ? " bias relu" : ""));
@@ -168,8 +155,8 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
 
       std::vector<float> y(size_t(s.out_elems()), kNaN);
       std::vector<double> y_ref(y.size());
-      vdsr::conv3x3_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
-      vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
+      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
+      vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
       require_exact(y, y_ref, "fwd " + tag);
 
       std::vector<float> dx(size_t(s.in_elems()), kNaN);
@@ -201,7 +188,7 @@ TEST_CASE("conv3x3 reference gradients match finite differences") {
     const auto g = to_double(random_floats(size_t(s.out_elems()), -1, 1, ++seed));
     std::vector<double> y(size_t(s.out_elems()));
     auto loss = [&]() {
-      vdsr::conv3x3_fwd_ref(s, x.data(), wt.data(), b.data(), false, y.data());
+      vdsr::conv_fwd_ref(s, x.data(), wt.data(), b.data(), false, y.data());
       double l = 0.0;
       for (size_t i = 0; i < y.size(); ++i) l += y[i] * g[i];
       return l;
@@ -245,7 +232,7 @@ TEST_CASE("conv3x3 masked backward-data is the chain rule through the ReLU below
   std::vector<double> z(u.size()), y(size_t(s.out_elems()));
   auto loss = [&]() {
     for (size_t i = 0; i < u.size(); ++i) z[i] = u[i] > 0 ? u[i] : 0.0;
-    vdsr::conv3x3_fwd_ref(s, z.data(), wt.data(), b.data(), false, y.data());
+    vdsr::conv_fwd_ref(s, z.data(), wt.data(), b.data(), false, y.data());
     double l = 0.0;
     for (size_t i = 0; i < y.size(); ++i) l += y[i] * g[i];
     return l;
@@ -303,7 +290,7 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
       const auto dy = random_floats(size_t(s.out_elems()), -1, 1, 704);
       const auto src = relu_source(size_t(s.in_elems()), 705);
       std::vector<float> y(size_t(s.out_elems()), kNaN), dx(size_t(s.in_elems()), kNaN);
-      vdsr::conv3x3_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
+      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
       vdsr::conv3x3_bwd_data_cpu(s, dy.data(), wt.data(), src.data(), dx.data());
 
       for (const Crop& c : crops) {
@@ -319,7 +306,7 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
         };
         const auto xc = crop(x, s.C), dyc = crop(dy, s.K), srcc = crop(src, s.C);
         std::vector<float> yc(size_t(t.out_elems()), kNaN), dxc(size_t(t.in_elems()), kNaN);
-        vdsr::conv3x3_fwd_cpu(t, xc.data(), wt.data(), b.data(), true, yc.data());
+        vdsr::conv_fwd_cpu(t, xc.data(), wt.data(), b.data(), true, yc.data());
         vdsr::conv3x3_bwd_data_cpu(t, dyc.data(), wt.data(), srcc.data(), dxc.data());
         int64_t bad_y = 0, bad_dx = 0;
         for (int64_t h = c.h0; h < c.h1; ++h)
@@ -342,8 +329,8 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
     const auto x = random_floats(size_t(batch.in_elems()), -1, 1, 706);
     const auto wt = random_floats(size_t(batch.weight_elems()), -1, 1, 707);
     std::vector<float> y(size_t(batch.out_elems()), kNaN), y1(size_t(one.out_elems()), kNaN);
-    vdsr::conv3x3_fwd_cpu(batch, x.data(), wt.data(), nullptr, false, y.data());
-    vdsr::conv3x3_fwd_cpu(one, x.data() + 2 * one.in_elems(), wt.data(), nullptr, false, y1.data());
+    vdsr::conv_fwd_cpu(batch, x.data(), wt.data(), nullptr, false, y.data());
+    vdsr::conv_fwd_cpu(one, x.data() + 2 * one.in_elems(), wt.data(), nullptr, false, y1.data());
     CHECK(std::memcmp(y.data() + 2 * one.out_elems(), y1.data(), y1.size() * sizeof(float)) == 0);
   }
 }
@@ -360,7 +347,7 @@ TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
       ThreadsScope scope(threads);
       std::vector<float> y(size_t(s.out_elems()), kNaN), dx(size_t(s.in_elems()), kNaN);
       std::vector<float> dw(size_t(s.weight_elems()), kNaN), db(size_t(s.K), kNaN);
-      vdsr::conv3x3_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
+      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
       vdsr::conv3x3_bwd_data_cpu(s, dy.data(), wt.data(), x.data(), dx.data());
       vdsr::conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
       if (threads == 1) {
@@ -383,26 +370,26 @@ TEST_CASE("conv3x3 ops check their preconditions") {
   for (const ConvShape& bad :
        {ConvShape{0, 2, 3, 4, 5}, ConvShape{1, 0, 3, 4, 5}, ConvShape{1, 2, -3, 4, 5},
         ConvShape{1, 2, 3, 0, 5}, ConvShape{1, 2, 3, 4, 0}}) {
-    CHECK_THROWS_AS(vdsr::conv3x3_fwd_cpu(bad, a.data(), b.data(), nullptr, false, c.data()),
+    CHECK_THROWS_AS(vdsr::conv_fwd_cpu(bad, a.data(), b.data(), nullptr, false, c.data()),
                     vdsr::Error);
     CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cpu(bad, a.data(), b.data(), nullptr, c.data()),
                     vdsr::Error);
     CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cpu(bad, a.data(), b.data(), c.data(), nullptr),
                     vdsr::Error);
-    CHECK_THROWS_AS(vdsr::conv3x3_fwd_ref(bad, ad.data(), bd.data(), nullptr, false, cd.data()),
+    CHECK_THROWS_AS(vdsr::conv_fwd_ref(bad, ad.data(), bd.data(), nullptr, false, cd.data()),
                     vdsr::Error);
     CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_ref(bad, ad.data(), bd.data(), nullptr, cd.data()),
                     vdsr::Error);
     CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_ref(bad, ad.data(), bd.data(), cd.data(), nullptr),
                     vdsr::Error);
   }
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cpu(ok, nullptr, b.data(), nullptr, false, c.data()),
+  CHECK_THROWS_AS(vdsr::conv_fwd_cpu(ok, nullptr, b.data(), nullptr, false, c.data()),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cpu(ok, a.data(), nullptr, nullptr, false, c.data()),
+  CHECK_THROWS_AS(vdsr::conv_fwd_cpu(ok, a.data(), nullptr, nullptr, false, c.data()),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cpu(ok, a.data(), b.data(), nullptr, false, nullptr),
+  CHECK_THROWS_AS(vdsr::conv_fwd_cpu(ok, a.data(), b.data(), nullptr, false, nullptr),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cpu(ok, a.data(), b.data(), nullptr, false, a.data()),
+  CHECK_THROWS_AS(vdsr::conv_fwd_cpu(ok, a.data(), b.data(), nullptr, false, a.data()),
                   vdsr::Error);
   CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cpu(ok, nullptr, b.data(), nullptr, c.data()),
                   vdsr::Error);
@@ -416,7 +403,7 @@ TEST_CASE("conv3x3 ops check their preconditions") {
                   vdsr::Error);
   CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cpu(ok, a.data(), b.data(), nullptr, nullptr),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_ref(ok, nullptr, bd.data(), nullptr, false, cd.data()),
+  CHECK_THROWS_AS(vdsr::conv_fwd_ref(ok, nullptr, bd.data(), nullptr, false, cd.data()),
                   vdsr::Error);
   CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_ref(ok, ad.data(), nullptr, nullptr, cd.data()),
                   vdsr::Error);
@@ -424,7 +411,7 @@ TEST_CASE("conv3x3 ops check their preconditions") {
                   vdsr::Error);
   {
     IsaScope scope("no-such-isa");
-    CHECK_THROWS_AS(vdsr::conv3x3_fwd_cpu(ok, a.data(), b.data(), nullptr, false, c.data()),
+    CHECK_THROWS_AS(vdsr::conv_fwd_cpu(ok, a.data(), b.data(), nullptr, false, c.data()),
                     vdsr::Error);
   }
 }
@@ -463,7 +450,7 @@ TEST_CASE("conv3x3 CPU throughput", "[.perf]") {
     std::vector<float> dw(size_t(s.weight_elems())), db(size_t(s.K));
     const double gflop = 2 * s.macs() * 1e-9;
     const double tf = median_seconds(
-        5, [&] { vdsr::conv3x3_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data()); });
+        5, [&] { vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data()); });
     const double td = median_seconds(
         5, [&] { vdsr::conv3x3_bwd_data_cpu(s, dy.data(), wt.data(), x.data(), dx.data()); });
     const double tw = median_seconds(
@@ -490,7 +477,7 @@ TEST_CASE("conv3x3 CPU throughput", "[.perf]") {
     const float* in = input.data();
     for (size_t i = 0; i < layers.size(); ++i) {
       float* out = (i % 2 == 0) ? a.data() : b.data();
-      vdsr::conv3x3_fwd_cpu(layers[i], in, wts[i].data(), biases[i].data(), i + 1 < layers.size(),
+      vdsr::conv_fwd_cpu(layers[i], in, wts[i].data(), biases[i].data(), i + 1 < layers.size(),
                             out);
       in = out;
     }

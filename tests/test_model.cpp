@@ -9,7 +9,7 @@
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/euclidean_loss.h"
 #include "kernels/grad_norm.h"
 #include "kernels/optim_step.h"
@@ -41,7 +41,7 @@ struct RefNet {
     std::vector<double> in = x;
     for (const auto& l : layers) {
       std::vector<double> out(size_t(px * l.K));
-      conv3x3_fwd_ref({N, H, W, l.C, l.K}, in.data(), p.data() + l.w_offset,
+      conv_fwd_ref({N, H, W, l.C, l.K}, in.data(), p.data() + l.w_offset,
                       l.b_offset >= 0 ? p.data() + l.b_offset : nullptr, l.relu, out.data());
       acts.push_back(in);
       in = out;
@@ -214,20 +214,20 @@ TEST_CASE("the layer plan of each precision: math, map types and GEMM copies per
 TEST_CASE("the conv entries refuse combinations they have no kernel for, naming them") {
   const ConvShape s{1, 4, 4, 2, 2};
   std::vector<float> x(32, 0.5f), w(36, 0.1f), y(32);
-  CHECK_THROWS_WITH(ops::conv3x3_fwd(Device::cpu(), Precision::Fp32, s, {x.data(), DType::BF16}, w.data(), nullptr,
+  CHECK_THROWS_WITH(ops::conv_fwd(Device::cpu(), Precision::Fp32, s, {x.data(), DType::BF16}, w.data(), nullptr,
                                      false, nullptr, {y.data(), DType::BF16}),
                     Catch::Contains("no kernel for fp32 math with BF16 -> BF16 maps at 2 -> 2 channels"));
-  CHECK_THROWS_WITH(ops::conv3x3_fwd(Device::cpu(), Precision::Tf32, s, {x.data(), DType::F32}, w.data(), nullptr,
+  CHECK_THROWS_WITH(ops::conv_fwd(Device::cpu(), Precision::Tf32, s, {x.data(), DType::F32}, w.data(), nullptr,
                                      false, nullptr, {y.data(), DType::F32}),
                     Catch::Contains("tf32 mode needs a CUDA"));
-  CHECK_THROWS_WITH(ops::conv3x3_bwd_weight(Device::cpu(), Precision::Bf16, s, {x.data(), DType::BF16},
+  CHECK_THROWS_WITH(ops::conv_bwd_weight(Device::cpu(), Precision::Bf16, s, {x.data(), DType::BF16},
                                             {y.data(), DType::BF16}, w.data(), nullptr),
                     Catch::Contains("bf16 mode needs a CUDA"));
   // fp32 with the global residual: conv, then + skip.
-  ops::conv3x3_fwd(Device::cpu(), Precision::Fp32, {1, 4, 4, 2, 1}, {x.data(), DType::F32}, w.data(), nullptr, false,
+  ops::conv_fwd(Device::cpu(), Precision::Fp32, {1, 4, 4, 2, 1}, {x.data(), DType::F32}, w.data(), nullptr, false,
                    x.data(), {y.data(), DType::F32});
   std::vector<float> plain(16);
-  conv3x3_fwd_cpu({1, 4, 4, 2, 1}, x.data(), w.data(), nullptr, false, plain.data());
+  conv_fwd_cpu({1, 4, 4, 2, 1}, x.data(), w.data(), nullptr, false, plain.data());
   for (size_t i = 0; i < 16; ++i) CHECK(y[i] == plain[i] + x[i]);
 }
 

@@ -38,7 +38,7 @@
 #include "kernels/conv3x3_bwd_data_bf16.cuh"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_bwd_weight_bf16.cuh"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/conv3x3_fwd_bf16.cuh"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_thin_bf16.cuh"
@@ -303,8 +303,8 @@ Ref ref_first_fwd(const Thin& d, bool bias, bool relu) {
   const auto x = to_double(d.plane), wt = to_double(d.wt), b = to_double(d.b);
   const auto xa = abs_of(x), wa = abs_of(wt), ba = abs_of(b);
   Ref r{std::vector<double>(size_t(s.out_elems())), std::vector<double>(size_t(s.out_elems()))};
-  vdsr::conv3x3_fwd_ref(s, x.data(), wt.data(), bias ? b.data() : nullptr, relu, r.want.data());
-  vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
+  vdsr::conv_fwd_ref(s, x.data(), wt.data(), bias ? b.data() : nullptr, relu, r.want.data());
+  vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
                         r.sumabs.data());
   return r;
 }
@@ -314,8 +314,8 @@ Ref ref_last_fwd(const Thin& d, bool bias, bool skip) {
   const auto x = to_double(d.map), wt = to_double(d.wt), b = to_double({d.b[0]});
   const auto xa = abs_of(x), wa = abs_of(wt), ba = abs_of(b);
   Ref r{std::vector<double>(size_t(s.out_elems())), std::vector<double>(size_t(s.out_elems()))};
-  vdsr::conv3x3_fwd_ref(s, x.data(), wt.data(), bias ? b.data() : nullptr, false, r.want.data());
-  vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
+  vdsr::conv_fwd_ref(s, x.data(), wt.data(), bias ? b.data() : nullptr, false, r.want.data());
+  vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
                         r.sumabs.data());
   if (skip)
     for (size_t p = 0; p < r.want.size(); ++p) {
@@ -361,10 +361,10 @@ TEST_CASE("bf16 conv3x3 forward matches the reference on awkward shapes") {
       const Data d = make_data(s, false, seed += 10);
       const auto xd = to_double(d.x), wd = to_double(d.wt), bd = to_double(d.b);
       std::vector<double> want(size_t(s.out_elems())), sumabs(want.size());
-      vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bias_relu ? bd.data() : nullptr,
+      vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bias_relu ? bd.data() : nullptr,
                             bias_relu != 0, want.data());
       const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
-      vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
+      vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
                             sumabs.data());
       for (int v : usable_variants())
         require_bf16_close(
@@ -427,7 +427,7 @@ TEST_CASE("bf16 conv3x3 ops are exact on small integers (training shape, a wide 
                dyd = to_double(d.dy), srcd = to_double(d.src);
     const std::string tag = " " + shape_str(s);
     std::vector<double> y(size_t(s.out_elems()));
-    vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y.data());
+    vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y.data());
     for (int v : usable_variants())
       require_bf16_exact(run_fwd(d, true, v), y, true, "fwd bf16" + tag + variant_tag(v));
     std::vector<double> dx(size_t(s.in_elems()));

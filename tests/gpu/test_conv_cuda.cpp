@@ -36,7 +36,7 @@
 #include "kernels/conv3x3_bwd_weight.cuh"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.cuh"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
@@ -155,10 +155,10 @@ TEST_CASE("conv3x3_fwd_cuda matches the reference on awkward shapes, every varia
       const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
       const auto xd = to_double(x), wd = to_double(wt), bd = to_double(b);
       std::vector<double> want(size_t(s.out_elems())), sumabs(want.size());
-      vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bias_relu ? bd.data() : nullptr,
+      vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bias_relu ? bd.data() : nullptr,
                             bias_relu != 0, want.data());
       const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
-      vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
+      vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
                             sumabs.data());
       const DevBuf xg(x), wg(wt), bg(b);
       for (int v : variants(vdsr::conv3x3_fwd_cuda_variants())) {
@@ -254,7 +254,7 @@ TEST_CASE("conv3x3 CUDA ops are bit exact on small integers at the training shap
     const std::string tag = " " + shape_str(s);
 
     std::vector<double> y_ref(size_t(s.out_elems()));
-    vdsr::conv3x3_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
+    vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
     for (int v : variants(vdsr::conv3x3_fwd_cuda_variants()))
       require_exact(gpu_fwd(s, xg, wg, &bg, true, v), y_ref, "fwd v" + std::to_string(v) + tag);
 

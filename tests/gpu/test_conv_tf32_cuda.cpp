@@ -28,7 +28,7 @@
 #include "engine/error.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_tf32.cuh"
 #include "kernels/kernel_launch.cuh"
@@ -150,9 +150,9 @@ Ref ref_fwd(const Data& d, bool bias_relu) {
   const auto x = to_double(d.x), w = to_double(d.wt), b = to_double(d.b);
   const auto xa = abs_of(x), wa = abs_of(w), ba = abs_of(b);
   Ref r{std::vector<double>(size_t(s.out_elems())), std::vector<double>(size_t(s.out_elems()))};
-  vdsr::conv3x3_fwd_ref(s, x.data(), w.data(), bias_relu ? b.data() : nullptr, bias_relu,
+  vdsr::conv_fwd_ref(s, x.data(), w.data(), bias_relu ? b.data() : nullptr, bias_relu,
                         r.want.data());
-  vdsr::conv3x3_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
+  vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
                         r.sumabs.data());
   return r;
 }

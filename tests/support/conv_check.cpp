@@ -1,5 +1,7 @@
 #include "tests/support/conv_check.h"
 
+#include <cstdlib>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
@@ -10,8 +12,21 @@ namespace vdsr::test {
 
 std::string shape_str(const ConvShape& s) {
   return "N=" + std::to_string(s.N) + " H=" + std::to_string(s.H) + " W=" + std::to_string(s.W) +
-         " C=" + std::to_string(s.C) + " K=" + std::to_string(s.K);
+         " C=" + std::to_string(s.C) + " K=" + std::to_string(s.K) +
+         (s.is_3x3_zero() ? "" : " R=" + std::to_string(s.R) + (s.pad == Padding::Replicate ? " replicate" : " zero"));
 }
+
+std::vector<std::string> isa_paths() {
+  std::vector<std::string> v{"generic"};
+#if defined(__x86_64__) || defined(__i386__)
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back("avx2");
+  if (__builtin_cpu_supports("avx512f")) v.push_back("avx512");
+#endif
+  return v;
+}
+
+IsaScope::IsaScope(const std::string& isa) { setenv("VDSR_CPU_ISA", isa.c_str(), 1); }
+IsaScope::~IsaScope() { unsetenv("VDSR_CPU_ISA"); }
 
 std::vector<double> abs_of(const std::vector<double>& v) {
   std::vector<double> a(v.size());

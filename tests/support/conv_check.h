@@ -1,6 +1,6 @@
 // Comparisons shared by the CPU and GPU convolution tests: float results against the double
-// references with a bound that cannot flake, exact and bitwise equality, and a ReLU source with
-// exact zeros.
+// references with a bound that cannot flake, exact and bitwise equality, a ReLU source with exact
+// zeros, and the CPU kernels' vector paths.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +25,16 @@ void require_close(const std::vector<float>& got, const std::vector<double>& wan
 void require_exact(const std::vector<float>& got, const std::vector<double>& want,
                    const std::string& what);
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b);
+
+// The vector paths of the CPU conv kernels that this machine can run ("generic", "avx2", "avx512"),
+// and a scope that forces one (VDSR_CPU_ISA) for the kernels called inside it.
+std::vector<std::string> isa_paths();
+struct IsaScope {
+  explicit IsaScope(const std::string& isa);
+  ~IsaScope();
+  IsaScope(const IsaScope&) = delete;
+  IsaScope& operator=(const IsaScope&) = delete;
+};
 
 // A ReLU source with exact zeros (masked), positives and negatives (masked too).
 std::vector<float> relu_source(size_t n, uint32_t seed);

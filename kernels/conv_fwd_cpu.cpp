@@ -1,18 +1,19 @@
-// 3x3 convolution forward on the CPU, threaded and vectorised; see conv3x3_fwd.h for the math.
+// Convolution forward on the CPU, threaded and vectorised; see conv_fwd.h for the math.
 //
 // Implicit GEMM over NHWC. The weights are repacked once per call into wp[r][s*C + c][k] (k
 // fastest, K padded with zeros to a whole register block) and the bias into bp[k]. For output row
-// (n, h) the three input rows h-1, h, h+1 are copied into scratch rows with a zero pixel on the
-// left and zeros on the right up to a whole number of pixel blocks, and a missing row (above or
-// below the image) is a row of zeros. The 3C inputs (s, c) that output pixel w needs from row r are
-// then contiguous at row_r[w*C ...], with no border tests anywhere. A register block of P pixels x
-// NV vectors of output channels starts from the bias and accumulates broadcast(input) *
-// weight-vector over r = 0..2, then j = s*C + c in order, the same way for every pixel: an output's
-// arithmetic does not depend on where the pixel sits or how rows are split over threads, which is
-// what makes tiled output equal whole-image output bit for bit. Padded pixels and channels are
-// computed but never stored. K = 1 (the last layer) has its own block, vectorised along j instead
-// of k (a block of P pixels, one vector accumulator each, summed across lanes in a fixed order,
-// then a scalar tail for 3C mod V), rather than wasting 15/16 of every vector on padded channels.
+// (n, h) the R input rows h-P .. h+P (P = R / 2) are copied into scratch rows with P padding pixels
+// on each side (zeros, or copies of the edge pixel for replicate padding) and zeros on the right up
+// to a whole number of pixel blocks; a missing row is a row of zeros or, replicating, the nearest
+// row (conv_cpu_blocking.h). The R C inputs (s, c) that output pixel w needs from row r are then
+// contiguous at row_r[w*C ...], with no border tests anywhere. A register block of P pixels x NV
+// vectors of output channels starts from the bias and accumulates broadcast(input) * weight-vector
+// over r = 0..R-1, then j = s*C + c in order, the same way for every pixel: an output's arithmetic
+// does not depend on where the pixel sits or how rows are split over threads, which is what makes
+// tiled output equal whole-image output bit for bit. Padded pixels and channels are computed but
+// never stored. K = 1 (the last layer) has its own block, vectorised along j instead of k (a block
+// of P pixels, one vector accumulator each, summed across lanes in a fixed order, then a scalar tail
+// for R C mod V), rather than wasting 15/16 of every vector on padded channels.
 //
 // The blocked routine is compiled three times (AVX-512, AVX2+FMA, baseline x86-64 / any target)
 // with GCC vector extensions and chosen at run time by the CPU's features; VDSR_CPU_ISA=avx512,
@@ -24,10 +25,10 @@
 #include <vector>
 
 #include "engine/cpu_features.h"
-#include "kernels/conv3x3_cpu_blocking.h"
+#include "kernels/conv_cpu_blocking.h"
 #include "engine/error.h"
 #include "engine/thread_pool.h"
-#include "kernels/conv3x3_fwd.h"
+#include "kernels/conv_fwd.h"
 
 namespace vdsr {
 namespace {
@@ -38,21 +39,25 @@ struct Vec {
   typedef float type __attribute__((vector_size(V * sizeof(float))));
 };
 
+constexpr int64_t kMaxKernel = 15;  // R <= 15: rows of the band as a fixed array
+
 struct FwdArgs {
   int64_t N, H, W, C, K, Kp;  // Kp: K padded to a multiple of the channel block
+  int64_t R;                  // kernel size
+  bool replicate;             // padding
   int nv;
   const float* x;   // [N][H][W][C]
-  const float* wp;  // [3][3C][Kp] (r, s*C + c, k)
+  const float* wp;  // [R][R C][Kp] (r, s*C + c, k)
   const float* bp;  // [Kp]
   bool relu;
   float* y;  // [N][H][W][K]
 };
 
 // P pixels x (NV * V) channels of one output row. a[r] points at the first pixel's window in padded
-// row r (pixel stride C, window 3C), wk at wp[0][0][kb], bk at bp[kb]; np pixels and nk channels
+// row r (pixel stride C, window R C), wk at wp[0][0][kb], bk at bp[kb]; np pixels and nk channels
 // are stored to y (pixel stride K).
 template <int V, int P, int NV>
-inline __attribute__((always_inline)) void fwd_block(const float* const* a, int64_t C,
+inline __attribute__((always_inline)) void fwd_block(const float* const* a, int64_t C, int64_t R,
                                                      const float* wk, int64_t Kp, const float* bk,
                                                      bool relu, int64_t np, int64_t nk, float* y,
                                                      int64_t K) {
@@ -63,8 +68,8 @@ inline __attribute__((always_inline)) void fwd_block(const float* const* a, int6
     std::memcpy(&bv, bk + v * V, sizeof(vf));
     for (int p = 0; p < P; ++p) acc[p][v] = bv;
   }
-  const int64_t J = 3 * C;
-  for (int r = 0; r < 3; ++r) {
+  const int64_t J = R * C;
+  for (int64_t r = 0; r < R; ++r) {
     const float* ar = a[r];
     const float* wr = wk + r * J * Kp;
     for (int64_t j = 0; j < J; ++j) {
@@ -95,16 +100,16 @@ inline __attribute__((always_inline)) void fwd_block(const float* const* a, int6
   }
 }
 
-// The K = 1 block: P pixels, wk = wp [3][3C], y stride 1.
+// The K = 1 block: P pixels, wk = wp [R][R C], y stride 1.
 template <int V, int P>
-inline __attribute__((always_inline)) void fwd1_block(const float* const* a, int64_t C,
+inline __attribute__((always_inline)) void fwd1_block(const float* const* a, int64_t C, int64_t R,
                                                       const float* wk, float bias, bool relu,
                                                       int64_t np, float* y) {
   typedef typename Vec<V>::type vf;
   vf acc[P];
   for (int p = 0; p < P; ++p) acc[p] = vf{};
-  const int64_t J = 3 * C, Jv = J / V * V;
-  for (int r = 0; r < 3; ++r) {
+  const int64_t J = R * C, Jv = J / V * V;
+  for (int64_t r = 0; r < R; ++r) {
     const float* ar = a[r];
     const float* wr = wk + r * J;
     for (int64_t j = 0; j < Jv; j += V) {
@@ -124,7 +129,7 @@ inline __attribute__((always_inline)) void fwd1_block(const float* const* a, int
     for (int l = 0; l < V; ++l) t += acc[p][l];
     out[p] = t;
   }
-  for (int r = 0; r < 3; ++r)
+  for (int64_t r = 0; r < R; ++r)
     for (int64_t j = Jv; j < J; ++j)
       for (int p = 0; p < P; ++p) out[p] += a[r][p * C + j] * wk[r * J + j];
   for (int64_t p = 0; p < np; ++p) y[p] = relu && out[p] < 0 ? 0.0f : out[p];  // NaN passes
@@ -134,25 +139,26 @@ inline __attribute__((always_inline)) void fwd1_block(const float* const* a, int
 template <int V, int P, int NV>
 inline __attribute__((always_inline)) void fwd_rows(const FwdArgs& g, int64_t row_begin,
                                                     int64_t row_end) {
-  const int64_t H = g.H, W = g.W, C = g.C, K = g.K;
-  const int64_t row_len = ((W + P - 1) / P * P + 2) * C;  // whole pixel blocks plus two borders
-  std::vector<float> buf(size_t(4 * row_len), 0.0f);      // three rows and a row of zeros
+  const int64_t H = g.H, W = g.W, C = g.C, K = g.K, R = g.R;
+  const int64_t row_len = ((W + P - 1) / P * P + R - 1) * C;  // whole pixel blocks plus the borders
+  std::vector<float> buf(size_t((R + 1) * row_len), 0.0f);     // R rows and a row of zeros
+  const float* rows[kMaxKernel];
+  const float* a[kMaxKernel];
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / H, h = row % H;
-    const float* rows[3];
-    load_row_band(g.x, n, h, H, W, C, buf.data(), row_len, rows);
+    load_row_band(g.x, n, h, H, W, C, R, g.replicate, buf.data(), row_len, rows);
     float* yrow = g.y + row * W * K;
     if constexpr (NV == 0) {
       for (int64_t w0 = 0; w0 < W; w0 += P) {
-        const float* a[3] = {rows[0] + w0 * C, rows[1] + w0 * C, rows[2] + w0 * C};
-        fwd1_block<V, P>(a, C, g.wp, g.bp[0], g.relu, std::min<int64_t>(P, W - w0), yrow + w0);
+        for (int64_t r = 0; r < R; ++r) a[r] = rows[r] + w0 * C;
+        fwd1_block<V, P>(a, C, R, g.wp, g.bp[0], g.relu, std::min<int64_t>(P, W - w0), yrow + w0);
       }
     } else {
       for (int64_t kb = 0; kb < g.Kp; kb += NV * V) {
         const int64_t nk = std::min<int64_t>(NV * V, K - kb);
         for (int64_t w0 = 0; w0 < W; w0 += P) {
-          const float* a[3] = {rows[0] + w0 * C, rows[1] + w0 * C, rows[2] + w0 * C};
-          fwd_block<V, P, NV>(a, C, g.wp + kb, g.Kp, g.bp + kb, g.relu,
+          for (int64_t r = 0; r < R; ++r) a[r] = rows[r] + w0 * C;
+          fwd_block<V, P, NV>(a, C, R, g.wp + kb, g.Kp, g.bp + kb, g.relu,
                               std::min<int64_t>(P, W - w0), nk, yrow + w0 * K + kb, K);
         }
       }
@@ -202,31 +208,31 @@ void fwd_rows_generic(const FwdArgs& g, int64_t b, int64_t e) {
 
 }  // namespace
 
-void conv3x3_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b,
+void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b,
                      bool relu, float* y) {
-  const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
-  VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0,
-             "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K);
+  const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K, R = shape.R;
+  VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0 && R > 0 && R % 2 == 1 && R <= kMaxKernel,
+             "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K << " R=" << R);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "null tensor");
-  VDSR_CHECK(x != y, "conv3x3_fwd_cpu cannot run in place");
+  VDSR_CHECK(x != y, "conv_fwd_cpu cannot run in place");
 
   const Isa isa = cpu_isa();
   const int nv = conv_channel_vectors(isa, K);
   const int64_t KB = nv == 0 ? 1 : int64_t(nv) * isa_width(isa);
   const int64_t Kp = (K + KB - 1) / KB * KB;
 
-  std::vector<float> wp(size_t(9 * C * Kp), 0.0f);  // [3][3C][Kp]
+  std::vector<float> wp(size_t(R * R * C * Kp), 0.0f);  // [R][R C][Kp]
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t r = 0; r < 3; ++r)
-        for (int64_t s = 0; s < 3; ++s)
-          wp[size_t((r * 3 * C + s * C + c) * Kp + k)] = wt[((k * C + c) * 3 + r) * 3 + s];
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < R; ++s)
+          wp[size_t((r * R * C + s * C + c) * Kp + k)] = wt[((k * C + c) * R + r) * R + s];
   std::vector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
 
-  const FwdArgs args{N, H, W, C, K, Kp, nv, x, wp.data(), bp.data(), relu, y};
+  const FwdArgs args{N, H, W, C, K, Kp, R, shape.pad == Padding::Replicate, nv, x, wp.data(), bp.data(), relu, y};
   // Rows per task: enough work (about a million multiply-adds) to hide the scheduling cost.
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / (9 * W * C * Kp));
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / (R * R * W * C * Kp));
   parallel_for(N * H, grain, [&](int64_t begin, int64_t end) {
     switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,0 +1,51 @@
+// Register blocking shared by the CPU conv kernels: how many vectors of output channels one
+// register block holds for a vector path (0 selects the dedicated K = 1 block). The pixel block is
+// chosen by each kernel so that pixels x vectors accumulators fill most of the register file.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "engine/cpu_features.h"
+
+namespace vdsr {
+
+inline int conv_channel_vectors(Isa isa, int64_t K) {
+  if (K == 1) return 0;
+  const int64_t v = isa_width(isa);
+  const int64_t max_nv = isa == Isa::kAvx512 ? 4 : 2;
+  return int(std::min<int64_t>(max_nv, (K + v - 1) / v));
+}
+
+// The R input rows h-P .. h+P (P = R / 2) that output row h reads, each copied into `band` (R rows
+// of row_len floats, then a row of zeros) at offset P C, so that P padding pixels stay on its left
+// and the floats after it pad the right: every pixel then reads its R C inputs of a row contiguously
+// with no border test. Zero padding: the side pixels stay zero and rows outside the image point at
+// the zero row. Replicate padding: the side pixels repeat the row's edge pixels and a row outside
+// the image is the nearest row inside. row_len must hold (W + 2P) C floats.
+inline void load_row_band(const float* x, int64_t n, int64_t h, int64_t H, int64_t W, int64_t C, int64_t R,
+                          bool replicate, float* band, int64_t row_len, const float** rows) {
+  const int64_t P = R / 2;
+  for (int64_t r = 0; r < R; ++r) {
+    int64_t hh = h + r - P;
+    if (hh < 0 || hh >= H) {
+      if (!replicate) {
+        rows[r] = band + R * row_len;
+        continue;
+      }
+      hh = std::clamp<int64_t>(hh, 0, H - 1);
+    }
+    float* dst = band + r * row_len;
+    const float* src = x + (n * H + hh) * W * C;
+    std::memcpy(dst + P * C, src, size_t(W * C) * sizeof(float));
+    if (replicate)
+      for (int64_t p = 0; p < P; ++p) {
+        std::memcpy(dst + p * C, src, size_t(C) * sizeof(float));
+        std::memcpy(dst + (P + W + p) * C, src + (W - 1) * C, size_t(C) * sizeof(float));
+      }
+    rows[r] = dst;
+  }
+}
+
+}  // namespace vdsr
