@@ -28,6 +28,14 @@ EvalSample make_eval_sample(const Image& img, int scale, const std::string& name
   return s;
 }
 
+void require_scorable(const EvalSample& s) {
+  const int need = 2 * s.scale + 11;
+  VDSR_USER_CHECK(s.hr.height >= need && s.hr.width >= need,
+                  "image '" << s.name << "' (" << s.hr.width << "x" << s.hr.height << " after modcrop) is too small "
+                            << "to score at x" << s.scale << ": it needs " << need << "x" << need << " (a shave of "
+                            << s.scale << " pixels on each side, then SSIM's 11x11 window)");
+}
+
 Scores score_output(const Plane& output01, const Plane& hr, int scale) {
   VDSR_CHECK(output01.height == hr.height && output01.width == hr.width,
              "output " << output01.height << "x" << output01.width << " does not match HR "

@@ -26,6 +26,10 @@ struct Scores {
   double psnr = 0, ssim = 0;
 };
 
+// A UserError naming the image when it is too small to score at its scale: after the shave, SSIM
+// needs an 11x11 window.
+void require_scorable(const EvalSample& s);
+
 // quantize_u8(output01) against hr, both shaved by `scale` pixels on every side.
 Scores score_output(const Plane& output01, const Plane& hr, int scale);
 

@@ -1,5 +1,5 @@
 // Running a model on one image plane: the Y channel in [0, 1] (double, as the evaluation protocol
-// prepares it) goes through Vdsr::forward in float32 and comes back as a double plane. Also the
+// prepares it) goes through Vdsr::forward (VDSR or SRCNN) in float32 and comes back as a double plane. Also the
 // test-time augmentation (-x): the mean of the outputs over the 8 rotations/flips.
 #pragma once
 
@@ -8,7 +8,7 @@
 
 namespace vdsr {
 
-// output = input + f(input), same size as the input.
+// output = input + f(input) (SRCNN: f(input)), same size as the input.
 Plane run_model(Vdsr& model, const Plane& input01);
 
 // The 8 dihedral transforms: t in 0..7 = (transpose if t & 4) then (flip rows if t & 2) then

@@ -1,5 +1,6 @@
 #include "model/mat_import.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <algorithm>
@@ -121,6 +122,100 @@ double declared_elements(matvar_t* v, const std::string& path, int depth) {
   return n;
 }
 
+// The scale an SRCNN release file is for, from its name: a token x2, x3 or x4 (x3.mat,
+// srcnn_955_imagenet_x3.mat, model_X4_v2.mat) not inside a longer word or number; 0 when none.
+int scale_from_file_name(const std::string& path) {
+  const std::string name = path.substr(path.find_last_of('/') + 1);
+  int scale = 0;
+  for (size_t i = 0; i + 1 < name.size(); ++i) {
+    const bool x = name[i] == 'x' || name[i] == 'X';
+    const bool left = i == 0 || !std::isalnum(static_cast<unsigned char>(name[i - 1]));
+    const bool right = i + 2 >= name.size() || !std::isalnum(static_cast<unsigned char>(name[i + 2]));
+    if (x && left && right && name[i + 1] >= '2' && name[i + 1] <= '4') scale = name[i + 1] - '0';
+  }
+  return scale;
+}
+
+// One SRCNN variable: declared size checked before it is read (as declared_elements does for VDSR),
+// then read; a real double or single array.
+MatVar read_srcnn_var(mat_t* mat, const std::string& path, const char* name) {
+  {
+    MatVar info(Mat_VarReadInfo(mat, name));
+    VDSR_USER_CHECK(info != nullptr, path << ": no variable '" << name
+                                          << "' (an SRCNN release has weights_conv1..3 and biases_conv1..3)");
+    VDSR_USER_CHECK(info->class_type == MAT_C_SINGLE || info->class_type == MAT_C_DOUBLE,
+                    path << ": '" << name << "' is not a single or double array");
+    VDSR_USER_CHECK(declared_elements(info.get(), path, 0) <= kMaxElements,
+                    path << ": '" << name << "' declares more numbers than any model has");
+  }
+  MatVar v(Mat_VarRead(mat, name));
+  VDSR_USER_CHECK(v != nullptr, path << ": cannot read the variable '" << name << "' (damaged?)");
+  return v;
+}
+
+size_t dim(const matvar_t* v, int i) { return i < v->rank ? v->dims[i] : 1; }
+
+// k when n == k * k for an odd k in 1..15, else 0.
+int odd_root(size_t n) {
+  for (int k = 1; k <= 15; k += 2)
+    if (size_t(k) * size_t(k) == n) return k;
+  return 0;
+}
+
+// The SRCNN release layout (model/mat_import.h): weights_conv1 [f1^2, n1], weights_conv2
+// [n1, f2^2, n2] (2-D [n1, n2] when f2 = 1), weights_conv3 [n2, f3^2], biases_conv* [n, 1]; each
+// filter flattened column-major, so filter (r, s) is element r + f s of its column.
+VdsrWeights load_srcnn(mat_t* mat, const std::string& path) {
+  const MatVar w1 = read_srcnn_var(mat, path, "weights_conv1"), w2 = read_srcnn_var(mat, path, "weights_conv2"),
+               w3 = read_srcnn_var(mat, path, "weights_conv3");
+  const MatVar b1 = read_srcnn_var(mat, path, "biases_conv1"), b2 = read_srcnn_var(mat, path, "biases_conv2"),
+               b3 = read_srcnn_var(mat, path, "biases_conv3");
+  VDSR_USER_CHECK(w1->rank == 2 && w3->rank == 2 && (w2->rank == 2 || w2->rank == 3),
+                  path << ": SRCNN weights of shapes " << dims_str(w1.get()) << ", " << dims_str(w2.get()) << ", "
+                       << dims_str(w3.get()) << ", expected [f1^2, n1], [n1, f2^2, n2], [n2, f3^2]");
+  const int f1 = odd_root(dim(w1.get(), 0)), f3 = odd_root(dim(w3.get(), 1));
+  const size_t n1 = dim(w1.get(), 1), n2 = dim(w3.get(), 0);
+  const int f2 = w2->rank == 2 ? 1 : odd_root(dim(w2.get(), 1));
+  VDSR_USER_CHECK(f1 > 0, path << ": 'weights_conv1' has shape " << dims_str(w1.get())
+                               << "; its rows must be f1^2 for an odd kernel size f1 up to 15");
+  VDSR_USER_CHECK(f3 > 0, path << ": 'weights_conv3' has shape " << dims_str(w3.get())
+                               << "; its columns must be f3^2 for an odd kernel size f3 up to 15");
+  VDSR_USER_CHECK(f2 > 0 && dim(w2.get(), 0) == n1 && dim(w2.get(), w2->rank - 1) == n2,
+                  path << ": 'weights_conv2' has shape " << dims_str(w2.get()) << ", expected [" << n1
+                       << ", f2^2, " << n2 << "] (n1 from weights_conv1, n2 from weights_conv3)");
+  VDSR_USER_CHECK(n1 >= 1 && n1 <= 4096 && n2 >= 1 && n2 <= 4096,
+                  path << ": SRCNN widths " << n1 << " and " << n2 << " are out of range");
+  VdsrWeights out;
+  out.config = srcnn_config(f1, f2, f3, int(n1), int(n2), true);
+  out.metadata = {{"source", path}, {"source_format", "matlab"}, {"arch", "srcnn"}};
+  if (const int scale = scale_from_file_name(path)) out.metadata["scale"] = std::to_string(scale);
+  const auto layers = layer_table(out.config);
+  out.params.assign(size_t(param_count(out.config)), 0.0f);
+  const matvar_t* wv[3] = {w1.get(), w2.get(), w3.get()};
+  const matvar_t* bv[3] = {b1.get(), b2.get(), b3.get()};
+  for (size_t i = 0; i < 3; ++i) {
+    const LayerDesc& l = layers[i];
+    const std::string wname = "'weights_conv" + std::to_string(i + 1) + "'";
+    const std::vector<float> v = numbers(wv[i], path, wname);
+    const int64_t taps = int64_t(l.R) * l.R;
+    for (int64_t k = 0; k < l.K; ++k)
+      for (int64_t c = 0; c < l.C; ++c)
+        for (int64_t r = 0; r < l.R; ++r)
+          for (int64_t s = 0; s < l.R; ++s) {
+            const int64_t tap = r + l.R * s;  // column-major within the filter
+            // Layer 1: [taps, K]; layer 2: [C, taps, K]; layer 3: [C, taps].
+            const int64_t at = i == 0 ? tap + taps * k : i == 1 ? c + l.C * (tap + taps * k) : c + l.C * tap;
+            out.params[size_t(l.w_offset + ((k * l.C + c) * l.R + r) * l.R + s)] = v[size_t(at)];
+          }
+    const std::string bname = "'biases_conv" + std::to_string(i + 1) + "'";
+    const std::vector<float> b = numbers(bv[i], path, bname);
+    VDSR_USER_CHECK(b.size() == size_t(l.K),
+                    path << ": " << bname << " has shape " << dims_str(bv[i]) << ", expected " << l.K << " values");
+    std::memcpy(out.params.data() + l.b_offset, b.data(), b.size() * sizeof(float));
+  }
+  return out;
+}
+
 }  // namespace
 
 VdsrWeights load_matlab_weights(const std::string& path) {
@@ -129,13 +224,11 @@ VdsrWeights load_matlab_weights(const std::string& path) {
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   VDSR_USER_CHECK(mat != nullptr, path << ": cannot open it as a MATLAB .mat file (damaged, or a v7.3 file this "
                                           "libmatio cannot read)");
-  MatVar srcnn(Mat_VarReadInfo(mat.get(), "weights_conv1"));
-  VDSR_USER_CHECK(srcnn == nullptr, path << " is an SRCNN model (weights_conv1, ...); SRCNN inference is not "
-                                            "supported yet");
+  if (MatVar srcnn(Mat_VarReadInfo(mat.get(), "weights_conv1")); srcnn != nullptr) return load_srcnn(mat.get(), path);
   {
     MatVar info(Mat_VarReadInfo(mat.get(), "model"));
     VDSR_USER_CHECK(info != nullptr, path << ": no variable 'model' (the VDSR release's struct with the cell "
-                                             "arrays 'weight' and 'bias')");
+                                             "arrays 'weight' and 'bias') nor 'weights_conv1' (SRCNN's)");
     VDSR_USER_CHECK(declared_elements(info.get(), path, 0) <= kMaxElements,
                     path << ": 'model' declares more numbers than any model has");
   }

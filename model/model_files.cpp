@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/log.h"
 #include "model/weights_io.h"
 
 namespace fs = std::filesystem;
@@ -37,11 +38,30 @@ std::string bundled_model_path() {
                                                     "bicubic baseline");
 }
 
-std::unique_ptr<Vdsr> load_model(const std::string& path, Device device) {
-  const VdsrWeights w = load_weights(path);
+std::unique_ptr<Vdsr> load_model(const std::string& path, Device device) { return make_model(load_weights(path), device); }
+
+std::unique_ptr<Vdsr> make_model(const VdsrWeights& w, Device device) {
   auto model = std::make_unique<Vdsr>(w.config, device);
   model->set_params(w.params);
   return model;
+}
+
+int model_scale(const VdsrWeights& w) {
+  if (w.config.arch != Arch::Srcnn) return 0;
+  const auto it = w.metadata.find("scale");
+  if (it != w.metadata.end() && it->second.size() == 1 && it->second[0] >= '2' && it->second[0] <= '4')
+    return it->second[0] - '0';
+  return -1;
+}
+
+void check_model_scale(const VdsrWeights& w, const std::string& path, int scale) {
+  const int serves = model_scale(w);
+  VDSR_USER_CHECK(serves <= 0 || serves == scale,
+                  printable(path) << " is an SRCNN model for x" << serves << " (one model per scale); it cannot "
+                                  << "upscale x" << scale << ": use its x" << scale << " model");
+  if (serves < 0)
+    log_warning(printable(path) + ": an SRCNN model of unknown scale (neither its metadata nor its file name says); "
+                "using it at x" + std::to_string(scale));
 }
 
 }  // namespace vdsr

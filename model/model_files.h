@@ -19,5 +19,15 @@ std::string bundled_model_path();
 
 // Loads weights (or a checkpoint's weights) onto `device`.
 std::unique_ptr<Vdsr> load_model(const std::string& path, Device device);
+// A network on `device` with these weights.
+std::unique_ptr<Vdsr> make_model(const VdsrWeights& w, Device device);
+
+// The scale a model serves: 0 for any (VDSR is one model for every scale); an SRCNN model serves
+// the one scale it was trained for, from its metadata "scale" (the .mat reader takes it from the
+// file name, vdsr_convert keeps it), -1 when that is unknown.
+int model_scale(const VdsrWeights& w);
+// Refuses (a UserError naming `path`) an SRCNN model asked for a scale it was not trained for; an
+// SRCNN model of unknown scale is used at `scale` with a warning.
+void check_model_scale(const VdsrWeights& w, const std::string& path, int scale);
 
 }  // namespace vdsr

@@ -1,8 +1,9 @@
 // Tiled inference (model/tiled.h). Output tile [y0, y0 + th) x [x0, x0 + tw) is computed from the
 // input region [y0 - halo, y0 + th + halo) x [x0 - halo, x0 + tw + halo) clipped to the image; a
 // pixel at distance d from the region's edge depends only on inputs inside the region while
-// d >= depth (each 3x3 layer widens the dependency by one pixel), and at the image border the region
-// edge is the image edge, where the network pads with zeros exactly as in whole-image inference.
+// d >= the receptive radius (each R x R layer widens the dependency by R / 2 pixels: VDSR's depth,
+// SRCNN 9-5-5's 8), and at the image border the region edge is the image edge, where the network
+// pads (zeros, or SRCNN's replicated edge) exactly as in whole-image inference.
 #include "model/tiled.h"
 
 #include <algorithm>
@@ -89,7 +90,7 @@ std::vector<Tile> make_tiles(int H, int W, int tile, int halo) {
 
 }  // namespace
 
-int tile_halo(const VdsrConfig& cfg) { return cfg.depth; }
+int tile_halo(const VdsrConfig& cfg) { return cfg.receptive_radius(); }
 
 int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile) {
   if (tile <= 0 || (tile >= H && tile >= W)) return int64_t(H) * W;
@@ -115,12 +116,12 @@ Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
   return out;
 }
 
+int64_t inference_bytes_per_pixel(const VdsrConfig& cfg) { return 2 * int64_t(cfg.widest()) * 4 + 2 * 4; }
+
 int auto_tile_size(const VdsrConfig& cfg, int64_t budget_bytes) {
   constexpr int kMin = 32, kStep = 8, kMax = 1 << 16;
   const int halo = tile_halo(cfg);
-  // Per pixel of a haloed tile: the two ping-pong feature maps, plus the input and output planes
-  // (float) that stage the region.
-  const int64_t per_pixel = 2 * int64_t(cfg.channels) * 4 + 2 * 4;
+  const int64_t per_pixel = inference_bytes_per_pixel(cfg);
   auto fits = [&](int t) {
     const int64_t side = int64_t(t) + 2 * halo;
     return side * side * per_pixel <= budget_bytes;

@@ -1,7 +1,7 @@
 // Tiled inference: any image size with bounded activation memory. The output is cut into tiles of
-// `tile` x `tile` pixels; each runs through the network with a halo of `depth` pixels on every side
-// (the receptive-field radius: one pixel per 3x3 layer), clipped at the image border where the
-// network's own zero padding applies. Because every conv output pixel is computed the same way
+// `tile` x `tile` pixels; each runs through the network with a halo of the receptive-field radius
+// on every side (R / 2 pixels per R x R layer: VDSR's depth, SRCNN 9-5-5's 8), clipped at the image
+// border where the network's own padding applies. Because every conv output pixel is computed the same way
 // wherever it sits, the tiled output equals the whole-image output bit for bit.
 #pragma once
 
@@ -12,18 +12,22 @@
 
 namespace vdsr {
 
-// The halo a tile needs: the network's receptive-field radius (its depth).
+// The halo a tile needs: the network's receptive-field radius.
 int tile_halo(const VdsrConfig& cfg);
 
-// output = input + f(input), computed tile by tile; tile <= 0 or >= the image: one piece.
+// run_model's output (input + f(input); SRCNN: f(input)), computed tile by tile; tile <= 0 or >= the image: one piece.
 Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile);
 
 // Pixels the network runs over for a tile x tile pass of an H x W plane: the pieces with their
 // halos (H W when untiled). For progress: each forward covers one region.
 int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile);
 
+// Inference bytes per pixel of a region: the two ping-pong feature maps (the widest map's floats)
+// plus the float input and output planes that stage it.
+int64_t inference_bytes_per_pixel(const VdsrConfig& cfg);
+
 // The largest tile (a multiple of 8, at least 32) whose haloed activations fit in `budget_bytes`
-// for this model in inference (two feature maps of `channels` floats per pixel).
+// for this model in inference.
 int auto_tile_size(const VdsrConfig& cfg, int64_t budget_bytes);
 
 }  // namespace vdsr

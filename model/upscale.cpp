@@ -71,9 +71,7 @@ int64_t activation_budget(const Vdsr& model) {
 int auto_tile(const Vdsr& model, const Plane& up) {
   const VdsrConfig& cfg = model.config();
   const int64_t budget = activation_budget(model);
-  // Per pixel as auto_tile_size counts it: two feature maps plus the float input and output.
-  const int64_t per_pixel = 2 * int64_t(cfg.channels) * 4 + 2 * 4;
-  if (up.size() * per_pixel <= budget) return 0;
+  if (up.size() * inference_bytes_per_pixel(cfg) <= budget) return 0;
   return auto_tile_size(cfg, budget);
 }
 

@@ -50,8 +50,8 @@ void Vdsr::init_he(uint64_t seed, InitFan fan) {
   std::mt19937_64 rng(seed);
   std::vector<float> host(size_t(num_params_), 0.0f);
   for (const auto& l : layers_) {
-    const double stddev = std::sqrt(2.0 / (9.0 * (fan == InitFan::In ? l.C : l.K)));
-    const int64_t n = int64_t(l.K) * l.C * 9;
+    const double stddev = std::sqrt(2.0 / (double(l.R * l.R) * (fan == InitFan::In ? l.C : l.K)));
+    const int64_t n = l.weight_elems();
     for (int64_t i = 0; i < n; ++i)
       host[size_t(l.w_offset + i)] = static_cast<float>(stddev * normal_sample(rng));
   }
@@ -109,6 +109,7 @@ VdsrWeights Vdsr::weights() const {
 void Vdsr::set_precision(Precision p) {
   if (p != Precision::Fp32) {
     const char* name = precision_name(p);
+    VDSR_USER_CHECK(cfg_.arch == Arch::Vdsr, "--precision " << name << ": SRCNN models run in fp32 only");
     VDSR_USER_CHECK(device_.is_cuda(),
                "--precision " << name << " needs a GPU; the CPU backend computes in fp32 only");
     VDSR_USER_CHECK(cfg_.channels == 64, "--precision " << name
@@ -134,7 +135,7 @@ void Vdsr::set_use_graphs(bool on) {
 
 double Vdsr::activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training) {
   const double elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
-  const double map = double(pixels) * cfg.channels * elem + kAlign, plane = double(pixels) * sizeof(float) + kAlign;
+  const double map = double(pixels) * cfg.widest() * elem + kAlign, plane = double(pixels) * sizeof(float) + kAlign;
   // Inference: two feature maps in ping-pong. Training: every hidden layer's output (depth - 1),
   // two gradient maps in ping-pong, and the prediction and its gradient planes.
   return (training ? (cfg.depth + 1) * map + 2 * plane : 2 * map) + kAlign;
@@ -142,7 +143,7 @@ double Vdsr::activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels
 
 void Vdsr::reserve_activations(int64_t pixels, bool training) {
   const size_t elem = precision_ == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
-  const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.channels) * elem, kAlign);
+  const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.widest()) * elem, kAlign);
   const size_t plane = Arena::bytes_for(size_t(pixels) * sizeof(float), kAlign);
   // As activation_bytes, in exact size_t arithmetic.
   const size_t bytes = (training ? size_t(cfg_.depth + 1) * map + 2 * plane : 2 * map) + kAlign;
@@ -175,7 +176,7 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
   const int64_t pixels = N * H * W;
   reserve_activations(pixels, false);
-  const size_t map = size_t(pixels) * size_t(cfg_.channels) * map_elem();
+  const size_t map = size_t(pixels) * size_t(cfg_.widest()) * map_elem();
   void* ping[2] = {acts_.alloc(map), acts_.alloc(map)};
   convert_weights(false);
   ConstMapView in{x, DType::F32};
@@ -183,8 +184,9 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
     const LayerDesc& l = layers_[i];
     const bool last = i + 1 == layers_.size();
     const MapView out = last ? MapView{y, DType::F32} : MapView{ping[i % 2], plan_[i].out};
-    ops::conv_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, in, layer_weights(i, false),
-                     bias_of(l, params()), l.relu, last ? x : nullptr, out);  // the global residual
+    const float* skip = last && cfg_.residual() ? x : nullptr;  // the global residual
+    ops::conv_fwd(device_, plan_[i].math, l.shape(N, H, W), in, layer_weights(i, false), bias_of(l, params()),
+                  l.relu, skip, out);
     in = out;
     if (observer_) observer_(pixels);
   }
@@ -202,6 +204,7 @@ double Vdsr::forward_backward(int64_t N, int64_t H, int64_t W, const float* x,
 void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* x,
                                   const float* target) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
+  VDSR_USER_CHECK(cfg_.arch == Arch::Vdsr, "training needs a VDSR model; SRCNN models run inference only");
   const int64_t pixels = N * H * W;
   reserve_activations(pixels, true);
   const size_t map = size_t(pixels) * size_t(cfg_.channels) * map_elem();
@@ -220,7 +223,7 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     const LayerDesc& l = layers_[i];
     const bool last = i + 1 == depth;
     const MapView out = last ? MapView{pred, DType::F32} : MapView{act[i], plan_[i].out};
-    ops::conv_fwd(device_, plan_[i].math, {N, H, W, l.C, l.K}, input_of(i), layer_weights(i, false),
+    ops::conv_fwd(device_, plan_[i].math, l.shape(N, H, W), input_of(i), layer_weights(i, false),
                      bias_of(l, params()), l.relu, last ? x : nullptr, out);
   }
   // d pred = d residual: the global skip passes the gradient through unchanged.
@@ -229,7 +232,7 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
   ConstMapView dy{dres, DType::F32};
   for (size_t i = depth; i-- > 0;) {
     const LayerDesc& l = layers_[i];
-    const ConvShape s{N, H, W, l.C, l.K};
+    const ConvShape s = l.shape(N, H, W);
     ops::conv_bwd_weight(device_, plan_[i].math, s, input_of(i), dy, grads() + l.w_offset,
                             bias_of(l, grads()));
     if (i == 0) break;

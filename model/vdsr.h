@@ -1,8 +1,10 @@
 // The VDSR network on one device: parameters, gradients and momentum as three flat buffers of the
 // same layout (model/vdsr_config.h), activations from an arena sized for the largest batch shape
-// seen, and forward / backward / step built from the kernels/ ops with no autograd.
+// seen, and forward / backward / step built from the kernels/ ops with no autograd. The same class
+// runs an SRCNN layer table (model/vdsr_config.h) for inference: forward only, fp32.
 //
-// Data: x, y, target are [N][H][W][1] float32 (the Y channel in [0, 1]); output y = x + f(x).
+// Data: x, y, target are [N][H][W][1] float32 (the Y channel in [0, 1]); output y = x + f(x)
+// (SRCNN: y = f(x)).
 // Precision (model/precision.h): fp32 everywhere; or, on a GPU, bf16: the feature maps between
 // layers are bf16, the hidden layers read bf16 copies of the weights made at every forward, and
 // everything else (the image, residual, loss, weights, gradients, momentum) stays fp32; or tf32:
@@ -65,8 +67,8 @@ class Vdsr {
   // upper bound of what reserve_activations takes (its arena rounds each block to the alignment).
   static double activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training);
 
-  // bf16 and tf32 need a CUDA device of compute capability 8.0 or later and 64 channels (an Error
-  // otherwise; a device below 8.0 is found at the first forward).
+  // bf16 and tf32 need a VDSR model with 64 channels on a CUDA device of compute capability 8.0 or
+  // later (a UserError otherwise; a device below 8.0 is found at the first forward).
   void set_precision(Precision p);
   Precision precision() const { return precision_; }
   // Training iterations as CUDA graphs (GPU only; on by default). Off: every kernel is launched
@@ -98,14 +100,14 @@ class Vdsr {
   VdsrWeights weights() const;
   VdsrWeights ema_weights() const;  // the EMA as weights (an error without one)
 
-  // y = x + f(x). Inference only: keeps two activation maps alive, not every layer's.
+  // y = x + f(x) (SRCNN: f(x)). Inference only: keeps two activation maps alive, not every layer's.
   void forward(int64_t N, int64_t H, int64_t W, const float* x, float* y);
   // Progress of forward(): called with the layer-pixels done, N H W after each layer (on a GPU the
   // layer is then queued, not finished). Empty: none.
   void set_forward_observer(std::function<void(int64_t layer_pixels)> observer) { observer_ = std::move(observer); }
 
   // Forward keeping every activation, the loss against target, and the gradients into grads().
-  // Returns the loss (waits for the device).
+  // Returns the loss (waits for the device). VDSR only (a UserError for SRCNN).
   double forward_backward(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
 
   // Clips grads() as `opt` says and applies one optimizer step; returns the norm before clipping

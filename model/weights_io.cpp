@@ -215,23 +215,44 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
   out.config.channels = static_cast<int>(w0.shape[0]);
   out.config.bias = !biases.empty();
   out.metadata = st.metadata;
+  // SRCNN: three layers of our naming whose kernels are not all 3x3, or metadata arch "srcnn" (the
+  // only way to tell an SRCNN 3-3-3 from a 3-layer VDSR, which adds its input to its output).
+  const auto arch = st.metadata.find("arch");
+  bool srcnn = naming == Naming::kOurs && depth == 3 && arch != st.metadata.end() && arch->second == "srcnn";
+  if (naming == Naming::kOurs && depth == 3)
+    for (int i = 0; i < 3; ++i) srcnn |= weights[i]->shape.size() == 4 && weights[i]->shape[2] != 3;
+  if (srcnn) {
+    int f[3] = {0, 0, 0};
+    for (int i = 0; i < 3; ++i) {
+      const std::vector<int64_t>& sh = weights[i]->shape;
+      const bool ok = sh.size() == 4 && sh[2] == sh[3] && sh[2] >= 1 && sh[2] <= 15 && sh[2] % 2 == 1;
+      VDSR_USER_CHECK(ok, name << ": tensor '" << layer_name(naming, i, depth, false) << "' has shape "
+                               << shape_str(sh) << ", expected [K, C, R, R] with an odd kernel size R up to 15 (SRCNN)");
+      f[i] = int(sh[2]);
+    }
+    const int64_t n2 = weights[1]->shape[0];
+    VDSR_USER_CHECK(n2 >= 1 && n2 <= INT_MAX, name << ": tensor '" << layer_name(naming, 1, depth, false)
+                                                   << "' has shape " << shape_str(weights[1]->shape));
+    out.config = srcnn_config(f[0], f[1], f[2], out.config.channels, int(n2), out.config.bias);
+  }
   const auto layers = layer_table(out.config);
   const auto why = [&](int i) {
     return " (layer " + std::to_string(i) + " of " + std::to_string(depth) + ", " +
-           std::to_string(out.config.channels) + " channels from '" + w0_name + "')";
+           (srcnn ? out.config.describe() : std::to_string(out.config.channels) + " channels from '" + w0_name + "'") +
+           ")";
   };
   // Every shape first: the flat buffer is sized from layer 0's channel count, which a hostile file
   // can make huge while its other layers are empty (found by fuzzing; docs/fuzzing.md).
   for (int i = 0; i < depth; ++i) {
     const LayerDesc& l = layers[static_cast<size_t>(i)];
-    check_layout(*weights[i], layer_name(naming, i, depth, false), {l.K, l.C, 3, 3}, why(i), name);
+    check_layout(*weights[i], layer_name(naming, i, depth, false), {l.K, l.C, l.R, l.R}, why(i), name);
     if (out.config.bias)
       check_layout(*biases[i], layer_name(naming, i, depth, true), {l.K}, why(i), name);
   }
   out.params.resize(static_cast<size_t>(param_count(out.config)));
   for (int i = 0; i < depth; ++i) {
     const LayerDesc& l = layers[static_cast<size_t>(i)];
-    copy_checked(*weights[i], layer_name(naming, i, depth, false), {l.K, l.C, 3, 3}, why(i), name,
+    copy_checked(*weights[i], layer_name(naming, i, depth, false), {l.K, l.C, l.R, l.R}, why(i), name,
                  out.params.data() + l.w_offset);
     if (out.config.bias)
       copy_checked(*biases[i], layer_name(naming, i, depth, true), {l.K}, why(i), name,
@@ -266,7 +287,7 @@ void add_param_tensors(SafeTensors& st, const VdsrConfig& cfg, const float* para
                        const std::string& prefix) {
   const auto layers = layer_table(cfg);
   for (size_t i = 0; i < layers.size(); ++i)
-    st.add_f32(prefix + "layers." + std::to_string(i) + ".weight", {layers[i].K, layers[i].C, 3, 3},
+    st.add_f32(prefix + "layers." + std::to_string(i) + ".weight", {layers[i].K, layers[i].C, layers[i].R, layers[i].R},
                params + layers[i].w_offset);
   if (cfg.bias)
     for (size_t i = 0; i < layers.size(); ++i)
@@ -288,7 +309,7 @@ std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& c
       const StTensor* t = st.find(tname);
       VDSR_USER_CHECK(t != nullptr, name << ": missing tensor '" << tname << "'");
       copy_checked(*t, tname,
-                   bias ? std::vector<int64_t>{l.K} : std::vector<int64_t>{l.K, l.C, 3, 3}, why,
+                   bias ? std::vector<int64_t>{l.K} : std::vector<int64_t>{l.K, l.C, l.R, l.R}, why,
                    name, params.data() + (bias ? l.b_offset : l.w_offset));
     }
   }
@@ -299,7 +320,10 @@ void save_weights(const std::string& path, const VdsrConfig& cfg, const float* p
                   const std::map<std::string, std::string>& metadata) {
   SafeTensors st;
   st.metadata = metadata;
-  st.metadata["arch"] = "vdsr";
+  st.metadata["arch"] = cfg.arch == Arch::Srcnn ? "srcnn" : "vdsr";
+  if (cfg.arch == Arch::Srcnn)
+    st.metadata["kernels"] = std::to_string(cfg.srcnn_kernel[0]) + "-" + std::to_string(cfg.srcnn_kernel[1]) + "-" +
+                             std::to_string(cfg.srcnn_kernel[2]);
   st.metadata["depth"] = std::to_string(cfg.depth);
   st.metadata["channels"] = std::to_string(cfg.channels);
   st.metadata["bias"] = cfg.bias ? "true" : "false";

@@ -146,7 +146,7 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
   write_array(dir + "/notstruct.mat", "model", {2, 2});
   CHECK_THAT(error(dir + "/notstruct.mat"), Catch::Contains("'model' is not a struct"));
   write_array(dir + "/srcnn.mat", "weights_conv1", {81, 64});
-  CHECK_THAT(error(dir + "/srcnn.mat"), Catch::Contains("is an SRCNN model"));
+  CHECK_THAT(error(dir + "/srcnn.mat"), Catch::Contains(dir + "/srcnn.mat: no variable 'weights_conv2'"));
   // A layer of the wrong shape: a 4-channel model whose second layer claims 5 input channels.
   {
     mat_t* mat = Mat_CreateVer((dir + "/mixed.mat").c_str(), nullptr, MAT_FT_MAT5);

@@ -9,6 +9,7 @@
 #include "engine/log.h"
 #include "engine/sha256.h"
 #include "model/mat_import.h"
+#include "model/model_files.h"
 #include "model/weights_io.h"
 #include "tools/cli.h"
 
@@ -33,6 +34,8 @@ int run(int argc, char** argv) {
       {"source_sha256", sha256_file_hex(in)},
       {"source_format", is_matlab_file(in) ? "matlab" : "safetensors"},
       {"kind", "weights"}};
+  if (const auto scale = w.metadata.find("scale"); scale != w.metadata.end() && model_scale(w) > 0)
+    meta["scale"] = scale->second;  // an SRCNN model's one scale
   save_weights(out, w.config, w.params.data(), meta);
   log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out));
   return 0;

@@ -1,12 +1,15 @@
 // vdsr_eval: PSNR/SSIM tables on evaluation sets with the paper's protocol (docs/evaluation.md): 8-bit Y,
-// modcrop, MATLAB bicubic down and up in double, the network (or bicubic alone), rounding, shave,
-// PSNR and SSIM. Prints a table; --json writes the machine-readable results.
+// modcrop, MATLAB bicubic down and up in double, the network (VDSR or SRCNN, or bicubic alone),
+// rounding, shave, PSNR and SSIM. Prints a table; --json writes the machine-readable results.
+// --table3 scores Bicubic, SRCNN (one model per scale) and VDSR side by side with the paper's Table 3.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -17,8 +20,10 @@
 #include "engine/file_plan.h"
 #include "engine/image_io.h"
 #include "engine/log.h"
+#include "engine/paper_table.h"
 #include "model/inference.h"
 #include "model/model_files.h"
+#include "model/weights_io.h"
 #include "tools/cli.h"
 
 namespace fs = std::filesystem;
@@ -29,13 +34,48 @@ namespace {
 struct Options {
   std::vector<std::string> data;
   std::vector<int> scales{2, 3, 4};
+  bool scales_given = false;
   std::string model;
   bool bicubic = false;
   int gpu = kDefaultDevice;
   std::string precision = "fp32";
   bool tta = false;
   std::string json;
+  bool table3 = false;
+  std::string models;  // --models KEY=FILE,...
 };
+
+// One column of the evaluation: the bicubic baseline (no network), or a network for every scale
+// (VDSR) or one per scale (SRCNN).
+struct Method {
+  std::string name;
+  PaperMethod paper = PaperMethod::Vdsr;
+  std::map<int, std::unique_ptr<Vdsr>> nets;  // by the scale it serves; 0: every scale
+  std::string desc;                           // what the log and the JSON name
+
+  bool bicubic() const { return nets.empty(); }
+  bool serves(int s) const { return bicubic() || nets.count(0) != 0 || nets.count(s) != 0; }
+  Vdsr* net(int s) const {
+    if (bicubic()) return nullptr;
+    const auto it = nets.find(nets.count(0) != 0 ? 0 : s);
+    return it->second.get();
+  }
+};
+
+struct Loaded {
+  VdsrWeights weights;
+  std::unique_ptr<Vdsr> net;
+  std::string desc;
+};
+
+Loaded load_net(const std::string& path, Device dev, Precision precision) {
+  Loaded l;
+  l.weights = load_weights(path);
+  l.net = make_model(l.weights, dev);
+  l.net->set_precision(precision);
+  l.desc = path + " (" + l.weights.config.describe() + ", " + dev.name() + ", " + precision_name(precision) + ")";
+  return l;
+}
 
 std::vector<std::string> default_sets() {
   const char* env = std::getenv("VDSR_DATA_DIR");
@@ -58,22 +98,123 @@ std::vector<std::string> images_in(const std::string& dir) {
   return files;
 }
 
+// Table 3's models from --models: vdsr=FILE (else the bundled model) and srcnn-x2/x3/x4=FILE.
+std::vector<Method> table3_methods(const Options& o, Device dev, Precision precision) {
+  std::map<std::string, std::string> files;
+  for (const std::string& item : cli::split_list(o.models)) {
+    const size_t eq = item.find('=');
+    const std::string key = item.substr(0, eq);
+    VDSR_USER_CHECK(eq != std::string::npos && eq + 1 < item.size(),
+                    "--models: '" << item << "' is not KEY=FILE (keys: vdsr, srcnn-x2, srcnn-x3, srcnn-x4)");
+    VDSR_USER_CHECK(key == "vdsr" || key == "srcnn-x2" || key == "srcnn-x3" || key == "srcnn-x4",
+                    "--models: unknown key '" << key << "' (keys: vdsr, srcnn-x2, srcnn-x3, srcnn-x4)");
+    VDSR_USER_CHECK(files.emplace(key, item.substr(eq + 1)).second, "--models names " << key << " twice");
+  }
+  std::vector<Method> methods(1);
+  methods[0].name = "Bicubic";
+  methods[0].paper = PaperMethod::Bicubic;
+  methods[0].desc = "bicubic";
+  Method srcnn;
+  srcnn.name = "SRCNN";
+  srcnn.paper = PaperMethod::Srcnn;
+  for (int scale = 2; scale <= 4; ++scale) {
+    const auto it = files.find("srcnn-x" + std::to_string(scale));
+    if (it == files.end()) continue;
+    Loaded l = load_net(it->second, dev, precision);
+    VDSR_USER_CHECK(l.weights.config.arch == Arch::Srcnn,
+                    "--models srcnn-x" << scale << "=" << it->second << ": that file is a VDSR model, not SRCNN");
+    check_model_scale(l.weights, it->second, scale);
+    srcnn.desc += (srcnn.desc.empty() ? "" : "; ") + std::string("x") + std::to_string(scale) + ": " + l.desc;
+    srcnn.nets[scale] = std::move(l.net);
+  }
+  if (!srcnn.nets.empty()) methods.push_back(std::move(srcnn));
+  Method vdsr;
+  vdsr.name = "VDSR";
+  const auto it = files.find("vdsr");
+  const std::string path = it != files.end() ? it->second : bundled_model_path();
+  Loaded l = load_net(path, dev, precision);
+  VDSR_USER_CHECK(l.weights.config.arch == Arch::Vdsr, "--models vdsr=" << path << ": that file is an SRCNN model");
+  vdsr.desc = l.desc;
+  vdsr.nets[0] = std::move(l.net);
+  methods.push_back(std::move(vdsr));
+  return methods;
+}
+
+// -m FILE (or the bundled model) alone; an SRCNN model evaluates at its own scale.
+Method single_method(Options& o, Device dev, Precision precision) {
+  const std::string path = o.model.empty() ? bundled_model_path() : o.model;
+  Loaded l = load_net(path, dev, precision);
+  const int serves = model_scale(l.weights);
+  if (serves > 0 && !o.scales_given) o.scales = {serves};
+  VDSR_USER_CHECK(serves >= 0 || o.scales_given,
+                  printable(path) << " is an SRCNN model (one model per scale) and neither its metadata nor its file "
+                                     "name gives its scale: pass --scales N");
+  for (const int s : o.scales) check_model_scale(l.weights, path, s);
+  Method m;
+  m.name = "model";
+  m.desc = l.desc;
+  m.nets[0] = std::move(l.net);
+  return m;
+}
+
+struct Cell {
+  double psnr = 0, ssim = 0, seconds = 0;
+};
+
+Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, int scale, bool tta, const std::string& label) {
+  const auto t0 = std::chrono::steady_clock::now();
+  Cell c;
+  Vdsr* net = m.net(scale);
+  Progress progress(label, int64_t(samples.size()), "img");
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const EvalSample& sample = samples[i];
+    const Plane out = net == nullptr ? sample.input : tta ? run_model_tta(*net, sample.input) : run_model(*net, sample.input);
+    const Scores sc = score_output(out, sample.hr, scale);
+    c.psnr += sc.psnr;
+    c.ssim += sc.ssim;
+    char line[256];
+    std::snprintf(line, sizeof line, "  %s %s x%d: PSNR %.4f SSIM %.4f", m.name.c_str(), sample.name.c_str(), scale,
+                  sc.psnr, sc.ssim);
+    log_verbose(line);
+    progress.update(int64_t(i + 1));
+  }
+  progress.finish();
+  c.psnr /= double(samples.size());
+  c.ssim /= double(samples.size());
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return c;
+}
+
+std::string set_name(const std::string& dir) {
+  const fs::path p = fs::path(dir).lexically_normal();
+  return p.filename().string().empty() ? p.parent_path().filename().string() : p.filename().string();
+}
+
 int run(int argc, char** argv) {
   Options o;
-  cli::Parser p("vdsr_eval", "PSNR/SSIM of VDSR (or bicubic) with the paper's protocol",
-                "vdsr_eval [--data DIR[,DIR...]] [--scales 2,3,4] [-m MODEL | --bicubic] [--json FILE]");
+  cli::Parser p("vdsr_eval", "PSNR/SSIM of VDSR, SRCNN or bicubic with the paper's protocol",
+                "vdsr_eval [--data DIR[,DIR...]] [--scales 2,3,4] [-m MODEL | --bicubic] [--json FILE]\n"
+                "       vdsr_eval --table3 [--models vdsr=A,srcnn-x2=B,srcnn-x3=C,srcnn-x4=D] [--data ...]");
   p.add({"", "--data", "DIR[,DIR...]",
          "evaluation sets, each named by its folder [$VDSR_DATA_DIR/{Set5,Set14,B100,Urban100}]",
          [&](const std::string& v) { o.data = cli::split_list(v); }});
-  p.add({"", "--scales", "LIST", "scales to evaluate [2,3,4]",
-         [&](const std::string& v) { o.scales = cli::parse_int_list(v, 2, 4, "--scales"); }});
-  p.add({"-m", "--model", "FILE", "weights or checkpoint (safetensors) [the bundled model]",
+  p.add({"", "--scales", "LIST", "scales to evaluate [2,3,4; an SRCNN model: its own]", [&](const std::string& v) {
+           o.scales = cli::parse_int_list(v, 2, 4, "--scales");
+           o.scales_given = true;
+         }});
+  p.add({"-m", "--model", "FILE", "VDSR or SRCNN weights (safetensors or .mat) or a checkpoint [the bundled model]",
          [&](const std::string& v) { o.model = v; }});
   p.add({"", "--bicubic", "", "score the bicubic baseline instead of a model",
          [&](const std::string&) { o.bicubic = true; }});
+  p.add({"", "--table3", "", "the paper's Table 3: Bicubic / SRCNN / VDSR beside the published PSNR",
+         [&](const std::string&) { o.table3 = true; }});
+  p.add({"", "--models", "KEY=FILE,...",
+         "--table3's models: vdsr (else the bundled model), srcnn-x2, srcnn-x3, srcnn-x4 (SRCNN is left out "
+         "without them)",
+         [&](const std::string& v) { o.models = v; }});
   p.add({"-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1]",
          [&](const std::string& v) { o.gpu = cli::parse_int(v, "--gpu"); }});
-  p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]",
+  p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only; VDSR only) [fp32]",
          [&](const std::string& v) { o.precision = v; }});
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
@@ -84,66 +225,90 @@ int run(int argc, char** argv) {
 
   VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
   VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
-  if (o.data.empty()) o.data = default_sets();
-
-  std::unique_ptr<Vdsr> model;
-  std::string model_desc = "bicubic";
-  if (!o.bicubic) {
+  VDSR_USER_CHECK(!o.table3 || (o.model.empty() && !o.bicubic),
+                  "--table3 scores bicubic and every model itself: name the models with --models vdsr=FILE,"
+                  "srcnn-x2=FILE,..., not with -m or --bicubic");
+  VDSR_USER_CHECK(o.table3 || o.models.empty(), "--models goes with --table3 (one model alone: -m FILE)");
+  std::vector<Method> methods;
+  if (o.bicubic) {
+    methods.resize(1);
+    methods[0].name = "bicubic";
+    methods[0].desc = "bicubic";
+  } else {
     const Device dev = select_device(o.gpu);
     const Precision precision = cli::check_precision(o.precision, dev.is_cuda());
-    const std::string path = o.model.empty() ? bundled_model_path() : o.model;
-    model = load_model(path, dev);
-    model->set_precision(precision);
-    model_desc = path + " (" + model->config().describe() + ", " + dev.name() + ", " +
-                 precision_name(precision) + ")";
+    if (o.table3)
+      methods = table3_methods(o, dev, precision);
+    else
+      methods.push_back(single_method(o, dev, precision));
   }
-  log_info("vdsr_eval: " + model_desc + (o.tta ? ", test-time augmentation x8" : ""));
+  if (o.data.empty()) o.data = default_sets();
+  for (const Method& m : methods)
+    log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.bicubic() ? ", test-time augmentation x8" : ""));
 
   nlohmann::json results = nlohmann::json::array();
-  std::printf("%-10s %5s %9s %8s %7s %9s\n", "set", "scale", "PSNR", "SSIM", "images", "seconds");
+  if (o.table3) {
+    std::printf("Table 3, PSNR (dB): ours, the paper's, and the difference\n%-10s %5s", "set", "scale");
+    for (const Method& m : methods) std::printf(" | %-8s %6s %6s", m.name.c_str(), "paper", "diff");
+    std::printf("\n");
+  } else {
+    std::printf("%-10s %5s %9s %8s %7s %9s\n", "set", "scale", "PSNR", "SSIM", "images", "seconds");
+  }
   std::fflush(stdout);
   for (const auto& dir : o.data) {
-    const std::string set = fs::path(dir).lexically_normal().filename().string().empty()
-                                ? fs::path(dir).lexically_normal().parent_path().filename().string()
-                                : fs::path(dir).lexically_normal().filename().string();
+    const std::string set = set_name(dir);
     const auto files = images_in(dir);
     std::vector<Image> images;
     images.reserve(files.size());
     for (const auto& f : files) images.push_back(load_image(f));
     for (const int s : o.scales) {
-      const auto t0 = std::chrono::steady_clock::now();
-      double psnr_sum = 0, ssim_sum = 0;
-      Progress progress(set + " x" + std::to_string(s), int64_t(files.size()), "img");
+      std::vector<EvalSample> samples;
       for (size_t i = 0; i < files.size(); ++i) {
-        const EvalSample sample = make_eval_sample(images[i], s, fs::path(files[i]).filename().string());
-        const Plane out = !model ? sample.input
-                          : o.tta ? run_model_tta(*model, sample.input)
-                                  : run_model(*model, sample.input);
-        const Scores sc = score_output(out, sample.hr, s);
-        psnr_sum += sc.psnr;
-        ssim_sum += sc.ssim;
-        char line[256];
-        std::snprintf(line, sizeof line, "  %s x%d: PSNR %.4f SSIM %.4f", sample.name.c_str(), s,
-                      sc.psnr, sc.ssim);
-        log_verbose(line);
-        progress.update(int64_t(i + 1));
+        samples.push_back(make_eval_sample(images[i], s, files[i]));
+        require_scorable(samples.back());
       }
-      progress.finish();
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double n = static_cast<double>(files.size());
-      std::printf("%-10s %5d %9.4f %8.4f %7zu %9.2f\n", set.c_str(), s, psnr_sum / n,
-                  ssim_sum / n, files.size(), secs);
-      std::fflush(stdout);
-      results.push_back({{"set", set}, {"scale", s}, {"psnr", psnr_sum / n}, {"ssim", ssim_sum / n},
-                         {"images", files.size()}, {"seconds", secs}});
+      std::string row;
+      for (const Method& m : methods) {
+        char cell[128];
+        if (!m.serves(s)) {
+          std::snprintf(cell, sizeof cell, " | %-8s %6s %6s", "-", "-", "-");
+          row += cell;
+          continue;
+        }
+        const Cell c = evaluate(m, samples, s, o.tta && !m.bicubic(), set + " x" + std::to_string(s) + " " + m.name);
+        nlohmann::json r = {{"set", set},           {"scale", s},        {"psnr", c.psnr},
+                            {"ssim", c.ssim},       {"images", files.size()}, {"seconds", c.seconds}};
+        if (!o.table3) {
+          std::printf("%-10s %5d %9.4f %8.4f %7zu %9.2f\n", set.c_str(), s, c.psnr, c.ssim, files.size(), c.seconds);
+          std::fflush(stdout);
+          results.push_back(r);
+          continue;
+        }
+        const double paper = paper_psnr(m.paper, set, s);
+        r["method"] = m.name;
+        r["paper_psnr"] = std::isnan(paper) ? nlohmann::json() : nlohmann::json(paper);
+        r["diff"] = std::isnan(paper) ? nlohmann::json() : nlohmann::json(c.psnr - paper);
+        results.push_back(r);
+        if (std::isnan(paper))
+          std::snprintf(cell, sizeof cell, " | %8.4f %6s %6s", c.psnr, "-", "-");
+        else
+          std::snprintf(cell, sizeof cell, " | %8.4f %6.2f %+6.2f", c.psnr, paper, c.psnr - paper);
+        row += cell;
+      }
+      if (o.table3) {
+        std::printf("%-10s %5d%s\n", set.c_str(), s, row.c_str());
+        std::fflush(stdout);
+      }
     }
   }
   if (!o.json.empty()) {
+    nlohmann::json models = nlohmann::json::object();
+    for (const Method& m : methods) models[m.name] = m.desc;
     nlohmann::json doc = {{"results", results},
-                          {"model", model_desc},
+                          {"model", o.table3 ? nlohmann::json(models) : nlohmann::json(methods[0].desc)},
                           {"tta", o.tta},
                           {"version", cli::version_text("vdsr_eval")}};
+    if (o.table3) doc["table3"] = true;
     const std::string text = doc.dump(2) + "\n";
     write_file_atomic(o.json, text.data(), text.size());
   }

@@ -1,0 +1,42 @@
+#include "engine/paper_table.h"
+
+#include <cmath>
+#include <limits>
+
+namespace vdsr {
+
+namespace {
+
+struct Row {
+  const char* set;
+  double psnr[3][3];  // [scale 2, 3, 4][Bicubic, SRCNN, VDSR]
+};
+
+// Kim, Lee, Lee, "Accurate Image Super-Resolution Using Very Deep Convolutional Networks", CVPR
+// 2016, Table 3.
+constexpr Row kTable3[] = {
+    {"Set5", {{33.66, 36.66, 37.53}, {30.39, 32.75, 33.66}, {28.42, 30.48, 31.35}}},
+    {"Set14", {{30.24, 32.42, 33.03}, {27.55, 29.28, 29.77}, {26.00, 27.49, 28.01}}},
+    {"B100", {{29.56, 31.36, 31.90}, {27.21, 28.41, 28.82}, {25.96, 26.90, 27.29}}},
+    {"Urban100", {{26.88, 29.50, 30.76}, {24.46, 26.24, 27.14}, {23.14, 24.52, 25.18}}},
+};
+
+}  // namespace
+
+const char* paper_method_name(PaperMethod m) {
+  switch (m) {
+    case PaperMethod::Bicubic: return "Bicubic";
+    case PaperMethod::Srcnn: return "SRCNN";
+    case PaperMethod::Vdsr: return "VDSR";
+  }
+  return "?";
+}
+
+double paper_psnr(PaperMethod m, const std::string& set, int scale) {
+  if (scale >= 2 && scale <= 4)
+    for (const Row& r : kTable3)
+      if (set == r.set) return r.psnr[scale - 2][int(m)];
+  return std::numeric_limits<double>::quiet_NaN();
+}
+
+}  // namespace vdsr
