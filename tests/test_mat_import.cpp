@@ -200,6 +200,27 @@ TEST_CASE("vdsr_convert writes our layout with the source's name and sha256; vds
   CHECK(test::file_bytes(dir + "/a.png") == test::file_bytes(dir + "/b.png"));
 }
 
+TEST_CASE("the .mat fuzz seeds (written byte by byte by tests/fuzz/make_seeds.py) load as the models they describe") {
+  const std::string dir = std::string(VDSR_SOURCE_DIR) + "/tests/fuzz/corpus/mat/";
+  for (const char* name : {"vdsr_d2_double.mat", "vdsr_d2_double_z.mat", "vdsr_d2_single.mat", "vdsr_d2_single_z.mat"}) {
+    INFO(name);
+    const VdsrWeights w = load_weights(dir + name);
+    CHECK(w.config == (VdsrConfig{2, 1, true}));
+    REQUIRE(w.params.size() == 20);
+    // Layer 0 is MATLAB's w(r+1, s+1) = 0.1 (r + 3 s) - 0.4, column-major; layer 1 the reverse.
+    CHECK(w.params[1] == Approx(0.1 * 3 - 0.4));  // wt[0][0][0][1] = w(1, 2)
+    CHECK(w.params[3] == Approx(0.1 * 1 - 0.4));  // wt[0][0][1][0] = w(2, 1)
+    CHECK(w.params[9] == Approx(0.1 * 8 - 0.4));  // layer 1 starts with the last value
+    CHECK((w.params[18] == 0.5f && w.params[19] == -0.5f));
+  }
+  for (const char* name : {"srcnn_313_x3.mat", "srcnn_313_x3_z.mat"}) {
+    INFO(name);
+    const VdsrWeights w = load_weights(dir + name);
+    CHECK(w.config == srcnn_config(3, 1, 3, 2, 1, true));
+    CHECK(w.metadata.at("scale") == "3");
+  }
+}
+
 #else
 
 TEST_CASE("without libmatio a .mat model is refused with how to get it") {

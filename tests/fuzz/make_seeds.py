@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the fuzz seed corpus: tiny valid images (PNG variants, BMP, TGA; JPEG seeds come from
-stb_image_write, see docs/fuzzing.md) and tiny safetensors files into tests/fuzz/corpus/."""
+stb_image_write, see docs/fuzzing.md), tiny safetensors files and tiny MATLAB v5 models (VDSR's
+struct of cells, SRCNN's arrays; plain and zlib-compressed) into tests/fuzz/corpus/."""
 import json
 import struct
 import zlib
@@ -8,6 +9,7 @@ from pathlib import Path
 
 IMG = Path("corpus/image")
 ST = Path("corpus/safetensors")
+MAT = Path("corpus/mat")
 
 
 def chunk(kind, data):
@@ -115,8 +117,76 @@ def st_files():
          ("d", "I32", [1], bytes(4)), ("e", "I16", [1], bytes(2)), ("f", "I8", [1], bytes(1))], {}))
 
 
+# MATLAB v5 (little-endian): a 128-byte header, then data elements, each an 8-byte tag (type, bytes)
+# and its bytes padded to 8; a variable is a miMATRIX (14) element, or a miCOMPRESSED (15) one
+# holding the zlib of a whole miMATRIX element.
+MI_INT8, MI_INT32, MI_UINT32, MI_SINGLE, MI_DOUBLE, MI_MATRIX, MI_COMPRESSED = 1, 5, 6, 7, 9, 14, 15
+MX_CELL, MX_STRUCT, MX_DOUBLE, MX_SINGLE = 1, 2, 6, 7
+
+
+def element(kind, data):
+    return struct.pack("<II", kind, len(data)) + data + bytes((8 - len(data) % 8) % 8)
+
+
+def matrix(name, cls, dims, body):
+    head = element(MI_UINT32, struct.pack("<II", cls, 0)) + element(MI_INT32, struct.pack("<%di" % len(dims), *dims))
+    return element(MI_MATRIX, head + element(MI_INT8, name.encode()) + body)
+
+
+def numeric(name, dims, values, single=False):
+    n = 1
+    for d in dims:
+        n *= d
+    assert len(values) == n
+    if single:
+        return matrix(name, MX_SINGLE, dims, element(MI_SINGLE, struct.pack("<%df" % n, *values)))
+    return matrix(name, MX_DOUBLE, dims, element(MI_DOUBLE, struct.pack("<%dd" % n, *values)))
+
+
+def cell(name, items):
+    return matrix(name, MX_CELL, [1, len(items)], b"".join(items))
+
+
+def struct_var(name, fields):
+    width = 32
+    names = b"".join(f.encode().ljust(width, b"\0") for f, _ in fields)
+    # The field name length is a small data element (type and size in one 4-byte tag), as MATLAB writes it.
+    body = struct.pack("<HHi", MI_INT32, 4, width) + element(MI_INT8, names) + b"".join(v for _, v in fields)
+    return matrix(name, MX_STRUCT, [1, 1], body)
+
+
+def mat_file(variables, compress=False):
+    header = b"MATLAB 5.0 MAT-file, vdsr fuzz seed".ljust(116, b" ") + bytes(8) + struct.pack("<H", 0x0100) + b"IM"
+    if compress:
+        variables = [struct.pack("<II", MI_COMPRESSED, len(z)) + z for z in (zlib.compress(v) for v in variables)]
+    return header + b"".join(variables)
+
+
+def mat_files():
+    MAT.mkdir(parents=True, exist_ok=True)
+    # VDSR, depth 2, 1 channel: weight {[3,3] (the 1s squeezed), [3,3]}, bias {[1,1], [1,1]}.
+    w = [0.1 * i - 0.4 for i in range(9)]
+    for single in (False, True):
+        for compress in (False, True):
+            model = struct_var("model", [
+                ("weight", cell("", [numeric("", [3, 3], w, single), numeric("", [3, 3], w[::-1], single)])),
+                ("bias", cell("", [numeric("", [1, 1], [0.5], single), numeric("", [1, 1], [-0.5], single)]))])
+            name = "vdsr_d2_%s%s.mat" % ("single" if single else "double", "_z" if compress else "")
+            write(MAT / name, mat_file([model], compress))
+    # SRCNN 3-1-3 with n1 = 2, n2 = 1: weights_conv2 2-D [n1, n2] as the 1x1 releases store it.
+    srcnn = [numeric("weights_conv1", [9, 2], [0.01 * i for i in range(18)]),
+             numeric("biases_conv1", [2, 1], [0.1, -0.1]),
+             numeric("weights_conv2", [2, 1], [0.5, 0.25]),
+             numeric("biases_conv2", [1, 1], [0.0]),
+             numeric("weights_conv3", [1, 9], [0.1] * 9),
+             numeric("biases_conv3", [1, 1], [0.05])]
+    write(MAT / "srcnn_313_x3.mat", mat_file(srcnn))
+    write(MAT / "srcnn_313_x3_z.mat", mat_file(srcnn, compress=True))
+
+
 if __name__ == "__main__":
     import os
     os.chdir(Path(__file__).resolve().parent)
     images()
     st_files()
+    mat_files()

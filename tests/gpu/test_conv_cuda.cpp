@@ -1,4 +1,4 @@
-// The CUDA 3x3 convolution kernels (kernels/conv3x3_*.cu), every variant: against the double
+// The CUDA convolution kernels (kernels/conv3x3_*.cu, conv_fwd_general.cu), every variant: against the double
 // references on awkward shapes (odd and non-square H, W; N = 1; C = 1 and K = 1 ends; C, K not
 // multiples of 4 or of the tiles), bit for bit on small integers at the training shape
 // (64x41x41, 64->64) and at 1080p, position independence (a crop's interior and an image alone
@@ -37,6 +37,7 @@
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv_fwd.h"
+#include "kernels/conv_fwd_general.cuh"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
@@ -168,6 +169,43 @@ TEST_CASE("conv3x3_fwd_cuda matches the reference on awkward shapes, every varia
                           (bias_relu ? " bias relu" : ""));
       }
     }
+}
+
+// The general forward (any odd R, zero or replicate padding: SRCNN's layers) against the double
+// reference, and bit for bit on small integers.
+TEST_CASE("conv_fwd_general_cuda matches the reference for kernel sizes 1 to 9, both paddings") {
+  vdsr::test::require_gpu();
+  uint32_t seed = 1900;
+  for (const vdsr::Padding pad : {vdsr::Padding::Replicate, vdsr::Padding::Zero})
+    for (const ConvShape base : {ConvShape{1, 11, 13, 1, 64}, ConvShape{2, 7, 6, 64, 32}, ConvShape{1, 9, 10, 32, 1},
+                                 ConvShape{1, 2, 3, 3, 5}, ConvShape{3, 1, 1, 2, 17}})
+      for (const int64_t R : {9, 5, 1, 3}) {
+        ConvShape s = base;
+        s.R = R;
+        s.pad = pad;
+        const auto x = random_floats(size_t(s.in_elems()), -1, 1, ++seed);
+        const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
+        const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
+        const DevBuf xd(x), wd(wt), bd(b);
+        DevBuf y(size_t(s.out_elems()));
+        y.poison();
+        vdsr::conv_fwd_general_cuda(s, xd.get(), wd.get(), bd.get(), true, y.get(), stream());
+        const auto xx = to_double(x), ww = to_double(wt), bb = to_double(b);
+        std::vector<double> want(size_t(s.out_elems())), sumabs(want.size());
+        vdsr::conv_fwd_ref(s, xx.data(), ww.data(), bb.data(), true, want.data());
+        const auto xa = abs_of(xx), wa = abs_of(ww), ba = abs_of(bb);
+        vdsr::conv_fwd_ref(s, xa.data(), wa.data(), ba.data(), false, sumabs.data());
+        require_close(y.download(), want, sumabs, double(s.R * s.R * s.C + 2), "general " + shape_str(s));
+
+        const auto xi = random_ints(size_t(s.in_elems()), -3, 3, ++seed);
+        const auto wi = random_ints(size_t(s.weight_elems()), -2, 2, ++seed);
+        const DevBuf xid(xi), wid(wi);
+        y.poison();
+        vdsr::conv_fwd_general_cuda(s, xid.get(), wid.get(), nullptr, false, y.get(), stream());
+        const auto xid_d = to_double(xi), wid_d = to_double(wi);
+        vdsr::conv_fwd_ref(s, xid_d.data(), wid_d.data(), nullptr, false, want.data());
+        require_exact(y.download(), want, "general integers " + shape_str(s));
+      }
 }
 
 TEST_CASE("conv3x3_bwd_data_cuda matches the reference on awkward shapes, every variant") {
