@@ -9,9 +9,7 @@
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
-#include "kernels/conv3x3_bwd_data.cuh"
-#include "kernels/conv3x3_bwd_weight.cuh"
-#include "kernels/conv3x3_fwd.cuh"
+#include "kernels/conv_variants.cuh"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/to_bf16.cuh"
 
@@ -76,9 +74,12 @@ Bf16Case make_bf16_case(const GpuCtx& ctx, const ConvCase& cc) {
     poison(y.get(), out, ctx.stream);
     poison(dx.get(), in, ctx.stream);
     poison(dw.get(), wn, ctx.stream);
-    conv3x3_fwd_cuda(s, x.get(), w.get(), nullptr, false, y.get(), ctx.stream);
-    conv3x3_bwd_data_cuda(s, dy.get(), w.get(), nullptr, dx.get(), ctx.stream);
-    conv3x3_bwd_weight_cuda(s, x.get(), dy.get(), dw.get(), db.get(), ctx.stream, ctx.device);
+    launch_default_conv(ConvRole::Fwd, Precision::Fp32,
+                        fwd_launch(s, x.get(), w.get(), nullptr, false, y.get(), ctx.stream, ctx.device));
+    launch_default_conv(ConvRole::BwdData, Precision::Fp32,
+                        bwd_data_launch(s, dy.get(), w.get(), nullptr, dx.get(), ctx.stream, ctx.device));
+    launch_default_conv(ConvRole::BwdWeight, Precision::Fp32,
+                        bwd_weight_launch(s, x.get(), dy.get(), dw.get(), db.get(), ctx.stream, ctx.device));
     sync(ctx.stream);
     y_out = download(y.get(), out);
     dx_out = download(dx.get(), in);

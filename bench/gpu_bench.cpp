@@ -1,7 +1,8 @@
 // GPU rows of vdsr_bench (gpu_bench.h). Every row is verified before it is timed:
-//   ours, per op and variant: against the CPU double reference on a small shape (2x13x17, 64->64,
-//     bias + ReLU forward, ReLU mask in backward-data), then at the timed shape against our
-//     default variant (for the default itself: a second run, which must be bit-identical);
+//   ours, per op and registry row (kernels/conv_variants.cuh): against the CPU double reference
+//     on a small shape (2x13x17, 64->64, bias + ReLU forward, ReLU mask in backward-data), then
+//     at the timed shape against our default variant (for the default itself: a second run, which
+//     must be bit-identical);
 //   ours bf16 (tensor cores): against our fp32 default on the same bf16 inputs at the timed shape
 //     (bench/bf16_case.h: per-element bound and relative L2 error), no bias / ReLU / mask;
 //   ours tf32 (tensor cores): against our fp32 default on the same fp32 inputs at the timed shape
@@ -24,18 +25,12 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/log.h"
-#include "kernels/conv3x3_bf16_variants.cuh"
-#include "kernels/conv3x3_bwd_data.cuh"
 #include "kernels/conv3x3_bwd_data.h"
-#include "kernels/conv3x3_bwd_data_bf16.cuh"
-#include "kernels/conv3x3_bwd_weight.cuh"
 #include "kernels/conv3x3_bwd_weight.h"
-#include "kernels/conv3x3_bwd_weight_bf16.cuh"
-#include "kernels/conv3x3_fwd.cuh"
-#include "kernels/conv_fwd.h"
-#include "kernels/conv3x3_fwd_bf16.cuh"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_tf32.cuh"
+#include "kernels/conv_fwd.h"
+#include "kernels/conv_variants.cuh"
 #include "model/vdsr.h"
 #ifdef VDSR_BENCH_HAVE_CUDNN
 #include "bench/cudnn_baseline.h"
@@ -45,33 +40,33 @@ namespace vdsr::bench {
 
 namespace {
 
+// Rows are named by op as the records have always named them; each row of ours is one registry
+// row (kernels/conv_variants.cuh), or the default (the registry's first usable row).
 enum Op { kFwd = 0, kBwdData = 1, kBwdWeight = 2 };
 const char* const kOpNames[3] = {"conv3x3_fwd", "conv3x3_bwd_data", "conv3x3_bwd_weight"};
+ConvRole role_of(Op op) { return op == kFwd ? ConvRole::Fwd : op == kBwdData ? ConvRole::BwdData : ConvRole::BwdWeight; }
 
-int variant_count(Op op) {
-  switch (op) {
-    case kFwd: return conv3x3_fwd_cuda_variants();
-    case kBwdData: return conv3x3_bwd_data_cuda_variants();
-    case kBwdWeight: return conv3x3_bwd_weight_cuda_variants();
-  }
-  return 0;
+// Our fp32 kernels at s: the default first (null: the registry's choice), then every usable row.
+std::vector<const ConvVariant*> fp32_jobs(const GpuCtx& ctx, Op op, const ConvShape& s) {
+  std::vector<const ConvVariant*> jobs{nullptr};
+  for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Fp32, s, ctx.device)) jobs.push_back(v);
+  return jobs;
 }
 
-std::string variant_label(Op op, int v) {
-  if (v < 0) return "default (-1)";
-  const char* n = op == kFwd       ? conv3x3_fwd_cuda_variant_name(v)
-                  : op == kBwdData ? conv3x3_bwd_data_cuda_variant_name(v)
-                                   : conv3x3_bwd_weight_cuda_variant_name(v);
-  return n != nullptr ? n : std::to_string(v);
+std::string variant_label(const GpuCtx& ctx, Op op, const ConvShape& s, const ConvVariant* v) {
+  if (v == nullptr) return std::string("default (") + default_conv_variant(role_of(op), Precision::Fp32, s, ctx.device).name + ")";
+  return v->name;
 }
 
 // Runs one of our ops on `st` the way the network does (bias + ReLU; ReLU mask of x).
-void run_ours(const GpuCtx& ctx, Op op, int v, const ConvShape& s, const ConvSet& st) {
-  switch (op) {
-    case kFwd: conv3x3_fwd_cuda(s, st.x, st.w, st.b, true, st.y, ctx.stream, v); break;
-    case kBwdData: conv3x3_bwd_data_cuda(s, st.dy, st.w, st.x, st.dx, ctx.stream, v); break;
-    case kBwdWeight: conv3x3_bwd_weight_cuda(s, st.x, st.dy, st.dw, st.db, ctx.stream, ctx.device, v); break;
-  }
+void run_ours(const GpuCtx& ctx, Op op, const ConvVariant* v, const ConvShape& s, const ConvSet& st) {
+  const ConvLaunch a = op == kFwd       ? fwd_launch(s, st.x, st.w, st.b, true, st.y, ctx.stream, ctx.device)
+                       : op == kBwdData ? bwd_data_launch(s, st.dy, st.w, st.x, st.dx, ctx.stream, ctx.device)
+                                        : bwd_weight_launch(s, st.x, st.dy, st.dw, st.db, ctx.stream, ctx.device);
+  if (v == nullptr)
+    launch_default_conv(role_of(op), Precision::Fp32, a);
+  else
+    v->launch(a);
 }
 
 std::vector<float> host_random(size_t n, uint32_t seed, float lo, float hi) {
@@ -86,7 +81,7 @@ std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), 
 
 // Our op, variant v, on the small shape against the CPU double reference: the relative error of
 // the output (backward-weight: dw and db together).
-double verify_small(const GpuCtx& ctx, Op op, int v) {
+double verify_small(const GpuCtx& ctx, Op op, const ConvVariant* v) {
   const ConvShape s{2, 13, 17, 64, 64};
   const auto x = host_random(size_t(s.in_elems()), 11, -1.0f, 1.0f);
   const auto w = host_random(size_t(s.weight_elems()), 12, -0.1f, 0.1f);
@@ -138,8 +133,8 @@ Row ours_row(const ConvCase& cc, Op op, const char* precision, const char* math,
   return r;
 }
 
-Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, int v) {
-  Row r = ours_row(cc, op, "fp32", "fma", variant_label(op, v),
+Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, const ConvVariant* v) {
+  Row r = ours_row(cc, op, "fp32", "fma", variant_label(ctx, op, cc.s, v),
                    "CPU double ref at 2x13x17 64->64; our default variant at the timed shape");
   if (op == kFwd) r.algo += " +bias+relu";
   if (op == kBwdData) r.algo += " +relu-mask";
@@ -171,7 +166,7 @@ Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, int v) {
                      rel_l2(download(z.db, cc.db.size()).data(), cc.db.data(), cc.db.size()));
     r.extra["timed_shape_rel_err_vs_default"] = big;
     // The default against itself must be bit-identical (determinism).
-    if (v < 0 && big != 0.0) {
+    if (v == nullptr && big != 0.0) {
       r.status = "FAILED: two runs of the default differ (rel " + std::to_string(big) + ")";
       return r;
     }
@@ -210,23 +205,17 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("bf16 operands or oracle failed: ") + e.what()));
     return;
   }
-  auto run = [&](Op op, int v, const Bf16Set& b, const ConvSet& f, bool plain) {
-    switch (op) {
-      case kFwd: conv3x3_fwd_bf16_cuda(s, b.x, b.wg, plain ? nullptr : f.b, !plain, b.y, ctx.stream, v); break;
-      case kBwdData: conv3x3_bwd_data_bf16_cuda(s, b.dy, b.wg_flip, plain ? nullptr : b.x, b.dx, ctx.stream, v); break;
-      case kBwdWeight: conv3x3_bwd_weight_bf16_cuda(s, b.x, b.dy, f.dw, f.db, ctx.stream, ctx.device, v); break;
-    }
+  auto run = [&](Op op, const ConvVariant* v, const Bf16Set& b, const ConvSet& f, bool plain) {
+    v->launch(op == kFwd       ? fwd_launch(s, b.x, b.wg, plain ? nullptr : f.b, !plain, b.y, ctx.stream, ctx.device)
+              : op == kBwdData ? bwd_data_launch(s, b.dy, b.wg_flip, plain ? nullptr : b.x, b.dx, ctx.stream, ctx.device)
+                               : bwd_weight_launch(s, b.x, b.dy, f.dw, f.db, ctx.stream, ctx.device));
   };
-  // Every variant this GPU runs (kernels/conv3x3_bf16_variants.cuh).
-  std::vector<std::pair<Op, int>> jobs;
-  for (Op op : {kFwd, kBwdData})
-    for (int v = 0; v < kBf16ConvVariants; ++v)
-      if (conv3x3_bf16_variant_usable(v)) jobs.emplace_back(op, v);
-  for (int v = 0; v < kBf16WgradVariants; ++v)
-    if (conv3x3_bf16_wgrad_variant_usable(v)) jobs.emplace_back(kBwdWeight, v);
+  // Every bf16 row of the registry this GPU runs at this shape.
+  std::vector<std::pair<Op, const ConvVariant*>> jobs;
+  for (Op op : {kFwd, kBwdData, kBwdWeight})
+    for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Bf16, s, ctx.device)) jobs.emplace_back(op, v);
   for (const auto& [op, v] : jobs) {
-    Row r = ours_row(cc, op, "bf16", "bf16-tensor-op",
-                     std::string(op == kBwdWeight ? conv3x3_bf16_wgrad_variant_name(v) : conv3x3_bf16_variant_name(v)) + what[op],
+    Row r = ours_row(cc, op, "bf16", "bf16-tensor-op", std::string(v->name) + what[op],
                      "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)");
     try {
       const Bf16Set& b = bc.set(0);
@@ -277,23 +266,20 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("tf32: ") + e.what()));
     return;
   }
-  auto run = [&](Op op, int v, int i, bool plain) {
+  auto run = [&](Op op, const ConvVariant* v, int i, bool plain) {
     const ConvSet& f = cc.set(i);
     const size_t k = size_t(i) % cc.sets.size();
-    switch (op) {
-      case kFwd: conv3x3_fwd_tf32_cuda(s, f.x, wg[k].get(), plain ? nullptr : f.b, !plain, f.y, ctx.stream, v); break;
-      case kBwdData: conv3x3_bwd_data_tf32_cuda(s, f.dy, wg_flip[k].get(), plain ? nullptr : f.x, f.dx, ctx.stream, v); break;
-      case kBwdWeight: conv3x3_bwd_weight_tf32_cuda(s, f.x, f.dy, f.dw, f.db, ctx.stream, ctx.device); break;
-    }
+    v->launch(op == kFwd ? fwd_launch(s, f.x, wg[k].get(), plain ? nullptr : f.b, !plain, f.y, ctx.stream, ctx.device)
+              : op == kBwdData
+                  ? bwd_data_launch(s, f.dy, wg_flip[k].get(), plain ? nullptr : f.x, f.dx, ctx.stream, ctx.device)
+                  : bwd_weight_launch(s, f.x, f.dy, f.dw, f.db, ctx.stream, ctx.device));
   };
-  std::vector<std::pair<Op, int>> jobs;
-  for (Op op : {kFwd, kBwdData})
-    for (int v = 0; v < kTf32ConvVariants; ++v)
-      if (conv3x3_tf32_variant_usable(v, s)) jobs.emplace_back(op, v);
-  jobs.emplace_back(kBwdWeight, 0);
+  // Every tf32 row of the registry this GPU runs at this shape.
+  std::vector<std::pair<Op, const ConvVariant*>> jobs;
+  for (Op op : {kFwd, kBwdData, kBwdWeight})
+    for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Tf32, s, ctx.device)) jobs.emplace_back(op, v);
   for (const auto& [op, v] : jobs) {
-    Row r = ours_row(cc, op, "tf32", "tf32-tensor-op",
-                     std::string(op == kBwdWeight ? "mma.sync" : conv3x3_tf32_variant_name(v)) + what[op],
+    Row r = ours_row(cc, op, "tf32", "tf32-tensor-op", std::string(v->name) + what[op],
                      "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)");
     try {
       const ConvSet& f = cc.set(0);
@@ -472,6 +458,17 @@ void progress(const std::vector<Row>& rows, size_t from) {
 
 }  // namespace
 
+void list_kernels(int device, int batch) {
+  const ConvShape train{batch, 41, 41, 64, 64};
+  std::printf("%-10s %-5s %-15s at %s\n", "role", "math", "kernel", conv_shape_text(train).c_str());
+  for (const ConvVariant& v : conv_variants()) {
+    const bool usable = v.usable(train, device);
+    const bool dflt = usable && &default_conv_variant(v.role, v.precision, train, device) == &v;
+    std::printf("%-10s %-5s %-15s %s\n", conv_role_name(v.role), precision_name(v.precision), v.name,
+                dflt ? "default" : usable ? "usable" : "not usable here");
+  }
+}
+
 void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann::json& meta) {
   VDSR_CUDA_CHECK(cudaSetDevice(opt.device));
   cudaDeviceProp prop{};
@@ -523,7 +520,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     if (!cc.ref_error.empty()) log_warning("[bench] " + cc.ref_error);
     if (opt.ours && ctx.wants("fp32"))
       for (Op op : {kFwd, kBwdData, kBwdWeight})
-        for (int v = -1; v < variant_count(op); ++v) {
+        for (const ConvVariant* v : fp32_jobs(ctx, op, s)) {
           rows.push_back(ours_conv_row(ctx, cc, op, v));
           progress(rows, rows.size() - 1);
         }

@@ -22,6 +22,10 @@ struct GpuOptions {
                                   // peaks always run: they are the % of peak column's base)
 };
 
+// Prints the conv kernel registry (kernels/conv_variants.cuh): every row with whether `device` runs
+// it at the training shape, the defaults marked.
+void list_kernels(int device, int batch);
+
 // Appends the rows; fills `meta` with the GPU and library facts.
 void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann::json& meta);
 

@@ -6,9 +6,7 @@
 
 #include "bench/bench_kernels.cuh"
 #include "engine/cuda_check.h"
-#include "kernels/conv3x3_bwd_data.cuh"
-#include "kernels/conv3x3_bwd_weight.cuh"
-#include "kernels/conv3x3_fwd.cuh"
+#include "kernels/conv_variants.cuh"
 
 namespace vdsr::bench {
 
@@ -131,13 +129,14 @@ ConvCase make_conv_case(const GpuCtx& ctx, const ConvShape& s) {
     // Each reference output is poisoned first, so an element the kernel does not write is NaN.
     auto fwd = [&](const float* b, bool relu) {
       poison(z.y, out, ctx.stream);
-      conv3x3_fwd_cuda(s, z.x, z.w, b, relu, z.y, ctx.stream);
+      launch_default_conv(ConvRole::Fwd, Precision::Fp32, fwd_launch(s, z.x, z.w, b, relu, z.y, ctx.stream, ctx.device));
       sync(ctx.stream);
       return download(z.y, out);
     };
     auto bwd_data = [&](const float* relu_src) {
       poison(z.dx, in, ctx.stream);
-      conv3x3_bwd_data_cuda(s, z.dy, z.w, relu_src, z.dx, ctx.stream);
+      launch_default_conv(ConvRole::BwdData, Precision::Fp32,
+                          bwd_data_launch(s, z.dy, z.w, relu_src, z.dx, ctx.stream, ctx.device));
       sync(ctx.stream);
       return download(z.dx, in);
     };
@@ -147,7 +146,8 @@ ConvCase make_conv_case(const GpuCtx& ctx, const ConvShape& s) {
     cc.dx_real = bwd_data(z.x);
     poison(z.dw, wn, ctx.stream);
     poison(z.db, size_t(s.K), ctx.stream);
-    conv3x3_bwd_weight_cuda(s, z.x, z.dy, z.dw, z.db, ctx.stream, ctx.device);
+    launch_default_conv(ConvRole::BwdWeight, Precision::Fp32,
+                        bwd_weight_launch(s, z.x, z.dy, z.dw, z.db, ctx.stream, ctx.device));
     sync(ctx.stream);
     cc.dw = download(z.dw, wn);
     cc.db = download(z.db, size_t(s.K));

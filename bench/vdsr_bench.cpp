@@ -154,6 +154,9 @@ int run(int argc, char** argv) {
          [&](const std::string&) { hd_convs = false; }});
   p.add({"", "--json", "FILE", "also write the rows as JSON",
          [&](const std::string& v) { json = v; }});
+  bool list = false;
+  p.add({"", "--list-kernels", "", "GPU: list the conv kernel registry (which rows this GPU runs, the defaults) and exit",
+         [&](const std::string&) { list = true; }});
   p.add_common();
   p.parse(argc, argv);
   VDSR_USER_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
@@ -161,6 +164,14 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && gemm >= 64,
              "--reps, --batch and --image must be positive and --gemm at least 64");
   const Device dev = select_device(gpu);
+  if (list) {
+    VDSR_USER_CHECK(dev.is_cuda(), "--list-kernels lists the CUDA kernels and needs a GPU; the CPU backend has one "
+                                   "kernel per conv role (kernels/conv_fwd_cpu.cpp, conv3x3_bwd_*_cpu.cpp)");
+#ifdef VDSR_HAVE_CUDA
+    bench::list_kernels(dev.index, batch);
+#endif
+    return 0;
+  }
   if (!precision.empty() && precision != "all") cli::check_precision(precision, dev.is_cuda());
   VDSR_USER_CHECK(dev.is_cuda() || precision != "all",
              "--precision all needs a GPU; the CPU backend computes in fp32 only");

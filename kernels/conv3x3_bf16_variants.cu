@@ -10,6 +10,10 @@
 
 namespace vdsr {
 
+namespace {
+
+constexpr int kBf16ConvVariants = 4;
+
 const char* conv3x3_bf16_variant_name(int variant) {
   switch (variant) {
     case 0:
@@ -25,6 +29,8 @@ const char* conv3x3_bf16_variant_name(int variant) {
   }
 }
 
+}  // namespace
+
 bool conv3x3_bf16_variant_usable(int variant) {
   switch (variant) {
     case 0:
@@ -38,10 +44,6 @@ bool conv3x3_bf16_variant_usable(int variant) {
     default:
       return false;
   }
-}
-
-const char* conv3x3_bf16_wgrad_variant_name(int variant) {
-  return variant == 0 ? "mma.sync" : variant == 1 ? "wgmma-3wg" : "?";
 }
 
 bool conv3x3_bf16_wgrad_variant_usable(int variant) {
@@ -60,8 +62,7 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
                          bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who) {
   mma::check_conv_args(s, x, wg, y, who);
   require_bf16_tensor_cores(who);
-  if (variant < 0) variant = conv3x3_bf16_variant_usable(3) ? 3 : 0;
-  VDSR_CHECK(variant < kBf16ConvVariants,
+  VDSR_CHECK(variant >= 0 && variant < kBf16ConvVariants,
              who << ": no bf16 variant " << variant << " (there are " << kBf16ConvVariants << ")");
   VDSR_CHECK(conv3x3_bf16_variant_usable(variant),
              who << ": the " << conv3x3_bf16_variant_name(variant)

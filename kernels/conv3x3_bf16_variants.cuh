@@ -3,8 +3,8 @@
 //   1 "wgmma-1wg", 2 "wgmma-2wg", 3 "wgmma-3wg": Hopper's warpgroup MMA
 //     (kernels/conv3x3_wgmma_sm90a.cu) with 1, 2 or 3 warpgroups per CTA; compute 9.0 devices, in
 //     builds whose CUDA architectures include 90 (compiled for sm_90a).
-// The launchers take a variant, -1 meaning the fastest one usable on the current device
-// (wgmma-3wg where usable); vdsr_bench and the GPU tests run each usable one.
+// The launchers take the variant; the registry (kernels/conv_variants.cuh) names them, lists them
+// fastest first and picks the default (wgmma-3wg where usable).
 #pragma once
 
 #include <cuda_bf16.h>
@@ -14,26 +14,19 @@
 
 namespace vdsr {
 
-constexpr int kBf16ConvVariants = 4;
-
-const char* conv3x3_bf16_variant_name(int variant);
-
 // Whether this build has the variant and the current device can run it.
 bool conv3x3_bf16_variant_usable(int variant);
 
 // The weight gradient's: 0 "mma.sync" (conv3x3_mma.cuh), 1 "wgmma-3wg" (conv3x3_wgmma_sm90a.cu,
-// the three tap rows in three warpgroups), usable where the forward's are; -1 picks wgmma-3wg
-// where usable.
-constexpr int kBf16WgradVariants = 2;
-const char* conv3x3_bf16_wgrad_variant_name(int variant);
+// the three tap rows in three warpgroups), usable where the forward's are.
 bool conv3x3_bf16_wgrad_variant_usable(int variant);
 
 // An Error naming `who` unless the current device has bf16 tensor cores (compute 8.0 or later).
 void require_bf16_tensor_cores(const char* who);
 
 // The forward (bias, relu) or backward-data (mask) of conv3x3_fwd_bf16_cuda and
-// conv3x3_bwd_data_bf16_cuda: checks the arguments, then runs the chosen variant (-1 the best
-// usable one, else that one; an Error when it is out of range or not usable here).
+// conv3x3_bwd_data_bf16_cuda: checks the arguments, then runs the variant (an Error when it is out
+// of range or not usable here).
 void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x,
                          const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
                          bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who);

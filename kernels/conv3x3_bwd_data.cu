@@ -45,12 +45,6 @@ __global__ void conv3x3_bwd_data_direct_kernel(int N, int H, int W, int C, int K
 
 }  // namespace
 
-int conv3x3_bwd_data_cuda_variants() { return kConvVariants; }
-const char* conv3x3_bwd_data_cuda_variant_name(int v) {
-  VDSR_CHECK(v >= 0 && v < kConvVariants, "conv3x3_bwd_data_cuda has no variant " << v);
-  return kConvVariantNames[v];
-}
-
 void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
                            const float* relu_src, float* dx, cudaStream_t stream, int variant) {
   VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0 && s.C > 0 && s.K > 0,
@@ -59,10 +53,9 @@ void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr,
              "conv3x3_bwd_data_cuda: null pointer");
   VDSR_CHECK(dx != dy && dx != relu_src, "conv3x3_bwd_data_cuda cannot run in place");
-  VDSR_CHECK(variant >= -1 && variant < kConvVariants,
+  VDSR_CHECK(variant >= 0 && variant < kConvVariants,
              "conv3x3_bwd_data_cuda has no variant " << variant);
   VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_bwd_data_cuda: too many weights");
-  if (variant < 0) variant = kConvDefaultVariant;
   const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
 
   const float* B = variant != 0 ? conv_gemm_weights(wt, s.K, s.C, true, stream) : nullptr;

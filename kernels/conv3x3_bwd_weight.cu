@@ -208,15 +208,8 @@ __global__ void __launch_bounds__(kWThreads) bwd_weight_tiled_kernel(WGrad g) {
 }
 
 constexpr int kVariants = 2;
-const char* const kNames[kVariants] = {"0:direct-chunked", "1:tiled-64x192"};
 
 }  // namespace
-
-int conv3x3_bwd_weight_cuda_variants() { return kVariants; }
-const char* conv3x3_bwd_weight_cuda_variant_name(int v) {
-  VDSR_CHECK(v >= 0 && v < kVariants, "conv3x3_bwd_weight_cuda has no variant " << v);
-  return kNames[v];
-}
 
 void conv3x3_bwd_weight_cuda(const ConvShape& s, const float* x, const float* dy, float* dw,
                              float* db, cudaStream_t stream, int device, int variant) {
@@ -225,12 +218,11 @@ void conv3x3_bwd_weight_cuda(const ConvShape& s, const float* x, const float* dy
                                                      << " C=" << s.C << " K=" << s.K);
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr,
              "conv3x3_bwd_weight_cuda: null pointer");
-  VDSR_CHECK(variant >= -1 && variant < kVariants,
+  VDSR_CHECK(variant >= 0 && variant < kVariants,
              "conv3x3_bwd_weight_cuda has no variant " << variant);
   const int64_t limit = (int64_t(1) << 31) - 1;
   VDSR_CHECK(s.in_elems() < limit && s.out_elems() < limit && s.weight_elems() + s.K < limit,
              "conv3x3_bwd_weight_cuda: tensors of 2^31 or more elements (split the batch)");
-  if (variant < 0) variant = 1;
 
   // Chunks: about 512 pixels each, at most 1024 of them; a multiple of the 16-pixel stage.
   const int64_t P = s.pixels();

@@ -19,10 +19,9 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   mma::check_mma_shape(s, who);
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, who << ": null pointer");
   require_bf16_tensor_cores(who);
-  if (variant < 0) variant = conv3x3_bf16_wgrad_variant_usable(1) ? 1 : 0;
-  VDSR_CHECK(variant < kBf16WgradVariants, who << ": no bf16 weight-gradient variant " << variant);
+  VDSR_CHECK(variant == 0 || variant == 1, who << ": no bf16 weight-gradient variant " << variant);
   VDSR_CHECK(conv3x3_bf16_wgrad_variant_usable(variant),
-             who << ": the " << conv3x3_bf16_wgrad_variant_name(variant)
+             who << ": the " << (variant == 0 ? "mma.sync" : "wgmma-3wg")
                  << " variant is not usable on this device or in this build");
 #ifdef VDSR_HAVE_WGMMA
   if (variant == 1) {

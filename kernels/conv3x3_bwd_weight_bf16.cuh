@@ -18,6 +18,6 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s,
                                   float* dw,                // [64][64][3][3]
                                   float* db,                // [64] or nullptr
                                   cudaStream_t stream, int device,
-                                  int variant = -1);  // kernels/conv3x3_bf16_variants.cuh
+                                  int variant);  // kernels/conv3x3_bf16_variants.cuh
 
 }  // namespace vdsr

@@ -44,12 +44,6 @@ __global__ void conv3x3_fwd_direct_kernel(int N, int H, int W, int C, int K,
 
 }  // namespace
 
-int conv3x3_fwd_cuda_variants() { return kConvVariants; }
-const char* conv3x3_fwd_cuda_variant_name(int v) {
-  VDSR_CHECK(v >= 0 && v < kConvVariants, "conv3x3_fwd_cuda has no variant " << v);
-  return kConvVariantNames[v];
-}
-
 void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const float* b,
                       bool relu, float* y, cudaStream_t stream, int variant) {
   VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0 && s.C > 0 && s.K > 0,
@@ -57,9 +51,8 @@ void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const
                                               << " C=" << s.C << " K=" << s.K);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "conv3x3_fwd_cuda: null pointer");
   VDSR_CHECK(x != y, "conv3x3_fwd_cuda cannot run in place");
-  VDSR_CHECK(variant >= -1 && variant < kConvVariants, "conv3x3_fwd_cuda has no variant " << variant);
+  VDSR_CHECK(variant >= 0 && variant < kConvVariants, "conv3x3_fwd_cuda has no variant " << variant);
   VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_fwd_cuda: too many weights");
-  if (variant < 0) variant = kConvDefaultVariant;
   const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
 
   const float* B = variant != 0 ? conv_gemm_weights(wt, s.K, s.C, false, stream) : nullptr;

@@ -1,6 +1,7 @@
 // CUDA launcher of the 3x3 convolution forward (math and shapes: kernels/conv_fwd.h). All
 // pointers are device memory; the launch is queued on `stream`. Variants live side by side:
-// variant 0 is the simplest correct kernel; the default (-1) is the fastest verified one.
+// 0 the direct kernel, 1..3 the implicit GEMM with 128-, 64- and 256-pixel tiles; the registry
+// (kernels/conv_variants.cuh) names them and picks the default.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -10,8 +11,6 @@
 namespace vdsr {
 
 void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const float* b,
-                      bool relu, float* y, cudaStream_t stream, int variant = -1);
-int conv3x3_fwd_cuda_variants();                 // number of variants
-const char* conv3x3_fwd_cuda_variant_name(int);  // e.g. "0:direct", "1:tiled-64x64"
+                      bool relu, float* y, cudaStream_t stream, int variant);
 
 }  // namespace vdsr

@@ -10,6 +10,8 @@ namespace vdsr {
 
 namespace {
 
+constexpr int kTf32ConvVariants = 3;
+
 size_t smem_of(int variant, const ConvShape& s) {
   const mma::Tiles t = mma::make_tiles(int(s.H), int(s.W));
   switch (variant) {
@@ -21,8 +23,6 @@ size_t smem_of(int variant, const ConvShape& s) {
       return mma::conv_smem_bytes<mma::Tf32Math, 16>(t);
   }
 }
-
-}  // namespace
 
 const char* conv3x3_tf32_variant_name(int variant) {
   switch (variant) {
@@ -36,6 +36,8 @@ const char* conv3x3_tf32_variant_name(int variant) {
       return "?";
   }
 }
+
+}  // namespace
 
 bool conv3x3_tf32_variant_usable(int variant, const ConvShape& s) {
   if (variant < 0 || variant >= kTf32ConvVariants || current_device_cc() < 80) return false;
@@ -56,18 +58,12 @@ void launch(int variant, const ConvShape& s, const float* x, const float* wg, co
             const float* mask, bool relu, float* y, cudaStream_t stream, const char* who) {
   mma::check_conv_args(s, x, wg, y, who);
   require_tf32_tensor_cores(who);
-  if (variant < 0) {
-    for (int v = 0; v < kTf32ConvVariants && variant < 0; ++v)
-      if (conv3x3_tf32_variant_usable(v, s)) variant = v;
-    VDSR_CHECK(variant >= 0, who << ": even 16 output channels per CTA need " << smem_of(2, s)
-                                 << " bytes of shared memory for " << s.H << " x " << s.W
-                                 << " images; this GPU grants " << max_dynamic_smem());
-  }
-  VDSR_CHECK(variant < kTf32ConvVariants,
+  VDSR_CHECK(variant >= 0 && variant < kTf32ConvVariants,
              who << ": no tf32 variant " << variant << " (there are " << kTf32ConvVariants << ")");
   VDSR_CHECK(conv3x3_tf32_variant_usable(variant, s),
-             who << ": the " << conv3x3_tf32_variant_name(variant)
-                 << " variant is not usable on this device for this shape");
+             who << ": the " << conv3x3_tf32_variant_name(variant) << " variant is not usable on this device for "
+                 << s.H << " x " << s.W << " images (it needs " << smem_of(variant, s)
+                 << " bytes of shared memory per CTA; this GPU grants " << max_dynamic_smem() << ")");
   switch (variant) {
     case 0:
       return mma::launch_conv<mma::Tf32Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);

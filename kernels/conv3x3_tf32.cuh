@@ -13,8 +13,8 @@
 //   0 "mma.sync-co64": all 64 (Hopper-class shared memory, 227 KB);
 //   1 "mma.sync-co32": 32 (A100's 163 KB);
 //   2 "mma.sync-co16": 16 (the 99 KB of compute 8.6 / 8.9 parts, for most shapes).
-// Smaller slices stage each input tile once per slice. -1 picks the widest slice that fits the
-// shape on the current device.
+// Smaller slices stage each input tile once per slice. The registry (kernels/conv_variants.cuh)
+// names them and picks the widest slice that fits the shape on the device.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -23,10 +23,6 @@
 
 namespace vdsr {
 
-constexpr int kTf32ConvVariants = 3;
-
-const char* conv3x3_tf32_variant_name(int variant);
-
 // Whether the current device has tf32 tensor cores and enough shared memory per CTA for the
 // variant on shape s.
 bool conv3x3_tf32_variant_usable(int variant, const ConvShape& s);
@@ -34,21 +30,21 @@ bool conv3x3_tf32_variant_usable(int variant, const ConvShape& s);
 // An Error naming `who` unless the current device has tf32 tensor cores (compute 8.0 or later).
 void require_tf32_tensor_cores(const char* who);
 
-// variant: -1 (see above) or 0 .. kTf32ConvVariants - 1; an Error when it is out of range or not
-// usable on this device for this shape.
+// variant: 0, 1 or 2 (see above); an Error when it is out of range or not usable on this device
+// for this shape.
 void conv3x3_fwd_tf32_cuda(const ConvShape& s,
                            const float* x,   // [N][H][W][64]
                            const float* wg,  // [64 k][9][64 c], tf32-rounded
                            const float* b,   // [64] or nullptr
                            bool relu,
                            float* y,  // [N][H][W][64]
-                           cudaStream_t stream, int variant = -1);
+                           cudaStream_t stream, int variant);
 void conv3x3_bwd_data_tf32_cuda(const ConvShape& s,
                                 const float* dy,        // [N][H][W][64]
                                 const float* wg_flip,   // [64 c][9][64 k], tf32-rounded
                                 const float* relu_src,  // [N][H][W][64] or nullptr
                                 float* dx,              // [N][H][W][64]
-                                cudaStream_t stream, int variant = -1);
+                                cudaStream_t stream, int variant);
 
 // The weight gradient: the bf16 kernel's split reduction (chunks x 3 tap rows of CTAs, then the
 // ordered finish, so results are bit-identical run to run) with both operands read one word per

@@ -344,12 +344,10 @@ void conv_gemm_tiled_launch(const ConvGemm& g, int64_t P, cudaStream_t stream) {
 }
 
 // The variants of forward and backward-data, which share these kernels: 0 the direct kernel,
-// 1..3 the implicit GEMM with output tiles of kConvTileOfVariant rows (vdsr_bench times each).
+// 1..3 the implicit GEMM with output tiles of kConvTileOfVariant rows (the registry,
+// kernels/conv_variants.cu, names them and lists them fastest first).
 constexpr int kConvVariants = 4;
-const char* const kConvVariantNames[kConvVariants] = {"0:direct", "1:tiled-128x64",
-                                                     "2:tiled-64x64", "3:tiled-256x64"};
 constexpr int kConvTileOfVariant[kConvVariants] = {0, 128, 64, 256};
-constexpr int kConvDefaultVariant = 1;
 
 // Runs the applicable kernel on g (B already in GEMM layout); tile_m (64, 128 or 256) picks the
 // pixel tile of the tiled kernel.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <type_traits>
 
 #include "engine/error.h"
@@ -16,16 +17,10 @@
 #ifdef VDSR_HAVE_CUDA
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
-#include "kernels/conv3x3_bwd_data.cuh"
-#include "kernels/conv3x3_bwd_data_bf16.cuh"
-#include "kernels/conv3x3_bwd_weight.cuh"
-#include "kernels/conv3x3_bwd_weight_bf16.cuh"
-#include "kernels/conv3x3_fwd.cuh"
-#include "kernels/conv3x3_fwd_bf16.cuh"
-#include "kernels/conv_fwd_general.cuh"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_tf32.cuh"
 #include "kernels/conv3x3_thin_bf16.cuh"
+#include "kernels/conv_variants.cuh"
 #include "kernels/small_ops.cuh"
 #endif
 
@@ -113,29 +108,11 @@ void optim_step(Device d, const OptimConfig& c, const OptimScalars* s, const dou
   optim_step_cpu(c, *s, norm != nullptr ? *norm : 0.0, n, n_decay, w, g, m, v, e);
 }
 
-// The kernels of each conv case (math, map types, thin shape), then the four entries that choose.
+// The conv entries. The plain cases (fp32 math on F32 maps, tf32 on F32, bf16 on BF16) run on the
+// CPU kernels or, on CUDA, the registry's default row for the role, math and shape
+// (kernels/conv_variants.cuh); the bf16 mode's thin first and last layers are shape cases with one
+// kernel each.
 namespace {
-
-// Any kernel size and padding on the CPU; on CUDA the tuned 3x3 kernels, or the plain general one
-// for the other shapes (SRCNN's).
-void fp32_fwd(Device d, const ConvShape& s, const float* x, const float* wt, const float* b,
-              bool relu, float* y) {
-  VDSR_ON_CUDA(d, s.is_3x3_zero() ? conv3x3_fwd_cuda(s, x, wt, b, relu, y, stream_of(d))
-                                  : conv_fwd_general_cuda(s, x, wt, b, relu, y, stream_of(d)));
-  conv_fwd_cpu(s, x, wt, b, relu, y);
-}
-
-void fp32_bwd_data(Device d, const ConvShape& s, const float* dy, const float* wt,
-                   const float* relu_src, float* dx) {
-  VDSR_ON_CUDA(d, conv3x3_bwd_data_cuda(s, dy, wt, relu_src, dx, stream_of(d)));
-  conv3x3_bwd_data_cpu(s, dy, wt, relu_src, dx);
-}
-
-void fp32_bwd_weight(Device d, const ConvShape& s, const float* x, const float* dy, float* dw,
-                     float* db) {
-  VDSR_ON_CUDA(d, conv3x3_bwd_weight_cuda(s, x, dy, dw, db, stream_of(d), d.index));
-  conv3x3_bwd_weight_cpu(s, x, dy, dw, db);
-}
 
 #ifndef VDSR_HAVE_CUDA
 // Without CUDA the bf16 and tf32 ops only throw, so their arguments go unused.
@@ -145,91 +122,52 @@ void fp32_bwd_weight(Device d, const ConvShape& s, const float* x, const float* 
 
 void weights_bf16(Device d, const float* wt, int layers, int K, int C, bool flip,
                   Bf16* wg) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_weights_bf16",
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv_weights (bf16)",
                          conv3x3_weights_bf16_cuda(wt, K, C, flip, nv(wg), stream_of(d), layers));
 }
 
-void fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* wg, const float* b,
-              bool relu, Bf16* y) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_fwd_bf16",
-                         conv3x3_fwd_bf16_cuda(s, nv(x), nv(wg), b, relu, nv(y), stream_of(d)));
-}
-
-void bwd_data_bf16(Device d, const ConvShape& s, const Bf16* dy, const Bf16* wg_flip,
-                   const Bf16* relu_src, Bf16* dx) {
-  VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv3x3_bwd_data_bf16",
-      conv3x3_bwd_data_bf16_cuda(s, nv(dy), nv(wg_flip), nv(relu_src), nv(dx), stream_of(d)));
-}
-
-void bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const Bf16* dy, float* dw,
-                     float* db) {
-  VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv3x3_bwd_weight_bf16",
-      conv3x3_bwd_weight_bf16_cuda(s, nv(x), nv(dy), dw, db, stream_of(d), d.index));
+void weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
+                  float* wg) {
+  VDSR_TF32_ONLY_ON_CUDA(d, "conv_weights (tf32)",
+                         conv3x3_weights_tf32_cuda(wt, K, C, flip, wg, stream_of(d), layers));
 }
 
 void first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
                     const float* b, bool relu, Bf16* y) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_first_fwd_bf16",
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv_fwd (bf16 first layer)",
                          conv3x3_first_fwd_bf16_cuda(s, x, wt, b, relu, nv(y), stream_of(d)));
 }
 
 void first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
                            float* dw, float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv3x3_first_bwd_weight_bf16",
+      d, "conv_bwd_weight (bf16 first layer)",
       conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d), d.index));
 }
 
 void last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
                    const float* b, const float* skip, float* y) {
-  VDSR_BF16_ONLY_ON_CUDA(d, "conv3x3_last_fwd_bf16",
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv_fwd (bf16 last layer)",
                          conv3x3_last_fwd_bf16_cuda(s, nv(x), wt, b, skip, y, stream_of(d)));
 }
 
 void last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
                         const Bf16* relu_src, Bf16* dx) {
   VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv3x3_last_bwd_data_bf16",
+      d, "conv_bwd_data (bf16 last layer)",
       conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx), stream_of(d)));
 }
 
 void last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
                           float* dw, float* db) {
   VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv3x3_last_bwd_weight_bf16",
+      d, "conv_bwd_weight (bf16 last layer)",
       conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d), d.index));
-}
-
-void weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip,
-                  float* wg) {
-  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_weights_tf32",
-                         conv3x3_weights_tf32_cuda(wt, K, C, flip, wg, stream_of(d), layers));
-}
-
-void fwd_tf32(Device d, const ConvShape& s, const float* x, const float* wg, const float* b,
-              bool relu, float* y) {
-  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_fwd_tf32",
-                         conv3x3_fwd_tf32_cuda(s, x, wg, b, relu, y, stream_of(d)));
-}
-
-void bwd_data_tf32(Device d, const ConvShape& s, const float* dy, const float* wg_flip,
-                   const float* relu_src, float* dx) {
-  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_data_tf32",
-                         conv3x3_bwd_data_tf32_cuda(s, dy, wg_flip, relu_src, dx, stream_of(d)));
-}
-
-void bwd_weight_tf32(Device d, const ConvShape& s, const float* x, const float* dy,
-                     float* dw, float* db) {
-  VDSR_TF32_ONLY_ON_CUDA(d, "conv3x3_bwd_weight_tf32",
-                         conv3x3_bwd_weight_tf32_cuda(s, x, dy, dw, db, stream_of(d), d.index));
 }
 
 #ifndef VDSR_HAVE_CUDA
 #pragma GCC diagnostic pop
 #endif
-
 
 template <typename T>
 const T* as(ConstMapView m) { return static_cast<const T*>(m.data); }
@@ -251,69 +189,126 @@ void require_3x3(const char* op, Precision math, const ConvShape& s, DType a, DT
   if (!s.is_3x3_zero()) unsupported(op, math, s, a, b);
 }
 
+// The plain case of each role: every map in the math's own type.
+bool plain_case(Precision math, DType a, DType b) {
+  const DType t = math == Precision::Bf16 ? DType::BF16 : DType::F32;
+  return a == t && b == t;
+}
+
+// Runs the plain case of `role` on the device: the CPU kernel (fp32 only), or the registry's default
+// CUDA kernel.
+#ifdef VDSR_HAVE_CUDA
+void run_plain(Device d, ConvRole role, Precision math, ConvLaunch a, const std::function<void()>& cpu) {
+  if (d.is_cuda()) {
+    VDSR_CUDA_CHECK(cudaSetDevice(d.index));
+    a.stream = stream_of(d);
+    a.device = d.index;
+    default_conv_variant(role, math, a.s, d.index).launch(a);
+    check_launch();
+    return;
+  }
+  VDSR_CHECK(math == Precision::Fp32, "conv_" << conv_role_name(role) << ": the " << math_name(math)
+                                              << " mode needs a CUDA device, not " << d.name());
+  cpu();
+}
+#else
+void run_plain(Device d, const char* role, Precision math, const std::function<void()>& cpu) {
+  VDSR_CHECK(d.is_cpu(), "device " << d.name() << " needs a CUDA build");
+  VDSR_CHECK(math == Precision::Fp32, "conv_" << role << ": the " << math_name(math)
+                                              << " mode needs a CUDA build and device, not " << d.name());
+  cpu();
+}
+#endif
+
 }  // namespace
 
 void conv_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
-                     void* wg) {
+                  void* wg) {
   if (math == Precision::Bf16) return weights_bf16(d, wt, layers, K, C, flip, static_cast<Bf16*>(wg));
   if (math == Precision::Tf32) return weights_tf32(d, wt, layers, K, C, flip, static_cast<float*>(wg));
   VDSR_FAIL("conv_weights: fp32 math reads the master weights, it has no GEMM copy");
 }
 
 void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
-                 const float* b, bool relu, const float* skip, MapView y) {
-  const auto w = static_cast<const float*>(wt);
+              const float* b, bool relu, const float* skip, MapView y) {
   const DType in = x.dtype, out = y.dtype;
-  if (math == Precision::Fp32 && in == DType::F32 && out == DType::F32) {
-    fp32_fwd(d, s, as<float>(x), w, b, relu, as<float>(y));
+  if (math != Precision::Fp32) require_3x3("conv_fwd", math, s, in, out);
+  VDSR_CHECK(skip == nullptr || out == DType::F32, "conv_fwd: a skip input needs an F32 output");
+  if (plain_case(math, in, out) && (skip == nullptr || math == Precision::Fp32)) {
+    const auto cpu = [&] { conv_fwd_cpu(s, as<float>(x), static_cast<const float*>(wt), b, relu, as<float>(y)); };
+#ifdef VDSR_HAVE_CUDA
+    ConvLaunch a;
+    a.s = s;
+    a.x = x.data;
+    a.wt = wt;
+    a.b = b;
+    a.relu = relu;
+    a.y = y.data;
+    run_plain(d, ConvRole::Fwd, math, a, cpu);
+#else
+    run_plain(d, "fwd", math, cpu);
+#endif
     if (skip != nullptr) residual_add(d, s.out_elems(), skip, as<float>(y), as<float>(y));
     return;
   }
   require_3x3("conv_fwd", math, s, in, out);
-  VDSR_CHECK(skip == nullptr || out == DType::F32, "conv_fwd: a skip input needs an F32 output");
+  const auto w = static_cast<const float*>(wt);
   if (math == Precision::Fp32 && in == DType::F32 && out == DType::BF16 && s.C == 1 && skip == nullptr)
     return first_fwd_bf16(d, s, as<float>(x), w, b, relu, as<Bf16>(y));
   if (math == Precision::Fp32 && in == DType::BF16 && out == DType::F32 && s.K == 1 && !relu)
     return last_fwd_bf16(d, s, as<Bf16>(x), w, b, skip, as<float>(y));
-  if (math == Precision::Bf16 && in == DType::BF16 && out == DType::BF16 && skip == nullptr)
-    return fwd_bf16(d, s, as<Bf16>(x), static_cast<const Bf16*>(wt), b, relu, as<Bf16>(y));
-  if (math == Precision::Tf32 && in == DType::F32 && out == DType::F32 && skip == nullptr)
-    return fwd_tf32(d, s, as<float>(x), w, b, relu, as<float>(y));
   unsupported("conv_fwd", math, s, in, out);
 }
 
 void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
-                      ConstMapView relu_src, MapView dx) {
-  const auto w = static_cast<const float*>(wt);
+                   ConstMapView relu_src, MapView dx) {
   const DType in = dy.dtype, out = dx.dtype;
   VDSR_CHECK(relu_src.data == nullptr || relu_src.dtype == out,
              "conv_bwd_data: the ReLU source must have the gradient's type");
   require_3x3("conv_bwd_data", math, s, in, out);
-  if (math == Precision::Fp32 && in == DType::F32 && out == DType::F32)
-    return fp32_bwd_data(d, s, as<float>(dy), w, as<float>(relu_src), as<float>(dx));
+  if (plain_case(math, in, out)) {
+    const auto cpu = [&] {
+      conv3x3_bwd_data_cpu(s, as<float>(dy), static_cast<const float*>(wt), as<float>(relu_src), as<float>(dx));
+    };
+#ifdef VDSR_HAVE_CUDA
+    ConvLaunch a;
+    a.s = s;
+    a.dy = dy.data;
+    a.wt = wt;
+    a.relu_src = relu_src.data;
+    a.y = dx.data;
+    return run_plain(d, ConvRole::BwdData, math, a, cpu);
+#else
+    return run_plain(d, "bwd_data", math, cpu);
+#endif
+  }
   if (math == Precision::Fp32 && in == DType::F32 && out == DType::BF16 && s.K == 1)
-    return last_bwd_data_bf16(d, s, as<float>(dy), w, as<Bf16>(relu_src), as<Bf16>(dx));
-  if (math == Precision::Bf16 && in == DType::BF16 && out == DType::BF16)
-    return bwd_data_bf16(d, s, as<Bf16>(dy), static_cast<const Bf16*>(wt), as<Bf16>(relu_src), as<Bf16>(dx));
-  if (math == Precision::Tf32 && in == DType::F32 && out == DType::F32)
-    return bwd_data_tf32(d, s, as<float>(dy), w, as<float>(relu_src), as<float>(dx));
+    return last_bwd_data_bf16(d, s, as<float>(dy), static_cast<const float*>(wt), as<Bf16>(relu_src), as<Bf16>(dx));
   unsupported("conv_bwd_data", math, s, in, out);
 }
 
 void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy,
-                        float* dw, float* db) {
+                     float* dw, float* db) {
   const DType in = x.dtype, grad = dy.dtype;
   require_3x3("conv_bwd_weight", math, s, in, grad);
-  if (math == Precision::Fp32 && in == DType::F32 && grad == DType::F32)
-    return fp32_bwd_weight(d, s, as<float>(x), as<float>(dy), dw, db);
+  if (plain_case(math, in, grad)) {
+    const auto cpu = [&] { conv3x3_bwd_weight_cpu(s, as<float>(x), as<float>(dy), dw, db); };
+#ifdef VDSR_HAVE_CUDA
+    ConvLaunch a;
+    a.s = s;
+    a.x = x.data;
+    a.dy = dy.data;
+    a.dw = dw;
+    a.db = db;
+    return run_plain(d, ConvRole::BwdWeight, math, a, cpu);
+#else
+    return run_plain(d, "bwd_weight", math, cpu);
+#endif
+  }
   if (math == Precision::Fp32 && in == DType::F32 && grad == DType::BF16 && s.C == 1)
     return first_bwd_weight_bf16(d, s, as<float>(x), as<Bf16>(dy), dw, db);
   if (math == Precision::Fp32 && in == DType::BF16 && grad == DType::F32 && s.K == 1)
     return last_bwd_weight_bf16(d, s, as<Bf16>(x), as<float>(dy), dw, db);
-  if (math == Precision::Bf16 && in == DType::BF16 && grad == DType::BF16)
-    return bwd_weight_bf16(d, s, as<Bf16>(x), as<Bf16>(dy), dw, db);
-  if (math == Precision::Tf32 && in == DType::F32 && grad == DType::F32)
-    return bwd_weight_tf32(d, s, as<float>(x), as<float>(dy), dw, db);
   unsupported("conv_bwd_weight", math, s, in, grad);
 }
 

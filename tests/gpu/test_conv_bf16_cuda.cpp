@@ -34,6 +34,7 @@
 #include "engine/cuda_context.h"
 #include "engine/error.h"
 #include "kernels/conv3x3_bf16_variants.cuh"
+#include "kernels/conv_variants.cuh"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_data_bf16.cuh"
 #include "kernels/conv3x3_bwd_weight.h"
@@ -130,30 +131,35 @@ Data make_data(const ConvShape& s, bool ints, uint32_t seed) {
   return d;
 }
 
-std::vector<float> run_fwd(const Data& d, bool bias_relu, int variant) {
+// The bf16 row of the kernel registry (kernels/conv_variants.cuh) named `name` for `role`.
+const vdsr::ConvVariant& row(vdsr::ConvRole role, const std::string& name) {
+  return vdsr::conv_variant(role, vdsr::Precision::Bf16, name);
+}
+
+std::vector<float> run_fwd(const Data& d, bool bias_relu, const std::string& variant) {
   const auto x = upload_bf16(d.x);
   const auto wg = gemm_weights(d.wt, false);
   const auto b = upload(d.b);
   Dev<bf16> y(size_t(d.s.out_elems()));
-  vdsr::conv3x3_fwd_bf16_cuda(d.s, x.get(), wg.get(), bias_relu ? b.get() : nullptr, bias_relu,
-                              y.get(), stream(), variant);
+  row(vdsr::ConvRole::Fwd, variant)
+      .launch(vdsr::fwd_launch(d.s, x.get(), wg.get(), bias_relu ? b.get() : nullptr, bias_relu, y.get(), stream(), kDev));
   return download(y);
 }
-std::vector<float> run_bwd_data(const Data& d, bool masked, int variant) {
+std::vector<float> run_bwd_data(const Data& d, bool masked, const std::string& variant) {
   const auto dy = upload_bf16(d.dy);
   const auto wg = gemm_weights(d.wt, true);
   const auto src = upload_bf16(d.src);
   Dev<bf16> dx(size_t(d.s.in_elems()));
-  vdsr::conv3x3_bwd_data_bf16_cuda(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr, dx.get(),
-                                   stream(), variant);
+  row(vdsr::ConvRole::BwdData, variant)
+      .launch(vdsr::bwd_data_launch(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr, dx.get(), stream(), kDev));
   return download(dx);
 }
-void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db, int variant) {
+void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db, const std::string& variant) {
   const auto x = upload_bf16(d.x);
   const auto dy = upload_bf16(d.dy);
   Dev<float> dwd(size_t(d.s.weight_elems())), dbd(size_t(d.s.K));
-  vdsr::conv3x3_bwd_weight_bf16_cuda(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kDev,
-                                     variant);
+  row(vdsr::ConvRole::BwdWeight, variant)
+      .launch(vdsr::bwd_weight_launch(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kDev));
   *dw = download(dwd);
   *db = download(dbd);
 }
@@ -193,25 +199,18 @@ void require_bf16_exact(const std::vector<float>& got, const std::vector<double>
   CHECK(bad == 0);
 }
 
-// The forward / backward-data variants this device runs (kernels/conv3x3_bf16_variants.cuh).
-std::vector<int> usable_variants() {
-  std::vector<int> v;
-  for (int i = 0; i < vdsr::kBf16ConvVariants; ++i)
-    if (vdsr::conv3x3_bf16_variant_usable(i)) v.push_back(i);
-  return v;
+// The names of the bf16 registry rows of `role` this device runs (forward and backward-data share
+// their kernels and names).
+std::vector<std::string> usable_rows(vdsr::ConvRole role) {
+  std::vector<std::string> names;
+  for (const vdsr::ConvVariant* v : vdsr::usable_conv_variants(role, vdsr::Precision::Bf16, {1, 8, 8, 64, 64}, kDev))
+    names.push_back(v->name);
+  return names;
 }
-std::vector<int> usable_wgrad_variants() {
-  std::vector<int> v;
-  for (int i = 0; i < vdsr::kBf16WgradVariants; ++i)
-    if (vdsr::conv3x3_bf16_wgrad_variant_usable(i)) v.push_back(i);
-  return v;
-}
-std::string wgrad_tag(int v) {
-  return std::string(" [") + vdsr::conv3x3_bf16_wgrad_variant_name(v) + "]";
-}
-std::string variant_tag(int v) {
-  return std::string(" [") + vdsr::conv3x3_bf16_variant_name(v) + "]";
-}
+std::vector<std::string> usable_variants() { return usable_rows(vdsr::ConvRole::Fwd); }
+std::vector<std::string> usable_wgrad_variants() { return usable_rows(vdsr::ConvRole::BwdWeight); }
+std::string variant_tag(const std::string& v) { return " [" + v + "]"; }
+std::string wgrad_tag(const std::string& v) { return variant_tag(v); }
 
 // ---- The thin layers ----------------------------------------------------------------------------
 
@@ -366,7 +365,7 @@ TEST_CASE("bf16 conv3x3 forward matches the reference on awkward shapes") {
       const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
       vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
                             sumabs.data());
-      for (int v : usable_variants())
+      for (const std::string& v : usable_variants())
         require_bf16_close(
             run_fwd(d, bias_relu != 0, v), want, sumabs, 9.0 * 64 + 2, true,
             "fwd bf16 " + shape_str(s) + (bias_relu ? " bias relu" : "") + variant_tag(v));
@@ -385,7 +384,7 @@ TEST_CASE("bf16 conv3x3 backward-data matches the reference on awkward shapes") 
                                  want.data());
       const auto dya = abs_of(dyd), wa = abs_of(wd);
       vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, sumabs.data());
-      for (int v : usable_variants())
+      for (const std::string& v : usable_variants())
         require_bf16_close(
             run_bwd_data(d, masked != 0, v), want, sumabs, 9.0 * 64, true,
             "bwd_data bf16 " + shape_str(s) + (masked ? " masked" : "") + variant_tag(v));
@@ -404,7 +403,7 @@ TEST_CASE("bf16 conv3x3 backward-weight matches the reference on awkward shapes"
     const auto xa = abs_of(xd), dya = abs_of(dyd);
     vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), dw_abs.data(), db_abs.data());
     const double chain = double(s.pixels()) + 2;
-    for (int v : usable_wgrad_variants()) {
+    for (const std::string& v : usable_wgrad_variants()) {
       std::vector<float> dw, db;
       run_bwd_weight(d, &dw, &db, v);
       require_bf16_close(dw, dw_ref, dw_abs, chain, false,
@@ -428,16 +427,16 @@ TEST_CASE("bf16 conv3x3 ops are exact on small integers (training shape, a wide 
     const std::string tag = " " + shape_str(s);
     std::vector<double> y(size_t(s.out_elems()));
     vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y.data());
-    for (int v : usable_variants())
+    for (const std::string& v : usable_variants())
       require_bf16_exact(run_fwd(d, true, v), y, true, "fwd bf16" + tag + variant_tag(v));
     std::vector<double> dx(size_t(s.in_elems()));
     vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), srcd.data(), dx.data());
-    for (int v : usable_variants())
+    for (const std::string& v : usable_variants())
       require_bf16_exact(run_bwd_data(d, true, v), dx, true,
                          "bwd_data bf16" + tag + variant_tag(v));
     std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
     vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
-    for (int v : usable_wgrad_variants()) {
+    for (const std::string& v : usable_wgrad_variants()) {
       std::vector<float> dw, db;
       run_bwd_weight(d, &dw, &db, v);
       require_bf16_exact(dw, dw_ref, false, "bwd_weight bf16 dw" + tag + wgrad_tag(v));
@@ -454,7 +453,7 @@ TEST_CASE("bf16 conv3x3 forward and backward-data are position independent (crop
   const ConvShape shapes[] = {{1, 41, 41, 64, 64}, {1, 23, 150, 64, 64}, {1, 20, 60, 64, 64}};
   uint32_t seed = 15000;
   for (const ConvShape& s : shapes)
-    for (int v : usable_variants()) {
+    for (const std::string& v : usable_variants()) {
       const vdsr::test::Crop crop = vdsr::test::crop_of(s);
       Data d = make_data(s, false, seed += 10);
       Data c = d;
@@ -475,7 +474,7 @@ TEST_CASE("bf16 conv3x3 forward and backward-data are position independent (crop
 TEST_CASE("bf16 conv3x3 backward-weight is deterministic") {
   vdsr::test::require_gpu();
   const Data d = make_data({64, 41, 41, 64, 64}, false, 16000);
-  for (int v : usable_wgrad_variants()) {
+  for (const std::string& v : usable_wgrad_variants()) {
     std::vector<float> dw1, db1, dw2, db2;
     run_bwd_weight(d, &dw1, &db1, v);
     run_bwd_weight(d, &dw2, &db2, v);
@@ -491,23 +490,23 @@ TEST_CASE("bf16 conv3x3 launchers check their preconditions") {
   Dev<float> w(64 * 64 * 9);
   const ConvShape c32{1, 3, 3, 32, 64}, k16{1, 3, 3, 64, 16}, ok{1, 3, 3, 64, 64};
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_fwd_bf16_cuda(c32, a.get(), b.get(), nullptr, false, a.get(), stream()),
+      vdsr::conv3x3_fwd_bf16_cuda(c32, a.get(), b.get(), nullptr, false, a.get(), stream(), 0),
       Catch::Contains("64 -> 64"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_bwd_data_bf16_cuda(k16, a.get(), b.get(), nullptr, a.get(), stream()),
+      vdsr::conv3x3_bwd_data_bf16_cuda(k16, a.get(), b.get(), nullptr, a.get(), stream(), 0),
       Catch::Contains("64 -> 64"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_bwd_weight_bf16_cuda(c32, a.get(), b.get(), w.get(), nullptr, stream(), kDev),
+      vdsr::conv3x3_bwd_weight_bf16_cuda(c32, a.get(), b.get(), w.get(), nullptr, stream(), kDev, 0),
       Catch::Contains("64 -> 64"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get(), stream()),
+      vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get(), stream(), 0),
       Catch::Contains("in place"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_fwd_bf16_cuda(ok, nullptr, b.get(), nullptr, false, a.get(), stream()),
+      vdsr::conv3x3_fwd_bf16_cuda(ok, nullptr, b.get(), nullptr, false, a.get(), stream(), 0),
       Catch::Contains("null"));
   CHECK_THROWS(vdsr::conv3x3_weights_bf16_cuda(w.get(), 0, 64, false, a.get(), stream()));
   CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, a.get(), b.get(), nullptr, false, a.get() + 64,
-                                                stream(), vdsr::kBf16ConvVariants),
+                                                stream(), 4),
                     Catch::Contains("no bf16 variant"));
 }
 

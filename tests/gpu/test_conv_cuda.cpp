@@ -1,4 +1,5 @@
-// The CUDA convolution kernels (kernels/conv3x3_*.cu, conv_fwd_general.cu), every variant: against the double
+// The CUDA fp32 convolution kernels (kernels/conv3x3_*.cu, conv_fwd_general.cu), every row of the
+// registry (kernels/conv_variants.cuh) and its default: against the double
 // references on awkward shapes (odd and non-square H, W; N = 1; C = 1 and K = 1 ends; C, K not
 // multiples of 4 or of the tiles), bit for bit on small integers at the training shape
 // (64x41x41, 64->64) and at 1080p, position independence (a crop's interior and an image alone
@@ -23,6 +24,7 @@
 #include <functional>
 #include <limits>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,6 +40,7 @@
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv_fwd.h"
 #include "kernels/conv_fwd_general.cuh"
+#include "kernels/conv_variants.cuh"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
@@ -109,39 +112,58 @@ const ConvShape kShapes[] = {
 
 // --- running the ops on the GPU -------------------------------------------------------------
 
+// A row of the kernel registry (kernels/conv_variants.cuh); null: the registry's default.
+using Variant = vdsr::ConvVariant;
+using vdsr::ConvRole;
+
+// The default, then every fp32 row of `role` (all of them run 3x3 shapes on any CUDA device).
+std::vector<const Variant*> rows(ConvRole role) {
+  std::vector<const Variant*> v{nullptr};
+  for (const Variant& r : vdsr::conv_variants())
+    if (r.role == role && r.precision == vdsr::Precision::Fp32) v.push_back(&r);
+  return v;
+}
+
+const Variant* row(ConvRole role, const std::string& name) {
+  return &vdsr::conv_variant(role, vdsr::Precision::Fp32, name);
+}
+
+std::string label(const Variant* v) { return v == nullptr ? std::string("default") : std::string(v->name); }
+
+void launch(ConvRole role, const Variant* v, const vdsr::ConvLaunch& a) {
+  if (v == nullptr)
+    vdsr::launch_default_conv(role, vdsr::Precision::Fp32, a);
+  else
+    v->launch(a);
+}
+
 std::vector<float> gpu_fwd(const ConvShape& s, const DevBuf& x, const DevBuf& wt, const DevBuf* b,
-                           bool relu, int variant) {
+                           bool relu, const Variant* v) {
   DevBuf y(size_t(s.out_elems()));
   y.poison();
-  vdsr::conv3x3_fwd_cuda(s, x.get(), wt.get(), b != nullptr ? b->get() : nullptr, relu, y.get(),
-                         stream(), variant);
+  launch(ConvRole::Fwd, v,
+         vdsr::fwd_launch(s, x.get(), wt.get(), b != nullptr ? b->get() : nullptr, relu, y.get(), stream(), kDev));
   return y.download();
 }
 
 std::vector<float> gpu_bwd_data(const ConvShape& s, const DevBuf& dy, const DevBuf& wt,
-                                const DevBuf* src, int variant) {
+                                const DevBuf* src, const Variant* v) {
   DevBuf dx(size_t(s.in_elems()));
   dx.poison();
-  vdsr::conv3x3_bwd_data_cuda(s, dy.get(), wt.get(), src != nullptr ? src->get() : nullptr,
-                              dx.get(), stream(), variant);
+  launch(ConvRole::BwdData, v,
+         vdsr::bwd_data_launch(s, dy.get(), wt.get(), src != nullptr ? src->get() : nullptr, dx.get(), stream(), kDev));
   return dx.download();
 }
 
 void gpu_bwd_weight(const ConvShape& s, const DevBuf& x, const DevBuf& dy, bool with_db,
-                    int variant, std::vector<float>* dw, std::vector<float>* db) {
+                    const Variant* v, std::vector<float>* dw, std::vector<float>* db) {
   DevBuf dwd(size_t(s.weight_elems())), dbd(size_t(s.K));
   dwd.poison();
   dbd.poison();
-  vdsr::conv3x3_bwd_weight_cuda(s, x.get(), dy.get(), dwd.get(), with_db ? dbd.get() : nullptr,
-                                stream(), kDev, variant);
+  launch(ConvRole::BwdWeight, v,
+         vdsr::bwd_weight_launch(s, x.get(), dy.get(), dwd.get(), with_db ? dbd.get() : nullptr, stream(), kDev));
   *dw = dwd.download();
   *db = dbd.download();
-}
-
-std::vector<int> variants(int n) {
-  std::vector<int> v{-1};
-  for (int i = 0; i < n; ++i) v.push_back(i);
-  return v;
 }
 
 }  // namespace
@@ -162,10 +184,10 @@ TEST_CASE("conv3x3_fwd_cuda matches the reference on awkward shapes, every varia
       vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
                             sumabs.data());
       const DevBuf xg(x), wg(wt), bg(b);
-      for (int v : variants(vdsr::conv3x3_fwd_cuda_variants())) {
+      for (const Variant* v : rows(ConvRole::Fwd)) {
         const auto y = gpu_fwd(s, xg, wg, bias_relu ? &bg : nullptr, bias_relu != 0, v);
         require_close(y, want, sumabs, double(9 * s.C),
-                      "fwd v" + std::to_string(v) + " " + shape_str(s) +
+                      "fwd " + label(v) + " " + shape_str(s) +
                           (bias_relu ? " bias relu" : ""));
       }
     }
@@ -223,10 +245,10 @@ TEST_CASE("conv3x3_bwd_data_cuda matches the reference on awkward shapes, every 
       const auto dya = abs_of(dyd), wa = abs_of(wd);
       vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, sumabs.data());
       const DevBuf dyg(dy), wg(wt), srcg(src);
-      for (int v : variants(vdsr::conv3x3_bwd_data_cuda_variants())) {
+      for (const Variant* v : rows(ConvRole::BwdData)) {
         const auto dx = gpu_bwd_data(s, dyg, wg, masked ? &srcg : nullptr, v);
         require_close(dx, want, sumabs, double(9 * s.K),
-                      "bwd_data v" + std::to_string(v) + " " + shape_str(s) +
+                      "bwd_data " + label(v) + " " + shape_str(s) +
                           (masked ? " masked" : ""));
       }
     }
@@ -251,10 +273,10 @@ TEST_CASE("conv3x3_bwd_weight_cuda matches the reference on awkward shapes, ever
       vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), abs_w.data(), abs_b.data());
       const DevBuf xg(x), dyg(dy);
       std::vector<float> dw0, db0;
-      for (int v : variants(vdsr::conv3x3_bwd_weight_cuda_variants())) {
+      for (const Variant* v : rows(ConvRole::BwdWeight)) {
         std::vector<float> dw, db;
         gpu_bwd_weight(s, xg, dyg, with_db != 0, v, &dw, &db);
-        const std::string tag = "bwd_weight v" + std::to_string(v) + " " + shape_str(s);
+        const std::string tag = "bwd_weight " + label(v) + " " + shape_str(s);
         const double chain = double(s.pixels());
         require_close(dw, want_w, abs_w, chain, tag + " dw");
         if (with_db) {
@@ -263,7 +285,7 @@ TEST_CASE("conv3x3_bwd_weight_cuda matches the reference on awkward shapes, ever
           CHECK(std::isnan(db[0]));  // untouched without db
         }
         // Both variants add each chunk's pixels in order, then the chunks in order: same bits.
-        if (v == -1) {
+        if (v == nullptr) {
           dw0 = dw;
           db0 = db;
         } else {
@@ -293,22 +315,22 @@ TEST_CASE("conv3x3 CUDA ops are bit exact on small integers at the training shap
 
     std::vector<double> y_ref(size_t(s.out_elems()));
     vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
-    for (int v : variants(vdsr::conv3x3_fwd_cuda_variants()))
-      require_exact(gpu_fwd(s, xg, wg, &bg, true, v), y_ref, "fwd v" + std::to_string(v) + tag);
+    for (const Variant* v : rows(ConvRole::Fwd))
+      require_exact(gpu_fwd(s, xg, wg, &bg, true, v), y_ref, "fwd " + label(v) + tag);
 
     std::vector<double> dx_ref(size_t(s.in_elems()));
     vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), xd.data(), dx_ref.data());
-    for (int v : variants(vdsr::conv3x3_bwd_data_cuda_variants()))
+    for (const Variant* v : rows(ConvRole::BwdData))
       require_exact(gpu_bwd_data(s, dyg, wg, &xg, v), dx_ref,
-                    "bwd_data v" + std::to_string(v) + tag);
+                    "bwd_data " + label(v) + tag);
 
     std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
     vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
-    for (int v : variants(vdsr::conv3x3_bwd_weight_cuda_variants())) {
+    for (const Variant* v : rows(ConvRole::BwdWeight)) {
       std::vector<float> dw, db;
       gpu_bwd_weight(s, xg, dyg, true, v, &dw, &db);
-      require_exact(dw, dw_ref, "bwd_weight dw v" + std::to_string(v) + tag);
-      require_exact(db, db_ref, "bwd_weight db v" + std::to_string(v) + tag);
+      require_exact(dw, dw_ref, "bwd_weight dw " + label(v) + tag);
+      require_exact(db, db_ref, "bwd_weight db " + label(v) + tag);
     }
   }
 }
@@ -327,7 +349,8 @@ TEST_CASE("conv3x3_fwd_cuda is bit exact on small integers at 1080p") {
     const auto b = random_ints(size_t(s.K), -4, 4, ++seed);
     const DevBuf xg(x), wg(wt), bg(b);
     const std::string tag = " " + shape_str(s);
-    const auto y0 = gpu_fwd(s, xg, wg, &bg, true, 0);
+    const Variant* direct = row(ConvRole::Fwd, "direct");
+    const auto y0 = gpu_fwd(s, xg, wg, &bg, true, direct);
 
     std::vector<std::pair<int64_t, int64_t>> pix;
     for (int64_t w = 0; w < s.W; ++w) pix.push_back({0, w}), pix.push_back({s.H - 1, w});
@@ -350,12 +373,11 @@ TEST_CASE("conv3x3_fwd_cuda is bit exact on small integers at 1080p") {
         acc = std::max(acc, 0.0);
         if (double(y0[size_t((h * s.W + w) * s.K + k)]) != acc) ++bad;
       }
-    INFO("fwd v0" << tag << ": " << bad << " sampled outputs differ from the oracle");
+    INFO("fwd direct" << tag << ": " << bad << " sampled outputs differ from the oracle");
     CHECK(bad == 0);
-    for (int v : variants(vdsr::conv3x3_fwd_cuda_variants()))
-      if (v != 0)
-        require_same_bits(gpu_fwd(s, xg, wg, &bg, true, v), y0,
-                          "fwd v" + std::to_string(v) + tag + " against v0");
+    for (const Variant* v : rows(ConvRole::Fwd))
+      if (v != direct)
+        require_same_bits(gpu_fwd(s, xg, wg, &bg, true, v), y0, "fwd " + label(v) + tag + " against direct");
   }
 }
 
@@ -394,15 +416,15 @@ TEST_CASE("conv3x3 CUDA fwd and bwd_data are position independent (crops, batch 
   const DevBuf x1(image1(x, s.C)), dy1(image1(dy, s.K)), src1(image1(src, s.C));
   const DevBuf xc(cut(image1(x, s.C), s.C)), dyc(cut(image1(dy, s.K), s.K)),
       srcc(cut(image1(src, s.C), s.C));
-  for (int v : variants(vdsr::conv3x3_fwd_cuda_variants())) {
-    const std::string tag = " v" + std::to_string(v);
+  for (const Variant* v : rows(ConvRole::Fwd)) {
+    const std::string tag = " " + label(v);
     const auto whole = image1(gpu_fwd(s, xg, wg, &bg, true, v), s.K);
     require_same_bits(gpu_fwd(one, x1, wg, &bg, true, v), whole, "fwd image alone" + tag);
     require_same_bits(interior(gpu_fwd(crop, xc, wg, &bg, true, v), s.K),
                       interior(cut(whole, s.K), s.K), "fwd crop" + tag);
   }
-  for (int v : variants(vdsr::conv3x3_bwd_data_cuda_variants())) {
-    const std::string tag = " v" + std::to_string(v);
+  for (const Variant* v : rows(ConvRole::BwdData)) {
+    const std::string tag = " " + label(v);
     const auto whole = image1(gpu_bwd_data(s, dyg, wg, &srcg, v), s.C);
     require_same_bits(gpu_bwd_data(one, dy1, wg, &src1, v), whole, "bwd_data image alone" + tag);
     require_same_bits(interior(gpu_bwd_data(crop, dyc, wg, &srcc, v), s.C),
@@ -419,19 +441,47 @@ TEST_CASE("conv3x3 CUDA ops are deterministic at the training shape") {
   const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
   const auto dy = random_floats(size_t(s.out_elems()), -1, 1, ++seed);
   const DevBuf xg(x), wg(wt), bg(b), dyg(dy);
-  for (int v : variants(vdsr::conv3x3_fwd_cuda_variants()))
+  for (const Variant* v : rows(ConvRole::Fwd))
     require_same_bits(gpu_fwd(s, xg, wg, &bg, true, v), gpu_fwd(s, xg, wg, &bg, true, v),
-                      "fwd twice v" + std::to_string(v));
-  for (int v : variants(vdsr::conv3x3_bwd_data_cuda_variants()))
+                      "fwd twice " + label(v));
+  for (const Variant* v : rows(ConvRole::BwdData))
     require_same_bits(gpu_bwd_data(s, dyg, wg, &xg, v), gpu_bwd_data(s, dyg, wg, &xg, v),
-                      "bwd_data twice v" + std::to_string(v));
-  for (int v : variants(vdsr::conv3x3_bwd_weight_cuda_variants())) {
+                      "bwd_data twice " + label(v));
+  for (const Variant* v : rows(ConvRole::BwdWeight)) {
     std::vector<float> dw1, db1, dw2, db2;
     gpu_bwd_weight(s, xg, dyg, true, v, &dw1, &db1);
     gpu_bwd_weight(s, xg, dyg, true, v, &dw2, &db2);
-    require_same_bits(dw1, dw2, "bwd_weight dw twice v" + std::to_string(v));
-    require_same_bits(db1, db2, "bwd_weight db twice v" + std::to_string(v));
+    require_same_bits(dw1, dw2, "bwd_weight dw twice " + label(v));
+    require_same_bits(db1, db2, "bwd_weight db twice " + label(v));
   }
+}
+
+TEST_CASE("the conv kernel registry: unique names, a default for every role and precision") {
+  vdsr::test::require_gpu();
+  std::set<std::string> seen;
+  for (const Variant& v : vdsr::conv_variants())
+    CHECK(seen.insert(std::string(vdsr::conv_role_name(v.role)) + "/" + std::to_string(int(v.precision)) + "/" + v.name)
+              .second);
+  const ConvShape train{64, 41, 41, 64, 64};
+  int cc_major = 0;
+  VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, kDev));
+  for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight}) {
+    CHECK(std::string(vdsr::default_conv_variant(role, vdsr::Precision::Fp32, train, kDev).name) ==
+          (role == ConvRole::BwdWeight ? "tiled-64x192" : "tiled-128x64"));
+    if (cc_major >= 8)
+      for (const vdsr::Precision p : {vdsr::Precision::Tf32, vdsr::Precision::Bf16}) {
+        const auto usable = vdsr::usable_conv_variants(role, p, train, kDev);
+        REQUIRE(!usable.empty());
+        CHECK(usable.front() == &vdsr::default_conv_variant(role, p, train, kDev));
+      }
+  }
+  // SRCNN's shapes have the general kernel alone; the tensor-core rows refuse other channel counts.
+  ConvShape srcnn{1, 32, 32, 64, 32};
+  srcnn.R = 5;
+  srcnn.pad = vdsr::Padding::Replicate;
+  CHECK(std::string(vdsr::default_conv_variant(ConvRole::Fwd, vdsr::Precision::Fp32, srcnn, kDev).name) == "general");
+  CHECK(vdsr::usable_conv_variants(ConvRole::Fwd, vdsr::Precision::Bf16, ConvShape{1, 8, 8, 32, 32}, kDev).empty());
+  CHECK_THROWS_AS(vdsr::default_conv_variant(ConvRole::BwdData, vdsr::Precision::Fp32, srcnn, kDev), vdsr::Error);
 }
 
 TEST_CASE("conv3x3 CUDA launchers check their preconditions") {
@@ -439,34 +489,26 @@ TEST_CASE("conv3x3 CUDA launchers check their preconditions") {
   const ConvShape s{1, 3, 3, 4, 4}, bad{1, 0, 3, 4, 4};
   DevBuf a(size_t(s.in_elems())), w(size_t(s.weight_elems())), y(size_t(s.out_elems())),
       bb(size_t(s.K));
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(bad, a.get(), w.get(), nullptr, false, y.get(), stream()),
+  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(bad, a.get(), w.get(), nullptr, false, y.get(), stream(), 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, nullptr, w.get(), nullptr, false, y.get(), stream()),
+  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, nullptr, w.get(), nullptr, false, y.get(), stream(), 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, y.get(), stream(),
-                                         vdsr::conv3x3_fwd_cuda_variants()),
+  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, y.get(), stream(), 4), vdsr::Error);
+  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, y.get(), stream(), -1), vdsr::Error);
+  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, a.get(), stream(), 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, a.get(), stream()),
+  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(bad, y.get(), w.get(), nullptr, a.get(), stream(), 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(bad, y.get(), w.get(), nullptr, a.get(), stream()),
+  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(s, y.get(), nullptr, nullptr, a.get(), stream(), 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(s, y.get(), nullptr, nullptr, a.get(), stream()),
+  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(s, y.get(), w.get(), a.get(), a.get(), stream(), 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(s, y.get(), w.get(), a.get(), a.get(), stream()),
+  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(bad, a.get(), y.get(), w.get(), bb.get(), stream(), kDev, 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(bad, a.get(), y.get(), w.get(), bb.get(),
-                                                stream(), kDev),
+  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(s, a.get(), y.get(), nullptr, bb.get(), stream(), kDev, 1),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(s, a.get(), y.get(), nullptr, bb.get(), stream(),
-                                                kDev),
+  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(s, a.get(), y.get(), w.get(), bb.get(), stream(), kDev, 7),
                   vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(s, a.get(), y.get(), w.get(), bb.get(), stream(),
-                                                kDev, 7),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda_variant_name(-1), vdsr::Error);
-  for (int v = 0; v < vdsr::conv3x3_fwd_cuda_variants(); ++v)
-    CHECK(std::string(vdsr::conv3x3_fwd_cuda_variant_name(v)).rfind(std::to_string(v) + ":", 0) ==
-          0);
   vdsr::cuda_sync(kDev);
 }
 
@@ -508,8 +550,7 @@ void report(const char* op, const ConvShape& s, const char* variant, double ms) 
 
 TEST_CASE("conv3x3 CUDA kernel timings", "[.perf]") {
   vdsr::test::require_gpu();
-  // FLOP = 2 * 9 * C * K * N * H * W per op. Variant 0 is slow; it is timed on the training
-  // shapes only.
+  // FLOP = 2 * 9 * C * K * N * H * W per op.
   const ConvShape shapes[] = {{64, 41, 41, 64, 64}, {64, 41, 41, 1, 64}, {64, 41, 41, 64, 1},
                               {1, 1080, 1920, 64, 64}, {1, 1080, 1920, 1, 64},
                               {1, 1080, 1920, 64, 1}};
@@ -521,20 +562,26 @@ TEST_CASE("conv3x3 CUDA kernel timings", "[.perf]") {
     const DevBuf xg(x), wg(wt), bg(b), dyg(random_floats(size_t(s.out_elems()), -1, 1, 4));
     DevBuf y(size_t(s.out_elems())), dx(size_t(s.in_elems())), dw(size_t(s.weight_elems())),
         db(size_t(s.K));
-    for (int v = big ? 1 : 0; v < vdsr::conv3x3_fwd_cuda_variants(); ++v)
-      report("fwd", s, vdsr::conv3x3_fwd_cuda_variant_name(v), time_ms([&] {
-               vdsr::conv3x3_fwd_cuda(s, xg.get(), wg.get(), bg.get(), true, y.get(), stream(), v);
-             }));
+    // Every fp32 row of the registry; the direct kernels are slow and timed on the training shapes
+    // only.
+    auto slow = [](const Variant* v) {
+      return std::string(v->name).find("direct") == 0 || std::string(v->name) == "general";
+    };
+    for (const Variant* v : rows(ConvRole::Fwd))
+      if (v != nullptr && !(big && slow(v)))
+        report("fwd", s, v->name, time_ms([&] {
+                 v->launch(vdsr::fwd_launch(s, xg.get(), wg.get(), bg.get(), true, y.get(), stream(), kDev));
+               }));
     if (big) continue;  // inference only at 1080p
-    for (int v = 0; v < vdsr::conv3x3_bwd_data_cuda_variants(); ++v)
-      report("bwd_data", s, vdsr::conv3x3_bwd_data_cuda_variant_name(v), time_ms([&] {
-               vdsr::conv3x3_bwd_data_cuda(s, dyg.get(), wg.get(), xg.get(), dx.get(), stream(),
-                                           v);
-             }));
-    for (int v = 0; v < vdsr::conv3x3_bwd_weight_cuda_variants(); ++v)
-      report("bwd_weight", s, vdsr::conv3x3_bwd_weight_cuda_variant_name(v), time_ms([&] {
-               vdsr::conv3x3_bwd_weight_cuda(s, xg.get(), dyg.get(), dw.get(), db.get(), stream(),
-                                             kDev, v);
-             }));
+    for (const Variant* v : rows(ConvRole::BwdData))
+      if (v != nullptr)
+        report("bwd_data", s, v->name, time_ms([&] {
+                 v->launch(vdsr::bwd_data_launch(s, dyg.get(), wg.get(), xg.get(), dx.get(), stream(), kDev));
+               }));
+    for (const Variant* v : rows(ConvRole::BwdWeight))
+      if (v != nullptr)
+        report("bwd_weight", s, v->name, time_ms([&] {
+                 v->launch(vdsr::bwd_weight_launch(s, xg.get(), dyg.get(), dw.get(), db.get(), stream(), kDev));
+               }));
   }
 }

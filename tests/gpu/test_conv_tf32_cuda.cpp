@@ -31,6 +31,7 @@
 #include "kernels/conv_fwd.h"
 #include "kernels/conv3x3_gemm_weights.cuh"
 #include "kernels/conv3x3_tf32.cuh"
+#include "kernels/conv_variants.cuh"
 #include "kernels/kernel_launch.cuh"
 #include "tests/gpu/tensor_core_support.h"
 #include "tests/support/conv_check.h"
@@ -106,40 +107,49 @@ Data make_data(const ConvShape& s, bool ints, uint32_t seed) {
   return d;
 }
 
-std::vector<float> run_fwd(const Data& d, bool bias_relu, int variant) {
+// Runs the tf32 registry row (kernels/conv_variants.cuh) of `role` named `variant`, or the
+// registry's default when `variant` is empty.
+void launch(vdsr::ConvRole role, const std::string& variant, const vdsr::ConvLaunch& a) {
+  if (variant.empty())
+    vdsr::launch_default_conv(role, vdsr::Precision::Tf32, a);
+  else
+    vdsr::conv_variant(role, vdsr::Precision::Tf32, variant).launch(a);
+}
+
+std::vector<float> run_fwd(const Data& d, bool bias_relu, const std::string& variant) {
   const auto x = upload(d.x), b = upload(d.b);
   const auto wg = gemm_weights(d.wt, false);
   Dev<float> y(size_t(d.s.out_elems()));
-  vdsr::conv3x3_fwd_tf32_cuda(d.s, x.get(), wg.get(), bias_relu ? b.get() : nullptr, bias_relu,
-                              y.get(), stream(), variant);
+  launch(vdsr::ConvRole::Fwd, variant,
+         vdsr::fwd_launch(d.s, x.get(), wg.get(), bias_relu ? b.get() : nullptr, bias_relu, y.get(), stream(), kGpu));
   return download(y);
 }
-std::vector<float> run_bwd_data(const Data& d, bool masked, int variant) {
+std::vector<float> run_bwd_data(const Data& d, bool masked, const std::string& variant) {
   const auto dy = upload(d.dy), src = upload(d.src);
   const auto wg = gemm_weights(d.wt, true);
   Dev<float> dx(size_t(d.s.in_elems()));
-  vdsr::conv3x3_bwd_data_tf32_cuda(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr, dx.get(),
-                                   stream(), variant);
+  launch(vdsr::ConvRole::BwdData, variant,
+         vdsr::bwd_data_launch(d.s, dy.get(), wg.get(), masked ? src.get() : nullptr, dx.get(), stream(), kGpu));
   return download(dx);
 }
 void run_bwd_weight(const Data& d, std::vector<float>* dw, std::vector<float>* db) {
   const auto x = upload(d.x), dy = upload(d.dy);
   Dev<float> dwd(size_t(d.s.weight_elems())), dbd(size_t(d.s.K));
-  vdsr::conv3x3_bwd_weight_tf32_cuda(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kGpu);
+  launch(vdsr::ConvRole::BwdWeight, "",
+         vdsr::bwd_weight_launch(d.s, x.get(), dy.get(), dwd.get(), dbd.get(), stream(), kGpu));
   *dw = download(dwd);
   *db = download(dbd);
 }
 
-// The forward / backward-data variants this device runs on shape s.
-std::vector<int> usable_variants(const ConvShape& s) {
-  std::vector<int> v;
-  for (int i = 0; i < vdsr::kTf32ConvVariants; ++i)
-    if (vdsr::conv3x3_tf32_variant_usable(i, s)) v.push_back(i);
-  return v;
+// The names of the forward / backward-data rows this device runs on shape s (the two roles share
+// their kernels and names).
+std::vector<std::string> usable_variants(const ConvShape& s) {
+  std::vector<std::string> names;
+  for (const vdsr::ConvVariant* v : vdsr::usable_conv_variants(vdsr::ConvRole::Fwd, vdsr::Precision::Tf32, s, kGpu))
+    names.push_back(v->name);
+  return names;
 }
-std::string variant_tag(int v) {
-  return std::string(" [") + vdsr::conv3x3_tf32_variant_name(v) + "]";
-}
+std::string variant_tag(const std::string& v) { return " [" + v + "]"; }
 
 // The reference of an op and the same op on |inputs| (sum|terms|).
 struct Ref {
@@ -221,7 +231,7 @@ TEST_CASE("tf32 conv3x3 forward matches the reference on awkward shapes") {
     for (int bias_relu = 0; bias_relu < 2; ++bias_relu) {
       const Data d = make_data(s, false, seed += 10);
       const Ref r = ref_fwd(d, bias_relu != 0);
-      for (int v : usable_variants(s))
+      for (const std::string& v : usable_variants(s))
         require_close(
             run_fwd(d, bias_relu != 0, v), r.want, r.sumabs, 4.0 * (9 * 64 + 2),
             "fwd tf32 " + shape_str(s) + (bias_relu ? " bias relu" : "") + variant_tag(v));
@@ -235,7 +245,7 @@ TEST_CASE("tf32 conv3x3 backward-data matches the reference on awkward shapes") 
     for (int masked = 0; masked < 2; ++masked) {
       const Data d = make_data(s, false, seed += 10);
       const Ref r = ref_bwd_data(d, masked != 0);
-      for (int v : usable_variants(s))
+      for (const std::string& v : usable_variants(s))
         require_close(run_bwd_data(d, masked != 0, v), r.want, r.sumabs, 4.0 * 9 * 64,
                       "bwd_data tf32 " + shape_str(s) + (masked ? " masked" : "") + variant_tag(v));
     }
@@ -265,10 +275,10 @@ TEST_CASE("tf32 conv3x3 ops are exact on small integers (training shape, a wide 
     const Data d = make_data(s, true, seed += 10);
     const std::string tag = " " + shape_str(s);
     const Ref y = ref_fwd(d, true);
-    for (int v : usable_variants(s))
+    for (const std::string& v : usable_variants(s))
       require_exact(run_fwd(d, true, v), y.want, "fwd tf32" + tag + variant_tag(v));
     const Ref dx = ref_bwd_data(d, true);
-    for (int v : usable_variants(s))
+    for (const std::string& v : usable_variants(s))
       require_exact(run_bwd_data(d, true, v), dx.want, "bwd_data tf32" + tag + variant_tag(v));
     const WRef w = ref_wgrad(s, d.x, d.dy);
     std::vector<float> dw, db;
@@ -296,7 +306,7 @@ TEST_CASE("tf32 conv3x3 kernels round fp32 activations to nearest, ties away fro
     rounded.dy = round_tf32(d.dy);
     const Ref y = ref_fwd(rounded, true);
     const Ref dx = ref_bwd_data(rounded, true);
-    for (int v : usable_variants(s)) {
+    for (const std::string& v : usable_variants(s)) {
       require_exact(run_fwd(d, true, v), y.want, "fwd tf32 rounding" + tag + variant_tag(v));
       require_exact(run_bwd_data(d, true, v), dx.want,
                     "bwd_data tf32 rounding" + tag + variant_tag(v));
@@ -322,7 +332,7 @@ TEST_CASE("tf32 conv3x3 forward and backward-data are position independent (crop
   const ConvShape shapes[] = {{1, 41, 41, 64, 64}, {1, 23, 150, 64, 64}, {1, 20, 60, 64, 64}};
   uint32_t seed = 36000;
   for (const ConvShape& s : shapes)
-    for (int v : usable_variants(s)) {
+    for (const std::string& v : usable_variants(s)) {
       const vdsr::test::Crop crop = vdsr::test::crop_of(s);
       Data d = make_data(s, false, seed += 10);
       Data c = d;
@@ -330,7 +340,7 @@ TEST_CASE("tf32 conv3x3 forward and backward-data are position independent (crop
       c.x = crop.cut(d.x);
       c.dy = crop.cut(d.dy);
       c.src = crop.cut(d.src);
-      REQUIRE(vdsr::conv3x3_tf32_variant_usable(v, c.s));
+      REQUIRE(vdsr::conv_variant(vdsr::ConvRole::Fwd, vdsr::Precision::Tf32, v).usable(c.s, kGpu));
       const int64_t bad_y = crop.interior_differences(run_fwd(d, true, v), run_fwd(c, true, v));
       const int64_t bad_dx =
           crop.interior_differences(run_bwd_data(d, true, v), run_bwd_data(c, true, v));
@@ -358,12 +368,12 @@ TEST_CASE("tf32 conv3x3: the training shape runs with every output-channel slice
   const ConvShape s{64, 41, 41, 64, 64};
   const auto v = usable_variants(s);
   REQUIRE(!v.empty());
-  if (vdsr::current_device_cc() == 90) CHECK(v.size() == size_t(vdsr::kTf32ConvVariants));
+  if (vdsr::current_device_cc() == 90) CHECK(v.size() == 3);
   // The default gives the widest slice's result bit for bit (each output's sum is the same
   // sequence whichever slice computes it).
   const Data d = make_data({2, 41, 41, 64, 64}, false, 38000);
-  CHECK(same_bits(run_fwd(d, true, -1), run_fwd(d, true, v.front())));
-  for (int w : v) CHECK(same_bits(run_fwd(d, true, w), run_fwd(d, true, v.front())));
+  CHECK(same_bits(run_fwd(d, true, ""), run_fwd(d, true, v.front())));
+  for (const std::string& w : v) CHECK(same_bits(run_fwd(d, true, w), run_fwd(d, true, v.front())));
 }
 
 TEST_CASE("tf32 conv3x3 launchers check their preconditions") {
@@ -371,24 +381,24 @@ TEST_CASE("tf32 conv3x3 launchers check their preconditions") {
   Dev<float> a(64 * 64 * 9), b(64 * 64 * 9), w(64 * 64 * 9);
   const ConvShape c32{1, 3, 3, 32, 64}, k16{1, 3, 3, 64, 16}, ok{1, 3, 3, 64, 64};
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_fwd_tf32_cuda(c32, a.get(), b.get(), nullptr, false, w.get(), stream()),
+      vdsr::conv3x3_fwd_tf32_cuda(c32, a.get(), b.get(), nullptr, false, w.get(), stream(), 2),
       Catch::Contains("64 -> 64"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_bwd_data_tf32_cuda(k16, a.get(), b.get(), nullptr, w.get(), stream()),
+      vdsr::conv3x3_bwd_data_tf32_cuda(k16, a.get(), b.get(), nullptr, w.get(), stream(), 2),
       Catch::Contains("64 -> 64"));
   CHECK_THROWS_WITH(
       vdsr::conv3x3_bwd_weight_tf32_cuda(c32, a.get(), b.get(), w.get(), nullptr, stream(), kGpu),
       Catch::Contains("64 -> 64"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_fwd_tf32_cuda(ok, a.get(), b.get(), nullptr, false, a.get(), stream()),
+      vdsr::conv3x3_fwd_tf32_cuda(ok, a.get(), b.get(), nullptr, false, a.get(), stream(), 2),
       Catch::Contains("in place"));
   CHECK_THROWS_WITH(
-      vdsr::conv3x3_fwd_tf32_cuda(ok, nullptr, b.get(), nullptr, false, a.get(), stream()),
+      vdsr::conv3x3_fwd_tf32_cuda(ok, nullptr, b.get(), nullptr, false, a.get(), stream(), 2),
       Catch::Contains("null"));
   CHECK_THROWS(vdsr::conv3x3_weights_tf32_cuda(w.get(), 0, 64, false, a.get(), stream()));
   CHECK_THROWS_WITH(vdsr::conv3x3_fwd_tf32_cuda(ok, a.get(), b.get(), nullptr, false, w.get(),
-                                                stream(), vdsr::kTf32ConvVariants),
+                                                stream(), 3),
                     Catch::Contains("no tf32 variant"));
   CHECK(!vdsr::conv3x3_tf32_variant_usable(-1, ok));
-  CHECK(!vdsr::conv3x3_tf32_variant_usable(vdsr::kTf32ConvVariants, ok));
+  CHECK(!vdsr::conv3x3_tf32_variant_usable(3, ok));
 }

@@ -1,0 +1,105 @@
+// The one registry of CUDA convolution kernels: every implementation of a conv role in a precision
+// is a row {name, role, precision, usable, launch}. For a role, precision and shape the default is
+// the first usable row, so the rows of a (role, precision) are listed fastest first; ops.h runs the
+// default, vdsr_bench times every usable row and the GPU tests check every usable row. A new kernel
+// is a new row here (its launcher stays in its own file).
+//
+// Operands are typed by the row's precision: fp32 and tf32 rows read and write float maps, bf16
+// rows __nv_bfloat16 maps (the weight gradient is fp32 in every precision); `wt` is the fp32 master
+// weights [K][C][R][R] for fp32 rows and the GEMM copy for tf32 / bf16 rows (kernels/ops.h,
+// conv_weights), flipped for backward-data. The bf16 mode's thin first and last layers are shape
+// cases of ops.h with one kernel each, not rows.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <string>
+#include <vector>
+
+#include "kernels/conv_shape.h"
+#include "kernels/precision.h"
+
+namespace vdsr {
+
+enum class ConvRole { Fwd, BwdData, BwdWeight };
+
+const char* conv_role_name(ConvRole r);  // "fwd", "bwd_data", "bwd_weight"
+
+// One launch's operands; each role reads the fields its comment names.
+struct ConvLaunch {
+  ConvShape s;
+  const void* x = nullptr;         // Fwd, BwdWeight: the input map
+  const void* wt = nullptr;        // Fwd, BwdData: the weights (see above)
+  const float* b = nullptr;        // Fwd: the bias, or null
+  bool relu = false;               // Fwd: ReLU fused
+  const void* dy = nullptr;        // BwdData, BwdWeight: the output gradient
+  const void* relu_src = nullptr;  // BwdData: the ReLU mask's source (its > 0), or null
+  void* y = nullptr;               // Fwd: the output; BwdData: dx
+  float* dw = nullptr;             // BwdWeight: [K][C][R][R], overwritten
+  float* db = nullptr;             // BwdWeight: [K], or null
+  cudaStream_t stream = nullptr;
+  int device = 0;                  // the CUDA device (current when launched)
+};
+
+struct ConvVariant {
+  const char* name;  // unique within its role and precision, e.g. "tiled-128x64", "wgmma-3wg"
+  ConvRole role;
+  Precision precision;
+  // Whether this build has the kernel and `device` can run it at shape s.
+  bool (*usable)(const ConvShape& s, int device);
+  void (*launch)(const ConvLaunch& a);
+};
+
+// One launch's operands per role, for callers holding raw pointers (benches, tests).
+inline ConvLaunch fwd_launch(const ConvShape& s, const void* x, const void* wt, const float* b, bool relu, void* y,
+                             cudaStream_t stream, int device) {
+  ConvLaunch a;
+  a.s = s;
+  a.x = x;
+  a.wt = wt;
+  a.b = b;
+  a.relu = relu;
+  a.y = y;
+  a.stream = stream;
+  a.device = device;
+  return a;
+}
+inline ConvLaunch bwd_data_launch(const ConvShape& s, const void* dy, const void* wt, const void* relu_src, void* dx,
+                                  cudaStream_t stream, int device) {
+  ConvLaunch a;
+  a.s = s;
+  a.dy = dy;
+  a.wt = wt;
+  a.relu_src = relu_src;
+  a.y = dx;
+  a.stream = stream;
+  a.device = device;
+  return a;
+}
+inline ConvLaunch bwd_weight_launch(const ConvShape& s, const void* x, const void* dy, float* dw, float* db,
+                                    cudaStream_t stream, int device) {
+  ConvLaunch a;
+  a.s = s;
+  a.x = x;
+  a.dy = dy;
+  a.dw = dw;
+  a.db = db;
+  a.stream = stream;
+  a.device = device;
+  return a;
+}
+
+// Every row, in preference order within each (role, precision).
+const std::vector<ConvVariant>& conv_variants();
+
+// The rows of (role, precision) usable at s on `device`, default first.
+std::vector<const ConvVariant*> usable_conv_variants(ConvRole role, Precision p, const ConvShape& s, int device);
+
+// The first usable row; an Error naming the role, precision and shape when there is none.
+const ConvVariant& default_conv_variant(ConvRole role, Precision p, const ConvShape& s, int device);
+// The row of (role, precision) named `name`; an Error when there is none.
+const ConvVariant& conv_variant(ConvRole role, Precision p, const std::string& name);
+// default_conv_variant(role, p, a.s, a.device).launch(a).
+void launch_default_conv(ConvRole role, Precision p, const ConvLaunch& a);
+
+}  // namespace vdsr
