@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
-# gpu_check.sh: build, test and benchmark on the GPU machine, and append a dated record to
-# docs/perf.md. Run from the repository root of a copy that carries .carry/ (bench/prepare_carry.sh
-# makes it on the build machine):
+# gpu_check.sh: build, test and benchmark on the GPU machine, and write a dated record of it to
+# docs/perf-data/<UTC date>-<commit12>/record.md (bench/record_dir.sh names the folder). Run from the
+# repository root of a copy that carries .carry/ (bench/prepare_carry.sh makes it on the build machine):
 #
 #   bench/gpu_check.sh [--no-build] [--no-tests] [--no-cpu-tests] [--no-bench] [--peer]
 #                      [-- VDSR_BENCH_ARGS...]
 #   bench/gpu_check.sh --record-from DIR --commit C [-- VDSR_BENCH_ARGS...]
 #
 # --record-from rebuilds the record of an earlier run from the results folder it brought back
-# (nvidia-smi.txt, ctest-gpu.log, bench.txt, bench.json), for a run whose own record.md was lost;
+# (nvidia-smi.txt, ctest-gpu.log, bench.txt, bench.json; unpack its logs.tar.gz there first), for a
+# run whose own record.md was lost;
 # C is the commit that run was made from (its .carry/commit.txt), the arguments those it was given.
 #
 # Steps: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit), configure build-gpu/
 # (CUDA on, sm_90, dependencies from .carry/), build with -j16, ctest -L gpu, ctest -LE gpu -j16
 # (data tests skip: no data travels), vdsr_bench -g 0 --json, and with --peer the same VDSR in
 # PyTorch on the same GPU (bench/pytorch_peer.py --json peer.json; its table joins the record).
-# Everything lands in one folder,
-# $OUT if set, else bench/out-<UTC date>: logs, bench.json, bench.txt (the table as printed),
-# record.md (what was appended) and a copy of the updated docs/perf.md to bring back. A failing
-# test or bench row does not stop the script: the bench and the record still happen; the exit
-# status is non-zero if any step failed.
+# Everything lands in one folder, $OUT if set, else bench/out-<UTC date>: record.md, bench.json,
+# bench.txt (the table as printed), peer.json and logs.tar.gz (every log), at most 8 files because
+# the device tool brings back no more. Bring record.md (with bench.json, peer.json) back into the
+# docs/perf-data folder the script names. The script never edits docs/perf.md: its current-results
+# table and its list of records are updated by hand from the record. A failing test or bench row
+# does not stop the script: the bench and the record still happen; the exit status is non-zero if
+# any step failed.
 set -uo pipefail
 
 root="$(pwd)"
@@ -37,7 +40,7 @@ while [ $# -gt 0 ]; do
     --record-from) record_from="$2"; shift ;;
     --commit) given_commit="$2"; shift ;;
     --) shift; bench_args=("$@"); break ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -260,11 +263,16 @@ fi
 
 # ---- record ---------------------------------------------------------------------------------
 rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the repository root
+opts=""  # the options of the run, so that its record shows what was left out
+[ "$do_build" = 0 ] && opts+=" --no-build"
+[ "$do_tests" = 0 ] && opts+=" --no-tests"
+[ "$do_tests" = 1 ] && [ "$do_cpu_tests" = 0 ] && opts+=" --no-cpu-tests"
+[ "$do_bench" = 0 ] && opts+=" --no-bench"
+[ "$do_peer" = 1 ] && opts+=" --peer"
 {
+  echo "# $stamp — $(echo "$gpu_line" | cut -d, -f1), commit $commit"
   echo
-  echo "### $stamp — $(echo "$gpu_line" | cut -d, -f1), commit $commit"
-  echo
-  echo "Appended by \`bench/gpu_check.sh\` (never edited by hand)."
+  echo "Written by \`bench/gpu_check.sh\` (never edited by hand)."
   echo
   echo "- GPU (nvidia-smi: name, driver, memory): $gpu_line"
   echo "- commit: $commit ($commit_src)"
@@ -278,7 +286,7 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
   echo "Commands (from the repository root; \`.carry\` made by \`bench/prepare_carry.sh\`):"
   echo
   echo '```'
-  echo "bench/gpu_check.sh$([ "$do_cpu_tests" = 0 ] && [ "$do_tests" = 1 ] && echo " --no-cpu-tests") ${bench_args[*]:+-- ${bench_args[*]}}"
+  echo "bench/gpu_check.sh$opts${bench_args[*]:+ -- ${bench_args[*]}}"
   [ "$do_build" = 1 ] && rel "${configure[*]}" && rel "${build_cmd[*]}"
   [ "$do_tests" = 1 ] && rel "${gpu_ctest[*]}"
   [ "$do_cpu_tests" = 1 ] && rel "${cpu_ctest[*]}"
@@ -286,7 +294,11 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
   [ "$do_peer" = 1 ] && echo "python3 bench/pytorch_peer.py --json peer.json"
   echo '```'
   echo
-  if [ -s "$out/bench.txt" ]; then
+  if [ "$do_bench" = 0 ]; then
+    echo "vdsr_bench: bench not run (--no-bench)."
+  elif [ "$built" = 0 ] && [ "$exec_record_only" = 0 ]; then
+    echo "vdsr_bench: not run (no build)."
+  elif [ -s "$out/bench.txt" ]; then
     echo "vdsr_bench output:"
     echo
     echo '```'
@@ -308,19 +320,24 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
     echo '```'
   fi
 } > "$out/record.md"
-mkdir -p "$root/docs"
-[ -f "$root/docs/perf.md" ] || printf '# Performance records\n' > "$root/docs/perf.md"
-cat "$out/record.md" >> "$root/docs/perf.md"
-cp "$root/docs/perf.md" "$out/perf.md"
-say "record appended to docs/perf.md; copy at $out/perf.md"
+# shellcheck source=bench/record_dir.sh
+. "$root/bench/record_dir.sh"
+dest="$(record_dir "$root" "$stamp" "$commit")"
+if mkdir -p "$dest" && cp "$out/record.md" "$dest/record.md"; then
+  say "record written to $(rel "$dest")/record.md (and $out/record.md)"
+  [ "$exec_record_only" = 1 ] || say "bring record.md back into that folder, with bench.json and peer.json"
+  say "docs/perf.md is not touched: update its list of records and its current-results table by hand from the record"
+else
+  fail "could not write the record to $dest/record.md (it is in $out/record.md)"
+fi
 [ -s "$out/bench.txt" ] && cat "$out/bench.txt"
 say "done (status $status)"
-# The device tool brings back at most 8 files: keep the record, the updated perf.md and the bench
-# results loose, and pack every log into one archive.
+# The device tool brings back at most 8 files: keep the record and the bench results loose, and
+# pack every log into one archive.
 pack="$(mktemp -d)"
-if (cd "$out" && tar czf "$pack/logs.tar.gz" --exclude=logs.tar.gz --exclude=perf.md \
+if (cd "$out" && tar czf "$pack/logs.tar.gz" --exclude=logs.tar.gz \
       --exclude=record.md --exclude=bench.json --exclude=bench.txt --exclude=peer.json .); then
-  (cd "$out" && find . -maxdepth 1 -type f ! -name perf.md ! -name record.md ! -name bench.json \
+  (cd "$out" && find . -maxdepth 1 -type f ! -name record.md ! -name bench.json \
      ! -name bench.txt ! -name peer.json -delete) && mv "$pack/logs.tar.gz" "$out/"
 fi
 rm -rf "$pack"

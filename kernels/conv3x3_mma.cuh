@@ -506,7 +506,7 @@ inline void check_mma_shape(const ConvShape& s, const char* who) {
 }
 
 // The argument checks of the forward / backward-data, whichever variant runs
-// (conv3x3_bf16_variants.cu, conv3x3_tf32_variants.cu).
+// (conv3x3_bf16_variants.cu, conv3x3_tf32.cu).
 template <typename T>
 void check_conv_args(const ConvShape& s, const T* x, const T* wg, const T* y, const char* who) {
   check_mma_shape(s, who);

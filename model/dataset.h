@@ -4,8 +4,8 @@
 // and up (engine/eval_protocol.h), and size x size patches every `stride` pixels of the (input,
 // HR) pair. Inputs are stored as float32 (the bicubic result, not rounded), targets as the 8-bit HR
 // Y (exact: HR Y is an integer), so the full 291-image set with 8 augmentations (433,536 patches
-// of 41 x 41 at scales 2, 3, 4) takes 3.64 GB (docs/training_data.md). Preparation runs on the
-// thread pool.
+// of 41 x 41 at scales 2, 3, 4) takes 3.64 GB (docs/training.md, "Measurements: the 291 set").
+// Preparation runs on the thread pool.
 #pragma once
 
 #include <cstdint>

@@ -1,7 +1,7 @@
 // The training set (model/dataset.h): patch counts, MATLAB-exact pairs against the evaluation
 // protocol (make_eval_sample) with and without the 8 rotations/flips, down-scaled copies,
 // determinism across thread counts, fill_batch, errors. A hidden [.measure] case times the full
-// 291-image set (docs/training_data.md).
+// 291-image set (docs/training.md, "Measurements: the 291 set").
 #include <catch2/catch.hpp>
 
 #include <algorithm>
