@@ -1,7 +1,8 @@
 // CUDA 3x3 convolution backward-data with the ReLU mask fused (math: kernels/conv3x3_bwd_data.h).
-//   0:direct  one thread per dx element, taps then output channels, OIHW weights as they are.
-//   1:tiled   dx = forward convolution of dy with the weights flipped in space and K, C swapped
-//             (rearranged to B[tap][k][c] in the workspace), run by the implicit GEMM of
+// dx = forward convolution of dy with the weights flipped in space and K, C swapped (rearranged to
+// B[tap][k][c] in the workspace), run by conv3x3_tiles.cuh's kernels:
+//   0:direct  one thread per dx element, taps then output channels, over B.
+//   1:tiled   the implicit GEMM of
 //             conv3x3_tiles.cuh (128-pixel tiles; variants 2 and 3: 64 and 256) with the mask
 //             (relu_src > 0) in the epilogue; C = 1 uses the 16-lanes-per-pixel kernel, K < 8
 //             (the last layer) the small-input kernel, other shapes a direct kernel over B.
@@ -16,34 +17,6 @@
 
 namespace vdsr {
 
-namespace {
-
-__global__ void conv3x3_bwd_data_direct_kernel(int N, int H, int W, int C, int K,
-                                               const float* __restrict__ dy,  // [N][H][W][K]
-                                               const float* __restrict__ wt,  // [K][C][3][3]
-                                               const float* __restrict__ relu_src,  // [N][H][W][C]
-                                               float* __restrict__ dx) {  // [N][H][W][C]
-  const int total = N * H * W * C;
-  for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
-    const int c = e % C;
-    const int p = e / C;
-    const int w = p % W, h = (p / W) % H;
-    float acc = 0.0f;
-    for (int tap = 0; tap < 9; ++tap) {  // dy pixel (h - r + 1, w - s + 1) for tap = r*3 + s
-      const int r = tap / 3, sc = tap % 3;
-      const int hh = h - r + 1, ww = w - sc + 1;
-      const bool ok = hh >= 0 && hh < H && ww >= 0 && ww < W;
-      for (int k = 0; k < K; ++k) {
-        const float dv = ok ? dy[(p + (1 - r) * W + (1 - sc)) * K + k] : 0.0f;
-        acc = fmaf(dv, wt[(k * C + c) * 9 + tap], acc);
-      }
-    }
-    if (relu_src != nullptr && !(relu_src[e] > 0.0f)) acc = 0.0f;
-    dx[e] = acc;
-  }
-}
-
-}  // namespace
 
 void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
                            const float* relu_src, float* dx, cudaStream_t stream, int variant) {
@@ -58,22 +31,14 @@ void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
   VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_bwd_data_cuda: too many weights");
   const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
 
-  const float* B = variant != 0 ? conv_gemm_weights(wt, s.K, s.C, true, stream) : nullptr;
+  const float* B = conv_gemm_weights(wt, s.K, s.C, true, stream);
   for (int64_t n0 = 0; n0 < s.N; n0 += group) {
     const int n = int(std::min(group, s.N - n0));
     const float* dyn = dy + n0 * s.H * s.W * s.K;
     const float* mn = relu_src != nullptr ? relu_src + n0 * s.H * s.W * s.C : nullptr;
     float* dxn = dx + n0 * s.H * s.W * s.C;
-    if (variant == 0) {
-      const int64_t total = int64_t(n) * s.H * s.W * s.C;
-      conv3x3_bwd_data_direct_kernel<<<unsigned(std::min<int64_t>((total + 255) / 256, 1 << 20)),
-                                       256, 0, stream>>>(n, int(s.H), int(s.W), int(s.C),
-                                                         int(s.K), dyn, wt, mn, dxn);
-      VDSR_CUDA_CHECK(cudaGetLastError());
-    } else {
-      const ConvGemm g{n, int(s.H), int(s.W), int(s.K), int(s.C), dyn, B, nullptr, mn, false, dxn};
-      conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
-    }
+    const ConvGemm g{n, int(s.H), int(s.W), int(s.K), int(s.C), dyn, B, nullptr, mn, false, dxn};
+    conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
   }
 }
 

@@ -1,6 +1,7 @@
 // CUDA 3x3 convolution forward (math: kernels/conv_fwd.h).
-//   0:direct  one thread per output, taps then channels, OIHW weights read as they are.
-//   1:tiled   the weights rearranged to B[tap][c][k] (in the workspace), then the implicit GEMM of
+// The weights are first rearranged to B[tap][c][k] (in the workspace); every variant reads B.
+//   0:direct  one thread per output, taps then channels (conv3x3_tiles.cuh's direct kernel).
+//   1:tiled   the implicit GEMM of
 //             conv3x3_tiles.cuh: 128-pixel x 64-channel tiles (variants 2 and 3: 64 and 256
 //             pixels), 8x8 register blocks, bias and ReLU in the epilogue. Shapes the tile
 //             cannot take: K = 1 (the last layer) 16 lanes per pixel; C < 8 (the first layer)
@@ -16,33 +17,6 @@
 
 namespace vdsr {
 
-namespace {
-
-__global__ void conv3x3_fwd_direct_kernel(int N, int H, int W, int C, int K,
-                                          const float* __restrict__ x,   // [N][H][W][C]
-                                          const float* __restrict__ wt,  // [K][C][3][3]
-                                          const float* __restrict__ b,   // [K] or nullptr
-                                          bool relu, float* __restrict__ y) {  // [N][H][W][K]
-  const int total = N * H * W * K;
-  for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
-    const int k = e % K;
-    const int p = e / K;
-    const int w = p % W, h = (p / W) % H;
-    float acc = 0.0f;
-    for (int tap = 0; tap < 9; ++tap) {
-      const int hh = h + tap / 3 - 1, ww = w + tap % 3 - 1;
-      const bool ok = hh >= 0 && hh < H && ww >= 0 && ww < W;
-      for (int c = 0; c < C; ++c) {
-        const float xv = ok ? x[(p + (tap / 3 - 1) * W + (tap % 3 - 1)) * C + c] : 0.0f;
-        acc = fmaf(xv, wt[(k * C + c) * 9 + tap], acc);
-      }
-    }
-    if (b != nullptr) acc += b[k];
-    y[e] = relu && acc < 0.0f ? 0.0f : acc;
-  }
-}
-
-}  // namespace
 
 void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const float* b,
                       bool relu, float* y, cudaStream_t stream, int variant) {
@@ -55,21 +29,13 @@ void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const
   VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_fwd_cuda: too many weights");
   const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
 
-  const float* B = variant != 0 ? conv_gemm_weights(wt, s.K, s.C, false, stream) : nullptr;
+  const float* B = conv_gemm_weights(wt, s.K, s.C, false, stream);
   for (int64_t n0 = 0; n0 < s.N; n0 += group) {
     const int n = int(std::min(group, s.N - n0));
     const float* xn = x + n0 * s.H * s.W * s.C;
     float* yn = y + n0 * s.H * s.W * s.K;
-    if (variant == 0) {
-      const int64_t total = int64_t(n) * s.H * s.W * s.K;
-      conv3x3_fwd_direct_kernel<<<unsigned(std::min<int64_t>((total + 255) / 256, 1 << 20)), 256,
-                                  0, stream>>>(n, int(s.H), int(s.W), int(s.C), int(s.K), xn, wt,
-                                               b, relu, yn);
-      VDSR_CUDA_CHECK(cudaGetLastError());
-    } else {
-      const ConvGemm g{n, int(s.H), int(s.W), int(s.C), int(s.K), xn, B, b, nullptr, relu, yn};
-      conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
-    }
+    const ConvGemm g{n, int(s.H), int(s.W), int(s.C), int(s.K), xn, B, b, nullptr, relu, yn};
+    conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
   }
 }
 

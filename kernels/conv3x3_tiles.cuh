@@ -343,17 +343,18 @@ void conv_gemm_tiled_launch(const ConvGemm& g, int64_t P, cudaStream_t stream) {
   conv_gemm_tiled_kernel<TM><<<grid, TM, 0, stream>>>(g);
 }
 
-// The variants of forward and backward-data, which share these kernels: 0 the direct kernel,
+// The variants of forward and backward-data, which share these kernels: 0 the direct kernel (one
+// thread per output over B, the simplest correct one),
 // 1..3 the implicit GEMM with output tiles of kConvTileOfVariant rows (the registry,
 // kernels/conv_variants.cu, names them and lists them fastest first).
 constexpr int kConvVariants = 4;
 constexpr int kConvTileOfVariant[kConvVariants] = {0, 128, 64, 256};
 
 // Runs the applicable kernel on g (B already in GEMM layout); tile_m (64, 128 or 256) picks the
-// pixel tile of the tiled kernel.
+// pixel tile of the tiled kernel, 0 the direct kernel for every shape (variant 0).
 inline void conv_gemm_launch(const ConvGemm& g, int tile_m, cudaStream_t stream) {
   const int64_t P = int64_t(g.N) * g.H * g.W;
-  switch (conv_path(g.Cin, g.Cout)) {
+  switch (tile_m == 0 ? ConvPath::kDirect : conv_path(g.Cin, g.Cout)) {
     case ConvPath::kTiled: {
       if (tile_m == 64)
         conv_gemm_tiled_launch<64>(g, P, stream);
