@@ -176,20 +176,7 @@ __global__ void __launch_bounds__(kWThreads) bwd_weight_tiled_kernel(WGrad g) {
     store_stage(0);
   }
   __syncthreads();
-  for (int st = 0; st < nstage; ++st) {
-    const int cur = st & 1;
-    if (st + 1 < nstage) load_stage(st + 1);
-#pragma unroll
-    for (int pp = 0; pp < kWK; ++pp) {
-      const float4 a0 = *reinterpret_cast<const float4*>(&As[cur][pp][tm * 4]);
-      const float4 a1 = *reinterpret_cast<const float4*>(&As[cur][pp][32 + tm * 4]);
-      const float4 b0 = *reinterpret_cast<const float4*>(&Bs[cur][pp][tn * 4]);
-      const float4 b1 = *reinterpret_cast<const float4*>(&Bs[cur][pp][96 + tn * 4]);
-      fma_outer_8x8(a0, a1, b0, b1, acc);
-    }
-    if (st + 1 < nstage) store_stage(cur ^ 1);
-    __syncthreads();
-  }
+  staged_fma_loop<kWK, 32, 96>(As, Bs, nstage, tm, tn, load_stage, store_stage, acc);
 
   float* out = g.part + size_t(blockIdx.z) * K * J;
 #pragma unroll

@@ -259,20 +259,7 @@ __global__ void __launch_bounds__(TM) conv_gemm_tiled_kernel(ConvGemm g) {
   load_stage(0);
   store_stage(0);
   __syncthreads();
-  for (int st = 0; st < nstage; ++st) {
-    const int cur = st & 1;
-    if (st + 1 < nstage) load_stage(st + 1);
-#pragma unroll
-    for (int kk = 0; kk < kTileK; ++kk) {
-      const float4 a0 = *reinterpret_cast<const float4*>(&As[cur][kk][tm * 4]);
-      const float4 a1 = *reinterpret_cast<const float4*>(&As[cur][kk][TM / 2 + tm * 4]);
-      const float4 b0 = *reinterpret_cast<const float4*>(&Bs[cur][kk][tn * 4]);
-      const float4 b1 = *reinterpret_cast<const float4*>(&Bs[cur][kk][32 + tn * 4]);
-      fma_outer_8x8(a0, a1, b0, b1, acc);
-    }
-    if (st + 1 < nstage) store_stage(cur ^ 1);
-    __syncthreads();
-  }
+  staged_fma_loop<kTileK, TM / 2, 32>(As, Bs, nstage, tm, tn, load_stage, store_stage, acc);
 
   // Epilogue: bias, ReLU, mask; float4 stores of 4 output channels.
 #pragma unroll
