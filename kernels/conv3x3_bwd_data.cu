@@ -26,20 +26,7 @@ void conv3x3_bwd_data_cuda(const ConvShape& s, const float* dy, const float* wt,
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr,
              "conv3x3_bwd_data_cuda: null pointer");
   VDSR_CHECK(dx != dy && dx != relu_src, "conv3x3_bwd_data_cuda cannot run in place");
-  VDSR_CHECK(variant >= 0 && variant < kConvVariants,
-             "conv3x3_bwd_data_cuda has no variant " << variant);
-  VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_bwd_data_cuda: too many weights");
-  const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
-
-  const float* B = conv_gemm_weights(wt, s.K, s.C, true, stream);
-  for (int64_t n0 = 0; n0 < s.N; n0 += group) {
-    const int n = int(std::min(group, s.N - n0));
-    const float* dyn = dy + n0 * s.H * s.W * s.K;
-    const float* mn = relu_src != nullptr ? relu_src + n0 * s.H * s.W * s.C : nullptr;
-    float* dxn = dx + n0 * s.H * s.W * s.C;
-    const ConvGemm g{n, int(s.H), int(s.W), int(s.K), int(s.C), dyn, B, nullptr, mn, false, dxn};
-    conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
-  }
+  conv_gemm_run(s, dy, wt, true, nullptr, relu_src, false, dx, stream, variant, "conv3x3_bwd_data_cuda");
 }
 
 }  // namespace vdsr

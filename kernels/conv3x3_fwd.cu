@@ -25,18 +25,7 @@ void conv3x3_fwd_cuda(const ConvShape& s, const float* x, const float* wt, const
                                               << " C=" << s.C << " K=" << s.K);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "conv3x3_fwd_cuda: null pointer");
   VDSR_CHECK(x != y, "conv3x3_fwd_cuda cannot run in place");
-  VDSR_CHECK(variant >= 0 && variant < kConvVariants, "conv3x3_fwd_cuda has no variant " << variant);
-  VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), "conv3x3_fwd_cuda: too many weights");
-  const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
-
-  const float* B = conv_gemm_weights(wt, s.K, s.C, false, stream);
-  for (int64_t n0 = 0; n0 < s.N; n0 += group) {
-    const int n = int(std::min(group, s.N - n0));
-    const float* xn = x + n0 * s.H * s.W * s.C;
-    float* yn = y + n0 * s.H * s.W * s.K;
-    const ConvGemm g{n, int(s.H), int(s.W), int(s.C), int(s.K), xn, B, b, nullptr, relu, yn};
-    conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
-  }
+  conv_gemm_run(s, x, wt, false, b, nullptr, relu, y, stream, variant, "conv3x3_fwd_cuda");
 }
 
 }  // namespace vdsr

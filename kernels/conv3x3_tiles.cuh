@@ -19,6 +19,7 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/error.h"
+#include "kernels/conv_shape.h"
 #include "kernels/fma_tile.cuh"
 
 namespace vdsr {
@@ -371,6 +372,26 @@ inline void conv_gemm_launch(const ConvGemm& g, int tile_m, cudaStream_t stream)
     }
   }
   VDSR_CUDA_CHECK(cudaGetLastError());
+}
+
+// The forward (flip = false: in = x [N][H][W][C], out = y [..][K], bias and ReLU) or the
+// backward-data (flip = true: in = dy [..][K], out = dx [..][C], the ReLU mask of `mask`) through
+// the GEMM weights, in groups of images whose tensors hold fewer than 2^31 elements.
+inline void conv_gemm_run(const ConvShape& s, const float* in, const float* wt, bool flip, const float* bias,
+                          const float* mask, bool relu, float* out, cudaStream_t stream, int variant,
+                          const char* who) {
+  VDSR_CHECK(variant >= 0 && variant < kConvVariants, who << " has no variant " << variant);
+  VDSR_CHECK(9 * s.C * s.K < (int64_t(1) << 31), who << ": too many weights");
+  const int64_t group = conv_images_per_launch(s.H, s.W, s.C, s.K);
+  const int64_t cin = flip ? s.K : s.C, cout = flip ? s.C : s.K;
+  const float* B = conv_gemm_weights(wt, s.K, s.C, flip, stream);
+  for (int64_t n0 = 0; n0 < s.N; n0 += group) {
+    const int n = int(std::min(group, s.N - n0));
+    const int64_t at = n0 * s.H * s.W;
+    const float* m = mask != nullptr ? mask + at * cout : nullptr;
+    const ConvGemm g{n, int(s.H), int(s.W), int(cin), int(cout), in + at * cin, B, bias, m, relu, out + at * cout};
+    conv_gemm_launch(g, kConvTileOfVariant[variant], stream);
+  }
 }
 
 }  // namespace

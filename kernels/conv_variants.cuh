@@ -51,42 +51,18 @@ struct ConvVariant {
 };
 
 // One launch's operands per role, for callers holding raw pointers (benches, tests).
+// (Aggregate order: s, x, wt, b, relu, dy, relu_src, y, dw, db, stream, device.)
 inline ConvLaunch fwd_launch(const ConvShape& s, const void* x, const void* wt, const float* b, bool relu, void* y,
                              cudaStream_t stream, int device) {
-  ConvLaunch a;
-  a.s = s;
-  a.x = x;
-  a.wt = wt;
-  a.b = b;
-  a.relu = relu;
-  a.y = y;
-  a.stream = stream;
-  a.device = device;
-  return a;
+  return {s, x, wt, b, relu, nullptr, nullptr, y, nullptr, nullptr, stream, device};
 }
 inline ConvLaunch bwd_data_launch(const ConvShape& s, const void* dy, const void* wt, const void* relu_src, void* dx,
                                   cudaStream_t stream, int device) {
-  ConvLaunch a;
-  a.s = s;
-  a.dy = dy;
-  a.wt = wt;
-  a.relu_src = relu_src;
-  a.y = dx;
-  a.stream = stream;
-  a.device = device;
-  return a;
+  return {s, nullptr, wt, nullptr, false, dy, relu_src, dx, nullptr, nullptr, stream, device};
 }
 inline ConvLaunch bwd_weight_launch(const ConvShape& s, const void* x, const void* dy, float* dw, float* db,
                                     cudaStream_t stream, int device) {
-  ConvLaunch a;
-  a.s = s;
-  a.x = x;
-  a.dy = dy;
-  a.dw = dw;
-  a.db = db;
-  a.stream = stream;
-  a.device = device;
-  return a;
+  return {s, x, nullptr, nullptr, false, dy, nullptr, nullptr, dw, db, stream, device};
 }
 
 // Every row, in preference order within each (role, precision).

@@ -196,7 +196,7 @@ bool plain_case(Precision math, DType a, DType b) {
 }
 
 // Runs the plain case of `role` on the device: the CPU kernel (fp32 only), or the registry's default
-// CUDA kernel.
+// CUDA kernel with the operands `a` (its stream and device filled in here).
 #ifdef VDSR_HAVE_CUDA
 void run_plain(Device d, ConvRole role, Precision math, ConvLaunch a, const std::function<void()>& cpu) {
   if (d.is_cuda()) {
@@ -237,14 +237,7 @@ void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, cons
   if (plain_case(math, in, out) && (skip == nullptr || math == Precision::Fp32)) {
     const auto cpu = [&] { conv_fwd_cpu(s, as<float>(x), static_cast<const float*>(wt), b, relu, as<float>(y)); };
 #ifdef VDSR_HAVE_CUDA
-    ConvLaunch a;
-    a.s = s;
-    a.x = x.data;
-    a.wt = wt;
-    a.b = b;
-    a.relu = relu;
-    a.y = y.data;
-    run_plain(d, ConvRole::Fwd, math, a, cpu);
+    run_plain(d, ConvRole::Fwd, math, fwd_launch(s, x.data, wt, b, relu, y.data, nullptr, 0), cpu);
 #else
     run_plain(d, "fwd", math, cpu);
 #endif
@@ -271,13 +264,8 @@ void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy
       conv3x3_bwd_data_cpu(s, as<float>(dy), static_cast<const float*>(wt), as<float>(relu_src), as<float>(dx));
     };
 #ifdef VDSR_HAVE_CUDA
-    ConvLaunch a;
-    a.s = s;
-    a.dy = dy.data;
-    a.wt = wt;
-    a.relu_src = relu_src.data;
-    a.y = dx.data;
-    return run_plain(d, ConvRole::BwdData, math, a, cpu);
+    return run_plain(d, ConvRole::BwdData, math, bwd_data_launch(s, dy.data, wt, relu_src.data, dx.data, nullptr, 0),
+                     cpu);
 #else
     return run_plain(d, "bwd_data", math, cpu);
 #endif
@@ -294,13 +282,7 @@ void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView 
   if (plain_case(math, in, grad)) {
     const auto cpu = [&] { conv3x3_bwd_weight_cpu(s, as<float>(x), as<float>(dy), dw, db); };
 #ifdef VDSR_HAVE_CUDA
-    ConvLaunch a;
-    a.s = s;
-    a.x = x.data;
-    a.dy = dy.data;
-    a.dw = dw;
-    a.db = db;
-    return run_plain(d, ConvRole::BwdWeight, math, a, cpu);
+    return run_plain(d, ConvRole::BwdWeight, math, bwd_weight_launch(s, x.data, dy.data, dw, db, nullptr, 0), cpu);
 #else
     return run_plain(d, "bwd_weight", math, cpu);
 #endif
