@@ -222,6 +222,21 @@ void run_plain(Device d, const char* role, Precision math, const std::function<v
 
 }  // namespace
 
+std::string conv_kernels_text(Device d, Precision math, const ConvShape& s) {
+  if (d.is_cpu()) return "the CPU kernels (conv_fwd_cpu, conv3x3_bwd_*_cpu)";
+  std::string text;
+#ifdef VDSR_HAVE_CUDA
+  for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight}) {
+    const auto rows = usable_conv_variants(role, math, s, d.index);
+    text += std::string(text.empty() ? "" : ", ") + conv_role_name(role) + " " + (rows.empty() ? "-" : rows.front()->name);
+  }
+#else
+  (void)math;
+  (void)s;
+#endif
+  return text;
+}
+
 void conv_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip,
                   void* wg) {
   if (math == Precision::Bf16) return weights_bf16(d, wt, layers, K, C, flip, static_cast<Bf16*>(wg));

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "engine/device.h"
 #include "kernels/conv_shape.h"
@@ -42,6 +43,11 @@ void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy
 // dw = sum dy x (fp32, overwritten), db = sum dy (when not null).
 void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy, float* dw,
                      float* db);
+
+// Which kernels the plain case of each role runs at shape s in `math` on d, for -v listings:
+// "fwd tiled-128x64, bwd_data tiled-128x64, bwd_weight tiled-64x192" (the registry's defaults,
+// kernels/conv_variants.cuh; "-" where none runs), or the CPU's.
+std::string conv_kernels_text(Device d, Precision math, const ConvShape& s);
 
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 

@@ -126,6 +126,21 @@ void Vdsr::set_precision(Precision p) {
   }
   precision_ = p;
   plan_ = layer_plan(cfg_, p);
+  if (device_.is_cuda() && log_level() >= LogLevel::Verbose) {
+    // -v: the kernels each kind of layer runs (a 41 x 41 patch; a tf32 slice can depend on the size).
+    std::string last;
+    for (size_t i = 0; i < layers_.size(); ++i) {
+      const LayerDesc& l = layers_[i];
+      const LayerPlan& lp = plan_[i];
+      const bool thin = lp.math == Precision::Fp32 && (lp.in == DType::BF16 || lp.out == DType::BF16);
+      const std::string text = thin ? std::string("the bf16 mode's thin-layer kernels (conv3x3_thin_bf16.cu)")
+                                    : ops::conv_kernels_text(device_, lp.math, l.shape(1, 41, 41));
+      if (text == last) continue;
+      last = text;
+      log_verbose("layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
+                  precision_name(plan_[i].math) + "): " + text);
+    }
+  }
 }
 
 void Vdsr::set_use_graphs(bool on) {
