@@ -4,7 +4,8 @@
 # (/usr/local/cuda) to get the CUDA backend; without it the CPU backend builds and runs.
 set -euo pipefail
 
-packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 libpng-dev pkg-config python3 libmatio-dev)
+packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 libpng-dev pkg-config python3 libmatio-dev
+          clang libclang-rt-14-dev)  # clang: the fuzz targets (tests/fuzz/), which CI builds
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
