@@ -39,10 +39,95 @@ using MatVar = std::unique_ptr<matvar_t, VarFreer>;
 
 void quiet_log(int, char*) {}  // matio's own messages would duplicate ours
 
+// A v5 file's bytes with its byte order, for the walks below.
+struct V5 {
+  const unsigned char* b;
+  size_t size;
+  bool little;
+  uint32_t u32(size_t at) const {
+    return little ? uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 | uint32_t(b[at + 3]) << 24
+                  : uint32_t(b[at + 3]) | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at]) << 24;
+  }
+};
+
+// One data element inside [at, end): its type, byte count, where its data starts and where the next
+// element starts (the 4-byte "small" form packs type and count in one word); false when it does
+// not fit.
+struct V5Tag {
+  uint32_t type = 0, bytes = 0;
+  size_t data = 0, next = 0;
+};
+bool read_tag(const V5& f, size_t at, size_t end, V5Tag* t) {
+  if (end < at || end - at < 8) return false;
+  const uint32_t w = f.u32(at);
+  if (w >> 16 != 0) {  // small element: count in the upper half, data in the next 4 bytes
+    t->type = w & 0xFFFF;
+    t->bytes = w >> 16;
+    t->data = at + 4;
+    t->next = at + 8;
+    return t->bytes <= 4;
+  }
+  t->type = w;
+  t->bytes = f.u32(at + 4);
+  t->data = at + 8;
+  const size_t padded = (size_t(t->bytes) + 7) / 8 * 8;
+  if (padded > end - t->data) return false;
+  t->next = t->data + padded;
+  return true;
+}
+
+// An uncompressed miMATRIX element's body [at, end) must be able to hold what its header declares
+// before libmatio allocates for it (a damaged header made it ask for 12 GB, found by fuzzing):
+// every cell and every struct field is an element of 8 bytes or more, every number at least one
+// byte. Containers are walked to their leaves; compressed elements are left to libmatio.
+void check_v5_matrix(const V5& f, size_t at, size_t end, int depth, const std::string& path) {
+  const auto damaged = [&](const std::string& why) {
+    VDSR_USER_FAIL(path << ": damaged MATLAB file (the variable data at byte " << at << " " << why << ")");
+  };  // never returns
+  if (depth > 8) damaged("nests too deep");
+  V5Tag flags, dims, name;
+  if (!read_tag(f, at, end, &flags) || flags.bytes < 8 || !read_tag(f, flags.next, end, &dims) ||
+      !read_tag(f, dims.next, end, &name))
+    damaged("has an incomplete header");
+  const uint32_t cls = f.u32(flags.data) & 0xFF;
+  double nmemb = 1;
+  for (uint32_t i = 0; i + 4 <= dims.bytes; i += 4) nmemb *= double(int32_t(f.u32(dims.data + i)));
+  if (nmemb < 0) damaged("declares a negative dimension");
+  const size_t body = name.next;
+  const double room = double(end - body);
+  constexpr uint32_t kCell = 1, kStruct = 2, kSparse = 5, kMatrix = 14;
+  uint64_t children = 0;
+  size_t first = body;
+  if (cls == kCell) {
+    children = uint64_t(nmemb);
+  } else if (cls == kStruct) {
+    V5Tag len, names;
+    if (!read_tag(f, body, end, &len) || !read_tag(f, len.next, end, &names)) damaged("has no field names");
+    const uint32_t l = f.u32(len.data);
+    const double fields = l > 0 ? double(names.bytes / l) : 0.0;
+    if (nmemb * fields * 8 > room)
+      damaged("declares " + std::to_string(uint64_t(nmemb)) + " x " + std::to_string(uint64_t(fields)) + " fields in " +
+              std::to_string(uint64_t(room)) + " bytes");
+    children = uint64_t(nmemb * fields);
+    first = names.next;
+  } else if (cls != kSparse && nmemb > room) {
+    damaged("declares " + std::to_string(uint64_t(nmemb)) + " numbers in " + std::to_string(uint64_t(room)) + " bytes");
+  }
+  if (cls == kCell && nmemb * 8 > room)
+    damaged("declares " + std::to_string(uint64_t(nmemb)) + " cells in " + std::to_string(uint64_t(room)) + " bytes");
+  for (uint64_t i = 0; i < children; ++i) {
+    V5Tag child;
+    if (!read_tag(f, first, end, &child) || child.type != kMatrix) damaged("has a missing or broken cell or field");
+    check_v5_matrix(f, child.data, child.data + child.bytes, depth + 1, path);
+    first = child.next;
+  }
+}
+
 // libmatio reads a v5 file cut short without a word (the missing values come back as whatever was
 // in memory), so the top-level data elements are walked here first: each is an 8-byte tag (type,
 // byte count) and its bytes, padded to 8 unless compressed; one running past the end is a
-// truncated file. v7.3 files are HDF5, whose library checks itself.
+// truncated file. Uncompressed variables are checked against their declared sizes
+// (check_v5_matrix). v7.3 files are HDF5, whose library checks itself.
 void check_v5_complete(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   VDSR_USER_CHECK(in.good(), path << ": cannot read it");
@@ -55,18 +140,16 @@ void check_v5_complete(const std::string& path) {
   const bool v5 = b[124] == 0x00 && b[125] == 0x01, little = b[126] == 'I' && b[127] == 'M';
   const bool big = b[126] == 'M' && b[127] == 'I';
   if (!v5 || (!little && !big)) return;  // v7.3 (HDF5) or not a v5 header: matio decides
-  auto u32 = [&](size_t at) {
-    return little ? uint32_t(b[at]) | uint32_t(b[at + 1]) << 8 | uint32_t(b[at + 2]) << 16 | uint32_t(b[at + 3]) << 24
-                  : uint32_t(b[at + 3]) | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at]) << 24;
-  };
-  constexpr uint32_t kCompressed = 15;
+  const V5 f{b, bytes.size(), little};
+  constexpr uint32_t kCompressed = 15, kMatrix = 14;
   for (size_t at = 128; at < bytes.size();) {
     VDSR_USER_CHECK(bytes.size() - at >= 8, path << ": truncated MATLAB file (a partial element tag at byte " << at << ")");
-    const uint32_t type = u32(at), n = u32(at + 4);
+    const uint32_t type = f.u32(at), n = f.u32(at + 4);
     const size_t padded = type == kCompressed ? n : (size_t(n) + 7) / 8 * 8;
     VDSR_USER_CHECK(padded <= bytes.size() - at - 8,
                     path << ": truncated MATLAB file (a variable at byte " << at << " needs " << n
                          << " bytes, the file ends " << bytes.size() - at - 8 << " bytes after its tag)");
+    if (type == kMatrix) check_v5_matrix(f, at + 8, at + 8 + n, 0, path);
     at += 8 + padded;
   }
 }

@@ -200,6 +200,13 @@ TEST_CASE("vdsr_convert writes our layout with the source's name and sha256; vds
   CHECK(test::file_bytes(dir + "/a.png") == test::file_bytes(dir + "/b.png"));
 }
 
+TEST_CASE("fuzz: a .mat whose cell array declares 1.5 G cells in 128 bytes is refused before libmatio allocates") {
+  // Found by fuzz_mat (docs/fuzzing.md): libmatio asked for 12 GB for this file's struct of cells.
+  const std::string path = std::string(VDSR_SOURCE_DIR) + "/tests/fixtures/mat_oom_cells.mat";
+  CHECK_THAT(test::error_of([&] { load_weights(path); }),
+             Catch::Contains("damaged MATLAB file") && Catch::Contains("cells in 128 bytes"));
+}
+
 TEST_CASE("the .mat fuzz seeds (written byte by byte by tests/fuzz/make_seeds.py) load as the models they describe") {
   const std::string dir = std::string(VDSR_SOURCE_DIR) + "/tests/fuzz/corpus/mat/";
   for (const char* name : {"vdsr_d2_double.mat", "vdsr_d2_double_z.mat", "vdsr_d2_single.mat", "vdsr_d2_single_z.mat"}) {
