@@ -7,10 +7,10 @@
 #include <memory>
 #include <string>
 
-#include "engine/color.h"
 #include "engine/error.h"
-#include "engine/imresize.h"
 #include "engine/log.h"
+#include "image/color.h"
+#include "image/imresize.h"
 #include "model/inference.h"
 #include "model/tiled.h"
 
