@@ -88,7 +88,9 @@ void verify_network_forward(const Vdsr& model, int H, int W, const float* in, co
   constexpr int kR = 20, kSide = 2 * kR + 1;  // the receptive field
   const std::vector<float> p = model.weights().params;
   const std::vector<double> params(p.begin(), p.end());
-  for (const auto& [py, px] : {std::pair<int, int>{H / 2, W / 2}, std::pair<int, int>{0, 0}}) {
+  for (const auto& centre : {std::pair<int, int>{H / 2, W / 2}, std::pair<int, int>{0, 0}}) {
+    // Plain ints, not a structured binding: C++17 lambdas (mask, below) cannot capture one.
+    const int py = centre.first, px = centre.second;
     // The window around (py, px), zero outside the image as the network pads.
     std::vector<double> a(size_t(kSide) * kSide, 0.0);
     for (int y = 0; y < kSide; ++y)

@@ -33,6 +33,7 @@
 #include "bench/bench_kernels.cuh"
 #include "bench/bf16_case.h"
 #include "engine/cuda_check.h"
+#include "engine/device.h"
 #include "engine/log.h"
 #include "kernels/conv3x3_bwd_data.cuh"
 #include "kernels/conv3x3_bwd_weight.cuh"
@@ -229,9 +230,8 @@ void cudnn_facts(nlohmann::json& meta) {
 
 void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& rows) {
   VDSR_CHECK(cc.ref_error.empty(), cc.ref_error);
-  size_t free_b = 0, total_b = 0;
-  VDSR_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
-  const size_t ws_bytes = std::min<size_t>(free_b / 4, size_t(8) << 30);
+  const uint64_t free_b = cuda_memory_info(Device::cuda(ctx.device)).free_bytes;
+  const size_t ws_bytes = std::min<size_t>(size_t(free_b / 4), size_t(8) << 30);
   Buffer ws(Device::cuda(ctx.device), ws_bytes);
   Handle handle(ctx.stream);
   // fp32 rows: FMA math; a row counts only when cuDNN reports FMA (or default) math for it.

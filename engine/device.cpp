@@ -11,6 +11,8 @@
 
 #ifdef VDSR_HAVE_CUDA
 #include <cuda_runtime_api.h>
+
+#include "engine/cuda_check.h"
 #endif
 
 #ifdef VDSR_HAVE_CUDA
@@ -41,6 +43,18 @@ uint64_t memory_bytes(Device d) {
   return uint64_t(prop.totalGlobalMem);
 #else
   return 0;
+#endif
+}
+
+DeviceMemory cuda_memory_info(Device d) {
+  VDSR_CHECK(d.is_cuda(), "cuda_memory_info needs a CUDA device, not " << d.name());
+#ifdef VDSR_HAVE_CUDA
+  VDSR_CUDA_CHECK(cudaSetDevice(d.index));
+  size_t free_bytes = 0, total_bytes = 0;
+  VDSR_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
+  return {uint64_t(free_bytes), uint64_t(total_bytes)};
+#else
+  VDSR_FAIL("device " << d.name() << " requested but this build has no CUDA backend");
 #endif
 }
 

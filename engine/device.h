@@ -38,6 +38,13 @@ Device select_device(int requested);
 // Memory a device has in all: the host's physical memory for the CPU, the GPU's global memory
 // for a CUDA device. For checks of a requested size before allocating it.
 uint64_t memory_bytes(Device d);
+// Free and total bytes of a CUDA device's memory now (cudaMemGetInfo); makes `d` the calling
+// thread's current device. An Error for the CPU, in a build without CUDA, or when CUDA fails.
+struct DeviceMemory {
+  uint64_t free_bytes = 0;
+  uint64_t total_bytes = 0;
+};
+DeviceMemory cuda_memory_info(Device d);
 // "1.5 GB": bytes in decimal units, for messages.
 std::string format_bytes(double bytes);
 

@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "io/safetensors.h"
 #include "model/weights_io.h"
 
 namespace vdsr {

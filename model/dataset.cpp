@@ -22,11 +22,11 @@
 #include <sys/mman.h>
 #endif
 
-#include "engine/color.h"
 #include "engine/error.h"
-#include "engine/image_io.h"
-#include "engine/imresize.h"
 #include "engine/thread_pool.h"
+#include "image/color.h"
+#include "image/image_io.h"
+#include "image/imresize.h"
 
 namespace vdsr {
 
@@ -38,7 +38,7 @@ struct Luma8 {
 };
 
 // imresize's output length: ceil(scale * n), a product within rounding of an integer counting as
-// that integer (engine/imresize.cpp). Only used to size the arrays; pass 2 checks it.
+// that integer (image/imresize.cpp). Only used to size the arrays; pass 2 checks it.
 int resized_length(double scale, int n) {
   const double p = scale * n;
   const double r = std::round(p);

@@ -3,7 +3,7 @@
 // test-time augmentation (-x): the mean of the outputs over the 8 rotations/flips.
 #pragma once
 
-#include "engine/plane.h"
+#include "image/plane.h"
 #include "model/vdsr.h"
 
 namespace vdsr {

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "engine/plane.h"
+#include "image/plane.h"
 #include "model/vdsr.h"
 
 namespace vdsr {

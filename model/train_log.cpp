@@ -5,7 +5,7 @@
 #include <fstream>
 
 #include "engine/atomic_file.h"
-#include "engine/svg_plot.h"
+#include "io/svg_plot.h"
 
 namespace vdsr {
 

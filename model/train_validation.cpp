@@ -9,8 +9,8 @@
 
 #include "engine/buffer.h"
 #include "engine/error.h"
-#include "engine/file_plan.h"
-#include "engine/image_io.h"
+#include "image/image_io.h"
+#include "io/file_plan.h"
 #include "model/inference.h"
 
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/eval_protocol.h"
+#include "image/eval_protocol.h"
 #include "model/vdsr.h"
 
 namespace vdsr {

@@ -1,24 +1,17 @@
 #include "model/upscale.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
 
-#include "engine/color.h"
+#include "engine/device.h"
 #include "engine/error.h"
-#include "engine/imresize.h"
 #include "engine/log.h"
+#include "image/color.h"
+#include "image/imresize.h"
 #include "model/inference.h"
 #include "model/tiled.h"
-
-#ifdef VDSR_HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "engine/cuda_check.h"
-#endif
 
 namespace vdsr {
 
@@ -53,18 +46,11 @@ constexpr int kMinTile = 32;
 int64_t activation_budget(const Vdsr& model) {
   if (model.device().is_cpu()) {
     const int64_t cap = int64_t(4) << 30;
-    const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    if (pages <= 0 || page <= 0) return cap;  // unknown: the cap
-    return std::min(cap, int64_t(pages) * int64_t(page) / 4);
+    const uint64_t physical = memory_bytes(Device::cpu());
+    if (physical == 0) return cap;  // unknown: the cap
+    return std::min(cap, int64_t(physical / 4));
   }
-#ifdef VDSR_HAVE_CUDA
-  VDSR_CUDA_CHECK(cudaSetDevice(model.device().index));
-  size_t free_bytes = 0, total_bytes = 0;
-  VDSR_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total_bytes));
-  return int64_t(free_bytes / 2);
-#else
-  VDSR_FAIL("device " << model.device().name() << " requested but this build has no CUDA backend");
-#endif
+  return int64_t(cuda_memory_info(model.device()).free_bytes / 2);
 }
 
 // -t 0: the whole image in one piece when its activations fit the budget, else auto_tile_size.

@@ -9,7 +9,7 @@
 
 #include <functional>
 
-#include "engine/image_io.h"
+#include "image/image_io.h"
 #include "model/vdsr.h"
 
 namespace vdsr {

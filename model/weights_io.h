@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/safetensors.h"
+#include "io/safetensors.h"
 #include "model/vdsr_config.h"
 
 namespace vdsr {

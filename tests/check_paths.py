@@ -5,7 +5,7 @@ Reads docs/*.md and README.md whole, and the comments of the source files (C++/C
 and # in shell, CMake and Python), and lists each path that names no file or folder:
 
 - a token that starts with a top-level folder (engine/, kernels/, ..., .ci/) is a path from the
-  repository root; without an ending it may name a module (engine/image_io: .h and .cpp);
+  repository root; without an ending it may name a module (image/image_io: .h and .cpp);
 - a bare file name with a source ending (conv_fwd.h, gpu_check.sh) must name a file somewhere in
   the repository: that is what catches a comment still naming a file after it was renamed;
 - a relative Markdown link in a doc is resolved from the doc's folder.
@@ -24,7 +24,7 @@ import re
 import subprocess
 import sys
 
-TOP = ("engine", "kernels", "model", "tools", "bench", "tests", "docs", "cmake", "samples", ".ci")
+TOP = ("engine", "kernels", "image", "io", "model", "tools", "bench", "tests", "docs", "cmake", "samples", ".ci")
 # A path from the root: not glued to a longer path before it (../docs/x, build/tests/x, $OUT/bench).
 ROOTED = re.compile(r"(?<![\w./\-$~])((?:%s)/[\w./\-*<>{}$%%+~@]*)"
                     % "|".join(re.escape(t) for t in TOP))

@@ -1,4 +1,4 @@
-// The bicubic table of docs/evaluation.md (data test): the evaluation protocol (engine/eval_protocol.h) on
+// The bicubic table of docs/evaluation.md (data test): the evaluation protocol (image/eval_protocol.h) on
 // Set5, Set14, B100 and Urban100 at x2, x3, x4 gives the brief's PSNR and SSIM to 0.0005, i.e. to
 // the 4 printed decimals. One test case per set; images are processed in parallel.
 #include <catch2/catch.hpp>
@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "engine/eval_protocol.h"
-#include "engine/image_io.h"
 #include "engine/thread_pool.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
 #include "tests/support/test_support.h"
 
 namespace {

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/eval_protocol.h"
-#include "engine/image_io.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
 #include "model/inference.h"
 #include "model/model_files.h"
 #include "model/vdsr.h"

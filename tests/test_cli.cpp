@@ -8,9 +8,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/eval_protocol.h"
-#include "engine/image_io.h"
-#include "engine/imresize.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
+#include "image/imresize.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
@@ -164,7 +164,7 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
 }
 
 TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip; pure colours keep their hue") {
-  // Written out here, apart from engine/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
+  // Written out here, apart from image/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
   // (imresize itself is checked against MATLAB's arrays in test_imresize), the inverse by solving
   // the 3 x 3 system, rounded half away from zero and saturated. A swap of Cb and Cr, or a wrong
   // coefficient, moves pixels by tens of levels; the two inverses may differ in the last bits, so

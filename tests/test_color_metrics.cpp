@@ -6,10 +6,10 @@
 #include <cmath>
 #include <limits>
 
-#include "engine/color.h"
 #include "engine/error.h"
-#include "engine/eval_protocol.h"
-#include "engine/metrics.h"
+#include "image/color.h"
+#include "image/eval_protocol.h"
+#include "image/metrics.h"
 #include "tests/support/test_support.h"
 
 using vdsr::Image;

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/color.h"
 #include "engine/error.h"
-#include "engine/eval_protocol.h"
-#include "engine/image_io.h"
-#include "engine/imresize.h"
 #include "engine/thread_pool.h"
+#include "image/color.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
+#include "image/imresize.h"
 #include "model/dataset.h"
 #include "model/inference.h"
 #include "tests/support/test_support.h"

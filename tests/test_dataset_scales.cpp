@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "engine/color.h"
-#include "engine/eval_protocol.h"
-#include "engine/file_plan.h"
-#include "engine/image_io.h"
-#include "engine/metrics.h"
+#include "image/color.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
+#include "image/metrics.h"
+#include "io/file_plan.h"
 #include "model/dataset.h"
 #include "model/inference.h"
 #include "model/patches.h"

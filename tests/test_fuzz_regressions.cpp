@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "engine/image_io.h"
-#include "engine/safetensors.h"
+#include "image/image_io.h"
+#include "io/safetensors.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "engine/image_io.h"
+#include "image/image_io.h"
 #include "tests/support/test_support.h"
 
 namespace fs = std::filesystem;

@@ -13,7 +13,7 @@
 #include <utility>
 
 #include "engine/error.h"
-#include "engine/imresize.h"
+#include "image/imresize.h"
 #include "tests/support/test_support.h"
 
 using vdsr::Plane;

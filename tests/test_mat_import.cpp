@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/safetensors.h"
-#include "engine/sha256.h"
+#include "io/safetensors.h"
+#include "io/sha256.h"
 #include "model/mat_import.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"

@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "io/safetensors.h"
 #include "tests/support/test_support.h"
 
 using Catch::Matchers::Contains;

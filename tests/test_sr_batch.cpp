@@ -24,10 +24,10 @@
 #include <thread>
 
 #include "engine/atomic_file.h"
-#include "engine/batch_pipeline.h"
 #include "engine/device.h"
-#include "engine/file_plan.h"
-#include "engine/image_io.h"
+#include "image/image_io.h"
+#include "io/batch_pipeline.h"
+#include "io/file_plan.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "engine/image_io.h"
-#include "engine/sha256.h"
+#include "image/image_io.h"
+#include "io/sha256.h"
 #include "model/inference.h"
 #include "model/model_files.h"
 #include "model/tiled.h"

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "engine/image_io.h"
+#include "image/image_io.h"
 #include "model/inference.h"
 #include "model/tiled.h"
 #include "model/upscale.h"

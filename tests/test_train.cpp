@@ -20,13 +20,13 @@
 #include <thread>
 
 #include "engine/buffer.h"
-#include "engine/image_io.h"
-#include "model/inference.h"
-#include "engine/file_plan.h"
-#include "engine/eval_protocol.h"
 #include "engine/log.h"
-#include "engine/safetensors.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
+#include "io/file_plan.h"
+#include "io/safetensors.h"
 #include "model/checkpoint.h"
+#include "model/inference.h"
 #include "model/recipes.h"
 #include "model/trainer.h"
 #include "model/weights_io.h"

@@ -13,7 +13,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "io/safetensors.h"
 #include "model/vdsr_config.h"
 #include "model/weights_io.h"
 #include "tests/support/conv_check.h"

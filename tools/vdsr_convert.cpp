@@ -7,7 +7,7 @@
 
 #include "engine/error.h"
 #include "engine/log.h"
-#include "engine/sha256.h"
+#include "io/sha256.h"
 #include "model/mat_import.h"
 #include "model/model_files.h"
 #include "model/weights_io.h"

@@ -1,7 +1,7 @@
 // vdsr_sr: upscales an image file or a folder of images (optionally its whole tree, -r) with VDSR,
 // or bicubic with --bicubic. Luma through the network, chroma and alpha bicubic, grey stays grey,
 // 16-bit stays 16-bit (PNG), JPEG EXIF orientation applied. Every folder rule is checked before any
-// work; then decoding, upscaling and encoding run on their own threads (engine/batch_pipeline.h),
+// work; then decoding, upscaling and encoding run on their own threads (io/batch_pipeline.h),
 // each process worker with its own model. A bad image is reported with its name and cause while
 // the others go on; the exit status is 0 only if every image succeeded (2 if some failed, 1 for an
 // error before any work).
@@ -17,11 +17,11 @@
 #include <vector>
 
 #include "engine/atomic_file.h"
-#include "engine/batch_pipeline.h"
 #include "engine/error.h"
-#include "engine/file_plan.h"
-#include "engine/image_io.h"
 #include "engine/log.h"
+#include "image/image_io.h"
+#include "io/batch_pipeline.h"
+#include "io/file_plan.h"
 #include "model/model_files.h"
 #include "model/upscale.h"
 #include "model/weights_io.h"

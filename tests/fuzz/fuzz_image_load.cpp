@@ -1,4 +1,4 @@
-// libFuzzer target: engine/image_io's reading path (signature sniffing, our PNG chunk walk, the
+// libFuzzer target: image/image_io's reading path (signature sniffing, our PNG chunk walk, the
 // BMP/TGA size checks, stb_image's decoders). load_image takes a path, so each input is written to
 // one file in a private temp folder (in /dev/shm when it exists) and read back under two names:
 // "in.TGA" (the TGA fallback, upper-case extension) is loaded, and "in.png", a symlink to it, is
@@ -13,7 +13,7 @@
 #include <string>
 
 #include "engine/error.h"
-#include "engine/image_io.h"
+#include "image/image_io.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// libFuzzer target: engine/safetensors' parser on the raw bytes, then, for a file it accepts,
+// libFuzzer target: io/safetensors' parser on the raw bytes, then, for a file it accepts,
 // model/weights_io's weights_from_safetensors (the loader every binary uses) and a
 // serialise-and-parse round trip that must give back the same metadata and tensors. The only
 // acceptable failure is a vdsr::Error; any other exception, a crash, a sanitizer report or a round
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "engine/safetensors.h"
+#include "io/safetensors.h"
 #include "model/weights_io.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -35,9 +35,9 @@
 
 #include "engine/buffer.h"
 #include "engine/device.h"
-#include "engine/eval_protocol.h"
-#include "engine/image_io.h"
-#include "engine/plane.h"
+#include "image/eval_protocol.h"
+#include "image/image_io.h"
+#include "image/plane.h"
 #include "model/inference.h"
 #include "model/tiled.h"
 #include "model/vdsr.h"

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/image_io.h"
-#include "engine/plane.h"
+#include "image/image_io.h"
+#include "image/plane.h"
 
 namespace vdsr::test {
 

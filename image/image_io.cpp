@@ -8,7 +8,7 @@
 // writes a 32-bit BMP with a V4 header) and stores grey as RGB, so grey reads back as 3 channels and
 // grey+alpha as 4. JPEG EXIF orientation is parsed here (a few bounds-checked lines; stb ignores it)
 // and applied after decoding.
-#include "engine/image_io.h"
+#include "image/image_io.h"
 
 #include <sys/stat.h>
 

@@ -1,10 +1,10 @@
 // The evaluation protocol (docs/evaluation.md) (see eval_protocol.h).
-#include "engine/eval_protocol.h"
+#include "image/eval_protocol.h"
 
-#include "engine/color.h"
 #include "engine/error.h"
-#include "engine/imresize.h"
-#include "engine/metrics.h"
+#include "image/color.h"
+#include "image/imresize.h"
+#include "image/metrics.h"
 
 namespace vdsr {
 

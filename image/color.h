@@ -9,8 +9,8 @@
 //   and its exact matrix inverse.
 #pragma once
 
-#include "engine/image_io.h"
-#include "engine/plane.h"
+#include "image/image_io.h"
+#include "image/plane.h"
 
 namespace vdsr {
 

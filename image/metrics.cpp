@@ -4,7 +4,7 @@
 //   map = ((2 mu1 mu2 + C1)(2 sigma12 + C2)) / ((mu1^2 + mu2^2 + C1)(sigma1^2 + sigma2^2 + C2))
 // The Gaussian is separable (exp(-(i^2 + j^2) / 2s^2) = g(i) g(j)), so the window is applied as an
 // 11-tap column pass then an 11-tap row pass; this equals the 2-D window to rounding (~1e-16).
-#include "engine/metrics.h"
+#include "image/metrics.h"
 
 #include <algorithm>
 #include <cmath>

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/image_io.h"
+#include "image/image_io.h"
 
 namespace vdsr {
 

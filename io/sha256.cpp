@@ -1,4 +1,4 @@
-#include "engine/sha256.h"
+#include "io/sha256.h"
 
 #include <array>
 #include <cstdint>

@@ -6,7 +6,7 @@
 // height first. No clamping or rounding anywhere.
 #pragma once
 
-#include "engine/plane.h"
+#include "image/plane.h"
 
 namespace vdsr {
 

@@ -1,4 +1,4 @@
-#include "engine/file_plan.h"
+#include "io/file_plan.h"
 
 #include <unistd.h>
 
@@ -10,7 +10,7 @@
 #include <system_error>
 
 #include "engine/error.h"
-#include "engine/image_io.h"
+#include "image/image_io.h"
 
 namespace fs = std::filesystem;
 

@@ -5,7 +5,7 @@
 // Why not in double: 194 of the 2^24 RGB triples land exactly on a .5 tie, and the double formula
 // 16 + (65.481 R + 128.553 G + 24.966 B) / 255 evaluates 39 of them to just below the tie (for
 // example R, G, B = 22, 206, 0 gives 125.49999999999999 for the exact 125.5), rounding them down.
-#include "engine/color.h"
+#include "image/color.h"
 
 #include <cmath>
 

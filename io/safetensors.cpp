@@ -4,7 +4,7 @@
 // length, every field, every size (overflow-checked), and the tiling of the data section by the
 // tensors' offsets are all checked, and duplicate JSON keys (which nlohmann would silently
 // collapse) are rejected at every nesting level.
-#include "engine/safetensors.h"
+#include "io/safetensors.h"
 
 #include <sys/stat.h>
 

@@ -1,4 +1,4 @@
-#include "engine/batch_pipeline.h"
+#include "io/batch_pipeline.h"
 
 #include <atomic>
 #include <condition_variable>

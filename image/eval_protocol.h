@@ -7,8 +7,8 @@
 
 #include <string>
 
-#include "engine/image_io.h"
-#include "engine/plane.h"
+#include "image/image_io.h"
+#include "image/plane.h"
 
 namespace vdsr {
 

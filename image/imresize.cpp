@@ -7,7 +7,7 @@
 // Each output value is sum_k w_k * in[j_k] accumulated in tap order from 0, as MATLAB's resize does.
 // Taps whose weight is zero for every output are harmless here (they add exact zeros), so they are
 // kept. Serial on purpose: callers parallelise over images or planes (a nested parallel_for would run serially anyway).
-#include "engine/imresize.h"
+#include "image/imresize.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,4 +1,4 @@
-#include "engine/paper_table.h"
+#include "image/paper_table.h"
 
 #include <cmath>
 #include <limits>

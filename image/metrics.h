@@ -1,7 +1,7 @@
 // Scores of the evaluation protocol (docs/evaluation.md), on 0..255 planes of equal size.
 #pragma once
 
-#include "engine/plane.h"
+#include "image/plane.h"
 
 namespace vdsr {
 
