@@ -293,7 +293,7 @@ TEST_CASE("Table 3: the authors' SRCNN 9-5-5 models reproduce the paper's SRCNN 
   CHECK(doc.at("table3") == true);
   // Our protocol's values (srcnn-official/README.md: 36.656 / 32.749 / 30.484) and the paper's.
   const double ours[3] = {36.656, 32.749, 30.484}, paper[3] = {36.66, 32.75, 30.48};
-  const double bicubic[3] = {33.6614, 30.3922, 28.4207};  // BRIEF's bicubic table
+  const double bicubic[3] = {33.6614, 30.3922, 28.4207};  // docs/results.md's bicubic table
   int cells = 0;
   for (const auto& r : doc.at("results")) {
     const int s = r.at("scale").get<int>();
