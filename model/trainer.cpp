@@ -92,11 +92,9 @@ TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string,
   return set;
 }
 
-}  // namespace
-
-TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
-  const auto t_process = Clock::now();
-  // Which checkpoint (if any) to resume from.
+// Resolves --resume auto (the checkpoint in --out, if there is one) and a missing --out (the
+// resumed checkpoint's folder); returns the path of the checkpoint in `out`.
+std::string resolve_out(TrainOptions& o) {
   if (o.resume == "auto") {
     VDSR_USER_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
     const fs::path ck = fs::path(o.out) / "checkpoint.safetensors";
@@ -108,27 +106,104 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     o.out = parent.empty() ? "." : parent.string();
   }
   VDSR_USER_CHECK(!o.out.empty(), "--out DIR is required");
-  const std::string ckpt_path = (fs::path(o.out) / "checkpoint.safetensors").string();
-  const std::string log_path = (fs::path(o.out) / "train.jsonl").string();
+  return (fs::path(o.out) / "checkpoint.safetensors").string();
+}
 
-  OpenedRun run = open_run(o, ckpt_path);
-  std::unique_ptr<Vdsr>& model = run.model;
-  TrainState& state = run.state;
-  const std::map<std::string, std::string>& ckpt_config = run.ckpt_config;
-  check_train_options(o);
-  fs::create_directories(o.out);
+// The batch's sizes are checked against the machine before anything is allocated.
+void check_batch_memory(const TrainOptions& o, Precision precision) {
+  const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
+  const double batch_bytes = double(o.batch) * double(area) * sizeof(float);
+  const double acts = Vdsr::activation_bytes(o.model, precision, int64_t(o.batch) * int64_t(area), true);
+  const double host = 2 * batch_bytes + (o.device.is_cpu() ? acts : 0);
+  const uint64_t host_total = memory_bytes(Device::cpu()), dev_total = memory_bytes(o.device);
+  VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
+                  "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                             << format_bytes(host) << " of host memory, more than this machine's "
+                             << format_bytes(double(host_total)) << ": use a smaller --batch");
+  VDSR_USER_CHECK(o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
+                  "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                             << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
+                             << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
+}
 
-  const TrainingSet set = load_training_set(o, ckpt_config);
-  const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
+// Host staging buffers of one batch; on a GPU, device buffers the batch is copied into. Also the
+// output buffer of the collapse probe.
+struct Batches {
+  Batches(const TrainOptions& o, const TrainingSet& patches)
+      : set(patches), batch_floats(size_t(o.batch) * size_t(o.data.patch) * size_t(o.data.patch)),
+        hx(batch_floats), hy(batch_floats), gpu(o.device.is_cuda()), sampler(patches.count(), o.batch, o.seed) {
+    if (gpu) {
+      dx = Buffer(o.device, batch_floats * sizeof(float));
+      dy = Buffer(o.device, batch_floats * sizeof(float));
+    }
+  }
+  // The input patches as the model reads them (on the device on a GPU).
+  const float* x() const { return gpu ? static_cast<const float*>(dx.data()) : hx.data(); }
+  const float* y() const { return gpu ? static_cast<const float*>(dy.data()) : hy.data(); }
 
+  const TrainingSet& set;
+  const size_t batch_floats;
+  std::vector<float> hx, hy;
+  Buffer dx, dy;
+  const bool gpu;
+  BatchSampler sampler;
+  bool have_batch = false;  // hx, hy already hold the next step's batch
+};
+
+// One run's context, shared by the parts of the loop: the model and its state, the step range,
+// the files in `out` (the log, the checkpoint) and this epoch's timings.
+class TrainRun {
+ public:
+  TrainRun(const TrainOptions& o, OpenedRun opened, const TrainingSet& set, std::string ckpt_path,
+           Clock::time_point t_process);
+
+  StepOptions step(Batches& b, const TrainHooks& hooks);
+  void log_step(int64_t e, const StepOptions& so, const StepStats& st, Progress& progress);
+  void end_epoch(int64_t e, const StepOptions& so, const StepStats& st, const std::vector<ValSet>& val,
+                 const Batches& b, Buffer& probe_out);
+  void stop(TrainResult& res, const TrainHooks& hooks);
+  void write_outputs(const TrainResult& res);
+
+  double run_seconds() const { return seconds_before + seconds_since(t_process); }
+  void check_finite();
+
+  const TrainOptions& o;
+  std::unique_ptr<Vdsr> model;
+  TrainState state;
+  int64_t iters = 0, total = 0, start_step = 0, end_step = 0;
+  Clock::time_point t_epoch;
+  int64_t epoch_steps = 0;  // steps of the current epoch taken by this process
+
+ private:
+  void assemble(Batches& b, int64_t step);
+  void write_record(const nlohmann::json& r);
+  void save();
+  void save_weights_file(const std::string& path, const nlohmann::json& last_epoch);
+
+  const std::string ckpt_path, log_path;
+  const Clock::time_point t_process;
+  double seconds_before = 0;
+  LrPlan lr_plan;
+  bool ema = false;
+  // The checkpoint on disk in `out` holds this step (-1: none yet).
+  int64_t saved_step = -1;
+  std::map<int64_t, nlohmann::json> epoch_records;
+  std::ofstream log;
+  double data_s = 0;  // host time assembling batches, this epoch (this process)
+};
+
+TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet& set, std::string ckpt,
+                   Clock::time_point t0)
+    : o(opts), model(std::move(opened.model)), state(std::move(opened.state)), ckpt_path(std::move(ckpt)),
+      log_path((fs::path(opts.out) / "train.jsonl").string()), t_process(t0) {
   if (!model) {
     model = std::make_unique<Vdsr>(o.model, o.device);
     model->init_he(o.seed, o.init);
   }
-  const int64_t iters = o.epoch_iters > 0 ? o.epoch_iters : (set.count() + o.batch - 1) / o.batch;
-  const int64_t total = iters * o.epochs;
-  const LrPlan lr_plan{o.lr_schedule, o.step.lr, o.lr_min, o.lr_step, o.warmup_steps};
-  const bool ema = o.step.optim.ema > 0;
+  iters = o.epoch_iters > 0 ? o.epoch_iters : (set.count() + o.batch - 1) / o.batch;
+  total = iters * o.epochs;
+  lr_plan = LrPlan{o.lr_schedule, o.step.lr, o.lr_min, o.lr_step, o.warmup_steps};
+  ema = o.step.optim.ema > 0;
   state.seed = o.seed;
   state.epoch = state.step / iters;
   state.config = train_config_record(o);
@@ -138,11 +213,9 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   state.config["commit"] = VDSR_COMMIT;
   model->set_steps_taken(state.step);
   model->set_precision(parse_precision(o.precision));
-  const int64_t start_step = state.step;
-  const double seconds_before = state.seconds;
-  const int64_t end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
-  // The checkpoint on disk in `out` holds this step (-1: none yet).
-  int64_t saved_step = -1;
+  start_step = state.step;
+  seconds_before = state.seconds;
+  end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
   if (!o.resume.empty() && fs::exists(ckpt_path) && fs::equivalent(o.resume, ckpt_path)) saved_step = start_step;
   log_info("model: " + model->config().describe() + " on " + o.device.name() + " in " +
            precision_name(model->precision()) + "; " + std::to_string(iters) +
@@ -151,170 +224,135 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                                  std::to_string(state.epoch + 1) + ")"
                            : ""));
 
-  std::map<int64_t, nlohmann::json> epoch_records = trim_log(log_path, start_step);
-  std::ofstream log(log_path, std::ios::app);
+  epoch_records = trim_log(log_path, start_step);
+  log.open(log_path, std::ios::app);
   VDSR_USER_CHECK(log.good(), "cannot write " << log_path);
-  auto write_record = [&](const nlohmann::json& r) {
-    log << r.dump() << "\n";
-    log.flush();
-    VDSR_USER_CHECK(log.good(), "cannot write " << log_path << " (disk full?)");
-  };
-  auto run_seconds = [&] { return seconds_before + seconds_since(t_process); };
-  auto check_finite = [&] {
-    const int64_t bad = model->first_nonfinite_step();
-    if (bad < 0) return;
-    log.flush();
-    const std::string kept = saved_step >= 0 || fs::exists(ckpt_path)
-                                 ? "the last good checkpoint " + ckpt_path + " is kept untouched"
-                                 : "no checkpoint had been written";
-    VDSR_USER_FAIL("the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
-              << "); training stopped and " << kept
-              << ". Try a smaller --lr or a tighter --clip");
-  };
-  auto save = [&] {
-    state.seconds = run_seconds();
-    save_checkpoint(ckpt_path, *model, state);
-    saved_step = state.step;
-  };
+}
 
-  // Host staging buffers; on a GPU, device buffers the batch is copied into. Sizes are checked
-  // against the machine before anything is allocated.
-  const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
-  {
-    const double batch_bytes = double(o.batch) * double(area) * sizeof(float);
-    const double acts = Vdsr::activation_bytes(o.model, model->precision(), int64_t(o.batch) * int64_t(area), true);
-    const double host = 2 * batch_bytes + (o.device.is_cpu() ? acts : 0);
-    const uint64_t host_total = memory_bytes(Device::cpu()), dev_total = memory_bytes(o.device);
-    VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
-                    "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
-                               << format_bytes(host) << " of host memory, more than this machine's "
-                               << format_bytes(double(host_total)) << ": use a smaller --batch");
-    VDSR_USER_CHECK(o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
-                    "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
-                               << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
-                               << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
-  }
-  const size_t batch_floats = size_t(o.batch) * area;
-  std::vector<float> hx(batch_floats), hy(batch_floats);
-  Buffer dx, dy;
-  const bool gpu = o.device.is_cuda();
-  if (gpu) {
-    dx = Buffer(o.device, batch_floats * sizeof(float));
-    dy = Buffer(o.device, batch_floats * sizeof(float));
-  }
-  double data_s = 0;  // host time assembling batches, this epoch (this process)
-  BatchSampler sampler(set.count(), o.batch, o.seed);
-  auto assemble = [&](int64_t step) {
-    const auto t = Clock::now();
-    set.fill_batch(sampler.indices(step), hx.data(), hy.data());
-    data_s += seconds_since(t);
-  };
+void TrainRun::write_record(const nlohmann::json& r) {
+  log << r.dump() << "\n";
+  log.flush();
+  VDSR_USER_CHECK(log.good(), "cannot write " << log_path << " (disk full?)");
+}
 
-  TrainResult res;
-  res.loss = NAN;
-  Progress progress("training", std::max<int64_t>(0, end_step - start_step) * o.batch, "patch");
-  Buffer probe_out(o.device, size_t(std::min<int64_t>(o.batch, kProbePatches)) * area * sizeof(float));
-  bool have_batch = false;
-  auto t_epoch = Clock::now();
-  int64_t epoch_steps = 0;  // steps of the current epoch taken by this process
-  while (state.step < end_step) {
-    if (hooks.stop != nullptr && hooks.stop->load() != 0) break;
-    const int64_t e = state.step / iters;
-    StepOptions so = o.step;
-    so.lr = lr_at(lr_plan, state.step, iters, total);
-    state.lr = so.lr;
-    if (!have_batch) assemble(state.step);
-    if (hooks.before_step) hooks.before_step(*model, state.step);
-    if (gpu) {
-      // Waits for the previous step (same stream), then copies; the step itself is only queued.
-      copy_bytes(o.device, dx.data(), Device::cpu(), hx.data(), batch_floats * sizeof(float));
-      copy_bytes(o.device, dy.data(), Device::cpu(), hy.data(), batch_floats * sizeof(float));
-      model->train_step_async(o.batch, o.data.patch, o.data.patch, static_cast<const float*>(dx.data()),
-                              static_cast<const float*>(dy.data()), so);
-    } else {
-      model->train_step_async(o.batch, o.data.patch, o.data.patch, hx.data(), hy.data(), so);
-    }
-    ++state.step;
-    ++res.steps_this_run;
-    ++epoch_steps;
-    have_batch = false;
-    // The next batch is assembled while the GPU runs this one.
-    if (state.step < end_step) {
-      assemble(state.step);
-      have_batch = true;
-    }
-    const bool log_point = state.step % o.log_every == 0;
-    const bool epoch_end = state.step % iters == 0;
-    if (log_point || epoch_end) {
-      const StepStats st = model->read_stats();
-      check_finite();
-      res.loss = st.loss;
-      if (log_point) {
-        state.loss_sum += st.loss;
-        ++state.loss_count;
-        if (so.optim.clip_mode == ClipMode::Norm && st.grad_norm > so.clip_threshold()) ++state.clip_bound;
-        write_record({{"record", "step"}, {"step", state.step}, {"epoch", e + 1}, {"loss", st.loss},
-                      {"grad_norm", st.grad_norm}, {"lr", so.lr}, {"seconds", run_seconds()}});
-        char label[160];
-        std::snprintf(label, sizeof label, "epoch %lld/%d  step %lld/%lld  loss %.5g  lr %.3g",
-                      static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
-                      static_cast<long long>(total), st.loss, so.lr);
-        progress.set_label(label);
-      }
-      if (epoch_end) {
-        if (state.loss_count == 0) {  // no log point in this epoch: its last loss stands for it
-          state.loss_sum = st.loss;
-          state.loss_count = 1;
-        }
-        const double train_s = seconds_since(t_epoch);
-        nlohmann::json rec = {{"record", "epoch"}, {"epoch", e + 1}, {"step", state.step},
-                              {"loss", state.loss_sum / double(state.loss_count)}, {"lr", so.lr},
-                              {"data_ms", 1e3 * data_s / double(epoch_steps)},
-                              {"step_ms", 1e3 * train_s / double(epoch_steps)}};
-        // Validation scores the averaged weights when there are any.
-        if (ema) model->swap_weights_with_ema();
-        const std::string val_text = validate(*model, val, o.data.scales, rec);
-        std::string collapse = collapse_reason(*model, gpu ? static_cast<const float*>(dx.data()) : hx.data(),
-                                               std::min<int64_t>(o.batch, kProbePatches), o.data.patch,
-                                               static_cast<float*>(probe_out.data()));
-        if (ema) model->swap_weights_with_ema();
-        if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
-          collapse = "its validation PSNR equals bicubic's at every scale";
-        if (!collapse.empty()) rec["collapsed"] = collapse;
-        const bool clip_sets_step = state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9;
-        if (clip_sets_step) rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);
-        rec["seconds"] = run_seconds();
-        write_record(rec);
-        epoch_records[e + 1] = rec;
-        write_curve((fs::path(o.out) / "curve.svg").string(), epoch_records, o.data.scales);
-        state.epoch = e + 1;
-        state.loss_sum = 0;
-        state.loss_count = 0;
-        state.clip_bound = 0;
-        save();
-        char line[320];
-        std::snprintf(line, sizeof line, "epoch %lld/%d  step %lld  loss %.6g  lr %.3g%s%s  (%.1f s, data %.3f ms/step, step %.3f ms/step)",
-                      static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
-                      rec["loss"].get<double>(), so.lr, val_text.empty() ? "" : "  val", val_text.c_str(),
-                      run_seconds(), rec["data_ms"].get<double>(), rec["step_ms"].get<double>());
-        log_info(line);
-        if (!collapse.empty())
-          log_warning("epoch " + std::to_string(e + 1) + ": the network has collapsed: " + collapse +
-                      ". It will not recover: start again with a smaller --lr (or a tighter --clip), or "
-                      "--recipe fast (Adam)");
-        if (clip_sets_step)
-          log_warning("epoch " + std::to_string(e + 1) + ": the norm clip bound in " +
-                      std::to_string(int(100.0 * rec["clip_bound_fraction"].get<double>())) +
-                      "% of the logged steps: the clip sets the step length (lr x clip) and the lr has "
-                      "no effect beyond it");
-        data_s = 0;
-        epoch_steps = 0;
-        t_epoch = Clock::now();
-      }
-    }
-    progress.update((state.step - start_step) * o.batch);
+void TrainRun::check_finite() {
+  const int64_t bad = model->first_nonfinite_step();
+  if (bad < 0) return;
+  log.flush();
+  const std::string kept = saved_step >= 0 || fs::exists(ckpt_path)
+                               ? "the last good checkpoint " + ckpt_path + " is kept untouched"
+                               : "no checkpoint had been written";
+  VDSR_USER_FAIL("the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
+            << "); training stopped and " << kept
+            << ". Try a smaller --lr or a tighter --clip");
+}
+
+void TrainRun::save() {
+  state.seconds = run_seconds();
+  save_checkpoint(ckpt_path, *model, state);
+  saved_step = state.step;
+}
+
+void TrainRun::assemble(Batches& b, int64_t step) {
+  const auto t = Clock::now();
+  b.set.fill_batch(b.sampler.indices(step), b.hx.data(), b.hy.data());
+  data_s += seconds_since(t);
+}
+
+// One step: its lr, its batch (unless already assembled), the copies to the device, the queued
+// step; then the next batch is assembled while the GPU runs this one.
+StepOptions TrainRun::step(Batches& b, const TrainHooks& hooks) {
+  StepOptions so = o.step;
+  so.lr = lr_at(lr_plan, state.step, iters, total);
+  state.lr = so.lr;
+  if (!b.have_batch) assemble(b, state.step);
+  if (hooks.before_step) hooks.before_step(*model, state.step);
+  if (b.gpu) {
+    // Waits for the previous step (same stream), then copies; the step itself is only queued.
+    copy_bytes(o.device, b.dx.data(), Device::cpu(), b.hx.data(), b.batch_floats * sizeof(float));
+    copy_bytes(o.device, b.dy.data(), Device::cpu(), b.hy.data(), b.batch_floats * sizeof(float));
   }
-  progress.finish();
+  model->train_step_async(o.batch, o.data.patch, o.data.patch, b.x(), b.y(), so);
+  ++state.step;
+  ++epoch_steps;
+  b.have_batch = false;
+  if (state.step < end_step) {
+    assemble(b, state.step);
+    b.have_batch = true;
+  }
+  return so;
+}
+
+// A log point: the step record, the loss in the running average of the epoch, the progress label.
+void TrainRun::log_step(int64_t e, const StepOptions& so, const StepStats& st, Progress& progress) {
+  state.loss_sum += st.loss;
+  ++state.loss_count;
+  if (so.optim.clip_mode == ClipMode::Norm && st.grad_norm > so.clip_threshold()) ++state.clip_bound;
+  write_record({{"record", "step"}, {"step", state.step}, {"epoch", e + 1}, {"loss", st.loss},
+                {"grad_norm", st.grad_norm}, {"lr", so.lr}, {"seconds", run_seconds()}});
+  char label[160];
+  std::snprintf(label, sizeof label, "epoch %lld/%d  step %lld/%lld  loss %.5g  lr %.3g",
+                static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
+                static_cast<long long>(total), st.loss, so.lr);
+  progress.set_label(label);
+}
+
+// The end of epoch e: its record (validation, collapse checks), the curve, the checkpoint, the
+// epoch line and its warnings.
+void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st, const std::vector<ValSet>& val,
+                         const Batches& b, Buffer& probe_out) {
+  if (state.loss_count == 0) {  // no log point in this epoch: its last loss stands for it
+    state.loss_sum = st.loss;
+    state.loss_count = 1;
+  }
+  const double train_s = seconds_since(t_epoch);
+  nlohmann::json rec = {{"record", "epoch"}, {"epoch", e + 1}, {"step", state.step},
+                        {"loss", state.loss_sum / double(state.loss_count)}, {"lr", so.lr},
+                        {"data_ms", 1e3 * data_s / double(epoch_steps)},
+                        {"step_ms", 1e3 * train_s / double(epoch_steps)}};
+  // Validation scores the averaged weights when there are any.
+  if (ema) model->swap_weights_with_ema();
+  const std::string val_text = validate(*model, val, o.data.scales, rec);
+  std::string collapse = collapse_reason(*model, b.x(), std::min<int64_t>(o.batch, kProbePatches), o.data.patch,
+                                         static_cast<float*>(probe_out.data()));
+  if (ema) model->swap_weights_with_ema();
+  if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
+    collapse = "its validation PSNR equals bicubic's at every scale";
+  if (!collapse.empty()) rec["collapsed"] = collapse;
+  const bool clip_sets_step = state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9;
+  if (clip_sets_step) rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);
+  rec["seconds"] = run_seconds();
+  write_record(rec);
+  epoch_records[e + 1] = rec;
+  write_curve((fs::path(o.out) / "curve.svg").string(), epoch_records, o.data.scales);
+  state.epoch = e + 1;
+  state.loss_sum = 0;
+  state.loss_count = 0;
+  state.clip_bound = 0;
+  save();
+  char line[320];
+  std::snprintf(line, sizeof line, "epoch %lld/%d  step %lld  loss %.6g  lr %.3g%s%s  (%.1f s, data %.3f ms/step, step %.3f ms/step)",
+                static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
+                rec["loss"].get<double>(), so.lr, val_text.empty() ? "" : "  val", val_text.c_str(),
+                run_seconds(), rec["data_ms"].get<double>(), rec["step_ms"].get<double>());
+  log_info(line);
+  if (!collapse.empty())
+    log_warning("epoch " + std::to_string(e + 1) + ": the network has collapsed: " + collapse +
+                ". It will not recover: start again with a smaller --lr (or a tighter --clip), or "
+                "--recipe fast (Adam)");
+  if (clip_sets_step)
+    log_warning("epoch " + std::to_string(e + 1) + ": the norm clip bound in " +
+                std::to_string(int(100.0 * rec["clip_bound_fraction"].get<double>())) +
+                "% of the logged steps: the clip sets the step length (lr x clip) and the lr has "
+                "no effect beyond it");
+  data_s = 0;
+  epoch_steps = 0;
+  t_epoch = Clock::now();
+}
+
+// Where the loop ended: the result's counts and flags, a checkpoint of the exact state when it
+// stopped mid-epoch, and how to continue.
+void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
   res.step = state.step;
   res.epoch = state.epoch;
   res.finished = state.step >= total;
@@ -334,25 +372,31 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   else if (res.hit_max_steps)
     log_info("--max-steps: stopped at step " + std::to_string(state.step) + " of " + std::to_string(total) +
              "; checkpoint " + ckpt_path + "; continue with --resume " + ckpt_path);
+}
 
+// The trained weights (the averaged ones with an EMA) with the recipe, the run and its last
+// epoch's scores in the metadata.
+void TrainRun::save_weights_file(const std::string& path, const nlohmann::json& last_epoch) {
+  auto meta = state.config;
+  meta["kind"] = "weights";
+  meta["recipe"] = describe_recipe(state.config);
+  meta["steps"] = std::to_string(state.step);
+  meta["epochs_done"] = std::to_string(state.epoch);
+  meta["train_seconds"] = format_double(run_seconds());
+  if (last_epoch.is_object())
+    for (const auto& [k, v] : last_epoch.items())
+      if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = format_double(v.get<double>());
+  if (ema) meta["weights"] = "ema " + format_double(o.step.optim.ema);
+  save_weights(path, model->config(), (ema ? model->ema_weights() : model->weights()).params.data(), meta);
+  log_info("trained " + std::to_string(state.step) + " steps in " + format_duration(run_seconds()) +
+           "; weights in " + path);
+}
+
+// The final weights when every epoch is done, and the --json result.
+void TrainRun::write_outputs(const TrainResult& res) {
   const std::string weights_path = (fs::path(o.out) / "vdsr.safetensors").string();
   nlohmann::json last_epoch = epoch_records.empty() ? nlohmann::json() : epoch_records.rbegin()->second;
-  if (res.finished) {
-    auto meta = state.config;
-    meta["kind"] = "weights";
-    meta["recipe"] = describe_recipe(state.config);
-    meta["steps"] = std::to_string(state.step);
-    meta["epochs_done"] = std::to_string(state.epoch);
-    meta["train_seconds"] = format_double(run_seconds());
-    if (last_epoch.is_object())
-      for (const auto& [k, v] : last_epoch.items())
-        if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = format_double(v.get<double>());
-    if (ema) meta["weights"] = "ema " + format_double(o.step.optim.ema);
-    save_weights(weights_path, model->config(),
-                 (ema ? model->ema_weights() : model->weights()).params.data(), meta);
-    log_info("trained " + std::to_string(state.step) + " steps in " + format_duration(run_seconds()) +
-             "; weights in " + weights_path);
-  }
+  if (res.finished) save_weights_file(weights_path, last_epoch);
   if (!o.json.empty()) {
     const std::string text = nlohmann::json{{"steps", state.step},
                                             {"epochs", state.epoch},
@@ -366,6 +410,48 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
                              "\n";
     write_file_atomic(o.json, text.data(), text.size());
   }
+}
+
+}  // namespace
+
+TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
+  const auto t_process = Clock::now();
+  const std::string ckpt_path = resolve_out(o);
+  OpenedRun opened = open_run(o, ckpt_path);
+  check_train_options(o);
+  fs::create_directories(o.out);
+
+  const TrainingSet set = load_training_set(o, opened.ckpt_config);
+  const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
+  TrainRun run(o, std::move(opened), set, ckpt_path, t_process);
+
+  check_batch_memory(o, run.model->precision());
+  Batches batches(o, set);
+  TrainResult res;
+  res.loss = NAN;
+  Progress progress("training", std::max<int64_t>(0, run.end_step - run.start_step) * o.batch, "patch");
+  const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
+  Buffer probe_out(o.device, size_t(std::min<int64_t>(o.batch, kProbePatches)) * area * sizeof(float));
+  run.t_epoch = Clock::now();
+  while (run.state.step < run.end_step) {
+    if (hooks.stop != nullptr && hooks.stop->load() != 0) break;
+    const int64_t e = run.state.step / run.iters;
+    const StepOptions so = run.step(batches, hooks);
+    ++res.steps_this_run;
+    const bool log_point = run.state.step % o.log_every == 0;
+    const bool epoch_end = run.state.step % run.iters == 0;
+    if (log_point || epoch_end) {
+      const StepStats st = run.model->read_stats();
+      run.check_finite();
+      res.loss = st.loss;
+      if (log_point) run.log_step(e, so, st, progress);
+      if (epoch_end) run.end_epoch(e, so, st, val, batches, probe_out);
+    }
+    progress.update((run.state.step - run.start_step) * o.batch);
+  }
+  progress.finish();
+  run.stop(res, hooks);
+  run.write_outputs(res);
   return res;
 }
 
