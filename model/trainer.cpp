@@ -260,7 +260,7 @@ void TrainRun::assemble(Batches& b, int64_t step) {
 }
 
 // One step: its lr, its batch (unless already assembled), the copies to the device, the queued
-// step; then the next batch is assembled while the GPU runs this one.
+// step, and the next step's batch.
 StepOptions TrainRun::step(Batches& b, const TrainHooks& hooks) {
   StepOptions so = o.step;
   so.lr = lr_at(lr_plan, state.step, iters, total);
@@ -276,6 +276,7 @@ StepOptions TrainRun::step(Batches& b, const TrainHooks& hooks) {
   ++state.step;
   ++epoch_steps;
   b.have_batch = false;
+  // The next batch is assembled while the GPU runs this one.
   if (state.step < end_step) {
     assemble(b, state.step);
     b.have_batch = true;
