@@ -219,7 +219,10 @@ TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale; the tools
   // A name without a scale: --scales must say it.
   std::filesystem::copy_file(dir + "/srcnn_x2.mat", dir + "/plain.mat");
   CHECK(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --data " + dir + "/set", &log) == 1);
-  CHECK_THAT(log, Catch::Contains("pass --scales N"));
+  CHECK_THAT(log, Catch::Contains("--scales N"));
+  CHECK(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --scales 2,3 --data " + dir + "/set", &log) == 1);
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --scales 2 --data " + dir + "/set", &log) == 0);
+  CHECK_THAT(log, Catch::Contains("unknown scale"));
   CHECK(run_command(bin("vdsr_eval") + " -g -1 --table3 --models srcnn-x3=" + dir + "/srcnn_x2.mat --data " + dir +
                         "/set",
                     &log) == 1);

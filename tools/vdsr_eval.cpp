@@ -146,9 +146,9 @@ Method single_method(Options& o, Device dev, Precision precision) {
   Loaded l = load_net(path, dev, precision);
   const int serves = model_scale(l.weights);
   if (serves > 0 && !o.scales_given) o.scales = {serves};
-  VDSR_USER_CHECK(serves >= 0 || o.scales_given,
+  VDSR_USER_CHECK(serves >= 0 || (o.scales_given && o.scales.size() == 1),
                   printable(path) << " is an SRCNN model (one model per scale) and neither its metadata nor its file "
-                                     "name gives its scale: pass --scales N");
+                                     "name gives its scale: pass the one scale it was trained for, --scales N");
   for (const int s : o.scales) check_model_scale(l.weights, path, s);
   Method m;
   m.name = "model";
