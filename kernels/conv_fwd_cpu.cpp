@@ -2,7 +2,7 @@
 //
 // Implicit GEMM over NHWC. The weights are repacked once per call into wp[r][s*C + c][k] (k
 // fastest, K padded with zeros to a whole register block) and the bias into bp[k]. For output row
-// (n, h) the R input rows h-P .. h+P (P = R / 2) are copied into scratch rows with P padding pixels
+// (n, h) the R input rows h - R/2 .. h + R/2 are copied into scratch rows with R/2 padding pixels
 // on each side (zeros, or copies of the edge pixel for replicate padding) and zeros on the right up
 // to a whole number of pixel blocks; a missing row is a row of zeros or, replicating, the nearest
 // row (conv_cpu_blocking.h). The R C inputs (s, c) that output pixel w needs from row r are then
@@ -32,7 +32,6 @@
 
 namespace vdsr {
 namespace {
-
 
 template <int V>
 struct Vec {
