@@ -155,11 +155,6 @@ const ConvVariant& default_conv_variant(ConvRole role, Precision p, const ConvSh
   for (const ConvVariant& v : conv_variants())
     if (v.role == role && v.precision == p && v.usable(s, device)) return v;
   const char* math = p == P::Fp32 ? "fp32" : p == P::Tf32 ? "tf32" : "bf16";
-  if (p != P::Fp32) {  // the likeliest reason first: a GPU without the tensor-core instructions
-    CurrentDevice d(device);
-    if (p == P::Bf16) require_bf16_tensor_cores("--precision bf16");
-    if (p == P::Tf32) require_tf32_tensor_cores("--precision tf32");
-  }
   VDSR_FAIL("no " << math << " " << conv_role_name(role) << " kernel for " << s.C << " -> " << s.K << " channels, "
                   << s.R << "x" << s.R << " " << s.H << " x " << s.W << " images on CUDA device " << device
                   << (p == P::Tf32 ? " (the tf32 kernels' tiles need more shared memory than this GPU grants)" : ""));

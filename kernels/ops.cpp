@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <functional>
 #include <type_traits>
 
 #include "engine/error.h"
@@ -198,7 +197,8 @@ bool plain_case(Precision math, DType a, DType b) {
 // Runs the plain case of `role` on the device: the CPU kernel (fp32 only), or the registry's default
 // CUDA kernel with the operands `a` (its stream and device filled in here).
 #ifdef VDSR_HAVE_CUDA
-void run_plain(Device d, ConvRole role, Precision math, ConvLaunch a, const std::function<void()>& cpu) {
+template <typename Cpu>
+void run_plain(Device d, ConvRole role, Precision math, ConvLaunch a, const Cpu& cpu) {
   if (d.is_cuda()) {
     VDSR_CUDA_CHECK(cudaSetDevice(d.index));
     a.stream = stream_of(d);
@@ -212,7 +212,8 @@ void run_plain(Device d, ConvRole role, Precision math, ConvLaunch a, const std:
   cpu();
 }
 #else
-void run_plain(Device d, const char* role, Precision math, const std::function<void()>& cpu) {
+template <typename Cpu>
+void run_plain(Device d, const char* role, Precision math, const Cpu& cpu) {
   VDSR_CHECK(d.is_cpu(), "device " << d.name() << " needs a CUDA build");
   VDSR_CHECK(math == Precision::Fp32, "conv_" << role << ": the " << math_name(math)
                                               << " mode needs a CUDA build and device, not " << d.name());
@@ -222,8 +223,22 @@ void run_plain(Device d, const char* role, Precision math, const std::function<v
 
 }  // namespace
 
-std::string conv_kernels_text(Device d, Precision math, const ConvShape& s) {
+bool conv_math_available(Device d, Precision math) {
+  if (math == Precision::Fp32) return true;
+  bool all = d.is_cuda();
+#ifdef VDSR_HAVE_CUDA
+  const ConvShape s{1, 41, 41, 64, 64};
+  for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight})
+    all = all && !usable_conv_variants(role, math, s, d.index).empty();
+#else
+  all = false;
+#endif
+  return all;
+}
+
+std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out) {
   if (d.is_cpu()) return "the CPU kernels (conv_fwd_cpu, conv3x3_bwd_*_cpu)";
+  if (!plain_case(math, in, out)) return "the bf16 mode's thin-layer kernels (conv3x3_thin_bf16.cu)";
   std::string text;
 #ifdef VDSR_HAVE_CUDA
   for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight}) {

@@ -44,10 +44,15 @@ void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy
 void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy, float* dw,
                      float* db);
 
-// Which kernels the plain case of each role runs at shape s in `math` on d, for -v listings:
-// "fwd tiled-128x64, bwd_data tiled-128x64, bwd_weight tiled-64x192" (the registry's defaults,
-// kernels/conv_variants.cuh; "-" where none runs), or the CPU's.
-std::string conv_kernels_text(Device d, Precision math, const ConvShape& s);
+// Whether d has a kernel for every role of a 64 -> 64 3x3 layer in `math` (the tensor-core modes
+// need a CUDA device of compute capability 8.0 or later; fp32 runs everywhere).
+bool conv_math_available(Device d, Precision math);
+
+// Which kernels a layer of shape s in `math`, reading `in` and writing `out` maps, runs on d, for
+// -v listings: "fwd tiled-128x64, bwd_data tiled-128x64, bwd_weight tiled-64x192" (the registry's
+// defaults, kernels/conv_variants.cuh; "-" where none runs), the bf16 mode's thin-layer kernels, or
+// the CPU's.
+std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out);
 
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 

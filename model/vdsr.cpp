@@ -117,6 +117,9 @@ void Vdsr::set_precision(Precision p) {
                                                       "kernels are specialised for them); this "
                                                       "model has "
                                                    << cfg_.channels);
+    VDSR_USER_CHECK(ops::conv_math_available(device_, p),
+                    "--precision " << name << " needs the tensor cores of a GPU of compute capability 8.0 or later; "
+                                   << device_.name() << " has none: use --precision fp32");
     const size_t elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
     const size_t bytes = size_t(std::max(cfg_.depth - 2, 1)) * 64 * 64 * 9 * elem;
     if (wg_.bytes() < bytes) {
@@ -132,9 +135,7 @@ void Vdsr::set_precision(Precision p) {
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LayerDesc& l = layers_[i];
       const LayerPlan& lp = plan_[i];
-      const bool thin = lp.math == Precision::Fp32 && (lp.in == DType::BF16 || lp.out == DType::BF16);
-      const std::string text = thin ? std::string("the bf16 mode's thin-layer kernels (conv3x3_thin_bf16.cu)")
-                                    : ops::conv_kernels_text(device_, lp.math, l.shape(1, 41, 41));
+      const std::string text = ops::conv_kernels_text(device_, lp.math, l.shape(1, 41, 41), lp.in, lp.out);
       if (text == last) continue;
       last = text;
       log_verbose("layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +

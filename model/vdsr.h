@@ -68,7 +68,7 @@ class Vdsr {
   static double activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training);
 
   // bf16 and tf32 need a VDSR model with 64 channels on a CUDA device of compute capability 8.0 or
-  // later (a UserError otherwise; a device below 8.0 is found at the first forward).
+  // later (a UserError otherwise).
   void set_precision(Precision p);
   Precision precision() const { return precision_; }
   // Training iterations as CUDA graphs (GPU only; on by default). Off: every kernel is launched
