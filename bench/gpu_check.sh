@@ -158,7 +158,10 @@ configure=(cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Rel
   -Dnlohmann_json_DIR="$carry/share/cmake/nlohmann_json" -DCatch2_DIR="$carry/share/cmake/Catch2"
   -DSTB_INCLUDE_DIR="$stb_dir"
   -DPNG_PNG_INCLUDE_DIR="$carry/include" -DPNG_LIBRARY="$carry/lib/libpng16.a"
-  -DZLIB_INCLUDE_DIR="$carry/include" -DZLIB_LIBRARY="$carry/lib/libz.a")
+  -DZLIB_INCLUDE_DIR="$carry/include" -DZLIB_LIBRARY="$carry/lib/libz.a"
+  -DJPEG_INCLUDE_DIR="$carry/include" -DJPEG_LIBRARY="$carry/lib/libjpeg.a"
+  # WebP and TIFF stay off there (libtiff's static library drags in six more): their tests skip.
+  -DVDSR_WITH_WEBP=OFF -DVDSR_WITH_TIFF=OFF)
 [ "$exec_record_only" = 0 ] && [ -n "$cudnn_root" ] && configure+=(-DCUDNN_ROOT="$cudnn_root" -DCUDNN_LIBRARY="$cudnn_lib")
 build_cmd=(cmake --build "$build" -j16)
 built=1

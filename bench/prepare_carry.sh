@@ -2,8 +2,9 @@
 # prepare_carry.sh: run on the build machine (Debian, with setup.sh's packages) from anywhere.
 # Creates the git-ignored folder .carry/ at the repository root with what the GPU machine lacks
 # (it has nvcc, CMake and python3 with torch and nvidia-cudnn, but no Debian packages):
-#   .carry/include/{stb/, nlohmann/, catch2/, png.h, pngconf.h, pnglibconf.h, libpng16/, zlib.h, zconf.h}
-#   .carry/lib/{libpng16.a, libz.a, libCatch2WithMain.a}
+#   .carry/include/{stb/, nlohmann/, catch2/, png.h, pngconf.h, pnglibconf.h, libpng16/, zlib.h, zconf.h,
+#                   jpeglib.h, jconfig.h, jmorecfg.h, jerror.h}
+#   .carry/lib/{libpng16.a, libz.a, libjpeg.a, libCatch2WithMain.a}
 #   .carry/share/cmake/{nlohmann_json/, Catch2/}   (config files, absolute /usr paths made relative)
 # Idempotent: replaces exactly these entries and leaves anything else under .carry/ alone.
 # Use on the GPU machine: cmake -DCMAKE_PREFIX_PATH=$PWD/.carry ... (bench/gpu_check.sh does it).
@@ -17,6 +18,7 @@ lib=/usr/lib/x86_64-linux-gnu
 need() { [ -e "$1" ] || { echo "prepare_carry: missing $1 (run ./setup.sh first)" >&2; exit 1; }; }
 for p in "$inc/stb/stb_image.h" "$inc/nlohmann/json.hpp" "$inc/catch2/catch.hpp" "$inc/png.h" \
          "$inc/libpng16" "$inc/zlib.h" "$inc/zconf.h" "$lib/libpng16.a" "$lib/libz.a" \
+         "$inc/jpeglib.h" "$inc/jmorecfg.h" "$inc/jerror.h" "$inc/x86_64-linux-gnu/jconfig.h" "$lib/libjpeg.a" \
          /usr/share/cmake/nlohmann_json /usr/lib/cmake/Catch2; do
   need "$p"
 done
@@ -34,7 +36,9 @@ copy "$inc/stb" "$carry/include/stb"
 copy "$inc/nlohmann" "$carry/include/nlohmann"
 copy "$inc/catch2" "$carry/include/catch2"
 copy "$inc/libpng16" "$carry/include/libpng16"
-for h in png.h pngconf.h pnglibconf.h zlib.h zconf.h; do copy "$inc/$h" "$carry/include/$h"; done
+for h in png.h pngconf.h pnglibconf.h zlib.h zconf.h jpeglib.h jmorecfg.h jerror.h; do copy "$inc/$h" "$carry/include/$h"; done
+copy "$inc/x86_64-linux-gnu/jconfig.h" "$carry/include/jconfig.h"  # libjpeg-turbo's, multiarch
+copy "$lib/libjpeg.a" "$carry/lib/libjpeg.a"
 copy "$lib/libpng16.a" "$carry/lib/libpng16.a"
 copy "$lib/libz.a" "$carry/lib/libz.a"
 [ -n "$catch_lib" ] && copy "$catch_lib" "$carry/lib/libCatch2WithMain.a"

@@ -1,12 +1,18 @@
-// Image files: PNG (8 and 16 bit, grey, grey+alpha, RGB, RGBA, palette), JPEG, BMP, TGA read with
-// stb_image; PNG, JPEG, BMP written with stb_image_write, and 16-bit PNG with libpng. Sizes are read
-// from the header and checked against limits before any pixel is decoded. Every error throws an
-// Error naming the file and the cause; writes are atomic (engine/atomic_file.h).
-// JPEG EXIF orientation: load_image reads the orientation tag (0x0112 of IFD0 in the APP1 "Exif"
-// segment, parsed here with bounds checks; absent or malformed = 1, upright) and returns the image
-// the way it is meant to be seen: orientations 5-8 swap width and height. Only the segments in the
-// first 1 MiB of the file are searched (Exif comes before the image data, in the first 64 KiB in
-// practice). probe_image reports the stored size, before the orientation.
+// Image files, read and written through the field's libraries (one codec per file, image/codec_*.cpp,
+// behind image/codec.h): PNG with libpng (8 and 16 bit, grey, grey+alpha, RGB, RGBA, palette), JPEG
+// with libjpeg-turbo, WebP with libwebp, TIFF with libtiff (8 and 16 bit), BMP and TGA with stb_image
+// (BMP written by stb_image_write). A library missing at build time turns its format off with a
+// message saying so (PNG and JPEG then fall back to stb). The format comes from the file's signature;
+// sizes are read from the header and checked against the limits before any pixel is decoded. Every
+// error throws an Error naming the file and the cause. Output is encoded into memory and written with
+// one checked write, then fsync and rename (engine/atomic_file.h).
+//
+// Colour profiles and EXIF travel with the pixels (Image::icc, Image::exif): read from JPEG (APP2
+// ICC, APP1 Exif), PNG (iCCP, eXIf), WebP (ICCP, EXIF chunks) and TIFF (the ICC tag), written back
+// where the output container has a place for them (BMP has none; TIFF output keeps the profile only).
+// The EXIF orientation (tag 0x0112 of IFD0, or TIFF's own Orientation tag) is applied on load: the
+// image comes back the way it is meant to be seen (orientations 5-8 swap width and height) and the
+// kept EXIF says 1, upright, so no viewer turns it twice. probe_image reports the stored size.
 #pragma once
 
 #include <cstddef>
@@ -21,6 +27,9 @@ struct Image {
   int channels = 0;  // 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA
   int bits = 8;      // 8 (values 0..255) or 16 (values 0..65535)
   std::vector<uint16_t> pixels;  // interleaved [height][width][channels]
+  // Carried from input to output file (see above); empty when the file had none.
+  std::vector<unsigned char> icc;   // an ICC colour profile, as stored
+  std::vector<unsigned char> exif;  // EXIF from its TIFF header on ("II*\0" or "MM\0*")
 
   uint16_t at(int y, int x, int c) const {
     return pixels[(size_t(y) * size_t(width) + size_t(x)) * size_t(channels) + size_t(c)];
@@ -30,7 +39,7 @@ struct Image {
 
 struct ImageInfo {
   int width = 0, height = 0, channels = 0, bits = 8;
-  std::string format;  // "png", "jpeg", "bmp", "tga"
+  std::string format;  // "png", "jpeg", "webp", "tiff", "bmp", "tga"
 };
 
 struct ImageLimits {
@@ -38,18 +47,24 @@ struct ImageLimits {
   int64_t max_pixels = int64_t(1) << 28;    // width * height (268 Mpx, ~1 GiB as 8-bit RGBA)
 };
 
-enum class ImageFormat { PNG, JPEG, BMP };
+enum class ImageFormat { PNG, JPEG, BMP, WEBP, TIFF };
 
 struct SaveOptions {
   int jpeg_quality = 95;  // 1..100
-  int png_level = 6;      // zlib level 0..9 (16-bit PNG via libpng); stb uses its own default
+  int png_level = 1;      // zlib level 0..9 of PNG, and the Deflate level of TIFF
+  int webp_quality = 90;  // 1..100 lossy, 101 lossless
 };
 
-// True for names ending in .png .jpg .jpeg .bmp .tga (any case).
+// True for names ending in .png .jpg .jpeg .webp .tif .tiff .bmp .tga (any case), whether or not
+// this build reads them (an unreadable one is then refused by name, not silently skipped).
 bool has_image_extension(const std::string& path);
-// "png" / "jpg" / "jpeg" / "bmp" (any case) to a format; throws on anything else.
+// "png" / "jpg" / "jpeg" / "webp" / "tif" / "tiff" / "bmp" (any case) to a format; throws on anything
+// else, and for a format this build cannot write (saying which library it lacks).
 ImageFormat parse_image_format(const std::string& name);
-const char* image_format_extension(ImageFormat f);  // "png", "jpg", "bmp"
+const char* image_format_extension(ImageFormat f);  // "png", "jpg", "bmp", "webp", "tif"
+// Which library reads / writes each format in this build, for --version and -v: "png libpng 1.6.39,
+// jpeg libjpeg-turbo 2.1.5, webp libwebp 1.2.4, tiff off (libtiff not found when built), ...".
+std::string image_codecs_text();
 
 // Reads only the header. Throws for unreadable, empty, truncated-header or unsupported files.
 ImageInfo probe_image(const std::string& path);
@@ -58,11 +73,16 @@ Image load_image(const std::string& path, const ImageLimits& limits = {});
 // The EXIF orientation (1..8) of a JPEG file's bytes (from its SOI); 1 when there is none or the
 // Exif data is malformed or cut short.
 int jpeg_exif_orientation(const unsigned char* data, size_t size);
+// The orientation in EXIF bytes from the TIFF header on (Image::exif); 1 when none or malformed.
+int exif_orientation(const std::vector<unsigned char>& exif);
+// Rewrites the orientation tag of EXIF bytes (Image::exif) to 1 in place; false if it has none.
+bool exif_reset_orientation(std::vector<unsigned char>& exif);
 // The image turned upright for an EXIF orientation: 1 as is, 2 mirrored left-right, 3 turned 180
 // degrees, 4 mirrored top-bottom, 5 transposed, 6 turned 90 degrees clockwise, 7 transversed (mirrored
 // along the anti-diagonal), 8 turned 90 degrees counter-clockwise. Other values: as is.
 Image apply_exif_orientation(const Image& img, int orientation);
-// Writes atomically. 16-bit images are written as 16-bit PNG (other formats: an Error).
+// Writes atomically. 16-bit images are written as 16-bit PNG or TIFF (other formats: an Error).
+// JPEG drops alpha; WebP stores grey as RGB; BMP stores grey as RGB and drops the profile and EXIF.
 void save_image(const std::string& path, const Image& img, ImageFormat format,
                 const SaveOptions& opts = {});
 

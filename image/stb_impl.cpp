@@ -1,5 +1,6 @@
-// The one translation unit that compiles stb_image (PNG, JPEG, BMP, TGA decoders only) and
-// stb_image_write. The headers come from the system (libstb-dev); Debian's libstb is never linked.
+// The one translation unit that compiles stb_image (its BMP and TGA decoders only: PNG, JPEG, WebP
+// and TIFF go through their own libraries, image/codec_*.cpp) and stb_image_write (BMP is the one
+// format written with it). The headers come from the system (libstb-dev); Debian's libstb is never linked.
 // stb's own code is not held to our warning flags.
 
 #pragma GCC diagnostic push
@@ -23,9 +24,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 
-// Only the formats the product accepts (docs/usage.md, "Folders"): anything else is "unknown image type".
-#define STBI_ONLY_PNG
-#define STBI_ONLY_JPEG
+// Only the formats stb decodes for us (image/codec_stb.cpp): anything else is "unknown image type".
 #define STBI_ONLY_BMP
 #define STBI_ONLY_TGA
 #define STB_IMAGE_IMPLEMENTATION

@@ -36,11 +36,13 @@ bool is_inside(const fs::path& child, const fs::path& parent) {
   return true;
 }
 
-// "jpg" for "jpeg" and any case; "" for a name we cannot write.
+// "jpg" for "jpeg", "tif" for "tiff", any case; "" for a name we cannot write. (Whether this build
+// has the library for it is image_io's to say, when the format is parsed.)
 std::string writable_format(std::string name) {
   for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
   if (name == "jpeg") name = "jpg";
-  return name == "png" || name == "jpg" || name == "bmp" ? name : "";
+  if (name == "tiff") name = "tif";
+  return name == "png" || name == "jpg" || name == "webp" || name == "tif" || name == "bmp" ? name : "";
 }
 
 }  // namespace
@@ -48,7 +50,7 @@ std::string writable_format(std::string name) {
 std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag) {
   const std::string flag = writable_format(format_flag);
   VDSR_USER_CHECK(format_flag.empty() || !flag.empty(),
-                  "-f " << format_flag << ": the output formats are png, jpg and bmp");
+                  "-f " << format_flag << ": the output formats are png, jpg, webp, tif and bmp");
   std::error_code ec;
   VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
@@ -59,12 +61,12 @@ std::string output_format(const std::string& input, const std::string& output, c
   if (!ext.empty()) ext = ext.substr(1);
   if (ext.empty()) {
     VDSR_USER_CHECK(!flag.empty(), "-o " << output << ": the name has no extension to tell the format; add one "
-                                         "(.png, .jpg or .bmp) or give -f");
+                                         "(.png, .jpg, .webp, .tif or .bmp) or give -f");
     return flag;
   }
   const std::string from_name = writable_format(ext);
   VDSR_USER_CHECK(!from_name.empty(), "-o " << output << ": cannot write ." << ext
-                                            << " files (the output formats are png, jpg and bmp)");
+                                            << " files (the output formats are png, jpg, webp, tif and bmp)");
   VDSR_USER_CHECK(flag.empty() || flag == from_name,
                   "-f " << format_flag << " contradicts the output file name " << output
                         << ": leave -f out, or name the file ." << flag);

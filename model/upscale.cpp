@@ -110,6 +110,8 @@ Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt) {
   out.height = in.height * opt.scale;
   out.channels = in.channels;
   out.bits = in.bits;
+  out.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
+  out.exif = in.exif;
   out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
   const bool grey = in.channels <= 2;
   const bool alpha = in.channels == 2 || in.channels == 4;

@@ -375,7 +375,7 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension; contradictions and
       {"o6.png -f jpg", "-f jpg contradicts the output file name"},
       {"o7.webp", "cannot write .webp files"},
       {"o8", "has no extension"},
-      {"o9.png -f gif", "-f gif: the output formats are png, jpg and bmp"}};
+      {"o9.png -f gif", "-f gif: the output formats are png, jpg, webp, tif and bmp"}};
   for (const auto& [args, words] : refused) {
     INFO(args);
     REQUIRE(run_command(sr + args, &log) == 1);

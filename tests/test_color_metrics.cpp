@@ -15,6 +15,8 @@
 using vdsr::Image;
 using vdsr::Plane;
 
+using vdsr::test::random_image;
+
 namespace {
 
 Image make_image(int h, int w, int c, int bits, const std::vector<int>& values) {
@@ -26,11 +28,6 @@ Image make_image(int h, int w, int c, int bits, const std::vector<int>& values) 
   img.pixels.assign(values.begin(), values.end());
   REQUIRE(img.pixels.size() == size_t(h) * size_t(w) * size_t(c));
   return img;
-}
-
-Image random_image(int h, int w, int c, int bits, uint32_t seed) {
-  const auto v = vdsr::test::random_ints(size_t(h) * size_t(w) * size_t(c), 0, bits == 16 ? 65535 : 255, seed);
-  return make_image(h, w, c, bits, std::vector<int>(v.begin(), v.end()));
 }
 
 Plane random_plane(int h, int w, int lo, int hi, uint32_t seed) {

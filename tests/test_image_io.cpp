@@ -21,18 +21,11 @@ namespace fs = std::filesystem;
 using vdsr::Image;
 using vdsr::ImageFormat;
 
-namespace {
+using vdsr::test::random_image;
+using vdsr::test::read_bytes;
+using vdsr::test::write_bytes;
 
-Image random_image(int h, int w, int c, int bits, uint32_t seed) {
-  const auto v = vdsr::test::random_ints(size_t(h) * size_t(w) * size_t(c), 0, bits == 16 ? 65535 : 255, seed);
-  Image img;
-  img.width = w;
-  img.height = h;
-  img.channels = c;
-  img.bits = bits;
-  img.pixels.assign(v.begin(), v.end());
-  return img;
-}
+namespace {
 
 // A smooth RGB image (JPEG is meant for these; noise would not reach 35 dB).
 Image smooth_image(int h, int w) {
@@ -57,17 +50,6 @@ double psnr8(const Image& a, const Image& b) {
     se += d * d;
   }
   return 10 * std::log10(255.0 * 255.0 / (se / double(a.pixels.size())));
-}
-
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  REQUIRE(f.good());
 }
 
 // No temporary file of an atomic write remains in `dir`.

@@ -389,7 +389,7 @@ TEST_CASE("vdsr_sr reports every bad file by name and reason and finishes the go
   reported("truncated.png", "truncated");
   reported("corrupt.png", "corrupt");
   reported("empty.png", "empty");
-  reported("notes.jpg", "not a PNG, JPEG, BMP or TGA file");
+  reported("notes.jpg", "not a PNG, JPEG, WebP, TIFF, BMP or TGA file");
   reported("huge.png", "100000x100000 exceeds the limits");
   REQUIRE(log.find("2 done, 0 skipped (output exists), 5 failed") != std::string::npos);
   REQUIRE(load_image(out + "/good1.png").width == 24);
@@ -668,4 +668,31 @@ TEST_CASE("cmake --install puts the tools in bin and the bundled model where vds
                       &log) == 0);
   REQUIRE(log.find("model " + installed_model) != std::string::npos);
   REQUIRE(load_image(prefix + "/out.png").width == 16);
+}
+
+TEST_CASE("vdsr_sr carries the colour profile and EXIF to every output format, the photo upright") {
+  for (const char* f : {"jpeg", "webp", "tiff"}) test::require_codec(f);
+  const std::string dir = test::temp_dir("srb_meta"), in = dir + "/in";
+  fs::create_directories(in);
+  // A phone photo: 10 wide, 6 high as stored, EXIF orientation 6 (turn 90 degrees clockwise), a
+  // profile (the bytes are carried as they are; a JPEG holds any).
+  Image photo = test_image(10, 6, 3, 41);
+  photo.icc.assign(300, 0);
+  for (size_t i = 0; i < photo.icc.size(); ++i) photo.icc[i] = static_cast<unsigned char>(i * 7);
+  photo.exif = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0};
+  save_image(in + "/photo.jpg", photo, ImageFormat::JPEG);
+  for (const char* fmt : {"png", "jpg", "webp", "tif"}) {
+    INFO(fmt);
+    const std::string out = dir + "/out_" + fmt;
+    std::string log;
+    REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -q -f " + fmt + " -i " + in + " -o " + out, &log) == 0);
+    const Image up = load_image(out + "/photo." + fmt);
+    CHECK(up.width == 12);  // upright (6 wide), then x2
+    CHECK(up.height == 20);
+    const bool keeps_icc_only = std::string(fmt) == "tif";
+    if (std::string(fmt) != "png") CHECK(up.icc == photo.icc);  // libpng checks a profile's header
+    CHECK(up.exif.empty() == keeps_icc_only);
+    if (!keeps_icc_only) CHECK(exif_orientation(up.exif) == 1);
+  }
+  fs::remove_all(dir);
 }

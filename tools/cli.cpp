@@ -7,6 +7,7 @@
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "image/image_io.h"
 #include "vdsr_version.h"
 
 namespace vdsr::cli {
@@ -98,7 +99,8 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
 std::string version_text(const std::string& program) {
   std::ostringstream os;
   os << program << " " << VDSR_VERSION << " (commit " << VDSR_COMMIT << ")\n"
-     << backend_info() << "\n";
+     << backend_info() << "\n"
+     << "image formats: " << image_codecs_text() << "\n";
   return os.str();
 }
 

@@ -1,6 +1,7 @@
 // vdsr_sr: upscales an image file or a folder of images (optionally its whole tree, -r) with VDSR,
 // or bicubic with --bicubic. Luma through the network, chroma and alpha bicubic, grey stays grey,
-// 16-bit stays 16-bit (PNG), JPEG EXIF orientation applied. Every folder rule is checked before any
+// 16-bit stays 16-bit (PNG, TIFF), the EXIF orientation applied, colour profile and EXIF carried
+// to the output. Every folder rule is checked before any
 // work; then decoding, upscaling and encoding run on their own threads (io/batch_pipeline.h),
 // each process worker with its own model. A bad image is reported with its name and cause while
 // the others go on; the exit status is 0 only if every image succeeded (2 if some failed, 1 for an
@@ -96,12 +97,14 @@ int run(int argc, char** argv) {
          [&](const std::string&) { o.skip_existing = true; }});
   p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]",
          [&](const std::string& v) { o.precision = v; }});
-  p.add({"-f", "--format", "FMT", "output format png, jpg or bmp [the -o file's extension, else png]",
+  p.add({"-f", "--format", "FMT", "output format png, jpg, webp, tif or bmp [the -o file's extension, else png]",
          [&](const std::string& v) { o.format = v; }});
   p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
          [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
-  p.add({"", "--png-level", "L", "PNG compression level 0-9 (16-bit PNG) [6]",
+  p.add({"", "--png-level", "L", "PNG (and TIFF Deflate) compression level 0-9; 1 is fast, 9 small [1]",
          [&](const std::string& v) { o.save.png_level = cli::parse_int(v, "--png-level"); }});
+  p.add({"", "--webp-quality", "Q", "WebP quality 1-100, or 101 for lossless [90]",
+         [&](const std::string& v) { o.save.webp_quality = cli::parse_int(v, "--webp-quality"); }});
   p.add({"", "--shard", "I/N|auto|auto/N",
          "this process's share of the files: I of N by a hash of each path; auto: from a Slurm job array "
          "(auto/N: or a Kubernetes Indexed Job) [auto inside a Slurm job array, else all]",
@@ -125,6 +128,8 @@ int run(int argc, char** argv) {
              "--jpg-quality must be 1..100, got " << o.save.jpeg_quality);
   VDSR_USER_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,
              "--png-level must be 0..9, got " << o.save.png_level);
+  VDSR_USER_CHECK(o.save.webp_quality >= 1 && o.save.webp_quality <= 101,
+             "--webp-quality must be 1..100, or 101 for lossless, got " << o.save.webp_quality);
   const ImageFormat format = parse_image_format(output_format(o.input, o.output, o.format));
   FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive, o.skip_existing);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
@@ -208,8 +213,8 @@ int run(int argc, char** argv) {
     Image out = upscale_image(in, models.empty() ? nullptr : models[size_t(worker)].get(), up);
     records[i].out_w = out.width;
     records[i].out_h = out.height;
-    if (out.bits == 16 && format != ImageFormat::PNG) {
-      // Only PNG stores 16 bits; other formats get the 8-bit rounding of the result.
+    if (out.bits == 16 && format != ImageFormat::PNG && format != ImageFormat::TIFF) {
+      // Only PNG and TIFF store 16 bits; other formats get the 8-bit rounding of the result.
       for (auto& v : out.pixels) v = static_cast<uint16_t>((v + 128) / 257);
       out.bits = 8;
     }

@@ -1,5 +1,5 @@
 // libFuzzer target: image/image_io's reading path (signature sniffing, our PNG chunk walk, the
-// BMP/TGA size checks, stb_image's decoders). load_image takes a path, so each input is written to
+// BMP/TGA size checks, every codec's probe and decode: image/codec_*.cpp). load_image takes a path, so each input is written to
 // one file in a private temp folder (in /dev/shm when it exists) and read back under two names:
 // "in.TGA" (the TGA fallback, upper-case extension) is loaded, and "in.png", a symlink to it, is
 // probed (no signature there means "unknown signature"). The only acceptable failure is a
@@ -14,6 +14,7 @@
 
 #include "engine/error.h"
 #include "image/image_io.h"
+#include "tests/fuzz/image_invariants.h"
 
 namespace {
 
@@ -56,15 +57,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (std::fclose(f) != 0) std::abort();
 
   try {
-    const vdsr::Image img = vdsr::load_image(g_load_path, fuzz_limits());
-    // What load_image promises about a success.
-    if (img.width <= 0 || img.height <= 0 || img.channels < 1 || img.channels > 4 ||
-        (img.bits != 8 && img.bits != 16) ||
-        img.pixels.size() != size_t(img.width) * size_t(img.height) * size_t(img.channels))
-      std::abort();
-    if (img.bits == 8)
-      for (const uint16_t v : img.pixels)
-        if (v > 255) std::abort();
+    check_image_invariants(vdsr::load_image(g_load_path, fuzz_limits()));
   } catch (const vdsr::Error&) {
   }
   try {

@@ -10,10 +10,12 @@
 #include <fstream>
 #include <sstream>
 #include <iostream>
+#include <iterator>
 
 #include <catch2/catch.hpp>
 
 #include "engine/device.h"
+#include "image/image_io.h"
 #include "engine/error.h"
 
 namespace vdsr::test {
@@ -29,6 +31,15 @@ std::string require_data(const std::string& sub) {
   const char* req = std::getenv("VDSR_REQUIRE_DATA");
   if (req != nullptr && std::string(req) == "1") FAIL("required data missing: " << path);
   std::cout << "SKIPPED: data not found at " << path << " (set VDSR_DATA_DIR)" << std::endl;
+  std::exit(kSkipExitCode);
+}
+
+void require_codec(const std::string& format) {
+  const std::string codecs = image_codecs_text();
+  if (codecs.find(format + " off") == std::string::npos) return;
+  const char* req = std::getenv("VDSR_REQUIRE_CODECS");
+  if (req != nullptr && std::string(req) == "1") FAIL("VDSR_REQUIRE_CODECS=1 but this build has " << format << " off");
+  std::cout << "SKIPPED: this build has no " << format << " library (" << codecs << ")" << std::endl;
   std::exit(kSkipExitCode);
 }
 
@@ -112,6 +123,29 @@ Image test_image(int w, int h, int channels, uint32_t seed) {
   const auto v = random_ints(size_t(w) * size_t(h) * size_t(channels), 0, 255, seed);
   img.pixels.assign(v.begin(), v.end());
   return img;
+}
+
+Image random_image(int h, int w, int c, int bits, uint32_t seed) {
+  const auto v = random_ints(size_t(h) * size_t(w) * size_t(c), 0, bits == 16 ? 65535 : 255, seed);
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = c;
+  img.bits = bits;
+  img.pixels.assign(v.begin(), v.end());
+  return img;
+}
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  REQUIRE(f.good());
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+  REQUIRE(f.good());
 }
 
 Image grey_image(const Plane& y) {

@@ -26,6 +26,10 @@ std::string require_data(const std::string& sub);
 // (bench/gpu_check.sh sets it) fails instead, naming why the device cannot run the build.
 void require_gpu();
 
+// Exits with kSkipExitCode when this build has no library for image format `format` ("jpeg",
+// "webp", "tiff": image_codecs_text says "<format> off"); with VDSR_REQUIRE_CODECS=1 (CI) fails.
+void require_codec(const std::string& format);
+
 // A fresh temporary folder under the build tree, removed by the caller if wanted.
 std::string temp_dir(const std::string& name);
 
@@ -51,6 +55,11 @@ std::vector<double> to_double(const std::vector<float>& v);
 
 // An 8-bit image of random pixels (channels 1..4).
 Image test_image(int w, int h, int channels, uint32_t seed);
+// Uniform random samples over the whole range of `bits` (8 or 16), h x w x c.
+Image random_image(int h, int w, int c, int bits, uint32_t seed);
+// A file's bytes; writes bytes to a file (REQUIREs success).
+std::vector<unsigned char> read_bytes(const std::string& path);
+void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes);
 
 // A one-channel image holding a plane of integer levels 0..255 (e.g. a Y channel).
 Image grey_image(const Plane& y);

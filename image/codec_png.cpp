@@ -1,0 +1,226 @@
+// PNG through libpng. The header is parsed here first (IHDR, then the chunks before the first IDAT,
+// for tRNS), so that an absurd size meets our limits before libpng allocates anything; libpng then
+// decodes with the transformations that give the probed layout: palette to RGB, tRNS to alpha, grey
+// below 8 bits scaled to 8, 16-bit samples to host order. iCCP and eXIf are kept. libpng reports
+// errors by longjmp: the functions that call it keep only trivially destructible objects in their
+// frames and hand C++ results out through pointers.
+#include <png.h>
+
+#include <climits>
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <new>
+
+#include "engine/error.h"
+#include "image/codec.h"
+
+namespace vdsr::codec {
+
+namespace {
+
+struct PngContext {
+  Bytes in;
+  size_t pos = 0;
+  std::vector<unsigned char>* out = nullptr;
+  char message[256] = {};
+};
+
+[[noreturn]] void on_error(png_structp png, png_const_charp msg) {
+  auto* c = static_cast<PngContext*>(png_get_error_ptr(png));
+  std::snprintf(c->message, sizeof c->message, "%s", msg != nullptr ? msg : "unknown error");
+  png_longjmp(png, 1);
+}
+void on_warning(png_structp, png_const_charp) {}
+
+void read_cb(png_structp png, png_bytep data, size_t size) {
+  auto* c = static_cast<PngContext*>(png_get_io_ptr(png));
+  if (size > c->in.size - c->pos) png_error(png, "the file ends inside the image data");
+  std::memcpy(data, c->in.data + c->pos, size);
+  c->pos += size;
+}
+void write_cb(png_structp png, png_bytep data, size_t size) {
+  auto* c = static_cast<PngContext*>(png_get_io_ptr(png));
+  bool grown = true;
+  try {
+    c->out->insert(c->out->end(), data, data + size);
+  } catch (const std::bad_alloc&) {
+    grown = false;
+  }
+  if (!grown) png_error(png, "out of memory for the encoded file");  // outside the handler
+}
+void flush_cb(png_structp) {}
+
+bool sniff(Bytes b, const std::string&) {
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  return b.size >= 8 && std::memcmp(b.data, kSig, 8) == 0;
+}
+
+ImageInfo probe(Bytes b, const std::string& path) {
+  if (b.size < 33) fail_read(path, "truncated PNG header");
+  const unsigned char* h = b.data;
+  if (!(be32(h + 8) == 13 && std::memcmp(h + 12, "IHDR", 4) == 0))
+    fail_read(path, "corrupt PNG (first chunk is not a valid IHDR)");
+  const uint32_t w = be32(h + 16), ht = be32(h + 20);
+  const int depth = h[24], color = h[25];
+  if (!(w > 0 && ht > 0 && w <= uint32_t(INT_MAX) && ht <= uint32_t(INT_MAX)))
+    fail_read(path, "corrupt PNG (size " + std::to_string(w) + "x" + std::to_string(ht) + ")");
+  const bool depth_ok =
+      (color == 0 && (depth == 1 || depth == 2 || depth == 4 || depth == 8 || depth == 16)) ||
+      (color == 3 && (depth == 1 || depth == 2 || depth == 4 || depth == 8)) ||
+      ((color == 2 || color == 4 || color == 6) && (depth == 8 || depth == 16));
+  if (!depth_ok)
+    fail_read(path, "corrupt PNG (colour type " + std::to_string(color) + " with bit depth " +
+                        std::to_string(depth) + ")");
+  if (!(h[26] == 0 && h[27] == 0 && h[28] <= 1))
+    fail_read(path, "corrupt PNG (unknown compression, filter or interlace method)");
+  bool trns = false, idat = false;
+  for (size_t pos = 33; pos + 8 <= b.size;) {  // after IHDR's CRC
+    const uint32_t len = be32(b.data + pos);
+    if (len > 0x7fffffffu) fail_read(path, "corrupt PNG (chunk length)");
+    const unsigned char* type = b.data + pos + 4;
+    if (std::memcmp(type, "IDAT", 4) == 0) {
+      idat = true;
+      break;
+    }
+    if (std::memcmp(type, "IEND", 4) == 0) break;
+    if (std::memcmp(type, "tRNS", 4) == 0) trns = true;
+    pos += 12 + size_t(len);
+  }
+  if (!idat) fail_read(path, "truncated or corrupt PNG (no image data)");
+  ImageInfo info;
+  info.width = int(w);
+  info.height = int(ht);
+  info.bits = depth == 16 ? 16 : 8;
+  info.format = "png";
+  switch (color) {
+    case 0: info.channels = trns ? 2 : 1; break;
+    case 2: info.channels = trns ? 4 : 3; break;
+    case 3: info.channels = trns ? 4 : 3; break;  // palette, expanded on load
+    case 4: info.channels = 2; break;
+    default: info.channels = 4; break;
+  }
+  return info;
+}
+
+// Decodes into img->pixels (sized by the caller); false with ctx->message set on an error.
+bool decode_libpng(png_structp png, png_infop pinfo, const ImageInfo* info, Image* img, unsigned char* row) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_read_info(png, pinfo);
+  png_set_expand(png);  // palette -> RGB, grey < 8 bits -> 8, tRNS -> alpha
+  if (info->bits == 16) png_set_swap(png);  // big-endian samples -> host order (little-endian)
+  const int passes = png_set_interlace_handling(png);
+  png_read_update_info(png, pinfo);
+  if (int(png_get_channels(png, pinfo)) != info->channels || int(png_get_bit_depth(png, pinfo)) != info->bits ||
+      png_get_rowbytes(png, pinfo) != size_t(info->width) * size_t(info->channels) * size_t(info->bits / 8))
+    png_error(png, "the decoded layout differs from the header's");
+  const size_t values = size_t(info->width) * size_t(info->channels);
+  const size_t row_bytes = values * size_t(info->bits / 8);
+  for (int pass = 0; pass < passes; ++pass) {
+    for (int y = 0; y < info->height; ++y) {
+      uint16_t* dst = img->pixels.data() + size_t(y) * values;
+      if (pass > 0) {  // interlaced: libpng combines into the row as it stands
+        if (info->bits == 16) std::memcpy(row, dst, row_bytes);
+        else for (size_t i = 0; i < values; ++i) row[i] = static_cast<unsigned char>(dst[i]);
+      }
+      png_read_row(png, row, nullptr);
+      if (info->bits == 16) std::memcpy(dst, row, row_bytes);
+      else for (size_t i = 0; i < values; ++i) dst[i] = row[i];
+    }
+  }
+  png_read_end(png, pinfo);
+  png_charp name = nullptr;
+  int compression = 0;
+  png_bytep profile = nullptr;
+  png_uint_32 profile_len = 0;
+  if (png_get_iCCP(png, pinfo, &name, &compression, &profile, &profile_len) != 0 && profile != nullptr)
+    img->icc.assign(profile, profile + profile_len);
+  png_bytep exif = nullptr;
+  png_uint_32 exif_len = 0;
+  if (png_get_eXIf_1(png, pinfo, &exif_len, &exif) != 0 && exif != nullptr) img->exif.assign(exif, exif + exif_len);
+  return true;
+}
+
+Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orientation) {
+  Image img = blank_image(info.width, info.height, info.channels, info.bits);
+  std::vector<unsigned char> row(size_t(info.width) * size_t(info.channels) * size_t(info.bits / 8));
+  PngContext ctx;
+  ctx.in = b;
+  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+  VDSR_CHECK(png != nullptr, "libpng initialisation failed");
+  png_infop pinfo = png_create_info_struct(png);
+  if (pinfo == nullptr) {
+    png_destroy_read_struct(&png, nullptr, nullptr);
+    VDSR_FAIL("libpng initialisation failed");
+  }
+  png_set_read_fn(png, &ctx, read_cb);
+  // Our limits were checked on the header; libpng's own (1e6 a side by default) would refuse more.
+  png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
+  png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_WARN_DISCARD);
+  const bool ok = decode_libpng(png, pinfo, &info, &img, row.data());
+  png_destroy_read_struct(&png, &pinfo, nullptr);
+  VDSR_USER_CHECK(ok, "cannot decode image '" << path << "': corrupt or truncated png (libpng: " << ctx.message << ")");
+  orientation = exif_orientation(img.exif);
+  return img;
+}
+
+bool encode_libpng(png_structp png, png_infop pinfo, const Image* img, int level, unsigned char* row) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  static const int kColor[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                                PNG_COLOR_TYPE_RGB_ALPHA};
+  png_set_IHDR(png, pinfo, png_uint_32(img->width), png_uint_32(img->height), img->bits, kColor[img->channels],
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_compression_level(png, level);
+  // A profile libpng finds malformed (or not matching grey / colour) is dropped with a warning
+  // instead of failing the write: the pixels are what the user asked for.
+  png_set_benign_errors(png, 1);
+  if (!img->icc.empty())
+    png_set_iCCP(png, pinfo, "ICC profile", PNG_COMPRESSION_TYPE_BASE, img->icc.data(), png_uint_32(img->icc.size()));
+  if (!img->exif.empty())
+    png_set_eXIf_1(png, pinfo, png_uint_32(img->exif.size()), const_cast<png_bytep>(img->exif.data()));
+  png_write_info(png, pinfo);
+  const size_t values = size_t(img->width) * size_t(img->channels);
+  for (int y = 0; y < img->height; ++y) {
+    const uint16_t* src = img->pixels.data() + size_t(y) * values;
+    if (img->bits == 16) {
+      for (size_t i = 0; i < values; ++i) {  // PNG samples are big-endian
+        row[2 * i] = static_cast<unsigned char>(src[i] >> 8);
+        row[2 * i + 1] = static_cast<unsigned char>(src[i] & 0xff);
+      }
+    } else {
+      for (size_t i = 0; i < values; ++i) row[i] = static_cast<unsigned char>(src[i]);
+    }
+    png_write_row(png, row);
+  }
+  png_write_end(png, nullptr);
+  return true;
+}
+
+std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const std::string& path) {
+  std::vector<unsigned char> out;
+  out.reserve(size_t(img.width) * size_t(img.height) * size_t(img.channels) / 2 + 1024);
+  std::vector<unsigned char> row(size_t(img.width) * size_t(img.channels) * size_t(img.bits / 8));
+  PngContext ctx;
+  ctx.out = &out;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+  VDSR_CHECK(png != nullptr, "libpng initialisation failed");
+  png_infop pinfo = png_create_info_struct(png);
+  if (pinfo == nullptr) {
+    png_destroy_write_struct(&png, nullptr);
+    VDSR_FAIL("libpng initialisation failed");
+  }
+  png_set_write_fn(png, &ctx, write_cb, flush_cb);
+  const bool ok = encode_libpng(png, pinfo, &img, o.png_level, row.data());
+  png_destroy_write_struct(&png, &pinfo);
+  VDSR_USER_CHECK(ok, "cannot write '" << path << "': libpng: " << ctx.message);
+  return out;
+}
+
+}  // namespace
+
+const Codec& png_codec() {
+  static const Codec c{"png", "libpng " PNG_LIBPNG_VER_STRING, nullptr, sniff, probe, decode, encode};
+  return c;
+}
+
+}  // namespace vdsr::codec

@@ -1,0 +1,126 @@
+// BMP and TGA through stb_image, BMP written by stb_image_write: the formats no field library covers
+// better (stb_impl.cpp compiles stb with only these decoders, so nothing else reaches it). Headers
+// come from stbi_info; a BMP or TGA without compression that is shorter than its header says is
+// refused (stb would read zeros past the end). BMP keeps alpha (stb writes a 32-bit BMP with a V4
+// header) and stores grey as RGB, so grey reads back as 3 channels and grey+alpha as 4; it has no
+// place for a colour profile or EXIF.
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <climits>
+#include <cstring>
+#include <memory>
+
+#include "engine/error.h"
+#include "image/codec.h"
+
+namespace vdsr::codec {
+
+namespace {
+
+const char* stb_reason() {
+  const char* r = stbi_failure_reason();
+  return r != nullptr ? r : "unknown error";
+}
+
+uint32_t le16(const unsigned char* p) { return uint32_t(p[0]) | (uint32_t(p[1]) << 8); }
+uint32_t le32(const unsigned char* p) { return le16(p) | (le16(p + 2) << 16); }
+
+void check_uncompressed_size(Bytes b, const std::string& path, const std::string& format, int w, int h) {
+  const unsigned char* p = b.data;
+  const size_t n = b.size;
+  int64_t need = 0;
+  if (format == "bmp" && n >= 30) {
+    const uint32_t header = le32(p + 14);
+    const int64_t bpp = header == 12 ? le16(p + 24) : le16(p + 28);
+    const uint32_t compression = header == 12 || n < 34 ? 0 : le32(p + 30);
+    if (compression == 0 || compression == 3 || compression == 6)  // BI_RGB, (ALPHA)BITFIELDS
+      need = int64_t(le32(p + 10)) + (int64_t(w) * bpp + 31) / 32 * 4 * h;
+  } else if (format == "tga" && n >= 18 && p[2] >= 1 && p[2] <= 3) {  // uncompressed types
+    const int64_t colormap = p[1] ? int64_t(le16(p + 5)) * ((p[7] + 7) / 8) : 0;
+    need = 18 + p[0] + colormap + int64_t(w) * h * ((p[16] + 7) / 8);
+  }
+  if (int64_t(n) < need)
+    fail_read(path, "truncated " + format + " (the file has " + std::to_string(n) + " bytes, its header needs " +
+                        std::to_string(need) + ")");
+}
+
+bool sniff_bmp(Bytes b, const std::string&) { return b.size >= 2 && b.data[0] == 'B' && b.data[1] == 'M'; }
+bool sniff_tga(Bytes, const std::string& extension) { return extension == "tga"; }  // TGA has no signature
+
+int stb_len(Bytes b, const std::string& path) {
+  if (b.size > size_t(INT_MAX)) fail_read(path, "the file is larger than 2 GiB, too large for stb_image");
+  return int(b.size);
+}
+
+ImageInfo probe_as(Bytes b, const std::string& path, const std::string& format) {
+  int w = 0, h = 0, c = 0;
+  if (stbi_info_from_memory(b.data, stb_len(b, path), &w, &h, &c) != 1)
+    fail_read(path, "bad or truncated " + format + " header (stb_image: " + stb_reason() + ")");
+  // A top-down BMP stores its height negated and stbi_info passes it on as is (its decoder takes
+  // abs(), undefined for INT_MIN, which the check below then rejects). Broke on: a valid 2x2
+  // 32-bit top-down BMP (tests/fuzz/corpus/image/rgba32_v4.bmp) was refused as "2x-2".
+  if (format == "bmp" && h < 0 && h != INT_MIN) h = -h;
+  if (!(w > 0 && h > 0 && c >= 1 && c <= 4))
+    fail_read(path, "invalid " + format + " header (" + std::to_string(w) + "x" + std::to_string(h) + ", " +
+                        std::to_string(c) + " channels)");
+  check_uncompressed_size(b, path, format, w, h);
+  ImageInfo info;
+  info.width = w;
+  info.height = h;
+  info.channels = c;
+  info.bits = 8;
+  info.format = format;
+  return info;
+}
+ImageInfo probe_bmp(Bytes b, const std::string& path) { return probe_as(b, path, "bmp"); }
+ImageInfo probe_tga(Bytes b, const std::string& path) { return probe_as(b, path, "tga"); }
+
+Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orientation) {
+  int w = 0, h = 0, file_channels = 0;
+  stbi_uc* data = stbi_load_from_memory(b.data, stb_len(b, path), &w, &h, &file_channels, info.channels);
+  VDSR_USER_CHECK(data != nullptr, "cannot decode image '" << path << "': corrupt or truncated " << info.format
+                                                           << " (stb_image: " << stb_reason() << ")");
+  const std::unique_ptr<stbi_uc, void (*)(void*)> owner(data, stbi_image_free);
+  VDSR_USER_CHECK(w == info.width && h == info.height, "cannot decode image '" << path << "': decoded size " << w << "x"
+                                                                               << h << " differs from the header's "
+                                                                               << info.width << "x" << info.height);
+  Image img = blank_image(w, h, info.channels, 8);
+  std::copy(data, data + img.pixels.size(), img.pixels.begin());
+  orientation = 1;
+  return img;
+}
+
+void append_cb(void* ctx, void* data, int size) {
+  auto* out = static_cast<std::vector<unsigned char>*>(ctx);
+  const auto* p = static_cast<const unsigned char*>(data);
+  out->insert(out->end(), p, p + size);  // stb is C++-compiled here: a bad_alloc unwinds through it safely
+}
+
+std::vector<unsigned char> encode_bmp(const Image& img, const SaveOptions&, const std::string& path) {
+  // stb_image_write counts bytes in int.
+  VDSR_USER_CHECK(int64_t(img.width) * img.height * 4 + img.height < int64_t(INT_MAX) / 2,
+                  "cannot write '" << path << "': " << img.width << "x" << img.height
+                                   << " is too large for the bmp writer; use png or tif");
+  int channels = 0;
+  // Grey+alpha as RGBA; plain grey stays one channel (stb writes it as 24-bit RGB).
+  const std::vector<unsigned char> s = samples8(img, false, img.channels == 2, channels);
+  std::vector<unsigned char> out;
+  const int ok = stbi_write_bmp_to_func(append_cb, &out, img.width, img.height, channels, s.data());
+  VDSR_USER_CHECK(ok != 0, "cannot write '" << path << "': the bmp encoder failed");
+  return out;
+}
+
+}  // namespace
+
+const Codec& bmp_codec() {
+  static const Codec c{"bmp", "stb_image", nullptr, sniff_bmp, probe_bmp, decode, encode_bmp};
+  return c;
+}
+
+const Codec& tga_codec() {
+  static const Codec c{"tga", "stb_image", nullptr, sniff_tga, probe_tga, decode, nullptr};
+  return c;
+}
+
+}  // namespace vdsr::codec

@@ -1,0 +1,332 @@
+// The codecs of image/codec_*.cpp: WebP and TIFF round trips (every channel layout, 8 and 16 bit for
+// TIFF), the colour profile and EXIF carried from input to output in each format that has a place for
+// them, the orientation applied once (EXIF in JPEG, PNG and WebP; TIFF's own tag) and reset in what
+// is kept, header-first limits in the new decoders, and which library serves each format. The
+// formats a build lacks are tested by test_codecs_off (tests/codecs_off.cpp).
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "image/image_io.h"
+#include "tests/support/test_support.h"
+
+namespace fs = std::filesystem;
+using vdsr::Image;
+using vdsr::ImageFormat;
+
+using vdsr::test::random_image;
+using vdsr::test::read_bytes;
+using vdsr::test::write_bytes;
+
+namespace {
+
+Image smooth_image(int h, int w, int c) {
+  Image img;
+  img.width = w;
+  img.height = h;
+  img.channels = c;
+  img.pixels.resize(size_t(h) * size_t(w) * size_t(c));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int k = 0; k < c; ++k)
+        img.pixels[(size_t(y) * size_t(w) + size_t(x)) * size_t(c) + size_t(k)] =
+            static_cast<uint16_t>(std::lround(127.5 + 100 * std::sin(0.05 * x + 0.07 * y + k)));
+  return img;
+}
+
+void put16(std::vector<unsigned char>& b, size_t at, uint32_t v) {  // little-endian
+  b[at] = static_cast<unsigned char>(v & 0xff);
+  b[at + 1] = static_cast<unsigned char>(v >> 8);
+}
+void put32be(std::vector<unsigned char>& b, size_t at, uint32_t v) {
+  for (int i = 0; i < 4; ++i) b[at + size_t(i)] = static_cast<unsigned char>(v >> (24 - 8 * i));
+}
+
+// A well-formed ICC profile for `space` "RGB " or "GRAY": the header, a media white point tag and a
+// private tag of 200 pseudo-random bytes seeded by `marker`, so a copy can be told from another
+// profile (and the compressed iCCP chunk is longer than the 92 bytes libpng 1.6.39 needs to read it
+// back: it refuses shorter ones as "too short", real profiles are kilobytes).
+std::vector<unsigned char> icc_profile(const char* space, unsigned char marker) {
+  const size_t size = 132 + 2 * 12 + 20 + 200;
+  std::vector<unsigned char> p(size, 0);
+  put32be(p, 0, uint32_t(size));
+  put32be(p, 8, 0x02100000);  // version 2.1
+  std::memcpy(p.data() + 12, "mntr", 4);
+  std::memcpy(p.data() + 16, space, 4);
+  std::memcpy(p.data() + 20, "XYZ ", 4);
+  std::memcpy(p.data() + 36, "acsp", 4);
+  const uint32_t d50[3] = {0x0000f6d6, 0x00010000, 0x0000d32d};
+  for (size_t i = 0; i < 3; ++i) put32be(p, 68 + 4 * i, d50[i]);
+  put32be(p, 128, 2);  // tags: wtpt at 156 (20 bytes), a private one at 176 (200 bytes)
+  std::memcpy(p.data() + 132, "wtpt", 4);
+  put32be(p, 136, 156);
+  put32be(p, 140, 20);
+  std::memcpy(p.data() + 144, "vdsr", 4);
+  put32be(p, 148, 176);
+  put32be(p, 152, 200);
+  std::memcpy(p.data() + 156, "XYZ ", 4);
+  for (size_t i = 0; i < 3; ++i) put32be(p, 164 + 4 * i, d50[i]);
+  uint32_t x = marker * 2654435761u + 1;
+  for (size_t i = 176; i < size; ++i) {
+    x = x * 1664525u + 1013904223u;
+    p[i] = static_cast<unsigned char>(x >> 24);
+  }
+  return p;
+}
+
+// EXIF bytes from the TIFF header on (little-endian): IFD0 with the orientation and the camera's
+// make, "vdsr".
+std::vector<unsigned char> exif_bytes(int orientation) {
+  std::vector<unsigned char> e = {'I', 'I', 42, 0, 8, 0, 0, 0};
+  e.resize(8 + 2 + 2 * 12 + 4 + 5, 0);
+  put16(e, 8, 2);
+  size_t at = 10;
+  put16(e, at, 0x010f);  // Make, ASCII, 5 bytes at offset 38
+  put16(e, at + 2, 2);
+  put16(e, at + 4, 5);
+  put16(e, at + 8, 38);
+  at += 12;
+  put16(e, at, 0x0112);  // Orientation, SHORT, 1
+  put16(e, at + 2, 3);
+  put16(e, at + 4, 1);
+  put16(e, at + 8, uint32_t(orientation));
+  std::memcpy(e.data() + 38, "vdsr", 5);
+  return e;
+}
+
+// The value of IFD0's tag `tag` in a little-endian TIFF file (SHORT or LONG), and where it lives.
+size_t tiff_tag_value_at(const std::vector<unsigned char>& f, uint32_t tag) {
+  REQUIRE(f.size() > 8);
+  REQUIRE(f[0] == 'I');
+  const size_t ifd = size_t(f[4]) | (size_t(f[5]) << 8) | (size_t(f[6]) << 16) | (size_t(f[7]) << 24);
+  const size_t n = size_t(f[ifd]) | (size_t(f[ifd + 1]) << 8);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t e = ifd + 2 + 12 * i;
+    if ((uint32_t(f[e]) | (uint32_t(f[e + 1]) << 8)) == tag) return e + 8;
+  }
+  FAIL("tag " << tag << " not in IFD0");
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("WebP round trips: lossless exact, lossy close, grey stored as RGB") {
+  vdsr::test::require_codec("webp");
+  const std::string dir = vdsr::test::temp_dir("codecs_webp");
+  vdsr::SaveOptions lossless;
+  lossless.webp_quality = 101;
+  for (const int c : {3, 4}) {
+    INFO(c << " channels");
+    const Image img = random_image(19, 23, c, 8, uint32_t(c));
+    vdsr::save_image(dir + "/a.webp", img, ImageFormat::WEBP, lossless);
+    const vdsr::ImageInfo info = vdsr::probe_image(dir + "/a.webp");
+    CHECK(info.format == "webp");
+    CHECK(info.channels == c);
+    const Image back = vdsr::load_image(dir + "/a.webp");
+    CHECK(back.width == 23);
+    CHECK(back.height == 19);
+    CHECK(back.pixels == img.pixels);
+  }
+  // Grey (and grey+alpha) as RGB (RGBA) with equal channels.
+  const Image grey = random_image(9, 7, 2, 8, 5);
+  vdsr::save_image(dir + "/g.webp", grey, ImageFormat::WEBP, lossless);
+  const Image g = vdsr::load_image(dir + "/g.webp");
+  REQUIRE(g.channels == 4);
+  for (size_t i = 0; i < size_t(7 * 9); ++i) {
+    for (size_t k = 0; k < 3; ++k) CHECK(g.pixels[i * 4 + k] == grey.pixels[i * 2]);
+    CHECK(g.pixels[i * 4 + 3] == grey.pixels[i * 2 + 1]);
+  }
+  // Lossy at the default quality: close on a smooth image, and smaller than lossless.
+  const Image smooth = smooth_image(64, 64, 3);
+  vdsr::save_image(dir + "/s.webp", smooth, ImageFormat::WEBP);
+  vdsr::save_image(dir + "/s_lossless.webp", smooth, ImageFormat::WEBP, lossless);
+  const Image s = vdsr::load_image(dir + "/s.webp");
+  double se = 0;
+  for (size_t i = 0; i < s.pixels.size(); ++i) se += std::pow(double(s.pixels[i]) - double(smooth.pixels[i]), 2);
+  CHECK(10 * std::log10(255.0 * 255.0 / (se / double(s.pixels.size()))) > 35);
+  CHECK(fs::file_size(dir + "/s.webp") < fs::file_size(dir + "/s_lossless.webp"));
+  // WebP's size limit is said in words.
+  const Image wide = random_image(1, 16384, 3, 8, 1);
+  const std::string msg = vdsr::test::error_of([&] { vdsr::save_image(dir + "/w.webp", wide, ImageFormat::WEBP); });
+  CHECK_THAT(msg, Catch::Contains("too large for WebP") && Catch::Contains(dir + "/w.webp"));
+  CHECK(!fs::exists(dir + "/w.webp"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("TIFF round trips: 8 and 16 bit, every channel layout, compressed or not") {
+  vdsr::test::require_codec("tiff");
+  const std::string dir = vdsr::test::temp_dir("codecs_tiff");
+  for (const int bits : {8, 16})
+    for (const int c : {1, 2, 3, 4})
+      for (const int level : {0, 1, 9}) {
+        INFO(bits << " bit, " << c << " channels, level " << level);
+        const Image img = random_image(17, 13, c, bits, uint32_t(bits * 10 + c));
+        vdsr::SaveOptions o;
+        o.png_level = level;
+        vdsr::save_image(dir + "/a.tif", img, ImageFormat::TIFF, o);
+        const vdsr::ImageInfo info = vdsr::probe_image(dir + "/a.tif");
+        CHECK(info.format == "tiff");
+        CHECK(info.bits == bits);
+        CHECK(info.channels == c);
+        const Image back = vdsr::load_image(dir + "/a.tif");
+        CHECK(back.width == 13);
+        CHECK(back.height == 17);
+        CHECK(back.bits == bits);
+        CHECK(back.pixels == img.pixels);
+      }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the colour profile and EXIF travel from input to output in PNG, JPEG, WebP and TIFF") {
+  for (const char* f : {"jpeg", "webp", "tiff"}) vdsr::test::require_codec(f);
+  const std::string dir = vdsr::test::temp_dir("codecs_meta");
+  struct Case {
+    ImageFormat format;
+    bool keeps_exif;
+  };
+  for (const Case k : {Case{ImageFormat::PNG, true}, Case{ImageFormat::JPEG, true}, Case{ImageFormat::WEBP, true},
+                       Case{ImageFormat::TIFF, false}, Case{ImageFormat::BMP, false}}) {
+    const std::string path = dir + "/m." + vdsr::image_format_extension(k.format);
+    INFO(path);
+    Image img = smooth_image(24, 16, 3);
+    img.icc = icc_profile("RGB ", 0x5a);
+    img.exif = exif_bytes(1);
+    vdsr::save_image(path, img, k.format);
+    const Image back = vdsr::load_image(path);
+    if (k.format == ImageFormat::BMP) {  // no place for either
+      CHECK(back.icc.empty());
+      CHECK(back.exif.empty());
+      continue;
+    }
+    CHECK(back.icc == img.icc);
+    if (k.keeps_exif) CHECK(back.exif == img.exif);
+    else CHECK(back.exif.empty());
+    // Through a second generation unchanged: what vdsr_sr does to a folder of phone photos.
+    vdsr::save_image(path + "2", back, k.format);
+    const Image again = vdsr::load_image(path + "2");
+    CHECK(again.icc == img.icc);
+    CHECK(again.exif == back.exif);
+  }
+  // A grey PNG keeps a grey profile.
+  Image grey = random_image(8, 8, 1, 8, 3);
+  grey.icc = icc_profile("GRAY", 0x33);
+  vdsr::save_image(dir + "/grey.png", grey, ImageFormat::PNG);
+  CHECK(vdsr::load_image(dir + "/grey.png").icc == grey.icc);
+  // A profile that does not fit the pixels (grey on RGB) is dropped, not a failed write.
+  Image rgb = smooth_image(8, 8, 3);
+  rgb.icc = grey.icc;
+  vdsr::save_image(dir + "/mismatch.png", rgb, ImageFormat::PNG);
+  const Image m = vdsr::load_image(dir + "/mismatch.png");
+  CHECK(m.icc.empty());
+  CHECK(m.pixels == rgb.pixels);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the EXIF orientation is applied on load and reset to upright in what is kept") {
+  for (const char* f : {"jpeg", "webp", "tiff"}) vdsr::test::require_codec(f);
+  const std::string dir = vdsr::test::temp_dir("codecs_orient");
+  // A 3-wide, 2-high image turned 90 degrees clockwise (orientation 6) reads 2 wide, 3 high.
+  Image img = random_image(2, 3, 3, 8, 9);
+  const Image upright = vdsr::apply_exif_orientation(img, 6);
+  REQUIRE(upright.width == 2);
+  vdsr::SaveOptions lossless;
+  lossless.webp_quality = 101;
+  for (const ImageFormat f : {ImageFormat::PNG, ImageFormat::WEBP, ImageFormat::JPEG}) {
+    const std::string path = dir + "/o." + vdsr::image_format_extension(f);
+    INFO(path);
+    img.exif = exif_bytes(6);
+    vdsr::save_image(path, img, f, lossless);
+    const Image back = vdsr::load_image(path);
+    CHECK(back.width == 2);
+    CHECK(back.height == 3);
+    if (f != ImageFormat::JPEG) CHECK(back.pixels == upright.pixels);  // JPEG is lossy
+    CHECK(vdsr::exif_orientation(back.exif) == 1);
+    CHECK(back.exif == exif_bytes(1));  // only the orientation changed
+    // Saved and loaded again: not turned a second time.
+    vdsr::save_image(path + "2", back, f, lossless);
+    const Image again = vdsr::load_image(path + "2");
+    CHECK(again.width == 2);
+    CHECK(again.height == 3);
+  }
+  // TIFF: its own Orientation tag (our writer stores 1; patched here to 6).
+  img.exif.clear();
+  vdsr::save_image(dir + "/o.tif", img, ImageFormat::TIFF);
+  auto bytes = read_bytes(dir + "/o.tif");
+  const size_t at = tiff_tag_value_at(bytes, 0x0112);
+  CHECK(bytes[at] == 1);
+  put16(bytes, at, 6);
+  write_bytes(dir + "/o6.tif", bytes);
+  CHECK(vdsr::probe_image(dir + "/o6.tif").width == 3);  // the stored size
+  const Image t = vdsr::load_image(dir + "/o6.tif");
+  CHECK(t.width == 2);
+  CHECK(t.pixels == upright.pixels);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the new decoders meet the limits from the header and refuse bad files by name") {
+  for (const char* f : {"jpeg", "webp", "tiff"}) vdsr::test::require_codec(f);
+  const std::string dir = vdsr::test::temp_dir("codecs_bad");
+  // A TIFF whose header claims 100000 x 100000: refused by the limits, before any decoding.
+  vdsr::save_image(dir + "/small.tif", random_image(4, 4, 3, 8, 1), ImageFormat::TIFF);
+  auto bytes = read_bytes(dir + "/small.tif");
+  for (const uint32_t tag : {256u, 257u}) {  // ImageWidth, ImageLength (SHORT or LONG)
+    const size_t at = tiff_tag_value_at(bytes, tag);
+    const size_t type_at = at - 6;
+    if (bytes[type_at] == 3) bytes[type_at] = 4;  // a SHORT becomes a LONG to hold 100000
+    for (int i = 0; i < 4; ++i) bytes[at + size_t(i)] = static_cast<unsigned char>(100000u >> (8 * i));
+  }
+  write_bytes(dir + "/huge.tif", bytes);
+  CHECK(vdsr::probe_image(dir + "/huge.tif").width == 100000);
+  auto err = vdsr::test::error_of([&] { vdsr::load_image(dir + "/huge.tif"); });
+  CHECK_THAT(err, Catch::Contains(dir + "/huge.tif") && Catch::Contains("100000x100000 exceeds the limits"));
+  // Limits are the caller's, for every format.
+  vdsr::ImageLimits small;
+  small.max_side = 8;
+  for (const ImageFormat f : {ImageFormat::WEBP, ImageFormat::TIFF, ImageFormat::JPEG, ImageFormat::PNG}) {
+    const std::string path = dir + "/16." + vdsr::image_format_extension(f);
+    vdsr::save_image(path, random_image(16, 16, 3, 8, 2), f);
+    err = vdsr::test::error_of([&] { vdsr::load_image(path, small); });
+    CHECK_THAT(err, Catch::Contains(path) && Catch::Contains("exceeds the limits"));
+  }
+  // Truncated and garbage files, by name and cause.
+  for (const char* ext : {"webp", "tif"}) {
+    INFO(ext);
+    const std::string full = dir + "/full." + ext;
+    vdsr::save_image(full, random_image(64, 64, 3, 8, 3), vdsr::parse_image_format(ext));
+    auto b = read_bytes(full);
+    b.resize(b.size() / 2);
+    const std::string half = dir + "/half." + ext;
+    write_bytes(half, b);
+    err = vdsr::test::error_of([&] { vdsr::load_image(half); });
+    CHECK_THAT(err, Catch::Contains(half) && Catch::Contains("truncated"));
+    b.resize(std::string(ext) == "webp" ? 20 : 10);  // inside the header
+    write_bytes(half, b);
+    err = vdsr::test::error_of([&] { vdsr::load_image(half); });
+    CHECK_THAT(err, Catch::Contains(half) && Catch::Contains("cannot read image"));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("every format says which library serves it, and the extensions are recognised") {
+  for (const char* f : {"jpeg", "webp", "tiff"}) vdsr::test::require_codec(f);
+  const std::string text = vdsr::image_codecs_text();
+  INFO(text);
+  CHECK_THAT(text, Catch::Contains("png libpng") && Catch::Contains("jpeg libjpeg-turbo") &&
+                       Catch::Contains("webp libwebp") && Catch::Contains("tiff libtiff") &&
+                       Catch::Contains("bmp stb_image") && Catch::Contains("tga stb_image"));
+  for (const char* name : {"a.webp", "b.TIF", "c.tiff", "d.jpeg"}) CHECK(vdsr::has_image_extension(name));
+  CHECK(vdsr::parse_image_format("webp") == ImageFormat::WEBP);
+  CHECK(vdsr::parse_image_format("TIFF") == ImageFormat::TIFF);
+  CHECK(vdsr::parse_image_format("tif") == ImageFormat::TIFF);
+  CHECK(std::string(vdsr::image_format_extension(ImageFormat::TIFF)) == "tif");
+  CHECK_THAT(vdsr::test::error_of([] { vdsr::parse_image_format("gif"); }),
+             Catch::Contains("expected png, jpg, webp, tif or bmp"));
+}
