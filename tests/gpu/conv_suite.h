@@ -1,8 +1,9 @@
-// The machinery of the GPU conv suite (tests/gpu/test_conv_cuda.cpp, test_conv_rounding_cuda.cpp):
-// the precisions as data (what each one's maps hold, how its kernels round operands, which shapes
-// its rows take, its bounds), and the one way to make a problem, put it on the GPU as a
-// precision's rows read it, run a row of the registry (kernels/conv_variants.cuh) on it and
-// compute the double references. Bounds and exactness are derived in test_conv_cuda.cpp's header.
+// The machinery of the GPU conv suite (tests/gpu/test_conv_cuda.cpp; the rounding and thin-layer
+// tests beside it use it too): the precisions as data (what each one's maps hold, how its kernels
+// round operands, which shapes its rows take, its bounds), and the one way to make a problem, put
+// it on the GPU as a precision's rows read it, run a row of the registry
+// (kernels/conv_variants.cuh) on it and compute the double references. Bounds and exactness are
+// derived in test_conv_cuda.cpp's header.
 #pragma once
 
 #include <string>

@@ -375,25 +375,27 @@ TEST_CASE("conv rows check their preconditions, every precision") {
   for (const PrecisionCase* pc : gpu_precisions())
     for (const ConvRole role : kRoles)
       for (const Row row : usable_conv_variants(role, pc->p, ok, kGpu)) {
-        // Each role reads `in` (x, or dy for backward-data) and writes `out`.
-        auto call = [&](const ConvShape& s, const void* in, void* out) {
+        // Each role reads `in` (x, or dy for backward-data) and `with` (the weights, or dy for the
+        // weight gradient) and writes `out`.
+        auto call = [&](const ConvShape& s, const void* in, const void* with, void* out) {
           if (role == ConvRole::Fwd)
-            row->launch(vdsr::fwd_launch(s, in, w.get(), nullptr, false, out, gpu_stream(), kGpu));
+            row->launch(vdsr::fwd_launch(s, in, with, nullptr, false, out, gpu_stream(), kGpu));
           if (role == ConvRole::BwdData)
-            row->launch(vdsr::bwd_data_launch(s, in, w.get(), nullptr, out, gpu_stream(), kGpu));
+            row->launch(vdsr::bwd_data_launch(s, in, with, nullptr, out, gpu_stream(), kGpu));
           if (role == ConvRole::BwdWeight)
-            row->launch(vdsr::bwd_weight_launch(s, in, b.get(), static_cast<float*>(out), nullptr,
+            row->launch(vdsr::bwd_weight_launch(s, in, with, static_cast<float*>(out), nullptr,
                                                 gpu_stream(), kGpu));
         };
         INFO(vdsr::conv_role_name(role) << " " << label(*pc, row));
-        CHECK_THROWS_AS(call(no_pixels, a.get(), b.get()), vdsr::Error);
+        CHECK_THROWS_AS(call(no_pixels, a.get(), w.get(), b.get()), vdsr::Error);
         if (!pc->any_channels)
           for (const ConvShape& s : not_64_to_64)
-            CHECK_THROWS_WITH(call(s, a.get(), b.get()), Catch::Contains("64 -> 64"));
-        CHECK_THROWS_WITH(call(ok, nullptr, b.get()), Catch::Contains("null"));
-        CHECK_THROWS_WITH(call(ok, a.get(), nullptr), Catch::Contains("null"));
+            CHECK_THROWS_WITH(call(s, a.get(), w.get(), b.get()), Catch::Contains("64 -> 64"));
+        CHECK_THROWS_WITH(call(ok, nullptr, w.get(), b.get()), Catch::Contains("null"));
+        CHECK_THROWS_WITH(call(ok, a.get(), nullptr, b.get()), Catch::Contains("null"));
+        CHECK_THROWS_WITH(call(ok, a.get(), w.get(), nullptr), Catch::Contains("null"));
         if (role != ConvRole::BwdWeight)
-          CHECK_THROWS_WITH(call(ok, a.get(), a.get()), Catch::Contains("in place"));
+          CHECK_THROWS_WITH(call(ok, a.get(), w.get(), a.get()), Catch::Contains("in place"));
       }
   // The GEMM weight copies of the tensor-core precisions refuse an empty layer.
   for (const PrecisionCase* pc : gpu_precisions())
