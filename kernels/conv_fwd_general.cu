@@ -52,6 +52,7 @@ void conv_fwd_general_cuda(const ConvShape& s, const float* x, const float* wt, 
                  s.R < 64,
              "conv shape too large for the general kernel");
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "null tensor");
+  VDSR_CHECK(x != y, "conv_fwd_general_cuda cannot run in place");  // neighbours are read after writes
   const int64_t total = s.out_elems();
   constexpr int kThreads = 256;
   const int blocks = int(std::min<int64_t>((total + kThreads - 1) / kThreads, 65535 * 8));

@@ -1,31 +1,60 @@
-// The CUDA fp32 convolution kernels (kernels/conv3x3_*.cu, conv_fwd_general.cu), every row of the
-// registry (kernels/conv_variants.cuh) and its default: against the double
-// references on awkward shapes (odd and non-square H, W; N = 1; C = 1 and K = 1 ends; C, K not
-// multiples of 4 or of the tiles), bit for bit on small integers at the training shape
-// (64x41x41, 64->64) and at 1080p, position independence (a crop's interior and an image alone
-// equal the whole batch bit for bit), determinism, preconditions. Outputs are poisoned with NaN
-// (0xFF bytes) before every op so unwritten elements fail.
+// The CUDA convolutions as one suite over the precisions (kernels/precision.h): every property is
+// written once and runs for each precision this GPU has, on every row of the kernel registry
+// (kernels/conv_variants.cuh) usable at the shape and on the registry's default. The precisions
+// are data (tests/gpu/conv_suite.h): the element type of their maps, how their kernels round
+// operands, which shapes their rows take (fp32 any C -> K, tf32 and bf16 64 -> 64).
+//   - Against the double references on awkward shapes: 1x1 images, odd and non-square H, W, N = 1,
+//     batches; for fp32 the C = 1 / K = 1 ends and channels not multiples of 4 (direct paths) or of
+//     the 16-channel stage / 64-channel tile; for the tensor cores narrow images (full-row tiles,
+//     rows wrapping inside a fragment, the wgmma strip up to W = 53, across images) and wide ones
+//     (2-D tiles, partial at the right and bottom edges).
+//   - Exact on small integers at the training shape (64x41x41, 64 -> 64, and its 1 -> 64 and
+//     64 -> 1 ends), a wide image and a 1080p frame.
+//   - Position independence: an image of a batch run alone, and a crop cut differently into tiles
+//     (away from its 1-pixel border, which sees the crop's zero padding), equal the whole bit for
+//     bit.
+//   - Determinism; the rows' preconditions.
+// Outputs are poisoned with NaN (0xFF bytes) before every op, so unwritten elements fail.
+// Properties of one precision or one kernel live beside this suite: test_conv_rounding_cuda.cpp
+// (tf32 and bf16 rounding), test_conv_thin_bf16_cuda.cpp (the bf16 mode's thin layers),
+// test_conv_general_cuda.cpp (the fp32 general forward: SRCNN's kernel sizes and padding); here
+// the registry itself, the tf32 output-channel slices and the kernel families' variant numbers.
 //
-// Float tolerances: each output is a float sum of `chain` products of exactly the reference's
-// inputs (FMA: one rounding per term); recursive or tree summation errs by at most
-// gamma_chain * sum|terms| < chain 2^-23 sum|terms| (Higham), with sum|terms| the reference run
-// on |inputs|; +2 covers the bias addition. The weight gradient sums each chunk of pixels then
-// the chunks, at most `pixels` additions deep.
+// Operands are rounded on the host as the precision's kernels round them (tf32 to nearest with ties
+// away, bf16 to nearest even), so the reference sees exactly the values multiplied; products of
+// those are exact in fp32. An output is an fp32 sum of `terms` products (forward 9 C, backward-data
+// 9 K, weight gradient one per pixel), plus the bias; recursive or tree summation errs by at most
+// gamma_terms sum|terms| < terms 2^-23 sum|terms| (Higham), sum|terms| being the reference run on
+// |inputs| (conv_suite.h, bound()):
+//   fp32   (terms + 2) 2^-23 sum|terms|: an FMA chain, one rounding per term; +2 covers the bias
+//          (the weight gradient sums each chunk of pixels, then the chunks: `pixels` deep at most);
+//   tf32   (4 chain + 2) 2^-23 sum|terms|, bf16 4 chain 2^-23 sum|terms|: four times the bound of
+//          chain = terms + 2 (forward, weight gradient) or terms (backward-data), because the
+//          tensor cores' fp32 accumulation is not specified to round like an FMA chain;
+//   bf16 maps (forward, backward-data outputs) are rounded once more: + 2^-8 |want| (the final
+//          rounding, 2^-9, doubled for the fp32 error in the value rounded). The weight gradient
+//          is fp32 in every precision.
+// Exact: |x|, |dy|, |w| <= 2, |b| <= 4: forward and backward-data partial sums are integers of at
+// most 9*64*4 + 4, weight-gradient ones at most 64*41*41*4 = 430336 < 2^24: fp32 is exact in any
+// order, so every row equals the reference (a bf16 map: the reference rounded to bf16). bf16
+// results are compared bit for bit, fp32 and tf32 ones as values.
 //
-// A hidden [.perf] case times every variant (CUDA events, median of 20 after warm-up):
+// A hidden [.perf] case times every usable row (CUDA events, median of 20 after warm-up):
 //   build/bin/test_conv_cuda "[.perf]"
+#include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
-#include <limits>
 #include <random>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -33,483 +62,431 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/error.h"
+#include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_bwd_data.cuh"
-#include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.cuh"
-#include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv3x3_fwd.cuh"
-#include "kernels/conv_fwd.h"
-#include "kernels/conv_fwd_general.cuh"
+#include "kernels/conv3x3_fwd_bf16.cuh"
+#include "kernels/conv3x3_tf32.cuh"
 #include "kernels/conv_variants.cuh"
+#include "kernels/kernel_launch.cuh"
+#include "tests/gpu/conv_suite.h"
+#include "tests/gpu/conv_test_support.h"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
+using vdsr::ConvRole;
 using vdsr::ConvShape;
-using vdsr::test::random_floats;
-using vdsr::test::random_ints;
-using vdsr::test::to_double;
-using vdsr::test::abs_of;
-using vdsr::test::relu_source;
-using vdsr::test::require_close;
-using vdsr::test::require_exact;
-using vdsr::test::shape_str;
+using vdsr::Precision;
+using namespace vdsr::test;  // NOLINT: the suite's vocabulary (conv_suite.h, conv_test_support.h)
 
 namespace {
 
-constexpr int kDev = 0;
+constexpr ConvRole kRoles[] = {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight};
 
-cudaStream_t stream() { return vdsr::cuda_stream(kDev); }
-
-// A device array of floats.
-class DevBuf {
- public:
-  explicit DevBuf(size_t n) : n_(n) {
-    VDSR_CUDA_CHECK(cudaMalloc(reinterpret_cast<void**>(&p_), std::max<size_t>(n, 1) * 4));
-  }
-  explicit DevBuf(const std::vector<float>& v) : DevBuf(v.size()) { upload(v); }
-  DevBuf(const DevBuf&) = delete;
-  DevBuf& operator=(const DevBuf&) = delete;
-  ~DevBuf() { cudaFree(p_); }
-  float* get() const { return p_; }
-  void upload(const std::vector<float>& v) {
-    REQUIRE(v.size() == n_);
-    // On the engine's stream, so the order with the kernels is explicit.
-    VDSR_CUDA_CHECK(cudaMemcpyAsync(p_, v.data(), n_ * 4, cudaMemcpyHostToDevice, stream()));
-    vdsr::cuda_sync(kDev);
-  }
-  void poison() { VDSR_CUDA_CHECK(cudaMemsetAsync(p_, 0xFF, n_ * 4, stream())); }  // NaN
-  std::vector<float> download() const {
-    vdsr::cuda_sync(kDev);
-    std::vector<float> v(n_);
-    VDSR_CUDA_CHECK(cudaMemcpy(v.data(), p_, n_ * 4, cudaMemcpyDeviceToHost));
-    return v;
-  }
-
- private:
-  float* p_ = nullptr;
-  size_t n_;
+// Awkward shapes, each run by the precisions it applies to: the fp32 kernels' (1x1 images, odd and
+// non-square, N = 1, the C = 1 / K = 1 ends, channels not multiples of 4 or of the 16-channel stage
+// / 64-channel tile, tile remainders), then the tensor-core kernels' 64 -> 64 ones (both tilings of
+// each kernel; see the header).
+const ConvShape kAwkward[] = {
+    {1, 1, 1, 1, 1},     {1, 7, 5, 3, 5},     {1, 13, 17, 64, 64}, {3, 5, 3, 1, 64},
+    {3, 7, 9, 64, 1},    {2, 4, 19, 5, 3},    {1, 6, 11, 64, 17},  {1, 9, 2, 16, 48},
+    {2, 3, 130, 4, 4},   {3, 40, 41, 8, 16},  {2, 5, 9, 7, 1},     {1, 4, 7, 1, 13},
+    {2, 9, 11, 64, 128}, {1, 3, 5, 132, 68},  {1, 11, 13, 24, 20}, {2, 1, 1, 64, 64},
+    {1, 17, 1, 12, 8},   {1, 6, 7, 128, 1},   {2, 7, 5, 64, 4},    {1, 1, 1, 64, 64},
+    {2, 7, 5, 64, 64},   {2, 41, 41, 64, 64}, {1, 3, 130, 64, 64}, {1, 70, 1, 64, 64},
+    {1, 5, 64, 64, 64},  {1, 6, 65, 64, 64},  {2, 9, 100, 64, 64}, {3, 11, 53, 64, 64},
+    {1, 12, 54, 64, 64},
 };
 
-void require_same_bits(const std::vector<float>& a, const std::vector<float>& b,
-                       const std::string& what) {
-  REQUIRE(a.size() == b.size());
+// The weight gradient's chunks besides: several, the last one partial; the thin ends over several.
+const ConvShape kWgradChunks[] = {{4, 23, 29, 64, 64}, {2, 33, 37, 1, 64}, {2, 33, 37, 64, 1}};
+
+std::string bits_message(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return "sizes differ";
   int64_t bad = 0, first = -1;
   for (size_t i = 0; i < a.size(); ++i)
     if (std::memcmp(&a[i], &b[i], 4) != 0 && bad++ == 0) first = int64_t(i);
-  INFO(what << ": " << bad << " of " << a.size() << " differ in bits; first at " << first);
-  CHECK(bad == 0);
+  return std::to_string(bad) + " of " + std::to_string(a.size()) + " differ in bits; first at " +
+         std::to_string(first);
 }
 
-// Awkward shapes: 1x1 images, odd and non-square, N = 1, the C = 1 / K = 1 ends, channels not
-// multiples of 4 (direct paths) or of the 16-channel stage / 64-channel tile, tile remainders.
-const ConvShape kShapes[] = {
-    {1, 1, 1, 1, 1},    {1, 7, 5, 3, 5},     {1, 13, 17, 64, 64}, {3, 5, 3, 1, 64},
-    {3, 7, 9, 64, 1},   {2, 4, 19, 5, 3},    {1, 6, 11, 64, 17},  {1, 9, 2, 16, 48},
-    {2, 3, 130, 4, 4},  {3, 40, 41, 8, 16},  {2, 5, 9, 7, 1},     {1, 4, 7, 1, 13},
-    {2, 9, 11, 64, 128}, {1, 3, 5, 132, 68}, {1, 11, 13, 24, 20}, {2, 1, 1, 64, 64},
-    {1, 17, 1, 12, 8},  {1, 6, 7, 128, 1},   {2, 7, 5, 64, 4},
-};
-
-// --- running the ops on the GPU -------------------------------------------------------------
-
-// A row of the kernel registry (kernels/conv_variants.cuh); null: the registry's default.
-using Variant = vdsr::ConvVariant;
-using vdsr::ConvRole;
-
-// The default, then every fp32 row of `role` (all of them run 3x3 shapes on any CUDA device).
-std::vector<const Variant*> rows(ConvRole role) {
-  std::vector<const Variant*> v{nullptr};
-  for (const Variant& r : vdsr::conv_variants())
-    if (r.role == role && r.precision == vdsr::Precision::Fp32) v.push_back(&r);
-  return v;
+void require_same_bits(const std::vector<float>& a, const std::vector<float>& b,
+                       const std::string& what) {
+  INFO(what << ": " << bits_message(a, b));
+  CHECK(same_bits(a, b));
 }
 
-const Variant* row(ConvRole role, const std::string& name) {
-  return &vdsr::conv_variant(role, vdsr::Precision::Fp32, name);
-}
-
-std::string label(const Variant* v) { return v == nullptr ? std::string("default") : std::string(v->name); }
-
-void launch(ConvRole role, const Variant* v, const vdsr::ConvLaunch& a) {
-  if (v == nullptr)
-    vdsr::launch_default_conv(role, vdsr::Precision::Fp32, a);
-  else
-    v->launch(a);
-}
-
-std::vector<float> gpu_fwd(const ConvShape& s, const DevBuf& x, const DevBuf& wt, const DevBuf* b,
-                           bool relu, const Variant* v) {
-  DevBuf y(size_t(s.out_elems()));
-  y.poison();
-  launch(ConvRole::Fwd, v,
-         vdsr::fwd_launch(s, x.get(), wt.get(), b != nullptr ? b->get() : nullptr, relu, y.get(), stream(), kDev));
-  return y.download();
-}
-
-std::vector<float> gpu_bwd_data(const ConvShape& s, const DevBuf& dy, const DevBuf& wt,
-                                const DevBuf* src, const Variant* v) {
-  DevBuf dx(size_t(s.in_elems()));
-  dx.poison();
-  launch(ConvRole::BwdData, v,
-         vdsr::bwd_data_launch(s, dy.get(), wt.get(), src != nullptr ? src->get() : nullptr, dx.get(), stream(), kDev));
-  return dx.download();
-}
-
-void gpu_bwd_weight(const ConvShape& s, const DevBuf& x, const DevBuf& dy, bool with_db,
-                    const Variant* v, std::vector<float>* dw, std::vector<float>* db) {
-  DevBuf dwd(size_t(s.weight_elems())), dbd(size_t(s.K));
-  dwd.poison();
-  dbd.poison();
-  launch(ConvRole::BwdWeight, v,
-         vdsr::bwd_weight_launch(s, x.get(), dy.get(), dwd.get(), with_db ? dbd.get() : nullptr, stream(), kDev));
-  *dw = dwd.download();
-  *db = dbd.download();
+// Forward (with and without bias and ReLU) or backward-data (with and without the ReLU mask)
+// against the reference on every awkward shape each precision takes, every row.
+void check_awkward(ConvRole role, uint32_t first_seed) {
+  const char* fused_name = role == ConvRole::Fwd ? " bias relu" : " masked";
+  for (const PrecisionCase* pc : gpu_precisions()) {
+    uint32_t seed = first_seed;
+    for (const ConvShape& s : kAwkward) {
+      if (!applies(*pc, s)) continue;
+      for (const bool fused : {false, true}) {
+        const Problem d = float_problem(*pc, s, seed += 10);
+        const Ref r = role == ConvRole::Fwd ? ref_fwd(d, fused, fused) : ref_bwd_data(d, fused);
+        const OnGpu g = upload(*pc, d);
+        for (const Row row : rows_at(*pc, role, s))
+          require_within(run_fwd_or_bwd_data(*pc, role, row, g, fused), r.want, r.sumabs,
+                         bound(*pc, role, s),
+                         std::string(vdsr::conv_role_name(role)) + " " + label(*pc, row) + " " +
+                             shape_str(s) + (fused ? fused_name : ""));
+      }
+    }
+  }
 }
 
 }  // namespace
 
-TEST_CASE("conv3x3_fwd_cuda matches the reference on awkward shapes, every variant") {
-  vdsr::test::require_gpu();
-  uint32_t seed = 1000;
-  for (const ConvShape& s : kShapes)
-    for (int bias_relu = 0; bias_relu < 2; ++bias_relu) {
-      const auto x = random_floats(size_t(s.in_elems()), -1, 1, ++seed);
-      const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
-      const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
-      const auto xd = to_double(x), wd = to_double(wt), bd = to_double(b);
-      std::vector<double> want(size_t(s.out_elems())), sumabs(want.size());
-      vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bias_relu ? bd.data() : nullptr,
-                            bias_relu != 0, want.data());
-      const auto xa = abs_of(xd), wa = abs_of(wd), ba = abs_of(bd);
-      vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias_relu ? ba.data() : nullptr, false,
-                            sumabs.data());
-      const DevBuf xg(x), wg(wt), bg(b);
-      for (const Variant* v : rows(ConvRole::Fwd)) {
-        const auto y = gpu_fwd(s, xg, wg, bias_relu ? &bg : nullptr, bias_relu != 0, v);
-        require_close(y, want, sumabs, double(9 * s.C),
-                      "fwd " + label(v) + " " + shape_str(s) +
-                          (bias_relu ? " bias relu" : ""));
-      }
-    }
+TEST_CASE("conv fwd matches the reference on awkward shapes, every precision and row") {
+  require_gpu();
+  check_awkward(ConvRole::Fwd, 1000);
 }
 
-// The general forward (any odd R, zero or replicate padding: SRCNN's layers) against the double
-// reference, and bit for bit on small integers.
-TEST_CASE("conv_fwd_general_cuda matches the reference for kernel sizes 1 to 9, both paddings") {
-  vdsr::test::require_gpu();
-  uint32_t seed = 1900;
-  for (const vdsr::Padding pad : {vdsr::Padding::Replicate, vdsr::Padding::Zero})
-    for (const ConvShape base : {ConvShape{1, 11, 13, 1, 64}, ConvShape{2, 7, 6, 64, 32}, ConvShape{1, 9, 10, 32, 1},
-                                 ConvShape{1, 2, 3, 3, 5}, ConvShape{3, 1, 1, 2, 17}})
-      for (const int64_t R : {9, 5, 1, 3}) {
-        ConvShape s = base;
-        s.R = R;
-        s.pad = pad;
-        const auto x = random_floats(size_t(s.in_elems()), -1, 1, ++seed);
-        const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
-        const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
-        const DevBuf xd(x), wd(wt), bd(b);
-        DevBuf y(size_t(s.out_elems()));
-        y.poison();
-        vdsr::conv_fwd_general_cuda(s, xd.get(), wd.get(), bd.get(), true, y.get(), stream());
-        const auto xx = to_double(x), ww = to_double(wt), bb = to_double(b);
-        std::vector<double> want(size_t(s.out_elems())), sumabs(want.size());
-        vdsr::conv_fwd_ref(s, xx.data(), ww.data(), bb.data(), true, want.data());
-        const auto xa = abs_of(xx), wa = abs_of(ww), ba = abs_of(bb);
-        vdsr::conv_fwd_ref(s, xa.data(), wa.data(), ba.data(), false, sumabs.data());
-        require_close(y.download(), want, sumabs, double(s.R * s.R * s.C + 2), "general " + shape_str(s));
-
-        const auto xi = random_ints(size_t(s.in_elems()), -3, 3, ++seed);
-        const auto wi = random_ints(size_t(s.weight_elems()), -2, 2, ++seed);
-        const DevBuf xid(xi), wid(wi);
-        y.poison();
-        vdsr::conv_fwd_general_cuda(s, xid.get(), wid.get(), nullptr, false, y.get(), stream());
-        const auto xid_d = to_double(xi), wid_d = to_double(wi);
-        vdsr::conv_fwd_ref(s, xid_d.data(), wid_d.data(), nullptr, false, want.data());
-        require_exact(y.download(), want, "general integers " + shape_str(s));
-      }
+TEST_CASE("conv bwd_data matches the reference on awkward shapes, every precision and row") {
+  require_gpu();
+  check_awkward(ConvRole::BwdData, 2000);
 }
 
-TEST_CASE("conv3x3_bwd_data_cuda matches the reference on awkward shapes, every variant") {
-  vdsr::test::require_gpu();
-  uint32_t seed = 2000;
-  for (const ConvShape& s : kShapes)
-    for (int masked = 0; masked < 2; ++masked) {
-      const auto dy = random_floats(size_t(s.out_elems()), -1, 1, ++seed);
-      const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
-      const auto src = relu_source(size_t(s.in_elems()), ++seed);
-      const auto dyd = to_double(dy), wd = to_double(wt), srcd = to_double(src);
-      std::vector<double> want(size_t(s.in_elems())), sumabs(want.size());
-      vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), masked ? srcd.data() : nullptr,
-                                 want.data());
-      const auto dya = abs_of(dyd), wa = abs_of(wd);
-      vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, sumabs.data());
-      const DevBuf dyg(dy), wg(wt), srcg(src);
-      for (const Variant* v : rows(ConvRole::BwdData)) {
-        const auto dx = gpu_bwd_data(s, dyg, wg, masked ? &srcg : nullptr, v);
-        require_close(dx, want, sumabs, double(9 * s.K),
-                      "bwd_data " + label(v) + " " + shape_str(s) +
-                          (masked ? " masked" : ""));
-      }
-    }
-}
-
-TEST_CASE("conv3x3_bwd_weight_cuda matches the reference on awkward shapes, every variant") {
-  vdsr::test::require_gpu();
-  uint32_t seed = 3000;
-  std::vector<ConvShape> shapes(std::begin(kShapes), std::end(kShapes));
-  shapes.push_back({4, 23, 29, 64, 64});  // several chunks, the last one partial
-  shapes.push_back({2, 33, 37, 1, 64});   // the first layer over several chunks
-  shapes.push_back({2, 33, 37, 64, 1});   // the last layer over several chunks
-  for (const ConvShape& s : shapes)
-    for (int with_db = 0; with_db < 2; ++with_db) {
-      const auto x = random_floats(size_t(s.in_elems()), -1, 1, ++seed);
-      const auto dy = random_floats(size_t(s.out_elems()), -1, 1, ++seed);
-      const auto xd = to_double(x), dyd = to_double(dy);
-      std::vector<double> want_w(size_t(s.weight_elems())), want_b(size_t(s.K));
-      std::vector<double> abs_w(want_w.size()), abs_b(want_b.size());
-      vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), want_w.data(), want_b.data());
-      const auto xa = abs_of(xd), dya = abs_of(dyd);
-      vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), abs_w.data(), abs_b.data());
-      const DevBuf xg(x), dyg(dy);
-      std::vector<float> dw0, db0;
-      for (const Variant* v : rows(ConvRole::BwdWeight)) {
-        std::vector<float> dw, db;
-        gpu_bwd_weight(s, xg, dyg, with_db != 0, v, &dw, &db);
-        const std::string tag = "bwd_weight " + label(v) + " " + shape_str(s);
-        const double chain = double(s.pixels());
-        require_close(dw, want_w, abs_w, chain, tag + " dw");
-        if (with_db) {
-          require_close(db, want_b, abs_b, chain, tag + " db");
-        } else {
-          CHECK(std::isnan(db[0]));  // untouched without db
-        }
-        // Both variants add each chunk's pixels in order, then the chunks in order: same bits.
-        if (v == nullptr) {
-          dw0 = dw;
-          db0 = db;
-        } else {
-          require_same_bits(dw, dw0, tag + " dw against the default");
-          if (with_db) require_same_bits(db, db0, tag + " db against the default");
+TEST_CASE("conv bwd_weight matches the reference on awkward shapes, every precision and row") {
+  require_gpu();
+  std::vector<ConvShape> shapes(std::begin(kAwkward), std::end(kAwkward));
+  shapes.insert(shapes.end(), std::begin(kWgradChunks), std::end(kWgradChunks));
+  for (const PrecisionCase* pc : gpu_precisions()) {
+    uint32_t seed = 3000;
+    for (const ConvShape& s : shapes) {
+      if (!applies(*pc, s)) continue;
+      for (const bool with_db : {false, true}) {
+        const Problem d = float_problem(*pc, s, seed += 10);
+        const WgradRef r = ref_bwd_weight(d);
+        const OnGpu g = upload(*pc, d);
+        const Bound b = bound(*pc, ConvRole::BwdWeight, s);
+        Wgrad first;
+        for (const Row row : rows_at(*pc, ConvRole::BwdWeight, s)) {
+          const Wgrad w = run_bwd_weight(*pc, row, g, with_db);
+          const std::string tag = "bwd_weight " + label(*pc, row) + " " + shape_str(s);
+          require_within(w.dw, r.dw.want, r.dw.sumabs, b, tag + " dw");
+          if (with_db) {
+            require_within(w.db, r.db.want, r.db.sumabs, b, tag + " db");
+          } else {
+            INFO(tag << ": db written without one");
+            CHECK(std::all_of(w.db.begin(), w.db.end(), [](float f) { return std::isnan(f); }));
+          }
+          // fp32's rows add each chunk's pixels in order, then the chunks in order: same bits.
+          if (row == nullptr) {
+            first = w;
+          } else if (pc->wgrad_rows_agree) {
+            require_same_bits(w.dw, first.dw, tag + " dw against the default");
+            if (with_db) require_same_bits(w.db, first.db, tag + " db against the default");
+          }
         }
       }
-    }
-}
-
-TEST_CASE("conv3x3 CUDA ops are bit exact on small integers at the training shape") {
-  vdsr::test::require_gpu();
-  // |x|, |dy|, |w| <= 2, |b| <= 4: forward and backward-data partial sums are integers of at most
-  // 9*64*4 + 4, weight-gradient ones at most 64*41*41*4 = 430336 < 2^24: float is exact in any
-  // order, so every variant must equal the double reference exactly.
-  const ConvShape shapes[] = {{64, 41, 41, 64, 64}, {64, 41, 41, 1, 64}, {64, 41, 41, 64, 1},
-                              {3, 9, 11, 12, 20}};
-  uint32_t seed = 4000;
-  for (const ConvShape& s : shapes) {
-    const auto x = random_ints(size_t(s.in_elems()), -2, 2, ++seed);
-    const auto wt = random_ints(size_t(s.weight_elems()), -2, 2, ++seed);
-    const auto b = random_ints(size_t(s.K), -4, 4, ++seed);
-    const auto dy = random_ints(size_t(s.out_elems()), -2, 2, ++seed);
-    const auto xd = to_double(x), wd = to_double(wt), bd = to_double(b), dyd = to_double(dy);
-    const DevBuf xg(x), wg(wt), bg(b), dyg(dy);
-    const std::string tag = " " + shape_str(s);
-
-    std::vector<double> y_ref(size_t(s.out_elems()));
-    vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
-    for (const Variant* v : rows(ConvRole::Fwd))
-      require_exact(gpu_fwd(s, xg, wg, &bg, true, v), y_ref, "fwd " + label(v) + tag);
-
-    std::vector<double> dx_ref(size_t(s.in_elems()));
-    vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), xd.data(), dx_ref.data());
-    for (const Variant* v : rows(ConvRole::BwdData))
-      require_exact(gpu_bwd_data(s, dyg, wg, &xg, v), dx_ref,
-                    "bwd_data " + label(v) + tag);
-
-    std::vector<double> dw_ref(size_t(s.weight_elems())), db_ref(size_t(s.K));
-    vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
-    for (const Variant* v : rows(ConvRole::BwdWeight)) {
-      std::vector<float> dw, db;
-      gpu_bwd_weight(s, xg, dyg, true, v, &dw, &db);
-      require_exact(dw, dw_ref, "bwd_weight dw " + label(v) + tag);
-      require_exact(db, db_ref, "bwd_weight db " + label(v) + tag);
     }
   }
 }
 
-TEST_CASE("conv3x3_fwd_cuda is bit exact on small integers at 1080p") {
-  vdsr::test::require_gpu();
-  // One 1080x1920 frame through a hidden layer and both ends. Integers as above, so every variant
-  // equals the exact result: all of them are compared with variant 0 over the whole frame, and
-  // the border rows and columns plus 4000 random pixels with a double oracle computed here.
-  const ConvShape shapes[] = {{1, 1080, 1920, 64, 64}, {1, 1080, 1920, 1, 64},
-                              {1, 1080, 1920, 64, 1}};
+TEST_CASE(
+    "conv ops are exact on small integers (training shape and its ends, a wide image), every "
+    "precision and row") {
+  require_gpu();
+  const ConvShape shapes[] = {{64, 41, 41, 64, 64},
+                              {64, 41, 41, 1, 64},
+                              {64, 41, 41, 64, 1},
+                              {3, 9, 11, 12, 20},
+                              {1, 37, 203, 64, 64}};
+  const auto precisions = gpu_precisions();
+  uint32_t seed = 4000;
+  for (const ConvShape& s : shapes) {
+    const Problem d = int_problem(s, seed += 10);  // the same integers for every precision
+    const Ref y = ref_fwd(d, true, true), dx = ref_bwd_data(d, true);
+    const WgradRef w = ref_bwd_weight(d);
+    const std::string tag = " " + shape_str(s);
+    for (const PrecisionCase* pc : precisions) {
+      if (!applies(*pc, s)) continue;
+      const OnGpu g = upload(*pc, d);
+      for (const Row row : rows_at(*pc, ConvRole::Fwd, s))
+        require_exactly(run_fwd(*pc, row, g, true), y.want, exactness(*pc, ConvRole::Fwd),
+                        "fwd " + label(*pc, row) + tag);
+      for (const Row row : rows_at(*pc, ConvRole::BwdData, s))
+        require_exactly(run_bwd_data(*pc, row, g, true), dx.want, exactness(*pc, ConvRole::BwdData),
+                        "bwd_data " + label(*pc, row) + tag);
+      const Exactness e = exactness(*pc, ConvRole::BwdWeight);
+      for (const Row row : rows_at(*pc, ConvRole::BwdWeight, s)) {
+        const Wgrad got = run_bwd_weight(*pc, row, g, true);
+        require_exactly(got.dw, w.dw.want, e, "bwd_weight dw " + label(*pc, row) + tag);
+        require_exactly(got.db, w.db.want, e, "bwd_weight db " + label(*pc, row) + tag);
+      }
+    }
+  }
+}
+
+TEST_CASE("conv fwd is exact on small integers at 1080p, every precision and row") {
+  require_gpu();
+  // One 1080x1920 frame through a hidden layer and both ends, integers as above: the default
+  // equals a double oracle computed here on the border rows and columns and 4000 random pixels,
+  // and every row equals the default bit for bit over the whole frame.
+  const ConvShape shapes[] = {
+      {1, 1080, 1920, 64, 64}, {1, 1080, 1920, 1, 64}, {1, 1080, 1920, 64, 1}};
+  const auto precisions = gpu_precisions();
   uint32_t seed = 5000;
   for (const ConvShape& s : shapes) {
-    const auto x = random_ints(size_t(s.in_elems()), -2, 2, ++seed);
-    const auto wt = random_ints(size_t(s.weight_elems()), -2, 2, ++seed);
-    const auto b = random_ints(size_t(s.K), -4, 4, ++seed);
-    const DevBuf xg(x), wg(wt), bg(b);
-    const std::string tag = " " + shape_str(s);
-    const Variant* direct = row(ConvRole::Fwd, "direct");
-    const auto y0 = gpu_fwd(s, xg, wg, &bg, true, direct);
-
+    const Problem d = int_problem(s, seed += 10);
     std::vector<std::pair<int64_t, int64_t>> pix;
     for (int64_t w = 0; w < s.W; ++w) pix.push_back({0, w}), pix.push_back({s.H - 1, w});
     for (int64_t h = 0; h < s.H; ++h) pix.push_back({h, 0}), pix.push_back({h, s.W - 1});
-    std::mt19937 rng(++seed);
+    std::mt19937 rng(seed);
     for (int i = 0; i < 4000; ++i)
       pix.push_back({int64_t(rng() % uint32_t(s.H)), int64_t(rng() % uint32_t(s.W))});
-    int64_t bad = 0;
+    std::vector<double> oracle;  // [pixel of pix][k]
     for (const auto& [h, w] : pix)
       for (int64_t k = 0; k < s.K; ++k) {
-        double acc = b[size_t(k)];
+        double acc = d.b[size_t(k)];
         for (int64_t r = 0; r < 3; ++r)
           for (int64_t q = 0; q < 3; ++q) {
             const int64_t hh = h + r - 1, ww = w + q - 1;
             if (hh < 0 || hh >= s.H || ww < 0 || ww >= s.W) continue;
             for (int64_t c = 0; c < s.C; ++c)
-              acc += double(x[size_t((hh * s.W + ww) * s.C + c)]) *
-                     double(wt[size_t(((k * s.C + c) * 3 + r) * 3 + q)]);
+              acc += double(d.x[size_t((hh * s.W + ww) * s.C + c)]) *
+                     double(d.wt[size_t(((k * s.C + c) * 3 + r) * 3 + q)]);
           }
-        acc = std::max(acc, 0.0);
-        if (double(y0[size_t((h * s.W + w) * s.K + k)]) != acc) ++bad;
+        oracle.push_back(std::max(acc, 0.0));
       }
-    INFO("fwd direct" << tag << ": " << bad << " sampled outputs differ from the oracle");
-    CHECK(bad == 0);
-    for (const Variant* v : rows(ConvRole::Fwd))
-      if (v != direct)
-        require_same_bits(gpu_fwd(s, xg, wg, &bg, true, v), y0, "fwd " + label(v) + tag + " against direct");
+    const std::string tag = " " + shape_str(s);
+    for (const PrecisionCase* pc : precisions) {
+      if (!applies(*pc, s)) continue;
+      const OnGpu g = upload(*pc, d);
+      const auto y0 = run_fwd(*pc, nullptr, g, true);
+      int64_t bad = 0;
+      for (size_t i = 0; i < pix.size(); ++i)
+        for (int64_t k = 0; k < s.K; ++k) {
+          const auto [h, w] = pix[i];
+          bad += !exactly(y0[size_t((h * s.W + w) * s.K + k)], oracle[i * size_t(s.K) + size_t(k)],
+                          exactness(*pc, ConvRole::Fwd));
+        }
+      INFO("fwd " << label(*pc, nullptr) << tag << ": " << bad
+                  << " sampled outputs differ from the oracle");
+      CHECK(bad == 0);
+      for (const Row row : rows_at(*pc, ConvRole::Fwd, s))
+        if (row != nullptr)
+          require_same_bits(run_fwd(*pc, row, g, true), y0,
+                            "fwd " + label(*pc, row) + tag + " against the default");
+    }
   }
 }
 
-TEST_CASE("conv3x3 CUDA fwd and bwd_data are position independent (crops, batch members)") {
-  vdsr::test::require_gpu();
-  // Float data. Image 1 of a batch of 3 run alone, and a crop of it, must give bit for bit the
-  // batch's outputs (the crop: except its 1-pixel border, which sees the crop's zero padding).
-  const ConvShape s{3, 37, 45, 64, 64};
-  const int64_t h0 = 5, w0 = 7, ch = 20, cw = 33;
-  const ConvShape one{1, s.H, s.W, s.C, s.K}, crop{1, ch, cw, s.C, s.K};
-  uint32_t seed = 6000;
-  const auto x = random_floats(size_t(s.in_elems()), -1, 1, ++seed);
-  const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
-  const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
-  const auto dy = random_floats(size_t(s.out_elems()), -1, 1, ++seed);
-  const auto src = relu_source(size_t(s.in_elems()), ++seed);
-  auto image1 = [&](const std::vector<float>& t, int64_t C) {
-    const size_t n = size_t(s.H * s.W * C);
-    return std::vector<float>(t.begin() + std::ptrdiff_t(n), t.begin() + std::ptrdiff_t(2 * n));
-  };
-  auto cut = [&](const std::vector<float>& img, int64_t C) {  // img: [H][W][C] -> crop
-    std::vector<float> o;
-    for (int64_t h = h0; h < h0 + ch; ++h)
-      for (int64_t w = w0; w < w0 + cw; ++w)
-        for (int64_t c = 0; c < C; ++c) o.push_back(img[size_t((h * s.W + w) * C + c)]);
-    return o;
-  };
-  auto interior = [&](const std::vector<float>& t, int64_t C) {  // crop [ch][cw][C], no border
-    std::vector<float> o;
-    for (int64_t h = 1; h < ch - 1; ++h)
-      for (int64_t w = 1; w < cw - 1; ++w)
-        for (int64_t c = 0; c < C; ++c) o.push_back(t[size_t((h * cw + w) * C + c)]);
-    return o;
-  };
-  const DevBuf xg(x), wg(wt), bg(b), dyg(dy), srcg(src);
-  const DevBuf x1(image1(x, s.C)), dy1(image1(dy, s.K)), src1(image1(src, s.C));
-  const DevBuf xc(cut(image1(x, s.C), s.C)), dyc(cut(image1(dy, s.K), s.K)),
-      srcc(cut(image1(src, s.C), s.C));
-  for (const Variant* v : rows(ConvRole::Fwd)) {
-    const std::string tag = " " + label(v);
-    const auto whole = image1(gpu_fwd(s, xg, wg, &bg, true, v), s.K);
-    require_same_bits(gpu_fwd(one, x1, wg, &bg, true, v), whole, "fwd image alone" + tag);
-    require_same_bits(interior(gpu_fwd(crop, xc, wg, &bg, true, v), s.K),
-                      interior(cut(whole, s.K), s.K), "fwd crop" + tag);
-  }
-  for (const Variant* v : rows(ConvRole::BwdData)) {
-    const std::string tag = " " + label(v);
-    const auto whole = image1(gpu_bwd_data(s, dyg, wg, &srcg, v), s.C);
-    require_same_bits(gpu_bwd_data(one, dy1, wg, &src1, v), whole, "bwd_data image alone" + tag);
-    require_same_bits(interior(gpu_bwd_data(crop, dyc, wg, &srcc, v), s.C),
-                      interior(cut(whole, s.C), s.C), "bwd_data crop" + tag);
+namespace {
+
+// Image m of an [N][H][W][channels] map of shape s.
+std::vector<float> image_of(const std::vector<float>& t, const ConvShape& s, int64_t channels,
+                            int64_t m) {
+  const auto n = std::ptrdiff_t(s.H * s.W * channels);
+  return std::vector<float>(t.begin() + m * n, t.begin() + (m + 1) * n);
+}
+
+// Image m of a batch problem, as a problem of its own.
+Problem image(const Problem& d, int64_t m) {
+  const ConvShape& s = d.s;
+  return {{1, s.H, s.W, s.C, s.K},   image_of(d.x, s, s.C, m),  d.wt, d.b,
+          image_of(d.dy, s, s.K, m), image_of(d.src, s, s.C, m)};
+}
+
+// A crop of a one-image 64 -> 64 problem, as a problem of its own.
+Problem cropped(const Problem& d, const Crop& c) {
+  return {c.shape(), c.cut(d.x), d.wt, d.b, c.cut(d.dy), c.cut(d.src)};
+}
+
+struct CropCase {
+  ConvShape whole;
+  Crop crop;  // of the middle image
+};
+
+// A batch of 3 (image 1 alone, and a 20 x 33 crop of it) and single images cropped 4 rows and 3
+// columns in, 5 and 4 from the far edges: the 20 x 60 image is tiled in 2-D by the wgmma variant
+// while its 11 x 53 crop is cut from the strip.
+const CropCase kCrops[] = {{{3, 37, 45, 64, 64}, {45, 5, 7, 20, 33}},
+                           {{1, 41, 41, 64, 64}, {41, 4, 3, 32, 34}},
+                           {{1, 23, 150, 64, 64}, {150, 4, 3, 14, 143}},
+                           {{1, 20, 60, 64, 64}, {60, 4, 3, 11, 53}}};
+
+}  // namespace
+
+TEST_CASE(
+    "conv fwd and bwd_data are position independent (batch members, crops), every precision and "
+    "row") {
+  require_gpu();
+  for (const PrecisionCase* pc : gpu_precisions()) {
+    uint32_t seed = 6000;
+    for (const CropCase& cc : kCrops) {
+      const ConvShape& s = cc.whole;
+      const int64_t m = s.N / 2;
+      const Problem d = float_problem(*pc, s, seed += 10);
+      const Problem alone = image(d, m);
+      const OnGpu whole = upload(*pc, d), one = upload(*pc, alone),
+                  crop = upload(*pc, cropped(alone, cc.crop));
+      for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData}) {
+        const bool fwd = role == ConvRole::Fwd;
+        auto run = [&](Row row, const OnGpu& g) {
+          return run_fwd_or_bwd_data(*pc, role, row, g, true);
+        };
+        for (const Row row : rows_at(*pc, role, s)) {
+          const std::string tag =
+              std::string(conv_role_name(role)) + " " + label(*pc, row) + " " + shape_str(s);
+          REQUIRE((row == nullptr || row->usable(cc.crop.shape(), kGpu)));
+          const auto all = run(row, whole);
+          const auto mine = image_of(all, s, fwd ? s.K : s.C, m);
+          if (s.N > 1) require_same_bits(run(row, one), mine, tag + ": image alone");
+          const int64_t bad = cc.crop.interior_differences(mine, run(row, crop));
+          INFO(tag << ": the crop differs from the whole in " << bad << " outputs");
+          CHECK(bad == 0);
+        }
+      }
+    }
   }
 }
 
-TEST_CASE("conv3x3 CUDA ops are deterministic at the training shape") {
-  vdsr::test::require_gpu();
+TEST_CASE("conv ops are deterministic at the training shape, every precision and row") {
+  require_gpu();
   const ConvShape s{64, 41, 41, 64, 64};
-  uint32_t seed = 7000;
-  const auto x = random_floats(size_t(s.in_elems()), -1, 1, ++seed);
-  const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, ++seed);
-  const auto b = random_floats(size_t(s.K), -1, 1, ++seed);
-  const auto dy = random_floats(size_t(s.out_elems()), -1, 1, ++seed);
-  const DevBuf xg(x), wg(wt), bg(b), dyg(dy);
-  for (const Variant* v : rows(ConvRole::Fwd))
-    require_same_bits(gpu_fwd(s, xg, wg, &bg, true, v), gpu_fwd(s, xg, wg, &bg, true, v),
-                      "fwd twice " + label(v));
-  for (const Variant* v : rows(ConvRole::BwdData))
-    require_same_bits(gpu_bwd_data(s, dyg, wg, &xg, v), gpu_bwd_data(s, dyg, wg, &xg, v),
-                      "bwd_data twice " + label(v));
-  for (const Variant* v : rows(ConvRole::BwdWeight)) {
-    std::vector<float> dw1, db1, dw2, db2;
-    gpu_bwd_weight(s, xg, dyg, true, v, &dw1, &db1);
-    gpu_bwd_weight(s, xg, dyg, true, v, &dw2, &db2);
-    require_same_bits(dw1, dw2, "bwd_weight dw twice " + label(v));
-    require_same_bits(db1, db2, "bwd_weight db twice " + label(v));
+  for (const PrecisionCase* pc : gpu_precisions()) {
+    const OnGpu g = upload(*pc, float_problem(*pc, s, 7000));
+    for (const Row row : rows_at(*pc, ConvRole::Fwd, s))
+      require_same_bits(run_fwd(*pc, row, g, true), run_fwd(*pc, row, g, true),
+                        "fwd twice " + label(*pc, row));
+    for (const Row row : rows_at(*pc, ConvRole::BwdData, s))
+      require_same_bits(run_bwd_data(*pc, row, g, true), run_bwd_data(*pc, row, g, true),
+                        "bwd_data twice " + label(*pc, row));
+    for (const Row row : rows_at(*pc, ConvRole::BwdWeight, s)) {
+      const Wgrad a = run_bwd_weight(*pc, row, g, true), b = run_bwd_weight(*pc, row, g, true);
+      require_same_bits(a.dw, b.dw, "bwd_weight dw twice " + label(*pc, row));
+      require_same_bits(a.db, b.db, "bwd_weight db twice " + label(*pc, row));
+    }
   }
+}
+
+TEST_CASE("conv rows check their preconditions, every precision") {
+  require_gpu();
+  // Big enough for any shape below, should a check be missing and a kernel run.
+  const GpuArray a(64 * 64 * 9), b(64 * 64 * 9), w(64 * 64 * 9);
+  const ConvShape ok{1, 3, 3, 64, 64}, no_pixels{1, 0, 3, 64, 64};
+  const ConvShape not_64_to_64[] = {{1, 3, 3, 32, 64}, {1, 3, 3, 64, 16}};
+  for (const PrecisionCase* pc : gpu_precisions())
+    for (const ConvRole role : kRoles)
+      for (const Row row : usable_conv_variants(role, pc->p, ok, kGpu)) {
+        // Each role reads `in` (x, or dy for backward-data) and `with` (the weights, or dy for the
+        // weight gradient) and writes `out`.
+        auto call = [&](const ConvShape& s, const void* in, const void* with, void* out) {
+          if (role == ConvRole::Fwd)
+            row->launch(vdsr::fwd_launch(s, in, with, nullptr, false, out, gpu_stream(), kGpu));
+          if (role == ConvRole::BwdData)
+            row->launch(vdsr::bwd_data_launch(s, in, with, nullptr, out, gpu_stream(), kGpu));
+          if (role == ConvRole::BwdWeight)
+            row->launch(vdsr::bwd_weight_launch(s, in, with, static_cast<float*>(out), nullptr,
+                                                gpu_stream(), kGpu));
+        };
+        INFO(vdsr::conv_role_name(role) << " " << label(*pc, row));
+        CHECK_THROWS_AS(call(no_pixels, a.get(), w.get(), b.get()), vdsr::Error);
+        if (!pc->any_channels)
+          for (const ConvShape& s : not_64_to_64)
+            CHECK_THROWS_WITH(call(s, a.get(), w.get(), b.get()), Catch::Contains("64 -> 64"));
+        CHECK_THROWS_WITH(call(ok, nullptr, w.get(), b.get()), Catch::Contains("null"));
+        CHECK_THROWS_WITH(call(ok, a.get(), nullptr, b.get()), Catch::Contains("null"));
+        CHECK_THROWS_WITH(call(ok, a.get(), w.get(), nullptr), Catch::Contains("null"));
+        if (role != ConvRole::BwdWeight)
+          CHECK_THROWS_WITH(call(ok, a.get(), w.get(), a.get()), Catch::Contains("in place"));
+      }
+  // The GEMM weight copies of the tensor-core precisions refuse an empty layer.
+  for (const PrecisionCase* pc : gpu_precisions())
+    if (!pc->any_channels) {
+      INFO(pc->name);
+      CHECK_THROWS_AS(vdsr::ops::conv_weights(vdsr::Device::cuda(kGpu), pc->p, w.f32(), 1, 0, 64,
+                                              false, a.get()),
+                      vdsr::Error);
+    }
+  vdsr::cuda_sync(kGpu);
+}
+
+TEST_CASE("the kernel families refuse variant numbers they do not have") {
+  require_gpu();
+  const GpuArray a(64 * 64 * 9), b(64 * 64 * 9), w(64 * 64 * 9), y(64 * 64 * 9), bb(64);
+  const ConvShape s{1, 3, 3, 4, 4}, ok{1, 3, 3, 64, 64};
+  // fp32: forward and backward-data 0..3, the weight gradient 0..1.
+  CHECK_THROWS_AS(
+      vdsr::conv3x3_fwd_cuda(s, a.f32(), w.f32(), nullptr, false, y.f32(), gpu_stream(), 4),
+      vdsr::Error);
+  CHECK_THROWS_AS(
+      vdsr::conv3x3_fwd_cuda(s, a.f32(), w.f32(), nullptr, false, y.f32(), gpu_stream(), -1),
+      vdsr::Error);
+  CHECK_THROWS_AS(
+      vdsr::conv3x3_bwd_weight_cuda(s, a.f32(), y.f32(), w.f32(), bb.f32(), gpu_stream(), kGpu, 7),
+      vdsr::Error);
+  // fp32 backward-data cannot write over the mask's source either.
+  CHECK_THROWS_AS(
+      vdsr::conv3x3_bwd_data_cuda(s, y.f32(), w.f32(), a.f32(), a.f32(), gpu_stream(), 1),
+      vdsr::Error);
+  if (vdsr::current_device_cc() >= 80) {
+    CHECK_THROWS_WITH(
+        vdsr::conv3x3_fwd_tf32_cuda(ok, a.f32(), b.f32(), nullptr, false, w.f32(), gpu_stream(), 3),
+        Catch::Contains("no tf32 variant"));
+    const auto* m = static_cast<const __nv_bfloat16*>(a.get());
+    auto* out = static_cast<__nv_bfloat16*>(w.get());
+    CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, m, m, nullptr, false, out, gpu_stream(), 4),
+                      Catch::Contains("no bf16 variant"));
+  }
+  CHECK(!vdsr::conv3x3_tf32_variant_usable(-1, ok));
+  CHECK(!vdsr::conv3x3_tf32_variant_usable(3, ok));
+  vdsr::cuda_sync(kGpu);
 }
 
 TEST_CASE("the conv kernel registry: unique names, a default for every role and precision") {
-  vdsr::test::require_gpu();
+  require_gpu();
   std::set<std::string> seen;
-  for (const Variant& v : vdsr::conv_variants())
-    CHECK(seen.insert(std::string(vdsr::conv_role_name(v.role)) + "/" + std::to_string(int(v.precision)) + "/" + v.name)
+  for (const vdsr::ConvVariant& v : vdsr::conv_variants())
+    CHECK(seen.insert(std::string(vdsr::conv_role_name(v.role)) + "/" +
+                      std::to_string(int(v.precision)) + "/" + v.name)
               .second);
   const ConvShape train{64, 41, 41, 64, 64};
-  int cc_major = 0;
-  VDSR_CUDA_CHECK(cudaDeviceGetAttribute(&cc_major, cudaDevAttrComputeCapabilityMajor, kDev));
-  for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight}) {
-    CHECK(std::string(vdsr::default_conv_variant(role, vdsr::Precision::Fp32, train, kDev).name) ==
+  for (const ConvRole role : kRoles) {
+    CHECK(std::string(vdsr::default_conv_variant(role, Precision::Fp32, train, kGpu).name) ==
           (role == ConvRole::BwdWeight ? "tiled-64x192" : "tiled-128x64"));
-    if (cc_major >= 8)
-      for (const vdsr::Precision p : {vdsr::Precision::Tf32, vdsr::Precision::Bf16}) {
-        const auto usable = vdsr::usable_conv_variants(role, p, train, kDev);
+    if (vdsr::current_device_cc() >= 80)
+      for (const Precision p : {Precision::Tf32, Precision::Bf16}) {
+        const auto usable = vdsr::usable_conv_variants(role, p, train, kGpu);
         REQUIRE(!usable.empty());
-        CHECK(usable.front() == &vdsr::default_conv_variant(role, p, train, kDev));
+        CHECK(usable.front() == &vdsr::default_conv_variant(role, p, train, kGpu));
       }
   }
   // SRCNN's shapes have the general kernel alone; the tensor-core rows refuse other channel counts.
   ConvShape srcnn{1, 32, 32, 64, 32};
   srcnn.R = 5;
   srcnn.pad = vdsr::Padding::Replicate;
-  CHECK(std::string(vdsr::default_conv_variant(ConvRole::Fwd, vdsr::Precision::Fp32, srcnn, kDev).name) == "general");
-  CHECK(vdsr::usable_conv_variants(ConvRole::Fwd, vdsr::Precision::Bf16, ConvShape{1, 8, 8, 32, 32}, kDev).empty());
-  CHECK_THROWS_AS(vdsr::default_conv_variant(ConvRole::BwdData, vdsr::Precision::Fp32, srcnn, kDev), vdsr::Error);
+  CHECK(std::string(vdsr::default_conv_variant(ConvRole::Fwd, Precision::Fp32, srcnn, kGpu).name) ==
+        "general");
+  CHECK(vdsr::usable_conv_variants(ConvRole::Fwd, Precision::Bf16, ConvShape{1, 8, 8, 32, 32}, kGpu)
+            .empty());
+  CHECK_THROWS_AS(vdsr::default_conv_variant(ConvRole::BwdData, Precision::Fp32, srcnn, kGpu),
+                  vdsr::Error);
 }
 
-TEST_CASE("conv3x3 CUDA launchers check their preconditions") {
-  vdsr::test::require_gpu();
-  const ConvShape s{1, 3, 3, 4, 4}, bad{1, 0, 3, 4, 4};
-  DevBuf a(size_t(s.in_elems())), w(size_t(s.weight_elems())), y(size_t(s.out_elems())),
-      bb(size_t(s.K));
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(bad, a.get(), w.get(), nullptr, false, y.get(), stream(), 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, nullptr, w.get(), nullptr, false, y.get(), stream(), 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, y.get(), stream(), 4), vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, y.get(), stream(), -1), vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_fwd_cuda(s, a.get(), w.get(), nullptr, false, a.get(), stream(), 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(bad, y.get(), w.get(), nullptr, a.get(), stream(), 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(s, y.get(), nullptr, nullptr, a.get(), stream(), 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_data_cuda(s, y.get(), w.get(), a.get(), a.get(), stream(), 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(bad, a.get(), y.get(), w.get(), bb.get(), stream(), kDev, 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(s, a.get(), y.get(), nullptr, bb.get(), stream(), kDev, 1),
-                  vdsr::Error);
-  CHECK_THROWS_AS(vdsr::conv3x3_bwd_weight_cuda(s, a.get(), y.get(), w.get(), bb.get(), stream(), kDev, 7),
-                  vdsr::Error);
-  vdsr::cuda_sync(kDev);
+TEST_CASE("tf32: the training shape runs with every output-channel slice on this GPU") {
+  require_gpu();
+  // Compute 9.0 (227 KB per CTA) holds all 64 channels' fp32 weights; 8.0 holds 32; the 99 KB
+  // parts 16. The default picks the widest that fits.
+  const ConvShape s{64, 41, 41, 64, 64};
+  const auto slices = vdsr::usable_conv_variants(ConvRole::Fwd, Precision::Tf32, s, kGpu);
+  REQUIRE(!slices.empty());
+  if (vdsr::current_device_cc() == 90) CHECK(slices.size() == 3);
+  // The default gives the widest slice's result bit for bit, and so does every slice (each output's
+  // sum is the same sequence whichever slice computes it).
+  const PrecisionCase& tf32 = precision_case(Precision::Tf32);
+  const OnGpu g = upload(tf32, float_problem(tf32, {2, 41, 41, 64, 64}, 38000));
+  const auto widest = run_fwd(tf32, slices.front(), g, true);
+  require_same_bits(run_fwd(tf32, nullptr, g, true), widest,
+                    "the default against the widest slice");
+  for (const Row row : slices)
+    require_same_bits(run_fwd(tf32, row, g, true), widest, label(tf32, row));
 }
 
 // --- timing ----------------------------------------------------------------------------------
@@ -519,15 +496,15 @@ namespace {
 // Median of 20 timed runs (CUDA events on the engine's stream) after 3 warm-ups, in ms.
 double time_ms(const std::function<void()>& op) {
   for (int i = 0; i < 3; ++i) op();
-  vdsr::cuda_sync(kDev);
+  vdsr::cuda_sync(kGpu);
   cudaEvent_t e0, e1;
   VDSR_CUDA_CHECK(cudaEventCreate(&e0));
   VDSR_CUDA_CHECK(cudaEventCreate(&e1));
   std::vector<float> t;
   for (int i = 0; i < 20; ++i) {
-    VDSR_CUDA_CHECK(cudaEventRecord(e0, stream()));
+    VDSR_CUDA_CHECK(cudaEventRecord(e0, gpu_stream()));
     op();
-    VDSR_CUDA_CHECK(cudaEventRecord(e1, stream()));
+    VDSR_CUDA_CHECK(cudaEventRecord(e1, gpu_stream()));
     VDSR_CUDA_CHECK(cudaEventSynchronize(e1));
     float ms = 0.0f;
     VDSR_CUDA_CHECK(cudaEventElapsedTime(&ms, e0, e1));
@@ -539,49 +516,49 @@ double time_ms(const std::function<void()>& op) {
   return 0.5 * double(t[9] + t[10]);
 }
 
-void report(const char* op, const ConvShape& s, const char* variant, double ms) {
+void report(const char* op, const PrecisionCase& pc, const ConvShape& s, const char* variant,
+            double ms) {
   const double flop = 2.0 * s.macs();
-  std::printf("%-10s %-22s %-20s %9.3f ms %7.2f TFLOP/s\n", op, shape_str(s).c_str(), variant, ms,
-              flop / (ms * 1e-3) / 1e12);
+  std::printf("%-10s %-4s %-22s %-20s %9.3f ms %7.2f TFLOP/s\n", op, pc.name, shape_str(s).c_str(),
+              variant, ms, flop / (ms * 1e-3) / 1e12);
   std::fflush(stdout);
 }
 
 }  // namespace
 
-TEST_CASE("conv3x3 CUDA kernel timings", "[.perf]") {
-  vdsr::test::require_gpu();
+TEST_CASE("conv kernel timings, every precision and row", "[.perf]") {
+  require_gpu();
   // FLOP = 2 * 9 * C * K * N * H * W per op.
-  const ConvShape shapes[] = {{64, 41, 41, 64, 64}, {64, 41, 41, 1, 64}, {64, 41, 41, 64, 1},
-                              {1, 1080, 1920, 64, 64}, {1, 1080, 1920, 1, 64},
-                              {1, 1080, 1920, 64, 1}};
-  for (const ConvShape& s : shapes) {
-    const bool big = s.N == 1;
-    const auto x = random_floats(size_t(s.in_elems()), -1, 1, 1);
-    const auto wt = random_floats(size_t(s.weight_elems()), -0.1f, 0.1f, 2);
-    const auto b = random_floats(size_t(s.K), -1, 1, 3);
-    const DevBuf xg(x), wg(wt), bg(b), dyg(random_floats(size_t(s.out_elems()), -1, 1, 4));
-    DevBuf y(size_t(s.out_elems())), dx(size_t(s.in_elems())), dw(size_t(s.weight_elems())),
-        db(size_t(s.K));
-    // Every fp32 row of the registry; the direct kernels are slow and timed on the training shapes
-    // only.
-    auto slow = [](const Variant* v) {
-      return std::string(v->name).find("direct") == 0 || std::string(v->name) == "general";
-    };
-    for (const Variant* v : rows(ConvRole::Fwd))
-      if (v != nullptr && !(big && slow(v)))
-        report("fwd", s, v->name, time_ms([&] {
-                 v->launch(vdsr::fwd_launch(s, xg.get(), wg.get(), bg.get(), true, y.get(), stream(), kDev));
+  const ConvShape shapes[] = {{64, 41, 41, 64, 64},   {64, 41, 41, 1, 64},
+                              {64, 41, 41, 64, 1},    {1, 1080, 1920, 64, 64},
+                              {1, 1080, 1920, 1, 64}, {1, 1080, 1920, 64, 1}};
+  for (const PrecisionCase* pc : gpu_precisions())
+    for (const ConvShape& s : shapes) {
+      if (!applies(*pc, s)) continue;
+      const bool big = s.N == 1;
+      const OnGpu g = upload(*pc, float_problem(*pc, s, 1));
+      const GpuArray y(size_t(s.out_elems()), pc->maps), dx(size_t(s.in_elems()), pc->maps),
+          dw(size_t(s.weight_elems())), db(size_t(s.K));
+      // The direct kernels are slow and timed on the training shapes only.
+      auto slow = [](Row r) {
+        return std::string(r->name).find("direct") == 0 || std::string(r->name) == "general";
+      };
+      for (const Row r : usable_conv_variants(ConvRole::Fwd, pc->p, s, kGpu))
+        if (!(big && slow(r)))
+          report("fwd", *pc, s, r->name, time_ms([&] {
+                   r->launch(vdsr::fwd_launch(s, g.x.get(), g.w.get(), g.b.f32(), true, y.get(),
+                                              gpu_stream(), kGpu));
+                 }));
+      if (big) continue;  // inference only at 1080p
+      for (const Row r : usable_conv_variants(ConvRole::BwdData, pc->p, s, kGpu))
+        report("bwd_data", *pc, s, r->name, time_ms([&] {
+                 r->launch(vdsr::bwd_data_launch(s, g.dy.get(), g.w_flip.get(), g.src.get(),
+                                                 dx.get(), gpu_stream(), kGpu));
                }));
-    if (big) continue;  // inference only at 1080p
-    for (const Variant* v : rows(ConvRole::BwdData))
-      if (v != nullptr)
-        report("bwd_data", s, v->name, time_ms([&] {
-                 v->launch(vdsr::bwd_data_launch(s, dyg.get(), wg.get(), xg.get(), dx.get(), stream(), kDev));
+      for (const Row r : usable_conv_variants(ConvRole::BwdWeight, pc->p, s, kGpu))
+        report("bwd_weight", *pc, s, r->name, time_ms([&] {
+                 r->launch(vdsr::bwd_weight_launch(s, g.x.get(), g.dy.get(), dw.f32(), db.f32(),
+                                                   gpu_stream(), kGpu));
                }));
-    for (const Variant* v : rows(ConvRole::BwdWeight))
-      if (v != nullptr)
-        report("bwd_weight", s, v->name, time_ms([&] {
-                 v->launch(vdsr::bwd_weight_launch(s, xg.get(), dyg.get(), dw.get(), db.get(), stream(), kDev));
-               }));
-  }
+    }
 }
