@@ -19,8 +19,8 @@ EvalSample make_eval_sample(const Image& img, int scale, const std::string& name
                        << ") is too small for scale " << scale);
   Plane x = s.hr;
   for (double& v : x.v) v /= 255.0;
-  const Plane lr = imresize(x, 1.0 / scale);
-  s.input = imresize(lr, double(scale));
+  s.lr = imresize(x, 1.0 / scale);
+  s.input = imresize(s.lr, double(scale));
   VDSR_CHECK(s.input.height == s.hr.height && s.input.width == s.hr.width,
              "bicubic round trip of '" << name << "' gave " << s.input.height << "x"
                                        << s.input.width << " for " << s.hr.height << "x"

@@ -16,6 +16,7 @@ struct EvalSample {
   std::string name;
   int scale = 0;
   Plane hr;     // modcropped HR Y, 0..255 integers
+  Plane lr;     // imresize(hr / 255, 1/scale): the low-resolution image, [0, 1]-ish (not clamped)
   Plane input;  // bicubic down/up of hr / 255, [0, 1]-ish (not clamped), same size as hr
 };
 

@@ -40,9 +40,16 @@ Plane quantize_u8(const Plane& x01) {
 Plane shave(const Plane& p, int s) {
   VDSR_CHECK(s >= 0 && 2 * s < p.height && 2 * s < p.width,
              "cannot shave " << s << " pixels from a " << p.height << "x" << p.width << " plane");
-  Plane out(p.height - 2 * s, p.width - 2 * s);
-  for (int y = 0; y < out.height; ++y)
-    for (int x = 0; x < out.width; ++x) out.at(y, x) = p.at(y + s, x + s);
+  return crop(p, s, s, p.height - 2 * s, p.width - 2 * s);
+}
+
+Plane crop(const Plane& p, int y0, int x0, int h, int w) {
+  VDSR_CHECK(h >= 0 && w >= 0 && y0 >= 0 && x0 >= 0 && y0 + h <= p.height && x0 + w <= p.width,
+             "cannot crop " << h << "x" << w << " at (" << y0 << ", " << x0 << ") from a " << p.height << "x"
+                            << p.width << " plane");
+  Plane out(h, w);
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) out.at(y, x) = p.at(y0 + y, x0 + x);
   return out;
 }
 

@@ -10,6 +10,8 @@ Plane quantize_u8(const Plane& x01);
 
 // Removes `shave` pixels from every side.
 Plane shave(const Plane& p, int shave);
+// The h x w rectangle whose top-left pixel is (y0, x0); it must lie inside the plane.
+Plane crop(const Plane& p, int y0, int x0, int h, int w);
 
 // PSNR = 10 log10(255^2 / MSE); infinite when the planes are equal.
 double psnr(const Plane& a, const Plane& b);

@@ -31,8 +31,9 @@ class RegionRunner {
  public:
   explicit RegionRunner(Vdsr& model) : model_(model) {}
 
-  // Runs `t`'s input region of `in` and writes the piece's interior into `out`.
-  void run(const Plane& in, const Tile& t, Plane& out) {
+  // Runs `t`'s input region of `in` and writes the piece's interior into `out`, whose pixel (0, 0)
+  // is the image's (origin_y, origin_x).
+  void run(const Plane& in, const Tile& t, Plane& out, int origin_y = 0, int origin_x = 0) {
     const size_t n = size_t(t.region_pixels());
     if (x_.size() < n) {
       x_.resize(n);
@@ -58,7 +59,7 @@ class RegionRunner {
     const int oy = t.y0 - t.ry0, ox = t.x0 - t.rx0;  // the piece inside the region
     for (int y = 0; y < t.th; ++y) {
       const float* src = y_.data() + size_t(oy + y) * size_t(t.rw) + size_t(ox);
-      double* dst = &out.v[size_t(t.y0 + y) * size_t(out.width) + size_t(t.x0)];
+      double* dst = &out.v[size_t(t.y0 - origin_y + y) * size_t(out.width) + size_t(t.x0 - origin_x)];
       for (int x = 0; x < t.tw; ++x) dst[x] = static_cast<double>(src[x]);
     }
   }
@@ -69,22 +70,26 @@ class RegionRunner {
   Buffer dx_, dy_;            // the same on the model's device (GPU only)
 };
 
+// The output piece [y0, y0 + th) x [x0, x0 + tw) of an H x W plane with its haloed input region.
+Tile make_tile(int H, int W, int y0, int x0, int th, int tw, int halo) {
+  Tile t{};
+  t.y0 = y0;
+  t.x0 = x0;
+  t.th = th;
+  t.tw = tw;
+  t.ry0 = std::max(0, y0 - halo);
+  t.rx0 = std::max(0, x0 - halo);
+  t.rh = std::min(H, y0 + th + halo) - t.ry0;
+  t.rw = std::min(W, x0 + tw + halo) - t.rx0;
+  return t;
+}
+
 // The pieces of a tile x tile pass (tile > 0 and smaller than the plane).
 std::vector<Tile> make_tiles(int H, int W, int tile, int halo) {
   std::vector<Tile> tiles;
   for (int y0 = 0; y0 < H; y0 += tile)
-    for (int x0 = 0; x0 < W; x0 += tile) {
-      Tile t{};
-      t.y0 = y0;
-      t.x0 = x0;
-      t.th = std::min(tile, H - y0);
-      t.tw = std::min(tile, W - x0);
-      t.ry0 = std::max(0, y0 - halo);
-      t.rx0 = std::max(0, x0 - halo);
-      t.rh = std::min(H, y0 + t.th + halo) - t.ry0;
-      t.rw = std::min(W, x0 + t.tw + halo) - t.rx0;
-      tiles.push_back(t);
-    }
+    for (int x0 = 0; x0 < W; x0 += tile)
+      tiles.push_back(make_tile(H, W, y0, x0, std::min(tile, H - y0), std::min(tile, W - x0), halo));
   return tiles;
 }
 
@@ -113,6 +118,16 @@ Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
   Plane out(H, W);
   RegionRunner runner(model);
   for (const Tile& t : tiles) runner.run(input01, t, out);
+  return out;
+}
+
+Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h, int w) {
+  const int H = input01.height, W = input01.width;
+  VDSR_CHECK(h >= 1 && w >= 1 && y0 >= 0 && x0 >= 0 && y0 + h <= H && x0 + w <= W,
+             "region " << w << "x" << h << " at (" << x0 << ", " << y0 << ") is not inside the " << W << "x" << H
+                       << " plane");
+  Plane out(h, w);
+  RegionRunner(model).run(input01, make_tile(H, W, y0, x0, h, w, tile_halo(model.config())), out, y0, x0);
   return out;
 }
 

@@ -18,6 +18,10 @@ int tile_halo(const VdsrConfig& cfg);
 // run_model's output (input + f(input); SRCNN: f(input)), computed tile by tile; tile <= 0 or >= the image: one piece.
 Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile);
 
+// run_model's output on the region [y0, y0 + h) x [x0, x0 + w) alone (an h x w plane), computed from
+// that region plus the halo: the same pixels as the whole-image run, at the cost of the region.
+Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h, int w);
+
 // Pixels the network runs over for a tile x tile pass of an H x W plane: the pieces with their
 // halos (H W when untiled). For progress: each forward covers one region.
 int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile);

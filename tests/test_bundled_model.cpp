@@ -3,7 +3,8 @@
 // which the GPU measured when it was trained (vdsr_eval -g 0). The CPU and the GPU compute the
 // same network in fp32 with different summation orders: 0.0001 dB apart on this model, so
 // 0.002 dB is a margin, while a wrong file, a broken loader or a pipeline change moves the scores
-// by far more.
+// by far more. A new bundled model changes these figures and README's pictures: re-run
+// bench/make_pictures.sh (docs/results.md, "Pictures") with it.
 #include <catch2/catch.hpp>
 
 #include <algorithm>

@@ -1,13 +1,15 @@
 // Tiled inference (model/tiled.h) must equal whole-image inference bit for bit: on random planes of
 // awkward sizes, for tile sizes that divide neither the image nor any vector width, directly and
 // through upscale_image (RGB and grey, with and without TTA). A halo one pixel short must differ,
-// which shows the comparison can fail. auto_tile_size: a multiple of 8, >= 32, monotone in the budget.
+// which shows the comparison can fail. run_model_region: one region, the same pixels.
+// auto_tile_size: a multiple of 8, >= 32, monotone in the budget.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "image/image_io.h"
+#include "image/metrics.h"
 #include "model/inference.h"
 #include "model/tiled.h"
 #include "model/upscale.h"
@@ -48,13 +50,6 @@ Plane piece_with_halo(Vdsr& model, const Plane& in, int y0, int x0, int th, int 
   for (int y = 0; y < th; ++y)
     for (int x = 0; x < tw; ++x) piece.at(y, x) = out.at(y0 - ry0 + y, x0 - rx0 + x);
   return piece;
-}
-
-Plane crop(const Plane& p, int y0, int x0, int h, int w) {
-  Plane c(h, w);
-  for (int y = 0; y < h; ++y)
-    for (int x = 0; x < w; ++x) c.at(y, x) = p.at(y0 + y, x0 + x);
-  return c;
 }
 
 void check_tiled_equals_whole(const VdsrConfig& cfg, uint64_t seed, const std::vector<int>& tiles,
@@ -115,6 +110,24 @@ TEST_CASE("a halo one pixel short of the depth changes the output") {
     // ... and with one pixel less it does not: the comparison above can fail.
     REQUIRE(piece_with_halo(model, in, p.y0, p.x0, p.th, p.tw, halo - 1).v != expect.v);
   }
+}
+
+TEST_CASE("run_model_region equals the whole-image output on its region, inside and on the borders") {
+  const VdsrConfig cfg{6, 8, true};
+  Vdsr model(cfg);
+  model.init_he(15);
+  const Plane in = random_plane(37, 53, 8);
+  const Plane whole = run_model(model, in);
+  struct Piece { int y0, x0, h, w; };
+  for (const Piece& p : {Piece{13, 17, 7, 11}, Piece{0, 0, 5, 9}, Piece{30, 40, 7, 13}, Piece{0, 0, 37, 53},
+                         Piece{36, 1, 1, 50}}) {
+    INFO("piece " << p.h << "x" << p.w << " at " << p.y0 << "," << p.x0);
+    const Plane region = run_model_region(model, in, p.y0, p.x0, p.h, p.w);
+    REQUIRE(region.height == p.h);
+    REQUIRE(region.width == p.w);
+    REQUIRE(region.v == crop(whole, p.y0, p.x0, p.h, p.w).v);  // bit for bit
+  }
+  REQUIRE(test::error_of([&] { run_model_region(model, in, 30, 40, 8, 13); }).find("not inside") != std::string::npos);
 }
 
 TEST_CASE("upscale_image with small tiles equals the whole image (RGB and grey, x2 and x3)") {
