@@ -5,6 +5,7 @@
 set -euo pipefail
 
 packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 libpng-dev pkg-config python3 libmatio-dev
+          libopenmpi-dev openmpi-bin  # multi-process vdsr_train (engine/collective.h) and its tests
           clang libclang-rt-14-dev)  # clang: the fuzz targets (tests/fuzz/), which CI builds
 missing=()
 for p in "${packages[@]}"; do
