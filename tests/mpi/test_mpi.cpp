@@ -59,31 +59,12 @@ std::string mpirun(int np) {
          std::to_string(np) + " --oversubscribe ";
 }
 
-// depth 3, 4 channels, patch 12, global batch 4, 5 steps per epoch, 2 epochs, a log point every step.
-const char* kTinyFlags =
-    " -q -g -1 --depth 3 --channels 4 --patch 12 --stride 12 --batch 4 --epochs 2 --epoch-iters 5"
-    " --lr-step 2 --lr 0.01 --scales 2,3 --seed 5 --log-every 1";
-
-TrainOptions tiny(const std::string& out) {
-  TrainOptions o;
-  o.train = {std::string(VDSR_SOURCE_DIR) + "/samples"};
-  o.out = out;
-  o.data.scales = {2, 3};
-  o.data.patch = 12;
-  o.data.stride = 12;
-  o.model = VdsrConfig{3, 4, true};
-  o.batch = 4;
-  o.epochs = 2;
-  o.epoch_iters = 5;
-  o.lr_step = 2;
-  o.step.lr = 0.01;
-  o.seed = 5;
-  o.log_every = 1;
-  return o;
-}
+// The trainer tests' tiny run (tests/support/test_support.h: global batch 4, 3 epochs of 5 steps,
+// a log point every step) on the bundled samples.
+TrainOptions tiny(const std::string& out) { return test::tiny_train(std::string(VDSR_SOURCE_DIR) + "/samples", out); }
 
 std::string train_cmd(const std::string& out) {
-  return bin("vdsr_train") + kTinyFlags + " --train " + VDSR_SOURCE_DIR + "/samples --out " + out;
+  return bin("vdsr_train") + test::kTinyTrainFlags + " --train " + VDSR_SOURCE_DIR + "/samples --out " + out;
 }
 
 // The losses of the step records, by step.
@@ -143,10 +124,10 @@ TEST_CASE("mpirun -np 2: the ranks' weights are the same bits after every step, 
   INFO(log);
   REQUIRE(rc == 0);
   const std::string w0 = file_text(dir + "/two/weights.0"), w1 = file_text(dir + "/two/weights.1");
-  REQUIRE(std::count(w0.begin(), w0.end(), '\n') == 10);
+  REQUIRE(std::count(w0.begin(), w0.end(), '\n') == 15);
   REQUIRE(w0 == w1);
   const auto a = step_losses(dir + "/one/train.jsonl"), b = step_losses(dir + "/two/train.jsonl");
-  REQUIRE(a.size() == 10);
+  REQUIRE(a.size() == 15);
   require_close(a, b);
   // Rank 0 alone writes: one log line per record, no stray temporaries.
   REQUIRE(fs::exists(dir + "/two/vdsr.safetensors"));
@@ -160,7 +141,7 @@ TEST_CASE("a run stopped on 2 ranks resumes on 1, and the reverse, within 1e-5 o
   std::string log;
   REQUIRE(run_command(train_cmd(dir + "/ref"), &log) == 0);
   const auto ref = step_losses(dir + "/ref/train.jsonl");
-  REQUIRE(ref.size() == 10);
+  REQUIRE(ref.size() == 15);
   SECTION("2 ranks, then 1") {
     REQUIRE(run_command(run2 + train_cmd(dir + "/a") + " --max-steps 6", &log) == 0);
     INFO(log);

@@ -10,6 +10,7 @@
 
 #include "image/image_io.h"
 #include "image/plane.h"
+#include "model/train_options.h"
 
 namespace vdsr::test {
 
@@ -51,6 +52,13 @@ std::vector<double> to_double(const std::vector<float>& v);
 
 // An 8-bit image of random pixels (channels 1..4).
 Image test_image(int w, int h, int channels, uint32_t seed);
+
+// The trainer tests' tiny CPU run on the HR images of `train` into `out`: depth 3, 4 channels,
+// patch 12 (stride 12), batch 4, 5 steps per epoch, 3 epochs, lr 0.01 divided by 10 after 2
+// epochs, scales 2 and 3, seed 5, a log point every step. kTinyTrainFlags: the same as vdsr_train
+// flags (with -q -g -1; --train and --out left to the caller).
+TrainOptions tiny_train(const std::string& train, const std::string& out);
+extern const char* const kTinyTrainFlags;
 
 // A one-channel image holding a plane of integer levels 0..255 (e.g. a Y channel).
 Image grey_image(const Plane& y);
