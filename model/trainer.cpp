@@ -127,12 +127,14 @@ void check_batch_memory(const TrainOptions& o, Precision precision, int batch) {
   const double acts = Vdsr::activation_bytes(o.model, precision, int64_t(batch) * int64_t(area), true);
   const double host = 2 * batch_bytes + (o.device.is_cpu() ? acts : 0);
   const uint64_t host_total = memory_bytes(Device::cpu()), dev_total = memory_bytes(o.device);
+  const std::string what = "--batch " + std::to_string(o.batch) +
+                           (batch != o.batch ? " (" + std::to_string(batch) + " a process)" : std::string());
   VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
-                  "--batch " << batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                  what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                              << format_bytes(host) << " of host memory, more than this machine's "
                              << format_bytes(double(host_total)) << ": use a smaller --batch");
   VDSR_USER_CHECK(o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
-                  "--batch " << batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                  what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                              << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
                              << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
 }
