@@ -1,8 +1,9 @@
 // Data-parallel training over MPI (engine/collective.h, model/trainer.h) on tiny CPU runs of the
 // bundled samples, launched with `mpirun -np 2`: the ranks' weights are the same bits after every
 // step and the losses follow a one-process run of the same global batch within 1e-5 relative; a
-// run stopped on 2 ranks resumes on 1 and the reverse; SIGTERM to one rank stops every rank at the
-// next agreement point with a whole checkpoint; a --batch the ranks cannot share is refused.
+// run stopped on 2 ranks resumes on 1 and the reverse (and on 2, bit for bit); SIGTERM to one rank
+// stops every rank at the next agreement point with a whole checkpoint; a --batch the ranks cannot
+// share is refused.
 // Plus the launcher variables read by engine/collective.cpp (no MPI needed).
 // Skipped (exit 77, with the reason) without MPI in the build or mpirun on the machine, failed
 // then when VDSR_REQUIRE_MPI=1 (CI). Label `mpi`.
@@ -155,6 +156,15 @@ TEST_CASE("a run stopped on 2 ranks resumes on 1, and the reverse, within 1e-5 o
     INFO(log);
     REQUIRE(fs::exists(dir + "/b/vdsr.safetensors"));
     require_close(ref, step_losses(dir + "/b/train.jsonl"));
+  }
+  SECTION("2 ranks, then 2 ranks: bit for bit the uninterrupted 2-rank run") {
+    REQUIRE(run_command(run2 + train_cmd(dir + "/two"), &log) == 0);
+    REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --max-steps 7", &log) == 0);
+    REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --resume auto", &log) == 0);
+    INFO(log);
+    REQUIRE(step_losses(dir + "/c/train.jsonl") == step_losses(dir + "/two/train.jsonl"));
+    REQUIRE(load_checkpoint(dir + "/c/checkpoint.safetensors", Device::cpu()).model->weights().params ==
+            load_checkpoint(dir + "/two/checkpoint.safetensors", Device::cpu()).model->weights().params);
   }
   fs::remove_all(dir);
 }
