@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(cmake g++ make libstb-dev nlohmann-json3-dev catch2 libpng-dev pkg-config python3 libmatio-dev
           libjpeg62-turbo-dev libwebp-dev libtiff-dev  # image codecs (docs/formats.md)
+          libopenmpi-dev openmpi-bin  # multi-process vdsr_train (engine/collective.h) and its tests
           clang libclang-rt-14-dev)  # clang: the fuzz targets (tests/fuzz/), which CI builds
 missing=()
 for p in "${packages[@]}"; do

@@ -4,7 +4,8 @@
 #   BUILD_DIR=build         build folder
 #   JOBS=<cores>            parallel build jobs
 # GPU tests (label gpu) report "skipped" without a GPU. Data tests read ../shared/data (or
-# -DVDSR_DATA_DIR); they skip when it is missing unless VDSR_REQUIRE_DATA=1.
+# -DVDSR_DATA_DIR); they skip when it is missing unless VDSR_REQUIRE_DATA=1. Multi-process tests
+# (label mpi) run mpirun -np 2 on the CPU; they skip without MPI unless VDSR_REQUIRE_MPI=1.
 set -euo pipefail
 cd "$(dirname "$0")"
 ./setup.sh

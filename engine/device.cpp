@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <sstream>
 
+#include "engine/collective.h"
 #include "engine/error.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
@@ -138,6 +139,14 @@ std::string backend_info() {
 #else
   os << "cuDNN: not found at build time\n";
 #endif
+#if defined(VDSR_NCCL_VERSION)
+  const std::string nccl = " and NCCL " VDSR_NCCL_VERSION;
+#elif defined(VDSR_HAVE_CUDA)
+  const std::string nccl = " (NCCL not found at build time: GPU ranks average over MPI)";
+#else
+  const std::string nccl;
+#endif
+  os << "multi-process training: " << (mpi_compiled() ? "MPI" + nccl : "not built (no MPI)") << "\n";
   os << "CPU threads: " << ThreadPool::global().size();
   return os.str();
 }

@@ -13,6 +13,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
+#include "engine/collective.h"
 #include "engine/error.h"
 #include "engine/log.h"
 #include "engine/values.h"
@@ -109,29 +110,42 @@ std::string resolve_out(TrainOptions& o) {
   return (fs::path(o.out) / "checkpoint.safetensors").string();
 }
 
-// The batch's sizes are checked against the machine before anything is allocated.
-void check_batch_memory(const TrainOptions& o, Precision precision) {
+// The --batch of `ranks` processes: each takes an equal slice of every batch.
+int local_batch(const TrainOptions& o, int ranks) {
+  VDSR_USER_CHECK(o.batch % ranks == 0,
+                  "--batch " << o.batch << " is the global batch and must divide by the number of processes ("
+                             << ranks << "): use a multiple of " << ranks << ", e.g. --batch "
+                             << std::max(ranks, o.batch / ranks * ranks));
+  return o.batch / ranks;
+}
+
+// The batch's sizes (this process's slice) are checked against the machine before anything is
+// allocated.
+void check_batch_memory(const TrainOptions& o, Precision precision, int batch) {
   const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
-  const double batch_bytes = double(o.batch) * double(area) * sizeof(float);
-  const double acts = Vdsr::activation_bytes(o.model, precision, int64_t(o.batch) * int64_t(area), true);
+  const double batch_bytes = double(batch) * double(area) * sizeof(float);
+  const double acts = Vdsr::activation_bytes(o.model, precision, int64_t(batch) * int64_t(area), true);
   const double host = 2 * batch_bytes + (o.device.is_cpu() ? acts : 0);
   const uint64_t host_total = memory_bytes(Device::cpu()), dev_total = memory_bytes(o.device);
+  const std::string what = "--batch " + std::to_string(o.batch) +
+                           (batch != o.batch ? " (" + std::to_string(batch) + " a process)" : std::string());
   VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
-                  "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                  what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                              << format_bytes(host) << " of host memory, more than this machine's "
                              << format_bytes(double(host_total)) << ": use a smaller --batch");
   VDSR_USER_CHECK(o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
-                  "--batch " << o.batch << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+                  what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                              << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
                              << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
 }
 
-// Host staging buffers of one batch; on a GPU, device buffers the batch is copied into. Also the
-// output buffer of the collapse probe.
+// Host staging buffers of this rank's slice of one batch; on a GPU, device buffers the slice is
+// copied into.
 struct Batches {
-  Batches(const TrainOptions& o, const TrainingSet& patches)
-      : set(patches), batch_floats(size_t(o.batch) * size_t(o.data.patch) * size_t(o.data.patch)),
-        hx(batch_floats), hy(batch_floats), gpu(o.device.is_cuda()), sampler(patches.count(), o.batch, o.seed) {
+  Batches(const TrainOptions& o, const TrainingSet& patches, const Collective& c)
+      : set(patches), batch(o.batch / c.size()), first(size_t(c.rank()) * size_t(batch)),
+        batch_floats(size_t(batch) * size_t(o.data.patch) * size_t(o.data.patch)), hx(batch_floats),
+        hy(batch_floats), gpu(o.device.is_cuda()), sampler(patches.count(), o.batch, o.seed) {
     if (gpu) {
       dx = Buffer(o.device, batch_floats * sizeof(float));
       dy = Buffer(o.device, batch_floats * sizeof(float));
@@ -142,6 +156,8 @@ struct Batches {
   const float* y() const { return gpu ? static_cast<const float*>(dy.data()) : hy.data(); }
 
   const TrainingSet& set;
+  const int batch;     // patches of this rank's slice
+  const size_t first;  // where the slice starts in the global batch
   const size_t batch_floats;
   std::vector<float> hx, hy;
   Buffer dx, dy;
@@ -155,19 +171,25 @@ struct Batches {
 class TrainRun {
  public:
   TrainRun(const TrainOptions& o, OpenedRun opened, const TrainingSet& set, std::string ckpt_path,
-           Clock::time_point t_process);
+           Clock::time_point t_process, Collective& coll);
 
   StepOptions step(Batches& b, const TrainHooks& hooks);
+  StepStats agree(const TrainHooks& hooks);
+  void poll_stop(const TrainHooks& hooks);
   void log_step(int64_t e, const StepOptions& so, const StepStats& st, Progress& progress);
   void end_epoch(int64_t e, const StepOptions& so, const StepStats& st, const std::vector<ValSet>& val,
                  const Batches& b, Buffer& probe_out);
+  void epoch_report(int64_t e, const StepOptions& so, const std::vector<ValSet>& val, const Batches& b,
+                    Buffer& probe_out);
   void stop(TrainResult& res, const TrainHooks& hooks);
   void write_outputs(const TrainResult& res);
 
   double run_seconds() const { return seconds_before + seconds_since(t_process); }
-  void check_finite();
 
   const TrainOptions& o;
+  Collective& coll;
+  const bool lead;     // rank 0: validation, files, the epoch lines
+  int stop_signal = 0;  // a stop request, as the ranks agreed on it
   std::unique_ptr<Vdsr> model;
   TrainState state;
   int64_t iters = 0, total = 0, start_step = 0, end_step = 0;
@@ -176,6 +198,8 @@ class TrainRun {
 
  private:
   void assemble(Batches& b, int64_t step);
+  [[noreturn]] void fail_nonfinite(int64_t bad);
+  void check_replicas();
   void write_record(const nlohmann::json& r);
   void save();
   void save_weights_file(const std::string& path, const nlohmann::json& last_epoch);
@@ -193,9 +217,9 @@ class TrainRun {
 };
 
 TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet& set, std::string ckpt,
-                   Clock::time_point t0)
-    : o(opts), model(std::move(opened.model)), state(std::move(opened.state)), ckpt_path(std::move(ckpt)),
-      log_path((fs::path(opts.out) / "train.jsonl").string()), t_process(t0) {
+                   Clock::time_point t0, Collective& c)
+    : o(opts), coll(c), lead(c.rank() == 0), model(std::move(opened.model)), state(std::move(opened.state)),
+      ckpt_path(std::move(ckpt)), log_path((fs::path(opts.out) / "train.jsonl").string()), t_process(t0) {
   if (!model) {
     model = std::make_unique<Vdsr>(o.model, o.device);
     model->init_he(o.seed, o.init);
@@ -213,31 +237,38 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.config["commit"] = VDSR_COMMIT;
   model->set_steps_taken(state.step);
   model->set_precision(parse_precision(o.precision));
+  model->set_collective(&coll);
   start_step = state.step;
   seconds_before = state.seconds;
   end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
   if (!o.resume.empty() && fs::exists(ckpt_path) && fs::equivalent(o.resume, ckpt_path)) saved_step = start_step;
   log_info("model: " + model->config().describe() + " on " + o.device.name() + " in " +
-           precision_name(model->precision()) + "; " + std::to_string(iters) +
+           precision_name(model->precision()) +
+           (coll.size() > 1 ? " x " + std::to_string(coll.size()) + " ranks (" + coll.name() + "; --batch " +
+                                  std::to_string(o.batch) + " = " + std::to_string(coll.size()) + " x " +
+                                  std::to_string(o.batch / coll.size()) + ")"
+                            : "") +
+           "; " + std::to_string(iters) +
            " steps per epoch, " + std::to_string(o.epochs) + " epochs" +
            (start_step > 0 ? "; resuming at step " + std::to_string(start_step) + " (epoch " +
                                  std::to_string(state.epoch + 1) + ")"
                            : ""));
 
+  check_replicas();
+  if (!lead) return;
   epoch_records = trim_log(log_path, start_step);
   log.open(log_path, std::ios::app);
   VDSR_USER_CHECK(log.good(), "cannot write " << log_path);
 }
 
 void TrainRun::write_record(const nlohmann::json& r) {
+  if (!lead) return;
   log << r.dump() << "\n";
   log.flush();
   VDSR_USER_CHECK(log.good(), "cannot write " << log_path << " (disk full?)");
 }
 
-void TrainRun::check_finite() {
-  const int64_t bad = model->first_nonfinite_step();
-  if (bad < 0) return;
+void TrainRun::fail_nonfinite(int64_t bad) {
   log.flush();
   const std::string kept = saved_step >= 0 || fs::exists(ckpt_path)
                                ? "the last good checkpoint " + ckpt_path + " is kept untouched"
@@ -249,13 +280,52 @@ void TrainRun::check_finite() {
 
 void TrainRun::save() {
   state.seconds = run_seconds();
-  save_checkpoint(ckpt_path, *model, state);
+  if (lead) save_checkpoint(ckpt_path, *model, state);
   saved_step = state.step;
+}
+
+// An agreement point: the losses of the ranks' slices averaged into the global batch's (the
+// gradient norm already is the global one: it is taken after the average), a stop request on any
+// rank, the first non-finite step on any rank (an error on every rank alike).
+StepStats TrainRun::agree(const TrainHooks& hooks) {
+  StepStats st = model->read_stats();
+  const int64_t bad = model->first_nonfinite_step();
+  double sum[1] = {st.loss};
+  double most[2] = {double(hooks.stop != nullptr ? hooks.stop->load() : 0), bad >= 0 ? -double(bad) : -HUGE_VAL};
+  coll.sum(sum, 1);
+  coll.max(most, 2);
+  st.loss = sum[0] / double(coll.size());
+  stop_signal = std::max(stop_signal, int(most[0]));
+  if (most[1] > -HUGE_VAL) fail_nonfinite(int64_t(-most[1]));
+  return st;
+}
+
+// One process stops after any step; several only at agreement points (agree()).
+void TrainRun::poll_stop(const TrainHooks& hooks) {
+  if (coll.size() == 1 && hooks.stop != nullptr) stop_signal = hooks.stop->load();
+}
+
+// Every rank holds the same weights (they apply the same averaged gradient from the same start):
+// checked at the start and at every epoch's end on a 52-bit digest of the weights' bytes.
+void TrainRun::check_replicas() {
+  if (coll.size() == 1) return;
+  const std::vector<float> w = model->weights().params;
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  const auto* bytes = reinterpret_cast<const unsigned char*>(w.data());
+  for (size_t i = 0; i < w.size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  const double d = double(h >> 12);  // exact in a double
+  double v[2] = {d, -d};
+  coll.max(v, 2);
+  VDSR_CHECK(v[0] == -v[1], "the ranks' weights differ at step " << state.step
+                                                                 << " (every rank should apply the same averaged gradient)");
 }
 
 void TrainRun::assemble(Batches& b, int64_t step) {
   const auto t = Clock::now();
-  b.set.fill_batch(b.sampler.indices(step), b.hx.data(), b.hy.data());
+  const std::vector<int64_t> all = b.sampler.indices(step);
+  const std::vector<int64_t> slice(all.begin() + std::ptrdiff_t(b.first),
+                                   all.begin() + std::ptrdiff_t(b.first) + b.batch);
+  b.set.fill_batch(slice, b.hx.data(), b.hy.data());
   data_s += seconds_since(t);
 }
 
@@ -272,8 +342,9 @@ StepOptions TrainRun::step(Batches& b, const TrainHooks& hooks) {
     copy_bytes(o.device, b.dx.data(), Device::cpu(), b.hx.data(), b.batch_floats * sizeof(float));
     copy_bytes(o.device, b.dy.data(), Device::cpu(), b.hy.data(), b.batch_floats * sizeof(float));
   }
-  model->train_step_async(o.batch, o.data.patch, o.data.patch, b.x(), b.y(), so);
+  model->train_step_async(b.batch, o.data.patch, o.data.patch, b.x(), b.y(), so);
   ++state.step;
+  if (hooks.after_step) hooks.after_step(*model, state.step);
   ++epoch_steps;
   b.have_batch = false;
   // The next batch is assembled while the GPU runs this one.
@@ -289,6 +360,7 @@ void TrainRun::log_step(int64_t e, const StepOptions& so, const StepStats& st, P
   state.loss_sum += st.loss;
   ++state.loss_count;
   if (so.optim.clip_mode == ClipMode::Norm && st.grad_norm > so.clip_threshold()) ++state.clip_bound;
+  if (!lead) return;
   write_record({{"record", "step"}, {"step", state.step}, {"epoch", e + 1}, {"loss", st.loss},
                 {"grad_norm", st.grad_norm}, {"lr", so.lr}, {"seconds", run_seconds()}});
   char label[160];
@@ -299,13 +371,28 @@ void TrainRun::log_step(int64_t e, const StepOptions& so, const StepStats& st, P
 }
 
 // The end of epoch e: its record (validation, collapse checks), the curve, the checkpoint, the
-// epoch line and its warnings.
+// epoch line and its warnings (rank 0; the others keep the state in step).
 void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st, const std::vector<ValSet>& val,
                          const Batches& b, Buffer& probe_out) {
   if (state.loss_count == 0) {  // no log point in this epoch: its last loss stands for it
     state.loss_sum = st.loss;
     state.loss_count = 1;
   }
+  check_replicas();
+  if (lead) epoch_report(e, so, val, b, probe_out);
+  state.epoch = e + 1;
+  state.loss_sum = 0;
+  state.loss_count = 0;
+  state.clip_bound = 0;
+  save();
+  data_s = 0;
+  epoch_steps = 0;
+  t_epoch = Clock::now();
+}
+
+// Epoch e's record, curve, line and warnings.
+void TrainRun::epoch_report(int64_t e, const StepOptions& so, const std::vector<ValSet>& val, const Batches& b,
+                            Buffer& probe_out) {
   const double train_s = seconds_since(t_epoch);
   nlohmann::json rec = {{"record", "epoch"}, {"epoch", e + 1}, {"step", state.step},
                         {"loss", state.loss_sum / double(state.loss_count)}, {"lr", so.lr},
@@ -314,7 +401,7 @@ void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st, 
   // Validation scores the averaged weights when there are any.
   if (ema) model->swap_weights_with_ema();
   const std::string val_text = validate(*model, val, o.data.scales, rec);
-  std::string collapse = collapse_reason(*model, b.x(), std::min<int64_t>(o.batch, kProbePatches), o.data.patch,
+  std::string collapse = collapse_reason(*model, b.x(), std::min<int64_t>(b.batch, kProbePatches), o.data.patch,
                                          static_cast<float*>(probe_out.data()));
   if (ema) model->swap_weights_with_ema();
   if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
@@ -326,11 +413,6 @@ void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st, 
   write_record(rec);
   epoch_records[e + 1] = rec;
   write_curve((fs::path(o.out) / "curve.svg").string(), epoch_records, o.data.scales);
-  state.epoch = e + 1;
-  state.loss_sum = 0;
-  state.loss_count = 0;
-  state.clip_bound = 0;
-  save();
   char line[320];
   std::snprintf(line, sizeof line, "epoch %lld/%d  step %lld  loss %.6g  lr %.3g%s%s  (%.1f s, data %.3f ms/step, step %.3f ms/step)",
                 static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
@@ -346,9 +428,6 @@ void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st, 
                 std::to_string(int(100.0 * rec["clip_bound_fraction"].get<double>())) +
                 "% of the logged steps: the clip sets the step length (lr x clip) and the lr has "
                 "no effect beyond it");
-  data_s = 0;
-  epoch_steps = 0;
-  t_epoch = Clock::now();
 }
 
 // Where the loop ended: the result's counts and flags, a checkpoint of the exact state when it
@@ -357,16 +436,17 @@ void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
   res.step = state.step;
   res.epoch = state.epoch;
   res.finished = state.step >= total;
-  if (hooks.stop != nullptr && hooks.stop->load() != 0 && !res.finished) res.stopped_by_signal = hooks.stop->load();
-  res.hit_max_steps = !res.finished && res.stopped_by_signal == 0;
   // Stopped mid-epoch: checkpoint the exact state (the next process resumes from it).
   if (saved_step != state.step) {
-    const StepStats st = model->read_stats();
-    check_finite();
+    const StepStats st = agree(hooks);
     if (res.steps_this_run > 0) res.loss = st.loss;
     save();
   }
+  poll_stop(hooks);
+  if (stop_signal != 0 && !res.finished) res.stopped_by_signal = stop_signal;
+  res.hit_max_steps = !res.finished && res.stopped_by_signal == 0;
   if (saved_step == state.step) res.checkpoint = ckpt_path;
+  if (!lead) return;
   if (res.stopped_by_signal != 0)
     log_info("stopped by signal " + std::to_string(res.stopped_by_signal) + " at step " +
              std::to_string(state.step) + "; checkpoint " + ckpt_path + "; continue with --resume " + ckpt_path);
@@ -395,6 +475,7 @@ void TrainRun::save_weights_file(const std::string& path, const nlohmann::json& 
 
 // The final weights when every epoch is done, and the --json result.
 void TrainRun::write_outputs(const TrainResult& res) {
+  if (!lead) return;
   const std::string weights_path = (fs::path(o.out) / "vdsr.safetensors").string();
   nlohmann::json last_epoch = epoch_records.empty() ? nlohmann::json() : epoch_records.rbegin()->second;
   if (res.finished) save_weights_file(weights_path, last_epoch);
@@ -415,35 +496,49 @@ void TrainRun::write_outputs(const TrainResult& res) {
 
 }  // namespace
 
+namespace {
+// Ranks other than 0 print errors only (rank 0 speaks for the run).
+struct QuietRank {
+  explicit QuietRank(bool quiet) : saved(log_level()) {
+    if (quiet) set_log_level(LogLevel::Quiet);
+  }
+  ~QuietRank() { set_log_level(saved); }
+  LogLevel saved;
+};
+}  // namespace
+
 TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const auto t_process = Clock::now();
+  const std::unique_ptr<Collective> coll = make_collective(o.device);
+  const QuietRank quiet(coll->rank() != 0);
   const std::string ckpt_path = resolve_out(o);
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
+  const int batch = local_batch(o, coll->size());
   fs::create_directories(o.out);
 
   const TrainingSet set = load_training_set(o, opened.ckpt_config);
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
-  TrainRun run(o, std::move(opened), set, ckpt_path, t_process);
+  TrainRun run(o, std::move(opened), set, ckpt_path, t_process, *coll);
 
-  check_batch_memory(o, run.model->precision());
-  Batches batches(o, set);
+  check_batch_memory(o, run.model->precision(), batch);
+  Batches batches(o, set, *coll);
   TrainResult res;
   res.loss = NAN;
   Progress progress("training", std::max<int64_t>(0, run.end_step - run.start_step) * o.batch, "patch");
   const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
-  Buffer probe_out(o.device, size_t(std::min<int64_t>(o.batch, kProbePatches)) * area * sizeof(float));
+  Buffer probe_out(o.device, size_t(std::min<int64_t>(batch, kProbePatches)) * area * sizeof(float));
   run.t_epoch = Clock::now();
   while (run.state.step < run.end_step) {
-    if (hooks.stop != nullptr && hooks.stop->load() != 0) break;
+    run.poll_stop(hooks);
+    if (run.stop_signal != 0) break;
     const int64_t e = run.state.step / run.iters;
     const StepOptions so = run.step(batches, hooks);
     ++res.steps_this_run;
     const bool log_point = run.state.step % o.log_every == 0;
     const bool epoch_end = run.state.step % run.iters == 0;
     if (log_point || epoch_end) {
-      const StepStats st = run.model->read_stats();
-      run.check_finite();
+      const StepStats st = run.agree(hooks);
       res.loss = st.loss;
       if (log_point) run.log_step(e, so, st, progress);
       if (epoch_end) run.end_epoch(e, so, st, val, batches, probe_out);

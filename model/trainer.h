@@ -13,6 +13,15 @@
 // validation PSNR against epoch, redrawn at every epoch end) and, when the last epoch is done,
 // vdsr.safetensors (weights with the recipe and commit in the metadata).
 //
+// Many processes (docs/training.md, "Many processes"): launched by mpirun or srun, the ranks
+// (engine/collective.h) split every batch: --batch is the global batch, rank r takes slice r of
+// batch_indices(count, batch, step, seed), and each step averages the gradient over the ranks
+// (Vdsr::set_collective), so the run, its data order and its checkpoints are the same at any
+// width. At agreement points (log points and epoch ends; every step with one process) the ranks
+// average their losses into the global batch's, and agree on a stop request (a signal on any rank)
+// and on the first non-finite step, so every rank leaves the loop at the same step and none is
+// left waiting in a collective. Rank 0 alone validates and writes the files.
+//
 // On the GPU, batch k+1 is assembled on the host while step k runs (steps are queued with
 // Vdsr::train_step_async; the copy of the next batch into the device buffers waits for the step),
 // and the loss is read back only at log points and epoch ends.
@@ -38,6 +47,8 @@ struct TrainHooks {
   const std::atomic<int>* stop = nullptr;
   // Called before each step with the global step index (tests use it to poison the weights).
   std::function<void(Vdsr& model, int64_t step)> before_step;
+  // Called after each step is queued, with the steps taken (tests read the weights of each rank).
+  std::function<void(Vdsr& model, int64_t steps)> after_step;
 };
 
 struct TrainResult {
@@ -45,7 +56,7 @@ struct TrainResult {
   int64_t epoch = 0;           // epochs completed
   int64_t steps_this_run = 0;  // steps taken by this call
   bool finished = false;       // every epoch done; vdsr.safetensors written
-  int stopped_by_signal = 0;   // the signal number when a stop request ended the loop
+  int stopped_by_signal = 0;   // the signal number when a stop request ended the loop (on any rank)
   bool hit_max_steps = false;
   double loss = 0.0;           // the last loss read back (NaN if none was)
   std::string checkpoint;      // the checkpoint written last ("" if none in this call)

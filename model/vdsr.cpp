@@ -277,6 +277,7 @@ void Vdsr::begin_step(const StepOptions& opt) {
 }
 
 void Vdsr::step_async(const StepOptions& opt) {
+  if (collective_ != nullptr && collective_->size() > 1) collective_->average(grads(), num_params_, device_);
   ops::grad_norm(device_, num_params_, grads(), norm_slot());
   ops::optim_step(device_, opt.optim, optim_slot(), norm_slot(), num_params_,
                   num_weights_, params(), grads(), momentum(), second_moment(), ema());
@@ -318,7 +319,8 @@ void Vdsr::iteration_async(int64_t N, int64_t H, int64_t W, const float* x, cons
     forward_backward_async(N, H, W, x, target);
     step_async(opt);
   };
-  if (!device_.is_cuda() || !use_graphs_) return enqueue();
+  if (!device_.is_cuda() || !use_graphs_ || (collective_ != nullptr && !collective_->capturable(device_)))
+    return enqueue();
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
   reserve_activations(N * H * W, true);
   const IterationKey key = iteration_key(N, H, W, x, target, opt);

@@ -12,6 +12,9 @@
 // tf32-rounded copies of the weights made at every forward.
 // On a GPU, train_step_async records its iteration once as a CUDA graph and replays it while the
 // shape, the buffers and the options stay the same (engine/cuda_graph.h).
+// Data parallelism: with a collective set (set_collective), every step averages the gradient over
+// the ranks between the backward pass and the norm / clip / update, so every rank applies the
+// same step.
 // Training math: L = 1/(2N) sum (x + f(x) - target)^2; clipping by global norm or by value, then
 // SGD with momentum, Adam or AdamW, weight decay on weights only, and optionally an exponential
 // moving average of the weights, all in one pass (kernels/optim_step.h).
@@ -23,6 +26,7 @@
 
 #include "engine/arena.h"
 #include "engine/buffer.h"
+#include "engine/collective.h"
 #include "engine/cuda_graph.h"
 #include "kernels/bf16.h"
 #include "kernels/conv_shape.h"
@@ -74,6 +78,9 @@ class Vdsr {
   // Training iterations as CUDA graphs (GPU only; on by default). Off: every kernel is launched
   // from the host each step. Results are bit-identical either way.
   void set_use_graphs(bool on);
+  // The ranks whose gradients each step averages (null or one rank: none). A backend that cannot
+  // be recorded into a CUDA graph (MPI) makes the iterations run eagerly.
+  void set_collective(Collective* c) { collective_ = c; }
 
   float* params() { return static_cast<float*>(params_.data()); }
   const float* params() const { return static_cast<const float*>(params_.data()); }
@@ -155,7 +162,8 @@ class Vdsr {
   // Writes the next step's scalars (lr, bias corrections, clip threshold) to the device, outside
   // any graph; allocates the optimizer state `opt` needs.
   void begin_step(const StepOptions& opt);
-  void step_async(const StepOptions& opt);  // norm, clip, update, EMA; the step counter is the caller's
+  // The average over the ranks, norm, clip, update, EMA; the step counter is the caller's.
+  void step_async(const StepOptions& opt);
   // forward_backward_async + step_async, replayed from a graph when possible.
   void iteration_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                        const StepOptions& opt);
@@ -189,6 +197,7 @@ class Vdsr {
   Buffer wg_, wg_flip_;  // bf16 / tf32 modes: GEMM copies of the hidden layers' weights
   std::function<void(int64_t)> observer_;
   bool use_graphs_ = true;
+  Collective* collective_ = nullptr;
   CudaGraph graph_;
   IterationKey graph_key_, eager_key_;  // what graph_ recorded; the last eager iteration
   bool have_eager_key_ = false;

@@ -50,29 +50,6 @@ std::string make_data(const std::string& dir) {
   return hr;
 }
 
-// depth 3, 4 channels, patch 12, batch 4, 5 steps per epoch, 3 epochs.
-TrainOptions tiny(const std::string& hr, const std::string& out) {
-  TrainOptions o;
-  o.train = {hr};
-  o.out = out;
-  o.data.scales = {2, 3};
-  o.data.patch = 12;
-  o.data.stride = 12;
-  o.model = VdsrConfig{3, 4, true};
-  o.batch = 4;
-  o.epochs = 3;
-  o.epoch_iters = 5;
-  o.lr_step = 2;
-  o.step.lr = 0.01;
-  o.seed = 5;
-  o.log_every = 1;
-  return o;
-}
-
-const char* kTinyFlags =
-    " -q -g -1 --depth 3 --channels 4 --patch 12 --stride 12 --batch 4 --epochs 3 --epoch-iters 5"
-    " --lr-step 2 --lr 0.01 --scales 2,3 --seed 5 --log-every 1";
-
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
   std::vector<nlohmann::json> out;
   std::ifstream in(path);
@@ -111,13 +88,13 @@ struct Quiet {
 TEST_CASE("a run stopped mid-epoch and resumed equals the uninterrupted run bit for bit") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_resume"), hr = make_data(dir);
-  TrainOptions full = tiny(hr, dir + "/full");
+  TrainOptions full = test::tiny_train(hr, dir + "/full");
   full.val = {hr};
   const TrainResult rf = run_training(full);
   REQUIRE(rf.finished);
   REQUIRE(rf.step == 15);
 
-  TrainOptions part = tiny(hr, dir + "/part");
+  TrainOptions part = test::tiny_train(hr, dir + "/part");
   part.val = {hr};
   part.max_steps = 7;  // epoch 2, step 2 of 5
   const TrainResult r1 = run_training(part);
@@ -161,7 +138,7 @@ TEST_CASE("a run stopped mid-epoch and resumed equals the uninterrupted run bit 
 TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline per series") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_log"), hr = make_data(dir);
-  TrainOptions o = tiny(hr, dir + "/run");
+  TrainOptions o = test::tiny_train(hr, dir + "/run");
   o.val = {hr};
   o.log_every = 2;
   run_training(o);
@@ -212,8 +189,8 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
 TEST_CASE("a long run goes on across three vdsr_train processes with nothing lost") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_3proc"), hr = make_data(dir);
-  run_training(tiny(hr, dir + "/ref"));
-  const std::string cmd = bin("vdsr_train") + kTinyFlags + " --train " + hr + " --out " + dir + "/run";
+  run_training(test::tiny_train(hr, dir + "/ref"));
+  const std::string cmd = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/run";
   std::string log;
   REQUIRE(run_command(cmd + " --max-steps 6", &log) == 0);
   INFO(log);
@@ -230,7 +207,7 @@ TEST_CASE("a long run goes on across three vdsr_train processes with nothing los
 TEST_CASE("a non-finite loss stops training, names the step and keeps the last good checkpoint") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_nan"), hr = make_data(dir);
-  TrainOptions o = tiny(hr, dir + "/run");
+  TrainOptions o = test::tiny_train(hr, dir + "/run");
   o.epochs = 1;
   run_training(o);
   const std::string ckpt = dir + "/run/checkpoint.safetensors";
@@ -271,11 +248,11 @@ TEST_CASE("a non-finite loss stops training, names the step and keeps the last g
 TEST_CASE("resume refuses recipe options that differ from the checkpoint and names them") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_conflict"), hr = make_data(dir);
-  TrainOptions o = tiny(hr, dir + "/run");
+  TrainOptions o = test::tiny_train(hr, dir + "/run");
   o.max_steps = 3;
   run_training(o);
   const std::string ckpt = dir + "/run/checkpoint.safetensors";
-  TrainOptions r = tiny(hr, "");
+  TrainOptions r = test::tiny_train(hr, "");
   r.resume = ckpt;
   r.data.patch = 16;
   r.seed = 6;
@@ -288,7 +265,7 @@ TEST_CASE("resume refuses recipe options that differ from the checkpoint and nam
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --epoch-iters 7 --max-steps 1", &log) == 1);
   REQUIRE(log.find("--epoch-iters (epoch_iters 7, the checkpoint has 5)") != std::string::npos);
   // A new run into a folder that holds one is refused; run options may change on resume.
-  REQUIRE_THROWS_WITH(run_training(tiny(hr, dir + "/run")), Catch::Contains("--resume"));
+  REQUIRE_THROWS_WITH(run_training(test::tiny_train(hr, dir + "/run")), Catch::Contains("--resume"));
   TrainOptions ok;
   ok.resume = ckpt;
   ok.epochs = 1;
@@ -395,7 +372,7 @@ nlohmann::json last_epoch(const std::string& jsonl) {
 TEST_CASE("Adam with warm-up, cosine and EMA resumes bit for bit across three processes") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_adam_3proc"), hr = make_data(dir);
-  const std::string flags = std::string(kTinyFlags) +
+  const std::string flags = std::string(test::kTinyTrainFlags) +
                             " --optimizer adam --lr 0.002 --lr-schedule cosine --warmup-steps 4 --lr-min 1e-5"
                             " --ema 0.9 --clip-mode none --bias-lr-mult 0.1 --init fan-out --val " + hr +
                             " --train " + hr;
@@ -480,7 +457,7 @@ TEST_CASE("recipes: --help, docs/training.md and the presets agree; the command 
 TEST_CASE("resuming with a different recipe option is refused, naming each") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_recipe_conflict"), hr = make_data(dir);
-  const std::string base = bin("vdsr_train") + kTinyFlags + " --train " + hr + " --out " + dir + "/run";
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/run";
   std::string log;
   REQUIRE(run_command(base + " --recipe fast --max-steps 2", &log) == 0);
   INFO(log);
@@ -498,13 +475,13 @@ TEST_CASE("resuming with a different recipe option is refused, naming each") {
 TEST_CASE("a collapsed network and a clip that sets the step are named in the epoch record") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_collapse"), hr = make_data(dir);
-  TrainOptions unclipped = tiny(hr, dir + "/unclipped");
+  TrainOptions unclipped = test::tiny_train(hr, dir + "/unclipped");
   unclipped.step.optim.clip_mode = ClipMode::None;
   run_training(unclipped);
   for (const auto& r : read_jsonl(dir + "/unclipped/train.jsonl")) CHECK(!r.contains("clip_bound_fraction"));
   // Layer 1's ReLUs all dead from the first step: no gradient reaches them again, and what follows
   // sees a constant.
-  TrainOptions dead = tiny(hr, dir + "/dead");
+  TrainOptions dead = test::tiny_train(hr, dir + "/dead");
   TrainHooks hooks;
   hooks.before_step = [](Vdsr& m, int64_t step) {
     if (step != 0) return;
@@ -516,7 +493,7 @@ TEST_CASE("a collapsed network and a clip that sets the step are named in the ep
   REQUIRE(rec.contains("collapsed"));
   CHECK(rec.at("collapsed").get<std::string>().find("no longer depends on its input") != std::string::npos);
   // A norm clip far below the gradient's norm binds at every logged step.
-  TrainOptions clipped = tiny(hr, dir + "/clipped");
+  TrainOptions clipped = test::tiny_train(hr, dir + "/clipped");
   clipped.step.clip = 1e-9;
   run_training(clipped);
   CHECK(last_epoch(dir + "/clipped/train.jsonl").at("clip_bound_fraction").get<double>() == 1.0);
@@ -564,7 +541,7 @@ TEST_CASE("Adam trains a deep, narrow network where SGD with the default recipe 
 TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a corrupt checkpoint") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_resume_errors"), hr = make_data(dir);
-  const std::string base = bin("vdsr_train") + kTinyFlags + " --train " + hr + " --out " + dir + "/run";
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/run";
   std::string log;
   // --resume auto into an empty folder starts a new run.
   REQUIRE(run_command(base + " --resume auto --max-steps 2", &log) == 0);

@@ -5,11 +5,14 @@
 // (seed, step)); options left out are taken from the checkpoint. --recipe NAME fills in the
 // options of a preset (model/recipes.h) that the command line leaves out. Exit status: 0 done (or stopped
 // at --max-steps), 1 error (including a non-finite loss), 128 + signal when stopped by a signal
-// (130 for SIGINT, 143 for SIGTERM) after writing the checkpoint.
+// (130 for SIGINT, 143 for SIGTERM) after writing the checkpoint. Launched by mpirun or srun it is
+// one rank of a data-parallel run (engine/collective.h; docs/training.md, "Many processes"): the
+// GPU is the local rank's unless -g says otherwise, and a signal to any rank stops every rank.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/collective.h"
 #include "engine/error.h"
 #include "engine/log.h"
 #include "model/recipes.h"
@@ -83,7 +86,7 @@ int run(int argc, char** argv) {
   add("", "--no-bias", "", "conv layers without biases", [&](const std::string&) { o.model.bias = false; });
   add("", "--init", "FAN", "He initialisation over fan-in (9 C_in, the paper) or fan-out (9 C_out, the PyTorch ports) [fan-in]",
       [&](const std::string& v) { o.init = parse_init(v); });
-  add("", "--batch", "N", "patches per step [64]", [&](const std::string& v) { o.batch = cli::parse_int(v, "--batch"); });
+  add("", "--batch", "N", "patches per step, over all processes of a multi-process run [64]", [&](const std::string& v) { o.batch = cli::parse_int(v, "--batch"); });
   add("", "--epochs", "N", "epochs [90]", [&](const std::string& v) { o.epochs = cli::parse_int(v, "--epochs"); });
   add("", "--epoch-iters", "N", "steps per epoch; 0 = one full pass, ceil(patches / batch) [1000]",
       [&](const std::string& v) { o.epoch_iters = cli::parse_int(v, "--epoch-iters"); });
@@ -130,7 +133,8 @@ int run(int argc, char** argv) {
       [&](const std::string& v) { o.max_steps = cli::parse_int(v, "--max-steps"); });
   add("", "--log-every", "N", "steps between loss records (train.jsonl, progress) [10]",
       [&](const std::string& v) { o.log_every = cli::parse_int(v, "--log-every"); });
-  add("-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1]",
+  add("-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1; with several "
+      "processes on a machine, the local rank's]",
       [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); });
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = v; });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
@@ -155,10 +159,11 @@ int run(int argc, char** argv) {
 
   VDSR_USER_CHECK(!o.train.empty() || !o.resume.empty(), "--train DIR is required (or --resume CKPT)");
   VDSR_USER_CHECK(!o.out.empty() || (!o.resume.empty() && o.resume != "auto"), "--out DIR is required");
-  o.device = select_device(gpu);
+  o.device = select_rank_device(gpu, process_ranks());
   cli::check_precision(o.precision, o.device.is_cuda());
   install_stop_handlers();
-  const TrainResult r = run_training(o, TrainHooks{&g_stop, nullptr});
+  const TrainResult r = run_training(o, TrainHooks{&g_stop, nullptr, nullptr});
+  finalize_ranks();
   return r.stopped_by_signal != 0 ? 128 + r.stopped_by_signal : 0;
 }
 

@@ -52,6 +52,28 @@ void require_gpu() {
   std::exit(kSkipExitCode);
 }
 
+TrainOptions tiny_train(const std::string& train, const std::string& out) {
+  TrainOptions o;
+  o.train = {train};
+  o.out = out;
+  o.data.scales = {2, 3};
+  o.data.patch = 12;
+  o.data.stride = 12;
+  o.model = VdsrConfig{3, 4, true};
+  o.batch = 4;
+  o.epochs = 3;
+  o.epoch_iters = 5;
+  o.lr_step = 2;
+  o.step.lr = 0.01;
+  o.seed = 5;
+  o.log_every = 1;
+  return o;
+}
+
+const char* const kTinyTrainFlags =
+    " -q -g -1 --depth 3 --channels 4 --patch 12 --stride 12 --batch 4 --epochs 3 --epoch-iters 5"
+    " --lr-step 2 --lr 0.01 --scales 2,3 --seed 5 --log-every 1";
+
 std::string temp_dir(const std::string& name) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("vdsr_test_" + name + "_" + std::to_string(::getpid()));

@@ -10,6 +10,7 @@
 
 #include "image/image_io.h"
 #include "image/plane.h"
+#include "model/train_options.h"
 
 namespace vdsr::test {
 
@@ -60,6 +61,13 @@ Image random_image(int h, int w, int c, int bits, uint32_t seed);
 // A file's bytes; writes bytes to a file (REQUIREs success).
 std::vector<unsigned char> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes);
+
+// The trainer tests' tiny CPU run on the HR images of `train` into `out`: depth 3, 4 channels,
+// patch 12 (stride 12), batch 4, 5 steps per epoch, 3 epochs, lr 0.01 divided by 10 after 2
+// epochs, scales 2 and 3, seed 5, a log point every step. kTinyTrainFlags: the same as vdsr_train
+// flags (with -q -g -1; --train and --out left to the caller).
+TrainOptions tiny_train(const std::string& train, const std::string& out);
+extern const char* const kTinyTrainFlags;
 
 // A one-channel image holding a plane of integer levels 0..255 (e.g. a Y channel).
 Image grey_image(const Plane& y);

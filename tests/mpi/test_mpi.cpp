@@ -1,0 +1,236 @@
+// Data-parallel training over MPI (engine/collective.h, model/trainer.h) on tiny CPU runs of the
+// bundled samples, launched with `mpirun -np 2`: the ranks' weights are the same bits after every
+// step and the losses follow a one-process run of the same global batch within 1e-5 relative; a
+// run stopped on 2 ranks resumes on 1 and the reverse (and on 2, bit for bit); SIGTERM to one rank
+// stops every rank at the next agreement point with a whole checkpoint; a --batch the ranks cannot
+// share is refused.
+// Plus the launcher variables read by engine/collective.cpp (no MPI needed).
+// Skipped (exit 77, with the reason) without MPI in the build or mpirun on the machine, failed
+// then when VDSR_REQUIRE_MPI=1 (CI). Label `mpi`.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "engine/collective.h"
+#include "engine/error.h"
+#include "engine/log.h"
+#include "model/checkpoint.h"
+#include "model/trainer.h"
+#include "tests/support/test_support.h"
+
+namespace fs = std::filesystem;
+using namespace vdsr;
+using test::bin;
+using test::run_command;
+
+namespace {
+
+#ifndef VDSR_MPIEXEC
+#define VDSR_MPIEXEC ""
+#endif
+
+// "mpirun -np N" with OpenMPI's switches for CI containers (root, fewer cores than ranks), or a
+// skip saying why there is none.
+std::string mpirun(int np) {
+  std::string why, path;
+  if (!mpi_compiled()) {
+    why = "this build has no MPI (CMake found no libopenmpi-dev; ./setup.sh installs it)";
+  } else {
+    for (const std::string& p : {std::string(VDSR_MPIEXEC), std::string("/usr/bin/mpirun")})
+      if (!p.empty() && fs::exists(p)) {
+        path = p;
+        break;
+      }
+    if (path.empty() && run_command("command -v mpirun", &path) == 0) path.erase(path.find_last_not_of("\n") + 1);
+    if (path.empty()) why = "mpirun not found (Debian: openmpi-bin; ./setup.sh installs it)";
+  }
+  if (!why.empty()) {
+    const char* req = std::getenv("VDSR_REQUIRE_MPI");
+    if (req != nullptr && std::string(req) == "1") FAIL("VDSR_REQUIRE_MPI=1 but " << why);
+    std::cout << "SKIPPED: " << why << std::endl;
+    std::exit(test::kSkipExitCode);
+  }
+  return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 120 " + path + " -np " +
+         std::to_string(np) + " --oversubscribe ";
+}
+
+// The trainer tests' tiny run (tests/support/test_support.h: global batch 4, 3 epochs of 5 steps,
+// a log point every step) on the bundled samples.
+TrainOptions tiny(const std::string& out) { return test::tiny_train(std::string(VDSR_SOURCE_DIR) + "/samples", out); }
+
+std::string train_cmd(const std::string& out) {
+  return bin("vdsr_train") + test::kTinyTrainFlags + " --train " + VDSR_SOURCE_DIR + "/samples --out " + out;
+}
+
+// The losses of the step records, by step.
+std::map<int64_t, double> step_losses(const std::string& jsonl) {
+  std::map<int64_t, double> out;
+  std::ifstream in(jsonl);
+  for (std::string line; std::getline(in, line);) {
+    const auto r = nlohmann::json::parse(line);
+    if (r.at("record") == "step") out[r.at("step").get<int64_t>()] = r.at("loss").get<double>();
+  }
+  return out;
+}
+
+void require_close(const std::map<int64_t, double>& a, const std::map<int64_t, double>& b) {
+  REQUIRE(a.size() == b.size());
+  for (const auto& [step, loss] : a) {
+    INFO("step " << step << ": " << loss << " vs " << b.at(step));
+    REQUIRE(std::abs(loss - b.at(step)) <= 1e-5 * std::abs(loss));
+  }
+}
+
+std::string file_text(const std::string& path) { return test::file_bytes(path); }
+
+}  // namespace
+
+// One rank of the run below (launched by it under mpirun; hidden from a plain run): trains the
+// tiny run and writes a digest of its weights after every step to <out>/weights.<rank>.
+TEST_CASE("one rank of an mpirun'd tiny training", "[.rank]") {
+  const char* out = std::getenv("VDSR_MPI_TEST_OUT");
+  REQUIRE(out != nullptr);
+  const int rank = process_ranks().rank;
+  std::ostringstream digests;
+  TrainHooks hooks;
+  hooks.after_step = [&](Vdsr& m, int64_t steps) {
+    const std::vector<float> w = m.weights().params;
+    uint64_t h = 1469598103934665603ull;
+    const auto* bytes = reinterpret_cast<const unsigned char*>(w.data());
+    for (size_t i = 0; i < w.size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+    digests << steps << " " << h << "\n";
+  };
+  set_log_level(LogLevel::Quiet);
+  const TrainResult r = run_training(tiny(out), hooks);
+  REQUIRE(r.finished);
+  std::ofstream(std::string(out) + "/weights." + std::to_string(rank)) << digests.str();
+  finalize_ranks();
+}
+
+TEST_CASE("mpirun -np 2: the ranks' weights are the same bits after every step, and the losses follow one process within 1e-5") {
+  const std::string run2 = mpirun(2);
+  const std::string dir = test::temp_dir("mpi_ranks");
+  set_log_level(LogLevel::Quiet);
+  const TrainResult one = run_training(tiny(dir + "/one"));
+  set_log_level(LogLevel::Normal);
+  REQUIRE(one.finished);
+  std::string log;
+  const int rc = run_command("VDSR_MPI_TEST_OUT=" + dir + "/two " + run2 + bin("test_mpi") + " '[.rank]'", &log);
+  INFO(log);
+  REQUIRE(rc == 0);
+  const std::string w0 = file_text(dir + "/two/weights.0"), w1 = file_text(dir + "/two/weights.1");
+  REQUIRE(std::count(w0.begin(), w0.end(), '\n') == 15);
+  REQUIRE(w0 == w1);
+  const auto a = step_losses(dir + "/one/train.jsonl"), b = step_losses(dir + "/two/train.jsonl");
+  REQUIRE(a.size() == 15);
+  require_close(a, b);
+  // Rank 0 alone writes: one log line per record, no stray temporaries.
+  REQUIRE(fs::exists(dir + "/two/vdsr.safetensors"));
+  REQUIRE(!test::has_tmp_files(dir));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a run stopped on 2 ranks resumes on 1, and the reverse, within 1e-5 of the uninterrupted run") {
+  const std::string run2 = mpirun(2);
+  const std::string dir = test::temp_dir("mpi_resume");
+  std::string log;
+  REQUIRE(run_command(train_cmd(dir + "/ref"), &log) == 0);
+  const auto ref = step_losses(dir + "/ref/train.jsonl");
+  REQUIRE(ref.size() == 15);
+  SECTION("2 ranks, then 1") {
+    REQUIRE(run_command(run2 + train_cmd(dir + "/a") + " --max-steps 6", &log) == 0);
+    INFO(log);
+    REQUIRE(load_checkpoint(dir + "/a/checkpoint.safetensors", Device::cpu()).state.step == 6);
+    REQUIRE(run_command(train_cmd(dir + "/a") + " --resume auto", &log) == 0);
+    require_close(ref, step_losses(dir + "/a/train.jsonl"));
+  }
+  SECTION("1 rank, then 2") {
+    REQUIRE(run_command(train_cmd(dir + "/b") + " --max-steps 6", &log) == 0);
+    REQUIRE(run_command(run2 + train_cmd(dir + "/b") + " --resume auto", &log) == 0);
+    INFO(log);
+    REQUIRE(fs::exists(dir + "/b/vdsr.safetensors"));
+    require_close(ref, step_losses(dir + "/b/train.jsonl"));
+  }
+  SECTION("2 ranks, then 2 ranks: bit for bit the uninterrupted 2-rank run") {
+    REQUIRE(run_command(run2 + train_cmd(dir + "/two"), &log) == 0);
+    REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --max-steps 7", &log) == 0);
+    REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --resume auto", &log) == 0);
+    INFO(log);
+    REQUIRE(step_losses(dir + "/c/train.jsonl") == step_losses(dir + "/two/train.jsonl"));
+    REQUIRE(load_checkpoint(dir + "/c/checkpoint.safetensors", Device::cpu()).model->weights().params ==
+            load_checkpoint(dir + "/two/checkpoint.safetensors", Device::cpu()).model->weights().params);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGTERM to one rank stops every rank at the next agreement point with a whole checkpoint") {
+  const std::string run2 = mpirun(2);
+  const std::string dir = test::temp_dir("mpi_sigterm");
+  const std::string out = dir + "/run";
+  // Long enough to be caught mid-run (many epochs of 5 steps), a log point every 4 steps.
+  const std::string cmd = run2 + train_cmd(out) + " --epochs 400 --log-every 4";
+  // cmd is "... timeout 120 mpirun ...": the ranks are the children of timeout's child.
+  const std::string script =
+      cmd + " & pid=$!; "
+      "for i in $(seq 300); do [ -f " + out + "/train.jsonl ] && [ $(wc -l < " + out + "/train.jsonl) -ge 4 ] && break; "
+      "sleep 0.05; done; "
+      "launcher=$(pgrep -P $pid); kill -TERM $(pgrep -P $launcher | tail -n 1); wait $pid; echo \"exit=$?\"";
+  std::string log;
+  run_command("bash -c '" + script + "'", &log);
+  INFO(log);
+  REQUIRE(log.find("exit=143") != std::string::npos);
+  const LoadedCheckpoint ck = load_checkpoint(out + "/checkpoint.safetensors", Device::cpu());
+  REQUIRE(ck.state.step > 0);
+  REQUIRE(ck.state.step < 2000);
+  // An agreement point: a log point or an epoch's end.
+  REQUIRE((ck.state.step % 4 == 0 || ck.state.step % 5 == 0));
+  REQUIRE(!test::has_tmp_files(dir));
+  // It resumes (one more step on one process).
+  REQUIRE(run_command(train_cmd(out) + " --epochs 400 --resume auto --max-steps 1", &log) == 0);
+  REQUIRE(load_checkpoint(out + "/checkpoint.safetensors", Device::cpu()).state.step == ck.state.step + 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a --batch that does not divide by the ranks is refused, naming the flag") {
+  const std::string run2 = mpirun(2);
+  const std::string dir = test::temp_dir("mpi_batch");
+  std::string log;
+  REQUIRE(run_command(run2 + train_cmd(dir + "/run") + " --batch 5", &log) != 0);
+  REQUIRE_THAT(log, Catch::Contains("--batch 5 is the global batch and must divide by the number of processes (2)"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("the launchers' variables give the ranks, and one process alone has no collective") {
+  auto from = [](std::map<std::string, std::string> env) {
+    return ranks_from_environment([env](const char* name) -> const char* {
+      const auto it = env.find(name);
+      return it == env.end() ? nullptr : it->second.c_str();
+    });
+  };
+  RankInfo r = from({});
+  REQUIRE((r.rank == 0 && r.size == 1 && r.local_rank == 0 && r.local_size == 1 && r.source.empty()));
+  r = from({{"OMPI_COMM_WORLD_RANK", "9"}, {"OMPI_COMM_WORLD_SIZE", "16"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "1"},
+            {"OMPI_COMM_WORLD_LOCAL_SIZE", "8"}, {"SLURM_PROCID", "0"}, {"SLURM_NTASKS", "1"}});
+  REQUIRE((r.rank == 9 && r.size == 16 && r.local_rank == 1 && r.local_size == 8 && r.source == "mpirun"));
+  r = from({{"SLURM_PROCID", "13"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "5"}, {"SLURM_TASKS_PER_NODE", "8(x2)"}});
+  REQUIRE((r.rank == 13 && r.size == 16 && r.local_rank == 5 && r.local_size == 8 && r.source == "slurm"));
+  r = from({{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "3"}});
+  REQUIRE((r.local_rank == 3 && r.local_size == 4));
+  REQUIRE_THAT(test::error_of([&] { from({{"SLURM_PROCID", "x"}, {"SLURM_NTASKS", "4"}}); }),
+               Catch::Contains("SLURM_PROCID='x'"));
+  REQUIRE_THAT(test::error_of([&] { from({{"SLURM_PROCID", "4"}, {"SLURM_NTASKS", "4"}}); }),
+               Catch::Contains("rank 4 of 4"));
+  if (process_ranks().size == 1) {
+    const auto c = make_collective(Device::cpu());
+    REQUIRE(std::string(c->name()) == "none");
+    double v[2] = {1.5, -2.0};
+    c->sum(v, 2);
+    REQUIRE((v[0] == 1.5 && v[1] == -2.0));
+  }
+}
