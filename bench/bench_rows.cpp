@@ -1,7 +1,10 @@
 // Table and JSON output of vdsr_bench, and the error measure used to verify rows (bench_rows.h).
 #include "bench/bench_rows.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 
 namespace vdsr::bench {
 
@@ -31,6 +34,27 @@ std::string fmt(int decimals, double v) {
 
 double rel_l2(const float* a, const float* b, size_t n) { return rel_l2_impl(a, b, n); }
 double rel_l2(const float* a, const double* b, size_t n) { return rel_l2_impl(a, b, n); }
+
+double median_seconds(int reps, const std::function<void()>& fn) {
+  fn();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < std::max(1, reps); ++i) {
+    const auto a = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 nlohmann::json print_table(const std::vector<Row>& rows) {
   // Peaks: the fastest cuBLAS GEMM of each precision. Like-for-like cuDNN: fp32 rows against

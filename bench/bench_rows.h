@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -56,5 +57,10 @@ nlohmann::json print_table(const std::vector<Row>& rows);
 // ||a - b|| / ||b|| in double; +inf when a has a non-finite element or the sizes differ.
 double rel_l2(const float* a, const float* b, size_t n);
 double rel_l2(const float* a, const double* b, size_t n);
+
+// The median wall time of `reps` calls of fn (at least one), after one untimed call.
+double median_seconds(int reps, const std::function<void()>& fn);
+// Now, UTC, as 2026-11-22T20:13:26Z (the records' dates).
+std::string utc_now();
 
 }  // namespace vdsr::bench

@@ -8,12 +8,11 @@
 //     verified before it is timed; a table with TFLOP/s, % of the measured peak and the ratio to
 //     cuDNN's best like-for-like algorithm. --precision keeps one compute mode's rows (fp32, tf32
 //     or bf16; all of them by default).
+//   --stages FOLDER: the image pipeline's stages per format on a folder (bench/stages.h).
 // FLOP counts: a 3x3 conv pass is 2 * 9 * C * K FLOP per pixel (multiply + add); the network
 // forward is 2 * 664,704 FLOP per pixel; a training step is forward + backward-weight of every
 // layer + backward-data of every layer but the first (bench/bench_rows.h).
 #include <algorithm>
-#include <chrono>
-#include <ctime>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -28,7 +27,9 @@
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv_fwd.h"
+#include "bench/bench_rows.h"
 #include "bench/cpu_verify.h"
+#include "bench/stages.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
 #include "vdsr_version.h"
@@ -48,15 +49,6 @@ std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 // forward + backward-weight of every layer + backward-data of every layer but the first.
 double train_step_flop(const Vdsr& m, int64_t pixels) {
   double f = 0.0;
@@ -65,18 +57,6 @@ double train_step_flop(const Vdsr& m, int64_t pixels) {
     f += 2.0 * 9.0 * double(l.C) * double(l.K) * double(pixels) * (i == 0 ? 2.0 : 3.0);
   }
   return f;
-}
-
-double median_seconds(int reps, const std::function<void()>& fn) {
-  fn();  // warm-up
-  std::vector<double> t;
-  for (int i = 0; i < reps; ++i) {
-    const auto a = std::chrono::steady_clock::now();
-    fn();
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
-  }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
 }
 
 // The GPU rows, the table and the JSON (CUDA builds). Returns 1 when a row failed verification.
@@ -95,7 +75,7 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
   o.cublas = impl == "all" || impl == "cublas";
   std::vector<bench::Row> rows;
   nlohmann::json meta = {{"commit", VDSR_COMMIT},
-                         {"date", utc_now()},
+                         {"date", bench::utc_now()},
                          {"impl", impl},
                          {"precision", precision},
                          {"version", cli::version_text("vdsr_bench")}};
@@ -132,7 +112,9 @@ int run(int argc, char** argv) {
   std::string json, impl = "all", precision;
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
                 "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
-                "[--batch N] [--image N] [--gemm N] [--no-hd-convs] [--json FILE]");
+                "[--batch N] [--image N] [--gemm N] [--no-hd-convs] [--json FILE]\n"
+                "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
+                "[--net-rate MPX_PER_S] [--reps N] [--json FILE]");
   p.add({"-g", "--gpu", "N", "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
          [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); }});
   p.add({"", "--impl", "WHICH", "GPU rows: ours, cudnn, cublas or all [all]",
@@ -141,7 +123,7 @@ int run(int argc, char** argv) {
          "rows of one compute mode: fp32, tf32 or bf16 (GPU only), or all [all on a GPU; the CPU "
          "computes in fp32 only]",
          [&](const std::string& v) { precision = v; }});
-  p.add({"", "--reps", "N", "timed repeats per row, median reported [5 on the CPU, 50 on a GPU]",
+  p.add({"", "--reps", "N", "timed repeats per row, median reported [5 on the CPU, 50 on a GPU, 3 per image with --stages]",
          [&](const std::string& v) { reps = cli::parse_int(v, "--reps"); }});
   p.add({"", "--batch", "N", "patches of 41 x 41 in the training shape [64]",
          [&](const std::string& v) { batch = cli::parse_int(v, "--batch"); }});
@@ -157,8 +139,28 @@ int run(int argc, char** argv) {
   bool list = false;
   p.add({"", "--list-kernels", "", "GPU: list the conv kernel registry (which rows this GPU runs, the defaults) and exit",
          [&](const std::string&) { list = true; }});
+  bench::StagesOptions stages;
+  int64_t network_pixels = -1;
+  p.add({"", "--stages", "FOLDER",
+         "instead of the op rows: decode, colour + bicubic, network and encode throughput per format "
+         "over the images of FOLDER, stb's codecs beside ours, and the vdsr_sr -j L:P:S that keeps the "
+         "network fed",
+         [&](const std::string& v) { stages.folder = v; }});
+  p.add({"", "--images", "N", "--stages: the first N image files by name; 0 = all [0]",
+         [&](const std::string& v) { stages.images = cli::parse_int(v, "--images"); }});
+  p.add({"-s", "--scale", "N", "--stages: upscale factor 2, 3 or 4 [2]",
+         [&](const std::string& v) { stages.scale = cli::parse_int(v, "--scale"); }});
+  p.add({"", "--network-pixels", "N",
+         "--stages: output pixels the network runs (crops of the first images); 0 = every image whole "
+         "[65536 on the CPU, 0 on a GPU]",
+         [&](const std::string& v) { network_pixels = parse_int64(v, "--network-pixels"); }});
+  p.add({"", "--net-rate", "MPX_PER_S",
+         "--stages: the network rate (output Mpx/s) the -j suggestion feeds [the rate measured]",
+         [&](const std::string& v) { stages.net_rate = cli::parse_double(v, "--net-rate"); }});
   p.add_common();
   p.parse(argc, argv);
+  VDSR_USER_CHECK(stages.images >= 0 && network_pixels >= -1 && stages.net_rate >= 0,
+                  "--images, --network-pixels and --net-rate must not be negative");
   VDSR_USER_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
              "--impl must be ours, cudnn, cublas or all, got '" << impl << "'");
   VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && gemm >= 64,
@@ -171,6 +173,15 @@ int run(int argc, char** argv) {
     bench::list_kernels(dev.index, batch);
 #endif
     return 0;
+  }
+  if (!stages.folder.empty()) {
+    VDSR_USER_CHECK(precision != "all", "--stages times one compute mode; give --precision fp32, tf32 or bf16");
+    stages.device = dev;
+    stages.precision = precision;
+    stages.reps = reps > 0 ? reps : 3;
+    stages.network_pixels = network_pixels >= 0 ? network_pixels : dev.is_cuda() ? 0 : 65536;
+    stages.json = json;
+    return bench::run_stages(stages);
   }
   if (!precision.empty() && precision != "all") cli::check_precision(precision, dev.is_cuda());
   VDSR_USER_CHECK(dev.is_cuda() || precision != "all",
@@ -200,11 +211,11 @@ int run(int argc, char** argv) {
   const double conv_flop = 2.0 * s.macs();
   const std::string shape = std::to_string(batch) + "x41x41 64->64";
   row("conv3x3_fwd " + shape, conv_flop,
-      median_seconds(reps, [&] { conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data()); }));
+      bench::median_seconds(reps, [&] { conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data()); }));
   row("conv3x3_bwd_data " + shape, conv_flop,
-      median_seconds(reps, [&] { conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data()); }));
+      bench::median_seconds(reps, [&] { conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data()); }));
   row("conv3x3_bwd_weight " + shape, conv_flop,
-      median_seconds(reps, [&] { conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data()); }));
+      bench::median_seconds(reps, [&] { conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data()); }));
 
   Vdsr model(VdsrConfig{}, Device::cpu());
   model.init_he(1);
@@ -215,7 +226,7 @@ int run(int argc, char** argv) {
     model.forward(1, image, image, in.data(), out.data());
     bench::verify_network_forward(model, image, image, in.data(), out.data());
     row("network forward 1x" + std::to_string(image) + "x" + std::to_string(image), px_flop * image * image,
-        median_seconds(reps, [&] { model.forward(1, image, image, in.data(), out.data()); }));
+        bench::median_seconds(reps, [&] { model.forward(1, image, image, in.data(), out.data()); }));
   }
   {
     const auto in = random_vec(size_t(batch) * 41 * 41, 10, 0.5f), target = random_vec(in.size(), 11, 0.5f);
@@ -223,7 +234,7 @@ int run(int argc, char** argv) {
     StepOptions so;
     so.lr = 1e-6;  // keep the weights sane across repeats
     row("training step " + std::to_string(batch) + "x41x41", train_step_flop(model, int64_t(batch) * 41 * 41),
-        median_seconds(reps, [&] { model.train_step(batch, 41, 41, in.data(), target.data(), so); }));
+        bench::median_seconds(reps, [&] { model.train_step(batch, 41, 41, in.data(), target.data(), so); }));
   }
   if (!json.empty()) {
     nlohmann::json doc = {{"rows", rows},
@@ -231,7 +242,7 @@ int run(int argc, char** argv) {
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},
-                          {"date", utc_now()}};
+                          {"date", bench::utc_now()}};
     const std::string text = doc.dump(2) + "\n";
     write_file_atomic(json, text.data(), text.size());
   }

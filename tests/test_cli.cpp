@@ -78,6 +78,69 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
   CHECK(log.find("fp32, tf32 or bf16") != std::string::npos);
 }
 
+TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, and suggests -j") {
+  for (const char* f : {"jpeg", "webp", "tiff"}) test::require_codec(f);  // every encode row below
+  const std::string dir = test::temp_dir("bench_stages"), in = dir + "/in";
+  fs::create_directories(in);
+  save_image(in + "/a.png", test_image(24, 16, 3, 1), ImageFormat::PNG);
+  save_image(in + "/b.jpg", test_image(20, 18, 3, 2), ImageFormat::JPEG);
+  save_image(in + "/c.png", test_image(12, 10, 1, 3), ImageFormat::PNG);
+  save_image(in + "/d.bmp", test_image(9, 7, 3, 4), ImageFormat::BMP);  // the first 3 only: not read
+  write_text(in + "/notes.txt", "not an image");
+  const std::string cmd = bin("vdsr_bench") + " -g -1 --stages " + in + " --images 3 --reps 1 --network-pixels 300";
+  std::string log;
+  REQUIRE(run_command(cmd + " --json " + dir + "/s.json", &log) == 0);
+  INFO(log);
+  std::ifstream jf(dir + "/s.json");
+  const auto doc = nlohmann::json::parse(jf);
+  CHECK(doc.at("files") == 3);
+  std::vector<std::string> rows;
+  double network = 0;
+  for (const auto& r : doc.at("rows")) {
+    const std::string name = r.at("stage").get<std::string>() + (r.at("baseline").get<bool>() ? " (stb)" : "") +
+                             " | " + r.at("setting").get<std::string>();
+    rows.push_back(name);
+    INFO(name);
+    CHECK(r.at("images").get<int>() >= 1);
+    CHECK(r.at("seconds").get<double>() > 0);
+    CHECK(r.at("mpx_per_s").get<double>() > 0);
+    CHECK(r.at("images_per_s").get<double>() > 0);
+    const std::string stage = r.at("stage");
+    if (stage == "decode" || stage == "encode") CHECK(r.at("mb_per_s").get<double>() > 0);
+    if (stage == "network x2") {
+      network = r.at("mpx_per_s");
+      CHECK(r.at("mpx").get<double>() * 1e6 <= 300.5);  // the cap
+    }
+    CHECK(log.find(r.at("stage").get<std::string>()) != std::string::npos);
+  }
+  CHECK(rows == std::vector<std::string>{"decode | png", "decode | jpeg", "decode (stb) | png", "decode (stb) | jpeg",
+                                         "colour + bicubic x2 | 2 colour, 1 grey", "network x2 | 17x17 of image 1",
+                                         "encode | png level 1", "encode | png level 6", "encode | jpg q95",
+                                         "encode | webp q90", "encode | webp lossless", "encode | tif deflate 1",
+                                         "encode | bmp", "encode (stb) | png level 8", "encode (stb) | jpg q95"});
+  // One -j line per encode row, fed at the measured network rate.
+  CHECK(doc.at("net_rate_mpx_per_s").get<double>() == network);
+  CHECK(doc.at("suggestions").size() == 9);
+  CHECK(log.find("  png level 1            -j ") != std::string::npos);
+  CHECK(log.find("jpg q95 (stb)") != std::string::npos);
+  // A given rate: S = ceil(rate / the encoder's rate per thread), L from the decode rate.
+  REQUIRE(run_command(cmd + " --net-rate 5000 --json " + dir + "/r.json", &log) == 0);
+  std::ifstream rf(dir + "/r.json");
+  const auto given = nlohmann::json::parse(rf);
+  CHECK(given.at("net_rate_mpx_per_s").get<double>() == 5000.0);
+  const double decode = given.at("decode_output_mpx_per_s");
+  for (const auto& j : given.at("suggestions")) {
+    INFO(j.dump());
+    CHECK(j.at("load").get<int>() == int(std::ceil(5000.0 / decode - 1e-9)));
+    CHECK(j.at("save").get<int>() > 1);  // no encoder here writes 5000 Mpx/s on one thread
+    CHECK(j.at("threads").get<std::string>() == std::to_string(j.at("load").get<int>()) + ":" +
+                                                    std::to_string(j.at("process").get<int>()) + ":" +
+                                                    std::to_string(j.at("save").get<int>()));
+  }
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + dir + "/missing", &log) == 1);
+  CHECK(log.find("is not a folder") != std::string::npos);
+}
+
 TEST_CASE("vdsr_sr reports a corrupt image and still upscales the others") {
   const std::string dir = test::temp_dir("sr_corrupt"), in = dir + "/in", out = dir + "/out";
   fs::create_directories(in);

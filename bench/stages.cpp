@@ -1,0 +1,313 @@
+// vdsr_bench --stages (bench/stages.h): per-stage throughput of the image pipeline on a folder.
+#include "bench/stages.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "bench/bench_rows.h"
+#include "bench/stb_baseline.h"
+#include "engine/atomic_file.h"
+#include "engine/error.h"
+#include "engine/log.h"
+#include "engine/thread_pool.h"
+#include "image/codec.h"
+#include "image/color.h"
+#include "image/imresize.h"
+#include "model/inference.h"
+#include "model/upscale.h"
+#include "tools/cli.h"
+#include "vdsr_version.h"
+
+namespace vdsr::bench {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct StageRow {
+  std::string stage;    // decode, colour + bicubic, network, encode
+  std::string setting;  // the format (and its setting), or what the network ran on
+  std::string library;
+  bool baseline = false;  // stb's rows
+  int images = 0;
+  double pixels = 0.0;  // decode: input pixels; the other stages: output pixels
+  double bytes = 0.0;   // decode: the files' bytes; encode: the encoded bytes; else 0
+  double seconds = 0.0;
+
+  double mpx_per_s() const { return seconds > 0 ? pixels / seconds / 1e6 : 0.0; }
+  double mb_per_s() const { return seconds > 0 ? bytes / seconds / 1e6 : 0.0; }
+  double images_per_s() const { return seconds > 0 ? images / seconds : 0.0; }
+};
+
+class Rows {
+ public:
+  // The row of (stage, setting), added at the end on first use.
+  StageRow& at(const std::string& stage, const std::string& setting, const std::string& library, bool baseline) {
+    for (auto& r : rows_)
+      if (r.stage == stage && r.setting == setting && r.baseline == baseline) return r;
+    rows_.push_back({stage, setting, library, baseline});
+    return rows_.back();
+  }
+  // Times fn (median of reps after one untimed call) into the row, for one image.
+  void time(StageRow& r, int reps, double pixels, double bytes, const std::function<void()>& fn) {
+    r.seconds += median_seconds(reps, fn);
+    r.images += 1;
+    r.pixels += pixels;
+    r.bytes += bytes;
+  }
+  std::vector<StageRow>& all() { return rows_; }
+
+ private:
+  std::vector<StageRow> rows_;
+};
+
+struct Encoding {
+  const char* setting;
+  ImageFormat format;
+  SaveOptions options;
+};
+
+std::vector<Encoding> encodings() {
+  SaveOptions png1, png6, jpg, webp, lossless;
+  png1.png_level = 1;
+  png6.png_level = 6;
+  jpg.jpeg_quality = 95;
+  webp.webp_quality = 90;
+  lossless.webp_quality = 101;
+  return {{"png level 1", ImageFormat::PNG, png1},  {"png level 6", ImageFormat::PNG, png6},
+          {"jpg q95", ImageFormat::JPEG, jpg},       {"webp q90", ImageFormat::WEBP, webp},
+          {"webp lossless", ImageFormat::WEBP, lossless}, {"tif deflate 1", ImageFormat::TIFF, png1},
+          {"bmp", ImageFormat::BMP, SaveOptions{}}};
+}
+
+std::vector<unsigned char> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  VDSR_USER_CHECK(f, "cannot read '" << path << "'");
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// The image files of the folder (not its sub-folders) by name, the first `limit` (0: all).
+std::vector<std::string> image_files(const std::string& folder, int limit) {
+  VDSR_USER_CHECK(fs::is_directory(folder), "--stages: '" << folder << "' is not a folder");
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(folder))
+    if (e.is_regular_file() && has_image_extension(e.path().string())) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  if (limit > 0 && files.size() > size_t(limit)) files.resize(size_t(limit));
+  VDSR_USER_CHECK(!files.empty(), "--stages: no image files in '" << folder << "'");
+  return files;
+}
+
+// The codec row of these bytes, or null (with a warning) when none of this build reads them.
+const codec::Codec* codec_of(const std::vector<unsigned char>& bytes, const std::string& path) {
+  const std::string ext = fs::path(path).extension().string();
+  const codec::Bytes b{bytes.data(), bytes.size()};
+  for (const codec::Codec* c : codec::all_codecs()) {
+    if (!c->sniff(b, ext.empty() ? ext : ext.substr(1))) continue;
+    if (c->missing == nullptr) return c;
+    log_warning("skipped '" + path + "': " + c->missing);
+    return nullptr;
+  }
+  log_warning("skipped '" + path + "': unknown signature");
+  return nullptr;
+}
+
+// The luma the network sees: the bicubic upscale of Y (grey: the level) in [0, 1].
+Plane upscaled_luma(const Image& in, int scale) {
+  if (in.channels >= 3) return imresize(rgb_to_ycbcr(in).y, scale);
+  Plane y(in.height, in.width);
+  for (int r = 0; r < in.height; ++r)
+    for (int c = 0; c < in.width; ++c) y.at(r, c) = double(in.at(r, c, 0)) / in.max_value();
+  return imresize(y, scale);
+}
+
+// The top-left crop of at most `pixels` (0: all) of p, as square as the plane allows.
+Plane crop(const Plane& p, int64_t pixels) {
+  if (pixels <= 0 || int64_t(p.height) * p.width <= pixels) return p;
+  int h = std::min(p.height, std::max(1, int(std::sqrt(double(pixels)))));
+  const int w = int(std::min<int64_t>(p.width, std::max<int64_t>(1, pixels / h)));
+  h = int(std::min<int64_t>(p.height, std::max<int64_t>(1, pixels / w)));
+  Plane out(h, w);
+  for (int r = 0; r < h; ++r)
+    for (int c = 0; c < w; ++c) out.at(r, c) = p.at(r, c);
+  return out;
+}
+
+std::string fmt(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+int ceil_ratio(double need, double rate) { return rate > 0 ? std::max(1, int(std::ceil(need / rate - 1e-9))) : 0; }
+
+}  // namespace
+
+int run_stages(const StagesOptions& o) {
+  VDSR_USER_CHECK(o.scale >= 2 && o.scale <= 4, "--scale must be 2, 3 or 4, got " << o.scale);
+  const std::vector<std::string> files = image_files(o.folder, o.images);
+  Vdsr model(VdsrConfig{}, o.device);
+  model.init_he(1);
+  const std::string precision = o.precision.empty() ? "fp32" : o.precision;
+  model.set_precision(cli::check_precision(precision, o.device.is_cuda()));
+  const double s2 = double(o.scale) * o.scale;
+  const std::string sx = "x" + std::to_string(o.scale);
+  Rows rows;
+  int64_t network_left = o.network_pixels;
+  std::string network_what;
+  int network_images = 0, colour_images = 0, grey_images = 0;
+  for (const std::string& path : files) {
+    const std::vector<unsigned char> bytes = read_bytes(path);
+    const codec::Codec* c = codec_of(bytes, path);
+    if (c == nullptr) continue;
+    const codec::Bytes b{bytes.data(), bytes.size()};
+    Image in;
+    const ImageInfo info = c->probe(b, path);
+    rows.time(rows.at("decode", c->format, c->library, false), o.reps, double(info.width) * info.height,
+              double(bytes.size()), [&] {
+                int orientation = 1;
+                in = c->decode(b, path, c->probe(b, path), orientation);
+              });
+    if (std::string(c->format) == "png" || std::string(c->format) == "jpeg") {
+      rows.time(rows.at("decode", c->format, "stb_image", true), o.reps, double(info.width) * info.height,
+                double(bytes.size()), [&] { (void)stb_decode(bytes.data(), bytes.size()); });
+    }
+    UpscaleOptions up;
+    up.scale = o.scale;
+    Image out;
+    const double out_px = double(in.width) * in.height * s2;
+    ++(in.channels >= 3 ? colour_images : grey_images);
+    rows.time(rows.at("colour + bicubic " + sx, "", "image/color, imresize", false), o.reps, out_px, 0.0,
+              [&] { out = upscale_image(in, nullptr, up); });
+    if (o.network_pixels == 0 || network_left > 0) {
+      const Plane whole = upscaled_luma(in, o.scale);
+      const Plane luma = crop(whole, network_left);
+      const int64_t px = int64_t(luma.height) * luma.width;
+      network_left = luma.v.size() < whole.v.size() ? 0 : network_left - px;  // a crop spends the cap
+      ++network_images;
+      network_what = o.network_pixels == 0 ? "every image whole"
+                     : network_images == 1
+                         ? std::to_string(luma.width) + "x" + std::to_string(luma.height) + " of image 1"
+                         : std::to_string(o.network_pixels) + " px of " + std::to_string(network_images) +
+                               " images";
+      StageRow& r = rows.at("network " + sx, "", "VDSR 20x64 " + precision + " " + o.device.name(), false);
+      rows.time(r, o.reps, double(px), 0.0, [&] { (void)run_model(model, luma); });
+    }
+    for (const Encoding& e : encodings()) {
+      const codec::Codec& w = codec::codec_for(e.format);
+      if (w.missing != nullptr || (out.bits == 16 && e.format != ImageFormat::PNG && e.format != ImageFormat::TIFF))
+        continue;
+      std::vector<unsigned char> file;
+      StageRow& r = rows.at("encode", e.setting, w.library, false);
+      rows.time(r, o.reps, out_px, 0.0, [&] { file = w.encode(out, e.options, path); });
+      r.bytes += double(file.size());
+    }
+    if (out.bits == 8) {
+      std::vector<unsigned char> file;
+      StageRow& png = rows.at("encode", "png level 8", "stb_image_write", true);
+      rows.time(png, o.reps, out_px, 0.0, [&] { file = stb_encode_png(out); });
+      png.bytes += double(file.size());
+      StageRow& jpg = rows.at("encode", "jpg q95", "stb_image_write", true);
+      rows.time(jpg, o.reps, out_px, 0.0, [&] { file = stb_encode_jpeg(out, 95); });
+      jpg.bytes += double(file.size());
+    }
+  }
+  // Stage order (ours before stb's within a stage), and what the bicubic and network rows ran on.
+  auto rank = [](const StageRow& r) {
+    const int stage = r.stage == "decode" ? 0 : r.stage.rfind("colour", 0) == 0 ? 1 : r.stage.rfind("network", 0) == 0 ? 2 : 3;
+    return 2 * stage + (r.baseline ? 1 : 0);
+  };
+  std::stable_sort(rows.all().begin(), rows.all().end(),
+                   [&](const StageRow& a, const StageRow& b) { return rank(a) < rank(b); });
+  for (auto& r : rows.all()) {
+    if (r.stage.rfind("network", 0) == 0) r.setting = network_what;
+    if (r.stage.rfind("colour", 0) == 0)
+      r.setting = std::to_string(colour_images) + " colour, " + std::to_string(grey_images) + " grey";
+  }
+
+  // The table.
+  const unsigned threads = unsigned(ThreadPool::global().size());
+  const std::string on = o.device.is_cuda() ? o.device.name() : "the CPU, " + std::to_string(threads) + " threads";
+  std::printf("vdsr_bench --stages %s (%zu files, %s; the network on %s, the other stages on one "
+              "thread each), commit %s, %s\n",
+              o.folder.c_str(), files.size(), sx.c_str(), on.c_str(), VDSR_COMMIT, utc_now().c_str());
+  std::printf("%-22s %-22s %-24s %6s %9s %9s %9s %9s %9s %9s\n", "stage", "format / setting", "library", "images",
+              "Mpx", "MB", "seconds", "images/s", "MB/s", "Mpx/s");
+  nlohmann::json jrows = nlohmann::json::array();
+  double decode_px = 0, decode_s = 0, bicubic = 0, network = 0;
+  for (const auto& r : rows.all()) {
+    const std::string stage = r.stage + (r.baseline ? " (stb)" : "");
+    std::printf("%-22s %-22s %-24s %6d %9s %9s %9s %9s %9s %9s\n", stage.c_str(), r.setting.c_str(),
+                r.library.c_str(), r.images, fmt(r.pixels / 1e6, 3).c_str(),
+                r.bytes > 0 ? fmt(r.bytes / 1e6, 3).c_str() : "-", fmt(r.seconds, 4).c_str(),
+                fmt(r.images_per_s(), 2).c_str(), r.bytes > 0 ? fmt(r.mb_per_s(), 2).c_str() : "-",
+                fmt(r.mpx_per_s(), 3).c_str());
+    jrows.push_back({{"stage", r.stage}, {"setting", r.setting}, {"library", r.library},
+                     {"baseline", r.baseline}, {"images", r.images}, {"mpx", r.pixels / 1e6},
+                     {"mb", r.bytes / 1e6}, {"seconds", r.seconds}, {"images_per_s", r.images_per_s()},
+                     {"mb_per_s", r.mb_per_s()}, {"mpx_per_s", r.mpx_per_s()}});
+    if (r.stage == "decode" && !r.baseline) decode_px += r.pixels, decode_s += r.seconds;
+    if (r.stage.rfind("colour", 0) == 0) bicubic = r.seconds > 0 ? r.pixels / r.seconds / 1e6 : 0.0;
+    if (r.stage.rfind("network", 0) == 0) network = r.mpx_per_s();
+  }
+  std::printf("Mpx: decode rows count input pixels, the others output pixels. MB: decode the files' bytes, "
+              "encode the encoded bytes (1 MB = 1e6 bytes). Each row: the sum over its images of the median "
+              "of %d timed calls after one untimed call, on one thread (the network: the CPU pool or the "
+              "GPU); files read into memory first, nothing written.\n",
+              o.reps);
+
+  // What keeps a network rate fed: load threads from the decode rate of this folder's mix (scaled to
+  // output pixels), process workers that each do colour + bicubic then wait for the network, save
+  // threads from each encoder's rate.
+  const double net = o.net_rate > 0 ? o.net_rate : network;
+  const double decode_out = decode_s > 0 ? decode_px * s2 / decode_s / 1e6 : 0.0;
+  const int load = ceil_ratio(net, decode_out), process = 1 + ceil_ratio(net, bicubic);
+  std::printf("\n-j L:P:S keeping a network rate of %s output Mpx/s fed (%s) at %s: L = ceil(net / decode), "
+              "decode = %s output Mpx/s per thread over this folder's formats; P = 1 + ceil(net / bicubic), "
+              "colour + bicubic = %s Mpx/s per thread; S = ceil(net / encode):\n",
+              fmt(net, 3).c_str(), o.net_rate > 0 ? "--net-rate" : "measured here", sx.c_str(),
+              fmt(decode_out, 3).c_str(), fmt(bicubic, 3).c_str());
+  nlohmann::json jj = nlohmann::json::array();
+  for (const auto& r : rows.all()) {
+    if (r.stage != "encode") continue;
+    const int save = ceil_ratio(net, r.mpx_per_s());
+    const std::string j = std::to_string(load) + ":" + std::to_string(process) + ":" + std::to_string(save);
+    const std::string name = r.setting + (r.baseline ? " (stb)" : "");
+    std::printf("  %-22s -j %-10s (encode %s Mpx/s per thread)\n", name.c_str(), j.c_str(),
+                fmt(r.mpx_per_s(), 3).c_str());
+    jj.push_back({{"setting", r.setting}, {"library", r.library}, {"baseline", r.baseline}, {"threads", j},
+                  {"load", load}, {"process", process}, {"save", save}});
+  }
+  std::printf("vdsr_sr runs one process worker per GPU whatever -j says; a P above that means colour + "
+              "bicubic, not the GPU, sets the pace.\n");
+  std::fflush(stdout);
+  if (!o.json.empty()) {
+    nlohmann::json doc = {{"mode", "stages"},
+                          {"folder", o.folder},
+                          {"files", files.size()},
+                          {"scale", o.scale},
+                          {"reps", o.reps},
+                          {"device", o.device.name()},
+                          {"rows", jrows},
+                          {"net_rate_mpx_per_s", net},
+                          {"net_rate_measured", o.net_rate <= 0},
+                          {"decode_output_mpx_per_s", decode_out},
+                          {"suggestions", jj},
+                          {"threads", threads},
+                          {"hardware_threads", std::thread::hardware_concurrency()},
+                          {"version", cli::version_text("vdsr_bench")},
+                          {"commit", VDSR_COMMIT},
+                          {"date", utc_now()}};
+    const std::string text = doc.dump(2) + "\n";
+    write_file_atomic(o.json, text.data(), text.size());
+  }
+  return 0;
+}
+
+}  // namespace vdsr::bench
