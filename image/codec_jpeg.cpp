@@ -205,25 +205,22 @@ std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const 
 
 }  // namespace
 
-const Codec& jpeg_codec() {
-  static const Codec c{"jpeg", "libjpeg-turbo " VDSR_STR(LIBJPEG_TURBO_VERSION), nullptr, sniff_jpeg, probe, decode, encode};
-  return c;
-}
-
 }  // namespace vdsr::codec
 
-#else  // no libjpeg-turbo at build time
+#endif  // VDSR_HAVE_JPEG
 
 namespace vdsr::codec {
 
 const Codec& jpeg_codec() {
+#if VDSR_HAVE_JPEG
+  static const Codec c{"jpeg", "libjpeg-turbo " VDSR_STR(LIBJPEG_TURBO_VERSION), nullptr, sniff_jpeg, probe, decode, encode};
+#else  // no libjpeg-turbo at build time: the format is recognised and refused with this message
   static const Codec c{"jpeg", "off",
                        "JPEG support is not built in: libjpeg-turbo was not found when vdsr was built (Debian: "
                        "libjpeg62-turbo-dev; ./setup.sh installs it, then rebuild)",
                        sniff_jpeg, nullptr, nullptr, nullptr};
+#endif
   return c;
 }
 
 }  // namespace vdsr::codec
-
-#endif

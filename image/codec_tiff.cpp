@@ -273,26 +273,23 @@ std::string library_text() {  // TIFFGetVersion(): "LIBTIFF, Version 4.5.0\nCopy
 
 }  // namespace
 
-const Codec& tiff_codec() {
-  static const std::string library = library_text();
-  static const Codec c{"tiff", library.c_str(), nullptr, sniff_tiff, probe, decode, encode};
-  return c;
-}
-
 }  // namespace vdsr::codec
 
-#else  // no libtiff at build time
+#endif  // VDSR_HAVE_TIFF
 
 namespace vdsr::codec {
 
 const Codec& tiff_codec() {
+#if VDSR_HAVE_TIFF
+  static const std::string library = library_text();
+  static const Codec c{"tiff", library.c_str(), nullptr, sniff_tiff, probe, decode, encode};
+#else  // no libtiff at build time: the format is recognised and refused with this message
   static const Codec c{"tiff", "off",
                        "TIFF support is not built in: libtiff 4.5 or later was not found when vdsr was built (Debian: "
                        "libtiff-dev; ./setup.sh installs it, then rebuild)",
                        sniff_tiff, nullptr, nullptr, nullptr};
+#endif
   return c;
 }
 
 }  // namespace vdsr::codec
-
-#endif

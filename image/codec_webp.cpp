@@ -133,26 +133,23 @@ std::string version_text(int v) {  // libwebp packs major.minor.revision as 0xMM
 
 }  // namespace
 
-const Codec& webp_codec() {
-  static const std::string library = "libwebp " + version_text(WebPGetDecoderVersion());
-  static const Codec c{"webp", library.c_str(), nullptr, sniff_webp, probe, decode, encode};
-  return c;
-}
-
 }  // namespace vdsr::codec
 
-#else  // no libwebp at build time
+#endif  // VDSR_HAVE_WEBP
 
 namespace vdsr::codec {
 
 const Codec& webp_codec() {
+#if VDSR_HAVE_WEBP
+  static const std::string library = "libwebp " + version_text(WebPGetDecoderVersion());
+  static const Codec c{"webp", library.c_str(), nullptr, sniff_webp, probe, decode, encode};
+#else  // no libwebp at build time: the format is recognised and refused with this message
   static const Codec c{"webp", "off",
                        "WebP support is not built in: libwebp was not found when vdsr was built (Debian: libwebp-dev; "
                        "./setup.sh installs it, then rebuild)",
                        sniff_webp, nullptr, nullptr, nullptr};
+#endif
   return c;
 }
 
 }  // namespace vdsr::codec
-
-#endif
