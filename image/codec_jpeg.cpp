@@ -5,7 +5,7 @@
 // a grey-filled image; libjpeg's other warnings (stray bytes between markers) are not.
 // libjpeg reports errors through error_exit, which longjmps here: the functions holding the setjmp
 // keep only trivially destructible objects in their frames.
-// Written: 4:4:4 chroma at quality 90 and above (as stb and ImageMagick do; fine colour edges are
+// Written: 4:4:4 chroma at quality 90 and above (as ImageMagick does; fine colour edges are
 // what an upscaler produces), 4:2:0 below; alpha is dropped.
 #include "image/codec.h"
 

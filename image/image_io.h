@@ -1,11 +1,11 @@
 // Image files, read and written through the field's libraries (one codec per file, image/codec_*.cpp,
 // behind image/codec.h): PNG with libpng (8 and 16 bit, grey, grey+alpha, RGB, RGBA, palette), JPEG
 // with libjpeg-turbo, WebP with libwebp, TIFF with libtiff (8 and 16 bit), BMP and TGA with stb_image
-// (BMP written by stb_image_write). A library missing at build time turns its format off with a
-// message saying so (PNG and JPEG then fall back to stb). The format comes from the file's signature;
-// sizes are read from the header and checked against the limits before any pixel is decoded. Every
-// error throws an Error naming the file and the cause. Output is encoded into memory and written with
-// one checked write, then fsync and rename (engine/atomic_file.h).
+// (BMP written by stb_image_write). libpng is required; libjpeg-turbo, libwebp or libtiff missing at
+// build time turns its format off, refused with a message naming the library. The format comes from
+// the file's signature; sizes are read from the header and checked against the limits before any
+// pixel is decoded. Every error throws an Error naming the file and the cause. Output is encoded into
+// memory and written with one checked write, then fsync and rename (engine/atomic_file.h).
 //
 // Colour profiles and EXIF travel with the pixels (Image::icc, Image::exif): read from JPEG (APP2
 // ICC, APP1 Exif), PNG (iCCP, eXIf), WebP (ICCP, EXIF chunks) and TIFF (the ICC tag), written back
@@ -62,8 +62,8 @@ bool has_image_extension(const std::string& path);
 // else, and for a format this build cannot write (saying which library it lacks).
 ImageFormat parse_image_format(const std::string& name);
 const char* image_format_extension(ImageFormat f);  // "png", "jpg", "bmp", "webp", "tif"
-// Which library reads / writes each format in this build, for --version and -v: "png libpng 1.6.39,
-// jpeg libjpeg-turbo 2.1.5, webp libwebp 1.2.4, tiff off (libtiff not found when built), ...".
+// Which library reads / writes each format in this build, for --version: "png libpng 1.6.39, jpeg
+// libjpeg-turbo 2.1.5, webp libwebp 1.2.4, tiff off, bmp stb_image, tga stb_image".
 std::string image_codecs_text();
 
 // Reads only the header. Throws for unreadable, empty, truncated-header or unsupported files.
