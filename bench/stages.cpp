@@ -5,8 +5,6 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -86,12 +84,6 @@ std::vector<Encoding> encodings() {
           {"bmp", ImageFormat::BMP, SaveOptions{}}};
 }
 
-std::vector<unsigned char> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  VDSR_USER_CHECK(f, "cannot read '" << path << "'");
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
 // The image files of the folder (not its sub-folders) by name, the first `limit` (0: all).
 std::vector<std::string> image_files(const std::string& folder, int limit) {
   VDSR_USER_CHECK(fs::is_directory(folder), "--stages: '" << folder << "' is not a folder");
@@ -105,17 +97,13 @@ std::vector<std::string> image_files(const std::string& folder, int limit) {
 }
 
 // The codec row of these bytes, or null (with a warning) when none of this build reads them.
-const codec::Codec* codec_of(const std::vector<unsigned char>& bytes, const std::string& path) {
-  const std::string ext = fs::path(path).extension().string();
-  const codec::Bytes b{bytes.data(), bytes.size()};
-  for (const codec::Codec* c : codec::all_codecs()) {
-    if (!c->sniff(b, ext.empty() ? ext : ext.substr(1))) continue;
-    if (c->missing == nullptr) return c;
-    log_warning("skipped '" + path + "': " + c->missing);
+const codec::Codec* codec_or_warn(const std::vector<unsigned char>& bytes, const std::string& path) {
+  try {
+    return &codec::codec_of({bytes.data(), bytes.size()}, path);
+  } catch (const Error& e) {
+    log_warning("skipped: " + describe_error(e, false));
     return nullptr;
   }
-  log_warning("skipped '" + path + "': unknown signature");
-  return nullptr;
 }
 
 // The luma the network sees: the bicubic upscale of Y (grey: the level) in [0, 1].
@@ -163,8 +151,8 @@ int run_stages(const StagesOptions& o) {
   std::string network_what;
   int network_images = 0, colour_images = 0, grey_images = 0;
   for (const std::string& path : files) {
-    const std::vector<unsigned char> bytes = read_bytes(path);
-    const codec::Codec* c = codec_of(bytes, path);
+    const std::vector<unsigned char> bytes = codec::read_file(path);
+    const codec::Codec* c = codec_or_warn(bytes, path);
     if (c == nullptr) continue;
     const codec::Bytes b{bytes.data(), bytes.size()};
     Image in;

@@ -1,6 +1,13 @@
 // The codec table (image/codec.h) and the helpers its rows share.
 #include "image/codec.h"
 
+#include <sys/stat.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
 #include "engine/error.h"
 
 namespace vdsr::codec {
@@ -21,6 +28,43 @@ const Codec& codec_for(ImageFormat f) {
     case ImageFormat::BMP: return bmp_codec();
   }
   VDSR_FAIL("unknown image format " << int(f));
+}
+
+std::string extension_of(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  const auto dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string e = path.substr(dot + 1);
+  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return e;
+}
+
+std::vector<unsigned char> read_file(const std::string& path) {
+  struct stat st {};
+  VDSR_USER_CHECK(::stat(path.c_str(), &st) == 0, "cannot read image '" << path << "': " << std::strerror(errno));
+  VDSR_USER_CHECK(!S_ISDIR(st.st_mode), "cannot read image '" << path << "': it is a folder");
+  VDSR_USER_CHECK(S_ISREG(st.st_mode), "cannot read image '" << path << "': not a regular file");
+  VDSR_USER_CHECK(st.st_size > 0, "cannot read image '" << path << "': the file is empty");
+  FILE* f = std::fopen(path.c_str(), "rb");
+  VDSR_USER_CHECK(f != nullptr, "cannot read image '" << path << "': " << std::strerror(errno));
+  std::vector<unsigned char> bytes(size_t(st.st_size));
+  const size_t got = std::fread(bytes.data(), 1, bytes.size(), f);
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  VDSR_USER_CHECK(!failed, "cannot read image '" << path << "': " << std::strerror(errno));
+  bytes.resize(got);  // the file may have shrunk since stat
+  VDSR_USER_CHECK(!bytes.empty(), "cannot read image '" << path << "': the file is empty");
+  return bytes;
+}
+
+const Codec& codec_of(Bytes b, const std::string& path) {
+  const std::string ext = extension_of(path);
+  for (const Codec* c : all_codecs()) {
+    if (!c->sniff(b, ext)) continue;
+    if (c->missing != nullptr) fail_read(path, c->missing);
+    return *c;
+  }
+  fail_read(path, "not a PNG, JPEG, WebP, TIFF, BMP or TGA file (unknown signature)");
 }
 
 uint32_t be32(const unsigned char* p) {

@@ -49,6 +49,13 @@ const Codec& tga_codec();
 
 // Every row, in sniffing order.
 const std::vector<const Codec*>& all_codecs();
+// The row that reads these bytes (by signature; TGA by the name's extension); an Error naming
+// `path` for an unknown signature or a format whose library this build lacks.
+const Codec& codec_of(Bytes b, const std::string& path);
+// The bytes of an existing, non-empty regular file, or an Error naming it and the cause.
+std::vector<unsigned char> read_file(const std::string& path);
+// The extension after the last '.' of the file name (not of a folder), lower case; "" if none.
+std::string extension_of(const std::string& path);
 // The row that writes `f`.
 const Codec& codec_for(ImageFormat f);
 

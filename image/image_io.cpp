@@ -5,13 +5,8 @@
 // memory by the format's codec and written with one checked write, fsync and rename.
 #include "image/image_io.h"
 
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
@@ -26,49 +21,10 @@ std::string lower(std::string s) {
   return s;
 }
 
-// The extension after the last '.' of the file name (not of a folder), lower case; "" if none.
-std::string extension_of(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  const auto dot = path.find_last_of('.');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  return lower(path.substr(dot + 1));
-}
-
-// The bytes of an existing, non-empty regular file, or an error naming the cause.
-std::vector<unsigned char> read_file(const std::string& path) {
-  struct stat st {};
-  VDSR_USER_CHECK(::stat(path.c_str(), &st) == 0, "cannot read image '" << path << "': " << std::strerror(errno));
-  VDSR_USER_CHECK(!S_ISDIR(st.st_mode), "cannot read image '" << path << "': it is a folder");
-  VDSR_USER_CHECK(S_ISREG(st.st_mode), "cannot read image '" << path << "': not a regular file");
-  VDSR_USER_CHECK(st.st_size > 0, "cannot read image '" << path << "': the file is empty");
-  FILE* f = std::fopen(path.c_str(), "rb");
-  VDSR_USER_CHECK(f != nullptr, "cannot read image '" << path << "': " << std::strerror(errno));
-  std::vector<unsigned char> bytes(size_t(st.st_size));
-  const size_t got = std::fread(bytes.data(), 1, bytes.size(), f);
-  const bool failed = std::ferror(f) != 0;
-  std::fclose(f);
-  VDSR_USER_CHECK(!failed, "cannot read image '" << path << "': " << std::strerror(errno));
-  bytes.resize(got);  // the file may have shrunk since stat
-  VDSR_USER_CHECK(!bytes.empty(), "cannot read image '" << path << "': the file is empty");
-  return bytes;
-}
-
-// The codec for these bytes; refuses unknown signatures and formats this build lacks.
-const codec::Codec& codec_of(const std::vector<unsigned char>& bytes, const std::string& path) {
-  const codec::Bytes b{bytes.data(), bytes.size()};
-  const std::string ext = extension_of(path);
-  for (const codec::Codec* c : codec::all_codecs()) {
-    if (!c->sniff(b, ext)) continue;
-    if (c->missing != nullptr) codec::fail_read(path, c->missing);
-    return *c;
-  }
-  codec::fail_read(path, "not a PNG, JPEG, WebP, TIFF, BMP or TGA file (unknown signature)");
-}
-
 }  // namespace
 
 bool has_image_extension(const std::string& path) {
-  const std::string e = extension_of(path);
+  const std::string e = codec::extension_of(path);
   return e == "png" || e == "jpg" || e == "jpeg" || e == "webp" || e == "tif" || e == "tiff" || e == "bmp" ||
          e == "tga";
 }
@@ -108,14 +64,14 @@ std::string image_codecs_text() {
 }
 
 ImageInfo probe_image(const std::string& path) {
-  const std::vector<unsigned char> bytes = read_file(path);
-  return codec_of(bytes, path).probe({bytes.data(), bytes.size()}, path);
+  const std::vector<unsigned char> bytes = codec::read_file(path);
+  return codec::codec_of({bytes.data(), bytes.size()}, path).probe({bytes.data(), bytes.size()}, path);
 }
 
 Image load_image(const std::string& path, const ImageLimits& limits) {
-  const std::vector<unsigned char> bytes = read_file(path);
-  const codec::Codec& c = codec_of(bytes, path);
+  const std::vector<unsigned char> bytes = codec::read_file(path);
   const codec::Bytes b{bytes.data(), bytes.size()};
+  const codec::Codec& c = codec::codec_of(b, path);
   const ImageInfo info = c.probe(b, path);
   VDSR_USER_CHECK(info.width <= limits.max_side && info.height <= limits.max_side &&
                       int64_t(info.width) * info.height <= limits.max_pixels,
