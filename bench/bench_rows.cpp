@@ -43,8 +43,23 @@ double median_seconds(int reps, const std::function<void()>& fn) {
     fn();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+  std::sort(v.begin(), v.end());
+  const size_t h = v.size() / 2;
+  return v.size() % 2 ? v[h] : 0.5 * (v[h - 1] + v[h]);
+}
+
+double train_step_flop(const std::vector<LayerDesc>& layers, int64_t pixels) {
+  double f = 0.0;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerDesc& l = layers[i];
+    f += 2.0 * double(l.R) * double(l.R) * double(l.C) * double(l.K) * double(pixels) * (i == 0 ? 2.0 : 3.0);
+  }
+  return f;
 }
 
 std::string utc_now() {
@@ -56,27 +71,57 @@ std::string utc_now() {
   return buf;
 }
 
+namespace {
+
+// cuDNN's best like-for-like time for one (op, shape, precision): each run's fastest algorithm,
+// then the median over the runs (vdsr_bench --runs; one run: the fastest row), with the spread.
+struct Best {
+  std::vector<double> per_run;  // the fastest row's time in run k
+  std::vector<std::string> algo;
+  double ms = 0.0, lo = 0.0, hi = 0.0;
+  std::string median_algo;  // the algorithm of the run closest to the median
+};
+
+std::map<std::string, Best> cudnn_bests(const std::vector<Row>& rows) {
+  std::map<std::string, Best> best;
+  for (const auto& r : rows) {
+    if (!r.ok() || r.impl != "cudnn") continue;
+    Best& b = best[r.op + "|" + r.shape + "|" + r.precision];
+    const std::vector<double> runs = r.run_ms.empty() ? std::vector<double>{r.ms} : r.run_ms;
+    if (b.per_run.size() < runs.size()) {
+      b.per_run.resize(runs.size(), std::numeric_limits<double>::infinity());
+      b.algo.resize(runs.size());
+    }
+    for (size_t k = 0; k < runs.size(); ++k)
+      if (runs[k] < b.per_run[k]) {
+        b.per_run[k] = runs[k];
+        b.algo[k] = r.algo;
+      }
+  }
+  for (auto& [key, b] : best) {
+    b.ms = median(b.per_run);
+    b.lo = *std::min_element(b.per_run.begin(), b.per_run.end());
+    b.hi = *std::max_element(b.per_run.begin(), b.per_run.end());
+    size_t at = 0;
+    for (size_t k = 1; k < b.per_run.size(); ++k)
+      if (std::abs(b.per_run[k] - b.ms) < std::abs(b.per_run[at] - b.ms)) at = k;
+    b.median_algo = b.algo[at];
+  }
+  return best;
+}
+
+}  // namespace
+
 nlohmann::json print_table(const std::vector<Row>& rows) {
   // Peaks: the fastest cuBLAS GEMM of each precision. Like-for-like cuDNN: fp32 rows against
   // cuDNN's FMA-math algorithms, tf32 / bf16 rows against its tensor-op ones of that precision.
   std::map<std::string, double> peak;
-  std::map<std::string, double> cudnn_best;  // key op|shape|precision -> ms
-  std::map<std::string, std::string> cudnn_best_algo;
-  for (const auto& r : rows) {
-    if (!r.ok()) continue;
-    if (r.impl == "cublas" && r.op == "gemm") peak[r.precision] = std::max(peak[r.precision], r.tflops());
-    if (r.impl == "cudnn") {
-      const std::string key = r.op + "|" + r.shape + "|" + r.precision;
-      auto it = cudnn_best.find(key);
-      if (it == cudnn_best.end() || r.ms < it->second) {
-        cudnn_best[key] = r.ms;
-        cudnn_best_algo[key] = r.algo;
-      }
-    }
-  }
+  for (const auto& r : rows)
+    if (r.ok() && r.impl == "cublas" && r.op == "gemm") peak[r.precision] = std::max(peak[r.precision], r.tflops());
+  const std::map<std::string, Best> cudnn_best = cudnn_bests(rows);
   nlohmann::json out = nlohmann::json::array();
-  std::printf("%-36s %-6s %-15s %-40s %10s %8s %6s %8s  %s\n", "row", "impl", "precision/math",
-              "algorithm / variant", "median ms", "TFLOP/s", "%peak", "xcuDNN", "status");
+  std::printf("%-36s %-6s %-15s %-40s %10s %10s %17s %8s %6s %8s  %s\n", "row", "impl", "precision/math",
+              "algorithm / variant", "median ms", "block ms", "runs min..max", "TFLOP/s", "%peak", "xcuDNN", "status");
   for (const auto& r : rows) {
     const double tf = r.tflops();
     const auto p = peak.find(r.precision);
@@ -85,30 +130,49 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
     double ratio = std::numeric_limits<double>::quiet_NaN();
     const std::string key = r.op + "|" + r.shape + "|" + r.precision;
     const auto b = cudnn_best.find(key);
-    if (r.impl == "ours" && r.ok() && b != cudnn_best.end()) ratio = b->second / r.ms;
+    if (r.impl == "ours" && r.ok() && b != cudnn_best.end()) ratio = b->second.ms / r.ms;
+    std::string spread = "-";
+    if (r.ok() && r.run_ms.size() > 1)
+      spread = fmt(4, *std::min_element(r.run_ms.begin(), r.run_ms.end())) + ".." +
+               fmt(4, *std::max_element(r.run_ms.begin(), r.run_ms.end()));
     const std::string name = r.op + " " + r.shape;
-    std::printf("%-36s %-6s %-15s %-40s %10s %8s %6s %8s  %s\n", name.c_str(), r.impl.c_str(),
+    std::printf("%-36s %-6s %-15s %-40s %10s %10s %17s %8s %6s %8s  %s\n", name.c_str(), r.impl.c_str(),
                 (r.precision + "/" + r.math).c_str(), r.algo.c_str(), fmt(4, r.ms).c_str(),
-                fmt(2, tf).c_str(), fmt(1, pct).c_str(), fmt(2, ratio).c_str(),
-                r.status.c_str());
+                fmt(4, r.block_ms).c_str(), spread.c_str(), fmt(2, tf).c_str(), fmt(1, pct).c_str(),
+                fmt(2, ratio).c_str(), r.status.c_str());
     nlohmann::json j = {{"op", r.op},         {"shape", r.shape},   {"impl", r.impl},
                         {"precision", r.precision}, {"math", r.math}, {"algo", r.algo},
                         {"flop", r.flop},     {"status", r.status}, {"reps", r.reps},
                         {"verified_against", r.ref}};
     auto num = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
     j["median_ms"] = num(r.ms);
+    j["block_ms"] = num(r.block_ms);
+    if (!r.run_ms.empty()) j["run_ms"] = r.run_ms;
     j["tflops"] = num(tf);
     j["rel_err"] = num(r.err);
     j["pct_of_measured_peak"] = num(pct);
     j["x_cudnn_best"] = num(ratio);
-    if (b != cudnn_best.end() && r.impl == "ours") j["cudnn_best_algo"] = cudnn_best_algo[key];
+    if (b != cudnn_best.end() && r.impl == "ours") {
+      j["cudnn_best_algo"] = b->second.median_algo;
+      j["cudnn_best_ms"] = b->second.ms;
+      j["cudnn_best_run_ms"] = b->second.per_run;
+    }
     if (!r.extra.empty()) j["extra"] = r.extra;
     out.push_back(j);
   }
   std::printf("TFLOP/s: 2*9*C*K*N*H*W per conv pass; train_iteration: fwd + bwd-weight (all layers) + "
               "bwd-data (layers 2..20); inference 2*664,704 per pixel. %%peak: of the cuBLAS GEMM of the "
-              "same precision measured in this run. xcuDNN: cuDNN's best like-for-like time / ours "
-              "(> 1 = ours faster).\n");
+              "same precision measured in this run. median ms: of per-call event times; block ms: one "
+              "back-to-back block of the same calls / their number (the cross-check). With --runs N each "
+              "row is timed N times: median ms is the median of the runs' medians, min..max their spread. "
+              "xcuDNN: cuDNN's best like-for-like time (each run's fastest algorithm, the median over the "
+              "runs) / ours (> 1 = ours faster).\n");
+  if (!cudnn_best.empty()) {
+    std::printf("cuDNN's best per op, shape and precision (median over the runs of each run's fastest algorithm):\n");
+    for (const auto& [key, b] : cudnn_best)
+      std::printf("  %-50s %10s ms  (runs %s..%s)  %s\n", key.c_str(), fmt(4, b.ms).c_str(), fmt(4, b.lo).c_str(),
+                  fmt(4, b.hi).c_str(), b.median_algo.c_str());
+  }
   std::fflush(stdout);
   return out;
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/conv_shape.h"
+#include "model/vdsr_config.h"
 
 namespace vdsr::bench {
 
@@ -31,7 +32,9 @@ struct Row {
   std::string math;       // fma (no tensor cores), tf32-tensor-op, bf16-tensor-op
   std::string algo;       // our variant, cuDNN's algorithm, cuBLAS' routine
   double flop = 0.0;
-  double ms = std::numeric_limits<double>::quiet_NaN();  // median
+  double ms = std::numeric_limits<double>::quiet_NaN();  // median per call (of the runs' medians)
+  double block_ms = std::numeric_limits<double>::quiet_NaN();  // a back-to-back block / its calls
+  std::vector<double> run_ms;  // GPU: each run's median (vdsr_bench --runs)
   double err = std::numeric_limits<double>::quiet_NaN();  // verification: ||out - ref|| / ||ref||
   std::string ref;        // what it was verified against
   std::string status = "ok";  // ok | skipped: why | FAILED: why
@@ -60,6 +63,10 @@ double rel_l2(const float* a, const double* b, size_t n);
 
 // The median wall time of `reps` calls of fn (at least one), after one untimed call.
 double median_seconds(int reps, const std::function<void()>& fn);
+// The median (the mean of the middle two for an even count; NaN for none).
+double median(std::vector<double> v);
+// FLOP of one training iteration over `pixels` pixels (see the top of this file).
+double train_step_flop(const std::vector<LayerDesc>& layers, int64_t pixels);
 // Now, UTC, as 2026-11-22T20:13:26Z (the records' dates).
 std::string utc_now();
 

@@ -126,7 +126,7 @@ void cublas_peak_rows(const GpuCtx& ctx, int n, std::vector<Row>& rows) {
       if (!(r.err < tol)) {
         r.status = "FAILED: sampled error " + std::to_string(r.err);
       } else {
-        r.ms = time_ms(ctx, [&](int) { call(); }, &r.reps);
+        time_row(ctx, r, [&](int) { call(); });
       }
     } catch (const std::exception& e) {
       r.status = std::string("FAILED: ") + e.what();
@@ -196,10 +196,10 @@ void cublas_im2col_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>&
       int reps = 0;
       r.extra["im2col_ms"] = time_ms(ctx, [&](int i) { im2col(cc.set(i)); }, &reps);
       r.extra["sgemm_ms"] = time_ms(ctx, [&](int i) { gemm(cc.set(i)); }, &reps);
-      r.ms = time_ms(ctx, [&](int i) {
+      time_row(ctx, r, [&](int i) {
         im2col(cc.set(i));
         gemm(cc.set(i));
-      }, &r.reps);
+      });
     }
   } catch (const std::exception& e) {
     r.status = std::string("FAILED: ") + e.what();

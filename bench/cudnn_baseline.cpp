@@ -13,7 +13,7 @@
 // CUDNN_TENSOR_OP_MATH and, like the tf32 pass, keeps only the tensor-op algorithms.
 // Procedure per (pass, op, filter format): cudnnFind*AlgorithmEx lists the algorithms that run
 // (status, workspace, reported math); each is then verified on the timed shape and timed by
-// time_ms with the same buffer rotation as our kernels. fp32 and tf32 rows are verified against
+// time_row with the same buffer rotation as our kernels. fp32 and tf32 rows are verified against
 // our default variant on the same inputs; bf16 rows against our default variant run on the
 // bf16-rounded inputs (Bf16Case, check_bf16).
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
@@ -335,8 +335,7 @@ void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& ro
               if (!ok) r.status = "FAILED: error " + std::to_string(r.err) + " vs our default";
             }
             if (ok)
-              r.ms = time_ms(ctx, [&](int i) { run(ss, op, p.algo, set_of(i), krsc, ws.data(), p.memory); },
-                             &r.reps);
+              time_row(ctx, r, [&](int i) { run(ss, op, p.algo, set_of(i), krsc, ws.data(), p.memory); });
           } catch (const std::exception& e) {
             r.status = std::string("FAILED: ") + e.what();
           }

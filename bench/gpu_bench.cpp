@@ -174,7 +174,7 @@ Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, const ConvVarian
       r.status = "FAILED: timed-shape error " + std::to_string(big) + " vs our default";
       return r;
     }
-    r.ms = time_ms(ctx, [&](int i) { run_ours(ctx, op, v, s, cc.set(i)); }, &r.reps);
+    time_row(ctx, r, [&](int i) { run_ours(ctx, op, v, s, cc.set(i)); });
   } catch (const std::exception& e) {
     r.status = std::string("FAILED: ") + e.what();
   }
@@ -232,7 +232,7 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
       r.err = e.rel_l2;
       r.extra["max_err_over_bound"] = e.worst;
       if (e.rel_l2 < kBf16RelL2Tol && e.worst <= 1.0)
-        r.ms = time_ms(ctx, [&, op = op, v = v](int i) { run(op, v, bc.set(i), cc.set(i), false); }, &r.reps);
+        time_row(ctx, r, [&, op = op, v = v](int i) { run(op, v, bc.set(i), cc.set(i), false); });
       else
         r.status = "FAILED: error " + std::to_string(e.rel_l2) + " (max over the element bound " +
                    std::to_string(e.worst) + ") vs our fp32 default on the same bf16 inputs";
@@ -297,7 +297,7 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
                        rel_l2(download(f.db, cc.db.size()).data(), cc.db.data(), cc.db.size()));
       r.err = err;
       if (err < kTf32Tol)
-        r.ms = time_ms(ctx, [&, op = op, v = v](int i) { run(op, v, i, false); }, &r.reps);
+        time_row(ctx, r, [&, op = op, v = v](int i) { run(op, v, i, false); });
       else
         r.status = "FAILED: error " + std::to_string(err) + " vs our fp32 default on the same inputs";
     } catch (const std::exception& e) {
@@ -305,16 +305,6 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     }
     rows.push_back(r);
   }
-}
-
-double train_flop(const Vdsr& m, int64_t pixels) {
-  double f = 0.0;
-  for (size_t i = 0; i < m.layers().size(); ++i) {
-    const auto& l = m.layers()[i];
-    const double pass = 2.0 * 9.0 * double(l.C) * double(l.K) * double(pixels);
-    f += pass * (i == 0 ? 2.0 : 3.0);  // no backward-data for the first layer
-  }
-  return f;
 }
 
 // The model rows are checked against the CPU model (fp32) before they are timed: fp32 within
@@ -381,9 +371,10 @@ Row train_row(const GpuCtx& ctx, int batch, Precision prec, bool graphs) {
     DevFloats x(ctx.device, n), t(ctx.device, n);
     fill_uniform_cuda(x.get(), int64_t(n), 31, 0.5f, 0.5f, ctx.stream);
     fill_uniform_cuda(t.get(), int64_t(n), 32, 0.5f, 0.5f, ctx.stream);
-    r.flop = train_flop(m, int64_t(n));
-    r.ms = time_ms(ctx, [&](int) { m.train_step_async(batch, 41, 41, x.get(), t.get(), so); }, &r.reps);
+    r.flop = train_step_flop(m.layers(), int64_t(n));
+    time_row(ctx, r, [&](int) { m.train_step_async(batch, 41, 41, x.get(), t.get(), so); });
     const StepStats st = m.read_stats();
+    r.extra["samples_per_s"] = batch / (r.ms * 1e-3);
     r.extra["last_loss"] = st.loss;
     r.extra["graph_replays"] = double(m.graph_replays());
     if (m.first_nonfinite_step() >= 0 || !std::isfinite(st.loss))
@@ -433,7 +424,7 @@ Row inference_row(const GpuCtx& ctx, int H, int W, Precision prec) {
     fill_uniform_cuda(x.get(), int64_t(n), 42, 0.5f, 0.5f, ctx.stream);
     poison(y.get(), n, ctx.stream);
     r.flop = 2.0 * double(weight_count(m.config())) * double(n);
-    r.ms = time_ms(ctx, [&](int) { m.forward(1, H, W, x.get(), y.get()); }, &r.reps);
+    time_row(ctx, r, [&](int) { m.forward(1, H, W, x.get(), y.get()); });
     for (float v : download(y.get(), n))
       if (!std::isfinite(v)) {
         r.status = "FAILED: non-finite output at the timed shape";
@@ -477,6 +468,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   ctx.device = opt.device;
   ctx.stream = cuda_stream(opt.device);
   ctx.reps = opt.reps;
+  ctx.runs = opt.runs;
   ctx.precision = opt.precision;
   ctx.l2_bytes = size_t(prop.l2CacheSize);
   int runtime = 0, driver = 0;
@@ -491,7 +483,8 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   meta["cuda_runtime_version"] = runtime;
   meta["cuda_driver_api_version"] = driver;
   meta["timing"] = {{"max_reps", opt.reps}, {"min_reps", kMinReps}, {"warmup", kWarmup},
-                    {"row_budget_ms", ctx.row_budget_ms}, {"statistic", "median of per-call CUDA event times"}};
+                    {"row_budget_ms", ctx.row_budget_ms}, {"runs", ctx.runs},
+                    {"statistic", "median of per-call CUDA event times (with runs > 1: the median of the runs' medians)"}};
   log_info(std::string("[bench] GPU ") + prop.name + ", " + std::to_string(prop.multiProcessorCount) +
            " SMs, L2 " + std::to_string(prop.l2CacheSize >> 20) + " MiB");
   if (opt.cublas) cublas_facts(meta);
@@ -554,12 +547,14 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     }
   }
   if (opt.ours) {
+    const std::vector<int> batches = opt.train_batches.empty() ? std::vector<int>{opt.batch} : opt.train_batches;
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16})
-      for (const bool graphs : {true, false}) {
-        if (!ctx.wants(precision_name(prec))) continue;
-        rows.push_back(train_row(ctx, opt.batch, prec, graphs));
-        progress(rows, rows.size() - 1);
-      }
+      for (const int batch : batches)
+        for (const bool graphs : {true, false}) {
+          if (!ctx.wants(precision_name(prec))) continue;
+          rows.push_back(train_row(ctx, batch, prec, graphs));
+          progress(rows, rows.size() - 1);
+        }
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) {
       if (!ctx.wants(precision_name(prec))) continue;
       rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));

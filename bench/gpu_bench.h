@@ -1,5 +1,6 @@
-// The GPU rows of vdsr_bench (CUDA builds): our conv kernels (every variant), the whole training
-// iteration and 1080p inference, cuDNN's algorithms and the cuBLAS peaks / im2col + SGEMM.
+// The GPU rows of vdsr_bench (defined in CUDA builds; the options are parsed in every build): our
+// conv kernels (every variant), the whole training iteration and 1080p inference, cuDNN's
+// algorithms and the cuBLAS peaks / im2col + SGEMM.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -13,7 +14,10 @@ namespace vdsr::bench {
 struct GpuOptions {
   int device = 0;
   int reps = 50;
-  int batch = 64;         // training shape: batch x 41 x 41
+  int batch = 64;         // training shape: batch x 41 x 41 (the conv rows, and the iteration rows
+                          // unless train_batches lists others)
+  std::vector<int> train_batches;  // the training-iteration rows' batches (batch scaling) [batch]
+  int runs = 1;           // times each row is timed (GpuCtx::runs)
   int hd_h = 1080, hd_w = 1920;  // inference shape
   bool ours = true, cudnn = true, cublas = true;
   bool hd_convs = true;   // the per-op rows at 1 x hd_h x hd_w (the inference row is always there)

@@ -10,7 +10,7 @@
 
 namespace vdsr::bench {
 
-double time_ms(const GpuCtx& ctx, const std::function<void(int)>& fn, int* reps_used) {
+Timing time_calls(const GpuCtx& ctx, const std::function<void(int)>& fn) {
   for (int i = 0; i < kWarmup; ++i) fn(i);
   sync(ctx.stream);
   cudaEvent_t a, b;
@@ -41,11 +41,34 @@ double time_ms(const GpuCtx& ctx, const std::function<void(int)>& fn, int* reps_
     VDSR_CUDA_CHECK(cudaEventElapsedTime(&ms, ev[i], ev[i + 1]));
     t[i] = double(ms);
   }
+  float block = 0.0f;
+  VDSR_CUDA_CHECK(cudaEventElapsedTime(&block, ev.front(), ev.back()));
   for (auto& e : ev) VDSR_CUDA_CHECK(cudaEventDestroy(e));
   VDSR_CUDA_CHECK(cudaGetLastError());
-  std::sort(t.begin(), t.end());
-  if (reps_used != nullptr) *reps_used = n;
-  return t.size() % 2 ? t[t.size() / 2] : 0.5 * (t[t.size() / 2 - 1] + t[t.size() / 2]);
+  Timing out;
+  out.ms = median(std::move(t));
+  out.block_ms = double(block) / n;
+  out.reps = n;
+  return out;
+}
+
+double time_ms(const GpuCtx& ctx, const std::function<void(int)>& fn, int* reps_used) {
+  const Timing t = time_calls(ctx, fn);
+  if (reps_used != nullptr) *reps_used = t.reps;
+  return t.ms;
+}
+
+void time_row(const GpuCtx& ctx, Row& r, const std::function<void(int)>& fn) {
+  std::vector<double> blocks;
+  r.run_ms.clear();
+  for (int k = 0; k < std::max(ctx.runs, 1); ++k) {
+    const Timing t = time_calls(ctx, fn);
+    r.run_ms.push_back(t.ms);
+    blocks.push_back(t.block_ms);
+    r.reps = t.reps;
+  }
+  r.ms = median(r.run_ms);
+  r.block_ms = median(std::move(blocks));
 }
 
 DevFloats::DevFloats(int device, size_t count)

@@ -18,7 +18,8 @@ namespace vdsr::bench {
 struct GpuCtx {
   int device = 0;
   cudaStream_t stream = nullptr;
-  int reps = 50;            // timed repeats per row (at most; see time_ms)
+  int reps = 50;            // timed repeats per row (at most; see time_calls)
+  int runs = 1;             // times each conv row is timed (time_row)
   size_t l2_bytes = 0;
   double row_budget_ms = 1500.0;  // fewer repeats (never under kMinReps) for slow rows
   std::string precision = "all";  // --precision: the rows of this one only ("all": every one)
@@ -28,10 +29,20 @@ struct GpuCtx {
 constexpr int kMinReps = 5;
 constexpr int kWarmup = 3;
 
-// Median milliseconds of fn(i) for i = 0, 1, 2, ...: kWarmup untimed calls, then up to ctx.reps
-// calls queued back to back with an event between consecutive calls (no host synchronisation in
-// the timed loop). fn rotates its buffers by i. *reps_used gets the number of timed calls.
+// Times fn(i) for i = 0, 1, 2, ...: kWarmup untimed calls, then up to ctx.reps calls queued back
+// to back with an event between consecutive calls (no host synchronisation in the timed loop). fn
+// rotates its buffers by i. ms: the median of the per-call times; block_ms: the whole block's time
+// over the calls (the cross-check: per-call events can add or hide a launch gap); reps: the calls.
+struct Timing {
+  double ms = 0.0, block_ms = 0.0;
+  int reps = 0;
+};
+Timing time_calls(const GpuCtx& ctx, const std::function<void(int)>& fn);
+// time_calls' median; *reps_used gets the number of timed calls.
 double time_ms(const GpuCtx& ctx, const std::function<void(int)>& fn, int* reps_used);
+// A row's timing: time_calls ctx.runs times; r.ms and r.block_ms the medians over the runs,
+// r.run_ms each run's median, r.reps the calls of one run.
+void time_row(const GpuCtx& ctx, Row& r, const std::function<void(int)>& fn);
 
 // Owned device float buffer.
 struct DevFloats {

@@ -29,13 +29,12 @@
 #include "kernels/conv_fwd.h"
 #include "bench/bench_rows.h"
 #include "bench/cpu_verify.h"
+#include "bench/nodes.h"
 #include "bench/stages.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
 #include "vdsr_version.h"
-#ifdef VDSR_HAVE_CUDA
-#include "bench/gpu_bench.h"
-#endif
+#include "bench/gpu_bench.h"  // the GPU rows' options (the rows themselves: CUDA builds only)
 
 using namespace vdsr;
 
@@ -49,27 +48,9 @@ std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
   return v;
 }
 
-// forward + backward-weight of every layer + backward-data of every layer but the first.
-double train_step_flop(const Vdsr& m, int64_t pixels) {
-  double f = 0.0;
-  for (size_t i = 0; i < m.layers().size(); ++i) {
-    const auto& l = m.layers()[i];
-    f += 2.0 * 9.0 * double(l.C) * double(l.K) * double(pixels) * (i == 0 ? 2.0 : 3.0);
-  }
-  return f;
-}
-
 // The GPU rows, the table and the JSON (CUDA builds). Returns 1 when a row failed verification.
-int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std::string& impl,
-            const std::string& precision, const std::string& json) {
+int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& json) {
 #ifdef VDSR_HAVE_CUDA
-  bench::GpuOptions o;
-  o.precision = precision;
-  o.device = device;
-  o.reps = reps;
-  o.batch = batch;
-  o.gemm = gemm;
-  o.hd_convs = hd_convs;
   o.ours = impl == "all" || impl == "ours";
   o.cudnn = impl == "all" || impl == "cudnn";
   o.cublas = impl == "all" || impl == "cublas";
@@ -77,7 +58,7 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
   nlohmann::json meta = {{"commit", VDSR_COMMIT},
                          {"date", bench::utc_now()},
                          {"impl", impl},
-                         {"precision", precision},
+                         {"precision", o.precision},
                          {"version", cli::version_text("vdsr_bench")}};
   bench::run_gpu_benchmarks(o, rows, meta);
   std::printf("vdsr_bench %s (commit %s), %s, GPU %s, %s\n", VDSR_VERSION, VDSR_COMMIT,
@@ -100,19 +81,35 @@ int run_gpu(int device, int reps, int batch, int gemm, bool hd_convs, const std:
   }
   return 0;
 #else
-  (void)device, (void)reps, (void)batch, (void)gemm, (void)hd_convs, (void)impl, (void)precision,
-      (void)json;
+  (void)o, (void)impl, (void)json;
   VDSR_USER_FAIL("this build has no CUDA backend; use -g -1");
 #endif
 }
 
+// "64,128,256" -> {64, 128, 256}, each at least 1.
+std::vector<int> parse_batches(const std::string& text, const char* flag) {
+  std::vector<int> out;
+  size_t from = 0;
+  while (from <= text.size()) {
+    const size_t comma = std::min(text.find(',', from), text.size());
+    const int b = cli::parse_int(text.substr(from, comma - from), flag);
+    VDSR_USER_CHECK(b >= 1, flag << " takes batches of at least 1 patch, got " << b);
+    out.push_back(b);
+    from = comma + 1;
+  }
+  return out;
+}
+
 int run(int argc, char** argv) {
-  int gpu = kDefaultDevice, reps = 0, batch = 64, image = 256, gemm = 8192;
-  bool hd_convs = true;
+  int gpu = kDefaultDevice, reps = 0, batch = 64, image = 256;
+  bool nodes = false;
+  bench::GpuOptions g;
   std::string json, impl = "all", precision;
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
                 "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
-                "[--batch N] [--image N] [--gemm N] [--no-hd-convs] [--json FILE]\n"
+                "[--batch N] [--train-batches N,N,...] [--runs N] [--image N] [--gemm N] [--no-hd-convs] "
+                "[--json FILE]\n"
+                "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] [--json FILE]\n"
                 "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
                 "[--net-rate MPX_PER_S] [--reps N] [--json FILE]");
   p.add({"-g", "--gpu", "N", "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
@@ -127,13 +124,25 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { reps = cli::parse_int(v, "--reps"); }});
   p.add({"", "--batch", "N", "patches of 41 x 41 in the training shape [64]",
          [&](const std::string& v) { batch = cli::parse_int(v, "--batch"); }});
-  p.add({"", "--image", "N", "CPU: side of the square image for whole-network inference [256] "
+  p.add({"", "--train-batches", "LIST",
+         "GPU: training-iteration rows at each of these batches, e.g. 64,128,256 (batch scaling) [--batch]",
+         [&](const std::string& v) { g.train_batches = parse_batches(v, "--train-batches"); }});
+  p.add({"", "--runs", "N",
+         "GPU: time every row N times; the median of the runs is reported with their spread, and "
+         "cuDNN's best is the median over the runs of each run's fastest algorithm [1]",
+         [&](const std::string& v) { g.runs = cli::parse_int(v, "--runs"); }});
+  p.add({"", "--nodes", "",
+         "instead of the op rows: the time of every op inside one training iteration (--batch; on a "
+         "GPU replayed from its CUDA graph with an event node after each op) and one frame (1920 x "
+         "1080 on a GPU, --image square on the CPU), medians of --reps calls [20]",
+         [&](const std::string&) { nodes = true; }});
+  p.add({"", "--image", "N", "CPU: side of the square image for whole-network inference and --nodes' frame [256] "
                              "(the GPU rows use 1920 x 1080)",
          [&](const std::string& v) { image = cli::parse_int(v, "--image"); }});
   p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]",
-         [&](const std::string& v) { gemm = cli::parse_int(v, "--gemm"); }});
+         [&](const std::string& v) { g.gemm = cli::parse_int(v, "--gemm"); }});
   p.add({"", "--no-hd-convs", "", "GPU: skip the per-op conv rows at 1 x 1080 x 1920 (inference stays)",
-         [&](const std::string&) { hd_convs = false; }});
+         [&](const std::string&) { g.hd_convs = false; }});
   p.add({"", "--json", "FILE", "also write the rows as JSON",
          [&](const std::string& v) { json = v; }});
   bool list = false;
@@ -163,8 +172,9 @@ int run(int argc, char** argv) {
                   "--images, --network-pixels and --net-rate must not be negative");
   VDSR_USER_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
              "--impl must be ours, cudnn, cublas or all, got '" << impl << "'");
-  VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && gemm >= 64,
+  VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && g.gemm >= 64,
              "--reps, --batch and --image must be positive and --gemm at least 64");
+  VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
   const Device dev = select_device(gpu);
   if (list) {
     VDSR_USER_CHECK(dev.is_cuda(), "--list-kernels lists the CUDA kernels and needs a GPU; the CPU backend has one "
@@ -186,9 +196,25 @@ int run(int argc, char** argv) {
   if (!precision.empty() && precision != "all") cli::check_precision(precision, dev.is_cuda());
   VDSR_USER_CHECK(dev.is_cuda() || precision != "all",
              "--precision all needs a GPU; the CPU backend computes in fp32 only");
-  if (dev.is_cuda())
-    return run_gpu(dev.index, reps > 0 ? reps : 50, batch, gemm, hd_convs, impl,
-                   precision.empty() ? "all" : precision, json);
+  if (nodes) {
+    bench::NodesOptions n;
+    n.device = dev;
+    n.precision = !precision.empty() ? precision : dev.is_cuda() ? "all" : "fp32";
+    n.batch = batch;
+    if (dev.is_cpu()) n.hd_h = n.hd_w = image;
+    n.reps = reps > 0 ? reps : 20;
+    n.json = json;
+    return bench::run_nodes(n);
+  }
+  if (dev.is_cuda()) {
+    g.device = dev.index;
+    g.reps = reps > 0 ? reps : 50;
+    g.batch = batch;
+    g.precision = precision.empty() ? "all" : precision;
+    return run_gpu(g, impl, json);
+  }
+  VDSR_USER_CHECK(g.train_batches.empty() && g.runs == 1,
+                  "--train-batches and --runs are for the GPU rows; the CPU rows time --batch once");
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();
@@ -233,7 +259,7 @@ int run(int argc, char** argv) {
     bench::verify_training_step(model, batch, in.data(), target.data());
     StepOptions so;
     so.lr = 1e-6;  // keep the weights sane across repeats
-    row("training step " + std::to_string(batch) + "x41x41", train_step_flop(model, int64_t(batch) * 41 * 41),
+    row("training step " + std::to_string(batch) + "x41x41", bench::train_step_flop(model.layers(), int64_t(batch) * 41 * 41),
         bench::median_seconds(reps, [&] { model.train_step(batch, 41, 41, in.data(), target.data(), so); }));
   }
   if (!json.empty()) {

@@ -134,8 +134,7 @@ void Vdsr::set_precision(Precision p) {
     std::string last;
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LayerDesc& l = layers_[i];
-      const LayerPlan& lp = plan_[i];
-      const std::string text = ops::conv_kernels_text(device_, lp.math, l.shape(1, 41, 41), lp.in, lp.out);
+      const std::string text = layer_kernels_text(i, 1, 41, 41);
       if (text == last) continue;
       last = text;
       log_verbose("layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
@@ -144,9 +143,21 @@ void Vdsr::set_precision(Precision p) {
   }
 }
 
+std::string Vdsr::layer_kernels_text(size_t i, int64_t N, int64_t H, int64_t W) const {
+  VDSR_CHECK(i < layers_.size(), "layer " << i << " of a " << layers_.size() << "-layer model");
+  const LayerPlan& lp = plan_[i];
+  return ops::conv_kernels_text(device_, lp.math, layers_[i].shape(N, H, W), lp.in, lp.out);
+}
+
 void Vdsr::set_use_graphs(bool on) {
   use_graphs_ = on;
   if (!on) graph_.reset();
+}
+
+void Vdsr::set_op_marker(std::function<void(const OpMark&)> marker) {
+  marker_ = std::move(marker);
+  graph_.reset();  // the next recording holds the marks (or no longer does)
+  have_eager_key_ = false;
 }
 
 double Vdsr::activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training) {
@@ -176,7 +187,11 @@ void Vdsr::convert_weights(bool with_flipped) {
   if (hidden <= 0 || precision_ == Precision::Fp32) return;
   const float* wt = params() + layers_[1].w_offset;  // the hidden layers' weights are contiguous
   ops::conv_weights(device_, precision_, wt, hidden, 64, 64, false, wg_.data());
-  if (with_flipped) ops::conv_weights(device_, precision_, wt, hidden, 64, 64, true, wg_flip_.data());
+  mark("conv_weights", -1);
+  if (with_flipped) {
+    ops::conv_weights(device_, precision_, wt, hidden, 64, 64, true, wg_flip_.data());
+    mark("conv_weights", -1);
+  }
 }
 
 size_t Vdsr::map_elem() const { return precision_ == Precision::Bf16 ? sizeof(Bf16) : sizeof(float); }
@@ -194,6 +209,7 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   reserve_activations(pixels, false);
   const size_t map = size_t(pixels) * size_t(cfg_.widest()) * map_elem();
   void* ping[2] = {acts_.alloc(map), acts_.alloc(map)};
+  mark("start", -1);
   convert_weights(false);
   ConstMapView in{x, DType::F32};
   for (size_t i = 0; i < layers_.size(); ++i) {
@@ -203,6 +219,7 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
     const float* skip = last && cfg_.residual() ? x : nullptr;  // the global residual
     ops::conv_fwd(device_, plan_[i].math, l.shape(N, H, W), in, layer_weights(i, false), bias_of(l, params()),
                   l.relu, skip, out);
+    mark("conv_fwd", int(i));
     in = out;
     if (observer_) observer_(pixels);
   }
@@ -241,9 +258,11 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     const MapView out = last ? MapView{pred, DType::F32} : MapView{act[i], plan_[i].out};
     ops::conv_fwd(device_, plan_[i].math, l.shape(N, H, W), input_of(i), layer_weights(i, false),
                      bias_of(l, params()), l.relu, last ? x : nullptr, out);
+    mark("conv_fwd", int(i));
   }
   // d pred = d residual: the global skip passes the gradient through unchanged.
   ops::euclidean_loss(device_, N, pixels, pred, target, dres, loss_slot());
+  mark("euclidean_loss", -1);
 
   ConstMapView dy{dres, DType::F32};
   for (size_t i = depth; i-- > 0;) {
@@ -251,9 +270,11 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     const ConvShape s = l.shape(N, H, W);
     ops::conv_bwd_weight(device_, plan_[i].math, s, input_of(i), dy, grads() + l.w_offset,
                             bias_of(l, grads()));
+    mark("conv_bwd_weight", int(i));
     if (i == 0) break;
     const MapView dx{dmap[i % 2], plan_[i].in};
     ops::conv_bwd_data(device_, plan_[i].math, s, dy, layer_weights(i, true), input_of(i), dx);
+    mark("conv_bwd_data", int(i));
     dy = dx;
   }
 }
@@ -277,10 +298,15 @@ void Vdsr::begin_step(const StepOptions& opt) {
 }
 
 void Vdsr::step_async(const StepOptions& opt) {
-  if (collective_ != nullptr && collective_->size() > 1) collective_->average(grads(), num_params_, device_);
+  if (collective_ != nullptr && collective_->size() > 1) {
+    collective_->average(grads(), num_params_, device_);
+    mark("average", -1);
+  }
   ops::grad_norm(device_, num_params_, grads(), norm_slot());
+  mark("grad_norm", -1);
   ops::optim_step(device_, opt.optim, optim_slot(), norm_slot(), num_params_,
                   num_weights_, params(), grads(), momentum(), second_moment(), ema());
+  mark("optim_step", -1);
 }
 
 // The lr and the clip threshold are not part of the key: the step reads them from the device.
@@ -316,6 +342,7 @@ Vdsr::IterationKey Vdsr::iteration_key(int64_t N, int64_t H, int64_t W, const fl
 void Vdsr::iteration_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target,
                            const StepOptions& opt) {
   auto enqueue = [&] {
+    mark("start", -1);
     forward_backward_async(N, H, W, x, target);
     step_async(opt);
   };

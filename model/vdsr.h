@@ -75,6 +75,9 @@ class Vdsr {
   // later (a UserError otherwise).
   void set_precision(Precision p);
   Precision precision() const { return precision_; }
+  // The kernels layer i runs at N x H x W on this device in this precision, as -v lists them
+  // (ops::conv_kernels_text): "fwd tiled-128x64, bwd_data ..., bwd_weight ...".
+  std::string layer_kernels_text(size_t i, int64_t N, int64_t H, int64_t W) const;
   // Training iterations as CUDA graphs (GPU only; on by default). Off: every kernel is launched
   // from the host each step. Results are bit-identical either way.
   void set_use_graphs(bool on);
@@ -112,6 +115,19 @@ class Vdsr {
   // Progress of forward(): called with the layer-pixels done, N H W after each layer (on a GPU the
   // layer is then queued, not finished). Empty: none.
   void set_forward_observer(std::function<void(int64_t layer_pixels)> observer) { observer_ = std::move(observer); }
+
+  // Profiling (vdsr_bench --nodes): when set, called right after each device op of forward() and
+  // of a training iteration is queued (the weight copies, every conv, the loss, the average, the
+  // norm, the update), naming it; layer -1 for ops of no one layer. On a GPU the caller records a
+  // CUDA event there, which a graph recorded from then on holds as a node: setting or clearing
+  // the marker drops any recorded graph. Empty: none (the default; costs nothing).
+  struct OpMark {
+    const char* op;  // start (before the first op; a recorded iteration begins here), conv_weights,
+                     // conv_fwd, euclidean_loss, conv_bwd_weight, conv_bwd_data, average,
+                     // grad_norm, optim_step
+    int layer;
+  };
+  void set_op_marker(std::function<void(const OpMark&)> marker);
 
   // Forward keeping every activation, the loss against target, and the gradients into grads().
   // Returns the loss (waits for the device). VDSR only (a UserError for SRCNN).
@@ -196,6 +212,10 @@ class Vdsr {
   std::vector<LayerPlan> plan_;  // per layer: math, map types, GEMM copy (model/precision.h)
   Buffer wg_, wg_flip_;  // bf16 / tf32 modes: GEMM copies of the hidden layers' weights
   std::function<void(int64_t)> observer_;
+  std::function<void(const OpMark&)> marker_;
+  void mark(const char* op, int layer) const {
+    if (marker_) marker_({op, layer});
+  }
   bool use_graphs_ = true;
   Collective* collective_ = nullptr;
   CudaGraph graph_;

@@ -78,6 +78,53 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
   CHECK(log.find("fp32, tf32 or bf16") != std::string::npos);
 }
 
+TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the model's order") {
+  const std::string dir = test::temp_dir("bench_nodes");
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --nodes --batch 1 --image 12 --reps 2 --json " + dir + "/n.json", &log) == 0);
+  INFO(log);
+  std::ifstream jf(dir + "/n.json");
+  const auto doc = nlohmann::json::parse(jf);
+  REQUIRE(doc.at("nodes").size() == 2);
+  // The expected op sequence: what Vdsr queues (fp32 keeps no GEMM weight copies).
+  std::vector<std::string> iteration{"(queued before the first op)"}, frame{"(queued before the first op)"};
+  for (int i = 0; i < 20; ++i) iteration.push_back("conv_fwd");
+  iteration.push_back("euclidean_loss");
+  for (int i = 19; i >= 0; --i) {
+    iteration.push_back("conv_bwd_weight");
+    if (i > 0) iteration.push_back("conv_bwd_data");
+  }
+  iteration.insert(iteration.end(), {"grad_norm", "optim_step", "(after the last op)"});
+  for (int i = 0; i < 20; ++i) frame.push_back("conv_fwd");
+  frame.push_back("(after the last op)");
+  for (const auto& t : doc.at("nodes")) {
+    const bool it = t.at("workload") == "training iteration";
+    INFO(t.at("workload").get<std::string>());
+    CHECK(t.at("shape") == (it ? "1x41x41" : "1x12x12"));
+    std::vector<std::string> ops;
+    double sum = 0.0;
+    for (const auto& r : t.at("rows")) {
+      ops.push_back(r.at("op").get<std::string>());
+      const double ms = r.at("ms").at("cpu").get<double>();
+      CHECK(ms >= 0);
+      sum += ms;
+      // A conv node's FLOP: 2 * 9 * C * K * pixels of its layer.
+      if (ops.back().rfind("conv_", 0) == 0) {
+        const double pixels = it ? 41.0 * 41.0 : 144.0;
+        CHECK(r.at("flop").get<double>() == 18.0 * r.at("C").get<int>() * r.at("K").get<int>() * pixels);
+        CHECK(r.at("kernel") == "cpu");
+      }
+    }
+    CHECK(ops == (it ? iteration : frame));
+    CHECK(std::abs(sum - t.at("sum_ms").at("cpu").get<double>()) < 1e-9 * std::max(1.0, sum));
+    CHECK(t.at("unmarked_ms").at("cpu").get<double>() > 0);
+    // The kinds add up to the whole.
+    double kinds = 0.0;
+    for (const auto& k : t.at("by_kind")) kinds += k.at("sum_ms").get<double>();
+    CHECK(std::abs(kinds - sum) < 1e-9 * std::max(1.0, sum));
+  }
+}
+
 TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, and suggests -j") {
   for (const char* f : {"jpeg", "webp", "tiff"}) test::require_codec(f);  // every encode row below
   const std::string dir = test::temp_dir("bench_stages"), in = dir + "/in";
@@ -394,6 +441,11 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_train -g -1 --train " + dir + " --out " + dir + "/t2 --optimizer rmsprop", "--optimizer must be"},
       {"vdsr_train -g -1 --resume " + dir + "/notes.txt", "notes.txt"},
       {"vdsr_bench -g -1 --reps -2", "--reps"},
+      {"vdsr_bench -g -1 --train-batches 64,0", "--train-batches takes batches of at least 1"},
+      {"vdsr_bench -g -1 --train-batches 64,x", "--train-batches"},
+      {"vdsr_bench -g -1 --runs 0", "--runs must be at least 1"},
+      {"vdsr_bench -g -1 --runs 3", "--train-batches and --runs are for the GPU rows"},
+      {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
   };
   for (const auto& [cmd, words] : cases) {
     INFO(cmd);

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # ctest "vdsr_bench -g 0 smoke" (label gpu): every GPU row of vdsr_bench on its smallest settings
-# (one repeat, batch 2, 64^3 GEMMs, no 1080p conv rows) must pass its verification: exit 0 and no
-# FAILED row. Without a usable GPU it reports itself skipped (77), or fails with VDSR_REQUIRE_GPU=1.
+# (one repeat, two runs, batch 2 (training rows at 2 and 3), 64^3 GEMMs, no 1080p conv rows) must
+# pass its verification: exit 0 and no FAILED row; then --nodes (batch 2, two repeats) must time
+# every table and the node floor. Without a usable GPU it reports itself skipped (77), or fails
+# with VDSR_REQUIRE_GPU=1.
 # Usage: bench_smoke.sh BIN_DIR OUT_DIR
 set -uo pipefail
 bin="$1" out="$2"
 mkdir -p "$out"
 log="$out/bench-smoke.txt"
-"$bin/vdsr_bench" -g 0 --reps 1 --batch 2 --gemm 64 --no-hd-convs --json "$out/bench-smoke.json" > "$log" 2>&1
+"$bin/vdsr_bench" -g 0 --reps 1 --runs 2 --batch 2 --train-batches 2,3 --gemm 64 --no-hd-convs \
+  --json "$out/bench-smoke.json" > "$log" 2>&1
 rc=$?
 cat "$log"
 if grep -q "is not usable" "$log"; then
@@ -18,4 +21,13 @@ fi
 [ "$rc" = 0 ] || { echo "vdsr_bench exited $rc"; exit 1; }
 if grep -q "FAILED" "$log" "$out/bench-smoke.json"; then echo "a row failed its verification"; exit 1; fi
 grep -q '"rows"' "$out/bench-smoke.json" || { echo "no rows in the JSON"; exit 1; }
+grep -q '"run_ms"' "$out/bench-smoke.json" || { echo "no per-run times (--runs 2) in the JSON"; exit 1; }
+# --nodes: every op of an iteration replayed from its graph and of a 1080p frame, every precision.
+nodes_log="$out/nodes-smoke.txt"
+"$bin/vdsr_bench" -g 0 --nodes --reps 2 --batch 2 --json "$out/nodes-smoke.json" > "$nodes_log" 2>&1
+rc=$?
+cat "$nodes_log"
+[ "$rc" = 0 ] || { echo "vdsr_bench --nodes exited $rc"; exit 1; }
+if grep -q "FAILED" "$out/nodes-smoke.json"; then echo "a --nodes table failed"; exit 1; fi
+grep -q '"empty_kernel_ms"' "$out/nodes-smoke.json" || { echo "no node floor in the --nodes JSON"; exit 1; }
 echo "bench smoke: passed"
