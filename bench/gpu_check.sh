@@ -13,8 +13,9 @@
 # C is the commit that run was made from (its .carry/commit.txt), the arguments those it was given.
 #
 # Steps: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit), configure build-gpu/
-# (CUDA on, sm_90, dependencies from .carry/), build with -j16, ctest -L gpu, ctest -LE gpu -j16
-# (data tests skip: no data travels), vdsr_bench -g 0 --json, and with --peer the same VDSR in
+# (CUDA on, sm_90, dependencies from .carry/) and build with -j16 (bench/gpu_build.sh, as
+# gpu_measure.sh does), ctest -L gpu, ctest -LE gpu -j16 (data tests skip: no data travels),
+# vdsr_bench -g 0 --json, and with --peer the same VDSR in
 # PyTorch on the same GPU (bench/pytorch_peer.py --json peer.json; its table joins the record).
 # Everything lands in one folder, $OUT if set, else bench/out-<UTC date>: record.md, bench.json,
 # bench.txt (the table as printed), peer.json and logs.tar.gz (every log), at most 8 files because
@@ -40,7 +41,7 @@ while [ $# -gt 0 ]; do
     --record-from) record_from="$2"; shift ;;
     --commit) given_commit="$2"; shift ;;
     --) shift; bench_args=("$@"); break ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +66,8 @@ carry="$root/.carry"
 status=0
 say() { echo "[gpu_check $(date -u +%H:%M:%S)] $*" | tee -a "$out/progress.log" >&2; }
 fail() { say "FAILED: $*"; status=1; }
+# shellcheck source=bench/gpu_build.sh
+. "$root/bench/gpu_build.sh"
 
 # ---- facts ----------------------------------------------------------------------------------
 if [ "$exec_record_only" = 1 ]; then
@@ -81,106 +84,20 @@ if [ "$exec_record_only" = 0 ]; then
 gpu_line="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 [ -n "$gpu_line" ] || gpu_line="(nvidia-smi gave nothing)"
 nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
-# .carry/commit.txt first: the device tool's copy may hold a .git of an older commit with the
-# newer tree on top (seen: "2abbcfab6fe9-dirty" for a tree that was 47660d0d1433).
-if [ -f "$carry/commit.txt" ]; then
-  commit="$(head -1 "$carry/commit.txt")"
-  commit_src=".carry/commit.txt written by prepare_carry.sh on the build machine"
-elif git -C "$root" rev-parse --short=12 HEAD > /dev/null 2>&1; then
-  commit="$(git -C "$root" rev-parse --short=12 HEAD)"
-  [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit-dirty"
-  commit_src="git on this machine"
-else
-  commit="unknown"
-  commit_src="no git here and no .carry/commit.txt"
-fi
+gpu_commit
 fi  # not record-only
 say "GPU: $gpu_line; commit $commit ($commit_src); output in $out"
 export VDSR_COMMIT="$commit"  # for --version when the copy has no .git (cmake/version_header.cmake)
 
-# cuDNN from PyTorch's Python packages: nvidia.cudnn (a namespace package may have no __file__);
-# wheels differ in layout, so look for the header and the library anywhere under nvidia/.
-cudnn_found=""
-[ "$exec_record_only" = 1 ] || cudnn_found="$(python3 - 2>/dev/null <<'PY'
-import glob, os
-roots = []
-try:
-    import nvidia.cudnn as m
-    f = getattr(m, "__file__", None)
-    roots += [os.path.dirname(f)] if f else list(m.__path__)
-except Exception:
-    pass
-try:
-    import nvidia
-    roots += list(nvidia.__path__)
-except Exception:
-    pass
-for r in roots:
-    hs = sorted(glob.glob(os.path.join(r, "**", "cudnn_version.h"), recursive=True))
-    ls = sorted(glob.glob(os.path.join(r, "**", "libcudnn.so*"), recursive=True))
-    ls = [l for l in ls if os.path.basename(l).split(".so")[0] == "libcudnn"]
-    if hs and ls:
-        print(os.path.dirname(os.path.dirname(hs[0])) + "|" + ls[0])
-        break
-PY
-)" || true
-if [ "$exec_record_only" = 0 ]; then
-  cudnn_root="${cudnn_found%%|*}"
-  cudnn_lib="${cudnn_found#*|}"
-fi
-if [ -n "$cudnn_found" ] && [ -f "$cudnn_root/include/cudnn_version.h" ] && [ -f "$cudnn_lib" ]; then
-  say "cuDNN from Python: headers $cudnn_root/include, library $cudnn_lib"
-  LD_LIBRARY_PATH="$(dirname "$cudnn_lib")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  export LD_LIBRARY_PATH
-elif [ "$exec_record_only" = 0 ]; then
-  say "cuDNN Python package not found (or without headers): the build looks in the CUDA toolkit only"
-  cudnn_root="" cudnn_lib=""
-fi
-
-[ -d "$carry/include" ] || say "WARNING: $carry is missing: run bench/prepare_carry.sh on the build machine and carry .carry"
+[ "$exec_record_only" = 1 ] || gpu_find_cudnn
 
 # ---- configure and build --------------------------------------------------------------------
-# Where the GPU machine has its own copy of a header-only package, use it and drop the carried one
-# (in this copy only): two versions of nlohmann on the include path break the build.
-stb_dir="$carry/include/stb"
-for h in nlohmann/json.hpp catch2/catch.hpp stb/stb_image.h; do
-  if [ "$exec_record_only" = 0 ] && [ -f "/usr/include/$h" ] && [ -d "$carry/include/${h%%/*}" ]; then
-    say "using the machine's /usr/include/${h%%/*} instead of the carried copy"
-    rm -rf "${carry:?}/include/${h%%/*}"
-  fi
-done
-[ -d "$stb_dir" ] || stb_dir=/usr/include/stb
-generator=()
-command -v ninja > /dev/null 2>&1 && generator=(-G Ninja)
-configure=(cmake -S "$root" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
-  -DVDSR_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DVDSR_CUDA_ARCHS=90
-  -DCMAKE_PREFIX_PATH="$carry"
-  -Dnlohmann_json_DIR="$carry/share/cmake/nlohmann_json" -DCatch2_DIR="$carry/share/cmake/Catch2"
-  -DSTB_INCLUDE_DIR="$stb_dir"
-  -DPNG_PNG_INCLUDE_DIR="$carry/include" -DPNG_LIBRARY="$carry/lib/libpng16.a"
-  -DZLIB_INCLUDE_DIR="$carry/include" -DZLIB_LIBRARY="$carry/lib/libz.a"
-  -DJPEG_INCLUDE_DIR="$carry/include" -DJPEG_LIBRARY="$carry/lib/libjpeg.a"
-  # WebP and TIFF stay off there (libtiff's static library drags in six more): their tests skip.
-  -DVDSR_WITH_WEBP=OFF -DVDSR_WITH_TIFF=OFF)
-[ "$exec_record_only" = 0 ] && [ -n "$cudnn_root" ] && configure+=(-DCUDNN_ROOT="$cudnn_root" -DCUDNN_LIBRARY="$cudnn_lib")
-build_cmd=(cmake --build "$build" -j16)
+gpu_configure_cmd "$((1 - exec_record_only))"
 built=1
 [ "$exec_record_only" = 1 ] && built=0
 if [ "$do_build" = 1 ] && [ "$exec_record_only" = 0 ]; then
-  say "configure: ${configure[*]}"
-  if ! "${configure[@]}" > "$out/configure.log" 2>&1; then
-    tail -30 "$out/configure.log" >&2
-    fail "configure (see configure.log)"
-    built=0
-  else
-    grep -E "vdsr|cuDNN" "$out/configure.log" | tee -a "$out/progress.log" >&2
-    say "build: ${build_cmd[*]}"
-    if ! "${build_cmd[@]}" > "$out/build.log" 2>&1; then
-      grep -E "error|Error" "$out/build.log" | head -30 >&2
-      fail "full build (see build.log); trying vdsr_bench alone"
-      "${build_cmd[@]}" --target vdsr_bench >> "$out/build.log" 2>&1 || { fail "vdsr_bench build"; built=0; }
-    fi
-  fi
+  # shellcheck disable=SC2119  # gpu_make with no targets builds everything
+  { gpu_configure && gpu_make; } || built=0
 fi
 
 # ---- SASS of the tensor-core kernels --------------------------------------------------------
