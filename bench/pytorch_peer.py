@@ -4,6 +4,8 @@ run, so the README can set our engine's numbers beside it. Run on the GPU machin
 
     python3 bench/pytorch_peer.py --json out.json        # about 3 minutes on an H200
     python3 bench/pytorch_peer.py --quick                 # smoke test, a few reps per row
+    python3 bench/pytorch_peer.py --rows train/eager-cudagraph/bf16-channels_last,infer/compile/bf16
+                                                          # just these rows, in this order
 
 Network (the project brief, section 2): 20 conv 3x3, stride 1, pad 1, with biases: 1->64,
 18 x 64->64, 64->1, ReLU after layers 1..19, output = x + net(x); 665,921 parameters (checked
@@ -16,10 +18,12 @@ Rows (workload x mode x precision):
   infer  one 1 x 1 x 1080 x 1920 frame under inference_mode, forward with the residual.
   modes  eager; eager-cudagraph (the whole step or forward captured once with torch.cuda.graph and
          replayed); compile (torch.compile(model), default mode); compile-cudagraphs
-         (mode="reduce-overhead"); compile-max-autotune (mode="max-autotune-no-cudagraphs", only
-         with --max-autotune or --modes). Compiled rows compile the model only: loss, clip and
-         optimizer run eagerly, as in a typical user script. Inductor may itself turn the convs
-         to channels_last (its layout optimisation), so compiled rows may already run NHWC.
+         (mode="reduce-overhead"); compile-max-autotune (mode="max-autotune-no-cudagraphs") and
+         compile-max-autotune-cudagraphs (mode="max-autotune": autotuned kernels and CUDA graphs),
+         both only with --max-autotune, --modes or --rows. Compiled rows compile the model only:
+         loss, clip and optimizer run eagerly, as in a typical user script. Inductor may itself
+         turn the convs to channels_last (its layout optimisation), so compiled rows may already
+         run NHWC.
   precisions  fp32 (TF32 off: IEEE FMA math), tf32 (TF32 on for cuDNN and cuBLAS), bf16 (autocast
          to bf16 around forward + loss, fp32 master weights, TF32 off), bf16-channels_last (the same
          in NHWC, the layout cuDNN's tensor-op kernels prefer).
@@ -57,7 +61,11 @@ INFER_FLOP = 2 * MACS_PER_PIXEL * INFER_H * INFER_W
 LR, MOMENTUM, WEIGHT_DECAY, CLIP_NORM = 0.1, 0.9, 1e-4, 0.4
 
 ALL_WORKLOADS = ["train", "infer"]
-ALL_MODES = ["eager", "eager-cudagraph", "compile", "compile-cudagraphs", "compile-max-autotune"]
+ALL_MODES = ["eager", "eager-cudagraph", "compile", "compile-cudagraphs", "compile-max-autotune",
+             "compile-max-autotune-cudagraphs"]
+# Modes whose compiled code replays CUDA graphs (Inductor's cudagraph trees).
+CUDAGRAPH_COMPILE_MODES = ("compile-cudagraphs", "compile-max-autotune-cudagraphs")
+MAX_AUTOTUNE_MODES = ["compile-max-autotune", "compile-max-autotune-cudagraphs"]
 ALL_PRECISIONS = ["fp32", "tf32", "bf16", "bf16-channels_last"]
 # Compiling costs 10-60 s per row, so by default only the rows that answer a question are compiled:
 # fp32 (our first target's math) and bf16 (our final target's), and CUDA-graphed compile for
@@ -68,11 +76,13 @@ DEFAULT_PLAN = {
     "compile": (["fp32", "bf16"], ALL_WORKLOADS),
     "compile-cudagraphs": (["bf16"], ["train"]),
     "compile-max-autotune": (["fp32", "bf16"], ALL_WORKLOADS),
+    "compile-max-autotune-cudagraphs": (["fp32", "bf16"], ALL_WORKLOADS),
 }
 COMPILE_KWARGS = {
     "compile": {},
     "compile-cudagraphs": {"mode": "reduce-overhead"},
     "compile-max-autotune": {"mode": "max-autotune-no-cudagraphs"},
+    "compile-max-autotune-cudagraphs": {"mode": "max-autotune"},
 }
 
 T0 = time.time()
@@ -94,6 +104,23 @@ def csv_list(allowed, what):
     return parse
 
 
+def row_list(text):
+    rows = []
+    for item in (t.strip() for t in text.split(",")):
+        if not item:
+            continue
+        parts = item.split("/")
+        if (len(parts) != 3 or parts[0] not in ALL_WORKLOADS or parts[1] not in ALL_MODES
+                or parts[2] not in ALL_PRECISIONS):
+            raise argparse.ArgumentTypeError(
+                "bad row %r: want WORKLOAD/MODE/PRECISION with WORKLOAD in %s, MODE in %s, PRECISION in %s"
+                % (item, ",".join(ALL_WORKLOADS), ",".join(ALL_MODES), ",".join(ALL_PRECISIONS)))
+        rows.append(tuple(parts))
+    if not rows:
+        raise argparse.ArgumentTypeError("--rows lists no row")
+    return rows
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description="Time VDSR (20 conv 3x3, 665,921 parameters) in PyTorch on the GPU: a training "
@@ -103,11 +130,14 @@ def parse_args(argv):
                "  eager, eager-cudagraph:  all four precisions, train and infer\n"
                "  compile:                 fp32 and bf16, train and infer\n"
                "  compile-cudagraphs:      bf16, train only\n"
-               "  compile-max-autotune:    only with --max-autotune (fp32 and bf16; slow to compile)\n"
+               "  compile-max-autotune, compile-max-autotune-cudagraphs:\n"
+               "                           only with --max-autotune (fp32 and bf16; slow to compile)\n"
                "--precisions applies to every mode listed; --modes alone keeps each mode's default\n"
                "precisions; listing compile-cudagraphs in --modes also runs it for infer.\n"
-               "Rows run cheapest first and the JSON is rewritten after every row, so a run cut short\n"
-               "still leaves what it measured. A row that fails reports 'failed: <reason>'.")
+               "--rows replaces the plan: exactly the rows listed, in that order.\n"
+               "Rows run cheapest first (with --rows, in its order) and the JSON is rewritten after\n"
+               "every row, so a run cut short still leaves what it measured. A row that fails\n"
+               "reports 'failed: <reason>'.")
     p.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE")
     p.add_argument("--reps", type=int, metavar="N",
                    help="timed reps per row [100 train steps, 20 inference frames]")
@@ -121,11 +151,19 @@ def parse_args(argv):
     p.add_argument("--precisions", type=csv_list(ALL_PRECISIONS, "precision"), metavar="LIST",
                    help="comma list of %s [per mode, see below]" % ",".join(ALL_PRECISIONS))
     p.add_argument("--max-autotune", action="store_true",
-                   help="add compile-max-autotune rows (mode=max-autotune-no-cudagraphs)")
+                   help="add compile-max-autotune rows (mode=max-autotune-no-cudagraphs) and "
+                        "compile-max-autotune-cudagraphs rows (mode=max-autotune)")
+    p.add_argument("--rows", type=row_list, metavar="LIST",
+                   help="comma list of WORKLOAD/MODE/PRECISION rows to run, in this order, instead "
+                        "of the plan (--workloads, --modes, --precisions and --max-autotune are "
+                        "then ignored); e.g. train/eager-cudagraph/bf16-channels_last")
     p.add_argument("--sgd", choices=["auto", "fused", "foreach"], default="auto",
                    help="torch.optim.SGD implementation; auto = fused where it exists, else foreach [auto]")
     p.add_argument("--device", default="cuda:0", help="CUDA device [cuda:0]")
     p.add_argument("--seed", type=int, default=1234, help="seed for weights and data [1234]")
+    p.add_argument("--list", action="store_true",
+                   help="print the rows the plan would run, one WORKLOAD/MODE/PRECISION a line, and exit "
+                        "(needs no GPU or PyTorch)")
     p.add_argument("--quick", action="store_true",
                    help="smoke test: 5 train / 3 infer reps, 3 warm-up (unless --reps/--warmup say otherwise)")
     args = p.parse_args(argv)
@@ -137,10 +175,13 @@ def parse_args(argv):
 
 
 def build_plan(args):
-    """(workload, mode, precision) triples, cheapest mode first so a cut-short run keeps the most."""
+    """(workload, mode, precision) triples, cheapest mode first so a cut-short run keeps the most;
+    with --rows, those rows in their order."""
+    if args.rows:
+        return list(args.rows)
     modes = list(args.modes) if args.modes else ["eager", "eager-cudagraph", "compile", "compile-cudagraphs"]
-    if args.max_autotune and "compile-max-autotune" not in modes:
-        modes.append("compile-max-autotune")
+    if args.max_autotune:
+        modes += [m for m in MAX_AUTOTUNE_MODES if m not in modes]
     plan = []
     for mode in ALL_MODES:
         if mode not in modes:
@@ -404,7 +445,7 @@ class Bench:
         return self.torch.compile(model, **COMPILE_KWARGS[mode])
 
     def mark_step(self, mode):
-        if mode == "compile-cudagraphs":
+        if mode in CUDAGRAPH_COMPILE_MODES:
             # Tells the cudagraph tree a new iteration begins, so last step's outputs may be reused.
             self.torch.compiler.cudagraph_mark_step_begin()
 
@@ -560,7 +601,7 @@ class Bench:
             if c0 is not None and c1 is not None and mode.startswith("compile"):
                 row["dynamo_graphs"] = c1["unique_graphs"] - c0["unique_graphs"]
                 skips = c1["cudagraph_skips"] - c0["cudagraph_skips"]
-                if mode == "compile-cudagraphs" and skips:
+                if mode in CUDAGRAPH_COMPILE_MODES and skips:
                     row["note"] = "Inductor skipped cudagraphs %d time(s): rows ran without graphs" % skips
             log("  %s %s %s: median %.3f ms, block %.3f ms, %.1f TFLOP/s"
                 % (wl, mode, prec, med, block, row["tflops_block"]))
@@ -653,12 +694,12 @@ def fmt(v, spec):
 
 
 def print_table(rows, sgd):
-    head = "%-6s %-20s %-19s %10s %10s %9s %8s  %s" % (
+    head = "%-6s %-31s %-19s %10s %10s %9s %8s  %s" % (
         "work", "mode", "precision", "median ms", "block ms", "TFLOP/s", "first s", "status")
     print(head)
     print("-" * len(head))
     for r in rows:
-        print("%-6s %-20s %-19s %10s %10s %9s %8s  %s" % (
+        print("%-6s %-31s %-19s %10s %10s %9s %8s  %s" % (
             r["workload"], r["mode"], r["precision"], fmt(r.get("median_ms"), ".3f"),
             fmt(r.get("block_mean_ms"), ".3f"), fmt(r.get("tflops_block"), ".1f"),
             fmt(r.get("first_s"), ".1f"), r["status"] + ("" if not r.get("note") else " (" + r["note"] + ")")))
@@ -681,6 +722,9 @@ def main(argv=None):
     if not plan:
         print("pytorch_peer: nothing to run for these --workloads/--modes/--precisions", file=sys.stderr)
         return 2
+    if args.list:
+        print("\n".join("/".join(p) for p in plan))
+        return 0
     try:
         import torch
     except ImportError as e:
