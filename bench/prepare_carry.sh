@@ -61,7 +61,10 @@ fi
 # Data sets the GPU run needs (../shared does not travel): VDSR_CARRY_DATA="T91 BSD200 Set5" copies
 # those folders of $VDSR_DATA_DIR (default ../shared/data beside the checkout) into .carry/data/.
 # Mind the 64 MiB a call can carry: T91 + BSD200 + Set5 + Set14 + B100 is about 40 MB; Urban100
-# alone is 44 MB.
+# alone is 44 MB. The measurement (bench/gpu_measure.sh, its folder run) wants
+#   VDSR_CARRY_DATA="Set14 B100" bench/prepare_carry.sh
+# Set14 5.0 MB + B100 9.3 MB, with the headers and libraries (7.4 MB) and the tracked tree (5.7 MB)
+# about 27 MB in all (measured 2026-12-04).
 data_src="${VDSR_DATA_DIR:-$root/../shared/data}"
 rm -rf "$carry/data"
 for set in ${VDSR_CARRY_DATA:-}; do
