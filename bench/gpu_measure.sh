@@ -395,12 +395,16 @@ if (cd "$out" && tar czf "$pack/logs.tar.gz" "${excludes[@]}" .); then
 fi
 rm -rf "$pack"
 if [ "$dry_run" = 1 ]; then
-  # The dry run checks the shape of what a device call would bring back.
+  # The dry run checks the shape of what a device call would bring back (on stderr only: $out is
+  # packed already).
+  problems=""
   for h in "## Steps" "## Per-node times" "## Batch scaling" "## The PyTorch peer" "## Folder upscaling" \
            "## Nsight Compute" "## Files"; do
-    grep -q "^$h" "$out/record.md" 2> /dev/null || fail "dry run: record.md has no '$h' section"
+    grep -q "^$h" "$out/record.md" 2> /dev/null || problems+=" record.md has no '$h' section;"
   done
-  [ "$(find "$out" -type f | wc -l)" -le 8 ] || fail "dry run: more than 8 files in $out"
-  say "dry run: $(find "$out" -type f | wc -l) files in $out ($(cd "$out" && echo *)); status $status"
+  files="$(find "$out" -type f | wc -l)"
+  [ "$files" -le 8 ] || problems+=" $files files in $out, more than 8;"
+  [ -z "$problems" ] || status=1
+  echo "gpu_measure dry run: $files files in $out ($(cd "$out" && echo *))${problems:+; FAILED:$problems}; status $status" >&2
 fi
 exit $status
