@@ -17,11 +17,12 @@ Anything missing or unreadable is said in the record instead of stopping it.
 The folder verdict: end-to-end rate = the vdsr_sr report's output megapixels over its seconds;
 network-only rate = the --stages run's network row (the same precision, every image whole on a
 GPU). The pipeline's stages with -j L:P:S bound it at
-    load    L x decode (output Mpx/s per thread over the folder's mix)
-    process 1 / (1 / (W x colour + bicubic) + 1 / network)   (W workers, each colour + bicubic on
-                                        its thread, then the one device's network: W = one per GPU
-                                        whatever P says; P on the CPU, whose pool the network shares)
-    save    S x encode (the format's encoder, per thread)
+    load    L / (1 / decode + 1 / prepare)   (a load thread decodes, then splits the colour and
+                                             upscales the luma; output Mpx/s per thread)
+    process network                          (the process worker runs the network alone: one per GPU
+                                             whatever P says)
+    save    S / (1 / finish + 1 / encode)    (a save thread upscales the chroma, goes back to RGB,
+                                             then runs the format's encoder)
 and the smallest of the three names the bounding stage.
 """
 
@@ -184,16 +185,23 @@ def clock_facts(text):
 # ---- folder ---------------------------------------------------------------------------------------
 
 def stage_rates(stages):
-    """(network, colour + bicubic, decode per thread in output Mpx/s, {setting: encode Mpx/s})."""
+    """(network, prepare, finish, decode per thread in output Mpx/s, {setting: encode Mpx/s})."""
     net = stages.get("net_rate_mpx_per_s")
     decode = stages.get("decode_output_mpx_per_s")
-    bicubic, encode = None, {}
+    prepare, finish, encode = None, None, {}
     for r in stages.get("rows", []):
-        if r.get("stage", "").startswith("colour"):
-            bicubic = r.get("mpx_per_s")
+        if r.get("stage", "").startswith("prepare"):
+            prepare = r.get("mpx_per_s")
+        elif r.get("stage", "").startswith("finish"):
+            finish = r.get("mpx_per_s")
         elif r.get("stage") == "encode" and not r.get("baseline"):
             encode[r.get("setting")] = r.get("mpx_per_s")
-    return net, bicubic, decode, encode
+    return net, prepare, finish, decode, encode
+
+
+def serial(*rates):
+    """One thread doing these steps one after the other: 1 / sum(1 / rate)."""
+    return 1.0 / sum(1.0 / r for r in rates) if rates and all(rates) else None
 
 
 def parse_j(text):
@@ -204,18 +212,20 @@ def parse_j(text):
         return None
 
 
-def bound(stages, fmt_name, j, on_gpu):
+def bound(stages, fmt_name, j):
     """The pipeline's stage capacities (output Mpx/s) with -j j, and the smallest."""
-    net, bicubic, decode, encode = stage_rates(stages)
+    net, prepare, finish, decode, encode = stage_rates(stages)
     enc = encode.get(ENCODER_SETTING[fmt_name])
-    workers = 1 if on_gpu else j[1]
     caps = {}
-    if decode:
-        caps["load (decode)"] = j[0] * decode
-    if bicubic and net:
-        caps["process (colour + bicubic, then the network)"] = 1.0 / (1.0 / (workers * bicubic) + 1.0 / net)
-    if enc:
-        caps["save (%s encode)" % ENCODER_SETTING[fmt_name]] = j[2] * enc
+    load = serial(decode, prepare)
+    if load:
+        caps["load (decode, prepare)"] = j[0] * load
+    if net:
+        # One worker per GPU; on the CPU the P workers share the pool that runs the network.
+        caps["process (the network)"] = net
+    save = serial(finish, enc)
+    if save:
+        caps["save (finish, %s encode)" % ENCODER_SETTING[fmt_name]] = j[2] * save
     if not caps:
         return caps, None
     return caps, min(caps, key=caps.get)
@@ -250,7 +260,7 @@ def folder_results(out, steps, on_gpu):
         r["ratio"] = r["mpx_per_s"] / net if r["mpx_per_s"] and net else None
         r["meets"] = r["ratio"] is not None and r["ratio"] >= THRESHOLD
         if stages and parse_j(r["j"]):
-            caps, b = bound(stages, r["format"], parse_j(r["j"]), on_gpu)
+            caps, b = bound(stages, r["format"], parse_j(r["j"]))
             r["stage_caps_mpx_per_s"] = caps
             r["bound"] = b
             r["predicted_mpx_per_s"] = caps.get(b) if b else None
@@ -569,8 +579,8 @@ def cmd_record(out, root):
                 sug = folder["suggestions"].get(ENCODER_SETTING[r["format"]])
                 why = ""
                 if r.get("bound", "").startswith("process") and on_gpu:
-                    why = (" vdsr_sr runs one process worker per GPU whatever -j says, so no -j lifts this stage:"
-                           " colour + bicubic must move to more CPU workers per GPU or onto the GPU.")
+                    why = (" The process worker runs the network alone, so the network's own rate in the"
+                           " pipeline (feeding, tiling, the copies) is what falls short.")
                 again = next((x for x in folder["runs"] if x["run"] == "sr-%s-j" % r["format"]), None)
                 if again and again is not r and again["ratio"] is not None:
                     why += " With -j %s (%s): %.0f%%." % (again["j"], again["run"], 100 * again["ratio"])

@@ -15,8 +15,6 @@
 #include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/codec.h"
-#include "image/color.h"
-#include "image/imresize.h"
 #include "model/inference.h"
 #include "model/upscale.h"
 #include "tools/cli.h"
@@ -29,7 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct StageRow {
-  std::string stage;    // decode, colour + bicubic, network, encode
+  std::string stage;    // decode, prepare, network, finish, encode
   std::string setting;  // the format (and its setting), or what the network ran on
   std::string library;
   bool baseline = false;  // stb's rows
@@ -106,15 +104,6 @@ const codec::Codec* codec_or_warn(const std::vector<unsigned char>& bytes, const
   }
 }
 
-// The luma the network sees: the bicubic upscale of Y (grey: the level) in [0, 1].
-Plane upscaled_luma(const Image& in, int scale) {
-  if (in.channels >= 3) return imresize(rgb_to_ycbcr(in).y, scale);
-  Plane y(in.height, in.width);
-  for (int r = 0; r < in.height; ++r)
-    for (int c = 0; c < in.width; ++c) y.at(r, c) = double(in.at(r, c, 0)) / in.max_value();
-  return imresize(y, scale);
-}
-
 // The top-left crop of at most `pixels` (0: all) of p, as square as the plane allows.
 Plane crop(const Plane& p, int64_t pixels) {
   if (pixels <= 0 || int64_t(p.height) * p.width <= pixels) return p;
@@ -166,15 +155,16 @@ int run_stages(const StagesOptions& o) {
       rows.time(rows.at("decode", c->format, "stb_image", true), o.reps, double(info.width) * info.height,
                 double(bytes.size()), [&] { (void)stb_decode(bytes.data(), bytes.size()); });
     }
-    UpscaleOptions up;
-    up.scale = o.scale;
+    UpscaleWork work;
     Image out;
     const double out_px = double(in.width) * in.height * s2;
     ++(in.channels >= 3 ? colour_images : grey_images);
-    rows.time(rows.at("colour + bicubic " + sx, "", "image/color, imresize", false), o.reps, out_px, 0.0,
-              [&] { out = upscale_image(in, nullptr, up); });
+    rows.time(rows.at("prepare " + sx, "", "model/upscale", false), o.reps, out_px, 0.0,
+              [&] { work = prepare_upscale(in, o.scale); });
+    rows.time(rows.at("finish " + sx, "", "model/upscale", false), o.reps, out_px, 0.0,
+              [&] { out = finish_upscale(work); });  // the bicubic result: no network ran on the luma
     if (o.network_pixels == 0 || network_left > 0) {
-      const Plane whole = upscaled_luma(in, o.scale);
+      const Plane& whole = work.luma;
       const Plane luma = crop(whole, network_left);
       const int64_t px = int64_t(luma.height) * luma.width;
       network_left = luma.v.size() < whole.v.size() ? 0 : network_left - px;  // a crop spends the cap
@@ -206,16 +196,20 @@ int run_stages(const StagesOptions& o) {
       jpg.bytes += double(file.size());
     }
   }
-  // Stage order (ours before stb's within a stage), and what the bicubic and network rows ran on.
+  // Stage order (ours before stb's within a stage), and what the prepare, finish and network rows ran on.
   auto rank = [](const StageRow& r) {
-    const int stage = r.stage == "decode" ? 0 : r.stage.rfind("colour", 0) == 0 ? 1 : r.stage.rfind("network", 0) == 0 ? 2 : 3;
+    const int stage = r.stage == "decode"                 ? 0
+                      : r.stage.rfind("prepare", 0) == 0  ? 1
+                      : r.stage.rfind("network", 0) == 0  ? 2
+                      : r.stage.rfind("finish", 0) == 0   ? 3
+                                                          : 4;
     return 2 * stage + (r.baseline ? 1 : 0);
   };
   std::stable_sort(rows.all().begin(), rows.all().end(),
                    [&](const StageRow& a, const StageRow& b) { return rank(a) < rank(b); });
   for (auto& r : rows.all()) {
     if (r.stage.rfind("network", 0) == 0) r.setting = network_what;
-    if (r.stage.rfind("colour", 0) == 0)
+    if (r.stage.rfind("prepare", 0) == 0 || r.stage.rfind("finish", 0) == 0)
       r.setting = std::to_string(colour_images) + " colour, " + std::to_string(grey_images) + " grey";
   }
 
@@ -228,7 +222,7 @@ int run_stages(const StagesOptions& o) {
   std::printf("%-22s %-22s %-24s %6s %9s %9s %9s %9s %9s %9s\n", "stage", "format / setting", "library", "images",
               "Mpx", "MB", "seconds", "images/s", "MB/s", "Mpx/s");
   nlohmann::json jrows = nlohmann::json::array();
-  double decode_px = 0, decode_s = 0, bicubic = 0, network = 0;
+  double decode_px = 0, decode_s = 0, prepare = 0, finish = 0, network = 0;
   for (const auto& r : rows.all()) {
     const std::string stage = r.stage + (r.baseline ? " (stb)" : "");
     std::printf("%-22s %-22s %-24s %6d %9s %9s %9s %9s %9s %9s\n", stage.c_str(), r.setting.c_str(),
@@ -241,7 +235,8 @@ int run_stages(const StagesOptions& o) {
                      {"mb", r.bytes / 1e6}, {"seconds", r.seconds}, {"images_per_s", r.images_per_s()},
                      {"mb_per_s", r.mb_per_s()}, {"mpx_per_s", r.mpx_per_s()}});
     if (r.stage == "decode" && !r.baseline) decode_px += r.pixels, decode_s += r.seconds;
-    if (r.stage.rfind("colour", 0) == 0) bicubic = r.seconds > 0 ? r.pixels / r.seconds / 1e6 : 0.0;
+    if (r.stage.rfind("prepare", 0) == 0) prepare = r.mpx_per_s();
+    if (r.stage.rfind("finish", 0) == 0) finish = r.mpx_per_s();
     if (r.stage.rfind("network", 0) == 0) network = r.mpx_per_s();
   }
   std::printf("Mpx: decode rows count input pixels, the others output pixels. MB: decode the files' bytes, "
@@ -250,30 +245,32 @@ int run_stages(const StagesOptions& o) {
               "GPU); files read into memory first, nothing written.\n",
               o.reps);
 
-  // What keeps a network rate fed: load threads from the decode rate of this folder's mix (scaled to
-  // output pixels), process workers that each do colour + bicubic then wait for the network, save
-  // threads from each encoder's rate.
+  // What keeps a network rate fed: vdsr_sr's load threads decode and prepare, its process worker
+  // (one per GPU) runs the network alone, its save threads finish and encode. A thread's rate over
+  // two steps in a row is 1 / (1 / a + 1 / b) output Mpx/s.
   const double net = o.net_rate > 0 ? o.net_rate : network;
   const double decode_out = decode_s > 0 ? decode_px * s2 / decode_s / 1e6 : 0.0;
-  const int load = ceil_ratio(net, decode_out), process = 1 + ceil_ratio(net, bicubic);
-  std::printf("\n-j L:P:S keeping a network rate of %s output Mpx/s fed (%s) at %s: L = ceil(net / decode), "
-              "decode = %s output Mpx/s per thread over this folder's formats; P = 1 + ceil(net / bicubic), "
-              "colour + bicubic = %s Mpx/s per thread; S = ceil(net / encode):\n",
+  auto serial = [](double a, double b) { return a > 0 && b > 0 ? 1.0 / (1.0 / a + 1.0 / b) : 0.0; };
+  const double load_rate = serial(decode_out, prepare);
+  const int load = ceil_ratio(net, load_rate), process = 1;
+  std::printf("\n-j L:P:S keeping a network rate of %s output Mpx/s fed (%s) at %s: L = ceil(net / load), a "
+              "load thread decoding (%s output Mpx/s over this folder's formats) and preparing (%s) at %s Mpx/s; "
+              "P = 1, the process worker runs the network alone (on GPUs, one per device whatever -j says); "
+              "S = ceil(net / save), a save thread finishing (%s Mpx/s) and encoding:\n",
               fmt(net, 3).c_str(), o.net_rate > 0 ? "--net-rate" : "measured here", sx.c_str(),
-              fmt(decode_out, 3).c_str(), fmt(bicubic, 3).c_str());
+              fmt(decode_out, 3).c_str(), fmt(prepare, 3).c_str(), fmt(load_rate, 3).c_str(), fmt(finish, 3).c_str());
   nlohmann::json jj = nlohmann::json::array();
   for (const auto& r : rows.all()) {
     if (r.stage != "encode") continue;
-    const int save = ceil_ratio(net, r.mpx_per_s());
+    const double save_rate = serial(finish, r.mpx_per_s());
+    const int save = ceil_ratio(net, save_rate);
     const std::string j = std::to_string(load) + ":" + std::to_string(process) + ":" + std::to_string(save);
     const std::string name = r.setting + (r.baseline ? " (stb)" : "");
-    std::printf("  %-22s -j %-10s (encode %s Mpx/s per thread)\n", name.c_str(), j.c_str(),
-                fmt(r.mpx_per_s(), 3).c_str());
+    std::printf("  %-22s -j %-10s (encode %s, finish + encode %s Mpx/s per thread)\n", name.c_str(), j.c_str(),
+                fmt(r.mpx_per_s(), 3).c_str(), fmt(save_rate, 3).c_str());
     jj.push_back({{"setting", r.setting}, {"library", r.library}, {"baseline", r.baseline}, {"threads", j},
-                  {"load", load}, {"process", process}, {"save", save}});
+                  {"load", load}, {"process", process}, {"save", save}, {"save_thread_mpx_per_s", save_rate}});
   }
-  std::printf("vdsr_sr runs one process worker per GPU whatever -j says; a P above that means colour + "
-              "bicubic, not the GPU, sets the pace.\n");
   std::fflush(stdout);
   if (!o.json.empty()) {
     nlohmann::json doc = {{"mode", "stages"},
@@ -286,6 +283,9 @@ int run_stages(const StagesOptions& o) {
                           {"net_rate_mpx_per_s", net},
                           {"net_rate_measured", o.net_rate <= 0},
                           {"decode_output_mpx_per_s", decode_out},
+                          {"prepare_mpx_per_s", prepare},
+                          {"finish_mpx_per_s", finish},
+                          {"load_thread_mpx_per_s", load_rate},
                           {"suggestions", jj},
                           {"threads", threads},
                           {"hardware_threads", std::thread::hardware_concurrency()},

@@ -3,16 +3,19 @@
 //   decode          probe + decode of the file's bytes, read into memory once beforehand, by the
 //                   codec row of its format (image/codec.h); stb_image's PNG / JPEG decoders beside
 //                   them (bench/stb_baseline.h)
-//   colour + bicubic  upscale_image without a model (model/upscale.h): rgb2ycbcr, imresize of luma
-//                   and chroma (and alpha), ycbcr2rgb, what a process worker does around the network
+//   prepare         prepare_upscale (model/upscale.h): rgb2ycbcr and the luma's bicubic upscale,
+//                   what vdsr_sr's load threads do after decoding
 //   network         VDSR forward (He-initialised weights: the speed does not depend on them) on the
-//                   luma of the bicubic upscale, on the -g device, capped at `network_pixels` output
-//                   pixels (crops of the first images) since the CPU is slow
+//                   prepared luma, on the -g device, capped at `network_pixels` output pixels (crops
+//                   of the first images) since the CPU is slow: all a process worker does
+//   finish          finish_upscale: chroma (and alpha) bicubic, ycbcr2rgb, rounding; what the save
+//                   threads do before encoding
 //   encode          each output format and setting, into memory (no file written); stb_image_write's
 //                   PNG and JPEG beside them
 // Each row is the sum over the images of the median of `reps` timed calls after one untimed call.
 // Then, for a network rate (given, or the one measured), the load, process and save threads that
-// keep it fed, per output format: the `-j L:P:S` of vdsr_sr.
+// keep it fed, per output format: the `-j L:P:S` of vdsr_sr (load = decode + prepare, process =
+// the network, save = finish + encode).
 #pragma once
 
 #include <cstdint>

@@ -17,7 +17,7 @@ namespace {
 
 struct Item {
   size_t job = 0;
-  Image image;
+  std::any work;
 };
 
 // A blocking queue of at most `capacity` items, closed when its last producer is done.
@@ -87,9 +87,8 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
   return {v[0], v[1], v[2]};
 }
 
-std::vector<JobOutcome> run_pipeline(
-    size_t n, const PipelineThreads& threads, const PipelineStages& stages,
-    const std::function<void(size_t, const JobOutcome&)>& on_finished) {
+std::vector<JobOutcome> run_pipeline_any(size_t n, const PipelineThreads& threads,
+                                         const PipelineStages<std::any>& stages, const JobFinished& on_finished) {
   VDSR_USER_CHECK(threads.load >= 1 && threads.process >= 1 && threads.save >= 1,
              "pipeline thread counts must be at least 1");
   VDSR_CHECK(stages.load && stages.process && stages.save, "pipeline stage missing");
@@ -123,7 +122,7 @@ std::vector<JobOutcome> run_pipeline(
         Item item;
         item.job = job;
         try {
-          item.image = stages.load(job);
+          item.work = stages.load(job);
         } catch (...) {
           fail(job, "load", std::current_exception());
           continue;
@@ -137,9 +136,9 @@ std::vector<JobOutcome> run_pipeline(
     pool.emplace_back([&, t] {
       for (Item item; to_process.pop(&item);) {
         try {
-          item.image = stages.process(t, item.job, std::move(item.image));
+          item.work = stages.process(t, item.job, std::move(item.work));
         } catch (...) {
-          item.image = Image();
+          item.work.reset();
           fail(item.job, "process", std::current_exception());
           continue;
         }
@@ -152,13 +151,13 @@ std::vector<JobOutcome> run_pipeline(
     pool.emplace_back([&] {
       for (Item item; to_save.pop(&item);) {
         try {
-          stages.save(item.job, item.image);
+          stages.save(item.job, item.work);
         } catch (...) {
-          item.image = Image();
+          item.work.reset();
           fail(item.job, "save", std::current_exception());
           continue;
         }
-        item.image = Image();  // free it before the report
+        item.work.reset();  // free it before the report
         JobOutcome o;
         o.ok = true;
         finish(item.job, std::move(o));

@@ -1,6 +1,7 @@
-// A three-stage batch pipeline over numbered jobs: load (decode), process (upscale), save (encode
-// and write), each on its own threads, joined by bounded queues so that at most about
-// 2 x threads images wait between two stages and memory stays bounded whatever the batch size.
+// A three-stage batch pipeline over numbered jobs: load (vdsr_sr: decode, colour split, luma
+// bicubic), process (the network), save (chroma bicubic, back to RGB, encode and write), each on
+// its own threads, joined by bounded queues so that at most about 2 x threads jobs' work waits
+// between two stages and memory stays bounded whatever the batch size.
 //
 //   loaders:    take the next job number (in order), load it, push it to the process queue
 //   processors: pop, process with their own worker index (one model per worker), push to save
@@ -13,12 +14,12 @@
 // caller may update a progress line and counters there without locking.
 #pragma once
 
+#include <any>
 #include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
 
-#include "image/image_io.h"
 
 namespace vdsr {
 
@@ -29,10 +30,13 @@ struct PipelineThreads {
 // Parses "L:P:S" (each 1..256) as -j/--threads does; throws Error with the flag name otherwise.
 PipelineThreads parse_pipeline_threads(const std::string& text);
 
+// The stages of jobs whose work travels as a T from stage to stage (vdsr_sr: model/upscale.h's
+// UpscaleWork; an Image in the tests).
+template <typename T>
 struct PipelineStages {
-  std::function<Image(size_t job)> load;
-  std::function<Image(int worker, size_t job, Image in)> process;  // worker in [0, threads.process)
-  std::function<void(size_t job, const Image& out)> save;
+  std::function<T(size_t job)> load;
+  std::function<T(int worker, size_t job, T in)> process;  // worker in [0, threads.process)
+  std::function<void(size_t job, T& work)> save;
 };
 
 struct JobOutcome {
@@ -41,9 +45,24 @@ struct JobOutcome {
   std::string reason;  // the exception's message when it failed
 };
 
+using JobFinished = std::function<void(size_t job, const JobOutcome& outcome)>;
+
+// The pipeline itself, on type-erased work (batch_pipeline.cpp).
+std::vector<JobOutcome> run_pipeline_any(size_t n, const PipelineThreads& threads,
+                                         const PipelineStages<std::any>& stages, const JobFinished& on_finished);
+
 // Runs jobs [0, n) through the three stages; returns one outcome per job (index = job number).
-std::vector<JobOutcome> run_pipeline(
-    size_t n, const PipelineThreads& threads, const PipelineStages& stages,
-    const std::function<void(size_t job, const JobOutcome& outcome)>& on_finished = nullptr);
+template <typename T>
+std::vector<JobOutcome> run_pipeline(size_t n, const PipelineThreads& threads, const PipelineStages<T>& stages,
+                                     const JobFinished& on_finished = nullptr) {
+  PipelineStages<std::any> any;
+  if (stages.load) any.load = [&](size_t job) { return std::any(stages.load(job)); };
+  if (stages.process)
+    any.process = [&](int worker, size_t job, std::any in) {
+      return std::any(stages.process(worker, job, std::any_cast<T&&>(std::move(in))));
+    };
+  if (stages.save) any.save = [&](size_t job, std::any& work) { stages.save(job, std::any_cast<T&>(work)); };
+  return run_pipeline_any(n, threads, any, on_finished);
+}
 
 }  // namespace vdsr

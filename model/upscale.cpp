@@ -94,41 +94,60 @@ Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
   }
 }
 
-Plane luma_up(const Plane& y, Vdsr* model, const UpscaleOptions& opt) {
-  const Plane up = imresize(y, opt.scale);
-  if (model == nullptr) return up;
-  return run_luma(*model, up, opt);
-}
-
 }  // namespace
 
-Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt) {
-  VDSR_CHECK(opt.scale >= 2 && opt.scale <= 4, "scale must be 2, 3 or 4, got " << opt.scale);
+UpscaleWork prepare_upscale(const Image& in, int scale) {
+  VDSR_CHECK(scale >= 2 && scale <= 4, "scale must be 2, 3 or 4, got " << scale);
   VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
-  Image out;
-  out.width = in.width * opt.scale;
-  out.height = in.height * opt.scale;
-  out.channels = in.channels;
-  out.bits = in.bits;
-  out.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
-  out.exif = in.exif;
-  out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
-  const bool grey = in.channels <= 2;
-  const bool alpha = in.channels == 2 || in.channels == 4;
-
-  if (grey) {
-    put_channel(out, 0, luma_up(channel(in, 0), model, opt));
+  UpscaleWork w;
+  w.info.width = in.width;
+  w.info.height = in.height;
+  w.info.channels = in.channels;
+  w.info.bits = in.bits;
+  w.info.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
+  w.info.exif = in.exif;
+  w.scale = scale;
+  if (in.channels <= 2) {
+    w.luma = imresize(channel(in, 0), scale);
   } else {
     YCbCr ycc = rgb_to_ycbcr(in);
-    ycc.y = luma_up(ycc.y, model, opt);
-    ycc.cb = imresize(ycc.cb, opt.scale);
-    ycc.cr = imresize(ycc.cr, opt.scale);
-    const Image rgb = ycbcr_to_rgb(ycc, in.bits);
+    w.luma = imresize(ycc.y, scale);
+    w.cb = std::move(ycc.cb);
+    w.cr = std::move(ycc.cr);
+  }
+  if (in.channels == 2 || in.channels == 4) w.alpha = channel(in, in.channels - 1);
+  return w;
+}
+
+void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
+  if (model != nullptr) w.luma = run_luma(*model, w.luma, opt);
+}
+
+Image finish_upscale(const UpscaleWork& w) {
+  Image out;
+  out.width = w.info.width * w.scale;
+  out.height = w.info.height * w.scale;
+  out.channels = w.info.channels;
+  out.bits = w.info.bits;
+  out.icc = w.info.icc;
+  out.exif = w.info.exif;
+  out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
+  if (out.channels <= 2) {
+    put_channel(out, 0, w.luma);
+  } else {
+    const YCbCr ycc{w.luma, imresize(w.cb, w.scale), imresize(w.cr, w.scale)};
+    const Image rgb = ycbcr_to_rgb(ycc, out.bits);
     for (size_t px = 0; px < size_t(out.width) * size_t(out.height); ++px)
       for (size_t c = 0; c < 3; ++c) out.pixels[px * size_t(out.channels) + c] = rgb.pixels[px * 3 + c];
   }
-  if (alpha) put_channel(out, in.channels - 1, imresize(channel(in, in.channels - 1), opt.scale));
+  if (out.channels == 2 || out.channels == 4) put_channel(out, out.channels - 1, imresize(w.alpha, w.scale));
   return out;
+}
+
+Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt) {
+  UpscaleWork w = prepare_upscale(in, opt.scale);
+  run_network(w, model, opt);
+  return finish_upscale(w);
 }
 
 }  // namespace vdsr

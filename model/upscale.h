@@ -10,6 +10,7 @@
 #include <functional>
 
 #include "image/image_io.h"
+#include "image/plane.h"
 #include "model/vdsr.h"
 
 namespace vdsr {
@@ -23,7 +24,24 @@ struct UpscaleOptions {
   std::function<void(double fraction)> on_progress;
 };
 
-// model == nullptr: bicubic only.
+// model == nullptr: bicubic only. The same as finish_upscale(run_network(prepare_upscale(...))).
 Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt);
+
+// upscale_image in three parts, so that a pipeline keeps the network's worker for the network
+// alone (on a GPU there is one such worker, and the CPU work around the network would otherwise
+// set the pace): prepare on the loading threads, the network on the model's worker, finish on the
+// saving threads. Bit-identical to upscale_image.
+struct UpscaleWork {
+  Image info;   // the input's size, channels, bit depth, colour profile and EXIF; no pixels
+  int scale = 2;
+  Plane luma;   // the bicubic-upscaled luma (or grey); after run_network, the network's output
+  Plane cb, cr, alpha;  // at the input's size: chroma (colour images), alpha (when present)
+};
+// Splits the colour (rgb2ycbcr) and upscales the luma (bicubic): the network's input.
+UpscaleWork prepare_upscale(const Image& in, int scale);
+// The network on w.luma (model == nullptr: nothing; opt.scale is w.scale).
+void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt);
+// Upscales chroma and alpha (bicubic), goes back to RGB, rounds and saturates to the input's depth.
+Image finish_upscale(const UpscaleWork& w);
 
 }  // namespace vdsr

@@ -161,8 +161,8 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
     CHECK(log.find(r.at("stage").get<std::string>()) != std::string::npos);
   }
   CHECK(rows == std::vector<std::string>{"decode | png", "decode | jpeg", "decode (stb) | png", "decode (stb) | jpeg",
-                                         "colour + bicubic x2 | 2 colour, 1 grey", "network x2 | 17x17 of image 1",
-                                         "encode | png level 1", "encode | png level 6", "encode | jpg q95",
+                                         "prepare x2 | 2 colour, 1 grey", "network x2 | 17x17 of image 1",
+                                         "finish x2 | 2 colour, 1 grey", "encode | png level 1", "encode | png level 6", "encode | jpg q95",
                                          "encode | webp q90", "encode | webp lossless", "encode | tif deflate 1",
                                          "encode | bmp", "encode (stb) | png level 8", "encode (stb) | jpg q95"});
   // One -j line per encode row, fed at the measured network rate.
@@ -170,16 +170,22 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(doc.at("suggestions").size() == 9);
   CHECK(log.find("  png level 1            -j ") != std::string::npos);
   CHECK(log.find("jpg q95 (stb)") != std::string::npos);
-  // A given rate: S = ceil(rate / the encoder's rate per thread), L from the decode rate.
+  // A given rate: L = ceil(rate / a load thread's decode + prepare rate), P = 1 (the network
+  // alone), S = ceil(rate / a save thread's finish + encode rate).
   REQUIRE(run_command(cmd + " --net-rate 5000 --json " + dir + "/r.json", &log) == 0);
   std::ifstream rf(dir + "/r.json");
   const auto given = nlohmann::json::parse(rf);
   CHECK(given.at("net_rate_mpx_per_s").get<double>() == 5000.0);
-  const double decode = given.at("decode_output_mpx_per_s");
+  const double decode = given.at("decode_output_mpx_per_s"), prepare = given.at("prepare_mpx_per_s"),
+               finish = given.at("finish_mpx_per_s");
+  const double load_rate = 1.0 / (1.0 / decode + 1.0 / prepare);
+  CHECK(std::abs(given.at("load_thread_mpx_per_s").get<double>() - load_rate) < 1e-9 * load_rate);
   for (const auto& j : given.at("suggestions")) {
     INFO(j.dump());
-    CHECK(j.at("load").get<int>() == int(std::ceil(5000.0 / decode - 1e-9)));
-    CHECK(j.at("save").get<int>() > 1);  // no encoder here writes 5000 Mpx/s on one thread
+    CHECK(j.at("load").get<int>() == int(std::ceil(5000.0 / load_rate - 1e-9)));
+    CHECK(j.at("process").get<int>() == 1);
+    CHECK(j.at("save_thread_mpx_per_s").get<double>() < finish);  // finishing and encoding, one after the other
+    CHECK(j.at("save").get<int>() == int(std::ceil(5000.0 / j.at("save_thread_mpx_per_s").get<double>() - 1e-9)));
     CHECK(j.at("threads").get<std::string>() == std::to_string(j.at("load").get<int>()) + ":" +
                                                     std::to_string(j.at("process").get<int>()) + ":" +
                                                     std::to_string(j.at("save").get<int>()));

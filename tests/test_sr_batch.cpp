@@ -28,6 +28,7 @@
 #include "image/image_io.h"
 #include "io/batch_pipeline.h"
 #include "io/file_plan.h"
+#include "model/upscale.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
@@ -354,6 +355,20 @@ TEST_CASE("vdsr_sr gives byte-identical outputs for any -j thread counts") {
     else
       REQUIRE(bytes == first);
   }
+  // The pipeline splits the upscale over its stages (prepare on the load threads, the network on
+  // the process worker, finish on the save threads): the result is upscale_image's, pixel for pixel.
+  {
+    const VdsrWeights w = load_weights(model);
+    Vdsr net(w.config, Device::cpu());
+    net.set_params(w.params);
+    UpscaleOptions up;
+    up.scale = 3;
+    for (const char* name : {"rgb.png", "rgba.png", "grey.png", "sub/ga.png"}) {
+      INFO(name);
+      const Image ref = upscale_image(load_image(in + "/" + name), &net, up);
+      CHECK(load_image(dir + "/out0/" + name).pixels == ref.pixels);
+    }
+  }
   std::string log;
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -j 2:2 -i " + in + " -o " + dir + "/bad", &log) == 1);
   REQUIRE(log.find("--threads") != std::string::npos);
@@ -599,7 +614,7 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
     const size_t n = 40;
     std::vector<int> saved(n, 0);
     std::atomic<int> live{0}, peak{0}, bad_worker{0};
-    PipelineStages s;
+    PipelineStages<Image> s;
     s.load = [&](size_t i) {
       if (i % 7 == 3) throw std::runtime_error("cannot load " + std::to_string(i));
       peak = std::max(peak.load(), ++live);
@@ -616,7 +631,7 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
       std::this_thread::sleep_for(std::chrono::microseconds(200 * (i % 3)));
       return in;
     };
-    s.save = [&](size_t i, const Image& img) {
+    s.save = [&](size_t i, Image& img) {
       --live;
       if (i % 13 == 12) throw std::runtime_error("disk full");
       saved[i] = img.width;  // each job writes its own slot, so no lock

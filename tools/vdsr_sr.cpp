@@ -196,31 +196,37 @@ int run(int argc, char** argv) {
   std::vector<FileRecord> records(jobs.size());
   std::vector<std::chrono::steady_clock::time_point> started(jobs.size());
 
-  PipelineStages stages;
+  // The CPU work around the network runs on the load threads (colour split, luma bicubic) and the
+  // save threads (chroma bicubic, back to RGB, encode), so a process worker only runs the network:
+  // on a GPU there is one per device, and it must not wait for the CPU.
+  UpscaleOptions up;
+  up.scale = o.scale;
+  up.tta = o.tta;
+  up.tile = o.tile;
+  PipelineStages<UpscaleWork> stages;
   stages.load = [&](size_t i) {
     started[i] = std::chrono::steady_clock::now();
-    Image in = load_image(jobs[i].input);
+    const Image in = load_image(jobs[i].input);
     records[i].in_w = in.width;
     records[i].in_h = in.height;
-    return in;
+    return prepare_upscale(in, o.scale);
   };
-  stages.process = [&](int worker, size_t i, Image in) {
-    UpscaleOptions up;
-    up.scale = o.scale;
-    up.tta = o.tta;
-    up.tile = o.tile;
-    up.on_progress = [&report, &jobs, i](double f) { report.progress(jobs[i].input, f); };
-    Image out = upscale_image(in, models.empty() ? nullptr : models[size_t(worker)].get(), up);
-    records[i].out_w = out.width;
-    records[i].out_h = out.height;
+  stages.process = [&](int worker, size_t i, UpscaleWork work) {
+    UpscaleOptions mine = up;
+    mine.on_progress = [&report, &jobs, i](double f) { report.progress(jobs[i].input, f); };
+    run_network(work, models.empty() ? nullptr : models[size_t(worker)].get(), mine);
+    return work;
+  };
+  stages.save = [&](size_t i, UpscaleWork& work) {
+    records[i].out_w = work.info.width * work.scale;
+    records[i].out_h = work.info.height * work.scale;
+    Image out = finish_upscale(work);
+    work = UpscaleWork();  // its planes are 8 bytes a pixel: free them before encoding
     if (out.bits == 16 && format != ImageFormat::PNG && format != ImageFormat::TIFF) {
       // Only PNG and TIFF store 16 bits; other formats get the 8-bit rounding of the result.
       for (auto& v : out.pixels) v = static_cast<uint16_t>((v + 128) / 257);
       out.bits = 8;
     }
-    return out;
-  };
-  stages.save = [&](size_t i, const Image& out) {
     const fs::path dir = fs::path(jobs[i].output).parent_path();
     if (!dir.empty()) {
       std::error_code ec;  // several savers may create the same sub-folder at once
