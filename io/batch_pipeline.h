@@ -20,7 +20,6 @@
 #include <string>
 #include <vector>
 
-
 namespace vdsr {
 
 struct PipelineThreads {
