@@ -1,5 +1,6 @@
 #include "io/batch_pipeline.h"
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -85,6 +86,11 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
     pos = end + 1;
   }
   return {v[0], v[1], v[2]};
+}
+
+PipelineThreads gpu_pipeline_threads(int hardware_threads, int gpus) {
+  const int hw = std::max(hardware_threads, 1), load = std::clamp(hw / 4, 1, 256);
+  return {load, std::max(gpus, 1), std::clamp(hw - load - gpus, 2, 256)};
 }
 
 std::vector<JobOutcome> run_pipeline_any(size_t n, const PipelineThreads& threads,

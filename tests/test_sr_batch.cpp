@@ -653,6 +653,15 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
     REQUIRE(peak.load() <= t.load + 3 * t.process + 3 * t.save);
   }
   REQUIRE(parse_pipeline_threads("1:2:2").process == 2);
+  // vdsr_sr on GPUs without -j: a worker per GPU, a quarter of the cores loading, the rest saving.
+  const auto same = [](PipelineThreads a, PipelineThreads b) {
+    return a.load == b.load && a.process == b.process && a.save == b.save;
+  };
+  CHECK(same(gpu_pipeline_threads(16, 1), {4, 1, 11}));
+  CHECK(same(gpu_pipeline_threads(16, 2), {4, 2, 10}));
+  CHECK(same(gpu_pipeline_threads(2, 1), {1, 1, 2}));
+  CHECK(same(gpu_pipeline_threads(0, 1), {1, 1, 2}));  // hardware_concurrency() may say 0
+  CHECK(same(gpu_pipeline_threads(2048, 8), {256, 8, 256}));  // at most 256 a stage, as -j
   REQUIRE_THROWS(parse_pipeline_threads("1:2"));
   REQUIRE_THROWS(parse_pipeline_threads("1:2:0"));
   REQUIRE_THROWS(parse_pipeline_threads("a:b:c"));

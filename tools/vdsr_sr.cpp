@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <memory>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "engine/atomic_file.h"
@@ -46,6 +47,7 @@ struct Options {
   bool tta = false;
   int tile = 0;
   PipelineThreads threads;
+  bool threads_given = false;  // -j given: used as it is (GPUs still get one process worker each)
   bool recursive = false;
   bool skip_existing = false;
   std::string shard;  // --shard; "" = from a Slurm job array when inside one
@@ -89,8 +91,11 @@ int run(int argc, char** argv) {
          "GPU index, -1 for the CPU, or a list of GPUs [0 if usable, else -1]",
          [&](const std::string& v) { o.gpu = v; }});
   p.add({"-j", "--threads", "L:P:S",
-         "load:process:save threads (GPUs: one process each) [1:2:2]",
-         [&](const std::string& v) { o.threads = parse_pipeline_threads(v); }});
+         "load:process:save threads [1:2:2; on GPUs one process each, load and save from the cores]",
+         [&](const std::string& v) {
+           o.threads = parse_pipeline_threads(v);
+           o.threads_given = true;
+         }});
   p.add({"-r", "--recursive", "", "descend into sub-folders, mirroring the tree in the output",
          [&](const std::string&) { o.recursive = true; }});
   p.add({"", "--skip-existing", "", "leave images whose output file exists (resume a batch)",
@@ -168,7 +173,15 @@ int run(int argc, char** argv) {
     const std::string path = o.model.empty() ? bundled_model_path() : o.model;
     const VdsrWeights w = load_weights(path);
     check_model_scale(w, path, o.scale);
-    if (devices[0].is_cuda()) threads.process = int(devices.size());
+    if (devices[0].is_cuda()) {
+      threads.process = int(devices.size());
+      if (!o.threads_given) {
+        threads = gpu_pipeline_threads(int(std::thread::hardware_concurrency()), int(devices.size()));
+        log_verbose("vdsr_sr: -j " + std::to_string(threads.load) + ":" + std::to_string(threads.process) + ":" +
+                    std::to_string(threads.save) + " (from the " + std::to_string(std::thread::hardware_concurrency()) +
+                    " hardware threads; -j sets it)");
+      }
+    }
     std::string names;
     for (int k = 0; k < threads.process; ++k) {
       const Device dev = devices[size_t(k) % devices.size()];
