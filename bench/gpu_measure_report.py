@@ -36,7 +36,17 @@ import statistics
 import sys
 
 THRESHOLD = 0.9  # the issue's bar: the pipeline reaches >= 90% of the network-only rate
-DEFAULT_J = (1, 2, 2)  # vdsr_sr's -j default (vdsr_sr --help)
+DEFAULT_J = (1, 2, 2)  # vdsr_sr's -j default on the CPU (vdsr_sr --help)
+
+
+def default_j(on_gpu, gpus=1):
+    """vdsr_sr's -j when none is given (io/batch_pipeline.h, gpu_pipeline_threads on GPUs); this
+    report runs on the machine vdsr_sr ran on, so its CPU count is the one vdsr_sr saw."""
+    if not on_gpu:
+        return DEFAULT_J
+    hw = max(os.cpu_count() or 1, 1)
+    load = min(max(hw // 4, 1), 256)
+    return (load, max(gpus, 1), min(max(hw - load - gpus, 2), 256))
 ENCODER_SETTING = {"png": "png level 1", "jpg": "jpg q95"}  # vdsr_sr's defaults (--png-level 1, --jpg-quality 95)
 REASONS = [  # nvidia-smi clocks_event_reasons.active bits (NVML nvmlClocksEventReason*)
     (0x1, "GpuIdle"), (0x2, "ApplicationsClocksSetting"), (0x4, "SwPowerCap"), (0x8, "HwSlowdown"),
@@ -231,7 +241,7 @@ def bound(stages, fmt_name, j):
     return caps, min(caps, key=caps.get)
 
 
-def sr_result(out, steps, name):
+def sr_result(out, steps, name, on_gpu):
     doc = load_json(os.path.join(out, name + ".json"))
     st = step(steps, name)
     if doc is None:
@@ -242,7 +252,7 @@ def sr_result(out, steps, name):
     m = re.search(r"-j (\d+:\d+:\d+)", cmd)
     return {
         "run": name, "format": "png" if name.startswith("sr-png") else "jpg",
-        "j": m.group(1) if m else "%d:%d:%d" % DEFAULT_J,
+        "j": m.group(1) if m else "%d:%d:%d" % default_j(on_gpu),
         "images": t.get("images"), "done": t.get("done"), "failed": t.get("failed"),
         "output_mpx": mpx, "report_seconds": secs,
         "wall_seconds": (st or {}).get("seconds"),
@@ -254,7 +264,7 @@ def sr_result(out, steps, name):
 
 def folder_results(out, steps, on_gpu):
     stages = load_json(os.path.join(out, "stages.json"))
-    runs = [r for r in (sr_result(out, steps, n) for n in ("sr-png", "sr-jpg", "sr-png-j", "sr-jpg-j")) if r]
+    runs = [r for r in (sr_result(out, steps, n, on_gpu) for n in ("sr-png", "sr-jpg", "sr-png-j", "sr-jpg-j")) if r]
     net = stages.get("net_rate_mpx_per_s") if stages else None
     for r in runs:
         r["ratio"] = r["mpx_per_s"] / net if r["mpx_per_s"] and net else None
@@ -280,7 +290,7 @@ def cmd_suggest(out, fmt_name):
     if stages is None:
         print("no stages.json: no network rate to compare with", file=sys.stderr)
         return 0
-    r = sr_result(out, steps, "sr-" + fmt_name)
+    r = sr_result(out, steps, "sr-" + fmt_name, read_facts(out).get("gpu", "0") != "-1")
     net = stages.get("net_rate_mpx_per_s")
     if r is None or not r["mpx_per_s"] or not net:
         print("no end-to-end rate for %s" % fmt_name, file=sys.stderr)
