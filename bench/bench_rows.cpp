@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <random>
 
 namespace vdsr::bench {
 
@@ -44,6 +45,14 @@ double median_seconds(int reps, const std::function<void()>& fn) {
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
   }
   return median(std::move(t));
+}
+
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
 }
 
 double median(std::vector<double> v) {

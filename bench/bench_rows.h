@@ -63,6 +63,8 @@ double rel_l2(const float* a, const double* b, size_t n);
 
 // The median wall time of `reps` calls of fn (at least one), after one untimed call.
 double median_seconds(int reps, const std::function<void()>& fn);
+// n floats uniform in [lo, hi) from std::mt19937(seed): the bench's test data, the same on every run.
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi);
 // The median (the mean of the middle two for an even count; NaN for none).
 double median(std::vector<double> v);
 // FLOP of one training iteration over `pixels` pixels (see the top of this file).

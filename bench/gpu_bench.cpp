@@ -15,7 +15,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <random>
 #include <utility>
 
 #include "bench/bench_kernels.cuh"
@@ -69,24 +68,16 @@ void run_ours(const GpuCtx& ctx, Op op, const ConvVariant* v, const ConvShape& s
     v->launch(a);
 }
 
-std::vector<float> host_random(size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(lo, hi);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
-
 std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
 // Our op, variant v, on the small shape against the CPU double reference: the relative error of
 // the output (backward-weight: dw and db together).
 double verify_small(const GpuCtx& ctx, Op op, const ConvVariant* v) {
   const ConvShape s{2, 13, 17, 64, 64};
-  const auto x = host_random(size_t(s.in_elems()), 11, -1.0f, 1.0f);
-  const auto w = host_random(size_t(s.weight_elems()), 12, -0.1f, 0.1f);
-  const auto b = host_random(size_t(s.K), 13, -0.1f, 0.1f);
-  const auto dy = host_random(size_t(s.out_elems()), 14, -1.0f, 1.0f);
+  const auto x = random_floats(size_t(s.in_elems()), 11, -1.0f, 1.0f);
+  const auto w = random_floats(size_t(s.weight_elems()), 12, -0.1f, 0.1f);
+  const auto b = random_floats(size_t(s.K), 13, -0.1f, 0.1f);
+  const auto dy = random_floats(size_t(s.out_elems()), 14, -1.0f, 1.0f);
   DevFloats x_d(ctx.device, x.size()), w_d(ctx.device, w.size()), b_d(ctx.device, b.size()),
       dy_d(ctx.device, dy.size()), y_out(ctx.device, size_t(s.out_elems())), dx_out(ctx.device, x.size()),
       dw_out(ctx.device, w.size()), db_out(ctx.device, b.size());
@@ -338,8 +329,8 @@ Row train_row(const GpuCtx& ctx, int batch, Precision prec, bool graphs) {
     {
       // One step on the CPU and on the GPU from the same weights and data.
       const int64_t N = 2, H = 13, W = 17;
-      const auto x = host_random(size_t(N * H * W), 21, 0.0f, 1.0f);
-      const auto t = host_random(x.size(), 22, 0.0f, 1.0f);
+      const auto x = random_floats(size_t(N * H * W), 21, 0.0f, 1.0f);
+      const auto t = random_floats(x.size(), 22, 0.0f, 1.0f);
       Vdsr cpu(VdsrConfig{}, Device::cpu()), gpu(VdsrConfig{}, Device::cuda(ctx.device));
       cpu.init_he(5);
       gpu.init_he(5);
@@ -398,7 +389,7 @@ Row inference_row(const GpuCtx& ctx, int H, int W, Precision prec) {
   try {
     {
       const int64_t h = 37, w = 53;
-      const auto x = host_random(size_t(h * w), 41, 0.0f, 1.0f);
+      const auto x = random_floats(size_t(h * w), 41, 0.0f, 1.0f);
       Vdsr cpu(VdsrConfig{}, Device::cpu()), gpu(VdsrConfig{}, Device::cuda(ctx.device));
       cpu.init_he(6);
       gpu.init_he(6);

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "bench/bench_rows.h"
 #include "bench/mark_clock.h"
@@ -26,10 +25,7 @@ namespace {
 
 // A device buffer of n uniform values in [lo, hi).
 Buffer random_buffer(Device d, size_t n, uint32_t seed, float lo, float hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> host(n);
-  for (float& v : host) v = u(rng);
+  const std::vector<float> host = random_floats(n, seed, lo, hi);
   Buffer b(d, n * sizeof(float));
   copy_bytes(d, b.data(), Device::cpu(), host.data(), n * sizeof(float));
   return b;
@@ -193,6 +189,12 @@ Table frame_table(Device d, Precision p, int H, int W, int reps) {
   return t;
 }
 
+// Row i's name: its op, or what the first and the last interval time.
+std::string label_of(const Table& t, size_t i) {
+  if (i == t.nodes.size()) return "(after the last op)";
+  return t.nodes[i].op == "start" ? "(queued before the first op)" : t.nodes[i].op;
+}
+
 nlohmann::json print(const Table& t) {
   std::printf("\n%s, %s, %s: %s; medians of %d calls (ms)\n", t.workload.c_str(), t.precision.c_str(), t.shape.c_str(),
               t.what.c_str(), t.reps);
@@ -208,7 +210,7 @@ nlohmann::json print(const Table& t) {
     // Interval i: from mark i - 1 (or the start) to mark i (or the stop); it times the op of mark i.
     const Node blank;
     const Node& n = i < marks ? t.nodes[i] : blank;
-    const std::string label = i == marks ? "(after the last op)" : n.op == "start" ? "(queued before the first op)" : n.op;
+    const std::string label = label_of(t, i);
     char ck[16] = "", layer[8] = "";
     if (n.layer >= 0) {
       std::snprintf(ck, sizeof ck, "%d->%d", n.C, n.K);
@@ -235,7 +237,7 @@ nlohmann::json print(const Table& t) {
   for (size_t i = 0; i <= marks; ++i) {
     const Node blank;
     const Node& n = i < marks ? t.nodes[i] : blank;
-    const std::string name = i == marks ? "(after the last op)" : n.op == "start" ? "(queued before the first op)" : n.op;
+    const std::string name = label_of(t, i);
     groups[n.layer >= 0 ? name + " " + std::to_string(n.C) + "->" + std::to_string(n.K) : name].push_back(i);
   }
   std::printf("     by kind (%s): nodes, sum ms, median node ms, share\n", t.modes[0].c_str());

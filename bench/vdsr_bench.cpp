@@ -17,7 +17,6 @@
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
-#include <random>
 #include <thread>
 
 #include "engine/atomic_file.h"
@@ -39,14 +38,6 @@
 using namespace vdsr;
 
 namespace {
-
-std::vector<float> random_vec(size_t n, uint32_t seed, float scale = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
 
 // The GPU rows, the table and the JSON (CUDA builds). Returns 1 when a row failed verification.
 int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& json) {
@@ -227,8 +218,9 @@ int run(int argc, char** argv) {
   };
 
   const ConvShape s{batch, 41, 41, 64, 64};
-  const auto x = random_vec(size_t(s.in_elems()), 5), w = random_vec(size_t(s.weight_elems()), 6, 0.05f),
-             b = random_vec(64, 7), dy = random_vec(size_t(s.out_elems()), 8);
+  const auto x = bench::random_floats(size_t(s.in_elems()), 5, -1.0f, 1.0f),
+             w = bench::random_floats(size_t(s.weight_elems()), 6, -0.05f, 0.05f),
+             b = bench::random_floats(64, 7, -1.0f, 1.0f), dy = bench::random_floats(size_t(s.out_elems()), 8, -1.0f, 1.0f);
   std::vector<float> y(size_t(s.out_elems())), dx(size_t(s.in_elems())), dw(size_t(s.weight_elems())), db(64);
   conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data());
   conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data());
@@ -247,7 +239,7 @@ int run(int argc, char** argv) {
   model.init_he(1);
   const double px_flop = 2.0 * double(weight_count(model.config()));
   {
-    const auto in = random_vec(size_t(image) * size_t(image), 9, 0.5f);
+    const auto in = bench::random_floats(size_t(image) * size_t(image), 9, -0.5f, 0.5f);
     std::vector<float> out(in.size());
     model.forward(1, image, image, in.data(), out.data());
     bench::verify_network_forward(model, image, image, in.data(), out.data());
@@ -255,7 +247,8 @@ int run(int argc, char** argv) {
         bench::median_seconds(reps, [&] { model.forward(1, image, image, in.data(), out.data()); }));
   }
   {
-    const auto in = random_vec(size_t(batch) * 41 * 41, 10, 0.5f), target = random_vec(in.size(), 11, 0.5f);
+    const auto in = bench::random_floats(size_t(batch) * 41 * 41, 10, -0.5f, 0.5f),
+               target = bench::random_floats(in.size(), 11, -0.5f, 0.5f);
     bench::verify_training_step(model, batch, in.data(), target.data());
     StepOptions so;
     so.lr = 1e-6;  // keep the weights sane across repeats
