@@ -8,7 +8,7 @@
 #
 #   VDSR_CARRY_DATA="Set14 B100" bench/prepare_carry.sh          (on the build machine)
 #   bench/gpu_measure.sh [--no-build] [--no-nodes] [--no-bench] [--no-folder] [--no-peer]
-#                        [--no-ncu] [--no-more-nodes] [--budget SECONDS]
+#                        [--no-pdl] [--no-ncu] [--no-more-nodes] [--budget SECONDS]
 #   bench/gpu_measure.sh --dry-run BUILD_DIR     every step the CPU can run, tiny, with a CPU build
 #
 # Steps, in this order (each logged with its time; a failure is recorded and the rest still runs;
@@ -23,6 +23,9 @@
 #                   iteration (graph replay with event nodes; op by op) and one 1080p frame
 #   bench      60   vdsr_bench --precision bf16 --train-batches 64,128,256 --runs 5 (every row
 #                   timed 5 times: medians and spreads, cuDNN's best as the median over the runs)
+#   pdl      2x15   vdsr_bench --impl ours --no-hd-convs --runs 3 with --pdl off, then --pdl on:
+#                   our rows, the training iteration and the 1080p frame with and without
+#                   programmatic dependent launch, back to back (docs/kernels.md)
 #   folder     45   Set14 + B100 in one folder (.carry/data): vdsr_bench --stages on 16 of the images
 #                   (network-only rate, per-stage rates, -j suggestion), then vdsr_sr -s 2 over all
 #                   114 to PNG and to JPEG; a format below 90% of the network rate runs again with
@@ -57,7 +60,7 @@ set -uo pipefail
 root="$(pwd)"
 [ -f "$root/bench/gpu_measure.sh" ] || { echo "gpu_measure: run from the repository root" >&2; exit 2; }
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
-do_build=1 do_nodes=1 do_bench=1 do_folder=1 do_peer=1 do_ncu=1 do_more_nodes=1
+do_build=1 do_nodes=1 do_bench=1 do_pdl=1 do_folder=1 do_peer=1 do_ncu=1 do_more_nodes=1
 budget="${VDSR_MEASURE_BUDGET:-345}"
 dry_run=0
 opts=""  # the options given, for the record
@@ -66,6 +69,7 @@ while [ $# -gt 0 ]; do
     --no-build) do_build=0 ;;
     --no-nodes) do_nodes=0 ;;
     --no-bench) do_bench=0 ;;
+    --no-pdl) do_pdl=0 ;;
     --no-folder) do_folder=0 ;;
     --no-peer) do_peer=0 ;;
     --no-ncu) do_ncu=0 ;;
@@ -249,6 +253,19 @@ if want bench "$do_bench" 60; then
   step bench 60 150 "$bench_bin" -g "$gpu" --precision "$prec" "${scaling[@]}" --json "$out/bench.json" \
     "${bench_extra[@]}"
 fi
+# Programmatic dependent launch off, then on: the same rows back to back, so the clocks and the
+# machine's state are as alike as two runs get (issue 22, step 1). A GPU launch attribute: the
+# CPU has nothing to compare.
+if [ "$gpu" = -1 ]; then
+  note_step pdl 30 0 "" "" "" "skipped: no GPU (a launch attribute of the GPU's kernels)" ""
+else
+  for mode in off on; do
+    if want "pdl-$mode" "$do_pdl" 15; then
+      step "pdl-$mode" 15 45 "$bench_bin" -g "$gpu" --precision "$prec" --impl ours --no-hd-convs \
+        "${runs_opt:---runs}" 3 --pdl "$mode" --json "$out/pdl-$mode.json" "${bench_extra[@]}"
+    fi
+  done
+fi
 
 # ---- folder end to end ----------------------------------------------------------------------
 sr_run() {  # NAME FORMAT [-j L:P:S]: vdsr_sr over the folder into a fresh output folder
@@ -398,8 +415,8 @@ if [ "$dry_run" = 1 ]; then
   # The dry run checks the shape of what a device call would bring back (on stderr only: $out is
   # packed already).
   problems=""
-  for h in "## Steps" "## Per-node times" "## Batch scaling" "## The PyTorch peer" "## Folder upscaling" \
-           "## Nsight Compute" "## Files"; do
+  for h in "## Steps" "## Per-node times" "## Batch scaling" "## Programmatic dependent launch" \
+           "## The PyTorch peer" "## Folder upscaling" "## Nsight Compute" "## Files"; do
     grep -q "^$h" "$out/record.md" 2> /dev/null || problems+=" record.md has no '$h' section;"
   done
   files="$(find "$out" -type f | wc -l)"

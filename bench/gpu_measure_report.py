@@ -11,7 +11,8 @@
 Inputs in OUT: facts.tsv (key, value), steps.tsv (one line a step: planned and cap seconds, start
 and end in epoch seconds, exit status), clocks.csv (nvidia-smi every 200 ms: UTC timestamp, SM and
 memory clock MHz, power W, temperature C, clock event reasons), clocks-q.txt, the steps' outputs
-NAME.txt / NAME.stderr, and nodes.json, bench.json, stages.json, sr-*.json, peer.json, ncu.txt.
+NAME.txt / NAME.stderr, and nodes.json, bench.json, pdl-off.json, pdl-on.json, stages.json, sr-*.json,
+peer.json, ncu.txt.
 Anything missing or unreadable is said in the record instead of stopping it.
 
 The folder verdict: end-to-end rate = the vdsr_sr report's output megapixels over its seconds;
@@ -360,6 +361,22 @@ def bench_summary(bench):
     return out
 
 
+def pdl_pairs(off, on):
+    """Our rows of the two `vdsr_bench --pdl off|on` runs, paired by op, shape, precision and kernel:
+    [{op, shape, precision, algo, off_ms, on_ms, on_over_off}] in the off run's order."""
+    def key(r):
+        return (r.get("op"), r.get("shape"), r.get("precision"), r.get("algo"))
+    on_rows = {key(r): r for r in (on or {}).get("rows", []) if r.get("impl") == "ours" and r.get("status") == "ok"}
+    pairs = []
+    for r in (off or {}).get("rows", []):
+        if r.get("impl") != "ours" or r.get("status") != "ok" or key(r) not in on_rows:
+            continue
+        a, b = r.get("median_ms"), on_rows[key(r)].get("median_ms")
+        pairs.append({"op": r.get("op"), "shape": r.get("shape"), "precision": r.get("precision"),
+                      "algo": r.get("algo"), "off_ms": a, "on_ms": b, "on_over_off": b / a if a and b else None})
+    return pairs
+
+
 def ours(bench, op, shape_prefix, precision, graph=None):
     for r in (bench or {}).get("rows", []):
         if (r.get("impl") == "ours" and r.get("op") == op and str(r.get("shape", "")).startswith(shape_prefix)
@@ -538,6 +555,25 @@ def cmd_record(out, root):
             L += ["bench.json has no `block_ms`: no block check.", ""]
     L += ["vdsr_bench output:", ""] + step_output(out, "bench", "vdsr_bench") + [""]
 
+    # Programmatic dependent launch, off against on.
+    L += ["## Programmatic dependent launch (`vdsr_bench --impl ours --no-hd-convs --runs 3 --pdl off`, then"
+          " `--pdl on`)", ""]
+    pdl = {m: load_json(os.path.join(out, "pdl-%s.json" % m)) for m in ("off", "on")}
+    if pdl["off"] is None or pdl["on"] is None:
+        st = [(step(steps, n) or {}).get("status") for n in ("pdl", "pdl-off", "pdl-on")]
+        L += ["Not compared (%s)." % ("; ".join(s for s in st if s) or "no pdl-off.json / pdl-on.json"), ""]
+    else:
+        pairs = pdl_pairs(pdl["off"], pdl["on"])
+        L += ["Medians of 3 runs each, the two runs back to back (on / off < 1: PDL faster). What is launched"
+              " with the attribute and what a kernel does before its wait: docs/kernels.md.", "",
+              "| op | shape | precision | kernel | off ms | on ms | on / off |", "|---|---|---|---|---|---|---|"]
+        for r in pairs:
+            L.append("| %s | %s | %s | %s | %s | %s | %s |" % (
+                r["op"], r["shape"], r["precision"], r["algo"], fmt(r["off_ms"], ".4f"), fmt(r["on_ms"], ".4f"),
+                fmt(r["on_over_off"], ".3f")))
+        L.append("")
+        bsum["pdl"] = pairs
+
     # Peer.
     L += ["## The PyTorch peer on this GPU (`bench/pytorch_peer.py --rows`)", ""]
     if peer is None and not (step(steps, "peer") or {}).get("start"):
@@ -625,7 +661,8 @@ def cmd_record(out, root):
     L += ["## Files", "",
           "record.md, nodes.json, bench.json, stages.json, peer.json, measure.json (steps with their clocks,"
           " the folder runs, the summaries above), ncu.txt when ncu ran, and logs.tar.gz (every step's output"
-          " and error output, clocks.csv, nvidia-smi -q, the vdsr_sr reports, nodes-fp32/tf32.json). Folder:"
+          " and error output, clocks.csv, nvidia-smi -q, the vdsr_sr reports, nodes-fp32/tf32.json,"
+          " pdl-off/on.json). Folder:"
           " docs/perf-data/%s/." % facts.get("record_dir", "").split("docs/perf-data/")[-1], ""]
     with open(os.path.join(out, "record.md"), "w") as f:
         f.write("\n".join(L))

@@ -11,6 +11,7 @@
 #include "engine/buffer.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "kernels/programmatic_launch.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
 #include "vdsr_version.h"
@@ -272,6 +273,12 @@ int run_nodes(const NodesOptions& opt) {
   VDSR_USER_CHECK(!precisions.empty(), "--precision must be fp32, tf32, bf16 or all, got '" << opt.precision << "'");
   VDSR_USER_CHECK(opt.device.is_cuda() || opt.precision == "fp32",
                   "--nodes on the CPU times fp32 only (the CPU backend computes in fp32); give --precision fp32");
+  if (programmatic_launch()) {
+    // An event node after every op stands between every two kernels: there is nothing for
+    // programmatic dependent launch to overlap, so the kernels are launched plainly.
+    log_info("--nodes: programmatic dependent launch is off for these tables (an event node follows every op)");
+    set_programmatic_launch(false);
+  }
   int status = 0;
   nlohmann::json tables = nlohmann::json::array();
   for (const Precision p : precisions) {

@@ -26,6 +26,7 @@
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv_fwd.h"
+#include "kernels/programmatic_launch.h"
 #include "bench/bench_rows.h"
 #include "bench/cpu_verify.h"
 #include "bench/nodes.h"
@@ -50,13 +51,15 @@ int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& jso
                          {"date", bench::utc_now()},
                          {"impl", impl},
                          {"precision", o.precision},
+                         {"programmatic_launch", programmatic_launch()},
                          {"version", cli::version_text("vdsr_bench")}};
   bench::run_gpu_benchmarks(o, rows, meta);
-  std::printf("vdsr_bench %s (commit %s), %s, GPU %s, %s\n", VDSR_VERSION, VDSR_COMMIT,
+  std::printf("vdsr_bench %s (commit %s), %s, GPU %s, %s, PDL %s\n", VDSR_VERSION, VDSR_COMMIT,
               meta["date"].get<std::string>().c_str(), meta["gpu"]["name"].get<std::string>().c_str(),
               meta.contains("cudnn") && meta["cudnn"].is_object()
                   ? ("cuDNN " + meta["cudnn"]["library_version"].dump()).c_str()
-                  : "cuDNN: not found at build time");
+                  : "cuDNN: not found at build time",
+              programmatic_launch() ? "on" : "off");
   nlohmann::json table = bench::print_table(rows);
   int failed = 0;
   for (const auto& r : rows) failed += r.status.rfind("FAILED", 0) == 0 ? 1 : 0;
@@ -98,8 +101,8 @@ int run(int argc, char** argv) {
   std::string json, impl = "all", precision;
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
                 "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
-                "[--batch N] [--train-batches N,N,...] [--runs N] [--image N] [--gemm N] [--no-hd-convs] "
-                "[--json FILE]\n"
+                "[--batch N] [--train-batches N,N,...] [--runs N] [--pdl on|off] [--image N] [--gemm N] "
+                "[--no-hd-convs] [--json FILE]\n"
                 "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] [--json FILE]\n"
                 "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
                 "[--net-rate MPX_PER_S] [--reps N] [--json FILE]");
@@ -122,6 +125,11 @@ int run(int argc, char** argv) {
          "GPU: time every row N times; the median of the runs is reported with their spread, and "
          "cuDNN's best is the median over the runs of each run's fastest algorithm [1]",
          [&](const std::string& v) { g.runs = cli::parse_int(v, "--runs"); }});
+  std::string pdl;
+  p.add({"", "--pdl", "on|off",
+         "GPU: launch the kernels that support it with programmatic dependent launch (compute 9.0 "
+         "and later; docs/kernels.md) [off, or on when VDSR_PDL=1]",
+         [&](const std::string& v) { pdl = v; }});
   p.add({"", "--nodes", "",
          "instead of the op rows: the time of every op inside one training iteration (--batch; on a "
          "GPU replayed from its CUDA graph with an event node after each op) and one frame (1920 x "
@@ -166,7 +174,11 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && g.gemm >= 64,
              "--reps, --batch and --image must be positive and --gemm at least 64");
   VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
+  VDSR_USER_CHECK(pdl.empty() || pdl == "on" || pdl == "off", "--pdl must be on or off, got '" << pdl << "'");
   const Device dev = select_device(gpu);
+  VDSR_USER_CHECK(pdl.empty() || dev.is_cuda(),
+                  "--pdl sets how kernels are launched on a GPU; the CPU backend launches none");
+  if (!pdl.empty()) set_programmatic_launch(pdl == "on");
   if (list) {
     VDSR_USER_CHECK(dev.is_cuda(), "--list-kernels lists the CUDA kernels and needs a GPU; the CPU backend has one "
                                    "kernel per conv role (kernels/conv_fwd_cpu.cpp, conv3x3_bwd_*_cpu.cpp)");

@@ -59,7 +59,8 @@ void require_bf16_tensor_cores(const char* who) {
 
 void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x,
                          const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
-                         bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who) {
+                         bool relu, __nv_bfloat16* y, bool weights_ready, cudaStream_t stream,
+                         const char* who) {
   mma::check_conv_args(s, x, wg, y, who);
   require_bf16_tensor_cores(who);
   VDSR_CHECK(variant >= 0 && variant < kBf16ConvVariants,
@@ -69,8 +70,9 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
                  << " variant is not usable on this device or in this build");
 #ifdef VDSR_HAVE_WGMMA
   if (variant >= 1)  // variant v runs v warpgroups per CTA
-    return wgmma::launch_conv(variant, s, x, wg, bias, mask, relu, y, stream, who);
+    return wgmma::launch_conv(variant, s, x, wg, bias, mask, relu, y, weights_ready, stream, who);
 #endif
+  (void)weights_ready;  // mma.sync is launched plainly (no programmatic dependent launch)
   mma::launch_conv<mma::Bf16Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);
 }
 

@@ -26,9 +26,10 @@ void require_bf16_tensor_cores(const char* who);
 
 // The forward (bias, relu) or backward-data (mask) of conv3x3_fwd_bf16_cuda and
 // conv3x3_bwd_data_bf16_cuda: checks the arguments, then runs the variant (an Error when it is out
-// of range or not usable here).
+// of range or not usable here). weights_ready as wgmma::launch_conv.
 void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x,
                          const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
-                         bool relu, __nv_bfloat16* y, cudaStream_t stream, const char* who);
+                         bool relu, __nv_bfloat16* y, bool weights_ready, cudaStream_t stream,
+                         const char* who);
 
 }  // namespace vdsr

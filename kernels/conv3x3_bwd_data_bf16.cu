@@ -8,8 +8,9 @@ namespace vdsr {
 
 void conv3x3_bwd_data_bf16_cuda(const ConvShape& s, const __nv_bfloat16* dy,
                                 const __nv_bfloat16* wg_flip, const __nv_bfloat16* relu_src,
-                                __nv_bfloat16* dx, cudaStream_t stream, int variant) {
-  conv3x3_bf16_launch(variant, s, dy, wg_flip, nullptr, relu_src, false, dx, stream,
+                                __nv_bfloat16* dx, cudaStream_t stream, int variant,
+                                bool weights_ready) {
+  conv3x3_bf16_launch(variant, s, dy, wg_flip, nullptr, relu_src, false, dx, weights_ready, stream,
                       "conv3x3_bwd_data_bf16_cuda");
 }
 

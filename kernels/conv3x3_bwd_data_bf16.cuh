@@ -17,6 +17,7 @@ void conv3x3_bwd_data_bf16_cuda(const ConvShape& s,
                                 const __nv_bfloat16* relu_src,  // [N][H][W][64] or nullptr
                                 __nv_bfloat16* dx,              // [N][H][W][64]
                                 cudaStream_t stream,
-                                int variant);  // kernels/conv3x3_bf16_variants.cuh
+                                int variant,  // kernels/conv3x3_bf16_variants.cuh
+                                bool weights_ready = false);  // as conv3x3_fwd_bf16_cuda
 
 }  // namespace vdsr

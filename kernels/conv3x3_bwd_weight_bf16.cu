@@ -6,6 +6,7 @@
 #include "engine/cuda_context.h"
 #include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_mma.cuh"
+#include "kernels/kernel_launch.cuh"
 #ifdef VDSR_HAVE_WGMMA
 #include "kernels/conv3x3_wgmma.cuh"
 #endif
@@ -31,9 +32,7 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
     float* ws = static_cast<float*>(
         cuda_workspace(device, (part + size_t(c.chunks) * mma::kC) * sizeof(float)));
     wgmma::launch_wgrad(s, x, dy, ws, ws + part, stream, who);
-    mma::wgrad_finish_kernel<<<(total + 255) / 256, 256, 0, stream>>>(c.chunks, ws, ws + part, dw,
-                                                                      db);
-    VDSR_CUDA_CHECK(cudaGetLastError());
+    launch_kernel(mma::wgrad_finish_kernel, (total + 255) / 256, 256, 0, stream, c.chunks, ws, ws + part, dw, db);
     return;
   }
 #endif

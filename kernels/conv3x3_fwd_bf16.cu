@@ -8,8 +8,9 @@ namespace vdsr {
 
 void conv3x3_fwd_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
                            const float* b, bool relu, __nv_bfloat16* y, cudaStream_t stream,
-                           int variant) {
-  conv3x3_bf16_launch(variant, s, x, wg, b, nullptr, relu, y, stream, "conv3x3_fwd_bf16_cuda");
+                           int variant, bool weights_ready) {
+  conv3x3_bf16_launch(variant, s, x, wg, b, nullptr, relu, y, weights_ready, stream,
+                      "conv3x3_fwd_bf16_cuda");
 }
 
 }  // namespace vdsr

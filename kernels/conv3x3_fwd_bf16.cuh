@@ -18,6 +18,7 @@ void conv3x3_fwd_bf16_cuda(const ConvShape& s,
                            bool relu,
                            __nv_bfloat16* y,  // [N][H][W][64]
                            cudaStream_t stream,
-                           int variant);  // kernels/conv3x3_bf16_variants.cuh
+                           int variant,  // kernels/conv3x3_bf16_variants.cuh
+                           bool weights_ready = false);  // wg predates the kernel ahead (pdl.cuh)
 
 }  // namespace vdsr

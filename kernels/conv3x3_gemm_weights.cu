@@ -7,6 +7,8 @@
 #include "engine/cuda_check.h"
 #include "engine/error.h"
 #include "kernels/conv3x3_tf32.cuh"
+#include "kernels/kernel_launch.cuh"
+#include "kernels/pdl.cuh"
 #include "kernels/tf32.cuh"
 
 namespace vdsr {
@@ -23,6 +25,7 @@ __device__ __forceinline__ void store_rounded(float* p, float v) {
 template <typename T>
 __global__ void weights_kernel(const float* __restrict__ wt, int K, int C, bool flip, int layers,
                                T* __restrict__ wg) {
+  dev::pdl_begin();
   const int per_layer = K * C * 9, total = per_layer * layers;
   for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
     const int layer = i / per_layer, e = i % per_layer;
@@ -41,8 +44,7 @@ void launch_weights(const char* who, const float* wt, int K, int C, bool flip, T
              who << ": bad arguments K=" << K << " C=" << C << " layers=" << layers);
   const int64_t n = int64_t(K) * C * 9 * layers;
   const unsigned grid = unsigned(std::min<int64_t>((n + 255) / 256, 1 << 16));
-  weights_kernel<T><<<grid, 256, 0, stream>>>(wt, K, C, flip, layers, wg);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(weights_kernel<T>, grid, 256, 0, stream, wt, K, C, flip, layers, wg);
 }
 
 }  // namespace

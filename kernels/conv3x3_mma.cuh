@@ -35,6 +35,7 @@
 #include "engine/error.h"
 #include "kernels/conv_shape.h"
 #include "kernels/kernel_launch.cuh"
+#include "kernels/pdl.cuh"
 #include "kernels/smem_ops.cuh"
 #include "kernels/tf32.cuh"
 
@@ -544,6 +545,7 @@ void launch_conv(const ConvShape& s, const T* x, const T* wg, const float* bias,
 __global__ void wgrad_finish_kernel(int chunks, const float* __restrict__ part,
                                     const float* __restrict__ part_b, float* __restrict__ dw,
                                     float* __restrict__ db) {
+  dev::pdl_begin();  // launched with programmatic dependent launch (kernel_launch.cuh)
   const int e = blockIdx.x * blockDim.x + threadIdx.x;
   constexpr int kW = kC * kC * kTaps;
   if (e < kW) {
@@ -586,8 +588,7 @@ void run_wgrad(const ConvShape& s, const T* x, const T* dy, float* dw, float* db
   wgrad_kernel<M, F><<<dim3(unsigned(chunks), 3), kWgThreads, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
   const int total = kC * kC * kTaps + kC;
-  wgrad_finish_kernel<<<(total + 255) / 256, 256, 0, stream>>>(chunks, g.part, g.part_b, dw, db);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(wgrad_finish_kernel, (total + 255) / 256, 256, 0, stream, chunks, g.part, g.part_b, dw, db);
 }
 
 }  // namespace

@@ -24,6 +24,8 @@
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/error.h"
+#include "kernels/kernel_launch.cuh"
+#include "kernels/pdl.cuh"
 
 namespace vdsr {
 
@@ -89,6 +91,7 @@ __global__ void __launch_bounds__(kThreads)
                         __nv_bfloat16* __restrict__ out) {
   __shared__ __align__(16) float f[9][kWide];
   __shared__ __align__(16) float bias[kWide];
+  dev::pdl_begin();
   load_taps(wt, kBackward, f);
   for (int e = threadIdx.x; e < kWide; e += blockDim.x) bias[e] = b != nullptr ? b[e] : 0.0f;
   __syncthreads();
@@ -131,6 +134,7 @@ __global__ void __launch_bounds__(kThreads)
                         const float* __restrict__ wt, const float* __restrict__ b,
                         const float* skip, float* y) {
   __shared__ __align__(16) float f[9][kWide];
+  dev::pdl_begin();
   load_taps(wt, false, f);
   __syncthreads();
   const float bias = b != nullptr ? b[0] : 0.0f;
@@ -169,6 +173,7 @@ __global__ void __launch_bounds__(kThreads)
                            const float* __restrict__ plane, int64_t chunk,
                            float* __restrict__ partial) {
   __shared__ float red[kThreads / 32][kSums];
+  dev::pdl_begin();
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int group = lane % kGroups, c0 = group * 8;
   const int64_t p0 = blockIdx.x * chunk, p1 = p0 + chunk < g.P ? p0 + chunk : g.P;
@@ -220,6 +225,7 @@ __global__ void __launch_bounds__(kThreads)
 // last layer (see the top of the file).
 __global__ void wgrad_finish_kernel(const float* __restrict__ partial, int64_t chunks, bool last,
                                     float* dw, float* db) {
+  dev::pdl_begin();
   const int o = blockIdx.x * blockDim.x + threadIdx.x;
   if (o >= kSums) return;
   double s = 0.0;
@@ -254,11 +260,9 @@ void wgrad(const Geometry& g, const __nv_bfloat16* map, const float* plane, bool
   const int64_t chunks = (g.P + chunk - 1) / chunk;
   // The device's scratch block: used by the next two launches on this stream only.
   float* partial = static_cast<float*>(cuda_workspace(device, size_t(chunks) * kSums * sizeof(float)));
-  map_plane_wgrad_kernel<<<unsigned(chunks), kThreads, 0, stream>>>(g, map, plane, chunk, partial);
-  VDSR_CUDA_CHECK(cudaGetLastError());
-  wgrad_finish_kernel<<<(kSums + kThreads - 1) / kThreads, kThreads, 0, stream>>>(partial, chunks,
-                                                                                 last, dw, db);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(map_plane_wgrad_kernel, unsigned(chunks), kThreads, 0, stream, g, map, plane, chunk, partial);
+  launch_kernel(wgrad_finish_kernel, (kSums + kThreads - 1) / kThreads, kThreads, 0, stream, partial, chunks, last,
+                dw, db);
 }
 
 }  // namespace
@@ -269,9 +273,8 @@ void conv3x3_first_fwd_bf16_cuda(const ConvShape& s, const float* x, const float
   const Geometry g = check_thin("conv3x3_first_fwd_bf16_cuda", s, true);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr && aligned16(y),
              "conv3x3_first_fwd_bf16_cuda: null or misaligned pointer");
-  plane_to_map_kernel<false><<<grid_for(g.P * kGroups), kThreads, 0, stream>>>(g, x, wt, b, relu,
-                                                                             nullptr, y);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(plane_to_map_kernel<false>, grid_for(g.P * kGroups), kThreads, 0, stream, g, x, wt, b, relu,
+                nullptr, y);
 }
 
 void conv3x3_first_bwd_weight_bf16_cuda(const ConvShape& s, const float* x,
@@ -289,8 +292,7 @@ void conv3x3_last_fwd_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x, cons
   const Geometry g = check_thin("conv3x3_last_fwd_bf16_cuda", s, false);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr && aligned16(x),
              "conv3x3_last_fwd_bf16_cuda: null or misaligned pointer");
-  map_to_plane_kernel<<<grid_for((g.P + 3) / 4 * 32), kThreads, 0, stream>>>(g, x, wt, b, skip, y);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(map_to_plane_kernel, grid_for((g.P + 3) / 4 * 32), kThreads, 0, stream, g, x, wt, b, skip, y);
 }
 
 void conv3x3_last_bwd_data_bf16_cuda(const ConvShape& s, const float* dy, const float* wt,
@@ -300,9 +302,8 @@ void conv3x3_last_bwd_data_bf16_cuda(const ConvShape& s, const float* dy, const 
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr && aligned16(dx) &&
                  (relu_src == nullptr || aligned16(relu_src)),
              "conv3x3_last_bwd_data_bf16_cuda: null or misaligned pointer");
-  plane_to_map_kernel<true><<<grid_for(g.P * kGroups), kThreads, 0, stream>>>(
-      g, dy, wt, nullptr, false, relu_src, dx);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(plane_to_map_kernel<true>, grid_for(g.P * kGroups), kThreads, 0, stream, g, dy, wt, nullptr, false,
+                relu_src, dx);
 }
 
 void conv3x3_last_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,

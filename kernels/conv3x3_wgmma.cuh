@@ -14,10 +14,12 @@
 namespace vdsr {
 namespace wgmma {
 
-// wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 or 3 (one CTA, taking turns).
+// wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 or 3 (one CTA, taking turns). weights_ready:
+// wg was written before the kernel ahead of this one in the stream was queued, so the kernel may
+// copy it in before waiting for that kernel under programmatic dependent launch (kernels/pdl.cuh).
 void launch_conv(int wgs, const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
                  const float* bias, const __nv_bfloat16* mask, bool relu, __nv_bfloat16* y,
-                 cudaStream_t stream, const char* who);
+                 bool weights_ready, cudaStream_t stream, const char* who);
 
 // The weight gradient's partial sums, chunk by chunk, in the layout of conv3x3_mma.cuh's WGrad
 // (part [chunks][3][64][192], part_b [chunks][64]); the caller adds the chunks in order.

@@ -38,6 +38,7 @@
 #include "engine/cuda_check.h"
 #include "engine/error.h"
 #include "kernels/kernel_launch.cuh"
+#include "kernels/pdl.cuh"
 #include "kernels/smem_ops.cuh"
 
 namespace vdsr {
@@ -237,6 +238,7 @@ struct Conv {
   const bf16* mask;   // [N][H][W][64] or nullptr: y = mask > 0 ? y : 0
   bool relu;
   bf16* y;  // [N][H][W][64]
+  bool early_weights;  // wg may be staged before pdl_wait (it predates the kernel ahead)
 };
 
 // Named barriers, their ids compiled in (so that a kernel reserves only those it uses): 0 is
@@ -295,10 +297,16 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
   int* s_src = reinterpret_cast<int*>(s_x + buffer_bytes(p));
   int* s_dst = s_src + kMaxWindow;
   // Weights as operand A: s_w[tap][cg][co][8 channels], every 8 co x 8 channels a core matrix.
-  for (int e = threadIdx.x; e < kTaps * 8 * kC; e += kThreads * kWGs) {
-    const int cg = e & 7, co = (e >> 3) & (kC - 1), tap = e >> 9;
-    cp_async16(smem + ((tap * 8 + cg) * kC + co) * 16, g.wg + (co * kTaps + tap) * kC + cg * 8, 16);
-  }
+  // Copied while the kernel ahead finishes when the caller says they predate it (pdl.cuh).
+  const auto stage_weights = [&] {
+    for (int e = threadIdx.x; e < kTaps * 8 * kC; e += kThreads * kWGs) {
+      const int cg = e & 7, co = (e >> 3) & (kC - 1), tap = e >> 9;
+      cp_async16(smem + ((tap * 8 + cg) * kC + co) * 16, g.wg + (co * kTaps + tap) * kC + cg * 8, 16);
+    }
+  };
+  if (g.early_weights) stage_weights();
+  dev::pdl_begin();
+  if (!g.early_weights) stage_weights();
   cp_async_wait_all();
   fence_proxy_async();
   __syncthreads();
@@ -478,6 +486,7 @@ __device__ __forceinline__ void wg_stage(const WGrad& g, int t, unsigned char* b
 __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad g) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
+  dev::pdl_begin();
   const Plan& p = g.p;
   const int r = int(threadIdx.x) / kThreads, tid = int(threadIdx.x) % kThreads;
   const int warp = tid >> 5, lane = tid & 31, q = lane >> 3, r8 = lane & 7;
@@ -557,7 +566,8 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
 }  // namespace
 
 void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
-                 const bf16* mask, bool relu, bf16* y, cudaStream_t stream, const char* who) {
+                 const bf16* mask, bool relu, bf16* y, bool weights_ready, cudaStream_t stream,
+                 const char* who) {
   Conv g{};
   g.p = make_plan(s.N, s.H, s.W, kN);
   g.x = x;
@@ -566,18 +576,18 @@ void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, con
   g.mask = mask;
   g.relu = relu;
   g.y = y;
+  g.early_weights = weights_ready;
   const size_t smem = smem_bytes(g.p, wgs);
   const void* kernel = wgs == 3   ? reinterpret_cast<const void*>(conv_kernel<3>)
                        : wgs == 2 ? reinterpret_cast<const void*>(conv_kernel<2>)
                                   : reinterpret_cast<const void*>(conv_kernel<1>);
   const int grid = persistent_grid(kernel, kThreads * wgs, smem, g.p.tiles, who);
   if (wgs == 3)
-    conv_kernel<3><<<grid, kThreads * 3, smem, stream>>>(g);
+    launch_kernel(conv_kernel<3>, grid, kThreads * 3, smem, stream, g);
   else if (wgs == 2)
-    conv_kernel<2><<<grid, kThreads * 2, smem, stream>>>(g);
+    launch_kernel(conv_kernel<2>, grid, kThreads * 2, smem, stream, g);
   else
-    conv_kernel<1><<<grid, kThreads, smem, stream>>>(g);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+    launch_kernel(conv_kernel<1>, grid, kThreads, smem, stream, g);
 }
 
 WgradChunks wgrad_chunks(const ConvShape& s, const char* who) {
@@ -601,8 +611,7 @@ void launch_wgrad(const ConvShape& s, const bf16* x, const bf16* dy, float* part
   g.part = part;
   g.part_b = part_b;
   const size_t smem = 2 * size_t(wg_stage_bytes(g.p));
-  wgrad_kernel<<<c.chunks, kThreads * kWgWGs, smem, stream>>>(g);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(wgrad_kernel, c.chunks, kThreads * kWgWGs, smem, stream, g);
 }
 
 }  // namespace wgmma

@@ -71,10 +71,12 @@ bool bf16_wgrad_usable(const ConvShape& s, int device) {
   return is_64x64(s) && conv3x3_bf16_wgrad_variant_usable(V);
 }
 template <int V>
-void bf16_fwd(const ConvLaunch& a) { conv3x3_fwd_bf16_cuda(a.s, bf(a.x), bf(a.wt), a.b, a.relu, bf(a.y), a.stream, V); }
+void bf16_fwd(const ConvLaunch& a) {
+  conv3x3_fwd_bf16_cuda(a.s, bf(a.x), bf(a.wt), a.b, a.relu, bf(a.y), a.stream, V, a.weights_ready);
+}
 template <int V>
 void bf16_bwd_data(const ConvLaunch& a) {
-  conv3x3_bwd_data_bf16_cuda(a.s, bf(a.dy), bf(a.wt), bf(a.relu_src), bf(a.y), a.stream, V);
+  conv3x3_bwd_data_bf16_cuda(a.s, bf(a.dy), bf(a.wt), bf(a.relu_src), bf(a.y), a.stream, V, a.weights_ready);
 }
 template <int V>
 void bf16_bwd_weight(const ConvLaunch& a) {

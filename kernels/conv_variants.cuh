@@ -39,6 +39,10 @@ struct ConvLaunch {
   float* db = nullptr;             // BwdWeight: [K], or null
   cudaStream_t stream = nullptr;
   int device = 0;                  // the CUDA device (current when launched)
+  // Fwd, BwdData: wt was written before the kernel ahead of this one in the stream was queued (the
+  // model's GEMM copies, made before its first layer), so a kernel may read it before waiting for
+  // that kernel under programmatic dependent launch (kernels/pdl.cuh). False is always safe.
+  bool weights_ready = false;
 };
 
 struct ConvVariant {

@@ -16,6 +16,8 @@
 #include "engine/cuda_context.h"
 #include "engine/error.h"
 #include "kernels/block_reduce.cuh"
+#include "kernels/kernel_launch.cuh"
+#include "kernels/pdl.cuh"
 #include "kernels/small_ops.cuh"
 
 namespace vdsr {
@@ -30,6 +32,7 @@ __global__ void __launch_bounds__(kThreads)
     loss_partials_kernel(int64_t n, double batch, const float* pred, const float* target,
                          float* grad, double* partial /* [gridDim.x] */) {
   __shared__ double s[kThreads];
+  dev::pdl_begin();
   const int64_t stride = int64_t(gridDim.x) * kThreads;
   double acc = 0.0;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride) {
@@ -45,6 +48,7 @@ __global__ void __launch_bounds__(kThreads)
     loss_finish_kernel(int64_t count, const double* partial /* [count] */, double batch,
                        double* loss) {
   __shared__ double s[kThreads];
+  dev::pdl_begin();
   double acc = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += kThreads) acc += partial[i];
   const double sum = block_sum(acc, s);
@@ -67,11 +71,9 @@ void euclidean_loss_cuda(int64_t batch, int64_t n, const float* pred, const floa
     // The workspace is the device's one scratch block: taken here, used by the next two launches
     // on the same stream, never held past this call.
     partial = static_cast<double*>(cuda_workspace(device, size_t(blocks) * sizeof(double)));
-    loss_partials_kernel<<<int(blocks), kThreads, 0, stream>>>(n, b, pred, target, grad, partial);
-    VDSR_CUDA_CHECK(cudaGetLastError());
+    launch_kernel(loss_partials_kernel, unsigned(blocks), kThreads, 0, stream, n, b, pred, target, grad, partial);
   }
-  loss_finish_kernel<<<1, kThreads, 0, stream>>>(blocks, partial, b, loss);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(loss_finish_kernel, 1, kThreads, 0, stream, blocks, partial, b, loss);
 }
 
 }  // namespace vdsr

@@ -14,6 +14,8 @@
 #include "engine/cuda_context.h"
 #include "engine/error.h"
 #include "kernels/block_reduce.cuh"
+#include "kernels/kernel_launch.cuh"
+#include "kernels/pdl.cuh"
 #include "kernels/small_ops.cuh"
 
 namespace vdsr {
@@ -27,6 +29,7 @@ constexpr int64_t kMaxBlocks = kReduceMaxBlocks;
 __global__ void __launch_bounds__(kThreads)
     norm_partials_kernel(int64_t n, const float* g, double* partial /* [gridDim.x] */) {
   __shared__ double s[kThreads];
+  dev::pdl_begin();
   const int64_t stride = int64_t(gridDim.x) * kThreads;
   double acc = 0.0;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride) {
@@ -40,6 +43,7 @@ __global__ void __launch_bounds__(kThreads)
 __global__ void __launch_bounds__(kThreads)
     norm_finish_kernel(int64_t count, const double* partial /* [count] */, double* norm) {
   __shared__ double s[kThreads];
+  dev::pdl_begin();
   double acc = 0.0;
   for (int64_t i = threadIdx.x; i < count; i += kThreads) acc += partial[i];
   const double sum = block_sum(acc, s);
@@ -58,11 +62,9 @@ void grad_norm_cuda(int64_t n, const float* g, double* norm, cudaStream_t stream
     // The workspace is the device's one scratch block: taken here, used by the next two launches
     // on the same stream, never held past this call.
     partial = static_cast<double*>(cuda_workspace(device, size_t(blocks) * sizeof(double)));
-    norm_partials_kernel<<<int(blocks), kThreads, 0, stream>>>(n, g, partial);
-    VDSR_CUDA_CHECK(cudaGetLastError());
+    launch_kernel(norm_partials_kernel, unsigned(blocks), kThreads, 0, stream, n, g, partial);
   }
-  norm_finish_kernel<<<1, kThreads, 0, stream>>>(blocks, partial, norm);
-  VDSR_CUDA_CHECK(cudaGetLastError());
+  launch_kernel(norm_finish_kernel, 1, kThreads, 0, stream, blocks, partial, norm);
 }
 
 }  // namespace vdsr

@@ -10,6 +10,7 @@
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
+#include "kernels/programmatic_launch.h"
 
 namespace vdsr {
 
@@ -78,5 +79,7 @@ int persistent_grid(const void* kernel, int threads, size_t smem, int work, cons
   VDSR_CHECK(per_sm > 0, who << ": " << smem << " bytes of shared memory do not fit");
   return std::min(work, per_sm * sms);
 }
+
+bool programmatic_launch_here() { return programmatic_launch() && current_device_cc() >= 90; }
 
 }  // namespace vdsr

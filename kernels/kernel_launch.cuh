@@ -1,9 +1,15 @@
 // Launch facts of the persistent tensor-core kernels (conv3x3_mma.cuh, conv3x3_wgmma_sm90a.cu),
 // which run for every layer of every step: found once per device (and kernel) instead of at
-// every launch, safe when several host threads share a device.
+// every launch, safe when several host threads share a device. And the launch of the kernels of an
+// iteration with programmatic dependent launch (kernels/pdl.cuh).
 #pragma once
 
+#include <cuda_runtime.h>
+
 #include <cstddef>
+#include <utility>
+
+#include "engine/cuda_check.h"
 
 namespace vdsr {
 
@@ -22,5 +28,30 @@ int grant_dynamic_smem(const void* kernel, size_t smem, const char* who);
 // The grid of a persistent kernel: as many CTAs of `threads` threads and `smem` bytes as the GPU
 // holds at once, at most `work`. An Error naming `who` when not even one fits.
 int persistent_grid(const void* kernel, int threads, size_t smem, int work, const char* who);
+
+// Whether a launch on the current device now gets the programmatic attribute: the setting of
+// kernels/programmatic_launch.h on, and a device of compute 9.0 or later.
+bool programmatic_launch_here();
+
+// kernel<<<grid, block, smem, stream>>>(args...), with programmatic dependent launch when
+// programmatic_launch_here(); an Error when the launch fails. Only for kernels that follow the
+// rules of kernels/pdl.cuh (pdl_wait before touching what the kernel ahead writes).
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                   Args&&... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1] = {};
+  if (programmatic_launch_here()) {
+    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[0].val.programmaticStreamSerializationAllowed = 1;
+    cfg.attrs = attr;
+    cfg.numAttrs = 1;
+  }
+  VDSR_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
 
 }  // namespace vdsr

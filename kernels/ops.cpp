@@ -260,15 +260,18 @@ void conv_weights(Device d, Precision math, const float* wt, int layers, int K, 
 }
 
 void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt,
-              const float* b, bool relu, const float* skip, MapView y) {
+              const float* b, bool relu, const float* skip, MapView y, bool weights_ready) {
   const DType in = x.dtype, out = y.dtype;
   if (math != Precision::Fp32) require_3x3("conv_fwd", math, s, in, out);
   VDSR_CHECK(skip == nullptr || out == DType::F32, "conv_fwd: a skip input needs an F32 output");
   if (plain_case(math, in, out) && (skip == nullptr || math == Precision::Fp32)) {
     const auto cpu = [&] { conv_fwd_cpu(s, as<float>(x), static_cast<const float*>(wt), b, relu, as<float>(y)); };
 #ifdef VDSR_HAVE_CUDA
-    run_plain(d, ConvRole::Fwd, math, fwd_launch(s, x.data, wt, b, relu, y.data, nullptr, 0), cpu);
+    ConvLaunch a = fwd_launch(s, x.data, wt, b, relu, y.data, nullptr, 0);
+    a.weights_ready = weights_ready;
+    run_plain(d, ConvRole::Fwd, math, a, cpu);
 #else
+    (void)weights_ready;
     run_plain(d, "fwd", math, cpu);
 #endif
     if (skip != nullptr) residual_add(d, s.out_elems(), skip, as<float>(y), as<float>(y));
@@ -284,7 +287,7 @@ void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, cons
 }
 
 void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
-                   ConstMapView relu_src, MapView dx) {
+                   ConstMapView relu_src, MapView dx, bool weights_ready) {
   const DType in = dy.dtype, out = dx.dtype;
   VDSR_CHECK(relu_src.data == nullptr || relu_src.dtype == out,
              "conv_bwd_data: the ReLU source must have the gradient's type");
@@ -294,9 +297,11 @@ void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy
       conv3x3_bwd_data_cpu(s, as<float>(dy), static_cast<const float*>(wt), as<float>(relu_src), as<float>(dx));
     };
 #ifdef VDSR_HAVE_CUDA
-    return run_plain(d, ConvRole::BwdData, math, bwd_data_launch(s, dy.data, wt, relu_src.data, dx.data, nullptr, 0),
-                     cpu);
+    ConvLaunch a = bwd_data_launch(s, dy.data, wt, relu_src.data, dx.data, nullptr, 0);
+    a.weights_ready = weights_ready;
+    return run_plain(d, ConvRole::BwdData, math, a, cpu);
 #else
+    (void)weights_ready;
     return run_plain(d, "bwd_data", math, cpu);
 #endif
   }

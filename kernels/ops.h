@@ -35,11 +35,13 @@ namespace vdsr::ops {
 // kernels/conv3x3_gemm_weights.cuh; flip: the backward-data copy).
 void conv_weights(Device d, Precision math, const float* wt, int layers, int K, int C, bool flip, void* wg);
 // y = act(conv(x) + b) (+ skip, the global residual, when skip is not null; y is then F32).
+// weights_ready: wt was written before the op queued just ahead of this one (kernels/conv_variants.cuh,
+// ConvLaunch::weights_ready); true lets a kernel load it while that op finishes. False is always safe.
 void conv_fwd(Device d, Precision math, const ConvShape& s, ConstMapView x, const void* wt, const float* b,
-              bool relu, const float* skip, MapView y);
-// dx = mask(relu_src > 0) conv_t(dy); relu_src.data null: no mask.
+              bool relu, const float* skip, MapView y, bool weights_ready = false);
+// dx = mask(relu_src > 0) conv_t(dy); relu_src.data null: no mask. weights_ready as conv_fwd.
 void conv_bwd_data(Device d, Precision math, const ConvShape& s, ConstMapView dy, const void* wt,
-                   ConstMapView relu_src, MapView dx);
+                   ConstMapView relu_src, MapView dx, bool weights_ready = false);
 // dw = sum dy x (fp32, overwritten), db = sum dy (when not null).
 void conv_bwd_weight(Device d, Precision math, const ConvShape& s, ConstMapView x, ConstMapView dy, float* dw,
                      float* db);

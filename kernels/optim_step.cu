@@ -11,7 +11,9 @@
 
 #include "engine/cuda_check.h"
 #include "engine/error.h"
+#include "kernels/kernel_launch.cuh"
 #include "kernels/optim_step_math.h"
+#include "kernels/pdl.cuh"
 #include "kernels/small_ops.cuh"
 
 namespace vdsr {
@@ -26,6 +28,7 @@ __global__ void __launch_bounds__(kThreads)
     optim_step_kernel(OptimConfig c, const OptimScalars* s, const double* norm, int64_t n,
                       int64_t n_decay, float* w /* [n] */, float* g /* [n] */, float* m /* [n] */,
                       float* v /* [n] or null */, float* e /* [n] or null */) {
+  dev::pdl_begin();
   const OptimCoeffs k = optim_coeffs(c, *s, norm != nullptr ? *norm : 0.0);
   const int64_t stride = int64_t(gridDim.x) * kThreads;
   for (int64_t i = int64_t(blockIdx.x) * kThreads + threadIdx.x; i < n; i += stride)
@@ -54,16 +57,15 @@ void optim_step_cuda(const OptimConfig& c, const OptimScalars* s, const double* 
   if (!c.uses_second_moment()) v = nullptr;
   switch (c.kind) {
     case Optimizer::Sgd:
-      optim_step_kernel<Optimizer::Sgd><<<blocks, kThreads, 0, stream>>>(c, s, norm, n, n_decay, w, g, m, v, e);
+      launch_kernel(optim_step_kernel<Optimizer::Sgd>, blocks, kThreads, 0, stream, c, s, norm, n, n_decay, w, g, m, v, e);
       break;
     case Optimizer::Adam:
-      optim_step_kernel<Optimizer::Adam><<<blocks, kThreads, 0, stream>>>(c, s, norm, n, n_decay, w, g, m, v, e);
+      launch_kernel(optim_step_kernel<Optimizer::Adam>, blocks, kThreads, 0, stream, c, s, norm, n, n_decay, w, g, m, v, e);
       break;
     case Optimizer::AdamW:
-      optim_step_kernel<Optimizer::AdamW><<<blocks, kThreads, 0, stream>>>(c, s, norm, n, n_decay, w, g, m, v, e);
+      launch_kernel(optim_step_kernel<Optimizer::AdamW>, blocks, kThreads, 0, stream, c, s, norm, n, n_decay, w, g, m, v, e);
       break;
   }
-  VDSR_CUDA_CHECK(cudaGetLastError());
 }
 
 }  // namespace vdsr

@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "engine/log.h"
 #include "kernels/ops.h"
+#include "kernels/programmatic_launch.h"
 
 #ifdef VDSR_HAVE_CUDA
 #include "engine/cuda_context.h"
@@ -217,8 +218,9 @@ void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
     const bool last = i + 1 == layers_.size();
     const MapView out = last ? MapView{y, DType::F32} : MapView{ping[i % 2], plan_[i].out};
     const float* skip = last && cfg_.residual() ? x : nullptr;  // the global residual
+    // After layer 0 the GEMM copies predate the op ahead (convert_weights ran before layer 0).
     ops::conv_fwd(device_, plan_[i].math, l.shape(N, H, W), in, layer_weights(i, false), bias_of(l, params()),
-                  l.relu, skip, out);
+                  l.relu, skip, out, /*weights_ready=*/i > 0);
     mark("conv_fwd", int(i));
     in = out;
     if (observer_) observer_(pixels);
@@ -257,7 +259,7 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     const bool last = i + 1 == depth;
     const MapView out = last ? MapView{pred, DType::F32} : MapView{act[i], plan_[i].out};
     ops::conv_fwd(device_, plan_[i].math, l.shape(N, H, W), input_of(i), layer_weights(i, false),
-                     bias_of(l, params()), l.relu, last ? x : nullptr, out);
+                  bias_of(l, params()), l.relu, last ? x : nullptr, out, /*weights_ready=*/i > 0);
     mark("conv_fwd", int(i));
   }
   // d pred = d residual: the global skip passes the gradient through unchanged.
@@ -273,7 +275,8 @@ void Vdsr::forward_backward_async(int64_t N, int64_t H, int64_t W, const float* 
     mark("conv_bwd_weight", int(i));
     if (i == 0) break;
     const MapView dx{dmap[i % 2], plan_[i].in};
-    ops::conv_bwd_data(device_, plan_[i].math, s, dy, layer_weights(i, true), input_of(i), dx);
+    ops::conv_bwd_data(device_, plan_[i].math, s, dy, layer_weights(i, true), input_of(i), dx,
+                       /*weights_ready=*/true);  // the flipped copies were made before the forward
     mark("conv_bwd_data", int(i));
     dy = dx;
   }
@@ -312,7 +315,7 @@ void Vdsr::step_async(const StepOptions& opt) {
 // The lr and the clip threshold are not part of the key: the step reads them from the device.
 bool Vdsr::IterationKey::operator==(const IterationKey& o) const {
   return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target &&
-         params == o.params && second == o.second && ema == o.ema && opt.optim == o.opt.optim && precision == o.precision &&
+         params == o.params && second == o.second && ema == o.ema && opt.optim == o.opt.optim && precision == o.precision && programmatic == o.programmatic &&
          acts_generation == o.acts_generation && workspace_generation == o.workspace_generation;
 }
 
@@ -326,6 +329,7 @@ Vdsr::IterationKey Vdsr::iteration_key(int64_t N, int64_t H, int64_t W, const fl
   k.target = target;
   k.opt = opt;
   k.precision = precision_;
+  k.programmatic = programmatic_launch();
   k.params = params();
   k.second = second_moment();
   k.ema = ema();

@@ -153,7 +153,9 @@ class Vdsr {
 
  private:
   // Everything a training iteration's recorded graph depends on: the batch, the optimizer, and the
-  // buffers that can move (the weights swap with their EMA; the optimizer state appears on demand).
+  // buffers that can move (the weights swap with their EMA; the optimizer state appears on demand),
+  // and whether the kernels are launched with programmatic dependent launch (a launch attribute the
+  // graph holds).
   struct IterationKey {
     int64_t N = 0, H = 0, W = 0;
     const float* x = nullptr;
@@ -161,6 +163,7 @@ class Vdsr {
     const float *params = nullptr, *second = nullptr, *ema = nullptr;
     StepOptions opt;
     Precision precision = Precision::Fp32;
+    bool programmatic = false;
     uint64_t acts_generation = 0, workspace_generation = 0;
     bool operator==(const IterationKey& o) const;
   };

@@ -452,6 +452,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --runs 0", "--runs must be at least 1"},
       {"vdsr_bench -g -1 --runs 3", "--train-batches and --runs are for the GPU rows"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
+      {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
+      {"vdsr_bench -g -1 --pdl on", "--pdl sets how kernels are launched on a GPU"},
   };
   for (const auto& [cmd, words] : cases) {
     INFO(cmd);

@@ -29,6 +29,7 @@
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -38,6 +39,7 @@
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
 #include "image/plane.h"
+#include "kernels/programmatic_launch.h"
 #include "model/inference.h"
 #include "model/tiled.h"
 #include "model/vdsr.h"
@@ -517,6 +519,60 @@ TEST_CASE("CUDA model: graph-replayed training equals eager training bit for bit
       CHECK(eager.graph_replays() == 0);
       CHECK(graphed.steps_taken() == 7);
     }
+}
+
+// Programmatic dependent launch (kernels/pdl.cuh) lets a kernel start before the one ahead of it
+// finishes; a kernel that read or wrote too early would change results now and then. So: the same
+// training steps (graph-replayed and eager) and frames with it on and off, bit for bit, in every
+// precision, and enough steps at the training shape for a race to show. (Below compute 9.0 the
+// launcher never sets the attribute and this compares plain launches with themselves.)
+TEST_CASE("CUDA model: programmatic dependent launch changes no bit") {
+  vdsr::test::require_gpu();
+  struct Restore {
+    bool was = programmatic_launch();
+    ~Restore() { set_programmatic_launch(was); }
+  } restore;
+  for (const Precision prec : {Precision::Fp32, Precision::Bf16, Precision::Tf32}) {
+    INFO(precision_name(prec));
+    const auto params = seeded_params(VdsrConfig{}, 43);
+    const auto on_graph = gpu_model(params, prec), on_eager = gpu_model(params, prec),
+               off = gpu_model(params, prec);
+    on_eager->set_use_graphs(false);
+    off->set_use_graphs(false);
+    const int64_t N = 64, H = 41, W = 41;
+    Buffer dx(kGpu, size_t(N * H * W) * sizeof(float)), dt(kGpu, dx.bytes());
+    StepOptions opt;
+    opt.lr = 0.01;
+    for (uint32_t step = 0; step < 6; ++step) {
+      INFO("step " << step);
+      const Batch b(N, H, W, 91 + 2 * step);
+      copy_bytes(kGpu, dx.data(), kCpu, b.x.data(), dx.bytes());
+      copy_bytes(kGpu, dt.data(), kCpu, b.target.data(), dt.bytes());
+      const auto* x = static_cast<const float*>(dx.data());
+      const auto* t = static_cast<const float*>(dt.data());
+      set_programmatic_launch(false);
+      const StepStats want = off->train_step(N, H, W, x, t, opt);
+      set_programmatic_launch(true);
+      const StepStats graphed = on_graph->train_step(N, H, W, x, t, opt);
+      const StepStats eager = on_eager->train_step(N, H, W, x, t, opt);
+      CHECK(same_bits(graphed.loss, want.loss));
+      CHECK(same_bits(graphed.grad_norm, want.grad_norm));
+      CHECK(same_bits(eager.loss, want.loss));
+      CHECK(same_bits(eager.grad_norm, want.grad_norm));
+    }
+    CHECK(on_graph->graph_replays() == 5);  // step 0 eager, step 1 recorded, then replays
+    CHECK(same_bits(on_graph->weights().params, off->weights().params));
+    CHECK(same_bits(on_eager->weights().params, off->weights().params));
+    // Frames: the linear plan (narrow) and the 2-D tiles (wide) of the wgmma kernels.
+    for (const auto& [h, w] : {std::pair<int64_t, int64_t>{41, 41}, {270, 480}}) {
+      INFO("frame " << h << "x" << w);
+      const auto x = random_floats(size_t(h * w), 0.0f, 1.0f, 97);
+      set_programmatic_launch(false);
+      const auto want = forward_gpu(*off, 1, h, w, x);
+      set_programmatic_launch(true);
+      CHECK(same_bits(forward_gpu(*on_eager, 1, h, w, x), want));
+    }
+  }
 }
 
 TEST_CASE("CUDA model: Adam with the EMA trains like the CPU, step for step") {
