@@ -12,7 +12,7 @@ namespace vdsr {
 
 namespace {
 
-constexpr int kBf16ConvVariants = 4;
+constexpr int kBf16ConvVariants = 5;
 
 const char* conv3x3_bf16_variant_name(int variant) {
   switch (variant) {
@@ -24,6 +24,8 @@ const char* conv3x3_bf16_variant_name(int variant) {
       return "wgmma-2wg";
     case 3:
       return "wgmma-3wg";
+    case 4:
+      return "wgmma-3wg-maskpf";
     default:
       return "?";
   }
@@ -39,6 +41,7 @@ bool conv3x3_bf16_variant_usable(int variant) {
     case 1:
     case 2:
     case 3:
+    case 4:
       return current_device_cc() == 90;  // sm_90a code runs on compute 9.0 only
 #endif
     default:
@@ -47,7 +50,7 @@ bool conv3x3_bf16_variant_usable(int variant) {
 }
 
 bool conv3x3_bf16_wgrad_variant_usable(int variant) {
-  return variant == 0 || variant == 1 ? conv3x3_bf16_variant_usable(variant == 0 ? 0 : 3) : false;
+  return variant >= 0 && variant <= 4 ? conv3x3_bf16_variant_usable(variant == 0 ? 0 : 3) : false;
 }
 
 void require_bf16_tensor_cores(const char* who) {
@@ -69,8 +72,9 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
              who << ": the " << conv3x3_bf16_variant_name(variant)
                  << " variant is not usable on this device or in this build");
 #ifdef VDSR_HAVE_WGMMA
-  if (variant >= 1)  // variant v runs v warpgroups per CTA
-    return wgmma::launch_conv(variant, s, x, wg, bias, mask, relu, y, weights_ready, stream, who);
+  if (variant >= 1)  // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch
+    return wgmma::launch_conv(variant == 4 ? 3 : variant, variant == 4, s, x, wg, bias, mask, relu, y,
+                              weights_ready, stream, who);
 #endif
   (void)weights_ready;  // mma.sync is launched plainly (no programmatic dependent launch)
   mma::launch_conv<mma::Bf16Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);

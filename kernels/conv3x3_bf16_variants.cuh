@@ -2,7 +2,9 @@
 //   0 "mma.sync": warp-level tensor-core MMA (kernels/conv3x3_mma.cuh), compute 8.0 and later;
 //   1 "wgmma-1wg", 2 "wgmma-2wg", 3 "wgmma-3wg": Hopper's warpgroup MMA
 //     (kernels/conv3x3_wgmma_sm90a.cu) with 1, 2 or 3 warpgroups per CTA; compute 9.0 devices, in
-//     builds whose CUDA architectures include 90 (compiled for sm_90a).
+//     builds whose CUDA architectures include 90 (compiled for sm_90a);
+//   4 "wgmma-3wg-maskpf": 3 with the backward-data's ReLU mask prefetched into L2 while the tile
+//     is staged (the same as 3 without a mask).
 // The launchers take the variant; the registry (kernels/conv_variants.cuh) names them, lists them
 // fastest first and picks the default (wgmma-3wg where usable).
 #pragma once
@@ -18,7 +20,9 @@ namespace vdsr {
 bool conv3x3_bf16_variant_usable(int variant);
 
 // The weight gradient's: 0 "mma.sync" (conv3x3_mma.cuh), 1 "wgmma-3wg" (conv3x3_wgmma_sm90a.cu,
-// the three tap rows in three warpgroups), usable where the forward's are.
+// the three tap rows in three warpgroups), 2, 3, 4 "wgmma-3wg-cluster2/4/8" (the same in thread
+// block clusters of 2, 4 or 8 CTAs that add their sums in shared memory before writing them),
+// usable where the forward's are.
 bool conv3x3_bf16_wgrad_variant_usable(int variant);
 
 // An Error naming `who` unless the current device has bf16 tensor cores (compute 8.0 or later).

@@ -20,18 +20,19 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   mma::check_mma_shape(s, who);
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, who << ": null pointer");
   require_bf16_tensor_cores(who);
-  VDSR_CHECK(variant == 0 || variant == 1, who << ": no bf16 weight-gradient variant " << variant);
+  VDSR_CHECK(variant >= 0 && variant <= 4, who << ": no bf16 weight-gradient variant " << variant);
   VDSR_CHECK(conv3x3_bf16_wgrad_variant_usable(variant),
-             who << ": the " << (variant == 0 ? "mma.sync" : "wgmma-3wg")
-                 << " variant is not usable on this device or in this build");
+             who << ": the " << (variant == 0 ? "mma.sync" : "wgmma") << " variant " << variant
+                 << " is not usable on this device or in this build");
 #ifdef VDSR_HAVE_WGMMA
-  if (variant == 1) {
+  if (variant >= 1) {
+    const int cluster = 1 << (variant - 1);  // 1, 2, 4, 8 CTAs per thread block cluster
     const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;
-    const wgmma::WgradChunks c = wgmma::wgrad_chunks(s, who);
+    const wgmma::WgradChunks c = wgmma::wgrad_chunks(s, cluster, who);
     const size_t part = size_t(c.chunks) * 3 * mma::kC * mma::kWgN;
     float* ws = static_cast<float*>(
         cuda_workspace(device, (part + size_t(c.chunks) * mma::kC) * sizeof(float)));
-    wgmma::launch_wgrad(s, x, dy, ws, ws + part, stream, who);
+    wgmma::launch_wgrad(s, cluster, x, dy, ws, ws + part, stream, who);
     launch_kernel(mma::wgrad_finish_kernel, (total + 255) / 256, 256, 0, stream, c.chunks, ws, ws + part, dw, db);
     return;
   }

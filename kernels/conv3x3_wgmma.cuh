@@ -14,21 +14,28 @@
 namespace vdsr {
 namespace wgmma {
 
-// wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 or 3 (one CTA, taking turns). weights_ready:
-// wg was written before the kernel ahead of this one in the stream was queued, so the kernel may
-// copy it in before waiting for that kernel under programmatic dependent launch (kernels/pdl.cuh).
-void launch_conv(int wgs, const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
-                 const float* bias, const __nv_bfloat16* mask, bool relu, __nv_bfloat16* y,
-                 bool weights_ready, cudaStream_t stream, const char* who);
+// wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 or 3 (one CTA, taking turns). mask_prefetch
+// (3 warpgroups only): the backward-data's mask lines asked into L2 while the tile is staged and
+// loaded all at once in the epilogue. weights_ready: wg was written before the kernel ahead of this
+// one in the stream was queued, so the kernel may copy it in before waiting for that kernel under
+// programmatic dependent launch (kernels/pdl.cuh).
+void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const __nv_bfloat16* x,
+                 const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask, bool relu,
+                 __nv_bfloat16* y, bool weights_ready, cudaStream_t stream, const char* who);
 
 // The weight gradient's partial sums, chunk by chunk, in the layout of conv3x3_mma.cuh's WGrad
-// (part [chunks][3][64][192], part_b [chunks][64]); the caller adds the chunks in order.
+// (part [chunks][3][64][192], part_b [chunks][64]); the caller adds the chunks in order. cluster 1:
+// one chunk per CTA (one CTA per multiprocessor); cluster 2, 4 or 8: CTAs in thread block clusters
+// of that many, which add their sums in shared memory first, one chunk per cluster (that many times
+// fewer partial bytes). Any other cluster is an Error naming `who`.
 struct WgradChunks {
-  int chunks, tiles_per_chunk;
+  int chunks;           // partials written: what the finish adds
+  int tiles_per_chunk;  // tiles per CTA
+  int ctas;             // CTAs launched (chunks x cluster; a cluster's last CTAs may have no tiles)
 };
-WgradChunks wgrad_chunks(const ConvShape& s, const char* who);
-void launch_wgrad(const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* dy, float* part,
-                  float* part_b, cudaStream_t stream, const char* who);
+WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who);
+void launch_wgrad(const ConvShape& s, int cluster, const __nv_bfloat16* x, const __nv_bfloat16* dy,
+                  float* part, float* part_b, cudaStream_t stream, const char* who);
 
 }  // namespace wgmma
 }  // namespace vdsr

@@ -29,6 +29,7 @@
 // sits, so tiled results equal whole-image results (checked by the GPU tests).
 #include "kernels/conv3x3_wgmma.cuh"
 
+#include <cooperative_groups.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -279,12 +280,21 @@ __device__ __forceinline__ void give_turn(int wg) {  // to warpgroup (wg + 1) % 
     bar_arrive<6, 256>();
 }
 
+// The backward-data's ReLU mask, prefetched (kMaskPrefetch): while the tile is staged, each output
+// pixel's 128-byte mask line is asked into L2 (the mask is a forward activation written long
+// before, usually out of L2 by now), and the epilogue issues all of a thread's mask loads before it
+// uses any, so a tile waits for one L2 round trip instead of one HBM round trip per 16-byte piece.
+__device__ __forceinline__ void prefetch_l2(const void* p) {
+  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+}
+constexpr int kOutPieces = (kN * 8 + kThreads - 1) / kThreads;  // 16-byte output pieces per thread
+
 // kWGs warpgroups per CTA share the resident weights; each has its own staging buffer and works
 // through its own tiles: stage, GEMM, epilogue. With two or three, the GEMMs take turns in a fixed
 // rotation: a warpgroup issues its 36 wgmmas only after the one before it has issued its own, so
 // the others' epilogues and next staging run while the tensor cores work. The CTA's m-th tile is
 // blockIdx.x + m * gridDim.x, done by warpgroup m % kWGs.
-template <int kWGs>
+template <int kWGs, bool kMaskPrefetch>
 __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel(const Conv g) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
@@ -322,6 +332,9 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
     for (int i = tid; i < p.window; i += kThreads) s_src[i] = staged_pixel(p, t, i);
     for (int j = tid; j < kN; j += kThreads) s_dst[j] = output_pixel(p, t, j);
     wg_sync(wg);
+    if (kMaskPrefetch && g.mask != nullptr)
+      for (int j = tid; j < kN; j += kThreads)
+        if (s_dst[j] >= 0) prefetch_l2(g.mask + int64_t(s_dst[j]) * kC);
     for (int e = tid; e < p.window * 8; e += kThreads) {
       const int i = e >> 3, cg = e & 7;
       const int P = s_src[i];
@@ -376,23 +389,46 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
         stmatrix_x2_trans(addr, r[0], r[1]);
     }
     wg_sync(wg);
-    for (int e = tid; e < kN * 8; e += kThreads) {
-      const int j = e >> 3, part = e & 7;
-      const int P = s_dst[j];
-      if (P < 0) continue;
-      uint4 v = *reinterpret_cast<const uint4*>(s_out + j * kOutStride + part * 8);
-      if (g.mask != nullptr) {
-        const uint4 mk = __ldg(reinterpret_cast<const uint4*>(g.mask + int64_t(P) * kC + part * 8));
-        uint32_t* vw = &v.x;
-        const uint32_t* mw = &mk.x;
+    // Piece e = tid + i kThreads of the tile: position e / 8, channels (e % 8) * 8 ...
+    const auto masked = [](uint4 v, const uint4& mk) {
+      uint32_t* vw = &v.x;
+      const uint32_t* mw = &mk.x;
 #pragma unroll
-        for (int k = 0; k < 4; ++k) {
-          const float2 mf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(mw + k));
-          const uint32_t keep = (mf.x > 0.0f ? 0x0000FFFFu : 0u) | (mf.y > 0.0f ? 0xFFFF0000u : 0u);
-          vw[k] &= keep;
-        }
+      for (int k = 0; k < 4; ++k) {
+        const float2 mf = __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(mw + k));
+        const uint32_t keep = (mf.x > 0.0f ? 0x0000FFFFu : 0u) | (mf.y > 0.0f ? 0xFFFF0000u : 0u);
+        vw[k] &= keep;
       }
-      *reinterpret_cast<uint4*>(g.y + int64_t(P) * kC + part * 8) = v;
+      return v;
+    };
+    if (kMaskPrefetch && g.mask != nullptr) {
+      // All of this thread's mask loads first (the accumulators are dead: registers are free).
+      uint4 mk[kOutPieces];
+#pragma unroll
+      for (int i = 0; i < kOutPieces; ++i) {
+        const int e = tid + i * kThreads;
+        const int P = e < kN * 8 ? s_dst[e >> 3] : -1;
+        mk[i] = P >= 0 ? __ldg(reinterpret_cast<const uint4*>(g.mask + int64_t(P) * kC + (e & 7) * 8))
+                       : make_uint4(0, 0, 0, 0);
+      }
+#pragma unroll
+      for (int i = 0; i < kOutPieces; ++i) {
+        const int e = tid + i * kThreads;
+        const int P = e < kN * 8 ? s_dst[e >> 3] : -1;
+        if (P < 0) continue;
+        const uint4 v = *reinterpret_cast<const uint4*>(s_out + (e >> 3) * kOutStride + (e & 7) * 8);
+        *reinterpret_cast<uint4*>(g.y + int64_t(P) * kC + (e & 7) * 8) = masked(v, mk[i]);
+      }
+    } else {
+      for (int e = tid; e < kN * 8; e += kThreads) {
+        const int j = e >> 3, part = e & 7;
+        const int P = s_dst[j];
+        if (P < 0) continue;
+        uint4 v = *reinterpret_cast<const uint4*>(s_out + j * kOutStride + part * 8);
+        if (g.mask != nullptr)
+          v = masked(v, __ldg(reinterpret_cast<const uint4*>(g.mask + int64_t(P) * kC + part * 8)));
+        *reinterpret_cast<uint4*>(g.y + int64_t(P) * kC + part * 8) = v;
+      }
     }
     wg_sync(wg);  // s_x is staged again next
   }
@@ -412,7 +448,10 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
 // its three taps. A CTA sums a chunk of consecutive tiles, two stage buffers deep (the next tile
 // is copied in while the tensor cores work on this one), and writes its partial sums; the caller
 // adds the chunks in a fixed order (conv3x3_mma.cuh's wgrad_finish_kernel: same layout as the
-// mma.sync version's), so the result is deterministic.
+// mma.sync version's), so the result is deterministic. With kCluster = 2, 4 or 8 the CTAs of a
+// thread block cluster first add their sums through distributed shared memory (CTA q of the
+// cluster adds the q-th slice of all the cluster's sums, in rank order) and write one partial per
+// cluster: kCluster times fewer partial bytes for the finish to read, in a fixed order still.
 constexpr int kWgN = 224;
 constexpr int kWgWGs = 3;
 constexpr int kMaxWgWindow = kWgN + 2 * kMaxLinearWs + 2;
@@ -422,6 +461,15 @@ constexpr int kWgDyBytes = kDyS * 8 * 16;  // a multiple of 128
 // One stage buffer: s_x [8 cg][S][8], s_dy [8 cg][kDyS][8], then the tile's pixel tables.
 __host__ __device__ inline int wg_stage_bytes(const Plan& p) {
   return (p.S * 8 * 16 + kWgDyBytes + (kMaxWgWindow + kWgN) * 4 + 127) / 128 * 128;
+}
+// One CTA's sums as the finish reads a chunk: [3 r][64 co][192 (s, ci)], then [64] sums of dy.
+constexpr int kWgPartFloats = 3 * kC * 192;
+constexpr int kWgSums = kWgPartFloats + kC;
+// Dynamic shared memory of the weight-gradient kernel: two stage buffers; a clustered CTA also
+// parks its sums there after the last tile.
+size_t wgrad_smem(const Plan& p, int cluster) {
+  const size_t stages = 2 * size_t(wg_stage_bytes(p));
+  return cluster > 1 ? std::max(stages, size_t(kWgSums) * sizeof(float)) : stages;
 }
 
 struct WGrad {
@@ -483,6 +531,7 @@ __device__ __forceinline__ void wg_stage(const WGrad& g, int t, unsigned char* b
   cp_async_commit();
 }
 
+template <int kCluster>
 __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad g) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
@@ -500,7 +549,7 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
 #pragma unroll
     for (int i = 0; i < 32; ++i) acc[s][i] = 0.0f;
   float bsum_lo = 0.0f, bsum_hi = 0.0f;  // sums of dy for channels 16 warp + g8 and + 8
-  wg_stage(g, t_begin, smem);
+  if (t_begin < t_end) wg_stage(g, t_begin, smem);  // a cluster's last CTAs may have no tiles
   for (int t = t_begin; t < t_end; ++t) {
     unsigned char* buf = smem + ((t - t_begin) & 1) * stage;
     if (t + 1 < t_end) {
@@ -535,8 +584,12 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
     wgmma_wait();
     __syncthreads();  // every warpgroup is done with buf: it is staged again for tile t + 2
   }
+  // This CTA's sums: to its chunk's partial in global memory, or (clustered) to its own shared
+  // memory, free since the loop's last barrier, in the same layout.
+  float* sums = kCluster > 1 ? reinterpret_cast<float*>(smem) : g.part + int64_t(chunk) * kWgPartFloats;
+  float* sums_b = kCluster > 1 ? sums + kWgPartFloats : g.part_b + int64_t(chunk) * kC;
   const int g8 = lane >> 2, t4 = lane & 3, co = warp * 16 + g8;
-  float* part = g.part + (int64_t(chunk) * 3 + r) * kC * 192;
+  float* part = sums + r * kC * 192;
 #pragma unroll
   for (int s = 0; s < 3; ++s)
 #pragma unroll
@@ -553,9 +606,30 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
     bsum_hi += __shfl_xor_sync(0xffffffffu, bsum_hi, 1);
     bsum_hi += __shfl_xor_sync(0xffffffffu, bsum_hi, 2);
     if (t4 == 0) {
-      g.part_b[int64_t(chunk) * kC + co] = bsum_lo;
-      g.part_b[int64_t(chunk) * kC + co + 8] = bsum_hi;
+      sums_b[co] = bsum_lo;
+      sums_b[co + 8] = bsum_hi;
     }
+  }
+  if constexpr (kCluster > 1) {
+    // CTA q adds the q-th slice of the eight CTAs' sums in rank order and writes it as the
+    // cluster's partial (chunk = cluster for the finish). The second barrier keeps every CTA's
+    // shared memory alive until the others have read it.
+    namespace cg = cooperative_groups;
+    const cg::cluster_group cluster = cg::this_cluster();
+    cluster.sync();
+    constexpr int kSlice = kWgSums / kCluster;
+    static_assert(kWgSums % kCluster == 0, "the sums split evenly over the cluster");
+    const int q = int(cluster.block_rank()), c = int(blockIdx.x) / kCluster;
+    for (int e = q * kSlice + int(threadIdx.x); e < (q + 1) * kSlice; e += kThreads * kWgWGs) {
+      float v = 0.0f;
+#pragma unroll
+      for (int k = 0; k < kCluster; ++k) v += cluster.map_shared_rank(sums, k)[e];
+      if (e < kWgPartFloats)
+        g.part[int64_t(c) * kWgPartFloats + e] = v;
+      else
+        g.part_b[int64_t(c) * kC + (e - kWgPartFloats)] = v;
+    }
+    cluster.sync();
   }
 #else
   (void)g;
@@ -565,9 +639,10 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
 
 }  // namespace
 
-void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
-                 const bf16* mask, bool relu, bf16* y, bool weights_ready, cudaStream_t stream,
-                 const char* who) {
+void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const bf16* x, const bf16* wg,
+                 const float* bias, const bf16* mask, bool relu, bf16* y, bool weights_ready,
+                 cudaStream_t stream, const char* who) {
+  VDSR_CHECK(!mask_prefetch || wgs == 3, who << ": the mask prefetch is built for 3 warpgroups only");
   Conv g{};
   g.p = make_plan(s.N, s.H, s.W, kN);
   g.x = x;
@@ -578,31 +653,58 @@ void launch_conv(int wgs, const ConvShape& s, const bf16* x, const bf16* wg, con
   g.y = y;
   g.early_weights = weights_ready;
   const size_t smem = smem_bytes(g.p, wgs);
-  const void* kernel = wgs == 3   ? reinterpret_cast<const void*>(conv_kernel<3>)
-                       : wgs == 2 ? reinterpret_cast<const void*>(conv_kernel<2>)
-                                  : reinterpret_cast<const void*>(conv_kernel<1>);
+  const void* kernel = mask_prefetch ? reinterpret_cast<const void*>(conv_kernel<3, true>)
+                       : wgs == 3    ? reinterpret_cast<const void*>(conv_kernel<3, false>)
+                       : wgs == 2    ? reinterpret_cast<const void*>(conv_kernel<2, false>)
+                                     : reinterpret_cast<const void*>(conv_kernel<1, false>);
   const int grid = persistent_grid(kernel, kThreads * wgs, smem, g.p.tiles, who);
-  if (wgs == 3)
-    launch_kernel(conv_kernel<3>, grid, kThreads * 3, smem, stream, g);
+  if (mask_prefetch)
+    launch_kernel(conv_kernel<3, true>, grid, kThreads * 3, smem, stream, g);
+  else if (wgs == 3)
+    launch_kernel(conv_kernel<3, false>, grid, kThreads * 3, smem, stream, g);
   else if (wgs == 2)
-    launch_kernel(conv_kernel<2>, grid, kThreads * 2, smem, stream, g);
+    launch_kernel(conv_kernel<2, false>, grid, kThreads * 2, smem, stream, g);
   else
-    launch_kernel(conv_kernel<1>, grid, kThreads, smem, stream, g);
+    launch_kernel(conv_kernel<1, false>, grid, kThreads, smem, stream, g);
 }
 
-WgradChunks wgrad_chunks(const ConvShape& s, const char* who) {
+namespace {
+
+const void* wgrad_kernel_of(int cluster, const char* who) {
+  switch (cluster) {
+    case 1:
+      return reinterpret_cast<const void*>(wgrad_kernel<1>);
+    case 2:
+      return reinterpret_cast<const void*>(wgrad_kernel<2>);
+    case 4:
+      return reinterpret_cast<const void*>(wgrad_kernel<4>);
+    case 8:
+      return reinterpret_cast<const void*>(wgrad_kernel<8>);
+    default:
+      VDSR_FAIL(who << ": the weight gradient runs in clusters of 1, 2, 4 or 8 CTAs, not " << cluster);
+  }
+}
+
+}  // namespace
+
+WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
+  const void* kernel = wgrad_kernel_of(cluster, who);
   const Plan p = make_plan(s.N, s.H, s.W, kWgN);
-  const size_t smem = 2 * size_t(wg_stage_bytes(p));
-  const int sms = grant_dynamic_smem(reinterpret_cast<const void*>(wgrad_kernel), smem, who);
+  const size_t smem = wgrad_smem(p, cluster);
+  // One CTA per multiprocessor; clustered, as many whole clusters as the GPU places at once.
+  int ctas = grant_dynamic_smem(kernel, smem, who);
+  if (cluster > 1) ctas = cluster * max_active_clusters(kernel, kThreads * kWgWGs, smem, cluster, who);
   WgradChunks c{};
-  c.tiles_per_chunk = (p.tiles + sms - 1) / sms;  // one CTA per multiprocessor
-  c.chunks = (p.tiles + c.tiles_per_chunk - 1) / c.tiles_per_chunk;
+  c.tiles_per_chunk = (p.tiles + ctas - 1) / ctas;
+  const int busy = (p.tiles + c.tiles_per_chunk - 1) / c.tiles_per_chunk;  // CTAs with tiles
+  c.ctas = (busy + cluster - 1) / cluster * cluster;
+  c.chunks = c.ctas / cluster;
   return c;
 }
 
-void launch_wgrad(const ConvShape& s, const bf16* x, const bf16* dy, float* part, float* part_b,
+void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy, float* part, float* part_b,
                   cudaStream_t stream, const char* who) {
-  const WgradChunks c = wgrad_chunks(s, who);
+  const WgradChunks c = wgrad_chunks(s, cluster, who);
   WGrad g{};
   g.p = make_plan(s.N, s.H, s.W, kWgN);
   g.tiles_per_chunk = c.tiles_per_chunk;
@@ -610,8 +712,16 @@ void launch_wgrad(const ConvShape& s, const bf16* x, const bf16* dy, float* part
   g.dy = dy;
   g.part = part;
   g.part_b = part_b;
-  const size_t smem = 2 * size_t(wg_stage_bytes(g.p));
-  launch_kernel(wgrad_kernel, c.chunks, kThreads * kWgWGs, smem, stream, g);
+  const size_t smem = wgrad_smem(g.p, cluster);
+  const unsigned n = unsigned(cluster);
+  if (cluster == 8)
+    launch_kernel_in_clusters(n, wgrad_kernel<8>, c.ctas, kThreads * kWgWGs, smem, stream, g);
+  else if (cluster == 4)
+    launch_kernel_in_clusters(n, wgrad_kernel<4>, c.ctas, kThreads * kWgWGs, smem, stream, g);
+  else if (cluster == 2)
+    launch_kernel_in_clusters(n, wgrad_kernel<2>, c.ctas, kThreads * kWgWGs, smem, stream, g);
+  else
+    launch_kernel(wgrad_kernel<1>, c.ctas, kThreads * kWgWGs, smem, stream, g);
 }
 
 }  // namespace wgmma

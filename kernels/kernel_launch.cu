@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <utility>
 
 #include "engine/cuda_check.h"
@@ -20,6 +21,7 @@ struct DeviceFacts {
   int cc = 0, sms = 0;
   size_t smem_optin = 0;
   std::map<const void*, size_t> granted;  // kernel -> dynamic shared memory granted
+  std::map<std::tuple<const void*, int, size_t, int>, int> clusters;  // max_active_clusters' answers
 };
 
 std::mutex g_mu;
@@ -78,6 +80,29 @@ int persistent_grid(const void* kernel, int threads, size_t smem, int work, cons
   VDSR_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, threads, smem));
   VDSR_CHECK(per_sm > 0, who << ": " << smem << " bytes of shared memory do not fit");
   return std::min(work, per_sm * sms);
+}
+
+int max_active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who) {
+  grant_dynamic_smem(kernel, smem, who);
+  const std::lock_guard<std::mutex> lock(g_mu);
+  int& n = facts_locked(nullptr).clusters[{kernel, threads, smem, cluster}];
+  if (n == 0) {
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = dim3(unsigned(cluster));
+    cfg.blockDim = dim3(unsigned(threads));
+    cfg.dynamicSmemBytes = smem;
+    cudaLaunchAttribute attr = {};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = unsigned(cluster);
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = 1;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    VDSR_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &cfg));
+    VDSR_CHECK(n > 0, who << ": no cluster of " << cluster << " CTAs with " << smem
+                          << " bytes of shared memory each fits this GPU");
+  }
+  return n;
 }
 
 bool programmatic_launch_here() { return programmatic_launch() && current_device_cc() >= 90; }

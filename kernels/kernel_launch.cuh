@@ -29,29 +29,50 @@ int grant_dynamic_smem(const void* kernel, size_t smem, const char* who);
 // holds at once, at most `work`. An Error naming `who` when not even one fits.
 int persistent_grid(const void* kernel, int threads, size_t smem, int work, const char* who);
 
+// How many thread block clusters of `cluster` CTAs (along x) of `kernel` the current device runs at
+// once, with `threads` threads and `smem` bytes per CTA (granted here); found once per device.
+// An Error naming `who` when not even one fits.
+int max_active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who);
+
 // Whether a launch on the current device now gets the programmatic attribute: the setting of
 // kernels/programmatic_launch.h on, and a device of compute 9.0 or later.
 bool programmatic_launch_here();
 
-// kernel<<<grid, block, smem, stream>>>(args...), with programmatic dependent launch when
-// programmatic_launch_here(); an Error when the launch fails. Only for kernels that follow the
-// rules of kernels/pdl.cuh (pdl_wait before touching what the kernel ahead writes).
+// kernel<<<grid, block, smem, stream>>>(args...) in thread block clusters of `cluster` CTAs along
+// x (1: no clusters; more needs compute 9.0 and a grid.x that is a multiple), with programmatic
+// dependent launch when programmatic_launch_here(); an Error when the launch fails. Only for
+// kernels that follow the rules of kernels/pdl.cuh (pdl_wait before touching what the kernel ahead
+// writes).
 template <typename... Params, typename... Args>
-void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
-                   Args&&... args) {
+void launch_kernel_in_clusters(unsigned cluster, void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                               cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t cfg = {};
   cfg.gridDim = grid;
   cfg.blockDim = block;
   cfg.dynamicSmemBytes = smem;
   cfg.stream = stream;
-  cudaLaunchAttribute attr[1] = {};
+  cudaLaunchAttribute attr[2] = {};
+  unsigned n = 0;
   if (programmatic_launch_here()) {
-    attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-    attr[0].val.programmaticStreamSerializationAllowed = 1;
-    cfg.attrs = attr;
-    cfg.numAttrs = 1;
+    attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    attr[n++].val.programmaticStreamSerializationAllowed = 1;
   }
+  if (cluster > 1) {
+    attr[n].id = cudaLaunchAttributeClusterDimension;
+    attr[n].val.clusterDim.x = cluster;
+    attr[n].val.clusterDim.y = 1;
+    attr[n++].val.clusterDim.z = 1;
+  }
+  cfg.attrs = n > 0 ? attr : nullptr;
+  cfg.numAttrs = n;
   VDSR_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
+}
+
+// The same without clusters.
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+                   Args&&... args) {
+  launch_kernel_in_clusters(1, kernel, grid, block, smem, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace vdsr

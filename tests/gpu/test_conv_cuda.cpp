@@ -432,7 +432,7 @@ TEST_CASE("the kernel families refuse variant numbers they do not have") {
         Catch::Contains("no tf32 variant"));
     const auto* m = static_cast<const __nv_bfloat16*>(a.get());
     auto* out = static_cast<__nv_bfloat16*>(w.get());
-    CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, m, m, nullptr, false, out, gpu_stream(), 4),
+    CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, m, m, nullptr, false, out, gpu_stream(), 5),
                       Catch::Contains("no bf16 variant"));
   }
   CHECK(!vdsr::conv3x3_tf32_variant_usable(-1, ok));
