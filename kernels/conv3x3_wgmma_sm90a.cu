@@ -389,7 +389,8 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
         stmatrix_x2_trans(addr, r[0], r[1]);
     }
     wg_sync(wg);
-    // Piece e = tid + i kThreads of the tile: position e / 8, channels (e % 8) * 8 ...
+    // Piece e (16 bytes: position e / 8, channels (e % 8) * 8 on) keeps each bf16 where the
+    // mask's is > 0.
     const auto masked = [](uint4 v, const uint4& mk) {
       uint32_t* vw = &v.x;
       const uint32_t* mw = &mk.x;
@@ -611,8 +612,9 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
     }
   }
   if constexpr (kCluster > 1) {
-    // CTA q adds the q-th slice of the eight CTAs' sums in rank order and writes it as the
-    // cluster's partial (chunk = cluster for the finish). The second barrier keeps every CTA's
+    // CTA q adds the q-th slice of the cluster's kCluster sums in rank order and writes it as
+    // the cluster's partial (chunk = cluster for the finish; a 1-D cluster is kCluster
+    // consecutive CTAs). The second barrier keeps every CTA's
     // shared memory alive until the others have read it.
     namespace cg = cooperative_groups;
     const cg::cluster_group cluster = cg::this_cluster();

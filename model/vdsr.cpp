@@ -141,6 +141,9 @@ void Vdsr::set_precision(Precision p) {
       log_verbose("layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
                   precision_name(plan_[i].math) + "): " + text);
     }
+    if (programmatic_launch())
+      log_verbose("programmatic dependent launch on (VDSR_PDL=1): on GPUs of compute 9.0 and later the kernels "
+                  "that support it start while the one ahead finishes (docs/kernels.md)");
   }
 }
 
