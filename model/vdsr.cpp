@@ -318,7 +318,8 @@ void Vdsr::step_async(const StepOptions& opt) {
 // The lr and the clip threshold are not part of the key: the step reads them from the device.
 bool Vdsr::IterationKey::operator==(const IterationKey& o) const {
   return N == o.N && H == o.H && W == o.W && x == o.x && target == o.target &&
-         params == o.params && second == o.second && ema == o.ema && opt.optim == o.opt.optim && precision == o.precision && programmatic == o.programmatic &&
+         params == o.params && second == o.second && ema == o.ema && opt.optim == o.opt.optim &&
+         precision == o.precision && programmatic == o.programmatic &&
          acts_generation == o.acts_generation && workspace_generation == o.workspace_generation;
 }
 
