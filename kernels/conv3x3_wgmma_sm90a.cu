@@ -655,33 +655,29 @@ void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const bf16* x,
   g.y = y;
   g.early_weights = weights_ready;
   const size_t smem = smem_bytes(g.p, wgs);
-  const void* kernel = mask_prefetch ? reinterpret_cast<const void*>(conv_kernel<3, true>)
-                       : wgs == 3    ? reinterpret_cast<const void*>(conv_kernel<3, false>)
-                       : wgs == 2    ? reinterpret_cast<const void*>(conv_kernel<2, false>)
-                                     : reinterpret_cast<const void*>(conv_kernel<1, false>);
-  const int grid = persistent_grid(kernel, kThreads * wgs, smem, g.p.tiles, who);
-  if (mask_prefetch)
-    launch_kernel(conv_kernel<3, true>, grid, kThreads * 3, smem, stream, g);
-  else if (wgs == 3)
-    launch_kernel(conv_kernel<3, false>, grid, kThreads * 3, smem, stream, g);
-  else if (wgs == 2)
-    launch_kernel(conv_kernel<2, false>, grid, kThreads * 2, smem, stream, g);
-  else
-    launch_kernel(conv_kernel<1, false>, grid, kThreads, smem, stream, g);
+  // Every instantiation has the same type: one pointer serves the occupancy query and the launch.
+  void (*const kernel)(Conv) = mask_prefetch ? conv_kernel<3, true>
+                               : wgs == 3    ? conv_kernel<3, false>
+                               : wgs == 2    ? conv_kernel<2, false>
+                                             : conv_kernel<1, false>;
+  const int grid = persistent_grid(reinterpret_cast<const void*>(kernel), kThreads * wgs, smem, g.p.tiles, who);
+  launch_kernel(kernel, grid, kThreads * wgs, smem, stream, g);
 }
 
 namespace {
 
-const void* wgrad_kernel_of(int cluster, const char* who) {
+// The instantiation for `cluster` CTAs per cluster (all have the same type).
+using WgradKernel = void (*)(WGrad);
+WgradKernel wgrad_kernel_of(int cluster, const char* who) {
   switch (cluster) {
     case 1:
-      return reinterpret_cast<const void*>(wgrad_kernel<1>);
+      return wgrad_kernel<1>;
     case 2:
-      return reinterpret_cast<const void*>(wgrad_kernel<2>);
+      return wgrad_kernel<2>;
     case 4:
-      return reinterpret_cast<const void*>(wgrad_kernel<4>);
+      return wgrad_kernel<4>;
     case 8:
-      return reinterpret_cast<const void*>(wgrad_kernel<8>);
+      return wgrad_kernel<8>;
     default:
       VDSR_FAIL(who << ": the weight gradient runs in clusters of 1, 2, 4 or 8 CTAs, not " << cluster);
   }
@@ -690,7 +686,7 @@ const void* wgrad_kernel_of(int cluster, const char* who) {
 }  // namespace
 
 WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
-  const void* kernel = wgrad_kernel_of(cluster, who);
+  const void* kernel = reinterpret_cast<const void*>(wgrad_kernel_of(cluster, who));
   const Plan p = make_plan(s.N, s.H, s.W, kWgN);
   const size_t smem = wgrad_smem(p, cluster);
   // One CTA per multiprocessor; clustered, as many whole clusters as the GPU places at once.
@@ -715,15 +711,8 @@ void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy
   g.part = part;
   g.part_b = part_b;
   const size_t smem = wgrad_smem(g.p, cluster);
-  const unsigned n = unsigned(cluster);
-  if (cluster == 8)
-    launch_kernel_in_clusters(n, wgrad_kernel<8>, c.ctas, kThreads * kWgWGs, smem, stream, g);
-  else if (cluster == 4)
-    launch_kernel_in_clusters(n, wgrad_kernel<4>, c.ctas, kThreads * kWgWGs, smem, stream, g);
-  else if (cluster == 2)
-    launch_kernel_in_clusters(n, wgrad_kernel<2>, c.ctas, kThreads * kWgWGs, smem, stream, g);
-  else
-    launch_kernel(wgrad_kernel<1>, c.ctas, kThreads * kWgWGs, smem, stream, g);
+  launch_kernel_in_clusters(unsigned(cluster), wgrad_kernel_of(cluster, who), c.ctas, kThreads * kWgWGs, smem,
+                            stream, g);
 }
 
 }  // namespace wgmma

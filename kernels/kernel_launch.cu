@@ -91,11 +91,7 @@ int max_active_clusters(const void* kernel, int threads, size_t smem, int cluste
     cfg.gridDim = dim3(unsigned(cluster));
     cfg.blockDim = dim3(unsigned(threads));
     cfg.dynamicSmemBytes = smem;
-    cudaLaunchAttribute attr = {};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = unsigned(cluster);
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = 1;
+    cudaLaunchAttribute attr = cluster_attribute(unsigned(cluster));
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     VDSR_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &cfg));

@@ -29,6 +29,16 @@ int grant_dynamic_smem(const void* kernel, size_t smem, const char* who);
 // holds at once, at most `work`. An Error naming `who` when not even one fits.
 int persistent_grid(const void* kernel, int threads, size_t smem, int work, const char* who);
 
+// The launch attribute of thread block clusters of `cluster` CTAs along x.
+inline cudaLaunchAttribute cluster_attribute(unsigned cluster) {
+  cudaLaunchAttribute a = {};
+  a.id = cudaLaunchAttributeClusterDimension;
+  a.val.clusterDim.x = cluster;
+  a.val.clusterDim.y = 1;
+  a.val.clusterDim.z = 1;
+  return a;
+}
+
 // How many thread block clusters of `cluster` CTAs (along x) of `kernel` the current device runs at
 // once, with `threads` threads and `smem` bytes per CTA (granted here); found once per device.
 // An Error naming `who` when not even one fits.
@@ -57,12 +67,7 @@ void launch_kernel_in_clusters(unsigned cluster, void (*kernel)(Params...), dim3
     attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[n++].val.programmaticStreamSerializationAllowed = 1;
   }
-  if (cluster > 1) {
-    attr[n].id = cudaLaunchAttributeClusterDimension;
-    attr[n].val.clusterDim.x = cluster;
-    attr[n].val.clusterDim.y = 1;
-    attr[n++].val.clusterDim.z = 1;
-  }
+  if (cluster > 1) attr[n++] = cluster_attribute(cluster);
   cfg.attrs = n > 0 ? attr : nullptr;
   cfg.numAttrs = n;
   VDSR_CUDA_CHECK(cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...));
