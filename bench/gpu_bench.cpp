@@ -7,6 +7,8 @@
 //     (bench/bf16_case.h: per-element bound and relative L2 error), no bias / ReLU / mask;
 //   ours tf32 (tensor cores): against our fp32 default on the same fp32 inputs at the timed shape
 //     (relative L2 error within kTf32Tol, as cuDNN's tf32 rows), no bias / ReLU / mask;
+//   ours, the bf16 mode's thin first and last layers (bench/thin_rows.h): against the CPU double
+//     reference on a small shape, then against the default thin row at the timed shape;
 //   cuDNN and cuBLAS convs: against our default variant at the timed shape (no bias, no ReLU);
 //   the training iteration and inference: GPU model against the CPU model on a small shape.
 #include "bench/gpu_bench.h"
@@ -21,6 +23,7 @@
 #include "bench/bf16_case.h"
 #include "bench/cublas_baseline.h"
 #include "bench/gpu_common.h"
+#include "bench/thin_rows.h"
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
 #include "engine/log.h"
@@ -441,13 +444,22 @@ void progress(const std::vector<Row>& rows, size_t from) {
 }  // namespace
 
 void list_kernels(int device, int batch) {
-  const ConvShape train{batch, 41, 41, 64, 64};
-  std::printf("%-10s %-5s %-15s at %s\n", "role", "math", "kernel", conv_shape_text(train).c_str());
+  // VDSR's three layer shapes at the training batch: the hidden layers' and the thin first and last.
+  const ConvShape shapes[3] = {{batch, 41, 41, 64, 64}, {batch, 41, 41, 1, 64}, {batch, 41, 41, 64, 1}};
+  std::printf("%-10s %-5s %-18s at %lldx41x41 (64->64: the hidden layers, 1->64 / 64->1: the thin ones)\n", "role",
+              "math", "kernel", static_cast<long long>(batch));
   for (const ConvVariant& v : conv_variants()) {
-    const bool usable = v.usable(train, device);
-    const bool dflt = usable && &default_conv_variant(v.role, v.precision, train, device) == &v;
-    std::printf("%-10s %-5s %-15s %s\n", conv_role_name(v.role), precision_name(v.precision), v.name,
-                dflt ? "default" : usable ? "usable" : "not usable here");
+    std::string dflt, usable;
+    for (const ConvShape& s : shapes) {
+      if (!v.usable(s, device)) continue;
+      const std::string c = std::to_string(s.C) + "->" + std::to_string(s.K);
+      std::string& list = &default_conv_variant(v.role, v.precision, s, device) == &v ? dflt : usable;
+      list += (list.empty() ? "" : ", ") + c;
+    }
+    const std::string text = !dflt.empty() ? "default at " + dflt + (usable.empty() ? "" : "; usable at " + usable)
+                             : !usable.empty() ? "usable at " + usable
+                                               : "not usable here";
+    std::printf("%-10s %-5s %-18s %s\n", conv_role_name(v.role), precision_name(v.precision), v.name, text.c_str());
   }
 }
 
@@ -511,6 +523,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     if (opt.ours) {
       const size_t from = rows.size();
       if (ctx.wants("bf16")) ours_bf16_rows(ctx, cc, rows);
+      if (ctx.wants("bf16")) ours_thin_rows(ctx, s.N, s.H, s.W, rows);  // the first and last layers
       if (ctx.wants("tf32")) ours_tf32_rows(ctx, cc, rows);
       progress(rows, from);
     }

@@ -83,6 +83,25 @@ __device__ void load_taps(const float* __restrict__ wt, bool flip, float (*f)[kW
   }
 }
 
+// plane_to_map's 8 outputs of a work item (pixel p, channels c0 ..), packed to bf16: backward,
+// zero where the mask's value is not > 0 (mask null: none); forward, the ReLU when asked (NaN -> 0).
+template <bool kBackward>
+__device__ __forceinline__ uint4 plane_to_map_out(float (&acc)[8], bool relu, const __nv_bfloat16* mask,
+                                                  int64_t p, int c0) {
+  if (kBackward) {
+    if (mask != nullptr) {
+      float src[8];
+      unpack8(*reinterpret_cast<const uint4*>(mask + p * kWide + c0), src);
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[j] = src[j] > 0.0f ? acc[j] : 0.0f;
+    }
+  } else if (relu) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j] = acc[j] > 0.0f ? acc[j] : 0.0f;
+  }
+  return pack8(acc);
+}
+
 template <bool kBackward>
 __global__ void __launch_bounds__(kThreads)
     plane_to_map_kernel(Geometry g, const float* __restrict__ plane, const float* __restrict__ wt,
@@ -112,18 +131,8 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
       for (int j = 0; j < 8; ++j) acc[j] = fmaf(v, w[j], acc[j]);
     }
-    if (kBackward) {
-      if (relu_src != nullptr) {
-        float src[8];
-        unpack8(*reinterpret_cast<const uint4*>(relu_src + p * kWide + c0), src);
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[j] = src[j] > 0.0f ? acc[j] : 0.0f;
-      }
-    } else if (relu) {
-#pragma unroll
-      for (int j = 0; j < 8; ++j) acc[j] = acc[j] > 0.0f ? acc[j] : 0.0f;
-    }
-    *reinterpret_cast<uint4*>(out + p * kWide + c0) = pack8(acc);
+    *reinterpret_cast<uint4*>(out + p * kWide + c0) =
+        plane_to_map_out<kBackward>(acc, relu, relu_src, p, c0);
   }
 }
 
@@ -163,6 +172,156 @@ __global__ void __launch_bounds__(kThreads)
       const float r = acc + bias;
       y[p] = skip != nullptr ? skip[p] + r : r;
     }
+  }
+}
+
+// ---- the column kernels (variant 1) ------------------------------------------------------------
+// The same two stencils, each thread walking down one image column: a CTA is a tile of kColW
+// columns x kColH output rows, thread = (column, channel group) as above (a warp holds 4 columns).
+// Per output pixel nothing is recomputed: no 64-bit divisions (the pixel variant does three per
+// work item), the weights of the thread's 8 channels sit in 72 registers for the whole tile, and
+// each map pixel is read once per tile (plus 2 halo rows per 32), so the map side moves at about
+// its own size. The sums run in exactly the pixel variant's order: the results are bit-identical
+// (checked by the GPU tests).
+constexpr int kColW = 16, kColH = 32;
+constexpr int kColThreads = kColW * kGroups;  // 128
+
+struct ColGeometry {
+  int H, W;
+  int across, down;  // tiles per image row band and per image column
+};
+
+ColGeometry col_geometry(const Geometry& g) {
+  VDSR_CHECK(g.P < (int64_t(1) << 31), "thin layers: more than 2^31 pixels in one launch");
+  const int H = int(g.H), W = int(g.W);
+  return {H, W, (W + kColW - 1) / kColW, (H + kColH - 1) / kColH};
+}
+
+// This CTA's tile: image n, output rows [y0, y1), the thread's column x (maybe past the image:
+// such threads still take part in the warp's shuffles).
+struct ColTile {
+  int n, y0, y1, x;
+};
+__device__ __forceinline__ ColTile col_tile(const ColGeometry& g) {
+  const int t = int(blockIdx.x), tx = t % g.across, r = t / g.across;
+  const int ty = r % g.down, n = r / g.down;
+  const int y0 = ty * kColH;
+  return {n, y0, min(y0 + kColH, g.H), tx * kColW + int(threadIdx.x) / kGroups};
+}
+
+// plane_to_map by columns: the tile's plane window ((kColH + 2) x (kColW + 2), zeros outside the
+// image) is staged in shared memory once; each output pixel is then 9 shared reads, 72 FMAs and
+// one 16-byte store per thread.
+template <bool kBackward>
+__global__ void __launch_bounds__(kColThreads)
+    plane_to_map_columns_kernel(ColGeometry g, const float* __restrict__ plane, const float* __restrict__ wt,
+                                const float* __restrict__ b, bool relu,
+                                const __nv_bfloat16* __restrict__ relu_src, __nv_bfloat16* __restrict__ out) {
+  __shared__ __align__(16) float f[9][kWide];
+  __shared__ float window[kColH + 2][kColW + 2];
+  dev::pdl_begin();
+  load_taps(wt, kBackward, f);
+  const ColTile t = col_tile(g);
+  const int64_t image = int64_t(t.n) * g.H * g.W;
+  const int x0 = t.x - int(threadIdx.x) / kGroups;  // the tile's first column
+  for (int e = threadIdx.x; e < (kColH + 2) * (kColW + 2); e += kColThreads) {
+    const int r = e / (kColW + 2), c = e % (kColW + 2);
+    const int y = t.y0 - 1 + r, x = x0 - 1 + c;
+    window[r][c] = y >= 0 && y < g.H && x >= 0 && x < g.W ? __ldg(plane + image + int64_t(y) * g.W + x) : 0.0f;
+  }
+  __syncthreads();
+  const int c0 = int(threadIdx.x % kGroups) * 8, col = int(threadIdx.x) / kGroups;
+  float w[9][8], bias[8];
+#pragma unroll
+  for (int tap = 0; tap < 9; ++tap)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) w[tap][j] = f[tap][c0 + j];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) bias[j] = b != nullptr ? __ldg(b + c0 + j) : 0.0f;
+  if (t.x >= g.W) return;  // no shuffles here: the column's threads may leave
+  for (int y = t.y0; y < t.y1; ++y) {
+    const int64_t p = image + int64_t(y) * g.W + t.x;
+    float acc[8];
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[j] = bias[j];
+#pragma unroll
+    for (int tap = 0; tap < 9; ++tap) {
+      const float v = window[y - t.y0 + tap / 3][col + tap % 3];
+#pragma unroll
+      for (int j = 0; j < 8; ++j) acc[j] = fmaf(v, w[tap][j], acc[j]);
+    }
+    *reinterpret_cast<uint4*>(out + p * kWide + c0) =
+        plane_to_map_out<kBackward>(acc, relu, relu_src, p, c0);
+  }
+}
+
+// map_to_plane by columns: the thread reads input row i of its column and its two neighbours
+// (8 channels each, the next row's loads in flight while this one is used) and adds them into the
+// three output rows they reach: i + 1 (tap row 0), i (tap row 1), i - 1 (tap row 2). An output row
+// thus gets its taps in the order 0..8 and its channels 0..7 within each, as the pixel variant's
+// chain; once row i - 1 has all three it is reduced across the column's 8 lanes (the same xor
+// butterfly) and written.
+__global__ void __launch_bounds__(kColThreads)
+    map_to_plane_columns_kernel(ColGeometry g, const __nv_bfloat16* __restrict__ x,
+                                const float* __restrict__ wt, const float* __restrict__ b,
+                                const float* skip, float* y) {
+  __shared__ __align__(16) float f[9][kWide];
+  dev::pdl_begin();
+  load_taps(wt, false, f);
+  __syncthreads();
+  const ColTile t = col_tile(g);
+  const int64_t image = int64_t(t.n) * g.H * g.W;
+  const int c0 = int(threadIdx.x % kGroups) * 8;
+  const float bias = b != nullptr ? __ldg(b) : 0.0f;
+  float w[9][8];
+#pragma unroll
+  for (int tap = 0; tap < 9; ++tap)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) w[tap][j] = f[tap][c0 + j];
+  bool inside[3];  // column x - 1 + s is in the image
+#pragma unroll
+  for (int s = 0; s < 3; ++s) inside[s] = t.x - 1 + s >= 0 && t.x - 1 + s < g.W;
+  const auto load_row = [&](int i, uint4 (&raw)[3]) {
+#pragma unroll
+    for (int s = 0; s < 3; ++s)
+      raw[s] = i >= 0 && i < g.H && inside[s]
+                   ? __ldg(reinterpret_cast<const uint4*>(x + (image + int64_t(i) * g.W + t.x - 1 + s) * kWide + c0))
+                   : uint4{};
+  };
+  uint4 next[3];
+  load_row(t.y0 - 1, next);
+  float above = 0.0f, here = 0.0f, below = 0.0f;  // output rows i - 1, i, i + 1
+  for (int i = t.y0 - 1; i <= t.y1; ++i) {  // uniform over the CTA: every lane reaches the shuffles
+    uint4 raw[3] = {next[0], next[1], next[2]};
+    if (i < t.y1) load_row(i + 1, next);
+    if (i >= 0 && i < g.H) {
+#pragma unroll
+      for (int s = 0; s < 3; ++s) {
+        if (!inside[s]) continue;  // a tap outside the image is skipped, as in the pixel variant
+        float v[8];
+        unpack8(raw[s], v);
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+          below = fmaf(v[j], w[s][j], below);
+          here = fmaf(v[j], w[3 + s][j], here);
+          above = fmaf(v[j], w[6 + s][j], above);
+        }
+      }
+    }
+    if (i - 1 >= t.y0) {  // output row i - 1 is complete
+      float acc = above;
+      acc += __shfl_xor_sync(0xffffffffu, acc, 1);
+      acc += __shfl_xor_sync(0xffffffffu, acc, 2);
+      acc += __shfl_xor_sync(0xffffffffu, acc, 4);
+      if (c0 == 0 && t.x < g.W) {
+        const int64_t p = image + int64_t(i - 1) * g.W + t.x;
+        const float r = acc + bias;
+        y[p] = skip != nullptr ? skip[p] + r : r;
+      }
+    }
+    above = here;
+    here = below;
+    below = 0.0f;
   }
 }
 
@@ -246,6 +405,18 @@ unsigned grid_for(int64_t threads) {
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
+// One CTA per tile of the column kernels.
+unsigned col_grid(const Geometry& g) {
+  const ColGeometry c = col_geometry(g);
+  const int64_t tiles = (g.P / (g.H * g.W)) * c.down * c.across;
+  VDSR_CHECK(tiles < (int64_t(1) << 31), "thin layers: too many tiles in one launch");
+  return unsigned(tiles);
+}
+
+void check_variant(const char* who, int variant) {
+  VDSR_CHECK(variant == 0 || variant == 1, who << ": variant " << variant << " is not 0 (pixels) or 1 (columns)");
+}
+
 Geometry check_thin(const char* what, const ConvShape& s, bool first) {
   VDSR_CHECK(s.N >= 1 && s.H >= 1 && s.W >= 1, what << ": bad shape " << s.N << "x" << s.H << "x" << s.W);
   VDSR_CHECK(first ? (s.C == 1 && s.K == kWide) : (s.C == kWide && s.K == 1),
@@ -269,12 +440,17 @@ void wgrad(const Geometry& g, const __nv_bfloat16* map, const float* plane, bool
 
 void conv3x3_first_fwd_bf16_cuda(const ConvShape& s, const float* x, const float* wt,
                                  const float* b, bool relu, __nv_bfloat16* y,
-                                 cudaStream_t stream) {
+                                 cudaStream_t stream, int variant) {
   const Geometry g = check_thin("conv3x3_first_fwd_bf16_cuda", s, true);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr && aligned16(y),
              "conv3x3_first_fwd_bf16_cuda: null or misaligned pointer");
-  launch_kernel(plane_to_map_kernel<false>, grid_for(g.P * kGroups), kThreads, 0, stream, g, x, wt, b, relu,
-                nullptr, y);
+  check_variant("conv3x3_first_fwd_bf16_cuda", variant);
+  if (variant == 1)
+    launch_kernel(plane_to_map_columns_kernel<false>, col_grid(g), kColThreads, 0, stream, col_geometry(g), x, wt, b,
+                  relu, nullptr, y);
+  else
+    launch_kernel(plane_to_map_kernel<false>, grid_for(g.P * kGroups), kThreads, 0, stream, g, x, wt, b, relu,
+                  nullptr, y);
 }
 
 void conv3x3_first_bwd_weight_bf16_cuda(const ConvShape& s, const float* x,
@@ -288,22 +464,32 @@ void conv3x3_first_bwd_weight_bf16_cuda(const ConvShape& s, const float* x,
 
 void conv3x3_last_fwd_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x, const float* wt,
                                 const float* b, const float* skip, float* y,
-                                cudaStream_t stream) {
+                                cudaStream_t stream, int variant) {
   const Geometry g = check_thin("conv3x3_last_fwd_bf16_cuda", s, false);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr && aligned16(x),
              "conv3x3_last_fwd_bf16_cuda: null or misaligned pointer");
-  launch_kernel(map_to_plane_kernel, grid_for((g.P + 3) / 4 * 32), kThreads, 0, stream, g, x, wt, b, skip, y);
+  check_variant("conv3x3_last_fwd_bf16_cuda", variant);
+  if (variant == 1)
+    launch_kernel(map_to_plane_columns_kernel, col_grid(g), kColThreads, 0, stream, col_geometry(g), x, wt, b, skip,
+                  y);
+  else
+    launch_kernel(map_to_plane_kernel, grid_for((g.P + 3) / 4 * 32), kThreads, 0, stream, g, x, wt, b, skip, y);
 }
 
 void conv3x3_last_bwd_data_bf16_cuda(const ConvShape& s, const float* dy, const float* wt,
                                      const __nv_bfloat16* relu_src, __nv_bfloat16* dx,
-                                     cudaStream_t stream) {
+                                     cudaStream_t stream, int variant) {
   const Geometry g = check_thin("conv3x3_last_bwd_data_bf16_cuda", s, false);
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr && aligned16(dx) &&
                  (relu_src == nullptr || aligned16(relu_src)),
              "conv3x3_last_bwd_data_bf16_cuda: null or misaligned pointer");
-  launch_kernel(plane_to_map_kernel<true>, grid_for(g.P * kGroups), kThreads, 0, stream, g, dy, wt, nullptr, false,
-                relu_src, dx);
+  check_variant("conv3x3_last_bwd_data_bf16_cuda", variant);
+  if (variant == 1)
+    launch_kernel(plane_to_map_columns_kernel<true>, col_grid(g), kColThreads, 0, stream, col_geometry(g), dy, wt,
+                  nullptr, false, relu_src, dx);
+  else
+    launch_kernel(plane_to_map_kernel<true>, grid_for(g.P * kGroups), kThreads, 0, stream, g, dy, wt, nullptr,
+                  false, relu_src, dx);
 }
 
 void conv3x3_last_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,

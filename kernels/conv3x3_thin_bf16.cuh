@@ -6,6 +6,11 @@
 // is the bf16 NHWC map the tensor-core layers read and write, and the weights are the fp32 master
 // copy (OIHW). Device pointers; queued on `stream`.
 //
+// The forward and backward-data ops have two variants (the registry's rows "thin-pixels" and
+// "thin-columns", kernels/conv_variants.cu): 0, 8 threads per pixel over the flattened pixels; 1,
+// CTAs of 16 columns x 32 rows, each thread walking down a column with its weights in registers.
+// They give bit-identical results. The weight gradients have one kernel.
+//
 // The weight gradients are split reductions over the pixels: each chunk of pixels sums its part
 // in fp32, a second kernel adds the chunks in a fixed order in double. The chunking depends on the
 // pixel count only, so results are bit-identical run to run and device to device.
@@ -25,7 +30,7 @@ void conv3x3_first_fwd_bf16_cuda(const ConvShape& s,
                                  const float* b,    // [64] or nullptr
                                  bool relu,
                                  __nv_bfloat16* y,  // [N][H][W][64]
-                                 cudaStream_t stream);
+                                 cudaStream_t stream, int variant);
 
 // First layer weight gradient, s.C == 1, s.K == 64 (no backward-data: the input needs none).
 void conv3x3_first_bwd_weight_bf16_cuda(const ConvShape& s,
@@ -43,7 +48,7 @@ void conv3x3_last_fwd_bf16_cuda(const ConvShape& s,
                                 const float* b,          // [1] or nullptr
                                 const float* skip,       // [N][H][W] or nullptr
                                 float* y,                // [N][H][W]
-                                cudaStream_t stream);
+                                cudaStream_t stream, int variant);
 
 // Last layer backward-data, s.C == 64, s.K == 1: dx = conv(dy, flipped wt), zero where
 // relu_src <= 0 (the ReLU of the layer below), rounded to bf16.
@@ -52,7 +57,7 @@ void conv3x3_last_bwd_data_bf16_cuda(const ConvShape& s,
                                      const float* wt,                // [1][64][3][3]
                                      const __nv_bfloat16* relu_src,  // [N][H][W][64] or nullptr
                                      __nv_bfloat16* dx,              // [N][H][W][64]
-                                     cudaStream_t stream);
+                                     cudaStream_t stream, int variant);
 
 // Last layer weight gradient, s.C == 64, s.K == 1.
 void conv3x3_last_bwd_weight_bf16_cuda(const ConvShape& s,

@@ -16,6 +16,7 @@
 #include "kernels/conv3x3_fwd.cuh"
 #include "kernels/conv3x3_fwd_bf16.cuh"
 #include "kernels/conv3x3_tf32.cuh"
+#include "kernels/conv3x3_thin_bf16.cuh"
 #include "kernels/conv_fwd_general.cuh"
 #include "kernels/kernel_launch.cuh"
 
@@ -103,6 +104,34 @@ void tf32_bwd_weight(const ConvLaunch& a) {
   conv3x3_bwd_weight_tf32_cuda(a.s, f32(a.x), f32(a.dy), a.dw, a.db, a.stream, a.device);
 }
 
+// The bf16 mode's thin layers (kernels/conv3x3_thin_bf16.cuh): V = 0 the pixel kernels, 1 the
+// column kernels; one weight-gradient kernel. Usable at the first layer's shape (1 -> 64) and the
+// last's (64 -> 1; backward-data only there: the first layer's input needs no gradient).
+bool is_thin_first(const ConvShape& s) { return s.is_3x3_zero() && s.C == 1 && s.K == 64; }
+bool is_thin_last(const ConvShape& s) { return s.is_3x3_zero() && s.C == 64 && s.K == 1; }
+bool thin_usable(const ConvShape& s, int device) {
+  CurrentDevice d(device);
+  return (is_thin_first(s) || is_thin_last(s)) && current_device_cc() >= 80;
+}
+bool thin_bwd_data_usable(const ConvShape& s, int device) { return is_thin_last(s) && thin_usable(s, device); }
+template <int V>
+void thin_fwd(const ConvLaunch& a) {
+  if (a.s.C == 1)
+    conv3x3_first_fwd_bf16_cuda(a.s, f32(a.x), f32(a.wt), a.b, a.relu, bf(a.y), a.stream, V);
+  else
+    conv3x3_last_fwd_bf16_cuda(a.s, bf(a.x), f32(a.wt), a.b, a.skip, f32(a.y), a.stream, V);
+}
+template <int V>
+void thin_bwd_data(const ConvLaunch& a) {
+  conv3x3_last_bwd_data_bf16_cuda(a.s, f32(a.dy), f32(a.wt), bf(a.relu_src), bf(a.y), a.stream, V);
+}
+void thin_bwd_weight(const ConvLaunch& a) {
+  if (a.s.C == 1)
+    conv3x3_first_bwd_weight_bf16_cuda(a.s, f32(a.x), bf(a.dy), a.dw, a.db, a.stream, a.device);
+  else
+    conv3x3_last_bwd_weight_bf16_cuda(a.s, bf(a.x), f32(a.dy), a.dw, a.db, a.stream, a.device);
+}
+
 using R = ConvRole;
 using P = Precision;
 
@@ -139,6 +168,11 @@ const std::vector<ConvVariant>& conv_variants() {
       {"wgmma-3wg-cluster4", R::BwdWeight, P::Bf16, bf16_wgrad_usable<3>, bf16_bwd_weight<3>},
       {"wgmma-3wg-cluster8", R::BwdWeight, P::Bf16, bf16_wgrad_usable<4>, bf16_bwd_weight<4>},
       {"mma.sync", R::BwdWeight, P::Bf16, bf16_wgrad_usable<0>, bf16_bwd_weight<0>},
+      {"thin-pixels", R::Fwd, P::Bf16, thin_usable, thin_fwd<0>},
+      {"thin-columns", R::Fwd, P::Bf16, thin_usable, thin_fwd<1>},
+      {"thin-pixels", R::BwdData, P::Bf16, thin_bwd_data_usable, thin_bwd_data<0>},
+      {"thin-columns", R::BwdData, P::Bf16, thin_bwd_data_usable, thin_bwd_data<1>},
+      {"thin-chunked", R::BwdWeight, P::Bf16, thin_usable, thin_bwd_weight},
       {"mma.sync-co64", R::Fwd, P::Tf32, tf32_usable<0>, tf32_fwd<0>},
       {"mma.sync-co32", R::Fwd, P::Tf32, tf32_usable<1>, tf32_fwd<1>},
       {"mma.sync-co16", R::Fwd, P::Tf32, tf32_usable<2>, tf32_fwd<2>},

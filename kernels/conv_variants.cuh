@@ -7,8 +7,11 @@
 // Operands are typed by the row's precision: fp32 and tf32 rows read and write float maps, bf16
 // rows __nv_bfloat16 maps (the weight gradient is fp32 in every precision); `wt` is the fp32 master
 // weights [K][C][R][R] for fp32 rows and the GEMM copy for tf32 / bf16 rows (kernels/ops.h,
-// conv_weights), flipped for backward-data. The bf16 mode's thin first and last layers are shape
-// cases of ops.h with one kernel each, not rows.
+// conv_weights), flipped for backward-data. The bf16 rows named "thin-*" are the bf16 mode's
+// thin layers, usable only at C == 1, K == 64 (the first) or C == 64, K == 1 (the last), on the
+// CUDA cores in fp32: there the one-channel side is a float plane (the image, the prediction and
+// their gradients: x of the first layer, y and skip of the last, dy of the last) and `wt` is the
+// fp32 master weights; the 64-channel side is the bf16 map.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -32,6 +35,7 @@ struct ConvLaunch {
   const void* wt = nullptr;        // Fwd, BwdData: the weights (see above)
   const float* b = nullptr;        // Fwd: the bias, or null
   bool relu = false;               // Fwd: ReLU fused
+  const float* skip = nullptr;     // Fwd, thin last layer only: the global residual added, or null
   const void* dy = nullptr;        // BwdData, BwdWeight: the output gradient
   const void* relu_src = nullptr;  // BwdData: the ReLU mask's source (its > 0), or null
   void* y = nullptr;               // Fwd: the output; BwdData: dx
@@ -55,18 +59,18 @@ struct ConvVariant {
 };
 
 // One launch's operands per role, for callers holding raw pointers (benches, tests).
-// (Aggregate order: s, x, wt, b, relu, dy, relu_src, y, dw, db, stream, device.)
+// (Aggregate order: s, x, wt, b, relu, skip, dy, relu_src, y, dw, db, stream, device.)
 inline ConvLaunch fwd_launch(const ConvShape& s, const void* x, const void* wt, const float* b, bool relu, void* y,
                              cudaStream_t stream, int device) {
-  return {s, x, wt, b, relu, nullptr, nullptr, y, nullptr, nullptr, stream, device};
+  return {s, x, wt, b, relu, nullptr, nullptr, nullptr, y, nullptr, nullptr, stream, device};
 }
 inline ConvLaunch bwd_data_launch(const ConvShape& s, const void* dy, const void* wt, const void* relu_src, void* dx,
                                   cudaStream_t stream, int device) {
-  return {s, nullptr, wt, nullptr, false, dy, relu_src, dx, nullptr, nullptr, stream, device};
+  return {s, nullptr, wt, nullptr, false, nullptr, dy, relu_src, dx, nullptr, nullptr, stream, device};
 }
 inline ConvLaunch bwd_weight_launch(const ConvShape& s, const void* x, const void* dy, float* dw, float* db,
                                     cudaStream_t stream, int device) {
-  return {s, x, nullptr, nullptr, false, dy, nullptr, nullptr, dw, db, stream, device};
+  return {s, x, nullptr, nullptr, false, nullptr, dy, nullptr, nullptr, dw, db, stream, device};
 }
 
 // Every row, in preference order within each (role, precision).

@@ -131,37 +131,44 @@ void weights_tf32(Device d, const float* wt, int layers, int K, int C, bool flip
                          conv3x3_weights_tf32_cuda(wt, K, C, flip, wg, stream_of(d), layers));
 }
 
+#ifdef VDSR_HAVE_CUDA
+// The bf16 mode's thin layers: the registry's default "thin-*" row for the role at a.s.
+void run_thin(Device d, ConvRole role, ConvLaunch a, const float* skip = nullptr) {
+  a.skip = skip;
+  a.stream = stream_of(d);
+  a.device = d.index;
+  default_conv_variant(role, Precision::Bf16, a.s, d.index).launch(a);
+}
+#endif
+
 void first_fwd_bf16(Device d, const ConvShape& s, const float* x, const float* wt,
                     const float* b, bool relu, Bf16* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv_fwd (bf16 first layer)",
-                         conv3x3_first_fwd_bf16_cuda(s, x, wt, b, relu, nv(y), stream_of(d)));
+                         run_thin(d, ConvRole::Fwd, fwd_launch(s, x, wt, b, relu, y, nullptr, 0)));
 }
 
 void first_bwd_weight_bf16(Device d, const ConvShape& s, const float* x, const Bf16* dy,
                            float* dw, float* db) {
-  VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv_bwd_weight (bf16 first layer)",
-      conv3x3_first_bwd_weight_bf16_cuda(s, x, nv(dy), dw, db, stream_of(d), d.index));
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv_bwd_weight (bf16 first layer)",
+                         run_thin(d, ConvRole::BwdWeight, bwd_weight_launch(s, x, dy, dw, db, nullptr, 0)));
 }
 
 void last_fwd_bf16(Device d, const ConvShape& s, const Bf16* x, const float* wt,
                    const float* b, const float* skip, float* y) {
   VDSR_BF16_ONLY_ON_CUDA(d, "conv_fwd (bf16 last layer)",
-                         conv3x3_last_fwd_bf16_cuda(s, nv(x), wt, b, skip, y, stream_of(d)));
+                         run_thin(d, ConvRole::Fwd, fwd_launch(s, x, wt, b, false, y, nullptr, 0), skip));
 }
 
 void last_bwd_data_bf16(Device d, const ConvShape& s, const float* dy, const float* wt,
                         const Bf16* relu_src, Bf16* dx) {
-  VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv_bwd_data (bf16 last layer)",
-      conv3x3_last_bwd_data_bf16_cuda(s, dy, wt, nv(relu_src), nv(dx), stream_of(d)));
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv_bwd_data (bf16 last layer)",
+                         run_thin(d, ConvRole::BwdData, bwd_data_launch(s, dy, wt, relu_src, dx, nullptr, 0)));
 }
 
 void last_bwd_weight_bf16(Device d, const ConvShape& s, const Bf16* x, const float* dy,
                           float* dw, float* db) {
-  VDSR_BF16_ONLY_ON_CUDA(
-      d, "conv_bwd_weight (bf16 last layer)",
-      conv3x3_last_bwd_weight_bf16_cuda(s, nv(x), dy, dw, db, stream_of(d), d.index));
+  VDSR_BF16_ONLY_ON_CUDA(d, "conv_bwd_weight (bf16 last layer)",
+                         run_thin(d, ConvRole::BwdWeight, bwd_weight_launch(s, x, dy, dw, db, nullptr, 0)));
 }
 
 #ifndef VDSR_HAVE_CUDA
@@ -200,6 +207,10 @@ bool plain_case(Precision math, DType a, DType b) {
 template <typename Cpu>
 void run_plain(Device d, ConvRole role, Precision math, ConvLaunch a, const Cpu& cpu) {
   if (d.is_cuda()) {
+    // The bf16 rows at one-channel shapes are the thin layers, whose one-channel side is F32.
+    VDSR_CHECK(math != Precision::Bf16 || (a.s.C != 1 && a.s.K != 1),
+               "conv_" << conv_role_name(role) << ": bf16 math on BF16 maps has no kernel for " << a.s.C << " -> "
+                       << a.s.K << " channels (the thin layers take an F32 plane on their one-channel side)");
     VDSR_CUDA_CHECK(cudaSetDevice(d.index));
     a.stream = stream_of(d);
     a.device = d.index;
@@ -238,16 +249,19 @@ bool conv_math_available(Device d, Precision math) {
 
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out) {
   if (d.is_cpu()) return "the CPU kernels (conv_fwd_cpu, conv3x3_bwd_*_cpu)";
-  if (!plain_case(math, in, out)) return "the bf16 mode's thin-layer kernels (conv3x3_thin_bf16.cu)";
   std::string text;
 #ifdef VDSR_HAVE_CUDA
+  // The bf16 mode's thin layers (fp32 math with a bf16 side) are the registry's bf16 "thin-*" rows.
+  const Precision rows_of = plain_case(math, in, out) ? math : Precision::Bf16;
   for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight}) {
-    const auto rows = usable_conv_variants(role, math, s, d.index);
+    const auto rows = usable_conv_variants(role, rows_of, s, d.index);
     text += std::string(text.empty() ? "" : ", ") + conv_role_name(role) + " " + (rows.empty() ? "-" : rows.front()->name);
   }
 #else
   (void)math;
   (void)s;
+  (void)in;
+  (void)out;
 #endif
   return text;
 }

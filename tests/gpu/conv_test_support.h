@@ -168,6 +168,17 @@ inline void require_exactly(const std::vector<float>& got, const std::vector<dou
   CHECK(bad == 0);
 }
 
+// a and b equal bit for bit; the message counts the differing elements and names the first.
+inline void require_same_bits(const std::vector<float>& a, const std::vector<float>& b, const std::string& what) {
+  int64_t bad = a.size() == b.size() ? 0 : -1, first = -1;
+  for (size_t i = 0; bad >= 0 && i < a.size(); ++i)
+    if (std::memcmp(&a[i], &b[i], 4) != 0 && bad++ == 0) first = int64_t(i);
+  INFO(what << ": " << (bad < 0 ? std::string("sizes differ")
+                                : std::to_string(bad) + " of " + std::to_string(a.size()) +
+                                      " differ in bits; first at " + std::to_string(first)));
+  CHECK(bad == 0);
+}
+
 // A crop of a [H][W][64] map: rows h0 .. h0 + ch - 1, columns w0 .. w0 + cw - 1.
 struct Crop {
   int64_t W, h0, w0, ch, cw;  // W: the whole map's width

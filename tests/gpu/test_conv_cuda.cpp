@@ -49,7 +49,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <random>
 #include <set>
@@ -101,21 +100,6 @@ const ConvShape kAwkward[] = {
 
 // The weight gradient's chunks besides: several, the last one partial; the thin ends over several.
 const ConvShape kWgradChunks[] = {{4, 23, 29, 64, 64}, {2, 33, 37, 1, 64}, {2, 33, 37, 64, 1}};
-
-std::string bits_message(const std::vector<float>& a, const std::vector<float>& b) {
-  if (a.size() != b.size()) return "sizes differ";
-  int64_t bad = 0, first = -1;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (std::memcmp(&a[i], &b[i], 4) != 0 && bad++ == 0) first = int64_t(i);
-  return std::to_string(bad) + " of " + std::to_string(a.size()) + " differ in bits; first at " +
-         std::to_string(first);
-}
-
-void require_same_bits(const std::vector<float>& a, const std::vector<float>& b,
-                       const std::string& what) {
-  INFO(what << ": " << bits_message(a, b));
-  CHECK(same_bits(a, b));
-}
 
 // Forward (with and without bias and ReLU) or backward-data (with and without the ReLU mask)
 // against the reference on every awkward shape each precision takes, every row.

@@ -1,8 +1,8 @@
 // The bf16 mode's thin first and last layers (kernels/conv3x3_thin_bf16.cu: the first, 1 -> 64,
-// and the last, 64 -> 1), shape cases of kernels/ops.h with one kernel each rather than registry
-// rows, against the double references. They run on the CUDA cores as fp32 FMA chains; their
-// one-channel side (image, residual) is fp32 and used as is, only the 64-channel map is rounded to
-// bf16 first, so the reference sees the values multiplied.
+// and the last, 64 -> 1), the registry's bf16 "thin-*" rows, every row against the double
+// references and against the default bit for bit. They run on the CUDA cores as fp32 FMA chains;
+// their one-channel side (image, residual) is fp32 and used as is, only the 64-channel map is
+// rounded to bf16 first, so the reference sees the values multiplied.
 //
 // Bounds (tests/gpu/conv_test_support.h, Bound), as the tensor-core precisions' in
 // test_conv_cuda.cpp: chain 2^-21 sum|terms| (4x the recursive-summation bound), + 2^-8 |want|
@@ -23,13 +23,16 @@
 
 #include "engine/error.h"
 #include "kernels/conv3x3_thin_bf16.cuh"
+#include "kernels/ops.h"
 #include "tests/gpu/conv_suite.h"
 #include "tests/gpu/conv_test_support.h"
 #include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
+using vdsr::ConvRole;
 using vdsr::ConvShape;
 using vdsr::DType;
+using vdsr::Precision;
 using namespace vdsr::test;  // NOLINT: the suite's vocabulary (conv_suite.h, conv_test_support.h)
 
 namespace {
@@ -71,38 +74,50 @@ Thin make_thin(const Pixels& n, bool ints, uint32_t seed) {
   return d;
 }
 
-std::vector<float> run_first_fwd(const Thin& d, bool bias, bool relu) {
+// The thin rows of the registry (kernels/conv_variants.cu, "thin-*") for a role at s: one at least.
+std::vector<Row> thin_rows(ConvRole role, const ConvShape& s) {
+  const std::vector<Row> rows = vdsr::usable_conv_variants(role, Precision::Bf16, s, kGpu);
+  INFO(vdsr::conv_role_name(role) << " " << shape_str(s));
+  REQUIRE(!rows.empty());
+  for (Row r : rows) CHECK(std::string(r->name).rfind("thin-", 0) == 0);
+  return rows;
+}
+std::string tag(Row r) { return std::string(" [") + r->name + "]"; }
+
+std::vector<float> run_first_fwd(Row row, const Thin& d, bool bias, bool relu) {
   const GpuArray x(d.plane), wt(d.wt), b(d.b), y(size_t(d.first().out_elems()), DType::BF16);
-  vdsr::conv3x3_first_fwd_bf16_cuda(d.first(), x.f32(), wt.f32(), bias ? b.f32() : nullptr, relu,
-                                    bf(y), gpu_stream());
+  row->launch(vdsr::fwd_launch(d.first(), x.f32(), wt.f32(), bias ? b.f32() : nullptr, relu, y.get(), gpu_stream(),
+                               kGpu));
   return y.download();
 }
-std::vector<float> run_last_fwd(const Thin& d, bool bias, bool skip) {
+std::vector<float> run_last_fwd(Row row, const Thin& d, bool bias, bool skip) {
   const GpuArray x(d.map, DType::BF16), wt(d.wt), b(std::vector<float>{d.b[0]}), sk(d.skip),
       y(size_t(d.last().out_elems()));
-  vdsr::conv3x3_last_fwd_bf16_cuda(d.last(), bf(x), wt.f32(), bias ? b.f32() : nullptr,
-                                   skip ? sk.f32() : nullptr, y.f32(), gpu_stream());
+  vdsr::ConvLaunch a =
+      vdsr::fwd_launch(d.last(), x.get(), wt.f32(), bias ? b.f32() : nullptr, false, y.get(), gpu_stream(), kGpu);
+  a.skip = skip ? sk.f32() : nullptr;
+  row->launch(a);
   return y.download();
 }
-std::vector<float> run_last_bwd_data(const Thin& d, bool masked) {
+std::vector<float> run_last_bwd_data(Row row, const Thin& d, bool masked) {
   const GpuArray dy(d.plane), wt(d.wt), src(d.src, DType::BF16),
       dx(size_t(d.last().in_elems()), DType::BF16);
-  vdsr::conv3x3_last_bwd_data_bf16_cuda(d.last(), dy.f32(), wt.f32(), masked ? bf(src) : nullptr,
-                                        bf(dx), gpu_stream());
+  row->launch(vdsr::bwd_data_launch(d.last(), dy.f32(), wt.f32(), masked ? src.get() : nullptr, dx.get(),
+                                    gpu_stream(), kGpu));
   return dx.download();
 }
 // db is left empty when with_db is false (the launcher then gets a null db).
-void run_first_wgrad(const Thin& d, bool with_db, std::vector<float>* dw, std::vector<float>* db) {
+void run_first_wgrad(Row row, const Thin& d, bool with_db, std::vector<float>* dw, std::vector<float>* db) {
   const GpuArray x(d.plane), dy(d.map, DType::BF16), dwd(64 * 9), dbd(64);
-  vdsr::conv3x3_first_bwd_weight_bf16_cuda(d.first(), x.f32(), bf(dy), dwd.f32(),
-                                           with_db ? dbd.f32() : nullptr, gpu_stream(), kGpu);
+  row->launch(vdsr::bwd_weight_launch(d.first(), x.f32(), dy.get(), dwd.f32(), with_db ? dbd.f32() : nullptr,
+                                      gpu_stream(), kGpu));
   *dw = dwd.download();
   *db = with_db ? dbd.download() : std::vector<float>();
 }
-void run_last_wgrad(const Thin& d, bool with_db, std::vector<float>* dw, std::vector<float>* db) {
+void run_last_wgrad(Row row, const Thin& d, bool with_db, std::vector<float>* dw, std::vector<float>* db) {
   const GpuArray x(d.map, DType::BF16), dy(d.plane), dwd(64 * 9), dbd(1);
-  vdsr::conv3x3_last_bwd_weight_bf16_cuda(d.last(), bf(x), dy.f32(), dwd.f32(),
-                                          with_db ? dbd.f32() : nullptr, gpu_stream(), kGpu);
+  row->launch(vdsr::bwd_weight_launch(d.last(), x.get(), dy.f32(), dwd.f32(), with_db ? dbd.f32() : nullptr,
+                                      gpu_stream(), kGpu));
   *dw = dwd.download();
   *db = with_db ? dbd.download() : std::vector<float>();
 }
@@ -144,7 +159,7 @@ void require_thin_exact(const std::vector<float>& got, const std::vector<double>
 }
 
 // The weight gradient of the first layer or the last one against the reference on every thin
-// shape, with and without db.
+// shape, with and without db, every row.
 void check_thin_wgrad(bool last, uint32_t seed) {
   const std::string layer = last ? "last" : "first";
   for (const Pixels& n : kThinShapes)
@@ -152,12 +167,14 @@ void check_thin_wgrad(bool last, uint32_t seed) {
       const Thin d = make_thin(n, false, seed += 10);
       const ConvShape s = last ? d.last() : d.first();
       const WgradRef r = last ? ref_last_wgrad(d) : ref_first_wgrad(d);
-      std::vector<float> dw, db;
-      (last ? run_last_wgrad : run_first_wgrad)(d, with_db, &dw, &db);
-      const double chain = double(s.pixels()) + 2;
-      const std::string tag = " " + shape_str(s) + (with_db ? "" : " (null db)");
-      require_thin_close(dw, r.dw, chain, false, layer + " wgrad dw" + tag);
-      if (with_db) require_thin_close(db, r.db, chain, false, layer + " wgrad db" + tag);
+      for (Row row : thin_rows(ConvRole::BwdWeight, s)) {
+        std::vector<float> dw, db;
+        (last ? run_last_wgrad : run_first_wgrad)(row, d, with_db, &dw, &db);
+        const double chain = double(s.pixels()) + 2;
+        const std::string what = " " + shape_str(s) + (with_db ? "" : " (null db)") + tag(row);
+        require_thin_close(dw, r.dw, chain, false, layer + " wgrad dw" + what);
+        if (with_db) require_thin_close(db, r.db, chain, false, layer + " wgrad db" + what);
+      }
     }
 }
 
@@ -171,9 +188,10 @@ TEST_CASE("bf16 thin layers: first-layer forward matches the reference") {
       const bool bias = (v & 1) != 0, relu = (v & 2) != 0;
       const Thin d = make_thin(n, false, seed += 10);
       const Ref r = ref_first_fwd(d, bias, relu);
-      require_thin_close(
-          run_first_fwd(d, bias, relu), r, 9 + 2, true,
-          "first fwd " + shape_str(d.first()) + (bias ? " bias" : "") + (relu ? " relu" : ""));
+      for (Row row : thin_rows(ConvRole::Fwd, d.first()))
+        require_thin_close(
+            run_first_fwd(row, d, bias, relu), r, 9 + 2, true,
+            "first fwd " + shape_str(d.first()) + (bias ? " bias" : "") + (relu ? " relu" : "") + tag(row));
     }
 }
 
@@ -190,9 +208,10 @@ TEST_CASE("bf16 thin layers: last-layer forward with the residual matches the re
       const bool bias = (v & 1) != 0, skip = (v & 2) != 0;
       const Thin d = make_thin(n, false, seed += 10);
       const Ref r = ref_last_fwd(d, bias, skip);
-      require_thin_close(
-          run_last_fwd(d, bias, skip), r, 9.0 * 64 + 3, false,
-          "last fwd " + shape_str(d.last()) + (bias ? " bias" : "") + (skip ? " skip" : ""));
+      for (Row row : thin_rows(ConvRole::Fwd, d.last()))
+        require_thin_close(
+            run_last_fwd(row, d, bias, skip), r, 9.0 * 64 + 3, false,
+            "last fwd " + shape_str(d.last()) + (bias ? " bias" : "") + (skip ? " skip" : "") + tag(row));
     }
 }
 
@@ -203,8 +222,9 @@ TEST_CASE("bf16 thin layers: last-layer backward-data matches the reference") {
     for (int masked = 0; masked < 2; ++masked) {
       const Thin d = make_thin(n, false, seed += 10);
       const Ref r = ref_last_bwd_data(d, masked != 0);
-      require_thin_close(run_last_bwd_data(d, masked != 0), r, 9, true,
-                         "last bwd_data " + shape_str(d.last()) + (masked ? " masked" : ""));
+      for (Row row : thin_rows(ConvRole::BwdData, d.last()))
+        require_thin_close(run_last_bwd_data(row, d, masked != 0), r, 9, true,
+                           "last bwd_data " + shape_str(d.last()) + (masked ? " masked" : "") + tag(row));
     }
 }
 
@@ -222,22 +242,55 @@ TEST_CASE("bf16 thin layers are exact on small integers (training shape and a wi
   uint32_t seed = 23000;
   for (const Pixels& n : shapes) {
     const Thin d = make_thin(n, true, seed += 10);
-    const std::string tag = " " + shape_str(d.first());
-    require_thin_exact(run_first_fwd(d, true, true), ref_first_fwd(d, true, true).want, true,
-                       "first fwd bias relu" + tag);
-    require_thin_exact(run_last_fwd(d, true, true), ref_last_fwd(d, true, true).want, false,
-                       "last fwd bias skip" + tag);
-    require_thin_exact(run_last_bwd_data(d, true), ref_last_bwd_data(d, true).want, true,
-                       "last bwd_data masked" + tag);
-    std::vector<float> dw, db;
-    const WgradRef rf = ref_first_wgrad(d);
-    run_first_wgrad(d, true, &dw, &db);
-    require_thin_exact(dw, rf.dw.want, false, "first wgrad dw" + tag);
-    require_thin_exact(db, rf.db.want, false, "first wgrad db" + tag);
-    const WgradRef rl = ref_last_wgrad(d);
-    run_last_wgrad(d, true, &dw, &db);
-    require_thin_exact(dw, rl.dw.want, false, "last wgrad dw" + tag);
-    require_thin_exact(db, rl.db.want, false, "last wgrad db" + tag);
+    const std::string at = " " + shape_str(d.first());
+    for (Row row : thin_rows(ConvRole::Fwd, d.first())) {
+      require_thin_exact(run_first_fwd(row, d, true, true), ref_first_fwd(d, true, true).want, true,
+                         "first fwd bias relu" + at + tag(row));
+      require_thin_exact(run_last_fwd(row, d, true, true), ref_last_fwd(d, true, true).want, false,
+                         "last fwd bias skip" + at + tag(row));
+    }
+    for (Row row : thin_rows(ConvRole::BwdData, d.last()))
+      require_thin_exact(run_last_bwd_data(row, d, true), ref_last_bwd_data(d, true).want, true,
+                         "last bwd_data masked" + at + tag(row));
+    for (Row row : thin_rows(ConvRole::BwdWeight, d.first())) {
+      std::vector<float> dw, db;
+      const WgradRef rf = ref_first_wgrad(d);
+      run_first_wgrad(row, d, true, &dw, &db);
+      require_thin_exact(dw, rf.dw.want, false, "first wgrad dw" + at + tag(row));
+      require_thin_exact(db, rf.db.want, false, "first wgrad db" + at + tag(row));
+      const WgradRef rl = ref_last_wgrad(d);
+      run_last_wgrad(row, d, true, &dw, &db);
+      require_thin_exact(dw, rl.dw.want, false, "last wgrad dw" + at + tag(row));
+      require_thin_exact(db, rl.db.want, false, "last wgrad db" + at + tag(row));
+    }
+  }
+}
+
+TEST_CASE("bf16 thin layers: every row gives the default's bits") {
+  require_gpu();
+  // The column kernels sum in the pixel kernels' order (kernels/conv3x3_thin_bf16.cu), so on real
+  // values (not only small integers) every row must match the default bit for bit. Shapes: the
+  // training batch, a tile's edges (16 x 32) crossed on both axes, single rows and columns.
+  const Pixels shapes[] = {{64, 41, 41}, {2, 33, 17}, {1, 1, 40}, {1, 70, 1}, {1, 65, 49}};
+  uint32_t seed = 25000;
+  for (const Pixels& n : shapes) {
+    const Thin d = make_thin(n, false, seed += 10);
+    const std::vector<Row> fwd_first = thin_rows(ConvRole::Fwd, d.first()),
+                           fwd_last = thin_rows(ConvRole::Fwd, d.last()),
+                           bwd = thin_rows(ConvRole::BwdData, d.last());
+    const std::string at = " " + shape_str(d.first());
+    for (Row row : fwd_first)
+      for (const bool relu : {false, true})
+        require_same_bits(run_first_fwd(row, d, true, relu), run_first_fwd(fwd_first.front(), d, true, relu),
+                          "first fwd" + at + tag(row));
+    for (Row row : fwd_last)
+      for (const bool skip : {false, true})
+        require_same_bits(run_last_fwd(row, d, true, skip), run_last_fwd(fwd_last.front(), d, true, skip),
+                          "last fwd" + at + tag(row));
+    for (Row row : bwd)
+      for (const bool masked : {false, true})
+        require_same_bits(run_last_bwd_data(row, d, masked), run_last_bwd_data(bwd.front(), d, masked),
+                          "last bwd_data" + at + tag(row));
   }
 }
 
@@ -245,11 +298,12 @@ TEST_CASE("bf16 thin layers: weight gradients are deterministic") {
   require_gpu();
   // Interleaved, so the shared scratch block is reused between the two launchers as in training.
   const Thin d = make_thin({64, 41, 41}, false, 24000);
+  const Row row = thin_rows(ConvRole::BwdWeight, d.first()).front();
   std::vector<float> fdw1, fdb1, ldw1, ldb1, fdw2, fdb2, ldw2, ldb2;
-  run_first_wgrad(d, true, &fdw1, &fdb1);
-  run_last_wgrad(d, true, &ldw1, &ldb1);
-  run_first_wgrad(d, true, &fdw2, &fdb2);
-  run_last_wgrad(d, true, &ldw2, &ldb2);
+  run_first_wgrad(row, d, true, &fdw1, &fdb1);
+  run_last_wgrad(row, d, true, &ldw1, &ldb1);
+  run_first_wgrad(row, d, true, &fdw2, &fdb2);
+  run_last_wgrad(row, d, true, &ldw2, &ldb2);
   CHECK(same_bits(fdw1, fdw2));
   CHECK(same_bits(fdb1, fdb2));
   CHECK(same_bits(ldw1, ldw2));
@@ -264,41 +318,43 @@ TEST_CASE("bf16 thin layers check their preconditions") {
   const ConvShape c64{1, 3, 3, 64, 64}, k32{1, 3, 3, 1, 32}, k2{1, 3, 3, 64, 2},
       c32{1, 3, 3, 32, 1};
   const auto thin = Catch::Contains("thin layers");
-  CHECK_THROWS_WITH(
-      vdsr::conv3x3_first_fwd_bf16_cuda(c64, p.f32(), w.f32(), nullptr, false, bf(m), gpu_stream()),
-      thin);
-  CHECK_THROWS_WITH(
-      vdsr::conv3x3_first_fwd_bf16_cuda(k32, p.f32(), w.f32(), nullptr, false, bf(m), gpu_stream()),
-      thin);
-  CHECK_THROWS_WITH(vdsr::conv3x3_first_bwd_weight_bf16_cuda(last, p.f32(), bf(m), w.f32(), nullptr,
-                                                             gpu_stream(), kGpu),
-                    thin);
-  CHECK_THROWS_WITH(
-      vdsr::conv3x3_last_fwd_bf16_cuda(k2, bf(m), w.f32(), nullptr, nullptr, p.f32(), gpu_stream()),
-      thin);
-  CHECK_THROWS_WITH(
-      vdsr::conv3x3_last_bwd_data_bf16_cuda(first, p.f32(), w.f32(), nullptr, bf(m), gpu_stream()),
-      thin);
-  CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_weight_bf16_cuda(c32, bf(m), p.f32(), w.f32(), nullptr,
-                                                            gpu_stream(), kGpu),
-                    thin);
-  CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda({0, 3, 3, 1, 64}, p.f32(), w.f32(), nullptr,
-                                                      false, bf(m), gpu_stream()),
-                    Catch::Contains("bad shape"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(first, nullptr, w.f32(), nullptr, false,
-                                                      bf(m), gpu_stream()),
+  const cudaStream_t st = gpu_stream();
+  for (const int v : {0, 1}) {  // the pixel and the column variants check the same things
+    INFO("variant " << v);
+    CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(c64, p.f32(), w.f32(), nullptr, false, bf(m), st, v), thin);
+    CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(k32, p.f32(), w.f32(), nullptr, false, bf(m), st, v), thin);
+    CHECK_THROWS_WITH(vdsr::conv3x3_last_fwd_bf16_cuda(k2, bf(m), w.f32(), nullptr, nullptr, p.f32(), st, v), thin);
+    CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_data_bf16_cuda(first, p.f32(), w.f32(), nullptr, bf(m), st, v), thin);
+    CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda({0, 3, 3, 1, 64}, p.f32(), w.f32(), nullptr, false, bf(m), st, v),
+                      Catch::Contains("bad shape"));
+    CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(first, nullptr, w.f32(), nullptr, false, bf(m), st, v),
+                      Catch::Contains("null"));
+    CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_data_bf16_cuda(last, p.f32(), nullptr, nullptr, bf(m), st, v),
+                      Catch::Contains("null"));
+    // The map side moves 16 bytes at a time: a map pointer off by one bf16 is refused.
+    CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(first, p.f32(), w.f32(), nullptr, false, bf(m) + 1, st, v),
+                      Catch::Contains("misaligned"));
+    CHECK_THROWS_WITH(vdsr::conv3x3_last_fwd_bf16_cuda(last, bf(m) + 1, w.f32(), nullptr, nullptr, p.f32(), st, v),
+                      Catch::Contains("misaligned"));
+  }
+  CHECK_THROWS_WITH(vdsr::conv3x3_last_fwd_bf16_cuda(last, bf(m), w.f32(), nullptr, nullptr, p.f32(), st, 2),
+                    Catch::Contains("variant 2"));
+  CHECK_THROWS_WITH(vdsr::conv3x3_first_bwd_weight_bf16_cuda(last, p.f32(), bf(m), w.f32(), nullptr, st, kGpu), thin);
+  CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_weight_bf16_cuda(c32, bf(m), p.f32(), w.f32(), nullptr, st, kGpu), thin);
+  CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_weight_bf16_cuda(last, bf(m), p.f32(), nullptr, nullptr, st, kGpu),
                     Catch::Contains("null"));
-  CHECK_THROWS_WITH(
-      vdsr::conv3x3_last_bwd_data_bf16_cuda(last, p.f32(), nullptr, nullptr, bf(m), gpu_stream()),
-      Catch::Contains("null"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_last_bwd_weight_bf16_cuda(last, bf(m), p.f32(), nullptr, nullptr,
-                                                            gpu_stream(), kGpu),
-                    Catch::Contains("null"));
-  // The map side moves 16 bytes at a time: a map pointer off by one bf16 is refused.
-  CHECK_THROWS_WITH(vdsr::conv3x3_first_fwd_bf16_cuda(first, p.f32(), w.f32(), nullptr, false,
-                                                      bf(m) + 1, gpu_stream()),
-                    Catch::Contains("misaligned"));
-  CHECK_THROWS_WITH(vdsr::conv3x3_last_fwd_bf16_cuda(last, bf(m) + 1, w.f32(), nullptr, nullptr,
-                                                     p.f32(), gpu_stream()),
-                    Catch::Contains("misaligned"));
+  // The ops refuse bf16 math on BF16 maps at the thin shapes (the thin rows read an F32 plane on
+  // their one-channel side), and the registry offers the thin rows at the thin shapes only.
+  const vdsr::Device gpu = vdsr::Device::cuda(kGpu);
+  CHECK_THROWS_WITH(vdsr::ops::conv_fwd(gpu, Precision::Bf16, first, {m.get(), DType::BF16}, w.get(), nullptr, false,
+                                        nullptr, {m.get(), DType::BF16}),
+                    Catch::Contains("F32 plane"));
+  CHECK_THROWS_WITH(vdsr::ops::conv_bwd_weight(gpu, Precision::Bf16, last, {m.get(), DType::BF16},
+                                               {m.get(), DType::BF16}, w.f32(), nullptr),
+                    Catch::Contains("F32 plane"));
+  CHECK(vdsr::usable_conv_variants(ConvRole::BwdData, Precision::Bf16, first, kGpu).empty());
+  CHECK(vdsr::usable_conv_variants(ConvRole::Fwd, Precision::Bf16, k32, kGpu).empty());
+  for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdWeight})
+    for (Row r : vdsr::usable_conv_variants(role, Precision::Bf16, ConvShape{1, 3, 3, 64, 64}, kGpu))
+      CHECK(std::string(r->name).rfind("thin-", 0) != 0);
 }
