@@ -133,7 +133,8 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
               "algorithm / variant", "median ms", "block ms", "runs min..max", "TFLOP/s", "%peak", "xcuDNN", "status");
   for (const auto& r : rows) {
     const double tf = r.tflops();
-    const auto p = peak.find(r.precision);
+    // CUDA-core rows (math fma: the fp32 rows, and the bf16 mode's thin layers) against the fp32 peak.
+    const auto p = peak.find(r.math == "fma" ? std::string("fp32") : r.precision);
     const double pct = (p != peak.end() && p->second > 0) ? 100.0 * tf / p->second
                                                           : std::numeric_limits<double>::quiet_NaN();
     double ratio = std::numeric_limits<double>::quiet_NaN();
