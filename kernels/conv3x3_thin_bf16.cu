@@ -178,8 +178,8 @@ __global__ void __launch_bounds__(kThreads)
 // ---- the column kernels (variant 1) ------------------------------------------------------------
 // The same two stencils, each thread walking down one image column: a CTA is a tile of kColW
 // columns x kColH output rows, thread = (column, channel group) as above (a warp holds 4 columns).
-// Per output pixel nothing is recomputed: no 64-bit divisions (the pixel variant does three per
-// work item), the weights of the thread's 8 channels sit in 72 registers for the whole tile, and
+// Per output pixel nothing is recomputed: no divisions (the pixel variant's PTX has two 64-bit ones
+// per work item), the weights of the thread's 8 channels sit in 72 registers for the whole tile, and
 // each map pixel is read once per tile (plus 2 halo rows per 32), so the map side moves at about
 // its own size. The sums run in exactly the pixel variant's order: the results are bit-identical
 // (checked by the GPU tests).
