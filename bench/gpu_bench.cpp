@@ -507,8 +507,12 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     progress(rows, from);
   }
 
-  const ConvShape shapes[2] = {{opt.batch, 41, 41, 64, 64}, {1, opt.hd_h, opt.hd_w, 64, 64}};
-  for (int si = 0; si < (opt.hd_convs ? 2 : 1); ++si) {
+  // The training shape at each conv batch (--conv-batches; else --batch), then the 1080p frame.
+  std::vector<ConvShape> shapes;
+  for (const int b : opt.conv_batches.empty() ? std::vector<int>{opt.batch} : opt.conv_batches)
+    shapes.push_back({b, 41, 41, 64, 64});
+  if (opt.hd_convs) shapes.push_back({1, opt.hd_h, opt.hd_w, 64, 64});
+  for (size_t si = 0; si < shapes.size(); ++si) {
     const ConvShape& s = shapes[si];
     log_info("[bench] conv shape " + conv_shape_text(s) + ": preparing buffers and references");
     ConvCase cc = make_conv_case(ctx, s);

@@ -17,6 +17,7 @@ struct GpuOptions {
   int batch = 64;         // training shape: batch x 41 x 41 (the conv rows, and the iteration rows
                           // unless train_batches lists others)
   std::vector<int> train_batches;  // the training-iteration rows' batches (batch scaling) [batch]
+  std::vector<int> conv_batches;   // the per-op conv rows' batches of 41 x 41 (fixed cost) [batch]
   int runs = 1;           // times each row is timed (GpuCtx::runs)
   int hd_h = 1080, hd_w = 1920;  // inference shape
   bool ours = true, cudnn = true, cublas = true;

@@ -23,8 +23,9 @@
 #                   iteration (graph replay with event nodes; op by op) and one 1080p frame
 #   bench      60   vdsr_bench --precision bf16 --train-batches 64,128,256 --runs 5 (every row
 #                   timed 5 times: medians and spreads, cuDNN's best as the median over the runs)
-#   pdl      2x15   vdsr_bench --impl ours --no-hd-convs --runs 3 with --pdl off, then --pdl on:
-#                   our rows, the training iteration and the 1080p frame with and without
+#   pdl      2x20   vdsr_bench --impl ours --no-hd-convs --conv-batches 1,64 --runs 3 with --pdl off,
+#                   then --pdl on: our rows at batch 1 (a few tiles: about a launch's fixed cost)
+#                   and 64, the training iteration and the 1080p frame, with and without
 #                   programmatic dependent launch, back to back (docs/kernels.md)
 #   folder     45   Set14 + B100 in one folder (.carry/data): vdsr_bench --stages on 16 of the images
 #                   (network-only rate, per-stage rates, -j suggestion), then vdsr_sr -s 2 over all
@@ -254,15 +255,17 @@ if want bench "$do_bench" 60; then
     "${bench_extra[@]}"
 fi
 # Programmatic dependent launch off, then on: the same rows back to back, so the clocks and the
-# machine's state are as alike as two runs get (issue 22, step 1). A GPU launch attribute: the
-# CPU has nothing to compare.
+# machine's state are as alike as two runs get (issue 22, step 1). The conv rows also at batch 1
+# (8 tiles of the forward: one per busy CTA), whose time is about a launch's fixed cost, beside
+# batch 64 (about 4 tiles per CTA): both with and without PDL. A GPU launch attribute: the CPU
+# has nothing to compare.
 if [ "$gpu" = -1 ]; then
-  note_step pdl 30 0 "" "" "" "skipped: no GPU (a launch attribute of the GPU's kernels)" ""
+  note_step pdl 40 0 "" "" "" "skipped: no GPU (a launch attribute of the GPU's kernels)" ""
 else
   for mode in off on; do
-    if want "pdl-$mode" "$do_pdl" 15; then
-      step "pdl-$mode" 15 45 "$bench_bin" -g "$gpu" --precision "$prec" --impl ours --no-hd-convs \
-        "${runs_opt:---runs}" 3 --pdl "$mode" --json "$out/pdl-$mode.json" "${bench_extra[@]}"
+    if want "pdl-$mode" "$do_pdl" 20; then
+      step "pdl-$mode" 20 60 "$bench_bin" -g "$gpu" --precision "$prec" --impl ours --no-hd-convs \
+        --conv-batches 1,64 "${runs_opt:---runs}" 3 --pdl "$mode" --json "$out/pdl-$mode.json" "${bench_extra[@]}"
     fi
   done
 fi

@@ -556,8 +556,8 @@ def cmd_record(out, root):
     L += ["vdsr_bench output:", ""] + step_output(out, "bench", "vdsr_bench") + [""]
 
     # Programmatic dependent launch, off against on.
-    L += ["## Programmatic dependent launch (`vdsr_bench --impl ours --no-hd-convs --runs 3 --pdl off`, then"
-          " `--pdl on`)", ""]
+    L += ["## Programmatic dependent launch (`vdsr_bench --impl ours --no-hd-convs --conv-batches 1,64 --runs 3"
+          " --pdl off`, then `--pdl on`)", ""]
     pdl = {m: load_json(os.path.join(out, "pdl-%s.json" % m)) for m in ("off", "on")}
     if pdl["off"] is None or pdl["on"] is None:
         st = [(step(steps, n) or {}).get("status") for n in ("pdl", "pdl-off", "pdl-on")]
@@ -565,7 +565,9 @@ def cmd_record(out, root):
     else:
         pairs = pdl_pairs(pdl["off"], pdl["on"])
         L += ["Medians of 3 runs each, the two runs back to back (on / off < 1: PDL faster). What is launched"
-              " with the attribute and what a kernel does before its wait: docs/kernels.md.", "",
+              " with the attribute and what a kernel does before its wait: docs/kernels.md. The conv rows at"
+              " batch 1 (`1x41x41`: 8 tiles, one per busy CTA) take about a launch's fixed cost; those at batch"
+              " 64 about four tiles per CTA more.", "",
               "| op | shape | precision | kernel | off ms | on ms | on / off |", "|---|---|---|---|---|---|---|"]
         for r in pairs:
             L.append("| %s | %s | %s | %s | %s | %s | %s |" % (

@@ -101,7 +101,8 @@ int run(int argc, char** argv) {
   std::string json, impl = "all", precision;
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
                 "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
-                "[--batch N] [--train-batches N,N,...] [--runs N] [--pdl on|off] [--image N] [--gemm N] "
+                "[--batch N] [--train-batches N,N,...] [--conv-batches N,N,...] [--runs N] [--pdl on|off] [--image N] "
+                "[--gemm N] "
                 "[--no-hd-convs] [--json FILE]\n"
                 "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] [--json FILE]\n"
                 "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
@@ -121,6 +122,10 @@ int run(int argc, char** argv) {
   p.add({"", "--train-batches", "LIST",
          "GPU: training-iteration rows at each of these batches, e.g. 64,128,256 (batch scaling) [--batch]",
          [&](const std::string& v) { g.train_batches = parse_batches(v, "--train-batches"); }});
+  p.add({"", "--conv-batches", "LIST",
+         "GPU: the per-op conv rows at each of these batches of 41 x 41 patches, e.g. 1,64 (a launch's "
+         "fixed cost against its work) [--batch]",
+         [&](const std::string& v) { g.conv_batches = parse_batches(v, "--conv-batches"); }});
   p.add({"", "--runs", "N",
          "GPU: time every row N times; the median of the runs is reported with their spread, and "
          "cuDNN's best is the median over the runs of each run's fastest algorithm [1]",
@@ -216,8 +221,8 @@ int run(int argc, char** argv) {
     g.precision = precision.empty() ? "all" : precision;
     return run_gpu(g, impl, json);
   }
-  VDSR_USER_CHECK(g.train_batches.empty() && g.runs == 1,
-                  "--train-batches and --runs are for the GPU rows; the CPU rows time --batch once");
+  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1,
+                  "--train-batches, --conv-batches and --runs are for the GPU rows; the CPU rows time --batch once");
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();

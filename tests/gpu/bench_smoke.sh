@@ -2,7 +2,8 @@
 # ctest "vdsr_bench -g 0 smoke" (label gpu): every GPU row of vdsr_bench on its smallest settings
 # (one repeat, two runs, batch 2 (training rows at 2 and 3), 64^3 GEMMs, no 1080p conv rows) must
 # pass its verification: exit 0 and no FAILED row; then --nodes (batch 2, two repeats) must time
-# every table and the node floor; then our rows with --pdl on must pass their verification.
+# every table and the node floor; then our rows with --pdl on (conv rows at batches 1 and 2) must
+# pass their verification.
 # Without a usable GPU it reports itself skipped (77), or fails with VDSR_REQUIRE_GPU=1.
 # Usage: bench_smoke.sh BIN_DIR OUT_DIR
 set -uo pipefail
@@ -32,11 +33,13 @@ if grep -q "FAILED" "$out/nodes-smoke.json"; then echo "a --nodes table failed";
 grep -q '"empty_kernel_ms"' "$out/nodes-smoke.json" || { echo "no node floor in the --nodes JSON"; exit 1; }
 # --pdl on: our rows with programmatic dependent launch must pass the same verification.
 pdl_log="$out/pdl-smoke.txt"
-"$bin/vdsr_bench" -g 0 --impl ours --reps 1 --batch 2 --no-hd-convs --pdl on --json "$out/pdl-smoke.json" \
+"$bin/vdsr_bench" -g 0 --impl ours --reps 1 --batch 2 --conv-batches 1,2 --no-hd-convs --pdl on --json "$out/pdl-smoke.json" \
   > "$pdl_log" 2>&1
 rc=$?
 cat "$pdl_log"
 [ "$rc" = 0 ] || { echo "vdsr_bench --pdl on exited $rc"; exit 1; }
 if grep -q "FAILED" "$pdl_log" "$out/pdl-smoke.json"; then echo "a row failed its verification with --pdl on"; exit 1; fi
 grep -q '"programmatic_launch": true' "$out/pdl-smoke.json" || { echo "the JSON does not say PDL was on"; exit 1; }
+grep -q '"1x41x41 64->64"' "$out/pdl-smoke.json" && grep -q '"2x41x41 64->64"' "$out/pdl-smoke.json" ||
+  { echo "--conv-batches 1,2 did not give conv rows at both batches"; exit 1; }
 echo "bench smoke: passed"
