@@ -71,8 +71,6 @@ void run_ours(const GpuCtx& ctx, Op op, const ConvVariant* v, const ConvShape& s
     v->launch(a);
 }
 
-std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
 // Our op, variant v, on the small shape against the CPU double reference: the relative error of
 // the output (backward-weight: dw and db together).
 double verify_small(const GpuCtx& ctx, Op op, const ConvVariant* v) {

@@ -55,6 +55,8 @@ struct DevFloats {
 };
 
 std::vector<float> download(const float* d, size_t n);
+// The same values in double (the CPU references' operands).
+inline std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 void upload(float* d, const std::vector<float>& h);
 void poison(float* d, size_t n, cudaStream_t stream);  // all bytes 0xFF: NaN floats
 void sync(cudaStream_t stream);

@@ -114,8 +114,6 @@ void poison_outputs(const GpuCtx& ctx, const ConvShape& s, ThinSet& d) {
   VDSR_CUDA_CHECK(cudaMemsetAsync(d.y_map.data(), 0xFF, P * 64 * 2, ctx.stream));
 }
 
-std::vector<double> to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
-
 // The CPU double reference of op t on set d's values (the map side read back as the kernel sees it).
 std::vector<double> reference(const ThinOp& t, const ConvShape& s, ThinSet& d) {
   const size_t P = size_t(s.pixels());

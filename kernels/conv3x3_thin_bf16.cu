@@ -405,12 +405,18 @@ unsigned grid_for(int64_t threads) {
 
 bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// One CTA per tile of the column kernels.
-unsigned col_grid(const Geometry& g) {
-  const ColGeometry c = col_geometry(g);
+// One CTA per tile of the column kernels (c = col_geometry(g)).
+unsigned col_grid(const Geometry& g, const ColGeometry& c) {
   const int64_t tiles = (g.P / (g.H * g.W)) * c.down * c.across;
   VDSR_CHECK(tiles < (int64_t(1) << 31), "thin layers: too many tiles in one launch");
   return unsigned(tiles);
+}
+
+// A column kernel over g's tiles, its geometry found once.
+template <typename... Params, typename... Args>
+void launch_columns(void (*kernel)(ColGeometry, Params...), const Geometry& g, cudaStream_t stream, Args... args) {
+  const ColGeometry c = col_geometry(g);
+  launch_kernel(kernel, col_grid(g, c), kColThreads, 0, stream, c, args...);
 }
 
 void check_variant(const char* who, int variant) {
@@ -446,8 +452,7 @@ void conv3x3_first_fwd_bf16_cuda(const ConvShape& s, const float* x, const float
              "conv3x3_first_fwd_bf16_cuda: null or misaligned pointer");
   check_variant("conv3x3_first_fwd_bf16_cuda", variant);
   if (variant == 1)
-    launch_kernel(plane_to_map_columns_kernel<false>, col_grid(g), kColThreads, 0, stream, col_geometry(g), x, wt, b,
-                  relu, nullptr, y);
+    launch_columns(plane_to_map_columns_kernel<false>, g, stream, x, wt, b, relu, nullptr, y);
   else
     launch_kernel(plane_to_map_kernel<false>, grid_for(g.P * kGroups), kThreads, 0, stream, g, x, wt, b, relu,
                   nullptr, y);
@@ -470,8 +475,7 @@ void conv3x3_last_fwd_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x, cons
              "conv3x3_last_fwd_bf16_cuda: null or misaligned pointer");
   check_variant("conv3x3_last_fwd_bf16_cuda", variant);
   if (variant == 1)
-    launch_kernel(map_to_plane_columns_kernel, col_grid(g), kColThreads, 0, stream, col_geometry(g), x, wt, b, skip,
-                  y);
+    launch_columns(map_to_plane_columns_kernel, g, stream, x, wt, b, skip, y);
   else
     launch_kernel(map_to_plane_kernel, grid_for((g.P + 3) / 4 * 32), kThreads, 0, stream, g, x, wt, b, skip, y);
 }
@@ -485,8 +489,7 @@ void conv3x3_last_bwd_data_bf16_cuda(const ConvShape& s, const float* dy, const 
              "conv3x3_last_bwd_data_bf16_cuda: null or misaligned pointer");
   check_variant("conv3x3_last_bwd_data_bf16_cuda", variant);
   if (variant == 1)
-    launch_kernel(plane_to_map_columns_kernel<true>, col_grid(g), kColThreads, 0, stream, col_geometry(g), dy, wt,
-                  nullptr, false, relu_src, dx);
+    launch_columns(plane_to_map_columns_kernel<true>, g, stream, dy, wt, nullptr, false, relu_src, dx);
   else
     launch_kernel(plane_to_map_kernel<true>, grid_for(g.P * kGroups), kThreads, 0, stream, g, dy, wt, nullptr,
                   false, relu_src, dx);
