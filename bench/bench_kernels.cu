@@ -2,6 +2,8 @@
 #include "bench/bench_hash.h"
 #include "bench/bench_kernels.cuh"
 #include "engine/cuda_check.h"
+#include "kernels/conv3x3_mma.cuh"
+#include "kernels/wgrad_finish.h"
 
 namespace vdsr::bench {
 
@@ -38,6 +40,12 @@ __global__ void im2col3x3_kernel(int64_t N, int64_t H, int64_t W, int64_t C, con
   }
 }
 
+__global__ void finish_by_output_kernel(int chunks, const float* __restrict__ part,
+                                        const float* __restrict__ part_b, float* __restrict__ dw,
+                                        float* __restrict__ db) {
+  finish_output(int(blockIdx.x * blockDim.x + threadIdx.x), chunks, part, part_b, dw, db);
+}
+
 }  // namespace
 
 void fill_uniform_cuda(float* p, int64_t n, uint32_t seed, float centre, float half,
@@ -59,6 +67,16 @@ void im2col3x3_cuda(const ConvShape& s, const float* x, float* col, cudaStream_t
 
 void empty_kernel_cuda(cudaStream_t stream) {
   empty_kernel<<<1, 32, 0, stream>>>();
+  VDSR_CUDA_CHECK(cudaGetLastError());
+}
+
+void wgrad_finish_cuda(bool by_output, int chunks, const float* part, const float* part_b, float* dw,
+                       float* db, cudaStream_t stream) {
+  VDSR_CHECK(chunks >= 1 && part != nullptr && part_b != nullptr && dw != nullptr,
+             "wgrad_finish_cuda: bad chunks or buffers");
+  if (!by_output) return mma::launch_wgrad_finish(chunks, part, part_b, dw, db, stream);
+  constexpr int kTotal = kPartWeights + kPartBias;  // 256-thread blocks, as the kernel had
+  finish_by_output_kernel<<<(kTotal + kThreads - 1) / kThreads, kThreads, 0, stream>>>(chunks, part, part_b, dw, db);
   VDSR_CUDA_CHECK(cudaGetLastError());
 }
 

@@ -9,6 +9,8 @@
 //     (relative L2 error within kTf32Tol, as cuDNN's tf32 rows), no bias / ReLU / mask;
 //   ours, the bf16 mode's thin first and last layers (bench/thin_rows.h): against the CPU double
 //     reference on a small shape, then against the default thin row at the timed shape;
+//   ours, the weight gradient's ordered finish alone (bench/finish_rows.h): both thread orders
+//     against the CPU's finish of the same partials, bit for bit;
 //   cuDNN and cuBLAS convs: against our default variant at the timed shape (no bias, no ReLU);
 //   the training iteration and inference: GPU model against the CPU model on a small shape.
 #include "bench/gpu_bench.h"
@@ -22,6 +24,7 @@
 #include "bench/bench_kernels.cuh"
 #include "bench/bf16_case.h"
 #include "bench/cublas_baseline.h"
+#include "bench/finish_rows.h"
 #include "bench/gpu_common.h"
 #include "bench/thin_rows.h"
 #include "engine/cuda_check.h"
@@ -551,6 +554,12 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
       }
       progress(rows, from);
     }
+  }
+  // The weight gradient's ordered finish alone, at one partial per SM (bf16 and tf32 run it).
+  if (opt.ours && (ctx.wants("bf16") || ctx.wants("tf32"))) {
+    const size_t from = rows.size();
+    ours_finish_rows(ctx, prop.multiProcessorCount, rows);
+    progress(rows, from);
   }
   if (opt.ours) {
     const std::vector<int> batches = opt.train_batches.empty() ? std::vector<int>{opt.batch} : opt.train_batches;

@@ -102,15 +102,23 @@ fi
 
 # ---- SASS of the tensor-core kernels --------------------------------------------------------
 # Per object: HGMMA (Hopper warpgroup MMA), HMMA (mma.sync) and LDL/STL (local memory: spills or
-# register arrays indexed at run time) instruction counts, into sass.txt and the record.
+# register arrays indexed at run time) instruction counts, into sass.txt and the record; for the
+# objects with a weight gradient's ordered finish, the most global loads it issues in a row before
+# an add (kernels/wgrad_finish.h asks for 16: the finish's speed rests on it).
+finish_loads_ahead() {  # SASS on stdin -> the longest run of LDG between adds in wgrad_finish_kernel
+  awk '/Function :/ { f = ($0 ~ /wgrad_finish_kernel/); run = 0; next }
+       f && /LDG/ { if (++run > best) best = run; next }
+       f && /[FD]ADD/ { run = 0 }
+       END { print (best == "" ? "-" : best) }'
+}
 sass_summary="not read (no cuobjdump, or no build)"
 if [ "$built" = 1 ] && command -v cuobjdump > /dev/null 2>&1; then
   : > "$out/sass.txt"
   while IFS= read -r o; do
     d="$(cuobjdump -sass "$o" 2>/dev/null)"
-    printf '%s: HGMMA %s, HMMA %s, LDL %s, STL %s\n' "$(basename "$o")" \
+    printf '%s: HGMMA %s, HMMA %s, LDL %s, STL %s, finish loads ahead %s\n' "$(basename "$o")" \
       "$(grep -c HGMMA <<< "$d")" "$(grep -c HMMA <<< "$d")" "$(grep -c 'LDL' <<< "$d")" \
-      "$(grep -c 'STL' <<< "$d")" >> "$out/sass.txt"
+      "$(grep -c 'STL' <<< "$d")" "$(finish_loads_ahead <<< "$d")" >> "$out/sass.txt"
   done < <(find "$build" -name '*.o' \( -name '*bf16*' -o -name '*tf32*' -o -name '*sm90a*' \) | sort)
   sass_summary="$(paste -sd';' "$out/sass.txt" | sed 's/;/; /g')"
   say "SASS: $sass_summary"

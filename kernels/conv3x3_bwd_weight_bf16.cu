@@ -6,7 +6,6 @@
 #include "engine/cuda_context.h"
 #include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_mma.cuh"
-#include "kernels/kernel_launch.cuh"
 #ifdef VDSR_HAVE_WGMMA
 #include "kernels/conv3x3_wgmma.cuh"
 #endif
@@ -27,13 +26,12 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
 #ifdef VDSR_HAVE_WGMMA
   if (variant >= 1) {
     const int cluster = 1 << (variant - 1);  // 1, 2, 4, 8 CTAs per thread block cluster
-    const int total = mma::kC * mma::kC * mma::kTaps + mma::kC;
     const wgmma::WgradChunks c = wgmma::wgrad_chunks(s, cluster, who);
     const size_t part = size_t(c.chunks) * 3 * mma::kC * mma::kWgN;
     float* ws = static_cast<float*>(
         cuda_workspace(device, (part + size_t(c.chunks) * mma::kC) * sizeof(float)));
     wgmma::launch_wgrad(s, cluster, x, dy, ws, ws + part, stream, who);
-    launch_kernel(mma::wgrad_finish_kernel, (total + 255) / 256, 256, 0, stream, c.chunks, ws, ws + part, dw, db);
+    mma::launch_wgrad_finish(c.chunks, ws, ws + part, dw, db, stream);
     return;
   }
 #endif

@@ -38,6 +38,7 @@
 #include "kernels/pdl.cuh"
 #include "kernels/smem_ops.cuh"
 #include "kernels/tf32.cuh"
+#include "kernels/wgrad_finish.h"
 
 namespace vdsr {
 namespace mma {
@@ -541,25 +542,25 @@ void launch_conv(const ConvShape& s, const T* x, const T* wg, const float* bias,
   VDSR_CUDA_CHECK(cudaGetLastError());
 }
 
-// dw (OIHW fp32) and db from the chunks' partial sums, chunk by chunk in order.
+// dw (OIHW fp32) and db from the chunks' partial sums, each added chunk by chunk in order
+// (kernels/wgrad_finish.h: thread f reads element f of every chunk, so a warp's loads are whole
+// 128-byte lines, kFinishAhead chunks ahead).
+static_assert(kPartWeights == kTaps * kC * kC && kPartWeights == 3 * kC * kWgN && kPartBias == kC,
+              "wgrad_finish.h's partial layout is this file's");
 __global__ void wgrad_finish_kernel(int chunks, const float* __restrict__ part,
                                     const float* __restrict__ part_b, float* __restrict__ dw,
                                     float* __restrict__ db) {
   dev::pdl_begin();  // launched with programmatic dependent launch (kernel_launch.cuh)
-  const int e = blockIdx.x * blockDim.x + threadIdx.x;
-  constexpr int kW = kC * kC * kTaps;
-  if (e < kW) {
-    const int tap = e % kTaps, ci = (e / kTaps) % kC, co = e / (kTaps * kC);
-    const int r = tap / 3, s = tap % 3;
-    const float* p = part + (int64_t(r) * kC + co) * kWgN + s * kC + ci;
-    float sum = 0.0f;
-    for (int c = 0; c < chunks; ++c) sum += p[int64_t(c) * 3 * kC * kWgN];
-    dw[e] = sum;
-  } else if (db != nullptr && e < kW + kC) {
-    float sum = 0.0f;
-    for (int c = 0; c < chunks; ++c) sum += part_b[int64_t(c) * kC + (e - kW)];
-    db[e - kW] = sum;
-  }
+  finish_part(int(blockIdx.x * blockDim.x + threadIdx.x), chunks, part, part_b, dw, db);
+}
+
+// Queues the finish of `chunks` partials (part [chunks][3][64][192], part_b [chunks][64]).
+// 128-thread blocks: about two per SM, so no SM gets twice the loads of the others.
+inline void launch_wgrad_finish(int chunks, const float* part, const float* part_b, float* dw, float* db,
+                                cudaStream_t stream) {
+  constexpr int kThreads = 128, kTotal = kPartWeights + kPartBias;
+  launch_kernel(wgrad_finish_kernel, (kTotal + kThreads - 1) / kThreads, kThreads, 0, stream, chunks, part,
+                part_b, dw, db);
 }
 
 // The weight gradient on the mma.sync kernels: chunks x 3 tap rows of CTAs write partial sums
@@ -587,8 +588,7 @@ void run_wgrad(const ConvShape& s, const T* x, const T* dy, float* dw, float* db
   g.part_b = ws + part;
   wgrad_kernel<M, F><<<dim3(unsigned(chunks), 3), kWgThreads, smem, stream>>>(g);
   VDSR_CUDA_CHECK(cudaGetLastError());
-  const int total = kC * kC * kTaps + kC;
-  launch_kernel(wgrad_finish_kernel, (total + 255) / 256, 256, 0, stream, chunks, g.part, g.part_b, dw, db);
+  launch_wgrad_finish(chunks, g.part, g.part_b, dw, db, stream);
 }
 
 }  // namespace

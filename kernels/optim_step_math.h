@@ -7,13 +7,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/host_device.h"
 #include "kernels/optim_step.h"
-
-#ifdef __CUDACC__
-#define VDSR_HOST_DEVICE __host__ __device__ inline
-#else
-#define VDSR_HOST_DEVICE inline
-#endif
 
 namespace vdsr {
 

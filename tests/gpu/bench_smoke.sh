@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctest "vdsr_bench -g 0 smoke" (label gpu): every GPU row of vdsr_bench on its smallest settings
 # (one repeat, two runs, batch 2 (training rows at 2 and 3), 64^3 GEMMs, no 1080p conv rows) must
-# pass its verification: exit 0 and no FAILED row; then --nodes (batch 2, two repeats) must time
+# pass its verification: exit 0 and no FAILED row, the weight gradient's finish rows among them
+# (both thread orders bit for bit against the CPU's finish); then --nodes (batch 2, two repeats) must time
 # every table and the node floor; then our rows with --pdl on (conv rows at batches 1 and 2) must
 # pass their verification.
 # Without a usable GPU it reports itself skipped (77), or fails with VDSR_REQUIRE_GPU=1.
@@ -23,6 +24,7 @@ fi
 if grep -q "FAILED" "$log" "$out/bench-smoke.json"; then echo "a row failed its verification"; exit 1; fi
 grep -q '"rows"' "$out/bench-smoke.json" || { echo "no rows in the JSON"; exit 1; }
 grep -q '"run_ms"' "$out/bench-smoke.json" || { echo "no per-run times (--runs 2) in the JSON"; exit 1; }
+grep -q '"op": "wgrad_finish"' "$out/bench-smoke.json" || { echo "no weight-gradient finish rows in the JSON"; exit 1; }
 # --nodes: every op of an iteration replayed from its graph and of a 1080p frame, every precision.
 nodes_log="$out/nodes-smoke.txt"
 "$bin/vdsr_bench" -g 0 --nodes --reps 2 --batch 2 --json "$out/nodes-smoke.json" > "$nodes_log" 2>&1
