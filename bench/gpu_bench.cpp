@@ -11,6 +11,8 @@
 //     reference on a small shape, then against the default thin row at the timed shape;
 //   ours, the weight gradient's ordered finish alone (bench/finish_rows.h): both thread orders
 //     against the CPU's finish of the same partials, bit for bit;
+//   --probes, the bf16 wgmma kernels with parts switched off (bench/probe_rows.h): probe 0 (the
+//     kernel itself) against the registry's row bit for bit, the others not (meaningless outputs);
 //   cuDNN and cuBLAS convs: against our default variant at the timed shape (no bias, no ReLU);
 //   the training iteration and inference: GPU model against the CPU model on a small shape.
 #include "bench/gpu_bench.h"
@@ -26,6 +28,7 @@
 #include "bench/cublas_baseline.h"
 #include "bench/finish_rows.h"
 #include "bench/gpu_common.h"
+#include "bench/probe_rows.h"
 #include "bench/thin_rows.h"
 #include "engine/cuda_check.h"
 #include "engine/cuda_context.h"
@@ -173,18 +176,6 @@ Row ours_conv_row(const GpuCtx& ctx, const ConvCase& cc, Op op, const ConvVarian
   } catch (const std::exception& e) {
     r.status = std::string("FAILED: ") + e.what();
   }
-  return r;
-}
-
-Row skipped(const std::string& op, const std::string& shape, const std::string& impl, const std::string& why) {
-  Row r;
-  r.op = op;
-  r.shape = shape;
-  r.impl = impl;
-  r.precision = "fp32";
-  r.math = "-";
-  r.algo = "-";
-  r.status = "skipped: " + why;
   return r;
 }
 
@@ -529,6 +520,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
       const size_t from = rows.size();
       if (ctx.wants("bf16")) ours_bf16_rows(ctx, cc, rows);
       if (ctx.wants("bf16")) ours_thin_rows(ctx, s.N, s.H, s.W, rows);  // the first and last layers
+      if (ctx.wants("bf16") && opt.probes) ours_probe_rows(ctx, cc, rows);
       if (ctx.wants("tf32")) ours_tf32_rows(ctx, cc, rows);
       progress(rows, from);
     }

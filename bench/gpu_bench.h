@@ -22,6 +22,7 @@ struct GpuOptions {
   int hd_h = 1080, hd_w = 1920;  // inference shape
   bool ours = true, cudnn = true, cublas = true;
   bool hd_convs = true;   // the per-op rows at 1 x hd_h x hd_w (the inference row is always there)
+  bool probes = false;    // the bf16 default's wgmma kernels with parts switched off (probe_rows.h)
   int gemm = 8192;        // peak GEMM size (M = N = K)
   std::string precision = "all";  // fp32, tf32, bf16: that precision's rows only (the cuBLAS
                                   // peaks always run: they are the % of peak column's base)

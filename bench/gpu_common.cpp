@@ -71,6 +71,19 @@ void time_row(const GpuCtx& ctx, Row& r, const std::function<void(int)>& fn) {
   r.block_ms = median(std::move(blocks));
 }
 
+Row skipped(const std::string& op, const std::string& shape, const std::string& impl, const std::string& why,
+            const std::string& precision) {
+  Row r;
+  r.op = op;
+  r.shape = shape;
+  r.impl = impl;
+  r.precision = precision;
+  r.math = "-";
+  r.algo = "-";
+  r.status = "skipped: " + why;
+  return r;
+}
+
 DevFloats::DevFloats(int device, size_t count)
     : buf(Device::cuda(device), std::max<size_t>(count, 1) * sizeof(float)), n(count) {}
 

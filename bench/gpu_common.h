@@ -44,6 +44,10 @@ double time_ms(const GpuCtx& ctx, const std::function<void(int)>& fn, int* reps_
 // r.run_ms each run's median, r.reps the calls of one run.
 void time_row(const GpuCtx& ctx, Row& r, const std::function<void(int)>& fn);
 
+// A row that was not timed, and why (its status "skipped: why").
+Row skipped(const std::string& op, const std::string& shape, const std::string& impl, const std::string& why,
+            const std::string& precision = "fp32");
+
 // Owned device float buffer.
 struct DevFloats {
   Buffer buf;

@@ -21,8 +21,9 @@
 #                   nvidia-smi -q -d CLOCK,POWER once
 #   nodes      20   vdsr_bench --nodes --precision bf16: every op's time inside one training
 #                   iteration (graph replay with event nodes; op by op) and one 1080p frame
-#   bench      60   vdsr_bench --precision bf16 --train-batches 64,128,256 --runs 5 (every row
-#                   timed 5 times: medians and spreads, cuDNN's best as the median over the runs)
+#   bench      70   vdsr_bench --precision bf16 --train-batches 64,128,256 --runs 5 --probes (every
+#                   row timed 5 times: medians and spreads, cuDNN's best as the median over the runs;
+#                   the probes: the wgmma kernels with parts switched off, inputs rotated and in L2)
 #   pdl      2x20   vdsr_bench --impl ours --no-hd-convs --conv-batches 1,64 --runs 3 with --pdl off,
 #                   then --pdl on: our rows at batch 1 (a few tiles: about a launch's fixed cost)
 #                   and 64, the training iteration and the 1080p frame, with and without
@@ -249,9 +250,10 @@ if [ "$gpu" != -1 ]; then
   bench_help="$("$bench_bin" --help 2> /dev/null)"
   for f in --cudnn-runs --runs; do grep -qE -- "[[ ]$f N" <<< "$bench_help" && runs_opt="$f"; done
   scaling+=("${runs_opt:---runs}" 5)
+  grep -q -- "--probes" <<< "$bench_help" && scaling+=(--probes)
 fi
-if want bench "$do_bench" 60; then
-  step bench 60 150 "$bench_bin" -g "$gpu" --precision "$prec" "${scaling[@]}" --json "$out/bench.json" \
+if want bench "$do_bench" 70; then
+  step bench 70 150 "$bench_bin" -g "$gpu" --precision "$prec" "${scaling[@]}" --json "$out/bench.json" \
     "${bench_extra[@]}"
 fi
 # Programmatic dependent launch off, then on: the same rows back to back, so the clocks and the

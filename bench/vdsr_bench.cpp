@@ -101,7 +101,7 @@ int run(int argc, char** argv) {
   std::string json, impl = "all", precision;
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
                 "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
-                "[--batch N] [--train-batches N,N,...] [--conv-batches N,N,...] [--runs N] [--pdl on|off] [--image N] "
+                "[--batch N] [--train-batches N,N,...] [--conv-batches N,N,...] [--runs N] [--pdl on|off] [--probes] [--image N] "
                 "[--gemm N] "
                 "[--no-hd-convs] [--json FILE]\n"
                 "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] [--json FILE]\n"
@@ -135,6 +135,11 @@ int run(int argc, char** argv) {
          "GPU: launch the kernels that support it with programmatic dependent launch (compute 9.0 "
          "and later; docs/kernels.md) [off, or on when VDSR_PDL=1]",
          [&](const std::string& v) { pdl = v; }});
+  p.add({"", "--probes", "",
+         "GPU: also time the bf16 default's wgmma kernels with parts switched off (the GEMM alone, no "
+         "GEMM, no tile copies, no stores, the fixed part) at each conv shape, inputs rotated and in L2: "
+         "where a conv's time goes (docs/kernels.md, Probes)",
+         [&](const std::string&) { g.probes = true; }});
   p.add({"", "--nodes", "",
          "instead of the op rows: the time of every op inside one training iteration (--batch; on a "
          "GPU replayed from its CUDA graph with an event node after each op) and one frame (1920 x "
@@ -221,8 +226,9 @@ int run(int argc, char** argv) {
     g.precision = precision.empty() ? "all" : precision;
     return run_gpu(g, impl, json);
   }
-  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1,
-                  "--train-batches, --conv-batches and --runs are for the GPU rows; the CPU rows time --batch once");
+  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes,
+                  "--train-batches, --conv-batches, --runs and --probes are for the GPU rows; the CPU rows time "
+                  "--batch once");
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();

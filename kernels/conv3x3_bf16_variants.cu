@@ -80,4 +80,51 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
   mma::launch_conv<mma::Bf16Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);
 }
 
+bool conv3x3_bf16_probes_usable() { return conv3x3_bf16_variant_usable(3); }
+
+namespace {
+
+void require_probes(const char* who) {
+  VDSR_CHECK(conv3x3_bf16_probes_usable(), who << ": the wgmma kernels are not usable on this device or in this build");
+}
+
+}  // namespace
+
+void conv3x3_bf16_probe_conv(int probe, const ConvShape& s, const __nv_bfloat16* x,
+                             const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
+                             bool relu, __nv_bfloat16* y, cudaStream_t stream) {
+  const char* who = "conv3x3_bf16_probe_conv";
+  mma::check_conv_args(s, x, wg, y, who);
+  require_probes(who);
+#ifdef VDSR_HAVE_WGMMA
+  wgmma::launch_conv_probe(probe, s, x, wg, bias, mask, relu, y, stream);
+#else
+  (void)probe, (void)bias, (void)mask, (void)relu, (void)stream;
+#endif
+}
+
+int conv3x3_bf16_probe_wgrad_chunks(const ConvShape& s) {
+  const char* who = "conv3x3_bf16_probe_wgrad_chunks";
+  mma::check_mma_shape(s, who);
+  require_probes(who);
+#ifdef VDSR_HAVE_WGMMA
+  return wgmma::wgrad_chunks(s, 1, who).chunks;
+#else
+  return 0;
+#endif
+}
+
+void conv3x3_bf16_probe_wgrad(int probe, const ConvShape& s, const __nv_bfloat16* x,
+                              const __nv_bfloat16* dy, float* part, float* part_b, cudaStream_t stream) {
+  const char* who = "conv3x3_bf16_probe_wgrad";
+  mma::check_mma_shape(s, who);
+  VDSR_CHECK(x != nullptr && dy != nullptr && part != nullptr && part_b != nullptr, who << ": null pointer");
+  require_probes(who);
+#ifdef VDSR_HAVE_WGMMA
+  wgmma::launch_wgrad_probe(probe, s, x, dy, part, part_b, stream);
+#else
+  (void)probe, (void)stream;
+#endif
+}
+
 }  // namespace vdsr

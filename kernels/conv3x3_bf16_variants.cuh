@@ -36,4 +36,20 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
                          bool relu, __nv_bfloat16* y, bool weights_ready, cudaStream_t stream,
                          const char* who);
 
+// Probes, for measurement only (vdsr_bench --probes; docs/kernels.md, "Probes"): the kernels of
+// "wgmma-3wg" (the forward / backward-data kernel, and the weight gradient's unclustered one) with
+// parts switched off, to time where their time goes. probe: 0 the kernel itself, 1 no GEMM, 2 no
+// copies of the input tiles, 4 no stores of the results, 6 the GEMM alone (no copies, no stores),
+// 7 the fixed part (weights, tables, barriers, the launch). Outputs are meaningless but for probe 0.
+// Usable where "wgmma-3wg" is (else an Error). The weight gradient's probes write the partial sums
+// of conv3x3_bf16_probe_wgrad_chunks(s) chunks (part [chunks][3][64][192], part_b [chunks][64]),
+// which kernels/conv3x3_mma.cuh's ordered finish turns into dw and db.
+bool conv3x3_bf16_probes_usable();
+void conv3x3_bf16_probe_conv(int probe, const ConvShape& s, const __nv_bfloat16* x,
+                             const __nv_bfloat16* wg, const float* bias, const __nv_bfloat16* mask,
+                             bool relu, __nv_bfloat16* y, cudaStream_t stream);
+int conv3x3_bf16_probe_wgrad_chunks(const ConvShape& s);
+void conv3x3_bf16_probe_wgrad(int probe, const ConvShape& s, const __nv_bfloat16* x,
+                              const __nv_bfloat16* dy, float* part, float* part_b, cudaStream_t stream);
+
 }  // namespace vdsr

@@ -37,5 +37,21 @@ WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who);
 void launch_wgrad(const ConvShape& s, int cluster, const __nv_bfloat16* x, const __nv_bfloat16* dy,
                   float* part, float* part_b, cudaStream_t stream, const char* who);
 
+// Probes, for measurement only (vdsr_bench --probes; docs/kernels.md, "Probes"): the 3-warpgroup
+// conv kernel and the unclustered weight-gradient kernel with parts switched off, launched exactly
+// as launch_conv / launch_wgrad launch them, so that timing them says where the kernels' time goes.
+// Their outputs are meaningless (a probe without loads multiplies whatever shared memory holds).
+// probe: 0 (the kernel itself) or one of kProbeNoGemm, kProbeNoLoads, kProbeNoStores,
+// kProbeNoLoads | kProbeNoStores (the GEMM alone) and all three (the fixed part: weights, tables,
+// barriers, the launch); any other value is an Error.
+constexpr int kProbeNoGemm = 1;    // no wgmma (accumulators zero): staging, tables, epilogue
+constexpr int kProbeNoLoads = 2;   // no copies of the input tiles into shared memory
+constexpr int kProbeNoStores = 4;  // no global stores of the results (nor the mask's loads)
+void launch_conv_probe(int probe, const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* wg,
+                       const float* bias, const __nv_bfloat16* mask, bool relu, __nv_bfloat16* y,
+                       cudaStream_t stream);
+void launch_wgrad_probe(int probe, const ConvShape& s, const __nv_bfloat16* x, const __nv_bfloat16* dy,
+                        float* part, float* part_b, cudaStream_t stream);
+
 }  // namespace wgmma
 }  // namespace vdsr

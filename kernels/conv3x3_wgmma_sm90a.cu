@@ -242,6 +242,10 @@ struct Conv {
   bool early_weights;  // wg may be staged before pdl_wait (it predates the kernel ahead)
 };
 
+// Probes (kProbe, the bits of conv3x3_wgmma.cuh; vdsr_bench --probes): the same kernels with parts
+// switched off. kProbe = 0 is the kernel itself: every part a probe removes sits in an
+// `if constexpr`, so the kernels the model runs are unchanged.
+
 // Named barriers, their ids compiled in (so that a kernel reserves only those it uses): 0 is
 // __syncthreads; 1 + w syncs warpgroup w alone; 4 + w is warpgroup w's turn to issue its GEMM,
 // given by the warpgroup before it in the rotation (128 arrive + 128 sync).
@@ -294,7 +298,7 @@ constexpr int kOutPieces = (kN * 8 + kThreads - 1) / kThreads;  // 16-byte outpu
 // rotation: a warpgroup issues its 36 wgmmas only after the one before it has issued its own, so
 // the others' epilogues and next staging run while the tensor cores work. The CTA's m-th tile is
 // blockIdx.x + m * gridDim.x, done by warpgroup m % kWGs.
-template <int kWGs, bool kMaskPrefetch>
+template <int kWGs, bool kMaskPrefetch, int kProbe = 0>
 __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel(const Conv g) {
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
@@ -335,31 +339,37 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
     if (kMaskPrefetch && g.mask != nullptr)
       for (int j = tid; j < kN; j += kThreads)
         if (s_dst[j] >= 0) prefetch_l2(g.mask + int64_t(s_dst[j]) * kC);
-    for (int e = tid; e < p.window * 8; e += kThreads) {
-      const int i = e >> 3, cg = e & 7;
-      const int P = s_src[i];
-      cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + int64_t(P) * kC + cg * 8 : g.x,
-                 P >= 0 ? 16 : 0);
-    }
+    if constexpr ((kProbe & kProbeNoLoads) == 0)
+      for (int e = tid; e < p.window * 8; e += kThreads) {
+        const int i = e >> 3, cg = e & 7;
+        const int P = s_src[i];
+        cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + int64_t(P) * kC + cg * 8 : g.x,
+                   P >= 0 ? 16 : 0);
+      }
     cp_async_wait_all();
     fence_proxy_async();
     wg_sync(wg);
     if (kWGs > 1 && m > 0) wait_turn(wg);  // the one before has issued its GEMM
     float acc[kAcc];
-    wgmma_fence();
+    if constexpr ((kProbe & kProbeNoGemm) == 0) {
+      wgmma_fence();
 #pragma unroll
-    for (int tap = 0; tap < kTaps; ++tap)
+      for (int tap = 0; tap < kTaps; ++tap)
 #pragma unroll
-      for (int kc = 0; kc < kC / 16; ++kc) {
-        const uint64_t a = descriptor(w_base + (tap * 8 + 2 * kc) * kC * 16, kC * 16, 128);
-        const uint32_t shift = (tap / 3) * p.ws + tap % 3;
-        const uint64_t b = descriptor(x_base + (2 * kc * p.S + shift) * 16, p.S * 16, 128);
-        wgmma_216(acc, a, b, tap != 0 || kc != 0);
-      }
-    wgmma_commit();
+        for (int kc = 0; kc < kC / 16; ++kc) {
+          const uint64_t a = descriptor(w_base + (tap * 8 + 2 * kc) * kC * 16, kC * 16, 128);
+          const uint32_t shift = (tap / 3) * p.ws + tap % 3;
+          const uint64_t b = descriptor(x_base + (2 * kc * p.S + shift) * 16, p.S * 16, 128);
+          wgmma_216(acc, a, b, tap != 0 || kc != 0);
+        }
+      wgmma_commit();
+    } else {
+#pragma unroll
+      for (int i = 0; i < kAcc; ++i) acc[i] = 0.0f;
+    }
     // The next one's turn, when the CTA has a next tile (every arrive meets a sync).
     if (kWGs > 1 && blockIdx.x + (m + 1) * gridDim.x < p.tiles) give_turn<kWGs>(wg);
-    wgmma_wait();
+    if constexpr ((kProbe & kProbeNoGemm) == 0) wgmma_wait();
     wg_sync(wg);  // the whole warpgroup's GEMM is done: s_x may be overwritten
     // Bias and ReLU per output channel, then the tile transposed to [position][channel] (stmatrix
     // .trans: the accumulators of an n8 block are an 8 x 8 channel x position matrix fragment)
@@ -402,7 +412,9 @@ __global__ void __launch_bounds__(kThreads* kWGs, kWGs == 1 ? 2 : 1) conv_kernel
       }
       return v;
     };
-    if (kMaskPrefetch && g.mask != nullptr) {
+    if constexpr ((kProbe & kProbeNoStores) != 0) {
+      // a probe without the stores (and the mask's loads)
+    } else if (kMaskPrefetch && g.mask != nullptr) {
       // All of this thread's mask loads first (the accumulators are dead: registers are free).
       uint4 mk[kOutPieces];
 #pragma unroll
@@ -508,6 +520,7 @@ __device__ __forceinline__ float bf16_sum2(uint32_t v) {  // the two bf16 of a r
 }
 
 // Tile t's pixel tables, then (after a barrier) its copies into `buf`; all threads take part.
+template <int kProbe>
 __device__ __forceinline__ void wg_stage(const WGrad& g, int t, unsigned char* buf) {
   const Plan& p = g.p;
   unsigned char* s_x = buf;
@@ -517,23 +530,26 @@ __device__ __forceinline__ void wg_stage(const WGrad& g, int t, unsigned char* b
   for (int i = threadIdx.x; i < p.window; i += blockDim.x) s_src[i] = staged_pixel(p, t, i);
   for (int j = threadIdx.x; j < kWgN; j += blockDim.x) s_dst[j] = output_pixel(p, t, j);
   __syncthreads();
-  for (int e = threadIdx.x; e < p.window * 8; e += blockDim.x) {
-    const int i = e >> 3, cg = e & 7;
-    const int P = s_src[i];
-    cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + int64_t(P) * kC + cg * 8 : g.x,
-               P >= 0 ? 16 : 0);
-  }
-  for (int e = threadIdx.x; e < kWgN * 8; e += blockDim.x) {
-    const int j = e >> 3, cg = e & 7;
-    const int P = s_dst[j];
-    cp_async16(s_dy + (cg * kDyS + j) * 16, P >= 0 ? g.dy + int64_t(P) * kC + cg * 8 : g.dy,
-               P >= 0 ? 16 : 0);
+  if constexpr ((kProbe & kProbeNoLoads) == 0) {
+    for (int e = threadIdx.x; e < p.window * 8; e += blockDim.x) {
+      const int i = e >> 3, cg = e & 7;
+      const int P = s_src[i];
+      cp_async16(s_x + (cg * p.S + i) * 16, P >= 0 ? g.x + int64_t(P) * kC + cg * 8 : g.x,
+                 P >= 0 ? 16 : 0);
+    }
+    for (int e = threadIdx.x; e < kWgN * 8; e += blockDim.x) {
+      const int j = e >> 3, cg = e & 7;
+      const int P = s_dst[j];
+      cp_async16(s_dy + (cg * kDyS + j) * 16, P >= 0 ? g.dy + int64_t(P) * kC + cg * 8 : g.dy,
+                 P >= 0 ? 16 : 0);
+    }
   }
   cp_async_commit();
 }
 
-template <int kCluster>
+template <int kCluster, int kProbe = 0>
 __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad g) {
+  static_assert(kProbe == 0 || kCluster == 1, "probes run the unclustered kernel");
 #if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
   extern __shared__ __align__(128) unsigned char smem[];
   dev::pdl_begin();
@@ -550,41 +566,44 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
 #pragma unroll
     for (int i = 0; i < 32; ++i) acc[s][i] = 0.0f;
   float bsum_lo = 0.0f, bsum_hi = 0.0f;  // sums of dy for channels 16 warp + g8 and + 8
-  if (t_begin < t_end) wg_stage(g, t_begin, smem);  // a cluster's last CTAs may have no tiles
+  if (t_begin < t_end) wg_stage<kProbe>(g, t_begin, smem);  // a cluster's last CTAs may have no tiles
   for (int t = t_begin; t < t_end; ++t) {
     unsigned char* buf = smem + ((t - t_begin) & 1) * stage;
     if (t + 1 < t_end) {
-      wg_stage(g, t + 1, smem + ((t + 1 - t_begin) & 1) * stage);
+      wg_stage<kProbe>(g, t + 1, smem + ((t + 1 - t_begin) & 1) * stage);
       cp_async_wait_but_newest();
     } else {
       cp_async_wait_all();
     }
     fence_proxy_async();
     __syncthreads();
-    const uint32_t x_base = smem_addr(buf), dy_base = smem_addr(buf + p.S * 8 * 16);
-    // A: matrices (co 0-7 | 8-15 of this warp) x (positions 0-7 | 8-15), read transposed.
-    const uint32_t a_lane = dy_base + ((2 * warp + (q & 1)) * kDyS + (q >> 1) * 8 + r8) * 16;
-    uint32_t a[2][4];
+    if constexpr ((kProbe & kProbeNoGemm) == 0) {
+      const uint32_t x_base = smem_addr(buf), dy_base = smem_addr(buf + p.S * 8 * 16);
+      // A: matrices (co 0-7 | 8-15 of this warp) x (positions 0-7 | 8-15), read transposed.
+      const uint32_t a_lane = dy_base + ((2 * warp + (q & 1)) * kDyS + (q >> 1) * 8 + r8) * 16;
+      uint32_t a[2][4];
 #pragma unroll
-    for (int ks = 0; ks < kWgN / 16; ++ks) {
-      uint32_t(&f)[4] = a[ks & 1];
-      ldmatrix_x4_trans(f, a_lane + ks * 16 * 16);
-      if (r == 0) {
-        bsum_lo += bf16_sum2(f[0]) + bf16_sum2(f[2]);
-        bsum_hi += bf16_sum2(f[1]) + bf16_sum2(f[3]);
-      }
-      wgmma_fence();
+      for (int ks = 0; ks < kWgN / 16; ++ks) {
+        uint32_t(&f)[4] = a[ks & 1];
+        ldmatrix_x4_trans(f, a_lane + ks * 16 * 16);
+        if (r == 0) {
+          bsum_lo += bf16_sum2(f[0]) + bf16_sum2(f[2]);
+          bsum_hi += bf16_sum2(f[1]) + bf16_sum2(f[3]);
+        }
+        wgmma_fence();
 #pragma unroll
-      for (int s = 0; s < 3; ++s) {
-        const uint32_t shift = ks * 16 + r * p.ws + s;
-        wgmma_rs_64(acc[s], f, descriptor(x_base + shift * 16, 128, p.S * 16));  // K: 8 positions
+        for (int s = 0; s < 3; ++s) {
+          const uint32_t shift = ks * 16 + r * p.ws + s;
+          wgmma_rs_64(acc[s], f, descriptor(x_base + shift * 16, 128, p.S * 16));  // K: 8 positions
+        }
+        wgmma_commit();
+        wgmma_wait_but_newest();  // the previous step's A registers are free again
       }
-      wgmma_commit();
-      wgmma_wait_but_newest();  // the previous step's A registers are free again
+      wgmma_wait();
     }
-    wgmma_wait();
     __syncthreads();  // every warpgroup is done with buf: it is staged again for tile t + 2
   }
+  if constexpr ((kProbe & kProbeNoStores) != 0) return;  // a probe without the partial sums' stores
   // This CTA's sums: to its chunk's partial in global memory, or (clustered) to its own shared
   // memory, free since the loop's last barrier, in the same layout.
   float* sums = kCluster > 1 ? reinterpret_cast<float*>(smem) : g.part + int64_t(chunk) * kWgPartFloats;
@@ -641,10 +660,15 @@ __global__ void __launch_bounds__(kThreads* kWgWGs, 1) wgrad_kernel(const WGrad 
 
 }  // namespace
 
-void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const bf16* x, const bf16* wg,
-                 const float* bias, const bf16* mask, bool relu, bf16* y, bool weights_ready,
-                 cudaStream_t stream, const char* who) {
-  VDSR_CHECK(!mask_prefetch || wgs == 3, who << ": the mask prefetch is built for 3 warpgroups only");
+namespace {
+
+using ConvKernel = void (*)(Conv);
+
+// One launch of a conv_kernel instantiation with `wgs` warpgroups per CTA (all instantiations
+// have the same type: one pointer serves the occupancy query and the launch).
+void launch_conv_kernel(ConvKernel kernel, int wgs, const ConvShape& s, const bf16* x, const bf16* wg,
+                        const float* bias, const bf16* mask, bool relu, bf16* y, bool weights_ready,
+                        cudaStream_t stream, const char* who) {
   Conv g{};
   g.p = make_plan(s.N, s.H, s.W, kN);
   g.x = x;
@@ -655,13 +679,39 @@ void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const bf16* x,
   g.y = y;
   g.early_weights = weights_ready;
   const size_t smem = smem_bytes(g.p, wgs);
-  // Every instantiation has the same type: one pointer serves the occupancy query and the launch.
-  void (*const kernel)(Conv) = mask_prefetch ? conv_kernel<3, true>
-                               : wgs == 3    ? conv_kernel<3, false>
-                               : wgs == 2    ? conv_kernel<2, false>
-                                             : conv_kernel<1, false>;
   const int grid = persistent_grid(reinterpret_cast<const void*>(kernel), kThreads * wgs, smem, g.p.tiles, who);
   launch_kernel(kernel, grid, kThreads * wgs, smem, stream, g);
+}
+
+}  // namespace
+
+void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const bf16* x, const bf16* wg,
+                 const float* bias, const bf16* mask, bool relu, bf16* y, bool weights_ready,
+                 cudaStream_t stream, const char* who) {
+  VDSR_CHECK(!mask_prefetch || wgs == 3, who << ": the mask prefetch is built for 3 warpgroups only");
+  const ConvKernel kernel = mask_prefetch ? conv_kernel<3, true>
+                            : wgs == 3    ? conv_kernel<3, false>
+                            : wgs == 2    ? conv_kernel<2, false>
+                                          : conv_kernel<1, false>;
+  launch_conv_kernel(kernel, wgs, s, x, wg, bias, mask, relu, y, weights_ready, stream, who);
+}
+
+void launch_conv_probe(int probe, const ConvShape& s, const bf16* x, const bf16* wg, const float* bias,
+                       const bf16* mask, bool relu, bf16* y, cudaStream_t stream) {
+  const char* who = "wgmma conv probe";
+  ConvKernel kernel = nullptr;
+  switch (probe) {
+    case 0: kernel = conv_kernel<3, false, 0>; break;
+    case kProbeNoGemm: kernel = conv_kernel<3, false, kProbeNoGemm>; break;
+    case kProbeNoLoads: kernel = conv_kernel<3, false, kProbeNoLoads>; break;
+    case kProbeNoStores: kernel = conv_kernel<3, false, kProbeNoStores>; break;
+    case kProbeNoLoads | kProbeNoStores: kernel = conv_kernel<3, false, kProbeNoLoads | kProbeNoStores>; break;
+    case kProbeNoGemm | kProbeNoLoads | kProbeNoStores:
+      kernel = conv_kernel<3, false, kProbeNoGemm | kProbeNoLoads | kProbeNoStores>;
+      break;
+    default: VDSR_FAIL(who << ": no probe " << probe);
+  }
+  launch_conv_kernel(kernel, 3, s, x, wg, bias, mask, relu, y, false, stream, who);
 }
 
 namespace {
@@ -683,15 +733,14 @@ WgradKernel wgrad_kernel_of(int cluster, const char* who) {
   }
 }
 
-}  // namespace
-
-WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
-  const void* kernel = reinterpret_cast<const void*>(wgrad_kernel_of(cluster, who));
+// The chunks of `kernel` (an instantiation for `cluster` CTAs per cluster) at shape s.
+WgradChunks wgrad_chunks_of(WgradKernel kernel, const ConvShape& s, int cluster, const char* who) {
+  const void* k = reinterpret_cast<const void*>(kernel);
   const Plan p = make_plan(s.N, s.H, s.W, kWgN);
   const size_t smem = wgrad_smem(p, cluster);
   // One CTA per multiprocessor; clustered, as many whole clusters as the GPU places at once.
-  int ctas = grant_dynamic_smem(kernel, smem, who);
-  if (cluster > 1) ctas = cluster * max_active_clusters(kernel, kThreads * kWgWGs, smem, cluster, who);
+  int ctas = grant_dynamic_smem(k, smem, who);
+  if (cluster > 1) ctas = cluster * max_active_clusters(k, kThreads * kWgWGs, smem, cluster, who);
   WgradChunks c{};
   c.tiles_per_chunk = (p.tiles + ctas - 1) / ctas;
   const int busy = (p.tiles + c.tiles_per_chunk - 1) / c.tiles_per_chunk;  // CTAs with tiles
@@ -700,9 +749,9 @@ WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
   return c;
 }
 
-void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy, float* part, float* part_b,
-                  cudaStream_t stream, const char* who) {
-  const WgradChunks c = wgrad_chunks(s, cluster, who);
+void launch_wgrad_kernel(WgradKernel kernel, const ConvShape& s, int cluster, const bf16* x, const bf16* dy,
+                         float* part, float* part_b, cudaStream_t stream, const char* who) {
+  const WgradChunks c = wgrad_chunks_of(kernel, s, cluster, who);
   WGrad g{};
   g.p = make_plan(s.N, s.H, s.W, kWgN);
   g.tiles_per_chunk = c.tiles_per_chunk;
@@ -711,8 +760,36 @@ void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy
   g.part = part;
   g.part_b = part_b;
   const size_t smem = wgrad_smem(g.p, cluster);
-  launch_kernel_in_clusters(unsigned(cluster), wgrad_kernel_of(cluster, who), c.ctas, kThreads * kWgWGs, smem,
-                            stream, g);
+  launch_kernel_in_clusters(unsigned(cluster), kernel, c.ctas, kThreads * kWgWGs, smem, stream, g);
+}
+
+}  // namespace
+
+WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
+  return wgrad_chunks_of(wgrad_kernel_of(cluster, who), s, cluster, who);
+}
+
+void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy, float* part, float* part_b,
+                  cudaStream_t stream, const char* who) {
+  launch_wgrad_kernel(wgrad_kernel_of(cluster, who), s, cluster, x, dy, part, part_b, stream, who);
+}
+
+void launch_wgrad_probe(int probe, const ConvShape& s, const bf16* x, const bf16* dy, float* part, float* part_b,
+                        cudaStream_t stream) {
+  const char* who = "wgmma weight-gradient probe";
+  WgradKernel kernel = nullptr;
+  switch (probe) {
+    case 0: kernel = wgrad_kernel<1, 0>; break;
+    case kProbeNoGemm: kernel = wgrad_kernel<1, kProbeNoGemm>; break;
+    case kProbeNoLoads: kernel = wgrad_kernel<1, kProbeNoLoads>; break;
+    case kProbeNoStores: kernel = wgrad_kernel<1, kProbeNoStores>; break;
+    case kProbeNoLoads | kProbeNoStores: kernel = wgrad_kernel<1, kProbeNoLoads | kProbeNoStores>; break;
+    case kProbeNoGemm | kProbeNoLoads | kProbeNoStores:
+      kernel = wgrad_kernel<1, kProbeNoGemm | kProbeNoLoads | kProbeNoStores>;
+      break;
+    default: VDSR_FAIL(who << ": no probe " << probe);
+  }
+  launch_wgrad_kernel(kernel, s, 1, x, dy, part, part_b, stream, who);
 }
 
 }  // namespace wgmma

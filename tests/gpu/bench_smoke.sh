@@ -2,16 +2,17 @@
 # ctest "vdsr_bench -g 0 smoke" (label gpu): every GPU row of vdsr_bench on its smallest settings
 # (one repeat, two runs, batch 2 (training rows at 2 and 3), 64^3 GEMMs, no 1080p conv rows) must
 # pass its verification: exit 0 and no FAILED row, the weight gradient's finish rows among them
-# (both thread orders bit for bit against the CPU's finish); then --nodes (batch 2, two repeats) must time
-# every table and the node floor; then our rows with --pdl on (conv rows at batches 1 and 2) must
-# pass their verification.
+# (both thread orders bit for bit against the CPU's finish) and the probes (--probes: probe 0 bit
+# for bit against its registry row; on a GPU without wgmma a skipped row); then --nodes (batch 2,
+# two repeats) must time every table and the node floor; then our rows with --pdl on (conv rows at
+# batches 1 and 2) must pass their verification.
 # Without a usable GPU it reports itself skipped (77), or fails with VDSR_REQUIRE_GPU=1.
 # Usage: bench_smoke.sh BIN_DIR OUT_DIR
 set -uo pipefail
 bin="$1" out="$2"
 mkdir -p "$out"
 log="$out/bench-smoke.txt"
-"$bin/vdsr_bench" -g 0 --reps 1 --runs 2 --batch 2 --train-batches 2,3 --gemm 64 --no-hd-convs \
+"$bin/vdsr_bench" -g 0 --reps 1 --runs 2 --batch 2 --train-batches 2,3 --gemm 64 --no-hd-convs --probes \
   --json "$out/bench-smoke.json" > "$log" 2>&1
 rc=$?
 cat "$log"
@@ -25,6 +26,7 @@ if grep -q "FAILED" "$log" "$out/bench-smoke.json"; then echo "a row failed its 
 grep -q '"rows"' "$out/bench-smoke.json" || { echo "no rows in the JSON"; exit 1; }
 grep -q '"run_ms"' "$out/bench-smoke.json" || { echo "no per-run times (--runs 2) in the JSON"; exit 1; }
 grep -q '"op": "wgrad_finish"' "$out/bench-smoke.json" || { echo "no weight-gradient finish rows in the JSON"; exit 1; }
+grep -q '"impl": "probe"' "$out/bench-smoke.json" || { echo "no probe rows (--probes) in the JSON"; exit 1; }
 # --nodes: every op of an iteration replayed from its graph and of a 1080p frame, every precision.
 nodes_log="$out/nodes-smoke.txt"
 "$bin/vdsr_bench" -g 0 --nodes --reps 2 --batch 2 --json "$out/nodes-smoke.json" > "$nodes_log" 2>&1
