@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "image/quantize.h"
 
 namespace vdsr {
 
@@ -86,6 +87,22 @@ YCbCr rgb_to_ycbcr(const Image& img) {
   return out;
 }
 
+void ycbcr_to_rgb_row(const double* y, const double* cb, const double* cr, size_t n, int bits, uint16_t* out,
+                      size_t stride) {
+  VDSR_CHECK(bits == 8 || bits == 16, "bits must be 8 or 16, got " << bits);
+  static const Mat3 inv = inverse_t();
+  const double maxv = double((1 << bits) - 1);
+  for (size_t i = 0; i < n; ++i) {
+    // ycbcr2rgb: rgb = 255 * inv(T) * (ycbcr - offset / 255), on the [0, 1] scale.
+    const double d[3] = {y[i] - kOffset[0] / 255.0, cb[i] - kOffset[1] / 255.0, cr[i] - kOffset[2] / 255.0};
+    uint16_t* o = out + i * stride;
+    for (int k = 0; k < 3; ++k) {
+      const double x = 255.0 * (inv.m[k][0] * d[0] + inv.m[k][1] * d[1] + inv.m[k][2] * d[2]);
+      o[k] = static_cast<uint16_t>(round_saturate(x * maxv, maxv));
+    }
+  }
+}
+
 Image ycbcr_to_rgb(const YCbCr& ycc, int bits) {
   VDSR_CHECK(bits == 8 || bits == 16, "bits must be 8 or 16, got " << bits);
   const int h = ycc.y.height, w = ycc.y.width;
@@ -93,27 +110,14 @@ Image ycbcr_to_rgb(const YCbCr& ycc, int bits) {
              "Y, Cb and Cr sizes differ: " << h << "x" << w << ", " << ycc.cb.height << "x"
                                            << ycc.cb.width << ", " << ycc.cr.height << "x"
                                            << ycc.cr.width);
-  static const Mat3 inv = inverse_t();
   Image img;
   img.width = w;
   img.height = h;
   img.channels = 3;
   img.bits = bits;
-  const double maxv = img.max_value();
   const size_t n = size_t(w) * size_t(h);
   img.pixels.resize(n * 3);
-  for (size_t i = 0; i < n; ++i) {
-    // ycbcr2rgb: rgb = 255 * inv(T) * (ycbcr - offset / 255), on the [0, 1] scale.
-    const double d[3] = {ycc.y.v[i] - kOffset[0] / 255.0, ycc.cb.v[i] - kOffset[1] / 255.0,
-                         ycc.cr.v[i] - kOffset[2] / 255.0};
-    for (int k = 0; k < 3; ++k) {
-      const double x = 255.0 * (inv.m[k][0] * d[0] + inv.m[k][1] * d[1] + inv.m[k][2] * d[2]);
-      double q = std::round(x * maxv);  // half away from zero
-      if (!(q >= 0.0)) q = 0.0;         // NaN too
-      if (q > maxv) q = maxv;
-      img.pixels[i * 3 + size_t(k)] = static_cast<uint16_t>(q);
-    }
-  }
+  ycbcr_to_rgb_row(ycc.y.v.data(), ycc.cb.v.data(), ycc.cr.v.data(), n, bits, img.pixels.data(), 3);
   return img;
 }
 

@@ -26,5 +26,9 @@ struct YCbCr {
 YCbCr rgb_to_ycbcr(const Image& img);
 // ycbcr2rgb, then round half away from zero and saturate to `bits` (8 or 16): a 3-channel image.
 Image ycbcr_to_rgb(const YCbCr& ycc, int bits);
+// The same for n pixels given as rows of Y, Cb and Cr: pixel i's R, G, B go to out[i * stride + 0..2]
+// (stride 3 for RGB, 4 for RGBA, whose alpha is left alone).
+void ycbcr_to_rgb_row(const double* y, const double* cb, const double* cr, size_t n, int bits, uint16_t* out,
+                      size_t stride);
 
 }  // namespace vdsr

@@ -7,6 +7,8 @@
 // Each output value is sum_k w_k * in[j_k] accumulated in tap order from 0, as MATLAB's resize does.
 // Taps whose weight is zero for every output are harmless here (they add exact zeros), so they are
 // kept. Serial on purpose: callers parallelise over images or planes (a nested parallel_for would run serially anyway).
+// Both imresize and ImresizeRows make every output row through the same two row functions, so a
+// plane resized whole and one resized row by row are the same bits.
 #include "image/imresize.h"
 
 #include <algorithm>
@@ -70,55 +72,114 @@ int output_length(double scale, int n) {
   return int(std::ceil(p));
 }
 
-Plane resize_height(const Plane& in, int out_h, double scale) {
-  const Contributions c = contributions(in.height, out_h, scale);
-  Plane out(out_h, in.width);
+// Output row i of the height pass over the columns of `in`: o[x] = sum_k w_ik in[j_ik][x], in tap
+// order from 0 (k outer, so the row sums vectorise across x).
+void height_row(const Plane& in, const Contributions& c, int i, double* o) {
   const size_t w = size_t(in.width);
-  for (int i = 0; i < out_h; ++i) {
-    double* o = &out.v[size_t(i) * w];
-    for (int k = 0; k < c.taps; ++k) {
-      const double wk = c.w[size_t(i) * size_t(c.taps) + size_t(k)];
-      const double* src = &in.v[size_t(c.idx[size_t(i) * size_t(c.taps) + size_t(k)]) * w];
-      for (size_t x = 0; x < w; ++x) o[x] += wk * src[x];
-    }
+  std::fill(o, o + w, 0.0);
+  for (int k = 0; k < c.taps; ++k) {
+    const double wk = c.w[size_t(i) * size_t(c.taps) + size_t(k)];
+    const double* src = &in.v[size_t(c.idx[size_t(i) * size_t(c.taps) + size_t(k)]) * w];
+    for (size_t x = 0; x < w; ++x) o[x] += wk * src[x];
   }
-  return out;
 }
 
-Plane resize_width(const Plane& in, int out_w, double scale) {
-  const Contributions c = contributions(in.width, out_w, scale);
-  Plane out(in.height, out_w);
+// The width pass over one row: o[j] = sum_k w_jk src[j_jk], in tap order from 0.
+void width_row(const double* src, const Contributions& c, double* o) {
   const size_t taps = size_t(c.taps);
-  for (int y = 0; y < in.height; ++y) {
-    const double* src = &in.v[size_t(y) * size_t(in.width)];
-    double* o = &out.v[size_t(y) * size_t(out_w)];
-    for (int j = 0; j < out_w; ++j) {
-      const double* wj = &c.w[size_t(j) * taps];
-      const int* ij = &c.idx[size_t(j) * taps];
-      double acc = 0.0;
-      for (size_t k = 0; k < taps; ++k) acc += wj[k] * src[ij[k]];
-      o[j] = acc;
-    }
+  for (int j = 0; j < c.out_len; ++j) {
+    const double* wj = &c.w[size_t(j) * taps];
+    const int* ij = &c.idx[size_t(j) * taps];
+    double acc = 0.0;
+    for (size_t k = 0; k < taps; ++k) acc += wj[k] * src[ij[k]];
+    o[j] = acc;
   }
-  return out;
 }
 
-Plane resize(const Plane& in, int out_h, int out_w, double scale_h, double scale_w) {
+void check_resize(const Plane& in, int out_h, int out_w, double scale_h, double scale_w) {
   VDSR_CHECK(in.height > 0 && in.width > 0 && in.v.size() == size_t(in.size()),
              "imresize of an empty or malformed plane (" << in.height << "x" << in.width << ")");
   VDSR_CHECK(out_h > 0 && out_w > 0,
              "imresize output size " << out_h << "x" << out_w << " is empty");
   VDSR_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w) && scale_h > 0 && scale_w > 0,
              "imresize scales must be positive, got " << scale_h << " and " << scale_w);
-  const bool same_h = out_h == in.height && scale_h == 1.0;
-  const bool same_w = out_w == in.width && scale_w == 1.0;
-  // The dimension with the smaller scale first; height first on ties.
-  if (scale_w < scale_h) {
-    Plane t = same_w ? in : resize_width(in, out_w, scale_w);
-    return same_h ? t : resize_height(t, out_h, scale_h);
+}
+
+}  // namespace
+
+// The two passes in MATLAB's order: the dimension with the smaller scale first, height first on
+// ties; a dimension whose size and scale stay is not resized. Height first (every upscale by one
+// factor): each output row is its height-pass row, then its width pass, so no intermediate plane
+// exists. Width first: the width pass of every input row is made once, up front (the rows of the
+// height pass each combine several of them).
+struct ImresizeRows::State {
+  const Plane* in = nullptr;
+  int out_h = 0, out_w = 0;
+  bool resize_h = false, resize_w = false, width_first = false;
+  Contributions ch, cw;
+  Plane widened;              // width first: every input row's width pass [in.height][out_w]
+  std::vector<double> tmp;    // height first: one height-pass row [in.width]
+};
+
+ImresizeRows::ImresizeRows(const Plane& in, int out_height, int out_width, double scale_h, double scale_w)
+    : s_(std::make_unique<State>()) {
+  check_resize(in, out_height, out_width, scale_h, scale_w);
+  State& s = *s_;
+  s.in = &in;
+  s.out_h = out_height;
+  s.out_w = out_width;
+  s.resize_h = !(out_height == in.height && scale_h == 1.0);
+  s.resize_w = !(out_width == in.width && scale_w == 1.0);
+  s.width_first = scale_w < scale_h;
+  if (s.resize_h) s.ch = contributions(in.height, out_height, scale_h);
+  if (s.resize_w) s.cw = contributions(in.width, out_width, scale_w);
+  if (s.width_first && s.resize_w) {
+    if (s.resize_h) {
+      s.widened = Plane(in.height, out_width);
+      for (int y = 0; y < in.height; ++y)
+        width_row(&in.v[size_t(y) * size_t(in.width)], s.cw, &s.widened.v[size_t(y) * size_t(out_width)]);
+    }
+  } else if (s.resize_h && s.resize_w) {
+    s.tmp.resize(size_t(in.width));
   }
-  Plane t = same_h ? in : resize_height(in, out_h, scale_h);
-  return same_w ? t : resize_width(t, out_w, scale_w);
+}
+
+ImresizeRows::ImresizeRows(const Plane& in, int out_height, int out_width)
+    : ImresizeRows(in, out_height, out_width, double(out_height) / std::max(in.height, 1),
+                   double(out_width) / std::max(in.width, 1)) {}
+
+ImresizeRows::~ImresizeRows() = default;
+
+int ImresizeRows::height() const { return s_->out_h; }
+int ImresizeRows::width() const { return s_->out_w; }
+
+void ImresizeRows::row(int i, double* out) {
+  State& s = *s_;
+  VDSR_CHECK(i >= 0 && i < s.out_h, "imresize row " << i << " of " << s.out_h);
+  const Plane& in = *s.in;
+  if (!s.resize_h) {  // the input row itself, resized across or not
+    const double* src = &in.v[size_t(i) * size_t(in.width)];
+    if (s.resize_w)
+      width_row(src, s.cw, out);
+    else
+      std::copy_n(src, size_t(in.width), out);
+  } else if (!s.resize_w) {
+    height_row(in, s.ch, i, out);
+  } else if (s.width_first) {
+    height_row(s.widened, s.ch, i, out);
+  } else {
+    height_row(in, s.ch, i, s.tmp.data());
+    width_row(s.tmp.data(), s.cw, out);
+  }
+}
+
+namespace {
+
+Plane resize(const Plane& in, int out_h, int out_w, double scale_h, double scale_w) {
+  ImresizeRows rows(in, out_h, out_w, scale_h, scale_w);
+  Plane out(out_h, out_w);
+  for (int i = 0; i < out_h; ++i) rows.row(i, &out.v[size_t(i) * size_t(out_w)]);
+  return out;
 }
 
 }  // namespace

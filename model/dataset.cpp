@@ -14,15 +14,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
-#include <mutex>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
 #include "engine/error.h"
+#include "engine/heap.h"
 #include "engine/thread_pool.h"
 #include "image/color.h"
 #include "image/image_io.h"
@@ -44,22 +41,6 @@ int resized_length(double scale, int n) {
   const double r = std::round(p);
   if (std::fabs(p - r) <= 1e-9 * std::max(1.0, r)) return int(r);
   return int(std::ceil(p));
-}
-
-// glibc hands the top of a heap back to the kernel as soon as it exceeds a small threshold (128 KiB,
-// raised dynamically only up to the size of the last freed mmap'd block), so the planes of every
-// unit (a few MB: imresize's intermediate and output planes) were faulted in afresh each time:
-// 2/3 of the preparation time was kernel page zeroing (measured on the 291 set: 17 s of system time
-// out of 24 s wall). Blocks up to 32 MiB now come from the heaps, and a heap keeps up to 64 MiB of
-// free top. Process-wide and once; other allocators are left alone.
-void keep_working_memory() {
-#if defined(__GLIBC__)
-  static std::once_flag once;
-  std::call_once(once, [] {
-    mallopt(M_MMAP_THRESHOLD, 32 << 20);
-    mallopt(M_TRIM_THRESHOLD, 64 << 20);
-  });
-#endif
 }
 
 // Asks for transparent huge pages over a fresh, untouched allocation (best effort; Linux only):

@@ -4,12 +4,15 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/heap.h"
 #include "engine/log.h"
 #include "image/color.h"
 #include "image/imresize.h"
+#include "image/quantize.h"
 #include "model/inference.h"
 #include "model/tiled.h"
 
@@ -25,18 +28,14 @@ Plane channel(const Image& img, int c) {
   return p;
 }
 
-// Rounds half away from zero (values are non-negative after the clamp) and saturates.
-uint16_t to_pixel(double v01, int max) {
-  const double v = std::round(v01 * max);
-  return static_cast<uint16_t>(v < 0 ? 0 : v > max ? max : v);
-}
+// Rounds half away from zero and saturates (NaN to 0).
+uint16_t to_pixel(double v01, int max) { return static_cast<uint16_t>(round_saturate(v01 * max, max)); }
 
-void put_channel(Image& img, int c, const Plane& p) {
+// Row y of channel c from `row` (the image's width of values in [0, 1]).
+void put_row(Image& img, int c, int y, const double* row) {
   const int max = img.max_value();
-  for (int y = 0; y < img.height; ++y)
-    for (int x = 0; x < img.width; ++x)
-      img.pixels[(size_t(y) * size_t(img.width) + size_t(x)) * size_t(img.channels) + size_t(c)] =
-          to_pixel(p.at(y, x), max);
+  uint16_t* o = &img.pixels[size_t(y) * size_t(img.width) * size_t(img.channels) + size_t(c)];
+  for (int x = 0; x < img.width; ++x) o[size_t(x) * size_t(img.channels)] = to_pixel(row[x], max);
 }
 
 constexpr int kMinTile = 32;
@@ -98,6 +97,7 @@ Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
 
 UpscaleWork prepare_upscale(const Image& in, int scale) {
   VDSR_CHECK(scale >= 2 && scale <= 4, "scale must be 2, 3 or 4, got " << scale);
+  keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages
   VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
   UpscaleWork w;
   w.info.width = in.width;
@@ -123,7 +123,11 @@ void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
   if (model != nullptr) w.luma = run_luma(*model, w.luma, opt);
 }
 
+// Row by row: each output row's chroma (and alpha) is upscaled (ImresizeRows) and converted while
+// it is in cache, so no full-size plane is made besides the output image (the planes were most of
+// this stage's time: docs/perf.md, "Image I/O per stage").
 Image finish_upscale(const UpscaleWork& w) {
+  keep_working_memory();
   Image out;
   out.width = w.info.width * w.scale;
   out.height = w.info.height * w.scale;
@@ -131,16 +135,31 @@ Image finish_upscale(const UpscaleWork& w) {
   out.bits = w.info.bits;
   out.icc = w.info.icc;
   out.exif = w.info.exif;
+  VDSR_CHECK(w.luma.height == out.height && w.luma.width == out.width,
+             "finish_upscale: the luma is " << w.luma.height << "x" << w.luma.width << ", not " << out.height
+                                            << "x" << out.width);
   out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
+  const size_t row_values = size_t(out.width) * size_t(out.channels);
   if (out.channels <= 2) {
-    put_channel(out, 0, w.luma);
+    for (int y = 0; y < out.height; ++y) put_row(out, 0, y, &w.luma.v[size_t(y) * size_t(out.width)]);
   } else {
-    const YCbCr ycc{w.luma, imresize(w.cb, w.scale), imresize(w.cr, w.scale)};
-    const Image rgb = ycbcr_to_rgb(ycc, out.bits);
-    for (size_t px = 0; px < size_t(out.width) * size_t(out.height); ++px)
-      for (size_t c = 0; c < 3; ++c) out.pixels[px * size_t(out.channels) + c] = rgb.pixels[px * 3 + c];
+    ImresizeRows cb(w.cb, out.height, out.width), cr(w.cr, out.height, out.width);
+    std::vector<double> cb_row(size_t(out.width)), cr_row(size_t(out.width));
+    for (int y = 0; y < out.height; ++y) {
+      cb.row(y, cb_row.data());
+      cr.row(y, cr_row.data());
+      ycbcr_to_rgb_row(&w.luma.v[size_t(y) * size_t(out.width)], cb_row.data(), cr_row.data(), size_t(out.width),
+                       out.bits, &out.pixels[size_t(y) * row_values], size_t(out.channels));
+    }
   }
-  if (out.channels == 2 || out.channels == 4) put_channel(out, out.channels - 1, imresize(w.alpha, w.scale));
+  if (out.channels == 2 || out.channels == 4) {
+    ImresizeRows alpha(w.alpha, out.height, out.width);
+    std::vector<double> row(size_t(out.width));
+    for (int y = 0; y < out.height; ++y) {
+      alpha.row(y, row.data());
+      put_row(out, out.channels - 1, y, row.data());
+    }
+  }
   return out;
 }
 

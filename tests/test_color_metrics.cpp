@@ -1,5 +1,6 @@
-// Colour conversion (the protocol's 8-bit Y, double YCbCr round trip) and the protocol's scores
-// (quantisation, shave, PSNR, SSIM against a direct 11x11-window implementation).
+// Colour conversion (the protocol's 8-bit Y, double YCbCr round trip), the samples' rounding, and
+// the protocol's scores (quantisation, shave, PSNR, SSIM against a direct 11x11-window
+// implementation).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include "image/color.h"
 #include "image/eval_protocol.h"
 #include "image/metrics.h"
+#include "image/quantize.h"
 #include "tests/support/test_support.h"
 
 using vdsr::Image;
@@ -170,6 +172,28 @@ TEST_CASE("quantize_u8 rounds half away from zero and saturates") {
   }
   CHECK(ties > 50);
   CHECK(vdsr::quantize_u8(Plane(1, 1, std::nan(""))).v[0] == 0);
+}
+
+TEST_CASE("round_saturate is the C library's round, clamped to 0..max, NaN to 0") {
+  // The definition it replaces in the colour and upscale paths (image/quantize.h).
+  const auto want = [](double v, double max) {
+    double q = std::round(v);
+    if (!(q >= 0.0)) q = 0.0;
+    return q > max ? max : q;
+  };
+  const double inf = std::numeric_limits<double>::infinity();
+  for (const double max : {255.0, 65535.0}) {
+    std::vector<double> values = {0.0, -0.0, -0.3, -0.5, -0.7, 0.49999999999999994, 0.5, max - 0.5,
+                                  max, max + 0.49, max + 0.5, 1e300, -1e300, inf, -inf, std::nan(""),
+                                  std::nextafter(0.5, 1.0), std::nextafter(0.5, 0.0), 5e-324};
+    for (int m = -2; m <= int(max) + 2; m += max > 255 ? 97 : 1)  // every tie and its neighbours
+      for (const double v : {m + 0.5, std::nextafter(m + 0.5, -1e9), std::nextafter(m + 0.5, 1e9), double(m)})
+        values.push_back(v);
+    for (const double v : values) {
+      INFO("v = " << v << ", max " << max);
+      CHECK(vdsr::round_saturate(v, max) == want(v, max));
+    }
+  }
 }
 
 TEST_CASE("shave and psnr") {
