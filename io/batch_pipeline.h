@@ -31,9 +31,9 @@ PipelineThreads parse_pipeline_threads(const std::string& text);
 
 // vdsr_sr's threads on `gpus` GPUs when -j is not given: one process worker per GPU (it runs the
 // network and mostly waits), the CPU's `hardware_threads` shared between loading (decode, colour
-// split, luma bicubic) and saving (chroma bicubic, back to RGB, encode), which costs about three
-// times as much per pixel (vdsr_bench --stages): L = hw / 4, S = hw - L - gpus, each within 1..256
-// (S at least 2).
+// split, luma bicubic) and saving (chroma bicubic, back to RGB, encode), which costs two (JPEG) to
+// seven (PNG) times as much per pixel (vdsr_bench --stages, docs/perf.md): L = hw / 4,
+// S = hw - L - gpus, each within 1..256 (S at least 2).
 PipelineThreads gpu_pipeline_threads(int hardware_threads, int gpus);
 
 // The stages of jobs whose work travels as a T from stage to stage (vdsr_sr: model/upscale.h's
