@@ -106,7 +106,7 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.format = v; }});
   p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
          [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
-  p.add({"", "--png-level", "L", "PNG (and TIFF Deflate) compression level 0-9; 1 is fast, 9 small [1]",
+  p.add({"", "--png-level", "L", "PNG (and TIFF Deflate) compression level 0-9; 1 is fast (run-length), 9 small [1]",
          [&](const std::string& v) { o.save.png_level = cli::parse_int(v, "--png-level"); }});
   p.add({"", "--webp-quality", "Q", "WebP quality 1-100, or 101 for lossless [90]",
          [&](const std::string& v) { o.save.webp_quality = cli::parse_int(v, "--webp-quality"); }});
