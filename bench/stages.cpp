@@ -7,10 +7,15 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <vector>
 
 #include "bench/bench_rows.h"
 #include "bench/stb_baseline.h"
 #include "engine/atomic_file.h"
+#include "engine/buffer.h"
+#ifdef VDSR_HAVE_CUDA
+#include "engine/cuda_context.h"
+#endif
 #include "engine/error.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
@@ -174,8 +179,23 @@ int run_stages(const StagesOptions& o) {
                          ? std::to_string(luma.width) + "x" + std::to_string(luma.height) + " of image 1"
                          : std::to_string(o.network_pixels) + " px of " + std::to_string(network_images) +
                                " images";
-      StageRow& r = rows.at("network " + sx, "", "VDSR 20x64 " + precision + " " + o.device.name(), false);
+      const std::string net_library = "VDSR 20x64 " + precision + " " + o.device.name();
+      StageRow& r = rows.at("network " + sx, "", net_library, false);
       rows.time(r, o.reps, double(px), 0.0, [&] { (void)run_model(model, luma); });
+      // The forward alone, its float input and output already on the device: the difference to
+      // the row above is what run_model adds around it on the process worker (the conversions
+      // from and to double, the device buffers, the copies).
+      const size_t n = size_t(px);
+      std::vector<float> xf(n);
+      for (size_t i = 0; i < n; ++i) xf[i] = static_cast<float>(luma.v[i]);
+      Buffer dx(o.device, n * sizeof(float)), dy(o.device, n * sizeof(float));
+      copy_bytes(o.device, dx.data(), Device::cpu(), xf.data(), n * sizeof(float));
+      rows.time(rows.at("forward alone " + sx, "", net_library, false), o.reps, double(px), 0.0, [&] {
+        model.forward(1, luma.height, luma.width, static_cast<const float*>(dx.data()), static_cast<float*>(dy.data()));
+#ifdef VDSR_HAVE_CUDA
+        if (o.device.is_cuda()) cuda_sync(o.device.index);  // the forward only queues on a GPU
+#endif
+      });
     }
     for (const Encoding& e : encodings()) {
       const codec::Codec& w = codec::codec_for(e.format);
@@ -200,7 +220,7 @@ int run_stages(const StagesOptions& o) {
   auto rank = [](const StageRow& r) {
     const int stage = r.stage == "decode"                 ? 0
                       : r.stage.rfind("prepare", 0) == 0  ? 1
-                      : r.stage.rfind("network", 0) == 0  ? 2
+                      : r.stage.rfind("network", 0) == 0 || r.stage.rfind("forward", 0) == 0 ? 2
                       : r.stage.rfind("finish", 0) == 0   ? 3
                                                           : 4;
     return 2 * stage + (r.baseline ? 1 : 0);
@@ -208,7 +228,7 @@ int run_stages(const StagesOptions& o) {
   std::stable_sort(rows.all().begin(), rows.all().end(),
                    [&](const StageRow& a, const StageRow& b) { return rank(a) < rank(b); });
   for (auto& r : rows.all()) {
-    if (r.stage.rfind("network", 0) == 0) r.setting = network_what;
+    if (r.stage.rfind("network", 0) == 0 || r.stage.rfind("forward", 0) == 0) r.setting = network_what;
     if (r.stage.rfind("prepare", 0) == 0 || r.stage.rfind("finish", 0) == 0)
       r.setting = std::to_string(colour_images) + " colour, " + std::to_string(grey_images) + " grey";
   }

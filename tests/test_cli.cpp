@@ -162,7 +162,7 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   }
   CHECK(rows == std::vector<std::string>{"decode | png", "decode | jpeg", "decode (stb) | png", "decode (stb) | jpeg",
                                          "prepare x2 | 2 colour, 1 grey", "network x2 | 17x17 of image 1",
-                                         "finish x2 | 2 colour, 1 grey", "encode | png level 1", "encode | png level 6", "encode | jpg q95",
+                                         "forward alone x2 | 17x17 of image 1", "finish x2 | 2 colour, 1 grey", "encode | png level 1", "encode | png level 6", "encode | jpg q95",
                                          "encode | webp q90", "encode | webp lossless", "encode | tif deflate 1",
                                          "encode | bmp", "encode (stb) | png level 8", "encode (stb) | jpg q95"});
   // One -j line per encode row, fed at the measured network rate.
