@@ -439,7 +439,7 @@ void wgrad(const Geometry& g, const __nv_bfloat16* map, const float* plane, bool
   // The device's scratch block: used by the next two launches on this stream only.
   float* partial = static_cast<float*>(cuda_workspace(device, size_t(chunks) * kSums * sizeof(float)));
   launch_kernel(map_plane_wgrad_kernel, unsigned(chunks), kThreads, 0, stream, g, map, plane, chunk, partial);
-  // 64-thread blocks: the 641 sums spread over 11 SMs rather than 3, each with fewer loads in flight.
+  // 64-thread blocks: the 641 sums spread over 11 SMs rather than 3 (each SM a quarter of the loads).
   constexpr int kFinishThreads = 64;
   launch_kernel(wgrad_finish_kernel, (kSums + kFinishThreads - 1) / kFinishThreads, kFinishThreads, 0, stream,
                 partial, chunks, last, dw, db);
