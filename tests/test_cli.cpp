@@ -14,6 +14,7 @@
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
+#include "tools/cli.h"
 
 namespace fs = std::filesystem;
 using namespace vdsr;
@@ -76,6 +77,16 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
   }
   REQUIRE(run_command(bin("vdsr_bench") + small + " --precision fp16", &log) == 1);
   CHECK(log.find("fp32, tf32 or bf16") != std::string::npos);
+}
+
+TEST_CASE("the tf32 mode is announced as unverified on a GPU, fp32 and bf16 are not") {
+  // check_precision logs this note as a warning on a GPU (the CPU refuses tf32 before it: above).
+  const std::string note = cli::unverified_note(Precision::Tf32);
+  CHECK(note.find("--precision tf32 has not run on a GPU yet") != std::string::npos);
+  CHECK(note.find("unverified") != std::string::npos);
+  CHECK(cli::unverified_note(Precision::Fp32).empty());
+  CHECK(cli::unverified_note(Precision::Bf16).empty());
+  CHECK(cli::check_precision("fp32", false) == Precision::Fp32);
 }
 
 TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the model's order") {
@@ -279,7 +290,7 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   }
 }
 
-TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip; pure colours keep their hue") {
+TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip, pure colours keep their hue") {
   // Written out here, apart from image/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
   // (imresize itself is checked against MATLAB's arrays in test_imresize), the inverse by solving
   // the 3 x 3 system, rounded half away from zero and saturated. A swap of Cb and Cr, or a wrong
@@ -482,7 +493,8 @@ TEST_CASE("vdsr_sr prints file names escaped") {
   CHECK(log.find("\x1b") == std::string::npos);
 }
 
-TEST_CASE("vdsr_sr: the output format follows -o's extension; contradictions and unknown formats stop first") {
+TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and unknown formats stop first") {
+  for (const char* f : {"jpeg", "webp"}) test::require_codec(f);
   const std::string dir = test::temp_dir("sr_format"), a = dir + "/a.png";
   save_image(a, test_image(9, 7, 3, 4), ImageFormat::PNG);
   auto magic = [](const std::string& path) { return test::file_bytes(path).substr(0, 2); };
@@ -498,9 +510,11 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension; contradictions and
   CHECK(magic(dir + "/o4.jpeg") == "\xff\xd8");
   REQUIRE(run_command(sr + "o5 -f bmp", &log) == 0);  // no extension: -f says it
   CHECK(magic(dir + "/o5") == "BM");
+  REQUIRE(run_command(sr + "o10.webp", &log) == 0);
+  CHECK(magic(dir + "/o10.webp") == "RI");  // RIFF
   const std::vector<std::pair<std::string, std::string>> refused = {
       {"o6.png -f jpg", "-f jpg contradicts the output file name"},
-      {"o7.webp", "cannot write .webp files"},
+      {"o7.gif", "cannot write .gif files"},
       {"o8", "has no extension"},
       {"o9.png -f gif", "-f gif: the output formats are png, jpg, webp, tif and bmp"}};
   for (const auto& [args, words] : refused) {

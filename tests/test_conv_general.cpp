@@ -98,7 +98,7 @@ TEST_CASE("conv_fwd_cpu is exact on small integers for kernel sizes 1 to 9") {
   }
 }
 
-TEST_CASE("replicate padding repeats the edge pixel; zero padding does not") {
+TEST_CASE("replicate padding repeats the edge pixel, zero padding does not") {
   // A constant image: with replicate padding every output is b + v * sum(w), corners included;
   // with zero padding a corner of a 9x9 kernel sees 25 of its 81 taps. Checked by hand, so a
   // reference that pads wrongly fails here too.

@@ -130,7 +130,7 @@ TEST_CASE("ThreadPool: a pool of 1 runs everything inline on the caller") {
   CHECK(all_here);
 }
 
-TEST_CASE("ThreadPool: bad sizes are errors; nested and concurrent use run inline") {
+TEST_CASE("ThreadPool: bad sizes are errors, nested and concurrent use run inline") {
   CHECK_THROWS_AS(ThreadPool(0), Error);
   CHECK_THROWS_AS(ThreadPool(-3), Error);
   ThreadPool pool(3);

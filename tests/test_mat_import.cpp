@@ -179,7 +179,7 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
   }
 }
 
-TEST_CASE("vdsr_convert writes our layout with the source's name and sha256; vdsr_sr runs a .mat model") {
+TEST_CASE("vdsr_convert writes our layout with the source's name and sha256, vdsr_sr runs a .mat model") {
   const std::string dir = test::temp_dir("mat_convert");
   const VdsrConfig cfg{4, 8, true};
   const auto params = he_params(cfg, 7);

@@ -84,7 +84,7 @@ TEST_CASE("optim_step Adam: the bias-corrected first step moves each weight by l
   }
 }
 
-TEST_CASE("optim_step: weight decay reaches the weights only; the EMA follows the stored weights") {
+TEST_CASE("optim_step: weight decay reaches the weights only, the EMA follows the stored weights") {
   // A zero gradient isolates the decay: SGD and AdamW shrink the weights by exactly lr wd w (here
   // with m = 0 and v = 0), Adam's L2 decay becomes a normalised step; biases never move.
   for (const Optimizer kind : {Optimizer::Sgd, Optimizer::Adam, Optimizer::AdamW}) {

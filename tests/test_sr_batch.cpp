@@ -189,7 +189,7 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK((!fs::exists(dir + "/o2") || fs::is_empty(dir + "/o2")));
 }
 
-TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job; FNV-1a 64") {
+TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job, FNV-1a 64") {
   CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
   CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);
   std::map<std::string, std::string> vars;
@@ -237,7 +237,7 @@ TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, e
   CHECK(tree_bytes(dir + "/sharded") == tree_bytes(dir + "/all"));
 }
 
-TEST_CASE("vdsr_sr --json reports every file; --progress json writes one event per line") {
+TEST_CASE("vdsr_sr --json reports every file, --progress json writes one event per line") {
   const std::string dir = test::temp_dir("srb_json"), in = dir + "/in", out = dir + "/out";
   fs::create_directories(in);
   fs::create_directories(out);

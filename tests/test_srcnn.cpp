@@ -185,7 +185,7 @@ TEST_CASE("an SRCNN .mat in the authors' layout runs as the official MATLAB code
   }
 }
 
-TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale; the tools refuse other scales") {
+TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale, the tools refuse other scales") {
   const std::string dir = test::temp_dir("srcnn_convert");
   write_srcnn_mat(dir + "/srcnn_x2.mat", random_srcnn(5, 3, 3, 6, 4, 5));
   std::string log;

@@ -406,7 +406,7 @@ TEST_CASE("Adam with warm-up, cosine and EMA resumes bit for bit across three pr
   REQUIRE(!test::has_tmp_files(dir));
 }
 
-TEST_CASE("recipes: --help, docs/training.md and the presets agree; the command line wins") {
+TEST_CASE("recipes: --help, docs/training.md and the presets agree, the command line wins") {
   std::string help;
   REQUIRE(run_command(bin("vdsr_train") + " --help", &help) == 0);
   const size_t at = help.find("Recipes (--recipe NAME");

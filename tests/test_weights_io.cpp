@@ -381,7 +381,7 @@ TEST_CASE("weights: F16 and BF16 tensors load, converted to F32 exactly") {
   }
 }
 
-TEST_CASE("weights: module., model. and net. prefixes are stripped; the conv1/trunk/conv2 port's names map") {
+TEST_CASE("weights: module., model. and net. prefixes are stripped, the conv1/trunk/conv2 port's names map") {
   const VdsrConfig cfg{20, 64, false};
   const auto params = random_params(cfg, 12);
   const auto layers = vdsr::layer_table(cfg);
