@@ -110,14 +110,15 @@ const codec::Codec* codec_or_warn(const std::vector<unsigned char>& bytes, const
 }
 
 // The top-left crop of at most `pixels` (0: all) of p, as square as the plane allows.
-Plane crop(const Plane& p, int64_t pixels) {
-  if (pixels <= 0 || int64_t(p.height) * p.width <= pixels) return p;
-  int h = std::min(p.height, std::max(1, int(std::sqrt(double(pixels)))));
-  const int w = int(std::min<int64_t>(p.width, std::max<int64_t>(1, pixels / h)));
-  h = int(std::min<int64_t>(p.height, std::max<int64_t>(1, pixels / w)));
-  Plane out(h, w);
-  for (int r = 0; r < h; ++r)
-    for (int c = 0; c < w; ++c) out.at(r, c) = p.at(r, c);
+NetPlane crop(const NetPlane& p, int64_t pixels) {
+  int h = p.height(), w = p.width();
+  if (pixels > 0 && p.size() > pixels) {
+    h = std::min(p.height(), std::max(1, int(std::sqrt(double(pixels)))));
+    w = int(std::min<int64_t>(p.width(), std::max<int64_t>(1, pixels / h)));
+    h = int(std::min<int64_t>(p.height(), std::max<int64_t>(1, pixels / w)));
+  }
+  NetPlane out(h, w, p.device());
+  for (int r = 0; r < h; ++r) std::copy_n(p.row(r), size_t(w), out.row(r));
   return out;
 }
 
@@ -164,34 +165,34 @@ int run_stages(const StagesOptions& o) {
     Image out;
     const double out_px = double(in.width) * in.height * s2;
     ++(in.channels >= 3 ? colour_images : grey_images);
+    // As vdsr_sr's stages: the luma staged for the model's device, finished from the staged floats
+    // (here the bicubic luma itself: no network ran on it).
     rows.time(rows.at("prepare " + sx, "", "model/upscale", false), o.reps, out_px, 0.0,
-              [&] { work = prepare_upscale(in, o.scale); });
+              [&] { work = prepare_upscale(in, o.scale, &model); });
     rows.time(rows.at("finish " + sx, "", "model/upscale", false), o.reps, out_px, 0.0,
-              [&] { out = finish_upscale(work); });  // the bicubic result: no network ran on the luma
+              [&] { out = finish_upscale(work); });
     if (o.network_pixels == 0 || network_left > 0) {
-      const Plane& whole = work.luma;
-      const Plane luma = crop(whole, network_left);
-      const int64_t px = int64_t(luma.height) * luma.width;
-      network_left = luma.v.size() < whole.v.size() ? 0 : network_left - px;  // a crop spends the cap
+      const NetPlane& whole = work.net;
+      const NetPlane luma = crop(whole, network_left);
+      const int64_t px = luma.size();
+      network_left = px < whole.size() ? 0 : network_left - px;  // a crop spends the cap
       ++network_images;
       network_what = o.network_pixels == 0 ? "every image whole"
                      : network_images == 1
-                         ? std::to_string(luma.width) + "x" + std::to_string(luma.height) + " of image 1"
+                         ? std::to_string(luma.width()) + "x" + std::to_string(luma.height()) + " of image 1"
                          : std::to_string(o.network_pixels) + " px of " + std::to_string(network_images) +
                                " images";
       const std::string net_library = "VDSR 20x64 " + precision + " " + o.device.name();
       StageRow& r = rows.at("network " + sx, "", net_library, false);
       rows.time(r, o.reps, double(px), 0.0, [&] { (void)run_model(model, luma); });
-      // The forward alone, its float input and output already on the device: the difference to
-      // the row above is what run_model adds around it on the process worker (the conversions
-      // from and to double, the device buffers, the copies).
+      // The forward alone, its input and output already on the device: the difference to the row
+      // above is what the process worker adds around it (the copies to and from the device, from
+      // and into staging memory; the output's staging block from the pool).
       const size_t n = size_t(px);
-      std::vector<float> xf(n);
-      for (size_t i = 0; i < n; ++i) xf[i] = static_cast<float>(luma.v[i]);
       Buffer dx(o.device, n * sizeof(float)), dy(o.device, n * sizeof(float));
-      copy_bytes(o.device, dx.data(), Device::cpu(), xf.data(), n * sizeof(float));
+      copy_bytes(o.device, dx.data(), Device::cpu(), luma.data(), n * sizeof(float));
       rows.time(rows.at("forward alone " + sx, "", net_library, false), o.reps, double(px), 0.0, [&] {
-        model.forward(1, luma.height, luma.width, static_cast<const float*>(dx.data()), static_cast<float*>(dy.data()));
+        model.forward(1, luma.height(), luma.width(), static_cast<const float*>(dx.data()), static_cast<float*>(dy.data()));
 #ifdef VDSR_HAVE_CUDA
         if (o.device.is_cuda()) cuda_sync(o.device.index);  // the forward only queues on a GPU
 #endif

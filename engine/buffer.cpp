@@ -86,20 +86,26 @@ void Buffer::zero() {
   }
 }
 
-void copy_bytes(Device dst_dev, void* dst, Device src_dev, const void* src, size_t bytes) {
+void copy_bytes_queued(Device dst_dev, void* dst, Device src_dev, const void* src, size_t bytes) {
   if (bytes == 0) return;
   if (dst_dev.is_cpu() && src_dev.is_cpu()) {
     std::memcpy(dst, src, bytes);
     return;
   }
 #ifdef VDSR_HAVE_CUDA
-  // Copy on the engine's stream (ordered with its kernels) and wait for it.
+  // On the engine's stream: ordered with its kernels.
   const int dev = dst_dev.is_cuda() ? dst_dev.index : src_dev.index;
   VDSR_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, cuda_stream(dev)));
-  cuda_sync(dev);
 #else
   VDSR_FAIL("copy between " << src_dev.name() << " and " << dst_dev.name()
                             << " needs the CUDA backend");
+#endif
+}
+
+void copy_bytes(Device dst_dev, void* dst, Device src_dev, const void* src, size_t bytes) {
+  copy_bytes_queued(dst_dev, dst, src_dev, src, bytes);
+#ifdef VDSR_HAVE_CUDA
+  if (bytes != 0 && !(dst_dev.is_cpu() && src_dev.is_cpu())) cuda_sync(dst_dev.is_cuda() ? dst_dev.index : src_dev.index);
 #endif
 }
 

@@ -44,6 +44,10 @@ class Buffer {
 
 // Copies bytes between any two devices (host<->GPU, GPU<->GPU, host<->host); synchronous.
 void copy_bytes(Device dst_dev, void* dst, Device src_dev, const void* src, size_t bytes);
+// The same, queued on the engine's stream of the GPU involved and not waited for (cuda_sync does):
+// the host memory must stay as it is until then, and is best page-locked (engine/pinned_pool.h),
+// from which the copy runs at the bus's speed while the host goes on. Host to host: at once.
+void copy_bytes_queued(Device dst_dev, void* dst, Device src_dev, const void* src, size_t bytes);
 
 // A float32 tensor: owns a Buffer and a shape (outermost first).
 class Tensor {

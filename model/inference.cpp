@@ -1,58 +1,68 @@
 #include "model/inference.h"
 
-#include <vector>
-
 #include "model/tiled.h"
 
 namespace vdsr {
 
 Plane run_model(Vdsr& model, const Plane& input01) {
-  const size_t n = size_t(input01.size());
-  std::vector<float> x(n), y(n);
-  for (size_t i = 0; i < n; ++i) x[i] = static_cast<float>(input01.v[i]);
-  if (model.device().is_cpu()) {
-    model.forward(1, input01.height, input01.width, x.data(), y.data());
-  } else {
-    Buffer dx(model.device(), n * sizeof(float)), dy(model.device(), n * sizeof(float));
-    copy_bytes(model.device(), dx.data(), Device::cpu(), x.data(), n * sizeof(float));
-    model.forward(1, input01.height, input01.width, static_cast<const float*>(dx.data()),
-                  static_cast<float*>(dy.data()));
-    copy_bytes(Device::cpu(), y.data(), model.device(), dy.data(), n * sizeof(float));
-  }
-  Plane out(input01.height, input01.width);
-  for (size_t i = 0; i < n; ++i) out.v[i] = static_cast<double>(y[i]);
+  return to_plane(run_model(model, to_net_plane(input01, model.device())));
+}
+
+NetPlane run_model(Vdsr& model, const NetPlane& input) {
+  NetPlane out(input.height(), input.width(), model.device());
+  model.forward_host(1, input.height(), input.width(), input.data(), out.data());
   return out;
 }
 
-Plane transform_plane(const Plane& p, int t) {
+namespace {
+
+// The transforms on any [h][w] layout: out(y, x) = p(T(y, x)).
+template <typename T>
+void transform_values(const T* p, int ph, int pw, int t, T* out) {
   const bool tr = (t & 4) != 0, flip_rows = (t & 2) != 0, flip_cols = (t & 1) != 0;
-  const int h = tr ? p.width : p.height, w = tr ? p.height : p.width;
-  Plane out(h, w);
+  const int h = tr ? pw : ph, w = tr ? ph : pw;
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x) {
       const int yy = flip_rows ? h - 1 - y : y, xx = flip_cols ? w - 1 - x : x;
-      out.at(y, x) = tr ? p.at(xx, yy) : p.at(yy, xx);
+      out[size_t(y) * size_t(w) + size_t(x)] = tr ? p[size_t(xx) * size_t(pw) + size_t(yy)]
+                                                  : p[size_t(yy) * size_t(pw) + size_t(xx)];
     }
+}
+
+// The inverse of (transpose, fr, fc): flips are their own inverse, and flipping after a transpose
+// equals transposing after the swapped flips, so it is (transpose, fc, fr).
+int inverse_of(int t) { return (t & 4) == 0 ? t : 4 | ((t & 1) << 1) | ((t & 2) >> 1); }
+
+}  // namespace
+
+Plane transform_plane(const Plane& p, int t) {
+  Plane out((t & 4) ? p.width : p.height, (t & 4) ? p.height : p.width);
+  transform_values(p.v.data(), p.height, p.width, t, out.v.data());
   return out;
 }
 
-Plane invert_transform(const Plane& p, int t) {
-  // out(y,x) = p(T(y,x)): flips are their own inverse, and flipping after a transpose equals
-  // transposing after the swapped flips, so the inverse of (transpose, fr, fc) is
-  // (transpose, fc, fr).
-  if ((t & 4) == 0) return transform_plane(p, t);
-  const int swapped = 4 | ((t & 1) << 1) | ((t & 2) >> 1);
-  return transform_plane(p, swapped);
+Plane invert_transform(const Plane& p, int t) { return transform_plane(p, inverse_of(t)); }
+
+NetPlane transform_plane(const NetPlane& p, int t) {
+  NetPlane out((t & 4) ? p.width() : p.height(), (t & 4) ? p.height() : p.width(), p.device());
+  transform_values(p.data(), p.height(), p.width(), t, out.data());
+  return out;
 }
+
+NetPlane invert_transform(const NetPlane& p, int t) { return transform_plane(p, inverse_of(t)); }
 
 Plane run_model_tta(Vdsr& model, const Plane& input01) { return run_model_tta(model, input01, 0); }
 
 Plane run_model_tta(Vdsr& model, const Plane& input01, int tile) {
-  Plane sum(input01.height, input01.width);
+  return run_model_tta(model, to_net_plane(input01, model.device()), tile);
+}
+
+Plane run_model_tta(Vdsr& model, const NetPlane& input, int tile) {
+  Plane sum(input.height(), input.width());
   for (int t = 0; t < 8; ++t) {
-    const Plane out =
-        invert_transform(run_model_tiled(model, transform_plane(input01, t), tile), t);
-    for (size_t i = 0; i < sum.v.size(); ++i) sum.v[i] += out.v[i];
+    const NetPlane out = invert_transform(run_model_tiled(model, transform_plane(input, t), tile), t);
+    const float* o = out.data();
+    for (size_t i = 0; i < sum.v.size(); ++i) sum.v[i] += static_cast<double>(o[i]);
   }
   for (auto& v : sum.v) v /= 8.0;
   return sum;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "engine/buffer.h"
@@ -24,50 +25,33 @@ struct Tile {
   int64_t region_pixels() const { return int64_t(rh) * rw; }
 };
 
-// Runs regions through Vdsr::forward with float staging buffers (host, and device ones on a GPU)
-// grown to the largest region seen, so a run of tiles allocates only when a region grows. Same
-// conversions as run_model (double -> float -> forward -> double), hence the same output.
+// Runs regions through Vdsr::forward_host with float staging blocks grown to the largest region
+// seen (the model keeps its device planes), so a run of tiles allocates only when a region grows.
 class RegionRunner {
  public:
   explicit RegionRunner(Vdsr& model) : model_(model) {}
 
   // Runs `t`'s input region of `in` and writes the piece's interior into `out`, whose pixel (0, 0)
   // is the image's (origin_y, origin_x).
-  void run(const Plane& in, const Tile& t, Plane& out, int origin_y = 0, int origin_x = 0) {
+  void run(const NetPlane& in, const Tile& t, NetPlane& out, int origin_y = 0, int origin_x = 0) {
     const size_t n = size_t(t.region_pixels());
-    if (x_.size() < n) {
-      x_.resize(n);
-      y_.resize(n);
-      if (!model_.device().is_cpu()) {
-        dx_ = Buffer(model_.device(), n * sizeof(float));
-        dy_ = Buffer(model_.device(), n * sizeof(float));
-      }
+    if (x_.capacity() < n * sizeof(float)) {
+      x_ = PinnedBlock();  // back to the pool before the larger ones are taken
+      x_ = PinnedBlock(n * sizeof(float), model_.device());
     }
-    for (int y = 0; y < t.rh; ++y) {
-      const double* src = &in.v[size_t(t.ry0 + y) * size_t(in.width) + size_t(t.rx0)];
-      float* dst = x_.data() + size_t(y) * size_t(t.rw);  // [rh][rw]
-      for (int x = 0; x < t.rw; ++x) dst[x] = static_cast<float>(src[x]);
-    }
-    if (model_.device().is_cpu()) {
-      model_.forward(1, t.rh, t.rw, x_.data(), y_.data());
-    } else {
-      copy_bytes(model_.device(), dx_.data(), Device::cpu(), x_.data(), n * sizeof(float));
-      model_.forward(1, t.rh, t.rw, static_cast<const float*>(dx_.data()),
-                     static_cast<float*>(dy_.data()));
-      copy_bytes(Device::cpu(), y_.data(), model_.device(), dy_.data(), n * sizeof(float));
-    }
+    float* x = static_cast<float*>(x_.data());  // [rh][rw], in and then out
+    for (int y = 0; y < t.rh; ++y)
+      std::memcpy(x + size_t(y) * size_t(t.rw), in.row(t.ry0 + y) + t.rx0, size_t(t.rw) * sizeof(float));
+    model_.forward_host(1, t.rh, t.rw, x, x);
     const int oy = t.y0 - t.ry0, ox = t.x0 - t.rx0;  // the piece inside the region
-    for (int y = 0; y < t.th; ++y) {
-      const float* src = y_.data() + size_t(oy + y) * size_t(t.rw) + size_t(ox);
-      double* dst = &out.v[size_t(t.y0 - origin_y + y) * size_t(out.width) + size_t(t.x0 - origin_x)];
-      for (int x = 0; x < t.tw; ++x) dst[x] = static_cast<double>(src[x]);
-    }
+    for (int y = 0; y < t.th; ++y)
+      std::memcpy(out.row(t.y0 - origin_y + y) + (t.x0 - origin_x), x + size_t(oy + y) * size_t(t.rw) + size_t(ox),
+                  size_t(t.tw) * sizeof(float));
   }
 
  private:
   Vdsr& model_;
-  std::vector<float> x_, y_;  // [rh][rw] region in and out (host)
-  Buffer dx_, dy_;            // the same on the model's device (GPU only)
+  PinnedBlock x_;  // the region's input, then its output
 };
 
 // The output piece [y0, y0 + th) x [x0, x0 + tw) of an H x W plane with its haloed input region.
@@ -105,9 +89,13 @@ int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile) {
 }
 
 Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
-  const int H = input01.height, W = input01.width;
+  return to_plane(run_model_tiled(model, to_net_plane(input01, model.device()), tile));
+}
+
+NetPlane run_model_tiled(Vdsr& model, const NetPlane& input, int tile) {
+  const int H = input.height(), W = input.width();
   VDSR_CHECK(H >= 1 && W >= 1, "empty input plane " << H << "x" << W);
-  if (tile <= 0 || (tile >= H && tile >= W)) return run_model(model, input01);
+  if (tile <= 0 || (tile >= H && tile >= W)) return run_model(model, input);
   std::vector<Tile> tiles = make_tiles(H, W, tile, tile_halo(model.config()));
   // Largest region first, so the model's activation arena and the staging buffers are allocated
   // once, at their final size (pieces are independent: the order does not change the output).
@@ -115,9 +103,9 @@ Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile) {
     return a.region_pixels() > b.region_pixels();
   });
 
-  Plane out(H, W);
+  NetPlane out(H, W, model.device());
   RegionRunner runner(model);
-  for (const Tile& t : tiles) runner.run(input01, t, out);
+  for (const Tile& t : tiles) runner.run(input, t, out);
   return out;
 }
 
@@ -126,9 +114,14 @@ Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h,
   VDSR_CHECK(h >= 1 && w >= 1 && y0 >= 0 && x0 >= 0 && y0 + h <= H && x0 + w <= W,
              "region " << w << "x" << h << " at (" << x0 << ", " << y0 << ") is not inside the " << W << "x" << H
                        << " plane");
-  Plane out(h, w);
-  RegionRunner(model).run(input01, make_tile(H, W, y0, x0, h, w, tile_halo(model.config())), out, y0, x0);
-  return out;
+  // The region and its halo alone become floats: the rest of the plane is not read.
+  const Tile t = make_tile(H, W, y0, x0, h, w, tile_halo(model.config()));
+  NetPlane region(t.rh, t.rw, model.device()), out(h, w, model.device());
+  for (int y = 0; y < t.rh; ++y)
+    for (int x = 0; x < t.rw; ++x) region.row(y)[x] = static_cast<float>(input01.at(t.ry0 + y, t.rx0 + x));
+  RegionRunner(model).run(region, make_tile(t.rh, t.rw, y0 - t.ry0, x0 - t.rx0, h, w, tile_halo(model.config())),
+                          out, y0 - t.ry0, x0 - t.rx0);
+  return to_plane(out);
 }
 
 int64_t inference_bytes_per_pixel(const VdsrConfig& cfg) { return 2 * int64_t(cfg.widest()) * 4 + 2 * 4; }

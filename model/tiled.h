@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "image/plane.h"
+#include "model/net_plane.h"
 #include "model/vdsr.h"
 
 namespace vdsr {
@@ -16,6 +17,7 @@ namespace vdsr {
 int tile_halo(const VdsrConfig& cfg);
 
 // run_model's output (input + f(input); SRCNN: f(input)), computed tile by tile; tile <= 0 or >= the image: one piece.
+NetPlane run_model_tiled(Vdsr& model, const NetPlane& input, int tile);
 Plane run_model_tiled(Vdsr& model, const Plane& input01, int tile);
 
 // run_model's output on the region [y0, y0 + h) x [x0, x0 + w) alone (an h x w plane), computed from
@@ -27,7 +29,7 @@ Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h,
 int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile);
 
 // Inference bytes per pixel of a region: the two ping-pong feature maps (the widest map's floats)
-// plus the float input and output planes that stage it.
+// plus the float input and output planes that stage it on the device (Vdsr::forward_host).
 int64_t inference_bytes_per_pixel(const VdsrConfig& cfg);
 
 // The largest tile (a multiple of 8, at least 32) whose haloed activations fit in `budget_bytes`

@@ -53,16 +53,18 @@ int64_t activation_budget(const Vdsr& model) {
 }
 
 // -t 0: the whole image in one piece when its activations fit the budget, else auto_tile_size.
-int auto_tile(const Vdsr& model, const Plane& up) {
+int auto_tile(const Vdsr& model, const NetPlane& up) {
   const VdsrConfig& cfg = model.config();
   const int64_t budget = activation_budget(model);
   if (up.size() * inference_bytes_per_pixel(cfg) <= budget) return 0;
   return auto_tile_size(cfg, budget);
 }
 
-// The network on the upscaled luma, tiled; a device out-of-memory error retries with half the
-// tile (multiples of 8, down to kMinTile). Tiling never changes the result, so neither does a retry.
-Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
+// The network on the upscaled luma w.net, tiled, its output into w.net (w.luma with TTA); a device
+// out-of-memory error retries with half the tile (multiples of 8, down to kMinTile). Tiling never
+// changes the result, so neither does a retry.
+void run_luma(Vdsr& model, UpscaleWork& w, const UpscaleOptions& opt) {
+  const NetPlane& up = w.net;
   int tile = opt.tile == 0 ? auto_tile(model, up) : opt.tile;
   // Progress: the layer-pixels of every forward against those of the whole pass (tiles with their
   // halos, times 8 with TTA).
@@ -72,7 +74,7 @@ Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
   } observing{model};
   for (;;) {
     if (opt.on_progress) {
-      const double total = double(tiled_work_pixels(model.config(), up.height, up.width, tile)) *
+      const double total = double(tiled_work_pixels(model.config(), up.height(), up.width(), tile)) *
                            model.config().depth * (opt.tta ? 8 : 1);
       auto done = std::make_shared<double>(0.0);
       model.set_forward_observer([done, total, &opt](int64_t layer_pixels) {
@@ -81,9 +83,15 @@ Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
       });
     }
     try {
-      return opt.tta ? run_model_tta(model, up, tile) : run_model_tiled(model, up, tile);
+      if (opt.tta) {
+        w.luma = run_model_tta(model, up, tile);
+        w.net = NetPlane();
+      } else {
+        w.net = run_model_tiled(model, up, tile);
+      }
+      return;
     } catch (const OutOfMemory&) {
-      const int side = std::max(up.height, up.width);
+      const int side = std::max(up.height(), up.width());
       const int current = tile <= 0 ? side : std::min(tile, side);
       if (model.device().is_cpu() || current <= kMinTile) throw;
       tile = std::max(kMinTile, current / 2 / 8 * 8);
@@ -95,7 +103,7 @@ Plane run_luma(Vdsr& model, const Plane& up, const UpscaleOptions& opt) {
 
 }  // namespace
 
-UpscaleWork prepare_upscale(const Image& in, int scale) {
+UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model) {
   VDSR_CHECK(scale >= 2 && scale <= 4, "scale must be 2, 3 or 4, got " << scale);
   keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages
   VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
@@ -107,20 +115,39 @@ UpscaleWork prepare_upscale(const Image& in, int scale) {
   w.info.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
   w.info.exif = in.exif;
   w.scale = scale;
+  Plane y;
   if (in.channels <= 2) {
-    w.luma = imresize(channel(in, 0), scale);
+    y = channel(in, 0);
   } else {
     YCbCr ycc = rgb_to_ycbcr(in);
-    w.luma = imresize(ycc.y, scale);
+    y = std::move(ycc.y);
     w.cb = std::move(ycc.cb);
     w.cr = std::move(ycc.cr);
+  }
+  if (model == nullptr) {
+    w.luma = imresize(y, scale);
+  } else {  // row by row into the staging plane: no double plane at the output's size
+    const int H = in.height * scale, W = in.width * scale;
+    w.net = NetPlane(H, W, model->device());
+    ImresizeRows rows(y, H, W);
+    std::vector<double> row(static_cast<size_t>(W));
+    for (int r = 0; r < H; ++r) {
+      rows.row(r, row.data());
+      float* o = w.net.row(r);
+      for (int x = 0; x < W; ++x) o[x] = static_cast<float>(row[size_t(x)]);
+    }
   }
   if (in.channels == 2 || in.channels == 4) w.alpha = channel(in, in.channels - 1);
   return w;
 }
 
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
-  if (model != nullptr) w.luma = run_luma(*model, w.luma, opt);
+  if (model == nullptr) return;
+  if (w.net.empty()) {  // prepared for bicubic alone: the network's floats now
+    w.net = to_net_plane(w.luma, model->device());
+    w.luma = Plane();
+  }
+  run_luma(*model, w, opt);
 }
 
 // Row by row: each output row's chroma (and alpha) is upscaled (ImresizeRows) and converted while
@@ -135,21 +162,30 @@ Image finish_upscale(const UpscaleWork& w) {
   out.bits = w.info.bits;
   out.icc = w.info.icc;
   out.exif = w.info.exif;
-  VDSR_CHECK(w.luma.height == out.height && w.luma.width == out.width,
-             "finish_upscale: the luma is " << w.luma.height << "x" << w.luma.width << ", not " << out.height
-                                            << "x" << out.width);
+  const bool from_net = !w.net.empty();
+  const int lh = from_net ? w.net.height() : w.luma.height, lw = from_net ? w.net.width() : w.luma.width;
+  VDSR_CHECK(lh == out.height && lw == out.width,
+             "finish_upscale: the luma is " << lh << "x" << lw << ", not " << out.height << "x" << out.width);
+  // Row y of the luma in double: the network's floats widened (exact), or the double plane's row.
+  std::vector<double> luma_row(from_net ? size_t(out.width) : 0);
+  const auto luma = [&](int y) -> const double* {
+    if (!from_net) return &w.luma.v[size_t(y) * size_t(out.width)];
+    const float* s = w.net.row(y);
+    for (int x = 0; x < out.width; ++x) luma_row[size_t(x)] = static_cast<double>(s[x]);
+    return luma_row.data();
+  };
   out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
   const size_t row_values = size_t(out.width) * size_t(out.channels);
   if (out.channels <= 2) {
-    for (int y = 0; y < out.height; ++y) put_row(out, 0, y, &w.luma.v[size_t(y) * size_t(out.width)]);
+    for (int y = 0; y < out.height; ++y) put_row(out, 0, y, luma(y));
   } else {
     ImresizeRows cb(w.cb, out.height, out.width), cr(w.cr, out.height, out.width);
     std::vector<double> cb_row(size_t(out.width)), cr_row(size_t(out.width));
     for (int y = 0; y < out.height; ++y) {
       cb.row(y, cb_row.data());
       cr.row(y, cr_row.data());
-      ycbcr_to_rgb_row(&w.luma.v[size_t(y) * size_t(out.width)], cb_row.data(), cr_row.data(), size_t(out.width),
-                       out.bits, &out.pixels[size_t(y) * row_values], size_t(out.channels));
+      ycbcr_to_rgb_row(luma(y), cb_row.data(), cr_row.data(), size_t(out.width), out.bits,
+                       &out.pixels[size_t(y) * row_values], size_t(out.channels));
     }
   }
   if (out.channels == 2 || out.channels == 4) {
@@ -164,7 +200,7 @@ Image finish_upscale(const UpscaleWork& w) {
 }
 
 Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt) {
-  UpscaleWork w = prepare_upscale(in, opt.scale);
+  UpscaleWork w = prepare_upscale(in, opt.scale, model);
   run_network(w, model, opt);
   return finish_upscale(w);
 }

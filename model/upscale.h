@@ -11,6 +11,7 @@
 
 #include "image/image_io.h"
 #include "image/plane.h"
+#include "model/net_plane.h"
 #include "model/vdsr.h"
 
 namespace vdsr {
@@ -34,12 +35,19 @@ Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt);
 struct UpscaleWork {
   Image info;   // the input's size, channels, bit depth, colour profile and EXIF; no pixels
   int scale = 2;
-  Plane luma;   // the bicubic-upscaled luma (or grey); after run_network, the network's output
+  // The luma (or grey) at the output's size, in one of two forms. For a network: `net`, the bicubic
+  // upscale rounded to the network's floats and staged for its device (model/net_plane.h), and
+  // after run_network its output there; with TTA the output is the mean of eight, in double, in
+  // `luma`. For bicubic alone: `luma`, the bicubic upscale in double.
+  Plane luma;
+  NetPlane net;
   Plane cb, cr, alpha;  // at the input's size: chroma (colour images), alpha (when present)
 };
-// Splits the colour (rgb2ycbcr) and upscales the luma (bicubic): the network's input.
-UpscaleWork prepare_upscale(const Image& in, int scale);
-// The network on w.luma (model == nullptr: nothing; opt.scale is w.scale).
+// Splits the colour (rgb2ycbcr) and upscales the luma (bicubic): the input of `model`, staged for
+// its device (nullptr: bicubic alone, kept in double).
+UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model = nullptr);
+// The network on the luma (model == nullptr: nothing; opt.scale is w.scale). All it does besides
+// the forward is copy the staged input to the device and the output back (Vdsr::forward_host).
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt);
 // Upscales chroma and alpha (bicubic), goes back to RGB, rounds and saturates to the input's depth.
 Image finish_upscale(const UpscaleWork& w);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "engine/error.h"
@@ -167,9 +168,10 @@ void Vdsr::set_op_marker(std::function<void(const OpMark&)> marker) {
 double Vdsr::activation_bytes(const VdsrConfig& cfg, Precision p, int64_t pixels, bool training) {
   const double elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
   const double map = double(pixels) * cfg.widest() * elem + kAlign, plane = double(pixels) * sizeof(float) + kAlign;
-  // Inference: two feature maps in ping-pong. Training: every hidden layer's output (depth - 1),
-  // two gradient maps in ping-pong, and the prediction and its gradient planes.
-  return (training ? (cfg.depth + 1) * map + 2 * plane : 2 * map) + kAlign;
+  // Inference: two feature maps in ping-pong, and the input and output planes forward_host stages
+  // on the device. Training: every hidden layer's output (depth - 1), two gradient maps in
+  // ping-pong, and the prediction and its gradient planes.
+  return (training ? (cfg.depth + 1) * map : 2 * map) + 2 * plane + kAlign;
 }
 
 void Vdsr::reserve_activations(int64_t pixels, bool training) {
@@ -177,7 +179,7 @@ void Vdsr::reserve_activations(int64_t pixels, bool training) {
   const size_t map = Arena::bytes_for(size_t(pixels) * size_t(cfg_.widest()) * elem, kAlign);
   const size_t plane = Arena::bytes_for(size_t(pixels) * sizeof(float), kAlign);
   // As activation_bytes, in exact size_t arithmetic.
-  const size_t bytes = (training ? size_t(cfg_.depth + 1) * map + 2 * plane : 2 * map) + kAlign;
+  const size_t bytes = (training ? size_t(cfg_.depth + 1) * map : 2 * map) + 2 * plane + kAlign;
   if (bytes > acts_.capacity()) {
     acts_ = Arena();  // frees the old block before the new one is taken
     acts_ = Arena(device_, bytes, "activations");
@@ -209,8 +211,35 @@ const void* Vdsr::layer_weights(size_t i, bool flipped) const {
 
 void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
+  reserve_activations(N * H * W, false);
+  forward_reserved(N, H, W, x, y);
+}
+
+// The staging planes come from the activation arena (reserve_activations counts them): no
+// allocation once the largest image has been seen.
+void Vdsr::forward_host(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
+  VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
   const int64_t pixels = N * H * W;
+  const size_t bytes = size_t(pixels) * sizeof(float);
+  if (device_.is_cpu() && x != y) return forward(N, H, W, x, y);
   reserve_activations(pixels, false);
+  float* dy = acts_.alloc_floats(size_t(pixels));
+  if (device_.is_cpu()) {  // in place: the output beside the input, then over it
+    forward_reserved(N, H, W, x, dy);
+    std::memcpy(y, dy, bytes);
+    return;
+  }
+  float* dx = acts_.alloc_floats(size_t(pixels));
+  copy_bytes_queued(device_, dx, Device::cpu(), x, bytes);
+  forward_reserved(N, H, W, dx, dy);
+  copy_bytes_queued(Device::cpu(), y, device_, dy, bytes);
+#ifdef VDSR_HAVE_CUDA
+  cuda_sync(device_.index);
+#endif
+}
+
+void Vdsr::forward_reserved(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
+  const int64_t pixels = N * H * W;
   const size_t map = size_t(pixels) * size_t(cfg_.widest()) * map_elem();
   void* ping[2] = {acts_.alloc(map), acts_.alloc(map)};
   mark("start", -1);

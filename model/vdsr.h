@@ -111,7 +111,13 @@ class Vdsr {
   VdsrWeights ema_weights() const;  // the EMA as weights (an error without one)
 
   // y = x + f(x) (SRCNN: f(x)). Inference only: keeps two activation maps alive, not every layer's.
+  // x and y are on the model's device.
   void forward(int64_t N, int64_t H, int64_t W, const float* x, float* y);
+  // The same on host memory (x and y may be the same block): on a GPU the input is copied into, and
+  // the output out of, device planes kept in the activation arena across calls, the copies queued
+  // around the forward with one wait at the end. Copies from page-locked memory
+  // (engine/pinned_pool.h) run at the bus's speed; pageable memory works, slower.
+  void forward_host(int64_t N, int64_t H, int64_t W, const float* x, float* y);
   // Progress of forward(): called with the layer-pixels done, N H W after each layer (on a GPU the
   // layer is then queued, not finished). Empty: none.
   void set_forward_observer(std::function<void(int64_t layer_pixels)> observer) { observer_ = std::move(observer); }
@@ -171,6 +177,8 @@ class Vdsr {
                              const StepOptions& opt) const;
 
   void reserve_activations(int64_t pixels, bool training);
+  // forward() once the arena is reserved: allocates only its two ping-pong maps from it.
+  void forward_reserved(int64_t N, int64_t H, int64_t W, const float* x, float* y);
   void forward_backward_async(int64_t N, int64_t H, int64_t W, const float* x, const float* target);
   // bf16 / tf32: remakes the hidden layers' GEMM weight copies (wg_, and wg_flip_ for training).
   void convert_weights(bool with_flipped);

@@ -1,7 +1,9 @@
-// The upscaler's bicubic stages (model/upscale.h): finish_upscale, which converts row by row, is
-// the whole-plane composition of the image functions (imresize the chroma and alpha, ycbcr2rgb,
-// round and saturate), sample for sample, for every channel layout, bit depth and scale; and
-// prepare_upscale's luma is imresize of rgb2ycbcr's Y.
+// The upscaler's stages (model/upscale.h): finish_upscale, which converts row by row, is the
+// whole-plane composition of the image functions (imresize the chroma and alpha, ycbcr2rgb, round
+// and saturate), sample for sample, for every channel layout, bit depth and scale; prepare_upscale's
+// luma is imresize of rgb2ycbcr's Y. With a network, the luma travels as staged floats
+// (model/net_plane.h) and the result is the test's own composition in doubles around a bare
+// Vdsr::forward on float vectors, sample for sample, with and without TTA and tiles.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -11,7 +13,9 @@
 #include "image/color.h"
 #include "image/imresize.h"
 #include "image/quantize.h"
+#include "model/inference.h"
 #include "model/upscale.h"
+#include "model/vdsr.h"
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
@@ -40,6 +44,24 @@ Image finish_whole(const UpscaleWork& w) {
     for (size_t i = 0; i < n; ++i) out.pixels[i * c + c - 1] = uint16_t(round_saturate(a.v[i] * max, max));
   }
   return out;
+}
+
+// The network's output on a double plane by hand: each value to float, Vdsr::forward, back to
+// double (what the upscaler always did around the network).
+Plane forward_by_hand(Vdsr& model, const Plane& in) {
+  std::vector<float> x(in.v.begin(), in.v.end()), y(x.size());
+  model.forward(1, in.height, in.width, x.data(), y.data());
+  Plane out(in.height, in.width);
+  for (size_t i = 0; i < y.size(); ++i) out.v[i] = double(y[i]);
+  return out;
+}
+
+// The luma of a prepared image by hand: imresize of the Y (the grey value itself for grey).
+Plane luma_by_hand(const Image& in, int scale) {
+  if (in.channels >= 3) return imresize(rgb_to_ycbcr(in).y, scale);
+  Plane p(in.height, in.width);
+  for (size_t i = 0; i < p.v.size(); ++i) p.v[i] = in.pixels[i * size_t(in.channels)] / double(in.max_value());
+  return imresize(p, scale);
 }
 
 }  // namespace
@@ -75,4 +97,65 @@ TEST_CASE("finish_upscale refuses a luma of the wrong size") {
   UpscaleWork w = prepare_upscale(test::random_image(4, 4, 3, 8, 9), 2);
   w.luma = Plane(7, 8);
   CHECK_THROWS_AS(finish_upscale(w), Error);
+}
+
+TEST_CASE("the network's path through staged floats is the double composition around a bare forward") {
+  Vdsr model(VdsrConfig{5, 8, true});
+  model.init_he(31);
+  uint32_t seed = 40;
+  for (const int channels : {1, 2, 3, 4})
+    for (const int bits : {8, 16})
+      for (const int scale : {2, 3}) {
+        const Image in = test::random_image(9, 13, channels, bits, seed++);
+        INFO(channels << " channels, " << bits << " bits, x" << scale);
+        // prepare_upscale for a model stages the luma as floats; bicubic alone keeps doubles.
+        const Plane luma = luma_by_hand(in, scale);
+        const UpscaleWork staged = prepare_upscale(in, scale, &model);
+        REQUIRE(staged.luma.v.empty());
+        REQUIRE(staged.net.height() == luma.height);
+        REQUIRE(staged.net.width() == luma.width);
+        for (size_t i = 0; i < luma.v.size(); ++i) REQUIRE(staged.net.data()[i] == static_cast<float>(luma.v[i]));
+
+        UpscaleWork want = prepare_upscale(in, scale);  // doubles: the oracle's input
+        want.luma = forward_by_hand(model, want.luma);
+        const Image ref = finish_whole(want);
+        UpscaleOptions opt;
+        opt.scale = scale;
+        CHECK(upscale_image(in, &model, opt).pixels == ref.pixels);
+        // The pipeline's three calls, staged and not (run_network stages a bicubic preparation).
+        UpscaleWork a = prepare_upscale(in, scale, &model), b = prepare_upscale(in, scale);
+        run_network(a, &model, opt);
+        run_network(b, &model, opt);
+        CHECK(finish_upscale(a).pixels == ref.pixels);
+        CHECK(finish_upscale(b).pixels == ref.pixels);
+        opt.tile = 5;  // tiles: the same pixels
+        CHECK(upscale_image(in, &model, opt).pixels == ref.pixels);
+
+        // TTA: the mean in double of the eight transformed outputs, by hand.
+        Plane mean(luma.height, luma.width);
+        for (int t = 0; t < 8; ++t) {
+          const Plane o = invert_transform(forward_by_hand(model, transform_plane(luma, t)), t);
+          for (size_t i = 0; i < mean.v.size(); ++i) mean.v[i] += o.v[i];
+        }
+        for (auto& v : mean.v) v /= 8.0;
+        UpscaleWork tta = prepare_upscale(in, scale);
+        tta.luma = mean;
+        UpscaleOptions topt;
+        topt.scale = scale;
+        topt.tta = true;
+        CHECK(upscale_image(in, &model, topt).pixels == finish_whole(tta).pixels);
+      }
+}
+
+TEST_CASE("a NetPlane widens back to the same doubles and copies into a block of its own") {
+  Plane p(3, 5);
+  for (size_t i = 0; i < p.v.size(); ++i) p.v[i] = 0.1 * double(i) + 1e-9;
+  const NetPlane n = to_net_plane(p, Device::cpu());
+  const Plane back = to_plane(n);
+  for (size_t i = 0; i < p.v.size(); ++i) CHECK(back.v[i] == double(static_cast<float>(p.v[i])));
+  const NetPlane copy = n;
+  CHECK(copy.data() != n.data());
+  CHECK(to_plane(copy).v == back.v);
+  CHECK(NetPlane().empty());
+  CHECK(NetPlane(NetPlane()).empty());
 }

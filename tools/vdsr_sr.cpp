@@ -222,7 +222,8 @@ int run(int argc, char** argv) {
     const Image in = load_image(jobs[i].input);
     records[i].in_w = in.width;
     records[i].in_h = in.height;
-    return prepare_upscale(in, o.scale);
+    // Staged for the models' device (every worker's is a GPU, or every one the CPU).
+    return prepare_upscale(in, o.scale, models.empty() ? nullptr : models.front().get());
   };
   stages.process = [&](int worker, size_t i, UpscaleWork work) {
     UpscaleOptions mine = up;
@@ -234,7 +235,7 @@ int run(int argc, char** argv) {
     records[i].out_w = work.info.width * work.scale;
     records[i].out_h = work.info.height * work.scale;
     Image out = finish_upscale(work);
-    work = UpscaleWork();  // its planes are 8 bytes a pixel: free them before encoding
+    work = UpscaleWork();  // its planes back to the heap and the staging pool before encoding
     if (out.bits == 16 && format != ImageFormat::PNG && format != ImageFormat::TIFF) {
       // Only PNG and TIFF store 16 bits; other formats get the 8-bit rounding of the result.
       for (auto& v : out.pixels) v = static_cast<uint16_t>((v + 128) / 257);

@@ -36,6 +36,7 @@
 
 #include "engine/buffer.h"
 #include "engine/device.h"
+#include "engine/pinned_pool.h"
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
 #include "image/plane.h"
@@ -441,6 +442,31 @@ TEST_CASE("CUDA model bf16 and tf32: inference is close to fp32, repeatable, til
     for (size_t i = 0; i < r.size(); ++i) in.v[i] = static_cast<double>(r[i]);
     const Plane whole = run_model(tc, in), tiled = run_model_tiled(tc, in, 16);
     CHECK(whole.v == tiled.v);
+  }
+}
+
+TEST_CASE("CUDA model: forward_host through page-locked staging is forward on device buffers, bit for bit") {
+  vdsr::test::require_gpu();
+  const auto params = seeded_params(VdsrConfig{}, 37);
+  for (const Precision p : {Precision::Fp32, Precision::Bf16, Precision::Tf32}) {
+    INFO(precision_name(p));
+    const auto model = gpu_model(params, p);
+    // Growing sizes and then a smaller one: the device planes are kept and reused.
+    for (const int64_t side : {int64_t(17), int64_t(64), int64_t(33)}) {
+      INFO("side " << side);
+      const size_t n = size_t(side * side);
+      const auto x = random_floats(n, 0.0f, 1.0f, 71);
+      const auto want = forward_gpu(*model, 1, side, side, x);
+      PinnedBlock staging(n * sizeof(float), kGpu);
+      CHECK(staging.page_locked());
+      auto* io = static_cast<float*>(staging.data());
+      std::copy(x.begin(), x.end(), io);
+      std::vector<float> out(n, -7.0f);
+      model->forward_host(1, side, side, io, out.data());  // pageable output
+      CHECK(same_bits(out, want));
+      model->forward_host(1, side, side, io, io);  // in place, page-locked
+      CHECK(same_bits(std::vector<float>(io, io + n), want));
+    }
   }
 }
 

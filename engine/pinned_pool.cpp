@@ -1,0 +1,162 @@
+// The staging pool (pinned_pool.h).
+#include "engine/pinned_pool.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "engine/log.h"
+
+#ifdef VDSR_HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
+namespace vdsr {
+
+namespace {
+
+constexpr size_t kAlign = 256;  // as Buffer's host memory and cudaMalloc
+
+struct IdleBlock {
+  void* data;
+  size_t capacity;
+};
+
+// Idle blocks per kind: [0] plain, [1] page-locked.
+struct Pool {
+  std::mutex mutex;
+  std::vector<IdleBlock> idle[2];
+  size_t idle_bytes[2] = {0, 0};
+  int64_t allocations = 0;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool();  // never destroyed: blocks may be released during static teardown
+  return *p;
+}
+
+std::atomic<bool> locking_failed{false};
+
+void free_block(void* data, bool locked) {
+#ifdef VDSR_HAVE_CUDA
+  if (locked) {
+    cudaFreeHost(data);
+    return;
+  }
+#endif
+  (void)locked;
+  std::free(data);
+}
+
+void* alloc_plain(size_t capacity) {
+  void* p = std::aligned_alloc(kAlign, capacity);
+  if (p == nullptr) VDSR_OUT_OF_MEMORY("out of host memory allocating " << capacity << " bytes of staging");
+  return p;
+}
+
+// A new page-locked block, or nullptr (logged once) where page-locking fails.
+void* alloc_locked(size_t capacity) {
+#ifdef VDSR_HAVE_CUDA
+  if (!locking_failed.load()) {
+    void* p = nullptr;
+    const cudaError_t err = cudaHostAlloc(&p, capacity, cudaHostAllocPortable);
+    if (err == cudaSuccess) return p;
+    cudaGetLastError();  // not sticky: clear it for the engine's later checks
+    if (!locking_failed.exchange(true))
+      log_verbose(std::string("page-locked host memory is not available (") + cudaGetErrorString(err) +
+                  "): images are copied to and from the GPU from pageable memory, which is slower");
+  }
+#endif
+  (void)capacity;
+  return nullptr;
+}
+
+}  // namespace
+
+PinnedBlock::PinnedBlock(size_t bytes, Device device) {
+  if (bytes == 0) return;
+  const bool want_locked = device.is_cuda();
+  const size_t capacity = (bytes + kPinnedGranule - 1) / kPinnedGranule * kPinnedGranule;
+  Pool& p = pool();
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    // Page-locked where asked for; a plain block serves too once page-locking has failed.
+    for (const int kind : {want_locked ? 1 : 0, want_locked && locking_failed.load() ? 0 : -1}) {
+      if (kind < 0) continue;
+      std::vector<IdleBlock>& idle = p.idle[kind];
+      size_t best = idle.size();
+      for (size_t i = 0; i < idle.size(); ++i)
+        if (idle[i].capacity >= capacity && idle[i].capacity <= 2 * capacity &&
+            (best == idle.size() || idle[i].capacity < idle[best].capacity))
+          best = i;
+      if (best < idle.size()) {
+        data_ = idle[best].data;
+        capacity_ = idle[best].capacity;
+        locked_ = kind == 1;
+        p.idle_bytes[kind] -= capacity_;
+        idle[best] = idle.back();
+        idle.pop_back();
+        return;
+      }
+    }
+    ++p.allocations;
+  }
+  if (want_locked) data_ = alloc_locked(capacity);
+  locked_ = data_ != nullptr;
+  if (data_ == nullptr) data_ = alloc_plain(capacity);
+  capacity_ = capacity;
+}
+
+PinnedBlock::~PinnedBlock() { release(); }
+
+PinnedBlock::PinnedBlock(PinnedBlock&& o) noexcept : data_(o.data_), capacity_(o.capacity_), locked_(o.locked_) {
+  o.data_ = nullptr;
+  o.capacity_ = 0;
+}
+
+PinnedBlock& PinnedBlock::operator=(PinnedBlock&& o) noexcept {
+  if (this != &o) {
+    release();
+    data_ = o.data_;
+    capacity_ = o.capacity_;
+    locked_ = o.locked_;
+    o.data_ = nullptr;
+    o.capacity_ = 0;
+  }
+  return *this;
+}
+
+void PinnedBlock::release() {
+  if (data_ == nullptr) return;
+  Pool& p = pool();
+  const int kind = locked_ ? 1 : 0;
+  bool keep = false;
+  {
+    std::lock_guard<std::mutex> lock(p.mutex);
+    if (p.idle_bytes[kind] + capacity_ <= kPinnedIdleCap) {
+      p.idle[kind].push_back({data_, capacity_});
+      p.idle_bytes[kind] += capacity_;
+      keep = true;
+    }
+  }
+  if (!keep) free_block(data_, locked_);
+  data_ = nullptr;
+  capacity_ = 0;
+}
+
+PinnedPoolStats pinned_pool_stats() {
+  Pool& p = pool();
+  std::lock_guard<std::mutex> lock(p.mutex);
+  PinnedPoolStats s;
+  for (int k = 0; k < 2; ++k) {
+    s.idle_blocks += int64_t(p.idle[k].size());
+    s.idle_bytes += int64_t(p.idle_bytes[k]);
+  }
+  s.allocations = p.allocations;
+  return s;
+}
+
+}  // namespace vdsr
