@@ -7,7 +7,9 @@
 #include <png.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <climits>
+#include <cstdlib>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -165,22 +167,15 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   return img;
 }
 
+// PNG's colour type of 1-4 channels.
+constexpr int kPngColor[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
+                              PNG_COLOR_TYPE_RGB_ALPHA};
+
 bool encode_libpng(png_structp png, png_infop pinfo, const Image* img, int level, unsigned char* row) {
   if (setjmp(png_jmpbuf(png))) return false;
-  static const int kColor[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
-                                PNG_COLOR_TYPE_RGB_ALPHA};
-  png_set_IHDR(png, pinfo, png_uint_32(img->width), png_uint_32(img->height), img->bits, kColor[img->channels],
+  png_set_IHDR(png, pinfo, png_uint_32(img->width), png_uint_32(img->height), img->bits, kPngColor[img->channels],
                PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  png_set_compression_level(png, level);
-  if (level == 1) {
-    // The default, the fast setting: every row Paeth-filtered (no per-row trial of the five
-    // filters) and run-length matching (zlib's Z_RLE) instead of its level-1 search. On upscaled
-    // photographs libpng's trials pick Paeth anyway and its residuals are runs, so this is faster
-    // with files 6-12% smaller (docs/perf.md, "Image I/O per stage"); levels 2-9 keep zlib's
-    // search and libpng's trials.
-    png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_PAETH);
-    png_set_compression_strategy(png, Z_RLE);
-  }
+  png_set_compression_level(png, level);  // 0 or 2-9: zlib's search, libpng's filter trials
   // A profile libpng finds malformed (or not matching grey / colour) is dropped with a warning
   // instead of failing the write: the pixels are what the user asked for.
   png_set_benign_errors(png, 1);
@@ -206,7 +201,138 @@ bool encode_libpng(png_structp png, png_infop pinfo, const Image* img, int level
   return true;
 }
 
+// ---- level 1, written without libpng -------------------------------------------------------------
+// Level 1 (the default) writes every row Paeth-filtered and compressed with zlib's run-length
+// matching (Z_RLE), as it had libpng do. libpng's row loop, a scalar Paeth filter with its
+// bookkeeping, took a third of the encoder's time (perf, docs/perf.md "Image I/O per stage"), so
+// this level writes the file itself: the filter is a branch-free loop the compiler vectorises
+// (encoding, unlike decoding, reads raw samples only), and zlib compresses straight into IDAT chunks
+// of at most 1 MiB. The chunks are libpng's: IHDR, iCCP (a profile libpng would keep), eXIf, IDAT,
+// IEND.
+
+void put_be32(std::vector<unsigned char>& out, uint32_t v) {
+  const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                              static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  out.insert(out.end(), b, b + 4);
+}
+
+// Length, type, data, and the CRC of type and data.
+void put_chunk(std::vector<unsigned char>& out, const char* type, const unsigned char* data, size_t n) {
+  put_be32(out, static_cast<uint32_t>(n));
+  const size_t start = out.size();
+  out.insert(out.end(), type, type + 4);
+  if (n > 0) out.insert(out.end(), data, data + n);
+  put_be32(out, static_cast<uint32_t>(crc32(0, out.data() + start, static_cast<uInt>(4 + n))));
+}
+
+// The Paeth residuals of a row of n bytes, bpp bytes a pixel, against the row above (zeros above
+// the first). For the first pixel (left and upper-left 0) Paeth predicts the byte above.
+void paeth_row(const unsigned char* cur, const unsigned char* up, size_t n, size_t bpp, unsigned char* out) {
+  const size_t first = std::min(bpp, n);
+  for (size_t x = 0; x < first; ++x) out[x] = static_cast<unsigned char>(cur[x] - up[x]);
+  for (size_t x = bpp; x < n; ++x) {
+    const int a = cur[x - bpp], b = up[x], c = up[x - bpp];
+    const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+    const int pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+    out[x] = static_cast<unsigned char>(cur[x] - pred);
+  }
+}
+
+// Whether libpng keeps this profile for this image (it checks the header, the tag table and the
+// colour space against the colour type, and drops what fails), asked of libpng itself.
+bool check_icc(png_structp png, png_infop pinfo, const Image* img, bool* kept) {
+  if (setjmp(png_jmpbuf(png))) return false;
+  png_set_IHDR(png, pinfo, png_uint_32(img->width), png_uint_32(img->height), img->bits, kPngColor[img->channels],
+               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+  png_set_benign_errors(png, 1);
+  png_set_iCCP(png, pinfo, "ICC profile", PNG_COMPRESSION_TYPE_BASE, img->icc.data(), png_uint_32(img->icc.size()));
+  *kept = png_get_valid(png, pinfo, PNG_INFO_iCCP) != 0;
+  return true;
+}
+
+bool libpng_keeps_icc(const Image& img) {
+  PngContext ctx;
+  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &ctx, on_error, on_warning);
+  VDSR_CHECK(png != nullptr, "libpng initialisation failed");
+  png_infop pinfo = png_create_info_struct(png);
+  bool kept = false;
+  const bool ok = pinfo != nullptr && check_icc(png, pinfo, &img, &kept);
+  png_destroy_write_struct(&png, pinfo != nullptr ? &pinfo : nullptr);
+  return ok && kept;
+}
+
+std::vector<unsigned char> encode_level1(const Image& img) {
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::vector<unsigned char> out(kSig, kSig + 8);
+  const size_t sample = size_t(img.bits / 8), bpp = size_t(img.channels) * sample;
+  const size_t values = size_t(img.width) * size_t(img.channels), row_bytes = values * sample;
+  out.reserve(row_bytes * size_t(img.height) / 2 + 1024);
+  std::vector<unsigned char> head;
+  put_be32(head, uint32_t(img.width));
+  put_be32(head, uint32_t(img.height));
+  head.insert(head.end(), {static_cast<unsigned char>(img.bits), static_cast<unsigned char>(kPngColor[img.channels]), 0, 0, 0});
+  put_chunk(out, "IHDR", head.data(), head.size());
+  if (!img.icc.empty() && libpng_keeps_icc(img)) {
+    static const char kName[] = "ICC profile";  // the name libpng writes; then its 0 and method 0
+    std::vector<unsigned char> icc(kName, kName + sizeof kName);
+    icc.push_back(0);
+    uLongf n = compressBound(uLong(img.icc.size()));
+    const size_t at = icc.size();
+    icc.resize(at + n);
+    VDSR_CHECK(compress2(icc.data() + at, &n, img.icc.data(), uLong(img.icc.size()), Z_DEFAULT_COMPRESSION) == Z_OK,
+               "zlib failed to compress the colour profile");
+    icc.resize(at + n);
+    put_chunk(out, "iCCP", icc.data(), icc.size());
+  }
+  if (!img.exif.empty()) put_chunk(out, "eXIf", img.exif.data(), img.exif.size());
+
+  z_stream zs{};
+  VDSR_CHECK(deflateInit2(&zs, 1, Z_DEFLATED, 15, 8, Z_RLE) == Z_OK, "zlib initialisation failed");
+  struct End {
+    z_stream& z;
+    ~End() { deflateEnd(&z); }
+  } end{zs};
+  constexpr size_t kIdat = size_t(1) << 20;
+  std::vector<unsigned char> zbuf(kIdat), rows(2 * row_bytes), filtered(1 + row_bytes);
+  std::fill(rows.begin() + std::ptrdiff_t(row_bytes), rows.end(), 0);  // the row above the first
+  zs.next_out = zbuf.data();
+  zs.avail_out = uInt(kIdat);
+  const auto flush_idat = [&] {
+    put_chunk(out, "IDAT", zbuf.data(), kIdat - zs.avail_out);
+    zs.next_out = zbuf.data();
+    zs.avail_out = uInt(kIdat);
+  };
+  for (int y = 0; y < img.height; ++y) {
+    unsigned char* cur = rows.data() + (y % 2 == 0 ? 0 : row_bytes);
+    const unsigned char* up = rows.data() + (y % 2 == 0 ? row_bytes : 0);
+    const uint16_t* src = img.pixels.data() + size_t(y) * values;
+    if (img.bits == 16) {
+      for (size_t i = 0; i < values; ++i) {  // PNG samples are big-endian
+        cur[2 * i] = static_cast<unsigned char>(src[i] >> 8);
+        cur[2 * i + 1] = static_cast<unsigned char>(src[i] & 0xff);
+      }
+    } else {
+      for (size_t i = 0; i < values; ++i) cur[i] = static_cast<unsigned char>(src[i]);
+    }
+    filtered[0] = 4;  // Paeth
+    paeth_row(cur, up, row_bytes, bpp, filtered.data() + 1);
+    const bool last = y + 1 == img.height;
+    zs.next_in = filtered.data();
+    zs.avail_in = uInt(filtered.size());
+    for (;;) {
+      const int r = deflate(&zs, last ? Z_FINISH : Z_NO_FLUSH);
+      VDSR_CHECK(r == Z_OK || r == Z_STREAM_END || r == Z_BUF_ERROR, "zlib failed while compressing (" << r << ")");
+      if (zs.avail_out == 0) flush_idat();
+      if (last ? r == Z_STREAM_END : zs.avail_in == 0) break;
+    }
+  }
+  if (zs.avail_out < kIdat) flush_idat();
+  put_chunk(out, "IEND", nullptr, 0);
+  return out;
+}
+
 std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const std::string& path) {
+  if (o.png_level == 1) return encode_level1(img);
   std::vector<unsigned char> out;
   out.reserve(size_t(img.width) * size_t(img.height) * size_t(img.channels) / 2 + 1024);
   std::vector<unsigned char> row(size_t(img.width) * size_t(img.channels) * size_t(img.bits / 8));

@@ -4,8 +4,11 @@
 #include <catch2/catch.hpp>
 
 #include <stb/stb_image_write.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -181,6 +184,86 @@ TEST_CASE("PNG's default level (Paeth rows, run-length matching) beats zlib's le
   vdsr::save_image(dir + "/l2.png", img, ImageFormat::PNG, vdsr::SaveOptions{95, 2});
   CHECK(fs::file_size(dir + "/l1.png") < fs::file_size(dir + "/l2.png"));
   CHECK(vdsr::load_image(dir + "/l1.png").pixels == img.pixels);
+  fs::remove_all(dir);
+}
+
+namespace {
+
+uint32_t be32_at(const std::vector<unsigned char>& b, size_t at) {
+  return uint32_t(b[at]) << 24 | uint32_t(b[at + 1]) << 16 | uint32_t(b[at + 2]) << 8 | uint32_t(b[at + 3]);
+}
+
+// The PNG specification's Paeth predictor, as it writes it.
+int paeth_spec(int a, int b, int c) {
+  const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+  if (pa <= pb && pa <= pc) return a;
+  if (pb <= pc) return b;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("PNG's default level, written without libpng: valid chunks, Paeth on every row, read back") {
+  const std::string dir = vdsr::test::temp_dir("image_io_png_fast");
+  struct Case {
+    int h, w, c, bits;
+  };
+  // 700 x 700 random RGB compresses to about 1.5 MB: more than one IDAT chunk of at most 1 MiB.
+  for (const Case k : {Case{700, 700, 3, 8}, Case{1, 1, 1, 8}, Case{1, 5, 2, 16}, Case{5, 1, 4, 16}, Case{9, 7, 3, 16},
+                       Case{6, 11, 1, 8}}) {
+    INFO(k.h << "x" << k.w << ", " << k.c << " channels, " << k.bits << " bits");
+    const Image img = random_image(k.h, k.w, k.c, k.bits, uint32_t(k.h * 31 + k.w * 7 + k.c));
+    const std::string path = dir + "/f.png";
+    vdsr::save_image(path, img, ImageFormat::PNG);  // level 1, the default
+    const std::vector<unsigned char> f = read_bytes(path);
+    REQUIRE(f.size() > 8);
+    // Chunks: IHDR first, IEND last, every CRC right, IDATs of at most 1 MiB; their data joined.
+    std::vector<std::string> types;
+    std::vector<unsigned char> z;
+    size_t idats = 0;
+    for (size_t pos = 8; pos < f.size();) {
+      REQUIRE(pos + 12 <= f.size());
+      const uint32_t len = be32_at(f, pos);
+      REQUIRE(pos + 12 + len <= f.size());
+      const std::string type(f.begin() + std::ptrdiff_t(pos + 4), f.begin() + std::ptrdiff_t(pos + 8));
+      types.push_back(type);
+      CHECK(be32_at(f, pos + 8 + len) == uint32_t(crc32(0, f.data() + pos + 4, uInt(4 + len))));
+      if (type == "IDAT") {
+        ++idats;
+        CHECK(len <= (1u << 20));
+        z.insert(z.end(), f.begin() + std::ptrdiff_t(pos + 8), f.begin() + std::ptrdiff_t(pos + 8 + len));
+      }
+      pos += 12 + len;
+    }
+    REQUIRE(types.size() >= 3);
+    CHECK(types.front() == "IHDR");
+    CHECK(types.back() == "IEND");
+    if (k.h == 700) CHECK(idats >= 2);
+    // Every row: filter 4 (Paeth) and the specification's Paeth residuals of the big-endian samples.
+    const size_t bpp = size_t(k.c * k.bits / 8), row = size_t(k.w) * bpp;
+    std::vector<unsigned char> raw((row + 1) * size_t(k.h) + 1);
+    uLongf n = uLongf(raw.size());
+    REQUIRE(uncompress(raw.data(), &n, z.data(), uLong(z.size())) == Z_OK);
+    REQUIRE(n == (row + 1) * size_t(k.h));
+    const auto sample_byte = [&](int y, size_t i) -> int {  // byte i of row y, as the file stores it
+      const uint16_t v = img.pixels[size_t(y) * size_t(k.w) * size_t(k.c) + i / size_t(k.bits / 8)];
+      return k.bits == 8 ? v : (i % 2 == 0 ? v >> 8 : v & 0xff);
+    };
+    bool all_paeth = true, residuals_right = true;
+    for (int y = 0; y < k.h; ++y) {
+      all_paeth = all_paeth && raw[size_t(y) * (row + 1)] == 4;
+      for (size_t i = 0; i < row; ++i) {
+        const int a = i >= bpp ? sample_byte(y, i - bpp) : 0, b = y > 0 ? sample_byte(y - 1, i) : 0;
+        const int c = (i >= bpp && y > 0) ? sample_byte(y - 1, i - bpp) : 0;
+        const int want = (sample_byte(y, i) - paeth_spec(a, b, c)) & 0xff;
+        residuals_right = residuals_right && raw[size_t(y) * (row + 1) + 1 + i] == want;
+      }
+    }
+    CHECK(all_paeth);
+    CHECK(residuals_right);
+    const Image back = vdsr::load_image(path);  // libpng's reader checks the CRCs and zlib's checksum
+    CHECK(back.pixels == img.pixels);
+  }
   fs::remove_all(dir);
 }
 
