@@ -27,7 +27,8 @@ YCbCr rgb_to_ycbcr(const Image& img);
 // ycbcr2rgb, then round half away from zero and saturate to `bits` (8 or 16): a 3-channel image.
 Image ycbcr_to_rgb(const YCbCr& ycc, int bits);
 // The same for n pixels given as rows of Y, Cb and Cr: pixel i's R, G, B go to out[i * stride + 0..2]
-// (stride 3 for RGB, 4 for RGBA, whose alpha is left alone).
+// (stride 3 for RGB, 4 for RGBA, whose alpha is left alone). AVX2 where engine/cpu_features.h's
+// path is not the generic one, with the same bits.
 void ycbcr_to_rgb_row(const double* y, const double* cb, const double* cr, size_t n, int bits, uint16_t* out,
                       size_t stride);
 

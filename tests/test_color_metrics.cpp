@@ -5,8 +5,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <random>
+#include <vector>
 
+#include "engine/cpu_features.h"
 #include "engine/error.h"
 #include "image/color.h"
 #include "image/eval_protocol.h"
@@ -153,6 +157,60 @@ TEST_CASE("rgb_to_ycbcr and ycbcr_to_rgb") {
     const Image rgb = vdsr::ycbcr_to_rgb(ycc, 8);
     CHECK(rgb.pixels == std::vector<uint16_t>{0, 0, 0, 255, 255, 255});
   }
+}
+
+TEST_CASE("ycbcr_to_rgb_row: the vector path gives the generic path's bits, ties and edge values included") {
+  // Inputs: random values around [0, 1], NaN, infinities, huge and negative values, and, with Cb and
+  // Cr at their offsets (so the other terms are exact zeros), Y values a few ulps around those whose
+  // R lands on a rounding tie k + 0.5.
+  std::vector<double> y, cb, cr;
+  std::mt19937_64 g(7);
+  std::uniform_real_distribution<double> u(-0.2, 1.2);
+  for (int i = 0; i < 4000; ++i) {
+    y.push_back(u(g));
+    cb.push_back(u(g));
+    cr.push_back(u(g));
+  }
+  const double specials[] = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(),
+                             -std::numeric_limits<double>::infinity(), 1e300, -1e300, -0.0, 0.0, 1.0};
+  for (const double a : specials)
+    for (const double b : specials) {
+      y.push_back(a);
+      cb.push_back(b);
+      cr.push_back(0.5);
+    }
+  const double c_off = 128.0 / 255.0;
+  for (const int bits : {8, 16}) {
+    const double maxv = double((1 << bits) - 1);
+    for (int k = 0; k < 256; ++k) {
+      // R = 255 * (y - 16/255) / 219 * 255 / 255 ... solved for the tie, then nudged by ulps.
+      const double target = (double(k) * (maxv / 255.0) + 0.5) / maxv;  // R / max on the [0, 1] scale
+      double v = 16.0 / 255.0 + target * 219.0 / 255.0;
+      for (int step = 0; step < 8; ++step) v = std::nextafter(v, 0.0);
+      for (int step = 0; step < 17; ++step, v = std::nextafter(v, 2.0)) {
+        y.push_back(v);
+        cb.push_back(c_off);
+        cr.push_back(c_off);
+      }
+    }
+  }
+  const char* saved = std::getenv("VDSR_CPU_ISA");
+  const std::string keep = saved != nullptr ? saved : "";
+  const bool vector_path = vdsr::cpu_isa() != vdsr::Isa::kGeneric;
+  if (!vector_path) WARN("this CPU runs the generic path only: the comparison is with itself");
+  for (const int bits : {8, 16})
+    for (const size_t stride : {size_t(3), size_t(4)})
+      for (const size_t n : {size_t(0), size_t(1), size_t(3), size_t(5), size_t(7), y.size()}) {
+        INFO(bits << " bits, stride " << stride << ", " << n << " pixels");
+        std::vector<uint16_t> best(n * stride + 1, 7), generic(n * stride + 1, 7);
+        vdsr::ycbcr_to_rgb_row(y.data(), cb.data(), cr.data(), n, bits, best.data(), stride);
+        setenv("VDSR_CPU_ISA", "generic", 1);
+        vdsr::ycbcr_to_rgb_row(y.data(), cb.data(), cr.data(), n, bits, generic.data(), stride);
+        if (keep.empty()) unsetenv("VDSR_CPU_ISA");
+        else setenv("VDSR_CPU_ISA", keep.c_str(), 1);
+        CHECK(best == generic);  // alpha slots (stride 4) and the sentinel after the row untouched too
+        CHECK(best.back() == 7);
+      }
 }
 
 TEST_CASE("quantize_u8 rounds half away from zero and saturates") {
