@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "image/image_io.h"
+
 namespace vdsr {
 
 struct PipelineThreads {
@@ -29,12 +31,17 @@ struct PipelineThreads {
 // Parses "L:P:S" (each 1..256) as -j/--threads does; throws Error with the flag name otherwise.
 PipelineThreads parse_pipeline_threads(const std::string& text);
 
+// What a save thread (chroma bicubic, back to RGB, encode) costs per output pixel against a load
+// thread (decode, colour split, luma bicubic), for output format f with options o: measured by
+// vdsr_bench --stages on Set14 x2 (docs/perf.md, "Image I/O per stage": record 5641b18), from 1.35
+// (BMP) and 1.6 (JPEG) to 4.1 (PNG level 1) and 40 (lossless WebP).
+double save_cost_ratio(ImageFormat f, const SaveOptions& o);
+
 // vdsr_sr's threads on `gpus` GPUs when -j is not given: one process worker per GPU (it runs the
-// network and mostly waits), the CPU's `hardware_threads` shared between loading (decode, colour
-// split, luma bicubic) and saving (chroma bicubic, back to RGB, encode), which costs two (JPEG) to
-// seven (PNG) times as much per pixel (vdsr_bench --stages, docs/perf.md): L = hw / 4,
-// S = hw - L - gpus, each within 1..256 (S at least 2).
-PipelineThreads gpu_pipeline_threads(int hardware_threads, int gpus);
+// network and mostly waits), and the other hardware threads T = hw - gpus (at least 3) split so
+// that loading and saving keep the same pace: L maximises min(L, (T - L) / save_cost), S = T - L,
+// each within 1..256 (S at least 2). 16 threads, one GPU: 3:1:12 for PNG, 6:1:9 for JPEG.
+PipelineThreads gpu_pipeline_threads(int hardware_threads, int gpus, double save_cost);
 
 // The stages of jobs whose work travels as a T from stage to stage (vdsr_sr: model/upscale.h's
 // UpscaleWork; an Image in the tests).

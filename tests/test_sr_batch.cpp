@@ -653,15 +653,23 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
     REQUIRE(peak.load() <= t.load + 3 * t.process + 3 * t.save);
   }
   REQUIRE(parse_pipeline_threads("1:2:2").process == 2);
-  // vdsr_sr on GPUs without -j: a worker per GPU, a quarter of the cores loading, the rest saving.
+  // vdsr_sr on GPUs without -j: a worker per GPU, the other threads split so that loading and
+  // saving keep pace, by the output format's save cost.
   const auto same = [](PipelineThreads a, PipelineThreads b) {
     return a.load == b.load && a.process == b.process && a.save == b.save;
   };
-  CHECK(same(gpu_pipeline_threads(16, 1), {4, 1, 11}));
-  CHECK(same(gpu_pipeline_threads(16, 2), {4, 2, 10}));
-  CHECK(same(gpu_pipeline_threads(2, 1), {1, 1, 2}));
-  CHECK(same(gpu_pipeline_threads(0, 1), {1, 1, 2}));  // hardware_concurrency() may say 0
-  CHECK(same(gpu_pipeline_threads(2048, 8), {256, 8, 256}));  // at most 256 a stage, as -j
+  const double png = save_cost_ratio(ImageFormat::PNG, SaveOptions{}), jpg = save_cost_ratio(ImageFormat::JPEG, SaveOptions{});
+  CHECK(png > 3.0);
+  CHECK(jpg < 2.0);
+  CHECK(save_cost_ratio(ImageFormat::PNG, SaveOptions{95, 6, 90}) > png);   // zlib's search
+  CHECK(save_cost_ratio(ImageFormat::WEBP, SaveOptions{95, 1, 101}) > save_cost_ratio(ImageFormat::WEBP, SaveOptions{}));
+  CHECK(same(gpu_pipeline_threads(16, 1, 4.1), {3, 1, 12}));  // 3 x 1 load ~ 12 / 4.1 save
+  CHECK(same(gpu_pipeline_threads(16, 1, 1.6), {6, 1, 9}));
+  CHECK(same(gpu_pipeline_threads(16, 2, 4.1), {3, 2, 11}));
+  CHECK(same(gpu_pipeline_threads(16, 1, 1.0), {7, 1, 8}));  // equal costs: an even split, the pace of 7
+  CHECK(same(gpu_pipeline_threads(2, 1, png), {1, 1, 2}));
+  CHECK(same(gpu_pipeline_threads(0, 1, jpg), {1, 1, 2}));  // hardware_concurrency() may say 0
+  CHECK(same(gpu_pipeline_threads(2048, 8, png), {256, 8, 256}));  // at most 256 a stage, as -j
   REQUIRE_THROWS(parse_pipeline_threads("1:2"));
   REQUIRE_THROWS(parse_pipeline_threads("1:2:0"));
   REQUIRE_THROWS(parse_pipeline_threads("a:b:c"));

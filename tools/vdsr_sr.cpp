@@ -176,7 +176,8 @@ int run(int argc, char** argv) {
     if (devices[0].is_cuda()) {
       threads.process = int(devices.size());
       if (!o.threads_given) {
-        threads = gpu_pipeline_threads(int(std::thread::hardware_concurrency()), int(devices.size()));
+        threads = gpu_pipeline_threads(int(std::thread::hardware_concurrency()), int(devices.size()),
+                                       save_cost_ratio(format, o.save));
         log_verbose("vdsr_sr: -j " + std::to_string(threads.load) + ":" + std::to_string(threads.process) + ":" +
                     std::to_string(threads.save) + " (from the " + std::to_string(std::thread::hardware_concurrency()) +
                     " hardware threads; -j sets it)");
