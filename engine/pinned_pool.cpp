@@ -1,6 +1,7 @@
 // The staging pool (pinned_pool.h).
 #include "engine/pinned_pool.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
@@ -30,6 +31,7 @@ struct Pool {
   std::mutex mutex;
   std::vector<IdleBlock> idle[2];
   size_t idle_bytes[2] = {0, 0};
+  size_t locked_bytes = 0;  // page-locked blocks in use and idle
   int64_t allocations = 0;
 };
 
@@ -78,7 +80,7 @@ void* alloc_locked(size_t capacity) {
 
 PinnedBlock::PinnedBlock(size_t bytes, Device device) {
   if (bytes == 0) return;
-  const bool want_locked = device.is_cuda();
+  bool want_locked = device.is_cuda();
   const size_t capacity = (bytes + kPinnedGranule - 1) / kPinnedGranule * kPinnedGranule;
   Pool& p = pool();
   {
@@ -103,8 +105,17 @@ PinnedBlock::PinnedBlock(size_t bytes, Device device) {
       }
     }
     ++p.allocations;
+    // Within the cap on page-locked memory, counted before allocating (another thread may ask too).
+    want_locked = want_locked && p.locked_bytes + capacity <= pinned_locked_cap();
+    if (want_locked) p.locked_bytes += capacity;
   }
-  if (want_locked) data_ = alloc_locked(capacity);
+  if (want_locked) {
+    data_ = alloc_locked(capacity);
+    if (data_ == nullptr) {  // page-locking failed: uncounted again
+      std::lock_guard<std::mutex> lock(p.mutex);
+      p.locked_bytes -= capacity;
+    }
+  }
   locked_ = data_ != nullptr;
   if (data_ == nullptr) data_ = alloc_plain(capacity);
   capacity_ = capacity;
@@ -142,7 +153,13 @@ void PinnedBlock::release() {
       keep = true;
     }
   }
-  if (!keep) free_block(data_, locked_);
+  if (!keep) {
+    free_block(data_, locked_);
+    if (locked_) {
+      std::lock_guard<std::mutex> lock(p.mutex);
+      p.locked_bytes -= capacity_;
+    }
+  }
   data_ = nullptr;
   capacity_ = 0;
 }
@@ -156,7 +173,17 @@ PinnedPoolStats pinned_pool_stats() {
     s.idle_bytes += int64_t(p.idle_bytes[k]);
   }
   s.allocations = p.allocations;
+  s.locked_bytes = int64_t(p.locked_bytes);
   return s;
+}
+
+size_t pinned_locked_cap() {
+  static const size_t cap = [] {
+    const uint64_t physical = memory_bytes(Device::cpu());
+    const uint64_t four = uint64_t(4) << 30;
+    return size_t(physical == 0 ? four : std::min<uint64_t>(four, physical / 8));
+  }();
+  return cap;
 }
 
 }  // namespace vdsr

@@ -9,8 +9,11 @@
 // holds it and is at most twice its size (so one large image does not pin a large block for every
 // small one); the pool keeps up to 1 GiB of idle blocks per kind and frees a released block beyond
 // that. Thread-safe: blocks are taken on one thread (a loader) and released on another (a saver).
-// Where page-locking fails (a memory-lock limit), the block is plain memory and copies still work,
-// at pageable speed; that is logged once (-v).
+// Page-locked memory cannot be paged out, and a batch of large images keeps dozens in flight, so
+// the page-locked blocks together (in use and idle) stay within an eighth of physical memory, at
+// most 4 GiB; a block that would pass that is plain memory. Where page-locking fails (a
+// memory-lock limit), the block is plain memory too and copies still work, at pageable speed; that
+// is logged once (-v).
 #pragma once
 
 #include <cstddef>
@@ -49,11 +52,13 @@ struct PinnedPoolStats {
   int64_t idle_blocks = 0;
   int64_t idle_bytes = 0;
   int64_t allocations = 0;  // blocks allocated since the process started (not served from the pool)
+  int64_t locked_bytes = 0;  // page-locked blocks, in use and idle
 };
 PinnedPoolStats pinned_pool_stats();
 
 // The pool's rounding and limits (pinned_pool.cpp), for tests.
 constexpr size_t kPinnedGranule = size_t(1) << 20;
 constexpr size_t kPinnedIdleCap = size_t(1) << 30;
+size_t pinned_locked_cap();  // min(physical memory / 8, 4 GiB)
 
 }  // namespace vdsr

@@ -1,7 +1,8 @@
 // The staging pool (engine/pinned_pool.h): blocks are at least the size asked for, aligned, and
 // served again from the pool after release (the same memory, no new allocation) while a much
 // smaller request does not take a much larger idle block; idle blocks beyond the cap are freed;
-// blocks move; a block for a GPU on a machine without one is plain memory that works.
+// blocks move; a block for a GPU on a machine without one is plain memory that works (and is not
+// counted against the cap on page-locked memory, which tests/gpu/test_pinned_pool_cuda.cpp checks).
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -86,5 +87,10 @@ TEST_CASE("pinned pool: a block for a GPU is page-locked only where a GPU is usa
   PinnedBlock b(1000, Device::cuda(0));
   REQUIRE(!b.empty());
   std::memset(b.data(), 1, 1000);
-  if (usable_cuda_devices() == 0) CHECK_FALSE(b.page_locked());
+  if (usable_cuda_devices() == 0) {
+    CHECK_FALSE(b.page_locked());
+    CHECK(pinned_pool_stats().locked_bytes == 0);  // a failed page-lock is not counted
+  }
+  CHECK(pinned_locked_cap() > 0);
+  CHECK(pinned_locked_cap() <= size_t(4) << 30);
 }
