@@ -1,9 +1,9 @@
 // PinnedBlock: host memory that data to and from a device is staged in, from a process-wide pool.
 // For a GPU it is page-locked (cudaHostAlloc, portable to every GPU), so a copy runs at the bus's
 // speed without the driver's bounce buffers and without waiting for the host; for the CPU it is
-// plain memory. Pinning takes milliseconds per megabyte and a fresh block is faulted in page by
-// page, while a batch of images allocates and frees blocks of the same few sizes over and over, so
-// a released block goes back to the pool and serves the next request of about its size.
+// plain memory. Pinning is slow (the driver locks and maps every page) and a fresh block is faulted
+// in page by page, while a batch of images allocates and frees blocks of the same few sizes over
+// and over, so a released block goes back to the pool and serves the next request of about its size.
 //
 // Pool rules: sizes round up to 1 MiB; a request takes the smallest idle block of its kind that
 // holds it and is at most twice its size (so one large image does not pin a large block for every

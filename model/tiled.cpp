@@ -11,7 +11,6 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/buffer.h"
 #include "engine/error.h"
 #include "model/inference.h"
 
