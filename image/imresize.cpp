@@ -34,6 +34,31 @@ struct Contributions {
   std::vector<int> idx;   // [out_len][taps], 0-based input indices
 };
 
+// Drops the leading and trailing taps whose weight is 0 for every output (an enlargement's first
+// and last of 6: their distance is at least 2, where the cubic is 0): adding w x = +-0 to a sum
+// that starts at +0 changes no bit for finite x, so the passes give the same values with a third
+// less work on every enlargement.
+void trim_zero_taps(Contributions& c) {
+  const auto zero_column = [&](int k) {
+    for (int i = 0; i < c.out_len; ++i)
+      if (c.w[size_t(i) * size_t(c.taps) + size_t(k)] != 0.0) return false;
+    return true;
+  };
+  int lo = 0, hi = c.taps;
+  while (hi - lo > 1 && zero_column(lo)) ++lo;
+  while (hi - lo > 1 && zero_column(hi - 1)) --hi;
+  if (lo == 0 && hi == c.taps) return;
+  const int taps = hi - lo;
+  for (int i = 0; i < c.out_len; ++i)
+    for (int k = 0; k < taps; ++k) {
+      c.w[size_t(i) * size_t(taps) + size_t(k)] = c.w[size_t(i) * size_t(c.taps) + size_t(lo + k)];
+      c.idx[size_t(i) * size_t(taps) + size_t(k)] = c.idx[size_t(i) * size_t(c.taps) + size_t(lo + k)];
+    }
+  c.taps = taps;
+  c.w.resize(size_t(c.out_len) * size_t(taps));
+  c.idx.resize(c.w.size());
+}
+
 Contributions contributions(int in_len, int out_len, double scale) {
   const bool shrink = scale < 1.0;
   const double width = shrink ? 4.0 / scale : 4.0;
@@ -60,6 +85,7 @@ Contributions contributions(int in_len, int out_len, double scale) {
     }
     for (int k = 0; k < c.taps; ++k) w[k] /= sum;
   }
+  trim_zero_taps(c);
   return c;
 }
 
@@ -85,8 +111,8 @@ void height_row(const Plane& in, const Contributions& c, int i, double* o) {
 }
 
 // The width pass over one row: o[j] = sum_k w_jk src[j_jk], in tap order from 0. kTaps > 0 fixes
-// the tap count at compile time (every enlargement has 6: the tap loop unrolled, without its
-// counter and branch per tap; the finish stage 5 % faster, measured); 0 reads it from c.
+// the tap count at compile time (every enlargement has 4 once its zero taps are dropped: the tap
+// loop unrolled, without its counter and branch per tap); 0 reads it from c.
 template <int kTaps>
 void width_row_taps(const double* src, const Contributions& c, double* o) {
   const size_t taps = kTaps > 0 ? size_t(kTaps) : size_t(c.taps);
@@ -100,7 +126,7 @@ void width_row_taps(const double* src, const Contributions& c, double* o) {
 }
 
 void width_row(const double* src, const Contributions& c, double* o) {
-  if (c.taps == 6) return width_row_taps<6>(src, c, o);
+  if (c.taps == 4) return width_row_taps<4>(src, c, o);
   width_row_taps<0>(src, c, o);
 }
 
