@@ -89,17 +89,17 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
 }
 
 double save_cost_ratio(ImageFormat f, const SaveOptions& o) {
-  // Per-thread rates of record 5641b18 (Set14 x2): a load thread 115.0 output Mpx/s; a save thread
-  // 27.9 (PNG level 1), 3.8 (level 6), 71.8 (JPEG q95), 10.3 (WebP q90), 2.9 (lossless), 24.9
-  // (TIFF Deflate 1), 85.4 (BMP). Uncompressed PNG and TIFF count as BMP, their other levels as
+  // Per-thread rates of record 9e1243f (Set14 x2): a load thread 124.7 output Mpx/s; a save thread
+  // 29.4 (PNG level 1), 3.8 (level 6), 81.4 (JPEG q95), 10.3 (WebP q90), 2.9 (lossless), 25.5
+  // (TIFF Deflate 1), 96.9 (BMP). Uncompressed PNG and TIFF count as BMP, their other levels as
   // PNG's level 6.
   switch (f) {
     case ImageFormat::PNG:
     case ImageFormat::TIFF:
-      return o.png_level == 0 ? 1.35 : o.png_level == 1 ? (f == ImageFormat::PNG ? 4.1 : 4.6) : 30.0;
-    case ImageFormat::JPEG: return 1.6;
-    case ImageFormat::WEBP: return o.webp_quality > 100 ? 40.0 : 11.0;
-    case ImageFormat::BMP: return 1.35;
+      return o.png_level == 0 ? 1.3 : o.png_level == 1 ? (f == ImageFormat::PNG ? 4.2 : 4.9) : 33.0;
+    case ImageFormat::JPEG: return 1.5;
+    case ImageFormat::WEBP: return o.webp_quality > 100 ? 43.0 : 12.0;
+    case ImageFormat::BMP: return 1.3;
   }
   return 4.0;
 }

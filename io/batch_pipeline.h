@@ -33,8 +33,8 @@ PipelineThreads parse_pipeline_threads(const std::string& text);
 
 // What a save thread (chroma bicubic, back to RGB, encode) costs per output pixel against a load
 // thread (decode, colour split, luma bicubic), for output format f with options o: measured by
-// vdsr_bench --stages on Set14 x2 (docs/perf.md, "Image I/O per stage": record 5641b18), from 1.35
-// (BMP) and 1.6 (JPEG) to 4.1 (PNG level 1) and 40 (lossless WebP).
+// vdsr_bench --stages on Set14 x2 (docs/perf.md, "Image I/O per stage": record 9e1243f), from 1.3
+// (BMP) and 1.5 (JPEG) to 4.2 (PNG level 1) and 43 (lossless WebP).
 double save_cost_ratio(ImageFormat f, const SaveOptions& o);
 
 // vdsr_sr's threads on `gpus` GPUs when -j is not given: one process worker per GPU (it runs the

@@ -663,9 +663,9 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
   CHECK(jpg < 2.0);
   CHECK(save_cost_ratio(ImageFormat::PNG, SaveOptions{95, 6, 90}) > png);   // zlib's search
   CHECK(save_cost_ratio(ImageFormat::WEBP, SaveOptions{95, 1, 101}) > save_cost_ratio(ImageFormat::WEBP, SaveOptions{}));
-  CHECK(same(gpu_pipeline_threads(16, 1, 4.1), {3, 1, 12}));  // 3 x 1 load ~ 12 / 4.1 save
-  CHECK(same(gpu_pipeline_threads(16, 1, 1.6), {6, 1, 9}));
-  CHECK(same(gpu_pipeline_threads(16, 2, 4.1), {3, 2, 11}));
+  CHECK(same(gpu_pipeline_threads(16, 1, png), {3, 1, 12}));  // 3 x 1 load ~ 12 / 4.2 save
+  CHECK(same(gpu_pipeline_threads(16, 1, jpg), {6, 1, 9}));
+  CHECK(same(gpu_pipeline_threads(16, 2, png), {3, 2, 11}));
   CHECK(same(gpu_pipeline_threads(16, 1, 1.0), {7, 1, 8}));  // equal costs: an even split, the pace of 7
   CHECK(same(gpu_pipeline_threads(2, 1, png), {1, 1, 2}));
   CHECK(same(gpu_pipeline_threads(0, 1, jpg), {1, 1, 2}));  // hardware_concurrency() may say 0
