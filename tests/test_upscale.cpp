@@ -83,13 +83,7 @@ TEST_CASE("finish_upscale, row by row, is the whole-plane bicubic composition sa
           REQUIRE(got.bits == bits);
           CHECK(got.pixels == want.pixels);
           // The luma the network reads: imresize of the Y (the grey value itself for grey).
-          const Plane y = channels <= 2 ? [&] {
-            Plane p(h, w);
-            for (size_t i = 0; i < p.v.size(); ++i) p.v[i] = in.pixels[i * size_t(channels)] / double(in.max_value());
-            return p;
-          }()
-                                        : rgb_to_ycbcr(in).y;
-          CHECK(work.luma.v == imresize(y, scale).v);
+          CHECK(work.luma.v == luma_by_hand(in, scale).v);
         }
 }
 
