@@ -1,7 +1,8 @@
 // vdsr_bench: throughput of the conv ops and of the whole network.
 //   -g -1 (the CPU backend): each conv op at the training shape (N x 41 x 41, 64 -> 64 channels) and
 //     the whole 20-layer forward and training step, each verified at the shape it times first
-//     (bench/cpu_verify.h); medians over repeats after a warm-up.
+//     (bench/cpu_verify.h); medians over repeats after a warm-up; each as % of the same threads'
+//     multiply-add peak, measured first in the kernels' vector path (bench/cpu_peak.h).
 //   -g N (CUDA builds; the default when a GPU is usable): our kernels (every variant of every conv
 //     op at the training shape and at 1 x 1080 x 1920, the training iteration, 1080p inference),
 //     cuDNN's algorithms and cuBLAS' peaks and im2col + SGEMM (bench/gpu_bench.cpp); every row
@@ -28,6 +29,7 @@
 #include "kernels/conv_fwd.h"
 #include "kernels/programmatic_launch.h"
 #include "bench/bench_rows.h"
+#include "bench/cpu_peak.h"
 #include "bench/cpu_verify.h"
 #include "bench/nodes.h"
 #include "bench/stages.h"
@@ -232,12 +234,22 @@ int run(int argc, char** argv) {
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();
-  std::printf("%-34s %12s %10s\n", "row (CPU, fp32)", "median ms", "GFLOP/s");
+  // The base of the % column: the same threads' multiply-add peak in the kernels' ISA path.
+  const Isa isa = cpu_isa();
+  const int threads = ThreadPool::global().size();
+  const double peak = bench::cpu_fma_peak_gflops(isa, threads);
+  std::printf("%-34s %12s %10s %7s\n", "row (CPU, fp32)", "median ms", "GFLOP/s", "% peak");
+  std::printf("%-34s %12s %10.2f %7s\n",
+              ("multiply-add peak, " + std::string(isa_name(isa)) + ", " + std::to_string(threads) + " thr").c_str(),
+              "", peak, "100.0");
   auto row = [&](const std::string& name, double flop, double secs) {
-    std::printf("%-34s %12.2f %10.2f\n", name.c_str(), secs * 1e3, flop / secs / 1e9);
+    const double gflops = flop / secs / 1e9;
+    std::printf("%-34s %12.2f %10.2f %7.1f\n", name.c_str(), secs * 1e3, gflops, 100.0 * gflops / peak);
+    if (gflops > 1.02 * peak)  // no conv can beat the units it runs on: the peak run was disturbed
+      std::printf("  (above the measured peak: other work on the machine during the peak's run?)\n");
     std::fflush(stdout);
     rows.push_back({{"row", name}, {"device", "cpu"}, {"precision", "fp32"}, {"median_ms", secs * 1e3},
-                    {"gflops", flop / secs / 1e9}});
+                    {"gflops", gflops}, {"percent_of_peak", 100.0 * gflops / peak}});
   };
 
   const ConvShape s{batch, 41, 41, 64, 64};
@@ -280,7 +292,9 @@ int run(int argc, char** argv) {
   }
   if (!json.empty()) {
     nlohmann::json doc = {{"rows", rows},
-                          {"threads", ThreadPool::global().size()},
+                          {"threads", threads},
+                          {"isa", isa_name(isa)},
+                          {"fma_peak_gflops", peak},
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},

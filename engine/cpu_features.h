@@ -13,4 +13,9 @@ Isa cpu_isa();
 // Vector width in floats of each path.
 inline int isa_width(Isa isa) { return isa == Isa::kAvx512 ? 16 : isa == Isa::kAvx2 ? 8 : 4; }
 
+// The path's name as VDSR_CPU_ISA spells it.
+inline const char* isa_name(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "generic";
+}
+
 }  // namespace vdsr
