@@ -53,7 +53,7 @@ fi
   echo "the load average at the start was $load (other work on the machine lowers the figures)."
   echo
   echo '```'
-  echo "VDSR_THREADS=$threads $build/bin/vdsr_bench -g -1 $* ${json_args[*]:+--json cpu-bench.json}"
+  echo "VDSR_THREADS=$threads $build/bin/vdsr_bench -g -1${*:+ $*}${json_args[*]:+ --json cpu-bench.json}"
   echo "$table"
   echo '```'
   if [ -n "$peer" ]; then
