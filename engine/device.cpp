@@ -30,6 +30,17 @@ std::string Device::name() const {
   return is_cpu() ? std::string("cpu") : "cuda:" + std::to_string(index);
 }
 
+void make_current(Device d) {
+  if (d.is_cpu()) return;
+#ifdef VDSR_HAVE_CUDA
+  int current = -1;
+  if (cudaGetDevice(&current) == cudaSuccess && current == d.index) return;
+  VDSR_CUDA_CHECK(cudaSetDevice(d.index));
+#else
+  VDSR_FAIL("device " << d.name() << " requested but this build has no CUDA backend");
+#endif
+}
+
 uint64_t memory_bytes(Device d) {
   if (d.is_cpu()) {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);

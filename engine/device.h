@@ -45,6 +45,10 @@ struct DeviceMemory {
   uint64_t total_bytes = 0;
 };
 DeviceMemory cuda_memory_info(Device d);
+// Makes `d` the calling thread's current GPU (a no-op for the CPU). Kernels launch on the current
+// GPU, and a thread starts on GPU 0, so an entry point that any thread may call (a model's forward
+// on vdsr_sr's process workers) makes its device current first. Cheap when it already is.
+void make_current(Device d);
 // "1.5 GB": bytes in decimal units, for messages.
 std::string format_bytes(double bytes);
 

@@ -24,6 +24,7 @@ constexpr size_t kAlign = 256;  // as Buffer's host memory and cudaMalloc
 struct IdleBlock {
   void* data;
   size_t capacity;
+  int locked_device;  // -1: plain
 };
 
 // Idle blocks per kind: [0] plain, [1] page-locked.
@@ -42,14 +43,17 @@ Pool& pool() {
 
 std::atomic<bool> locking_failed{false};
 
-void free_block(void* data, bool locked) {
+// Frees a block; a page-locked one with the GPU that locked it current (a runtime call on a thread
+// whose current GPU is the default, 0, would create a context on GPU 0 in a run given other GPUs).
+void free_block(void* data, int locked_device) {
 #ifdef VDSR_HAVE_CUDA
-  if (locked) {
-    cudaFreeHost(data);
+  if (locked_device >= 0) {
+    if (cudaSetDevice(locked_device) != cudaSuccess || cudaFreeHost(data) != cudaSuccess)
+      cudaGetLastError();  // a destructor path: nothing to report to, and not sticky
     return;
   }
 #endif
-  (void)locked;
+  (void)locked_device;
   std::free(data);
 }
 
@@ -59,12 +63,14 @@ void* alloc_plain(size_t capacity) {
   return p;
 }
 
-// A new page-locked block, or nullptr (logged once) where page-locking fails.
-void* alloc_locked(size_t capacity) {
+// A new page-locked block, locked through `device`'s context, or nullptr (logged once) where
+// page-locking fails.
+void* alloc_locked(size_t capacity, int device) {
 #ifdef VDSR_HAVE_CUDA
   if (!locking_failed.load()) {
     void* p = nullptr;
-    const cudaError_t err = cudaHostAlloc(&p, capacity, cudaHostAllocPortable);
+    cudaError_t err = cudaSetDevice(device);
+    if (err == cudaSuccess) err = cudaHostAlloc(&p, capacity, cudaHostAllocPortable);
     if (err == cudaSuccess) return p;
     cudaGetLastError();  // not sticky: clear it for the engine's later checks
     if (!locking_failed.exchange(true))
@@ -73,6 +79,7 @@ void* alloc_locked(size_t capacity) {
   }
 #endif
   (void)capacity;
+  (void)device;
   return nullptr;
 }
 
@@ -97,7 +104,7 @@ PinnedBlock::PinnedBlock(size_t bytes, Device device) {
       if (best < idle.size()) {
         data_ = idle[best].data;
         capacity_ = idle[best].capacity;
-        locked_ = kind == 1;
+        locked_device_ = idle[best].locked_device;  // portable: it serves every GPU
         p.idle_bytes[kind] -= capacity_;
         idle[best] = idle.back();
         idle.pop_back();
@@ -110,20 +117,21 @@ PinnedBlock::PinnedBlock(size_t bytes, Device device) {
     if (want_locked) p.locked_bytes += capacity;
   }
   if (want_locked) {
-    data_ = alloc_locked(capacity);
+    data_ = alloc_locked(capacity, device.index);
     if (data_ == nullptr) {  // page-locking failed: uncounted again
       std::lock_guard<std::mutex> lock(p.mutex);
       p.locked_bytes -= capacity;
     }
   }
-  locked_ = data_ != nullptr;
+  locked_device_ = data_ != nullptr ? device.index : -1;
   if (data_ == nullptr) data_ = alloc_plain(capacity);
   capacity_ = capacity;
 }
 
 PinnedBlock::~PinnedBlock() { release(); }
 
-PinnedBlock::PinnedBlock(PinnedBlock&& o) noexcept : data_(o.data_), capacity_(o.capacity_), locked_(o.locked_) {
+PinnedBlock::PinnedBlock(PinnedBlock&& o) noexcept
+    : data_(o.data_), capacity_(o.capacity_), locked_device_(o.locked_device_) {
   o.data_ = nullptr;
   o.capacity_ = 0;
 }
@@ -133,7 +141,7 @@ PinnedBlock& PinnedBlock::operator=(PinnedBlock&& o) noexcept {
     release();
     data_ = o.data_;
     capacity_ = o.capacity_;
-    locked_ = o.locked_;
+    locked_device_ = o.locked_device_;
     o.data_ = nullptr;
     o.capacity_ = 0;
   }
@@ -143,19 +151,19 @@ PinnedBlock& PinnedBlock::operator=(PinnedBlock&& o) noexcept {
 void PinnedBlock::release() {
   if (data_ == nullptr) return;
   Pool& p = pool();
-  const int kind = locked_ ? 1 : 0;
+  const int kind = locked_device_ >= 0 ? 1 : 0;
   bool keep = false;
   {
     std::lock_guard<std::mutex> lock(p.mutex);
     if (p.idle_bytes[kind] + capacity_ <= kPinnedIdleCap) {
-      p.idle[kind].push_back({data_, capacity_});
+      p.idle[kind].push_back({data_, capacity_, locked_device_});
       p.idle_bytes[kind] += capacity_;
       keep = true;
     }
   }
   if (!keep) {
-    free_block(data_, locked_);
-    if (locked_) {
+    free_block(data_, locked_device_);
+    if (locked_device_ >= 0) {
       std::lock_guard<std::mutex> lock(p.mutex);
       p.locked_bytes -= capacity_;
     }

@@ -13,7 +13,8 @@
 // the page-locked blocks together (in use and idle) stay within an eighth of physical memory, at
 // most 4 GiB; a block that would pass that is plain memory. Where page-locking fails (a
 // memory-lock limit), the block is plain memory too and copies still work, at pageable speed; that
-// is logged once (-v).
+// is logged once (-v). A block is page-locked and freed with the asking GPU current on the calling
+// thread, so a load or save thread never touches (creates a context on) a GPU the run was not given.
 #pragma once
 
 #include <cstddef>
@@ -37,14 +38,14 @@ class PinnedBlock {
   void* data() { return data_; }
   const void* data() const { return data_; }
   size_t capacity() const { return capacity_; }  // the block's size (>= the bytes asked for)
-  bool page_locked() const { return locked_; }
+  bool page_locked() const { return locked_device_ >= 0; }
   bool empty() const { return data_ == nullptr; }
 
  private:
   void release();
   void* data_ = nullptr;
   size_t capacity_ = 0;
-  bool locked_ = false;
+  int locked_device_ = -1;  // the GPU whose context page-locked it; -1: plain memory
 };
 
 // The pool's counts, over both kinds: for tests and -v.

@@ -211,6 +211,7 @@ const void* Vdsr::layer_weights(size_t i, bool flipped) const {
 
 void Vdsr::forward(int64_t N, int64_t H, int64_t W, const float* x, float* y) {
   VDSR_CHECK(N >= 1 && H >= 1 && W >= 1, "bad input shape " << N << "x" << H << "x" << W);
+  make_current(device_);  // the caller may be any thread (vdsr_sr's workers)
   reserve_activations(N * H * W, false);
   forward_reserved(N, H, W, x, y);
 }
@@ -222,6 +223,7 @@ void Vdsr::forward_host(int64_t N, int64_t H, int64_t W, const float* x, float* 
   const int64_t pixels = N * H * W;
   const size_t bytes = size_t(pixels) * sizeof(float);
   if (device_.is_cpu() && x != y) return forward(N, H, W, x, y);
+  make_current(device_);  // the caller may be any thread (vdsr_sr's workers)
   reserve_activations(pixels, false);
   float* dy = acts_.alloc_floats(size_t(pixels));
   if (device_.is_cpu()) {  // in place: the output beside the input, then over it

@@ -1,13 +1,15 @@
 // The staging pool on a GPU (engine/pinned_pool.h): blocks for a GPU are page-locked (the CUDA
 // runtime knows them as host-allocated memory) up to the cap on page-locked memory, past which a
 // block is plain memory; a copy from a page-locked block to the GPU and back gives the bytes back;
-// released blocks return the page-locked bytes to the pool's count only when they are freed.
+// released blocks return the page-locked bytes to the pool's count only when they are freed; a
+// block is page-locked with its GPU current on the asking thread (never a GPU the run was not given).
 #include <catch2/catch.hpp>
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "engine/buffer.h"
@@ -50,4 +52,21 @@ TEST_CASE("CUDA staging: page-locked blocks up to the cap, plain memory past it,
   CHECK_FALSE(blocks.back().page_locked());
   CHECK(pinned_pool_stats().locked_bytes <= int64_t(pinned_locked_cap()));
   CHECK(pinned_pool_stats().locked_bytes >= before);
+}
+
+TEST_CASE("CUDA staging: a block is page-locked and freed through the GPU it is for, on any thread") {
+  vdsr::test::require_gpu();
+  int count = 0;
+  REQUIRE(cudaGetDeviceCount(&count) == cudaSuccess);
+  const int last = count - 1;  // with several GPUs, not the default GPU 0 a fresh thread starts on
+  int current = -1;
+  bool locked = false;
+  std::thread loader([&] {
+    PinnedBlock b(size_t(7) << 20, Device::cuda(last));  // a size no idle block of the test above serves
+    locked = b.page_locked();
+    if (cudaGetDevice(&current) != cudaSuccess) current = -2;
+  });
+  loader.join();
+  CHECK(locked);
+  CHECK(current == last);
 }
