@@ -38,7 +38,11 @@ inline __attribute__((always_inline)) float chains(int64_t iters) {
   for (int64_t k = 0; k < iters; ++k) {
 #pragma GCC unroll 16
     for (int i = 0; i < kChains; ++i) acc[i] = acc[i] * m + c;
+#if defined(__x86_64__) || defined(__i386__)
     asm volatile("" : "+v"(acc[0]));  // keep the loop a loop (no closed form, no hoisting)
+#elif defined(__aarch64__)
+    asm volatile("" : "+w"(acc[0]));
+#endif
   }
   // Summed as vectors first: indexing lanes of the accumulators would keep them in memory.
   vf total = acc[0];
