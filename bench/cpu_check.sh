@@ -34,17 +34,21 @@ json_args=()
 [ "$stages" = 1 ] || json_args=(--json "$dest/cpu-bench.json")
 table="$(VDSR_THREADS="$threads" "$bench" -g -1 "$@" "${json_args[@]}")"
 echo "$table"
-peer=""
+peer="" have_torch=0
 if [ "$stages" = 0 ]; then
   for py in ${PYTHON:-} python3 /usr/bin/python3; do
     if "$py" -c 'import torch' 2>/dev/null; then
+      have_torch=1
       peer="$("$py" "$root/bench/pytorch_cpu_peer.py" --threads "$threads" --ours "$dest/cpu-bench.json" \
-        --json "$dest/pytorch-cpu.json")"
+        --json "$dest/pytorch-cpu.json")" || {
+        echo "cpu_check: bench/pytorch_cpu_peer.py failed (above); the record holds our rows only" >&2
+        peer=""
+      }
       echo "$peer"
       break
     fi
   done
-  [ -n "$peer" ] || echo "cpu_check: PyTorch does not import here: no peer rows (Debian: apt-get install python3-torch)"
+  [ "$have_torch" = 1 ] || echo "cpu_check: PyTorch does not import here: no peer rows (Debian: apt-get install python3-torch)"
 fi
 {
   echo "# $stamp — CPU backend, $cpu, $threads threads, commit $commit"
