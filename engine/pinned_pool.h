@@ -14,7 +14,9 @@
 // most 4 GiB; a block that would pass that is plain memory. Where page-locking fails (a
 // memory-lock limit), the block is plain memory too and copies still work, at pageable speed; that
 // is logged once (-v). A block is page-locked and freed with the asking GPU current on the calling
-// thread, so a load or save thread never touches (creates a context on) a GPU the run was not given.
+// thread, so a load or save thread never touches (creates a context on) a GPU the run was not given;
+// that GPU stays the thread's current one (the model's entry points make their own GPU current:
+// make_current, engine/device.h).
 #pragma once
 
 #include <cstddef>

@@ -54,7 +54,7 @@ TEST_CASE("CUDA staging: page-locked blocks up to the cap, plain memory past it,
   CHECK(pinned_pool_stats().locked_bytes >= before);
 }
 
-TEST_CASE("CUDA staging: a block is page-locked and freed through the GPU it is for, on any thread") {
+TEST_CASE("CUDA staging: a block is page-locked through the GPU it is for, on any thread") {
   vdsr::test::require_gpu();
   int count = 0;
   REQUIRE(cudaGetDeviceCount(&count) == cudaSuccess);
