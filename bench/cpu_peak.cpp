@@ -89,8 +89,7 @@ double timed_run(Isa isa, int threads, int64_t iters) {
   };
   std::vector<std::thread> pool;
   for (int t = 1; t < threads; ++t) pool.emplace_back(body);
-  while (ready.load() < threads - 1) std::this_thread::yield();
-  ready.fetch_add(1);
+  while (ready.load() < threads - 1) std::this_thread::yield();  // every helper spinning on `go`
   const auto t0 = std::chrono::steady_clock::now();
   go.store(true, std::memory_order_release);
   const float s = run_chains(isa, iters);
