@@ -90,12 +90,33 @@ bool cuda_compiled() {
 #endif
 }
 
+#ifdef VDSR_HAVE_CUDA
+namespace {
+// Why cudaGetDeviceCount failed, in words a user can act on; the runtime's own text in brackets.
+std::string no_gpu_reason(cudaError_t err) {
+  const std::string runtime_says = std::string(" (CUDA: ") + cudaGetErrorString(err) + ")";
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);
+  cudaRuntimeGetVersion(&runtime);
+  cudaGetLastError();
+  const auto version = [](int v) { return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10); };
+  if (err == cudaErrorNoDevice) return "no NVIDIA GPU found" + runtime_says;
+  if (err == cudaErrorInsufficientDriver) {
+    if (driver == 0) return "no NVIDIA driver is installed" + runtime_says;
+    return "the NVIDIA driver supports CUDA " + version(driver) + ", older than this build's CUDA " +
+           version(runtime) + "; update the driver" + runtime_says;
+  }
+  return "CUDA cannot start" + runtime_says;
+}
+}  // namespace
+#endif
+
 int usable_cuda_devices(std::string* why) {
 #ifdef VDSR_HAVE_CUDA
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    if (why != nullptr) *why = cudaGetErrorString(err);
+    if (why != nullptr) *why = no_gpu_reason(err);
     return 0;
   }
   if (count == 0) {
@@ -122,7 +143,7 @@ Device select_device(int requested) {
   const int n = usable_cuda_devices(&why);
   if (requested == kDefaultDevice) {
     if (n > 0) return Device::cuda(0);
-    log_info("running on the CPU (" + why + ")");
+    log_info("running on the CPU: " + why);
     return Device::cpu();
   }
   VDSR_USER_CHECK(requested >= 0, "invalid device " << requested << " (use -1 for the CPU)");

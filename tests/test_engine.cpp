@@ -436,6 +436,14 @@ TEST_CASE("Devices: selection and backend info") {
   if (!cuda_compiled()) {
     CHECK(gpus == 0);
     CHECK_FALSE(why.empty());
+  } else if (gpus == 0) {
+    // A CUDA build without a usable GPU (CI's machine has no driver) says why in words a user can
+    // act on, before the runtime's own text.
+    INFO(why);
+    const bool worded = why.rfind("no NVIDIA driver is installed", 0) == 0 || why.rfind("no NVIDIA GPU found", 0) == 0 ||
+                        why.rfind("the NVIDIA driver supports CUDA ", 0) == 0 || why.rfind("CUDA cannot start", 0) == 0 ||
+                        why.rfind("device 0 cannot run this build", 0) == 0;
+    CHECK(worded);
   }
   if (gpus > 0) {
     CHECK(select_device(kDefaultDevice) == Device::cuda(0));
