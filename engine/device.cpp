@@ -120,14 +120,26 @@ int usable_cuda_devices(std::string* why) {
     return 0;
   }
   if (count == 0) {
-    if (why != nullptr) *why = "no CUDA device found";
+    if (why != nullptr) *why = "no NVIDIA GPU found";
     return 0;
   }
   const int probe = cuda_probe_launch(0);
   if (probe != 0) {
-    if (why != nullptr)
-      *why = std::string("device 0 cannot run this build: ") +
-             cudaGetErrorString(static_cast<cudaError_t>(probe));
+    if (why != nullptr) {
+      const auto launch = static_cast<cudaError_t>(probe);
+      cudaDeviceProp prop{};
+      const bool named = cudaGetDeviceProperties(&prop, 0) == cudaSuccess;
+      cudaGetLastError();
+      const std::string gpu = named ? std::string(prop.name) + ", compute " + std::to_string(prop.major) + "." +
+                                          std::to_string(prop.minor)
+                                    : std::string("compute capability unknown");
+      *why = launch == cudaErrorNoKernelImageForDevice
+                 ? "device 0 cannot run this build: this build has kernels for GPU architectures " VDSR_CUDA_ARCHS
+                   " only, not for this GPU (" + gpu + "); rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
+                       (named ? std::to_string(prop.major) + std::to_string(prop.minor) : std::string("<its>")) +
+                       " (CUDA: " + cudaGetErrorString(launch) + ")"
+                 : "device 0 cannot run this build (" + gpu + "; CUDA: " + cudaGetErrorString(launch) + ")";
+    }
     return 0;
   }
   return count;
