@@ -44,6 +44,11 @@ bool conv3x3_tf32_variant_usable(int variant, const ConvShape& s) {
   return smem_of(variant, s) <= max_dynamic_smem();
 }
 
+bool conv3x3_bwd_weight_tf32_usable(const ConvShape& s) {
+  if (current_device_cc() < 80) return false;
+  return mma::wgrad_smem_bytes<mma::Tf32Math>(mma::make_tiles(int(s.H), int(s.W))) <= max_dynamic_smem();
+}
+
 void require_tf32_tensor_cores(const char* who) {
   const int cc = current_device_cc();
   VDSR_CHECK(cc >= 80, who << ": tf32 tensor cores need a GPU of compute capability 8.0 or later "

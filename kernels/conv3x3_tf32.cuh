@@ -46,6 +46,10 @@ void conv3x3_bwd_data_tf32_cuda(const ConvShape& s,
                                 float* dx,              // [N][H][W][64]
                                 cudaStream_t stream, int variant);
 
+// Whether the current device has tf32 tensor cores and enough shared memory per CTA for the weight
+// gradient on shape s (compute 8.6 / 8.9 parts grant 99 KB: not enough for rows 55-64 wide).
+bool conv3x3_bwd_weight_tf32_usable(const ConvShape& s);
+
 // The weight gradient: the bf16 kernel's split reduction (chunks x 3 tap rows of CTAs, then the
 // ordered finish, so results are bit-identical run to run) with both operands read one word per
 // register and rounded to tf32; db sums the unrounded dy. One variant.

@@ -92,7 +92,7 @@ bool tf32_usable(const ConvShape& s, int device) {
 }
 bool tf32_wgrad_usable(const ConvShape& s, int device) {
   CurrentDevice d(device);
-  return is_64x64(s) && current_device_cc() >= 80;
+  return is_64x64(s) && conv3x3_bwd_weight_tf32_usable(s);
 }
 template <int V>
 void tf32_fwd(const ConvLaunch& a) { conv3x3_fwd_tf32_cuda(a.s, f32(a.x), f32(a.wt), a.b, a.relu, f32(a.y), a.stream, V); }
