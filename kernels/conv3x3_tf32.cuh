@@ -47,7 +47,8 @@ void conv3x3_bwd_data_tf32_cuda(const ConvShape& s,
                                 cudaStream_t stream, int variant);
 
 // Whether the current device has tf32 tensor cores and enough shared memory per CTA for the weight
-// gradient on shape s (compute 8.6 / 8.9 parts grant 99 KB: not enough for rows 55-64 wide).
+// gradient on shape s (compute 8.6 / 8.9 parts grant 99 KB: not enough for images 55 to 64 pixels
+// wide and at least 2 high, among others).
 bool conv3x3_bwd_weight_tf32_usable(const ConvShape& s);
 
 // The weight gradient: the bf16 kernel's split reduction (chunks x 3 tap rows of CTAs, then the
