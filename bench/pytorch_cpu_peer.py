@@ -24,6 +24,7 @@ Each row: median of --reps timed calls after one untimed call.
 import argparse
 import datetime
 import json
+import os
 import statistics
 import sys
 import time
@@ -31,7 +32,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-DEPTH, CHANNELS = 20, 64
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_peer import CHANNELS, DEPTH, define_vdsr  # noqa: E402 (the GPU peer's network)
+
 LAYOUTS = (("NCHW", torch.contiguous_format), ("channels_last", torch.channels_last))
 
 
@@ -45,23 +48,7 @@ def median_seconds(reps, fn):
     return statistics.median(times)
 
 
-class Vdsr(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        chans = [1] + [CHANNELS] * (DEPTH - 1) + [1]
-        self.convs = torch.nn.ModuleList(
-            torch.nn.Conv2d(chans[i], chans[i + 1], 3, padding=1) for i in range(DEPTH))
-        for c in self.convs:
-            torch.nn.init.kaiming_normal_(c.weight, nonlinearity="relu")
-            torch.nn.init.zeros_(c.bias)
-
-    def forward(self, x):
-        h = x
-        for i, c in enumerate(self.convs):
-            h = c(h)
-            if i + 1 < DEPTH:
-                h = torch.relu(h)
-        return x + h
+Vdsr = define_vdsr(torch)
 
 
 def layer_macs_per_pixel():

@@ -218,6 +218,39 @@ def one_line(exc):
     return msg if len(msg) <= 240 else msg[:237] + "..."
 
 
+def define_vdsr(torch):
+    """The network as the brief defines it (also bench/pytorch_cpu_peer.py's): 20 conv 3x3 with
+    biases, ReLU after 1..19, x + net(x); He (fan_in) weights, zero biases."""
+    nn, F = torch.nn, torch.nn.functional
+
+    class VDSR(nn.Module):
+        def __init__(self):
+            super().__init__()
+            convs = []
+            for i in range(DEPTH):
+                cin = 1 if i == 0 else CHANNELS
+                cout = 1 if i == DEPTH - 1 else CHANNELS
+                convs.append(nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=True))
+            # "layers.{i}" matches the safetensors names our engine reads (brief section 4).
+            self.layers = nn.ModuleList(convs)
+            for c in self.layers:
+                nn.init.kaiming_normal_(c.weight, mode="fan_in", nonlinearity="relu")
+                nn.init.zeros_(c.bias)
+
+        def forward(self, x):
+            h = x
+            last = len(self.layers) - 1
+            for i, conv in enumerate(self.layers):
+                h = conv(h)
+                if i < last:
+                    # In place, as the common PyTorch VDSR ports do (nn.ReLU(inplace=True)):
+                    # conv backward needs its input, not its output, so this is safe.
+                    h = F.relu(h, inplace=True)
+            return x + h
+
+    return VDSR
+
+
 class Bench:
     def __init__(self, args):
         import torch  # lazy: --help must work on machines without torch
@@ -237,34 +270,7 @@ class Bench:
     # ---- model, loss, optimizer -------------------------------------------------------------
 
     def define_model(self):
-        torch, nn, F = self.torch, self.nn, self.F
-
-        class VDSR(nn.Module):
-            def __init__(self):
-                super().__init__()
-                convs = []
-                for i in range(DEPTH):
-                    cin = 1 if i == 0 else CHANNELS
-                    cout = 1 if i == DEPTH - 1 else CHANNELS
-                    convs.append(nn.Conv2d(cin, cout, 3, stride=1, padding=1, bias=True))
-                # "layers.{i}" matches the safetensors names our engine reads (brief section 4).
-                self.layers = nn.ModuleList(convs)
-                for c in self.layers:
-                    nn.init.kaiming_normal_(c.weight, mode="fan_in", nonlinearity="relu")
-                    nn.init.zeros_(c.bias)
-
-            def forward(self, x):
-                h = x
-                last = len(self.layers) - 1
-                for i, conv in enumerate(self.layers):
-                    h = conv(h)
-                    if i < last:
-                        # In place, as the common PyTorch VDSR ports do (nn.ReLU(inplace=True)):
-                        # conv backward needs its input, not its output, so this is safe.
-                        h = F.relu(h, inplace=True)
-                return x + h
-
-        return VDSR
+        return define_vdsr(self.torch)
 
     def new_model(self, prec):
         torch = self.torch

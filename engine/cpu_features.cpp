@@ -18,9 +18,9 @@ Isa cpu_isa() {
   if (env == nullptr || *env == '\0')
     return avx512 ? Isa::kAvx512 : avx2 ? Isa::kAvx2 : Isa::kGeneric;
   const std::string want(env);
-  if (want == "generic") return Isa::kGeneric;
-  if (want == "avx2" && avx2) return Isa::kAvx2;
-  if (want == "avx512" && avx512) return Isa::kAvx512;
+  if (want == isa_name(Isa::kGeneric)) return Isa::kGeneric;
+  if (want == isa_name(Isa::kAvx2) && avx2) return Isa::kAvx2;
+  if (want == isa_name(Isa::kAvx512) && avx512) return Isa::kAvx512;
   VDSR_USER_FAIL("VDSR_CPU_ISA=" << want
                             << " is not one of generic, avx2, avx512 that this CPU supports");
 }

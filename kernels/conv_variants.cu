@@ -7,6 +7,7 @@
 #include <cuda_bf16.h>
 
 #include "engine/cuda_check.h"
+#include "engine/device.h"
 #include "engine/error.h"
 #include "kernels/conv3x3_bf16_variants.cuh"
 #include "kernels/conv3x3_bwd_data.cuh"
@@ -34,7 +35,7 @@ struct CurrentDevice {
   int saved = -1;
   explicit CurrentDevice(int device) {
     VDSR_CUDA_CHECK(cudaGetDevice(&saved));
-    if (saved != device) VDSR_CUDA_CHECK(cudaSetDevice(device));
+    make_current(Device::cuda(device));
   }
   ~CurrentDevice() {
     if (saved >= 0) cudaSetDevice(saved);
