@@ -3,34 +3,52 @@
 # docs/perf-data/<UTC date>-<commit12>/record.md (bench/record_dir.sh names the folder). Run from the
 # repository root of a copy that carries .carry/ (bench/prepare_carry.sh makes it on the build machine):
 #
-#   bench/gpu_check.sh [--no-build] [--no-tests] [--no-cpu-tests] [--no-bench] [--peer]
-#                      [-- VDSR_BENCH_ARGS...]
+#   bench/gpu_check.sh [--budget SECONDS] [--gate MODE[:STEPS]] [--no-build] [--no-tests]
+#                      [--no-cpu-tests] [--no-bench] [--peer] [-- VDSR_BENCH_ARGS...]
 #   bench/gpu_check.sh --record-from DIR --commit C [-- VDSR_BENCH_ARGS...]
+#   bench/gpu_check.sh --dry-run BUILD_DIR
 #
+# Steps, in order of what a short device call needs most, each under a timeout cut to what the
+# budget leaves (bench/gpu_steps.sh), so that a slow step or a hung kernel costs that step alone and
+# the record is still written: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit);
+# configure build-gpu/ (CUDA on, sm_90, dependencies from .carry/) and build, with -j16, what the
+# GPU steps run (the tests of tests/gpu/, vdsr_bench, vdsr_train, vdsr_eval, vdsr_sr; bench/gpu_build.sh,
+# shared with gpu_measure.sh); read the tensor-core objects' SASS; ctest -L gpu; with --gate, the
+# accuracy gates of MODE (bf16 or tf32) over STEPS [2000] training steps
+# (bench/gpu_precision_gate.sh: the carry needs T91, BSD200, Set5 and Set14); vdsr_bench -g 0 --json;
+# then, only if the budget still holds their planned time, the rest of the build and ctest -LE gpu
+# (data tests skip: no data travels), and with --peer the same VDSR in PyTorch on the same GPU
+# (bench/pytorch_peer.py; its table joins the record).
+#
+# --budget: seconds for the whole run [330, or VDSR_CHECK_BUDGET]; give the device call a timeout_s
+#   about 70 s longer (the machine's start is not in the budget; the record needs the reserve).
 # --record-from rebuilds the record of an earlier run from the results folder it brought back
-# (nvidia-smi.txt, ctest-gpu.log, bench.txt, bench.json; unpack its logs.tar.gz there first), for a
-# run whose own record.md was lost;
-# C is the commit that run was made from (its .carry/commit.txt), the arguments those it was given.
+#   (nvidia-smi.txt, ctest-gpu.txt, bench.txt, bench.json; unpack its logs.tar.gz there first), for a
+#   run whose own record.md was lost; C is the commit that run was made from (its .carry/commit.txt),
+#   the arguments those it was given.
+# --dry-run BUILD_DIR: the whole script on this machine with a build made here (no GPU): the gpu
+#   tests of that build (they skip), vdsr_bench -g -1 on tiny settings, the gate in fp32 against
+#   itself on a tiny network and the bundled samples, the record (under a temporary folder, not
+#   docs/); then once more with a budget too small for any step; each run must bring back at most 8
+#   files and a record with its sections (a ctest case).
 #
-# Steps: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit), configure build-gpu/
-# (CUDA on, sm_90, dependencies from .carry/) and build with -j16 (bench/gpu_build.sh, as
-# gpu_measure.sh does), ctest -L gpu, ctest -LE gpu -j16 (data tests skip: no data travels),
-# vdsr_bench -g 0 --json, and with --peer the same VDSR in
-# PyTorch on the same GPU (bench/pytorch_peer.py --json peer.json; its table joins the record).
 # Everything lands in one folder, $OUT if set, else bench/out-<UTC date>: record.md, bench.json,
-# bench.txt (the table as printed), peer.json and logs.tar.gz (every log), at most 8 files because
-# the device tool brings back no more. Bring record.md (with bench.json, peer.json) back into the
-# docs/perf-data folder the script names. The script never edits docs/perf.md: its current-results
-# table and its list of records are updated by hand from the record. A failing test or bench row
-# does not stop the script: the bench and the record still happen; the exit status is non-zero if
-# any step failed.
+# bench.txt (the table as printed), gate.txt and gate-runs.tar.gz (with --gate), peer.json and
+# logs.tar.gz (every log, steps.tsv), at most 8 files because the device tool brings back no more.
+# Bring them back into the docs/perf-data folder the script names. The script never edits
+# docs/perf.md: its current-results table and its list of records are updated by hand from the
+# record. A failing test, gate or bench row does not stop the script: the later steps and the record
+# still happen; the exit status is non-zero if any step failed.
 set -uo pipefail
 
 root="$(pwd)"
 [ -f "$root/bench/gpu_check.sh" ] || { echo "gpu_check: run from the repository root" >&2; exit 2; }
 do_build=1 do_tests=1 do_cpu_tests=1 do_bench=1 do_peer=0
-record_from="" given_commit=""
+record_from="" given_commit="" dry_build=""
+gate_mode="" gate_steps=2000
+budget="${VDSR_CHECK_BUDGET:-330}"
 bench_args=()
+opts=""  # the options of the run, so that its record shows what was left out
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-build) do_build=0 ;;
@@ -38,18 +56,81 @@ while [ $# -gt 0 ]; do
     --no-cpu-tests) do_cpu_tests=0 ;;
     --no-bench) do_bench=0 ;;
     --peer) do_peer=1 ;;
+    --budget) budget="${2:-}"; opts+=" $1 $2"; shift ;;
+    --gate)
+      gate_mode="${2%%:*}"
+      [[ "${2:-}" == *:* ]] && gate_steps="${2#*:}"
+      opts+=" $1 $2"; shift ;;
     --record-from) record_from="$2"; shift ;;
     --commit) given_commit="$2"; shift ;;
+    --dry-run) dry_build="${2:?gpu_check --dry-run: the build folder}"; shift ;;
     --) shift; bench_args=("$@"); break ;;
-    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
+  case "$1" in --no-*|--peer) opts+=" $1" ;; esac
   shift
 done
+case "$budget" in ''|*[!0-9]*) echo "gpu_check: --budget takes whole seconds, got '$budget'" >&2; exit 2 ;; esac
+case "$gate_mode" in
+  ''|bf16|tf32) ;;
+  fp32) [ "${VDSR_CHECK_GPU:-0}" = -1 ] || { echo "gpu_check: --gate takes bf16 or tf32 (fp32 is the dry run's)" >&2; exit 2; } ;;
+  *) echo "gpu_check: --gate takes bf16 or tf32 (then :STEPS), got '$gate_mode'" >&2; exit 2 ;;
+esac
+case "$gate_steps" in ''|*[!0-9]*|0) echo "gpu_check: --gate MODE:STEPS takes whole steps above 0, got '$gate_steps'" >&2; exit 2 ;; esac
+
+if [ -n "$dry_build" ]; then
+  # The dry run: this script twice on the CPU with the build given, checking what would come back.
+  build_abs="$(cd "$dry_build" && pwd)" || exit 2
+  dry="$build_abs/gpu-check-dry-run"
+  rm -rf "$dry"
+  mkdir -p "$dry/data"
+  for s in T91 BSD200 Set5 Set14; do ln -s "$root/samples" "$dry/data/$s"; done
+  export VDSR_CHECK_GPU=-1 VDSR_GPU_BUILD="$build_abs" VDSR_CHECK_RECORD_ROOT="$dry/record-root"
+  export VDSR_GATE_DATA="$dry/data" VDSR_GATE_RUNS="$dry/gate-runs"
+  # The test step runs a ctest project of its own, one test that passes and one that skips: ctest
+  # inside the build's own ctest run would rewrite that run's Testing/ logs.
+  mkdir -p "$dry/ctest"
+  cat > "$dry/ctest/CTestTestfile.cmake" <<'CT'
+add_test(dry_gpu_passes "/bin/sh" "-c" "exit 0")
+set_tests_properties(dry_gpu_passes PROPERTIES LABELS gpu)
+add_test(dry_gpu_skips "/bin/sh" "-c" "exit 77")
+set_tests_properties(dry_gpu_skips PROPERTIES LABELS gpu SKIP_RETURN_CODE 77)
+CT
+  export VDSR_CHECK_CTEST_DIR="$dry/ctest"
+  export VDSR_GATE_EXTRA="--depth 3 --channels 4 --patch 24 --stride 24 --batch 4 --scales 2,3 --log-every 1"
+  problems=""
+  # check_out DIR SECTION...: at most 8 files, and the record has each section.
+  check_out() {
+    local d="$1" n h
+    shift
+    n="$(find "$d" -type f | wc -l)"
+    [ "$n" -le 8 ] || problems+=" $n files in $d, more than 8;"
+    for h in "$@"; do grep -q "^$h" "$d/record.md" 2> /dev/null || problems+=" $d/record.md has no '$h';"; done
+  }
+  OUT="$dry/out" bash "$0" --no-build --no-cpu-tests --gate fp32:6 -- --reps 1 --batch 2 --image 64
+  rc=$?
+  [ "$rc" = 0 ] || problems+=" the full dry run exited $rc;"
+  check_out "$dry/out" "# " "- ctest gpu: .*(passed 1, failed 0, skipped 1 of 2)" "## Steps" "## Accuracy gates" "vdsr_bench output" "fp32 gates: PASS"
+  for f in bench.json gate.txt gate-runs.tar.gz logs.tar.gz; do
+    [ -s "$dry/out/$f" ] || problems+=" $f missing;"
+  done
+  # A budget too small for any step: every step is skipped, and the record is still written.
+  OUT="$dry/out-budget" bash "$0" --no-build --no-cpu-tests --gate fp32:6 --budget 14 -- --reps 1 --batch 2
+  rc=$?
+  [ "$rc" = 0 ] || problems+=" the budget dry run exited $rc;"
+  check_out "$dry/out-budget" "| ctest-gpu |.*skipped: budget" "| gate |.*skipped: budget" "| bench |.*skipped: budget"
+  [ -z "$problems" ] || { echo "gpu_check dry run: FAILED:$problems" >&2; exit 1; }
+  echo "gpu_check dry run: passed ($dry)"
+  exit 0
+fi
 
 if [ -n "$record_from" ]; then
   [ -n "$given_commit" ] || { echo "gpu_check: --record-from needs --commit" >&2; exit 2; }
-  for f in nvidia-smi.txt ctest-gpu.log bench.txt bench.json; do
+  # ctest-gpu.txt since the steps had timeouts; ctest-gpu.log before.
+  ctest_gpu_log="$record_from/ctest-gpu.txt"
+  [ -f "$ctest_gpu_log" ] || ctest_gpu_log="$record_from/ctest-gpu.log"
+  for f in nvidia-smi.txt "$(basename "$ctest_gpu_log")" bench.txt bench.json; do
     [ -f "$record_from/$f" ] || { echo "gpu_check: $record_from/$f is missing" >&2; exit 2; }
   done
   exec_record_only=1
@@ -61,13 +142,19 @@ stamp="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 out="${OUT:-$root/bench/out-$(date -u +%Y%m%d-%H%M%S)}"
 [ "$exec_record_only" = 1 ] && out="$record_from"
 mkdir -p "$out"
-build="${VDSR_GPU_BUILD:-$root/build-gpu}"  # override for a dry run elsewhere
+build="${VDSR_GPU_BUILD:-$root/build-gpu}"  # the dry run's: a build made elsewhere
+gpu="${VDSR_CHECK_GPU:-0}"                  # -1 only in the dry run
+record_root="${VDSR_CHECK_RECORD_ROOT:-$root}"
 carry="$root/.carry"
 status=0
 say() { echo "[gpu_check $(date -u +%H:%M:%S)] $*" | tee -a "$out/progress.log" >&2; }
 fail() { say "FAILED: $*"; status=1; }
 # shellcheck source=bench/gpu_build.sh
 . "$root/bench/gpu_build.sh"
+# A rebuilt record keeps the run's own steps.tsv.
+[ "$exec_record_only" = 1 ] && [ -f "$out/steps.tsv" ] && keep_steps_tsv=1
+# shellcheck source=bench/gpu_steps.sh
+. "$root/bench/gpu_steps.sh"  # the budget's clock starts here: want, step, pack_out
 
 # ---- facts ----------------------------------------------------------------------------------
 if [ "$exec_record_only" = 1 ]; then
@@ -79,25 +166,36 @@ if [ "$exec_record_only" = 1 ]; then
   commit="$given_commit"
   commit_src="given with --record-from: the run's .carry/commit.txt; record rebuilt from its results folder"
   cudnn_root="the GPU machine's Python nvidia.cudnn package (versions in bench.json)"
+else
+  gpu_line="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
+  [ -n "$gpu_line" ] || gpu_line="(nvidia-smi gave nothing)"
+  [ "$gpu" = -1 ] && gpu_line="none: the CPU dry run (vdsr_bench -g -1)"
+  nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
+  gpu_commit
 fi
-if [ "$exec_record_only" = 0 ]; then
-gpu_line="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
-[ -n "$gpu_line" ] || gpu_line="(nvidia-smi gave nothing)"
-nvidia-smi > "$out/nvidia-smi.txt" 2>&1 || true
-gpu_commit
-fi  # not record-only
-say "GPU: $gpu_line; commit $commit ($commit_src); output in $out"
+say "GPU: $gpu_line; commit $commit ($commit_src); output in $out; budget $budget s"
 export VDSR_COMMIT="$commit"  # for --version when the copy has no .git (cmake/version_header.cmake)
 
-[ "$exec_record_only" = 1 ] || gpu_find_cudnn
+[ "$exec_record_only" = 1 ] || [ "$gpu" = -1 ] || gpu_find_cudnn
 
 # ---- configure and build --------------------------------------------------------------------
-gpu_configure_cmd "$((1 - exec_record_only))"
+# First what the GPU steps run; the rest of the build waits for the CPU tests' step.
+gpu_targets=(vdsr_bench vdsr_train vdsr_eval vdsr_sr)
+for t in "$root"/tests/gpu/test_*.cpp; do gpu_targets+=("$(basename "$t" .cpp)"); done
+gpu_configure_cmd "$(( do_build && !exec_record_only ))"  # with --no-build .carry stays untouched
+plain_build_cmd=("${build_cmd[@]}")
 built=1
 [ "$exec_record_only" = 1 ] && built=0
 if [ "$do_build" = 1 ] && [ "$exec_record_only" = 0 ]; then
-  # shellcheck disable=SC2119  # gpu_make with no targets builds everything
-  { gpu_configure && gpu_make; } || built=0
+  t0="$EPOCHREALTIME"
+  cap=$(( $(left) - reserve ))
+  [ "$cap" -ge 5 ] || cap=5  # (timeout 0 would mean none)
+  build_cmd=(timeout --kill-after=10 "$cap" "${plain_build_cmd[@]}")
+  gpu_configure && gpu_make "${gpu_targets[@]}" || built=0
+  note_step build 120 "$cap" "$t0" "$EPOCHREALTIME" "$((1 - built))" \
+    "$([ "$built" = 1 ] && echo ok || echo "failed (build.log)")" "${plain_build_cmd[*]} --target (the GPU steps' targets)"
+elif [ "$exec_record_only" = 0 ]; then
+  note_step build 120 0 "" "" "" "skipped: option" ""
 fi
 
 # ---- SASS of the tensor-core kernels --------------------------------------------------------
@@ -112,7 +210,9 @@ finish_loads_ahead() {  # SASS on stdin -> the longest run of LDG between adds i
        END { print (best == "" ? "-" : best) }'
 }
 sass_summary="not read (no cuobjdump, or no build)"
-if [ "$built" = 1 ] && command -v cuobjdump > /dev/null 2>&1; then
+if [ "$gpu" = -1 ]; then
+  sass_summary="not read (the CPU dry run)"
+elif [ "$built" = 1 ] && command -v cuobjdump > /dev/null 2>&1; then
   : > "$out/sass.txt"
   while IFS= read -r o; do
     d="$(cuobjdump -sass "$o" 2>/dev/null)"
@@ -126,9 +226,10 @@ fi
 
 # ---- tests ----------------------------------------------------------------------------------
 # A GPU test that finds no usable GPU fails here instead of skipping: a run where nothing ran
-# must not read green.
-export VDSR_REQUIRE_GPU=1
-gpu_ctest=(ctest --test-dir "$build" -L gpu -j4 --output-on-failure --output-junit "$out/ctest-gpu.xml")
+# must not read green (the dry run has no GPU: its tests skip).
+[ "$gpu" = -1 ] || export VDSR_REQUIRE_GPU=1
+ctest_dir="${VDSR_CHECK_CTEST_DIR:-$build}"  # the dry run's: a ctest project of its own
+gpu_ctest=(ctest --test-dir "$ctest_dir" -L gpu -j4 --output-on-failure --output-junit "$out/ctest-gpu.xml")
 cpu_ctest=(ctest --test-dir "$build" -LE gpu -j16 --output-on-failure --output-junit "$out/ctest-cpu.xml")
 counts() {  # ctest log -> "passed P, failed F, skipped S of T" (skipped = exit 77, as ctest counts)
   local log="$1" p s t
@@ -137,66 +238,73 @@ counts() {  # ctest log -> "passed P, failed F, skipped S of T" (skipped = exit 
   t="$(grep -cE 'Test +#[0-9]+: ' "$log")"
   echo "passed $p, failed $((t - p - s)), skipped $s of $t"
 }
-gpu_summary="not run" cpu_summary="not run" ctest_summary=""
-run_ctest() {  # name, command...; sets ctest_summary
-  local name="$1"; shift
-  say "$name: $*"
-  "$@" > "$out/ctest-$name.log" 2>&1
-  local rc=$?
+summary_of() {  # ctest log -> its summary line with the counts
   local line
-  line="$(grep -E "tests passed|tests failed" "$out/ctest-$name.log" | tail -1)"
-  [ -n "$line" ] || line="(no summary line; rc $rc)"
-  local c
-  c="$(counts "$out/ctest-$name.log")"
-  grep -E "\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run|Skipped" "$out/ctest-$name.log" | head -40 >&2
-  say "$name: $line ($c)"
-  [ $rc = 0 ] || fail "ctest $name (rc $rc; see ctest-$name.log)"
-  ctest_summary="$line ($c)"
+  line="$(grep -E "tests passed|tests failed" "$1" | tail -1)"
+  [ -n "$line" ] || line="(no summary line)"
+  echo "$line ($(counts "$1"))"
 }
-if [ "$built" = 1 ] && [ "$do_tests" = 1 ]; then
-  run_ctest gpu "${gpu_ctest[@]}"
-  gpu_summary="$ctest_summary"
-  if [ "$do_cpu_tests" = 1 ]; then
-    run_ctest cpu "${cpu_ctest[@]}"
-    cpu_summary="$ctest_summary"
+gpu_summary="not run" cpu_summary="not run"
+# run_ctest NAME PLANNED CAP [optional] COMMAND...: one ctest step (log in ctest-NAME.txt).
+run_ctest() {
+  local name="$1" planned="$2" cap="$3" enabled="$4"
+  shift 4
+  want "ctest-$name" "$enabled" "$planned" ${optional_step:+optional} || return 1
+  STEP_MERGE_OUTPUT=1 step "ctest-$name" "$planned" "$cap" "$@"
+  grep -E "\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run" "$out/ctest-$name.txt" | head -40 >&2
+  say "ctest $name: $(summary_of "$out/ctest-$name.txt")"
+}
+if [ "$built" = 1 ]; then
+  run_ctest gpu 60 200 "$do_tests" "${gpu_ctest[@]}"
+  [ -f "$out/ctest-gpu.txt" ] && gpu_summary="$(summary_of "$out/ctest-gpu.txt")"
+fi
+
+# ---- accuracy gates -------------------------------------------------------------------------
+gate_note="not run (no --gate)"
+# A rebuilt record takes the run's verdict from its gate.txt.
+[ "$exec_record_only" = 1 ] && [ -s "$out/gate.txt" ] && gate_note="$(tail -1 "$out/gate.txt")"
+if [ -n "$gate_mode" ] && [ "$built" = 1 ]; then
+  if want gate 1 90; then
+    step gate-run 90 150 env VDSR_GPU="$gpu" VDSR_GATE_MODE="$gate_mode" VDSR_GPU_BUILD="$build" OUT="$out" \
+      bash "$root/bench/gpu_precision_gate.sh" "$gate_steps"
+    gate_note="$(tail -1 "$out/gate.txt" 2> /dev/null)"
+    [ -n "$gate_note" ] || gate_note="no verdict (see gate-run.stderr)"
+  else
+    gate_note="skipped (budget)"
   fi
 fi
 
 # ---- bench ----------------------------------------------------------------------------------
-bench_cmd=("$build/bin/vdsr_bench" -g 0 --json "$out/bench.json" "${bench_args[@]}")
+bench_cmd=("$build/bin/vdsr_bench" -g "$gpu" --json "$out/bench.json" "${bench_args[@]}")
 bench_rc="not run"
-if [ "$built" = 1 ] && [ "$do_bench" = 1 ]; then
+if [ "$built" = 1 ] && want bench "$do_bench" 90; then
   say "bench: LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} ${bench_cmd[*]}"
-  "${bench_cmd[@]}" > "$out/bench.txt" 2> "$out/bench.stderr"
+  step bench 90 "$budget" "${bench_cmd[@]}"
   bench_rc=$?
   grep -E "FAILED|error|warning" "$out/bench.stderr" | head -40 >&2
-  [ "$bench_rc" = 0 ] || fail "vdsr_bench exited $bench_rc (a row failed verification, or an error; see bench.stderr)"
+fi
+
+# ---- what the budget still allows -----------------------------------------------------------
+if [ "$built" = 1 ] && [ "$do_cpu_tests" = 1 ] && want build-rest 1 150 optional; then
+  step build-rest 60 "$budget" "${plain_build_cmd[@]}" &&
+    optional_step=1 run_ctest cpu 90 "$budget" 1 "${cpu_ctest[@]}"
+  [ -f "$out/ctest-cpu.txt" ] && cpu_summary="$(summary_of "$out/ctest-cpu.txt")"
 fi
 
 peer_rc="not run"
-if [ "$do_peer" = 1 ] && [ "$exec_record_only" = 0 ]; then
-  say "peer: python3 bench/pytorch_peer.py --json $out/peer.json"
-  PYTHONUNBUFFERED=1 python3 "$root/bench/pytorch_peer.py" --json "$out/peer.json" \
-    > "$out/peer.txt" 2> "$out/peer.stderr"
+if [ "$do_peer" = 1 ] && [ "$exec_record_only" = 0 ] && want peer 1 120 optional; then
+  step peer 120 "$budget" env PYTHONUNBUFFERED=1 python3 "$root/bench/pytorch_peer.py" --json "$out/peer.json"
   peer_rc=$?
-  [ "$peer_rc" = 0 ] || fail "pytorch_peer.py exited $peer_rc (see peer.stderr)"
 fi
 
 if [ "$exec_record_only" = 1 ]; then
-  line="$(grep -E "tests passed|tests failed" "$out/ctest-gpu.log" | tail -1)"
-  gpu_summary="$line ($(counts "$out/ctest-gpu.log"))"
+  gpu_summary="$(summary_of "$ctest_gpu_log")"
   bench_rc="$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["failed_rows"])' "$out/bench.json") failed rows (from bench.json)"
-  grep -q "tests failed" "$out/ctest-gpu.log" && ! grep -q " 0 tests failed" "$out/ctest-gpu.log" && status=1
+  grep -q "tests failed" "$ctest_gpu_log" && ! grep -q " 0 tests failed" "$ctest_gpu_log" && status=1
 fi
 
 # ---- record ---------------------------------------------------------------------------------
 rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the repository root
-opts=""  # the options of the run, so that its record shows what was left out
-[ "$do_build" = 0 ] && opts+=" --no-build"
-[ "$do_tests" = 0 ] && opts+=" --no-tests"
-[ "$do_tests" = 1 ] && [ "$do_cpu_tests" = 0 ] && opts+=" --no-cpu-tests"
-[ "$do_bench" = 0 ] && opts+=" --no-bench"
-[ "$do_peer" = 1 ] && opts+=" --peer"
 {
   echo "# $stamp — $(echo "$gpu_line" | cut -d, -f1), commit $commit"
   echo
@@ -207,20 +315,43 @@ opts=""  # the options of the run, so that its record shows what was left out
   echo "- cuDNN root: ${cudnn_root:-none found}"
   echo "- ctest gpu: $gpu_summary"
   echo "- ctest cpu: $cpu_summary"
+  echo "- accuracy gates${gate_mode:+ ($gate_mode, $gate_steps steps)}: $gate_note"
   echo "- vdsr_bench exit status: $bench_rc"
   echo "- SASS (cuobjdump, instruction counts per object): $sass_summary"
   [ "$do_peer" = 1 ] && echo "- pytorch_peer.py exit status: $peer_rc"
+  [ "$exec_record_only" = 1 ] || echo "- budget: $budget s, used $(elapsed) s before the record"
   echo
   echo "Commands (from the repository root; \`.carry\` made by \`bench/prepare_carry.sh\`):"
   echo
   echo '```'
   echo "bench/gpu_check.sh$opts${bench_args[*]:+ -- ${bench_args[*]}}"
-  [ "$do_build" = 1 ] && rel "${configure[*]}" && rel "${build_cmd[*]}"
+  [ "$do_build" = 1 ] && rel "${configure[*]}" && rel "${plain_build_cmd[*]}"
   [ "$do_tests" = 1 ] && rel "${gpu_ctest[*]}"
-  [ "$do_cpu_tests" = 1 ] && rel "${cpu_ctest[*]}"
+  [ -n "$gate_mode" ] && echo "VDSR_GATE_MODE=$gate_mode bench/gpu_precision_gate.sh $gate_steps"
   [ "$do_bench" = 1 ] && echo "LD_LIBRARY_PATH=${cudnn_lib:+$(dirname "$cudnn_lib"):}... $(rel "${bench_cmd[*]}")"
+  [ "$do_cpu_tests" = 1 ] && rel "${cpu_ctest[*]}"
   [ "$do_peer" = 1 ] && echo "python3 bench/pytorch_peer.py --json peer.json"
   echo '```'
+  if [ "$exec_record_only" = 0 ] || [ "${keep_steps_tsv:-0}" = 1 ]; then
+    echo
+    echo "## Steps"
+    echo
+    echo "Each under a timeout cut to what the budget left (bench/gpu_steps.sh):"
+    echo
+    steps_table
+  fi
+  if [ -n "$gate_mode" ] || { [ "$exec_record_only" = 1 ] && [ -s "$out/gate.txt" ]; }; then
+    echo
+    echo "## Accuracy gates${gate_mode:+ ($gate_mode)}"
+    echo
+    if [ -s "$out/gate.txt" ]; then
+      echo '```'
+      cat "$out/gate.txt"
+      echo '```'
+    else
+      echo "$gate_note"
+    fi
+  fi
   echo
   if [ "$do_bench" = 0 ]; then
     echo "vdsr_bench: bench not run (--no-bench)."
@@ -233,7 +364,7 @@ opts=""  # the options of the run, so that its record shows what was left out
     cat "$out/bench.txt"
     echo '```'
   else
-    echo "vdsr_bench produced no table. The end of its error output:"
+    echo "vdsr_bench produced no table. The end of its error output (each row is logged as it is timed):"
     echo
     echo '```'
     tail -20 "$out/bench.stderr" 2>/dev/null
@@ -250,23 +381,16 @@ opts=""  # the options of the run, so that its record shows what was left out
 } > "$out/record.md"
 # shellcheck source=bench/record_dir.sh
 . "$root/bench/record_dir.sh"
-dest="$(record_dir "$root" "$stamp" "$commit")"
+dest="$(record_dir "$record_root" "$stamp" "$commit")"
 if mkdir -p "$dest" && cp "$out/record.md" "$dest/record.md"; then
   say "record written to $(rel "$dest")/record.md (and $out/record.md)"
-  [ "$exec_record_only" = 1 ] || say "bring record.md back into that folder, with bench.json and peer.json"
+  [ "$exec_record_only" = 1 ] || say "bring record.md back into that folder, with bench.json, gate.txt and peer.json"
   say "docs/perf.md is not touched: update its list of records and its current-results table by hand from the record"
 else
   fail "could not write the record to $dest/record.md (it is in $out/record.md)"
 fi
 [ -s "$out/bench.txt" ] && cat "$out/bench.txt"
-say "done (status $status)"
-# The device tool brings back at most 8 files: keep the record and the bench results loose, and
-# pack every log into one archive.
-pack="$(mktemp -d)"
-if (cd "$out" && tar czf "$pack/logs.tar.gz" --exclude=logs.tar.gz \
-      --exclude=record.md --exclude=bench.json --exclude=bench.txt --exclude=peer.json .); then
-  (cd "$out" && find . -maxdepth 1 -type f ! -name record.md ! -name bench.json \
-     ! -name bench.txt ! -name peer.json -delete) && mv "$pack/logs.tar.gz" "$out/"
-fi
-rm -rf "$pack"
+say "done in $(elapsed) s (status $status)"
+# The device tool brings back at most 8 files: the record and the results loose, every log packed.
+[ "$exec_record_only" = 1 ] || pack_out record.md bench.json bench.txt peer.json gate.txt gate-runs.tar.gz
 exit $status

@@ -96,7 +96,6 @@ while [ $# -gt 0 ]; do
 done
 case "$budget" in ''|*[!0-9]*) echo "gpu_measure: --budget takes whole seconds" >&2; exit 2 ;; esac
 
-t_start="$EPOCHREALTIME"
 stamp="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 out="${OUT:-$root/bench/out-measure-$(date -u +%Y%m%d-%H%M%S)}"
 mkdir -p "$out"
@@ -123,60 +122,8 @@ fail() { say "FAILED: $*"; status=1; }
 # shellcheck source=bench/gpu_build.sh
 . "$root/bench/gpu_build.sh"
 
-elapsed() { echo $(( ${EPOCHREALTIME%.*} - ${t_start%.*} )); }
-left() { echo $(( budget - $(elapsed) )); }
-reserve=12  # seconds kept for the record and the packing at the end
-
-# steps.tsv: name, planned s, cap s, start, end (epoch s), exit status, status, command.
-printf 'name\tplanned_s\tcap_s\tstart\tend\trc\tstatus\tcommand\n' > "$out/steps.tsv"
-note_step() {  # NAME PLANNED CAP START END RC STATUS COMMAND
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$@" >> "$out/steps.tsv"
-}
-# want NAME ENABLED PLANNED [optional]: whether to run a step; says why not. An optional step runs
-# only if its planned time is left; any step needs some time left.
-want() {
-  local name="$1" enabled="$2" planned="$3" optional="${4:-}" l
-  l="$(left)"
-  if [ "$enabled" = 0 ]; then
-    say "$name: skipped (option)"; note_step "$name" "$planned" 0 "" "" "" "skipped: option" ""; return 1
-  fi
-  if { [ -n "$optional" ] && [ "$l" -lt $((planned + reserve)) ]; } || [ "$l" -lt $((reserve + 5)) ]; then
-    say "$name: skipped (budget: ${l} s left of $budget)"
-    note_step "$name" "$planned" 0 "" "" "" "skipped: budget (${l} s left)" ""
-    return 1
-  fi
-}
-# step NAME PLANNED CAP COMMAND...: runs COMMAND with its output in NAME.txt / NAME.stderr, under
-# timeout min(CAP, budget left - reserve); records the step. Returns the command's exit status.
-step() {
-  local name="$1" planned="$2" cap="$3"
-  shift 3
-  local l c rc t0 t1 st
-  l="$(left)"
-  c=$(( cap < l - reserve ? cap : l - reserve ))
-  [ "$c" -ge 5 ] || c=5
-  say "$name: start (planned ${planned} s, cap ${c} s; ${l} s of the budget left): $*"
-  t0="$EPOCHREALTIME"
-  timeout --kill-after=10 "$c" "$@" > "$out/$name.txt" 2> "$out/$name.stderr"
-  rc=$?
-  t1="$EPOCHREALTIME"
-  st="ok"
-  if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-    st="timed out after ${c} s"
-  elif [ "$rc" != 0 ]; then
-    st="failed (exit status $rc)"
-  fi
-  note_step "$name" "$planned" "$c" "$t0" "$t1" "$rc" "$st" "$*"
-  local took
-  took="$(python3 -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$t1")"
-  if [ "$st" = ok ]; then
-    say "$name: ok in ${took} s"
-  else
-    tail -5 "$out/$name.stderr" >&2
-    fail "$name: $st after ${took} s (see $name.stderr)"
-  fi
-  return "$rc"
-}
+# shellcheck source=bench/gpu_steps.sh
+. "$root/bench/gpu_steps.sh"  # the budget's clock starts here: want, step, pack_out
 
 # ---- facts ----------------------------------------------------------------------------------
 gpu_line="$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | head -1)"
@@ -404,18 +351,7 @@ cat "$out/record.stdout" 2> /dev/null
 keep=(record.md nodes.json bench.json stages.json peer.json measure.json ncu.txt)
 [ -s "$out/ncu.txt" ] || rm -f "$out/ncu.txt"
 say "done in $(elapsed) s (status $status); bring back ${keep[*]} into ${dest#"$record_root"/}/"
-pack="$(mktemp -d)"
-excludes=(--exclude=logs.tar.gz)
-for k in "${keep[@]}"; do excludes+=("--exclude=$k"); done
-if (cd "$out" && tar czf "$pack/logs.tar.gz" "${excludes[@]}" .); then
-  for f in "$out"/* "$out"/.[!.]*; do
-    [ -e "$f" ] || continue
-    b="$(basename "$f")"
-    printf '%s\n' "${keep[@]}" | grep -qxF "$b" || rm -rf "$f"
-  done
-  mv "$pack/logs.tar.gz" "$out/"
-fi
-rm -rf "$pack"
+pack_out "${keep[@]}"
 if [ "$dry_run" = 1 ]; then
   # The dry run checks the shape of what a device call would bring back (on stderr only: $out is
   # packed already).
