@@ -15,11 +15,16 @@
 #   stdout and $OUT/screen.txt, the same as JSON to $OUT/screen.json with every candidate's curve
 #   (its epoch records; the device tool brings back 8 files at most, so no file per candidate);
 #   the last line is "best: <name>|<options>" (by the mean of the three scales' PSNR; a collapsed
-#   candidate only if all collapsed).
+#   candidate, or one the budget cut before its anneal ended, only if no other is left).
+#   The whole call, the build included, keeps to VDSR_RECIPE_BUDGET seconds [330]: each candidate
+#   may take an equal share of what is left (a timeout cuts it there; its table row says so) and the
+#   table is always written; screen.json's "steps" has each candidate's time.
 # main: the candidate with its own schedule, sized to the wall budget: steps = (SECONDS - 30 s of
 #   data preparation and validation) / the candidate's ms per step in the screen (or
 #   VDSR_STEP_MS), in epochs of 1,000 steps; then vdsr_eval on every carried evaluation set. Back
-#   in $OUT: vdsr.safetensors, main.jsonl, main-curve.svg, eval.json, eval.txt.
+#   in $OUT: vdsr.safetensors, main.jsonl, main-curve.svg, eval.json, eval.txt. A device call starts
+#   with an empty $OUT, so a main run in a later call than its screen is given the candidate and
+#   VDSR_STEP_MS (the candidate's ms/step in the screen's table).
 #
 # Environment: VDSR_GPU (device, default 0; -1 runs the same steps on the CPU: the dry run that
 # tests/CMakeLists.txt runs with a tiny network), VDSR_GPU_BUILD (binaries, default build-gpu/),
@@ -27,7 +32,8 @@
 # VDSR_RECIPE_EVAL (main's evaluation sets, default every carried one), VDSR_RECIPE_RUNS (the run
 # folders, default /tmp/vdsr-recipe: checkpoints stay out of $OUT),
 # VDSR_RECIPE_EXTRA (options added to every run, after the candidate's: --precision bf16 by
-# default on a GPU), OUT (default bench/out-recipe).
+# default on a GPU), VDSR_RECIPE_BUDGET (the screen's seconds, build included [330]), OUT (default
+# bench/out-recipe).
 set -uo pipefail
 root="$(pwd)"
 [ -f "$root/bench/gpu_recipe.sh" ] || { echo "gpu_recipe: run from the repository root" >&2; exit 2; }
@@ -43,6 +49,11 @@ if [ "$mode" = dry-run ]; then
   bash "$0" screen 12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3" || exit 1
   grep -q '^best: ' "$OUT/screen.txt" || { echo "gpu_recipe dry-run: no best line" >&2; exit 1; }
   VDSR_EPOCH_ITERS=4 bash "$0" main 30.1 || exit 1
+  # A budget too small for any candidate: each is skipped, said in the table, and no best is named.
+  OUT="$dry/out-budget" VDSR_RECIPE_BUDGET=14 bash "$0" screen 12 "sgd|--recipe bundled" || exit 1
+  if [ "$(grep -c 'skipped (budget' "$dry/out-budget/screen.txt")" != 1 ] || grep -q '^best: ' "$dry/out-budget/screen.txt"; then
+    echo "gpu_recipe dry-run: the budget did not skip the candidate" >&2; exit 1
+  fi
   for f in screen.txt screen.json main.jsonl main-curve.svg vdsr.safetensors eval.json; do
     [ -s "$OUT/$f" ] || { echo "gpu_recipe dry-run: $OUT/$f missing" >&2; exit 1; }
   done
@@ -67,8 +78,15 @@ default_extra="--precision bf16"
 [ "$gpu" = -1 ] && default_extra=""
 read -r -a extra <<< "${VDSR_RECIPE_EXTRA:-$default_extra}"
 mkdir -p "$out"
+budget="${VDSR_RECIPE_BUDGET:-330}"
+case "$budget" in ''|*[!0-9]*) echo "gpu_recipe: VDSR_RECIPE_BUDGET takes whole seconds" >&2; exit 2 ;; esac
+say() { echo "[gpu_recipe $(date -u +%H:%M:%S)] $*" >&2; }
+# shellcheck disable=SC2317  # called by gpu_steps.sh
+fail() { say "FAILED: $*"; }
+# shellcheck source=bench/gpu_steps.sh
+. "$root/bench/gpu_steps.sh"  # the budget's clock starts here: left, note_step
 if [ ! -x "$build/bin/vdsr_train" ]; then
-  bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
+  VDSR_CHECK_BUDGET="$(left)" bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
 fi
 [ -x "$build/bin/vdsr_train" ] || { echo "gpu_recipe: no $build/bin/vdsr_train" >&2; exit 2; }
 
@@ -83,13 +101,13 @@ candidates_default=(
   "adam2e-3|--recipe fast --lr 2e-3 --warmup-steps 500"
   "adamw1e-3|--recipe fast --optimizer adamw --lr 1e-3 --weight-decay 0.01 --warmup-steps 500")
 
-# run NAME DIR OPTIONS...: one vdsr_train run; its log in DIR.log.
+# run NAME DIR OPTIONS...: one vdsr_train run; its log in DIR.log; cut after $cap seconds if set.
 run() {
   local name="$1" dir="$2"
   shift 2
   rm -rf "$dir"
   mkdir -p "$(dirname "$dir")"
-  "$build/bin/vdsr_train" -g "$gpu" --train "$train" --val "$val" --out "$dir" -q "$@" "${extra[@]}" \
+  timeout --kill-after=10 "${cap:-0}" "$build/bin/vdsr_train" -g "$gpu" --train "$train" --val "$val" --out "$dir" -q "$@" "${extra[@]}" \
     > "$dir.log" 2>&1 || { echo "gpu_recipe: $name failed (see $dir.log):" >&2; tail -n 3 "$dir.log" >&2; return 1; }
 }
 
@@ -100,19 +118,46 @@ if [ "$mode" = screen ]; then
   [ ${#candidates[@]} -gt 0 ] || candidates=("${candidates_default[@]}")
   anneal=$(( (steps + 3) / 4 ))
   plateau=$(( (steps + anneal - 1) / anneal ))  # epochs at the starting rate
+  i=0
   for c in "${candidates[@]}"; do
     name="${c%%|*}" opts="${c#*|}"
+    rm -rf "${runs:?}/$name" "$runs/$name.cut"
+    # An equal share of what is left for each candidate still to run.
+    cap=$(( ($(left) - reserve) / (${#candidates[@]} - i) ))
+    i=$((i + 1))
+    if [ "$cap" -lt 10 ]; then
+      say "$name: skipped (budget: $(left) s left of $budget)"
+      note_step "$name" "" 0 "" "" "" "skipped: budget" "$opts"
+      mkdir -p "$runs" && echo "skipped (budget)" > "$runs/$name.cut"
+      continue
+    fi
+    say "$name: up to $cap s: $opts"
+    t0="$EPOCHREALTIME"
     # shellcheck disable=SC2086  # opts is a list of options
-    run "$name" "$runs/$name" $opts --lr-schedule step --epoch-iters "$anneal" \
+    cap="$cap" run "$name" "$runs/$name" $opts --lr-schedule step --epoch-iters "$anneal" \
       --epochs $((plateau + 1)) --lr-step "$plateau" --log-every 50
+    rc=$?
+    st=ok
+    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+      st="cut by the budget after $cap s"
+      echo "cut by the budget after $cap s: not annealed" > "$runs/$name.cut"
+    elif [ "$rc" != 0 ]; then
+      st="failed (exit status $rc)"
+    fi
+    note_step "$name" "" "$cap" "$t0" "$EPOCHREALTIME" "$rc" "$st" "$opts"
   done
   python3 - "$out" "$runs" "${candidates[@]}" <<'PY' | tee "$out/screen.txt"
 import json, sys
+import os
 out, runs, candidates = sys.argv[1], sys.argv[2], sys.argv[3:]
 rows, best = [], None
 print(f"{'candidate':<14} {'x2':>8} {'x3':>8} {'x4':>8} {'best x2':>8} {'loss':>9} {'ms/step':>8}  options")
 for c in candidates:
     name, opts = c.split("|", 1)
+    cut = open(f"{runs}/{name}.cut").read().strip() if os.path.exists(f"{runs}/{name}.cut") else ""
+    if cut.startswith("skipped"):
+        print(f"{name:<14} ({cut})")
+        continue
     try:
         recs = [json.loads(l) for l in open(f"{runs}/{name}/train.jsonl")]
     except OSError:
@@ -131,15 +176,19 @@ for c in candidates:
            "step_ms": ms, "steps": last["step"], "collapsed": last.get("collapsed"), "curve": ep}
     rows.append(row)
     cells = " ".join(f"{psnr.get(s, float('nan')):8.3f}" for s in ("x2", "x3", "x4"))
-    note = "  COLLAPSED" if row["collapsed"] else ""
+    row["cut"] = cut
+    note = ("  COLLAPSED" if row["collapsed"] else "") + (f"  ({cut})" if cut else "")
     print(f"{name:<14} {cells} {top:8.3f} {last['loss']:9.5f} {ms:8.3f}  {opts}{note}")
-    score = (not row["collapsed"], sum(psnr.values()) / max(len(psnr), 1))
+    score = (not row["collapsed"] and not cut, sum(psnr.values()) / max(len(psnr), 1))
     if best is None or score > best[0]:
         best = (score, c)
-json.dump({"rows": rows, "best": best[1] if best else None}, open(f"{out}/screen.json", "w"), indent=1)
+import csv
+steps = list(csv.DictReader(open(f"{out}/steps.tsv"), delimiter="\t"))  # the build's and each candidate's
+json.dump({"rows": rows, "best": best[1] if best else None, "steps": steps}, open(f"{out}/screen.json", "w"), indent=1)
 if best:
     print("best: " + best[1])
 PY
+  rm -f "$out/steps.tsv"  # in screen.json: the device tool brings back 8 files at most
   exit 0
 fi
 
@@ -172,8 +221,12 @@ cp -f "$dir/vdsr.safetensors" "$out/"
 sets=()
 for s in Set5 Set14 B100 Urban100; do [ -d "$data/$s" ] && sets+=("$data/$s"); done
 [ -n "${VDSR_RECIPE_EVAL:-}" ] && IFS=, read -r -a sets <<< "$VDSR_RECIPE_EVAL"
+rc=0
 if [ ${#sets[@]} -gt 0 ]; then
   list="$(IFS=,; echo "${sets[*]}")"
   "$build/bin/vdsr_eval" -g "$gpu" -m "$dir/vdsr.safetensors" --data "$list" --json "$out/eval.json" \
     | tee "$out/eval.txt"
+  rc=$?
 fi
+rm -f "$out/steps.tsv"  # the main run keeps no steps table: 8 files come back at most
+exit $rc
