@@ -364,10 +364,14 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
     cat "$out/bench.txt"
     echo '```'
   else
-    echo "vdsr_bench produced no table. The end of its error output (each row is logged as it is timed):"
+    # Each row is logged to stderr as it is timed: a bench cut by the budget keeps its rows there.
+    echo "vdsr_bench produced no table (see the steps). The rows it finished, from its error output"
+    echo "(op shape | impl precision/math | variant | median | status), then its last lines:"
     echo
     echo '```'
-    tail -20 "$out/bench.stderr" 2>/dev/null
+    grep -F '[bench] ' "$out/bench.stderr" 2>/dev/null | grep -F ' | '
+    echo '...'
+    tail -5 "$out/bench.stderr" 2>/dev/null
     echo '```'
   fi
   if [ -s "$out/peer.txt" ]; then
