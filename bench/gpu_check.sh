@@ -8,6 +8,9 @@
 #   bench/gpu_check.sh --record-from DIR --commit C [-- VDSR_BENCH_ARGS...]
 #   bench/gpu_check.sh --dry-run BUILD_DIR
 #
+# The tf32 mode's verification (one device call, timeout_s 400, .carry made with
+# VDSR_CARRY_DATA="T91 BSD200 Set5 Set14"): bench/gpu_check.sh --gate tf32 -- --precision tf32
+#
 # Steps, in order of what a short device call needs most, each under a timeout cut to what the
 # budget leaves (bench/gpu_steps.sh), so that a slow step or a hung kernel costs that step alone and
 # the record is still written: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit);
