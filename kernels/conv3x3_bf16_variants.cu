@@ -49,8 +49,13 @@ bool conv3x3_bf16_variant_usable(int variant) {
   }
 }
 
-bool conv3x3_bf16_wgrad_variant_usable(int variant) {
-  return variant >= 0 && variant <= 4 ? conv3x3_bf16_variant_usable(variant == 0 ? 0 : 3) : false;
+bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s) {
+  if (variant < 0 || variant > 4 || !conv3x3_bf16_variant_usable(variant == 0 ? 0 : 3)) return false;
+#ifdef VDSR_HAVE_WGMMA
+  if (variant >= 2) return wgmma::wgrad_cluster_fits(s, 1 << (variant - 1));
+#endif
+  (void)s;
+  return true;
 }
 
 void require_bf16_tensor_cores(const char* who) {

@@ -22,8 +22,9 @@ bool conv3x3_bf16_variant_usable(int variant);
 // The weight gradient's: 0 "mma.sync" (conv3x3_mma.cuh), 1 "wgmma-3wg" (conv3x3_wgmma_sm90a.cu,
 // the three tap rows in three warpgroups), 2, 3, 4 "wgmma-3wg-cluster2/4/8" (the same in thread
 // block clusters of 2, 4 or 8 CTAs that add their sums in shared memory before writing them),
-// usable where the forward's are.
-bool conv3x3_bf16_wgrad_variant_usable(int variant);
+// usable where the forward's are and, clustered, where such a cluster fits the device at shape s
+// (not on every compute 9.0 device: a MIG slice or an MPS limit may hold too few SMs).
+bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s);
 
 // An Error naming `who` unless the current device has bf16 tensor cores (compute 8.0 or later).
 void require_bf16_tensor_cores(const char* who);

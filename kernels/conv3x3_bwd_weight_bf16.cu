@@ -20,7 +20,7 @@ void conv3x3_bwd_weight_bf16_cuda(const ConvShape& s, const __nv_bfloat16* x,
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, who << ": null pointer");
   require_bf16_tensor_cores(who);
   VDSR_CHECK(variant >= 0 && variant <= 4, who << ": no bf16 weight-gradient variant " << variant);
-  VDSR_CHECK(conv3x3_bf16_wgrad_variant_usable(variant),
+  VDSR_CHECK(conv3x3_bf16_wgrad_variant_usable(variant, s),
              who << ": the " << (variant == 0 ? "mma.sync" : "wgmma") << " variant " << variant
                  << " is not usable on this device or in this build");
 #ifdef VDSR_HAVE_WGMMA

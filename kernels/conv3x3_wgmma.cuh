@@ -34,6 +34,9 @@ struct WgradChunks {
   int ctas;             // CTAs launched (chunks x cluster; a cluster's last CTAs may have no tiles)
 };
 WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who);
+// Whether the current device places at least one cluster of `cluster` CTAs of the weight gradient
+// at shape s (with its shared memory), so that wgrad_chunks and launch_wgrad can run.
+bool wgrad_cluster_fits(const ConvShape& s, int cluster);
 void launch_wgrad(const ConvShape& s, int cluster, const __nv_bfloat16* x, const __nv_bfloat16* dy,
                   float* part, float* part_b, cudaStream_t stream, const char* who);
 

@@ -288,8 +288,9 @@ __device__ __forceinline__ void give_turn(int wg) {  // to warpgroup (wg + 1) % 
 // pixel's 128-byte mask line is asked into L2 (the mask is a forward activation written long
 // before, usually out of L2 by now), and the epilogue issues all of a thread's mask loads before it
 // uses any, so a tile waits for one L2 round trip instead of one HBM round trip per 16-byte piece.
+// A generic address, so the generic form (prefetch.global would want a global-window address).
 __device__ __forceinline__ void prefetch_l2(const void* p) {
-  asm volatile("prefetch.global.L2 [%0];\n" ::"l"(p));
+  asm volatile("prefetch.L2 [%0];\n" ::"l"(p));
 }
 constexpr int kOutPieces = (kN * 8 + kThreads - 1) / kThreads;  // 16-byte output pieces per thread
 
@@ -767,6 +768,13 @@ void launch_wgrad_kernel(WgradKernel kernel, const ConvShape& s, int cluster, co
 
 WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
   return wgrad_chunks_of(wgrad_kernel_of(cluster, who), s, cluster, who);
+}
+
+bool wgrad_cluster_fits(const ConvShape& s, int cluster) {
+  const char* who = "wgrad_cluster_fits";
+  const void* k = reinterpret_cast<const void*>(wgrad_kernel_of(cluster, who));
+  const size_t smem = wgrad_smem(make_plan(s.N, s.H, s.W, kWgN), cluster);
+  return smem <= max_dynamic_smem() && active_clusters(k, kThreads * kWgWGs, smem, cluster, who) > 0;
 }
 
 void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy, float* part, float* part_b,

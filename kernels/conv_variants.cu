@@ -70,7 +70,7 @@ bool bf16_usable(const ConvShape& s, int device) {
 template <int V>
 bool bf16_wgrad_usable(const ConvShape& s, int device) {
   CurrentDevice d(device);
-  return is_64x64(s) && conv3x3_bf16_wgrad_variant_usable(V);
+  return is_64x64(s) && conv3x3_bf16_wgrad_variant_usable(V, s);
 }
 template <int V>
 void bf16_fwd(const ConvLaunch& a) {

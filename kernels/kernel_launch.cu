@@ -21,7 +21,7 @@ struct DeviceFacts {
   int cc = 0, sms = 0;
   size_t smem_optin = 0;
   std::map<const void*, size_t> granted;  // kernel -> dynamic shared memory granted
-  std::map<std::tuple<const void*, int, size_t, int>, int> clusters;  // max_active_clusters' answers
+  std::map<std::tuple<const void*, int, size_t, int>, int> clusters;  // active_clusters' answers
 };
 
 std::mutex g_mu;
@@ -82,22 +82,30 @@ int persistent_grid(const void* kernel, int threads, size_t smem, int work, cons
   return std::min(work, per_sm * sms);
 }
 
-int max_active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who) {
+int active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who) {
   grant_dynamic_smem(kernel, smem, who);
   const std::lock_guard<std::mutex> lock(g_mu);
-  int& n = facts_locked(nullptr).clusters[{kernel, threads, smem, cluster}];
-  if (n == 0) {
-    cudaLaunchConfig_t cfg = {};
-    cfg.gridDim = dim3(unsigned(cluster));
-    cfg.blockDim = dim3(unsigned(threads));
-    cfg.dynamicSmemBytes = smem;
-    cudaLaunchAttribute attr = cluster_attribute(unsigned(cluster));
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    VDSR_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &cfg));
-    VDSR_CHECK(n > 0, who << ": no cluster of " << cluster << " CTAs with " << smem
-                          << " bytes of shared memory each fits this GPU");
-  }
+  auto& answers = facts_locked(nullptr).clusters;
+  const auto key = std::make_tuple(kernel, threads, smem, cluster);
+  const auto known = answers.find(key);
+  if (known != answers.end()) return known->second;
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = dim3(unsigned(cluster));
+  cfg.blockDim = dim3(unsigned(threads));
+  cfg.dynamicSmemBytes = smem;
+  cudaLaunchAttribute attr = cluster_attribute(unsigned(cluster));
+  cfg.attrs = &attr;
+  cfg.numAttrs = 1;
+  int n = 0;
+  VDSR_CUDA_CHECK(cudaOccupancyMaxActiveClusters(&n, kernel, &cfg));
+  answers[key] = n;
+  return n;
+}
+
+int max_active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who) {
+  const int n = active_clusters(kernel, threads, smem, cluster, who);
+  VDSR_CHECK(n > 0, who << ": no cluster of " << cluster << " CTAs with " << smem
+                        << " bytes of shared memory each fits this GPU");
   return n;
 }
 

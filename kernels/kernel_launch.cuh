@@ -41,7 +41,9 @@ inline cudaLaunchAttribute cluster_attribute(unsigned cluster) {
 
 // How many thread block clusters of `cluster` CTAs (along x) of `kernel` the current device runs at
 // once, with `threads` threads and `smem` bytes per CTA (granted here); found once per device.
-// An Error naming `who` when not even one fits.
+// active_clusters: 0 when not even one fits (a MIG slice, an MPS limit, a smaller part), for the
+// registry's usable checks; max_active_clusters: an Error naming `who` then, for launches.
+int active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who);
 int max_active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who);
 
 // Whether a launch on the current device now gets the programmatic attribute: the setting of

@@ -8,6 +8,10 @@
 //      runs; because it follows the wait, the next kernel starts only after every kernel ahead of
 //      this one has completed, which is what lets a kernel read data older than the kernel
 //      directly ahead of it before its own wait (the conv weights: conv3x3_wgmma_sm90a.cu).
+//      That those older kernels' writes are visible before the wait is an assumption the PTX ISA
+//      does not state (it promises visibility at the wait): a completed grid's writes are in L2,
+//      and the early copies read through L2 (cp.async.cg). The GPU test "programmatic dependent
+//      launch changes no bit" is what checks it.
 #pragma once
 
 namespace vdsr::dev {

@@ -1,7 +1,9 @@
 // The ordered finish of the split weight gradients (the 64 -> 64 kernels of conv3x3_mma.cuh and
 // conv3x3_wgmma_sm90a.cu, and the thin layers' of conv3x3_thin_bf16.cu): every CTA of the
 // reduction wrote one chunk of partial sums; the finish adds, for each output element, its value in
-// every chunk, in chunk order from zero, so the result is the same bits on every run and device.
+// every chunk, in chunk order from zero, so the result is the same bits on every run. The chunk
+// count comes from the device (its SM count, or how many clusters it places), so two GPU models or
+// partitions may split the sum differently and differ in the last bits.
 // Written once here for the kernels and for the CPU test that checks them (tests/test_wgrad_finish.cpp).
 //
 // Why the finish is written this way (docs/kernels.md, "The ordered finish"): at the training
