@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# gpu_session.sh: the device call of a session that draws a GPU, with what the GPU order asks first
+# and fits one call: the verification (bench/gpu_check.sh --gate tf32 -- --precision tf32: every
+# gpu test, the tf32 accuracy gates, the tf32 bench rows) and then, on the same warm build, the
+# recipe screen (bench/gpu_recipe.sh screen). One call, not two: a device machine goes back after
+# about 30 s idle, and a fresh one costs minutes of the session's device time to start and build.
+# Run on the GPU machine from the repository root of a copy that carries .carry/ made with
+#   VDSR_CARRY_DATA="T91 BSD200 Set5 Set14" bench/prepare_carry.sh
+#
+#   bench/gpu_session.sh [SECONDS]       the budget for both [540]; give the call timeout_s SECONDS + 50
+#   bench/gpu_session.sh --dry-run BUILD_DIR
+#
+# The check gets min(330, SECONDS - 150) seconds (its --budget); the screen what is left of SECONDS
+# (VDSR_RECIPE_BUDGET) with its default candidates, VDSR_SESSION_SCREEN steps [4000] each ("off"
+# skips it). Both write into $OUT: the check's record.md, bench.json, bench.txt, gate.txt,
+# gate-runs.tar.gz and logs.tar.gz, then the screen's screen.txt and screen.json: 8 files, the
+# device tool's limit. The exit status is the check's, or the screen's when the check passed.
+# --dry-run: the same on the CPU with the build given (no tests, the gate in fp32 on a tiny network,
+# a two-candidate screen on the bundled samples), checking what would come back (a ctest case).
+set -uo pipefail
+root="$(pwd)"
+[ -f "$root/bench/gpu_session.sh" ] || { echo "gpu_session: run from the repository root" >&2; exit 2; }
+check_args=(--gate tf32 -- --precision tf32)
+screen_args=("${VDSR_SESSION_SCREEN:-4000}")
+
+# run_session SECONDS: the check, then the screen with what is left.
+run_session() {
+  local total="$1" t0=$SECONDS status rc left check_budget
+  case "$total" in ''|*[!0-9]*) echo "gpu_session: SECONDS must be whole seconds, got '$total'" >&2; return 2 ;; esac
+  export OUT="${OUT:-$root/bench/out-session-$(date -u +%Y%m%d-%H%M%S)}"
+  mkdir -p "$OUT"
+  check_budget=$(( total - 150 < 330 ? total - 150 : 330 ))
+  [ "$check_budget" -ge 60 ] || check_budget=60
+  echo "[gpu_session] check: bench/gpu_check.sh --budget $check_budget ${check_args[*]}" >&2
+  bash "$root/bench/gpu_check.sh" --budget "$check_budget" "${check_args[@]}"
+  status=$?
+  left=$(( total - (SECONDS - t0) ))
+  if [ "${screen_args[0]}" = off ]; then
+    echo "[gpu_session] screen: off (VDSR_SESSION_SCREEN)" >&2
+  elif [ "$left" -lt 60 ]; then
+    echo "[gpu_session] screen: skipped, ${left} s left of $total" >&2
+  else
+    echo "[gpu_session] screen: VDSR_RECIPE_BUDGET=$left bench/gpu_recipe.sh screen ${screen_args[*]}" >&2
+    VDSR_RECIPE_BUDGET="$left" bash "$root/bench/gpu_recipe.sh" screen "${screen_args[@]}"
+    rc=$?
+    [ "$status" = 0 ] && status=$rc
+  fi
+  echo "[gpu_session] done in $((SECONDS - t0)) s of $total (status $status): $(cd "$OUT" && echo *)" >&2
+  return "$status"
+}
+
+if [ "${1:-}" = --dry-run ]; then
+  build="$(cd "${2:?gpu_session --dry-run: the build folder}" && pwd)" || exit 2
+  dry="$build/gpu-session-dry-run"
+  rm -rf "$dry"
+  mkdir -p "$dry/data"
+  for s in T91 BSD200 Set5 Set14; do ln -s "$root/samples" "$dry/data/$s"; done
+  export VDSR_GPU_BUILD="$build" VDSR_CHECK_GPU=-1 VDSR_GPU=-1 VDSR_CHECK_RECORD_ROOT="$dry/record-root"
+  export VDSR_GATE_DATA="$dry/data" VDSR_GATE_RUNS="$dry/gate-runs"
+  export VDSR_GATE_EXTRA="--depth 3 --channels 4 --patch 24 --stride 24 --batch 4 --scales 2,3 --log-every 1"
+  export VDSR_RECIPE_RUNS="$dry/recipe-runs" VDSR_RECIPE_TRAIN="$root/samples" VDSR_RECIPE_VAL="$root/samples"
+  export VDSR_RECIPE_EXTRA="$VDSR_GATE_EXTRA"
+  export OUT="$dry/out"
+  check_args=(--no-build --no-tests --gate fp32:6 -- --reps 1 --batch 2 --image 64)
+  screen_args=(12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3")
+  run_session 200 || { echo "gpu_session dry run: the session exited non-zero" >&2; exit 1; }
+  problems=""
+  for f in record.md bench.json gate.txt gate-runs.tar.gz logs.tar.gz screen.txt screen.json; do
+    [ -s "$OUT/$f" ] || problems+=" $f missing;"
+  done
+  n="$(find "$OUT" -type f | wc -l)"
+  [ "$n" -le 8 ] || problems+=" $n files in $OUT, more than 8;"
+  grep -q '^best: ' "$OUT/screen.txt" 2> /dev/null || problems+=" the screen named no best;"
+  grep -q 'fp32 gates: PASS' "$OUT/record.md" 2> /dev/null || problems+=" the record has no gate verdict;"
+  [ -z "$problems" ] || { echo "gpu_session dry run: FAILED:$problems" >&2; exit 1; }
+  echo "gpu_session dry run: passed ($OUT: $(cd "$OUT" && echo *))"
+  exit 0
+fi
+run_session "${1:-540}"
