@@ -155,7 +155,7 @@ int run(int argc, char** argv) {
   p.add({"", "--no-hd-convs", "", "GPU: skip the per-op conv rows at 1 x 1080 x 1920 (inference stays)",
          [&](const std::string&) { g.hd_convs = false; }});
   p.add({"", "--json", "FILE", "also write the rows as JSON",
-         [&](const std::string& v) { json = v; }});
+         [&](const std::string& v) { json = cli::output_file(v, "--json"); }});
   bool list = false;
   p.add({"", "--list-kernels", "", "GPU: list the conv kernel registry (which rows this GPU runs, the defaults) and exit",
          [&](const std::string&) { list = true; }});
@@ -173,18 +173,24 @@ int run(int argc, char** argv) {
   p.add({"", "--network-pixels", "N",
          "--stages: output pixels the network runs (crops of the first images); 0 = every image whole "
          "[65536 on the CPU, 0 on a GPU]",
-         [&](const std::string& v) { network_pixels = parse_int64(v, "--network-pixels"); }});
+         [&](const std::string& v) {
+           network_pixels = parse_int64(v, "--network-pixels");
+           VDSR_USER_CHECK(network_pixels >= 0,
+                           "--network-pixels must be 0 (every image whole) or more, got " << network_pixels);
+         }});
   p.add({"", "--net-rate", "MPX_PER_S",
          "--stages: the network rate (output Mpx/s) the -j suggestion feeds [the rate measured]",
          [&](const std::string& v) { stages.net_rate = cli::parse_double(v, "--net-rate"); }});
   p.add_common();
   p.parse(argc, argv);
-  VDSR_USER_CHECK(stages.images >= 0 && network_pixels >= -1 && stages.net_rate >= 0,
-                  "--images, --network-pixels and --net-rate must not be negative");
+  VDSR_USER_CHECK(stages.images >= 0, "--images must be 0 (all) or more, got " << stages.images);
+  VDSR_USER_CHECK(stages.net_rate >= 0, "--net-rate must not be negative, got " << stages.net_rate);
   VDSR_USER_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
              "--impl must be ours, cudnn, cublas or all, got '" << impl << "'");
-  VDSR_USER_CHECK(reps >= 0 && batch >= 1 && image >= 1 && g.gemm >= 64,
-             "--reps, --batch and --image must be positive and --gemm at least 64");
+  VDSR_USER_CHECK(reps >= 0, "--reps must be 0 (the default count) or more, got " << reps);
+  VDSR_USER_CHECK(batch >= 1, "--batch must be at least 1, got " << batch);
+  VDSR_USER_CHECK(image >= 1, "--image must be at least 1, got " << image);
+  VDSR_USER_CHECK(g.gemm >= 64, "--gemm must be at least 64, got " << g.gemm);
   VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
   VDSR_USER_CHECK(pdl.empty() || pdl == "on" || pdl == "off", "--pdl must be on or off, got '" << pdl << "'");
   const Device dev = select_device(gpu);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
+#include <string>
 #include <utility>
 
 #include "engine/error.h"
@@ -106,20 +107,25 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
 }
 
 namespace {
-int default_threads();
 std::unique_ptr<ThreadPool>& global_slot() {
   // A function-local static is initialised once even when several threads get here first.
-  static std::unique_ptr<ThreadPool> pool = std::make_unique<ThreadPool>(default_threads());
+  static std::unique_ptr<ThreadPool> pool = std::make_unique<ThreadPool>(ThreadPool::threads_from_environment());
   return pool;
 }
-int default_threads() {
-  if (const char* env = std::getenv("VDSR_THREADS")) {
-    const int t = std::atoi(env);
-    if (t >= 1) return t;
-  }
-  return std::max(1u, std::thread::hardware_concurrency());
-}
 }  // namespace
+
+int ThreadPool::threads_from_environment() {
+  const char* env = std::getenv("VDSR_THREADS");
+  if (env == nullptr || *env == '\0') return int(std::max(1u, std::thread::hardware_concurrency()));
+  // Digits only: atoi would take "2.5" as 2 and "abc" as 0, and an unbounded count would start
+  // that many threads before any work.
+  const std::string text(env);
+  const bool digits = text.size() <= 9 && text.find_first_not_of("0123456789") == std::string::npos;
+  const int t = digits ? std::stoi(text) : 0;
+  VDSR_USER_CHECK(t >= 1 && t <= kMaxThreads, "VDSR_THREADS must be a whole number of threads from 1 to "
+                                                  << kMaxThreads << ", got '" << text << "'");
+  return t;
+}
 
 ThreadPool& ThreadPool::global() {
   return *global_slot();

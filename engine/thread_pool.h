@@ -30,6 +30,11 @@ class ThreadPool {
 
   // The process-wide pool: VDSR_THREADS from the environment, else the hardware concurrency.
   static ThreadPool& global();
+  // The global pool's size as the environment asks: VDSR_THREADS, a whole number from 1 to
+  // kMaxThreads (else a UserError naming it and the value), or the hardware concurrency when unset.
+  // The tools call it at start (tools/cli.h run_main), so a bad value stops them before any work.
+  static int threads_from_environment();
+  static constexpr int kMaxThreads = 1024;
   // Replaces the global pool's size (call before heavy work starts, e.g. from a --threads flag).
   static void set_global_threads(int threads);
 

@@ -1,6 +1,7 @@
 #include "engine/values.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -13,9 +14,9 @@ int parse_int(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const long v = std::strtol(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0 && v >= -2147483647L &&
-                 v <= 2147483647L,
-             what << ": '" << s << "' is not an integer");
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0', what << ": '" << s << "' is not an integer");
+  VDSR_USER_CHECK(errno == 0 && v >= -2147483647L && v <= 2147483647L,
+                  what << ": " << s << " is out of range (beyond 2147483647)");
   return static_cast<int>(v);
 }
 
@@ -23,8 +24,8 @@ double parse_double(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0,
-             what << ": '" << s << "' is not a number");
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0', what << ": '" << s << "' is not a number");
+  VDSR_USER_CHECK(!(errno == ERANGE && std::isinf(v)), what << ": " << s << " is out of range");
   return v;
 }
 
@@ -54,7 +55,8 @@ int64_t parse_int64(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0' && errno == 0, what << ": '" << s << "' is not an integer");
+  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0', what << ": '" << s << "' is not an integer");
+  VDSR_USER_CHECK(errno == 0, what << ": " << s << " is out of range");
   return v;
 }
 

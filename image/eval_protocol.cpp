@@ -13,6 +13,9 @@ EvalSample make_eval_sample(const Image& img, int scale, const std::string& name
   EvalSample s;
   s.name = name;
   s.scale = scale;
+  VDSR_USER_CHECK(img.bits == 8, "image '" << name << "' has " << img.bits
+                                             << "-bit samples; the evaluation protocol scores 8-bit images "
+                                                "(docs/evaluation.md)");
   s.hr = modcrop(y_channel_u8(img), scale);
   VDSR_USER_CHECK(s.hr.height >= scale && s.hr.width >= scale,
              "image '" << name << "' (" << img.width << "x" << img.height

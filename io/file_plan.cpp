@@ -232,7 +232,9 @@ Shard parse_shard(const std::string& text, const std::function<const char*(const
       s.source = "the Indexed Job (JOB_COMPLETION_INDEX)";
     }
   }
-  VDSR_USER_CHECK(s.count >= 1 && s.index >= 0 && s.index < s.count,
+  VDSR_USER_CHECK(s.count >= 1, "shard " << s.index << "/" << s.count << " (from " << s.source
+                                          << "): the number of shards must be at least 1");
+  VDSR_USER_CHECK(s.index >= 0 && s.index < s.count,
                   "shard " << s.index << "/" << s.count << " (from " << s.source << ") is not one of 0.."
                            << s.count - 1 << " of " << s.count);
   return s;

@@ -18,6 +18,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/log.h"
 
 namespace vdsr {
 
@@ -195,6 +196,16 @@ std::string other_format(const uint8_t* b, size_t size) {
     return "a MATLAB .mat or HDF5 file, not safetensors (MATLAB models: see docs/formats.md)";
   return "";
 }
+
+// An image format's magic at the start, for a file whose first 8 bytes are no plausible safetensors
+// header length (asked only then: "BM" or "II*" could begin a valid header length).
+const char* image_magic(const uint8_t* b, size_t size) {
+  auto starts = [&](const char* magic, size_t n) { return size >= n && std::memcmp(b, magic, n) == 0; };
+  const bool webp = starts("RIFF", 4) && size >= 12 && std::memcmp(b + 8, "WEBP", 4) == 0;
+  return starts("\x89PNG", 4) ? "PNG" : starts("\xff\xd8\xff", 3) ? "JPEG" : webp ? "WebP"
+         : starts("II*\0", 4) || starts("MM\0*", 4) ? "TIFF" : starts("GIF8", 4) ? "GIF"
+         : starts("BM", 2) ? "BMP" : nullptr;
+}
 }  // namespace
 
 SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::string& name) {
@@ -205,6 +216,9 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
   uint64_t header_len = 0;
   std::memcpy(&header_len, bytes, 8);
   VDSR_USER_CHECK(header_len > 0, name << ": safetensors header length is zero");
+  const char* image = header_len > kMaxHeaderBytes || header_len > size - 8 ? image_magic(bytes, size) : nullptr;
+  VDSR_USER_CHECK(image == nullptr, name << " is a " << image << " image, not a model (a model is a .safetensors "
+                                                                  "or .mat file of weights)");
   VDSR_USER_CHECK(header_len <= kMaxHeaderBytes, name << " is not a safetensors file: its first 8 bytes, read as "
                                                          "the header length, give an absurd "
                                                       << header_len << " (limit " << kMaxHeaderBytes << ")");
@@ -247,7 +261,10 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
   try {
     header = nlohmann::json::parse(hbegin, hend, callback);
   } catch (const nlohmann::json::exception& e) {
-    VDSR_USER_FAIL(name << ": safetensors header is not valid JSON: " << e.what());
+    // The parser's own text (its exception id, "syntax error while parsing...") is for us, with -v.
+    log_verbose(std::string("safetensors header: ") + e.what());
+    VDSR_USER_FAIL(name << ": its safetensors header is not valid JSON (a truncated or damaged file, or not "
+                           "a safetensors model; -v shows where the parser stopped)");
   }
   VDSR_USER_CHECK(duplicate.empty(),
              name << ": duplicate key '" << duplicate << "' in safetensors header");

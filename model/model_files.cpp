@@ -58,7 +58,7 @@ void check_model_scale(const VdsrWeights& w, const std::string& path, int scale)
   const int serves = model_scale(w);
   VDSR_USER_CHECK(serves <= 0 || serves == scale,
                   printable(path) << " is an SRCNN model for x" << serves << " (one model per scale); it cannot "
-                                  << "upscale x" << scale << ": use its x" << scale << " model");
+                                  << "upscale x" << scale << ": use its x" << scale << " model, or -s " << serves);
   if (serves < 0)
     log_warning(printable(path) + ": an SRCNN model of unknown scale (neither its metadata nor its file name says); "
                 "using it at x" + std::to_string(scale));

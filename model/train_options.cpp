@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
+#include <utility>
 
 #include "engine/error.h"
 #include "engine/values.h"
@@ -199,10 +200,14 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
 
 void check_train_options(const TrainOptions& o) {
   VDSR_USER_CHECK(!o.train.empty(), "--train DIR is required");
-  VDSR_USER_CHECK(o.batch >= 1 && o.lr_step >= 1 && o.log_every >= 1 && o.data.patch >= 1 && o.data.stride >= 1,
-             "--batch, --patch, --stride, --lr-step and --log-every must be positive");
-  VDSR_USER_CHECK(o.epochs >= 0 && o.epoch_iters >= 0 && o.max_steps >= 0,
-             "--epochs, --epoch-iters and --max-steps must be >= 0");
+  const std::pair<const char*, int64_t> at_least_one[] = {
+      {"--batch", o.batch},         {"--patch", o.data.patch},    {"--stride", o.data.stride},
+      {"--lr-step", o.lr_step},     {"--log-every", o.log_every}, {"--channels", o.model.channels}};
+  for (const auto& [flag, v] : at_least_one) VDSR_USER_CHECK(v >= 1, flag << " must be at least 1, got " << v);
+  VDSR_USER_CHECK(o.model.depth >= 2, "--depth must be at least 2 (a first and a last layer), got " << o.model.depth);
+  const std::pair<const char*, int64_t> not_negative[] = {
+      {"--epochs", o.epochs}, {"--epoch-iters", o.epoch_iters}, {"--max-steps", o.max_steps}};
+  for (const auto& [flag, v] : not_negative) VDSR_USER_CHECK(v >= 0, flag << " must be 0 or more, got " << v);
   VDSR_USER_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
   VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
   VDSR_USER_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);

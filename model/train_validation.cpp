@@ -37,7 +37,10 @@ std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, c
     for (const auto& f : vfiles) imgs.push_back(load_image(f));
     for (const int s : scales) {
       vs.by_scale.emplace_back();
-      for (size_t i = 0; i < imgs.size(); ++i) vs.by_scale.back().push_back(make_eval_sample(imgs[i], s, vfiles[i]));
+      for (size_t i = 0; i < imgs.size(); ++i) {
+        vs.by_scale.back().push_back(make_eval_sample(imgs[i], s, vfiles[i]));
+        require_scorable(vs.by_scale.back().back());  // --val's images are scored as vdsr_eval's
+      }
     }
     for (const auto& by_scale : vs.by_scale) {
       double sum = 0;

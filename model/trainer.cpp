@@ -515,7 +515,9 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
   const int batch = local_batch(o, coll->size());
-  fs::create_directories(o.out);
+  std::error_code made;
+  fs::create_directories(o.out, made);
+  VDSR_USER_CHECK(!made, "cannot create the --out folder '" << o.out << "': " << made.message());
 
   const TrainingSet set = load_training_set(o, opened.ckpt_config);
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);

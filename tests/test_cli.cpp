@@ -441,6 +441,11 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   write_text(dir + "/notes.txt", "text");
   write_text(dir + "/m.pth", std::string("PK\x03\x04", 4) + "rest of a zip");
   const std::string a = dir + "/a.png";
+  fs::create_directories(dir + "/g16");
+  Image deep = test_image(24, 24, 1, 2);
+  deep.bits = 16;
+  save_image(dir + "/g16/deep.png", deep, ImageFormat::PNG);
+  const std::string samples = std::string(VDSR_SOURCE_DIR) + "/samples";
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"vdsr_sr -s 7 -i " + a + " -o " + dir + "/o.png", "--scale: 7 is outside 2..4"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
@@ -450,6 +455,22 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr -g -1 -m " + dir + "/notes.txt -i " + a + " -o " + dir + "/o.png", "truncated safetensors file"},
       {"vdsr_sr --tile -3 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile"},
       {"vdsr_sr --bicubic -i", "needs a value"},
+      {"vdsr_sr -t 1 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile must be 0 (auto) or at least 16"},
+      {"vdsr_sr -t 99999999999 --bicubic -i " + a + " -o " + dir + "/o.png", "99999999999 is out of range"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/no/r.json", "does not exist"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir, "is a folder"},
+      {"vdsr_sr -g -1 -m " + a + " -i " + a + " -o " + dir + "/o.png", "is a PNG image, not a model"},
+      {"vdsr_sr --bicubic " + a + " " + dir + "/o.png", "unexpected argument"},
+      {"vdsr_sr --bicubic --shard 0/0 -i " + a + " -o " + dir + "/o.png", "the number of shards must be at least 1"},
+      {"vdsr_sr --bicubic -j 1000:1:1 -i " + a + " -o " + dir + "/o.png", "each count must be 1..256"},
+      {"vdsr_eval --bicubic --scales 2 --data " + dir + "/g16", "has 16-bit samples"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t3 --depth 1", "--depth must be at least 2"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t3 --batch 0", "--batch must be at least 1, got 0"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + a, "cannot create the --out folder"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t4 --lr 1e309", "1e309 is out of range"},
+      {"vdsr_bench -g -1 --stages --reps 1", "needs a value (FOLDER), got the option --reps"},
+      {"vdsr_bench -g -1 --image 0", "--image must be at least 1, got 0"},
+      {"vdsr_convert " + samples + "/../model/vdsr.safetensors " + dir, "is a folder"},
       {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
       {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
@@ -479,6 +500,18 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
     CHECK(log.find(".cpp:") == std::string::npos);
     CHECK(log.find("check `") == std::string::npos);
     CHECK(log.find("internal error") == std::string::npos);
+  }
+  // The environment's settings stop a tool before any work, in words.
+  for (const auto& [env, words] : std::vector<std::pair<std::string, std::string>>{
+           {"VDSR_THREADS=100000", "VDSR_THREADS must be a whole number of threads from 1 to 1024, got '100000'"},
+           {"VDSR_THREADS=2.5", "got '2.5'"},
+           {"VDSR_CPU_ISA=foo", "VDSR_CPU_ISA=foo is not one of"}}) {
+    INFO(env);
+    std::string log;
+    CHECK(run_command(env + " " + bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/env.png", &log) == 1);
+    INFO(log);
+    CHECK(log.find(words) != std::string::npos);
+    CHECK(!fs::exists(dir + "/env.png"));
   }
 }
 

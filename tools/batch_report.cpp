@@ -46,8 +46,14 @@ void BatchReport::count(const FileRecord& r) {
   if (r.status == "done") ++done_;
   else if (r.status == "skipped") ++skipped_;
   else ++failed_;
-  if (r.status == "failed")
-    log_error(printable(r.input) + (r.stage == "save" ? " -> " + printable(r.output) : "") + ": " + r.reason);
+  if (r.status == "failed") {
+    // Every line starts with the input's name; a reason that quotes it again ("cannot decode image
+    // 'a.png': ...") loses the quote.
+    std::string reason = r.reason;
+    const std::string quoted = " '" + printable(r.input) + "'";
+    if (const size_t at = reason.find(quoted); at != std::string::npos) reason.erase(at, quoted.size());
+    log_error(printable(r.input) + (r.stage == "save" ? " -> " + printable(r.output) : "") + ": " + reason);
+  }
   else if (r.status == "skipped")
     log_verbose("skipping " + printable(r.input) + " (" + r.reason + ")");
   else

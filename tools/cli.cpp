@@ -1,12 +1,18 @@
 #include "tools/cli.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <sstream>
 
+#include "engine/cpu_features.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/thread_pool.h"
 #include "image/image_io.h"
 #include "vdsr_version.h"
 
@@ -81,6 +87,9 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
     const Flag* match = nullptr;
     for (const auto& f : flags_)
       if (arg == f.long_name || (!f.short_name.empty() && arg == f.short_name)) match = &f;
+    VDSR_USER_CHECK(match != nullptr || (!arg.empty() && arg[0] == '-'),
+                    "unexpected argument '" << arg << "': " << program_ << " takes no file names without a flag (see "
+                                            << program_ << " --help)");
     VDSR_USER_CHECK(match != nullptr, "unknown option '" << arg << "' (see " << program_ << " --help)");
     if (match->value_name.empty()) {
       VDSR_USER_CHECK(!has_inline_value, "option " << arg << " takes no value");
@@ -90,6 +99,12 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
         VDSR_USER_CHECK(i + 1 < argc,
                    "option " << arg << " needs a value (" << match->value_name << ")");
         value = argv[++i];
+        // "--stages --reps 1": the value is missing, not '--reps'.
+        const bool is_flag = std::any_of(flags_.begin(), flags_.end(), [&](const Flag& f) {
+          return value == f.long_name || (!f.short_name.empty() && value == f.short_name);
+        });
+        VDSR_USER_CHECK(!is_flag, "option " << arg << " needs a value (" << match->value_name << "), got the option "
+                                            << value);
       }
       match->set(value);
     }
@@ -119,8 +134,25 @@ Precision check_precision(const std::string& precision, bool on_gpu) {
   return p;
 }
 
+std::string output_file(const std::string& path, const char* flag) {
+  namespace fs = std::filesystem;
+  VDSR_USER_CHECK(!path.empty(), flag << " needs a file name");
+  std::error_code ec;
+  VDSR_USER_CHECK(!fs::is_directory(path, ec), flag << " " << path << ": is a folder; give a file name");
+  const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  VDSR_USER_CHECK(fs::is_directory(parent, ec),
+                  flag << " " << path << ": the folder '" << parent.string() << "' does not exist");
+  VDSR_USER_CHECK(::access(parent.c_str(), W_OK) == 0,
+                  flag << " " << path << ": the folder '" << parent.string() << "' is not writable");
+  return path;
+}
+
 int run_main(const std::function<int()>& body) {
   try {
+    // The environment's settings, checked before any work: a bad one would otherwise fail on the
+    // first image that reaches the CPU kernels (once per image) or start thousands of threads.
+    (void)ThreadPool::threads_from_environment();
+    (void)cpu_isa();
     return body();
   } catch (const std::exception& e) {
     // One line: the reason in words; a source location only for our own faults (or with -v).

@@ -49,6 +49,10 @@ using vdsr::parse_int;
 using vdsr::parse_int_list;
 using vdsr::split_list;
 
+// The value of an output-file flag (--json FILE), checked when it is parsed, before any work: its
+// folder exists and is writable, and it is not itself a folder. A UserError naming the flag otherwise.
+std::string output_file(const std::string& path, const char* flag);
+
 // Runs body and maps exceptions to "error: ..." and exit status 1.
 int run_main(const std::function<int()>& body);
 

@@ -25,7 +25,7 @@ int run(int argc, char** argv) {
   p.parse_positional(argc, argv, &files);
   VDSR_USER_CHECK(files.size() == 2, "give the input model and the output file: vdsr_convert IN OUT.safetensors");
   const std::string& in = files[0];
-  const std::string& out = files[1];
+  const std::string& out = cli::output_file(files[1], "OUT");
   VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
                   "the output '" << out << "' is the input");
   const VdsrWeights w = load_weights(in);

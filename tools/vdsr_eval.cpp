@@ -219,7 +219,7 @@ int run(int argc, char** argv) {
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
   p.add({"", "--json", "FILE", "also write the results as JSON",
-         [&](const std::string& v) { o.json = v; }});
+         [&](const std::string& v) { o.json = cli::output_file(v, "--json"); }});
   p.add_common();
   p.parse(argc, argv);
 

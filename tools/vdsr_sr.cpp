@@ -74,7 +74,7 @@ int run(int argc, char** argv) {
   Options o;
   cli::Parser p("vdsr_sr", "upscale images with VDSR",
                 "vdsr_sr -i INPUT -o OUTPUT [-s 2|3|4] [-m MODEL | --bicubic] [-r] [--skip-existing]\n"
-                "               [-f png|jpg|bmp] [-t TILE] [-g GPU[,GPU...]] [-j L:P:S] [-x]");
+                "               [-f png|jpg|webp|tif|bmp] [-t TILE] [-g GPU[,GPU...]] [-j L:P:S] [-x]");
   p.add({"-i", "--input", "PATH", "an image file or a folder of images",
          [&](const std::string& v) { o.input = v; }});
   p.add({"-o", "--output", "PATH", "output file, or folder (created) for a folder input",
@@ -115,7 +115,7 @@ int run(int argc, char** argv) {
          "(auto/N: or a Kubernetes Indexed Job) [auto inside a Slurm job array, else all]",
          [&](const std::string& v) { o.shard = v; }});
   p.add({"", "--json", "FILE", "also write a report: every file (input, output, status, reason, sizes, seconds) and the totals",
-         [&](const std::string& v) { o.json = v; }});
+         [&](const std::string& v) { o.json = cli::output_file(v, "--json"); }});
   p.add({"", "--progress", "json", "progress as JSON events on stderr, one per line (start, progress, image, done)",
          [&](const std::string& v) {
            VDSR_USER_CHECK(v == "json", "--progress: the only form is 'json', got '" << v << "'");
@@ -128,7 +128,10 @@ int run(int argc, char** argv) {
 
   VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
   VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
-  VDSR_USER_CHECK(o.tile >= 0, "--tile must be 0 (auto) or a positive size, got " << o.tile);
+  // Each tile also runs its halo (20 pixels on every side for VDSR): a tile of 1 computes 1,681
+  // pixels for every pixel it keeps.
+  VDSR_USER_CHECK(o.tile == 0 || o.tile >= 16, "--tile must be 0 (auto) or at least 16 output pixels (each tile "
+                                                "also runs a halo of 20 pixels on every side), got " << o.tile);
   VDSR_USER_CHECK(o.save.jpeg_quality >= 1 && o.save.jpeg_quality <= 100,
              "--jpg-quality must be 1..100, got " << o.save.jpeg_quality);
   VDSR_USER_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,

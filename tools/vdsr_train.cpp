@@ -87,7 +87,7 @@ int run(int argc, char** argv) {
   add("", "--init", "FAN", "He initialisation over fan-in (9 C_in, the paper) or fan-out (9 C_out, the PyTorch ports) [fan-in]",
       [&](const std::string& v) { o.init = parse_init(v); });
   add("", "--batch", "N", "patches per step, over all processes of a multi-process run [64]", [&](const std::string& v) { o.batch = cli::parse_int(v, "--batch"); });
-  add("", "--epochs", "N", "epochs [90]", [&](const std::string& v) { o.epochs = cli::parse_int(v, "--epochs"); });
+  add("", "--epochs", "N", "epochs; 0 writes the initialised weights and stops [90]", [&](const std::string& v) { o.epochs = cli::parse_int(v, "--epochs"); });
   add("", "--epoch-iters", "N", "steps per epoch; 0 = one full pass, ceil(patches / batch) [1000]",
       [&](const std::string& v) { o.epoch_iters = cli::parse_int(v, "--epoch-iters"); });
   add("", "--optimizer", "NAME", "sgd (momentum), adam (weight decay as L2 in the gradient) or adamw (decoupled) [sgd]",
@@ -138,7 +138,7 @@ int run(int argc, char** argv) {
       [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); });
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = v; });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
-      [&](const std::string& v) { o.json = v; });
+      [&](const std::string& v) { o.json = cli::output_file(v, "--json"); });
   bool print_config = false;
   p.add({"", "--print-config", "", "print the options this command line resolves to (key=value) and exit",
          [&](const std::string&) { print_config = true; }});
