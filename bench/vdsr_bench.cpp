@@ -237,6 +237,9 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes,
                   "--train-batches, --conv-batches, --runs and --probes are for the GPU rows; the CPU rows time "
                   "--batch once");
+  VDSR_USER_CHECK(impl == "all" || impl == "ours",
+                  "--impl " << impl << " picks among the GPU rows; the CPU rows are ours alone (the PyTorch peer on "
+                               "the CPU: bench/pytorch_cpu_peer.py)");
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();

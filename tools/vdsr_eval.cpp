@@ -200,6 +200,9 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.data = cli::split_list(v); }});
   p.add({"", "--scales", "LIST", "scales to evaluate [2,3,4; an SRCNN model: its own]", [&](const std::string& v) {
            o.scales = cli::parse_int_list(v, 2, 4, "--scales");
+           for (size_t i = 1; i < o.scales.size(); ++i)
+             VDSR_USER_CHECK(std::count(o.scales.begin(), o.scales.begin() + std::ptrdiff_t(i), o.scales[i]) == 0,
+                             "--scales lists x" << o.scales[i] << " twice");
            o.scales_given = true;
          }});
   p.add({"-m", "--model", "FILE", "VDSR or SRCNN weights (safetensors or .mat) or a checkpoint [the bundled model]",

@@ -89,7 +89,10 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.tile = cli::parse_int(v, "--tile"); }});
   p.add({"-g", "--gpu", "N|-1|0,1",
          "GPU index, -1 for the CPU, or a list of GPUs [0 if usable, else -1]",
-         [&](const std::string& v) { o.gpu = v; }});
+         [&](const std::string& v) {
+           VDSR_USER_CHECK(!v.empty(), "--gpu needs a GPU index, -1 for the CPU, or a list such as 0,1");
+           o.gpu = v;
+         }});
   p.add({"-j", "--threads", "L:P:S",
          "load:process:save threads [1:2:2; on GPUs one process each, load and save from the cores]",
          [&](const std::string& v) {
