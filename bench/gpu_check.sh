@@ -14,11 +14,12 @@
 # Steps, in order of what a short device call needs most, each under a timeout cut to what the
 # budget leaves (bench/gpu_steps.sh), so that a slow step or a hung kernel costs that step alone and
 # the record is still written: find cuDNN (PyTorch's nvidia.cudnn package, else the CUDA toolkit);
-# configure build-gpu/ (CUDA on, sm_90, dependencies from .carry/) and build, with -j16, what the
-# GPU steps run (the tests of tests/gpu/, vdsr_bench, vdsr_train, vdsr_eval, vdsr_sr; bench/gpu_build.sh,
-# shared with gpu_measure.sh); read the tensor-core objects' SASS; ctest -L gpu; with --gate, the
-# accuracy gates of MODE (bf16 or tf32) over STEPS [2000] training steps
-# (bench/gpu_precision_gate.sh: the carry needs T91, BSD200, Set5 and Set14); vdsr_bench -g 0 --json;
+# configure build-gpu/ (CUDA on, sm_90, dependencies from .carry/; bench/gpu_build.sh, shared with
+# gpu_measure.sh) and build, with -j16, the tools (vdsr_bench, vdsr_train, vdsr_eval, vdsr_sr), then
+# the tests of tests/gpu/ (a test that does not compile leaves the tools); read the tensor-core
+# objects' SASS; ctest -L gpu; with --gate, if its planned time is left, the accuracy gates of MODE
+# (bf16 or tf32) over STEPS [2000] training steps (bench/gpu_precision_gate.sh: the carry needs T91,
+# BSD200, Set5 and Set14; nothing it runs builds again: VDSR_NO_REBUILD); vdsr_bench -g 0 --json;
 # then, only if the budget still holds their planned time, the rest of the build and ctest -LE gpu
 # (data tests skip: no data travels), and with --peer the same VDSR in PyTorch on the same GPU
 # (bench/pytorch_peer.py; its table joins the record).
@@ -182,23 +183,32 @@ export VDSR_COMMIT="$commit"  # for --version when the copy has no .git (cmake/v
 [ "$exec_record_only" = 1 ] || [ "$gpu" = -1 ] || gpu_find_cudnn
 
 # ---- configure and build --------------------------------------------------------------------
-# First what the GPU steps run; the rest of the build waits for the CPU tests' step.
-gpu_targets=(vdsr_bench vdsr_train vdsr_eval vdsr_sr)
-for t in "$root"/tests/gpu/test_*.cpp; do gpu_targets+=("$(basename "$t" .cpp)"); done
+# The tools first, then the GPU tests (a test that does not compile must not take the tools with it:
+# the build stops at its first error), each a step under the budget; the rest of the build waits
+# for the CPU tests' step. The gate and the recipe screen never build (VDSR_NO_REBUILD): a failed
+# build is said once, here.
+export VDSR_NO_REBUILD=1
+tool_targets=(vdsr_bench vdsr_train vdsr_eval vdsr_sr)
+test_targets=()
+for t in "$root"/tests/gpu/test_*.cpp; do test_targets+=("$(basename "$t" .cpp)"); done
 gpu_configure_cmd "$(( do_build && !exec_record_only ))"  # with --no-build .carry stays untouched
 plain_build_cmd=("${build_cmd[@]}")
-built=1
+targets() { local t; for t in "$@"; do printf -- '--target\n%s\n' "$t"; done; }
+built=1 tests_built=1
 [ "$exec_record_only" = 1 ] && built=0
 if [ "$do_build" = 1 ] && [ "$exec_record_only" = 0 ]; then
-  t0="$EPOCHREALTIME"
-  cap=$(( $(left) - reserve ))
-  [ "$cap" -ge 5 ] || cap=5  # (timeout 0 would mean none)
-  build_cmd=(timeout --kill-after=10 "$cap" "${plain_build_cmd[@]}")
-  gpu_configure && gpu_make "${gpu_targets[@]}" || built=0
-  note_step build 120 "$cap" "$t0" "$EPOCHREALTIME" "$((1 - built))" \
-    "$([ "$built" = 1 ] && echo ok || echo "failed (build.log)")" "${plain_build_cmd[*]} --target (the GPU steps' targets)"
+  if ! gpu_configure; then
+    built=0 tests_built=0
+  else
+    mapfile -t tt < <(targets "${tool_targets[@]}")
+    STEP_MERGE_OUTPUT=1 step build-tools 60 "$budget" "${plain_build_cmd[@]}" "${tt[@]}" || built=0
+    if [ "$built" = 1 ] && [ "$do_tests" = 1 ]; then
+      mapfile -t tt < <(targets "${test_targets[@]}")
+      STEP_MERGE_OUTPUT=1 step build-tests 40 "$budget" "${plain_build_cmd[@]}" "${tt[@]}" || tests_built=0
+    fi
+  fi
 elif [ "$exec_record_only" = 0 ]; then
-  note_step build 120 0 "" "" "" "skipped: option" ""
+  note_step build 100 0 "" "" "" "skipped: option" ""
 fi
 
 # ---- SASS of the tensor-core kernels --------------------------------------------------------
@@ -257,7 +267,7 @@ run_ctest() {
   grep -E "\*\*\*Failed|\*\*\*Exception|\*\*\*Timeout|Not Run" "$out/ctest-$name.txt" | head -40 >&2
   say "ctest $name: $(summary_of "$out/ctest-$name.txt")"
 }
-if [ "$built" = 1 ]; then
+if [ "$built" = 1 ] && [ "$tests_built" = 1 ]; then
   run_ctest gpu 60 200 "$do_tests" "${gpu_ctest[@]}"
   [ -f "$out/ctest-gpu.txt" ] && gpu_summary="$(summary_of "$out/ctest-gpu.txt")"
 fi
@@ -267,14 +277,17 @@ gate_note="not run (no --gate)"
 # A rebuilt record takes the run's verdict from its gate.txt.
 [ "$exec_record_only" = 1 ] && [ -s "$out/gate.txt" ] && gate_note="$(tail -1 "$out/gate.txt")"
 if [ -n "$gate_mode" ] && [ "$built" = 1 ]; then
-  if want gate 1 90; then
-    step gate-run 90 150 env VDSR_GPU="$gpu" VDSR_GATE_MODE="$gate_mode" VDSR_GPU_BUILD="$build" OUT="$out" \
+  # Optional: started only with its planned time left (a gate cut halfway decides nothing).
+  if want gate 1 100 optional; then
+    step gate-run 100 150 env VDSR_GPU="$gpu" VDSR_GATE_MODE="$gate_mode" VDSR_GPU_BUILD="$build" OUT="$out" \
       bash "$root/bench/gpu_precision_gate.sh" "$gate_steps"
-    gate_note="$(tail -1 "$out/gate.txt" 2> /dev/null)"
-    [ -n "$gate_note" ] || gate_note="no verdict (see gate-run.stderr)"
+    gate_note="$(grep -E 'gates: ' "$out/gate.txt" 2> /dev/null | tail -1)"
+    [ -n "$gate_note" ] || gate_note="no verdict: cut or failed before it (see gate.txt and gate-run.stderr)"
   else
     gate_note="skipped (budget)"
   fi
+elif [ -n "$gate_mode" ]; then
+  gate_note="not run (the tools did not build)"
 fi
 
 # ---- bench ----------------------------------------------------------------------------------
@@ -290,7 +303,7 @@ fi
 # ---- what the budget still allows -----------------------------------------------------------
 if [ "$built" = 1 ] && [ "$do_cpu_tests" = 1 ] && want build-rest 1 150 optional; then
   step build-rest 60 "$budget" "${plain_build_cmd[@]}" &&
-    optional_step=1 run_ctest cpu 90 "$budget" 1 "${cpu_ctest[@]}"
+    optional_step=1 run_ctest cpu 90 "$budget" 1 env -u OUT "${cpu_ctest[@]}"  # (tests' scripts honour OUT)
   [ -f "$out/ctest-cpu.txt" ] && cpu_summary="$(summary_of "$out/ctest-cpu.txt")"
 fi
 

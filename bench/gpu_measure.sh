@@ -85,7 +85,7 @@ while [ $# -gt 0 ]; do
       export VDSR_MEASURE_PRECISION=fp32 VDSR_MEASURE_SETS="$root/samples" VDSR_MEASURE_STAGE_IMAGES=2
       export VDSR_MEASURE_STAGE_REPS=1 VDSR_MEASURE_BENCH_ARGS="--reps 1 --batch 4 --image 64"
       export VDSR_MEASURE_TMP="$dry" VDSR_MEASURE_RECORD_ROOT="$dry/record-root"
-      export OUT="${OUT:-$dry/out}"
+      export OUT="$dry/out"  # never a caller's $OUT: a ctest run inside a device call would clobber it
       rm -rf "$dry"
       shift ;;
     -h|--help) usage; exit 0 ;;

@@ -58,7 +58,14 @@ finish() {
 for s in T91 BSD200 Set5 Set14; do
   [ -d "$data/$s" ] || { echo "gpu_precision_gate: $data/$s missing (see the header)" >&2; exit 2; }
 done
-[ -x "$build/bin/vdsr_train" ] || bash "$root/bench/gpu_check.sh" --no-tests --no-bench
+# Built here only when run alone (gpu_check.sh sets VDSR_NO_REBUILD: it built it, or failed to),
+# into a results folder of its own so that $OUT keeps the gate's files alone.
+if [ ! -x "$build/bin/vdsr_train" ] && [ -z "${VDSR_NO_REBUILD:-}" ]; then
+  OUT="$runs/gate-build-results" bash "$root/bench/gpu_check.sh" --no-tests --no-bench
+fi
+for t in vdsr_train vdsr_eval; do
+  [ -x "$build/bin/$t" ] || { note "gpu_precision_gate: no $build/bin/$t (the build failed)"; finish 1; }
+done
 train() {  # name precision seed
   local dir="$runs/gate-$1"
   rm -rf "$dir"

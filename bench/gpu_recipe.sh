@@ -54,6 +54,20 @@ if [ "$mode" = dry-run ]; then
   if [ "$(grep -c 'skipped (budget' "$dry/out-budget/screen.txt")" != 1 ] || grep -q '^best: ' "$dry/out-budget/screen.txt"; then
     echo "gpu_recipe dry-run: the budget did not skip the candidate" >&2; exit 1
   fi
+  # A candidate that outlasts its share (a stand-in vdsr_train that logs one epoch, then sleeps):
+  # cut by the timeout after about 12 s and marked so in the table.
+  mkdir -p "$dry/slow/bin"
+  cat > "$dry/slow/bin/vdsr_train" <<'SLOW'
+#!/usr/bin/env bash
+while [ $# -gt 0 ]; do [ "$1" = --out ] && out="$2"; shift; done
+mkdir -p "$out"
+echo '{"record":"epoch","step":3,"loss":1.0,"step_ms":1.0,"val_psnr_x2":30.0}' > "$out/train.jsonl"
+exec sleep 60
+SLOW
+  chmod +x "$dry/slow/bin/vdsr_train"
+  OUT="$dry/out-cut" VDSR_GPU_BUILD="$dry/slow" VDSR_RECIPE_BUDGET=24 bash "$0" screen 12 "slow|--recipe bundled"
+  grep -q 'slow .*cut by the budget' "$dry/out-cut/screen.txt" 2> /dev/null ||
+    { echo "gpu_recipe dry-run: a candidate cut by the budget is not marked so" >&2; exit 1; }
   for f in screen.txt screen.json main.jsonl main-curve.svg vdsr.safetensors eval.json; do
     [ -s "$OUT/$f" ] || { echo "gpu_recipe dry-run: $OUT/$f missing" >&2; exit 1; }
   done
@@ -85,10 +99,12 @@ say() { echo "[gpu_recipe $(date -u +%H:%M:%S)] $*" >&2; }
 fail() { say "FAILED: $*"; }
 # shellcheck source=bench/gpu_steps.sh
 . "$root/bench/gpu_steps.sh"  # the budget's clock starts here: left, note_step
-if [ ! -x "$build/bin/vdsr_train" ]; then
-  VDSR_CHECK_BUDGET="$(left)" bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
+# Built here only when run alone (bench/gpu_session.sh sets VDSR_NO_REBUILD: its check built it, or
+# failed to), into a results folder of its own so that $OUT keeps this run's files alone.
+if [ ! -x "$build/bin/vdsr_train" ] && [ -z "${VDSR_NO_REBUILD:-}" ]; then
+  OUT="$runs/build-results" VDSR_CHECK_BUDGET="$(left)" bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
 fi
-[ -x "$build/bin/vdsr_train" ] || { echo "gpu_recipe: no $build/bin/vdsr_train" >&2; exit 2; }
+[ -x "$build/bin/vdsr_train" ] || { echo "gpu_recipe: no $build/bin/vdsr_train (the build failed)" >&2; exit 2; }
 
 # The default candidates: the bundled recipe, the paper's words, and Adam(W) around the CPU
 # proxy's best rates (docs/training.md), warm-up shortened to fit the screen.
@@ -108,7 +124,10 @@ run() {
   rm -rf "$dir"
   mkdir -p "$(dirname "$dir")"
   timeout --kill-after=10 "${cap:-0}" "$build/bin/vdsr_train" -g "$gpu" --train "$train" --val "$val" --out "$dir" -q "$@" "${extra[@]}" \
-    > "$dir.log" 2>&1 || { echo "gpu_recipe: $name failed (see $dir.log):" >&2; tail -n 3 "$dir.log" >&2; return 1; }
+    > "$dir.log" 2>&1
+  local rc=$?  # kept: 124 / 137 say the budget cut it
+  [ $rc = 0 ] || { echo "gpu_recipe: $name ended with status $rc (see $dir.log):" >&2; tail -n 3 "$dir.log" >&2; }
+  return $rc
 }
 
 if [ "$mode" = screen ]; then
@@ -118,7 +137,7 @@ if [ "$mode" = screen ]; then
   [ ${#candidates[@]} -gt 0 ] || candidates=("${candidates_default[@]}")
   anneal=$(( (steps + 3) / 4 ))
   plateau=$(( (steps + anneal - 1) / anneal ))  # epochs at the starting rate
-  i=0
+  i=0 failed=0
   for c in "${candidates[@]}"; do
     name="${c%%|*}" opts="${c#*|}"
     rm -rf "${runs:?}/$name" "$runs/$name.cut"
@@ -143,6 +162,7 @@ if [ "$mode" = screen ]; then
       echo "cut by the budget after $cap s: not annealed" > "$runs/$name.cut"
     elif [ "$rc" != 0 ]; then
       st="failed (exit status $rc)"
+      failed=1
     fi
     note_step "$name" "" "$cap" "$t0" "$EPOCHREALTIME" "$rc" "$st" "$opts"
   done
@@ -159,7 +179,12 @@ for c in candidates:
         print(f"{name:<14} ({cut})")
         continue
     try:
-        recs = [json.loads(l) for l in open(f"{runs}/{name}/train.jsonl")]
+        recs = []
+        for line in open(f"{runs}/{name}/train.jsonl"):
+            try:
+                recs.append(json.loads(line))
+            except ValueError:  # a last line cut off by the kill of a timeout
+                pass
     except OSError:
         print(f"{name:<14} (failed: no log)")
         continue
@@ -189,7 +214,7 @@ if best:
     print("best: " + best[1])
 PY
   rm -f "$out/steps.tsv"  # in screen.json: the device tool brings back 8 files at most
-  exit 0
+  exit $failed  # 1 when a candidate failed (not when the budget cut or skipped it)
 fi
 
 # main

@@ -7,20 +7,24 @@
 # Run on the GPU machine from the repository root of a copy that carries .carry/ made with
 #   VDSR_CARRY_DATA="T91 BSD200 Set5 Set14" bench/prepare_carry.sh
 #
-#   bench/gpu_session.sh [SECONDS]       the budget for both [540]; give the call timeout_s SECONDS + 50
+#   bench/gpu_session.sh [SECONDS]       the budget for both [540], at most 550 (a call's timeout_s is
+#                                        600 at most); give the call timeout_s SECONDS + 50, then give_back
 #   bench/gpu_session.sh --dry-run BUILD_DIR
 #
-# The check gets min(330, SECONDS - 150) seconds (its --budget); the screen what is left of SECONDS
+# The check gets min(360, SECONDS - 180) seconds (its --budget; no CPU tests: CI runs them); the
+# screen what is left of SECONDS
 # (VDSR_RECIPE_BUDGET) with its default candidates, VDSR_SESSION_SCREEN steps [4000] each ("off"
 # skips it). Both write into $OUT: the check's record.md, bench.json, bench.txt, gate.txt,
 # gate-runs.tar.gz and logs.tar.gz, then the screen's screen.txt and screen.json: 8 files, the
-# device tool's limit. The exit status is the check's, or the screen's when the check passed.
+# device tool's limit. The exit status is the check's, or the screen's when the check passed (1 when
+# a candidate failed; one cut or skipped by the budget is said in its table).
 # --dry-run: the same on the CPU with the build given (no tests, the gate in fp32 on a tiny network,
 # a two-candidate screen on the bundled samples), checking what would come back (a ctest case).
 set -uo pipefail
 root="$(pwd)"
 [ -f "$root/bench/gpu_session.sh" ] || { echo "gpu_session: run from the repository root" >&2; exit 2; }
-check_args=(--gate tf32 -- --precision tf32)
+# No CPU tests on the device: CI runs them, and the screen needs the time.
+check_args=(--no-cpu-tests --gate tf32 -- --precision tf32)
 screen_args=("${VDSR_SESSION_SCREEN:-4000}")
 
 # run_session SECONDS: the check, then the screen with what is left.
@@ -29,7 +33,7 @@ run_session() {
   case "$total" in ''|*[!0-9]*) echo "gpu_session: SECONDS must be whole seconds, got '$total'" >&2; return 2 ;; esac
   export OUT="${OUT:-$root/bench/out-session-$(date -u +%Y%m%d-%H%M%S)}"
   mkdir -p "$OUT"
-  check_budget=$(( total - 150 < 330 ? total - 150 : 330 ))
+  check_budget=$(( total - 180 < 360 ? total - 180 : 360 ))
   [ "$check_budget" -ge 60 ] || check_budget=60
   echo "[gpu_session] check: bench/gpu_check.sh --budget $check_budget ${check_args[*]}" >&2
   bash "$root/bench/gpu_check.sh" --budget "$check_budget" "${check_args[@]}"
@@ -37,11 +41,13 @@ run_session() {
   left=$(( total - (SECONDS - t0) ))
   if [ "${screen_args[0]}" = off ]; then
     echo "[gpu_session] screen: off (VDSR_SESSION_SCREEN)" >&2
+  elif [ ! -x "${VDSR_GPU_BUILD:-$root/build-gpu}/bin/vdsr_train" ]; then
+    echo "[gpu_session] screen: skipped, the check did not build vdsr_train" >&2
   elif [ "$left" -lt 60 ]; then
     echo "[gpu_session] screen: skipped, ${left} s left of $total" >&2
   else
     echo "[gpu_session] screen: VDSR_RECIPE_BUDGET=$left bench/gpu_recipe.sh screen ${screen_args[*]}" >&2
-    VDSR_RECIPE_BUDGET="$left" bash "$root/bench/gpu_recipe.sh" screen "${screen_args[@]}"
+    VDSR_NO_REBUILD=1 VDSR_RECIPE_BUDGET="$left" bash "$root/bench/gpu_recipe.sh" screen "${screen_args[@]}"
     rc=$?
     [ "$status" = 0 ] && status=$rc
   fi
@@ -63,7 +69,7 @@ if [ "${1:-}" = --dry-run ]; then
   export OUT="$dry/out"
   check_args=(--no-build --no-tests --gate fp32:6 -- --reps 1 --batch 2 --image 64)
   screen_args=(12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3")
-  run_session 200 || { echo "gpu_session dry run: the session exited non-zero" >&2; exit 1; }
+  run_session 500 || { echo "gpu_session dry run: the session exited non-zero" >&2; exit 1; }
   problems=""
   for f in record.md bench.json gate.txt gate-runs.tar.gz logs.tar.gz screen.txt screen.json; do
     [ -s "$OUT/$f" ] || problems+=" $f missing;"
