@@ -275,7 +275,9 @@ fi
 # ---- accuracy gates -------------------------------------------------------------------------
 gate_note="not run (no --gate)"
 # A rebuilt record takes the run's verdict from its gate.txt.
-[ "$exec_record_only" = 1 ] && [ -s "$out/gate.txt" ] && gate_note="$(tail -1 "$out/gate.txt")"
+[ "$exec_record_only" = 1 ] && [ -s "$out/gate.txt" ] &&
+  gate_note="$(grep -E 'gates: ' "$out/gate.txt" | tail -1)" && [ -z "$gate_note" ] &&
+  gate_note="no verdict in the run's gate.txt"
 if [ -n "$gate_mode" ] && [ "$built" = 1 ]; then
   # Optional: started only with its planned time left (a gate cut halfway decides nothing).
   if want gate 1 100 optional; then
