@@ -516,8 +516,19 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   check_train_options(o);
   const int batch = local_batch(o, coll->size());
   std::error_code made;
+  const bool new_out = !fs::exists(o.out, made);
   fs::create_directories(o.out, made);
   VDSR_USER_CHECK(!made, "cannot create the --out folder '" << o.out << "': " << made.message());
+  // A run that fails while it is set up (no images, a bad --val, too little memory) leaves no empty
+  // --out folder of its own making behind.
+  struct EmptyOutGuard {
+    const std::string& dir;
+    bool armed;
+    ~EmptyOutGuard() {
+      std::error_code ec;
+      if (armed && fs::is_empty(dir, ec)) fs::remove(dir, ec);
+    }
+  } guard{o.out, new_out};
 
   const TrainingSet set = load_training_set(o, opened.ckpt_config);
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
@@ -525,6 +536,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
 
   check_batch_memory(o, run.model->precision(), batch);
   Batches batches(o, set, *coll);
+  guard.armed = false;
   TrainResult res;
   res.loss = NAN;
   Progress progress("training", std::max<int64_t>(0, run.end_step - run.start_step) * o.batch, "patch");

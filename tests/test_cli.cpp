@@ -516,6 +516,11 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
     CHECK(log.find(words) != std::string::npos);
     CHECK(!fs::exists(dir + "/env.png"));
   }
+  // A training run that fails while it is set up leaves no empty --out folder of its own behind.
+  std::string log;
+  CHECK(run_command(bin("vdsr_train") + " -g -1 --train " + dir + "/empty --out " + dir + "/never", &log) == 1);
+  CHECK(log.find("no images found") != std::string::npos);
+  CHECK(!fs::exists(dir + "/never"));
 }
 
 TEST_CASE("vdsr_sr prints file names escaped") {
