@@ -774,7 +774,12 @@ bool wgrad_cluster_fits(const ConvShape& s, int cluster) {
   const char* who = "wgrad_cluster_fits";
   const void* k = reinterpret_cast<const void*>(wgrad_kernel_of(cluster, who));
   const size_t smem = wgrad_smem(make_plan(s.N, s.H, s.W, kWgN), cluster);
-  return smem <= max_dynamic_smem() && active_clusters(k, kThreads * kWgWGs, smem, cluster, who) > 0;
+  try {
+    return smem <= max_dynamic_smem() && active_clusters(k, kThreads * kWgWGs, smem, cluster, who) > 0;
+  } catch (const Error&) {  // the occupancy query refused (a cluster size this device cannot form)
+    cudaGetLastError();     // (not sticky; clear it so the next launch does not report it)
+    return false;
+  }
 }
 
 void launch_wgrad(const ConvShape& s, int cluster, const bf16* x, const bf16* dy, float* part, float* part_b,
