@@ -105,17 +105,3 @@ gpu_configure() {
   fi
   grep -E "vdsr|cuDNN" "$out/configure.log" | tee -a "$out/progress.log" >&2
 }
-
-# gpu_make [TARGET...]: builds the TARGETs (else everything) into $out/build.log; when that fails,
-# vdsr_bench alone. Returns non-zero (after fail) when vdsr_bench could not be built either.
-gpu_make() {
-  local targets=() t what="full build"
-  for t in "$@"; do targets+=(--target "$t"); done
-  [ $# -gt 0 ] && what="build of $*"
-  say "build: ${build_cmd[*]}${targets[*]:+ ${targets[*]}}"
-  if ! "${build_cmd[@]}" "${targets[@]}" > "$out/build.log" 2>&1; then
-    grep -E "error|Error" "$out/build.log" | head -30 >&2
-    fail "$what (see build.log); trying vdsr_bench alone"
-    "${build_cmd[@]}" --target vdsr_bench >> "$out/build.log" 2>&1 || { fail "vdsr_bench build"; return 1; }
-  fi
-}
