@@ -85,13 +85,9 @@ case "$gate_steps" in ''|*[!0-9]*|0) echo "gpu_check: --gate MODE:STEPS takes wh
 
 if [ -n "$dry_build" ]; then
   # The dry run: this script twice on the CPU with the build given, checking what would come back.
-  build_abs="$(cd "$dry_build" && pwd)" || exit 2
-  dry="$build_abs/gpu-check-dry-run"
-  rm -rf "$dry"
-  mkdir -p "$dry/data"
-  for s in T91 BSD200 Set5 Set14; do ln -s "$root/samples" "$dry/data/$s"; done
-  export VDSR_CHECK_GPU=-1 VDSR_GPU_BUILD="$build_abs" VDSR_CHECK_RECORD_ROOT="$dry/record-root"
-  export VDSR_GATE_DATA="$dry/data" VDSR_GATE_RUNS="$dry/gate-runs"
+  # shellcheck source=bench/dry_run.sh
+  . "$root/bench/dry_run.sh"
+  dry_run_env "$root" "$dry_build" gpu-check-dry-run || exit 2
   # The test step runs a ctest project of its own, one test that passes and one that skips: ctest
   # inside the build's own ctest run would rewrite that run's Testing/ logs.
   mkdir -p "$dry/ctest"
@@ -102,7 +98,6 @@ add_test(dry_gpu_skips "/bin/sh" "-c" "exit 77")
 set_tests_properties(dry_gpu_skips PROPERTIES LABELS gpu SKIP_RETURN_CODE 77)
 CT
   export VDSR_CHECK_CTEST_DIR="$dry/ctest"
-  export VDSR_GATE_EXTRA="--depth 3 --channels 4 --patch 24 --stride 24 --batch 4 --scales 2,3 --log-every 1"
   problems=""
   # check_out DIR SECTION...: at most 8 files, and the record has each section.
   check_out() {

@@ -40,12 +40,10 @@ root="$(pwd)"
 mode="${1:-}"
 if [ "$mode" = dry-run ]; then
   # The whole script on the CPU with a tiny network on the bundled samples: it cannot rot.
-  build="$(cd "${2:?gpu_recipe dry-run: the build folder}" && pwd)"
-  dry="$build/recipe-dry-run"
-  rm -rf "$dry"
-  export VDSR_GPU=-1 VDSR_GPU_BUILD="$build" OUT="$dry/out" VDSR_RECIPE_RUNS="$dry/runs"
-  export VDSR_RECIPE_TRAIN="$root/samples" VDSR_RECIPE_VAL="$root/samples" VDSR_RECIPE_EVAL="$root/samples"
-  export VDSR_RECIPE_EXTRA="--depth 3 --channels 4 --patch 24 --stride 24 --batch 4 --scales 2,3"
+  # shellcheck source=bench/dry_run.sh
+  . "$root/bench/dry_run.sh"
+  dry_run_env "$root" "${2:?gpu_recipe dry-run: the build folder}" recipe-dry-run || exit 1
+  export OUT="$dry/out"
   bash "$0" screen 12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3" || exit 1
   grep -q '^best: ' "$OUT/screen.txt" || { echo "gpu_recipe dry-run: no best line" >&2; exit 1; }
   VDSR_EPOCH_ITERS=4 bash "$0" main 30.1 || exit 1

@@ -56,16 +56,9 @@ run_session() {
 }
 
 if [ "${1:-}" = --dry-run ]; then
-  build="$(cd "${2:?gpu_session --dry-run: the build folder}" && pwd)" || exit 2
-  dry="$build/gpu-session-dry-run"
-  rm -rf "$dry"
-  mkdir -p "$dry/data"
-  for s in T91 BSD200 Set5 Set14; do ln -s "$root/samples" "$dry/data/$s"; done
-  export VDSR_GPU_BUILD="$build" VDSR_CHECK_GPU=-1 VDSR_GPU=-1 VDSR_CHECK_RECORD_ROOT="$dry/record-root"
-  export VDSR_GATE_DATA="$dry/data" VDSR_GATE_RUNS="$dry/gate-runs"
-  export VDSR_GATE_EXTRA="--depth 3 --channels 4 --patch 24 --stride 24 --batch 4 --scales 2,3 --log-every 1"
-  export VDSR_RECIPE_RUNS="$dry/recipe-runs" VDSR_RECIPE_TRAIN="$root/samples" VDSR_RECIPE_VAL="$root/samples"
-  export VDSR_RECIPE_EXTRA="$VDSR_GATE_EXTRA"
+  # shellcheck source=bench/dry_run.sh
+  . "$root/bench/dry_run.sh"
+  dry_run_env "$root" "${2:?gpu_session --dry-run: the build folder}" gpu-session-dry-run || exit 2
   export OUT="$dry/out"
   check_args=(--no-build --no-tests --gate fp32:6 -- --reps 1 --batch 2 --image 64)
   screen_args=(12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3")
