@@ -116,6 +116,68 @@ size_t tiff_tag_value_at(const std::vector<unsigned char>& f, uint32_t tag) {
   return 0;
 }
 
+// EXIF bytes in big-endian order ("MM\0*"): IFD0 with one entry, the orientation (SHORT) with
+// `count` values, the first of them `orientation`.
+std::vector<unsigned char> exif_bytes_be(int orientation, int count = 1) {
+  std::vector<unsigned char> e = {'M', 'M', 0, 42, 0, 0, 0, 8,  // header, IFD0 at 8
+                                  0, 1,                         // one entry
+                                  0x01, 0x12, 0, 3, 0, 0, 0, static_cast<unsigned char>(count),
+                                  0, static_cast<unsigned char>(orientation), 0, static_cast<unsigned char>(orientation),
+                                  0, 0, 0, 0};  // no next IFD
+  return e;
+}
+
+// An uncompressed little-endian TIFF built byte by byte: one strip per sample plane (one in all when
+// `planar` is 1, contiguous; `spp` when it is 2, separate planes), `samples` in file order, 8 or 16
+// bits. Photometric 0 is MinIsWhite, 1 MinIsBlack, 2 RGB.
+std::vector<unsigned char> raw_tiff(uint32_t w, uint32_t h, int spp, int bits, int photometric, int planar,
+                                    const std::vector<uint16_t>& samples) {
+  const size_t bps = size_t(bits / 8), strips = planar == 2 ? size_t(spp) : 1;
+  const size_t strip_bytes = samples.size() * bps / strips;
+  struct Tag {
+    uint16_t tag, type;  // type 3: SHORT, 4: LONG
+    std::vector<uint32_t> v;
+  };
+  std::vector<Tag> tags = {{256, 4, {w}},
+                           {257, 4, {h}},
+                           {258, 3, std::vector<uint32_t>(size_t(spp), uint32_t(bits))},
+                           {259, 3, {1}},
+                           {262, 3, {uint32_t(photometric)}},
+                           {273, 4, std::vector<uint32_t>(strips, 0)},  // filled in below
+                           {277, 3, {uint32_t(spp)}},
+                           {278, 4, {h}},
+                           {279, 4, std::vector<uint32_t>(strips, uint32_t(strip_bytes))},
+                           {284, 3, {uint32_t(planar)}}};
+  const size_t arrays_at = 8 + 2 + 12 * tags.size() + 4;
+  size_t data_at = arrays_at;
+  for (const Tag& t : tags)
+    if (t.v.size() * (t.type == 3 ? 2 : 4) > 4) data_at += t.v.size() * (t.type == 3 ? 2 : 4);
+  for (size_t k = 0; k < strips; ++k) tags[5].v[k] = uint32_t(data_at + k * strip_bytes);
+  std::vector<unsigned char> f = {'I', 'I', 42, 0, 8, 0, 0, 0};  // IFD0 at 8
+  f.resize(data_at + samples.size() * bps, 0);
+  const auto put = [&](size_t at, size_t v, size_t n) {
+    for (size_t i = 0; i < n; ++i) f[at + i] = static_cast<unsigned char>(v >> (8 * i));
+  };
+  put(8, tags.size(), 2);
+  size_t next = arrays_at;
+  for (size_t i = 0; i < tags.size(); ++i) {
+    const Tag& t = tags[i];
+    const size_t e = 10 + 12 * i, size = t.type == 3 ? 2 : 4;
+    put(e, t.tag, 2);
+    put(e + 2, t.type, 2);
+    put(e + 4, t.v.size(), 4);
+    size_t at = e + 8;
+    if (t.v.size() * size > 4) {
+      put(e + 8, next, 4);
+      at = next;
+      next += t.v.size() * size;
+    }
+    for (size_t k = 0; k < t.v.size(); ++k) put(at + k * size, t.v[k], size);
+  }
+  for (size_t i = 0; i < samples.size(); ++i) put(data_at + i * bps, samples[i], bps);
+  return f;
+}
+
 }  // namespace
 
 TEST_CASE("WebP round trips: lossless exact, lossy close, grey stored as RGB") {
@@ -268,6 +330,65 @@ TEST_CASE("the EXIF orientation is applied on load and reset to upright in what 
   const Image t = vdsr::load_image(dir + "/o6.tif");
   CHECK(t.width == 2);
   CHECK(t.pixels == upright.pixels);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("big-endian EXIF: the orientation is read, and reset to 1 in big-endian order") {
+  std::vector<unsigned char> e = exif_bytes_be(6);
+  CHECK(vdsr::exif_orientation(e) == 6);
+  std::vector<unsigned char> expect = e;
+  expect[18] = 0;  // the value field: 00 01, the rest untouched
+  expect[19] = 1;
+  CHECK(vdsr::exif_reset_orientation(e));
+  CHECK(e == expect);
+  CHECK(vdsr::exif_orientation(e) == 1);
+  // Two values where the tag holds one: malformed, read as upright and left alone.
+  std::vector<unsigned char> two = exif_bytes_be(6, 2);
+  CHECK(vdsr::exif_orientation(two) == 1);
+  const std::vector<unsigned char> two_before = two;
+  CHECK(!vdsr::exif_reset_orientation(two));
+  CHECK(two == two_before);
+  // Through a PNG: loaded upright, and the EXIF kept says 1 in its own byte order.
+  const std::string dir = vdsr::test::temp_dir("codecs_exif_be");
+  Image img = random_image(2, 3, 3, 8, 4);
+  img.exif = exif_bytes_be(6);
+  vdsr::save_image(dir + "/be.png", img, ImageFormat::PNG);
+  const Image back = vdsr::load_image(dir + "/be.png");
+  CHECK(back.width == 2);
+  CHECK(back.height == 3);
+  CHECK(back.pixels == vdsr::apply_exif_orientation(img, 6).pixels);
+  CHECK(back.exif == expect);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("TIFF read as stored: MinIsWhite grey is inverted, separate sample planes are interleaved") {
+  vdsr::test::require_codec("tiff");
+  const std::string dir = vdsr::test::temp_dir("codecs_tiff_kinds");
+  const auto load = [&](const std::string& name, const std::vector<unsigned char>& bytes) {
+    write_bytes(dir + "/" + name, bytes);
+    return vdsr::load_image(dir + "/" + name);
+  };
+  // MinIsWhite: 0 is white, so each sample reads as max - stored.
+  const Image w8 = load("w8.tif", raw_tiff(3, 2, 1, 8, 0, 1, {0, 1, 100, 200, 254, 255}));
+  CHECK(w8.channels == 1);
+  CHECK(w8.bits == 8);
+  CHECK(w8.pixels == std::vector<uint16_t>{255, 254, 155, 55, 1, 0});
+  const Image w16 = load("w16.tif", raw_tiff(2, 2, 1, 16, 0, 1, {0, 1, 40000, 65535}));
+  CHECK(w16.bits == 16);
+  CHECK(w16.pixels == std::vector<uint16_t>{65535, 65534, 25535, 0});
+  // MinIsBlack as stored.
+  CHECK(load("b8.tif", raw_tiff(3, 2, 1, 8, 1, 1, {0, 1, 100, 200, 254, 255})).pixels ==
+        std::vector<uint16_t>{0, 1, 100, 200, 254, 255});
+  // RGB in three planes (all R, then all G, then all B) comes out as R G B per pixel.
+  const Image p8 = load("p8.tif", raw_tiff(2, 2, 3, 8, 2, 2, {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120}));
+  CHECK(p8.channels == 3);
+  CHECK(p8.pixels == std::vector<uint16_t>{10, 50, 90, 20, 60, 100, 30, 70, 110, 40, 80, 120});
+  const Image p16 = load("p16.tif", raw_tiff(2, 1, 3, 16, 2, 2, {1000, 2000, 3000, 4000, 50000, 60000}));
+  CHECK(p16.bits == 16);
+  CHECK(p16.pixels == std::vector<uint16_t>{1000, 3000, 50000, 2000, 4000, 60000});
+  // The same pixels stored contiguously read the same.
+  CHECK(load("c8.tif", raw_tiff(2, 2, 3, 8, 2, 1, {10, 50, 90, 20, 60, 100, 30, 70, 110, 40, 80, 120})).pixels ==
+        p8.pixels);
   fs::remove_all(dir);
 }
 

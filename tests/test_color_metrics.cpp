@@ -338,3 +338,22 @@ TEST_CASE("evaluation protocol helpers") {
   CHECK(std::isfinite(vdsr::score_output(inside, s.hr, 4).psnr));
   CHECK_THROWS_AS(vdsr::score_output(Plane(10, 10), s.hr, 4), vdsr::Error);
 }
+
+TEST_CASE("require_scorable asks for a shave of the scale on each side plus SSIM's 11x11 window") {
+  // At x2 the smallest scorable side is 2 + 11 + 2 = 15, so 16 after modcrop: 14 is one pixel short.
+  for (const int side : {14, 16}) {
+    INFO("side " << side);
+    const vdsr::EvalSample low = vdsr::make_eval_sample(random_image(side, 40, 3, 8, 5), 2, "low");
+    const vdsr::EvalSample narrow = vdsr::make_eval_sample(random_image(40, side, 3, 8, 6), 2, "narrow");
+    if (side < 15) {
+      CHECK_THROWS_WITH(vdsr::require_scorable(low), Catch::Contains("15x15"));
+      CHECK_THROWS_WITH(vdsr::require_scorable(narrow), Catch::Contains("15x15"));
+    } else {
+      CHECK_NOTHROW(vdsr::require_scorable(low));
+      CHECK_NOTHROW(vdsr::require_scorable(narrow));
+      const auto sc = vdsr::score_output(low.input, low.hr, 2);  // 12 x 36 left after the shave
+      CHECK(std::isfinite(sc.psnr));
+      CHECK(sc.ssim < 1);
+    }
+  }
+}

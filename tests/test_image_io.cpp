@@ -7,6 +7,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <cstdint>
@@ -112,18 +113,40 @@ std::vector<unsigned char> zlib_stored(const std::vector<unsigned char>& raw) {
 std::vector<unsigned char> make_png(uint32_t w, uint32_t h, int depth, int color,
                                     const std::vector<unsigned char>& rows,
                                     const std::vector<unsigned char>& plte = {},
-                                    const std::vector<unsigned char>& trns = {}) {
+                                    const std::vector<unsigned char>& trns = {}, int interlace = 0) {
   std::vector<unsigned char> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   std::vector<unsigned char> ihdr;
   put32(ihdr, w);
   put32(ihdr, h);
-  ihdr.insert(ihdr.end(), {static_cast<unsigned char>(depth), static_cast<unsigned char>(color), 0, 0, 0});
+  ihdr.insert(ihdr.end(), {static_cast<unsigned char>(depth), static_cast<unsigned char>(color), 0, 0,
+                           static_cast<unsigned char>(interlace)});
   chunk(png, "IHDR", ihdr);
   if (!plte.empty()) chunk(png, "PLTE", plte);
   if (!trns.empty()) chunk(png, "tRNS", trns);
   chunk(png, "IDAT", zlib_stored(rows));
   chunk(png, "IEND", {});
   return png;
+}
+
+// The image data of an Adam7-interlaced PNG of `img` (8 or 16 bits, big-endian samples): the seven
+// passes' sub-images in turn, each row filter byte 0 then its samples; an empty pass has no rows.
+std::vector<unsigned char> adam7_rows(const Image& img) {
+  const int x0[7] = {0, 4, 0, 2, 0, 1, 0}, y0[7] = {0, 0, 4, 0, 2, 0, 1};
+  const int dx[7] = {8, 8, 4, 4, 2, 2, 1}, dy[7] = {8, 8, 8, 4, 4, 2, 2};
+  std::vector<unsigned char> rows;
+  for (int p = 0; p < 7; ++p) {
+    if (x0[p] >= img.width) continue;  // no columns: the pass is empty
+    for (int y = y0[p]; y < img.height; y += dy[p]) {
+      rows.push_back(0);
+      for (int x = x0[p]; x < img.width; x += dx[p])
+        for (int k = 0; k < img.channels; ++k) {
+          const uint16_t v = img.pixels[(size_t(y) * size_t(img.width) + size_t(x)) * size_t(img.channels) + size_t(k)];
+          if (img.bits == 16) rows.push_back(static_cast<unsigned char>(v >> 8));
+          rows.push_back(static_cast<unsigned char>(v & 0xff));
+        }
+    }
+  }
+  return rows;
 }
 
 // Runs f, which must throw an Error whose message names `path` and contains `cause`.
@@ -350,6 +373,22 @@ TEST_CASE("TGA and palette PNG are read") {
     REQUIRE(rgba.channels == 4);
     CHECK(rgba.pixels == std::vector<uint16_t>{255, 0, 0, 200, 0, 255, 0, 100, 0, 0, 255, 255,  //
                                                10, 20, 30, 255, 10, 20, 30, 255, 0, 255, 0, 100});
+  }
+  SECTION("Adam7-interlaced PNG, 8 and 16 bit") {
+    // 9 x 7 and 5 x 6 (width x height): every pass holds pixels; 2 x 3: passes 2, 3 and 4 are empty.
+    // libpng hands each pass's pixels into the rows as they stand, so every pass must land.
+    for (const auto& [h, w, c, bits] : {std::array<int, 4>{7, 9, 3, 8}, std::array<int, 4>{6, 5, 1, 16},
+                                        std::array<int, 4>{3, 2, 4, 8}}) {
+      INFO(w << "x" << h << ", " << c << " channels, " << bits << " bit");
+      const Image img = random_image(h, w, c, bits, uint32_t(70 + c));
+      const int color = c == 1 ? 0 : c == 3 ? 2 : 6;
+      const std::string path = dir + "/i" + std::to_string(c) + ".png";
+      write_bytes(path, make_png(uint32_t(w), uint32_t(h), bits, color, adam7_rows(img), {}, {}, 1));
+      const Image back = vdsr::load_image(path);
+      REQUIRE(back.channels == c);
+      REQUIRE(back.bits == bits);
+      CHECK(back.pixels == img.pixels);
+    }
   }
   SECTION("grey PNG with a tRNS colour gets an alpha channel") {
     const std::vector<unsigned char> rows = {0, 5, 9, 0, 9, 7};

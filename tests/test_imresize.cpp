@@ -268,6 +268,11 @@ TEST_CASE("imresize output sizes") {
   CHECK(vdsr::imresize(Plane(10, 10), 0.37).height == 4);  // ceil(3.7)
   CHECK(vdsr::imresize(Plane(5, 5), 1.5).height == 8);     // ceil(7.5)
   CHECK(vdsr::imresize(Plane(5, 6), 2.0).width == 12);
+  // A product one rounding above an integer is that integer: 1.1 * 50 is 55.00000000000001 in
+  // double (ceil would give 56), 1.1 * 90 is 99.00000000000001; the exact products are 55 and 99.
+  REQUIRE(1.1 * 50 > 55.0);
+  CHECK(vdsr::imresize(Plane(50, 90), 1.1).height == 55);
+  CHECK(vdsr::imresize(Plane(50, 90), 1.1).width == 99);
   // A multiple of s always goes to exactly n / s and back to n.
   for (int s = 2; s <= 4; ++s) {
     for (int n = 1; n <= 400; ++n) {

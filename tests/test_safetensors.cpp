@@ -4,10 +4,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -164,6 +166,33 @@ TEST_CASE("safetensors as_f32 and numel") {
   CHECK_THAT(error_of([] { vdsr::dtype_size("F8"); }), Contains("F8"));
 }
 
+TEST_CASE("safetensors as_f32 keeps F16 infinities and NaN payloads") {
+  // IEEE half -> single by hand: sign to bit 31, an all-ones exponent stays all ones, the 10
+  // mantissa bits move up by 13.
+  const std::vector<std::pair<uint16_t, uint32_t>> cases = {
+      {0x7c00, 0x7f800000u},   // +inf
+      {0xfc00, 0xff800000u},   // -inf
+      {0x7e00, 0x7fc00000u},   // the quiet NaN
+      {0x7e01, 0x7fc02000u},   // a quiet NaN with a payload
+      {0xfe35, 0xffc6a000u},   // negative, another payload
+      {0x3c00, 0x3f800000u}};  // 1, for reference
+  StTensor t;
+  t.dtype = "F16";
+  t.shape = {int64_t(cases.size())};
+  for (const auto& c : cases) {
+    t.data.push_back(static_cast<uint8_t>(c.first & 0xff));
+    t.data.push_back(static_cast<uint8_t>(c.first >> 8));
+  }
+  const std::vector<float> f = t.as_f32();
+  REQUIRE(f.size() == cases.size());
+  for (size_t i = 0; i < cases.size(); ++i) {
+    uint32_t bits = 0;
+    std::memcpy(&bits, &f[i], 4);
+    INFO("half 0x" << std::hex << cases[i].first);
+    CHECK(bits == cases[i].second);
+  }
+}
+
 TEST_CASE("safetensors add rejects duplicates and inconsistent tensors") {
   SafeTensors st;
   const float v[2] = {1, 2};
@@ -242,6 +271,9 @@ TEST_CASE("safetensors rejects a header that is not JSON") {
   CHECK_THAT(parse_error("{\"a\": {\"dtype\": ", 0), Contains(kName) && Contains("not valid JSON"));
   CHECK_THAT(parse_error("hello world!", 0), Contains(kName) && Contains("not valid JSON"));
   CHECK_THAT(parse_error("{}" + std::string(6, '\0'), 0), Contains(kName) && Contains("NUL"));
+  // A NUL as the header's very last byte, after complete JSON, is refused too.
+  CHECK_THAT(parse_error("{}" + std::string(5, ' ') + std::string(1, '\0'), 0),
+             Contains(kName) && Contains("NUL byte at offset 7"));
 }
 
 TEST_CASE("safetensors rejects a header that is JSON but not an object") {
@@ -254,11 +286,15 @@ TEST_CASE("safetensors rejects overlapping offsets") {
   CHECK_THAT(msg, Contains(kName) && Contains("overlaps") && Contains("'a'") && Contains("'b'"));
   // Identical ranges overlap too.
   CHECK_THAT(parse_error(two_tensors(0, 8, 0, 8), 8), Contains("overlaps"));
+  // By a single byte.
+  CHECK_THAT(parse_error(two_tensors(0, 8, 7, 15), 15), Contains("overlaps") && Contains("'a'") && Contains("'b'"));
 }
 
 TEST_CASE("safetensors rejects gapped offsets") {
   const std::string msg = parse_error(two_tensors(0, 8, 12, 20), 20);
   CHECK_THAT(msg, Contains(kName) && Contains("gap") && Contains("'a'") && Contains("'b'"));
+  // A single byte between them.
+  CHECK_THAT(parse_error(two_tensors(0, 8, 9, 17), 17), Contains("gap of 1 bytes") && Contains("'b'"));
 }
 
 TEST_CASE("safetensors rejects offsets that do not start at 0") {

@@ -215,6 +215,51 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
   CHECK_THROWS_WITH(parse_shard("1/x", env), Catch::Contains("count 'x'"));
 }
 
+TEST_CASE("apply_shard: every job, existing output and problem goes to one shard, by its path in the tree") {
+  // FNV-1a 64 of the path relative to the input folder, written out here; mod the shard count.
+  const auto shard_of = [](const std::string& rel, uint64_t count) {
+    uint64_t h = 14695981039346656037ull;
+    for (const unsigned char c : rel) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    return int64_t(h % count);
+  };
+  const std::string root = "/data/in";
+  FilePlan all;
+  all.folder_mode = true;
+  // sub/a.png, sub/e.png and sub/broken.png fall in other shards than their bare file names.
+  for (const char* rel : {"a.png", "sub/a.png", "b.jpg", "sub/deep/c.png"})
+    all.jobs.push_back({root + "/" + rel, std::string("/out/") + rel});
+  for (const char* rel : {"d.png", "sub/e.png"}) all.existing.push_back({root + "/" + rel, std::string("/out/") + rel});
+  all.problems.push_back({root + "/sub/broken.png", "broken symbolic link"});
+  all.skipped.push_back({root + "/notes.txt", "not an image by its extension"});
+  std::map<std::string, int> seen;
+  for (int64_t k = 0; k < 3; ++k) {
+    FilePlan plan = all;
+    apply_shard(plan, root, Shard{k, 3, "test"});
+    const auto mine = [&](const std::string& path) { return shard_of(path.substr(root.size() + 1), 3) == k; };
+    for (const auto& j : plan.jobs) CHECK(mine(j.input));
+    for (const auto& j : plan.existing) CHECK(mine(j.input));
+    for (const auto& n : plan.problems) CHECK(mine(n.path));
+    for (const auto& j : plan.jobs) ++seen["job " + j.input];
+    for (const auto& j : plan.existing) ++seen["existing " + j.input];
+    for (const auto& n : plan.problems) ++seen["problem " + n.path];
+    CHECK(plan.skipped.size() == 1);  // what is not an image is every shard's to report
+  }
+  CHECK(seen.size() == 7);
+  for (const auto& [what, times] : seen) {
+    INFO(what);
+    CHECK(times == 1);
+  }
+  // One shard leaves the plan as it is.
+  FilePlan one = all;
+  apply_shard(one, root, Shard{0, 1, "test"});
+  CHECK(one.jobs.size() == 4);
+  CHECK(one.existing.size() == 2);
+  CHECK(one.problems.size() == 1);
+}
+
 TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, each file once") {
   const std::string dir = test::temp_dir("srb_shards"), in = dir + "/in";
   fs::create_directories(in + "/sub");
@@ -668,10 +713,15 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
   CHECK(same(gpu_pipeline_threads(16, 2, png), {3, 2, 11}));
   CHECK(same(gpu_pipeline_threads(16, 1, 1.0), {7, 1, 8}));  // equal costs: an even split, the pace of 7
   CHECK(same(gpu_pipeline_threads(2, 1, png), {1, 1, 2}));
+  // 5 threads less the GPU's: 4, saves costing 1.3 loads (BMP): 2 load + 2 save keep a pace of
+  // min(2, 2 / 1.3) = 1.54, 1 + 3 only min(1, 3 / 1.3) = 1 (at least 2 save threads).
+  CHECK(same(gpu_pipeline_threads(5, 1, 1.3), {2, 1, 2}));
   CHECK(same(gpu_pipeline_threads(0, 1, jpg), {1, 1, 2}));  // hardware_concurrency() may say 0
   CHECK(same(gpu_pipeline_threads(2048, 8, png), {256, 8, 256}));  // at most 256 a stage, as -j
   REQUIRE_THROWS(parse_pipeline_threads("1:2"));
   REQUIRE_THROWS(parse_pipeline_threads("1:2:0"));
+  CHECK(parse_pipeline_threads("256:1:256").save == 256);  // at most 256 a stage
+  REQUIRE_THROWS(parse_pipeline_threads("1:257:1"));
   REQUIRE_THROWS(parse_pipeline_threads("a:b:c"));
   REQUIRE_THROWS(parse_pipeline_threads("1:2:3:4"));
 }

@@ -25,6 +25,7 @@
 #include "image/image_io.h"
 #include "io/file_plan.h"
 #include "io/safetensors.h"
+#include "io/svg_plot.h"
 #include "model/checkpoint.h"
 #include "model/inference.h"
 #include "model/recipes.h"
@@ -184,6 +185,19 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
   REQUIRE(svg.find("<svg") != std::string::npos);
   REQUIRE(svg.find("</svg>") != std::string::npos);
   REQUIRE(count_of(svg, "<polyline") == 3);  // loss, val x2, val x3
+}
+
+TEST_CASE("svg_line_chart places the points in the padded ranges, y up, and escapes the text") {
+  SvgPanel panel;
+  panel.title = "loss <x2> & \"val\"";
+  panel.series.push_back({"a&b", {0, 10}, {0, 10}, ""});
+  const std::string svg = svg_line_chart({panel});  // 720 x 300
+  // Plot area x 70..700, y 30..255; both ranges 0..10 padded by 5 % to -0.5..10.5:
+  // x = 70 + (v + 0.5) / 11 * 630, y = 255 - (v + 0.5) / 11 * 225, printed to one decimal.
+  CHECK(svg.find("points=\"98.6,244.8 671.4,40.2\"") != std::string::npos);
+  CHECK(svg.find(">loss &lt;x2&gt; &amp; &quot;val&quot;</text>") != std::string::npos);
+  CHECK(svg.find("<title>a&amp;b</title>") != std::string::npos);
+  CHECK(svg.find("a&b") == std::string::npos);
 }
 
 TEST_CASE("a long run goes on across three vdsr_train processes with nothing lost") {
