@@ -1,5 +1,6 @@
 #include "engine/error.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <new>
@@ -28,9 +29,19 @@ std::string printable(const std::string& text) {
   for (size_t i = 0; i < n;) {
     const unsigned char c = s[i];
     // Length of a valid UTF-8 sequence starting here (0: not one).
-    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 && c >= 0xC2 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 && c <= 0xF4 ? 4 : 0;
-    for (size_t k = 1; k < len; ++k)
-      if (i + k >= n || (s[i + k] & 0xC0) != 0x80) len = 0;
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1Fu : len == 3 ? c & 0x0Fu : c & 0x07u;
+    for (size_t k = 1; k < len; ++k) {
+      if (i + k >= n || (s[i + k] & 0xC0) != 0x80) {
+        len = 0;
+        break;
+      }
+      cp = (cp << 6) | (s[i + k] & 0x3Fu);
+    }
+    // Not shown as text: overlong forms, surrogates, code points past U+10FFFF, and the C1
+    // controls U+0080..U+009F (U+009B is a terminal's CSI, as ESC [ is).
+    static constexpr uint32_t kLeast[5] = {0, 0, 0xA0, 0x800, 0x10000};
+    if (len > 1 && (cp < kLeast[len] || (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)) len = 0;
     if (len == 1 && c >= 0x20 && c != 0x7F && c != '\\') {
       out += char(c);
     } else if (len > 1) {

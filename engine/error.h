@@ -45,8 +45,9 @@ class OutOfMemory : public Error {
 // std::bad_alloc as running out of host memory; anything else as "internal error: <what>".
 std::string describe_error(const std::exception& e, bool verbose);
 
-// A file name or other user text as it can be printed on a terminal: control characters and bytes
-// that are not UTF-8 become \n, \t, \xNN escapes, so a name cannot move the cursor or hide itself.
+// A file name or other user text as it can be printed on a terminal: control characters (C0, DEL
+// and C1) and bytes that are not UTF-8 (overlong forms and surrogates included) become \n, \t,
+// \xNN escapes, byte by byte, so a name cannot move the cursor or hide itself.
 std::string printable(const std::string& text);
 
 namespace detail {

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
@@ -374,6 +375,20 @@ TEST_CASE("vdsr_sr keeps 16-bit PNGs 16-bit and grey images grey") {
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f jpg -s 2 -i " + dir + "/g16.png -o " + dir +
                           "/out.jpg", &log) == 0);
   REQUIRE(load_image(dir + "/out.jpg").bits == 8);
+  // A lossless 8-bit format holds the 16-bit result rounded to the nearest of 256 levels
+  // (v / 257, halves up), not truncated.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 2 -i " + dir + "/g16.png -o " + dir + "/out.bmp", &log) == 0);
+  const Image b8 = load_image(dir + "/out.bmp");
+  REQUIRE(b8.bits == 8);
+  REQUIRE((b8.width == out.width && b8.height == out.height));
+  int wrong = 0, rounded_up = 0;
+  for (size_t i = 0; i < out.pixels.size(); ++i) {
+    const int want = int(std::floor(out.pixels[i] / 257.0 + 0.5));
+    rounded_up += want > out.pixels[i] / 257;
+    for (int c = 0; c < b8.channels; ++c) wrong += int(b8.pixels[i * size_t(b8.channels) + size_t(c)]) != want;
+  }
+  CHECK(wrong == 0);
+  CHECK(rounded_up > 0);  // the image has values that truncation would get wrong
 }
 
 TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
@@ -403,7 +418,24 @@ TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
     REQUIRE(r.at("images") == 2);
     REQUIRE(r.at("psnr").get<double>() == Approx(psnr).margin(1e-12));
     REQUIRE(r.at("ssim").get<double>() == Approx(ssim).margin(1e-12));
+    // The printed table holds the same numbers, each under its own heading.
+    INFO("scale " << s);
+    bool row_found = false;
+    std::istringstream lines(log);
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream row(line);
+      std::string name;
+      int scale = 0, images = 0;
+      double p = 0, q = 0, seconds = 0;
+      if (!(row >> name >> scale >> p >> q >> images >> seconds) || name != "Tiny" || scale != s) continue;
+      row_found = true;
+      CHECK(p == Approx(psnr).margin(5.1e-5));  // printed with 4 decimals
+      CHECK(q == Approx(ssim).margin(5.1e-5));
+      CHECK(images == 2);
+    }
+    CHECK(row_found);
   }
+  CHECK(log.find("set        scale      PSNR     SSIM  images   seconds") != std::string::npos);
 }
 
 TEST_CASE("vdsr_train trains a tiny model end to end and resumes exactly") {
@@ -571,4 +603,103 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
   CHECK(magic(dir + "/into/a.png") == "\x89P");
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f jpg -i " + a + " -o " + dir + "/into", &log) == 0);
   CHECK(magic(dir + "/into/a.jpg") == "\xff\xd8");
+}
+
+TEST_CASE("vdsr_sr: --jpg-quality, --png-level and --webp-quality take their whole documented range") {
+  for (const char* f : {"jpeg", "webp"}) test::require_codec(f);
+  const std::string dir = test::temp_dir("sr_quality"), a = dir + "/a.png";
+  save_image(a, test_image(16, 12, 3, 6), ImageFormat::PNG);
+  const std::string sr = bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/";
+  std::string log;
+  REQUIRE(run_command(sr + "ref.png", &log) == 0);
+  const Image ref = load_image(dir + "/ref.png");
+  // The ends of each range run; PNG at levels 0 and 9 and WebP at 101 (lossless) keep every pixel.
+  for (const char* args : {"l0.png --png-level 0", "l9.png --png-level 9", "w101.webp --webp-quality 101"}) {
+    INFO(args);
+    REQUIRE(run_command(sr + args, &log) == 0);
+    const std::string name = args;
+    CHECK(load_image(dir + "/" + name.substr(0, name.find(' '))).pixels == ref.pixels);
+  }
+  CHECK(fs::file_size(dir + "/l0.png") > fs::file_size(dir + "/l9.png"));  // level 0 stores, 9 compresses
+  for (const char* args : {"q1.jpg --jpg-quality 1", "q100.jpg --jpg-quality 100", "w1.webp --webp-quality 1",
+                           "w100.webp --webp-quality 100"}) {
+    INFO(args);
+    REQUIRE(run_command(sr + args, &log) == 0);
+  }
+  // The quality reaches the encoder: JPEG at 1 is smaller than at 100.
+  CHECK(fs::file_size(dir + "/q1.jpg") < fs::file_size(dir + "/q100.jpg"));
+  // One past each end stops before any work, naming the range.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"x.jpg --jpg-quality 0", "--jpg-quality must be 1..100, got 0"},
+      {"x.jpg --jpg-quality 101", "--jpg-quality must be 1..100, got 101"},
+      {"x.png --png-level -1", "--png-level must be 0..9, got -1"},
+      {"x.png --png-level 10", "--png-level must be 0..9, got 10"},
+      {"x.webp --webp-quality 0", "got 0"},
+      {"x.webp --webp-quality 102", "--webp-quality must be 1..100, or 101 for lossless, got 102"}};
+  for (const auto& [args, words] : refused) {
+    INFO(args);
+    REQUIRE(run_command(sr + args, &log) == 1);
+    CHECK(log.find(words) != std::string::npos);
+    CHECK(!fs::exists(dir + "/" + args.substr(0, args.find(' '))));
+  }
+}
+
+TEST_CASE("the flag parser: --name=value, short and long forms, and what a switch or a missing value is") {
+  int number = 0;
+  std::string name = "unset";
+  bool on = false;
+  cli::Parser p("tool", "a parser test", "tool [flags]");
+  p.add({"-n", "--number", "N", "a number", [&](const std::string& v) { number = cli::parse_int(v, "--number"); }});
+  p.add({"", "--name", "TEXT", "a name", [&](const std::string& v) { name = v; }});
+  p.add({"-x", "--switch", "", "a switch", [&](const std::string&) { on = true; }});
+  auto parse = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), "tool");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    p.parse(int(argv.size()), argv.data());
+  };
+  parse({"--number=7", "--name=a=b"});  // the value is everything after the first '='
+  CHECK(number == 7);
+  CHECK(name == "a=b");
+  parse({"-n", "3", "--name", "plain", "-x"});
+  CHECK(number == 3);
+  CHECK(name == "plain");
+  CHECK(on);
+  parse({"--name="});
+  CHECK(name.empty());
+  CHECK_THAT(test::error_of([&] { parse({"--switch=1"}); }), Catch::Contains("option --switch takes no value"));
+  CHECK_THAT(test::error_of([&] { parse({"--number"}); }), Catch::Contains("option --number needs a value (N)"));
+  CHECK_THAT(test::error_of([&] { parse({"--name", "-n", "4"}); }), Catch::Contains("got the option -n"));
+  CHECK_THAT(test::error_of([&] { parse({"--nmuber=4"}); }), Catch::Contains("unknown option '--nmuber'"));
+  CHECK_THAT(test::error_of([&] { parse({"file.png"}); }), Catch::Contains("unexpected argument 'file.png'"));
+  std::vector<std::string> positional;
+  std::vector<std::string> args = {"tool", "in.mat", "-n", "5", "out.safetensors"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  p.parse_positional(int(argv.size()), argv.data(), &positional);
+  CHECK(positional == std::vector<std::string>{"in.mat", "out.safetensors"});
+  CHECK(number == 5);
+}
+
+TEST_CASE("vdsr_convert: a safetensors model keeps its weights and says so, and the output may not be the input") {
+  const std::string dir = test::temp_dir("convert_st");
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(3);
+  save_weights(dir + "/m.safetensors", model.config(), model.params());
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + dir + "/ours.safetensors", &log) == 0);
+  INFO(log);
+  const VdsrWeights w = load_weights(dir + "/ours.safetensors");
+  CHECK(w.config == (VdsrConfig{3, 4, true}));
+  CHECK(w.params == std::vector<float>(model.params(), model.params() + model.num_params()));
+  CHECK(w.metadata.at("source") == "m.safetensors");
+  CHECK(w.metadata.at("source_format") == "safetensors");
+  // Onto itself, under its own name or another spelling of it: refused, the file untouched.
+  const std::string before = test::file_bytes(dir + "/m.safetensors");
+  for (const std::string& out : {dir + "/m.safetensors", dir + "/./m.safetensors"}) {
+    INFO(out);
+    CHECK(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + out, &log) == 1);
+    CHECK(log.find("is the input") != std::string::npos);
+    CHECK(test::file_bytes(dir + "/m.safetensors") == before);
+  }
 }

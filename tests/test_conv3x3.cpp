@@ -175,6 +175,31 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
   }
 }
 
+TEST_CASE("conv3x3_bwd_weight_cpu adds every block once when the blocks take more than one wave") {
+  // The weight gradient sums blocks of about 4096 pixels (whole rows) in waves of 32 blocks. Wide
+  // rows make blocks of a few rows, so these shapes have 45 and 38 blocks: a full wave and a
+  // partial one, whose stale slots of the first wave must not be added again. Small integers
+  // (|x|, |dy| <= 3, at most 9 x 184,320 in a sum) keep float exact, so the sums must equal the
+  // reference exactly.
+  const ConvShape shapes[] = {{1, 45, 4096, 1, 1}, {1, 150, 1024, 2, 3}};
+  for (const std::string& isa : isa_paths()) {
+    IsaScope scope(isa);
+    uint32_t seed = 450;
+    for (const ConvShape& s : shapes) {
+      const auto x = random_ints(size_t(s.in_elems()), -3, 3, ++seed);
+      const auto dy = random_ints(size_t(s.out_elems()), -3, 3, ++seed);
+      const auto xd = to_double(x), dyd = to_double(dy);
+      std::vector<float> dw(size_t(s.weight_elems()), kNaN), db(size_t(s.K), kNaN);
+      std::vector<double> dw_ref(dw.size()), db_ref(db.size());
+      vdsr::conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
+      vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), dw_ref.data(), db_ref.data());
+      const std::string tag = isa + " " + shape_str(s);
+      require_exact(dw, dw_ref, "bwd_weight dw " + tag);
+      require_exact(db, db_ref, "bwd_weight db " + tag);
+    }
+  }
+}
+
 TEST_CASE("conv3x3 reference gradients match finite differences") {
   // L = sum(conv(x, w, b) * g) in double. L is linear in each of x, w, b, so a central difference
   // with step 1e-6 is exact up to rounding (about 1e-16 * |L| / 1e-6): a 1e-7 relative tolerance

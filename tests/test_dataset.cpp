@@ -160,6 +160,25 @@ TEST_CASE("patch counts follow the window formula for every variant and scale") 
   CHECK(ts.count() == want);
 }
 
+TEST_CASE("a side exactly one patch long gives one window, one pixel short gives none") {
+  // 24 x 24 and 23 x 23 grey images, patch 24 (stride 24), scales 2, 3, 4, no augmentation: 24 is a
+  // multiple of every scale, so the modcropped image is 24 x 24, exactly one patch at each scale;
+  // 23 gives none. 36 x 24 (36 = 24 + 12, stride 12): 2 windows down and 1 across at every scale.
+  const TempDir tmp("ds_exact");
+  DatasetOptions opt;
+  opt.patch = 24;
+  opt.stride = 24;
+  opt.augment = false;
+  const std::string one = tmp.path + "/one.png", none = tmp.path + "/none.png", two = tmp.path + "/two.png";
+  save_image(one, synth_image(24, 24, 1, 7), ImageFormat::PNG);
+  save_image(none, synth_image(23, 23, 1, 8), ImageFormat::PNG);
+  save_image(two, synth_image(24, 36, 1, 9), ImageFormat::PNG);
+  CHECK(TrainingSet::build({one}, opt).count() == 3);
+  CHECK(TrainingSet::build({one, none}, opt).count() == 3);
+  opt.stride = 12;
+  CHECK(TrainingSet::build({two}, opt).count() == 3 * 2);
+}
+
 TEST_CASE("without augmentation the patches are windows of make_eval_sample, bit for bit") {
   const TempDir tmp("ds_plain");
   const auto files = synth_files(tmp.path);

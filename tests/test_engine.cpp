@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <mutex>
@@ -148,6 +149,26 @@ TEST_CASE("ThreadPool: bad sizes are errors, nested and concurrent use run inlin
   other.join();
   CHECK(a == 200000);
   CHECK(b == 200000);
+}
+
+TEST_CASE("ThreadPool: VDSR_THREADS takes 1 to 1024 threads, nothing else") {
+  // Only parsed here: no pool of that size is started.
+  const char* old = std::getenv("VDSR_THREADS");
+  const std::string saved = old != nullptr ? old : "";
+  auto threads = [](const char* value) {
+    ::setenv("VDSR_THREADS", value, 1);
+    return ThreadPool::threads_from_environment();
+  };
+  CHECK(threads("1") == 1);
+  CHECK(threads("7") == 7);
+  CHECK(threads("1024") == 1024);
+  for (const char* bad : {"0", "1025", "-1", "2.5", "8 ", "abc", "99999999999"}) {
+    INFO(bad);
+    CHECK_THROWS_WITH(threads(bad), Catch::Contains("VDSR_THREADS must be a whole number of threads from 1 to 1024"));
+  }
+  ::unsetenv("VDSR_THREADS");
+  CHECK(ThreadPool::threads_from_environment() >= 1);  // unset: the hardware's count
+  if (old != nullptr) ::setenv("VDSR_THREADS", saved.c_str(), 1);
 }
 
 TEST_CASE("ThreadPool: the global pool can be resized") {
@@ -488,4 +509,19 @@ TEST_CASE("errors by type: user errors in words, internal ones with their place,
   CHECK(printable("a\nb\tc\x1b[2J\\.png") == "a\\nb\\tc\\x1B[2J\\\\.png");
   CHECK(printable("caf\xc3\xa9 \xe2\x82\xac.png") == "caf\xc3\xa9 \xe2\x82\xac.png");  // UTF-8 stays
   CHECK(printable("bad\xff\xc3.png") == "bad\\xFF\\xC3.png");
+  // DEL is a control character; an overlong encoding (C0 or C1 lead byte) and a lead byte past
+  // U+10FFFF (F5) are not UTF-8.
+  CHECK(printable("del\x7f.png") == "del\\x7F.png");
+  CHECK(printable("over\xc0\xaf.png") == "over\\xC0\\xAF.png");
+  CHECK(printable("\xc1\x81") == "\\xC1\\x81");
+  CHECK(printable("\xf5\x80\x80\x80") == "\\xF5\\x80\\x80\\x80");
+  CHECK(printable("\xf4\x8f\xbf\xbf") == "\xf4\x8f\xbf\xbf");  // U+10FFFF, the last code point
+  // The C1 controls U+0080..U+009F (U+009B is a terminal's CSI), a 3-byte overlong '/', a UTF-16
+  // surrogate and a 4-byte overlong are escaped byte by byte; U+00A0 and U+0800 are text.
+  CHECK(printable("a\xc2\x9b" "2Jb") == "a\\xC2\\x9B2Jb");
+  CHECK(printable("\xc2\x80\xc2\x9f") == "\\xC2\\x80\\xC2\\x9F");
+  CHECK(printable("\xe0\x80\xaf") == "\\xE0\\x80\\xAF");
+  CHECK(printable("\xed\xa0\x80") == "\\xED\\xA0\\x80");
+  CHECK(printable("\xf0\x8f\xbf\xbf") == "\\xF0\\x8F\\xBF\\xBF");
+  CHECK(printable("\xc2\xa0\xe0\xa0\x80") == "\xc2\xa0\xe0\xa0\x80");
 }

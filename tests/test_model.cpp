@@ -1,6 +1,7 @@
 // Whole-network tests: a double-precision VDSR built from the *_ref ops is checked against finite
 // differences, and the float model (kernels/*_cpu through model/vdsr) against it; a tiny training
 // run must cut the loss; checkpoints round-trip and resume exactly; TTA transforms invert.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
@@ -252,6 +253,19 @@ TEST_CASE("He initialisation is seeded and has the right spread") {
   for (int64_t i = 0; i < n; ++i) { const double v = a.params()[l.w_offset + i]; ss += v * v; }
   REQUIRE(std::sqrt(ss / double(n)) == Approx(std::sqrt(2.0 / 576.0)).epsilon(0.02));
   for (int64_t i = a.num_weights(); i < a.num_params(); ++i) REQUIRE(a.params()[i] == 0.0f);
+  // Fan-out: the spread follows the output channels, which differ from the inputs only in the
+  // first layer (1 -> 64: std sqrt(2 / (9 x 64))) and the last (64 -> 1: std sqrt(2 / 9)).
+  Vdsr f(VdsrConfig{});
+  f.init_he(42, InitFan::Out);
+  for (const size_t li : {size_t(0), f.layers().size() - 1}) {
+    const auto& fl = f.layers()[li];
+    INFO("layer " << li);
+    double fs = 0;
+    const int64_t fn = int64_t(fl.K) * fl.C * 9;
+    for (int64_t i = 0; i < fn; ++i) { const double v = f.params()[fl.w_offset + i]; fs += v * v; }
+    // 576 samples: the sample std is within 3 x 1/sqrt(2 x 576) = 9% of the true one.
+    REQUIRE(std::sqrt(fs / double(fn)) == Approx(std::sqrt(2.0 / (9.0 * fl.K))).epsilon(0.09));
+  }
 }
 
 TEST_CASE("a tiny VDSR learns: loss falls by at least 4x") {
@@ -321,6 +335,35 @@ TEST_CASE("checkpoint round trip restores parameters, momentum and state, and re
   REQUIRE(w.config == cfg);
 }
 
+TEST_CASE("checkpoint round trip restores every field of the run state") {
+  // Distinct values that no default or neighbouring field could give: the epoch record's running
+  // loss average, the clip-bound count and the run time go on from them after a resume.
+  Vdsr m(VdsrConfig{3, 4, true});
+  m.init_he(3);
+  TrainState st;
+  st.step = 123;
+  st.epoch = 4;
+  st.seed = 0xF00DF00DF00DULL;
+  st.lr = 3.25e-4;
+  st.loss_sum = 1.0625;
+  st.loss_count = 17;
+  st.clip_bound = 11;
+  st.seconds = 98.5;
+  st.config = {{"optimizer", "sgd"}};
+  const std::string dir = test::temp_dir("ckpt_state");
+  save_checkpoint(dir + "/c.safetensors", m, st);
+  const LoadedCheckpoint ck = load_checkpoint(dir + "/c.safetensors", Device::cpu());
+  CHECK(ck.state.step == 123);
+  CHECK(ck.state.epoch == 4);
+  CHECK(ck.state.seed == 0xF00DF00DF00DULL);
+  CHECK(ck.state.lr == 3.25e-4);
+  CHECK(ck.state.loss_sum == 1.0625);
+  CHECK(ck.state.loss_count == 17);
+  CHECK(ck.state.clip_bound == 11);
+  CHECK(ck.state.seconds == 98.5);
+  CHECK(ck.state.config.at("optimizer") == "sgd");
+}
+
 TEST_CASE("batch sampler is a pure function of (seed, step) and covers every patch each pass") {
   const int64_t count = 37, batch = 5;
   std::vector<int> seen(size_t(count), 0);
@@ -336,6 +379,31 @@ TEST_CASE("batch sampler is a pure function of (seed, step) and covers every pat
   BatchSampler sampler(count, batch, 99);
   for (const int64_t step : {0, 1, 2, 7, 8, 3, 20, 19})
     REQUIRE(sampler.indices(step) == batch_indices(count, batch, step, 99));
+}
+
+TEST_CASE("batch sampler: every pass is a fresh uniform shuffle, not the previous pass's order") {
+  // One batch is one whole pass, so batch p is pass p's permutation. A shuffle that ignored the
+  // pass would repeat the order every epoch. A uniform shuffle leaves some index in place with
+  // probability about 1 - 1/e, so over 8 seeds x 4 passes a permutation with a fixed point is
+  // certain in practice (the chance of none is about 0.37^32); a cyclic-only draw (Sattolo's
+  // algorithm, an off-by-one in the index draw) never has one.
+  const int64_t count = 23;
+  int with_fixed_point = 0;
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    std::vector<std::vector<int64_t>> passes;
+    for (int64_t pass = 0; pass < 4; ++pass) {
+      const auto p = batch_indices(count, count, pass, seed);
+      std::vector<int64_t> sorted = p;
+      std::sort(sorted.begin(), sorted.end());
+      for (int64_t i = 0; i < count; ++i) REQUIRE(sorted[size_t(i)] == i);  // a permutation
+      bool fixed = false;
+      for (int64_t i = 0; i < count; ++i) fixed = fixed || p[size_t(i)] == i;
+      with_fixed_point += fixed ? 1 : 0;
+      for (const auto& q : passes) CHECK(p != q);  // 23! orders: a repeat is a bug
+      passes.push_back(p);
+    }
+  }
+  CHECK(with_fixed_point > 0);
 }
 
 TEST_CASE("the 8 TTA transforms invert exactly on non-square planes") {

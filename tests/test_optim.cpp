@@ -196,6 +196,11 @@ TEST_CASE("lr schedule cosine and constant, with a linear warm-up") {
   CHECK(lr_at(p, 1100, 10, total) == Approx(2e-5).epsilon(1e-12));  // the last step
   CHECK(lr_at(p, 5000, 10, total) == Approx(2e-5).epsilon(1e-12));  // past the end (extended run)
   for (int64_t t = 100; t < 1100; ++t) REQUIRE(lr_at(p, t + 1, 10, total) <= lr_at(p, t, 10, total));
+  // A run no longer than its warm-up plus one step has no cosine span: the step after the warm-up
+  // (the run's last) is already at the end of the decay.
+  CHECK(lr_at(p, 99, 10, 101) == Approx(2e-3).epsilon(1e-14));
+  CHECK(lr_at(p, 100, 10, 101) == Approx(2e-5).epsilon(1e-12));
+  CHECK(lr_at(p, 100, 10, 100) == Approx(2e-5).epsilon(1e-12));
   p.schedule = LrSchedule::Constant;
   CHECK(lr_at(p, 9, 10, total) == Approx(2e-3 / 10).epsilon(1e-14));
   CHECK(lr_at(p, 100, 10, total) == 2e-3);

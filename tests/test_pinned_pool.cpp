@@ -51,6 +51,14 @@ TEST_CASE("pinned pool: a released block serves the next request of about its si
   // A request of a third of the idle block's size does not take it (at most twice the size).
   PinnedBlock small(kPinnedGranule, Device::cpu());
   CHECK(small.data() != first);
+  // Nor does 9 granules take an idle block of 20: a new block is allocated. (Were the 20 freed
+  // rather than kept idle, as with the idle cap reached, 9 would be a new block all the same.)
+  { PinnedBlock twenty(20 * kPinnedGranule, Device::cpu()); }
+  const int64_t allocations = pinned_pool_stats().allocations;
+  {
+    PinnedBlock nine(9 * kPinnedGranule, Device::cpu());
+    CHECK(pinned_pool_stats().allocations == allocations + 1);
+  }
   // Moving keeps the memory and empties the source.
   void* p = small.data();
   PinnedBlock moved(std::move(small));

@@ -213,6 +213,7 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
   CHECK_THROWS_WITH(parse_shard("auto/3", env), Catch::Contains("is not one of 0..2"));
   CHECK_THROWS_WITH(parse_shard("3", env), Catch::Contains("expected I/N, auto or auto/N"));
   CHECK_THROWS_WITH(parse_shard("1/x", env), Catch::Contains("count 'x'"));
+  CHECK_THROWS_WITH(parse_shard("3/3", env), Catch::Contains("is not one of 0..2"));
 }
 
 TEST_CASE("apply_shard: every job, existing output and problem goes to one shard, by its path in the tree") {
@@ -258,6 +259,14 @@ TEST_CASE("apply_shard: every job, existing output and problem goes to one shard
   CHECK(one.jobs.size() == 4);
   CHECK(one.existing.size() == 2);
   CHECK(one.problems.size() == 1);
+  // A single file (not a folder) is hashed by its name alone.
+  FilePlan single;
+  single.jobs.push_back({"some/where/photo.png", "out/photo.png"});
+  for (int64_t k = 0; k < 4; ++k) {
+    FilePlan plan = single;
+    apply_shard(plan, "some/where/photo.png", Shard{k, 4, "test"});
+    CHECK(plan.jobs.size() == (shard_of("photo.png", 4) == k ? 1u : 0u));
+  }
 }
 
 TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, each file once") {
@@ -316,7 +325,12 @@ TEST_CASE("vdsr_sr --json reports every file, --progress json writes one event p
   CHECK(report.at("totals").at("done") == 2);
   CHECK(report.at("totals").at("skipped") == 1);
   CHECK(report.at("totals").at("failed") == 2);
+  CHECK(report.at("totals").at("images") == 5);
   CHECK(report.at("scale") == 2);
+  // The files are sorted by input (the planned ones, reported first, are not first by name).
+  std::vector<std::string> order;
+  for (const auto& f : report.at("files")) order.push_back(fs::path(f.at("input").get<std::string>()).filename().string());
+  CHECK(order == std::vector<std::string>{"a.png", "b.png", "bad.png", "c.png", "dead.png"});
   // Every line that starts with '{' is one event; images are reported once each, progress in between.
   std::map<std::string, int> events;
   std::istringstream lines(log);
@@ -372,6 +386,11 @@ TEST_CASE("vdsr_sr --skip-existing leaves finished outputs and reports them") {
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --skip-existing -i " + in + "/img1.png -o " + out +
                           "/img1.png", &log) == 0);
   REQUIRE(log.find("0 done, 1 skipped") != std::string::npos);
+  // A single file whose output does not exist yet is done.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --skip-existing -i " + in + "/img1.png -o " + out +
+                          "/new1.png", &log) == 0);
+  REQUIRE(log.find("1 done, 0 skipped") != std::string::npos);
+  REQUIRE(load_image(out + "/new1.png").width == 18);
 }
 
 TEST_CASE("vdsr_sr gives byte-identical outputs for any -j thread counts") {

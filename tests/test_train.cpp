@@ -144,11 +144,13 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
   o.log_every = 2;
   run_training(o);
   int steps = 0, epochs = 0;
+  std::map<int, std::vector<double>> step_losses;  // by epoch
   for (const auto& r : read_jsonl(dir + "/run/train.jsonl")) {
     REQUIRE(std::isfinite(r.at("loss").get<double>()));
     REQUIRE(r.at("seconds").get<double>() >= 0);
     if (r.at("record") == "step") {
       ++steps;
+      step_losses[r.at("epoch").get<int>()].push_back(r.at("loss").get<double>());
       REQUIRE(r.at("step").get<int>() % 2 == 0);
       REQUIRE(r.contains("grad_norm"));
       REQUIRE(r.contains("lr"));
@@ -162,6 +164,12 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
       REQUIRE(r.at("step_ms").get<double>() > 0);
       // lr: 0.01 in epochs 1-2, 0.001 in epoch 3 (--lr-step 2)
       REQUIRE(r.at("lr").get<double>() == (r.at("epoch").get<int>() <= 2 ? 0.01 : 0.01 * 0.1));
+      // The epoch's loss is the mean of its logged steps' (2, 3 and 2 of them: steps 2 4 | 6 8 10 | 12 14).
+      const std::vector<double>& ls = step_losses[r.at("epoch").get<int>()];
+      REQUIRE(ls.size() == (r.at("epoch").get<int>() == 2 ? 3u : 2u));
+      double sum = 0;
+      for (const double l : ls) sum += l;
+      CHECK(r.at("loss").get<double>() == Approx(sum / double(ls.size())).epsilon(1e-12));
     }
   }
   REQUIRE(steps == 7);  // steps 2, 4, ..., 14
