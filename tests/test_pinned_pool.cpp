@@ -3,6 +3,8 @@
 // smaller request does not take a much larger idle block; idle blocks beyond the cap are freed;
 // blocks move; a block for a GPU on a machine without one is plain memory that works (and is not
 // counted against the cap on page-locked memory, which tests/gpu/test_pinned_pool_cuda.cpp checks).
+// Each case expects the fresh pool of its own process, as ctest runs them (the pool is process-wide:
+// run in one process, a case finds the blocks an earlier one left idle).
 #include <catch2/catch.hpp>
 
 #include <cstdint>
