@@ -33,8 +33,9 @@
 # --dry-run BUILD_DIR: the whole script on this machine with a build made here (no GPU): the gpu
 #   tests of that build (they skip), vdsr_bench -g -1 on tiny settings, the gate in fp32 against
 #   itself on a tiny network and the bundled samples, the record (under a temporary folder, not
-#   docs/); then once more with a budget too small for any step; each run must bring back at most 8
-#   files and a record with its sections (a ctest case).
+#   docs/); then once more with a budget too small for any step, and once with one that holds the
+#   tests but not the gate; each run must bring back at most 8 files and a record with its sections
+#   (a ctest case).
 #
 # Everything lands in one folder, $OUT if set, else bench/out-<UTC date>: record.md, bench.json,
 # bench.txt (the table as printed), gate.txt and gate-runs.tar.gz (with --gate), peer.json and
@@ -110,7 +111,9 @@ CT
   OUT="$dry/out" bash "$0" --no-build --no-cpu-tests --gate fp32:6 -- --reps 1 --batch 2 --image 64
   rc=$?
   [ "$rc" = 0 ] || problems+=" the full dry run exited $rc;"
-  check_out "$dry/out" "# " "- ctest gpu: .*(passed 1, failed 0, skipped 1 of 2)" "## Steps" "## Accuracy gates" "vdsr_bench output" "fp32 gates: PASS"
+  # (The gate's own cap, 150 s, leaves the bench its time whatever the gate does.)
+  check_out "$dry/out" "# " "- ctest gpu: .*(passed 1, failed 0, skipped 1 of 2)" "## Steps" "## Accuracy gates" "vdsr_bench output" \
+    "fp32 gates: PASS" "| gate-run | 110 | 150 | [0-9.]* | ok |"
   for f in bench.json gate.txt gate-runs.tar.gz logs.tar.gz; do
     [ -s "$dry/out/$f" ] || problems+=" $f missing;"
   done
@@ -119,6 +122,13 @@ CT
   rc=$?
   [ "$rc" = 0 ] || problems+=" the budget dry run exited $rc;"
   check_out "$dry/out-budget" "| ctest-gpu |.*skipped: budget" "| gate |.*skipped: budget" "| bench |.*skipped: budget"
+  # A budget that holds the tests but not the gate's planned 110 s and the reserve: the tests run,
+  # the gate (optional: one cut halfway decides nothing) does not.
+  OUT="$dry/out-gate-budget" bash "$0" --no-build --no-cpu-tests --no-bench --gate fp32:6 --budget 60
+  rc=$?
+  [ "$rc" = 0 ] || problems+=" the gate budget dry run exited $rc;"
+  check_out "$dry/out-gate-budget" "| ctest-gpu | 60 | [0-9]* | [0-9.]* | ok |" "| gate |.*skipped: budget" \
+    "- accuracy gates (fp32, 6 steps): skipped (budget)"
   [ -z "$problems" ] || { echo "gpu_check dry run: FAILED:$problems" >&2; exit 1; }
   echo "gpu_check dry run: passed ($dry)"
   exit 0
@@ -274,9 +284,12 @@ gate_note="not run (no --gate)"
   gate_note="$(grep -E 'gates: ' "$out/gate.txt" | tail -1)" && [ -z "$gate_note" ] &&
   gate_note="no verdict in the run's gate.txt"
 if [ -n "$gate_mode" ] && [ "$built" = 1 ]; then
-  # Optional: started only with its planned time left (a gate cut halfway decides nothing).
-  if want gate 1 100 optional; then
-    step gate-run 100 150 env VDSR_GPU="$gpu" VDSR_GATE_MODE="$gate_mode" VDSR_GPU_BUILD="$build" OUT="$out" \
+  # Optional: started only with its planned time left (a gate cut halfway decides nothing). 110 s:
+  # each 2,000-step fp32 run is about 29 s on an H200 (14.7 ms per step, docs/perf-data/
+  # 2026-11-22-84a9732ecc09/gate.txt), the tf32 run, data and five evaluations come on top; with a
+  # cap under 110 s a tf32 gate could be cut just short of its verdict.
+  if want gate 1 110 optional; then
+    step gate-run 110 150 env VDSR_GPU="$gpu" VDSR_GATE_MODE="$gate_mode" VDSR_GPU_BUILD="$build" OUT="$out" \
       bash "$root/bench/gpu_precision_gate.sh" "$gate_steps"
     gate_note="$(grep -E 'gates: ' "$out/gate.txt" 2> /dev/null | tail -1)"
     [ -n "$gate_note" ] || gate_note="no verdict: cut or failed before it (see gate.txt and gate-run.stderr)"

@@ -358,6 +358,11 @@ if [ "$dry_run" = 1 ]; then
            "## The PyTorch peer" "## Folder upscaling" "## Nsight Compute" "## Files"; do
     grep -q "^$h" "$out/record.md" 2> /dev/null || problems+=" record.md has no '$h' section;"
   done
+  for f in record.md nodes.json bench.json stages.json measure.json logs.tar.gz; do
+    [ -s "$out/$f" ] || problems+=" $f does not come back;"
+  done
+  # The bench's own cap (150 s) leaves the later steps their time.
+  grep -q '^| bench | 70 | 150 | [0-9.]* | ok |' "$out/record.md" 2> /dev/null || problems+=" the bench step's cap is not 150 s;"
   files="$(find "$out" -type f | wc -l)"
   [ "$files" -le 8 ] || problems+=" $files files in $out, more than 8;"
   [ -z "$problems" ] || status=1

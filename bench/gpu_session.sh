@@ -31,6 +31,8 @@ screen_args=("${VDSR_SESSION_SCREEN:-4000}")
 run_session() {
   local total="$1" t0=$SECONDS status rc left check_budget
   case "$total" in ''|*[!0-9]*) echo "gpu_session: SECONDS must be whole seconds, got '$total'" >&2; return 2 ;; esac
+  # The call's timeout_s must be SECONDS + 50 and is 600 at most: more would cut the screen unwritten.
+  [ "$total" -le 550 ] || { echo "gpu_session: SECONDS is at most 550 (a call's timeout_s: SECONDS + 50, 600 at most), got $total" >&2; return 2; }
   export OUT="${OUT:-$root/bench/out-session-$(date -u +%Y%m%d-%H%M%S)}"
   mkdir -p "$OUT"
   check_budget=$(( total - 180 < 360 ? total - 180 : 360 ))
@@ -62,8 +64,17 @@ if [ "${1:-}" = --dry-run ]; then
   export OUT="$dry/out"
   check_args=(--no-build --no-tests --gate fp32:6 -- --reps 1 --batch 2 --image 64)
   screen_args=(12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3")
-  run_session 500 || { echo "gpu_session dry run: the session exited non-zero" >&2; exit 1; }
+  run_session 500 2> "$dry/session.log"
+  rc=$?
+  cat "$dry/session.log" >&2
+  [ "$rc" = 0 ] || { echo "gpu_session dry run: the session exited non-zero" >&2; exit 1; }
   problems=""
+  # The budgets: the check min(360, 500 - 180) = 320, the screen what the check left of 500.
+  grep -q '^\[gpu_session\] check: bench/gpu_check.sh --budget 320 ' "$dry/session.log" ||
+    problems+=" the check's budget is not min(360, SECONDS - 180);"
+  screen_budget="$(sed -n 's/^\[gpu_session\] screen: VDSR_RECIPE_BUDGET=\([0-9]*\) .*/\1/p' "$dry/session.log")"
+  { [ -n "$screen_budget" ] && [ "$screen_budget" -lt 500 ] && [ "$screen_budget" -gt 400 ]; } ||
+    problems+=" the screen's budget '$screen_budget' is not what the check left of 500 s;"
   for f in record.md bench.json gate.txt gate-runs.tar.gz logs.tar.gz screen.txt screen.json; do
     [ -s "$OUT/$f" ] || problems+=" $f missing;"
   done

@@ -7,6 +7,8 @@
 #   .carry/lib/{libpng16.a, libz.a, libjpeg.a, libCatch2WithMain.a}
 #   .carry/share/cmake/{nlohmann_json/, Catch2/}   (config files, absolute /usr paths made relative)
 # Idempotent: replaces exactly these entries and leaves anything else under .carry/ alone.
+# Fails when .carry and the tree together are over the 64 MiB a device call carries
+# (VDSR_CARRY_LIMIT_MB).
 # Use on the GPU machine: cmake -DCMAKE_PREFIX_PATH=$PWD/.carry ... (bench/gpu_check.sh does it).
 set -euo pipefail
 
@@ -83,4 +85,15 @@ first="$(head -1 "$carry/commit.txt.tmp")"
 if [ "$(wc -l < "$carry/commit.txt.tmp")" -gt 2 ]; then first="$first-dirty"; fi
 { echo "$first"; tail -n +2 "$carry/commit.txt.tmp"; } > "$carry/commit.txt"
 rm -f "$carry/commit.txt.tmp"
-echo "prepare_carry: $carry ready ($(du -sh "$carry" | cut -f1))"
+# A device call carries the tracked tree, the untracked files git does not ignore and .carry: 64 MiB
+# in all, or the call is refused. Said here, on the build machine, rather than there.
+limit_mb="${VDSR_CARRY_LIMIT_MB:-64}"
+tree_bytes="$(cd "$root" && git ls-files -z --cached --others --exclude-standard 2> /dev/null |
+  du -cb --files0-from=- 2> /dev/null | tail -1 | cut -f1)" || true
+carry_bytes="$(du -sb "$carry" | cut -f1)"
+total=$(( ${tree_bytes:-0} + carry_bytes ))
+if [ "$total" -gt $(( limit_mb * 1024 * 1024 )) ]; then
+  echo "prepare_carry: .carry ($((carry_bytes / 1048576)) MiB) and the tree ($((${tree_bytes:-0} / 1048576)) MiB) are over the $limit_mb MiB a device call carries: carry fewer data sets (VDSR_CARRY_DATA)" >&2
+  exit 1
+fi
+echo "prepare_carry: $carry ready ($(du -sh "$carry" | cut -f1); with the tree $((total / 1048576)) of the $limit_mb MiB a call carries)"
