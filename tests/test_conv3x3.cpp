@@ -52,6 +52,10 @@ const ConvShape kShapes[] = {
     {3, 7, 9, 64, 1},  {1, 5, 3, 3, 5},   {2, 4, 19, 5, 3},   {1, 6, 11, 64, 17},
     {1, 9, 2, 16, 48}, {2, 3, 130, 4, 4}, {3, 40, 41, 8, 16}, {2, 5, 9, 7, 1},
     {1, 4, 7, 1, 13},
+    // AVX-512 holds 33..48 output channels in three vectors, with its own tile of 8 rows j in
+    // backward-weight: K = 40 stores a partial block, and 3 C = 15 fills no whole tile. K = 1 with
+    // C > 1 and W > 64 takes backward-weight's second segment of pixels through the K = 1 tile.
+    {1, 5, 6, 5, 40},  {1, 3, 70, 5, 1},
 };
 
 }  // namespace
@@ -294,6 +298,35 @@ TEST_CASE("conv3x3 masked backward-data is the chain rule through the ReLU below
   }
 }
 
+TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
+  // As in PyTorch (kernels/conv_fwd.h): relu(NaN) is NaN, not 0, so a non-finite value reaches the
+  // loss and stops training. One NaN input pixel makes NaN exactly the outputs whose 3x3 window
+  // holds it, in every channel; the others are finite. K = 1 has its own block.
+  const int64_t H = 4, W = 5, h0 = 1, w0 = 3;
+  for (const std::string& isa : isa_paths()) {
+    IsaScope scope(isa);
+    for (const int64_t K : {1, 5, 40}) {
+      const ConvShape s{1, H, W, 3, K};
+      auto x = random_floats(size_t(s.in_elems()), -1, 1, 720);
+      x[size_t((h0 * W + w0) * s.C + 1)] = kNaN;
+      const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, 721);
+      const auto b = random_floats(size_t(s.K), -1, 1, 722);
+      std::vector<float> y(size_t(s.out_elems()), 0.0f);
+      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
+      int64_t bad = 0;
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t w = 0; w < W; ++w)
+          for (int64_t k = 0; k < K; ++k) {
+            const bool sees_nan = std::abs(h - h0) <= 1 && std::abs(w - w0) <= 1;
+            const float v = y[size_t((h * W + w) * K + k)];
+            bad += sees_nan ? !std::isnan(v) : !std::isfinite(v);
+          }
+      INFO(isa << " " << shape_str(s));
+      CHECK(bad == 0);
+    }
+  }
+}
+
 TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal the image)") {
   // The whole image against sub-images: a core rectangle plus a one-pixel halo (clipped at the
   // image border, where the zero padding is what the whole image sees too). Every core pixel has
@@ -361,7 +394,10 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
 }
 
 TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
-  const ConvShape shapes[] = {{3, 40, 41, 16, 16}, {2, 13, 17, 64, 64}, {1, 70, 90, 4, 8}};
+  // 1x64x64x64 is 262,144 input elements: four chunks of the ReLU mask's pass (grain 65,536) at
+  // two and three threads, where the others take one.
+  const ConvShape shapes[] = {{3, 40, 41, 16, 16}, {2, 13, 17, 64, 64}, {1, 70, 90, 4, 8},
+                              {1, 64, 64, 64, 8}};
   for (const ConvShape& s : shapes) {
     const auto x = random_floats(size_t(s.in_elems()), -1, 1, 801);
     const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, 802);

@@ -224,6 +224,17 @@ TEST_CASE("the conv entries refuse combinations they have no kernel for, naming 
   CHECK_THROWS_WITH(ops::conv_bwd_weight(Device::cpu(), Precision::Bf16, s, {x.data(), DType::BF16},
                                             {y.data(), DType::BF16}, w.data(), nullptr),
                     Catch::Contains("bf16 mode needs a CUDA"));
+  // The bf16 mode's thin layers (fp32 math, one side F32 and the other BF16) are CUDA kernels: on
+  // the CPU they throw rather than run the fp32 kernel into a BF16 map.
+  CHECK_THROWS_WITH(ops::conv_fwd(Device::cpu(), Precision::Fp32, {1, 4, 4, 1, 2}, {x.data(), DType::F32}, w.data(),
+                                     nullptr, true, nullptr, {y.data(), DType::BF16}),
+                    Catch::Contains("bf16 mode needs a CUDA"));
+  CHECK_THROWS_WITH(ops::conv_bwd_data(Device::cpu(), Precision::Fp32, {1, 4, 4, 2, 1}, {x.data(), DType::F32},
+                                          w.data(), {nullptr, DType::BF16}, {y.data(), DType::BF16}),
+                    Catch::Contains("bf16 mode needs a CUDA"));
+  CHECK_THROWS_WITH(ops::conv_bwd_weight(Device::cpu(), Precision::Fp32, {1, 4, 4, 2, 1}, {x.data(), DType::BF16},
+                                            {y.data(), DType::F32}, w.data(), nullptr),
+                    Catch::Contains("bf16 mode needs a CUDA"));
   // fp32 with the global residual: conv, then + skip.
   ops::conv_fwd(Device::cpu(), Precision::Fp32, {1, 4, 4, 2, 1}, {x.data(), DType::F32}, w.data(), nullptr, false,
                    x.data(), {y.data(), DType::F32});
