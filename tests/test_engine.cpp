@@ -19,6 +19,7 @@
 #include "engine/arena.h"
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
+#include "engine/cpu_features.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/log.h"
@@ -479,6 +480,46 @@ TEST_CASE("Devices: selection and backend info") {
   const std::string info = backend_info();
   CHECK_FALSE(info.empty());
   CHECK_THAT(info, Catch::Contains("CPU threads"));
+}
+
+TEST_CASE("format_bytes: decimal units, a whole number of bytes below 1000, one decimal above") {
+  CHECK(format_bytes(0) == "0 bytes");
+  CHECK(format_bytes(999) == "999 bytes");
+  CHECK(format_bytes(1000) == "1.0 kB");
+  CHECK(format_bytes(1500) == "1.5 kB");
+  CHECK(format_bytes(999949) == "999.9 kB");
+  CHECK(format_bytes(2.5e6) == "2.5 MB");
+  CHECK(format_bytes(8e9) == "8.0 GB");
+  CHECK(format_bytes(3e12) == "3.0 TB");
+  CHECK(format_bytes(4e15) == "4.0 PB");
+  CHECK(format_bytes(5e18) == "5000.0 PB");  // no unit past PB
+}
+
+TEST_CASE("cpu_isa: the best path the processor has, VDSR_CPU_ISA forces a supported one") {
+#if defined(__x86_64__) || defined(__i386__)
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  const bool avx512 = false, avx2 = false;
+#endif
+  const char* saved = std::getenv("VDSR_CPU_ISA");
+  const std::string keep = saved != nullptr ? saved : "";
+  unsetenv("VDSR_CPU_ISA");
+  CHECK(cpu_isa() == (avx512 ? Isa::kAvx512 : avx2 ? Isa::kAvx2 : Isa::kGeneric));
+  setenv("VDSR_CPU_ISA", "", 1);
+  CHECK(cpu_isa() == (avx512 ? Isa::kAvx512 : avx2 ? Isa::kAvx2 : Isa::kGeneric));
+  setenv("VDSR_CPU_ISA", "generic", 1);
+  CHECK(cpu_isa() == Isa::kGeneric);
+  setenv("VDSR_CPU_ISA", "avx2", 1);
+  if (avx2) CHECK(cpu_isa() == Isa::kAvx2);
+  else CHECK_THROWS_WITH(cpu_isa(), Catch::Contains("VDSR_CPU_ISA=avx2 is not one of"));
+  setenv("VDSR_CPU_ISA", "avx512", 1);
+  if (avx512) CHECK(cpu_isa() == Isa::kAvx512);
+  else CHECK_THROWS_WITH(cpu_isa(), Catch::Contains("VDSR_CPU_ISA=avx512 is not one of"));
+  setenv("VDSR_CPU_ISA", "AVX2", 1);
+  CHECK_THROWS_AS(cpu_isa(), Error);
+  if (keep.empty()) unsetenv("VDSR_CPU_ISA");
+  else setenv("VDSR_CPU_ISA", keep.c_str(), 1);
 }
 
 // Hidden; run only by the ctest "Catch2 main: 77 failed checks exit 1, not skipped"

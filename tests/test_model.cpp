@@ -456,7 +456,9 @@ TEST_CASE("the CPU model computes in fp32 only: bf16 and tf32 are refused with t
   CHECK(m.precision() == Precision::Fp32);
   m.set_precision(Precision::Fp32);
   CHECK(m.precision() == Precision::Fp32);
+  CHECK(parse_precision("fp32") == Precision::Fp32);
+  CHECK(parse_precision("tf32") == Precision::Tf32);
   CHECK(parse_precision("bf16") == Precision::Bf16);
-  CHECK(std::string(precision_name(parse_precision("fp32"))) == "fp32");
+  for (const char* name : {"fp32", "tf32", "bf16"}) CHECK(std::string(precision_name(parse_precision(name))) == name);
   CHECK_THROWS_WITH(parse_precision("fp16"), Catch::Contains("fp32, tf32 or bf16"));
 }

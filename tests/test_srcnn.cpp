@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -16,6 +17,7 @@
 
 #include "engine/error.h"
 #include "image/image_io.h"
+#include "image/paper_table.h"
 #include "io/sha256.h"
 #include "model/inference.h"
 #include "model/model_files.h"
@@ -47,6 +49,13 @@ TEST_CASE("the SRCNN layer table: kernel sizes, replicate padding, no residual")
   CHECK((layers[0].relu && layers[1].relu && !layers[2].relu));
   CHECK((layers[1].C == 64 && layers[1].K == 32 && layers[2].K == 1));
   CHECK_FALSE(cfg == srcnn_config(9, 3, 5, 64, 32, true));
+  CHECK_FALSE(cfg == srcnn_config(9, 5, 5, 64, 16, true));  // n2
+  CHECK_FALSE(cfg == srcnn_config(9, 5, 5, 32, 32, true));  // n1
+  CHECK_FALSE(cfg == srcnn_config(9, 5, 5, 64, 32, false));
+  CHECK(cfg == srcnn_config(9, 5, 5, 64, 32, true));
+  // The widest map is layer 1's output when the second layer widens.
+  CHECK(srcnn_config(9, 5, 5, 16, 32, true).widest() == 32);
+  CHECK(VdsrConfig{5, 12, true}.widest() == 12);
   CHECK_THROWS_AS(layer_table(srcnn_config(9, 4, 5, 64, 32, true)), vdsr::Error);
 }
 
@@ -65,6 +74,35 @@ TEST_CASE("an SRCNN model: inference only, fp32 only, tiles equal the whole imag
     const Plane tiled = run_model_tiled(m, in, tile);
     CHECK(tiled.v == whole.v);
   }
+}
+
+TEST_CASE("the paper's Table 3 values, every set, scale and method, as printed in the paper") {
+  // Kim, Lee, Lee, CVPR 2016, Table 3 (PSNR, dB), typed in again here; docs/results.md quotes them.
+  struct Row {
+    const char* set;
+    int scale;
+    double bicubic, srcnn, vdsr;
+  };
+  const Row rows[] = {
+      {"Set5", 2, 33.66, 36.66, 37.53},     {"Set5", 3, 30.39, 32.75, 33.66},     {"Set5", 4, 28.42, 30.48, 31.35},
+      {"Set14", 2, 30.24, 32.42, 33.03},    {"Set14", 3, 27.55, 29.28, 29.77},    {"Set14", 4, 26.00, 27.49, 28.01},
+      {"B100", 2, 29.56, 31.36, 31.90},     {"B100", 3, 27.21, 28.41, 28.82},     {"B100", 4, 25.96, 26.90, 27.29},
+      {"Urban100", 2, 26.88, 29.50, 30.76}, {"Urban100", 3, 24.46, 26.24, 27.14}, {"Urban100", 4, 23.14, 24.52, 25.18},
+  };
+  for (const Row& r : rows) {
+    INFO(r.set << " x" << r.scale);
+    CHECK(paper_psnr(PaperMethod::Bicubic, r.set, r.scale) == r.bicubic);
+    CHECK(paper_psnr(PaperMethod::Srcnn, r.set, r.scale) == r.srcnn);
+    CHECK(paper_psnr(PaperMethod::Vdsr, r.set, r.scale) == r.vdsr);
+  }
+  // Anything else has no published value.
+  CHECK(std::isnan(paper_psnr(PaperMethod::Vdsr, "Set5", 1)));
+  CHECK(std::isnan(paper_psnr(PaperMethod::Vdsr, "Set5", 5)));
+  CHECK(std::isnan(paper_psnr(PaperMethod::Bicubic, "T91", 2)));
+  CHECK(std::isnan(paper_psnr(PaperMethod::Srcnn, "set5", 2)));
+  CHECK(std::string(paper_method_name(PaperMethod::Bicubic)) == "Bicubic");
+  CHECK(std::string(paper_method_name(PaperMethod::Srcnn)) == "SRCNN");
+  CHECK(std::string(paper_method_name(PaperMethod::Vdsr)) == "VDSR");
 }
 
 #ifdef VDSR_HAVE_MATIO
@@ -167,13 +205,14 @@ TEST_CASE("an SRCNN .mat in the authors' layout runs as the official MATLAB code
   const int H = 14, W = 11;
   const auto img = test::random_floats(size_t(H * W), 0.0f, 1.0f, 77);
   const std::vector<double> im(img.begin(), img.end());
-  for (const int f2 : {5, 1}) {  // 9-5-5 and 9-1-5 (weights_conv2 2-D)
-    INFO("9-" << f2 << "-5");
-    const SrcnnArrays a = random_srcnn(9, f2, 5, 6, 4, uint32_t(10 + f2));
+  // 9-5-5 and 9-1-5 (weights_conv2 2-D), and the largest kernels with a widening second layer.
+  for (const auto& [f1, f2, f3, n1, n2] : std::vector<std::array<int, 5>>{{9, 5, 5, 6, 4}, {9, 1, 5, 6, 4}, {15, 3, 15, 2, 5}}) {
+    INFO(f1 << "-" << f2 << "-" << f3 << ", " << n1 << "/" << n2);
+    const SrcnnArrays a = random_srcnn(f1, f2, f3, n1, n2, uint32_t(10 + f1 + f2));
     const std::string path = dir + "/model_x3.mat";
     write_srcnn_mat(path, a);
     const VdsrWeights w = load_weights(path);
-    CHECK(w.config == srcnn_config(9, f2, 5, 6, 4, true));
+    CHECK(w.config == srcnn_config(f1, f2, f3, n1, n2, true));
     CHECK(model_scale(w) == 3);  // from the file name
     auto net = make_model(w, Device::cpu());
     std::vector<float> y(img.size());
@@ -238,6 +277,13 @@ TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale, the tools
   CHECK(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --scales 2,3 --data " + dir + "/set", &log) == 1);
   REQUIRE(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --scales 2 --data " + dir + "/set", &log) == 0);
   CHECK_THAT(log, Catch::Contains("unknown scale"));
+  // A VDSR model serves every scale: no word about its scale.
+  Vdsr tiny(VdsrConfig{3, 4, true});
+  tiny.init_he(4);
+  save_weights(dir + "/vdsr.safetensors", tiny.config(), tiny.params());
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/vdsr.safetensors --scales 2,3 --data " + dir + "/set", &log) == 0);
+  CHECK(log.find("scale (neither") == std::string::npos);
+  CHECK(log.find("warning") == std::string::npos);
   CHECK(run_command(bin("vdsr_eval") + " -g -1 --table3 --models srcnn-x3=" + dir + "/srcnn_x2.mat --data " + dir +
                         "/set",
                     &log) == 1);

@@ -29,6 +29,7 @@
 #include "model/checkpoint.h"
 #include "model/inference.h"
 #include "model/recipes.h"
+#include "model/train_validation.h"
 #include "model/trainer.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
@@ -519,6 +520,95 @@ TEST_CASE("a collapsed network and a clip that sets the step are named in the ep
   clipped.step.clip = 1e-9;
   run_training(clipped);
   CHECK(last_epoch(dir + "/clipped/train.jsonl").at("clip_bound_fraction").get<double>() == 1.0);
+}
+
+TEST_CASE("the collapse probe: a constant residual is a collapse, a small input dependence and identical patches are not") {
+  // depth 2, one channel, only the centre taps: y = x + w1 relu(w0 x + b0) + b1, pixel by pixel.
+  Vdsr m(VdsrConfig{2, 1, true});
+  const auto set = [&](float w0, float b0) {
+    std::vector<float> p(size_t(m.num_params()), 0.0f);
+    p[4] = w0;      // layer 0's centre tap
+    p[9 + 4] = 1;   // layer 1's centre tap
+    p[18] = b0;     // layer 0's bias
+    p[19] = 0.25f;  // layer 1's bias
+    m.set_params(p);
+  };
+  const int patch = 4, area = patch * patch;
+  // Patch q holds 0.1 q + 0.01 i: the residual 1e-3 x + 0.25 of the healthy network moves by
+  // 1e-4 between patches, a hundred times the probe's tolerance (1e-6).
+  std::vector<float> x(size_t(3 * area)), same(x.size()), y(x.size());
+  for (int q = 0; q < 3; ++q)
+    for (int i = 0; i < area; ++i) {
+      x[size_t(q * area + i)] = 0.1f * float(q) + 0.01f * float(i);
+      same[size_t(q * area + i)] = 0.01f * float(i);
+    }
+  set(1e-3f, 0.0f);
+  CHECK(collapse_reason(m, x.data(), 3, patch, y.data()).empty());
+  CHECK(collapse_reason(m, x.data(), 2, patch, y.data()).empty());
+  // The same patch three times says nothing about the input's influence.
+  CHECK(collapse_reason(m, same.data(), 3, patch, y.data()).empty());
+  // Layer 0's ReLUs all dead: the residual is layer 1's bias, 0.25, whatever the input.
+  set(1e-3f, -1000.0f);
+  for (const int64_t n : {3, 2}) {
+    INFO(n << " patches");
+    const std::string why = collapse_reason(m, x.data(), n, patch, y.data());
+    CHECK_THAT(why, Catch::Contains("no longer depends on its input") && Catch::Contains("max |r| = 0.25"));
+  }
+  CHECK(collapse_reason(m, x.data(), 1, patch, y.data()).empty());  // one patch: nothing to compare
+  CHECK(collapse_reason(m, same.data(), 3, patch, y.data()).empty());
+}
+
+TEST_CASE("at_bicubic: every scale of the first set within 0.005 dB of bicubic") {
+  const std::vector<int> scales = {2, 3};
+  std::vector<ValSet> val(2);
+  val[0].bicubic_psnr = {30.0, 28.0};
+  val[1].bicubic_psnr = {20.0, 20.0};  // another set's numbers play no part
+  const auto rec = [](double x2, double x3) { return nlohmann::json{{"val_psnr_x2", x2}, {"val_psnr_x3", x3}}; };
+  CHECK(at_bicubic(val, scales, rec(30.004, 27.996)));
+  CHECK(at_bicubic(val, scales, rec(30.0, 28.0)));
+  CHECK_FALSE(at_bicubic(val, scales, rec(30.006, 28.0)));
+  CHECK_FALSE(at_bicubic(val, scales, rec(30.0, 27.99)));
+  CHECK_FALSE(at_bicubic(val, scales, rec(30.2, 28.0)));
+  CHECK_FALSE(at_bicubic({}, scales, rec(30.0, 28.0)));
+}
+
+TEST_CASE("validate: every set in the record, the first set's scores in val_psnr and the epoch line") {
+  const std::string dir = test::temp_dir("train_two_val");
+  fs::create_directories(dir + "/first");
+  fs::create_directories(dir + "/second");
+  save_image(dir + "/first/a.png", test_image(40, 36, 3, 21), ImageFormat::PNG);
+  save_image(dir + "/second/b.png", test_image(36, 40, 1, 22), ImageFormat::PNG);
+  const std::vector<int> scales = {2};
+  const auto val = load_validation_sets({dir + "/first", dir + "/second/"}, scales);
+  REQUIRE(val.size() == 2);
+  CHECK(val[0].name == "first");
+  CHECK(val[1].name == "second");
+  Vdsr m(VdsrConfig{3, 4, true});
+  m.init_he(2);
+  nlohmann::json rec;
+  const std::string text = validate(m, val, scales, rec);
+  const double first = rec.at("val").at("first").at("x2").get<double>();
+  const double second = rec.at("val").at("second").at("x2").get<double>();
+  REQUIRE(first != second);
+  CHECK(rec.at("val_psnr_x2").get<double>() == first);
+  char want[48];
+  std::snprintf(want, sizeof want, " x2 %.3f", first);
+  CHECK(text == want);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a non-finite loss at the very first step stops a fresh run, naming step 1") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_nan_first"), hr = make_data(dir);
+  TrainOptions o = test::tiny_train(hr, dir + "/run");
+  TrainHooks hooks;
+  hooks.before_step = [](Vdsr& m, int64_t step) {
+    if (step == 0) m.params()[0] = std::numeric_limits<float>::quiet_NaN();
+  };
+  REQUIRE_THROWS_WITH(run_training(o, hooks),
+                      Catch::Contains("not finite at step 1 ") && Catch::Contains("no checkpoint had been written"));
+  CHECK(!fs::exists(dir + "/run/vdsr.safetensors"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("Adam trains a deep, narrow network where SGD with the default recipe does not") {

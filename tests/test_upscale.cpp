@@ -141,6 +141,28 @@ TEST_CASE("the network's path through staged floats is the double composition ar
       }
 }
 
+TEST_CASE("on_progress: after every layer, rising to exactly 1 at the end, with and without TTA and tiles") {
+  const VdsrConfig cfg{4, 4, true};
+  Vdsr model(cfg);
+  model.init_he(5);
+  const Image in = test::random_image(11, 9, 3, 8, 50);
+  for (const bool tta : {false, true})
+    for (const int tile : {0, 8}) {
+      INFO((tta ? "TTA" : "no TTA") << ", tile " << tile);
+      std::vector<double> seen;
+      UpscaleOptions opt;
+      opt.tta = tta;
+      opt.tile = tile;
+      opt.on_progress = [&](double f) { seen.push_back(f); };
+      upscale_image(in, &model, opt);
+      // One call per layer of every forward: 8 forwards with TTA, one per tile without.
+      REQUIRE(seen.size() >= size_t(cfg.depth) * (tta ? 8 : 1));
+      CHECK(seen.size() % size_t(cfg.depth) == 0);
+      for (size_t i = 1; i < seen.size(); ++i) CHECK(seen[i] > seen[i - 1]);
+      CHECK(seen.back() == 1.0);
+    }
+}
+
 TEST_CASE("a NetPlane widens back to the same doubles and copies into a block of its own") {
   Plane p(3, 5);
   for (size_t i = 0; i < p.v.size(); ++i) p.v[i] = 0.1 * double(i) + 1e-9;

@@ -297,7 +297,8 @@ TEST_CASE("weights: an unknown tensor is rejected, naming it") {
   CHECK_THAT(load_error(st, "unknown"), Contains("unknown tensor 'layers.1.running_mean'"));
   SafeTensors st2 = our_tensors(kTiny, params);
   st2.add_f32("layers.01.weight", {4, 4, 3, 3}, params.data());
-  CHECK_THAT(load_error(st2, "unknown_idx"), Contains("'layers.01.weight'"));
+  // Not layer 1 again (that would be "two tensors"): an index with a leading zero is no index.
+  CHECK_THAT(load_error(st2, "unknown_idx"), Contains("unknown tensor 'layers.01.weight'"));
 }
 
 TEST_CASE("weights: mixed naming is rejected, naming both kinds") {
@@ -331,6 +332,32 @@ TEST_CASE("weights: metadata is informational: other tools' conventions and stal
     CHECK(same_bits(w.params, params));
     std::filesystem::remove_all(dir);
   }
+}
+
+TEST_CASE("weights: our own metadata keys that disagree with the tensors are a warning naming each") {
+  const auto params = random_params(kTiny, 4);
+  const std::string dir = vdsr::test::temp_dir("wio_meta_warn");
+  SafeTensors st = our_tensors(kTiny, params);
+  st.metadata = {{"depth", "20"}, {"channels", "64"}, {"bias", "false"}};
+  vdsr::write_safetensors(dir + "/stale.safetensors", st);
+  std::string log;
+  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/stale.safetensors " + dir +
+                                      "/out.safetensors",
+                                  &log) == 0);
+  CHECK_THAT(log, Contains("metadata depth=\"20\" but the tensors give 3; using the tensors"));
+  CHECK_THAT(log, Contains("metadata channels=\"64\" but the tensors give 4"));
+  CHECK_THAT(log, Contains("metadata bias=\"false\" but the tensors give true"));
+  const auto w = vdsr::load_weights(dir + "/out.safetensors");
+  CHECK(w.config == kTiny);
+  CHECK(same_bits(w.params, params));
+  // Values that agree, or are not written as our writer writes them, say nothing.
+  st.metadata = {{"depth", "3"}, {"channels", "4"}, {"bias", "True"}};
+  vdsr::write_safetensors(dir + "/fine.safetensors", st);
+  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/fine.safetensors " + dir +
+                                      "/out2.safetensors",
+                                  &log) == 0);
+  CHECK(log.find("metadata") == std::string::npos);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("weights: F16 and BF16 tensors load, converted to F32 exactly") {

@@ -3,7 +3,8 @@
 // step and the losses follow a one-process run of the same global batch within 1e-5 relative; a
 // run stopped on 2 ranks resumes on 1 and the reverse (and on 2, bit for bit); SIGTERM to one rank
 // stops every rank at the next agreement point with a whole checkpoint; a --batch the ranks cannot
-// share is refused.
+// share is refused. Under `mpirun -np 3` the MPI backend's sum and average add the ranks in rank
+// order, round the average once and write nothing past the buffer.
 // Plus the launcher variables read by engine/collective.cpp (no MPI needed).
 // Skipped (exit 77, with the reason) without MPI in the build or mpirun on the machine, failed
 // then when VDSR_REQUIRE_MPI=1 (CI). Label `mpi`.
@@ -111,6 +112,60 @@ TEST_CASE("one rank of an mpirun'd tiny training", "[.rank]") {
   REQUIRE(r.finished);
   std::ofstream(std::string(out) + "/weights." + std::to_string(rank)) << digests.str();
   finalize_ranks();
+}
+
+// One rank of the collective check below (launched by it under mpirun -np 3; hidden from a plain
+// run): the MPI backend's sum, max and average against the same arithmetic done here in rank order.
+TEST_CASE("one rank of an mpirun'd collective check", "[.collective]") {
+  const char* out = std::getenv("VDSR_MPI_TEST_OUT");
+  REQUIRE(out != nullptr);
+  const int rank = process_ranks().rank, R = process_ranks().size;
+  REQUIRE(R == 3);
+  const auto c = make_collective(Device::cpu());
+  REQUIRE(std::string(c->name()) == "mpi");
+  // 2^53 + 0.5 is 2^53 in a double: in rank order (0.5 + 2^53) - 2^53 = 0; any other order that
+  // does not start with rank 0 ends at 0.5.
+  const double big = 9007199254740992.0;
+  double v[2] = {rank == 0 ? 0.5 : rank == 1 ? big : -big, double(rank + 1)};
+  c->sum(v, 2);
+  CHECK(v[0] == 0.0);
+  CHECK(v[1] == 6.0);
+  double m[2] = {double(rank), -double(rank)};
+  c->max(m, 2);
+  CHECK((m[0] == 2.0 && m[1] == 0.0));
+  // average: 3001 values (slices of 1001, 1000 and 1000), every rank's data known to every rank;
+  // the value after them must stay as it is.
+  const int64_t n = 3001;
+  std::vector<std::vector<float>> all;
+  for (int q = 0; q < R; ++q) all.push_back(test::random_floats(size_t(n), -1.0f, 1.0f, uint32_t(70 + q)));
+  const float order[3] = {0.5f, 1152921504606846976.0f, -1152921504606846976.0f};  // 0.5, 2^60, -2^60
+  for (const size_t i : {size_t(0), size_t(1001), size_t(3000)})  // one in each rank's slice
+    for (int q = 0; q < R; ++q) all[size_t(q)][i] = order[q];
+  std::vector<float> data = all[size_t(rank)];
+  data.push_back(float(rank + 1));
+  c->average(data.data(), n, Device::cpu());
+  int wrong = 0;
+  for (size_t i = 0; i < size_t(n); ++i) {
+    double s = 0;
+    for (int q = 0; q < R; ++q) s += double(all[size_t(q)][i]);
+    if (data[i] != float(s * (1.0 / 3.0))) ++wrong;  // summed in rank order in double, rounded once
+  }
+  CHECK(wrong == 0);
+  CHECK((data[0] == 0.0f && data[1001] == 0.0f && data[3000] == 0.0f));
+  CHECK(data[size_t(n)] == float(rank + 1));
+  std::ofstream(std::string(out) + "/collective." + std::to_string(rank)) << "checked\n";
+  finalize_ranks();
+}
+
+TEST_CASE("mpirun -np 3: the MPI backend sums in rank order, rounds the average once, and keeps to the buffer") {
+  const std::string run3 = mpirun(3);
+  const std::string dir = test::temp_dir("mpi_collective");
+  std::string log;
+  const int rc = run_command("VDSR_THREADS=1 VDSR_MPI_TEST_OUT=" + dir + " " + run3 + bin("test_mpi") + " '[.collective]'", &log);
+  INFO(log);
+  REQUIRE(rc == 0);
+  for (int q = 0; q < 3; ++q) CHECK(file_text(dir + "/collective." + std::to_string(q)) == "checked\n");
+  fs::remove_all(dir);
 }
 
 TEST_CASE("mpirun -np 2: the ranks' weights are the same bits after every step, and the losses follow one process within 1e-5") {
@@ -221,6 +276,13 @@ TEST_CASE("the launchers' variables give the ranks, and one process alone has no
   r = from({{"SLURM_PROCID", "13"}, {"SLURM_NTASKS", "16"}, {"SLURM_LOCALID", "5"}, {"SLURM_TASKS_PER_NODE", "8(x2)"}});
   REQUIRE((r.rank == 13 && r.size == 16 && r.local_rank == 5 && r.local_size == 8 && r.source == "slurm"));
   r = from({{"SLURM_PROCID", "3"}, {"SLURM_NTASKS", "4"}, {"SLURM_LOCALID", "3"}});
+  REQUIRE((r.local_rank == 3 && r.local_size == 4));
+  // srun --ntasks-per-node gives the local count itself.
+  r = from({{"SLURM_PROCID", "1"}, {"SLURM_NTASKS", "8"}, {"SLURM_LOCALID", "1"}, {"SLURM_NTASKS_PER_NODE", "4"}});
+  REQUIRE((r.rank == 1 && r.size == 8 && r.local_rank == 1 && r.local_size == 4 && r.source == "slurm"));
+  // A local count below the local rank cannot be: at least local rank + 1.
+  r = from({{"OMPI_COMM_WORLD_RANK", "3"}, {"OMPI_COMM_WORLD_SIZE", "4"}, {"OMPI_COMM_WORLD_LOCAL_RANK", "3"},
+            {"OMPI_COMM_WORLD_LOCAL_SIZE", "2"}});
   REQUIRE((r.local_rank == 3 && r.local_size == 4));
   REQUIRE_THAT(test::error_of([&] { from({{"SLURM_PROCID", "x"}, {"SLURM_NTASKS", "4"}}); }),
                Catch::Contains("SLURM_PROCID='x'"));
