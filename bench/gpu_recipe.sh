@@ -19,12 +19,18 @@
 #   The whole call, the build included, keeps to VDSR_RECIPE_BUDGET seconds [330]: each candidate
 #   may take an equal share of what is left (a timeout cuts it there; its table row says so) and the
 #   table is always written; screen.json's "steps" has each candidate's time.
-# main: the candidate with its own schedule, sized to the wall budget: steps = (SECONDS - 30 s of
-#   data preparation and validation) / the candidate's ms per step in the screen (or
-#   VDSR_STEP_MS), in epochs of 1,000 steps; then vdsr_eval on every carried evaluation set. Back
-#   in $OUT: vdsr.safetensors, main.jsonl, main-curve.svg, eval.json, eval.txt. A device call starts
-#   with an empty $OUT, so a main run in a later call than its screen is given the candidate and
-#   VDSR_STEP_MS (the candidate's ms/step in the screen's table).
+# main: the candidate with its own schedule, sized to what is left of SECONDS, the whole call's
+#   budget (at most 550: a call's timeout_s is SECONDS + 50 and 600 at most), after the build (a
+#   fresh machine builds first), less VDSR_EVAL_RESERVE [60] s for the evaluation and 20 s of
+#   start-up: as many epochs of 1,000 steps as fit at the candidate's all-in time per step in the
+#   screen (steps, validation, checkpoint: screen.json's allin_ms, from VDSR_SCREEN_JSON, default
+#   $OUT/screen.json), else VDSR_STEP_MS (or the screen's step_ms) plus 10 % and 1 s an epoch, or
+#   VDSR_EPOCH_S seconds an epoch; under a timeout at the evaluation's reserve (a run cut there is
+#   said in eval.txt, its checkpoint's raw weights are scored, and the exit status is 1); then
+#   vdsr_eval on every carried evaluation set. Back in $OUT: vdsr.safetensors, main.jsonl,
+#   main-curve.svg, main-summary.json, eval.json, eval.txt. A device call starts with an empty
+#   $OUT, so a main run in a later call than its screen is given the candidate and the screen's
+#   screen.json as committed (VDSR_SCREEN_JSON=docs/perf-data/.../screen.json).
 #
 # Environment: VDSR_GPU (device, default 0; -1 runs the same steps on the CPU: the dry run that
 # tests/CMakeLists.txt runs with a tiny network), VDSR_GPU_BUILD (binaries, default build-gpu/),
@@ -46,7 +52,7 @@ if [ "$mode" = dry-run ]; then
   export OUT="$dry/out"
   bash "$0" screen 12 "sgd|--recipe bundled" "adam|--recipe fast --warmup-steps 5 --lr 1e-3" || exit 1
   grep -q '^best: ' "$OUT/screen.txt" || { echo "gpu_recipe dry-run: no best line" >&2; exit 1; }
-  VDSR_EPOCH_ITERS=4 bash "$0" main 30.1 || exit 1
+  VDSR_EPOCH_ITERS=4 VDSR_EVAL_RESERVE=20 VDSR_EPOCH_S=10 bash "$0" main 60 || exit 1  # 2 epochs of 4 steps
   # A budget too small for any candidate: each is skipped, said in the table, and no best is named.
   OUT="$dry/out-budget" VDSR_RECIPE_BUDGET=14 bash "$0" screen 12 "sgd|--recipe bundled" || exit 1
   if [ "$(grep -c 'skipped (budget' "$dry/out-budget/screen.txt")" != 1 ] || grep -q '^best: ' "$dry/out-budget/screen.txt"; then
@@ -90,8 +96,16 @@ default_extra="--precision bf16"
 [ "$gpu" = -1 ] && default_extra=""
 read -r -a extra <<< "${VDSR_RECIPE_EXTRA:-$default_extra}"
 mkdir -p "$out"
-budget="${VDSR_RECIPE_BUDGET:-330}"
-case "$budget" in ''|*[!0-9]*) echo "gpu_recipe: VDSR_RECIPE_BUDGET takes whole seconds" >&2; exit 2 ;; esac
+if [ "$mode" = main ]; then
+  # main SECONDS: the whole call's budget, the build (on a fresh machine) and the evaluation included.
+  budget="${1:-}"
+  shift
+  case "$budget" in ''|*[!0-9]*) echo "gpu_recipe main: SECONDS (the whole call's budget) must be whole seconds, got '$budget'" >&2; exit 2 ;; esac
+else
+  budget="${VDSR_RECIPE_BUDGET:-330}"
+  case "$budget" in ''|*[!0-9]*) echo "gpu_recipe: VDSR_RECIPE_BUDGET takes whole seconds" >&2; exit 2 ;; esac
+fi
+eval_reserve="${VDSR_EVAL_RESERVE:-60}"  # main: seconds kept for vdsr_eval after the training
 say() { echo "[gpu_recipe $(date -u +%H:%M:%S)] $*" >&2; }
 # shellcheck disable=SC2317  # called by gpu_steps.sh
 fail() { say "FAILED: $*"; }
@@ -99,8 +113,11 @@ fail() { say "FAILED: $*"; }
 . "$root/bench/gpu_steps.sh"  # the budget's clock starts here: left, note_step
 # Built here only when run alone (bench/gpu_session.sh sets VDSR_NO_REBUILD: its check built it, or
 # failed to), into a results folder of its own so that $OUT keeps this run's files alone.
+# In main, the build's budget leaves the evaluation's reserve and a minute of training.
 if [ ! -x "$build/bin/vdsr_train" ] && [ -z "${VDSR_NO_REBUILD:-}" ]; then
-  OUT="$runs/build-results" VDSR_CHECK_BUDGET="$(left)" bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
+  build_budget="$(left)"
+  [ "$mode" = main ] && build_budget=$(( build_budget - eval_reserve - 60 ))
+  OUT="$runs/build-results" VDSR_CHECK_BUDGET="$build_budget" bash "$root/bench/gpu_check.sh" --no-tests --no-bench || true
 fi
 [ -x "$build/bin/vdsr_train" ] || { echo "gpu_recipe: no $build/bin/vdsr_train (the build failed)" >&2; exit 2; }
 
@@ -195,8 +212,14 @@ for c in candidates:
     psnr = {k[-2:]: last[k] for k in scales}
     top = max(e.get("val_psnr_x2", float("nan")) for e in ep)
     ms = sum(e["step_ms"] for e in ep) / len(ep)
+    # Wall time per step all in (the steps, and each epoch's validation, checkpoint and curve), from
+    # the run's clock between consecutive epoch records: what the main run's length is sized by.
+    allin = sorted(1e3 * (b["seconds"] - a["seconds"]) / (b["step"] - a["step"])
+                   for a, b in zip(ep, ep[1:]) if "seconds" in a and "seconds" in b and b["step"] > a["step"])
+    allin_ms = allin[len(allin) // 2] if allin else None
     row = {"name": name, "options": opts, "psnr": psnr, "best_x2": top, "loss": last["loss"],
-           "step_ms": ms, "steps": last["step"], "collapsed": last.get("collapsed"), "curve": ep}
+           "step_ms": ms, "allin_ms": allin_ms, "steps": last["step"], "collapsed": last.get("collapsed"),
+           "curve": ep}
     rows.append(row)
     cells = " ".join(f"{psnr.get(s, float('nan')):8.3f}" for s in ("x2", "x3", "x4"))
     row["cut"] = cut
@@ -215,41 +238,63 @@ PY
   exit $failed  # 1 when a candidate failed (not when the budget cut or skipped it)
 fi
 
-# main
-budget="${1:?gpu_recipe main: the wall budget in seconds}"
-[ $# -gt 0 ] && shift
+# main (SECONDS was read above: the budget)
 candidate="${1:-}"
+screen_json="${VDSR_SCREEN_JSON:-$out/screen.json}"
 if [ -z "$candidate" ]; then
-  candidate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"] or "")' "$out/screen.json" 2>/dev/null)
-  [ -n "$candidate" ] || { echo "gpu_recipe main: no candidate given and no screen.json best in $out" >&2; exit 2; }
+  candidate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"] or "")' "$screen_json" 2>/dev/null)
+  [ -n "$candidate" ] || { echo "gpu_recipe main: no candidate given and no best in $screen_json" >&2; exit 2; }
 fi
 name="${candidate%%|*}" opts="${candidate#*|}"
-step_ms="${VDSR_STEP_MS:-$(python3 -c '
-import json, sys
-rows = json.load(open(sys.argv[1]))["rows"]
-print(next((r["step_ms"] for r in rows if r["name"] == sys.argv[2]), ""))' "$out/screen.json" "$name" 2>/dev/null)}"
-[ -n "$step_ms" ] || { echo "gpu_recipe main: no step time for $name (screen it first, or set VDSR_STEP_MS)" >&2; exit 2; }
 iters="${VDSR_EPOCH_ITERS:-1000}"
-epochs=$(python3 -c "import sys; b, ms, it = map(float, sys.argv[1:]); print(max(1, int((b - 30) * 1000 / ms / it)))" \
-  "$budget" "$step_ms" "$iters")
-echo "gpu_recipe main: $name, $epochs epochs of $iters steps (${step_ms} ms per step, ${budget} s budget)"
+# Seconds per epoch of ITERS steps, all in: VDSR_EPOCH_S; else the screen's all-in ms per step of
+# this candidate (steps, validation, checkpoint); else its step time (VDSR_STEP_MS, or the screen's)
+# plus 10 % and 1 s per epoch for what step_ms leaves out.
+epoch_s="${VDSR_EPOCH_S:-$(python3 - "$screen_json" "$name" "$iters" "${VDSR_STEP_MS:-}" <<'PY' 2>/dev/null
+import json, sys
+path, name, iters, step_ms = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+try:
+    row = next((r for r in json.load(open(path))["rows"] if r["name"] == name), {})
+except (OSError, ValueError, KeyError):
+    row = {}
+if row.get("allin_ms"):
+    print(row["allin_ms"] * iters / 1e3)
+elif step_ms or row.get("step_ms"):
+    print(float(step_ms or row["step_ms"]) * iters / 1e3 * 1.1 + 1.0)
+PY
+)}"
+[ -n "$epoch_s" ] || { echo "gpu_recipe main: no time per step for $name (give VDSR_SCREEN_JSON, VDSR_STEP_MS or VDSR_EPOCH_S)" >&2; exit 2; }
+# What the build left sizes the run: the training gets what the evaluation's reserve and 20 s of
+# start-up (data, CUDA, graph) leave, under a timeout at the evaluation's reserve, so that a run
+# slower than planned is cut (said, and its checkpoint evaluated) rather than the whole call.
+avail=$(( $(left) - eval_reserve - 20 ))
+epochs=$(python3 -c "import sys; a, e = map(float, sys.argv[1:]); print(max(1, int(a / e)))" "$avail" "$epoch_s")
+cap=$(( $(left) - eval_reserve ))
+[ "$cap" -ge 10 ] || cap=10
+echo "gpu_recipe main: $name, $epochs epochs of $iters steps (${epoch_s} s each, all in; ${avail} s for training, cut at ${cap} s; ${budget} s in all)"
 dir="$runs/main-$name"
 # shellcheck disable=SC2086  # opts is a list of options
-run "$name" "$dir" $opts --epochs "$epochs" --epoch-iters "$iters" --json "$out/main-summary.json"
+cap="$cap" run "$name" "$dir" $opts --epochs "$epochs" --epoch-iters "$iters" --json "$out/main-summary.json"
 rc=$?
 cp -f "$dir/train.jsonl" "$out/main.jsonl" 2>/dev/null
 cp -f "$dir/curve.svg" "$out/main-curve.svg" 2>/dev/null
-[ $rc = 0 ] || exit $rc
-cp -f "$dir/vdsr.safetensors" "$out/"
+weights="$dir/vdsr.safetensors" status=0
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+  # Cut by the budget: the checkpoint's raw weights, not annealed (and without the EMA), are still
+  # scored so that the call says how far it got.
+  echo "gpu_recipe main: cut by the budget after $cap s; evaluating the checkpoint's raw weights (not annealed)" | tee "$out/eval.txt" >&2
+  weights="$dir/checkpoint.safetensors" status=1
+elif [ "$rc" != 0 ]; then
+  exit "$rc"
+fi
+cp -f "$weights" "$out/vdsr.safetensors"
 sets=()
 for s in Set5 Set14 B100 Urban100; do [ -d "$data/$s" ] && sets+=("$data/$s"); done
 [ -n "${VDSR_RECIPE_EVAL:-}" ] && IFS=, read -r -a sets <<< "$VDSR_RECIPE_EVAL"
-rc=0
 if [ ${#sets[@]} -gt 0 ]; then
   list="$(IFS=,; echo "${sets[*]}")"
-  "$build/bin/vdsr_eval" -g "$gpu" -m "$dir/vdsr.safetensors" --data "$list" --json "$out/eval.json" \
-    | tee "$out/eval.txt"
-  rc=$?
+  "$build/bin/vdsr_eval" -g "$gpu" -m "$weights" --data "$list" --json "$out/eval.json" | tee -a "$out/eval.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
 fi
 rm -f "$out/steps.tsv"  # the main run keeps no steps table: 8 files come back at most
-exit $rc
+exit $status

@@ -10,8 +10,8 @@
 #           the exit status
 #   screen  bench/gpu_recipe.sh: the schedule given to each candidate, its share of the budget, the
 #           best by the mean of the three scales (not collapsed, not cut, not failed), a cut one
-#           marked, a failed one making the exit status 1; main's epochs from VDSR_STEP_MS or the
-#           screen's ms per step
+#           marked, a failed one making the exit status 1; main's epochs from VDSR_EPOCH_S, the
+#           screen's all-in ms per step or VDSR_STEP_MS, and a main run cut by its budget
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="${1:?bench_scripts_check: the work folder}"
@@ -184,9 +184,9 @@ FAKE
   printf '#!/bin/sh\necho "stand-in vdsr_eval"\n' > "$b/vdsr_eval"
   chmod +x "$b/vdsr_train" "$b/vdsr_eval"
 }
-epoch() {  # STEP LOSS MS X2 X3 X4 [COLLAPSED]
-  printf '{"record":"epoch","step":%s,"loss":%s,"step_ms":%s,"val_psnr_x2":%s,"val_psnr_x3":%s,"val_psnr_x4":%s%s}\n' \
-    "$1" "$2" "$3" "$4" "$5" "$6" "${7:+,\"collapsed\":true}"
+epoch() {  # STEP LOSS MS X2 X3 X4 [COLLAPSED] [SECONDS]
+  printf '{"record":"epoch","step":%s,"loss":%s,"step_ms":%s,"val_psnr_x2":%s,"val_psnr_x3":%s,"val_psnr_x4":%s%s%s}\n' \
+    "$1" "$2" "$3" "$4" "$5" "$6" "${7:+,\"collapsed\":true}" "${8:+,\"seconds\":$8}"
 }
 check_screen() {
   local d="$work/screen" f
@@ -195,7 +195,8 @@ check_screen() {
   f="$d/fake"
   # good: the best mean (30.333); highx2: the best x2 and best x2 seen, a lower mean (30.167);
   # collapsed and cut: higher PSNRs, but collapsed or cut; worse: a lower mean.
-  { epoch 2 1.0 2 32 29 27; epoch 10 0.5 4 33 30 28; } > "$f/good.jsonl"
+  # good's run clock: 0.016 s for its 8 steps between the two records, 2 ms per step all in.
+  { epoch 2 1.0 2 32 29 27 "" 1.0; epoch 10 0.5 4 33 30 28 "" 1.016; } > "$f/good.jsonl"
   { epoch 2 1.0 2 35 29 27; epoch 10 0.5 2 34.5 29 27; } > "$f/highx2.jsonl"
   { epoch 10 0.5 2 36 36 36 1; } > "$f/collapsed.jsonl"
   { epoch 10 0.5 2 30 29 28; } > "$f/worse.jsonl"
@@ -225,6 +226,10 @@ if abs(rows["good"]["step_ms"] - 3.0) > 1e-9:
     bad.append("good's ms per step %s is not the mean of its epochs' (3)" % rows["good"]["step_ms"])
 if rows["good"]["psnr"] != {"x2": 33, "x3": 30, "x4": 28}:
     bad.append("good's PSNR %s is not its last epoch's" % rows["good"]["psnr"])
+if rows["good"]["allin_ms"] is None or abs(rows["good"]["allin_ms"] - 2.0) > 1e-6:
+    bad.append("good's all-in ms per step %s is not 1000 x 0.016 s / 8 steps (2)" % rows["good"]["allin_ms"])
+if rows["highx2"]["allin_ms"] is not None:
+    bad.append("highx2 has no clock in its log, yet an all-in ms per step %s" % rows["highx2"]["allin_ms"])
 if rows["highx2"]["best_x2"] != 35:
     bad.append("highx2's best x2 %s is not 35" % rows["highx2"]["best_x2"])
 steps = {s["name"]: s for s in doc["steps"]}
@@ -238,18 +243,32 @@ for b in bad:
     print("bench_scripts_check: screen.json: " + b, file=sys.stderr)
 sys.exit(1 if bad else 0)
 PY
-  # main: epochs = (SECONDS - 30) x 1000 / ms per step / 1000 steps: VDSR_STEP_MS=2, 90 s: 30 epochs;
-  # without it, good's 3 ms per step from screen.json: 20 epochs.
-  OUT="$d/out" VDSR_GPU=0 VDSR_GPU_BUILD="$d" VDSR_RECIPE_RUNS="$d/runs" VDSR_RECIPE_TRAIN="$d" VDSR_RECIPE_VAL="$d" \
-    VDSR_RECIPE_EXTRA='' VDSR_RECIPE_EVAL='' VDSR_STEP_MS=2 bash "$root/bench/gpu_recipe.sh" main 90 "good|--lr 4" > "$d/main.log" 2>&1 ||
-    bad "main: failed (see $d/main.log)"
-  grep -q -- '--epochs 30 --epoch-iters 1000 ' "$f/main-good.args" 2> /dev/null ||
-    bad "main: VDSR_STEP_MS=2 and 90 s did not give 30 epochs of 1000 steps: $(cat "$f/main-good.args" 2> /dev/null)"
-  OUT="$d/out" VDSR_GPU=0 VDSR_GPU_BUILD="$d" VDSR_RECIPE_RUNS="$d/runs" VDSR_RECIPE_TRAIN="$d" VDSR_RECIPE_VAL="$d" \
-    VDSR_RECIPE_EXTRA='' VDSR_RECIPE_EVAL='' bash "$root/bench/gpu_recipe.sh" main 90 > "$d/main2.log" 2>&1 ||
-    bad "main: failed with the screen's best (see $d/main2.log)"
-  grep -q -- '--lr 4 --epochs 20 --epoch-iters 1000 ' "$f/main-good.args" 2> /dev/null ||
-    bad "main: the screen's best at its 3 ms per step and 90 s did not give 20 epochs: $(cat "$f/main-good.args" 2> /dev/null)"
+  # main SECONDS: the training gets SECONDS - the evaluation's reserve (10 s here) - 20 s of
+  # start-up, 61 s (60 if a second has passed), in epochs of 1000 steps of a known length, all in:
+  # VDSR_EPOCH_S=2 gives 30; good's 2 ms all-in from screen.json 2 s a 1000 steps: 30 (its step_ms,
+  # 3, would give 3.3 + 1 s an epoch: 14); VDSR_STEP_MS=10 without a screen: 12 s an epoch: 5.
+  main_run() {  # LOG ARGS...: gpu_recipe.sh main with the stand-ins
+    local log="$1"
+    shift
+    env OUT="$d/out" VDSR_GPU=0 VDSR_GPU_BUILD="$d" VDSR_RECIPE_RUNS="$d/runs" VDSR_RECIPE_TRAIN="$d" VDSR_RECIPE_VAL="$d" \
+      VDSR_RECIPE_EXTRA='' VDSR_RECIPE_EVAL='' VDSR_EVAL_RESERVE=10 "$@" > "$d/$log" 2>&1
+  }
+  main_epochs() { sed -n 's/.* --epochs \([0-9]*\) --epoch-iters 1000 .*/\1/p' "$f/main-good.args" 2> /dev/null; }
+  main_run main1.log VDSR_EPOCH_S=2 bash "$root/bench/gpu_recipe.sh" main 91 "good|--lr 4" || bad "main: failed (see $d/main1.log)"
+  [ "$(main_epochs)" = 30 ] || bad "main: VDSR_EPOCH_S=2 and 91 s gave '$(main_epochs)' epochs, not 30"
+  main_run main2.log bash "$root/bench/gpu_recipe.sh" main 91 || bad "main: failed with the screen's best (see $d/main2.log)"
+  [ "$(main_epochs)" = 30 ] || bad "main: the screen's best at 2 ms all in and 91 s gave '$(main_epochs)' epochs, not 30"
+  grep -q -- ' -q --lr 4 --epochs ' "$f/main-good.args" || bad "main: the screen's best was not run with its options"
+  main_run main3.log VDSR_SCREEN_JSON=/nonexistent VDSR_STEP_MS=10 bash "$root/bench/gpu_recipe.sh" main 91 "good|--lr 4" ||
+    bad "main: failed with VDSR_STEP_MS alone (see $d/main3.log)"
+  [ "$(main_epochs)" = 5 ] || bad "main: VDSR_STEP_MS=10 and 91 s gave '$(main_epochs)' epochs, not 5"
+  # A run that outlasts the plan is cut at what is left less the reserve (35 - 20: 15 s, 14 if a
+  # second has passed): exit 1, said in eval.txt.
+  touch "$f/main-cut.sleep"
+  main_run main4.log VDSR_EVAL_RESERVE=20 VDSR_EPOCH_S=1 bash "$root/bench/gpu_recipe.sh" main 35 "cut|--lr 6"
+  local mrc=$?
+  [ "$mrc" = 1 ] || bad "main: a run cut by the budget exited $mrc, not 1 (see $d/main4.log)"
+  grep -qE 'cut by the budget after 1[45] s' "$d/out/eval.txt" 2> /dev/null || bad "main: eval.txt does not say the run was cut"
 }
 
 for p in "${parts[@]}"; do
