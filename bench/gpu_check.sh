@@ -55,20 +55,23 @@ budget="${VDSR_CHECK_BUDGET:-330}"
 bench_args=()
 opts=""  # the options of the run, so that its record shows what was left out
 while [ $# -gt 0 ]; do
+  case "$1" in --budget|--gate|--record-from|--commit|--dry-run)
+    [ $# -ge 2 ] || { echo "gpu_check: $1 needs a value (see --help)" >&2; exit 2; } ;;
+  esac
   case "$1" in
     --no-build) do_build=0 ;;
     --no-tests) do_tests=0; do_cpu_tests=0 ;;
     --no-cpu-tests) do_cpu_tests=0 ;;
     --no-bench) do_bench=0 ;;
     --peer) do_peer=1 ;;
-    --budget) budget="${2:-}"; opts+=" $1 $2"; shift ;;
+    --budget) budget="$2"; opts+=" $1 $2"; shift ;;
     --gate)
       gate_mode="${2%%:*}"
-      [[ "${2:-}" == *:* ]] && gate_steps="${2#*:}"
+      [[ "$2" == *:* ]] && gate_steps="${2#*:}"
       opts+=" $1 $2"; shift ;;
     --record-from) record_from="$2"; shift ;;
     --commit) given_commit="$2"; shift ;;
-    --dry-run) dry_build="${2:?gpu_check --dry-run: the build folder}"; shift ;;
+    --dry-run) dry_build="$2"; shift ;;
     --) shift; bench_args=("$@"); break ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu_check: unknown option $1 (see --help)" >&2; exit 2 ;;
