@@ -101,6 +101,7 @@ if [ "$mode" = main ]; then
   budget="${1:-}"
   shift
   case "$budget" in ''|*[!0-9]*) echo "gpu_recipe main: SECONDS (the whole call's budget) must be whole seconds, got '$budget'" >&2; exit 2 ;; esac
+  [ "$budget" -le 550 ] || { echo "gpu_recipe main: SECONDS is at most 550 (a call's timeout_s: SECONDS + 50, 600 at most), got $budget" >&2; exit 2; }
 else
   budget="${VDSR_RECIPE_BUDGET:-330}"
   case "$budget" in ''|*[!0-9]*) echo "gpu_recipe: VDSR_RECIPE_BUDGET takes whole seconds" >&2; exit 2 ;; esac
