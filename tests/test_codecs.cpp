@@ -178,6 +178,12 @@ std::vector<unsigned char> raw_tiff(uint32_t w, uint32_t h, int spp, int bits, i
   return f;
 }
 
+// The size of `img` saved to `path` with these options.
+uintmax_t saved_size(const std::string& path, const Image& img, ImageFormat format, const vdsr::SaveOptions& o) {
+  vdsr::save_image(path, img, format, o);
+  return fs::file_size(path);
+}
+
 }  // namespace
 
 TEST_CASE("WebP round trips: lossless exact, lossy close, grey stored as RGB") {
@@ -450,4 +456,191 @@ TEST_CASE("every format says which library serves it, and the extensions are rec
   CHECK(std::string(vdsr::image_format_extension(ImageFormat::TIFF)) == "tif");
   CHECK_THAT(vdsr::test::error_of([] { vdsr::parse_image_format("gif"); }),
              Catch::Contains("expected png, jpg, webp, tif or bmp"));
+}
+
+namespace {
+
+// The segments of a JPEG file, walked by hand from SOI: {marker, payload} until SOS.
+std::vector<std::pair<int, std::vector<unsigned char>>> jpeg_segments(const std::vector<unsigned char>& f) {
+  std::vector<std::pair<int, std::vector<unsigned char>>> segs;
+  REQUIRE(f.size() > 4);
+  REQUIRE(f[0] == 0xff);
+  REQUIRE(f[1] == 0xd8);
+  size_t at = 2;
+  while (at + 4 <= f.size()) {
+    REQUIRE(f[at] == 0xff);
+    const int marker = f[at + 1];
+    const size_t len = (size_t(f[at + 2]) << 8) | size_t(f[at + 3]);  // counts itself
+    REQUIRE(at + 2 + len <= f.size());
+    segs.emplace_back(marker, std::vector<unsigned char>(f.begin() + std::ptrdiff_t(at + 4),
+                                                         f.begin() + std::ptrdiff_t(at + 2 + len)));
+    if (marker == 0xda) break;  // SOS: entropy-coded data follows
+    at += 2 + len;
+  }
+  return segs;
+}
+
+// The sampling factors (H << 4 | V) of each component in the frame header (SOF0/1/2).
+std::vector<int> jpeg_sampling(const std::vector<unsigned char>& f) {
+  for (const auto& [marker, p] : jpeg_segments(f))
+    if (marker == 0xc0 || marker == 0xc1 || marker == 0xc2) {
+      std::vector<int> s;
+      for (size_t k = 0; k < p[5]; ++k) s.push_back(p[6 + 3 * k + 1]);
+      return s;
+    }
+  FAIL("no frame header");
+  return {};
+}
+
+// The DC entry of quantisation table `id` (8-bit tables).
+int jpeg_dc_quant(const std::vector<unsigned char>& f, int id) {
+  for (const auto& [marker, p] : jpeg_segments(f))
+    if (marker == 0xdb)
+      for (size_t at = 0; at + 65 <= p.size(); at += 65) {
+        REQUIRE((p[at] >> 4) == 0);  // 8-bit entries
+        if ((p[at] & 15) == id) return p[at + 1];
+      }
+  FAIL("no quantisation table " << id);
+  return 0;
+}
+
+uint32_t le16_at(const std::vector<unsigned char>& f, size_t at) { return uint32_t(f[at]) | (uint32_t(f[at + 1]) << 8); }
+
+}  // namespace
+
+TEST_CASE("PNG through libpng (levels 0, 2-9) keeps the profile and the EXIF, 8 and 16 bit") {
+  const std::string dir = vdsr::test::temp_dir("codecs_png_levels");
+  for (const int level : {0, 6, 9})
+    for (const int bits : {8, 16}) {
+      INFO("level " << level << ", " << bits << " bit");
+      Image img = random_image(12, 10, 3, bits, uint32_t(level + bits));
+      img.icc = icc_profile("RGB ", 0x21);
+      img.exif = exif_bytes(1);
+      vdsr::SaveOptions o;
+      o.png_level = level;
+      vdsr::save_image(dir + "/a.png", img, ImageFormat::PNG, o);
+      const Image back = vdsr::load_image(dir + "/a.png");
+      CHECK(back.bits == bits);
+      CHECK(back.pixels == img.pixels);
+      CHECK(back.icc == img.icc);
+      CHECK(back.exif == img.exif);
+    }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("JPEG: 4:4:4 chroma at quality 90 and above, 4:2:0 below, the quality in the quantisation tables") {
+  vdsr::test::require_codec("jpeg");
+  const std::string dir = vdsr::test::temp_dir("codecs_jpeg_q");
+  const Image img = smooth_image(32, 32, 3);
+  // IJG's scaling (jcparam.c, documented in libjpeg.txt): scale = q < 50 ? 5000 / q : 200 - 2 q,
+  // entry = (base * scale + 50) / 100 in 1..255; the DC bases of Annex K are 16 (luma), 17 (chroma).
+  struct Case {
+    int quality, sampling_y, dc_y, dc_c;
+  };
+  for (const Case k : {Case{100, 0x11, 1, 1}, Case{95, 0x11, 2, 2}, Case{90, 0x11, 3, 3}, Case{89, 0x22, 4, 4},
+                       Case{50, 0x22, 16, 17}, Case{10, 0x22, 80, 85}}) {
+    INFO("quality " << k.quality);
+    vdsr::SaveOptions o;
+    o.jpeg_quality = k.quality;
+    vdsr::save_image(dir + "/a.jpg", img, ImageFormat::JPEG, o);
+    const std::vector<unsigned char> f = read_bytes(dir + "/a.jpg");
+    CHECK(jpeg_sampling(f) == std::vector<int>{k.sampling_y, 0x11, 0x11});
+    CHECK(jpeg_dc_quant(f, 0) == k.dc_y);
+    CHECK(jpeg_dc_quant(f, 1) == k.dc_c);
+  }
+  // Grey is written grey: one component.
+  vdsr::save_image(dir + "/g.jpg", random_image(16, 16, 1, 8, 4), ImageFormat::JPEG);
+  CHECK(jpeg_sampling(read_bytes(dir + "/g.jpg")) == std::vector<int>{0x11});
+  CHECK(vdsr::load_image(dir + "/g.jpg").channels == 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("TIFF written: Deflate with the horizontal predictor at levels 1-9, none at 0, unassociated alpha") {
+  vdsr::test::require_codec("tiff");
+  const std::string dir = vdsr::test::temp_dir("codecs_tiff_tags");
+  for (const int c : {1, 2, 3, 4})
+    for (const int level : {0, 1, 9}) {
+      INFO(c << " channels, level " << level);
+      vdsr::SaveOptions o;
+      o.png_level = level;
+      vdsr::save_image(dir + "/a.tif", random_image(8, 9, c, 16, uint32_t(c)), ImageFormat::TIFF, o);
+      const std::vector<unsigned char> f = read_bytes(dir + "/a.tif");
+      CHECK(le16_at(f, tiff_tag_value_at(f, 277)) == uint32_t(c));                 // SamplesPerPixel
+      CHECK(le16_at(f, tiff_tag_value_at(f, 262)) == (c <= 2 ? 1u : 2u));           // MinIsBlack, RGB
+      CHECK(le16_at(f, tiff_tag_value_at(f, 259)) == (level == 0 ? 1u : 8u));       // none, Adobe Deflate
+      if (level > 0) CHECK(le16_at(f, tiff_tag_value_at(f, 317)) == 2u);            // horizontal predictor
+      if (c == 2 || c == 4) CHECK(le16_at(f, tiff_tag_value_at(f, 338)) == 2u);     // unassociated alpha
+    }
+  // The level reaches zlib: level 9 packs a smooth image tighter than level 1.
+  const Image smooth = smooth_image(96, 96, 3);
+  vdsr::SaveOptions fast, best;
+  fast.png_level = 1;
+  best.png_level = 9;
+  CHECK(saved_size(dir + "/l9.tif", smooth, ImageFormat::TIFF, best) <
+        saved_size(dir + "/l1.tif", smooth, ImageFormat::TIFF, fast));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("WebP: quality 100 is lossy (a VP8 chunk), 101 lossless (VP8L) keeping the colour under transparent pixels") {
+  vdsr::test::require_codec("webp");
+  const std::string dir = vdsr::test::temp_dir("codecs_webp_kind");
+  Image img = random_image(16, 16, 4, 8, 12);
+  for (size_t i = 0; i < img.pixels.size(); i += 8) img.pixels[i + 3] = 0;  // every other pixel transparent
+  for (const int q : {100, 101}) {
+    INFO("quality " << q);
+    vdsr::SaveOptions o;
+    o.webp_quality = q;
+    vdsr::save_image(dir + "/a.webp", img, ImageFormat::WEBP, o);
+    const std::vector<unsigned char> f = read_bytes(dir + "/a.webp");
+    REQUIRE(f.size() > 16);
+    // RIFF, size, WEBP, then the first chunk's tag (alpha makes lossy files VP8X-extended).
+    const std::string tag(f.begin() + 12, f.begin() + 16);
+    if (q == 101) {
+      CHECK(tag == "VP8L");
+      CHECK(vdsr::load_image(dir + "/a.webp").pixels == img.pixels);
+    } else {
+      CHECK(tag == "VP8X");
+      const std::string bytes(f.begin(), f.end());
+      CHECK(bytes.find("VP8 ") != std::string::npos);
+      CHECK(bytes.find("VP8L") == std::string::npos);
+    }
+  }
+  // The lossy quality reaches the encoder: quality 10 is smaller than 100.
+  const Image smooth = smooth_image(64, 64, 3);
+  vdsr::SaveOptions q10, q100;
+  q10.webp_quality = 10;
+  q100.webp_quality = 100;
+  CHECK(saved_size(dir + "/q10.webp", smooth, ImageFormat::WEBP, q10) <
+        saved_size(dir + "/q100.webp", smooth, ImageFormat::WEBP, q100));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("BMP keeps the alpha of a grey+alpha image, written as RGBA") {
+  const std::string dir = vdsr::test::temp_dir("codecs_bmp_ga");
+  const Image ga = random_image(5, 6, 2, 8, 8);
+  vdsr::save_image(dir + "/ga.bmp", ga, ImageFormat::BMP);
+  const Image back = vdsr::load_image(dir + "/ga.bmp");
+  REQUIRE(back.channels == 4);
+  for (size_t i = 0; i < size_t(5 * 6); ++i) {
+    for (size_t k = 0; k < 3; ++k) CHECK(back.pixels[i * 4 + k] == ga.pixels[i * 2]);
+    CHECK(back.pixels[i * 4 + 3] == ga.pixels[i * 2 + 1]);
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE("JPEG keeps EXIF of up to 65527 bytes, one APP1 segment's worth, and drops longer EXIF") {
+  vdsr::test::require_codec("jpeg");
+  const std::string dir = vdsr::test::temp_dir("codecs_jpeg_exif_max");
+  // A segment's length field counts itself (2 bytes) and "Exif\0\0" (6): 65535 - 8 = 65527.
+  for (const size_t size : {size_t(65527), size_t(65528)}) {
+    INFO(size << " bytes of EXIF");
+    Image img = smooth_image(8, 8, 3);
+    img.exif = exif_bytes(1);
+    img.exif.resize(size, 0);  // padding after IFD0's data
+    vdsr::save_image(dir + "/a.jpg", img, ImageFormat::JPEG);
+    const Image back = vdsr::load_image(dir + "/a.jpg");
+    if (size == 65527) CHECK(back.exif == img.exif);
+    else CHECK(back.exif.empty());
+  }
+  fs::remove_all(dir);
 }

@@ -797,3 +797,31 @@ TEST_CASE("vdsr_sr carries the colour profile and EXIF to every output format, t
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("run_pipeline: a report callback that throws stops nothing, every job is still done") {
+  for (const PipelineThreads t : {PipelineThreads{1, 1, 1}, PipelineThreads{2, 2, 2}}) {
+    const size_t n = 12;
+    PipelineStages<Image> s;
+    s.load = [&](size_t i) {
+      if (i == 4) throw std::runtime_error("cannot load 4");
+      Image img;
+      img.width = int(i) + 1;
+      return img;
+    };
+    s.process = [&](int, size_t, Image in) { return in; };
+    std::vector<int> saved(n, 0);
+    s.save = [&](size_t i, Image& img) { saved[i] = img.width; };
+    std::atomic<int> calls{0};
+    const auto outcomes = run_pipeline(n, t, s, [&](size_t, const JobOutcome&) {
+      ++calls;
+      throw std::runtime_error("the report's disk is full");
+    });
+    REQUIRE(calls.load() == int(n));
+    for (size_t i = 0; i < n; ++i) {
+      INFO(i);
+      CHECK(outcomes[i].ok == (i != 4));
+      CHECK(saved[i] == (i == 4 ? 0 : int(i) + 1));
+    }
+    CHECK(outcomes[4].stage == "load");
+  }
+}

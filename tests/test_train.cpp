@@ -42,6 +42,21 @@ using test::test_image;
 
 namespace {
 
+// Starts args[0] with args as a child process, its stderr into `log`; returns its pid (or -1).
+pid_t start_child(std::vector<std::string> args, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stderr);
+    (void)f;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
 // A folder of a few small synthetic HR images.
 std::string make_data(const std::string& dir) {
   const std::string hr = dir + "/hr";
@@ -305,18 +320,8 @@ TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") 
                                    "--depth", "5", "--channels", "8", "--patch", "24", "--stride", "12",
                                    "--batch", "8", "--epoch-iters", "20", "--epochs", "100000",
                                    "--scales", "2", "--lr", "0.01", "--log-every", "5"};
-  const pid_t pid = fork();
+  const pid_t pid = start_child(args, dir + "/child.log");
   REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const std::string log = dir + "/child.log";
-    FILE* f = std::freopen(log.c_str(), "w", stderr);
-    (void)f;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
   // Wait until three distinct checkpoints (epoch ends) have been seen; every one read while the
   // trainer keeps replacing it must parse whole.
   const auto t0 = std::chrono::steady_clock::now();
@@ -675,4 +680,80 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
   CHECK(test::file_bytes(ckpt) == bytes);
   REQUIRE(run_command(base + " --resume auto --max-steps 1", &log) == 1);
   CHECK(log.find(ckpt) != std::string::npos);
+}
+
+TEST_CASE("vdsr_train maps each optimiser and schedule flag to its own option") {
+  const auto kv = print_config(
+      "--optimizer adam --lr 0.003 --lr-schedule cosine --lr-min 3e-05 --warmup-steps 7 --lr-step 11 --beta1 0.8 "
+      "--beta2 0.95 --eps 1e-06 --momentum 0.7 --weight-decay 0.002 --bias-lr-mult 2 --ema 0.99 --clip-mode value "
+      "--clip 0.3 --batch 6 --epoch-iters 13 --epochs 9 --depth 4 --channels 5 --seed 9 --log-every 4");
+  const std::map<std::string, double> expected = {
+      {"lr", 0.003},        {"lr_min", 3e-05},       {"warmup_steps", 7},  {"lr_step", 11},  {"beta1", 0.8},
+      {"beta2", 0.95},      {"eps", 1e-06},          {"momentum", 0.7},    {"weight_decay", 0.002},
+      {"bias_lr_mult", 2},  {"ema", 0.99},           {"clip", 0.3},        {"batch", 6},     {"epoch_iters", 13},
+      {"epochs", 9},        {"depth", 4},            {"channels", 5},      {"seed", 9},      {"log_every", 4}};
+  for (const auto& [key, value] : expected) CHECK(number(kv, key) == value);
+  CHECK(kv.at("optimizer") == "adam");
+  CHECK(kv.at("lr_schedule") == "cosine");
+  CHECK(kv.at("clip_mode") == "value");
+}
+
+TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights and the last epoch's record") {
+  const std::string dir = test::temp_dir("train_json"), hr = make_data(dir);
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr;
+  std::string log;
+  // The tiny run: 3 epochs of 5 steps.
+  REQUIRE(run_command(base + " --out " + dir + "/full --json " + dir + "/full.json", &log) == 0);
+  INFO(log);
+  std::ifstream full_in(dir + "/full.json");
+  const nlohmann::json full = nlohmann::json::parse(full_in);
+  CHECK(full.at("steps") == 15);
+  CHECK(full.at("epochs") == 3);
+  CHECK(full.at("finished") == true);
+  CHECK(std::isfinite(full.at("loss").get<double>()));
+  CHECK(full.at("seconds").get<double>() >= 0);
+  CHECK(fs::equivalent(full.at("checkpoint").get<std::string>(), dir + "/full/checkpoint.safetensors"));
+  CHECK(fs::equivalent(full.at("weights").get<std::string>(), dir + "/full/vdsr.safetensors"));
+  CHECK(full.at("last_epoch").at("epoch") == 3);
+  CHECK(full.at("last_epoch").at("step") == 15);
+  // Stopped at --max-steps: not finished, no weights file named.
+  REQUIRE(run_command(base + " --out " + dir + "/part --max-steps 4 --json " + dir + "/part.json", &log) == 0);
+  std::ifstream part_in(dir + "/part.json");
+  const nlohmann::json part = nlohmann::json::parse(part_in);
+  CHECK(part.at("steps") == 4);
+  CHECK(part.at("finished") == false);
+  CHECK(part.at("weights") == "");
+  CHECK(fs::equivalent(part.at("checkpoint").get<std::string>(), dir + "/part/checkpoint.safetensors"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("SIGTERM writes a checkpoint and exits 143") {
+  const std::string dir = test::temp_dir("train_sigterm"), hr = make_data(dir), out = dir + "/run";
+  const std::string ckpt = out + "/checkpoint.safetensors";
+  std::vector<std::string> args = {bin("vdsr_train"), "-g", "-1", "--train", hr, "--out", out, "--depth", "3",
+                                   "--channels", "4", "--patch", "12", "--stride", "12", "--batch", "4",
+                                   "--epoch-iters", "1000000", "--epochs", "1", "--scales", "2", "--log-every", "1"};
+  const pid_t pid = start_child(args, dir + "/child.log");
+  REQUIRE(pid >= 0);
+  // Wait for the first logged step: the handlers are installed before the loop starts.
+  const auto t0 = std::chrono::steady_clock::now();
+  bool logged = false;
+  while (!logged && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+    std::ifstream jl(out + "/train.jsonl");
+    std::string line;
+    logged = std::getline(jl, line) && !line.empty();
+    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!logged) kill(pid, SIGKILL);  // do not leave a million-step run behind a failed test
+  kill(pid, SIGTERM);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  REQUIRE(logged);
+  const std::string child_log = test::file_bytes(dir + "/child.log");
+  INFO(child_log);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 143);
+  CHECK(child_log.find("stopped by signal 15") != std::string::npos);
+  CHECK(load_checkpoint(ckpt, Device::cpu()).state.step > 0);
+  fs::remove_all(dir);
 }
