@@ -72,7 +72,6 @@ struct Table {
 std::string kernel_of(const std::string& op, const std::string& layer_text) {
   const std::string role = op == "conv_fwd" ? "fwd " : op == "conv_bwd_data" ? "bwd_data " : op == "conv_bwd_weight" ? "bwd_weight " : "";
   if (role.empty()) return "";
-  if (layer_text.rfind("the CPU kernels", 0) == 0) return "cpu";
   const size_t at = layer_text.find(role);
   if (at == std::string::npos) return layer_text.find("thin-layer") != std::string::npos ? "thin-layer bf16" : layer_text;
   const size_t from = at + role.size(), to = layer_text.find(',', from);

@@ -4,22 +4,22 @@
 //   dx[n,h,w,c] = sum_{k,r',s'} dy[n, h+r'-1, w+s'-1, k] * wt'[c,k,r',s'],
 //   wt'[c,k,r',s'] = wt[k,c,2-r',2-s']
 // (substitute r' = 2-r, s' = 2-s), so it reuses conv_fwd_cpu with C and K swapped, and inherits
-// its position independence and speed. The ReLU mask is a second, memory-bound pass.
+// its method (Winograd on the wide layers, kernels/conv_fwd.h), exactness and speed. The ReLU mask
+// is a second, memory-bound pass.
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_data.h"
+#include "kernels/conv_cpu_blocking.h"
 #include "kernels/conv_fwd.h"
 
 namespace vdsr {
 
 void conv3x3_bwd_data_cpu(const ConvShape& shape, const float* dy, const float* wt,
                           const float* relu_src, float* dx) {
-  const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
-  VDSR_CHECK(shape.is_3x3_zero(), "conv3x3_bwd_data_cpu takes 3x3 zero-padded layers only");
-  VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0,
-             "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K);
+  check_conv3x3_shape(shape, "conv3x3_bwd_data_cpu");
+  const int64_t C = shape.C, K = shape.K;
   VDSR_CHECK(dy != nullptr && wt != nullptr && dx != nullptr, "null tensor");
   VDSR_CHECK(dx != dy && dx != relu_src, "conv3x3_bwd_data_cpu cannot run in place");
 

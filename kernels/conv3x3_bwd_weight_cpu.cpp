@@ -37,11 +37,6 @@ int64_t j_block(Isa isa, int nv) {
   return nv == 0 ? 12 * isa_width(isa) : (isa == Isa::kAvx512 ? 24 : 12) / nv;
 }
 
-template <int V>
-struct Vec {
-  typedef float type __attribute__((vector_size(V * sizeof(float))));
-};
-
 struct BwdWArgs {
   int64_t N, H, W, C, K, Kp, Jp;  // Kp: K padded to the channel block; Jp: 3C padded to JB
   int nv;
@@ -53,7 +48,7 @@ struct BwdWArgs {
 template <int V, int JB, int NV>
 inline __attribute__((always_inline)) void bww_tile(const float* a, int64_t C, const float* d,
                                                     int64_t Kp, int64_t nw, float* g) {
-  typedef typename Vec<V>::type vf;
+  typedef typename FloatVec<V>::type vf;
   vf acc[JB][NV];
   for (int jb = 0; jb < JB; ++jb)
     for (int v = 0; v < NV; ++v) std::memcpy(&acc[jb][v], g + jb * Kp + v * V, sizeof(vf));
@@ -76,7 +71,7 @@ inline __attribute__((always_inline)) void bww_tile(const float* a, int64_t C, c
 template <int V, int JV>
 inline __attribute__((always_inline)) void bww1_tile(const float* a, int64_t C, const float* d,
                                                      int64_t nw, float* g) {
-  typedef typename Vec<V>::type vf;
+  typedef typename FloatVec<V>::type vf;
   vf acc[JV];
   for (int jv = 0; jv < JV; ++jv) std::memcpy(&acc[jv], g + jv * V, sizeof(vf));
   for (int64_t w = 0; w < nw; ++w) {
@@ -178,9 +173,7 @@ void bww_rows_generic(const BwdWArgs& q, int64_t b, int64_t e, float* g, float* 
 void conv3x3_bwd_weight_cpu(const ConvShape& shape, const float* x, const float* dy, float* dw,
                             float* db) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
-  VDSR_CHECK(shape.is_3x3_zero(), "conv3x3_bwd_weight_cpu takes 3x3 zero-padded layers only");
-  VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0,
-             "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K);
+  check_conv3x3_shape(shape, "conv3x3_bwd_weight_cpu");
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, "null tensor");
 
   const Isa isa = cpu_isa();

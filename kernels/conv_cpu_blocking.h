@@ -8,8 +8,24 @@
 #include <cstring>
 
 #include "engine/cpu_features.h"
+#include "engine/error.h"
+#include "kernels/conv_shape.h"
 
 namespace vdsr {
+
+// V floats in one vector register (GCC vector extensions; the target attribute of the function
+// that uses it picks the instructions).
+template <int V>
+struct FloatVec {
+  typedef float type __attribute__((vector_size(V * sizeof(float))));
+};
+
+// The shape preconditions of the 3x3-only CPU kernels (op: the kernel's name, for the message).
+inline void check_conv3x3_shape(const ConvShape& s, const char* op) {
+  VDSR_CHECK(s.is_3x3_zero(), op << " takes 3x3 zero-padded layers only");
+  VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0 && s.C > 0 && s.K > 0,
+             "bad conv shape N=" << s.N << " H=" << s.H << " W=" << s.W << " C=" << s.C << " K=" << s.K);
+}
 
 inline int conv_channel_vectors(Isa isa, int64_t K) {
   if (K == 1) return 0;

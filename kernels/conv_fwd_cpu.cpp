@@ -1,4 +1,5 @@
-// Convolution forward on the CPU, threaded and vectorised; see conv_fwd.h for the math.
+// Convolution forward on the CPU, threaded and vectorised; see conv_fwd.h for the math. conv_fwd_cpu
+// picks Winograd's F(2x2, 3x3) (conv3x3_fwd_winograd_cpu.cpp) where it suits, else this direct method.
 //
 // Implicit GEMM over NHWC. The weights are repacked once per call into wp[r][s*C + c][k] (k
 // fastest, K padded with zeros to a whole register block) and the bias into bp[k]. For output row
@@ -33,11 +34,6 @@
 namespace vdsr {
 namespace {
 
-template <int V>
-struct Vec {
-  typedef float type __attribute__((vector_size(V * sizeof(float))));
-};
-
 constexpr int64_t kMaxKernel = 15;  // R <= 15: rows of the band as a fixed array
 
 struct FwdArgs {
@@ -60,7 +56,7 @@ inline __attribute__((always_inline)) void fwd_block(const float* const* a, int6
                                                      const float* wk, int64_t Kp, const float* bk,
                                                      bool relu, int64_t np, int64_t nk, float* y,
                                                      int64_t K) {
-  typedef typename Vec<V>::type vf;
+  typedef typename FloatVec<V>::type vf;
   vf acc[P][NV];
   for (int v = 0; v < NV; ++v) {
     vf bv;
@@ -104,7 +100,7 @@ template <int V, int P>
 inline __attribute__((always_inline)) void fwd1_block(const float* const* a, int64_t C, int64_t R,
                                                       const float* wk, float bias, bool relu,
                                                       int64_t np, float* y) {
-  typedef typename Vec<V>::type vf;
+  typedef typename FloatVec<V>::type vf;
   vf acc[P];
   for (int p = 0; p < P; ++p) acc[p] = vf{};
   const int64_t J = R * C, Jv = J / V * V;
@@ -207,13 +203,28 @@ void fwd_rows_generic(const FwdArgs& g, int64_t b, int64_t e) {
 
 }  // namespace
 
-void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b,
-                     bool relu, float* y) {
+bool cpu_conv_direct_forced() {
+  const char* env = std::getenv("VDSR_CPU_CONV");
+  const std::string algo = env != nullptr ? env : "";
+  if (algo != "" && algo != "auto" && algo != "direct")
+    VDSR_USER_FAIL("VDSR_CPU_CONV=" << algo << " is not one of auto, direct");
+  return algo == "direct";
+}
+
+void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu, float* y) {
+  if (!cpu_conv_direct_forced() && conv3x3_winograd_suits(shape))
+    conv3x3_fwd_winograd_cpu(shape, x, wt, b, relu, y);
+  else
+    conv_fwd_direct_cpu(shape, x, wt, b, relu, y);
+}
+
+void conv_fwd_direct_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu,
+                         float* y) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K, R = shape.R;
   VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0 && R > 0 && R % 2 == 1 && R <= kMaxKernel,
              "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K << " R=" << R);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "null tensor");
-  VDSR_CHECK(x != y, "conv_fwd_cpu cannot run in place");
+  VDSR_CHECK(x != y, "conv_fwd_direct_cpu cannot run in place");
 
   const Isa isa = cpu_isa();
   const int nv = conv_channel_vectors(isa, K);

@@ -3,7 +3,8 @@
 // pixel at distance d from the region's edge depends only on inputs inside the region while
 // d >= the receptive radius (each R x R layer widens the dependency by R / 2 pixels: VDSR's depth,
 // SRCNN 9-5-5's 8), and at the image border the region edge is the image edge, where the network
-// pads (zeros, or SRCNN's replicated edge) exactly as in whole-image inference.
+// pads (zeros, or SRCNN's replicated edge) exactly as in whole-image inference. Regions start at even
+// coordinates, which the CPU's Winograd layers need to give the whole image's bits (make_tile).
 #include "model/tiled.h"
 
 #include <algorithm>
@@ -60,8 +61,12 @@ Tile make_tile(int H, int W, int y0, int x0, int th, int tw, int halo) {
   t.x0 = x0;
   t.th = th;
   t.tw = tw;
-  t.ry0 = std::max(0, y0 - halo);
-  t.rx0 = std::max(0, x0 - halo);
+  // Regions start at even rows and columns: the CPU's Winograd forward computes each 2 x 2 block of
+  // outputs together, at even coordinates of the plane it is given (kernels/conv_fwd.h), so an even
+  // origin puts every pixel in the same place of its block as in the whole image (one more row or
+  // column of halo at most).
+  t.ry0 = std::max(0, y0 - halo) & ~1;
+  t.rx0 = std::max(0, x0 - halo) & ~1;
   t.rh = std::min(H, y0 + th + halo) - t.ry0;
   t.rw = std::min(W, x0 + tw + halo) - t.rx0;
   return t;

@@ -1,8 +1,10 @@
 // Tiled inference: any image size with bounded activation memory. The output is cut into tiles of
 // `tile` x `tile` pixels; each runs through the network with a halo of the receptive-field radius
 // on every side (R / 2 pixels per R x R layer: VDSR's depth, SRCNN 9-5-5's 8), clipped at the image
-// border where the network's own padding applies. Because every conv output pixel is computed the same way
-// wherever it sits, the tiled output equals the whole-image output bit for bit.
+// border where the network's own padding applies, and widened by a row or column where needed so that it
+// starts at even coordinates. Because every conv output pixel is computed the same way wherever it sits,
+// or (the CPU's Winograd layers) the same way wherever it sits relative to even coordinates, the tiled
+// output equals the whole-image output bit for bit.
 #pragma once
 
 #include <cstdint>

@@ -124,7 +124,10 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
       if (ops.back().rfind("conv_", 0) == 0) {
         const double pixels = it ? 41.0 * 41.0 : 144.0;
         CHECK(r.at("flop").get<double>() == 18.0 * r.at("C").get<int>() * r.at("K").get<int>() * pixels);
-        CHECK(r.at("kernel") == "cpu");
+        // The CPU forward's method: Winograd with 32 or more channels on each side (both roles that
+        // run the forward), the direct method on the thin layers and for the weight gradient.
+        const bool wide = r.at("C").get<int>() >= 32 && r.at("K").get<int>() >= 32;
+        CHECK(r.at("kernel") == (wide && ops.back() != "conv_bwd_weight" ? "cpu-winograd" : "cpu-direct"));
       }
     }
     CHECK(ops == (it ? iteration : frame));
@@ -540,7 +543,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   for (const auto& [env, words] : std::vector<std::pair<std::string, std::string>>{
            {"VDSR_THREADS=100000", "VDSR_THREADS must be a whole number of threads from 1 to 1024, got '100000'"},
            {"VDSR_THREADS=2.5", "got '2.5'"},
-           {"VDSR_CPU_ISA=foo", "VDSR_CPU_ISA=foo is not one of"}}) {
+           {"VDSR_CPU_ISA=foo", "VDSR_CPU_ISA=foo is not one of"},
+           {"VDSR_CPU_CONV=fast", "VDSR_CPU_CONV=fast is not one of auto, direct"}}) {
     INFO(env);
     std::string log;
     CHECK(run_command(env + " " + bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/env.png", &log) == 1);

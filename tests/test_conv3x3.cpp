@@ -1,7 +1,8 @@
 // The three 3x3 convolution ops on the CPU: the threaded kernels against the double references on
-// awkward shapes (every vector path this machine has), bit-exact on small integers, the references'
-// gradients against finite differences, position independence (crop == whole image, bit for bit),
-// determinism across thread counts, preconditions. A hidden [.perf] case measures GFLOP/s:
+// awkward shapes (every vector path this machine has, and both forward methods: Winograd where it
+// suits and direct), bit-exact on small integers, the references' gradients against finite
+// differences, position independence (crop == whole image, bit for bit; for Winograd, crops at even
+// coordinates), determinism across thread counts, preconditions. A hidden [.perf] case measures GFLOP/s:
 //   VDSR_THREADS=2 build/bin/test_conv3x3 "[.perf]"
 #include <algorithm>
 #include <chrono>
@@ -36,6 +37,8 @@ using vdsr::test::same_bits;
 using vdsr::test::shape_str;
 using vdsr::test::isa_paths;
 using vdsr::test::IsaScope;
+using vdsr::test::cpu_conv_algos;
+using vdsr::test::CpuConvScope;
 
 namespace {
 
@@ -56,13 +59,20 @@ const ConvShape kShapes[] = {
     // backward-weight: K = 40 stores a partial block, and 3 C = 15 fills no whole tile. K = 1 with
     // C > 1 and W > 64 takes backward-weight's second segment of pixels through the K = 1 tile.
     {1, 5, 6, 5, 40},  {1, 3, 70, 5, 1},
+    // Winograd (C and K >= 32) with channels that fill no whole vector, a partial last block of
+    // tiles and odd sizes (partial tiles on the right and the bottom).
+    {2, 7, 9, 37, 45}, {1, 5, 6, 40, 33}, {3, 3, 3, 32, 32},
 };
 
 }  // namespace
 
 TEST_CASE("conv_fwd_cpu matches the reference on awkward shapes, every vector path") {
+  // Winograd (the shapes with C and K >= 32 under "auto") passes the direct sum's bound on these
+  // fixed data; its worst case is looser (the transforms add terms that cancel exactly).
+  for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
+    CpuConvScope method(algo);
     uint32_t seed = 100;
     for (const ConvShape& s : kShapes)
       for (int variant = 0; variant < 2; ++variant) {
@@ -80,14 +90,16 @@ TEST_CASE("conv_fwd_cpu matches the reference on awkward shapes, every vector pa
         vdsr::conv_fwd_ref(s, xa.data(), wa.data(), bias ? ba.data() : nullptr, false,
                               sumabs.data());
         require_close(y, want, sumabs, double(9 * s.C + 1),
-                      isa + " fwd " + shape_str(s) + (bias ? " bias relu" : ""));
+                      algo + " " + isa + " fwd " + shape_str(s) + (bias ? " bias relu" : ""));
       }
   }
 }
 
 TEST_CASE("conv3x3_bwd_data_cpu matches the reference on awkward shapes, every vector path") {
+  for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
+    CpuConvScope method(algo);
     uint32_t seed = 200;
     for (const ConvShape& s : kShapes)
       for (int masked = 0; masked < 2; ++masked) {
@@ -104,7 +116,7 @@ TEST_CASE("conv3x3_bwd_data_cpu matches the reference on awkward shapes, every v
         const auto dya = abs_of(dyd), wa = abs_of(wd);
         vdsr::conv3x3_bwd_data_ref(s, dya.data(), wa.data(), nullptr, sumabs.data());
         require_close(dx, want, sumabs, double(9 * s.K),
-                      isa + " bwd_data " + shape_str(s) + (masked ? " masked" : ""));
+                      algo + " " + isa + " bwd_data " + shape_str(s) + (masked ? " masked" : ""));
       }
   }
 }
@@ -141,13 +153,16 @@ TEST_CASE("conv3x3_bwd_weight_cpu matches the reference on awkward shapes, every
 TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
   // |x| <= 3, |w| <= 2, |b| <= 5, |dy| <= 3: every partial sum is an integer far below 2^24 (at
   // most 9 * 64 * 6 + 5 for the forward, 3 * 40 * 41 * 9 for the weight gradient), so float is
-  // exact.
+  // exact. Winograd's are multiples of 1/4 (G's halves, twice) of at most 9 * 64 * (4 * 3) * (9 / 4
+  // * 2) = 31,104, also exact.
   const ConvShape shapes[] = {{1, 1, 1, 1, 1},   {2, 9, 11, 64, 64}, {1, 5, 7, 3, 5},
                               {3, 4, 6, 1, 64},  {1, 6, 5, 64, 1},   {3, 40, 41, 8, 16},
                               {2, 3, 130, 4, 4}, {1, 7, 13, 64, 17}, {2, 5, 9, 7, 1},
-                              {1, 4, 7, 1, 13}};
+                              {1, 4, 7, 1, 13},  {1, 6, 7, 37, 45}};
+  for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
+    CpuConvScope method(algo);
     uint32_t seed = 400;
     for (const ConvShape& s : shapes) {
       const auto x = random_ints(size_t(s.in_elems()), -3, 3, ++seed);
@@ -155,7 +170,7 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
       const auto b = random_ints(size_t(s.K), -5, 5, ++seed);
       const auto dy = random_ints(size_t(s.out_elems()), -3, 3, ++seed);
       const auto xd = to_double(x), wd = to_double(wt), bd = to_double(b), dyd = to_double(dy);
-      const std::string tag = isa + " " + shape_str(s);
+      const std::string tag = algo + " " + isa + " " + shape_str(s);
 
       std::vector<float> y(size_t(s.out_elems()), kNaN);
       std::vector<double> y_ref(y.size());
@@ -301,12 +316,15 @@ TEST_CASE("conv3x3 masked backward-data is the chain rule through the ReLU below
 TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
   // As in PyTorch (kernels/conv_fwd.h): relu(NaN) is NaN, not 0, so a non-finite value reaches the
   // loss and stops training. One NaN input pixel makes NaN exactly the outputs whose 3x3 window
-  // holds it, in every channel; the others are finite. K = 1 has its own block.
+  // holds it, in every channel; the others are finite. K = 1 has its own block; C = 36, K = 40 runs
+  // Winograd, whose 4 x 4 input windows of the tiles around (1, 3) all hold the NaN while only some
+  // of their outputs may become NaN (its transforms only add, so no 0 x NaN).
   const int64_t H = 4, W = 5, h0 = 1, w0 = 3;
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
-    for (const int64_t K : {1, 5, 40}) {
-      const ConvShape s{1, H, W, 3, K};
+    for (const auto& ck : {std::pair<int64_t, int64_t>{3, 1}, {3, 5}, {3, 40}, {36, 40}}) {
+      const int64_t K = ck.second;
+      const ConvShape s{1, H, W, ck.first, K};
       auto x = random_floats(size_t(s.in_elems()), -1, 1, 720);
       x[size_t((h0 * W + w0) * s.C + 1)] = kNaN;
       const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, 721);
@@ -330,16 +348,20 @@ TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
 TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal the image)") {
   // The whole image against sub-images: a core rectangle plus a one-pixel halo (clipped at the
   // image border, where the zero padding is what the whole image sees too). Every core pixel has
-  // its whole 3x3 neighbourhood, so it must equal the whole-image result bit for bit.
+  // its whole 3x3 neighbourhood, so it must equal the whole-image result bit for bit: always for the
+  // direct method; for Winograd (C and K >= 32 under "auto") when the sub-image starts at an even row
+  // and column, and at an odd one it differs (which is why model/tiled.cpp aligns its regions).
   struct Crop {
     int64_t h0, h1, w0, w1;  // the core, [h0, h1) x [w0, w1)
   };
   const int64_t H = 23, W = 29;
-  const Crop crops[] = {{0, 23, 0, 29},  {5, 12, 7, 20},  {0, 4, 0, 6}, {19, 23, 25, 29},
-                        {10, 11, 0, 29}, {0, 23, 13, 14}, {3, 9, 0, 1}, {1, 2, 27, 28}};
-  const std::pair<int64_t, int64_t> channels[] = {{64, 64}, {1, 64}, {64, 1}, {3, 5}, {7, 1}};
+  const Crop crops[] = {{0, 23, 0, 29},  {5, 12, 7, 20},  {0, 4, 0, 6},   {19, 23, 25, 29}, {10, 11, 0, 29},
+                        {0, 23, 13, 14}, {3, 9, 0, 1},    {1, 2, 27, 28}, {4, 9, 2, 8},     {7, 15, 9, 21}};
+  const std::pair<int64_t, int64_t> channels[] = {{64, 64}, {1, 64}, {64, 1}, {3, 5}, {7, 1}, {40, 36}};
+  for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
+    CpuConvScope method(algo);
     for (const auto& ck : channels) {
       const ConvShape s{1, H, W, ck.first, ck.second};
       const auto x = random_floats(size_t(s.in_elems()), -1, 1, 701);
@@ -375,10 +397,13 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
             bad_dx += std::memcmp(&dx[size_t(i * s.C)], &dxc[size_t(ic * s.C)],
                                   size_t(s.C) * sizeof(float)) != 0;
           }
-        INFO(isa << " " << shape_str(s) << " crop rows " << c.h0 << ".." << c.h1 << " cols " << c.w0
-                 << ".." << c.w1);
-        CHECK(bad_y == 0);
-        CHECK(bad_dx == 0);
+        INFO(algo << " " << isa << " " << shape_str(s) << " crop rows " << c.h0 << ".." << c.h1 << " cols " << c.w0
+                  << ".." << c.w1);
+        ConvShape transposed = s;
+        std::swap(transposed.C, transposed.K);  // backward-data's forward
+        const bool even = sh0 % 2 == 0 && sw0 % 2 == 0, auto_algo = algo == "auto";
+        CHECK((bad_y == 0) == (even || !auto_algo || !vdsr::conv3x3_winograd_suits(s)));
+        CHECK((bad_dx == 0) == (even || !auto_algo || !vdsr::conv3x3_winograd_suits(transposed)));
       }
     }
 
@@ -398,7 +423,9 @@ TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
   // two and three threads, where the others take one.
   const ConvShape shapes[] = {{3, 40, 41, 16, 16}, {2, 13, 17, 64, 64}, {1, 70, 90, 4, 8},
                               {1, 64, 64, 64, 8}};
+  for (const std::string& algo : cpu_conv_algos())
   for (const ConvShape& s : shapes) {
+    CpuConvScope method(algo);
     const auto x = random_floats(size_t(s.in_elems()), -1, 1, 801);
     const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, 802);
     const auto b = random_floats(size_t(s.K), -1, 1, 803);
@@ -415,13 +442,54 @@ TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
         y1 = y, dx1 = dx, dw1 = dw, db1 = db;
         continue;
       }
-      INFO(shape_str(s) << " with " << threads << " threads");
+      INFO(algo << " " << shape_str(s) << " with " << threads << " threads");
       CHECK(same_bits(y, y1));
       CHECK(same_bits(dx, dx1));
       CHECK(same_bits(dw, dw1));
       CHECK(same_bits(db, db1));
     }
   }
+}
+
+TEST_CASE("conv_fwd_cpu runs Winograd on layers of 32 or more channels each side, else the direct method") {
+  // The dispatch itself: "auto" gives Winograd's bits where it suits (which differ from the direct
+  // method's in rounding) and the direct method's elsewhere; "direct" gives the direct method's.
+  struct Case {
+    ConvShape s;
+    bool winograd;
+  };
+  for (const Case& c : {Case{{1, 9, 10, 64, 64}, true}, Case{{2, 5, 6, 32, 32}, true}, Case{{1, 9, 10, 31, 64}, false},
+                        Case{{1, 9, 10, 64, 31}, false}, Case{{1, 9, 10, 1, 64}, false},
+                        Case{{1, 9, 10, 64, 64, 5}, false}}) {
+    const ConvShape& s = c.s;
+    INFO(shape_str(s));
+    CHECK(vdsr::conv3x3_winograd_suits(s) == c.winograd);
+    const auto x = random_floats(size_t(s.in_elems()), -1, 1, 901);
+    const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, 902);
+    const auto b = random_floats(size_t(s.K), -1, 1, 903);
+    std::vector<float> got(size_t(s.out_elems()), kNaN), direct(got.size(), kNaN), forced(got.size(), kNaN);
+    vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), false, got.data());
+    vdsr::conv_fwd_direct_cpu(s, x.data(), wt.data(), b.data(), false, direct.data());
+    {
+      CpuConvScope method("direct");
+      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), false, forced.data());
+    }
+    CHECK(same_bits(forced, direct));
+    if (c.winograd) {
+      std::vector<float> wino(got.size(), kNaN);
+      vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, wino.data());
+      CHECK(same_bits(got, wino));
+      CHECK_FALSE(same_bits(got, direct));
+    } else {
+      CHECK(same_bits(got, direct));
+    }
+  }
+  // A value of VDSR_CPU_CONV that names no method is the user's error, said in words.
+  CpuConvScope method("fast");
+  const ConvShape s{1, 2, 2, 32, 32};
+  std::vector<float> x(size_t(s.in_elems()), 1.0f), wt(size_t(s.weight_elems()), 1.0f), y(size_t(s.out_elems()));
+  CHECK_THROWS_WITH(vdsr::conv_fwd_cpu(s, x.data(), wt.data(), nullptr, false, y.data()),
+                    Catch::Contains("VDSR_CPU_CONV=fast is not one of auto, direct"));
 }
 
 TEST_CASE("conv3x3 ops check their preconditions") {

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/error.h"
 #include "engine/thread_pool.h"
@@ -210,6 +211,16 @@ TEST_CASE("the layer plan of each precision: math, map types and GEMM copies per
     const auto plan = layer_plan(VdsrConfig{20, 64, true}, p);
     for (size_t i = 1; i < plan.size(); ++i) CHECK(plan[i].in == plan[i - 1].out);
   }
+}
+
+TEST_CASE("on the CPU the layer listing names Winograd for the 64 to 64 layers and the direct method for the thin ones") {
+  const Vdsr model(VdsrConfig{4, 64, true}, Device::cpu());
+  CHECK(model.layer_kernels_text(0, 1, 8, 8) == "fwd cpu-direct, bwd_data cpu-direct, bwd_weight cpu-direct");
+  CHECK(model.layer_kernels_text(1, 1, 8, 8) == "fwd cpu-winograd, bwd_data cpu-winograd, bwd_weight cpu-direct");
+  CHECK(model.layer_kernels_text(3, 1, 8, 8) == "fwd cpu-direct, bwd_data cpu-direct, bwd_weight cpu-direct");
+  setenv("VDSR_CPU_CONV", "direct", 1);
+  CHECK(model.layer_kernels_text(1, 1, 8, 8) == "fwd cpu-direct, bwd_data cpu-direct, bwd_weight cpu-direct");
+  unsetenv("VDSR_CPU_CONV");
 }
 
 TEST_CASE("the conv entries refuse combinations they have no kernel for, naming them") {

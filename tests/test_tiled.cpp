@@ -38,9 +38,10 @@ Image random_image(int h, int w, int channels, uint32_t seed) {
 }
 
 // The piece [y0, y0+th) x [x0, x0+tw) computed from its input region widened by `halo` (clipped to
-// the image), by hand: the test's own oracle of what run_model_tiled does for one piece.
+// the image, and started at an even row and column as model/tiled.cpp does for the CPU's Winograd
+// layers), by hand: the test's own oracle of what run_model_tiled does for one piece.
 Plane piece_with_halo(Vdsr& model, const Plane& in, int y0, int x0, int th, int tw, int halo) {
-  const int ry0 = std::max(0, y0 - halo), rx0 = std::max(0, x0 - halo);
+  const int ry0 = std::max(0, y0 - halo) / 2 * 2, rx0 = std::max(0, x0 - halo) / 2 * 2;
   const int ry1 = std::min(in.height, y0 + th + halo), rx1 = std::min(in.width, x0 + tw + halo);
   Plane region(ry1 - ry0, rx1 - rx0);
   for (int y = 0; y < region.height; ++y)

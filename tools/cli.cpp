@@ -14,6 +14,7 @@
 #include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/image_io.h"
+#include "kernels/conv_fwd.h"
 #include "vdsr_version.h"
 
 namespace vdsr::cli {
@@ -153,6 +154,7 @@ int run_main(const std::function<int()>& body) {
     // first image that reaches the CPU kernels (once per image) or start thousands of threads.
     (void)ThreadPool::threads_from_environment();
     (void)cpu_isa();
+    (void)cpu_conv_direct_forced();
     return body();
   } catch (const std::exception& e) {
     // One line: the reason in words; a source location only for our own faults (or with -v).

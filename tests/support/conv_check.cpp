@@ -28,6 +28,10 @@ std::vector<std::string> isa_paths() {
 IsaScope::IsaScope(const std::string& isa) { setenv("VDSR_CPU_ISA", isa.c_str(), 1); }
 IsaScope::~IsaScope() { unsetenv("VDSR_CPU_ISA"); }
 
+std::vector<std::string> cpu_conv_algos() { return {"auto", "direct"}; }
+CpuConvScope::CpuConvScope(const std::string& algo) { setenv("VDSR_CPU_CONV", algo.c_str(), 1); }
+CpuConvScope::~CpuConvScope() { unsetenv("VDSR_CPU_CONV"); }
+
 std::vector<double> abs_of(const std::vector<double>& v) {
   std::vector<double> a(v.size());
   for (size_t i = 0; i < v.size(); ++i) a[i] = std::fabs(v[i]);

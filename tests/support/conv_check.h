@@ -1,6 +1,6 @@
 // Comparisons shared by the CPU and GPU convolution tests: float results against the double
 // references with a bound that cannot flake, exact and bitwise equality, a ReLU source with exact
-// zeros, and the CPU kernels' vector paths.
+// zeros, and the CPU kernels' vector paths and forward methods.
 #pragma once
 
 #include <cstdint>
@@ -34,6 +34,16 @@ struct IsaScope {
   ~IsaScope();
   IsaScope(const IsaScope&) = delete;
   IsaScope& operator=(const IsaScope&) = delete;
+};
+
+// The CPU forward's methods (VDSR_CPU_CONV: "auto", Winograd where it suits the shape, and "direct")
+// and a scope that forces one for the kernels called inside it (backward-data runs the forward too).
+std::vector<std::string> cpu_conv_algos();
+struct CpuConvScope {
+  explicit CpuConvScope(const std::string& algo);
+  ~CpuConvScope();
+  CpuConvScope(const CpuConvScope&) = delete;
+  CpuConvScope& operator=(const CpuConvScope&) = delete;
 };
 
 // A ReLU source with exact zeros (masked), positives and negatives (masked too).
