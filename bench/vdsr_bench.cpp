@@ -199,8 +199,8 @@ int run(int argc, char** argv) {
   if (!pdl.empty()) set_programmatic_launch(pdl == "on");
   if (list) {
     VDSR_USER_CHECK(dev.is_cuda(), "--list-kernels lists the CUDA kernels and needs a GPU; the CPU backend's are "
-                                   "kernels/conv_fwd_cpu.cpp (with conv3x3_fwd_winograd_cpu.cpp on the 64 -> 64 "
-                                   "layers, VDSR_CPU_CONV) and conv3x3_bwd_*_cpu.cpp");
+                                   "kernels/conv_fwd_cpu.cpp and conv3x3_bwd_*_cpu.cpp, with *_winograd_cpu.cpp on the "
+                                   "64 -> 64 layers (VDSR_CPU_CONV)");
 #ifdef VDSR_HAVE_CUDA
     bench::list_kernels(dev.index, batch);
 #endif
@@ -248,13 +248,13 @@ int run(int argc, char** argv) {
   const Isa isa = cpu_isa();
   const int threads = ThreadPool::global().size();
   const double peak = bench::cpu_fma_peak_gflops(isa, threads);
-  // With Winograd (VDSR_CPU_CONV=auto) the forward, backward-data and the network rows do 2.25x fewer
-  // multiply-adds on their 64 -> 64 layers than they are credited with: every row counts the direct
-  // method's, so rows compare as times, and those rows may pass the peak.
+  // With Winograd (VDSR_CPU_CONV=auto) every row does 2.25x fewer multiply-adds on its 64 -> 64 layers
+  // than it is credited with: every row counts the direct method's, so rows compare as times, and
+  // they may pass the peak.
   const bool winograd = !cpu_conv_direct_forced();
-  std::printf("CPU forward method: %s\n", winograd ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere "
-                                                      "(GFLOP/s count the direct method's multiply-adds)"
-                                                    : "direct (VDSR_CPU_CONV=direct)");
+  std::printf("CPU conv method: %s\n", winograd ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere "
+                                                   "(GFLOP/s count the direct method's multiply-adds)"
+                                                 : "direct (VDSR_CPU_CONV=direct)");
   std::printf("%-34s %12s %10s %7s\n", "row (CPU, fp32)", "median ms", "GFLOP/s", "% peak");
   std::printf("%-34s %12s %10.2f %7s\n",
               ("multiply-add peak, " + std::string(isa_name(isa)) + ", " + std::to_string(threads) + " thr").c_str(),
@@ -289,7 +289,7 @@ int run(int argc, char** argv) {
       winograd);
   row("conv3x3_bwd_weight " + shape, conv_flop,
       bench::median_seconds(reps, [&] { conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data()); }),
-      false);
+      winograd);
 
   Vdsr model(VdsrConfig{}, Device::cpu());
   model.init_he(1);

@@ -1,5 +1,6 @@
 // 3x3 convolution backward-weight and bias on the CPU, threaded and vectorised; see
-// conv3x3_bwd_weight.h for the math.
+// conv3x3_bwd_weight.h for the math. conv3x3_bwd_weight_cpu picks Winograd's F(2x2, 3x3)
+// (conv3x3_bwd_weight_winograd_cpu.cpp) where it suits, else this direct method.
 //
 // For each r, dw is a GEMM reducing over pixels: G[r][j][k] += X_r[w][j] * dy[w][k], where
 // j = s*C + c and X_r[w][j] = xpad[h+r][w+s][c] is contiguous in j once the input rows are copied
@@ -24,6 +25,7 @@
 #include "engine/error.h"
 #include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_weight.h"
+#include "kernels/conv_fwd.h"
 
 namespace vdsr {
 namespace {
@@ -170,10 +172,17 @@ void bww_rows_generic(const BwdWArgs& q, int64_t b, int64_t e, float* g, float* 
 
 }  // namespace
 
-void conv3x3_bwd_weight_cpu(const ConvShape& shape, const float* x, const float* dy, float* dw,
-                            float* db) {
+void conv3x3_bwd_weight_cpu(const ConvShape& shape, const float* x, const float* dy, float* dw, float* db) {
+  if (!cpu_conv_direct_forced() && conv3x3_winograd_suits(shape))
+    conv3x3_bwd_weight_winograd_cpu(shape, x, dy, dw, db);
+  else
+    conv3x3_bwd_weight_direct_cpu(shape, x, dy, dw, db);
+}
+
+void conv3x3_bwd_weight_direct_cpu(const ConvShape& shape, const float* x, const float* dy, float* dw,
+                                   float* db) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
-  check_conv3x3_shape(shape, "conv3x3_bwd_weight_cpu");
+  check_conv3x3_shape(shape, "conv3x3_bwd_weight_direct_cpu");
   VDSR_CHECK(x != nullptr && dy != nullptr && dw != nullptr, "null tensor");
 
   const Isa isa = cpu_isa();

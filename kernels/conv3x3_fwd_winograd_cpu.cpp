@@ -33,6 +33,7 @@
 #include "engine/thread_pool.h"
 #include "kernels/conv_cpu_blocking.h"
 #include "kernels/conv_fwd.h"
+#include "kernels/winograd_f2x3.h"
 
 namespace vdsr {
 namespace {
@@ -49,29 +50,6 @@ struct WinoArgs {
   bool relu;
   float* y;  // [N][H][W][K]
 };
-
-// The 16 input pixels a[i * 4 + j] (Cp floats each, row-major 4 x 4) -> v[e * vstride] (e = 4 i + j),
-// V channels at a time.
-template <int V>
-inline __attribute__((always_inline)) void input_transform(const float* const* a, int64_t Cp, float* v,
-                                                           int64_t vstride) {
-  typedef typename FloatVec<V>::type vf;
-  for (int64_t c = 0; c < Cp; c += V) {
-    vf d[4][4], t[4][4];
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) std::memcpy(&d[i][j], a[i * 4 + j] + c, sizeof(vf));
-    for (int j = 0; j < 4; ++j) {  // B^T d
-      t[0][j] = d[0][j] - d[2][j];
-      t[1][j] = d[1][j] + d[2][j];
-      t[2][j] = d[2][j] - d[1][j];
-      t[3][j] = d[1][j] - d[3][j];
-    }
-    for (int i = 0; i < 4; ++i) {  // (B^T d) B
-      const vf r[4] = {t[i][0] - t[i][2], t[i][1] + t[i][2], t[i][2] - t[i][1], t[i][1] - t[i][3]};
-      for (int j = 0; j < 4; ++j) std::memcpy(v + (i * 4 + j) * vstride + c, &r[j], sizeof(vf));
-    }
-  }
-}
 
 // m[p][0 .. NV V) = sum_c v[p][c] u[c][0 .. NV V): P tiles x NV vectors of output channels (u and
 // m point at the block's first channel kb).
@@ -109,21 +87,8 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
   const int64_t QP = g.Q * P, vstride = QP * Cp, mstride = QP * Kp;
   for (int64_t p = 0; p < QP; ++p) {
     const float* a[16];
-    const int64_t t = t0 + p, n = t / (g.TH * g.TW), ty = t / g.TW % g.TH, tx = t % g.TW;
-    for (int i = 0; i < 4; ++i)
-      for (int j = 0; j < 4; ++j) {
-        const int64_t h = 2 * ty - 1 + i, w = 2 * tx - 1 + j;
-        const bool inside = p < np && h >= 0 && h < H && w >= 0 && w < W;  // a tile past the end: zeros
-        a[i * 4 + j] = inside ? g.x + ((n * H + h) * W + w) * C : zeros;
-        // C not a whole number of vectors: the last vector would read past the pixel (past the end
-        // of x for the last pixel), so the pixel is copied; its padding channels never reach the GEMM.
-        if (C != Cp && inside) {
-          float* dst = d + (i * 4 + j) * Cp;
-          std::memcpy(dst, a[i * 4 + j], size_t(C) * sizeof(float));
-          a[i * 4 + j] = dst;
-        }
-      }
-    input_transform<V>(a, Cp, v + p * Cp, vstride);
+    winograd_tile_inputs(g.x, H, W, C, Cp, WinogradTile(t0 + p, g.TH, g.TW), p < np, zeros, d, a);
+    winograd_input_transform<V>(a, Cp, v + p * Cp, vstride);
   }
   const int64_t blocks = (np + P - 1) / P;
   for (int e = 0; e < 16; ++e)
@@ -132,7 +97,8 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
         tile_gemm<V, P, NV>(v + e * vstride + q * P * Cp, Cp, C, g.u + e * C * Kp + kb, Kp,
                             m + e * mstride + q * P * Kp + kb);
   for (int64_t p = 0; p < np; ++p) {
-    const int64_t t = t0 + p, n = t / (g.TH * g.TW), ty = t / g.TW % g.TH, tx = t % g.TW;
+    const WinogradTile tile(t0 + p, g.TH, g.TW);
+    const int64_t n = tile.n, ty = tile.ty, tx = tile.tx;
     const int64_t rows = std::min<int64_t>(2, H - 2 * ty), cols = std::min<int64_t>(2, W - 2 * tx);
     for (int64_t kv = 0; kv < K; kv += V) {  // the padded channels are never stored
       vf a[4][4], s[2][4];
@@ -174,12 +140,6 @@ inline __attribute__((always_inline)) void wino_blocks(const WinoArgs& g, int64_
     const int64_t t0 = blk * QP;
     wino_block<V, P, NV>(g, t0, std::min<int64_t>(QP, T - t0), zeros.data(), d.data(), v.data(), m.data());
   }
-}
-
-// The tiles per block of each path and channel-vector count (the direct kernel's pixel blocks).
-int tiles_per_block(Isa isa, int nv) {
-  if (isa == Isa::kAvx512) return nv == 1 ? 24 : nv == 2 ? 12 : nv == 3 ? 8 : 6;
-  return nv == 1 ? 12 : 6;
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -261,7 +221,7 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   if (b != nullptr) std::copy(b, b + K, bp.begin());
 
   const int64_t TH = (H + 1) / 2, TW = (W + 1) / 2;
-  const int64_t P = tiles_per_block(isa, nv);
+  const int64_t P = conv_block_rows(isa, nv);
   // Four register blocks per block: measured on a 2-core Xeon (AVX-512) at 64x41x41 64 -> 64, 1, 2,
   // 4, 8 and 16 gave 16.5, 15.7, 15.5, 17.3 and 18.7 ms on 2 threads.
   const int64_t Q = 4;

@@ -34,6 +34,14 @@ inline int conv_channel_vectors(Isa isa, int64_t K) {
   return int(std::min<int64_t>(max_nv, (K + v - 1) / v));
 }
 
+// The rows of a register block of nv vectors (pixels, tiles or output channels, by kernel) in the
+// Winograd kernels' dispatchers, as the direct forward's pixel blocks: about 24 accumulators with
+// AVX-512's 32 registers, 12 with AVX2's and the baseline's 16.
+inline int conv_block_rows(Isa isa, int nv) {
+  if (isa == Isa::kAvx512) return nv == 1 ? 24 : nv == 2 ? 12 : nv == 3 ? 8 : 6;
+  return nv == 1 ? 12 : 6;
+}
+
 // The R input rows h-P .. h+P (P = R / 2) that output row h reads, each copied into `band` (R rows
 // of row_len floats, then a row of zeros) at offset P C, so that P padding pixels stay on its left
 // and the floats after it pad the right: every pixel then reads its R C inputs of a row contiguously

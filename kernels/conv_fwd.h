@@ -16,7 +16,8 @@ void conv_fwd_ref(const ConvShape& s, const double* x, const double* wt, const d
 
 // The CPU forward: Winograd's F(2x2, 3x3) where it suits the shape (conv3x3_winograd_suits: 3x3,
 // zero padding, at least 32 channels in and out, as VDSR's 64 -> 64 layers), else the direct method.
-// VDSR_CPU_CONV=direct forces the direct method everywhere (unset or "auto": the choice above).
+// VDSR_CPU_CONV=direct forces the direct method everywhere (unset or "auto": the choice above; the
+// weight gradient, kernels/conv3x3_bwd_weight.h, chooses the same way).
 // Both are exact on small integers and give the same bits for any thread count; the results differ
 // from each other in rounding only.
 void conv_fwd_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,

@@ -248,14 +248,14 @@ bool conv_math_available(Device d, Precision math) {
 }
 
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out) {
-  if (d.is_cpu()) {  // the forward's method, and backward-data's (a forward with C and K swapped)
+  if (d.is_cpu()) {  // each role's method (backward-data runs the forward with C and K swapped)
     ConvShape t = s;
     std::swap(t.C, t.K);
     const auto method = [](const ConvShape& c) {
       return !cpu_conv_direct_forced() && conv3x3_winograd_suits(c) ? "cpu-winograd" : "cpu-direct";
     };
     return std::string("fwd ") + method(s) + ", bwd_data " + (s.is_3x3_zero() ? method(t) : "-") +
-           ", bwd_weight " + (s.is_3x3_zero() ? "cpu-direct" : "-");
+           ", bwd_weight " + (s.is_3x3_zero() ? method(s) : "-");
   }
   std::string text;
 #ifdef VDSR_HAVE_CUDA

@@ -124,10 +124,10 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
       if (ops.back().rfind("conv_", 0) == 0) {
         const double pixels = it ? 41.0 * 41.0 : 144.0;
         CHECK(r.at("flop").get<double>() == 18.0 * r.at("C").get<int>() * r.at("K").get<int>() * pixels);
-        // The CPU forward's method: Winograd with 32 or more channels on each side (both roles that
-        // run the forward), the direct method on the thin layers and for the weight gradient.
+        // The CPU method: Winograd with 32 or more channels on each side, the direct method on the
+        // thin layers.
         const bool wide = r.at("C").get<int>() >= 32 && r.at("K").get<int>() >= 32;
-        CHECK(r.at("kernel") == (wide && ops.back() != "conv_bwd_weight" ? "cpu-winograd" : "cpu-direct"));
+        CHECK(r.at("kernel") == (wide ? "cpu-winograd" : "cpu-direct"));
       }
     }
     CHECK(ops == (it ? iteration : frame));

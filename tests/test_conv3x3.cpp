@@ -122,8 +122,10 @@ TEST_CASE("conv3x3_bwd_data_cpu matches the reference on awkward shapes, every v
 }
 
 TEST_CASE("conv3x3_bwd_weight_cpu matches the reference on awkward shapes, every vector path") {
+  for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
+    CpuConvScope method(algo);
     uint32_t seed = 300;
     for (const ConvShape& s : kShapes)
       for (int with_db = 0; with_db < 2; ++with_db) {
@@ -138,11 +140,12 @@ TEST_CASE("conv3x3_bwd_weight_cpu matches the reference on awkward shapes, every
         vdsr::conv3x3_bwd_weight_ref(s, xd.data(), dyd.data(), want_w.data(), want_b.data());
         const auto xa = abs_of(xd), dya = abs_of(dyd);
         vdsr::conv3x3_bwd_weight_ref(s, xa.data(), dya.data(), abs_w.data(), abs_b.data());
-        // Float partials over blocks of pixels, added in double: at most `pixels` float additions.
+        // Float partials over blocks of pixels, added in double: at most `pixels` float additions
+        // (Winograd: fewer, over tiles, with its looser worst case; it passes this bound on these data).
         const double chain = double(s.pixels());
-        require_close(dw, want_w, abs_w, chain, isa + " bwd_weight dw " + shape_str(s));
+        require_close(dw, want_w, abs_w, chain, algo + " " + isa + " bwd_weight dw " + shape_str(s));
         if (with_db) {
-          require_close(db, want_b, abs_b, chain, isa + " bwd_weight db " + shape_str(s));
+          require_close(db, want_b, abs_b, chain, algo + " " + isa + " bwd_weight db " + shape_str(s));
         } else {
           CHECK(std::isnan(db[0]));  // untouched without db
         }
@@ -199,8 +202,9 @@ TEST_CASE("conv3x3_bwd_weight_cpu adds every block once when the blocks take mor
   // rows make blocks of a few rows, so these shapes have 45 and 38 blocks: a full wave and a
   // partial one, whose stale slots of the first wave must not be added again. Small integers
   // (|x|, |dy| <= 3, at most 9 x 184,320 in a sum) keep float exact, so the sums must equal the
-  // reference exactly.
-  const ConvShape shapes[] = {{1, 45, 4096, 1, 1}, {1, 150, 1024, 2, 3}};
+  // reference exactly. Winograd's sums blocks of 1,024 tiles in waves of 16 blocks: 1 x 2 x 33,000
+  // at 32 -> 32 has 16,500 tiles, 17 blocks.
+  const ConvShape shapes[] = {{1, 45, 4096, 1, 1}, {1, 150, 1024, 2, 3}, {1, 2, 33000, 32, 32}};
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
     uint32_t seed = 450;
@@ -421,8 +425,9 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
 TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
   // 1x64x64x64 is 262,144 input elements: four chunks of the ReLU mask's pass (grain 65,536) at
   // two and three threads, where the others take one.
+  // 1 x 70 x 64 at 32 -> 40 has 1,120 Winograd tiles: two blocks of the weight gradient.
   const ConvShape shapes[] = {{3, 40, 41, 16, 16}, {2, 13, 17, 64, 64}, {1, 70, 90, 4, 8},
-                              {1, 64, 64, 64, 8}};
+                              {1, 64, 64, 64, 8},  {1, 70, 64, 32, 40}};
   for (const std::string& algo : cpu_conv_algos())
   for (const ConvShape& s : shapes) {
     CpuConvScope method(algo);
@@ -451,7 +456,7 @@ TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
   }
 }
 
-TEST_CASE("conv_fwd_cpu runs Winograd on layers of 32 or more channels each side, else the direct method") {
+TEST_CASE("the CPU forward and weight gradient run Winograd on layers of 32 or more channels each side, else the direct method") {
   // The dispatch itself: "auto" gives Winograd's bits where it suits (which differ from the direct
   // method's in rounding) and the direct method's elsewhere; "direct" gives the direct method's.
   struct Case {
@@ -482,6 +487,20 @@ TEST_CASE("conv_fwd_cpu runs Winograd on layers of 32 or more channels each side
       CHECK_FALSE(same_bits(got, direct));
     } else {
       CHECK(same_bits(got, direct));
+    }
+    if (!s.is_3x3_zero()) continue;
+    // The weight gradient picks its method the same way.
+    const auto dy = random_floats(size_t(s.out_elems()), -1, 1, 904);
+    std::vector<float> dw(size_t(s.weight_elems()), kNaN), dw_direct(dw.size(), kNaN), db(size_t(s.K), kNaN);
+    vdsr::conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
+    vdsr::conv3x3_bwd_weight_direct_cpu(s, x.data(), dy.data(), dw_direct.data(), nullptr);
+    if (c.winograd) {
+      std::vector<float> dw_wino(dw.size(), kNaN);
+      vdsr::conv3x3_bwd_weight_winograd_cpu(s, x.data(), dy.data(), dw_wino.data(), nullptr);
+      CHECK(same_bits(dw, dw_wino));
+      CHECK_FALSE(same_bits(dw, dw_direct));
+    } else {
+      CHECK(same_bits(dw, dw_direct));
     }
   }
   // A value of VDSR_CPU_CONV that names no method is the user's error, said in words.
