@@ -223,6 +223,64 @@ TEST_CASE("on the CPU the layer listing names Winograd for the 64 to 64 layers a
   unsetenv("VDSR_CPU_CONV");
 }
 
+TEST_CASE("the CPU's Winograd model agrees with the direct method within a tenth of the GPU tests' tolerances") {
+  // tests/gpu/test_model_cuda.cpp holds the fp32 GPU model to the CPU's: the forward to 1e-4 of
+  // max |y|, a training step's loss to 1e-5, its gradient norm to 1e-3 and each layer's gradient
+  // (as a vector) to 1e-2. The GPU's fp32 kernels sum like the direct method; Winograd must not eat
+  // those margins, so here it stays within a tenth of each against the direct method.
+  const VdsrConfig cfg{};
+  Vdsr he(cfg);
+  he.init_he(11);
+  std::vector<float> params = he.weights().params;
+  const size_t nw = size_t(weight_count(cfg));
+  const auto biases = test::random_floats(params.size() - nw, -0.05f, 0.05f, 1011);
+  std::copy(biases.begin(), biases.end(), params.begin() + std::ptrdiff_t(nw));
+  const int64_t N = 4, H = 41, W = 41;
+  const auto x = test::random_floats(size_t(N * H * W), 0.0f, 1.0f, 23);
+  const auto target = test::random_floats(x.size(), 0.0f, 1.0f, 24);
+
+  struct Run {
+    std::vector<float> y, grads;
+    StepStats stats;
+  };
+  const auto run = [&](const char* method) {
+    setenv("VDSR_CPU_CONV", method, 1);
+    Vdsr m(cfg);
+    m.set_params(params);
+    Run r;
+    r.y.resize(x.size());
+    m.forward(N, H, W, x.data(), r.y.data());
+    r.stats = m.train_step(N, H, W, x.data(), target.data(), StepOptions{});
+    r.grads.assign(m.grads(), m.grads() + m.num_params());
+    unsetenv("VDSR_CPU_CONV");
+    return r;
+  };
+  const Run direct = run("direct"), wino = run("auto");
+  double ymax = 0, ydiff = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    ymax = std::max(ymax, std::fabs(double(direct.y[i])));
+    ydiff = std::max(ydiff, std::fabs(double(direct.y[i]) - double(wino.y[i])));
+  }
+  INFO("forward max |diff| " << ydiff << " of max |y| " << ymax);
+  CHECK(ydiff > 0);  // Winograd did run
+  CHECK(ydiff <= 1e-5 * ymax);
+  INFO("loss " << direct.stats.loss << " / " << wino.stats.loss << ", norm " << direct.stats.grad_norm << " / "
+               << wino.stats.grad_norm);
+  CHECK(std::fabs(wino.stats.loss - direct.stats.loss) <= 1e-6 * direct.stats.loss);
+  CHECK(std::fabs(wino.stats.grad_norm - direct.stats.grad_norm) <= 1e-4 * direct.stats.grad_norm);
+  const Vdsr shape(cfg);
+  for (size_t li = 0; li < shape.layers().size(); ++li) {
+    const LayerDesc& l = shape.layers()[li];
+    double diff = 0, norm = 0;
+    for (int64_t i = l.w_offset; i < l.w_offset + int64_t(l.K) * l.C * 9; ++i) {
+      diff += std::pow(double(wino.grads[size_t(i)]) - double(direct.grads[size_t(i)]), 2);
+      norm += std::pow(double(direct.grads[size_t(i)]), 2);
+    }
+    INFO("layer " << li << " weight gradient: ||diff|| " << std::sqrt(diff) << " of " << std::sqrt(norm));
+    CHECK(std::sqrt(diff) <= 1e-3 * std::sqrt(norm));
+  }
+}
+
 TEST_CASE("the conv entries refuse combinations they have no kernel for, naming them") {
   const ConvShape s{1, 4, 4, 2, 2};
   std::vector<float> x(32, 0.5f), w(36, 0.1f), y(32);
