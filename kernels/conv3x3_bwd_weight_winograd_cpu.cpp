@@ -105,7 +105,8 @@ template <int V, int P, int NV>
 inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* bias) {
   const int64_t H = g.H, W = g.W, C = g.C, K = g.K, Cp = g.Cp, Cq = g.Cq, Kq = g.Kq;
   const int64_t Kz = g.Kz, vstride = kChunkTiles * Cq, zstride = kChunkTiles * Kz;
-  // Zero-initialised once: columns past Cp and rows past K are never written, so they stay zero.
+  // Zero-initialised once: v's columns past Cp and z's entries past K (up to Kz) are written as
+  // zeros or never, so the padded GEMM rows and columns add nothing.
   std::vector<float> zeros(size_t(std::max(Cp, K)), 0.0f), d(size_t(16 * Cp), 0.0f), v(size_t(16 * vstride), 0.0f),
       z(size_t(16 * zstride), 0.0f);
   std::fill(m, m + 16 * Kq * Cq, 0.0f);

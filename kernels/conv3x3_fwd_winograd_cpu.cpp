@@ -11,8 +11,9 @@
 // element e of the 4 x 4 transformed tile: M[e][tile][k] = sum_c V[e][tile][c] U[e][c][k], 16
 // multiply-adds per (tile, c, k) where the direct method needs 4 x 9 = 36, so 2.25x fewer. Each GEMM
 // runs with the direct kernel's register block (P tiles x NV vectors of output channels; broadcast
-// input times weight vector), from a block of P tiles whose inputs were transformed into V just
-// before; the output transform, the bias and the ReLU follow while M is still in cache.
+// input times weight vector) over a block of 4 P tiles whose inputs were transformed into V just
+// before (winograd_f2x3.h); the output transform, the bias and the ReLU follow while M is still in
+// cache.
 //
 // Exactness: B^T and A^T hold only 0 and +-1 and G only 0, +-1/2 and 1, and the transforms are
 // additions only, so on small integers every intermediate is a multiple of 1/4 far inside float's
@@ -129,7 +130,7 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
   }
 }
 
-// Blocks [block_begin, block_end) of P tiles each.
+// Blocks [block_begin, block_end) of Q P tiles each.
 template <int V, int P, int NV>
 inline __attribute__((always_inline)) void wino_blocks(const WinoArgs& g, int64_t block_begin, int64_t block_end) {
   const int64_t QP = g.Q * P;

@@ -156,8 +156,9 @@ TEST_CASE("conv3x3_bwd_weight_cpu matches the reference on awkward shapes, every
 TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
   // |x| <= 3, |w| <= 2, |b| <= 5, |dy| <= 3: every partial sum is an integer far below 2^24 (at
   // most 9 * 64 * 6 + 5 for the forward, 3 * 40 * 41 * 9 for the weight gradient), so float is
-  // exact. Winograd's are multiples of 1/4 (G's halves, twice) of at most 9 * 64 * (4 * 3) * (9 / 4
-  // * 2) = 31,104, also exact.
+  // exact. Winograd's forward intermediates are multiples of 1/4 (G's halves, twice) of at most
+  // 9 * 64 * (4 * 3) * (9 / 4 * 2) = 31,104, and its weight gradient's tile sums integers of at most
+  // 60 tiles * (4 * 3) * (4 * 3) = 8,640 here, also exact.
   const ConvShape shapes[] = {{1, 1, 1, 1, 1},   {2, 9, 11, 64, 64}, {1, 5, 7, 3, 5},
                               {3, 4, 6, 1, 64},  {1, 6, 5, 64, 1},   {3, 40, 41, 8, 16},
                               {2, 3, 130, 4, 4}, {1, 7, 13, 64, 17}, {2, 5, 9, 7, 1},
@@ -202,8 +203,8 @@ TEST_CASE("conv3x3_bwd_weight_cpu adds every block once when the blocks take mor
   // rows make blocks of a few rows, so these shapes have 45 and 38 blocks: a full wave and a
   // partial one, whose stale slots of the first wave must not be added again. Small integers
   // (|x|, |dy| <= 3, at most 9 x 184,320 in a sum) keep float exact, so the sums must equal the
-  // reference exactly. Winograd's sums blocks of 1,024 tiles in waves of 16 blocks: 1 x 2 x 33,000
-  // at 32 -> 32 has 16,500 tiles, 17 blocks.
+  // reference exactly. Winograd sums blocks of 1,024 tiles in waves of 16 blocks: 1 x 2 x 33,000 at
+  // 32 -> 32 has 16,500 tiles, 17 blocks (tile sums of at most 16,500 * 12 * 12, exact too).
   const ConvShape shapes[] = {{1, 45, 4096, 1, 1}, {1, 150, 1024, 2, 3}, {1, 2, 33000, 32, 32}};
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
