@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <set>
 
 #include "engine/error.h"
 #include "engine/log.h"
@@ -131,20 +133,29 @@ void Vdsr::set_precision(Precision p) {
   }
   precision_ = p;
   plan_ = layer_plan(cfg_, p);
-  if (device_.is_cuda() && log_level() >= LogLevel::Verbose) {
-    // -v: the kernels each kind of layer runs (a 41 x 41 patch; a tf32 slice can depend on the size).
-    std::string last;
+  if (log_level() >= LogLevel::Verbose) {
+    // -v: the kernels each kind of layer runs (a 41 x 41 patch; a tf32 slice can depend on the size;
+    // on the CPU each role's method), once per process for each device and listing (vdsr_sr makes
+    // a model per worker).
+    std::string listing, last;
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LayerDesc& l = layers_[i];
       const std::string text = layer_kernels_text(i, 1, 41, 41);
       if (text == last) continue;
       last = text;
-      log_verbose("layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
-                  precision_name(plan_[i].math) + "): " + text);
+      listing += "layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
+                 precision_name(plan_[i].math) + ") on " + device_.name() + ": " + text + "\n";
     }
-    if (programmatic_launch())
-      log_verbose("programmatic dependent launch on (VDSR_PDL=1): on GPUs of compute 9.0 and later the kernels "
-                  "that support it start while the one ahead finishes (docs/kernels.md)");
+    static std::mutex listed_mutex;
+    static std::set<std::string> listed;
+    std::lock_guard<std::mutex> lock(listed_mutex);
+    if (listed.insert(listing).second) {
+      listing.pop_back();  // the last newline: log_verbose ends the line
+      log_verbose(listing);
+      if (device_.is_cuda() && programmatic_launch())
+        log_verbose("programmatic dependent launch on (VDSR_PDL=1): on GPUs of compute 9.0 and later the kernels "
+                    "that support it start while the one ahead finishes (docs/kernels.md)");
+    }
   }
 }
 

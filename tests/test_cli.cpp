@@ -282,6 +282,20 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   REQUIRE(out.width == 26);
   REQUIRE(out.height == 20);
   REQUIRE(out.channels == 4);
+  // -v lists each kind of layer's kernels once, though each of the two workers has a model: a
+  // 32-channel model runs Winograd in its middle layer.
+  Vdsr wide(VdsrConfig{3, 32, true});
+  wide.init_he(2);
+  save_weights(dir + "/w.safetensors", wide.config(), wide.params());
+  REQUIRE(run_command("VDSR_THREADS=2 " + bin("vdsr_sr") + " -g -1 -v -j 1:2:1 -m " + dir + "/w.safetensors -s 2 -i " +
+                          dir + "/in.png -o " + dir + "/v.png",
+                      &log) == 0);
+  INFO(log);
+  const std::string middle = "layer 1 (32 -> 32, fp32) on cpu: fwd cpu-winograd, bwd_data cpu-winograd, bwd_weight cpu-winograd";
+  const size_t at = log.find(middle);
+  CHECK(at != std::string::npos);
+  CHECK(log.find(middle, at + 1) == std::string::npos);
+  CHECK(log.find("layer 0 (1 -> 32, fp32) on cpu: fwd cpu-direct") != std::string::npos);
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/m.safetensors --bicubic -i " + dir +
                           "/in.png -o " + dir + "/o2.png", &log) == 1);
   // The tensor-core modes are GPU modes: on the CPU they stop with the reason, before any work.
