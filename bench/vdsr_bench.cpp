@@ -316,7 +316,7 @@ int run(int argc, char** argv) {
                           {"threads", threads},
                           {"isa", isa_name(isa)},
                           {"fma_peak_gflops", peak},
-                          {"cpu_forward_method", winograd ? "winograd" : "direct"},
+                          {"cpu_conv_method", winograd ? "winograd" : "direct"},
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},

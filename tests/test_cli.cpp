@@ -67,7 +67,9 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
     CHECK(r.at("median_ms").get<double>() > 0);
     CHECK(r.at("gflops").get<double>() > 0);
     CHECK(r.at("precision") == "fp32");
+    CHECK(r.at("method") == "winograd");  // every row runs 64 -> 64 layers, by default on Winograd
   }
+  CHECK(bench.at("cpu_conv_method") == "winograd");
   CHECK(names == std::vector<std::string>{"conv3x3_fwd 1x41x41 64->64", "conv3x3_bwd_data 1x41x41 64->64",
                                           "conv3x3_bwd_weight 1x41x41 64->64", "network forward 1x8x8",
                                           "training step 1x41x41"});
