@@ -79,29 +79,6 @@ inline __attribute__((always_inline)) void dy_transform(const float* const* y, i
   }
 }
 
-// m[p][0 .. NV V) += sum_t z[t][p] v[t][0 .. NV V) over nt tiles: P rows k x NV vectors of c (z, v
-// and m point at the block's first k and c).
-template <int V, int P, int NV>
-inline __attribute__((always_inline)) void tile_gemm_t(const float* z, int64_t Kz, const float* v, int64_t Cq,
-                                                       int64_t nt, float* m) {
-  typedef typename FloatVec<V>::type vf;
-  vf acc[P][NV];
-  for (int p = 0; p < P; ++p)
-    for (int q = 0; q < NV; ++q) std::memcpy(&acc[p][q], m + p * Cq + q * V, sizeof(vf));
-  for (int64_t t = 0; t < nt; ++t) {
-    vf vv[NV];
-    for (int q = 0; q < NV; ++q) std::memcpy(&vv[q], v + t * Cq + q * V, sizeof(vf));
-#pragma GCC unroll 32
-    for (int p = 0; p < P; ++p) {
-      const float zv = z[t * Kz + p];
-#pragma GCC unroll 8
-      for (int q = 0; q < NV; ++q) acc[p][q] += zv * vv[q];
-    }
-  }
-  for (int p = 0; p < P; ++p)
-    for (int q = 0; q < NV; ++q) std::memcpy(m + p * Cq + q * V, &acc[p][q], sizeof(vf));
-}
-
 // The tiles [t0, t1) of one block into its partial: m [16][Kq][Cq] (zeroed here), bias [K].
 template <int V, int P, int NV>
 inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* bias) {
@@ -134,8 +111,8 @@ inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0,
     for (int e = 0; e < 16; ++e)
       for (int64_t kb = 0; kb < Kq; kb += P)
         for (int64_t cb = 0; cb < Cq; cb += NV * V)
-          tile_gemm_t<V, P, NV>(z.data() + e * zstride + kb, Kz, v.data() + e * vstride + cb, Cq, nt,
-                                m + (e * Kq + kb) * Cq + cb);
+          winograd_gemm_block<V, P, NV>(z.data() + e * zstride + kb, 1, Kz, v.data() + e * vstride + cb, Cq, nt,
+                                        true, m + (e * Kq + kb) * Cq + cb, Cq);
   }
 }
 

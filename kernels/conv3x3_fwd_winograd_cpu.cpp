@@ -52,29 +52,6 @@ struct WinoArgs {
   float* y;  // [N][H][W][K]
 };
 
-// m[p][0 .. NV V) = sum_c v[p][c] u[c][0 .. NV V): P tiles x NV vectors of output channels (u and
-// m point at the block's first channel kb).
-template <int V, int P, int NV>
-inline __attribute__((always_inline)) void tile_gemm(const float* v, int64_t Cp, int64_t C, const float* u,
-                                                     int64_t Kp, float* m) {
-  typedef typename FloatVec<V>::type vf;
-  vf acc[P][NV];
-  for (int p = 0; p < P; ++p)
-    for (int q = 0; q < NV; ++q) acc[p][q] = vf{};
-  for (int64_t c = 0; c < C; ++c) {
-    vf wv[NV];
-    for (int q = 0; q < NV; ++q) std::memcpy(&wv[q], u + c * Kp + q * V, sizeof(vf));
-#pragma GCC unroll 32
-    for (int p = 0; p < P; ++p) {
-      const float av = v[p * Cp + c];
-#pragma GCC unroll 8
-      for (int q = 0; q < NV; ++q) acc[p][q] += av * wv[q];
-    }
-  }
-  for (int p = 0; p < P; ++p)
-    for (int q = 0; q < NV; ++q) std::memcpy(m + p * Kp + q * V, &acc[p][q], sizeof(vf));
-}
-
 // Tiles [t0, t0 + np) of the flattened (n, ty, tx) index, np <= Q P: gather and transform them all,
 // then for each e the GEMMs of the Q register blocks one after another, so that U[e] is read from
 // memory once per block and from L1 by the other Q - 1; then the output transform.
@@ -95,8 +72,8 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
   for (int e = 0; e < 16; ++e)
     for (int64_t kb = 0; kb < Kp; kb += NV * V)
       for (int64_t q = 0; q < blocks; ++q)
-        tile_gemm<V, P, NV>(v + e * vstride + q * P * Cp, Cp, C, g.u + e * C * Kp + kb, Kp,
-                            m + e * mstride + q * P * Kp + kb);
+        winograd_gemm_block<V, P, NV>(v + e * vstride + q * P * Cp, Cp, 1, g.u + e * C * Kp + kb, Kp, C, false,
+                                      m + e * mstride + q * P * Kp + kb, Kp);
   for (int64_t p = 0; p < np; ++p) {
     const WinogradTile tile(t0 + p, g.TH, g.TW);
     const int64_t n = tile.n, ty = tile.ty, tx = tile.tx;

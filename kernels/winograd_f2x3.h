@@ -63,4 +63,34 @@ inline __attribute__((always_inline)) void winograd_input_transform(const float*
   }
 }
 
+// The GEMMs' register block: m[p][0 .. NV V) (+)= sum_{i < n} a[p * a_row + i * a_step] *
+// b[i * b_step + 0 .. NV V) for P rows p, the products added in order of i; `accumulate` starts
+// from m's values, else from zero. m's rows are m_row floats apart. The forward runs it with
+// p = tiles, i = input channels, b = U[e]; the weight gradient with p = output channels, i = tiles,
+// b = V[e].
+template <int V, int P, int NV>
+inline __attribute__((always_inline)) void winograd_gemm_block(const float* a, int64_t a_row, int64_t a_step,
+                                                               const float* b, int64_t b_step, int64_t n,
+                                                               bool accumulate, float* m, int64_t m_row) {
+  typedef typename FloatVec<V>::type vf;
+  vf acc[P][NV];
+  for (int p = 0; p < P; ++p)
+    for (int q = 0; q < NV; ++q) {
+      acc[p][q] = vf{};
+      if (accumulate) std::memcpy(&acc[p][q], m + p * m_row + q * V, sizeof(vf));
+    }
+  for (int64_t i = 0; i < n; ++i) {
+    vf bv[NV];
+    for (int q = 0; q < NV; ++q) std::memcpy(&bv[q], b + i * b_step + q * V, sizeof(vf));
+#pragma GCC unroll 32
+    for (int p = 0; p < P; ++p) {
+      const float av = a[p * a_row + i * a_step];
+#pragma GCC unroll 8
+      for (int q = 0; q < NV; ++q) acc[p][q] += av * bv[q];
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    for (int q = 0; q < NV; ++q) std::memcpy(m + p * m_row + q * V, &acc[p][q], sizeof(vf));
+}
+
 }  // namespace vdsr
