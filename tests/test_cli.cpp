@@ -8,6 +8,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
@@ -26,6 +29,19 @@ using test::test_image;
 namespace {
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+// Each `command + args` exits 1 saying `words`, and leaves no file named by args' first word in dir.
+void check_refused(const std::string& command, const std::string& dir,
+                   const std::vector<std::pair<std::string, std::string>>& refused) {
+  std::string log;
+  for (const auto& [args, words] : refused) {
+    INFO(args);
+    REQUIRE(run_command(command + args, &log) == 1);
+    INFO(log);
+    CHECK(log.find(words) != std::string::npos);
+    CHECK(!fs::exists(dir + "/" + args.substr(0, args.find(' '))));
+  }
+}
 
 }  // namespace
 
@@ -610,13 +626,7 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
       {"o7.gif", "cannot write .gif files"},
       {"o8", "has no extension"},
       {"o9.png -f gif", "-f gif: the output formats are png, jpg, webp, tif and bmp"}};
-  for (const auto& [args, words] : refused) {
-    INFO(args);
-    REQUIRE(run_command(sr + args, &log) == 1);
-    CHECK(log.find(words) != std::string::npos);
-    const std::string name = args.substr(0, args.find(' '));
-    CHECK(!fs::exists(dir + "/" + name));
-  }
+  check_refused(sr, dir, refused);
   // A folder (or an existing folder as -o) takes -f, default png.
   fs::create_directories(dir + "/into");
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/into", &log) == 0);
@@ -656,12 +666,7 @@ TEST_CASE("vdsr_sr: --jpg-quality, --png-level and --webp-quality take their who
       {"x.png --png-level 10", "--png-level must be 0..9, got 10"},
       {"x.webp --webp-quality 0", "got 0"},
       {"x.webp --webp-quality 102", "--webp-quality must be 1..100, or 101 for lossless, got 102"}};
-  for (const auto& [args, words] : refused) {
-    INFO(args);
-    REQUIRE(run_command(sr + args, &log) == 1);
-    CHECK(log.find(words) != std::string::npos);
-    CHECK(!fs::exists(dir + "/" + args.substr(0, args.find(' '))));
-  }
+  check_refused(sr, dir, refused);
 }
 
 TEST_CASE("the flag parser: --name=value, short and long forms, and what a switch or a missing value is") {
