@@ -248,19 +248,27 @@ int run(int argc, char** argv) {
   const Isa isa = cpu_isa();
   const int threads = ThreadPool::global().size();
   const double peak = bench::cpu_fma_peak_gflops(isa, threads);
-  // With Winograd (VDSR_CPU_CONV=auto) every row does 2.25x fewer multiply-adds on its 64 -> 64 layers
-  // than it is credited with: every row counts the direct method's, so rows compare as times, and
-  // they may pass the peak.
-  const bool winograd = !cpu_conv_direct_forced();
-  std::printf("CPU conv method: %s\n", winograd ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere "
-                                                   "(GFLOP/s count the direct method's multiply-adds)"
-                                                 : "direct (VDSR_CPU_CONV=direct)");
+  // With Winograd (VDSR_CPU_CONV, kernels/conv_fwd.h) the 64 -> 64 layers do 2.25x (F(2x2)) or 4x
+  // (F(4x4)) fewer multiply-adds than a row is credited with: every row counts the direct method's,
+  // so rows compare as times, and they may pass the peak. Each row names its 64 -> 64 layers' methods.
+  const CpuConvMethod method = cpu_conv_method();
+  const char* method_name = method == CpuConvMethod::Auto        ? "auto"
+                            : method == CpuConvMethod::Winograd2 ? "winograd2"
+                                                                 : "direct";
+  std::printf("CPU conv method: VDSR_CPU_CONV=%s (%s; GFLOP/s count the direct method's multiply-adds)\n",
+              method_name,
+              method == CpuConvMethod::Auto ? "Winograd F(4x4, 3x3) forward and F(2x2, 3x3) weight gradient on "
+                                              "the 64 -> 64 layers, direct elsewhere"
+              : method == CpuConvMethod::Winograd2 ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere"
+                                                   : "the direct method everywhere");
+  const auto tile_name = [](int tile) { return tile == 0 ? std::string("direct") : "winograd-f" + std::to_string(tile); };
   std::printf("%-34s %12s %10s %7s\n", "row (CPU, fp32)", "median ms", "GFLOP/s", "% peak");
   std::printf("%-34s %12s %10.2f %7s\n",
               ("multiply-add peak, " + std::string(isa_name(isa)) + ", " + std::to_string(threads) + " thr").c_str(),
               "", peak, "100.0");
-  // fewer_macs: the row runs Winograd layers (fewer multiply-adds than `flop` counts).
-  auto row = [&](const std::string& name, double flop, double secs, bool fewer_macs) {
+  // methods: the row's 64 -> 64 layers' methods (tile_name; "direct" does the multiply-adds `flop` counts).
+  auto row = [&](const std::string& name, double flop, double secs, const std::string& methods) {
+    const bool fewer_macs = methods != "direct";
     const double gflops = flop / secs / 1e9;
     std::printf("%-34s %12.2f %10.2f %7.1f\n", name.c_str(), secs * 1e3, gflops, 100.0 * gflops / peak);
     if (gflops > 1.02 * peak && !fewer_macs)  // no direct conv can beat the units it runs on: the peak run was disturbed
@@ -268,7 +276,7 @@ int run(int argc, char** argv) {
     std::fflush(stdout);
     rows.push_back({{"row", name}, {"device", "cpu"}, {"precision", "fp32"}, {"median_ms", secs * 1e3},
                     {"gflops", gflops}, {"percent_of_peak", 100.0 * gflops / peak},
-                    {"method", fewer_macs ? "winograd" : "direct"}});
+                    {"method", methods}});
   };
 
   const ConvShape s{batch, 41, 41, 64, 64};
@@ -283,13 +291,14 @@ int run(int argc, char** argv) {
   const double conv_flop = 2.0 * s.macs();
   const std::string shape = std::to_string(batch) + "x41x41 64->64";
   row("conv3x3_fwd " + shape, conv_flop,
-      bench::median_seconds(reps, [&] { conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data()); }), winograd);
+      bench::median_seconds(reps, [&] { conv_fwd_cpu(s, x.data(), w.data(), b.data(), true, y.data()); }),
+      tile_name(cpu_conv_fwd_tile(s)));
   row("conv3x3_bwd_data " + shape, conv_flop,
       bench::median_seconds(reps, [&] { conv3x3_bwd_data_cpu(s, dy.data(), w.data(), x.data(), dx.data()); }),
-      winograd);
+      tile_name(cpu_conv_fwd_tile(s)));  // C = K: its forward's shape is s
   row("conv3x3_bwd_weight " + shape, conv_flop,
       bench::median_seconds(reps, [&] { conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data()); }),
-      winograd);
+      tile_name(cpu_conv_bwd_weight_tile(s)));
 
   Vdsr model(VdsrConfig{}, Device::cpu());
   model.init_he(1);
@@ -300,7 +309,8 @@ int run(int argc, char** argv) {
     model.forward(1, image, image, in.data(), out.data());
     bench::verify_network_forward(model, image, image, in.data(), out.data());
     row("network forward 1x" + std::to_string(image) + "x" + std::to_string(image), px_flop * image * image,
-        bench::median_seconds(reps, [&] { model.forward(1, image, image, in.data(), out.data()); }), winograd);
+        bench::median_seconds(reps, [&] { model.forward(1, image, image, in.data(), out.data()); }),
+        tile_name(cpu_conv_fwd_tile(ConvShape{1, image, image, 64, 64})));
   }
   {
     const auto in = bench::random_floats(size_t(batch) * 41 * 41, 10, -0.5f, 0.5f),
@@ -309,14 +319,18 @@ int run(int argc, char** argv) {
     StepOptions so;
     so.lr = 1e-6;  // keep the weights sane across repeats
     row("training step " + std::to_string(batch) + "x41x41", bench::train_step_flop(model.layers(), int64_t(batch) * 41 * 41),
-        bench::median_seconds(reps, [&] { model.train_step(batch, 41, 41, in.data(), target.data(), so); }), winograd);
+        bench::median_seconds(reps, [&] { model.train_step(batch, 41, 41, in.data(), target.data(), so); }),
+        cpu_conv_fwd_tile(s) == 0 && cpu_conv_bwd_weight_tile(s) == 0
+            ? std::string("direct")
+            : "fwd+bwd_data " + tile_name(cpu_conv_fwd_tile(s)) + ", bwd_weight " +
+                  tile_name(cpu_conv_bwd_weight_tile(s)));
   }
   if (!json.empty()) {
     nlohmann::json doc = {{"rows", rows},
                           {"threads", threads},
                           {"isa", isa_name(isa)},
                           {"fma_peak_gflops", peak},
-                          {"cpu_conv_method", winograd ? "winograd" : "direct"},
+                          {"cpu_conv_method", method_name},
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},

@@ -173,7 +173,7 @@ void bww_rows_generic(const BwdWArgs& q, int64_t b, int64_t e, float* g, float* 
 }  // namespace
 
 void conv3x3_bwd_weight_cpu(const ConvShape& shape, const float* x, const float* dy, float* dw, float* db) {
-  if (!cpu_conv_direct_forced() && conv3x3_winograd_suits(shape))
+  if (cpu_conv_bwd_weight_tile(shape) != 0)
     conv3x3_bwd_weight_winograd_cpu(shape, x, dy, dw, db);
   else
     conv3x3_bwd_weight_direct_cpu(shape, x, dy, dw, db);

@@ -1,5 +1,5 @@
 // 3x3 convolution backward-weight and bias on the CPU by Winograd's F(2x2, 3x3); see
-// conv3x3_bwd_weight.h for the math it computes and kernels/winograd_f2x3.h for the tiles.
+// conv3x3_bwd_weight.h for the math it computes and kernels/winograd_cpu.h for the tiles.
 //
 // The forward of one tile is Y = A^T [U .* V] A with U = G g G^T and V = B^T d B, so for the loss
 // L = sum_tiles <dY, Y> the gradient is dL/dU = sum_tiles (A dY A^T) .* V and dL/dg = G^T (dL/dU) G:
@@ -28,7 +28,7 @@
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv_cpu_blocking.h"
 #include "kernels/conv_fwd.h"
-#include "kernels/winograd_f2x3.h"
+#include "kernels/winograd_cpu.h"
 
 namespace vdsr {
 namespace {
@@ -88,6 +88,7 @@ inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0,
   // zeros or never, so the padded GEMM rows and columns add nothing.
   std::vector<float> zeros(size_t(std::max(Cp, K)), 0.0f), d(size_t(16 * Cp), 0.0f), v(size_t(16 * vstride), 0.0f),
       z(size_t(16 * zstride), 0.0f);
+  typename FloatVec<V>::type scratch[16];  // the input transform's
   std::fill(m, m + 16 * Kq * Cq, 0.0f);
   std::fill(bias, bias + K, 0.0f);
   for (int64_t c0 = t0; c0 < t1; c0 += kChunkTiles) {
@@ -95,8 +96,8 @@ inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0,
     for (int64_t t = 0; t < nt; ++t) {
       const WinogradTile tile(c0 + t, g.TH, g.TW);
       const float* a[16];
-      winograd_tile_inputs(g.x, H, W, C, Cp, tile, true, zeros.data(), d.data(), a);
-      winograd_input_transform<V>(a, Cp, v.data() + t * Cq, vstride);
+      winograd_tile_inputs<2>(g.x, H, W, C, Cp, tile, true, zeros.data(), d.data(), a);
+      winograd_input_transform<2, V>(a, Cp, v.data() + t * Cq, vstride, scratch);
       const float* y[4];
       for (int i = 0; i < 2; ++i)
         for (int j = 0; j < 2; ++j) {

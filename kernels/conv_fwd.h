@@ -14,28 +14,44 @@ namespace vdsr {
 void conv_fwd_ref(const ConvShape& s, const double* x, const double* wt, const double* b, bool relu,
                   double* y);
 
-// The CPU forward: Winograd's F(2x2, 3x3) where it suits the shape (conv3x3_winograd_suits: 3x3,
-// zero padding, at least 32 channels in and out, as VDSR's 64 -> 64 layers), else the direct method.
-// VDSR_CPU_CONV=direct forces the direct method everywhere (unset or "auto": the choice above; the
-// weight gradient, kernels/conv3x3_bwd_weight.h, chooses the same way).
-// Both are exact on small integers and give the same bits for any thread count; the results differ
+// The CPU convolutions' method, VDSR_CPU_CONV (read on every call; unset or empty is "auto"):
+//   auto       Winograd F(4x4, 3x3) for the forward (and backward-data, which runs the forward) of
+//              the layers Winograd suits (conv3x3_winograd_suits), F(2x2, 3x3) for their weight
+//              gradient, the direct method elsewhere;
+//   winograd2  F(2x2, 3x3) wherever Winograd suits, the direct method elsewhere (exact on small
+//              integers everywhere, as the direct method);
+//   direct     the direct method everywhere.
+// The choice never depends on the image's size, so a region of an image runs the same method as
+// the whole image (model/tiled.cpp). Any other value is the user's error, said in words (the tools
+// check it when they start). Every method gives the same bits for any thread count; they differ
 // from each other in rounding only.
+enum class CpuConvMethod { Auto, Winograd2, Direct };
+CpuConvMethod cpu_conv_method();
+// The Winograd tile conv_fwd_cpu uses for shape s under the current method: 4, 2, or 0 (direct).
+int cpu_conv_fwd_tile(const ConvShape& s);
+// The same for conv3x3_bwd_weight_cpu: 2 or 0.
+int cpu_conv_bwd_weight_tile(const ConvShape& s);
+// How far (pixels, each side) the inputs that can change an output's bits of conv_fwd_cpu reach:
+// R / 2, the window, for the direct method and F(2x2) (each of its two outputs sums only the terms
+// of its own window), 3 for F(4x4) (an output sums terms over 5 of its tile's 6 input rows and
+// columns, which cancel in exact arithmetic but round). Tiled inference's halo (model/tiled.h).
+int cpu_conv_fwd_reach(const ConvShape& s);
+
+// The CPU forward by the method above.
 void conv_fwd_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
                   float* y);
-// VDSR_CPU_CONV, read on every call: true for "direct", false when unset, empty or "auto"; any other
-// value is the user's error, said in words (the tools check it when they start).
-bool cpu_conv_direct_forced();
 
 // Direct method (implicit GEMM), any shape. Each output pixel's arithmetic (order of the sums) does
 // not depend on where the pixel sits, so any crop of an image equals it bit for bit.
 void conv_fwd_direct_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
                          float* y);
 
-// Winograd F(2x2, 3x3) (kernels/conv3x3_fwd_winograd_cpu.cpp): 2.25x fewer multiply-adds. An output's
-// arithmetic depends on its place in its 2 x 2 tile, so a crop equals the whole image bit for bit
-// when it starts at even coordinates (model/tiled.cpp aligns its regions so). 3x3 zero padding only.
+// Winograd F(tile x tile, 3x3), tile = 2 or 4 (kernels/conv3x3_fwd_winograd_cpu.cpp): 2.25x or 4x
+// fewer multiply-adds. An output's arithmetic depends on its place in its tile, so a crop equals the
+// whole image bit for bit when it starts at multiples of the tile (model/tiled.cpp aligns its
+// regions to multiples of 4). 3x3 zero padding only; suits layers of 32 or more channels each side.
 bool conv3x3_winograd_suits(const ConvShape& s);
 void conv3x3_fwd_winograd_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
-                              float* y);
+                              float* y, int tile);
 
 }  // namespace vdsr

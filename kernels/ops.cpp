@@ -251,11 +251,12 @@ std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DTyp
   if (d.is_cpu()) {  // each role's method (backward-data runs the forward with C and K swapped)
     ConvShape t = s;
     std::swap(t.C, t.K);
-    const auto method = [](const ConvShape& c) {
-      return !cpu_conv_direct_forced() && conv3x3_winograd_suits(c) ? "cpu-winograd" : "cpu-direct";
+    const auto method = [](int tile) {
+      return tile == 0 ? std::string("cpu-direct") : "cpu-winograd-f" + std::to_string(tile);
     };
-    return std::string("fwd ") + method(s) + ", bwd_data " + (s.is_3x3_zero() ? method(t) : "-") +
-           ", bwd_weight " + (s.is_3x3_zero() ? method(s) : "-");
+    return "fwd " + method(cpu_conv_fwd_tile(s)) + ", bwd_data " +
+           (s.is_3x3_zero() ? method(cpu_conv_fwd_tile(t)) : "-") + ", bwd_weight " +
+           (s.is_3x3_zero() ? method(cpu_conv_bwd_weight_tile(s)) : "-");
   }
   std::string text;
 #ifdef VDSR_HAVE_CUDA

@@ -53,7 +53,7 @@ bool conv_math_available(Device d, Precision math);
 // Which kernels a layer of shape s in `math`, reading `in` and writing `out` maps, runs on d, for
 // -v listings: "fwd tiled-128x64, bwd_data tiled-128x64, bwd_weight tiled-64x192" (the registry's
 // defaults, kernels/conv_variants.cuh; "-" where none runs; the bf16 mode's thin layers: its bf16
-// "thin-*" rows), or the CPU's: "fwd cpu-winograd, bwd_data cpu-winograd, bwd_weight cpu-winograd"
+// "thin-*" rows), or the CPU's: "fwd cpu-winograd-f4, bwd_data cpu-winograd-f4, bwd_weight cpu-winograd-f2"
 // (each role's method, kernels/conv_fwd.h).
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out);
 

@@ -3,8 +3,8 @@
 // pixel at distance d from the region's edge depends only on inputs inside the region while
 // d >= the receptive radius (each R x R layer widens the dependency by R / 2 pixels: VDSR's depth,
 // SRCNN 9-5-5's 8), and at the image border the region edge is the image edge, where the network
-// pads (zeros, or SRCNN's replicated edge) exactly as in whole-image inference. Regions start at even
-// coordinates, which the CPU's Winograd layers need to give the whole image's bits (make_tile).
+// pads (zeros, or SRCNN's replicated edge) exactly as in whole-image inference. Regions start at
+// multiples of 4, which the CPU's Winograd layers need to give the whole image's bits (make_tile).
 #include "model/tiled.h"
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/conv_fwd.h"
 #include "model/inference.h"
 
 namespace vdsr {
@@ -61,12 +62,12 @@ Tile make_tile(int H, int W, int y0, int x0, int th, int tw, int halo) {
   t.x0 = x0;
   t.th = th;
   t.tw = tw;
-  // Regions start at even rows and columns: the CPU's Winograd forward computes each 2 x 2 block of
-  // outputs together, at even coordinates of the plane it is given (kernels/conv_fwd.h), so an even
-  // origin puts every pixel in the same place of its block as in the whole image (one more row or
-  // column of halo at most).
-  t.ry0 = std::max(0, y0 - halo) & ~1;
-  t.rx0 = std::max(0, x0 - halo) & ~1;
+  // Regions start at rows and columns that are multiples of 4: the CPU's Winograd forward computes
+  // each 4 x 4 (or 2 x 2) block of outputs together, at multiples of 4 (or 2) of the plane it is
+  // given (kernels/conv_fwd.h), so such an origin puts every pixel in the same place of its block as
+  // in the whole image (three more rows or columns of halo at most).
+  t.ry0 = std::max(0, y0 - halo) & ~3;
+  t.rx0 = std::max(0, x0 - halo) & ~3;
   t.rh = std::min(H, y0 + th + halo) - t.ry0;
   t.rw = std::min(W, x0 + tw + halo) - t.rx0;
   return t;
@@ -83,12 +84,17 @@ std::vector<Tile> make_tiles(int H, int W, int tile, int halo) {
 
 }  // namespace
 
-int tile_halo(const VdsrConfig& cfg) { return cfg.receptive_radius(); }
+int tile_halo(const VdsrConfig& cfg, Device d) {
+  if (!d.is_cpu()) return cfg.receptive_radius();
+  int halo = 0;
+  for (const LayerDesc& l : layer_table(cfg)) halo += cpu_conv_fwd_reach(l.shape(1, 1, 1));
+  return halo;
+}
 
-int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile) {
+int64_t tiled_work_pixels(const VdsrConfig& cfg, Device d, int H, int W, int tile) {
   if (tile <= 0 || (tile >= H && tile >= W)) return int64_t(H) * W;
   int64_t sum = 0;
-  for (const Tile& t : make_tiles(H, W, tile, tile_halo(cfg))) sum += t.region_pixels();
+  for (const Tile& t : make_tiles(H, W, tile, tile_halo(cfg, d))) sum += t.region_pixels();
   return sum;
 }
 
@@ -100,7 +106,7 @@ NetPlane run_model_tiled(Vdsr& model, const NetPlane& input, int tile) {
   const int H = input.height(), W = input.width();
   VDSR_CHECK(H >= 1 && W >= 1, "empty input plane " << H << "x" << W);
   if (tile <= 0 || (tile >= H && tile >= W)) return run_model(model, input);
-  std::vector<Tile> tiles = make_tiles(H, W, tile, tile_halo(model.config()));
+  std::vector<Tile> tiles = make_tiles(H, W, tile, tile_halo(model.config(), model.device()));
   // Largest region first, so the model's activation arena and the staging buffers are allocated
   // once, at their final size (pieces are independent: the order does not change the output).
   std::stable_sort(tiles.begin(), tiles.end(), [](const Tile& a, const Tile& b) {
@@ -119,20 +125,20 @@ Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h,
              "region " << w << "x" << h << " at (" << x0 << ", " << y0 << ") is not inside the " << W << "x" << H
                        << " plane");
   // The region and its halo alone become floats: the rest of the plane is not read.
-  const Tile t = make_tile(H, W, y0, x0, h, w, tile_halo(model.config()));
+  const Tile t = make_tile(H, W, y0, x0, h, w, tile_halo(model.config(), model.device()));
   NetPlane region(t.rh, t.rw, model.device()), out(h, w, model.device());
   for (int y = 0; y < t.rh; ++y)
     for (int x = 0; x < t.rw; ++x) region.row(y)[x] = static_cast<float>(input01.at(t.ry0 + y, t.rx0 + x));
-  RegionRunner(model).run(region, make_tile(t.rh, t.rw, y0 - t.ry0, x0 - t.rx0, h, w, tile_halo(model.config())),
+  RegionRunner(model).run(region, make_tile(t.rh, t.rw, y0 - t.ry0, x0 - t.rx0, h, w, tile_halo(model.config(), model.device())),
                           out, y0 - t.ry0, x0 - t.rx0);
   return to_plane(out);
 }
 
 int64_t inference_bytes_per_pixel(const VdsrConfig& cfg) { return 2 * int64_t(cfg.widest()) * 4 + 2 * 4; }
 
-int auto_tile_size(const VdsrConfig& cfg, int64_t budget_bytes) {
+int auto_tile_size(const VdsrConfig& cfg, Device d, int64_t budget_bytes) {
   constexpr int kMin = 32, kStep = 8, kMax = 1 << 16;
-  const int halo = tile_halo(cfg);
+  const int halo = tile_halo(cfg, d);
   const int64_t per_pixel = inference_bytes_per_pixel(cfg);
   auto fits = [&](int t) {
     const int64_t side = int64_t(t) + 2 * halo;

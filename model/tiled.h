@@ -1,9 +1,10 @@
 // Tiled inference: any image size with bounded activation memory. The output is cut into tiles of
 // `tile` x `tile` pixels; each runs through the network with a halo of the receptive-field radius
 // on every side (R / 2 pixels per R x R layer: VDSR's depth, SRCNN 9-5-5's 8), clipped at the image
-// border where the network's own padding applies, and widened by a row or column where needed so that it
-// starts at even coordinates. Because every conv output pixel is computed the same way wherever it sits,
-// or (the CPU's Winograd layers) the same way wherever it sits relative to even coordinates, the tiled
+// border where the network's own padding applies, and widened by up to three rows or columns so that
+// it starts at multiples of 4. Because every conv output pixel is computed the same way wherever it
+// sits, or (the CPU's Winograd layers, tiles of 4 x 4 or 2 x 2 outputs) the same way wherever it sits
+// relative to multiples of 4, from inputs no further than the halo counts (tile_halo), the tiled
 // output equals the whole-image output bit for bit.
 #pragma once
 
@@ -15,8 +16,11 @@
 
 namespace vdsr {
 
-// The halo a tile needs: the network's receptive-field radius.
-int tile_halo(const VdsrConfig& cfg);
+// The halo a tile needs on device d: how far the inputs that can change an output's bits reach,
+// the sum over the layers of each one's reach: R / 2 on a GPU (the receptive-field radius: VDSR's
+// depth), on the CPU the conv method's (kernels/conv_fwd.h: 3 for the F(4x4) Winograd layers, so
+// VDSR's is 1 + 18 x 3 + 1 = 56 there by default).
+int tile_halo(const VdsrConfig& cfg, Device d);
 
 // run_model's output (input + f(input); SRCNN: f(input)), computed tile by tile; tile <= 0 or >= the image: one piece.
 NetPlane run_model_tiled(Vdsr& model, const NetPlane& input, int tile);
@@ -28,14 +32,14 @@ Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h,
 
 // Pixels the network runs over for a tile x tile pass of an H x W plane: the pieces with their
 // halos (H W when untiled). For progress: each forward covers one region.
-int64_t tiled_work_pixels(const VdsrConfig& cfg, int H, int W, int tile);
+int64_t tiled_work_pixels(const VdsrConfig& cfg, Device d, int H, int W, int tile);
 
 // Inference bytes per pixel of a region: the two ping-pong feature maps (the widest map's floats)
 // plus the float input and output planes that stage it on the device (Vdsr::forward_host).
 int64_t inference_bytes_per_pixel(const VdsrConfig& cfg);
 
 // The largest tile (a multiple of 8, at least 32) whose haloed activations fit in `budget_bytes`
-// for this model in inference.
-int auto_tile_size(const VdsrConfig& cfg, int64_t budget_bytes);
+// for this model in inference on device d.
+int auto_tile_size(const VdsrConfig& cfg, Device d, int64_t budget_bytes);
 
 }  // namespace vdsr

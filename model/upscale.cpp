@@ -57,7 +57,7 @@ int auto_tile(const Vdsr& model, const NetPlane& up) {
   const VdsrConfig& cfg = model.config();
   const int64_t budget = activation_budget(model);
   if (up.size() * inference_bytes_per_pixel(cfg) <= budget) return 0;
-  return auto_tile_size(cfg, budget);
+  return auto_tile_size(cfg, model.device(), budget);
 }
 
 // The network on the upscaled luma w.net, tiled, its output into w.net (w.luma with TTA); a device
@@ -74,7 +74,7 @@ void run_luma(Vdsr& model, UpscaleWork& w, const UpscaleOptions& opt) {
   } observing{model};
   for (;;) {
     if (opt.on_progress) {
-      const double total = double(tiled_work_pixels(model.config(), up.height(), up.width(), tile)) *
+      const double total = double(tiled_work_pixels(model.config(), model.device(), up.height(), up.width(), tile)) *
                            model.config().depth * (opt.tta ? 8 : 1);
       auto done = std::make_shared<double>(0.0);
       model.set_forward_observer([done, total, &opt](int64_t layer_pixels) {

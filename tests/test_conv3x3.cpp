@@ -60,8 +60,9 @@ const ConvShape kShapes[] = {
     // C > 1 and W > 64 takes backward-weight's second segment of pixels through the K = 1 tile.
     {1, 5, 6, 5, 40},  {1, 3, 70, 5, 1},
     // Winograd (C and K >= 32) with channels that fill no whole vector, a partial last block of
-    // tiles and odd sizes (partial tiles on the right and the bottom).
-    {2, 7, 9, 37, 45}, {1, 5, 6, 40, 33}, {3, 3, 3, 32, 32},
+    // tiles and sizes that leave partial tiles of F(2x2) and of F(4x4) (one, two or three rows or
+    // columns) on the right and the bottom.
+    {2, 7, 9, 37, 45}, {1, 5, 6, 40, 33}, {3, 3, 3, 32, 32}, {2, 13, 14, 37, 45}, {1, 10, 15, 40, 33},
 };
 
 }  // namespace
@@ -163,6 +164,8 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
                               {3, 4, 6, 1, 64},  {1, 6, 5, 64, 1},   {3, 40, 41, 8, 16},
                               {2, 3, 130, 4, 4}, {1, 7, 13, 64, 17}, {2, 5, 9, 7, 1},
                               {1, 4, 7, 1, 13},  {1, 6, 7, 37, 45}};
+  // F(4x4) ("auto" at C, K >= 32) is not exact (G's sixths): its forward and backward-data are held
+  // to a rounding bound by the awkward-shape tests instead; its weight gradient is F(2x2)'s.
   for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
@@ -180,13 +183,15 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
       std::vector<double> y_ref(y.size());
       vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
       vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
-      require_exact(y, y_ref, "fwd " + tag);
+      if (vdsr::cpu_conv_fwd_tile(s) != 4) require_exact(y, y_ref, "fwd " + tag);
 
       std::vector<float> dx(size_t(s.in_elems()), kNaN);
       std::vector<double> dx_ref(dx.size());
       vdsr::conv3x3_bwd_data_cpu(s, dy.data(), wt.data(), x.data(), dx.data());
       vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), xd.data(), dx_ref.data());
-      require_exact(dx, dx_ref, "bwd_data " + tag);
+      ConvShape transposed = s;  // backward-data's forward
+      std::swap(transposed.C, transposed.K);
+      if (vdsr::cpu_conv_fwd_tile(transposed) != 4) require_exact(dx, dx_ref, "bwd_data " + tag);
 
       std::vector<float> dw(size_t(s.weight_elems()), kNaN), db(size_t(s.K), kNaN);
       std::vector<double> dw_ref(dw.size()), db_ref(db.size());
@@ -320,13 +325,17 @@ TEST_CASE("conv3x3 masked backward-data is the chain rule through the ReLU below
 
 TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
   // As in PyTorch (kernels/conv_fwd.h): relu(NaN) is NaN, not 0, so a non-finite value reaches the
-  // loss and stops training. One NaN input pixel makes NaN exactly the outputs whose 3x3 window
-  // holds it, in every channel; the others are finite. K = 1 has its own block; C = 36, K = 40 runs
-  // Winograd, whose 4 x 4 input windows of the tiles around (1, 3) all hold the NaN while only some
-  // of their outputs may become NaN (its transforms only add, so no 0 x NaN).
-  const int64_t H = 4, W = 5, h0 = 1, w0 = 3;
+  // loss and stops training. One NaN input pixel makes NaN the outputs whose 3x3 window holds it, in
+  // every channel. The direct method and F(2x2) ("winograd2"; its transforms only add) make NaN
+  // exactly those; F(4x4) ("auto" at C, K >= 32) may also make NaN the other outputs of the 4 x 4
+  // tiles that read the pixel (its exact cancellations do not cancel a NaN), and no others. K = 1
+  // has its own block; C = 36, K = 40 runs Winograd. The NaN at (5, 6) is read by one F(4x4) tile
+  // (rows and columns 4 .. 7) and by four F(2x2) tiles.
+  const int64_t H = 12, W = 13, h0 = 5, w0 = 6;
+  for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
+    CpuConvScope method(algo);
     for (const auto& ck : {std::pair<int64_t, int64_t>{3, 1}, {3, 5}, {3, 40}, {36, 40}}) {
       const int64_t K = ck.second;
       const ConvShape s{1, H, W, ck.first, K};
@@ -336,32 +345,45 @@ TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
       const auto b = random_floats(size_t(s.K), -1, 1, 722);
       std::vector<float> y(size_t(s.out_elems()), 0.0f);
       vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
-      int64_t bad = 0;
+      const bool f4 = vdsr::cpu_conv_fwd_tile(s) == 4;
+      int64_t missing = 0, spread = 0, tile_nans = 0;
       for (int64_t h = 0; h < H; ++h)
         for (int64_t w = 0; w < W; ++w)
           for (int64_t k = 0; k < K; ++k) {
             const bool sees_nan = std::abs(h - h0) <= 1 && std::abs(w - w0) <= 1;
+            const bool in_tile = f4 && h / 4 == 1 && w / 4 == 1;
             const float v = y[size_t((h * W + w) * K + k)];
-            bad += sees_nan ? !std::isnan(v) : !std::isfinite(v);
+            if (sees_nan)
+              missing += !std::isnan(v);
+            else if (in_tile)
+              tile_nans += std::isnan(v);
+            else
+              spread += !std::isfinite(v);
           }
-      INFO(isa << " " << shape_str(s));
-      CHECK(bad == 0);
+      INFO(algo << " " << isa << " " << shape_str(s) << ": " << tile_nans << " NaN outside the windows, inside the tile");
+      CHECK(missing == 0);
+      CHECK(spread == 0);
     }
   }
 }
 
 TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal the image)") {
-  // The whole image against sub-images: a core rectangle plus a one-pixel halo (clipped at the
-  // image border, where the zero padding is what the whole image sees too). Every core pixel has
-  // its whole 3x3 neighbourhood, so it must equal the whole-image result bit for bit: always for the
-  // direct method; for Winograd (C and K >= 32 under "auto") when the sub-image starts at an even row
-  // and column, and at an odd one it differs (which is why model/tiled.cpp aligns its regions).
+  // The whole image against sub-images: a core rectangle plus a halo of the method's reach
+  // (cpu_conv_fwd_reach: 1, the 3x3 window, for the direct method and F(2x2); 3 for F(4x4), whose
+  // outputs round terms from further away), clipped at the image border, where the zero padding is
+  // what the whole image sees too. Every core pixel then has every input that can change its bits,
+  // so it must equal the whole-image result bit for bit: always for the direct method; for Winograd
+  // (C and K >= 32: F(4x4) under "auto", F(2x2) under "winograd2") when the sub-image starts at a
+  // row and column that are multiples of its tile, and elsewhere it differs (which is why
+  // model/tiled.cpp aligns its regions and sizes its halo by the reach).
   struct Crop {
     int64_t h0, h1, w0, w1;  // the core, [h0, h1) x [w0, w1)
   };
   const int64_t H = 23, W = 29;
+  // Origins (the core's start less one, clipped at 0) at multiples of 4, of 2 only, and odd.
   const Crop crops[] = {{0, 23, 0, 29},  {5, 12, 7, 20},  {0, 4, 0, 6},   {19, 23, 25, 29}, {10, 11, 0, 29},
-                        {0, 23, 13, 14}, {3, 9, 0, 1},    {1, 2, 27, 28}, {4, 9, 2, 8},     {7, 15, 9, 21}};
+                        {0, 23, 13, 14}, {3, 9, 0, 1},    {1, 2, 27, 28}, {4, 9, 2, 8},     {7, 15, 9, 21},
+                        {9, 14, 5, 17},  {3, 8, 11, 24}};
   const std::pair<int64_t, int64_t> channels[] = {{64, 64}, {1, 64}, {64, 1}, {3, 5}, {7, 1}, {40, 36}};
   for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
@@ -378,9 +400,13 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
       vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
       vdsr::conv3x3_bwd_data_cpu(s, dy.data(), wt.data(), src.data(), dx.data());
 
+      ConvShape transposed = s;
+      std::swap(transposed.C, transposed.K);  // backward-data's forward
+      const int64_t reach = std::max(vdsr::cpu_conv_fwd_reach(s), vdsr::cpu_conv_fwd_reach(transposed));
+      int aligned_crops = 0, other_crops = 0;
       for (const Crop& c : crops) {
-        const int64_t sh0 = std::max<int64_t>(0, c.h0 - 1), sh1 = std::min(H, c.h1 + 1);
-        const int64_t sw0 = std::max<int64_t>(0, c.w0 - 1), sw1 = std::min(W, c.w1 + 1);
+        const int64_t sh0 = std::max<int64_t>(0, c.h0 - reach), sh1 = std::min(H, c.h1 + reach);
+        const int64_t sw0 = std::max<int64_t>(0, c.w0 - reach), sw1 = std::min(W, c.w1 + reach);
         const ConvShape t{1, sh1 - sh0, sw1 - sw0, s.C, s.K};
         auto crop = [&](const std::vector<float>& full, int64_t ch) {
           std::vector<float> out;
@@ -404,12 +430,19 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
           }
         INFO(algo << " " << isa << " " << shape_str(s) << " crop rows " << c.h0 << ".." << c.h1 << " cols " << c.w0
                   << ".." << c.w1);
-        ConvShape transposed = s;
-        std::swap(transposed.C, transposed.K);  // backward-data's forward
-        const bool even = sh0 % 2 == 0 && sw0 % 2 == 0, auto_algo = algo == "auto";
-        CHECK((bad_y == 0) == (even || !auto_algo || !vdsr::conv3x3_winograd_suits(s)));
-        CHECK((bad_dx == 0) == (even || !auto_algo || !vdsr::conv3x3_winograd_suits(transposed)));
+        // Equal exactly when the method is the direct one or the crop starts at multiples of its tile.
+        const auto aligned = [&](const ConvShape& shape) {
+          const int tile = vdsr::cpu_conv_fwd_tile(shape);
+          return tile == 0 || (sh0 % tile == 0 && sw0 % tile == 0);
+        };
+        CHECK((bad_y == 0) == aligned(s));
+        CHECK((bad_dx == 0) == aligned(transposed));
+        (aligned(s) ? aligned_crops : other_crops) += 1;
       }
+      // Both outcomes are tested wherever Winograd runs.
+      INFO(algo << " " << shape_str(s) << ": " << aligned_crops << " aligned crops, " << other_crops << " others");
+      CHECK(aligned_crops > 0);
+      CHECK((other_crops > 0) == (vdsr::cpu_conv_fwd_tile(s) != 0));
     }
 
     // An image inside a batch equals the image alone.
@@ -458,47 +491,63 @@ TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
 }
 
 TEST_CASE("the CPU forward and weight gradient run Winograd on layers of 32 or more channels each side, else the direct method") {
-  // The dispatch itself: "auto" gives Winograd's bits where it suits (which differ from the direct
-  // method's in rounding) and the direct method's elsewhere; "direct" gives the direct method's.
+  // The dispatch itself: "auto" gives F(4x4)'s bits where Winograd suits, whatever the image's size
+  // (the three methods differ from each other in rounding), and the direct method's elsewhere;
+  // "winograd2" gives F(2x2)'s where Winograd suits; "direct" the direct method's everywhere. The
+  // weight gradient: F(2x2) where Winograd suits unless "direct".
   struct Case {
     ConvShape s;
-    bool winograd;
+    int auto_tile;  // conv_fwd_cpu's tile under "auto": 4 or 0 (direct)
   };
-  for (const Case& c : {Case{{1, 9, 10, 64, 64}, true}, Case{{2, 5, 6, 32, 32}, true}, Case{{1, 9, 10, 31, 64}, false},
-                        Case{{1, 9, 10, 64, 31}, false}, Case{{1, 9, 10, 1, 64}, false},
-                        Case{{1, 9, 10, 64, 64, 5}, false}}) {
+  for (const Case& c : {Case{{1, 12, 12, 64, 64}, 4}, Case{{2, 13, 15, 32, 32}, 4}, Case{{1, 9, 10, 64, 64}, 4},
+                        Case{{2, 5, 6, 32, 32}, 4}, Case{{1, 1, 3, 32, 40}, 4}, Case{{1, 19, 20, 31, 64}, 0},
+                        Case{{1, 19, 20, 64, 31}, 0}, Case{{1, 19, 20, 1, 64}, 0}, Case{{1, 19, 20, 64, 64, 5}, 0}}) {
     const ConvShape& s = c.s;
     INFO(shape_str(s));
-    CHECK(vdsr::conv3x3_winograd_suits(s) == c.winograd);
+    CHECK(vdsr::conv3x3_winograd_suits(s) == (c.auto_tile != 0));
+    CHECK(vdsr::cpu_conv_fwd_tile(s) == c.auto_tile);
+    CHECK(vdsr::cpu_conv_bwd_weight_tile(s) == (c.auto_tile != 0 ? 2 : 0));
     const auto x = random_floats(size_t(s.in_elems()), -1, 1, 901);
     const auto wt = random_floats(size_t(s.weight_elems()), -1, 1, 902);
     const auto b = random_floats(size_t(s.K), -1, 1, 903);
-    std::vector<float> got(size_t(s.out_elems()), kNaN), direct(got.size(), kNaN), forced(got.size(), kNaN);
-    vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), false, got.data());
+    const auto run = [&](const std::string& algo) {
+      CpuConvScope method(algo);
+      std::vector<float> y(size_t(s.out_elems()), kNaN);
+      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), false, y.data());
+      return y;
+    };
+    const auto got = run("auto"), f2_only = run("winograd2"), forced = run("direct");
+    std::vector<float> direct(got.size(), kNaN);
     vdsr::conv_fwd_direct_cpu(s, x.data(), wt.data(), b.data(), false, direct.data());
-    {
-      CpuConvScope method("direct");
-      vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), false, forced.data());
-    }
     CHECK(same_bits(forced, direct));
-    if (c.winograd) {
-      std::vector<float> wino(got.size(), kNaN);
-      vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, wino.data());
-      CHECK(same_bits(got, wino));
-      CHECK_FALSE(same_bits(got, direct));
+    if (c.auto_tile != 0) {
+      std::vector<float> f2(got.size(), kNaN), f4(got.size(), kNaN);
+      vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, f2.data(), 2);
+      vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, f4.data(), 4);
+      CHECK(same_bits(got, c.auto_tile == 4 ? f4 : f2));
+      CHECK(same_bits(f2_only, f2));
+      CHECK_FALSE(same_bits(f2, direct));
+      CHECK_FALSE(same_bits(f4, direct));
+      CHECK_FALSE(same_bits(f4, f2));
     } else {
       CHECK(same_bits(got, direct));
+      CHECK(same_bits(f2_only, direct));
     }
     if (!s.is_3x3_zero()) continue;
-    // The weight gradient picks its method the same way.
+    // The weight gradient: F(2x2) where Winograd suits, under "auto" and "winograd2" alike.
     const auto dy = random_floats(size_t(s.out_elems()), -1, 1, 904);
     std::vector<float> dw(size_t(s.weight_elems()), kNaN), dw_direct(dw.size(), kNaN), db(size_t(s.K), kNaN);
     vdsr::conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
     vdsr::conv3x3_bwd_weight_direct_cpu(s, x.data(), dy.data(), dw_direct.data(), nullptr);
-    if (c.winograd) {
-      std::vector<float> dw_wino(dw.size(), kNaN);
+    if (c.auto_tile != 0) {
+      std::vector<float> dw_wino(dw.size(), kNaN), dw_f2_only(dw.size(), kNaN);
       vdsr::conv3x3_bwd_weight_winograd_cpu(s, x.data(), dy.data(), dw_wino.data(), nullptr);
+      {
+        CpuConvScope method("winograd2");
+        vdsr::conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw_f2_only.data(), db.data());
+      }
       CHECK(same_bits(dw, dw_wino));
+      CHECK(same_bits(dw_f2_only, dw_wino));
       CHECK_FALSE(same_bits(dw, dw_direct));
     } else {
       CHECK(same_bits(dw, dw_direct));
@@ -509,7 +558,7 @@ TEST_CASE("the CPU forward and weight gradient run Winograd on layers of 32 or m
   const ConvShape s{1, 2, 2, 32, 32};
   std::vector<float> x(size_t(s.in_elems()), 1.0f), wt(size_t(s.weight_elems()), 1.0f), y(size_t(s.out_elems()));
   CHECK_THROWS_WITH(vdsr::conv_fwd_cpu(s, x.data(), wt.data(), nullptr, false, y.data()),
-                    Catch::Contains("VDSR_CPU_CONV=fast is not one of auto, direct"));
+                    Catch::Contains("VDSR_CPU_CONV=fast is not one of auto, winograd2, direct"));
 }
 
 TEST_CASE("conv3x3 ops check their preconditions") {

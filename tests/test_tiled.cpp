@@ -14,6 +14,7 @@
 #include "model/tiled.h"
 #include "model/upscale.h"
 #include "model/vdsr.h"
+#include "tests/support/conv_check.h"
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
@@ -38,10 +39,10 @@ Image random_image(int h, int w, int channels, uint32_t seed) {
 }
 
 // The piece [y0, y0+th) x [x0, x0+tw) computed from its input region widened by `halo` (clipped to
-// the image, and started at an even row and column as model/tiled.cpp does for the CPU's Winograd
-// layers), by hand: the test's own oracle of what run_model_tiled does for one piece.
+// the image, and started at a row and column that are multiples of 4 as model/tiled.cpp does for the
+// CPU's Winograd layers), by hand: the test's own oracle of what run_model_tiled does for one piece.
 Plane piece_with_halo(Vdsr& model, const Plane& in, int y0, int x0, int th, int tw, int halo) {
-  const int ry0 = std::max(0, y0 - halo) / 2 * 2, rx0 = std::max(0, x0 - halo) / 2 * 2;
+  const int ry0 = std::max(0, y0 - halo) / 4 * 4, rx0 = std::max(0, x0 - halo) / 4 * 4;
   const int ry1 = std::min(in.height, y0 + th + halo), rx1 = std::min(in.width, x0 + tw + halo);
   Plane region(ry1 - ry0, rx1 - rx0);
   for (int y = 0; y < region.height; ++y)
@@ -73,9 +74,18 @@ void check_tiled_equals_whole(const VdsrConfig& cfg, uint64_t seed, const std::v
 
 }  // namespace
 
-TEST_CASE("tile halo is the network depth") {
-  REQUIRE(tile_halo(VdsrConfig{}) == 20);
-  REQUIRE(tile_halo(VdsrConfig{6, 8, true}) == 6);
+TEST_CASE("tile halo is the network depth, and on the CPU three per F(4x4) Winograd layer") {
+  // On a GPU (and for the CPU's direct and F(2x2) layers) each 3x3 layer reaches one pixel; the
+  // CPU's F(4x4) layers (32 or more channels each side, VDSR_CPU_CONV=auto) reach three.
+  REQUIRE(tile_halo(VdsrConfig{}, Device::cuda(0)) == 20);
+  REQUIRE(tile_halo(VdsrConfig{}, Device::cpu()) == 1 + 18 * 3 + 1);
+  REQUIRE(tile_halo(VdsrConfig{6, 8, true}, Device::cpu()) == 6);
+  REQUIRE(tile_halo(VdsrConfig{4, 32, true}, Device::cpu()) == 8);
+  for (const char* method : {"winograd2", "direct"}) {
+    test::CpuConvScope scope(method);
+    INFO(method);
+    REQUIRE(tile_halo(VdsrConfig{}, Device::cpu()) == 20);
+  }
 }
 
 TEST_CASE("tiled inference equals whole-image inference bit for bit (depth 6, halo 6)") {
@@ -90,6 +100,16 @@ TEST_CASE("tiled inference equals whole-image inference bit for bit (depth 20, h
   check_tiled_equals_whole(VdsrConfig{20, 4, true}, 12, {1, 3}, {{1, 40}, {100, 7}, {9, 11}});
 }
 
+TEST_CASE("tiled inference equals whole-image inference bit for bit with the CPU's Winograd layers") {
+  // 32 channels: the middle layers run Winograd, F(4x4) (halo 1 + 3 + 3 + 1) or F(2x2) (halo 4),
+  // whose outputs depend on their place in their tile (regions start at multiples of 4).
+  for (const char* method : {"auto", "winograd2"}) {
+    test::CpuConvScope scope(method);
+    INFO(method);
+    check_tiled_equals_whole(VdsrConfig{4, 32, true}, 17, {5, 7, 13, 18}, {{37, 29}, {23, 10}});
+  }
+}
+
 TEST_CASE("tiled inference without biases equals whole-image inference") {
   check_tiled_equals_whole(VdsrConfig{5, 12, false}, 13, {3, 9, 17}, {{29, 43}});
 }
@@ -100,7 +120,7 @@ TEST_CASE("a halo one pixel short of the depth changes the output") {
   model.init_he(14);
   const Plane in = random_plane(37, 53, 7);
   const Plane whole = run_model(model, in);
-  const int halo = tile_halo(cfg);
+  const int halo = tile_halo(cfg, Device::cpu());
   // An interior piece (the halo is not clipped on any side) and a piece on the top border.
   struct Piece { int y0, x0, th, tw; };
   for (const Piece& p : {Piece{13, 17, 7, 11}, Piece{0, 20, 5, 9}}) {
@@ -111,6 +131,20 @@ TEST_CASE("a halo one pixel short of the depth changes the output") {
     // ... and with one pixel less it does not: the comparison above can fail.
     REQUIRE(piece_with_halo(model, in, p.y0, p.x0, p.th, p.tw, halo - 1).v != expect.v);
   }
+}
+
+TEST_CASE("the CPU's F(4x4) Winograd layers need more halo than the depth") {
+  // 32 channels: the two middle layers run F(4x4), whose outputs round terms from up to 3 pixels
+  // away (kernels/conv_fwd.h). tile_halo's 1 + 3 + 3 + 1 gives the whole image's bits; the depth
+  // (the GPU's halo) plus one does not. (3 per layer is a bound: this piece needs 6.)
+  const VdsrConfig cfg{4, 32, true};
+  Vdsr model(cfg);
+  model.init_he(14);
+  const Plane in = random_plane(37, 53, 7);
+  const Plane whole = run_model(model, in);
+  const Plane expect = crop(whole, 13, 17, 7, 11);
+  REQUIRE(piece_with_halo(model, in, 13, 17, 7, 11, tile_halo(cfg, Device::cpu())).v == expect.v);
+  REQUIRE(piece_with_halo(model, in, 13, 17, 7, 11, cfg.depth + 1).v != expect.v);
 }
 
 TEST_CASE("run_model_region equals the whole-image output on its region, inside and on the borders") {
@@ -179,11 +213,11 @@ TEST_CASE("TTA with tiles equals TTA on the whole image") {
 
 TEST_CASE("auto_tile_size is a multiple of 8, at least 32, fits the budget and grows with it") {
   for (const VdsrConfig& cfg : {VdsrConfig{}, VdsrConfig{6, 8, true}, VdsrConfig{20, 4, false}}) {
-    const int halo = tile_halo(cfg);
+    const int halo = tile_halo(cfg, Device::cpu());
     const int64_t per_pixel = 2 * int64_t(cfg.channels) * 4 + 2 * 4;
     int prev = 0;
     for (int64_t budget = 0; budget <= (int64_t(64) << 30); budget = budget * 3 / 2 + 1000) {
-      const int t = auto_tile_size(cfg, budget);
+      const int t = auto_tile_size(cfg, Device::cpu(), budget);
       INFO(cfg.describe() << ", budget " << budget << ", tile " << t);
       REQUIRE(t >= 32);
       REQUIRE(t % 8 == 0);
@@ -194,8 +228,10 @@ TEST_CASE("auto_tile_size is a multiple of 8, at least 32, fits the budget and g
       prev = t;
     }
   }
-  // 1 GiB for the default model: (t + 40)^2 * 520 bytes <= 2^30 gives t = 1392 (1432^2 * 520 = 1,066,324,480).
-  REQUIRE(auto_tile_size(VdsrConfig{}, int64_t(1) << 30) == 1392);
+  // 1 GiB for the default model: on a GPU (halo 20) (t + 40)^2 * 520 bytes <= 2^30 gives t = 1392
+  // (1432^2 * 520 = 1,066,324,480); on the CPU (halo 56) (t + 112)^2 * 520 gives 1320.
+  REQUIRE(auto_tile_size(VdsrConfig{}, Device::cuda(0), int64_t(1) << 30) == 1392);
+  REQUIRE(auto_tile_size(VdsrConfig{}, Device::cpu(), int64_t(1) << 30) == 1320);
 }
 
 TEST_CASE("upscale progress rises to exactly 1 over the network's work, tiled, untiled and with TTA") {

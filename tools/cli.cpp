@@ -154,7 +154,7 @@ int run_main(const std::function<int()>& body) {
     // first image that reaches the CPU kernels (once per image) or start thousands of threads.
     (void)ThreadPool::threads_from_environment();
     (void)cpu_isa();
-    (void)cpu_conv_direct_forced();
+    (void)cpu_conv_method();
     return body();
   } catch (const std::exception& e) {
     // One line: the reason in words; a source location only for our own faults (or with -v).
