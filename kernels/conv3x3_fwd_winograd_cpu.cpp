@@ -54,10 +54,10 @@ struct WinoArgs {
 };
 
 // F(4x4)'s 36 rows of V and M (one per element e of the transformed tile) are a block of tiles
-// long plus one cache line: a whole number of 4 KiB apart (6 KiB here), the rows that a tile's
-// transforms read or write together would share two sets of the L1 cache. Measured on a 2-core Xeon
-// (AVX-512), 64x41x41 64 -> 64: 12.6 ms with the line, 13.5-14.1 without; F(2x2)'s 16 rows showed
-// no gain (17.6-18.4 ms without, 18.4-18.6 with).
+// long plus one cache line: 6 KiB apart without it (24 tiles of 64 channels), the rows that a
+// tile's transforms read or write together would fall on two offsets modulo 4 KiB, so on two sets
+// of the L1 cache. Measured on a 2-core Xeon (AVX-512), 64x41x41 64 -> 64: 12.6 ms with the line,
+// 13.5-14.1 without; F(2x2)'s 16 rows showed no gain (17.6-18.4 ms without, 18.4-18.6 with).
 template <int M>
 constexpr int64_t kRowPad = M == 4 ? 16 : 0;
 
@@ -218,26 +218,27 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   const int64_t Kp = (K + KB - 1) / KB * KB, Cp = (C + V - 1) / V * V;
   const int64_t A = tile + 2;
 
-  // U[e][c][k] = (G g_kc G^T)[e], zero in the padded channels; one task per output channel.
+  // U[e][c][k] = (G g_kc G^T)[e], zero in the padded channels. On one thread: splitting it over the
+  // pool by output channel (tasks of 8 share cache lines of U) measured slower, 7.6 against 7.1 ms
+  // for a 1x256x256 64 -> 64 F(4x4) forward on 2 threads; a 1x4x4 one, mostly this, takes 0.4 ms.
   std::vector<float> u(size_t(A * A * C * Kp), 0.0f);
-  parallel_for(K, std::max<int64_t>(1, 4096 / C), [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k)
-      for (int64_t c = 0; c < C; ++c) {
-        float* uk = u.data() + c * Kp + k;
-        if (tile == 2)
-          winograd_filter_transform<2>(wt + (k * C + c) * 9, uk, C * Kp);
-        else
-          winograd_filter_transform<4>(wt + (k * C + c) * 9, uk, C * Kp);
-      }
-  });
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t c = 0; c < C; ++c) {
+      float* uk = u.data() + c * Kp + k;
+      if (tile == 2)
+        winograd_filter_transform<2>(wt + (k * C + c) * 9, uk, C * Kp);
+      else
+        winograd_filter_transform<4>(wt + (k * C + c) * 9, uk, C * Kp);
+    }
   std::vector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
 
   const int64_t TH = (H + tile - 1) / tile, TW = (W + tile - 1) / tile;
   const int64_t P = conv_block_rows(isa, nv);
   // Four register blocks per block: measured on a 2-core Xeon (AVX-512) at 64x41x41 64 -> 64, 1, 2,
-  // 4, 8 and 16 gave 16.5, 15.7, 15.5, 17.3 and 18.7 ms on 2 threads with F(2x2); with F(4x4) at
-  // 1x512x512, 1, 2, 4 and 8 gave 33.0, 32.6, 30.5 and 30.6 ms.
+  // 4, 8 and 16 gave 16.5, 15.7, 15.5, 17.3 and 18.7 ms on 2 threads with F(2x2); with F(4x4) (a
+  // prototype of this kernel) at 1x512x512, 1, 2 and 4 gave 33.0-33.6, 30.4-32.6 and 30.4-30.7 ms,
+  // and at 64x41x41 8 gave 14.4 ms against 4's 13.4.
   const int64_t Q = 4;
   const WinoArgs args{N, H, W, C, K, Cp, Kp, TH, TW, Q, nv, x, u.data(), bp.data(), relu, y};
   const int64_t blocks = (N * TH * TW + Q * P - 1) / (Q * P);

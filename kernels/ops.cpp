@@ -247,6 +247,8 @@ bool conv_math_available(Device d, Precision math) {
   return all;
 }
 
+int conv_fwd_reach(Device d, const ConvShape& s) { return d.is_cpu() ? cpu_conv_fwd_reach(s) : int(s.R / 2); }
+
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out) {
   if (d.is_cpu()) {  // each role's method (backward-data runs the forward with C and K swapped)
     ConvShape t = s;

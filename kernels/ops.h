@@ -57,6 +57,12 @@ bool conv_math_available(Device d, Precision math);
 // (each role's method, kernels/conv_fwd.h).
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out);
 
+// How far (pixels, each side) the inputs that can change the bits of a forward output of a layer of
+// shape s on d reach: R / 2, its window, on a GPU (every output sums its own window's terms in a
+// fixed order) and for the CPU's direct and F(2x2) kernels; 3 for the CPU's F(4x4) Winograd layers
+// (kernels/conv_fwd.h). Tiled inference sums it over the layers for its halo (model/tiled.h).
+int conv_fwd_reach(Device d, const ConvShape& s);
+
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 
 // *loss = 1/(2 batch) sum (pred - target)^2; grad = (pred - target) / batch

@@ -49,8 +49,9 @@ struct WinogradF<2> {
 // -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1], A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0;
 // 0 1 1 4 4 0; 0 1 -1 8 -8 1]. 36 multiply-adds per 16 outputs where F(2x2) needs 64, but G's
 // sixths are not exact in binary and the larger entries (up to 8) grow the rounding: about 8x
-// F(2x2)'s error (docs/kernels.md has the figures), and a 0 x NaN in a transform can spread a NaN
-// to outputs whose window does not hold it.
+// F(2x2)'s error (docs/kernels.md has the figures). An output sums terms from 5 of the 6 input rows
+// and columns, which cancel in exact arithmetic only: its bits depend on inputs up to 3 pixels
+// beyond its 3 x 3 window, and a NaN input reaches every output of the tiles that read it.
 template <>
 struct WinogradF<4> {
   static constexpr int kAlpha = 6;
@@ -88,7 +89,8 @@ inline void winograd_filter_transform(const float* g, float* u, int64_t ustride)
   const auto& G = WinogradF<M>::kG;
   double gg[A][3];  // G g
   for (int i = 0; i < A; ++i)
-    for (int s = 0; s < 3; ++s) gg[i][s] = G[i][0] * double(g[s]) + G[i][1] * double(g[3 + s]) + G[i][2] * double(g[6 + s]);
+    for (int s = 0; s < 3; ++s)
+      gg[i][s] = G[i][0] * double(g[s]) + G[i][1] * double(g[3 + s]) + G[i][2] * double(g[6 + s]);
   for (int i = 0; i < A; ++i)
     for (int j = 0; j < A; ++j)
       u[(i * A + j) * ustride] = float(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
@@ -125,8 +127,8 @@ inline void winograd_tile_inputs(const float* x, int64_t H, int64_t W, int64_t C
 
 // The input transform of one tile: p[a * a] (Cp floats each) -> v[e * vstride + c] = (B^T d B)[e]
 // (e = a i + j), V channels at a time. scratch: a * a vectors in memory for F(4x4), whose 36 would
-// spill from the registers anyway (measured: 5 % faster than leaving them to the compiler); F(2x2)'s
-// 16 stay in registers (10 % faster than through memory).
+// spill from the registers anyway (a prototype ran 2 % faster so than with them left to the
+// compiler); F(2x2)'s 16 stay in registers.
 template <int M, int V>
 inline __attribute__((always_inline)) void winograd_input_transform(const float* const* p, int64_t Cp, float* v,
                                                                     int64_t vstride,

@@ -1,10 +1,11 @@
 // Tiled inference (model/tiled.h). Output tile [y0, y0 + th) x [x0, x0 + tw) is computed from the
 // input region [y0 - halo, y0 + th + halo) x [x0 - halo, x0 + tw + halo) clipped to the image; a
-// pixel at distance d from the region's edge depends only on inputs inside the region while
-// d >= the receptive radius (each R x R layer widens the dependency by R / 2 pixels: VDSR's depth,
-// SRCNN 9-5-5's 8), and at the image border the region edge is the image edge, where the network
-// pads (zeros, or SRCNN's replicated edge) exactly as in whole-image inference. Regions start at
-// multiples of 4, which the CPU's Winograd layers need to give the whole image's bits (make_tile).
+// pixel at distance d from the region's edge has the same bits as in the whole image while
+// d >= the halo (each layer widens the inputs an output's bits depend on by its reach: R / 2, or 3
+// for the CPU's F(4x4) Winograd layers; tile_halo), and at the image border the region edge is the
+// image edge, where the network pads (zeros, or SRCNN's replicated edge) exactly as in whole-image
+// inference. Regions start at multiples of 4, which the CPU's Winograd layers need to give the whole
+// image's bits (make_tile).
 #include "model/tiled.h"
 
 #include <algorithm>
@@ -13,7 +14,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "kernels/conv_fwd.h"
+#include "kernels/ops.h"
 #include "model/inference.h"
 
 namespace vdsr {
@@ -85,9 +86,8 @@ std::vector<Tile> make_tiles(int H, int W, int tile, int halo) {
 }  // namespace
 
 int tile_halo(const VdsrConfig& cfg, Device d) {
-  if (!d.is_cpu()) return cfg.receptive_radius();
   int halo = 0;
-  for (const LayerDesc& l : layer_table(cfg)) halo += cpu_conv_fwd_reach(l.shape(1, 1, 1));
+  for (const LayerDesc& l : layer_table(cfg)) halo += ops::conv_fwd_reach(d, l.shape(1, 1, 1));
   return halo;
 }
 

@@ -17,9 +17,9 @@
 namespace vdsr {
 
 // The halo a tile needs on device d: how far the inputs that can change an output's bits reach,
-// the sum over the layers of each one's reach: R / 2 on a GPU (the receptive-field radius: VDSR's
-// depth), on the CPU the conv method's (kernels/conv_fwd.h: 3 for the F(4x4) Winograd layers, so
-// VDSR's is 1 + 18 x 3 + 1 = 56 there by default).
+// the sum over the layers of each one's reach (ops::conv_fwd_reach): R / 2 on a GPU (the
+// receptive-field radius: VDSR's depth), 3 for the CPU's F(4x4) Winograd layers, so VDSR's is
+// 1 + 18 x 3 + 1 = 56 on the CPU by default.
 int tile_halo(const VdsrConfig& cfg, Device d);
 
 // run_model's output (input + f(input); SRCNN: f(input)), computed tile by tile; tile <= 0 or >= the image: one piece.

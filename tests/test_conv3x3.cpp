@@ -360,7 +360,8 @@ TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
             else
               spread += !std::isfinite(v);
           }
-      INFO(algo << " " << isa << " " << shape_str(s) << ": " << tile_nans << " NaN outside the windows, inside the tile");
+      INFO(algo << " " << isa << " " << shape_str(s) << ": " << tile_nans
+                << " NaN outside the windows, inside the tile");
       CHECK(missing == 0);
       CHECK(spread == 0);
     }

@@ -114,37 +114,33 @@ TEST_CASE("tiled inference without biases equals whole-image inference") {
   check_tiled_equals_whole(VdsrConfig{5, 12, false}, 13, {3, 9, 17}, {{29, 43}});
 }
 
-TEST_CASE("a halo one pixel short of the depth changes the output") {
-  const VdsrConfig cfg{6, 8, true};
-  Vdsr model(cfg);
-  model.init_he(14);
-  const Plane in = random_plane(37, 53, 7);
-  const Plane whole = run_model(model, in);
-  const int halo = tile_halo(cfg, Device::cpu());
-  // An interior piece (the halo is not clipped on any side) and a piece on the top border.
+TEST_CASE("tile_halo gives the whole image's bits, and a shorter halo does not") {
+  // The direct method's layers (8 channels): the halo is the depth, and one pixel less changes the
+  // output. The CPU's F(4x4) Winograd layers (32 channels: the two middle layers), whose outputs
+  // round terms from up to 3 pixels away (kernels/conv_fwd.h): tile_halo's 1 + 3 + 3 + 1, where the
+  // depth (the GPU's halo) plus one is not enough (3 per layer is a bound: this piece needs 6).
   struct Piece { int y0, x0, th, tw; };
-  for (const Piece& p : {Piece{13, 17, 7, 11}, Piece{0, 20, 5, 9}}) {
-    INFO("piece at " << p.y0 << "," << p.x0);
-    const Plane expect = crop(whole, p.y0, p.x0, p.th, p.tw);
-    // The hand-made oracle with the right halo agrees with the whole image ...
-    REQUIRE(piece_with_halo(model, in, p.y0, p.x0, p.th, p.tw, halo).v == expect.v);
-    // ... and with one pixel less it does not: the comparison above can fail.
-    REQUIRE(piece_with_halo(model, in, p.y0, p.x0, p.th, p.tw, halo - 1).v != expect.v);
+  struct Case {
+    VdsrConfig cfg;
+    int short_halo;
+    std::vector<Piece> pieces;  // interior (the halo not clipped on any side), on the top border
+  };
+  for (const Case& c : {Case{VdsrConfig{6, 8, true}, 5, {{13, 17, 7, 11}, {0, 20, 5, 9}}},
+                        Case{VdsrConfig{4, 32, true}, 5, {{13, 17, 7, 11}}}}) {
+    Vdsr model(c.cfg);
+    model.init_he(14);
+    const Plane in = random_plane(37, 53, 7);
+    const Plane whole = run_model(model, in);
+    const int halo = tile_halo(c.cfg, Device::cpu());
+    for (const Piece& p : c.pieces) {
+      INFO(c.cfg.describe() << ", halo " << halo << ", piece at " << p.y0 << "," << p.x0);
+      const Plane expect = crop(whole, p.y0, p.x0, p.th, p.tw);
+      // The hand-made oracle with the right halo agrees with the whole image ...
+      REQUIRE(piece_with_halo(model, in, p.y0, p.x0, p.th, p.tw, halo).v == expect.v);
+      // ... and with a shorter one it does not: the comparison above can fail.
+      REQUIRE(piece_with_halo(model, in, p.y0, p.x0, p.th, p.tw, c.short_halo).v != expect.v);
+    }
   }
-}
-
-TEST_CASE("the CPU's F(4x4) Winograd layers need more halo than the depth") {
-  // 32 channels: the two middle layers run F(4x4), whose outputs round terms from up to 3 pixels
-  // away (kernels/conv_fwd.h). tile_halo's 1 + 3 + 3 + 1 gives the whole image's bits; the depth
-  // (the GPU's halo) plus one does not. (3 per layer is a bound: this piece needs 6.)
-  const VdsrConfig cfg{4, 32, true};
-  Vdsr model(cfg);
-  model.init_he(14);
-  const Plane in = random_plane(37, 53, 7);
-  const Plane whole = run_model(model, in);
-  const Plane expect = crop(whole, 13, 17, 7, 11);
-  REQUIRE(piece_with_halo(model, in, 13, 17, 7, 11, tile_halo(cfg, Device::cpu())).v == expect.v);
-  REQUIRE(piece_with_halo(model, in, 13, 17, 7, 11, cfg.depth + 1).v != expect.v);
 }
 
 TEST_CASE("run_model_region equals the whole-image output on its region, inside and on the borders") {
