@@ -197,9 +197,11 @@ void wino_run(Isa isa, const WinoArgs& g, int64_t b, int64_t e) {
 
 bool conv3x3_winograd_suits(const ConvShape& s) {
   // The transforms cost per channel what the GEMMs cost per channel pair, so narrow layers lose:
-  // 16 x 64 x 64 images, C = K = 16 / 24 / 32 / 64, direct against Winograd on a 2-core Xeon
-  // (AVX-512): 1.37 / 1.76, 3.43 / 3.87, 4.37 / 3.62, 18.7 / 9.4 ms. VDSR's first (C = 1) and last
-  // (K = 1) layers stay direct.
+  // 16 x 64 x 64 images, C = K = 16 / 24 / 32 / 64, direct against F(2x2) on a 2-core Xeon
+  // (AVX-512): 1.37 / 1.76, 3.43 / 3.87, 4.37 / 3.62, 18.7 / 9.4 ms; at d87289d direct, F(2x2) and
+  // F(4x4): 1.47 / 1.79 / 1.50, 3.49 / 3.96 / 2.77, 4.40 / 3.74 / 2.74, 17.9 / 9.6 / 6.5 ms. F(4x4)
+  // alone would win from 24 channels; one rule for both tile sizes and the weight gradient, as
+  // VDSR's layers have 64. VDSR's first (C = 1) and last (K = 1) layers stay direct.
   return s.is_3x3_zero() && s.C >= 32 && s.K >= 32;
 }
 

@@ -381,7 +381,8 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
     int64_t h0, h1, w0, w1;  // the core, [h0, h1) x [w0, w1)
   };
   const int64_t H = 23, W = 29;
-  // Origins (the core's start less one, clipped at 0) at multiples of 4, of 2 only, and odd.
+  // Cores whose crops start (the core's start less the reach, clipped at 0) at multiples of 4, of 2
+  // only and at odd coordinates, for a reach of 1 and of 3.
   const Crop crops[] = {{0, 23, 0, 29},  {5, 12, 7, 20},  {0, 4, 0, 6},   {19, 23, 25, 29}, {10, 11, 0, 29},
                         {0, 23, 13, 14}, {3, 9, 0, 1},    {1, 2, 27, 28}, {4, 9, 2, 8},     {7, 15, 9, 21},
                         {9, 14, 5, 17},  {3, 8, 11, 24}};
