@@ -1,6 +1,7 @@
 // Tiled inference: any image size with bounded activation memory. The output is cut into tiles of
-// `tile` x `tile` pixels; each runs through the network with a halo of the receptive-field radius
-// on every side (R / 2 pixels per R x R layer: VDSR's depth, SRCNN 9-5-5's 8), clipped at the image
+// `tile` x `tile` pixels; each runs through the network with a halo of tile_halo pixels on every
+// side (the layers' reach: R / 2 per R x R layer, VDSR's depth and SRCNN 9-5-5's 8, or 3 for the
+// CPU's F(4x4) Winograd layers, VDSR's 56 there), clipped at the image
 // border where the network's own padding applies, and widened by up to three rows or columns so that
 // it starts at multiples of 4. Because every conv output pixel is computed the same way wherever it
 // sits, or (the CPU's Winograd layers, tiles of 4 x 4 or 2 x 2 outputs) the same way wherever it sits

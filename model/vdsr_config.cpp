@@ -13,12 +13,6 @@ bool VdsrConfig::operator==(const VdsrConfig& o) const {
 
 int VdsrConfig::widest() const { return arch == Arch::Srcnn ? std::max(channels, srcnn_n2) : channels; }
 
-int VdsrConfig::receptive_radius() const {
-  int r = 0;
-  for (const LayerDesc& l : layer_table(*this)) r += l.R / 2;
-  return r;
-}
-
 std::string VdsrConfig::describe() const {
   const std::string b = bias ? "with biases" : "no biases";
   if (arch == Arch::Srcnn)

@@ -30,7 +30,6 @@ struct VdsrConfig {
   bool operator==(const VdsrConfig& o) const;
   bool residual() const { return arch == Arch::Vdsr; }  // output = input + network(input)
   int widest() const;            // the most channels of any feature map between layers
-  int receptive_radius() const;  // how far (pixels) an output reads: the sum of the layers' R / 2
   std::string describe() const;  // "depth 20, 64 channels, with biases" / "SRCNN 9-5-5, 64/32 channels, ..."
 };
 

@@ -38,7 +38,10 @@ TEST_CASE("the SRCNN layer table: kernel sizes, replicate padding, no residual")
   const VdsrConfig cfg = srcnn_config(9, 5, 5, 64, 32, true);
   CHECK(param_count(cfg) == 57281);  // the 9-5-5 release
   CHECK(param_count(srcnn_config(9, 1, 5, 64, 32, true)) == 8129);
-  CHECK(cfg.receptive_radius() == 8);
+  // The receptive radius (4 + 2 + 2) is the tiles' halo on either device: the CPU runs SRCNN's
+  // layers by the direct method.
+  CHECK(tile_halo(cfg, Device::cpu()) == 8);
+  CHECK(tile_halo(cfg, Device::cuda(0)) == 8);
   CHECK(cfg.widest() == 64);
   CHECK_FALSE(cfg.residual());
   CHECK(cfg.describe() == "SRCNN 9-5-5, 64/32 channels, with biases");
