@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/aligned_vector.h"
 #include "engine/cpu_features.h"
 #include "kernels/conv_cpu_blocking.h"
 #include "engine/error.h"
@@ -97,8 +98,8 @@ inline __attribute__((always_inline)) void bww_rows(const BwdWArgs& q, int64_t r
   const int64_t H = q.H, W = q.W, C = q.C, K = q.K, Kp = q.Kp, Jp = q.Jp;
   // Two border pixels, plus room for the padded j of the last pixel's window.
   const int64_t row_len = (W + 2) * C + (Jp - 3 * C);
-  std::vector<float> buf(size_t(4 * row_len), 0.0f);  // three rows and a row of zeros
-  std::vector<float> dbuf(K == Kp ? 0 : size_t(W * Kp), 0.0f);  // dy row with padded channels
+  AlignedVector<float> buf(size_t(4 * row_len), 0.0f);  // three rows and a row of zeros
+  AlignedVector<float> dbuf(K == Kp ? 0 : size_t(W * Kp), 0.0f);  // dy row with padded channels
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / H, h = row % H;
     const float* rows[3];
@@ -196,7 +197,7 @@ void conv3x3_bwd_weight_direct_cpu(const ConvShape& shape, const float* x, const
   const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
   const int64_t gsize = 3 * Jp * Kp + Kp;  // G, then the bias sums
   const int64_t wave = std::min(blocks, kWaveBlocks);
-  std::vector<float> part(size_t(wave * gsize));
+  AlignedVector<float> part(size_t(wave * gsize));
   std::vector<double> total(size_t(gsize), 0.0);
 
   for (int64_t b0 = 0; b0 < blocks; b0 += wave) {

@@ -10,18 +10,21 @@
 // where the direct method needs 36, as in the forward. A register block of P rows k x NV vectors of
 // c accumulates broadcast(Z) * V-vector over the tiles of a chunk of kChunkTiles, whose inputs and
 // output gradients were transformed just before.
+// The bias gradient comes free: Z's element (1, 1) is the sum of the tile's 2 x 2 dY.
 // Determinism: the tiles are cut into blocks of kBlockTiles (a fixed number, never from the thread
 // count); each block owns a float partial of M and of the bias sums, accumulated chunk by chunk in
-// tile order, and the partials are added in block order into a double total, in waves of kWaveBlocks
-// blocks to bound the memory; G^T M G is then taken in double. Exactness: Z and V come from additions
-// only, so on small integers M is an integer, exact in the float partials while below 2^24 (as the
-// direct method's sums), and G^T M G (multiples of 1/4 on the way) is exact in double.
+// tile order, and the partials are added in block order into a double total (each element's sum
+// in that order, the elements split over the threads), in waves of kWaveBlocks blocks to bound the
+// memory; G^T M G is then taken in double. Exactness: Z and V come from additions only, so on small
+// integers M is an integer, exact in the float partials while below 2^24 (as the direct method's
+// sums), and G^T M G (multiples of 1/4 on the way) is exact in double.
 //
 // Paths (AVX-512, AVX2+FMA, baseline) and VDSR_CPU_ISA as in conv_fwd_cpu.cpp.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "engine/aligned_vector.h"
 #include "engine/cpu_features.h"
 #include "engine/error.h"
 #include "engine/thread_pool.h"
@@ -45,6 +48,7 @@ struct WgArgs {
   int64_t Cq, Kq;  // C padded to the register block's NV vectors, K to its P rows
   int64_t Kz;      // Z's row: Kq, or K padded to the vector width where that is longer
   int64_t TH, TW;
+  int64_t msize, psize;  // a block's partial: M [16][Kq][Cq], the bias sums [K], zeros to a cache line
   int nv;
   const float* x;   // [N][H][W][C]
   const float* dy;  // [N][H][W][K]
@@ -79,15 +83,25 @@ inline __attribute__((always_inline)) void dy_transform(const float* const* y, i
   }
 }
 
+// One thread's working memory, made once per call: zeroed, and v's columns past Cp and z's entries
+// past K (up to Kz) are written as zeros or never, so the padded GEMM rows and columns add nothing.
+struct WgScratch {
+  AlignedVector<float> zeros, d, v, z;
+  explicit WgScratch(const WgArgs& g)
+      : zeros(size_t(std::max(g.Cp, g.K)), 0.0f),
+        d(size_t(16 * g.Cp), 0.0f),
+        v(size_t(16 * kChunkTiles * g.Cq), 0.0f),
+        z(size_t(16 * kChunkTiles * g.Kz), 0.0f) {}
+};
+
 // The tiles [t0, t1) of one block into its partial: m [16][Kq][Cq] (zeroed here), bias [K].
 template <int V, int P, int NV>
-inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* bias) {
+inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* bias,
+                                                    WgScratch& ws) {
+  typedef typename FloatVec<V>::type vf;
   const int64_t H = g.H, W = g.W, C = g.C, K = g.K, Cp = g.Cp, Cq = g.Cq, Kq = g.Kq;
   const int64_t Kz = g.Kz, vstride = kChunkTiles * Cq, zstride = kChunkTiles * Kz;
-  // Zero-initialised once: v's columns past Cp and z's entries past K (up to Kz) are written as
-  // zeros or never, so the padded GEMM rows and columns add nothing.
-  std::vector<float> zeros(size_t(std::max(Cp, K)), 0.0f), d(size_t(16 * Cp), 0.0f), v(size_t(16 * vstride), 0.0f),
-      z(size_t(16 * zstride), 0.0f);
+  AlignedVector<float>&zeros = ws.zeros, &d = ws.d, &v = ws.v, &z = ws.z;
   typename FloatVec<V>::type scratch[16];  // the input transform's
   std::fill(m, m + 16 * Kq * Cq, 0.0f);
   std::fill(bias, bias + K, 0.0f);
@@ -104,10 +118,19 @@ inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0,
           const int64_t h = 2 * tile.ty + i, w = 2 * tile.tx + j;
           const bool inside = h < H && w < W;
           y[i * 2 + j] = inside ? g.dy + ((tile.n * H + h) * W + w) * K : zeros.data();
-          if (inside)
-            for (int64_t k = 0; k < K; ++k) bias[k] += y[i * 2 + j][k];
         }
       dy_transform<V>(y, K, z.data() + t * Kz, zstride);
+    }
+    for (int64_t k = 0; k < K; k += V) {  // Z's element (1, 1) is the sum of the tile's dY
+      vf s = {};
+      for (int64_t t = 0; t < nt; ++t) {
+        vf r;
+        std::memcpy(&r, z.data() + 5 * zstride + t * Kz + k, sizeof(vf));
+        s += r;
+      }
+      float sf[V];
+      std::memcpy(sf, &s, sizeof(vf));
+      for (int64_t i = 0; i < std::min<int64_t>(V, K - k); ++i) bias[k + i] += sf[i];
     }
     for (int e = 0; e < 16; ++e)
       for (int64_t kb = 0; kb < Kq; kb += P)
@@ -117,37 +140,50 @@ inline __attribute__((always_inline)) void wg_block(const WgArgs& g, int64_t t0,
   }
 }
 
+// Blocks first + [begin, end) into partials [begin, end) of `part` (psize floats each: M, then the
+// bias sums), with one scratch for them all.
+template <int V, int P, int NV>
+inline __attribute__((always_inline)) void wg_blocks(const WgArgs& g, int64_t first, int64_t begin, int64_t end,
+                                                     float* part) {
+  WgScratch ws(g);
+  const int64_t T = g.N * g.TH * g.TW;
+  for (int64_t i = begin; i < end; ++i) {
+    const int64_t t0 = (first + i) * kBlockTiles;
+    wg_block<V, P, NV>(g, t0, std::min(T, t0 + kBlockTiles), part + i * g.psize, part + i * g.psize + g.msize, ws);
+  }
+}
+
 #if defined(__x86_64__) || defined(__i386__)
-__attribute__((target("avx512f"))) void wg_avx512(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* b) {
+__attribute__((target("avx512f"))) void wg_avx512(const WgArgs& g, int64_t first, int64_t b, int64_t e, float* part) {
   switch (g.nv) {
     case 1:
-      wg_block<16, 24, 1>(g, t0, t1, m, b);
+      wg_blocks<16, 24, 1>(g, first, b, e, part);
       break;
     case 2:
-      wg_block<16, 12, 2>(g, t0, t1, m, b);
+      wg_blocks<16, 12, 2>(g, first, b, e, part);
       break;
     case 3:
-      wg_block<16, 8, 3>(g, t0, t1, m, b);
+      wg_blocks<16, 8, 3>(g, first, b, e, part);
       break;
     default:
-      wg_block<16, 6, 4>(g, t0, t1, m, b);
+      wg_blocks<16, 6, 4>(g, first, b, e, part);
       break;
   }
 }
 
-__attribute__((target("avx2,fma"))) void wg_avx2(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* b) {
+__attribute__((target("avx2,fma"))) void wg_avx2(const WgArgs& g, int64_t first, int64_t b, int64_t e, float* part) {
   if (g.nv == 1)
-    wg_block<8, 12, 1>(g, t0, t1, m, b);
+    wg_blocks<8, 12, 1>(g, first, b, e, part);
   else
-    wg_block<8, 6, 2>(g, t0, t1, m, b);
+    wg_blocks<8, 6, 2>(g, first, b, e, part);
 }
 #endif
 
-void wg_generic(const WgArgs& g, int64_t t0, int64_t t1, float* m, float* b) {
+void wg_generic(const WgArgs& g, int64_t first, int64_t b, int64_t e, float* part) {
   if (g.nv == 1)
-    wg_block<4, 12, 1>(g, t0, t1, m, b);
+    wg_blocks<4, 12, 1>(g, first, b, e, part);
   else
-    wg_block<4, 6, 2>(g, t0, t1, m, b);
+    wg_blocks<4, 6, 2>(g, first, b, e, part);
 }
 
 }  // namespace
@@ -164,38 +200,38 @@ void conv3x3_bwd_weight_winograd_cpu(const ConvShape& shape, const float* x, con
   const int64_t Cp = (C + V - 1) / V * V, Cq = (C + CB - 1) / CB * CB, Kq = (K + P - 1) / P * P;
   const int64_t Kz = std::max(Kq, (K + V - 1) / V * V);
   const int64_t TH = (H + 1) / 2, TW = (W + 1) / 2, T = N * TH * TW;
-  const WgArgs args{N, H, W, C, K, Cp, Cq, Kq, Kz, TH, TW, nv, x, dy};
+  // M, then the bias sums, then zeros to a whole cache line, so that every partial is aligned.
+  const int64_t msize = 16 * Kq * Cq, psize = (msize + K + 15) / 16 * 16;
+  const WgArgs args{N, H, W, C, K, Cp, Cq, Kq, Kz, TH, TW, msize, psize, nv, x, dy};
 
   const int64_t blocks = (T + kBlockTiles - 1) / kBlockTiles;
-  const int64_t msize = 16 * Kq * Cq, psize = msize + K;  // M, then the bias sums
   const int64_t wave = std::min(blocks, kWaveBlocks);
-  std::vector<float> part(size_t(wave * psize));
+  AlignedVector<float> part(size_t(wave * psize), 0.0f);
   std::vector<double> total(size_t(psize), 0.0);
   for (int64_t b0 = 0; b0 < blocks; b0 += wave) {
     const int64_t nb = std::min(wave, blocks - b0);
     parallel_for(nb, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) {
-        float* m = part.data() + i * psize;
-        const int64_t t0 = (b0 + i) * kBlockTiles, t1 = std::min(T, t0 + kBlockTiles);
-        switch (isa) {
+      switch (isa) {
 #if defined(__x86_64__) || defined(__i386__)
-          case Isa::kAvx512:
-            wg_avx512(args, t0, t1, m, m + msize);
-            break;
-          case Isa::kAvx2:
-            wg_avx2(args, t0, t1, m, m + msize);
-            break;
+        case Isa::kAvx512:
+          wg_avx512(args, b0, begin, end, part.data());
+          break;
+        case Isa::kAvx2:
+          wg_avx2(args, b0, begin, end, part.data());
+          break;
 #endif
-          default:
-            wg_generic(args, t0, t1, m, m + msize);
-            break;
-        }
+        default:
+          wg_generic(args, b0, begin, end, part.data());
+          break;
       }
     });
-    for (int64_t i = 0; i < nb; ++i) {
-      const float* m = part.data() + i * psize;
-      for (int64_t e = 0; e < psize; ++e) total[size_t(e)] += double(m[e]);
-    }
+    // Each element's partials in block order, the elements split over the threads.
+    parallel_for(psize, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t i = 0; i < nb; ++i) {
+        const float* m = part.data() + i * psize;
+        for (int64_t e = begin; e < end; ++e) total[size_t(e)] += double(m[e]);
+      }
+    });
   }
 
   // dw_kc = G^T M_kc G: a 4 x 4 block through G^T on each side, 3 x 3 out.

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/aligned_vector.h"
 #include "engine/cpu_features.h"
 #include "kernels/conv_cpu_blocking.h"
 #include "engine/error.h"
@@ -136,7 +137,7 @@ inline __attribute__((always_inline)) void fwd_rows(const FwdArgs& g, int64_t ro
                                                     int64_t row_end) {
   const int64_t H = g.H, W = g.W, C = g.C, K = g.K, R = g.R;
   const int64_t row_len = ((W + P - 1) / P * P + R - 1) * C;  // whole pixel blocks plus the borders
-  std::vector<float> buf(size_t((R + 1) * row_len), 0.0f);     // R rows and a row of zeros
+  AlignedVector<float> buf(size_t((R + 1) * row_len), 0.0f);     // R rows and a row of zeros
   const float* rows[kMaxKernel];
   const float* a[kMaxKernel];
   for (int64_t row = row_begin; row < row_end; ++row) {
@@ -245,13 +246,13 @@ void conv_fwd_direct_cpu(const ConvShape& shape, const float* x, const float* wt
   const int64_t KB = nv == 0 ? 1 : int64_t(nv) * isa_width(isa);
   const int64_t Kp = (K + KB - 1) / KB * KB;
 
-  std::vector<float> wp(size_t(R * R * C * Kp), 0.0f);  // [R][R C][Kp]
+  AlignedVector<float> wp(size_t(R * R * C * Kp), 0.0f);  // [R][R C][Kp]
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c)
       for (int64_t r = 0; r < R; ++r)
         for (int64_t s = 0; s < R; ++s)
           wp[size_t((r * R * C + s * C + c) * Kp + k)] = wt[((k * C + c) * R + r) * R + s];
-  std::vector<float> bp(size_t(Kp), 0.0f);
+  AlignedVector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
 
   const FwdArgs args{N, H, W, C, K, Kp, R, shape.pad == Padding::Replicate, nv, x, wp.data(), bp.data(), relu, y};
