@@ -5,11 +5,10 @@
 //   wt'[c,k,r',s'] = wt[k,c,2-r',2-s']
 // (substitute r' = 2-r, s' = 2-s), so it reuses conv_fwd_cpu with C and K swapped, and inherits
 // its method (Winograd on the wide layers, kernels/conv_fwd.h), exactness and speed. The ReLU mask
-// is a second, memory-bound pass.
+// goes with it: into the Winograd output transform, a second pass after the direct method.
 #include <vector>
 
 #include "engine/error.h"
-#include "engine/thread_pool.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv_cpu_blocking.h"
 #include "kernels/conv_fwd.h"
@@ -34,14 +33,7 @@ void conv3x3_bwd_data_cpu(const ConvShape& shape, const float* dy, const float* 
   ConvShape t = shape;
   t.C = K;
   t.K = C;
-  conv_fwd_cpu(t, dy, wt_t.data(), nullptr, false, dx);
-
-  if (relu_src != nullptr) {
-    // Select rather than multiply: a masked element is +0 even where the sum is not finite.
-    parallel_for(shape.in_elems(), 1 << 16, [=](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) dx[i] = relu_src[i] > 0 ? dx[i] : 0.0f;
-    });
-  }
+  conv_fwd_cpu(t, dy, wt_t.data(), nullptr, false, dx, relu_src);
 }
 
 }  // namespace vdsr

@@ -51,7 +51,8 @@ struct WinoArgs {
   const float* u;   // [a a][C][Kp]: G g G^T
   const float* bp;  // [Kp]
   bool relu;
-  float* y;  // [N][H][W][K]
+  const float* mask;  // [N][H][W][K] or nullptr: y = mask > 0 ? y : +0
+  float* y;           // [N][H][W][K]
 };
 
 // F(4x4)'s 36 rows of V and M (one per element e of the transformed tile) are a block of tiles
@@ -112,7 +113,16 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
             const vf zero = {};
             out[j] = out[j] < zero ? zero : out[j];  // NaN passes
           }
-          float* dst = g.y + ((n * H + M * ty + i) * W + M * tx + j) * K + kv;
+          const int64_t at = ((n * H + M * ty + i) * W + M * tx + j) * K + kv;
+          if (g.mask != nullptr) {  // select, not multiply: +0 even where the sum is not finite
+            vf keep = {}, zero = {};
+            if (nk == V)
+              std::memcpy(&keep, g.mask + at, sizeof(vf));  // one vector load
+            else
+              std::memcpy(&keep, g.mask + at, size_t(nk) * sizeof(float));
+            out[j] = keep > zero ? out[j] : zero;
+          }
+          float* dst = g.y + at;
           if (nk == V)
             std::memcpy(dst, &out[j], sizeof(vf));  // one vector store, not a copy loop
           else
@@ -207,12 +217,12 @@ bool conv3x3_winograd_suits(const ConvShape& s) {
 }
 
 void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu,
-                              float* y, int tile) {
+                              float* y, int tile, const float* relu_src) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
   check_conv3x3_shape(shape, "conv3x3_fwd_winograd_cpu");
   VDSR_CHECK(tile == 2 || tile == 4, "conv3x3_fwd_winograd_cpu: tile " << tile << " is not 2 or 4");
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "null tensor");
-  VDSR_CHECK(x != y, "conv3x3_fwd_winograd_cpu cannot run in place");
+  VDSR_CHECK(x != y && relu_src != y, "conv3x3_fwd_winograd_cpu cannot run in place");
 
   const Isa isa = cpu_isa();
   const int64_t V = isa_width(isa);
@@ -243,7 +253,7 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   // prototype of this kernel) at 1x512x512, 1, 2 and 4 gave 33.0-33.6, 30.4-32.6 and 30.4-30.7 ms,
   // and at 64x41x41 8 gave 14.4 ms against 4's 13.4.
   const int64_t Q = 4;
-  const WinoArgs args{N, H, W, C, K, Cp, Kp, TH, TW, Q, nv, x, u.data(), bp.data(), relu, y};
+  const WinoArgs args{N, H, W, C, K, Cp, Kp, TH, TW, Q, nv, x, u.data(), bp.data(), relu, relu_src, y};
   const int64_t blocks = (N * TH * TW + Q * P - 1) / (Q * P);
   // Blocks per task: about a million multiply-adds, as the direct kernel's rows.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / (A * A * Q * P * C * Kp));

@@ -37,9 +37,11 @@ int cpu_conv_bwd_weight_tile(const ConvShape& s);
 // columns, which cancel in exact arithmetic but round). Tiled inference's halo (model/tiled.h).
 int cpu_conv_fwd_reach(const ConvShape& s);
 
-// The CPU forward by the method above.
+// The CPU forward by the method above. relu_src (backward-data's ReLU mask, or nullptr): then also
+// y = relu_src > 0 ? y : +0 elementwise (relu_src has y's shape), in the Winograd kernel's output
+// transform, in a second pass after the direct method.
 void conv_fwd_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
-                  float* y);
+                  float* y, const float* relu_src = nullptr);
 
 // Direct method (implicit GEMM), any shape. Each output pixel's arithmetic (order of the sums) does
 // not depend on where the pixel sits, so any crop of an image equals it bit for bit.
@@ -52,6 +54,6 @@ void conv_fwd_direct_cpu(const ConvShape& s, const float* x, const float* wt, co
 // regions to multiples of 4). 3x3 zero padding only; suits layers of 32 or more channels each side.
 bool conv3x3_winograd_suits(const ConvShape& s);
 void conv3x3_fwd_winograd_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
-                              float* y, int tile);
+                              float* y, int tile, const float* relu_src = nullptr);
 
 }  // namespace vdsr

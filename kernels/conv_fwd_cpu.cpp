@@ -225,12 +225,21 @@ int cpu_conv_bwd_weight_tile(const ConvShape& s) {
 
 int cpu_conv_fwd_reach(const ConvShape& s) { return cpu_conv_fwd_tile(s) == 4 ? 3 : int(s.R / 2); }
 
-void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu, float* y) {
+void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu, float* y,
+                  const float* relu_src) {
   const int tile = cpu_conv_fwd_tile(shape);
-  if (tile != 0)
-    conv3x3_fwd_winograd_cpu(shape, x, wt, b, relu, y, tile);
-  else
-    conv_fwd_direct_cpu(shape, x, wt, b, relu, y);
+  if (tile != 0) {
+    conv3x3_fwd_winograd_cpu(shape, x, wt, b, relu, y, tile, relu_src);
+    return;
+  }
+  conv_fwd_direct_cpu(shape, x, wt, b, relu, y);
+  if (relu_src != nullptr) {
+    VDSR_CHECK(relu_src != y, "conv_fwd_cpu: the mask cannot be the output");
+    // Select rather than multiply: a masked element is +0 even where the sum is not finite.
+    parallel_for(shape.pixels() * shape.K, 1 << 16, [=](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) y[i] = relu_src[i] > 0 ? y[i] : 0.0f;
+    });
+  }
 }
 
 void conv_fwd_direct_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu,
