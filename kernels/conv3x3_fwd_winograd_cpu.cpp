@@ -63,31 +63,14 @@ struct WinoArgs {
 template <int M>
 constexpr int64_t kRowPad = M == 4 ? 16 : 0;
 
-// Tiles [t0, t0 + np) of the flattened (n, ty, tx) index, np <= Q P: gather and transform them all,
-// then for each e the GEMMs of the Q register blocks one after another, so that U[e] is read from
-// memory once per block and from L1 by the other Q - 1; then the output transform.
-// Scratch: zeros [Cp] (all zero), d [a a][Cp] (pixels copied when C is not a whole number of
-// vectors; otherwise they are read in place), v [a a][Q P Cp + kRowPad], m [a a][Q P Kp + kRowPad],
-// scratch [a a] vectors (the transforms').
-template <int M, int V, int P, int NV>
-inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t t0, int64_t np, const float* zeros,
-                                                      float* d, float* v, float* m,
-                                                      typename FloatVec<V>::type* scratch) {
+// The output transform of tiles [t0, t0 + np) from m (rows mstride apart), then the bias, the ReLU
+// and, with kMask, backward-data's mask (y = mask > 0 ? y : +0).
+template <int M, int V, bool kMask>
+inline __attribute__((always_inline)) void wino_output(const WinoArgs& g, int64_t t0, int64_t np, const float* m,
+                                                       int64_t mstride, typename FloatVec<V>::type* scratch) {
   typedef typename FloatVec<V>::type vf;
   constexpr int A = WinogradF<M>::kAlpha;
-  const int64_t H = g.H, W = g.W, C = g.C, K = g.K, Cp = g.Cp, Kp = g.Kp;
-  const int64_t QP = g.Q * P, vstride = QP * Cp + kRowPad<M>, mstride = QP * Kp + kRowPad<M>;
-  for (int64_t p = 0; p < QP; ++p) {
-    const float* a[A * A];
-    winograd_tile_inputs<M>(g.x, H, W, C, Cp, WinogradTile(t0 + p, g.TH, g.TW), p < np, zeros, d, a);
-    winograd_input_transform<M, V>(a, Cp, v + p * Cp, vstride, scratch);
-  }
-  const int64_t blocks = (np + P - 1) / P;
-  for (int e = 0; e < A * A; ++e)
-    for (int64_t kb = 0; kb < Kp; kb += NV * V)
-      for (int64_t q = 0; q < blocks; ++q)
-        winograd_gemm_block<V, P, NV>(v + e * vstride + q * P * Cp, Cp, 1, g.u + e * C * Kp + kb, Kp, C, false,
-                                      m + e * mstride + q * P * Kp + kb, Kp);
+  const int64_t H = g.H, W = g.W, K = g.K, Kp = g.Kp;
   for (int64_t p = 0; p < np; ++p) {
     const WinogradTile tile(t0 + p, g.TH, g.TW);
     const int64_t n = tile.n, ty = tile.ty, tx = tile.tx;
@@ -114,7 +97,7 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
             out[j] = out[j] < zero ? zero : out[j];  // NaN passes
           }
           const int64_t at = ((n * H + M * ty + i) * W + M * tx + j) * K + kv;
-          if (g.mask != nullptr) {  // select, not multiply: +0 even where the sum is not finite
+          if constexpr (kMask) {  // select, not multiply: +0 even where the sum is not finite
             vf keep = {}, zero = {};
             if (nk == V)
               std::memcpy(&keep, g.mask + at, sizeof(vf));  // one vector load
@@ -131,6 +114,36 @@ inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t
       }
     }
   }
+}
+
+// Tiles [t0, t0 + np) of the flattened (n, ty, tx) index, np <= Q P: gather and transform them all,
+// then for each e the GEMMs of the Q register blocks one after another, so that U[e] is read from
+// memory once per block and from L1 by the other Q - 1; then the output transform.
+// Scratch: zeros [Cp] (all zero), d [a a][Cp] (pixels copied when C is not a whole number of
+// vectors; otherwise they are read in place), v [a a][Q P Cp + kRowPad], m [a a][Q P Kp + kRowPad],
+// scratch [a a] vectors (the transforms').
+template <int M, int V, int P, int NV>
+inline __attribute__((always_inline)) void wino_block(const WinoArgs& g, int64_t t0, int64_t np, const float* zeros,
+                                                      float* d, float* v, float* m,
+                                                      typename FloatVec<V>::type* scratch) {
+  constexpr int A = WinogradF<M>::kAlpha;
+  const int64_t H = g.H, W = g.W, C = g.C, Cp = g.Cp, Kp = g.Kp;
+  const int64_t QP = g.Q * P, vstride = QP * Cp + kRowPad<M>, mstride = QP * Kp + kRowPad<M>;
+  for (int64_t p = 0; p < QP; ++p) {
+    const float* a[A * A];
+    winograd_tile_inputs<M>(g.x, H, W, C, Cp, WinogradTile(t0 + p, g.TH, g.TW), p < np, zeros, d, a);
+    winograd_input_transform<M, V>(a, Cp, v + p * Cp, vstride, scratch);
+  }
+  const int64_t blocks = (np + P - 1) / P;
+  for (int e = 0; e < A * A; ++e)
+    for (int64_t kb = 0; kb < Kp; kb += NV * V)
+      for (int64_t q = 0; q < blocks; ++q)
+        winograd_gemm_block<V, P, NV>(v + e * vstride + q * P * Cp, Cp, 1, g.u + e * C * Kp + kb, Kp, C, false,
+                                      m + e * mstride + q * P * Kp + kb, Kp);
+  if (g.mask != nullptr)  // two instantiations keep the mask's test out of the loop over outputs
+    wino_output<M, V, true>(g, t0, np, m, mstride, scratch);
+  else
+    wino_output<M, V, false>(g, t0, np, m, mstride, scratch);
 }
 
 // Blocks [block_begin, block_end) of Q P tiles each.
