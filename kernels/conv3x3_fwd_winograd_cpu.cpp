@@ -30,7 +30,6 @@
 #include <cstring>
 #include <vector>
 
-#include "engine/aligned_vector.h"
 #include "engine/cpu_features.h"
 #include "engine/error.h"
 #include "engine/thread_pool.h"
@@ -152,7 +151,11 @@ inline __attribute__((always_inline)) void wino_blocks(const WinoArgs& g, int64_
   typedef typename FloatVec<V>::type vf;
   constexpr int A = WinogradF<M>::kAlpha;
   const int64_t QP = g.Q * P;
-  AlignedVector<float> zeros(size_t(g.Cp), 0.0f), d(size_t(A * A * g.Cp), 0.0f),
+  // Plain vectors, not AlignedVector as the weight gradient's: on cache lines (or pages) this
+  // kernel measured 4 % slower in vdsr_bench (64x41x41 64 -> 64: 12.7-12.9 against 12.2 ms, two
+  // builds against two, five interleaved runs each), though faster in a harness whose inputs sat
+  // 16 bytes off a line (11.2-11.6 against 12.6-12.8 ms); docs/perf.md.
+  std::vector<float> zeros(size_t(g.Cp), 0.0f), d(size_t(A * A * g.Cp), 0.0f),
       v(size_t(A * A * (QP * g.Cp + kRowPad<M>))), m(size_t(A * A * (QP * g.Kp + kRowPad<M>)));
   vf scratch[A * A];
   const int64_t T = g.N * g.TH * g.TW;
@@ -247,7 +250,7 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   // U[e][c][k] = (G g_kc G^T)[e], zero in the padded channels. On one thread: splitting it over the
   // pool by output channel (tasks of 8 share cache lines of U) measured slower, 7.6 against 7.1 ms
   // for a 1x256x256 64 -> 64 F(4x4) forward on 2 threads; a 1x4x4 one, mostly this, takes 0.4 ms.
-  AlignedVector<float> u(size_t(A * A * C * Kp), 0.0f);
+  std::vector<float> u(size_t(A * A * C * Kp), 0.0f);
   for (int64_t k = 0; k < K; ++k)
     for (int64_t c = 0; c < C; ++c) {
       float* uk = u.data() + c * Kp + k;
@@ -256,7 +259,7 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
       else
         winograd_filter_transform<4>(wt + (k * C + c) * 9, uk, C * Kp);
     }
-  AlignedVector<float> bp(size_t(Kp), 0.0f);
+  std::vector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
 
   const int64_t TH = (H + tile - 1) / tile, TW = (W + tile - 1) / tile;
