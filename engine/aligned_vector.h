@@ -2,7 +2,7 @@
 // (transformed tiles, packed weights, staged rows) as whole SIMD vectors at multiples of the
 // vector width from its start; from malloc's 16-byte alignment every 64-byte AVX-512 access
 // straddles two cache lines, and a straddling store or load costs two (measured on the Winograd
-// weight gradient: docs/perf.md).
+// weight gradient: docs/perf.md, which also has the one kernel that measured slower so).
 #pragma once
 
 #include <cstddef>
