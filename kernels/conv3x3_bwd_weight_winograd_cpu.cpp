@@ -83,8 +83,9 @@ inline __attribute__((always_inline)) void dy_transform(const float* const* y, i
   }
 }
 
-// One thread's working memory, made once per call: zeroed, and v's columns past Cp and z's entries
-// past K (up to Kz) are written as zeros or never, so the padded GEMM rows and columns add nothing.
+// One thread's working memory, made once for the run of blocks it takes from a wave (reused block
+// after block): zeroed, and v's columns past Cp and z's entries past K (up to Kz) are written as
+// zeros or never, so the padded GEMM rows and columns add nothing.
 struct WgScratch {
   AlignedVector<float> zeros, d, v, z;
   explicit WgScratch(const WgArgs& g)
