@@ -8,8 +8,10 @@
 // is the tile's m x m outputs of the 3 x 3 filter g over the a x a inputs d.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "kernels/conv_cpu_blocking.h"
 
@@ -81,19 +83,35 @@ struct WinogradF<4> {
   }
 };
 
-// U = G g G^T of one 3 x 3 filter g (row-major) into u[e * ustride], e = a i + j, taken in double
-// and rounded once.
+// U[e][c][k] = (G g_kc G^T)[e] of the filters g_kc = wt[k][c] (3 x 3, row-major) of the input
+// channels [c0, c1), into u [a a][C][Kp] (e = a i + j; zeros in the padded k >= K), each element
+// taken in double and rounded once. The output channel k is the inner loop, so the compiler's
+// vectors run over it (the filters come in [K][C][3][3], one strided gather per channel c); c
+// ranges write whole rows of U, so threads given disjoint ranges share no cache line.
 template <int M>
-inline void winograd_filter_transform(const float* g, float* u, int64_t ustride) {
+inline void winograd_filter_transform(const float* wt, int64_t K, int64_t C, int64_t Kp, int64_t c0, int64_t c1,
+                                      float* u) {
   constexpr int A = WinogradF<M>::kAlpha;
   const auto& G = WinogradF<M>::kG;
-  double gg[A][3];  // G g
-  for (int i = 0; i < A; ++i)
-    for (int s = 0; s < 3; ++s)
-      gg[i][s] = G[i][0] * double(g[s]) + G[i][1] * double(g[3 + s]) + G[i][2] * double(g[6 + s]);
-  for (int i = 0; i < A; ++i)
-    for (int j = 0; j < A; ++j)
-      u[(i * A + j) * ustride] = float(gg[i][0] * G[j][0] + gg[i][1] * G[j][1] + gg[i][2] * G[j][2]);
+  std::vector<double> g(size_t(9 * K)), gg(size_t(A * 3 * K));  // g [9][K], G g [A][3][K]
+  for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t k = 0; k < K; ++k)
+      for (int r = 0; r < 9; ++r) g[size_t(r * K + k)] = double(wt[(k * C + c) * 9 + r]);
+    for (int i = 0; i < A; ++i)
+      for (int s = 0; s < 3; ++s) {
+        const double *g0 = &g[size_t(s * K)], *g1 = &g[size_t((3 + s) * K)], *g2 = &g[size_t((6 + s) * K)];
+        double* o = &gg[size_t((i * 3 + s) * K)];
+        for (int64_t k = 0; k < K; ++k) o[k] = G[i][0] * g0[k] + G[i][1] * g1[k] + G[i][2] * g2[k];
+      }
+    for (int i = 0; i < A; ++i) {
+      const double *m0 = &gg[size_t(i * 3 * K)], *m1 = m0 + K, *m2 = m1 + K;
+      for (int j = 0; j < A; ++j) {
+        float* o = u + ((i * A + j) * C + c) * Kp;
+        for (int64_t k = 0; k < K; ++k) o[k] = float(m0[k] * G[j][0] + m1[k] * G[j][1] + m2[k] * G[j][2]);
+        std::fill(o + K, o + Kp, 0.0f);
+      }
+    }
+  }
 }
 
 // Tile t of the flattened (n, ty, tx) index over N images of TH x TW tiles.
