@@ -28,9 +28,9 @@
 // Compiled for AVX-512, AVX2+FMA and the baseline like conv_fwd_cpu.cpp (VDSR_CPU_ISA forces one).
 #include <algorithm>
 #include <cstring>
-#include <memory>
 #include <vector>
 
+#include "engine/aligned_vector.h"
 #include "engine/cpu_features.h"
 #include "engine/error.h"
 #include "engine/thread_pool.h"
@@ -152,21 +152,20 @@ inline __attribute__((always_inline)) void wino_blocks(const WinoArgs& g, int64_
   typedef typename FloatVec<V>::type vf;
   constexpr int A = WinogradF<M>::kAlpha;
   const int64_t QP = g.Q * P;
-  // Scratch where malloc puts it (16 bytes off a cache line), not on cache lines as the weight
-  // gradient's (AlignedVector): on cache lines (or pages) this
-  // kernel measured 4 % slower in vdsr_bench (64x41x41 64 -> 64: 12.7-12.9 against 12.2 ms, two
-  // builds against two, five interleaved runs each), though faster in a harness whose inputs sat
-  // 16 bytes off a line (11.2-11.6 against 12.6-12.8 ms); docs/perf.md.
-  // v and m are not cleared: every element the GEMMs and the output transform read is written first
-  // (a block's missing tiles are transformed zeros).
+  // v and m start on cache lines and are not cleared: every element the GEMMs and the output
+  // transform read is written first (a block's missing tiles are transformed zeros). Against
+  // malloc's placement (16 bytes off a line, so every vector access straddled two lines), with U
+  // on a line too, vdsr_bench on a 2-core Xeon (AVX-512), six runs of each build taken in turn:
+  // 64x41x41 64 -> 64 forward 10.7-11.6 against 11.8-12.8 ms, network forward 1x256x256 94.7-99.9
+  // against 104.4-113.6 ms. (Cleared AlignedVector scratch had measured 4 % slower at 64x41x41 in
+  // an earlier session; docs/perf.md.)
   std::vector<float> zeros(size_t(g.Cp), 0.0f), d(size_t(A * A * g.Cp), 0.0f);
-  std::unique_ptr<float[]> v(new float[size_t(A * A * (QP * g.Cp + kRowPad<M>))]),
-      m(new float[size_t(A * A * (QP * g.Kp + kRowPad<M>))]);
+  AlignedScratch<float> v(size_t(A * A * (QP * g.Cp + kRowPad<M>))), m(size_t(A * A * (QP * g.Kp + kRowPad<M>)));
   vf scratch[A * A];
   const int64_t T = g.N * g.TH * g.TW;
   for (int64_t blk = block_begin; blk < block_end; ++blk) {
     const int64_t t0 = blk * QP;
-    wino_block<M, V, P, NV>(g, t0, std::min<int64_t>(QP, T - t0), zeros.data(), d.data(), v.get(), m.get(), scratch);
+    wino_block<M, V, P, NV>(g, t0, std::min<int64_t>(QP, T - t0), zeros.data(), d.data(), v.data(), m.data(), scratch);
   }
 }
 
@@ -253,16 +252,17 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   const int64_t A = tile + 2;
 
   // U[e][c][k] = (G g_kc G^T)[e], zero in the padded channels, split over the pool by input
-  // channel (ranges of whole rows of U; every element is written, so none is cleared first). On
+  // channel (ranges of whole rows of U, on a cache line as v and m below; every element is
+  // written, so none is cleared first). On
   // one thread with k the outer loop it took 0.4 ms of every call: on a 2-core Xeon (AVX-512), a
   // 1x8x8 64 -> 64 F(4x4) forward took 0.41 ms before, 0.12-0.14 ms so, and a 1x256x256 one 6.5
   // against 6.2 ms (medians of 8 runs taken in turn; the output is the same bits).
-  std::unique_ptr<float[]> u(new float[size_t(A * A * C * Kp)]);
+  AlignedScratch<float> u(size_t(A * A * C * Kp));
   parallel_for(C, 8, [&](int64_t c0, int64_t c1) {
     if (tile == 2)
-      winograd_filter_transform<2>(wt, K, C, Kp, c0, c1, u.get());
+      winograd_filter_transform<2>(wt, K, C, Kp, c0, c1, u.data());
     else
-      winograd_filter_transform<4>(wt, K, C, Kp, c0, c1, u.get());
+      winograd_filter_transform<4>(wt, K, C, Kp, c0, c1, u.data());
   });
   std::vector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
@@ -274,7 +274,7 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   // prototype of this kernel) at 1x512x512, 1, 2 and 4 gave 33.0-33.6, 30.4-32.6 and 30.4-30.7 ms,
   // and at 64x41x41 8 gave 14.4 ms against 4's 13.4.
   const int64_t Q = 4;
-  const WinoArgs args{N, H, W, C, K, Cp, Kp, TH, TW, Q, nv, x, u.get(), bp.data(), relu, relu_src, y};
+  const WinoArgs args{N, H, W, C, K, Cp, Kp, TH, TW, Q, nv, x, u.data(), bp.data(), relu, relu_src, y};
   const int64_t blocks = (N * TH * TW + Q * P - 1) / (Q * P);
   // Blocks per task: about a million multiply-adds, as the direct kernel's rows.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / (A * A * Q * P * C * Kp));

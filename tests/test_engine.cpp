@@ -16,6 +16,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "engine/aligned_vector.h"
 #include "engine/arena.h"
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
@@ -255,6 +256,23 @@ TEST_CASE("Arena: capacity from bytes_for fits exactly those allocations") {
 
 // ---- Buffer and Tensor
 // ---------------------------------------------------------------------------
+
+TEST_CASE("AlignedVector and AlignedScratch start on a cache line at every size") {
+  // The CPU kernels' vector loads and stores count on it (engine/aligned_vector.h); a few sizes on
+  // each side of malloc's switch to mmap (128 KiB), with a small block held to move the heap.
+  std::vector<float> hold(3);
+  for (std::size_t n : {std::size_t(1), std::size_t(7), std::size_t(1000), std::size_t(32768 - 3),
+                        std::size_t(32768 + 5), std::size_t(1) << 20}) {
+    AlignedVector<float> v(n, 1.0f);
+    AlignedScratch<float> a(n);
+    CHECK(reinterpret_cast<std::uintptr_t>(v.data()) % kCacheLine == 0);
+    CHECK(reinterpret_cast<std::uintptr_t>(a.data()) % kCacheLine == 0);
+    a.data()[n - 1] = 2.0f;  // the whole range is ours (ASan / valgrind would say otherwise)
+    CHECK(a.data()[n - 1] == 2.0f);
+    CHECK(v[n - 1] == 1.0f);
+    hold.push_back(float(n));
+  }
+}
 
 TEST_CASE("Buffer: CPU allocation, zero, move") {
   Buffer b(Device::cpu(), 1000);
