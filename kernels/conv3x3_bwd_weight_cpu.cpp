@@ -99,11 +99,12 @@ inline __attribute__((always_inline)) void bww_rows(const BwdWArgs& q, int64_t r
   // Two border pixels, plus room for the padded j of the last pixel's window.
   const int64_t row_len = (W + 2) * C + (Jp - 3 * C);
   AlignedVector<float> buf(size_t(4 * row_len), 0.0f);  // three rows and a row of zeros
+  RowBandSlots slots;
   AlignedVector<float> dbuf(K == Kp ? 0 : size_t(W * Kp), 0.0f);  // dy row with padded channels
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / H, h = row % H;
     const float* rows[3];
-    load_row_band(q.x, n, h, H, W, C, 3, false, buf.data(), row_len, rows);
+    load_row_band(q.x, n, h, H, W, C, 3, false, buf.data(), row_len, slots, rows);
     const float* d = q.dy + row * W * K;
     if (K != Kp) {
       for (int64_t w = 0; w < W; ++w)

@@ -42,33 +42,64 @@ inline int conv_block_rows(Isa isa, int nv) {
   return nv == 1 ? 12 : 6;
 }
 
-// The R input rows h-P .. h+P (P = R / 2) that output row h reads, each copied into `band` (R rows
-// of row_len floats, then a row of zeros) at offset P C, so that P padding pixels stay on its left
-// and the floats after it pad the right: every pixel then reads its R C inputs of a row contiguously
-// with no border test. Zero padding: the side pixels stay zero and rows outside the image point at
-// the zero row. Replicate padding: the side pixels repeat the row's edge pixels and a row outside
-// the image is the nearest row inside. row_len must hold (W + 2P) C floats.
+// The most rows a band holds: the direct forward's largest kernel (R <= 15).
+constexpr int64_t kMaxBandRows = 15;
+
+// Which input row each of a band's R rows holds (its flattened n H + h, or -1: nothing yet). One per
+// band buffer, made with it: consecutive output rows share R - 1 input rows, so load_row_band copies
+// only the row that is new to each (the 64 -> 1 layer's forward copied three rows of 64 channels
+// for every output row of one channel, more time than its multiply-adds took).
+struct RowBandSlots {
+  int64_t key[kMaxBandRows];
+  RowBandSlots() { std::fill(key, key + kMaxBandRows, int64_t(-1)); }
+};
+
+// The R input rows h-P .. h+P (P = R / 2) that output row h reads, each held in one of `band`'s R
+// rows (of row_len floats; then a row of zeros) at offset P C, so that P padding pixels stay on its
+// left and the floats after it pad the right: every pixel then reads its R C inputs of a row
+// contiguously with no border test. A row already in the band (`slots` says which) is not copied
+// again; the contents, and so the results, are the same either way. Zero padding: the side pixels
+// stay zero and rows outside the image point at the zero row. Replicate padding: the side pixels
+// repeat the row's edge pixels and a row outside the image is the nearest row inside. row_len must
+// hold (W + 2P) C floats; R <= kMaxBandRows.
 inline void load_row_band(const float* x, int64_t n, int64_t h, int64_t H, int64_t W, int64_t C, int64_t R,
-                          bool replicate, float* band, int64_t row_len, const float** rows) {
+                          bool replicate, float* band, int64_t row_len, RowBandSlots& slots, const float** rows) {
   const int64_t P = R / 2;
+  int64_t want[kMaxBandRows];
+  bool held[kMaxBandRows] = {};  // band rows that this output row reads
   for (int64_t r = 0; r < R; ++r) {
     int64_t hh = h + r - P;
+    want[r] = -1;
+    rows[r] = band + R * row_len;  // the zero row, unless a row of the image is found below
     if (hh < 0 || hh >= H) {
-      if (!replicate) {
-        rows[r] = band + R * row_len;
-        continue;
-      }
+      if (!replicate) continue;
       hh = std::clamp<int64_t>(hh, 0, H - 1);
     }
-    float* dst = band + r * row_len;
-    const float* src = x + (n * H + hh) * W * C;
+    want[r] = n * H + hh;
+    for (int64_t s = 0; s < R; ++s)
+      if (slots.key[s] == want[r]) {
+        rows[r] = band + s * row_len;
+        held[s] = true;
+      }
+  }
+  for (int64_t r = 0; r < R; ++r) {
+    if (want[r] < 0 || rows[r] != band + R * row_len) continue;
+    // A band row this output row does not read: every wanted row already in the band is held, and
+    // R band rows hold at most R distinct wanted rows, so one is free.
+    int64_t s = 0;
+    while (held[s]) ++s;
+    float* dst = band + s * row_len;
+    const float* src = x + want[r] * W * C;
     std::memcpy(dst + P * C, src, size_t(W * C) * sizeof(float));
     if (replicate)
       for (int64_t p = 0; p < P; ++p) {
         std::memcpy(dst + p * C, src, size_t(C) * sizeof(float));
         std::memcpy(dst + (P + W + p) * C, src + (W - 1) * C, size_t(C) * sizeof(float));
       }
-    rows[r] = dst;
+    slots.key[s] = want[r];
+    held[s] = true;
+    for (int64_t q = r; q < R; ++q)  // replicate padding may want the same row twice
+      if (want[q] == want[r]) rows[q] = dst;
   }
 }
 

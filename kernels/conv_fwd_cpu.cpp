@@ -3,7 +3,8 @@
 //
 // Implicit GEMM over NHWC. The weights are repacked once per call into wp[r][s*C + c][k] (k
 // fastest, K padded with zeros to a whole register block) and the bias into bp[k]. For output row
-// (n, h) the R input rows h - R/2 .. h + R/2 are copied into scratch rows with R/2 padding pixels
+// (n, h) the R input rows h - R/2 .. h + R/2 are held in scratch rows (the previous output row's,
+// less one, plus one copied: conv_cpu_blocking.h) with R/2 padding pixels
 // on each side (zeros, or copies of the edge pixel for replicate padding) and zeros on the right up
 // to a whole number of pixel blocks; a missing row is a row of zeros or, replicating, the nearest
 // row (conv_cpu_blocking.h). The R C inputs (s, c) that output pixel w needs from row r are then
@@ -35,7 +36,7 @@
 namespace vdsr {
 namespace {
 
-constexpr int64_t kMaxKernel = 15;  // R <= 15: rows of the band as a fixed array
+constexpr int64_t kMaxKernel = kMaxBandRows;  // R <= 15: rows of the band as a fixed array
 
 struct FwdArgs {
   int64_t N, H, W, C, K, Kp;  // Kp: K padded to a multiple of the channel block
@@ -138,11 +139,12 @@ inline __attribute__((always_inline)) void fwd_rows(const FwdArgs& g, int64_t ro
   const int64_t H = g.H, W = g.W, C = g.C, K = g.K, R = g.R;
   const int64_t row_len = ((W + P - 1) / P * P + R - 1) * C;  // whole pixel blocks plus the borders
   AlignedVector<float> buf(size_t((R + 1) * row_len), 0.0f);     // R rows and a row of zeros
+  RowBandSlots slots;
   const float* rows[kMaxKernel];
   const float* a[kMaxKernel];
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t n = row / H, h = row % H;
-    load_row_band(g.x, n, h, H, W, C, R, g.replicate, buf.data(), row_len, rows);
+    load_row_band(g.x, n, h, H, W, C, R, g.replicate, buf.data(), row_len, slots, rows);
     float* yrow = g.y + row * W * K;
     if constexpr (NV == 0) {
       for (int64_t w0 = 0; w0 < W; w0 += P) {
