@@ -1,5 +1,5 @@
-// The engine core: thread pool, arena, buffers and tensors, atomic files, error messages,
-// durations, device selection.
+// The engine core: thread pool, arena, buffers and tensors, the CPU kernels' aligned scratch,
+// atomic files, error messages, durations, device selection.
 #include <algorithm>
 #include <atomic>
 #include <cmath>
