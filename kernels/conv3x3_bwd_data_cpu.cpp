@@ -5,7 +5,7 @@
 //   wt'[c,k,r',s'] = wt[k,c,2-r',2-s']
 // (substitute r' = 2-r, s' = 2-s), so it reuses conv_fwd_cpu with C and K swapped, and inherits
 // its method (Winograd on the wide layers, kernels/conv_fwd.h), exactness and speed. The ReLU mask
-// goes with it: into the Winograd output transform, a second pass after the direct method.
+// goes with it: into the Winograd output transform, or over each output row of the direct method.
 #include <vector>
 
 #include "engine/error.h"

@@ -39,14 +39,15 @@ int cpu_conv_fwd_reach(const ConvShape& s);
 
 // The CPU forward by the method above. relu_src (backward-data's ReLU mask, or nullptr): then also
 // y = relu_src > 0 ? y : +0 elementwise (relu_src has y's shape), in the Winograd kernel's output
-// transform, in a second pass after the direct method.
+// transform, or row by row after each output row of the direct method.
 void conv_fwd_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
                   float* y, const float* relu_src = nullptr);
 
 // Direct method (implicit GEMM), any shape. Each output pixel's arithmetic (order of the sums) does
-// not depend on where the pixel sits, so any crop of an image equals it bit for bit.
+// not depend on where the pixel sits, so any crop of an image equals it bit for bit. relu_src as
+// conv_fwd_cpu's.
 void conv_fwd_direct_cpu(const ConvShape& s, const float* x, const float* wt, const float* b, bool relu,
-                         float* y);
+                         float* y, const float* relu_src = nullptr);
 
 // Winograd F(tile x tile, 3x3), tile = 2 or 4 (kernels/conv3x3_fwd_winograd_cpu.cpp): 2.25x or 4x
 // fewer multiply-adds. An output's arithmetic depends on its place in its tile, so a crop equals the

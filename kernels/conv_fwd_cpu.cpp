@@ -47,7 +47,8 @@ struct FwdArgs {
   const float* wp;  // [R][R C][Kp] (r, s*C + c, k)
   const float* bp;  // [Kp]
   bool relu;
-  float* y;  // [N][H][W][K]
+  const float* mask;  // [N][H][W][K] or nullptr: y = mask > 0 ? y : +0, row by row while y is in cache
+  float* y;           // [N][H][W][K]
 };
 
 // P pixels x (NV * V) channels of one output row. a[r] points at the first pixel's window in padded
@@ -161,6 +162,10 @@ inline __attribute__((always_inline)) void fwd_rows(const FwdArgs& g, int64_t ro
         }
       }
     }
+    if (g.mask != nullptr) {  // select rather than multiply: +0 even where the sum is not finite
+      const float* mrow = g.mask + row * W * K;
+      for (int64_t i = 0; i < W * K; ++i) yrow[i] = mrow[i] > 0 ? yrow[i] : 0.0f;
+    }
   }
 }
 
@@ -234,23 +239,16 @@ void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const
     conv3x3_fwd_winograd_cpu(shape, x, wt, b, relu, y, tile, relu_src);
     return;
   }
-  conv_fwd_direct_cpu(shape, x, wt, b, relu, y);
-  if (relu_src != nullptr) {
-    VDSR_CHECK(relu_src != y, "conv_fwd_cpu: the mask cannot be the output");
-    // Select rather than multiply: a masked element is +0 even where the sum is not finite.
-    parallel_for(shape.pixels() * shape.K, 1 << 16, [=](int64_t begin, int64_t end) {
-      for (int64_t i = begin; i < end; ++i) y[i] = relu_src[i] > 0 ? y[i] : 0.0f;
-    });
-  }
+  conv_fwd_direct_cpu(shape, x, wt, b, relu, y, relu_src);
 }
 
 void conv_fwd_direct_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu,
-                         float* y) {
+                         float* y, const float* relu_src) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K, R = shape.R;
   VDSR_CHECK(N > 0 && H > 0 && W > 0 && C > 0 && K > 0 && R > 0 && R % 2 == 1 && R <= kMaxKernel,
              "bad conv shape N=" << N << " H=" << H << " W=" << W << " C=" << C << " K=" << K << " R=" << R);
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "null tensor");
-  VDSR_CHECK(x != y, "conv_fwd_direct_cpu cannot run in place");
+  VDSR_CHECK(x != y && relu_src != y, "conv_fwd_direct_cpu cannot run in place");
 
   const Isa isa = cpu_isa();
   const int nv = conv_channel_vectors(isa, K);
@@ -266,7 +264,8 @@ void conv_fwd_direct_cpu(const ConvShape& shape, const float* x, const float* wt
   AlignedVector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
 
-  const FwdArgs args{N, H, W, C, K, Kp, R, shape.pad == Padding::Replicate, nv, x, wp.data(), bp.data(), relu, y};
+  const FwdArgs args{N, H, W, C, K, Kp, R, shape.pad == Padding::Replicate, nv, x, wp.data(), bp.data(), relu,
+                     relu_src, y};
   // Rows per task: enough work (about a million multiply-adds) to hide the scheduling cost.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 20) / (R * R * W * C * Kp));
   parallel_for(N * H, grain, [&](int64_t begin, int64_t end) {
