@@ -235,11 +235,10 @@ int cpu_conv_fwd_reach(const ConvShape& s) { return cpu_conv_fwd_tile(s) == 4 ? 
 void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu, float* y,
                   const float* relu_src) {
   const int tile = cpu_conv_fwd_tile(shape);
-  if (tile != 0) {
+  if (tile != 0)
     conv3x3_fwd_winograd_cpu(shape, x, wt, b, relu, y, tile, relu_src);
-    return;
-  }
-  conv_fwd_direct_cpu(shape, x, wt, b, relu, y, relu_src);
+  else
+    conv_fwd_direct_cpu(shape, x, wt, b, relu, y, relu_src);
 }
 
 void conv_fwd_direct_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu,
