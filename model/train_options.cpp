@@ -14,13 +14,7 @@
 
 namespace vdsr {
 
-
-
-
 namespace {
-
-
-
 
 // One stored option: its config key, the flag that sets it, whether it is part of the recipe (a
 // resume must not change it), and conversions to and from the stored string.
@@ -92,6 +86,8 @@ const std::vector<ConfigKey>& config_keys() {
        [](TrainOptions& o, const std::string& v) { o.step.optim.ema = parse_double(v, "checkpoint config ema"); }},
       {"init", "--init", true, [](const TrainOptions& o) { return std::string(init_name(o.init)); },
        [](TrainOptions& o, const std::string& v) { o.init = parse_init(v); }},
+      {"init_from", "--init-from", true, [](const TrainOptions& o) { return o.init_from; },
+       [](TrainOptions& o, const std::string& v) { o.init_from = v; }},
       {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
        [](TrainOptions& o, const std::string& v) { o.lr_step = int(parse_int64(v, "checkpoint config lr_step")); }},
       {"momentum", "--momentum", true, [](const TrainOptions& o) { return format_double(o.step.optim.momentum); },
@@ -137,7 +133,8 @@ const std::vector<ConfigKey>& config_keys() {
 std::string describe_recipe(const std::map<std::string, std::string>& c) {
   std::string s;
   for (const auto& k : config_keys())
-    if (k.recipe && c.count(k.key)) s += std::string(s.empty() ? "" : " ") + k.key + "=" + c.at(k.key);
+    if (k.recipe && c.count(k.key) && !c.at(k.key).empty())
+      s += std::string(s.empty() ? "" : " ") + k.key + "=" + c.at(k.key);
   return s;
 }
 
@@ -178,6 +175,8 @@ std::map<std::string, std::string> train_config_record(const TrainOptions& o) {
 }
 
 void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::string>& ckpt) {
+  // An empty value (no --recipe, no --init-from, no --downscales) reads as "none" in the message.
+  const auto shown = [](const std::string& v) { return v.empty() ? std::string("none") : v; };
   std::vector<std::string> conflicts;
   for (const auto& k : config_keys()) {
     const auto it = ckpt.find(k.key);
@@ -187,8 +186,8 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
     if (o.given.count(k.flag) == 0)
       k.set(o, it->second);
     else if (k.recipe && k.get(o) != k.get(c))
-      conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + k.get(o) + ", the checkpoint has " +
-                          k.get(c) + ")");
+      conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + shown(k.get(o)) + ", the checkpoint has " +
+                          shown(k.get(c)) + ")");
   }
   if (!conflicts.empty()) {
     std::string msg;

@@ -26,6 +26,7 @@ struct TrainOptions {
   DatasetOptions data;                  // scales, patch, stride, augmentation, down-scales
   VdsrConfig model;
   InitFan init = InitFan::In;
+  std::string init_from;  // a new run's starting weights (a weights file or checkpoint), not --init's
   int batch = 64;
   int epochs = 90, epoch_iters = 1000, lr_step = 70;
   LrSchedule lr_schedule = LrSchedule::Step;
@@ -63,7 +64,8 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
 // Every option in range (a UserError naming the flag otherwise); --train given.
 void check_train_options(const TrainOptions& o);
 
-// The recipe part of a config record as "key=value ..." (the final weights' metadata).
+// The recipe part of a config record as "key=value ..." (the final weights' metadata); keys with
+// an empty value (no --init-from, no --downscales) are left out.
 std::string describe_recipe(const std::map<std::string, std::string>& config);
 
 }  // namespace vdsr

@@ -20,6 +20,7 @@
 #include "image/image_io.h"
 #include "io/file_plan.h"
 #include "model/checkpoint.h"
+#include "model/model_files.h"
 #include "model/patches.h"
 #include "model/train_log.h"
 #include "model/train_validation.h"
@@ -46,6 +47,17 @@ struct OpenedRun {
   std::map<std::string, std::string> ckpt_config;
 };
 
+// The network's shape from a file's tensors (a checkpoint, --init-from's weights) where the
+// command line leaves it out; given flags must agree with the file.
+void take_shape(TrainOptions& o, const VdsrConfig& file, const std::string& path) {
+  if (o.given.count("--depth") == 0) o.model.depth = file.depth;
+  if (o.given.count("--channels") == 0) o.model.channels = file.channels;
+  if (o.given.count("--no-bias") == 0) o.model.bias = file.bias;
+  VDSR_USER_CHECK(o.model == file, "the command line's model (" << o.model.describe() << ") differs from "
+                                   << printable(path) << "'s (" << file.describe()
+                                   << "): leave out --depth, --channels and --no-bias to take the file's");
+}
+
 OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
   OpenedRun run;
   if (!o.resume.empty()) {
@@ -53,18 +65,21 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
     run.ckpt_config = ck.state.config;
     merge_checkpoint_config(o, run.ckpt_config);
     // The shape comes from the tensors (older checkpoints may not record it in the config).
-    const VdsrConfig& mc = ck.model->config();
-    if (o.given.count("--depth") == 0) o.model.depth = mc.depth;
-    if (o.given.count("--channels") == 0) o.model.channels = mc.channels;
-    if (o.given.count("--no-bias") == 0) o.model.bias = mc.bias;
-    VDSR_USER_CHECK(o.model == mc, "the command line's model (" << o.model.describe() << ") differs from "
-                                  << o.resume << "'s (" << mc.describe() << ")");
+    take_shape(o, ck.model->config(), o.resume);
     run.model = std::move(ck.model);
     run.state = ck.state;
   } else {
     VDSR_USER_CHECK(!fs::exists(ckpt_path),
                o.out << " already holds a run (" << ckpt_path << "): continue it with --resume "
                      << ckpt_path << " (or --resume auto), or choose another --out");
+    if (!o.init_from.empty()) {
+      // Fine-tuning: the file's weights instead of He's; optimizer state and step count start at zero.
+      const VdsrWeights w = load_weights(o.init_from);
+      VDSR_USER_CHECK(w.config.arch == Arch::Vdsr, "--init-from " << printable(o.init_from) << " is an "
+                                                  << w.config.describe() << " model; vdsr_train trains VDSR only");
+      take_shape(o, w.config, o.init_from);
+      run.model = make_model(w, o.device);
+    }
   }
   return run;
 }

@@ -757,3 +757,74 @@ TEST_CASE("SIGTERM writes a checkpoint and exits 143") {
   CHECK(load_checkpoint(ckpt, Device::cpu()).state.step > 0);
   fs::remove_all(dir);
 }
+
+TEST_CASE("init-from: a new run starts from the file's weights with fresh optimizer state, and resumes as one run") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_init_from"), hr = make_data(dir);
+  TrainOptions a = test::tiny_train(hr, dir + "/a");
+  REQUIRE(run_training(a).finished);
+  const std::string start = dir + "/a/vdsr.safetensors";
+  const VdsrWeights wa = load_weights(start);
+
+  // --epochs 0 writes the starting weights: the file's, bit for bit, with the file named in the recipe.
+  TrainOptions zero = test::tiny_train(hr, dir + "/zero");
+  zero.init_from = start;
+  zero.epochs = 0;
+  REQUIRE(run_training(zero).finished);
+  const VdsrWeights wz = load_weights(dir + "/zero/vdsr.safetensors");
+  REQUIRE(wz.params == wa.params);
+  CHECK(wz.metadata.at("recipe").find("init_from=" + start) != std::string::npos);
+  CHECK(wa.metadata.at("recipe").find("init_from") == std::string::npos);
+
+  // The same seed draws the same first batch: from the trained weights its loss is below the
+  // He-initialised run's; the step count starts at zero.
+  TrainOptions full = test::tiny_train(hr, dir + "/full");
+  full.init_from = start;
+  const TrainResult rf = run_training(full);
+  REQUIRE(rf.finished);
+  REQUIRE(rf.step == 15);
+  const auto first_loss = [](const std::string& jsonl) {
+    for (const auto& r : read_jsonl(jsonl))
+      if (r.at("record") == "step") return r.at("loss").get<double>();
+    return std::numeric_limits<double>::quiet_NaN();
+  };
+  CHECK(first_loss(dir + "/full/train.jsonl") < 0.9 * first_loss(dir + "/a/train.jsonl"));
+
+  // Stopped and resumed (the weights then come from the checkpoint, not the file again): the same
+  // run bit for bit.
+  TrainOptions part = test::tiny_train(hr, dir + "/part");
+  part.init_from = start;
+  part.max_steps = 7;
+  REQUIRE(run_training(part).hit_max_steps);
+  TrainOptions res;
+  res.resume = dir + "/part/checkpoint.safetensors";
+  REQUIRE(run_training(res).finished);
+  REQUIRE(loss_bits(dir + "/full/train.jsonl") == loss_bits(dir + "/part/train.jsonl"));
+  REQUIRE(load_weights(dir + "/full/vdsr.safetensors").params == load_weights(dir + "/part/vdsr.safetensors").params);
+
+  // Resuming with another starting file, or one where the run had none, is refused.
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/part/checkpoint.safetensors --init-from " +
+                          dir + "/zero/vdsr.safetensors",
+                      &log) == 1);
+  CHECK(log.find("--init-from (init_from " + dir + "/zero/vdsr.safetensors, the checkpoint has " + start + ")") !=
+        std::string::npos);
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/a/checkpoint.safetensors --init-from " + start,
+                      &log) == 1);
+  CHECK(log.find("--init-from (init_from " + start + ", the checkpoint has none)") != std::string::npos);
+
+  // A shape that differs from the file's, an SRCNN model and a missing file: refused, naming the file.
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr;
+  REQUIRE(run_command(base + " --out " + dir + "/deep --init-from " + start + " --depth 5", &log) == 1);
+  CHECK(log.find("differs from " + start + "'s (depth 3, 4 channels, with biases): leave out --depth") !=
+        std::string::npos);
+  CHECK(!fs::exists(dir + "/deep"));
+  const VdsrConfig srcnn = srcnn_config(9, 5, 5, 4, 2, true);
+  const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
+  save_weights(dir + "/srcnn.safetensors", srcnn, sp.data());
+  REQUIRE(run_command(base + " --out " + dir + "/s --init-from " + dir + "/srcnn.safetensors", &log) == 1);
+  CHECK(log.find("--init-from " + dir + "/srcnn.safetensors is an SRCNN") != std::string::npos);
+  CHECK(log.find("trains VDSR only") != std::string::npos);
+  REQUIRE(run_command(base + " --out " + dir + "/m --init-from " + dir + "/missing.safetensors", &log) == 1);
+  CHECK(log.find(dir + "/missing.safetensors: cannot open") != std::string::npos);
+}
