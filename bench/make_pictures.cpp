@@ -84,16 +84,7 @@ struct Chroma {
 // An 8-bit picture of a Y plane in [0, 1] (the protocol's scale: a grey image's own levels / 255)
 // and its chroma: grey from quantize_u8, colour through ycbcr2rgb.
 Image picture(const Plane& y01, const Chroma& chroma) {
-  if (chroma.cb.size() == 0) {
-    const Plane q = quantize_u8(y01);
-    Image img;
-    img.width = y01.width;
-    img.height = y01.height;
-    img.channels = 1;
-    img.pixels.resize(q.v.size());
-    for (size_t i = 0; i < q.v.size(); ++i) img.pixels[i] = static_cast<uint16_t>(q.v[i]);
-    return img;
-  }
+  if (chroma.cb.size() == 0) return prediction_u8(y01);
   return ycbcr_to_rgb(YCbCr{y01, chroma.cb, chroma.cr}, 8);
 }
 

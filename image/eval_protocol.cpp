@@ -48,4 +48,15 @@ Scores score_output(const Plane& output01, const Plane& hr, int scale) {
   return Scores{psnr(pred, ref), ssim(pred, ref)};
 }
 
+Image prediction_u8(const Plane& output01) {
+  const Plane q = quantize_u8(output01);
+  Image img;
+  img.width = q.width;
+  img.height = q.height;
+  img.channels = 1;
+  img.pixels.resize(q.v.size());
+  for (size_t i = 0; i < q.v.size(); ++i) img.pixels[i] = static_cast<uint16_t>(q.v[i]);
+  return img;
+}
+
 }  // namespace vdsr

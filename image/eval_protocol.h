@@ -34,4 +34,7 @@ void require_scorable(const EvalSample& s);
 // quantize_u8(output01) against hr, both shaved by `scale` pixels on every side.
 Scores score_output(const Plane& output01, const Plane& hr, int scale);
 
+// The 8-bit grey image of quantize_u8(output01): the pixels score_output scores, before the shave.
+Image prediction_u8(const Plane& output01);
+
 }  // namespace vdsr

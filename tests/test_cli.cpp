@@ -478,6 +478,63 @@ TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
   CHECK(log.find("set        scale      PSNR     SSIM  images   seconds") != std::string::npos);
 }
 
+TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, and --json every image's scores") {
+  const std::string dir = test::temp_dir("eval_save"), set = dir + "/Tiny";
+  fs::create_directories(set);
+  const std::vector<Image> imgs = {test_image(30, 25, 3, 7), test_image(24, 33, 1, 8)};
+  const std::vector<std::string> files = {"a.png", "b.bmp"};
+  save_image(set + "/" + files[0], imgs[0], ImageFormat::PNG);
+  save_image(set + "/" + files[1], imgs[1], ImageFormat::BMP);
+  std::string log;
+  // The bundled model (on the CPU), so that the saved file is the network's output, not its input.
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --data " + set + " --scales 2,3 --save " + dir +
+                          "/out --json " + dir + "/r.json", &log) == 0);
+  INFO(log);
+  const auto j = nlohmann::json::parse(std::ifstream(dir + "/r.json"));
+  REQUIRE(j.at("results").size() == 2);
+  for (const auto& r : j.at("results")) {
+    const int s = r.at("scale").get<int>();
+    INFO("scale " << s);
+    const auto& per = r.at("per_image");
+    REQUIRE(per.size() == 2);
+    double mean = 0;
+    for (size_t i = 0; i < imgs.size(); ++i) {
+      // The saved file holds exactly the pixels the protocol scored: its PSNR and SSIM against the
+      // HR Y, shaved, are the JSON's for that image, and not bicubic's.
+      const EvalSample sm = make_eval_sample(load_image(set + "/" + files[i]), s, "");
+      const std::string saved = dir + "/out/Tiny/x" + std::to_string(s) + "/" + files[i].substr(0, 1) + ".png";
+      const Image png = load_image(saved);
+      REQUIRE(png.channels == 1);
+      REQUIRE(png.bits == 8);
+      REQUIRE(png.width == sm.hr.width);
+      REQUIRE(png.height == sm.hr.height);
+      Plane pred(png.height, png.width);
+      for (size_t k = 0; k < pred.v.size(); ++k) pred.v[k] = png.pixels[k] / 255.0;
+      const Scores from_file = score_output(pred, sm.hr, s);
+      const Scores bicubic = score_output(sm.input, sm.hr, s);
+      CHECK(per[i].at("image") == files[i]);
+      CHECK(per[i].at("psnr").get<double>() == from_file.psnr);
+      CHECK(per[i].at("ssim").get<double>() == from_file.ssim);
+      CHECK(from_file.psnr != bicubic.psnr);
+      mean += per[i].at("psnr").get<double>() / 2;
+    }
+    CHECK(r.at("psnr").get<double>() == Approx(mean).margin(1e-12));
+  }
+  // --table3: one folder per method.
+  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --table3 --data " + set + " --scales 2 --save " + dir + "/t3", &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/t3/Bicubic/Tiny/x2/a.png"));
+  CHECK(fs::is_regular_file(dir + "/t3/VDSR/Tiny/x2/b.png"));
+  CHECK(!fs::exists(dir + "/t3/SRCNN"));
+  // Two files of a set that would share a name, and a --save that is a file: refused in words.
+  save_image(set + "/a.bmp", imgs[0], ImageFormat::BMP);
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --save " + dir + "/clash", &log) == 1);
+  CHECK(log.find("would both be saved as a.png") != std::string::npos);
+  CHECK(!fs::exists(dir + "/clash/Tiny"));
+  fs::remove(set + "/a.bmp");
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --save " + dir + "/r.json", &log) == 1);
+  CHECK(log.find("--save " + dir + "/r.json: is a file; give a folder name") != std::string::npos);
+}
+
 TEST_CASE("vdsr_train trains a tiny model end to end and resumes exactly") {
   const std::string dir = test::temp_dir("train"), data = dir + "/hr";
   fs::create_directories(data);

@@ -135,6 +135,18 @@ Precision check_precision(const std::string& precision, bool on_gpu) {
   return p;
 }
 
+std::string output_dir(const std::string& path, const char* flag) {
+  namespace fs = std::filesystem;
+  VDSR_USER_CHECK(!path.empty(), flag << " needs a folder name");
+  std::error_code ec;
+  VDSR_USER_CHECK(!fs::exists(path, ec) || fs::is_directory(path, ec),
+                  flag << " " << path << ": is a file; give a folder name");
+  fs::create_directories(path, ec);
+  VDSR_USER_CHECK(fs::is_directory(path, ec), flag << " " << path << ": cannot create the folder: " << ec.message());
+  VDSR_USER_CHECK(::access(path.c_str(), W_OK | X_OK) == 0, flag << " " << path << ": the folder is not writable");
+  return path;
+}
+
 std::string output_file(const std::string& path, const char* flag) {
   namespace fs = std::filesystem;
   VDSR_USER_CHECK(!path.empty(), flag << " needs a file name");

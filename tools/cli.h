@@ -52,6 +52,9 @@ using vdsr::split_list;
 // The value of an output-file flag (--json FILE), checked when it is parsed, before any work: its
 // folder exists and is writable, and it is not itself a folder. A UserError naming the flag otherwise.
 std::string output_file(const std::string& path, const char* flag);
+// The value of an output-folder flag (--save DIR): the folder, made with its parents if missing,
+// and writable. A UserError naming the flag otherwise.
+std::string output_dir(const std::string& path, const char* flag);
 
 // Runs body and maps exceptions to "error: ..." and exit status 1.
 int run_main(const std::function<int()>& body);

@@ -1,6 +1,7 @@
 // vdsr_eval: PSNR/SSIM tables on evaluation sets with the paper's protocol (docs/evaluation.md): 8-bit Y,
 // modcrop, MATLAB bicubic down and up in double, the network (VDSR or SRCNN, or bicubic alone),
-// rounding, shave, PSNR and SSIM. Prints a table; --json writes the machine-readable results.
+// rounding, shave, PSNR and SSIM. Prints a table; --json writes the machine-readable results (every
+// image's scores too); --save writes every scored output as an 8-bit grey PNG.
 // --table3 scores Bicubic, SRCNN (one model per scale) and VDSR side by side with the paper's Table 3.
 #include <algorithm>
 #include <chrono>
@@ -41,6 +42,7 @@ struct Options {
   std::string precision = "fp32";
   bool tta = false;
   std::string json;
+  std::string save;  // --save DIR: the scored outputs as PNGs
   bool table3 = false;
   std::string models;  // --models KEY=FILE,...
 };
@@ -159,19 +161,40 @@ Method single_method(Options& o, Device dev, Precision precision) {
 
 struct Cell {
   double psnr = 0, ssim = 0, seconds = 0;
+  nlohmann::json per_image = nlohmann::json::array();  // {image, psnr, ssim} in the set's order
 };
 
-Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, int scale, bool tta, const std::string& label) {
+// The name a set's image is saved under: its file name with .png for its extension; two files of
+// one set that would share it (a.png and a.bmp) are refused before anything is scored.
+std::vector<std::string> saved_names(const std::vector<std::string>& files, const std::string& dir) {
+  std::vector<std::string> names;
+  std::map<std::string, std::string> seen;
+  for (const auto& f : files) {
+    names.push_back(fs::path(f).stem().string() + ".png");
+    const auto [it, fresh] = seen.emplace(names.back(), f);
+    VDSR_USER_CHECK(fresh, "--save: " << printable(it->second) << " and " << printable(f) << " in " << printable(dir)
+                                      << " would both be saved as " << printable(names.back())
+                                      << "; rename one, or leave out --save");
+  }
+  return names;
+}
+
+// save_dir: where this cell's predictions go ("" for none), under `names`.
+Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, int scale, bool tta, const std::string& label,
+              const std::string& save_dir, const std::vector<std::string>& names) {
   const auto t0 = std::chrono::steady_clock::now();
   Cell c;
   Vdsr* net = m.net(scale);
   Progress progress(label, int64_t(samples.size()), "img");
+  if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
   for (size_t i = 0; i < samples.size(); ++i) {
     const EvalSample& sample = samples[i];
     const Plane out = net == nullptr ? sample.input : tta ? run_model_tta(*net, sample.input) : run_model(*net, sample.input);
     const Scores sc = score_output(out, sample.hr, scale);
+    if (!save_dir.empty()) save_image((fs::path(save_dir) / names[i]).string(), prediction_u8(out), ImageFormat::PNG);
     c.psnr += sc.psnr;
     c.ssim += sc.ssim;
+    c.per_image.push_back({{"image", fs::path(sample.name).filename().string()}, {"psnr", sc.psnr}, {"ssim", sc.ssim}});
     char line[256];
     std::snprintf(line, sizeof line, "  %s %s x%d: PSNR %.4f SSIM %.4f", m.name.c_str(), sample.name.c_str(), scale,
                   sc.psnr, sc.ssim);
@@ -221,8 +244,12 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.precision = v; }});
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
-  p.add({"", "--json", "FILE", "also write the results as JSON",
+  p.add({"", "--json", "FILE", "also write the results as JSON, every image's scores included",
          [&](const std::string& v) { o.json = cli::output_file(v, "--json"); }});
+  p.add({"", "--save", "DIR",
+         "also write every scored output as an 8-bit grey PNG (the protocol's Y before the shave): "
+         "DIR/SET/xS/IMAGE.png; with --table3 DIR/METHOD/SET/xS/IMAGE.png",
+         [&](const std::string& v) { o.save = v; }});
   p.add_common();
   p.parse(argc, argv);
 
@@ -246,6 +273,7 @@ int run(int argc, char** argv) {
       methods.push_back(single_method(o, dev, precision));
   }
   if (o.data.empty()) o.data = default_sets();
+  if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
   for (const Method& m : methods)
     log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.bicubic() ? ", test-time augmentation x8" : ""));
 
@@ -261,6 +289,7 @@ int run(int argc, char** argv) {
   for (const auto& dir : o.data) {
     const std::string set = set_name(dir);
     const auto files = images_in(dir);
+    const std::vector<std::string> names = o.save.empty() ? std::vector<std::string>() : saved_names(files, dir);
     std::vector<Image> images;
     images.reserve(files.size());
     for (const auto& f : files) images.push_back(load_image(f));
@@ -278,9 +307,13 @@ int run(int argc, char** argv) {
           row += cell;
           continue;
         }
-        const Cell c = evaluate(m, samples, s, o.tta && !m.bicubic(), set + " x" + std::to_string(s) + " " + m.name);
-        nlohmann::json r = {{"set", set},           {"scale", s},        {"psnr", c.psnr},
-                            {"ssim", c.ssim},       {"images", files.size()}, {"seconds", c.seconds}};
+        std::string save_dir;
+        if (!o.save.empty())
+          save_dir = (fs::path(o.save) / (o.table3 ? m.name : "") / set / ("x" + std::to_string(s))).string();
+        const Cell c = evaluate(m, samples, s, o.tta && !m.bicubic(), set + " x" + std::to_string(s) + " " + m.name,
+                                save_dir, names);
+        nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
+                            {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
         if (!o.table3) {
           std::printf("%-10s %5d %9.4f %8.4f %7zu %9.2f\n", set.c_str(), s, c.psnr, c.ssim, files.size(), c.seconds);
           std::fflush(stdout);
