@@ -775,6 +775,11 @@ TEST_CASE("init-from: a new run starts from the file's weights with fresh optimi
   REQUIRE(wz.params == wa.params);
   CHECK(wz.metadata.at("recipe").find("init_from=" + start) != std::string::npos);
   CHECK(wa.metadata.at("recipe").find("init_from") == std::string::npos);
+  // A checkpoint gives its raw weights.
+  zero.out = dir + "/zero_ckpt";
+  zero.init_from = dir + "/a/checkpoint.safetensors";
+  REQUIRE(run_training(zero).finished);
+  CHECK(load_weights(dir + "/zero_ckpt/vdsr.safetensors").params == wa.params);
 
   // The same seed draws the same first batch: from the trained weights its loss is below the
   // He-initialised run's; the step count starts at zero.

@@ -87,9 +87,9 @@ int run(int argc, char** argv) {
   add("", "--init", "FAN", "He initialisation over fan-in (9 C_in, the paper) or fan-out (9 C_out, the PyTorch ports) [fan-in]",
       [&](const std::string& v) { o.init = parse_init(v); });
   add("", "--init-from", "FILE",
-      "start from these weights instead of random ones (fine-tuning): a weights file such as the bundled "
-      "model, or a checkpoint's raw weights; the network's shape is the file's, the optimizer and the step "
-      "count start afresh [none]",
+      "start from these weights instead of random ones (fine-tuning): a VDSR model as -m takes one "
+      "(safetensors or the authors' .mat; a checkpoint gives its raw weights); the network's shape is the "
+      "file's, the optimizer and the step count start afresh [none]",
       [&](const std::string& v) { o.init_from = v; });
   add("", "--batch", "N", "patches per step, over all processes of a multi-process run [64]", [&](const std::string& v) { o.batch = cli::parse_int(v, "--batch"); });
   add("", "--epochs", "N", "epochs; 0 writes the initialised weights and stops [90]", [&](const std::string& v) { o.epochs = cli::parse_int(v, "--epochs"); });
