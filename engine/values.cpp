@@ -77,4 +77,10 @@ std::string format_double(double v) {
   return buf;
 }
 
+std::string format_scale(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "x%g", s);
+  return buf;
+}
+
 }  // namespace vdsr

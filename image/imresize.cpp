@@ -89,15 +89,6 @@ Contributions contributions(int in_len, int out_len, double scale) {
   return c;
 }
 
-// Output size ceil(scale * n), where a product within rounding of an integer counts as that integer
-// (1/3 * 255 must give 85 even if the double product were 85.00000000000001).
-int output_length(double scale, int n) {
-  const double p = scale * n;
-  const double r = std::round(p);
-  if (std::fabs(p - r) <= 1e-9 * std::max(1.0, r)) return int(r);
-  return int(std::ceil(p));
-}
-
 // Output row i of the height pass over the columns of `in`: o[x] = sum_k w_ik in[j_ik][x], in tap
 // order from 0 (k outer, so the row sums vectorise across x).
 void height_row(const Plane& in, const Contributions& c, int i, double* o) {
@@ -218,9 +209,18 @@ Plane resize(const Plane& in, int out_h, int out_w, double scale_h, double scale
 
 }  // namespace
 
+// Within rounding of an integer: 1/3 * 255 must give 85 even if the double product were
+// 85.00000000000001.
+int imresize_length(double scale, int n) {
+  const double p = scale * n;
+  const double r = std::round(p);
+  if (std::fabs(p - r) <= 1e-9 * std::max(1.0, r)) return int(r);
+  return int(std::ceil(p));
+}
+
 Plane imresize(const Plane& in, double scale) {
   VDSR_CHECK(std::isfinite(scale) && scale > 0, "imresize scale must be positive, got " << scale);
-  return resize(in, output_length(scale, in.height), output_length(scale, in.width), scale, scale);
+  return resize(in, imresize_length(scale, in.height), imresize_length(scale, in.width), scale, scale);
 }
 
 Plane imresize_to(const Plane& in, int out_height, int out_width) {

@@ -13,6 +13,9 @@
 namespace vdsr {
 
 Plane imresize(const Plane& in, double scale);
+// The length imresize(., scale) gives a dimension of n: ceil(scale * n), a product within rounding
+// of an integer counting as that integer.
+int imresize_length(double scale, int n);
 // Explicit per-dimension output sizes (scale = out / in per dimension), as imresize(x, [h w]).
 Plane imresize_to(const Plane& in, int out_height, int out_width);
 

@@ -2,11 +2,16 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/values.h"
 #include "model/weights_io.h"
 
 namespace fs = std::filesystem;
@@ -54,14 +59,38 @@ int model_scale(const VdsrWeights& w) {
   return -1;
 }
 
-void check_model_scale(const VdsrWeights& w, const std::string& path, int scale) {
+void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale) {
   const int serves = model_scale(w);
-  VDSR_USER_CHECK(serves <= 0 || serves == scale,
+  const std::string sx = format_scale(scale);
+  VDSR_USER_CHECK(serves <= 0 || double(serves) == scale,
                   printable(path) << " is an SRCNN model for x" << serves << " (one model per scale); it cannot "
-                                  << "upscale x" << scale << ": use its x" << scale << " model, or -s " << serves);
-  if (serves < 0)
+                                  << "upscale " << sx << ": use " << (scale == std::floor(scale) ? "its " + sx + " model" : "a VDSR model")
+                                  << ", or -s " << serves);
+  if (serves < 0) {
+    VDSR_USER_CHECK(scale == std::floor(scale), printable(path) << " is an SRCNN model of unknown scale (one model per "
+                                                "integer scale); it cannot upscale " << sx);
     log_warning(printable(path) + ": an SRCNN model of unknown scale (neither its metadata nor its file name says); "
-                "using it at x" + std::to_string(scale));
+                "using it at " + sx);
+  }
+  if (serves != 0) return;
+  // A VDSR model: the factors it was trained at, when its metadata says (a list of integers).
+  const auto it = w.metadata.find("scales");
+  if (it == w.metadata.end()) return;
+  int lo = 0, hi = 0;
+  std::string trained;
+  for (const std::string& item : split_list(it->second)) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (end == item.c_str() || *end != '\0' || v < 1 || v > 64) return;  // not a list of factors: say nothing
+    lo = lo == 0 ? int(v) : std::min(lo, int(v));
+    hi = std::max(hi, int(v));
+    trained += (trained.empty() ? "" : ", ") + format_scale(double(v));
+  }
+  const double runs_at = net_scale > 0 ? net_scale : scale;
+  if (lo != 0 && (runs_at < lo || runs_at > hi))
+    log_warning(printable(path) + " was trained at " + trained + "; " + sx +
+                (runs_at != scale ? " (the network at " + format_scale(runs_at) + ")" : std::string()) +
+                " lies outside them, so expect less gain over bicubic there");
 }
 
 }  // namespace vdsr

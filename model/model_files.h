@@ -26,8 +26,11 @@ std::unique_ptr<Vdsr> make_model(const VdsrWeights& w, Device device);
 // the one scale it was trained for, from its metadata "scale" (the .mat reader takes it from the
 // file name, vdsr_convert keeps it), -1 when that is unknown.
 int model_scale(const VdsrWeights& w);
-// Refuses (a UserError naming `path`) an SRCNN model asked for a scale it was not trained for; an
-// SRCNN model of unknown scale is used at `scale` with a warning.
-void check_model_scale(const VdsrWeights& w, const std::string& path, int scale);
+// Refuses (a UserError naming `path`) an SRCNN model asked for a scale it was not trained for (any
+// factor but that integer); an SRCNN model of unknown scale is used at `scale` with a warning. A
+// VDSR model whose metadata lists its training scales ("scales", as vdsr_train writes it) warns
+// when the factor the network runs at, `net_scale` (0: `scale`; vdsr_sr's may differ, model/upscale.h),
+// lies outside them.
+void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale = 0);
 
 }  // namespace vdsr

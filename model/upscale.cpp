@@ -103,8 +103,8 @@ void run_luma(Vdsr& model, UpscaleWork& w, const UpscaleOptions& opt) {
 
 }  // namespace
 
-UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model) {
-  VDSR_CHECK(scale >= 2 && scale <= 4, "scale must be 2, 3 or 4, got " << scale);
+UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
+  VDSR_CHECK(scale > 1 && scale <= kMaxUpscale, "scale must be in (1, " << kMaxUpscale << "], got " << scale);
   keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages
   VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
   UpscaleWork w;
@@ -115,6 +115,9 @@ UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model) {
   w.info.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
   w.info.exif = in.exif;
   w.scale = scale;
+  w.out_width = imresize_length(scale, in.width);
+  w.out_height = imresize_length(scale, in.height);
+  w.net_scale = model == nullptr ? scale : std::max(scale, kMinNetworkScale);
   Plane y;
   if (in.channels <= 2) {
     y = channel(in, 0);
@@ -127,9 +130,9 @@ UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model) {
   if (model == nullptr) {
     w.luma = imresize(y, scale);
   } else {  // row by row into the staging plane: no double plane at the output's size
-    const int H = in.height * scale, W = in.width * scale;
+    const int H = imresize_length(w.net_scale, in.height), W = imresize_length(w.net_scale, in.width);
     w.net = NetPlane(H, W, model->device());
-    ImresizeRows rows(y, H, W);
+    ImresizeRows rows(y, H, W, w.net_scale, w.net_scale);
     std::vector<double> row(static_cast<size_t>(W));
     for (int r = 0; r < H; ++r) {
       rows.row(r, row.data());
@@ -144,6 +147,9 @@ UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model) {
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
   if (model == nullptr) return;
   if (w.net.empty()) {  // prepared for bicubic alone: the network's floats now
+    VDSR_CHECK(w.net_scale == std::max(w.scale, kMinNetworkScale),
+               "run_network: a work prepared for bicubic alone at x" << w.scale << " holds no luma at the network's x"
+                                                                    << kMinNetworkScale << "; prepare it with the model");
     w.net = to_net_plane(w.luma, model->device());
     w.luma = Plane();
   }
@@ -152,24 +158,35 @@ void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
 
 // Row by row: each output row's chroma (and alpha) is upscaled (ImresizeRows) and converted while
 // it is in cache, so no full-size plane is made besides the output image (the planes were most of
-// this stage's time: docs/perf.md, "Image I/O per stage").
+// this stage's time: docs/perf.md, "Image I/O per stage"); only a factor below kMinNetworkScale
+// makes one, the network's output resized down.
 Image finish_upscale(const UpscaleWork& w) {
   keep_working_memory();
   Image out;
-  out.width = w.info.width * w.scale;
-  out.height = w.info.height * w.scale;
+  out.width = w.out_width;
+  out.height = w.out_height;
   out.channels = w.info.channels;
   out.bits = w.info.bits;
   out.icc = w.info.icc;
   out.exif = w.info.exif;
-  const bool from_net = !w.net.empty();
+  bool from_net = !w.net.empty();
   const int lh = from_net ? w.net.height() : w.luma.height, lw = from_net ? w.net.width() : w.luma.width;
-  VDSR_CHECK(lh == out.height && lw == out.width,
-             "finish_upscale: the luma is " << lh << "x" << lw << ", not " << out.height << "x" << out.width);
+  const Plane* luma_plane = &w.luma;
+  Plane down;  // below kMinNetworkScale: the network's output resized down to the output's size
+  if (w.net_scale != w.scale) {
+    VDSR_CHECK(lh == imresize_length(w.net_scale, w.info.height) && lw == imresize_length(w.net_scale, w.info.width),
+               "finish_upscale: the luma is " << lh << "x" << lw << ", not the network's x" << w.net_scale);
+    down = imresize_to(from_net ? to_plane(w.net) : w.luma, out.height, out.width);
+    luma_plane = &down;
+    from_net = false;
+  } else {
+    VDSR_CHECK(lh == out.height && lw == out.width,
+               "finish_upscale: the luma is " << lh << "x" << lw << ", not " << out.height << "x" << out.width);
+  }
   // Row y of the luma in double: the network's floats widened (exact), or the double plane's row.
   std::vector<double> luma_row(from_net ? size_t(out.width) : 0);
   const auto luma = [&](int y) -> const double* {
-    if (!from_net) return &w.luma.v[size_t(y) * size_t(out.width)];
+    if (!from_net) return &luma_plane->v[size_t(y) * size_t(out.width)];
     const float* s = w.net.row(y);
     for (int x = 0; x < out.width; ++x) luma_row[size_t(x)] = static_cast<double>(s[x]);
     return luma_row.data();
@@ -179,7 +196,7 @@ Image finish_upscale(const UpscaleWork& w) {
   if (out.channels <= 2) {
     for (int y = 0; y < out.height; ++y) put_row(out, 0, y, luma(y));
   } else {
-    ImresizeRows cb(w.cb, out.height, out.width), cr(w.cr, out.height, out.width);
+    ImresizeRows cb(w.cb, out.height, out.width, w.scale, w.scale), cr(w.cr, out.height, out.width, w.scale, w.scale);
     std::vector<double> cb_row(size_t(out.width)), cr_row(size_t(out.width));
     for (int y = 0; y < out.height; ++y) {
       cb.row(y, cb_row.data());
@@ -189,7 +206,7 @@ Image finish_upscale(const UpscaleWork& w) {
     }
   }
   if (out.channels == 2 || out.channels == 4) {
-    ImresizeRows alpha(w.alpha, out.height, out.width);
+    ImresizeRows alpha(w.alpha, out.height, out.width, w.scale, w.scale);
     std::vector<double> row(size_t(out.width));
     for (int y = 0; y < out.height; ++y) {
       alpha.row(y, row.data());

@@ -1,6 +1,8 @@
-// Upscaling one decoded image by an integer scale, the way vdsr_sr does it: the luma goes through
-// the network (or bicubic alone), chroma and alpha are bicubic-upscaled (MATLAB imresize), grey
-// stays grey, and the bit depth of the input is kept.
+// Upscaling one decoded image the way vdsr_sr does it: the luma goes through the network (or
+// bicubic alone), chroma and alpha are bicubic-upscaled (MATLAB imresize), grey stays grey, and the
+// bit depth of the input is kept. The factor s is the paper's 2, 3 or 4 or any other above 1: the
+// output is imresize_length(s, n) a side (ceil(s n)), chroma and alpha imresize(., s). The network
+// reads imresize(luma, s), except below kMinNetworkScale (next).
 //   grey (1 ch):   Y = v / max;                 out = quantize(run(imresize(Y, s)))
 //   RGB(A):        YCbCr = rgb2ycbcr(rgb / max) (double); Y through the network; Cb, Cr bicubic;
 //                  out = ycbcr2rgb, rounded half away from zero and saturated.
@@ -16,8 +18,18 @@
 
 namespace vdsr {
 
+// The largest factor taken. VDSR models are trained at a few factors (the bundled one at 2, 3 and
+// 4) and sharpen a bicubic upscale; far beyond them there is little left for them to restore.
+constexpr double kMaxUpscale = 8;
+
+// Below this factor the network runs at it and its output is resized down to the target size
+// (imresize to the size, bicubic with antialiasing): a VDSR model trained at 2, 3 and 4 sharpens a
+// x1.5 bicubic upscale as if it were blurred like a x2 one and loses to bicubic (Set5, the bundled
+// model: -2.7 dB), where x2 then down gains 3.4-3.5 dB at x1.25 to x1.75 (docs/usage.md).
+constexpr double kMinNetworkScale = 2;
+
 struct UpscaleOptions {
-  int scale = 2;
+  double scale = 2;
   bool tta = false;  // mean over the 8 rotations/flips (model only)
   int tile = 0;      // tile size in output pixels (halo not included); 0 = auto (model/tiled.h)
   // Called from the calling thread with the fraction of the network's work done on this image,
@@ -34,20 +46,25 @@ Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt);
 // saving threads. Bit-identical to upscale_image.
 struct UpscaleWork {
   Image info;   // the input's size, channels, bit depth, colour profile and EXIF; no pixels
-  int scale = 2;
-  // The luma (or grey) at the output's size, in one of two forms. For a network: `net`, the bicubic
-  // upscale rounded to the network's floats and staged for its device (model/net_plane.h), and
-  // after run_network its output there; with TTA the output is the mean of eight, in double, in
-  // `luma`. For bicubic alone: `luma`, the bicubic upscale in double.
+  double scale = 2;
+  int out_width = 0, out_height = 0;  // imresize_length(scale, the input's width / height)
+  // The factor of the luma the network reads: scale, or kMinNetworkScale below it (then
+  // finish_upscale resizes the network's output down to out_height x out_width). Bicubic alone: scale.
+  double net_scale = 2;
+  // The luma (or grey) at the network's factor (net_scale), in one of two forms. For a network:
+  // `net`, the bicubic upscale rounded to the network's floats and staged for its device
+  // (model/net_plane.h), and after run_network its output there; with TTA the output is the mean of
+  // eight, in double, in `luma`. For bicubic alone: `luma`, the bicubic upscale in double.
   Plane luma;
   NetPlane net;
   Plane cb, cr, alpha;  // at the input's size: chroma (colour images), alpha (when present)
 };
 // Splits the colour (rgb2ycbcr) and upscales the luma (bicubic): the input of `model`, staged for
 // its device (nullptr: bicubic alone, kept in double).
-UpscaleWork prepare_upscale(const Image& in, int scale, const Vdsr* model = nullptr);
+UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model = nullptr);
 // The network on the luma (model == nullptr: nothing; opt.scale is w.scale). All it does besides
 // the forward is copy the staged input to the device and the output back (Vdsr::forward_host).
+// A work prepared for bicubic alone is staged here, at factors of kMinNetworkScale and above only.
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt);
 // Upscales chroma and alpha (bicubic), goes back to RGB, rounds and saturates to the input's depth.
 Image finish_upscale(const UpscaleWork& w);

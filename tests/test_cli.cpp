@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -271,7 +272,7 @@ TEST_CASE("vdsr_sr folder rules are checked before any work") {
   REQUIRE(log.find("is the input folder") != std::string::npos);
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/missing -o " + dir + "/o2", &log) == 1);
   REQUIRE(log.find("does not exist") != std::string::npos);
-  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 5 -i " + in + " -o " + dir + "/o3", &log) == 1);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 9 -i " + in + " -o " + dir + "/o3", &log) == 1);
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --precision bf16 -g -1 -i " + in + " -o " + dir + "/o4", &log) == 0);
   REQUIRE(run_command(bin("vdsr_sr") + " -m nope.safetensors -g -1 -i " + in + " -o " + dir + "/o5", &log) == 1);
   REQUIRE(log.find("nope.safetensors") != std::string::npos);
@@ -304,6 +305,23 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   REQUIRE(out.width == 26);
   REQUIRE(out.height == 20);
   REQUIRE(out.channels == 4);
+  // Other factors: MATLAB's ceil(s n) a side, the factor in the report; a model that lists its
+  // training scales warns outside them, where the network runs (below x2 it runs at x2).
+  save_weights(dir + "/t.safetensors", model.config(), model.params(), {{"scales", "2,3,4"}});
+  for (const auto& [s, w, h, warns] : std::vector<std::tuple<std::string, int, int, bool>>{
+           {"2.5", 33, 25, false}, {"1.5", 20, 15, false}, {"5", 65, 50, true}}) {
+    INFO("-s " << s);
+    REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/t.safetensors -s " + s + " -i " + dir + "/in.png -o " +
+                            dir + "/s.png --json " + dir + "/s.json",
+                        &log) == 0);
+    INFO(log);
+    const Image o = load_image(dir + "/s.png");
+    CHECK(o.width == w);
+    CHECK(o.height == h);
+    CHECK(nlohmann::json::parse(std::ifstream(dir + "/s.json")).at("scale").get<double>() == std::stod(s));
+    CHECK((log.find("was trained at x2, x3, x4; x" + s + " lies outside them") != std::string::npos) == warns);
+  }
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/s.json")).at("scale").is_number_integer());  // 5, not 5.0
   // -v lists each kind of layer's kernels once, though each of the two workers has a model: a
   // 32-channel model runs Winograd in its middle layer.
   Vdsr wide(VdsrConfig{3, 32, true});
@@ -570,13 +588,20 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   write_text(dir + "/notes.txt", "text");
   write_text(dir + "/m.pth", std::string("PK\x03\x04", 4) + "rest of a zip");
   const std::string a = dir + "/a.png";
+  const VdsrConfig srcnn = srcnn_config(9, 5, 5, 4, 2, true);
+  const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
+  save_weights(dir + "/srcnn_x3.safetensors", srcnn, sp.data(), {{"scale", "3"}});
   fs::create_directories(dir + "/g16");
   Image deep = test_image(24, 24, 1, 2);
   deep.bits = 16;
   save_image(dir + "/g16/deep.png", deep, ImageFormat::PNG);
   const std::string samples = std::string(VDSR_SOURCE_DIR) + "/samples";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"vdsr_sr -s 7 -i " + a + " -o " + dir + "/o.png", "--scale: 7 is outside 2..4"},
+      {"vdsr_sr -s 9 -i " + a + " -o " + dir + "/o.png", "--scale must be above 1 and at most 8 (2, 3, 4 or e.g. 2.5), got 9"},
+      {"vdsr_sr -s 1 -i " + a + " -o " + dir + "/o.png", "--scale must be above 1"},
+      {"vdsr_sr -s x2 -i " + a + " -o " + dir + "/o.png", "--scale: 'x2' is not a number"},
+      {"vdsr_sr -g -1 -s 2.5 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
+       "is an SRCNN model for x3 (one model per scale); it cannot upscale x2.5: use a VDSR model, or -s 3"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},

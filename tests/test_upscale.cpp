@@ -3,9 +3,12 @@
 // and saturate), sample for sample, for every channel layout, bit depth and scale; prepare_upscale's
 // luma is imresize of rgb2ycbcr's Y. With a network, the luma travels as staged floats
 // (model/net_plane.h) and the result is the test's own composition in doubles around a bare
-// Vdsr::forward on float vectors, sample for sample, with and without TTA and tiles.
+// Vdsr::forward on float vectors, sample for sample, with and without TTA and tiles; factors other
+// than 2, 3 and 4 too (below kMinNetworkScale the network runs at it and its output is resized down).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <vector>
 
@@ -25,8 +28,8 @@ namespace {
 // finish_upscale as whole planes: every full-size plane made, then converted.
 Image finish_whole(const UpscaleWork& w) {
   Image out;
-  out.width = w.info.width * w.scale;
-  out.height = w.info.height * w.scale;
+  out.width = w.out_width;
+  out.height = w.out_height;
   out.channels = w.info.channels;
   out.bits = w.info.bits;
   const size_t n = size_t(out.width) * size_t(out.height), c = size_t(out.channels);
@@ -57,7 +60,7 @@ Plane forward_by_hand(Vdsr& model, const Plane& in) {
 }
 
 // The luma of a prepared image by hand: imresize of the Y (the grey value itself for grey).
-Plane luma_by_hand(const Image& in, int scale) {
+Plane luma_by_hand(const Image& in, double scale) {
   if (in.channels >= 3) return imresize(rgb_to_ycbcr(in).y, scale);
   Plane p(in.height, in.width);
   for (size_t i = 0; i < p.v.size(); ++i) p.v[i] = in.pixels[i * size_t(in.channels)] / double(in.max_value());
@@ -70,7 +73,7 @@ TEST_CASE("finish_upscale, row by row, is the whole-plane bicubic composition sa
   uint32_t seed = 1;
   for (const int channels : {1, 2, 3, 4})
     for (const int bits : {8, 16})
-      for (const int scale : {2, 3, 4})
+      for (const double scale : {2.0, 3.0, 4.0, 1.5, 2.5})
         for (const auto& [h, w] : std::vector<std::pair<int, int>>{{1, 1}, {5, 7}, {16, 3}, {23, 31}}) {
           const Image in = test::random_image(h, w, channels, bits, seed++);
           const UpscaleWork work = prepare_upscale(in, scale);
@@ -79,6 +82,8 @@ TEST_CASE("finish_upscale, row by row, is the whole-plane bicubic composition sa
           const Image want = finish_whole(work);
           REQUIRE(got.width == want.width);
           REQUIRE(got.height == want.height);
+          CHECK(got.width == int(std::ceil(w * scale - 1e-9)));  // MATLAB's ceil(s n)
+          CHECK(got.height == int(std::ceil(h * scale - 1e-9)));
           REQUIRE(got.channels == channels);
           REQUIRE(got.bits == bits);
           CHECK(got.pixels == want.pixels);
@@ -99,19 +104,24 @@ TEST_CASE("the network's path through staged floats is the double composition ar
   uint32_t seed = 40;
   for (const int channels : {1, 2, 3, 4})
     for (const int bits : {8, 16})
-      for (const int scale : {2, 3}) {
+      for (const double scale : {2.0, 3.0, 2.5, 1.5}) {
         const Image in = test::random_image(9, 13, channels, bits, seed++);
         INFO(channels << " channels, " << bits << " bits, x" << scale);
-        // prepare_upscale for a model stages the luma as floats; bicubic alone keeps doubles.
-        const Plane luma = luma_by_hand(in, scale);
+        // prepare_upscale for a model stages the luma as floats at the network's factor; bicubic
+        // alone keeps doubles at the output's.
+        const double net_scale = std::max(scale, kMinNetworkScale);
+        const Plane luma = luma_by_hand(in, net_scale);
+        const auto to_output = [&](const Plane& net_out, const UpscaleWork& w) {
+          return net_scale == scale ? net_out : imresize_to(net_out, w.out_height, w.out_width);
+        };
         const UpscaleWork staged = prepare_upscale(in, scale, &model);
         REQUIRE(staged.luma.v.empty());
         REQUIRE(staged.net.height() == luma.height);
         REQUIRE(staged.net.width() == luma.width);
         for (size_t i = 0; i < luma.v.size(); ++i) REQUIRE(staged.net.data()[i] == static_cast<float>(luma.v[i]));
 
-        UpscaleWork want = prepare_upscale(in, scale);  // doubles: the oracle's input
-        want.luma = forward_by_hand(model, want.luma);
+        UpscaleWork want = prepare_upscale(in, scale);  // doubles at the output's size: the oracle's frame
+        want.luma = to_output(forward_by_hand(model, luma), want);
         const Image ref = finish_whole(want);
         UpscaleOptions opt;
         opt.scale = scale;
@@ -119,9 +129,13 @@ TEST_CASE("the network's path through staged floats is the double composition ar
         // The pipeline's three calls, staged and not (run_network stages a bicubic preparation).
         UpscaleWork a = prepare_upscale(in, scale, &model), b = prepare_upscale(in, scale);
         run_network(a, &model, opt);
-        run_network(b, &model, opt);
         CHECK(finish_upscale(a).pixels == ref.pixels);
-        CHECK(finish_upscale(b).pixels == ref.pixels);
+        if (net_scale == scale) {
+          run_network(b, &model, opt);
+          CHECK(finish_upscale(b).pixels == ref.pixels);
+        } else {  // a bicubic preparation has no luma at the network's factor
+          CHECK_THROWS_AS(run_network(b, &model, opt), Error);
+        }
         opt.tile = 5;  // tiles: the same pixels
         CHECK(upscale_image(in, &model, opt).pixels == ref.pixels);
 
@@ -133,7 +147,7 @@ TEST_CASE("the network's path through staged floats is the double composition ar
         }
         for (auto& v : mean.v) v /= 8.0;
         UpscaleWork tta = prepare_upscale(in, scale);
-        tta.luma = mean;
+        tta.luma = to_output(mean, tta);
         UpscaleOptions topt;
         topt.scale = scale;
         topt.tta = true;

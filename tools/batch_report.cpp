@@ -1,6 +1,7 @@
 #include "tools/batch_report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -110,12 +111,14 @@ int BatchReport::finish(double output_megapixels) {
   return int(failed_);
 }
 
-void BatchReport::write_json(const std::string& path, const std::string& model, int scale) const {
+void BatchReport::write_json(const std::string& path, const std::string& model, double scale) const {
   std::vector<FileRecord> sorted = records_;
   std::sort(sorted.begin(), sorted.end(), [](const FileRecord& a, const FileRecord& b) { return a.input < b.input; });
   nlohmann::json files = nlohmann::json::array();
   for (const auto& r : sorted) files.push_back(to_json(r));
-  const nlohmann::json doc = {{"model", model}, {"scale", scale}, {"files", files},
+  // An integer factor stays an integer in the JSON (2, not 2.0).
+  const nlohmann::json sj = scale == std::floor(scale) ? nlohmann::json(int(scale)) : nlohmann::json(scale);
+  const nlohmann::json doc = {{"model", model}, {"scale", sj}, {"files", files},
                               {"totals", {{"images", records_.size()}, {"done", done_}, {"skipped", skipped_},
                                           {"failed", failed_}, {"output_megapixels", megapixels_},
                                           {"seconds", since(t0_)}}}};

@@ -37,7 +37,7 @@ class BatchReport {
   // The summary line and the done event; returns the number of failed files.
   int finish(double output_megapixels);
   // The --json report: every file and the totals.
-  void write_json(const std::string& path, const std::string& model, int scale) const;
+  void write_json(const std::string& path, const std::string& model, double scale) const;
 
  private:
   void event(const std::string& line);  // one JSON line on stderr (events mode)

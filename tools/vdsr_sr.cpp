@@ -21,6 +21,7 @@
 #include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/values.h"
 #include "image/image_io.h"
 #include "io/batch_pipeline.h"
 #include "io/file_plan.h"
@@ -37,7 +38,7 @@ namespace {
 
 struct Options {
   std::string input, output;
-  int scale = 2;
+  double scale = 2;
   std::string model;
   bool bicubic = false;
   std::string gpu;  // "" = the default device
@@ -73,14 +74,19 @@ std::vector<Device> resolve_devices(const std::string& text) {
 int run(int argc, char** argv) {
   Options o;
   cli::Parser p("vdsr_sr", "upscale images with VDSR",
-                "vdsr_sr -i INPUT -o OUTPUT [-s 2|3|4] [-m MODEL | --bicubic] [-r] [--skip-existing]\n"
+                "vdsr_sr -i INPUT -o OUTPUT [-s S] [-m MODEL | --bicubic] [-r] [--skip-existing]\n"
                 "               [-f png|jpg|webp|tif|bmp] [-t TILE] [-g GPU[,GPU...]] [-j L:P:S] [-x]");
   p.add({"-i", "--input", "PATH", "an image file or a folder of images",
          [&](const std::string& v) { o.input = v; }});
   p.add({"-o", "--output", "PATH", "output file, or folder (created) for a folder input",
          [&](const std::string& v) { o.output = v; }});
-  p.add({"-s", "--scale", "N", "upscale factor 2, 3 or 4 [2]",
-         [&](const std::string& v) { o.scale = cli::parse_int_list(v, 2, 4, "--scale").at(0); }});
+  p.add({"-s", "--scale", "S", "upscale factor: 2, 3 or 4 (the paper's), or any other above 1 up to 8, e.g. 2.5 [2]",
+         [&](const std::string& v) {
+           const double s = cli::parse_double(v, "--scale");
+           VDSR_USER_CHECK(s > 1 && s <= kMaxUpscale,
+                           "--scale must be above 1 and at most " << kMaxUpscale << " (2, 3, 4 or e.g. 2.5), got " << v);
+           o.scale = s;
+         }});
   p.add({"-m", "--model", "FILE", "weights or checkpoint (safetensors) [the bundled model]",
          [&](const std::string& v) { o.model = v; }});
   p.add({"", "--bicubic", "", "bicubic upscaling only (MATLAB imresize), no network",
@@ -178,7 +184,7 @@ int run(int argc, char** argv) {
     const Precision precision = cli::check_precision(o.precision, devices[0].is_cuda());
     const std::string path = o.model.empty() ? bundled_model_path() : o.model;
     const VdsrWeights w = load_weights(path);
-    check_model_scale(w, path, o.scale);
+    check_model_scale(w, path, o.scale, std::max(o.scale, kMinNetworkScale));
     if (devices[0].is_cuda()) {
       threads.process = int(devices.size());
       if (!o.threads_given) {
@@ -198,10 +204,10 @@ int run(int argc, char** argv) {
       if (k < int(devices.size())) names += (names.empty() ? "" : ", ") + dev.name();
     }
     model_name = path;
-    what = "model " + path + " on " + names + " in " + precision_name(precision) + ", x" + std::to_string(o.scale);
+    what = "model " + path + " on " + names + " in " + precision_name(precision) + ", " + format_scale(o.scale);
   } else {
     if (!o.gpu.empty() && o.gpu != "-1") resolve_devices(o.gpu);  // same -g errors; runs on the CPU
-    what = "BICUBIC baseline (no network), x" + std::to_string(o.scale);
+    what = "BICUBIC baseline (no network), " + format_scale(o.scale);
   }
   log_info("vdsr_sr: " + what);
   report.start(what);
@@ -239,8 +245,8 @@ int run(int argc, char** argv) {
     return work;
   };
   stages.save = [&](size_t i, UpscaleWork& work) {
-    records[i].out_w = work.info.width * work.scale;
-    records[i].out_h = work.info.height * work.scale;
+    records[i].out_w = work.out_width;
+    records[i].out_h = work.out_height;
     Image out = finish_upscale(work);
     work = UpscaleWork();  // its planes back to the heap and the staging pool before encoding
     if (out.bits == 16 && format != ImageFormat::PNG && format != ImageFormat::TIFF) {
