@@ -62,13 +62,14 @@ int model_scale(const VdsrWeights& w) {
 void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale) {
   const int serves = model_scale(w);
   const std::string sx = format_scale(scale);
+  const bool whole = scale == std::floor(scale);
   VDSR_USER_CHECK(serves <= 0 || double(serves) == scale,
                   printable(path) << " is an SRCNN model for x" << serves << " (one model per scale); it cannot "
-                                  << "upscale " << sx << ": use " << (scale == std::floor(scale) ? "its " + sx + " model" : "a VDSR model")
+                                  << "upscale " << sx << ": use " << (whole ? "its " + sx + " model" : "a VDSR model")
                                   << ", or -s " << serves);
   if (serves < 0) {
-    VDSR_USER_CHECK(scale == std::floor(scale), printable(path) << " is an SRCNN model of unknown scale (one model per "
-                                                "integer scale); it cannot upscale " << sx);
+    VDSR_USER_CHECK(whole, printable(path) << " is an SRCNN model of unknown scale (one model per integer scale); "
+                                              "it cannot upscale " << sx);
     log_warning(printable(path) + ": an SRCNN model of unknown scale (neither its metadata nor its file name says); "
                 "using it at " + sx);
   }
