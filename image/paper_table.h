@@ -1,6 +1,6 @@
 // The paper's Table 3 (PSNR in dB on the Y channel, rounded to 2 decimals as published): Bicubic,
-// SRCNN and VDSR on Set5, Set14, B100 and Urban100 at x2, x3, x4. vdsr_eval prints its results
-// beside these (--table3).
+// SRCNN and VDSR on Set5, Set14, B100 and Urban100 at x2, x3, x4, and VDSR's SSIM (4 decimals).
+// vdsr_eval prints its results beside these (--table3).
 #pragma once
 
 #include <string>
@@ -14,5 +14,8 @@ const char* paper_method_name(PaperMethod m);  // "Bicubic", "SRCNN", "VDSR"
 // The published PSNR for a set named Set5, Set14, B100 or Urban100 (its folder's name) at scale 2, 3
 // or 4; NaN for any other set or scale.
 double paper_psnr(PaperMethod m, const std::string& set, int scale);
+// The published SSIM of VDSR, as paper_psnr; NaN for Bicubic and SRCNN (the product's
+// specification quotes VDSR's SSIM only).
+double paper_ssim(PaperMethod m, const std::string& set, int scale);
 
 }  // namespace vdsr

@@ -98,6 +98,19 @@ TEST_CASE("the paper's Table 3 values, every set, scale and method, as printed i
     CHECK(paper_psnr(PaperMethod::Srcnn, r.set, r.scale) == r.srcnn);
     CHECK(paper_psnr(PaperMethod::Vdsr, r.set, r.scale) == r.vdsr);
   }
+  // VDSR's SSIM (the product's specification quotes it; not the other methods').
+  const std::pair<const char*, std::array<double, 3>> ssim[] = {{"Set5", {0.9587, 0.9213, 0.8838}},
+                                                                {"Set14", {0.9124, 0.8314, 0.7674}},
+                                                                {"B100", {0.8960, 0.7976, 0.7251}},
+                                                                {"Urban100", {0.9140, 0.8279, 0.7524}}};
+  for (const auto& [set, v] : ssim)
+    for (int s = 2; s <= 4; ++s) {
+      INFO(set << " x" << s);
+      CHECK(paper_ssim(PaperMethod::Vdsr, set, s) == v[size_t(s - 2)]);
+      CHECK(std::isnan(paper_ssim(PaperMethod::Bicubic, set, s)));
+      CHECK(std::isnan(paper_ssim(PaperMethod::Srcnn, set, s)));
+    }
+  CHECK(std::isnan(paper_ssim(PaperMethod::Vdsr, "Set5", 5)));
   // Anything else has no published value.
   CHECK(std::isnan(paper_psnr(PaperMethod::Vdsr, "Set5", 1)));
   CHECK(std::isnan(paper_psnr(PaperMethod::Vdsr, "Set5", 5)));
@@ -356,6 +369,7 @@ TEST_CASE("Table 3: the authors' SRCNN 9-5-5 models reproduce the paper's SRCNN 
   REQUIRE(run_command(cmd, &log) == 0);
   INFO(log);
   CHECK_THAT(log, Catch::Contains("| SRCNN"));
+  CHECK_THAT(log, Catch::Contains("VDSR's SSIM: ours, the paper's, and the difference"));
   const auto doc = nlohmann::json::parse(test::file_bytes(dir + "/t3.json"));
   CHECK(doc.at("table3") == true);
   // Our protocol's values (srcnn-official/README.md: 36.656 / 32.749 / 30.484) and the paper's.
@@ -378,6 +392,9 @@ TEST_CASE("Table 3: the authors' SRCNN 9-5-5 models reproduce the paper's SRCNN 
     } else {
       CHECK(r.at("method") == "VDSR");
       CHECK(r.at("paper_psnr").get<double>() == (s == 2 ? 37.53 : s == 3 ? 33.66 : 31.35));
+      CHECK(r.at("paper_ssim").get<double>() == (s == 2 ? 0.9587 : s == 3 ? 0.9213 : 0.8838));
+      CHECK(std::fabs(r.at("ssim_diff").get<double>() - (r.at("ssim").get<double>() - r.at("paper_ssim").get<double>())) <
+            1e-12);
       ++cells;
     }
   }
