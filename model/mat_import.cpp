@@ -11,7 +11,7 @@
 #include "engine/error.h"
 
 #ifdef VDSR_HAVE_MATIO
-#include <matio.h>
+#include "model/matio_handles.h"
 #endif
 
 namespace vdsr {
@@ -27,15 +27,6 @@ bool is_matlab_file(const std::string& path) {
 bool matlab_import_available() { return true; }
 
 namespace {
-
-struct MatCloser {
-  void operator()(mat_t* m) const { Mat_Close(m); }
-};
-struct VarFreer {
-  void operator()(matvar_t* v) const { Mat_VarFree(v); }
-};
-using MatFile = std::unique_ptr<mat_t, MatCloser>;
-using MatVar = std::unique_ptr<matvar_t, VarFreer>;
 
 void quiet_log(int, char*) {}  // matio's own messages would duplicate ours
 

@@ -1,16 +1,21 @@
 // MATLAB .mat models (model/mat_import.h): the VDSR release's MatConvNet layout written here with
 // libmatio itself (v5 plain and compressed, single and double; v7.3 when this libmatio can), loaded
 // into our layout bit for bit and run; files that are not models refused with the file and the
-// variable named; vdsr_convert with the source's sha256; SHA-256 test vectors.
+// variable named; vdsr_convert with the source's sha256; SHA-256 test vectors. Writing
+// (model/mat_export.h): the same layout as this file's own writer, variable for variable; the
+// authors' SRCNN release written back as it came; vdsr_convert IN OUT.mat.
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "engine/error.h"
 #include "io/safetensors.h"
 #include "io/sha256.h"
+#include "model/mat_export.h"
 #include "model/mat_import.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
@@ -198,6 +203,139 @@ TEST_CASE("vdsr_convert writes our layout with the source's name and sha256, vds
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/release.mat -i " + dir + "/in.png -o " + dir + "/a.png", &log) == 0);
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/ours.safetensors -i " + dir + "/in.png -o " + dir + "/b.png", &log) == 0);
   CHECK(test::file_bytes(dir + "/a.png") == test::file_bytes(dir + "/b.png"));
+}
+
+namespace {
+
+// Every variable of a .mat file read whole: name -> (class, dims, values as doubles); a struct's
+// fields and a cell's elements as "name.field" and "name{i}" entries.
+struct MatEntry {
+  int cls = 0;
+  std::vector<size_t> dims;
+  std::vector<double> values;
+  bool operator==(const MatEntry& o) const { return cls == o.cls && dims == o.dims && values == o.values; }
+};
+void flatten(const matvar_t* v, const std::string& name, std::map<std::string, MatEntry>& out) {
+  size_t n = 1;
+  for (int i = 0; i < v->rank; ++i) n *= v->dims[i];
+  MatEntry e;
+  e.cls = v->class_type;
+  e.dims.assign(v->dims, v->dims + v->rank);
+  if (v->class_type == MAT_C_STRUCT) {
+    const unsigned nf = Mat_VarGetNumberOfFields(const_cast<matvar_t*>(v));
+    char* const* fields = Mat_VarGetStructFieldnames(v);
+    for (unsigned f = 0; f < nf; ++f)
+      flatten(Mat_VarGetStructFieldByIndex(const_cast<matvar_t*>(v), f, 0), name + "." + fields[f], out);
+  } else if (v->class_type == MAT_C_CELL) {
+    for (size_t i = 0; i < n; ++i) flatten(Mat_VarGetCell(const_cast<matvar_t*>(v), int(i)), name + "{" + std::to_string(i) + "}", out);
+  } else if (v->class_type == MAT_C_SINGLE) {
+    const float* p = static_cast<const float*>(v->data);
+    e.values.assign(p, p + n);
+  } else if (v->class_type == MAT_C_DOUBLE) {
+    const double* p = static_cast<const double*>(v->data);
+    e.values.assign(p, p + n);
+  }
+  out[name] = e;
+}
+std::map<std::string, MatEntry> read_mat(const std::string& path) {
+  std::map<std::string, MatEntry> out;
+  mat_t* mat = Mat_Open(path.c_str(), MAT_ACC_RDONLY);
+  REQUIRE(mat != nullptr);
+  while (matvar_t* v = Mat_VarReadNext(mat)) {
+    flatten(v, v->name, out);
+    Mat_VarFree(v);
+  }
+  Mat_Close(mat);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("save_matlab_weights writes the release's VDSR layout, variable for variable, and reads back bit for bit") {
+  const std::string dir = test::temp_dir("mat_export");
+  const VdsrConfig cfg{4, 8, true};
+  std::vector<float> params = he_params(cfg, 5);
+  for (const auto& l : layer_table(cfg))
+    for (int k = 0; k < l.K; ++k) params[size_t(l.b_offset + k)] = 0.02f * float(k + 1);
+  VdsrWeights w;
+  w.config = cfg;
+  w.params = params;
+  // The same bytes' worth of variables as this file's own transcription of the release's layout.
+  MatWriteOptions plain;
+  plain.compress = false;
+  save_matlab_weights(dir + "/ours.mat", w, plain);
+  REQUIRE(write_vdsr_mat(dir + "/theirs.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5, MAT_COMPRESSION_NONE));
+  const auto ours = read_mat(dir + "/ours.mat"), theirs = read_mat(dir + "/theirs.mat");
+  CHECK(ours.size() == theirs.size());
+  for (const auto& [name, e] : theirs) {
+    INFO(name);
+    REQUIRE(ours.count(name) == 1);
+    CHECK(ours.at(name) == e);
+  }
+  CHECK(ours.at("model.weight{0}").dims == std::vector<size_t>{3, 3, 1, 8});
+  CHECK(ours.at("model.weight{3}").dims == std::vector<size_t>{3, 3, 8});  // the trailing 1 dropped
+  // Every form reads back as the same model; without biases the struct has no `bias`.
+  int written = 0;
+  for (const auto values : {MatWriteOptions::Values::AsRelease, MatWriteOptions::Values::Double})
+    for (const bool v73 : {false, true})
+      for (const bool bias : {true, false}) {
+        MatWriteOptions o;
+        o.values = values;
+        o.v73 = v73;
+        VdsrWeights m = w;
+        if (!bias) {
+          m.config.bias = false;
+          m.params.resize(size_t(param_count(m.config)));
+        }
+        const std::string path = dir + "/m" + std::to_string(written) + ".mat";
+        try {
+          save_matlab_weights(path, m, o);
+        } catch (const Error&) {
+          REQUIRE(v73);  // v5 is always written
+          WARN("this libmatio cannot write v7.3 files: not tried");
+          continue;
+        }
+        INFO(path);
+        const VdsrWeights back = load_weights(path);
+        CHECK(back.config == m.config);
+        CHECK(back.params == m.params);
+        CHECK(read_mat(path).count("model.bias") == size_t(bias));
+        ++written;
+      }
+  CHECK(written >= 4);
+  CHECK(!test::has_tmp_files(dir));
+}
+
+TEST_CASE("the authors' SRCNN release, read and written back, is the same variables with the same values (data test)") {
+  const std::string models = test::require_data("srcnn-official");
+  const std::string dir = test::temp_dir("mat_export_srcnn");
+  for (const char* name : {"srcnn_955_imagenet_x2.mat", "srcnn_955_imagenet_x3.mat"}) {
+    INFO(name);
+    const std::string src = models + "/" + name, out = dir + "/" + name;
+    save_matlab_weights(out, load_weights(src));
+    const auto a = read_mat(src), b = read_mat(out);
+    CHECK(a.size() == b.size());
+    for (const auto& [var, e] : a) {
+      INFO(var);
+      REQUIRE(b.count(var) == 1);
+      CHECK(b.at(var) == e);  // the release's doubles hold floats: widened back exactly
+    }
+  }
+}
+
+TEST_CASE("vdsr_convert IN OUT.mat: our model into the release's layout and back, refusals in words") {
+  const std::string dir = test::temp_dir("mat_convert_out");
+  const VdsrConfig cfg{3, 4, true};
+  const auto params = he_params(cfg, 3);
+  save_weights(dir + "/m.safetensors", cfg, params.data());
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + dir + "/m.MAT", &log) == 0);
+  INFO(log);
+  CHECK(log.find("the VDSR release's layout") != std::string::npos);
+  CHECK(load_weights(dir + "/m.MAT").params == params);
+  std::ofstream(dir + "/a_file") << "x";
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + dir + "/a_file/m.mat", &log) == 1);
+  CHECK(log.find("a_file") != std::string::npos);
 }
 
 TEST_CASE("fuzz: a .mat whose cell array declares 1.5 G cells in 128 bytes is refused before libmatio allocates") {

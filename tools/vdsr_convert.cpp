@@ -1,13 +1,16 @@
 // vdsr_convert: a model from elsewhere (a MATLAB .mat release, a safetensors file with another
 // tool's names, half precision or wrapper prefixes: docs/formats.md) into our safetensors layout,
-// with its provenance (the source's file name and sha256) in the metadata. Exit 0, or 1 with the
-// reason.
+// with its provenance (the source's file name and sha256) in the metadata; or, for an output named
+// .mat, any model we read into the authors' MATLAB layout (model/mat_export.h). Exit 0, or 1 with
+// the reason.
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 
 #include "engine/error.h"
 #include "engine/log.h"
 #include "io/sha256.h"
+#include "model/mat_export.h"
 #include "model/mat_import.h"
 #include "model/model_files.h"
 #include "model/weights_io.h"
@@ -19,16 +22,26 @@ namespace {
 
 int run(int argc, char** argv) {
   std::vector<std::string> files;
-  cli::Parser p("vdsr_convert", "convert a model to vdsr's safetensors layout",
-                "vdsr_convert IN OUT.safetensors   (IN: .mat or safetensors, any accepted layout)");
+  cli::Parser p("vdsr_convert", "convert a model to vdsr's safetensors layout, or to the authors' MATLAB one",
+                "vdsr_convert IN OUT.safetensors   (IN: .mat or safetensors, any accepted layout)\n"
+                "       vdsr_convert IN OUT.mat           (the VDSR / SRCNN release's .mat layout, for MATLAB)");
   p.add_common();
   p.parse_positional(argc, argv, &files);
-  VDSR_USER_CHECK(files.size() == 2, "give the input model and the output file: vdsr_convert IN OUT.safetensors");
+  VDSR_USER_CHECK(files.size() == 2,
+                  "give the input model and the output file: vdsr_convert IN OUT.safetensors (or OUT.mat)");
   const std::string& in = files[0];
   const std::string& out = cli::output_file(files[1], "OUT");
   VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
                   "the output '" << out << "' is the input");
   const VdsrWeights w = load_weights(in);
+  std::string ext = std::filesystem::path(out).extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".mat") {
+    save_matlab_weights(out, w);
+    log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out) +
+             " (MATLAB, the " + (w.config.arch == Arch::Srcnn ? "SRCNN" : "VDSR") + " release's layout)");
+    return 0;
+  }
   std::map<std::string, std::string> meta = {
       {"source", std::filesystem::path(in).filename().string()},
       {"source_sha256", sha256_file_hex(in)},
