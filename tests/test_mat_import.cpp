@@ -368,10 +368,15 @@ TEST_CASE("the .mat fuzz seeds (written byte by byte by tests/fuzz/make_seeds.py
 
 #else
 
-TEST_CASE("without libmatio a .mat model is refused with how to get it") {
+TEST_CASE("without libmatio a .mat model is refused, read or written, with how to get it") {
   const std::string dir = test::temp_dir("mat_none");
   std::ofstream(dir + "/m.mat") << "MATLAB 5.0 MAT-file, not really";
   CHECK_THAT(test::error_of([&] { load_weights(dir + "/m.mat"); }), Catch::Contains("install libmatio"));
+  VdsrWeights w;
+  w.config = VdsrConfig{2, 1, true};
+  w.params.assign(size_t(param_count(w.config)), 0.0f);
+  CHECK_THAT(test::error_of([&] { save_matlab_weights(dir + "/out.mat", w); }), Catch::Contains("install libmatio"));
+  CHECK(!fs::exists(dir + "/out.mat"));
 }
 
 #endif
