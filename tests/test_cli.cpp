@@ -496,7 +496,7 @@ TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
   CHECK(log.find("set        scale      PSNR     SSIM  images   seconds") != std::string::npos);
 }
 
-TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, and --json every image's scores") {
+TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image's scores, --score reads them back") {
   const std::string dir = test::temp_dir("eval_save"), set = dir + "/Tiny";
   fs::create_directories(set);
   const std::vector<Image> imgs = {test_image(30, 25, 3, 7), test_image(24, 33, 1, 8)};
@@ -538,6 +538,31 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, and --json every im
     }
     CHECK(r.at("psnr").get<double>() == Approx(mean).margin(1e-12));
   }
+  // --score reads the saved files back as another method's outputs: the same scores, image by image;
+  // any image format, found by stem.
+  fs::rename(dir + "/out/Tiny/x3/b.png", dir + "/out/Tiny/x3/b.tif");
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 2,3 --score " + dir + "/out --json " + dir +
+                          "/scored.json",
+                      &log) == 0);
+  const auto k = nlohmann::json::parse(std::ifstream(dir + "/scored.json"));
+  REQUIRE(k.at("results").size() == 2);
+  for (size_t r = 0; r < 2; ++r) {
+    CHECK(k.at("results")[r].at("per_image") == j.at("results")[r].at("per_image"));
+    CHECK(k.at("results")[r].at("psnr") == j.at("results")[r].at("psnr"));
+  }
+  // A missing output, one of the wrong size, a missing scale, and --score with a model: refused in words.
+  fs::rename(dir + "/out/Tiny/x3/b.tif", dir + "/out/Tiny/x3/c.png");
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
+  CHECK(log.find("--score: no output for " + set + "/b.bmp in " + dir + "/out (expected b.png") != std::string::npos);
+  fs::remove(dir + "/out/Tiny/x3/c.png");
+  fs::copy_file(dir + "/out/Tiny/x2/b.png", dir + "/out/Tiny/x3/b.png");
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
+  CHECK(log.find("--score: " + dir + "/out/Tiny/x3/b.png is 24x32; " + set + "/b.bmp at x3 after modcrop is 24x33") !=
+        std::string::npos);
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 4 --score " + dir + "/out", &log) == 1);
+  CHECK(log.find("--score: no folder " + dir + "/out/Tiny/x4") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --score " + dir + "/out", &log) == 1);
+  CHECK(log.find("it takes no -m, --bicubic, --table3, -x or --save") != std::string::npos);
   // --table3: one folder per method.
   REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --table3 --data " + set + " --scales 2 --save " + dir + "/t3", &log) == 0);
   CHECK(fs::is_regular_file(dir + "/t3/Bicubic/Tiny/x2/a.png"));

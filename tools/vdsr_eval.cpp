@@ -1,7 +1,8 @@
 // vdsr_eval: PSNR/SSIM tables on evaluation sets with the paper's protocol (docs/evaluation.md): 8-bit Y,
 // modcrop, MATLAB bicubic down and up in double, the network (VDSR or SRCNN, or bicubic alone),
 // rounding, shave, PSNR and SSIM. Prints a table; --json writes the machine-readable results (every
-// image's scores too); --save writes every scored output as an 8-bit grey PNG.
+// image's scores too); --save writes every scored output as an 8-bit grey PNG; --score scores
+// outputs made elsewhere (another method's, in --save's layout) instead of running a network.
 // --table3 scores Bicubic, SRCNN (one model per scale) and VDSR side by side with the paper's Table 3.
 #include <algorithm>
 #include <chrono>
@@ -18,6 +19,7 @@
 #include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "image/color.h"
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
 #include "image/paper_table.h"
@@ -42,23 +44,24 @@ struct Options {
   std::string precision = "fp32";
   bool tta = false;
   std::string json;
-  std::string save;  // --save DIR: the scored outputs as PNGs
+  std::string save;   // --save DIR: the scored outputs as PNGs
+  std::string score;  // --score DIR: outputs to score, DIR/SET/xS/IMAGE.*
   bool table3 = false;
   std::string models;  // --models KEY=FILE,...
 };
 
-// One column of the evaluation: the bicubic baseline (no network), or a network for every scale
-// (VDSR) or one per scale (SRCNN).
+// One column of the evaluation: the bicubic baseline (no network), a network for every scale
+// (VDSR) or one per scale (SRCNN), or outputs made elsewhere (--score).
 struct Method {
   std::string name;
   PaperMethod paper = PaperMethod::Vdsr;
   std::map<int, std::unique_ptr<Vdsr>> nets;  // by the scale it serves; 0: every scale
+  std::string predictions;                    // --score: the folder of outputs made elsewhere
   std::string desc;                           // what the log and the JSON name
 
-  bool bicubic() const { return nets.empty(); }
-  bool serves(int s) const { return bicubic() || nets.count(0) != 0 || nets.count(s) != 0; }
+  bool serves(int s) const { return nets.empty() || nets.count(0) != 0 || nets.count(s) != 0; }
   Vdsr* net(int s) const {
-    if (bicubic()) return nullptr;
+    if (nets.empty()) return nullptr;
     const auto it = nets.find(nets.count(0) != 0 ? 0 : s);
     return it->second.get();
   }
@@ -179,17 +182,54 @@ std::vector<std::string> saved_names(const std::vector<std::string>& files, cons
   return names;
 }
 
+// --score: the outputs made elsewhere for one set and scale, by file stem, from DIR/SET/xS (the
+// layout --save writes; any image format). Refused, naming the folder: a missing folder, two files
+// with one stem.
+std::map<std::string, std::string> prediction_files(const std::string& root, const std::string& set, int scale) {
+  const std::string dir = (fs::path(root) / set / ("x" + std::to_string(scale))).string();
+  VDSR_USER_CHECK(fs::is_directory(dir), "--score: no folder " << printable(dir) << " (the outputs of set " << set
+                                                               << " at x" << scale << ", as --save lays them out)");
+  std::map<std::string, std::string> by_stem;
+  for (const auto& f : list_image_files(dir, "--score folder")) {
+    const auto [it, fresh] = by_stem.emplace(fs::path(f).stem().string(), f);
+    VDSR_USER_CHECK(fresh, "--score: " << printable(it->second) << " and " << printable(f)
+                                       << " are both outputs for " << it->first << "; keep one");
+  }
+  return by_stem;
+}
+
+// An output made elsewhere as the protocol's prediction: its 8-bit Y (an RGB file through
+// rgb2ycbcr, as the HR) over 255, the size of the HR after modcrop.
+Plane load_prediction(const std::map<std::string, std::string>& files, const EvalSample& sample, const std::string& dir) {
+  const std::string stem = fs::path(sample.name).stem().string();
+  const auto it = files.find(stem);
+  VDSR_USER_CHECK(it != files.end(), "--score: no output for " << printable(sample.name) << " in " << printable(dir)
+                                                               << " (expected " << printable(stem) << ".png or another image format)");
+  Plane y = y_channel_u8(load_image(it->second));
+  VDSR_USER_CHECK(y.height == sample.hr.height && y.width == sample.hr.width,
+                  "--score: " << printable(it->second) << " is " << y.width << "x" << y.height << "; "
+                              << printable(sample.name) << " at x" << sample.scale << " after modcrop is "
+                              << sample.hr.width << "x" << sample.hr.height);
+  for (double& v : y.v) v /= 255.0;
+  return y;
+}
+
 // save_dir: where this cell's predictions go ("" for none), under `names`.
-Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, int scale, bool tta, const std::string& label,
-              const std::string& save_dir, const std::vector<std::string>& names) {
+Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std::string& set, int scale, bool tta,
+              const std::string& label, const std::string& save_dir, const std::vector<std::string>& names) {
   const auto t0 = std::chrono::steady_clock::now();
   Cell c;
   Vdsr* net = m.net(scale);
+  const std::map<std::string, std::string> outputs =
+      m.predictions.empty() ? std::map<std::string, std::string>() : prediction_files(m.predictions, set, scale);
   Progress progress(label, int64_t(samples.size()), "img");
   if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
   for (size_t i = 0; i < samples.size(); ++i) {
     const EvalSample& sample = samples[i];
-    const Plane out = net == nullptr ? sample.input : tta ? run_model_tta(*net, sample.input) : run_model(*net, sample.input);
+    const Plane out = !m.predictions.empty() ? load_prediction(outputs, sample, m.predictions)
+                      : net == nullptr       ? sample.input
+                      : tta                  ? run_model_tta(*net, sample.input)
+                                             : run_model(*net, sample.input);
     const Scores sc = score_output(out, sample.hr, scale);
     if (!save_dir.empty()) save_image((fs::path(save_dir) / names[i]).string(), prediction_u8(out), ImageFormat::PNG);
     c.psnr += sc.psnr;
@@ -250,6 +290,10 @@ int run(int argc, char** argv) {
          "also write every scored output as an 8-bit grey PNG (the protocol's Y before the shave): "
          "DIR/SET/xS/IMAGE.png; with --table3 DIR/METHOD/SET/xS/IMAGE.png",
          [&](const std::string& v) { o.save = v; }});
+  p.add({"", "--score", "DIR",
+         "score outputs made elsewhere (another method's) instead of running a model: DIR/SET/xS/IMAGE.* "
+         "(any image format, colour or grey, the size of the HR after modcrop), the layout --save writes",
+         [&](const std::string& v) { o.score = v; }});
   p.add_common();
   p.parse(argc, argv);
 
@@ -259,8 +303,16 @@ int run(int argc, char** argv) {
                   "--table3 scores bicubic and every model itself: name the models with --models vdsr=FILE,"
                   "srcnn-x2=FILE,..., not with -m or --bicubic");
   VDSR_USER_CHECK(o.table3 || o.models.empty(), "--models goes with --table3 (one model alone: -m FILE)");
+  VDSR_USER_CHECK(o.score.empty() || (o.model.empty() && !o.bicubic && !o.table3 && !o.tta && o.save.empty()),
+                  "--score scores the outputs in its folder: it takes no -m, --bicubic, --table3, -x or --save");
+  VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
   std::vector<Method> methods;
-  if (o.bicubic) {
+  if (!o.score.empty()) {
+    methods.resize(1);
+    methods[0].name = "scored";
+    methods[0].predictions = o.score;
+    methods[0].desc = "the outputs in " + o.score;
+  } else if (o.bicubic) {
     methods.resize(1);
     methods[0].name = "bicubic";
     methods[0].desc = "bicubic";
@@ -275,7 +327,7 @@ int run(int argc, char** argv) {
   if (o.data.empty()) o.data = default_sets();
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
   for (const Method& m : methods)
-    log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.bicubic() ? ", test-time augmentation x8" : ""));
+    log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.nets.empty() ? ", test-time augmentation x8" : ""));
 
   nlohmann::json results = nlohmann::json::array();
   std::string ssim_rows;  // --table3: VDSR's SSIM beside the paper's, printed after the PSNR table
@@ -311,7 +363,7 @@ int run(int argc, char** argv) {
         std::string save_dir;
         if (!o.save.empty())
           save_dir = (fs::path(o.save) / (o.table3 ? m.name : "") / set / ("x" + std::to_string(s))).string();
-        const Cell c = evaluate(m, samples, s, o.tta && !m.bicubic(), set + " x" + std::to_string(s) + " " + m.name,
+        const Cell c = evaluate(m, samples, set, s, o.tta && !m.nets.empty(), set + " x" + std::to_string(s) + " " + m.name,
                                 save_dir, names);
         nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
                             {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
