@@ -1,7 +1,7 @@
 // The trainer (model/trainer.h, tools/vdsr_train.cpp) on tiny CPU configs: exact resume from a
 // mid-epoch checkpoint (in-process and across three processes), the non-finite stop keeping the
 // last good checkpoint byte for byte, atomic checkpoints, Ctrl-C writing a checkpoint that resumes,
-// the JSONL log and SVG curve, and resume option conflicts.
+// the JSONL log and SVG curve, resume option conflicts, and --init-from (fine-tuning).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
