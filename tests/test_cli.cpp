@@ -559,6 +559,11 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
   CHECK(log.find("--score: " + dir + "/out/Tiny/x3/b.png is 24x32; " + set + "/b.bmp at x3 after modcrop is 24x33") !=
         std::string::npos);
+  Image deep = load_image(dir + "/out/Tiny/x2/a.png");
+  deep.bits = 16;
+  save_image(dir + "/out/Tiny/x3/b.png", deep, ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
+  CHECK(log.find("--score: " + dir + "/out/Tiny/x3/b.png has 16-bit samples") != std::string::npos);
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 4 --score " + dir + "/out", &log) == 1);
   CHECK(log.find("--score: no folder " + dir + "/out/Tiny/x4") != std::string::npos);
   REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --score " + dir + "/out", &log) == 1);

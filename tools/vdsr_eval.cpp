@@ -205,7 +205,10 @@ Plane load_prediction(const std::map<std::string, std::string>& files, const Eva
   const auto it = files.find(stem);
   VDSR_USER_CHECK(it != files.end(), "--score: no output for " << printable(sample.name) << " in " << printable(dir)
                                                                << " (expected " << printable(stem) << ".png or another image format)");
-  Plane y = y_channel_u8(load_image(it->second));
+  const Image img = load_image(it->second);
+  VDSR_USER_CHECK(img.bits == 8, "--score: " << printable(it->second) << " has " << img.bits
+                                             << "-bit samples; the protocol scores 8-bit outputs (docs/evaluation.md)");
+  Plane y = y_channel_u8(img);
   VDSR_USER_CHECK(y.height == sample.hr.height && y.width == sample.hr.width,
                   "--score: " << printable(it->second) << " is " << y.width << "x" << y.height << "; "
                               << printable(sample.name) << " at x" << sample.scale << " after modcrop is "
