@@ -26,13 +26,13 @@ namespace {
 // One numeric array in the options' class, column-major `values` of shape `dims`.
 matvar_t* numeric(const char* name, const std::vector<size_t>& dims, const std::vector<float>& values,
                   const MatWriteOptions& opt) {
+  // libmatio copies the data (no MAT_F_DONT_COPY_DATA), so the vectors may go after the call.
   std::vector<size_t> d = dims;
   if (opt.values == MatWriteOptions::Values::Double) {
     const std::vector<double> v(values.begin(), values.end());
     return Mat_VarCreate(name, MAT_C_DOUBLE, MAT_T_DOUBLE, int(d.size()), d.data(), const_cast<double*>(v.data()), 0);
   }
-  return Mat_VarCreate(name, MAT_C_SINGLE, MAT_T_SINGLE, int(d.size()), d.data(), const_cast<float*>(values.data()),
-                       0);  // copied (no MAT_F_DONT_COPY_DATA): `values` may go
+  return Mat_VarCreate(name, MAT_C_SINGLE, MAT_T_SINGLE, int(d.size()), d.data(), const_cast<float*>(values.data()), 0);
 }
 
 // Layer l's weights as MATLAB indexes them: element `at(k, c, r, s)` of the array is wt[k][c][r][s].
@@ -42,7 +42,8 @@ std::vector<float> reorder(const VdsrWeights& w, const LayerDesc& l, size_t n, A
   for (int64_t k = 0; k < l.K; ++k)
     for (int64_t c = 0; c < l.C; ++c)
       for (int64_t r = 0; r < l.R; ++r)
-        for (int64_t s = 0; s < l.R; ++s) v[size_t(at(k, c, r, s))] = w.params[size_t(l.w_offset + ((k * l.C + c) * l.R + r) * l.R + s)];
+        for (int64_t s = 0; s < l.R; ++s)
+          v[size_t(at(k, c, r, s))] = w.params[size_t(l.w_offset + ((k * l.C + c) * l.R + r) * l.R + s)];
   return v;
 }
 

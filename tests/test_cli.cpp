@@ -569,7 +569,8 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --score " + dir + "/out", &log) == 1);
   CHECK(log.find("it takes no -m, --bicubic, --table3, -x or --save") != std::string::npos);
   // --table3: one folder per method.
-  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --table3 --data " + set + " --scales 2 --save " + dir + "/t3", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --table3 --data " + set + " --scales 2 --save " + dir + "/t3",
+                      &log) == 0);
   CHECK(fs::is_regular_file(dir + "/t3/Bicubic/Tiny/x2/a.png"));
   CHECK(fs::is_regular_file(dir + "/t3/VDSR/Tiny/x2/b.png"));
   CHECK(!fs::exists(dir + "/t3/SRCNN"));
@@ -627,7 +628,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   save_image(dir + "/g16/deep.png", deep, ImageFormat::PNG);
   const std::string samples = std::string(VDSR_SOURCE_DIR) + "/samples";
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"vdsr_sr -s 9 -i " + a + " -o " + dir + "/o.png", "--scale must be above 1 and at most 8 (2, 3, 4 or e.g. 2.5), got 9"},
+      {"vdsr_sr -s 9 -i " + a + " -o " + dir + "/o.png",
+       "--scale must be above 1 and at most 8 (2, 3, 4 or e.g. 2.5), got 9"},
       {"vdsr_sr -s 1 -i " + a + " -o " + dir + "/o.png", "--scale must be above 1"},
       {"vdsr_sr -s x2 -i " + a + " -o " + dir + "/o.png", "--scale: 'x2' is not a number"},
       {"vdsr_sr -g -1 -s 2.5 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",

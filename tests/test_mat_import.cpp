@@ -227,7 +227,8 @@ void flatten(const matvar_t* v, const std::string& name, std::map<std::string, M
     for (unsigned f = 0; f < nf; ++f)
       flatten(Mat_VarGetStructFieldByIndex(const_cast<matvar_t*>(v), f, 0), name + "." + fields[f], out);
   } else if (v->class_type == MAT_C_CELL) {
-    for (size_t i = 0; i < n; ++i) flatten(Mat_VarGetCell(const_cast<matvar_t*>(v), int(i)), name + "{" + std::to_string(i) + "}", out);
+    for (size_t i = 0; i < n; ++i)
+      flatten(Mat_VarGetCell(const_cast<matvar_t*>(v), int(i)), name + "{" + std::to_string(i) + "}", out);
   } else if (v->class_type == MAT_C_SINGLE) {
     const float* p = static_cast<const float*>(v->data);
     e.values.assign(p, p + n);

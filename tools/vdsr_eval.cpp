@@ -204,7 +204,8 @@ Plane load_prediction(const std::map<std::string, std::string>& files, const Eva
   const std::string stem = fs::path(sample.name).stem().string();
   const auto it = files.find(stem);
   VDSR_USER_CHECK(it != files.end(), "--score: no output for " << printable(sample.name) << " in " << printable(dir)
-                                                               << " (expected " << printable(stem) << ".png or another image format)");
+                                                               << " (expected " << printable(stem)
+                                                               << ".png or another image format)");
   const Image img = load_image(it->second);
   VDSR_USER_CHECK(img.bits == 8, "--score: " << printable(it->second) << " has " << img.bits
                                              << "-bit samples; the protocol scores 8-bit outputs (docs/evaluation.md)");
