@@ -260,7 +260,8 @@ std::string set_name(const std::string& dir) {
 int run(int argc, char** argv) {
   Options o;
   cli::Parser p("vdsr_eval", "PSNR/SSIM of VDSR, SRCNN or bicubic with the paper's protocol",
-                "vdsr_eval [--data DIR[,DIR...]] [--scales 2,3,4] [-m MODEL | --bicubic] [--json FILE]\n"
+                "vdsr_eval [--data DIR[,DIR...]] [--scales 2,3,4] [-m MODEL | --bicubic | --score DIR] [--save DIR]\n"
+                "                 [--json FILE]\n"
                 "       vdsr_eval --table3 [--models vdsr=A,srcnn-x2=B,srcnn-x3=C,srcnn-x4=D] [--data ...]");
   p.add({"", "--data", "DIR[,DIR...]",
          "evaluation sets, each named by its folder [$VDSR_DATA_DIR/{Set5,Set14,B100,Urban100}]",
