@@ -103,6 +103,8 @@ void run_luma(Vdsr& model, UpscaleWork& w, const UpscaleOptions& opt) {
 
 }  // namespace
 
+double network_scale(double scale) { return std::clamp(scale, kMinNetworkScale, kMaxNetworkScale); }
+
 UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
   VDSR_CHECK(scale > 1 && scale <= kMaxUpscale, "scale must be in (1, " << kMaxUpscale << "], got " << scale);
   keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages
@@ -117,7 +119,7 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
   w.scale = scale;
   w.out_width = imresize_length(scale, in.width);
   w.out_height = imresize_length(scale, in.height);
-  w.net_scale = model == nullptr ? scale : std::max(scale, kMinNetworkScale);
+  w.net_scale = model == nullptr ? scale : network_scale(scale);
   Plane y;
   if (in.channels <= 2) {
     y = channel(in, 0);
@@ -147,9 +149,9 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
   if (model == nullptr) return;
   if (w.net.empty()) {  // prepared for bicubic alone: the network's floats now
-    VDSR_CHECK(w.net_scale == std::max(w.scale, kMinNetworkScale),
+    VDSR_CHECK(w.net_scale == network_scale(w.scale),
                "run_network: a work prepared for bicubic alone at x" << w.scale << " holds no luma at the network's x"
-                                                                    << kMinNetworkScale << "; prepare it with the model");
+                                                                    << network_scale(w.scale) << "; prepare it with the model");
     w.net = to_net_plane(w.luma, model->device());
     w.luma = Plane();
   }
@@ -158,8 +160,8 @@ void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
 
 // Row by row: each output row's chroma (and alpha) is upscaled (ImresizeRows) and converted while
 // it is in cache, so no full-size plane is made besides the output image (the planes were most of
-// this stage's time: docs/perf.md, "Image I/O per stage"); only a factor below kMinNetworkScale
-// makes one, the network's output resized down.
+// this stage's time: docs/perf.md, "Image I/O per stage"); only a factor the network does not run
+// at makes one, the network's output resized to the output's size.
 Image finish_upscale(const UpscaleWork& w) {
   keep_working_memory();
   Image out;
@@ -172,12 +174,12 @@ Image finish_upscale(const UpscaleWork& w) {
   bool from_net = !w.net.empty();
   const int lh = from_net ? w.net.height() : w.luma.height, lw = from_net ? w.net.width() : w.luma.width;
   const Plane* luma_plane = &w.luma;
-  Plane down;  // below kMinNetworkScale: the network's output resized down to the output's size
+  Plane resized;  // network_scale(scale) != scale: the network's output resized to the output's size
   if (w.net_scale != w.scale) {
     VDSR_CHECK(lh == imresize_length(w.net_scale, w.info.height) && lw == imresize_length(w.net_scale, w.info.width),
                "finish_upscale: the luma is " << lh << "x" << lw << ", not the network's x" << w.net_scale);
-    down = imresize_to(from_net ? to_plane(w.net) : w.luma, out.height, out.width);
-    luma_plane = &down;
+    resized = imresize_to(from_net ? to_plane(w.net) : w.luma, out.height, out.width);
+    luma_plane = &resized;
     from_net = false;
   } else {
     VDSR_CHECK(lh == out.height && lw == out.width,

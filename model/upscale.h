@@ -2,7 +2,7 @@
 // bicubic alone), chroma and alpha are bicubic-upscaled (MATLAB imresize), grey stays grey, and the
 // bit depth of the input is kept. The factor s is the paper's 2, 3 or 4 or any other above 1: the
 // output is imresize_length(s, n) a side (ceil(s n)), chroma and alpha imresize(., s). The network
-// reads imresize(luma, s), except below kMinNetworkScale (next).
+// reads imresize(luma, s), except outside [kMinNetworkScale, kMaxNetworkScale] (next).
 //   grey (1 ch):   Y = v / max;                 out = quantize(run(imresize(Y, s)))
 //   RGB(A):        YCbCr = rgb2ycbcr(rgb / max) (double); Y through the network; Cb, Cr bicubic;
 //                  out = ycbcr2rgb, rounded half away from zero and saturated.
@@ -22,11 +22,16 @@ namespace vdsr {
 // 4) and sharpen a bicubic upscale; far beyond them there is little left for them to restore.
 constexpr double kMaxUpscale = 8;
 
-// Below this factor the network runs at it and its output is resized down to the target size
-// (imresize to the size, bicubic with antialiasing): a VDSR model trained at 2, 3 and 4 sharpens a
-// x1.5 bicubic upscale as if it were blurred like a x2 one and loses to bicubic (Set5, the bundled
-// model: -2.7 dB), where x2 then down gains 3.4-3.5 dB at x1.25 to x1.75 (docs/usage.md).
-constexpr double kMinNetworkScale = 2;
+// Outside these factors the network runs at the nearer one and its output is resized to the target
+// size (imresize to the size, bicubic; antialiased when shrinking). A VDSR model trained at 2, 3
+// and 4 sharpens a x1.5 bicubic upscale as if it were blurred like a x2 one and loses to bicubic
+// (Set5, the bundled model: -2.7 dB), where x2 then down gains 3.4-3.5 dB at x1.25 to x1.75; at
+// x5 to x8 it finds little to restore in a bicubic upscale that blurry (+0.9 dB at x5, none at
+// x8), where x4 then up gains 2.1 / 1.8 / 1.5 dB at x5 / x6 / x8 (docs/usage.md).
+constexpr double kMinNetworkScale = 2, kMaxNetworkScale = 4;
+
+// The factor the network runs at for an upscale by `scale`: scale clamped to the range above.
+double network_scale(double scale);
 
 struct UpscaleOptions {
   double scale = 2;
@@ -48,8 +53,8 @@ struct UpscaleWork {
   Image info;   // the input's size, channels, bit depth, colour profile and EXIF; no pixels
   double scale = 2;
   int out_width = 0, out_height = 0;  // imresize_length(scale, the input's width / height)
-  // The factor of the luma the network reads: scale, or kMinNetworkScale below it (then
-  // finish_upscale resizes the network's output down to out_height x out_width). Bicubic alone: scale.
+  // The factor of the luma the network reads: network_scale(scale) (when it differs from scale,
+  // finish_upscale resizes the network's output to out_height x out_width). Bicubic alone: scale.
   double net_scale = 2;
   // The luma (or grey) at the network's factor (net_scale), in one of two forms. For a network:
   // `net`, the bicubic upscale rounded to the network's floats and staged for its device
@@ -64,7 +69,7 @@ struct UpscaleWork {
 UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model = nullptr);
 // The network on the luma (model == nullptr: nothing; opt.scale is w.scale). All it does besides
 // the forward is copy the staged input to the device and the output back (Vdsr::forward_host).
-// A work prepared for bicubic alone is staged here, at factors of kMinNetworkScale and above only.
+// A work prepared for bicubic alone is staged here, at factors the network runs at only.
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt);
 // Upscales chroma and alpha (bicubic), goes back to RGB, rounds and saturates to the input's depth.
 Image finish_upscale(const UpscaleWork& w);

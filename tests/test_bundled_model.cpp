@@ -91,16 +91,16 @@ double psnr_shaved(const vdsr::Plane& pred01, const vdsr::Plane& hr, double s) {
 }  // namespace
 
 TEST_CASE("bundled model: vdsr_sr's other factors beat bicubic on Set5 (data test)") {
-  // x1.5 runs the network at x2 and resizes down (model/upscale.h, kMinNetworkScale); x2.5 runs it
-  // at x2.5. The LR is each HR Y shrunk by MATLAB's imresize and rounded to an 8-bit grey image, as
+  // x1.5 runs the network at x2 and resizes down, x6 at x4 and resizes up (model/upscale.h,
+  // network_scale); x2.5 runs it at x2.5. The LR is each HR Y shrunk by MATLAB's imresize and rounded to an 8-bit grey image, as
   // a file would hold it; upscale_image is vdsr_sr's path.
   const std::string dir = vdsr::test::require_data("Set5");
   const auto model = vdsr::load_model(kModel, vdsr::Device::cpu());
   struct Factor {
     int p, q;         // s = p / q
-    double min_gain;  // dB over bicubic: 3.39 (x1.5) and 2.36 (x2.5) measured at the change
+    double min_gain;  // dB over bicubic: 3.39 (x1.5), 2.36 (x2.5) and 1.81 (x6) measured at the change
   };
-  for (const Factor f : {Factor{3, 2, 3.0}, Factor{5, 2, 2.0}}) {
+  for (const Factor f : {Factor{3, 2, 3.0}, Factor{5, 2, 2.0}, Factor{6, 1, 1.2}}) {
     const double s = double(f.p) / f.q;
     double gain = 0;
     for (const vdsr::Plane& hr : set5_y(dir, f.p)) {
@@ -123,7 +123,8 @@ TEST_CASE("bundled model: vdsr_sr's other factors beat bicubic on Set5 (data tes
 }
 
 // docs/usage.md's table ("Other factors"): the gain over bicubic at each factor with the network at
-// the factor, and below x2 also at x2 then resized down; the LR kept in double.
+// the factor, and outside x2-x4 also at x2 then resized down or at x4 then resized up; the LR kept
+// in double.
 //   build/bin/test_bundled_model "[.diag]"
 TEST_CASE("bundled model: gain over bicubic at factors 1.25 to 8 on Set5 (prints)", "[.diag]") {
   const std::string dir = vdsr::test::require_data("Set5");
@@ -132,19 +133,20 @@ TEST_CASE("bundled model: gain over bicubic at factors 1.25 to 8 on Set5 (prints
                                          {3, 1}, {13, 4}, {7, 2}, {4, 1}, {5, 1}, {6, 1}, {8, 1}};
   for (const auto& [p, q] : factors) {
     const double s = double(p) / q;
-    double at_s = 0, via_x2 = 0;
+    double at_s = 0, via = 0;
+    const double ns = s < 2 ? 2.0 : 4.0;  // where the network runs outside x2-x4
     for (const vdsr::Plane& hr : set5_y(dir, p)) {
       const vdsr::Plane lr = shrink(hr, p, q), up = vdsr::imresize(lr, s);
       REQUIRE(up.height == hr.height);
       const double bicubic = psnr_shaved(up, hr, s);
       at_s += (psnr_shaved(vdsr::run_model(*model, up), hr, s) - bicubic) / 5;
-      if (s < 2)
-        via_x2 += (psnr_shaved(vdsr::imresize_to(vdsr::run_model(*model, vdsr::imresize(lr, 2.0)), hr.height, hr.width),
-                               hr, s) -
-                   bicubic) / 5;
+      if (s < 2 || s > 4)
+        via += (psnr_shaved(vdsr::imresize_to(vdsr::run_model(*model, vdsr::imresize(lr, ns)), hr.height, hr.width), hr,
+                            s) -
+                bicubic) / 5;
     }
     std::printf("x%-5g the network at x%g: %+.2f dB", s, s, at_s);
-    if (s < 2) std::printf("; at x2, then down: %+.2f dB", via_x2);
+    if (s < 2 || s > 4) std::printf("; at x%g, then resized: %+.2f dB", ns, via);
     std::printf("\n");
   }
 }

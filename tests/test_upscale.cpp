@@ -4,7 +4,8 @@
 // luma is imresize of rgb2ycbcr's Y. With a network, the luma travels as staged floats
 // (model/net_plane.h) and the result is the test's own composition in doubles around a bare
 // Vdsr::forward on float vectors, sample for sample, with and without TTA and tiles; factors other
-// than 2, 3 and 4 too (below kMinNetworkScale the network runs at it and its output is resized down).
+// than 2, 3 and 4 too (outside [kMinNetworkScale, kMaxNetworkScale] the network runs at the nearer
+// end and its output is resized to the output's size).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -73,7 +74,7 @@ TEST_CASE("finish_upscale, row by row, is the whole-plane bicubic composition sa
   uint32_t seed = 1;
   for (const int channels : {1, 2, 3, 4})
     for (const int bits : {8, 16})
-      for (const double scale : {2.0, 3.0, 4.0, 1.5, 2.5})
+      for (const double scale : {2.0, 3.0, 4.0, 1.5, 2.5, 6.0})
         for (const auto& [h, w] : std::vector<std::pair<int, int>>{{1, 1}, {5, 7}, {16, 3}, {23, 31}}) {
           const Image in = test::random_image(h, w, channels, bits, seed++);
           const UpscaleWork work = prepare_upscale(in, scale);
@@ -104,12 +105,13 @@ TEST_CASE("the network's path through staged floats is the double composition ar
   uint32_t seed = 40;
   for (const int channels : {1, 2, 3, 4})
     for (const int bits : {8, 16})
-      for (const double scale : {2.0, 3.0, 2.5, 1.5}) {
+      for (const double scale : {2.0, 3.0, 2.5, 1.5, 6.0}) {
         const Image in = test::random_image(9, 13, channels, bits, seed++);
         INFO(channels << " channels, " << bits << " bits, x" << scale);
         // prepare_upscale for a model stages the luma as floats at the network's factor; bicubic
         // alone keeps doubles at the output's.
-        const double net_scale = std::max(scale, kMinNetworkScale);
+        const double net_scale = scale < 2 ? 2.0 : scale > 4 ? 4.0 : scale;
+        REQUIRE(network_scale(scale) == net_scale);
         const Plane luma = luma_by_hand(in, net_scale);
         const auto to_output = [&](const Plane& net_out, const UpscaleWork& w) {
           return net_scale == scale ? net_out : imresize_to(net_out, w.out_height, w.out_width);

@@ -184,7 +184,7 @@ int run(int argc, char** argv) {
     const Precision precision = cli::check_precision(o.precision, devices[0].is_cuda());
     const std::string path = o.model.empty() ? bundled_model_path() : o.model;
     const VdsrWeights w = load_weights(path);
-    check_model_scale(w, path, o.scale, std::max(o.scale, kMinNetworkScale));
+    check_model_scale(w, path, o.scale, network_scale(o.scale));
     if (devices[0].is_cuda()) {
       threads.process = int(devices.size());
       if (!o.threads_given) {

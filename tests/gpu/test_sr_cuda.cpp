@@ -3,7 +3,7 @@
 // the save threads) and Vdsr::forward_host. In fp32 every output sample is the CPU's to within one
 // level (the same arithmetic up to float rounding order); in bf16 the outputs are the CPU's to well
 // above 40 dB PSNR (the bf16 mode is within 0.01 dB of fp32 against the ground truth). Factors other
-// than 2 take the same path: at x1.5 and x2.5 fp32 is the CPU's to within a level too.
+// than 2 take the same path: at x1.5, x2.5 and x6 fp32 is the CPU's to within a level too.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -64,14 +64,14 @@ TEST_CASE("CUDA vdsr_sr: the samples on GPU 0 are the CPU's, fp32 within a level
   fs::remove_all(dir);
 }
 
-TEST_CASE("CUDA vdsr_sr at x1.5 and x2.5: the samples on GPU 0 are the CPU's within a level in fp32") {
-  // Below x2 the network runs at x2 and the save threads resize its output down (model/upscale.h):
-  // the staged plane is then x2's size, not the output's.
+TEST_CASE("CUDA vdsr_sr at x1.5, x2.5 and x6: the samples on GPU 0 are the CPU's within a level in fp32") {
+  // Outside x2-x4 the network runs at x2 or x4 and the save threads resize its output
+  // (model/upscale.h): the staged plane is then that factor's size, not the output's.
   vdsr::test::require_gpu();
   const std::string dir = vdsr::test::temp_dir("sr_cuda_factors");
   const std::string samples = std::string(VDSR_SOURCE_DIR) + "/samples";
   const std::string sr = vdsr::test::bin("vdsr_sr");
-  for (const char* s : {"1.5", "2.5"}) {
+  for (const char* s : {"1.5", "2.5", "6"}) {
     INFO("-s " << s);
     std::string log;
     const std::string cpu_dir = dir + "/cpu" + s, gpu_dir = dir + "/gpu" + s;
