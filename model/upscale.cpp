@@ -103,7 +103,10 @@ void run_luma(Vdsr& model, UpscaleWork& w, const UpscaleOptions& opt) {
 
 }  // namespace
 
-double network_scale(double scale) { return std::clamp(scale, kMinNetworkScale, kMaxNetworkScale); }
+double network_scale(double scale) {
+  if (scale == 2 || scale == 3 || scale == 4) return scale;
+  return scale < 2 ? 2.0 : 3.0;
+}
 
 UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
   VDSR_CHECK(scale > 1 && scale <= kMaxUpscale, "scale must be in (1, " << kMaxUpscale << "], got " << scale);

@@ -2,7 +2,7 @@
 // bicubic alone), chroma and alpha are bicubic-upscaled (MATLAB imresize), grey stays grey, and the
 // bit depth of the input is kept. The factor s is the paper's 2, 3 or 4 or any other above 1: the
 // output is imresize_length(s, n) a side (ceil(s n)), chroma and alpha imresize(., s). The network
-// reads imresize(luma, s), except outside [kMinNetworkScale, kMaxNetworkScale] (next).
+// reads imresize(luma, s) at 2, 3 and 4, and otherwise at network_scale(s) (next).
 //   grey (1 ch):   Y = v / max;                 out = quantize(run(imresize(Y, s)))
 //   RGB(A):        YCbCr = rgb2ycbcr(rgb / max) (double); Y through the network; Cb, Cr bicubic;
 //                  out = ycbcr2rgb, rounded half away from zero and saturated.
@@ -22,15 +22,15 @@ namespace vdsr {
 // 4) and sharpen a bicubic upscale; far beyond them there is little left for them to restore.
 constexpr double kMaxUpscale = 8;
 
-// Outside these factors the network runs at the nearer one and its output is resized to the target
-// size (imresize to the size, bicubic; antialiased when shrinking). A VDSR model trained at 2, 3
-// and 4 sharpens a x1.5 bicubic upscale as if it were blurred like a x2 one and loses to bicubic
-// (Set5, the bundled model: -2.7 dB), where x2 then down gains 3.4-3.5 dB at x1.25 to x1.75; at
-// x5 to x8 it finds little to restore in a bicubic upscale that blurry (+0.9 dB at x5, none at
-// x8), where x4 then up gains 2.1 / 1.8 / 1.5 dB at x5 / x6 / x8 (docs/usage.md).
-constexpr double kMinNetworkScale = 2, kMaxNetworkScale = 4;
-
-// The factor the network runs at for an upscale by `scale`: scale clamped to the range above.
+// The factor the network runs at for an upscale by `scale`, its output then resized to the target
+// size when the two differ (imresize to the size, bicubic; antialiased when shrinking): `scale`
+// itself at 2, 3 and 4 (the paper's factors: the network's own output); 2 below x2; 3 at any
+// other factor. Measured on Set5 with the bundled model, trained at 2, 3 and 4 (docs/usage.md): at
+// x1.5 it sharpens the bicubic upscale as if it were blurred like a x2 one and loses to bicubic
+// (-2.7 dB; x2 then down +3.5); on a non-integer upscale it gains less than at the integers around
+// it, whose sampling grid it was trained on (x2.5 +2.4 dB; x3 then resized +3.1, the best of x2,
+// x3 and x4 from x2.1 to x3.9); and it finds little to restore in an x5 to x8 upscale (+0.9 dB at
+// x5, none at x8; x3 then up +2.1 / +1.8 / +1.5 at x5 / x6 / x8, as x4 then up, on fewer pixels).
 double network_scale(double scale);
 
 struct UpscaleOptions {

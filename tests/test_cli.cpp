@@ -306,14 +306,15 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   REQUIRE(out.height == 20);
   REQUIRE(out.channels == 4);
   // Other factors: MATLAB's ceil(s n) a side, the factor in the report; a model that lists its
-  // training scales warns when the factor the network runs at (x2 below x2, x4 above x4) lies
-  // outside them.
+  // training scales warns when the factor the network runs at (x2 below x2, x3 at other factors than
+  // 2, 3 and 4) lies outside them.
   save_weights(dir + "/t.safetensors", model.config(), model.params(), {{"scales", "2,3"}});
   for (const auto& [s, w, h, warning] : std::vector<std::tuple<std::string, int, int, std::string>>{
            {"2.5", 33, 25, ""},
            {"1.5", 20, 15, ""},
-           {"3.5", 46, 35, "was trained at x2, x3; x3.5 lies outside them"},
-           {"5", 65, 50, "was trained at x2, x3; x5 (the network at x4) lies outside them"}}) {
+           {"4", 52, 40, "was trained at x2, x3; x4 lies outside them"},
+           {"3.5", 46, 35, ""},  // the network at x3
+           {"5", 65, 50, ""}}) {  // the network at x3
     INFO("-s " << s);
     REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/t.safetensors -s " + s + " -i " + dir + "/in.png -o " +
                             dir + "/s.png --json " + dir + "/s.json",

@@ -65,7 +65,7 @@ TEST_CASE("CUDA vdsr_sr: the samples on GPU 0 are the CPU's, fp32 within a level
 }
 
 TEST_CASE("CUDA vdsr_sr at x1.5, x2.5 and x6: the samples on GPU 0 are the CPU's within a level in fp32") {
-  // Outside x2-x4 the network runs at x2 or x4 and the save threads resize its output
+  // At these factors the network runs at x2 or x3 and the save threads resize its output
   // (model/upscale.h): the staged plane is then that factor's size, not the output's.
   vdsr::test::require_gpu();
   const std::string dir = vdsr::test::temp_dir("sr_cuda_factors");
