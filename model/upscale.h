@@ -26,11 +26,11 @@ constexpr double kMaxUpscale = 8;
 // size when the two differ (imresize to the size, bicubic; antialiased when shrinking): `scale`
 // itself at 2, 3 and 4 (the paper's factors: the network's own output); 2 below x2; 3 at any
 // other factor. Measured on Set5 with the bundled model, trained at 2, 3 and 4 (docs/usage.md): at
-// x1.5 it sharpens the bicubic upscale as if it were blurred like a x2 one and loses to bicubic
-// (-2.7 dB; x2 then down +3.5); on a non-integer upscale it gains less than at the integers around
-// it, whose sampling grid it was trained on (x2.5 +2.4 dB; x3 then resized +3.1, the best of x2,
-// x3 and x4 from x2.1 to x3.9); and it finds little to restore in an x5 to x8 upscale (+0.9 dB at
-// x5, none at x8; x3 then up +2.1 / +1.8 / +1.5 at x5 / x6 / x8, as x4 then up, on fewer pixels).
+// x1.5 the network loses to bicubic (-2.7 dB; x2 then down +3.5), probably sharpening the upscale
+// as if it were blurred like a x2 one; on a non-integer upscale it gains less than at the integers
+// around it (x2.5 +2.4 dB; x3 then resized +3.1, the best of x2, x3 and x4 from x2.1 to x3.9); and
+// it gains little on an x5 to x8 upscale (+0.9 dB at x5, none at x8; x3 then up +2.1 / +1.8 / +1.5
+// at x5 / x6 / x8, as x4 then up, on fewer pixels).
 double network_scale(double scale);
 
 struct UpscaleOptions {
