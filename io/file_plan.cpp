@@ -18,15 +18,6 @@ namespace vdsr {
 
 namespace {
 
-void check_writable_folder(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  VDSR_USER_CHECK(!ec && fs::is_directory(dir),
-             "cannot create output folder '" << dir.string() << "': " << ec.message());
-  VDSR_USER_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0,
-             "output folder '" << dir.string() << "' is not writable");
-}
-
 bool is_inside(const fs::path& child, const fs::path& parent) {
   auto c = child.begin();
   for (auto p = parent.begin(); p != parent.end(); ++p, ++c) {
@@ -73,6 +64,13 @@ std::string output_format(const std::string& input, const std::string& output, c
   return from_name;
 }
 
+void make_writable_folder(const std::string& dir, const std::string& what) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  VDSR_USER_CHECK(!ec && fs::is_directory(dir), "cannot create " << what << " '" << dir << "': " << ec.message());
+  VDSR_USER_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, what << " '" << dir << "' is not writable");
+}
+
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {
   VDSR_USER_CHECK(fs::is_directory(dir), what << " '" << dir << "' is not a folder");
@@ -100,7 +98,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   if (!fs::is_directory(in)) {
     fs::path out(output);
     if (fs::is_directory(out)) out /= in.stem().string() + "." + ext;
-    check_writable_folder(out.has_parent_path() ? out.parent_path() : fs::path("."));
+    make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
     VDSR_USER_CHECK(fs::weakly_canonical(out) != fs::weakly_canonical(in),
                "output '" << out.string() << "' would overwrite the input");
     if (skip_existing && fs::is_regular_file(out, ec))
@@ -176,7 +174,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   }
   VDSR_USER_CHECK(collided == 0, collided << " output name(s) would be written twice (rename one of each pair)"
                                           << collisions << (collided > 20 ? "; ..." : ""));
-  check_writable_folder(fs::path(output));
+  make_writable_folder(output, "output folder");
   return plan;
 }
 

@@ -33,6 +33,10 @@ struct FilePlan {
                                      // named like images, sub-folders that cannot be read
 };
 
+// Makes `dir` with its parents if missing; a UserError naming it as `what` ("output folder") when it
+// cannot be made or written into.
+void make_writable_folder(const std::string& dir, const std::string& what);
+
 // The image files directly in folder `dir` (by extension), sorted; other regular files go to
 // *skipped when given. Throws when `dir` is not a folder; `what` names it in the message
 // ("evaluation set", "training folder").

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -77,18 +76,18 @@ void check_model_scale(const VdsrWeights& w, const std::string& path, double sca
   // A VDSR model: the factors it was trained at, when its metadata says (a list of integers).
   const auto it = w.metadata.find("scales");
   if (it == w.metadata.end()) return;
-  int lo = 0, hi = 0;
-  std::string trained;
-  for (const std::string& item : split_list(it->second)) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (end == item.c_str() || *end != '\0' || v < 1 || v > 64) return;  // not a list of factors: say nothing
-    lo = lo == 0 ? int(v) : std::min(lo, int(v));
-    hi = std::max(hi, int(v));
-    trained += (trained.empty() ? "" : ", ") + format_scale(double(v));
+  std::vector<int> factors;
+  try {
+    factors = parse_int_list(it->second, 1, 64, "scales");
+  } catch (const Error&) {
+    return;  // not a list of factors: say nothing
   }
+  std::string trained;
+  for (const int v : factors) trained += (trained.empty() ? "" : ", ") + format_scale(double(v));
+  const int lo = *std::min_element(factors.begin(), factors.end());
+  const int hi = *std::max_element(factors.begin(), factors.end());
   const double runs_at = net_scale > 0 ? net_scale : scale;
-  if (lo != 0 && (runs_at < lo || runs_at > hi))
+  if (runs_at < lo || runs_at > hi)
     log_warning(printable(path) + " was trained at " + trained + "; " + sx +
                 (runs_at != scale ? " (the network at " + format_scale(runs_at) + ")" : std::string()) +
                 " lies outside them, so expect less gain over bicubic there");

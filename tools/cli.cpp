@@ -14,6 +14,7 @@
 #include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/image_io.h"
+#include "io/file_plan.h"
 #include "kernels/conv_fwd.h"
 #include "vdsr_version.h"
 
@@ -141,9 +142,7 @@ std::string output_dir(const std::string& path, const char* flag) {
   std::error_code ec;
   VDSR_USER_CHECK(!fs::exists(path, ec) || fs::is_directory(path, ec),
                   flag << " " << path << ": is a file; give a folder name");
-  fs::create_directories(path, ec);
-  VDSR_USER_CHECK(fs::is_directory(path, ec), flag << " " << path << ": cannot create the folder: " << ec.message());
-  VDSR_USER_CHECK(::access(path.c_str(), W_OK | X_OK) == 0, flag << " " << path << ": the folder is not writable");
+  make_writable_folder(path, std::string("the ") + flag + " folder");
   return path;
 }
 
