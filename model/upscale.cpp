@@ -108,6 +108,16 @@ double network_scale(double scale) {
   return scale < 2 ? 2.0 : 3.0;
 }
 
+double fit_scale(int in_width, int in_height, int width, int height) {
+  VDSR_CHECK(in_width > 0 && in_height > 0 && width >= 0 && height >= 0 && (width > 0 || height > 0),
+             "fit_scale: image " << in_width << "x" << in_height << ", target " << width << "x" << height);
+  const double by_width = width > 0 ? double(width) / in_width : 0;
+  const double by_height = height > 0 ? double(height) / in_height : 0;
+  if (by_width == 0) return by_height;
+  if (by_height == 0) return by_width;
+  return std::min(by_width, by_height);
+}
+
 UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
   VDSR_CHECK(scale > 1 && scale <= kMaxUpscale, "scale must be in (1, " << kMaxUpscale << "], got " << scale);
   keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages

@@ -33,6 +33,13 @@ constexpr double kMaxUpscale = 8;
 // at x5 / x6 / x8, as x4 then up, on fewer pixels).
 double network_scale(double scale);
 
+// The factor that makes an in_width x in_height image `width` wide (0: no width asked) and `height`
+// high (0: no height asked); with both, the largest image that fits inside width x height (the
+// smaller of the two factors). Upscaled by it (imresize_length), the side it was taken from is
+// exactly its target and the other ceil(factor n), at most its own target. It may lie outside
+// (1, kMaxUpscale]: the caller checks.
+double fit_scale(int in_width, int in_height, int width, int height);
+
 struct UpscaleOptions {
   double scale = 2;
   bool tta = false;  // mean over the 8 rotations/flips (model only)

@@ -1,11 +1,13 @@
 // The tools as users run them: --help / --version, bad flags, vdsr_sr over a folder with a corrupt
-// file and a non-image, the folder rules, a model given with -m, vdsr_eval's JSON against the
-// library's own protocol, and vdsr_train end to end with an exact resume.
+// file and a non-image, the folder rules, a model given with -m, a target size (--width /
+// --height), vdsr_eval's JSON against the library's own protocol, and vdsr_train end to end with
+// an exact resume.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -355,6 +357,68 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   }
 }
 
+TEST_CASE("vdsr_sr --width and --height: a factor per image, the target side exact, the others refused in words") {
+  const std::string dir = test::temp_dir("sr_fit"), in = dir + "/in";
+  fs::create_directories(in);
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(3);
+  save_weights(dir + "/m.safetensors", model.config(), model.params(), {{"scales", "2"}});
+  const std::string m = " -g -1 -m " + dir + "/m.safetensors";
+  save_image(in + "/a.png", test_image(13, 10, 4, 5), ImageFormat::PNG);  // RGBA
+  save_image(in + "/b.png", test_image(13, 10, 3, 6), ImageFormat::PNG);
+  save_image(in + "/c.png", test_image(20, 8, 1, 7), ImageFormat::PNG);   // grey
+  const auto sizes = [](const std::string& folder) {
+    std::map<std::string, std::pair<int, int>> out;
+    for (const auto& e : fs::directory_iterator(folder)) {
+      const Image img = load_image(e.path().string());
+      out[e.path().filename().string()] = {img.width, img.height};
+    }
+    return out;
+  };
+  using Sizes = std::map<std::string, std::pair<int, int>>;
+  std::string log;
+  // --width 26: a and b at x2 (the network's own factor), c at x1.3 (the network at x2, resized).
+  REQUIRE(run_command(bin("vdsr_sr") + m + " --width 26 -i " + in + " -o " + dir + "/w26 --json " + dir + "/w26.json",
+                      &log) == 0);
+  INFO(log);
+  CHECK(sizes(dir + "/w26") == Sizes{{"a.png", {26, 20}}, {"b.png", {26, 20}}, {"c.png", {26, 11}}});
+  CHECK(log.find("to 26 pixels wide") != std::string::npos);
+  CHECK(log.find("was trained at") == std::string::npos);  // x2 only: inside the model's scales
+  // The same bytes as -s with that factor.
+  REQUIRE(run_command(bin("vdsr_sr") + m + " -s 2 -i " + in + "/a.png -o " + dir + "/a_s2.png", &log) == 0);
+  CHECK(test::file_bytes(dir + "/a_s2.png") == test::file_bytes(dir + "/w26/a.png"));
+  REQUIRE(run_command(bin("vdsr_sr") + m + " -s 1.3 -i " + in + "/c.png -o " + dir + "/c_s13.png", &log) == 0);
+  CHECK(test::file_bytes(dir + "/c_s13.png") == test::file_bytes(dir + "/w26/c.png"));
+  const nlohmann::json r = nlohmann::json::parse(std::ifstream(dir + "/w26.json"));
+  CHECK(r.at("scale").is_null());
+  CHECK(r.at("width") == 26);
+  CHECK(r.at("height").is_null());
+  CHECK(r.at("files").at(0).at("scale") == 2);
+  CHECK(r.at("files").at(2).at("scale").get<double>() == 1.3);
+  // --height 30: a and b at x3, outside the model's x2: one warning for the two images.
+  REQUIRE(run_command(bin("vdsr_sr") + m + " --height 30 -i " + in + " -o " + dir + "/h30", &log) == 0);
+  CHECK(sizes(dir + "/h30") == Sizes{{"a.png", {39, 30}}, {"b.png", {39, 30}}, {"c.png", {75, 30}}});
+  const size_t warned = log.find("was trained at x2; x3 lies outside them");
+  CHECK(warned != std::string::npos);
+  CHECK(log.find("was trained at", warned + 1) == std::string::npos);
+  // Both: the largest output inside 30 x 30.
+  REQUIRE(run_command(bin("vdsr_sr") + m + " --width 30 --height 30 -i " + in + " -o " + dir + "/fit", &log) == 0);
+  CHECK(sizes(dir + "/fit") == Sizes{{"a.png", {30, 24}}, {"b.png", {30, 24}}, {"c.png", {30, 12}}});
+  CHECK(log.find("to fit 30x30") != std::string::npos);
+  // An image the target does not enlarge, or enlarges beyond x8, fails by name while the others are done.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --width 18 -i " + in + " -o " + dir + "/w18 --json " + dir +
+                          "/w18.json",
+                      &log) == 2);
+  CHECK(log.find("c.png: 20x8 already reaches --width 18 (x0.9); vdsr_sr only enlarges") != std::string::npos);
+  CHECK(sizes(dir + "/w18") == Sizes{{"a.png", {18, 14}}, {"b.png", {18, 14}}});
+  const nlohmann::json f = nlohmann::json::parse(std::ifstream(dir + "/w18.json")).at("files").at(2);
+  CHECK(f.at("status") == "failed");
+  CHECK(f.at("input_size") == nlohmann::json{20, 8});
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --width 110 -i " + in + "/a.png -o " + dir + "/big.png", &log) == 2);
+  CHECK(log.find("13x10 would need x8.46154 to reach --width 110; the largest factor is x8") != std::string::npos);
+  CHECK(!fs::exists(dir + "/big.png"));
+}
+
 TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip, pure colours keep their hue") {
   // Written out here, apart from image/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
   // (imresize itself is checked against MATLAB's arrays in test_imresize), the inverse by solving
@@ -640,6 +704,12 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr -s x2 -i " + a + " -o " + dir + "/o.png", "--scale: 'x2' is not a number"},
       {"vdsr_sr -g -1 -s 2.5 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
        "is an SRCNN model for x3 (one model per scale); it cannot upscale x2.5: use a VDSR model, or -s 3"},
+      {"vdsr_sr -s 2 --width 30 -i " + a + " -o " + dir + "/o.png",
+       "-s and --width 30 exclude each other: give a factor, or the output's size"},
+      {"vdsr_sr --height 0 -i " + a + " -o " + dir + "/o.png", "--height takes the output's size in pixels"},
+      {"vdsr_sr --width 2.5k -i " + a + " -o " + dir + "/o.png", "--width: '2.5k' is not an integer"},
+      {"vdsr_sr -g -1 --height 20 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
+       "is an SRCNN model (one model per scale); with --height 20 each image gets its own factor: give the model's with -s"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},

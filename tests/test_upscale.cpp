@@ -9,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -190,4 +191,34 @@ TEST_CASE("a NetPlane widens back to the same doubles and copies into a block of
   CHECK(to_plane(copy).v == back.v);
   CHECK(NetPlane().empty());
   CHECK(NetPlane(NetPlane()).empty());
+}
+
+TEST_CASE("fit_scale: the side a target comes from is exactly its target, the other within its own") {
+  // Every width from 1 to 300 against every target up to 8x it (and a few heights): the factor
+  // W / w through imresize_length gives W itself, never W + 1 from the quotient's rounding.
+  int64_t checked = 0;
+  for (int w = 1; w <= 300; ++w)
+    for (int W = w + 1; W <= 8 * w; W += 1 + w / 16)
+      for (const int h : {1, 7, w, 2 * w + 1, 1000}) {
+        const double s = fit_scale(w, h, W, 0);
+        REQUIRE(imresize_length(s, w) == W);
+        REQUIRE(imresize_length(s, h) == int(std::ceil(double(h) * W / w - 1e-9)));
+        const double t = fit_scale(h, w, 0, W);  // the same by height
+        REQUIRE(imresize_length(t, w) == W);
+        ++checked;
+      }
+  CHECK(checked > 100000);
+  // Both: the smaller factor, so one side is its target and the other fits inside its own.
+  for (const auto& [w, h, W, H] : std::vector<std::array<int, 4>>{
+           {13, 10, 30, 30}, {20, 8, 30, 30}, {1920, 1080, 3840, 3840}, {1080, 1920, 3840, 2160}, {7, 7, 20, 21}}) {
+    INFO(w << "x" << h << " into " << W << "x" << H);
+    const double s = fit_scale(w, h, W, H);
+    CHECK(s == std::min(double(W) / w, double(H) / h));
+    const int ow = imresize_length(s, w), oh = imresize_length(s, h);
+    CHECK(ow <= W);
+    CHECK(oh <= H);
+    CHECK((ow == W || oh == H));
+  }
+  CHECK(fit_scale(1080, 1920, 3840, 2160) == 1.125);  // a portrait photo into a landscape frame: its height
+  CHECK(fit_scale(100, 50, 0, 40) == 0.8);            // below 1: the caller refuses it
 }

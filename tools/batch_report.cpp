@@ -16,12 +16,18 @@ double since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
+// An integer factor stays an integer in the JSON (2, not 2.0).
+nlohmann::json scale_json(double scale) {
+  return scale == std::floor(scale) ? nlohmann::json(int(scale)) : nlohmann::json(scale);
+}
+
 nlohmann::json to_json(const FileRecord& r) {
   nlohmann::json j = {{"input", r.input}, {"output", r.output}, {"status", r.status}};
   if (!r.stage.empty()) j["stage"] = r.stage;
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (r.in_w > 0) j["input_size"] = {r.in_w, r.in_h};
   if (r.out_w > 0) j["output_size"] = {r.out_w, r.out_h};
+  if (r.scale > 0) j["scale"] = scale_json(r.scale);
   if (r.seconds >= 0) j["seconds"] = r.seconds;
   return j;
 }
@@ -111,17 +117,21 @@ int BatchReport::finish(double output_megapixels) {
   return int(failed_);
 }
 
-void BatchReport::write_json(const std::string& path, const std::string& model, double scale) const {
+void BatchReport::write_json(const std::string& path, const std::string& model, double scale, int width,
+                             int height) const {
   std::vector<FileRecord> sorted = records_;
   std::sort(sorted.begin(), sorted.end(), [](const FileRecord& a, const FileRecord& b) { return a.input < b.input; });
   nlohmann::json files = nlohmann::json::array();
   for (const auto& r : sorted) files.push_back(to_json(r));
-  // An integer factor stays an integer in the JSON (2, not 2.0).
-  const nlohmann::json sj = scale == std::floor(scale) ? nlohmann::json(int(scale)) : nlohmann::json(scale);
-  const nlohmann::json doc = {{"model", model}, {"scale", sj}, {"files", files},
+  const nlohmann::json none;  // null
+  nlohmann::json doc = {{"model", model}, {"scale", scale > 0 ? scale_json(scale) : none}, {"files", files},
                               {"totals", {{"images", records_.size()}, {"done", done_}, {"skipped", skipped_},
                                           {"failed", failed_}, {"output_megapixels", megapixels_},
                                           {"seconds", since(t0_)}}}};
+  if (width > 0 || height > 0) {
+    doc["width"] = width > 0 ? nlohmann::json(width) : none;
+    doc["height"] = height > 0 ? nlohmann::json(height) : none;
+  }
   const std::string text = dump(doc) + "\n";
   write_file_atomic(path, text.data(), text.size());
 }

@@ -20,6 +20,7 @@ struct FileRecord {
   std::string status;         // "done", "failed" or "skipped" (its output existed)
   std::string stage, reason;  // where and why it failed (or why it was skipped)
   int in_w = 0, in_h = 0, out_w = 0, out_h = 0;
+  double scale = 0;     // the factor it was upscaled by (done images)
   double seconds = -1;  // from the start of its load to the end of its save (done images)
 };
 
@@ -36,8 +37,10 @@ class BatchReport {
   void finished(const FileRecord& r);  // one processed job, done or failed
   // The summary line and the done event; returns the number of failed files.
   int finish(double output_megapixels);
-  // The --json report: every file and the totals.
-  void write_json(const std::string& path, const std::string& model, double scale) const;
+  // The --json report: every file and the totals; `scale` the -s factor, or 0 with a target size
+  // (--width / --height: `width`, `height`, 0 where not given), when each file has its own.
+  void write_json(const std::string& path, const std::string& model, double scale, int width = 0,
+                  int height = 0) const;
 
  private:
   void event(const std::string& line);  // one JSON line on stderr (events mode)

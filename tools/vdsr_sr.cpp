@@ -1,11 +1,11 @@
 // vdsr_sr: upscales an image file or a folder of images (optionally its whole tree, -r) with VDSR,
-// or bicubic with --bicubic. Luma through the network, chroma and alpha bicubic, grey stays grey,
-// 16-bit stays 16-bit (PNG, TIFF), the EXIF orientation applied, colour profile and EXIF carried
-// to the output. Every folder rule is checked before any
-// work; then decoding, upscaling and encoding run on their own threads (io/batch_pipeline.h),
-// each process worker with its own model. A bad image is reported with its name and cause while
-// the others go on; the exit status is 0 only if every image succeeded (2 if some failed, 1 for an
-// error before any work).
+// or bicubic with --bicubic, by one factor (-s) or each image by its own (--width / --height: a
+// target size). Luma through the network, chroma and alpha bicubic, grey stays grey, 16-bit stays
+// 16-bit (PNG, TIFF), the EXIF orientation applied, colour profile and EXIF carried to the output.
+// Every folder rule is checked before any work; then decoding, upscaling and encoding run on their
+// own threads (io/batch_pipeline.h), each process worker with its own model. A bad image is
+// reported with its name and cause while the others go on; the exit status is 0 only if every
+// image succeeded (2 if some failed, 1 for an error before any work).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -39,6 +40,8 @@ namespace {
 struct Options {
   std::string input, output;
   double scale = 2;
+  bool scale_given = false;
+  int width = 0, height = 0;  // --width / --height: a factor per image instead of -s (0: not given)
   std::string model;
   bool bicubic = false;
   std::string gpu;  // "" = the default device
@@ -71,11 +74,39 @@ std::vector<Device> resolve_devices(const std::string& text) {
   return devices;
 }
 
+// --width / --height: a whole number of output pixels.
+int parse_target(const std::string& v, const char* flag) {
+  const int n = cli::parse_int(v, flag);
+  VDSR_USER_CHECK(n >= 1, flag << " takes the output's size in pixels (at least 1), got " << v);
+  return n;
+}
+
+// "--width 1920", "--height 1080" or both: how the target was asked for, in the user's words.
+std::string target_words(int width, int height) {
+  std::string t;
+  if (width > 0) t = "--width " + std::to_string(width);
+  if (height > 0) t += (t.empty() ? "" : " ") + std::string("--height ") + std::to_string(height);
+  return t;
+}
+
+// The factor that takes an image of in_width x in_height to --width / --height, or why it cannot:
+// vdsr_sr only enlarges, by at most kMaxUpscale.
+double image_scale(int in_width, int in_height, int width, int height) {
+  const double s = fit_scale(in_width, in_height, width, height);
+  const std::string size = std::to_string(in_width) + "x" + std::to_string(in_height);
+  VDSR_USER_CHECK(s > 1, size << " already reaches " << target_words(width, height) << " (" << format_scale(s)
+                              << "); vdsr_sr only enlarges");
+  VDSR_USER_CHECK(s <= kMaxUpscale, size << " would need " << format_scale(s) << " to reach "
+                                         << target_words(width, height) << "; the largest factor is "
+                                         << format_scale(kMaxUpscale));
+  return s;
+}
+
 int run(int argc, char** argv) {
   Options o;
   cli::Parser p("vdsr_sr", "upscale images with VDSR",
-                "vdsr_sr -i INPUT -o OUTPUT [-s S] [-m MODEL | --bicubic] [-r] [--skip-existing]\n"
-                "               [-f png|jpg|webp|tif|bmp] [-t TILE] [-g GPU[,GPU...]] [-j L:P:S] [-x]");
+                "vdsr_sr -i INPUT -o OUTPUT [-s S | --width W --height H] [-m MODEL | --bicubic] [-r]\n"
+                "               [--skip-existing] [-f png|jpg|webp|tif|bmp] [-t TILE] [-g GPU[,GPU...]] [-j L:P:S] [-x]");
   p.add({"-i", "--input", "PATH", "an image file or a folder of images",
          [&](const std::string& v) { o.input = v; }});
   p.add({"-o", "--output", "PATH", "output file, or folder (created) for a folder input",
@@ -86,7 +117,12 @@ int run(int argc, char** argv) {
            VDSR_USER_CHECK(s > 1 && s <= kMaxUpscale,
                            "--scale must be above 1 and at most " << kMaxUpscale << " (2, 3, 4 or e.g. 2.5), got " << v);
            o.scale = s;
+           o.scale_given = true;
          }});
+  p.add({"", "--width", "W", "instead of -s: each image's factor makes it W pixels wide (aspect kept)",
+         [&](const std::string& v) { o.width = parse_target(v, "--width"); }});
+  p.add({"", "--height", "H", "instead of -s: each image's factor makes it H pixels high; with --width, the largest that fits W x H",
+         [&](const std::string& v) { o.height = parse_target(v, "--height"); }});
   p.add({"-m", "--model", "FILE", "weights or checkpoint (safetensors) [the bundled model]",
          [&](const std::string& v) { o.model = v; }});
   p.add({"", "--bicubic", "", "bicubic upscaling only (MATLAB imresize), no network",
@@ -135,6 +171,9 @@ int run(int argc, char** argv) {
   p.add_common();
   p.parse(argc, argv);
 
+  const bool fit = o.width > 0 || o.height > 0;
+  VDSR_USER_CHECK(!(fit && o.scale_given), "-s and " << target_words(o.width, o.height)
+                                                     << " exclude each other: give a factor, or the output's size");
   VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
   VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
   // Each tile also runs its halo (20 pixels on every side for VDSR): a tile of 1 computes 1,681
@@ -178,13 +217,22 @@ int run(int argc, char** argv) {
   // CPU, P workers; on GPUs, one per listed device (a device's ops share its stream and workspace).
   std::vector<std::unique_ptr<Vdsr>> models;
   std::string model_name = "bicubic", what;
+  const std::string how = !fit             ? format_scale(o.scale)
+                          : o.height == 0 ? "to " + std::to_string(o.width) + " pixels wide"
+                          : o.width == 0  ? "to " + std::to_string(o.height) + " pixels high"
+                                          : "to fit " + std::to_string(o.width) + "x" + std::to_string(o.height);
+  VdsrWeights weights;  // the model's; with --width / --height, for the trained-scales warning per factor
   PipelineThreads threads = o.threads;
   if (!o.bicubic) {
     const std::vector<Device> devices = resolve_devices(o.gpu);
     const Precision precision = cli::check_precision(o.precision, devices[0].is_cuda());
     const std::string path = o.model.empty() ? bundled_model_path() : o.model;
-    const VdsrWeights w = load_weights(path);
-    check_model_scale(w, path, o.scale, network_scale(o.scale));
+    weights = load_weights(path);
+    const VdsrWeights& w = weights;
+    if (!fit) check_model_scale(w, path, o.scale, network_scale(o.scale));
+    VDSR_USER_CHECK(!fit || model_scale(w) == 0,
+                    printable(path) << " is an SRCNN model (one model per scale); with " << target_words(o.width, o.height)
+                                    << " each image gets its own factor: give the model's with -s");
     if (devices[0].is_cuda()) {
       threads.process = int(devices.size());
       if (!o.threads_given) {
@@ -204,10 +252,10 @@ int run(int argc, char** argv) {
       if (k < int(devices.size())) names += (names.empty() ? "" : ", ") + dev.name();
     }
     model_name = path;
-    what = "model " + path + " on " + names + " in " + precision_name(precision) + ", " + format_scale(o.scale);
+    what = "model " + path + " on " + names + " in " + precision_name(precision) + ", " + how;
   } else {
     if (!o.gpu.empty() && o.gpu != "-1") resolve_devices(o.gpu);  // same -g errors; runs on the CPU
-    what = "BICUBIC baseline (no network), " + format_scale(o.scale);
+    what = "BICUBIC baseline (no network), " + how;
   }
   log_info("vdsr_sr: " + what);
   report.start(what);
@@ -229,14 +277,28 @@ int run(int argc, char** argv) {
   up.scale = o.scale;
   up.tta = o.tta;
   up.tile = o.tile;
+  // --width / --height: the trained-scales warning once for each factor the network comes to run at.
+  std::mutex warned_mu;
+  std::set<double> warned;
+  const auto warn_network_scale = [&](double s) {
+    if (models.empty()) return;
+    const double net = network_scale(s);
+    const std::lock_guard<std::mutex> lock(warned_mu);
+    if (warned.insert(net).second) check_model_scale(weights, model_name, net);
+  };
   PipelineStages<UpscaleWork> stages;
   stages.load = [&](size_t i) {
     started[i] = std::chrono::steady_clock::now();
     const Image in = load_image(jobs[i].input);
     records[i].in_w = in.width;
     records[i].in_h = in.height;
+    double s = o.scale;
+    if (fit) {
+      s = image_scale(in.width, in.height, o.width, o.height);
+      warn_network_scale(s);
+    }
     // Staged for the models' device (every worker's is a GPU, or every one the CPU).
-    return prepare_upscale(in, o.scale, models.empty() ? nullptr : models.front().get());
+    return prepare_upscale(in, s, models.empty() ? nullptr : models.front().get());
   };
   stages.process = [&](int worker, size_t i, UpscaleWork work) {
     UpscaleOptions mine = up;
@@ -247,6 +309,7 @@ int run(int argc, char** argv) {
   stages.save = [&](size_t i, UpscaleWork& work) {
     records[i].out_w = work.out_width;
     records[i].out_h = work.out_height;
+    records[i].scale = work.scale;
     Image out = finish_upscale(work);
     work = UpscaleWork();  // its planes back to the heap and the staging pool before encoding
     if (out.bits == 16 && format != ImageFormat::PNG && format != ImageFormat::TIFF) {
@@ -276,7 +339,7 @@ int run(int argc, char** argv) {
     report.finished(rec);
   });
   const int failed = report.finish(double(out_pixels.load()) / 1e6);
-  if (!o.json.empty()) report.write_json(o.json, model_name, o.scale);
+  if (!o.json.empty()) report.write_json(o.json, model_name, fit ? 0 : o.scale, o.width, o.height);
   return failed == 0 ? 0 : 2;
 }
 
