@@ -248,20 +248,17 @@ int run(int argc, char** argv) {
   const Isa isa = cpu_isa();
   const int threads = ThreadPool::global().size();
   const double peak = bench::cpu_fma_peak_gflops(isa, threads);
-  // With Winograd (VDSR_CPU_CONV, kernels/conv_fwd.h) the 64 -> 64 layers do 2.25x (F(2x2)), 4x
-  // (F(4x4)) or 5.06x (F(6x6)) fewer multiply-adds than a row is credited with: every row counts the direct method's,
+  // With Winograd (VDSR_CPU_CONV, kernels/conv_fwd.h) the 64 -> 64 layers do 2.25x (F(2x2)) or 4x
+  // (F(4x4)) fewer multiply-adds than a row is credited with: every row counts the direct method's,
   // so rows compare as times, and they may pass the peak. Each row names its 64 -> 64 layers' methods.
   const CpuConvMethod method = cpu_conv_method();
   const char* method_name = method == CpuConvMethod::Auto        ? "auto"
-                            : method == CpuConvMethod::Winograd4 ? "winograd4"
                             : method == CpuConvMethod::Winograd2 ? "winograd2"
                                                                  : "direct";
   std::printf("CPU conv method: VDSR_CPU_CONV=%s (%s; GFLOP/s count the direct method's multiply-adds)\n",
               method_name,
-              method == CpuConvMethod::Auto ? "Winograd F(6x6, 3x3) forward and F(2x2, 3x3) weight gradient on "
+              method == CpuConvMethod::Auto ? "Winograd F(4x4, 3x3) forward and F(2x2, 3x3) weight gradient on "
                                               "the 64 -> 64 layers, direct elsewhere"
-              : method == CpuConvMethod::Winograd4 ? "Winograd F(4x4, 3x3) forward and F(2x2, 3x3) weight gradient "
-                                                     "on the 64 -> 64 layers, direct elsewhere"
               : method == CpuConvMethod::Winograd2 ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere"
                                                    : "the direct method everywhere");
   const auto tile_name = [](int tile) { return tile == 0 ? std::string("direct") : "winograd-f" + std::to_string(tile); };

@@ -1,4 +1,4 @@
-// 3x3 convolution forward on the CPU by Winograd's minimal filtering F(m x m, 3x3), m = 2, 4 or 6
+// 3x3 convolution forward on the CPU by Winograd's minimal filtering F(m x m, 3x3), m = 2 or 4
 // (Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks", 2015); conv_fwd.h has the
 // math it computes, kernels/winograd_cpu.h the tiles and the transforms.
 //
@@ -9,20 +9,20 @@
 // with g_kc the 3 x 3 filter wt[k][c]. The channel sum is then a^2 independent GEMMs, one per
 // element e of the a x a transformed tile: M[e][tile][k] = sum_c V[e][tile][c] U[e][c][k], a^2
 // multiply-adds per (tile, c, k) where the direct method needs 9 m^2: 2.25x fewer for m = 2 (16 for
-// 4 outputs), 4x fewer for m = 4 (36 for 16), 5.06x for m = 6 (64 for 36). Each GEMM runs with the
-// direct kernel's register block (P tiles x NV vectors of output channels; broadcast input times
-// weight vector) over a block of 4 P tiles whose inputs were transformed into V just before; the
-// output transform, the bias and the ReLU follow while M is still in cache.
+// 4 outputs), 4x fewer for m = 4 (36 for 16). Each GEMM runs with the direct kernel's register
+// block (P tiles x NV vectors of output channels; broadcast input times weight vector) over a block
+// of 4 P tiles whose inputs were transformed into V just before; the output transform, the bias and
+// the ReLU follow while M is still in cache.
 //
 // Exactness (m = 2): B^T and A^T hold only 0 and +-1 and G only 0, +-1/2 and 1, and the transforms
 // are additions only, so on small integers every intermediate is a multiple of 1/4 far inside
 // float's 24 bits and the result equals the reference bit for bit, as the direct method's does.
-// Adding only also keeps a NaN input inside the outputs whose 3 x 3 window holds it. m = 4 and 6
-// are neither exact (G's sixths, ninths, ...) nor NaN-local (a NaN does not cancel where exact
-// terms would): kernels/winograd_cpu.h.
+// Adding only also keeps a NaN input inside the outputs whose 3 x 3 window holds it. m = 4 is
+// neither exact (G's sixths) nor NaN-local (a NaN does not cancel where exact terms would):
+// kernels/winograd_cpu.h.
 // Position: an output's arithmetic depends on its place in its tile, so a sub-image gives the whole
 // image's bits only when it starts at multiples of m of the whole image (tiled inference aligns its
-// regions to multiples of 12: model/tiled.cpp). It does not depend on the thread count, the block a
+// regions to multiples of 4: model/tiled.cpp). It does not depend on the thread count, the block a
 // tile falls in or the image's place in the batch.
 //
 // Compiled for AVX-512, AVX2+FMA and the baseline like conv_fwd_cpu.cpp (VDSR_CPU_ISA forces one).
@@ -55,13 +55,13 @@ struct WinoArgs {
   float* y;           // [N][H][W][K]
 };
 
-// F(4x4)'s 36 rows of V and M (one per element e of the transformed tile; F(6x6)'s 64 likewise)
-// are a block of tiles long plus one cache line: 6 KiB apart without it (24 tiles of 64 channels), the rows that a
+// F(4x4)'s 36 rows of V and M (one per element e of the transformed tile) are a block of tiles
+// long plus one cache line: 6 KiB apart without it (24 tiles of 64 channels), the rows that a
 // tile's transforms read or write together would fall on two offsets modulo 4 KiB, so on two sets
 // of the L1 cache. Measured on a 2-core Xeon (AVX-512), 64x41x41 64 -> 64: 12.6 ms with the line,
 // 13.5-14.1 without; F(2x2)'s 16 rows showed no gain (17.6-18.4 ms without, 18.4-18.6 with).
 template <int M>
-constexpr int64_t kRowPad = M >= 4 ? 16 : 0;
+constexpr int64_t kRowPad = M == 4 ? 16 : 0;
 
 // The output transform of tiles [t0, t0 + np) from m (rows mstride apart), then the bias, the ReLU
 // and, with kMask, backward-data's mask (y = mask > 0 ? y : +0).
@@ -240,7 +240,7 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
                               float* y, int tile, const float* relu_src) {
   const int64_t N = shape.N, H = shape.H, W = shape.W, C = shape.C, K = shape.K;
   check_conv3x3_shape(shape, "conv3x3_fwd_winograd_cpu");
-  VDSR_CHECK(tile == 2 || tile == 4 || tile == 6, "conv3x3_fwd_winograd_cpu: tile " << tile << " is not 2, 4 or 6");
+  VDSR_CHECK(tile == 2 || tile == 4, "conv3x3_fwd_winograd_cpu: tile " << tile << " is not 2 or 4");
   VDSR_CHECK(x != nullptr && wt != nullptr && y != nullptr, "null tensor");
   VDSR_CHECK(x != y && relu_src != y, "conv3x3_fwd_winograd_cpu cannot run in place");
 
@@ -261,10 +261,8 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   parallel_for(C, 8, [&](int64_t c0, int64_t c1) {
     if (tile == 2)
       winograd_filter_transform<2>(wt, K, C, Kp, c0, c1, u.data());
-    else if (tile == 4)
-      winograd_filter_transform<4>(wt, K, C, Kp, c0, c1, u.data());
     else
-      winograd_filter_transform<6>(wt, K, C, Kp, c0, c1, u.data());
+      winograd_filter_transform<4>(wt, K, C, Kp, c0, c1, u.data());
   });
   std::vector<float> bp(size_t(Kp), 0.0f);
   if (b != nullptr) std::copy(b, b + K, bp.begin());
@@ -283,10 +281,8 @@ void conv3x3_fwd_winograd_cpu(const ConvShape& shape, const float* x, const floa
   parallel_for(blocks, grain, [&](int64_t begin, int64_t end) {
     if (tile == 2)
       wino_run<2>(isa, args, begin, end);
-    else if (tile == 4)
-      wino_run<4>(isa, args, begin, end);
     else
-      wino_run<6>(isa, args, begin, end);
+      wino_run<4>(isa, args, begin, end);
   });
 }
 

@@ -15,11 +15,9 @@ void conv_fwd_ref(const ConvShape& s, const double* x, const double* wt, const d
                   double* y);
 
 // The CPU convolutions' method, VDSR_CPU_CONV (read on every call; unset or empty is "auto"):
-//   auto       Winograd F(6x6, 3x3) for the forward (and backward-data, which runs the forward) of
+//   auto       Winograd F(4x4, 3x3) for the forward (and backward-data, which runs the forward) of
 //              the layers Winograd suits (conv3x3_winograd_suits), F(2x2, 3x3) for their weight
 //              gradient, the direct method elsewhere;
-//   winograd4  the same with F(4x4, 3x3) for the forward and backward-data (the default before
-//              F(6x6): half its rounding error, docs/kernels.md);
 //   winograd2  F(2x2, 3x3) wherever Winograd suits, the direct method elsewhere (exact on small
 //              integers everywhere, as the direct method);
 //   direct     the direct method everywhere.
@@ -27,20 +25,16 @@ void conv_fwd_ref(const ConvShape& s, const double* x, const double* wt, const d
 // the whole image (model/tiled.cpp). Any other value is the user's error, said in words (the tools
 // check it when they start). Every method gives the same bits for any thread count; they differ
 // from each other in rounding only.
-enum class CpuConvMethod { Auto, Winograd4, Winograd2, Direct };
+enum class CpuConvMethod { Auto, Winograd2, Direct };
 CpuConvMethod cpu_conv_method();
-// The Winograd tile conv_fwd_cpu uses for shape s under the current method: 6, 4, 2, or 0 (direct).
-// Every tile divides kCpuTileAlign, so a sub-image that starts at multiples of it puts each output in
-// the same place of its tile as in the whole image (model/tiled.cpp).
-constexpr int kCpuTileAlign = 12;
+// The Winograd tile conv_fwd_cpu uses for shape s under the current method: 4, 2, or 0 (direct).
 int cpu_conv_fwd_tile(const ConvShape& s);
 // The same for conv3x3_bwd_weight_cpu: 2 or 0.
 int cpu_conv_bwd_weight_tile(const ConvShape& s);
 // How far (pixels, each side) the inputs that can change an output's bits of conv_fwd_cpu reach:
 // R / 2, the window, for the direct method and F(2x2) (each of its two outputs sums only the terms
 // of its own window), 3 for F(4x4) (an output sums terms over 5 of its tile's 6 input rows and
-// columns, which cancel in exact arithmetic but round), 5 for F(6x6) (the first output of a tile
-// reads up to its tile's last input row and column). Tiled inference's halo (model/tiled.h).
+// columns, which cancel in exact arithmetic but round). Tiled inference's halo (model/tiled.h).
 int cpu_conv_fwd_reach(const ConvShape& s);
 
 // The CPU forward by the method above. relu_src (backward-data's ReLU mask, or nullptr): then also

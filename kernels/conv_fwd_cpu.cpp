@@ -215,26 +215,22 @@ CpuConvMethod cpu_conv_method() {
   const char* env = std::getenv("VDSR_CPU_CONV");
   const std::string algo = env != nullptr ? env : "";
   if (algo == "" || algo == "auto") return CpuConvMethod::Auto;
-  if (algo == "winograd4") return CpuConvMethod::Winograd4;
   if (algo == "winograd2") return CpuConvMethod::Winograd2;
   if (algo == "direct") return CpuConvMethod::Direct;
-  VDSR_USER_FAIL("VDSR_CPU_CONV=" << algo << " is not one of auto, winograd4, winograd2, direct");
+  VDSR_USER_FAIL("VDSR_CPU_CONV=" << algo << " is not one of auto, winograd2, direct");
 }
 
 int cpu_conv_fwd_tile(const ConvShape& s) {
   const CpuConvMethod method = cpu_conv_method();
   if (method == CpuConvMethod::Direct || !conv3x3_winograd_suits(s)) return 0;
-  return method == CpuConvMethod::Auto ? 6 : method == CpuConvMethod::Winograd4 ? 4 : 2;
+  return method == CpuConvMethod::Auto ? 4 : 2;
 }
 
 int cpu_conv_bwd_weight_tile(const ConvShape& s) {
   return cpu_conv_method() != CpuConvMethod::Direct && conv3x3_winograd_suits(s) ? 2 : 0;
 }
 
-int cpu_conv_fwd_reach(const ConvShape& s) {
-  const int tile = cpu_conv_fwd_tile(s);
-  return tile == 6 ? 5 : tile == 4 ? 3 : int(s.R / 2);
-}
+int cpu_conv_fwd_reach(const ConvShape& s) { return cpu_conv_fwd_tile(s) == 4 ? 3 : int(s.R / 2); }
 
 void conv_fwd_cpu(const ConvShape& shape, const float* x, const float* wt, const float* b, bool relu, float* y,
                   const float* relu_src) {

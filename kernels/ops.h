@@ -53,15 +53,14 @@ bool conv_math_available(Device d, Precision math);
 // Which kernels a layer of shape s in `math`, reading `in` and writing `out` maps, runs on d, for
 // -v listings: "fwd tiled-128x64, bwd_data tiled-128x64, bwd_weight tiled-64x192" (the registry's
 // defaults, kernels/conv_variants.cuh; "-" where none runs; the bf16 mode's thin layers: its bf16
-// "thin-*" rows), or the CPU's: "fwd cpu-winograd-f6, bwd_data cpu-winograd-f6, bwd_weight cpu-winograd-f2"
+// "thin-*" rows), or the CPU's: "fwd cpu-winograd-f4, bwd_data cpu-winograd-f4, bwd_weight cpu-winograd-f2"
 // (each role's method, kernels/conv_fwd.h).
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out);
 
 // How far (pixels, each side) the inputs that can change the bits of a forward output of a layer of
 // shape s on d reach: R / 2, its window, on a GPU (every output sums its own window's terms in a
-// fixed order) and for the CPU's direct and F(2x2) kernels; 5 and 3 for the CPU's F(6x6) and F(4x4)
-// Winograd layers (kernels/conv_fwd.h). Tiled inference sums it over the layers for its halo
-// (model/tiled.h).
+// fixed order) and for the CPU's direct and F(2x2) kernels; 3 for the CPU's F(4x4) Winograd layers
+// (kernels/conv_fwd.h). Tiled inference sums it over the layers for its halo (model/tiled.h).
 int conv_fwd_reach(Device d, const ConvShape& s);
 
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);

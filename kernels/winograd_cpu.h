@@ -1,6 +1,6 @@
-// Winograd's minimal filtering F(m x m, 3x3) for m = 2, 4 and 6 (Lavin and Gray, "Fast Algorithms for
+// Winograd's minimal filtering F(m x m, 3x3) for m = 2 and 4 (Lavin and Gray, "Fast Algorithms for
 // Convolutional Neural Networks", 2015), shared by the CPU forward (conv3x3_fwd_winograd_cpu.cpp,
-// every m) and weight gradient (conv3x3_bwd_weight_winograd_cpu.cpp, m = 2); docs/kernels.md has the
+// both m) and weight gradient (conv3x3_bwd_weight_winograd_cpu.cpp, m = 2); docs/kernels.md has the
 // math. The outputs of an H x W image are cut into TH x TW tiles of m x m pixels at rows and columns
 // that are multiples of m; tile (ty, tx) reads the a x a inputs (a = m + 2) at rows m ty - 1 ..
 // m ty + m and columns m tx - 1 .. m tx + m (zeros outside the image). With the transforms below,
@@ -83,51 +83,6 @@ struct WinogradF<4> {
   }
 };
 
-// F(6x6, 3x3), points 0, 1, -1, 2, -2, 1/2, -1/2 (and infinity): B^T = [1 0 -21/4 0 21/4 0 -1 0;
-// 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0; 0 1/2 1/4 -5/2 -5/4 2 1 0;
-// 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0; 0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1],
-// G = [1 0 0; -2/9 -2/9 -2/9; -2/9 2/9 -2/9; 1/90 1/45 2/45; 1/90 -1/45 2/45; 32/45 16/45 8/45;
-// 32/45 -16/45 8/45; 0 0 1], A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0;
-// 0 1 -1 8 -8 1/8 -1/8 0; 0 1 1 16 16 1/16 1/16 0; 0 1 -1 32 -32 1/32 -1/32 1]. 64 multiply-adds
-// per 36 outputs (F(4x4): 36 per 16); larger entries again (up to 32), so more rounding than F(4x4)
-// (docs/kernels.md), and an output's bits depend on inputs up to 5 pixels beyond its 3 x 3 window.
-template <>
-struct WinogradF<6> {
-  static constexpr int kAlpha = 8;
-  static constexpr double kG[8][3] = {{1, 0, 0},
-                                      {-2.0 / 9, -2.0 / 9, -2.0 / 9},
-                                      {-2.0 / 9, 2.0 / 9, -2.0 / 9},
-                                      {1.0 / 90, 1.0 / 45, 2.0 / 45},
-                                      {1.0 / 90, -1.0 / 45, 2.0 / 45},
-                                      {32.0 / 45, 16.0 / 45, 8.0 / 45},
-                                      {32.0 / 45, -16.0 / 45, 8.0 / 45},
-                                      {0, 0, 1}};
-  template <class T>
-  static inline __attribute__((always_inline)) void input(const T* d, T* o, int os) {
-    const T p1 = d[2] + d[6] - 4.25f * d[4], q1 = d[1] + d[5] - 4.25f * d[3];
-    const T p2 = d[6] + 0.25f * d[2] - 1.25f * d[4], q2 = 0.5f * d[1] - 2.5f * d[3] + 2.0f * d[5];
-    const T p3 = d[6] + 4.0f * d[2] - 5.0f * d[4], q3 = 2.0f * d[1] - 2.5f * d[3] + 0.5f * d[5];
-    o[0] = d[0] - d[6] + 5.25f * (d[4] - d[2]);
-    o[os] = p1 + q1;
-    o[2 * os] = p1 - q1;
-    o[3 * os] = p2 + q2;
-    o[4 * os] = p2 - q2;
-    o[5 * os] = p3 + q3;
-    o[6 * os] = p3 - q3;
-    o[7 * os] = d[7] - d[1] + 5.25f * (d[3] - d[5]);
-  }
-  template <class T>
-  static inline __attribute__((always_inline)) void output(const T* s, T* o) {
-    const T a = s[1] + s[2], b = s[1] - s[2], c = s[3] + s[4], d = s[3] - s[4], e = s[5] + s[6], f = s[5] - s[6];
-    o[0] = s[0] + a + c + e;
-    o[1] = b + 2.0f * d + 0.5f * f;
-    o[2] = a + 4.0f * c + 0.25f * e;
-    o[3] = b + 8.0f * d + 0.125f * f;
-    o[4] = a + 16.0f * c + 0.0625f * e;
-    o[5] = b + 32.0f * d + 0.03125f * f + s[7];
-  }
-};
-
 // U[e][c][k] = (G g_kc G^T)[e] of the filters g_kc = wt[k][c] (3 x 3, row-major) of the input
 // channels [c0, c1), into u [a a][C][Kp] (e = a i + j; zeros in the padded k >= K), each element
 // taken in double and rounded once. The output channel k is the inner loop, so the compiler's
@@ -189,8 +144,8 @@ inline void winograd_tile_inputs(const float* x, int64_t H, int64_t W, int64_t C
 }
 
 // The input transform of one tile: p[a * a] (Cp floats each) -> v[e * vstride + c] = (B^T d B)[e]
-// (e = a i + j), V channels at a time. scratch: a * a vectors in memory for F(4x4) and F(6x6), whose
-// 36 and 64 would spill from the registers anyway (a prototype ran 2 % faster so than with them left to the
+// (e = a i + j), V channels at a time. scratch: a * a vectors in memory for F(4x4), whose 36 would
+// spill from the registers anyway (a prototype ran 2 % faster so than with them left to the
 // compiler); F(2x2)'s 16 stay in registers.
 template <int M, int V>
 inline __attribute__((always_inline)) void winograd_input_transform(const float* const* p, int64_t Cp, float* v,

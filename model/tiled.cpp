@@ -1,11 +1,11 @@
 // Tiled inference (model/tiled.h). Output tile [y0, y0 + th) x [x0, x0 + tw) is computed from the
 // input region [y0 - halo, y0 + th + halo) x [x0 - halo, x0 + tw + halo) clipped to the image; a
 // pixel at distance d from the region's edge has the same bits as in the whole image while
-// d >= the halo (each layer widens the inputs an output's bits depend on by its reach: R / 2, or 5
-// and 3 for the CPU's F(6x6) and F(4x4) Winograd layers; tile_halo), and at the image border the
-// region edge is the image edge, where the network pads (zeros, or SRCNN's replicated edge) exactly
-// as in whole-image inference. Regions start at multiples of 12, which the CPU's Winograd layers
-// need to give the whole image's bits (make_tile).
+// d >= the halo (each layer widens the inputs an output's bits depend on by its reach: R / 2, or 3
+// for the CPU's F(4x4) Winograd layers; tile_halo), and at the image border the region edge is the
+// image edge, where the network pads (zeros, or SRCNN's replicated edge) exactly as in whole-image
+// inference. Regions start at multiples of 4, which the CPU's Winograd layers need to give the whole
+// image's bits (make_tile).
 #include "model/tiled.h"
 
 #include <algorithm>
@@ -14,7 +14,6 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "kernels/conv_fwd.h"
 #include "kernels/ops.h"
 #include "model/inference.h"
 
@@ -64,12 +63,12 @@ Tile make_tile(int H, int W, int y0, int x0, int th, int tw, int halo) {
   t.x0 = x0;
   t.th = th;
   t.tw = tw;
-  // Regions start at rows and columns that are multiples of kCpuTileAlign (12): the CPU's Winograd
-  // forward computes each 6 x 6 (or 4 x 4, 2 x 2) block of outputs together, at multiples of 6 (4,
-  // 2) of the plane it is given (kernels/conv_fwd.h), so such an origin puts every pixel in the
-  // same place of its block as in the whole image (eleven more rows or columns of halo at most).
-  t.ry0 = std::max(0, y0 - halo) / kCpuTileAlign * kCpuTileAlign;
-  t.rx0 = std::max(0, x0 - halo) / kCpuTileAlign * kCpuTileAlign;
+  // Regions start at rows and columns that are multiples of 4: the CPU's Winograd forward computes
+  // each 4 x 4 (or 2 x 2) block of outputs together, at multiples of 4 (or 2) of the plane it is
+  // given (kernels/conv_fwd.h), so such an origin puts every pixel in the same place of its block as
+  // in the whole image (three more rows or columns of halo at most).
+  t.ry0 = std::max(0, y0 - halo) & ~3;
+  t.rx0 = std::max(0, x0 - halo) & ~3;
   t.rh = std::min(H, y0 + th + halo) - t.ry0;
   t.rw = std::min(W, x0 + tw + halo) - t.rx0;
   return t;

@@ -1,12 +1,12 @@
 // Tiled inference: any image size with bounded activation memory. The output is cut into tiles of
 // `tile` x `tile` pixels; each runs through the network with a halo of tile_halo pixels on every
-// side (the layers' reach: R / 2 per R x R layer, VDSR's depth and SRCNN 9-5-5's 8, or 5 for the
-// CPU's F(6x6) Winograd layers, VDSR's 92 there), clipped at the image border where the network's
-// own padding applies, and widened by up to eleven rows or columns so that it starts at multiples
-// of 12. Because every conv output pixel is computed the same way wherever it sits, or (the CPU's
-// Winograd layers, tiles of 6 x 6, 4 x 4 or 2 x 2 outputs) the same way wherever it sits relative
-// to multiples of 12, from inputs no further than the halo counts (tile_halo), the tiled output
-// equals the whole-image output bit for bit.
+// side (the layers' reach: R / 2 per R x R layer, VDSR's depth and SRCNN 9-5-5's 8, or 3 for the
+// CPU's F(4x4) Winograd layers, VDSR's 56 there), clipped at the image
+// border where the network's own padding applies, and widened by up to three rows or columns so that
+// it starts at multiples of 4. Because every conv output pixel is computed the same way wherever it
+// sits, or (the CPU's Winograd layers, tiles of 4 x 4 or 2 x 2 outputs) the same way wherever it sits
+// relative to multiples of 4, from inputs no further than the halo counts (tile_halo), the tiled
+// output equals the whole-image output bit for bit.
 #pragma once
 
 #include <cstdint>
@@ -19,9 +19,8 @@ namespace vdsr {
 
 // The halo a tile needs on device d: how far the inputs that can change an output's bits reach,
 // the sum over the layers of each one's reach (ops::conv_fwd_reach): R / 2 on a GPU (the
-// receptive-field radius: VDSR's depth), 5 for the CPU's F(6x6) Winograd layers, so VDSR's is
-// 1 + 18 x 5 + 1 = 92 on the CPU by default (56 with VDSR_CPU_CONV=winograd4's F(4x4), 20 with
-// winograd2 or direct).
+// receptive-field radius: VDSR's depth), 3 for the CPU's F(4x4) Winograd layers, so VDSR's is
+// 1 + 18 x 3 + 1 = 56 on the CPU by default.
 int tile_halo(const VdsrConfig& cfg, Device d);
 
 // run_model's output (input + f(input); SRCNN: f(input)), computed tile by tile; tile <= 0 or >= the image: one piece.

@@ -88,9 +88,9 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
     CHECK(r.at("gflops").get<double>() > 0);
     CHECK(r.at("precision") == "fp32");
   }
-  // Every row runs 64 -> 64 layers, by default on Winograd: F(6x6) forward, F(2x2) weight gradient.
-  CHECK(methods == std::vector<std::string>{"winograd-f6", "winograd-f6", "winograd-f2", "winograd-f6",
-                                            "fwd+bwd_data winograd-f6, bwd_weight winograd-f2"});
+  // Every row runs 64 -> 64 layers, by default on Winograd: F(4x4) forward, F(2x2) weight gradient.
+  CHECK(methods == std::vector<std::string>{"winograd-f4", "winograd-f4", "winograd-f2", "winograd-f4",
+                                            "fwd+bwd_data winograd-f4, bwd_weight winograd-f2"});
   CHECK(bench.at("cpu_conv_method") == "auto");
   CHECK(names == std::vector<std::string>{"conv3x3_fwd 1x41x41 64->64", "conv3x3_bwd_data 1x41x41 64->64",
                                           "conv3x3_bwd_weight 1x41x41 64->64", "network forward 1x8x8",
@@ -148,11 +148,11 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
       if (ops.back().rfind("conv_", 0) == 0) {
         const double pixels = it ? 41.0 * 41.0 : 144.0;
         CHECK(r.at("flop").get<double>() == 18.0 * r.at("C").get<int>() * r.at("K").get<int>() * pixels);
-        // The CPU method: Winograd with 32 or more channels on each side (F(6x6) forward and
+        // The CPU method: Winograd with 32 or more channels on each side (F(4x4) forward and
         // backward-data, F(2x2) weight gradient), the direct method on the thin layers.
         const bool wide = r.at("C").get<int>() >= 32 && r.at("K").get<int>() >= 32;
         const bool weight = ops.back() == "conv_bwd_weight";
-        CHECK(r.at("kernel") == (!wide ? "cpu-direct" : weight ? "cpu-winograd-f2" : "cpu-winograd-f6"));
+        CHECK(r.at("kernel") == (!wide ? "cpu-direct" : weight ? "cpu-winograd-f2" : "cpu-winograd-f4"));
       }
     }
     CHECK(ops == (it ? iteration : frame));
@@ -340,7 +340,7 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
                       &log) == 0);
   INFO(log);
   const std::string middle =
-      "layer 1 (32 -> 32, fp32) on cpu: fwd cpu-winograd-f6, bwd_data cpu-winograd-f6, bwd_weight cpu-winograd-f2";
+      "layer 1 (32 -> 32, fp32) on cpu: fwd cpu-winograd-f4, bwd_data cpu-winograd-f4, bwd_weight cpu-winograd-f2";
   const size_t at = log.find(middle);
   CHECK(at != std::string::npos);
   CHECK(log.find(middle, at + 1) == std::string::npos);
@@ -771,7 +771,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
            {"VDSR_THREADS=100000", "VDSR_THREADS must be a whole number of threads from 1 to 1024, got '100000'"},
            {"VDSR_THREADS=2.5", "got '2.5'"},
            {"VDSR_CPU_ISA=foo", "VDSR_CPU_ISA=foo is not one of"},
-           {"VDSR_CPU_CONV=fast", "VDSR_CPU_CONV=fast is not one of auto, winograd4, winograd2, direct"}}) {
+           {"VDSR_CPU_CONV=fast", "VDSR_CPU_CONV=fast is not one of auto, winograd2, direct"}}) {
     INFO(env);
     std::string log;
     CHECK(run_command(env + " " + bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/env.png", &log) == 1);

@@ -60,7 +60,7 @@ const ConvShape kShapes[] = {
     // C > 1 and W > 64 takes backward-weight's second segment of pixels through the K = 1 tile.
     {1, 5, 6, 5, 40},  {1, 3, 70, 5, 1},
     // Winograd (C and K >= 32) with channels that fill no whole vector, a partial last block of
-    // tiles and sizes that leave partial tiles of F(2x2), F(4x4) and F(6x6) (one to five rows or
+    // tiles and sizes that leave partial tiles of F(2x2) and of F(4x4) (one, two or three rows or
     // columns) on the right and the bottom.
     {2, 7, 9, 37, 45}, {1, 5, 6, 40, 33}, {3, 3, 3, 32, 32}, {2, 13, 14, 37, 45}, {1, 10, 15, 40, 33},
 };
@@ -164,9 +164,8 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
                               {3, 4, 6, 1, 64},  {1, 6, 5, 64, 1},   {3, 40, 41, 8, 16},
                               {2, 3, 130, 4, 4}, {1, 7, 13, 64, 17}, {2, 5, 9, 7, 1},
                               {1, 4, 7, 1, 13},  {1, 6, 7, 37, 45}};
-  // F(6x6) and F(4x4) ("auto" and "winograd4" at C, K >= 32) are not exact (G's ninths and
-  // sixths): their forward and backward-data are held to a rounding bound by the awkward-shape tests
-  // instead; their weight gradient is F(2x2)'s.
+  // F(4x4) ("auto" at C, K >= 32) is not exact (G's sixths): its forward and backward-data are held
+  // to a rounding bound by the awkward-shape tests instead; its weight gradient is F(2x2)'s.
   for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
     IsaScope scope(isa);
@@ -184,7 +183,7 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
       std::vector<double> y_ref(y.size());
       vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
       vdsr::conv_fwd_ref(s, xd.data(), wd.data(), bd.data(), true, y_ref.data());
-      if (vdsr::cpu_conv_fwd_tile(s) < 4) require_exact(y, y_ref, "fwd " + tag);
+      if (vdsr::cpu_conv_fwd_tile(s) != 4) require_exact(y, y_ref, "fwd " + tag);
 
       std::vector<float> dx(size_t(s.in_elems()), kNaN);
       std::vector<double> dx_ref(dx.size());
@@ -192,7 +191,7 @@ TEST_CASE("conv3x3 CPU ops match the reference bit for bit on small integers") {
       vdsr::conv3x3_bwd_data_ref(s, dyd.data(), wd.data(), xd.data(), dx_ref.data());
       ConvShape transposed = s;  // backward-data's forward
       std::swap(transposed.C, transposed.K);
-      if (vdsr::cpu_conv_fwd_tile(transposed) < 4) require_exact(dx, dx_ref, "bwd_data " + tag);
+      if (vdsr::cpu_conv_fwd_tile(transposed) != 4) require_exact(dx, dx_ref, "bwd_data " + tag);
 
       std::vector<float> dw(size_t(s.weight_elems()), kNaN), db(size_t(s.K), kNaN);
       std::vector<double> dw_ref(dw.size()), db_ref(db.size());
@@ -328,11 +327,10 @@ TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
   // As in PyTorch (kernels/conv_fwd.h): relu(NaN) is NaN, not 0, so a non-finite value reaches the
   // loss and stops training. One NaN input pixel makes NaN the outputs whose 3x3 window holds it, in
   // every channel. The direct method and F(2x2) ("winograd2"; its transforms only add) make NaN
-  // exactly those; F(6x6) and F(4x4) ("auto" and "winograd4" at C, K >= 32) may also make NaN the
-  // other outputs of the tiles that read the pixel (their exact cancellations do not cancel a NaN),
-  // and no others. K = 1 has its own block; C = 36, K = 40 runs Winograd. The NaN at (5, 6) is read
-  // by one F(4x4) tile (outputs 4 .. 7 each way), four F(6x6) tiles (0 .. 11 each way: input rows
-  // 6 ty - 1 .. 6 ty + 6) and four F(2x2) tiles.
+  // exactly those; F(4x4) ("auto" at C, K >= 32) may also make NaN the other outputs of the 4 x 4
+  // tiles that read the pixel (its exact cancellations do not cancel a NaN), and no others. K = 1
+  // has its own block; C = 36, K = 40 runs Winograd. The NaN at (5, 6) is read by one F(4x4) tile
+  // (rows and columns 4 .. 7) and by four F(2x2) tiles.
   const int64_t H = 12, W = 13, h0 = 5, w0 = 6;
   for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
@@ -347,15 +345,13 @@ TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
       const auto b = random_floats(size_t(s.K), -1, 1, 722);
       std::vector<float> y(size_t(s.out_elems()), 0.0f);
       vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), true, y.data());
-      const int64_t t = vdsr::cpu_conv_fwd_tile(s);
-      // Whether the tile of output o (a row or a column) reads input p0: rows t ty - 1 .. t ty + t.
-      const auto reads = [t](int64_t o, int64_t p0) { return t * (o / t) - 1 <= p0 && p0 <= t * (o / t) + t; };
+      const bool f4 = vdsr::cpu_conv_fwd_tile(s) == 4;
       int64_t missing = 0, spread = 0, tile_nans = 0;
       for (int64_t h = 0; h < H; ++h)
         for (int64_t w = 0; w < W; ++w)
           for (int64_t k = 0; k < K; ++k) {
             const bool sees_nan = std::abs(h - h0) <= 1 && std::abs(w - w0) <= 1;
-            const bool in_tile = t >= 4 && reads(h, h0) && reads(w, w0);
+            const bool in_tile = f4 && h / 4 == 1 && w / 4 == 1;
             const float v = y[size_t((h * W + w) * K + k)];
             if (sees_nan)
               missing += !std::isnan(v);
@@ -374,12 +370,11 @@ TEST_CASE("conv_fwd_cpu passes NaN through the ReLU, every vector path") {
 
 TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal the image)") {
   // The whole image against sub-images: a core rectangle plus a halo of the method's reach
-  // (cpu_conv_fwd_reach: 1, the 3x3 window, for the direct method and F(2x2); 3 for F(4x4) and 5
-  // for F(6x6), whose outputs round terms from further away), clipped at the image border, where the
-  // zero padding is what the whole image sees too. Every core pixel then has every input that can
-  // change its bits, so it must equal the whole-image result bit for bit: always for the direct
-  // method; for Winograd (C and K >= 32: F(6x6) under "auto", F(4x4) under "winograd4", F(2x2) under
-  // "winograd2") when the sub-image starts at a
+  // (cpu_conv_fwd_reach: 1, the 3x3 window, for the direct method and F(2x2); 3 for F(4x4), whose
+  // outputs round terms from further away), clipped at the image border, where the zero padding is
+  // what the whole image sees too. Every core pixel then has every input that can change its bits,
+  // so it must equal the whole-image result bit for bit: always for the direct method; for Winograd
+  // (C and K >= 32: F(4x4) under "auto", F(2x2) under "winograd2") when the sub-image starts at a
   // row and column that are multiples of its tile, and elsewhere it differs (which is why
   // model/tiled.cpp aligns its regions and sizes its halo by the reach).
   struct Crop {
@@ -387,11 +382,10 @@ TEST_CASE("conv3x3 CPU output does not depend on where a pixel sits (crops equal
   };
   const int64_t H = 23, W = 29;
   // Cores whose crops start (the core's start less the reach, clipped at 0) at multiples of 4, of 2
-  // only and at odd coordinates, for a reach of 1 and of 3, and at multiples of 6 for a reach of 5
-  // (the last: rows 6 .., columns 12 ..).
+  // only and at odd coordinates, for a reach of 1 and of 3.
   const Crop crops[] = {{0, 23, 0, 29},  {5, 12, 7, 20},  {0, 4, 0, 6},   {19, 23, 25, 29}, {10, 11, 0, 29},
                         {0, 23, 13, 14}, {3, 9, 0, 1},    {1, 2, 27, 28}, {4, 9, 2, 8},     {7, 15, 9, 21},
-                        {9, 14, 5, 17},  {3, 8, 11, 24}, {11, 16, 17, 23}};
+                        {9, 14, 5, 17},  {3, 8, 11, 24}};
   const std::pair<int64_t, int64_t> channels[] = {{64, 64}, {1, 64}, {64, 1}, {3, 5}, {7, 1}, {40, 36}};
   for (const std::string& algo : cpu_conv_algos())
   for (const std::string& isa : isa_paths()) {
@@ -499,16 +493,16 @@ TEST_CASE("conv3x3 CPU ops give bit-identical results for any thread count") {
 }
 
 TEST_CASE("the CPU forward and weight gradient run Winograd on layers of 32 or more channels each side, else the direct method") {
-  // The dispatch itself: "auto" gives F(6x6)'s bits where Winograd suits, whatever the image's size
-  // (the four methods differ from each other in rounding), and the direct method's elsewhere;
-  // "winograd4" gives F(4x4)'s and "winograd2" F(2x2)'s where Winograd suits; "direct" the direct
-  // method's everywhere. The weight gradient: F(2x2) where Winograd suits unless "direct".
+  // The dispatch itself: "auto" gives F(4x4)'s bits where Winograd suits, whatever the image's size
+  // (the three methods differ from each other in rounding), and the direct method's elsewhere;
+  // "winograd2" gives F(2x2)'s where Winograd suits; "direct" the direct method's everywhere. The
+  // weight gradient: F(2x2) where Winograd suits unless "direct".
   struct Case {
     ConvShape s;
-    int auto_tile;  // conv_fwd_cpu's tile under "auto": 6 or 0 (direct)
+    int auto_tile;  // conv_fwd_cpu's tile under "auto": 4 or 0 (direct)
   };
-  for (const Case& c : {Case{{1, 12, 12, 64, 64}, 6}, Case{{2, 13, 15, 32, 32}, 6}, Case{{1, 9, 10, 64, 64}, 6},
-                        Case{{2, 5, 6, 32, 32}, 6}, Case{{1, 1, 3, 32, 40}, 6}, Case{{1, 19, 20, 31, 64}, 0},
+  for (const Case& c : {Case{{1, 12, 12, 64, 64}, 4}, Case{{2, 13, 15, 32, 32}, 4}, Case{{1, 9, 10, 64, 64}, 4},
+                        Case{{2, 5, 6, 32, 32}, 4}, Case{{1, 1, 3, 32, 40}, 4}, Case{{1, 19, 20, 31, 64}, 0},
                         Case{{1, 19, 20, 64, 31}, 0}, Case{{1, 19, 20, 1, 64}, 0}, Case{{1, 19, 20, 64, 64, 5}, 0}}) {
     const ConvShape& s = c.s;
     INFO(shape_str(s));
@@ -524,30 +518,25 @@ TEST_CASE("the CPU forward and weight gradient run Winograd on layers of 32 or m
       vdsr::conv_fwd_cpu(s, x.data(), wt.data(), b.data(), false, y.data());
       return y;
     };
-    const auto got = run("auto"), f4_only = run("winograd4"), f2_only = run("winograd2"), forced = run("direct");
+    const auto got = run("auto"), f2_only = run("winograd2"), forced = run("direct");
     std::vector<float> direct(got.size(), kNaN);
     vdsr::conv_fwd_direct_cpu(s, x.data(), wt.data(), b.data(), false, direct.data());
     CHECK(same_bits(forced, direct));
     if (c.auto_tile != 0) {
-      std::vector<float> f2(got.size(), kNaN), f4(got.size(), kNaN), f6(got.size(), kNaN);
+      std::vector<float> f2(got.size(), kNaN), f4(got.size(), kNaN);
       vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, f2.data(), 2);
       vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, f4.data(), 4);
-      vdsr::conv3x3_fwd_winograd_cpu(s, x.data(), wt.data(), b.data(), false, f6.data(), 6);
-      CHECK(same_bits(got, f6));
-      CHECK(same_bits(f4_only, f4));
+      CHECK(same_bits(got, c.auto_tile == 4 ? f4 : f2));
       CHECK(same_bits(f2_only, f2));
       CHECK_FALSE(same_bits(f2, direct));
       CHECK_FALSE(same_bits(f4, direct));
-      CHECK_FALSE(same_bits(f6, direct));
       CHECK_FALSE(same_bits(f4, f2));
-      CHECK_FALSE(same_bits(f6, f4));
     } else {
       CHECK(same_bits(got, direct));
-      CHECK(same_bits(f4_only, direct));
       CHECK(same_bits(f2_only, direct));
     }
     if (!s.is_3x3_zero()) continue;
-    // The weight gradient: F(2x2) where Winograd suits, under "auto", "winograd4" and "winograd2" alike.
+    // The weight gradient: F(2x2) where Winograd suits, under "auto" and "winograd2" alike.
     const auto dy = random_floats(size_t(s.out_elems()), -1, 1, 904);
     std::vector<float> dw(size_t(s.weight_elems()), kNaN), dw_direct(dw.size(), kNaN), db(size_t(s.K), kNaN);
     vdsr::conv3x3_bwd_weight_cpu(s, x.data(), dy.data(), dw.data(), db.data());
@@ -571,7 +560,7 @@ TEST_CASE("the CPU forward and weight gradient run Winograd on layers of 32 or m
   const ConvShape s{1, 2, 2, 32, 32};
   std::vector<float> x(size_t(s.in_elems()), 1.0f), wt(size_t(s.weight_elems()), 1.0f), y(size_t(s.out_elems()));
   CHECK_THROWS_WITH(vdsr::conv_fwd_cpu(s, x.data(), wt.data(), nullptr, false, y.data()),
-                    Catch::Contains("VDSR_CPU_CONV=fast is not one of auto, winograd4, winograd2, direct"));
+                    Catch::Contains("VDSR_CPU_CONV=fast is not one of auto, winograd2, direct"));
 }
 
 TEST_CASE("conv3x3 ops check their preconditions") {

@@ -39,11 +39,10 @@ Image random_image(int h, int w, int channels, uint32_t seed) {
 }
 
 // The piece [y0, y0+th) x [x0, x0+tw) computed from its input region widened by `halo` (clipped to
-// the image, and started at a row and column that are multiples of 12 as model/tiled.cpp does for
-// the CPU's Winograd layers, tiles of 6, 4 or 2), by hand: the test's own oracle of what
-// run_model_tiled does for one piece.
+// the image, and started at a row and column that are multiples of 4 as model/tiled.cpp does for the
+// CPU's Winograd layers), by hand: the test's own oracle of what run_model_tiled does for one piece.
 Plane piece_with_halo(Vdsr& model, const Plane& in, int y0, int x0, int th, int tw, int halo) {
-  const int ry0 = std::max(0, y0 - halo) / 12 * 12, rx0 = std::max(0, x0 - halo) / 12 * 12;
+  const int ry0 = std::max(0, y0 - halo) / 4 * 4, rx0 = std::max(0, x0 - halo) / 4 * 4;
   const int ry1 = std::min(in.height, y0 + th + halo), rx1 = std::min(in.width, x0 + tw + halo);
   Plane region(ry1 - ry0, rx1 - rx0);
   for (int y = 0; y < region.height; ++y)
@@ -75,19 +74,13 @@ void check_tiled_equals_whole(const VdsrConfig& cfg, uint64_t seed, const std::v
 
 }  // namespace
 
-TEST_CASE("tile halo is the network depth, and on the CPU five per F(6x6) Winograd layer, three per F(4x4)") {
+TEST_CASE("tile halo is the network depth, and on the CPU three per F(4x4) Winograd layer") {
   // On a GPU (and for the CPU's direct and F(2x2) layers) each 3x3 layer reaches one pixel; the
-  // CPU's F(6x6) layers (32 or more channels each side, VDSR_CPU_CONV=auto) reach five, its F(4x4)
-  // ones (winograd4) three.
+  // CPU's F(4x4) layers (32 or more channels each side, VDSR_CPU_CONV=auto) reach three.
   REQUIRE(tile_halo(VdsrConfig{}, Device::cuda(0)) == 20);
-  REQUIRE(tile_halo(VdsrConfig{}, Device::cpu()) == 1 + 18 * 5 + 1);
+  REQUIRE(tile_halo(VdsrConfig{}, Device::cpu()) == 1 + 18 * 3 + 1);
   REQUIRE(tile_halo(VdsrConfig{6, 8, true}, Device::cpu()) == 6);
-  REQUIRE(tile_halo(VdsrConfig{4, 32, true}, Device::cpu()) == 12);
-  {
-    test::CpuConvScope scope("winograd4");
-    REQUIRE(tile_halo(VdsrConfig{}, Device::cpu()) == 1 + 18 * 3 + 1);
-    REQUIRE(tile_halo(VdsrConfig{4, 32, true}, Device::cpu()) == 8);
-  }
+  REQUIRE(tile_halo(VdsrConfig{4, 32, true}, Device::cpu()) == 8);
   for (const char* method : {"winograd2", "direct"}) {
     test::CpuConvScope scope(method);
     INFO(method);
@@ -108,10 +101,9 @@ TEST_CASE("tiled inference equals whole-image inference bit for bit (depth 20, h
 }
 
 TEST_CASE("tiled inference equals whole-image inference bit for bit with the CPU's Winograd layers") {
-  // 32 channels: the middle layers run Winograd, F(6x6) (halo 1 + 5 + 5 + 1), F(4x4) (1 + 3 + 3 + 1)
-  // or F(2x2) (halo 4), whose outputs depend on their place in their tile (regions start at
-  // multiples of 12).
-  for (const char* method : {"auto", "winograd4", "winograd2"}) {
+  // 32 channels: the middle layers run Winograd, F(4x4) (halo 1 + 3 + 3 + 1) or F(2x2) (halo 4),
+  // whose outputs depend on their place in their tile (regions start at multiples of 4).
+  for (const char* method : {"auto", "winograd2"}) {
     test::CpuConvScope scope(method);
     INFO(method);
     check_tiled_equals_whole(VdsrConfig{4, 32, true}, 17, {5, 7, 13, 18}, {{37, 29}, {23, 10}});
@@ -124,9 +116,9 @@ TEST_CASE("tiled inference without biases equals whole-image inference") {
 
 TEST_CASE("tile_halo gives the whole image's bits, and a shorter halo does not") {
   // The direct method's layers (8 channels): the halo is the depth, and one pixel less changes the
-  // output. The CPU's F(6x6) Winograd layers (32 channels: the two middle layers), whose outputs
-  // round terms from up to 5 pixels away (kernels/conv_fwd.h): tile_halo's 1 + 5 + 5 + 1, where the
-  // depth (the GPU's halo) plus one is not enough (5 per layer is a bound: this piece needs 6).
+  // output. The CPU's F(4x4) Winograd layers (32 channels: the two middle layers), whose outputs
+  // round terms from up to 3 pixels away (kernels/conv_fwd.h): tile_halo's 1 + 3 + 3 + 1, where the
+  // depth (the GPU's halo) plus one is not enough (3 per layer is a bound: this piece needs 6).
   struct Piece { int y0, x0, th, tw; };
   struct Case {
     VdsrConfig cfg;
@@ -233,9 +225,9 @@ TEST_CASE("auto_tile_size is a multiple of 8, at least 32, fits the budget and g
     }
   }
   // 1 GiB for the default model: on a GPU (halo 20) (t + 40)^2 * 520 bytes <= 2^30 gives t = 1392
-  // (1432^2 * 520 = 1,066,324,480); on the CPU (halo 92) (t + 184)^2 * 520 gives 1248.
+  // (1432^2 * 520 = 1,066,324,480); on the CPU (halo 56) (t + 112)^2 * 520 gives 1320.
   REQUIRE(auto_tile_size(VdsrConfig{}, Device::cuda(0), int64_t(1) << 30) == 1392);
-  REQUIRE(auto_tile_size(VdsrConfig{}, Device::cpu(), int64_t(1) << 30) == 1248);
+  REQUIRE(auto_tile_size(VdsrConfig{}, Device::cpu(), int64_t(1) << 30) == 1320);
 }
 
 TEST_CASE("upscale progress rises to exactly 1 over the network's work, tiled, untiled and with TTA") {

@@ -28,7 +28,7 @@ std::vector<std::string> isa_paths() {
 IsaScope::IsaScope(const std::string& isa) { setenv("VDSR_CPU_ISA", isa.c_str(), 1); }
 IsaScope::~IsaScope() { unsetenv("VDSR_CPU_ISA"); }
 
-std::vector<std::string> cpu_conv_algos() { return {"auto", "winograd4", "winograd2", "direct"}; }
+std::vector<std::string> cpu_conv_algos() { return {"auto", "winograd2", "direct"}; }
 CpuConvScope::CpuConvScope(const std::string& algo) { setenv("VDSR_CPU_CONV", algo.c_str(), 1); }
 CpuConvScope::~CpuConvScope() { unsetenv("VDSR_CPU_CONV"); }
 

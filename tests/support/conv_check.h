@@ -36,10 +36,9 @@ struct IsaScope {
   IsaScope& operator=(const IsaScope&) = delete;
 };
 
-// The CPU convolutions' methods (VDSR_CPU_CONV, kernels/conv_fwd.h: "auto", Winograd F(6x6) or
-// F(2x2) where it suits the shape, "winograd4", the same with F(4x4) for F(6x6), "winograd2", F(2x2)
-// only, and "direct") and a scope that forces one for the kernels called inside it (backward-data
-// runs the forward too).
+// The CPU convolutions' methods (VDSR_CPU_CONV, kernels/conv_fwd.h: "auto", Winograd F(4x4) or F(2x2)
+// where it suits the shape, "winograd2", F(2x2) only, and "direct") and a scope that forces one for
+// the kernels called inside it (backward-data runs the forward too).
 std::vector<std::string> cpu_conv_algos();
 struct CpuConvScope {
   explicit CpuConvScope(const std::string& algo);
