@@ -36,6 +36,10 @@ struct Codec {
   Image (*decode)(Bytes b, const std::string& path, const ImageInfo& info, int& orientation);
   // The encoded file; null where this build has no writer for the format.
   std::vector<unsigned char> (*encode)(const Image& img, const SaveOptions& o, const std::string& path);
+  // Why an image of width x height is too large for the writer, in words ("" when it is not); null
+  // for a writer with no limit of its own below the int sizes of Image. save_image asks it before
+  // encode (image_io.h, save_size_problem).
+  std::string (*too_large)(int64_t width, int64_t height) = nullptr;
 };
 
 // The rows, each defined in its codec's file (the row of a library not found at build time comes

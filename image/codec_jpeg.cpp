@@ -191,6 +191,12 @@ bool encode_into(Writer* wr, const unsigned char* samples, int width, int height
   return true;
 }
 
+// libjpeg's own limit (jmorecfg.h), which jpeg_start_compress would report after the work.
+std::string too_large(int64_t width, int64_t height) {
+  if (width <= JPEG_MAX_DIMENSION && height <= JPEG_MAX_DIMENSION) return "";
+  return "too large for JPEG (at most " + std::to_string(JPEG_MAX_DIMENSION) + " pixels a side)";
+}
+
 std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const std::string& path) {
   int channels = 0;
   const std::vector<unsigned char> samples = samples8(img, true, false, channels);
@@ -213,7 +219,8 @@ namespace vdsr::codec {
 
 const Codec& jpeg_codec() {
 #if VDSR_HAVE_JPEG
-  static const Codec c{"jpeg", "libjpeg-turbo " VDSR_STR(LIBJPEG_TURBO_VERSION), nullptr, sniff_jpeg, probe, decode, encode};
+  static const Codec c{"jpeg", "libjpeg-turbo " VDSR_STR(LIBJPEG_TURBO_VERSION), nullptr, sniff_jpeg, probe, decode,
+                       encode,   too_large};
 #else  // no libjpeg-turbo at build time: the format is recognised and refused with this message
   static const Codec c{"jpeg", "off",
                        "JPEG support is not built in: libjpeg-turbo was not found when vdsr was built (Debian: "

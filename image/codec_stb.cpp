@@ -97,11 +97,14 @@ void append_cb(void* ctx, void* data, int size) {
   out->insert(out->end(), p, p + size);  // stb is C++-compiled here: a bad_alloc unwinds through it safely
 }
 
+// stb_image_write counts bytes in int.
+std::string bmp_too_large(int64_t width, int64_t height) {
+  if (width * height * 4 + height < int64_t(INT_MAX) / 2) return "";
+  return "too large for the bmp writer (at most about " + std::to_string(int64_t(INT_MAX) / 8 / 1000000) +
+         " million pixels)";
+}
+
 std::vector<unsigned char> encode_bmp(const Image& img, const SaveOptions&, const std::string& path) {
-  // stb_image_write counts bytes in int.
-  VDSR_USER_CHECK(int64_t(img.width) * img.height * 4 + img.height < int64_t(INT_MAX) / 2,
-                  "cannot write '" << path << "': " << img.width << "x" << img.height
-                                   << " is too large for the bmp writer; use png or tif");
   int channels = 0;
   // Grey+alpha as RGBA; plain grey stays one channel (stb writes it as 24-bit RGB).
   const std::vector<unsigned char> s = samples8(img, false, img.channels == 2, channels);
@@ -114,7 +117,7 @@ std::vector<unsigned char> encode_bmp(const Image& img, const SaveOptions&, cons
 }  // namespace
 
 const Codec& bmp_codec() {
-  static const Codec c{"bmp", "stb_image", nullptr, sniff_bmp, probe_bmp, decode, encode_bmp};
+  static const Codec c{"bmp", "stb_image", nullptr, sniff_bmp, probe_bmp, decode, encode_bmp, bmp_too_large};
   return c;
 }
 

@@ -80,10 +80,12 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   return img;
 }
 
+std::string too_large(int64_t width, int64_t height) {
+  if (width <= kMaxSide && height <= kMaxSide) return "";
+  return "too large for WebP (at most " + std::to_string(kMaxSide) + " pixels a side)";
+}
+
 std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const std::string& path) {
-  VDSR_USER_CHECK(img.width <= kMaxSide && img.height <= kMaxSide,
-                  "cannot write '" << path << "': " << img.width << "x" << img.height << " is too large for WebP (at most "
-                                   << kMaxSide << " pixels a side); use png or tif");
   int channels = 0;
   const std::vector<unsigned char> s = samples8(img, false, true, channels);
   // The advanced API for `exact`: the simple lossless calls change the colour under fully transparent
@@ -142,7 +144,7 @@ namespace vdsr::codec {
 const Codec& webp_codec() {
 #if VDSR_HAVE_WEBP
   static const std::string library = "libwebp " + version_text(WebPGetDecoderVersion());
-  static const Codec c{"webp", library.c_str(), nullptr, sniff_webp, probe, decode, encode};
+  static const Codec c{"webp", library.c_str(), nullptr, sniff_webp, probe, decode, encode, too_large};
 #else  // no libwebp at build time: the format is recognised and refused with this message
   static const Codec c{"webp", "off",
                        "WebP support is not built in: libwebp was not found when vdsr was built (Debian: libwebp-dev; "

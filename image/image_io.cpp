@@ -93,6 +93,12 @@ Image load_image(const std::string& path, const ImageLimits& limits) {
   return img;
 }
 
+std::string save_size_problem(ImageFormat format, int64_t width, int64_t height) {
+  const codec::Codec& c = codec::codec_for(format);
+  const std::string why = c.too_large != nullptr ? c.too_large(width, height) : std::string();
+  return why.empty() ? why : why + "; use png or tif";
+}
+
 void save_image(const std::string& path, const Image& img, ImageFormat format, const SaveOptions& opts) {
   VDSR_CHECK(img.width > 0 && img.height > 0 && img.channels >= 1 && img.channels <= 4 &&
                  (img.bits == 8 || img.bits == 16) &&
@@ -115,6 +121,8 @@ void save_image(const std::string& path, const Image& img, ImageFormat format, c
                                    << " is not in 1..101 (101: lossless)");
   const codec::Codec& c = codec::codec_for(format);
   VDSR_USER_CHECK(c.missing == nullptr, "cannot write '" << path << "': " << c.missing);
+  const std::string big = save_size_problem(format, img.width, img.height);
+  VDSR_USER_CHECK(big.empty(), "cannot write '" << path << "': " << img.width << "x" << img.height << " is " << big);
   const std::vector<unsigned char> bytes = c.encode(img, opts, path);
   write_file_atomic(path, bytes.data(), bytes.size());
 }

@@ -419,6 +419,22 @@ TEST_CASE("vdsr_sr --width and --height: a factor per image, the target side exa
   CHECK(!fs::exists(dir + "/big.png"));
 }
 
+TEST_CASE("vdsr_sr refuses an output its format cannot store before upscaling, and does the others") {
+  const std::string dir = test::temp_dir("sr_too_large"), in = dir + "/in";
+  fs::create_directories(in);
+  save_image(in + "/wide.png", test_image(2100, 3, 1, 1), ImageFormat::PNG);  // x8: 16800 wide
+  save_image(in + "/small.png", test_image(20, 10, 3, 2), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 8 -f webp -i " + in + " -o " + dir + "/out", &log) == 2);
+  INFO(log);
+  CHECK(log.find("wide.png: its x8 output, 16800x24, would be too large for WebP (at most 16383 pixels a side); "
+                 "use png or tif") != std::string::npos);
+  CHECK(!fs::exists(dir + "/out/wide.webp"));
+  CHECK(load_image(dir + "/out/small.webp").width == 160);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 8 -f png -i " + in + " -o " + dir + "/png", &log) == 0);
+  CHECK(load_image(dir + "/png/wide.png").width == 16800);
+}
+
 TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip, pure colours keep their hue") {
   // Written out here, apart from image/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
   // (imresize itself is checked against MATLAB's arrays in test_imresize), the inverse by solving

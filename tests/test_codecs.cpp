@@ -229,6 +229,31 @@ TEST_CASE("WebP round trips: lossless exact, lossy close, grey stored as RGB") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("each format's size limit is known before encoding: WebP 16383, JPEG 65500 a side, BMP 268 million pixels") {
+  using vdsr::save_size_problem;
+  CHECK(save_size_problem(ImageFormat::WEBP, 16383, 16383).empty());
+  CHECK(save_size_problem(ImageFormat::WEBP, 16384, 1) ==
+        "too large for WebP (at most 16383 pixels a side); use png or tif");
+  CHECK(save_size_problem(ImageFormat::WEBP, 1, 16384) != "");
+  CHECK(save_size_problem(ImageFormat::JPEG, 65500, 65500).empty());
+  CHECK(save_size_problem(ImageFormat::JPEG, 65501, 1) ==
+        "too large for JPEG (at most 65500 pixels a side); use png or tif");
+  CHECK(save_size_problem(ImageFormat::BMP, 16000, 16000).empty());  // 256 million pixels
+  CHECK_THAT(save_size_problem(ImageFormat::BMP, 17000, 17000), Catch::StartsWith("too large for the bmp writer"));
+  CHECK(save_size_problem(ImageFormat::PNG, 65535, 65535).empty());
+  CHECK(save_size_problem(ImageFormat::TIFF, 65535, 65535).empty());
+  // save_image refuses with the same words, naming the file, and writes nothing; libjpeg itself
+  // would have refused the same image only inside jpeg_start_compress.
+  const std::string dir = vdsr::test::temp_dir("size_limits");
+  const Image tall = random_image(65501, 1, 1, 8, 2);
+  const std::string msg = vdsr::test::error_of([&] { vdsr::save_image(dir + "/t.jpg", tall, ImageFormat::JPEG); });
+  CHECK_THAT(msg, Catch::Contains("cannot write '" + dir + "/t.jpg': 1x65501 is too large for JPEG"));
+  CHECK(!fs::exists(dir + "/t.jpg"));
+  vdsr::save_image(dir + "/t.png", tall, ImageFormat::PNG);
+  CHECK(vdsr::load_image(dir + "/t.png").height == 65501);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("TIFF round trips: 8 and 16 bit, every channel layout, compressed or not") {
   vdsr::test::require_codec("tiff");
   const std::string dir = vdsr::test::temp_dir("codecs_tiff");

@@ -24,6 +24,7 @@
 #include "engine/log.h"
 #include "engine/values.h"
 #include "image/image_io.h"
+#include "image/imresize.h"
 #include "io/batch_pipeline.h"
 #include "io/file_plan.h"
 #include "model/model_files.h"
@@ -297,6 +298,10 @@ int run(int argc, char** argv) {
       s = image_scale(in.width, in.height, o.width, o.height);
       warn_network_scale(s);
     }
+    // A format's size limit, before the work rather than at the encoder after it.
+    const int out_w = imresize_length(s, in.width), out_h = imresize_length(s, in.height);
+    const std::string big = save_size_problem(format, out_w, out_h);
+    VDSR_USER_CHECK(big.empty(), "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
     // Staged for the models' device (every worker's is a GPU, or every one the CPU).
     return prepare_upscale(in, s, models.empty() ? nullptr : models.front().get());
   };
