@@ -82,11 +82,8 @@ struct Chroma {
 };
 
 // An 8-bit picture of a Y plane in [0, 1] (the protocol's scale: a grey image's own levels / 255)
-// and its chroma: grey from quantize_u8, colour through ycbcr2rgb.
-Image picture(const Plane& y01, const Chroma& chroma) {
-  if (chroma.cb.size() == 0) return prediction_u8(y01);
-  return ycbcr_to_rgb(YCbCr{y01, chroma.cb, chroma.cr}, 8);
-}
+// and its chroma (image/eval_protocol.h).
+Image picture(const Plane& y01, const Chroma& chroma) { return picture_u8(y01, chroma.cb, chroma.cr); }
 
 int run(int argc, char** argv) {
   Options o;

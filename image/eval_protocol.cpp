@@ -8,7 +8,7 @@
 
 namespace vdsr {
 
-EvalSample make_eval_sample(const Image& img, int scale, const std::string& name) {
+EvalSample make_eval_sample(const Image& img, int scale, const std::string& name, bool with_chroma) {
   VDSR_USER_CHECK(scale >= 1, "evaluation scale must be at least 1, got " << scale);
   EvalSample s;
   s.name = name;
@@ -28,6 +28,11 @@ EvalSample make_eval_sample(const Image& img, int scale, const std::string& name
              "bicubic round trip of '" << name << "' gave " << s.input.height << "x"
                                        << s.input.width << " for " << s.hr.height << "x"
                                        << s.hr.width);
+  if (with_chroma && img.channels >= 3) {
+    const YCbCr ycc = rgb_to_ycbcr(img);
+    s.cb = imresize(imresize(modcrop(ycc.cb, scale), 1.0 / scale), double(scale));
+    s.cr = imresize(imresize(modcrop(ycc.cr, scale), 1.0 / scale), double(scale));
+  }
   return s;
 }
 
@@ -57,6 +62,13 @@ Image prediction_u8(const Plane& output01) {
   img.pixels.resize(q.v.size());
   for (size_t i = 0; i < q.v.size(); ++i) img.pixels[i] = static_cast<uint16_t>(q.v[i]);
   return img;
+}
+
+Image picture_u8(const Plane& y01, const Plane& cb, const Plane& cr) {
+  if (cb.v.empty()) return prediction_u8(y01);
+  VDSR_CHECK(cb.height == y01.height && cb.width == y01.width && cr.height == y01.height && cr.width == y01.width,
+             "picture_u8: chroma " << cb.height << "x" << cb.width << " for a Y of " << y01.height << "x" << y01.width);
+  return ycbcr_to_rgb(YCbCr{y01, cb, cr}, 8);
 }
 
 }  // namespace vdsr

@@ -18,10 +18,15 @@ struct EvalSample {
   Plane hr;     // modcropped HR Y, 0..255 integers
   Plane lr;     // imresize(hr / 255, 1/scale): the low-resolution image, [0, 1]-ish (not clamped)
   Plane input;  // bicubic down/up of hr / 255, [0, 1]-ish (not clamped), same size as hr
+  // With with_chroma, for colour pictures of an output (picture_u8): the image's Cb and Cr (double
+  // rgb2ycbcr of its RGB) modcropped and taken down and up by bicubic as the Y, so the colour the
+  // low-resolution image carries, as vdsr_sr pairs it with the network's Y. Empty for a grey image
+  // or without with_chroma. Never scored.
+  Plane cb, cr;
 };
 
 // y_channel_u8 -> modcrop -> imresize by 1/scale -> imresize by scale. 8-bit images only.
-EvalSample make_eval_sample(const Image& img, int scale, const std::string& name);
+EvalSample make_eval_sample(const Image& img, int scale, const std::string& name, bool with_chroma = false);
 
 struct Scores {
   double psnr = 0, ssim = 0;
@@ -36,5 +41,10 @@ Scores score_output(const Plane& output01, const Plane& hr, int scale);
 
 // The 8-bit grey image of quantize_u8(output01): the pixels score_output scores, before the shave.
 Image prediction_u8(const Plane& output01);
+
+// An 8-bit picture of a Y plane in [0, 1] with chroma planes of its size: prediction_u8 when cb is
+// empty (grey), else ycbcr2rgb, rounded and saturated. Its Y through rgb2ycbcr is within about a
+// level of prediction_u8's (the RGB rounding), so it is for looking at, not for scoring.
+Image picture_u8(const Plane& y01, const Plane& cb, const Plane& cr);
 
 }  // namespace vdsr

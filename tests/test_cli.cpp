@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "image/color.h"
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
 #include "image/imresize.h"
@@ -636,6 +637,44 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
     CHECK(k.at("results")[r].at("per_image") == j.at("results")[r].at("per_image"));
     CHECK(k.at("results")[r].at("psnr") == j.at("results")[r].at("psnr"));
   }
+  // --colour: the same outputs as colour pictures. An RGB image becomes RGB whose Y by MATLAB's
+  // rgb2ycbcr (written out here) is the grey file's within the RGB rounding, and whose Cb and Cr are
+  // the HR's taken down and up by bicubic, within the same; a grey PNG stays grey, the grey file's
+  // bytes. (b.bmp above loads as RGB: BMP stores grey as RGB.)
+  const std::string cset = dir + "/Col";
+  fs::create_directories(cset);
+  save_image(cset + "/a.png", imgs[0], ImageFormat::PNG);
+  save_image(cset + "/g.png", imgs[1], ImageFormat::PNG);
+  for (const char* colour : {"", " --colour"})
+    REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --data " + cset + " --scales 2 --save " + dir +
+                            (*colour ? "/col" : "/gry") + colour,
+                        &log) == 0);
+  {
+    const Image grey = load_image(dir + "/gry/Col/x2/a.png"), col = load_image(dir + "/col/Col/x2/a.png");
+    REQUIRE(grey.channels == 1);
+    REQUIRE(col.channels == 3);
+    REQUIRE(col.width == grey.width);
+    REQUIRE(col.height == grey.height);
+    const YCbCr hr = rgb_to_ycbcr(imgs[0]);
+    const Plane cb = imresize(imresize(modcrop(hr.cb, 2), 0.5), 2.0);
+    const Plane cr = imresize(imresize(modcrop(hr.cr, 2), 0.5), 2.0);
+    double worst_y = 0, worst_c = 0;
+    for (int y = 0; y < col.height; ++y)
+      for (int x = 0; x < col.width; ++x) {
+        const double r = col.at(y, x, 0), g = col.at(y, x, 1), b = col.at(y, x, 2);
+        const double Y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255;
+        const double Cb = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255;
+        const double Cr = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255;
+        worst_y = std::max(worst_y, std::fabs(Y - grey.at(y, x, 0)));
+        worst_c = std::max({worst_c, std::fabs(Cb - 255 * cb.at(y, x)), std::fabs(Cr - 255 * cr.at(y, x))});
+      }
+    INFO("largest difference: Y " << worst_y << ", chroma " << worst_c << " levels");
+    CHECK(worst_y < 1.0);
+    CHECK(worst_c < 1.0);
+  }
+  CHECK(test::file_bytes(dir + "/col/Col/x2/g.png") == test::file_bytes(dir + "/gry/Col/x2/g.png"));
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --colour", &log) == 1);
+  CHECK(log.find("--colour is how --save writes its pictures: give --save DIR too") != std::string::npos);
   // A missing output, one of the wrong size, a missing scale, and --score with a model: refused in words.
   fs::rename(dir + "/out/Tiny/x3/b.tif", dir + "/out/Tiny/x3/c.png");
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);

@@ -1,7 +1,8 @@
 // vdsr_eval: PSNR/SSIM tables on evaluation sets with the paper's protocol (docs/evaluation.md): 8-bit Y,
 // modcrop, MATLAB bicubic down and up in double, the network (VDSR or SRCNN, or bicubic alone),
 // rounding, shave, PSNR and SSIM. Prints a table; --json writes the machine-readable results (every
-// image's scores too); --save writes every scored output as an 8-bit grey PNG; --score scores
+// image's scores too); --save writes every scored output as an 8-bit grey PNG (--colour: colour
+// pictures of them, for figures); --score scores
 // outputs made elsewhere (another method's, in --save's layout) instead of running a network.
 // --table3 scores Bicubic, SRCNN (one model per scale) and VDSR side by side with the paper's Table 3.
 #include <algorithm>
@@ -45,6 +46,7 @@ struct Options {
   bool tta = false;
   std::string json;
   std::string save;   // --save DIR: the scored outputs as PNGs
+  bool colour = false;  // --colour: --save's PNGs in colour (the LR's chroma bicubic)
   std::string score;  // --score DIR: outputs to score, DIR/SET/xS/IMAGE.*
   bool table3 = false;
   std::string models;  // --models KEY=FILE,...
@@ -235,7 +237,9 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
                       : tta                  ? run_model_tta(*net, sample.input)
                                              : run_model(*net, sample.input);
     const Scores sc = score_output(out, sample.hr, scale);
-    if (!save_dir.empty()) save_image((fs::path(save_dir) / names[i]).string(), prediction_u8(out), ImageFormat::PNG);
+    // Grey: prediction_u8, the scored pixels; with --colour the sample's chroma makes it a colour picture.
+    if (!save_dir.empty())
+      save_image((fs::path(save_dir) / names[i]).string(), picture_u8(out, sample.cb, sample.cr), ImageFormat::PNG);
     c.psnr += sc.psnr;
     c.ssim += sc.ssim;
     c.per_image.push_back({{"image", fs::path(sample.name).filename().string()}, {"psnr", sc.psnr}, {"ssim", sc.ssim}});
@@ -260,8 +264,8 @@ std::string set_name(const std::string& dir) {
 int run(int argc, char** argv) {
   Options o;
   cli::Parser p("vdsr_eval", "PSNR/SSIM of VDSR, SRCNN or bicubic with the paper's protocol",
-                "vdsr_eval [--data DIR[,DIR...]] [--scales 2,3,4] [-m MODEL | --bicubic | --score DIR] [--save DIR]\n"
-                "                 [--json FILE]\n"
+                "vdsr_eval [--data DIR[,DIR...]] [--scales 2,3,4] [-m MODEL | --bicubic | --score DIR]\n"
+                "                 [--save DIR [--colour]] [--json FILE]\n"
                 "       vdsr_eval --table3 [--models vdsr=A,srcnn-x2=B,srcnn-x3=C,srcnn-x4=D] [--data ...]");
   p.add({"", "--data", "DIR[,DIR...]",
          "evaluation sets, each named by its folder [$VDSR_DATA_DIR/{Set5,Set14,B100,Urban100}]",
@@ -295,6 +299,10 @@ int run(int argc, char** argv) {
          "also write every scored output as an 8-bit grey PNG (the protocol's Y before the shave): "
          "DIR/SET/xS/IMAGE.png; with --table3 DIR/METHOD/SET/xS/IMAGE.png",
          [&](const std::string& v) { o.save = v; }});
+  p.add({"", "--colour", "",
+         "with --save: colour PNGs for figures, the scored Y with the image's chroma taken down and up by bicubic "
+         "(as vdsr_sr pairs them); grey images stay grey. Their Y is within about a level of the scored one",
+         [&](const std::string&) { o.colour = true; }});
   p.add({"", "--score", "DIR",
          "score outputs made elsewhere (another method's) instead of running a model: DIR/SET/xS/IMAGE.* "
          "(any image format, colour or grey, the size of the HR after modcrop), the layout --save writes",
@@ -310,6 +318,7 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(o.table3 || o.models.empty(), "--models goes with --table3 (one model alone: -m FILE)");
   VDSR_USER_CHECK(o.score.empty() || (o.model.empty() && !o.bicubic && !o.table3 && !o.tta && o.save.empty()),
                   "--score scores the outputs in its folder: it takes no -m, --bicubic, --table3, -x or --save");
+  VDSR_USER_CHECK(!o.colour || !o.save.empty(), "--colour is how --save writes its pictures: give --save DIR too");
   VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
   std::vector<Method> methods;
   if (!o.score.empty()) {
@@ -354,7 +363,7 @@ int run(int argc, char** argv) {
     for (const int s : o.scales) {
       std::vector<EvalSample> samples;
       for (size_t i = 0; i < files.size(); ++i) {
-        samples.push_back(make_eval_sample(images[i], s, files[i]));
+        samples.push_back(make_eval_sample(images[i], s, files[i], o.colour));
         require_scorable(samples.back());
       }
       std::string row;
