@@ -36,29 +36,49 @@ std::string writable_format(std::string name) {
   return name == "png" || name == "jpg" || name == "webp" || name == "tif" || name == "bmp" ? name : "";
 }
 
+// An -o that names a folder: an existing one, or a name ending in '/' (created).
+bool names_folder(const std::string& output) {
+  std::error_code ec;
+  return fs::is_directory(output, ec) || (!output.empty() && output.back() == '/');
+}
+
+// -f same: the extension an input's output gets, its own in lower case (jpeg and tiff stay so
+// spelled), png for an input nothing writes (.tga).
+std::string same_extension(const fs::path& input) {
+  std::string ext = input.extension().string();
+  if (!ext.empty()) ext = ext.substr(1);
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return writable_format(ext).empty() ? "png" : ext;
+}
+
 }  // namespace
 
 std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag) {
-  const std::string flag = writable_format(format_flag);
+  const std::string flag = format_flag == kSameFormat ? format_flag : writable_format(format_flag);
   VDSR_USER_CHECK(format_flag.empty() || !flag.empty(),
-                  "-f " << format_flag << ": the output formats are png, jpg, webp, tif and bmp");
+                  "-f " << format_flag << ": the output formats are png, jpg, webp, tif and bmp, or same (each "
+                                          "input's own)");
   std::error_code ec;
   VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
   VDSR_USER_CHECK(fs::exists(input, ec), "input '" << input << "' does not exist");
-  const bool to_file = !fs::is_directory(input, ec) && !fs::is_directory(output, ec);
+  const bool to_file = !fs::is_directory(input, ec) && !names_folder(output);
   if (!to_file) return flag.empty() ? "png" : flag;
   std::string ext = fs::path(output).extension().string();
   if (!ext.empty()) ext = ext.substr(1);
+  const std::string own = writable_format(same_extension(input));  // -f same's format for this input
   if (ext.empty()) {
     VDSR_USER_CHECK(!flag.empty(), "-o " << output << ": the name has no extension to tell the format; add one "
                                          "(.png, .jpg, .webp, .tif or .bmp) or give -f");
-    return flag;
+    return flag == kSameFormat ? own : flag;
   }
   const std::string from_name = writable_format(ext);
   VDSR_USER_CHECK(!from_name.empty(), "-o " << output << ": cannot write ." << ext
                                             << " files (the output formats are png, jpg, webp, tif and bmp)");
-  VDSR_USER_CHECK(flag.empty() || flag == from_name,
+  VDSR_USER_CHECK(flag != kSameFormat || own == from_name,
+                  "-f same contradicts the output file name " << output << ": the input is a ." << own
+                                                              << " image; leave -f out, or name the file ." << own);
+  VDSR_USER_CHECK(flag.empty() || flag == kSameFormat || flag == from_name,
                   "-f " << format_flag << " contradicts the output file name " << output
                         << ": leave -f out, or name the file ." << flag);
   return from_name;
@@ -97,7 +117,10 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
 
   if (!fs::is_directory(in)) {
     fs::path out(output);
-    if (fs::is_directory(out)) out /= in.stem().string() + "." + ext;
+    if (names_folder(output)) {
+      make_writable_folder(output, "output folder");
+      out /= in.stem().string() + "." + (ext == kSameFormat ? same_extension(in) : ext);
+    }
     make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
     VDSR_USER_CHECK(fs::weakly_canonical(out) != fs::weakly_canonical(in),
                "output '" << out.string() << "' would overwrite the input");
@@ -160,7 +183,8 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   int collided = 0;
   for (const auto& f : files) {
     const fs::path rel = fs::relative(f, in);
-    fs::path out = fs::path(output) / rel.parent_path() / (f.stem().string() + "." + ext);
+    fs::path out =
+        fs::path(output) / rel.parent_path() / (f.stem().string() + "." + (ext == kSameFormat ? same_extension(f) : ext));
     const auto [it, fresh] = seen.emplace(out.string(), f.string());
     if (!fresh) {
       if (++collided <= 20)

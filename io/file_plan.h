@@ -43,16 +43,22 @@ void make_writable_folder(const std::string& dir, const std::string& what);
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped = nullptr);
 
+// -f same: each output in its input's format (a .tga input, which nothing writes, as png).
+constexpr const char* kSameFormat = "same";
+
 // The output format, as the ncnn-family upscalers decide it. When `output` names a file (the input
-// is a file and `output` is not an existing folder), its extension decides: `format_flag` (-f; ""
-// when not given) must agree with it, and a name without an extension needs -f. A folder output
-// takes -f, default png. A format or extension we cannot write is an error in words, before any
-// work.
+// is a file and `output` is neither an existing folder nor a name ending in '/'), its extension
+// decides: `format_flag` (-f; ""
+// when not given; "same" means the input's format) must agree with it, and a name without an
+// extension needs -f. A folder output takes -f, default png, and may be "same" (kSameFormat: then
+// plan_files gives each output its input's extension). A format or extension we cannot write is an
+// error in words, before any work.
 std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag);
 
-// input: a file or a folder. output: for a file, the output file (or an existing folder, which
-// receives <stem>.<ext>); for a folder, the output folder (created if missing). ext: the output
-// format's extension ("png"). recursive: descend into sub-folders, mirroring the tree (outputs go
+// input: a file or a folder. output: for a file, the output file (or a folder, existing or named
+// with a trailing '/' and then created, which receives <stem>.<ext>); for a folder, the output folder (created if missing). ext: the output
+// format's extension ("png"), or kSameFormat: each input's own extension in lower case (png for
+// .tga), so x.png and x.jpg do not collide, and x.jpg and x.JPG do. recursive: descend into sub-folders, mirroring the tree (outputs go
 // to the matching sub-folders of the output folder, created when written). skip_existing: see above.
 FilePlan plan_files(const std::string& input, const std::string& output, const std::string& ext,
                     bool recursive, bool skip_existing = false);

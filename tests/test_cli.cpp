@@ -883,6 +883,38 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
   CHECK(magic(dir + "/into/a.png") == "\x89P");
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f jpg -i " + a + " -o " + dir + "/into", &log) == 0);
   CHECK(magic(dir + "/into/a.jpg") == "\xff\xd8");
+  // A name ending in '/' is a folder, created: <stem>.<format> inside it (not a file named "new/").
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f bmp -i " + a + " -o " + dir + "/new/", &log) == 0);
+  CHECK(magic(dir + "/new/a.bmp") == "BM");
+  // -f same: each output in its input's format, named with its input's extension in lower case
+  // (x.png and x.jpg do not collide); a .tga input, which nothing writes, as png. With -o a file,
+  // the name must agree with the input's format.
+  const std::string in = dir + "/mixed";
+  fs::create_directories(in);
+  save_image(in + "/x.png", test_image(9, 7, 3, 4), ImageFormat::PNG);
+  save_image(in + "/x.JPEG", test_image(9, 7, 3, 5), ImageFormat::JPEG);
+  save_image(in + "/y.webp", test_image(9, 7, 3, 6), ImageFormat::WEBP);
+  save_image(in + "/z.TIF", test_image(9, 7, 1, 7), ImageFormat::TIFF);
+  {  // an uncompressed 24-bit TGA of 4 x 3 grey-ish pixels, written out here (stb reads it)
+    std::string tga = {0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 3, 0, 24, 0x20};
+    for (int k = 0; k < 4 * 3 * 3; ++k) tga += char(40 + 5 * k);
+    std::ofstream(in + "/t.tga", std::ios::binary) << tga;
+  }
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same -i " + in + " -o " + dir + "/same", &log) == 0);
+  INFO(log);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir + "/same")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"t.png", "x.jpeg", "x.png", "y.webp", "z.tif"});
+  CHECK(magic(dir + "/same/x.jpeg") == "\xff\xd8");
+  CHECK(magic(dir + "/same/x.png") == "\x89P");
+  CHECK(magic(dir + "/same/y.webp") == "RI");
+  CHECK(magic(dir + "/same/z.tif") == "II");
+  CHECK(magic(dir + "/same/t.png") == "\x89P");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same -i " + in + "/y.webp -o " + dir + "/one", &log) == 0);
+  CHECK(magic(dir + "/one") == "RI");
+  check_refused(bin("vdsr_sr") + " --bicubic -f same -i " + in + "/y.webp -o " + dir + "/", dir,
+                {{"two.png", "-f same contradicts the output file name " + dir + "/two.png: the input is a .webp image"}});
 }
 
 TEST_CASE("vdsr_sr: --jpg-quality, --png-level and --webp-quality take their whole documented range") {

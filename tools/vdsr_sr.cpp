@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -47,7 +48,7 @@ struct Options {
   bool bicubic = false;
   std::string gpu;  // "" = the default device
   std::string precision = "fp32";
-  std::string format;  // -f; "" = from the -o file's extension, else png
+  std::string format;  // -f; "" = from the -o file's extension, else png; "same": each input's own
   SaveOptions save;
   bool tta = false;
   int tile = 0;
@@ -148,7 +149,9 @@ int run(int argc, char** argv) {
          [&](const std::string&) { o.skip_existing = true; }});
   p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]",
          [&](const std::string& v) { o.precision = v; }});
-  p.add({"-f", "--format", "FMT", "output format png, jpg, webp, tif or bmp [the -o file's extension, else png]",
+  p.add({"-f", "--format", "FMT",
+         "output format png, jpg, webp, tif or bmp, or same (each input's own; .tga as png) [the -o file's "
+         "extension, else png]",
          [&](const std::string& v) { o.format = v; }});
   p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
          [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
@@ -187,8 +190,9 @@ int run(int argc, char** argv) {
              "--png-level must be 0..9, got " << o.save.png_level);
   VDSR_USER_CHECK(o.save.webp_quality >= 1 && o.save.webp_quality <= 101,
              "--webp-quality must be 1..100, or 101 for lossless, got " << o.save.webp_quality);
-  const ImageFormat format = parse_image_format(output_format(o.input, o.output, o.format));
-  FilePlan plan = plan_files(o.input, o.output, image_format_extension(format), o.recursive, o.skip_existing);
+  const std::string format_name = output_format(o.input, o.output, o.format);
+  const std::string ext = format_name == kSameFormat ? format_name : image_format_extension(parse_image_format(format_name));
+  FilePlan plan = plan_files(o.input, o.output, ext, o.recursive, o.skip_existing);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
                   "no images in '" << o.input << "'");
@@ -211,6 +215,25 @@ int run(int argc, char** argv) {
     if (!removed.empty())
       log_info("vdsr_sr: removed " + std::to_string(removed.size()) + " temporary file(s) of interrupted runs");
   }
+
+  // Each job's output format, from its output's extension: one format for all, or with -f same
+  // each input's own (a format this build cannot write stops the run here, before any work). The
+  // GPU pipeline's save threads are sized for the most common one.
+  std::vector<ImageFormat> formats;
+  std::map<ImageFormat, size_t> format_count;
+  for (const auto& j : plan.jobs) {
+    // -f same names every output <stem>.<its input's extension> (plan_files); otherwise one format.
+    formats.push_back(parse_image_format(ext == kSameFormat ? fs::path(j.output).extension().string().substr(1)
+                                                            : format_name));
+    ++format_count[formats.back()];
+  }
+  ImageFormat format = ImageFormat::PNG;
+  size_t most = 0;
+  for (const auto& [f, n] : format_count)
+    if (n > most) {
+      most = n;
+      format = f;
+    }
 
   BatchReport report(plan.jobs.size(), o.json_events);
 
@@ -300,7 +323,7 @@ int run(int argc, char** argv) {
     }
     // A format's size limit, before the work rather than at the encoder after it.
     const int out_w = imresize_length(s, in.width), out_h = imresize_length(s, in.height);
-    const std::string big = save_size_problem(format, out_w, out_h);
+    const std::string big = save_size_problem(formats[i], out_w, out_h);
     VDSR_USER_CHECK(big.empty(), "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
     // Staged for the models' device (every worker's is a GPU, or every one the CPU).
     return prepare_upscale(in, s, models.empty() ? nullptr : models.front().get());
@@ -317,7 +340,7 @@ int run(int argc, char** argv) {
     records[i].scale = work.scale;
     Image out = finish_upscale(work);
     work = UpscaleWork();  // its planes back to the heap and the staging pool before encoding
-    if (out.bits == 16 && format != ImageFormat::PNG && format != ImageFormat::TIFF) {
+    if (out.bits == 16 && formats[i] != ImageFormat::PNG && formats[i] != ImageFormat::TIFF) {
       // Only PNG and TIFF store 16 bits; other formats get the 8-bit rounding of the result.
       for (auto& v : out.pixels) v = static_cast<uint16_t>((v + 128) / 257);
       out.bits = 8;
@@ -329,7 +352,7 @@ int run(int argc, char** argv) {
       VDSR_USER_CHECK(fs::is_directory(dir), "cannot create folder '" << dir.string() << "': "
                                                                  << ec.message());
     }
-    save_image(jobs[i].output, out, format, o.save);
+    save_image(jobs[i].output, out, formats[i], o.save);
     out_pixels += int64_t(out.width) * out.height;
   };
 
