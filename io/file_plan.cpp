@@ -107,7 +107,8 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
 }
 
 FilePlan plan_files(const std::string& input, const std::string& output, const std::string& ext,
-                    bool recursive, bool skip_existing) {
+                    bool recursive, bool skip_existing, const std::string& suffix) {
+  VDSR_CHECK(suffix.find('/') == std::string::npos, "plan_files: suffix '" << suffix << "' holds a '/'");
   VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
   std::error_code ec;
@@ -119,7 +120,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     fs::path out(output);
     if (names_folder(output)) {
       make_writable_folder(output, "output folder");
-      out /= in.stem().string() + "." + (ext == kSameFormat ? same_extension(in) : ext);
+      out /= in.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(in) : ext);
     }
     make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
     VDSR_USER_CHECK(fs::weakly_canonical(out) != fs::weakly_canonical(in),
@@ -184,7 +185,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   for (const auto& f : files) {
     const fs::path rel = fs::relative(f, in);
     fs::path out =
-        fs::path(output) / rel.parent_path() / (f.stem().string() + "." + (ext == kSameFormat ? same_extension(f) : ext));
+        fs::path(output) / rel.parent_path() / (f.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(f) : ext));
     const auto [it, fresh] = seen.emplace(out.string(), f.string());
     if (!fresh) {
       if (++collided <= 20)

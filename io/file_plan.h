@@ -60,8 +60,10 @@ std::string output_format(const std::string& input, const std::string& output, c
 // format's extension ("png"), or kSameFormat: each input's own extension in lower case (png for
 // .tga), so x.png and x.jpg do not collide, and x.jpg and x.JPG do. recursive: descend into sub-folders, mirroring the tree (outputs go
 // to the matching sub-folders of the output folder, created when written). skip_existing: see above.
+// suffix: added to the stem of every output name the plan makes (<stem><suffix>.<ext>); a -o file
+// is used as named.
 FilePlan plan_files(const std::string& input, const std::string& output, const std::string& ext,
-                    bool recursive, bool skip_existing = false);
+                    bool recursive, bool skip_existing = false, const std::string& suffix = "");
 
 // Sharding one batch over several processes or machines: shard I of N keeps the files whose
 // FNV-1a 64-bit hash of their path relative to the input (UTF-8, '/' separated; a file input: its

@@ -765,6 +765,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --width 2.5k -i " + a + " -o " + dir + "/o.png", "--width: '2.5k' is not an integer"},
       {"vdsr_sr -g -1 --height 20 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
        "is an SRCNN model (one model per scale); with --height 20 each image gets its own factor: give the model's with -s"},
+      {"vdsr_sr --bicubic --suffix x/y -i " + a + " -o " + dir + "/sfx", "--suffix 'x/y' may not hold a '/'"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},
@@ -911,6 +912,17 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
   CHECK(magic(dir + "/same/y.webp") == "RI");
   CHECK(magic(dir + "/same/z.tif") == "II");
   CHECK(magic(dir + "/same/t.png") == "\x89P");
+  // --suffix goes into every name vdsr_sr makes (a folder's outputs, a file into a folder), not into
+  // a -o file's.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same --suffix _x2 -i " + in + " -o " + dir + "/suffixed", &log) == 0);
+  names.clear();
+  for (const auto& e : fs::directory_iterator(dir + "/suffixed")) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"t_x2.png", "x_x2.jpeg", "x_x2.png", "y_x2.webp", "z_x2.tif"});
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --suffix -big -i " + a + " -o " + dir + "/into", &log) == 0);
+  CHECK(magic(dir + "/into/a-big.png") == "\x89P");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --suffix -big -i " + a + " -o " + dir + "/named.png", &log) == 0);
+  CHECK(magic(dir + "/named.png") == "\x89P");
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same -i " + in + "/y.webp -o " + dir + "/one", &log) == 0);
   CHECK(magic(dir + "/one") == "RI");
   check_refused(bin("vdsr_sr") + " --bicubic -f same -i " + in + "/y.webp -o " + dir + "/", dir,

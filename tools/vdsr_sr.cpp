@@ -49,6 +49,7 @@ struct Options {
   std::string gpu;  // "" = the default device
   std::string precision = "fp32";
   std::string format;  // -f; "" = from the -o file's extension, else png; "same": each input's own
+  std::string suffix;  // --suffix: added to the stem of the output names vdsr_sr makes
   SaveOptions save;
   bool tta = false;
   int tile = 0;
@@ -108,7 +109,8 @@ int run(int argc, char** argv) {
   Options o;
   cli::Parser p("vdsr_sr", "upscale images with VDSR",
                 "vdsr_sr -i INPUT -o OUTPUT [-s S | --width W --height H] [-m MODEL | --bicubic] [-r]\n"
-                "               [--skip-existing] [-f png|jpg|webp|tif|bmp] [-t TILE] [-g GPU[,GPU...]] [-j L:P:S] [-x]");
+                "               [--skip-existing] [-f png|jpg|webp|tif|bmp|same] [--suffix TEXT] [-t TILE]\n"
+                "               [-g GPU[,GPU...]] [-j L:P:S] [-x]");
   p.add({"-i", "--input", "PATH", "an image file or a folder of images",
          [&](const std::string& v) { o.input = v; }});
   p.add({"-o", "--output", "PATH", "output file, or folder (created) for a folder input",
@@ -153,6 +155,11 @@ int run(int argc, char** argv) {
          "output format png, jpg, webp, tif or bmp, or same (each input's own; .tga as png) [the -o file's "
          "extension, else png]",
          [&](const std::string& v) { o.format = v; }});
+  p.add({"", "--suffix", "TEXT", "added to the name of each output vdsr_sr names (a folder's): photo.jpg -> photoTEXT.png [none]",
+         [&](const std::string& v) {
+           VDSR_USER_CHECK(v.find('/') == std::string::npos, "--suffix '" << v << "' may not hold a '/' (it is part of a file name)");
+           o.suffix = v;
+         }});
   p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
          [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
   p.add({"", "--png-level", "L", "PNG (and TIFF Deflate) compression level 0-9; 1 is fast (run-length), 9 small [1]",
@@ -192,7 +199,7 @@ int run(int argc, char** argv) {
              "--webp-quality must be 1..100, or 101 for lossless, got " << o.save.webp_quality);
   const std::string format_name = output_format(o.input, o.output, o.format);
   const std::string ext = format_name == kSameFormat ? format_name : image_format_extension(parse_image_format(format_name));
-  FilePlan plan = plan_files(o.input, o.output, ext, o.recursive, o.skip_existing);
+  FilePlan plan = plan_files(o.input, o.output, ext, o.recursive, o.skip_existing, o.suffix);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
                   "no images in '" << o.input << "'");
