@@ -220,7 +220,7 @@ namespace vdsr::codec {
 const Codec& jpeg_codec() {
 #if VDSR_HAVE_JPEG
   static const Codec c{"jpeg", "libjpeg-turbo " VDSR_STR(LIBJPEG_TURBO_VERSION), nullptr, sniff_jpeg, probe, decode,
-                       encode,   too_large};
+                       encode, too_large};
 #else  // no libjpeg-turbo at build time: the format is recognised and refused with this message
   static const Codec c{"jpeg", "off",
                        "JPEG support is not built in: libjpeg-turbo was not found when vdsr was built (Debian: "

@@ -83,8 +83,9 @@ bool exif_reset_orientation(std::vector<unsigned char>& exif);
 Image apply_exif_orientation(const Image& img, int orientation);
 // Why an image of width x height cannot be saved as `format`, in words, naming the formats that can
 // take it ("too large for WebP (at most 16383 pixels a side); use png or tif"; "" when it can):
-// WebP's 16383 pixels a side, JPEG's 65500, the BMP writer's 268 million pixels. save_image refuses such an image with it; vdsr_sr asks before it upscales, so the refusal
-// comes before the work.
+// WebP's 16383 pixels a side, JPEG's 65500, the BMP writer's 268 million pixels. save_image
+// refuses such an image with it; vdsr_sr asks before it upscales, so the refusal comes before the
+// work.
 std::string save_size_problem(ImageFormat format, int64_t width, int64_t height);
 // Writes atomically. 16-bit images are written as 16-bit PNG or TIFF (other formats: an Error).
 // JPEG drops alpha; WebP stores grey as RGB; BMP stores grey as RGB and drops the profile and EXIF.

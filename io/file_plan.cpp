@@ -184,8 +184,8 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   int collided = 0;
   for (const auto& f : files) {
     const fs::path rel = fs::relative(f, in);
-    fs::path out =
-        fs::path(output) / rel.parent_path() / (f.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(f) : ext));
+    const std::string name = f.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(f) : ext);
+    fs::path out = fs::path(output) / rel.parent_path() / name;
     const auto [it, fresh] = seen.emplace(out.string(), f.string());
     if (!fresh) {
       if (++collided <= 20)

@@ -56,12 +56,13 @@ constexpr const char* kSameFormat = "same";
 std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag);
 
 // input: a file or a folder. output: for a file, the output file (or a folder, existing or named
-// with a trailing '/' and then created, which receives <stem>.<ext>); for a folder, the output folder (created if missing). ext: the output
-// format's extension ("png"), or kSameFormat: each input's own extension in lower case (png for
-// .tga), so x.png and x.jpg do not collide, and x.jpg and x.JPG do. recursive: descend into sub-folders, mirroring the tree (outputs go
-// to the matching sub-folders of the output folder, created when written). skip_existing: see above.
-// suffix: added to the stem of every output name the plan makes (<stem><suffix>.<ext>); a -o file
-// is used as named.
+// with a trailing '/' and then created, which receives <stem>.<ext>); for a folder, the output
+// folder (created if missing). ext: the output format's extension ("png"), or kSameFormat: each
+// input's own extension in lower case (png for .tga), so x.png and x.jpg do not collide, and x.jpg
+// and x.JPG do. recursive: descend into sub-folders, mirroring the tree (outputs go to the matching
+// sub-folders of the output folder, created when written). skip_existing: see above. suffix: added
+// to the stem of every output name the plan makes (<stem><suffix>.<ext>); a -o file is used as
+// named.
 FilePlan plan_files(const std::string& input, const std::string& output, const std::string& ext,
                     bool recursive, bool skip_existing = false, const std::string& suffix = "");
 

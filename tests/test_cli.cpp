@@ -764,7 +764,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --height 0 -i " + a + " -o " + dir + "/o.png", "--height takes the output's size in pixels"},
       {"vdsr_sr --width 2.5k -i " + a + " -o " + dir + "/o.png", "--width: '2.5k' is not an integer"},
       {"vdsr_sr -g -1 --height 20 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
-       "is an SRCNN model (one model per scale); with --height 20 each image gets its own factor: give the model's with -s"},
+       "is an SRCNN model (one model per scale); with --height 20 each image gets its own factor: give the model's "
+       "with -s"},
       {"vdsr_sr --bicubic --suffix x/y -i " + a + " -o " + dir + "/sfx", "--suffix 'x/y' may not hold a '/'"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
@@ -914,7 +915,8 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
   CHECK(magic(dir + "/same/t.png") == "\x89P");
   // --suffix goes into every name vdsr_sr makes (a folder's outputs, a file into a folder), not into
   // a -o file's.
-  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same --suffix _x2 -i " + in + " -o " + dir + "/suffixed", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same --suffix _x2 -i " + in + " -o " + dir + "/suffixed", &log) ==
+          0);
   names.clear();
   for (const auto& e : fs::directory_iterator(dir + "/suffixed")) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
@@ -926,7 +928,8 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same -i " + in + "/y.webp -o " + dir + "/one", &log) == 0);
   CHECK(magic(dir + "/one") == "RI");
   check_refused(bin("vdsr_sr") + " --bicubic -f same -i " + in + "/y.webp -o " + dir + "/", dir,
-                {{"two.png", "-f same contradicts the output file name " + dir + "/two.png: the input is a .webp image"}});
+                {{"two.png", "-f same contradicts the output file name " + dir +
+                                 "/two.png: the input is a .webp image"}});
 }
 
 TEST_CASE("vdsr_sr: --jpg-quality, --png-level and --webp-quality take their whole documented range") {

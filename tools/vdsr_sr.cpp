@@ -125,7 +125,8 @@ int run(int argc, char** argv) {
          }});
   p.add({"", "--width", "W", "instead of -s: each image's factor makes it W pixels wide (aspect kept)",
          [&](const std::string& v) { o.width = parse_target(v, "--width"); }});
-  p.add({"", "--height", "H", "instead of -s: each image's factor makes it H pixels high; with --width, the largest that fits W x H",
+  p.add({"", "--height", "H",
+         "instead of -s: each image's factor makes it H pixels high; with --width, the largest that fits W x H",
          [&](const std::string& v) { o.height = parse_target(v, "--height"); }});
   p.add({"-m", "--model", "FILE", "weights or checkpoint (safetensors) [the bundled model]",
          [&](const std::string& v) { o.model = v; }});
@@ -155,9 +156,11 @@ int run(int argc, char** argv) {
          "output format png, jpg, webp, tif or bmp, or same (each input's own; .tga as png) [the -o file's "
          "extension, else png]",
          [&](const std::string& v) { o.format = v; }});
-  p.add({"", "--suffix", "TEXT", "added to the name of each output vdsr_sr names (a folder's): photo.jpg -> photoTEXT.png [none]",
+  p.add({"", "--suffix", "TEXT",
+         "added to the name of each output vdsr_sr names (a folder's): photo.jpg -> photoTEXT.png [none]",
          [&](const std::string& v) {
-           VDSR_USER_CHECK(v.find('/') == std::string::npos, "--suffix '" << v << "' may not hold a '/' (it is part of a file name)");
+           VDSR_USER_CHECK(v.find('/') == std::string::npos,
+                           "--suffix '" << v << "' may not hold a '/' (it is part of a file name)");
            o.suffix = v;
          }});
   p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
@@ -198,7 +201,8 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(o.save.webp_quality >= 1 && o.save.webp_quality <= 101,
              "--webp-quality must be 1..100, or 101 for lossless, got " << o.save.webp_quality);
   const std::string format_name = output_format(o.input, o.output, o.format);
-  const std::string ext = format_name == kSameFormat ? format_name : image_format_extension(parse_image_format(format_name));
+  const std::string ext =
+      format_name == kSameFormat ? format_name : image_format_extension(parse_image_format(format_name));
   FilePlan plan = plan_files(o.input, o.output, ext, o.recursive, o.skip_existing, o.suffix);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
@@ -262,7 +266,8 @@ int run(int argc, char** argv) {
     const VdsrWeights& w = weights;
     if (!fit) check_model_scale(w, path, o.scale, network_scale(o.scale));
     VDSR_USER_CHECK(!fit || model_scale(w) == 0,
-                    printable(path) << " is an SRCNN model (one model per scale); with " << target_words(o.width, o.height)
+                    printable(path) << " is an SRCNN model (one model per scale); with "
+                                    << target_words(o.width, o.height)
                                     << " each image gets its own factor: give the model's with -s");
     if (devices[0].is_cuda()) {
       threads.process = int(devices.size());
@@ -331,7 +336,8 @@ int run(int argc, char** argv) {
     // A format's size limit, before the work rather than at the encoder after it.
     const int out_w = imresize_length(s, in.width), out_h = imresize_length(s, in.height);
     const std::string big = save_size_problem(formats[i], out_w, out_h);
-    VDSR_USER_CHECK(big.empty(), "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
+    VDSR_USER_CHECK(big.empty(),
+                    "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
     // Staged for the models' device (every worker's is a GPU, or every one the CPU).
     return prepare_upscale(in, s, models.empty() ? nullptr : models.front().get());
   };
