@@ -69,7 +69,11 @@ ImageInfo probe_image(const std::string& path) {
 }
 
 Image load_image(const std::string& path, const ImageLimits& limits) {
-  const std::vector<unsigned char> bytes = codec::read_file(path);
+  return decode_image(codec::read_file(path), path, limits);
+}
+
+Image decode_image(const std::vector<unsigned char>& bytes, const std::string& path, const ImageLimits& limits) {
+  VDSR_USER_CHECK(!bytes.empty(), "cannot read image '" << path << "': it is empty");
   const codec::Bytes b{bytes.data(), bytes.size()};
   const codec::Codec& c = codec::codec_of(b, path);
   const ImageInfo info = c.probe(b, path);
@@ -100,6 +104,12 @@ std::string save_size_problem(ImageFormat format, int64_t width, int64_t height)
 }
 
 void save_image(const std::string& path, const Image& img, ImageFormat format, const SaveOptions& opts) {
+  const std::vector<unsigned char> bytes = encode_image(img, format, opts, path);
+  write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+std::vector<unsigned char> encode_image(const Image& img, ImageFormat format, const SaveOptions& opts,
+                                        const std::string& path) {
   VDSR_CHECK(img.width > 0 && img.height > 0 && img.channels >= 1 && img.channels <= 4 &&
                  (img.bits == 8 || img.bits == 16) &&
                  img.pixels.size() == size_t(img.width) * size_t(img.height) * size_t(img.channels),
@@ -123,8 +133,7 @@ void save_image(const std::string& path, const Image& img, ImageFormat format, c
   VDSR_USER_CHECK(c.missing == nullptr, "cannot write '" << path << "': " << c.missing);
   const std::string big = save_size_problem(format, img.width, img.height);
   VDSR_USER_CHECK(big.empty(), "cannot write '" << path << "': " << img.width << "x" << img.height << " is " << big);
-  const std::vector<unsigned char> bytes = c.encode(img, opts, path);
-  write_file_atomic(path, bytes.data(), bytes.size());
+  return c.encode(img, opts, path);
 }
 
 }  // namespace vdsr

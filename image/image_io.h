@@ -70,6 +70,9 @@ std::string image_codecs_text();
 ImageInfo probe_image(const std::string& path);
 // Probes, checks the limits, then decodes. Throws with the file name and cause on any failure.
 Image load_image(const std::string& path, const ImageLimits& limits = {});
+// load_image on bytes already read (standard input, say); `name` stands for the file in messages
+// and picks the codec of a format without a signature (.tga) by its extension.
+Image decode_image(const std::vector<unsigned char>& bytes, const std::string& name, const ImageLimits& limits = {});
 // The EXIF orientation (1..8) of a JPEG file's bytes (from its SOI); 1 when there is none or the
 // Exif data is malformed or cut short.
 int jpeg_exif_orientation(const unsigned char* data, size_t size);
@@ -91,5 +94,9 @@ std::string save_size_problem(ImageFormat format, int64_t width, int64_t height)
 // JPEG drops alpha; WebP stores grey as RGB; BMP stores grey as RGB and drops the profile and EXIF.
 void save_image(const std::string& path, const Image& img, ImageFormat format,
                 const SaveOptions& opts = {});
+// save_image's bytes, with the same checks, for a destination that is not a file (standard
+// output); `name` stands for it in messages.
+std::vector<unsigned char> encode_image(const Image& img, ImageFormat format, const SaveOptions& opts,
+                                        const std::string& name);
 
 }  // namespace vdsr

@@ -11,6 +11,7 @@
 
 #include "engine/error.h"
 #include "image/image_io.h"
+#include "io/std_streams.h"
 
 namespace fs = std::filesystem;
 
@@ -61,8 +62,14 @@ std::string output_format(const std::string& input, const std::string& output, c
   std::error_code ec;
   VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
-  VDSR_USER_CHECK(fs::exists(input, ec), "input '" << input << "' does not exist");
-  const bool to_file = !fs::is_directory(input, ec) && !names_folder(output);
+  const bool from_stdin = input == kStdStream;
+  VDSR_USER_CHECK(from_stdin || fs::exists(input, ec), "input '" << input << "' does not exist");
+  // Standard output has no name: -f says the format (same: the input's, png for standard input).
+  if (output == kStdStream)
+    return flag.empty() ? "png" : flag == kSameFormat ? writable_format(same_extension(input)) : flag;
+  const bool to_file = (from_stdin || !fs::is_directory(input, ec)) && !names_folder(output);
+  VDSR_USER_CHECK(to_file || !from_stdin, "-i - (" << kStdinName << ") has no file name to name an output after in "
+                                                   << output << ": give -o FILE or -o -");
   if (!to_file) return flag.empty() ? "png" : flag;
   std::string ext = fs::path(output).extension().string();
   if (!ext.empty()) ext = ext.substr(1);
@@ -113,8 +120,28 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
   std::error_code ec;
   const fs::path in(input);
-  VDSR_USER_CHECK(fs::exists(in, ec), "input '" << input << "' does not exist");
   FilePlan plan;
+  // The standard streams: one image, no folder rules; standard input only into a file (or -o -).
+  if (input == kStdStream || output == kStdStream) {
+    VDSR_USER_CHECK(!recursive, "-r walks a folder; it does not go with -i - or -o - (the standard streams)");
+    VDSR_USER_CHECK(input == kStdStream || !fs::is_directory(in, ec),
+                    "-o - (" << kStdoutName << ") takes one image: give -i FILE or -i -, not the folder " << input);
+    VDSR_USER_CHECK(input != kStdStream || output == kStdStream || !names_folder(output),
+                    "-i - (" << kStdinName << ") has no file name to name an output after in " << output
+                             << ": give -o FILE or -o -");
+    VDSR_USER_CHECK(input == kStdStream || fs::exists(in, ec), "input '" << input << "' does not exist");
+    if (output != kStdStream) {
+      const fs::path out(output);
+      make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
+      if (skip_existing && fs::is_regular_file(out, ec)) {
+        plan.existing.push_back({input, output});
+        return plan;
+      }
+    }
+    plan.jobs.push_back({input, output});
+    return plan;
+  }
+  VDSR_USER_CHECK(fs::exists(in, ec), "input '" << input << "' does not exist");
 
   if (!fs::is_directory(in)) {
     fs::path out(output);

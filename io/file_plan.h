@@ -62,7 +62,9 @@ std::string output_format(const std::string& input, const std::string& output, c
 // and x.JPG do. recursive: descend into sub-folders, mirroring the tree (outputs go to the matching
 // sub-folders of the output folder, created when written). skip_existing: see above. suffix: added
 // to the stem of every output name the plan makes (<stem><suffix>.<ext>); a -o file is used as
-// named.
+// named. input or output kStdStream ("-", io/std_streams.h): one job for the standard stream (into
+// a file or standard output; standard input needs a named file or standard output, not a folder,
+// and neither goes with recursive).
 FilePlan plan_files(const std::string& input, const std::string& output, const std::string& ext,
                     bool recursive, bool skip_existing = false, const std::string& suffix = "");
 

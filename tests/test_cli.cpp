@@ -436,6 +436,39 @@ TEST_CASE("vdsr_sr refuses an output its format cannot store before upscaling, a
   CHECK(load_image(dir + "/png/wide.png").width == 16800);
 }
 
+TEST_CASE("vdsr_sr -i - and -o -: standard input and output give the bytes of files, refusals in words") {
+  const std::string dir = test::temp_dir("sr_streams"), a = dir + "/a.png";
+  save_image(a, test_image(21, 14, 3, 9), ImageFormat::PNG);
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(4);
+  save_weights(dir + "/m.safetensors", model.config(), model.params());
+  const std::string sr = bin("vdsr_sr") + " -g -1 -m " + dir + "/m.safetensors";
+  std::string log;
+  // Braces keep the redirections on vdsr_sr alone: run_command adds 2>&1 after the group.
+  REQUIRE(run_command(sr + " -i " + a + " -o " + dir + "/file.png", &log) == 0);
+  REQUIRE(run_command("{ " + sr + " -i - -o - < " + a + " > " + dir + "/piped.png; }", &log) == 0);
+  INFO(log);
+  CHECK(test::file_bytes(dir + "/piped.png") == test::file_bytes(dir + "/file.png"));
+  REQUIRE(run_command("{ " + sr + " -i - -o " + dir + "/from_stdin.png < " + a + "; }", &log) == 0);
+  CHECK(test::file_bytes(dir + "/from_stdin.png") == test::file_bytes(dir + "/file.png"));
+  REQUIRE(run_command("{ " + sr + " --width 30 -f jpg -i " + a + " -o - > " + dir + "/out.jpg; }", &log) == 0);
+  const Image jpg = load_image(dir + "/out.jpg");
+  CHECK(jpg.width == 30);
+  CHECK(jpg.height == 20);
+  // What the streams cannot do, before any work; an empty standard input fails as an image.
+  fs::create_directories(dir + "/folder");
+  for (const auto& [args, words] : std::vector<std::pair<std::string, std::string>>{
+           {" -i - -o " + dir + "/folder < " + a, "-i - (standard input) has no file name to name an output after"},
+           {" -i " + dir + "/folder -o - > /dev/null", "-o - (standard output) takes one image"},
+           {" -r -i - -o - < " + a + " > /dev/null", "-r walks a folder; it does not go with -i - or -o -"}}) {
+    INFO(args);
+    CHECK(run_command("{ " + sr + args + "; }", &log) == 1);
+    CHECK(log.find(words) != std::string::npos);
+  }
+  CHECK(run_command("{ " + sr + " -i - -o - < /dev/null > " + dir + "/empty.png; }", &log) == 2);
+  CHECK(log.find("cannot read image 'standard input': it is empty") != std::string::npos);
+}
+
 TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip, pure colours keep their hue") {
   // Written out here, apart from image/color.cpp: MATLAB's double rgb2ycbcr, each plane resized
   // (imresize itself is checked against MATLAB's arrays in test_imresize), the inverse by solving

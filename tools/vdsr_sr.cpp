@@ -1,4 +1,5 @@
-// vdsr_sr: upscales an image file or a folder of images (optionally its whole tree, -r) with VDSR,
+// vdsr_sr: upscales an image file, standard input (-i -) or a folder of images (optionally its
+// whole tree, -r) into a file, standard output (-o -) or a folder, with VDSR,
 // or bicubic with --bicubic, by one factor (-s) or each image by its own (--width / --height: a
 // target size). Luma through the network, chroma and alpha bicubic, grey stays grey, 16-bit stays
 // 16-bit (PNG, TIFF), the EXIF orientation applied, colour profile and EXIF carried to the output.
@@ -28,6 +29,7 @@
 #include "image/imresize.h"
 #include "io/batch_pipeline.h"
 #include "io/file_plan.h"
+#include "io/std_streams.h"
 #include "model/model_files.h"
 #include "model/upscale.h"
 #include "model/weights_io.h"
@@ -111,9 +113,10 @@ int run(int argc, char** argv) {
                 "vdsr_sr -i INPUT -o OUTPUT [-s S | --width W --height H] [-m MODEL | --bicubic] [-r]\n"
                 "               [--skip-existing] [-f png|jpg|webp|tif|bmp|same] [--suffix TEXT] [-t TILE]\n"
                 "               [-g GPU[,GPU...]] [-j L:P:S] [-x]");
-  p.add({"-i", "--input", "PATH", "an image file or a folder of images",
+  p.add({"-i", "--input", "PATH", "an image file or a folder of images; - for standard input",
          [&](const std::string& v) { o.input = v; }});
-  p.add({"-o", "--output", "PATH", "output file, or folder (created) for a folder input",
+  p.add({"-o", "--output", "PATH",
+         "output file, or folder (created) for a folder input; - for standard output (-f, else png)",
          [&](const std::string& v) { o.output = v; }});
   p.add({"-s", "--scale", "S", "upscale factor: 2, 3 or 4 (the paper's), or any other above 1 up to 8, e.g. 2.5 [2]",
          [&](const std::string& v) {
@@ -216,9 +219,12 @@ int run(int argc, char** argv) {
              shard.source + "): " + std::to_string(plan.jobs.size() + plan.existing.size() + plan.problems.size()) +
              " of " + std::to_string(all) + " image(s)");
   }
+  VDSR_USER_CHECK(o.output != kStdStream || !stdout_is_terminal(),
+                  "-o -: standard output is a terminal, where image bytes do not belong; redirect it to a file "
+                  "or a pipe (vdsr_sr ... -o - > out.png)");
   // Temporaries that killed runs of this host left in the output folder (never another host's:
   // shards elsewhere may be writing there now).
-  {
+  if (o.output != kStdStream) {
     const fs::path out_dir = plan.folder_mode || fs::is_directory(o.output) ? fs::path(o.output)
                                                                               : fs::path(o.output).parent_path();
     const auto removed = remove_stale_temporaries(out_dir.empty() ? "." : out_dir.string(), plan.folder_mode && o.recursive);
@@ -325,7 +331,7 @@ int run(int argc, char** argv) {
   PipelineStages<UpscaleWork> stages;
   stages.load = [&](size_t i) {
     started[i] = std::chrono::steady_clock::now();
-    const Image in = load_image(jobs[i].input);
+    const Image in = jobs[i].input == kStdStream ? decode_image(read_stdin(), kStdinName) : load_image(jobs[i].input);
     records[i].in_w = in.width;
     records[i].in_h = in.height;
     double s = o.scale;
@@ -365,7 +371,10 @@ int run(int argc, char** argv) {
       VDSR_USER_CHECK(fs::is_directory(dir), "cannot create folder '" << dir.string() << "': "
                                                                  << ec.message());
     }
-    save_image(jobs[i].output, out, formats[i], o.save);
+    if (jobs[i].output == kStdStream)
+      write_stdout(encode_image(out, formats[i], o.save, kStdoutName));
+    else
+      save_image(jobs[i].output, out, formats[i], o.save);
     out_pixels += int64_t(out.width) * out.height;
   };
 
