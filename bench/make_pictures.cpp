@@ -81,9 +81,6 @@ struct Chroma {
   Plane cb, cr;
 };
 
-// An 8-bit picture of a Y plane in [0, 1] (the protocol's scale: a grey image's own levels / 255)
-// and its chroma (image/eval_protocol.h).
-Image picture(const Plane& y01, const Chroma& chroma) { return picture_u8(y01, chroma.cb, chroma.cr); }
 
 int run(int argc, char** argv) {
   Options o;
@@ -150,7 +147,8 @@ int run(int argc, char** argv) {
   std::printf("%-8s %8s %7s  %s\n", "crop", "PSNR", "SSIM", "file");
   for (const Shot& shot : shots) {
     const std::string file = o.prefix + "-" + shot.name + ".png";
-    save_image(file, nearest_up(picture(shot.y01, *shot.chroma), o.zoom), ImageFormat::PNG);
+    const Image pic = picture_u8(shot.y01, shot.chroma->cb, shot.chroma->cr);  // grey when cb is empty
+    save_image(file, nearest_up(pic, o.zoom), ImageFormat::PNG);
     const Scores sc = score_output(shot.y01, hr, 0);
     std::printf("%-8s %8.4f %7.4f  %s\n", shot.name, sc.psnr, sc.ssim, file.c_str());
   }

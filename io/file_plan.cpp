@@ -67,9 +67,8 @@ std::string output_format(const std::string& input, const std::string& output, c
   // Standard output has no name: -f says the format (same: the input's, png for standard input).
   if (output == kStdStream)
     return flag.empty() ? "png" : flag == kSameFormat ? writable_format(same_extension(input)) : flag;
+  // Standard input into a folder: plan_files refuses it.
   const bool to_file = (from_stdin || !fs::is_directory(input, ec)) && !names_folder(output);
-  VDSR_USER_CHECK(to_file || !from_stdin, "-i - (" << kStdinName << ") has no file name to name an output after in "
-                                                   << output << ": give -o FILE or -o -");
   if (!to_file) return flag.empty() ? "png" : flag;
   std::string ext = fs::path(output).extension().string();
   if (!ext.empty()) ext = ext.substr(1);

@@ -935,12 +935,15 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
     for (int k = 0; k < 4 * 3 * 3; ++k) tga += char(40 + 5 * k);
     std::ofstream(in + "/t.tga", std::ios::binary) << tga;
   }
+  const auto names_in = [](const std::string& folder) {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(folder)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same -i " + in + " -o " + dir + "/same", &log) == 0);
   INFO(log);
-  std::vector<std::string> names;
-  for (const auto& e : fs::directory_iterator(dir + "/same")) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"t.png", "x.jpeg", "x.png", "y.webp", "z.tif"});
+  CHECK(names_in(dir + "/same") == std::vector<std::string>{"t.png", "x.jpeg", "x.png", "y.webp", "z.tif"});
   CHECK(magic(dir + "/same/x.jpeg") == "\xff\xd8");
   CHECK(magic(dir + "/same/x.png") == "\x89P");
   CHECK(magic(dir + "/same/y.webp") == "RI");
@@ -950,10 +953,8 @@ TEST_CASE("vdsr_sr: the output format follows -o's extension, contradictions and
   // a -o file's.
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -f same --suffix _x2 -i " + in + " -o " + dir + "/suffixed", &log) ==
           0);
-  names.clear();
-  for (const auto& e : fs::directory_iterator(dir + "/suffixed")) names.push_back(e.path().filename().string());
-  std::sort(names.begin(), names.end());
-  CHECK(names == std::vector<std::string>{"t_x2.png", "x_x2.jpeg", "x_x2.png", "y_x2.webp", "z_x2.tif"});
+  CHECK(names_in(dir + "/suffixed") ==
+        std::vector<std::string>{"t_x2.png", "x_x2.jpeg", "x_x2.png", "y_x2.webp", "z_x2.tif"});
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --suffix -big -i " + a + " -o " + dir + "/into", &log) == 0);
   CHECK(magic(dir + "/into/a-big.png") == "\x89P");
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --suffix -big -i " + a + " -o " + dir + "/named.png", &log) == 0);

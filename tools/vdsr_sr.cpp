@@ -204,8 +204,9 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(o.save.webp_quality >= 1 && o.save.webp_quality <= 101,
              "--webp-quality must be 1..100, or 101 for lossless, got " << o.save.webp_quality);
   const std::string format_name = output_format(o.input, o.output, o.format);
-  const std::string ext =
-      format_name == kSameFormat ? format_name : image_format_extension(parse_image_format(format_name));
+  const bool same_format = format_name == kSameFormat;
+  const ImageFormat one_format = same_format ? ImageFormat::PNG : parse_image_format(format_name);
+  const std::string ext = same_format ? format_name : image_format_extension(one_format);
   FilePlan plan = plan_files(o.input, o.output, ext, o.recursive, o.skip_existing, o.suffix);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
@@ -240,8 +241,8 @@ int run(int argc, char** argv) {
   std::map<ImageFormat, size_t> format_count;
   for (const auto& j : plan.jobs) {
     // -f same names every output <stem>.<its input's extension> (plan_files); otherwise one format.
-    formats.push_back(parse_image_format(ext == kSameFormat ? fs::path(j.output).extension().string().substr(1)
-                                                            : format_name));
+    formats.push_back(same_format ? parse_image_format(fs::path(j.output).extension().string().substr(1))
+                                  : one_format);
     ++format_count[formats.back()];
   }
   ImageFormat format = ImageFormat::PNG;
