@@ -37,6 +37,12 @@ std::string writable_format(std::string name) {
   return name == "png" || name == "jpg" || name == "webp" || name == "tif" || name == "bmp" ? name : "";
 }
 
+// "png" for "dir/a.png": the extension without its dot, as spelled; "" for none.
+std::string bare_extension(const fs::path& p) {
+  const std::string ext = p.extension().string();
+  return ext.empty() ? ext : ext.substr(1);
+}
+
 // An -o that names a folder: an existing one, or a name ending in '/' (created).
 bool names_folder(const std::string& output) {
   std::error_code ec;
@@ -46,8 +52,7 @@ bool names_folder(const std::string& output) {
 // -f same: the extension an input's output gets, its own in lower case (jpeg and tiff stay so
 // spelled), png for an input nothing writes (.tga).
 std::string same_extension(const fs::path& input) {
-  std::string ext = input.extension().string();
-  if (!ext.empty()) ext = ext.substr(1);
+  std::string ext = bare_extension(input);
   for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
   return writable_format(ext).empty() ? "png" : ext;
 }
@@ -70,8 +75,7 @@ std::string output_format(const std::string& input, const std::string& output, c
   // Standard input into a folder: plan_files refuses it.
   const bool to_file = (from_stdin || !fs::is_directory(input, ec)) && !names_folder(output);
   if (!to_file) return flag.empty() ? "png" : flag;
-  std::string ext = fs::path(output).extension().string();
-  if (!ext.empty()) ext = ext.substr(1);
+  const std::string ext = bare_extension(output);
   const std::string own = writable_format(same_extension(input));  // -f same's format for this input
   if (ext.empty()) {
     VDSR_USER_CHECK(!flag.empty(), "-o " << output << ": the name has no extension to tell the format; add one "
@@ -159,6 +163,12 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   }
 
   plan.folder_mode = true;
+  // A folder's outputs go to a folder; a new -o named like an image file is far likelier a slip
+  // than a wish for a folder called photo.png (a trailing '/' still asks for one).
+  VDSR_USER_CHECK(names_folder(output) || writable_format(bare_extension(output)).empty(),
+                  "-o " << output << ": the input " << input << " is a folder, so its outputs go to a folder, and '"
+                        << output << "' reads as one image's name; give a folder (-o " << output
+                        << "/ makes one so named), or -i one image");
   const fs::path in_abs = fs::weakly_canonical(in);
   const fs::path out_abs = fs::weakly_canonical(fs::path(output));
   VDSR_USER_CHECK(out_abs != in_abs, "output folder '" << output << "' is the input folder");

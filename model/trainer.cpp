@@ -545,8 +545,10 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     }
   } guard{o.out, new_out};
 
-  const TrainingSet set = load_training_set(o, opened.ckpt_config);
+  // The validation sets first: they are small, and a mistyped --val stops before the training set
+  // is built (seconds to minutes).
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
+  const TrainingSet set = load_training_set(o, opened.ckpt_config);
   TrainRun run(o, std::move(opened), set, ckpt_path, t_process, *coll);
 
   check_batch_memory(o, run.model->precision(), batch);

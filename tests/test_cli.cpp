@@ -292,6 +292,16 @@ TEST_CASE("vdsr_sr folder rules are checked before any work") {
   std::ofstream(dir + "/a_file") << "x";
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/a_file/out", &log) == 1);
   REQUIRE(log.find("cannot create output folder") != std::string::npos);
+  // A new -o named like an image is refused for a folder, before any folder is made; a trailing
+  // '/' asks for a folder of that name, and an existing folder of that name is taken as it is.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/big.PNG", &log) == 1);
+  REQUIRE(log.find("reads as one image's name") != std::string::npos);
+  REQUIRE(!fs::exists(dir + "/big.PNG"));
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/big.png/", &log) == 0);
+  REQUIRE(fs::is_regular_file(dir + "/big.png/x.png"));
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/big.png", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/big.d", &log) == 0);
+  REQUIRE(fs::is_regular_file(dir + "/big.d/x.png"));
 }
 
 TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
@@ -803,6 +813,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},
+      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out.jpg", "is a folder, so its outputs go to a folder"},
       {"vdsr_sr -g -1 -m " + dir + "/m.pth -i " + a + " -o " + dir + "/o.png", "is a PyTorch file"},
       {"vdsr_sr -g -1 -m " + dir + "/notes.txt -i " + a + " -o " + dir + "/o.png", "truncated safetensors file"},
       {"vdsr_sr --tile -3 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile"},
@@ -829,6 +840,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
       {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t5 --val " + dir + "/missing",
+       "validation set '" + dir + "/missing' is not a folder"},
       {"vdsr_train -g -1 --train " + std::string(VDSR_SOURCE_DIR) + "/samples --out " + dir + "/t --batch 100000000",
        "of host memory"},
       {"vdsr_train -g -1 --train " + dir + " --out " + dir + "/t2 --optimizer rmsprop", "--optimizer must be"},
@@ -869,8 +882,16 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
     CHECK(log.find(words) != std::string::npos);
     CHECK(!fs::exists(dir + "/env.png"));
   }
-  // A training run that fails while it is set up leaves no empty --out folder of its own behind.
+  // A set that is not there stops vdsr_eval before it scores the ones before it.
   std::string log;
+  CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + samples + "," + dir + "/missing", &log) == 1);
+  CHECK(log.find("evaluation set '" + dir + "/missing' is not a folder") != std::string::npos);
+  CHECK(log.find("PSNR") == std::string::npos);
+  // Nor does a missing --val let vdsr_train build its training set first.
+  CHECK(run_command(bin("vdsr_train") + " -g -1 --train " + samples + " --out " + dir + "/t6 --val " + dir +
+                        "/missing", &log) == 1);
+  CHECK(log.find("training set:") == std::string::npos);
+  // A training run that fails while it is set up leaves no empty --out folder of its own behind.
   CHECK(run_command(bin("vdsr_train") + " -g -1 --train " + dir + "/empty --out " + dir + "/never", &log) == 1);
   CHECK(log.find("no images found") != std::string::npos);
   CHECK(!fs::exists(dir + "/never"));

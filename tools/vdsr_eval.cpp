@@ -338,7 +338,10 @@ int run(int argc, char** argv) {
     else
       methods.push_back(single_method(o, dev, precision));
   }
+  // Every set's images are listed before any is scored, so a mistyped --data stops the run at once.
   if (o.data.empty()) o.data = default_sets();
+  std::vector<std::vector<std::string>> set_files;
+  for (const auto& dir : o.data) set_files.push_back(images_in(dir));
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
   for (const Method& m : methods)
     log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.nets.empty() ? ", test-time augmentation x8" : ""));
@@ -353,9 +356,10 @@ int run(int argc, char** argv) {
     std::printf("%-10s %5s %9s %8s %7s %9s\n", "set", "scale", "PSNR", "SSIM", "images", "seconds");
   }
   std::fflush(stdout);
-  for (const auto& dir : o.data) {
+  for (size_t d = 0; d < o.data.size(); ++d) {
+    const std::string& dir = o.data[d];
     const std::string set = set_name(dir);
-    const auto files = images_in(dir);
+    const std::vector<std::string>& files = set_files[d];
     const std::vector<std::string> names = o.save.empty() ? std::vector<std::string>() : saved_names(files, dir);
     std::vector<Image> images;
     images.reserve(files.size());
