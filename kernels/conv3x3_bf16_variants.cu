@@ -1,6 +1,8 @@
 // Which bf16 64 -> 64 forward / backward-data implementation runs (see the header).
 #include "kernels/conv3x3_bf16_variants.cuh"
 
+#include <string>
+
 #include "engine/error.h"
 #include "kernels/conv3x3_mma.cuh"
 #include "kernels/kernel_launch.cuh"
@@ -12,7 +14,7 @@ namespace vdsr {
 
 namespace {
 
-constexpr int kBf16ConvVariants = 5;
+constexpr int kBf16ConvVariants = 6;
 
 const char* conv3x3_bf16_variant_name(int variant) {
   switch (variant) {
@@ -26,35 +28,56 @@ const char* conv3x3_bf16_variant_name(int variant) {
       return "wgmma-3wg";
     case 4:
       return "wgmma-3wg-maskpf";
+    case 5:
+      return "mma.sync-co32";
     default:
       return "?";
   }
 }
 
+bool is_mma_sync(int variant) { return variant == 0 || variant == 5; }
+
+// The shared memory of an mma.sync variant's CTA at shape s: all 64 output channels' weights, or
+// a slice of 32, plus the staged tile.
+size_t mma_sync_smem(int variant, const ConvShape& s) {
+  const mma::Tiles t = mma::make_tiles(int(s.H), int(s.W));
+  return variant == 0 ? mma::conv_smem_bytes<mma::Bf16Math, 64>(t) : mma::conv_smem_bytes<mma::Bf16Math, 32>(t);
+}
+
+// What an unusable mma.sync variant lacks at shape s ("" for the wgmma ones, which need sm_90a).
+std::string smem_note(int variant, const ConvShape& s) {
+  if (!is_mma_sync(variant)) return "";
+  return " for " + std::to_string(s.H) + " x " + std::to_string(s.W) + " images (it needs " +
+         std::to_string(mma_sync_smem(variant, s)) + " bytes of shared memory per CTA; this GPU grants " +
+         std::to_string(max_dynamic_smem()) + ")";
+}
+
+// The wgmma kernels are compiled for sm_90a, whose code runs on compute 9.0 devices only.
+bool wgmma_here() {
+#ifdef VDSR_HAVE_WGMMA
+  return current_device_cc() == 90;
+#else
+  return false;
+#endif
+}
+
 }  // namespace
 
-bool conv3x3_bf16_variant_usable(int variant) {
-  switch (variant) {
-    case 0:
-      return current_device_cc() >= 80;
-#ifdef VDSR_HAVE_WGMMA
-    case 1:
-    case 2:
-    case 3:
-    case 4:
-      return current_device_cc() == 90;  // sm_90a code runs on compute 9.0 only
-#endif
-    default:
-      return false;
-  }
+bool conv3x3_bf16_variant_usable(int variant, const ConvShape& s) {
+  if (variant < 0 || variant >= kBf16ConvVariants) return false;
+  if (!is_mma_sync(variant)) return wgmma_here();
+  return current_device_cc() >= 80 && mma_sync_smem(variant, s) <= max_dynamic_smem();
 }
 
 bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s) {
-  if (variant < 0 || variant > 4 || !conv3x3_bf16_variant_usable(variant == 0 ? 0 : 3)) return false;
+  if (variant < 0 || variant > 4) return false;
+  if (variant == 0)
+    return current_device_cc() >= 80 &&
+           mma::wgrad_smem_bytes<mma::Bf16Math>(mma::make_tiles(int(s.H), int(s.W))) <= max_dynamic_smem();
+  if (!wgmma_here()) return false;
 #ifdef VDSR_HAVE_WGMMA
   if (variant >= 2) return wgmma::wgrad_cluster_fits(s, 1 << (variant - 1));
 #endif
-  (void)s;
   return true;
 }
 
@@ -73,19 +96,25 @@ void conv3x3_bf16_launch(int variant, const ConvShape& s, const __nv_bfloat16* x
   require_bf16_tensor_cores(who);
   VDSR_CHECK(variant >= 0 && variant < kBf16ConvVariants,
              who << ": no bf16 variant " << variant << " (there are " << kBf16ConvVariants << ")");
-  VDSR_CHECK(conv3x3_bf16_variant_usable(variant),
+  VDSR_CHECK(conv3x3_bf16_variant_usable(variant, s),
              who << ": the " << conv3x3_bf16_variant_name(variant)
-                 << " variant is not usable on this device or in this build");
+                 << " variant is not usable on this device or in this build" << smem_note(variant, s));
+  if (is_mma_sync(variant)) {
+    (void)weights_ready;  // mma.sync is launched plainly (no programmatic dependent launch)
+    if (variant == 0)
+      mma::launch_conv<mma::Bf16Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);
+    else
+      mma::launch_conv<mma::Bf16Math, 32>(s, x, wg, bias, mask, relu, y, stream, who);
+    return;
+  }
 #ifdef VDSR_HAVE_WGMMA
-  if (variant >= 1)  // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch
-    return wgmma::launch_conv(variant == 4 ? 3 : variant, variant == 4, s, x, wg, bias, mask, relu, y,
-                              weights_ready, stream, who);
+  // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch
+  wgmma::launch_conv(variant == 4 ? 3 : variant, variant == 4, s, x, wg, bias, mask, relu, y, weights_ready, stream,
+                     who);
 #endif
-  (void)weights_ready;  // mma.sync is launched plainly (no programmatic dependent launch)
-  mma::launch_conv<mma::Bf16Math, 64>(s, x, wg, bias, mask, relu, y, stream, who);
 }
 
-bool conv3x3_bf16_probes_usable() { return conv3x3_bf16_variant_usable(3); }
+bool conv3x3_bf16_probes_usable() { return wgmma_here(); }
 
 namespace {
 

@@ -1,5 +1,10 @@
 // The two implementations of the bf16 64 -> 64 forward and backward-data (one kernel serves both):
-//   0 "mma.sync": warp-level tensor-core MMA (kernels/conv3x3_mma.cuh), compute 8.0 and later;
+//   0 "mma.sync": warp-level tensor-core MMA (kernels/conv3x3_mma.cuh), compute 8.0 and later,
+//     each CTA computing all 64 output channels: its weights and staged tile need up to 131 KB of
+//     shared memory (106 KB at the training shape), more than the 99 KB that compute 8.6 / 8.9
+//     devices grant a CTA;
+//   5 "mma.sync-co32": the same kernel with 32 output channels per CTA (two slices; at most 94 KB,
+//     so it fits those devices at every shape), bit for bit the same outputs;
 //   1 "wgmma-1wg", 2 "wgmma-2wg", 3 "wgmma-3wg": Hopper's warpgroup MMA
 //     (kernels/conv3x3_wgmma_sm90a.cu) with 1, 2 or 3 warpgroups per CTA; compute 9.0 devices, in
 //     builds whose CUDA architectures include 90 (compiled for sm_90a);
@@ -16,14 +21,16 @@
 
 namespace vdsr {
 
-// Whether this build has the variant and the current device can run it.
-bool conv3x3_bf16_variant_usable(int variant);
+// Whether this build has the variant and the current device can run it at shape s (mma.sync's:
+// where its shared memory fits).
+bool conv3x3_bf16_variant_usable(int variant, const ConvShape& s);
 
 // The weight gradient's: 0 "mma.sync" (conv3x3_mma.cuh), 1 "wgmma-3wg" (conv3x3_wgmma_sm90a.cu,
 // the three tap rows in three warpgroups), 2, 3, 4 "wgmma-3wg-cluster2/4/8" (the same in thread
 // block clusters of 2, 4 or 8 CTAs that add their sums in shared memory before writing them),
-// usable where the forward's are and, clustered, where such a cluster fits the device at shape s
-// (not on every compute 9.0 device: a MIG slice or an MPS limit may hold too few SMs).
+// usable where the forward's are (mma.sync's: where its shared memory, at most 75 KB, fits) and,
+// clustered, where such a cluster fits the device at shape s (not on every compute 9.0 device: a
+// MIG slice or an MPS limit may hold too few SMs).
 bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s);
 
 // An Error naming `who` unless the current device has bf16 tensor cores (compute 8.0 or later).

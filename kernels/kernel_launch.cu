@@ -4,6 +4,7 @@
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <tuple>
@@ -26,6 +27,7 @@ struct DeviceFacts {
 
 std::mutex g_mu;
 std::map<int, DeviceFacts> g_facts;
+size_t g_smem_cap = SIZE_MAX;  // ScopedSmemLimit's cap on every device's opt-in limit
 
 // The current device's facts (under g_mu).
 DeviceFacts& facts_locked(int* dev_out) {
@@ -55,18 +57,30 @@ int current_device_cc() {
 
 size_t max_dynamic_smem() {
   const std::lock_guard<std::mutex> lock(g_mu);
-  return facts_locked(nullptr).smem_optin;
+  return std::min(facts_locked(nullptr).smem_optin, g_smem_cap);
+}
+
+ScopedSmemLimit::ScopedSmemLimit(size_t bytes) {
+  const std::lock_guard<std::mutex> lock(g_mu);
+  saved_ = g_smem_cap;
+  g_smem_cap = bytes;
+}
+
+ScopedSmemLimit::~ScopedSmemLimit() {
+  const std::lock_guard<std::mutex> lock(g_mu);
+  g_smem_cap = saved_;
 }
 
 int grant_dynamic_smem(const void* kernel, size_t smem, const char* who) {
   const std::lock_guard<std::mutex> lock(g_mu);
   DeviceFacts& f = facts_locked(nullptr);
   size_t& granted = f.granted[kernel];
-  if (smem > granted) {
-    VDSR_CHECK(smem <= f.smem_optin, who << ": needs " << smem
-                                         << " bytes of shared memory per CTA for this shape; "
-                                            "this GPU grants at most "
-                                         << f.smem_optin);
+  if (smem > granted || smem > g_smem_cap) {
+    const size_t most = std::min(f.smem_optin, g_smem_cap);
+    VDSR_CHECK(smem <= most, who << ": needs " << smem
+                                 << " bytes of shared memory per CTA for this shape; "
+                                    "this GPU grants at most "
+                                 << most);
     VDSR_CUDA_CHECK(
         cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(smem)));
     granted = smem;

@@ -20,6 +20,20 @@ int current_device_cc();
 // 227 KB on compute 9.0, 163 KB on 8.0, 99 KB on 8.6 / 8.9).
 size_t max_dynamic_smem();
 
+// For tests: while one lives, max_dynamic_smem() and the grants answer as on a device whose
+// opt-in limit is at most `bytes` (101,376, a compute 8.6 / 8.9 part's, on a Hopper): the kernel
+// choice of such a device, run and checked where the suite runs. Not for concurrent use.
+class ScopedSmemLimit {
+ public:
+  explicit ScopedSmemLimit(size_t bytes);
+  ~ScopedSmemLimit();
+  ScopedSmemLimit(const ScopedSmemLimit&) = delete;
+  ScopedSmemLimit& operator=(const ScopedSmemLimit&) = delete;
+
+ private:
+  size_t saved_;
+};
+
 // Grants `kernel` (a __global__ function) `smem` bytes of dynamic shared memory on the current
 // device, unless an earlier call already granted as much; returns the multiprocessor count. An
 // Error naming `who` when `smem` is more than max_dynamic_smem().

@@ -1,6 +1,8 @@
 // fp32 -> tf32 on the device (the tf32 mode: kernels/conv3x3_mma.cuh's activations, the weight
 // copies of kernels/conv3x3_gemm_weights.cu): 10 fraction bits, round to nearest with ties away
-// from zero (cvt.rna), the low 13 bits cleared, the result still a valid fp32 word. sm_80 code:
+// from zero (cvt.rna); the low 13 bits come back cleared on the GPUs we know, though the PTX ISA
+// leaves the tf32 word's layout to the implementation (a copy kept as fp32 values clears them
+// itself: conv3x3_gemm_weights.cu). sm_80 code:
 // the sm_75 build gets a trap, which the tf32 launchers never reach (they refuse devices below
 // compute capability 8.0).
 #pragma once

@@ -416,7 +416,7 @@ TEST_CASE("the kernel families refuse variant numbers they do not have") {
         Catch::Contains("no tf32 variant"));
     const auto* m = static_cast<const __nv_bfloat16*>(a.get());
     auto* out = static_cast<__nv_bfloat16*>(w.get());
-    CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, m, m, nullptr, false, out, gpu_stream(), 5),
+    CHECK_THROWS_WITH(vdsr::conv3x3_fwd_bf16_cuda(ok, m, m, nullptr, false, out, gpu_stream(), 6),
                       Catch::Contains("no bf16 variant"));
   }
   CHECK(!vdsr::conv3x3_tf32_variant_usable(-1, ok));
@@ -471,6 +471,60 @@ TEST_CASE("tf32: the training shape runs with every output-channel slice on this
                     "the default against the widest slice");
   for (const Row row : slices)
     require_same_bits(run_fwd(tf32, row, g, true), widest, label(tf32, row));
+}
+
+TEST_CASE("a GPU granting 99 KB per CTA (compute 8.6 / 8.9, emulated) keeps a bf16 kernel for every role and shape") {
+  require_gpu();
+  if (vdsr::current_device_cc() < 80) return;  // no bf16 tensor cores: nothing to emulate
+  constexpr size_t k99KB = 101376;
+  const PrecisionCase& bf16 = precision_case(Precision::Bf16);
+  const ConvShape train{64, 41, 41, 64, 64};
+  const auto named = [](ConvRole role, Precision p, const ConvShape& s) {
+    std::set<std::string> names;
+    for (const Row row : vdsr::usable_conv_variants(role, p, s, kGpu)) names.insert(row->name);
+    return names;
+  };
+  // mma.sync's 64-channel CTAs at the training shape, where they fit: the bits its slices of 32
+  // must give on the smaller device.
+  const OnGpu g = upload(bf16, float_problem(bf16, {2, 41, 41, 64, 64}, 39000));
+  std::vector<float> fwd64, bwd64;
+  if (named(ConvRole::Fwd, Precision::Bf16, train).count("mma.sync") != 0) {
+    fwd64 = run_fwd(bf16, &vdsr::conv_variant(ConvRole::Fwd, Precision::Bf16, "mma.sync"), g, true);
+    bwd64 = run_bwd_data(bf16, &vdsr::conv_variant(ConvRole::BwdData, Precision::Bf16, "mma.sync"), g, true);
+  }
+  const vdsr::ScopedSmemLimit cap(k99KB);
+  REQUIRE(vdsr::max_dynamic_smem() <= k99KB);
+  // 106 KB at the training shape: mma.sync is not offered there, its slices of 32 are.
+  for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData}) {
+    const auto names = named(role, Precision::Bf16, train);
+    CHECK(names.count("mma.sync") == 0);
+    CHECK(names.count("mma.sync-co32") == 1);
+  }
+  CHECK(named(ConvRole::BwdWeight, Precision::Bf16, train).count("mma.sync") == 1);
+  // Every shape the suite tries, the widest images and the tallest one-pixel columns included,
+  // keeps an mma.sync row in every role (the wgmma rows are compute 9.0's alone).
+  for (const ConvShape& s : {train, ConvShape{1, 1080, 1920, 64, 64}, ConvShape{1, 5, 60, 64, 64},
+                             ConvShape{1, 200, 1, 64, 64}, ConvShape{1, 130, 2, 64, 64},
+                             ConvShape{1, 1, 1, 64, 64}, ConvShape{3, 3, 130, 64, 64}, ConvShape{1, 64, 64, 64, 64}})
+    for (const ConvRole role : {ConvRole::Fwd, ConvRole::BwdData, ConvRole::BwdWeight}) {
+      INFO(shape_str(s) << " " << vdsr::conv_role_name(role));
+      const auto names = named(role, Precision::Bf16, s);
+      CHECK((names.count("mma.sync") + names.count("mma.sync-co32")) >= 1);
+    }
+  // The slices of 32 give the bits of the whole 64 (each output's sum is the same sequence).
+  const auto fwd32 = run_fwd(bf16, &vdsr::conv_variant(ConvRole::Fwd, Precision::Bf16, "mma.sync-co32"), g, true);
+  const auto bwd32 =
+      run_bwd_data(bf16, &vdsr::conv_variant(ConvRole::BwdData, Precision::Bf16, "mma.sync-co32"), g, true);
+  if (!fwd64.empty()) {
+    require_same_bits(fwd32, fwd64, "bf16 fwd mma.sync-co32 at 99 KB against mma.sync");
+    require_same_bits(bwd32, bwd64, "bf16 bwd_data mma.sync-co32 at 99 KB against mma.sync");
+  }
+  // tf32 has holes there (docs/kernels.md): the registry says so in words, as a user's choice to
+  // change, not as an internal error.
+  if (vdsr::usable_conv_variants(ConvRole::Fwd, Precision::Tf32, {1, 5, 60, 64, 64}, kGpu).empty())
+    CHECK_THROWS_WITH(vdsr::default_conv_variant(ConvRole::Fwd, Precision::Tf32, {1, 5, 60, 64, 64}, kGpu),
+                      Catch::Contains("--precision tf32 has no fwd kernel for 5 x 60 images") &&
+                          Catch::Contains("use --precision bf16 or fp32"));
 }
 
 // --- timing ----------------------------------------------------------------------------------
