@@ -40,8 +40,9 @@ bool is_mma_sync(int variant) { return variant == 0 || variant == 5; }
 // The shared memory of an mma.sync variant's CTA at shape s: all 64 output channels' weights, or
 // a slice of 32, plus the staged tile.
 size_t mma_sync_smem(int variant, const ConvShape& s) {
-  const mma::Tiles t = mma::make_tiles(int(s.H), int(s.W));
-  return variant == 0 ? mma::conv_smem_bytes<mma::Bf16Math, 64>(t) : mma::conv_smem_bytes<mma::Bf16Math, 32>(t);
+  using mma::Bf16Math;
+  return variant == 0 ? mma::conv_smem_bytes<Bf16Math, 64>(mma::conv_tiles<Bf16Math, 64>(s))
+                      : mma::conv_smem_bytes<Bf16Math, 32>(mma::conv_tiles<Bf16Math, 32>(s));
 }
 
 // What an unusable mma.sync variant lacks at shape s ("" for the wgmma ones, which need sm_90a).
@@ -73,7 +74,7 @@ bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s) {
   if (variant < 0 || variant > 4) return false;
   if (variant == 0)
     return current_device_cc() >= 80 &&
-           mma::wgrad_smem_bytes<mma::Bf16Math>(mma::make_tiles(int(s.H), int(s.W))) <= max_dynamic_smem();
+           mma::wgrad_smem_bytes<mma::Bf16Math>(mma::wgrad_tiles<mma::Bf16Math>(s)) <= max_dynamic_smem();
   if (!wgmma_here()) return false;
 #ifdef VDSR_HAVE_WGMMA
   if (variant >= 2) return wgmma::wgrad_cluster_fits(s, 1 << (variant - 1));

@@ -60,19 +60,44 @@ struct Tiles {
   int staged;     // (TH + 2) * (TW + 2): staged pixels per tile
 };
 
-__host__ __device__ inline Tiles make_tiles(int H, int W) {
+// An image cut into tiles of TW x TH output pixels (TH at most H).
+__host__ __device__ inline Tiles tiles_of(int H, int W, int TW, int TH) {
   Tiles t{};
   t.H = H;
   t.W = W;
-  t.TW = W <= 64 ? W : 32;
-  t.TH = W <= 64 ? kSlots / W : 4;
-  if (t.TH > H) t.TH = H;
+  t.TW = TW;
+  t.TH = TH > H ? H : TH;
   t.tx = (W + t.TW - 1) / t.TW;
   t.ty = (H + t.TH - 1) / t.TH;
   t.per_image = t.tx * t.ty;
   t.halo_w = t.TW + 2;
   t.staged = (t.TH + 2) * t.halo_w;
   return t;
+}
+
+// The tiles the kernels use: narrow images (W <= 64) in full rows, wide ones in 32 x 4.
+__host__ __device__ inline Tiles make_tiles(int H, int W) {
+  return W <= 64 ? tiles_of(H, W, W, kSlots / W) : tiles_of(H, W, 32, 4);
+}
+
+// Compact tiles, for a device whose shared memory cannot hold make_tiles' staged tile beside a
+// CTA's weights (tf32 on the 99 KB of compute 8.6 / 8.9: full rows 58 to 64 pixels wide, or
+// one- or two-pixel columns): at most 32 wide and as many rows as keep the staged tile within a
+// 32 x 4 tile's 204 pixels. Each output's sum runs over the same taps and channels in the same
+// order whatever the tiling, so the forward and backward-data give the same bits with these; the
+// weight gradient's chunks (and so its bits) follow the tiles.
+constexpr int kCompactStaged = (4 + 2) * (32 + 2);
+__host__ __device__ inline Tiles make_compact_tiles(int H, int W) {
+  const int TW = W < 32 ? W : 32;
+  const int by_slots = kSlots / TW, by_stage = kCompactStaged / (TW + 2) - 2;
+  return tiles_of(H, W, TW, by_slots < by_stage ? by_slots : by_stage);
+}
+
+// make_tiles' tiles where `smem_of` them fits the current device, else the compact ones (host).
+template <class SmemOf>
+inline Tiles fitting_tiles(const ConvShape& s, SmemOf smem_of) {
+  const Tiles rows = make_tiles(int(s.H), int(s.W));
+  return smem_of(rows) <= max_dynamic_smem() ? rows : make_compact_tiles(int(s.H), int(s.W));
 }
 
 // Where tile `tile` (numbered over the batch, image-major) starts.
@@ -240,6 +265,12 @@ size_t conv_smem_bytes(const Tiles& t) {
   return (size_t(kCo) * M::kWStride + size_t(t.staged) * M::kStride) * sizeof(typename M::T);
 }
 
+// The forward / backward-data's tiles at shape s on the current device (fitting_tiles).
+template <class M, int kCo>
+Tiles conv_tiles(const ConvShape& s) {
+  return fitting_tiles(s, [](const Tiles& t) { return conv_smem_bytes<M, kCo>(t); });
+}
+
 template <class M, int kCo>
 __global__ void __launch_bounds__(kConvThreads, 2) conv_kernel(const ConvArgs<typename M::T> g) {
   using T = typename M::T;
@@ -358,6 +389,12 @@ constexpr int kWgN = 3 * kC;  // (s, ci) columns per tap row
 template <class M>
 size_t wgrad_smem_bytes(const Tiles& t) {
   return (size_t(t.staged) + kSlots) * M::kWgStride * sizeof(typename M::T);
+}
+
+// The weight gradient's tiles at shape s on the current device (fitting_tiles).
+template <class M>
+Tiles wgrad_tiles(const ConvShape& s) {
+  return fitting_tiles(s, [](const Tiles& t) { return wgrad_smem_bytes<M>(t); });
 }
 
 // The fragments of one k-step of the weight gradient, per element type. a[mt]: dy^T rows
@@ -502,7 +539,7 @@ inline void check_mma_shape(const ConvShape& s, const char* who) {
   VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0,
              who << ": bad shape N=" << s.N << " H=" << s.H << " W=" << s.W);
   VDSR_CHECK(s.out_elems() < (int64_t(1) << 40) &&
-                 s.N * make_tiles(int(s.H), int(s.W)).per_image < (int64_t(1) << 31),
+                 s.N * make_compact_tiles(int(s.H), int(s.W)).per_image < (int64_t(1) << 31),
              who << ": too many tiles");
   VDSR_CHECK(s.H < (1 << 30) && s.W < (1 << 30), who << ": image too large");
 }
@@ -524,7 +561,7 @@ void launch_conv(const ConvShape& s, const T* x, const T* wg, const float* bias,
                  bool relu, T* y, cudaStream_t stream, const char* who) {
   static_assert(std::is_same<T, typename M::T>::value, "element type");
   ConvArgs<T> g{};
-  g.t = make_tiles(int(s.H), int(s.W));
+  g.t = conv_tiles<M, kCo>(s);
   g.tiles = int(s.N * g.t.per_image);
   g.x = x;
   g.wg = wg;
@@ -571,7 +608,7 @@ void run_wgrad(const ConvShape& s, const T* x, const T* dy, float* dw, float* db
                cudaStream_t stream, int device, const char* who) {
   static_assert(std::is_same<T, typename M::T>::value, "element type");
   WGradArgs<T> g{};
-  g.t = make_tiles(int(s.H), int(s.W));
+  g.t = wgrad_tiles<M>(s);
   const size_t smem = wgrad_smem_bytes<M>(g.t);
   const void* kernel = reinterpret_cast<const void*>(wgrad_kernel<M, F>);
   const int sms = grant_dynamic_smem(kernel, smem, who);

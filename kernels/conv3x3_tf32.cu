@@ -12,15 +12,17 @@ namespace {
 
 constexpr int kTf32ConvVariants = 3;
 
+// A slice's shared memory at shape s, with the tiles it would launch with (mma::conv_tiles:
+// compact ones where full rows do not fit).
 size_t smem_of(int variant, const ConvShape& s) {
-  const mma::Tiles t = mma::make_tiles(int(s.H), int(s.W));
+  using mma::Tf32Math;
   switch (variant) {
     case 0:
-      return mma::conv_smem_bytes<mma::Tf32Math, 64>(t);
+      return mma::conv_smem_bytes<Tf32Math, 64>(mma::conv_tiles<Tf32Math, 64>(s));
     case 1:
-      return mma::conv_smem_bytes<mma::Tf32Math, 32>(t);
+      return mma::conv_smem_bytes<Tf32Math, 32>(mma::conv_tiles<Tf32Math, 32>(s));
     default:
-      return mma::conv_smem_bytes<mma::Tf32Math, 16>(t);
+      return mma::conv_smem_bytes<Tf32Math, 16>(mma::conv_tiles<Tf32Math, 16>(s));
   }
 }
 
@@ -46,7 +48,7 @@ bool conv3x3_tf32_variant_usable(int variant, const ConvShape& s) {
 
 bool conv3x3_bwd_weight_tf32_usable(const ConvShape& s) {
   if (current_device_cc() < 80) return false;
-  return mma::wgrad_smem_bytes<mma::Tf32Math>(mma::make_tiles(int(s.H), int(s.W))) <= max_dynamic_smem();
+  return mma::wgrad_smem_bytes<mma::Tf32Math>(mma::wgrad_tiles<mma::Tf32Math>(s)) <= max_dynamic_smem();
 }
 
 void require_tf32_tensor_cores(const char* who) {
