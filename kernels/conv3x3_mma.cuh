@@ -104,7 +104,7 @@ inline Tiles fitting_tiles(const ConvShape& s, SmemOf smem_of) {
 struct TileOrigin {
   int n, y0, x0;
 };
-__device__ __forceinline__ TileOrigin tile_origin(const Tiles& t, int tile) {
+__host__ __device__ __forceinline__ TileOrigin tile_origin(const Tiles& t, int tile) {
   const int n = tile / t.per_image;
   const int r = tile - n * t.per_image;
   return {n, (r / t.tx) * t.TH, (r % t.tx) * t.TW};
@@ -223,14 +223,14 @@ __device__ __forceinline__ void stage_input(const Tiles& t, const TileOrigin& o,
 
 // Output slot -> staged pixel of its tap (0, 0) (the top-left of its 3x3 window); slots past the
 // tile map to slot 0 (their results are never stored).
-__device__ __forceinline__ int slot_window(const Tiles& t, int slot) {
+__host__ __device__ __forceinline__ int slot_window(const Tiles& t, int slot) {
   if (slot >= t.TH * t.TW) slot = 0;
   const int sy = slot / t.TW;
   return sy * t.halo_w + (slot - sy * t.TW);
 }
 
 // The image pixel of a slot, or -1 when the slot is past the tile or the image.
-__device__ __forceinline__ int64_t slot_pixel(const Tiles& t, const TileOrigin& o, int slot) {
+__host__ __device__ __forceinline__ int64_t slot_pixel(const Tiles& t, const TileOrigin& o, int slot) {
   if (slot >= t.TH * t.TW) return -1;
   const int sy = slot / t.TW, sx = slot - sy * t.TW;
   const int y = o.y0 + sy, x = o.x0 + sx;
