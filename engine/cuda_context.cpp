@@ -50,6 +50,7 @@ void* cuda_workspace(int device, size_t bytes) {
     if (d.workspace != nullptr) VDSR_CUDA_CHECK(cudaFree(d.workspace));
     d.workspace = nullptr;
     d.workspace_bytes = 0;
+    ++d.workspace_generation;  // the old block is gone even if the new one cannot be had
     const size_t grown = bytes + bytes / 4;
     const cudaError_t err = cudaMalloc(&d.workspace, grown);
     if (err == cudaErrorMemoryAllocation) {
@@ -59,7 +60,6 @@ void* cuda_workspace(int device, size_t bytes) {
     }
     VDSR_CUDA_CHECK(err);
     d.workspace_bytes = grown;
-    ++d.workspace_generation;
   }
   return d.workspace;
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <type_traits>
 
 #include "engine/error.h"
@@ -248,6 +249,11 @@ bool conv_math_available(Device d, Precision math) {
 }
 
 int conv_fwd_reach(Device d, const ConvShape& s) { return d.is_cpu() ? cpu_conv_fwd_reach(s) : int(s.R / 2); }
+
+int64_t conv_max_image_pixels(Device d, int64_t widest) {
+  VDSR_CHECK(widest >= 1, "conv_max_image_pixels: " << widest << " channels");
+  return d.is_cpu() ? INT64_MAX : ((int64_t(1) << 31) - 1) / widest;
+}
 
 std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DType in, DType out) {
   if (d.is_cpu()) {  // each role's method (backward-data runs the forward with C and K swapped)

@@ -63,6 +63,12 @@ std::string conv_kernels_text(Device d, Precision math, const ConvShape& s, DTyp
 // (kernels/conv_fwd.h). Tiled inference sums it over the layers for its halo (model/tiled.h).
 int conv_fwd_reach(Device d, const ConvShape& s);
 
+// The most pixels one image of a convolution with `widest` channels on its wider side may hold on
+// d: the CUDA kernels index an image's elements (H x W x max(C, K)) in 32 bits, so fewer than 2^31
+// of them (33,554,431 pixels at 64 channels, a 5792 x 5792 square); unbounded on the CPU. Tiled
+// inference keeps every region within it (model/tiled.h).
+int64_t conv_max_image_pixels(Device d, int64_t widest);
+
 void residual_add(Device d, int64_t n, const float* x, const float* r, float* y);
 
 // *loss = 1/(2 batch) sum (pred - target)^2; grad = (pred - target) / batch

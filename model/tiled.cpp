@@ -10,9 +10,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "kernels/ops.h"
 #include "model/inference.h"
@@ -136,13 +138,23 @@ Plane run_model_region(Vdsr& model, const Plane& input01, int y0, int x0, int h,
 
 int64_t inference_bytes_per_pixel(const VdsrConfig& cfg) { return 2 * int64_t(cfg.widest()) * 4 + 2 * 4; }
 
+int64_t max_region_pixels(const VdsrConfig& cfg, Device d) { return ops::conv_max_image_pixels(d, cfg.widest()); }
+
+namespace {
+
+// A tile's haloed region at its largest: the halo on both sides and up to three rows and columns
+// of alignment (make_tile).
+int64_t region_side(int64_t tile, int halo) { return tile + 2 * int64_t(halo) + 3; }
+
+}  // namespace
+
 int auto_tile_size(const VdsrConfig& cfg, Device d, int64_t budget_bytes) {
   constexpr int kMin = 32, kStep = 8, kMax = 1 << 16;
   const int halo = tile_halo(cfg, d);
-  const int64_t per_pixel = inference_bytes_per_pixel(cfg);
+  const int64_t per_pixel = inference_bytes_per_pixel(cfg), most = max_region_pixels(cfg, d);
   auto fits = [&](int t) {
-    const int64_t side = int64_t(t) + 2 * halo;
-    return side * side * per_pixel <= budget_bytes;
+    const int64_t side = int64_t(t) + 2 * halo, region = region_side(t, halo);
+    return side * side * per_pixel <= budget_bytes && region * region <= most;
   };
   if (budget_bytes <= 0 || !fits(kMin)) return kMin;
   // Start near the answer from the square root, then settle it exactly in integers.
@@ -152,6 +164,37 @@ int auto_tile_size(const VdsrConfig& cfg, Device d, int64_t budget_bytes) {
   while (t > kMin && !fits(t)) t -= kStep;
   while (t + kStep <= kMax && fits(t + kStep)) t += kStep;
   return t;
+}
+
+int auto_tile(const VdsrConfig& cfg, Device d, int H, int W, int64_t budget_bytes) {
+  const int64_t pixels = int64_t(H) * W;
+  if (pixels * inference_bytes_per_pixel(cfg) <= budget_bytes && pixels <= max_region_pixels(cfg, d)) return 0;
+  return auto_tile_size(cfg, d, budget_bytes);
+}
+
+int64_t activation_budget(const Vdsr& model) {
+  if (model.device().is_cpu()) {
+    const int64_t cap = int64_t(4) << 30;
+    const uint64_t physical = memory_bytes(Device::cpu());
+    if (physical == 0) return cap;  // unknown: the cap
+    return std::min(cap, int64_t(physical / 4));
+  }
+  return int64_t(cuda_memory_info(model.device()).free_bytes / 2);
+}
+
+int auto_tile(const Vdsr& model, int H, int W) {
+  return auto_tile(model.config(), model.device(), H, W, activation_budget(model));
+}
+
+int max_user_tile(const VdsrConfig& cfg, Device d) {
+  const int64_t most = max_region_pixels(cfg, d);
+  const int halo = tile_halo(cfg, d);
+  const double side = std::floor(std::sqrt(static_cast<double>(most)));
+  if (side >= double(INT32_MAX)) return INT32_MAX;
+  int64_t t = int64_t(side) - (region_side(0, halo));
+  while (t > 0 && region_side(t, halo) * region_side(t, halo) > most) --t;  // the square root's rounding
+  while (region_side(t + 1, halo) * region_side(t + 1, halo) <= most) ++t;
+  return int(std::max<int64_t>(t, 0));
 }
 
 }  // namespace vdsr

@@ -39,8 +39,32 @@ int64_t tiled_work_pixels(const VdsrConfig& cfg, Device d, int H, int W, int til
 // plus the float input and output planes that stage it on the device (Vdsr::forward_host).
 int64_t inference_bytes_per_pixel(const VdsrConfig& cfg);
 
+// The most pixels one forward's region (a tile with its halo, or the whole image) may hold on
+// device d: what the convolutions take in one image (ops::conv_max_image_pixels: 33,554,431 for
+// VDSR on a GPU, whose memory alone would allow four times that on an H200; unbounded on the CPU).
+int64_t max_region_pixels(const VdsrConfig& cfg, Device d);
+
 // The largest tile (a multiple of 8, at least 32) whose haloed activations fit in `budget_bytes`
-// for this model in inference on device d.
+// for this model in inference on device d, and whose haloed region max_region_pixels allows (with
+// the up to three rows and columns of alignment).
 int auto_tile_size(const VdsrConfig& cfg, Device d, int64_t budget_bytes);
+
+// -t 0's choice for an H x W plane: 0 (the whole image in one piece) when its activations fit
+// `budget_bytes` and it is within max_region_pixels, else auto_tile_size.
+int auto_tile(const VdsrConfig& cfg, Device d, int H, int W, int64_t budget_bytes);
+
+// Bytes the activations of one piece may take on the model's device: on the CPU a quarter of
+// physical memory, at most 4 GiB; on a GPU half of its free memory now.
+int64_t activation_budget(const Vdsr& model);
+
+// -t 0 for an H x W plane through this model on its device: auto_tile with activation_budget.
+// Every whole-image run that may meet a large image (vdsr_sr, vdsr_eval, validation) goes through
+// it, so a GPU never gets a region its convolutions refuse.
+int auto_tile(const Vdsr& model, int H, int W);
+
+// The largest tile whose haloed region, aligned, is within max_region_pixels at any image size
+// (5749 for VDSR on a GPU); INT32_MAX where nothing bounds it (the CPU). A larger -t is taken as
+// this one: tiling never changes the result.
+int max_user_tile(const VdsrConfig& cfg, Device d);
 
 }  // namespace vdsr

@@ -12,6 +12,7 @@
 #include "image/image_io.h"
 #include "io/file_plan.h"
 #include "model/inference.h"
+#include "model/tiled.h"
 
 namespace fs = std::filesystem;
 
@@ -61,7 +62,10 @@ std::string validate(Vdsr& model, const std::vector<ValSet>& val, const std::vec
     for (size_t si = 0; si < scales.size(); ++si) {
       const int s = scales[si];
       double sum = 0;
-      for (const auto& sm : val[v].by_scale[si]) sum += score_output(run_model(model, sm.input), sm.hr, s).psnr;
+      for (const auto& sm : val[v].by_scale[si]) {
+        const int tile = auto_tile(model, sm.input.height, sm.input.width);  // pieces where needed
+        sum += score_output(run_model_tiled(model, sm.input, tile), sm.hr, s).psnr;
+      }
       const double psnr = sum / double(val[v].by_scale[si].size());
       all[val[v].name]["x" + std::to_string(s)] = psnr;
       if (v == 0) {

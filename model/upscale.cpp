@@ -40,32 +40,15 @@ void put_row(Image& img, int c, int y, const double* row) {
 
 constexpr int kMinTile = 32;
 
-// Bytes the activations of one piece may take: on the CPU a quarter of physical memory, at most
-// 4 GiB; on a GPU half of its free memory.
-int64_t activation_budget(const Vdsr& model) {
-  if (model.device().is_cpu()) {
-    const int64_t cap = int64_t(4) << 30;
-    const uint64_t physical = memory_bytes(Device::cpu());
-    if (physical == 0) return cap;  // unknown: the cap
-    return std::min(cap, int64_t(physical / 4));
-  }
-  return int64_t(cuda_memory_info(model.device()).free_bytes / 2);
-}
-
-// -t 0: the whole image in one piece when its activations fit the budget, else auto_tile_size.
-int auto_tile(const Vdsr& model, const NetPlane& up) {
-  const VdsrConfig& cfg = model.config();
-  const int64_t budget = activation_budget(model);
-  if (up.size() * inference_bytes_per_pixel(cfg) <= budget) return 0;
-  return auto_tile_size(cfg, model.device(), budget);
-}
-
 // The network on the upscaled luma w.net, tiled, its output into w.net (w.luma with TTA); a device
 // out-of-memory error retries with half the tile (multiples of 8, down to kMinTile). Tiling never
 // changes the result, so neither does a retry.
 void run_luma(Vdsr& model, UpscaleWork& w, const UpscaleOptions& opt) {
   const NetPlane& up = w.net;
-  int tile = opt.tile == 0 ? auto_tile(model, up) : opt.tile;
+  // A -t above what the device's convolutions take in one piece is taken as the largest they do
+  // (the same result: tiling never changes it).
+  int tile = opt.tile == 0 ? auto_tile(model, up.height(), up.width())
+                           : std::min(opt.tile, max_user_tile(model.config(), model.device()));
   // Progress: the layer-pixels of every forward against those of the whole pass (tiles with their
   // halos, times 8 with TTA).
   struct Observing {

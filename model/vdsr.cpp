@@ -126,9 +126,14 @@ void Vdsr::set_precision(Precision p) {
                                    << device_.name() << " has none: use --precision fp32");
     const size_t elem = p == Precision::Bf16 ? sizeof(Bf16) : sizeof(float);
     const size_t bytes = size_t(std::max(cfg_.depth - 2, 1)) * 64 * 64 * 9 * elem;
-    if (wg_.bytes() < bytes) {
-      wg_ = Buffer(device_, bytes);
-      wg_flip_ = Buffer(device_, bytes);
+    if (wg_.bytes() < bytes || wg_flip_.bytes() < bytes) {
+      // Both or neither (an out-of-memory error between them would leave one short), and a
+      // recorded step, which holds the old copies' addresses, is recorded again.
+      Buffer wg(device_, bytes), flip(device_, bytes);
+      wg_ = std::move(wg);
+      wg_flip_ = std::move(flip);
+      graph_.reset();
+      have_eager_key_ = false;
     }
   }
   precision_ = p;
@@ -163,6 +168,12 @@ std::string Vdsr::layer_kernels_text(size_t i, int64_t N, int64_t H, int64_t W) 
   VDSR_CHECK(i < layers_.size(), "layer " << i << " of a " << layers_.size() << "-layer model");
   const LayerPlan& lp = plan_[i];
   return ops::conv_kernels_text(device_, lp.math, layers_[i].shape(N, H, W), lp.in, lp.out);
+}
+
+void Vdsr::set_collective(Collective* c) {
+  collective_ = c;
+  graph_.reset();  // a recorded step averages (or not) as the collective it was recorded with
+  have_eager_key_ = false;
 }
 
 void Vdsr::set_use_graphs(bool on) {

@@ -83,7 +83,7 @@ class Vdsr {
   void set_use_graphs(bool on);
   // The ranks whose gradients each step averages (null or one rank: none). A backend that cannot
   // be recorded into a CUDA graph (MPI) makes the iterations run eagerly.
-  void set_collective(Collective* c) { collective_ = c; }
+  void set_collective(Collective* c);
 
   float* params() { return static_cast<float*>(params_.data()); }
   const float* params() const { return static_cast<const float*>(params_.data()); }

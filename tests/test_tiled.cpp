@@ -230,6 +230,37 @@ TEST_CASE("auto_tile_size is a multiple of 8, at least 32, fits the budget and g
   REQUIRE(auto_tile_size(VdsrConfig{}, Device::cpu(), int64_t(1) << 30) == 1320);
 }
 
+TEST_CASE("on a GPU every region stays within what its convolutions take in one image (2^31 elements)") {
+  // The CUDA convolutions index an image's H x W x 64 elements in 32 bits; an H200's memory alone
+  // would allow regions four times that (half of ~140 GB at 520 bytes a pixel), and a 4032 x 3024
+  // photo at x2 (48.8 M pixels) went to them whole and failed.
+  const VdsrConfig cfg;
+  const Device gpu = Device::cuda(0), cpu = Device::cpu();
+  const int64_t most = (int64_t(1) << 31) / 64 - 1;
+  REQUIRE(max_region_pixels(cfg, gpu) == most);
+  REQUIRE(max_region_pixels(VdsrConfig{20, 32, true}, gpu) == (int64_t(1) << 31) / 32 - 1);
+  REQUIRE(max_region_pixels(cfg, cpu) == INT64_MAX);
+  const int halo = tile_halo(cfg, gpu);
+  const auto region = [&](int64_t t) { return (t + 2 * halo + 3) * (t + 2 * halo + 3); };
+  for (int64_t budget = int64_t(1) << 30; budget <= (int64_t(256) << 30); budget *= 2) {
+    const int t = auto_tile_size(cfg, gpu, budget);
+    INFO("budget " << budget << ", tile " << t);
+    REQUIRE(region(t) <= most);
+  }
+  const int64_t h200 = int64_t(70) << 30;  // half of an idle H200's free memory
+  REQUIRE(auto_tile_size(cfg, gpu, h200) == 5744);  // (5744 + 43)^2 <= 33,554,431 < (5752 + 43)^2
+  REQUIRE(auto_tile(cfg, gpu, 6048, 8064, h200) == 5744);
+  REQUIRE(auto_tile(cfg, gpu, 1080, 1920, h200) == 0);  // a frame goes whole
+  REQUIRE(auto_tile(cfg, gpu, 5793, 5793, h200) == 5744);  // 33,558,849 pixels: tiled
+  REQUIRE(auto_tile(cfg, gpu, 5792, 5793, h200) == 0);     // 33,553,056: whole
+  REQUIRE(auto_tile(cfg, cpu, 6048, 8064, int64_t(4) << 30) > 0);  // the CPU's budget tiles it anyway
+  // A user's -t is taken as at most this (the same output: tiling never changes it).
+  REQUIRE(max_user_tile(cfg, gpu) == 5749);
+  REQUIRE(region(5749) <= most);
+  REQUIRE(region(5750) > most);
+  REQUIRE(max_user_tile(cfg, cpu) == INT32_MAX);
+}
+
 TEST_CASE("upscale progress rises to exactly 1 over the network's work, tiled, untiled and with TTA") {
   Vdsr model(VdsrConfig{5, 4, true});
   model.init_he(3);

@@ -27,6 +27,7 @@
 #include "io/file_plan.h"
 #include "model/inference.h"
 #include "model/model_files.h"
+#include "model/tiled.h"
 #include "model/weights_io.h"
 #include "tools/cli.h"
 
@@ -232,10 +233,12 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
   if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
   for (size_t i = 0; i < samples.size(); ++i) {
     const EvalSample& sample = samples[i];
+    // In pieces where a device cannot take the whole image (model/tiled.h): the same output.
+    const int tile = net == nullptr ? 0 : auto_tile(*net, sample.input.height, sample.input.width);
     const Plane out = !m.predictions.empty() ? load_prediction(outputs, sample, m.predictions)
                       : net == nullptr       ? sample.input
-                      : tta                  ? run_model_tta(*net, sample.input)
-                                             : run_model(*net, sample.input);
+                      : tta                  ? run_model_tta(*net, sample.input, tile)
+                                             : run_model_tiled(*net, sample.input, tile);
     const Scores sc = score_output(out, sample.hr, scale);
     // Grey: prediction_u8, the scored pixels; with --colour the sample's chroma makes it a colour picture.
     if (!save_dir.empty())

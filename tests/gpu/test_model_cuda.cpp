@@ -445,6 +445,26 @@ TEST_CASE("CUDA model bf16 and tf32: inference is close to fp32, repeatable, til
   }
 }
 
+TEST_CASE("CUDA model: a plane over 2^31 / 64 pixels goes through -t 0 in pieces, the bits of small tiles") {
+  // The CUDA convolutions take fewer than 2^31 elements per image (33,554,431 pixels at 64
+  // channels); an H100's or H200's free memory alone would send a 5800 x 5800 plane whole, and it
+  // failed there. auto_tile keeps every region within the limit (model/tiled.h). Depth 3 keeps it
+  // quick; the limit is the 64 channels'.
+  vdsr::test::require_gpu();
+  const VdsrConfig cfg{3, 64, true};
+  Vdsr m(cfg, kGpu);
+  m.set_params(seeded_params(cfg, 61));
+  Plane in(5800, 5800);
+  const auto r = random_floats(in.v.size(), 0.0f, 1.0f, 62);
+  for (size_t i = 0; i < r.size(); ++i) in.v[i] = static_cast<double>(r[i]);
+  REQUIRE(int64_t(in.height) * in.width > max_region_pixels(cfg, kGpu));
+  const int tile = auto_tile(m, in.height, in.width);
+  INFO("auto tile " << tile);
+  CHECK(tile > 0);
+  const Plane got = run_model_tiled(m, in, tile);
+  CHECK(got.v == run_model_tiled(m, in, 2048).v);
+}
+
 TEST_CASE("CUDA model: forward_host through page-locked staging is forward on device buffers, bit for bit") {
   vdsr::test::require_gpu();
   const auto params = seeded_params(VdsrConfig{}, 37);
