@@ -122,16 +122,17 @@ if [ ! -x "$build/bin/vdsr_train" ] && [ -z "${VDSR_NO_REBUILD:-}" ]; then
 fi
 [ -x "$build/bin/vdsr_train" ] || { echo "gpu_recipe: no $build/bin/vdsr_train (the build failed)" >&2; exit 2; }
 
-# The default candidates: the bundled recipe, the paper's words, and Adam(W) around the CPU
-# proxy's best rates (docs/training.md), warm-up shortened to fit the screen.
+# The default candidates: Adam(W) around the CPU proxy's best rates (docs/training.md), warm-up
+# shortened to fit the screen, the bundled recipe and the paper's words; the likeliest first, so a
+# budget that runs short cuts the least likely.
 candidates_default=(
-  "bundled|--recipe bundled"
-  "paper|--recipe paper"
-  "adam2e-4|--recipe fast --warmup-steps 500"
-  "adam5e-4|--recipe fast --lr 5e-4 --warmup-steps 500"
   "adam1e-3|--recipe fast --lr 1e-3 --warmup-steps 500"
+  "adam5e-4|--recipe fast --lr 5e-4 --warmup-steps 500"
   "adam2e-3|--recipe fast --lr 2e-3 --warmup-steps 500"
-  "adamw1e-3|--recipe fast --optimizer adamw --lr 1e-3 --weight-decay 0.01 --warmup-steps 500")
+  "adamw1e-3|--recipe fast --optimizer adamw --lr 1e-3 --weight-decay 0.01 --warmup-steps 500"
+  "adam2e-4|--recipe fast --warmup-steps 500"
+  "bundled|--recipe bundled"
+  "paper|--recipe paper")
 
 # run NAME DIR OPTIONS...: one vdsr_train run; its log in DIR.log; cut after $cap seconds if set.
 run() {
@@ -157,8 +158,11 @@ if [ "$mode" = screen ]; then
   for c in "${candidates[@]}"; do
     name="${c%%|*}" opts="${c#*|}"
     rm -rf "${runs:?}/$name" "$runs/$name.cut"
-    # An equal share of what is left for each candidate still to run.
-    cap=$(( ($(left) - reserve) / (${#candidates[@]} - i) ))
+    # An equal share of what is left for each candidate still to run, and half as much again
+    # (never more than is left): a run a little slower than its share finishes, at the cost of the
+    # last candidates (cut or skipped), where an exact share would cut every one of them.
+    cap=$(( ($(left) - reserve) * 3 / 2 / (${#candidates[@]} - i) ))
+    [ "$cap" -le $(( $(left) - reserve )) ] || cap=$(( $(left) - reserve ))
     i=$((i + 1))
     if [ "$cap" -lt 10 ]; then
       say "$name: skipped (budget: $(left) s left of $budget)"
