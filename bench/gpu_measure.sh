@@ -40,7 +40,7 @@
 #                   --impl ours: the training shape and the 1080p frame); ncu --version always
 #   more-nodes 2x15 if time is left: vdsr_bench --nodes for fp32 and tf32
 #   record      5   record.md, measure.json, logs.tar.gz
-# About 345 s in all with a cold build (the default --budget): the peer takes what the budget
+# About 380 s in all with a cold build (the default --budget): the peer takes what the budget
 # leaves, the last two steps run only if their planned time is left, and every step's timeout is
 # cut to the budget left, so the run ends near the budget whatever happens. Give the device call
 # timeout_s 420.
@@ -63,7 +63,7 @@ root="$(pwd)"
 [ -f "$root/bench/gpu_measure.sh" ] || { echo "gpu_measure: run from the repository root" >&2; exit 2; }
 usage() { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 do_build=1 do_nodes=1 do_bench=1 do_pdl=1 do_folder=1 do_peer=1 do_ncu=1 do_more_nodes=1
-budget="${VDSR_MEASURE_BUDGET:-345}"
+budget="${VDSR_MEASURE_BUDGET:-380}"
 dry_run=0
 opts=""  # the options given, for the record
 while [ $# -gt 0 ]; do

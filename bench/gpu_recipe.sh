@@ -112,6 +112,54 @@ say() { echo "[gpu_recipe $(date -u +%H:%M:%S)] $*" >&2; }
 fail() { say "FAILED: $*"; }
 # shellcheck source=bench/gpu_steps.sh
 . "$root/bench/gpu_steps.sh"  # the budget's clock starts here: left, note_step
+# Everything the run needs from the call is checked before the build, which on a fresh machine takes
+# minutes of the call's one chance: the training and validation folders (the carry holds only the
+# sets prepare_carry.sh was given), and in main the candidate and its time per step.
+for d in ${train//,/ } ${val//,/ }; do
+  [ -d "$d" ] || { echo "gpu_recipe: no data folder $d (carry it: VDSR_CARRY_DATA=\"T91 BSD200 Set5 ...\" bench/prepare_carry.sh)" >&2; exit 2; }
+done
+gpu_name() { [ "$gpu" = -1 ] && return; nvidia-smi --query-gpu=name --format=csv,noheader -i "$gpu" 2> /dev/null | head -1; }
+if [ "$mode" = main ]; then
+  candidate="${1:-}"
+  screen_json="${VDSR_SCREEN_JSON:-$out/screen.json}"
+  if [ -z "$candidate" ]; then
+    candidate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"] or "")' "$screen_json" 2>/dev/null)
+    [ -n "$candidate" ] || { echo "gpu_recipe main: no candidate given and no best in $screen_json" >&2; exit 2; }
+  fi
+  name="${candidate%%|*}" opts="${candidate#*|}"
+  iters="${VDSR_EPOCH_ITERS:-1000}"
+  # Seconds per epoch of ITERS steps, all in: VDSR_EPOCH_S; else the screen's all-in ms per step of
+  # this candidate (steps, validation, checkpoint); else its step time (VDSR_STEP_MS, or the screen's)
+  # plus 10 % and 1 s per epoch for what step_ms leaves out.
+  epoch_s="${VDSR_EPOCH_S:-$(python3 - "$screen_json" "$name" "$iters" "${VDSR_STEP_MS:-}" <<'PY' 2>/dev/null
+import json, sys
+path, name, iters, step_ms = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+try:
+    row = next((r for r in json.load(open(path))["rows"] if r["name"] == name), {})
+except (OSError, ValueError, KeyError):
+    row = {}
+if row.get("allin_ms"):
+    print(row["allin_ms"] * iters / 1e3)
+elif step_ms or row.get("step_ms"):
+    print(float(step_ms or row["step_ms"]) * iters / 1e3 * 1.1 + 1.0)
+PY
+)}"
+  [ -n "$epoch_s" ] || { echo "gpu_recipe main: no time per step for $name (give VDSR_SCREEN_JSON, VDSR_STEP_MS or VDSR_EPOCH_S)" >&2; exit 2; }
+  # A time per step from the screen is this GPU's only if the screen ran on the same kind: a run
+  # sized on an H200's times and made on an H100 would be cut before its end. So a plan on the
+  # screen's times keeps 5 % in hand, and 20 % when the kinds differ (or the screen did not say);
+  # times given (VDSR_EPOCH_S; VDSR_STEP_MS has its own 10 %) are taken as they are.
+  slack=1
+  if [ -z "${VDSR_EPOCH_S:-}" ] && [ -z "${VDSR_STEP_MS:-}" ]; then
+    slack=1.05
+    screen_gpu=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("gpu") or "")' "$screen_json" 2>/dev/null)
+    here_gpu="$(gpu_name)"
+    if [ "$screen_gpu" != "$here_gpu" ]; then
+      slack=1.2
+      say "the screen ran on '${screen_gpu:-an unnamed GPU}', this is '${here_gpu:-unnamed}': planning with 20 % in hand"
+    fi
+  fi
+fi
 # Built here only when run alone (bench/gpu_session.sh sets VDSR_NO_REBUILD: its check built it, or
 # failed to), into a results folder of its own so that $OUT keeps this run's files alone.
 # In main, the build's budget leaves the evaluation's reserve and a minute of training.
@@ -186,7 +234,7 @@ if [ "$mode" = screen ]; then
     fi
     note_step "$name" "" "$cap" "$t0" "$EPOCHREALTIME" "$rc" "$st" "$opts"
   done
-  python3 - "$out" "$runs" "${candidates[@]}" <<'PY' | tee "$out/screen.txt"
+  VDSR_SCREEN_GPU="$(gpu_name)" python3 - "$out" "$runs" "${candidates[@]}" <<'PY' | tee "$out/screen.txt"
 import json, sys
 import os
 out, runs, candidates = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -235,7 +283,9 @@ for c in candidates:
         best = (score, c)
 import csv
 steps = list(csv.DictReader(open(f"{out}/steps.tsv"), delimiter="\t"))  # the build's and each candidate's
-json.dump({"rows": rows, "best": best[1] if best else None, "steps": steps}, open(f"{out}/screen.json", "w"), indent=1)
+gpu = os.environ.get("VDSR_SCREEN_GPU") or None  # the GPU the times were taken on (the main run's plan)
+json.dump({"rows": rows, "best": best[1] if best else None, "steps": steps, "gpu": gpu},
+          open(f"{out}/screen.json", "w"), indent=1)
 if best:
     print("best: " + best[1])
 PY
@@ -243,37 +293,12 @@ PY
   exit $failed  # 1 when a candidate failed (not when the budget cut or skipped it)
 fi
 
-# main (SECONDS was read above: the budget)
-candidate="${1:-}"
-screen_json="${VDSR_SCREEN_JSON:-$out/screen.json}"
-if [ -z "$candidate" ]; then
-  candidate=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["best"] or "")' "$screen_json" 2>/dev/null)
-  [ -n "$candidate" ] || { echo "gpu_recipe main: no candidate given and no best in $screen_json" >&2; exit 2; }
-fi
-name="${candidate%%|*}" opts="${candidate#*|}"
-iters="${VDSR_EPOCH_ITERS:-1000}"
-# Seconds per epoch of ITERS steps, all in: VDSR_EPOCH_S; else the screen's all-in ms per step of
-# this candidate (steps, validation, checkpoint); else its step time (VDSR_STEP_MS, or the screen's)
-# plus 10 % and 1 s per epoch for what step_ms leaves out.
-epoch_s="${VDSR_EPOCH_S:-$(python3 - "$screen_json" "$name" "$iters" "${VDSR_STEP_MS:-}" <<'PY' 2>/dev/null
-import json, sys
-path, name, iters, step_ms = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-try:
-    row = next((r for r in json.load(open(path))["rows"] if r["name"] == name), {})
-except (OSError, ValueError, KeyError):
-    row = {}
-if row.get("allin_ms"):
-    print(row["allin_ms"] * iters / 1e3)
-elif step_ms or row.get("step_ms"):
-    print(float(step_ms or row["step_ms"]) * iters / 1e3 * 1.1 + 1.0)
-PY
-)}"
-[ -n "$epoch_s" ] || { echo "gpu_recipe main: no time per step for $name (give VDSR_SCREEN_JSON, VDSR_STEP_MS or VDSR_EPOCH_S)" >&2; exit 2; }
+# main (SECONDS, the candidate and its time per epoch were read before the build)
 # What the build left sizes the run: the training gets what the evaluation's reserve and 20 s of
 # start-up (data, CUDA, graph) leave, under a timeout at the evaluation's reserve, so that a run
 # slower than planned is cut (said, and its checkpoint evaluated) rather than the whole call.
 avail=$(( $(left) - eval_reserve - 20 ))
-epochs=$(python3 -c "import sys; a, e = map(float, sys.argv[1:]); print(max(1, int(a / e)))" "$avail" "$epoch_s")
+epochs=$(python3 -c "import sys; a, e, k = map(float, sys.argv[1:]); print(max(1, int(a / (e * k))))" "$avail" "$epoch_s" "$slack")
 cap=$(( $(left) - eval_reserve ))
 [ "$cap" -ge 10 ] || cap=10
 echo "gpu_recipe main: $name, $epochs epochs of $iters steps (${epoch_s} s each, all in; ${avail} s for training, cut at ${cap} s; ${budget} s in all)"

@@ -3,20 +3,22 @@
 # the bundled model. Run from the repository root of a copy that carries .carry/ made with
 #   VDSR_CARRY_DATA="T91 BSD200 Set5 Set14 B100" bench/prepare_carry.sh
 # It builds build-gpu/ first if needed (bench/gpu_check.sh --no-tests --no-bench), then
-#   vdsr_train -g 0 --train T91,BSD200 --val Set5 --out .carry/run --resume auto [ARGS...]
-# (--resume auto: the same command continues a run across several device calls, as long as the
-# machine is still warm; otherwise bring .carry/run back and carry it again), then vdsr_eval -g 0 on
-# every carried evaluation set at x2, x3, x4. Results go to $OUT: vdsr.safetensors, train.jsonl,
-# curve.svg, eval.json, eval.txt (at most 8 files: the device tool's limit).
+#   vdsr_train -g 0 --train T91,BSD200 --val Set5 --out /tmp/vdsr-train-run --resume auto [ARGS...]
+# under a timeout of VDSR_TRAIN_SECONDS [480] (a device call's 600 s less the build and the
+# evaluation; the run's checkpoint is written when it is cut, and --resume auto continues it with the
+# same command in the next call while the machine is still warm), then vdsr_eval -g 0 on every
+# carried evaluation set at x2, x3, x4. Results go to $OUT: train.jsonl and curve.svg always, and
+# when the run is done vdsr.safetensors, eval.json, eval.txt (at most 8 files: the device tool's
+# limit). Give --precision bf16: the default recipe's 90,000 steps take about 22 minutes in fp32.
 # VDSR_GPU=-1 runs the same steps on the CPU (a dry run of the script with a tiny config).
-# VDSR_RUN_DIR moves the run folder (default .carry/run) out of .carry/, which a later device call
-# that carries .carry/ would replace; /tmp on a warm machine survives between calls.
+# VDSR_RUN_DIR moves the run folder (default /tmp/vdsr-train-run: not under .carry/, which a later
+# device call that carries .carry/ would replace, nor in the tree, which a call copies afresh).
 set -uo pipefail
 root="$(pwd)"
 [ -f "$root/bench/gpu_train.sh" ] || { echo "gpu_train: run from the repository root" >&2; exit 2; }
 build="${VDSR_GPU_BUILD:-$root/build-gpu}"
 out="${OUT:-$root/bench/out-train}"
-run="${VDSR_RUN_DIR:-$root/.carry/run}"
+run="${VDSR_RUN_DIR:-/tmp/vdsr-train-run}"
 data="$root/.carry/data"
 mkdir -p "$out"
 for s in T91 BSD200; do
@@ -29,9 +31,10 @@ fi
 val=()
 [ -d "$data/Set5" ] && val=(--val "$data/Set5")
 gpu="${VDSR_GPU:-0}"
-"$build/bin/vdsr_train" -g "$gpu" --train "$data/T91,$data/BSD200" "${val[@]}" --out "$run" \
-  --resume auto "$@"
+timeout --kill-after=10 "${VDSR_TRAIN_SECONDS:-480}" "$build/bin/vdsr_train" -g "$gpu" \
+  --train "$data/T91,$data/BSD200" "${val[@]}" --out "$run" --resume auto "$@"
 rc=$?
+[ $rc = 124 ] && echo "gpu_train: cut after ${VDSR_TRAIN_SECONDS:-480} s; its checkpoint is in $run: the same command continues it" >&2
 cp -f "$run/train.jsonl" "$run/curve.svg" "$out/" 2>/dev/null
 [ $rc = 0 ] || { echo "gpu_train: vdsr_train exited $rc" >&2; exit $rc; }
 cp -f "$run/vdsr.safetensors" "$out/"

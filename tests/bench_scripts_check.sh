@@ -246,8 +246,10 @@ PY
   # main SECONDS: the training gets SECONDS - the evaluation's reserve (10 s here) - 20 s of
   # start-up, 63 s at 93 (60 to 63 whatever the load: up to 3 s passed), in epochs of 1000 steps of
   # a known length, all in: VDSR_EPOCH_S=4 gives 15; good's 4 ms all in from screen.json, 4 s a
-  # 1000 steps: 15 (its step_ms, 3, would give 3.3 + 1 s an epoch: 13 or 14); VDSR_STEP_MS=10
-  # without a screen: 12 s an epoch: 5.
+  # 1000 steps with 5 % in hand (the screen's GPU, unnamed here, is this one, unnamed): 4.2 s, 14
+  # (its step_ms, 3, would give 3.3 + 1 s an epoch: 13 or 14); VDSR_STEP_MS=10 without a screen:
+  # 12 s an epoch: 5. A screen taken on another GPU: 20 % in hand, 4.8 s an epoch, at 92 s (59 to
+  # 62 s for training) 12 (5 % would give 14).
   main_run() {  # LOG ARGS...: gpu_recipe.sh main with the stand-ins
     local log="$1"
     shift
@@ -258,8 +260,24 @@ PY
   main_run main1.log VDSR_EPOCH_S=4 bash "$root/bench/gpu_recipe.sh" main 93 "good|--lr 4" || bad "main: failed (see $d/main1.log)"
   [ "$(main_epochs)" = 15 ] || bad "main: VDSR_EPOCH_S=4 and 93 s gave '$(main_epochs)' epochs, not 15"
   main_run main2.log bash "$root/bench/gpu_recipe.sh" main 93 || bad "main: failed with the screen's best (see $d/main2.log)"
-  [ "$(main_epochs)" = 15 ] || bad "main: the screen's best at 4 ms all in and 93 s gave '$(main_epochs)' epochs, not 15"
+  [ "$(main_epochs)" = 14 ] || bad "main: the screen's best at 4 ms all in and 93 s gave '$(main_epochs)' epochs, not 14"
   grep -q -- ' -q --lr 4 --epochs ' "$f/main-good.args" || bad "main: the screen's best was not run with its options"
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["gpu"]="NVIDIA H200"; json.dump(d, open(sys.argv[2],"w"))' \
+    "$d/out/screen.json" "$d/screen-h200.json"
+  main_run main5.log VDSR_SCREEN_JSON="$d/screen-h200.json" bash "$root/bench/gpu_recipe.sh" main 92 ||
+    bad "main: failed with a screen from another GPU (see $d/main5.log)"
+  [ "$(main_epochs)" = 12 ] || bad "main: a screen from another GPU at 92 s gave '$(main_epochs)' epochs, not 12"
+  grep -q "planning with 20 % in hand" "$d/main5.log" || bad "main: a screen from another GPU is not said"
+  # What the call cannot do without is checked before the build (minutes on a fresh machine): a
+  # missing screen or data folder stops it at once, no build attempted.
+  main_run main6.log VDSR_GPU_BUILD="$d/never-built" VDSR_SCREEN_JSON=/nonexistent bash "$root/bench/gpu_recipe.sh" main 92 good
+  local rc6=$?
+  { [ "$rc6" = 2 ] && grep -q "no time per step for good" "$d/main6.log" && ! grep -q "gpu_check\|configure" "$d/main6.log"; } ||
+    bad "main: a missing screen.json did not stop the call before the build (exit $rc6, see $d/main6.log)"
+  main_run main7.log VDSR_GPU_BUILD="$d/never-built" VDSR_RECIPE_TRAIN="$d/no-such-set" bash "$root/bench/gpu_recipe.sh" main 92
+  local rc7=$?
+  { [ "$rc7" = 2 ] && grep -q "no data folder $d/no-such-set" "$d/main7.log"; } ||
+    bad "main: a missing training set did not stop the call before the build (exit $rc7, see $d/main7.log)"
   main_run main3.log VDSR_SCREEN_JSON=/nonexistent VDSR_STEP_MS=10 bash "$root/bench/gpu_recipe.sh" main 93 "good|--lr 4" ||
     bad "main: failed with VDSR_STEP_MS alone (see $d/main3.log)"
   [ "$(main_epochs)" = 5 ] || bad "main: VDSR_STEP_MS=10 and 93 s gave '$(main_epochs)' epochs, not 5"
