@@ -19,8 +19,10 @@
 
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 #include <utility>
 
 #include "bench/bench_kernels.cuh"
@@ -39,6 +41,7 @@
 #include "kernels/conv3x3_tf32.cuh"
 #include "kernels/conv_fwd.h"
 #include "kernels/conv_variants.cuh"
+#include "kernels/kernel_launch.cuh"
 #include "model/vdsr.h"
 #ifdef VDSR_BENCH_HAVE_CUDNN
 #include "bench/cudnn_baseline.h"
@@ -54,10 +57,23 @@ enum Op { kFwd = 0, kBwdData = 1, kBwdWeight = 2 };
 const char* const kOpNames[3] = {"conv3x3_fwd", "conv3x3_bwd_data", "conv3x3_bwd_weight"};
 ConvRole role_of(Op op) { return op == kFwd ? ConvRole::Fwd : op == kBwdData ? ConvRole::BwdData : ConvRole::BwdWeight; }
 
-// Our fp32 kernels at s: the default first (null: the registry's choice), then every usable row.
+// A tensor-core precision's rows that could not be set up: skipped on a GPU without tensor cores
+// (compute below 8.0), where they cannot run; FAILED on one with them, where the cause is ours,
+// under the row's precision, so that a verification run counts it (vdsr_bench exits 1).
+Row tensor_rows_not_run(const ConvCase& cc, const char* precision, const std::string& why) {
+  Row r = skipped("conv3x3_*", cc.shape_text, "ours", why, precision);
+  if (current_device_cc() >= 80) r.status = "FAILED: " + why;
+  return r;
+}
+
+// Our fp32 kernels at s: the default first (null: the registry's choice), then every usable row;
+// "general" (any shape, one thread per output: as slow as "direct", and never VDSR's choice at its
+// 3x3 layers) is left out above the training shape, where it would cost seconds of the budget.
 std::vector<const ConvVariant*> fp32_jobs(const GpuCtx& ctx, Op op, const ConvShape& s) {
   std::vector<const ConvVariant*> jobs{nullptr};
-  for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Fp32, s, ctx.device)) jobs.push_back(v);
+  const bool large = s.N * s.H * s.W > int64_t(64) * 41 * 41;
+  for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Fp32, s, ctx.device))
+    if (!(large && s.is_3x3_zero() && std::string(v->name) == "general")) jobs.push_back(v);
   return jobs;
 }
 
@@ -188,7 +204,7 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
   try {
     bc = make_bf16_case(ctx, cc);
   } catch (const std::exception& e) {
-    rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("bf16 operands or oracle failed: ") + e.what()));
+    rows.push_back(tensor_rows_not_run(cc, "bf16", std::string("bf16 operands or oracle failed: ") + e.what()));
     return;
   }
   auto run = [&](Op op, const ConvVariant* v, const Bf16Set& b, const ConvSet& f, bool plain) {
@@ -200,6 +216,9 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
   std::vector<std::pair<Op, const ConvVariant*>> jobs;
   for (Op op : {kFwd, kBwdData, kBwdWeight})
     for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Bf16, s, ctx.device)) jobs.emplace_back(op, v);
+  for (Op op : {kFwd, kBwdData, kBwdWeight})  // every role has a row on a GPU with tensor cores
+    if (std::none_of(jobs.begin(), jobs.end(), [op = op](const auto& j) { return j.first == op; }))
+      rows.push_back(tensor_rows_not_run(cc, "bf16", std::string("no bf16 ") + kOpNames[op] + " kernel usable at this shape"));
   for (const auto& [op, v] : jobs) {
     Row r = ours_row(cc, op, "bf16", "bf16-tensor-op", std::string(v->name) + what[op],
                      "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)");
@@ -235,7 +254,7 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
 void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& rows) {
   const ConvShape& s = cc.s;
   if (!cc.ref_error.empty()) {
-    rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", "tf32 rows need our fp32 reference: " + cc.ref_error));
+    rows.push_back(tensor_rows_not_run(cc, "tf32", "tf32 rows need our fp32 reference: " + cc.ref_error));
     return;
   }
   const char* const what[3] = {" tf32 +bias+relu", " tf32 +relu-mask", " tf32 split over pixels"};
@@ -249,7 +268,7 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
       conv3x3_weights_tf32_cuda(f.w, int(s.K), int(s.C), true, wg_flip.back().get(), ctx.stream);
     }
   } catch (const std::exception& e) {
-    rows.push_back(skipped("conv3x3_*", cc.shape_text, "ours", std::string("tf32: ") + e.what()));
+    rows.push_back(tensor_rows_not_run(cc, "tf32", std::string("tf32: ") + e.what()));
     return;
   }
   auto run = [&](Op op, const ConvVariant* v, int i, bool plain) {
@@ -264,6 +283,9 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
   std::vector<std::pair<Op, const ConvVariant*>> jobs;
   for (Op op : {kFwd, kBwdData, kBwdWeight})
     for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Tf32, s, ctx.device)) jobs.emplace_back(op, v);
+  for (Op op : {kFwd, kBwdData, kBwdWeight})  // every role has a row on a GPU with tensor cores
+    if (std::none_of(jobs.begin(), jobs.end(), [op = op](const auto& j) { return j.first == op; }))
+      rows.push_back(tensor_rows_not_run(cc, "tf32", std::string("no tf32 ") + kOpNames[op] + " kernel usable at this shape"));
   for (const auto& [op, v] : jobs) {
     Row r = ours_row(cc, op, "tf32", "tf32-tensor-op", std::string(v->name) + what[op],
                      "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)");
@@ -365,6 +387,8 @@ Row train_row(const GpuCtx& ctx, int batch, Precision prec, bool graphs) {
     r.extra["graph_replays"] = double(m.graph_replays());
     if (m.first_nonfinite_step() >= 0 || !std::isfinite(st.loss))
       r.status = "FAILED: non-finite loss while timing";
+    else if (graphs && m.graph_replays() == 0)  // recording failed and the steps ran eagerly
+      r.status = "FAILED: labelled one CUDA graph per iteration, but no step was replayed from a graph";
   } catch (const std::exception& e) {
     r.status = std::string("FAILED: ") + e.what();
   }
