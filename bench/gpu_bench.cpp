@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -531,7 +532,15 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   for (size_t si = 0; si < shapes.size(); ++si) {
     const ConvShape& s = shapes[si];
     log_info("[bench] conv shape " + conv_shape_text(s) + ": preparing buffers and references");
-    ConvCase cc = make_conv_case(ctx, s);
+    ConvCase cc;
+    try {
+      cc = make_conv_case(ctx, s);
+    } catch (const std::exception& e) {  // this shape's rows fail; the others and the JSON go on
+      Row r = skipped("conv3x3_*", conv_shape_text(s), "ours", "");
+      r.status = std::string("FAILED: buffers and references for this shape: ") + e.what();
+      rows.push_back(r);
+      continue;
+    }
     meta["conv_buffer_sets"][cc.shape_text] = cc.sets.size();
     if (!cc.ref_error.empty()) log_warning("[bench] " + cc.ref_error);
     if (opt.ours && ctx.wants("fp32"))
@@ -542,10 +551,22 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
         }
     if (opt.ours) {
       const size_t from = rows.size();
-      if (ctx.wants("bf16")) ours_bf16_rows(ctx, cc, rows);
-      if (ctx.wants("bf16")) ours_thin_rows(ctx, s.N, s.H, s.W, rows);  // the first and last layers
-      if (ctx.wants("bf16") && opt.probes) ours_probe_rows(ctx, cc, rows);
-      if (ctx.wants("tf32")) ours_tf32_rows(ctx, cc, rows);
+      // A group that throws past its own rows' checks is a FAILED row, not the end of the run
+      // (and of its JSON).
+      const auto group = [&](const char* precision, const char* what, const std::function<void()>& fn) {
+        try {
+          fn();
+        } catch (const std::exception& e) {
+          Row r = skipped("conv3x3_*", cc.shape_text, "ours", what, precision);
+          r.status = std::string("FAILED: ") + what + ": " + e.what();
+          rows.push_back(r);
+        }
+      };
+      if (ctx.wants("bf16")) group("bf16", "bf16 rows", [&] { ours_bf16_rows(ctx, cc, rows); });
+      if (ctx.wants("bf16"))  // the first and last layers
+        group("bf16", "thin rows", [&] { ours_thin_rows(ctx, s.N, s.H, s.W, rows); });
+      if (ctx.wants("bf16") && opt.probes) group("bf16", "probe rows", [&] { ours_probe_rows(ctx, cc, rows); });
+      if (ctx.wants("tf32")) group("tf32", "tf32 rows", [&] { ours_tf32_rows(ctx, cc, rows); });
       progress(rows, from);
     }
     if (opt.cudnn) {
@@ -574,7 +595,13 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   // The weight gradient's ordered finish alone, at one partial per SM (bf16 and tf32 run it).
   if (opt.ours && (ctx.wants("bf16") || ctx.wants("tf32"))) {
     const size_t from = rows.size();
-    ours_finish_rows(ctx, prop.multiProcessorCount, rows);
+    try {
+      ours_finish_rows(ctx, prop.multiProcessorCount, rows);
+    } catch (const std::exception& e) {
+      Row r = skipped("wgrad_finish", "-", "ours", "", ctx.wants("bf16") ? "bf16" : "tf32");
+      r.status = std::string("FAILED: the finish rows: ") + e.what();
+      rows.push_back(r);
+    }
     progress(rows, from);
   }
   if (opt.ours) {
