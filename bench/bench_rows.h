@@ -33,7 +33,7 @@ struct Row {
   std::string algo;       // our variant, cuDNN's algorithm, cuBLAS' routine
   double flop = 0.0;
   double ms = std::numeric_limits<double>::quiet_NaN();  // median per call (of the runs' medians)
-  double block_ms = std::numeric_limits<double>::quiet_NaN();  // a back-to-back block / its calls
+  double block_ms = std::numeric_limits<double>::quiet_NaN();  // a block with end events only / its calls
   std::vector<double> run_ms;  // GPU: each run's median (vdsr_bench --runs)
   double err = std::numeric_limits<double>::quiet_NaN();  // verification: ||out - ref|| / ||ref||
   std::string ref;        // what it was verified against

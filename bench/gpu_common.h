@@ -31,11 +31,13 @@ constexpr int kWarmup = 3;
 
 // Times fn(i) for i = 0, 1, 2, ...: kWarmup untimed calls, then up to ctx.reps calls queued back
 // to back with an event between consecutive calls (no host synchronisation in the timed loop). fn
-// rotates its buffers by i. ms: the median of the per-call times; block_ms: the whole block's time
-// over the calls (the cross-check: per-call events can add or hide a launch gap); reps: the calls.
+// rotates its buffers by i. ms: the median of the per-call times; reps: those calls. block_ms: the
+// mean of block_reps further calls (a quarter as many, at least 2) queued back to back with events
+// at the block's two ends only: the cross-check, since events between calls can add a gap or hide
+// one (a launch with programmatic dependent launch overlaps only the kernel right before it).
 struct Timing {
   double ms = 0.0, block_ms = 0.0;
-  int reps = 0;
+  int reps = 0, block_reps = 0;
 };
 Timing time_calls(const GpuCtx& ctx, const std::function<void(int)>& fn);
 // time_calls' median; *reps_used gets the number of timed calls.
