@@ -10,20 +10,30 @@
 
 namespace vdsr::bench {
 
-Timing time_calls(const GpuCtx& ctx, const std::function<void(int)>& fn) {
-  for (int i = 0; i < kWarmup; ++i) fn(i);
-  sync(ctx.stream);
+namespace {
+
+// The time of fn(first), ..., fn(first + count - 1) queued back to back between two events, in ms.
+float span_ms(const GpuCtx& ctx, const std::function<void(int)>& fn, int first, int count) {
   cudaEvent_t a, b;
   VDSR_CUDA_CHECK(cudaEventCreate(&a));
   VDSR_CUDA_CHECK(cudaEventCreate(&b));
   VDSR_CUDA_CHECK(cudaEventRecord(a, ctx.stream));
-  fn(kWarmup);
+  for (int i = 0; i < count; ++i) fn(first + i);
   VDSR_CUDA_CHECK(cudaEventRecord(b, ctx.stream));
   VDSR_CUDA_CHECK(cudaEventSynchronize(b));
-  float est = 0.0f;
-  VDSR_CUDA_CHECK(cudaEventElapsedTime(&est, a, b));
+  float ms = 0.0f;
+  VDSR_CUDA_CHECK(cudaEventElapsedTime(&ms, a, b));
   VDSR_CUDA_CHECK(cudaEventDestroy(a));
   VDSR_CUDA_CHECK(cudaEventDestroy(b));
+  return ms;
+}
+
+}  // namespace
+
+Timing time_calls(const GpuCtx& ctx, const std::function<void(int)>& fn) {
+  for (int i = 0; i < kWarmup; ++i) fn(i);
+  sync(ctx.stream);
+  const float est = span_ms(ctx, fn, kWarmup, 1);
   // Slow rows (some cuDNN algorithms at 1080p) get fewer repeats, never fewer than kMinReps.
   const int n = std::clamp(int(ctx.row_budget_ms / std::max(double(est), 1e-3)), kMinReps,
                            std::max(ctx.reps, kMinReps));
@@ -46,16 +56,7 @@ Timing time_calls(const GpuCtx& ctx, const std::function<void(int)>& fn) {
   // events between calls add (or hide, by separating a launch from the kernel before it) shows as
   // a difference from the per-call median. A quarter as many calls (at least 2) keeps its cost low.
   const int m = std::max(2, n / 4);
-  VDSR_CUDA_CHECK(cudaEventCreate(&a));
-  VDSR_CUDA_CHECK(cudaEventCreate(&b));
-  VDSR_CUDA_CHECK(cudaEventRecord(a, ctx.stream));
-  for (int i = 0; i < m; ++i) fn(kWarmup + 1 + n + i);
-  VDSR_CUDA_CHECK(cudaEventRecord(b, ctx.stream));
-  VDSR_CUDA_CHECK(cudaEventSynchronize(b));
-  float block = 0.0f;
-  VDSR_CUDA_CHECK(cudaEventElapsedTime(&block, a, b));
-  VDSR_CUDA_CHECK(cudaEventDestroy(a));
-  VDSR_CUDA_CHECK(cudaEventDestroy(b));
+  const float block = span_ms(ctx, fn, kWarmup + 1 + n, m);
   VDSR_CUDA_CHECK(cudaGetLastError());
   Timing out;
   out.ms = median(std::move(t));
