@@ -219,7 +219,8 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Bf16, s, ctx.device)) jobs.emplace_back(op, v);
   for (Op op : {kFwd, kBwdData, kBwdWeight})  // every role has a row on a GPU with tensor cores
     if (std::none_of(jobs.begin(), jobs.end(), [op = op](const auto& j) { return j.first == op; }))
-      rows.push_back(tensor_rows_not_run(cc, "bf16", std::string("no bf16 ") + kOpNames[op] + " kernel usable at this shape"));
+      rows.push_back(
+          tensor_rows_not_run(cc, "bf16", std::string("no bf16 ") + kOpNames[op] + " kernel usable at this shape"));
   for (const auto& [op, v] : jobs) {
     Row r = ours_row(cc, op, "bf16", "bf16-tensor-op", std::string(v->name) + what[op],
                      "our fp32 default on the same bf16 inputs at the timed shape (no bias, no ReLU, no mask)");
@@ -286,7 +287,8 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
     for (const ConvVariant* v : usable_conv_variants(role_of(op), Precision::Tf32, s, ctx.device)) jobs.emplace_back(op, v);
   for (Op op : {kFwd, kBwdData, kBwdWeight})  // every role has a row on a GPU with tensor cores
     if (std::none_of(jobs.begin(), jobs.end(), [op = op](const auto& j) { return j.first == op; }))
-      rows.push_back(tensor_rows_not_run(cc, "tf32", std::string("no tf32 ") + kOpNames[op] + " kernel usable at this shape"));
+      rows.push_back(
+          tensor_rows_not_run(cc, "tf32", std::string("no tf32 ") + kOpNames[op] + " kernel usable at this shape"));
   for (const auto& [op, v] : jobs) {
     Row r = ours_row(cc, op, "tf32", "tf32-tensor-op", std::string(v->name) + what[op],
                      "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)");

@@ -116,9 +116,15 @@ fail() { say "FAILED: $*"; }
 # minutes of the call's one chance: the training and validation folders (the carry holds only the
 # sets prepare_carry.sh was given), and in main the candidate and its time per step.
 for d in ${train//,/ } ${val//,/ }; do
-  [ -d "$d" ] || { echo "gpu_recipe: no data folder $d (carry it: VDSR_CARRY_DATA=\"T91 BSD200 Set5 ...\" bench/prepare_carry.sh)" >&2; exit 2; }
+  [ -d "$d" ] || {
+    echo "gpu_recipe: no data folder $d (carry it: VDSR_CARRY_DATA=\"T91 BSD200 Set5 ...\" bench/prepare_carry.sh)" >&2
+    exit 2
+  }
 done
-gpu_name() { [ "$gpu" = -1 ] && return; nvidia-smi --query-gpu=name --format=csv,noheader -i "$gpu" 2> /dev/null | head -1; }
+gpu_name() {  # the GPU's name, for the screen's times ("" on the CPU)
+  [ "$gpu" = -1 ] && return
+  nvidia-smi --query-gpu=name --format=csv,noheader -i "$gpu" 2> /dev/null | head -1
+}
 if [ "$mode" = main ]; then
   candidate="${1:-}"
   screen_json="${VDSR_SCREEN_JSON:-$out/screen.json}"

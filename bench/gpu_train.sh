@@ -34,7 +34,8 @@ gpu="${VDSR_GPU:-0}"
 timeout --kill-after=10 "${VDSR_TRAIN_SECONDS:-480}" "$build/bin/vdsr_train" -g "$gpu" \
   --train "$data/T91,$data/BSD200" "${val[@]}" --out "$run" --resume auto "$@"
 rc=$?
-[ $rc = 124 ] && echo "gpu_train: cut after ${VDSR_TRAIN_SECONDS:-480} s; its checkpoint is in $run: the same command continues it" >&2
+[ $rc = 124 ] &&
+  echo "gpu_train: cut after ${VDSR_TRAIN_SECONDS:-480} s; its checkpoint is in $run: the same command continues it" >&2
 cp -f "$run/train.jsonl" "$run/curve.svg" "$out/" 2>/dev/null
 [ $rc = 0 ] || { echo "gpu_train: vdsr_train exited $rc" >&2; exit $rc; }
 cp -f "$run/vdsr.safetensors" "$out/"
