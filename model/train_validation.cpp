@@ -11,7 +11,6 @@
 #include "engine/error.h"
 #include "image/image_io.h"
 #include "io/file_plan.h"
-#include "model/inference.h"
 #include "model/tiled.h"
 
 namespace fs = std::filesystem;

@@ -132,8 +132,7 @@ void Vdsr::set_precision(Precision p) {
       Buffer wg(device_, bytes), flip(device_, bytes);
       wg_ = std::move(wg);
       wg_flip_ = std::move(flip);
-      graph_.reset();
-      have_eager_key_ = false;
+      forget_recorded_step();
     }
   }
   precision_ = p;
@@ -172,8 +171,7 @@ std::string Vdsr::layer_kernels_text(size_t i, int64_t N, int64_t H, int64_t W) 
 
 void Vdsr::set_collective(Collective* c) {
   collective_ = c;
-  graph_.reset();  // a recorded step averages (or not) as the collective it was recorded with
-  have_eager_key_ = false;
+  forget_recorded_step();  // a recorded step averages (or not) as the collective it was recorded with
 }
 
 void Vdsr::set_use_graphs(bool on) {
@@ -183,7 +181,11 @@ void Vdsr::set_use_graphs(bool on) {
 
 void Vdsr::set_op_marker(std::function<void(const OpMark&)> marker) {
   marker_ = std::move(marker);
-  graph_.reset();  // the next recording holds the marks (or no longer does)
+  forget_recorded_step();  // the next recording holds the marks (or no longer does)
+}
+
+void Vdsr::forget_recorded_step() {
+  graph_.reset();
   have_eager_key_ = false;
 }
 

@@ -158,6 +158,9 @@ class Vdsr {
   void set_steps_taken(int64_t steps) { steps_ = steps; }
 
  private:
+  // Drops the recorded training step and the eager key, so the next step runs eagerly and records
+  // afresh: what a change the recording holds (buffer addresses, the collective, the marks) needs.
+  void forget_recorded_step();
   // Everything a training iteration's recorded graph depends on: the batch, the optimizer, and the
   // buffers that can move (the weights swap with their EMA; the optimizer state appears on demand),
   // and whether the kernels are launched with programmatic dependent launch (a launch attribute the
