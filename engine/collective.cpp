@@ -102,13 +102,19 @@ const RankInfo& process_ranks() {
 
 Device select_rank_device(int requested, const RankInfo& ranks) {
   if (requested != kDefaultDevice || ranks.size <= 1) return select_device(requested);
-  const Device d = select_device(kDefaultDevice);
-  if (d.is_cpu()) return d;
-  const int n = usable_cuda_devices();
+  // Each rank checks only the GPU it will take, so that no rank makes a context on another's.
+  const int n = cuda_device_count();
+  if (n == 0) return default_device(0);  // no GPU on any rank of a like machine
   if (ranks.local_size > n && ranks.local_rank == 0)
     log_warning(std::to_string(ranks.local_size) + " ranks on this machine share " + std::to_string(n) +
                 " GPU(s) (each takes GPU local rank mod " + std::to_string(n) + "): give each rank a GPU of its own for speed");
-  return select_device(ranks.local_rank % n);
+  // A rank whose GPU is unusable stops rather than fall back alone: ranks on different devices
+  // would pick different collectives and wait on each other for ever.
+  const int gpu = ranks.local_rank % n;
+  std::string why;
+  VDSR_USER_CHECK(usable_cuda_devices(&why, gpu) > 0,
+                  "rank " << ranks.rank << " cannot use GPU " << gpu << ": " << why << " (give -g -1 to train on the CPU)");
+  return Device::cuda(gpu);
 }
 
 std::unique_ptr<Collective> make_collective(Device device) {

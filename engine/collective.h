@@ -51,7 +51,8 @@ bool nccl_compiled();
 
 // -g/--gpu for one rank of many: an explicit index as select_device(requested) gives it; the
 // default is GPU (local rank mod the GPUs this process sees: per-task binding that leaves each
-// rank one visible GPU also works), the CPU where no GPU is usable.
+// rank one visible GPU also works), the CPU where the driver lists no GPU. A rank whose GPU cannot
+// run this build stops with the reason (ranks on mixed devices could never meet in a collective).
 Device select_rank_device(int requested, const RankInfo& ranks);
 
 // Ends MPI after a run that went well on every rank (call it on every rank, or on none). A rank

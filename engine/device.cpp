@@ -111,7 +111,7 @@ std::string no_gpu_reason(cudaError_t err) {
 }  // namespace
 #endif
 
-int usable_cuda_devices(std::string* why) {
+int usable_cuda_devices(std::string* why, int probe_device) {
 #ifdef VDSR_HAVE_CUDA
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);
@@ -123,41 +123,61 @@ int usable_cuda_devices(std::string* why) {
     if (why != nullptr) *why = "no NVIDIA GPU found";
     return 0;
   }
-  const int probe = cuda_probe_launch(0);
+  // The launch makes a context (hundreds of MB) on the device it runs on: probe the one the caller
+  // will use, so that -g 1, or rank 3 of 4, leaves GPU 0 alone.
+  const int device = probe_device >= 0 && probe_device < count ? probe_device : 0;
+  const int probe = cuda_probe_launch(device);
   if (probe != 0) {
     if (why != nullptr) {
       const auto launch = static_cast<cudaError_t>(probe);
       cudaDeviceProp prop{};
-      const bool named = cudaGetDeviceProperties(&prop, 0) == cudaSuccess;
+      const bool named = cudaGetDeviceProperties(&prop, device) == cudaSuccess;
       cudaGetLastError();
       const std::string gpu = named ? std::string(prop.name) + ", compute " + std::to_string(prop.major) + "." +
                                           std::to_string(prop.minor)
                                     : std::string("compute capability unknown");
       *why = launch == cudaErrorNoKernelImageForDevice
-                 ? "device 0 cannot run this build: this build has kernels for GPU architectures " VDSR_CUDA_ARCHS
+                 ? "GPU " + std::to_string(device) + " cannot run this build: this build has kernels for GPU architectures " VDSR_CUDA_ARCHS
                    " only, not for this GPU (" + gpu + "); rebuild with -DCMAKE_CUDA_ARCHITECTURES=" +
                        (named ? std::to_string(prop.major) + std::to_string(prop.minor) : std::string("<its>")) +
                        " (CUDA: " + cudaGetErrorString(launch) + ")"
-                 : "device 0 cannot run this build (" + gpu + "; CUDA: " + cudaGetErrorString(launch) + ")";
+                 : "GPU " + std::to_string(device) + " cannot run this build (" + gpu + "; CUDA: " + cudaGetErrorString(launch) + ")";
     }
     return 0;
   }
   return count;
 #else
+  (void)probe_device;
   if (why != nullptr) *why = "this build has no CUDA backend (configured with VDSR_CUDA=OFF)";
   return 0;
 #endif
 }
 
+int cuda_device_count() {
+#ifdef VDSR_HAVE_CUDA
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return count;
+#else
+  return 0;
+#endif
+}
+
+Device default_device(int preferred) {
+  std::string why;
+  if (usable_cuda_devices(&why, preferred) > 0) return Device::cuda(preferred);
+  log_info("running on the CPU: " + why);
+  return Device::cpu();
+}
+
 Device select_device(int requested) {
   if (requested == -1) return Device::cpu();
+  if (requested == kDefaultDevice) return default_device(0);
   std::string why;
-  const int n = usable_cuda_devices(&why);
-  if (requested == kDefaultDevice) {
-    if (n > 0) return Device::cuda(0);
-    log_info("running on the CPU: " + why);
-    return Device::cpu();
-  }
+  const int n = usable_cuda_devices(&why, requested);
   VDSR_USER_CHECK(requested >= 0, "invalid device " << requested << " (use -1 for the CPU)");
   VDSR_USER_CHECK(n > 0, "GPU " << requested << " is not usable: " << why);
   VDSR_USER_CHECK(requested < n, "GPU " << requested << " does not exist (" << n << " usable)");

@@ -27,8 +27,16 @@ bool cuda_compiled();
 
 // Number of CUDA devices this build can run on; 0 without CUDA, without a driver, with a driver too
 // old for the runtime, or when no kernel image in the build fits the device. `why` (optional)
-// receives the reason when it returns 0 in a CUDA build.
-int usable_cuda_devices(std::string* why = nullptr);
+// receives the reason when it returns 0 in a CUDA build. The kernel-image check launches on
+// `probe_device` (device 0 when out of range), the one the caller means to use: a launch makes a
+// context there.
+int usable_cuda_devices(std::string* why = nullptr, int probe_device = 0);
+
+// CUDA devices the driver lists, without launching anything (no context is made); 0 without CUDA.
+int cuda_device_count();
+
+// GPU `preferred` if usable, else the CPU with the reason through log_info: -g's default.
+Device default_device(int preferred);
 
 // Resolves the -g/--gpu flag. requested = -1: the CPU; >= 0: that GPU, or an Error if it is not
 // usable; kDefaultDevice: GPU 0 if usable, else the CPU with a message through log_info.

@@ -20,6 +20,7 @@
 #include "engine/arena.h"
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
+#include "engine/collective.h"
 #include "engine/cpu_features.h"
 #include "engine/device.h"
 #include "engine/error.h"
@@ -482,7 +483,7 @@ TEST_CASE("Devices: selection and backend info") {
     INFO(why);
     const bool worded = why.rfind("no NVIDIA driver is installed", 0) == 0 || why.rfind("no NVIDIA GPU found", 0) == 0 ||
                         why.rfind("the NVIDIA driver supports CUDA ", 0) == 0 || why.rfind("CUDA cannot start", 0) == 0 ||
-                        why.rfind("device 0 cannot run this build", 0) == 0;
+                        why.rfind("GPU 0 cannot run this build", 0) == 0;
     CHECK(worded);
   }
   if (gpus > 0) {
@@ -494,6 +495,20 @@ TEST_CASE("Devices: selection and backend info") {
     CHECK_THROWS_WITH(select_device(0), Catch::Contains("not usable"));
   }
   CHECK_THROWS_AS(select_device(-2), Error);
+
+  // The driver's list needs no launch; what is usable is never more than it lists.
+  CHECK(cuda_device_count() >= gpus);
+  // Several ranks on a machine: explicit -g wins; the default is the local rank's GPU (mod the
+  // count), the CPU only where no GPU is listed at all.
+  RankInfo ranks;
+  ranks.size = ranks.local_size = 4;
+  ranks.rank = ranks.local_rank = 3;
+  CHECK(select_rank_device(-1, ranks) == Device::cpu());
+  if (cuda_device_count() == 0) {
+    CHECK(select_rank_device(kDefaultDevice, ranks) == Device::cpu());
+  } else if (gpus > 0) {
+    CHECK(select_rank_device(kDefaultDevice, ranks) == Device::cuda(3 % cuda_device_count()));
+  }
 
   const std::string info = backend_info();
   CHECK_FALSE(info.empty());
