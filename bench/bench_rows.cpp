@@ -121,7 +121,7 @@ std::map<std::string, Best> cudnn_bests(const std::vector<Row>& rows) {
 
 }  // namespace
 
-nlohmann::json print_table(const std::vector<Row>& rows) {
+nlohmann::json table_json(const std::vector<Row>& rows) {
   // Peaks: the fastest cuBLAS GEMM of each precision. Like-for-like cuDNN: fp32 rows against
   // cuDNN's FMA-math algorithms, tf32 / bf16 rows against its tensor-op ones of that precision.
   std::map<std::string, double> peak;
@@ -129,8 +129,6 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
     if (r.ok() && r.impl == "cublas" && r.op == "gemm") peak[r.precision] = std::max(peak[r.precision], r.tflops());
   const std::map<std::string, Best> cudnn_best = cudnn_bests(rows);
   nlohmann::json out = nlohmann::json::array();
-  std::printf("%-36s %-6s %-15s %-40s %10s %10s %17s %8s %6s %8s  %s\n", "row", "impl", "precision/math",
-              "algorithm / variant", "median ms", "block ms", "runs min..max", "TFLOP/s", "%peak", "xcuDNN", "status");
   for (const auto& r : rows) {
     const double tf = r.tflops();
     // CUDA-core rows (math fma: the fp32 rows, and the bf16 mode's thin layers) against the fp32 peak.
@@ -138,18 +136,8 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
     const double pct = (p != peak.end() && p->second > 0) ? 100.0 * tf / p->second
                                                           : std::numeric_limits<double>::quiet_NaN();
     double ratio = std::numeric_limits<double>::quiet_NaN();
-    const std::string key = r.op + "|" + r.shape + "|" + r.precision;
-    const auto b = cudnn_best.find(key);
+    const auto b = cudnn_best.find(r.op + "|" + r.shape + "|" + r.precision);
     if (r.impl == "ours" && r.ok() && b != cudnn_best.end()) ratio = b->second.ms / r.ms;
-    std::string spread = "-";
-    if (r.ok() && r.run_ms.size() > 1)
-      spread = fmt(4, *std::min_element(r.run_ms.begin(), r.run_ms.end())) + ".." +
-               fmt(4, *std::max_element(r.run_ms.begin(), r.run_ms.end()));
-    const std::string name = r.op + " " + r.shape;
-    std::printf("%-36s %-6s %-15s %-40s %10s %10s %17s %8s %6s %8s  %s\n", name.c_str(), r.impl.c_str(),
-                (r.precision + "/" + r.math).c_str(), r.algo.c_str(), fmt(4, r.ms).c_str(),
-                fmt(4, r.block_ms).c_str(), spread.c_str(), fmt(2, tf).c_str(), fmt(1, pct).c_str(),
-                fmt(2, ratio).c_str(), r.status.c_str());
     nlohmann::json j = {{"op", r.op},         {"shape", r.shape},   {"impl", r.impl},
                         {"precision", r.precision}, {"math", r.math}, {"algo", r.algo},
                         {"flop", r.flop},     {"status", r.status}, {"reps", r.reps},
@@ -170,6 +158,32 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
     if (!r.extra.empty()) j["extra"] = r.extra;
     out.push_back(j);
   }
+  return out;
+}
+
+nlohmann::json print_table(const std::vector<Row>& rows) {
+  const nlohmann::json table = table_json(rows);
+  const auto num = [](const nlohmann::json& v) {
+    return v.is_number() ? v.get<double>() : std::numeric_limits<double>::quiet_NaN();
+  };
+  std::printf("%-36s %-6s %-15s %-40s %10s %10s %17s %8s %6s %8s  %s\n", "row", "impl", "precision/math",
+              "algorithm / variant", "median ms", "block ms", "runs min..max", "TFLOP/s", "%peak", "xcuDNN", "status");
+  for (const auto& j : table) {
+    std::string spread = "-";
+    if (j["status"] == "ok" && j.contains("run_ms") && j["run_ms"].size() > 1) {
+      const std::vector<double> runs = j["run_ms"].get<std::vector<double>>();
+      spread = fmt(4, *std::min_element(runs.begin(), runs.end())) + ".." +
+               fmt(4, *std::max_element(runs.begin(), runs.end()));
+    }
+    const std::string name = j["op"].get<std::string>() + " " + j["shape"].get<std::string>();
+    std::printf("%-36s %-6s %-15s %-40s %10s %10s %17s %8s %6s %8s  %s\n", name.c_str(),
+                j["impl"].get<std::string>().c_str(),
+                (j["precision"].get<std::string>() + "/" + j["math"].get<std::string>()).c_str(),
+                j["algo"].get<std::string>().c_str(), fmt(4, num(j["median_ms"])).c_str(),
+                fmt(4, num(j["block_ms"])).c_str(), spread.c_str(), fmt(2, num(j["tflops"])).c_str(),
+                fmt(1, num(j["pct_of_measured_peak"])).c_str(), fmt(2, num(j["x_cudnn_best"])).c_str(),
+                j["status"].get<std::string>().c_str());
+  }
   std::printf("TFLOP/s: 2*9*C*K*N*H*W per conv pass; train_iteration: fwd + bwd-weight (all layers) + "
               "bwd-data (layers 2..20); inference 2*664,704 per pixel. %%peak: of the cuBLAS GEMM of the "
               "same precision measured in this run. median ms: of per-call event times; block ms: one "
@@ -177,6 +191,7 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
               "row is timed N times: median ms is the median of the runs' medians, min..max their spread. "
               "xcuDNN: cuDNN's best like-for-like time (each run's fastest algorithm, the median over the "
               "runs) / ours (> 1 = ours faster).\n");
+  const std::map<std::string, Best> cudnn_best = cudnn_bests(rows);
   if (!cudnn_best.empty()) {
     std::printf("cuDNN's best per op, shape and precision (median over the runs of each run's fastest algorithm):\n");
     for (const auto& [key, b] : cudnn_best)
@@ -184,7 +199,7 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
                   fmt(4, b.hi).c_str(), b.median_algo.c_str());
   }
   std::fflush(stdout);
-  return out;
+  return table;
 }
 
 }  // namespace vdsr::bench

@@ -53,8 +53,9 @@ inline std::string conv_shape_text(const ConvShape& s) {
 inline double conv_flop(const ConvShape& s) { return 2.0 * s.macs(); }
 
 // Measured peaks by precision (the cuBLAS GEMM rows) and cuDNN's best like-for-like time per
-// (op, shape, precision), then the table with % of peak and ours' speed relative to cuDNN's best.
-// Prints to stdout; returns the rows as JSON with the derived columns filled in.
+// (op, shape, precision), then the rows as JSON with % of peak and ours' speed relative to cuDNN's
+// best filled in. print_table also prints them as the table (stdout).
+nlohmann::json table_json(const std::vector<Row>& rows);
 nlohmann::json print_table(const std::vector<Row>& rows);
 
 // ||a - b|| / ||b|| in double; +inf when a has a non-finite element or the sizes differ.

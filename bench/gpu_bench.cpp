@@ -449,7 +449,7 @@ Row inference_row(const GpuCtx& ctx, int H, int W, Precision prec) {
   return r;
 }
 
-void progress(const std::vector<Row>& rows, size_t from) {
+void log_rows(const std::vector<Row>& rows, size_t from) {
   for (size_t i = from; i < rows.size(); ++i) {
     const Row& r = rows[i];
     char ms[32] = "-";
@@ -483,6 +483,22 @@ void list_kernels(int device, int batch) {
 }
 
 void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann::json& meta) {
+  // Logs the rows from `from` on and hands all rows so far to the checkpoint.
+  const auto progress = [&](size_t from) {
+    log_rows(rows, from);
+    if (opt.checkpoint) opt.checkpoint(rows);
+  };
+  // True once --time-limit has passed; then it also appends the row that says what is left out.
+  const auto late = [&](const std::string& op, const std::string& shape, const std::string& impl,
+                        const std::string& precision) {
+    if (opt.time_limit_s <= 0) return false;
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opt.started).count();
+    if (s < opt.time_limit_s) return false;
+    char why[96];
+    std::snprintf(why, sizeof why, "--time-limit %g s reached (%.0f s in)", opt.time_limit_s, s);
+    rows.push_back(skipped(op, shape, impl, why, precision));
+    return true;
+  };
   VDSR_CUDA_CHECK(cudaSetDevice(opt.device));
   cudaDeviceProp prop{};
   VDSR_CUDA_CHECK(cudaGetDeviceProperties(&prop, opt.device));
@@ -516,14 +532,14 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   meta["cudnn"] = "not found at build time";
 #endif
 
-  if (opt.cublas) {
+  if (opt.cublas && !late("gemm", std::to_string(opt.gemm) + "^3", "cublas", "all")) {
     const size_t from = rows.size();
     try {
       cublas_peak_rows(ctx, opt.gemm, rows);
     } catch (const std::exception& e) {
       rows.push_back(skipped("gemm", std::to_string(opt.gemm) + "^3", "cublas", std::string("error: ") + e.what()));
     }
-    progress(rows, from);
+    progress(from);
   }
 
   // The training shape at each conv batch (--conv-batches; else --batch), then the 1080p frame.
@@ -533,6 +549,10 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   if (opt.hd_convs) shapes.push_back({1, opt.hd_h, opt.hd_w, 64, 64});
   for (size_t si = 0; si < shapes.size(); ++si) {
     const ConvShape& s = shapes[si];
+    if (late("conv3x3_*", conv_shape_text(s), "all", ctx.precision)) {
+      progress(rows.size() - 1);
+      continue;
+    }
     log_info("[bench] conv shape " + conv_shape_text(s) + ": preparing buffers and references");
     ConvCase cc;
     try {
@@ -548,14 +568,15 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     if (opt.ours && ctx.wants("fp32"))
       for (Op op : {kFwd, kBwdData, kBwdWeight})
         for (const ConvVariant* v : fp32_jobs(ctx, op, s)) {
-          rows.push_back(ours_conv_row(ctx, cc, op, v));
-          progress(rows, rows.size() - 1);
+          if (!late(kOpNames[op], cc.shape_text, "ours", "fp32")) rows.push_back(ours_conv_row(ctx, cc, op, v));
+          progress(rows.size() - 1);
         }
     if (opt.ours) {
       const size_t from = rows.size();
       // A group that throws past its own rows' checks is a FAILED row, not the end of the run
       // (and of its JSON).
       const auto group = [&](const char* precision, const char* what, const std::function<void()>& fn) {
+        if (late(std::string("conv3x3_* ") + what, cc.shape_text, "ours", precision)) return;
         try {
           fn();
         } catch (const std::exception& e) {
@@ -569,9 +590,9 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
         group("bf16", "thin rows", [&] { ours_thin_rows(ctx, s.N, s.H, s.W, rows); });
       if (ctx.wants("bf16") && opt.probes) group("bf16", "probe rows", [&] { ours_probe_rows(ctx, cc, rows); });
       if (ctx.wants("tf32")) group("tf32", "tf32 rows", [&] { ours_tf32_rows(ctx, cc, rows); });
-      progress(rows, from);
+      progress(from);
     }
-    if (opt.cudnn) {
+    if (opt.cudnn && !late("conv3x3_*", cc.shape_text, "cudnn", ctx.precision)) {
       const size_t from = rows.size();
 #ifdef VDSR_BENCH_HAVE_CUDNN
       try {
@@ -582,20 +603,21 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
 #else
       rows.push_back(skipped("conv3x3_*", cc.shape_text, "cudnn", "cuDNN not found at build time"));
 #endif
-      progress(rows, from);
+      progress(from);
     }
-    if (opt.cublas && si == 0 && ctx.wants("fp32")) {
+    if (opt.cublas && si == 0 && ctx.wants("fp32") && !late("conv3x3_fwd", cc.shape_text, "cublas", "fp32")) {
       const size_t from = rows.size();
       try {
         cublas_im2col_rows(ctx, cc, rows);
       } catch (const std::exception& e) {
         rows.push_back(skipped("conv3x3_fwd", cc.shape_text, "cublas", std::string("error: ") + e.what()));
       }
-      progress(rows, from);
+      progress(from);
     }
   }
   // The weight gradient's ordered finish alone, at one partial per SM (bf16 and tf32 run it).
-  if (opt.ours && (ctx.wants("bf16") || ctx.wants("tf32"))) {
+  if (opt.ours && (ctx.wants("bf16") || ctx.wants("tf32")) &&
+      !late("wgrad_finish", "-", "ours", ctx.wants("bf16") ? "bf16" : "tf32")) {
     const size_t from = rows.size();
     try {
       ours_finish_rows(ctx, prop.multiProcessorCount, rows);
@@ -604,7 +626,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
       r.status = std::string("FAILED: the finish rows: ") + e.what();
       rows.push_back(r);
     }
-    progress(rows, from);
+    progress(from);
   }
   if (opt.ours) {
     const std::vector<int> batches = opt.train_batches.empty() ? std::vector<int>{opt.batch} : opt.train_batches;
@@ -612,13 +634,15 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
       for (const int batch : batches)
         for (const bool graphs : {true, false}) {
           if (!ctx.wants(precision_name(prec))) continue;
-          rows.push_back(train_row(ctx, batch, prec, graphs));
-          progress(rows, rows.size() - 1);
+          if (!late("train_iteration", std::to_string(batch) + "x41x41", "ours", precision_name(prec)))
+            rows.push_back(train_row(ctx, batch, prec, graphs));
+          progress(rows.size() - 1);
         }
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) {
       if (!ctx.wants(precision_name(prec))) continue;
-      rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
-      progress(rows, rows.size() - 1);
+      if (!late("inference", "1x" + std::to_string(opt.hd_h) + "x" + std::to_string(opt.hd_w), "ours", precision_name(prec)))
+        rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
+      progress(rows.size() - 1);
     }
   }
 }

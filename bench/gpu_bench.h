@@ -3,6 +3,8 @@
 // algorithms and the cuBLAS peaks / im2col + SGEMM.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -26,6 +28,14 @@ struct GpuOptions {
   int gemm = 8192;        // peak GEMM size (M = N = K)
   std::string precision = "all";  // fp32, tf32, bf16: that precision's rows only (the cuBLAS
                                   // peaks always run: they are the % of peak column's base)
+  // --time-limit: no row or group of rows starts once this many seconds have passed since
+  // `started` (what is left becomes "skipped" rows), so that a caller's hard timeout does not
+  // kill the run before its JSON; 0 = none.
+  double time_limit_s = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  // Called with the rows so far after each row or group of rows (vdsr_bench rewrites --json with
+  // them, so a run killed all the same leaves what it had measured).
+  std::function<void(const std::vector<Row>&)> checkpoint;
 };
 
 // Prints the conv kernel registry (kernels/conv_variants.cuh): every row with whether `device` runs

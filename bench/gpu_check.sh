@@ -307,6 +307,11 @@ fi
 bench_cmd=("$build/bin/vdsr_bench" -g "$gpu" --json "$out/bench.json" "${bench_args[@]}")
 bench_rc="not run"
 if [ "$built" = 1 ] && want bench "$do_bench" 90; then
+  # vdsr_bench stops starting rows 20 s before the step's timeout, so that a short budget leaves a
+  # bench.json of the rows it reached rather than none (the CPU backend of the dry run has no limit).
+  bench_limit=$(( $(step_cap "$budget") - 20 ))
+  [ "$bench_limit" -ge 10 ] || bench_limit=10
+  [ "$gpu" = -1 ] || bench_cmd+=(--time-limit "$bench_limit")
   say "bench: LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-} ${bench_cmd[*]}"
   step bench 90 "$budget" "${bench_cmd[@]}"
   bench_rc=$?
@@ -396,6 +401,7 @@ rel() { local s="$1"; echo "${s//"$root"\//}"; }  # paths relative to the reposi
     # Each row is logged to stderr as it is timed: a bench cut by the budget keeps its rows there.
     echo "vdsr_bench produced no table (see the steps). The rows it finished, from its error output"
     echo "(op shape | impl precision/math | variant | median | status), then its last lines:"
+    [ -s "$out/bench.json" ] && echo "(bench.json holds the same rows as JSON, marked \`\"complete\": false\`.)"
     echo
     echo '```'
     grep -F '[bench] ' "$out/bench.stderr" 2>/dev/null | grep -F ' | '

@@ -189,7 +189,7 @@ fi
 # Every row timed 5 times (cuDNN's best: the median over the runs of each run's fastest algorithm,
 # with the spread), the training iteration at three batches. The option's name is read off --help
 # (--runs; --cudnn-runs in an earlier plan). The CPU rows take neither (the dry run).
-scaling=()
+scaling=() bench_help=""
 if [ "$gpu" != -1 ]; then
   scaling=(--train-batches "64,128,256")
   bench_help="$("$bench_bin" --help 2> /dev/null)"
@@ -197,9 +197,17 @@ if [ "$gpu" != -1 ]; then
   scaling+=("${runs_opt:---runs}" 5)
   grep -q -- "--probes" <<< "$bench_help" && scaling+=(--probes)
 fi
+# time_limit CAP: vdsr_bench's --time-limit for a step of cap CAP, 15 s inside the step's timeout, so
+# that a cut run still writes its JSON (GPU rows only; none where --help does not list it).
+time_limit() {
+  [ "$gpu" != -1 ] && grep -q -- "--time-limit" <<< "$bench_help" || return 0
+  local t=$(( $(step_cap "$1") - 15 ))
+  echo "--time-limit $(( t < 5 ? 5 : t ))"
+}
 if want bench "$do_bench" 70; then
-  step bench 70 150 "$bench_bin" -g "$gpu" --precision "$prec" "${scaling[@]}" --json "$out/bench.json" \
-    "${bench_extra[@]}"
+  # shellcheck disable=SC2046  # time_limit's two words
+  step bench 70 150 "$bench_bin" -g "$gpu" --precision "$prec" "${scaling[@]}" $(time_limit 150) \
+    --json "$out/bench.json" "${bench_extra[@]}"
 fi
 # Programmatic dependent launch off, then on: the same rows back to back, so the clocks and the
 # machine's state are as alike as two runs get (issue 22, step 1). The conv rows also at batch 1
@@ -211,8 +219,10 @@ if [ "$gpu" = -1 ]; then
 else
   for mode in off on; do
     if want "pdl-$mode" "$do_pdl" 20; then
+      # shellcheck disable=SC2046
       step "pdl-$mode" 20 60 "$bench_bin" -g "$gpu" --precision "$prec" --impl ours --no-hd-convs \
-        --conv-batches 1,64 "${runs_opt:---runs}" 3 --pdl "$mode" --json "$out/pdl-$mode.json" "${bench_extra[@]}"
+        --conv-batches 1,64 "${runs_opt:---runs}" 3 --pdl "$mode" $(time_limit 60) --json "$out/pdl-$mode.json" \
+        "${bench_extra[@]}"
     fi
   done
 fi

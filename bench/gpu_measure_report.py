@@ -526,6 +526,9 @@ def cmd_record(out, root):
     if bench is None:
         L += ["No bench.json (see the bench step above)." , ""]
     else:
+        if bench.get("complete") is False:
+            L += ["**bench.json is partial**: vdsr_bench was stopped before its end (`complete: false`); what"
+                  " follows is the rows it finished.", ""]
         def rng(v):
             return "%s..%s" % (fmt(v[0], ".4f"), fmt(v[1], ".4f")) if v else "-"
         L.append("Every row timed %s time(s) (`runs`): median ms is the median of the runs' medians, the spread"

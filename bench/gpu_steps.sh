@@ -32,6 +32,16 @@ want() {
     return 1
   fi
 }
+# step_cap CAP: the timeout step would give a step of cap CAP started now: min(CAP, budget left -
+# reserve), at least 5 s. A tool with a time limit of its own (vdsr_bench --time-limit) takes a
+# little less, so that it stops and writes its results before the timeout kills it.
+step_cap() {
+  local l c
+  l="$(left)"
+  c=$(( $1 < l - reserve ? $1 : l - reserve ))
+  [ "$c" -ge 5 ] || c=5
+  echo "$c"
+}
 # step NAME PLANNED CAP COMMAND...: runs COMMAND with its output in NAME.txt / NAME.stderr (both in
 # NAME.txt when STEP_MERGE_OUTPUT=1), under timeout min(CAP, budget left - reserve); records the step.
 # Returns the command's exit status.
@@ -41,8 +51,7 @@ step() {
   local l c rc t0 t1 st err="$out/$name.stderr"
   [ "${STEP_MERGE_OUTPUT:-0}" = 1 ] && err="$out/$name.txt"
   l="$(left)"
-  c=$(( cap < l - reserve ? cap : l - reserve ))
-  [ "$c" -ge 5 ] || c=5
+  c="$(step_cap "$cap")"
   say "$name: start (planned ${planned} s, cap ${c} s; ${l} s of the budget left): $*"
   t0="$EPOCHREALTIME"
   if [ "$err" = "$out/$name.txt" ]; then

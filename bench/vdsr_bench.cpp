@@ -55,6 +55,24 @@ int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& jso
                          {"precision", o.precision},
                          {"programmatic_launch", programmatic_launch()},
                          {"version", cli::version_text("vdsr_bench")}};
+  if (o.time_limit_s > 0) meta["time_limit_s"] = o.time_limit_s;
+  const auto failures = [](const std::vector<bench::Row>& so_far) {
+    int n = 0;
+    for (const auto& r : so_far) n += r.status.rfind("FAILED", 0) == 0 ? 1 : 0;
+    return n;
+  };
+  // complete: false while rows are still to come (a run killed midway leaves that JSON).
+  const auto write_json = [&](const nlohmann::json& table, int failed, bool complete) {
+    meta["rows"] = table;
+    meta["failed_rows"] = failed;
+    meta["complete"] = complete;
+    const std::string text = meta.dump(2) + "\n";
+    write_file_atomic(json, text.data(), text.size());
+  };
+  if (!json.empty())
+    o.checkpoint = [&](const std::vector<bench::Row>& so_far) {
+      write_json(bench::table_json(so_far), failures(so_far), false);
+    };
   bench::run_gpu_benchmarks(o, rows, meta);
   std::printf("vdsr_bench %s (commit %s), %s, GPU %s, %s, PDL %s\n", VDSR_VERSION, VDSR_COMMIT,
               meta["date"].get<std::string>().c_str(), meta["gpu"]["name"].get<std::string>().c_str(),
@@ -62,15 +80,14 @@ int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& jso
                   ? ("cuDNN " + meta["cudnn"]["library_version"].dump()).c_str()
                   : "cuDNN: not found at build time",
               programmatic_launch() ? "on" : "off");
-  nlohmann::json table = bench::print_table(rows);
-  int failed = 0;
-  for (const auto& r : rows) failed += r.status.rfind("FAILED", 0) == 0 ? 1 : 0;
-  if (!json.empty()) {
-    meta["rows"] = table;
-    meta["failed_rows"] = failed;
-    const std::string text = meta.dump(2) + "\n";
-    write_file_atomic(json, text.data(), text.size());
-  }
+  const nlohmann::json table = bench::print_table(rows);
+  const int failed = failures(rows);
+  if (!json.empty()) write_json(table, failed, true);
+  int cut = 0;
+  for (const auto& r : rows) cut += r.status.find("--time-limit") != std::string::npos ? 1 : 0;
+  if (cut > 0)
+    log_warning(std::to_string(cut) + " row(s) or group(s) of rows not run: --time-limit " +
+                std::to_string(int(o.time_limit_s)) + " s reached");
   if (failed > 0) {
     log_error(std::to_string(failed) + " row(s) FAILED verification or errored (see the table)");
     return 1;
@@ -104,7 +121,7 @@ int run(int argc, char** argv) {
   cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
                 "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
                 "[--batch N] [--train-batches N,N,...] [--conv-batches N,N,...] [--runs N] [--pdl on|off] [--probes] [--image N] "
-                "[--gemm N] "
+                "[--gemm N] [--time-limit SECONDS] "
                 "[--no-hd-convs] [--json FILE]\n"
                 "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] [--json FILE]\n"
                 "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
@@ -150,6 +167,14 @@ int run(int argc, char** argv) {
   p.add({"", "--image", "N", "CPU: side of the square image for whole-network inference and --nodes' frame [256] "
                              "(the GPU rows use 1920 x 1080)",
          [&](const std::string& v) { image = cli::parse_int(v, "--image"); }});
+  p.add({"", "--time-limit", "SECONDS",
+         "GPU rows: start no row or group of rows after SECONDS (what is left is listed as skipped and "
+         "--json is still written); --json is also rewritten after every group, so a run killed midway "
+         "leaves its rows [0: no limit]",
+         [&](const std::string& v) {
+           g.time_limit_s = cli::parse_double(v, "--time-limit");
+           VDSR_USER_CHECK(g.time_limit_s >= 0, "--time-limit must be 0 (no limit) or more seconds, got " << v);
+         }});
   p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]",
          [&](const std::string& v) { g.gemm = cli::parse_int(v, "--gemm"); }});
   p.add({"", "--no-hd-convs", "", "GPU: skip the per-op conv rows at 1 x 1080 x 1920 (inference stays)",
@@ -193,6 +218,8 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(g.gemm >= 64, "--gemm must be at least 64, got " << g.gemm);
   VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
   VDSR_USER_CHECK(pdl.empty() || pdl == "on" || pdl == "off", "--pdl must be on or off, got '" << pdl << "'");
+  VDSR_USER_CHECK(g.time_limit_s == 0 || (!nodes && stages.folder.empty()),
+                  "--time-limit bounds the GPU op rows; --nodes and --stages run without it");
   const Device dev = select_device(gpu);
   VDSR_USER_CHECK(pdl.empty() || dev.is_cuda(),
                   "--pdl sets how kernels are launched on a GPU; the CPU backend launches none");
@@ -235,9 +262,9 @@ int run(int argc, char** argv) {
     g.precision = precision.empty() ? "all" : precision;
     return run_gpu(g, impl, json);
   }
-  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes,
-                  "--train-batches, --conv-batches, --runs and --probes are for the GPU rows; the CPU rows time "
-                  "--batch once");
+  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes && g.time_limit_s == 0,
+                  "--train-batches, --conv-batches, --runs, --probes and --time-limit are for the GPU rows; the CPU "
+                  "rows time --batch once");
   VDSR_USER_CHECK(impl == "all" || impl == "ours",
                   "--impl " << impl << " picks among the GPU rows; the CPU rows are ours alone (the PyTorch peer on "
                                "the CPU: bench/pytorch_cpu_peer.py)");

@@ -124,6 +124,8 @@ const std::vector<ConfigKey>& config_keys() {
        [](TrainOptions& o, const std::string& v) { o.train = split_list(v); }},
       {"val", "--val", false, [](const TrainOptions& o) { return join_list(o.val); },
        [](TrainOptions& o, const std::string& v) { o.val = split_list(v); }},
+      {"precision", "--precision", false, [](const TrainOptions& o) { return o.precision; },
+       [](TrainOptions& o, const std::string& v) { o.precision = v; }},
   };
   return keys;
 }
@@ -170,7 +172,6 @@ const char* init_name(InitFan f) { return f == InitFan::In ? "fan-in" : "fan-out
 std::map<std::string, std::string> train_config_record(const TrainOptions& o) {
   std::map<std::string, std::string> c;
   for (const auto& k : config_keys()) c[k.key] = k.get(o);
-  c["precision"] = o.precision;
   return c;
 }
 

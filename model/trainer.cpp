@@ -64,6 +64,11 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
     LoadedCheckpoint ck = load_checkpoint(o.resume, o.device);
     run.ckpt_config = ck.state.config;
     merge_checkpoint_config(o, run.ckpt_config);
+    // The run's compute mode goes on, except on the CPU, which has fp32 only.
+    if (o.given.count("--precision") == 0 && o.device.is_cpu() && o.precision != "fp32") {
+      log_info("the checkpoint's run computed in " + o.precision + "; the CPU computes in fp32 only, so it goes on in fp32");
+      o.precision = "fp32";
+    }
     // The shape comes from the tensors (older checkpoints may not record it in the config).
     take_shape(o, ck.model->config(), o.resume);
     run.model = std::move(ck.model);

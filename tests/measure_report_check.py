@@ -119,6 +119,13 @@ def main(work):
     expect("suggest png", r.stdout.strip(), want)
     r = subprocess.run([sys.executable, REPORT, "suggest", out, "jpg"], capture_output=True, text=True)
     expect("suggest jpg (at the bar)", r.stdout.strip(), "")
+    # A bench.json that vdsr_bench left midway (complete: false) is said to be partial; a whole one is not.
+    expect("a whole bench.json called partial", "bench.json is partial" in record, False)
+    bench = json.load(open(os.path.join(out, "bench.json")))
+    bench["complete"] = False
+    json.dump(bench, open(os.path.join(out, "bench.json"), "w"))
+    subprocess.run([sys.executable, REPORT, "record", out, ROOT], capture_output=True, text=True)
+    expect("a partial bench.json said so", "**bench.json is partial**" in open(os.path.join(out, "record.md")).read(), True)
     for p in problems:
         print("measure_report_check: FAILED: " + p, file=sys.stderr)
     if not problems:

@@ -143,6 +143,7 @@ TEST_CASE("vdsr_bench's table: cuDNN's best is the median over the runs of each 
   rows.push_back(gemm);
   const nlohmann::json t = bench::print_table(rows);
   REQUIRE(t.size() == rows.size());
+  CHECK(t == bench::table_json(rows));  // the JSON --json writes, checkpoints included
   const nlohmann::json& ours = t[3];
   REQUIRE(ours.at("impl") == "ours");
   CHECK(ours.at("cudnn_best_ms").get<double>() == Approx(0.0615).epsilon(1e-12));

@@ -313,6 +313,36 @@ TEST_CASE("resume refuses recipe options that differ from the checkpoint and nam
   REQUIRE(res.step == 5);
 }
 
+TEST_CASE("resume keeps the checkpoint's precision where --precision is left out, fp32 on the CPU") {
+  // The merge: a run option, taken when not given, free to change when given.
+  TrainOptions o;
+  merge_checkpoint_config(o, {{"precision", "bf16"}});
+  CHECK(o.precision == "bf16");
+  TrainOptions g;
+  g.precision = "fp32";
+  g.given = {"--precision"};
+  merge_checkpoint_config(g, {{"precision", "bf16"}});
+  CHECK(g.precision == "fp32");
+  CHECK(train_config_record(o).at("precision") == "bf16");
+  // A bf16 run's checkpoint resumed on the CPU goes on in fp32 and says so.
+  const std::string dir = test::temp_dir("train_precision"), hr = make_data(dir);
+  TrainOptions first = test::tiny_train(hr, dir + "/run");
+  first.max_steps = 2;
+  {
+    Quiet quiet;
+    run_training(first);
+  }
+  const std::string ckpt = dir + "/run/checkpoint.safetensors";
+  LoadedCheckpoint ck = load_checkpoint(ckpt, Device::cpu());
+  ck.state.config["precision"] = "bf16";
+  save_checkpoint(ckpt, *ck.model, ck.state);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --max-steps 1", &log) == 0);
+  INFO(log);
+  CHECK(log.find("the checkpoint's run computed in bf16; the CPU computes in fp32 only") != std::string::npos);
+  CHECK(log.find("in fp32") != std::string::npos);
+}
+
 TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") {
   const std::string dir = test::temp_dir("train_sigint"), hr = make_data(dir), out = dir + "/run";
   const std::string ckpt = out + "/checkpoint.safetensors";

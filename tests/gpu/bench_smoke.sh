@@ -5,7 +5,8 @@
 # (both thread orders bit for bit against the CPU's finish) and the probes (--probes: probe 0 bit
 # for bit against its registry row; on a GPU without wgmma a skipped row); then --nodes (batch 2,
 # two repeats) must time every table and the node floor; then our rows with --pdl on (conv rows at
-# batches 1 and 2) must pass their verification.
+# batches 1 and 2) must pass their verification; and a run with --time-limit already passed must
+# start no row, list what it left out as skipped, exit 0 and still write a complete JSON.
 # Without a usable GPU it reports itself skipped (77), or fails with VDSR_REQUIRE_GPU=1.
 # Usage: bench_smoke.sh BIN_DIR OUT_DIR
 set -uo pipefail
@@ -27,6 +28,7 @@ grep -q '"rows"' "$out/bench-smoke.json" || { echo "no rows in the JSON"; exit 1
 grep -q '"run_ms"' "$out/bench-smoke.json" || { echo "no per-run times (--runs 2) in the JSON"; exit 1; }
 grep -q '"op": "wgrad_finish"' "$out/bench-smoke.json" || { echo "no weight-gradient finish rows in the JSON"; exit 1; }
 grep -q '"impl": "probe"' "$out/bench-smoke.json" || { echo "no probe rows (--probes) in the JSON"; exit 1; }
+grep -q '"complete": true' "$out/bench-smoke.json" || { echo "the finished run's JSON does not say complete"; exit 1; }
 # --nodes: every op of an iteration replayed from its graph and of a 1080p frame, every precision.
 nodes_log="$out/nodes-smoke.txt"
 "$bin/vdsr_bench" -g 0 --nodes --reps 2 --batch 2 --json "$out/nodes-smoke.json" > "$nodes_log" 2>&1
@@ -46,4 +48,16 @@ if grep -q "FAILED" "$pdl_log" "$out/pdl-smoke.json"; then echo "a row failed it
 grep -q '"programmatic_launch": true' "$out/pdl-smoke.json" || { echo "the JSON does not say PDL was on"; exit 1; }
 grep -q '"1x41x41 64->64"' "$out/pdl-smoke.json" && grep -q '"2x41x41 64->64"' "$out/pdl-smoke.json" ||
   { echo "--conv-batches 1,2 did not give conv rows at both batches"; exit 1; }
+# --time-limit: a limit passed before the first row leaves every row out, in words.
+limit_log="$out/limit-smoke.txt"
+"$bin/vdsr_bench" -g 0 --impl ours --reps 1 --batch 2 --no-hd-convs --time-limit 0.001 --json "$out/limit-smoke.json" \
+  > "$limit_log" 2>&1
+rc=$?
+cat "$limit_log"
+[ "$rc" = 0 ] || { echo "vdsr_bench --time-limit exited $rc"; exit 1; }
+grep -q '"complete": true' "$out/limit-smoke.json" || { echo "--time-limit: no complete JSON"; exit 1; }
+n_ok="$(grep -c '"status": "ok"' "$out/limit-smoke.json")"
+n_cut="$(grep -c 'skipped: --time-limit' "$out/limit-smoke.json")"
+[ "$n_ok" = 0 ] && [ "$n_cut" -ge 3 ] ||
+  { echo "--time-limit 0.001: $n_ok rows ran, $n_cut said the limit (want 0 and at least 3)"; exit 1; }
 echo "bench smoke: passed"
