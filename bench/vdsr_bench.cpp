@@ -180,7 +180,7 @@ int run(int argc, char** argv) {
   p.add({"", "--no-hd-convs", "", "GPU: skip the per-op conv rows at 1 x 1080 x 1920 (inference stays)",
          [&](const std::string&) { g.hd_convs = false; }});
   p.add({"", "--json", "FILE", "also write the rows as JSON",
-         [&](const std::string& v) { json = cli::output_file(v, "--json"); }});
+         [&](const std::string& v) { json = cli::json_file(v); }});
   bool list = false;
   p.add({"", "--list-kernels", "", "GPU: list the conv kernel registry (which rows this GPU runs, the defaults) and exit",
          [&](const std::string&) { list = true; }});

@@ -539,6 +539,10 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const bool new_out = !fs::exists(o.out, made);
   fs::create_directories(o.out, made);
   VDSR_USER_CHECK(!made, "cannot create the --out folder '" << o.out << "': " << made.message());
+  // Temporaries a killed run of this host left (a checkpoint cut short), never another host's.
+  if (coll->rank() == 0)
+    for (const auto& r : remove_stale_temporaries(o.out, false))
+      log_info("removed " + printable(r) + " (left by a run of this host that is gone)");
   // A run that fails while it is set up (no images, a bad --val, too little memory) leaves no empty
   // --out folder of its own making behind.
   struct EmptyOutGuard {

@@ -822,6 +822,15 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr -t 99999999999 --bicubic -i " + a + " -o " + dir + "/o.png", "99999999999 is out of range"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/no/r.json", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir, "is a folder"},
+      // --json never replaces an image, a model, a checkpoint, a log or any other file that is not JSON.
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + a, "names an image file (.png)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/o.png", "names an image file"},
+      {"vdsr_eval --bicubic --data " + samples + " --json " + dir + "/m.safetensors",
+       "names a model or checkpoint file (.safetensors)"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/tj --json " + dir + "/train.jsonl",
+       "names a JSON Lines log file"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/notes.txt",
+       "the file exists and is not a JSON report"},
       {"vdsr_sr -g -1 -m " + a + " -i " + a + " -o " + dir + "/o.png", "is a PNG image, not a model"},
       {"vdsr_sr --bicubic " + a + " " + dir + "/o.png", "unexpected argument"},
       {"vdsr_sr --bicubic --shard 0/0 -i " + a + " -o " + dir + "/o.png", "the number of shards must be at least 1"},
@@ -1082,4 +1091,19 @@ TEST_CASE("vdsr_convert: a safetensors model keeps its weights and says so, and 
     CHECK(log.find("is the input") != std::string::npos);
     CHECK(test::file_bytes(dir + "/m.safetensors") == before);
   }
+}
+
+TEST_CASE("a file-size limit fails a write in words, with no temporary left, in every tool") {
+  // ulimit -f in a subshell: the tool must report EFBIG itself (SIGXFSZ ignored), not be killed.
+  const std::string dir = test::temp_dir("cli_fsize");
+  std::string log;
+  const std::string out = dir + "/big.safetensors";
+  const int rc = run_command("bash -c 'ulimit -f 100; " + bin("vdsr_convert") + " " + std::string(VDSR_SOURCE_DIR) +
+                                 "/model/vdsr.safetensors " + out + "'",
+                             &log);
+  INFO(log);
+  CHECK(rc == 1);
+  CHECK(log.find("File too large") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(out));
+  for (const auto& e : std::filesystem::directory_iterator(dir)) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
 }

@@ -19,6 +19,7 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/atomic_file.h"
 #include "engine/buffer.h"
 #include "engine/log.h"
 #include "image/eval_protocol.h"
@@ -341,6 +342,26 @@ TEST_CASE("resume keeps the checkpoint's precision where --precision is left out
   INFO(log);
   CHECK(log.find("the checkpoint's run computed in bf16; the CPU computes in fp32 only") != std::string::npos);
   CHECK(log.find("in fp32") != std::string::npos);
+}
+
+TEST_CASE("a run removes the checkpoint temporaries of this host's dead processes from --out") {
+  const std::string dir = test::temp_dir("train_stale"), hr = make_data(dir);
+  fs::create_directories(dir + "/run");
+  const pid_t dead = fork();
+  if (dead == 0) _exit(0);
+  REQUIRE(waitpid(dead, nullptr, 0) == dead);
+  const std::string stale = dir + "/run/checkpoint.safetensors.tmp." + temporary_host_tag() + "." +
+                            std::to_string(dead) + ".0";
+  const std::string other = dir + "/run/checkpoint.safetensors.tmp.some-other-host." + std::to_string(dead) + ".0";
+  for (const auto& f : {stale, other}) std::ofstream(f) << "partial";
+  TrainOptions o = test::tiny_train(hr, dir + "/run");
+  o.max_steps = 1;
+  {
+    Quiet quiet;
+    run_training(o);
+  }
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(other));  // another host's process may be writing it now
 }
 
 TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") {

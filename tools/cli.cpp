@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -159,7 +162,36 @@ std::string output_file(const std::string& path, const char* flag) {
   return path;
 }
 
+std::string json_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  output_file(path, "--json");
+  // The report replaces its file whole: a slip that names an image, a model, a checkpoint or a log
+  // (the input, or what the run itself writes) would lose that file.
+  std::string ext = fs::path(path).extension().string();
+  for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  const bool image = has_image_extension(path);
+  const bool model = ext == ".safetensors" || ext == ".mat" || ext == ".pt" || ext == ".pth" || ext == ".ckpt";
+  VDSR_USER_CHECK(!image && !model && ext != ".jsonl",
+                  "--json " << path << ": names " << (image ? "an image" : model ? "a model or checkpoint" : "a JSON Lines log")
+                            << " file (" << ext << "), which the report would replace; give the report a name of "
+                            << "its own, such as report.json");
+  std::error_code ec;
+  if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0) {
+    std::ifstream in(path, std::ios::binary);
+    char c = ' ';
+    while (in.get(c) && std::isspace(static_cast<unsigned char>(c))) {
+    }
+    VDSR_USER_CHECK(!in || c == '{' || c == '[',
+                    "--json " << path << ": the file exists and is not a JSON report; it is left as it is (remove "
+                              << "it, or give another name)");
+  }
+  return path;
+}
+
 int run_main(const std::function<int()>& body) {
+  // A file-size limit (ulimit -f) must fail a write with EFBIG, reported in words like a full disk
+  // (and its temporary removed), not kill the process with SIGXFSZ halfway through.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     // The environment's settings, checked before any work: a bad one would otherwise fail on the
     // first image that reaches the CPU kernels (once per image) or start thousands of threads.

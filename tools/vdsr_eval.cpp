@@ -297,7 +297,7 @@ int run(int argc, char** argv) {
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
   p.add({"", "--json", "FILE", "also write the results as JSON, every image's scores included",
-         [&](const std::string& v) { o.json = cli::output_file(v, "--json"); }});
+         [&](const std::string& v) { o.json = cli::json_file(v); }});
   p.add({"", "--save", "DIR",
          "also write every scored output as an 8-bit grey PNG (the protocol's Y before the shave): "
          "DIR/SET/xS/IMAGE.png; with --table3 DIR/METHOD/SET/xS/IMAGE.png",

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -177,7 +176,7 @@ int run(int argc, char** argv) {
          "(auto/N: or a Kubernetes Indexed Job) [auto inside a Slurm job array, else all]",
          [&](const std::string& v) { o.shard = v; }});
   p.add({"", "--json", "FILE", "also write a report: every file (input, output, status, reason, sizes, seconds) and the totals",
-         [&](const std::string& v) { o.json = cli::output_file(v, "--json"); }});
+         [&](const std::string& v) { o.json = cli::json_file(v); }});
   p.add({"", "--progress", "json", "progress as JSON events on stderr, one per line (start, progress, image, done)",
          [&](const std::string& v) {
            VDSR_USER_CHECK(v == "json", "--progress: the only form is 'json', got '" << v << "'");
@@ -396,9 +395,4 @@ int run(int argc, char** argv) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  // A file-size limit (ulimit -f) must fail the write with EFBIG, reported like a full disk, not
-  // kill the process with SIGXFSZ halfway through a batch.
-  std::signal(SIGXFSZ, SIG_IGN);
-  return cli::run_main([&] { return run(argc, argv); });
-}
+int main(int argc, char** argv) { return cli::run_main([&] { return run(argc, argv); }); }

@@ -143,7 +143,7 @@ int run(int argc, char** argv) {
       [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); });
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = v; });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
-      [&](const std::string& v) { o.json = cli::output_file(v, "--json"); });
+      [&](const std::string& v) { o.json = cli::json_file(v); });
   bool print_config = false;
   p.add({"", "--print-config", "", "print the options this command line resolves to (key=value) and exit",
          [&](const std::string&) { print_config = true; }});
