@@ -59,6 +59,19 @@ std::string same_extension(const fs::path& input) {
 
 }  // namespace
 
+namespace {
+// Refuses an input that does not exist; "photo.png/" (a file named like a folder) says so.
+void check_input_exists(const std::string& input) {
+  std::error_code ec;
+  if (fs::exists(input, ec)) return;
+  std::string bare = input;
+  while (bare.size() > 1 && bare.back() == '/') bare.pop_back();
+  VDSR_USER_CHECK(bare == input || !fs::is_regular_file(bare, ec),
+                  "input '" << input << "' names a folder, but '" << bare << "' is a file: drop the trailing '/'");
+  VDSR_USER_FAIL("input '" << input << "' does not exist");
+}
+}  // namespace
+
 std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag) {
   const std::string flag = format_flag == kSameFormat ? format_flag : writable_format(format_flag);
   VDSR_USER_CHECK(format_flag.empty() || !flag.empty(),
@@ -68,7 +81,7 @@ std::string output_format(const std::string& input, const std::string& output, c
   VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
   const bool from_stdin = input == kStdStream;
-  VDSR_USER_CHECK(from_stdin || fs::exists(input, ec), "input '" << input << "' does not exist");
+  if (!from_stdin) check_input_exists(input);
   // Standard output has no name: -f says the format (same: the input's, png for standard input).
   if (output == kStdStream)
     return flag.empty() ? "png" : flag == kSameFormat ? writable_format(same_extension(input)) : flag;
@@ -96,6 +109,13 @@ std::string output_format(const std::string& input, const std::string& output, c
 
 void make_writable_folder(const std::string& dir, const std::string& what) {
   std::error_code ec;
+  // A file where a folder of the path should be: say which, not the system's "File exists".
+  for (fs::path p = fs::path(dir).lexically_normal(); !p.empty() && p != p.root_path(); p = p.parent_path()) {
+    if (p.filename().empty()) continue;  // the trailing '/' of "out/"
+    VDSR_USER_CHECK(!fs::exists(p, ec) || fs::is_directory(p, ec),
+                    "cannot create " << what << " '" << dir << "': '" << p.string() << "' is a file, not a folder");
+    if (fs::exists(p, ec)) break;
+  }
   fs::create_directories(dir, ec);
   VDSR_USER_CHECK(!ec && fs::is_directory(dir), "cannot create " << what << " '" << dir << "': " << ec.message());
   VDSR_USER_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, what << " '" << dir << "' is not writable");
@@ -132,7 +152,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     VDSR_USER_CHECK(input != kStdStream || output == kStdStream || !names_folder(output),
                     "-i - (" << kStdinName << ") has no file name to name an output after in " << output
                              << ": give -o FILE or -o -");
-    VDSR_USER_CHECK(input == kStdStream || fs::exists(in, ec), "input '" << input << "' does not exist");
+    if (input != kStdStream) check_input_exists(input);
     if (output != kStdStream) {
       const fs::path out(output);
       make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
@@ -144,7 +164,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     plan.jobs.push_back({input, output});
     return plan;
   }
-  VDSR_USER_CHECK(fs::exists(in, ec), "input '" << input << "' does not exist");
+  check_input_exists(input);
 
   if (!fs::is_directory(in)) {
     fs::path out(output);

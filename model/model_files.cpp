@@ -58,14 +58,15 @@ int model_scale(const VdsrWeights& w) {
   return -1;
 }
 
-void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale) {
+void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale,
+                       const char* scale_flag) {
   const int serves = model_scale(w);
   const std::string sx = format_scale(scale);
   const bool whole = scale == std::floor(scale);
   VDSR_USER_CHECK(serves <= 0 || double(serves) == scale,
                   printable(path) << " is an SRCNN model for x" << serves << " (one model per scale); it cannot "
                                   << "upscale " << sx << ": use " << (whole ? "its " + sx + " model" : "a VDSR model")
-                                  << ", or -s " << serves);
+                                  << ", or " << scale_flag << " " << serves);
   if (serves < 0) {
     VDSR_USER_CHECK(whole, printable(path) << " is an SRCNN model of unknown scale (one model per integer scale); "
                                               "it cannot upscale " << sx);

@@ -30,7 +30,9 @@ int model_scale(const VdsrWeights& w);
 // factor but that integer); an SRCNN model of unknown scale is used at `scale` with a warning. A
 // VDSR model whose metadata lists its training scales ("scales", as vdsr_train writes it) warns
 // when the factor the network runs at, `net_scale` (0: `scale`; vdsr_sr's may differ, model/upscale.h),
-// lies outside them.
-void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale = 0);
+// lies outside them. `scale_flag` is the flag that would pick the model's own scale in the refusal
+// ("-s" for vdsr_sr, "--scales" for vdsr_eval).
+void check_model_scale(const VdsrWeights& w, const std::string& path, double scale, double net_scale = 0,
+                       const char* scale_flag = "-s");
 
 }  // namespace vdsr

@@ -721,7 +721,7 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   // A missing output, one of the wrong size, a missing scale, and --score with a model: refused in words.
   fs::rename(dir + "/out/Tiny/x3/b.tif", dir + "/out/Tiny/x3/c.png");
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
-  CHECK(log.find("--score: no output for " + set + "/b.bmp in " + dir + "/out (expected b.png") != std::string::npos);
+  CHECK(log.find("--score: no output for " + set + "/b.bmp in " + dir + "/out/Tiny/x3 (expected b.png") != std::string::npos);
   fs::remove(dir + "/out/Tiny/x3/c.png");
   fs::copy_file(dir + "/out/Tiny/x2/b.png", dir + "/out/Tiny/x3/b.png");
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
@@ -791,6 +791,10 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
   save_weights(dir + "/srcnn_x3.safetensors", srcnn, sp.data(), {{"scale", "3"}});
   fs::create_directories(dir + "/g16");
+  for (const char* twin : {"/one/Set", "/two/Set"}) {
+    fs::create_directories(dir + twin);
+    save_image(dir + twin + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
+  }
   Image deep = test_image(24, 24, 1, 2);
   deep.bits = 16;
   save_image(dir + "/g16/deep.png", deep, ImageFormat::PNG);
@@ -811,6 +815,9 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
        "with -s"},
       {"vdsr_sr --bicubic --suffix x/y -i " + a + " -o " + dir + "/sfx", "--suffix 'x/y' may not hold a '/'"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
+      {"vdsr_sr --bicubic -i " + a + "/ -o " + dir + "/o.png", "is a file: drop the trailing '/'"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/notes.txt/o.png", "notes.txt' is a file, not a folder"},
+      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/notes.txt/", "notes.txt' is a file, not a folder"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out.jpg", "is a folder, so its outputs go to a folder"},
@@ -819,6 +826,13 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --tile -3 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile"},
       {"vdsr_sr --bicubic -i", "needs a value"},
       {"vdsr_sr -t 1 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile must be 0 (auto) or at least 16"},
+      {"vdsr_sr -t 8 --bicubic -i " + a + " -o " + dir + "/o.png", "for VDSR 20 pixels on a GPU, 56 on the CPU"},
+      {"vdsr_eval -g -1 -m " + dir + "/srcnn_x3.safetensors --data " + samples + " --scales 2",
+       "it cannot upscale x2: use its x2 model, or --scales 3"},
+      {"vdsr_eval -g -1 --table3 --data " + samples + " --models srcnn-x2=" + dir + "/srcnn_x3.safetensors",
+       "that file is the SRCNN model for x3; give it as srcnn-x3= and the x2 model as srcnn-x2="},
+      {"vdsr_eval --bicubic --data " + dir + "/one/Set," + dir + "/two/Set",
+       "are both named 'Set' (a set is named by its folder)"},
       {"vdsr_sr -t 99999999999 --bicubic -i " + a + " -o " + dir + "/o.png", "99999999999 is out of range"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/no/r.json", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir, "is a folder"},

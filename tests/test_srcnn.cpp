@@ -303,7 +303,7 @@ TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale, the tools
   CHECK(run_command(bin("vdsr_eval") + " -g -1 --table3 --models srcnn-x3=" + dir + "/srcnn_x2.mat --data " + dir +
                         "/set",
                     &log) == 1);
-  CHECK_THAT(log, Catch::Contains("cannot upscale x3"));
+  CHECK_THAT(log, Catch::Contains("that file is the SRCNN model for x2; give it as srcnn-x2="));
   CHECK(run_command(bin("vdsr_eval") + " -g -1 --table3 --models srcnn=" + dir + "/srcnn_x2.mat", &log) == 1);
   CHECK_THAT(log, Catch::Contains("unknown key 'srcnn'"));
 }

@@ -131,6 +131,11 @@ std::vector<Method> table3_methods(const Options& o, Device dev, Precision preci
     Loaded l = load_net(it->second, dev, Precision::Fp32);  // SRCNN runs in fp32 only, whatever --precision says
     VDSR_USER_CHECK(l.weights.config.arch == Arch::Srcnn,
                     "--models srcnn-x" << scale << "=" << it->second << ": that file is a VDSR model, not SRCNN");
+    const int serves = model_scale(l.weights);
+    VDSR_USER_CHECK(serves <= 0 || serves == scale,
+                    "--models srcnn-x" << scale << "=" << it->second << ": that file is the SRCNN model for x" << serves
+                                       << "; give it as srcnn-x" << serves << "= and the x" << scale
+                                       << " model as srcnn-x" << scale << "=");
     check_model_scale(l.weights, it->second, scale);
     srcnn.desc += (srcnn.desc.empty() ? "" : "; ") + std::string("x") + std::to_string(scale) + ": " + l.desc;
     srcnn.nets[scale] = std::move(l.net);
@@ -157,7 +162,7 @@ Method single_method(Options& o, Device dev, Precision precision) {
   VDSR_USER_CHECK(serves >= 0 || (o.scales_given && o.scales.size() == 1),
                   printable(path) << " is an SRCNN model (one model per scale) and neither its metadata nor its file "
                                      "name gives its scale: pass the one scale it was trained for, --scales N");
-  for (const int s : o.scales) check_model_scale(l.weights, path, s);
+  for (const int s : o.scales) check_model_scale(l.weights, path, s, 0, "--scales");
   Method m;
   m.name = "model";
   m.desc = l.desc;
@@ -186,10 +191,12 @@ std::vector<std::string> saved_names(const std::vector<std::string>& files, cons
 }
 
 // --score: the outputs made elsewhere for one set and scale, by file stem, from DIR/SET/xS (the
-// layout --save writes; any image format). Refused, naming the folder: a missing folder, two files
+// layout --save writes, prediction_dir; any image format). Refused, naming the folder: a missing folder, two files
 // with one stem.
-std::map<std::string, std::string> prediction_files(const std::string& root, const std::string& set, int scale) {
-  const std::string dir = (fs::path(root) / set / ("x" + std::to_string(scale))).string();
+std::string prediction_dir(const std::string& root, const std::string& set, int scale) {
+  return (fs::path(root) / set / ("x" + std::to_string(scale))).string();
+}
+std::map<std::string, std::string> prediction_files(const std::string& dir, const std::string& set, int scale) {
   VDSR_USER_CHECK(fs::is_directory(dir), "--score: no folder " << printable(dir) << " (the outputs of set " << set
                                                                << " at x" << scale << ", as --save lays them out)");
   std::map<std::string, std::string> by_stem;
@@ -227,15 +234,16 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
   const auto t0 = std::chrono::steady_clock::now();
   Cell c;
   Vdsr* net = m.net(scale);
+  const std::string score_dir = m.predictions.empty() ? std::string() : prediction_dir(m.predictions, set, scale);
   const std::map<std::string, std::string> outputs =
-      m.predictions.empty() ? std::map<std::string, std::string>() : prediction_files(m.predictions, set, scale);
+      m.predictions.empty() ? std::map<std::string, std::string>() : prediction_files(score_dir, set, scale);
   Progress progress(label, int64_t(samples.size()), "img");
   if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
   for (size_t i = 0; i < samples.size(); ++i) {
     const EvalSample& sample = samples[i];
     // In pieces where a device cannot take the whole image (model/tiled.h): the same output.
     const int tile = net == nullptr ? 0 : auto_tile(*net, sample.input.height, sample.input.width);
-    const Plane out = !m.predictions.empty() ? load_prediction(outputs, sample, m.predictions)
+    const Plane out = !m.predictions.empty() ? load_prediction(outputs, sample, score_dir)
                       : net == nullptr       ? sample.input
                       : tta                  ? run_model_tta(*net, sample.input, tile)
                                              : run_model_tiled(*net, sample.input, tile);
@@ -345,6 +353,15 @@ int run(int argc, char** argv) {
   if (o.data.empty()) o.data = default_sets();
   std::vector<std::vector<std::string>> set_files;
   for (const auto& dir : o.data) set_files.push_back(images_in(dir));
+  // Sets are named by their folder: two of one name would share --save's folders and be one name in
+  // the table and the JSON.
+  std::map<std::string, std::string> named;
+  for (const auto& dir : o.data) {
+    const auto [at, fresh] = named.emplace(set_name(dir), dir);
+    VDSR_USER_CHECK(fresh, "--data: " << printable(at->second) << " and " << printable(dir) << " are both named '"
+                                      << at->first << "' (a set is named by its folder), so their rows and --save's "
+                                      << "images could not be told apart; give each set a folder of its own name");
+  }
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
   for (const Method& m : methods)
     log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.nets.empty() ? ", test-time augmentation x8" : ""));

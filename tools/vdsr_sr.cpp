@@ -192,10 +192,11 @@ int run(int argc, char** argv) {
                                                      << " exclude each other: give a factor, or the output's size");
   VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
   VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
-  // Each tile also runs its halo (20 pixels on every side for VDSR): a tile of 1 computes 1,681
-  // pixels for every pixel it keeps.
+  // Each tile also runs its halo (VDSR: 20 pixels on every side on a GPU, 56 on the CPU, model/tiled.h):
+  // a tile of 1 would compute 1,681 pixels or more for every pixel it keeps.
   VDSR_USER_CHECK(o.tile == 0 || o.tile >= 16, "--tile must be 0 (auto) or at least 16 output pixels (each tile "
-                                                "also runs a halo of 20 pixels on every side), got " << o.tile);
+                                                "also runs a halo on every side: for VDSR 20 pixels on a GPU, 56 on "
+                                                "the CPU), got " << o.tile);
   VDSR_USER_CHECK(o.save.jpeg_quality >= 1 && o.save.jpeg_quality <= 100,
              "--jpg-quality must be 1..100, got " << o.save.jpeg_quality);
   VDSR_USER_CHECK(o.save.png_level >= 0 && o.save.png_level <= 9,
