@@ -99,10 +99,16 @@ std::vector<std::string> image_files(const std::string& folder, int limit) {
   return files;
 }
 
-// The codec row of these bytes, or null (with a warning) when none of this build reads them.
+// The codec row of these bytes, or null (with a warning) when none of this build reads them or
+// they do not decode (an empty, truncated or corrupt file): every file that cannot be timed is
+// skipped alike, as vdsr_sr reports and skips it. One untimed decode checks the whole file.
 const codec::Codec* codec_or_warn(const std::vector<unsigned char>& bytes, const std::string& path) {
   try {
-    return &codec::codec_of({bytes.data(), bytes.size()}, path);
+    const codec::Codec* c = &codec::codec_of({bytes.data(), bytes.size()}, path);
+    const codec::Bytes b{bytes.data(), bytes.size()};
+    int orientation = 1;
+    (void)c->decode(b, path, c->probe(b, path), orientation);
+    return c;
   } catch (const Error& e) {
     log_warning("skipped: " + describe_error(e, false));
     return nullptr;
@@ -146,7 +152,13 @@ int run_stages(const StagesOptions& o) {
   std::string network_what;
   int network_images = 0, colour_images = 0, grey_images = 0;
   for (const std::string& path : files) {
-    const std::vector<unsigned char> bytes = codec::read_file(path);
+    std::vector<unsigned char> bytes;
+    try {
+      bytes = codec::read_file(path);
+    } catch (const Error& e) {
+      log_warning("skipped: " + describe_error(e, false));
+      continue;
+    }
     const codec::Codec* c = codec_or_warn(bytes, path);
     if (c == nullptr) continue;
     const codec::Bytes b{bytes.data(), bytes.size()};

@@ -233,6 +233,18 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   }
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + dir + "/missing", &log) == 1);
   CHECK(log.find("is not a folder") != std::string::npos);
+  // An empty and a truncated image are skipped with a warning each, like a file no codec reads.
+  const std::string bad = dir + "/bad";
+  fs::create_directories(bad);
+  save_image(bad + "/a.png", test_image(24, 16, 3, 1), ImageFormat::PNG);
+  write_text(bad + "/empty.png", "");
+  const std::string whole = test::file_bytes(bad + "/a.png");
+  write_text(bad + "/cut.png", whole.substr(0, whole.size() / 2));
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 0);
+  INFO(log);
+  CHECK(log.find("skipped: ") != std::string::npos);
+  CHECK(log.find("empty.png") != std::string::npos);
+  CHECK(log.find("cut.png") != std::string::npos);
 }
 
 TEST_CASE("vdsr_sr reports a corrupt image and still upscales the others") {
