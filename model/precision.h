@@ -16,6 +16,11 @@ namespace vdsr {
 Precision parse_precision(const std::string& name);
 const char* precision_name(Precision p);
 
+// What a user should know before trusting a compute mode: empty for the modes whose kernels have
+// passed their tests on a GPU; for tf32, which has never run on one, that its results are
+// unverified (the GPU verification issue removes the note once its tests and gate pass).
+std::string unverified_note(Precision p);
+
 // How one layer runs in a precision: its math, the types of the maps it reads and writes, and
 // which GEMM copy of the hidden layers' weights it reads (-1: the fp32 master weights).
 struct LayerPlan {

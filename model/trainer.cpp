@@ -69,6 +69,8 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
       log_info("the checkpoint's run computed in " + o.precision + "; the CPU computes in fp32 only, so it goes on in fp32");
       o.precision = "fp32";
     }
+    if (o.given.count("--precision") == 0)  // the command line's mode was announced when it was parsed
+      if (const std::string note = unverified_note(parse_precision(o.precision)); !note.empty()) log_warning(note);
     // The shape comes from the tensors (older checkpoints may not record it in the config).
     take_shape(o, ck.model->config(), o.resume);
     run.model = std::move(ck.model);

@@ -107,11 +107,11 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
 
 TEST_CASE("the tf32 mode is announced as unverified on a GPU, fp32 and bf16 are not") {
   // check_precision logs this note as a warning on a GPU (the CPU refuses tf32 before it: above).
-  const std::string note = cli::unverified_note(Precision::Tf32);
+  const std::string note = unverified_note(Precision::Tf32);
   CHECK(note.find("--precision tf32 has not run on a GPU yet") != std::string::npos);
   CHECK(note.find("unverified") != std::string::npos);
-  CHECK(cli::unverified_note(Precision::Fp32).empty());
-  CHECK(cli::unverified_note(Precision::Bf16).empty());
+  CHECK(unverified_note(Precision::Fp32).empty());
+  CHECK(unverified_note(Precision::Bf16).empty());
   CHECK(cli::check_precision("fp32", false) == Precision::Fp32);
 }
 

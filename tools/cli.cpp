@@ -124,13 +124,6 @@ std::string version_text(const std::string& program) {
   return os.str();
 }
 
-std::string unverified_note(Precision p) {
-  if (p != Precision::Tf32) return {};
-  return "--precision tf32 has not run on a GPU yet: its kernels are written and covered by GPU tests, "
-         "but their results, speed and accuracy on hardware are unverified (README); fp32 and bf16 are "
-         "the tested modes";
-}
-
 Precision check_precision(const std::string& precision, bool on_gpu) {
   const Precision p = parse_precision(precision);
   VDSR_USER_CHECK(p == Precision::Fp32 || on_gpu,

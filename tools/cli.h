@@ -64,12 +64,8 @@ std::string output_dir(const std::string& path, const char* flag);
 int run_main(const std::function<int()>& body);
 
 // Validates --precision: fp32 everywhere; tf32/bf16 only on a GPU (an Error on the CPU). On a GPU,
-// a mode that has not run on one yet is announced with a warning (unverified_note).
+// a mode that has not run on one yet is announced with a warning (unverified_note, model/precision.h).
 Precision check_precision(const std::string& precision, bool on_gpu);
 
-// What a user should know before trusting a compute mode: empty for the modes whose kernels have
-// passed their tests on a GPU; for tf32, which has never run on one, that its results are
-// unverified (the GPU verification issue removes the note once its tests and gate pass).
-std::string unverified_note(Precision p);
 
 }  // namespace vdsr::cli
