@@ -1059,6 +1059,19 @@ TEST_CASE("vdsr_sr: --jpg-quality, --png-level and --webp-quality take their who
   check_refused(sr, dir, refused);
 }
 
+TEST_CASE("a value flag given twice: the last wins, with a warning naming both values") {
+  const std::string dir = test::temp_dir("cli_twice");
+  save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
+  save_image(dir + "/b.png", test_image(6, 6, 3, 2), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/a.png -i " + dir + "/b.png -o " + dir + "/o.png", &log) == 0);
+  CHECK(log.find("-i is given more than once ('" + dir + "/a.png', then '" + dir + "/b.png'): the last one is used") !=
+        std::string::npos);
+  CHECK(load_image(dir + "/o.png").width == 12);  // b.png's 6 pixels, x2
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 2 -s 2 -i " + dir + "/a.png -o " + dir + "/p.png", &log) == 0);
+  CHECK(log.find("more than once") == std::string::npos);  // the same value twice says nothing
+}
+
 TEST_CASE("the flag parser: --name=value, short and long forms, and what a switch or a missing value is") {
   int number = 0;
   std::string name = "unset";

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 
 #include "engine/cpu_features.h"
@@ -65,6 +66,7 @@ void Parser::apply(const std::string& long_name, const std::string& value) const
 void Parser::parse(int argc, char** argv) { parse_positional(argc, argv, nullptr); }
 
 void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* positional) {
+  std::map<std::string, std::string> given;  // a value flag's first value, to say when it is overridden
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (positional != nullptr && (arg.empty() || arg[0] != '-' || arg == "-")) {
@@ -111,6 +113,11 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
         VDSR_USER_CHECK(!is_flag, "option " << arg << " needs a value (" << match->value_name << "), got the option "
                                             << value);
       }
+      // "-i a.png -i b.png" reads one image: the last value wins, as in most tools, but not silently.
+      const auto [first, fresh] = given.emplace(match->long_name, value);
+      if (!fresh && first->second != value)
+        log_warning(arg + " is given more than once ('" + first->second + "', then '" + value +
+                    "'): the last one is used");
       match->set(value);
     }
   }
