@@ -1059,6 +1059,15 @@ TEST_CASE("vdsr_sr: --jpg-quality, --png-level and --webp-quality take their who
   check_refused(sr, dir, refused);
 }
 
+TEST_CASE("vdsr_eval --bicubic with -g N says the device has no effect") {
+  const std::string samples = std::string(VDSR_SOURCE_DIR) + "/samples";
+  std::string plain, with_gpu;
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic -q --scales 2 --data " + samples, &plain) == 0);
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic -g 0 --scales 2 --data " + samples, &with_gpu) == 0);
+  CHECK(with_gpu.find("warning: -g 0 has no effect with --bicubic") != std::string::npos);
+  CHECK(plain.find("has no effect") == std::string::npos);
+}
+
 TEST_CASE("a value flag given twice: the last wins, with a warning naming both values") {
   const std::string dir = test::temp_dir("cli_twice");
   save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);

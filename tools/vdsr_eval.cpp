@@ -332,6 +332,10 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(!o.colour || !o.save.empty(), "--colour is how --save writes its pictures: give --save DIR too");
   VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
   std::vector<Method> methods;
+  // No network runs for --bicubic or --score: say so rather than ignore a device asked for.
+  if ((o.bicubic || !o.score.empty()) && o.gpu != kDefaultDevice && o.gpu != -1)
+    log_warning("-g " + std::to_string(o.gpu) + " has no effect with " + (o.bicubic ? "--bicubic" : "--score") +
+                ": no network runs, the CPU scores");
   if (!o.score.empty()) {
     methods.resize(1);
     methods[0].name = "scored";
