@@ -85,9 +85,11 @@ int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& jso
   if (!json.empty()) write_json(table, failed, true);
   int cut = 0;
   for (const auto& r : rows) cut += r.status.find("--time-limit") != std::string::npos ? 1 : 0;
-  if (cut > 0)
-    log_warning(std::to_string(cut) + " row(s) or group(s) of rows not run: --time-limit " +
-                std::to_string(int(o.time_limit_s)) + " s reached");
+  if (cut > 0) {
+    char limit[32];
+    std::snprintf(limit, sizeof limit, "%g", o.time_limit_s);
+    log_warning(std::to_string(cut) + " row(s) or group(s) of rows not run: --time-limit " + limit + " s reached");
+  }
   if (failed > 0) {
     log_error(std::to_string(failed) + " row(s) FAILED verification or errored (see the table)");
     return 1;

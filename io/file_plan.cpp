@@ -57,9 +57,6 @@ std::string same_extension(const fs::path& input) {
   return writable_format(ext).empty() ? "png" : ext;
 }
 
-}  // namespace
-
-namespace {
 // Refuses an input that does not exist; "photo.png/" (a file named like a folder) says so.
 void check_input_exists(const std::string& input) {
   std::error_code ec;
@@ -70,6 +67,7 @@ void check_input_exists(const std::string& input) {
                   "input '" << input << "' names a folder, but '" << bare << "' is a file: drop the trailing '/'");
   VDSR_USER_FAIL("input '" << input << "' does not exist");
 }
+
 }  // namespace
 
 std::string output_format(const std::string& input, const std::string& output, const std::string& format_flag) {
