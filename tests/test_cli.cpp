@@ -892,6 +892,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
       {"vdsr_bench -g -1 --time-limit 30", "--time-limit are for the GPU rows"},
+      {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999", "99999999999999999999 is out of range"},
       {"vdsr_bench -g -1 --time-limit -1", "--time-limit must be 0 (no limit) or more seconds, got -1"},
       {"vdsr_bench -g -1 --nodes --time-limit 30", "--time-limit bounds the GPU op rows"},
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
@@ -1138,6 +1139,20 @@ TEST_CASE("vdsr_convert: a safetensors model keeps its weights and says so, and 
     CHECK(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + out, &log) == 1);
     CHECK(log.find("is the input") != std::string::npos);
     CHECK(test::file_bytes(dir + "/m.safetensors") == before);
+  }
+}
+
+TEST_CASE("vdsr_sr --json replaces an earlier JSON report, object or array, whitespace first or not") {
+  const std::string dir = test::temp_dir("cli_json_again");
+  save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
+  for (const char* earlier : {"{\"old\": 1}", "  [1, 2]", "\n\n{}", ""}) {
+    INFO("earlier report: '" << earlier << "'");
+    write_text(dir + "/r.json", earlier);
+    std::string log;
+    REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/a.png -o " + dir + "/o.png --json " + dir + "/r.json",
+                        &log) == 0);
+    std::ifstream in(dir + "/r.json");
+    CHECK(nlohmann::json::parse(in).contains("totals"));
   }
 }
 

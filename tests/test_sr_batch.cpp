@@ -154,6 +154,10 @@ TEST_CASE("vdsr_sr -r mirrors a two-level folder tree") {
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + in + "/sub/x", &log) == 1);
   REQUIRE(log.find("inside the input tree") != std::string::npos);
   REQUIRE(!fs::exists(in + "/sub/x"));
+  // Without -r the same is fine: the top level is read once, before the folder gets its outputs.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + in + "/sub/x", &log) == 0);
+  REQUIRE(tree_bytes(in + "/sub/x").size() == 1);
+  fs::remove_all(in + "/sub/x");
 
   // Two inputs in one sub-folder mapping to one output name: refused before any work.
   save_image(in + "/sub/deeper/c.png", test_image(5, 5, 1, 4), ImageFormat::PNG);
@@ -198,6 +202,12 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
     return it == vars.end() ? nullptr : it->second.c_str();
   };
   CHECK(parse_shard("", env).count == 1);  // outside a job array: everything
+  // Half of a job array's variables is not a job array: no -shard given, everything.
+  vars = {{"SLURM_ARRAY_TASK_ID", "3"}};
+  CHECK(parse_shard("", env).count == 1);
+  vars = {{"SLURM_ARRAY_TASK_COUNT", "4"}};
+  CHECK(parse_shard("", env).count == 1);
+  vars.clear();
   const Shard s = parse_shard("2/5", env);
   CHECK((s.index == 2 && s.count == 5));
   vars = {{"SLURM_ARRAY_TASK_ID", "7"}, {"SLURM_ARRAY_TASK_MIN", "4"}, {"SLURM_ARRAY_TASK_COUNT", "6"}};

@@ -247,7 +247,7 @@ TEST_CASE("an SRCNN .mat's scale comes from an x2, x3 or x4 token in its file na
   const std::vector<std::pair<std::string, int>> names = {
       {"x2.mat", 2},    {"x4.mat", 4},      {"srcnn_955_imagenet_x3.mat", 3}, {"model_X4_v2.mat", 4},
       {"X2-net.mat", 2}, {"x5.mat", -1},    {"max2.mat", -1},                  {"x24.mat", -1},
-      {"box4.mat", -1},  {"plain.mat", -1}};
+      {"box4.mat", -1},  {"plain.mat", -1},   {"x2b.mat", -1},                  {"ax3y.mat", -1}};
   for (const auto& [name, scale] : names) {
     INFO(name);
     write_srcnn_mat(dir + "/" + name, a);
@@ -293,6 +293,17 @@ TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale, the tools
   CHECK(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --scales 2,3 --data " + dir + "/set", &log) == 1);
   REQUIRE(run_command(bin("vdsr_eval") + " -g -1 -m " + dir + "/plain.mat --scales 2 --data " + dir + "/set", &log) == 0);
   CHECK_THAT(log, Catch::Contains("unknown scale"));
+  // Of unknown scale it may run at a whole factor, never at a fractional one.
+  CHECK(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/plain.mat -s 2.5 -i " + dir + "/in.png -o " + dir + "/d.png",
+                    &log) == 1);
+  CHECK_THAT(log, Catch::Contains("is an SRCNN model of unknown scale (one model per integer scale); it cannot upscale x2.5"));
+  // Metadata whose scale is not one digit 2..4 gives no scale.
+  for (const char* bad : {"24", "2.5", "5", ""}) {
+    VdsrWeights m = b;
+    m.metadata["scale"] = bad;
+    INFO(bad);
+    CHECK(model_scale(m) == -1);
+  }
   // A VDSR model serves every scale: no word about its scale.
   Vdsr tiny(VdsrConfig{3, 4, true});
   tiny.init_he(4);

@@ -30,6 +30,7 @@
 #include "model/checkpoint.h"
 #include "model/inference.h"
 #include "model/recipes.h"
+#include "model/train_log.h"
 #include "model/train_validation.h"
 #include "model/trainer.h"
 #include "model/weights_io.h"
@@ -210,6 +211,27 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
   REQUIRE(svg.find("<svg") != std::string::npos);
   REQUIRE(svg.find("</svg>") != std::string::npos);
   REQUIRE(count_of(svg, "<polyline") == 3);  // loss, val x2, val x3
+}
+
+TEST_CASE("trim_log keeps the records up to the checkpoint's step and drops later ones and a torn line") {
+  const std::string dir = test::temp_dir("trim_log"), path = dir + "/train.jsonl";
+  const auto write = [&](const std::string& text) { std::ofstream(path, std::ios::binary) << text; };
+  const auto read = [&] { return test::file_bytes(path); };
+  const std::string s2 = R"({"step":2,"loss":1.5})", s4 = R"({"record":"epoch","epoch":0,"step":4,"loss":1.2})",
+                    s6 = R"({"step":6,"loss":1.1})", s8 = R"({"record":"epoch","epoch":1,"step":8,"loss":1.0})";
+  write(s2 + "\n" + s4 + "\n" + s6 + "\n" + s8 + "\n" + R"({"step":)");
+  const auto epochs = trim_log(path, 4);
+  CHECK(read() == s2 + "\n" + s4 + "\n");
+  REQUIRE(epochs.size() == 1);
+  CHECK(epochs.begin()->first == 0);
+  // Only a torn last line past the checkpoint: it goes too.
+  write(s2 + "\n" + s4 + "\n" + R"({"st)");
+  trim_log(path, 4);
+  CHECK(read() == s2 + "\n" + s4 + "\n");
+  // Nothing past the checkpoint: the file is left as it was, byte for byte.
+  write(s2 + "\n" + s4 + "\n");
+  trim_log(path, 8);
+  CHECK(read() == s2 + "\n" + s4 + "\n");
 }
 
 TEST_CASE("svg_line_chart places the points in the padded ranges, y up, and escapes the text") {
