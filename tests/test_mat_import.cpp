@@ -344,6 +344,16 @@ TEST_CASE("fuzz: a .mat whose cell array declares 1.5 G cells in 128 bytes is re
   const std::string path = std::string(VDSR_SOURCE_DIR) + "/tests/fixtures/mat_oom_cells.mat";
   CHECK_THAT(test::error_of([&] { load_weights(path); }),
              Catch::Contains("damaged MATLAB file") && Catch::Contains("cells in 128 bytes"));
+  // The same cells with the dimensions swapped (2 x 788,529,153): every dimension counts, the last too.
+  std::string bytes = test::file_bytes(path);
+  REQUIRE(bytes.size() == 680);
+  const std::string dims = bytes.substr(536, 8);  // the cell array's two int32 dimensions
+  REQUIRE(dims == std::string("\x01\x00\x00\x2f\x02\x00\x00\x00", 8));
+  bytes.replace(536, 8, dims.substr(4, 4) + dims.substr(0, 4));
+  const std::string swapped = test::temp_dir("mat_oom_swapped") + "/swapped.mat";
+  std::ofstream(swapped, std::ios::binary) << bytes;
+  CHECK_THAT(test::error_of([&] { load_weights(swapped); }),
+             Catch::Contains("damaged MATLAB file") && Catch::Contains("cells in 128 bytes"));
 }
 
 TEST_CASE("the .mat fuzz seeds (written byte by byte by tests/fuzz/make_seeds.py) load as the models they describe") {
