@@ -891,6 +891,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --conv-batches 1,-4", "--conv-batches takes batches of at least 1 patch, got -4"},
       {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
+      {"vdsr_convert - " + dir + "/x.safetensors", "'-' (a standard stream) is not one: give the file's path"},
       {"vdsr_bench -g -1 --time-limit 30", "--time-limit are for the GPU rows"},
       {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999", "99999999999999999999 is out of range"},
       {"vdsr_bench -g -1 --time-limit -1", "--time-limit must be 0 (no limit) or more seconds, got -1"},

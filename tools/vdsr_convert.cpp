@@ -29,6 +29,9 @@ int run(int argc, char** argv) {
   p.parse_positional(argc, argv, &files);
   VDSR_USER_CHECK(files.size() == 2,
                   "give the input model and the output file: vdsr_convert IN OUT.safetensors (or OUT.mat)");
+  for (const std::string& f : files)
+    VDSR_USER_CHECK(f != "-", "vdsr_convert reads and writes model files by name; '-' (a standard stream) is not "
+                              "one: give the file's path");
   const std::string& in = files[0];
   const std::string& out = cli::output_file(files[1], "OUT");
   VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
