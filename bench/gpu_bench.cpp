@@ -250,9 +250,9 @@ void ours_bf16_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
   }
 }
 
-// Our tf32 tensor-core kernels (64 -> 64), every slice width usable at this shape: verified plain
-// on set 0 against our fp32 default, then timed the way the network runs them. Each buffer set
-// gets its own tf32 GEMM weight copies, made from its fp32 weights.
+// Our tf32 tensor-core kernels (64 -> 64), every slice width usable at this shape: verified on set
+// 0 against our fp32 default, plain and the way the network runs them, then timed that way. Each
+// buffer set gets its own tf32 GEMM weight copies, made from its fp32 weights.
 void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& rows) {
   const ConvShape& s = cc.s;
   if (!cc.ref_error.empty()) {
@@ -291,7 +291,8 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
           tensor_rows_not_run(cc, "tf32", std::string("no tf32 ") + kOpNames[op] + " kernel usable at this shape"));
   for (const auto& [op, v] : jobs) {
     Row r = ours_row(cc, op, "tf32", "tf32-tensor-op", std::string(v->name) + what[op],
-                     "our fp32 default on the same inputs at the timed shape (no bias, no ReLU, no mask)");
+                     "our fp32 default on the same inputs at the timed shape, plain (no bias, no ReLU, no mask) "
+                     "and as timed (bias + ReLU forward, ReLU mask backward-data)");
     try {
       const ConvSet& f = cc.set(0);
       poison(f.y, size_t(s.out_elems()), ctx.stream);
@@ -306,6 +307,13 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
       if (op == kBwdWeight)
         err = std::max(rel_l2(download(f.dw, cc.dw.size()).data(), cc.dw.data(), cc.dw.size()),
                        rel_l2(download(f.db, cc.db.size()).data(), cc.db.data(), cc.db.size()));
+      if (op != kBwdWeight) {  // the epilogue the timed calls run: the fused bias + ReLU, or the mask
+        poison(op == kFwd ? f.y : f.dx, size_t(op == kFwd ? s.out_elems() : s.in_elems()), ctx.stream);
+        run(op, v, 0, false);
+        sync(ctx.stream);
+        const std::vector<float>& want = op == kFwd ? cc.y_real : cc.dx_real;
+        err = std::max(err, rel_l2(download(op == kFwd ? f.y : f.dx, want.size()).data(), want.data(), want.size()));
+      }
       r.err = err;
       if (err < kTf32Tol)
         time_row(ctx, r, [&, op = op, v = v](int i) { run(op, v, i, false); });
@@ -640,8 +648,8 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
         }
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) {
       if (!ctx.wants(precision_name(prec))) continue;
-      if (!late("inference", "1x" + std::to_string(opt.hd_h) + "x" + std::to_string(opt.hd_w), "ours", precision_name(prec)))
-        rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
+      const std::string frame = "1x" + std::to_string(opt.hd_h) + "x" + std::to_string(opt.hd_w);
+      if (!late("inference", frame, "ours", precision_name(prec))) rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
       progress(rows.size() - 1);
     }
   }
