@@ -74,6 +74,7 @@ Bf16Case make_bf16_case(const GpuCtx& ctx, const ConvCase& cc) {
     poison(y.get(), out, ctx.stream);
     poison(dx.get(), in, ctx.stream);
     poison(dw.get(), wn, ctx.stream);
+    poison(db.get(), size_t(s.K), ctx.stream);
     launch_default_conv(ConvRole::Fwd, Precision::Fp32,
                         fwd_launch(s, x.get(), w.get(), nullptr, false, y.get(), ctx.stream, ctx.device));
     launch_default_conv(ConvRole::BwdData, Precision::Fp32,
@@ -88,6 +89,9 @@ Bf16Case make_bf16_case(const GpuCtx& ctx, const ConvCase& cc) {
       for (float f : *v) VDSR_CHECK(std::isfinite(f), "non-finite or unwritten element in a bf16 reference");
   };
   ours(bc.y_ref, bc.dx_ref, bc.dw_ref);
+  bc.db_ref = download(db.get(), size_t(s.K));  // the same call's bias gradient
+  for (float f : bc.db_ref)
+    VDSR_CHECK(std::isfinite(f), "non-finite or unwritten element in the bf16 bias-gradient reference");
   for (auto* v : {&xh, &wh, &dyh})
     for (float& f : *v) f = std::fabs(f);
   ours(bc.y_mag, bc.dx_mag, bc.dw_mag);

@@ -37,8 +37,9 @@ struct Bf16Set {
 struct Bf16Case {
   std::vector<Buffer> storage;
   std::vector<Bf16Set> sets;  // rotated like ConvCase::sets
-  // The oracle (no bias, no ReLU, no mask; dw KCRS) and sum |a||b| per element.
-  std::vector<float> y_ref, dx_ref, dw_ref, y_mag, dx_mag, dw_mag;
+  // The oracle (no bias, no ReLU, no mask; dw KCRS) and sum |a||b| per element; db_ref the bias
+  // gradient (sums of the bf16 dy: fp32 rows in another order differ by a few ulps of sum |dy|).
+  std::vector<float> y_ref, dx_ref, dw_ref, db_ref, y_mag, dx_mag, dw_mag;
   const Bf16Set& set(int i) const { return sets[size_t(i) % sets.size()]; }
 };
 
