@@ -318,7 +318,8 @@ void ours_tf32_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& row
         run(op, v, 0, false);
         sync(ctx.stream);
         const std::vector<float>& want = op == kFwd ? cc.y_real : cc.dx_real;
-        err = std::max(err, rel_l2(download(op == kFwd ? f.y : f.dx, want.size()).data(), want.data(), want.size()));
+        const std::vector<float> got = download(op == kFwd ? f.y : f.dx, want.size());
+        err = std::max(err, rel_l2(got.data(), want.data(), want.size()));
       }
       r.err = err;
       if (err < kTf32Tol)
@@ -655,7 +656,8 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     for (const Precision prec : {Precision::Fp32, Precision::Tf32, Precision::Bf16}) {
       if (!ctx.wants(precision_name(prec))) continue;
       const std::string frame = "1x" + std::to_string(opt.hd_h) + "x" + std::to_string(opt.hd_w);
-      if (!late("inference", frame, "ours", precision_name(prec))) rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
+      if (!late("inference", frame, "ours", precision_name(prec)))
+        rows.push_back(inference_row(ctx, opt.hd_h, opt.hd_w, prec));
       progress(rows.size() - 1);
     }
   }
