@@ -1157,7 +1157,7 @@ TEST_CASE("vdsr_sr --json replaces an earlier JSON report, object or array, whit
   }
 }
 
-TEST_CASE("a file-size limit fails a write in words, with no temporary left, in every tool") {
+TEST_CASE("a file-size limit fails vdsr_convert's write in words, with no temporary left (run_main ignores SIGXFSZ)") {
   // ulimit -f in a subshell: the tool must report EFBIG itself (SIGXFSZ ignored), not be killed.
   const std::string dir = test::temp_dir("cli_fsize");
   std::string log;

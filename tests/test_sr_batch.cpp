@@ -202,7 +202,7 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
     return it == vars.end() ? nullptr : it->second.c_str();
   };
   CHECK(parse_shard("", env).count == 1);  // outside a job array: everything
-  // Half of a job array's variables is not a job array: no -shard given, everything.
+  // Half of a job array's variables is not a job array: without --shard, everything.
   vars = {{"SLURM_ARRAY_TASK_ID", "3"}};
   CHECK(parse_shard("", env).count == 1);
   vars = {{"SLURM_ARRAY_TASK_COUNT", "4"}};

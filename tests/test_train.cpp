@@ -363,7 +363,7 @@ TEST_CASE("resume keeps the checkpoint's precision where --precision is left out
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --max-steps 1", &log) == 0);
   INFO(log);
   CHECK(log.find("the checkpoint's run computed in bf16; the CPU computes in fp32 only") != std::string::npos);
-  CHECK(log.find("in fp32") != std::string::npos);
+  CHECK(log.find("on cpu in fp32") != std::string::npos);  // the model line: the run went on in fp32
 }
 
 TEST_CASE("a run removes the checkpoint temporaries of this host's dead processes from --out") {
