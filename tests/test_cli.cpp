@@ -1070,6 +1070,21 @@ TEST_CASE("vdsr_eval --bicubic with -g N says the device has no effect") {
   CHECK(plain.find("has no effect") == std::string::npos);
 }
 
+TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still refuses a bad list") {
+  const std::string dir = test::temp_dir("sr_bicubic_gpu");
+  save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
+  std::string log;
+  // Bicubic needs no device, so a GPU asked for (in a CPU build too) is a warning, not an error.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -g 0 -i " + dir + "/a.png -o " + dir + "/o.png", &log) == 0);
+  CHECK(log.find("warning: -g 0 has no effect with --bicubic") != std::string::npos);
+  CHECK(fs::exists(dir + "/o.png"));
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -g -1 -i " + dir + "/a.png -o " + dir + "/o2.png", &log) == 0);
+  CHECK(log.find("has no effect") == std::string::npos);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -g 0,0 -i " + dir + "/a.png -o " + dir + "/o3.png", &log) == 1);
+  CHECK(log.find("-g 0,0: a list names distinct GPUs") != std::string::npos);
+  CHECK(!fs::exists(dir + "/o3.png"));
+}
+
 TEST_CASE("a value flag given twice: the last wins, with a warning naming both values") {
   const std::string dir = test::temp_dir("cli_twice");
   save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);

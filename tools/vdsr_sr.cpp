@@ -64,15 +64,21 @@ struct Options {
 };
 
 // -g: "" (the default device), "-1" (the CPU), "N" or a list "0,1" of distinct GPUs.
-std::vector<Device> resolve_devices(const std::string& text) {
-  if (text.empty()) return {select_device(kDefaultDevice)};
+// The list's own checks, which hold whether or not a network runs.
+std::vector<int> parse_gpu_list(const std::string& text) {
   const std::vector<int> ids = cli::parse_int_list(text, -1, 1023, "--gpu");
-  if (ids.size() == 1 && ids[0] == -1) return {Device::cpu()};
-  VDSR_USER_CHECK(cuda_compiled(), "-g " << text << ": this vdsr_sr was built without CUDA (CPU only); "
-                                    "use -g -1 or leave -g out");
   VDSR_USER_CHECK(std::set<int>(ids.begin(), ids.end()).size() == ids.size() &&
                  (ids.size() == 1 || ids.end() == std::find(ids.begin(), ids.end(), -1)),
              "-g " << text << ": a list names distinct GPUs (-1, the CPU, stands alone)");
+  return ids;
+}
+
+std::vector<Device> resolve_devices(const std::string& text) {
+  if (text.empty()) return {select_device(kDefaultDevice)};
+  const std::vector<int> ids = parse_gpu_list(text);
+  if (ids.size() == 1 && ids[0] == -1) return {Device::cpu()};
+  VDSR_USER_CHECK(cuda_compiled(), "-g " << text << ": this vdsr_sr was built without CUDA (CPU only); "
+                                    "use -g -1 or leave -g out");
   std::vector<Device> devices;
   for (const int id : ids) devices.push_back(select_device(id));
   return devices;
@@ -297,7 +303,10 @@ int run(int argc, char** argv) {
     model_name = path;
     what = "model " + path + " on " + names + " in " + precision_name(precision) + ", " + how;
   } else {
-    if (!o.gpu.empty() && o.gpu != "-1") resolve_devices(o.gpu);  // same -g errors; runs on the CPU
+    // Bicubic runs on the CPU whatever -g says: a malformed list is still refused, and a GPU asked
+    // for gets a warning rather than an error (a script may pass the same -g to both modes).
+    if (!o.gpu.empty() && parse_gpu_list(o.gpu) != std::vector<int>{-1})
+      log_warning("-g " + o.gpu + " has no effect with --bicubic: no network runs, the CPU upscales");
     what = "BICUBIC baseline (no network), " + how;
   }
   log_info("vdsr_sr: " + what);
