@@ -87,7 +87,7 @@ void flag_nonfinite(Device d, const double* value, int64_t step, int64_t* first_
 
 void set_optim_scalars(Device d, const OptimScalars& s, OptimScalars* dst) {
   VDSR_CHECK(dst != nullptr, "set_optim_scalars: null destination");
-  VDSR_CHECK(s.lr > 0 && std::isfinite(s.lr), "the learning rate must be positive, got " << s.lr);
+  VDSR_CHECK(s.lr >= 0 && std::isfinite(s.lr), "the learning rate must be 0 or more, got " << s.lr);
   VDSR_CHECK(s.bc1 > 0 && s.bc2 > 0, "Adam's bias corrections must be positive");
   VDSR_ON_CUDA(d, set_optim_scalars_cuda(s, dst, stream_of(d)));
   *dst = s;

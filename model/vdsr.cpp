@@ -348,7 +348,8 @@ double Vdsr::step(const StepOptions& opt) {
 }
 
 void Vdsr::begin_step(const StepOptions& opt) {
-  VDSR_CHECK(opt.lr > 0 && std::isfinite(opt.lr), "learning rate must be positive, got " << opt.lr);
+  // 0 is a rate too: the last step of a cosine schedule down to --lr-min 0 takes it (no move).
+  VDSR_CHECK(opt.lr >= 0 && std::isfinite(opt.lr), "learning rate must be 0 or more, got " << opt.lr);
   VDSR_CHECK(opt.optim.clip_mode == ClipMode::None || opt.clip_threshold() > 0,
              "clipping threshold must be positive, got " << opt.clip_threshold());
   const OptimConfig c = opt.optim;

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <vector>
 
 #include "engine/arena.h"
@@ -45,7 +46,11 @@ struct StepOptions {
   double clip = 0.4;              // norm: max global L2 norm; value: max |g| per element
   bool clip_scale_by_lr = false;  // use clip / lr as the threshold (the paper's theta / lr)
 
-  double clip_threshold() const { return clip_scale_by_lr ? clip / lr : clip; }
+  // At a rate of 0 (a cosine schedule's last step with --lr-min 0) theta / lr is no bound at all.
+  double clip_threshold() const {
+    if (!clip_scale_by_lr) return clip;
+    return lr > 0 ? clip / lr : std::numeric_limits<double>::infinity();
+  }
 };
 
 // He initialisation's fan: the input's (9 C, ours, as the paper) or the output's (9 K, as the

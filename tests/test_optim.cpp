@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "kernels/optim_step.h"
 #include "model/lr_schedule.h"
+#include "model/vdsr.h"
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
@@ -144,6 +145,31 @@ TEST_CASE("optim_step: the CPU pass follows the double reference over ten steps,
         }
         CHECK(bad == 0);
       }
+}
+
+TEST_CASE("optim_step at a rate of 0, a cosine's last step to --lr-min 0: the weights stay, the state moves") {
+  // Every optimizer's move is lr times something, decay included; momentum and Adam's moments
+  // still take the gradient in, and the EMA still follows the (unmoved) weights.
+  for (const Optimizer kind : {Optimizer::Sgd, Optimizer::Adam, Optimizer::AdamW})
+    for (const ClipMode clip : {ClipMode::None, ClipMode::Norm, ClipMode::Value}) {
+      INFO(optimizer_name(kind) << ", clip " << clip_mode_name(clip));
+      StepOptions so;
+      so.lr = 0;
+      so.clip = 0.4;
+      so.clip_scale_by_lr = true;
+      so.optim = config(kind, clip, 0.9);
+      const double threshold = so.clip_threshold();
+      CHECK(std::isinf(threshold));  // theta / lr: no bound
+      const OptimScalars s = optim_scalars(so.optim, so.lr, threshold, 3);
+      std::vector<float> w = {0.5f, -2.0f, 1.5f, -0.25f}, g = {3.0f, -1.0f, 0.5f, 8.0f}, m(4, 0.0f),
+                         v(4, 0.0f), e = {0, 0, 0, 0};
+      const std::vector<float> w0 = w, g0 = g;
+      optim_step_cpu(so.optim, s, 50.0, 4, 2, w.data(), g.data(), m.data(), v.data(), e.data());
+      CHECK(w == w0);
+      CHECK(g == g0);  // an infinite bound clamps nothing
+      CHECK(m[3] != 0.0f);
+      CHECK(e[0] == Approx(0.1 * 0.5).epsilon(1e-6));
+    }
 }
 
 TEST_CASE("optim_step: preconditions") {

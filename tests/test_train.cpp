@@ -470,6 +470,23 @@ nlohmann::json last_epoch(const std::string& jsonl) {
 
 }  // namespace
 
+TEST_CASE("vdsr_train cosine down to the default --lr-min 0 finishes: the last step runs at a rate of 0") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_cosine_zero"), hr = make_data(dir);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_train") + std::string(test::kTinyTrainFlags) +
+                          " --optimizer adam --lr 0.002 --lr-schedule cosine --train " + hr + " --out " + dir + "/run",
+                      &log) == 0);
+  INFO(log);
+  std::vector<double> lrs;
+  for (const auto& r : read_jsonl(dir + "/run/train.jsonl"))
+    if (r.at("record") == "step") lrs.push_back(r.at("lr").get<double>());
+  REQUIRE(lrs.size() >= 2);
+  CHECK(lrs.front() == 0.002);
+  CHECK(lrs.back() == 0.0);
+  CHECK(fs::exists(dir + "/run/vdsr.safetensors"));
+}
+
 TEST_CASE("Adam with warm-up, cosine and EMA resumes bit for bit across three processes") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_adam_3proc"), hr = make_data(dir);
