@@ -66,7 +66,13 @@ bool wgmma_here() {
 
 bool conv3x3_bf16_variant_usable(int variant, const ConvShape& s) {
   if (variant < 0 || variant >= kBf16ConvVariants) return false;
-  if (!is_mma_sync(variant)) return wgmma_here();
+  if (!is_mma_sync(variant)) {
+    if (!wgmma_here()) return false;
+#ifdef VDSR_HAVE_WGMMA
+    // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch
+    return wgmma::conv_smem_bytes(variant == 4 ? 3 : variant, s) <= max_dynamic_smem();
+#endif
+  }
   return current_device_cc() >= 80 && mma_sync_smem(variant, s) <= max_dynamic_smem();
 }
 
@@ -78,8 +84,10 @@ bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s) {
   if (!wgmma_here()) return false;
 #ifdef VDSR_HAVE_WGMMA
   if (variant >= 2) return wgmma::wgrad_cluster_fits(s, 1 << (variant - 1));
+  return wgmma::wgrad_smem_bytes(s, 1) <= max_dynamic_smem();
+#else
+  return false;
 #endif
-  return true;
 }
 
 void require_bf16_tensor_cores(const char* who) {

@@ -534,6 +534,8 @@ __global__ void __launch_bounds__(kWgThreads) wgrad_kernel(const WGradArgs<typen
 
 // ---- host side ---------------------------------------------------------------------------------
 inline void check_mma_shape(const ConvShape& s, const char* who) {
+  // The kernels compute a zero-padded 3x3 whatever the shape says: refuse any other kernel size.
+  VDSR_CHECK(s.is_3x3_zero(), who << ": the tensor-core kernels take 3x3 zero-padded layers only");
   VDSR_CHECK(s.C == kC && s.K == kC, who << ": the tensor-core kernels take 64 -> 64 channels, not "
                                          << s.C << " -> " << s.K);
   VDSR_CHECK(s.N > 0 && s.H > 0 && s.W > 0,

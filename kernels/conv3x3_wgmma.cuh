@@ -14,6 +14,12 @@
 namespace vdsr {
 namespace wgmma {
 
+// The dynamic shared memory one CTA of launch_conv (`wgs` warpgroups) / launch_wgrad (`cluster`)
+// takes at shape s: the registry offers a row only where the device grants it (max_dynamic_smem,
+// which a test may cap below the device's own limit).
+size_t conv_smem_bytes(int wgs, const ConvShape& s);
+size_t wgrad_smem_bytes(const ConvShape& s, int cluster);
+
 // wgs: warpgroups per CTA, 1 (two CTAs per SM) or 2 or 3 (one CTA, taking turns). mask_prefetch
 // (3 warpgroups only): the backward-data's mask lines asked into L2 while the tile is staged and
 // loaded all at once in the epilogue. weights_ready: wg was written before the kernel ahead of this

@@ -686,6 +686,12 @@ void launch_conv_kernel(ConvKernel kernel, int wgs, const ConvShape& s, const bf
 
 }  // namespace
 
+size_t conv_smem_bytes(int wgs, const ConvShape& s) { return smem_bytes(make_plan(s.N, s.H, s.W, kN), wgs); }
+
+size_t wgrad_smem_bytes(const ConvShape& s, int cluster) {
+  return wgrad_smem(make_plan(s.N, s.H, s.W, kWgN), cluster);
+}
+
 void launch_conv(int wgs, bool mask_prefetch, const ConvShape& s, const bf16* x, const bf16* wg,
                  const float* bias, const bf16* mask, bool relu, bf16* y, bool weights_ready,
                  cudaStream_t stream, const char* who) {
@@ -773,7 +779,7 @@ WgradChunks wgrad_chunks(const ConvShape& s, int cluster, const char* who) {
 bool wgrad_cluster_fits(const ConvShape& s, int cluster) {
   const char* who = "wgrad_cluster_fits";
   const void* k = reinterpret_cast<const void*>(wgrad_kernel_of(cluster, who));
-  const size_t smem = wgrad_smem(make_plan(s.N, s.H, s.W, kWgN), cluster);
+  const size_t smem = wgrad_smem_bytes(s, cluster);
   try {
     return smem <= max_dynamic_smem() && active_clusters(k, kThreads * kWgWGs, smem, cluster, who) > 0;
   } catch (const Error&) {  // the occupancy query refused (a cluster size this device cannot form)

@@ -23,6 +23,7 @@ struct DeviceFacts {
   size_t smem_optin = 0;
   std::map<const void*, size_t> granted;  // kernel -> dynamic shared memory granted
   std::map<std::tuple<const void*, int, size_t, int>, int> clusters;  // active_clusters' answers
+  std::map<const void*, int> ptx;  // kernel -> the PTX version its code on this device came from
 };
 
 std::mutex g_mu;
@@ -123,6 +124,17 @@ int max_active_clusters(const void* kernel, int threads, size_t smem, int cluste
   return n;
 }
 
-bool programmatic_launch_here() { return programmatic_launch() && current_device_cc() >= 90; }
+bool programmatic_launch_here(const void* kernel) {
+  if (!programmatic_launch()) return false;
+  const std::lock_guard<std::mutex> lock(g_mu);
+  DeviceFacts& f = facts_locked(nullptr);
+  if (f.cc < 90) return false;
+  const auto known = f.ptx.find(kernel);
+  if (known != f.ptx.end()) return known->second >= 90;
+  cudaFuncAttributes a = {};
+  VDSR_CUDA_CHECK(cudaFuncGetAttributes(&a, kernel));
+  f.ptx[kernel] = a.ptxVersion;
+  return a.ptxVersion >= 90;
+}
 
 }  // namespace vdsr

@@ -60,13 +60,16 @@ inline cudaLaunchAttribute cluster_attribute(unsigned cluster) {
 int active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who);
 int max_active_clusters(const void* kernel, int threads, size_t smem, int cluster, const char* who);
 
-// Whether a launch on the current device now gets the programmatic attribute: the setting of
-// kernels/programmatic_launch.h on, and a device of compute 9.0 or later.
-bool programmatic_launch_here();
+// Whether a launch of `kernel` on the current device now gets the programmatic attribute: the
+// setting of kernels/programmatic_launch.h on, a device of compute 9.0 or later, and the kernel's
+// code built from PTX 9.0 or later. The last because the griddepcontrol instructions are compiled
+// out below sm_90 (kernels/pdl.cuh): a build whose architectures leave out 90 runs on a Hopper from
+// older PTX, where a kernel launched early would never wait for the one ahead of it.
+bool programmatic_launch_here(const void* kernel);
 
 // kernel<<<grid, block, smem, stream>>>(args...) in thread block clusters of `cluster` CTAs along
 // x (1: no clusters; more needs compute 9.0 and a grid.x that is a multiple), with programmatic
-// dependent launch when programmatic_launch_here(); an Error when the launch fails. Only for
+// dependent launch when programmatic_launch_here(kernel); an Error when the launch fails. Only for
 // kernels that follow the rules of kernels/pdl.cuh (pdl_wait before touching what the kernel ahead
 // writes).
 template <typename... Params, typename... Args>
@@ -79,7 +82,7 @@ void launch_kernel_in_clusters(unsigned cluster, void (*kernel)(Params...), dim3
   cfg.stream = stream;
   cudaLaunchAttribute attr[2] = {};
   unsigned n = 0;
-  if (programmatic_launch_here()) {
+  if (programmatic_launch_here(reinterpret_cast<const void*>(kernel))) {
     attr[n].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr[n++].val.programmaticStreamSerializationAllowed = 1;
   }

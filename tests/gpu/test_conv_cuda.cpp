@@ -69,6 +69,7 @@
 #include "kernels/conv3x3_tf32.cuh"
 #include "kernels/conv_variants.cuh"
 #include "kernels/kernel_launch.cuh"
+#include "kernels/programmatic_launch.h"
 #include "tests/gpu/conv_suite.h"
 #include "tests/gpu/conv_test_support.h"
 #include "tests/support/conv_check.h"
@@ -348,6 +349,58 @@ TEST_CASE("conv ops are deterministic at the training shape, every precision and
       require_same_bits(a.db, b.db, "bwd_weight db twice " + label(*pc, row));
     }
   }
+}
+
+// Programmatic dependent launch (kernels/pdl.cuh) lets a kernel start before the one ahead of it
+// completes. The model's test (test_model_cuda.cpp) runs the default rows only; here every row of
+// every role runs as the model runs a layer: behind a fresh GEMM weight copy and a forward that
+// writes the row's input, both into memory poisoned with NaN (GpuArray), the row reading its
+// weights early (weights_ready, as for every layer after the first). With PDL on, a read before
+// its wait would see the poison or a half-written map; the bits must equal plain launches'. The
+// clustered weight-gradient rows and the mask-prefetch row are launched with the programmatic
+// attribute nowhere else.
+TEST_CASE("every conv row under programmatic dependent launch gives the bits of plain launches") {
+  require_gpu();
+  struct Restore {
+    bool was = vdsr::programmatic_launch();
+    ~Restore() { vdsr::set_programmatic_launch(was); }
+  } restore;
+  for (const PrecisionCase* pc : gpu_precisions())
+    for (const ConvShape& s : {ConvShape{64, 41, 41, 64, 64}, ConvShape{1, 270, 480, 64, 64}}) {
+      const Problem d = float_problem(*pc, s, 7300);
+      const OnGpu g = upload(*pc, d);
+      const GpuArray master(d.wt);
+      for (const ConvRole role : kRoles)
+        for (const Row row : rows_at(*pc, role, s)) {
+          const std::string what = std::string(vdsr::conv_role_name(role)) + " " + label(*pc, row) + " " + shape_str(s);
+          const bool wgrad = role == ConvRole::BwdWeight;
+          auto chain = [&](bool pdl) {
+            vdsr::set_programmatic_launch(pdl);
+            GpuArray wt(d.wt.size(), pc->maps), mid(size_t(s.out_elems()), pc->maps),
+                out(size_t(wgrad ? s.weight_elems() : s.in_elems()), wgrad ? vdsr::DType::F32 : pc->maps), db(size_t(s.K));
+            const void* w = pc->any_channels ? (role == ConvRole::BwdData ? g.w_flip.get() : g.w.get()) : wt.get();
+            if (!pc->any_channels)
+              vdsr::ops::conv_weights(vdsr::Device::cuda(kGpu), pc->p, master.f32(), 1, int(s.K), int(s.C),
+                                role == ConvRole::BwdData, wt.get());
+            launch(*pc, ConvRole::Fwd, nullptr,
+                   fwd_launch(s, g.x.get(), g.w.get(), g.b.f32(), true, mid.get(), gpu_stream(), kGpu));
+            vdsr::ConvLaunch a = role == ConvRole::Fwd
+                               ? fwd_launch(s, mid.get(), w, g.b.f32(), true, out.get(), gpu_stream(), kGpu)
+                           : role == ConvRole::BwdData
+                               ? bwd_data_launch(s, mid.get(), w, g.src.get(), out.get(), gpu_stream(), kGpu)
+                               : bwd_weight_launch(s, g.x.get(), mid.get(), out.f32(), db.f32(), gpu_stream(), kGpu);
+            a.weights_ready = !wgrad;
+            launch(*pc, role, row, a);
+            std::vector<float> v = out.download();
+            if (wgrad)
+              for (const float f : db.download()) v.push_back(f);
+            return v;
+          };
+          const std::vector<float> want = chain(false);
+          for (int run = 0; run < 3; ++run)
+            require_same_bits(chain(true), want, what + " with PDL, run " + std::to_string(run + 1));
+        }
+    }
 }
 
 TEST_CASE("conv rows check their preconditions, every precision") {
