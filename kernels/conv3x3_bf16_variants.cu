@@ -69,8 +69,13 @@ bool conv3x3_bf16_variant_usable(int variant, const ConvShape& s) {
   if (!is_mma_sync(variant)) {
     if (!wgmma_here()) return false;
 #ifdef VDSR_HAVE_WGMMA
-    // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch
-    return wgmma::conv_smem_bytes(variant == 4 ? 3 : variant, s) <= max_dynamic_smem();
+    // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch. A shape past the
+    // kernels' 32-bit indexing (2^31 pixels) is not offered, so mma.sync takes it.
+    try {
+      return wgmma::conv_smem_bytes(variant == 4 ? 3 : variant, s) <= max_dynamic_smem();
+    } catch (const Error&) {
+      return false;
+    }
 #endif
   }
   return current_device_cc() >= 80 && mma_sync_smem(variant, s) <= max_dynamic_smem();
@@ -83,8 +88,12 @@ bool conv3x3_bf16_wgrad_variant_usable(int variant, const ConvShape& s) {
            mma::wgrad_smem_bytes<mma::Bf16Math>(mma::wgrad_tiles<mma::Bf16Math>(s)) <= max_dynamic_smem();
   if (!wgmma_here()) return false;
 #ifdef VDSR_HAVE_WGMMA
-  if (variant >= 2) return wgmma::wgrad_cluster_fits(s, 1 << (variant - 1));
-  return wgmma::wgrad_smem_bytes(s, 1) <= max_dynamic_smem();
+  try {
+    if (variant >= 2) return wgmma::wgrad_cluster_fits(s, 1 << (variant - 1));
+    return wgmma::wgrad_smem_bytes(s, 1) <= max_dynamic_smem();
+  } catch (const Error&) {  // past the kernels' 32-bit indexing: mma.sync takes it
+    return false;
+  }
 #else
   return false;
 #endif
