@@ -252,6 +252,10 @@ void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& ro
   std::optional<Bf16Case> bc;  // made when the bf16 pass starts
   for (const Pass& pass : passes) {
     if (!ctx.wants(pass.precision)) continue;
+    if (const std::string why = ctx.out_of_time ? ctx.out_of_time() : ""; !why.empty()) {
+      rows.push_back(skipped("conv3x3_*", cc.shape_text, "cudnn", why, pass.precision));
+      continue;
+    }
     const bool bf16 = pass.data == CUDNN_DATA_BFLOAT16;
     if (bf16) {
       try {
@@ -274,6 +278,14 @@ void cudnn_conv_rows(const GpuCtx& ctx, const ConvCase& cc, std::vector<Row>& ro
     for (Op op : {kFwd, kBwdData, kBwdFilter})
       for (bool krsc : {false, true}) {
         const std::string fmt = std::string(krsc ? "filter KRSC" : "filter KCRS") + (bf16 ? ", NHWC" : "");
+        // At 1080p each (pass, op, layout) searches and times every algorithm: tens of seconds, so
+        // --time-limit is checked before each, not only before the group.
+        if (const std::string why = ctx.out_of_time ? ctx.out_of_time() : ""; !why.empty()) {
+          Row r = skipped(kOpNames[op], cc.shape_text, "cudnn", why + ", " + fmt, pass.precision);
+          r.math = pass.math;
+          rows.push_back(r);
+          continue;
+        }
         Session ss(handle.h, cc.s, pass.data, krsc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW);
         VDSR_CUDNN_CHECK(cudnnSetConvolutionMathType(ss.conv, pass.request));
         std::vector<Perf> found;

@@ -503,14 +503,20 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
     log_rows(rows, from);
     if (opt.checkpoint) opt.checkpoint(rows);
   };
+  // "" until --time-limit has passed, then why a row is not started.
+  const auto out_of_time = [&opt]() -> std::string {
+    if (opt.time_limit_s <= 0) return "";
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opt.started).count();
+    if (s < opt.time_limit_s) return "";
+    char why[96];
+    std::snprintf(why, sizeof why, "--time-limit %g s reached (%.0f s in)", opt.time_limit_s, s);
+    return why;
+  };
   // True once --time-limit has passed; then it also appends the row that says what is left out.
   const auto late = [&](const std::string& op, const std::string& shape, const std::string& impl,
                         const std::string& precision) {
-    if (opt.time_limit_s <= 0) return false;
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - opt.started).count();
-    if (s < opt.time_limit_s) return false;
-    char why[96];
-    std::snprintf(why, sizeof why, "--time-limit %g s reached (%.0f s in)", opt.time_limit_s, s);
+    const std::string why = out_of_time();
+    if (why.empty()) return false;
     rows.push_back(skipped(op, shape, impl, why, precision));
     return true;
   };
@@ -523,6 +529,7 @@ void run_gpu_benchmarks(const GpuOptions& opt, std::vector<Row>& rows, nlohmann:
   ctx.reps = opt.reps;
   ctx.runs = opt.runs;
   ctx.precision = opt.precision;
+  ctx.out_of_time = out_of_time;
   ctx.l2_bytes = size_t(prop.l2CacheSize);
   int runtime = 0, driver = 0;
   VDSR_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));

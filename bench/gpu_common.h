@@ -24,6 +24,9 @@ struct GpuCtx {
   double row_budget_ms = 1500.0;  // fewer repeats (never under kMinReps) for slow rows
   std::string precision = "all";  // --precision: the rows of this one only ("all": every one)
   bool wants(const std::string& p) const { return precision == "all" || precision == p; }
+  // "" while --time-limit has not passed (or none was given), else why a row is not started: for
+  // a group long enough to need checks between its own rows (cuDNN's at 1080p).
+  std::function<std::string()> out_of_time;
 };
 
 constexpr int kMinReps = 5;

@@ -122,8 +122,18 @@ std::unique_ptr<Collective> make_collective(Device device) {
   if (r.size <= 1) return std::make_unique<NoCollective>(r);
   const char* choice = std::getenv("VDSR_COLLECTIVE");
   const bool want_mpi = choice != nullptr && std::strcmp(choice, "mpi") == 0;
-  if (device.is_cuda() && nccl_compiled() && !want_mpi) return make_nccl_collective(r, device);
+  if (device.is_cuda() && nccl_compiled() && !want_mpi) {
+    check_nccl_gpus(r, cuda_device_count());
+    return make_nccl_collective(r, device);
+  }
   return make_mpi_collective(r);
+}
+
+void check_nccl_gpus(const RankInfo& ranks, int gpus) {
+  VDSR_USER_CHECK(ranks.local_size <= gpus,
+                  ranks.local_size << " ranks on this machine share " << gpus
+                                   << " GPU(s), and NCCL takes one GPU per rank: start at most " << gpus
+                                   << " ranks per machine, or set VDSR_COLLECTIVE=mpi to reduce through the host");
 }
 
 void finalize_ranks() {

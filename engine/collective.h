@@ -89,4 +89,9 @@ class Collective {
 // in a build with NCCL (VDSR_COLLECTIVE=mpi chooses MPI instead); MPI otherwise.
 std::unique_ptr<Collective> make_collective(Device device);
 
+// NCCL refuses a communicator with two ranks on one GPU ("duplicate GPU"), which select_rank_device
+// allows (ranks local rank mod GPUs): a UserError in words when more ranks than `gpus` share this
+// machine, naming the ways out, before NCCL fails with its own.
+void check_nccl_gpus(const RankInfo& ranks, int gpus);
+
 }  // namespace vdsr

@@ -56,11 +56,19 @@ void CudaGraph::capture(int device, const std::function<void()>& enqueue) {
     cudaGetLastError();  // clears the capture error the failed call left
     throw;
   }
-  VDSR_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  // A failure here leaves the runtime's last error set, which the next launch's check would take
+  // for its own; the caller goes on eagerly (model/vdsr.cpp), so clear it before throwing.
+  const cudaError_t ended = cudaStreamEndCapture(stream, &graph);
+  if (ended != cudaSuccess) {
+    if (graph != nullptr) cudaGraphDestroy(graph);
+    cudaGetLastError();
+    VDSR_FAIL("cannot end a CUDA graph recording: " << cudaGetErrorString(ended));
+  }
   cudaGraphExec_t exec = nullptr;
   const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
   if (err != cudaSuccess) {
     cudaGraphDestroy(graph);
+    cudaGetLastError();
     VDSR_FAIL("cannot instantiate a CUDA graph: " << cudaGetErrorString(err));
   }
   graph_ = graph;

@@ -509,6 +509,11 @@ TEST_CASE("Devices: selection and backend info") {
   } else if (gpus > 0) {
     CHECK(select_rank_device(kDefaultDevice, ranks) == Device::cuda(3 % cuda_device_count()));
   }
+  // Sharing a GPU is fine over MPI, not under NCCL: refused in words before NCCL's own failure.
+  CHECK_NOTHROW(check_nccl_gpus(ranks, 4));
+  CHECK_THROWS_AS(check_nccl_gpus(ranks, 2), UserError);
+  CHECK_THROWS_WITH(check_nccl_gpus(ranks, 2), Catch::Contains("4 ranks on this machine share 2 GPU(s)") &&
+                                                   Catch::Contains("VDSR_COLLECTIVE=mpi"));
 
   const std::string info = backend_info();
   CHECK_FALSE(info.empty());
