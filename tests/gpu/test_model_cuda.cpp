@@ -380,8 +380,12 @@ TEST_CASE("CUDA model: run_model and the evaluation protocol's scores match the 
 // ~0.7% of the signal. Tolerances: 3% of the residual's norm for inference, 5% per layer for the
 // gradients (which also see the rounded dL/dmaps and ReLU flips). tf32 keeps the maps in fp32 and
 // rounds only the tensor cores' operands, to 10 fraction bits (8x finer than bf16's 7): expected
-// ~0.1%, tolerances 0.5% and 1%. A layout or indexing bug gives errors of the order of the signal
-// itself.
+// ~0.1% for inference (a CPU emulation of the rounding on this test's model and inputs: 5.7e-4),
+// tolerance 0.5%. The gradients see more: the rounding flips some ReLUs in the forward, and the
+// flips reach the layers below, so the same emulation gives 1.0-1.35% per layer (1.15% from the
+// forward's rounding alone; in float or double sums), and bf16's emulation gives 3.8-4.6% against
+// its 5% (which the GPU passed at 84a9732): tf32's tolerance is 3%. A layout or indexing bug gives
+// errors of the order of the signal itself.
 
 namespace {
 
@@ -412,7 +416,7 @@ struct Mode {
   Precision precision;
   double inference, loss, gradient;
 };
-const Mode kModes[] = {{Precision::Bf16, 3e-2, 1e-2, 5e-2}, {Precision::Tf32, 5e-3, 2e-3, 1e-2}};
+const Mode kModes[] = {{Precision::Bf16, 3e-2, 1e-2, 5e-2}, {Precision::Tf32, 5e-3, 2e-3, 3e-2}};
 
 }  // namespace
 
