@@ -9,10 +9,18 @@
 # gpu_commit: sets commit and commit_src for the record. .carry/commit.txt first: the device tool's
 # copy may hold a .git of an older commit with the newer tree on top (seen: "2abbcfab6fe9-dirty" for
 # a tree that was 47660d0d1433).
+# .carry outlives commits (it is ignored), so prepare_carry.sh also lists the tree's files with their
+# SHA-1 (tree.sha1): a tree that no longer matches is marked "-stale" rather than recorded under a
+# commit it is not.
 gpu_commit() {
   if [ -f "$carry/commit.txt" ]; then
     commit="$(head -1 "$carry/commit.txt")"
     commit_src=".carry/commit.txt written by prepare_carry.sh on the build machine"
+    if [ -f "$carry/tree.sha1" ] && ! (cd "$root" && sha1sum --quiet -c "$carry/tree.sha1" > /dev/null 2>&1); then
+      commit="$commit-stale"
+      commit_src="$commit_src, for another tree: files changed since (run bench/prepare_carry.sh again)"
+      say "WARNING: the tree is not the one .carry was made for: recorded as $commit"
+    fi
   elif git -C "$root" rev-parse --short=12 HEAD > /dev/null 2>&1; then
     commit="$(git -C "$root" rev-parse --short=12 HEAD)"
     [ -z "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit-dirty"
@@ -89,7 +97,9 @@ gpu_configure_cmd() {
     -DZLIB_INCLUDE_DIR="$carry/include" -DZLIB_LIBRARY="$carry/lib/libz.a"
     -DJPEG_INCLUDE_DIR="$carry/include" -DJPEG_LIBRARY="$carry/lib/libjpeg.a"
     # WebP and TIFF stay off there (libtiff's static library drags in six more): their tests skip.
-    -DVDSR_WITH_WEBP=OFF -DVDSR_WITH_TIFF=OFF)
+    -DVDSR_WITH_WEBP=OFF -DVDSR_WITH_TIFF=OFF
+    # No MPI there, whatever the image holds (its Python has mpi4py): the build stays the same.
+    -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON)
   [ -n "${cudnn_lib:-}" ] && configure+=(-DCUDNN_ROOT="$cudnn_root" -DCUDNN_LIBRARY="$cudnn_lib")
   build_cmd=(cmake --build "$build" -j16)
 }

@@ -52,7 +52,7 @@ note() { echo "$*" | tee -a "$out/gate.txt"; }
 # finish STATUS: every run's files into one archive, gate.txt beside it; exit STATUS.
 finish() {
   (cd "$out" && compgen -G 'gate-*.json*' > /dev/null &&
-    tar czf gate-runs.tar.gz gate-*.json* && rm -f gate-*.json gate-*.jsonl)
+    { tar czf gate-runs.tar.gz gate-*.json* || [ $? -eq 1 ]; } && rm -f gate-*.json gate-*.jsonl)  # 1: a file changed
   exit "$1"
 }
 for s in T91 BSD200 Set5 Set14; do

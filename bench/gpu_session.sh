@@ -86,4 +86,13 @@ if [ "${1:-}" = --dry-run ]; then
   echo "gpu_session dry run: passed ($OUT: $(cd "$OUT" && echo *))"
   exit 0
 fi
+# The data the gate and the screen read, checked before minutes of building: a .carry made for the
+# measurement (Set14 B100) would otherwise be found out only after the build.
+data="${VDSR_GATE_DATA:-$root/.carry/data}"
+for s in T91 BSD200 Set5 Set14; do
+  [ -d "$data/$s" ] || {
+    echo "gpu_session: $data/$s missing: make .carry with VDSR_CARRY_DATA=\"T91 BSD200 Set5 Set14\" bench/prepare_carry.sh" >&2
+    exit 2
+  }
+done
 run_session "${1:-540}"

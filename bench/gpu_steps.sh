@@ -99,7 +99,11 @@ pack_out() {
   pack="$(mktemp -d)"
   local excludes=(--exclude=logs.tar.gz)
   for b in "$@"; do excludes+=("--exclude=./$b"); done
-  if (cd "$out" && tar czf "$pack/logs.tar.gz" "${excludes[@]}" .); then
+  # GNU tar's status 1 is "some file changed as we read it" (a log still being written): the
+  # archive is made, and leaving every log loose would send more files than the device tool returns.
+  local rc=0
+  (cd "$out" && tar czf "$pack/logs.tar.gz" "${excludes[@]}" .) || rc=$?
+  if [ "$rc" -le 1 ] && [ -s "$pack/logs.tar.gz" ]; then
     for f in "$out"/* "$out"/.[!.]*; do
       [ -e "$f" ] || continue
       b="$(basename "$f")"

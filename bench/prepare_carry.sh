@@ -85,6 +85,10 @@ first="$(head -1 "$carry/commit.txt.tmp")"
 if [ "$(wc -l < "$carry/commit.txt.tmp")" -gt 2 ]; then first="$first-dirty"; fi
 { echo "$first"; tail -n +2 "$carry/commit.txt.tmp"; } > "$carry/commit.txt"
 rm -f "$carry/commit.txt.tmp"
+# Every file the call carries besides .carry, with its SHA-1: the GPU side (bench/gpu_build.sh's
+# gpu_commit) marks its record "-stale" when the tree it runs is not this one.
+(cd "$root" && git ls-files -z --cached --others --exclude-standard | sort -z |
+  xargs -0 -r sha1sum) > "$carry/tree.sha1"
 # A device call carries the tracked tree, the untracked files git does not ignore and .carry: 64 MiB
 # in all, or the call is refused. Said here, on the build machine, rather than there.
 limit_mb="${VDSR_CARRY_LIMIT_MB:-64}"

@@ -4,7 +4,8 @@
 # go either way in seconds (the CPU dry runs train real tiny networks, whose results cannot be
 # chosen: a verdict computed wrongly would still read PASS there). A ctest case per part.
 #   steps   bench/gpu_steps.sh: want's budget and option rules, step's timeout cut to the budget
-#           left less the reserve, its status and exit status, pack_out's loose files
+#           left less the reserve, its status and exit status, pack_out's loose files (tar's exit
+#           status 1 too); gpu_session.sh stopping before the build when its data is missing
 #   gate    bench/gpu_precision_gate.sh: the step count read back, the inference gate's 0.01 dB, the
 #           training gate's tolerance max(0.02, 2 x |fp32 seed 1 - fp32 seed 2|), PASS / FAIL and
 #           the exit status
@@ -80,6 +81,39 @@ check_steps() {
   for f in ./record.md ./bench.json; do
     [[ " $packed" == *" $f "* ]] && bad "steps: $f is packed as well as loose"
   done
+  # GNU tar's exit status 1 (a log changed while it was read) still packs: a tar that says 1.
+  mkdir -p "$d/faketar" "$d/out1" && rm -rf "$d/out1"/*
+  printf '#!/bin/sh\n"%s" "$@"\nexit 1\n' "$(command -v tar)" > "$d/faketar/tar" && chmod +x "$d/faketar/tar"
+  touch "$d/out1/record.md" "$d/out1/a.log" "$d/out1/b.log"
+  ( # shellcheck disable=SC2034
+    out="$d/out1" budget=40
+    say() { :; }
+    fail() { :; }
+    . "$root/bench/gpu_steps.sh"
+    PATH="$d/faketar:$PATH" pack_out record.md
+  )
+  loose="$(cd "$d/out1" && find . -type f | sort | tr '\n' ' ')"
+  [ "$loose" = "./logs.tar.gz ./record.md " ] || bad "steps: with tar's exit status 1 pack_out left '$loose' loose"
+  # gpu_build.sh's gpu_commit: the commit of .carry/commit.txt while the tree is the one listed in
+  # .carry/tree.sha1, marked "-stale" once a file differs.
+  mkdir -p "$d/tree/.carry" && echo one > "$d/tree/a.txt"
+  echo abc123 > "$d/tree/.carry/commit.txt"
+  (cd "$d/tree" && sha1sum a.txt > .carry/tree.sha1)
+  local commits
+  commits="$( # shellcheck disable=SC2034
+    . "$root/bench/gpu_build.sh"
+    root="$d/tree" carry="$d/tree/.carry"
+    say() { :; }
+    gpu_commit && echo "$commit"
+    echo two > "$d/tree/a.txt"
+    gpu_commit && echo "$commit")"
+  [ "$commits" = "$(printf 'abc123\nabc123-stale')" ] || bad "steps: gpu_commit gave '$commits', not abc123 then abc123-stale"
+  # gpu_session.sh stops in seconds, before any build, when the carried data is not there.
+  local t0=$SECONDS
+  (cd "$root" && VDSR_GATE_DATA="$d/no-data" bash bench/gpu_session.sh 500 > "$d/session.log" 2>&1)
+  local src=$?
+  { [ "$src" = 2 ] && grep -q "no-data/T91 missing" "$d/session.log" && [ $((SECONDS - t0)) -lt 10 ]; } ||
+    bad "steps: gpu_session.sh without its data exited $src in $((SECONDS - t0)) s (see $d/session.log)"
 }
 
 # ---- gpu_precision_gate.sh ------------------------------------------------------------------------
