@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # GPU vs CPU end to end (run on the GPU machine after bench/gpu_check.sh built build-gpu/): a
 # seeded random VDSR evaluated on a set with vdsr_eval -g 0 and -g -1 must give the same PSNR to
-# 0.001 dB, and vdsr_sr -g 0 must upscale the samples. Usage: bench/gpu_eval_check.sh SET_DIR [OUT]
+# 0.001 dB, and vdsr_sr -g 0 must upscale the samples. Usage: bench/gpu_eval_check.sh SET_DIR [DIR]
+# (its files go to DIR [/tmp/vdsr-eval-check], not to a device call's $OUT, which brings back at
+# most 8 files; the verdict is on stdout).
 set -euo pipefail
 set_dir="$1"
-out="${2:-${OUT:-/tmp}}"
+out="${2:-/tmp/vdsr-eval-check}"
+mkdir -p "$out"
 bin="${VDSR_GPU_BUILD:-build-gpu}/bin"
 "$bin/vdsr_train" -g -1 --train samples --out "$out/rand" --epochs 0 --seed 3 -q
 "$bin/vdsr_eval" -g 0 -m "$out/rand/vdsr.safetensors" --data "$set_dir" --scales 2,3,4 --json "$out/eval_gpu.json"
