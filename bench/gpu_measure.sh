@@ -286,9 +286,11 @@ if [ "$gpu" = -1 ]; then
   note_step peer 200 0 "" "" "" "skipped: no GPU (PyTorch on a GPU)" ""
 elif want peer "$do_peer" 45 optional; then
   # The cap is what the budget leaves (at most 210 s); rows run in the order listed, most
-  # important first, and peer.json keeps every finished row if the cap cuts the run.
+  # important first, and peer.json keeps every finished row if the cap cuts the run. --deadline
+  # (10 s inside the cap) starts no row that would not fit, rather than lose a compile half done.
+  peer_deadline=$(( $(step_cap 210) - 10 ))
   step peer 200 210 env PYTHONUNBUFFERED=1 python3 "$root/bench/pytorch_peer.py" --rows "$peer_rows" \
-    --json "$out/peer.json"
+    --json "$out/peer.json" --deadline "$peer_deadline"
 fi
 
 # ---- optional: Nsight Compute, the other precisions' nodes ----------------------------------
