@@ -67,8 +67,8 @@ bool wgmma_here() {
 bool conv3x3_bf16_variant_usable(int variant, const ConvShape& s) {
   if (variant < 0 || variant >= kBf16ConvVariants) return false;
   if (!is_mma_sync(variant)) {
-    if (!wgmma_here()) return false;
 #ifdef VDSR_HAVE_WGMMA
+    if (!wgmma_here()) return false;
     // variant v <= 3 runs v warpgroups per CTA; 4 is 3 with the mask prefetch. A shape past the
     // kernels' 32-bit indexing (2^31 pixels) is not offered, so mma.sync takes it.
     try {
@@ -76,6 +76,8 @@ bool conv3x3_bf16_variant_usable(int variant, const ConvShape& s) {
     } catch (const Error&) {
       return false;
     }
+#else
+    return false;
 #endif
   }
   return current_device_cc() >= 80 && mma_sync_smem(variant, s) <= max_dynamic_smem();

@@ -63,8 +63,7 @@ struct Options {
   bool json_events = false;  // --progress json
 };
 
-// -g: "" (the default device), "-1" (the CPU), "N" or a list "0,1" of distinct GPUs.
-// The list's own checks, which hold whether or not a network runs.
+// The -g list's own checks, which hold whether or not a network runs.
 std::vector<int> parse_gpu_list(const std::string& text) {
   const std::vector<int> ids = cli::parse_int_list(text, -1, 1023, "--gpu");
   VDSR_USER_CHECK(std::set<int>(ids.begin(), ids.end()).size() == ids.size() &&
@@ -73,6 +72,7 @@ std::vector<int> parse_gpu_list(const std::string& text) {
   return ids;
 }
 
+// -g: "" (the default device), "-1" (the CPU), "N" or a list "0,1" of distinct GPUs.
 std::vector<Device> resolve_devices(const std::string& text) {
   if (text.empty()) return {select_device(kDefaultDevice)};
   const std::vector<int> ids = parse_gpu_list(text);
