@@ -33,6 +33,7 @@ check_steps() {
     fail() { echo "FAILED: $*" >> "$d/say.txt"; }
     # shellcheck source=bench/gpu_steps.sh
     . "$root/bench/gpu_steps.sh"
+    echo "cap30 $(step_cap 30)" >> "$d/result.txt"   # min(30, 40 - reserve 12)
     want off 0 5 && echo "off: wanted" >> "$d/result.txt"
     want opt-long 1 30 optional && echo "opt-long: wanted" >> "$d/result.txt"   # 30 + reserve 12 > 40
     want opt-short 1 20 optional || echo "opt-short: not wanted" >> "$d/result.txt"
@@ -64,6 +65,14 @@ check_steps() {
   { [ -n "$c" ] && [ "$c" -ge 20 ] && [ "$c" -le 28 ]; } || bad "steps: the cap is $c s, not the 28 s (less the seconds passed) the budget less the reserve leaves"
   c="$(field late 3)"
   { [ -n "$c" ] && [ "$c" -le 26 ]; } || bad "steps: the cap after 2 s more is $c s, not at most 26 (left must count the time spent)"
+  grep -qE '^cap30 (2[0-8])$' "$d/result.txt" || bad "steps: step_cap 30 with 40 s left is $(grep '^cap30' "$d/result.txt"), not at most 28 (the reserve kept)"
+  local floor
+  mkdir -p "$d/out-floor"
+  floor="$( # shellcheck disable=SC2034
+    out="$d/out-floor" budget=10
+    . "$root/bench/gpu_steps.sh"
+    step_cap 100)"
+  [ "$floor" = 5 ] || bad "steps: step_cap with less left than the reserve is '$floor', not the 5 s floor"
   grep -qE '^left (3[0-8])$' "$d/result.txt" || bad "steps: left is not the budget less the time spent ($(grep '^left' "$d/result.txt"))"
   [ "$(field timed 7)" = "timed out after $(field timed 3) s" ] || bad "steps: exit status 124 is not 'timed out'"
   [ "$(field failing 7)" = "failed (exit status 3)" ] || bad "steps: exit status 3 is not 'failed (exit status 3)'"
@@ -114,6 +123,12 @@ check_steps() {
   local src=$?
   { [ "$src" = 2 ] && grep -q "no-data/T91 missing" "$d/session.log" && [ $((SECONDS - t0)) -lt 10 ]; } ||
     bad "steps: gpu_session.sh without its data exited $src in $((SECONDS - t0)) s (see $d/session.log)"
+  # A .carry made for the measurement has Set14 but not the training sets; one without Set14 fails too.
+  mkdir -p "$d/part-data/T91" "$d/part-data/BSD200" "$d/part-data/Set5"
+  (cd "$root" && VDSR_GATE_DATA="$d/part-data" bash bench/gpu_session.sh 500 > "$d/session2.log" 2>&1)
+  src=$?
+  { [ "$src" = 2 ] && grep -q "part-data/Set14 missing" "$d/session2.log"; } ||
+    bad "steps: gpu_session.sh without Set14 exited $src (see $d/session2.log)"
 }
 
 # ---- gpu_precision_gate.sh ------------------------------------------------------------------------

@@ -46,6 +46,18 @@ clock[0] = 0.0
 takes = {"eager": [5.0, 5.0], "compile": [30.0], "compile-max-autotune": [120.0, 40.0]}
 if [r["status"] for r in peer.run_plan(plan, run_row, now=lambda: clock[0])] != ["ok"] * 5:
     problems.append("without --deadline a row was skipped")
+# The deadline counts from start, not from the clock's zero: the same plan at 1000 s on the clock.
+clock[0] = 1000.0
+takes = {"eager": [5.0, 5.0], "compile": [30.0], "compile-max-autotune": [120.0, 40.0]}
+late = [r["status"].split(":")[0] for r in peer.run_plan(plan, run_row, 200.0, 1000.0, now=lambda: clock[0])]
+if late != status:
+    problems.append("started at 1000 s on the clock: %s, not %s" % (late, status))
+# Every mode of the plan has its kind (a compile mode taken for eager would get 10 s, not 45).
+kinds = {m: peer.row_kind(m) for m in peer.ALL_MODES}
+want = {"eager": "eager", "eager-cudagraph": "eager", "compile": "compile", "compile-cudagraphs": "compile",
+        "compile-max-autotune": "max-autotune", "compile-max-autotune-cudagraphs": "max-autotune"}
+if kinds != want:
+    problems.append("row kinds %s, not %s" % (kinds, want))
 if problems:
     print("peer_deadline_check: FAILED: " + "; ".join(problems))
     sys.exit(1)

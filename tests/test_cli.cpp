@@ -828,6 +828,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --bicubic --suffix x/y -i " + a + " -o " + dir + "/sfx", "--suffix 'x/y' may not hold a '/'"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + "/ -o " + dir + "/o.png", "is a file: drop the trailing '/'"},
+      {"vdsr_sr --bicubic -i " + a + "// -o " + dir + "/o.png", "is a file: drop the trailing '/'"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/notes.txt/o.png", "notes.txt' is a file, not a folder"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/notes.txt/", "notes.txt' is a file, not a folder"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
@@ -853,8 +854,18 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/o.png", "names an image file"},
       {"vdsr_eval --bicubic --data " + samples + " --json " + dir + "/m.safetensors",
        "names a model or checkpoint file (.safetensors)"},
-      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/tj --json " + dir + "/train.jsonl",
+      // (--max-steps 1: were .jsonl ever accepted, the row would fail in seconds, not train for an hour)
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/tj --max-steps 1 --json " + dir + "/train.jsonl",
        "names a JSON Lines log file"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.ckpt",
+       "names a model or checkpoint file (.ckpt)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.pt", "names a model or checkpoint file (.pt)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.mat",
+       "names a model or checkpoint file (.mat)"},
+      // The extension in any case.
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/M.SafeTensors",
+       "names a model or checkpoint file (.safetensors)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/T.JSONL", "names a JSON Lines log file (.jsonl)"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/notes.txt",
        "the file exists and is not a JSON report"},
       {"vdsr_sr -g -1 -m " + a + " -i " + a + " -o " + dir + "/o.png", "is a PNG image, not a model"},
@@ -893,6 +904,9 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
       {"vdsr_convert - " + dir + "/x.safetensors", "'-' (a standard stream) is not one: give the file's path"},
       {"vdsr_bench -g -1 --time-limit 30", "--time-limit are for the GPU rows"},
+      {"vdsr_bench -g -1 --time-limit 2.5", "--time-limit are for the GPU rows"},  // seconds need not be whole
+      {"vdsr_bench -g -1 --time-limit 0 --impl cudnn", "--impl cudnn picks among the GPU rows"},  // 0: no limit
+      {"vdsr_bench -g -1 --stages " + dir + " --time-limit 30", "--time-limit bounds the GPU op rows"},
       {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999", "99999999999999999999 is out of range"},
       {"vdsr_bench -g -1 --time-limit -1", "--time-limit must be 0 (no limit) or more seconds, got -1"},
       {"vdsr_bench -g -1 --nodes --time-limit 30", "--time-limit bounds the GPU op rows"},
@@ -1068,6 +1082,15 @@ TEST_CASE("vdsr_eval --bicubic with -g N says the device has no effect") {
   REQUIRE(run_command(bin("vdsr_eval") + " --bicubic -g 0 --scales 2 --data " + samples, &with_gpu) == 0);
   CHECK(with_gpu.find("warning: -g 0 has no effect with --bicubic") != std::string::npos);
   CHECK(plain.find("has no effect") == std::string::npos);
+  std::string cpu;  // -1, the CPU, is where the scores are made anyway
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic -g -1 --scales 2 --data " + samples, &cpu) == 0);
+  CHECK(cpu.find("has no effect") == std::string::npos);
+  // --score runs no network either.
+  const std::string dir = test::temp_dir("eval_score_gpu");
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic -q --scales 2 --data " + samples + " --save " + dir + "/out", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_eval") + " -g 0 --scales 2 --data " + samples + " --score " + dir + "/out", &log) == 0);
+  CHECK(log.find("warning: -g 0 has no effect with --score") != std::string::npos);
 }
 
 TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still refuses a bad list") {
@@ -1096,6 +1119,9 @@ TEST_CASE("a value flag given twice: the last wins, with a warning naming both v
   CHECK(load_image(dir + "/o.png").width == 12);  // b.png's 6 pixels, x2
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 2 -s 2 -i " + dir + "/a.png -o " + dir + "/p.png", &log) == 0);
   CHECK(log.find("more than once") == std::string::npos);  // the same value twice says nothing
+  // The short and the long form are one flag.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 2 --scale 3 -i " + dir + "/a.png -o " + dir + "/q.png", &log) == 0);
+  CHECK(log.find("--scale is given more than once ('2', then '3')") != std::string::npos);
 }
 
 TEST_CASE("the flag parser: --name=value, short and long forms, and what a switch or a missing value is") {
@@ -1161,7 +1187,7 @@ TEST_CASE("vdsr_convert: a safetensors model keeps its weights and says so, and 
 TEST_CASE("vdsr_sr --json replaces an earlier JSON report, object or array, whitespace first or not") {
   const std::string dir = test::temp_dir("cli_json_again");
   save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
-  for (const char* earlier : {"{\"old\": 1}", "  [1, 2]", "\n\n{}", ""}) {
+  for (const char* earlier : {"{\"old\": 1}", "  [1, 2]", "\n\n{}", "", "  \n"}) {
     INFO("earlier report: '" << earlier << "'");
     write_text(dir + "/r.json", earlier);
     std::string log;

@@ -506,6 +506,8 @@ TEST_CASE("Devices: selection and backend info") {
   CHECK(select_rank_device(-1, ranks) == Device::cpu());
   if (cuda_device_count() == 0) {
     CHECK(select_rank_device(kDefaultDevice, ranks) == Device::cpu());
+    // An explicit GPU is not quietly moved to the CPU because several ranks run.
+    CHECK_THROWS_WITH(select_rank_device(0, ranks), Catch::Contains("not usable"));
   } else if (gpus > 0) {
     CHECK(select_rank_device(kDefaultDevice, ranks) == Device::cuda(3 % cuda_device_count()));
   }

@@ -356,14 +356,18 @@ TEST_CASE("resume keeps the checkpoint's precision where --precision is left out
     run_training(first);
   }
   const std::string ckpt = dir + "/run/checkpoint.safetensors";
-  LoadedCheckpoint ck = load_checkpoint(ckpt, Device::cpu());
-  ck.state.config["precision"] = "bf16";
-  save_checkpoint(ckpt, *ck.model, ck.state);
-  std::string log;
-  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --max-steps 1", &log) == 0);
-  INFO(log);
-  CHECK(log.find("the checkpoint's run computed in bf16; the CPU computes in fp32 only") != std::string::npos);
-  CHECK(log.find("on cpu in fp32") != std::string::npos);  // the model line: the run went on in fp32
+  for (const char* mode : {"bf16", "tf32"}) {  // every GPU mode, not only bf16
+    INFO(mode);
+    LoadedCheckpoint ck = load_checkpoint(ckpt, Device::cpu());
+    ck.state.config["precision"] = mode;
+    save_checkpoint(ckpt, *ck.model, ck.state);
+    std::string log;
+    REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --max-steps 1", &log) == 0);
+    INFO(log);
+    CHECK(log.find(std::string("the checkpoint's run computed in ") + mode + "; the CPU computes in fp32 only") !=
+          std::string::npos);
+    CHECK(log.find("on cpu in fp32") != std::string::npos);  // the model line: the run went on in fp32
+  }
 }
 
 TEST_CASE("a run removes the checkpoint temporaries of this host's dead processes from --out") {
