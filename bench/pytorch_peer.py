@@ -750,6 +750,14 @@ def run_plan(plan, run_row, deadline=None, start=0.0, now=time.monotonic, on_row
     return rows
 
 
+def exit_status(rows):
+    """1 when no row gave a result and at least one failed (PyTorch itself broken); 0 otherwise:
+    rows skipped by --deadline are not failures, and one failed row among results is in the table."""
+    failed = sum(1 for r in rows if r["status"].startswith("failed"))
+    skipped = sum(1 for r in rows if r["status"].startswith("skipped"))
+    return 1 if failed > 0 and failed + skipped == len(rows) else 0
+
+
 def write_json(path, doc):
     tmp = path + ".tmp.%d" % os.getpid()
     with open(tmp, "w") as f:
@@ -797,7 +805,7 @@ def main(argv=None):
     failed = sum(1 for r in doc["rows"] if r["status"].startswith("failed"))
     skipped = sum(1 for r in doc["rows"] if r["status"].startswith("skipped"))
     log("done: %d rows, %d failed, %d skipped" % (len(doc["rows"]), failed, skipped))
-    return 1 if failed > 0 and failed + skipped == len(doc["rows"]) else 0
+    return exit_status(doc["rows"])
 
 
 if __name__ == "__main__":

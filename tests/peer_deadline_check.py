@@ -5,7 +5,8 @@
 Deadline 200 s. Rows: eager (takes 5 s), compile (30 s), max-autotune (120 s), max-autotune (40 s),
 eager (5 s). The first max-autotune row starts at 35 s with 165 left, over its guess of 150: it runs
 to 155 s. The second is then expected to take 1.2 x 120 = 144 s, more than the 45 left: skipped.
-The last eager row is expected to take 6 s (1.2 x 5) and 45 are left: it runs.
+The last eager row is expected to take 6 s (1.2 x 5) and 45 are left: it runs. Then the same plan
+started later on the clock, every mode's kind, and the exit status (skipped rows are no failure).
 """
 
 import importlib.util
@@ -58,6 +59,11 @@ want = {"eager": "eager", "eager-cudagraph": "eager", "compile": "compile", "com
         "compile-max-autotune": "max-autotune", "compile-max-autotune-cudagraphs": "max-autotune"}
 if kinds != want:
     problems.append("row kinds %s, not %s" % (kinds, want))
+# The exit status: skipped rows are no failure; failures with no result at all are.
+ok, failed, skipped = {"status": "ok"}, {"status": "failed: x"}, {"status": "skipped: --deadline"}
+for rows_, want_rc in (([skipped, skipped], 0), ([failed, skipped], 1), ([ok, failed], 0), ([failed], 1), ([ok], 0)):
+    if peer.exit_status(rows_) != want_rc:
+        problems.append("exit status %d for %s, not %d" % (peer.exit_status(rows_), [r["status"] for r in rows_], want_rc))
 if problems:
     print("peer_deadline_check: FAILED: " + "; ".join(problems))
     sys.exit(1)

@@ -18,6 +18,7 @@
 #include "image/color.h"
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
+#include "engine/device.h"
 #include "image/imresize.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
@@ -314,6 +315,23 @@ TEST_CASE("vdsr_sr folder rules are checked before any work") {
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/big.png", &log) == 0);
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/big.d", &log) == 0);
   REQUIRE(fs::is_regular_file(dir + "/big.d/x.png"));
+}
+
+TEST_CASE("vdsr_sr without -g says in words why it runs on the CPU where no GPU is usable") {
+  const std::string dir = test::temp_dir("sr_why_cpu");
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(1);
+  save_weights(dir + "/m.safetensors", model.config(), model.params());
+  save_image(dir + "/in.png", test_image(9, 8, 3, 5), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " -m " + dir + "/m.safetensors -i " + dir + "/in.png -o " + dir + "/o.png", &log) ==
+          0);
+  if (usable_cuda_devices() > 0) {
+    CHECK(log.find("running on the CPU") == std::string::npos);
+  } else {
+    CHECK(log.find("running on the CPU: ") != std::string::npos);
+    if (!cuda_compiled()) CHECK(log.find("this build has no CUDA backend") != std::string::npos);
+  }
 }
 
 TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
