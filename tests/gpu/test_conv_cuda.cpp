@@ -372,23 +372,25 @@ TEST_CASE("every conv row under programmatic dependent launch gives the bits of 
       const GpuArray master(d.wt);
       for (const ConvRole role : kRoles)
         for (const Row row : rows_at(*pc, role, s)) {
-          const std::string what = std::string(vdsr::conv_role_name(role)) + " " + label(*pc, row) + " " + shape_str(s);
+          const std::string what =
+              std::string(vdsr::conv_role_name(role)) + " " + label(*pc, row) + " " + shape_str(s);
           const bool wgrad = role == ConvRole::BwdWeight;
           auto chain = [&](bool pdl) {
             vdsr::set_programmatic_launch(pdl);
-            GpuArray wt(d.wt.size(), pc->maps), mid(size_t(s.out_elems()), pc->maps),
-                out(size_t(wgrad ? s.weight_elems() : s.in_elems()), wgrad ? vdsr::DType::F32 : pc->maps), db(size_t(s.K));
-            const void* w = pc->any_channels ? (role == ConvRole::BwdData ? g.w_flip.get() : g.w.get()) : wt.get();
+            GpuArray wt(d.wt.size(), pc->maps), mid(size_t(s.out_elems()), pc->maps), db(size_t(s.K)),
+                out(size_t(wgrad ? s.weight_elems() : s.in_elems()), wgrad ? vdsr::DType::F32 : pc->maps);
+            const void* w =
+                pc->any_channels ? (role == ConvRole::BwdData ? g.w_flip.get() : g.w.get()) : wt.get();
             if (!pc->any_channels)
               vdsr::ops::conv_weights(vdsr::Device::cuda(kGpu), pc->p, master.f32(), 1, int(s.K), int(s.C),
-                                role == ConvRole::BwdData, wt.get());
+                                      role == ConvRole::BwdData, wt.get());
             launch(*pc, ConvRole::Fwd, nullptr,
                    fwd_launch(s, g.x.get(), g.w.get(), g.b.f32(), true, mid.get(), gpu_stream(), kGpu));
-            vdsr::ConvLaunch a = role == ConvRole::Fwd
-                               ? fwd_launch(s, mid.get(), w, g.b.f32(), true, out.get(), gpu_stream(), kGpu)
-                           : role == ConvRole::BwdData
-                               ? bwd_data_launch(s, mid.get(), w, g.src.get(), out.get(), gpu_stream(), kGpu)
-                               : bwd_weight_launch(s, g.x.get(), mid.get(), out.f32(), db.f32(), gpu_stream(), kGpu);
+            cudaStream_t st = gpu_stream();
+            vdsr::ConvLaunch a = role == ConvRole::Fwd ? fwd_launch(s, mid.get(), w, g.b.f32(), true, out.get(), st, kGpu)
+                                 : role == ConvRole::BwdData
+                                     ? bwd_data_launch(s, mid.get(), w, g.src.get(), out.get(), st, kGpu)
+                                     : bwd_weight_launch(s, g.x.get(), mid.get(), out.f32(), db.f32(), st, kGpu);
             a.weights_ready = !wgrad;
             launch(*pc, role, row, a);
             std::vector<float> v = out.download();
