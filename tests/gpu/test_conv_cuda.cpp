@@ -186,8 +186,8 @@ TEST_CASE(
   uint32_t seed = 4000;
   for (const ConvShape& s : shapes) {
     const Problem d = int_problem(s, seed += 10);  // the same integers for every precision
-    const Ref y = ref_fwd(d, true, true), dx = ref_bwd_data(d, true);
-    const WgradRef w = ref_bwd_weight(d);
+    const Ref y = ref_fwd(d, true, true, Sums::Skip), dx = ref_bwd_data(d, true, Sums::Skip);
+    const WgradRef w = ref_bwd_weight(d, Sums::Skip);
     const std::string tag = " " + shape_str(s);
     for (const PrecisionCase* pc : precisions) {
       if (!applies(*pc, s)) continue;

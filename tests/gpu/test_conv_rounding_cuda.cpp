@@ -88,7 +88,8 @@ TEST_CASE("tf32 conv kernels round fp32 activations to nearest, ties away from z
     Problem as_multiplied = d;
     as_multiplied.x = rounded(d.x, round_tf32);
     as_multiplied.dy = rounded(d.dy, round_tf32);
-    const Ref y = ref_fwd(as_multiplied, true, true), dx = ref_bwd_data(as_multiplied, true);
+    const Ref y = ref_fwd(as_multiplied, true, true, Sums::Skip),
+              dx = ref_bwd_data(as_multiplied, true, Sums::Skip);
     const OnGpu g = upload(tf32, d);
     for (const Row row : rows_at(tf32, ConvRole::Fwd, s))
       require_exactly(run_fwd(tf32, row, g, true), y.want, exactness(tf32, ConvRole::Fwd),
@@ -103,7 +104,8 @@ TEST_CASE("tf32 conv kernels round fp32 activations to nearest, ties away from z
       Problem w_multiplied = w;
       w_multiplied.x = rounded(w.x, round_tf32);
       w_multiplied.dy = rounded(w.dy, round_tf32);
-      const Ref dw = ref_bwd_weight(w_multiplied).dw, db = ref_bwd_weight(w).db;
+      const Ref dw = ref_bwd_weight(w_multiplied, Sums::Skip).dw,
+                db = ref_bwd_weight(w, Sums::Skip).db;
       const OnGpu gw = upload(tf32, w);
       const std::string what = tag + (x_rounded ? " (x rounded)" : " (dy rounded)");
       for (const Row row : rows_at(tf32, ConvRole::BwdWeight, s)) {
