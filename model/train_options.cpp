@@ -179,13 +179,16 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
   // An empty value (no --recipe, no --init-from, no --downscales) reads as "none" in the message.
   const auto shown = [](const std::string& v) { return v.empty() ? std::string("none") : v; };
   std::vector<std::string> conflicts;
+  const TrainOptions defaults;
   for (const auto& k : config_keys()) {
     const auto it = ckpt.find(k.key);
-    if (it == ckpt.end()) continue;  // an older checkpoint without this key: nothing to check
+    // A checkpoint written before this option existed ran with its default: a recipe option given
+    // with another value is a conflict as with any other; left out, the default stands.
+    if (it == ckpt.end() && !k.recipe) continue;
     TrainOptions c = o;
-    k.set(c, it->second);
+    k.set(c, it == ckpt.end() ? k.get(defaults) : it->second);
     if (o.given.count(k.flag) == 0)
-      k.set(o, it->second);
+      k.set(o, k.get(c));
     else if (k.recipe && k.get(o) != k.get(c))
       conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + shown(k.get(o)) + ", the checkpoint has " +
                           shown(k.get(c)) + ")");

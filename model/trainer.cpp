@@ -529,6 +529,13 @@ struct QuietRank {
 };
 }  // namespace
 
+TrainOptions resumed_options(TrainOptions o) {
+  if (o.resume.empty()) return o;
+  const std::string ckpt_path = resolve_out(o);
+  if (!o.resume.empty()) open_run(o, ckpt_path);
+  return o;
+}
+
 TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const auto t_process = Clock::now();
   const std::unique_ptr<Collective> coll = make_collective(o.device);

@@ -67,4 +67,9 @@ struct TrainResult {
 // left untouched).
 TrainResult run_training(TrainOptions o, const TrainHooks& hooks = {});
 
+// The options a resumed run goes on with, as run_training takes them, without training:
+// --resume auto resolved, the checkpoint's config merged (recipe options that differ refused), the
+// network's shape from its tensors. For --print-config; `o` unchanged without --resume.
+TrainOptions resumed_options(TrainOptions o);
+
 }  // namespace vdsr

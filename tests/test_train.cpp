@@ -594,6 +594,51 @@ TEST_CASE("resuming with a different recipe option is refused, naming each") {
   CHECK(load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.config.at("optimizer") == "adam");
 }
 
+TEST_CASE("print-config with --resume shows the checkpoint's options and refuses a conflict") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_print_resume"), hr = make_data(dir);
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/run";
+  std::string log;
+  REQUIRE(run_command(base + " --recipe fast --batch 3 --max-steps 1", &log) == 0);
+  INFO(log);
+  const std::string ckpt = dir + "/run/checkpoint.safetensors";
+  // Left out, the checkpoint's: its recipe, batch, network and folders (not the defaults).
+  int status = 0;
+  const auto kv = print_config("-g -1 --resume " + ckpt, &status);
+  CHECK(status == 0);
+  CHECK(kv.at("optimizer") == "adam");
+  CHECK(number(kv, "batch") == 3);
+  CHECK(number(kv, "ema") == 0.999);
+  const auto made = print_config(std::string(test::kTinyTrainFlags) + " --train " + hr + " --recipe fast --batch 3");
+  CHECK(kv.at("depth") == made.at("depth"));
+  CHECK(kv.at("channels") == made.at("channels"));
+  CHECK(kv.at("train") == made.at("train"));
+  CHECK(number(print_config("-g -1 --resume auto --out " + dir + "/run"), "batch") == 3);
+  // A recipe option that differs: the run's error, not a table.
+  std::string out;
+  CHECK(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --batch 5 --print-config", &out) == 1);
+  CHECK(out.find("--batch (batch 5, the checkpoint has 3)") != std::string::npos);
+}
+
+TEST_CASE("a checkpoint without an option's key ran with its default: another value is refused") {
+  // Written before the option existed (here: no "ema" and no "bias_lr_mult" keys).
+  const std::map<std::string, std::string> old = {{"lr", "0.01"}, {"optimizer", "sgd"}};
+  TrainOptions left;
+  merge_checkpoint_config(left, old);
+  CHECK(left.step.optim.ema == 0);
+  CHECK(left.step.optim.bias_lr_mult == 1);
+  TrainOptions same;
+  same.given = {"--ema"};
+  CHECK_NOTHROW(merge_checkpoint_config(same, old));
+  TrainOptions other;
+  other.step.optim.ema = 0.5;
+  other.step.optim.bias_lr_mult = 3;
+  other.given = {"--ema", "--bias-lr-mult"};
+  REQUIRE_THROWS_WITH(merge_checkpoint_config(other, old),
+                      Catch::Contains("--ema (ema 0.5, the checkpoint has 0)") &&
+                          Catch::Contains("--bias-lr-mult (bias_lr_mult 3, the checkpoint has 1)"));
+}
+
 TEST_CASE("a collapsed network and a clip that sets the step are named in the epoch record") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_collapse"), hr = make_data(dir);

@@ -117,7 +117,8 @@ int run(int argc, char** argv) {
   cli::Parser p("vdsr_sr", "upscale images with VDSR",
                 "vdsr_sr -i INPUT -o OUTPUT [-s S | --width W --height H] [-m MODEL | --bicubic] [-r]\n"
                 "               [--skip-existing] [-f png|jpg|webp|tif|bmp|same] [--suffix TEXT] [-t TILE]\n"
-                "               [-g GPU[,GPU...]] [-j L:P:S] [-x]");
+                "               [-g GPU[,GPU...]] [--precision P] [-j L:P:S] [-x] [--shard I/N] [--json FILE]\n"
+                "               [--progress json]");
   p.add({"-i", "--input", "PATH", "an image file or a folder of images; - for standard input",
          [&](const std::string& v) { o.input = v; }});
   p.add({"-o", "--output", "PATH",
@@ -136,7 +137,7 @@ int run(int argc, char** argv) {
   p.add({"", "--height", "H",
          "instead of -s: each image's factor makes it H pixels high; with --width, the largest that fits W x H",
          [&](const std::string& v) { o.height = parse_target(v, "--height"); }});
-  p.add({"-m", "--model", "FILE", "weights or checkpoint (safetensors) [the bundled model]",
+  p.add({"-m", "--model", "FILE", "weights (safetensors, or the authors' .mat) or a checkpoint [the bundled model]",
          [&](const std::string& v) { o.model = v; }});
   p.add({"", "--bicubic", "", "bicubic upscaling only (MATLAB imresize), no network",
          [&](const std::string&) { o.bicubic = true; }});

@@ -158,6 +158,11 @@ int run(int argc, char** argv) {
     for (const auto& [flag, value] : find_recipe(o.recipe).flags)
       if (o.given.count(flag) == 0) p.apply(flag, value);
   if (print_config) {
+    // On resume the checkpoint's options, as the run would take them (its device decides the precision).
+    if (!o.resume.empty()) {
+      o.device = select_rank_device(gpu, process_ranks());
+      o = resumed_options(o);
+    }
     for (const auto& [k, v] : train_config_record(o)) std::printf("%s=%s\n", k.c_str(), v.c_str());
     return 0;
   }
