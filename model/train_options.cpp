@@ -185,10 +185,11 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
     // A checkpoint written before this option existed ran with its default: a recipe option given
     // with another value is a conflict as with any other; left out, the default stands.
     if (it == ckpt.end() && !k.recipe) continue;
+    const std::string value = it == ckpt.end() ? k.get(defaults) : it->second;
     TrainOptions c = o;
-    k.set(c, it == ckpt.end() ? k.get(defaults) : it->second);
+    k.set(c, value);
     if (o.given.count(k.flag) == 0)
-      k.set(o, k.get(c));
+      k.set(o, value);
     else if (k.recipe && k.get(o) != k.get(c))
       conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + shown(k.get(o)) + ", the checkpoint has " +
                           shown(k.get(c)) + ")");

@@ -532,7 +532,7 @@ struct QuietRank {
 TrainOptions resumed_options(TrainOptions o) {
   if (o.resume.empty()) return o;
   const std::string ckpt_path = resolve_out(o);
-  if (!o.resume.empty()) open_run(o, ckpt_path);
+  if (!o.resume.empty()) open_run(o, ckpt_path);  // --resume auto without a checkpoint: a new run
   return o;
 }
 
