@@ -1,5 +1,6 @@
 #include "engine/buffer.h"
 
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <sstream>
@@ -23,6 +24,8 @@ constexpr size_t kHostAlign = 256;
 Buffer::Buffer(Device device, size_t bytes) : device_(device), bytes_(bytes) {
   if (bytes == 0) return;
   if (device.is_cpu()) {
+    // Within kHostAlign of SIZE_MAX the rounding would wrap to a tiny block for a huge size.
+    if (bytes > SIZE_MAX - kHostAlign) VDSR_OUT_OF_MEMORY("out of host memory allocating " << bytes << " bytes");
     const size_t rounded = (bytes + kHostAlign - 1) / kHostAlign * kHostAlign;
     data_ = std::aligned_alloc(kHostAlign, rounded);
     if (data_ == nullptr) VDSR_OUT_OF_MEMORY("out of host memory allocating " << bytes << " bytes");

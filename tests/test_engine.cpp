@@ -585,6 +585,7 @@ TEST_CASE("errors by type: user errors in words, internal ones with their place,
   }
   // A host allocation that cannot succeed is an OutOfMemory, which callers can branch on.
   CHECK_THROWS_AS(Buffer(Device::cpu(), size_t(1) << 62), OutOfMemory);
+  CHECK_THROWS_AS(Buffer(Device::cpu(), SIZE_MAX - 100), OutOfMemory);  // not rounded to a tiny block
   CHECK(describe_error(std::bad_alloc(), false).find("out of host memory") == 0);
   // Names reach the terminal escaped.
   CHECK(printable("a\nb\tc\x1b[2J\\.png") == "a\\nb\\tc\\x1B[2J\\\\.png");
