@@ -286,8 +286,8 @@ int run(int argc, char** argv) {
                                                                  : "direct";
   std::printf("CPU conv method: VDSR_CPU_CONV=%s (%s; GFLOP/s count the direct method's multiply-adds)\n",
               method_name,
-              method == CpuConvMethod::Auto ? "Winograd F(4x4, 3x3) forward and backward-data, F(2x2, 3x3) weight gradient on "
-                                              "the 64 -> 64 layers, direct elsewhere"
+              method == CpuConvMethod::Auto ? "Winograd F(4x4, 3x3) forward and backward-data, F(2x2, 3x3) "
+                                              "weight gradient on the 64 -> 64 layers, direct elsewhere"
               : method == CpuConvMethod::Winograd2 ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere"
                                                    : "the direct method everywhere");
   const auto tile_name = [](int tile) { return tile == 0 ? std::string("direct") : "winograd-f" + std::to_string(tile); };
