@@ -759,6 +759,11 @@ TEST_CASE("Adam trains a deep, narrow network where SGD with the default recipe 
   // depth 12, 8 channels, 400 steps of 16 24x24 patches of the bundled samples at x2; measured: SGD
   // (lr 0.01, norm clip 0.4) collapses to the bicubic PSNR on the samples (24.89 dB, its last
   // epoch's loss 0.967); Adam (lr 3e-3, 20 warm-up steps, cosine) reaches 25.77 dB and loss 0.839 (0.87x).
+  // SGD's network sits at the edge of collapse, so which of its epochs are named collapsed, and
+  // whether it ends at bicubic or a little below, depends on the last bits of the arithmetic: with
+  // -march=native (VDSR_NATIVE) or a sanitizer, GCC fuses other multiply-adds, and its last epoch
+  // ends 0.02 dB below bicubic, unnamed. What holds in every build: no SGD epoch beats bicubic, and
+  // one of them is named collapsed.
   Quiet quiet;
   const std::string dir = test::temp_dir("train_adam_vs_sgd");
   const std::string samples = std::string(VDSR_SOURCE_DIR) + "/samples";
@@ -783,15 +788,28 @@ TEST_CASE("Adam trains a deep, narrow network where SGD with the default recipe 
       o.step.optim.clip_mode = ClipMode::None;
     }
     run_training(o);
-    return last_epoch(o.out + "/train.jsonl");
+    std::vector<nlohmann::json> epochs;
+    for (const auto& r : read_jsonl(o.out + "/train.jsonl"))
+      if (r.at("record") == "epoch") epochs.push_back(r);
+    REQUIRE(epochs.size() == 4);
+    return epochs;
   };
-  const auto sgd = run("sgd", false), adam = run("adam", true);
+  const auto sgd_epochs = run("sgd", false), adam_epochs = run("adam", true);
+  const auto &sgd = sgd_epochs.back(), &adam = adam_epochs.back();
   INFO("SGD " << sgd.dump() << "\nAdam " << adam.dump());
   CHECK(adam.at("loss").get<double>() < 0.92 * sgd.at("loss").get<double>());
   CHECK(adam.at("val_psnr_x2").get<double>() > sgd.at("val_psnr_x2").get<double>() + 0.5);
-  // The collapse is named, and the network that learns is not called collapsed.
-  CHECK(sgd.contains("collapsed"));
-  CHECK(!adam.contains("collapsed"));
+  // SGD never learns: no epoch above bicubic, and the collapse is named; the network that learns is
+  // never called collapsed.
+  const double bicubic = load_validation_sets({samples}, {2}).at(0).bicubic_psnr.at(0);
+  bool named = false;
+  for (const auto& e : sgd_epochs) {
+    INFO("SGD epoch " << e.dump() << ", bicubic " << bicubic);
+    CHECK(e.at("val_psnr_x2").get<double>() < bicubic + 0.005);
+    named = named || e.contains("collapsed");
+  }
+  CHECK(named);
+  for (const auto& e : adam_epochs) CHECK(!e.contains("collapsed"));
 }
 
 TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a corrupt checkpoint") {
