@@ -107,7 +107,9 @@ const codec::Codec* codec_or_warn(const std::vector<unsigned char>& bytes, const
     const codec::Codec* c = &codec::codec_of({bytes.data(), bytes.size()}, path);
     const codec::Bytes b{bytes.data(), bytes.size()};
     int orientation = 1;
-    (void)c->decode(b, path, c->probe(b, path), orientation);
+    const ImageInfo info = c->probe(b, path);
+    check_image_limits(info, path);  // vdsr_sr's limits: a header's absurd size is refused, not allocated
+    (void)c->decode(b, path, info, orientation);
     return c;
   } catch (const Error& e) {
     log_warning("skipped: " + describe_error(e, false));
@@ -229,6 +231,9 @@ int run_stages(const StagesOptions& o) {
       jpg.bytes += double(file.size());
     }
   }
+  VDSR_USER_CHECK(colour_images + grey_images > 0,
+                  "--stages " << o.folder << ": none of its " << files.size()
+                              << " image file(s) could be timed (each is named above)");
   // Stage order (ours before stb's within a stage), and what the prepare, finish and network rows ran on.
   auto rank = [](const StageRow& r) {
     const int stage = r.stage == "decode"                 ? 0

@@ -177,10 +177,17 @@ int run(int argc, char** argv) {
            g.time_limit_s = cli::parse_double(v, "--time-limit");
            VDSR_USER_CHECK(g.time_limit_s >= 0, "--time-limit must be 0 (no limit) or more seconds, got " << v);
          }});
-  p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]",
-         [&](const std::string& v) { g.gemm = cli::parse_int(v, "--gemm"); }});
+  // Flags that belong to one mode, refused in another rather than ignored.
+  std::vector<std::string> gpu_row_flags, stage_flags;
+  p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]", [&](const std::string& v) {
+           g.gemm = cli::parse_int(v, "--gemm");
+           gpu_row_flags.push_back("--gemm");
+         }});
   p.add({"", "--no-hd-convs", "", "GPU: skip the per-op conv rows at 1 x 1080 x 1920 (inference stays)",
-         [&](const std::string&) { g.hd_convs = false; }});
+         [&](const std::string&) {
+           g.hd_convs = false;
+           gpu_row_flags.push_back("--no-hd-convs");
+         }});
   p.add({"", "--json", "FILE", "also write the rows as JSON",
          [&](const std::string& v) { json = cli::json_file(v); }});
   bool list = false;
@@ -194,20 +201,29 @@ int run(int argc, char** argv) {
          "network fed",
          [&](const std::string& v) { stages.folder = v; }});
   p.add({"", "--images", "N", "--stages: the first N image files by name; 0 = all [0]",
-         [&](const std::string& v) { stages.images = cli::parse_int(v, "--images"); }});
-  p.add({"-s", "--scale", "N", "--stages: upscale factor 2, 3 or 4 [2]",
-         [&](const std::string& v) { stages.scale = cli::parse_int(v, "--scale"); }});
+         [&](const std::string& v) {
+           stages.images = cli::parse_int(v, "--images");
+           stage_flags.push_back("--images");
+         }});
+  p.add({"-s", "--scale", "N", "--stages: upscale factor 2, 3 or 4 [2]", [&](const std::string& v) {
+           stages.scale = cli::parse_int(v, "--scale");
+           stage_flags.push_back("--scale");
+         }});
   p.add({"", "--network-pixels", "N",
          "--stages: output pixels the network runs (crops of the first images); 0 = every image whole "
          "[65536 on the CPU, 0 on a GPU]",
          [&](const std::string& v) {
            network_pixels = parse_int64(v, "--network-pixels");
+           stage_flags.push_back("--network-pixels");
            VDSR_USER_CHECK(network_pixels >= 0,
                            "--network-pixels must be 0 (every image whole) or more, got " << network_pixels);
          }});
   p.add({"", "--net-rate", "MPX_PER_S",
          "--stages: the network rate (output Mpx/s) the -j suggestion feeds [the rate measured]",
-         [&](const std::string& v) { stages.net_rate = cli::parse_double(v, "--net-rate"); }});
+         [&](const std::string& v) {
+           stages.net_rate = cli::parse_double(v, "--net-rate");
+           stage_flags.push_back("--net-rate");
+         }});
   p.add_common();
   p.parse(argc, argv);
   VDSR_USER_CHECK(stages.images >= 0, "--images must be 0 (all) or more, got " << stages.images);
@@ -220,6 +236,10 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(g.gemm >= 64, "--gemm must be at least 64, got " << g.gemm);
   VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
   VDSR_USER_CHECK(pdl.empty() || pdl == "on" || pdl == "off", "--pdl must be on or off, got '" << pdl << "'");
+  VDSR_USER_CHECK(stage_flags.empty() || !stages.folder.empty(),
+                  join_list(stage_flags) << ": for --stages FOLDER, which was not given");
+  VDSR_USER_CHECK(gpu_row_flags.empty() || (!nodes && stages.folder.empty()),
+                  join_list(gpu_row_flags) << ": for the GPU op rows; --nodes and --stages run without them");
   VDSR_USER_CHECK(g.time_limit_s == 0 || (!nodes && stages.folder.empty()),
                   "--time-limit bounds the GPU op rows; --nodes and --stages run without it");
   const Device dev = select_device(gpu);
@@ -264,9 +284,10 @@ int run(int argc, char** argv) {
     g.precision = precision.empty() ? "all" : precision;
     return run_gpu(g, impl, json);
   }
-  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes && g.time_limit_s == 0,
-                  "--train-batches, --conv-batches, --runs, --probes and --time-limit are for the GPU rows; the CPU "
-                  "rows time --batch once");
+  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes && g.time_limit_s == 0 &&
+                      gpu_row_flags.empty(),
+                  "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the "
+                  "GPU rows; the CPU rows time --batch once");
   VDSR_USER_CHECK(impl == "all" || impl == "ours",
                   "--impl " << impl << " picks among the GPU rows; the CPU rows are ours alone (the PyTorch peer on "
                                "the CPU: bench/pytorch_cpu_peer.py)");

@@ -1,5 +1,7 @@
 #include "engine/values.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -10,11 +12,22 @@
 
 namespace vdsr {
 
+namespace {
+
+// strtol and strtod skip leading white space and strtod reads hexadecimal: a value such as " 2" or
+// "0x1p-3" is a slip (a quoting mistake), not the number it happens to give.
+bool plain_number_text(const std::string& s) {
+  return !s.empty() && !std::isspace(static_cast<unsigned char>(s[0])) &&
+         s.find_first_of("xX") == std::string::npos;
+}
+
+}  // namespace
+
 int parse_int(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const long v = std::strtol(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0', what << ": '" << s << "' is not an integer");
+  VDSR_USER_CHECK(plain_number_text(s) && end != nullptr && *end == '\0', what << ": '" << s << "' is not an integer");
   VDSR_USER_CHECK(errno == 0 && v >= -2147483647L && v <= 2147483647L,
                   what << ": " << s << " is out of range (beyond 2147483647)");
   return static_cast<int>(v);
@@ -24,8 +37,22 @@ double parse_double(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0', what << ": '" << s << "' is not a number");
+  VDSR_USER_CHECK(plain_number_text(s) && end != nullptr && *end == '\0', what << ": '" << s << "' is not a number");
   VDSR_USER_CHECK(!(errno == ERANGE && std::isinf(v)), what << ": " << s << " is out of range");
+  // No option or stored value means anything by inf or nan; taken, they fail far from the flag.
+  VDSR_USER_CHECK(std::isfinite(v), what << ": " << s << " is not a finite number");
+  return v;
+}
+
+uint64_t parse_uint64(const std::string& s, const std::string& what) {
+  errno = 0;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  // strtoull takes "-5" as 2^64 - 5: digits only.
+  VDSR_USER_CHECK(!s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+                      end != nullptr && *end == '\0',
+                  what << ": '" << s << "' is not a non-negative integer");
+  VDSR_USER_CHECK(errno == 0, what << ": " << s << " is out of range (beyond 18446744073709551615)");
   return v;
 }
 
@@ -40,14 +67,37 @@ std::vector<std::string> split_list(const std::string& s) {
 
 std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std::string& what) {
   std::vector<int> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
+  for (const std::string& item : parse_list(s, what, false)) {
     const int v = parse_int(item, what);
     VDSR_USER_CHECK(v >= lo && v <= hi, what << ": " << v << " is outside " << lo << ".." << hi);
     out.push_back(v);
   }
-  VDSR_USER_CHECK(!out.empty(), what << ": empty list");
+  return out;
+}
+
+std::vector<int> parse_scale_list(const std::string& s, const std::string& what) {
+  const std::vector<int> out = parse_int_list(s, 2, 4, what);
+  for (size_t i = 1; i < out.size(); ++i)
+    VDSR_USER_CHECK(std::count(out.begin(), out.begin() + std::ptrdiff_t(i), out[i]) == 0,
+                    what << " lists x" << out[i] << " twice");
+  return out;
+}
+
+std::vector<std::string> parse_list(const std::string& s, const std::string& what, bool distinct) {
+  VDSR_USER_CHECK(!s.empty(), what << ": empty list");
+  std::vector<std::string> out;
+  size_t begin = 0;
+  while (true) {
+    const size_t comma = s.find(',', begin);
+    const std::string item = s.substr(begin, comma == std::string::npos ? std::string::npos : comma - begin);
+    VDSR_USER_CHECK(!item.empty(), what << " " << s << ": an empty item (a comma at the start, at the end or "
+                                        << "doubled)");
+    VDSR_USER_CHECK(!distinct || std::find(out.begin(), out.end(), item) == out.end(),
+                    what << " " << s << ": lists " << item << " twice");
+    out.push_back(item);
+    if (comma == std::string::npos) break;
+    begin = comma + 1;
+  }
   return out;
 }
 
@@ -55,7 +105,7 @@ int64_t parse_int64(const std::string& s, const std::string& what) {
   errno = 0;
   char* end = nullptr;
   const long long v = std::strtoll(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && end != nullptr && *end == '\0', what << ": '" << s << "' is not an integer");
+  VDSR_USER_CHECK(plain_number_text(s) && end != nullptr && *end == '\0', what << ": '" << s << "' is not an integer");
   VDSR_USER_CHECK(errno == 0, what << ": " << s << " is out of range");
   return v;
 }

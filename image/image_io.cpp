@@ -68,6 +68,14 @@ ImageInfo probe_image(const std::string& path) {
   return codec::codec_of({bytes.data(), bytes.size()}, path).probe({bytes.data(), bytes.size()}, path);
 }
 
+void check_image_limits(const ImageInfo& info, const std::string& path, const ImageLimits& limits) {
+  VDSR_USER_CHECK(info.width <= limits.max_side && info.height <= limits.max_side &&
+                      int64_t(info.width) * info.height <= limits.max_pixels,
+                  "cannot read image '" << path << "': its size " << info.width << "x" << info.height
+                                        << " exceeds the limits (at most " << limits.max_side
+                                        << " pixels a side and " << limits.max_pixels << " pixels in all)");
+}
+
 Image load_image(const std::string& path, const ImageLimits& limits) {
   return decode_image(codec::read_file(path), path, limits);
 }
@@ -77,11 +85,7 @@ Image decode_image(const std::vector<unsigned char>& bytes, const std::string& p
   const codec::Bytes b{bytes.data(), bytes.size()};
   const codec::Codec& c = codec::codec_of(b, path);
   const ImageInfo info = c.probe(b, path);
-  VDSR_USER_CHECK(info.width <= limits.max_side && info.height <= limits.max_side &&
-                      int64_t(info.width) * info.height <= limits.max_pixels,
-                  "cannot read image '" << path << "': its size " << info.width << "x" << info.height
-                                        << " exceeds the limits (at most " << limits.max_side
-                                        << " pixels a side and " << limits.max_pixels << " pixels in all)");
+  check_image_limits(info, path, limits);
   int orientation = 1;
   Image img = c.decode(b, path, info, orientation);
   VDSR_CHECK(img.width == info.width && img.height == info.height && img.channels == info.channels &&

@@ -68,6 +68,9 @@ std::string image_codecs_text();
 
 // Reads only the header. Throws for unreadable, empty, truncated-header or unsupported files.
 ImageInfo probe_image(const std::string& path);
+// A UserError naming the file when a probed size exceeds the limits (decode_image's check, for
+// callers that decode through a codec themselves).
+void check_image_limits(const ImageInfo& info, const std::string& path, const ImageLimits& limits = {});
 // Probes, checks the limits, then decodes. Throws with the file name and cause on any failure.
 Image load_image(const std::string& path, const ImageLimits& limits = {});
 // load_image on bytes already read (standard input, say); `name` stands for the file in messages

@@ -79,7 +79,7 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
     const std::string part = text.substr(pos, end - pos);
     VDSR_USER_CHECK(!part.empty() && part.find_first_not_of("0123456789") == std::string::npos,
                "--threads: '" << text << "' is not LOAD:PROCESS:SAVE (three counts, e.g. 1:2:2)");
-    v[k] = part.size() <= 3 ? std::stoi(part) : 1000;  // more digits: out of range, said below
+    v[k] = part.size() <= 9 ? std::stoi(part) : 1000;  // more digits: out of range, said below
     VDSR_USER_CHECK(v[k] >= 1 && v[k] <= 256,
                "--threads: each count must be 1..256, got '" << text << "'");
     pos = end + 1;

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "engine/error.h"
+#include "engine/values.h"
 #include "image/image_io.h"
 #include "io/std_streams.h"
 
@@ -259,20 +260,20 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
 
 namespace {
 
-int64_t env_int(const std::function<const char*(const char*)>& env, const char* name) {
-  const char* v = env(name);
-  VDSR_USER_CHECK(v != nullptr && *v != '\0', "--shard auto needs " << name << " (set by a Slurm job array)");
-  char* end = nullptr;
-  const long long x = std::strtoll(v, &end, 10);
-  VDSR_USER_CHECK(*end == '\0' && x >= 0, name << "='" << v << "' is not a non-negative integer");
+int64_t non_negative(const std::string& s, const std::string& what) {
+  const int64_t x = parse_int64(s, what);
+  VDSR_USER_CHECK(x >= 0, what << ": '" << s << "' is not a non-negative integer");
   return x;
 }
 
+int64_t env_int(const std::function<const char*(const char*)>& env, const char* name) {
+  const char* v = env(name);
+  VDSR_USER_CHECK(v != nullptr && *v != '\0', "--shard auto needs " << name << " (set by a Slurm job array)");
+  return non_negative(v, name);
+}
+
 int64_t parse_count(const std::string& s, const char* what) {
-  char* end = nullptr;
-  const long long x = std::strtoll(s.c_str(), &end, 10);
-  VDSR_USER_CHECK(!s.empty() && *end == '\0' && x >= 0, "--shard: " << what << " '" << s << "' is not a non-negative integer");
-  return x;
+  return non_negative(s, std::string("--shard ") + what);
 }
 
 }  // namespace
@@ -340,6 +341,12 @@ void apply_shard(FilePlan& plan, const std::string& input, const Shard& shard) {
   keep(plan.jobs, [](const FileJob& j) { return j.input; });
   keep(plan.existing, [](const FileJob& j) { return j.input; });
   keep(plan.problems, [](const FileNote& n) { return n.path; });
+}
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = fs::path(path).extension().string();
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
 }
 
 }  // namespace vdsr

@@ -36,12 +36,12 @@ const std::vector<ConfigKey>& config_keys() {
        },
        [](TrainOptions& o, const std::string& v) {
          o.data.scales.clear();
-         for (const auto& s : split_list(v)) o.data.scales.push_back(int(parse_int64(s, "checkpoint config scales")));
+         for (const auto& s : split_list(v)) o.data.scales.push_back(parse_int(s, "checkpoint config scales"));
        }},
       {"patch", "--patch", true, [](const TrainOptions& o) { return std::to_string(o.data.patch); },
-       [](TrainOptions& o, const std::string& v) { o.data.patch = int(parse_int64(v, "checkpoint config patch")); }},
+       [](TrainOptions& o, const std::string& v) { o.data.patch = parse_int(v, "checkpoint config patch"); }},
       {"stride", "--stride", true, [](const TrainOptions& o) { return std::to_string(o.data.stride); },
-       [](TrainOptions& o, const std::string& v) { o.data.stride = int(parse_int64(v, "checkpoint config stride")); }},
+       [](TrainOptions& o, const std::string& v) { o.data.stride = parse_int(v, "checkpoint config stride"); }},
       {"augment", "--no-augment", true,
        [](const TrainOptions& o) { return std::string(o.data.augment ? "true" : "false"); },
        [](TrainOptions& o, const std::string& v) { o.data.augment = parse_bool(v, "checkpoint config augment"); }},
@@ -56,10 +56,10 @@ const std::vector<ConfigKey>& config_keys() {
          for (const auto& s : split_list(v)) o.data.downscales.push_back(parse_double(s, "checkpoint config downscales"));
        }},
       {"batch", "--batch", true, [](const TrainOptions& o) { return std::to_string(o.batch); },
-       [](TrainOptions& o, const std::string& v) { o.batch = int(parse_int64(v, "checkpoint config batch")); }},
+       [](TrainOptions& o, const std::string& v) { o.batch = parse_int(v, "checkpoint config batch"); }},
       {"epoch_iters", "--epoch-iters", true,
        [](const TrainOptions& o) { return std::to_string(o.epoch_iters); },
-       [](TrainOptions& o, const std::string& v) { o.epoch_iters = int(parse_int64(v, "checkpoint config epoch_iters")); }},
+       [](TrainOptions& o, const std::string& v) { o.epoch_iters = parse_int(v, "checkpoint config epoch_iters"); }},
       {"recipe", "--recipe", true, [](const TrainOptions& o) { return o.recipe; },
        [](TrainOptions& o, const std::string& v) { o.recipe = v; }},
       {"optimizer", "--optimizer", true,
@@ -89,7 +89,7 @@ const std::vector<ConfigKey>& config_keys() {
       {"init_from", "--init-from", true, [](const TrainOptions& o) { return o.init_from; },
        [](TrainOptions& o, const std::string& v) { o.init_from = v; }},
       {"lr_step", "--lr-step", true, [](const TrainOptions& o) { return std::to_string(o.lr_step); },
-       [](TrainOptions& o, const std::string& v) { o.lr_step = int(parse_int64(v, "checkpoint config lr_step")); }},
+       [](TrainOptions& o, const std::string& v) { o.lr_step = parse_int(v, "checkpoint config lr_step"); }},
       {"momentum", "--momentum", true, [](const TrainOptions& o) { return format_double(o.step.optim.momentum); },
        [](TrainOptions& o, const std::string& v) { o.step.optim.momentum = parse_double(v, "checkpoint config momentum"); }},
       {"weight_decay", "--weight-decay", true,
@@ -104,22 +104,18 @@ const std::vector<ConfigKey>& config_keys() {
        [](const TrainOptions& o) { return std::string(o.step.clip_scale_by_lr ? "true" : "false"); },
        [](TrainOptions& o, const std::string& v) { o.step.clip_scale_by_lr = parse_bool(v, "checkpoint config clip_scale_by_lr"); }},
       {"seed", "--seed", true, [](const TrainOptions& o) { return std::to_string(o.seed); },
-       [](TrainOptions& o, const std::string& v) {
-         char* end = nullptr;
-         o.seed = std::strtoull(v.c_str(), &end, 10);
-         VDSR_USER_CHECK(!v.empty() && *end == '\0', "checkpoint config seed = '" << v << "'");
-       }},
+       [](TrainOptions& o, const std::string& v) { o.seed = parse_uint64(v, "checkpoint config seed"); }},
       {"depth", "--depth", true, [](const TrainOptions& o) { return std::to_string(o.model.depth); },
-       [](TrainOptions& o, const std::string& v) { o.model.depth = int(parse_int64(v, "checkpoint config depth")); }},
+       [](TrainOptions& o, const std::string& v) { o.model.depth = parse_int(v, "checkpoint config depth"); }},
       {"channels", "--channels", true, [](const TrainOptions& o) { return std::to_string(o.model.channels); },
-       [](TrainOptions& o, const std::string& v) { o.model.channels = int(parse_int64(v, "checkpoint config channels")); }},
+       [](TrainOptions& o, const std::string& v) { o.model.channels = parse_int(v, "checkpoint config channels"); }},
       {"bias", "--no-bias", true, [](const TrainOptions& o) { return std::string(o.model.bias ? "true" : "false"); },
        [](TrainOptions& o, const std::string& v) { o.model.bias = parse_bool(v, "checkpoint config bias"); }},
       // Run options: taken from the checkpoint when not given, free to change.
       {"epochs", "--epochs", false, [](const TrainOptions& o) { return std::to_string(o.epochs); },
-       [](TrainOptions& o, const std::string& v) { o.epochs = int(parse_int64(v, "checkpoint config epochs")); }},
+       [](TrainOptions& o, const std::string& v) { o.epochs = parse_int(v, "checkpoint config epochs"); }},
       {"log_every", "--log-every", false, [](const TrainOptions& o) { return std::to_string(o.log_every); },
-       [](TrainOptions& o, const std::string& v) { o.log_every = int(parse_int64(v, "checkpoint config log_every")); }},
+       [](TrainOptions& o, const std::string& v) { o.log_every = parse_int(v, "checkpoint config log_every"); }},
       {"train", "--train", false, [](const TrainOptions& o) { return join_list(o.train); },
        [](TrainOptions& o, const std::string& v) { o.train = split_list(v); }},
       {"val", "--val", false, [](const TrainOptions& o) { return join_list(o.val); },
@@ -202,13 +198,29 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
   }
 }
 
+TrainOptions options_from_config(const std::map<std::string, std::string>& config) {
+  TrainOptions o;
+  for (const auto& k : config_keys())
+    if (const auto it = config.find(k.key); it != config.end()) k.set(o, it->second);
+  check_option_values(o);
+  return o;
+}
+
 void check_train_options(const TrainOptions& o) {
   VDSR_USER_CHECK(!o.train.empty(), "--train DIR is required");
+  check_option_values(o);
+}
+
+void check_option_values(const TrainOptions& o) {
   const std::pair<const char*, int64_t> at_least_one[] = {
       {"--batch", o.batch},         {"--patch", o.data.patch},    {"--stride", o.data.stride},
       {"--lr-step", o.lr_step},     {"--log-every", o.log_every}, {"--channels", o.model.channels}};
   for (const auto& [flag, v] : at_least_one) VDSR_USER_CHECK(v >= 1, flag << " must be at least 1, got " << v);
   VDSR_USER_CHECK(o.model.depth >= 2, "--depth must be at least 2 (a first and a last layer), got " << o.model.depth);
+  // Far beyond any VDSR (20 x 64), and small enough that the layer table's sizes cannot overflow.
+  VDSR_USER_CHECK(o.model.depth <= kMaxDepth, "--depth must be at most " << kMaxDepth << ", got " << o.model.depth);
+  VDSR_USER_CHECK(o.model.channels <= kMaxChannels,
+                  "--channels must be at most " << kMaxChannels << ", got " << o.model.channels);
   const std::pair<const char*, int64_t> not_negative[] = {
       {"--epochs", o.epochs}, {"--epoch-iters", o.epoch_iters}, {"--max-steps", o.max_steps}};
   for (const auto& [flag, v] : not_negative) VDSR_USER_CHECK(v >= 0, flag << " must be 0 or more, got " << v);
@@ -225,6 +237,7 @@ void check_train_options(const TrainOptions& o) {
   VDSR_USER_CHECK(o.step.optim.clip_mode == ClipMode::None || o.step.clip > 0,
              "--clip must be positive with --clip-mode " << clip_mode_name(o.step.optim.clip_mode) << ", got " << o.step.clip);
   VDSR_USER_CHECK(!o.data.scales.empty(), "--scales is empty");
+  for (const int s : o.data.scales) VDSR_USER_CHECK(s >= 2 && s <= 4, "--scales: " << s << " is outside 2..4");
 }
 
 }  // namespace vdsr

@@ -63,6 +63,13 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
 
 // Every option in range (a UserError naming the flag otherwise); --train given.
 void check_train_options(const TrainOptions& o);
+// The same without asking for --train (--print-config, a checkpoint's record).
+void check_option_values(const TrainOptions& o);
+// The options a checkpoint's config record describes (keys it lacks at their defaults), each value
+// checked as its flag's would be: a UserError naming the flag otherwise.
+TrainOptions options_from_config(const std::map<std::string, std::string>& config);
+// check_option_values' bounds on the model's shape.
+constexpr int kMaxDepth = 1000, kMaxChannels = 4096;
 
 // The recipe part of a config record as "key=value ..." (the final weights' metadata); keys with
 // an empty value (no --init-from, no --downscales) are left out.

@@ -63,6 +63,13 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
   if (!o.resume.empty()) {
     LoadedCheckpoint ck = load_checkpoint(o.resume, o.device);
     run.ckpt_config = ck.state.config;
+    // A value no run writes (a damaged or hand-edited record) is the file's fault, not a flag's.
+    try {
+      (void)options_from_config(run.ckpt_config);
+    } catch (const UserError& e) {
+      VDSR_USER_FAIL(printable(o.resume) << ": the checkpoint's stored options are not ones a run writes (the "
+                     << "file is damaged or was edited): " << e.message());
+    }
     merge_checkpoint_config(o, run.ckpt_config);
     // The run's compute mode goes on, except on the CPU, which has fp32 only.
     if (o.given.count("--precision") == 0 && o.device.is_cpu() && o.precision != "fp32") {
@@ -159,6 +166,21 @@ void check_batch_memory(const TrainOptions& o, Precision precision, int batch) {
                   what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                              << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
                              << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
+}
+
+// The model's parameters with their training state, checked before the model is made, so that a
+// shape too large for the machine is named by its flags rather than as a failed allocation.
+void check_model_memory(const TrainOptions& o) {
+  // weights, gradient, momentum (Adam: two moments), the EMA's copy
+  const int copies = 3 + (o.step.optim.kind != Optimizer::Sgd ? 1 : 0) + (o.step.optim.ema > 0 ? 1 : 0);
+  const double bytes = double(param_count(o.model)) * double(sizeof(float)) * copies;
+  const uint64_t total = memory_bytes(o.device);
+  VDSR_USER_CHECK(total == 0 || bytes <= double(total),
+                  "--depth " << o.model.depth << " and --channels " << o.model.channels << " make a model of "
+                             << param_count(o.model) << " parameters; with its gradient and optimizer state it needs "
+                             << format_bytes(bytes) << (o.device.is_cpu() ? " of host memory" : " on " + o.device.name())
+                             << ", more than the " << format_bytes(double(total))
+                             << " there: use a smaller --channels or --depth");
 }
 
 // Host staging buffers of this rank's slice of one batch; on a GPU, device buffers the slice is
@@ -543,6 +565,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const std::string ckpt_path = resolve_out(o);
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
+  check_model_memory(o);
   const int batch = local_batch(o, coll->size());
   std::error_code made;
   const bool new_out = !fs::exists(o.out, made);

@@ -10,9 +10,11 @@
 #include "model/weights_io.h"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <set>
 
 #include "engine/error.h"
@@ -280,6 +282,14 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
 
 VdsrWeights load_weights(const std::string& path) {
   if (is_matlab_file(path)) return load_matlab_weights(path);
+  // A file named .mat is meant as MATLAB's: read as safetensors, its fault would be told in the
+  // wrong format's words.
+  std::string ext = std::filesystem::path(path).extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
+  std::error_code ec;
+  VDSR_USER_CHECK(ext != ".mat" || !std::filesystem::is_regular_file(path, ec),
+                  printable(path) << ": named .mat, but it is not a MATLAB file (its first bytes are not a "
+                                     "MAT-file's \"MATLAB \" header)");
   return weights_from_safetensors(read_safetensors(path), path);
 }
 

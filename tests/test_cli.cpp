@@ -241,11 +241,18 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   write_text(bad + "/empty.png", "");
   const std::string whole = test::file_bytes(bad + "/a.png");
   write_text(bad + "/cut.png", whole.substr(0, whole.size() / 2));
+  // A header that claims 100000 x 100000 meets vdsr_sr's limits before anything is allocated.
+  test::write_bytes(bad + "/huge.png", test::make_png(100000, 100000, 8, 2, {0, 1, 2, 3}));
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 0);
   INFO(log);
   CHECK(log.find("skipped: ") != std::string::npos);
   CHECK(log.find("empty.png") != std::string::npos);
   CHECK(log.find("cut.png") != std::string::npos);
+  CHECK(log.find("huge.png': its size 100000x100000 exceeds the limits") != std::string::npos);
+  // Nothing timed is an error, not an empty table.
+  fs::remove(bad + "/a.png");
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 1);
+  CHECK(log.find("--stages " + bad + ": none of its 3 image file(s) could be timed") != std::string::npos);
 }
 
 TEST_CASE("vdsr_sr reports a corrupt image and still upscales the others") {
@@ -815,6 +822,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
   fs::create_directories(dir + "/empty");
   write_text(dir + "/notes.txt", "text");
+  write_text(dir + "/notes.mat", "text, not MATLAB's");
   write_text(dir + "/m.pth", std::string("PK\x03\x04", 4) + "rest of a zip");
   const std::string a = dir + "/a.png";
   const VdsrConfig srcnn = srcnn_config(9, 5, 5, 4, 2, true);
@@ -899,7 +907,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --image 0", "--image must be at least 1, got 0"},
       {"vdsr_bench -g -1 --impl cudnn", "--impl cudnn picks among the GPU rows"},
       {"vdsr_eval --bicubic --scales 2,3,2 --data " + dir, "--scales lists x2 twice"},
-      {"vdsr_sr -g \"\" --bicubic -i " + a + " -o " + dir + "/o.png", "--gpu needs a GPU index"},
+      {"vdsr_sr -g \"\" --bicubic -i " + a + " -o " + dir + "/o.png", "option -g needs a value (N|-1|0,1), got an empty one"},
       {"vdsr_convert " + samples + "/../model/vdsr.safetensors " + dir, "is a folder"},
       {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
@@ -914,15 +922,15 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --train-batches 64,0", "--train-batches takes batches of at least 1"},
       {"vdsr_bench -g -1 --train-batches 64,x", "--train-batches"},
       {"vdsr_bench -g -1 --runs 0", "--runs must be at least 1"},
-      {"vdsr_bench -g -1 --runs 3", "--train-batches, --conv-batches, --runs, --probes and --time-limit are for the GPU rows"},
-      {"vdsr_bench -g -1 --conv-batches 1,64", "--train-batches, --conv-batches, --runs, --probes and --time-limit are for the GPU rows"},
-      {"vdsr_bench -g -1 --probes", "--train-batches, --conv-batches, --runs, --probes and --time-limit are for the GPU rows"},
+      {"vdsr_bench -g -1 --runs 3", "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --conv-batches 1,64", "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --probes", "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the GPU rows"},
       {"vdsr_bench -g -1 --conv-batches 1,-4", "--conv-batches takes batches of at least 1 patch, got -4"},
       {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
       {"vdsr_convert - " + dir + "/x.safetensors", "'-' (a standard stream) is not one: give the file's path"},
-      {"vdsr_bench -g -1 --time-limit 30", "--time-limit are for the GPU rows"},
-      {"vdsr_bench -g -1 --time-limit 2.5", "--time-limit are for the GPU rows"},  // seconds need not be whole
+      {"vdsr_bench -g -1 --time-limit 30", "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --time-limit 2.5", "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},  // seconds need not be whole
       {"vdsr_bench -g -1 --time-limit 0 --impl cudnn", "--impl cudnn picks among the GPU rows"},  // 0: no limit
       {"vdsr_bench -g -1 --stages " + dir + " --time-limit 30", "--time-limit bounds the GPU op rows"},
       {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999", "99999999999999999999 is out of range"},
@@ -930,6 +938,47 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --nodes --time-limit 30", "--time-limit bounds the GPU op rows"},
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
       {"vdsr_bench -g -1 --pdl on", "--pdl sets how kernels are launched on a GPU"},
+      // Values that used to be taken as something else: out of range, clamped, a quoting slip, a
+      // comma too many, a list with a repeat, a value meaning no number, an empty value.
+      {"vdsr_train --seed 99999999999999999999999 --print-config",
+       "--seed: 99999999999999999999999 is out of range (beyond 18446744073709551615)"},
+      {"vdsr_train --seed ' -5' --print-config", "--seed: ' -5' is not a non-negative integer"},
+      {"vdsr_train --batch ' 4' --print-config", "--batch: ' 4' is not an integer"},
+      {"vdsr_train --lr 0x1p-3 --print-config", "--lr: '0x1p-3' is not a number"},
+      {"vdsr_train --eps inf --print-config", "--eps: inf is not a finite number"},
+      {"vdsr_train --weight-decay nan --print-config", "--weight-decay: nan is not a finite number"},
+      {"vdsr_train --scales 2, --print-config", "--scales 2,: an empty item"},
+      {"vdsr_train --scales 2,2 --print-config", "--scales lists x2 twice"},
+      {"vdsr_train --train " + samples + "," + samples + " --print-config", "lists " + samples + " twice"},
+      {"vdsr_train --downscales 0.5,,0.7 --print-config", "--downscales 0.5,,0.7: an empty item"},
+      {"vdsr_train --resume '' --print-config", "option --resume needs a value (CKPT|auto), got an empty one"},
+      // --print-config prints a run's options: what a run refuses, it refuses.
+      {"vdsr_train --lr -1 --print-config", "--lr must be positive, got -1"},
+      {"vdsr_train --batch 0 --print-config", "--batch must be at least 1, got 0"},
+      {"vdsr_train --precision xyz --print-config", "--precision must be fp32, tf32 or bf16, got 'xyz'"},
+      {"vdsr_train --channels 100000 --print-config", "--channels must be at most 4096, got 100000"},
+      {"vdsr_train --depth 100000000 --print-config", "--depth must be at most 1000, got 100000000"},
+      // A model too large for the machine is named by its shape before anything is allocated.
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/huge --depth 1000 --channels 4096",
+       "--depth 1000 and --channels 4096 make a model of 150697119745 parameters"},
+      {"vdsr_eval --bicubic --scales 2, --data " + samples, "--scales 2,: an empty item"},
+      {"vdsr_eval --score '' --data " + samples, "option --score needs a value (DIR), got an empty one"},
+      {"vdsr_eval --table3 --models , --data " + samples, "--models ,: an empty item"},
+      {"vdsr_eval -g -1 --bicubic --precision xyz --data " + samples, "--precision must be fp32, tf32 or bf16"},
+      {"vdsr_sr --bicubic --precision xyz -i " + a + " -o " + dir + "/o.png", "--precision must be fp32, tf32 or bf16"},
+      {"vdsr_sr -m '' -i " + a + " -o " + dir + "/o.png", "option -m needs a value (FILE), got an empty one"},
+      {"vdsr_sr --bicubic -g 0, -i " + a + " -o " + dir + "/o.png", "--gpu 0,: an empty item"},
+      {"vdsr_sr --bicubic --shard 0/99999999999999999999 -i " + samples + " -o " + dir + "/sh",
+       "--shard count: 99999999999999999999 is out of range"},
+      {"vdsr_bench -g -1 -s 3", "--scale: for --stages FOLDER, which was not given"},
+      {"vdsr_bench -g -1 --images 2 --net-rate 5", "--images,--net-rate: for --stages FOLDER, which was not given"},
+      {"vdsr_bench -g -1 --gemm 64", "--gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --nodes --no-hd-convs", "--no-hd-convs: for the GPU op rows"},
+      {"vdsr_bench -g -1 --stages " + samples + " --net-rate inf", "--net-rate: inf is not a finite number"},
+      {"vdsr_convert " + dir + "/srcnn_x3.safetensors " + a, "OUT " + a + ": name the output .safetensors"},
+      {"vdsr_convert '' " + dir + "/c.safetensors", "IN needs a file name"},
+      {"vdsr_convert " + dir + "/notes.mat " + dir + "/c.safetensors",
+       "notes.mat: named .mat, but it is not a MATLAB file"},
   };
   for (const auto& [cmd, words] : cases) {
     INFO(cmd);
@@ -1163,8 +1212,9 @@ TEST_CASE("the flag parser: --name=value, short and long forms, and what a switc
   CHECK(number == 3);
   CHECK(name == "plain");
   CHECK(on);
-  parse({"--name="});
-  CHECK(name.empty());
+  // An empty value (an unset shell variable) is refused, not taken as the flag left out.
+  CHECK_THAT(test::error_of([&] { parse({"--name="}); }), Catch::Contains("option --name needs a value (TEXT), got an empty one"));
+  CHECK_THAT(test::error_of([&] { parse({"--name", ""}); }), Catch::Contains("option --name needs a value (TEXT), got an empty one"));
   CHECK_THAT(test::error_of([&] { parse({"--switch=1"}); }), Catch::Contains("option --switch takes no value"));
   CHECK_THAT(test::error_of([&] { parse({"--number"}); }), Catch::Contains("option --number needs a value (N)"));
   CHECK_THAT(test::error_of([&] { parse({"--name", "-n", "4"}); }), Catch::Contains("got the option -n"));

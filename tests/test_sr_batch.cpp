@@ -222,7 +222,12 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
   CHECK_THROWS_WITH(parse_shard("auto", env), Catch::Contains("SLURM_ARRAY_TASK_ID"));
   CHECK_THROWS_WITH(parse_shard("auto/3", env), Catch::Contains("is not one of 0..2"));
   CHECK_THROWS_WITH(parse_shard("3", env), Catch::Contains("expected I/N, auto or auto/N"));
-  CHECK_THROWS_WITH(parse_shard("1/x", env), Catch::Contains("count 'x'"));
+  CHECK_THROWS_WITH(parse_shard("1/x", env), Catch::Contains("--shard count: 'x' is not an integer"));
+  // Too large for a count is said, not clamped; so is a variable's.
+  CHECK_THROWS_WITH(parse_shard("0/99999999999999999999", env), Catch::Contains("--shard count: 99999999999999999999 is out of range"));
+  CHECK_THROWS_WITH(parse_shard("-1/3", env), Catch::Contains("--shard index: '-1' is not a non-negative integer"));
+  vars = {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "99999999999999999999"}};
+  CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("SLURM_ARRAY_TASK_COUNT: 99999999999999999999 is out of range"));
   CHECK_THROWS_WITH(parse_shard("3/3", env), Catch::Contains("is not one of 0..2"));
 }
 
@@ -752,6 +757,8 @@ TEST_CASE("run_pipeline: every job finishes once, failures stay with their job")
   REQUIRE_THROWS(parse_pipeline_threads("1:257:1"));
   REQUIRE_THROWS(parse_pipeline_threads("a:b:c"));
   REQUIRE_THROWS(parse_pipeline_threads("1:2:3:4"));
+  CHECK(parse_pipeline_threads("0001:02:0256").save == 256);  // leading zeros are the same counts
+  REQUIRE_THROWS(parse_pipeline_threads("1:1:0000000257"));
 }
 
 TEST_CASE("cmake --install puts the tools in bin and the bundled model where vdsr_sr finds it") {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -828,6 +829,23 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
   REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + ckpt + " --channels 8 --no-bias --max-steps 1", &log) == 1);
   CHECK(log.find("--channels (channels 8, the checkpoint has 4)") != std::string::npos);
   CHECK(log.find("--no-bias (bias false, the checkpoint has true)") != std::string::npos);
+  // A stored value no run writes (a damaged or edited record) is the file's fault, said with its
+  // name, not a flag's the user never typed; a number too large for its option is not cut to fit.
+  for (const auto& [key, value, words] : std::vector<std::array<std::string, 3>>{
+           {"batch", "0", "--batch must be at least 1, got 0"},
+           {"optimizer", "foo", "--optimizer must be sgd, adam or adamw, got 'foo'"},
+           {"lr", "nan", "checkpoint config lr: nan is not a finite number"},
+           {"batch", "4294967300", "checkpoint config batch: 4294967300 is out of range"}}) {
+    INFO(key << " = " << value);
+    LoadedCheckpoint ck = load_checkpoint(ckpt, Device::cpu());
+    ck.state.config[key] = value;
+    const std::string edited = dir + "/edited.safetensors";
+    save_checkpoint(edited, *ck.model, ck.state);
+    REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + edited + " --max-steps 1", &log) == 1);
+    INFO(log);
+    CHECK(log.find(edited + ": the checkpoint's stored options are not ones a run writes") != std::string::npos);
+    CHECK(log.find(words) != std::string::npos);
+  }
   // A truncated checkpoint is refused by name, and left as it is.
   std::string bytes = test::file_bytes(ckpt);
   bytes.resize(bytes.size() / 2);

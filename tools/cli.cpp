@@ -113,6 +113,8 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
         VDSR_USER_CHECK(!is_flag, "option " << arg << " needs a value (" << match->value_name << "), got the option "
                                             << value);
       }
+      // An empty value is a slip (an unset shell variable); taken, it would read as the flag left out.
+      VDSR_USER_CHECK(!value.empty(), "option " << arg << " needs a value (" << match->value_name << "), got an empty one");
       // "-i a.png -i b.png" reads one image: the last value wins, as in most tools, but not silently.
       const auto [first, fresh] = given.emplace(match->long_name, value);
       if (!fresh && first->second != value)
@@ -167,8 +169,7 @@ std::string json_file(const std::string& path) {
   output_file(path, "--json");
   // The report replaces its file whole: a slip that names an image, a model, a checkpoint or a log
   // (the input, or what the run itself writes) would lose that file.
-  std::string ext = fs::path(path).extension().string();
-  for (auto& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  const std::string ext = lower_extension(path);
   const bool image = has_image_extension(path);
   const bool model = ext == ".safetensors" || ext == ".mat" || ext == ".pt" || ext == ".pth" || ext == ".ckpt";
   VDSR_USER_CHECK(!image && !model && ext != ".jsonl",

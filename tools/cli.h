@@ -47,7 +47,9 @@ std::string version_text(const std::string& program);
 using vdsr::parse_double;
 using vdsr::parse_int;
 using vdsr::parse_int_list;
-using vdsr::split_list;
+using vdsr::parse_list;
+using vdsr::parse_scale_list;
+using vdsr::parse_uint64;
 
 // The value of an output-file flag (--json FILE), checked when it is parsed, before any work: its
 // folder exists and is writable, and it is not itself a folder. A UserError naming the flag otherwise.

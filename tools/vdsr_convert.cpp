@@ -3,12 +3,12 @@
 // with its provenance (the source's file name and sha256) in the metadata; or, for an output named
 // .mat, any model we read into the authors' MATLAB layout (model/mat_export.h). Exit 0, or 1 with
 // the reason.
-#include <cctype>
 #include <cstdio>
 #include <filesystem>
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "io/file_plan.h"
 #include "io/sha256.h"
 #include "model/mat_export.h"
 #include "model/mat_import.h"
@@ -33,12 +33,17 @@ int run(int argc, char** argv) {
     VDSR_USER_CHECK(f != "-", "vdsr_convert reads and writes model files by name; '-' (a standard stream) is not "
                               "one: give the file's path");
   const std::string& in = files[0];
+  VDSR_USER_CHECK(!in.empty(), "IN needs a file name (the model to convert)");
   const std::string& out = cli::output_file(files[1], "OUT");
+  // The output's format is its name's: anything else (a slip such as an image's name) would be
+  // replaced by a model file.
+  const std::string ext = lower_extension(out);
+  VDSR_USER_CHECK(ext == ".safetensors" || ext == ".mat",
+                  "OUT " << printable(out) << ": name the output .safetensors (vdsr's layout) or .mat (the "
+                         << "authors' MATLAB layout); its extension says which");
   VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
                   "the output '" << out << "' is the input");
   const VdsrWeights w = load_weights(in);
-  std::string ext = std::filesystem::path(out).extension().string();
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
   if (ext == ".mat") {
     save_matlab_weights(out, w);
     log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out) +

@@ -109,7 +109,8 @@ std::vector<std::string> images_in(const std::string& dir) {
 // Table 3's models from --models: vdsr=FILE (else the bundled model) and srcnn-x2/x3/x4=FILE.
 std::vector<Method> table3_methods(const Options& o, Device dev, Precision precision) {
   std::map<std::string, std::string> files;
-  for (const std::string& item : cli::split_list(o.models)) {
+  const auto items = o.models.empty() ? std::vector<std::string>() : cli::parse_list(o.models, "--models", true);
+  for (const std::string& item : items) {
     const size_t eq = item.find('=');
     const std::string key = item.substr(0, eq);
     VDSR_USER_CHECK(eq != std::string::npos && eq + 1 < item.size(),
@@ -280,12 +281,9 @@ int run(int argc, char** argv) {
                 "       vdsr_eval --table3 [--models vdsr=A,srcnn-x2=B,srcnn-x3=C,srcnn-x4=D] [--data ...]");
   p.add({"", "--data", "DIR[,DIR...]",
          "evaluation sets, each named by its folder [$VDSR_DATA_DIR/{Set5,Set14,B100,Urban100}]",
-         [&](const std::string& v) { o.data = cli::split_list(v); }});
+         [&](const std::string& v) { o.data = cli::parse_list(v, "--data", true); }});
   p.add({"", "--scales", "LIST", "scales to evaluate [2,3,4; an SRCNN model: its own]", [&](const std::string& v) {
-           o.scales = cli::parse_int_list(v, 2, 4, "--scales");
-           for (size_t i = 1; i < o.scales.size(); ++i)
-             VDSR_USER_CHECK(std::count(o.scales.begin(), o.scales.begin() + std::ptrdiff_t(i), o.scales[i]) == 0,
-                             "--scales lists x" << o.scales[i] << " twice");
+           o.scales = cli::parse_scale_list(v, "--scales");
            o.scales_given = true;
          }});
   p.add({"-m", "--model", "FILE", "VDSR or SRCNN weights (safetensors or .mat) or a checkpoint [the bundled model]",
@@ -301,7 +299,7 @@ int run(int argc, char** argv) {
   p.add({"-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1]",
          [&](const std::string& v) { o.gpu = cli::parse_int(v, "--gpu"); }});
   p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only; VDSR only) [fp32]",
-         [&](const std::string& v) { o.precision = v; }});
+         [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); }});
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
   p.add({"", "--json", "FILE", "also write the results as JSON, every image's scores included",
@@ -336,6 +334,9 @@ int run(int argc, char** argv) {
   if ((o.bicubic || !o.score.empty()) && o.gpu != kDefaultDevice && o.gpu != -1)
     log_warning("-g " + std::to_string(o.gpu) + " has no effect with " + (o.bicubic ? "--bicubic" : "--score") +
                 ": no network runs, the CPU scores");
+  if ((o.bicubic || !o.score.empty()) && o.precision != "fp32")
+    log_warning("--precision " + o.precision + " has no effect with " + (o.bicubic ? "--bicubic" : "--score") +
+                ": no network runs");
   if (!o.score.empty()) {
     methods.resize(1);
     methods[0].name = "scored";

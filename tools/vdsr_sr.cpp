@@ -145,10 +145,7 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.tile = cli::parse_int(v, "--tile"); }});
   p.add({"-g", "--gpu", "N|-1|0,1",
          "GPU index, -1 for the CPU, or a list of GPUs [0 if usable, else -1]",
-         [&](const std::string& v) {
-           VDSR_USER_CHECK(!v.empty(), "--gpu needs a GPU index, -1 for the CPU, or a list such as 0,1");
-           o.gpu = v;
-         }});
+         [&](const std::string& v) { o.gpu = v; }});
   p.add({"-j", "--threads", "L:P:S",
          "load:process:save threads [1:2:2; on GPUs one process each, load and save from the cores]",
          [&](const std::string& v) {
@@ -160,7 +157,7 @@ int run(int argc, char** argv) {
   p.add({"", "--skip-existing", "", "leave images whose output file exists (resume a batch)",
          [&](const std::string&) { o.skip_existing = true; }});
   p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]",
-         [&](const std::string& v) { o.precision = v; }});
+         [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); }});
   p.add({"-f", "--format", "FMT",
          "output format png, jpg, webp, tif or bmp, or same (each input's own; .tga as png) [the -o file's "
          "extension, else png]",
@@ -308,6 +305,7 @@ int run(int argc, char** argv) {
     // for gets a warning rather than an error (a script may pass the same -g to both modes).
     if (!o.gpu.empty() && parse_gpu_list(o.gpu) != std::vector<int>{-1})
       log_warning("-g " + o.gpu + " has no effect with --bicubic: no network runs, the CPU upscales");
+    if (o.precision != "fp32") log_warning("--precision " + o.precision + " has no effect with --bicubic: no network runs");
     what = "BICUBIC baseline (no network), " + how;
   }
   log_info("vdsr_sr: " + what);

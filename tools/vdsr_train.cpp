@@ -10,7 +10,6 @@
 // GPU is the local rank's unless -g says otherwise, and a signal to any rank stops every rank.
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 
 #include "engine/collective.h"
 #include "engine/error.h"
@@ -55,13 +54,13 @@ int run(int argc, char** argv) {
            }});
   };
   add("", "--train", "DIR[,DIR...]", "folders of HR training images",
-      [&](const std::string& v) { o.train = cli::split_list(v); });
+      [&](const std::string& v) { o.train = cli::parse_list(v, "--train", true); });
   add("", "--out", "DIR", "output folder: checkpoint, log, curve, weights [the --resume file's folder]",
       [&](const std::string& v) { o.out = v; });
   add("", "--val", "DIR[,DIR...]", "validation sets: PSNR at each scale after every epoch",
-      [&](const std::string& v) { o.val = cli::split_list(v); });
+      [&](const std::string& v) { o.val = cli::parse_list(v, "--val", true); });
   add("", "--scales", "LIST", "training scales, mixed in one set [2,3,4]",
-      [&](const std::string& v) { o.data.scales = cli::parse_int_list(v, 2, 4, "--scales"); });
+      [&](const std::string& v) { o.data.scales = cli::parse_scale_list(v, "--scales"); });
   add("", "--patch", "N", "patch size [41]", [&](const std::string& v) { o.data.patch = cli::parse_int(v, "--patch"); });
   add("", "--stride", "N", "patch stride [41]",
       [&](const std::string& v) { o.data.stride = cli::parse_int(v, "--stride"); });
@@ -70,7 +69,7 @@ int run(int argc, char** argv) {
   add("", "--downscales", "LIST", "extra copies of each image shrunk by these factors, e.g. 0.9,0.8,0.7 [none]",
       [&](const std::string& v) {
         o.data.downscales.clear();
-        for (const auto& f : cli::split_list(v)) {
+        for (const auto& f : cli::parse_list(v, "--downscales", true)) {
           const double d = cli::parse_double(f, "--downscales");
           VDSR_USER_CHECK(d > 0 && d < 1, "--downscales: " << f << " is not in (0, 1)");
           o.data.downscales.push_back(d);
@@ -125,11 +124,8 @@ int run(int argc, char** argv) {
   add("", "--clip", "C", "clipping threshold [0.4]", [&](const std::string& v) { o.step.clip = cli::parse_double(v, "--clip"); });
   add("", "--clip-scale-by-lr", "", "use clip / lr as the threshold (the paper's theta / lr)",
       [&](const std::string&) { o.step.clip_scale_by_lr = true; });
-  add("", "--seed", "N", "seed for initialisation and data order [1]", [&](const std::string& v) {
-    char* end = nullptr;
-    o.seed = std::strtoull(v.c_str(), &end, 10);
-    VDSR_USER_CHECK(!v.empty() && v[0] != '-' && *end == '\0', "--seed: '" << v << "' is not a non-negative integer");
-  });
+  add("", "--seed", "N", "seed for initialisation and data order [1]",
+      [&](const std::string& v) { o.seed = cli::parse_uint64(v, "--seed"); });
   add("", "--resume", "CKPT|auto",
       "continue a run from its checkpoint (auto: <out>/checkpoint.safetensors if there); options left "
       "out are the checkpoint's, recipe options that differ are an error",
@@ -141,7 +137,7 @@ int run(int argc, char** argv) {
   add("-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1; with several "
       "processes on a machine, the local rank's]",
       [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); });
-  add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = v; });
+  add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
       [&](const std::string& v) { o.json = cli::json_file(v); });
   bool print_config = false;
@@ -163,6 +159,9 @@ int run(int argc, char** argv) {
       o.device = select_rank_device(gpu, process_ranks());
       o = resumed_options(o);
     }
+    // What it prints must be a run's options: a value the run would refuse is refused here too.
+    check_option_values(o);
+    (void)parse_precision(o.precision);
     for (const auto& [k, v] : train_config_record(o)) std::printf("%s=%s\n", k.c_str(), v.c_str());
     return 0;
   }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -178,6 +179,71 @@ Image grey_image(const Plane& y) {
   img.pixels.resize(y.v.size());
   for (size_t i = 0; i < y.v.size(); ++i) img.pixels[i] = uint16_t(y.v[i]);
   return img;
+}
+
+namespace {
+
+// PNG files byte by byte: chunks with CRCs, image data as stored (uncompressed) deflate.
+uint32_t crc32(const unsigned char* p, size_t n, uint32_t crc = 0) {
+  crc = ~crc;
+  for (size_t i = 0; i < n; ++i) {
+    crc ^= p[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+void put32(std::vector<unsigned char>& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<unsigned char>(v >> s));
+}
+
+void chunk(std::vector<unsigned char>& png, const char* type, const std::vector<unsigned char>& data) {
+  put32(png, uint32_t(data.size()));
+  std::vector<unsigned char> body(type, type + 4);
+  body.insert(body.end(), data.begin(), data.end());
+  png.insert(png.end(), body.begin(), body.end());
+  put32(png, crc32(body.data(), body.size()));
+}
+
+std::vector<unsigned char> zlib_stored(const std::vector<unsigned char>& raw) {
+  std::vector<unsigned char> z = {0x78, 0x01};
+  size_t pos = 0;
+  do {
+    const size_t n = std::min<size_t>(65535, raw.size() - pos);
+    z.push_back(pos + n == raw.size() ? 1 : 0);
+    z.push_back(static_cast<unsigned char>(n & 0xff));
+    z.push_back(static_cast<unsigned char>(n >> 8));
+    z.push_back(static_cast<unsigned char>(~n & 0xff));
+    z.push_back(static_cast<unsigned char>((~n >> 8) & 0xff));
+    z.insert(z.end(), raw.begin() + long(pos), raw.begin() + long(pos + n));
+    pos += n;
+  } while (pos < raw.size());
+  uint32_t a = 1, b = 0;
+  for (unsigned char c : raw) {
+    a = (a + c) % 65521;
+    b = (b + a) % 65521;
+  }
+  put32(z, (b << 16) | a);
+  return z;
+}
+
+}  // namespace
+
+std::vector<unsigned char> make_png(uint32_t w, uint32_t h, int depth, int color, const std::vector<unsigned char>& rows,
+                                    const std::vector<unsigned char>& plte, const std::vector<unsigned char>& trns,
+                                    int interlace) {
+  std::vector<unsigned char> png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::vector<unsigned char> ihdr;
+  put32(ihdr, w);
+  put32(ihdr, h);
+  ihdr.insert(ihdr.end(), {static_cast<unsigned char>(depth), static_cast<unsigned char>(color), 0, 0,
+                           static_cast<unsigned char>(interlace)});
+  chunk(png, "IHDR", ihdr);
+  if (!plte.empty()) chunk(png, "PLTE", plte);
+  if (!trns.empty()) chunk(png, "tRNS", trns);
+  chunk(png, "IDAT", zlib_stored(rows));
+  chunk(png, "IEND", {});
+  return png;
 }
 
 }  // namespace vdsr::test

@@ -61,6 +61,12 @@ Image random_image(int h, int w, int c, int bits, uint32_t seed);
 // A file's bytes; writes bytes to a file (REQUIREs success).
 std::vector<unsigned char> read_bytes(const std::string& path);
 void write_bytes(const std::string& path, const std::vector<unsigned char>& bytes);
+// A PNG file built byte by byte, whatever its header claims (a fuzzing-style test's input): IHDR
+// with these fields, PLTE and tRNS when given, `rows` (each row's filter byte 0, then its samples)
+// as stored deflate, IEND; every chunk with its CRC.
+std::vector<unsigned char> make_png(uint32_t w, uint32_t h, int depth, int color, const std::vector<unsigned char>& rows,
+                                    const std::vector<unsigned char>& plte = {},
+                                    const std::vector<unsigned char>& trns = {}, int interlace = 0);
 
 // The trainer tests' tiny CPU run on the HR images of `train` into `out`: depth 3, 4 channels,
 // patch 12 (stride 12), batch 4, 5 steps per epoch, 3 epochs, lr 0.01 divided by 10 after 2
