@@ -40,10 +40,12 @@ bool all_digits(const std::string& s) {
   return !s.empty() && s.size() <= 10 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-// True when `name` is a temporary of this host (or of the old form) whose process is gone.
-bool stale_temporary(const std::string& name, const std::string& host) {
+// True when `name` is a temporary of this host (or of the old form) of a file `ours` names, whose
+// process is gone.
+bool stale_temporary(const std::string& name, const std::string& host,
+                     const std::function<bool(const std::string&)>& ours) {
   const size_t at = name.rfind(".tmp.");
-  if (at == std::string::npos || at == 0) return false;
+  if (at == std::string::npos || at == 0 || !ours(name.substr(0, at))) return false;
   std::vector<std::string> parts;  // after ".tmp.", split at dots
   size_t begin = at + 5;
   for (size_t dot; (dot = name.find('.', begin)) != std::string::npos; begin = dot + 1) parts.push_back(name.substr(begin, dot - begin));
@@ -58,13 +60,14 @@ bool stale_temporary(const std::string& name, const std::string& host) {
 
 }  // namespace
 
-std::vector<std::string> remove_stale_temporaries(const std::string& folder, bool recursive) {
+std::vector<std::string> remove_stale_temporaries(const std::string& folder, bool recursive,
+                                                  const std::function<bool(const std::string& name)>& ours) {
   namespace fs = std::filesystem;
   std::vector<std::string> removed;
   const std::string host = temporary_host_tag();
   std::error_code ec;
   auto consider = [&](const fs::directory_entry& e) {
-    if (!e.is_regular_file(ec) || !stale_temporary(e.path().filename().string(), host)) return;
+    if (!e.is_regular_file(ec) || !stale_temporary(e.path().filename().string(), host, ours)) return;
     if (fs::remove(e.path(), ec)) removed.push_back(e.path().string());
   };
   if (recursive) {

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -40,7 +41,10 @@ std::string temporary_host_tag();
 
 // Deletes the temporaries in `folder` (and its sub-folders with `recursive`) left by processes of
 // this host that no longer run: `NAME.tmp.<this host>.<pid>.<n>`, and the older
-// `NAME.tmp.<pid>.<n>` form, when no process `pid` exists here. Returns the paths removed.
-std::vector<std::string> remove_stale_temporaries(const std::string& folder, bool recursive);
+// `NAME.tmp.<pid>.<n>` form, when no process `pid` exists here and `ours(NAME)` says NAME is a file
+// the caller writes (a user's "budget.tmp.2023.1" has the older form's shape). Returns the paths
+// removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& folder, bool recursive,
+                                                  const std::function<bool(const std::string& name)>& ours);
 
 }  // namespace vdsr

@@ -122,8 +122,12 @@ std::string join_list(const std::vector<std::string>& items) {
 }
 
 std::string format_double(double v) {
+  // The fewest digits that read back as v: 0.1, not 0.10000000000000001.
   char buf[40];
-  std::snprintf(buf, sizeof buf, "%.17g", v);
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
   return buf;
 }
 

@@ -25,7 +25,7 @@ std::vector<int> parse_int_list(const std::string& s, int lo, int hi, const std:
 std::vector<int> parse_scale_list(const std::string& s, const std::string& what);
 std::vector<std::string> split_list(const std::string& s);             // at commas, empty items dropped
 std::string join_list(const std::vector<std::string>& items);          // with commas
-std::string format_double(double v);                                   // %.17g: reads back exactly
+std::string format_double(double v);                                   // the shortest text that reads back exactly
 std::string format_scale(double s);                                    // "x2", "x2.5" (%g)
 
 }  // namespace vdsr

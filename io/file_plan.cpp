@@ -7,6 +7,7 @@
 #include <cctype>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <system_error>
 
 #include "engine/error.h"
@@ -125,7 +126,14 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
   VDSR_USER_CHECK(fs::is_directory(dir), what << " '" << dir << "' is not a folder");
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) continue;
+    if (!e.is_regular_file()) {
+      std::error_code ec;
+      const bool broken = e.is_symlink(ec) && !fs::exists(e.path(), ec);
+      VDSR_USER_CHECK(!broken || !has_image_extension(e.path().string()),
+                      what << " '" << dir << "': " << e.path().string() << " is a broken symbolic link (its target '"
+                           << fs::read_symlink(e.path(), ec).string() << "' does not exist)");
+      continue;
+    }
     if (has_image_extension(e.path().string()))
       files.push_back(e.path().string());
     else if (skipped != nullptr)
@@ -254,6 +262,20 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   }
   VDSR_USER_CHECK(collided == 0, collided << " output name(s) would be written twice (rename one of each pair)"
                                           << collisions << (collided > 20 ? "; ..." : ""));
+  // An output where a folder is: one on disk, or one the mirrored tree makes (x.png beside a
+  // sub-folder x.png/ of the input).
+  std::set<std::string> tree_folders;
+  for (const auto& f : files)
+    for (fs::path d = fs::relative(f, in).parent_path(); !d.empty(); d = d.parent_path())
+      tree_folders.insert((fs::path(output) / d).lexically_normal().string());
+  std::string on_folders;
+  int on_folder = 0;
+  for (const auto& [out, from] : seen) {
+    if (tree_folders.count(fs::path(out).lexically_normal().string()) == 0 && !fs::is_directory(out, ec)) continue;
+    if (++on_folder <= 20) on_folders += "; '" + from + "' would be written to '" + out + "', which is a folder";
+  }
+  VDSR_USER_CHECK(on_folder == 0, on_folder << " output name(s) are folders' (rename the image or the folder)"
+                                            << on_folders << (on_folder > 20 ? "; ..." : ""));
   make_writable_folder(output, "output folder");
   return plan;
 }

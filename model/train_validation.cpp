@@ -44,7 +44,16 @@ std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, c
     }
     for (const auto& by_scale : vs.by_scale) {
       double sum = 0;
-      for (const auto& sm : by_scale) sum += score_output(sm.input, sm.hr, sm.scale).psnr;
+      for (size_t i = 0; i < by_scale.size(); ++i) {
+        const auto& sm = by_scale[i];
+        const double psnr = score_output(sm.input, sm.hr, sm.scale).psnr;
+        // An image bicubic gets exactly right (one grey level) scores infinity whatever the network
+        // does: the set's mean would hide every other image, and the collapse check would misfire.
+        VDSR_USER_CHECK(std::isfinite(psnr), "--val " << d << ": " << vfiles[i] << " is reconstructed exactly by "
+                                                     << "bicubic at x" << sm.scale << " (a flat image?), so its PSNR is "
+                                                     << "infinite; leave it out of the validation set");
+        sum += psnr;
+      }
       vs.bicubic_psnr.push_back(sum / double(by_scale.size()));
     }
     val.push_back(std::move(vs));

@@ -15,6 +15,7 @@
 #include "engine/buffer.h"
 #include "engine/collective.h"
 #include "engine/error.h"
+#include "engine/folder_lock.h"
 #include "engine/log.h"
 #include "engine/values.h"
 #include "image/image_io.h"
@@ -283,6 +284,11 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   model->set_precision(parse_precision(o.precision));
   model->set_collective(&coll);
   start_step = state.step;
+  // Fewer epochs than the checkpoint has done would rewrite the run's weights and records as a
+  // shorter run's: --epochs extends a run, it cannot shorten one.
+  VDSR_USER_CHECK(start_step <= total, "--epochs " << o.epochs << " ends at step " << total << ", before the checkpoint's step "
+                                                   << start_step << ": give --epochs " << (start_step + iters - 1) / iters
+                                                   << " or more");
   seconds_before = state.seconds;
   end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
   if (!o.resume.empty() && fs::exists(ckpt_path) && fs::equivalent(o.resume, ckpt_path)) saved_step = start_step;
@@ -569,11 +575,20 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const int batch = local_batch(o, coll->size());
   std::error_code made;
   const bool new_out = !fs::exists(o.out, made);
-  fs::create_directories(o.out, made);
-  VDSR_USER_CHECK(!made, "cannot create the --out folder '" << o.out << "': " << made.message());
+  make_writable_folder(o.out, "the --out folder");  // before the training set is built, not after
+  // One run at a time into an --out (rank 0 writes it; another rank may share its machine).
+  std::unique_ptr<FolderLock> out_lock;
+  if (coll->rank() == 0) {
+    out_lock = std::make_unique<FolderLock>(o.out);
+    VDSR_USER_CHECK(out_lock->held(), "another vdsr_train is running into --out " << o.out
+                                         << " now: wait for it to end, or choose another --out");
+  }
   // Temporaries a killed run of this host left (a checkpoint cut short), never another host's.
   if (coll->rank() == 0)
-    for (const auto& r : remove_stale_temporaries(o.out, false))
+    for (const auto& r : remove_stale_temporaries(o.out, false, [](const std::string& name) {
+           return name == "checkpoint.safetensors" || name == "train.jsonl" || name == "curve.svg" ||
+                  name == "vdsr.safetensors";
+         }))
       log_info("removed " + printable(r) + " (left by a run of this host that is gone)");
   // A run that fails while it is set up (no images, a bad --val, too little memory) leaves no empty
   // --out folder of its own making behind.

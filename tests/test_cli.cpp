@@ -1189,6 +1189,9 @@ TEST_CASE("a value flag given twice: the last wins, with a warning naming both v
   // The short and the long form are one flag.
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 2 --scale 3 -i " + dir + "/a.png -o " + dir + "/q.png", &log) == 0);
   CHECK(log.find("--scale is given more than once ('2', then '3')") != std::string::npos);
+  // The warning waits for the whole line: a -q after the repeat silences it.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -s 2 --scale 3 -i " + dir + "/a.png -o " + dir + "/r.png -q", &log) == 0);
+  CHECK(log.find("more than once") == std::string::npos);
 }
 
 TEST_CASE("the flag parser: --name=value, short and long forms, and what a switch or a missing value is") {

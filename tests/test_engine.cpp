@@ -24,8 +24,10 @@
 #include "engine/cpu_features.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/folder_lock.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
+#include "engine/values.h"
 #include "tests/support/test_support.h"
 
 using namespace vdsr;
@@ -606,4 +608,50 @@ TEST_CASE("errors by type: user errors in words, internal ones with their place,
   CHECK(printable("\xed\xa0\x80") == "\\xED\\xA0\\x80");
   CHECK(printable("\xf0\x8f\xbf\xbf") == "\\xF0\\x8F\\xBF\\xBF");
   CHECK(printable("\xc2\xa0\xe0\xa0\x80") == "\xc2\xa0\xe0\xa0\x80");
+}
+
+TEST_CASE("value parsers take a value as written or refuse it, and doubles print in the fewest digits") {
+  using vdsr::test::error_of;
+  CHECK(vdsr::parse_int("-12", "--n") == -12);
+  CHECK_THAT(error_of([] { vdsr::parse_int(" 2", "--n"); }), Catch::Contains("--n: ' 2' is not an integer"));
+  CHECK_THAT(error_of([] { vdsr::parse_int64("0x10", "--n"); }), Catch::Contains("'0x10' is not an integer"));
+  CHECK_THAT(error_of([] { vdsr::parse_int64("99999999999999999999", "--n"); }), Catch::Contains("is out of range"));
+  CHECK(vdsr::parse_uint64("18446744073709551615", "--seed") == UINT64_MAX);
+  CHECK_THAT(error_of([] { vdsr::parse_uint64("18446744073709551616", "--seed"); }), Catch::Contains("out of range"));
+  CHECK_THAT(error_of([] { vdsr::parse_uint64("-5", "--seed"); }), Catch::Contains("not a non-negative integer"));
+  CHECK_THAT(error_of([] { vdsr::parse_uint64("+5", "--seed"); }), Catch::Contains("not a non-negative integer"));
+  CHECK(vdsr::parse_double("1e-3", "--lr") == 1e-3);
+  for (const char* bad : {"inf", "-inf", "nan", "1e400"})
+    CHECK_THROWS_AS(vdsr::parse_double(bad, "--lr"), vdsr::UserError);
+  CHECK_THAT(error_of([] { vdsr::parse_double("0x1p-3", "--lr"); }), Catch::Contains("'0x1p-3' is not a number"));
+  CHECK_THAT(error_of([] { vdsr::parse_double("\t1", "--lr"); }), Catch::Contains("is not a number"));
+  CHECK(vdsr::parse_list("a,b", "--train", true) == std::vector<std::string>{"a", "b"});
+  for (const char* bad : {"", "a,", ",a", "a,,b"})
+    CHECK_THAT(error_of([&] { vdsr::parse_list(bad, "--train", true); }), Catch::Contains("--train"));
+  CHECK_THAT(error_of([] { vdsr::parse_list("a,b,a", "--train", true); }), Catch::Contains("lists a twice"));
+  CHECK(vdsr::parse_list("a,a", "--crop", false).size() == 2);
+  CHECK(vdsr::parse_int_list("4,4", 0, 9, "--crop") == std::vector<int>{4, 4});
+  CHECK_THAT(error_of([] { vdsr::parse_int_list("2,", 0, 9, "--crop"); }), Catch::Contains("an empty item"));
+  CHECK(vdsr::parse_scale_list("4,2", "--scales") == std::vector<int>{4, 2});
+  CHECK_THAT(error_of([] { vdsr::parse_scale_list("3,3", "--scales"); }), Catch::Contains("--scales lists x3 twice"));
+  CHECK_THAT(error_of([] { vdsr::parse_scale_list("5", "--scales"); }), Catch::Contains("outside 2..4"));
+  // The shortest text that reads back as the same double.
+  CHECK(vdsr::format_double(0.1) == "0.1");
+  CHECK(vdsr::format_double(1e-4) == "0.0001");
+  CHECK(vdsr::format_double(0) == "0");
+  for (const double v : {0.1, 1.0 / 3.0, 2e-3 * 3, 1e-300, 123456789.125, -0.7})
+    CHECK(std::strtod(vdsr::format_double(v).c_str(), nullptr) == v);
+}
+
+TEST_CASE("a folder lock is held by one holder at a time and released with it") {
+  const std::string dir = vdsr::test::temp_dir("folder_lock");
+  {
+    vdsr::FolderLock first(dir);
+    CHECK(first.held());
+    vdsr::FolderLock second(dir);  // another open of the folder: what another process would get
+    CHECK_FALSE(second.held());
+  }
+  vdsr::FolderLock again(dir);
+  CHECK(again.held());
+  CHECK_THROWS_AS(vdsr::FolderLock(dir + "/missing"), vdsr::UserError);
 }

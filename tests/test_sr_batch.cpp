@@ -191,6 +191,20 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK(log.find("a.bmp' and '") != std::string::npos);
   CHECK(log.find("b.jpg' and '") != std::string::npos);
   CHECK((!fs::exists(dir + "/o2") || fs::is_empty(dir + "/o2")));
+  // An output where the mirrored tree makes a folder (x.png beside the input folder x.png/), or
+  // where a folder already is: named before any work.
+  const std::string in3 = dir + "/in3", o3 = dir + "/o3";
+  fs::create_directories(in3 + "/x.png");
+  save_image(in3 + "/x.bmp", test_image(6, 6, 3, 5), ImageFormat::BMP);
+  save_image(in3 + "/x.png/y.png", test_image(6, 6, 3, 6), ImageFormat::PNG);
+  save_image(in3 + "/w.png", test_image(6, 6, 3, 7), ImageFormat::PNG);
+  fs::create_directories(o3 + "/w.png");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in3 + " -o " + o3, &log) == 1);
+  INFO(log);
+  CHECK(log.find("2 output name(s) are folders'") != std::string::npos);
+  CHECK(log.find("x.bmp' would be written to '" + o3 + "/x.png', which is a folder") != std::string::npos);
+  CHECK(log.find("w.png' would be written to '" + o3 + "/w.png', which is a folder") != std::string::npos);
+  CHECK(!fs::exists(o3 + "/x.png/y.png"));
 }
 
 TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job, FNV-1a 64") {
@@ -507,7 +521,10 @@ TEST_CASE("vdsr_sr removes the temporaries of this host's dead processes, never 
                                           out + "/old.png.tmp." + d + ".2"};
   const std::vector<std::string> kept = {out + "/z.png.tmp.some-other-host." + d + ".0",
                                          out + "/w.png.tmp." + host + "." + live + ".0",
-                                         out + "/notes.tmp.txt"};
+                                         out + "/notes.tmp.txt",
+                                         // a user's files of a temporary's shape, but not an image's
+                                         out + "/budget.tmp." + d + ".1",
+                                         out + "/thesis.docx.tmp." + host + "." + d + ".0"};
   for (const auto& f : stale) write_bytes(f, "partial");
   for (const auto& f : kept) write_bytes(f, "keep");
   std::string log;

@@ -22,6 +22,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
+#include "engine/folder_lock.h"
 #include "engine/log.h"
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
@@ -380,7 +381,9 @@ TEST_CASE("a run removes the checkpoint temporaries of this host's dead processe
   const std::string stale = dir + "/run/checkpoint.safetensors.tmp." + temporary_host_tag() + "." +
                             std::to_string(dead) + ".0";
   const std::string other = dir + "/run/checkpoint.safetensors.tmp.some-other-host." + std::to_string(dead) + ".0";
-  for (const auto& f : {stale, other}) std::ofstream(f) << "partial";
+  // Of a temporary's shape, but not of a file the run writes: a user's.
+  const std::string users = dir + "/run/notes.txt.tmp." + temporary_host_tag() + "." + std::to_string(dead) + ".0";
+  for (const auto& f : {stale, other, users}) std::ofstream(f) << "partial";
   TrainOptions o = test::tiny_train(hr, dir + "/run");
   o.max_steps = 1;
   {
@@ -389,6 +392,7 @@ TEST_CASE("a run removes the checkpoint temporaries of this host's dead processe
   }
   CHECK_FALSE(fs::exists(stale));
   CHECK(fs::exists(other));  // another host's process may be writing it now
+  CHECK(fs::exists(users));
 }
 
 TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") {
@@ -509,7 +513,7 @@ TEST_CASE("Adam with warm-up, cosine and EMA resumes bit for bit across three pr
   REQUIRE(last_epoch(dir + "/run/train.jsonl").at("val") == last_epoch(dir + "/ref/train.jsonl").at("val"));
   const VdsrWeights a = load_weights(dir + "/ref/vdsr.safetensors"), b = load_weights(dir + "/run/vdsr.safetensors");
   REQUIRE(a.params == b.params);
-  REQUIRE(a.metadata.at("weights") == "ema 0.90000000000000002");
+  REQUIRE(a.metadata.at("weights") == "ema 0.9");  // the fewest digits that read back
   // The lr of the step records follows the schedule: the warm-up ramp, then the cosine.
   std::vector<double> lrs;
   for (const auto& r : read_jsonl(dir + "/run/train.jsonl"))
@@ -857,6 +861,37 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
   CHECK(log.find(ckpt) != std::string::npos);
 }
 
+TEST_CASE("refused in words: a second run into an --out in use, fewer epochs than done, a flat validation image, a broken link") {
+  const std::string dir = test::temp_dir("train_refusals"), hr = make_data(dir);
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr;
+  std::string log;
+  // Two runs into one --out, the second started before the first's checkpoint: one runs.
+  fs::create_directories(dir + "/busy");
+  {
+    FolderLock held(dir + "/busy");
+    REQUIRE(run_command(base + " --out " + dir + "/busy --max-steps 1", &log) == 1);
+    CHECK(log.find("another vdsr_train is running into --out " + dir + "/busy now") != std::string::npos);
+    CHECK(!fs::exists(dir + "/busy/checkpoint.safetensors"));
+  }
+  REQUIRE(run_command(base + " --out " + dir + "/busy --max-steps 1", &log) == 0);
+  // --epochs extends a run; it cannot shorten one (3 epochs of 5 steps done).
+  REQUIRE(run_command(base + " --out " + dir + "/done", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/done/checkpoint.safetensors --epochs 1", &log) == 1);
+  CHECK(log.find("--epochs 1 ends at step 5, before the checkpoint's step 15: give --epochs 3 or more") != std::string::npos);
+  // One grey level: bicubic is exact, so the PSNR is infinite whatever the network does.
+  fs::create_directories(dir + "/flat");
+  Image grey = test_image(40, 40, 1, 1);
+  std::fill(grey.pixels.begin(), grey.pixels.end(), decltype(grey.pixels)::value_type(128));
+  save_image(dir + "/flat/grey.png", grey, ImageFormat::PNG);
+  REQUIRE(run_command(base + " --out " + dir + "/v --val " + dir + "/flat", &log) == 1);
+  CHECK(log.find("grey.png is reconstructed exactly by bicubic at x2") != std::string::npos);
+  // A training image that is a broken link: the set would silently lack it.
+  fs::create_symlink(dir + "/nowhere.png", hr + "/dead.png");
+  REQUIRE(run_command(base + " --out " + dir + "/link", &log) == 1);
+  CHECK(log.find(hr + "/dead.png is a broken symbolic link") != std::string::npos);
+  fs::remove(hr + "/dead.png");
+}
+
 TEST_CASE("vdsr_train maps each optimiser and schedule flag to its own option") {
   const auto kv = print_config(
       "--optimizer adam --lr 0.003 --lr-schedule cosine --lr-min 3e-05 --warmup-steps 7 --lr-step 11 --beta1 0.8 "
@@ -892,13 +927,18 @@ TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights
   CHECK(full.at("last_epoch").at("epoch") == 3);
   CHECK(full.at("last_epoch").at("step") == 15);
   // Stopped at --max-steps: not finished, no weights file named.
-  REQUIRE(run_command(base + " --out " + dir + "/part --max-steps 4 --json " + dir + "/part.json", &log) == 0);
-  std::ifstream part_in(dir + "/part.json");
+  // The summary may go into the --out folder the run creates (given before --out, too); any other
+  // folder must exist.
+  REQUIRE(run_command(base + " --json " + dir + "/part/part.json --out " + dir + "/part/ --max-steps 4", &log) == 0);
+  std::ifstream part_in(dir + "/part/part.json");
   const nlohmann::json part = nlohmann::json::parse(part_in);
   CHECK(part.at("steps") == 4);
   CHECK(part.at("finished") == false);
   CHECK(part.at("weights") == "");
   CHECK(fs::equivalent(part.at("checkpoint").get<std::string>(), dir + "/part/checkpoint.safetensors"));
+  REQUIRE(run_command(base + " --out " + dir + "/other --json " + dir + "/nowhere/s.json", &log) == 1);
+  CHECK(log.find("--json " + dir + "/nowhere/s.json: the folder '" + dir + "/nowhere' does not exist") != std::string::npos);
+  CHECK(!fs::exists(dir + "/other"));
   fs::remove_all(dir);
 }
 

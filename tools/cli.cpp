@@ -67,6 +67,7 @@ void Parser::parse(int argc, char** argv) { parse_positional(argc, argv, nullptr
 
 void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* positional) {
   std::map<std::string, std::string> given;  // a value flag's first value, to say when it is overridden
+  std::vector<std::string> warnings;         // said after the loop: a -q later on the line silences them
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if (positional != nullptr && (arg.empty() || arg[0] != '-' || arg == "-")) {
@@ -118,11 +119,12 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
       // "-i a.png -i b.png" reads one image: the last value wins, as in most tools, but not silently.
       const auto [first, fresh] = given.emplace(match->long_name, value);
       if (!fresh && first->second != value)
-        log_warning(arg + " is given more than once ('" + first->second + "', then '" + value +
-                    "'): the last one is used");
+        warnings.push_back(arg + " is given more than once ('" + first->second + "', then '" + value +
+                           "'): the last one is used");
       match->set(value);
     }
   }
+  for (const auto& w : warnings) log_warning(w);
 }
 
 std::string version_text(const std::string& program) {
@@ -151,12 +153,15 @@ std::string output_dir(const std::string& path, const char* flag) {
   return path;
 }
 
-std::string output_file(const std::string& path, const char* flag) {
+std::string output_file(const std::string& path, const char* flag, const std::string& made_folder) {
   namespace fs = std::filesystem;
   VDSR_USER_CHECK(!path.empty(), flag << " needs a file name");
   std::error_code ec;
   VDSR_USER_CHECK(!fs::is_directory(path, ec), flag << " " << path << ": is a folder; give a file name");
   const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
+  if (!made_folder.empty() && !fs::exists(parent, ec) &&
+      (parent / "").lexically_normal() == (fs::path(made_folder) / "").lexically_normal())
+    return path;
   VDSR_USER_CHECK(fs::is_directory(parent, ec),
                   flag << " " << path << ": the folder '" << parent.string() << "' does not exist");
   VDSR_USER_CHECK(::access(parent.c_str(), W_OK) == 0,
@@ -164,9 +169,9 @@ std::string output_file(const std::string& path, const char* flag) {
   return path;
 }
 
-std::string json_file(const std::string& path) {
+std::string json_file(const std::string& path, const std::string& made_folder) {
   namespace fs = std::filesystem;
-  output_file(path, "--json");
+  output_file(path, "--json", made_folder);
   // The report replaces its file whole: a slip that names an image, a model, a checkpoint or a log
   // (the input, or what the run itself writes) would lose that file.
   const std::string ext = lower_extension(path);

@@ -53,11 +53,13 @@ using vdsr::parse_uint64;
 
 // The value of an output-file flag (--json FILE), checked when it is parsed, before any work: its
 // folder exists and is writable, and it is not itself a folder. A UserError naming the flag otherwise.
-std::string output_file(const std::string& path, const char* flag);
+// `made_folder`: a folder the tool itself creates before it writes (vdsr_train's --out); a file
+// inside it skips the folder's checks.
+std::string output_file(const std::string& path, const char* flag, const std::string& made_folder = "");
 // The value of --json FILE: output_file's checks, and not a name the report would be wrong to
 // replace: an image, model, checkpoint or JSON Lines file by its extension, or an existing file that
 // is not JSON. A UserError in words otherwise.
-std::string json_file(const std::string& path);
+std::string json_file(const std::string& path, const std::string& made_folder = "");
 // The value of an output-folder flag (--save DIR): the folder, made with its parents if missing,
 // and writable. A UserError naming the flag otherwise.
 std::string output_dir(const std::string& path, const char* flag);

@@ -232,7 +232,9 @@ int run(int argc, char** argv) {
   if (o.output != kStdStream) {
     const fs::path out_dir = plan.folder_mode || fs::is_directory(o.output) ? fs::path(o.output)
                                                                               : fs::path(o.output).parent_path();
-    const auto removed = remove_stale_temporaries(out_dir.empty() ? "." : out_dir.string(), plan.folder_mode && o.recursive);
+    // Only an image's: the folder may hold anything else, whatever its name.
+    const auto removed = remove_stale_temporaries(out_dir.empty() ? "." : out_dir.string(), plan.folder_mode && o.recursive,
+                                                  [](const std::string& name) { return has_image_extension(name); });
     for (const auto& r : removed) log_verbose("removed " + printable(r) + " (left by a process of this host that is gone)");
     if (!removed.empty())
       log_info("vdsr_sr: removed " + std::to_string(removed.size()) + " temporary file(s) of interrupted runs");

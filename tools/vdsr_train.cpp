@@ -139,7 +139,7 @@ int run(int argc, char** argv) {
       [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); });
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
-      [&](const std::string& v) { o.json = cli::json_file(v); });
+      [&](const std::string& v) { o.json = v; });
   bool print_config = false;
   p.add({"", "--print-config", "", "print the options this command line resolves to (key=value) and exit",
          [&](const std::string&) { print_config = true; }});
@@ -149,6 +149,8 @@ int run(int argc, char** argv) {
     epilog += std::string("  ") + r.name + ": " + recipe_flags_text(r) + "\n      " + r.summary + "\n";
   p.set_epilog(epilog);
   p.parse(argc, argv);
+  // Checked once --out is known: the summary may go into the --out folder the run creates.
+  if (!o.json.empty()) o.json = cli::json_file(o.json, o.out);
   // A preset's flags count as given: a resume compares them with the checkpoint like typed ones.
   if (!o.recipe.empty())
     for (const auto& [flag, value] : find_recipe(o.recipe).flags)
