@@ -283,9 +283,12 @@ if rows["highx2"]["best_x2"] != 35:
     bad.append("highx2's best x2 %s is not 35" % rows["highx2"]["best_x2"])
 steps = {s["name"]: s for s in doc["steps"]}
 cap = int(steps["cut"]["cap_s"] or 0)
-# The first of six candidates: half again a sixth of the budget less the reserve, (80 - 12) x 1.5 / 6 = 17 s.
-if cap != 17:
-    bad.append("the cut candidate's cap %s s is not 1.5 x a sixth of the 80 s budget less the 12 s reserve (17)" % cap)
+# The first of six candidates: half again a sixth of the budget less the reserve, (80 - 12) x 1.5 / 6 = 17 s,
+# less what the script's set-up took in whole seconds (a loaded machine takes a few: 16 was seen in
+# CI); an equal share without the half again would be 11.
+if not 15 <= cap <= 17:
+    bad.append("the cut candidate's cap %s s is not 1.5 x a sixth of the 80 s budget less the 12 s reserve "
+               "and a few seconds of set-up (15 to 17)" % cap)
 if steps["cut"]["rc"] not in ("124", "137"):
     bad.append("the cut candidate's exit status %s" % steps["cut"]["rc"])
 for b in bad:
