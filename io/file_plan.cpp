@@ -243,10 +243,13 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
 
   // Every collision at once, so one rename round fixes them all.
   std::map<std::string, std::string> seen;  // output -> input
+  std::set<std::string> tree_folders;        // the folders the mirrored tree makes
   std::string collisions;
   int collided = 0;
   for (const auto& f : files) {
     const fs::path rel = fs::relative(f, in);
+    for (fs::path d = rel.parent_path(); !d.empty(); d = d.parent_path())
+      tree_folders.insert((fs::path(output) / d).lexically_normal().string());
     const std::string name = f.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(f) : ext);
     fs::path out = fs::path(output) / rel.parent_path() / name;
     const auto [it, fresh] = seen.emplace(out.string(), f.string());
@@ -264,10 +267,6 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
                                           << collisions << (collided > 20 ? "; ..." : ""));
   // An output where a folder is: one on disk, or one the mirrored tree makes (x.png beside a
   // sub-folder x.png/ of the input).
-  std::set<std::string> tree_folders;
-  for (const auto& f : files)
-    for (fs::path d = fs::relative(f, in).parent_path(); !d.empty(); d = d.parent_path())
-      tree_folders.insert((fs::path(output) / d).lexically_normal().string());
   std::string on_folders;
   int on_folder = 0;
   for (const auto& [out, from] : seen) {
@@ -363,12 +362,6 @@ void apply_shard(FilePlan& plan, const std::string& input, const Shard& shard) {
   keep(plan.jobs, [](const FileJob& j) { return j.input; });
   keep(plan.existing, [](const FileJob& j) { return j.input; });
   keep(plan.problems, [](const FileNote& n) { return n.path; });
-}
-
-std::string lower_extension(const std::string& path) {
-  std::string ext = fs::path(path).extension().string();
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
 }
 
 }  // namespace vdsr

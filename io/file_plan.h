@@ -84,8 +84,6 @@ struct Shard {
 // JOB_COMPLETION_INDEX); "" (the flag not given): "auto" inside a Slurm job array, else 0/1.
 // `env` looks variables up (getenv; tests pass their own). Errors name the flag or variable.
 Shard parse_shard(const std::string& text, const std::function<const char*(const char*)>& env);
-// A file name's extension in lower case with its dot (".mat" for "A.MAT"), "" for none.
-std::string lower_extension(const std::string& path);
 uint64_t fnv1a64(const std::string& bytes);
 void apply_shard(FilePlan& plan, const std::string& input, const Shard& shard);
 

@@ -10,7 +10,6 @@
 #include "model/weights_io.h"
 
 #include <algorithm>
-#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -19,6 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "image/codec.h"
 #include "model/mat_import.h"
 
 namespace vdsr {
@@ -284,10 +284,8 @@ VdsrWeights load_weights(const std::string& path) {
   if (is_matlab_file(path)) return load_matlab_weights(path);
   // A file named .mat is meant as MATLAB's: read as safetensors, its fault would be told in the
   // wrong format's words.
-  std::string ext = std::filesystem::path(path).extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   std::error_code ec;
-  VDSR_USER_CHECK(ext != ".mat" || !std::filesystem::is_regular_file(path, ec),
+  VDSR_USER_CHECK(codec::extension_of(path) != "mat" || !std::filesystem::is_regular_file(path, ec),
                   printable(path) << ": named .mat, but it is not a MATLAB file (its first bytes are not a "
                                      "MAT-file's \"MATLAB \" header)");
   return weights_from_safetensors(read_safetensors(path), path);

@@ -17,6 +17,7 @@
 #include "engine/error.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
+#include "image/codec.h"
 #include "image/image_io.h"
 #include "io/file_plan.h"
 #include "kernels/conv_fwd.h"
@@ -174,12 +175,12 @@ std::string json_file(const std::string& path, const std::string& made_folder) {
   output_file(path, "--json", made_folder);
   // The report replaces its file whole: a slip that names an image, a model, a checkpoint or a log
   // (the input, or what the run itself writes) would lose that file.
-  const std::string ext = lower_extension(path);
+  const std::string ext = codec::extension_of(path);
   const bool image = has_image_extension(path);
-  const bool model = ext == ".safetensors" || ext == ".mat" || ext == ".pt" || ext == ".pth" || ext == ".ckpt";
-  VDSR_USER_CHECK(!image && !model && ext != ".jsonl",
+  const bool model = ext == "safetensors" || ext == "mat" || ext == "pt" || ext == "pth" || ext == "ckpt";
+  VDSR_USER_CHECK(!image && !model && ext != "jsonl",
                   "--json " << path << ": names " << (image ? "an image" : model ? "a model or checkpoint" : "a JSON Lines log")
-                            << " file (" << ext << "), which the report would replace; give the report a name of "
+                            << " file (." << ext << "), which the report would replace; give the report a name of "
                             << "its own, such as report.json");
   std::error_code ec;
   if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0) {

@@ -8,7 +8,7 @@
 
 #include "engine/error.h"
 #include "engine/log.h"
-#include "io/file_plan.h"
+#include "image/codec.h"
 #include "io/sha256.h"
 #include "model/mat_export.h"
 #include "model/mat_import.h"
@@ -37,14 +37,14 @@ int run(int argc, char** argv) {
   const std::string& out = cli::output_file(files[1], "OUT");
   // The output's format is its name's: anything else (a slip such as an image's name) would be
   // replaced by a model file.
-  const std::string ext = lower_extension(out);
-  VDSR_USER_CHECK(ext == ".safetensors" || ext == ".mat",
+  const std::string ext = codec::extension_of(out);
+  VDSR_USER_CHECK(ext == "safetensors" || ext == "mat",
                   "OUT " << printable(out) << ": name the output .safetensors (vdsr's layout) or .mat (the "
                          << "authors' MATLAB layout); its extension says which");
   VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
                   "the output '" << out << "' is the input");
   const VdsrWeights w = load_weights(in);
-  if (ext == ".mat") {
+  if (ext == "mat") {
     save_matlab_weights(out, w);
     log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out) +
              " (MATLAB, the " + (w.config.arch == Arch::Srcnn ? "SRCNN" : "VDSR") + " release's layout)");
