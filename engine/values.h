@@ -3,6 +3,7 @@
 // or a config key) and the text.
 #pragma once
 
+#include <cctype>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -27,5 +28,12 @@ std::vector<std::string> split_list(const std::string& s);             // at com
 std::string join_list(const std::vector<std::string>& items);          // with commas
 std::string format_double(double v);                                   // the shortest text that reads back exactly
 std::string format_scale(double s);                                    // "x2", "x2.5" (%g)
+
+// ASCII letters in lower case (file extensions, format and set names); inline, so the fuzz
+// targets' small source list need not take values.cpp.
+inline std::string lower_case(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
 
 }  // namespace vdsr

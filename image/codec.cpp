@@ -3,12 +3,12 @@
 
 #include <sys/stat.h>
 
-#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/values.h"
 
 namespace vdsr::codec {
 
@@ -34,9 +34,7 @@ std::string extension_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
   const auto dot = path.find_last_of('.');
   if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string e = path.substr(dot + 1);
-  for (auto& c : e) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return e;
+  return lower_case(path.substr(dot + 1));
 }
 
 std::vector<unsigned char> read_file(const std::string& path) {

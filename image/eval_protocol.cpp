@@ -8,14 +8,21 @@
 
 namespace vdsr {
 
+namespace {
+void require_8bit(int bits, const std::string& name) {
+  VDSR_USER_CHECK(bits == 8, "image '"
+                                 << name << "' has " << bits
+                                 << "-bit samples; the evaluation protocol scores 8-bit images "
+                                    "(docs/evaluation.md)");
+}
+}  // namespace
+
 EvalSample make_eval_sample(const Image& img, int scale, const std::string& name, bool with_chroma) {
   VDSR_USER_CHECK(scale >= 1, "evaluation scale must be at least 1, got " << scale);
   EvalSample s;
   s.name = name;
   s.scale = scale;
-  VDSR_USER_CHECK(img.bits == 8, "image '" << name << "' has " << img.bits
-                                             << "-bit samples; the evaluation protocol scores 8-bit images "
-                                                "(docs/evaluation.md)");
+  require_8bit(img.bits, name);
   s.hr = modcrop(y_channel_u8(img), scale);
   VDSR_USER_CHECK(s.hr.height >= scale && s.hr.width >= scale,
              "image '" << name << "' (" << img.width << "x" << img.height
@@ -36,12 +43,18 @@ EvalSample make_eval_sample(const Image& img, int scale, const std::string& name
   return s;
 }
 
+void require_scorable(int width, int height, int bits, int scale, const std::string& name) {
+  require_8bit(bits, name);
+  const int need = 2 * scale + 11, w = width - width % scale, h = height - height % scale;
+  VDSR_USER_CHECK(h >= need && w >= need,
+                  "image '" << name << "' (" << w << "x" << h << " after modcrop) is too small "
+                            << "to score at x" << scale << ": it needs " << need << "x" << need
+                            << " (a shave of " << scale
+                            << " pixels on each side, then SSIM's 11x11 window)");
+}
+
 void require_scorable(const EvalSample& s) {
-  const int need = 2 * s.scale + 11;
-  VDSR_USER_CHECK(s.hr.height >= need && s.hr.width >= need,
-                  "image '" << s.name << "' (" << s.hr.width << "x" << s.hr.height << " after modcrop) is too small "
-                            << "to score at x" << s.scale << ": it needs " << need << "x" << need << " (a shave of "
-                            << s.scale << " pixels on each side, then SSIM's 11x11 window)");
+  require_scorable(s.hr.width, s.hr.height, 8, s.scale, s.name);
 }
 
 Scores score_output(const Plane& output01, const Plane& hr, int scale) {

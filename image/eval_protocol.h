@@ -32,8 +32,11 @@ struct Scores {
   double psnr = 0, ssim = 0;
 };
 
-// A UserError naming the image when it is too small to score at its scale: after the shave, SSIM
-// needs an 11x11 window.
+// A UserError naming the image when the protocol cannot score it at `scale`: samples of more than 8
+// bits, or too small after modcrop for a shave of `scale` pixels on each side and SSIM's 11x11
+// window. From the image's size and depth alone (width and height as stored, before modcrop), so a
+// whole set is checked before any image is scored.
+void require_scorable(int width, int height, int bits, int scale, const std::string& name);
 void require_scorable(const EvalSample& s);
 
 // quantize_u8(output01) against hr, both shaved by `scale` pixels on every side.

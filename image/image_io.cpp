@@ -6,20 +6,15 @@
 #include "image/image_io.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/values.h"
 #include "image/codec.h"
 
 namespace vdsr {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 }  // namespace
 
@@ -30,7 +25,7 @@ bool has_image_extension(const std::string& path) {
 }
 
 ImageFormat parse_image_format(const std::string& name) {
-  const std::string n = lower(name);
+  const std::string n = lower_case(name);
   ImageFormat f = ImageFormat::PNG;
   if (n == "png") f = ImageFormat::PNG;
   else if (n == "jpg" || n == "jpeg") f = ImageFormat::JPEG;

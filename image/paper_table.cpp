@@ -1,7 +1,10 @@
 #include "image/paper_table.h"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
+
+#include "engine/values.h"
 
 namespace vdsr {
 
@@ -34,10 +37,25 @@ const char* paper_method_name(PaperMethod m) {
 }
 
 namespace {
+bool same_name(const std::string& a, const char* b) { return lower_case(a) == lower_case(b); }
+}  // namespace
+
+const char* paper_set_name(const std::string& set) {
+  // B100 is the 100 test images of the Berkeley segmentation set, which other papers and
+  // downloads call BSD100 or BSDS100.
+  for (const char* alias : {"BSD100", "BSDS100"})
+    if (same_name(set, alias)) return "B100";
+  for (const Row& r : kTable3)
+    if (same_name(set, r.set)) return r.set;
+  return nullptr;
+}
+
+namespace {
 const Row* find_row(const std::string& set, int scale) {
-  if (scale >= 2 && scale <= 4)
+  const char* name = paper_set_name(set);
+  if (name != nullptr && scale >= 2 && scale <= 4)
     for (const Row& r : kTable3)
-      if (set == r.set) return &r;
+      if (std::strcmp(name, r.set) == 0) return &r;
   return nullptr;
 }
 }  // namespace

@@ -11,8 +11,11 @@ enum class PaperMethod { Bicubic, Srcnn, Vdsr };
 
 const char* paper_method_name(PaperMethod m);  // "Bicubic", "SRCNN", "VDSR"
 
-// The published PSNR for a set named Set5, Set14, B100 or Urban100 (its folder's name) at scale 2, 3
-// or 4; NaN for any other set or scale.
+// The paper's name of a set named by its folder: Set5, Set14, B100 or Urban100 in any case, and
+// B100 for BSD100 or BSDS100; nullptr for a set the paper does not score.
+const char* paper_set_name(const std::string& set);
+// The published PSNR for a set paper_set_name knows at scale 2, 3 or 4; NaN for any other set or
+// scale.
 double paper_psnr(PaperMethod m, const std::string& set, int scale);
 // The published SSIM of VDSR, as paper_psnr; NaN for Bicubic and SRCNN (the product's
 // specification quotes VDSR's SSIM only).

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cctype>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -33,7 +32,7 @@ bool is_inside(const fs::path& child, const fs::path& parent) {
 // "jpg" for "jpeg", "tif" for "tiff", any case; "" for a name we cannot write. (Whether this build
 // has the library for it is image_io's to say, when the format is parsed.)
 std::string writable_format(std::string name) {
-  for (char& c : name) c = char(std::tolower(static_cast<unsigned char>(c)));
+  name = lower_case(name);
   if (name == "jpeg") name = "jpg";
   if (name == "tiff") name = "tif";
   return name == "png" || name == "jpg" || name == "webp" || name == "tif" || name == "bmp" ? name : "";
@@ -54,8 +53,7 @@ bool names_folder(const std::string& output) {
 // -f same: the extension an input's output gets, its own in lower case (jpeg and tiff stay so
 // spelled), png for an input nothing writes (.tga).
 std::string same_extension(const fs::path& input) {
-  std::string ext = bare_extension(input);
-  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  const std::string ext = lower_case(bare_extension(input));
   return writable_format(ext).empty() ? "png" : ext;
 }
 
@@ -132,6 +130,7 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
       VDSR_USER_CHECK(!broken || !has_image_extension(e.path().string()),
                       what << " '" << dir << "': " << e.path().string() << " is a broken symbolic link (its target '"
                            << fs::read_symlink(e.path(), ec).string() << "' does not exist)");
+      if (skipped != nullptr && e.is_directory(ec)) skipped->push_back(e.path().string() + "/");
       continue;
     }
     if (has_image_extension(e.path().string()))

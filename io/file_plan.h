@@ -38,10 +38,10 @@ struct FilePlan {
 // cannot be made or written into.
 void make_writable_folder(const std::string& dir, const std::string& what);
 
-// The image files directly in folder `dir` (by extension), sorted; other regular files go to
-// *skipped when given. Throws when `dir` is not a folder, and for a broken link named like an
-// image (a set with an image missing would be scored or trained as if whole); `what` names the
-// folder in the message ("evaluation set", "training folder").
+// The image files directly in folder `dir` (by extension), sorted; other regular files, and folders
+// with a '/' after their name, go to *skipped when given. Throws when `dir` is not a folder, and
+// for a broken link named like an image (a set with an image missing would be scored or trained as
+// if whole); `what` names the folder in the message ("evaluation set", "training folder").
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped = nullptr);
 

@@ -11,7 +11,6 @@ namespace vdsr {
 namespace {
 const char* kMomentumPrefix = "optim.momentum.";
 const char* kSecondMomentPrefix = "optim.second_moment.";
-const char* kEmaPrefix = "optim.ema.";
 constexpr const char* kConfigPrefix = "config.";
 
 template <typename T>
@@ -59,7 +58,7 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
   };
   add_state(model.momentum(), kMomentumPrefix);
   add_state(model.second_moment(), kSecondMomentPrefix);
-  add_state(model.ema(), kEmaPrefix);
+  add_state(model.ema(), kEmaStatePrefix);
   st.add("state.step", scalar<int64_t>("I64", state.step));
   st.add("state.epoch", scalar<int64_t>("I64", state.epoch));
   st.add("state.seed", scalar<int64_t>("I64", static_cast<int64_t>(state.seed)));
@@ -89,7 +88,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   // Adam's second moments and the EMA exist only in runs that use them.
   auto has = [&](const char* prefix) { return st.find(std::string(prefix) + "layers.0.weight") != nullptr; };
   if (has(kSecondMomentPrefix)) restore(kSecondMomentPrefix, out.model->ensure_second_moment());
-  if (has(kEmaPrefix)) restore(kEmaPrefix, out.model->ensure_ema());
+  if (has(kEmaStatePrefix)) restore(kEmaStatePrefix, out.model->ensure_ema());
   out.state.step = read_scalar<int64_t>(st, "state.step", "I64", true, 0, path);
   out.state.epoch = read_scalar<int64_t>(st, "state.epoch", "I64", true, 0, path);
   out.state.seed = static_cast<uint64_t>(read_scalar<int64_t>(st, "state.seed", "I64", false, 0, path));

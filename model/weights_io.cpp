@@ -288,7 +288,19 @@ VdsrWeights load_weights(const std::string& path) {
   VDSR_USER_CHECK(codec::extension_of(path) != "mat" || !std::filesystem::is_regular_file(path, ec),
                   printable(path) << ": named .mat, but it is not a MATLAB file (its first bytes are not a "
                                      "MAT-file's \"MATLAB \" header)");
-  return weights_from_safetensors(read_safetensors(path), path);
+  const SafeTensors st = read_safetensors(path);
+  VdsrWeights w = weights_from_safetensors(st, path);
+  // Every loader takes a checkpoint's raw weights (docs/formats.md); with an EMA those are not the
+  // weights the run validated and wrote, so the scores differ: say which ones these are.
+  const auto kind = st.metadata.find("kind");
+  if (kind != st.metadata.end() && kind->second == "checkpoint" &&
+      std::any_of(st.tensors.begin(), st.tensors.end(),
+                  [](const auto& t) { return starts_with(t.first, kEmaStatePrefix); }))
+    log_info(
+        printable(path) +
+        ": a checkpoint of a run with an EMA of the weights: its raw weights are used, not the "
+        "average the run validates and writes as vdsr.safetensors");
+  return w;
 }
 
 void add_param_tensors(SafeTensors& st, const VdsrConfig& cfg, const float* params,

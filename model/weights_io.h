@@ -23,6 +23,9 @@ struct VdsrWeights {
   std::map<std::string, std::string> metadata;
 };
 
+// A checkpoint's tensors of the EMA of the weights (model/checkpoint.cpp) start with this.
+constexpr const char* kEmaStatePrefix = "optim.ema.";
+
 VdsrWeights load_weights(const std::string& path);
 // From an already-parsed file (used by the checkpoint loader); `name` appears in messages.
 VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& name);

@@ -789,6 +789,136 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   CHECK(log.find("--save " + dir + "/r.json: is a file; give a folder name") != std::string::npos);
 }
 
+TEST_CASE(
+    "vdsr_eval reads every set before it scores any and names a set by the folder it is and says "
+    "what it scores oddly") {
+  const std::string dir = test::temp_dir("eval_checks"), set = dir + "/Tiny", bad = dir + "/Bad";
+  fs::create_directories(set);
+  fs::create_directories(bad);
+  save_image(set + "/a.png", test_image(30, 25, 3, 7), ImageFormat::PNG);
+  save_image(set + "/b.png", test_image(24, 33, 1, 8), ImageFormat::PNG);
+  std::string log;
+  // A truncated image in the second set, or an image of the first too small for x4 only: refused
+  // before the first row is printed, and no JSON.
+  save_image(bad + "/c.png", test_image(30, 30, 1, 9), ImageFormat::PNG);
+  const std::string png = test::file_bytes(bad + "/c.png");
+  std::ofstream(bad + "/c.png", std::ios::binary)
+      .write(png.data(), std::streamsize(png.size() / 2));
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + "," + bad + " --json " + dir +
+                          "/r.json",
+                      &log) == 1);
+  CHECK(log.find(bad + "/c.png") != std::string::npos);
+  CHECK(log.find("PSNR") == std::string::npos);
+  CHECK(!fs::exists(dir + "/r.json"));
+  fs::remove(bad + "/c.png");
+  save_image(set + "/small.png", test_image(18, 18, 1, 10), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --scales 2,3,4", &log) ==
+          1);
+  CHECK(log.find("small.png' (16x16 after modcrop) is too small to score at x4: it needs 19x19") !=
+        std::string::npos);
+  CHECK(log.find("PSNR") == std::string::npos);
+  fs::remove(set + "/small.png");
+  // "." and ".." are the folders they stand for: the set's name, --save's layout and Table 3's
+  // lookup.
+  REQUIRE(run_command("cd " + set + " && " + bin("vdsr_eval") +
+                          " -q --bicubic --data . --scales 2 --save " + dir + "/dot --json " + dir +
+                          "/dot.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/dot.json")).at("results").at(0).at("set") ==
+        "Tiny");
+  CHECK(fs::is_regular_file(dir + "/dot/Tiny/x2/a.png"));
+  fs::create_directories(set + "/sub");
+  REQUIRE(run_command(
+              "cd " + set + "/sub && " + bin("vdsr_eval") + " --bicubic --data .. --scales 2 -v",
+              &log) == 0);
+  CHECK(log.find("Tiny           2") != std::string::npos);
+  // A folder inside a set is not searched: said with -v.
+  CHECK(log.find("skipping ../sub/ (a folder: a set is the images directly in its folder)") !=
+        std::string::npos);
+  // Table 3 finds the paper's sets by name in any case, B100 also as BSD100; another set is said to
+  // have no figures.
+  const std::string set5 = dir + "/set5", bsd = dir + "/BSD100";
+  fs::create_directories(set5);
+  fs::create_directories(bsd);
+  fs::copy_file(set + "/a.png", set5 + "/a.png");
+  fs::copy_file(set + "/a.png", bsd + "/a.png");
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 --data " + set5 + "," + bsd + "," + set +
+                          " --scales 2",
+                      &log) == 0);
+  CHECK(log.find("set5           2 |") != std::string::npos);
+  CHECK(log.find("  33.66 ") != std::string::npos);  // Set5's bicubic x2
+  CHECK(log.find("  29.56 ") != std::string::npos);  // B100's
+  CHECK(log.find("--table3: the paper has no figures for a set named 'Tiny'") != std::string::npos);
+  // -x with --table3: VDSR's column averages the 8 flips, the SRCNN column runs as the official
+  // code.
+  const VdsrConfig srcnn = srcnn_config(9, 5, 5, 4, 2, true);
+  const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
+  save_weights(dir + "/srcnn_x2.safetensors", srcnn, sp.data(), {{"scale", "2"}});
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 -x --data " + set5 +
+                          " --scales 2 --models srcnn-x2=" + dir + "/srcnn_x2.safetensors --json " +
+                          dir + "/t3.json",
+                      &log) == 0);
+  CHECK(log.find("| Bicubic   paper   diff | SRCNN     paper   diff | VDSR+TTA  paper   diff") !=
+        std::string::npos);
+  for (const auto& r : nlohmann::json::parse(std::ifstream(dir + "/t3.json")).at("results"))
+    CHECK(r.at("tta") == (r.at("method") == "VDSR"));
+  // --score: two images of one stem, a grey output stored as RGB, an output with no image of its
+  // name.
+  REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --data " + set + " --scales 2 --save " +
+                          dir + "/pred",
+                      &log) == 0);
+  save_image(set + "/a.bmp", test_image(30, 25, 3, 7), ImageFormat::BMP);
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 2 --score " + dir + "/pred",
+                      &log) == 1);
+  CHECK(log.find("share the name a, so one output a.* would be scored against both") !=
+        std::string::npos);
+  fs::remove(set + "/a.bmp");
+  const Image grey = load_image(dir + "/pred/Tiny/x2/b.png");
+  Image rgb = grey;
+  rgb.channels = 3;
+  rgb.pixels.clear();
+  for (const uint16_t v : grey.pixels) rgb.pixels.insert(rgb.pixels.end(), {v, v, v});
+  save_image(dir + "/pred/Tiny/x2/b.png", rgb, ImageFormat::PNG);
+  fs::copy_file(dir + "/pred/Tiny/x2/a.png", dir + "/pred/Tiny/x2/z.png");
+  REQUIRE(
+      run_command(bin("vdsr_eval") + " -v --data " + set + " --scales 2 --score " + dir + "/pred",
+                  &log) == 0);
+  CHECK(log.find("1 of the outputs in " + dir +
+                 "/pred/Tiny/x2 (e.g. b.png) are grey pictures stored as RGB") !=
+        std::string::npos);
+  CHECK(log.find("--score: skipping " + dir + "/pred/Tiny/x2/z.png (no image of that name in " +
+                 set + ")") != std::string::npos);
+  // A perfect output: its PSNR and the set's mean are infinite, said so, null in the JSON.
+  save_image(dir + "/pred/Tiny/x2/b.png", grey, ImageFormat::PNG);
+  save_image(
+      dir + "/pred/Tiny/x2/a.png",
+      [&] {
+        Image y = load_image(dir + "/pred/Tiny/x2/a.png");
+        const Plane hr = modcrop(y_channel_u8(load_image(set + "/a.png")), 2);
+        for (size_t k = 0; k < y.pixels.size(); ++k) y.pixels[k] = uint16_t(hr.v[k]);
+        return y;
+      }(),
+      ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 2 --score " + dir +
+                          "/pred --json " + dir + "/inf.json",
+                      &log) == 0);
+  CHECK(log.find("Tiny x2 scored: a.png equal their ground truth after the shave, so the PSNR is "
+                 "infinite") != std::string::npos);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/inf.json"))
+            .at("results")
+            .at(0)
+            .at("psnr")
+            .is_null());
+  // A table that cannot reach standard output fails the run in words, and so does --help.
+  REQUIRE(
+      run_command("(" + bin("vdsr_eval") + " --bicubic --data " + set + " --scales 2 > /dev/full)",
+                  &log) == 1);
+  CHECK(log.find("error: could not write to standard output") != std::string::npos);
+  REQUIRE(run_command("(" + bin("vdsr_sr") + " --help > /dev/full)", &log) == 1);
+  CHECK(log.find("could not write to standard output") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_sr") + " --version", &log) == 0);
+}
+
 TEST_CASE("vdsr_train trains a tiny model end to end and resumes exactly") {
   const std::string dir = test::temp_dir("train"), data = dir + "/hr";
   fs::create_directories(data);

@@ -115,7 +115,16 @@ TEST_CASE("the paper's Table 3 values, every set, scale and method, as printed i
   CHECK(std::isnan(paper_psnr(PaperMethod::Vdsr, "Set5", 1)));
   CHECK(std::isnan(paper_psnr(PaperMethod::Vdsr, "Set5", 5)));
   CHECK(std::isnan(paper_psnr(PaperMethod::Bicubic, "T91", 2)));
-  CHECK(std::isnan(paper_psnr(PaperMethod::Srcnn, "set5", 2)));
+  CHECK(std::isnan(paper_psnr(PaperMethod::Srcnn, "Set55", 2)));
+  CHECK(std::isnan(paper_psnr(PaperMethod::Srcnn, "BSD200", 2)));
+  // The sets under the names other papers and downloads give them: any case, B100 as BSD100 /
+  // BSDS100.
+  CHECK(paper_psnr(PaperMethod::Srcnn, "set5", 2) == 36.66);
+  CHECK(paper_psnr(PaperMethod::Vdsr, "URBAN100", 4) == 25.18);
+  CHECK(paper_psnr(PaperMethod::Vdsr, "BSD100", 3) == 28.82);
+  CHECK(paper_ssim(PaperMethod::Vdsr, "bsds100", 2) == 0.8960);
+  CHECK(std::string(paper_set_name("bsds100")) == "B100");
+  CHECK(paper_set_name("B1000") == nullptr);
   CHECK(std::string(paper_method_name(PaperMethod::Bicubic)) == "Bicubic");
   CHECK(std::string(paper_method_name(PaperMethod::Srcnn)) == "SRCNN");
   CHECK(std::string(paper_method_name(PaperMethod::Vdsr)) == "VDSR");

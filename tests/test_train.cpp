@@ -530,6 +530,17 @@ TEST_CASE("Adam with warm-up, cosine and EMA resumes bit for bit across three pr
   const LoadedCheckpoint ck = load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu());
   REQUIRE(ck.model->ema_weights().params == b.params);
   REQUIRE(ck.model->weights().params != b.params);
+  // A tool given the checkpoint takes its raw weights, and says that they are not the average.
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/run/checkpoint.safetensors " + dir +
+                          "/raw.safetensors",
+                      &log) == 0);
+  CHECK(log.find("checkpoint.safetensors: a checkpoint of a run with an EMA of the weights: its "
+                 "raw weights are used") != std::string::npos);
+  CHECK(load_weights(dir + "/raw.safetensors").params == ck.model->weights().params);
+  REQUIRE(run_command(
+              bin("vdsr_convert") + " " + dir + "/ref/vdsr.safetensors " + dir + "/avg.safetensors",
+              &log) == 0);
+  CHECK(log.find("EMA") == std::string::npos);
   REQUIRE(!test::has_tmp_files(dir));
 }
 

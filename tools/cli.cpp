@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -24,6 +26,12 @@
 #include "vdsr_version.h"
 
 namespace vdsr::cli {
+
+namespace {
+// Thrown by --help and --version once their text is printed: run_main ends the run there with
+// status 0, after checking that the text reached standard output.
+struct PrintedAndDone {};
+}  // namespace
 
 Parser::Parser(std::string program, std::string summary, std::string usage)
     : program_(std::move(program)), summary_(std::move(summary)), usage_(std::move(usage)) {}
@@ -87,11 +95,11 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
     }
     if (arg == "--help" || arg == "-h") {
       std::cout << help();
-      std::exit(0);
+      throw PrintedAndDone{};
     }
     if (arg == "--version") {
       std::cout << version_text(program_);
-      std::exit(0);
+      throw PrintedAndDone{};
     }
     const Flag* match = nullptr;
     for (const auto& f : flags_)
@@ -195,6 +203,19 @@ std::string json_file(const std::string& path, const std::string& made_folder) {
   return path;
 }
 
+// Standard output is buffered, so a table or text that could not be written there (a full disk, a
+// file-size limit) shows only when it is flushed: said in words, and the run fails, rather than
+// exit 0 with the output lost.
+static int stdout_written(int status) {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return status;
+  const int err = errno;
+  log_error(std::string("could not write to standard output: ") +
+            (err != 0 ? std::strerror(err)
+                      : "part of the output was not written (a full disk or a file-size limit?)"));
+  return status != 0 ? status : 1;
+}
+
 int run_main(const std::function<int()>& body) {
   // A file-size limit (ulimit -f) must fail a write with EFBIG, reported in words like a full disk
   // (and its temporary removed), not kill the process with SIGXFSZ halfway through.
@@ -205,7 +226,9 @@ int run_main(const std::function<int()>& body) {
     (void)ThreadPool::threads_from_environment();
     (void)cpu_isa();
     (void)cpu_conv_method();
-    return body();
+    return stdout_written(body());
+  } catch (const PrintedAndDone&) {
+    return stdout_written(0);
   } catch (const std::exception& e) {
     // One line: the reason in words; a source location only for our own faults (or with -v).
     log_error(describe_error(e, log_level() == LogLevel::Verbose));

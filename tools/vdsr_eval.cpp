@@ -101,7 +101,10 @@ std::vector<std::string> default_sets() {
 std::vector<std::string> images_in(const std::string& dir) {
   std::vector<std::string> skipped;
   auto files = list_image_files(dir, "evaluation set", &skipped);
-  for (const auto& f : skipped) log_verbose("skipping " + f + " (not an image)");
+  for (const auto& f : skipped)
+    log_verbose("skipping " + f +
+                (f.back() == '/' ? " (a folder: a set is the images directly in its folder)"
+                                 : " (not an image)"));
   VDSR_USER_CHECK(!files.empty(), "evaluation set '" << dir << "' holds no images");
   return files;
 }
@@ -191,6 +194,20 @@ std::vector<std::string> saved_names(const std::vector<std::string>& files, cons
   return names;
 }
 
+// --score finds an image's output by its stem: two images of one set with one stem (a.png and
+// a.bmp) would both be scored against one output.
+void require_distinct_stems(const std::vector<std::string>& files, const std::string& dir) {
+  std::map<std::string, std::string> seen;
+  for (const auto& f : files) {
+    const auto [it, fresh] = seen.emplace(fs::path(f).stem().string(), f);
+    VDSR_USER_CHECK(fresh, "--score: " << printable(it->second) << " and " << printable(f) << " in "
+                                       << printable(dir) << " share the name "
+                                       << printable(it->first) << ", so one output "
+                                       << printable(it->first)
+                                       << ".* would be scored against both; rename one");
+  }
+}
+
 // --score: the outputs made elsewhere for one set and scale, by file stem, from DIR/SET/xS (the
 // layout --save writes, prediction_dir; any image format). Refused, naming the folder: a missing folder, two files
 // with one stem.
@@ -209,22 +226,48 @@ std::map<std::string, std::string> prediction_files(const std::string& dir, cons
   return by_stem;
 }
 
+// The output made elsewhere for `image` (a set's file) in `files`, by its stem.
+const std::string& prediction_for(const std::map<std::string, std::string>& files,
+                                  const std::string& image, const std::string& dir) {
+  const std::string stem = fs::path(image).stem().string();
+  const auto it = files.find(stem);
+  VDSR_USER_CHECK(it != files.end(), "--score: no output for " << printable(image) << " in "
+                                                               << printable(dir) << " (expected "
+                                                               << printable(stem)
+                                                               << ".png or another image format)");
+  return it->second;
+}
+
+// An output made elsewhere must be 8-bit and the size of its image after modcrop (hr_w x hr_h).
+void check_prediction(const std::string& path, int width, int height, int bits,
+                      const std::string& image, int scale, int hr_w, int hr_h) {
+  VDSR_USER_CHECK(
+      bits == 8,
+      "--score: " << printable(path) << " has " << bits
+                  << "-bit samples; the protocol scores 8-bit outputs (docs/evaluation.md)");
+  VDSR_USER_CHECK(height == hr_h && width == hr_w,
+                  "--score: " << printable(path) << " is " << width << "x" << height << "; "
+                              << printable(image) << " at x" << scale << " after modcrop is "
+                              << hr_w << "x" << hr_h);
+}
+
+// A colour file whose channels are all equal: most likely a Y channel saved as RGB, which the
+// protocol reads through rgb2ycbcr (16 + 219/255 of its level), not as the level itself.
+bool grey_stored_as_rgb(const Image& img) {
+  if (img.channels < 3) return false;
+  for (size_t i = 0; i < img.pixels.size(); i += size_t(img.channels))
+    if (img.pixels[i] != img.pixels[i + 1] || img.pixels[i] != img.pixels[i + 2]) return false;
+  return true;
+}
+
 // An output made elsewhere as the protocol's prediction: its 8-bit Y (an RGB file through
 // rgb2ycbcr, as the HR) over 255, the size of the HR after modcrop.
-Plane load_prediction(const std::map<std::string, std::string>& files, const EvalSample& sample, const std::string& dir) {
-  const std::string stem = fs::path(sample.name).stem().string();
-  const auto it = files.find(stem);
-  VDSR_USER_CHECK(it != files.end(), "--score: no output for " << printable(sample.name) << " in " << printable(dir)
-                                                               << " (expected " << printable(stem)
-                                                               << ".png or another image format)");
-  const Image img = load_image(it->second);
-  VDSR_USER_CHECK(img.bits == 8, "--score: " << printable(it->second) << " has " << img.bits
-                                             << "-bit samples; the protocol scores 8-bit outputs (docs/evaluation.md)");
+Plane load_prediction(const std::string& path, const EvalSample& sample, bool* grey_rgb) {
+  const Image img = load_image(path);
+  check_prediction(path, img.width, img.height, img.bits, sample.name, sample.scale,
+                   sample.hr.width, sample.hr.height);
+  *grey_rgb = grey_stored_as_rgb(img);
   Plane y = y_channel_u8(img);
-  VDSR_USER_CHECK(y.height == sample.hr.height && y.width == sample.hr.width,
-                  "--score: " << printable(it->second) << " is " << y.width << "x" << y.height << "; "
-                              << printable(sample.name) << " at x" << sample.scale << " after modcrop is "
-                              << sample.hr.width << "x" << sample.hr.height);
   for (double& v : y.v) v /= 255.0;
   return y;
 }
@@ -240,15 +283,22 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
       m.predictions.empty() ? std::map<std::string, std::string>() : prediction_files(score_dir, set, scale);
   Progress progress(label, int64_t(samples.size()), "img");
   if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
+  std::vector<std::string> exact;     // images scored infinite
+  std::vector<std::string> grey_rgb;  // --score's grey outputs stored as RGB
   for (size_t i = 0; i < samples.size(); ++i) {
     const EvalSample& sample = samples[i];
     // In pieces where a device cannot take the whole image (model/tiled.h): the same output.
     const int tile = net == nullptr ? 0 : auto_tile(*net, sample.input.height, sample.input.width);
-    const Plane out = !m.predictions.empty() ? load_prediction(outputs, sample, score_dir)
-                      : net == nullptr       ? sample.input
-                      : tta                  ? run_model_tta(*net, sample.input, tile)
-                                             : run_model_tiled(*net, sample.input, tile);
+    bool grey = false;
+    const Plane out =
+        !m.predictions.empty()
+            ? load_prediction(prediction_for(outputs, sample.name, score_dir), sample, &grey)
+        : net == nullptr ? sample.input
+        : tta            ? run_model_tta(*net, sample.input, tile)
+                         : run_model_tiled(*net, sample.input, tile);
+    if (grey) grey_rgb.push_back(fs::path(sample.name).filename().string());
     const Scores sc = score_output(out, sample.hr, scale);
+    if (std::isinf(sc.psnr)) exact.push_back(fs::path(sample.name).filename().string());
     // Grey: prediction_u8, the scored pixels; with --colour the sample's chroma makes it a colour picture.
     if (!save_dir.empty())
       save_image((fs::path(save_dir) / names[i]).string(), picture_u8(out, sample.cb, sample.cr), ImageFormat::PNG);
@@ -262,15 +312,75 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
     progress.update(int64_t(i + 1));
   }
   progress.finish();
+  if (!exact.empty())
+    log_warning(label + ": " + printable(exact[0]) +
+                (exact.size() > 1 ? " and " + std::to_string(exact.size() - 1) + " more" : "") +
+                " equal their ground truth after the shave, so the PSNR is infinite and so is the "
+                "set's mean (inf in the table, null in --json); SSIM is 1 there");
+  if (!grey_rgb.empty())
+    log_warning("--score: " + std::to_string(grey_rgb.size()) + " of the outputs in " +
+                printable(score_dir) + " (e.g. " + printable(grey_rgb[0]) +
+                ") are grey pictures stored as RGB (R = G = B): the protocol takes an RGB file's Y "
+                "by rgb2ycbcr, 16 + 219/255 of its grey level, not the level itself; if they hold "
+                "the Y channel, save them as one-channel images (docs/evaluation.md)");
   c.psnr /= double(samples.size());
   c.ssim /= double(samples.size());
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return c;
 }
 
+// A set is named by its folder: "data/Set5/" is Set5, and "." or ".." the folder they stand for.
 std::string set_name(const std::string& dir) {
-  const fs::path p = fs::path(dir).lexically_normal();
-  return p.filename().string().empty() ? p.parent_path().filename().string() : p.filename().string();
+  std::error_code ec;
+  fs::path p = fs::absolute(dir, ec).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  const std::string name = p.filename().string();
+  return name.empty() ? dir : name;
+}
+
+// Every image of every set is read and checked at every scale, and --save's names and --score's
+// outputs are checked, before any is scored: a bad file in the last set would otherwise end a long
+// run (an hour for --table3 on the CPU) with nothing written.
+void check_sets(const Options& o, const std::vector<std::vector<std::string>>& set_files) {
+  size_t total = 0;
+  for (const auto& files : set_files) total += files.size();
+  Progress progress("reading the sets", int64_t(total), "img");
+  size_t done = 0;
+  for (size_t d = 0; d < o.data.size(); ++d) {
+    const std::vector<std::string>& files = set_files[d];
+    if (!o.save.empty()) (void)saved_names(files, o.data[d]);
+    std::vector<std::map<std::string, std::string>> outputs;  // --score: by scale, by stem
+    if (!o.score.empty()) {
+      require_distinct_stems(files, o.data[d]);
+      for (const int s : o.scales)
+        outputs.push_back(prediction_files(prediction_dir(o.score, set_name(o.data[d]), s),
+                                           set_name(o.data[d]), s));
+    }
+    for (const auto& f : files) {
+      const Image img = load_image(f);  // decoded whole: a truncated file fails here, not mid-run
+      for (size_t k = 0; k < o.scales.size(); ++k) {
+        const int s = o.scales[k];
+        require_scorable(img.width, img.height, img.bits, s, f);
+        if (o.score.empty()) continue;
+        const std::string dir = prediction_dir(o.score, set_name(o.data[d]), s);
+        const std::string& pred = prediction_for(outputs[k], f, dir);
+        const ImageInfo info = probe_image(pred);
+        check_prediction(pred, info.width, info.height, info.bits, f, s, img.width - img.width % s,
+                         img.height - img.height % s);
+      }
+      progress.update(int64_t(++done));
+    }
+    // Outputs with no image of their name are not scored: said with -v, as other skipped files.
+    if (log_level() == LogLevel::Verbose)
+      for (size_t k = 0; k < outputs.size(); ++k)
+        for (const auto& [stem, path] : outputs[k])
+          if (std::none_of(files.begin(), files.end(), [&](const std::string& f) {
+                return fs::path(f).stem().string() == stem;
+              }))
+            log_verbose("--score: skipping " + printable(path) + " (no image of that name in " +
+                        printable(o.data[d]) + ")");
+  }
+  progress.finish();
 }
 
 int run(int argc, char** argv) {
@@ -354,7 +464,8 @@ int run(int argc, char** argv) {
     else
       methods.push_back(single_method(o, dev, precision));
   }
-  // Every set's images are listed before any is scored, so a mistyped --data stops the run at once.
+  // Every set's images are listed before any is scored, so a mistyped --data stops the run at once
+  // (and check_sets reads them all).
   if (o.data.empty()) o.data = default_sets();
   std::vector<std::vector<std::string>> set_files;
   for (const auto& dir : o.data) set_files.push_back(images_in(dir));
@@ -367,15 +478,28 @@ int run(int argc, char** argv) {
                                       << at->first << "' (a set is named by its folder), so their rows and --save's "
                                       << "images could not be told apart; give each set a folder of its own name");
   }
+  check_sets(o, set_files);
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
+  // -x averages a network's outputs; Table 3's SRCNN column is the official code's, which has none.
+  const auto tta = [&](const Method& m) {
+    return o.tta && !m.nets.empty() && !(o.table3 && m.paper == PaperMethod::Srcnn);
+  };
   for (const Method& m : methods)
-    log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc + (o.tta && !m.nets.empty() ? ", test-time augmentation x8" : ""));
+    log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc +
+             (tta(m) ? ", test-time augmentation x8" : ""));
+  if (o.table3)
+    for (const auto& dir : o.data)
+      if (paper_set_name(set_name(dir)) == nullptr)
+        log_warning("--table3: the paper has no figures for a set named '" + set_name(dir) +
+                    "' (its sets: Set5, Set14, B100 (or BSD100), Urban100, by folder name); its "
+                    "paper columns are '-'");
 
   nlohmann::json results = nlohmann::json::array();
   std::string ssim_rows;  // --table3: VDSR's SSIM beside the paper's, printed after the PSNR table
   if (o.table3) {
     std::printf("Table 3, PSNR (dB): ours, the paper's, and the difference\n%-10s %5s", "set", "scale");
-    for (const Method& m : methods) std::printf(" | %-8s %6s %6s", m.name.c_str(), "paper", "diff");
+    for (const Method& m : methods)
+      std::printf(" | %-8s %6s %6s", (m.name + (tta(m) ? "+TTA" : "")).c_str(), "paper", "diff");
     std::printf("\n");
   } else {
     std::printf("%-10s %5s %9s %8s %7s %9s\n", "set", "scale", "PSNR", "SSIM", "images", "seconds");
@@ -391,10 +515,8 @@ int run(int argc, char** argv) {
     for (const auto& f : files) images.push_back(load_image(f));
     for (const int s : o.scales) {
       std::vector<EvalSample> samples;
-      for (size_t i = 0; i < files.size(); ++i) {
+      for (size_t i = 0; i < files.size(); ++i)
         samples.push_back(make_eval_sample(images[i], s, files[i], o.colour));
-        require_scorable(samples.back());
-      }
       std::string row;
       for (const Method& m : methods) {
         char cell[128];
@@ -406,8 +528,8 @@ int run(int argc, char** argv) {
         std::string save_dir;
         if (!o.save.empty())
           save_dir = (fs::path(o.save) / (o.table3 ? m.name : "") / set / ("x" + std::to_string(s))).string();
-        const Cell c = evaluate(m, samples, set, s, o.tta && !m.nets.empty(), set + " x" + std::to_string(s) + " " + m.name,
-                                save_dir, names);
+        const Cell c = evaluate(m, samples, set, s, tta(m),
+                                set + " x" + std::to_string(s) + " " + m.name, save_dir, names);
         nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
                             {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
         if (!o.table3) {
@@ -418,6 +540,7 @@ int run(int argc, char** argv) {
         }
         const double paper = paper_psnr(m.paper, set, s), paper_s = paper_ssim(m.paper, set, s);
         r["method"] = m.name;
+        r["tta"] = tta(m);
         r["paper_psnr"] = std::isnan(paper) ? nlohmann::json() : nlohmann::json(paper);
         r["diff"] = std::isnan(paper) ? nlohmann::json() : nlohmann::json(c.psnr - paper);
         if (!std::isnan(paper_s)) {  // VDSR's SSIM is published too: a second, smaller table below
