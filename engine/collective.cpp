@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 #include <thread>
 
@@ -119,9 +118,17 @@ Device select_rank_device(int requested, const RankInfo& ranks) {
 
 std::unique_ptr<Collective> make_collective(Device device) {
   const RankInfo& r = process_ranks();
+  // Checked even for one process, so a mistyped value is found before a cluster job.
+  const char* env = std::getenv("VDSR_COLLECTIVE");
+  const std::string choice = env != nullptr ? env : "";
+  VDSR_USER_CHECK(choice.empty() || choice == "auto" || choice == "mpi" || choice == "nccl",
+                  "VDSR_COLLECTIVE=" << printable(choice) << " is not one of auto, nccl, mpi");
+  VDSR_USER_CHECK(choice != "nccl" || r.size <= 1 || (device.is_cuda() && nccl_compiled()),
+                  "VDSR_COLLECTIVE=nccl, but " << (device.is_cuda() ? "this build has no NCCL"
+                                                                    : "the ranks train on the CPU")
+                                               << ": leave it unset (auto) or set mpi");
   if (r.size <= 1) return std::make_unique<NoCollective>(r);
-  const char* choice = std::getenv("VDSR_COLLECTIVE");
-  const bool want_mpi = choice != nullptr && std::strcmp(choice, "mpi") == 0;
+  const bool want_mpi = choice == "mpi";
   if (device.is_cuda() && nccl_compiled() && !want_mpi) {
     check_nccl_gpus(r, cuda_device_count());
     return make_nccl_collective(r, device);

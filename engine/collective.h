@@ -86,7 +86,8 @@ class Collective {
 };
 
 // The backend for this process's ranks and device: none for one process; NCCL for a CUDA device
-// in a build with NCCL (VDSR_COLLECTIVE=mpi chooses MPI instead); MPI otherwise.
+// in a build with NCCL; MPI otherwise. VDSR_COLLECTIVE=auto (or unset) chooses so, mpi chooses
+// MPI, nccl insists on NCCL (refused in words where it cannot be had); anything else is refused.
 std::unique_ptr<Collective> make_collective(Device device);
 
 // NCCL refuses a communicator with two ranks on one GPU ("duplicate GPU"), which select_rank_device

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 
@@ -9,6 +10,7 @@ namespace vdsr {
 
 namespace {
 LogLevel g_level = LogLevel::Normal;
+LogLevel g_cap = LogLevel::Verbose;
 std::mutex g_mu;
 bool g_progress_on_screen = false;  // a progress line is drawn and must be cleared before a message
 
@@ -24,17 +26,18 @@ void emit(const char* prefix, const std::string& msg) {
 }  // namespace
 
 void set_log_level(LogLevel level) { g_level = level; }
-LogLevel log_level() { return g_level; }
+void cap_log_level(LogLevel cap) { g_cap = cap; }
+LogLevel log_level() { return std::min(g_level, g_cap); }
 
 void log_error(const std::string& msg) { emit("error: ", msg); }
 void log_warning(const std::string& msg) {
-  if (g_level >= LogLevel::Normal) emit("warning: ", msg);
+  if (log_level() >= LogLevel::Normal) emit("warning: ", msg);
 }
 void log_info(const std::string& msg) {
-  if (g_level >= LogLevel::Normal) emit("", msg);
+  if (log_level() >= LogLevel::Normal) emit("", msg);
 }
 void log_verbose(const std::string& msg) {
-  if (g_level >= LogLevel::Verbose) emit("", msg);
+  if (log_level() >= LogLevel::Verbose) emit("", msg);
 }
 
 std::string format_duration(double seconds) {
@@ -54,7 +57,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
-      enabled_(g_level >= LogLevel::Normal && isatty(fileno(stderr)) != 0),
+      enabled_(log_level() >= LogLevel::Normal && isatty(fileno(stderr)) != 0),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_ - std::chrono::seconds(1)) {}
 

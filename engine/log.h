@@ -14,6 +14,10 @@ namespace vdsr {
 enum class LogLevel { Quiet = 0, Normal = 1, Verbose = 2 };
 
 void set_log_level(LogLevel level);
+// The level in effect: set_log_level's, but never above the cap (default Verbose). A process that
+// does not speak for its run (a data-parallel rank other than 0) caps itself at Quiet, so a later
+// -v or -q on its command line cannot make it print more than errors.
+void cap_log_level(LogLevel cap);
 LogLevel log_level();
 
 void log_error(const std::string& msg);    // always printed

@@ -142,6 +142,18 @@ std::string resolve_out(TrainOptions& o) {
 
 // The --batch of `ranks` processes: each takes an equal slice of every batch.
 int local_batch(const TrainOptions& o, int ranks) {
+  if (o.batch % ranks != 0 && !o.resume.empty()) {
+    // A resumed run keeps its checkpoint's batch: the number of processes is what can change.
+    std::string fits;
+    for (int n = 1; n <= o.batch && fits.size() < 40; ++n)
+      if (o.batch % n == 0) fits += (fits.empty() ? "" : ", ") + std::to_string(n);
+    VDSR_USER_FAIL("the checkpoint's run has --batch "
+                   << o.batch << " (the global batch, which a resumed run keeps), "
+                   << "and " << ranks
+                   << " processes cannot share it equally: resume with a number of processes "
+                   << "that divides " << o.batch << " (" << fits
+                   << (fits.size() >= 40 ? ", ..." : "") << ")");
+  }
   VDSR_USER_CHECK(o.batch % ranks == 0,
                   "--batch " << o.batch << " is the global batch and must divide by the number of processes ("
                              << ranks << "): use a multiple of " << ranks << ", e.g. --batch "
@@ -244,6 +256,7 @@ class TrainRun {
  private:
   void assemble(Batches& b, int64_t step);
   [[noreturn]] void fail_nonfinite(int64_t bad);
+  void check_ranks_agree();
   void check_replicas();
   void write_record(const nlohmann::json& r);
   void save();
@@ -280,6 +293,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.config["images"] = std::to_string(set.stats().images);
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
+  state.config["ranks"] = std::to_string(c.size());  // the width of the process that wrote it
   model->set_steps_taken(state.step);
   model->set_precision(parse_precision(o.precision));
   model->set_collective(&coll);
@@ -304,6 +318,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
                                  std::to_string(state.epoch + 1) + ")"
                            : ""));
 
+  check_ranks_agree();
   check_replicas();
   if (!lead) return;
   epoch_records = trim_log(log_path, start_step);
@@ -355,19 +370,65 @@ void TrainRun::poll_stop(const TrainHooks& hooks) {
   if (coll.size() == 1 && hooks.stop != nullptr) stop_signal = hooks.stop->load();
 }
 
+// A 52-bit FNV-1a digest of bytes: exact in a double, so the ranks compare it with coll.max.
+double digest52(const void* data, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  for (size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  return double(h >> 12);
+}
+
+// Every rank must run the same command on the same data: a rank with another --epochs,
+// --log-every or training set would wait forever in a collective the others never reach, and one
+// with another --lr or --batch would train something else. Compared once, before the first step,
+// item by item (the options as the checkpoint records them, the training set's counts, the step
+// each starts from), each item that differs named with this rank's value. Paths may differ (a
+// node's own copy of the data).
+void TrainRun::check_ranks_agree() {
+  if (coll.size() == 1) return;
+  std::vector<std::pair<std::string, std::string>> items;
+  for (const auto& [key, value] : state.config)
+    if (key != "train" && key != "val" && key != "init_from") items.emplace_back(key, value);
+  items.emplace_back("max_steps", std::to_string(o.max_steps));
+  items.emplace_back("the step it starts from", std::to_string(start_step));
+  std::vector<double> v;
+  for (const auto& item : items) {
+    const double d = digest52(item.second.data(), item.second.size());
+    v.push_back(d);
+    v.push_back(-d);
+  }
+  coll.max(v.data(), int(v.size()));
+  std::string differ;
+  for (size_t i = 0; i < items.size(); ++i)
+    if (v[2 * i] != -v[2 * i + 1])
+      differ += (differ.empty() ? "" : ", ") + items[i].first +
+                " (this rank: " + (items[i].second.empty() ? "none" : printable(items[i].second)) +
+                ")";
+  VDSR_USER_CHECK(
+      differ.empty(),
+      "the ranks were not started alike; they differ in "
+          << differ
+          << ". Every rank must run the same command line on the same training images (patches and "
+             "images count them), and a resumed run must find the same checkpoint on every rank "
+             "(an --out every rank sees, or --resume FILE)");
+}
+
 // Every rank holds the same weights (they apply the same averaged gradient from the same start):
-// checked at the start and at every epoch's end on a 52-bit digest of the weights' bytes.
+// checked at the start and at every epoch's end on a digest of the weights' bytes. After
+// check_ranks_agree, a difference means the ranks' training images differ in content (same counts),
+// or a fault of ours.
 void TrainRun::check_replicas() {
   if (coll.size() == 1) return;
   const std::vector<float> w = model->weights().params;
-  uint64_t h = 1469598103934665603ull;  // FNV-1a
-  const auto* bytes = reinterpret_cast<const unsigned char*>(w.data());
-  for (size_t i = 0; i < w.size() * sizeof(float); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  const double d = double(h >> 12);  // exact in a double
+  const double d = digest52(w.data(), w.size() * sizeof(float));
   double v[2] = {d, -d};
   coll.max(v, 2);
-  VDSR_CHECK(v[0] == -v[1], "the ranks' weights differ at step " << state.step
-                                                                 << " (every rank should apply the same averaged gradient)");
+  VDSR_USER_CHECK(v[0] == -v[1],
+                  "the ranks' weights differ at step "
+                      << state.step << ": every rank applies the same averaged gradient, so they "
+                      << "trained on different data (the same image counts, other pixels: every "
+                      << "rank's --train folders must hold the same files) or this is a fault of "
+                      << "vdsr_train (please report it)");
 }
 
 void TrainRun::assemble(Batches& b, int64_t step) {
@@ -530,16 +591,19 @@ void TrainRun::write_outputs(const TrainResult& res) {
   nlohmann::json last_epoch = epoch_records.empty() ? nlohmann::json() : epoch_records.rbegin()->second;
   if (res.finished) save_weights_file(weights_path, last_epoch);
   if (!o.json.empty()) {
-    const std::string text = nlohmann::json{{"steps", state.step},
-                                            {"epochs", state.epoch},
-                                            {"finished", res.finished},
-                                            {"loss", std::isfinite(res.loss) ? nlohmann::json(res.loss) : nlohmann::json()},
-                                            {"seconds", run_seconds()},
-                                            {"checkpoint", res.checkpoint},
-                                            {"weights", res.finished ? weights_path : ""},
-                                            {"last_epoch", last_epoch}}
-                                 .dump(2) +
-                             "\n";
+    const std::string text =
+        nlohmann::json{
+            {"steps", state.step},
+            {"epochs", state.epoch},
+            {"finished", res.finished},
+            {"loss", std::isfinite(res.loss) ? nlohmann::json(res.loss) : nlohmann::json()},
+            {"seconds", run_seconds()},
+            {"ranks", coll.size()},
+            {"checkpoint", res.checkpoint},
+            {"weights", res.finished ? weights_path : ""},
+            {"last_epoch", last_epoch}}
+            .dump(2) +
+        "\n";
     write_file_atomic(o.json, text.data(), text.size());
   }
 }

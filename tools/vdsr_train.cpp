@@ -10,6 +10,7 @@
 // GPU is the local rank's unless -g says otherwise, and a signal to any rank stops every rank.
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 
 #include "engine/collective.h"
 #include "engine/error.h"
@@ -38,7 +39,20 @@ void install_stop_handlers() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
+// The rank the launcher gave this process, from its variables alone (no MPI yet); 0 when alone or
+// when they are malformed (process_ranks says so later, in words).
+int launcher_rank() {
+  try {
+    return ranks_from_environment([](const char* name) { return std::getenv(name); }).rank;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 int run(int argc, char** argv) {
+  // Rank 0 speaks for the run: the others print errors only, from the command line's warnings on.
+  const bool lead = launcher_rank() == 0;
+  if (!lead) cap_log_level(LogLevel::Quiet);
   TrainOptions o;
   int gpu = kDefaultDevice;
   cli::Parser p("vdsr_train", "train VDSR on folders of HR images",
@@ -164,7 +178,10 @@ int run(int argc, char** argv) {
     // What it prints must be a run's options: a value the run would refuse is refused here too.
     check_option_values(o);
     (void)parse_precision(o.precision);
-    for (const auto& [k, v] : train_config_record(o)) std::printf("%s=%s\n", k.c_str(), v.c_str());
+    // One copy of the options, not one per rank (every rank still does the same work up to here).
+    if (lead)
+      for (const auto& [k, v] : train_config_record(o))
+        std::printf("%s=%s\n", k.c_str(), v.c_str());
     return 0;
   }
 

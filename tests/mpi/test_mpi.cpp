@@ -23,6 +23,7 @@
 #include "engine/log.h"
 #include "model/checkpoint.h"
 #include "model/trainer.h"
+#include "model/weights_io.h"
 #include "tests/support/test_support.h"
 
 namespace fs = std::filesystem;
@@ -258,6 +259,55 @@ TEST_CASE("a --batch that does not divide by the ranks is refused, naming the fl
   std::string log;
   REQUIRE(run_command(run2 + train_cmd(dir + "/run") + " --batch 5", &log) != 0);
   REQUIRE_THAT(log, Catch::Contains("--batch 5 is the global batch and must divide by the number of processes (2)"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("ranks started unlike are refused at the start in words and only rank 0 speaks") {
+  const std::string run1 = mpirun(1), run2 = mpirun(2);
+  const std::string dir = test::temp_dir("mpi_unlike");
+  std::string log;
+  // Another --epochs on one rank would leave the other waiting in a collective for ever; -v on the
+  // second rank does not make it print.
+  REQUIRE(run_command(run1 + train_cmd(dir + "/a") + " --epochs 3 : -np 1 " +
+                          train_cmd(dir + "/a") + " --epochs 4 -v",
+                      &log) != 0);
+  INFO(log);
+  CHECK_THAT(log, Catch::Contains(
+                      "the ranks were not started alike; they differ in epochs (this rank: 3)"));
+  CHECK_THAT(log, Catch::Contains("they differ in epochs (this rank: 4)"));
+  CHECK(log.find("model: ") ==
+        std::string::npos);  // rank 0 has -q (kTinyTrainFlags), rank 1 errors only
+  CHECK(!fs::exists(dir + "/a/checkpoint.safetensors"));
+  // Training sets that differ (another image on one rank's copy): their counts name it.
+  const std::string more = dir + "/more";
+  fs::create_directories(more);
+  for (const auto& e : fs::directory_iterator(std::string(VDSR_SOURCE_DIR) + "/samples"))
+    if (e.path().extension() == ".png") fs::copy_file(e.path(), more / e.path().filename());
+  fs::copy_file(more + "/butterfly_x0.5.png", more + "/another.png");
+  REQUIRE(run_command(run1 + train_cmd(dir + "/b") + " : -np 1 " + bin("vdsr_train") +
+                          test::kTinyTrainFlags + " --train " + more + " --out " + dir + "/b",
+                      &log) != 0);
+  CHECK_THAT(log, Catch::Contains("they differ in images (this rank: 4), patches (this rank: "));
+  // One copy of --print-config, and the rank count in the run's records.
+  REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --print-config", &log) == 0);
+  CHECK(log.find("batch=") == log.rfind("batch="));
+  REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --json " + dir + "/c.json", &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/c.json")).at("ranks") == 2);
+  CHECK(load_weights(dir + "/c/vdsr.safetensors").metadata.at("ranks") == "2");
+  // A resume keeps its checkpoint's batch: the advice is the number of processes.
+  REQUIRE(run_command(train_cmd(dir + "/d") + " --batch 5 --max-steps 2", &log) == 0);
+  REQUIRE(run_command(run2 + bin("vdsr_train") + " -q -g -1 --out " + dir + "/d --resume auto",
+                      &log) != 0);
+  CHECK_THAT(
+      log, Catch::Contains(
+               "the checkpoint's run has --batch 5 (the global batch, which a resumed run keeps), "
+               "and 2 processes cannot share it equally: resume with a number of processes that "
+               "divides 5 (1, 5)"));
+  // VDSR_COLLECTIVE: a mistyped value is refused even for one process; nccl where it cannot be had.
+  REQUIRE(run_command("VDSR_COLLECTIVE=bogus " + train_cmd(dir + "/e"), &log) == 1);
+  CHECK_THAT(log, Catch::Contains("VDSR_COLLECTIVE=bogus is not one of auto, nccl, mpi"));
+  REQUIRE(run_command("VDSR_COLLECTIVE=nccl " + run2 + train_cmd(dir + "/f"), &log) != 0);
+  CHECK_THAT(log, Catch::Contains("VDSR_COLLECTIVE=nccl, but the ranks train on the CPU"));
   fs::remove_all(dir);
 }
 
