@@ -17,6 +17,27 @@
 namespace vdsr {
 
 namespace {
+// The temporaries being written now, for a fatal signal's handler to remove: fixed slots, so the
+// handler touches no heap and calls only unlink, rmdir and raise (async-signal-safe). A slot is
+// claimed, its path written, then marked live; the handler reads only live slots.
+constexpr int kTrackSlots = 128;
+constexpr size_t kTrackPath = 4096;
+struct TrackSlot {
+  std::atomic<bool> claimed{false}, live{false};
+  char path[kTrackPath];
+};
+TrackSlot g_track[kTrackSlots];
+
+void remove_tracked_and_reraise(int sig) {
+  for (TrackSlot& s : g_track)
+    if (s.live.load(std::memory_order_acquire)) ::unlink(s.path);
+  for (TrackSlot& s : g_track)  // folders after the files in them
+    if (s.live.load(std::memory_order_acquire)) ::rmdir(s.path);
+  // SA_RESETHAND restored the default action, and the signal is blocked while this runs: it ends
+  // the process as soon as the handler returns, with the status a shell expects.
+  ::raise(sig);
+}
+
 std::string folder_of(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos) return ".";
@@ -80,6 +101,37 @@ std::vector<std::string> remove_stale_temporaries(const std::string& folder, boo
   return removed;
 }
 
+int track_temporary(const std::string& path) {
+  if (path.size() >= kTrackPath) return -1;
+  for (int i = 0; i < kTrackSlots; ++i) {
+    bool free = false;
+    if (!g_track[i].claimed.compare_exchange_strong(free, true)) continue;
+    std::memcpy(g_track[i].path, path.c_str(), path.size() + 1);
+    g_track[i].live.store(true, std::memory_order_release);
+    return i;
+  }
+  return -1;  // all in use: the next run's sweep (remove_stale_temporaries) is the fallback
+}
+
+void untrack_temporary(int slot) {
+  if (slot < 0 || slot >= kTrackSlots) return;
+  g_track[slot].live.store(false, std::memory_order_release);
+  g_track[slot].claimed.store(false, std::memory_order_release);
+}
+
+void remove_temporaries_on_signals() {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction old {};
+    // A signal the process was started ignoring (nohup, a background job's SIGINT) stays ignored.
+    if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
+    struct sigaction sa {};
+    sa.sa_handler = remove_tracked_and_reraise;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   static std::atomic<unsigned> counter{0};
   static const std::string host = temporary_host_tag();
@@ -87,11 +139,13 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   VDSR_USER_CHECK(fd_ >= 0, "cannot create '" << tmp_path_ << "' to write '" << path_
                                          << "': " << std::strerror(errno));
+  track_ = track_temporary(tmp_path_);
 }
 
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
   if (!committed_) ::unlink(tmp_path_.c_str());
+  untrack_temporary(track_);
 }
 
 void AtomicFile::write(const void* data, size_t size) {

@@ -3,11 +3,12 @@
 // permission) removes the temporary file and throws an error naming the target and the cause, so a
 // reader never sees a partial file under the final name.
 //
-// The temporary is `<target>.tmp.<host>.<pid>.<n>` (host: this machine's name up to its first dot,
-// other characters than letters, digits, '-' and '_' as '_'), so a process killed outright (kill -9,
-// a node lost) leaves a file that says whose it was: remove_stale_temporaries() deletes those of
-// this host whose process is gone, and never another host's (shards on other machines may be
-// writing into the same shared folder).
+// A temporary being written when SIGINT, SIGTERM or SIGHUP ends the process is removed too (see
+// remove_temporaries_on_signals below). The temporary is `<target>.tmp.<host>.<pid>.<n>` (host:
+// this machine's name up to its first dot, other characters than letters, digits, '-' and '_' as
+// '_'), so a process killed outright (kill -9, a node lost) leaves a file that says whose it was:
+// remove_stale_temporaries() deletes those of this host whose process is gone, and never another
+// host's (shards on other machines may be writing into the same shared folder).
 #pragma once
 
 #include <cstddef>
@@ -31,8 +32,21 @@ class AtomicFile {
  private:
   std::string path_, tmp_path_;
   int fd_ = -1;
+  int track_ = -1;  // track_temporary's slot
   bool committed_ = false;
 };
+
+// A temporary file (or folder) being written, removed by the handler remove_temporaries_on_signals
+// installs if SIGINT, SIGTERM or SIGHUP ends the process first: track_temporary returns a slot (-1
+// when none is free or the path is too long), untrack_temporary frees it once the file is renamed
+// or removed. AtomicFile tracks its own.
+int track_temporary(const std::string& path);
+void untrack_temporary(int slot);
+// Installs that handler (the tools do, in cli::run_main; vdsr_train then replaces SIGINT's and
+// SIGTERM's with its own, which stop at a step and checkpoint). It removes the tracked
+// temporaries, then the signal ends the process as it would have. Signals the process was started
+// ignoring stay ignored.
+void remove_temporaries_on_signals();
 
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 

@@ -135,16 +135,24 @@ float half_to_float(uint16_t h) {
 }  // namespace
 
 std::vector<float> StTensor::as_f32() const {
-  VDSR_CHECK(dtype == "F32" || dtype == "F16" || dtype == "BF16",
-             "tensor has dtype " << dtype << ", expected F32, F16 or BF16");
+  VDSR_CHECK(dtype == "F32" || dtype == "F16" || dtype == "BF16" || dtype == "F64",
+             "tensor has dtype " << dtype << ", expected F32, F16, BF16 or F64");
   const int64_t n = numel();
-  const size_t width = dtype == "F32" ? 4 : 2;
+  const size_t width = dtype == "F64" ? 8 : dtype == "F32" ? 4 : 2;
   VDSR_CHECK(data.size() == static_cast<uint64_t>(n) * width,
              "tensor data holds " << data.size() << " bytes, expected " << n << " values of " << dtype);
   std::vector<float> out(static_cast<size_t>(n));
   if (n == 0) return out;
   if (dtype == "F32") {
     std::memcpy(out.data(), data.data(), data.size());
+    return out;
+  }
+  if (dtype == "F64") {  // rounded to the nearest float (beyond float's range: infinite)
+    for (size_t i = 0; i < out.size(); ++i) {
+      double d = 0;
+      std::memcpy(&d, data.data() + 8 * i, 8);
+      out[i] = static_cast<float>(d);
+    }
     return out;
   }
   for (size_t i = 0; i < out.size(); ++i) {

@@ -2,7 +2,10 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -102,13 +105,24 @@ bool write_srcnn(mat_t* mat, const VdsrWeights& w, const MatWriteOptions& opt, m
 }  // namespace
 
 void save_matlab_weights(const std::string& path, const VdsrWeights& w, const MatWriteOptions& opt) {
-  // libmatio writes to a path of its own choosing; it writes a private temporary, whose bytes then
-  // go to `path` atomically.
-  const std::string tmp = path + ".matio." + std::to_string(::getpid());
+  // libmatio writes to a path we name, creating it without O_EXCL; it writes into a folder of our
+  // own (mkdtemp: a fresh name, mode 0700, beside the target), whose file's bytes then go to `path`
+  // atomically. Both are removed however this ends, a fatal signal included.
+  std::string dir_template = path + ".matio.XXXXXX";
+  VDSR_USER_CHECK(
+      ::mkdtemp(dir_template.data()) != nullptr,
+      printable(path) << ": cannot make a temporary folder beside it: " << std::strerror(errno));
+  const std::string dir = dir_template, tmp = dir + "/model.mat";
   struct Remove {
-    const std::string& p;
-    ~Remove() { std::remove(p.c_str()); }
-  } remove_tmp{tmp};
+    const std::string &dir, &file;
+    int dir_slot, file_slot;
+    ~Remove() {
+      std::remove(file.c_str());
+      ::rmdir(dir.c_str());
+      untrack_temporary(file_slot);
+      untrack_temporary(dir_slot);
+    }
+  } remove_tmp{dir, tmp, track_temporary(dir), track_temporary(tmp)};
   bool ok = false;
   {
     MatFile mat(Mat_CreateVer(tmp.c_str(), nullptr, opt.v73 ? MAT_FT_MAT73 : MAT_FT_MAT5));

@@ -18,6 +18,7 @@
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/values.h"
 #include "image/codec.h"
 #include "model/mat_import.h"
 
@@ -45,6 +46,12 @@ bool starts_with(const std::string& s, const std::string& p) {
 }
 bool ends_with(const std::string& s, const std::string& p) {
   return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+
+// A metadata value as our writer writes an integer (depth, channels): decimal digits, at most 9.
+// Other tools' spellings are theirs and are never compared.
+bool our_integer(const std::string& v) {
+  return !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), ::isdigit);
 }
 
 enum class Naming { kOurs, kPyTorch, kTrunk };
@@ -136,8 +143,9 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 // Checks the dtype and shape of `t` (named `tname` in file `name`).
 void check_layout(const StTensor& t, const std::string& tname, const std::vector<int64_t>& shape,
                   const std::string& why, const std::string& name) {
-  VDSR_USER_CHECK(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16",
-             name << ": tensor '" << tname << "' has dtype " << t.dtype << ", expected F32 (or F16, BF16)");
+  VDSR_USER_CHECK(t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "F64",
+                  name << ": tensor '" << tname << "' has dtype " << t.dtype
+                       << ", expected F32 (or F16, BF16, F64)");
   VDSR_USER_CHECK(t.shape == shape, name << ": tensor '" << tname << "' has shape " << shape_str(t.shape)
                                     << ", expected " << shape_str(shape) << why);
 }
@@ -148,16 +156,32 @@ void copy_checked(const StTensor& t, const std::string& tname, const std::vector
   check_layout(t, tname, shape, why, name);
   const std::vector<float> v = t.as_f32();
   for (size_t i = 0; i < v.size(); ++i)
-    VDSR_USER_CHECK(std::isfinite(v[i]), name << ": tensor '" << tname << "' holds a non-finite value ("
-                                         << v[i] << ") at index " << i);
+    VDSR_USER_CHECK(std::isfinite(v[i]),
+                    name << ": tensor '" << tname << "' holds a non-finite value (" << v[i]
+                         << ") at index " << i
+                         << (t.dtype == "F64" ? " as float32 (F64 is rounded to float32)" : ""));
   if (!v.empty()) std::memcpy(dst, v.data(), v.size() * sizeof(float));
 }
 
 }  // namespace
 
 VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& name) {
+  // A checkpoint says so in its metadata ("kind": "checkpoint", any case). A file re-saved by
+  // another tool may have lost its metadata: with no "kind" at all, our state tensors (optim.*,
+  // state.*) still mark a checkpoint, whose weights are read (with a warning); a file that says it
+  // is something else keeps them unknown.
   const auto kind = st.metadata.find("kind");
-  const bool checkpoint = kind != st.metadata.end() && kind->second == "checkpoint";
+  const bool no_kind = kind == st.metadata.end();
+  const bool checkpoint =
+      (!no_kind && lower_case(kind->second) == "checkpoint") ||
+      (no_kind && std::any_of(st.tensors.begin(), st.tensors.end(), [](const auto& t) {
+         return starts_with(t.first, "optim.") || starts_with(t.first, "state.");
+       }));
+  if (checkpoint && no_kind)
+    log_warning(
+        printable(name) +
+        ": tensors optim.* / state.* are a checkpoint's state, but the metadata has no "
+        "\"kind\": \"checkpoint\" (lost when the file was saved again?): reading its weights");
 
   // Sort the tensors into layers; everything else must be a checkpoint's optimizer or run state.
   std::map<int, const StTensor*> weights, biases;
@@ -220,7 +244,8 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
   // SRCNN: three layers of our naming whose kernels are not all 3x3, or metadata arch "srcnn" (the
   // only way to tell an SRCNN 3-3-3 from a 3-layer VDSR, which adds its input to its output).
   const auto arch = st.metadata.find("arch");
-  bool srcnn = naming == Naming::kOurs && depth == 3 && arch != st.metadata.end() && arch->second == "srcnn";
+  bool srcnn = naming == Naming::kOurs && depth == 3 && arch != st.metadata.end() &&
+               lower_case(arch->second) == "srcnn";
   if (naming == Naming::kOurs && depth == 3)
     for (int i = 0; i < 3; ++i) srcnn |= weights[i]->shape.size() == 4 && weights[i]->shape[2] != 3;
   if (srcnn) {
@@ -236,6 +261,30 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
     VDSR_USER_CHECK(n2 >= 1 && n2 <= INT_MAX, name << ": tensor '" << layer_name(naming, 1, depth, false)
                                                    << "' has shape " << shape_str(weights[1]->shape));
     out.config = srcnn_config(f[0], f[1], f[2], out.config.channels, int(n2), out.config.bias);
+  }
+  // Depth is read off the highest layer present, so a file missing its top hidden layers reads as
+  // a shallower network. In our naming the last layer present then has a hidden layer's shape; a
+  // port names its output layer apart, so there only metadata in our writer's form can tell.
+  if (!srcnn && naming == Naming::kOurs) {
+    const int64_t c = out.config.channels;
+    VDSR_USER_CHECK(
+        c == 1 || weights[depth - 1]->shape != std::vector<int64_t>({c, c, 3, 3}),
+        name << ": missing tensor '" << layer_name(naming, depth, depth + 1, false)
+             << "' (the output layer, [1, " << c << ", 3, 3]): the highest layer present, '"
+             << layer_name(naming, depth - 1, depth, false) << "', has a hidden layer's shape "
+             << shape_str(weights[depth - 1]->shape));
+  }
+  if (naming != Naming::kOurs) {
+    const auto meta = st.metadata.find("depth");
+    const std::string d = meta == st.metadata.end() ? "" : meta->second;
+    const bool ours = our_integer(d);
+    VDSR_USER_CHECK(!ours || std::stoi(d) <= depth,
+                    name << ": missing tensor '" << layer_name(naming, depth - 1, depth + 1, false)
+                         << "': the metadata says depth " << d << ", the tensors give " << depth << " layers");
+    if (naming == Naming::kPyTorch && depth != 20 && !ours)
+      log_warning(printable(name) +
+                  ": the PyTorch VDSR port's model has 20 layers (residual_layer.0-17); this file has " +
+                  std::to_string(depth) + ": if a layer is missing, the model runs without it");
   }
   const auto layers = layer_table(out.config);
   const auto why = [&](int i) {
@@ -268,8 +317,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
     const auto it = st.metadata.find(key);
     if (it == st.metadata.end()) return;
     const std::string& v = it->second;
-    const bool ours = is_bool ? v == "true" || v == "false"
-                              : !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), ::isdigit);
+    const bool ours = is_bool ? v == "true" || v == "false" : our_integer(v);
     if (ours && v != value)
       log_warning(printable(name) + ": metadata " + key + "=\"" + printable(v) + "\" but the tensors give " + value +
                   "; using the tensors");

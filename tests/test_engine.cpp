@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -360,6 +362,44 @@ TEST_CASE("AtomicFile: writes the content under the final name") {
   CHECK_THROWS_AS(f.write("x", 1), Error);
   CHECK_THROWS_AS(f.commit(), Error);
   CHECK(tmp_leftovers(dir).empty());
+  fs::remove_all(dir);
+}
+
+// The child of the test below (hidden from a plain run): writes a file half way and a tracked
+// scratch folder with a file in it, then a signal ends it; with VDSR_SIGNAL_TEST_IGNORE the signal
+// was ignored from the start and the process goes on.
+TEST_CASE("a process killed while it writes", "[.signal_child]") {
+  const char* dir = std::getenv("VDSR_SIGNAL_TEST_DIR");
+  REQUIRE(dir != nullptr);
+  const bool ignore = std::getenv("VDSR_SIGNAL_TEST_IGNORE") != nullptr;
+  if (ignore) std::signal(SIGTERM, SIG_IGN);
+  remove_temporaries_on_signals();
+  AtomicFile f(std::string(dir) + "/out.bin");
+  f.write("half", 4);
+  const std::string scratch = std::string(dir) + "/scratch.XXXXXX";
+  fs::create_directories(scratch);
+  std::ofstream(scratch + "/model.mat") << "partial";
+  const int slots[2] = {track_temporary(scratch), track_temporary(scratch + "/model.mat")};
+  std::raise(SIGTERM);
+  untrack_temporary(slots[0]);
+  untrack_temporary(slots[1]);
+  std::exit(ignore ? 7 : 0);  // only with the signal ignored
+}
+
+TEST_CASE(
+    "AtomicFile: a SIGINT or SIGTERM or SIGHUP while a file is written removes its temporaries and "
+    "still ends the process") {
+  const std::string dir = test::temp_dir("atomic_signal");
+  std::string log;
+  const std::string child =
+      "VDSR_SIGNAL_TEST_DIR=" + dir + " " + test::bin("test_engine") + " '[.signal_child]'";
+  const int rc = test::run_command(child, &log);
+  INFO(log);
+  CHECK((rc == 128 + SIGTERM || rc == -1));  // the shell's status for it, or the signal itself
+  CHECK(fs::is_empty(dir));
+  // A signal the process was started ignoring (nohup) stays ignored: it goes on.
+  REQUIRE(test::run_command("VDSR_SIGNAL_TEST_IGNORE=1 " + child, &log) == 7);
+  CHECK(fs::exists(dir + "/scratch.XXXXXX/model.mat"));
   fs::remove_all(dir);
 }
 

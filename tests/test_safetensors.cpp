@@ -153,7 +153,11 @@ TEST_CASE("safetensors as_f32 and numel") {
   CHECK(t.numel() == 24);
   CHECK(t.as_f32().size() == 24);
   StTensor d = make_tensor("F64", {2}, 0);
-  CHECK_THAT(error_of([&] { d.as_f32(); }), Contains("F64"));
+  const double dv[2] = {0.1, -3.0};
+  std::memcpy(d.data.data(), dv, sizeof dv);
+  CHECK(d.as_f32() == std::vector<float>{0.1f, -3.0f});  // rounded to the nearest float
+  StTensor i = make_tensor("I64", {2}, 0);
+  CHECK_THAT(error_of([&] { i.as_f32(); }), Contains("I64"));
   StTensor neg;
   neg.dtype = "F32";
   neg.shape = {-2};

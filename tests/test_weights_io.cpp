@@ -174,9 +174,26 @@ TEST_CASE("weights: a checkpoint loads as weights and its optim/state tensors ar
     CHECK(same_bits(vdsr::read_param_tensors(file, cfg, "", path), params));
     std::filesystem::remove_all(dir);
   }
-  SECTION("without kind=checkpoint the same tensors are unknown") {
-    CHECK_THAT(load_error(st, "not_ckpt"),
-               Contains("unknown tensor 'optim.momentum.layers.0.weight'"));
+  SECTION("with kind=Checkpoint (another case) it loads") {
+    st.metadata["kind"] = "Checkpoint";
+    const std::string dir = vdsr::test::temp_dir("wio_ckpt_case");
+    vdsr::write_safetensors(dir + "/ckpt.safetensors", st);
+    CHECK(same_bits(vdsr::load_weights(dir + "/ckpt.safetensors").params, params));
+    std::filesystem::remove_all(dir);
+  }
+  SECTION(
+      "with no kind at all (its metadata lost on a re-save) the state still marks a checkpoint") {
+    const std::string dir = vdsr::test::temp_dir("wio_ckpt_nokind");
+    vdsr::write_safetensors(dir + "/ckpt.safetensors", st);
+    std::string log;
+    REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir +
+                                        "/ckpt.safetensors " + dir + "/w.safetensors",
+                                    &log) == 0);
+    CHECK_THAT(
+        log,
+        Contains("tensors optim.* / state.* are a checkpoint's state, but the metadata has no"));
+    CHECK(same_bits(vdsr::load_weights(dir + "/w.safetensors").params, params));
+    std::filesystem::remove_all(dir);
   }
   SECTION("another kind is not a checkpoint either") {
     st.metadata["kind"] = "weights";
@@ -280,14 +297,114 @@ TEST_CASE("weights: NaN and Inf values are rejected, naming tensor and index") {
   }
 }
 
-TEST_CASE("weights: an F64 tensor is rejected, naming it") {
-  SafeTensors st = our_tensors(kTiny, random_params(kTiny, 1));
+TEST_CASE(
+    "weights: F64 tensors load rounded to float32, and a value beyond float32's range is refused") {
+  const auto params = random_params(kTiny, 1);
+  SafeTensors st = our_tensors(kTiny, params);
+  const auto layers = vdsr::layer_table(kTiny);
+  // numpy's default: doubles, here a bias whose values are not floats (a third is not).
   vdsr::StTensor t;
   t.dtype = "F64";
   t.shape = {4};
-  t.data.resize(4 * 8);
+  const double values[4] = {1.0 / 3.0, -2.5, 1e-40, 0.1};
+  t.data.resize(sizeof values);
+  std::memcpy(t.data.data(), values, sizeof values);
   replace(st, "layers.1.bias", t);
-  CHECK_THAT(load_error(st, "f64"), Contains("'layers.1.bias'") && Contains("F64"));
+  const std::string dir = vdsr::test::temp_dir("wio_f64");
+  vdsr::write_safetensors(dir + "/f64.safetensors", st);
+  const auto w = vdsr::load_weights(dir + "/f64.safetensors");
+  for (int i = 0; i < 4; ++i)
+    CHECK(w.params[size_t(layers[1].b_offset + i)] == static_cast<float>(values[i]));
+  std::filesystem::remove_all(dir);
+  const double huge = 1e300;
+  std::memcpy(t.data.data() + 8, &huge, 8);
+  replace(st, "layers.1.bias", t);
+  CHECK_THAT(
+      load_error(st, "f64_huge"),
+      Contains(
+          "'layers.1.bias' holds a non-finite value (inf) at index 1 as float32 (F64 is rounded"));
+  t.dtype = "I64";
+  replace(st, "layers.1.bias", t);
+  CHECK_THAT(load_error(st, "i64"),
+             Contains("'layers.1.bias' has dtype I64, expected F32 (or F16, BF16, F64)"));
+}
+
+TEST_CASE(
+    "weights: a file missing its top hidden layer is refused, not run as a shallower network") {
+  const VdsrConfig cfg;
+  const auto params = random_params(cfg, 3);
+  // Ours: the highest layer present then has a hidden layer's shape.
+  SafeTensors st = our_tensors(cfg, params);
+  erase(st, "layers.19.weight");
+  erase(st, "layers.19.bias");
+  CHECK_THAT(load_error(st, "top_ours"),
+             Contains("missing tensor 'layers.19.weight' (the output layer, [1, 64, 3, "
+                      "3]): the highest layer present, 'layers.18.weight', has a hidden "
+                      "layer's shape [64, 64, 3, 3]"));
+  // The PyTorch port's names: its output layer is named apart, so metadata in our form must say.
+  const auto layers = vdsr::layer_table(cfg);
+  SafeTensors torch;
+  for (int i = 0; i < cfg.depth; ++i) {
+    if (i == 18) continue;  // residual_layer.17
+    const std::string stem = i == 0 ? "input"
+                             : i == cfg.depth - 1
+                                 ? "output"
+                                 : "residual_layer." + std::to_string(i - 1) + ".conv";
+    torch.add_f32(stem + ".weight", {layers[size_t(i)].K, layers[size_t(i)].C, 3, 3},
+                  params.data() + layers[size_t(i)].w_offset);
+  }
+  torch.metadata["depth"] = "20";
+  CHECK_THAT(load_error(torch, "top_torch"),
+             Contains("missing tensor 'residual_layer.17.conv.weight': the metadata says depth 20, "
+                      "the tensors give 19"));
+  torch.metadata.clear();
+  const std::string dir = vdsr::test::temp_dir("wio_top_torch");
+  vdsr::write_safetensors(dir + "/t.safetensors", torch);
+  std::string log;
+  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/t.safetensors " +
+                                      dir + "/o.safetensors",
+                                  &log) == 0);
+  CHECK_THAT(
+      log,
+      Contains(
+          "the PyTorch VDSR port's model has 20 layers (residual_layer.0-17); this file has 19"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("weights: metadata arch srcnn is read in any case") {
+  const VdsrConfig three{3, 4, true};
+  SafeTensors st = our_tensors(three, random_params(three, 6));
+  st.metadata["arch"] = "SRCNN";
+  const std::string dir = vdsr::test::temp_dir("wio_arch_case");
+  vdsr::write_safetensors(dir + "/s.safetensors", st);
+  CHECK(vdsr::load_weights(dir + "/s.safetensors").config.arch == vdsr::Arch::Srcnn);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE(
+    "weights: vdsr_convert keeps the source's metadata, a checkpoint's options as a run's weights "
+    "carry them") {
+  const auto params = random_params(kTiny, 7);
+  SafeTensors st = our_tensors(kTiny, params);
+  st.metadata = {{"kind", "checkpoint"},     {"config.scales", "3"}, {"config.lr", "0.1"},
+                 {"note", "from elsewhere"}, {"depth", "3"},         {"source", "older.mat"}};
+  const std::string dir = vdsr::test::temp_dir("wio_convert_meta");
+  vdsr::write_safetensors(dir + "/in.safetensors", st);
+  std::string log;
+  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/in.safetensors " +
+                                      dir + "/out.safetensors",
+                                  &log) == 0);
+  const auto w = vdsr::load_weights(dir + "/out.safetensors");
+  CHECK(same_bits(w.params, params));
+  CHECK(w.metadata.at("scales") == "3");  // so the trained-scales warning still works
+  CHECK(w.metadata.at("lr") == "0.1");
+  CHECK(w.metadata.at("note") == "from elsewhere");
+  CHECK(w.metadata.at("kind") == "weights");
+  CHECK(w.metadata.at("source") == "in.safetensors");
+  CHECK(w.metadata.at("source_format") == "safetensors");
+  CHECK(w.metadata.at("channels") == "4");
+  CHECK(w.metadata.count("config.lr") == 0);
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("weights: an unknown tensor is rejected, naming it") {

@@ -14,6 +14,7 @@
 #include <map>
 #include <sstream>
 
+#include "engine/atomic_file.h"
 #include "engine/cpu_features.h"
 #include "engine/device.h"
 #include "engine/error.h"
@@ -220,6 +221,8 @@ int run_main(const std::function<int()>& body) {
   // A file-size limit (ulimit -f) must fail a write with EFBIG, reported in words like a full disk
   // (and its temporary removed), not kill the process with SIGXFSZ halfway through.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Ctrl-C, a kill or a lost terminal while a file is written leaves no temporary behind.
+  remove_temporaries_on_signals();
   try {
     // The environment's settings, checked before any work: a bad one would otherwise fail on the
     // first image that reaches the CPU kernels (once per image) or start thousands of threads.

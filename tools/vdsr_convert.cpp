@@ -1,8 +1,8 @@
 // vdsr_convert: a model from elsewhere (a MATLAB .mat release, a safetensors file with another
 // tool's names, half precision or wrapper prefixes: docs/formats.md) into our safetensors layout,
-// with its provenance (the source's file name and sha256) in the metadata; or, for an output named
-// .mat, any model we read into the authors' MATLAB layout (model/mat_export.h). Exit 0, or 1 with
-// the reason.
+// with its provenance (the source's file name and sha256) and the source's own metadata; or, for an
+// output named .mat, any model we read into the authors' MATLAB layout (model/mat_export.h). Exit
+// 0, or 1 with the reason.
 #include <cstdio>
 #include <filesystem>
 
@@ -12,7 +12,6 @@
 #include "io/sha256.h"
 #include "model/mat_export.h"
 #include "model/mat_import.h"
-#include "model/model_files.h"
 #include "model/weights_io.h"
 #include "tools/cli.h"
 
@@ -50,13 +49,16 @@ int run(int argc, char** argv) {
              " (MATLAB, the " + (w.config.arch == Arch::Srcnn ? "SRCNN" : "VDSR") + " release's layout)");
     return 0;
   }
-  std::map<std::string, std::string> meta = {
-      {"source", std::filesystem::path(in).filename().string()},
-      {"source_sha256", sha256_file_hex(in)},
-      {"source_format", is_matlab_file(in) ? "matlab" : "safetensors"},
-      {"kind", "weights"}};
-  if (const auto scale = w.metadata.find("scale"); scale != w.metadata.end() && model_scale(w) > 0)
-    meta["scale"] = scale->second;  // an SRCNN model's one scale
+  // The source's own metadata travels (its recipe, the scales it was trained at, another tool's
+  // notes); a checkpoint's options, stored as config.KEY, become the KEY a run's weights carry.
+  // What describes this file is ours: the layout keys save_weights writes, kind and provenance.
+  std::map<std::string, std::string> meta;
+  for (const auto& [key, value] : w.metadata)
+    meta[key.rfind("config.", 0) == 0 ? key.substr(7) : key] = value;
+  meta["source"] = std::filesystem::path(in).filename().string();
+  meta["source_sha256"] = sha256_file_hex(in);
+  meta["source_format"] = is_matlab_file(in) ? "matlab" : "safetensors";
+  meta["kind"] = "weights";
   save_weights(out, w.config, w.params.data(), meta);
   log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out));
   return 0;
