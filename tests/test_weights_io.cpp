@@ -64,6 +64,17 @@ std::string load_error(const SafeTensors& st, const std::string& tag) {
 
 const VdsrConfig kTiny{3, 4, true};
 
+// Writes `st` as dir/NAME.safetensors and converts it with vdsr_convert into
+// dir/NAME.out.safetensors, which must succeed; returns what the tool printed.
+std::string convert(const SafeTensors& st, const std::string& dir, const std::string& name) {
+  vdsr::write_safetensors(dir + "/" + name + ".safetensors", st);
+  std::string log;
+  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/" + name +
+                                      ".safetensors " + dir + "/" + name + ".out.safetensors",
+                                  &log) == 0);
+  return log;
+}
+
 }  // namespace
 
 TEST_CASE("weights: the default config has 665,921 parameters") {
@@ -184,15 +195,10 @@ TEST_CASE("weights: a checkpoint loads as weights and its optim/state tensors ar
   SECTION(
       "with no kind at all (its metadata lost on a re-save) the state still marks a checkpoint") {
     const std::string dir = vdsr::test::temp_dir("wio_ckpt_nokind");
-    vdsr::write_safetensors(dir + "/ckpt.safetensors", st);
-    std::string log;
-    REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir +
-                                        "/ckpt.safetensors " + dir + "/w.safetensors",
-                                    &log) == 0);
     CHECK_THAT(
-        log,
+        convert(st, dir, "ckpt"),
         Contains("tensors optim.* / state.* are a checkpoint's state, but the metadata has no"));
-    CHECK(same_bits(vdsr::load_weights(dir + "/w.safetensors").params, params));
+    CHECK(same_bits(vdsr::load_weights(dir + "/ckpt.out.safetensors").params, params));
     std::filesystem::remove_all(dir);
   }
   SECTION("another kind is not a checkpoint either") {
@@ -359,13 +365,8 @@ TEST_CASE(
                       "the tensors give 19"));
   torch.metadata.clear();
   const std::string dir = vdsr::test::temp_dir("wio_top_torch");
-  vdsr::write_safetensors(dir + "/t.safetensors", torch);
-  std::string log;
-  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/t.safetensors " +
-                                      dir + "/o.safetensors",
-                                  &log) == 0);
   CHECK_THAT(
-      log,
+      convert(torch, dir, "t"),
       Contains(
           "the PyTorch VDSR port's model has 20 layers (residual_layer.0-17); this file has 19"));
   std::filesystem::remove_all(dir);
@@ -389,12 +390,8 @@ TEST_CASE(
   st.metadata = {{"kind", "checkpoint"},     {"config.scales", "3"}, {"config.lr", "0.1"},
                  {"note", "from elsewhere"}, {"depth", "3"},         {"source", "older.mat"}};
   const std::string dir = vdsr::test::temp_dir("wio_convert_meta");
-  vdsr::write_safetensors(dir + "/in.safetensors", st);
-  std::string log;
-  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/in.safetensors " +
-                                      dir + "/out.safetensors",
-                                  &log) == 0);
-  const auto w = vdsr::load_weights(dir + "/out.safetensors");
+  (void)convert(st, dir, "in");
+  const auto w = vdsr::load_weights(dir + "/in.out.safetensors");
   CHECK(same_bits(w.params, params));
   CHECK(w.metadata.at("scales") == "3");  // so the trained-scales warning still works
   CHECK(w.metadata.at("lr") == "0.1");
@@ -456,24 +453,16 @@ TEST_CASE("weights: our own metadata keys that disagree with the tensors are a w
   const std::string dir = vdsr::test::temp_dir("wio_meta_warn");
   SafeTensors st = our_tensors(kTiny, params);
   st.metadata = {{"depth", "20"}, {"channels", "64"}, {"bias", "false"}};
-  vdsr::write_safetensors(dir + "/stale.safetensors", st);
-  std::string log;
-  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/stale.safetensors " + dir +
-                                      "/out.safetensors",
-                                  &log) == 0);
+  const std::string log = convert(st, dir, "stale");
   CHECK_THAT(log, Contains("metadata depth=\"20\" but the tensors give 3; using the tensors"));
   CHECK_THAT(log, Contains("metadata channels=\"64\" but the tensors give 4"));
   CHECK_THAT(log, Contains("metadata bias=\"false\" but the tensors give true"));
-  const auto w = vdsr::load_weights(dir + "/out.safetensors");
+  const auto w = vdsr::load_weights(dir + "/stale.out.safetensors");
   CHECK(w.config == kTiny);
   CHECK(same_bits(w.params, params));
   // Values that agree, or are not written as our writer writes them, say nothing.
   st.metadata = {{"depth", "3"}, {"channels", "4"}, {"bias", "True"}};
-  vdsr::write_safetensors(dir + "/fine.safetensors", st);
-  REQUIRE(vdsr::test::run_command(vdsr::test::bin("vdsr_convert") + " " + dir + "/fine.safetensors " + dir +
-                                      "/out2.safetensors",
-                                  &log) == 0);
-  CHECK(log.find("metadata") == std::string::npos);
+  CHECK(convert(st, dir, "fine").find("metadata") == std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
