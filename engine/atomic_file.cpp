@@ -119,16 +119,20 @@ void untrack_temporary(int slot) {
   g_track[slot].claimed.store(false, std::memory_order_release);
 }
 
+void remove_temporaries_on(int sig) {
+  struct sigaction sa {};
+  sa.sa_handler = remove_tracked_and_reraise;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;
+  sigaction(sig, &sa, nullptr);
+}
+
 void remove_temporaries_on_signals() {
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     struct sigaction old {};
     // A signal the process was started ignoring (nohup, a background job's SIGINT) stays ignored.
     if (sigaction(sig, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) continue;
-    struct sigaction sa {};
-    sa.sa_handler = remove_tracked_and_reraise;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    sigaction(sig, &sa, nullptr);
+    remove_temporaries_on(sig);
   }
 }
 

@@ -47,6 +47,10 @@ void untrack_temporary(int slot);
 // temporaries, then the signal ends the process as it would have. Signals the process was started
 // ignoring stay ignored.
 void remove_temporaries_on_signals();
+// The same handler for one signal, whatever its disposition; async-signal-safe (sigaction), so a
+// handler may install it for the next delivery (vdsr_train's first SIGINT stops at a step, a second
+// removes the checkpoint's temporary and ends the process).
+void remove_temporaries_on(int sig);
 
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 

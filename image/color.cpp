@@ -53,6 +53,13 @@ Mat3 inverse_t() {
 
 }  // namespace
 
+bool rgb_with_equal_channels(const Image& img) {
+  if (img.channels < 3) return false;
+  for (size_t i = 0; i < img.pixels.size(); i += size_t(img.channels))
+    if (img.pixels[i] != img.pixels[i + 1] || img.pixels[i] != img.pixels[i + 2]) return false;
+  return true;
+}
+
 Plane y_channel_u8(const Image& img) {
   VDSR_CHECK(img.bits == 8, "the evaluation Y needs an 8-bit image, got " << img.bits << " bits");
   VDSR_CHECK(img.channels >= 1 && img.channels <= 4 &&

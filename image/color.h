@@ -17,6 +17,9 @@ namespace vdsr {
 // The evaluation protocol's 8-bit Y on the 0..255 scale (integers stored as double). 8-bit images
 // only; grey (1 or 2 channels) is its own Y; alpha is ignored.
 Plane y_channel_u8(const Image& img);
+// True for an image of 3 or 4 channels whose R, G and B are equal in every pixel: grey stored as
+// colour, which y_channel_u8 still takes through the formula.
+bool rgb_with_equal_channels(const Image& img);
 
 struct YCbCr {
   Plane y, cb, cr;  // double, MATLAB's ranges on the [0, 1] scale

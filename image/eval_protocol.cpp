@@ -24,6 +24,7 @@ EvalSample make_eval_sample(const Image& img, int scale, const std::string& name
   s.scale = scale;
   require_8bit(img.bits, name);
   s.hr = modcrop(y_channel_u8(img), scale);
+  s.rgb_grey = rgb_with_equal_channels(img);
   VDSR_USER_CHECK(s.hr.height >= scale && s.hr.width >= scale,
              "image '" << name << "' (" << img.width << "x" << img.height
                        << ") is too small for scale " << scale);

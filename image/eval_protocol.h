@@ -23,6 +23,7 @@ struct EvalSample {
   // low-resolution image carries, as vdsr_sr pairs it with the network's Y. Empty for a grey image
   // or without with_chroma. Never scored.
   Plane cb, cr;
+  bool rgb_grey = false;  // the image is RGB with equal channels (rgb_with_equal_channels)
 };
 
 // y_channel_u8 -> modcrop -> imresize by 1/scale -> imresize by scale. 8-bit images only.

@@ -391,6 +391,17 @@ void TrainRun::check_ranks_agree() {
     if (key != "train" && key != "val" && key != "init_from") items.emplace_back(key, value);
   items.emplace_back("max_steps", std::to_string(o.max_steps));
   items.emplace_back("the step it starts from", std::to_string(start_step));
+  // First which items: every rank must reduce arrays of one length (another build may record other
+  // options), so their count and names are compared in a fixed-size exchange of their own.
+  std::string names;
+  for (const auto& item : items) names += item.first + '\n';
+  const double n = double(items.size()), names_d = digest52(names.data(), names.size());
+  double head[4] = {n, -n, names_d, -names_d};
+  coll.max(head, 4);
+  VDSR_USER_CHECK(
+      head[0] == -head[1] && head[2] == -head[3],
+      "the ranks run builds of vdsr_train that record different options (this rank: version "
+          << VDSR_VERSION << ", commit " << VDSR_COMMIT << "): run one build on every rank");
   std::vector<double> v;
   for (const auto& item : items) {
     const double d = digest52(item.second.data(), item.second.size());

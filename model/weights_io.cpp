@@ -263,8 +263,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
     out.config = srcnn_config(f[0], f[1], f[2], out.config.channels, int(n2), out.config.bias);
   }
   // Depth is read off the highest layer present, so a file missing its top hidden layers reads as
-  // a shallower network. In our naming the last layer present then has a hidden layer's shape; a
-  // port names its output layer apart, so there only metadata in our writer's form can tell.
+  // a shallower network. In our naming the last layer present then has a hidden layer's shape.
   if (!srcnn && naming == Naming::kOurs) {
     const int64_t c = out.config.channels;
     VDSR_USER_CHECK(
@@ -274,17 +273,25 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
              << layer_name(naming, depth - 1, depth, false) << "', has a hidden layer's shape "
              << shape_str(weights[depth - 1]->shape));
   }
+  // A port names its output layer apart, so a missing top hidden layer shows only against a
+  // metadata depth in our form; metadata never refuses a file (docs/formats.md), so it is a warning
+  // that names the tensor.
+  bool depth_said = false;
   if (naming != Naming::kOurs) {
     const auto meta = st.metadata.find("depth");
     const std::string d = meta == st.metadata.end() ? "" : meta->second;
     const bool ours = our_integer(d);
-    VDSR_USER_CHECK(!ours || std::stoi(d) <= depth,
-                    name << ": missing tensor '" << layer_name(naming, depth - 1, depth + 1, false)
-                         << "': the metadata says depth " << d << ", the tensors give " << depth << " layers");
+    if (ours && std::stoi(d) > depth) {
+      log_warning(printable(name) + ": metadata depth=\"" + d + "\" but the tensors give " +
+                  std::to_string(depth) + " layers: is '" +
+                  layer_name(naming, depth - 1, depth + 1, false) + "' missing? Using the tensors");
+      depth_said = true;
+    }
     if (naming == Naming::kPyTorch && depth != 20 && !ours)
-      log_warning(printable(name) +
-                  ": the PyTorch VDSR port's model has 20 layers (residual_layer.0-17); this file has " +
-                  std::to_string(depth) + ": if a layer is missing, the model runs without it");
+      log_warning(
+          printable(name) +
+          ": the PyTorch VDSR port's model has 20 layers (residual_layer.0-17); this file has " +
+          std::to_string(depth) + ": if a layer is missing, the model runs without it");
   }
   const auto layers = layer_table(out.config);
   const auto why = [&](int i) {
@@ -322,7 +329,7 @@ VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& n
       log_warning(printable(name) + ": metadata " + key + "=\"" + printable(v) + "\" but the tensors give " + value +
                   "; using the tensors");
   };
-  meta_agrees("depth", std::to_string(depth), false);
+  if (!depth_said) meta_agrees("depth", std::to_string(depth), false);
   meta_agrees("channels", std::to_string(out.config.channels), false);
   meta_agrees("bias", out.config.bias ? "true" : "false", true);
   return out;
@@ -340,9 +347,8 @@ VdsrWeights load_weights(const std::string& path) {
   VdsrWeights w = weights_from_safetensors(st, path);
   // Every loader takes a checkpoint's raw weights (docs/formats.md); with an EMA those are not the
   // weights the run validated and wrote, so the scores differ: say which ones these are.
-  const auto kind = st.metadata.find("kind");
-  if (kind != st.metadata.end() && kind->second == "checkpoint" &&
-      std::any_of(st.tensors.begin(), st.tensors.end(),
+  // Only a checkpoint holds such tensors (anywhere else they are refused as unknown).
+  if (std::any_of(st.tensors.begin(), st.tensors.end(),
                   [](const auto& t) { return starts_with(t.first, kEmaStatePrefix); }))
     log_info(
         printable(path) +

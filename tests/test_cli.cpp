@@ -826,6 +826,16 @@ TEST_CASE(
                       &log) == 0);
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/dot.json")).at("results").at(0).at("set") ==
         "Tiny");
+  // Through a link, "." is the link's name as the shell has it; the root has no name.
+  fs::create_directory_symlink(set, dir + "/Linked");
+  REQUIRE(run_command("cd " + dir + "/Linked && " + bin("vdsr_eval") +
+                          " -q --bicubic --data . --scales 2 --json " + dir + "/link.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/link.json")).at("results").at(0).at("set") ==
+        "Linked");
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data / --scales 2", &log) == 1);
+  CHECK(log.find("--data /: a set is named by its folder, and the root has no name") !=
+        std::string::npos);
   CHECK(fs::is_regular_file(dir + "/dot/Tiny/x2/a.png"));
   fs::create_directories(set + "/sub");
   REQUIRE(run_command(

@@ -12,6 +12,7 @@
 #include "io/sha256.h"
 #include "model/mat_export.h"
 #include "model/mat_import.h"
+#include "model/train_options.h"
 #include "model/weights_io.h"
 #include "tools/cli.h"
 
@@ -52,9 +53,22 @@ int run(int argc, char** argv) {
   // The source's own metadata travels (its recipe, the scales it was trained at, another tool's
   // notes); a checkpoint's options, stored as config.KEY, become the KEY a run's weights carry.
   // What describes this file is ours: the layout keys save_weights writes, kind and provenance.
-  std::map<std::string, std::string> meta;
+  std::map<std::string, std::string> meta, config;
   for (const auto& [key, value] : w.metadata)
-    meta[key.rfind("config.", 0) == 0 ? key.substr(7) : key] = value;
+    if (key.rfind("config.", 0) == 0)
+      config[key.substr(7)] = value;
+    else
+      meta[key] = value;
+  if (!config.empty()) {
+    // A checkpoint's: its options as a run's weights carry them, and what these weights are (its
+    // raw ones: a run with --ema writes the average as vdsr.safetensors).
+    for (const auto& [key, value] : config) meta[key] = value;
+    meta["recipe"] = describe_recipe(config);
+    const auto ema = config.find("ema");
+    const bool averaged = ema != config.end() && ema->second != "0";
+    meta["weights"] = "raw (a checkpoint's" +
+                      (averaged ? "; its run averages them, ema " + ema->second : "") + ")";
+  }
   meta["source"] = std::filesystem::path(in).filename().string();
   meta["source_sha256"] = sha256_file_hex(in);
   meta["source_format"] = is_matlab_file(in) ? "matlab" : "safetensors";

@@ -251,22 +251,16 @@ void check_prediction(const std::string& path, int width, int height, int bits,
                               << hr_w << "x" << hr_h);
 }
 
-// A colour file whose channels are all equal: most likely a Y channel saved as RGB, which the
-// protocol reads through rgb2ycbcr (16 + 219/255 of its level), not as the level itself.
-bool grey_stored_as_rgb(const Image& img) {
-  if (img.channels < 3) return false;
-  for (size_t i = 0; i < img.pixels.size(); i += size_t(img.channels))
-    if (img.pixels[i] != img.pixels[i + 1] || img.pixels[i] != img.pixels[i + 2]) return false;
-  return true;
-}
-
 // An output made elsewhere as the protocol's prediction: its 8-bit Y (an RGB file through
 // rgb2ycbcr, as the HR) over 255, the size of the HR after modcrop.
 Plane load_prediction(const std::string& path, const EvalSample& sample, bool* grey_rgb) {
   const Image img = load_image(path);
   check_prediction(path, img.width, img.height, img.bits, sample.name, sample.scale,
                    sample.hr.width, sample.hr.height);
-  *grey_rgb = grey_stored_as_rgb(img);
+  // A colour file whose channels are all equal, for an image that is not itself stored so: most
+  // likely a Y channel saved as RGB, which the protocol reads through rgb2ycbcr (16 + 219/255 of
+  // its level), not as the level itself.
+  *grey_rgb = !sample.rgb_grey && rgb_with_equal_channels(img);
   Plane y = y_channel_u8(img);
   for (double& v : y.v) v /= 255.0;
   return y;
@@ -329,13 +323,22 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
   return c;
 }
 
-// A set is named by its folder: "data/Set5/" is Set5, and "." or ".." the folder they stand for.
+// A set is named by its folder: "data/Set5/" is Set5, and "." or ".." the folder they stand for,
+// as the shell names it ($PWD where that is the working folder: getcwd resolves links, so a set
+// reached through a link would take its target's name).
 std::string set_name(const std::string& dir) {
   std::error_code ec;
-  fs::path p = fs::absolute(dir, ec).lexically_normal();
+  fs::path base = fs::current_path(ec);
+  if (const char* pwd = std::getenv("PWD");
+      pwd != nullptr && pwd[0] == '/' && fs::equivalent(pwd, base, ec))
+    base = pwd;
+  fs::path p = (fs::path(dir).is_absolute() ? fs::path(dir) : base / dir).lexically_normal();
   if (p.filename().empty()) p = p.parent_path();
   const std::string name = p.filename().string();
-  return name.empty() ? dir : name;
+  VDSR_USER_CHECK(
+      !name.empty() && name != "/",
+      "--data " << printable(dir) << ": a set is named by its folder, and the root has no name");
+  return name;
 }
 
 // Every image of every set is read and checked at every scale, and --save's names and --score's
@@ -364,8 +367,10 @@ void check_sets(const Options& o, const std::vector<std::vector<std::string>>& s
         if (o.score.empty()) continue;
         const std::string dir = prediction_dir(o.score, set_name(o.data[d]), s);
         const std::string& pred = prediction_for(outputs[k], f, dir);
-        const ImageInfo info = probe_image(pred);
-        check_prediction(pred, info.width, info.height, info.bits, f, s, img.width - img.width % s,
+        // Decoded, not probed: a truncated output fails here, and the size compared is the one
+        // scored (turned upright by its EXIF orientation, which may swap the sides).
+        const Image out = load_image(pred);
+        check_prediction(pred, out.width, out.height, out.bits, f, s, img.width - img.width % s,
                          img.height - img.height % s);
       }
       progress.update(int64_t(++done));
@@ -467,8 +472,6 @@ int run(int argc, char** argv) {
   // Every set's images are listed before any is scored, so a mistyped --data stops the run at once
   // (and check_sets reads them all).
   if (o.data.empty()) o.data = default_sets();
-  std::vector<std::vector<std::string>> set_files;
-  for (const auto& dir : o.data) set_files.push_back(images_in(dir));
   // Sets are named by their folder: two of one name would share --save's folders and be one name in
   // the table and the JSON.
   std::map<std::string, std::string> named;
@@ -478,6 +481,8 @@ int run(int argc, char** argv) {
                                       << at->first << "' (a set is named by its folder), so their rows and --save's "
                                       << "images could not be told apart; give each set a folder of its own name");
   }
+  std::vector<std::vector<std::string>> set_files;
+  for (const auto& dir : o.data) set_files.push_back(images_in(dir));
   check_sets(o, set_files);
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
   // -x averages a network's outputs; Table 3's SRCNN column is the official code's, which has none.

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "engine/atomic_file.h"
 #include "engine/collective.h"
 #include "engine/error.h"
 #include "engine/log.h"
@@ -25,16 +26,19 @@ namespace {
 
 std::atomic<int> g_stop{0};
 
-extern "C" void on_stop_signal(int sig) { g_stop.store(sig); }
+// The first SIGINT/SIGTERM asks the loop to stop after the current step and write a checkpoint; a
+// second one ends the process at once, as the default action would, after removing the temporary
+// of a checkpoint being written (the last checkpoint written is still whole: they are written
+// atomically).
+extern "C" void on_stop_signal(int sig) {
+  g_stop.store(sig);
+  remove_temporaries_on(sig);
+}
 
-// The first SIGINT/SIGTERM asks the loop to stop after the current step and write a checkpoint;
-// SA_RESETHAND restores the default action, so a second one ends the process at once (the last
-// checkpoint written is still whole: checkpoints are written atomically).
 void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESETHAND;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
 }
