@@ -28,11 +28,25 @@ struct TrackSlot {
 };
 TrackSlot g_track[kTrackSlots];
 
+// True when `path` holds `part`: strstr without relying on it being async-signal-safe.
+bool holds(const char* path, const char* part) {
+  for (; *path != '\0'; ++path) {
+    size_t i = 0;
+    while (part[i] != '\0' && path[i] == part[i]) ++i;
+    if (part[i] == '\0') return true;
+  }
+  return false;
+}
+
+// Only a temporary's name is removed: a slot freed and claimed again while the handler reads it
+// could show a path half old, half new, and such a mixture must not name a user's file.
+bool temporary_name(const char* path) { return holds(path, ".tmp.") || holds(path, ".matio."); }
+
 void remove_tracked_and_reraise(int sig) {
   for (TrackSlot& s : g_track)
-    if (s.live.load(std::memory_order_acquire)) ::unlink(s.path);
+    if (s.live.load(std::memory_order_acquire) && temporary_name(s.path)) ::unlink(s.path);
   for (TrackSlot& s : g_track)  // folders after the files in them
-    if (s.live.load(std::memory_order_acquire)) ::rmdir(s.path);
+    if (s.live.load(std::memory_order_acquire) && temporary_name(s.path)) ::rmdir(s.path);
   // SA_RESETHAND restored the default action, and the signal is blocked while this runs: it ends
   // the process as soon as the handler returns, with the status a shell expects.
   ::raise(sig);

@@ -36,10 +36,11 @@ class AtomicFile {
   bool committed_ = false;
 };
 
-// A temporary file (or folder) being written, removed by the handler remove_temporaries_on_signals
-// installs if SIGINT, SIGTERM or SIGHUP ends the process first: track_temporary returns a slot (-1
-// when none is free or the path is too long), untrack_temporary frees it once the file is renamed
-// or removed. AtomicFile tracks its own.
+// A temporary file (or folder) being written, its name holding ".tmp." or ".matio." (nothing else
+// is removed), removed by the handler remove_temporaries_on_signals installs if SIGINT, SIGTERM or
+// SIGHUP ends the process first: track_temporary returns a slot (-1 when none is free or the path
+// is too long), untrack_temporary frees it once the file is renamed or removed. AtomicFile tracks
+// its own.
 int track_temporary(const std::string& path);
 void untrack_temporary(int slot);
 // Installs that handler (the tools do, in cli::run_main; vdsr_train then replaces SIGINT's and

@@ -376,13 +376,15 @@ TEST_CASE("a process killed while it writes", "[.signal_child]") {
   remove_temporaries_on_signals();
   AtomicFile f(std::string(dir) + "/out.bin");
   f.write("half", 4);
-  const std::string scratch = std::string(dir) + "/scratch.XXXXXX";
+  const std::string scratch = std::string(dir) + "/out.mat.matio.AbC123";
   fs::create_directories(scratch);
   std::ofstream(scratch + "/model.mat") << "partial";
-  const int slots[2] = {track_temporary(scratch), track_temporary(scratch + "/model.mat")};
+  // A tracked name that is not a temporary's is never removed.
+  std::ofstream(std::string(dir) + "/keep.txt") << "the user's";
+  const int slots[3] = {track_temporary(scratch), track_temporary(scratch + "/model.mat"),
+                        track_temporary(std::string(dir) + "/keep.txt")};
   std::raise(SIGTERM);
-  untrack_temporary(slots[0]);
-  untrack_temporary(slots[1]);
+  for (const int slot : slots) untrack_temporary(slot);
   std::exit(ignore ? 7 : 0);  // only with the signal ignored
 }
 
@@ -396,10 +398,12 @@ TEST_CASE(
   const int rc = test::run_command(child, &log);
   INFO(log);
   CHECK((rc == 128 + SIGTERM || rc == -1));  // the shell's status for it, or the signal itself
+  CHECK(fs::exists(dir + "/keep.txt"));
+  fs::remove(dir + "/keep.txt");
   CHECK(fs::is_empty(dir));
   // A signal the process was started ignoring (nohup) stays ignored: it goes on.
   REQUIRE(test::run_command("VDSR_SIGNAL_TEST_IGNORE=1 " + child, &log) == 7);
-  CHECK(fs::exists(dir + "/scratch.XXXXXX/model.mat"));
+  CHECK(fs::exists(dir + "/out.mat.matio.AbC123/model.mat"));
   fs::remove_all(dir);
 }
 
