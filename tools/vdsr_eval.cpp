@@ -179,32 +179,21 @@ struct Cell {
   nlohmann::json per_image = nlohmann::json::array();  // {image, psnr, ssim} in the set's order
 };
 
-// The name a set's image is saved under: its file name with .png for its extension; two files of
-// one set that would share it (a.png and a.bmp) are refused before anything is scored.
-std::vector<std::string> saved_names(const std::vector<std::string>& files, const std::string& dir) {
-  std::vector<std::string> names;
-  std::map<std::string, std::string> seen;
-  for (const auto& f : files) {
-    names.push_back(fs::path(f).stem().string() + ".png");
-    const auto [it, fresh] = seen.emplace(names.back(), f);
-    VDSR_USER_CHECK(fresh, "--save: " << printable(it->second) << " and " << printable(f) << " in " << printable(dir)
-                                      << " would both be saved as " << printable(names.back())
-                                      << "; rename one, or leave out --save");
-  }
-  return names;
-}
-
-// --score finds an image's output by its stem: two images of one set with one stem (a.png and
-// a.bmp) would both be scored against one output.
-void require_distinct_stems(const std::vector<std::string>& files, const std::string& dir) {
+// Outputs are named (--save) and found (--score) by their image's stem: two images of one set with
+// one stem (a.png and a.bmp) would share one, so they are refused before anything is scored.
+void require_distinct_stems(const std::vector<std::string>& files, const std::string& dir,
+                            bool save) {
   std::map<std::string, std::string> seen;
   for (const auto& f : files) {
     const auto [it, fresh] = seen.emplace(fs::path(f).stem().string(), f);
-    VDSR_USER_CHECK(fresh, "--score: " << printable(it->second) << " and " << printable(f) << " in "
-                                       << printable(dir) << " share the name "
-                                       << printable(it->first) << ", so one output "
-                                       << printable(it->first)
-                                       << ".* would be scored against both; rename one");
+    const std::string both =
+        printable(it->second) + " and " + printable(f) + " in " + printable(dir);
+    VDSR_USER_CHECK(fresh,
+                    (save ? "--save: " + both + " would both be saved as " +
+                                printable(it->first + ".png") + "; rename one, or leave out --save"
+                          : "--score: " + both + " share the name " + printable(it->first) +
+                                ", so one output " + printable(it->first) +
+                                ".* would be scored against both; rename one"));
   }
 }
 
@@ -266,9 +255,9 @@ Plane load_prediction(const std::string& path, const EvalSample& sample, bool* g
   return y;
 }
 
-// save_dir: where this cell's predictions go ("" for none), under `names`.
-Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std::string& set, int scale, bool tta,
-              const std::string& label, const std::string& save_dir, const std::vector<std::string>& names) {
+// save_dir: where this cell's predictions go ("" for none), each as its image's stem .png.
+Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std::string& set,
+              int scale, bool tta, const std::string& label, const std::string& save_dir) {
   const auto t0 = std::chrono::steady_clock::now();
   Cell c;
   Vdsr* net = m.net(scale);
@@ -295,7 +284,8 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
     if (std::isinf(sc.psnr)) exact.push_back(fs::path(sample.name).filename().string());
     // Grey: prediction_u8, the scored pixels; with --colour the sample's chroma makes it a colour picture.
     if (!save_dir.empty())
-      save_image((fs::path(save_dir) / names[i]).string(), picture_u8(out, sample.cb, sample.cr), ImageFormat::PNG);
+      save_image((fs::path(save_dir) / (fs::path(sample.name).stem().string() + ".png")).string(),
+                 picture_u8(out, sample.cb, sample.cr), ImageFormat::PNG);
     c.psnr += sc.psnr;
     c.ssim += sc.ssim;
     c.per_image.push_back({{"image", fs::path(sample.name).filename().string()}, {"psnr", sc.psnr}, {"ssim", sc.ssim}});
@@ -351,13 +341,16 @@ void check_sets(const Options& o, const std::vector<std::vector<std::string>>& s
   size_t done = 0;
   for (size_t d = 0; d < o.data.size(); ++d) {
     const std::vector<std::string>& files = set_files[d];
-    if (!o.save.empty()) (void)saved_names(files, o.data[d]);
+    const std::string set = set_name(o.data[d]);
+    if (!o.save.empty()) require_distinct_stems(files, o.data[d], true);
+    std::vector<std::string> dirs;                            // --score: by scale
     std::vector<std::map<std::string, std::string>> outputs;  // --score: by scale, by stem
     if (!o.score.empty()) {
-      require_distinct_stems(files, o.data[d]);
-      for (const int s : o.scales)
-        outputs.push_back(prediction_files(prediction_dir(o.score, set_name(o.data[d]), s),
-                                           set_name(o.data[d]), s));
+      require_distinct_stems(files, o.data[d], false);
+      for (const int s : o.scales) {
+        dirs.push_back(prediction_dir(o.score, set, s));
+        outputs.push_back(prediction_files(dirs.back(), set, s));
+      }
     }
     for (const auto& f : files) {
       const Image img = load_image(f);  // decoded whole: a truncated file fails here, not mid-run
@@ -365,8 +358,7 @@ void check_sets(const Options& o, const std::vector<std::vector<std::string>>& s
         const int s = o.scales[k];
         require_scorable(img.width, img.height, img.bits, s, f);
         if (o.score.empty()) continue;
-        const std::string dir = prediction_dir(o.score, set_name(o.data[d]), s);
-        const std::string& pred = prediction_for(outputs[k], f, dir);
+        const std::string& pred = prediction_for(outputs[k], f, dirs[k]);
         // Decoded, not probed: a truncated output fails here, and the size compared is the one
         // scored (turned upright by its EXIF orientation, which may swap the sides).
         const Image out = load_image(pred);
@@ -514,7 +506,6 @@ int run(int argc, char** argv) {
     const std::string& dir = o.data[d];
     const std::string set = set_name(dir);
     const std::vector<std::string>& files = set_files[d];
-    const std::vector<std::string> names = o.save.empty() ? std::vector<std::string>() : saved_names(files, dir);
     std::vector<Image> images;
     images.reserve(files.size());
     for (const auto& f : files) images.push_back(load_image(f));
@@ -534,7 +525,7 @@ int run(int argc, char** argv) {
         if (!o.save.empty())
           save_dir = (fs::path(o.save) / (o.table3 ? m.name : "") / set / ("x" + std::to_string(s))).string();
         const Cell c = evaluate(m, samples, set, s, tta(m),
-                                set + " x" + std::to_string(s) + " " + m.name, save_dir, names);
+                                set + " x" + std::to_string(s) + " " + m.name, save_dir);
         nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
                             {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
         if (!o.table3) {
