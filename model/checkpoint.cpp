@@ -12,6 +12,7 @@ namespace {
 const char* kMomentumPrefix = "optim.momentum.";
 const char* kSecondMomentPrefix = "optim.second_moment.";
 constexpr const char* kConfigPrefix = "config.";
+constexpr const char* kEpochRecordKey = "state.epoch_record";
 
 template <typename T>
 StTensor scalar(const char* dtype, T v) {
@@ -49,6 +50,7 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
                  {"channels", std::to_string(w.config.channels)},
                  {"bias", w.config.bias ? "true" : "false"}};
   for (const auto& [k, v] : state.config) st.metadata[kConfigPrefix + k] = v;
+  if (!state.epoch_record.empty()) st.metadata[kEpochRecordKey] = state.epoch_record;
   add_param_tensors(st, w.config, w.params.data());
   auto add_state = [&](const float* device_buffer, const char* prefix) {
     if (device_buffer == nullptr) return;
@@ -103,6 +105,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   out.model->set_steps_taken(out.state.step);
   for (const auto& [k, v] : st.metadata)
     if (k.rfind(kConfigPrefix, 0) == 0) out.state.config[k.substr(std::strlen(kConfigPrefix))] = v;
+  if (const auto r = st.metadata.find(kEpochRecordKey); r != st.metadata.end())
+    out.state.epoch_record = r->second;
   return out;
 }
 

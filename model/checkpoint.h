@@ -38,6 +38,10 @@ struct TrainState {
   int64_t loss_count = 0;
   int64_t clip_bound = 0;  // logged steps of the epoch in progress where the norm clip bound
   double seconds = 0.0;
+  // The record of the epoch that ended at `step` before its validation (JSON), while rank 0 has not
+  // written it: a stop request cut the validation short and the resumed run scores it. Metadata
+  // "state.epoch_record"; empty otherwise.
+  std::string epoch_record;
   std::map<std::string, std::string> config;  // the run's options, stored as metadata
 };
 

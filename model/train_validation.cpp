@@ -61,8 +61,9 @@ std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, c
   return val;
 }
 
-std::string validate(Vdsr& model, const std::vector<ValSet>& val, const std::vector<int>& scales,
-                     nlohmann::json& rec) {
+std::optional<std::string> validate(Vdsr& model, const std::vector<ValSet>& val,
+                                    const std::vector<int>& scales, nlohmann::json& rec,
+                                    const std::atomic<int>* stop) {
   if (val.empty()) return "";
   std::string text;
   nlohmann::json all = nlohmann::json::object();
@@ -71,6 +72,7 @@ std::string validate(Vdsr& model, const std::vector<ValSet>& val, const std::vec
       const int s = scales[si];
       double sum = 0;
       for (const auto& sm : val[v].by_scale[si]) {
+        if (stop != nullptr && stop->load() != 0) return std::nullopt;
         const int tile = auto_tile(model, sm.input.height, sm.input.width);  // pieces where needed
         sum += score_output(run_model_tiled(model, sm.input, tile), sm.hr, s).psnr;
       }

@@ -3,8 +3,10 @@
 // collapsed network (docs/training.md, "The math").
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,9 +24,11 @@ struct ValSet {
 std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, const std::vector<int>& scales);
 
 // Scores the model on every set and scale into the epoch record (val_psnr_x<s> for the first set,
-// "val" for all); returns the first set's scores as text for the epoch line.
-std::string validate(Vdsr& model, const std::vector<ValSet>& val, const std::vector<int>& scales,
-                     nlohmann::json& rec);
+// "val" for all); returns the first set's scores as text for the epoch line, or nothing when a stop
+// request (`stop` non-zero, read before each image) cut it short.
+std::optional<std::string> validate(Vdsr& model, const std::vector<ValSet>& val,
+                                    const std::vector<int>& scales, nlohmann::json& rec,
+                                    const std::atomic<int>* stop = nullptr);
 
 // True when the record's first-set PSNR equals bicubic's at every scale (within 0.005 dB).
 bool at_bicubic(const std::vector<ValSet>& val, const std::vector<int>& scales, const nlohmann::json& rec);

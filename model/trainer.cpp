@@ -9,6 +9,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "engine/atomic_file.h"
@@ -234,10 +235,11 @@ class TrainRun {
   StepStats agree(const TrainHooks& hooks);
   void poll_stop(const TrainHooks& hooks);
   void log_step(int64_t e, const StepOptions& so, const StepStats& st, Progress& progress);
-  void end_epoch(int64_t e, const StepOptions& so, const StepStats& st, const std::vector<ValSet>& val,
-                 const Batches& b, Buffer& probe_out);
-  void epoch_report(int64_t e, const StepOptions& so, const std::vector<ValSet>& val, const Batches& b,
-                    Buffer& probe_out);
+  void end_epoch(int64_t e, const StepOptions& so, const StepStats& st,
+                 const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
+                 const TrainHooks& hooks);
+  void report_resumed_epoch(const std::vector<ValSet>& val, Batches& b, Buffer& probe_out,
+                            const TrainHooks& hooks);
   void stop(TrainResult& res, const TrainHooks& hooks);
   void write_outputs(const TrainResult& res);
 
@@ -256,8 +258,14 @@ class TrainRun {
  private:
   void assemble(Batches& b, int64_t step);
   [[noreturn]] void fail_nonfinite(int64_t bad);
+  void check_epoch_record() const;
   void check_ranks_agree();
   void check_replicas();
+  nlohmann::json training_record(int64_t e, const StepOptions& so) const;
+  void report_epoch(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
+                    const TrainHooks& hooks);
+  bool epoch_report(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
+                    const TrainHooks& hooks);
   void write_record(const nlohmann::json& r);
   void save();
   void save_weights_file(const std::string& path, const nlohmann::json& last_epoch);
@@ -318,6 +326,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
                                  std::to_string(state.epoch + 1) + ")"
                            : ""));
 
+  if (!state.epoch_record.empty()) check_epoch_record();
   check_ranks_agree();
   check_replicas();
   if (!lead) return;
@@ -378,6 +387,26 @@ double digest52(const void* data, size_t n) {
   return double(h >> 12);
 }
 
+// A resumed checkpoint's unscored epoch record (state.epoch_record) is the epoch it ends: a record
+// of another step, or no record, is a damaged or edited file.
+void TrainRun::check_epoch_record() const {
+  nlohmann::json rec;
+  try {
+    rec = nlohmann::json::parse(state.epoch_record);
+  } catch (const nlohmann::json::exception&) {
+  }
+  const auto count = [&](const char* key) {
+    return rec.is_object() && rec.contains(key) && rec[key].is_number_integer()
+               ? rec[key].get<int64_t>()
+               : -1;
+  };
+  VDSR_USER_CHECK(count("step") == state.step && count("epoch") == state.epoch &&
+                      state.step % iters == 0,
+                  printable(o.resume)
+                      << ": the checkpoint's unscored epoch record (state.epoch_record) is "
+                      << "not the record of the epoch it ends (the file is damaged or was edited)");
+}
+
 // Every rank must run the same command on the same data: a rank with another --epochs,
 // --log-every or training set would wait forever in a collective the others never reach, and one
 // with another --lr or --batch would train something else. Compared once, before the first step,
@@ -391,6 +420,8 @@ void TrainRun::check_ranks_agree() {
     if (key != "train" && key != "val" && key != "init_from") items.emplace_back(key, value);
   items.emplace_back("max_steps", std::to_string(o.max_steps));
   items.emplace_back("the step it starts from", std::to_string(start_step));
+  items.emplace_back("the checkpoint's unscored epoch",
+                     state.epoch_record.empty() ? "" : std::to_string(state.epoch));
   // First which items: every rank must reduce arrays of one length (another build may record other
   // options), so their count and names are compared in a fixed-size exchange of their own.
   std::string names;
@@ -492,64 +523,122 @@ void TrainRun::log_step(int64_t e, const StepOptions& so, const StepStats& st, P
   progress.set_label(label);
 }
 
-// The end of epoch e: its record (validation, collapse checks), the curve, the checkpoint, the
-// epoch line and its warnings (rank 0; the others keep the state in step).
-void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st, const std::vector<ValSet>& val,
-                         const Batches& b, Buffer& probe_out) {
+// The end of epoch e: the checkpoint, then the epoch's record (validation, collapse checks), the
+// curve, the epoch line and its warnings (rank 0; the others keep the state in step). The
+// checkpoint comes first and holds the record's training half (state.epoch_record) until the record
+// is written: a stop request that arrives while rank 0 validates cuts the validation short at the
+// next image instead of waiting for it (minutes on the CPU; with several processes the others wait
+// for rank 0 in the next step's collective, and mpirun kills them after a short grace), and the
+// resumed run scores the same weights and writes the record.
+void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st,
+                         const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
+                         const TrainHooks& hooks) {
   if (state.loss_count == 0) {  // no log point in this epoch: its last loss stands for it
     state.loss_sum = st.loss;
     state.loss_count = 1;
   }
   check_replicas();
-  if (lead) epoch_report(e, so, val, b, probe_out);
+  state.epoch_record = training_record(e, so).dump();
   state.epoch = e + 1;
   state.loss_sum = 0;
   state.loss_count = 0;
   state.clip_bound = 0;
   save();
+  report_epoch(val, b, probe_out, hooks);
   data_s = 0;
   epoch_steps = 0;
   t_epoch = Clock::now();
 }
 
-// Epoch e's record, curve, line and warnings.
-void TrainRun::epoch_report(int64_t e, const StepOptions& so, const std::vector<ValSet>& val, const Batches& b,
-                            Buffer& probe_out) {
+// Epoch e's record as training leaves it: its loss, lr and timings, and how often the clip bound.
+nlohmann::json TrainRun::training_record(int64_t e, const StepOptions& so) const {
   const double train_s = seconds_since(t_epoch);
   nlohmann::json rec = {{"record", "epoch"}, {"epoch", e + 1}, {"step", state.step},
                         {"loss", state.loss_sum / double(state.loss_count)}, {"lr", so.lr},
                         {"data_ms", 1e3 * data_s / double(epoch_steps)},
                         {"step_ms", 1e3 * train_s / double(epoch_steps)}};
+  if (state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9)
+    rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);
+  return rec;
+}
+
+// Rank 0 scores and writes the pending record; then every rank learns whether it did (else the
+// record stays pending, and the run is not finished) and of any stop request, so that all leave
+// the loop at this step when rank 0 cut its validation short for one.
+void TrainRun::report_epoch(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
+                            const TrainHooks& hooks) {
+  const bool written = !lead || epoch_report(val, b, probe_out, hooks);
+  double v[2] = {double(hooks.stop != nullptr ? hooks.stop->load() : 0), written ? 0.0 : 1.0};
+  coll.max(v, 2);
+  stop_signal = std::max(stop_signal, int(v[0]));
+  if (v[1] == 0) state.epoch_record.clear();
+}
+
+// A resumed run whose checkpoint holds a record rank 0 had not written: scored first, on the
+// batch the collapse probe saw (the next step's, or the last one's at the end of the run).
+void TrainRun::report_resumed_epoch(const std::vector<ValSet>& val, Batches& b, Buffer& probe_out,
+                                    const TrainHooks& hooks) {
+  if (state.epoch_record.empty()) return;
+  if (state.step < end_step) {
+    assemble(b, state.step);
+    b.have_batch = true;
+  } else {
+    assemble(b, state.step - 1);
+  }
+  if (b.gpu)
+    copy_bytes(o.device, b.dx.data(), Device::cpu(), b.hx.data(), b.batch_floats * sizeof(float));
+  data_s = 0;
+  report_epoch(val, b, probe_out, hooks);
+}
+
+// The pending record's validation, collapse checks, curve, line and warnings; false when a stop
+// request cut the validation short (nothing written).
+bool TrainRun::epoch_report(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
+                            const TrainHooks& hooks) {
+  nlohmann::json rec = nlohmann::json::parse(state.epoch_record);
+  const int64_t epoch = rec.at("epoch").get<int64_t>();
+  // The checkpoint is written before the record, so a resumed one may hold a record the log has.
+  if (epoch_records.count(epoch) != 0) return true;
   // Validation scores the averaged weights when there are any.
   if (ema) model->swap_weights_with_ema();
-  const std::string val_text = validate(*model, val, o.data.scales, rec);
-  std::string collapse = collapse_reason(*model, b.x(), std::min<int64_t>(b.batch, kProbePatches), o.data.patch,
-                                         static_cast<float*>(probe_out.data()));
+  const std::optional<std::string> val_text = validate(*model, val, o.data.scales, rec, hooks.stop);
+  std::string collapse;
+  if (val_text)
+    collapse = collapse_reason(*model, b.x(), std::min<int64_t>(b.batch, kProbePatches),
+                               o.data.patch, static_cast<float*>(probe_out.data()));
   if (ema) model->swap_weights_with_ema();
+  if (!val_text) {
+    log_info("a stop request cut epoch " + std::to_string(epoch) +
+             "'s validation short; the checkpoint " +
+             "holds the epoch, and the resumed run scores it first");
+    return false;
+  }
   if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
     collapse = "its validation PSNR equals bicubic's at every scale";
   if (!collapse.empty()) rec["collapsed"] = collapse;
-  const bool clip_sets_step = state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9;
-  if (clip_sets_step) rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);
   rec["seconds"] = run_seconds();
   write_record(rec);
-  epoch_records[e + 1] = rec;
+  epoch_records[epoch] = rec;
   write_curve((fs::path(o.out) / "curve.svg").string(), epoch_records, o.data.scales);
   char line[320];
-  std::snprintf(line, sizeof line, "epoch %lld/%d  step %lld  loss %.6g  lr %.3g%s%s  (%.1f s, data %.3f ms/step, step %.3f ms/step)",
-                static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
-                rec["loss"].get<double>(), so.lr, val_text.empty() ? "" : "  val", val_text.c_str(),
+  std::snprintf(line, sizeof line,
+                "epoch %lld/%d  step %lld  loss %.6g  lr %.3g%s%s  (%.1f s, data %.3f ms/step, "
+                "step %.3f ms/step)",
+                static_cast<long long>(epoch), o.epochs,
+                static_cast<long long>(rec["step"].get<int64_t>()), rec["loss"].get<double>(),
+                rec["lr"].get<double>(), val_text->empty() ? "" : "  val", val_text->c_str(),
                 run_seconds(), rec["data_ms"].get<double>(), rec["step_ms"].get<double>());
   log_info(line);
   if (!collapse.empty())
-    log_warning("epoch " + std::to_string(e + 1) + ": the network has collapsed: " + collapse +
+    log_warning("epoch " + std::to_string(epoch) + ": the network has collapsed: " + collapse +
                 ". It will not recover: start again with a smaller --lr (or a tighter --clip), or "
                 "--recipe fast (Adam)");
-  if (clip_sets_step)
-    log_warning("epoch " + std::to_string(e + 1) + ": the norm clip bound in " +
+  if (rec.contains("clip_bound_fraction"))
+    log_warning("epoch " + std::to_string(epoch) + ": the norm clip bound in " +
                 std::to_string(int(100.0 * rec["clip_bound_fraction"].get<double>())) +
                 "% of the logged steps: the clip sets the step length (lr x clip) and the lr has "
                 "no effect beyond it");
+  return true;
 }
 
 // Where the loop ended: the result's counts and flags, a checkpoint of the exact state when it
@@ -557,7 +646,7 @@ void TrainRun::epoch_report(int64_t e, const StepOptions& so, const std::vector<
 void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
   res.step = state.step;
   res.epoch = state.epoch;
-  res.finished = state.step >= total;
+  res.finished = state.step >= total && state.epoch_record.empty();
   // Stopped mid-epoch: checkpoint the exact state (the next process resumes from it).
   if (saved_step != state.step) {
     const StepStats st = agree(hooks);
@@ -571,7 +660,11 @@ void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
   if (!lead) return;
   if (res.stopped_by_signal != 0)
     log_info("stopped by signal " + std::to_string(res.stopped_by_signal) + " at step " +
-             std::to_string(state.step) + "; checkpoint " + ckpt_path + "; continue with --resume " + ckpt_path);
+             std::to_string(state.step) + "; checkpoint " + ckpt_path +
+             "; continue with --resume " + ckpt_path +
+             (state.epoch_record.empty()
+                  ? ""
+                  : " (it scores epoch " + std::to_string(state.epoch) + " first)"));
   else if (res.hit_max_steps)
     log_info("--max-steps: stopped at step " + std::to_string(state.step) + " of " + std::to_string(total) +
              "; checkpoint " + ckpt_path + "; continue with --resume " + ckpt_path);
@@ -690,6 +783,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   Progress progress("training", std::max<int64_t>(0, run.end_step - run.start_step) * o.batch, "patch");
   const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
   Buffer probe_out(o.device, size_t(std::min<int64_t>(batch, kProbePatches)) * area * sizeof(float));
+  run.report_resumed_epoch(val, batches, probe_out, hooks);
   run.t_epoch = Clock::now();
   while (run.state.step < run.end_step) {
     run.poll_stop(hooks);
@@ -703,7 +797,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
       const StepStats st = run.agree(hooks);
       res.loss = st.loss;
       if (log_point) run.log_step(e, so, st, progress);
-      if (epoch_end) run.end_epoch(e, so, st, val, batches, probe_out);
+      if (epoch_end) run.end_epoch(e, so, st, val, batches, probe_out, hooks);
     }
     progress.update((run.state.step - run.start_step) * o.batch);
   }

@@ -8,8 +8,10 @@
 // holds the patches batch_indices(count, batch, step, seed) (model/patches.h), so (seed, step) is
 // the whole data-order state and a resumed run sees exactly the batches of the uninterrupted one.
 //
-// Files in `out`: checkpoint.safetensors (model/checkpoint.h; at every epoch end, on a stop request
-// and at --max-steps), train.jsonl (one record per logged step and per epoch), curve.svg (loss and
+// Files in `out`: checkpoint.safetensors (model/checkpoint.h; at every epoch end, before the
+// epoch's validation, which a stop request cuts short and a resumed run then does; on a stop
+// request and at
+// --max-steps), train.jsonl (one record per logged step and per epoch), curve.svg (loss and
 // validation PSNR against epoch, redrawn at every epoch end) and, when the last epoch is done,
 // vdsr.safetensors (weights with the recipe and commit in the metadata).
 //
@@ -20,7 +22,8 @@
 // width. At agreement points (log points and epoch ends; every step with one process) the ranks
 // average their losses into the global batch's, and agree on a stop request (a signal on any rank)
 // and on the first non-finite step, so every rank leaves the loop at the same step and none is
-// left waiting in a collective. Rank 0 alone validates and writes the files.
+// left waiting in a collective. Rank 0 alone validates and writes the files; after each epoch's
+// validation the ranks agree again on a stop request (and whether the record was written).
 //
 // On the GPU, batch k+1 is assembled on the host while step k runs (steps are queued with
 // Vdsr::train_step_async; the copy of the next batch into the device buffers waits for the step),
@@ -42,8 +45,9 @@
 namespace vdsr {
 
 struct TrainHooks {
-  // Set (to the signal number) by a SIGINT/SIGTERM handler: the loop finishes the current step,
-  // writes a checkpoint and returns with `stopped_by_signal` set.
+  // Set (to the signal number) by a SIGINT/SIGTERM handler: the loop finishes the current step (an
+  // epoch's validation stops at the next image), writes a checkpoint and returns with
+  // `stopped_by_signal` set.
   const std::atomic<int>* stop = nullptr;
   // Called before each step with the global step index (tests use it to poison the weights).
   std::function<void(Vdsr& model, int64_t step)> before_step;

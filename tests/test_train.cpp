@@ -6,8 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
 #include <array>
+#include <atomic>
+#include <catch2/catch.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -154,6 +155,94 @@ TEST_CASE("a run stopped mid-epoch and resumed equals the uninterrupted run bit 
   copy_bytes(Device::cpu(), mb.data(), Device::cpu(), cb.model->momentum(), mb.size() * sizeof(float));
   REQUIRE(ma == mb);
   REQUIRE(!test::has_tmp_files(dir));
+}
+
+// The epoch records of a log without their timings (which no two runs share).
+std::vector<nlohmann::json> epoch_records_of(const std::string& jsonl) {
+  std::vector<nlohmann::json> out;
+  for (auto r : read_jsonl(jsonl))
+    if (r.at("record") == "epoch") {
+      for (const char* k : {"seconds", "data_ms", "step_ms"}) r.erase(k);
+      out.push_back(r);
+    }
+  return out;
+}
+
+TEST_CASE(
+    "a stop request while an epoch validates cuts it short and the resumed run scores that epoch "
+    "first") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_stop_validation"), hr = make_data(dir);
+  TrainOptions full = test::tiny_train(hr, dir + "/full");
+  full.val = {hr};
+  REQUIRE(run_training(full).finished);
+  const auto want = epoch_records_of(dir + "/full/train.jsonl");
+  REQUIRE(want.size() == 3);
+  REQUIRE(want[1].contains("val_psnr_x3"));
+
+  // Stopped in the last step of epoch 2 (the step finishes, then the validation sees the request),
+  // and in the last step of the run.
+  for (const int64_t stop_at : {10, 15}) {
+    const std::string out = dir + "/part" + std::to_string(stop_at);
+    TrainOptions part = test::tiny_train(hr, out);
+    part.val = {hr};
+    std::atomic<int> stop{0};
+    TrainHooks hooks;
+    hooks.stop = &stop;
+    hooks.after_step = [&](Vdsr&, int64_t steps) {
+      if (steps == stop_at) stop = SIGINT;
+    };
+    const TrainResult r1 = run_training(part, hooks);
+    CHECK(r1.stopped_by_signal == SIGINT);
+    CHECK(r1.step == stop_at);
+    CHECK(!r1.finished);  // the last epoch's record is not written: no weights yet
+    CHECK(!fs::exists(out + "/vdsr.safetensors"));
+    CHECK(epoch_records_of(out + "/train.jsonl").size() == size_t(stop_at / 5 - 1));
+    const LoadedCheckpoint ck = load_checkpoint(out + "/checkpoint.safetensors", Device::cpu());
+    REQUIRE(ck.state.step == stop_at);
+    const auto pending = nlohmann::json::parse(ck.state.epoch_record);
+    CHECK(pending.at("epoch") == stop_at / 5);
+    CHECK(!pending.contains("val_psnr_x2"));
+
+    TrainOptions res;
+    res.resume = out + "/checkpoint.safetensors";
+    const TrainResult r2 = run_training(res);
+    REQUIRE(r2.finished);
+    CHECK(epoch_records_of(out + "/train.jsonl") == want);
+    CHECK(loss_bits(out + "/train.jsonl") == loss_bits(dir + "/full/train.jsonl"));
+    const VdsrWeights a = load_weights(dir + "/full/vdsr.safetensors");
+    const VdsrWeights b = load_weights(out + "/vdsr.safetensors");
+    CHECK(a.params == b.params);
+    CHECK(b.metadata.at("final_val_psnr_x2") == a.metadata.at("final_val_psnr_x2"));
+  }
+
+  // The checkpoint is written before its epoch's record, so a finished run's still holds the last
+  // one unscored: a run extended from it does not write that record twice.
+  TrainOptions more;
+  more.resume = dir + "/full/checkpoint.safetensors";
+  more.epochs = 4;
+  more.given.insert("--epochs");
+  REQUIRE(run_training(more).finished);
+  std::vector<int64_t> epochs;
+  for (const auto& r : epoch_records_of(dir + "/full/train.jsonl"))
+    epochs.push_back(r.at("epoch").get<int64_t>());
+  CHECK(epochs == std::vector<int64_t>{1, 2, 3, 4});
+
+  // A record that is not the checkpoint's epoch is the file's fault, said in words.
+  SafeTensors st = read_safetensors(dir + "/part10/checkpoint.safetensors");
+  for (const std::string bad : {"{\"epoch\": 2}", "not json", "{\"epoch\": 2, \"step\": 10}"}) {
+    st.metadata["state.epoch_record"] = bad;
+    write_safetensors(dir + "/edited.safetensors", st);
+    TrainOptions edited;
+    edited.resume = dir + "/edited.safetensors";
+    edited.out = dir + "/edited";
+    CHECK_THROWS_WITH(
+        run_training(edited),
+        Catch::Contains(
+            "the checkpoint's unscored epoch record (state.epoch_record) is not the record of "
+            "the epoch it ends (the file is damaged or was edited)"));
+  }
+  fs::remove_all(dir);
 }
 
 TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline per series") {
@@ -675,6 +764,30 @@ TEST_CASE("a collapsed network and a clip that sets the step are named in the ep
   const auto rec = last_epoch(dir + "/dead/train.jsonl");
   REQUIRE(rec.contains("collapsed"));
   CHECK(rec.at("collapsed").get<std::string>().find("no longer depends on its input") != std::string::npos);
+  // Stopped while an epoch validates (the second, and the last): the resumed run scores it, its
+  // probe on the batch the uninterrupted run's saw.
+  for (const int64_t stop_at : {10, 15}) {
+    const std::string out = dir + "/dead_val" + std::to_string(stop_at);
+    TrainOptions dead_val = test::tiny_train(hr, out);
+    dead_val.val = {hr};
+    std::atomic<int> stop{0};
+    hooks.stop = &stop;
+    hooks.after_step = [&](Vdsr&, int64_t steps) {
+      if (steps == stop_at) stop = SIGTERM;
+    };
+    REQUIRE(run_training(dead_val, hooks).stopped_by_signal == SIGTERM);
+    REQUIRE(epoch_records_of(out + "/train.jsonl").size() == size_t(stop_at / 5 - 1));
+    TrainOptions resumed;
+    resumed.resume = out + "/checkpoint.safetensors";
+    REQUIRE(run_training(resumed).finished);
+    const auto recs = epoch_records_of(out + "/train.jsonl");
+    REQUIRE(recs.size() == 3);
+    for (const auto& r : recs) {
+      REQUIRE(r.contains("collapsed"));
+      CHECK(r.at("collapsed").get<std::string>().find("no longer depends on its input") !=
+            std::string::npos);
+    }
+  }
   // A norm clip far below the gradient's norm binds at every logged step.
   TrainOptions clipped = test::tiny_train(hr, dir + "/clipped");
   clipped.step.clip = 1e-9;
@@ -746,7 +859,7 @@ TEST_CASE("validate: every set in the record, the first set's scores in val_psnr
   Vdsr m(VdsrConfig{3, 4, true});
   m.init_he(2);
   nlohmann::json rec;
-  const std::string text = validate(m, val, scales, rec);
+  const std::string text = validate(m, val, scales, rec).value();
   const double first = rec.at("val").at("first").at("x2").get<double>();
   const double second = rec.at("val").at("second").at("x2").get<double>();
   REQUIRE(first != second);
