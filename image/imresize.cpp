@@ -1,14 +1,15 @@
-// MATLAB imresize(x, scale, 'bicubic') in double (see imresize.h), after contributions() in MATLAB's
-// imresize.m. For each output index x (1-based) along a dimension of length n:
+// MATLAB imresize(x, scale, 'bicubic') in double (see imresize.h), after contributions() in
+// MATLAB's imresize.m. For each output index x (1-based) along a dimension of length n:
 //   h = cubic, width 4                                   when scale >= 1
 //   h(t) = scale * cubic(scale * t), width 4 / scale     when scale < 1 (antialiasing)
 //   u = x / scale + 0.5 (1 - 1 / scale),  left = floor(u - width / 2),  P = ceil(width) + 2
 //   taps j = left + (0 .. P-1), weights h(u - j) / sum, j mirrored into 1..n (1..n, n..1)
-// Each output value is sum_k w_k * in[j_k] accumulated in tap order from 0, as MATLAB's resize does.
-// Taps whose weight is zero for every output are harmless here (they add exact zeros), so they are
-// kept. Serial on purpose: callers parallelise over images or planes (a nested parallel_for would run serially anyway).
-// Both imresize and ImresizeRows make every output row through the same two row functions, so a
-// plane resized whole and one resized row by row are the same bits.
+// Each output value is sum_k w_k * in[j_k] accumulated in tap order from 0, as MATLAB's resize
+// does. Tap columns whose weight is zero for every output: MATLAB drops every such column;
+// trim_zero_taps drops those at the ends (which sets the tap count), and one left inside would add
+// exact zeros. Serial on purpose: callers parallelise over images or planes (a nested parallel_for
+// would run serially anyway). Both imresize and ImresizeRows make every output row through the same
+// two row functions, so a plane resized whole and one resized row by row are the same bits.
 #include "image/imresize.h"
 
 #include <algorithm>

@@ -306,8 +306,25 @@ Shard parse_shard(const std::string& text, const std::function<const char*(const
   const std::string left = t.substr(0, slash), right = slash == std::string::npos ? "" : t.substr(slash + 1);
   VDSR_USER_CHECK(left == "auto" || slash != std::string::npos, "--shard " << t << ": expected I/N, auto or auto/N");
   Shard s;
+  // A task's place in its array, (ID - MIN) / STEP of --array=MIN-MAX:STEP. IDs that are not one
+  // such range (--array=1,3,7: MAX and COUNT disagree with it) give no place: refused, not guessed.
   const auto slurm_index = [&] {
-    return env_int(env, "SLURM_ARRAY_TASK_ID") - (env("SLURM_ARRAY_TASK_MIN") ? env_int(env, "SLURM_ARRAY_TASK_MIN") : 0);
+    const auto var = [&](const char* name, int64_t fallback) {
+      return env(name) ? env_int(env, name) : fallback;
+    };
+    const int64_t id = env_int(env, "SLURM_ARRAY_TASK_ID"), min = var("SLURM_ARRAY_TASK_MIN", 0),
+                  step = std::max<int64_t>(1, var("SLURM_ARRAY_TASK_STEP", 1)),
+                  max = var("SLURM_ARRAY_TASK_MAX", -1), count = var("SLURM_ARRAY_TASK_COUNT", -1);
+    const bool range =
+        id >= min && (id - min) % step == 0 &&
+        (max < 0 || count < 0 || ((max - min) % step == 0 && (max - min) / step + 1 == count));
+    VDSR_USER_CHECK(range,
+                    "the Slurm job array's task IDs are not one range with a fixed step (this task "
+                        << id << "; SLURM_ARRAY_TASK_MIN " << min << ", _MAX " << max << ", _STEP "
+                        << step << ", _COUNT " << count
+                        << "), so this task's place in it is not known: give --shard I/N, "
+                           "I = 0..N-1, one for each task");
+    return (id - min) / step;
   };
   if (left != "auto") {
     s.index = parse_count(left, "index");

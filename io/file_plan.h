@@ -79,10 +79,11 @@ struct Shard {
   std::string source;  // where it came from, for the log ("--shard 1/3", "Slurm job array")
 };
 
-// --shard TEXT: "I/N"; "auto" (a Slurm job array: I = SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN,
-// N = SLURM_ARRAY_TASK_COUNT); "auto/N" (I from the Slurm array, or from a Kubernetes Indexed Job's
-// JOB_COMPLETION_INDEX); "" (the flag not given): "auto" inside a Slurm job array, else 0/1.
-// `env` looks variables up (getenv; tests pass their own). Errors name the flag or variable.
+// --shard TEXT: "I/N"; "auto" (a Slurm job array: I = (SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN)
+// / SLURM_ARRAY_TASK_STEP, N = SLURM_ARRAY_TASK_COUNT; IDs that are no stepped range refused);
+// "auto/N" (I from the Slurm array, or from a Kubernetes Indexed Job's JOB_COMPLETION_INDEX); ""
+// (the flag not given): "auto" inside a Slurm job array, else 0/1. `env` looks variables up
+// (getenv; tests pass their own). Errors name the flag or variable.
 Shard parse_shard(const std::string& text, const std::function<const char*(const char*)>& env);
 uint64_t fnv1a64(const std::string& bytes);
 void apply_shard(FilePlan& plan, const std::string& input, const Shard& shard);

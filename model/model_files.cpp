@@ -74,8 +74,10 @@ void check_model_scale(const VdsrWeights& w, const std::string& path, double sca
                 "using it at " + sx);
   }
   if (serves != 0) return;
-  // A VDSR model: the factors it was trained at, when its metadata says (a list of integers).
-  const auto it = w.metadata.find("scales");
+  // A VDSR model: the factors it was trained at, when its metadata says (a list of integers; a
+  // checkpoint's as its run's option).
+  auto it = w.metadata.find("scales");
+  if (it == w.metadata.end()) it = w.metadata.find("config.scales");
   if (it == w.metadata.end()) return;
   std::vector<int> factors;
   try {

@@ -15,11 +15,12 @@
 #include <utility>
 #include <vector>
 
+#include "engine/device.h"
 #include "image/color.h"
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
-#include "engine/device.h"
 #include "image/imresize.h"
+#include "model/checkpoint.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
@@ -378,6 +379,14 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
     if (!warning.empty()) CHECK(log.find(warning) != std::string::npos);
   }
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/s.json")).at("scale").is_number_integer());  // 5, not 5.0
+  // A checkpoint records its run's scales as config.scales.
+  TrainState state;
+  state.config["scales"] = "2,3";
+  save_checkpoint(dir + "/ck.safetensors", model, state);
+  REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/ck.safetensors -s 4 -i " + dir +
+                          "/in.png -o " + dir + "/ck.png",
+                      &log) == 0);
+  CHECK(log.find("was trained at x2, x3; x4 lies outside them") != std::string::npos);
   // -v lists each kind of layer's kernels once, though each of the two workers has a model: a
   // 32-channel model runs Winograd in its middle layer.
   Vdsr wide(VdsrConfig{3, 32, true});

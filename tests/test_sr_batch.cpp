@@ -230,6 +230,35 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
     CHECK((a.index == 3 && a.count == 6));
   }
   CHECK(parse_shard("auto/10", env).index == 3);
+  // --array=4-24:5 (4, 9, 14, 19, 24): task 14 is the third.
+  vars = {{"SLURM_ARRAY_TASK_ID", "14"},
+          {"SLURM_ARRAY_TASK_MIN", "4"},
+          {"SLURM_ARRAY_TASK_MAX", "24"},
+          {"SLURM_ARRAY_TASK_STEP", "5"},
+          {"SLURM_ARRAY_TASK_COUNT", "5"}};
+  CHECK(parse_shard("", env).index == 2);
+  CHECK(parse_shard("auto/7", env).index == 2);
+  vars["SLURM_ARRAY_TASK_ID"] = "24";
+  CHECK(parse_shard("", env).index == 4);
+  // --array=1,3,7: no step makes it a range, so no task knows its place.
+  vars = {{"SLURM_ARRAY_TASK_ID", "3"},
+          {"SLURM_ARRAY_TASK_MIN", "1"},
+          {"SLURM_ARRAY_TASK_MAX", "7"},
+          {"SLURM_ARRAY_TASK_STEP", "2"},
+          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  CHECK_THROWS_WITH(
+      parse_shard("", env),
+      Catch::Contains(
+          "the Slurm job array's task IDs are not one range with a fixed step (this task 3;") &&
+          Catch::Contains("give --shard I/N"));
+  vars["SLURM_ARRAY_TASK_STEP"] = "3";  // a step that fits MIN, MAX and COUNT but not this ID
+  CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
+  vars = {{"SLURM_ARRAY_TASK_ID", "6"},
+          {"SLURM_ARRAY_TASK_MIN", "1"},
+          {"SLURM_ARRAY_TASK_MAX", "7"},
+          {"SLURM_ARRAY_TASK_STEP", "1"},
+          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
   vars = {{"JOB_COMPLETION_INDEX", "4"}};
   const Shard k = parse_shard("auto/8", env);
   CHECK((k.index == 4 && k.count == 8));
@@ -318,6 +347,31 @@ TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, e
   }
   CHECK(done == 14);  // no file written twice
   CHECK(tree_bytes(dir + "/sharded") == tree_bytes(dir + "/all"));
+  // The tasks of a Slurm array with a step (--array=10-14:2), sharded without --shard.
+  done = 0;
+  for (const int id : {10, 12, 14}) {
+    REQUIRE(
+        run_command("SLURM_ARRAY_TASK_ID=" + std::to_string(id) +
+                        " SLURM_ARRAY_TASK_MIN=10 SLURM_ARRAY_TASK_MAX=14 SLURM_ARRAY_TASK_STEP=2 "
+                        "SLURM_ARRAY_TASK_COUNT=3 " +
+                        bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + dir + "/stepped",
+                    &log) == 0);
+    INFO(log);
+    CHECK(log.find("shard " + std::to_string((id - 10) / 2) + "/3 (from the Slurm job array") !=
+          std::string::npos);
+    const auto at = log.find(" done, ");
+    REQUIRE(at != std::string::npos);
+    done += std::stoul(log.substr(log.rfind(' ', at - 1) + 1));
+  }
+  CHECK(done == 14);
+  CHECK(tree_bytes(dir + "/stepped") == tree_bytes(dir + "/all"));
+  // An Indexed Job's pod without --shard does every file, and says so.
+  REQUIRE(run_command("JOB_COMPLETION_INDEX=1 " + bin("vdsr_sr") + " --bicubic -r -i " + in +
+                          " -o " + dir + "/pod",
+                      &log) == 0);
+  CHECK(log.find("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but --shard is not") !=
+        std::string::npos);
+  CHECK(tree_bytes(dir + "/pod") == tree_bytes(dir + "/all"));
 }
 
 TEST_CASE("vdsr_sr --json reports every file, --progress json writes one event per line") {

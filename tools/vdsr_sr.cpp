@@ -217,6 +217,11 @@ int run(int argc, char** argv) {
                   "no images in '" << o.input << "'");
   // The whole tree was planned (so every shard agrees on the collision checks); keep this share.
   const Shard shard = parse_shard(o.shard, [](const char* name) { return std::getenv(name); });
+  // Kubernetes does not say how many pods an Indexed Job has, so it cannot be the default.
+  if (o.shard.empty() && shard.count == 1 && std::getenv("JOB_COMPLETION_INDEX") != nullptr)
+    log_warning(
+        "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but --shard is not: this process "
+        "upscales every file; give --shard auto/N (N: the Job's completions) to share them");
   if (shard.count > 1) {
     const size_t all = plan.jobs.size() + plan.existing.size() + plan.problems.size();
     apply_shard(plan, o.input, shard);
