@@ -69,6 +69,7 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
   st.add("state.loss_count", scalar<int64_t>("I64", state.loss_count));
   st.add("state.clip_bound", scalar<int64_t>("I64", state.clip_bound));
   st.add("state.seconds", scalar<double>("F64", state.seconds));
+  st.add("state.last_loss", scalar<double>("F64", state.last_loss));
   write_safetensors(path, st);
 }
 
@@ -99,6 +100,7 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   out.state.loss_count = read_scalar<int64_t>(st, "state.loss_count", "I64", false, 0, path);
   out.state.clip_bound = read_scalar<int64_t>(st, "state.clip_bound", "I64", false, 0, path);
   out.state.seconds = read_scalar<double>(st, "state.seconds", "F64", false, 0.0, path);
+  out.state.last_loss = read_scalar<double>(st, "state.last_loss", "F64", false, double(NAN), path);
   VDSR_USER_CHECK(out.state.step >= 0 && out.state.epoch >= 0 && out.state.loss_count >= 0,
              path << ": checkpoint state is negative (step " << out.state.step << ", epoch "
                   << out.state.epoch << ")");

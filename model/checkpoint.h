@@ -20,6 +20,7 @@
 // Weight loaders accept a checkpoint and ignore the optim.* and state.* tensors.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -38,6 +39,7 @@ struct TrainState {
   int64_t loss_count = 0;
   int64_t clip_bound = 0;  // logged steps of the epoch in progress where the norm clip bound
   double seconds = 0.0;
+  double last_loss = NAN;  // the loss at the last agreement point (a log point or an epoch's end)
   // The record of the epoch that ended at `step` before its validation (JSON), while rank 0 has not
   // written it: a stop request cut the validation short and the resumed run scores it. Metadata
   // "state.epoch_record"; empty otherwise.

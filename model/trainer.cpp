@@ -331,6 +331,13 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   check_replicas();
   if (!lead) return;
   epoch_records = trim_log(log_path, start_step);
+  // An epoch's checkpoint is written before its validation; the record, after it, holds the run's
+  // time then.
+  if (const auto r = epoch_records.find(state.epoch);
+      r != epoch_records.end() && r->second.contains("seconds") &&
+      r->second["seconds"].is_number() && r->second.contains("step") &&
+      r->second["step"] == state.step)
+    seconds_before = std::max(seconds_before, r->second["seconds"].get<double>());
   log.open(log_path, std::ios::app);
   VDSR_USER_CHECK(log.good(), "cannot write " << log_path);
 }
@@ -369,6 +376,7 @@ StepStats TrainRun::agree(const TrainHooks& hooks) {
   coll.sum(sum, 1);
   coll.max(most, 2);
   st.loss = sum[0] / double(coll.size());
+  if (state.step > start_step) state.last_loss = st.loss;  // read_stats holds nothing before a step
   stop_signal = std::max(stop_signal, int(most[0]));
   if (most[1] > -HUGE_VAL) fail_nonfinite(int64_t(-most[1]));
   return st;
@@ -400,8 +408,13 @@ void TrainRun::check_epoch_record() const {
                ? rec[key].get<int64_t>()
                : -1;
   };
-  VDSR_USER_CHECK(count("step") == state.step && count("epoch") == state.epoch &&
-                      state.step % iters == 0,
+  bool numbers = rec.is_object() && rec.contains("record") && rec["record"] == "epoch";
+  for (const char* key : {"loss", "lr", "data_ms", "step_ms"})
+    numbers = numbers && rec.contains(key) && rec[key].is_number();
+  numbers =
+      numbers && (!rec.contains("clip_bound_fraction") || rec["clip_bound_fraction"].is_number());
+  VDSR_USER_CHECK(numbers && state.step > 0 && count("step") == state.step &&
+                      count("epoch") == state.epoch && state.step % iters == 0,
                   printable(o.resume)
                       << ": the checkpoint's unscored epoch record (state.epoch_record) is "
                       << "not the record of the epoch it ends (the file is damaged or was edited)");
@@ -574,17 +587,15 @@ void TrainRun::report_epoch(const std::vector<ValSet>& val, const Batches& b, Bu
   if (v[1] == 0) state.epoch_record.clear();
 }
 
-// A resumed run whose checkpoint holds a record rank 0 had not written: scored first, on the
-// batch the collapse probe saw (the next step's, or the last one's at the end of the run).
+// A resumed run whose checkpoint holds a record rank 0 had not written: scored first, the collapse
+// probe on the batch it would have seen (on the CPU the host batch: the next step's, assembled
+// after each step but the run's last; on a GPU the device batch: the step just taken).
 void TrainRun::report_resumed_epoch(const std::vector<ValSet>& val, Batches& b, Buffer& probe_out,
                                     const TrainHooks& hooks) {
   if (state.epoch_record.empty()) return;
-  if (state.step < end_step) {
-    assemble(b, state.step);
-    b.have_batch = true;
-  } else {
-    assemble(b, state.step - 1);
-  }
+  const bool next = !b.gpu && state.step < end_step;
+  assemble(b, next ? state.step : state.step - 1);
+  b.have_batch = next;
   if (b.gpu)
     copy_bytes(o.device, b.dx.data(), Device::cpu(), b.hx.data(), b.batch_floats * sizeof(float));
   data_s = 0;
@@ -599,9 +610,11 @@ bool TrainRun::epoch_report(const std::vector<ValSet>& val, const Batches& b, Bu
   const int64_t epoch = rec.at("epoch").get<int64_t>();
   // The checkpoint is written before the record, so a resumed one may hold a record the log has.
   if (epoch_records.count(epoch) != 0) return true;
-  // Validation scores the averaged weights when there are any.
+  // Validation scores the averaged weights when there are any; a stop the ranks agreed on at this
+  // epoch's end (another rank's) cuts it as this rank's own does.
   if (ema) model->swap_weights_with_ema();
-  const std::optional<std::string> val_text = validate(*model, val, o.data.scales, rec, hooks.stop);
+  const std::optional<std::string> val_text =
+      stop_signal != 0 ? std::nullopt : validate(*model, val, o.data.scales, rec, hooks.stop);
   std::string collapse;
   if (val_text)
     collapse = collapse_reason(*model, b.x(), std::min<int64_t>(b.batch, kProbePatches),
@@ -649,10 +662,10 @@ void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
   res.finished = state.step >= total && state.epoch_record.empty();
   // Stopped mid-epoch: checkpoint the exact state (the next process resumes from it).
   if (saved_step != state.step) {
-    const StepStats st = agree(hooks);
-    if (res.steps_this_run > 0) res.loss = st.loss;
+    (void)agree(hooks);
     save();
   }
+  res.loss = state.last_loss;
   poll_stop(hooks);
   if (stop_signal != 0 && !res.finished) res.stopped_by_signal = stop_signal;
   res.hit_max_steps = !res.finished && res.stopped_by_signal == 0;

@@ -175,7 +175,8 @@ TEST_CASE(
   const std::string dir = test::temp_dir("train_stop_validation"), hr = make_data(dir);
   TrainOptions full = test::tiny_train(hr, dir + "/full");
   full.val = {hr};
-  REQUIRE(run_training(full).finished);
+  const TrainResult rf = run_training(full);
+  REQUIRE(rf.finished);
   const auto want = epoch_records_of(dir + "/full/train.jsonl");
   REQUIRE(want.size() == 3);
   REQUIRE(want[1].contains("val_psnr_x3"));
@@ -208,6 +209,7 @@ TEST_CASE(
     res.resume = out + "/checkpoint.safetensors";
     const TrainResult r2 = run_training(res);
     REQUIRE(r2.finished);
+    CHECK(r2.loss == rf.loss);  // the last loss read back, though the last resume may take no step
     CHECK(epoch_records_of(out + "/train.jsonl") == want);
     CHECK(loss_bits(out + "/train.jsonl") == loss_bits(dir + "/full/train.jsonl"));
     const VdsrWeights a = load_weights(dir + "/full/vdsr.safetensors");
@@ -228,9 +230,35 @@ TEST_CASE(
     epochs.push_back(r.at("epoch").get<int64_t>());
   CHECK(epochs == std::vector<int64_t>{1, 2, 3, 4});
 
+  // The run's time: an epoch's checkpoint is written before its validation, and its record after
+  // it, so a run resumed there (--max-steps at an epoch's end) counts on from the record's time.
+  TrainOptions slot = test::tiny_train(hr, dir + "/slot");
+  slot.val = {hr};
+  slot.max_steps = 5;
+  REQUIRE(run_training(slot).hit_max_steps);
+  std::vector<nlohmann::json> lines = read_jsonl(dir + "/slot/train.jsonl");
+  REQUIRE(lines.back().at("record") == "epoch");
+  lines.back()["seconds"] = 1000.0;  // a validation that took long
+  {
+    std::ofstream rewrite(dir + "/slot/train.jsonl");
+    for (const auto& r : lines) rewrite << r.dump() << "\n";
+  }
+  TrainOptions slot2;
+  slot2.resume = dir + "/slot/checkpoint.safetensors";
+  REQUIRE(run_training(slot2).finished);
+  lines = read_jsonl(dir + "/slot/train.jsonl");
+  REQUIRE(lines.size() == 6 + 10 + 2);  // the first process's 5 steps and epoch, then the rest
+  for (size_t i = 6; i < lines.size(); ++i) CHECK(lines[i].at("seconds").get<double>() >= 1000.0);
+  CHECK(std::stod(load_weights(dir + "/slot/vdsr.safetensors").metadata.at("train_seconds")) >=
+        1000.0);
+
   // A record that is not the checkpoint's epoch is the file's fault, said in words.
   SafeTensors st = read_safetensors(dir + "/part10/checkpoint.safetensors");
-  for (const std::string bad : {"{\"epoch\": 2}", "not json", "{\"epoch\": 2, \"step\": 10}"}) {
+  const std::string fields = "\"record\": \"epoch\", \"lr\": 0.01, \"data_ms\": 1, \"step_ms\": 1";
+  for (const std::string& bad :
+       std::vector<std::string>{"{\"epoch\": 2}", "not json", "{\"epoch\": 2, \"step\": 10}",
+                                "{\"epoch\": 3, \"step\": 15, \"loss\": \"x\", " + fields + "}",
+                                "{\"epoch\": 3, \"step\": 15, " + fields + "}"}) {
     st.metadata["state.epoch_record"] = bad;
     write_safetensors(dir + "/edited.safetensors", st);
     TrainOptions edited;
