@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 
 #include "engine/error.h"
@@ -122,9 +123,13 @@ std::string join_list(const std::vector<std::string>& items) {
 }
 
 std::string format_double(double v) {
-  // The fewest digits that read back as v: 0.1, not 0.10000000000000001.
+  // The fewest digits that read back as v: 0.1, not 0.10000000000000001. At least the digits before
+  // the point (up to 17), so that 20 is "20": %g writes "2e+01" when its precision is below them.
   char buf[40];
-  for (int digits = 1; digits <= 17; ++digits) {
+  std::snprintf(buf, sizeof buf, "%.16e", v);
+  const char* e = std::strchr(buf, 'e');
+  const int exponent = e != nullptr ? std::atoi(e + 1) : 0;
+  for (int digits = std::clamp(exponent + 1, 1, 17); digits <= 17; ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (std::strtod(buf, nullptr) == v) break;
   }

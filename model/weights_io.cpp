@@ -10,6 +10,7 @@
 #include "model/weights_io.h"
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -51,7 +52,8 @@ bool ends_with(const std::string& s, const std::string& p) {
 // A metadata value as our writer writes an integer (depth, channels): decimal digits, at most 9.
 // Other tools' spellings are theirs and are never compared.
 bool our_integer(const std::string& v) {
-  return !v.empty() && v.size() <= 9 && std::all_of(v.begin(), v.end(), ::isdigit);
+  return !v.empty() && v.size() <= 9 &&
+         std::all_of(v.begin(), v.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
 }
 
 enum class Naming { kOurs, kPyTorch, kTrunk };

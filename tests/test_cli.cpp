@@ -892,11 +892,16 @@ TEST_CASE(
   CHECK(log.find("share the name a, so one output a.* would be scored against both") !=
         std::string::npos);
   fs::remove(set + "/a.bmp");
+  // A grey picture stored as RGB (R = G = B).
+  const auto as_rgb = [](const Image& grey) {
+    Image rgb = grey;
+    rgb.channels = 3;
+    rgb.pixels.clear();
+    for (const uint16_t v : grey.pixels) rgb.pixels.insert(rgb.pixels.end(), {v, v, v});
+    return rgb;
+  };
   const Image grey = load_image(dir + "/pred/Tiny/x2/b.png");
-  Image rgb = grey;
-  rgb.channels = 3;
-  rgb.pixels.clear();
-  for (const uint16_t v : grey.pixels) rgb.pixels.insert(rgb.pixels.end(), {v, v, v});
+  const Image rgb = as_rgb(grey);
   save_image(dir + "/pred/Tiny/x2/b.png", rgb, ImageFormat::PNG);
   fs::copy_file(dir + "/pred/Tiny/x2/a.png", dir + "/pred/Tiny/x2/z.png");
   REQUIRE(
@@ -907,22 +912,43 @@ TEST_CASE(
         std::string::npos);
   CHECK(log.find("--score: skipping " + dir + "/pred/Tiny/x2/z.png (no image of that name in " +
                  set + ")") != std::string::npos);
-  // A perfect output: its PSNR and the set's mean are infinite, said so, null in the JSON.
-  save_image(dir + "/pred/Tiny/x2/b.png", grey, ImageFormat::PNG);
-  save_image(
-      dir + "/pred/Tiny/x2/a.png",
-      [&] {
-        Image y = load_image(dir + "/pred/Tiny/x2/a.png");
-        const Plane hr = modcrop(y_channel_u8(load_image(set + "/a.png")), 2);
-        for (size_t k = 0; k < y.pixels.size(); ++k) y.pixels[k] = uint16_t(hr.v[k]);
-        return y;
-      }(),
-      ImageFormat::PNG);
+  // Perfect outputs: their PSNR and the set's mean are infinite, said so, null in the JSON.
+  for (const char* name : {"a", "b"})
+    save_image(
+        dir + "/pred/Tiny/x2/" + name + ".png",
+        [&] {
+          Image y = load_image(dir + "/pred/Tiny/x2/" + name + ".png");
+          const Plane hr = modcrop(y_channel_u8(load_image(set + "/" + name + ".png")), 2);
+          y.channels = 1;
+          y.pixels.assign(hr.v.begin(), hr.v.end());
+          return y;
+        }(),
+        ImageFormat::PNG);
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 2 --score " + dir +
                           "/pred --json " + dir + "/inf.json",
                       &log) == 0);
-  CHECK(log.find("Tiny x2 scored: a.png equal their ground truth after the shave, so the PSNR is "
-                 "infinite") != std::string::npos);
+  CHECK(
+      log.find("Tiny x2 scored: a.png and 1 more equal their ground truth after the shave, so the "
+               "PSNR is infinite") != std::string::npos);
+  // A set whose own image is a grey picture stored as RGB: its output so stored is no mistake.
+  const std::string grey_set = dir + "/GreyRGB";
+  fs::create_directories(grey_set);
+  save_image(grey_set + "/g.png", rgb, ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --data " + grey_set +
+                          " --scales 2 --save " + dir + "/pred",
+                      &log) == 0);
+  save_image(dir + "/pred/GreyRGB/x2/g.png", as_rgb(load_image(dir + "/pred/GreyRGB/x2/g.png")),
+             ImageFormat::PNG);
+  REQUIRE(
+      run_command(bin("vdsr_eval") + " --data " + grey_set + " --scales 2 --score " + dir + "/pred",
+                  &log) == 0);
+  CHECK(log.find("grey pictures stored as RGB") == std::string::npos);
+  // --bicubic and --score run no network: a precision asked for is said to have no effect.
+  REQUIRE(run_command(
+              bin("vdsr_eval") + " --bicubic --precision bf16 --data " + grey_set + " --scales 2",
+              &log) == 0);
+  CHECK(log.find("--precision bf16 has no effect with --bicubic: no network runs") !=
+        std::string::npos);
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/inf.json"))
             .at("results")
             .at(0)
@@ -992,98 +1018,145 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr -s 1 -i " + a + " -o " + dir + "/o.png", "--scale must be above 1"},
       {"vdsr_sr -s x2 -i " + a + " -o " + dir + "/o.png", "--scale: 'x2' is not a number"},
       {"vdsr_sr -g -1 -s 2.5 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
-       "is an SRCNN model for x3 (one model per scale); it cannot upscale x2.5: use a VDSR model, or -s 3"},
+       "is an SRCNN model for x3 (one model per scale); it cannot upscale x2.5: use a VDSR model, "
+       "or -s 3"},
       {"vdsr_sr -s 2 --width 30 -i " + a + " -o " + dir + "/o.png",
        "-s and --width 30 exclude each other: give a factor, or the output's size"},
-      {"vdsr_sr --height 0 -i " + a + " -o " + dir + "/o.png", "--height takes the output's size in pixels"},
-      {"vdsr_sr --width 2.5k -i " + a + " -o " + dir + "/o.png", "--width: '2.5k' is not an integer"},
-      {"vdsr_sr -g -1 --height 20 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir + "/o.png",
-       "is an SRCNN model (one model per scale); with --height 20 each image gets its own factor: give the model's "
+      {"vdsr_sr --height 0 -i " + a + " -o " + dir + "/o.png",
+       "--height takes the output's size in pixels"},
+      {"vdsr_sr --width 2.5k -i " + a + " -o " + dir + "/o.png",
+       "--width: '2.5k' is not an integer"},
+      {"vdsr_sr -g -1 --height 20 -m " + dir + "/srcnn_x3.safetensors -i " + a + " -o " + dir +
+           "/o.png",
+       "is an SRCNN model (one model per scale); with --height 20 each image gets its own factor: "
+       "give the model's "
        "with -s"},
-      {"vdsr_sr --bicubic --suffix x/y -i " + a + " -o " + dir + "/sfx", "--suffix 'x/y' may not hold a '/'"},
+      {"vdsr_sr --bicubic --suffix x/y -i " + a + " -o " + dir + "/sfx",
+       "--suffix 'x/y' may not hold a '/'"},
       {"vdsr_sr --bicubic -i " + dir + "/missing.png -o " + dir + "/o.png", "does not exist"},
       {"vdsr_sr --bicubic -i " + a + "/ -o " + dir + "/o.png", "is a file: drop the trailing '/'"},
       {"vdsr_sr --bicubic -i " + a + "// -o " + dir + "/o.png", "is a file: drop the trailing '/'"},
-      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/notes.txt/o.png", "notes.txt' is a file, not a folder"},
-      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/notes.txt/", "notes.txt' is a file, not a folder"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/notes.txt/o.png",
+       "notes.txt' is a file, not a folder"},
+      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/notes.txt/",
+       "notes.txt' is a file, not a folder"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},
-      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out.jpg", "is a folder, so its outputs go to a folder"},
+      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out.jpg",
+       "is a folder, so its outputs go to a folder"},
       {"vdsr_sr -g -1 -m " + dir + "/m.pth -i " + a + " -o " + dir + "/o.png", "is a PyTorch file"},
-      {"vdsr_sr -g -1 -m " + dir + "/notes.txt -i " + a + " -o " + dir + "/o.png", "truncated safetensors file"},
+      {"vdsr_sr -g -1 -m " + dir + "/notes.txt -i " + a + " -o " + dir + "/o.png",
+       "truncated safetensors file"},
       {"vdsr_sr --tile -3 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile"},
       {"vdsr_sr --bicubic -i", "needs a value"},
-      {"vdsr_sr -t 1 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile must be 0 (auto) or at least 16"},
-      {"vdsr_sr -t 8 --bicubic -i " + a + " -o " + dir + "/o.png", "for VDSR 20 pixels on a GPU, 56 on the CPU"},
+      {"vdsr_sr -t 1 --bicubic -i " + a + " -o " + dir + "/o.png",
+       "--tile must be 0 (auto) or at least 16"},
+      {"vdsr_sr -t 8 --bicubic -i " + a + " -o " + dir + "/o.png",
+       "for VDSR 20 pixels on a GPU, 56 on the CPU"},
       {"vdsr_eval -g -1 -m " + dir + "/srcnn_x3.safetensors --data " + samples + " --scales 2",
        "it cannot upscale x2: use its x2 model, or --scales 3"},
-      {"vdsr_eval -g -1 --table3 --data " + samples + " --models srcnn-x2=" + dir + "/srcnn_x3.safetensors",
+      {"vdsr_eval -g -1 --table3 --data " + samples + " --models srcnn-x2=" + dir +
+           "/srcnn_x3.safetensors",
        "that file is the SRCNN model for x3; give it as srcnn-x3= and the x2 model as srcnn-x2="},
       {"vdsr_eval --bicubic --data " + dir + "/one/Set," + dir + "/two/Set",
        "are both named 'Set' (a set is named by its folder)"},
-      {"vdsr_sr -t 99999999999 --bicubic -i " + a + " -o " + dir + "/o.png", "99999999999 is out of range"},
-      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/no/r.json", "does not exist"},
+      {"vdsr_sr -t 99999999999 --bicubic -i " + a + " -o " + dir + "/o.png",
+       "99999999999 is out of range"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/no/r.json",
+       "does not exist"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir, "is a folder"},
-      // --json never replaces an image, a model, a checkpoint, a log or any other file that is not JSON.
-      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + a, "names an image file (.png)"},
-      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/o.png", "names an image file"},
+      // --json never replaces an image, a model, a checkpoint, a log or any other file that is not
+      // JSON.
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + a,
+       "names an image file (.png)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/o.png",
+       "names an image file"},
       {"vdsr_eval --bicubic --data " + samples + " --json " + dir + "/m.safetensors",
        "names a model or checkpoint file (.safetensors)"},
-      // (--max-steps 1: were .jsonl ever accepted, the row would fail in seconds, not train for an hour)
-      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/tj --max-steps 1 --json " + dir + "/train.jsonl",
+      // (--max-steps 1: were .jsonl ever accepted, the row would fail in seconds, not train for an
+      // hour)
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/tj --max-steps 1 --json " + dir +
+           "/train.jsonl",
        "names a JSON Lines log file"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.ckpt",
        "names a model or checkpoint file (.ckpt)"},
-      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.pt", "names a model or checkpoint file (.pt)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.pt",
+       "names a model or checkpoint file (.pt)"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/m.mat",
        "names a model or checkpoint file (.mat)"},
       // The extension in any case.
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/M.SafeTensors",
        "names a model or checkpoint file (.safetensors)"},
-      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/T.JSONL", "names a JSON Lines log file (.jsonl)"},
+      {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/T.JSONL",
+       "names a JSON Lines log file (.jsonl)"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/notes.txt",
        "the file exists and is not a JSON report"},
-      {"vdsr_sr -g -1 -m " + a + " -i " + a + " -o " + dir + "/o.png", "is a PNG image, not a model"},
+      {"vdsr_sr -g -1 -m " + a + " -i " + a + " -o " + dir + "/o.png",
+       "is a PNG image, not a model"},
       {"vdsr_sr --bicubic " + a + " " + dir + "/o.png", "unexpected argument"},
-      {"vdsr_sr --bicubic --shard 0/0 -i " + a + " -o " + dir + "/o.png", "the number of shards must be at least 1"},
-      {"vdsr_sr --bicubic -j 1000:1:1 -i " + a + " -o " + dir + "/o.png", "each count must be 1..256"},
+      {"vdsr_sr --bicubic --shard 0/0 -i " + a + " -o " + dir + "/o.png",
+       "the number of shards must be at least 1"},
+      {"vdsr_sr --bicubic -j 1000:1:1 -i " + a + " -o " + dir + "/o.png",
+       "each count must be 1..256"},
       {"vdsr_eval --bicubic --scales 2 --data " + dir + "/g16", "has 16-bit samples"},
-      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t3 --depth 1", "--depth must be at least 2"},
-      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t3 --batch 0", "--batch must be at least 1, got 0"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t3 --depth 1",
+       "--depth must be at least 2"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t3 --batch 0",
+       "--batch must be at least 1, got 0"},
       {"vdsr_train -g -1 --train " + samples + " --out " + a, "cannot create the --out folder"},
-      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t4 --lr 1e309", "1e309 is out of range"},
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t4 --lr 1e309",
+       "1e309 is out of range"},
       {"vdsr_bench -g -1 --stages --reps 1", "needs a value (FOLDER), got the option --reps"},
       {"vdsr_bench -g -1 --image 0", "--image must be at least 1, got 0"},
       {"vdsr_bench -g -1 --impl cudnn", "--impl cudnn picks among the GPU rows"},
       {"vdsr_eval --bicubic --scales 2,3,2 --data " + dir, "--scales lists x2 twice"},
-      {"vdsr_sr -g \"\" --bicubic -i " + a + " -o " + dir + "/o.png", "option -g needs a value (N|-1|0,1), got an empty one"},
+      {"vdsr_eval --bicubic --scales 2 --data " + samples + "," + samples,
+       "--data " + samples + "," + samples + ": lists " + samples + " twice"},
+      {"vdsr_sr -g \"\" --bicubic -i " + a + " -o " + dir + "/o.png",
+       "option -g needs a value (N|-1|0,1), got an empty one"},
       {"vdsr_convert " + samples + "/../model/vdsr.safetensors " + dir, "is a folder"},
       {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
       {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
       {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t5 --val " + dir + "/missing",
        "validation set '" + dir + "/missing' is not a folder"},
-      {"vdsr_train -g -1 --train " + std::string(VDSR_SOURCE_DIR) + "/samples --out " + dir + "/t --batch 100000000",
+      {"vdsr_train -g -1 --train " + std::string(VDSR_SOURCE_DIR) + "/samples --out " + dir +
+           "/t --batch 100000000",
        "of host memory"},
-      {"vdsr_train -g -1 --train " + dir + " --out " + dir + "/t2 --optimizer rmsprop", "--optimizer must be"},
+      {"vdsr_train -g -1 --train " + dir + " --out " + dir + "/t2 --optimizer rmsprop",
+       "--optimizer must be"},
       {"vdsr_train -g -1 --resume " + dir + "/notes.txt", "notes.txt"},
       {"vdsr_bench -g -1 --reps -2", "--reps"},
       {"vdsr_bench -g -1 --train-batches 64,0", "--train-batches takes batches of at least 1"},
       {"vdsr_bench -g -1 --train-batches 64,x", "--train-batches"},
       {"vdsr_bench -g -1 --runs 0", "--runs must be at least 1"},
-      {"vdsr_bench -g -1 --runs 3", "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the GPU rows"},
-      {"vdsr_bench -g -1 --conv-batches 1,64", "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the GPU rows"},
-      {"vdsr_bench -g -1 --probes", "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the GPU rows"},
-      {"vdsr_bench -g -1 --conv-batches 1,-4", "--conv-batches takes batches of at least 1 patch, got -4"},
+      {"vdsr_bench -g -1 --runs 3",
+       "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs "
+       "are for the GPU rows"},
+      {"vdsr_bench -g -1 --conv-batches 1,64",
+       "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs "
+       "are for the GPU rows"},
+      {"vdsr_bench -g -1 --probes",
+       "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs "
+       "are for the GPU rows"},
+      {"vdsr_bench -g -1 --conv-batches 1,-4",
+       "--conv-batches takes batches of at least 1 patch, got -4"},
       {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
-      {"vdsr_convert - " + dir + "/x.safetensors", "'-' (a standard stream) is not one: give the file's path"},
-      {"vdsr_bench -g -1 --time-limit 30", "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},
-      {"vdsr_bench -g -1 --time-limit 2.5", "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},  // seconds need not be whole
-      {"vdsr_bench -g -1 --time-limit 0 --impl cudnn", "--impl cudnn picks among the GPU rows"},  // 0: no limit
-      {"vdsr_bench -g -1 --stages " + dir + " --time-limit 30", "--time-limit bounds the GPU op rows"},
-      {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999", "99999999999999999999 is out of range"},
-      {"vdsr_bench -g -1 --time-limit -1", "--time-limit must be 0 (no limit) or more seconds, got -1"},
+      {"vdsr_convert - " + dir + "/x.safetensors",
+       "'-' (a standard stream) is not one: give the file's path"},
+      {"vdsr_bench -g -1 --time-limit 30",
+       "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --time-limit 2.5",
+       "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},  // seconds need not be whole
+      {"vdsr_bench -g -1 --time-limit 0 --impl cudnn",
+       "--impl cudnn picks among the GPU rows"},  // 0: no limit
+      {"vdsr_bench -g -1 --stages " + dir + " --time-limit 30",
+       "--time-limit bounds the GPU op rows"},
+      {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999",
+       "99999999999999999999 is out of range"},
+      {"vdsr_bench -g -1 --time-limit -1",
+       "--time-limit must be 0 (no limit) or more seconds, got -1"},
       {"vdsr_bench -g -1 --nodes --time-limit 30", "--time-limit bounds the GPU op rows"},
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
       {"vdsr_bench -g -1 --pdl on", "--pdl sets how kernels are launched on a GPU"},
@@ -1095,36 +1168,50 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_train --batch ' 4' --print-config", "--batch: ' 4' is not an integer"},
       {"vdsr_train --lr 0x1p-3 --print-config", "--lr: '0x1p-3' is not a number"},
       {"vdsr_train --eps inf --print-config", "--eps: inf is not a finite number"},
-      {"vdsr_train --weight-decay nan --print-config", "--weight-decay: nan is not a finite number"},
+      {"vdsr_train --weight-decay nan --print-config",
+       "--weight-decay: nan is not a finite number"},
       {"vdsr_train --scales 2, --print-config", "--scales 2,: an empty item"},
       {"vdsr_train --scales 2,2 --print-config", "--scales lists x2 twice"},
-      {"vdsr_train --train " + samples + "," + samples + " --print-config", "lists " + samples + " twice"},
+      {"vdsr_train --train " + samples + "," + samples + " --print-config",
+       "lists " + samples + " twice"},
       {"vdsr_train --downscales 0.5,,0.7 --print-config", "--downscales 0.5,,0.7: an empty item"},
-      {"vdsr_train --resume '' --print-config", "option --resume needs a value (CKPT|auto), got an empty one"},
+      {"vdsr_train --resume '' --print-config",
+       "option --resume needs a value (CKPT|auto), got an empty one"},
       // --print-config prints a run's options: what a run refuses, it refuses.
       {"vdsr_train --lr -1 --print-config", "--lr must be positive, got -1"},
       {"vdsr_train --batch 0 --print-config", "--batch must be at least 1, got 0"},
-      {"vdsr_train --precision xyz --print-config", "--precision must be fp32, tf32 or bf16, got 'xyz'"},
-      {"vdsr_train --channels 100000 --print-config", "--channels must be at most 4096, got 100000"},
-      {"vdsr_train --depth 100000000 --print-config", "--depth must be at most 1000, got 100000000"},
+      {"vdsr_train --precision xyz --print-config",
+       "--precision must be fp32, tf32 or bf16, got 'xyz'"},
+      {"vdsr_train --channels 100000 --print-config",
+       "--channels must be at most 4096, got 100000"},
+      {"vdsr_train --depth 100000000 --print-config",
+       "--depth must be at most 1000, got 100000000"},
       // A model too large for the machine is named by its shape before anything is allocated.
-      {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/huge --depth 1000 --channels 4096",
+      {"vdsr_train -g -1 --train " + samples + " --out " + dir +
+           "/huge --depth 1000 --channels 4096",
        "--depth 1000 and --channels 4096 make a model of 150697119745 parameters"},
       {"vdsr_eval --bicubic --scales 2, --data " + samples, "--scales 2,: an empty item"},
-      {"vdsr_eval --score '' --data " + samples, "option --score needs a value (DIR), got an empty one"},
+      {"vdsr_eval --score '' --data " + samples,
+       "option --score needs a value (DIR), got an empty one"},
       {"vdsr_eval --table3 --models , --data " + samples, "--models ,: an empty item"},
-      {"vdsr_eval -g -1 --bicubic --precision xyz --data " + samples, "--precision must be fp32, tf32 or bf16"},
-      {"vdsr_sr --bicubic --precision xyz -i " + a + " -o " + dir + "/o.png", "--precision must be fp32, tf32 or bf16"},
-      {"vdsr_sr -m '' -i " + a + " -o " + dir + "/o.png", "option -m needs a value (FILE), got an empty one"},
+      {"vdsr_eval -g -1 --bicubic --precision xyz --data " + samples,
+       "--precision must be fp32, tf32 or bf16"},
+      {"vdsr_sr --bicubic --precision xyz -i " + a + " -o " + dir + "/o.png",
+       "--precision must be fp32, tf32 or bf16"},
+      {"vdsr_sr -m '' -i " + a + " -o " + dir + "/o.png",
+       "option -m needs a value (FILE), got an empty one"},
       {"vdsr_sr --bicubic -g 0, -i " + a + " -o " + dir + "/o.png", "--gpu 0,: an empty item"},
       {"vdsr_sr --bicubic --shard 0/99999999999999999999 -i " + samples + " -o " + dir + "/sh",
        "--shard count: 99999999999999999999 is out of range"},
       {"vdsr_bench -g -1 -s 3", "--scale: for --stages FOLDER, which was not given"},
-      {"vdsr_bench -g -1 --images 2 --net-rate 5", "--images,--net-rate: for --stages FOLDER, which was not given"},
+      {"vdsr_bench -g -1 --images 2 --net-rate 5",
+       "--images,--net-rate: for --stages FOLDER, which was not given"},
       {"vdsr_bench -g -1 --gemm 64", "--gemm and --no-hd-convs are for the GPU rows"},
       {"vdsr_bench -g -1 --nodes --no-hd-convs", "--no-hd-convs: for the GPU op rows"},
-      {"vdsr_bench -g -1 --stages " + samples + " --net-rate inf", "--net-rate: inf is not a finite number"},
-      {"vdsr_convert " + dir + "/srcnn_x3.safetensors " + a, "OUT " + a + ": name the output .safetensors"},
+      {"vdsr_bench -g -1 --stages " + samples + " --net-rate inf",
+       "--net-rate: inf is not a finite number"},
+      {"vdsr_convert " + dir + "/srcnn_x3.safetensors " + a,
+       "OUT " + a + ": name the output .safetensors"},
       {"vdsr_convert '' " + dir + "/c.safetensors", "IN needs a file name"},
       {"vdsr_convert " + dir + "/notes.mat " + dir + "/c.safetensors",
        "notes.mat: named .mat, but it is not a MATLAB file"},

@@ -113,6 +113,28 @@ TEST_CASE("y_channel_u8 is MATLAB's uint8 rgb2ycbcr Y") {
   }
 }
 
+TEST_CASE("rgb_with_equal_channels: three channels alike in every pixel, nothing else") {
+  Image grey = random_image(5, 4, 1, 8, 3);
+  Image rgb;
+  rgb.width = grey.width;
+  rgb.height = grey.height;
+  rgb.channels = 3;
+  rgb.bits = 8;
+  for (const auto v : grey.pixels) rgb.pixels.insert(rgb.pixels.end(), {v, v, v});
+  CHECK(vdsr::rgb_with_equal_channels(rgb));
+  rgb.pixels.back() = uint16_t(rgb.pixels.back() ^ 1);  // B alone differs in one pixel
+  CHECK(!vdsr::rgb_with_equal_channels(rgb));
+  rgb.pixels.back() = uint16_t(rgb.pixels.back() ^ 1);
+  rgb.pixels[1] = uint16_t(rgb.pixels[1] ^ 1);  // G alone differs
+  CHECK(!vdsr::rgb_with_equal_channels(rgb));
+  // A grey image (one channel, or grey and alpha) is not RGB, however flat.
+  CHECK(!vdsr::rgb_with_equal_channels(grey));
+  Image flat = grey;
+  std::fill(flat.pixels.begin(), flat.pixels.end(), uint16_t(7));
+  CHECK(!vdsr::rgb_with_equal_channels(flat));
+  CHECK(!vdsr::rgb_with_equal_channels(random_image(5, 4, 2, 8, 4)));
+}
+
 TEST_CASE("rgb_to_ycbcr and ycbcr_to_rgb") {
   SECTION("8-bit round trip is exact") {
     Image img = random_image(64, 48, 3, 8, 7);

@@ -683,7 +683,15 @@ TEST_CASE("value parsers take a value as written or refuse it, and doubles print
   CHECK(vdsr::format_double(0.1) == "0.1");
   CHECK(vdsr::format_double(1e-4) == "0.0001");
   CHECK(vdsr::format_double(0) == "0");
-  for (const double v : {0.1, 1.0 / 3.0, 2e-3 * 3, 1e-300, 123456789.125, -0.7})
+  // Whole numbers as written (%g alone wrote 20 as "2e+01"); the exponent form past 17 digits.
+  CHECK(vdsr::format_double(20) == "20");
+  CHECK(vdsr::format_double(100) == "100");
+  CHECK(vdsr::format_double(-1000) == "-1000");
+  CHECK(vdsr::format_double(1e20) == "1e+20");
+  CHECK(vdsr::format_double(2.5e-7) == "2.5e-07");
+  CHECK(vdsr::format_double(0.1 + 0.2) == "0.30000000000000004");  // all 17 digits
+  for (const double v :
+       {0.1, 1.0 / 3.0, 2e-3 * 3, 1e-300, 123456789.125, -0.7, 999.9999999, 1e16 + 2})
     CHECK(std::strtod(vdsr::format_double(v).c_str(), nullptr) == v);
 }
 

@@ -421,6 +421,14 @@ TEST_CASE("bad files are rejected with the file named") {
     check_rejects([&] { vdsr::load_image(dir + "/64.png", small); }, dir + "/64.png", "exceeds the limits");
     small.max_pixels = 4096;
     CHECK(vdsr::load_image(dir + "/64.png", small).width == 64);
+    // Each side is held to the limit on its own: one pixel wide or high, too long the other way.
+    for (const auto& [w, h] : {std::pair{1, 65536}, std::pair{65536, 1}}) {
+      vdsr::ImageInfo thin;
+      thin.width = w;
+      thin.height = h;
+      check_rejects([&] { vdsr::check_image_limits(thin, "thin.png"); }, "thin.png",
+                    "exceeds the limits");
+    }
   }
   SECTION("corrupt PNG header fields") {
     write_bytes(dir + "/zero.png", make_png(0, 5, 8, 2, {0}));

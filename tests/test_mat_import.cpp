@@ -4,6 +4,7 @@
 // variable named; vdsr_convert with the source's sha256; SHA-256 test vectors. Writing
 // (model/mat_export.h): the same layout as this file's own writer, variable for variable; the
 // authors' SRCNN release written back as it came; vdsr_convert IN OUT.mat.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -334,6 +335,12 @@ TEST_CASE("vdsr_convert IN OUT.mat: our model into the release's layout and back
   INFO(log);
   CHECK(log.find("the VDSR release's layout") != std::string::npos);
   CHECK(load_weights(dir + "/m.MAT").params == params);
+  // libmatio writes into a folder of ours, which goes with it: only the file is left.
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  CHECK(names == std::vector<std::string>{"m.MAT", "m.safetensors"});
   std::ofstream(dir + "/a_file") << "x";
   REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + dir + "/a_file/m.mat", &log) == 1);
   CHECK(log.find("a_file") != std::string::npos);

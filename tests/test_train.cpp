@@ -500,6 +500,12 @@ TEST_CASE("a run removes the checkpoint temporaries of this host's dead processe
   const std::string other = dir + "/run/checkpoint.safetensors.tmp.some-other-host." + std::to_string(dead) + ".0";
   // Of a temporary's shape, but not of a file the run writes: a user's.
   const std::string users = dir + "/run/notes.txt.tmp." + temporary_host_tag() + "." + std::to_string(dead) + ".0";
+  // Each of the run's own four files.
+  std::vector<std::string> ours;
+  for (const char* name : {"train.jsonl", "curve.svg", "vdsr.safetensors"})
+    ours.push_back(dir + "/run/" + name + ".tmp." + temporary_host_tag() + "." +
+                   std::to_string(dead) + ".0");
+  for (const auto& f : ours) std::ofstream(f) << "partial";
   for (const auto& f : {stale, other, users}) std::ofstream(f) << "partial";
   TrainOptions o = test::tiny_train(hr, dir + "/run");
   o.max_steps = 1;
@@ -508,6 +514,7 @@ TEST_CASE("a run removes the checkpoint temporaries of this host's dead processe
     run_training(o);
   }
   CHECK_FALSE(fs::exists(stale));
+  for (const auto& f : ours) CHECK_FALSE(fs::exists(f));
   CHECK(fs::exists(other));  // another host's process may be writing it now
   CHECK(fs::exists(users));
 }
@@ -991,7 +998,9 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
            {"batch", "0", "--batch must be at least 1, got 0"},
            {"optimizer", "foo", "--optimizer must be sgd, adam or adamw, got 'foo'"},
            {"lr", "nan", "checkpoint config lr: nan is not a finite number"},
-           {"batch", "4294967300", "checkpoint config batch: 4294967300 is out of range"}}) {
+           {"batch", "4294967300", "checkpoint config batch: 4294967300 is out of range"},
+           {"patch", "4294967337", "checkpoint config patch: 4294967337 is out of range"},
+           {"scales", "5", "outside 2..4"}}) {
     INFO(key << " = " << value);
     LoadedCheckpoint ck = load_checkpoint(ckpt, Device::cpu());
     ck.state.config[key] = value;

@@ -367,6 +367,15 @@ TEST_CASE(
   CHECK_THAT(said, Contains("metadata depth=\"20\" but the tensors give 19 layers: is "
                             "'residual_layer.17.conv.weight' missing? Using the tensors"));
   CHECK(said.find("warning") == said.rfind("warning"));  // one warning, not the generic one too
+  // A depth past int's range is no depth of ours (it is not read as one), and a depth the tensors
+  // give is no gap.
+  torch.metadata["depth"] = "9999999999";
+  CHECK(convert(torch, dir, "huge").find("residual_layer.17.conv.weight") == std::string::npos);
+  SafeTensors whole = torch;
+  whole.add_f32("residual_layer.17.conv.weight", {64, 64, 3, 3},
+                params.data() + layers[18].w_offset);
+  whole.metadata["depth"] = "20";
+  CHECK(convert(whole, dir, "whole").find("warning") == std::string::npos);
   torch.metadata.clear();
   CHECK_THAT(
       convert(torch, dir, "t"),
@@ -406,6 +415,20 @@ TEST_CASE(
   CHECK(w.metadata.at("source_format") == "safetensors");
   CHECK(w.metadata.at("channels") == "4");
   CHECK(w.metadata.count("config.lr") == 0);
+  // An EMA of 0 is none: the raw weights are all there is; a run that averages says so.
+  st.metadata["config.ema"] = "0";
+  (void)convert(st, dir, "ema0");
+  CHECK(vdsr::load_weights(dir + "/ema0.out.safetensors").metadata.at("weights") ==
+        "raw (a checkpoint's)");
+  st.metadata["config.ema"] = "0.999";
+  (void)convert(st, dir, "ema");
+  CHECK(vdsr::load_weights(dir + "/ema.out.safetensors").metadata.at("weights") ==
+        "raw (a checkpoint's; its run averages them, ema 0.999)");
+  // A checkpoint's run state (its epoch's record awaiting validation) is not the weights'.
+  st.metadata["state.epoch_record"] = "{}";
+  (void)convert(st, dir, "pending");
+  CHECK(vdsr::load_weights(dir + "/pending.out.safetensors").metadata.count("state.epoch_record") ==
+        0);
   std::filesystem::remove_all(dir);
 }
 
@@ -567,5 +590,13 @@ TEST_CASE("weights: file-level safetensors errors surface through load_weights")
   std::filesystem::resize_file(path, std::filesystem::file_size(path) - 4);
   CHECK_THAT(error_of([&] { vdsr::load_weights(path); }),
              Contains(path) && Contains("'layers.2.bias'"));
+  // A .mat name that is no file (missing, or a folder) is said as such, not as a file of the wrong
+  // format.
+  std::filesystem::create_directories(dir + "/folder.mat");
+  for (const std::string& missing : {dir + "/missing.mat", dir + "/folder.mat"}) {
+    const std::string said = error_of([&] { vdsr::load_weights(missing); });
+    CHECK_THAT(said, Contains(missing));
+    CHECK(said.find("named .mat") == std::string::npos);
+  }
   std::filesystem::remove_all(dir);
 }

@@ -288,9 +288,27 @@ TEST_CASE("ranks started unlike are refused at the start in words and only rank 
                           test::kTinyTrainFlags + " --train " + more + " --out " + dir + "/b",
                       &log) != 0);
   CHECK_THAT(log, Catch::Contains("they differ in images (this rank: 4), patches (this rank: "));
-  // One copy of --print-config, and the rank count in the run's records.
-  REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --print-config", &log) == 0);
+  // Another --max-steps would leave one rank waiting at the step the other stopped after.
+  REQUIRE(run_command(run1 + train_cmd(dir + "/m") + " --max-steps 2 : -np 1 " +
+                          train_cmd(dir + "/m") + " --max-steps 3",
+                      &log) != 0);
+  CHECK_THAT(log, Catch::Contains("they differ in max_steps (this rank: 2)"));
+  // Paths may differ: each rank its own copy of --init-from's file.
+  REQUIRE(run_command(train_cmd(dir + "/w") + " --epochs 0", &log) == 0);
+  fs::copy_file(dir + "/w/vdsr.safetensors", dir + "/copy.safetensors");
+  REQUIRE(run_command(run1 + train_cmd(dir + "/i") + " --max-steps 1 --init-from " + dir +
+                          "/w/vdsr.safetensors : -np 1 " + train_cmd(dir + "/i") +
+                          " --max-steps 1 --init-from " + dir + "/copy.safetensors",
+                      &log) == 0);
+  // One copy of --print-config and of the command line's warnings, and the rank count in the run's
+  // records.
+  const std::string loud = bin("vdsr_train") + std::string(test::kTinyTrainFlags).substr(3) +
+                           " --train " + VDSR_SOURCE_DIR + "/samples --out " + dir + "/c";
+  REQUIRE(run_command(run2 + loud + " --clip 0.5 --clip 0.4 --print-config", &log) == 0);
   CHECK(log.find("batch=") == log.rfind("batch="));
+  const size_t twice = log.find("--clip is given more than once");
+  CHECK(twice != std::string::npos);
+  CHECK(log.find("--clip is given more than once", twice + 1) == std::string::npos);
   REQUIRE(run_command(run2 + train_cmd(dir + "/c") + " --json " + dir + "/c.json", &log) == 0);
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/c.json")).at("ranks") == 2);
   CHECK(load_weights(dir + "/c/vdsr.safetensors").metadata.at("ranks") == "2");
@@ -308,6 +326,9 @@ TEST_CASE("ranks started unlike are refused at the start in words and only rank 
   CHECK_THAT(log, Catch::Contains("VDSR_COLLECTIVE=bogus is not one of auto, nccl, mpi"));
   REQUIRE(run_command("VDSR_COLLECTIVE=nccl " + run2 + train_cmd(dir + "/f"), &log) != 0);
   CHECK_THAT(log, Catch::Contains("VDSR_COLLECTIVE=nccl, but the ranks train on the CPU"));
+  // One process has no collective, so any valid choice is no conflict there.
+  REQUIRE(run_command("VDSR_COLLECTIVE=nccl " + train_cmd(dir + "/g") + " --max-steps 1", &log) ==
+          0);
   fs::remove_all(dir);
 }
 
