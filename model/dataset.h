@@ -45,6 +45,9 @@ class TrainingSet {
   int64_t count() const { return count_; }
   int patch() const { return patch_; }
   const DatasetStats& stats() const { return stats_; }
+  // The HR patches' bytes, [count][patch][patch] (the inputs are made from them): what ranks
+  // compare to know they train on the same pixels.
+  const std::vector<uint8_t>& target_patches() const { return target_; }
 
   // Copies the patches idx[0..n) into x and y, each [n][patch][patch] float32 in [0, 1].
   void fill_batch(const std::vector<int64_t>& idx, float* x, float* y) const;

@@ -259,7 +259,7 @@ class TrainRun {
   void assemble(Batches& b, int64_t step);
   [[noreturn]] void fail_nonfinite(int64_t bad);
   void check_epoch_record() const;
-  void check_ranks_agree();
+  void check_ranks_agree(const TrainingSet& set);
   void check_replicas();
   nlohmann::json training_record(int64_t e, const StepOptions& so) const;
   void report_epoch(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
@@ -327,7 +327,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
                            : ""));
 
   if (!state.epoch_record.empty()) check_epoch_record();
-  check_ranks_agree();
+  check_ranks_agree(set);
   check_replicas();
   if (!lead) return;
   epoch_records = trim_log(log_path, start_step);
@@ -423,16 +423,22 @@ void TrainRun::check_epoch_record() const {
 // Every rank must run the same command on the same data: a rank with another --epochs,
 // --log-every or training set would wait forever in a collective the others never reach, and one
 // with another --lr or --batch would train something else. Compared once, before the first step,
-// item by item (the options as the checkpoint records them, the training set's counts, the step
-// each starts from), each item that differs named with this rank's value. Paths may differ (a
-// node's own copy of the data).
-void TrainRun::check_ranks_agree() {
+// item by item (the options as the checkpoint records them, the training set's counts and a digest
+// of its pixels, the step each starts from), each item that differs named with this rank's value.
+// Paths may differ (a node's own copy of the data). The pixels matter apart: the ranks average
+// their gradients, so weights never show that one rank's copy of an image differs.
+void TrainRun::check_ranks_agree(const TrainingSet& set) {
   if (coll.size() == 1) return;
   std::vector<std::pair<std::string, std::string>> items;
   for (const auto& [key, value] : state.config)
     if (key != "train" && key != "val" && key != "init_from") items.emplace_back(key, value);
   items.emplace_back("max_steps", std::to_string(o.max_steps));
   items.emplace_back("the step it starts from", std::to_string(start_step));
+  const std::vector<uint8_t>& pixels = set.target_patches();
+  char pixel_digest[32];
+  std::snprintf(pixel_digest, sizeof pixel_digest, "digest %013llx",
+                static_cast<unsigned long long>(digest52(pixels.data(), pixels.size())));
+  items.emplace_back("the training patches' pixels", pixel_digest);
   items.emplace_back("the checkpoint's unscored epoch",
                      state.epoch_record.empty() ? "" : std::to_string(state.epoch));
   // First which items: every rank must reduce arrays of one length (another build may record other
@@ -463,15 +469,16 @@ void TrainRun::check_ranks_agree() {
       differ.empty(),
       "the ranks were not started alike; they differ in "
           << differ
-          << ". Every rank must run the same command line on the same training images (patches and "
-             "images count them), and a resumed run must find the same checkpoint on every rank "
-             "(an --out every rank sees, or --resume FILE)");
+          << ". Every rank must run the same command line on the same training images (their "
+             "counts "
+             "and pixels are compared), and a resumed run must find the same checkpoint on every "
+             "rank (an --out every rank sees, or --resume FILE)");
 }
 
 // Every rank holds the same weights (they apply the same averaged gradient from the same start):
-// checked at the start and at every epoch's end on a digest of the weights' bytes. After
-// check_ranks_agree, a difference means the ranks' training images differ in content (same counts),
-// or a fault of ours.
+// checked at the start and at every epoch's end on a digest of the weights' bytes. At the start a
+// difference means the ranks start from different files (--init-from copies or checkpoints with
+// other contents); later, that their machines compute the step differently, or a fault of ours.
 void TrainRun::check_replicas() {
   if (coll.size() == 1) return;
   const std::vector<float> w = model->weights().params;
@@ -480,10 +487,13 @@ void TrainRun::check_replicas() {
   coll.max(v, 2);
   VDSR_USER_CHECK(v[0] == -v[1],
                   "the ranks' weights differ at step "
-                      << state.step << ": every rank applies the same averaged gradient, so they "
-                      << "trained on different data (the same image counts, other pixels: every "
-                      << "rank's --train folders must hold the same files) or this is a fault of "
-                      << "vdsr_train (please report it)");
+                      << state.step
+                      << (state.step == start_step
+                              ? ": they start from files with other contents (each rank's copy of "
+                                "--init-from's file or of the checkpoint must be the same file)"
+                              : ", though every rank applies the same averaged gradient: their "
+                                "machines compute the step differently (another CPU instruction "
+                                "set or GPU) or this is a fault of vdsr_train (please report it)"));
 }
 
 void TrainRun::assemble(Batches& b, int64_t step) {

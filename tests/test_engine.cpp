@@ -365,15 +365,23 @@ TEST_CASE("AtomicFile: writes the content under the final name") {
   fs::remove_all(dir);
 }
 
-// The child of the test below (hidden from a plain run): writes a file half way and a tracked
-// scratch folder with a file in it, then a signal ends it; with VDSR_SIGNAL_TEST_IGNORE the signal
-// was ignored from the start and the process goes on.
+// The child of the test below (hidden from a plain run): writes and removes more files than there
+// are tracking slots (each freed with its file), writes a file half way and a tracked scratch
+// folder with a file in it, then the signal VDSR_SIGNAL_TEST_SIGNAL ends it; with
+// VDSR_SIGNAL_TEST_IGNORE the signal was ignored from the start and the process goes on.
 TEST_CASE("a process killed while it writes", "[.signal_child]") {
   const char* dir = std::getenv("VDSR_SIGNAL_TEST_DIR");
   REQUIRE(dir != nullptr);
+  const char* which = std::getenv("VDSR_SIGNAL_TEST_SIGNAL");
+  const int sig = which != nullptr ? std::atoi(which) : SIGTERM;
   const bool ignore = std::getenv("VDSR_SIGNAL_TEST_IGNORE") != nullptr;
-  if (ignore) std::signal(SIGTERM, SIG_IGN);
+  if (ignore) std::signal(sig, SIG_IGN);
   remove_temporaries_on_signals();
+  for (int i = 0; i < 300; ++i) {
+    const std::string done = std::string(dir) + "/done" + std::to_string(i % 3) + ".bin";
+    write_file_atomic(done, "x", 1);
+    fs::remove(done);
+  }
   AtomicFile f(std::string(dir) + "/out.bin");
   f.write("half", 4);
   const std::string scratch = std::string(dir) + "/out.mat.matio.AbC123";
@@ -383,7 +391,7 @@ TEST_CASE("a process killed while it writes", "[.signal_child]") {
   std::ofstream(std::string(dir) + "/keep.txt") << "the user's";
   const int slots[3] = {track_temporary(scratch), track_temporary(scratch + "/model.mat"),
                         track_temporary(std::string(dir) + "/keep.txt")};
-  std::raise(SIGTERM);
+  std::raise(sig);
   for (const int slot : slots) untrack_temporary(slot);
   std::exit(ignore ? 7 : 0);  // only with the signal ignored
 }
@@ -395,12 +403,16 @@ TEST_CASE(
   std::string log;
   const std::string child =
       "VDSR_SIGNAL_TEST_DIR=" + dir + " " + test::bin("test_engine") + " '[.signal_child]'";
-  const int rc = test::run_command(child, &log);
-  INFO(log);
-  CHECK((rc == 128 + SIGTERM || rc == -1));  // the shell's status for it, or the signal itself
-  CHECK(fs::exists(dir + "/keep.txt"));
-  fs::remove(dir + "/keep.txt");
-  CHECK(fs::is_empty(dir));
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    INFO("signal " << sig);
+    const int rc =
+        test::run_command("VDSR_SIGNAL_TEST_SIGNAL=" + std::to_string(sig) + " " + child, &log);
+    INFO(log);
+    CHECK((rc == 128 + sig || rc == -1));  // the shell's status for it, or the signal itself
+    CHECK(fs::exists(dir + "/keep.txt"));
+    fs::remove(dir + "/keep.txt");
+    CHECK(fs::is_empty(dir));
+  }
   // A signal the process was started ignoring (nohup) stays ignored: it goes on.
   REQUIRE(test::run_command("VDSR_SIGNAL_TEST_IGNORE=1 " + child, &log) == 7);
   CHECK(fs::exists(dir + "/out.mat.matio.AbC123/model.mat"));
@@ -673,6 +685,8 @@ TEST_CASE("value parsers take a value as written or refuse it, and doubles print
   for (const char* bad : {"", "a,", ",a", "a,,b"})
     CHECK_THAT(error_of([&] { vdsr::parse_list(bad, "--train", true); }), Catch::Contains("--train"));
   CHECK_THAT(error_of([] { vdsr::parse_list("a,b,a", "--train", true); }), Catch::Contains("lists a twice"));
+  CHECK_THAT(error_of([] { vdsr::parse_list("", "--train", true); }),
+             Catch::Contains("--train: empty list"));
   CHECK(vdsr::parse_list("a,a", "--crop", false).size() == 2);
   CHECK(vdsr::parse_int_list("4,4", 0, 9, "--crop") == std::vector<int>{4, 4});
   CHECK_THAT(error_of([] { vdsr::parse_int_list("2,", 0, 9, "--crop"); }), Catch::Contains("an empty item"));

@@ -1051,6 +1051,10 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(base + " --out " + dir + "/link", &log) == 1);
   CHECK(log.find(hr + "/dead.png is a broken symbolic link") != std::string::npos);
   fs::remove(hr + "/dead.png");
+  // A broken link to what is no image is not the set's: the run goes on without it.
+  fs::create_symlink(dir + "/nowhere.txt", hr + "/notes.txt");
+  REQUIRE(run_command(base + " --out " + dir + "/notes --max-steps 1", &log) == 0);
+  fs::remove(hr + "/notes.txt");
 }
 
 TEST_CASE("vdsr_train maps each optimiser and schedule flag to its own option") {

@@ -199,6 +199,11 @@ TEST_CASE("weights: a checkpoint loads as weights and its optim/state tensors ar
         convert(st, dir, "ckpt"),
         Contains("tensors optim.* / state.* are a checkpoint's state, but the metadata has no"));
     CHECK(same_bits(vdsr::load_weights(dir + "/ckpt.out.safetensors").params, params));
+    // The run state alone marks it too (an SGD checkpoint without its momentum, say).
+    SafeTensors state_only = our_tensors(cfg, params);
+    state_only.add("state.step", step);
+    CHECK_THAT(convert(state_only, dir, "state_only"),
+               Contains("tensors optim.* / state.* are a checkpoint's state"));
     std::filesystem::remove_all(dir);
   }
   SECTION("another kind is not a checkpoint either") {

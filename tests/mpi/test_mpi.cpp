@@ -21,6 +21,7 @@
 #include "engine/collective.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "image/image_io.h"
 #include "model/checkpoint.h"
 #include "model/trainer.h"
 #include "model/weights_io.h"
@@ -288,6 +289,21 @@ TEST_CASE("ranks started unlike are refused at the start in words and only rank 
                           test::kTinyTrainFlags + " --train " + more + " --out " + dir + "/b",
                       &log) != 0);
   CHECK_THAT(log, Catch::Contains("they differ in images (this rank: 4), patches (this rank: "));
+  // The same counts, other pixels: the averaged gradients would hide it, the pixels' digest does
+  // not.
+  const std::string altered = dir + "/altered";
+  fs::create_directories(altered);
+  for (const auto& e : fs::directory_iterator(std::string(VDSR_SOURCE_DIR) + "/samples"))
+    if (e.path().extension() == ".png") fs::copy_file(e.path(), altered / e.path().filename());
+  Image img = load_image(altered + "/butterfly_x0.5.png");
+  for (auto& v : img.pixels) v = uint16_t(255 - v);
+  save_image(altered + "/butterfly_x0.5.png", img, ImageFormat::PNG);
+  REQUIRE(run_command(run1 + train_cmd(dir + "/r") + " --epochs 1 : -np 1 " + bin("vdsr_train") +
+                          test::kTinyTrainFlags + " --train " + altered + " --out " + dir +
+                          "/r --epochs 1",
+                      &log) != 0);
+  CHECK_THAT(log,
+             Catch::Contains("they differ in the training patches' pixels (this rank: digest "));
   // Another --max-steps would leave one rank waiting at the step the other stopped after.
   REQUIRE(run_command(run1 + train_cmd(dir + "/m") + " --max-steps 2 : -np 1 " +
                           train_cmd(dir + "/m") + " --max-steps 3",
@@ -300,6 +316,16 @@ TEST_CASE("ranks started unlike are refused at the start in words and only rank 
                           "/w/vdsr.safetensors : -np 1 " + train_cmd(dir + "/i") +
                           " --max-steps 1 --init-from " + dir + "/copy.safetensors",
                       &log) == 0);
+  // Copies of --init-from's file whose contents differ: the weights part at the start, in words.
+  REQUIRE(run_command(train_cmd(dir + "/w6") + " --epochs 0 --seed 6", &log) == 0);
+  REQUIRE(run_command(run1 + train_cmd(dir + "/j") + " --max-steps 1 --init-from " + dir +
+                          "/w/vdsr.safetensors : -np 1 " + train_cmd(dir + "/j") +
+                          " --max-steps 1 --init-from " + dir + "/w6/vdsr.safetensors",
+                      &log) != 0);
+  CHECK_THAT(log,
+             Catch::Contains(
+                 "the ranks' weights differ at step 0: they start from files with other contents"));
+  CHECK(log.find("trainer.cpp") == std::string::npos);
   // One copy of --print-config and of the command line's warnings, and the rank count in the run's
   // records.
   const std::string loud = bin("vdsr_train") + std::string(test::kTinyTrainFlags).substr(3) +
