@@ -470,9 +470,8 @@ void TrainRun::check_ranks_agree(const TrainingSet& set) {
       "the ranks were not started alike; they differ in "
           << differ
           << ". Every rank must run the same command line on the same training images (their "
-             "counts "
-             "and pixels are compared), and a resumed run must find the same checkpoint on every "
-             "rank (an --out every rank sees, or --resume FILE)");
+             "counts and pixels are compared), and a resumed run must find the same checkpoint on "
+             "every rank (an --out every rank sees, or --resume FILE)");
 }
 
 // Every rank holds the same weights (they apply the same averaged gradient from the same start):
@@ -632,8 +631,8 @@ bool TrainRun::epoch_report(const std::vector<ValSet>& val, const Batches& b, Bu
   if (ema) model->swap_weights_with_ema();
   if (!val_text) {
     log_info("a stop request cut epoch " + std::to_string(epoch) +
-             "'s validation short; the checkpoint " +
-             "holds the epoch, and the resumed run scores it first");
+             "'s validation short; the checkpoint holds the epoch, and the resumed run scores it "
+             "first");
     return false;
   }
   if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
