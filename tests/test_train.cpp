@@ -1,7 +1,8 @@
 // The trainer (model/trainer.h, tools/vdsr_train.cpp) on tiny CPU configs: exact resume from a
 // mid-epoch checkpoint (in-process and across three processes), the non-finite stop keeping the
-// last good checkpoint byte for byte, atomic checkpoints, Ctrl-C writing a checkpoint that resumes,
-// the JSONL log and SVG curve, resume option conflicts, and --init-from (fine-tuning).
+// last good checkpoint byte for byte, atomic checkpoints, Ctrl-C writing a checkpoint that resumes
+// (and cutting an epoch's validation short, which the resumed run then does), the JSONL log and
+// SVG curve, resume option conflicts, and --init-from (fine-tuning).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -252,7 +253,7 @@ TEST_CASE(
   CHECK(std::stod(load_weights(dir + "/slot/vdsr.safetensors").metadata.at("train_seconds")) >=
         1000.0);
 
-  // A record that is not the checkpoint's epoch is the file's fault, said in words.
+  // A record of another epoch, or without one of its numbers, is the file's fault, said in words.
   SafeTensors st = read_safetensors(dir + "/part10/checkpoint.safetensors");
   const std::string fields = "\"record\": \"epoch\", \"lr\": 0.01, \"data_ms\": 1, \"step_ms\": 1";
   for (const std::string& bad :
