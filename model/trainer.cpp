@@ -800,8 +800,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   check_batch_memory(o, run.model->precision(), batch);
   Batches batches(o, set, *coll);
   guard.armed = false;
-  TrainResult res;
-  res.loss = NAN;
+  TrainResult res;  // its loss: the checkpoint state's last one, set by stop()
   Progress progress("training", std::max<int64_t>(0, run.end_step - run.start_step) * o.batch, "patch");
   const size_t area = size_t(o.data.patch) * size_t(o.data.patch);
   Buffer probe_out(o.device, size_t(std::min<int64_t>(batch, kProbePatches)) * area * sizeof(float));
@@ -817,7 +816,6 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     const bool epoch_end = run.state.step % run.iters == 0;
     if (log_point || epoch_end) {
       const StepStats st = run.agree(hooks);
-      res.loss = st.loss;
       if (log_point) run.log_step(e, so, st, progress);
       if (epoch_end) run.end_epoch(e, so, st, val, batches, probe_out, hooks);
     }
