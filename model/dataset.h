@@ -1,7 +1,7 @@
-// The training set (docs/training.md): HR images from folders, their Y per the evaluation protocol, the
-// 8 rotations/flips (and optional down-scaling factors) applied to each image before anything
-// else, as the paper's generation script does, then for each scale: modcrop, MATLAB bicubic down
-// and up (image/eval_protocol.h), and size x size patches every `stride` pixels of the (input,
+// The training set (docs/training.md): HR images from folders, their Y per the evaluation protocol,
+// the 8 rotations/flips (and optional down-scaling factors) applied to each image before anything
+// else, as the public ports' generation scripts do, then for each scale: modcrop, MATLAB bicubic
+// down and up (image/eval_protocol.h), and size x size patches every `stride` pixels of the (input,
 // HR) pair. Inputs are stored as float32 (the bicubic result, not rounded), targets as the 8-bit HR
 // Y (exact: HR Y is an integer), so the full 291-image set with 8 augmentations (433,536 patches
 // of 41 x 41 at scales 2, 3, 4) takes 3.64 GB (docs/training.md, "Measurements: the 291 set").

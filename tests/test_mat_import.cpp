@@ -3,9 +3,13 @@
 // into our layout bit for bit and run; files that are not models refused with the file and the
 // variable named; vdsr_convert with the source's sha256; SHA-256 test vectors. Writing
 // (model/mat_export.h): the same layout as this file's own writer, variable for variable; the
-// authors' SRCNN release written back as it came; vdsr_convert IN OUT.mat.
+// authors' SRCNN release written back as it came; vdsr_convert IN OUT.mat, and the scratch it
+// leaves none of when a signal ends it mid-write.
+#include <sys/wait.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -344,6 +348,36 @@ TEST_CASE("vdsr_convert IN OUT.mat: our model into the release's layout and back
   std::ofstream(dir + "/a_file") << "x";
   REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + dir + "/a_file/m.mat", &log) == 1);
   CHECK(log.find("a_file") != std::string::npos);
+}
+
+TEST_CASE(
+    "vdsr_convert OUT.mat ended by SIGTERM mid-write leaves neither libmatio's folder nor a "
+    "temporary") {
+  const std::string dir = test::temp_dir("mat_convert_signal"), mark = dir + "/stalled";
+  const VdsrConfig cfg{3, 4, true};
+  fs::create_directories(dir + "/out");
+  save_weights(dir + "/m.safetensors", cfg, he_params(cfg, 3).data());
+  // The final file's fsync stalls (30 s): libmatio's folder and the temporary both exist then.
+  const pid_t pid = test::spawn({bin("vdsr_convert"), dir + "/m.safetensors", dir + "/out/m.mat"},
+                                dir + "/child.log", test::stall_fsync_env("m.mat.tmp.", mark));
+  const bool stalled = test::wait_for_file(mark, 30);
+  INFO(test::file_bytes(dir + "/child.log"));
+  if (!stalled) test::wait_child(pid, 0);
+  REQUIRE(stalled);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir + "/out"))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  REQUIRE(names.size() == 2);
+  CHECK(names[0].rfind("m.mat.matio.", 0) == 0);
+  CHECK(names[1].rfind("m.mat.tmp.", 0) == 0);
+  kill(pid, SIGTERM);
+  const int status = test::wait_child(pid, 10);
+  REQUIRE(status != -1);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  CHECK(fs::is_empty(dir + "/out"));
+  fs::remove_all(dir);
 }
 
 TEST_CASE("fuzz: a .mat whose cell array declares 1.5 G cells in 128 bytes is refused before libmatio allocates") {

@@ -1,8 +1,9 @@
 // The trainer (model/trainer.h, tools/vdsr_train.cpp) on tiny CPU configs: exact resume from a
 // mid-epoch checkpoint (in-process and across three processes), the non-finite stop keeping the
 // last good checkpoint byte for byte, atomic checkpoints, Ctrl-C writing a checkpoint that resumes
-// (and cutting an epoch's validation short, which the resumed run then does), the JSONL log and
-// SVG curve, resume option conflicts, and --init-from (fine-tuning).
+// (and cutting an epoch's validation short, which the resumed run then does), a second Ctrl-C
+// during a checkpoint's write removing its temporary (tests/support/stall_fsync.cpp), the JSONL log
+// and SVG curve, resume option conflicts, and --init-from (fine-tuning).
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,21 +48,6 @@ using test::run_command;
 using test::test_image;
 
 namespace {
-
-// Starts args[0] with args as a child process, its stderr into `log`; returns its pid (or -1).
-pid_t start_child(std::vector<std::string> args, const std::string& log) {
-  const pid_t pid = fork();
-  if (pid == 0) {
-    FILE* f = std::freopen(log.c_str(), "w", stderr);
-    (void)f;
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  return pid;
-}
 
 // A folder of a few small synthetic HR images.
 std::string make_data(const std::string& dir) {
@@ -527,7 +513,7 @@ TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") 
                                    "--depth", "5", "--channels", "8", "--patch", "24", "--stride", "12",
                                    "--batch", "8", "--epoch-iters", "20", "--epochs", "100000",
                                    "--scales", "2", "--lr", "0.01", "--log-every", "5"};
-  const pid_t pid = start_child(args, dir + "/child.log");
+  const pid_t pid = test::spawn(args, dir + "/child.log");
   REQUIRE(pid >= 0);
   // Wait until three distinct checkpoints (epoch ends) have been seen; every one read while the
   // trainer keeps replacing it must parse whole.
@@ -570,6 +556,41 @@ TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") 
   INFO(log);
   REQUIRE(fs::exists(out + "/vdsr.safetensors"));
   REQUIRE(load_checkpoint(ckpt, Device::cpu()).state.step == epochs * 20);
+}
+
+TEST_CASE(
+    "a second Ctrl-C while a checkpoint is written ends vdsr_train at once and removes the "
+    "temporary") {
+  const std::string dir = test::temp_dir("train_sigint_twice"), hr = make_data(dir),
+                    out = dir + "/run";
+  const std::string mark = dir + "/stalled";
+  std::vector<std::string> args = {bin("vdsr_train"), "-g", "-1", "--train", hr, "--out", out};
+  for (const char* a :
+       {"--depth", "5", "--channels", "8", "--patch", "24", "--stride", "12", "--batch", "8",
+        "--epoch-iters", "5", "--epochs", "100000", "--scales", "2"})
+    args.push_back(a);
+  // The first checkpoint's fsync stalls (30 s) with its temporary half written.
+  const pid_t pid = test::spawn(args, dir + "/child.log",
+                                test::stall_fsync_env("checkpoint.safetensors.tmp.", mark));
+  const bool stalled = test::wait_for_file(mark, 60);
+  INFO(test::file_bytes(dir + "/child.log"));
+  if (!stalled) test::wait_child(pid, 0);  // do not leave a 100000-epoch run behind a failed test
+  REQUIRE(stalled);
+  REQUIRE(test::has_tmp_files(out));
+  // The first asks for a stop at the next step: the write goes on.
+  kill(pid, SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  int status = 0;
+  CHECK(waitpid(pid, &status, WNOHANG) == 0);
+  // The second ends the process as SIGINT's default action would, well before the stall is over.
+  kill(pid, SIGINT);
+  status = test::wait_child(pid, 10);
+  REQUIRE(status != -1);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGINT);
+  CHECK_FALSE(test::has_tmp_files(out));
+  CHECK_FALSE(fs::exists(out + "/checkpoint.safetensors"));
+  fs::remove_all(dir);
 }
 
 namespace {
@@ -1114,7 +1135,7 @@ TEST_CASE("SIGTERM writes a checkpoint and exits 143") {
   std::vector<std::string> args = {bin("vdsr_train"), "-g", "-1", "--train", hr, "--out", out, "--depth", "3",
                                    "--channels", "4", "--patch", "12", "--stride", "12", "--batch", "4",
                                    "--epoch-iters", "1000000", "--epochs", "1", "--scales", "2", "--log-every", "1"};
-  const pid_t pid = start_child(args, dir + "/child.log");
+  const pid_t pid = test::spawn(args, dir + "/child.log");
   REQUIRE(pid >= 0);
   // Wait for the first logged step: the handlers are installed before the loop starts.
   const auto t0 = std::chrono::steady_clock::now();

@@ -1,17 +1,22 @@
 #include "tests/support/test_support.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <iostream>
 #include <iterator>
+#include <sstream>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
@@ -93,6 +98,59 @@ int run_command(const std::string& cmd, std::string* output) {
   const int status = ::pclose(p);
   if (output != nullptr) *output = out;
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+pid_t spawn(std::vector<std::string> args, const std::string& log,
+            const std::vector<std::string>& env) {
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    ::execv(argv[0], argv.data());
+    ::_exit(127);
+  }
+  REQUIRE(pid > 0);
+  return pid;
+}
+
+std::vector<std::string> stall_fsync_env(const std::string& part, const std::string& mark) {
+  // An instrumented build (AddressSanitizer) refuses a preloaded library ahead of its runtime
+  // unless told not to check.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return {
+      std::string("LD_PRELOAD=") + VDSR_STALL_FSYNC_LIB, "VDSR_STALL_FSYNC=" + part,
+      "VDSR_STALL_MARK=" + mark,
+      std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "") + ":verify_asan_link_order=0"};
+}
+
+bool wait_for_file(const std::string& path, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (!std::filesystem::exists(path)) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+int wait_child(pid_t pid, double seconds) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > end) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return status;
 }
 
 std::string file_bytes(const std::string& path) {

@@ -2,6 +2,8 @@
 // running the built binaries.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -36,6 +38,20 @@ std::string temp_dir(const std::string& name);
 
 // Runs a shell command; returns its exit status and puts stdout+stderr into *output.
 int run_command(const std::string& cmd, std::string* output);
+
+// Starts args[0] with `args` as a child process (no shell), its stdout and stderr into the file
+// `log`, with this process's environment plus `env` ("NAME=value" entries); returns its pid.
+pid_t spawn(std::vector<std::string> args, const std::string& log,
+            const std::vector<std::string>& env = {});
+// The environment for spawn that makes the child's fsync of a file whose path holds `part` stall
+// for up to 30 s after creating the file `mark` (tests/support/stall_fsync.cpp, by LD_PRELOAD), so
+// that a test can send signals while that file is half written.
+std::vector<std::string> stall_fsync_env(const std::string& part, const std::string& mark);
+// Waits up to `seconds` for `path` to exist.
+bool wait_for_file(const std::string& path, double seconds);
+// Waits up to `seconds` for child `pid` to end and returns its waitpid status; a child still
+// running then is killed (SIGKILL) and -1 returned.
+int wait_child(pid_t pid, double seconds);
 
 // The whole content of a file ("" if it cannot be read).
 std::string file_bytes(const std::string& path);
