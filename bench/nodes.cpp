@@ -192,7 +192,9 @@ Table frame_table(Device d, Precision p, int H, int W, int reps) {
 // Row i's name: its op, or what the first and the last interval time.
 std::string label_of(const Table& t, size_t i) {
   if (i == t.nodes.size()) return "(after the last op)";
-  return t.nodes[i].op == "start" ? "(queued before the first op)" : t.nodes[i].op;
+  if (t.nodes[i].op != "start") return t.nodes[i].op;
+  // On a GPU the first interval is the launch queue's; the CPU queues nothing.
+  return t.modes.front() == "cpu" ? "(before the first op)" : "(queued before the first op)";
 }
 
 nlohmann::json print(const Table& t) {
@@ -200,7 +202,10 @@ nlohmann::json print(const Table& t) {
               t.what.c_str(), t.reps);
   std::printf("%3s  %-28s %5s %7s  %-18s", "#", "op", "layer", "C->K", "kernel");
   for (const auto& mode : t.modes) std::printf(" %9s", mode.c_str());
-  std::printf(" %7s %8s\n", "share", "TFLOP/s");
+  // The CPU's rates read in GFLOP/s, as vdsr_bench's CPU table gives them.
+  const bool cpu = t.modes.front() == "cpu";
+  const double per_unit = cpu ? 1e9 : 1e12;
+  std::printf(" %7s %8s\n", "share", cpu ? "GFLOP/s" : "TFLOP/s");
   const size_t marks = t.nodes.size();
   std::vector<double> total(t.modes.size(), 0.0);
   nlohmann::json rows = nlohmann::json::array();
@@ -223,7 +228,7 @@ nlohmann::json print(const Table& t) {
       r["ms"][t.modes[m]] = t.ms[m][i];
     }
     std::printf(" %6.1f%%", 100.0 * t.ms[0][i] / total[0]);
-    if (n.flop > 0) std::printf(" %8.2f", n.flop / (t.ms[0][i] * 1e-3) / 1e12);
+    if (n.flop > 0) std::printf(" %8.2f", n.flop / (t.ms[0][i] * 1e-3) / per_unit);
     std::printf("\n");
     rows.push_back(r);
   }

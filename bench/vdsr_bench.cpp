@@ -236,6 +236,8 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(g.gemm >= 64, "--gemm must be at least 64, got " << g.gemm);
   VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
   VDSR_USER_CHECK(pdl.empty() || pdl == "on" || pdl == "off", "--pdl must be on or off, got '" << pdl << "'");
+  VDSR_USER_CHECK(!nodes || stages.folder.empty(),
+                  "--nodes and --stages are two runs: give one of them");
   VDSR_USER_CHECK(stage_flags.empty() || !stages.folder.empty(),
                   join_list(stage_flags) << ": for --stages FOLDER, which was not given");
   VDSR_USER_CHECK(gpu_row_flags.empty() || (!nodes && stages.folder.empty()),
@@ -305,12 +307,15 @@ int run(int argc, char** argv) {
   const char* method_name = method == CpuConvMethod::Auto        ? "auto"
                             : method == CpuConvMethod::Winograd2 ? "winograd2"
                                                                  : "direct";
-  std::printf("CPU conv method: VDSR_CPU_CONV=%s (%s; GFLOP/s count the direct method's multiply-adds)\n",
-              method_name,
-              method == CpuConvMethod::Auto ? "Winograd F(4x4, 3x3) forward and backward-data, F(2x2, 3x3) "
-                                              "weight gradient on the 64 -> 64 layers, direct elsewhere"
-              : method == CpuConvMethod::Winograd2 ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere"
-                                                   : "the direct method everywhere");
+  std::printf(
+      "CPU conv method: VDSR_CPU_CONV=%s (%s; GFLOP/s and %% peak count the direct method's "
+      "multiply-adds, so rows whose layers do fewer by Winograd can pass 100 %%)\n",
+      method_name,
+      method == CpuConvMethod::Auto ? "Winograd F(4x4, 3x3) forward and backward-data, F(2x2, 3x3) "
+                                      "weight gradient on the 64 -> 64 layers, direct elsewhere"
+      : method == CpuConvMethod::Winograd2
+          ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere"
+          : "the direct method everywhere");
   const auto tile_name = [](int tile) { return tile == 0 ? std::string("direct") : "winograd-f" + std::to_string(tile); };
   std::printf("%-34s %12s %10s %7s\n", "row (CPU, fp32)", "median ms", "GFLOP/s", "% peak");
   std::printf("%-34s %12s %10.2f %7s\n",

@@ -53,13 +53,20 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
+namespace {
+double g_plain_interval = 60.0;
+}  // namespace
+
+void set_plain_progress_interval(double seconds) { g_plain_interval = seconds; }
+
 Progress::Progress(std::string label, int64_t total, std::string unit)
     : label_(std::move(label)),
       unit_(std::move(unit)),
       total_(total),
       enabled_(log_level() >= LogLevel::Normal && isatty(fileno(stderr)) != 0),
+      plain_(log_level() >= LogLevel::Normal && !enabled_),
       start_(std::chrono::steady_clock::now()),
-      last_draw_(start_ - std::chrono::seconds(1)) {}
+      last_draw_(enabled_ ? start_ - std::chrono::seconds(1) : start_) {}
 
 Progress::~Progress() { finish(); }
 
@@ -67,21 +74,35 @@ double Progress::elapsed_seconds() const {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
 }
 
-void Progress::update(int64_t done) {
-  done_ = done;
-  if (!enabled_ || finished_) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
-  last_draw_ = now;
-  const double t = elapsed_seconds();
-  const double rate = t > 0 ? static_cast<double>(done) / t : 0.0;
-  const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : -1.0;
+std::string Progress::text(double t) const {
+  const double done = static_cast<double>(done_) + partial_;
+  const double rate = t > 0 ? done / t : 0.0;
+  const double eta = rate > 0 ? (static_cast<double>(total_) - done) / rate : -1.0;
   char line[256];
   std::snprintf(line, sizeof line, "%s  %lld/%lld  %.2f %s/s  elapsed %s  ETA %s", label_.c_str(),
-                static_cast<long long>(done), static_cast<long long>(total_), rate, unit_.c_str(),
+                static_cast<long long>(done_), static_cast<long long>(total_), rate, unit_.c_str(),
                 format_duration(t).c_str(), format_duration(eta).c_str());
+  return line;
+}
+
+void Progress::update(int64_t done, double partial) {
+  done_ = done;
+  partial_ = std::clamp(partial, 0.0, 1.0);
+  if (finished_ || (!enabled_ && !plain_)) return;
+  const auto now = std::chrono::steady_clock::now();
+  if (plain_) {
+    // A plain line only while there is something left to tell: the tool's own summary follows.
+    if (done >= total_ || now - last_draw_ < std::chrono::duration<double>(g_plain_interval))
+      return;
+    last_draw_ = now;
+    emit("", text(elapsed_seconds()));
+    return;
+  }
+  if (done < total_ && now - last_draw_ < std::chrono::milliseconds(100)) return;
+  last_draw_ = now;
+  const std::string line = text(elapsed_seconds());
   std::lock_guard<std::mutex> lock(g_mu);
-  std::fprintf(stderr, "\r\033[K%s", line);
+  std::fprintf(stderr, "\r\033[K%s", line.c_str());
   std::fflush(stderr);
   g_progress_on_screen = true;
 }

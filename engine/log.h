@@ -25,24 +25,36 @@ void log_warning(const std::string& msg);  // printed unless quiet
 void log_info(const std::string& msg);     // printed unless quiet
 void log_verbose(const std::string& msg);  // printed with -v only
 
-// A single-line progress indicator: "label  done/total  rate unit/s  ETA mm:ss".
+// A single-line progress indicator: "label  done/total  rate unit/s  elapsed h:mm:ss  ETA h:mm:ss".
+// On a terminal it is redrawn in place; where stderr is no terminal (a log file, nohup) it is
+// printed as a plain line once a minute instead (not with set_plain(false)), so that a long run's
+// log still says it is alive and when it will end. Nothing with -q.
 class Progress {
  public:
   Progress(std::string label, int64_t total, std::string unit = "it");
   ~Progress();
-  void update(int64_t done);  // redraws at most ~10 times a second
-  void finish();              // clears the line
+  // `partial`: the share (0..1) of the next unit already done, which counts toward the rate and
+  // the ETA (one long image of a batch) but not the count shown.
+  void update(int64_t done, double partial = 0);
+  void finish();                                                    // clears the line
   void set_label(std::string label) { label_ = std::move(label); }  // e.g. per-update state
+  void set_plain(bool on) { plain_ = on && !enabled_; }  // off: a log that must hold only JSON
 
   double elapsed_seconds() const;
   bool enabled() const { return enabled_; }
 
  private:
+  std::string text(double t) const;
+
   std::string label_, unit_;
   int64_t total_, done_ = 0;
-  bool enabled_, finished_ = false;
+  double partial_ = 0;
+  bool enabled_, plain_, finished_ = false;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
+
+// Seconds between Progress's plain lines (60 unless set; for tests).
+void set_plain_progress_interval(double seconds);
 
 // Formats seconds as "h:mm:ss" or "m:ss".
 std::string format_duration(double seconds);

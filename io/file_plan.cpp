@@ -274,7 +274,8 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   }
   VDSR_USER_CHECK(on_folder == 0, on_folder << " output name(s) are folders' (rename the image or the folder)"
                                             << on_folders << (on_folder > 20 ? "; ..." : ""));
-  make_writable_folder(output, "output folder");
+  // Nothing to write (no images: the caller says so) leaves no folder behind.
+  if (!plan.jobs.empty() || !plan.existing.empty()) make_writable_folder(output, "output folder");
   return plan;
 }
 

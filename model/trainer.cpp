@@ -248,6 +248,7 @@ class TrainRun {
   const TrainOptions& o;
   Collective& coll;
   const bool lead;     // rank 0: validation, files, the epoch lines
+  bool clip_warned = false;  // the clip warning is given once
   int stop_signal = 0;  // a stop request, as the ranks agreed on it
   std::unique_ptr<Vdsr> model;
   TrainState state;
@@ -655,11 +656,16 @@ bool TrainRun::epoch_report(const std::vector<ValSet>& val, const Batches& b, Bu
     log_warning("epoch " + std::to_string(epoch) + ": the network has collapsed: " + collapse +
                 ". It will not recover: start again with a smaller --lr (or a tighter --clip), or "
                 "--recipe fast (Adam)");
-  if (rec.contains("clip_bound_fraction"))
+  // Once per process: the bundled recipe works this way at every epoch, and a warning repeated
+  // 90 times would read as a fault.
+  if (rec.contains("clip_bound_fraction") && !clip_warned) {
+    clip_warned = true;
     log_warning("epoch " + std::to_string(epoch) + ": the norm clip bound in " +
                 std::to_string(int(100.0 * rec["clip_bound_fraction"].get<double>())) +
                 "% of the logged steps: the clip sets the step length (lr x clip) and the lr has "
-                "no effect beyond it");
+                "no effect beyond it (said once: each epoch's share is clip_bound_fraction in "
+                "train.jsonl)");
+  }
   return true;
 }
 

@@ -127,7 +127,7 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
   const auto doc = nlohmann::json::parse(jf);
   REQUIRE(doc.at("nodes").size() == 2);
   // The expected op sequence: what Vdsr queues (fp32 keeps no GEMM weight copies).
-  std::vector<std::string> iteration{"(queued before the first op)"}, frame{"(queued before the first op)"};
+  std::vector<std::string> iteration{"(before the first op)"}, frame{"(before the first op)"};
   for (int i = 0; i < 20; ++i) iteration.push_back("conv_fwd");
   iteration.push_back("euclidean_loss");
   for (int i = 19; i >= 0; --i) {
@@ -311,6 +311,14 @@ TEST_CASE("vdsr_sr folder rules are checked before any work") {
   std::ofstream(dir + "/empty/notes.txt") << "not an image";
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/empty -o " + dir + "/o6", &log) == 1);
   REQUIRE(log.find("no images in") != std::string::npos);
+  // Runs refused before any work make no output folder: nothing to upscale, a --shard that
+  // cannot be worked out.
+  CHECK_FALSE(fs::exists(dir + "/o6"));
+  REQUIRE(run_command("env -u SLURM_ARRAY_TASK_ID -u JOB_COMPLETION_INDEX " + bin("vdsr_sr") +
+                          " --bicubic --shard auto/8 -i " + in + " -o " + dir + "/o7/",
+                      &log) == 1);
+  REQUIRE(log.find("--shard auto/8 needs") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir + "/o7"));
   std::ofstream(dir + "/a_file") << "x";
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/a_file/out", &log) == 1);
   REQUIRE(log.find("cannot create output folder") != std::string::npos);
@@ -1063,7 +1071,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --bicubic -i " + a + "// -o " + dir + "/o.png", "is a file: drop the trailing '/'"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/notes.txt/o.png",
        "notes.txt' is a file, not a folder"},
-      {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/notes.txt/",
+      {"vdsr_sr --bicubic -i " + dir + "/one/Set -o " + dir + "/notes.txt/",
        "notes.txt' is a file, not a folder"},
       {"vdsr_sr --bicubic -i " + a + " -o " + a, "would overwrite the input"},
       {"vdsr_sr --bicubic -i " + dir + "/empty -o " + dir + "/out", "no images in"},
@@ -1141,6 +1149,11 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
        "option -g needs a value (N|-1|0,1), got an empty one"},
       {"vdsr_convert " + samples + "/../model/vdsr.safetensors " + dir, "is a folder"},
       {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
+      {"vdsr_eval --data " + dir + "/one --bicubic",
+       "holds no images, only folders (Set): give each set as --data " + dir +
+           "/one/SET, or VDSR_DATA_DIR=" + dir + "/one to score"},
+      {"vdsr_sr --bicubic -i " + dir + "/one -o " + dir + "/o1/",
+       "no images in '" + dir + "/one' (it has sub-folders: -r walks them)"},
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
       {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
       {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t5 --val " + dir + "/missing",
@@ -1183,6 +1196,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --time-limit -1",
        "--time-limit must be 0 (no limit) or more seconds, got -1"},
       {"vdsr_bench -g -1 --nodes --time-limit 30", "--time-limit bounds the GPU op rows"},
+      {"vdsr_bench -g -1 --nodes --stages " + dir,
+       "--nodes and --stages are two runs: give one of them"},
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
       {"vdsr_bench -g -1 --pdl on", "--pdl sets how kernels are launched on a GPU"},
       // Values that used to be taken as something else: out of range, clamped, a quoting slip, a

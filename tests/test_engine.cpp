@@ -2,6 +2,7 @@
 // atomic files, error messages, durations, device selection.
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdint>
@@ -521,6 +522,53 @@ TEST_CASE("format_duration") {
   CHECK(format_duration(-1) == "--:--");
   CHECK(format_duration(std::nan("")) == "--:--");
   CHECK(format_duration(1e12) == "--:--");
+}
+
+// The child of the test below (hidden from a plain run), its stderr a pipe: progress lines at a
+// 0.05 s interval, in the mode VDSR_PROGRESS_TEST_MODE names.
+TEST_CASE("progress where stderr is no terminal", "[.progress_child]") {
+  const char* mode_text = std::getenv("VDSR_PROGRESS_TEST_MODE");
+  REQUIRE(mode_text != nullptr);
+  const std::string mode = mode_text;
+  if (mode == "quiet") set_log_level(LogLevel::Quiet);
+  set_plain_progress_interval(0.05);
+  const auto nap = [] { std::this_thread::sleep_for(std::chrono::milliseconds(80)); };
+  if (mode == "one image") {  // one long image: its share done gives the rate and the ETA
+    Progress p("one image", 1, "img");
+    nap();
+    p.update(0, 0.5);
+    return;
+  }
+  Progress p("work", 4, "img");
+  if (mode == "json") p.set_plain(false);
+  for (int i = 1; i <= 4; ++i) {
+    nap();
+    p.update(i);
+  }
+  p.finish();
+}
+
+TEST_CASE("Progress: a plain line at an interval where stderr is no terminal, none when quiet") {
+  const std::string child = test::bin("test_engine") + " '[.progress_child]'";
+  std::string log;
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=plain " + child, &log) == 0);
+  INFO(log);
+  CHECK(log.find('\r') == std::string::npos);  // nothing drawn in place
+  // Every update but the last (the tool's own summary follows it) is a line of its own.
+  for (const char* line : {"\nwork  1/4  ", "\nwork  2/4  ", "\nwork  3/4  "})
+    CHECK(("\n" + log).find(line) != std::string::npos);
+  CHECK(log.find("work  4/4") == std::string::npos);
+  CHECK(log.find("img/s  elapsed 0:00  ETA 0:00\n") != std::string::npos);
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=quiet " + child, &log) == 0);
+  CHECK(log.find("work") == std::string::npos);
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=json " + child, &log) == 0);
+  CHECK(log.find("work") == std::string::npos);
+  // Half of one image done in 0.08 s: about 6 images a second, the other half in 0:00.
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE='one image' " + child, &log) == 0);
+  INFO(log);
+  CHECK(log.find("one image  0/1  ") != std::string::npos);
+  CHECK(log.find("ETA 0:00") != std::string::npos);
+  CHECK(log.find("ETA --:--") == std::string::npos);
 }
 
 TEST_CASE("Devices: selection and backend info") {

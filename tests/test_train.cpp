@@ -852,6 +852,25 @@ TEST_CASE("a collapsed network and a clip that sets the step are named in the ep
   CHECK(last_epoch(dir + "/clipped/train.jsonl").at("clip_bound_fraction").get<double>() == 1.0);
 }
 
+TEST_CASE("the clip warning is given once per run while every epoch records its share") {
+  const std::string dir = test::temp_dir("train_clip_once"), hr = make_data(dir);
+  std::string flags = test::kTinyTrainFlags;
+  flags.erase(flags.find(" -q "), 3);  // the warnings are wanted
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_train") + flags + " --clip-mode norm --clip 1e-9 --train " + hr +
+                          " --out " + dir + "/run",
+                      &log) == 0);
+  INFO(log);
+  const std::string warning = "the clip sets the step length";
+  const size_t first = log.find(warning);
+  REQUIRE(first != std::string::npos);
+  CHECK(log.find(warning, first + 1) == std::string::npos);
+  const auto recs = epoch_records_of(dir + "/run/train.jsonl");
+  REQUIRE(recs.size() == 3);
+  for (const auto& r : recs) CHECK(r.at("clip_bound_fraction").get<double>() == 1.0);
+  fs::remove_all(dir);
+}
+
 TEST_CASE("the collapse probe: a constant residual is a collapse, a small input dependence and identical patches are not") {
   // depth 2, one channel, only the centre taps: y = x + w1 relu(w0 x + b0) + b1, pixel by pixel.
   Vdsr m(VdsrConfig{2, 1, true});

@@ -40,8 +40,13 @@ nlohmann::json::string_t dump(const nlohmann::json& j) {
 }  // namespace
 
 BatchReport::BatchReport(size_t jobs, bool events)
-    : events_(events), jobs_(jobs), line_("upscaling", int64_t(jobs), "img"), t0_(std::chrono::steady_clock::now()),
-      last_event_(t0_) {}
+    : events_(events),
+      jobs_(jobs),
+      line_("upscaling", int64_t(jobs), "img"),
+      t0_(std::chrono::steady_clock::now()),
+      last_event_(t0_) {
+  line_.set_plain(!events);  // --progress json's stderr holds JSON lines only
+}
 
 void BatchReport::event(const std::string& line) {
   if (!events_) return;
@@ -88,7 +93,7 @@ void BatchReport::progress(const std::string& input, double fraction) {
   char pct[16];
   std::snprintf(pct, sizeof pct, "%.0f%%", 100 * fraction);
   line_.set_label("upscaling (" + printable(input) + " " + pct + ")");
-  line_.update(processed_);
+  line_.update(processed_, fraction);
   event(dump({{"event", "progress"}, {"input", input}, {"fraction", fraction}}));
 }
 

@@ -1,8 +1,9 @@
 // What vdsr_sr tells about a batch while it runs and when it ends: one record per file (planned
-// problems, skipped outputs and jobs alike), the progress line on a terminal (with the share done
-// of an image that takes long), JSON events on stderr with --progress json (one object per line:
-// start, progress inside a long image, image, done), the per-file error lines, the summary line,
-// and the --json report. Thread-safe: the pipeline's workers report progress from their threads.
+// problems, skipped outputs and jobs alike), the progress line (with the share done of an image
+// that takes long; where stderr is no terminal, a plain line once a minute), JSON events on stderr
+// with --progress json (one object per line: start, progress inside a long image, image, done), the
+// per-file error lines, the summary line, and the --json report. Thread-safe: the pipeline's
+// workers report progress from their threads.
 #pragma once
 
 #include <chrono>

@@ -105,7 +105,23 @@ std::vector<std::string> images_in(const std::string& dir) {
     log_verbose("skipping " + f +
                 (f.back() == '/' ? " (a folder: a set is the images directly in its folder)"
                                  : " (not an image)"));
-  VDSR_USER_CHECK(!files.empty(), "evaluation set '" << dir << "' holds no images");
+  if (files.empty()) {
+    // A folder of sets (the usual slip: --data data/ for data/Set5): say so, and how to name them.
+    std::vector<std::string> names;
+    for (const auto& f : skipped)
+      if (f.back() == '/') names.push_back(fs::path(f.substr(0, f.size() - 1)).filename().string());
+    std::sort(names.begin(), names.end());
+    std::string folders;
+    for (size_t i = 0; i < names.size() && i < 6; ++i) folders += (i > 0 ? ", " : "") + names[i];
+    if (names.size() > 6) folders += ", ...";
+    VDSR_USER_CHECK(folders.empty(),
+                    "evaluation set '"
+                        << dir << "' holds no images, only folders (" << folders
+                        << "): give each set as --data " << (fs::path(dir) / "SET").string()
+                        << ", or VDSR_DATA_DIR=" << dir
+                        << " to score the sets Set5, Set14, B100 and Urban100 in it");
+    VDSR_USER_FAIL("evaluation set '" << dir << "' holds no images");
+  }
   return files;
 }
 

@@ -40,6 +40,14 @@ using namespace vdsr;
 
 namespace {
 
+// True when folder `dir` holds a folder (for the advice to walk it with -r).
+bool has_subfolder(const std::string& dir) {
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_directory(ec)) return true;
+  return false;
+}
+
 struct Options {
   std::string input, output;
   double scale = 2;
@@ -211,12 +219,16 @@ int run(int argc, char** argv) {
   const bool same_format = format_name == kSameFormat;
   const ImageFormat one_format = same_format ? ImageFormat::PNG : parse_image_format(format_name);
   const std::string ext = same_format ? format_name : image_format_extension(one_format);
+  // Before planning, which makes the output folder: a --shard that cannot be used leaves nothing.
+  const Shard shard = parse_shard(o.shard, [](const char* name) { return std::getenv(name); });
   FilePlan plan = plan_files(o.input, o.output, ext, o.recursive, o.skip_existing, o.suffix);
   for (const auto& s : plan.skipped) log_verbose("skipping " + printable(s.path) + " (" + s.reason + ")");
   VDSR_USER_CHECK(!plan.jobs.empty() || !plan.existing.empty() || !plan.problems.empty(),
-                  "no images in '" << o.input << "'");
+                  "no images in '" << o.input << "'"
+                                   << (!o.recursive && has_subfolder(o.input)
+                                           ? " (it has sub-folders: -r walks them)"
+                                           : ""));
   // The whole tree was planned (so every shard agrees on the collision checks); keep this share.
-  const Shard shard = parse_shard(o.shard, [](const char* name) { return std::getenv(name); });
   // Kubernetes does not say how many pods an Indexed Job has, so it cannot be the default.
   if (o.shard.empty() && shard.count == 1 && std::getenv("JOB_COMPLETION_INDEX") != nullptr)
     log_warning(
