@@ -217,7 +217,10 @@ int run_stages(const StagesOptions& o) {
       if (w.missing != nullptr || (out.bits == 16 && e.format != ImageFormat::PNG && e.format != ImageFormat::TIFF))
         continue;
       std::vector<unsigned char> file;
-      StageRow& r = rows.at("encode", e.setting, w.library, false);
+      // PNG at level 1 is written by our own chunk writer with zlib, not by libpng (codec_png.cpp).
+      const bool own_png = e.format == ImageFormat::PNG && e.options.png_level == 1;
+      StageRow& r =
+          rows.at("encode", e.setting, own_png ? "own writer with zlib" : w.library, false);
       rows.time(r, o.reps, out_px, 0.0, [&] { file = w.encode(out, e.options, path); });
       r.bytes += double(file.size());
     }
@@ -297,6 +300,11 @@ int run_stages(const StagesOptions& o) {
               "S = ceil(net / save), a save thread finishing (%s Mpx/s) and encoding:\n",
               fmt(net, 3).c_str(), o.net_rate > 0 ? "--net-rate" : "measured here", sx.c_str(),
               fmt(decode_out, 3).c_str(), fmt(prepare, 3).c_str(), fmt(load_rate, 3).c_str(), fmt(finish, 3).c_str());
+  if (o.device.is_cpu())
+    std::printf(
+        "(On the CPU every stage shares the same cores, so these counts only size the threads "
+        "around "
+        "one network call on the whole pool; vdsr_sr's CPU default is -j 1:2:2.)\n");
   nlohmann::json jj = nlohmann::json::array();
   for (const auto& r : rows.all()) {
     if (r.stage != "encode") continue;

@@ -120,23 +120,30 @@ int run(int argc, char** argv) {
   bool nodes = false;
   bench::GpuOptions g;
   std::string json, impl = "all", precision;
-  cli::Parser p("vdsr_bench", "throughput of the VDSR ops and network",
-                "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
-                "[--batch N] [--train-batches N,N,...] [--conv-batches N,N,...] [--runs N] [--pdl on|off] [--probes] [--image N] "
-                "[--gemm N] [--time-limit SECONDS] "
-                "[--no-hd-convs] [--json FILE]\n"
-                "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] [--json FILE]\n"
-                "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
-                "[--net-rate MPX_PER_S] [--reps N] [--json FILE]");
-  p.add({"-g", "--gpu", "N", "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
-         [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); }});
+  cli::Parser p(
+      "vdsr_bench", "throughput of the VDSR ops and network",
+      "vdsr_bench [-g N] [--impl ours|cudnn|cublas|all] [--precision MODE] [--reps N] "
+      "[--batch N] [--train-batches N,N,...] [--conv-batches N,N,...] [--runs N] [--pdl on|off] "
+      "[--probes] [--image N] "
+      "[--gemm N] [--time-limit SECONDS] "
+      "[--no-hd-convs] [--json FILE]\n"
+      "       vdsr_bench --nodes [-g N] [--precision MODE] [--batch N] [--image N] [--reps N] "
+      "[--json FILE]\n"
+      "       vdsr_bench --stages FOLDER [-g N] [--images N] [-s 2|3|4] [--network-pixels N] "
+      "[--net-rate MPX_PER_S] [--reps N] [--json FILE]\n"
+      "       vdsr_bench --list-kernels [-g N]");
+  p.add({"-g", "--gpu", "N",
+         "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
+         [&](const std::string& v) { gpu = cli::parse_one_gpu(v, "give one GPU per run"); }});
   p.add({"", "--impl", "WHICH", "GPU rows: ours, cudnn, cublas or all [all]",
          [&](const std::string& v) { impl = v; }});
   p.add({"", "--precision", "MODE",
          "rows of one compute mode: fp32, tf32 or bf16 (GPU only), or all [all on a GPU; the CPU "
          "computes in fp32 only]",
          [&](const std::string& v) { precision = v; }});
-  p.add({"", "--reps", "N", "timed repeats per row, median reported [5 on the CPU, 50 on a GPU, 3 per image with --stages]",
+  p.add({"", "--reps", "N",
+         "timed repeats per row, median reported; 0 = the default [5 on the CPU, 50 on a GPU, 3 "
+         "per image with --stages]",
          [&](const std::string& v) { reps = cli::parse_int(v, "--reps"); }});
   p.add({"", "--batch", "N", "patches of 41 x 41 in the training shape [64]",
          [&](const std::string& v) { batch = cli::parse_int(v, "--batch"); }});

@@ -155,8 +155,9 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   static const std::string host = temporary_host_tag();
   tmp_path_ = path_ + ".tmp." + host + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  VDSR_USER_CHECK(fd_ >= 0, "cannot create '" << tmp_path_ << "' to write '" << path_
-                                         << "': " << std::strerror(errno));
+  // The user named the target; the temporary's name would only puzzle.
+  VDSR_USER_CHECK(fd_ >= 0, "cannot write '" << path_ << "': " << std::strerror(errno)
+                                             << " (creating a file in its folder failed)");
   track_ = track_temporary(tmp_path_);
 }
 

@@ -211,7 +211,13 @@ std::string backend_info() {
   const std::string nccl;
 #endif
   os << "multi-process training: " << (mpi_compiled() ? "MPI" + nccl : "not built (no MPI)") << "\n";
-  os << "CPU threads: " << ThreadPool::global().size();
+  // --version answers even where a bad VDSR_THREADS stops every run: it says why.
+  try {
+    const int threads = ThreadPool::global().size();
+    os << "CPU threads: " << threads;
+  } catch (const UserError& e) {
+    os << "CPU threads: none (" << e.message() << ")";
+  }
   return os.str();
 }
 

@@ -40,6 +40,9 @@ double parse_double(const std::string& s, const std::string& what) {
   const double v = std::strtod(s.c_str(), &end);
   VDSR_USER_CHECK(plain_number_text(s) && end != nullptr && *end == '\0', what << ": '" << s << "' is not a number");
   VDSR_USER_CHECK(!(errno == ERANGE && std::isinf(v)), what << ": " << s << " is out of range");
+  // A non-zero value below the smallest double would be taken as 0, and refused as "got 0".
+  VDSR_USER_CHECK(!(errno == ERANGE && v == 0),
+                  what << ": " << s << " is too small for a double (it would be 0)");
   // No option or stored value means anything by inf or nan; taken, they fail far from the flag.
   VDSR_USER_CHECK(std::isfinite(v), what << ": " << s << " is not a finite number");
   return v;

@@ -121,6 +121,8 @@ void make_writable_folder(const std::string& dir, const std::string& what) {
 
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {
+  std::error_code missing;
+  VDSR_USER_CHECK(fs::exists(dir, missing), what << " '" << dir << "' does not exist");
   VDSR_USER_CHECK(fs::is_directory(dir), what << " '" << dir << "' is not a folder");
   std::vector<std::string> files;
   for (const auto& e : fs::directory_iterator(dir)) {

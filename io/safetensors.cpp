@@ -214,15 +214,29 @@ const char* image_magic(const uint8_t* b, size_t size) {
          : starts("II*\0", 4) || starts("MM\0*", 4) ? "TIFF" : starts("GIF8", 4) ? "GIF"
          : starts("BM", 2) ? "BMP" : nullptr;
 }
+
+// ASCII text (notes, a README, a JSON or YAML file) by its first bytes: printable characters,
+// tabs and line ends. Asked only of a file with no plausible header length (a real one's 8 bytes
+// hold zeros).
+bool looks_like_text(const uint8_t* b, size_t size) {
+  if (size == 0) return false;
+  for (size_t i = 0; i < std::min<size_t>(size, 512); ++i)
+    if ((b[i] < 0x20 || b[i] > 0x7e) && b[i] != '\t' && b[i] != '\n' && b[i] != '\r') return false;
+  return true;
+}
 }  // namespace
 
 SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::string& name) {
   const std::string other = other_format(bytes, size);
   VDSR_USER_CHECK(other.empty(), name << " is " << other);
-  VDSR_USER_CHECK(size >= 8, name << ": truncated safetensors file (" << size
-                             << " bytes, the 8-byte header length alone needs 8)");
   uint64_t header_len = 0;
-  std::memcpy(&header_len, bytes, 8);
+  if (size >= 8) std::memcpy(&header_len, bytes, 8);
+  VDSR_USER_CHECK(
+      !((size < 8 || header_len > kMaxHeaderBytes || header_len > size - 8) &&
+        looks_like_text(bytes, size)),
+      name << " is a text file, not a model (a model is a .safetensors or .mat file of weights)");
+  VDSR_USER_CHECK(size >= 8, name << ": truncated safetensors file (" << size
+                                  << " bytes, the 8-byte header length alone needs 8)");
   VDSR_USER_CHECK(header_len > 0, name << ": safetensors header length is zero");
   const char* image = header_len > kMaxHeaderBytes || header_len > size - 8 ? image_magic(bytes, size) : nullptr;
   VDSR_USER_CHECK(image == nullptr, name << " is a " << image << " image, not a model (a model is a .safetensors "

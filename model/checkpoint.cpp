@@ -76,9 +76,11 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
 LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
   const SafeTensors st = read_safetensors(path);
   const auto kind = st.metadata.find("kind");
-  VDSR_USER_CHECK(kind != st.metadata.end() && kind->second == "checkpoint",
-             path << ": not a checkpoint (metadata \"kind\" is not \"checkpoint\"); a weights file "
-                     "cannot resume training");
+  VDSR_USER_CHECK(
+      kind != st.metadata.end() && kind->second == "checkpoint",
+      path << ": not a checkpoint (metadata \"kind\" is not \"checkpoint\"); a weights file "
+              "cannot resume training, but a new run can start from its weights: --init-from "
+           << path << " --train DIR --out DIR");
   const VdsrWeights w = weights_from_safetensors(st, path);
   LoadedCheckpoint out;
   out.model = std::make_unique<Vdsr>(w.config, device);

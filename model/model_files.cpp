@@ -91,9 +91,11 @@ void check_model_scale(const VdsrWeights& w, const std::string& path, double sca
   const int hi = *std::max_element(factors.begin(), factors.end());
   const double runs_at = net_scale > 0 ? net_scale : scale;
   if (runs_at < lo || runs_at > hi)
-    log_warning(printable(path) + " was trained at " + trained + "; " + sx +
-                (runs_at != scale ? " (the network at " + format_scale(runs_at) + ")" : std::string()) +
-                " lies outside them, so expect less gain over bicubic there");
+    log_warning(
+        printable(path) + " was trained at " + trained + "; " + sx +
+        (runs_at != scale ? " (the network at " + format_scale(runs_at) + ")" : std::string()) +
+        " lies outside " + (factors.size() > 1 ? "them" : "it") +
+        ", so expect less gain over bicubic there");
 }
 
 }  // namespace vdsr

@@ -91,13 +91,43 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
     if (!o.init_from.empty()) {
       // Fine-tuning: the file's weights instead of He's; optimizer state and step count start at zero.
       const VdsrWeights w = load_weights(o.init_from);
-      VDSR_USER_CHECK(w.config.arch == Arch::Vdsr, "--init-from " << printable(o.init_from) << " is an "
-                                                  << w.config.describe() << " model; vdsr_train trains VDSR only");
+      VDSR_USER_CHECK(w.config.arch == Arch::Vdsr,
+                      "--init-from " << printable(o.init_from) << " is an SRCNN model ("
+                                     << w.config.describe() << "); vdsr_train trains VDSR only");
       take_shape(o, w.config, o.init_from);
       run.model = make_model(w, o.device);
     }
   }
   return run;
+}
+
+// A resumed run's length against the checkpoint's step, before the training set is built (seconds
+// to minutes for nothing): fewer epochs than it has done are refused (--epochs extends a run, it
+// cannot shorten one: the weights and records would be rewritten as a shorter run's), and a run
+// with every epoch done says so. An epoch of one pass takes its length from the checkpoint's patch
+// count, which the set must then match.
+void check_epochs_cover(const TrainOptions& o, int64_t step, int64_t iters) {
+  VDSR_USER_CHECK(step <= iters * o.epochs,
+                  "--epochs " << o.epochs << " ends at step " << iters * o.epochs
+                              << ", before the checkpoint's step " << step << ": give --epochs "
+                              << (step + iters - 1) / iters << " or more");
+}
+
+void check_resume_length(const TrainOptions& o, const OpenedRun& run) {
+  if (o.resume.empty() || run.state.step == 0) return;
+  int64_t iters = o.epoch_iters;
+  if (iters <= 0) {
+    const auto patches = run.ckpt_config.find("patches");
+    if (patches == run.ckpt_config.end()) return;  // TrainRun checks it once the set is built
+    iters = (parse_int64(patches->second, "checkpoint config patches") + o.batch - 1) / o.batch;
+  }
+  const int64_t step = run.state.step;
+  check_epochs_cover(o, step, iters);
+  // (Its last epoch's record may still be pending: the run then scores it, and trains nothing.)
+  if (step == iters * o.epochs)
+    log_info("the checkpoint's run has done all its " + std::to_string(o.epochs) + " epochs (" +
+             std::to_string(step) + " steps): nothing to train; give --epochs " +
+             std::to_string(o.epochs + 1) + " or more to train it further");
 }
 
 // The patch set of the --train folders; a resumed run must see the checkpoint's patch count.
@@ -307,22 +337,19 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   model->set_precision(parse_precision(o.precision));
   model->set_collective(&coll);
   start_step = state.step;
-  // Fewer epochs than the checkpoint has done would rewrite the run's weights and records as a
-  // shorter run's: --epochs extends a run, it cannot shorten one.
-  VDSR_USER_CHECK(start_step <= total, "--epochs " << o.epochs << " ends at step " << total << ", before the checkpoint's step "
-                                                   << start_step << ": give --epochs " << (start_step + iters - 1) / iters
-                                                   << " or more");
+  check_epochs_cover(o, start_step, iters);  // check_resume_length's, where it could not tell
   seconds_before = state.seconds;
   end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
   if (!o.resume.empty() && fs::exists(ckpt_path) && fs::equivalent(o.resume, ckpt_path)) saved_step = start_step;
   log_info("model: " + model->config().describe() + " on " + o.device.name() + " in " +
            precision_name(model->precision()) +
-           (coll.size() > 1 ? " x " + std::to_string(coll.size()) + " ranks (" + coll.name() + "; --batch " +
-                                  std::to_string(o.batch) + " = " + std::to_string(coll.size()) + " x " +
-                                  std::to_string(o.batch / coll.size()) + ")"
-                            : "") +
-           "; " + std::to_string(iters) +
-           " steps per epoch, " + std::to_string(o.epochs) + " epochs" +
+           (coll.size() > 1
+                ? " x " + std::to_string(coll.size()) + " ranks (" + coll.name() + "; --batch " +
+                      std::to_string(o.batch) + " = " + std::to_string(coll.size()) + " x " +
+                      std::to_string(o.batch / coll.size()) + ")"
+                : "") +
+           "; " + std::to_string(iters) + " steps per epoch, " + std::to_string(o.epochs) +
+           (o.epochs == 1 ? " epoch" : " epochs") +
            (start_step > 0 ? "; resuming at step " + std::to_string(start_step) + " (epoch " +
                                  std::to_string(state.epoch + 1) + ")"
                            : ""));
@@ -753,6 +780,11 @@ struct QuietRank {
 };
 }  // namespace
 
+void check_run_fits(const TrainOptions& o, int ranks) {
+  check_model_memory(o);
+  check_batch_memory(o, parse_precision(o.precision), local_batch(o, ranks));
+}
+
 TrainOptions resumed_options(TrainOptions o) {
   if (o.resume.empty()) return o;
   const std::string ckpt_path = resolve_out(o);
@@ -767,6 +799,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const std::string ckpt_path = resolve_out(o);
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
+  check_resume_length(o, opened);
   check_model_memory(o);
   const int batch = local_batch(o, coll->size());
   std::error_code made;

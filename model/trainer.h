@@ -76,4 +76,8 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks = {});
 // network's shape from its tensors. For --print-config; `o` unchanged without --resume.
 TrainOptions resumed_options(TrainOptions o);
 
+// The checks of the model's and one batch's memory on o.device that run_training makes before it
+// allocates (for --print-config, which must refuse what the run would); `ranks` share the batch.
+void check_run_fits(const TrainOptions& o, int ranks);
+
 }  // namespace vdsr

@@ -482,7 +482,7 @@ TEST_CASE("vdsr_sr --width and --height: a factor per image, the target side exa
   // --height 30: a and b at x3, outside the model's x2: one warning for the two images.
   REQUIRE(run_command(bin("vdsr_sr") + m + " --height 30 -i " + in + " -o " + dir + "/h30", &log) == 0);
   CHECK(sizes(dir + "/h30") == Sizes{{"a.png", {39, 30}}, {"b.png", {39, 30}}, {"c.png", {75, 30}}});
-  const size_t warned = log.find("was trained at x2; x3 lies outside them");
+  const size_t warned = log.find("was trained at x2; x3 lies outside it,");
   CHECK(warned != std::string::npos);
   CHECK(log.find("was trained at", warned + 1) == std::string::npos);
   // Both: the largest output inside 30 x 30.
@@ -1079,7 +1079,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
        "is a folder, so its outputs go to a folder"},
       {"vdsr_sr -g -1 -m " + dir + "/m.pth -i " + a + " -o " + dir + "/o.png", "is a PyTorch file"},
       {"vdsr_sr -g -1 -m " + dir + "/notes.txt -i " + a + " -o " + dir + "/o.png",
-       "truncated safetensors file"},
+       "notes.txt is a text file, not a model"},
       {"vdsr_sr --tile -3 --bicubic -i " + a + " -o " + dir + "/o.png", "--tile"},
       {"vdsr_sr --bicubic -i", "needs a value"},
       {"vdsr_sr -t 1 --bicubic -i " + a + " -o " + dir + "/o.png",
@@ -1149,6 +1149,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
        "option -g needs a value (N|-1|0,1), got an empty one"},
       {"vdsr_convert " + samples + "/../model/vdsr.safetensors " + dir, "is a folder"},
       {"vdsr_eval --data " + dir + "/empty --bicubic", "holds no images"},
+      {"vdsr_eval --data " + a + " --bicubic", "evaluation set '" + a + "' is not a folder"},
       {"vdsr_eval --data " + dir + "/one --bicubic",
        "holds no images, only folders (Set): give each set as --data " + dir +
            "/one/SET, or VDSR_DATA_DIR=" + dir + "/one to score"},
@@ -1157,13 +1158,21 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
       {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
       {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t5 --val " + dir + "/missing",
-       "validation set '" + dir + "/missing' is not a folder"},
+       "validation set '" + dir + "/missing' does not exist"},
       {"vdsr_train -g -1 --train " + std::string(VDSR_SOURCE_DIR) + "/samples --out " + dir +
            "/t --batch 100000000",
        "of host memory"},
       {"vdsr_train -g -1 --train " + dir + " --out " + dir + "/t2 --optimizer rmsprop",
        "--optimizer must be"},
       {"vdsr_train -g -1 --resume " + dir + "/notes.txt", "notes.txt"},
+      {"vdsr_eval --bicubic -g 0,1 --data " + samples,
+       "--gpu 0,1: this tool runs on one device (N, or -1 for the CPU); vdsr_sr -g 0,1 spreads a "
+       "folder over several"},
+      {"vdsr_train -g 0,1 --print-config",
+       "for several GPUs start one process per GPU (mpirun -np N"},
+      {"vdsr_train -g -1 --resume " + samples + "/../model/vdsr.safetensors",
+       "a weights file cannot resume training, but a new run can start from its weights: "
+       "--init-from"},
       {"vdsr_bench -g -1 --reps -2", "--reps"},
       {"vdsr_bench -g -1 --train-batches 64,0", "--train-batches takes batches of at least 1"},
       {"vdsr_bench -g -1 --train-batches 64,x", "--train-batches"},
@@ -1205,6 +1214,11 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_train --seed 99999999999999999999999 --print-config",
        "--seed: 99999999999999999999999 is out of range (beyond 18446744073709551615)"},
       {"vdsr_train --seed ' -5' --print-config", "--seed: ' -5' is not a non-negative integer"},
+      // --print-config refuses what the run would, the machine's memory included.
+      {"vdsr_train -g -1 --depth 1000 --channels 4096 --print-config",
+       "--depth 1000 and --channels 4096 make a model of 150697119745 parameters"},
+      {"vdsr_train -g -1 --batch 100000000 --print-config",
+       "--batch 100000000 of 41x41 patches needs"},
       {"vdsr_train --batch ' 4' --print-config", "--batch: ' 4' is not an integer"},
       {"vdsr_train --lr 0x1p-3 --print-config", "--lr: '0x1p-3' is not a number"},
       {"vdsr_train --eps inf --print-config", "--eps: inf is not a finite number"},
@@ -1278,11 +1292,17 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
     INFO(log);
     CHECK(log.find(words) != std::string::npos);
     CHECK(!fs::exists(dir + "/env.png"));
+    // --help and --version still answer.
+    CHECK(run_command(env + " " + bin("vdsr_eval") + " --help", &log) == 0);
+    CHECK(log.find("vdsr_eval") != std::string::npos);
+    CHECK(run_command(env + " " + bin("vdsr_convert") + " --version", &log) == 0);
+    if (env.rfind("VDSR_THREADS", 0) == 0)
+      CHECK(log.find("\nCPU threads: none (VDSR_THREADS") != std::string::npos);
   }
   // A set that is not there stops vdsr_eval before it scores the ones before it.
   std::string log;
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + samples + "," + dir + "/missing", &log) == 1);
-  CHECK(log.find("evaluation set '" + dir + "/missing' is not a folder") != std::string::npos);
+  CHECK(log.find("evaluation set '" + dir + "/missing' does not exist") != std::string::npos);
   CHECK(log.find("PSNR") == std::string::npos);
   // Nor does a missing --val let vdsr_train build its training set first.
   CHECK(run_command(bin("vdsr_train") + " -g -1 --train " + samples + " --out " + dir + "/t6 --val " + dir +

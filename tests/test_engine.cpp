@@ -729,6 +729,12 @@ TEST_CASE("value parsers take a value as written or refuse it, and doubles print
     CHECK_THROWS_AS(vdsr::parse_double(bad, "--lr"), vdsr::UserError);
   CHECK_THAT(error_of([] { vdsr::parse_double("0x1p-3", "--lr"); }), Catch::Contains("'0x1p-3' is not a number"));
   CHECK_THAT(error_of([] { vdsr::parse_double("\t1", "--lr"); }), Catch::Contains("is not a number"));
+  // Below the smallest double: refused as typed, not taken as 0; zero itself and a subnormal stay.
+  CHECK_THAT(error_of([] { vdsr::parse_double("1e-400", "--lr"); }),
+             Catch::Contains("--lr: 1e-400 is too small for a double (it would be 0)"));
+  CHECK(vdsr::parse_double("0e-400", "--lr") == 0.0);
+  CHECK(vdsr::parse_double("-0.0", "--lr") == 0.0);
+  CHECK(vdsr::parse_double("1e-310", "--lr") > 0.0);
   CHECK(vdsr::parse_list("a,b", "--train", true) == std::vector<std::string>{"a", "b"});
   for (const char* bad : {"", "a,", ",a", "a,,b"})
     CHECK_THAT(error_of([&] { vdsr::parse_list(bad, "--train", true); }), Catch::Contains("--train"));

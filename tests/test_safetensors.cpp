@@ -271,6 +271,19 @@ TEST_CASE("safetensors rejects a zero or absurd header length") {
              Contains(kName) && Contains("absurd"));
 }
 
+TEST_CASE("a text file given as a model is named as text, short or long") {
+  for (const std::string text :
+       {"text", "# vdsr\n\nA from-scratch engine.\tIt reads models.\r\n"}) {
+    const std::vector<uint8_t> bytes(text.begin(), text.end());
+    CHECK_THAT(error_of([&] { vdsr::parse_safetensors(bytes.data(), bytes.size(), kName); }),
+               Contains(kName + std::string(" is a text file, not a model")));
+  }
+  // Bytes that are no ASCII text keep the header's own message.
+  const std::vector<uint8_t> binary = {'a', 'b', 'c', 0x01, 'd'};
+  CHECK_THAT(error_of([&] { vdsr::parse_safetensors(binary.data(), binary.size(), kName); }),
+             Contains("truncated safetensors file"));
+}
+
 TEST_CASE("safetensors rejects a header that is not JSON") {
   CHECK_THAT(parse_error("{\"a\": {\"dtype\": ", 0), Contains(kName) && Contains("not valid JSON"));
   CHECK_THAT(parse_error("hello world!", 0), Contains(kName) && Contains("not valid JSON"));

@@ -1080,6 +1080,22 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(base + " --out " + dir + "/done", &log) == 0);
   REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/done/checkpoint.safetensors --epochs 1", &log) == 1);
   CHECK(log.find("--epochs 1 ends at step 5, before the checkpoint's step 15: give --epochs 3 or more") != std::string::npos);
+  // Both said before the training set is built; a complete run says what would train it further.
+  const std::string resume_done =
+      bin("vdsr_train") + " -g -1 --resume " + dir + "/done/checkpoint.safetensors";
+  REQUIRE(run_command(resume_done + " --epochs 1", &log) == 1);
+  CHECK(log.find("training set:") == std::string::npos);
+  REQUIRE(run_command(resume_done, &log) == 0);
+  CHECK(log.find("the checkpoint's run has done all its 3 epochs (15 steps): nothing to train; "
+                 "give --epochs 4 "
+                 "or more to train it further") != std::string::npos);
+  // An epoch of one pass over the set: its length from the checkpoint's patch count.
+  REQUIRE(run_command(base + " --epoch-iters 0 --epochs 2 --out " + dir + "/passes", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
+                          "/passes/checkpoint.safetensors --epochs 1",
+                      &log) == 1);
+  CHECK(log.find("--epochs 1 ends at step") != std::string::npos);
+  CHECK(log.find("training set:") == std::string::npos);
   // One grey level: bicubic is exact, so the PSNR is infinite whatever the network does.
   fs::create_directories(dir + "/flat");
   Image grey = test_image(40, 40, 1, 1);
@@ -1249,7 +1265,9 @@ TEST_CASE("init-from: a new run starts from the file's weights with fresh optimi
   const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
   save_weights(dir + "/srcnn.safetensors", srcnn, sp.data());
   REQUIRE(run_command(base + " --out " + dir + "/s --init-from " + dir + "/srcnn.safetensors", &log) == 1);
-  CHECK(log.find("--init-from " + dir + "/srcnn.safetensors is an SRCNN") != std::string::npos);
+  CHECK(log.find("--init-from " + dir +
+                 "/srcnn.safetensors is an SRCNN model (SRCNN 9-5-5, 4/2 channels, with biases)") !=
+        std::string::npos);
   CHECK(log.find("trains VDSR only") != std::string::npos);
   REQUIRE(run_command(base + " --out " + dir + "/m --init-from " + dir + "/missing.safetensors", &log) == 1);
   CHECK(log.find(dir + "/missing.safetensors: cannot open") != std::string::npos);

@@ -40,7 +40,9 @@ Parser::Parser(std::string program, std::string summary, std::string usage)
 void Parser::add(Flag f) { flags_.push_back(std::move(f)); }
 
 void Parser::add_common() {
-  add({"-v", "--verbose", "", "more detail (skipped files, per-image results)",
+  add({"-v", "--verbose", "",
+       "more detail (files skipped, per-image results where images are read, where in the code "
+       "an error arose)",
        [](const std::string&) { set_log_level(LogLevel::Verbose); }});
   add({"-q", "--quiet", "", "errors only, no progress",
        [](const std::string&) { set_log_level(LogLevel::Quiet); }});
@@ -135,6 +137,19 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
     }
   }
   for (const auto& w : warnings) log_warning(w);
+  // The environment's settings, checked once the command line is read (so --help and --version
+  // still answer) and before any work: a bad one would otherwise fail on the first image that
+  // reaches the CPU kernels (once per image) or start thousands of threads.
+  (void)ThreadPool::threads_from_environment();
+  (void)cpu_isa();
+  (void)cpu_conv_method();
+}
+
+int parse_one_gpu(const std::string& value, const char* several) {
+  VDSR_USER_CHECK(
+      value.find(',') == std::string::npos,
+      "--gpu " << value << ": this tool runs on one device (N, or -1 for the CPU); " << several);
+  return parse_int(value, "--gpu");
 }
 
 std::string version_text(const std::string& program) {
@@ -224,11 +239,6 @@ int run_main(const std::function<int()>& body) {
   // Ctrl-C, a kill or a lost terminal while a file is written leaves no temporary behind.
   remove_temporaries_on_signals();
   try {
-    // The environment's settings, checked before any work: a bad one would otherwise fail on the
-    // first image that reaches the CPU kernels (once per image) or start thousands of threads.
-    (void)ThreadPool::threads_from_environment();
-    (void)cpu_isa();
-    (void)cpu_conv_method();
     return stdout_written(body());
   } catch (const PrintedAndDone&) {
     return stdout_written(0);

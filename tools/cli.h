@@ -51,6 +51,10 @@ using vdsr::parse_list;
 using vdsr::parse_scale_list;
 using vdsr::parse_uint64;
 
+// The value of -g / --gpu for a tool that runs on one device: an index, or -1 for the CPU. A list
+// (vdsr_sr takes one) is refused saying so; `several` says how this tool uses more GPUs.
+int parse_one_gpu(const std::string& value, const char* several);
+
 // The value of an output-file flag (--json FILE), checked when it is parsed, before any work: its
 // folder exists and is writable, and it is not itself a folder. A UserError naming the flag otherwise.
 // `made_folder`: a folder the tool itself creates before it writes (vdsr_train's --out); a file

@@ -315,7 +315,8 @@ Cell evaluate(const Method& m, const std::vector<EvalSample>& samples, const std
   if (!exact.empty())
     log_warning(label + ": " + printable(exact[0]) +
                 (exact.size() > 1 ? " and " + std::to_string(exact.size() - 1) + " more" : "") +
-                " equal their ground truth after the shave, so the PSNR is infinite and so is the "
+                (exact.size() > 1 ? " equal their" : " equals its") +
+                " ground truth after the shave, so the PSNR is infinite and so is the "
                 "set's mean (inf in the table, null in --json); SSIM is 1 there");
   if (!grey_rgb.empty())
     log_warning("--score: " + std::to_string(grey_rgb.size()) + " of the outputs in " +
@@ -420,7 +421,9 @@ int run(int argc, char** argv) {
          "SRCNN column is left out without them)",
          [&](const std::string& v) { o.models = v; }});
   p.add({"-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1]",
-         [&](const std::string& v) { o.gpu = cli::parse_int(v, "--gpu"); }});
+         [&](const std::string& v) {
+           o.gpu = cli::parse_one_gpu(v, "vdsr_sr -g 0,1 spreads a folder over several");
+         }});
   p.add({"", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only; VDSR only) [fp32]",
          [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); }});
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",

@@ -152,9 +152,13 @@ int run(int argc, char** argv) {
       [&](const std::string& v) { o.max_steps = cli::parse_int(v, "--max-steps"); });
   add("", "--log-every", "N", "steps between loss records (train.jsonl, progress) [10]",
       [&](const std::string& v) { o.log_every = cli::parse_int(v, "--log-every"); });
-  add("-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1; with several "
+  add("-g", "--gpu", "N",
+      "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1; with several "
       "processes on a machine, the local rank's]",
-      [&](const std::string& v) { gpu = cli::parse_int(v, "--gpu"); });
+      [&](const std::string& v) {
+        gpu = cli::parse_one_gpu(
+            v, "for several GPUs start one process per GPU (mpirun -np N, docs/training.md)");
+      });
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); });
   add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
       [&](const std::string& v) { o.json = v; });
@@ -174,14 +178,18 @@ int run(int argc, char** argv) {
     for (const auto& [flag, value] : find_recipe(o.recipe).flags)
       if (o.given.count(flag) == 0) p.apply(flag, value);
   if (print_config) {
+    // The launcher's variables alone: MPI is not started for a command that only prints (a rank
+    // that started it would have to finalize it, or mpirun reports the exit as improper).
+    const RankInfo ranks =
+        ranks_from_environment([](const char* name) { return std::getenv(name); });
     // On resume the checkpoint's options, as the run would take them (its device decides the precision).
-    if (!o.resume.empty()) {
-      o.device = select_rank_device(gpu, process_ranks());
-      o = resumed_options(o);
-    }
-    // What it prints must be a run's options: a value the run would refuse is refused here too.
+    o.device = select_rank_device(gpu, ranks);
+    if (!o.resume.empty()) o = resumed_options(o);
+    // What it prints must be a run's options: a value the run would refuse is refused here too,
+    // a shape too large for the device's memory included.
     check_option_values(o);
     (void)parse_precision(o.precision);
+    check_run_fits(o, ranks.size);
     // One copy of the options, not one per rank (every rank still does the same work up to here).
     if (lead)
       for (const auto& [k, v] : train_config_record(o))
