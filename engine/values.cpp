@@ -127,12 +127,15 @@ std::string join_list(const std::vector<std::string>& items) {
 
 std::string format_double(double v) {
   // The fewest digits that read back as v: 0.1, not 0.10000000000000001. At least the digits before
-  // the point (up to 17), so that 20 is "20": %g writes "2e+01" when its precision is below them.
+  // the point, so that 20 is "20" (%g writes "2e+01" when its precision is below them); past 17 of
+  // them the exponent form cannot be avoided, and the search starts at one digit again (1.7e+300,
+  // not 1.7000000000000001e+300).
   char buf[40];
   std::snprintf(buf, sizeof buf, "%.16e", v);
   const char* e = std::strchr(buf, 'e');
   const int exponent = e != nullptr ? std::atoi(e + 1) : 0;
-  for (int digits = std::clamp(exponent + 1, 1, 17); digits <= 17; ++digits) {
+  for (int digits = exponent + 1 > 17 ? 1 : std::clamp(exponent + 1, 1, 17); digits <= 17;
+       ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, v);
     if (std::strtod(buf, nullptr) == v) break;
   }

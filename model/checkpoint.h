@@ -8,7 +8,8 @@
 //   state.epoch       I64 [1]  epochs completed (= step / steps per epoch; a mid-epoch checkpoint
 //                              has step past epoch * steps per epoch)
 //   state.seed        I64 [1]  the run's seed (bit pattern of the uint64): with step, the whole
-//                              data order (model/patches.h batch_indices is a pure function of them)
+//                              data order (model/patches.h batch_indices is a pure function of
+//                              them)
 //   state.lr          F64 [1]  learning rate of the epoch in progress (informational: it follows
 //                              from the epoch and the recipe)
 //   state.loss_sum    F64 [1]  sum and count of the losses logged so far in the epoch in progress,
@@ -16,7 +17,10 @@
 //   state.clip_bound  I64 [1]  how many of those logged steps the norm clip bound (the epoch's
 //                              "the clip sets the step length" warning)
 //   state.seconds     F64 [1]  training wall time so far, over every process of the run
-// Loading accepts older checkpoints without the optional state.* tensors (defaults: 0).
+//   state.last_loss   F64 [1]  the loss read back last (a log point or an epoch's end)
+// and, while an epoch's record is unscored, metadata "state.epoch_record" (TrainState below).
+// Loading accepts older checkpoints without the optional state.* tensors (defaults: 0, and NaN
+// for state.last_loss: no loss known).
 // Weight loaders accept a checkpoint and ignore the optim.* and state.* tensors.
 #pragma once
 

@@ -756,6 +756,9 @@ TEST_CASE("value parsers take a value as written or refuse it, and doubles print
   CHECK(vdsr::format_double(100) == "100");
   CHECK(vdsr::format_double(-1000) == "-1000");
   CHECK(vdsr::format_double(1e20) == "1e+20");
+  CHECK(vdsr::format_double(1.7e300) == "1.7e+300");
+  CHECK(vdsr::format_double(6.02214076e23) == "6.02214076e+23");
+  CHECK(vdsr::format_double(1.5e16) == "15000000000000000");
   CHECK(vdsr::format_double(2.5e-7) == "2.5e-07");
   CHECK(vdsr::format_double(0.1 + 0.2) == "0.30000000000000004");  // all 17 digits
   for (const double v :

@@ -259,6 +259,34 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
           {"SLURM_ARRAY_TASK_STEP", "1"},
           {"SLURM_ARRAY_TASK_COUNT", "3"}};
   CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
+  // IDs 1, 4, 8: the last is off the step.
+  vars = {{"SLURM_ARRAY_TASK_ID", "4"},
+          {"SLURM_ARRAY_TASK_MIN", "1"},
+          {"SLURM_ARRAY_TASK_MAX", "8"},
+          {"SLURM_ARRAY_TASK_STEP", "3"},
+          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
+  // An ID below MIN.
+  vars = {{"SLURM_ARRAY_TASK_ID", "2"},
+          {"SLURM_ARRAY_TASK_MIN", "4"},
+          {"SLURM_ARRAY_TASK_MAX", "8"},
+          {"SLURM_ARRAY_TASK_STEP", "2"},
+          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
+  // A stepped array without COUNT, given its N: IDs 1, 3, 5, 7, 9.
+  vars = {{"SLURM_ARRAY_TASK_ID", "5"},
+          {"SLURM_ARRAY_TASK_MIN", "1"},
+          {"SLURM_ARRAY_TASK_MAX", "9"},
+          {"SLURM_ARRAY_TASK_STEP", "2"}};
+  CHECK(parse_shard("auto/5", env).index == 2);
+  // Without MIN the IDs start at 0; a STEP of 0 reads as 1.
+  vars = {{"SLURM_ARRAY_TASK_ID", "2"}, {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  CHECK(parse_shard("", env).index == 2);
+  vars = {{"SLURM_ARRAY_TASK_ID", "2"},
+          {"SLURM_ARRAY_TASK_MIN", "0"},
+          {"SLURM_ARRAY_TASK_STEP", "0"},
+          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  CHECK(parse_shard("", env).index == 2);
   vars = {{"JOB_COMPLETION_INDEX", "4"}};
   const Shard k = parse_shard("auto/8", env);
   CHECK((k.index == 4 && k.count == 8));
@@ -372,6 +400,17 @@ TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, e
   CHECK(log.find("JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but --shard is not") !=
         std::string::npos);
   CHECK(tree_bytes(dir + "/pod") == tree_bytes(dir + "/all"));
+  // Not with --shard given, nor inside a Slurm array of two tasks.
+  REQUIRE(run_command("JOB_COMPLETION_INDEX=1 " + bin("vdsr_sr") + " --bicubic -r --shard 0/1 -i " +
+                          in + " -o " + dir + "/given",
+                      &log) == 0);
+  CHECK(log.find("JOB_COMPLETION_INDEX is set") == std::string::npos);
+  REQUIRE(run_command("JOB_COMPLETION_INDEX=1 SLURM_ARRAY_TASK_ID=0 SLURM_ARRAY_TASK_MIN=0 "
+                      "SLURM_ARRAY_TASK_MAX=1 "
+                      "SLURM_ARRAY_TASK_COUNT=2 " +
+                          bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + dir + "/slurm",
+                      &log) == 0);
+  CHECK(log.find("JOB_COMPLETION_INDEX is set") == std::string::npos);
 }
 
 TEST_CASE("vdsr_sr --json reports every file, --progress json writes one event per line") {

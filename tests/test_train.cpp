@@ -4,6 +4,7 @@
 // (and cutting an epoch's validation short, which the resumed run then does), a second Ctrl-C
 // during a checkpoint's write removing its temporary (tests/support/stall_fsync.cpp), the JSONL log
 // and SVG curve, resume option conflicts, and --init-from (fine-tuning).
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -167,6 +169,34 @@ TEST_CASE(
   const auto want = epoch_records_of(dir + "/full/train.jsonl");
   REQUIRE(want.size() == 3);
   REQUIRE(want[1].contains("val_psnr_x3"));
+  // The run's loss is its last step's; its checkpoint was written before the last validation.
+  const std::vector<nlohmann::json> lines_full = read_jsonl(dir + "/full/train.jsonl");
+  REQUIRE(lines_full.back().at("record") == "epoch");
+  CHECK(rf.loss == lines_full.rbegin()[1].at("loss").get<double>());
+  const LoadedCheckpoint last =
+      load_checkpoint(dir + "/full/checkpoint.safetensors", Device::cpu());
+  CHECK(nlohmann::json::parse(last.state.epoch_record).at("epoch") == 3);
+  CHECK(last.state.seconds <= lines_full.back().at("seconds").get<double>());
+  // Resumed into another --out with no step left: the checkpoint's last loss, kept in the new one.
+  TrainOptions again;
+  again.resume = dir + "/full/checkpoint.safetensors";
+  again.out = dir + "/again";
+  const TrainResult ra = run_training(again);
+  REQUIRE(ra.finished);
+  CHECK(ra.steps_this_run == 0);
+  CHECK(ra.loss == rf.loss);
+  CHECK(load_checkpoint(dir + "/again/checkpoint.safetensors", Device::cpu()).state.last_loss ==
+        rf.loss);
+  // A checkpoint written before state.last_loss existed knows no loss.
+  {
+    const SafeTensors with = read_safetensors(dir + "/full/checkpoint.safetensors");
+    SafeTensors without;
+    without.metadata = with.metadata;
+    for (const auto& t : with.tensors)
+      if (t.first != "state.last_loss") without.tensors.push_back(t);
+    write_safetensors(dir + "/older.safetensors", without);
+    CHECK(std::isnan(load_checkpoint(dir + "/older.safetensors", Device::cpu()).state.last_loss));
+  }
 
   // Stopped in the last step of epoch 2 (the step finishes, then the validation sees the request),
   // and in the last step of the run.
@@ -257,6 +287,40 @@ TEST_CASE(
             "the checkpoint's unscored epoch record (state.epoch_record) is not the record of "
             "the epoch it ends (the file is damaged or was edited)"));
   }
+  // The real record (epoch 3 at step 15) wrong in one respect only, each refused; itself resumed.
+  st = read_safetensors(dir + "/part10/checkpoint.safetensors");
+  const nlohmann::json good = nlohmann::json::parse(st.metadata.at("state.epoch_record"));
+  REQUIRE(good.at("epoch") == 3);
+  std::vector<nlohmann::json> one_wrong(4, good);
+  one_wrong[0]["epoch"] = 2;
+  one_wrong[1]["step"] = 10;
+  one_wrong[2].erase("lr");
+  one_wrong[3]["clip_bound_fraction"] = "x";
+  // A mid-epoch checkpoint (step 7) given a record of its own step: no epoch ends there.
+  TrainOptions mid = test::tiny_train(hr, dir + "/mid");
+  mid.max_steps = 7;
+  REQUIRE(run_training(mid).hit_max_steps);
+  SafeTensors mid_st = read_safetensors(dir + "/mid/checkpoint.safetensors");
+  nlohmann::json at7 = good;
+  at7["epoch"] = 1;
+  at7["step"] = 7;
+  for (size_t i = 0; i <= one_wrong.size(); ++i) {
+    const bool at_mid = i == one_wrong.size();
+    SafeTensors edited_st = at_mid ? mid_st : st;
+    edited_st.metadata["state.epoch_record"] = (at_mid ? at7 : one_wrong[i]).dump();
+    INFO(edited_st.metadata["state.epoch_record"]);
+    write_safetensors(dir + "/one_wrong.safetensors", edited_st);
+    TrainOptions edited;
+    edited.resume = dir + "/one_wrong.safetensors";
+    edited.out = dir + "/one_wrong" + std::to_string(i);
+    CHECK_THROWS_WITH(run_training(edited),
+                      Catch::Contains("is not the record of the epoch it ends"));
+  }
+  write_safetensors(dir + "/unedited.safetensors", st);
+  TrainOptions unedited;
+  unedited.resume = dir + "/unedited.safetensors";
+  unedited.out = dir + "/unedited";
+  CHECK(run_training(unedited).finished);
   fs::remove_all(dir);
 }
 
@@ -943,6 +1007,74 @@ TEST_CASE("validate: every set in the record, the first set's scores in val_psnr
   char want[48];
   std::snprintf(want, sizeof want, " x2 %.3f", first);
   CHECK(text == want);
+  // A stop request ends it before the next image: no score in the record.
+  std::atomic<int> stop{SIGINT};
+  nlohmann::json cut;
+  CHECK(!validate(m, val, scales, cut, &stop).has_value());
+  CHECK(!cut.contains("val_psnr_x2"));
+  stop = 0;
+  CHECK(validate(m, val, scales, cut, &stop).has_value());
+  fs::remove_all(dir);
+}
+
+namespace {
+
+// What `f` prints on stderr (the log's lines), with descriptor 2 pointed at a file meanwhile.
+std::string stderr_of(const std::string& file, const std::function<void()>& f) {
+  std::fflush(stderr);
+  const int saved = dup(2);
+  const int fd = open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  REQUIRE((saved >= 0 && fd >= 0));
+  dup2(fd, 2);
+  close(fd);
+  try {
+    f();
+  } catch (...) {
+    std::fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    throw;
+  }
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  return test::file_bytes(file);
+}
+
+}  // namespace
+
+TEST_CASE("the stop line says a resumed run scores the epoch first only when one is unscored") {
+  const std::string dir = test::temp_dir("train_stop_line"), hr = make_data(dir);
+  for (const int64_t stop_at : {10, 7}) {
+    TrainOptions o = test::tiny_train(hr, dir + "/r" + std::to_string(stop_at));
+    o.val = {hr};
+    std::atomic<int> stop{0};
+    TrainHooks hooks;
+    hooks.stop = &stop;
+    hooks.after_step = [&](Vdsr&, int64_t steps) {
+      if (steps == stop_at) stop = SIGINT;
+    };
+    const std::string err = stderr_of(dir + "/err.txt", [&] { run_training(o, hooks); });
+    INFO(err);
+    CHECK(err.find("stopped by signal 2 at step " + std::to_string(stop_at)) != std::string::npos);
+    CHECK((err.find("(it scores epoch 2 first)") != std::string::npos) == (stop_at == 10));
+  }
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
+    "a non-finite loss between log points just before --max-steps is caught and not checkpointed") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_nan_at_stop"), hr = make_data(dir);
+  TrainOptions o = test::tiny_train(hr, dir + "/run");
+  o.log_every = 5;
+  o.max_steps = 3;
+  TrainHooks hooks;
+  hooks.before_step = [](Vdsr& m, int64_t step) {
+    if (step == 2) m.params()[0] = std::numeric_limits<float>::quiet_NaN();
+  };
+  CHECK_THROWS_WITH(run_training(o, hooks), Catch::Contains("not finite at step 3"));
+  CHECK(!fs::exists(dir + "/run/checkpoint.safetensors"));
   fs::remove_all(dir);
 }
 

@@ -496,6 +496,8 @@ TEST_CASE("weights: our own metadata keys that disagree with the tensors are a w
   // Values that agree, or are not written as our writer writes them, say nothing.
   st.metadata = {{"depth", "3"}, {"channels", "4"}, {"bias", "True"}};
   CHECK(convert(st, dir, "fine").find("metadata") == std::string::npos);
+  st.metadata = {{"depth", "3a"}, {"channels", "x4"}};
+  CHECK(convert(st, dir, "letters").find("metadata") == std::string::npos);
   std::filesystem::remove_all(dir);
 }
 

@@ -8,8 +8,10 @@
 // Plus the launcher variables read by engine/collective.cpp (no MPI needed).
 // Skipped (exit 77, with the reason) without MPI in the build or mpirun on the machine, failed
 // then when VDSR_REQUIRE_MPI=1 (CI). Label `mpi`.
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +24,7 @@
 #include "engine/error.h"
 #include "engine/log.h"
 #include "image/image_io.h"
+#include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/trainer.h"
 #include "model/weights_io.h"
@@ -114,6 +117,65 @@ TEST_CASE("one rank of an mpirun'd tiny training", "[.rank]") {
   REQUIRE(r.finished);
   std::ofstream(std::string(out) + "/weights." + std::to_string(rank)) << digests.str();
   finalize_ranks();
+}
+
+// One rank of the stop test below (launched under mpirun -np 2; hidden from a plain run): the tiny
+// run with --val, rank 1 alone asked to stop after step VDSR_MPI_TEST_STOP_AT; each rank writes its
+// result to <out>/result.<rank>.
+TEST_CASE("one rank of an mpirun'd run that rank 1 stops", "[.stop_rank]") {
+  const char* out = std::getenv("VDSR_MPI_TEST_OUT");
+  const char* stop_at_text = std::getenv("VDSR_MPI_TEST_STOP_AT");
+  REQUIRE((out != nullptr && stop_at_text != nullptr));
+  const int64_t stop_at = std::stoll(stop_at_text);
+  const int rank = process_ranks().rank;
+  set_log_level(LogLevel::Quiet);
+  TrainOptions o = tiny(out);
+  o.val = {std::string(VDSR_SOURCE_DIR) + "/samples"};
+  std::atomic<int> stop{0};
+  TrainHooks hooks;
+  hooks.stop = &stop;
+  hooks.after_step = [&](Vdsr&, int64_t steps) {
+    if (rank == 1 && steps == stop_at) stop = SIGTERM;
+  };
+  const TrainResult r = run_training(o, hooks);
+  std::ofstream(std::string(out) + "/result." + std::to_string(rank))
+      << r.step << " " << r.finished << " " << r.stopped_by_signal << "\n";
+  finalize_ranks();
+}
+
+TEST_CASE(
+    "a stop asked of rank 1 at an epoch's end stops every rank there and leaves the epoch "
+    "unscored") {
+  const std::string run2 = mpirun(2);
+  // At the end of epoch 2, and at the run's last step.
+  for (const int64_t stop_at : {10, 15}) {
+    INFO("stop at step " << stop_at);
+    const std::string dir = test::temp_dir("mpi_stop_rank1_" + std::to_string(stop_at));
+    std::string log;
+    run_command("VDSR_MPI_TEST_OUT=" + dir + " VDSR_MPI_TEST_STOP_AT=" + std::to_string(stop_at) +
+                    " " + run2 + bin("test_mpi") + " '[.stop_rank]'",
+                &log);
+    INFO(log);
+    for (int rank = 0; rank < 2; ++rank) {
+      INFO("rank " << rank);
+      std::ifstream in(dir + "/result." + std::to_string(rank));
+      int64_t step = -1;
+      int finished = -1, sig = -1;
+      in >> step >> finished >> sig;
+      CHECK(step == stop_at);
+      CHECK(finished == 0);
+      CHECK(sig == SIGTERM);
+    }
+    const LoadedCheckpoint ck = load_checkpoint(dir + "/checkpoint.safetensors", Device::cpu());
+    CHECK(ck.state.step == stop_at);
+    CHECK(!ck.state.epoch_record.empty());
+    size_t epochs = 0;
+    std::ifstream jl(dir + "/train.jsonl");
+    for (std::string line; std::getline(jl, line);)
+      epochs += nlohmann::json::parse(line).at("record") == "epoch";
+    CHECK(epochs == size_t(stop_at / 5 - 1));
+    fs::remove_all(dir);
+  }
 }
 
 // One rank of the collective check below (launched by it under mpirun -np 3; hidden from a plain
@@ -251,6 +313,37 @@ TEST_CASE("SIGTERM to one rank stops every rank at the next agreement point with
   // It resumes (one more step on one process).
   REQUIRE(run_command(train_cmd(out) + " --epochs 400 --resume auto --max-steps 1", &log) == 0);
   REQUIRE(load_checkpoint(out + "/checkpoint.safetensors", Device::cpu()).state.step == ck.state.step + 1);
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
+    "ranks resumed from checkpoints that differ in their unscored epoch are refused in words") {
+  const std::string run1 = mpirun(1);
+  const std::string dir = test::temp_dir("mpi_unscored");
+  {
+    set_log_level(LogLevel::Quiet);
+    TrainOptions part = tiny(dir + "/part");
+    part.val = {std::string(VDSR_SOURCE_DIR) + "/samples"};
+    std::atomic<int> stop{0};
+    TrainHooks hooks;
+    hooks.stop = &stop;
+    hooks.after_step = [&](Vdsr&, int64_t steps) {
+      if (steps == 10) stop = SIGINT;
+    };
+    REQUIRE(run_training(part, hooks).stopped_by_signal == SIGINT);
+    set_log_level(LogLevel::Normal);
+  }
+  SafeTensors st = read_safetensors(dir + "/part/checkpoint.safetensors");
+  REQUIRE(st.metadata.count("state.epoch_record") == 1);
+  write_safetensors(dir + "/a.safetensors", st);
+  st.metadata.erase("state.epoch_record");
+  write_safetensors(dir + "/b.safetensors", st);
+  const std::string cmd = bin("vdsr_train") + " -q -g -1 --out " + dir + "/run --resume ";
+  std::string log;
+  CHECK(run_command(run1 + cmd + dir + "/a.safetensors : -np 1 " + cmd + dir + "/b.safetensors",
+                    &log) != 0);
+  INFO(log);
+  CHECK(log.find("the checkpoint's unscored epoch") != std::string::npos);
   fs::remove_all(dir);
 }
 
