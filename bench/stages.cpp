@@ -302,9 +302,8 @@ int run_stages(const StagesOptions& o) {
               fmt(decode_out, 3).c_str(), fmt(prepare, 3).c_str(), fmt(load_rate, 3).c_str(), fmt(finish, 3).c_str());
   if (o.device.is_cpu())
     std::printf(
-        "(On the CPU every stage shares the same cores, so these counts only size the threads "
-        "around "
-        "one network call on the whole pool; vdsr_sr's CPU default is -j 1:2:2.)\n");
+        "(On the CPU every stage shares the same cores, so these counts only size the threads\n"
+        "around one network call on the whole pool; vdsr_sr's CPU default is -j 1:2:2.)\n");
   nlohmann::json jj = nlohmann::json::array();
   for (const auto& r : rows.all()) {
     if (r.stage != "encode") continue;

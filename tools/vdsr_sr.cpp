@@ -40,11 +40,11 @@ using namespace vdsr;
 
 namespace {
 
-// True when folder `dir` holds a folder (for the advice to walk it with -r).
+// True when folder `dir` holds a folder that -r would walk (links to folders it does not follow).
 bool has_subfolder(const std::string& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (it->is_directory(ec)) return true;
+    if (!it->is_symlink(ec) && it->is_directory(ec)) return true;
   return false;
 }
 
@@ -228,12 +228,12 @@ int run(int argc, char** argv) {
                                    << (!o.recursive && has_subfolder(o.input)
                                            ? " (it has sub-folders: -r walks them)"
                                            : ""));
-  // The whole tree was planned (so every shard agrees on the collision checks); keep this share.
   // Kubernetes does not say how many pods an Indexed Job has, so it cannot be the default.
   if (o.shard.empty() && shard.count == 1 && std::getenv("JOB_COMPLETION_INDEX") != nullptr)
     log_warning(
         "JOB_COMPLETION_INDEX is set (a Kubernetes Indexed Job) but --shard is not: this process "
         "upscales every file; give --shard auto/N (N: the Job's completions) to share them");
+  // The whole tree was planned (so every shard agrees on the collision checks); keep this share.
   if (shard.count > 1) {
     const size_t all = plan.jobs.size() + plan.existing.size() + plan.problems.size();
     apply_shard(plan, o.input, shard);
