@@ -548,7 +548,10 @@ TEST_CASE("vdsr_sr -i - and -o -: standard input and output give the bytes of fi
     CHECK(run_command("{ " + sr + args + "; }", &log) == 1);
     CHECK(log.find(words) != std::string::npos);
   }
-  CHECK(run_command("{ " + sr + " -i - -o - < /dev/null > " + dir + "/empty.png; }", &log) == 2);
+  const int empty_rc =
+      run_command("{ " + sr + " -i - -o - < /dev/null > " + dir + "/empty.png; }", &log);
+  INFO("the empty input's run: " << log);
+  CHECK(empty_rc == 2);
   CHECK(log.find("cannot read image 'standard input': it is empty") != std::string::npos);
 }
 
