@@ -558,16 +558,20 @@ TEST_CASE("Progress: a plain line at an interval where stderr is no terminal, no
   for (const char* line : {"\nwork  1/4  ", "\nwork  2/4  ", "\nwork  3/4  "})
     CHECK(("\n" + log).find(line) != std::string::npos);
   CHECK(log.find("work  4/4") == std::string::npos);
-  CHECK(log.find("img/s  elapsed 0:00  ETA 0:00\n") != std::string::npos);
+  // The times depend on the machine's load: only their form is fixed.
+  CHECK(log.find(" img/s  elapsed ") != std::string::npos);
+  CHECK(log.find("  ETA ") != std::string::npos);
+  CHECK(log.find("--:--") == std::string::npos);
   REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=quiet " + child, &log) == 0);
   CHECK(log.find("work") == std::string::npos);
   REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=json " + child, &log) == 0);
   CHECK(log.find("work") == std::string::npos);
-  // Half of one image done in 0.08 s: about 6 images a second, the other half in 0:00.
+  // Half of one image done after a nap: a rate and an ETA, though no image is whole yet.
   REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE='one image' " + child, &log) == 0);
   INFO(log);
   CHECK(log.find("one image  0/1  ") != std::string::npos);
-  CHECK(log.find("ETA 0:00") != std::string::npos);
+  CHECK(log.find("one image  0/1  0.00 img/s") == std::string::npos);
+  CHECK(log.find("  ETA ") != std::string::npos);
   CHECK(log.find("ETA --:--") == std::string::npos);
 }
 
