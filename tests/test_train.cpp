@@ -204,13 +204,7 @@ TEST_CASE(
     const std::string out = dir + "/part" + std::to_string(stop_at);
     TrainOptions part = test::tiny_train(hr, out);
     part.val = {hr};
-    std::atomic<int> stop{0};
-    TrainHooks hooks;
-    hooks.stop = &stop;
-    hooks.after_step = [&](Vdsr&, int64_t steps) {
-      if (steps == stop_at) stop = SIGINT;
-    };
-    const TrainResult r1 = run_training(part, hooks);
+    const TrainResult r1 = test::train_stopped_at(part, stop_at, SIGINT);
     CHECK(r1.stopped_by_signal == SIGINT);
     CHECK(r1.step == stop_at);
     CHECK(!r1.finished);  // the last epoch's record is not written: no weights yet
@@ -891,12 +885,7 @@ TEST_CASE("a collapsed network and a clip that sets the step are named in the ep
     const std::string out = dir + "/dead_val" + std::to_string(stop_at);
     TrainOptions dead_val = test::tiny_train(hr, out);
     dead_val.val = {hr};
-    std::atomic<int> stop{0};
-    hooks.stop = &stop;
-    hooks.after_step = [&](Vdsr&, int64_t steps) {
-      if (steps == stop_at) stop = SIGTERM;
-    };
-    REQUIRE(run_training(dead_val, hooks).stopped_by_signal == SIGTERM);
+    REQUIRE(test::train_stopped_at(dead_val, stop_at, SIGTERM, hooks).stopped_by_signal == SIGTERM);
     REQUIRE(epoch_records_of(out + "/train.jsonl").size() == size_t(stop_at / 5 - 1));
     TrainOptions resumed;
     resumed.resume = out + "/checkpoint.safetensors";
@@ -1048,13 +1037,8 @@ TEST_CASE("the stop line says a resumed run scores the epoch first only when one
   for (const int64_t stop_at : {10, 7}) {
     TrainOptions o = test::tiny_train(hr, dir + "/r" + std::to_string(stop_at));
     o.val = {hr};
-    std::atomic<int> stop{0};
-    TrainHooks hooks;
-    hooks.stop = &stop;
-    hooks.after_step = [&](Vdsr&, int64_t steps) {
-      if (steps == stop_at) stop = SIGINT;
-    };
-    const std::string err = stderr_of(dir + "/err.txt", [&] { run_training(o, hooks); });
+    const std::string err =
+        stderr_of(dir + "/err.txt", [&] { test::train_stopped_at(o, stop_at, SIGINT); });
     INFO(err);
     CHECK(err.find("stopped by signal 2 at step " + std::to_string(stop_at)) != std::string::npos);
     CHECK((err.find("(it scores epoch 2 first)") != std::string::npos) == (stop_at == 10));

@@ -324,13 +324,7 @@ TEST_CASE(
     set_log_level(LogLevel::Quiet);
     TrainOptions part = tiny(dir + "/part");
     part.val = {std::string(VDSR_SOURCE_DIR) + "/samples"};
-    std::atomic<int> stop{0};
-    TrainHooks hooks;
-    hooks.stop = &stop;
-    hooks.after_step = [&](Vdsr&, int64_t steps) {
-      if (steps == 10) stop = SIGINT;
-    };
-    REQUIRE(run_training(part, hooks).stopped_by_signal == SIGINT);
+    REQUIRE(test::train_stopped_at(part, 10, SIGINT).stopped_by_signal == SIGINT);
     set_log_level(LogLevel::Normal);
   }
   SafeTensors st = read_safetensors(dir + "/part/checkpoint.safetensors");

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -56,6 +57,16 @@ void require_gpu() {
   if (req != nullptr && std::string(req) == "1") FAIL("VDSR_REQUIRE_GPU=1 but no GPU is usable: " << why);
   std::cout << "SKIPPED: no usable GPU (" << why << ")" << std::endl;
   std::exit(kSkipExitCode);
+}
+
+TrainResult train_stopped_at(const TrainOptions& o, int64_t stop_at, int sig, TrainHooks hooks) {
+  std::atomic<int> stop{0};
+  hooks.stop = &stop;
+  hooks.after_step = [&, own = hooks.after_step](Vdsr& m, int64_t steps) {
+    if (own) own(m, steps);
+    if (steps == stop_at) stop = sig;
+  };
+  return run_training(o, hooks);
 }
 
 TrainOptions tiny_train(const std::string& train, const std::string& out) {

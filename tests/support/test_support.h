@@ -13,6 +13,7 @@
 #include "image/image_io.h"
 #include "image/plane.h"
 #include "model/train_options.h"
+#include "model/trainer.h"
 
 namespace vdsr::test {
 
@@ -90,6 +91,10 @@ std::vector<unsigned char> make_png(uint32_t w, uint32_t h, int depth, int color
 // flags (with -q -g -1; --train and --out left to the caller).
 TrainOptions tiny_train(const std::string& train, const std::string& out);
 extern const char* const kTinyTrainFlags;
+// run_training(o, hooks) with a stop request (signal `sig`, as vdsr_train's handler sets it) made
+// after step `stop_at` (after hooks' own after_step, if any).
+TrainResult train_stopped_at(const TrainOptions& o, int64_t stop_at, int sig,
+                             TrainHooks hooks = {});
 
 // A one-channel image holding a plane of integer levels 0..255 (e.g. a Y channel).
 Image grey_image(const Plane& y);
