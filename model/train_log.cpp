@@ -37,6 +37,10 @@ std::map<int64_t, nlohmann::json> trim_log(const std::string& path, int64_t step
   return epochs;
 }
 
+bool clip_set_the_steps(int64_t clip_bound, int64_t logged_steps) {
+  return logged_steps > 0 && clip_bound * 10 > logged_steps * 9;
+}
+
 void write_curve(const std::string& path, const std::map<int64_t, nlohmann::json>& epochs,
                  const std::vector<int>& scales) {
   SvgPanel loss{"training loss", "epoch", "loss (mean of logged steps)", {}, true};

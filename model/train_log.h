@@ -14,6 +14,10 @@ namespace vdsr {
 // torn last line) and returns the epoch records kept, by epoch.
 std::map<int64_t, nlohmann::json> trim_log(const std::string& path, int64_t step);
 
+// Whether an epoch's record carries `clip_bound_fraction` (and the run warns once): the norm clip
+// bound in more than 90 % of the epoch's logged steps, where it, not the lr, sets the step length.
+bool clip_set_the_steps(int64_t clip_bound, int64_t logged_steps);
+
 // Redraws the curve from the epoch records (atomically).
 void write_curve(const std::string& path, const std::map<int64_t, nlohmann::json>& epochs,
                  const std::vector<int>& scales);

@@ -607,7 +607,7 @@ nlohmann::json TrainRun::training_record(int64_t e, const StepOptions& so) const
                         {"loss", state.loss_sum / double(state.loss_count)}, {"lr", so.lr},
                         {"data_ms", 1e3 * data_s / double(epoch_steps)},
                         {"step_ms", 1e3 * train_s / double(epoch_steps)}};
-  if (state.loss_count > 0 && state.clip_bound * 10 > state.loss_count * 9)
+  if (clip_set_the_steps(state.clip_bound, state.loss_count))
     rec["clip_bound_fraction"] = double(state.clip_bound) / double(state.loss_count);
   return rec;
 }

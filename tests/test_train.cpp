@@ -924,6 +924,20 @@ TEST_CASE("the clip warning is given once per run while every epoch records its 
   fs::remove_all(dir);
 }
 
+TEST_CASE(
+    "an epoch records the clip's share only when the clip bound in more than 90 percent of its "
+    "logged steps") {
+  CHECK_FALSE(clip_set_the_steps(0, 0));  // no logged step: nothing to say
+  CHECK_FALSE(clip_set_the_steps(9, 10));
+  CHECK(clip_set_the_steps(10, 10));
+  CHECK_FALSE(clip_set_the_steps(90, 100));  // exactly 90 %: not more
+  CHECK(clip_set_the_steps(91, 100));
+  CHECK_FALSE(clip_set_the_steps(0, 7));
+  // Long runs: no overflow at a billion logged steps.
+  CHECK(clip_set_the_steps(900'000'001, 1'000'000'000));
+  CHECK_FALSE(clip_set_the_steps(900'000'000, 1'000'000'000));
+}
+
 TEST_CASE("the collapse probe: a constant residual is a collapse, a small input dependence and identical patches are not") {
   // depth 2, one channel, only the centre taps: y = x + w1 relu(w0 x + b0) + b1, pixel by pixel.
   Vdsr m(VdsrConfig{2, 1, true});
