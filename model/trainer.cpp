@@ -617,6 +617,7 @@ nlohmann::json TrainRun::training_record(int64_t e, const StepOptions& so) const
 // the loop at this step when rank 0 cut its validation short for one.
 void TrainRun::report_epoch(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
                             const TrainHooks& hooks) {
+  if (hooks.before_report) hooks.before_report(state.epoch);
   const bool written = !lead || epoch_report(val, b, probe_out, hooks);
   double v[2] = {double(hooks.stop != nullptr ? hooks.stop->load() : 0), written ? 0.0 : 1.0};
   coll.max(v, 2);

@@ -53,6 +53,10 @@ struct TrainHooks {
   std::function<void(Vdsr& model, int64_t step)> before_step;
   // Called after each step is queued, with the steps taken (tests read the weights of each rank).
   std::function<void(Vdsr& model, int64_t steps)> after_step;
+  // Called on every rank at an epoch's end, once the ranks have agreed there and before rank 0
+  // scores the epoch (tests ask another rank to stop here: a request that arrives while rank 0
+  // validates).
+  std::function<void(int64_t epoch)> before_report;
 };
 
 struct TrainResult {

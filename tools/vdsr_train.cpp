@@ -202,7 +202,9 @@ int run(int argc, char** argv) {
   o.device = select_rank_device(gpu, process_ranks());
   cli::check_precision(o.precision, o.device.is_cuda());
   install_stop_handlers();
-  const TrainResult r = run_training(o, TrainHooks{&g_stop, nullptr, nullptr});
+  TrainHooks hooks;
+  hooks.stop = &g_stop;
+  const TrainResult r = run_training(o, hooks);
   finalize_ranks();
   return r.stopped_by_signal != 0 ? 128 + r.stopped_by_signal : 0;
 }

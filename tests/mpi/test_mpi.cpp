@@ -119,9 +119,10 @@ TEST_CASE("one rank of an mpirun'd tiny training", "[.rank]") {
   finalize_ranks();
 }
 
-// One rank of the stop test below (launched under mpirun -np 2; hidden from a plain run): the tiny
-// run with --val, rank 1 alone asked to stop after step VDSR_MPI_TEST_STOP_AT; each rank writes its
-// result to <out>/result.<rank>.
+// One rank of the stop tests below (launched under mpirun -np 2; hidden from a plain run): the tiny
+// run with --val, rank 1 alone asked to stop after step VDSR_MPI_TEST_STOP_AT, or with
+// VDSR_MPI_TEST_STOP_IN_VAL set, at the end of epoch VDSR_MPI_TEST_STOP_AT once the ranks agreed
+// there (while rank 0 validates); each rank writes its result to <out>/result.<rank>.
 TEST_CASE("one rank of an mpirun'd run that rank 1 stops", "[.stop_rank]") {
   const char* out = std::getenv("VDSR_MPI_TEST_OUT");
   const char* stop_at_text = std::getenv("VDSR_MPI_TEST_STOP_AT");
@@ -134,8 +135,12 @@ TEST_CASE("one rank of an mpirun'd run that rank 1 stops", "[.stop_rank]") {
   std::atomic<int> stop{0};
   TrainHooks hooks;
   hooks.stop = &stop;
+  const bool in_val = std::getenv("VDSR_MPI_TEST_STOP_IN_VAL") != nullptr;
   hooks.after_step = [&](Vdsr&, int64_t steps) {
-    if (rank == 1 && steps == stop_at) stop = SIGTERM;
+    if (!in_val && rank == 1 && steps == stop_at) stop = SIGTERM;
+  };
+  hooks.before_report = [&](int64_t epoch) {
+    if (in_val && rank == 1 && epoch == stop_at) stop = SIGTERM;
   };
   const TrainResult r = run_training(o, hooks);
   std::ofstream(std::string(out) + "/result." + std::to_string(rank))
@@ -176,6 +181,41 @@ TEST_CASE(
     CHECK(epochs == size_t(stop_at / 5 - 1));
     fs::remove_all(dir);
   }
+}
+
+// The run above is 3 epochs of 5 steps.
+TEST_CASE(
+    "a stop asked of rank 1 while rank 0 validates lets rank 0 score the epoch and stops every "
+    "rank there") {
+  const std::string dir = test::temp_dir("mpi_stop_rank1_in_val");
+  std::string log;
+  run_command("VDSR_MPI_TEST_OUT=" + dir + " VDSR_MPI_TEST_STOP_IN_VAL=1 VDSR_MPI_TEST_STOP_AT=2 " +
+                  mpirun(2) + bin("test_mpi") + " '[.stop_rank]'",
+              &log);
+  INFO(log);
+  for (int rank = 0; rank < 2; ++rank) {
+    INFO("rank " << rank);
+    std::ifstream in(dir + "/result." + std::to_string(rank));
+    int64_t step = -1;
+    int finished = -1, sig = -1;
+    in >> step >> finished >> sig;
+    CHECK(step == 10);  // the end of epoch 2, not a step later
+    CHECK(finished == 0);
+    CHECK(sig == SIGTERM);
+  }
+  // Rank 0 did not see the request until it had scored the epoch: both records are written.
+  std::vector<int64_t> epochs;
+  std::ifstream jl(dir + "/train.jsonl");
+  for (std::string line; std::getline(jl, line);) {
+    const auto r = nlohmann::json::parse(line);
+    if (r.at("record") == "epoch") {
+      CHECK(r.contains("val"));
+      epochs.push_back(r.at("epoch").get<int64_t>());
+    }
+  }
+  CHECK(epochs == std::vector<int64_t>{1, 2});
+  CHECK(load_checkpoint(dir + "/checkpoint.safetensors", Device::cpu()).state.step == 10);
+  fs::remove_all(dir);
 }
 
 // One rank of the collective check below (launched by it under mpirun -np 3; hidden from a plain
