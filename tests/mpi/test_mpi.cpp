@@ -148,6 +148,20 @@ TEST_CASE("one rank of an mpirun'd run that rank 1 stops", "[.stop_rank]") {
   finalize_ranks();
 }
 
+// Both ranks of a [.stop_rank] run returned at `step`, unfinished, stopped by SIGTERM.
+static void check_both_stopped(const std::string& dir, int64_t step) {
+  for (int rank = 0; rank < 2; ++rank) {
+    INFO("rank " << rank);
+    std::ifstream in(dir + "/result." + std::to_string(rank));
+    int64_t at = -1;
+    int finished = -1, sig = -1;
+    in >> at >> finished >> sig;
+    CHECK(at == step);
+    CHECK(finished == 0);
+    CHECK(sig == SIGTERM);
+  }
+}
+
 TEST_CASE(
     "a stop asked of rank 1 at an epoch's end stops every rank there and leaves the epoch "
     "unscored") {
@@ -161,16 +175,7 @@ TEST_CASE(
                     " " + run2 + bin("test_mpi") + " '[.stop_rank]'",
                 &log);
     INFO(log);
-    for (int rank = 0; rank < 2; ++rank) {
-      INFO("rank " << rank);
-      std::ifstream in(dir + "/result." + std::to_string(rank));
-      int64_t step = -1;
-      int finished = -1, sig = -1;
-      in >> step >> finished >> sig;
-      CHECK(step == stop_at);
-      CHECK(finished == 0);
-      CHECK(sig == SIGTERM);
-    }
+    check_both_stopped(dir, stop_at);
     const LoadedCheckpoint ck = load_checkpoint(dir + "/checkpoint.safetensors", Device::cpu());
     CHECK(ck.state.step == stop_at);
     CHECK(!ck.state.epoch_record.empty());
@@ -183,7 +188,7 @@ TEST_CASE(
   }
 }
 
-// The run above is 3 epochs of 5 steps.
+// The [.stop_rank] run is 3 epochs of 5 steps.
 TEST_CASE(
     "a stop asked of rank 1 while rank 0 validates lets rank 0 score the epoch and stops every "
     "rank there") {
@@ -193,16 +198,7 @@ TEST_CASE(
                   mpirun(2) + bin("test_mpi") + " '[.stop_rank]'",
               &log);
   INFO(log);
-  for (int rank = 0; rank < 2; ++rank) {
-    INFO("rank " << rank);
-    std::ifstream in(dir + "/result." + std::to_string(rank));
-    int64_t step = -1;
-    int finished = -1, sig = -1;
-    in >> step >> finished >> sig;
-    CHECK(step == 10);  // the end of epoch 2, not a step later
-    CHECK(finished == 0);
-    CHECK(sig == SIGTERM);
-  }
+  check_both_stopped(dir, 10);  // the end of epoch 2, not a step later
   // Rank 0 did not see the request until it had scored the epoch: both records are written.
   std::vector<int64_t> epochs;
   std::ifstream jl(dir + "/train.jsonl");
