@@ -44,15 +44,23 @@ EXTERNAL = {
 }
 
 
+def without_build_trees(files):
+    """The files outside every CMake build tree (a folder with a CMakeCache.txt): a build folder
+    in the tree under a name .gitignore does not know (cmake -B b) holds generated sources."""
+    trees = [f[:-len("CMakeCache.txt")] for f in files
+             if f == "CMakeCache.txt" or f.endswith("/CMakeCache.txt")]
+    return [f for f in files if not any(f.startswith(t) for t in trees)]
+
+
 def repo_files(root):
     """The files git tracks or would track (not ignored), else every file outside .git and the
-    build folders."""
+    build folders; never those of a CMake build tree."""
     try:
         out = subprocess.run(["git", "-C", root, "ls-files", "-z", "--cached", "--others",
                               "--exclude-standard"], capture_output=True, check=True)
         files = [f for f in out.stdout.decode().split("\0") if f]
         if files:
-            return files
+            return without_build_trees(files)
     except (OSError, subprocess.CalledProcessError):
         pass
     files = []
@@ -61,7 +69,7 @@ def repo_files(root):
         subdirs[:] = [s for s in subdirs
                       if s != ".git" and not (rel == "." and s.startswith("build"))]
         files += [os.path.normpath(os.path.join(rel, n)) for n in names]
-    return files
+    return without_build_trees(files)
 
 
 def gitignore(root):

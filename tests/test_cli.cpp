@@ -915,8 +915,10 @@ TEST_CASE(
                       &log) == 0);
   CHECK(log.find("| Bicubic   paper   diff | SRCNN     paper   diff | VDSR+TTA  paper   diff") !=
         std::string::npos);
-  for (const auto& r : nlohmann::json::parse(std::ifstream(dir + "/t3.json")).at("results"))
-    CHECK(r.at("tta") == (r.at("method") == "VDSR"));
+  // Held in a variable: a range-for keeps only its last temporary alive, not the parsed document
+  // that .at() points into (AddressSanitizer saw the read after free).
+  const nlohmann::json t3 = nlohmann::json::parse(std::ifstream(dir + "/t3.json"));
+  for (const auto& r : t3.at("results")) CHECK(r.at("tta") == (r.at("method") == "VDSR"));
   // --score: two images of one stem, a grey output stored as RGB, an output with no image of its
   // name.
   REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --data " + set + " --scales 2 --save " +
