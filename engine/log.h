@@ -38,7 +38,8 @@ class Progress {
   void update(int64_t done, double partial = 0);
   void finish();                                                    // clears the line
   void set_label(std::string label) { label_ = std::move(label); }  // e.g. per-update state
-  void set_plain(bool on) { plain_ = on && !enabled_; }  // off: a log that must hold only JSON
+  // Plain lines on or off (off: a log that must hold only JSON); never on a terminal or with -q.
+  void set_plain(bool on) { plain_ = on && !enabled_ && log_level() >= LogLevel::Normal; }
 
   double elapsed_seconds() const;
   bool enabled() const { return enabled_; }

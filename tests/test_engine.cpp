@@ -363,6 +363,10 @@ TEST_CASE("AtomicFile: writes the content under the final name") {
   CHECK_THROWS_AS(f.write("x", 1), Error);
   CHECK_THROWS_AS(f.commit(), Error);
   CHECK(tmp_leftovers(dir).empty());
+  // A target that cannot be created is named as the user gave it, not by its temporary's name.
+  const std::string why = test::error_of([&] { AtomicFile(dir + "/missing/x.bin"); });
+  CHECK(why.find("cannot write '" + dir + "/missing/x.bin': ") != std::string::npos);
+  CHECK(why.find(".tmp.") == std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -531,16 +535,24 @@ TEST_CASE("progress where stderr is no terminal", "[.progress_child]") {
   REQUIRE(mode_text != nullptr);
   const std::string mode = mode_text;
   if (mode == "quiet") set_log_level(LogLevel::Quiet);
-  set_plain_progress_interval(0.05);
+  if (mode != "default interval") set_plain_progress_interval(0.05);
   const auto nap = [] { std::this_thread::sleep_for(std::chrono::milliseconds(80)); };
   if (mode == "one image") {  // one long image: its share done gives the rate and the ETA
     Progress p("one image", 1, "img");
-    nap();
-    p.update(0, 0.5);
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    p.update(0, 0.9);
+    return;
+  }
+  if (mode == "burst") {               // one line per interval, however many updates come in it
+    set_plain_progress_interval(0.5);  // long beside the updates, even on a loaded machine
+    Progress p("burst", 100, "img");
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    for (int i = 1; i <= 50; ++i) p.update(i);
     return;
   }
   Progress p("work", 4, "img");
   if (mode == "json") p.set_plain(false);
+  if (mode == "quiet") p.set_plain(true);  // as vdsr_sr's batch report asks: -q still wins
   for (int i = 1; i <= 4; ++i) {
     nap();
     p.update(i);
@@ -566,13 +578,25 @@ TEST_CASE("Progress: a plain line at an interval where stderr is no terminal, no
   CHECK(log.find("work") == std::string::npos);
   REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=json " + child, &log) == 0);
   CHECK(log.find("work") == std::string::npos);
-  // Half of one image done after a nap: a rate and an ETA, though no image is whole yet.
+  // The first plain line waits a whole interval (60 s unless set), not only the next ones.
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE='default interval' " + child, &log) == 0);
+  CHECK(log.find("work") == std::string::npos);
+  // 50 updates after one interval: one line, and the next waits another interval.
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=burst " + child, &log) == 0);
+  {
+    INFO(log);
+    size_t lines = 0;
+    for (size_t at = log.find("burst  "); at != std::string::npos; at = log.find("burst  ", at + 1))
+      ++lines;
+    CHECK(lines == 1);
+  }
+  // 0.9 of one image done after a second: a rate and an ETA, though no image is whole yet. The
+  // ETA counts only the tenth left (about 0.1 s: "0:00"; the whole image would be about 1.1 s).
   REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE='one image' " + child, &log) == 0);
   INFO(log);
   CHECK(log.find("one image  0/1  ") != std::string::npos);
   CHECK(log.find("one image  0/1  0.00 img/s") == std::string::npos);
-  CHECK(log.find("  ETA ") != std::string::npos);
-  CHECK(log.find("ETA --:--") == std::string::npos);
+  CHECK(log.find("  ETA 0:00") != std::string::npos);
 }
 
 TEST_CASE("Devices: selection and backend info") {
@@ -763,6 +787,8 @@ TEST_CASE("value parsers take a value as written or refuse it, and doubles print
   CHECK(vdsr::format_double(1.7e300) == "1.7e+300");
   CHECK(vdsr::format_double(6.02214076e23) == "6.02214076e+23");
   CHECK(vdsr::format_double(1.5e16) == "15000000000000000");
+  // Past 1e17 the shortest digits that read back, not 17 forced.
+  CHECK(vdsr::format_double(9.007199254740993e17) == "9.007199254740993e+17");
   CHECK(vdsr::format_double(2.5e-7) == "2.5e-07");
   CHECK(vdsr::format_double(0.1 + 0.2) == "0.30000000000000004");  // all 17 digits
   for (const double v :

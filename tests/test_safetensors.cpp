@@ -278,10 +278,22 @@ TEST_CASE("a text file given as a model is named as text, short or long") {
     CHECK_THAT(error_of([&] { vdsr::parse_safetensors(bytes.data(), bytes.size(), kName); }),
                Contains(kName + std::string(" is a text file, not a model")));
   }
-  // Bytes that are no ASCII text keep the header's own message.
+  // Bytes that are no ASCII text keep the header's own message: a control byte, DEL, an empty
+  // file, and text whose first 8 bytes alone are printable (the check reads up to 512).
   const std::vector<uint8_t> binary = {'a', 'b', 'c', 0x01, 'd'};
   CHECK_THAT(error_of([&] { vdsr::parse_safetensors(binary.data(), binary.size(), kName); }),
              Contains("truncated safetensors file"));
+  const std::vector<uint8_t> del(16, 0x7f);
+  CHECK_THAT(error_of([&] { vdsr::parse_safetensors(del.data(), del.size(), kName); }),
+             !Contains("text file"));
+  CHECK_THAT(error_of([&] { vdsr::parse_safetensors(nullptr, 0, kName); }),
+             Contains("truncated safetensors file (0 bytes"));
+  std::vector<uint8_t> printable_head = {'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'};
+  for (int i = 0; i < 64; ++i) printable_head.push_back(uint8_t(i % 3 == 0 ? 0x00 : 0xff));
+  CHECK_THAT(error_of([&] {
+               vdsr::parse_safetensors(printable_head.data(), printable_head.size(), kName);
+             }),
+             !Contains("text file"));
 }
 
 TEST_CASE("safetensors rejects a header that is not JSON") {
