@@ -126,6 +126,18 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
   std::ifstream jf(dir + "/n.json");
   const auto doc = nlohmann::json::parse(jf);
   REQUIRE(doc.at("nodes").size() == 2);
+  // On the CPU the rates read in GFLOP/s, as vdsr_bench's CPU table gives them: each row with
+  // work prints its flop over its median time in that unit.
+  CHECK(log.find(" GFLOP/s") != std::string::npos);
+  CHECK(log.find("TFLOP/s") == std::string::npos);
+  for (const auto& r : doc.at("nodes")[0].at("rows")) {
+    if (r.at("flop").get<double>() <= 0) continue;
+    char rate[32];
+    std::snprintf(rate, sizeof rate, " %8.2f\n",
+                  r.at("flop").get<double>() / (r.at("ms").at("cpu").get<double>() * 1e-3) / 1e9);
+    INFO(r.dump());
+    CHECK(log.find(rate) != std::string::npos);
+  }
   // The expected op sequence: what Vdsr queues (fp32 keeps no GEMM weight copies).
   std::vector<std::string> iteration{"(before the first op)"}, frame{"(before the first op)"};
   for (int i = 0; i < 20; ++i) iteration.push_back("conv_fwd");
@@ -214,6 +226,11 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(doc.at("suggestions").size() == 9);
   CHECK(log.find("  png level 1            -j ") != std::string::npos);
   CHECK(log.find("jpg q95 (stb)") != std::string::npos);
+  // PNG's level 1 is our own chunk writer, the other levels libpng; the CPU's -j is explained.
+  for (const auto& r : doc.at("rows"))
+    if (r.at("stage") == "encode" && !r.at("baseline").get<bool>())
+      CHECK((r.at("library") == "own writer with zlib") == (r.at("setting") == "png level 1"));
+  CHECK(log.find("On the CPU every stage shares the same cores") != std::string::npos);
   // A given rate: L = ceil(rate / a load thread's decode + prepare rate), P = 1 (the network
   // alone), S = ceil(rate / a save thread's finish + encode rate).
   REQUIRE(run_command(cmd + " --net-rate 5000 --json " + dir + "/r.json", &log) == 0);
@@ -968,6 +985,18 @@ TEST_CASE(
   CHECK(
       log.find("Tiny x2 scored: a.png and 1 more equal their ground truth after the shave, so the "
                "PSNR is infinite") != std::string::npos);
+  // One perfect output of two: named alone ("equals its").
+  {
+    Image b = load_image(dir + "/pred/Tiny/x2/b.png");
+    uint16_t& centre = b.pixels[(size_t(b.height / 2) * size_t(b.width) + size_t(b.width / 2)) *
+                                size_t(b.channels)];
+    centre = uint16_t(centre ^ 1);  // inside the shaved border
+    save_image(dir + "/pred/Tiny/x2/b.png", b, ImageFormat::PNG);
+  }
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 2 --score " + dir + "/pred",
+                      &log) == 0);
+  CHECK(log.find("Tiny x2 scored: a.png equals its ground truth after the shave") !=
+        std::string::npos);
   // A set whose own image is a grey picture stored as RGB: its output so stored is no mistake.
   const std::string grey_set = dir + "/GreyRGB";
   fs::create_directories(grey_set);
@@ -1046,6 +1075,18 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
     fs::create_directories(dir + twin);
     save_image(dir + twin + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
   }
+  // Seven and six sets made out of order (six are named, sorted, then "..." for more); a folder of
+  // text alone; a folder whose only folder is a link (-r would not walk it); a tree of empty
+  // folders.
+  for (const char* set : {"g", "c", "a", "f", "b", "e", "d"}) {
+    fs::create_directories(dir + "/seven/" + set);
+    if (std::string(set) != "g") fs::create_directories(dir + "/six/" + set);
+  }
+  fs::create_directories(dir + "/textonly");
+  write_text(dir + "/textonly/notes.txt", "text");
+  fs::create_directories(dir + "/linkonly");
+  fs::create_directory_symlink(dir + "/one", dir + "/linkonly/one");
+  fs::create_directories(dir + "/emptytree/sub/deeper");
   Image deep = test_image(24, 24, 1, 2);
   deep.bits = 16;
   save_image(dir + "/g16/deep.png", deep, ImageFormat::PNG);
@@ -1160,6 +1201,15 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
            "/one/SET, or VDSR_DATA_DIR=" + dir + "/one to score"},
       {"vdsr_sr --bicubic -i " + dir + "/one -o " + dir + "/o1/",
        "no images in '" + dir + "/one' (it has sub-folders: -r walks them)"},
+      {"vdsr_eval --data " + dir + "/seven --bicubic", "only folders (a, b, c, d, e, f, ...): "},
+      {"vdsr_eval --data " + dir + "/six --bicubic", "only folders (a, b, c, d, e, f): "},
+      {"vdsr_eval --data " + dir + "/textonly --bicubic",
+       "evaluation set '" + dir + "/textonly' holds no images\n"},
+      {"vdsr_sr --bicubic -i " + dir + "/linkonly -o " + dir + "/o2/",
+       "no images in '" + dir + "/linkonly'\n"},
+      {"vdsr_sr --bicubic -r -i " + dir + "/emptytree -o " + dir + "/o3/",
+       "no images in '" + dir + "/emptytree'\n"},
+      {"vdsr_bench -g 0,1 --reps 1", "--gpu 0,1: this tool runs on one device"},
       {"vdsr_eval --scales 9 --bicubic --data " + dir, "--scales"},
       {"vdsr_train -g -1 --out " + dir + "/t", "--train DIR is required"},
       {"vdsr_train -g -1 --train " + samples + " --out " + dir + "/t5 --val " + dir + "/missing",
@@ -1177,7 +1227,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
        "for several GPUs start one process per GPU (mpirun -np N"},
       {"vdsr_train -g -1 --resume " + samples + "/../model/vdsr.safetensors",
        "a weights file cannot resume training, but a new run can start from its weights: "
-       "--init-from"},
+       "--init-from " +
+           samples + "/../model/vdsr.safetensors --train DIR --out DIR"},
       {"vdsr_bench -g -1 --reps -2", "--reps"},
       {"vdsr_bench -g -1 --train-batches 64,0", "--train-batches takes batches of at least 1"},
       {"vdsr_bench -g -1 --train-batches 64,x", "--train-batches"},

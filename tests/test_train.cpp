@@ -1220,12 +1220,32 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
                  "give --epochs 4 "
                  "or more to train it further") != std::string::npos);
   // An epoch of one pass over the set: its length from the checkpoint's patch count.
-  REQUIRE(run_command(base + " --epoch-iters 0 --epochs 2 --out " + dir + "/passes", &log) == 0);
+  // (528 patches: --batch 5 leaves a part batch at each pass's end.)
+  REQUIRE(run_command(base + " --epoch-iters 0 --epochs 2 --batch 5 --out " + dir + "/passes",
+                      &log) == 0);
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
                           "/passes/checkpoint.safetensors --epochs 1",
                       &log) == 1);
   CHECK(log.find("--epochs 1 ends at step") != std::string::npos);
   CHECK(log.find("training set:") == std::string::npos);
+  // Its two epochs done: nothing to train (the steps per pass round up, as the run counted them).
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
+                          "/passes/checkpoint.safetensors --epochs 2",
+                      &log) == 0);
+  CHECK(log.find("nothing to train") != std::string::npos);
+  // Stopped in its second epoch (step 7 of 5-step epochs): --epochs 2 covers it, so say 2.
+  REQUIRE(run_command(base + " --out " + dir + "/mid --max-steps 7", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/mid/checkpoint.safetensors --epochs 1",
+                      &log) == 1);
+  CHECK(log.find("--epochs 1 ends at step 5, before the checkpoint's step 7: give --epochs 2 or "
+                 "more") != std::string::npos);
+  // One epoch is "1 epoch".
+  std::string loud = base;
+  loud.erase(loud.find(" -q "), 3);
+  REQUIRE(run_command(loud + " --epochs 1 --max-steps 1 --out " + dir + "/one", &log) == 0);
+  CHECK(log.find("5 steps per epoch, 1 epoch") != std::string::npos);
+  CHECK(log.find("1 epochs") == std::string::npos);
   // One grey level: bicubic is exact, so the PSNR is infinite whatever the network does.
   fs::create_directories(dir + "/flat");
   Image grey = test_image(40, 40, 1, 1);
