@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -25,6 +26,7 @@
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
+#include "tools/batch_report.h"
 #include "tools/cli.h"
 
 namespace fs = std::filesystem;
@@ -1057,6 +1059,48 @@ TEST_CASE("vdsr_train trains a tiny model end to end and resumes exactly") {
     ++records;
   }
   REQUIRE(records >= 4);  // one per epoch at least
+}
+
+// vdsr_sr's batch report with its stderr no terminal (hidden from a plain run; started by the test
+// below): three images, the first half done after a second, then done; VDSR_BATCH_REPORT_MODE says
+// plain or json (--progress json). Plain lines every 10 ms instead of every minute.
+TEST_CASE("one batch report", "[.batch_report_child]") {
+  const char* mode = std::getenv("VDSR_BATCH_REPORT_MODE");
+  REQUIRE(mode != nullptr);
+  set_plain_progress_interval(0.01);
+  BatchReport report(3, std::string(mode) == "json");
+  report.start("test");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // progress after the first second
+  report.progress("a.png", 0.5);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  FileRecord done;
+  done.input = "a.png";
+  done.output = "out/a.png";
+  done.status = "done";
+  report.finished(done);
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  done.input = "b.png";
+  report.finished(done);
+  report.finish(0.0);
+}
+
+TEST_CASE(
+    "vdsr_sr's batch report: plain progress lines with the share of a long image, none with "
+    "--progress json") {
+  const std::string child = test::bin("test_cli") + " '[.batch_report_child]'";
+  std::string log;
+  REQUIRE(run_command("VDSR_BATCH_REPORT_MODE=plain " + child, &log) == 0);
+  INFO(log);
+  // Half an image after a second: a rate from that share, not 0.00.
+  CHECK(log.find("upscaling (a.png 50%)  0/3  ") != std::string::npos);
+  CHECK(log.find("upscaling (a.png 50%)  0/3  0.00 img/s") == std::string::npos);
+  CHECK(log.find("\nupscaling  1/3  ") != std::string::npos);
+  CHECK(log.find("upscaling  2/3  ") != std::string::npos);
+  // --progress json: the events, and no plain line among them.
+  REQUIRE(run_command("VDSR_BATCH_REPORT_MODE=json " + child, &log) == 0);
+  INFO(log);
+  CHECK(log.find("{\"event\":\"progress\"") != std::string::npos);
+  CHECK(log.find("upscaling") == std::string::npos);
 }
 
 TEST_CASE("no user-caused error in any tool shows a source location or a C++ expression") {
