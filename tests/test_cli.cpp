@@ -1401,6 +1401,14 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   }
   // A set that is not there stops vdsr_eval before it scores the ones before it.
   std::string log;
+  // Under a launcher (mpirun's variables; --print-config starts no MPI) the memory checks see each
+  // process's share of the batch.
+  CHECK(run_command("OMPI_COMM_WORLD_RANK=0 OMPI_COMM_WORLD_SIZE=2 OMPI_COMM_WORLD_LOCAL_RANK=0 "
+                    "OMPI_COMM_WORLD_LOCAL_SIZE=2 " +
+                        bin("vdsr_train") + " -g -1 --batch 100000000 --print-config",
+                    &log) == 1);
+  CHECK(log.find("--batch 100000000 (50000000 a process) of 41x41 patches needs") !=
+        std::string::npos);
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + samples + "," + dir + "/missing", &log) == 1);
   CHECK(log.find("evaluation set '" + dir + "/missing' does not exist") != std::string::npos);
   CHECK(log.find("PSNR") == std::string::npos);

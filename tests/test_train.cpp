@@ -1228,6 +1228,17 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
                       &log) == 1);
   CHECK(log.find("--epochs 1 ends at step") != std::string::npos);
   CHECK(log.find("training set:") == std::string::npos);
+  // A checkpoint without the patch count (an older one): the same refusal, once the set is built.
+  {
+    SafeTensors old = read_safetensors(dir + "/passes/checkpoint.safetensors");
+    REQUIRE(old.metadata.erase("config.patches") == 1);
+    fs::create_directories(dir + "/older");
+    write_safetensors(dir + "/older/checkpoint.safetensors", old);
+  }
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
+                          "/older/checkpoint.safetensors --epochs 1",
+                      &log) == 1);
+  CHECK(log.find("--epochs 1 ends at step") != std::string::npos);
   // Its two epochs done: nothing to train (the steps per pass round up, as the run counted them).
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
                           "/passes/checkpoint.safetensors --epochs 2",
