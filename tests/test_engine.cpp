@@ -552,7 +552,8 @@ TEST_CASE("progress where stderr is no terminal", "[.progress_child]") {
   }
   Progress p("work", 4, "img");
   if (mode == "json") p.set_plain(false);
-  if (mode == "quiet") p.set_plain(true);  // as vdsr_sr's batch report asks: -q still wins
+  // As vdsr_sr's batch report asks: -q still wins, and so does a terminal (drawn in place).
+  if (mode == "quiet" || mode == "terminal") p.set_plain(true);
   for (int i = 1; i <= 4; ++i) {
     nap();
     p.update(i);
@@ -589,6 +590,18 @@ TEST_CASE("Progress: a plain line at an interval where stderr is no terminal, no
     for (size_t at = log.find("burst  "); at != std::string::npos; at = log.find("burst  ", at + 1))
       ++lines;
     CHECK(lines == 1);
+  }
+  // On a terminal (script(1) gives the child one) the line is redrawn in place, plain lines asked
+  // for or not.
+  if (std::system("command -v script > /dev/null 2>&1") == 0) {
+    REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE=terminal script -qec \"" + child +
+                                  "\" /dev/null < /dev/null",
+                              &log) == 0);
+    INFO(log);
+    CHECK(log.find("\r\033[Kwork  1/4  ") != std::string::npos);
+    CHECK(log.find("\nwork  1/4  ") == std::string::npos);
+  } else {
+    WARN("script(1) (bsdutils) is missing: the terminal case is not checked");
   }
   // 0.9 of one image done after a second: a rate and an ETA, though no image is whole yet. The
   // ETA counts only the tenth left (about 0.1 s: "0:00"; the whole image would be about 1.1 s).
