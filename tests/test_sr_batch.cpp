@@ -215,6 +215,14 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
     const auto it = vars.find(name);
     return it == vars.end() ? nullptr : it->second.c_str();
   };
+  // All five variables of a stepped Slurm array (--array=MIN-MAX:STEP), as this task sees them.
+  const auto stepped = [](int id, int min, int max, int step, int count) {
+    return std::map<std::string, std::string>{{"SLURM_ARRAY_TASK_ID", std::to_string(id)},
+                                              {"SLURM_ARRAY_TASK_MIN", std::to_string(min)},
+                                              {"SLURM_ARRAY_TASK_MAX", std::to_string(max)},
+                                              {"SLURM_ARRAY_TASK_STEP", std::to_string(step)},
+                                              {"SLURM_ARRAY_TASK_COUNT", std::to_string(count)}};
+  };
   CHECK(parse_shard("", env).count == 1);  // outside a job array: everything
   // Half of a job array's variables is not a job array: without --shard, everything.
   vars = {{"SLURM_ARRAY_TASK_ID", "3"}};
@@ -231,21 +239,13 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
   }
   CHECK(parse_shard("auto/10", env).index == 3);
   // --array=4-24:5 (4, 9, 14, 19, 24): task 14 is the third.
-  vars = {{"SLURM_ARRAY_TASK_ID", "14"},
-          {"SLURM_ARRAY_TASK_MIN", "4"},
-          {"SLURM_ARRAY_TASK_MAX", "24"},
-          {"SLURM_ARRAY_TASK_STEP", "5"},
-          {"SLURM_ARRAY_TASK_COUNT", "5"}};
+  vars = stepped(14, 4, 24, 5, 5);
   CHECK(parse_shard("", env).index == 2);
   CHECK(parse_shard("auto/7", env).index == 2);
   vars["SLURM_ARRAY_TASK_ID"] = "24";
   CHECK(parse_shard("", env).index == 4);
   // --array=1,3,7: no step makes it a range, so no task knows its place.
-  vars = {{"SLURM_ARRAY_TASK_ID", "3"},
-          {"SLURM_ARRAY_TASK_MIN", "1"},
-          {"SLURM_ARRAY_TASK_MAX", "7"},
-          {"SLURM_ARRAY_TASK_STEP", "2"},
-          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  vars = stepped(3, 1, 7, 2, 3);
   CHECK_THROWS_WITH(
       parse_shard("", env),
       Catch::Contains(
@@ -253,25 +253,13 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
           Catch::Contains("give --shard I/N"));
   vars["SLURM_ARRAY_TASK_STEP"] = "3";  // a step that fits MIN, MAX and COUNT but not this ID
   CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
-  vars = {{"SLURM_ARRAY_TASK_ID", "6"},
-          {"SLURM_ARRAY_TASK_MIN", "1"},
-          {"SLURM_ARRAY_TASK_MAX", "7"},
-          {"SLURM_ARRAY_TASK_STEP", "1"},
-          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  vars = stepped(6, 1, 7, 1, 3);
   CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
   // IDs 1, 4, 8: the last is off the step.
-  vars = {{"SLURM_ARRAY_TASK_ID", "4"},
-          {"SLURM_ARRAY_TASK_MIN", "1"},
-          {"SLURM_ARRAY_TASK_MAX", "8"},
-          {"SLURM_ARRAY_TASK_STEP", "3"},
-          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  vars = stepped(4, 1, 8, 3, 3);
   CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
   // An ID below MIN.
-  vars = {{"SLURM_ARRAY_TASK_ID", "2"},
-          {"SLURM_ARRAY_TASK_MIN", "4"},
-          {"SLURM_ARRAY_TASK_MAX", "8"},
-          {"SLURM_ARRAY_TASK_STEP", "2"},
-          {"SLURM_ARRAY_TASK_COUNT", "3"}};
+  vars = stepped(2, 4, 8, 2, 3);
   CHECK_THROWS_WITH(parse_shard("", env), Catch::Contains("not one range with a fixed step"));
   // A stepped array without COUNT, given its N: IDs 1, 3, 5, 7, 9.
   vars = {{"SLURM_ARRAY_TASK_ID", "5"},
