@@ -119,6 +119,21 @@ void make_writable_folder(const std::string& dir, const std::string& what) {
   VDSR_USER_CHECK(::access(dir.c_str(), W_OK | X_OK) == 0, what << " '" << dir << "' is not writable");
 }
 
+std::string set_name(const std::string& dir, const std::string& flag) {
+  std::error_code ec;
+  fs::path base = fs::current_path(ec);
+  if (const char* pwd = std::getenv("PWD");
+      pwd != nullptr && pwd[0] == '/' && fs::equivalent(pwd, base, ec))
+    base = pwd;
+  fs::path p = (fs::path(dir).is_absolute() ? fs::path(dir) : base / dir).lexically_normal();
+  if (p.filename().empty()) p = p.parent_path();
+  const std::string name = p.filename().string();
+  VDSR_USER_CHECK(!name.empty() && name != "/", flag << " " << printable(dir)
+                                                     << ": a set is named by its folder, and the "
+                                                        "root has no name");
+  return name;
+}
+
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {
   std::error_code missing;

@@ -45,6 +45,12 @@ void make_writable_folder(const std::string& dir, const std::string& what);
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped = nullptr);
 
+// The name of the image set in folder `dir`: its folder's, as the shell names it. "data/Set5/" is
+// Set5; "." and ".." the folders they stand for ($PWD where that is the working folder: getcwd
+// resolves links, so a set reached through a link would take its target's name). The root has no
+// name: an error naming `flag` ("--data").
+std::string set_name(const std::string& dir, const std::string& flag);
+
 // -f same: each output in its input's format (a .tga input, which nothing writes, as png).
 constexpr const char* kSameFormat = "same";
 

@@ -17,20 +17,10 @@ namespace fs = std::filesystem;
 
 namespace vdsr {
 
-namespace {
-
-std::string set_name(const std::string& dir) {
-  fs::path p = fs::path(dir).lexically_normal();
-  if (p.filename().empty()) p = p.parent_path();
-  return p.filename().string();
-}
-
-}  // namespace
-
 std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, const std::vector<int>& scales) {
   std::vector<ValSet> val;
   for (const auto& d : dirs) {
-    ValSet vs{set_name(d), {}, {}};
+    ValSet vs{set_name(d, "--val"), {}, {}};  // named as vdsr_eval names it
     const auto vfiles = list_image_files(d, "validation set");
     VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
     std::vector<Image> imgs;

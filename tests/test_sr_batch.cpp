@@ -207,6 +207,20 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK(!fs::exists(o3 + "/x.png/y.png"));
 }
 
+TEST_CASE("set_name: a set is its folder's name as the shell gives it") {
+  const std::string dir = test::temp_dir("set_name");
+  fs::create_directories(dir + "/Set5/sub");
+  CHECK(set_name(dir + "/Set5", "--data") == "Set5");
+  CHECK(set_name(dir + "/Set5/", "--data") == "Set5");
+  CHECK(set_name(dir + "/Set5/.", "--data") == "Set5");
+  CHECK(set_name(dir + "/Set5/sub/..", "--data") == "Set5");
+  CHECK(set_name("Set14", "--val") ==
+        "Set14");  // relative to the working folder, which need not hold it
+  CHECK_THROWS_WITH(set_name("/", "--val"),
+                    "--val /: a set is named by its folder, and the root has no name");
+  CHECK_THROWS_WITH(set_name("/..", "--data"), Catch::Contains("--data /..: a set is named"));
+}
+
 TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job, FNV-1a 64") {
   CHECK(fnv1a64("") == 0xcbf29ce484222325ull);
   CHECK(fnv1a64("a") == 0xaf63dc4c8601ec8cull);

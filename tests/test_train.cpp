@@ -999,6 +999,13 @@ TEST_CASE("validate: every set in the record, the first set's scores in val_psnr
   REQUIRE(val.size() == 2);
   CHECK(val[0].name == "first");
   CHECK(val[1].name == "second");
+  // Named as vdsr_eval names a set (io/file_plan.h): "second/sub/.." is second; the root has no
+  // name.
+  fs::create_directories(dir + "/second/sub");
+  CHECK(load_validation_sets({dir + "/second/sub/.."}, scales).at(0).name == "second");
+  CHECK_THROWS_WITH(
+      load_validation_sets({"/"}, scales),
+      Catch::Contains("--val /: a set is named by its folder, and the root has no name"));
   Vdsr m(VdsrConfig{3, 4, true});
   m.init_he(2);
   nlohmann::json rec;

@@ -1,0 +1,42 @@
+// vdsr_eval's columns: the bicubic baseline (no network), one model for every scale (-m, or VDSR
+// in --table3), one model per scale (--table3's SRCNN, from --models), or outputs made elsewhere
+// (--score). In the vdsr_cli library so that test_cli can drive them.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/device.h"
+#include "image/paper_table.h"
+#include "model/precision.h"
+#include "model/vdsr.h"
+
+namespace vdsr {
+
+struct EvalMethod {
+  std::string name;  // the table's column ("Bicubic", "SRCNN", "VDSR", "model", ...)
+  PaperMethod paper = PaperMethod::Vdsr;
+  std::map<int, std::unique_ptr<Vdsr>> nets;  // by the scale it serves; 0: every scale
+  std::string predictions;                    // --score: the folder of outputs made elsewhere
+  std::string desc;                           // what the log and the JSON name
+
+  bool serves(int s) const { return nets.empty() || nets.count(0) != 0 || nets.count(s) != 0; }
+  Vdsr* net(int s) const;  // the network for scale s; nullptr for bicubic and --score
+};
+
+EvalMethod bicubic_method();
+EvalMethod scored_method(const std::string& dir);  // --score DIR
+
+// -m FILE (`path`; "" for the bundled model) alone. An SRCNN model evaluates at its own scale:
+// *scales becomes that scale unless scales_given, and a scale it was not trained for is refused.
+EvalMethod model_method(const std::string& path, std::vector<int>* scales, bool scales_given,
+                        Device dev, Precision precision);
+
+// Table 3's columns from --models KEY=FILE,... (`models`; "" for none): Bicubic; SRCNN when any
+// of srcnn-x2/x3/x4 is given (in fp32 whatever `precision` says; each file must be the SRCNN model
+// of its scale); VDSR from vdsr=FILE, else the bundled model.
+std::vector<EvalMethod> table3_methods(const std::string& models, Device dev, Precision precision);
+
+}  // namespace vdsr
