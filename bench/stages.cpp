@@ -20,6 +20,7 @@
 #include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/codec.h"
+#include "io/batch_pipeline.h"
 #include "model/inference.h"
 #include "model/upscale.h"
 #include "tools/cli.h"
@@ -87,14 +88,30 @@ std::vector<Encoding> encodings() {
           {"bmp", ImageFormat::BMP, SaveOptions{}}};
 }
 
-// The image files of the folder (not its sub-folders) by name, the first `limit` (0: all).
+// The image files of the folder (not its sub-folders) by name, the first `limit` (0: all). A name
+// like an image's that is no file to read (a broken link, a FIFO, a device) is skipped with a
+// warning, as every file that cannot be timed is.
 std::vector<std::string> image_files(const std::string& folder, int limit) {
   VDSR_USER_CHECK(fs::is_directory(folder), "--stages: '" << folder << "' is not a folder");
   std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(folder))
-    if (e.is_regular_file() && has_image_extension(e.path().string())) files.push_back(e.path().string());
+  for (const auto& e : fs::directory_iterator(folder)) {
+    std::error_code ec;
+    if (has_image_extension(e.path().string()) && !e.is_directory(ec))
+      files.push_back(e.path().string());
+  }
   std::sort(files.begin(), files.end());
   if (limit > 0 && files.size() > size_t(limit)) files.resize(size_t(limit));
+  files.erase(std::remove_if(files.begin(), files.end(),
+                             [](const std::string& f) {
+                               std::error_code ec;
+                               if (fs::is_regular_file(f, ec)) return false;
+                               log_warning("skipped: '" + printable(f) + "': " +
+                                           (fs::is_symlink(f, ec) && !fs::exists(f, ec)
+                                                ? "a broken link"
+                                                : "not a regular file"));
+                               return true;
+                             }),
+              files.end());
   VDSR_USER_CHECK(!files.empty(), "--stages: no image files in '" << folder << "'");
   return files;
 }
@@ -309,12 +326,31 @@ int run_stages(const StagesOptions& o) {
     if (r.stage != "encode") continue;
     const double save_rate = serial(finish, r.mpx_per_s());
     const int save = ceil_ratio(net, save_rate);
-    const std::string j = std::to_string(load) + ":" + std::to_string(process) + ":" + std::to_string(save);
+    // vdsr_sr takes at most kMaxPipelineThreads a stage: more is that many processes (--shard),
+    // each with its share of the threads (and of the network rate).
+    const int processes = (std::max(load, save) + kMaxPipelineThreads - 1) / kMaxPipelineThreads;
+    const int each_load = (load + processes - 1) / processes,
+              each_save = (save + processes - 1) / processes;
+    const std::string j =
+        std::to_string(each_load) + ":" + std::to_string(process) + ":" + std::to_string(each_save);
     const std::string name = r.setting + (r.baseline ? " (stb)" : "");
-    std::printf("  %-22s -j %-10s (encode %s, finish + encode %s Mpx/s per thread)\n", name.c_str(), j.c_str(),
-                fmt(r.mpx_per_s(), 3).c_str(), fmt(save_rate, 3).c_str());
-    jj.push_back({{"setting", r.setting}, {"library", r.library}, {"baseline", r.baseline}, {"threads", j},
-                  {"load", load}, {"process", process}, {"save", save}, {"save_thread_mpx_per_s", save_rate}});
+    std::printf("  %-22s -j %-10s (encode %s, finish + encode %s Mpx/s per thread)%s\n",
+                name.c_str(), j.c_str(), fmt(r.mpx_per_s(), 3).c_str(), fmt(save_rate, 3).c_str(),
+                processes > 1 ? (" in each of " + std::to_string(processes) +
+                                 " processes (vdsr_sr --shard I/" + std::to_string(processes) +
+                                 "): " + std::to_string(load) + ":" + std::to_string(process) +
+                                 ":" + std::to_string(save) + " is more than one takes")
+                                    .c_str()
+                              : "");
+    jj.push_back({{"setting", r.setting},
+                  {"library", r.library},
+                  {"baseline", r.baseline},
+                  {"threads", j},
+                  {"processes", processes},
+                  {"load", load},
+                  {"process", process},
+                  {"save", save},
+                  {"save_thread_mpx_per_s", save_rate}});
   }
   std::fflush(stdout);
   if (!o.json.empty()) {

@@ -62,7 +62,11 @@ const Codec& codec_of(Bytes b, const std::string& path) {
     if (c->missing != nullptr) fail_read(path, c->missing);
     return *c;
   }
-  fail_read(path, "not a PNG, JPEG, WebP, TIFF, BMP or TGA file (unknown signature)");
+  // TGA has no signature: it is known by a .tga name, which standard input does not have.
+  fail_read(path, ext.empty()
+                      ? "not a PNG, JPEG, WebP, TIFF or BMP file (unknown signature; a TGA, "
+                        "which has none, is read only from a file named .tga)"
+                      : "not a PNG, JPEG, WebP, TIFF, BMP or TGA file (unknown signature)");
 }
 
 uint32_t be32(const unsigned char* p) {

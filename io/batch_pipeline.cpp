@@ -80,8 +80,9 @@ PipelineThreads parse_pipeline_threads(const std::string& text) {
     VDSR_USER_CHECK(!part.empty() && part.find_first_not_of("0123456789") == std::string::npos,
                "--threads: '" << text << "' is not LOAD:PROCESS:SAVE (three counts, e.g. 1:2:2)");
     v[k] = part.size() <= 9 ? std::stoi(part) : 1000;  // more digits: out of range, said below
-    VDSR_USER_CHECK(v[k] >= 1 && v[k] <= 256,
-               "--threads: each count must be 1..256, got '" << text << "'");
+    VDSR_USER_CHECK(v[k] >= 1 && v[k] <= kMaxPipelineThreads, "--threads: each count must be 1.."
+                                                                  << kMaxPipelineThreads
+                                                                  << ", got '" << text << "'");
     pos = end + 1;
   }
   return {v[0], v[1], v[2]};
@@ -111,7 +112,8 @@ PipelineThreads gpu_pipeline_threads(int hardware_threads, int gpus, double save
   int load = 1;
   for (int l = 2; l <= cpu - 2; ++l)
     if (std::min(double(l), double(cpu - l) / cost) > std::min(double(load), double(cpu - load) / cost)) load = l;
-  return {std::clamp(load, 1, 256), gpus, std::clamp(cpu - load, 2, 256)};
+  return {std::clamp(load, 1, kMaxPipelineThreads), gpus,
+          std::clamp(cpu - load, 2, kMaxPipelineThreads)};
 }
 
 std::vector<JobOutcome> run_pipeline_any(size_t n, const PipelineThreads& threads,

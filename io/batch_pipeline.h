@@ -28,7 +28,11 @@ struct PipelineThreads {
   int load = 1, process = 2, save = 2;
 };
 
-// Parses "L:P:S" (each 1..256) as -j/--threads does; throws Error with the flag name otherwise.
+// The most threads of one stage that -j takes (a rate that needs more needs more processes).
+constexpr int kMaxPipelineThreads = 256;
+
+// Parses "L:P:S" (each 1..kMaxPipelineThreads) as -j/--threads does; throws Error with the flag
+// name otherwise.
 PipelineThreads parse_pipeline_threads(const std::string& text);
 
 // What a save thread (chroma bicubic, back to RGB, encode) costs per output pixel against a load

@@ -5,13 +5,21 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "engine/error.h"
+
 namespace vdsr {
 
 namespace {
 
+// Unset, empty or 0: off; 1: on. Anything else is refused rather than read as off, so that a
+// VDSR_PDL=on or =yes does not time the kernels without PDL while saying nothing.
 bool from_environment() {
   const char* v = std::getenv("VDSR_PDL");
-  return v != nullptr && std::strcmp(v, "1") == 0;
+  if (v == nullptr || *v == '\0' || std::strcmp(v, "0") == 0) return false;
+  VDSR_USER_CHECK(
+      std::strcmp(v, "1") == 0,
+      "VDSR_PDL must be 0 or 1 (programmatic dependent launch off or on), got '" << v << "'");
+  return true;
 }
 
 std::atomic<bool>& setting() {

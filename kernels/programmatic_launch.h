@@ -10,7 +10,8 @@
 namespace vdsr {
 
 // Whether the kernels that support it are launched with the programmatic attribute (on devices of
-// compute 9.0 or later; elsewhere the setting has no effect). Starts from VDSR_PDL ("1" on).
+// compute 9.0 or later; elsewhere the setting has no effect). Starts from VDSR_PDL ("1" on; unset,
+// empty or "0" off; any other value a UserError, which the tools raise before any work).
 bool programmatic_launch();
 void set_programmatic_launch(bool on);
 

@@ -350,9 +350,11 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
                 : "") +
            "; " + std::to_string(iters) + " steps per epoch, " + std::to_string(o.epochs) +
            (o.epochs == 1 ? " epoch" : " epochs") +
-           (start_step > 0 ? "; resuming at step " + std::to_string(start_step) + " (epoch " +
-                                 std::to_string(state.epoch + 1) + ")"
-                           : ""));
+           // A complete run has no epoch to resume in: "epoch 4" of 3 would read as one more.
+           (start_step >= total ? "; every step done (" + std::to_string(start_step) + ")"
+            : start_step > 0    ? "; resuming at step " + std::to_string(start_step) + " (epoch " +
+                                   std::to_string(state.epoch + 1) + ")"
+                             : ""));
 
   if (!state.epoch_record.empty()) check_epoch_record();
   check_ranks_agree(set);

@@ -2,6 +2,10 @@
 // file and a non-image, the folder rules, a model given with -m, a target size (--width /
 // --height), vdsr_eval's JSON against the library's own protocol, and vdsr_train end to end with
 // an exact resume.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -22,6 +26,7 @@
 #include "image/eval_protocol.h"
 #include "image/image_io.h"
 #include "image/imresize.h"
+#include "io/batch_pipeline.h"
 #include "model/checkpoint.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
@@ -243,16 +248,32 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
                finish = given.at("finish_mpx_per_s");
   const double load_rate = 1.0 / (1.0 / decode + 1.0 / prepare);
   CHECK(std::abs(given.at("load_thread_mpx_per_s").get<double>() - load_rate) < 1e-9 * load_rate);
+  // Each process's -j, and how many: the totals over at most 256 threads a stage, which vdsr_sr
+  // takes.
+  const auto check_split = [](const nlohmann::json& j) {
+    const int load = j.at("load"), save = j.at("save"), n = j.at("processes");
+    CHECK(n == (std::max(load, save) + 255) / 256);
+    CHECK(j.at("threads").get<std::string>() ==
+          std::to_string((load + n - 1) / n) + ":1:" + std::to_string((save + n - 1) / n));
+    CHECK_NOTHROW(parse_pipeline_threads(j.at("threads").get<std::string>()));
+  };
   for (const auto& j : given.at("suggestions")) {
     INFO(j.dump());
     CHECK(j.at("load").get<int>() == int(std::ceil(5000.0 / load_rate - 1e-9)));
     CHECK(j.at("process").get<int>() == 1);
     CHECK(j.at("save_thread_mpx_per_s").get<double>() < finish);  // finishing and encoding, one after the other
     CHECK(j.at("save").get<int>() == int(std::ceil(5000.0 / j.at("save_thread_mpx_per_s").get<double>() - 1e-9)));
-    CHECK(j.at("threads").get<std::string>() == std::to_string(j.at("load").get<int>()) + ":" +
-                                                    std::to_string(j.at("process").get<int>()) + ":" +
-                                                    std::to_string(j.at("save").get<int>()));
+    check_split(j);
   }
+  // A rate past what -j takes (256 threads a stage) on every row: split over processes.
+  REQUIRE(run_command(cmd + " --net-rate 100000000 --json " + dir + "/p.json", &log) == 0);
+  std::ifstream pf(dir + "/p.json");
+  for (const auto& j : nlohmann::json::parse(pf).at("suggestions")) {
+    INFO(j.dump());
+    check_split(j);
+    CHECK(j.at("processes").get<int>() > 1);
+  }
+  CHECK(log.find(" processes (vdsr_sr --shard I/") != std::string::npos);
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + dir + "/missing", &log) == 1);
   CHECK(log.find("is not a folder") != std::string::npos);
   // An empty and a truncated image are skipped with a warning each, like a file no codec reads.
@@ -264,12 +285,14 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   write_text(bad + "/cut.png", whole.substr(0, whole.size() / 2));
   // A header that claims 100000 x 100000 meets vdsr_sr's limits before anything is allocated.
   test::write_bytes(bad + "/huge.png", test::make_png(100000, 100000, 8, 2, {0, 1, 2, 3}));
+  fs::create_symlink(dir + "/nowhere.png", bad + "/gone.png");  // a broken link
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 0);
   INFO(log);
   CHECK(log.find("skipped: ") != std::string::npos);
   CHECK(log.find("empty.png") != std::string::npos);
   CHECK(log.find("cut.png") != std::string::npos);
   CHECK(log.find("huge.png': its size 100000x100000 exceeds the limits") != std::string::npos);
+  CHECK(log.find("gone.png': a broken link") != std::string::npos);
   // Nothing timed is an error, not an empty table.
   fs::remove(bad + "/a.png");
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 1);
@@ -572,6 +595,15 @@ TEST_CASE("vdsr_sr -i - and -o -: standard input and output give the bytes of fi
   INFO("the empty input's run: " << log);
   CHECK(empty_rc == 2);
   CHECK(log.find("cannot read image 'standard input': it is empty") != std::string::npos);
+  // A TGA has no signature: from standard input it cannot be told, and the message says why.
+  std::vector<unsigned char> tga = {0, 0, 2, 0, 0, 0, 0, 0,  0,
+                                    0, 0, 0, 6, 0, 5, 0, 24, 0x20};  // 6x5 BGR
+  for (int i = 0; i < 6 * 5 * 3; ++i) tga.push_back(static_cast<unsigned char>(i * 7));
+  test::write_bytes(dir + "/t.tga", tga);
+  CHECK(run_command("{ " + sr + " -i - -o " + dir + "/tga.png < " + dir + "/t.tga; }", &log) == 2);
+  CHECK(log.find("a TGA, which has none, is read only from a file named .tga") !=
+        std::string::npos);
+  CHECK(run_command(sr + " -i " + dir + "/t.tga -o " + dir + "/tga.png", &log) == 0);
 }
 
 TEST_CASE("vdsr_sr colour: --bicubic equals an independent YCbCr round trip, pure colours keep their hue") {
@@ -1382,10 +1414,13 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   }
   // The environment's settings stop a tool before any work, in words.
   for (const auto& [env, words] : std::vector<std::pair<std::string, std::string>>{
-           {"VDSR_THREADS=100000", "VDSR_THREADS must be a whole number of threads from 1 to 1024, got '100000'"},
+           {"VDSR_THREADS=100000",
+            "VDSR_THREADS must be a whole number of threads from 1 to 1024, got '100000'"},
            {"VDSR_THREADS=2.5", "got '2.5'"},
            {"VDSR_CPU_ISA=foo", "VDSR_CPU_ISA=foo is not one of"},
-           {"VDSR_CPU_CONV=fast", "VDSR_CPU_CONV=fast is not one of auto, winograd2, direct"}}) {
+           {"VDSR_CPU_CONV=fast", "VDSR_CPU_CONV=fast is not one of auto, winograd2, direct"},
+           {"VDSR_PDL=yes",
+            "VDSR_PDL must be 0 or 1 (programmatic dependent launch off or on), got 'yes'"}}) {
     INFO(env);
     std::string log;
     CHECK(run_command(env + " " + bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/env.png", &log) == 1);
@@ -1619,6 +1654,13 @@ TEST_CASE("the flag parser: --name=value, short and long forms, and what a switc
   CHECK(number == 3);
   CHECK(name == "plain");
   CHECK(on);
+  // A short flag's value may be attached, as getopt reads it; switches are not bundled.
+  parse({"-n9"});
+  CHECK(number == 9);
+  parse({"-n-2"});
+  CHECK(number == -2);
+  CHECK_THAT(test::error_of([&] { parse({"-xn"}); }), Catch::Contains("unknown option '-xn'"));
+  CHECK_THAT(test::error_of([&] { parse({"-n=4"}); }), Catch::Contains("'=4'"));
   // An empty value (an unset shell variable) is refused, not taken as the flag left out.
   CHECK_THAT(test::error_of([&] { parse({"--name="}); }), Catch::Contains("option --name needs a value (TEXT), got an empty one"));
   CHECK_THAT(test::error_of([&] { parse({"--name", ""}); }), Catch::Contains("option --name needs a value (TEXT), got an empty one"));
@@ -1686,4 +1728,63 @@ TEST_CASE("a file-size limit fails vdsr_convert's write in words, with no tempor
   CHECK(log.find("File too large") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists(out));
   for (const auto& e : std::filesystem::directory_iterator(dir)) CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+}
+
+namespace {
+
+// Runs `cmd` through sh with its stream `fd` (1 or 2) into a pipe whose reader is gone (closed
+// before the command starts, so no race) and the other stream into file `other`, SIGPIPE at its
+// default as a shell leaves it. Returns waitpid's status.
+int run_into_closed_pipe(const std::string& cmd, int fd, const std::string& other) {
+  int p[2];
+  REQUIRE(::pipe(p) == 0);
+  ::close(p[0]);
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    std::signal(SIGPIPE, SIG_DFL);
+    const int out = ::open(other.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out < 0 || ::dup2(p[1], fd) < 0 || ::dup2(out, fd == 1 ? 2 : 1) < 0) ::_exit(126);
+    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(p[1]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return status;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "a reader that goes away does not kill a tool: the batch goes on, a lost output fails in words "
+    "(SIGPIPE ignored)") {
+  const std::string dir = test::temp_dir("cli_sigpipe"), in = dir + "/in";
+  fs::create_directories(in);
+  save_image(in + "/a.png", test_image(24, 20, 3, 1),
+             ImageFormat::PNG);  // big enough to score at x2
+  save_image(in + "/b.png", test_image(20, 24, 1, 2), ImageFormat::PNG);
+  // The log into a closed pipe (`2>&1 | head -1` once head is done): every image is still written.
+  int status = run_into_closed_pipe(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/out",
+                                    2, dir + "/so.txt");
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(fs::is_regular_file(dir + "/out/a.png"));
+  CHECK(fs::is_regular_file(dir + "/out/b.png"));
+  // Image bytes into it: that image fails in words (exit 2, as a failed image), not a silent death.
+  status = run_into_closed_pipe(bin("vdsr_sr") + " --bicubic -i " + in + "/a.png -o -", 1,
+                                dir + "/se.txt");
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 2);
+  CHECK(test::file_bytes(dir + "/se.txt").find("cannot write to standard output: Broken pipe") !=
+        std::string::npos);
+  // A table into it: the run fails in words (exit 1), and its --json is still written.
+  status = run_into_closed_pipe(
+      bin("vdsr_eval") + " --bicubic --scales 2 --data " + in + " --json " + dir + "/e.json", 1,
+      dir + "/ee.txt");
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 1);
+  CHECK(test::file_bytes(dir + "/ee.txt").find("could not write to standard output") !=
+        std::string::npos);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/e.json")).at("results").size() == 1);
 }

@@ -1226,6 +1226,8 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   CHECK(log.find("the checkpoint's run has done all its 3 epochs (15 steps): nothing to train; "
                  "give --epochs 4 "
                  "or more to train it further") != std::string::npos);
+  CHECK(log.find("3 epochs; every step done (15)") != std::string::npos);
+  CHECK(log.find("resuming at step") == std::string::npos);
   // An epoch of one pass over the set: its length from the checkpoint's patch count.
   // (528 patches: --batch 5 leaves a part batch at each pass's end.)
   REQUIRE(run_command(base + " --epoch-iters 0 --epochs 2 --batch 5 --out " + dir + "/passes",

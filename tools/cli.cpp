@@ -24,6 +24,7 @@
 #include "image/image_io.h"
 #include "io/file_plan.h"
 #include "kernels/conv_fwd.h"
+#include "kernels/programmatic_launch.h"
 #include "vdsr_version.h"
 
 namespace vdsr::cli {
@@ -95,6 +96,17 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
         arg = arg.substr(0, eq);
         has_inline_value = true;
       }
+    } else if (arg.size() > 2 && arg[0] == '-') {
+      // "-s3", "-g-1": a short flag that takes a value, with the value attached (as getopt reads
+      // it). Switches are not bundled: "-rx" stays an unknown option.
+      for (const auto& f : flags_)
+        if (!f.value_name.empty() && !f.short_name.empty() &&
+            arg.compare(0, 2, f.short_name) == 0) {
+          value = arg.substr(2);
+          arg = f.short_name;
+          has_inline_value = true;
+          break;
+        }
     }
     if (arg == "--help" || arg == "-h") {
       std::cout << help();
@@ -143,6 +155,7 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
   (void)ThreadPool::threads_from_environment();
   (void)cpu_isa();
   (void)cpu_conv_method();
+  (void)programmatic_launch();
 }
 
 int parse_one_gpu(const std::string& value, const char* several) {
@@ -236,6 +249,11 @@ int run_main(const std::function<int()>& body) {
   // A file-size limit (ulimit -f) must fail a write with EFBIG, reported in words like a full disk
   // (and its temporary removed), not kill the process with SIGXFSZ halfway through.
   std::signal(SIGXFSZ, SIG_IGN);
+  // A reader that goes away (`2>&1 | head`, a closed log pipe) must not kill a batch or a training
+  // run halfway: the write fails instead, and the run goes on. Image bytes for -o - then fail that
+  // image in words ("cannot write to standard output: Broken pipe"), a table its run (exit 1); a
+  // log line nobody reads is dropped.
+  std::signal(SIGPIPE, SIG_IGN);
   // Ctrl-C, a kill or a lost terminal while a file is written leaves no temporary behind.
   remove_temporaries_on_signals();
   try {

@@ -160,7 +160,8 @@ int run(int argc, char** argv) {
             v, "for several GPUs start one process per GPU (mpirun -np N, docs/training.md)");
       });
   add("", "--precision", "MODE", "fp32, tf32 or bf16 (GPU only) [fp32]", [&](const std::string& v) { o.precision = precision_name(parse_precision(v)); });
-  add("", "--json", "FILE", "also write a summary (steps, final loss, last epoch's record) as JSON",
+  add("", "--json", "FILE",
+      "also write a summary (steps, the last step's loss, the last epoch's record) as JSON",
       [&](const std::string& v) { o.json = v; });
   bool print_config = false;
   p.add({"", "--print-config", "", "print the options this command line resolves to (key=value) and exit",
