@@ -69,6 +69,11 @@ const Codec& codec_of(Bytes b, const std::string& path) {
                       : "not a PNG, JPEG, WebP, TIFF, BMP or TGA file (unknown signature)");
 }
 
+std::vector<unsigned char> exif_from_chunk(const unsigned char* data, size_t size) {
+  const size_t skip = size >= 6 && std::memcmp(data, "Exif\0\0", 6) == 0 ? 6 : 0;
+  return std::vector<unsigned char>(data + skip, data + size);
+}
+
 uint32_t be32(const unsigned char* p) {
   return (uint32_t(p[0]) << 24) | (uint32_t(p[1]) << 16) | (uint32_t(p[2]) << 8) | uint32_t(p[3]);
 }

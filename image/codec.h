@@ -65,6 +65,9 @@ const Codec& codec_for(ImageFormat f);
 
 // Helpers the codecs share.
 uint32_t be32(const unsigned char* p);
+// EXIF bytes as a container chunk holds them, from the TIFF header on (Image::exif): JPEG's
+// "Exif\0\0" prefix, which some PNG and WebP writers keep, removed.
+std::vector<unsigned char> exif_from_chunk(const unsigned char* data, size_t size);
 // Throws "cannot read image '<path>': <what>" (the file is the user's input).
 [[noreturn]] void fail_read(const std::string& path, const std::string& what);
 // The 8-bit samples of img (values already checked to be <= 255), with alpha dropped (`drop_alpha`)

@@ -28,6 +28,7 @@ bool sniff_jpeg(Bytes b, const std::string&) {
 #include <jpeglib.h>
 
 #include "engine/error.h"
+#include "engine/log.h"
 
 namespace vdsr::codec {
 
@@ -201,6 +202,9 @@ std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const 
   int channels = 0;
   const std::vector<unsigned char> samples = samples8(img, true, false, channels);
   Writer wr;
+  if (img.exif.size() + 6 > 65533)
+    log_warning("'" + path + "': the input's EXIF (" + std::to_string(img.exif.size()) +
+                " bytes) is more than a JPEG segment holds (65527): it is left out");
   const bool ok = encode_into(&wr, samples.data(), img.width, img.height, channels, o.jpeg_quality, &img.icc, &img.exif);
   VDSR_USER_CHECK(ok, "cannot write '" << path << "': libjpeg: " << wr.err.message);
   return std::vector<unsigned char>(wr.buf, wr.buf + wr.size);

@@ -140,8 +140,23 @@ bool decode_libpng(png_structp png, png_infop pinfo, const ImageInfo* info, Imag
     img->icc.assign(profile, profile + profile_len);
   png_bytep exif = nullptr;
   png_uint_32 exif_len = 0;
-  if (png_get_eXIf_1(png, pinfo, &exif_len, &exif) != 0 && exif != nullptr) img->exif.assign(exif, exif + exif_len);
+  if (png_get_eXIf_1(png, pinfo, &exif_len, &exif) != 0 && exif != nullptr)
+    img->exif = exif_from_chunk(exif, exif_len);
   return true;
+}
+
+// libpng discards an eXIf chunk that starts with JPEG's "Exif\0\0" (it wants the TIFF header's II
+// or MM), which some writers put there: such a chunk is taken from the file's bytes instead.
+std::vector<unsigned char> prefixed_exif(Bytes b) {
+  for (size_t at = 8; at + 12 <= b.size;) {
+    const uint32_t len = be32(b.data + at);
+    if (len > b.size - at - 12 || std::memcmp(b.data + at + 4, "IEND", 4) == 0) break;
+    if (std::memcmp(b.data + at + 4, "eXIf", 4) == 0 && len > 6 &&
+        std::memcmp(b.data + at + 8, "Exif\0\0", 6) == 0)
+      return exif_from_chunk(b.data + at + 8, len);
+    at += 12 + size_t(len);
+  }
+  return {};
 }
 
 Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orientation) {
@@ -163,6 +178,7 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   const bool ok = decode_libpng(png, pinfo, &info, &img, row.data());
   png_destroy_read_struct(&png, &pinfo, nullptr);
   VDSR_USER_CHECK(ok, "cannot decode image '" << path << "': corrupt or truncated png (libpng: " << ctx.message << ")");
+  if (img.exif.empty()) img.exif = prefixed_exif(b);
   orientation = exif_orientation(img.exif);
   return img;
 }

@@ -1,9 +1,10 @@
-// BMP and TGA through stb_image, BMP written by stb_image_write: the formats no field library covers
-// better (stb_impl.cpp compiles stb with only these decoders, so nothing else reaches it). Headers
-// come from stbi_info; a BMP or TGA without compression that is shorter than its header says is
-// refused (stb would read zeros past the end). BMP keeps alpha (stb writes a 32-bit BMP with a V4
-// header) and stores grey as RGB, so grey reads back as 3 channels and grey+alpha as 4; it has no
-// place for a colour profile or EXIF.
+// BMP and TGA through stb_image, BMP written by stb_image_write: the formats no field library
+// covers better (stb_impl.cpp compiles stb with only these decoders, so nothing else reaches it).
+// Headers come from stbi_info; a BMP or TGA without compression that is shorter than its header
+// says is refused (stb would read zeros past the end), and so is a run-length TGA whose packets end
+// before its last pixel; stb reads no run-length BMP, which is said as such. BMP keeps alpha (stb
+// writes a 32-bit BMP with a V4 header) and stores grey as RGB, so grey reads back as 3 channels
+// and grey+alpha as 4; it has no place for a colour profile or EXIF.
 #include <stb_image.h>
 #include <stb_image_write.h>
 
@@ -39,6 +40,22 @@ void check_uncompressed_size(Bytes b, const std::string& path, const std::string
   } else if (format == "tga" && n >= 18 && p[2] >= 1 && p[2] <= 3) {  // uncompressed types
     const int64_t colormap = p[1] ? int64_t(le16(p + 5)) * ((p[7] + 7) / 8) : 0;
     need = 18 + p[0] + colormap + int64_t(w) * h * ((p[16] + 7) / 8);
+  } else if (format == "tga" && n >= 18 && p[2] >= 9 && p[2] <= 11) {  // run-length types
+    // Packets: a byte (bit 7: a run of one pixel repeated; else that many pixels as they are, the
+    // count in bits 0-6 plus one), then the pixels. Walked to the last pixel the header claims: stb
+    // would decode a cut file's missing pixels as black, and a few bytes could claim 65535 x 65535.
+    const int64_t colormap = p[1] ? int64_t(le16(p + 5)) * ((p[7] + 7) / 8) : 0;
+    const int64_t pixel = (p[16] + 7) / 8, pixels = int64_t(w) * h;
+    int64_t at = 18 + p[0] + colormap, done = 0;
+    while (done < pixels && at < int64_t(n)) {
+      const int64_t count = (p[at] & 0x7f) + 1;
+      at += 1 + ((p[at] & 0x80) != 0 ? pixel : count * pixel);
+      done += count;
+    }
+    if (done < pixels || at > int64_t(n))
+      fail_read(path, "truncated tga (its run-length data ends after " +
+                          std::to_string(std::min(done, pixels)) + " of the " +
+                          std::to_string(pixels) + " pixels its header claims)");
   }
   if (int64_t(n) < need)
     fail_read(path, "truncated " + format + " (the file has " + std::to_string(n) + " bytes, its header needs " +
@@ -54,6 +71,19 @@ int stb_len(Bytes b, const std::string& path) {
 }
 
 ImageInfo probe_as(Bytes b, const std::string& path, const std::string& format) {
+  // BI_RLE8, BI_RLE4 (and JPEG or PNG inside a BMP): stb's "unknown image type" would read as a
+  // damaged file.
+  if (format == "bmp" && b.size >= 34 && le32(b.data + 14) >= 40) {
+    const uint32_t compression = le32(b.data + 30);
+    if (compression == 1 || compression == 2 || compression == 4 || compression == 5)
+      fail_read(path, std::string("a ") +
+                          (compression == 1   ? "run-length (RLE8)"
+                           : compression == 2 ? "run-length (RLE4)"
+                           : compression == 4 ? "JPEG-compressed"
+                                              : "PNG-compressed") +
+                          " BMP, which vdsr does not read (stb_image reads uncompressed BMPs); "
+                          "save it uncompressed");
+  }
   int w = 0, h = 0, c = 0;
   if (stbi_info_from_memory(b.data, stb_len(b, path), &w, &h, &c) != 1)
     fail_read(path, "bad or truncated " + format + " header (stb_image: " + stb_reason() + ")");

@@ -1,10 +1,14 @@
 // TIFF through libtiff (4.5 or later: per-handle error handlers and an allocation cap), on memory
-// through libtiff's client I/O. The first image of the file is read. Stripped grey (MinIsBlack or
-// MinIsWhite) and RGB images of 8 or 16 bits, with or without one alpha sample, contiguous or planar,
-// are read as they are, 16 bits kept; every other kind (palette, CMYK, YCbCr, 1-bit, tiled, float)
-// goes through libtiff's RGBA reader as 8-bit RGB or RGBA. The Orientation tag is reported for the
-// caller to apply. Written: 8 or 16 bits as given, contiguous, Deflate with the horizontal predictor
-// at SaveOptions::png_level (0: uncompressed), alpha as unassociated, the ICC profile in its tag.
+// through libtiff's client I/O (the bytes handed out as the file's mapping, which libtiff's reader
+// of uncompressed tiles needs). The first image of the file is read. Grey (MinIsBlack or
+// MinIsWhite) and RGB images of 8 or 16 bits, with or without one alpha sample, contiguous or
+// planar, stripped or tiled, are read as they are, 16 bits kept; every other kind (palette, CMYK,
+// YCbCr, 1, 2 and 4 bits) goes through libtiff's RGBA reader as 8-bit RGB or RGBA. Alpha comes out
+// unassociated (straight): associated (premultiplied) samples are divided by it, and so is the RGBA
+// reader's output, which is always associated. Floating-point, signed and 32-bit samples are
+// refused in words. The Orientation tag is reported for the caller to apply. Written: 8 or 16 bits
+// as given, contiguous, Deflate with the horizontal predictor at SaveOptions::png_level (0:
+// uncompressed), alpha as unassociated, the ICC profile in its tag.
 #include "image/codec.h"
 
 #include <cstring>
@@ -79,7 +83,15 @@ toff_t seek_proc(thandle_t h, toff_t off, int whence) {
 
 int close_proc(thandle_t) { return 0; }
 toff_t size_proc(thandle_t h) { return file_size(*static_cast<MemFile*>(h)); }
-int map_proc(thandle_t, void**, toff_t*) { return 0; }
+// Reading, the whole file is already in memory: libtiff may read it in place (its reader of
+// uncompressed tiles fails on small tiles without a mapping, libtiff 4.5). Writing maps nothing.
+int map_proc(thandle_t h, void** base, toff_t* size) {
+  auto* m = static_cast<MemFile*>(h);
+  if (m->out != nullptr) return 0;
+  *base = const_cast<unsigned char*>(m->in.data);
+  *size = m->in.size;
+  return 1;
+}
 void unmap_proc(thandle_t, void*, toff_t) {}
 
 int on_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
@@ -117,6 +129,8 @@ struct Layout {
   uint32_t width = 0, height = 0;
   uint16_t bits = 1, spp = 1, photometric = 0, planar = PLANARCONFIG_CONTIG, format = SAMPLEFORMAT_UINT;
   uint16_t extra = 0;  // extra samples (alpha and others)
+  uint16_t extra_kind = EXTRASAMPLE_UNSPECIFIED;  // the first one's
+  bool tiled = false;
   bool direct = false;  // read as stored; else through the RGBA reader
 };
 
@@ -130,22 +144,37 @@ Layout layout_of(TIFF* t) {
   TIFFGetFieldDefaulted(t, TIFFTAG_SAMPLEFORMAT, &l.format);
   uint16_t* extra_types = nullptr;
   TIFFGetFieldDefaulted(t, TIFFTAG_EXTRASAMPLES, &l.extra, &extra_types);
+  if (l.extra > 0 && extra_types != nullptr) l.extra_kind = extra_types[0];
+  l.tiled = TIFFIsTiled(t) != 0;
   if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &l.photometric)) l.photometric = l.spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
   const bool grey = l.photometric == PHOTOMETRIC_MINISBLACK || l.photometric == PHOTOMETRIC_MINISWHITE;
   const bool rgb = l.photometric == PHOTOMETRIC_RGB;
-  l.direct = !TIFFIsTiled(t) && (l.bits == 8 || l.bits == 16) && l.format == SAMPLEFORMAT_UINT &&
-             ((grey && (l.spp == 1 || (l.spp == 2 && l.extra == 1))) || (rgb && (l.spp == 3 || (l.spp == 4 && l.extra == 1))));
+  l.direct = (l.bits == 8 || l.bits == 16) && l.format == SAMPLEFORMAT_UINT &&
+             ((grey && (l.spp == 1 || (l.spp == 2 && l.extra == 1))) ||
+              (rgb && (l.spp == 3 || (l.spp == 4 && l.extra == 1))));
   return l;
 }
 
 ImageInfo probe(Bytes b, const std::string& path) {
   MemFile m;
   m.in = b;
-  const TiffPtr t = open_tiff(m, "rm");
+  const TiffPtr t = open_tiff(m, "r");
   if (!t) fail_read(path, "bad or truncated tiff header (" + cause(m) + ")");
   const Layout l = layout_of(t.get());
   if (l.width == 0 || l.height == 0 || l.width > 0x7fffffffu || l.height > 0x7fffffffu)
     fail_read(path, "invalid tiff header (" + std::to_string(l.width) + "x" + std::to_string(l.height) + ")");
+  // Samples that are no 8- or 16-bit level: said as what they are, not as a corrupt file.
+  const std::string kind =
+      l.format == SAMPLEFORMAT_IEEEFP ? "floating-point"
+      : l.format == SAMPLEFORMAT_INT  ? "signed integer"
+      : l.format == SAMPLEFORMAT_COMPLEXINT || l.format == SAMPLEFORMAT_COMPLEXIEEEFP ? "complex"
+      : l.bits > 16 ? std::to_string(l.bits) + "-bit"
+                    : "";
+  if (!kind.empty())
+    fail_read(path,
+              "a TIFF of " + kind + " samples (" + std::to_string(l.bits) +
+                  " bits), which vdsr does not read: it reads unsigned integer samples of 1 to 16 "
+                  "bits; save the image as 8- or 16-bit");
   ImageInfo info;
   info.width = int(l.width);
   info.height = int(l.height);
@@ -155,8 +184,45 @@ ImageInfo probe(Bytes b, const std::string& path) {
   return info;
 }
 
+// Tiles as stored: each tile of each sample plane (one for contiguous data) copied into place.
+bool read_tiles(TIFF* t, const Layout& l, Image& img) {
+  uint32_t tw = 0, th = 0;
+  if (!TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw) || !TIFFGetField(t, TIFFTAG_TILELENGTH, &th) ||
+      tw == 0 || th == 0)
+    return false;
+  std::vector<unsigned char> tile(size_t(TIFFTileSize(t)));
+  const size_t w = l.width, c = size_t(img.channels), bytes = l.bits / 8u;
+  const bool contig = l.planar == PLANARCONFIG_CONTIG || l.spp == 1;
+  const size_t planes = contig ? 1 : l.spp, per_px = contig ? c : 1;
+  if (tile.size() < size_t(tw) * th * per_px * bytes) return false;
+  const uint16_t invert = l.photometric == PHOTOMETRIC_MINISWHITE ? uint16_t(img.max_value()) : 0;
+  for (size_t s = 0; s < planes; ++s)
+    for (uint32_t y0 = 0; y0 < l.height; y0 += th)
+      for (uint32_t x0 = 0; x0 < l.width; x0 += tw) {
+        if (TIFFReadTile(t, tile.data(), x0, y0, 0, uint16_t(s)) < 0) return false;
+        const uint32_t rows = std::min(th, l.height - y0), cols = std::min(tw, l.width - x0);
+        for (uint32_t y = 0; y < rows; ++y) {
+          uint16_t* dst = img.pixels.data() + (size_t(y0 + y) * w + x0) * c;
+          const unsigned char* src = tile.data() + size_t(y) * tw * per_px * bytes;
+          for (size_t x = 0; x < cols; ++x)
+            for (size_t k = 0; k < per_px; ++k) {
+              const size_t i = x * per_px + k;
+              uint16_t v = 0;
+              if (bytes == 2)
+                std::memcpy(&v, src + 2 * i, 2);  // libtiff gives host order
+              else
+                v = src[i];
+              const size_t ch = contig ? k : s;
+              dst[x * c + ch] = ch == 0 && invert != 0 ? uint16_t(invert - v) : v;
+            }
+        }
+      }
+  return true;
+}
+
 // Rows as stored: each sample plane (one for contiguous data) read scanline by scanline.
 bool read_direct(TIFF* t, const Layout& l, Image& img) {
+  if (l.tiled) return read_tiles(t, l, img);
   std::vector<unsigned char> line(size_t(TIFFScanlineSize(t)));
   const size_t w = l.width, c = size_t(img.channels), bytes = l.bits / 8u;
   const bool contig = l.planar == PLANARCONFIG_CONTIG || l.spp == 1;
@@ -200,10 +266,23 @@ bool read_rgba(TIFF* t, const Layout& l, Image& img) {
   return true;
 }
 
+// Associated (premultiplied) colour back to straight: each colour sample over its pixel's alpha,
+// rounded and capped at the maximum; where alpha is 0 the colour is 0 (it holds nothing).
+void unassociate(Image& img) {
+  const size_t c = size_t(img.channels), colour = c - 1;
+  const uint32_t max = uint32_t(img.max_value());
+  for (size_t p = 0; p < img.pixels.size(); p += c) {
+    const uint32_t a = img.pixels[p + colour];
+    for (size_t k = 0; k < colour; ++k)
+      img.pixels[p + k] =
+          a == 0 ? 0 : uint16_t(std::min<uint32_t>(max, (img.pixels[p + k] * max + a / 2) / a));
+  }
+}
+
 Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orientation) {
   MemFile m;
   m.in = b;
-  const TiffPtr t = open_tiff(m, "rm");
+  const TiffPtr t = open_tiff(m, "r");
   VDSR_USER_CHECK(t != nullptr, "cannot decode image '" << path << "': corrupt tiff (" << cause(m) << ")");
   const Layout l = layout_of(t.get());
   uint16_t orient = ORIENTATION_TOPLEFT;
@@ -212,6 +291,13 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   Image img = blank_image(info.width, info.height, info.channels, info.bits);
   const bool ok = l.direct ? read_direct(t.get(), l, img) : read_rgba(t.get(), l, img);
   VDSR_USER_CHECK(ok, "cannot decode image '" << path << "': corrupt or truncated tiff (" << cause(m) << ")");
+  // The RGBA reader premultiplies straight alpha and passes associated alpha through; an
+  // unspecified extra sample it passes through as it is, and so is it read here.
+  const bool alpha_kind =
+      l.extra_kind == EXTRASAMPLE_ASSOCALPHA || l.extra_kind == EXTRASAMPLE_UNASSALPHA;
+  if ((img.channels == 2 || img.channels == 4) &&
+      (l.direct ? l.extra_kind == EXTRASAMPLE_ASSOCALPHA : alpha_kind))
+    unassociate(img);
   uint32_t icc_len = 0;
   void* icc = nullptr;
   if (TIFFGetField(t.get(), TIFFTAG_ICCPROFILE, &icc_len, &icc) && icc != nullptr) {

@@ -72,9 +72,7 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   if (mux) {
     read_chunk(mux.get(), "ICCP", img.icc);
     read_chunk(mux.get(), "EXIF", img.exif);
-    // Some writers keep JPEG's "Exif\0\0" prefix in the chunk; Image::exif starts at the TIFF header.
-    if (img.exif.size() >= 6 && std::memcmp(img.exif.data(), "Exif\0\0", 6) == 0)
-      img.exif.erase(img.exif.begin(), img.exif.begin() + 6);
+    img.exif = exif_from_chunk(img.exif.data(), img.exif.size());
   }
   orientation = exif_orientation(img.exif);
   return img;

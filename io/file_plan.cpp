@@ -134,6 +134,26 @@ std::string set_name(const std::string& dir, const std::string& flag) {
   return name;
 }
 
+namespace {
+
+// What a name that is neither a file nor a folder leads to (through any link): a FIFO would block
+// the reader, a device read without end.
+std::string special_kind(const fs::file_status& s) {
+  switch (s.type()) {
+    case fs::file_type::fifo:
+      return "a FIFO (named pipe), not a file";
+    case fs::file_type::block:
+    case fs::file_type::character:
+      return "a device, not a file";
+    case fs::file_type::socket:
+      return "a socket, not a file";
+    default:
+      return "not a regular file";
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {
   std::error_code missing;
@@ -147,6 +167,11 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
       VDSR_USER_CHECK(!broken || !has_image_extension(e.path().string()),
                       what << " '" << dir << "': " << e.path().string() << " is a broken symbolic link (its target '"
                            << fs::read_symlink(e.path(), ec).string() << "' does not exist)");
+      // Named like an image but no file to read: a set or a training folder would be used as if
+      // whole.
+      VDSR_USER_CHECK(broken || e.is_directory(ec) || !has_image_extension(e.path().string()),
+                      what << " '" << dir << "': " << e.path().string() << " is "
+                           << special_kind(fs::status(e.path(), ec)));
       if (skipped != nullptr && e.is_directory(ec)) skipped->push_back(e.path().string() + "/");
       continue;
     }
@@ -247,6 +272,8 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
                                                  fs::read_symlink(p, ec).string() + "' does not exist)"});
       else if (image && fs::is_regular_file(target))
         files.push_back(p);
+      else if (image)  // a FIFO, a device, a socket: reported, never opened
+        plan.problems.push_back({p.string(), special_kind(target)});
       else
         plan.skipped.push_back({p.string(), "not an image by its extension"});
     }

@@ -127,54 +127,87 @@ std::vector<unsigned char> exif_bytes_be(int orientation, int count = 1) {
   return e;
 }
 
-// An uncompressed little-endian TIFF built byte by byte: one strip per sample plane (one in all when
-// `planar` is 1, contiguous; `spp` when it is 2, separate planes), `samples` in file order, 8 or 16
-// bits. Photometric 0 is MinIsWhite, 1 MinIsBlack, 2 RGB.
-std::vector<unsigned char> raw_tiff(uint32_t w, uint32_t h, int spp, int bits, int photometric, int planar,
-                                    const std::vector<uint16_t>& samples) {
-  const size_t bps = size_t(bits / 8), strips = planar == 2 ? size_t(spp) : 1;
-  const size_t strip_bytes = samples.size() * bps / strips;
-  struct Tag {
-    uint16_t tag, type;  // type 3: SHORT, 4: LONG
-    std::vector<uint32_t> v;
-  };
-  std::vector<Tag> tags = {{256, 4, {w}},
-                           {257, 4, {h}},
-                           {258, 3, std::vector<uint32_t>(size_t(spp), uint32_t(bits))},
-                           {259, 3, {1}},
-                           {262, 3, {uint32_t(photometric)}},
-                           {273, 4, std::vector<uint32_t>(strips, 0)},  // filled in below
-                           {277, 3, {uint32_t(spp)}},
-                           {278, 4, {h}},
-                           {279, 4, std::vector<uint32_t>(strips, uint32_t(strip_bytes))},
-                           {284, 3, {uint32_t(planar)}}};
+struct TiffTag {
+  uint16_t tag, type;  // type 3: SHORT, 4: LONG
+  std::vector<uint32_t> v;
+};
+
+// An uncompressed little-endian TIFF built byte by byte: one strip per sample plane (one in all
+// when `planar` is 1, contiguous; `spp` when it is 2, separate planes), `samples` in file order, 8,
+// 16 or 32 bits. Photometric 0 is MinIsWhite, 1 MinIsBlack, 2 RGB, 5 CMYK. `extra`: more tags (e.g.
+// ExtraSamples 338, SampleFormat 339). `tile` > 0: contiguous square tiles of that side instead of
+// strips, `samples` then in image order (rows of w pixels), the tiles past the edges zero-padded.
+std::vector<unsigned char> raw_tiff(uint32_t w, uint32_t h, int spp, int bits, int photometric,
+                                    int planar, const std::vector<uint16_t>& samples,
+                                    const std::vector<TiffTag>& extra = {}, uint32_t tile = 0) {
+  const size_t bps = size_t(bits / 8);
+  std::vector<uint32_t> data;  // the samples as stored
+  size_t pieces = planar == 2 ? size_t(spp) : 1;
+  if (tile == 0) {
+    data.assign(samples.begin(), samples.end());
+  } else {
+    const uint32_t across = (w + tile - 1) / tile, down = (h + tile - 1) / tile;
+    pieces = size_t(across) * down;
+    for (uint32_t ty = 0; ty < down; ++ty)
+      for (uint32_t tx = 0; tx < across; ++tx)
+        for (uint32_t y = 0; y < tile; ++y)
+          for (uint32_t x = 0; x < tile; ++x)
+            for (int k = 0; k < spp; ++k) {
+              const uint32_t iy = ty * tile + y, ix = tx * tile + x;
+              data.push_back(
+                  iy < h && ix < w ? samples[(size_t(iy) * w + ix) * size_t(spp) + size_t(k)] : 0);
+            }
+  }
+  const size_t piece_bytes = data.size() * bps / pieces;
+  const uint16_t offsets_tag = tile == 0 ? 273 : 324;
+  std::vector<TiffTag> tags = {
+      {256, 4, {w}},
+      {257, 4, {h}},
+      {258, 3, std::vector<uint32_t>(size_t(spp), uint32_t(bits))},
+      {259, 3, {1}},
+      {262, 3, {uint32_t(photometric)}},
+      {offsets_tag, 4, std::vector<uint32_t>(pieces, 0)},  // filled in below
+      {277, 3, {uint32_t(spp)}},
+      {uint16_t(tile == 0 ? 279 : 325), 4, std::vector<uint32_t>(pieces, uint32_t(piece_bytes))},
+      {284, 3, {uint32_t(planar)}}};
+  if (tile == 0)
+    tags.push_back({278, 4, {h}});
+  else {
+    tags.push_back({322, 4, {tile}});
+    tags.push_back({323, 4, {tile}});
+  }
+  tags.insert(tags.end(), extra.begin(), extra.end());
+  std::sort(tags.begin(), tags.end(),
+            [](const TiffTag& a, const TiffTag& b) { return a.tag < b.tag; });
   const size_t arrays_at = 8 + 2 + 12 * tags.size() + 4;
   size_t data_at = arrays_at;
-  for (const Tag& t : tags)
-    if (t.v.size() * (t.type == 3 ? 2 : 4) > 4) data_at += t.v.size() * (t.type == 3 ? 2 : 4);
-  for (size_t k = 0; k < strips; ++k) tags[5].v[k] = uint32_t(data_at + k * strip_bytes);
+  for (const TiffTag& tg : tags)
+    if (tg.v.size() * (tg.type == 3 ? 2 : 4) > 4) data_at += tg.v.size() * (tg.type == 3 ? 2 : 4);
+  for (TiffTag& tg : tags)
+    if (tg.tag == offsets_tag)
+      for (size_t k = 0; k < pieces; ++k) tg.v[k] = uint32_t(data_at + k * piece_bytes);
   std::vector<unsigned char> f = {'I', 'I', 42, 0, 8, 0, 0, 0};  // IFD0 at 8
-  f.resize(data_at + samples.size() * bps, 0);
+  f.resize(data_at + data.size() * bps, 0);
   const auto put = [&](size_t at, size_t v, size_t n) {
     for (size_t i = 0; i < n; ++i) f[at + i] = static_cast<unsigned char>(v >> (8 * i));
   };
   put(8, tags.size(), 2);
   size_t next = arrays_at;
   for (size_t i = 0; i < tags.size(); ++i) {
-    const Tag& t = tags[i];
-    const size_t e = 10 + 12 * i, size = t.type == 3 ? 2 : 4;
-    put(e, t.tag, 2);
-    put(e + 2, t.type, 2);
-    put(e + 4, t.v.size(), 4);
+    const TiffTag& tg = tags[i];
+    const size_t e = 10 + 12 * i, size = tg.type == 3 ? 2 : 4;
+    put(e, tg.tag, 2);
+    put(e + 2, tg.type, 2);
+    put(e + 4, tg.v.size(), 4);
     size_t at = e + 8;
-    if (t.v.size() * size > 4) {
+    if (tg.v.size() * size > 4) {
       put(e + 8, next, 4);
       at = next;
-      next += t.v.size() * size;
+      next += tg.v.size() * size;
     }
-    for (size_t k = 0; k < t.v.size(); ++k) put(at + k * size, t.v[k], size);
+    for (size_t k = 0; k < tg.v.size(); ++k) put(at + k * size, tg.v[k], size);
   }
-  for (size_t i = 0; i < samples.size(); ++i) put(data_at + i * bps, samples[i], bps);
+  for (size_t i = 0; i < data.size(); ++i) put(data_at + i * bps, data[i], bps);
   return f;
 }
 
@@ -320,6 +353,21 @@ TEST_CASE("the colour profile and EXIF travel from input to output in PNG, JPEG,
   const Image m = vdsr::load_image(dir + "/mismatch.png");
   CHECK(m.icc.empty());
   CHECK(m.pixels == rgb.pixels);
+  // In every format that keeps a profile: a CMYK one on RGB pixels (a CMYK JPEG's, its pixels made
+  // RGB) is left out, and a grey one where the format stores grey as RGB (WebP); one that fits is
+  // kept.
+  for (const ImageFormat f :
+       {ImageFormat::PNG, ImageFormat::JPEG, ImageFormat::WEBP, ImageFormat::TIFF}) {
+    const std::string path = dir + "/p." + vdsr::image_format_extension(f);
+    INFO(path);
+    Image cmyk = smooth_image(8, 8, 3);
+    cmyk.icc = icc_profile("CMYK", 0x44);
+    vdsr::save_image(path, cmyk, f);
+    CHECK(vdsr::load_image(path).icc.empty());
+    vdsr::save_image(path, grey, f);
+    CHECK(vdsr::load_image(path).icc ==
+          (f == ImageFormat::WEBP ? std::vector<unsigned char>() : grey.icc));
+  }
   fs::remove_all(dir);
 }
 
@@ -348,6 +396,19 @@ TEST_CASE("the EXIF orientation is applied on load and reset to upright in what 
     const Image again = vdsr::load_image(path + "2");
     CHECK(again.width == 2);
     CHECK(again.height == 3);
+  }
+  // EXIF chunks that keep JPEG's "Exif\0\0" prefix (some writers' PNG and WebP): read all the same.
+  for (const ImageFormat f : {ImageFormat::PNG, ImageFormat::WEBP}) {
+    const std::string path = dir + "/prefixed." + vdsr::image_format_extension(f);
+    INFO(path);
+    img.exif = exif_bytes(6);
+    img.exif.insert(img.exif.begin(), {'E', 'x', 'i', 'f', 0, 0});
+    vdsr::save_image(path, img, f, lossless);  // written as given
+    const Image back = vdsr::load_image(path);
+    CHECK(back.width == 2);
+    CHECK(back.height == 3);
+    CHECK(back.pixels == upright.pixels);
+    CHECK(back.exif == exif_bytes(1));
   }
   // TIFF: its own Orientation tag (our writer stores 1; patched here to 6).
   img.exif.clear();
@@ -420,6 +481,65 @@ TEST_CASE("TIFF read as stored: MinIsWhite grey is inverted, separate sample pla
   // The same pixels stored contiguously read the same.
   CHECK(load("c8.tif", raw_tiff(2, 2, 3, 8, 2, 1, {10, 50, 90, 20, 60, 100, 30, 70, 110, 40, 80, 120})).pixels ==
         p8.pixels);
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
+    "TIFF tiles and alpha: tiled files as stored, premultiplied alpha made straight, other samples "
+    "refused") {
+  vdsr::test::require_codec("tiff");
+  const std::string dir = vdsr::test::temp_dir("codecs_tiff_alpha");
+  const auto load = [&](const std::string& name, const std::vector<unsigned char>& bytes) {
+    write_bytes(dir + "/" + name, bytes);
+    return vdsr::load_image(dir + "/" + name);
+  };
+  const TiffTag straight{338, 3, {2}}, associated{338, 3, {1}};
+  // 20 x 18 RGBA in uncompressed 16 x 16 tiles (four, three of them cut by the edges): read as
+  // stored, straight alpha untouched, 8 and 16 bits.
+  for (const int bits : {8, 16}) {
+    INFO(bits << " bits");
+    const Image img = random_image(18, 20, 4, bits, 7);  // h, w
+    const Image tiled = load("t.tif", raw_tiff(20, 18, 4, bits, 2, 1, img.pixels, {straight}, 16));
+    CHECK(tiled.bits == bits);
+    CHECK(tiled.channels == 4);
+    CHECK(tiled.pixels == img.pixels);
+    CHECK(load("s.tif", raw_tiff(20, 18, 4, bits, 2, 1, img.pixels, {straight})).pixels ==
+          img.pixels);
+  }
+  // Grey in tiles too, and a tile wider than the image.
+  const Image g = random_image(3, 5, 1, 8, 8);
+  CHECK(load("g.tif", raw_tiff(5, 3, 1, 8, 1, 1, g.pixels, {}, 16)).pixels == g.pixels);
+  // Premultiplied: (200, 100, 50) at alpha 64 is stored as (50, 25, 13); read back straight, within
+  // the rounding of the stored levels (255 / 64, about 4 levels); alpha 0 holds no colour.
+  const std::vector<uint16_t> pre = {50, 25, 13, 64, 0, 0, 0, 0, 200, 100, 50, 255};
+  for (const uint32_t tile : {0u, 16u}) {
+    INFO("tile " << tile);
+    const Image a = load("a.tif", raw_tiff(3, 1, 4, 8, 2, 1, pre, {associated}, tile));
+    REQUIRE(a.pixels.size() == 12);
+    CHECK(std::abs(int(a.pixels[0]) - 200) <= 2);
+    CHECK(std::abs(int(a.pixels[1]) - 100) <= 2);
+    CHECK(std::abs(int(a.pixels[2]) - 50) <= 2);
+    CHECK(a.pixels[3] == 64);
+    CHECK(std::vector<uint16_t>(a.pixels.begin() + 4, a.pixels.end()) ==
+          std::vector<uint16_t>{0, 0, 0, 0, 200, 100, 50, 255});
+  }
+  // Through libtiff's RGBA reader (RGB with straight alpha and one more extra sample, which it
+  // premultiplies): straight again, within the rounding of its premultiplied levels.
+  const Image five =
+      load("x.tif", raw_tiff(1, 1, 5, 8, 2, 1, {200, 100, 50, 64, 9}, {{338, 3, {2, 0}}}));
+  REQUIRE(five.channels == 4);
+  CHECK(std::abs(int(five.pixels[0]) - 200) <= 2);
+  CHECK(std::abs(int(five.pixels[1]) - 100) <= 2);
+  CHECK(std::abs(int(five.pixels[2]) - 50) <= 2);
+  CHECK(five.pixels[3] == 64);
+  // Samples that are no unsigned level are refused as what they are, not as a corrupt file.
+  CHECK_THROWS_WITH(
+      load("f.tif", raw_tiff(1, 1, 1, 32, 1, 1, {0, 0}, {{339, 3, {3}}})),
+      Catch::Contains("a TIFF of floating-point samples (32 bits), which vdsr does not read"));
+  CHECK_THROWS_WITH(load("i.tif", raw_tiff(1, 1, 1, 16, 1, 1, {0}, {{339, 3, {2}}})),
+                    Catch::Contains("a TIFF of signed integer samples (16 bits)"));
+  CHECK_THROWS_WITH(load("u.tif", raw_tiff(1, 1, 1, 32, 1, 1, {0, 0})),
+                    Catch::Contains("a TIFF of 32-bit samples (32 bits)"));
   fs::remove_all(dir);
 }
 

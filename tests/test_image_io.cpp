@@ -396,6 +396,45 @@ TEST_CASE("bad files are rejected with the file named") {
       write_bytes(dir + "/half.tga", bytes);
       check_rejects([&] { vdsr::load_image(dir + "/half.tga"); }, dir + "/half.tga", "truncated tga");
     }
+    // A run-length TGA cut short: its packets end before the last pixel (stb would make the rest
+    // black), and a few bytes that claim 2048 x 2048.
+    {
+      const Image img = random_image(20, 20, 3, 8, 8);
+      std::vector<unsigned char> data(img.pixels.begin(), img.pixels.end());
+      REQUIRE(stbi_write_tga_with_rle == 1);
+      REQUIRE(stbi_write_tga((dir + "/rle.tga").c_str(), 20, 20, 3, data.data()) != 0);
+      auto bytes = read_bytes(dir + "/rle.tga");
+      REQUIRE(bytes[2] == 10);  // run-length true colour
+      CHECK(vdsr::load_image(dir + "/rle.tga").pixels == img.pixels);
+      bytes.resize(bytes.size() - 4);
+      write_bytes(dir + "/rle_cut.tga", bytes);
+      check_rejects([&] { vdsr::load_image(dir + "/rle_cut.tga"); }, dir + "/rle_cut.tga",
+                    "truncated tga (its run-length data ends after");
+      write_bytes(dir + "/claim.tga",
+                  {0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 8, 24, 0x20, 0xff, 1, 2, 3});
+      check_rejects([&] { vdsr::load_image(dir + "/claim.tga"); }, dir + "/claim.tga",
+                    "after 128 of the 4194304 pixels its header claims");
+    }
+    // A run-length BMP, which stb does not read: said as such, not as a damaged header.
+    {
+      std::vector<unsigned char> bmp(62, 0);
+      const auto put32 = [&](size_t at, uint32_t v) {
+        for (int i = 0; i < 4; ++i) bmp[at + size_t(i)] = static_cast<unsigned char>(v >> (8 * i));
+      };
+      bmp[0] = 'B';
+      bmp[1] = 'M';
+      put32(2, 62);
+      put32(10, 62);
+      put32(14, 40);  // BITMAPINFOHEADER
+      put32(18, 4);
+      put32(22, 4);
+      bmp[26] = 1;
+      bmp[28] = 8;
+      put32(30, 1);  // BI_RLE8
+      write_bytes(dir + "/rle8.bmp", bmp);
+      check_rejects([&] { vdsr::load_image(dir + "/rle8.bmp"); }, dir + "/rle8.bmp",
+                    "a run-length (RLE8) BMP, which vdsr does not read");
+    }
     // Cut inside the PNG header.
     auto bytes = read_bytes(dir + "/full.png");
     bytes.resize(20);

@@ -7,6 +7,7 @@
 // other host's, kill -9 then --skip-existing, two processes on one folder, shards, --json and
 // --progress json.
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -183,6 +184,17 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK(log.find("linked (a link to a folder: not followed)") != std::string::npos);
   CHECK(log.find("3 image(s): 2 done, 0 skipped (output exists), 1 failed") != std::string::npos);
   CHECK(tree_bytes(dir + "/out").size() == 2);
+  // A FIFO and a link to a device named like images: reported as what they are, never opened (a
+  // FIFO would block the reader, /dev/zero read without end).
+  REQUIRE(::mkfifo((in + "/pipe.png").c_str(), 0600) == 0);
+  fs::create_symlink("/dev/zero", in + "/zero.png");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/out_special",
+                      &log) == 2);
+  CHECK(log.find("pipe.png: a FIFO (named pipe), not a file") != std::string::npos);
+  CHECK(log.find("zero.png: a device, not a file") != std::string::npos);
+  CHECK(log.find("4 image(s): 1 done, 0 skipped (output exists), 3 failed") != std::string::npos);
+  fs::remove(in + "/pipe.png");
+  fs::remove(in + "/zero.png");
   // Two collisions, both named in one error, before any work.
   save_image(in + "/a.bmp", test_image(6, 6, 3, 3), ImageFormat::BMP);
   save_image(in + "/sub/b.jpg", test_image(6, 6, 3, 4), ImageFormat::JPEG);
@@ -904,10 +916,12 @@ TEST_CASE("vdsr_sr carries the colour profile and EXIF to every output format, t
   const std::string dir = test::temp_dir("srb_meta"), in = dir + "/in";
   fs::create_directories(in);
   // A phone photo: 10 wide, 6 high as stored, EXIF orientation 6 (turn 90 degrees clockwise), a
-  // profile (the bytes are carried as they are; a JPEG holds any).
+  // profile (an RGB one by its colour space, bytes 16-19, as an output keeps only a profile that
+  // describes its pixels; the other bytes are carried as they are, and a JPEG holds any).
   Image photo = test_image(10, 6, 3, 41);
   photo.icc.assign(300, 0);
   for (size_t i = 0; i < photo.icc.size(); ++i) photo.icc[i] = static_cast<unsigned char>(i * 7);
+  std::copy_n("RGB ", 4, photo.icc.begin() + 16);
   photo.exif = {'M', 'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0};
   save_image(in + "/photo.jpg", photo, ImageFormat::JPEG);
   for (const char* fmt : {"png", "jpg", "webp", "tif"}) {

@@ -6,6 +6,7 @@
 // and SVG curve, resume option conflicts, and --init-from (fine-tuning).
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1278,6 +1279,11 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(base + " --out " + dir + "/link", &log) == 1);
   CHECK(log.find(hr + "/dead.png is a broken symbolic link") != std::string::npos);
   fs::remove(hr + "/dead.png");
+  // Nor may one be a FIFO, which would block the reader.
+  REQUIRE(::mkfifo((hr + "/pipe.png").c_str(), 0600) == 0);
+  REQUIRE(run_command(base + " --out " + dir + "/fifo", &log) == 1);
+  CHECK(log.find(hr + "/pipe.png is a FIFO (named pipe), not a file") != std::string::npos);
+  fs::remove(hr + "/pipe.png");
   // A broken link to what is no image is not the set's: the run goes on without it.
   fs::create_symlink(dir + "/nowhere.txt", hr + "/notes.txt");
   REQUIRE(run_command(base + " --out " + dir + "/notes --max-steps 1", &log) == 0);
