@@ -7,6 +7,8 @@
 #include <ctime>
 #include <random>
 
+#include "tools/cli.h"
+
 namespace vdsr::bench {
 
 namespace {
@@ -198,7 +200,7 @@ nlohmann::json print_table(const std::vector<Row>& rows) {
       std::printf("  %-50s %10s ms  (runs %s..%s)  %s\n", key.c_str(), fmt(4, b.ms).c_str(), fmt(4, b.lo).c_str(),
                   fmt(4, b.hi).c_str(), b.median_algo.c_str());
   }
-  std::fflush(stdout);
+  cli::flush_stdout();
   return table;
 }
 

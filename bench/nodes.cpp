@@ -299,7 +299,7 @@ int run_nodes(const NodesOptions& opt) {
         tables.push_back({{"workload", what}, {"precision", precision_name(p)}, {"status", std::string("FAILED: ") + e.what()}});
         status = 1;
       }
-      std::fflush(stdout);
+      cli::flush_stdout();
     }
   }
   nlohmann::json doc = {{"nodes", tables}, {"device", opt.device.name()}, {"version", cli::version_text("vdsr_bench")},

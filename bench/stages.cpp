@@ -90,7 +90,7 @@ std::vector<Encoding> encodings() {
 
 // The image files of the folder (not its sub-folders) by name, the first `limit` (0: all). A name
 // like an image's that is no file to read (a broken link, a FIFO, a device) is skipped with a
-// warning, as every file that cannot be timed is.
+// warning, as every file that cannot be timed is, and not counted toward the limit.
 std::vector<std::string> image_files(const std::string& folder, int limit) {
   VDSR_USER_CHECK(fs::is_directory(folder), "--stages: '" << folder << "' is not a folder");
   std::vector<std::string> files;
@@ -100,7 +100,6 @@ std::vector<std::string> image_files(const std::string& folder, int limit) {
       files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
-  if (limit > 0 && files.size() > size_t(limit)) files.resize(size_t(limit));
   files.erase(std::remove_if(files.begin(), files.end(),
                              [](const std::string& f) {
                                std::error_code ec;
@@ -112,6 +111,7 @@ std::vector<std::string> image_files(const std::string& folder, int limit) {
                                return true;
                              }),
               files.end());
+  if (limit > 0 && files.size() > size_t(limit)) files.resize(size_t(limit));
   VDSR_USER_CHECK(!files.empty(), "--stages: no image files in '" << folder << "'");
   return files;
 }
@@ -153,7 +153,10 @@ std::string fmt(double v, int decimals) {
   return buf;
 }
 
-int ceil_ratio(double need, double rate) { return rate > 0 ? std::max(1, int(std::ceil(need / rate - 1e-9))) : 0; }
+// At most a billion: a rate given far past what any machine feeds stays an int.
+int ceil_ratio(double need, double rate) {
+  return rate > 0 ? int(std::clamp(std::ceil(need / rate - 1e-9), 1.0, 1e9)) : 0;
+}
 
 }  // namespace
 
@@ -328,7 +331,8 @@ int run_stages(const StagesOptions& o) {
     const int save = ceil_ratio(net, save_rate);
     // vdsr_sr takes at most kMaxPipelineThreads a stage: more is that many processes (--shard),
     // each with its share of the threads (and of the network rate).
-    const int processes = (std::max(load, save) + kMaxPipelineThreads - 1) / kMaxPipelineThreads;
+    const int processes =
+        std::max(1, (std::max(load, save) + kMaxPipelineThreads - 1) / kMaxPipelineThreads);
     const int each_load = (load + processes - 1) / processes,
               each_save = (save + processes - 1) / processes;
     const std::string j =
@@ -352,7 +356,7 @@ int run_stages(const StagesOptions& o) {
                   {"save", save},
                   {"save_thread_mpx_per_s", save_rate}});
   }
-  std::fflush(stdout);
+  cli::flush_stdout();
   if (!o.json.empty()) {
     nlohmann::json doc = {{"mode", "stages"},
                           {"folder", o.folder},

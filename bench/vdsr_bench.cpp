@@ -335,7 +335,7 @@ int run(int argc, char** argv) {
     std::printf("%-34s %12.2f %10.2f %7.1f\n", name.c_str(), secs * 1e3, gflops, 100.0 * gflops / peak);
     if (gflops > 1.02 * peak && !fewer_macs)  // no direct conv can beat the units it runs on: the peak run was disturbed
       std::printf("  (above the measured peak: other work on the machine during the peak's run?)\n");
-    std::fflush(stdout);
+    cli::flush_stdout();
     rows.push_back({{"row", name}, {"device", "cpu"}, {"precision", "fp32"}, {"median_ms", secs * 1e3},
                     {"gflops", gflops}, {"percent_of_peak", 100.0 * gflops / peak},
                     {"method", methods}});

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "engine/error.h"
+#include "engine/log.h"
 #include "engine/values.h"
 
 namespace vdsr::codec {
@@ -67,6 +68,21 @@ const Codec& codec_of(Bytes b, const std::string& path) {
                       ? "not a PNG, JPEG, WebP, TIFF or BMP file (unknown signature; a TGA, "
                         "which has none, is read only from a file named .tga)"
                       : "not a PNG, JPEG, WebP, TIFF, BMP or TGA file (unknown signature)");
+}
+
+const std::vector<unsigned char>& fitting_profile(const Image& img, bool grey_stored,
+                                                  const std::string& path) {
+  static const std::vector<unsigned char> none;
+  const char* space = grey_stored && img.channels <= 2 ? "GRAY" : "RGB ";
+  if (img.icc.empty() || (img.icc.size() >= 128 && std::memcmp(img.icc.data() + 16, space, 4) == 0))
+    return img.icc;
+  log_verbose(path + ": the input's colour profile (" +
+              (img.icc.size() < 128 ? std::string("malformed")
+                                    : printable(std::string(
+                                          reinterpret_cast<const char*>(img.icc.data()) + 16, 4))) +
+              ") does not describe the output's " + (space[0] == 'G' ? "grey" : "RGB") +
+              " pixels: left out");
+  return none;
 }
 
 std::vector<unsigned char> exif_from_chunk(const unsigned char* data, size_t size) {

@@ -65,6 +65,13 @@ const Codec& codec_for(ImageFormat f);
 
 // Helpers the codecs share.
 uint32_t be32(const unsigned char* p);
+// The profile an encoder writes: img.icc when it describes the pixels as written (its colour space,
+// header bytes 16-19: "GRAY" where the format stores grey as one channel, `grey_stored`, else
+// "RGB "), else none (said with -v, naming `path`). A CMYK JPEG's profile (its pixels were made
+// RGB), a grey one on WebP (which stores grey as RGB) or one too short for a header would
+// misdescribe the pixels to a colour-managed viewer. (libpng makes the same check for PNG.)
+const std::vector<unsigned char>& fitting_profile(const Image& img, bool grey_stored,
+                                                  const std::string& path);
 // EXIF bytes as a container chunk holds them, from the TIFF header on (Image::exif): JPEG's
 // "Exif\0\0" prefix, which some PNG and WebP writers keep, removed.
 std::vector<unsigned char> exif_from_chunk(const unsigned char* data, size_t size);

@@ -205,7 +205,8 @@ std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const 
   if (img.exif.size() + 6 > 65533)
     log_warning("'" + path + "': the input's EXIF (" + std::to_string(img.exif.size()) +
                 " bytes) is more than a JPEG segment holds (65527): it is left out");
-  const bool ok = encode_into(&wr, samples.data(), img.width, img.height, channels, o.jpeg_quality, &img.icc, &img.exif);
+  const bool ok = encode_into(&wr, samples.data(), img.width, img.height, channels, o.jpeg_quality,
+                              &fitting_profile(img, true, path), &img.exif);
   VDSR_USER_CHECK(ok, "cannot write '" << path << "': libjpeg: " << wr.err.message);
   return std::vector<unsigned char>(wr.buf, wr.buf + wr.size);
 }

@@ -151,8 +151,10 @@ std::vector<unsigned char> prefixed_exif(Bytes b) {
   for (size_t at = 8; at + 12 <= b.size;) {
     const uint32_t len = be32(b.data + at);
     if (len > b.size - at - 12 || std::memcmp(b.data + at + 4, "IEND", 4) == 0) break;
+    // Its CRC checked as libpng checks an ancillary chunk's (a bad one is dropped).
     if (std::memcmp(b.data + at + 4, "eXIf", 4) == 0 && len > 6 &&
-        std::memcmp(b.data + at + 8, "Exif\0\0", 6) == 0)
+        std::memcmp(b.data + at + 8, "Exif\0\0", 6) == 0 &&
+        crc32(0, b.data + at + 4, uInt(len) + 4) == be32(b.data + at + 8 + len))
       return exif_from_chunk(b.data + at + 8, len);
     at += 12 + size_t(len);
   }

@@ -8,6 +8,7 @@
 #include <stb_image.h>
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <memory>
@@ -37,25 +38,32 @@ void check_uncompressed_size(Bytes b, const std::string& path, const std::string
     const uint32_t compression = header == 12 || n < 34 ? 0 : le32(p + 30);
     if (compression == 0 || compression == 3 || compression == 6)  // BI_RGB, (ALPHA)BITFIELDS
       need = int64_t(le32(p + 10)) + (int64_t(w) * bpp + 31) / 32 * 4 * h;
-  } else if (format == "tga" && n >= 18 && p[2] >= 1 && p[2] <= 3) {  // uncompressed types
-    const int64_t colormap = p[1] ? int64_t(le16(p + 5)) * ((p[7] + 7) / 8) : 0;
-    need = 18 + p[0] + colormap + int64_t(w) * h * ((p[16] + 7) / 8);
-  } else if (format == "tga" && n >= 18 && p[2] >= 9 && p[2] <= 11) {  // run-length types
-    // Packets: a byte (bit 7: a run of one pixel repeated; else that many pixels as they are, the
-    // count in bits 0-6 plus one), then the pixels. Walked to the last pixel the header claims: stb
-    // would decode a cut file's missing pixels as black, and a few bytes could claim 65535 x 65535.
-    const int64_t colormap = p[1] ? int64_t(le16(p + 5)) * ((p[7] + 7) / 8) : 0;
+  } else if (format == "tga" && n >= 18) {
+    // Where stb starts reading pixels: after the id and, for a colour-mapped image, after the map's
+    // first-entry offset (read as a byte count, as stb does) and its entries; a true-colour file's
+    // map stb does not skip, but the file holds it, so it counts toward the size needed.
+    const bool mapped = p[2] == 1 || p[2] == 9;
+    const int64_t map_bytes = p[1] ? int64_t(le16(p + 5)) * ((p[7] + 7) / 8) : 0;
+    const int64_t start = 18 + p[0] + (mapped ? le16(p + 3) + map_bytes : 0);
     const int64_t pixel = (p[16] + 7) / 8, pixels = int64_t(w) * h;
-    int64_t at = 18 + p[0] + colormap, done = 0;
-    while (done < pixels && at < int64_t(n)) {
-      const int64_t count = (p[at] & 0x7f) + 1;
-      at += 1 + ((p[at] & 0x80) != 0 ? pixel : count * pixel);
-      done += count;
+    if (p[2] >= 1 && p[2] <= 3) {  // uncompressed
+      need = start + (mapped ? 0 : map_bytes) + pixels * pixel;
+    } else if (p[2] >= 9 && p[2] <= 11) {
+      // Packets: a byte (bit 7: a run of one pixel repeated; else that many pixels as they are, the
+      // count in bits 0-6 plus one), then the pixels, walked to the last pixel the header claims
+      // (stb reads no further into a packet): stb would decode a cut file's missing pixels as
+      // black, and a few bytes could claim 65535 x 65535.
+      int64_t at = start, done = 0;
+      while (done < pixels && at < int64_t(n)) {
+        const int64_t count = std::min<int64_t>((p[at] & 0x7f) + 1, pixels - done);
+        at += 1 + ((p[at] & 0x80) != 0 ? pixel : count * pixel);
+        done += count;
+      }
+      if (done < pixels || at > int64_t(n))
+        fail_read(path, "truncated tga (its run-length data ends after " +
+                            std::to_string(std::min(done, pixels)) + " of the " +
+                            std::to_string(pixels) + " pixels its header claims)");
     }
-    if (done < pixels || at > int64_t(n))
-      fail_read(path, "truncated tga (its run-length data ends after " +
-                          std::to_string(std::min(done, pixels)) + " of the " +
-                          std::to_string(pixels) + " pixels its header claims)");
   }
   if (int64_t(n) < need)
     fail_read(path, "truncated " + format + " (the file has " + std::to_string(n) + " bytes, its header needs " +
@@ -73,7 +81,10 @@ int stb_len(Bytes b, const std::string& path) {
 ImageInfo probe_as(Bytes b, const std::string& path, const std::string& format) {
   // BI_RLE8, BI_RLE4 (and JPEG or PNG inside a BMP): stb's "unknown image type" would read as a
   // damaged file.
-  if (format == "bmp" && b.size >= 34 && le32(b.data + 14) >= 40) {
+  // (Windows headers: 40 bytes and the later 52, 56, 108, 124; OS/2's 64-byte one numbers its
+  // compressions otherwise, and stb reads none of its compressed kinds either.)
+  const uint32_t header = b.size >= 18 ? le32(b.data + 14) : 0;
+  if (format == "bmp" && b.size >= 34 && header >= 40 && header != 64) {
     const uint32_t compression = le32(b.data + 30);
     if (compression == 1 || compression == 2 || compression == 4 || compression == 5)
       fail_read(path, std::string("a ") +

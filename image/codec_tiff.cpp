@@ -5,10 +5,11 @@
 // planar, stripped or tiled, are read as they are, 16 bits kept; every other kind (palette, CMYK,
 // YCbCr, 1, 2 and 4 bits) goes through libtiff's RGBA reader as 8-bit RGB or RGBA. Alpha comes out
 // unassociated (straight): associated (premultiplied) samples are divided by it, and so is the RGBA
-// reader's output, which is always associated. Floating-point, signed and 32-bit samples are
-// refused in words. The Orientation tag is reported for the caller to apply. Written: 8 or 16 bits
-// as given, contiguous, Deflate with the horizontal predictor at SaveOptions::png_level (0:
-// uncompressed), alpha as unassociated, the ICC profile in its tag.
+// reader's output for colour images, which it premultiplies. Floating-point and signed samples, and
+// depths other than 1, 2, 4, 8 and 16 bits, are refused in words. The Orientation tag is reported
+// for the caller to apply. Written: 8 or 16 bits as given, contiguous, Deflate with the horizontal
+// predictor at SaveOptions::png_level (0: uncompressed), alpha as unassociated, the ICC profile in
+// its tag when it fits the pixels (codec.h, fitting_profile).
 #include "image/codec.h"
 
 #include <cstring>
@@ -149,7 +150,8 @@ Layout layout_of(TIFF* t) {
   if (!TIFFGetField(t, TIFFTAG_PHOTOMETRIC, &l.photometric)) l.photometric = l.spp >= 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK;
   const bool grey = l.photometric == PHOTOMETRIC_MINISBLACK || l.photometric == PHOTOMETRIC_MINISWHITE;
   const bool rgb = l.photometric == PHOTOMETRIC_RGB;
-  l.direct = (l.bits == 8 || l.bits == 16) && l.format == SAMPLEFORMAT_UINT &&
+  l.direct = (l.bits == 8 || l.bits == 16) &&
+             (l.format == SAMPLEFORMAT_UINT || l.format == SAMPLEFORMAT_VOID) &&
              ((grey && (l.spp == 1 || (l.spp == 2 && l.extra == 1))) ||
               (rgb && (l.spp == 3 || (l.spp == 4 && l.extra == 1))));
   return l;
@@ -163,18 +165,21 @@ ImageInfo probe(Bytes b, const std::string& path) {
   const Layout l = layout_of(t.get());
   if (l.width == 0 || l.height == 0 || l.width > 0x7fffffffu || l.height > 0x7fffffffu)
     fail_read(path, "invalid tiff header (" + std::to_string(l.width) + "x" + std::to_string(l.height) + ")");
-  // Samples that are no 8- or 16-bit level: said as what they are, not as a corrupt file.
+  // Samples that are no level of 1, 2, 4, 8 or 16 bits: said as what they are, not as a corrupt
+  // file.
+  const bool depth = l.bits == 1 || l.bits == 2 || l.bits == 4 || l.bits == 8 || l.bits == 16;
   const std::string kind =
       l.format == SAMPLEFORMAT_IEEEFP ? "floating-point"
       : l.format == SAMPLEFORMAT_INT  ? "signed integer"
       : l.format == SAMPLEFORMAT_COMPLEXINT || l.format == SAMPLEFORMAT_COMPLEXIEEEFP ? "complex"
-      : l.bits > 16 ? std::to_string(l.bits) + "-bit"
-                    : "";
+      : !depth ? std::to_string(l.bits) + "-bit"
+               : "";
   if (!kind.empty())
-    fail_read(path,
-              "a TIFF of " + kind + " samples (" + std::to_string(l.bits) +
-                  " bits), which vdsr does not read: it reads unsigned integer samples of 1 to 16 "
-                  "bits; save the image as 8- or 16-bit");
+    fail_read(
+        path,
+        "a TIFF of " + kind + " samples (" + std::to_string(l.bits) +
+            " bits), which vdsr does not read: it reads unsigned integer samples of 1, 2, 4, 8 "
+            "or 16 bits; save the image as 8- or 16-bit");
   ImageInfo info;
   info.width = int(l.width);
   info.height = int(l.height);
@@ -185,11 +190,23 @@ ImageInfo probe(Bytes b, const std::string& path) {
 }
 
 // Tiles as stored: each tile of each sample plane (one for contiguous data) copied into place.
-bool read_tiles(TIFF* t, const Layout& l, Image& img) {
+bool read_tiles(TIFF* t, const Layout& l, Image& img, MemFile& m) {
   uint32_t tw = 0, th = 0;
   if (!TIFFGetField(t, TIFFTAG_TILEWIDTH, &tw) || !TIFFGetField(t, TIFFTAG_TILELENGTH, &th) ||
       tw == 0 || th == 0)
     return false;
+  // A tile larger than both the image and 1024 pixels a side holds nothing an image needs, and a
+  // few header bytes would make this buffer gigabytes (libtiff's RGBA reader checks the same before
+  // it allocates).
+  const auto fits = [](uint32_t tile, uint32_t side) {
+    return tile <= std::max<uint32_t>(1024, (side + 15) / 16 * 16);
+  };
+  if (!fits(tw, l.width) || !fits(th, l.height)) {
+    std::snprintf(m.message, sizeof m.message,
+                  "tiles of %ux%u for a %ux%u image, larger than it and 1024 a side", unsigned(tw),
+                  unsigned(th), unsigned(l.width), unsigned(l.height));
+    return false;
+  }
   std::vector<unsigned char> tile(size_t(TIFFTileSize(t)));
   const size_t w = l.width, c = size_t(img.channels), bytes = l.bits / 8u;
   const bool contig = l.planar == PLANARCONFIG_CONTIG || l.spp == 1;
@@ -221,8 +238,8 @@ bool read_tiles(TIFF* t, const Layout& l, Image& img) {
 }
 
 // Rows as stored: each sample plane (one for contiguous data) read scanline by scanline.
-bool read_direct(TIFF* t, const Layout& l, Image& img) {
-  if (l.tiled) return read_tiles(t, l, img);
+bool read_direct(TIFF* t, const Layout& l, Image& img, MemFile& m) {
+  if (l.tiled) return read_tiles(t, l, img, m);
   std::vector<unsigned char> line(size_t(TIFFScanlineSize(t)));
   const size_t w = l.width, c = size_t(img.channels), bytes = l.bits / 8u;
   const bool contig = l.planar == PLANARCONFIG_CONTIG || l.spp == 1;
@@ -289,15 +306,23 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   TIFFGetFieldDefaulted(t.get(), TIFFTAG_ORIENTATION, &orient);
   orientation = orient >= 1 && orient <= 8 ? int(orient) : 1;
   Image img = blank_image(info.width, info.height, info.channels, info.bits);
-  const bool ok = l.direct ? read_direct(t.get(), l, img) : read_rgba(t.get(), l, img);
-  VDSR_USER_CHECK(ok, "cannot decode image '" << path << "': corrupt or truncated tiff (" << cause(m) << ")");
-  // The RGBA reader premultiplies straight alpha and passes associated alpha through; an
-  // unspecified extra sample it passes through as it is, and so is it read here.
-  const bool alpha_kind =
-      l.extra_kind == EXTRASAMPLE_ASSOCALPHA || l.extra_kind == EXTRASAMPLE_UNASSALPHA;
-  if ((img.channels == 2 || img.channels == 4) &&
-      (l.direct ? l.extra_kind == EXTRASAMPLE_ASSOCALPHA : alpha_kind))
-    unassociate(img);
+  const bool ok = l.direct ? read_direct(t.get(), l, img, m) : read_rgba(t.get(), l, img);
+  // libtiff's RGBA reader says "Sorry, can not handle ..." for a kind it has no reader for: a valid
+  // file of an unsupported kind, not a damaged one.
+  const bool unsupported = std::strstr(m.message, "Sorry, can not handle") != nullptr;
+  VDSR_USER_CHECK(ok, "cannot decode image '"
+                          << path << "': "
+                          << (unsupported ? "a kind of tiff that libtiff's reader does not handle ("
+                                          : "corrupt or truncated tiff (")
+                          << cause(m) << ")");
+  // Associated samples are divided by alpha. The RGBA reader premultiplies straight alpha of colour
+  // images too (not of grey ones), and passes an unspecified extra sample through as it is, as it
+  // is read here.
+  const bool grey =
+      l.photometric == PHOTOMETRIC_MINISBLACK || l.photometric == PHOTOMETRIC_MINISWHITE;
+  const bool premultiplied = l.extra_kind == EXTRASAMPLE_ASSOCALPHA ||
+                             (!l.direct && !grey && l.extra_kind == EXTRASAMPLE_UNASSALPHA);
+  if ((img.channels == 2 || img.channels == 4) && premultiplied) unassociate(img);
   uint32_t icc_len = 0;
   void* icc = nullptr;
   if (TIFFGetField(t.get(), TIFFTAG_ICCPROFILE, &icc_len, &icc) && icc != nullptr) {
@@ -335,7 +360,9 @@ std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const 
       TIFFSetField(tf, TIFFTAG_COMPRESSION, COMPRESSION_NONE);
     }
     TIFFSetField(tf, TIFFTAG_ROWSPERSTRIP, TIFFDefaultStripSize(tf, 0));
-    if (!img.icc.empty()) TIFFSetField(tf, TIFFTAG_ICCPROFILE, uint32_t(img.icc.size()), img.icc.data());
+    const std::vector<unsigned char>& profile = fitting_profile(img, true, path);
+    if (!profile.empty())
+      TIFFSetField(tf, TIFFTAG_ICCPROFILE, uint32_t(profile.size()), profile.data());
     const size_t values = size_t(img.width) * size_t(img.channels);
     std::vector<unsigned char> line(values * size_t(img.bits / 8));
     for (int y = 0; y < img.height; ++y) {

@@ -112,13 +112,16 @@ std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const 
   const size_t n = writer.size;
   VDSR_USER_CHECK(encoded != 0 && raw != nullptr && n > 0,
                   "cannot write '" << path << "': the WebP encoder failed (libwebp error " << error << ")");
-  if (img.icc.empty() && img.exif.empty()) return std::vector<unsigned char>(raw, raw + n);
+  const std::vector<unsigned char>& profile =
+      fitting_profile(img, false, path);  // grey is stored as RGB
+  if (profile.empty() && img.exif.empty()) return std::vector<unsigned char>(raw, raw + n);
 
   const WebPData bitstream{raw, n};
   const MuxPtr mux(WebPMuxCreate(&bitstream, 0));
   VDSR_CHECK(mux != nullptr, "libwebpmux could not take the encoded image");
-  const WebPData icc{img.icc.data(), img.icc.size()}, exif{img.exif.data(), img.exif.size()};
-  if (!img.icc.empty()) VDSR_CHECK(WebPMuxSetChunk(mux.get(), "ICCP", &icc, 0) == WEBP_MUX_OK, "WebPMuxSetChunk ICCP");
+  const WebPData icc{profile.data(), profile.size()}, exif{img.exif.data(), img.exif.size()};
+  if (!profile.empty())
+    VDSR_CHECK(WebPMuxSetChunk(mux.get(), "ICCP", &icc, 0) == WEBP_MUX_OK, "WebPMuxSetChunk ICCP");
   if (!img.exif.empty()) VDSR_CHECK(WebPMuxSetChunk(mux.get(), "EXIF", &exif, 0) == WEBP_MUX_OK, "WebPMuxSetChunk EXIF");
   WebPData out{nullptr, 0};
   VDSR_CHECK(WebPMuxAssemble(mux.get(), &out) == WEBP_MUX_OK, "WebPMuxAssemble failed");

@@ -6,11 +6,9 @@
 #include "image/image_io.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
-#include "engine/log.h"
 #include "engine/values.h"
 #include "image/codec.h"
 
@@ -133,26 +131,8 @@ std::vector<unsigned char> encode_image(const Image& img, ImageFormat format, co
   const codec::Codec& c = codec::codec_for(format);
   VDSR_USER_CHECK(c.missing == nullptr, "cannot write '" << path << "': " << c.missing);
   const std::string big = save_size_problem(format, img.width, img.height);
-  VDSR_USER_CHECK(big.empty(), "cannot write '" << path << "': " << img.width << "x" << img.height << " is " << big);
-  // A profile must describe the pixels as written: a CMYK JPEG's (whose pixels were made RGB), a
-  // grey one where the format stores grey as RGB (WebP, BMP), or one too short to have a colour
-  // space would misdescribe them to a colour-managed viewer, so it is left out (the pixels as they
-  // are, untagged, which viewers take as sRGB).
-  const bool grey_stored =
-      img.channels <= 2 && format != ImageFormat::WEBP && format != ImageFormat::BMP;
-  const char* space = grey_stored ? "GRAY" : "RGB ";
-  if (!img.icc.empty() &&
-      (img.icc.size() < 128 || std::memcmp(img.icc.data() + 16, space, 4) != 0)) {
-    log_verbose(
-        path + ": the input's colour profile (" +
-        (img.icc.size() < 128
-             ? std::string("malformed")
-             : printable(std::string(reinterpret_cast<const char*>(img.icc.data()) + 16, 4))) +
-        ") does not describe the output's " + (grey_stored ? "grey" : "RGB") + " pixels: left out");
-    Image untagged = img;
-    untagged.icc.clear();
-    return c.encode(untagged, opts, path);
-  }
+  VDSR_USER_CHECK(big.empty(), "cannot write '" << path << "': " << img.width << "x" << img.height
+                                                << " is " << big);
   return c.encode(img, opts, path);
 }
 

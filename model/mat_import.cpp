@@ -11,10 +11,25 @@
 #include "engine/error.h"
 
 #ifdef VDSR_HAVE_MATIO
+#include <zlib.h>
+
 #include "model/matio_handles.h"
 #endif
 
 namespace vdsr {
+
+int scale_from_file_name(const std::string& path) {
+  const std::string name = path.substr(path.find_last_of('/') + 1);
+  int scale = 0;
+  for (size_t i = 0; i + 1 < name.size(); ++i) {
+    const bool x = name[i] == 'x' || name[i] == 'X';
+    const bool left = i == 0 || !std::isalnum(static_cast<unsigned char>(name[i - 1]));
+    const bool right =
+        i + 2 >= name.size() || !std::isalnum(static_cast<unsigned char>(name[i + 2]));
+    if (x && left && right && name[i + 1] >= '2' && name[i + 1] <= '4') scale = name[i + 1] - '0';
+  }
+  return scale;
+}
 
 bool is_matlab_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -67,10 +82,33 @@ bool read_tag(const V5& f, size_t at, size_t end, V5Tag* t) {
   return true;
 }
 
-// An uncompressed miMATRIX element's body [at, end) must be able to hold what its header declares
+// The bytes of one number of a v5 data type (miINT8 ... miUINT64); 0 for a type that holds none.
+uint32_t element_size(uint32_t type) {
+  switch (type) {
+    case 1:
+    case 2:
+      return 1;  // miINT8, miUINT8
+    case 3:
+    case 4:
+      return 2;  // miINT16, miUINT16
+    case 5:
+    case 6:
+    case 7:
+      return 4;  // miINT32, miUINT32, miSINGLE
+    case 9:
+    case 12:
+    case 13:
+      return 8;  // miDOUBLE, miINT64, miUINT64
+    default:
+      return 0;
+  }
+}
+
+// A miMATRIX element's body [at, end) must be able to hold what its header declares
 // before libmatio allocates for it (a damaged header made it ask for 12 GB, found by fuzzing):
-// every cell and every struct field is an element of 8 bytes or more, every number at least one
-// byte. Containers are walked to their leaves; compressed elements are left to libmatio.
+// every cell and every struct field is an element of 8 bytes or more, and a numeric array's data
+// holds exactly its numbers. Containers are walked to their leaves (a compressed variable's once
+// inflated, check_v5_complete).
 void check_v5_matrix(const V5& f, size_t at, size_t end, int depth, const std::string& path) {
   const auto damaged = [&](const std::string& why) {
     VDSR_USER_FAIL(path << ": damaged MATLAB file (the variable data at byte " << at << " " << why << ")");
@@ -86,7 +124,7 @@ void check_v5_matrix(const V5& f, size_t at, size_t end, int depth, const std::s
   if (nmemb < 0) damaged("declares a negative dimension");
   const size_t body = name.next;
   const double room = double(end - body);
-  constexpr uint32_t kCell = 1, kStruct = 2, kSparse = 5, kMatrix = 14;
+  constexpr uint32_t kCell = 1, kStruct = 2, kSparse = 5, kDouble = 6, kUint64 = 15, kMatrix = 14;
   uint64_t children = 0;
   size_t first = body;
   if (cls == kCell) {
@@ -103,6 +141,16 @@ void check_v5_matrix(const V5& f, size_t at, size_t end, int depth, const std::s
     first = names.next;
   } else if (cls != kSparse && nmemb > room) {
     damaged("declares " + std::to_string(uint64_t(nmemb)) + " numbers in " + std::to_string(uint64_t(room)) + " bytes");
+  } else if (cls >= kDouble && cls <= kUint64) {
+    // A numeric array's real part must hold exactly the numbers its dimensions declare: libmatio
+    // reads a shorter one without a word, the rest of the array then being whatever was in memory.
+    // (MATLAB may store the numbers in a narrower type than the class: a double array as miUINT8.)
+    V5Tag real;
+    if (!read_tag(f, body, end, &real)) damaged("has no numbers");
+    const uint32_t size = element_size(real.type);
+    if (size == 0 || double(real.bytes) != nmemb * size)
+      damaged("holds " + std::to_string(size == 0 ? 0 : real.bytes / size) +
+              " numbers where its dimensions declare " + std::to_string(uint64_t(nmemb)));
   }
   if (cls == kCell && nmemb * 8 > room)
     damaged("declares " + std::to_string(uint64_t(nmemb)) + " cells in " + std::to_string(uint64_t(room)) + " bytes");
@@ -112,6 +160,40 @@ void check_v5_matrix(const V5& f, size_t at, size_t end, int depth, const std::s
     check_v5_matrix(f, child.data, child.data + child.bytes, depth + 1, path);
     first = child.next;
   }
+}
+
+// A compressed variable (miCOMPRESSED: zlib) inflated and checked as an uncompressed one: libmatio
+// inflates what the stream holds and leaves the rest of a declared array as it found the memory.
+// At most the bytes of kMaxInflated, whatever the stream would give (a zlib bomb stops there).
+constexpr size_t kMaxInflated = size_t(1) << 30;  // 134 M doubles: kMaxElements below, and more
+void check_v5_compressed(const V5& f, size_t at, size_t bytes, const std::string& path) {
+  const auto damaged = [&](const std::string& why) {
+    VDSR_USER_FAIL(path << ": damaged MATLAB file (the compressed variable at byte " << at - 8
+                        << " " << why << ")");
+  };
+  std::vector<unsigned char> out;
+  z_stream z{};
+  if (inflateInit(&z) != Z_OK) VDSR_FAIL("zlib: inflateInit failed");
+  z.next_in = const_cast<unsigned char*>(f.b + at);
+  z.avail_in = uInt(std::min<size_t>(bytes, UINT32_MAX));
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    if (out.size() >= kMaxInflated) break;
+    const size_t have = out.size();
+    out.resize(std::min(kMaxInflated, std::max<size_t>(have * 2, 1 << 16)));
+    z.next_out = out.data() + have;
+    z.avail_out = uInt(out.size() - have);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.resize(have + (out.size() - have - z.avail_out));
+  }
+  inflateEnd(&z);
+  if (rc != Z_STREAM_END && out.size() >= kMaxInflated) damaged("inflates to more than 1 GiB");
+  if (rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+    damaged("does not inflate (zlib: " + std::to_string(rc) + ")");
+  const V5 g{out.data(), out.size(), f.little};
+  if (out.size() < 8 || g.u32(4) > out.size() - 8) damaged("inflates to an element cut short");
+  constexpr uint32_t kMatrix = 14;
+  if (g.u32(0) == kMatrix) check_v5_matrix(g, 8, 8 + g.u32(4), 0, path);
 }
 
 // libmatio reads a v5 file cut short without a word (the missing values come back as whatever was
@@ -141,6 +223,7 @@ void check_v5_complete(const std::string& path) {
                     path << ": truncated MATLAB file (a variable at byte " << at << " needs " << n
                          << " bytes, the file ends " << bytes.size() - at - 8 << " bytes after its tag)");
     if (type == kMatrix) check_v5_matrix(f, at + 8, at + 8 + n, 0, path);
+    if (type == kCompressed) check_v5_compressed(f, at + 8, n, path);
     at += 8 + padded;
   }
 }
@@ -165,6 +248,9 @@ std::vector<float> numbers(const matvar_t* v, const std::string& file, const std
                                                    : static_cast<const double*>(v->data)[i];
     VDSR_USER_CHECK(std::isfinite(x), file << ": " << what << " holds a non-finite value at index " << i);
     out[i] = static_cast<float>(x);
+    // A double beyond float's range would become inf (as a safetensors F64 tensor's is refused).
+    VDSR_USER_CHECK(std::isfinite(out[i]), file << ": " << what << " holds " << x << " at index "
+                                                << i << ", beyond the range of a 32-bit float");
   }
   return out;
 }
@@ -174,40 +260,32 @@ std::vector<float> numbers(const matvar_t* v, const std::string& file, const std
 // dimensions whose product libmatio would try to allocate outright when reading.
 constexpr double kMaxElements = 1 << 27;  // 134 M numbers, 200x the default VDSR's parameters
 
-double declared_elements(matvar_t* v, const std::string& path, int depth) {
-  VDSR_USER_CHECK(v != nullptr && depth < 8, path << ": 'model' nests too deep or is incomplete");
+// `var`: the top-level variable's name, for the messages.
+double declared_elements(matvar_t* v, const std::string& path, int depth, const std::string& var) {
+  VDSR_USER_CHECK(v != nullptr && depth < 8,
+                  path << ": '" << var << "' nests too deep or is incomplete");
   double n = 1;
   for (int i = 0; i < v->rank; ++i) n *= double(v->dims[i]);
   VDSR_USER_CHECK(v->rank >= 0 && v->rank <= 8 && n <= kMaxElements,
-                  path << ": a variable in 'model' declares " << n << " elements, more than any model has");
+                  path << ": " << (depth == 0 ? "'" + var + "'" : "a variable in '" + var + "'")
+                       << " declares " << n << " elements, more than any model has");
   if (v->class_type == MAT_C_CELL) {
     double sum = 0;
-    for (size_t i = 0; i < size_t(n); ++i) sum += declared_elements(Mat_VarGetCell(v, int(i)), path, depth + 1);
+    for (size_t i = 0; i < size_t(n); ++i)
+      sum += declared_elements(Mat_VarGetCell(v, int(i)), path, depth + 1, var);
     return sum;
   }
   if (v->class_type == MAT_C_STRUCT) {
     const unsigned fields = Mat_VarGetNumberOfFields(v);
-    VDSR_USER_CHECK(double(fields) * n <= 64, path << ": 'model' declares " << fields << " fields x " << n << " elements");
+    VDSR_USER_CHECK(double(fields) * n <= 64, path << ": '" << var << "' declares " << fields
+                                                   << " fields x " << n << " elements");
     double sum = 0;
     for (size_t e = 0; e < size_t(n); ++e)
-      for (unsigned f = 0; f < fields; ++f) sum += declared_elements(Mat_VarGetStructFieldByIndex(v, f, e), path, depth + 1);
+      for (unsigned f = 0; f < fields; ++f)
+        sum += declared_elements(Mat_VarGetStructFieldByIndex(v, f, e), path, depth + 1, var);
     return sum;
   }
   return n;
-}
-
-// The scale an SRCNN release file is for, from its name: a token x2, x3 or x4 (x3.mat,
-// srcnn_955_imagenet_x3.mat, model_X4_v2.mat) not inside a longer word or number; 0 when none.
-int scale_from_file_name(const std::string& path) {
-  const std::string name = path.substr(path.find_last_of('/') + 1);
-  int scale = 0;
-  for (size_t i = 0; i + 1 < name.size(); ++i) {
-    const bool x = name[i] == 'x' || name[i] == 'X';
-    const bool left = i == 0 || !std::isalnum(static_cast<unsigned char>(name[i - 1]));
-    const bool right = i + 2 >= name.size() || !std::isalnum(static_cast<unsigned char>(name[i + 2]));
-    if (x && left && right && name[i + 1] >= '2' && name[i + 1] <= '4') scale = name[i + 1] - '0';
-  }
-  return scale;
 }
 
 // One SRCNN variable: declared size checked before it is read (as declared_elements does for VDSR),
@@ -219,7 +297,7 @@ MatVar read_srcnn_var(mat_t* mat, const std::string& path, const char* name) {
                                           << "' (an SRCNN release has weights_conv1..3 and biases_conv1..3)");
     VDSR_USER_CHECK(info->class_type == MAT_C_SINGLE || info->class_type == MAT_C_DOUBLE,
                     path << ": '" << name << "' is not a single or double array");
-    VDSR_USER_CHECK(declared_elements(info.get(), path, 0) <= kMaxElements,
+    VDSR_USER_CHECK(declared_elements(info.get(), path, 0, name) <= kMaxElements,
                     path << ": '" << name << "' declares more numbers than any model has");
   }
   MatVar v(Mat_VarRead(mat, name));
@@ -303,7 +381,7 @@ VdsrWeights load_matlab_weights(const std::string& path) {
     MatVar info(Mat_VarReadInfo(mat.get(), "model"));
     VDSR_USER_CHECK(info != nullptr, path << ": no variable 'model' (the VDSR release's struct with the cell "
                                              "arrays 'weight' and 'bias') nor 'weights_conv1' (SRCNN's)");
-    VDSR_USER_CHECK(declared_elements(info.get(), path, 0) <= kMaxElements,
+    VDSR_USER_CHECK(declared_elements(info.get(), path, 0, "model") <= kMaxElements,
                     path << ": 'model' declares more numbers than any model has");
   }
   MatVar model(Mat_VarRead(mat.get(), "model"));

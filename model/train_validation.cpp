@@ -21,6 +21,14 @@ std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, c
   std::vector<ValSet> val;
   for (const auto& d : dirs) {
     ValSet vs{set_name(d, "--val"), {}, {}};  // named as vdsr_eval names it
+    // Records key each set's scores by its name: two of one name would keep one set's only.
+    for (size_t k = 0; k < val.size(); ++k)
+      VDSR_USER_CHECK(val[k].name != vs.name,
+                      "--val: " << printable(dirs[k]) << " and " << printable(d)
+                                << " are both named '" << vs.name
+                                << "' (a set is named by its folder), so the log could "
+                                   "not tell their scores apart; give each set a folder "
+                                   "of its own name");
     const auto vfiles = list_image_files(d, "validation set");
     VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
     std::vector<Image> imgs;

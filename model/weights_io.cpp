@@ -347,6 +347,10 @@ VdsrWeights load_weights(const std::string& path) {
                                      "MAT-file's \"MATLAB \" header)");
   const SafeTensors st = read_safetensors(path);
   VdsrWeights w = weights_from_safetensors(st, path);
+  // An SRCNN model serves one scale: without it in the metadata, its name's x2 / x3 / x4 (as the
+  // .mat releases are named, and a conversion of them may be).
+  if (w.config.arch == Arch::Srcnn && w.metadata.count("scale") == 0)
+    if (const int scale = scale_from_file_name(path)) w.metadata["scale"] = std::to_string(scale);
   // Every loader takes a checkpoint's raw weights (docs/formats.md); with an EMA those are not the
   // weights the run validated and wrote, so the scores differ: say which ones these are.
   // Only a checkpoint holds such tensors (anywhere else they are refused as unknown).

@@ -410,6 +410,23 @@ TEST_CASE("the EXIF orientation is applied on load and reset to upright in what 
     CHECK(back.pixels == upright.pixels);
     CHECK(back.exif == exif_bytes(1));
   }
+  // A prefixed PNG eXIf chunk whose CRC is wrong is dropped, as libpng drops a damaged ancillary
+  // chunk: the image is read as stored.
+  {
+    const std::string file = vdsr::test::file_bytes(dir + "/prefixed.png");
+    std::vector<unsigned char> bytes(file.begin(), file.end());
+    const auto chunk =
+        std::search(bytes.begin(), bytes.end(), std::begin("eXIf"), std::begin("eXIf") + 4);
+    REQUIRE(chunk != bytes.end());
+    const size_t at = size_t(chunk - bytes.begin()) - 4;
+    const size_t len = (size_t(bytes[at]) << 24) | (size_t(bytes[at + 1]) << 16) |
+                       (size_t(bytes[at + 2]) << 8) | bytes[at + 3];
+    bytes[at + 8 + len] ^= 1;  // the CRC's first byte
+    write_bytes(dir + "/badcrc.png", bytes);
+    const Image bad = vdsr::load_image(dir + "/badcrc.png");
+    CHECK(bad.width == 3);
+    CHECK(bad.exif.empty());
+  }
   // TIFF: its own Orientation tag (our writer stores 1; patched here to 6).
   img.exif.clear();
   vdsr::save_image(dir + "/o.tif", img, ImageFormat::TIFF);
@@ -540,6 +557,22 @@ TEST_CASE(
                     Catch::Contains("a TIFF of signed integer samples (16 bits)"));
   CHECK_THROWS_WITH(load("u.tif", raw_tiff(1, 1, 1, 32, 1, 1, {0, 0})),
                     Catch::Contains("a TIFF of 32-bit samples (32 bits)"));
+  CHECK_THROWS_WITH(load("d.tif", raw_tiff(1, 1, 1, 12, 1, 1, {0})),
+                    Catch::Contains("a TIFF of 12-bit samples"));
+  // Untyped samples (SampleFormat VOID) read as unsigned; grey alpha is straight as stored.
+  const Image ga =
+      load("ga.tif", raw_tiff(2, 1, 2, 8, 1, 1, {90, 64, 200, 255}, {straight, {339, 3, {4, 4}}}));
+  CHECK(ga.pixels == std::vector<uint16_t>{90, 64, 200, 255});
+  // A tile far larger than the image (a few header bytes asking for gigabytes) is refused before
+  // anything is allocated.
+  std::vector<unsigned char> big = raw_tiff(1, 1, 4, 16, 2, 1, {1, 2, 3, 4}, {straight}, 16);
+  for (const uint32_t tag : {322u, 323u}) {
+    const size_t at = tiff_tag_value_at(big, tag);
+    big[at] = 0;
+    big[at + 1] = 0;
+    big[at + 2] = 1;  // 65536
+  }
+  CHECK_THROWS_WITH(load("big.tif", big), Catch::Contains("tiles of 65536x65536 for a 1x1 image"));
   fs::remove_all(dir);
 }
 

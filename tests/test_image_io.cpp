@@ -414,6 +414,20 @@ TEST_CASE("bad files are rejected with the file named") {
                   {0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 8, 24, 0x20, 0xff, 1, 2, 3});
       check_rejects([&] { vdsr::load_image(dir + "/claim.tga"); }, dir + "/claim.tga",
                     "after 128 of the 4194304 pixels its header claims");
+      // Colour-mapped, the map's first entry at 2 (stb skips that many bytes, then the map): the
+      // packets start after both. Its byte at 24 would read as a 128-pixel raw packet.
+      write_bytes(dir + "/mapped.tga",
+                  {0,    1,  9,  2,  0,    2,  0, 24, 0, 0, 0, 0, 2, 0, 1, 0, 8, 0x20,  // 2x1
+                   0,    0,                                                             // skipped
+                   10,   20, 30, 40, 0x7f, 60,                                          // the map
+                   0x81, 1});  // a run of 2, entry 1
+      const Image mapped = vdsr::load_image(dir + "/mapped.tga");
+      CHECK(mapped.pixels == std::vector<uint16_t>{60, 0x7f, 40, 60, 0x7f, 40});  // BGR stored
+      // A raw packet that claims more pixels than are left: stb reads what the image needs.
+      write_bytes(dir + "/long.tga",
+                  {0,    0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 24, 0x20,  // 2x1
+                   0x03, 1, 2,  3, 4, 5, 6});  // 4 claimed, 2 there
+      CHECK(vdsr::load_image(dir + "/long.tga").pixels == std::vector<uint16_t>{3, 2, 1, 6, 5, 4});
     }
     // A run-length BMP, which stb does not read: said as such, not as a damaged header.
     {

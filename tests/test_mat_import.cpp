@@ -28,6 +28,7 @@
 
 #ifdef VDSR_HAVE_MATIO
 #include <matio.h>
+#include <zlib.h>
 #endif
 
 namespace fs = std::filesystem;
@@ -187,6 +188,61 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
       CHECK_THAT(error(dir + "/cut.mat"), Catch::Contains(dir + "/cut.mat"));
     }
   }
+}
+
+TEST_CASE(
+    ".mat arrays that hold fewer numbers than they declare, or doubles beyond float, are refused") {
+  const std::string dir = test::temp_dir("mat_short");
+  auto error = [](const std::string& path) { return test::error_of([&] { load_weights(path); }); };
+  // A 4 x 4 double array (uncompressed: its dimensions at byte 160) told it is 4 x 5: 16 numbers
+  // where 20 are declared. libmatio alone reads the 4 missing ones from whatever memory follows.
+  write_array(dir + "/plain.mat", "model", {4, 4});
+  std::string bytes = test::file_bytes(dir + "/plain.mat");
+  REQUIRE(bytes[164] == 4);
+  bytes[164] = 5;
+  std::ofstream(dir + "/short.mat", std::ios::binary) << bytes;
+  CHECK_THAT(error(dir + "/short.mat"),
+             Catch::Contains("holds 16 numbers where its dimensions declare 20"));
+  // The same element compressed (miCOMPRESSED, zlib): inflated and checked alike.
+  const std::string element = bytes.substr(128);
+  uLongf n = compressBound(uLong(element.size()));
+  std::string z(n, '\0');
+  REQUIRE(compress(reinterpret_cast<Bytef*>(z.data()), &n,
+                   reinterpret_cast<const Bytef*>(element.data()), uLong(element.size())) == Z_OK);
+  z.resize(n);
+  std::string packed = bytes.substr(0, 128);
+  const uint32_t tag[2] = {15,
+                           uint32_t(z.size())};  // little-endian host, as the header says ('IM')
+  packed.append(reinterpret_cast<const char*>(tag), 8).append(z);
+  std::ofstream(dir + "/short_z.mat", std::ios::binary) << packed;
+  CHECK_THAT(error(dir + "/short_z.mat"),
+             Catch::Contains("holds 16 numbers where its dimensions declare 20"));
+  // Whole again, the compressed file passes the check (and fails only on its layout).
+  bytes[164] = 4;
+  const std::string whole = bytes.substr(128);
+  n = compressBound(uLong(whole.size()));
+  z.assign(n, '\0');
+  REQUIRE(compress(reinterpret_cast<Bytef*>(z.data()), &n,
+                   reinterpret_cast<const Bytef*>(whole.data()), uLong(whole.size())) == Z_OK);
+  z.resize(n);
+  packed = bytes.substr(0, 128);
+  const uint32_t tag2[2] = {15, uint32_t(z.size())};
+  packed.append(reinterpret_cast<const char*>(tag2), 8).append(z);
+  std::ofstream(dir + "/whole_z.mat", std::ios::binary) << packed;
+  CHECK_THAT(error(dir + "/whole_z.mat"), Catch::Contains("'model' is not a struct"));
+  // A double beyond float's range (1e300 in place of the first weight) is refused, not made inf.
+  const VdsrConfig cfg{3, 4, true};
+  const auto params = he_params(cfg, 2);
+  REQUIRE(
+      write_vdsr_mat(dir + "/d.mat", cfg, params, MAT_C_DOUBLE, MAT_FT_MAT5, MAT_COMPRESSION_NONE));
+  std::string d = test::file_bytes(dir + "/d.mat");
+  const double first = params[0], huge = 1e300;
+  const size_t at = d.find(std::string(reinterpret_cast<const char*>(&first), 8));
+  REQUIRE(at != std::string::npos);
+  d.replace(at, 8, std::string(reinterpret_cast<const char*>(&huge), 8));
+  std::ofstream(dir + "/huge.mat", std::ios::binary) << d;
+  CHECK_THAT(error(dir + "/huge.mat"),
+             Catch::Contains("holds 1e+300 at index 0, beyond the range of a 32-bit float"));
 }
 
 TEST_CASE("vdsr_convert writes our layout with the source's name and sha256, vdsr_sr runs a .mat model") {

@@ -275,6 +275,37 @@ TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale, the tools
   CHECK(b.metadata.at("arch") == "srcnn");
   CHECK(b.metadata.at("scale") == "2");
   CHECK(model_scale(b) == 2);
+  // A safetensors SRCNN without a scale in its metadata (another tool's conversion) takes its
+  // name's, as a .mat does; the metadata's, where there is one, comes first.
+  save_weights(dir + "/srcnn_955_x3.safetensors", a.config, a.params.data(), {});
+  CHECK(model_scale(load_weights(dir + "/srcnn_955_x3.safetensors")) == 3);
+  save_weights(dir + "/bare.safetensors", a.config, a.params.data(), {});
+  CHECK(model_scale(load_weights(dir + "/bare.safetensors")) == -1);
+  std::filesystem::copy_file(dir + "/ours.safetensors", dir + "/ours_x4.safetensors");
+  CHECK(model_scale(load_weights(dir + "/ours_x4.safetensors")) == 2);
+  // Back to .mat, whose layout has no place for the scale: a name that contradicts it is refused,
+  // one without it warned about (the scale is read back from the name).
+  CHECK(run_command(bin("vdsr_convert") + " " + dir + "/ours.safetensors " + dir + "/back_x3.mat",
+                    &log) == 1);
+  CHECK_THAT(log, Catch::Contains("its name says x3, but") &&
+                      Catch::Contains("is the SRCNN model for x2"));
+  CHECK(!std::filesystem::exists(dir + "/back_x3.mat"));
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/ours.safetensors " + dir + "/back.mat",
+                      &log) == 0);
+  CHECK_THAT(log, Catch::Contains("name it with x2 (e.g. srcnn_x2.mat)"));
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/ours.safetensors " + dir + "/back_x2.mat",
+                      &log) == 0);
+  CHECK(log.find("warning") == std::string::npos);
+  CHECK(model_scale(load_weights(dir + "/back_x2.mat")) == 2);
+  // Its layout always holds biases: a model without them is written with zeros, and said so.
+  VdsrConfig plain = a.config;
+  plain.bias = false;
+  const std::vector<float> weights_only(size_t(param_count(plain)), 0.25f);
+  save_weights(dir + "/nb_x2.safetensors", plain, weights_only.data(), {});
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/nb_x2.safetensors " + dir + "/nb_x2.mat",
+                      &log) == 0);
+  CHECK_THAT(log, Catch::Contains(
+                      "the SRCNN release layout always holds biases: they are written as zeros"));
 
   save_image(dir + "/in.png", test::test_image(9, 8, 3, 2), ImageFormat::PNG);
   CHECK(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/ours.safetensors -s 2 -i " + dir + "/in.png -o " + dir +

@@ -1007,6 +1007,11 @@ TEST_CASE("validate: every set in the record, the first set's scores in val_psnr
   CHECK_THROWS_WITH(
       load_validation_sets({"/"}, scales),
       Catch::Contains("--val /: a set is named by its folder, and the root has no name"));
+  // Two sets of one name would share the record's key: refused, as vdsr_eval refuses them.
+  fs::create_directories(dir + "/other/first");
+  save_image(dir + "/other/first/c.png", test_image(40, 36, 3, 23), ImageFormat::PNG);
+  CHECK_THROWS_WITH(load_validation_sets({dir + "/first", dir + "/other/first"}, scales),
+                    Catch::Contains("are both named 'first' (a set is named by its folder)"));
   Vdsr m(VdsrConfig{3, 4, true});
   m.init_he(2);
   nlohmann::json rec;

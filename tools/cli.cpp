@@ -96,9 +96,14 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
         arg = arg.substr(0, eq);
         has_inline_value = true;
       }
-    } else if (arg.size() > 2 && arg[0] == '-') {
-      // "-s3", "-g-1": a short flag that takes a value, with the value attached (as getopt reads
-      // it). Switches are not bundled: "-rx" stays an unknown option.
+    } else if (arg.size() > 2 && arg[0] == '-' &&
+               (std::isdigit(static_cast<unsigned char>(arg[2])) != 0 ||
+                (arg[2] == '-' && arg.size() > 3 &&
+                 std::isdigit(static_cast<unsigned char>(arg[3])) != 0))) {
+      // "-s3", "-g-1": a short flag that takes a value, with a number attached (as getopt reads
+      // it). Only a number: "-overwrite" would otherwise be -o with 'verwrite' and "-tta" -t with
+      // 'ta', where the user meant a long flag; those stay unknown options. Switches are not
+      // bundled.
       for (const auto& f : flags_)
         if (!f.value_name.empty() && !f.short_name.empty() &&
             arg.compare(0, 2, f.short_name) == 0) {
@@ -245,14 +250,23 @@ static int stdout_written(int status) {
   return status != 0 ? status : 1;
 }
 
+void flush_stdout() {
+  errno = 0;
+  if (std::fflush(stdout) == 0 && std::ferror(stdout) == 0) return;
+  const int err = errno;
+  VDSR_USER_FAIL(
+      "could not write to standard output: "
+      << (err != 0 ? std::strerror(err) : "part of the output was not written (a full disk?)"));
+}
+
 int run_main(const std::function<int()>& body) {
   // A file-size limit (ulimit -f) must fail a write with EFBIG, reported in words like a full disk
   // (and its temporary removed), not kill the process with SIGXFSZ halfway through.
   std::signal(SIGXFSZ, SIG_IGN);
   // A reader that goes away (`2>&1 | head`, a closed log pipe) must not kill a batch or a training
-  // run halfway: the write fails instead, and the run goes on. Image bytes for -o - then fail that
-  // image in words ("cannot write to standard output: Broken pipe"), a table its run (exit 1); a
-  // log line nobody reads is dropped.
+  // run halfway: the write fails instead. Image bytes for -o - then fail that image in words
+  // ("cannot write to standard output: Broken pipe"), a table row stops its run (flush_stdout,
+  // exit 1); a log line nobody reads is dropped and the work goes on.
   std::signal(SIGPIPE, SIG_IGN);
   // Ctrl-C, a kill or a lost terminal while a file is written leaves no temporary behind.
   remove_temporaries_on_signals();

@@ -70,6 +70,10 @@ std::string output_dir(const std::string& path, const char* flag);
 
 // Runs body and maps exceptions to "error: ..." and exit status 1.
 int run_main(const std::function<int()>& body);
+// Flushes standard output after a row of a table: when it cannot be written (its reader gone, a
+// full disk) the run stops there (a UserError: "could not write to standard output: Broken pipe"),
+// rather than doing the rest of its work for nobody.
+void flush_stdout();
 
 // Validates --precision: fp32 everywhere; tf32/bf16 only on a GPU (an Error on the CPU). On a GPU,
 // a mode that has not run on one yet is announced with a warning (unverified_note, model/precision.h).

@@ -164,7 +164,7 @@ int run(int argc, char** argv) {
   } else {
     std::printf("%-10s %5s %9s %8s %7s %9s\n", "set", "scale", "PSNR", "SSIM", "images", "seconds");
   }
-  std::fflush(stdout);
+  cli::flush_stdout();
   for (size_t d = 0; d < o.data.size(); ++d) {
     const std::string& dir = o.data[d];
     const std::string set = set_name(dir, "--data");
@@ -193,7 +193,7 @@ int run(int argc, char** argv) {
                             {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
         if (!o.table3) {
           std::printf("%-10s %5d %9.4f %8.4f %7zu %9.2f\n", set.c_str(), s, c.psnr, c.ssim, files.size(), c.seconds);
-          std::fflush(stdout);
+          cli::flush_stdout();
           results.push_back(r);
           continue;
         }
@@ -219,7 +219,7 @@ int run(int argc, char** argv) {
       }
       if (o.table3) {
         std::printf("%-10s %5d%s\n", set.c_str(), s, row.c_str());
-        std::fflush(stdout);
+        cli::flush_stdout();
       }
     }
   }
