@@ -379,8 +379,13 @@ VdsrWeights load_matlab_weights(const std::string& path) {
   if (MatVar srcnn(Mat_VarReadInfo(mat.get(), "weights_conv1")); srcnn != nullptr) return load_srcnn(mat.get(), path);
   {
     MatVar info(Mat_VarReadInfo(mat.get(), "model"));
-    VDSR_USER_CHECK(info != nullptr, path << ": no variable 'model' (the VDSR release's struct with the cell "
-                                             "arrays 'weight' and 'bias') nor 'weights_conv1' (SRCNN's)");
+    // A v7.3 file is HDF5, which this check does not walk: one cut short or damaged shows here as
+    // variables that are not found, so the message says it may be that.
+    const bool hdf5 = Mat_GetVersion(mat.get()) == MAT_FT_MAT73;
+    VDSR_USER_CHECK(info != nullptr,
+                    path << ": no variable 'model' (the VDSR release's struct with the cell "
+                            "arrays 'weight' and 'bias') nor 'weights_conv1' (SRCNN's)"
+                         << (hdf5 ? "; or, a v7.3 (HDF5) file, it is damaged or cut short" : ""));
     VDSR_USER_CHECK(declared_elements(info.get(), path, 0, "model") <= kMaxElements,
                     path << ": 'model' declares more numbers than any model has");
   }
