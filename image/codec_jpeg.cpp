@@ -176,8 +176,8 @@ bool encode_into(Writer* wr, const unsigned char* samples, int width, int height
   if (channels == 3 && quality >= 90)
     for (int i = 0; i < 3; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
   jpeg_start_compress(&c, TRUE);
-  // A segment holds at most 65533 bytes: larger EXIF is not kept (ICC is split by libjpeg).
-  if (!exif->empty() && exif->size() + 6 <= 65533) {
+  // (encode keeps only an EXIF that fits one segment; ICC is split by libjpeg.)
+  if (!exif->empty()) {
     jpeg_write_m_header(&c, JPEG_APP0 + 1, static_cast<unsigned int>(exif->size() + 6));
     for (const char ch : {'E', 'x', 'i', 'f', '\0', '\0'}) jpeg_write_m_byte(&c, ch);
     for (const unsigned char v : *exif) jpeg_write_m_byte(&c, v);
@@ -198,15 +198,20 @@ std::string too_large(int64_t width, int64_t height) {
   return "too large for JPEG (at most " + std::to_string(JPEG_MAX_DIMENSION) + " pixels a side)";
 }
 
+constexpr size_t kMaxJpegExif = 65533 - 6;
+
 std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const std::string& path) {
   int channels = 0;
   const std::vector<unsigned char> samples = samples8(img, true, false, channels);
   Writer wr;
-  if (img.exif.size() + 6 > 65533)
+  // An APP1 segment holds at most 65533 bytes, "Exif\0\0" and 65527 of EXIF: larger is left out.
+  static const std::vector<unsigned char> none;
+  const bool fits = img.exif.size() <= kMaxJpegExif;
+  if (!fits)
     log_warning("'" + path + "': the input's EXIF (" + std::to_string(img.exif.size()) +
                 " bytes) is more than a JPEG segment holds (65527): it is left out");
   const bool ok = encode_into(&wr, samples.data(), img.width, img.height, channels, o.jpeg_quality,
-                              &fitting_profile(img, true, path), &img.exif);
+                              &fitting_profile(img, true, path), fits ? &img.exif : &none);
   VDSR_USER_CHECK(ok, "cannot write '" << path << "': libjpeg: " << wr.err.message);
   return std::vector<unsigned char>(wr.buf, wr.buf + wr.size);
 }

@@ -1,7 +1,7 @@
 // TIFF through libtiff (4.5 or later: per-handle error handlers and an allocation cap), on memory
-// through libtiff's client I/O (the bytes handed out as the file's mapping, which libtiff's reader
-// of uncompressed tiles needs). The first image of the file is read. Grey (MinIsBlack or
-// MinIsWhite) and RGB images of 8 or 16 bits, with or without one alpha sample, contiguous or
+// through libtiff's client I/O (the bytes handed out as the file's mapping, which libtiff's RGBA
+// reader needs for small uncompressed tiles). The first image of the file is read. Grey (MinIsBlack
+// or MinIsWhite) and RGB images of 8 or 16 bits, with or without one alpha sample, contiguous or
 // planar, stripped or tiled, are read as they are, 16 bits kept; every other kind (palette, CMYK,
 // YCbCr, 1, 2 and 4 bits) goes through libtiff's RGBA reader as 8-bit RGB or RGBA. Alpha comes out
 // unassociated (straight): associated (premultiplied) samples are divided by it, and so is the RGBA
@@ -84,8 +84,9 @@ toff_t seek_proc(thandle_t h, toff_t off, int whence) {
 
 int close_proc(thandle_t) { return 0; }
 toff_t size_proc(thandle_t h) { return file_size(*static_cast<MemFile*>(h)); }
-// Reading, the whole file is already in memory: libtiff may read it in place (its reader of
-// uncompressed tiles fails on small tiles without a mapping, libtiff 4.5). Writing maps nothing.
+// Reading, the whole file is already in memory: libtiff may read it in place (its RGBA reader
+// fails on small uncompressed tiles without a mapping, libtiff 4.5: a tiled palette image, say).
+// Writing maps nothing.
 int map_proc(thandle_t h, void** base, toff_t* size) {
   auto* m = static_cast<MemFile*>(h);
   if (m->out != nullptr) return 0;

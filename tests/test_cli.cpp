@@ -293,6 +293,15 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(log.find("cut.png") != std::string::npos);
   CHECK(log.find("huge.png': its size 100000x100000 exceeds the limits") != std::string::npos);
   CHECK(log.find("gone.png': a broken link") != std::string::npos);
+  // What cannot be timed does not count toward --images: the first file that can is timed.
+  const std::string first = dir + "/first";
+  fs::create_directories(first);
+  fs::create_symlink(dir + "/nowhere.png", first + "/0gone.png");
+  save_image(first + "/a.png", test_image(24, 16, 3, 1), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + first +
+                          " --images 1 --reps 1 --network-pixels 100 --json " + dir + "/first.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/first.json")).at("files") == 1);
   // Nothing timed is an error, not an empty table.
   fs::remove(bad + "/a.png");
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 1);
@@ -854,6 +863,14 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out", &log) == 1);
   CHECK(log.find("--score: " + dir + "/out/Tiny/x3/b.png is 24x32; " + set + "/b.bmp at x3 after modcrop is 24x33") !=
         std::string::npos);
+  save_image(dir + "/out/Tiny/x3/b.png", test_image(23, 33, 1, 5),
+             ImageFormat::PNG);  // the width wrong
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 3 --score " + dir + "/out",
+                      &log) == 1);
+  CHECK(log.find("b.png is 23x33; " + set + "/b.bmp at x3 after modcrop is 24x33") !=
+        std::string::npos);
+  fs::copy_file(dir + "/out/Tiny/x2/b.png", dir + "/out/Tiny/x3/b.png",
+                fs::copy_options::overwrite_existing);
   // 16 bits at the right size: refused before anything is scored.
   Image deep;
   deep.width = 24;
@@ -921,6 +938,12 @@ TEST_CASE(
                           "/dot.json",
                       &log) == 0);
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/dot.json")).at("results").at(0).at("set") ==
+        "Tiny");
+  // A $PWD that is not the working folder (a stale one) is not taken for it.
+  REQUIRE(run_command("cd " + set + " && PWD=" + dir + " " + bin("vdsr_eval") +
+                          " -q --bicubic --data . --scales 2 --json " + dir + "/stale.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/stale.json")).at("results").at(0).at("set") ==
         "Tiny");
   // Through a link, "." is the link's name as the shell has it; the root has no name.
   fs::create_directory_symlink(set, dir + "/Linked");
@@ -1434,6 +1457,14 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
     if (env.rfind("VDSR_THREADS", 0) == 0)
       CHECK(log.find("\nCPU threads: none (VDSR_THREADS") != std::string::npos);
   }
+  // VDSR_PDL's off values (0, empty) are taken, not refused.
+  for (const char* env : {"VDSR_PDL=0", "VDSR_PDL=", "VDSR_PDL=1"}) {
+    INFO(env);
+    std::string log;
+    CHECK(run_command(std::string(env) + " " + bin("vdsr_sr") + " --bicubic -i " + a + " -o " +
+                          dir + "/pdl.png",
+                      &log) == 0);
+  }
   // A set that is not there stops vdsr_eval before it scores the ones before it.
   std::string log;
   // Under a launcher (mpirun's variables; --print-config starts no MPI) the memory checks see each
@@ -1660,6 +1691,8 @@ TEST_CASE("the flag parser: --name=value, short and long forms, and what a switc
   parse({"-n-2"});
   CHECK(number == -2);
   CHECK_THAT(test::error_of([&] { parse({"-xn"}); }), Catch::Contains("unknown option '-xn'"));
+  CHECK_THAT(test::error_of([&] { parse({"-x5"}); }),
+             Catch::Contains("unknown option '-x5'"));  // a switch takes none
   // Only a number is taken attached: a long flag typed with one dash stays unknown, not -n 'umber'.
   CHECK_THAT(test::error_of([&] { parse({"-number"}); }),
              Catch::Contains("unknown option '-number'"));

@@ -135,8 +135,9 @@ struct TiffTag {
 // An uncompressed little-endian TIFF built byte by byte: one strip per sample plane (one in all
 // when `planar` is 1, contiguous; `spp` when it is 2, separate planes), `samples` in file order, 8,
 // 16 or 32 bits. Photometric 0 is MinIsWhite, 1 MinIsBlack, 2 RGB, 5 CMYK. `extra`: more tags (e.g.
-// ExtraSamples 338, SampleFormat 339). `tile` > 0: contiguous square tiles of that side instead of
-// strips, `samples` then in image order (rows of w pixels), the tiles past the edges zero-padded.
+// ExtraSamples 338, SampleFormat 339, ColorMap 320). `tile` > 0: contiguous square tiles of that
+// side instead of strips, `samples` then in image order (rows of w pixels), the tiles past the
+// edges zero-padded.
 std::vector<unsigned char> raw_tiff(uint32_t w, uint32_t h, int spp, int bits, int photometric,
                                     int planar, const std::vector<uint16_t>& samples,
                                     const std::vector<TiffTag>& extra = {}, uint32_t tile = 0) {
@@ -371,6 +372,23 @@ TEST_CASE("the colour profile and EXIF travel from input to output in PNG, JPEG,
   fs::remove_all(dir);
 }
 
+TEST_CASE(
+    "JPEG keeps an EXIF of up to 65527 bytes, what one APP1 segment holds, and leaves out a larger "
+    "one") {
+  vdsr::test::require_codec("jpeg");
+  const std::string dir = vdsr::test::temp_dir("codecs_big_exif");
+  Image img = smooth_image(8, 8, 3);
+  for (const size_t size : {size_t(65527), size_t(65528)}) {
+    INFO(size << " bytes of EXIF");
+    img.exif = exif_bytes(1);
+    img.exif.resize(size, 0x5a);  // the IFD first, then filler
+    vdsr::save_image(dir + "/e.jpg", img, ImageFormat::JPEG);
+    const Image back = vdsr::load_image(dir + "/e.jpg");
+    CHECK(back.exif == (size == 65527 ? img.exif : std::vector<unsigned char>()));
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("the EXIF orientation is applied on load and reset to upright in what is kept") {
   for (const char* f : {"jpeg", "webp", "tiff"}) vdsr::test::require_codec(f);
   const std::string dir = vdsr::test::temp_dir("codecs_orient");
@@ -523,6 +541,29 @@ TEST_CASE(
     CHECK(load("s.tif", raw_tiff(20, 18, 4, bits, 2, 1, img.pixels, {straight})).pixels ==
           img.pixels);
   }
+  // RGB in 16 x 16 tiles (768 bytes a tile).
+  const Image rgb = random_image(18, 20, 3, 8, 9);
+  CHECK(load("rgb.tif", raw_tiff(20, 18, 3, 8, 2, 1, rgb.pixels, {}, 16)).pixels == rgb.pixels);
+  // A palette image in tiles goes through libtiff's RGBA reader, which in libtiff 4.5 reads these
+  // uncompressed 16 x 16 tiles only from a mapping (codec_tiff.cpp's map_proc).
+  {
+    std::vector<uint32_t> map(3 * 256);
+    for (uint32_t i = 0; i < 256; ++i) {
+      map[i] = i * 257;                      // red
+      map[256 + i] = (255 - i) * 257;        // green
+      map[512 + i] = ((i * 7) % 256) * 257;  // blue
+    }
+    const Image idx = random_image(18, 20, 1, 8, 10);
+    const Image pal =
+        load("pal.tif", raw_tiff(20, 18, 1, 8, 3, 1, idx.pixels, {{320, 3, map}}, 16));
+    REQUIRE(pal.channels == 3);
+    for (size_t p = 0; p < idx.pixels.size(); ++p) {
+      const uint16_t i = idx.pixels[p];
+      CHECK(pal.pixels[3 * p] == i);
+      CHECK(pal.pixels[3 * p + 1] == 255 - i);
+      CHECK(pal.pixels[3 * p + 2] == (i * 7) % 256);
+    }
+  }
   // Grey in tiles too, and a tile wider than the image.
   const Image g = random_image(3, 5, 1, 8, 8);
   CHECK(load("g.tif", raw_tiff(5, 3, 1, 8, 1, 1, g.pixels, {}, 16)).pixels == g.pixels);
@@ -533,13 +574,15 @@ TEST_CASE(
     INFO("tile " << tile);
     const Image a = load("a.tif", raw_tiff(3, 1, 4, 8, 2, 1, pre, {associated}, tile));
     REQUIRE(a.pixels.size() == 12);
-    CHECK(std::abs(int(a.pixels[0]) - 200) <= 2);
-    CHECK(std::abs(int(a.pixels[1]) - 100) <= 2);
-    CHECK(std::abs(int(a.pixels[2]) - 50) <= 2);
-    CHECK(a.pixels[3] == 64);
+    // Rounded to nearest: 50 * 255 / 64 = 199.2, 25 * 255 / 64 = 99.6, 13 * 255 / 64 = 51.8.
+    CHECK(std::vector<uint16_t>(a.pixels.begin(), a.pixels.begin() + 4) ==
+          std::vector<uint16_t>{199, 100, 52, 64});
     CHECK(std::vector<uint16_t>(a.pixels.begin() + 4, a.pixels.end()) ==
           std::vector<uint16_t>{0, 0, 0, 0, 200, 100, 50, 255});
   }
+  // Grey with premultiplied alpha: 25 at alpha 64 is 100 straight (25 * 255 / 64 = 99.6).
+  CHECK(load("gp.tif", raw_tiff(1, 1, 2, 8, 1, 1, {25, 64}, {associated})).pixels ==
+        std::vector<uint16_t>{100, 64});
   // Through libtiff's RGBA reader (RGB with straight alpha and one more extra sample, which it
   // premultiplies): straight again, within the rounding of its premultiplied levels.
   const Image five =
@@ -573,6 +616,11 @@ TEST_CASE(
     big[at + 2] = 1;  // 65536
   }
   CHECK_THROWS_WITH(load("big.tif", big), Catch::Contains("tiles of 65536x65536 for a 1x1 image"));
+  std::vector<unsigned char> tall = raw_tiff(1, 1, 4, 16, 2, 1, {1, 2, 3, 4}, {straight}, 16);
+  const size_t length = tiff_tag_value_at(tall, 323);
+  tall[length] = 0;
+  tall[length + 2] = 1;  // only the tile's length: 65536
+  CHECK_THROWS_WITH(load("tall.tif", tall), Catch::Contains("tiles of 16x65536 for a 1x1 image"));
   fs::remove_all(dir);
 }
 

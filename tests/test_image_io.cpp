@@ -416,13 +416,17 @@ TEST_CASE("bad files are rejected with the file named") {
                     "after 128 of the 4194304 pixels its header claims");
       // Colour-mapped, the map's first entry at 2 (stb skips that many bytes, then the map): the
       // packets start after both. Its byte at 24 would read as a 128-pixel raw packet.
+      // 8x8, all one run of entry 1; a walk that started at the map's start would read its 0x7f as
+      // a 128-pixel raw packet and run past the end.
       write_bytes(dir + "/mapped.tga",
-                  {0,    1,  9,  2,  0,    2,  0, 24, 0, 0, 0, 0, 2, 0, 1, 0, 8, 0x20,  // 2x1
+                  {0,    1,  9,  2,  0,    2,  0, 24, 0, 0, 0, 0, 8, 0, 8, 0, 8, 0x20,  // header
                    0,    0,                                                             // skipped
                    10,   20, 30, 40, 0x7f, 60,                                          // the map
-                   0x81, 1});  // a run of 2, entry 1
+                   0xBF, 1});
       const Image mapped = vdsr::load_image(dir + "/mapped.tga");
-      CHECK(mapped.pixels == std::vector<uint16_t>{60, 0x7f, 40, 60, 0x7f, 40});  // BGR stored
+      REQUIRE(mapped.pixels.size() == 64 * 3);
+      CHECK(std::vector<uint16_t>(mapped.pixels.begin(), mapped.pixels.begin() + 3) ==
+            std::vector<uint16_t>{60, 0x7f, 40});  // BGR stored
       // A raw packet that claims more pixels than are left: stb reads what the image needs.
       write_bytes(dir + "/long.tga",
                   {0,    0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0, 1, 0, 24, 0x20,  // 2x1
@@ -448,6 +452,11 @@ TEST_CASE("bad files are rejected with the file named") {
       write_bytes(dir + "/rle8.bmp", bmp);
       check_rejects([&] { vdsr::load_image(dir + "/rle8.bmp"); }, dir + "/rle8.bmp",
                     "a run-length (RLE8) BMP, which vdsr does not read");
+      put32(30, 2);  // BI_RLE4
+      bmp[28] = 4;
+      write_bytes(dir + "/rle4.bmp", bmp);
+      check_rejects([&] { vdsr::load_image(dir + "/rle4.bmp"); }, dir + "/rle4.bmp",
+                    "a run-length (RLE4) BMP, which vdsr does not read");
     }
     // Cut inside the PNG header.
     auto bytes = read_bytes(dir + "/full.png");

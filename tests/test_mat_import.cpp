@@ -213,6 +213,12 @@ TEST_CASE(
   std::ofstream(dir + "/short.mat", std::ios::binary) << bytes;
   CHECK_THAT(error(dir + "/short.mat"),
              Catch::Contains("holds 16 numbers where its dimensions declare 20"));
+  // More numbers than declared is a damaged file too.
+  bytes[164] = 3;
+  std::ofstream(dir + "/long.mat", std::ios::binary) << bytes;
+  CHECK_THAT(error(dir + "/long.mat"),
+             Catch::Contains("holds 16 numbers where its dimensions declare 12"));
+  bytes[164] = 5;
   // The same element compressed (miCOMPRESSED, zlib): inflated and checked alike.
   const std::string element = bytes.substr(128);
   uLongf n = compressBound(uLong(element.size()));
@@ -227,6 +233,12 @@ TEST_CASE(
   std::ofstream(dir + "/short_z.mat", std::ios::binary) << packed;
   CHECK_THAT(error(dir + "/short_z.mat"),
              Catch::Contains("holds 16 numbers where its dimensions declare 20"));
+  // Its zlib stream cut short (the tag saying so): what inflates is an element cut short.
+  std::string cut = bytes.substr(0, 128);
+  const uint32_t cut_tag[2] = {15, uint32_t(z.size() / 2)};
+  cut.append(reinterpret_cast<const char*>(cut_tag), 8).append(z.substr(0, z.size() / 2));
+  std::ofstream(dir + "/cut_z.mat", std::ios::binary) << cut;
+  CHECK_THAT(error(dir + "/cut_z.mat"), Catch::Contains("inflates to an element cut short"));
   // Whole again, the compressed file passes the check (and fails only on its layout).
   bytes[164] = 4;
   const std::string whole = bytes.substr(128);
@@ -240,6 +252,23 @@ TEST_CASE(
   packed.append(reinterpret_cast<const char*>(tag2), 8).append(z);
   std::ofstream(dir + "/whole_z.mat", std::ios::binary) << packed;
   CHECK_THAT(error(dir + "/whole_z.mat"), Catch::Contains("'model' is not a struct"));
+  // A double array stored in narrower integers, as MATLAB may store it, passes the count check.
+  for (const matio_types type :
+       {MAT_T_INT16, MAT_T_UINT16, MAT_T_INT8, MAT_T_INT32, MAT_T_UINT64}) {
+    INFO("stored as matio type " << int(type));
+    mat_t* mat = Mat_CreateVer((dir + "/narrow.mat").c_str(), nullptr, MAT_FT_MAT5);
+    REQUIRE(mat != nullptr);
+    size_t dims[2] = {2, 3};
+    std::vector<double> values = {1, 2, 3, 4, 5, 6};
+    matvar_t* var = Mat_VarCreate("model", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, dims, values.data(), 0);
+    REQUIRE(var != nullptr);
+    var->data_type = type;  // written in that type (libmatio converts the doubles)
+    const bool wrote = Mat_VarWrite(mat, var, MAT_COMPRESSION_NONE) == 0;
+    Mat_VarFree(var);
+    Mat_Close(mat);
+    if (!wrote) continue;
+    CHECK_THAT(error(dir + "/narrow.mat"), Catch::Contains("'model' is not a struct"));
+  }
   // A double beyond float's range (1e300 in place of the first weight) is refused, not made inf.
   const VdsrConfig cfg{3, 4, true};
   const auto params = he_params(cfg, 2);

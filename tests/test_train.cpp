@@ -1289,6 +1289,11 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(base + " --out " + dir + "/fifo", &log) == 1);
   CHECK(log.find(hr + "/pipe.png is a FIFO (named pipe), not a file") != std::string::npos);
   fs::remove(hr + "/pipe.png");
+  // Nor a link to a device, which would be read without end.
+  fs::create_symlink("/dev/zero", hr + "/zero.png");
+  REQUIRE(run_command(base + " --out " + dir + "/dev", &log) == 1);
+  CHECK(log.find(hr + "/zero.png is a device, not a file") != std::string::npos);
+  fs::remove(hr + "/zero.png");
   // A broken link to what is no image is not the set's: the run goes on without it.
   fs::create_symlink(dir + "/nowhere.txt", hr + "/notes.txt");
   REQUIRE(run_command(base + " --out " + dir + "/notes --max-steps 1", &log) == 0);
