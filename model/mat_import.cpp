@@ -164,36 +164,44 @@ void check_v5_matrix(const V5& f, size_t at, size_t end, int depth, const std::s
 
 // A compressed variable (miCOMPRESSED: zlib) inflated and checked as an uncompressed one: libmatio
 // inflates what the stream holds and leaves the rest of a declared array as it found the memory.
-// At most the bytes of kMaxInflated, whatever the stream would give (a zlib bomb stops there).
-constexpr size_t kMaxInflated = size_t(1) << 30;  // 134 M doubles: kMaxElements below, and more
+// The element's own tag (its first 8 bytes) says its size, at most kMaxInflated: one buffer of that
+// size, as libmatio then allocates itself, and never more than the tag says (a zlib bomb stops).
+constexpr uint64_t kMaxInflated = uint64_t(1) << 30;  // 134 M doubles: kMaxElements below
 void check_v5_compressed(const V5& f, size_t at, size_t bytes, const std::string& path) {
   const auto damaged = [&](const std::string& why) {
     VDSR_USER_FAIL(path << ": damaged MATLAB file (the compressed variable at byte " << at - 8
                         << " " << why << ")");
   };
-  std::vector<unsigned char> out;
   z_stream z{};
   if (inflateInit(&z) != Z_OK) VDSR_FAIL("zlib: inflateInit failed");
   z.next_in = const_cast<unsigned char*>(f.b + at);
   z.avail_in = uInt(std::min<size_t>(bytes, UINT32_MAX));
+  std::vector<unsigned char> out(8);
   int rc = Z_OK;
-  while (rc == Z_OK) {
-    if (out.size() >= kMaxInflated) break;
-    const size_t have = out.size();
-    out.resize(std::min(kMaxInflated, std::max<size_t>(have * 2, 1 << 16)));
-    z.next_out = out.data() + have;
-    z.avail_out = uInt(out.size() - have);
-    rc = inflate(&z, Z_NO_FLUSH);
-    out.resize(have + (out.size() - have - z.avail_out));
+  const auto fill = [&](size_t from) {  // inflates into out[from, end)
+    z.next_out = out.data() + from;
+    z.avail_out = uInt(out.size() - from);
+    while (rc == Z_OK && z.avail_out > 0) rc = inflate(&z, Z_NO_FLUSH);
+    return z.avail_out == 0;
+  };
+  bool whole = fill(0);
+  const uint64_t need = whole ? 8 + uint64_t(V5{out.data(), 8, f.little}.u32(4)) : 0;
+  if (whole && need > kMaxInflated) {
+    inflateEnd(&z);
+    damaged("declares " + std::to_string(need) + " bytes, more than any model has");
+  }
+  if (whole) {
+    out.resize(size_t(need));
+    whole = fill(8);
   }
   inflateEnd(&z);
-  if (rc != Z_STREAM_END && out.size() >= kMaxInflated) damaged("inflates to more than 1 GiB");
-  if (rc != Z_STREAM_END && rc != Z_BUF_ERROR)
-    damaged("does not inflate (zlib: " + std::to_string(rc) + ")");
+  if (!whole)
+    damaged(rc == Z_STREAM_END || rc == Z_BUF_ERROR
+                ? "inflates to an element cut short"
+                : "does not inflate (zlib: " + std::to_string(rc) + ")");
   const V5 g{out.data(), out.size(), f.little};
-  if (out.size() < 8 || g.u32(4) > out.size() - 8) damaged("inflates to an element cut short");
   constexpr uint32_t kMatrix = 14;
-  if (g.u32(0) == kMatrix) check_v5_matrix(g, 8, 8 + g.u32(4), 0, path);
+  if (g.u32(0) == kMatrix) check_v5_matrix(g, 8, out.size(), 0, path);
 }
 
 // libmatio reads a v5 file cut short without a word (the missing values come back as whatever was
