@@ -21,6 +21,7 @@
 #include "engine/thread_pool.h"
 #include "image/codec.h"
 #include "io/batch_pipeline.h"
+#include "io/file_plan.h"
 #include "model/inference.h"
 #include "model/upscale.h"
 #include "tools/cli.h"
@@ -102,13 +103,10 @@ std::vector<std::string> image_files(const std::string& folder, int limit) {
   std::sort(files.begin(), files.end());
   files.erase(std::remove_if(files.begin(), files.end(),
                              [](const std::string& f) {
-                               std::error_code ec;
-                               if (fs::is_regular_file(f, ec)) return false;
-                               log_warning("skipped: '" + printable(f) + "': " +
-                                           (fs::is_symlink(f, ec) && !fs::exists(f, ec)
-                                                ? "a broken link"
-                                                : "not a regular file"));
-                               return true;
+                               const std::string why = not_a_file(f);
+                               if (!why.empty())
+                                 log_warning("skipped: '" + printable(f) + "': " + why);
+                               return !why.empty();
                              }),
               files.end());
   if (limit > 0 && files.size() > size_t(limit)) files.resize(size_t(limit));

@@ -154,6 +154,14 @@ std::string special_kind(const fs::file_status& s) {
 
 }  // namespace
 
+std::string not_a_file(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status s = fs::status(path, ec);
+  if (fs::is_regular_file(s) || fs::is_directory(s)) return "";
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(s)) return "a broken link";
+  return special_kind(s);
+}
+
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {
   std::error_code missing;

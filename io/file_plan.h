@@ -51,6 +51,10 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
 // name: an error naming `flag` ("--data").
 std::string set_name(const std::string& dir, const std::string& flag);
 
+// Why `path` (followed through links) is no file to read, in words: "a broken link", "a FIFO
+// (named pipe), not a file", "a device, not a file", ...; "" for a regular file or a folder.
+std::string not_a_file(const std::string& path);
+
 // -f same: each output in its input's format (a .tga input, which nothing writes, as png).
 constexpr const char* kSameFormat = "same";
 

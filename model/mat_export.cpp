@@ -13,6 +13,9 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/log.h"
+#include "model/mat_import.h"
+#include "model/model_files.h"
 
 #ifdef VDSR_HAVE_MATIO
 #include "model/matio_handles.h"
@@ -25,6 +28,31 @@ namespace vdsr {
 bool matlab_export_available() { return true; }
 
 namespace {
+
+// The SRCNN release layout has no place for the scale, which is read back from the file name, and
+// always holds biases: a name with another scale's token is refused, one without a token and a
+// model without biases (written as zeros) are said.
+void check_srcnn_file(const std::string& path, const VdsrWeights& w) {
+  if (w.config.arch != Arch::Srcnn) return;
+  const int scale = model_scale(w), named = scale_from_file_name(path);
+  VDSR_USER_CHECK(
+      scale <= 0 || named == 0 || named == scale,
+      printable(path)
+          << ": its name says x" << named << ", but this is the SRCNN model for x" << scale
+          << "; name it with x" << scale
+          << " (the .mat layout has no place for the scale, so it is read from the name)");
+  if (scale > 0 && named == 0)
+    log_warning(printable(path) +
+                ": the .mat layout has no place for the scale, which is read back from the "
+                "file name: name it with x" +
+                std::to_string(scale) + " (e.g. srcnn_x" + std::to_string(scale) +
+                ".mat) so that it is used at x" + std::to_string(scale) + " only");
+  if (!w.config.bias)
+    log_warning(printable(path) +
+                ": the SRCNN release layout always holds biases: they are written as zeros (the "
+                "same outputs; "
+                "read back, the model has biases of 0)");
+}
 
 // One numeric array in the options' class, column-major `values` of shape `dims`.
 matvar_t* numeric(const char* name, const std::vector<size_t>& dims, const std::vector<float>& values,
@@ -105,6 +133,7 @@ bool write_srcnn(mat_t* mat, const VdsrWeights& w, const MatWriteOptions& opt, m
 }  // namespace
 
 void save_matlab_weights(const std::string& path, const VdsrWeights& w, const MatWriteOptions& opt) {
+  check_srcnn_file(path, w);
   // libmatio writes to a path we name, creating it without O_EXCL; it writes into a folder of our
   // own (mkdtemp: a fresh name, mode 0700, beside the target), whose file's bytes then go to `path`
   // atomically. Both are removed however this ends, a fatal signal included.

@@ -23,7 +23,9 @@ struct MatWriteOptions {
 bool matlab_export_available();
 
 // Writes `w` to `path` atomically (a reader never sees a partial file). A UserError naming `path`
-// when it cannot be written, or when this build has no libmatio.
+// when it cannot be written, or when this build has no libmatio. An SRCNN model's scale is not in
+// the layout but in the name (scale_from_file_name): a name with another scale's x2 / x3 / x4 is
+// refused, one without it warned about, and so is a model without biases (written as zeros).
 void save_matlab_weights(const std::string& path, const VdsrWeights& w, const MatWriteOptions& opt = {});
 
 }  // namespace vdsr

@@ -12,7 +12,6 @@
 #include "io/sha256.h"
 #include "model/mat_export.h"
 #include "model/mat_import.h"
-#include "model/model_files.h"
 #include "model/train_options.h"
 #include "model/weights_io.h"
 #include "tools/cli.h"
@@ -46,23 +45,6 @@ int run(int argc, char** argv) {
                   "the output '" << out << "' is the input");
   const VdsrWeights w = load_weights(in);
   if (ext == "mat") {
-    // The SRCNN release layout has no place for the scale; it is read back from the name.
-    const int scale = model_scale(w), named = scale_from_file_name(out);
-    VDSR_USER_CHECK(
-        scale <= 0 || named == 0 || named == scale,
-        "OUT " << printable(out) << ": its name says x" << named << ", but " << printable(in)
-               << " is the SRCNN model for x" << scale << "; name it with x" << scale
-               << " (the .mat layout has no place for the scale, so it is read from the name)");
-    if (scale > 0 && named == 0)
-      log_warning(printable(out) +
-                  ": the .mat layout has no place for the scale, which is read back from the "
-                  "file name: name it with x" +
-                  std::to_string(scale) + " (e.g. srcnn_x" + std::to_string(scale) +
-                  ".mat) so that it is used at x" + std::to_string(scale) + " only");
-    if (w.config.arch == Arch::Srcnn && !w.config.bias)
-      log_warning(printable(out) +
-                  ": the SRCNN release layout always holds biases: they are written as zeros "
-                  "(the same outputs; read back, the model has biases of 0)");
     save_matlab_weights(out, w);
     log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out) +
              " (MATLAB, the " + (w.config.arch == Arch::Srcnn ? "SRCNN" : "VDSR") + " release's layout)");
