@@ -33,6 +33,10 @@
 #include "tests/support/test_support.h"
 #include "tools/batch_report.h"
 #include "tools/cli.h"
+#include "tools/eval_methods.h"
+#include "tools/eval_sets.h"
+#include "tools/sr_options.h"
+#include "tools/sr_workers.h"
 
 namespace fs = std::filesystem;
 using namespace vdsr;
@@ -1643,6 +1647,78 @@ TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still 
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -g 0,0 -i " + dir + "/a.png -o " + dir + "/o3.png", &log) == 1);
   CHECK(log.find("-g 0,0: a list names distinct GPUs") != std::string::npos);
   CHECK(!fs::exists(dir + "/o3.png"));
+}
+
+TEST_CASE(
+    "vdsr_sr's options and workers in-process: P models on the CPU, none for --bicubic, the factor "
+    "in words") {
+  const std::string dir = test::temp_dir("sr_workers");
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(1);
+  save_weights(dir + "/m.safetensors", model.config(), model.params());
+  const auto options = [](std::vector<std::string> args) {
+    args.insert(args.begin(), "vdsr_sr");
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    return parse_sr_options(int(argv.size()), argv.data());
+  };
+  const SrOptions cpu = options(
+      {"-i", "a.png", "-o", "b.png", "-g", "-1", "-j", "1:3:1", "-m", dir + "/m.safetensors"});
+  CHECK(!cpu.fit());
+  CHECK(scale_words(cpu) == "x2");
+  const auto workers = load_sr_workers(cpu, ImageFormat::PNG);
+  REQUIRE(workers->models.size() == 3);  // one model per process worker, not shared
+  CHECK(workers->model(0) != workers->model(2));
+  CHECK(workers->model(2)->config().depth == 3);
+  CHECK(workers->model_name == dir + "/m.safetensors");
+  CHECK(workers->threads.process == 3);
+  CHECK_THAT(workers->what, Catch::Contains(" on cpu in fp32, x2"));
+
+  const SrOptions bicubic = options({"-i", "a.png", "-o", "b.png", "--bicubic", "--width", "640"});
+  CHECK(bicubic.fit());
+  CHECK(scale_words(bicubic) == "to 640 pixels wide");
+  const auto none = load_sr_workers(bicubic, ImageFormat::PNG);
+  CHECK(none->models.empty());
+  CHECK(none->model(0) == nullptr);
+  CHECK(none->model_name == "bicubic");
+  CHECK(none->what == "BICUBIC baseline (no network), to 640 pixels wide");
+  CHECK(scale_words(options({"-i", "a", "-o", "b", "--height", "480"})) == "to 480 pixels high");
+  CHECK(scale_words(options({"-i", "a", "-o", "b", "--width", "640", "--height", "480"})) ==
+        "to fit 640x480");
+  CHECK(image_scale(320, 200, 640, 0) == 2);
+
+  CHECK_THAT(test::error_of([&] {
+               options({"-i", "a", "-o", "b", "-s", "3", "--width", "640"});
+             }),
+             Catch::Contains("-s and --width 640 exclude each other"));
+  CHECK_THAT(test::error_of([&] {
+               options({"-i", "a", "-o", "b", "--bicubic", "-x"});
+             }),
+             Catch::Contains("--tta applies to a model"));
+  CHECK_THAT(test::error_of([&] { image_scale(640, 400, 640, 0); }),
+             Catch::Contains("vdsr_sr only enlarges"));
+}
+
+TEST_CASE(
+    "vdsr_eval's sets and columns in-process: a set's images sorted, a folder of sets named, "
+    "bicubic serves all") {
+  const std::string dir = test::temp_dir("eval_sets");
+  for (const std::string f : {"SetA/c.png", "SetA/a.png", "SetB/b.png"}) {
+    fs::create_directories(fs::path(dir + "/data/" + f).parent_path());
+    save_image(dir + "/data/" + f, test_image(8, 8, 3, 1), ImageFormat::PNG);
+  }
+  CHECK(eval_set_images(dir + "/data/SetA") ==
+        std::vector<std::string>{dir + "/data/SetA/a.png", dir + "/data/SetA/c.png"});
+  CHECK_THAT(
+      test::error_of([&] { eval_set_images(dir + "/data"); }),
+      Catch::Contains("holds no images, only folders (SetA, SetB): give each set as --data " + dir +
+                      "/data/SET"));
+  fs::create_directories(dir + "/empty");
+  CHECK_THAT(test::error_of([&] { eval_set_images(dir + "/empty"); }),
+             Catch::EndsWith("/empty' holds no images"));
+  const EvalMethod bicubic = bicubic_method();
+  CHECK(bicubic.serves(3));
+  CHECK(bicubic.net(3) == nullptr);
 }
 
 TEST_CASE("a value flag given twice: the last wins, with a warning naming both values") {
