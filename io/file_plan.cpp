@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "engine/error.h"
+#include "engine/log.h"
 #include "engine/values.h"
 #include "image/image_io.h"
 #include "io/std_streams.h"
@@ -189,6 +190,18 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
       skipped->push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<std::string> list_image_files_verbose(const std::string& dir, const std::string& what,
+                                                  const std::string& folder_reason,
+                                                  std::vector<std::string>* skipped) {
+  std::vector<std::string> own;
+  std::vector<std::string>& names = skipped != nullptr ? *skipped : own;
+  std::vector<std::string> files = list_image_files(dir, what, &names);
+  for (const auto& f : names)
+    log_verbose("skipping " + printable(f) +
+                (f.back() == '/' ? " (a folder: " + folder_reason + ")" : " (not an image)"));
   return files;
 }
 

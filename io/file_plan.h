@@ -45,6 +45,12 @@ void make_writable_folder(const std::string& dir, const std::string& what);
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped = nullptr);
 
+// list_image_files' images, with each name it skipped said under -v and why: a folder (why:
+// `folder_reason`, e.g. "a set is the images directly in its folder"), or not an image.
+std::vector<std::string> list_image_files_verbose(const std::string& dir, const std::string& what,
+                                                  const std::string& folder_reason,
+                                                  std::vector<std::string>* skipped = nullptr);
+
 // The name of the image set in folder `dir`: its folder's, as the shell names it. "data/Set5/" is
 // Set5; "." and ".." the folders they stand for ($PWD where that is the working folder: getcwd
 // resolves links, so a set reached through a link would take its target's name). The root has no

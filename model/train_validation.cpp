@@ -29,7 +29,8 @@ std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, c
                                 << "' (a set is named by its folder), so the log could "
                                    "not tell their scores apart; give each set a folder "
                                    "of its own name");
-    const auto vfiles = list_image_files(d, "validation set");
+    const auto vfiles =
+        list_image_files_verbose(d, "validation set", "a set is the images directly in its folder");
     VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);
     std::vector<Image> imgs;
     for (const auto& f : vfiles) imgs.push_back(load_image(f));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -21,6 +22,7 @@
 #include "engine/values.h"
 #include "image/image_io.h"
 #include "io/file_plan.h"
+#include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/patches.h"
@@ -63,11 +65,25 @@ void take_shape(TrainOptions& o, const VdsrConfig& file, const std::string& path
 OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
   OpenedRun run;
   if (!o.resume.empty()) {
+    std::error_code ec;
+    VDSR_USER_CHECK(fs::exists(o.resume, ec),
+                    "--resume " << printable(o.resume) << ": no such file");
+    // Another run's checkpoint in --out would be replaced by this one's (and its log trimmed into
+    // this one's): refused, as a new run into that folder is.
+    VDSR_USER_CHECK(
+        !fs::exists(ckpt_path, ec) || fs::equivalent(o.resume, ckpt_path, ec),
+        o.out << " already holds a run (" << ckpt_path << "), which resuming "
+              << printable(o.resume)
+              << " there would replace: give another --out, or move that checkpoint away first");
     LoadedCheckpoint ck = load_checkpoint(o.resume, o.device);
     run.ckpt_config = ck.state.config;
     // A value no run writes (a damaged or hand-edited record) is the file's fault, not a flag's.
     try {
       (void)options_from_config(run.ckpt_config);
+      for (const char* key : {"patches", "images"})
+        if (const auto it = run.ckpt_config.find(key); it != run.ckpt_config.end())
+          VDSR_USER_CHECK(parse_int64(it->second, std::string("config ") + key) >= 1,
+                          "config " << key << " must be at least 1, got " << it->second);
     } catch (const UserError& e) {
       VDSR_USER_FAIL(printable(o.resume) << ": the checkpoint's stored options are not ones a run writes (the "
                      << "file is damaged or was edited): " << e.message());
@@ -89,6 +105,9 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
                o.out << " already holds a run (" << ckpt_path << "): continue it with --resume "
                      << ckpt_path << " (or --resume auto), or choose another --out");
     if (!o.init_from.empty()) {
+      std::error_code ec;
+      VDSR_USER_CHECK(fs::exists(o.init_from, ec),
+                      "--init-from " << printable(o.init_from) << ": no such file");
       // Fine-tuning: the file's weights instead of He's; optimizer state and step count start at zero.
       const VdsrWeights w = load_weights(o.init_from);
       VDSR_USER_CHECK(w.config.arch == Arch::Vdsr,
@@ -113,28 +132,72 @@ void check_epochs_cover(const TrainOptions& o, int64_t step, int64_t iters) {
                               << (step + iters - 1) / iters << " or more");
 }
 
-void check_resume_length(const TrainOptions& o, const OpenedRun& run) {
-  if (o.resume.empty() || run.state.step == 0) return;
+// Returns whether the checkpoint's run has taken every step.
+bool check_resume_length(const TrainOptions& o, const OpenedRun& run) {
+  if (o.resume.empty() || run.state.step == 0) return false;
   int64_t iters = o.epoch_iters;
   if (iters <= 0) {
     const auto patches = run.ckpt_config.find("patches");
-    if (patches == run.ckpt_config.end()) return;  // TrainRun checks it once the set is built
+    if (patches == run.ckpt_config.end()) return false;  // TrainRun checks it once the set is built
     iters = (parse_int64(patches->second, "checkpoint config patches") + o.batch - 1) / o.batch;
   }
   const int64_t step = run.state.step;
   check_epochs_cover(o, step, iters);
   // (Its last epoch's record may still be pending: the run then scores it, and trains nothing.)
-  if (step == iters * o.epochs)
-    log_info("the checkpoint's run has done all its " + std::to_string(o.epochs) + " epochs (" +
-             std::to_string(step) + " steps): nothing to train; give --epochs " +
-             std::to_string(o.epochs + 1) + " or more to train it further");
+  if (step != iters * o.epochs) return false;
+  log_info("the checkpoint's run has done all its " + std::to_string(o.epochs) + " epochs (" +
+           std::to_string(step) + " steps): nothing to train; give --epochs " +
+           std::to_string(o.epochs + 1) + " or more to train it further");
+  return true;
 }
 
-// The patch set of the --train folders; a resumed run must see the checkpoint's patch count.
+// A 52-bit digest of bytes (FNV-1a over 8-byte words, then the bytes left; 10x faster than over
+// bytes, for a training set's gigabytes): exact in a double, so the ranks compare it with coll.max.
+double digest52(const void* data, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, bytes + i, 8);
+    h = (h ^ word) * 1099511628211ull;
+  }
+  for (; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  return double(h >> 12);
+}
+
+// The training patches' pixels in their order, as a checkpoint records them ("digest" and 13 hex
+// digits): the batches are a function of them, the seed and the step alone.
+std::string patches_digest(const TrainingSet& set) {
+  const std::vector<uint8_t>& pixels = set.target_patches();
+  char text[32];
+  std::snprintf(text, sizeof text, "digest %013llx",
+                static_cast<unsigned long long>(digest52(pixels.data(), pixels.size())));
+  return text;
+}
+
+// Whether `out` holds the final weights of a run that ended at `step` (they are written last).
+bool weights_written(const std::string& out, int64_t step) {
+  const fs::path path = fs::path(out) / "vdsr.safetensors";
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return false;
+  try {
+    const auto meta = read_safetensors(path.string()).metadata;
+    const auto steps = meta.find("steps");
+    return steps != meta.end() && steps->second == std::to_string(step);
+  } catch (const Error&) {
+    return false;  // damaged: the run writes it again
+  }
+}
+
+// The patch set of the --train folders; a resumed run must see the checkpoint's patches (their
+// count, and their pixels in order where the checkpoint records them).
 TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string, std::string>& ckpt_config) {
   std::vector<std::string> files;
   for (const auto& d : o.train)
-    for (auto& f : list_image_files(d, "training folder")) files.push_back(std::move(f));
+    for (auto& f : list_image_files_verbose(d, "training folder",
+                                            "a training folder is read without its sub-folders"))
+      files.push_back(std::move(f));
   VDSR_USER_CHECK(!files.empty(), "no images found in the training folders " << join_list(o.train));
   const TrainingSet set = TrainingSet::build(files, o.data);
   VDSR_USER_CHECK(set.count() > 0, "the training images give no " << o.data.patch << "x" << o.data.patch << " patches");
@@ -151,6 +214,17 @@ TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string,
                "the training set gives " << set.count() << " patches but the checkpoint's run had "
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
+  if (const auto it = ckpt_config.find("patches_digest"); it != ckpt_config.end())
+    VDSR_USER_CHECK(it->second == patches_digest(set),
+                    "the training set gives the checkpoint's "
+                        << set.count() << " patches, but other pixels or in "
+                        << "another order (its run's --train: "
+                        << printable(ckpt_config.count("train") ? ckpt_config.at("train") : "")
+                        << "; now: " << printable(join_list(o.train))
+                        << "): the batches would differ. Give the run's "
+                        << "folders, with the same images, in the same order; to train on other "
+                           "images, start a new run "
+                        << "with --init-from " << printable(o.resume));
   return set;
 }
 
@@ -160,7 +234,7 @@ std::string resolve_out(TrainOptions& o) {
   if (o.resume == "auto") {
     VDSR_USER_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
     const fs::path ck = fs::path(o.out) / "checkpoint.safetensors";
-    o.resume = fs::exists(ck) ? ck.string() : "";
+    o.resume = resumes_a_run(o) ? ck.string() : "";
     if (o.resume.empty()) log_info("no checkpoint in " + o.out + ": starting a new run");
   }
   if (!o.resume.empty() && o.out.empty()) {
@@ -202,14 +276,18 @@ void check_batch_memory(const TrainOptions& o, Precision precision, int batch) {
   const uint64_t host_total = memory_bytes(Device::cpu()), dev_total = memory_bytes(o.device);
   const std::string what = "--batch " + std::to_string(o.batch) +
                            (batch != o.batch ? " (" + std::to_string(batch) + " a process)" : std::string());
+  // One patch a process is as small as a batch gets: then only the patch can shrink.
+  const std::string advice =
+      batch > 1 ? "use a smaller --batch or --patch" : "use a smaller --patch";
   VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
                   what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
-                             << format_bytes(host) << " of host memory, more than this machine's "
-                             << format_bytes(double(host_total)) << ": use a smaller --batch");
-  VDSR_USER_CHECK(o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
-                  what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
-                             << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name()
-                             << ", which has " << format_bytes(double(dev_total)) << ": use a smaller --batch");
+                       << format_bytes(host) << " of host memory, more than this machine's "
+                       << format_bytes(double(host_total)) << ": " << advice);
+  VDSR_USER_CHECK(
+      o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
+      what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
+           << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name() << ", which has "
+           << format_bytes(double(dev_total)) << ": " << advice);
 }
 
 // The model's parameters with their training state, checked before the model is made, so that a
@@ -264,6 +342,7 @@ class TrainRun {
   StepOptions step(Batches& b, const TrainHooks& hooks);
   StepStats agree(const TrainHooks& hooks);
   void poll_stop(const TrainHooks& hooks);
+  bool stopped_before_start(const TrainHooks& hooks);
   void log_step(int64_t e, const StepOptions& so, const StepStats& st, Progress& progress);
   void end_epoch(int64_t e, const StepOptions& so, const StepStats& st,
                  const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
@@ -290,7 +369,7 @@ class TrainRun {
   void assemble(Batches& b, int64_t step);
   [[noreturn]] void fail_nonfinite(int64_t bad);
   void check_epoch_record() const;
-  void check_ranks_agree(const TrainingSet& set);
+  void check_ranks_agree();
   void check_replicas();
   nlohmann::json training_record(int64_t e, const StepOptions& so) const;
   void report_epoch(const std::vector<ValSet>& val, const Batches& b, Buffer& probe_out,
@@ -329,6 +408,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.epoch = state.step / iters;
   state.config = train_config_record(o);
   state.config["patches"] = std::to_string(set.count());
+  state.config["patches_digest"] = patches_digest(set);
   state.config["images"] = std::to_string(set.stats().images);
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
@@ -357,7 +437,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
                              : ""));
 
   if (!state.epoch_record.empty()) check_epoch_record();
-  check_ranks_agree(set);
+  check_ranks_agree();
   check_replicas();
   if (!lead) return;
   epoch_records = trim_log(log_path, start_step);
@@ -417,12 +497,22 @@ void TrainRun::poll_stop(const TrainHooks& hooks) {
   if (coll.size() == 1 && hooks.stop != nullptr) stop_signal = hooks.stop->load();
 }
 
-// A 52-bit FNV-1a digest of bytes: exact in a double, so the ranks compare it with coll.max.
-double digest52(const void* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  return double(h >> 12);
+// A stop requested while a new run was set up (Ctrl-C during the data build): no step was taken,
+// so the run ends with nothing written and its empty log removed. A checkpoint of step 0 would
+// only make --out refuse the corrected command line as a folder that holds a run.
+bool TrainRun::stopped_before_start(const TrainHooks& hooks) {
+  if (start_step != 0 || !o.resume.empty()) return false;
+  (void)agree(hooks);  // on every rank alike: a stop on any one of them
+  if (stop_signal == 0) return false;
+  if (lead) {
+    log.close();
+    std::error_code ec;
+    if (fs::is_regular_file(log_path, ec) && fs::file_size(log_path, ec) == 0)
+      fs::remove(log_path, ec);
+    log_info("stopped by signal " + std::to_string(stop_signal) +
+             " before the first step: nothing trained, nothing written");
+  }
+  return true;
 }
 
 // A resumed checkpoint's unscored epoch record (state.epoch_record) is the epoch it ends: a record
@@ -457,18 +547,15 @@ void TrainRun::check_epoch_record() const {
 // of its pixels, the step each starts from), each item that differs named with this rank's value.
 // Paths may differ (a node's own copy of the data). The pixels matter apart: the ranks average
 // their gradients, so weights never show that one rank's copy of an image differs.
-void TrainRun::check_ranks_agree(const TrainingSet& set) {
+void TrainRun::check_ranks_agree() {
   if (coll.size() == 1) return;
   std::vector<std::pair<std::string, std::string>> items;
   for (const auto& [key, value] : state.config)
-    if (key != "train" && key != "val" && key != "init_from") items.emplace_back(key, value);
+    if (key != "train" && key != "val" && key != "init_from" && key != "patches_digest")
+      items.emplace_back(key, value);
   items.emplace_back("max_steps", std::to_string(o.max_steps));
   items.emplace_back("the step it starts from", std::to_string(start_step));
-  const std::vector<uint8_t>& pixels = set.target_patches();
-  char pixel_digest[32];
-  std::snprintf(pixel_digest, sizeof pixel_digest, "digest %013llx",
-                static_cast<unsigned long long>(digest52(pixels.data(), pixels.size())));
-  items.emplace_back("the training patches' pixels", pixel_digest);
+  items.emplace_back("the training patches' pixels", state.config.at("patches_digest"));
   items.emplace_back("the checkpoint's unscored epoch",
                      state.epoch_record.empty() ? "" : std::to_string(state.epoch));
   // First which items: every rank must reduce arrays of one length (another build may record other
@@ -788,11 +875,18 @@ void check_run_fits(const TrainOptions& o, int ranks) {
   check_batch_memory(o, parse_precision(o.precision), local_batch(o, ranks));
 }
 
-TrainOptions resumed_options(TrainOptions o) {
-  if (o.resume.empty()) return o;
-  const std::string ckpt_path = resolve_out(o);
-  if (!o.resume.empty()) open_run(o, ckpt_path);  // --resume auto without a checkpoint: a new run
+TrainOptions resolved_options(TrainOptions o) {
+  // Without --out (which only the run needs) there is no folder to check for a run.
+  const std::string ckpt_path = o.resume.empty() && o.out.empty() ? "" : resolve_out(o);
+  const OpenedRun run = open_run(o, ckpt_path);
+  (void)check_resume_length(o, run);
   return o;
+}
+
+bool resumes_a_run(const TrainOptions& o) {
+  if (o.resume != "auto") return !o.resume.empty();
+  std::error_code ec;
+  return !o.out.empty() && fs::exists(fs::path(o.out) / "checkpoint.safetensors", ec);
 }
 
 TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
@@ -802,7 +896,22 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const std::string ckpt_path = resolve_out(o);
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
-  check_resume_length(o, opened);
+  const bool complete = check_resume_length(o, opened);
+  // A finished run resumed again (another slot of a job array, say) has nothing to do once its
+  // weights of that step are written (after its last record): neither the data set is built nor
+  // the weights rewritten. (With several processes every one would have to see the same files;
+  // they go the long way.)
+  if (complete && o.json.empty() && coll->size() == 1 &&
+      weights_written(o.out, opened.state.step)) {
+    TrainResult res;
+    res.step = opened.state.step;
+    res.epoch = opened.state.epoch;
+    res.finished = true;
+    res.loss = opened.state.last_loss;
+    res.checkpoint = o.resume;
+    log_info("its weights are in " + (fs::path(o.out) / "vdsr.safetensors").string());
+    return res;
+  }
   check_model_memory(o);
   const int batch = local_batch(o, coll->size());
   std::error_code made;
@@ -838,6 +947,12 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
   const TrainingSet set = load_training_set(o, opened.ckpt_config);
   TrainRun run(o, std::move(opened), set, ckpt_path, t_process, *coll);
+  if (run.stopped_before_start(hooks)) {
+    TrainResult res;
+    res.stopped_by_signal = run.stop_signal;
+    res.loss = NAN;
+    return res;  // the guard removes an --out folder of the run's own making
+  }
 
   check_batch_memory(o, run.model->precision(), batch);
   Batches batches(o, set, *coll);

@@ -75,10 +75,14 @@ struct TrainResult {
 // left untouched).
 TrainResult run_training(TrainOptions o, const TrainHooks& hooks = {});
 
-// The options a resumed run goes on with, as run_training takes them, without training:
-// --resume auto resolved, the checkpoint's config merged (recipe options that differ refused), the
-// network's shape from its tensors. For --print-config; `o` unchanged without --resume.
-TrainOptions resumed_options(TrainOptions o);
+// The options the run goes on with, as run_training takes them, without training: --resume auto
+// resolved, a checkpoint's config merged (recipe options that differ refused, and fewer epochs than
+// it has done), the network's shape from the checkpoint's or --init-from's tensors, and --out
+// refused where it holds another run. For --print-config.
+TrainOptions resolved_options(TrainOptions o);
+
+// Whether `o` continues a run: --resume FILE, or --resume auto where --out holds a checkpoint.
+bool resumes_a_run(const TrainOptions& o);
 
 // The checks of the model's and one batch's memory on o.device that run_training makes before it
 // allocates (for --print-config, which must refuse what the run would); `ranks` share the batch.

@@ -167,7 +167,11 @@ int parse_one_gpu(const std::string& value, const char* several) {
   VDSR_USER_CHECK(
       value.find(',') == std::string::npos,
       "--gpu " << value << ": this tool runs on one device (N, or -1 for the CPU); " << several);
-  return parse_int(value, "--gpu");
+  const int gpu = parse_int(value, "--gpu");
+  // Below -1 is no device (and kDefaultDevice, what a left-out -g means, is not for typing).
+  VDSR_USER_CHECK(gpu >= -1,
+                  "--gpu " << value << ": give a GPU index (0 or more), or -1 for the CPU");
+  return gpu;
 }
 
 std::string version_text(const std::string& program) {
@@ -215,14 +219,19 @@ std::string output_file(const std::string& path, const char* flag, const std::st
 std::string json_file(const std::string& path, const std::string& made_folder) {
   namespace fs = std::filesystem;
   output_file(path, "--json", made_folder);
-  // The report replaces its file whole: a slip that names an image, a model, a checkpoint or a log
-  // (the input, or what the run itself writes) would lose that file.
+  // The report replaces its file whole: a slip that names an image, a model, a checkpoint, a log or
+  // a drawing (the input, or what the run itself writes: train.jsonl, curve.svg) would lose it.
   const std::string ext = codec::extension_of(path);
   const bool image = has_image_extension(path);
   const bool model = ext == "safetensors" || ext == "mat" || ext == "pt" || ext == "pth" || ext == "ckpt";
-  VDSR_USER_CHECK(!image && !model && ext != "jsonl",
-                  "--json " << path << ": names " << (image ? "an image" : model ? "a model or checkpoint" : "a JSON Lines log")
-                            << " file (." << ext << "), which the report would replace; give the report a name of "
+  VDSR_USER_CHECK(!image && !model && ext != "jsonl" && ext != "svg",
+                  "--json " << path << ": names "
+                            << (image          ? "an image"
+                                : model        ? "a model or checkpoint"
+                                : ext == "svg" ? "an SVG drawing"
+                                               : "a JSON Lines log")
+                            << " file (." << ext
+                            << "), which the report would replace; give the report a name of "
                             << "its own, such as report.json");
   std::error_code ec;
   if (fs::is_regular_file(path, ec) && fs::file_size(path, ec) > 0) {

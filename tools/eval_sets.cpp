@@ -121,11 +121,8 @@ std::vector<std::string> default_eval_sets() {
 
 std::vector<std::string> eval_set_images(const std::string& dir) {
   std::vector<std::string> skipped;
-  auto files = list_image_files(dir, "evaluation set", &skipped);
-  for (const auto& f : skipped)
-    log_verbose("skipping " + f +
-                (f.back() == '/' ? " (a folder: a set is the images directly in its folder)"
-                                 : " (not an image)"));
+  auto files = list_image_files_verbose(dir, "evaluation set",
+                                        "a set is the images directly in its folder", &skipped);
   if (files.empty()) {
     // A folder of sets (the usual slip: --data data/ for data/Set5): say so, and how to name them.
     std::vector<std::string> names;

@@ -8,9 +8,11 @@
 // (130 for SIGINT, 143 for SIGTERM) after writing the checkpoint. Launched by mpirun or srun it is
 // one rank of a data-parallel run (engine/collective.h; docs/training.md, "Many processes"): the
 // GPU is the local rank's unless -g says otherwise, and a signal to any rank stops every rank.
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 
 #include "engine/atomic_file.h"
 #include "engine/collective.h"
@@ -35,12 +37,46 @@ extern "C" void on_stop_signal(int sig) {
   remove_temporaries_on(sig);
 }
 
+// A signal the process was started with ignored (a background job's SIGINT, nohup) stays ignored,
+// as engine/atomic_file.h's handlers leave it.
 void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  for (const int sig : {SIGINT, SIGTERM}) {
+    struct sigaction old {};
+    if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
+    sigaction(sig, &sa, nullptr);
+  }
+}
+
+// A refusal that names an option a --recipe preset set (not the command line) says so: the user
+// never typed it. `from_recipe`: the flags the preset applied, with their values.
+std::string recipe_note(const std::string& message, const std::string& recipe,
+                        const std::map<std::string, std::string>& from_recipe) {
+  std::string named, values, switches;
+  for (const auto& [flag, value] : from_recipe) {
+    // The flag as a whole word: "--lr" is not named by "--lr-min".
+    bool found = false;
+    for (size_t at = message.find(flag); at != std::string::npos && !found;
+         at = message.find(flag, at + 1)) {
+      const size_t end = at + flag.size();
+      found = end == message.size() ||
+              !(std::isalnum(static_cast<unsigned char>(message[end])) || message[end] == '-');
+    }
+    if (!found) continue;
+    named += (named.empty() ? "" : ", ") + flag + (value.empty() ? "" : " " + value);
+    (value.empty() ? switches : values) +=
+        (value.empty() ? switches : values).empty() ? flag : " and " + flag;
+  }
+  if (named.empty()) return "";
+  return " (" + named + " came from --recipe " + recipe + ": " +
+         (!values.empty() ? "give " + values + " on the command line to override the preset" : "") +
+         (!values.empty() && !switches.empty() ? "; " : "") +
+         (!switches.empty()
+              ? "a switch cannot be undone, so give the preset's other options without --recipe"
+              : "") +
+         ")";
 }
 
 // The rank the launcher gave this process, from its variables alone (no MPI yet); 0 when alone or
@@ -52,6 +88,8 @@ int launcher_rank() {
     return 0;
   }
 }
+
+int train(TrainOptions o, int gpu, bool print_config, bool lead);
 
 int run(int argc, char** argv) {
   // Rank 0 speaks for the run: the others print errors only, from the command line's warnings on.
@@ -174,10 +212,27 @@ int run(int argc, char** argv) {
   p.parse(argc, argv);
   // Checked once --out is known: the summary may go into the --out folder the run creates.
   if (!o.json.empty()) o.json = cli::json_file(o.json, o.out);
-  // A preset's flags count as given: a resume compares them with the checkpoint like typed ones.
-  if (!o.recipe.empty())
+  // A preset fills in a new run's options. A resumed run's are its checkpoint's, which hold the
+  // preset's values and whatever its command line overrode, so there --recipe fills in nothing and
+  // need only name the checkpoint's preset (merge_checkpoint_config compares the name).
+  std::map<std::string, std::string> from_recipe;
+  if (!o.recipe.empty() && !resumes_a_run(o))
     for (const auto& [flag, value] : find_recipe(o.recipe).flags)
-      if (o.given.count(flag) == 0) p.apply(flag, value);
+      if (o.given.count(flag) == 0) {
+        p.apply(flag, value);
+        from_recipe[flag] = value;
+      }
+  try {
+    return train(o, gpu, print_config, lead);
+  } catch (const UserError& e) {
+    const std::string note = recipe_note(e.message(), o.recipe, from_recipe);
+    if (note.empty()) throw;
+    throw UserError(e.message() + note, e.where());
+  }
+}
+
+// The run (or, with --print-config, the options it would take) once the flags are parsed.
+int train(TrainOptions o, int gpu, bool print_config, bool lead) {
   if (print_config) {
     // The launcher's variables alone: MPI is not started for a command that only prints (a rank
     // that started it would have to finalize it, or mpirun reports the exit as improper).
@@ -185,11 +240,11 @@ int run(int argc, char** argv) {
         ranks_from_environment([](const char* name) { return std::getenv(name); });
     // On resume the checkpoint's options, as the run would take them (its device decides the precision).
     o.device = select_rank_device(gpu, ranks);
-    if (!o.resume.empty()) o = resumed_options(o);
+    o = resolved_options(o);
     // What it prints must be a run's options: a value the run would refuse is refused here too,
-    // a shape too large for the device's memory included.
+    // a precision the device lacks and a shape too large for its memory included.
     check_option_values(o);
-    (void)parse_precision(o.precision);
+    cli::check_precision(o.precision, o.device.is_cuda());
     check_run_fits(o, ranks.size);
     // One copy of the options, not one per rank (every rank still does the same work up to here).
     if (lead)
