@@ -48,6 +48,9 @@ class TrainingSet {
   // The HR patches' bytes, [count][patch][patch] (the inputs are made from them): what ranks
   // compare to know they train on the same pixels.
   const std::vector<uint8_t>& target_patches() const { return target_; }
+  // The input patches, [count][patch][patch] float32: the same bits in every build (image/'s
+  // bicubic is compiled without floating-point contraction), so a digest of them is too.
+  const std::vector<float>& input_patches() const { return input_; }
 
   // Copies the patches idx[0..n) into x and y, each [n][patch][patch] float32 in [0, 1].
   void fill_batch(const std::vector<int64_t>& idx, float* x, float* y) const;

@@ -3,7 +3,6 @@
 // values by name (model/train_options.h).
 #include "model/train_options.h"
 
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -239,21 +238,22 @@ void check_option_values(const TrainOptions& o) {
   VDSR_USER_CHECK(o.step.optim.ema >= 0 && o.step.optim.ema < 1, "--ema must be in [0, 1) (0: off), got " << o.step.optim.ema);
   VDSR_USER_CHECK(o.step.optim.clip_mode == ClipMode::None || o.step.clip > 0,
              "--clip must be positive with --clip-mode " << clip_mode_name(o.step.optim.clip_mode) << ", got " << o.step.clip);
-  // The paper's theta / lr at the peak rate (later rates only raise it) must not round to 0.
-  VDSR_USER_CHECK(
-      o.step.optim.clip_mode == ClipMode::None || !o.step.clip_scale_by_lr ||
-          o.step.clip / o.step.lr > 0,
-      "--clip "
-          << o.step.clip << " with --clip-scale-by-lr and --lr " << o.step.lr
-          << " makes the threshold clip / lr round to 0: give a larger --clip or a smaller --lr");
-  std::vector<double> seen;
-  for (const double d : o.data.downscales) {
-    VDSR_USER_CHECK(d > 0 && d < 1, "--downscales: " << d << " is not in (0, 1)");
+  // The optimizer applies the clip threshold in float (kernels/optim_step_math.h): one that rounds
+  // to 0 there clips every gradient to nothing. With --clip-scale-by-lr it is smallest at the peak
+  // rate (later rates only raise it).
+  if (o.step.optim.clip_mode != ClipMode::None && o.step.clip > 0) {
+    const double t = o.step.clip_scale_by_lr ? o.step.clip / o.step.lr : o.step.clip;
     VDSR_USER_CHECK(
-        std::find(seen.begin(), seen.end(), d) == seen.end(),
-        "--downscales: " << d << " is given twice (each factor makes one copy of every image)");
-    seen.push_back(d);
+        static_cast<float>(t) > 0,
+        (o.step.clip_scale_by_lr
+             ? "--clip " + format_double(o.step.clip) + " with --clip-scale-by-lr and --lr " +
+                   format_double(o.step.lr) + " makes the threshold clip / lr"
+             : "--clip " + format_double(o.step.clip) + " makes the threshold")
+            << " round to 0 in float (its smallest is 1.4e-45): give a larger --clip"
+            << (o.step.clip_scale_by_lr ? " or a smaller --lr" : ""));
   }
+  for (const double d : o.data.downscales)
+    VDSR_USER_CHECK(d > 0 && d < 1, "--downscales: " << d << " is not in (0, 1)");
   (void)parse_precision(o.precision);  // a checkpoint's record, as the flag's
   if (!o.recipe.empty()) (void)find_recipe(o.recipe);
   VDSR_USER_CHECK(!o.data.scales.empty(), "--scales is empty");

@@ -62,20 +62,58 @@ void take_shape(TrainOptions& o, const VdsrConfig& file, const std::string& path
                                    << "): leave out --depth, --channels and --no-bias to take the file's");
 }
 
+// Whether two paths name one file (false when either is missing).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  return fs::equivalent(a, b, ec) && !ec;
+}
+
+// What names a run in its config record: its recipe and its training set, not the options a
+// resume may change, nor the build or the number of processes that wrote it.
+std::string run_identity(const std::map<std::string, std::string>& config) {
+  std::string id = describe_recipe(config);
+  for (const char* key : {"patches", "images", "patches_digest"})
+    if (const auto it = config.find(key); it != config.end())
+      id += std::string(" ") + key + "=" + it->second;
+  return id;
+}
+
+// A checkpoint in --out other than the one resumed must be this run's at the same step or an
+// earlier one (a node's copy of it, the run's folder behind its copy): another run's would be
+// replaced by this one's and its log trimmed into this one's, and a later one of this run would
+// lose the steps after the resumed one. Refused in words, as a new run into that folder is.
+void check_out_checkpoint(const TrainOptions& o, const std::string& ckpt_path,
+                          const TrainState& resumed) {
+  std::error_code ec;
+  if (!fs::exists(ckpt_path, ec) || same_file(o.resume, ckpt_path)) return;
+  TrainState there;
+  try {
+    there = load_checkpoint(ckpt_path, Device::cpu()).state;
+  } catch (const Error& e) {
+    VDSR_USER_FAIL(o.out << " holds a checkpoint that cannot be read (" << e.message()
+                         << "); resuming " << printable(o.resume)
+                         << " there would replace it: move it away first");
+  }
+  VDSR_USER_CHECK(
+      run_identity(there.config) == run_identity(resumed.config),
+      o.out << " already holds another run (" << ckpt_path << "), which resuming "
+            << printable(o.resume)
+            << " there would replace: give another --out, or move that checkpoint away first");
+  VDSR_USER_CHECK(there.step <= resumed.step,
+                  o.out << " holds this run at step " << there.step << " (" << ckpt_path
+                        << "), later than " << printable(o.resume) << "'s step " << resumed.step
+                        << ": resuming there would lose the steps between; move that checkpoint "
+                           "away first to go back");
+}
+
 OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
   OpenedRun run;
   if (!o.resume.empty()) {
     std::error_code ec;
     VDSR_USER_CHECK(fs::exists(o.resume, ec),
                     "--resume " << printable(o.resume) << ": no such file");
-    // Another run's checkpoint in --out would be replaced by this one's (and its log trimmed into
-    // this one's): refused, as a new run into that folder is.
-    VDSR_USER_CHECK(
-        !fs::exists(ckpt_path, ec) || fs::equivalent(o.resume, ckpt_path, ec),
-        o.out << " already holds a run (" << ckpt_path << "), which resuming "
-              << printable(o.resume)
-              << " there would replace: give another --out, or move that checkpoint away first");
     LoadedCheckpoint ck = load_checkpoint(o.resume, o.device);
+    check_out_checkpoint(o, ckpt_path, ck.state);
     run.ckpt_config = ck.state.config;
     // A value no run writes (a damaged or hand-edited record) is the file's fault, not a flag's.
     try {
@@ -151,43 +189,79 @@ bool check_resume_length(const TrainOptions& o, const OpenedRun& run) {
   return true;
 }
 
-// A 52-bit digest of bytes (FNV-1a over 8-byte words, then the bytes left; 10x faster than over
-// bytes, for a training set's gigabytes): exact in a double, so the ranks compare it with coll.max.
-double digest52(const void* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
+// splitmix64's finalizer: every bit of a word reaches every bit of the result (FNV's multiply
+// alone carries a change only upward, so two flips of a word's top bit could cancel).
+uint64_t mix64(uint64_t w) {
+  w ^= w >> 30;
+  w *= 0xbf58476d1ce4e5b9ull;
+  w ^= w >> 27;
+  w *= 0x94d049bb133111ebull;
+  return w ^ (w >> 31);
+}
+
+// A 64-bit digest of bytes, continuing `h`: FNV-1a over 8-byte words each mixed by mix64, the
+// bytes left as one zero-padded word, then the length (0.2 s a gigabyte on one core).
+uint64_t digest64(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
   const auto* bytes = static_cast<const unsigned char*>(data);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     uint64_t word;
     std::memcpy(&word, bytes + i, 8);
-    h = (h ^ word) * 1099511628211ull;
+    h = (h ^ mix64(word)) * 1099511628211ull;
   }
-  for (; i < n; ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-  return double(h >> 12);
+  uint64_t tail = 0;
+  if (n > i) std::memcpy(&tail, bytes + i, n - i);
+  h = (h ^ mix64(tail)) * 1099511628211ull;
+  return mix64(h ^ uint64_t(n));
 }
 
-// The training patches' pixels in their order, as a checkpoint records them ("digest" and 13 hex
-// digits): the batches are a function of them, the seed and the step alone.
+// 52 bits of digest64: exact in a double, so the ranks compare it with coll.max.
+double digest52(const void* data, size_t n) { return double(digest64(data, n) >> 12); }
+
+// The training patches in their order, targets and inputs (the inputs also see the pixels around
+// a window that bicubic reads), as a checkpoint records them ("digest" and 13 hex digits): the
+// batches are a function of them, the seed and the step alone.
 std::string patches_digest(const TrainingSet& set) {
-  const std::vector<uint8_t>& pixels = set.target_patches();
+  const std::vector<uint8_t>& targets = set.target_patches();
+  const std::vector<float>& inputs = set.input_patches();
+  const uint64_t h = digest64(inputs.data(), inputs.size() * sizeof(float),
+                              digest64(targets.data(), targets.size()));
   char text[32];
-  std::snprintf(text, sizeof text, "digest %013llx",
-                static_cast<unsigned long long>(digest52(pixels.data(), pixels.size())));
+  std::snprintf(text, sizeof text, "digest %013llx", static_cast<unsigned long long>(h >> 12));
   return text;
 }
 
-// Whether `out` holds the final weights of a run that ended at `step` (they are written last).
-bool weights_written(const std::string& out, int64_t step) {
-  const fs::path path = fs::path(out) / "vdsr.safetensors";
+// Whether `out` holds everything a finished run writes after its last checkpoint: its log's record
+// of the last epoch and its final weights, of this run and this step (they are written last).
+bool run_written(const std::string& out, const TrainState& state) {
   std::error_code ec;
-  if (!fs::is_regular_file(path, ec)) return false;
+  const fs::path weights = fs::path(out) / "vdsr.safetensors";
+  if (!fs::is_regular_file(weights, ec)) return false;
   try {
-    const auto meta = read_safetensors(path.string()).metadata;
-    const auto steps = meta.find("steps");
-    return steps != meta.end() && steps->second == std::to_string(step);
+    const auto meta = read_safetensors(weights.string()).metadata;
+    const auto at = [&](const std::string& key) {
+      return meta.count(key) ? meta.at(key) : std::string();
+    };
+    const auto digest = state.config.find("patches_digest");
+    if (at("steps") != std::to_string(state.step) ||
+        at("recipe") != describe_recipe(state.config) || digest == state.config.end() ||
+        at("patches_digest") != digest->second)
+      return false;
   } catch (const Error&) {
     return false;  // damaged: the run writes it again
   }
+  if (state.epoch_record.empty()) return true;
+  std::ifstream log(fs::path(out) / "train.jsonl");
+  for (std::string line; std::getline(log, line);) {
+    try {
+      const nlohmann::json r = nlohmann::json::parse(line);
+      if (r.is_object() && r.contains("record") && r["record"] == "epoch" && r.contains("step") &&
+          r["step"] == state.step)
+        return true;
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  return false;  // the record was cut short: the run scores the epoch and writes it
 }
 
 // The patch set of the --train folders; a resumed run must see the checkpoint's patches (their
@@ -420,7 +494,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   check_epochs_cover(o, start_step, iters);  // check_resume_length's, where it could not tell
   seconds_before = state.seconds;
   end_step = o.max_steps > 0 ? std::min(total, start_step + o.max_steps) : total;
-  if (!o.resume.empty() && fs::exists(ckpt_path) && fs::equivalent(o.resume, ckpt_path)) saved_step = start_step;
+  if (!o.resume.empty() && same_file(o.resume, ckpt_path)) saved_step = start_step;
   log_info("model: " + model->config().describe() + " on " + o.device.name() + " in " +
            precision_name(model->precision()) +
            (coll.size() > 1
@@ -901,8 +975,8 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   // weights of that step are written (after its last record): neither the data set is built nor
   // the weights rewritten. (With several processes every one would have to see the same files;
   // they go the long way.)
-  if (complete && o.json.empty() && coll->size() == 1 &&
-      weights_written(o.out, opened.state.step)) {
+  if (complete && o.json.empty() && coll->size() == 1 && same_file(o.resume, ckpt_path) &&
+      run_written(o.out, opened.state)) {
     TrainResult res;
     res.step = opened.state.step;
     res.epoch = opened.state.epoch;

@@ -1239,7 +1239,20 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   CHECK(log.find("its weights are in " + dir + "/done/vdsr.safetensors") != std::string::npos);
   CHECK(log.find("training set:") == std::string::npos);
   CHECK(fs::last_write_time(dir + "/done/vdsr.safetensors") == weights_time);
-  // Without them (or with another step's) the run writes them again, training nothing.
+  // Without the last epoch's record in the log, the run scores that epoch and writes it.
+  fs::remove(dir + "/done/train.jsonl");
+  REQUIRE(run_command(resume_done, &log) == 0);
+  CHECK(log.find("training set:") != std::string::npos);
+  CHECK(test::file_bytes(dir + "/done/train.jsonl").find("\"record\":\"epoch\"") !=
+        std::string::npos);
+  // Another run's weights of the same step count are not this run's: they are written anew.
+  REQUIRE(run_command(base + " --seed 9 --out " + dir + "/other", &log) == 0);
+  fs::copy_file(dir + "/other/vdsr.safetensors", dir + "/done/vdsr.safetensors",
+                fs::copy_options::overwrite_existing);
+  REQUIRE(run_command(resume_done, &log) == 0);
+  CHECK(log.find("training set:") != std::string::npos);
+  CHECK(read_safetensors(dir + "/done/vdsr.safetensors").metadata.at("seed") == "5");
+  // Without them the run writes them again, training nothing.
   fs::remove(dir + "/done/vdsr.safetensors");
   REQUIRE(run_command(resume_done, &log) == 0);
   CHECK(log.find("3 epochs; every step done (15)") != std::string::npos);
@@ -1482,23 +1495,32 @@ TEST_CASE(
                       &log) == 0);
   const std::string y_ckpt = dir + "/y/checkpoint.safetensors";
   const std::string y_bytes = test::file_bytes(y_ckpt);
-  // Another run's checkpoint in --out (or in the folder of a copied checkpoint) stays as it is.
+  // Another run's checkpoint in --out stays as it is.
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
                           "/x/checkpoint.safetensors --out " + dir + "/y",
                       &log) == 1);
-  CHECK(log.find(dir + "/y already holds a run (" + y_ckpt + "), which resuming " + dir +
+  CHECK(log.find(dir + "/y already holds another run (" + y_ckpt + "), which resuming " + dir +
                  "/x/checkpoint.safetensors there would replace") != std::string::npos);
-  fs::copy_file(y_ckpt, dir + "/y/backup.safetensors");
-  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir + "/y/backup.safetensors",
-                      &log) == 1);
-  CHECK(log.find("which resuming " + dir + "/y/backup.safetensors there would replace") !=
-        std::string::npos);
   CHECK(test::file_bytes(y_ckpt) == y_bytes);
   // Into a folder of its own it goes on.
   REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
                           "/x/checkpoint.safetensors --out " + dir + "/x2 --max-steps 1",
                       &log) == 0);
   CHECK(load_checkpoint(dir + "/x2/checkpoint.safetensors", Device::cpu()).state.step == 4);
+
+  // A copy of this run's checkpoint (a node's own) resumes into the run's folder; a copy of an
+  // earlier step would throw away the steps after it.
+  fs::copy_file(dir + "/x2/checkpoint.safetensors", dir + "/copy4.safetensors");
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/copy4.safetensors --out " + dir + "/x2 --max-steps 1",
+                      &log) == 0);
+  CHECK(load_checkpoint(dir + "/x2/checkpoint.safetensors", Device::cpu()).state.step == 5);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir + "/copy4.safetensors --out " +
+                          dir + "/x2",
+                      &log) == 1);
+  CHECK(log.find(dir + "/x2 holds this run at step 5 (" + dir +
+                 "/x2/checkpoint.safetensors), later than " + dir +
+                 "/copy4.safetensors's step 4") != std::string::npos);
 
   // The same patch count from other pixels: the images' sizes kept, their contents changed.
   const std::string other = dir + "/other";
@@ -1659,16 +1681,19 @@ TEST_CASE(
             "round to 0"},
            {" --out " + dir + "/b --json " + dir + "/b/curve.svg",
             "names an SVG drawing file (.svg)"},
-           {" --out " + dir + "/c -g -1000",
+           {" --out " + dir + "/c --print-config -g -1000",
             "--gpu -1000: give a GPU index (0 or more), or -1 for the CPU"},
-           {" --out " + dir + "/d --downscales 0.5,0.50", "--downscales: 0.5 is given twice"},
+           {" --out " + dir + "/g --clip-mode value --clip 1e-50",
+            "--clip 1e-50 makes the threshold round to 0 in float"},
+           {" --out " + dir + "/d --downscales 0.5,0.50",
+            "--downscales: 0.50 is the factor 0.5 again"},
            {" --out " + dir + "/e --resume " + dir + "/nothing.safetensors",
             "--resume " + dir + "/nothing.safetensors: no such file"}}) {
     INFO(args);
     REQUIRE(run_command(base + args, &log) == 1);
     CHECK(log.find(words) != std::string::npos);
   }
-  for (const char* d : {"a", "b", "c", "d", "e"}) CHECK(!fs::exists(dir + "/" + d));
+  for (const char* d : {"a", "b", "c", "d", "e", "g"}) CHECK(!fs::exists(dir + "/" + d));
   // One patch too large for the machine: only --patch can shrink; with two, either.
   REQUIRE(run_command(base + " --print-config --patch 40000 --batch 1", &log) == 1);
   CHECK(log.find("of host memory, more than this machine's") != std::string::npos);
@@ -1699,7 +1724,6 @@ TEST_CASE("a checkpoint's stored values are checked as the flags' are, naming th
        std::vector<std::pair<std::string, std::string>>{{"config.precision", "fp64"},
                                                         {"config.recipe", "nosuch"},
                                                         {"config.downscales", "2"},
-                                                        {"config.downscales", "0.5,0.5"},
                                                         {"config.patches", "abc"},
                                                         {"config.images", "0"}}) {
     INFO(key << "=" << value);

@@ -8,6 +8,7 @@
 // (130 for SIGINT, 143 for SIGTERM) after writing the checkpoint. Launched by mpirun or srun it is
 // one rank of a data-parallel run (engine/collective.h; docs/training.md, "Many processes"): the
 // GPU is the local rank's unless -g says otherwise, and a signal to any rank stops every rank.
+#include <algorithm>
 #include <cctype>
 #include <csignal>
 #include <cstdio>
@@ -18,6 +19,7 @@
 #include "engine/collective.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/values.h"
 #include "model/recipes.h"
 #include "model/trainer.h"
 #include "tools/cli.h"
@@ -128,6 +130,11 @@ int run(int argc, char** argv) {
         for (const auto& f : cli::parse_list(v, "--downscales", true)) {
           const double d = cli::parse_double(f, "--downscales");
           VDSR_USER_CHECK(d > 0 && d < 1, "--downscales: " << f << " is not in (0, 1)");
+          // The same factor in two spellings (0.5,0.50): one more copy of every image, twice.
+          VDSR_USER_CHECK(std::find(o.data.downscales.begin(), o.data.downscales.end(), d) ==
+                              o.data.downscales.end(),
+                          "--downscales: " << f << " is the factor " << format_double(d)
+                                           << " again (each factor makes one copy of every image)");
           o.data.downscales.push_back(d);
         }
       });
