@@ -179,6 +179,24 @@ TEST_CASE("a side exactly one patch long gives one window, one pixel short gives
   CHECK(TrainingSet::build({two}, opt).count() == 3 * 2);
 }
 
+TEST_CASE(
+    "a scale with no window leaves the next scales' windows: 44 x 60 at patch 43 has x2 and x4, "
+    "not x3") {
+  // x3 crops the 44-pixel side to 42, below the patch; x2 and x4 keep 44. The x4 windows come
+  // after x3's none, and match the protocol's.
+  const TempDir tmp("ds_gap");
+  DatasetOptions opt;
+  opt.patch = 43;
+  opt.stride = 43;
+  opt.augment = false;
+  const std::string f = tmp.path + "/gap.png";
+  save_image(f, synth_image(60, 44, 1, 5), ImageFormat::PNG);
+  const TrainingSet ts = TrainingSet::build({f}, opt);
+  REQUIRE(ts.count() == 2);
+  CHECK(ts.count() == formula_count(44, 60, opt));
+  CHECK(check_against_protocol(all_patches(ts), 0, load_y(f), opt) == 2);
+}
+
 TEST_CASE("without augmentation the patches are windows of make_eval_sample, bit for bit") {
   const TempDir tmp("ds_plain");
   const auto files = synth_files(tmp.path);

@@ -471,6 +471,15 @@ TEST_CASE("batch sampler is a pure function of (seed, step) and covers every pat
     REQUIRE(sampler.indices(step) == batch_indices(count, batch, step, 99));
 }
 
+TEST_CASE("batch sampler: every order of three patches is drawn over seeds") {
+  // A shuffle that skips its last swap (positions 0 and 1 never exchanged at the end) can draw
+  // only half of the orders; 200 seeds draw all 6 of a uniform one (each missing with
+  // probability (5/6)^200, about 1e-16).
+  std::set<std::vector<int64_t>> orders;
+  for (uint64_t seed = 1; seed <= 200; ++seed) orders.insert(batch_indices(3, 3, 0, seed));
+  CHECK(orders.size() == 6);
+}
+
 TEST_CASE("batch sampler: every pass is a fresh uniform shuffle, not the previous pass's order") {
   // One batch is one whole pass, so batch p is pass p's permutation. A shuffle that ignored the
   // pass would repeat the order every epoch. A uniform shuffle leaves some index in place with

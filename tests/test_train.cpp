@@ -37,6 +37,7 @@
 #include "io/svg_plot.h"
 #include "model/checkpoint.h"
 #include "model/inference.h"
+#include "model/model_files.h"
 #include "model/recipes.h"
 #include "model/train_log.h"
 #include "model/train_validation.h"
@@ -1737,4 +1738,124 @@ TEST_CASE("a checkpoint's stored values are checked as the flags' are, naming th
     CHECK(log.find(edited + ": the checkpoint's stored options are not ones a run writes") !=
           std::string::npos);
   }
+}
+
+TEST_CASE(
+    "the eighth mutation round's training gaps: every stored option read back, range ends, EMA "
+    "validation") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_mutation8"), hr = make_data(dir);
+  std::string log;
+  // Every option a checkpoint stores comes back on --resume (lr_min among them), whatever the run.
+  REQUIRE(run_command(bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " +
+                          dir +
+                          "/run --recipe fast --lr 0.004 --lr-min 3e-6 --warmup-steps 2 --ema 0.9 "
+                          "--max-steps 1",
+                      &log) == 0);
+  const auto stored =
+      load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.config;
+  int status = 0;
+  const auto resumed =
+      print_config("-g -1 --resume " + dir + "/run/checkpoint.safetensors", &status);
+  REQUIRE(status == 0);
+  for (const auto& [key, value] : resumed) {
+    INFO(key);
+    REQUIRE(stored.count(key) == 1);
+    CHECK(stored.at(key) == value);
+  }
+  CHECK(resumed.at("lr_min") == "3e-06");
+  // The ends of the documented ranges: --lr-min may equal --lr; --ema 1 would never move.
+  (void)print_config("-g -1 --train " + hr + " --lr 0.01 --lr-min 0.01 --lr-schedule cosine",
+                     &status);
+  CHECK(status == 0);
+  (void)print_config("-g -1 --train " + hr + " --lr 0.01 --lr-min 0.02 --lr-schedule cosine",
+                     &status);
+  CHECK(status == 1);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --train " + hr + " --ema 1 --print-config",
+                      &log) == 1);
+  CHECK(log.find("--ema must be in [0, 1) (0: off), got 1") != std::string::npos);
+
+  // With an EMA, validation scores the averaged weights, which vdsr.safetensors holds: scoring the
+  // file gives the last epoch's figures exactly.
+  TrainOptions o = test::tiny_train(hr, dir + "/ema");
+  o.val = {hr};
+  o.step.optim.kind = Optimizer::Adam;
+  o.step.lr = 0.01;
+  o.step.optim.ema = 0.999;  // the average stays near the start while the raw weights move away
+  REQUIRE(run_training(o).finished);
+  const std::vector<ValSet> val = load_validation_sets({hr}, o.data.scales);
+  const auto model = make_model(load_weights(dir + "/ema/vdsr.safetensors"), Device::cpu());
+  nlohmann::json scored;
+  REQUIRE(validate(*model, val, o.data.scales, scored).has_value());
+  const nlohmann::json last = last_epoch(dir + "/ema/train.jsonl");
+  for (const int s : o.data.scales) {
+    const std::string key = "val_psnr_x" + std::to_string(s);
+    INFO(key);
+    CHECK(scored.at(key).get<double>() == last.at(key).get<double>());
+  }
+}
+
+TEST_CASE("a validation set's bicubic baseline is the mean over its images at each scale") {
+  const std::string dir = test::temp_dir("train_val_bicubic"), hr = make_data(dir);
+  const std::vector<int> scales = {2, 3};
+  const std::vector<ValSet> val = load_validation_sets({hr}, scales);
+  REQUIRE(val.size() == 1);
+  const std::vector<std::string> files = list_image_files(hr, "set");
+  REQUIRE(files.size() == 3);  // not the number of scales
+  for (size_t si = 0; si < scales.size(); ++si) {
+    double sum = 0;
+    for (const auto& f : files) {
+      const EvalSample s = make_eval_sample(load_image(f), scales[si], f);
+      sum += score_output(s.input, s.hr, scales[si]).psnr;
+    }
+    CHECK(val[0].bicubic_psnr[si] == Approx(sum / 3).epsilon(1e-12));
+  }
+}
+
+TEST_CASE(
+    "the norm clip's bound count uses the step's threshold, clip / lr with --clip-scale-by-lr") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_clip_scaled"), hr = make_data(dir);
+  // clip 1e-9 and lr 1e-12: the threshold is 1000, far above every gradient norm, which are far
+  // above 1e-9; so the clip never binds and no epoch records a bound fraction.
+  TrainOptions o = test::tiny_train(hr, dir + "/loose");
+  o.step.optim.clip_mode = ClipMode::Norm;
+  o.step.clip = 1e-9;
+  o.step.clip_scale_by_lr = true;
+  o.step.lr = 1e-12;
+  o.lr_schedule = LrSchedule::Constant;
+  REQUIRE(run_training(o).finished);
+  int epochs = 0;
+  for (const auto& r : read_jsonl(dir + "/loose/train.jsonl"))
+    if (r.at("record") == "epoch") {
+      ++epochs;
+      CHECK(!r.contains("clip_bound_fraction"));
+    }
+  CHECK(epochs == 3);
+  // Threshold 1e-12: it binds at every step.
+  o = test::tiny_train(hr, dir + "/tight");
+  o.step.optim.clip_mode = ClipMode::Norm;
+  o.step.clip = 1e-12;
+  o.step.clip_scale_by_lr = true;
+  o.step.lr = 1;
+  o.lr_schedule = LrSchedule::Constant;
+  REQUIRE(run_training(o).finished);
+  CHECK(last_epoch(dir + "/tight/train.jsonl").at("clip_bound_fraction").get<double>() == 1.0);
+}
+
+TEST_CASE(
+    "a run resumed mid-epoch and stopped again in that epoch counts the epochs done, not begun") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_epoch_count"), hr = make_data(dir);
+  const std::string out = dir + "/run", ckpt = out + "/checkpoint.safetensors";
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " +
+                          out + " --max-steps 7",
+                      &log) == 0);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt + " --max-steps 1 --json " +
+                          dir + "/r.json",
+                      &log) == 0);
+  CHECK(log.find("resuming at step 7 (epoch 2)") != std::string::npos);
+  CHECK(nlohmann::json::parse(test::file_bytes(dir + "/r.json")).at("epochs") == 1);
+  CHECK(load_checkpoint(ckpt, Device::cpu()).state.epoch == 1);
 }
