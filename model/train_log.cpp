@@ -41,8 +41,8 @@ bool clip_set_the_steps(int64_t clip_bound, int64_t logged_steps) {
   return logged_steps > 0 && clip_bound * 10 > logged_steps * 9;
 }
 
-void write_curve(const std::string& path, const std::map<int64_t, nlohmann::json>& epochs,
-                 const std::vector<int>& scales) {
+std::vector<SvgPanel> curve_panels(const std::map<int64_t, nlohmann::json>& epochs,
+                                   const std::vector<int>& scales) {
   SvgPanel loss{"training loss", "epoch", "loss (mean of logged steps)", {}, true};
   SvgSeries ls{"loss", {}, {}, ""};
   SvgPanel psnr{"validation PSNR (Y, first --val set)", "epoch", "PSNR (dB)", {}, false};
@@ -69,7 +69,12 @@ void write_curve(const std::string& path, const std::map<int64_t, nlohmann::json
     psnr.series = std::move(ps);
     panels.push_back(std::move(psnr));
   }
-  const std::string svg = svg_line_chart(panels);
+  return panels;
+}
+
+void write_curve(const std::string& path, const std::map<int64_t, nlohmann::json>& epochs,
+                 const std::vector<int>& scales) {
+  const std::string svg = svg_line_chart(curve_panels(epochs, scales));
   write_file_atomic(path, svg.data(), svg.size());
 }
 

@@ -377,6 +377,14 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
   REQUIRE(svg.find("<svg") != std::string::npos);
   REQUIRE(svg.find("</svg>") != std::string::npos);
   REQUIRE(count_of(svg, "<polyline") == 3);  // loss, val x2, val x3
+  // Each point at its record's epoch, in both panels.
+  const auto panels = curve_panels(trim_log(dir + "/run/train.jsonl", 15), {2, 3});
+  REQUIRE(panels.size() == 2);
+  const std::vector<double> epoch_x = {1, 2, 3};
+  CHECK(panels[0].series.at(0).x == epoch_x);
+  CHECK(panels[1].series.at(0).x == epoch_x);
+  CHECK(panels[1].series.at(1).x == epoch_x);
+  CHECK(panels[0].series.at(0).y.at(2) == last.at("loss").get<double>());
 }
 
 TEST_CASE("trim_log keeps the records up to the checkpoint's step and drops later ones and a torn line") {
