@@ -39,8 +39,8 @@ extern "C" void on_stop_signal(int sig) {
   remove_temporaries_on(sig);
 }
 
-// A signal the process was started with ignored (a background job's SIGINT, nohup) stays ignored,
-// as engine/atomic_file.h's handlers leave it.
+// A signal the process was started with ignored (SIGINT in a background job of a script) stays
+// ignored, as engine/atomic_file.h's handlers leave it.
 void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
