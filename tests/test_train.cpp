@@ -1867,3 +1867,25 @@ TEST_CASE(
   CHECK(nlohmann::json::parse(test::file_bytes(dir + "/r.json")).at("epochs") == 1);
   CHECK(load_checkpoint(ckpt, Device::cpu()).state.epoch == 1);
 }
+
+TEST_CASE("the seed orders the data: from the same weights two seeds give other first batches") {
+  Quiet quiet;
+  const std::string dir = test::temp_dir("train_seed_order"), hr = make_data(dir);
+  Vdsr start(VdsrConfig{3, 4, true});
+  start.init_he(1);
+  save_weights(dir + "/start.safetensors", start.config(), start.params());
+  std::vector<double> first_loss;
+  for (const uint64_t seed : {5, 6}) {
+    TrainOptions o = test::tiny_train(hr, dir + "/run" + std::to_string(seed));
+    o.init_from = dir + "/start.safetensors";
+    o.seed = seed;
+    o.epochs = 1;
+    o.max_steps = 1;
+    run_training(o);
+    first_loss.push_back(read_jsonl(dir + "/run" + std::to_string(seed) + "/train.jsonl")
+                             .at(0)
+                             .at("loss")
+                             .get<double>());
+  }
+  CHECK(first_loss[0] != first_loss[1]);
+}
