@@ -264,8 +264,8 @@ bool run_written(const std::string& out, const TrainState& state) {
   return false;  // the record was cut short: the run scores the epoch and writes it
 }
 
-// The patch set of the --train folders; a resumed run must see the checkpoint's patches (their
-// count, and their pixels in order where the checkpoint records them).
+// The patch set of the --train folders; a resumed run must see the checkpoint's patch count (and
+// its pixels: check_patches_digest, once TrainRun has the digest).
 TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string, std::string>& ckpt_config) {
   std::vector<std::string> files;
   for (const auto& d : o.train)
@@ -288,10 +288,18 @@ TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string,
                "the training set gives " << set.count() << " patches but the checkpoint's run had "
                                          << ckpt_config.at("patches")
                                          << ": the batches would differ (other --train folders or images?)");
+  return set;
+}
+
+// A resumed run's training patches against its checkpoint's digest of them (where it records one):
+// the same count from other pixels, or in another order, would give other batches.
+void check_patches_digest(const TrainOptions& o,
+                          const std::map<std::string, std::string>& ckpt_config,
+                          const std::string& digest, int64_t count) {
   if (const auto it = ckpt_config.find("patches_digest"); it != ckpt_config.end())
-    VDSR_USER_CHECK(it->second == patches_digest(set),
+    VDSR_USER_CHECK(it->second == digest,
                     "the training set gives the checkpoint's "
-                        << set.count() << " patches, but other pixels or in "
+                        << count << " patches, but other pixels or in "
                         << "another order (its run's --train: "
                         << printable(ckpt_config.count("train") ? ckpt_config.at("train") : "")
                         << "; now: " << printable(join_list(o.train))
@@ -299,7 +307,6 @@ TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string,
                         << "folders, with the same images, in the same order; to train on other "
                            "images, start a new run "
                         << "with --init-from " << printable(o.resume));
-  return set;
 }
 
 // Resolves --resume auto (the checkpoint in --out, if there is one) and a missing --out (the
@@ -480,9 +487,13 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   ema = o.step.optim.ema > 0;
   state.seed = o.seed;
   state.epoch = state.step / iters;
+  // One pass over the patches (gigabytes): the checkpoint's digest is checked against it, then
+  // replaced.
+  const std::string digest = patches_digest(set);
+  check_patches_digest(o, state.config, digest, set.count());
   state.config = train_config_record(o);
   state.config["patches"] = std::to_string(set.count());
-  state.config["patches_digest"] = patches_digest(set);
+  state.config["patches_digest"] = digest;
   state.config["images"] = std::to_string(set.stats().images);
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
