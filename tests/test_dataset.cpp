@@ -380,7 +380,7 @@ TEST_CASE("unreadable files and bad options throw errors that say why") {
 }
 
 // The full 291-image set at the default settings: count, wall time, peak RSS (VmHWM).
-// Run: build-data/tests/test_dataset "[.measure]"   (VDSR_THREADS sets the pool size)
+// Run: build/bin/test_dataset "[.measure]"   (VDSR_THREADS sets the pool size)
 TEST_CASE("measure the 291-image set", "[.measure]") {
   std::vector<std::string> files;
   for (const char* set : {"T91", "BSD200"}) {
