@@ -17,6 +17,7 @@
 #include "engine/cuda_context.h"
 #endif
 #include "engine/error.h"
+#include "engine/file_kind.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/codec.h"
@@ -89,17 +90,22 @@ std::vector<Encoding> encodings() {
           {"bmp", ImageFormat::BMP, SaveOptions{}}};
 }
 
-// The image files of the folder (not its sub-folders) by name, the first `limit` (0: all). A name
-// like an image's that is no file to read (a broken link, a FIFO, a device) is skipped with a
-// warning, as every file that cannot be timed is, and not counted toward the limit.
+// The image files of the folder (not its sub-folders, not hidden ones) by name, the first `limit`
+// (0: all). A name like an image's that is no file to read (a broken link, a FIFO, a device) is
+// skipped with a warning, as every file that cannot be timed is, and not counted toward the limit.
 std::vector<std::string> image_files(const std::string& folder, int limit) {
-  VDSR_USER_CHECK(fs::is_directory(folder), "--stages: '" << folder << "' is not a folder");
+  std::error_code ec;
+  VDSR_USER_CHECK(fs::is_directory(folder, ec), "--stages: '" << folder << "' is not a folder");
   std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(folder)) {
-    std::error_code ec;
-    if (has_image_extension(e.path().string()) && !e.is_directory(ec))
-      files.push_back(e.path().string());
+  fs::directory_iterator it(folder, ec);
+  VDSR_USER_CHECK(!ec, "--stages: cannot read the folder '" << folder << "': " << ec.message());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const std::string name = it->path().string();
+    std::error_code dir_ec;
+    if (has_image_extension(name) && !is_hidden_name(name) && !it->is_directory(dir_ec))
+      files.push_back(name);
   }
+  VDSR_USER_CHECK(!ec, "--stages: reading the folder '" << folder << "' failed: " << ec.message());
   std::sort(files.begin(), files.end());
   files.erase(std::remove_if(files.begin(), files.end(),
                              [](const std::string& f) {

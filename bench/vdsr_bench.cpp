@@ -135,8 +135,14 @@ int run(int argc, char** argv) {
   p.add({"-g", "--gpu", "N",
          "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
          [&](const std::string& v) { gpu = cli::parse_one_gpu(v, "give one GPU per run"); }});
+  // Flags that belong to one mode, refused in another rather than ignored: the GPU op rows' own,
+  // --stages' own, and the op rows' and --nodes' shape (--batch, --image).
+  std::vector<std::string> gpu_row_flags, stage_flags, shape_flags;
   p.add({"", "--impl", "WHICH", "GPU rows: ours, cudnn, cublas or all [all]",
-         [&](const std::string& v) { impl = v; }});
+         [&](const std::string& v) {
+           impl = v;
+           gpu_row_flags.push_back("--impl");
+         }});
   p.add({"", "--precision", "MODE",
          "rows of one compute mode: fp32, tf32 or bf16 (GPU only), or all [all on a GPU; the CPU "
          "computes in fp32 only]",
@@ -146,46 +152,70 @@ int run(int argc, char** argv) {
          "per image with --stages]",
          [&](const std::string& v) { reps = cli::parse_int(v, "--reps"); }});
   p.add({"", "--batch", "N", "patches of 41 x 41 in the training shape [64]",
-         [&](const std::string& v) { batch = cli::parse_int(v, "--batch"); }});
+         [&](const std::string& v) {
+           batch = cli::parse_int(v, "--batch");
+           shape_flags.push_back("--batch");
+         }});
   p.add({"", "--train-batches", "LIST",
-         "GPU: training-iteration rows at each of these batches, e.g. 64,128,256 (batch scaling) [--batch]",
-         [&](const std::string& v) { g.train_batches = parse_batches(v, "--train-batches"); }});
+         "GPU: training-iteration rows at each of these batches, e.g. 64,128,256 (batch scaling) "
+         "[--batch]",
+         [&](const std::string& v) {
+           g.train_batches = parse_batches(v, "--train-batches");
+           gpu_row_flags.push_back("--train-batches");
+         }});
   p.add({"", "--conv-batches", "LIST",
-         "GPU: the per-op conv rows at each of these batches of 41 x 41 patches, e.g. 1,64 (a launch's "
+         "GPU: the per-op conv rows at each of these batches of 41 x 41 patches, e.g. 1,64 (a "
+         "launch's "
          "fixed cost against its work) [--batch]",
-         [&](const std::string& v) { g.conv_batches = parse_batches(v, "--conv-batches"); }});
+         [&](const std::string& v) {
+           g.conv_batches = parse_batches(v, "--conv-batches");
+           gpu_row_flags.push_back("--conv-batches");
+         }});
   p.add({"", "--runs", "N",
          "GPU: time every row N times; the median of the runs is reported with their spread, and "
          "cuDNN's best is the median over the runs of each run's fastest algorithm [1]",
-         [&](const std::string& v) { g.runs = cli::parse_int(v, "--runs"); }});
+         [&](const std::string& v) {
+           g.runs = cli::parse_int(v, "--runs");
+           gpu_row_flags.push_back("--runs");
+         }});
   std::string pdl;
   p.add({"", "--pdl", "on|off",
          "GPU: launch the kernels that support it with programmatic dependent launch (compute 9.0 "
          "and later; docs/kernels.md) [off, or on when VDSR_PDL=1]",
          [&](const std::string& v) { pdl = v; }});
   p.add({"", "--probes", "",
-         "GPU: also time the bf16 default's wgmma kernels with parts switched off (the GEMM alone, no "
-         "GEMM, no tile copies, no stores, the fixed part) at each conv shape, inputs rotated and in L2: "
+         "GPU: also time the bf16 default's wgmma kernels with parts switched off (the GEMM alone, "
+         "no "
+         "GEMM, no tile copies, no stores, the fixed part) at each conv shape, inputs rotated and "
+         "in L2: "
          "where a conv's time goes (docs/kernels.md, Probes)",
-         [&](const std::string&) { g.probes = true; }});
+         [&](const std::string&) {
+           g.probes = true;
+           gpu_row_flags.push_back("--probes");
+         }});
   p.add({"", "--nodes", "",
          "instead of the op rows: the time of every op inside one training iteration (--batch; on a "
          "GPU replayed from its CUDA graph with an event node after each op) and one frame (1920 x "
          "1080 on a GPU, --image square on the CPU), medians of --reps calls [20]",
          [&](const std::string&) { nodes = true; }});
-  p.add({"", "--image", "N", "CPU: side of the square image for whole-network inference and --nodes' frame [256] "
-                             "(the GPU rows use 1920 x 1080)",
-         [&](const std::string& v) { image = cli::parse_int(v, "--image"); }});
+  p.add({"", "--image", "N",
+         "CPU: side of the square image for whole-network inference and --nodes' frame [256] "
+         "(the GPU rows use 1920 x 1080)",
+         [&](const std::string& v) {
+           image = cli::parse_int(v, "--image");
+           shape_flags.push_back("--image");
+         }});
   p.add({"", "--time-limit", "SECONDS",
-         "GPU rows: start no row or group of rows after SECONDS (what is left is listed as skipped and "
-         "--json is still written); --json is also rewritten after every group, so a run killed midway "
+         "GPU rows: start no row or group of rows after SECONDS (what is left is listed as skipped "
+         "and "
+         "--json is still written); --json is also rewritten after every group, so a run killed "
+         "midway "
          "leaves its rows [0: no limit]",
          [&](const std::string& v) {
            g.time_limit_s = cli::parse_double(v, "--time-limit");
            VDSR_USER_CHECK(g.time_limit_s >= 0, "--time-limit must be 0 (no limit) or more seconds, got " << v);
+           gpu_row_flags.push_back("--time-limit");
          }});
-  // Flags that belong to one mode, refused in another rather than ignored.
-  std::vector<std::string> gpu_row_flags, stage_flags;
   p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]", [&](const std::string& v) {
            g.gemm = cli::parse_int(v, "--gemm");
            gpu_row_flags.push_back("--gemm");
@@ -248,10 +278,18 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(stage_flags.empty() || !stages.folder.empty(),
                   join_list(stage_flags) << ": for --stages FOLDER, which was not given");
   VDSR_USER_CHECK(gpu_row_flags.empty() || (!nodes && stages.folder.empty()),
-                  join_list(gpu_row_flags) << ": for the GPU op rows; --nodes and --stages run without them");
-  VDSR_USER_CHECK(g.time_limit_s == 0 || (!nodes && stages.folder.empty()),
-                  "--time-limit bounds the GPU op rows; --nodes and --stages run without it");
+                  join_list(gpu_row_flags)
+                      << ": for the GPU op rows; " << (nodes ? "--nodes" : "--stages")
+                      << " runs without them");
+  VDSR_USER_CHECK(
+      shape_flags.empty() || stages.folder.empty(),
+      join_list(shape_flags)
+          << ": the op rows' and --nodes' shape; --stages times the images of its folder");
   const Device dev = select_device(gpu);
+  VDSR_USER_CHECK(!dev.is_cuda() || std::find(shape_flags.begin(), shape_flags.end(), "--image") ==
+                                        shape_flags.end(),
+                  "--image sets the CPU's square image; on a GPU the inference rows and --nodes' "
+                  "frame are 1920 x 1080");
   VDSR_USER_CHECK(pdl.empty() || dev.is_cuda(),
                   "--pdl sets how kernels are launched on a GPU; the CPU backend launches none");
   if (!pdl.empty()) set_programmatic_launch(pdl == "on");
@@ -293,13 +331,16 @@ int run(int argc, char** argv) {
     g.precision = precision.empty() ? "all" : precision;
     return run_gpu(g, impl, json);
   }
-  VDSR_USER_CHECK(g.train_batches.empty() && g.conv_batches.empty() && g.runs == 1 && !g.probes && g.time_limit_s == 0 &&
-                      gpu_row_flags.empty(),
-                  "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs are for the "
-                  "GPU rows; the CPU rows time --batch once");
   VDSR_USER_CHECK(impl == "all" || impl == "ours",
                   "--impl " << impl << " picks among the GPU rows; the CPU rows are ours alone (the PyTorch peer on "
                                "the CPU: bench/pytorch_cpu_peer.py)");
+  gpu_row_flags.erase(std::remove(gpu_row_flags.begin(), gpu_row_flags.end(), "--impl"),
+                      gpu_row_flags.end());
+  VDSR_USER_CHECK(gpu_row_flags.empty(),
+                  join_list(gpu_row_flags)
+                      << ": for the GPU rows ("
+                      << (gpu == -1 ? "-g -1 chose the CPU" : "no usable GPU here")
+                      << "); the CPU rows time --batch once");
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();
@@ -324,6 +365,11 @@ int run(int argc, char** argv) {
           ? "Winograd F(2x2, 3x3) on the 64 -> 64 layers, direct elsewhere"
           : "the direct method everywhere");
   const auto tile_name = [](int tile) { return tile == 0 ? std::string("direct") : "winograd-f" + std::to_string(tile); };
+  // What a GPU run has and this one does not, said rather than left to be missed.
+  const char* not_run =
+      "cuDNN and cuBLAS baselines, tf32 and bf16, the 1920 x 1080 rows: GPU rows (-g N, a CUDA "
+      "build)";
+  std::printf("not run on the CPU: %s\n", not_run);
   std::printf("%-34s %12s %10s %7s\n", "row (CPU, fp32)", "median ms", "GFLOP/s", "% peak");
   std::printf("%-34s %12s %10.2f %7s\n",
               ("multiply-add peak, " + std::string(isa_name(isa)) + ", " + std::to_string(threads) + " thr").c_str(),
@@ -393,6 +439,10 @@ int run(int argc, char** argv) {
                           {"isa", isa_name(isa)},
                           {"fma_peak_gflops", peak},
                           {"cpu_conv_method", method_name},
+                          {"batch", batch},
+                          {"image", image},
+                          {"reps", reps},
+                          {"not_run", not_run},
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},

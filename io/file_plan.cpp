@@ -9,7 +9,9 @@
 #include <set>
 #include <system_error>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/file_kind.h"
 #include "engine/log.h"
 #include "engine/values.h"
 #include "image/image_io.h"
@@ -135,43 +137,27 @@ std::string set_name(const std::string& dir, const std::string& flag) {
   return name;
 }
 
-namespace {
-
-// What a name that is neither a file nor a folder leads to (through any link): a FIFO would block
-// the reader, a device read without end.
-std::string special_kind(const fs::file_status& s) {
-  switch (s.type()) {
-    case fs::file_type::fifo:
-      return "a FIFO (named pipe), not a file";
-    case fs::file_type::block:
-    case fs::file_type::character:
-      return "a device, not a file";
-    case fs::file_type::socket:
-      return "a socket, not a file";
-    default:
-      return "not a regular file";
-  }
-}
-
-}  // namespace
-
-std::string not_a_file(const std::string& path) {
-  std::error_code ec;
-  const fs::file_status s = fs::status(path, ec);
-  if (fs::is_regular_file(s) || fs::is_directory(s)) return "";
-  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(s)) return "a broken link";
-  return special_kind(s);
+bool is_hidden_name(const std::string& path) {
+  const std::string name = fs::path(path).filename().string();
+  return !name.empty() && name[0] == '.';
 }
 
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped) {
-  std::error_code missing;
-  VDSR_USER_CHECK(fs::exists(dir, missing), what << " '" << dir << "' does not exist");
-  VDSR_USER_CHECK(fs::is_directory(dir), what << " '" << dir << "' is not a folder");
+  std::error_code ec;
+  VDSR_USER_CHECK(fs::exists(dir, ec), what << " '" << dir << "' does not exist");
+  VDSR_USER_CHECK(fs::is_directory(dir, ec), what << " '" << dir << "' is not a folder");
   std::vector<std::string> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    if (!e.is_regular_file()) {
-      std::error_code ec;
+  fs::directory_iterator it(dir, ec);
+  VDSR_USER_CHECK(!ec, "cannot read " << what << " '" << dir << "': " << ec.message());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    const fs::directory_entry& e = *it;
+    if (is_hidden_name(e.path().string())) {
+      if (skipped != nullptr)
+        skipped->push_back(e.path().string() + (e.is_directory(ec) ? "/" : ""));
+      continue;
+    }
+    if (!e.is_regular_file(ec)) {
       const bool broken = e.is_symlink(ec) && !fs::exists(e.path(), ec);
       VDSR_USER_CHECK(!broken || !has_image_extension(e.path().string()),
                       what << " '" << dir << "': " << e.path().string() << " is a broken symbolic link (its target '"
@@ -180,7 +166,7 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
       // whole.
       VDSR_USER_CHECK(broken || e.is_directory(ec) || !has_image_extension(e.path().string()),
                       what << " '" << dir << "': " << e.path().string() << " is "
-                           << special_kind(fs::status(e.path(), ec)));
+                           << special_file_kind(fs::status(e.path(), ec)));
       if (skipped != nullptr && e.is_directory(ec)) skipped->push_back(e.path().string() + "/");
       continue;
     }
@@ -189,6 +175,8 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
     else if (skipped != nullptr)
       skipped->push_back(e.path().string());
   }
+  // A folder that fails halfway would be used as if whole.
+  VDSR_USER_CHECK(!ec, "reading " << what << " '" << dir << "' failed: " << ec.message());
   std::sort(files.begin(), files.end());
   return files;
 }
@@ -199,9 +187,14 @@ std::vector<std::string> list_image_files_verbose(const std::string& dir, const 
   std::vector<std::string> own;
   std::vector<std::string>& names = skipped != nullptr ? *skipped : own;
   std::vector<std::string> files = list_image_files(dir, what, &names);
-  for (const auto& f : names)
+  for (const auto& f : names) {
+    const bool folder = f.back() == '/';
     log_verbose("skipping " + printable(f) +
-                (f.back() == '/' ? " (a folder: " + folder_reason + ")" : " (not an image)"));
+                (is_hidden_name(folder ? f.substr(0, f.size() - 1) : f)
+                     ? " (hidden: its name starts with '.')"
+                 : folder ? " (a folder: " + folder_reason + ")"
+                          : " (not an image)"));
+  }
   return files;
 }
 
@@ -225,6 +218,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     if (output != kStdStream) {
       const fs::path out(output);
       make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
+      write_target(output);  // a FIFO or a device is refused now, not after the work
       if (skip_existing && fs::is_regular_file(out, ec)) {
         plan.existing.push_back({input, output});
         return plan;
@@ -242,6 +236,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
       out /= in.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(in) : ext);
     }
     make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
+    write_target(out.string());  // a FIFO or a device is refused now, not after the work
     VDSR_USER_CHECK(fs::weakly_canonical(out) != fs::weakly_canonical(in),
                "output '" << out.string() << "' would overwrite the input");
     if (skip_existing && fs::is_regular_file(out, ec))
@@ -280,6 +275,10 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     }
     for (; it != fs::directory_iterator(); it.increment(ec)) {
       const fs::path p = it->path();
+      if (is_hidden_name(p.string())) {
+        plan.skipped.push_back({p.string(), "hidden: its name starts with '.'"});
+        continue;
+      }
       const fs::file_status link = fs::symlink_status(p, ec);
       const fs::file_status target = fs::status(p, ec);
       if (fs::is_directory(target)) {
@@ -294,7 +293,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
       else if (image && fs::is_regular_file(target))
         files.push_back(p);
       else if (image)  // a FIFO, a device, a socket: reported, never opened
-        plan.problems.push_back({p.string(), special_kind(target)});
+        plan.problems.push_back({p.string(), special_file_kind(target)});
       else
         plan.skipped.push_back({p.string(), "not an image by its extension"});
     }

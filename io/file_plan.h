@@ -38,10 +38,16 @@ struct FilePlan {
 // cannot be made or written into.
 void make_writable_folder(const std::string& dir, const std::string& what);
 
-// The image files directly in folder `dir` (by extension), sorted; other regular files, and folders
-// with a '/' after their name, go to *skipped when given. Throws when `dir` is not a folder, and
-// for a broken link named like an image (a set with an image missing would be scored or trained as
-// if whole); `what` names the folder in the message ("evaluation set", "training folder").
+// A name starting with '.' is hidden, as the shell's `*` and `ls` treat it: macOS's "._photo.jpg"
+// resource stubs, editors' and viewers' caches. A folder's listing (list_image_files, plan_files,
+// vdsr_bench --stages) leaves them out; a hidden file named on its own (-i .photo.png) is read.
+bool is_hidden_name(const std::string& path);
+
+// The image files directly in folder `dir` (by extension, hidden ones left out), sorted; other
+// regular files, and folders with a '/' after their name, go to *skipped when given. Throws when
+// `dir` is not a folder, and for a broken link named like an image (a set with an image missing
+// would be scored or trained as if whole); `what` names the folder in the message ("evaluation
+// set", "training folder").
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
                                           std::vector<std::string>* skipped = nullptr);
 
@@ -56,10 +62,6 @@ std::vector<std::string> list_image_files_verbose(const std::string& dir, const 
 // resolves links, so a set reached through a link would take its target's name). The root has no
 // name: an error naming `flag` ("--data").
 std::string set_name(const std::string& dir, const std::string& flag);
-
-// Why `path` (followed through links) is no file to read, in words: "a broken link", "a FIFO
-// (named pipe), not a file", "a device, not a file", ...; "" for a regular file or a folder.
-std::string not_a_file(const std::string& path);
 
 // -f same: each output in its input's format (a .tga input, which nothing writes, as png).
 constexpr const char* kSameFormat = "same";

@@ -18,6 +18,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "engine/file_kind.h"
 #include "engine/log.h"
 
 namespace vdsr {
@@ -399,7 +400,9 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
 SafeTensors read_safetensors(const std::string& path) {
   struct stat sb {};
   VDSR_USER_CHECK(::stat(path.c_str(), &sb) == 0, path << ": cannot open: " << std::strerror(errno));
-  VDSR_USER_CHECK(S_ISREG(sb.st_mode), path << ": not a regular file");
+  VDSR_USER_CHECK(S_ISREG(sb.st_mode), path << ": is "
+                                            << (S_ISDIR(sb.st_mode) ? "a folder" : not_a_file(path))
+                                            << "; give a model file");
   std::ifstream in(path, std::ios::binary);
   VDSR_USER_CHECK(in, path << ": cannot open: " << std::strerror(errno));
   std::vector<uint8_t> bytes(static_cast<size_t>(sb.st_size));

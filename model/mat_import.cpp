@@ -1,9 +1,10 @@
 #include "model/mat_import.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstring>
-#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <vector>
@@ -32,6 +33,10 @@ int scale_from_file_name(const std::string& path) {
 }
 
 bool is_matlab_file(const std::string& path) {
+  // Only a regular file is opened: a FIFO would block here, before any message could say what it
+  // is.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
   std::ifstream in(path, std::ios::binary);
   char head[7] = {};
   return in.read(head, sizeof head) && std::memcmp(head, "MATLAB ", 7) == 0;

@@ -3,6 +3,7 @@
 // --height), vdsr_eval's JSON against the library's own protocol, and vdsr_train end to end with
 // an exact resume.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1336,34 +1337,36 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --train-batches 64,0", "--train-batches takes batches of at least 1"},
       {"vdsr_bench -g -1 --train-batches 64,x", "--train-batches"},
       {"vdsr_bench -g -1 --runs 0", "--runs must be at least 1"},
-      {"vdsr_bench -g -1 --runs 3",
-       "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs "
-       "are for the GPU rows"},
+      {"vdsr_bench -g -1 --runs 3", "--runs: for the GPU rows (-g -1 chose the CPU)"},
       {"vdsr_bench -g -1 --conv-batches 1,64",
-       "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs "
-       "are for the GPU rows"},
-      {"vdsr_bench -g -1 --probes",
-       "--train-batches, --conv-batches, --runs, --probes, --time-limit, --gemm and --no-hd-convs "
-       "are for the GPU rows"},
+       "--conv-batches: for the GPU rows (-g -1 chose the CPU)"},
+      {"vdsr_bench -g -1 --probes", "--probes: for the GPU rows (-g -1 chose the CPU)"},
       {"vdsr_bench -g -1 --conv-batches 1,-4",
        "--conv-batches takes batches of at least 1 patch, got -4"},
       {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
       {"vdsr_convert - " + dir + "/x.safetensors",
        "'-' (a standard stream) is not one: give the file's path"},
-      {"vdsr_bench -g -1 --time-limit 30",
-       "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --time-limit 30", "--time-limit: for the GPU rows (-g -1 chose the CPU)"},
       {"vdsr_bench -g -1 --time-limit 2.5",
-       "--time-limit, --gemm and --no-hd-convs are for the GPU rows"},  // seconds need not be whole
+       "--time-limit: for the GPU rows (-g -1 chose the CPU)"},  // seconds need not be whole
       {"vdsr_bench -g -1 --time-limit 0 --impl cudnn",
        "--impl cudnn picks among the GPU rows"},  // 0: no limit
       {"vdsr_bench -g -1 --stages " + dir + " --time-limit 30",
-       "--time-limit bounds the GPU op rows"},
+       "--time-limit: for the GPU op rows; --stages runs without them"},
+      // Every mode's flags, refused in another mode rather than ignored.
+      {"vdsr_bench -g -1 --stages " + dir + " --impl cudnn --probes",
+       "--impl,--probes: for the GPU op rows; --stages runs without them"},
+      {"vdsr_bench -g -1 --stages " + dir + " --image 99 --batch 7",
+       "--image,--batch: the op rows' and --nodes' shape; --stages times the images of its folder"},
+      {"vdsr_bench -g -1 --nodes --runs 2 --conv-batches 3",
+       "--runs,--conv-batches: for the GPU op rows; --nodes runs without them"},
       {"vdsr_bench -g -1 --stages " + dir + " --network-pixels 99999999999999999999",
        "99999999999999999999 is out of range"},
       {"vdsr_bench -g -1 --time-limit -1",
        "--time-limit must be 0 (no limit) or more seconds, got -1"},
-      {"vdsr_bench -g -1 --nodes --time-limit 30", "--time-limit bounds the GPU op rows"},
+      {"vdsr_bench -g -1 --nodes --time-limit 30",
+       "--time-limit: for the GPU op rows; --nodes runs without them"},
       {"vdsr_bench -g -1 --nodes --stages " + dir,
        "--nodes and --stages are two runs: give one of them"},
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
@@ -1419,7 +1422,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 -s 3", "--scale: for --stages FOLDER, which was not given"},
       {"vdsr_bench -g -1 --images 2 --net-rate 5",
        "--images,--net-rate: for --stages FOLDER, which was not given"},
-      {"vdsr_bench -g -1 --gemm 64", "--gemm and --no-hd-convs are for the GPU rows"},
+      {"vdsr_bench -g -1 --gemm 64", "--gemm: for the GPU rows (-g -1 chose the CPU)"},
       {"vdsr_bench -g -1 --nodes --no-hd-convs", "--no-hd-convs: for the GPU op rows"},
       {"vdsr_bench -g -1 --stages " + samples + " --net-rate inf",
        "--net-rate: inf is not a finite number"},
@@ -1825,6 +1828,142 @@ TEST_CASE("vdsr_sr --json replaces an earlier JSON report, object or array, whit
     std::ifstream in(dir + "/r.json");
     CHECK(nlohmann::json::parse(in).contains("totals"));
   }
+}
+
+TEST_CASE(
+    "json reports and models: a FIFO or a link to one and the output folder are refused before any "
+    "work") {
+  const std::string dir = test::temp_dir("cli_json_special");
+  fs::create_directories(dir + "/in");
+  save_image(dir + "/in/a.png", test_image(24, 24, 3, 1), ImageFormat::PNG);
+  const std::string a = dir + "/in/a.png", set = dir + "/in";
+  REQUIRE(::mkfifo((dir + "/f.json").c_str(), 0644) == 0);
+  REQUIRE(::mkfifo((dir + "/m.safetensors").c_str(), 0644) == 0);
+  REQUIRE(::mkfifo((dir + "/o.png").c_str(), 0644) == 0);
+  fs::create_symlink("f.json", dir + "/l.json");
+  // A FIFO would have been replaced by a file when the run ended (as root, --json /dev/null the
+  // device itself); a FIFO given as -m blocked the reader forever. `timeout` turns a hang into 124.
+  for (const auto& [command, words] : std::vector<std::pair<std::string, std::string>>{
+           {"vdsr_eval --bicubic --scales 2 --data " + set + " --json " + dir + "/f.json",
+            "--json " + dir + "/f.json: is a FIFO (named pipe), not a file; give a file name"},
+           {"vdsr_eval --bicubic --scales 2 --data " + set + " --json " + dir + "/l.json",
+            "--json " + dir + "/l.json: is a FIFO (named pipe), not a file"},
+           {"vdsr_bench -g -1 --nodes --batch 1 --image 8 --json " + dir + "/f.json",
+            "is a FIFO (named pipe)"},
+           {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/x.png --json " + dir + "/f.json",
+            "is a FIFO (named pipe)"},
+           {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png",
+            "cannot write '" + dir +
+                "/o.png': it is a FIFO (named pipe), not a file, and writing would replace it"},
+           {"vdsr_eval -g -1 --scales 2 -m " + dir + "/m.safetensors --data " + set,
+            dir + "/m.safetensors: is a FIFO (named pipe), not a file; give a model file"},
+           {"vdsr_eval --bicubic --scales 2 --data " + set + " --save " + dir + "/same --json " +
+                dir + "/same",
+            "--json " + dir +
+                "/same: is the folder the run writes its outputs into; give the report a file "
+                "name, "
+                "such as " +
+                dir + "/same/report.json"},
+           {"vdsr_sr --bicubic -i " + set + " -o " + dir + "/outC --json " + dir + "/outC",
+            "is the folder the run writes its outputs into"}}) {
+    INFO(command);
+    std::string log;
+    CHECK(run_command("timeout 60 " + bin(command.substr(0, command.find(' '))) +
+                          command.substr(command.find(' ')),
+                      &log) == 1);
+    INFO(log);
+    CHECK(log.find(words) != std::string::npos);
+    CHECK(log.find("PSNR") == std::string::npos);
+  }
+  CHECK(fs::is_fifo(dir + "/f.json"));
+  CHECK(fs::is_fifo(dir + "/o.png"));
+  CHECK(fs::is_symlink(dir + "/l.json"));
+  CHECK(!fs::exists(dir + "/x.png"));
+  CHECK(!fs::exists(dir + "/same"));
+  // A report may go into the folder the run itself makes: --save's, -o's.
+  std::string log;
+  CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + set + " --save " + dir +
+                        "/outA --json " + dir + "/outA/r.json",
+                    &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/outA/r.json"));
+  CHECK(fs::is_regular_file(dir + "/outA/in/x2/a.png"));
+  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + set + " -o " + dir + "/outB/ --json " +
+                        dir + "/outB/r.json",
+                    &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/outB/r.json"));
+  CHECK(fs::is_regular_file(dir + "/outB/a.png"));
+  // A report reached through a link is written through it: the link stays.
+  write_text(dir + "/real.json", "{}");
+  fs::create_symlink("real.json", dir + "/to_real.json");
+  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/y.png --json " + dir +
+                        "/to_real.json",
+                    &log) == 0);
+  CHECK(fs::is_symlink(dir + "/to_real.json"));
+  std::ifstream in(dir + "/real.json");
+  CHECK(nlohmann::json::parse(in).contains("totals"));
+}
+
+TEST_CASE(
+    "a folder's hidden files are left out: vdsr_sr skips them and vdsr_eval scores without them") {
+  const std::string dir = test::temp_dir("cli_hidden");
+  fs::create_directories(dir + "/in/.cache");
+  save_image(dir + "/in/a.png", test_image(24, 24, 3, 1), ImageFormat::PNG);
+  save_image(dir + "/in/.hidden.png", test_image(24, 24, 3, 2), ImageFormat::PNG);
+  save_image(dir + "/in/.cache/b.png", test_image(24, 24, 3, 3), ImageFormat::PNG);
+  write_text(dir + "/in/._a.png",
+             std::string("\0\5\26\7\0\2\0\0Mac OS X", 16));  // macOS's resource stub
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " -v -r --bicubic -i " + dir + "/in -o " + dir + "/out",
+                      &log) == 0);
+  INFO(log);
+  CHECK(fs::is_regular_file(dir + "/out/a.png"));
+  CHECK(!fs::exists(dir + "/out/.hidden.png"));
+  CHECK(!fs::exists(dir + "/out/._a.png"));
+  CHECK(!fs::exists(dir + "/out/.cache"));
+  CHECK(log.find("skipping " + dir + "/in/._a.png (hidden: its name starts with '.')") !=
+        std::string::npos);
+  REQUIRE(run_command(bin("vdsr_eval") + " -v --bicubic --scales 2 --data " + dir + "/in --json " +
+                          dir + "/e.json",
+                      &log) == 0);
+  CHECK(log.find("skipping " + dir + "/in/.hidden.png (hidden: its name starts with '.')") !=
+        std::string::npos);
+  CHECK(log.find("skipping " + dir + "/in/.cache/ (hidden: its name starts with '.')") !=
+        std::string::npos);
+  std::ifstream in(dir + "/e.json");
+  const nlohmann::json e = nlohmann::json::parse(in);
+  CHECK(e["results"][0]["images"] == 1);
+  // Named on its own, a hidden file is read.
+  CHECK(
+      run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/in/.hidden.png -o " + dir + "/h.png",
+                  &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/h.png"));
+}
+
+TEST_CASE(
+    "vdsr_eval says which standard sets VDSR_DATA_DIR lacks, and which --table3 model no scale "
+    "uses") {
+  const std::string dir = test::temp_dir("cli_data_dir");
+  fs::create_directories(dir + "/data/Set5");
+  save_image(dir + "/data/Set5/a.png", test_image(48, 48, 3, 1), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(
+      run_command("VDSR_DATA_DIR=" + dir + "/data " + bin("vdsr_eval") + " --bicubic --scales 2",
+                  &log) == 0);
+  CHECK(log.find("VDSR_DATA_DIR=" + dir +
+                 "/data has no folder Set14, B100, Urban100: evaluating the others") !=
+        std::string::npos);
+  CHECK(log.find("Set5 ") != std::string::npos);
+  CHECK(run_command("VDSR_DATA_DIR=" + dir + "/nothere " + bin("vdsr_eval") + " --bicubic", &log) ==
+        1);
+  CHECK(log.find("VDSR_DATA_DIR=" + dir + "/nothere: no such folder") != std::string::npos);
+  const VdsrConfig srcnn = srcnn_config(9, 5, 5, 4, 2, true);
+  const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
+  save_weights(dir + "/srcnn_x3.safetensors", srcnn, sp.data(), {{"scale", "3"}});
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 --scales 2 --data " + dir +
+                          "/data/Set5 --models srcnn-x3=" + dir + "/srcnn_x3.safetensors",
+                      &log) == 0);
+  CHECK(log.find("--models srcnn-x3: x3 is not among --scales, so that model is not used") !=
+        std::string::npos);
 }
 
 TEST_CASE("a file-size limit fails vdsr_convert's write in words, with no temporary left (run_main ignores SIGXFSZ)") {

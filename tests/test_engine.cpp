@@ -1,5 +1,7 @@
 // The engine core: thread pool, arena, buffers and tensors, the CPU kernels' aligned scratch,
 // atomic files, error messages, durations, device selection.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -441,10 +443,11 @@ TEST_CASE("AtomicFile: failures leave no file and no temporary") {
   CHECK_FALSE(fs::exists(dir + "/abandoned.bin"));
   CHECK(tmp_leftovers(dir).empty());
 
-  // The rename fails (the target is a non-empty folder): commit throws, the folder is untouched.
-  fs::create_directories(dir + "/taken/inner");
+  // The rename fails (the target became a non-empty folder after the file was opened; one there
+  // before is refused at once, write_target): commit throws, the folder is untouched.
   {
     AtomicFile f(dir + "/taken");
+    fs::create_directories(dir + "/taken/inner");
     f.write("data", 4);
     CHECK_THROWS_WITH(f.commit(), Catch::Contains("taken"));
   }
@@ -473,6 +476,46 @@ TEST_CASE("AtomicFile: commit replaces an existing file") {
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   CHECK(names == std::vector<std::string>{"model.safetensors"});
+  fs::remove_all(dir);
+}
+
+TEST_CASE(
+    "AtomicFile: a link is written through and stays a link while a FIFO or a device or a folder "
+    "is refused") {
+  const std::string dir = test::temp_dir("atomic_links");
+  write_file_atomic(dir + "/real.json", "old", 3);
+  fs::create_symlink("real.json", dir + "/link.json");  // relative, as `ln -s` makes them
+  fs::create_symlink(dir + "/link.json", dir + "/chain.json");
+  write_file_atomic(dir + "/chain.json", "new", 3);
+  CHECK(fs::is_symlink(dir + "/link.json"));
+  CHECK(fs::is_symlink(dir + "/chain.json"));
+  CHECK(test::file_bytes(dir + "/real.json") == "new");
+  // A link to a file not there yet makes that file.
+  fs::create_symlink("made.json", dir + "/dangling.json");
+  write_file_atomic(dir + "/dangling.json", "made", 4);
+  CHECK(fs::is_symlink(dir + "/dangling.json"));
+  CHECK(test::file_bytes(dir + "/made.json") == "made");
+  // Renaming over these would replace them (as root, /dev/null itself): refused in words, before
+  // any temporary is made, and they stay what they were.
+  REQUIRE(::mkfifo((dir + "/fifo.json").c_str(), 0644) == 0);
+  fs::create_symlink("fifo.json", dir + "/to_fifo.json");
+  fs::create_directories(dir + "/folder.json");
+  fs::create_symlink("loop_b", dir + "/loop_a");
+  fs::create_symlink("loop_a", dir + "/loop_b");
+  for (const auto& [name, words] : std::vector<std::pair<std::string, std::string>>{
+           {"fifo.json", "it is a FIFO (named pipe), not a file, and writing would replace it"},
+           {"to_fifo.json", "it is a FIFO (named pipe), not a file"},
+           {"folder.json", "it is a folder; give a file name"},
+           {"loop_a", "too many levels of symbolic links"}}) {
+    INFO(name);
+    CHECK_THROWS_AS(write_file_atomic(dir + "/" + name, "x", 1), UserError);
+    CHECK_THROWS_WITH(write_file_atomic(dir + "/" + name, "x", 1),
+                      Catch::Contains("cannot write '" + dir + "/" + name + "': " + words));
+  }
+  CHECK(fs::is_fifo(dir + "/fifo.json"));
+  CHECK(fs::is_directory(dir + "/folder.json"));
+  CHECK_THROWS_WITH(write_target("/dev/null"), Catch::Contains("it is a device, not a file"));
+  CHECK(tmp_leftovers(dir).empty());
   fs::remove_all(dir);
 }
 

@@ -512,12 +512,13 @@ TEST_CASE("failed writes leave nothing behind") {
   const Image img16 = random_image(8, 8, 3, 16, 2);
   check_rejects([&] { vdsr::save_image(dir + "/none/x.png", img16, ImageFormat::PNG); }, dir + "/none/x.png",
                 "No such file");
-  // The target name is a folder: the rename fails, the temporary is removed.
+  // The target name is a folder: refused in words before a temporary is made
+  // (engine/atomic_file.h).
   fs::create_directories(dir + "/taken.png/inside");
-  check_rejects([&] { vdsr::save_image(dir + "/taken.png", img, ImageFormat::PNG); }, dir + "/taken.png",
-                "renaming");
-  check_rejects([&] { vdsr::save_image(dir + "/taken.png", img16, ImageFormat::PNG); }, dir + "/taken.png",
-                "renaming");
+  check_rejects([&] { vdsr::save_image(dir + "/taken.png", img, ImageFormat::PNG); },
+                dir + "/taken.png", "it is a folder");
+  check_rejects([&] { vdsr::save_image(dir + "/taken.png", img16, ImageFormat::PNG); },
+                dir + "/taken.png", "it is a folder");
   // Invalid images are refused before a file is created.
   Image bad = img;
   bad.pixels[5] = 256;

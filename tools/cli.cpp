@@ -18,6 +18,7 @@
 #include "engine/cpu_features.h"
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/file_kind.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/codec.h"
@@ -205,6 +206,9 @@ std::string output_file(const std::string& path, const char* flag, const std::st
   VDSR_USER_CHECK(!path.empty(), flag << " needs a file name");
   std::error_code ec;
   VDSR_USER_CHECK(!fs::is_directory(path, ec), flag << " " << path << ": is a folder; give a file name");
+  // Said before any work: the write would otherwise fail only at the end (write_target).
+  const std::string odd = fs::exists(path, ec) ? not_a_file(path) : "";
+  VDSR_USER_CHECK(odd.empty(), flag << " " << path << ": is " << odd << "; give a file name");
   const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
   if (!made_folder.empty() && !fs::exists(parent, ec) &&
       (parent / "").lexically_normal() == (fs::path(made_folder) / "").lexically_normal())
@@ -219,6 +223,12 @@ std::string output_file(const std::string& path, const char* flag, const std::st
 std::string json_file(const std::string& path, const std::string& made_folder) {
   namespace fs = std::filesystem;
   output_file(path, "--json", made_folder);
+  // Not there yet, so output_file cannot see that it will be a folder.
+  VDSR_USER_CHECK(
+      made_folder.empty() ||
+          fs::weakly_canonical(fs::path(path)) != fs::weakly_canonical(fs::path(made_folder)),
+      "--json " << path << ": is the folder the run writes its outputs into; give the report a "
+                << "file name, such as " << (fs::path(made_folder) / "report.json").string());
   // The report replaces its file whole: a slip that names an image, a model, a checkpoint, a log or
   // a drawing (the input, or what the run itself writes: train.jsonl, curve.svg) would lose it.
   const std::string ext = codec::extension_of(path);

@@ -61,8 +61,9 @@ int parse_one_gpu(const std::string& value, const char* several);
 // inside it skips the folder's checks.
 std::string output_file(const std::string& path, const char* flag, const std::string& made_folder = "");
 // The value of --json FILE: output_file's checks, and not a name the report would be wrong to
-// replace: an image, model, checkpoint or JSON Lines file by its extension, or an existing file that
-// is not JSON. A UserError in words otherwise.
+// replace: an image, model, checkpoint or JSON Lines file by its extension, an existing file that
+// is not JSON, or `made_folder` itself. A UserError in words otherwise. Tools whose
+// made_folder is another flag's take the value raw and call this once the flags are parsed.
 std::string json_file(const std::string& path, const std::string& made_folder = "");
 // The value of an output-folder flag (--save DIR): the folder, made with its parents if missing,
 // and writable. A UserError naming the flag otherwise.

@@ -111,11 +111,25 @@ std::vector<std::string> default_eval_sets() {
       "no evaluation sets given: pass --data DIR[,DIR...] (each folder one set, e.g. "
       "data/Set5,data/Set14) or set VDSR_DATA_DIR to a folder holding Set5, Set14, B100, "
       "Urban100");
-  std::vector<std::string> sets;
+  std::error_code ec;
+  VDSR_USER_CHECK(fs::is_directory(env, ec), "VDSR_DATA_DIR=" << env << ": no such folder");
+  std::vector<std::string> sets, missing;
   for (const char* name : {"Set5", "Set14", "B100", "Urban100"})
-    if (fs::is_directory(fs::path(env) / name)) sets.push_back((fs::path(env) / name).string());
+    if (fs::is_directory(fs::path(env) / name, ec))
+      sets.push_back((fs::path(env) / name).string());
+    else
+      missing.push_back(name);
   VDSR_USER_CHECK(!sets.empty(),
-                  "VDSR_DATA_DIR=" << env << " holds none of Set5, Set14, B100, Urban100");
+                  "VDSR_DATA_DIR=" << env
+                                   << " holds none of the folders Set5, Set14, B100, Urban100 "
+                                      "(names as written here; or name the sets with --data)");
+  // A set left out silently would read as a whole table.
+  if (!missing.empty()) {
+    std::string names;
+    for (size_t i = 0; i < missing.size(); ++i) names += (i == 0 ? "" : ", ") + missing[i];
+    log_info("VDSR_DATA_DIR=" + std::string(env) + " has no folder " + names +
+             ": evaluating the others (or name the sets with --data)");
+  }
   return sets;
 }
 

@@ -2,10 +2,12 @@
 #include "tools/sr_options.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <set>
 
 #include "engine/error.h"
 #include "engine/values.h"
+#include "io/std_streams.h"
 #include "model/precision.h"
 #include "model/upscale.h"
 #include "tools/cli.h"
@@ -152,7 +154,10 @@ SrOptions parse_sr_options(int argc, char** argv) {
   p.add({"", "--json", "FILE",
          "also write a report: every file (input, output, status, reason, sizes, seconds) and the "
          "totals",
-         [&](const std::string& v) { o.json = cli::json_file(v); }});
+         [&](const std::string& v) {
+           VDSR_USER_CHECK(!v.empty(), "--json needs a file name");
+           o.json = v;  // checked once -o is known (a folder it creates may hold the report)
+         }});
   p.add({"", "--progress", "json",
          "progress as JSON events on stderr, one per line (start, progress, image, done)",
          [&](const std::string& v) {
@@ -183,6 +188,19 @@ SrOptions parse_sr_options(int argc, char** argv) {
   VDSR_USER_CHECK(
       o.save.webp_quality >= 1 && o.save.webp_quality <= 101,
       "--webp-quality must be 1..100, or 101 for lossless, got " << o.save.webp_quality);
+  if (!o.json.empty()) {
+    // The folder the run makes for its outputs: -o's for a folder of inputs or a name ending in
+    // '/', else the output file's.
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    const bool folder =
+        !o.output.empty() && o.output != kStdStream &&
+        (o.output.back() == '/' || (o.input != kStdStream && fs::is_directory(o.input, ec)));
+    const std::string made = o.output.empty() || o.output == kStdStream ? ""
+                             : folder                                   ? o.output
+                                      : fs::path(o.output).parent_path().string();
+    o.json = cli::json_file(o.json, made);
+  }
   return o;
 }
 

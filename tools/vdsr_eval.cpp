@@ -6,6 +6,7 @@
 // method's, in --save's layout) instead of running a network.
 // --table3 scores Bicubic, SRCNN (one model per scale) and VDSR side by side with the paper's
 // Table 3.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -77,7 +78,10 @@ int run(int argc, char** argv) {
   p.add({"-x", "--tta", "", "average the 8 rotations/flips",
          [&](const std::string&) { o.tta = true; }});
   p.add({"", "--json", "FILE", "also write the results as JSON, every image's scores included",
-         [&](const std::string& v) { o.json = cli::json_file(v); }});
+         [&](const std::string& v) {
+           VDSR_USER_CHECK(!v.empty(), "--json needs a file name");
+           o.json = v;  // checked once --save is known (it may hold the report)
+         }});
   p.add({"", "--save", "DIR",
          "also write every scored output as an 8-bit grey PNG (the protocol's Y before the shave): "
          "DIR/SET/xS/IMAGE.png; with --table3 DIR/METHOD/SET/xS/IMAGE.png",
@@ -103,6 +107,7 @@ int run(int argc, char** argv) {
                   "--score scores the outputs in its folder: it takes no -m, --bicubic, --table3, -x or --save");
   VDSR_USER_CHECK(!o.colour || !o.save.empty(), "--colour is how --save writes its pictures: give --save DIR too");
   VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
+  if (!o.json.empty()) o.json = cli::json_file(o.json, o.save);
   std::vector<EvalMethod> methods;
   // No network runs for --bicubic or --score: say so rather than ignore a device asked for.
   if ((o.bicubic || !o.score.empty()) && o.gpu != kDefaultDevice && o.gpu != -1)
@@ -146,6 +151,12 @@ int run(int argc, char** argv) {
   for (const EvalMethod& m : methods)
     log_info("vdsr_eval: " + (o.table3 ? m.name + ": " : "") + m.desc +
              (tta(m) ? ", test-time augmentation x8" : ""));
+  if (o.table3)
+    for (const EvalMethod& m : methods)
+      for (const auto& [scale, net] : m.nets)
+        if (scale != 0 && std::find(o.scales.begin(), o.scales.end(), scale) == o.scales.end())
+          log_warning("--models srcnn-x" + std::to_string(scale) + ": x" + std::to_string(scale) +
+                      " is not among --scales, so that model is not used");
   if (o.table3)
     for (const auto& dir : o.data)
       if (paper_set_name(set_name(dir, "--data")) == nullptr)

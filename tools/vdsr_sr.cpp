@@ -35,11 +35,12 @@ using namespace vdsr;
 
 namespace {
 
-// True when folder `dir` holds a folder that -r would walk (links to folders it does not follow).
+// True when folder `dir` holds a folder that -r would walk (not hidden ones, nor links to folders).
 bool has_subfolder(const std::string& dir) {
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (!it->is_symlink(ec) && it->is_directory(ec)) return true;
+    if (!is_hidden_name(it->path().string()) && !it->is_symlink(ec) && it->is_directory(ec))
+      return true;
   return false;
 }
 

@@ -1,0 +1,31 @@
+#include "engine/file_kind.h"
+
+#include <system_error>
+
+namespace fs = std::filesystem;
+
+namespace vdsr {
+
+std::string special_file_kind(const fs::file_status& s) {
+  switch (s.type()) {
+    case fs::file_type::fifo:
+      return "a FIFO (named pipe), not a file";
+    case fs::file_type::block:
+    case fs::file_type::character:
+      return "a device, not a file";
+    case fs::file_type::socket:
+      return "a socket, not a file";
+    default:
+      return "not a regular file";
+  }
+}
+
+std::string not_a_file(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status s = fs::status(path, ec);
+  if (fs::is_regular_file(s) || fs::is_directory(s)) return "";
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(s)) return "a broken link";
+  return special_file_kind(s);
+}
+
+}  // namespace vdsr

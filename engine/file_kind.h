@@ -1,0 +1,19 @@
+// What a path names when it is not a regular file, in words, for the messages of the tools: a FIFO
+// would block its reader, a device be read without end, and a file renamed over either would
+// replace it (as root, /dev/null itself).
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace vdsr {
+
+// "a FIFO (named pipe), not a file", "a device, not a file", "a socket, not a file", or "not a
+// regular file" for any other type that is neither a file nor a folder.
+std::string special_file_kind(const std::filesystem::file_status& s);
+
+// Why `path` (followed through links) is no file to read, in words: "a broken link", or
+// special_file_kind's words; "" for a regular file or a folder.
+std::string not_a_file(const std::string& path);
+
+}  // namespace vdsr
