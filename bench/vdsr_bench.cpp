@@ -136,12 +136,13 @@ int run(int argc, char** argv) {
          "device to benchmark; -1 = the CPU backend [0 when a GPU is usable, else -1]",
          [&](const std::string& v) { gpu = cli::parse_one_gpu(v, "give one GPU per run"); }});
   // Flags that belong to one mode, refused in another rather than ignored: the GPU op rows' own,
-  // --stages' own, and the op rows' and --nodes' shape (--batch, --image).
+  // --stages' own, and the op rows' and --nodes' shape (--batch, --image). A flag that repeats its
+  // default is no use of another mode (a script may pass it for every run).
   std::vector<std::string> gpu_row_flags, stage_flags, shape_flags;
   p.add({"", "--impl", "WHICH", "GPU rows: ours, cudnn, cublas or all [all]",
          [&](const std::string& v) {
            impl = v;
-           gpu_row_flags.push_back("--impl");
+           if (impl != "all") gpu_row_flags.push_back("--impl");
          }});
   p.add({"", "--precision", "MODE",
          "rows of one compute mode: fp32, tf32 or bf16 (GPU only), or all [all on a GPU; the CPU "
@@ -154,7 +155,7 @@ int run(int argc, char** argv) {
   p.add({"", "--batch", "N", "patches of 41 x 41 in the training shape [64]",
          [&](const std::string& v) {
            batch = cli::parse_int(v, "--batch");
-           shape_flags.push_back("--batch");
+           if (batch != 64) shape_flags.push_back("--batch");
          }});
   p.add({"", "--train-batches", "LIST",
          "GPU: training-iteration rows at each of these batches, e.g. 64,128,256 (batch scaling) "
@@ -176,7 +177,7 @@ int run(int argc, char** argv) {
          "cuDNN's best is the median over the runs of each run's fastest algorithm [1]",
          [&](const std::string& v) {
            g.runs = cli::parse_int(v, "--runs");
-           gpu_row_flags.push_back("--runs");
+           if (g.runs != 1) gpu_row_flags.push_back("--runs");
          }});
   std::string pdl;
   p.add({"", "--pdl", "on|off",
@@ -203,7 +204,7 @@ int run(int argc, char** argv) {
          "(the GPU rows use 1920 x 1080)",
          [&](const std::string& v) {
            image = cli::parse_int(v, "--image");
-           shape_flags.push_back("--image");
+           if (image != 256) shape_flags.push_back("--image");
          }});
   p.add({"", "--time-limit", "SECONDS",
          "GPU rows: start no row or group of rows after SECONDS (what is left is listed as skipped "
@@ -214,7 +215,7 @@ int run(int argc, char** argv) {
          [&](const std::string& v) {
            g.time_limit_s = cli::parse_double(v, "--time-limit");
            VDSR_USER_CHECK(g.time_limit_s >= 0, "--time-limit must be 0 (no limit) or more seconds, got " << v);
-           gpu_row_flags.push_back("--time-limit");
+           if (g.time_limit_s != 0) gpu_row_flags.push_back("--time-limit");
          }});
   p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]", [&](const std::string& v) {
            g.gemm = cli::parse_int(v, "--gemm");

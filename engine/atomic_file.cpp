@@ -151,33 +151,17 @@ void remove_temporaries_on_signals() {
   }
 }
 
-std::string write_target(const std::string& path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  // The kernel's view through every link first: /dev/stdout leads to a pipe whose link text
-  // ("pipe:[...]") names no path.
-  const fs::file_status s = fs::status(path, ec);
-  VDSR_USER_CHECK(!fs::is_directory(s),
-                  "cannot write '" << path << "': it is a folder; give a file name");
-  VDSR_USER_CHECK(!fs::exists(s) || fs::is_regular_file(s),
-                  "cannot write '" << path << "': it is " << special_file_kind(s)
-                                   << ", and writing would replace it");
-  fs::path p(path);
-  for (int links = 0; fs::is_symlink(fs::symlink_status(p, ec)); ++links) {
-    VDSR_USER_CHECK(links < 40, "cannot write '" << path << "': too many levels of symbolic links");
-    const fs::path to = fs::read_symlink(p, ec);
-    VDSR_USER_CHECK(!ec, "cannot write '" << path << "': reading the link '" << p.string()
-                                          << "' failed: " << ec.message());
-    p = to.is_absolute() ? to : p.parent_path() / to;
-  }
-  return p.string();
+void check_writable(const std::string& path) {
+  const std::string why = unwritable_reason(path);
+  VDSR_USER_CHECK(why.empty(), "cannot write '" << path << "': it " << why);
 }
 
-AtomicFile::AtomicFile(std::string path) : path_(std::move(path)), target_(write_target(path_)) {
+AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  check_writable(path_);
   static std::atomic<unsigned> counter{0};
   static const std::string host = temporary_host_tag();
   tmp_path_ =
-      target_ + ".tmp." + host + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
+      path_ + ".tmp." + host + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   // The user named the target; the temporary's name would only puzzle.
   VDSR_USER_CHECK(fd_ >= 0, "cannot write '" << path_ << "': " << std::strerror(errno)
@@ -210,12 +194,12 @@ void AtomicFile::commit() {
   const int fd = fd_;
   fd_ = -1;
   VDSR_USER_CHECK(::close(fd) == 0, "closing '" << path_ << "' failed: " << std::strerror(errno));
-  VDSR_USER_CHECK(std::rename(tmp_path_.c_str(), target_.c_str()) == 0,
+  VDSR_USER_CHECK(std::rename(tmp_path_.c_str(), path_.c_str()) == 0,
                   "cannot write '" << path_ << "': moving the finished file into place failed: "
                                    << std::strerror(errno));
   committed_ = true;
   // The rename is durable only once the folder entry is on disk.
-  const int dir = ::open(folder_of(target_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int dir = ::open(folder_of(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);

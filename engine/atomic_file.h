@@ -30,9 +30,7 @@ class AtomicFile {
   const std::string& path() const { return path_; }
 
  private:
-  std::string path_;    // as the caller named it, for messages
-  std::string target_;  // the file written: path_ with its links followed (write_target)
-  std::string tmp_path_;
+  std::string path_, tmp_path_;
   int fd_ = -1;
   int track_ = -1;  // track_temporary's slot
   bool committed_ = false;
@@ -57,10 +55,11 @@ void remove_temporaries_on(int sig);
 
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 
-// The file a write to `path` replaces: its links followed, so a link to a report is written
-// through and stays a link. A UserError naming `path` when that is a folder, a FIFO, a device or a
-// socket (a rename over it would replace it: as root, /dev/null itself) or its links loop.
-std::string write_target(const std::string& path);
+// A UserError naming `path` when a file may not be written under that name: a folder, a link, a
+// FIFO, a device or a socket (a rename over it would replace it: as root, /dev/null itself;
+// engine/file_kind.h says why a link is refused). AtomicFile checks it before it makes its
+// temporary; the tools, before any work.
+void check_writable(const std::string& path);
 
 // This machine's name as it appears in temporary names.
 std::string temporary_host_tag();

@@ -28,4 +28,17 @@ std::string not_a_file(const std::string& path) {
   return special_file_kind(s);
 }
 
+std::string unwritable_reason(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status own = fs::symlink_status(path, ec);
+  if (!fs::exists(own) || fs::is_regular_file(own)) return "";
+  if (fs::is_directory(own)) return "is a folder; give a file name";
+  if (fs::is_symlink(own))
+    return "is a symbolic link (to " + fs::read_symlink(path, ec).string() +
+           "): the tools write regular files only, as writing through a link or replacing it could "
+           "each "
+           "lose a file; give the file's own name, or remove the link";
+  return "is " + special_file_kind(own) + ", and writing would replace it";
+}
+
 }  // namespace vdsr

@@ -16,4 +16,11 @@ std::string special_file_kind(const std::filesystem::file_status& s);
 // special_file_kind's words; "" for a regular file or a folder.
 std::string not_a_file(const std::string& path);
 
+// Why `path` itself (not followed) is no name to write a file to, in words that follow the name:
+// "is a folder; ...", "is a symbolic link (to T): ...", "is a FIFO (named pipe), not a file, ...";
+// "" for a regular file or a name not taken. A link is refused, not followed or replaced: through
+// it a folder of outputs could overwrite its own inputs (or, via /dev/stdout, a shell's log), and
+// replacing it would leave its target stale.
+std::string unwritable_reason(const std::string& path);
+
 }  // namespace vdsr

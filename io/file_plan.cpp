@@ -218,7 +218,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     if (output != kStdStream) {
       const fs::path out(output);
       make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
-      write_target(output);  // a FIFO or a device is refused now, not after the work
+      check_writable(output);  // a link, a FIFO or a device is refused now, not after the work
       if (skip_existing && fs::is_regular_file(out, ec)) {
         plan.existing.push_back({input, output});
         return plan;
@@ -236,7 +236,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
       out /= in.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(in) : ext);
     }
     make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
-    write_target(out.string());  // a FIFO or a device is refused now, not after the work
+    check_writable(out.string());  // a link, a FIFO or a device is refused now, not after the work
     VDSR_USER_CHECK(fs::weakly_canonical(out) != fs::weakly_canonical(in),
                "output '" << out.string() << "' would overwrite the input");
     if (skip_existing && fs::is_regular_file(out, ec))
@@ -302,7 +302,6 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   std::sort(files.begin(), files.end());
   const auto by_path = [](const FileNote& a, const FileNote& b) { return a.path < b.path; };
   std::sort(plan.skipped.begin(), plan.skipped.end(), by_path);
-  std::sort(plan.problems.begin(), plan.problems.end(), by_path);
 
   // Every collision at once, so one rename round fixes them all.
   std::map<std::string, std::string> seen;  // output -> input
@@ -321,13 +320,20 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
         collisions += "; '" + it->second + "' and '" + f.string() + "' would both be written to '" + out.string() + "'";
       continue;
     }
-    if (skip_existing && fs::is_regular_file(out, ec))
+    if (skip_existing && fs::is_regular_file(out, ec)) {
       plan.existing.push_back({f.string(), out.string()});
-    else
+    } else if (const std::string why = unwritable_reason(out.string());
+               !why.empty() && !fs::is_directory(fs::symlink_status(out, ec))) {
+      // A link among the outputs could lead back to an input; a FIFO would be replaced. Said, and
+      // counted as failed, before any work (a folder there stops the run: below).
+      plan.problems.push_back({f.string(), "its output '" + out.string() + "' " + why});
+    } else {
       plan.jobs.push_back({f.string(), out.string()});
+    }
   }
   VDSR_USER_CHECK(collided == 0, collided << " output name(s) would be written twice (rename one of each pair)"
                                           << collisions << (collided > 20 ? "; ..." : ""));
+  std::sort(plan.problems.begin(), plan.problems.end(), by_path);
   // An output where a folder is: one on disk, or one the mirrored tree makes (x.png beside a
   // sub-folder x.png/ of the input).
   std::string on_folders;

@@ -284,10 +284,12 @@ TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string,
     log_info(buf);
   }
   if (ckpt_config.count("patches"))
-    VDSR_USER_CHECK(parse_int64(ckpt_config.at("patches"), "checkpoint config patches") == set.count(),
-               "the training set gives " << set.count() << " patches but the checkpoint's run had "
-                                         << ckpt_config.at("patches")
-                                         << ": the batches would differ (other --train folders or images?)");
+    VDSR_USER_CHECK(
+        parse_int64(ckpt_config.at("patches"), "checkpoint config patches") == set.count(),
+        "the training set gives " << set.count() << " patches but the checkpoint's run had "
+                                  << ckpt_config.at("patches")
+                                  << ": the batches would differ (other --train folders or images? "
+                                     "hidden files, named with a leading '.', are left out)");
   return set;
 }
 

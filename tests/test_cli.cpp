@@ -1830,28 +1830,36 @@ TEST_CASE("vdsr_sr --json replaces an earlier JSON report, object or array, whit
   }
 }
 
-TEST_CASE(
-    "json reports and models: a FIFO or a link to one and the output folder are refused before any "
-    "work") {
+TEST_CASE("outputs: a FIFO or a link or the output folder itself is refused before any work") {
   const std::string dir = test::temp_dir("cli_json_special");
   fs::create_directories(dir + "/in");
   save_image(dir + "/in/a.png", test_image(24, 24, 3, 1), ImageFormat::PNG);
+  save_image(dir + "/in/b.png", test_image(24, 24, 3, 2), ImageFormat::PNG);
   const std::string a = dir + "/in/a.png", set = dir + "/in";
+  const std::string a_bytes = test::file_bytes(a);
   REQUIRE(::mkfifo((dir + "/f.json").c_str(), 0644) == 0);
   REQUIRE(::mkfifo((dir + "/m.safetensors").c_str(), 0644) == 0);
   REQUIRE(::mkfifo((dir + "/o.png").c_str(), 0644) == 0);
   fs::create_symlink("f.json", dir + "/l.json");
+  write_text(dir + "/real.json", "{}");
+  fs::create_symlink("real.json", dir + "/to_real.json");
+  fs::create_symlink("nodir/r.json", dir + "/dangling.json");
   // A FIFO would have been replaced by a file when the run ended (as root, --json /dev/null the
-  // device itself); a FIFO given as -m blocked the reader forever. `timeout` turns a hang into 124.
+  // device itself); a FIFO given as -m blocked the reader forever (`timeout` turns a hang into
+  // 124); a link written through could lead to an input. Each is said before any work.
   for (const auto& [command, words] : std::vector<std::pair<std::string, std::string>>{
            {"vdsr_eval --bicubic --scales 2 --data " + set + " --json " + dir + "/f.json",
-            "--json " + dir + "/f.json: is a FIFO (named pipe), not a file; give a file name"},
+            "--json " + dir +
+                "/f.json: is a FIFO (named pipe), not a file, and writing would replace it"},
            {"vdsr_eval --bicubic --scales 2 --data " + set + " --json " + dir + "/l.json",
-            "--json " + dir + "/l.json: is a FIFO (named pipe), not a file"},
+            "--json " + dir +
+                "/l.json: is a symbolic link (to f.json): the tools write regular files only"},
            {"vdsr_bench -g -1 --nodes --batch 1 --image 8 --json " + dir + "/f.json",
-            "is a FIFO (named pipe)"},
-           {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/x.png --json " + dir + "/f.json",
-            "is a FIFO (named pipe)"},
+            "--json " + dir + "/f.json: is a FIFO (named pipe)"},
+           {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/x.png --json " + dir + "/to_real.json",
+            "--json " + dir + "/to_real.json: is a symbolic link (to real.json)"},
+           {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/x.png --json " + dir + "/dangling.json",
+            "--json " + dir + "/dangling.json: is a symbolic link (to nodir/r.json)"},
            {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png",
             "cannot write '" + dir +
                 "/o.png': it is a FIFO (named pipe), not a file, and writing would replace it"},
@@ -1864,7 +1872,13 @@ TEST_CASE(
                 "name, "
                 "such as " +
                 dir + "/same/report.json"},
-           {"vdsr_sr --bicubic -i " + set + " -o " + dir + "/outC --json " + dir + "/outC",
+           // The same folder however it is spelt, and a folder made on the way to -o's.
+           {"vdsr_eval --bicubic --scales 2 --data " + set + " --save " + dir + "/same/ --json " +
+                dir + "/./same",
+            "is the folder the run writes its outputs into"},
+           {"vdsr_sr --bicubic -i " + set + " -o " + dir + "/outC/ --json " + dir + "/./outC",
+            "is the folder the run writes its outputs into"},
+           {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/outD/sub/x.png --json " + dir + "/outD",
             "is the folder the run writes its outputs into"}}) {
     INFO(command);
     std::string log;
@@ -1873,34 +1887,36 @@ TEST_CASE(
                       &log) == 1);
     INFO(log);
     CHECK(log.find(words) != std::string::npos);
-    CHECK(log.find("PSNR") == std::string::npos);
+    CHECK(log.find("PSNR") == std::string::npos);  // vdsr_eval: before any scoring
   }
   CHECK(fs::is_fifo(dir + "/f.json"));
   CHECK(fs::is_fifo(dir + "/o.png"));
   CHECK(fs::is_symlink(dir + "/l.json"));
-  CHECK(!fs::exists(dir + "/x.png"));
-  CHECK(!fs::exists(dir + "/same"));
-  // A report may go into the folder the run itself makes: --save's, -o's.
+  CHECK(test::file_bytes(dir + "/real.json") == "{}");
+  for (const char* never : {"/x.png", "/same", "/outC", "/outD", "/nodir"})
+    CHECK(!fs::exists(dir + never));
+  // A report may go into the folder the run itself makes: --save's, -o's, however it is spelt.
   std::string log;
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + set + " --save " + dir +
                         "/outA --json " + dir + "/outA/r.json",
                     &log) == 0);
   CHECK(fs::is_regular_file(dir + "/outA/r.json"));
   CHECK(fs::is_regular_file(dir + "/outA/in/x2/a.png"));
-  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + set + " -o " + dir + "/outB/ --json " +
-                        dir + "/outB/r.json",
+  CHECK(run_command("cd " + dir + " && " + bin("vdsr_sr") + " --bicubic -i in -o " + dir +
+                        "/outB/ --json outB/r.json",
                     &log) == 0);
   CHECK(fs::is_regular_file(dir + "/outB/r.json"));
   CHECK(fs::is_regular_file(dir + "/outB/a.png"));
-  // A report reached through a link is written through it: the link stays.
-  write_text(dir + "/real.json", "{}");
-  fs::create_symlink("real.json", dir + "/to_real.json");
-  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/y.png --json " + dir +
-                        "/to_real.json",
-                    &log) == 0);
-  CHECK(fs::is_symlink(dir + "/to_real.json"));
-  std::ifstream in(dir + "/real.json");
-  CHECK(nlohmann::json::parse(in).contains("totals"));
+  // A link among a folder's outputs is that file's failure, said before any work: written through,
+  // it overwrote the input it led to.
+  fs::create_directories(dir + "/outE");
+  fs::create_symlink("../in/a.png", dir + "/outE/a.png");
+  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + set + " -o " + dir + "/outE", &log) == 2);
+  CHECK(log.find(a + ": its output '" + dir + "/outE/a.png' is a symbolic link (to ../in/a.png)") !=
+        std::string::npos);
+  CHECK(test::file_bytes(a) == a_bytes);
+  CHECK(fs::is_symlink(dir + "/outE/a.png"));
+  CHECK(fs::is_regular_file(dir + "/outE/b.png"));
 }
 
 TEST_CASE(
@@ -1932,6 +1948,13 @@ TEST_CASE(
   std::ifstream in(dir + "/e.json");
   const nlohmann::json e = nlohmann::json::parse(in);
   CHECK(e["results"][0]["images"] == 1);
+  // A set of hidden images alone says why it holds none.
+  fs::create_directories(dir + "/only_hidden");
+  fs::copy_file(dir + "/in/.hidden.png", dir + "/only_hidden/.h.png");
+  CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + dir + "/only_hidden",
+                    &log) == 1);
+  CHECK(log.find("holds no images but hidden ones (names starting with '.'), which are left out") !=
+        std::string::npos);
   // Named on its own, a hidden file is read.
   CHECK(
       run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/in/.hidden.png -o " + dir + "/h.png",

@@ -201,17 +201,30 @@ std::string output_dir(const std::string& path, const char* flag) {
   return path;
 }
 
+namespace {
+
+// One spelling of a place: absolute, the links of its existing part resolved, no trailing
+// separator, so "out/", "./out" and "$PWD/out" are one folder whether or not it exists yet.
+std::filesystem::path place(const std::string& p) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path q = fs::weakly_canonical(fs::absolute(p, ec), ec).lexically_normal();
+  if (!q.has_filename() && q != q.root_path()) q = q.parent_path();
+  return q;
+}
+
+}  // namespace
+
 std::string output_file(const std::string& path, const char* flag, const std::string& made_folder) {
   namespace fs = std::filesystem;
   VDSR_USER_CHECK(!path.empty(), flag << " needs a file name");
   std::error_code ec;
-  VDSR_USER_CHECK(!fs::is_directory(path, ec), flag << " " << path << ": is a folder; give a file name");
-  // Said before any work: the write would otherwise fail only at the end (write_target).
-  const std::string odd = fs::exists(path, ec) ? not_a_file(path) : "";
-  VDSR_USER_CHECK(odd.empty(), flag << " " << path << ": is " << odd << "; give a file name");
+  // Said before any work: the write would otherwise fail only at the end (check_writable).
+  const std::string why = unwritable_reason(path);
+  VDSR_USER_CHECK(why.empty(), flag << " " << path << ": " << why);
   const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
   if (!made_folder.empty() && !fs::exists(parent, ec) &&
-      (parent / "").lexically_normal() == (fs::path(made_folder) / "").lexically_normal())
+      place(parent.string()) == place(made_folder))
     return path;
   VDSR_USER_CHECK(fs::is_directory(parent, ec),
                   flag << " " << path << ": the folder '" << parent.string() << "' does not exist");
@@ -223,10 +236,13 @@ std::string output_file(const std::string& path, const char* flag, const std::st
 std::string json_file(const std::string& path, const std::string& made_folder) {
   namespace fs = std::filesystem;
   output_file(path, "--json", made_folder);
-  // Not there yet, so output_file cannot see that it will be a folder.
+  // Not there yet, so output_file cannot see that it will be a folder (the made folder, or a folder
+  // the tool makes on the way to it).
+  const fs::path report = place(path), made = place(made_folder);
   VDSR_USER_CHECK(
       made_folder.empty() ||
-          fs::weakly_canonical(fs::path(path)) != fs::weakly_canonical(fs::path(made_folder)),
+          std::mismatch(report.begin(), report.end(), made.begin(), made.end()).first !=
+              report.end(),
       "--json " << path << ": is the folder the run writes its outputs into; give the report a "
                 << "file name, such as " << (fs::path(made_folder) / "report.json").string());
   // The report replaces its file whole: a slip that names an image, a model, a checkpoint, a log or

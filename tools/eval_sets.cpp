@@ -127,8 +127,8 @@ std::vector<std::string> default_eval_sets() {
   if (!missing.empty()) {
     std::string names;
     for (size_t i = 0; i < missing.size(); ++i) names += (i == 0 ? "" : ", ") + missing[i];
-    log_info("VDSR_DATA_DIR=" + std::string(env) + " has no folder " + names +
-             ": evaluating the others (or name the sets with --data)");
+    log_warning("VDSR_DATA_DIR=" + std::string(env) + " has no folder " + names +
+                ": evaluating the others (or name the sets with --data)");
   }
   return sets;
 }
@@ -140,8 +140,15 @@ std::vector<std::string> eval_set_images(const std::string& dir) {
   if (files.empty()) {
     // A folder of sets (the usual slip: --data data/ for data/Set5): say so, and how to name them.
     std::vector<std::string> names;
-    for (const auto& f : skipped)
-      if (f.back() == '/') names.push_back(fs::path(f.substr(0, f.size() - 1)).filename().string());
+    bool hidden_images = false;
+    for (const auto& f : skipped) {
+      const bool folder = f.back() == '/';
+      const std::string path = folder ? f.substr(0, f.size() - 1) : f;
+      if (is_hidden_name(path))
+        hidden_images = hidden_images || (!folder && has_image_extension(path));
+      else if (folder)
+        names.push_back(fs::path(path).filename().string());
+    }
     std::sort(names.begin(), names.end());
     std::string folders;
     for (size_t i = 0; i < names.size() && i < 6; ++i) folders += (i > 0 ? ", " : "") + names[i];
@@ -152,7 +159,11 @@ std::vector<std::string> eval_set_images(const std::string& dir) {
                         << "): give each set as --data " << (fs::path(dir) / "SET").string()
                         << ", or VDSR_DATA_DIR=" << dir
                         << " to score the sets Set5, Set14, B100 and Urban100 in it");
-    VDSR_USER_FAIL("evaluation set '" << dir << "' holds no images");
+    VDSR_USER_FAIL("evaluation set '"
+                   << dir << "' holds no images"
+                   << (hidden_images
+                           ? " but hidden ones (names starting with '.'), which are left out"
+                           : ""));
   }
   return files;
 }
