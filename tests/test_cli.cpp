@@ -1968,14 +1968,17 @@ TEST_CASE(
   const std::string dir = test::temp_dir("cli_data_dir");
   fs::create_directories(dir + "/data/Set5");
   save_image(dir + "/data/Set5/a.png", test_image(48, 48, 3, 1), ImageFormat::PNG);
+  fs::create_directories(dir + "/data/bsd100");  // B100 by another of its names, in another case
+  save_image(dir + "/data/bsd100/b.png", test_image(48, 48, 1, 2), ImageFormat::PNG);
   std::string log;
   REQUIRE(
       run_command("VDSR_DATA_DIR=" + dir + "/data " + bin("vdsr_eval") + " --bicubic --scales 2",
                   &log) == 0);
   CHECK(log.find("VDSR_DATA_DIR=" + dir +
-                 "/data has no folder Set14, B100, Urban100: evaluating the others") !=
+                 "/data has no folder Set14, Urban100: evaluating the others") !=
         std::string::npos);
   CHECK(log.find("Set5 ") != std::string::npos);
+  CHECK(log.find("bsd100 ") != std::string::npos);
   CHECK(run_command("VDSR_DATA_DIR=" + dir + "/nothere " + bin("vdsr_eval") + " --bicubic", &log) ==
         1);
   CHECK(log.find("VDSR_DATA_DIR=" + dir + "/nothere: no such folder") != std::string::npos);

@@ -13,6 +13,7 @@
 #include "engine/log.h"
 #include "image/color.h"
 #include "image/image_io.h"
+#include "image/paper_table.h"
 #include "io/file_plan.h"
 #include "model/inference.h"
 #include "model/tiled.h"
@@ -113,16 +114,26 @@ std::vector<std::string> default_eval_sets() {
       "Urban100");
   std::error_code ec;
   VDSR_USER_CHECK(fs::is_directory(env, ec), "VDSR_DATA_DIR=" << env << ": no such folder");
+  // Each standard set by its folder's name as --table3 knows it: any case, B100 also as BSD100 or
+  // BSDS100; the first such folder by name where there are two.
+  std::map<std::string, std::string> found;  // paper_set_name -> folder
+  std::vector<fs::path> folders;
+  for (fs::directory_iterator it(env, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
+    if (it->is_directory(ec) && !is_hidden_name(it->path().string())) folders.push_back(it->path());
+  std::sort(folders.begin(), folders.end());
+  for (const fs::path& f : folders)
+    if (const char* name = paper_set_name(f.filename().string()); name != nullptr)
+      found.emplace(name, f.string());
   std::vector<std::string> sets, missing;
   for (const char* name : {"Set5", "Set14", "B100", "Urban100"})
-    if (fs::is_directory(fs::path(env) / name, ec))
-      sets.push_back((fs::path(env) / name).string());
+    if (found.count(name) != 0)
+      sets.push_back(found.at(name));
     else
       missing.push_back(name);
   VDSR_USER_CHECK(!sets.empty(),
                   "VDSR_DATA_DIR=" << env
-                                   << " holds none of the folders Set5, Set14, B100, Urban100 "
-                                      "(names as written here; or name the sets with --data)");
+                                   << " holds none of the folders Set5, Set14, B100 (or BSD100), "
+                                      "Urban100 (or name the sets with --data)");
   // A set left out silently would read as a whole table.
   if (!missing.empty()) {
     std::string names;
