@@ -46,6 +46,9 @@ std::vector<unsigned char> read_file(const std::string& path) {
   VDSR_USER_CHECK(st.st_size > 0, "cannot read image '" << path << "': the file is empty");
   FILE* f = std::fopen(path.c_str(), "rb");
   VDSR_USER_CHECK(f != nullptr, "cannot read image '" << path << "': " << std::strerror(errno));
+  // The opened file's size: one replaced since the stat by name (a folder another program is
+  // writing into) is read whole, not cut to the old one's length.
+  if (::fstat(::fileno(f), &st) != 0) st.st_size = 0;
   std::vector<unsigned char> bytes(size_t(st.st_size));
   const size_t got = std::fread(bytes.data(), 1, bytes.size(), f);
   const bool failed = std::ferror(f) != 0;

@@ -6,12 +6,13 @@
 // collapse) are rejected at every nesting level.
 #include "io/safetensors.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -399,16 +400,32 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
 
 SafeTensors read_safetensors(const std::string& path) {
   struct stat sb {};
+  // By name first: a FIFO would block the open itself.
   VDSR_USER_CHECK(::stat(path.c_str(), &sb) == 0, path << ": cannot open: " << std::strerror(errno));
   VDSR_USER_CHECK(S_ISREG(sb.st_mode), path << ": is "
                                             << (S_ISDIR(sb.st_mode) ? "a folder" : not_a_file(path))
                                             << "; give a model file");
-  std::ifstream in(path, std::ios::binary);
-  VDSR_USER_CHECK(in, path << ": cannot open: " << std::strerror(errno));
+  // The size is the opened file's: a checkpoint that a run replaces between a stat by name and the
+  // open (a reader beside vdsr_train) would be read to another file's length.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  VDSR_USER_CHECK(fd >= 0, path << ": cannot open: " << std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  VDSR_USER_CHECK(::fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode),
+                  path << ": cannot read: " << std::strerror(errno));
   std::vector<uint8_t> bytes(static_cast<size_t>(sb.st_size));
-  in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  VDSR_USER_CHECK(in.gcount() == static_cast<std::streamsize>(bytes.size()),
-             path << ": read " << in.gcount() << " of " << bytes.size() << " bytes");
+  size_t got = 0;
+  while (got < bytes.size()) {
+    const ssize_t n = ::read(fd, bytes.data() + got, bytes.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    VDSR_USER_CHECK(n >= 0, path << ": reading failed: " << std::strerror(errno));
+    if (n == 0) break;
+    got += static_cast<size_t>(n);
+  }
+  VDSR_USER_CHECK(got == bytes.size(),
+                  path << ": read " << got << " of " << bytes.size() << " bytes");
   return parse_safetensors(bytes.data(), bytes.size(), path);
 }
 

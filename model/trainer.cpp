@@ -1,6 +1,7 @@
 #include "model/trainer.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "engine/buffer.h"
 #include "engine/collective.h"
 #include "engine/error.h"
+#include "engine/file_kind.h"
 #include "engine/folder_lock.h"
 #include "engine/log.h"
 #include "engine/values.h"
@@ -1011,11 +1013,19 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
     VDSR_USER_CHECK(out_lock->held(), "another vdsr_train is running into --out " << o.out
                                          << " now: wait for it to end, or choose another --out");
   }
+  // The files a run writes into --out: each a regular file or none yet (a link, a FIFO or a folder
+  // under one of these names is said now, not when the first epoch ends: engine/file_kind.h).
+  static const std::array<const char*, 4> run_files = {"checkpoint.safetensors", "train.jsonl",
+                                                       "curve.svg", "vdsr.safetensors"};
+  if (coll->rank() == 0)
+    for (const char* name : run_files)
+      if (const std::string why = unwritable_reason((fs::path(o.out) / name).string());
+          !why.empty())
+        VDSR_USER_FAIL("--out " << o.out << ": its " << name << " " << why);
   // Temporaries a killed run of this host left (a checkpoint cut short), never another host's.
   if (coll->rank() == 0)
     for (const auto& r : remove_stale_temporaries(o.out, false, [](const std::string& name) {
-           return name == "checkpoint.safetensors" || name == "train.jsonl" || name == "curve.svg" ||
-                  name == "vdsr.safetensors";
+           return std::find(run_files.begin(), run_files.end(), name) != run_files.end();
          }))
       log_info("removed " + printable(r) + " (left by a run of this host that is gone)");
   // A run that fails while it is set up (no images, a bad --val, too little memory) leaves no empty

@@ -4,16 +4,20 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <catch2/catch.hpp>
 
+#include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "io/safetensors.h"
 #include "tests/support/test_support.h"
@@ -108,6 +112,50 @@ TEST_CASE("safetensors round trip keeps dtypes, shapes, data, order and metadata
   REQUIRE(f.size() == 3);
   CHECK(std::memcmp(f.data(), vals, sizeof(vals)) == 0);
   CHECK(tmp_files_in(dir) == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a file replaced while it is read is read whole: the old one or the new one") {
+  // vdsr_eval -m run/checkpoint.safetensors beside the run that keeps replacing it: the size read
+  // must be the opened file's, not the one the name had a moment before.
+  const std::string dir = vdsr::test::temp_dir("st_replaced");
+  const std::string path = dir + "/checkpoint.safetensors";
+  std::vector<std::vector<uint8_t>> versions;
+  for (size_t len : {size_t(8), size_t(4000)}) {
+    SafeTensors st;
+    st.metadata["note"] = std::string(len, 'x');
+    st.add("t", make_tensor("U8", {3}, 1));
+    versions.push_back(vdsr::serialize_safetensors(st));
+  }
+  vdsr::write_file_atomic(path, versions[0].data(), versions[0].size());
+  std::atomic<bool> done{false};
+  std::atomic<int> writes{0};
+  std::thread writer([&] {
+    for (int i = 0; !done; ++i) {
+      vdsr::write_file_atomic(path, versions[i % 2].data(), versions[i % 2].size());
+      ++writes;
+    }
+  });
+  // Reads until the file has been replaced 300 times (a few seconds at most), each of which could
+  // fall between a stat by name and the open.
+  int failures = 0, reads = 0;
+  std::string first;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (writes < 300 && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(20)) {
+    ++reads;
+    try {
+      const SafeTensors back = vdsr::read_safetensors(path);
+      const size_t note = back.metadata.at("note").size();
+      if (note != 8 && note != 4000) ++failures;
+    } catch (const vdsr::Error& e) {
+      if (failures++ == 0) first = e.what();
+    }
+  }
+  done = true;
+  writer.join();
+  INFO(first << " (" << reads << " reads, " << writes << " replacements)");
+  CHECK(failures == 0);
+  CHECK(writes >= 300);
   std::filesystem::remove_all(dir);
 }
 

@@ -1230,6 +1230,15 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
     CHECK(!fs::exists(dir + "/busy/checkpoint.safetensors"));
   }
   REQUIRE(run_command(base + " --out " + dir + "/busy --max-steps 1", &log) == 0);
+  // A run's own file in --out that is no regular file is said before the training set is built
+  // (a FIFO as train.jsonl blocked the first record; `timeout` turns a hang into 124).
+  fs::create_directories(dir + "/odd");
+  REQUIRE(::mkfifo((dir + "/odd/train.jsonl").c_str(), 0644) == 0);
+  REQUIRE(run_command("timeout 60 " + base + " --out " + dir + "/odd --max-steps 1", &log) == 1);
+  CHECK(log.find("--out " + dir + "/odd: its train.jsonl is a FIFO (named pipe), not a file") !=
+        std::string::npos);
+  CHECK(log.find("training set:") == std::string::npos);
+  CHECK(fs::is_fifo(dir + "/odd/train.jsonl"));
   // --epochs extends a run; it cannot shorten one (3 epochs of 5 steps done).
   REQUIRE(run_command(base + " --out " + dir + "/done", &log) == 0);
   REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/done/checkpoint.safetensors --epochs 1", &log) == 1);
