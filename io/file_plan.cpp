@@ -81,6 +81,9 @@ std::string output_format(const std::string& input, const std::string& output, c
   std::error_code ec;
   VDSR_USER_CHECK(!input.empty(), "no input given (-i FILE or FOLDER)");
   VDSR_USER_CHECK(!output.empty(), "no output given (-o FILE or FOLDER)");
+  // A link to whatever the shell opened (check_writable refuses links): say what does the job.
+  VDSR_USER_CHECK(output != "/dev/stdout" && output != "/dev/fd/1",
+                  "-o " << output << ": give -o - to write to standard output");
   const bool from_stdin = input == kStdStream;
   if (!from_stdin) check_input_exists(input);
   // Standard output has no name: -f says the format (same: the input's, png for standard input).

@@ -1860,6 +1860,8 @@ TEST_CASE("outputs: a FIFO or a link or the output folder itself is refused befo
             "--json " + dir + "/to_real.json: is a symbolic link (to real.json)"},
            {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/x.png --json " + dir + "/dangling.json",
             "--json " + dir + "/dangling.json: is a symbolic link (to nodir/r.json)"},
+           {"vdsr_sr --bicubic -i " + a + " -o /dev/stdout",
+            "-o /dev/stdout: give -o - to write to standard output"},
            {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png",
             "cannot write '" + dir +
                 "/o.png': it is a FIFO (named pipe), not a file, and writing would replace it"},
