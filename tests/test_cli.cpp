@@ -1862,6 +1862,8 @@ TEST_CASE("outputs: a FIFO or a link or the output folder itself is refused befo
             "--json " + dir + "/dangling.json: is a symbolic link (to nodir/r.json)"},
            {"vdsr_sr --bicubic -i " + a + " -o /dev/stdout",
             "-o /dev/stdout: give -o - to write to standard output"},
+           {"vdsr_sr --bicubic -i - -o " + dir + "/o.png < " + a,
+            "cannot write '" + dir + "/o.png': it is a FIFO (named pipe)"},
            {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png",
             "cannot write '" + dir +
                 "/o.png': it is a FIFO (named pipe), not a file, and writing would replace it"},
@@ -1890,6 +1892,8 @@ TEST_CASE("outputs: a FIFO or a link or the output folder itself is refused befo
     INFO(log);
     CHECK(log.find(words) != std::string::npos);
     CHECK(log.find("PSNR") == std::string::npos);  // vdsr_eval: before any scoring
+    CHECK(log.find(" image(s): ") ==
+          std::string::npos);  // vdsr_sr: before its batch, not one failed image
   }
   CHECK(fs::is_fifo(dir + "/f.json"));
   CHECK(fs::is_fifo(dir + "/o.png"));
@@ -1919,6 +1923,56 @@ TEST_CASE("outputs: a FIFO or a link or the output folder itself is refused befo
   CHECK(test::file_bytes(a) == a_bytes);
   CHECK(fs::is_symlink(dir + "/outE/a.png"));
   CHECK(fs::is_regular_file(dir + "/outE/b.png"));
+  // --skip-existing leaves an existing output file, not a FIFO that has its name.
+  fs::create_directories(dir + "/outF");
+  REQUIRE(::mkfifo((dir + "/outF/a.png").c_str(), 0644) == 0);
+  CHECK(
+      run_command(bin("vdsr_sr") + " --skip-existing --bicubic -i " + set + " -o " + dir + "/outF",
+                  &log) == 2);
+  CHECK(log.find(a + ": its output '" + dir + "/outF/a.png' is a FIFO (named pipe)") !=
+        std::string::npos);
+  CHECK(fs::is_fifo(dir + "/outF/a.png"));
+  // A report may go into -o's folder when -o names a folder by its '/' (one input file), or when
+  // the input is a folder (-o without the '/').
+  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + a + " -o " + dir + "/outG/ --json " + dir +
+                        "/outG/r.json",
+                    &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/outG/r.json"));
+  CHECK(fs::is_regular_file(dir + "/outG/a.png"));
+  CHECK(run_command(bin("vdsr_sr") + " --bicubic -i " + set + " -o " + dir + "/outH --json " + dir +
+                        "/outH/r.json",
+                    &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/outH/r.json"));
+  // A link to a FIFO given as -m is named as what it leads to.
+  fs::create_symlink("m.safetensors", dir + "/lm.safetensors");
+  CHECK(run_command("timeout 60 " + bin("vdsr_eval") + " -g -1 --scales 2 -m " + dir +
+                        "/lm.safetensors --data " + set,
+                    &log) == 1);
+  CHECK(log.find(dir + "/lm.safetensors: is a FIFO (named pipe), not a file; give a model file") !=
+        std::string::npos);
+}
+
+TEST_CASE("vdsr_bench takes a flag that repeats its default in any mode") {
+  const std::string dir = test::temp_dir("cli_bench_defaults");
+  fs::create_directories(dir + "/in");
+  save_image(dir + "/in/a.png", test_image(24, 24, 3, 1), ImageFormat::PNG);
+  std::string log;
+  // A script may pass these for every run: a default is no use of another mode.
+  CHECK(run_command(
+            bin("vdsr_bench") +
+                " -g -1 --nodes --batch 1 --image 8 --reps 1 --runs 1 --time-limit 0 --impl all",
+            &log) == 0);
+  CHECK(run_command(
+            bin("vdsr_bench") + " -g -1 --stages " + dir +
+                "/in --images 1 --network-pixels 256 --reps 1 --batch 64 --image 256 --runs 1",
+            &log) == 0);
+  // The CPU's op rows are ours: --impl ours is theirs, and the table says what a GPU run adds.
+  CHECK(run_command(bin("vdsr_bench") + " -g -1 --batch 1 --image 8 --reps 1 --impl ours", &log) ==
+        0);
+  CHECK(
+      log.find(
+          "not run on the CPU: cuDNN and cuBLAS baselines, tf32 and bf16, the 1920 x 1080 rows") !=
+      std::string::npos);
 }
 
 TEST_CASE(
@@ -1953,10 +2007,16 @@ TEST_CASE(
   // A set of hidden images alone says why it holds none.
   fs::create_directories(dir + "/only_hidden");
   fs::copy_file(dir + "/in/.hidden.png", dir + "/only_hidden/.h.png");
+  fs::create_directories(dir + "/only_hidden/.thumbs");  // a hidden folder is no set of sets
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + dir + "/only_hidden",
                     &log) == 1);
   CHECK(log.find("holds no images but hidden ones (names starting with '.'), which are left out") !=
         std::string::npos);
+  fs::create_directories(dir + "/only_ds");
+  write_text(dir + "/only_ds/.DS_Store", "Bud1");
+  CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + dir + "/only_ds", &log) ==
+        1);
+  CHECK(log.find("evaluation set '" + dir + "/only_ds' holds no images\n") != std::string::npos);
   // Named on its own, a hidden file is read.
   CHECK(
       run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/in/.hidden.png -o " + dir + "/h.png",
@@ -1992,6 +2052,17 @@ TEST_CASE(
                       &log) == 0);
   CHECK(log.find("--models srcnn-x3: x3 is not among --scales, so that model is not used") !=
         std::string::npos);
+  CHECK(log.find("srcnn-x0") == std::string::npos);  // VDSR serves every scale
+  // One set missing is said as well as three.
+  for (const char* set : {"Set14", "B100"}) {
+    fs::create_directories(dir + "/data2/" + set);
+    save_image(dir + "/data2/" + set + "/a.png", test_image(48, 48, 1, 3), ImageFormat::PNG);
+  }
+  fs::create_directory_symlink(dir + "/data/Set5", dir + "/data2/Set5");
+  REQUIRE(
+      run_command("VDSR_DATA_DIR=" + dir + "/data2 " + bin("vdsr_eval") + " --bicubic --scales 2",
+                  &log) == 0);
+  CHECK(log.find("has no folder Urban100: evaluating the others") != std::string::npos);
 }
 
 TEST_CASE("a file-size limit fails vdsr_convert's write in words, with no temporary left (run_main ignores SIGXFSZ)") {
