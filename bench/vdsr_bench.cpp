@@ -166,8 +166,7 @@ int run(int argc, char** argv) {
          }});
   p.add({"", "--conv-batches", "LIST",
          "GPU: the per-op conv rows at each of these batches of 41 x 41 patches, e.g. 1,64 (a "
-         "launch's "
-         "fixed cost against its work) [--batch]",
+         "launch's fixed cost against its work) [--batch]",
          [&](const std::string& v) {
            g.conv_batches = parse_batches(v, "--conv-batches");
            gpu_row_flags.push_back("--conv-batches");
@@ -186,10 +185,8 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { pdl = v; }});
   p.add({"", "--probes", "",
          "GPU: also time the bf16 default's wgmma kernels with parts switched off (the GEMM alone, "
-         "no "
-         "GEMM, no tile copies, no stores, the fixed part) at each conv shape, inputs rotated and "
-         "in L2: "
-         "where a conv's time goes (docs/kernels.md, Probes)",
+         "no GEMM, no tile copies, no stores, the fixed part) at each conv shape, inputs rotated "
+         "and in L2: where a conv's time goes (docs/kernels.md, Probes)",
          [&](const std::string&) {
            g.probes = true;
            gpu_row_flags.push_back("--probes");
@@ -208,10 +205,8 @@ int run(int argc, char** argv) {
          }});
   p.add({"", "--time-limit", "SECONDS",
          "GPU rows: start no row or group of rows after SECONDS (what is left is listed as skipped "
-         "and "
-         "--json is still written); --json is also rewritten after every group, so a run killed "
-         "midway "
-         "leaves its rows [0: no limit]",
+         "and --json is still written); --json is also rewritten after every group, so a run "
+         "killed midway leaves its rows [0: no limit]",
          [&](const std::string& v) {
            g.time_limit_s = cli::parse_double(v, "--time-limit");
            VDSR_USER_CHECK(g.time_limit_s >= 0, "--time-limit must be 0 (no limit) or more seconds, got " << v);

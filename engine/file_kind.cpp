@@ -35,9 +35,8 @@ std::string unwritable_reason(const std::string& path) {
   if (fs::is_directory(own)) return "is a folder; give a file name";
   if (fs::is_symlink(own))
     return "is a symbolic link (to " + fs::read_symlink(path, ec).string() +
-           "): the tools write regular files only, as writing through a link or replacing it could "
-           "each "
-           "lose a file; give the file's own name, or remove the link";
+           "): the tools write regular files only, as writing through a link or replacing it "
+           "could each lose a file; give the file's own name, or remove the link";
   return "is " + special_file_kind(own) + ", and writing would replace it";
 }
 
