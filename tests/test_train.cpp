@@ -1248,6 +1248,17 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
       bin("vdsr_train") + " -g -1 --resume " + dir + "/done/checkpoint.safetensors";
   REQUIRE(run_command(resume_done + " --epochs 1", &log) == 1);
   CHECK(log.find("training set:") == std::string::npos);
+  // A summary asked for is written: that run goes the whole way (training nothing) to write it.
+  REQUIRE(run_command(resume_done + " --json " + dir + "/done_summary.json", &log) == 0);
+  {
+    std::ifstream in(dir + "/done_summary.json");
+    CHECK(nlohmann::json::parse(in).at("finished") == true);
+  }
+  // --resume auto into an empty --out starts a new run.
+  fs::create_directories(dir + "/empty_auto");
+  REQUIRE(run_command(base + " --resume auto --out " + dir + "/empty_auto --max-steps 1", &log) ==
+          0);
+  CHECK(fs::exists(dir + "/empty_auto/checkpoint.safetensors"));
   // Its weights of that step are there: nothing is built or rewritten.
   const auto weights_time = fs::last_write_time(dir + "/done/vdsr.safetensors");
   REQUIRE(run_command(resume_done, &log) == 0);
@@ -1608,6 +1619,12 @@ TEST_CASE(
   CHECK(log.find("(--no-bias came from --recipe pytorch-port: a switch cannot be undone, so give "
                  "the preset's other "
                  "options without --recipe)") != std::string::npos);
+  // A message naming --lr-step names no --lr: the preset's --lr gets no note.
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --train " + hr + " --out " + dir +
+                          "/d --recipe bundled --lr-step 0",
+                      &log) == 1);
+  CHECK(log.find("--lr-step") != std::string::npos);
+  CHECK(log.find("came from") == std::string::npos);
   // A typed flag gets no note ("--lr" is not named by "--lr-min" either).
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --train " + hr + " --out " + dir +
                           "/c --lr-min 1 --lr 0.5",
