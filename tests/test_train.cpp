@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <catch2/catch.hpp>
@@ -19,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -1274,6 +1276,32 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   CHECK(log.find("training set:") != std::string::npos);
   CHECK(test::file_bytes(dir + "/done/train.jsonl").find("\"record\":\"epoch\"") !=
         std::string::npos);
+  // Nor when only the last epoch's record is missing: an earlier epoch's record is not the last's.
+  REQUIRE(run_command(base + " --out " + dir + "/t8", &log) == 0);
+  {
+    std::istringstream lines(test::file_bytes(dir + "/t8/train.jsonl"));
+    std::vector<std::string> kept;
+    for (std::string line; std::getline(lines, line);) kept.push_back(line);
+    const auto last_epoch = std::find_if(kept.rbegin(), kept.rend(), [](const std::string& l) {
+      return l.find("\"record\":\"epoch\"") != std::string::npos;
+    });
+    REQUIRE(last_epoch != kept.rend());
+    kept.erase(std::next(last_epoch).base());
+    std::ofstream out(dir + "/t8/train.jsonl", std::ios::trunc);
+    for (const auto& l : kept) out << l << "\n";
+  }
+  REQUIRE(test::file_bytes(dir + "/t8/train.jsonl").find("\"record\":\"epoch\"") !=
+          std::string::npos);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir + "/t8/checkpoint.safetensors",
+                      &log) == 0);
+  CHECK(log.find("training set:") != std::string::npos);
+  {
+    int epochs = 0;
+    std::istringstream lines(test::file_bytes(dir + "/t8/train.jsonl"));
+    for (std::string line; std::getline(lines, line);)
+      epochs += line.find("\"record\":\"epoch\"") != std::string::npos;
+    CHECK(epochs == 3);
+  }
   // Another run's weights of the same step count are not this run's: they are written anew.
   REQUIRE(run_command(base + " --seed 9 --out " + dir + "/other", &log) == 0);
   fs::copy_file(dir + "/other/vdsr.safetensors", dir + "/done/vdsr.safetensors",
