@@ -1302,6 +1302,20 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
       epochs += line.find("\"record\":\"epoch\"") != std::string::npos;
     CHECK(epochs == 3);
   }
+  // Weights of an earlier step of this run (a run extended from 2 epochs to 3, its 2-epoch weights
+  // put back) are written anew at the last step.
+  REQUIRE(run_command(base + " --epochs 2 --out " + dir + "/t5", &log) == 0);
+  fs::copy_file(dir + "/t5/vdsr.safetensors", dir + "/t5_weights_at_10.safetensors");
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/t5/checkpoint.safetensors --epochs 3",
+                      &log) == 0);
+  fs::copy_file(dir + "/t5_weights_at_10.safetensors", dir + "/t5/vdsr.safetensors",
+                fs::copy_options::overwrite_existing);
+  REQUIRE(read_safetensors(dir + "/t5/vdsr.safetensors").metadata.at("steps") == "10");
+  REQUIRE(
+      run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/t5/checkpoint.safetensors",
+                  &log) == 0);
+  CHECK(read_safetensors(dir + "/t5/vdsr.safetensors").metadata.at("steps") == "15");
   // Another run's weights of the same step count are not this run's: they are written anew.
   REQUIRE(run_command(base + " --seed 9 --out " + dir + "/other", &log) == 0);
   fs::copy_file(dir + "/other/vdsr.safetensors", dir + "/done/vdsr.safetensors",
