@@ -2014,6 +2014,7 @@ TEST_CASE(
         std::string::npos);
   fs::create_directories(dir + "/only_ds");
   write_text(dir + "/only_ds/.DS_Store", "Bud1");
+  fs::create_directories(dir + "/only_ds/.x.png");  // a hidden folder, named like an image
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + dir + "/only_ds", &log) ==
         1);
   CHECK(log.find("evaluation set '" + dir + "/only_ds' holds no images\n") != std::string::npos);
@@ -2138,4 +2139,43 @@ TEST_CASE(
   CHECK(test::file_bytes(dir + "/ee.txt").find("could not write to standard output: Broken pipe") !=
         std::string::npos);
   CHECK(!fs::exists(dir + "/e.json"));
+}
+
+TEST_CASE("a folder whose listing fails part way is said and never used as if whole") {
+  const std::string dir = test::temp_dir("cli_listing");
+  for (const char* set : {"Set5", "Set14"}) {
+    fs::create_directories(dir + "/data/" + set);
+    save_image(dir + "/data/" + set + "/a.png", test_image(24, 24, 1, 1), ImageFormat::PNG);
+    save_image(dir + "/data/" + set + "/fails_here.png", test_image(24, 24, 1, 2),
+               ImageFormat::PNG);
+  }
+  const std::string fail = test::fail_readdir_prefix("fails_here.png");
+  const std::string set = dir + "/data/Set5";
+  std::string log;
+  // The shim itself: without it every tool reads both images.
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + set + " --json " + dir +
+                          "/whole.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(test::file_bytes(dir + "/whole.json"))["results"][0]["images"] == 2);
+  CHECK(run_command(fail + bin("vdsr_eval") + " --bicubic --scales 2 --data " + set, &log) == 1);
+  CHECK(log.find("reading evaluation set '" + set + "' failed: Input/output error") !=
+        std::string::npos);
+  CHECK(run_command(fail + bin("vdsr_train") + test::kTinyTrainFlags + " --train " + set +
+                        " --out " + dir + "/run",
+                    &log) == 1);
+  CHECK(log.find("reading training folder '" + set + "' failed: Input/output error") !=
+        std::string::npos);
+  CHECK(!fs::exists(dir + "/run"));
+  CHECK(run_command(fail + bin("vdsr_bench") + " -g -1 --stages " + set, &log) == 1);
+  CHECK(log.find("--stages: reading the folder '" + set + "' failed: Input/output error") !=
+        std::string::npos);
+  CHECK(run_command(fail + bin("vdsr_sr") + " --bicubic -i " + set + " -o " + dir + "/sr", &log) !=
+        0);
+  CHECK(log.find("reading this folder failed: Input/output error") != std::string::npos);
+  // The folder of sets: a set after the failure would be left out as if missing.
+  CHECK(run_command(test::fail_readdir_prefix("Set14") + "VDSR_DATA_DIR=" + dir + "/data " +
+                        bin("vdsr_eval") + " --bicubic --scales 2",
+                    &log) == 1);
+  CHECK(log.find("reading VDSR_DATA_DIR=" + dir + "/data failed: Input/output error") !=
+        std::string::npos);
 }

@@ -38,6 +38,7 @@
 #include "io/safetensors.h"
 #include "io/svg_plot.h"
 #include "model/checkpoint.h"
+#include "model/dataset.h"
 #include "model/inference.h"
 #include "model/model_files.h"
 #include "model/recipes.h"
@@ -1956,4 +1957,70 @@ TEST_CASE("the seed orders the data: from the same weights two seeds give other 
                              .get<double>());
   }
   CHECK(first_loss[0] != first_loss[1]);
+}
+
+TEST_CASE("runs of one recipe on other pixels are told apart by their patches' digest") {
+  const std::string dir = test::temp_dir("train_pixels"), hr = make_data(dir);
+  // make_data's sizes with other pixels: the same patch count, the same recipe.
+  const std::string hr2 = dir + "/hr2";
+  fs::create_directories(hr2);
+  save_image(hr2 + "/a.png", test_image(48, 40, 3, 21), ImageFormat::PNG);
+  save_image(hr2 + "/b.png", test_image(40, 52, 1, 22), ImageFormat::PNG);
+  save_image(hr2 + "/c.bmp", test_image(36, 36, 3, 23), ImageFormat::BMP);
+  const std::string tiny = bin("vdsr_train") + test::kTinyTrainFlags;
+  std::string log;
+  REQUIRE(run_command(tiny + " --train " + hr + " --out " + dir + "/a", &log) == 0);
+  REQUIRE(run_command(tiny + " --train " + hr2 + " --out " + dir + "/b", &log) == 0);
+  const auto meta = [&](const std::string& file) { return read_safetensors(dir + file).metadata; };
+  const std::string digest_a = meta("/a/checkpoint.safetensors").at("config.patches_digest");
+  REQUIRE(meta("/a/checkpoint.safetensors").at("config.patches") ==
+          meta("/b/checkpoint.safetensors").at("config.patches"));
+  REQUIRE(meta("/a/vdsr.safetensors").at("recipe") == meta("/b/vdsr.safetensors").at("recipe"));
+  REQUIRE(meta("/b/vdsr.safetensors").at("patches_digest") != digest_a);
+  const std::string resume_a =
+      bin("vdsr_train") + " -g -1 --resume " + dir + "/a/checkpoint.safetensors";
+  // Resumed into the other run's --out (both at their last step): refused, that run kept.
+  REQUIRE(run_command(resume_a + " --out " + dir + "/b", &log) == 1);
+  CHECK(log.find(dir + "/b already holds another run") != std::string::npos);
+  CHECK(meta("/b/checkpoint.safetensors").at("config.patches_digest") != digest_a);
+  // The other run's weights in this run's --out are not its own: they are written anew.
+  fs::copy_file(dir + "/b/vdsr.safetensors", dir + "/a/vdsr.safetensors",
+                fs::copy_options::overwrite_existing);
+  REQUIRE(run_command(resume_a, &log) == 0);
+  CHECK(log.find("training set:") != std::string::npos);
+  CHECK(meta("/a/vdsr.safetensors").at("patches_digest") == digest_a);
+  // Its checkpoint moved out of --out: resumed from there into --out, it is written back.
+  fs::rename(dir + "/a/checkpoint.safetensors", dir + "/a_moved.safetensors");
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/a_moved.safetensors --out " + dir + "/a",
+                      &log) == 0);
+  REQUIRE(fs::exists(dir + "/a/checkpoint.safetensors"));
+  CHECK(meta("/a/checkpoint.safetensors").at("config.patches_digest") == digest_a);
+  CHECK(load_checkpoint(dir + "/a/checkpoint.safetensors", Device::cpu()).state.step == 15);
+  // Pixels in no patch that the x2 input's bicubic reads: with 12-pixel windows a 26 x 26 image
+  // leaves columns 24 and 25 out of every window (x3's modcrop drops them), without rotations.
+  Image edge = test_image(26, 26, 1, 31);
+  fs::create_directories(dir + "/edge1");
+  fs::create_directories(dir + "/edge2");
+  save_image(dir + "/edge1/e.png", edge, ImageFormat::PNG);
+  edge.pixels[5 * 26 + 25] ^= 0x40;
+  save_image(dir + "/edge2/e.png", edge, ImageFormat::PNG);
+  DatasetOptions d;
+  d.scales = {2, 3};
+  d.patch = d.stride = 12;
+  d.augment = false;
+  {
+    const Quiet quiet;
+    const TrainingSet s1 = TrainingSet::build({dir + "/edge1/e.png"}, d);
+    const TrainingSet s2 = TrainingSet::build({dir + "/edge2/e.png"}, d);
+    REQUIRE(s1.target_patches() == s2.target_patches());
+    REQUIRE(s1.input_patches() != s2.input_patches());
+  }
+  REQUIRE(run_command(
+              tiny + " --no-augment --max-steps 2 --train " + dir + "/edge1 --out " + dir + "/e",
+              &log) == 0);
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/e/checkpoint.safetensors --train " + dir + "/edge2",
+                      &log) == 1);
+  CHECK(log.find("but other pixels or in another order") != std::string::npos);
 }

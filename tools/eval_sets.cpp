@@ -120,6 +120,8 @@ std::vector<std::string> default_eval_sets() {
   std::vector<fs::path> folders;
   for (fs::directory_iterator it(env, ec); !ec && it != fs::directory_iterator(); it.increment(ec))
     if (it->is_directory(ec) && !is_hidden_name(it->path().string())) folders.push_back(it->path());
+  // A listing that fails part way would leave sets out, as if the folder lacked them.
+  VDSR_USER_CHECK(!ec, "reading VDSR_DATA_DIR=" << env << " failed: " << ec.message());
   std::sort(folders.begin(), folders.end());
   for (const fs::path& f : folders)
     if (const char* name = paper_set_name(f.filename().string()); name != nullptr)

@@ -141,6 +141,12 @@ std::vector<std::string> stall_fsync_env(const std::string& part, const std::str
       std::string("ASAN_OPTIONS=") + (asan != nullptr ? asan : "") + ":verify_asan_link_order=0"};
 }
 
+std::string fail_readdir_prefix(const std::string& name) {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  return std::string("LD_PRELOAD=") + VDSR_FAIL_READDIR_LIB + " VDSR_FAIL_READDIR='" + name +
+         "' ASAN_OPTIONS='" + (asan != nullptr ? asan : "") + ":verify_asan_link_order=0' ";
+}
+
 bool wait_for_file(const std::string& path, double seconds) {
   const auto end = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (!std::filesystem::exists(path)) {

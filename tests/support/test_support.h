@@ -48,6 +48,9 @@ pid_t spawn(std::vector<std::string> args, const std::string& log,
 // for up to 30 s after creating the file `mark` (tests/support/stall_fsync.cpp, by LD_PRELOAD), so
 // that a test can send signals while that file is half written.
 std::vector<std::string> stall_fsync_env(const std::string& part, const std::string& mark);
+// A shell prefix for run_command that makes the command's listing of any folder fail (EIO) where
+// its next entry would be `name` (tests/support/fail_readdir.cpp, by LD_PRELOAD).
+std::string fail_readdir_prefix(const std::string& name);
 // Waits up to `seconds` for `path` to exist.
 bool wait_for_file(const std::string& path, double seconds);
 // Waits up to `seconds` for child `pid` to end and returns its waitpid status; a child still
