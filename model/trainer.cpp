@@ -437,7 +437,10 @@ class TrainRun {
   void stop(TrainResult& res, const TrainHooks& hooks);
   void write_outputs(const TrainResult& res);
 
-  double run_seconds() const { return seconds_before + seconds_since(t_process); }
+  // The run's wall time: the processes before this one, and this one's unless every step was done
+  // before it and it scores no epoch (a later slot of a job array, a --json asked of a done run).
+  double run_seconds() const { return seconds_before + (idle() ? 0.0 : seconds_since(t_process)); }
+  bool idle() const { return steps_done_before && !scored_here; }
 
   const TrainOptions& o;
   Collective& coll;
@@ -468,6 +471,8 @@ class TrainRun {
   const std::string ckpt_path, log_path;
   const Clock::time_point t_process;
   double seconds_before = 0;
+  bool steps_done_before = false;  // every step was done when this process started
+  bool scored_here = false;        // this process wrote an epoch record
   LrPlan lr_plan;
   bool ema = false;
   // The checkpoint on disk in `out` holds this step (-1: none yet).
@@ -491,6 +496,10 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   ema = o.step.optim.ema > 0;
   state.seed = o.seed;
   state.epoch = state.step / iters;
+  steps_done_before = state.step >= total;
+  // The width of the processes that trained it, which a finished run's weights keep.
+  const auto trained_by = state.config.find("ranks");
+  const std::string ranks_before = trained_by != state.config.end() ? trained_by->second : "";
   // One pass over the patches (gigabytes): the checkpoint's digest is checked against it, then
   // replaced.
   const std::string digest = patches_digest(set);
@@ -501,7 +510,9 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.config["images"] = std::to_string(set.stats().images);
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
-  state.config["ranks"] = std::to_string(c.size());  // the width of the process that wrote it
+  state.config["ranks"] = steps_done_before && !ranks_before.empty()
+                              ? ranks_before
+                              : std::to_string(c.size());  // the width of the process that wrote it
   model->set_steps_taken(state.step);
   model->set_precision(parse_precision(o.precision));
   model->set_collective(&coll);
@@ -644,6 +655,8 @@ void TrainRun::check_ranks_agree() {
       items.emplace_back(key, value);
   items.emplace_back("max_steps", std::to_string(o.max_steps));
   items.emplace_back("the step it starts from", std::to_string(start_step));
+  // A step-0 checkpoint found by --resume auto on one node's --out only: a new run on the others.
+  items.emplace_back("whether it resumes a checkpoint", o.resume.empty() ? "no" : "yes");
   items.emplace_back("the training patches' pixels", state.config.at("patches_digest"));
   items.emplace_back("the checkpoint's unscored epoch",
                      state.epoch_record.empty() ? "" : std::to_string(state.epoch));
@@ -830,7 +843,8 @@ bool TrainRun::epoch_report(const std::vector<ValSet>& val, const Batches& b, Bu
   // epoch's end (another rank's) cuts it as this rank's own does.
   if (ema) model->swap_weights_with_ema();
   const std::optional<std::string> val_text =
-      stop_signal != 0 ? std::nullopt : validate(*model, val, o.data.scales, rec, hooks.stop);
+      stop_signal != 0 && !val.empty() ? std::nullopt
+                                       : validate(*model, val, o.data.scales, rec, hooks.stop);
   std::string collapse;
   if (val_text)
     collapse = collapse_reason(*model, b.x(), std::min<int64_t>(b.batch, kProbePatches),
@@ -845,6 +859,7 @@ bool TrainRun::epoch_report(const std::vector<ValSet>& val, const Batches& b, Bu
   if (collapse.empty() && at_bicubic(val, o.data.scales, rec))
     collapse = "its validation PSNR equals bicubic's at every scale";
   if (!collapse.empty()) rec["collapsed"] = collapse;
+  scored_here = true;
   rec["seconds"] = run_seconds();
   write_record(rec);
   epoch_records[epoch] = rec;
@@ -881,8 +896,12 @@ void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
   res.step = state.step;
   res.epoch = state.epoch;
   res.finished = state.step >= total && state.epoch_record.empty();
-  // Stopped mid-epoch: checkpoint the exact state (the next process resumes from it).
-  if (saved_step != state.step) {
+  // Stopped mid-epoch: checkpoint the exact state (the next process resumes from it). Decided by
+  // all ranks at once: each knows only whether its own --out held the checkpoint it resumed, and a
+  // rank alone in agree() would wait for ever.
+  double unsaved[1] = {saved_step != state.step ? 1.0 : 0.0};
+  if (coll.size() > 1) coll.max(unsaved, 1);
+  if (unsaved[0] != 0) {
     (void)agree(hooks);
     save();
   }
@@ -918,8 +937,9 @@ void TrainRun::save_weights_file(const std::string& path, const nlohmann::json& 
       if (k.rfind("val_psnr_x", 0) == 0 || k == "loss") meta["final_" + k] = format_double(v.get<double>());
   if (ema) meta["weights"] = "ema " + format_double(o.step.optim.ema);
   save_weights(path, model->config(), (ema ? model->ema_weights() : model->weights()).params.data(), meta);
-  log_info("trained " + std::to_string(state.step) + " steps in " + format_duration(run_seconds()) +
-           "; weights in " + path);
+  log_info(idle() ? "its weights are in " + path
+                  : "trained " + std::to_string(state.step) + " steps in " +
+                        format_duration(run_seconds()) + "; weights in " + path);
 }
 
 // The final weights when every epoch is done, and the --json result.

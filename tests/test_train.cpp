@@ -1084,6 +1084,15 @@ TEST_CASE("the stop line says a resumed run scores the epoch first only when one
     CHECK(err.find("stopped by signal 2 at step " + std::to_string(stop_at)) != std::string::npos);
     CHECK((err.find("(it scores epoch 2 first)") != std::string::npos) == (stop_at == 10));
   }
+  // Without --val there is no validation to cut short: the epoch's record is written at once.
+  TrainOptions o = test::tiny_train(hr, dir + "/noval");
+  const std::string err =
+      stderr_of(dir + "/err.txt", [&] { test::train_stopped_at(o, 10, SIGINT); });
+  INFO(err);
+  CHECK(err.find("stopped by signal 2 at step 10") != std::string::npos);
+  CHECK(err.find("validation short") == std::string::npos);
+  CHECK(err.find("scores epoch 2 first") == std::string::npos);
+  CHECK(count_of(test::file_bytes(dir + "/noval/train.jsonl"), "\"record\":\"epoch\"") == 2);
   fs::remove_all(dir);
 }
 

@@ -432,6 +432,29 @@ TEST_CASE("ranks started unlike are refused at the start in words and only rank 
                           train_cmd(dir + "/m") + " --max-steps 3",
                       &log) != 0);
   CHECK_THAT(log, Catch::Contains("they differ in max_steps (this rank: 2)"));
+  // A step-0 checkpoint (a run of --epochs 0) that --resume auto finds in one rank's --out alone
+  // (each node's own disk): a new run on the other rank, which would wait in another collective.
+  REQUIRE(run_command(train_cmd(dir + "/z") + " --epochs 0", &log) == 0);
+  REQUIRE(fs::exists(dir + "/z/checkpoint.safetensors"));
+  REQUIRE(run_command(run1 + train_cmd(dir + "/z") + " --resume auto : -np 1 " +
+                          train_cmd(dir + "/y") + " --resume auto",
+                      &log) != 0);
+  CHECK_THAT(log,
+             Catch::Contains("they differ in whether it resumes a checkpoint (this rank: yes)"));
+  CHECK(log.find("timeout") == std::string::npos);
+  // A finished run resumed on two ranks, one of them into another --out: both go the long way
+  // (neither waits alone in a collective), and the weights keep the run's width and time.
+  REQUIRE(run_command(train_cmd(dir + "/fin"), &log) == 0);
+  const auto trained = load_weights(dir + "/fin/vdsr.safetensors").metadata;
+  const std::string resume_fin =
+      bin("vdsr_train") + " -g -1 --resume " + dir + "/fin/checkpoint.safetensors";
+  REQUIRE(run_command(run1 + resume_fin + " : -np 1 " + resume_fin + " --out " + dir + "/fin2",
+                      &log) == 0);
+  CHECK_THAT(log, Catch::Contains("its weights are in " + dir + "/fin/vdsr.safetensors"));
+  CHECK(log.find("trained 15 steps") == std::string::npos);
+  const auto again = load_weights(dir + "/fin/vdsr.safetensors").metadata;
+  CHECK(again.at("ranks") == "1");
+  CHECK(std::stod(again.at("train_seconds")) <= std::stod(trained.at("train_seconds")));
   // Paths may differ: each rank its own copy of --init-from's file.
   REQUIRE(run_command(train_cmd(dir + "/w") + " --epochs 0", &log) == 0);
   fs::copy_file(dir + "/w/vdsr.safetensors", dir + "/copy.safetensors");
