@@ -80,7 +80,8 @@ void throw_error(Kind kind, const char* file, int line, const char* expr, const 
   // Keep only the path from the project root so messages stay short and stable across checkouts:
   // the last "/<top-level folder>/" in the path starts it.
   const char* short_file = file;
-  for (const char* dir : {"/engine/", "/kernels/", "/model/", "/tools/", "/tests/", "/bench/"}) {
+  for (const char* dir :
+       {"/engine/", "/image/", "/io/", "/kernels/", "/model/", "/tools/", "/tests/", "/bench/"}) {
     for (const char* p = std::strstr(file, dir); p != nullptr; p = std::strstr(p + 1, dir))
       if (p + 1 > short_file) short_file = p + 1;
   }

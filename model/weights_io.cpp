@@ -404,6 +404,8 @@ void save_weights(const std::string& path, const VdsrConfig& cfg, const float* p
   if (cfg.arch == Arch::Srcnn)
     st.metadata["kernels"] = std::to_string(cfg.srcnn_kernel[0]) + "-" + std::to_string(cfg.srcnn_kernel[1]) + "-" +
                              std::to_string(cfg.srcnn_kernel[2]);
+  else
+    st.metadata.erase("kernels");  // a layout key: the written tensors', never a source's
   st.metadata["depth"] = std::to_string(cfg.depth);
   st.metadata["channels"] = std::to_string(cfg.channels);
   st.metadata["bias"] = cfg.bias ? "true" : "false";

@@ -768,6 +768,14 @@ TEST_CASE("errors by type: user errors in words, internal ones with their place,
     CHECK_THAT(describe_error(e, false), Catch::StartsWith("internal error: an invariant (at tests/test_engine.cpp:") &&
                                              Catch::EndsWith("check `2 < 1`)"));
   }
+  // A place in every top-level folder of the sources is given from the project root.
+  for (const char* dir : {"engine", "image", "io", "kernels", "model", "tools", "tests", "bench"})
+    try {
+      detail::throw_error(detail::Kind::User,
+                          ("/home/u/vdsr/" + std::string(dir) + "/f.cpp").c_str(), 7, nullptr, "m");
+    } catch (const UserError& e) {
+      CHECK(e.where() == std::string(dir) + "/f.cpp:7");
+    }
   // A host allocation that cannot succeed is an OutOfMemory, which callers can branch on.
   CHECK_THROWS_AS(Buffer(Device::cpu(), size_t(1) << 62), OutOfMemory);
   CHECK_THROWS_AS(Buffer(Device::cpu(), SIZE_MAX - 100), OutOfMemory);  // not rounded to a tiny block

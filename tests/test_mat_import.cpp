@@ -297,6 +297,48 @@ TEST_CASE("vdsr_convert writes our layout with the source's name and sha256, vds
   CHECK(w.metadata.at("source") == "release.mat");
   CHECK(w.metadata.at("source_sha256") == sha256_hex(test::file_bytes(dir + "/release.mat")));
   CHECK(w.metadata.at("source_format") == "matlab");
+  CHECK(w.metadata.count("origin") == 0);
+  // Converted again (and again): the first source stays as the origin.
+  REQUIRE(run_command(
+              bin("vdsr_convert") + " " + dir + "/ours.safetensors " + dir + "/again.safetensors",
+              &log) == 0);
+  REQUIRE(run_command(
+              bin("vdsr_convert") + " " + dir + "/again.safetensors " + dir + "/third.safetensors",
+              &log) == 0);
+  for (const char* name : {"/again.safetensors", "/third.safetensors"}) {
+    const auto m = load_weights(dir + name).metadata;
+    CHECK(m.at("origin") == "release.mat");
+    CHECK(m.at("origin_format") == "matlab");
+    CHECK(m.at("origin_sha256") == w.metadata.at("source_sha256"));
+    CHECK(m.at("source_format") == "safetensors");
+  }
+  CHECK(load_weights(dir + "/third.safetensors").metadata.at("source") == "again.safetensors");
+  // A layout key of the source's that is not this model's (an SRCNN's kernels on a VDSR) is not
+  // carried.
+  {
+    SafeTensors st = read_safetensors(dir + "/ours.safetensors");
+    st.metadata["kernels"] = "9-5-5";
+    write_safetensors(dir + "/stale.safetensors", st);
+  }
+  REQUIRE(run_command(
+              bin("vdsr_convert") + " " + dir + "/stale.safetensors " + dir + "/fresh.safetensors",
+              &log) == 0);
+  CHECK(load_weights(dir + "/fresh.safetensors").metadata.count("kernels") == 0);
+  // An input that cannot be checked against an existing output (a link to itself) is said in words.
+  fs::create_symlink("loop.safetensors", dir + "/loop.safetensors");
+  CHECK(run_command(
+            bin("vdsr_convert") + " " + dir + "/loop.safetensors " + dir + "/fresh.safetensors",
+            &log) == 1);
+  CHECK(log.find("internal error") == std::string::npos);
+  CHECK(log.find("loop.safetensors") != std::string::npos);
+  // An SRCNN model whose scale nothing says: converted, with a warning.
+  const VdsrConfig srcnn = srcnn_config(9, 1, 5, 4, 2, true);
+  save_weights(dir + "/srcnn.safetensors", srcnn, he_params(srcnn, 2).data());
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/srcnn.safetensors " + dir +
+                          "/srcnn_ours.safetensors",
+                      &log) == 0);
+  CHECK(log.find("an SRCNN model serves one scale, and neither its metadata nor its name") !=
+        std::string::npos);
   CHECK(run_command(bin("vdsr_convert") + " " + dir + "/release.mat", &log) == 1);
   CHECK(log.find("give the input model and the output file") != std::string::npos);
   save_image(dir + "/in.png", test::test_image(9, 8, 3, 2), ImageFormat::PNG);
@@ -442,7 +484,20 @@ TEST_CASE("vdsr_convert IN OUT.mat: our model into the release's layout and back
   CHECK(names == std::vector<std::string>{"m.MAT", "m.safetensors"});
   std::ofstream(dir + "/a_file") << "x";
   REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/m.safetensors " + dir + "/a_file/m.mat", &log) == 1);
-  CHECK(log.find("a_file") != std::string::npos);
+  CHECK(log.find("'" + dir + "/a_file' is not a folder") != std::string::npos);
+  // libmatio does not check its writes: under a file-size limit (1024-byte blocks) its file came
+  // out cut short, and was taken for the model. Read back, it is refused, and nothing is left.
+  const VdsrConfig big{6, 32, true};
+  save_weights(dir + "/big.safetensors", big, he_params(big, 4).data());
+  REQUIRE(run_command("ulimit -f 60; " + bin("vdsr_convert") + " " + dir + "/big.safetensors " +
+                          dir + "/big.mat",
+                      &log) == 1);
+  CHECK(log.find("big.mat: writing it failed: the file libmatio wrote does not read back as the "
+                 "model") != std::string::npos);
+  CHECK(!fs::exists(dir + "/big.mat"));
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/big.safetensors " + dir + "/big.mat",
+                      &log) == 0);
+  CHECK(fs::file_size(dir + "/big.mat") > 60 * 1024);
 }
 
 TEST_CASE(

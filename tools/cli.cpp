@@ -226,8 +226,11 @@ std::string output_file(const std::string& path, const char* flag, const std::st
   if (!made_folder.empty() && !fs::exists(parent, ec) &&
       place(parent.string()) == place(made_folder))
     return path;
-  VDSR_USER_CHECK(fs::is_directory(parent, ec),
-                  flag << " " << path << ": the folder '" << parent.string() << "' does not exist");
+  VDSR_USER_CHECK(
+      fs::is_directory(parent, ec),
+      flag << " " << path << ": "
+           << (fs::exists(parent, ec) ? "'" + parent.string() + "' is not a folder"
+                                      : "the folder '" + parent.string() + "' does not exist"));
   VDSR_USER_CHECK(::access(parent.c_str(), W_OK) == 0,
                   flag << " " << path << ": the folder '" << parent.string() << "' is not writable");
   return path;

@@ -41,7 +41,10 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(ext == "safetensors" || ext == "mat",
                   "OUT " << printable(out) << ": name the output .safetensors (vdsr's layout) or .mat (the "
                          << "authors' MATLAB layout); its extension says which");
-  VDSR_USER_CHECK(!std::filesystem::exists(out) || !std::filesystem::equivalent(in, out),
+  // One file under two names (a link, ./x, a hard link) is the input; a name that cannot be checked
+  // (none yet, too long, unreadable) is said by the read or the write that follows, in words.
+  std::error_code ec;
+  VDSR_USER_CHECK(!std::filesystem::equivalent(in, out, ec),
                   "the output '" << out << "' is the input");
   const VdsrWeights w = load_weights(in);
   if (ext == "mat") {
@@ -71,9 +74,23 @@ int run(int argc, char** argv) {
     meta["weights"] = "raw (a checkpoint's" +
                       (averaged ? "; its run averages them, ema " + ema->second : "") + ")";
   }
+  // A file converted before keeps where it first came from: its source becomes the origin, once.
+  // (A .mat's reader names the file itself as the source.)
+  const bool matlab = is_matlab_file(in);
+  if (!matlab && meta.count("source") != 0 && meta.count("origin") == 0)
+    for (const std::string key : {"source", "source_format", "source_sha256"})
+      if (const auto it = meta.find(key); it != meta.end())
+        meta["origin" + key.substr(6)] = it->second;
+  // An SRCNN model serves one scale; without one (none in its metadata, no x2 / x3 / x4 in its
+  // name) the tools use it at whichever is asked for.
+  if (w.config.arch == Arch::Srcnn && meta.count("scale") == 0)
+    log_warning(printable(in) +
+                ": an SRCNN model serves one scale, and neither its metadata nor "
+                "its name (x2, x3, x4) says which: vdsr_sr and vdsr_eval will use it at the scale "
+                "asked for; name the input with its scale and convert again");
   meta["source"] = std::filesystem::path(in).filename().string();
   meta["source_sha256"] = sha256_file_hex(in);
-  meta["source_format"] = is_matlab_file(in) ? "matlab" : "safetensors";
+  meta["source_format"] = matlab ? "matlab" : "safetensors";
   meta["kind"] = "weights";
   save_weights(out, w.config, w.params.data(), meta);
   log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out));
