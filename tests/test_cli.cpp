@@ -76,7 +76,21 @@ TEST_CASE("every tool prints --help and --version and rejects unknown flags") {
     REQUIRE(out.find("CUDA") != std::string::npos);
     REQUIRE(run_command(bin(tool) + " --no-such-flag", &out) != 0);
     REQUIRE(out.find("unknown option '--no-such-flag'") != std::string::npos);
+    REQUIRE(run_command(bin(tool) + " -h", &out) == 0);
+    CHECK(out.find("-h, --help") != std::string::npos);
+    CHECK(run_command(bin(tool) + " --help=x", &out) == 1);
+    CHECK(out.find("option --help takes no value") != std::string::npos);
   }
+  // "--" ends the options: a file name may start with '-' after it.
+  const std::string dir = test::temp_dir("cli_dashes");
+  std::string out;
+  CHECK(run_command(
+            "cd " + dir + " && " + bin("vdsr_convert") + " -- -in.safetensors out.safetensors",
+            &out) == 1);
+  CHECK(out.find("-in.safetensors") != std::string::npos);
+  CHECK(out.find("unknown option") == std::string::npos);
+  CHECK(run_command(bin("vdsr_eval") + " -- x", &out) == 1);
+  CHECK(out.find("unexpected argument 'x' after '--'") != std::string::npos);
 }
 
 TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with the reason") {

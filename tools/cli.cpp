@@ -48,7 +48,7 @@ void Parser::add_common() {
        [](const std::string&) { set_log_level(LogLevel::Verbose); }});
   add({"-q", "--quiet", "", "errors only, no progress",
        [](const std::string&) { set_log_level(LogLevel::Quiet); }});
-  add({"", "--help", "", "print this help and exit", nullptr});
+  add({"-h", "--help", "", "print this help and exit", nullptr});
   add({"", "--version", "", "print version, commit, CUDA/cuDNN versions and GPU architectures",
        nullptr});
 }
@@ -84,6 +84,17 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
   std::vector<std::string> warnings;         // said after the loop: a -q later on the line silences them
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
+    // "--" ends the options: what follows is a file name, even one that starts with '-'.
+    if (arg == "--") {
+      for (++i; i < argc; ++i) {
+        VDSR_USER_CHECK(positional != nullptr, "unexpected argument '"
+                                                   << argv[i] << "' after '--': " << program_
+                                                   << " takes no file names without a flag (see "
+                                                   << program_ << " --help)");
+        positional->push_back(argv[i]);
+      }
+      break;
+    }
     if (positional != nullptr && (arg.empty() || arg[0] != '-' || arg == "-")) {
       positional->push_back(arg);
       continue;
@@ -114,6 +125,8 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
           break;
         }
     }
+    VDSR_USER_CHECK(!has_inline_value || (arg != "--help" && arg != "--version"),
+                    "option " << arg << " takes no value");
     if (arg == "--help" || arg == "-h") {
       std::cout << help();
       throw PrintedAndDone{};
