@@ -420,6 +420,24 @@ TEST_CASE(
   CHECK(w.metadata.at("source_format") == "safetensors");
   CHECK(w.metadata.at("channels") == "4");
   CHECK(w.metadata.count("config.lr") == 0);
+  CHECK(w.metadata.count("steps") == 0);  // no run state in this one
+  // How far its run had got: the names a run's weights give it.
+  {
+    SafeTensors with_state = st;
+    const auto scalar = [](const char* dtype, auto v) {
+      vdsr::StTensor t{dtype, {1}, std::vector<uint8_t>(sizeof v)};
+      std::memcpy(t.data.data(), &v, sizeof v);
+      return t;
+    };
+    with_state.add("state.step", scalar("I64", int64_t{1234}));
+    with_state.add("state.epoch", scalar("I64", int64_t{5}));
+    with_state.add("state.seconds", scalar("F64", 12.25));
+    (void)convert(with_state, dir, "state");
+    const auto m = vdsr::load_weights(dir + "/state.out.safetensors").metadata;
+    CHECK(m.at("steps") == "1234");
+    CHECK(m.at("epochs_done") == "5");
+    CHECK(m.at("train_seconds") == "12.25");
+  }
   // An EMA of 0 is none: the raw weights are all there is; a run that averages says so.
   st.metadata["config.ema"] = "0";
   (void)convert(st, dir, "ema0");

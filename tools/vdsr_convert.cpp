@@ -4,11 +4,15 @@
 // output named .mat, any model we read into the authors' MATLAB layout (model/mat_export.h). Exit
 // 0, or 1 with the reason.
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <type_traits>
 
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/values.h"
 #include "image/codec.h"
+#include "io/safetensors.h"
 #include "io/sha256.h"
 #include "model/mat_export.h"
 #include "model/mat_import.h"
@@ -73,6 +77,18 @@ int run(int argc, char** argv) {
     const bool averaged = ema != config.end() && ema->second != "0";
     meta["weights"] = "raw (a checkpoint's" +
                       (averaged ? "; its run averages them, ema " + ema->second : "") + ")";
+    // How far its run had got, under the names a run's weights give it.
+    const SafeTensors file = read_safetensors(in);
+    const auto number = [&](const char* tensor, const char* dtype, const char* key, auto type) {
+      const StTensor* t = file.find(tensor);
+      if (t == nullptr || t->dtype != dtype || t->data.size() != sizeof type) return;
+      std::memcpy(&type, t->data.data(), sizeof type);
+      meta[key] =
+          std::is_integral_v<decltype(type)> ? std::to_string(type) : format_double(double(type));
+    };
+    number("state.step", "I64", "steps", int64_t{});
+    number("state.epoch", "I64", "epochs_done", int64_t{});
+    number("state.seconds", "F64", "train_seconds", double{});
   }
   // A file converted before keeps where it first came from: its source becomes the origin, once.
   // (A .mat's reader names the file itself as the source.)
