@@ -13,6 +13,7 @@ LogLevel g_level = LogLevel::Normal;
 LogLevel g_cap = LogLevel::Verbose;
 std::mutex g_mu;
 bool g_progress_on_screen = false;  // a progress line is drawn and must be cleared before a message
+std::string g_tag;                  // set_log_tag's
 
 void emit(const char* prefix, const std::string& msg) {
   std::lock_guard<std::mutex> lock(g_mu);
@@ -20,7 +21,7 @@ void emit(const char* prefix, const std::string& msg) {
     std::fputs("\r\033[K", stderr);
     g_progress_on_screen = false;
   }
-  std::fprintf(stderr, "%s%s\n", prefix, msg.c_str());
+  std::fprintf(stderr, "%s%s%s\n", g_tag.c_str(), prefix, msg.c_str());
   std::fflush(stderr);
 }
 }  // namespace
@@ -28,6 +29,10 @@ void emit(const char* prefix, const std::string& msg) {
 void set_log_level(LogLevel level) { g_level = level; }
 void cap_log_level(LogLevel cap) { g_cap = cap; }
 LogLevel log_level() { return std::min(g_level, g_cap); }
+void set_log_tag(const std::string& tag) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  g_tag = tag;
+}
 
 void log_error(const std::string& msg) { emit("error: ", msg); }
 void log_warning(const std::string& msg) {

@@ -19,6 +19,9 @@ void set_log_level(LogLevel level);
 // -v or -q on its command line cannot make it print more than errors.
 void cap_log_level(LogLevel cap);
 LogLevel log_level();
+// Text put before every message line, e.g. "rank 1: " for a data-parallel rank other than 0, whose
+// errors would otherwise read as rank 0's (under mpirun every rank's stderr reaches one terminal).
+void set_log_tag(const std::string& tag);
 
 void log_error(const std::string& msg);    // always printed
 void log_warning(const std::string& msg);  // printed unless quiet

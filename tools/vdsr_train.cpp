@@ -95,8 +95,12 @@ int train(TrainOptions o, int gpu, bool print_config, bool lead);
 
 int run(int argc, char** argv) {
   // Rank 0 speaks for the run: the others print errors only, from the command line's warnings on.
-  const bool lead = launcher_rank() == 0;
-  if (!lead) cap_log_level(LogLevel::Quiet);
+  const int rank = launcher_rank();
+  const bool lead = rank == 0;
+  if (!lead) {
+    cap_log_level(LogLevel::Quiet);
+    set_log_tag("rank " + std::to_string(rank) + ": ");  // its errors are not rank 0's
+  }
   TrainOptions o;
   int gpu = kDefaultDevice;
   cli::Parser p("vdsr_train", "train VDSR on folders of HR images",
