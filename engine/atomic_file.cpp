@@ -156,12 +156,21 @@ void check_writable(const std::string& path) {
   VDSR_USER_CHECK(why.empty(), "cannot write '" << path << "': it " << why);
 }
 
+std::string temporary_beside(const std::string& path, const std::string& suffix) {
+  constexpr size_t kNameMax = 255;  // NAME_MAX of Linux's file systems
+  const size_t slash = path.rfind('/'), start = slash == std::string::npos ? 0 : slash + 1;
+  std::string name = path.substr(start);
+  if (name.size() + suffix.size() > kNameMax)
+    name.resize(suffix.size() < kNameMax ? kNameMax - suffix.size() : 0);
+  return path.substr(0, start) + name + suffix;
+}
+
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   check_writable(path_);
   static std::atomic<unsigned> counter{0};
   static const std::string host = temporary_host_tag();
-  tmp_path_ =
-      path_ + ".tmp." + host + "." + std::to_string(getpid()) + "." + std::to_string(counter++);
+  tmp_path_ = temporary_beside(
+      path_, ".tmp." + host + "." + std::to_string(getpid()) + "." + std::to_string(counter++));
   fd_ = ::open(tmp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   // The user named the target; the temporary's name would only puzzle.
   VDSR_USER_CHECK(fd_ >= 0, "cannot write '" << path_ << "': " << std::strerror(errno)

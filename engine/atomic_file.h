@@ -61,6 +61,12 @@ void write_file_atomic(const std::string& path, const void* data, size_t size);
 // temporary; the tools, before any work.
 void check_writable(const std::string& path);
 
+// The path of a temporary beside `path`: its file name followed by `suffix`, the name cut short
+// where the whole would pass the file systems' limit on one name (255 bytes), so that an output
+// whose own name is near that limit can still be written. (A temporary of a cut name, left by a
+// killed process, is not known as stale by remove_stale_temporaries: it names no file of ours.)
+std::string temporary_beside(const std::string& path, const std::string& suffix);
+
 // This machine's name as it appears in temporary names.
 std::string temporary_host_tag();
 

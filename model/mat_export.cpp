@@ -156,7 +156,7 @@ void save_matlab_weights(const std::string& path, const VdsrWeights& w, const Ma
   // libmatio writes to a path we name, creating it without O_EXCL; it writes into a folder of our
   // own (mkdtemp: a fresh name, mode 0700, beside the target), whose file's bytes then go to `path`
   // atomically. Both are removed however this ends, a fatal signal included.
-  std::string dir_template = path + ".matio.XXXXXX";
+  std::string dir_template = temporary_beside(path, ".matio.XXXXXX");
   VDSR_USER_CHECK(
       ::mkdtemp(dir_template.data()) != nullptr,
       printable(path) << ": cannot make a temporary folder beside it: " << std::strerror(errno));

@@ -456,6 +456,23 @@ TEST_CASE("AtomicFile: failures leave no file and no temporary") {
   fs::remove_all(dir);
 }
 
+TEST_CASE(
+    "AtomicFile: a name near the file systems' 255-byte limit is written through a shorter "
+    "temporary") {
+  const std::string dir = test::temp_dir("atomic_long");
+  const std::string name = std::string(250, 'a') + ".bin";  // 254 bytes: no room for ".tmp.*"
+  write_file_atomic(dir + "/" + name, "long", 4);
+  CHECK(test::file_bytes(dir + "/" + name) == "long");
+  CHECK(tmp_leftovers(dir).empty());
+  // Short names are kept whole; a long one is cut to leave the suffix whole within 255 bytes.
+  CHECK(temporary_beside("d/out.png", ".tmp.h.1.0") == "d/out.png.tmp.h.1.0");
+  CHECK(temporary_beside("out.png", ".x") == "out.png.x");
+  const std::string cut = temporary_beside("d/e/" + name, ".matio.XXXXXX");
+  CHECK(cut.size() == 4 + 255);
+  CHECK(cut == "d/e/" + name.substr(0, 255 - 13) + ".matio.XXXXXX");
+  fs::remove_all(dir);
+}
+
 TEST_CASE("AtomicFile: commit replaces an existing file") {
   const std::string dir = test::temp_dir("atomic_replace");
   const std::string path = dir + "/model.safetensors";
