@@ -4,6 +4,7 @@
 
 #include "engine/error.h"
 #include "io/safetensors.h"
+#include "io/sha256.h"
 #include "model/weights_io.h"
 
 namespace vdsr {
@@ -13,6 +14,21 @@ const char* kMomentumPrefix = "optim.momentum.";
 const char* kSecondMomentPrefix = "optim.second_moment.";
 constexpr const char* kConfigPrefix = "config.";
 constexpr const char* kEpochRecordKey = "state.epoch_record";
+constexpr const char* kTensorsKey = "state.tensors_sha256";
+
+// SHA-256 of every tensor in file order: its name, dtype, shape and bytes. A byte changed on disk
+// (a failing disk, a copy gone wrong) would otherwise resume as other weights or optimizer state,
+// which nothing else would notice: the safetensors reader checks sizes, not values.
+std::string tensors_sha256(const SafeTensors& st) {
+  std::string all;
+  for (const auto& [name, t] : st.tensors) {
+    all += name + '\0' + t.dtype + '\0';
+    for (const int64_t d : t.shape) all += std::to_string(d) + ',';
+    all += '\0';
+    all.append(reinterpret_cast<const char*>(t.data.data()), t.data.size());
+  }
+  return sha256_hex(all);
+}
 
 template <typename T>
 StTensor scalar(const char* dtype, T v) {
@@ -70,6 +86,7 @@ void save_checkpoint(const std::string& path, const Vdsr& model, const TrainStat
   st.add("state.clip_bound", scalar<int64_t>("I64", state.clip_bound));
   st.add("state.seconds", scalar<double>("F64", state.seconds));
   st.add("state.last_loss", scalar<double>("F64", state.last_loss));
+  st.metadata[kTensorsKey] = tensors_sha256(st);
   write_safetensors(path, st);
 }
 
@@ -81,6 +98,11 @@ LoadedCheckpoint load_checkpoint(const std::string& path, Device device) {
       path << ": not a checkpoint (metadata \"kind\" is not \"checkpoint\"); a weights file "
               "cannot resume training, but a new run can start from its weights: --init-from "
            << path << " --train DIR --out DIR");
+  // Checked where the file has one (older checkpoints have none).
+  if (const auto sum = st.metadata.find(kTensorsKey); sum != st.metadata.end())
+    VDSR_USER_CHECK(sum->second == tensors_sha256(st),
+                    path << ": the file is damaged: its tensors do not match the checksum written "
+                            "with them (state.tensors_sha256); resume from another copy of it");
   const VdsrWeights w = weights_from_safetensors(st, path);
   LoadedCheckpoint out;
   out.model = std::make_unique<Vdsr>(w.config, device);

@@ -197,6 +197,7 @@ TEST_CASE(
     const SafeTensors with = read_safetensors(dir + "/full/checkpoint.safetensors");
     SafeTensors without;
     without.metadata = with.metadata;
+    without.metadata.erase("state.tensors_sha256");  // nor that checksum (and one of it would fail)
     for (const auto& t : with.tensors)
       if (t.first != "state.last_loss") without.tensors.push_back(t);
     write_safetensors(dir + "/older.safetensors", without);
@@ -1217,6 +1218,22 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
     INFO(log);
     CHECK(log.find(edited + ": the checkpoint's stored options are not ones a run writes") != std::string::npos);
     CHECK(log.find(words) != std::string::npos);
+  }
+  // One byte changed on disk (the last one: a tensor's): refused as damaged, not resumed. Without
+  // the checksum (an older checkpoint) the same file loads.
+  {
+    std::string flipped = test::file_bytes(ckpt);
+    flipped.back() = char(flipped.back() ^ 0x10);
+    const std::string damaged = dir + "/damaged.safetensors";
+    std::ofstream(damaged, std::ios::binary) << flipped;
+    REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + damaged + " --max-steps 1",
+                        &log) == 1);
+    CHECK(log.find(damaged + ": the file is damaged: its tensors do not match the checksum") !=
+          std::string::npos);
+    SafeTensors older = read_safetensors(damaged);
+    REQUIRE(older.metadata.erase("state.tensors_sha256") == 1);
+    write_safetensors(damaged, older);
+    CHECK(load_checkpoint(damaged, Device::cpu()).state.step == 2);
   }
   // A truncated checkpoint is refused by name, and left as it is.
   std::string bytes = test::file_bytes(ckpt);

@@ -62,8 +62,8 @@ int run(int argc, char** argv) {
   // What describes this file is ours: the layout keys save_weights writes, kind and provenance.
   std::map<std::string, std::string> meta, config;
   for (const auto& [key, value] : w.metadata)
-    if (key == "state.epoch_record")
-      continue;  // a checkpoint's run state, not the weights'
+    if (key.rfind("state.", 0) == 0)
+      continue;  // a checkpoint's run state (its unscored record, its tensors' checksum)
     else if (key.rfind("config.", 0) == 0)
       config[key.substr(7)] = value;
     else
