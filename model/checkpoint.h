@@ -19,8 +19,8 @@
 //   state.seconds     F64 [1]  training wall time so far, over every process of the run
 //   state.last_loss   F64 [1]  the loss read back last (a log point or an epoch's end)
 // and, while an epoch's record is unscored, metadata "state.epoch_record" (TrainState below), and
-// metadata "state.tensors_sha256": the SHA-256 of every tensor (name, dtype, shape, bytes in file
-// order), checked on load, so a file damaged on disk is refused rather than resumed.
+// metadata "state.tensors_digest": a digest of every tensor (io/digest.h; name, dtype, shape, bytes
+// in file order), checked on load, so a file damaged on disk is refused rather than resumed.
 // Loading accepts older checkpoints without the optional state.* tensors (defaults: 0, and NaN
 // for state.last_loss: no loss known).
 // Weight loaders accept a checkpoint and ignore the optim.* and state.* tensors.

@@ -23,6 +23,7 @@
 #include "engine/log.h"
 #include "engine/values.h"
 #include "image/image_io.h"
+#include "io/digest.h"
 #include "io/file_plan.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
@@ -189,32 +190,6 @@ bool check_resume_length(const TrainOptions& o, const OpenedRun& run) {
            std::to_string(step) + " steps): nothing to train; give --epochs " +
            std::to_string(o.epochs + 1) + " or more to train it further");
   return true;
-}
-
-// splitmix64's finalizer: every bit of a word reaches every bit of the result (FNV's multiply
-// alone carries a change only upward, so two flips of a word's top bit could cancel).
-uint64_t mix64(uint64_t w) {
-  w ^= w >> 30;
-  w *= 0xbf58476d1ce4e5b9ull;
-  w ^= w >> 27;
-  w *= 0x94d049bb133111ebull;
-  return w ^ (w >> 31);
-}
-
-// A 64-bit digest of bytes, continuing `h`: FNV-1a over 8-byte words each mixed by mix64, the
-// bytes left as one zero-padded word, then the length (0.2 s a gigabyte on one core).
-uint64_t digest64(const void* data, size_t n, uint64_t h = 1469598103934665603ull) {
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes + i, 8);
-    h = (h ^ mix64(word)) * 1099511628211ull;
-  }
-  uint64_t tail = 0;
-  if (n > i) std::memcpy(&tail, bytes + i, n - i);
-  h = (h ^ mix64(tail)) * 1099511628211ull;
-  return mix64(h ^ uint64_t(n));
 }
 
 // 52 bits of digest64: exact in a double, so the ranks compare it with coll.max.

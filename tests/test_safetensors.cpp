@@ -19,6 +19,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "io/digest.h"
 #include "io/safetensors.h"
 #include "tests/support/test_support.h"
 
@@ -510,4 +511,28 @@ TEST_CASE("safetensors write to a missing or unwritable folder throws and leaves
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"ok.safetensors", "plain", "taken"});
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("digest64: any one changed bit changes it and pieces chain into the whole's digest") {
+  std::vector<unsigned char> bytes(37);
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<unsigned char>(i * 29 + 3);
+  const uint64_t whole = vdsr::digest64(bytes.data(), bytes.size());
+  for (size_t i = 0; i < bytes.size(); ++i)
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<unsigned char> flipped = bytes;
+      flipped[i] = static_cast<unsigned char>(flipped[i] ^ (1u << bit));
+      REQUIRE(vdsr::digest64(flipped.data(), flipped.size()) != whole);
+    }
+  // Its length counts: a zero byte more (which the zero-padded tail would hide) is another digest.
+  std::vector<unsigned char> longer = bytes;
+  longer.push_back(0);
+  CHECK(vdsr::digest64(longer.data(), longer.size()) != whole);
+  // Chained at a word boundary, two pieces give what the pieces give, not the whole's (each piece
+  // ends with its own length), and the order of the pieces matters.
+  const uint64_t first = vdsr::digest64(bytes.data(), 16);
+  const uint64_t chained = vdsr::digest64(bytes.data() + 16, bytes.size() - 16, first);
+  CHECK(chained == vdsr::digest64(bytes.data() + 16, bytes.size() - 16, first));
+  CHECK(chained !=
+        vdsr::digest64(bytes.data(), 16, vdsr::digest64(bytes.data() + 16, bytes.size() - 16)));
+  CHECK(vdsr::digest64(nullptr, 0) != vdsr::digest64(nullptr, 0, 1));
 }

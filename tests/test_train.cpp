@@ -197,7 +197,7 @@ TEST_CASE(
     const SafeTensors with = read_safetensors(dir + "/full/checkpoint.safetensors");
     SafeTensors without;
     without.metadata = with.metadata;
-    without.metadata.erase("state.tensors_sha256");  // nor that checksum (and one of it would fail)
+    without.metadata.erase("state.tensors_digest");  // nor the tensors' checksum
     for (const auto& t : with.tensors)
       if (t.first != "state.last_loss") without.tensors.push_back(t);
     write_safetensors(dir + "/older.safetensors", without);
@@ -1231,7 +1231,7 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
     CHECK(log.find(damaged + ": the file is damaged: its tensors do not match the checksum") !=
           std::string::npos);
     SafeTensors older = read_safetensors(damaged);
-    REQUIRE(older.metadata.erase("state.tensors_sha256") == 1);
+    REQUIRE(older.metadata.erase("state.tensors_digest") == 1);
     write_safetensors(damaged, older);
     CHECK(load_checkpoint(damaged, Device::cpu()).state.step == 2);
   }
