@@ -44,6 +44,7 @@ bool holds(const char* path, const char* part) {
 bool temporary_name(const char* path) { return holds(path, ".tmp.") || holds(path, ".matio."); }
 
 void remove_tracked_and_reraise(int sig) {
+  const int saved_errno = errno;  // a handler must leave errno as it found it
   for (TrackSlot& s : g_track)
     if (s.live.load(std::memory_order_acquire) && temporary_name(s.path)) ::unlink(s.path);
   for (TrackSlot& s : g_track)  // folders after the files in them
@@ -51,6 +52,7 @@ void remove_tracked_and_reraise(int sig) {
   // SA_RESETHAND restored the default action, and the signal is blocked while this runs: it ends
   // the process as soon as the handler returns, with the status a shell expects.
   ::raise(sig);
+  errno = saved_errno;  // never read then, but a handler leaves errno as it found it
 }
 
 std::string folder_of(const std::string& path) {

@@ -287,7 +287,9 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   // A rate past what -j takes (256 threads a stage) on every row: split over processes.
   REQUIRE(run_command(cmd + " --net-rate 100000000 --json " + dir + "/p.json", &log) == 0);
   std::ifstream pf(dir + "/p.json");
-  for (const auto& j : nlohmann::json::parse(pf).at("suggestions")) {
+  // Held: a range-for over parse(pf).at(...) would walk a temporary already destroyed.
+  const nlohmann::json split = nlohmann::json::parse(pf);
+  for (const auto& j : split.at("suggestions")) {
     INFO(j.dump());
     check_split(j);
     CHECK(j.at("processes").get<int>() > 1);
