@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "engine/error.h"
 #include "engine/file_kind.h"
 #include "engine/log.h"
+#include "io/digest.h"
 
 namespace vdsr {
 
@@ -462,6 +464,19 @@ std::vector<uint8_t> serialize_safetensors(const SafeTensors& st) {
 void write_safetensors(const std::string& path, const SafeTensors& st) {
   const auto bytes = serialize_safetensors(st);
   write_file_atomic(path, bytes.data(), bytes.size());
+}
+
+std::string tensors_digest(const SafeTensors& st) {
+  uint64_t h = kDigestStart;
+  for (const auto& [name, t] : st.tensors) {
+    h = digest64(name.data(), name.size(), h);
+    h = digest64(t.dtype.data(), t.dtype.size(), h);
+    h = digest64(t.shape.data(), t.shape.size() * sizeof(int64_t), h);
+    h = digest64(t.data.data(), t.data.size(), h);
+  }
+  char text[24];
+  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(h));
+  return text;
 }
 
 }  // namespace vdsr

@@ -42,6 +42,11 @@ std::vector<uint8_t> serialize_safetensors(const SafeTensors& st);
 // serialize_safetensors + write_file_atomic.
 void write_safetensors(const std::string& path, const SafeTensors& st);
 
+// A digest of every tensor in file order (its name, dtype, shape and bytes; io/digest.h), as 16
+// hex digits: what a checkpoint records of its tensors, checked whenever it is read
+// (model/weights_io.h kTensorsDigestKey).
+std::string tensors_digest(const SafeTensors& st);
+
 // Size in bytes of one element of a safetensors dtype; throws for an unknown dtype.
 size_t dtype_size(const std::string& dtype);
 

@@ -472,7 +472,6 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.seed = o.seed;
   state.epoch = state.step / iters;
   steps_done_before = state.step >= total;
-  // The width of the processes that trained it, which a finished run's weights keep.
   const auto trained_by = state.config.find("ranks");
   const std::string ranks_before = trained_by != state.config.end() ? trained_by->second : "";
   // One pass over the patches (gigabytes): the checkpoint's digest is checked against it, then
@@ -485,9 +484,9 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.config["images"] = std::to_string(set.stats().images);
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
-  state.config["ranks"] = steps_done_before && !ranks_before.empty()
-                              ? ranks_before
-                              : std::to_string(c.size());  // the width of the process that wrote it
+  // The width of the processes that trained it: this one's, unless it trains nothing.
+  state.config["ranks"] =
+      steps_done_before && !ranks_before.empty() ? ranks_before : std::to_string(c.size());
   model->set_steps_taken(state.step);
   model->set_precision(parse_precision(o.precision));
   model->set_collective(&coll);

@@ -168,6 +168,11 @@ void copy_checked(const StTensor& t, const std::string& tname, const std::vector
 }  // namespace
 
 VdsrWeights weights_from_safetensors(const SafeTensors& st, const std::string& name) {
+  if (const auto sum = st.metadata.find(kTensorsDigestKey); sum != st.metadata.end())
+    VDSR_USER_CHECK(sum->second == tensors_digest(st),
+                    printable(name) << ": the file is damaged: its tensors do not match the "
+                                       "checksum written with them ("
+                                    << kTensorsDigestKey << "); use another copy of it");
   // A checkpoint says so in its metadata ("kind": "checkpoint", any case). A file re-saved by
   // another tool may have lost its metadata: with no "kind" at all, our state tensors (optim.*,
   // state.*) still mark a checkpoint, whose weights are read (with a warning); a file that says it

@@ -23,6 +23,9 @@ struct VdsrWeights {
   std::map<std::string, std::string> metadata;
 };
 
+// A checkpoint's metadata key for tensors_digest of its tensors (io/safetensors.h), written by
+// save_checkpoint and checked by every reader here where a file has it (older ones do not).
+constexpr const char* kTensorsDigestKey = "state.tensors_digest";
 // A checkpoint's tensors of the EMA of the weights (model/checkpoint.cpp) start with this.
 constexpr const char* kEmaStatePrefix = "optim.ema.";
 

@@ -1230,6 +1230,9 @@ TEST_CASE("resume: a model-shape conflict, --resume auto without a checkpoint, a
                         &log) == 1);
     CHECK(log.find(damaged + ": the file is damaged: its tensors do not match the checksum") !=
           std::string::npos);
+    // Whatever reads it: as weights (vdsr_sr -m, --init-from) too.
+    CHECK_THAT(test::error_of([&] { load_weights(damaged); }),
+               Catch::Contains("the file is damaged"));
     SafeTensors older = read_safetensors(damaged);
     REQUIRE(older.metadata.erase("state.tensors_digest") == 1);
     write_safetensors(damaged, older);
