@@ -83,25 +83,6 @@ std::vector<float> biases(const VdsrWeights& w, const LayerDesc& l) {
   return std::vector<float>(w.params.begin() + l.b_offset, w.params.begin() + l.b_offset + l.K);
 }
 
-// Whether a file read back holds the model written: the same layers and weights, and the same
-// biases, zeros where the model had none (the SRCNN layout always holds them).
-bool reads_back_as(const VdsrWeights& back, const VdsrWeights& w) {
-  VdsrConfig expected = w.config;
-  expected.bias = back.config.bias;
-  if (!(back.config == expected) || (w.config.bias && !back.config.bias)) return false;
-  const auto have = layer_table(back.config), want = layer_table(w.config);
-  for (size_t i = 0; i < want.size(); ++i) {
-    const auto weights = [&](const VdsrWeights& m, const LayerDesc& l) {
-      return std::vector<float>(m.params.begin() + l.w_offset,
-                                m.params.begin() + l.w_offset + l.weight_elems());
-    };
-    if (weights(back, have[i]) != weights(w, want[i]) ||
-        biases(back, have[i]) != biases(w, want[i]))
-      return false;
-  }
-  return true;
-}
-
 bool write_vdsr(mat_t* mat, const VdsrWeights& w, const MatWriteOptions& opt, matio_compression comp) {
   const auto layers = layer_table(w.config);
   size_t cell_dims[2] = {1, layers.size()};
@@ -189,7 +170,7 @@ void save_matlab_weights(const std::string& path, const VdsrWeights& w, const Ma
   bool same = false;
   try {
     const VdsrWeights back = load_matlab_weights(tmp);
-    same = reads_back_as(back, w);
+    same = same_network(w, back);
   } catch (const Error&) {
   }
   VDSR_USER_CHECK(same, printable(path) << ": writing it failed: the file libmatio wrote does not "

@@ -446,7 +446,7 @@ class TrainRun {
   const std::string ckpt_path, log_path;
   const Clock::time_point t_process;
   double seconds_before = 0;
-  bool steps_done_before = false;  // every step was done when this process started
+  bool steps_done_before = false;  // a resumed run whose every step was done before this process
   bool scored_here = false;        // this process wrote an epoch record
   LrPlan lr_plan;
   bool ema = false;
@@ -471,7 +471,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   ema = o.step.optim.ema > 0;
   state.seed = o.seed;
   state.epoch = state.step / iters;
-  steps_done_before = state.step >= total;
+  steps_done_before = !o.resume.empty() && state.step >= total;  // not a new run of --epochs 0
   const auto trained_by = state.config.find("ranks");
   const std::string ranks_before = trained_by != state.config.end() ? trained_by->second : "";
   // One pass over the patches (gigabytes): the checkpoint's digest is checked against it, then
@@ -892,6 +892,10 @@ void TrainRun::stop(TrainResult& res, const TrainHooks& hooks) {
              (state.epoch_record.empty()
                   ? ""
                   : " (it scores epoch " + std::to_string(state.epoch) + " first)"));
+  else if (stop_signal != 0)
+    log_info("signal " + std::to_string(stop_signal) +
+             " came as the run's last step ended, with no validation left to cut short: the run "
+             "is complete");
   else if (res.hit_max_steps)
     log_info("--max-steps: stopped at step " + std::to_string(state.step) + " of " + std::to_string(total) +
              "; checkpoint " + ckpt_path + "; continue with --resume " + ckpt_path);

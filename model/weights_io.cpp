@@ -401,6 +401,25 @@ std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& c
   return params;
 }
 
+bool same_network(const VdsrWeights& a, const VdsrWeights& b) {
+  VdsrConfig layers_of_a = a.config;
+  layers_of_a.bias = b.config.bias;
+  if (!(b.config == layers_of_a)) return false;
+  const auto la = layer_table(a.config), lb = layer_table(b.config);
+  const auto range = [](const VdsrWeights& w, int64_t offset, int64_t n) {
+    return std::vector<float>(w.params.begin() + offset, w.params.begin() + offset + n);
+  };
+  const auto biases = [&](const VdsrWeights& w, const LayerDesc& l) {
+    return l.b_offset < 0 ? std::vector<float>(size_t(l.K), 0.0f) : range(w, l.b_offset, l.K);
+  };
+  for (size_t i = 0; i < la.size(); ++i)
+    if (range(a, la[i].w_offset, la[i].weight_elems()) !=
+            range(b, lb[i].w_offset, lb[i].weight_elems()) ||
+        biases(a, la[i]) != biases(b, lb[i]))
+      return false;
+  return true;
+}
+
 void save_weights(const std::string& path, const VdsrConfig& cfg, const float* params,
                   const std::map<std::string, std::string>& metadata) {
   SafeTensors st;

@@ -41,6 +41,11 @@ void add_param_tensors(SafeTensors& st, const VdsrConfig& cfg, const float* para
 std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& cfg,
                                       const std::string& prefix, const std::string& name);
 
+// Whether `b` holds the network of `a`: the same layers, the same weights bit for bit and the same
+// biases, zeros standing for none (a format that always holds biases, as the SRCNN release's .mat,
+// gives a model without them back with zeros). Metadata is not compared.
+bool same_network(const VdsrWeights& a, const VdsrWeights& b);
+
 // Writes a weights file: our names, metadata arch/depth/channels plus `metadata`.
 void save_weights(const std::string& path, const VdsrConfig& cfg, const float* params,
                   const std::map<std::string, std::string>& metadata = {});

@@ -269,6 +269,7 @@ TEST_CASE("vdsr_convert keeps an SRCNN model's architecture and scale, the tools
   write_srcnn_mat(dir + "/srcnn_x2.mat", random_srcnn(5, 3, 3, 6, 4, 5));
   std::string log;
   REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/srcnn_x2.mat " + dir + "/ours.safetensors", &log) == 0);
+  CHECK(log.find("serves one scale") == std::string::npos);  // its name says x2
   const VdsrWeights a = load_weights(dir + "/srcnn_x2.mat"), b = load_weights(dir + "/ours.safetensors");
   CHECK(b.config == a.config);
   CHECK(b.params == a.params);

@@ -1094,6 +1094,17 @@ TEST_CASE("the stop line says a resumed run scores the epoch first only when one
   CHECK(err.find("validation short") == std::string::npos);
   CHECK(err.find("scores epoch 2 first") == std::string::npos);
   CHECK(count_of(test::file_bytes(dir + "/noval/train.jsonl"), "\"record\":\"epoch\"") == 2);
+  // Nor in its last step: the run is complete (its weights written, exit 0), and says so.
+  TrainOptions last = test::tiny_train(hr, dir + "/last");
+  TrainResult r;
+  const std::string said =
+      stderr_of(dir + "/err.txt", [&] { r = test::train_stopped_at(last, 15, SIGINT); });
+  INFO(said);
+  CHECK(r.finished);
+  CHECK(r.stopped_by_signal == 0);
+  CHECK(said.find("signal 2 came as the run's last step ended, with no validation left to cut "
+                  "short: the run is complete") != std::string::npos);
+  CHECK(fs::exists(dir + "/last/vdsr.safetensors"));
   fs::remove_all(dir);
 }
 
@@ -1325,6 +1336,16 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir + "/t8/checkpoint.safetensors",
                       &log) == 0);
   CHECK(log.find("training set:") != std::string::npos);
+  // Scoring the epoch is this process's work: its time counts, and it says so.
+  CHECK(log.find("trained 15 steps in ") != std::string::npos);
+  CHECK(log.find("its weights are in") == std::string::npos);
+  {
+    const double saved =
+        load_checkpoint(dir + "/t8/checkpoint.safetensors", Device::cpu()).state.seconds;
+    const auto records = read_jsonl(dir + "/t8/train.jsonl");
+    CHECK(records.back().at("record") == "epoch");
+    CHECK(records.back().at("seconds").get<double>() > saved);
+  }
   {
     int epochs = 0;
     std::istringstream lines(test::file_bytes(dir + "/t8/train.jsonl"));
@@ -1454,7 +1475,7 @@ TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights
   CHECK(full.at("epochs") == 3);
   CHECK(full.at("finished") == true);
   CHECK(std::isfinite(full.at("loss").get<double>()));
-  CHECK(full.at("seconds").get<double>() >= 0);
+  CHECK(full.at("seconds").get<double>() > 0);  // the run's own time counts
   CHECK(fs::equivalent(full.at("checkpoint").get<std::string>(), dir + "/full/checkpoint.safetensors"));
   CHECK(fs::equivalent(full.at("weights").get<std::string>(), dir + "/full/vdsr.safetensors"));
   CHECK(full.at("last_epoch").at("epoch") == 3);
@@ -1466,6 +1487,7 @@ TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights
   std::ifstream part_in(dir + "/part/part.json");
   const nlohmann::json part = nlohmann::json::parse(part_in);
   CHECK(part.at("steps") == 4);
+  CHECK(part.at("seconds").get<double>() > 0);  // no epoch scored: its steps' time counts
   CHECK(part.at("finished") == false);
   CHECK(part.at("weights") == "");
   CHECK(fs::equivalent(part.at("checkpoint").get<std::string>(), dir + "/part/checkpoint.safetensors"));
@@ -2052,4 +2074,56 @@ TEST_CASE("runs of one recipe on other pixels are told apart by their patches' d
                           "/e/checkpoint.safetensors --train " + dir + "/edge2",
                       &log) == 1);
   CHECK(log.find("but other pixels or in another order") != std::string::npos);
+}
+
+TEST_CASE(
+    "a finished run resumed again keeps its width and its shortcut and --out may be the folder it "
+    "runs in") {
+  const std::string dir = test::temp_dir("train_finished"), hr = make_data(dir);
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr;
+  std::string log;
+  REQUIRE(run_command(base + " --out " + dir + "/run", &log) == 0);
+  const std::string ckpt = dir + "/run/checkpoint.safetensors";
+  // A new run of no steps is no finished run resumed: it says what it did.
+  std::string loud = base;
+  loud.erase(loud.find(" -q "), 3);
+  REQUIRE(run_command(loud + " --epochs 0 --out " + dir + "/zero", &log) == 0);
+  CHECK(log.find("trained 0 steps in ") != std::string::npos);
+  // A checkpoint of before the rank count was recorded: the weights get this process's, not none.
+  {
+    SafeTensors older = read_safetensors(ckpt);
+    REQUIRE(older.metadata.erase("config.ranks") == 1);
+    write_safetensors(dir + "/older.safetensors", older);
+  }
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/older.safetensors --out " + dir + "/older_out --json " + dir +
+                          "/older.json",
+                      &log) == 0);
+  INFO(log);
+  CHECK(read_safetensors(dir + "/older_out/vdsr.safetensors").metadata.at("ranks") == "1");
+  // Nor an unscored record in its checkpoint (older, or scored before it was written): the weights
+  // of the last step are there, so nothing is built.
+  {
+    SafeTensors scored = read_safetensors(ckpt);
+    scored.metadata.erase("state.epoch_record");
+    write_safetensors(ckpt, scored);
+  }
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + ckpt, &log) == 0);
+  CHECK(log.find("its weights are in") != std::string::npos);
+  CHECK(log.find("training set:") == std::string::npos);
+  // --out left out is the checkpoint's folder, also when that is the folder vdsr_train runs in.
+  REQUIRE(run_command("cd " + dir + "/run && " + bin("vdsr_train") +
+                          " -g -1 --resume checkpoint.safetensors",
+                      &log) == 0);
+  CHECK(log.find("its weights are in ./vdsr.safetensors") != std::string::npos);
+  // A checkpoint in --out that cannot be read is not replaced by a resume of another one.
+  REQUIRE(run_command(base + " --max-steps 5 --out " + dir + "/a", &log) == 0);
+  fs::create_directories(dir + "/b");
+  test::write_bytes(dir + "/b/checkpoint.safetensors",
+                    {'n', 'o', 't', ' ', 'a', ' ', 'f', 'i', 'l', 'e'});
+  REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
+                          "/a/checkpoint.safetensors --out " + dir + "/b",
+                      &log) == 1);
+  CHECK(log.find(dir + "/b holds a checkpoint that cannot be read") != std::string::npos);
+  CHECK(test::file_bytes(dir + "/b/checkpoint.safetensors") == "not a file");
 }

@@ -625,3 +625,35 @@ TEST_CASE("weights: file-level safetensors errors surface through load_weights")
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE(
+    "same_network: every weight and bias of every layer counts and zero biases stand for none") {
+  vdsr::VdsrWeights a{kTiny, random_params(kTiny, 5), {}};
+  CHECK(vdsr::same_network(a, a));
+  const auto layers = vdsr::layer_table(kTiny);
+  // One value changed in the first layer's weights, the last layer's weights, or a bias: not it.
+  for (const int64_t at :
+       {layers.front().w_offset, layers.back().w_offset + layers.back().weight_elems() - 1,
+        layers.front().b_offset, layers.back().b_offset}) {
+    vdsr::VdsrWeights b = a;
+    b.params[size_t(at)] += 0.5f;
+    INFO("offset " << at);
+    CHECK_FALSE(vdsr::same_network(a, b));
+  }
+  // Another shape is another network.
+  const vdsr::VdsrConfig deeper{4, 4, true};
+  CHECK_FALSE(vdsr::same_network(a, vdsr::VdsrWeights{deeper, random_params(deeper, 5), {}}));
+  // A model without biases, given back with zero biases: the same network; with others, not.
+  const vdsr::VdsrConfig plain{3, 4, false};
+  const vdsr::VdsrWeights none{plain, random_params(plain, 6), {}};
+  vdsr::VdsrWeights zeros{kTiny, std::vector<float>(size_t(vdsr::param_count(kTiny)), 0.0f), {}};
+  const auto plain_layers = vdsr::layer_table(plain);
+  for (size_t i = 0; i < layers.size(); ++i)
+    std::copy_n(none.params.begin() + plain_layers[i].w_offset, plain_layers[i].weight_elems(),
+                zeros.params.begin() + layers[i].w_offset);
+  CHECK(vdsr::same_network(none, zeros));
+  CHECK(vdsr::same_network(zeros, none));
+  zeros.params[size_t(layers[1].b_offset)] = 0.25f;
+  CHECK_FALSE(vdsr::same_network(none, zeros));
+  CHECK_FALSE(vdsr::same_network(zeros, none));
+}

@@ -442,6 +442,8 @@ TEST_CASE("ranks started unlike are refused at the start in words and only rank 
                       &log) != 0);
   CHECK_THAT(log,
              Catch::Contains("they differ in whether it resumes a checkpoint (this rank: yes)"));
+  CHECK_THAT(log, Catch::Contains("rank 1: error: the ranks were not started alike; they differ in "
+                                  "whether it resumes a checkpoint (this rank: no)"));
   CHECK(log.find("timeout") == std::string::npos);
   // A finished run resumed on two ranks, one of them into another --out: both go the long way
   // (neither waits alone in a collective), and the weights keep the run's width and time.
