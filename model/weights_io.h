@@ -41,7 +41,7 @@ void add_param_tensors(SafeTensors& st, const VdsrConfig& cfg, const float* para
 std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& cfg,
                                       const std::string& prefix, const std::string& name);
 
-// Whether `b` holds the network of `a`: the same layers, the same weights bit for bit and the same
+// Whether `b` holds the network of `a`: the same layers, weights of the same values and the same
 // biases, zeros standing for none (a format that always holds biases, as the SRCNN release's .mat,
 // gives a model without them back with zeros). Metadata is not compared.
 bool same_network(const VdsrWeights& a, const VdsrWeights& b);
