@@ -364,7 +364,8 @@ VdsrWeights load_weights(const std::string& path) {
     log_info(
         printable(path) +
         ": a checkpoint of a run with an EMA of the weights: its raw weights are used, not the "
-        "average the run validates and writes as vdsr.safetensors");
+        "average the run validates and writes as vdsr.safetensors (vdsr_convert --ema makes a "
+        "file of that average)");
   return w;
 }
 

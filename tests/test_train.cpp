@@ -2127,3 +2127,31 @@ TEST_CASE(
   CHECK(log.find(dir + "/b holds a checkpoint that cannot be read") != std::string::npos);
   CHECK(test::file_bytes(dir + "/b/checkpoint.safetensors") == "not a file");
 }
+
+TEST_CASE(
+    "vdsr_convert --ema takes a checkpoint's averaged weights: those its run writes at its end") {
+  const std::string dir = test::temp_dir("train_convert_ema"), hr = make_data(dir);
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr;
+  std::string log;
+  REQUIRE(run_command(base + " --ema 0.5 --out " + dir + "/run", &log) == 0);
+  const std::string ckpt = dir + "/run/checkpoint.safetensors";
+  REQUIRE(run_command(bin("vdsr_convert") + " --ema " + ckpt + " " + dir + "/ema.safetensors",
+                      &log) == 0);
+  INFO(log);
+  CHECK(log.find("its raw weights are used") == std::string::npos);
+  const VdsrWeights ema = load_weights(dir + "/ema.safetensors");
+  CHECK(ema.params == load_weights(dir + "/run/vdsr.safetensors").params);
+  CHECK(ema.metadata.at("weights") == "ema 0.5 (a checkpoint's)");
+  // Without --ema, the raw weights, which differ.
+  REQUIRE(run_command(bin("vdsr_convert") + " " + ckpt + " " + dir + "/raw.safetensors", &log) ==
+          0);
+  const VdsrWeights raw = load_weights(dir + "/raw.safetensors");
+  CHECK(raw.params == load_checkpoint(ckpt, Device::cpu()).model->weights().params);
+  CHECK(raw.params != ema.params);
+  // A file with no average: refused in words.
+  REQUIRE(run_command(
+              bin("vdsr_convert") + " --ema " + dir + "/raw.safetensors " + dir + "/x.safetensors",
+              &log) == 1);
+  CHECK(log.find("holds no average of the weights") != std::string::npos);
+  CHECK(!fs::exists(dir + "/x.safetensors"));
+}

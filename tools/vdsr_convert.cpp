@@ -24,11 +24,30 @@ using namespace vdsr;
 
 namespace {
 
+// A checkpoint's EMA of the weights (optim.ema.*) as its weights, for --ema.
+VdsrWeights ema_weights_of(const std::string& in) {
+  VDSR_USER_CHECK(!is_matlab_file(in), "--ema takes a checkpoint's averaged weights; "
+                                           << printable(in) << " is a MATLAB file");
+  const SafeTensors st = read_safetensors(in);
+  VdsrWeights w = weights_from_safetensors(st, in);
+  VDSR_USER_CHECK(st.find(std::string(kEmaStatePrefix) + "layers.0.weight") != nullptr,
+                  printable(in) << " holds no average of the weights (a checkpoint of a run with "
+                                   "--ema does; a weights file already is what its run wrote): "
+                                   "leave out --ema");
+  w.params = read_param_tensors(st, w.config, kEmaStatePrefix, in);
+  return w;
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> files;
+  bool averaged_weights = false;
   cli::Parser p("vdsr_convert", "convert a model to vdsr's safetensors layout, or to the authors' MATLAB one",
                 "vdsr_convert IN OUT.safetensors   (IN: .mat or safetensors, any accepted layout)\n"
                 "       vdsr_convert IN OUT.mat           (the VDSR / SRCNN release's .mat layout, for MATLAB)");
+  p.add({"", "--ema", "",
+         "a checkpoint of a run with --ema: convert its averaged weights (what the run validates "
+         "and writes at its end), not its raw ones",
+         [&](const std::string&) { averaged_weights = true; }});
   p.add_common();
   p.parse_positional(argc, argv, &files);
   VDSR_USER_CHECK(files.size() == 2,
@@ -50,7 +69,7 @@ int run(int argc, char** argv) {
   std::error_code ec;
   VDSR_USER_CHECK(!std::filesystem::equivalent(in, out, ec),
                   "the output '" << out << "' is the input");
-  const VdsrWeights w = load_weights(in);
+  const VdsrWeights w = averaged_weights ? ema_weights_of(in) : load_weights(in);
   if (ext == "mat") {
     save_matlab_weights(out, w);
     log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out) +
@@ -75,8 +94,11 @@ int run(int argc, char** argv) {
     meta["recipe"] = describe_recipe(config);
     const auto ema = config.find("ema");
     const bool averaged = ema != config.end() && ema->second != "0";
-    meta["weights"] = "raw (a checkpoint's" +
-                      (averaged ? "; its run averages them, ema " + ema->second : "") + ")";
+    meta["weights"] =
+        averaged_weights
+            ? "ema " + (ema != config.end() ? ema->second + " " : "") + "(a checkpoint's)"
+            : "raw (a checkpoint's" +
+                  (averaged ? "; its run averages them, ema " + ema->second : "") + ")";
     // How far its run had got, under the names a run's weights give it.
     const SafeTensors file = read_safetensors(in);
     const auto number = [&](const char* tensor, const char* dtype, const char* key, auto type) {
