@@ -78,11 +78,6 @@ std::vector<float> reorder(const VdsrWeights& w, const LayerDesc& l, size_t n, A
   return v;
 }
 
-std::vector<float> biases(const VdsrWeights& w, const LayerDesc& l) {
-  if (l.b_offset < 0) return std::vector<float>(size_t(l.K), 0.0f);  // no biases: zeros, the same network
-  return std::vector<float>(w.params.begin() + l.b_offset, w.params.begin() + l.b_offset + l.K);
-}
-
 bool write_vdsr(mat_t* mat, const VdsrWeights& w, const MatWriteOptions& opt, matio_compression comp) {
   const auto layers = layer_table(w.config);
   size_t cell_dims[2] = {1, layers.size()};
@@ -97,7 +92,9 @@ bool write_vdsr(mat_t* mat, const VdsrWeights& w, const MatWriteOptions& opt, ma
     std::vector<size_t> dims = {3, 3, size_t(l.C), size_t(l.K)};
     if (l.K == 1) dims.pop_back();
     Mat_VarSetCell(wcell.get(), int(i), numeric(nullptr, dims, v, opt));
-    if (bcell) Mat_VarSetCell(bcell.get(), int(i), numeric(nullptr, {size_t(l.K), 1}, biases(w, l), opt));
+    if (bcell)
+      Mat_VarSetCell(bcell.get(), int(i),
+                     numeric(nullptr, {size_t(l.K), 1}, layer_biases(w, l), opt));
   }
   const char* fields[2] = {"weight", "bias"};
   size_t one[2] = {1, 1};
@@ -124,7 +121,8 @@ bool write_srcnn(mat_t* mat, const VdsrWeights& w, const MatWriteOptions& opt, m
       return i == 0 ? tap + int64_t(taps) * k : i == 1 ? c + l.C * (tap + int64_t(taps) * k) : c + l.C * tap;
     });
     const std::string wname = "weights_conv" + std::to_string(i + 1), bname = "biases_conv" + std::to_string(i + 1);
-    MatVar wv(numeric(wname.c_str(), dims, v, opt)), bv(numeric(bname.c_str(), {size_t(l.K), 1}, biases(w, l), opt));
+    MatVar wv(numeric(wname.c_str(), dims, v, opt)),
+        bv(numeric(bname.c_str(), {size_t(l.K), 1}, layer_biases(w, l), opt));
     ok = ok && wv && bv && Mat_VarWrite(mat, wv.get(), comp) == 0 && Mat_VarWrite(mat, bv.get(), comp) == 0;
   }
   return ok;

@@ -402,21 +402,22 @@ std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& c
   return params;
 }
 
+std::vector<float> layer_biases(const VdsrWeights& w, const LayerDesc& l) {
+  if (l.b_offset < 0) return std::vector<float>(size_t(l.K), 0.0f);
+  return std::vector<float>(w.params.begin() + l.b_offset, w.params.begin() + l.b_offset + l.K);
+}
+
 bool same_network(const VdsrWeights& a, const VdsrWeights& b) {
   VdsrConfig layers_of_a = a.config;
   layers_of_a.bias = b.config.bias;
   if (!(b.config == layers_of_a)) return false;
   const auto la = layer_table(a.config), lb = layer_table(b.config);
-  const auto range = [](const VdsrWeights& w, int64_t offset, int64_t n) {
-    return std::vector<float>(w.params.begin() + offset, w.params.begin() + offset + n);
-  };
-  const auto biases = [&](const VdsrWeights& w, const LayerDesc& l) {
-    return l.b_offset < 0 ? std::vector<float>(size_t(l.K), 0.0f) : range(w, l.b_offset, l.K);
+  const auto weights = [](const VdsrWeights& w, const LayerDesc& l) {
+    return std::vector<float>(w.params.begin() + l.w_offset,
+                              w.params.begin() + l.w_offset + l.weight_elems());
   };
   for (size_t i = 0; i < la.size(); ++i)
-    if (range(a, la[i].w_offset, la[i].weight_elems()) !=
-            range(b, lb[i].w_offset, lb[i].weight_elems()) ||
-        biases(a, la[i]) != biases(b, lb[i]))
+    if (weights(a, la[i]) != weights(b, lb[i]) || layer_biases(a, la[i]) != layer_biases(b, lb[i]))
       return false;
   return true;
 }

@@ -41,6 +41,9 @@ void add_param_tensors(SafeTensors& st, const VdsrConfig& cfg, const float* para
 std::vector<float> read_param_tensors(const SafeTensors& st, const VdsrConfig& cfg,
                                       const std::string& prefix, const std::string& name);
 
+// Layer `l`'s biases in `w`, zeros where the model has none (the same network).
+std::vector<float> layer_biases(const VdsrWeights& w, const LayerDesc& l);
+
 // Whether `b` holds the network of `a`: the same layers, weights of the same values and the same
 // biases, zeros standing for none (a format that always holds biases, as the SRCNN release's .mat,
 // gives a model without them back with zeros). Metadata is not compared.
