@@ -226,6 +226,8 @@ void check_v5_complete(const std::string& path) {
   const bool v5 = b[124] == 0x00 && b[125] == 0x01, little = b[126] == 'I' && b[127] == 'M';
   const bool big = b[126] == 'M' && b[127] == 'I';
   if (!v5 || (!little && !big)) return;  // v7.3 (HDF5) or not a v5 header: matio decides
+  VDSR_USER_CHECK(bytes.size() > 128, path << ": truncated MATLAB file (its 128-byte header and no "
+                                              "variables; cut short, or saved empty)");
   const V5 f{b, bytes.size(), little};
   constexpr uint32_t kCompressed = 15, kMatrix = 14;
   for (size_t at = 128; at < bytes.size();) {
