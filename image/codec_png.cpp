@@ -9,9 +9,10 @@
 
 #include <algorithm>
 #include <climits>
-#include <cstdlib>
+#include <cmath>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <new>
 
@@ -161,7 +162,25 @@ std::vector<unsigned char> prefixed_exif(Bytes b) {
   return {};
 }
 
+// Deflate packs at most 1032 bytes into one (a 258-byte match in two 1-bit codes), so a file
+// smaller than its filtered rows / 1032 cannot hold them. Checked before decode sets aside memory
+// for the pixels (up to 1.5 GB within the limits) that such data cannot fill; after the probe, so
+// that a header over the limits is reported as that. The header was checked by probe.
+void check_data_can_fill(Bytes b, const std::string& path) {
+  const unsigned char* h = b.data;
+  const uint32_t w = be32(h + 16), ht = be32(h + 20);
+  const int depth = h[24], color = h[25];
+  const int samples = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;
+  const double filtered = double(ht) * (1.0 + std::ceil(double(w) * samples * depth / 8.0));
+  if (filtered / 1032.0 > double(b.size))
+    fail_read(path, "truncated or corrupt PNG (its header's " + std::to_string(w) + "x" +
+                        std::to_string(ht) + " needs at least " +
+                        std::to_string(uint64_t(std::ceil(filtered / 1032.0))) +
+                        " bytes of compressed data; the file has " + std::to_string(b.size) + ")");
+}
+
 Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orientation) {
+  check_data_can_fill(b, path);
   Image img = blank_image(info.width, info.height, info.channels, info.bits);
   std::vector<unsigned char> row(size_t(info.width) * size_t(info.channels) * size_t(info.bits / 8));
   PngContext ctx;

@@ -473,6 +473,22 @@ TEST_CASE("bad files are rejected with the file named") {
     CHECK(info.width == 100000);
     CHECK(info.height == 100000);
     check_rejects([&] { vdsr::load_image(path); }, path, "100000x100000 exceeds the limits");
+    // Within the limits, 16384 x 16384, the same data: no memory is set aside for 268 Mpx that
+    // 63 bytes of deflate cannot fill (they hold at most 1032 x 63 bytes of rows).
+    write_bytes(dir + "/big.png", make_png(16384, 16384, 8, 2, {0, 1, 2, 3}));
+    check_rejects([&] { vdsr::load_image(dir + "/big.png"); }, dir + "/big.png",
+                  "its header's 16384x16384 needs at least 780352 bytes of compressed data");
+    // The bound holds for the densest file zlib makes: zeros at level 9 (about 1028 to 1).
+    vdsr::SaveOptions dense;
+    dense.png_level = 9;
+    Image zeros;
+    zeros.width = zeros.height = 4096;
+    zeros.channels = 1;
+    zeros.pixels.assign(size_t(4096) * 4096, 0);
+    vdsr::save_image(dir + "/zeros.png", zeros, ImageFormat::PNG, dense);
+    INFO("zeros.png holds " << read_bytes(dir + "/zeros.png").size() << " bytes");
+    CHECK(read_bytes(dir + "/zeros.png").size() < 4096 * 4097 / 1000);
+    CHECK(vdsr::load_image(dir + "/zeros.png").width == 4096);
     // And limits are the caller's: a small image over a small limit.
     vdsr::save_image(dir + "/64.png", random_image(64, 64, 1, 8, 1), ImageFormat::PNG);
     vdsr::ImageLimits small;
