@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <random>
 
 #include "tools/cli.h"
@@ -71,15 +70,6 @@ double train_step_flop(const std::vector<LayerDesc>& layers, int64_t pixels) {
     f += 2.0 * double(l.R) * double(l.R) * double(l.C) * double(l.K) * double(pixels) * (i == 0 ? 2.0 : 3.0);
   }
   return f;
-}
-
-std::string utc_now() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 namespace {

@@ -70,7 +70,5 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi);
 double median(std::vector<double> v);
 // FLOP of one training iteration over `pixels` pixels (see the top of this file).
 double train_step_flop(const std::vector<LayerDesc>& layers, int64_t pixels);
-// Now, UTC, as 2026-11-22T20:13:26Z (the records' dates).
-std::string utc_now();
 
 }  // namespace vdsr::bench

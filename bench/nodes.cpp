@@ -302,8 +302,11 @@ int run_nodes(const NodesOptions& opt) {
       cli::flush_stdout();
     }
   }
-  nlohmann::json doc = {{"nodes", tables}, {"device", opt.device.name()}, {"version", cli::version_text("vdsr_bench")},
-                        {"commit", VDSR_COMMIT}, {"date", utc_now()}};
+  nlohmann::json doc = {{"nodes", tables},
+                        {"device", opt.device.name()},
+                        {"version", cli::version_text("vdsr_bench")},
+                        {"commit", VDSR_COMMIT},
+                        {"date", cli::utc_now()}};
 #ifdef VDSR_HAVE_CUDA
   if (opt.device.is_cuda()) {
     try {

@@ -281,9 +281,10 @@ int run_stages(const StagesOptions& o) {
   // The table.
   const unsigned threads = unsigned(ThreadPool::global().size());
   const std::string on = o.device.is_cuda() ? o.device.name() : "the CPU, " + std::to_string(threads) + " threads";
-  std::printf("vdsr_bench --stages %s (%zu files, %s; the network on %s, the other stages on one "
-              "thread each), commit %s, %s\n",
-              o.folder.c_str(), files.size(), sx.c_str(), on.c_str(), VDSR_COMMIT, utc_now().c_str());
+  std::printf(
+      "vdsr_bench --stages %s (%zu files, %s; the network on %s, the other stages on one "
+      "thread each), commit %s, %s\n",
+      o.folder.c_str(), files.size(), sx.c_str(), on.c_str(), VDSR_COMMIT, cli::utc_now().c_str());
   std::printf("%-22s %-22s %-24s %6s %9s %9s %9s %9s %9s %9s\n", "stage", "format / setting", "library", "images",
               "Mpx", "MB", "seconds", "images/s", "MB/s", "Mpx/s");
   nlohmann::json jrows = nlohmann::json::array();
@@ -380,7 +381,7 @@ int run_stages(const StagesOptions& o) {
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},
-                          {"date", utc_now()}};
+                          {"date", cli::utc_now()}};
     const std::string text = doc.dump(2) + "\n";
     write_file_atomic(o.json, text.data(), text.size());
   }

@@ -50,7 +50,7 @@ int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& jso
   o.cublas = impl == "all" || impl == "cublas";
   std::vector<bench::Row> rows;
   nlohmann::json meta = {{"commit", VDSR_COMMIT},
-                         {"date", bench::utc_now()},
+                         {"date", cli::utc_now()},
                          {"impl", impl},
                          {"precision", o.precision},
                          {"programmatic_launch", programmatic_launch()},
@@ -348,9 +348,7 @@ int run(int argc, char** argv) {
   // (F(4x4)) fewer multiply-adds than a row is credited with: every row counts the direct method's,
   // so rows compare as times, and they may pass the peak. Each row names its 64 -> 64 layers' methods.
   const CpuConvMethod method = cpu_conv_method();
-  const char* method_name = method == CpuConvMethod::Auto        ? "auto"
-                            : method == CpuConvMethod::Winograd2 ? "winograd2"
-                                                                 : "direct";
+  const char* method_name = cpu_conv_method_name(method);
   std::printf(
       "CPU conv method: VDSR_CPU_CONV=%s (%s; GFLOP/s and %% peak count the direct method's "
       "multiply-adds, so rows whose layers do fewer by Winograd can pass 100 %%)\n",
@@ -442,7 +440,7 @@ int run(int argc, char** argv) {
                           {"hardware_threads", std::thread::hardware_concurrency()},
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},
-                          {"date", bench::utc_now()}};
+                          {"date", cli::utc_now()}};
     const std::string text = doc.dump(2) + "\n";
     write_file_atomic(json, text.data(), text.size());
   }

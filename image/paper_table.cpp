@@ -12,6 +12,7 @@ namespace {
 
 struct Row {
   const char* set;
+  int images;
   double psnr[3][3];   // [scale 2, 3, 4][Bicubic, SRCNN, VDSR]
   double vdsr_ssim[3];  // [scale 2, 3, 4]
 };
@@ -19,10 +20,22 @@ struct Row {
 // Kim, Lee, Lee, "Accurate Image Super-Resolution Using Very Deep Convolutional Networks", CVPR
 // 2016, Table 3.
 constexpr Row kTable3[] = {
-    {"Set5", {{33.66, 36.66, 37.53}, {30.39, 32.75, 33.66}, {28.42, 30.48, 31.35}}, {0.9587, 0.9213, 0.8838}},
-    {"Set14", {{30.24, 32.42, 33.03}, {27.55, 29.28, 29.77}, {26.00, 27.49, 28.01}}, {0.9124, 0.8314, 0.7674}},
-    {"B100", {{29.56, 31.36, 31.90}, {27.21, 28.41, 28.82}, {25.96, 26.90, 27.29}}, {0.8960, 0.7976, 0.7251}},
-    {"Urban100", {{26.88, 29.50, 30.76}, {24.46, 26.24, 27.14}, {23.14, 24.52, 25.18}}, {0.9140, 0.8279, 0.7524}},
+    {"Set5",
+     5,
+     {{33.66, 36.66, 37.53}, {30.39, 32.75, 33.66}, {28.42, 30.48, 31.35}},
+     {0.9587, 0.9213, 0.8838}},
+    {"Set14",
+     14,
+     {{30.24, 32.42, 33.03}, {27.55, 29.28, 29.77}, {26.00, 27.49, 28.01}},
+     {0.9124, 0.8314, 0.7674}},
+    {"B100",
+     100,
+     {{29.56, 31.36, 31.90}, {27.21, 28.41, 28.82}, {25.96, 26.90, 27.29}},
+     {0.8960, 0.7976, 0.7251}},
+    {"Urban100",
+     100,
+     {{26.88, 29.50, 30.76}, {24.46, 26.24, 27.14}, {23.14, 24.52, 25.18}},
+     {0.9140, 0.8279, 0.7524}},
 };
 
 }  // namespace
@@ -59,6 +72,11 @@ const Row* find_row(const std::string& set, int scale) {
   return nullptr;
 }
 }  // namespace
+
+int paper_set_images(const std::string& set) {
+  const Row* r = find_row(set, 2);
+  return r != nullptr ? r->images : 0;
+}
 
 double paper_psnr(PaperMethod m, const std::string& set, int scale) {
   const Row* r = find_row(set, scale);

@@ -14,6 +14,9 @@ const char* paper_method_name(PaperMethod m);  // "Bicubic", "SRCNN", "VDSR"
 // The paper's name of a set named by its folder: Set5, Set14, B100 or Urban100 in any case, and
 // B100 for BSD100 or BSDS100; nullptr for a set the paper does not score.
 const char* paper_set_name(const std::string& set);
+// How many images the paper's set holds (Set5 5, Set14 14, B100 100, Urban100 100), by the names
+// paper_set_name knows; 0 for any other set. A folder of another count is not the paper's set.
+int paper_set_images(const std::string& set);
 // The published PSNR for a set paper_set_name knows at scale 2, 3 or 4; NaN for any other set or
 // scale.
 double paper_psnr(PaperMethod m, const std::string& set, int scale);

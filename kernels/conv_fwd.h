@@ -27,6 +27,7 @@ void conv_fwd_ref(const ConvShape& s, const double* x, const double* wt, const d
 // from each other in rounding only.
 enum class CpuConvMethod { Auto, Winograd2, Direct };
 CpuConvMethod cpu_conv_method();
+const char* cpu_conv_method_name(CpuConvMethod m);  // its VDSR_CPU_CONV value: "auto", ...
 // The Winograd tile conv_fwd_cpu uses for shape s under the current method: 4, 2, or 0 (direct).
 int cpu_conv_fwd_tile(const ConvShape& s);
 // The same for conv3x3_bwd_weight_cpu: 2 or 0.

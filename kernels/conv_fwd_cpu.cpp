@@ -220,6 +220,10 @@ CpuConvMethod cpu_conv_method() {
   VDSR_USER_FAIL("VDSR_CPU_CONV=" << algo << " is not one of auto, winograd2, direct");
 }
 
+const char* cpu_conv_method_name(CpuConvMethod m) {
+  return m == CpuConvMethod::Auto ? "auto" : m == CpuConvMethod::Winograd2 ? "winograd2" : "direct";
+}
+
 int cpu_conv_fwd_tile(const ConvShape& s) {
   const CpuConvMethod method = cpu_conv_method();
   if (method == CpuConvMethod::Direct || !conv3x3_winograd_suits(s)) return 0;

@@ -22,14 +22,18 @@ namespace vdsr {
 int scale_from_file_name(const std::string& path) {
   const std::string name = path.substr(path.find_last_of('/') + 1);
   int scale = 0;
+  bool two = false;  // srcnn_x2_x3.mat: which one is meant is not for us to guess
   for (size_t i = 0; i + 1 < name.size(); ++i) {
     const bool x = name[i] == 'x' || name[i] == 'X';
     const bool left = i == 0 || !std::isalnum(static_cast<unsigned char>(name[i - 1]));
     const bool right =
         i + 2 >= name.size() || !std::isalnum(static_cast<unsigned char>(name[i + 2]));
-    if (x && left && right && name[i + 1] >= '2' && name[i + 1] <= '4') scale = name[i + 1] - '0';
+    if (x && left && right && name[i + 1] >= '2' && name[i + 1] <= '4') {
+      two = two || (scale != 0 && scale != name[i + 1] - '0');
+      scale = name[i + 1] - '0';
+    }
   }
-  return scale;
+  return two ? 0 : scale;
 }
 
 bool is_matlab_file(const std::string& path) {

@@ -22,7 +22,8 @@ bool is_matlab_file(const std::string& path);
 
 // The scale an SRCNN model file is for, from its name: a token x2, x3 or x4 (x3.mat,
 // srcnn_955_imagenet_x3.mat, model_X4_v2.safetensors) not inside a longer word or number; 0 when
-// none. load_weights takes it into the metadata "scale" of an SRCNN model that has none.
+// none, or when tokens of two scales are (srcnn_x2_x3.mat). load_weights takes it into the metadata
+// "scale" of an SRCNN model that has none.
 int scale_from_file_name(const std::string& path);
 
 // True when this build reads .mat files (libmatio was found at build time).

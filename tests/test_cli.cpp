@@ -28,7 +28,10 @@
 #include "image/image_io.h"
 #include "image/imresize.h"
 #include "io/batch_pipeline.h"
+#include "io/sha256.h"
+#include "kernels/conv_fwd.h"
 #include "model/checkpoint.h"
+#include "model/model_files.h"
 #include "model/vdsr.h"
 #include "model/weights_io.h"
 #include "tests/support/test_support.h"
@@ -999,6 +1002,14 @@ TEST_CASE(
   CHECK(log.find("  33.66 ") != std::string::npos);  // Set5's bicubic x2
   CHECK(log.find("  29.56 ") != std::string::npos);  // B100's
   CHECK(log.find("--table3: the paper has no figures for a set named 'Tiny'") != std::string::npos);
+  // A folder of a paper set's name with other images is said not to be that set; with no SRCNN
+  // models the log says how to add the column.
+  CHECK(log.find("--table3: " + set5 +
+                 " holds 1 image, the paper's Set5 5: its row is set beside the paper's") !=
+        std::string::npos);
+  CHECK(log.find("--table3: " + bsd + " holds 1 image, the paper's B100 100") != std::string::npos);
+  CHECK(log.find("--table3: no SRCNN column (give the authors' models as --models srcnn-x2=FILE") !=
+        std::string::npos);
   // -x with --table3: VDSR's column averages the 8 flips, the SRCNN column runs as the official
   // code.
   const VdsrConfig srcnn = srcnn_config(9, 5, 5, 4, 2, true);
@@ -1014,6 +1025,27 @@ TEST_CASE(
   // that .at() points into (AddressSanitizer saw the read after free).
   const nlohmann::json t3 = nlohmann::json::parse(std::ifstream(dir + "/t3.json"));
   for (const auto& r : t3.at("results")) CHECK(r.at("tta") == (r.at("method") == "VDSR"));
+  // What produced the figures: the model files by digest and scale, the sets' folders, the date,
+  // the CPU's convolution method.
+  CHECK(log.find("no SRCNN column") == std::string::npos);
+  REQUIRE(t3.at("model_files").size() == 2);
+  CHECK(t3.at("model_files")[0].at("method") == "SRCNN");
+  CHECK(t3.at("model_files")[0].at("scale") == 2);
+  CHECK(t3.at("model_files")[0].at("sha256") == sha256_file_hex(dir + "/srcnn_x2.safetensors"));
+  CHECK(t3.at("model_files")[1].at("method") == "VDSR");
+  CHECK(t3.at("model_files")[1].at("scale").is_null());
+  CHECK(t3.at("model_files")[1].at("sha256") == sha256_file_hex(bundled_model_path()));
+  CHECK(t3.at("data").at("set5") == fs::absolute(set5).lexically_normal().string());
+  CHECK(t3.at("date").get<std::string>().size() == 20);
+  CHECK(t3.at("cpu_conv") == cpu_conv_method_name(cpu_conv_method()));
+  // A model file missing is said with its key; --json - is a name the report cannot take.
+  CHECK(run_command(bin("vdsr_eval") + " -g -1 --table3 --data " + set5 +
+                        " --models srcnn-x3=" + dir + "/none.mat",
+                    &log) == 1);
+  CHECK(log.find("--models srcnn-x3=" + dir + "/none.mat: no such file") != std::string::npos);
+  CHECK(run_command(bin("vdsr_eval") + " --bicubic --data " + set5 + " --json -", &log) == 1);
+  CHECK(log.find("--json -: the report is written to a file") != std::string::npos);
+  CHECK(!fs::exists("-"));
   // --score: two images of one stem, a grey output stored as RGB, an output with no image of its
   // name.
   REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --data " + set + " --scales 2 --save " +

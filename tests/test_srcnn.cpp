@@ -252,11 +252,13 @@ TEST_CASE("an SRCNN .mat in the authors' layout runs as the official MATLAB code
 TEST_CASE("an SRCNN .mat's scale comes from an x2, x3 or x4 token in its file name") {
   const std::string dir = test::temp_dir("srcnn_names");
   const SrcnnArrays a = random_srcnn(3, 1, 3, 2, 2, 9);
-  // -1: unknown (no such token, or one inside a longer word or number).
+  // -1: unknown (no such token, one inside a longer word or number, or tokens of two scales).
   const std::vector<std::pair<std::string, int>> names = {
-      {"x2.mat", 2},    {"x4.mat", 4},      {"srcnn_955_imagenet_x3.mat", 3}, {"model_X4_v2.mat", 4},
-      {"X2-net.mat", 2}, {"x5.mat", -1},    {"max2.mat", -1},                  {"x24.mat", -1},
-      {"box4.mat", -1},  {"plain.mat", -1},   {"x2b.mat", -1},                  {"ax3y.mat", -1}};
+      {"x2.mat", 2},           {"x4.mat", 4},         {"srcnn_955_imagenet_x3.mat", 3},
+      {"model_X4_v2.mat", 4},  {"X2-net.mat", 2},     {"x5.mat", -1},
+      {"max2.mat", -1},        {"x24.mat", -1},       {"box4.mat", -1},
+      {"plain.mat", -1},       {"x2b.mat", -1},       {"ax3y.mat", -1},
+      {"srcnn_x2_x3.mat", -1}, {"x3_again_x3.mat", 3}};
   for (const auto& [name, scale] : names) {
     INFO(name);
     write_srcnn_mat(dir + "/" + name, a);

@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -196,6 +197,15 @@ std::string version_text(const std::string& program) {
   return os.str();
 }
 
+std::string utc_now() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
 Precision check_precision(const std::string& precision, bool on_gpu) {
   const Precision p = parse_precision(precision);
   VDSR_USER_CHECK(p == Precision::Fp32 || on_gpu,
@@ -251,6 +261,10 @@ std::string output_file(const std::string& path, const char* flag, const std::st
 
 std::string json_file(const std::string& path, const std::string& made_folder) {
   namespace fs = std::filesystem;
+  // Not standard output: the tools print their own tables and progress there.
+  VDSR_USER_CHECK(path != "-",
+                  "--json -: the report is written to a file (standard output carries the tool's "
+                  "table); give it a name, such as report.json");
   output_file(path, "--json", made_folder);
   // Not there yet, so output_file cannot see that it will be a folder (the made folder, or a folder
   // the tool makes on the way to it).

@@ -42,6 +42,8 @@ class Parser {
 
 // --version text: version, commit, CUDA / cuDNN versions, GPU architectures.
 std::string version_text(const std::string& program);
+// Now, UTC, as 2026-11-22T20:13:26Z (the dates of reports and records).
+std::string utc_now();
 
 // The value parsers (engine/values.h), shared with the stored configs.
 using vdsr::parse_double;

@@ -2,7 +2,10 @@
 // set is read.
 #include "tools/eval_methods.h"
 
+#include <filesystem>
+
 #include "engine/error.h"
+#include "engine/log.h"
 #include "model/model_files.h"
 #include "model/weights_io.h"
 #include "tools/cli.h"
@@ -66,10 +69,12 @@ EvalMethod model_method(const std::string& model, std::vector<int>* scales, bool
   m.name = "model";
   m.desc = l.desc;
   m.nets[0] = std::move(l.net);
+  m.files[0] = path;
   return m;
 }
 
-std::vector<EvalMethod> table3_methods(const std::string& models, Device dev, Precision precision) {
+std::vector<EvalMethod> table3_methods(const std::string& models, const std::vector<int>& scales,
+                                       Device dev, Precision precision) {
   std::map<std::string, std::string> files;
   const auto items =
       models.empty() ? std::vector<std::string>() : cli::parse_list(models, "--models", true);
@@ -84,6 +89,11 @@ std::vector<EvalMethod> table3_methods(const std::string& models, Device dev, Pr
         "--models: unknown key '" << key << "' (keys: vdsr, srcnn-x2, srcnn-x3, srcnn-x4)");
     VDSR_USER_CHECK(files.emplace(key, item.substr(eq + 1)).second,
                     "--models names " << key << " twice");
+    // Said here, with its key: the loader's own message names the file alone.
+    std::error_code ec;
+    VDSR_USER_CHECK(
+        std::filesystem::exists(item.substr(eq + 1), ec),
+        "--models " << key << "=" << printable(item.substr(eq + 1)) << ": no such file");
   }
   std::vector<EvalMethod> methods(1);
   methods[0].name = "Bicubic";
@@ -110,8 +120,15 @@ std::vector<EvalMethod> table3_methods(const std::string& models, Device dev, Pr
     srcnn.desc +=
         (srcnn.desc.empty() ? "" : "; ") + std::string("x") + std::to_string(scale) + ": " + l.desc;
     srcnn.nets[scale] = std::move(l.net);
+    srcnn.files[scale] = it->second;
   }
-  if (!srcnn.nets.empty()) methods.push_back(std::move(srcnn));
+  if (!srcnn.nets.empty())
+    methods.push_back(std::move(srcnn));
+  else
+    log_info(
+        "--table3: no SRCNN column (give the authors' models as --models "
+        "srcnn-x2=FILE,srcnn-x3=FILE,"
+        "srcnn-x4=FILE; docs/data.md says where to get them)");
   EvalMethod vdsr;
   vdsr.name = "VDSR";
   const auto it = files.find("vdsr");
@@ -119,8 +136,10 @@ std::vector<EvalMethod> table3_methods(const std::string& models, Device dev, Pr
   Loaded l = load_net(path, dev, precision);
   VDSR_USER_CHECK(l.weights.config.arch == Arch::Vdsr,
                   "--models vdsr=" << path << ": that file is an SRCNN model");
+  for (const int s : scales) check_model_scale(l.weights, path, s, 0, "--scales");
   vdsr.desc = l.desc;
   vdsr.nets[0] = std::move(l.net);
+  vdsr.files[0] = path;
   methods.push_back(std::move(vdsr));
   return methods;
 }

@@ -21,6 +21,7 @@ struct EvalMethod {
   std::map<int, std::unique_ptr<Vdsr>> nets;  // by the scale it serves; 0: every scale
   std::string predictions;                    // --score: the folder of outputs made elsewhere
   std::string desc;                           // what the log and the JSON name
+  std::map<int, std::string> files;  // the model files, by the scale each serves (0: every)
 
   bool serves(int s) const { return nets.empty() || nets.count(0) != 0 || nets.count(s) != 0; }
   Vdsr* net(int s) const;  // the network for scale s; nullptr for bicubic and --score
@@ -36,7 +37,9 @@ EvalMethod model_method(const std::string& path, std::vector<int>* scales, bool 
 
 // Table 3's columns from --models KEY=FILE,... (`models`; "" for none): Bicubic; SRCNN when any
 // of srcnn-x2/x3/x4 is given (in fp32 whatever `precision` says; each file must be the SRCNN model
-// of its scale); VDSR from vdsr=FILE, else the bundled model.
-std::vector<EvalMethod> table3_methods(const std::string& models, Device dev, Precision precision);
+// of its scale); VDSR from vdsr=FILE, else the bundled model, warned of where `scales` lie outside
+// the factors it was trained at.
+std::vector<EvalMethod> table3_methods(const std::string& models, const std::vector<int>& scales,
+                                       Device dev, Precision precision);
 
 }  // namespace vdsr

@@ -20,6 +20,8 @@
 #include "image/image_io.h"
 #include "image/paper_table.h"
 #include "io/file_plan.h"
+#include "io/sha256.h"
+#include "kernels/conv_fwd.h"
 #include "tools/cli.h"
 #include "tools/eval_methods.h"
 #include "tools/eval_sets.h"
@@ -109,6 +111,7 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
   if (!o.json.empty()) o.json = cli::json_file(o.json, o.save);
   std::vector<EvalMethod> methods;
+  bool on_cpu = true;  // where the networks run
   // No network runs for --bicubic or --score: say so rather than ignore a device asked for.
   if ((o.bicubic || !o.score.empty()) && o.gpu != kDefaultDevice && o.gpu != -1)
     log_warning("-g " + std::to_string(o.gpu) + " has no effect with " + (o.bicubic ? "--bicubic" : "--score") +
@@ -122,9 +125,10 @@ int run(int argc, char** argv) {
     methods.push_back(bicubic_method());
   } else {
     const Device dev = select_device(o.gpu);
+    on_cpu = !dev.is_cuda();
     const Precision precision = cli::check_precision(o.precision, dev.is_cuda());
     if (o.table3)
-      methods = table3_methods(o.models, dev, precision);
+      methods = table3_methods(o.models, o.scales, dev, precision);
     else
       methods.push_back(model_method(o.model, &o.scales, o.scales_given, dev, precision));
   }
@@ -158,12 +162,20 @@ int run(int argc, char** argv) {
           log_warning("--models srcnn-x" + std::to_string(scale) + ": x" + std::to_string(scale) +
                       " is not among --scales, so that model is not used");
   if (o.table3)
-    for (const auto& dir : o.data)
-      if (paper_set_name(set_name(dir, "--data")) == nullptr)
-        log_warning("--table3: the paper has no figures for a set named '" +
-                    set_name(dir, "--data") +
+    for (size_t d = 0; d < o.data.size(); ++d) {
+      const std::string set = set_name(o.data[d], "--data");
+      const int paper_images = paper_set_images(set);
+      if (paper_set_name(set) == nullptr)
+        log_warning("--table3: the paper has no figures for a set named '" + set +
                     "' (its sets: Set5, Set14, B100 (or BSD100), Urban100, by folder name); its "
                     "paper columns are '-'");
+      else if (set_files[d].size() != size_t(paper_images))
+        log_warning("--table3: " + printable(o.data[d]) + " holds " +
+                    std::to_string(set_files[d].size()) +
+                    (set_files[d].size() == 1 ? " image" : " images") + ", the paper's " +
+                    paper_set_name(set) + " " + std::to_string(paper_images) +
+                    ": its row is set beside the paper's, but they are not the same images");
+    }
 
   nlohmann::json results = nlohmann::json::array();
   std::string ssim_rows;  // --table3: VDSR's SSIM beside the paper's, printed after the PSNR table
@@ -240,10 +252,30 @@ int run(int argc, char** argv) {
   if (!o.json.empty()) {
     nlohmann::json models = nlohmann::json::object();
     for (const EvalMethod& m : methods) models[m.name] = m.desc;
-    nlohmann::json doc = {{"results", results},
-                          {"model", o.table3 ? nlohmann::json(models) : nlohmann::json(methods[0].desc)},
-                          {"tta", o.tta},
-                          {"version", cli::version_text("vdsr_eval")}};
+    // What produced the figures: each model file by its digest, each set by its folder, and the
+    // CPU's convolution method (its rounding moves the 4th decimal).
+    nlohmann::json files = nlohmann::json::array();
+    bool network = false;
+    for (const EvalMethod& m : methods) {
+      network = network || !m.nets.empty();
+      for (const auto& [scale, path] : m.files)
+        files.push_back({{"method", m.name},
+                         {"scale", scale == 0 ? nlohmann::json() : nlohmann::json(scale)},
+                         {"path", path},
+                         {"sha256", sha256_file_hex(path)}});
+    }
+    nlohmann::json data = nlohmann::json::object();
+    for (const auto& dir : o.data)
+      data[set_name(dir, "--data")] = fs::absolute(dir).lexically_normal().string();
+    nlohmann::json doc = {
+        {"results", results},
+        {"model", o.table3 ? nlohmann::json(models) : nlohmann::json(methods[0].desc)},
+        {"model_files", files},
+        {"data", data},
+        {"tta", o.tta},
+        {"date", cli::utc_now()},
+        {"version", cli::version_text("vdsr_eval")}};
+    if (network && on_cpu) doc["cpu_conv"] = cpu_conv_method_name(cpu_conv_method());
     if (o.table3) doc["table3"] = true;
     const std::string text = doc.dump(2) + "\n";
     write_file_atomic(o.json, text.data(), text.size());
