@@ -159,7 +159,7 @@ void check_writable(const std::string& path) {
 }
 
 std::string temporary_beside(const std::string& path, const std::string& suffix) {
-  constexpr size_t kNameMax = 255;  // NAME_MAX of Linux's file systems
+  constexpr size_t kNameMax = kMaxNameBytes;
   const size_t slash = path.rfind('/'), start = slash == std::string::npos ? 0 : slash + 1;
   std::string name = path.substr(start);
   if (name.size() + suffix.size() > kNameMax)

@@ -1,5 +1,6 @@
 #include "engine/file_kind.h"
 
+#include <algorithm>
 #include <system_error>
 
 namespace fs = std::filesystem;
@@ -29,8 +30,18 @@ std::string not_a_file(const std::string& path) {
 }
 
 std::string unwritable_reason(const std::string& path) {
+  // Too long a name: said here, where the tools check their outputs before any work, rather than
+  // by whichever file call meets it first (some throw, as "internal error: filesystem error").
+  size_t longest = 0;
+  for (const fs::path& part : fs::path(path)) longest = std::max(longest, part.native().size());
+  if (longest > kMaxNameBytes)
+    return "has a name of " + std::to_string(longest) + " bytes between two '/', more than the " +
+           std::to_string(kMaxNameBytes) + " a file system allows";
   std::error_code ec;
   const fs::file_status own = fs::symlink_status(path, ec);
+  if (ec == std::errc::filename_too_long)
+    return "is a path of " + std::to_string(path.size()) +
+           " bytes, longer than the file system allows";
   if (!fs::exists(own) || fs::is_regular_file(own)) return "";
   if (fs::is_directory(own)) return "is a folder; give a file name";
   if (fs::is_symlink(own))

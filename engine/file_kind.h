@@ -20,7 +20,11 @@ std::string not_a_file(const std::string& path);
 // "is a folder; ...", "is a symbolic link (to T): ...", "is a FIFO (named pipe), not a file, ...";
 // "" for a regular file or a name not taken. A link is refused, not followed or replaced: through
 // it a folder of outputs could overwrite its own inputs (or, via /dev/stdout, a shell's log), and
-// replacing it would leave its target stale.
+// replacing it would leave its target stale. A name with a part over kMaxNameBytes, or a path the
+// system finds too long, is refused too.
 std::string unwritable_reason(const std::string& path);
+
+// NAME_MAX of Linux's file systems: the bytes of one name between two '/'.
+constexpr size_t kMaxNameBytes = 255;
 
 }  // namespace vdsr

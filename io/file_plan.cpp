@@ -240,8 +240,10 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     }
     make_writable_folder((out.has_parent_path() ? out.parent_path() : fs::path(".")).string(), "output folder");
     check_writable(out.string());  // a link, a FIFO or a device is refused now, not after the work
-    VDSR_USER_CHECK(fs::weakly_canonical(out) != fs::weakly_canonical(in),
-               "output '" << out.string() << "' would overwrite the input");
+    std::error_code out_ec, in_ec;
+    VDSR_USER_CHECK(
+        fs::weakly_canonical(out, out_ec) != fs::weakly_canonical(in, in_ec) || out_ec || in_ec,
+        "output '" << out.string() << "' would overwrite the input");
     if (skip_existing && fs::is_regular_file(out, ec))
       plan.existing.push_back({in.string(), out.string()});
     else
@@ -306,13 +308,23 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   const auto by_path = [](const FileNote& a, const FileNote& b) { return a.path < b.path; };
   std::sort(plan.skipped.begin(), plan.skipped.end(), by_path);
 
+  // An output that is an input, or a link's target among the inputs: -r with the input folder
+  // inside the output folder (-r -i out/photos -o out writes out/photos/x.png's result over
+  // out/x.png, an input when out/photos/photos/x.png is one), or a link in the input folder to a
+  // file in the output folder. Every such name at once, before any work, as for the single file
+  // below.
+  std::map<fs::path, fs::path> input_of;  // each input's file, through its links -> the input
+  for (const auto& f : files) input_of.emplace(fs::weakly_canonical(f, ec), f);
+  std::string overwrites;
+  int overwritten = 0;
   // Every collision at once, so one rename round fixes them all.
   std::map<std::string, std::string> seen;  // output -> input
   std::set<std::string> tree_folders;        // the folders the mirrored tree makes
   std::string collisions;
   int collided = 0;
   for (const auto& f : files) {
-    const fs::path rel = fs::relative(f, in);
+    // Lexical: fs::relative follows a link, and an output would then go beside the link's target.
+    const fs::path rel = f.lexically_relative(in);
     for (fs::path d = rel.parent_path(); !d.empty(); d = d.parent_path())
       tree_folders.insert((fs::path(output) / d).lexically_normal().string());
     const std::string name = f.stem().string() + suffix + "." + (ext == kSameFormat ? same_extension(f) : ext);
@@ -323,19 +335,30 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
         collisions += "; '" + it->second + "' and '" + f.string() + "' would both be written to '" + out.string() + "'";
       continue;
     }
+    std::error_code cec;
+    const fs::path out_file = fs::weakly_canonical(out, cec);
+    const auto hit = cec ? input_of.end() : input_of.find(out_file);
     if (skip_existing && fs::is_regular_file(out, ec)) {
-      plan.existing.push_back({f.string(), out.string()});
+      plan.existing.push_back({f.string(), out.string()});  // not written: an input there stays
     } else if (const std::string why = unwritable_reason(out.string());
                !why.empty() && !fs::is_directory(fs::symlink_status(out, ec))) {
       // A link among the outputs could lead back to an input; a FIFO would be replaced. Said, and
       // counted as failed, before any work (a folder there stops the run: below).
       plan.problems.push_back({f.string(), "its output '" + out.string() + "' " + why});
+    } else if (hit != input_of.end()) {
+      if (++overwritten <= 20)
+        overwrites += "; '" + f.string() + "' would be written to '" + out.string() +
+                      "', the file the input '" + hit->second.string() + "' is read from";
     } else {
       plan.jobs.push_back({f.string(), out.string()});
     }
   }
   VDSR_USER_CHECK(collided == 0, collided << " output name(s) would be written twice (rename one of each pair)"
                                           << collisions << (collided > 20 ? "; ..." : ""));
+  VDSR_USER_CHECK(overwritten == 0,
+                  overwritten << " output(s) would overwrite an input (give an output folder "
+                                 "apart from the input tree)"
+                              << overwrites << (overwritten > 20 ? "; ..." : ""));
   std::sort(plan.problems.begin(), plan.problems.end(), by_path);
   // An output where a folder is: one on disk, or one the mirrored tree makes (x.png beside a
   // sub-folder x.png/ of the input).

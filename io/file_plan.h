@@ -3,7 +3,8 @@
 // jpeg, bmp, tga, any case); other files are listed as skipped; what cannot be used (a broken link
 // named like an image, an unreadable sub-folder) is listed as a problem, never dropped silently.
 // Errors (thrown before any image is touched): a missing input, output names that collide (all of
-// them in one message), an output folder inside the input tree
+// them in one message), outputs that are inputs followed through links (all of them in one
+// message), an output folder inside the input tree
 // (or equal to it) when recursing, an output folder that cannot be created or written, a new output
 // folder named like an image file (photo.png: a trailing '/' asks for one so named). With
 // skip_existing, a job whose output file already exists goes to `existing` instead of `jobs`: every

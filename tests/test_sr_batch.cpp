@@ -217,6 +217,55 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK(log.find("x.bmp' would be written to '" + o3 + "/x.png', which is a folder") != std::string::npos);
   CHECK(log.find("w.png' would be written to '" + o3 + "/w.png', which is a folder") != std::string::npos);
   CHECK(!fs::exists(o3 + "/x.png/y.png"));
+  // An output that is an input, each refused before any work, every input's bytes kept: -r with the
+  // input folder inside the output folder (in4/photos/x.png's result is o4/photos/x.png, itself an
+  // input), and a link in the input folder to a file in the output folder.
+  const std::string o4 = dir + "/o4";
+  fs::create_directories(o4 + "/photos/photos");
+  save_image(o4 + "/photos/x.png", test_image(6, 6, 3, 8), ImageFormat::PNG);
+  save_image(o4 + "/photos/photos/x.png", test_image(6, 6, 3, 9), ImageFormat::PNG);
+  const auto before = tree_bytes(o4);
+  REQUIRE(run_command("cd " + o4 + " && " + bin("vdsr_sr") + " --bicubic -r -i photos -o .",
+                      &log) == 1);
+  CHECK(
+      log.find(
+          "1 output(s) would overwrite an input (give an output folder apart from the input tree); "
+          "'photos/photos/x.png' would be written to './photos/x.png', the file the input "
+          "'photos/x.png' "
+          "is read from") != std::string::npos);
+  CHECK(tree_bytes(o4) == before);
+  const std::string in5 = dir + "/in5", o5 = dir + "/o5";
+  fs::create_directories(in5);
+  fs::create_directories(o5);
+  save_image(o5 + "/pic.png", test_image(6, 6, 3, 10), ImageFormat::PNG);
+  save_image(in5 + "/other.png", test_image(6, 6, 3, 11), ImageFormat::PNG);
+  fs::create_symlink("../o5/pic.png", in5 + "/pic.png");
+  const auto kept = test::file_bytes(o5 + "/pic.png");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in5 + " -o " + o5, &log) == 1);
+  CHECK(log.find("'" + in5 + "/pic.png' would be written to '" + o5 +
+                 "/pic.png', the file the input '" + in5 + "/pic.png' is read from") !=
+        std::string::npos);
+  CHECK(test::file_bytes(o5 + "/pic.png") == kept);
+  CHECK(!fs::exists(o5 + "/other.png"));
+  // A link to an image in a third folder: its output in the output folder, by the link's name, not
+  // beside its target.
+  fs::remove(in5 + "/pic.png");
+  fs::create_directories(dir + "/far");
+  save_image(dir + "/far/target.png", test_image(6, 6, 3, 12), ImageFormat::PNG);
+  fs::create_symlink("../far/target.png", in5 + "/linked.png");
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in5 + " -o " + o5, &log) == 0);
+  CHECK(fs::is_regular_file(o5 + "/linked.png"));
+  CHECK(fs::is_regular_file(o5 + "/other.png"));
+  CHECK(!fs::exists(dir + "/far/linked.png"));
+  // An output name over 255 bytes is a problem named before any work, not a failure after it.
+  const std::string longer(250, 'n');
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --suffix _" + longer + " -i " + in5 +
+                          "/other.png -o " + dir + "/o6/",
+                      &log) == 1);
+  CHECK(log.find("other_" + longer +
+                 ".png': it has a name of 260 bytes between two '/', more than the 255 a file "
+                 "system allows") != std::string::npos);
+  CHECK(log.find("internal error") == std::string::npos);
 }
 
 TEST_CASE("set_name: a set is its folder's name as the shell gives it") {
