@@ -1698,6 +1698,38 @@ TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still 
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -g 0,0 -i " + dir + "/a.png -o " + dir + "/o3.png", &log) == 1);
   CHECK(log.find("-g 0,0: a list names distinct GPUs") != std::string::npos);
   CHECK(!fs::exists(dir + "/o3.png"));
+  // -t, and a quality flag no output's format reads, are said to have no effect; one that is read
+  // is not.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -t 64 --jpg-quality 50 --png-level 3 -i " + dir +
+                          "/a.png -o " + dir + "/o4.png",
+                      &log) == 0);
+  CHECK(log.find("warning: --tile has no effect with --bicubic") != std::string::npos);
+  CHECK(log.find("warning: --jpg-quality has no effect: no output is a JPEG (the outputs are png; "
+                 "-f chooses the "
+                 "format)") != std::string::npos);
+  CHECK(log.find("--png-level has no effect") == std::string::npos);
+  REQUIRE(
+      run_command(bin("vdsr_sr") +
+                      " --bicubic --webp-quality 50 --png-level 3 --jpg-quality 80 -f same -i " +
+                      dir + " -o " + dir + "/o5",
+                  &log) == 0);
+  CHECK(log.find(
+            "warning: --webp-quality has no effect: no output is a WebP (the outputs are png;") !=
+        std::string::npos);
+  CHECK(log.find("--png-level has no effect") == std::string::npos);
+  CHECK(log.find("warning: --jpg-quality has no effect") != std::string::npos);
+  // A report in a folder the run makes on the way to its output folder is taken; one in a folder
+  // the run does not make is refused before any work.
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic -i " + dir + "/a.png -o " + dir +
+                          "/made/deeper/ --json " + dir + "/made/r.json",
+                      &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/made/r.json"));
+  CHECK(fs::is_regular_file(dir + "/made/deeper/a.png"));
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic -i " + dir + "/a.png -o " + dir +
+                          "/made2/deeper/ --json " + dir + "/elsewhere/r.json",
+                      &log) == 1);
+  CHECK(log.find("the folder '" + dir + "/elsewhere' does not exist") != std::string::npos);
+  CHECK(!fs::exists(dir + "/made2"));
 }
 
 TEST_CASE(

@@ -246,9 +246,12 @@ std::string output_file(const std::string& path, const char* flag, const std::st
   const std::string why = unwritable_reason(path);
   VDSR_USER_CHECK(why.empty(), flag << " " << path << ": " << why);
   const fs::path parent = fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path();
-  if (!made_folder.empty() && !fs::exists(parent, ec) &&
-      place(parent.string()) == place(made_folder))
-    return path;
+  // A folder the run makes: its output folder, or one it makes on the way there (-o a/b makes a).
+  if (!made_folder.empty() && !fs::exists(parent, ec)) {
+    const fs::path where = place(parent.string()), made = place(made_folder);
+    if (std::mismatch(where.begin(), where.end(), made.begin(), made.end()).first == where.end())
+      return path;
+  }
   VDSR_USER_CHECK(
       fs::is_directory(parent, ec),
       flag << " " << path << ": "

@@ -58,9 +58,9 @@ using vdsr::parse_uint64;
 int parse_one_gpu(const std::string& value, const char* several);
 
 // The value of an output-file flag (--json FILE), checked when it is parsed, before any work: its
-// folder exists and is writable, and it is not itself a folder. A UserError naming the flag otherwise.
-// `made_folder`: a folder the tool itself creates before it writes (vdsr_train's --out); a file
-// inside it skips the folder's checks.
+// folder exists and is writable, and it is not itself a folder. A UserError naming the flag
+// otherwise. `made_folder`: a folder the tool itself creates before it writes (vdsr_train's --out);
+// a file inside it, or inside a missing folder on the way to it, skips the folder's checks.
 std::string output_file(const std::string& path, const char* flag, const std::string& made_folder = "");
 // The value of --json FILE: output_file's checks, and not a name the report would be wrong to
 // replace: an image, model, checkpoint or JSON Lines file by its extension, an existing file that

@@ -109,7 +109,10 @@ SrOptions parse_sr_options(int argc, char** argv) {
   p.add({"", "--bicubic", "", "bicubic upscaling only (MATLAB imresize), no network",
          [&](const std::string&) { o.bicubic = true; }});
   p.add({"-t", "--tile", "N", "tile size in output pixels, halo not included; 0 = auto [0]",
-         [&](const std::string& v) { o.tile = cli::parse_int(v, "--tile"); }});
+         [&](const std::string& v) {
+           o.tile = cli::parse_int(v, "--tile");
+           o.tile_given = true;
+         }});
   p.add({"-g", "--gpu", "N|-1|0,1",
          "GPU index, -1 for the CPU, or a list of GPUs [0 if usable, else -1]",
          [&](const std::string& v) { o.gpu = v; }});
@@ -139,13 +142,21 @@ SrOptions parse_sr_options(int argc, char** argv) {
                            "--suffix '" << v << "' may not hold a '/' (it is part of a file name)");
            o.suffix = v;
          }});
-  p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]",
-         [&](const std::string& v) { o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality"); }});
+  p.add({"", "--jpg-quality", "Q", "JPEG quality 1-100 [95]", [&](const std::string& v) {
+           o.save.jpeg_quality = cli::parse_int(v, "--jpg-quality");
+           o.save_flags.insert("--jpg-quality");
+         }});
   p.add({"", "--png-level", "L",
          "PNG (and TIFF Deflate) compression level 0-9; 1 is fast (run-length), 9 small [1]",
-         [&](const std::string& v) { o.save.png_level = cli::parse_int(v, "--png-level"); }});
+         [&](const std::string& v) {
+           o.save.png_level = cli::parse_int(v, "--png-level");
+           o.save_flags.insert("--png-level");
+         }});
   p.add({"", "--webp-quality", "Q", "WebP quality 1-100, or 101 for lossless [90]",
-         [&](const std::string& v) { o.save.webp_quality = cli::parse_int(v, "--webp-quality"); }});
+         [&](const std::string& v) {
+           o.save.webp_quality = cli::parse_int(v, "--webp-quality");
+           o.save_flags.insert("--webp-quality");
+         }});
   p.add({"", "--shard", "I/N|auto|auto/N",
          "this process's share of the files: I of N by a hash of each path; auto: from a Slurm job "
          "array "

@@ -3,6 +3,7 @@
 // so that test_cli can drive it.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,10 @@ struct SrOptions {
   std::string format;  // -f; "" = from the -o file's extension, else png; "same": each input's own
   std::string suffix;  // --suffix: added to the stem of the output names vdsr_sr makes
   SaveOptions save;
+  std::set<std::string> save_flags;  // the output-quality flags given (--jpg-quality, ...)
   bool tta = false;
   int tile = 0;
+  bool tile_given = false;
   PipelineThreads threads;
   bool threads_given = false;  // -j given: used as it is (GPUs still get one process worker each)
   bool recursive = false;

@@ -31,6 +31,9 @@ std::unique_ptr<SrWorkers> load_sr_workers(const SrOptions& o, ImageFormat save_
                   " has no effect with --bicubic: no network runs, the CPU upscales");
     if (o.precision != "fp32")
       log_warning("--precision " + o.precision + " has no effect with --bicubic: no network runs");
+    if (o.tile_given)
+      log_warning(
+          "--tile has no effect with --bicubic: no network runs, each image is resized whole");
     sw.what = "BICUBIC baseline (no network), " + how;
     return workers;
   }

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "engine/atomic_file.h"
@@ -101,6 +102,29 @@ std::vector<ImageFormat> job_formats(const FilePlan& plan, bool same_format,
   return formats;
 }
 
+// A quality flag that no output's format reads is said, not silently ignored (--jpg-quality 50
+// with PNG outputs: likely a slip for -f jpg). Nothing to write (every output exists): nothing
+// said.
+void warn_unused_save_flags(const SrOptions& o, const std::vector<ImageFormat>& formats) {
+  if (formats.empty()) return;
+  const std::set<ImageFormat> present(formats.begin(), formats.end());
+  std::string outputs;
+  for (const ImageFormat f : present)
+    outputs += (outputs.empty() ? "" : ", ") + std::string(image_format_extension(f));
+  for (const std::string& flag : o.save_flags) {
+    const bool used = flag == "--jpg-quality" ? present.count(ImageFormat::JPEG) != 0
+                      : flag == "--webp-quality"
+                          ? present.count(ImageFormat::WEBP) != 0
+                          : present.count(ImageFormat::PNG) + present.count(ImageFormat::TIFF) != 0;
+    if (!used)
+      log_warning(flag + " has no effect: no output is " +
+                  (flag == "--jpg-quality"    ? "a JPEG"
+                   : flag == "--webp-quality" ? "a WebP"
+                                              : "a PNG or TIFF") +
+                  " (the outputs are " + outputs + "; -f chooses the format)");
+  }
+}
+
 // The most common of `formats` (PNG for none): a GPU pipeline's save threads are sized for it.
 ImageFormat most_common(const std::vector<ImageFormat>& formats) {
   std::map<ImageFormat, size_t> count;
@@ -124,6 +148,7 @@ int run(int argc, char** argv) {
   const std::string ext = same_format ? format_name : image_format_extension(one_format);
   const FilePlan plan = plan_batch(o, ext);
   const std::vector<ImageFormat> formats = job_formats(plan, same_format, one_format);
+  warn_unused_save_flags(o, formats);
 
   BatchReport report(plan.jobs.size(), o.json_events);
 
