@@ -289,6 +289,8 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
       if (fs::is_directory(target)) {
         if (fs::is_symlink(link)) plan.skipped.push_back({p.string(), "a link to a folder: not followed"});
         else if (recursive) folders.push_back(p);
+        else
+          plan.skipped.push_back({p.string(), "a folder: -r walks sub-folders"});
         continue;
       }
       const bool image = has_image_extension(p.string());
@@ -433,6 +435,7 @@ Shard parse_shard(const std::string& text, const std::function<const char*(const
     s.source = "the Slurm job array (SLURM_ARRAY_TASK_*)";
   } else {
     s.count = parse_count(right, "count");
+    VDSR_USER_CHECK(s.count >= 1, "--shard " << t << ": the number of shards must be at least 1");
     if (env("SLURM_ARRAY_TASK_ID") != nullptr) {
       s.index = slurm_index();
       s.source = "the Slurm job array (SLURM_ARRAY_TASK_ID)";

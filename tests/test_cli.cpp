@@ -1327,6 +1327,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_sr --bicubic " + a + " " + dir + "/o.png", "unexpected argument"},
       {"vdsr_sr --bicubic --shard 0/0 -i " + a + " -o " + dir + "/o.png",
        "the number of shards must be at least 1"},
+      {"vdsr_sr --bicubic --shard auto/0 -i " + a + " -o " + dir + "/o.png",
+       "--shard auto/0: the number of shards must be at least 1"},
       {"vdsr_sr --bicubic -j 1000:1:1 -i " + a + " -o " + dir + "/o.png",
        "each count must be 1..256"},
       {"vdsr_eval --bicubic --scales 2 --data " + dir + "/g16", "has 16-bit samples"},

@@ -188,8 +188,9 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   // FIFO would block the reader, /dev/zero read without end).
   REQUIRE(::mkfifo((in + "/pipe.png").c_str(), 0600) == 0);
   fs::create_symlink("/dev/zero", in + "/zero.png");
-  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + " -o " + dir + "/out_special",
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -v -i " + in + " -o " + dir + "/out_special",
                       &log) == 2);
+  CHECK(log.find("skipping " + in + "/sub (a folder: -r walks sub-folders)") != std::string::npos);
   CHECK(log.find("pipe.png: a FIFO (named pipe), not a file") != std::string::npos);
   CHECK(log.find("zero.png: a device, not a file") != std::string::npos);
   CHECK(log.find("4 image(s): 1 done, 0 skipped (output exists), 3 failed") != std::string::npos);
