@@ -431,8 +431,12 @@ TEST_CASE("a long run goes on across three vdsr_train processes with nothing los
   run_training(test::tiny_train(hr, dir + "/ref"));
   const std::string cmd = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/run";
   std::string log;
-  REQUIRE(run_command(cmd + " --max-steps 6", &log) == 0);
+  // --resume auto from the first: with no checkpoint yet, a new run, which it says.
+  std::string first = cmd;
+  first.erase(first.find(" -q "), 3);
+  REQUIRE(run_command(first + " --resume auto --max-steps 6", &log) == 0);
   INFO(log);
+  CHECK(log.find("no checkpoint in " + dir + "/run: starting a new run") != std::string::npos);
   REQUIRE(!fs::exists(dir + "/run/vdsr.safetensors"));
   // The same command line each time, as a job script in short GPU slots would run it.
   REQUIRE(run_command(cmd + " --resume auto --max-steps 6", &log) == 0);
@@ -2101,6 +2105,27 @@ TEST_CASE(
                       &log) == 0);
   INFO(log);
   CHECK(read_safetensors(dir + "/older_out/vdsr.safetensors").metadata.at("ranks") == "1");
+  // Its final weights damaged, or of a checkpoint of before the patches' digest was recorded (so
+  // they cannot be told to be this run's): written again, not taken as done.
+  fs::create_directories(dir + "/damaged");
+  fs::copy_file(ckpt, dir + "/damaged/checkpoint.safetensors");
+  test::write_bytes(dir + "/damaged/vdsr.safetensors", {'n', 'o'});
+  REQUIRE(run_command(
+              bin("vdsr_train") + " -q -g -1 --resume " + dir + "/damaged/checkpoint.safetensors",
+              &log) == 0);
+  CHECK(load_weights(dir + "/damaged/vdsr.safetensors").params ==
+        load_weights(dir + "/run/vdsr.safetensors").params);
+  {
+    SafeTensors undigested = read_safetensors(ckpt);
+    REQUIRE(undigested.metadata.erase("config.patches_digest") == 1);
+    fs::create_directories(dir + "/undigested");
+    write_safetensors(dir + "/undigested/checkpoint.safetensors", undigested);
+    for (const char* name : {"/vdsr.safetensors", "/train.jsonl"})
+      fs::copy_file(dir + "/run" + name, dir + "/undigested" + name);
+  }
+  loud = bin("vdsr_train") + " -g -1 --resume " + dir + "/undigested/checkpoint.safetensors";
+  REQUIRE(run_command(loud, &log) == 0);
+  CHECK(log.find("training set:") != std::string::npos);  // the long way, which writes the weights
   // Nor an unscored record in its checkpoint (older, or scored before it was written): the weights
   // of the last step are there, so nothing is built.
   {
