@@ -178,7 +178,9 @@ int run(int argc, char** argv) {
     }
 
   nlohmann::json results = nlohmann::json::array();
-  std::string ssim_rows;  // --table3: VDSR's SSIM beside the paper's, printed after the PSNR table
+  // --table3: every method's SSIM, VDSR's beside the paper's (the only method whose SSIM our
+  // sources quote), printed after the PSNR table.
+  std::string ssim_rows;
   if (o.table3) {
     std::printf("Table 3, PSNR (dB): ours, the paper's, and the difference\n%-10s %5s", "set", "scale");
     for (const EvalMethod& m : methods)
@@ -199,12 +201,15 @@ int run(int argc, char** argv) {
       std::vector<EvalSample> samples;
       for (size_t i = 0; i < files.size(); ++i)
         samples.push_back(make_eval_sample(images[i], s, files[i], o.colour));
-      std::string row;
+      std::string row, ssim_row;
       for (const EvalMethod& m : methods) {
         char cell[128];
+        const bool vdsr = m.paper == PaperMethod::Vdsr;
         if (!m.serves(s)) {
-          std::snprintf(cell, sizeof cell, " | %-8s %6s %6s", "-", "-", "-");
+          std::snprintf(cell, sizeof cell, " | %8s %6s %6s", "-", "-", "-");
           row += cell;
+          std::snprintf(cell, sizeof cell, vdsr ? " | %8s %6s %7s" : " | %8s", "-", "-", "-");
+          ssim_row += cell;
           continue;
         }
         std::string save_dir;
@@ -225,14 +230,16 @@ int run(int argc, char** argv) {
         r["tta"] = tta(m);
         r["paper_psnr"] = std::isnan(paper) ? nlohmann::json() : nlohmann::json(paper);
         r["diff"] = std::isnan(paper) ? nlohmann::json() : nlohmann::json(c.psnr - paper);
-        if (!std::isnan(paper_s)) {  // VDSR's SSIM is published too: a second, smaller table below
+        if (!std::isnan(paper_s)) {
           r["paper_ssim"] = paper_s;
           r["ssim_diff"] = c.ssim - paper_s;
-          char line[128];
-          std::snprintf(line, sizeof line, "%-10s %5d | %8.4f %6.4f %+7.4f\n", set.c_str(), s, c.ssim, paper_s,
+          std::snprintf(cell, sizeof cell, " | %8.4f %6.4f %+7.4f", c.ssim, paper_s,
                         c.ssim - paper_s);
-          ssim_rows += line;
+        } else {
+          std::snprintf(cell, sizeof cell, vdsr ? " | %8.4f %6s %7s" : " | %8.4f", c.ssim, "-",
+                        "-");
         }
+        ssim_row += cell;
         results.push_back(r);
         if (std::isnan(paper))
           std::snprintf(cell, sizeof cell, " | %8.4f %6s %6s", c.psnr, "-", "-");
@@ -243,12 +250,24 @@ int run(int argc, char** argv) {
       if (o.table3) {
         std::printf("%-10s %5d%s\n", set.c_str(), s, row.c_str());
         cli::flush_stdout();
+        char head[32];
+        std::snprintf(head, sizeof head, "%-10s %5d", set.c_str(), s);
+        ssim_rows += head + ssim_row + "\n";
       }
     }
   }
-  if (!ssim_rows.empty())
-    std::printf("\nVDSR's SSIM: ours, the paper's, and the difference\n%-10s %5s | %8s %6s %7s\n%s", "set", "scale",
-                "VDSR", "paper", "diff", ssim_rows.c_str());
+  if (o.table3) {
+    std::printf("\nSSIM: ours, and beside VDSR's the paper's and the difference\n%-10s %5s", "set",
+                "scale");
+    for (const EvalMethod& m : methods) {
+      const std::string name = m.name + (tta(m) ? "+TTA" : "");
+      if (m.paper == PaperMethod::Vdsr)
+        std::printf(" | %-8s %6s %7s", name.c_str(), "paper", "diff");
+      else
+        std::printf(" | %-8s", name.c_str());
+    }
+    std::printf("\n%s", ssim_rows.c_str());
+  }
   if (!o.json.empty()) {
     nlohmann::json models = nlohmann::json::object();
     for (const EvalMethod& m : methods) models[m.name] = m.desc;
