@@ -148,7 +148,10 @@ int usable_cuda_devices(std::string* why, int probe_device) {
   return count;
 #else
   (void)probe_device;
-  if (why != nullptr) *why = "this build has no CUDA backend (configured with VDSR_CUDA=OFF)";
+  if (why != nullptr)
+    *why =
+        "this build has no CUDA backend (configured with VDSR_CUDA=OFF, or AUTO where no CUDA "
+        "compiler was found)";
   return 0;
 #endif
 }

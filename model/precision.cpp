@@ -36,8 +36,10 @@ std::vector<LayerPlan> layer_plan(const VdsrConfig& cfg, Precision p) {
 
 std::string unverified_note(Precision p) {
   if (p != Precision::Tf32) return {};
-  return "--precision tf32 has not run on a GPU yet: its kernels are written and covered by GPU tests, "
-         "but their results, speed and accuracy on hardware are unverified (README); fp32 and bf16 are "
+  return "--precision tf32 has not run on a GPU yet: its kernels are written and have GPU tests, "
+         "which "
+         "have not run either, so their results, speed and accuracy on hardware are unverified "
+         "(README); fp32 and bf16 are "
          "the tested modes";
 }
 
