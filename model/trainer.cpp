@@ -145,6 +145,19 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
     VDSR_USER_CHECK(!fs::exists(ckpt_path),
                o.out << " already holds a run (" << ckpt_path << "): continue it with --resume "
                      << ckpt_path << " (or --resume auto), or choose another --out");
+    // Another run's results without their checkpoint (removed to save space, say): a new run would
+    // replace its weights and empty its log. Refused too, before anything is written.
+    std::string found;
+    for (const char* name : {"vdsr.safetensors", "train.jsonl", "curve.svg"}) {
+      std::error_code ec;
+      const fs::path p = fs::path(o.out) / name;
+      if (fs::is_regular_file(p, ec) && fs::file_size(p, ec) > 0 && !ec)
+        found += (found.empty() ? "" : ", ") + std::string(name);
+    }
+    VDSR_USER_CHECK(found.empty(),
+                    o.out << " holds another run's results (" << found
+                          << ") without its checkpoint: a new run would replace them; choose "
+                             "another --out, or move them away first");
     if (!o.init_from.empty()) {
       std::error_code ec;
       VDSR_USER_CHECK(fs::exists(o.init_from, ec),

@@ -2088,6 +2088,22 @@ TEST_CASE(
   std::string log;
   REQUIRE(run_command(base + " --out " + dir + "/run", &log) == 0);
   const std::string ckpt = dir + "/run/checkpoint.safetensors";
+  // A new run into a finished run's --out is refused, and so it is when the checkpoint has been
+  // removed (to save space, say): the weights, log and curve are kept, not replaced or emptied.
+  REQUIRE(run_command(base + " --out " + dir + "/run", &log) == 1);
+  CHECK(log.find(dir + "/run already holds a run (" + ckpt + "): continue it with --resume") !=
+        std::string::npos);
+  fs::create_directories(dir + "/results");
+  for (const char* name : {"/vdsr.safetensors", "/train.jsonl", "/curve.svg"})
+    fs::copy_file(dir + "/run" + name, dir + "/results" + name);
+  REQUIRE(run_command(base + " --out " + dir + "/results", &log) == 1);
+  CHECK(
+      log.find(
+          dir +
+          "/results holds another run's results (vdsr.safetensors, train.jsonl, curve.svg) without "
+          "its checkpoint: a new run would replace them") != std::string::npos);
+  for (const char* name : {"/vdsr.safetensors", "/train.jsonl", "/curve.svg"})
+    CHECK(test::file_bytes(dir + "/results" + name) == test::file_bytes(dir + "/run" + name));
   // A new run of no steps is no finished run resumed: it says what it did.
   std::string loud = base;
   loud.erase(loud.find(" -q "), 3);
