@@ -208,6 +208,42 @@ TrainOptions options_from_config(const std::map<std::string, std::string>& confi
   return o;
 }
 
+std::vector<std::string> inert_options(const TrainOptions& o, const std::set<std::string>& typed,
+                                       const std::set<std::string>& from_recipe) {
+  std::vector<std::string> said;
+  const OptimConfig& op = o.step.optim;
+  const auto ignored = [&](const char* flag, bool inert, const std::string& because) {
+    if (inert && typed.count(flag) != 0)
+      said.push_back(std::string(flag) + " has no effect: " + because);
+  };
+  const std::string opt = optimizer_name(op.kind);
+  ignored("--momentum", op.kind != Optimizer::Sgd, "--optimizer " + opt + " has no momentum term");
+  for (const char* flag : {"--beta1", "--beta2", "--eps"})
+    ignored(flag, op.kind == Optimizer::Sgd, "it is Adam's, and --optimizer is sgd");
+  ignored("--lr-step", o.lr_schedule != LrSchedule::Step,
+          std::string("it is the step schedule's, and --lr-schedule is ") +
+              lr_schedule_name(o.lr_schedule));
+  ignored("--lr-min", o.lr_schedule != LrSchedule::Cosine,
+          std::string("it is the cosine schedule's end, and --lr-schedule is ") +
+              lr_schedule_name(o.lr_schedule));
+  for (const char* flag : {"--clip", "--clip-scale-by-lr"})
+    ignored(flag, op.clip_mode == ClipMode::None, "--clip-mode is none");
+  ignored("--init", !o.init_from.empty(), "--init-from gives the starting weights");
+  ignored("--bias-lr-mult", !o.model.bias, "--no-bias leaves no biases");
+  if (typed.count("--clip-mode") != 0 && op.clip_mode != ClipMode::None &&
+      from_recipe.count("--clip") != 0)
+    said.push_back("--clip-mode " + std::string(clip_mode_name(op.clip_mode)) + " keeps --recipe " +
+                   o.recipe + "'s --clip " + format_double(o.step.clip) +
+                   (o.step.clip_scale_by_lr ? " and --clip-scale-by-lr" : "") +
+                   ", which it set for its own clip mode: give --clip for this one");
+  const int64_t steps = int64_t(o.epochs) * o.epoch_iters;
+  if (o.warmup_steps > 0 && o.epoch_iters > 0 && o.warmup_steps >= steps)
+    said.push_back("--warmup-steps " + std::to_string(o.warmup_steps) +
+                   " is not shorter than the run (" + std::to_string(steps) +
+                   " steps): the rate never reaches --lr " + format_double(o.step.lr));
+  return said;
+}
+
 void check_train_options(const TrainOptions& o) {
   VDSR_USER_CHECK(!o.train.empty(), "--train DIR is required");
   check_option_values(o);
@@ -232,6 +268,14 @@ void check_option_values(const TrainOptions& o) {
   VDSR_USER_CHECK(o.step.optim.beta1 >= 0 && o.step.optim.beta1 < 1 && o.step.optim.beta2 >= 0 && o.step.optim.beta2 < 1,
              "--beta1 and --beta2 must be in [0, 1), got " << o.step.optim.beta1 << " and " << o.step.optim.beta2);
   VDSR_USER_CHECK(o.step.optim.eps > 0, "--eps must be positive, got " << o.step.optim.eps);
+  // The optimizer computes in float (kernels/optim_step_math.h): a rate or an eps that rounds to 0
+  // there would train nothing, or divide by a zero second moment.
+  for (const auto& [flag, v] :
+       {std::pair<const char*, double>{"--lr", o.step.lr}, {"--eps", o.step.optim.eps}})
+    VDSR_USER_CHECK(static_cast<float>(v) > 0,
+                    flag << " " << format_double(v)
+                         << " rounds to 0 in float, the optimizer's arithmetic (its smallest "
+                         << "is 1.4e-45)");
   VDSR_USER_CHECK(o.step.optim.momentum >= 0 && o.step.optim.momentum < 1, "--momentum must be in [0, 1), got " << o.step.optim.momentum);
   VDSR_USER_CHECK(o.step.optim.weight_decay >= 0, "--weight-decay must be >= 0, got " << o.step.optim.weight_decay);
   VDSR_USER_CHECK(o.step.optim.bias_lr_mult >= 0, "--bias-lr-mult must be >= 0, got " << o.step.optim.bias_lr_mult);

@@ -68,6 +68,12 @@ void check_option_values(const TrainOptions& o);
 // The options a checkpoint's config record describes (keys it lacks at their defaults), each value
 // checked as its flag's would be: a UserError naming the flag otherwise.
 TrainOptions options_from_config(const std::map<std::string, std::string>& config);
+// What a new run's options leave without effect, in words, for warnings: flags in `typed` (those on
+// the command line) that the other options ignore (--momentum with Adam, --clip with --clip-mode
+// none, ...), a preset's --clip under the command line's other --clip-mode (`from_recipe`: the
+// flags a preset set), and a warm-up not shorter than the run.
+std::vector<std::string> inert_options(const TrainOptions& o, const std::set<std::string>& typed,
+                                       const std::set<std::string>& from_recipe);
 // check_option_values' bounds on the model's shape.
 constexpr int kMaxDepth = 1000, kMaxChannels = 4096;
 

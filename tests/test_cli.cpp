@@ -1441,6 +1441,9 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_train --scales 2,2 --print-config", "--scales lists x2 twice"},
       {"vdsr_train --train " + samples + "," + samples + " --print-config",
        "lists " + samples + " twice"},
+      {"vdsr_train --train " + samples + "," + samples + "/ --print-config",
+       "--train: " + samples + " and " + samples +
+           "/ are one folder, whose images would be counted twice"},
       {"vdsr_train --downscales 0.5,,0.7 --print-config", "--downscales 0.5,,0.7: an empty item"},
       {"vdsr_train --resume '' --print-config",
        "option --resume needs a value (CKPT|auto), got an empty one"},

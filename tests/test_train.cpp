@@ -814,6 +814,52 @@ TEST_CASE("recipes: --help, docs/training.md and the presets agree, the command 
   CHECK(out.find("unknown recipe 'nonsense' (known: bundled, paper, pytorch-port, fast)") != std::string::npos);
 }
 
+TEST_CASE(
+    "options that the others leave without effect are warned of, a rate that rounds to 0 is "
+    "refused") {
+  const std::string model = std::string(VDSR_SOURCE_DIR) + "/model/vdsr.safetensors";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--optimizer adam --momentum 0.5",
+       "--momentum has no effect: --optimizer adam has no momentum term"},
+      {"--beta1 0.5", "--beta1 has no effect: it is Adam's, and --optimizer is sgd"},
+      {"--optimizer adamw --lr-schedule cosine --lr-step 5",
+       "--lr-step has no effect: it is the step schedule's, and --lr-schedule is cosine"},
+      {"--lr-min 0.001",
+       "--lr-min has no effect: it is the cosine schedule's end, and --lr-schedule is step"},
+      {"--clip-mode none --clip-scale-by-lr",
+       "--clip-scale-by-lr has no effect: --clip-mode is none"},
+      {"--init-from " + model + " --init fan-out",
+       "--init has no effect: --init-from gives the starting weights"},
+      {"--no-bias --bias-lr-mult 0.1", "--bias-lr-mult has no effect: --no-bias leaves no biases"},
+      {"--recipe paper --clip-mode norm",
+       "--clip-mode norm keeps --recipe paper's --clip 1e-05 and --clip-scale-by-lr, which it set "
+       "for its own clip "
+       "mode: give --clip for this one"},
+      {"--recipe fast --epochs 2",
+       "--warmup-steps 2000 is not shorter than the run (2000 steps): the rate never "
+       "reaches --lr 0.0002"}};
+  std::string log;
+  for (const auto& [flags, warning] : cases) {
+    INFO(flags);
+    REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config " + flags, &log) == 0);
+    CHECK(log.find("warning: " + warning) != std::string::npos);
+  }
+  // The same options where they act: no warning.
+  for (const std::string flags :
+       {"--optimizer sgd --momentum 0.5", "--optimizer adam --beta1 0.5",
+        "--lr-schedule cosine --lr-min 0.001", "--clip-mode norm --clip 0.1",
+        "--recipe fast --epochs 3", "--recipe paper --clip-mode norm --clip 0.4"}) {
+    INFO(flags);
+    REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config " + flags, &log) == 0);
+    CHECK(log.find("warning:") == std::string::npos);
+  }
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config --lr 1e-320", &log) == 1);
+  CHECK(log.find("--lr 1e-320 rounds to 0 in float") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config --optimizer adam --eps 1e-320",
+                      &log) == 1);
+  CHECK(log.find("--eps 1e-320 rounds to 0 in float") != std::string::npos);
+}
+
 TEST_CASE("resuming with a different recipe option is refused, naming each") {
   Quiet quiet;
   const std::string dir = test::temp_dir("train_recipe_conflict"), hr = make_data(dir);

@@ -13,7 +13,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <map>
+#include <set>
 
 #include "engine/atomic_file.h"
 #include "engine/collective.h"
@@ -115,8 +117,18 @@ int run(int argc, char** argv) {
              set(v);
            }});
   };
-  add("", "--train", "DIR[,DIR...]", "folders of HR training images",
-      [&](const std::string& v) { o.train = cli::parse_list(v, "--train", true); });
+  add("", "--train", "DIR[,DIR...]", "folders of HR training images", [&](const std::string& v) {
+    o.train = cli::parse_list(v, "--train", true);
+    // One folder spelt two ways (data/T91 and data/T91/, or through a link) would count its
+    // images twice, as the literal repeat parse_list refuses would.
+    for (size_t i = 0; i < o.train.size(); ++i)
+      for (size_t j = i + 1; j < o.train.size(); ++j) {
+        std::error_code ec;
+        VDSR_USER_CHECK(!std::filesystem::equivalent(o.train[i], o.train[j], ec) || ec,
+                        "--train: " << printable(o.train[i]) << " and " << printable(o.train[j])
+                                    << " are one folder, whose images would be counted twice");
+      }
+  });
   add("", "--out", "DIR", "output folder: checkpoint, log, curve, weights [the --resume file's folder]",
       [&](const std::string& v) { o.out = v; });
   add("", "--val", "DIR[,DIR...]", "validation sets: PSNR at each scale after every epoch",
@@ -227,12 +239,19 @@ int run(int argc, char** argv) {
   // preset's values and whatever its command line overrode, so there --recipe fills in nothing and
   // need only name the checkpoint's preset (merge_checkpoint_config compares the name).
   std::map<std::string, std::string> from_recipe;
+  const std::set<std::string> typed = o.given;  // before a preset adds its flags
   if (!o.recipe.empty() && !resumes_a_run(o))
     for (const auto& [flag, value] : find_recipe(o.recipe).flags)
       if (o.given.count(flag) == 0) {
         p.apply(flag, value);
         from_recipe[flag] = value;
       }
+  // A resumed run's options are its checkpoint's, which a changed recipe flag may not contradict.
+  if (!resumes_a_run(o)) {
+    std::set<std::string> preset;
+    for (const auto& [flag, value] : from_recipe) preset.insert(flag);
+    for (const std::string& w : inert_options(o, typed, preset)) log_warning(w);
+  }
   try {
     return train(o, gpu, print_config, lead);
   } catch (const UserError& e) {
