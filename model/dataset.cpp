@@ -13,11 +13,14 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <new>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
 
+#include "engine/device.h"
 #include "engine/error.h"
 #include "engine/heap.h"
 #include "engine/thread_pool.h"
@@ -104,6 +107,20 @@ Plane cropped_01(const Plane& hr, int s) {
 
 }  // namespace
 
+std::string training_set_too_big(int64_t count, int patch, uint64_t ram) {
+  // Each patch holds its input in float and its target in bytes.
+  const double bytes = double(count) * double(patch) * double(patch) * double(sizeof(float) + 1);
+  if (ram == 0 || bytes <= double(ram)) return "";
+  char gb[96];
+  std::snprintf(gb, sizeof gb,
+                "%.1f GB), more than this machine can set aside (its memory: %.1f GB", bytes / 1e9,
+                double(memory_bytes(Device::cpu())) / 1e9);
+  return "the training set would hold " + std::to_string(count) + " patches of " +
+         std::to_string(patch) + "x" + std::to_string(patch) + " (" + gb +
+         "): a larger --stride, a smaller --patch, fewer --scales or " +
+         "--downscales, or --no-augment make it smaller";
+}
+
 TrainingSet TrainingSet::build(const std::vector<std::string>& files, const DatasetOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   VDSR_USER_CHECK(!files.empty(), "no training images given");
@@ -159,8 +176,18 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
   VDSR_USER_CHECK(ts.count_ > 0, "the " << files.size() << " training image(s) give no " << opt.patch
                                    << "x" << opt.patch << " patch at any scale");
   const size_t area = size_t(opt.patch) * size_t(opt.patch);
-  ts.input_.reserve(size_t(ts.count_) * area);
-  ts.target_.reserve(size_t(ts.count_) * area);
+  // A set larger than the machine's memory is said in words, with what makes it smaller, before
+  // the allocation fails (or, between the free memory and the total, the system's out-of-memory
+  // killer ends the run); an allocation that fails within it, in the same words.
+  const uint64_t ram = memory_bytes(Device::cpu());
+  const std::string too_big = training_set_too_big(ts.count_, opt.patch, ram);
+  VDSR_USER_CHECK(too_big.empty(), too_big);
+  try {
+    ts.input_.reserve(size_t(ts.count_) * area);
+    ts.target_.reserve(size_t(ts.count_) * area);
+  } catch (const std::bad_alloc&) {
+    VDSR_USER_FAIL(training_set_too_big(ts.count_, opt.patch, 1));
+  }
   advise_huge_pages(ts.input_.data(), ts.input_.capacity() * sizeof(float));
   advise_huge_pages(ts.target_.data(), ts.target_.capacity());
   ts.input_.resize(size_t(ts.count_) * area);

@@ -63,4 +63,9 @@ class TrainingSet {
   DatasetStats stats_;
 };
 
+// Why `count` patches of patch x patch (their float inputs and byte targets) cannot be held in
+// `ram` bytes of memory (0: unknown, never refused), in words naming what makes a set smaller; ""
+// when they can. TrainingSet::build refuses a set this says no to before it allocates.
+std::string training_set_too_big(int64_t count, int patch, uint64_t ram);
+
 }  // namespace vdsr

@@ -180,6 +180,21 @@ TEST_CASE("a side exactly one patch long gives one window, one pixel short gives
 }
 
 TEST_CASE(
+    "a training set larger than the memory is refused in words naming what makes it smaller") {
+  // 1,000 patches of 41 x 41: 1681 floats and 1681 bytes each, 8,405,000 bytes in all.
+  CHECK(training_set_too_big(1000, 41, 8405000).empty());
+  const std::string said = training_set_too_big(1000, 41, 8404999);
+  CHECK_THAT(said, Catch::StartsWith(
+                       "the training set would hold 1000 patches of 41x41 (0.0 GB), more than this "
+                       "machine can set aside (its memory: "));
+  CHECK_THAT(
+      said,
+      Catch::EndsWith("): a larger --stride, a smaller --patch, fewer --scales or --downscales, or "
+                      "--no-augment make it smaller"));
+  CHECK(training_set_too_big(int64_t(1) << 40, 41, 0).empty());  // memory unknown: not refused
+}
+
+TEST_CASE(
     "a scale with no window leaves the next scales' windows: 44 x 60 at patch 43 has x2 and x4, "
     "not x3") {
   // x3 crops the 44-pixel side to 42, below the patch; x2 and x4 keep 44. The x4 windows come
