@@ -1051,7 +1051,15 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   } guard{o.out, new_out};
 
   // The validation sets first: they are small, and a mistyped --val stops before the training set
-  // is built (seconds to minutes).
+  // is built (seconds to minutes). A resume's, taken from its checkpoint, may since have gone.
+  if (!o.resume.empty() && o.given.count("--val") == 0)
+    for (const std::string& dir : o.val) {
+      std::error_code ec;
+      VDSR_USER_CHECK(fs::exists(dir, ec),
+                      "the checkpoint's validation set '"
+                          << printable(dir)
+                          << "' does not exist: give --val with other sets, or --no-val");
+    }
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
   const TrainingSet set = load_training_set(o, opened.ckpt_config);
   TrainRun run(o, std::move(opened), set, ckpt_path, t_process, *coll);

@@ -814,6 +814,25 @@ TEST_CASE("recipes: --help, docs/training.md and the presets agree, the command 
   CHECK(out.find("unknown recipe 'nonsense' (known: bundled, paper, pytorch-port, fast)") != std::string::npos);
 }
 
+TEST_CASE("a resume whose checkpoint's --val set is gone says so, and --no-val drops it") {
+  const std::string dir = test::temp_dir("train_no_val"), hr = make_data(dir);
+  fs::create_directories(dir + "/val");
+  fs::copy_file(fs::directory_iterator(hr)->path(), dir + "/val/a.png");
+  const std::string base =
+      bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/run";
+  std::string log;
+  REQUIRE(run_command(base + " --epochs 1 --val " + dir + "/val", &log) == 0);
+  fs::remove_all(dir + "/val");
+  REQUIRE(run_command(base + " --epochs 2 --resume auto", &log) == 1);
+  CHECK(log.find("the checkpoint's validation set '" + dir +
+                 "/val' does not exist: give --val with other sets, "
+                 "or --no-val") != std::string::npos);
+  REQUIRE(run_command(base + " --epochs 2 --resume auto --no-val", &log) == 0);
+  CHECK(load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.step == 10);
+  CHECK(run_command(base + " --print-config --no-val --val " + hr, &log) == 1);
+  CHECK(log.find("--no-val and --val exclude each other") != std::string::npos);
+}
+
 TEST_CASE(
     "options that the others leave without effect are warned of, a rate that rounds to 0 is "
     "refused") {

@@ -132,7 +132,17 @@ int run(int argc, char** argv) {
   add("", "--out", "DIR", "output folder: checkpoint, log, curve, weights [the --resume file's folder]",
       [&](const std::string& v) { o.out = v; });
   add("", "--val", "DIR[,DIR...]", "validation sets: PSNR at each scale after every epoch",
-      [&](const std::string& v) { o.val = cli::parse_list(v, "--val", true); });
+      [&](const std::string& v) {
+        VDSR_USER_CHECK(o.given.count("--no-val") == 0, "--no-val and --val exclude each other");
+        o.val = cli::parse_list(v, "--val", true);
+      });
+  // A resume takes the checkpoint's --val unless given: this drops it (a set moved or deleted).
+  p.add({"", "--no-val", "", "no validation; on resume, drop the checkpoint's --val sets",
+         [&](const std::string&) {
+           VDSR_USER_CHECK(o.val.empty(), "--no-val and --val exclude each other");
+           o.given.insert("--val");
+           o.given.insert("--no-val");
+         }});
   add("", "--scales", "LIST", "training scales, mixed in one set [2,3,4]",
       [&](const std::string& v) { o.data.scales = cli::parse_scale_list(v, "--scales"); });
   add("", "--patch", "N", "patch size [41]", [&](const std::string& v) { o.data.patch = cli::parse_int(v, "--patch"); });
