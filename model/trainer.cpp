@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -535,8 +536,11 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
       r->second["seconds"].is_number() && r->second.contains("step") &&
       r->second["step"] == state.step)
     seconds_before = std::max(seconds_before, r->second["seconds"].get<double>());
+  errno = 0;
   log.open(log_path, std::ios::app);
-  VDSR_USER_CHECK(log.good(), "cannot write " << log_path);
+  VDSR_USER_CHECK(log.good(), "cannot write "
+                                  << log_path
+                                  << (errno != 0 ? std::string(": ") + std::strerror(errno) : ""));
 }
 
 void TrainRun::write_record(const nlohmann::json& r) {
@@ -1071,6 +1075,10 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   }
 
   check_batch_memory(o, run.model->precision(), batch);
+  if (int64_t(o.batch) > set.count())
+    log_warning("--batch " + std::to_string(o.batch) + " is larger than the training set's " +
+                std::to_string(set.count()) +
+                " patches: every batch holds some of them more than once");
   Batches batches(o, set, *coll);
   guard.armed = false;
   TrainResult res;  // its loss: the checkpoint state's last one, set by stop()

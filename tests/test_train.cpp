@@ -814,7 +814,9 @@ TEST_CASE("recipes: --help, docs/training.md and the presets agree, the command 
   CHECK(out.find("unknown recipe 'nonsense' (known: bundled, paper, pytorch-port, fast)") != std::string::npos);
 }
 
-TEST_CASE("a resume whose checkpoint's --val set is gone says so, and --no-val drops it") {
+TEST_CASE(
+    "a resume whose checkpoint's --val set is gone says so, --no-val drops it, and a batch larger "
+    "than the set is warned of") {
   const std::string dir = test::temp_dir("train_no_val"), hr = make_data(dir);
   fs::create_directories(dir + "/val");
   fs::copy_file(fs::directory_iterator(hr)->path(), dir + "/val/a.png");
@@ -831,6 +833,13 @@ TEST_CASE("a resume whose checkpoint's --val set is gone says so, and --no-val d
   CHECK(load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.step == 10);
   CHECK(run_command(base + " --print-config --no-val --val " + hr, &log) == 1);
   CHECK(log.find("--no-val and --val exclude each other") != std::string::npos);
+  // A batch larger than the set is warned of (every batch repeats patches).
+  std::string loud = base;
+  loud.erase(loud.find(" -q "), 3);
+  REQUIRE(run_command(loud + "2 --batch 1000 --epochs 1 --epoch-iters 1", &log) == 0);
+  CHECK(log.find("--batch 1000 is larger than the training set's 528 patches: every batch holds "
+                 "some of them more "
+                 "than once") != std::string::npos);
 }
 
 TEST_CASE(
