@@ -17,18 +17,27 @@ namespace fs = std::filesystem;
 
 namespace vdsr {
 
-std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, const std::vector<int>& scales) {
-  std::vector<ValSet> val;
+void check_validation_names(const std::vector<std::string>& dirs) {
+  std::vector<std::string> names;
   for (const auto& d : dirs) {
-    ValSet vs{set_name(d, "--val"), {}, {}};  // named as vdsr_eval names it
+    names.push_back(set_name(d, "--val"));  // named as vdsr_eval names it
     // Records key each set's scores by its name: two of one name would keep one set's only.
-    for (size_t k = 0; k < val.size(); ++k)
-      VDSR_USER_CHECK(val[k].name != vs.name,
+    for (size_t k = 0; k + 1 < names.size(); ++k)
+      VDSR_USER_CHECK(names[k] != names.back(),
                       "--val: " << printable(dirs[k]) << " and " << printable(d)
-                                << " are both named '" << vs.name
+                                << " are both named '" << names.back()
                                 << "' (a set is named by its folder), so the log could "
                                    "not tell their scores apart; give each set a folder "
                                    "of its own name");
+  }
+}
+
+std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs,
+                                         const std::vector<int>& scales) {
+  check_validation_names(dirs);
+  std::vector<ValSet> val;
+  for (const auto& d : dirs) {
+    ValSet vs{set_name(d, "--val"), {}, {}};
     const auto vfiles =
         list_image_files_verbose(d, "validation set", "a set is the images directly in its folder");
     VDSR_USER_CHECK(!vfiles.empty(), "no images found in the validation set " << d);

@@ -22,6 +22,9 @@ struct ValSet {
 };
 
 std::vector<ValSet> load_validation_sets(const std::vector<std::string>& dirs, const std::vector<int>& scales);
+// The --val sets' names (their folders') distinct, as load_validation_sets requires: a UserError
+// naming both folders otherwise. Also checked by --print-config, which reads no images.
+void check_validation_names(const std::vector<std::string>& dirs);
 
 // Scores the model on every set and scale into the epoch record (val_psnr_x<s> for the first set,
 // "val" for all); returns the first set's scores as text for the epoch line, or nothing when a stop
