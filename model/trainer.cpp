@@ -934,7 +934,12 @@ void TrainRun::save_weights_file(const std::string& path, const nlohmann::json& 
   save_weights(path, model->config(), (ema ? model->ema_weights() : model->weights()).params.data(), meta);
   log_info(idle() ? "its weights are in " + path
                   : "trained " + std::to_string(state.step) + " steps in " +
-                        format_duration(run_seconds()) + "; weights in " + path);
+                        format_duration(run_seconds()) +
+                        (start_step > 0 && state.step > start_step
+                             ? " (steps " + std::to_string(start_step + 1) + "-" +
+                                   std::to_string(state.step) + " in this process)"
+                             : "") +
+                        "; weights in " + path);
 }
 
 // The final weights when every epoch is done, and the --json result.

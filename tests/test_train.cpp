@@ -441,7 +441,10 @@ TEST_CASE("a long run goes on across three vdsr_train processes with nothing los
   // The same command line each time, as a job script in short GPU slots would run it.
   REQUIRE(run_command(cmd + " --resume auto --max-steps 6", &log) == 0);
   REQUIRE(load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.step == 12);
-  REQUIRE(run_command(cmd + " --resume auto --max-steps 6", &log) == 0);
+  REQUIRE(run_command(first + " --resume auto --max-steps 6", &log) == 0);
+  CHECK(log.find("trained 15 steps in ") != std::string::npos);
+  CHECK(log.find(" (steps 13-15 in this process); weights in " + dir + "/run/vdsr.safetensors") !=
+        std::string::npos);
   REQUIRE(load_weights(dir + "/run/vdsr.safetensors").params == load_weights(dir + "/ref/vdsr.safetensors").params);
   REQUIRE(loss_bits(dir + "/run/train.jsonl") == loss_bits(dir + "/ref/train.jsonl"));
   REQUIRE(!test::has_tmp_files(dir));
