@@ -351,8 +351,13 @@ void check_batch_memory(const TrainOptions& o, Precision precision, int batch) {
   const std::string what = "--batch " + std::to_string(o.batch) +
                            (batch != o.batch ? " (" + std::to_string(batch) + " a process)" : std::string());
   // One patch a process is as small as a batch gets: then only the patch can shrink.
+  // The layers' activations grow with the network's shape too: named when they are most of it.
   const std::string advice =
-      batch > 1 ? "use a smaller --batch or --patch" : "use a smaller --patch";
+      std::string(batch > 1 ? "use a smaller --batch or --patch" : "use a smaller --patch") +
+      (acts > 2 * batch_bytes ? ", or a smaller --depth or --channels (the activations of " +
+                                    std::to_string(o.model.depth) + " layers of " +
+                                    std::to_string(o.model.channels) + " channels are most of it)"
+                              : "");
   VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
                   what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                        << format_bytes(host) << " of host memory, more than this machine's "

@@ -1910,6 +1910,12 @@ TEST_CASE(
   CHECK(log.find(": use a smaller --patch") != std::string::npos);
   REQUIRE(run_command(base + " --print-config --patch 40000 --batch 2", &log) == 1);
   CHECK(log.find(": use a smaller --batch or --patch") != std::string::npos);
+  // A deep network's activations (800 GB here) are most of it: --depth and --channels are named.
+  REQUIRE(run_command(base + " --print-config --depth 100 --channels 64 --patch 4000 --batch 1",
+                      &log) == 1);
+  CHECK(log.find(": use a smaller --patch, or a smaller --depth or --channels (the activations of "
+                 "100 layers of "
+                 "64 channels are most of it)") != std::string::npos);
   // -v names the files a training folder skips.
   fs::create_directories(hr + "/sub");
   save_image(hr + "/sub/d.png", test_image(8, 8, 1, 1), ImageFormat::PNG);
