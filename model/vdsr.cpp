@@ -138,18 +138,30 @@ void Vdsr::set_precision(Precision p) {
   precision_ = p;
   plan_ = layer_plan(cfg_, p);
   if (log_level() >= LogLevel::Verbose) {
-    // -v: the kernels each kind of layer runs (a 41 x 41 patch; a tf32 slice can depend on the size;
-    // on the CPU each role's method), once per process for each device and listing (vdsr_sr makes
-    // a model per worker).
+    // -v: the kernels each kind of layer runs (a 41 x 41 patch; a tf32 slice can depend on the
+    // size; on the CPU each role's method), once per process for each device and listing (vdsr_sr
+    // makes a model per worker). Runs of layers alike (shape, precision and kernels) are one line:
+    // "layers 1-18 (64 -> 64, ...".
     std::string listing, last;
+    size_t first = 0;
+    const auto close_run = [&](size_t end) {
+      if (last.empty()) return;
+      listing +=
+          (end - first > 1 ? "layers " + std::to_string(first) + "-" + std::to_string(end - 1)
+                           : "layer " + std::to_string(first)) +
+          last + "\n";
+    };
     for (size_t i = 0; i < layers_.size(); ++i) {
       const LayerDesc& l = layers_[i];
-      const std::string text = layer_kernels_text(i, 1, 41, 41);
+      const std::string text = " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
+                               precision_name(plan_[i].math) + ") on " + device_.name() + ": " +
+                               layer_kernels_text(i, 1, 41, 41);
       if (text == last) continue;
+      close_run(i);
+      first = i;
       last = text;
-      listing += "layer " + std::to_string(i) + " (" + std::to_string(l.C) + " -> " + std::to_string(l.K) + ", " +
-                 precision_name(plan_[i].math) + ") on " + device_.name() + ": " + text + "\n";
     }
+    close_run(layers_.size());
     static std::mutex listed_mutex;
     static std::set<std::string> listed;
     std::lock_guard<std::mutex> lock(listed_mutex);

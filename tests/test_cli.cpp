@@ -504,6 +504,8 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   CHECK(at != std::string::npos);
   CHECK(log.find(middle, at + 1) == std::string::npos);
   CHECK(log.find("layer 0 (1 -> 32, fp32) on cpu: fwd cpu-direct") != std::string::npos);
+  CHECK(log.find("layer 2 (32 -> 1, fp32) on cpu: fwd cpu-direct") !=
+        std::string::npos);  // unlike layer 0's shape
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/m.safetensors --bicubic -i " + dir +
                           "/in.png -o " + dir + "/o2.png", &log) == 1);
   // The tensor-core modes are GPU modes: on the CPU they stop with the reason, before any work.
