@@ -23,6 +23,7 @@
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/heap.h"
+#include "engine/log.h"
 #include "engine/thread_pool.h"
 #include "image/color.h"
 #include "image/image_io.h"
@@ -169,6 +170,19 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
     }
     offset[size_t(u) + 1] = offset[size_t(u)] + variant_patches(h, w, opt);
   }
+  // An image too small for a patch at every scale adds nothing: said, so that the count of images
+  // in the summary is not read as that many contributing.
+  int64_t empty = 0;
+  for (size_t i = 0; i < files.size(); ++i) {
+    const int64_t per_image = int64_t(n_t) * n_d;
+    if (offset[(i + 1) * size_t(per_image)] != offset[i * size_t(per_image)]) continue;
+    ++empty;
+    log_verbose(printable(files[i]) + " (" + std::to_string(luma[i].width) + "x" + std::to_string(luma[i].height) +
+                ") gives no " + std::to_string(opt.patch) + "x" + std::to_string(opt.patch) + " patch at any scale");
+  }
+  if (empty > 0 && empty < int64_t(files.size()))
+    log_info(std::to_string(empty) + " of the " + std::to_string(files.size()) + " training images give no " +
+             std::to_string(opt.patch) + "x" + std::to_string(opt.patch) + " patch (too small; -v names them)");
 
   TrainingSet ts;
   ts.patch_ = opt.patch;

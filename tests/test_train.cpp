@@ -840,9 +840,13 @@ TEST_CASE(
   std::string loud = base;
   loud.erase(loud.find(" -q "), 3);
   REQUIRE(run_command(loud + "2 --batch 1000 --epochs 1 --epoch-iters 1", &log) == 0);
-  CHECK(log.find("--batch 1000 is larger than the training set's 528 patches: every batch holds "
-                 "some of them more "
+  CHECK(log.find("--batch 1000 is larger than the training set's 528 patches: every batch holds some of them more "
                  "than once") != std::string::npos);
+  // An image too small for any patch is said to add nothing (named with -v).
+  save_image(hr + "/tiny.png", test_image(10, 10, 1, 4), ImageFormat::PNG);
+  REQUIRE(run_command(loud + "3 -v --epochs 1 --epoch-iters 1", &log) == 0);
+  CHECK(log.find("1 of the 4 training images give no 12x12 patch (too small; -v names them)") != std::string::npos);
+  CHECK(log.find(hr + "/tiny.png (10x10) gives no 12x12 patch at any scale") != std::string::npos);
 }
 
 TEST_CASE(
