@@ -818,8 +818,9 @@ TEST_CASE("recipes: --help, docs/training.md and the presets agree, the command 
 }
 
 TEST_CASE(
-    "a resume whose checkpoint's --val set is gone says so, --no-val drops it, and a batch larger "
-    "than the set is warned of") {
+    "a resume whose checkpoint's --val set is gone says so and --no-val drops it, and a batch "
+    "larger "
+    "than the set and an image without patches are said") {
   const std::string dir = test::temp_dir("train_no_val"), hr = make_data(dir);
   fs::create_directories(dir + "/val");
   fs::copy_file(fs::directory_iterator(hr)->path(), dir + "/val/a.png");
