@@ -97,7 +97,8 @@ std::string svg_line_chart(const std::vector<SvgPanel>& panels, int width, int p
     os << "<rect x=\"" << num(x0) << "\" y=\"" << num(y0) << "\" width=\"" << num(x1 - x0)
        << "\" height=\"" << num(y1 - y0) << "\" fill=\"none\" stroke=\"#444\"/>\n";
     // Ticks and grid.
-    const double xs = nice_step(xr.lo, xr.hi, 8);
+    const double xs =
+        panel.integer_x ? std::max(1.0, nice_step(xr.lo, xr.hi, 8)) : nice_step(xr.lo, xr.hi, 8);
     for (double v = std::ceil(xr.lo / xs) * xs; v <= xr.hi; v += xs)
       os << "<line x1=\"" << num(px(v)) << "\" y1=\"" << num(y0) << "\" x2=\"" << num(px(v))
          << "\" y2=\"" << num(y1) << "\" stroke=\"#ddd\"/><text x=\"" << num(px(v)) << "\" y=\""

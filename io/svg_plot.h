@@ -19,6 +19,7 @@ struct SvgPanel {
   std::string title, x_label, y_label;
   std::vector<SvgSeries> series;
   bool log_y = false;          // log10 y axis (values <= 0 are dropped)
+  bool integer_x = false;      // x counts whole things (epochs): ticks on whole numbers only
 };
 
 // width x (panel_height per panel) pixels.

@@ -43,9 +43,9 @@ bool clip_set_the_steps(int64_t clip_bound, int64_t logged_steps) {
 
 std::vector<SvgPanel> curve_panels(const std::map<int64_t, nlohmann::json>& epochs,
                                    const std::vector<int>& scales) {
-  SvgPanel loss{"training loss", "epoch", "loss (mean of logged steps)", {}, true};
+  SvgPanel loss{"training loss", "epoch", "loss (mean of logged steps)", {}, true, true};
   SvgSeries ls{"loss", {}, {}, ""};
-  SvgPanel psnr{"validation PSNR (Y, first --val set)", "epoch", "PSNR (dB)", {}, false};
+  SvgPanel psnr{"validation PSNR (Y, first --val set)", "epoch", "PSNR (dB)", {}, false, true};
   std::vector<SvgSeries> ps;
   for (const int s : scales) ps.push_back({"x" + std::to_string(s), {}, {}, ""});
   for (const auto& [e, r] : epochs) {

@@ -423,6 +423,15 @@ TEST_CASE("svg_line_chart places the points in the padded ranges, y up, and esca
   CHECK(svg.find(">loss &lt;x2&gt; &amp; &quot;val&quot;</text>") != std::string::npos);
   CHECK(svg.find("<title>a&amp;b</title>") != std::string::npos);
   CHECK(svg.find("a&b") == std::string::npos);
+  // Epochs 1 and 2 (x 0.95..2.05): steps of 0.2, or with integer_x whole epochs only.
+  SvgPanel epochs;
+  epochs.series.push_back({"loss", {1, 2}, {5, 3}, ""});
+  CHECK(svg_line_chart({epochs}).find("text-anchor=\"middle\">1.2</text>") != std::string::npos);
+  epochs.integer_x = true;
+  const std::string whole = svg_line_chart({epochs});
+  CHECK(whole.find("text-anchor=\"middle\">1.2</text>") == std::string::npos);
+  CHECK(whole.find("text-anchor=\"middle\">1</text>") != std::string::npos);
+  CHECK(whole.find("text-anchor=\"middle\">2</text>") != std::string::npos);
 }
 
 TEST_CASE("a long run goes on across three vdsr_train processes with nothing lost") {
