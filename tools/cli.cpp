@@ -81,7 +81,8 @@ void Parser::apply(const std::string& long_name, const std::string& value) const
 void Parser::parse(int argc, char** argv) { parse_positional(argc, argv, nullptr); }
 
 void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* positional) {
-  std::map<std::string, std::string> given;  // a value flag's first value, to say when it is overridden
+  std::map<std::string, std::string>
+      given;  // each flag given, with a value flag's first value (to say when it is overridden)
   std::vector<std::string> warnings;         // said after the loop: a -q later on the line silences them
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -145,6 +146,10 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
     VDSR_USER_CHECK(match != nullptr, "unknown option '" << arg << "' (see " << program_ << " --help)");
     if (match->value_name.empty()) {
       VDSR_USER_CHECK(!has_inline_value, "option " << arg << " takes no value");
+      // Which of the two a script meant cannot be told (and a warning would not show under -q).
+      given.emplace(match->long_name, "");
+      VDSR_USER_CHECK(given.count("--quiet") == 0 || given.count("--verbose") == 0,
+                      "-q (--quiet) and -v (--verbose) exclude each other");
       match->set("");
     } else {
       if (!has_inline_value) {
