@@ -754,9 +754,10 @@ void TrainRun::log_step(int64_t e, const StepOptions& so, const StepStats& st, P
   write_record({{"record", "step"}, {"step", state.step}, {"epoch", e + 1}, {"loss", st.loss},
                 {"grad_norm", st.grad_norm}, {"lr", so.lr}, {"seconds", run_seconds()}});
   char label[160];
-  std::snprintf(label, sizeof label, "epoch %lld/%d  step %lld/%lld  loss %.5g  lr %.3g",
-                static_cast<long long>(e + 1), o.epochs, static_cast<long long>(state.step),
-                static_cast<long long>(total), st.loss, so.lr);
+  // The loss and step of the last log point; the counter after it is live (patches this process).
+  std::snprintf(label, sizeof label, "epoch %lld/%d  loss %.5g at step %lld/%lld  lr %.3g",
+                static_cast<long long>(e + 1), o.epochs, st.loss,
+                static_cast<long long>(state.step), static_cast<long long>(total), so.lr);
   progress.set_label(label);
 }
 
