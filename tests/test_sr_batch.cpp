@@ -477,6 +477,25 @@ TEST_CASE("vdsr_sr: three shards together write exactly the unsharded outputs, e
   CHECK(log.find("JOB_COMPLETION_INDEX is set") == std::string::npos);
 }
 
+TEST_CASE("vdsr_sr --json gives a name that is not UTF-8 also escaped, byte for byte") {
+  const std::string dir = test::temp_dir("srb_json_bytes"), in = dir + "/in";
+  fs::create_directories(in);
+  save_image(in + "/n\xFFo.png", test_image(6, 6, 3, 1), ImageFormat::PNG);
+  save_image(in + "/plain.png", test_image(6, 6, 3, 2), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic --json " + dir + "/r.json -i " + in + " -o " +
+                          dir + "/out",
+                      &log) == 0);
+  const auto report = nlohmann::json::parse(test::file_bytes(dir + "/r.json"));
+  REQUIRE(report.at("files").size() == 2);
+  const auto& odd = report.at("files")[0];
+  CHECK(odd.at("input") == in + "/n\uFFFDo.png");  // JSON text cannot hold the byte
+  CHECK(odd.at("input_escaped") == in + "/n\\xFFo.png");
+  CHECK(odd.at("output_escaped") == dir + "/out/n\\xFFo.png");
+  CHECK(!report.at("files")[1].contains("input_escaped"));
+  CHECK(fs::is_regular_file(dir + "/out/n\xFFo.png"));
+}
+
 TEST_CASE("vdsr_sr --json reports every file, --progress json writes one event per line") {
   const std::string dir = test::temp_dir("srb_json"), in = dir + "/in", out = dir + "/out";
   fs::create_directories(in);
