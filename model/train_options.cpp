@@ -186,7 +186,12 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
     const std::string value = it == ckpt.end() ? k.get(defaults) : it->second;
     TrainOptions c = o;
     k.set(c, value);
-    if (o.given.count(k.flag) == 0)
+    // The defaults are the bundled preset: a run of no --recipe resumed with --recipe bundled
+    // (which fills in nothing on resume) names the same options, and keeps the checkpoint's record.
+    const bool bundled_default =
+        k.key == std::string("recipe") &&
+        (k.get(o) + "|" + k.get(c) == "bundled|" || k.get(o) + "|" + k.get(c) == "|bundled");
+    if (o.given.count(k.flag) == 0 || bundled_default)
       k.set(o, value);
     else if (k.recipe && k.get(o) != k.get(c))
       conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + shown(k.get(o)) + ", the checkpoint has " +

@@ -923,6 +923,17 @@ TEST_CASE("resuming with a different recipe option is refused, naming each") {
   // Left out, everything comes from the checkpoint: Adam and the EMA go on.
   REQUIRE(run_command(base + " --resume auto --max-steps 1", &log) == 0);
   CHECK(load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.config.at("optimizer") == "adam");
+  // A run of the defaults, which are the bundled preset, resumes under --recipe bundled (the
+  // checkpoint keeps its record), and not under another preset.
+  const std::string plain =
+      bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr + " --out " + dir + "/plain";
+  REQUIRE(run_command(plain + " --max-steps 2", &log) == 0);
+  REQUIRE(run_command(plain + " --resume auto --recipe bundled --max-steps 1", &log) == 0);
+  CHECK(load_checkpoint(dir + "/plain/checkpoint.safetensors", Device::cpu())
+            .state.config.at("recipe")
+            .empty());
+  REQUIRE(run_command(plain + " --resume auto --recipe fast --max-steps 1", &log) == 1);
+  CHECK(log.find("--recipe (recipe fast, the checkpoint has none)") != std::string::npos);
 }
 
 TEST_CASE("print-config with --resume shows the checkpoint's options and refuses a conflict") {
