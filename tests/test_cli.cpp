@@ -1732,6 +1732,28 @@ TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still 
         std::string::npos);
   CHECK(log.find("--png-level has no effect") == std::string::npos);
   CHECK(log.find("warning: --jpg-quality has no effect") != std::string::npos);
+  // Each flag by the formats that read it: --png-level by TIFF too, --jpg-quality by JPEG alone;
+  // -t 0 (the default, given) has no effect either; nothing to write, nothing said.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -t 0 --png-level 3 --jpg-quality 50 -i " + dir +
+                          "/a.png -o " + dir + "/o6.tif",
+                      &log) == 0);
+  CHECK(log.find("--png-level has no effect") == std::string::npos);
+  CHECK(
+      log.find("warning: --jpg-quality has no effect: no output is a JPEG (the outputs are tif;") !=
+      std::string::npos);
+  CHECK(log.find("warning: --tile has no effect with --bicubic") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --png-level 3 --jpg-quality 50 -i " + dir +
+                          "/a.png -o " + dir + "/o7.webp",
+                      &log) == 0);
+  CHECK(log.find("warning: --png-level has no effect: no output is a PNG or TIFF (the outputs are "
+                 "webp;") != std::string::npos);
+  CHECK(log.find(
+            "warning: --jpg-quality has no effect: no output is a JPEG (the outputs are webp;") !=
+        std::string::npos);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --skip-existing --jpg-quality 50 -i " + dir +
+                          "/a.png -o " + dir + "/o7.webp",
+                      &log) == 0);
+  CHECK(log.find("has no effect") == std::string::npos);
   // A report in a folder the run makes on the way to its output folder is taken; one in a folder
   // the run does not make is refused before any work.
   REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic -i " + dir + "/a.png -o " + dir +

@@ -846,12 +846,27 @@ TEST_CASE(
   CHECK(load_checkpoint(dir + "/run/checkpoint.safetensors", Device::cpu()).state.step == 10);
   CHECK(run_command(base + " --print-config --no-val --val " + hr, &log) == 1);
   CHECK(log.find("--no-val and --val exclude each other") != std::string::npos);
+  CHECK(run_command(base + " --print-config --val " + hr + " --no-val", &log) == 1);
+  CHECK(log.find("--no-val and --val exclude each other") != std::string::npos);
+  // A --val given on the command line that does not exist is the ordinary refusal, not the
+  // checkpoint's, and so it is for --print-config.
+  REQUIRE(run_command(base + " --epochs 3 --resume auto --val " + dir + "/gone", &log) == 1);
+  CHECK(log.find("validation set '" + dir + "/gone' does not exist") != std::string::npos);
+  CHECK(log.find("the checkpoint's validation set") == std::string::npos);
+  CHECK(run_command(bin("vdsr_train") + " -g -1 --print-config --val " + dir + "/gone", &log) == 1);
+  CHECK(log.find("validation set '" + dir + "/gone' does not exist") != std::string::npos);
   // A batch larger than the set is warned of (every batch repeats patches).
   std::string loud = base;
   loud.erase(loud.find(" -q "), 3);
   REQUIRE(run_command(loud + "2 --batch 1000 --epochs 1 --epoch-iters 1", &log) == 0);
   CHECK(log.find("--batch 1000 is larger than the training set's 528 patches: every batch holds some of them more "
                  "than once") != std::string::npos);
+  REQUIRE(run_command(loud + "4 --batch 528 --epochs 1 --epoch-iters 1", &log) ==
+          0);  // the whole set: fine
+  CHECK(log.find("is larger than the training set") == std::string::npos);
+  CHECK(log.find("trained 1 steps in ") != std::string::npos);
+  CHECK(log.find("in this process") ==
+        std::string::npos);  // a new run: every step is this process's
   // An image too small for any patch is said to add nothing (named with -v).
   save_image(hr + "/tiny.png", test_image(10, 10, 1, 4), ImageFormat::PNG);
   REQUIRE(run_command(loud + "3 -v --epochs 1 --epoch-iters 1", &log) == 0);
@@ -873,6 +888,10 @@ TEST_CASE(
        "--lr-min has no effect: it is the cosine schedule's end, and --lr-schedule is step"},
       {"--clip-mode none --clip-scale-by-lr",
        "--clip-scale-by-lr has no effect: --clip-mode is none"},
+      {"--clip-mode none --clip 0.1", "--clip has no effect: --clip-mode is none"},
+      {"--optimizer adamw --momentum 0.5",
+       "--momentum has no effect: --optimizer adamw has no momentum term"},
+      {"--eps 1e-6", "--eps has no effect: it is Adam's, and --optimizer is sgd"},
       {"--init-from " + model + " --init fan-out",
        "--init has no effect: --init-from gives the starting weights"},
       {"--no-bias --bias-lr-mult 0.1", "--bias-lr-mult has no effect: --no-bias leaves no biases"},
@@ -893,7 +912,9 @@ TEST_CASE(
   for (const std::string flags :
        {"--optimizer sgd --momentum 0.5", "--optimizer adam --beta1 0.5",
         "--lr-schedule cosine --lr-min 0.001", "--clip-mode norm --clip 0.1",
-        "--recipe fast --epochs 3", "--recipe paper --clip-mode norm --clip 0.4"}) {
+        "--recipe fast --epochs 3", "--recipe paper --clip-mode norm --clip 0.4",
+        "--epoch-iters 0 --warmup-steps 10"}) {  // an epoch of one pass: its length is not known
+                                                 // here
     INFO(flags);
     REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config " + flags, &log) == 0);
     CHECK(log.find("warning:") == std::string::npos);
@@ -2212,6 +2233,10 @@ TEST_CASE(
           "its checkpoint: a new run would replace them") != std::string::npos);
   for (const char* name : {"/vdsr.safetensors", "/train.jsonl", "/curve.svg"})
     CHECK(test::file_bytes(dir + "/results" + name) == test::file_bytes(dir + "/run" + name));
+  // An empty log left there (a run stopped while it was set up) holds nothing to lose.
+  fs::create_directories(dir + "/empty_log");
+  std::ofstream(dir + "/empty_log/train.jsonl").close();
+  REQUIRE(run_command(base + " --out " + dir + "/empty_log", &log) == 0);
   // A new run of no steps is no finished run resumed: it says what it did.
   std::string loud = base;
   loud.erase(loud.find(" -q "), 3);
