@@ -1048,6 +1048,34 @@ TEST_CASE(
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --data " + set5 + " --json -", &log) == 1);
   CHECK(log.find("--json -: the report is written to a file") != std::string::npos);
   CHECK(!fs::exists("-"));
+  // A VDSR model asked for a scale it was not trained at is warned of as with -m; the SSIM table's
+  // cells keep their columns where a model serves no scale and where the paper has no figure.
+  Vdsr tiny(VdsrConfig{3, 4, true});
+  tiny.init_he(3);
+  save_weights(dir + "/x2only.safetensors", tiny.config(), tiny.params(), {{"scales", "2"}});
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 --data " + set5 + "," + set +
+                          " --scales 2,3 --models vdsr=" + dir +
+                          "/x2only.safetensors,srcnn-x2=" + dir + "/srcnn_x2.safetensors",
+                      &log) == 0);
+  CHECK(log.find("was trained at x2; x3 lies outside it") != std::string::npos);
+  const size_t ssim_at = log.find("SSIM: ours, and beside VDSR's the paper's and the difference\n");
+  REQUIRE(ssim_at != std::string::npos);
+  std::istringstream ssim_lines(log.substr(ssim_at));
+  std::string line, header;
+  std::getline(ssim_lines, line);  // the title
+  std::getline(ssim_lines, header);
+  CHECK(header == "set        scale | Bicubic  | SRCNN    | VDSR      paper    diff");
+  int rows = 0;
+  while (std::getline(ssim_lines, line) && !line.empty() &&
+         line.find("warning") == std::string::npos) {
+    INFO(line);
+    CHECK(line.size() == header.size());
+    ++rows;
+  }
+  CHECK(rows == 4);
+  CHECK(log.find("set5           3 |   ") != std::string::npos);
+  CHECK(log.find(" |        - | ") != std::string::npos);     // SRCNN at x3
+  CHECK(log.find("      -       -\n") != std::string::npos);  // Tiny: no paper figure beside VDSR
   // --score: two images of one stem, a grey output stored as RGB, an output with no image of its
   // name.
   REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --data " + set + " --scales 2 --save " +
