@@ -1048,6 +1048,28 @@ TEST_CASE(
   CHECK(run_command(bin("vdsr_eval") + " --bicubic --data " + set5 + " --json -", &log) == 1);
   CHECK(log.find("--json -: the report is written to a file") != std::string::npos);
   CHECK(!fs::exists("-"));
+  // -m's file recorded, each set's folder as a clean absolute path, no cpu_conv where no network
+  // ran; a paper set's folder with more images than the paper's is warned of too.
+  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --scales 2 --data " + dir + "/./set5/ -m " +
+                          dir + "/srcnn_x2.safetensors --json " + dir + "/m.json",
+                      &log) == 0);
+  const nlohmann::json mj = nlohmann::json::parse(std::ifstream(dir + "/m.json"));
+  CHECK(mj.at("model_files").at(0).at("path") == dir + "/srcnn_x2.safetensors");
+  CHECK(mj.at("data").at("set5") == dir + "/set5");
+  REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --scales 2 --data " + set5 + " --json " +
+                          dir + "/b.json",
+                      &log) == 0);
+  const nlohmann::json bj = nlohmann::json::parse(std::ifstream(dir + "/b.json"));
+  CHECK(!bj.contains("cpu_conv"));
+  CHECK(bj.at("model_files").empty());
+  const std::string set5_big = dir + "/big/Set5";
+  fs::create_directories(set5_big);
+  for (int i = 0; i < 6; ++i)
+    fs::copy_file(set + "/a.png", set5_big + "/" + std::to_string(i) + ".png");
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 --scales 2 --data " + set5_big, &log) ==
+          0);
+  CHECK(log.find("--table3: " + set5_big + " holds 6 images, the paper's Set5 5") !=
+        std::string::npos);
   // A VDSR model asked for a scale it was not trained at is warned of as with -m; the SSIM table's
   // cells keep their columns where a model serves no scale and where the paper has no figure.
   Vdsr tiny(VdsrConfig{3, 4, true});

@@ -267,6 +267,18 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
                  ".png': it has a name of 260 bytes between two '/', more than the 255 a file "
                  "system allows") != std::string::npos);
   CHECK(log.find("internal error") == std::string::npos);
+  // 255 bytes is a name a file system allows; a folder part over it is refused as the file's is.
+  const std::string most(255 - std::string("other_.png").size(), 'm');
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic --suffix _" + most + " -i " + in5 +
+                          "/other.png -o " + dir + "/o7/",
+                      &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/o7/other_" + most + ".png"));
+  const std::string folder(256, 'f');
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in5 + "/other.png -o " + dir + "/" +
+                          folder + "/x.png",
+                      &log) == 1);
+  CHECK(log.find("internal error") == std::string::npos);
+  CHECK(log.find(folder) != std::string::npos);
 }
 
 TEST_CASE("set_name: a set is its folder's name as the shell gives it") {

@@ -125,6 +125,12 @@ TEST_CASE("the paper's Table 3 values, every set, scale and method, as printed i
   CHECK(paper_ssim(PaperMethod::Vdsr, "bsds100", 2) == 0.8960);
   CHECK(std::string(paper_set_name("bsds100")) == "B100");
   CHECK(paper_set_name("B1000") == nullptr);
+  // Each set's image count, by which --table3 tells a folder of the paper's set from another.
+  CHECK(paper_set_images("set5") == 5);
+  CHECK(paper_set_images("Set14") == 14);
+  CHECK(paper_set_images("BSD100") == 100);
+  CHECK(paper_set_images("urban100") == 100);
+  CHECK(paper_set_images("T91") == 0);
   CHECK(std::string(paper_method_name(PaperMethod::Bicubic)) == "Bicubic");
   CHECK(std::string(paper_method_name(PaperMethod::Srcnn)) == "SRCNN");
   CHECK(std::string(paper_method_name(PaperMethod::Vdsr)) == "VDSR");

@@ -913,8 +913,9 @@ TEST_CASE(
        {"--optimizer sgd --momentum 0.5", "--optimizer adam --beta1 0.5",
         "--lr-schedule cosine --lr-min 0.001", "--clip-mode norm --clip 0.1",
         "--recipe fast --epochs 3", "--recipe paper --clip-mode norm --clip 0.4",
-        "--epoch-iters 0 --warmup-steps 10"}) {  // an epoch of one pass: its length is not known
-                                                 // here
+        "--epoch-iters 0 --warmup-steps 10", "--recipe paper", "--recipe pytorch-port",
+        "--recipe bundled"}) {  // an epoch of one pass: its length is not known
+                                // here
     INFO(flags);
     REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config " + flags, &log) == 0);
     CHECK(log.find("warning:") == std::string::npos);

@@ -284,8 +284,11 @@ int run(int argc, char** argv) {
                          {"sha256", sha256_file_hex(path)}});
     }
     nlohmann::json data = nlohmann::json::object();
-    for (const auto& dir : o.data)
-      data[set_name(dir, "--data")] = fs::absolute(dir).lexically_normal().string();
+    for (const auto& dir : o.data) {
+      fs::path folder = fs::absolute(dir).lexically_normal();
+      if (!folder.has_filename()) folder = folder.parent_path();  // "set5/" as "set5"
+      data[set_name(dir, "--data")] = folder.string();
+    }
     nlohmann::json doc = {
         {"results", results},
         {"model", o.table3 ? nlohmann::json(models) : nlohmann::json(methods[0].desc)},
