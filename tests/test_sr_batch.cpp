@@ -279,6 +279,18 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
                       &log) == 1);
   CHECK(log.find("internal error") == std::string::npos);
   CHECK(log.find(folder) != std::string::npos);
+  // A report's long folder part is measured too, and a path past the system's limit is said.
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic -i " + in5 + "/other.png -o " + dir +
+                          "/o8.png --json " + dir + "/" + std::string(260, 'f') + "/r.json",
+                      &log) == 1);
+  CHECK(log.find("has a name of 260 bytes between two '/'") != std::string::npos);
+  std::string deep = dir;
+  for (int i = 0; i < 17; ++i) deep += "/" + std::string(250, 'd');
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic -i " + in5 + "/other.png -o " + dir +
+                          "/o8.png --json " + deep + "/r.json",
+                      &log) == 1);
+  CHECK(log.find("longer than the file system allows") != std::string::npos);
+  CHECK(log.find("internal error") == std::string::npos);
 }
 
 TEST_CASE("set_name: a set is its folder's name as the shell gives it") {
