@@ -224,7 +224,7 @@ std::vector<std::string> inert_options(const TrainOptions& o, const std::set<std
   const std::string opt = optimizer_name(op.kind);
   ignored("--momentum", op.kind != Optimizer::Sgd, "--optimizer " + opt + " has no momentum term");
   for (const char* flag : {"--beta1", "--beta2", "--eps"})
-    ignored(flag, op.kind == Optimizer::Sgd, "it is Adam's, and --optimizer is sgd");
+    ignored(flag, op.kind == Optimizer::Sgd, "it is Adam's and AdamW's, and --optimizer is sgd");
   ignored("--lr-step", o.lr_schedule != LrSchedule::Step,
           std::string("it is the step schedule's, and --lr-schedule is ") +
               lr_schedule_name(o.lr_schedule));

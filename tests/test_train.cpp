@@ -881,7 +881,7 @@ TEST_CASE(
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--optimizer adam --momentum 0.5",
        "--momentum has no effect: --optimizer adam has no momentum term"},
-      {"--beta1 0.5", "--beta1 has no effect: it is Adam's, and --optimizer is sgd"},
+      {"--beta1 0.5", "--beta1 has no effect: it is Adam's and AdamW's, and --optimizer is sgd"},
       {"--optimizer adamw --lr-schedule cosine --lr-step 5",
        "--lr-step has no effect: it is the step schedule's, and --lr-schedule is cosine"},
       {"--lr-min 0.001",
@@ -891,7 +891,7 @@ TEST_CASE(
       {"--clip-mode none --clip 0.1", "--clip has no effect: --clip-mode is none"},
       {"--optimizer adamw --momentum 0.5",
        "--momentum has no effect: --optimizer adamw has no momentum term"},
-      {"--eps 1e-6", "--eps has no effect: it is Adam's, and --optimizer is sgd"},
+      {"--eps 1e-6", "--eps has no effect: it is Adam's and AdamW's, and --optimizer is sgd"},
       {"--init-from " + model + " --init fan-out",
        "--init has no effect: --init-from gives the starting weights"},
       {"--no-bias --bias-lr-mult 0.1", "--bias-lr-mult has no effect: --no-bias leaves no biases"},
