@@ -188,9 +188,11 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
     k.set(c, value);
     // The defaults are the bundled preset: a run of no --recipe resumed with --recipe bundled
     // (which fills in nothing on resume) names the same options, and keeps the checkpoint's record.
+    const auto is_bundled = [](const std::string& name) {
+      return name.empty() || name == "bundled";
+    };
     const bool bundled_default =
-        k.key == std::string("recipe") &&
-        (k.get(o) + "|" + k.get(c) == "bundled|" || k.get(o) + "|" + k.get(c) == "|bundled");
+        k.key == std::string("recipe") && is_bundled(k.get(o)) && is_bundled(k.get(c));
     if (o.given.count(k.flag) == 0 || bundled_default)
       k.set(o, value);
     else if (k.recipe && k.get(o) != k.get(c))

@@ -22,14 +22,13 @@
 #include "engine/error.h"
 #include "engine/log.h"
 #include "engine/values.h"
+#include "io/file_plan.h"
 #include "model/recipes.h"
 #include "model/train_validation.h"
 #include "model/trainer.h"
 #include "tools/cli.h"
 
 using namespace vdsr;
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -290,14 +289,10 @@ int train(TrainOptions o, int gpu, bool print_config, bool lead) {
     cli::check_precision(o.precision, o.device.is_cuda());
     check_run_fits(o, ranks.size);
     check_validation_names(o.val);
+    // The run's own listing checks (a folder that is missing or no folder), its images not read.
     for (const auto& [what, dirs] :
          {std::pair{"training folder", &o.train}, std::pair{"validation set", &o.val}})
-      for (const std::string& dir : *dirs) {
-        std::error_code ec;
-        VDSR_USER_CHECK(fs::is_directory(dir, ec),
-                        what << " '" << printable(dir) << "' "
-                             << (fs::exists(dir, ec) ? "is not a folder" : "does not exist"));
-      }
+      for (const std::string& dir : *dirs) (void)list_image_files(dir, what);
     // One copy of the options, not one per rank (every rank still does the same work up to here).
     if (lead)
       for (const auto& [k, v] : train_config_record(o))
