@@ -430,6 +430,8 @@ class TrainRun {
                             const TrainHooks& hooks);
   void stop(TrainResult& res, const TrainHooks& hooks);
   void write_outputs(const TrainResult& res);
+  void write_summary(const TrainResult& res, const nlohmann::json& last_epoch,
+                     const nlohmann::json& failure);
 
   // The run's wall time: the processes before this one, and this one's unless every step was done
   // before it and it scores no epoch (a later slot of a job array, a --json asked of a done run).
@@ -560,9 +562,23 @@ void TrainRun::fail_nonfinite(int64_t bad) {
   const std::string kept = saved_step >= 0 || fs::exists(ckpt_path)
                                ? "the last good checkpoint " + ckpt_path + " is kept untouched"
                                : "no checkpoint had been written";
-  VDSR_USER_FAIL("the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
-            << "); training stopped and " << kept
-            << ". Try a smaller --lr or a tighter --clip");
+  std::ostringstream msg;
+  msg << "the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
+      << "); training stopped and " << kept << ". Try a smaller --lr or a tighter --clip";
+  // A sweep's script reads --json, not stderr: the failure is written there too (the run is not
+  // finished; the checkpoint named is the last good one, if any).
+  if (lead && !o.json.empty()) {
+    TrainResult res;
+    res.loss = std::nan("");
+    if (saved_step >= 0 || fs::exists(ckpt_path)) res.checkpoint = ckpt_path;
+    try {
+      write_summary(res, epoch_records.empty() ? nlohmann::json() : epoch_records.rbegin()->second,
+                    {{"error", msg.str()}, {"nonfinite_step", bad + 1}});
+    } catch (const Error& e) {  // the loss is the error to report; the summary's is a footnote
+      log_warning(std::string("the --json summary was not written: ") + e.what());
+    }
+  }
+  VDSR_USER_FAIL(msg.str());
 }
 
 void TrainRun::save() {
@@ -954,22 +970,24 @@ void TrainRun::write_outputs(const TrainResult& res) {
   const std::string weights_path = (fs::path(o.out) / "vdsr.safetensors").string();
   nlohmann::json last_epoch = epoch_records.empty() ? nlohmann::json() : epoch_records.rbegin()->second;
   if (res.finished) save_weights_file(weights_path, last_epoch);
-  if (!o.json.empty()) {
-    const std::string text =
-        nlohmann::json{
-            {"steps", state.step},
-            {"epochs", state.epoch},
-            {"finished", res.finished},
-            {"loss", std::isfinite(res.loss) ? nlohmann::json(res.loss) : nlohmann::json()},
-            {"seconds", run_seconds()},
-            {"ranks", coll.size()},
-            {"checkpoint", res.checkpoint},
-            {"weights", res.finished ? weights_path : ""},
-            {"last_epoch", last_epoch}}
-            .dump(2) +
-        "\n";
-    write_file_atomic(o.json, text.data(), text.size());
-  }
+  if (!o.json.empty()) write_summary(res, last_epoch, nullptr);
+}
+
+// The --json summary; `failure` (an object or null) adds why the run stopped with an error.
+void TrainRun::write_summary(const TrainResult& res, const nlohmann::json& last_epoch,
+                             const nlohmann::json& failure) {
+  nlohmann::json j{{"steps", state.step},
+                   {"epochs", state.epoch},
+                   {"finished", res.finished},
+                   {"loss", std::isfinite(res.loss) ? nlohmann::json(res.loss) : nlohmann::json()},
+                   {"seconds", run_seconds()},
+                   {"ranks", coll.size()},
+                   {"checkpoint", res.checkpoint},
+                   {"weights", res.finished ? (fs::path(o.out) / "vdsr.safetensors").string() : ""},
+                   {"last_epoch", last_epoch}};
+  if (failure.is_object()) j.update(failure);
+  const std::string text = j.dump(2) + "\n";
+  write_file_atomic(o.json, text.data(), text.size());
 }
 
 }  // namespace

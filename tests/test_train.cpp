@@ -489,9 +489,19 @@ TEST_CASE("a non-finite loss stops training, names the step and keeps the last g
     REQUIRE(run_command(cmd + " --epochs 1", &log) == 0);
     const auto big_before = test::file_bytes(dir + "/big/checkpoint.safetensors");
     const auto big_weights = test::file_bytes(dir + "/big/vdsr.safetensors");  // of the 1-epoch run
-    REQUIRE(run_command(cmd + " --epochs 4 --resume auto", &log) == 1);
+    REQUIRE(run_command(cmd + " --epochs 4 --resume auto --json " + dir + "/big.json", &log) == 1);
     INFO(log);
     REQUIRE(log.find("not finite at step 2 ") != std::string::npos);
+    // --json says so too, for a sweep's script: not finished, the step, the last good checkpoint.
+    std::ifstream js(dir + "/big.json");
+    const auto summary = nlohmann::json::parse(js);
+    CHECK(summary.at("finished") == false);
+    CHECK(summary.at("nonfinite_step") == 2);
+    CHECK(summary.at("loss").is_null());
+    CHECK(summary.at("weights") == "");
+    CHECK(summary.at("checkpoint") == dir + "/big/checkpoint.safetensors");
+    CHECK(summary.at("error").get<std::string>().find("not finite at step 2 ") !=
+          std::string::npos);
     REQUIRE(test::file_bytes(dir + "/big/checkpoint.safetensors") == big_before);
     REQUIRE(test::file_bytes(dir + "/big/vdsr.safetensors") == big_weights);
   }
