@@ -11,6 +11,7 @@
 #include "engine/buffer.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "io/json_text.h"
 #include "kernels/programmatic_launch.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
@@ -321,7 +322,7 @@ int run_nodes(const NodesOptions& opt) {
   }
 #endif
   if (!opt.json.empty()) {
-    const std::string text = doc.dump(2) + "\n";
+    const std::string text = json_dump(doc, 2) + "\n";
     write_file_atomic(opt.json, text.data(), text.size());
   }
   return status;

@@ -23,6 +23,7 @@
 #include "image/codec.h"
 #include "io/batch_pipeline.h"
 #include "io/file_plan.h"
+#include "io/json_text.h"
 #include "model/inference.h"
 #include "model/upscale.h"
 #include "tools/cli.h"
@@ -382,7 +383,7 @@ int run_stages(const StagesOptions& o) {
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},
                           {"date", cli::utc_now()}};
-    const std::string text = doc.dump(2) + "\n";
+    const std::string text = json_dump(doc, 2) + "\n";
     write_file_atomic(o.json, text.data(), text.size());
   }
   return 0;

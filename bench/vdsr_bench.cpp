@@ -20,23 +20,24 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench/bench_rows.h"
+#include "bench/cpu_peak.h"
+#include "bench/cpu_verify.h"
+#include "bench/gpu_bench.h"  // the GPU rows' options (the rows themselves: CUDA builds only)
+#include "bench/nodes.h"
+#include "bench/stages.h"
 #include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
+#include "io/json_text.h"
 #include "kernels/conv3x3_bwd_data.h"
 #include "kernels/conv3x3_bwd_weight.h"
 #include "kernels/conv_fwd.h"
 #include "kernels/programmatic_launch.h"
-#include "bench/bench_rows.h"
-#include "bench/cpu_peak.h"
-#include "bench/cpu_verify.h"
-#include "bench/nodes.h"
-#include "bench/stages.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
 #include "vdsr_version.h"
-#include "bench/gpu_bench.h"  // the GPU rows' options (the rows themselves: CUDA builds only)
 
 using namespace vdsr;
 
@@ -66,7 +67,7 @@ int run_gpu(bench::GpuOptions o, const std::string& impl, const std::string& jso
     meta["rows"] = table;
     meta["failed_rows"] = failed;
     meta["complete"] = complete;
-    const std::string text = meta.dump(2) + "\n";
+    const std::string text = json_dump(meta, 2) + "\n";
     write_file_atomic(json, text.data(), text.size());
   };
   if (!json.empty())
@@ -441,7 +442,7 @@ int run(int argc, char** argv) {
                           {"version", cli::version_text("vdsr_bench")},
                           {"commit", VDSR_COMMIT},
                           {"date", cli::utc_now()}};
-    const std::string text = doc.dump(2) + "\n";
+    const std::string text = json_dump(doc, 2) + "\n";
     write_file_atomic(json, text.data(), text.size());
   }
   return 0;

@@ -23,6 +23,7 @@
 #include "engine/file_kind.h"
 #include "engine/log.h"
 #include "io/digest.h"
+#include "io/json_text.h"
 
 namespace vdsr {
 
@@ -450,7 +451,7 @@ std::vector<uint8_t> serialize_safetensors(const SafeTensors& st) {
     header[name] = std::move(e);
     offset += t.data.size();
   }
-  std::string text = header.dump();
+  std::string text = json_dump(header);
   text.append((8 - text.size() % 8) % 8, ' ');
   const uint64_t header_len = text.size();
   std::vector<uint8_t> out(8 + text.size() + offset);

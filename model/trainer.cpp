@@ -26,6 +26,7 @@
 #include "image/image_io.h"
 #include "io/digest.h"
 #include "io/file_plan.h"
+#include "io/json_text.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
@@ -552,7 +553,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
 
 void TrainRun::write_record(const nlohmann::json& r) {
   if (!lead) return;
-  log << r.dump() << "\n";
+  log << json_dump(r) << "\n";
   log.flush();
   VDSR_USER_CHECK(log.good(), "cannot write " << log_path << " (disk full?)");
 }
@@ -792,7 +793,7 @@ void TrainRun::end_epoch(int64_t e, const StepOptions& so, const StepStats& st,
     state.loss_count = 1;
   }
   check_replicas();
-  state.epoch_record = training_record(e, so).dump();
+  state.epoch_record = json_dump(training_record(e, so));
   state.epoch = e + 1;
   state.loss_sum = 0;
   state.loss_count = 0;
@@ -986,7 +987,7 @@ void TrainRun::write_summary(const TrainResult& res, const nlohmann::json& last_
                    {"weights", res.finished ? (fs::path(o.out) / "vdsr.safetensors").string() : ""},
                    {"last_epoch", last_epoch}};
   if (failure.is_object()) j.update(failure);
-  const std::string text = j.dump(2) + "\n";
+  const std::string text = json_dump(j, 2) + "\n";
   write_file_atomic(o.json, text.data(), text.size());
 }
 
@@ -1085,13 +1086,29 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
 
   // The validation sets first: they are small, and a mistyped --val stops before the training set
   // is built (seconds to minutes). A resume's, taken from its checkpoint, may since have gone.
+  // A name that was not UTF-8 is kept there with U+FFFD for its bad bytes (JSON holds no others).
+  const auto mangled = [](const std::string& dir) {
+    return dir.find("\xEF\xBF\xBD") == std::string::npos
+               ? std::string()
+               : " (the checkpoint holds a name that is not UTF-8 with U+FFFD in place of its bad "
+                 "bytes)";
+  };
   if (!o.resume.empty() && o.given.count("--val") == 0)
     for (const std::string& dir : o.val) {
       std::error_code ec;
+      VDSR_USER_CHECK(fs::exists(dir, ec), "the checkpoint's validation set '"
+                                               << printable(dir) << "' does not exist"
+                                               << mangled(dir)
+                                               << ": give --val with other sets, or --no-val");
+    }
+  if (!o.resume.empty() && o.given.count("--train") == 0)
+    for (const std::string& dir : o.train) {
+      std::error_code ec;
       VDSR_USER_CHECK(fs::exists(dir, ec),
-                      "the checkpoint's validation set '"
-                          << printable(dir)
-                          << "' does not exist: give --val with other sets, or --no-val");
+                      "the checkpoint's training folder '"
+                          << printable(dir) << "' does not exist" << mangled(dir)
+                          << ": give --train (the same images; found by content, "
+                             "not by path)");
     }
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
   const TrainingSet set = load_training_set(o, opened.ckpt_config);

@@ -332,6 +332,33 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(log.find("--stages " + bad + ": none of its 3 image file(s) could be timed") != std::string::npos);
 }
 
+// File names on Linux are bytes; JSON text (a report, a safetensors header) is UTF-8. A name that
+// is not must not turn finished work into an internal error: its bad bytes are written as U+FFFD.
+TEST_CASE("a name that is not UTF-8 goes into a model's metadata and a JSON report as U+FFFD") {
+  const std::string dir = test::temp_dir("cli_not_utf8");
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(3);
+  save_weights(dir + "/m\xff\xfe.safetensors", model.config(), model.params());
+  std::string log;
+  REQUIRE(run_command(
+              bin("vdsr_convert") + " " + dir + "/m\xff\xfe.safetensors " + dir + "/o.safetensors",
+              &log) == 0);
+  INFO(log);
+  CHECK(load_weights(dir + "/o.safetensors").metadata.at("source") ==
+        "m\xEF\xBF\xBD\xEF\xBF\xBD.safetensors");
+  const std::string in = dir +
+                         "/st\xff"
+                         "dir";
+  fs::create_directories(in);
+  save_image(in + "/a.png", test_image(24, 16, 3, 1), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + in +
+                          " --images 1 --reps 1 --network-pixels 100 --json " + dir + "/s.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/s.json")).at("folder") == dir +
+                                                                                  "/st\xEF\xBF\xBD"
+                                                                                  "dir");
+}
+
 TEST_CASE("vdsr_sr reports a corrupt image and still upscales the others") {
   const std::string dir = test::temp_dir("sr_corrupt"), in = dir + "/in", out = dir + "/out";
   fs::create_directories(in);

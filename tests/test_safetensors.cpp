@@ -20,6 +20,7 @@
 #include "engine/atomic_file.h"
 #include "engine/error.h"
 #include "io/digest.h"
+#include "io/json_text.h"
 #include "io/safetensors.h"
 #include "tests/support/test_support.h"
 
@@ -195,6 +196,18 @@ TEST_CASE("safetensors file with no tensors and only metadata round trips") {
   const auto back = vdsr::parse_safetensors(bytes.data(), bytes.size(), "meta-only");
   CHECK(back.tensors.empty());
   CHECK(back.metadata == st.metadata);
+}
+
+TEST_CASE("a metadata value that is not UTF-8 is written with U+FFFD for each bad byte") {
+  CHECK(vdsr::is_utf8("plain/\xC3\xA9t\xC3\xA9"));
+  CHECK(!vdsr::is_utf8("bad\xff"));
+  CHECK(!vdsr::is_utf8("\xC3"));          // cut in the middle of a character
+  CHECK(!vdsr::is_utf8("\xED\xA0\x80"));  // a surrogate
+  SafeTensors st;
+  st.metadata["source"] = "m\xff\xfe.mat";
+  const auto bytes = vdsr::serialize_safetensors(st);
+  const auto back = vdsr::parse_safetensors(bytes.data(), bytes.size(), "not-utf8");
+  CHECK(back.metadata.at("source") == "m\xEF\xBF\xBD\xEF\xBF\xBD.mat");
 }
 
 TEST_CASE("safetensors as_f32 and numel") {

@@ -1635,6 +1635,33 @@ TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights
   fs::remove_all(dir);
 }
 
+// Folder names are bytes; the checkpoint's metadata and the logs are JSON (UTF-8). A name that is
+// not UTF-8 is written with U+FFFD for its bad bytes, and a resume that needs it back says so.
+TEST_CASE("folders named in bytes that are not UTF-8 train, and a resume names the lost bytes") {
+  const std::string dir = test::temp_dir("train_not_utf8"), hr = make_data(dir);
+  const std::string data = dir + "/t\xffset", out = dir + "/run\xfe";
+  fs::rename(hr, data);
+  const std::string base = bin("vdsr_train") + test::kTinyTrainFlags;
+  std::string log;
+  REQUIRE(run_command(base + " --train " + data + " --val " + data + " --out " + out +
+                          " --max-steps 5 --json " + dir + "/r\xfe.json",
+                      &log) == 0);
+  INFO(log);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/r\xfe.json")).at("checkpoint") ==
+        dir + "/run\xEF\xBF\xBD/checkpoint.safetensors");
+  CHECK(read_jsonl(out + "/train.jsonl").size() >= 1);
+  REQUIRE(run_command(base + " --resume auto --out " + out, &log) == 1);
+  CHECK(log.find("/t\xEF\xBF\xBDset' does not exist (the checkpoint holds a name that is not UTF-8 "
+                 "with U+FFFD") != std::string::npos);
+  REQUIRE(run_command(base + " --resume auto --out " + out + " --no-val", &log) == 1);
+  CHECK(log.find("the checkpoint's training folder '") != std::string::npos);
+  CHECK(log.find("give --train (the same images") != std::string::npos);
+  REQUIRE(run_command(base + " --resume auto --out " + out + " --train " + data + " --val " + data,
+                      &log) == 0);
+  CHECK(fs::exists(out + "/vdsr.safetensors"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("SIGTERM writes a checkpoint and exits 143") {
   const std::string dir = test::temp_dir("train_sigterm"), hr = make_data(dir), out = dir + "/run";
   const std::string ckpt = out + "/checkpoint.safetensors";

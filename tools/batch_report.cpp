@@ -7,6 +7,7 @@
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
+#include "io/json_text.h"
 
 namespace vdsr {
 
@@ -21,22 +22,15 @@ nlohmann::json scale_json(double scale) {
   return scale == std::floor(scale) ? nlohmann::json(int(scale)) : nlohmann::json(scale);
 }
 
-// Whether JSON can hold `s` as it is (valid UTF-8); else dump() writes U+FFFD for its bad bytes.
-bool json_text(const std::string& s) {
-  try {
-    (void)nlohmann::json(s).dump();
-    return true;
-  } catch (const nlohmann::json::type_error&) {
-    return false;
-  }
-}
+// One line of JSON (a name that is not UTF-8 gets U+FFFD for its bad bytes).
+std::string dump(const nlohmann::json& j) { return json_dump(j); }
 
 nlohmann::json to_json(const FileRecord& r) {
   nlohmann::json j = {{"input", r.input}, {"output", r.output}, {"status", r.status}};
   // A name that is not UTF-8 loses bytes in "input" / "output": its escaped form (printable's
   // \xNN and \\, which maps back to the bytes one to one) goes beside it.
-  if (!json_text(r.input)) j["input_escaped"] = printable(r.input);
-  if (!json_text(r.output)) j["output_escaped"] = printable(r.output);
+  if (!is_utf8(r.input)) j["input_escaped"] = printable(r.input);
+  if (!is_utf8(r.output)) j["output_escaped"] = printable(r.output);
   if (!r.stage.empty()) j["stage"] = r.stage;
   if (!r.reason.empty()) j["reason"] = r.reason;
   if (r.in_w > 0) j["input_size"] = {r.in_w, r.in_h};
@@ -44,11 +38,6 @@ nlohmann::json to_json(const FileRecord& r) {
   if (r.scale > 0) j["scale"] = scale_json(r.scale);
   if (r.seconds >= 0) j["seconds"] = r.seconds;
   return j;
-}
-
-// JSON text of a file name that may not be UTF-8: invalid bytes become U+FFFD.
-nlohmann::json::string_t dump(const nlohmann::json& j) {
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "image/image_io.h"
 #include "image/paper_table.h"
 #include "io/file_plan.h"
+#include "io/json_text.h"
 #include "io/sha256.h"
 #include "kernels/conv_fwd.h"
 #include "tools/cli.h"
@@ -299,7 +300,7 @@ int run(int argc, char** argv) {
         {"version", cli::version_text("vdsr_eval")}};
     if (network && on_cpu) doc["cpu_conv"] = cpu_conv_method_name(cpu_conv_method());
     if (o.table3) doc["table3"] = true;
-    const std::string text = doc.dump(2) + "\n";
+    const std::string text = json_dump(doc, 2) + "\n";
     write_file_atomic(o.json, text.data(), text.size());
   }
   return 0;
