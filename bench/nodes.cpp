@@ -199,8 +199,10 @@ std::string label_of(const Table& t, size_t i) {
 }
 
 nlohmann::json print(const Table& t) {
-  std::printf("\n%s, %s, %s: %s; medians of %d calls (ms)\n", t.workload.c_str(), t.precision.c_str(), t.shape.c_str(),
-              t.what.c_str(), t.reps);
+  const std::string calls =
+      t.reps == 1 ? "one call" : "medians of " + std::to_string(t.reps) + " calls";
+  std::printf("\n%s, %s, %s: %s; %s (ms)\n", t.workload.c_str(), t.precision.c_str(),
+              t.shape.c_str(), t.what.c_str(), calls.c_str());
   std::printf("%3s  %-28s %5s %7s  %-18s", "#", "op", "layer", "C->K", "kernel");
   for (const auto& mode : t.modes) std::printf(" %9s", mode.c_str());
   // The CPU's rates read in GFLOP/s, as vdsr_bench's CPU table gives them.

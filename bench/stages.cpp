@@ -282,10 +282,16 @@ int run_stages(const StagesOptions& o) {
   // The table.
   const unsigned threads = unsigned(ThreadPool::global().size());
   const std::string on = o.device.is_cuda() ? o.device.name() : "the CPU, " + std::to_string(threads) + " threads";
+  // The images timed; the files listed that could not be are named above, each with a warning.
+  const int timed = colour_images + grey_images;
+  const std::string counted =
+      std::to_string(timed) + (timed == 1 ? " image" : " images") +
+      (size_t(timed) < files.size() ? " timed of " + std::to_string(files.size()) + " files" : "");
   std::printf(
-      "vdsr_bench --stages %s (%zu files, %s; the network on %s, the other stages on one "
+      "vdsr_bench --stages %s (%s, %s; the network on %s, the other stages on one "
       "thread each), commit %s, %s\n",
-      o.folder.c_str(), files.size(), sx.c_str(), on.c_str(), VDSR_COMMIT, cli::utc_now().c_str());
+      o.folder.c_str(), counted.c_str(), sx.c_str(), on.c_str(), VDSR_COMMIT,
+      cli::utc_now().c_str());
   std::printf("%-22s %-22s %-24s %6s %9s %9s %9s %9s %9s %9s\n", "stage", "format / setting", "library", "images",
               "Mpx", "MB", "seconds", "images/s", "MB/s", "Mpx/s");
   nlohmann::json jrows = nlohmann::json::array();
@@ -367,6 +373,7 @@ int run_stages(const StagesOptions& o) {
     nlohmann::json doc = {{"mode", "stages"},
                           {"folder", o.folder},
                           {"files", files.size()},
+                          {"images_timed", timed},
                           {"scale", o.scale},
                           {"reps", o.reps},
                           {"device", o.device.name()},

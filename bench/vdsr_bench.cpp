@@ -108,6 +108,8 @@ std::vector<int> parse_batches(const std::string& text, const char* flag) {
   size_t from = 0;
   while (from <= text.size()) {
     const size_t comma = std::min(text.find(',', from), text.size());
+    VDSR_USER_CHECK(comma > from,
+                    flag << " has an empty item in '" << text << "': give batches such as 64,128");
     const int b = cli::parse_int(text.substr(from, comma - from), flag);
     VDSR_USER_CHECK(b >= 1, flag << " takes batches of at least 1 patch, got " << b);
     out.push_back(b);
@@ -161,17 +163,11 @@ int run(int argc, char** argv) {
   p.add({"", "--train-batches", "LIST",
          "GPU: training-iteration rows at each of these batches, e.g. 64,128,256 (batch scaling) "
          "[--batch]",
-         [&](const std::string& v) {
-           g.train_batches = parse_batches(v, "--train-batches");
-           gpu_row_flags.push_back("--train-batches");
-         }});
+         [&](const std::string& v) { g.train_batches = parse_batches(v, "--train-batches"); }});
   p.add({"", "--conv-batches", "LIST",
          "GPU: the per-op conv rows at each of these batches of 41 x 41 patches, e.g. 1,64 (a "
          "launch's fixed cost against its work) [--batch]",
-         [&](const std::string& v) {
-           g.conv_batches = parse_batches(v, "--conv-batches");
-           gpu_row_flags.push_back("--conv-batches");
-         }});
+         [&](const std::string& v) { g.conv_batches = parse_batches(v, "--conv-batches"); }});
   p.add({"", "--runs", "N",
          "GPU: time every row N times; the median of the runs is reported with their spread, and "
          "cuDNN's best is the median over the runs of each run's fastest algorithm [1]",
@@ -215,7 +211,7 @@ int run(int argc, char** argv) {
          }});
   p.add({"", "--gemm", "N", "GPU: size of the cuBLAS peak GEMMs, M = N = K [8192]", [&](const std::string& v) {
            g.gemm = cli::parse_int(v, "--gemm");
-           gpu_row_flags.push_back("--gemm");
+           if (g.gemm != bench::GpuOptions{}.gemm) gpu_row_flags.push_back("--gemm");
          }});
   p.add({"", "--no-hd-convs", "", "GPU: skip the per-op conv rows at 1 x 1080 x 1920 (inference stays)",
          [&](const std::string&) {
@@ -253,15 +249,24 @@ int run(int argc, char** argv) {
                            "--network-pixels must be 0 (every image whole) or more, got " << network_pixels);
          }});
   p.add({"", "--net-rate", "MPX_PER_S",
-         "--stages: the network rate (output Mpx/s) the -j suggestion feeds [the rate measured]",
+         "--stages: the network rate (output Mpx/s) the -j suggestion feeds, for instance a GPU's; "
+         "0 = the rate measured here [0]",
          [&](const std::string& v) {
            stages.net_rate = cli::parse_double(v, "--net-rate");
            stage_flags.push_back("--net-rate");
          }});
   p.add_common();
   p.parse(argc, argv);
+  // A batch list that is --batch alone repeats the default (taken in any mode, as the others are).
+  for (const auto& [flag, batches] :
+       {std::pair{"--train-batches", &g.train_batches}, {"--conv-batches", &g.conv_batches}})
+    if (!batches->empty() && *batches != std::vector<int>{batch}) gpu_row_flags.push_back(flag);
   VDSR_USER_CHECK(stages.images >= 0, "--images must be 0 (all) or more, got " << stages.images);
-  VDSR_USER_CHECK(stages.net_rate >= 0, "--net-rate must not be negative, got " << stages.net_rate);
+  // An H200 runs VDSR at a few hundred output Mpx/s; a million is a typo, and its thread counts
+  // would overflow what -j and --shard take.
+  VDSR_USER_CHECK(stages.net_rate >= 0 && stages.net_rate <= 1e6,
+                  "--net-rate must be 0 (the rate measured here) up to 1000000 output Mpx/s, got "
+                      << stages.net_rate);
   VDSR_USER_CHECK(impl == "ours" || impl == "cudnn" || impl == "cublas" || impl == "all",
              "--impl must be ours, cudnn, cublas or all, got '" << impl << "'");
   VDSR_USER_CHECK(reps >= 0, "--reps must be 0 (the default count) or more, got " << reps);
@@ -270,6 +275,9 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(g.gemm >= 64, "--gemm must be at least 64, got " << g.gemm);
   VDSR_USER_CHECK(g.runs >= 1, "--runs must be at least 1, got " << g.runs);
   VDSR_USER_CHECK(pdl.empty() || pdl == "on" || pdl == "off", "--pdl must be on or off, got '" << pdl << "'");
+  VDSR_USER_CHECK(precision.empty() || precision == "fp32" || precision == "tf32" ||
+                      precision == "bf16" || precision == "all",
+                  "--precision must be fp32, tf32, bf16 or all, got '" << precision << "'");
   VDSR_USER_CHECK(!nodes || stages.folder.empty(),
                   "--nodes and --stages are two runs: give one of them");
   VDSR_USER_CHECK(stage_flags.empty() || !stages.folder.empty(),
@@ -287,8 +295,8 @@ int run(int argc, char** argv) {
                                         shape_flags.end(),
                   "--image sets the CPU's square image; on a GPU the inference rows and --nodes' "
                   "frame are 1920 x 1080");
-  VDSR_USER_CHECK(pdl.empty() || dev.is_cuda(),
-                  "--pdl sets how kernels are launched on a GPU; the CPU backend launches none");
+  VDSR_USER_CHECK(pdl != "on" || dev.is_cuda(),
+                  "--pdl on sets how kernels are launched on a GPU; the CPU backend launches none");
   if (!pdl.empty()) set_programmatic_launch(pdl == "on");
   if (list) {
     VDSR_USER_CHECK(dev.is_cuda(), "--list-kernels lists the CUDA kernels and needs a GPU; the CPU backend's are "
@@ -333,11 +341,15 @@ int run(int argc, char** argv) {
                                "the CPU: bench/pytorch_cpu_peer.py)");
   gpu_row_flags.erase(std::remove(gpu_row_flags.begin(), gpu_row_flags.end(), "--impl"),
                       gpu_row_flags.end());
+  const bool batch_lists =
+      std::any_of(gpu_row_flags.begin(), gpu_row_flags.end(),
+                  [](const std::string& f) { return f.find("-batches") != std::string::npos; });
   VDSR_USER_CHECK(gpu_row_flags.empty(),
                   join_list(gpu_row_flags)
                       << ": for the GPU rows ("
                       << (gpu == -1 ? "-g -1 chose the CPU" : "no usable GPU here")
-                      << "); the CPU rows time --batch once");
+                      << "), which the CPU backend does not run"
+                      << (batch_lists ? "; its rows time --batch alone" : ""));
   if (reps == 0) reps = 5;
 
   nlohmann::json rows = nlohmann::json::array();

@@ -300,20 +300,25 @@ SafeTensors parse_safetensors(const uint8_t* bytes, size_t size, const std::stri
 
   SafeTensors st;
   std::vector<Entry> entries;
+  // "an object", "a string": the JSON type of a value where another was expected.
+  const auto a_json = [](const nlohmann::json& v) {
+    const std::string t = v.type_name();
+    return (t == "object" || t == "array" ? "an " : "a ") + t;
+  };
   for (const auto& [key, val] : header.items()) {
     if (key == "__metadata__") {
-      VDSR_USER_CHECK(val.is_object(), name << ": __metadata__ is a " << val.type_name()
-                                       << ", expected an object of strings");
+      VDSR_USER_CHECK(val.is_object(), name << ": __metadata__ is " << a_json(val)
+                                            << ", expected an object of strings");
       for (const auto& [mk, mv] : val.items()) {
-        VDSR_USER_CHECK(mv.is_string(), name << ": metadata '" << mk << "' is a " << mv.type_name()
-                                        << ", expected a string");
+        VDSR_USER_CHECK(mv.is_string(), name << ": metadata '" << mk << "' is " << a_json(mv)
+                                             << ", expected a string");
         st.metadata[mk] = mv.get<std::string>();
       }
       continue;
     }
     VDSR_USER_CHECK(!key.empty(), name << ": tensor with an empty name");
-    VDSR_USER_CHECK(val.is_object(), name << ": tensor '" << key << "': entry is a " << val.type_name()
-                                     << ", expected an object");
+    VDSR_USER_CHECK(val.is_object(), name << ": tensor '" << key << "': entry is " << a_json(val)
+                                          << ", expected an object");
     for (const auto& [field, fv] : val.items()) {
       (void)fv;
       VDSR_USER_CHECK(field == "dtype" || field == "shape" || field == "data_offsets",

@@ -237,10 +237,16 @@ void check_v5_complete(const std::string& path) {
   for (size_t at = 128; at < bytes.size();) {
     VDSR_USER_CHECK(bytes.size() - at >= 8, path << ": truncated MATLAB file (a partial element tag at byte " << at << ")");
     const uint32_t type = f.u32(at), n = f.u32(at + 4);
+    // A variable is a matrix or a compressed one; any other tag here is damage, not a cut.
+    VDSR_USER_CHECK(type == kMatrix || type == kCompressed,
+                    path << ": damaged MATLAB file (at byte " << at
+                         << ", where a variable starts, an element of type " << type
+                         << ", neither a matrix (14) nor a compressed variable (15))");
     const size_t padded = type == kCompressed ? n : (size_t(n) + 7) / 8 * 8;
     VDSR_USER_CHECK(padded <= bytes.size() - at - 8,
-                    path << ": truncated MATLAB file (a variable at byte " << at << " needs " << n
-                         << " bytes, the file ends " << bytes.size() - at - 8 << " bytes after its tag)");
+                    path << ": truncated MATLAB file (a variable at byte " << at << " needs "
+                         << padded << " bytes, the file ends " << bytes.size() - at - 8
+                         << " bytes after its tag)");
     if (type == kMatrix) check_v5_matrix(f, at + 8, at + 8 + n, 0, path);
     if (type == kCompressed) check_v5_compressed(f, at + 8, n, path);
     at += 8 + padded;
@@ -395,7 +401,13 @@ VdsrWeights load_matlab_weights(const std::string& path) {
   MatFile mat(Mat_Open(path.c_str(), MAT_ACC_RDONLY));
   VDSR_USER_CHECK(mat != nullptr, path << ": cannot open it as a MATLAB .mat file (damaged, or a v7.3 file this "
                                           "libmatio cannot read)");
-  if (MatVar srcnn(Mat_VarReadInfo(mat.get(), "weights_conv1")); srcnn != nullptr) return load_srcnn(mat.get(), path);
+  if (MatVar srcnn(Mat_VarReadInfo(mat.get(), "weights_conv1")); srcnn != nullptr) {
+    MatVar vdsr(Mat_VarReadInfo(mat.get(), "model"));
+    VDSR_USER_CHECK(vdsr == nullptr,
+                    path << ": holds both 'model' (a VDSR release's) and 'weights_conv1' (an SRCNN "
+                            "release's): which model it is cannot be told; save one of them alone");
+    return load_srcnn(mat.get(), path);
+  }
   {
     MatVar info(Mat_VarReadInfo(mat.get(), "model"));
     // A v7.3 file is HDF5, which this check does not walk: one cut short or damaged shows here as
@@ -418,7 +430,16 @@ VdsrWeights load_matlab_weights(const std::string& path) {
   VDSR_USER_CHECK(bias == nullptr || bias->class_type == MAT_C_CELL, path << ": 'model.bias' is not a cell array");
   size_t depth = 1;
   for (int i = 0; i < weight->rank; ++i) depth *= weight->dims[i];
-  VDSR_USER_CHECK(depth >= 2 && depth <= 1000, path << ": 'model.weight' has " << depth << " layers");
+  VDSR_USER_CHECK(depth >= 2 && depth <= 1000, path << ": 'model.weight' holds " << depth
+                                                    << (depth == 1 ? " layer" : " layers")
+                                                    << "; a VDSR model has 2 to 1000");
+  if (bias != nullptr) {
+    size_t biases = 1;
+    for (int i = 0; i < bias->rank; ++i) biases *= bias->dims[i];
+    VDSR_USER_CHECK(biases == depth, path << ": 'model.bias' holds " << biases
+                                          << " cells and 'model.weight' " << depth
+                                          << ": one bias a layer");
+  }
   auto cell = [&](matvar_t* c, size_t i, const char* name) {
     matvar_t* v = Mat_VarGetCell(c, int(i));
     VDSR_USER_CHECK(v != nullptr, path << ": 'model." << name << "{" << i + 1 << "}' is missing");

@@ -361,7 +361,7 @@ VdsrWeights load_weights(const std::string& path) {
   // Only a checkpoint holds such tensors (anywhere else they are refused as unknown).
   if (std::any_of(st.tensors.begin(), st.tensors.end(),
                   [](const auto& t) { return starts_with(t.first, kEmaStatePrefix); }))
-    log_info(
+    log_warning(
         printable(path) +
         ": a checkpoint of a run with an EMA of the weights: its raw weights are used, not the "
         "average the run validates and writes as vdsr.safetensors (vdsr_convert --ema makes a "

@@ -134,7 +134,7 @@ TEST_CASE("every tool takes --precision and the CPU refuses tf32 and bf16 with t
     CHECK(log.find("needs a GPU") != std::string::npos);
   }
   REQUIRE(run_command(bin("vdsr_bench") + small + " --precision fp16", &log) == 1);
-  CHECK(log.find("fp32, tf32 or bf16") != std::string::npos);
+  CHECK(log.find("fp32, tf32, bf16 or all") != std::string::npos);
 }
 
 TEST_CASE("the tf32 mode is announced as unverified on a GPU, fp32 and bf16 are not") {
@@ -288,7 +288,7 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
     check_split(j);
   }
   // A rate past what -j takes (256 threads a stage) on every row: split over processes.
-  REQUIRE(run_command(cmd + " --net-rate 100000000 --json " + dir + "/p.json", &log) == 0);
+  REQUIRE(run_command(cmd + " --net-rate 1000000 --json " + dir + "/p.json", &log) == 0);
   std::ifstream pf(dir + "/p.json");
   // Held: a range-for over parse(pf).at(...) would walk a temporary already destroyed.
   const nlohmann::json split = nlohmann::json::parse(pf);
@@ -1477,8 +1477,12 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --probes", "--probes: for the GPU rows (-g -1 chose the CPU)"},
       {"vdsr_bench -g -1 --conv-batches 1,-4",
        "--conv-batches takes batches of at least 1 patch, got -4"},
-      {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches"},
+      {"vdsr_bench -g -1 --conv-batches 1,,4", "--conv-batches has an empty item in '1,,4'"},
+      {"vdsr_bench -g -1 --train-batches 64,128", "its rows time --batch alone"},
       {"vdsr_bench -g -1 --nodes --precision bf16", "needs a GPU"},
+      {"vdsr_convert -old.safetensors " + dir + "/x.safetensors",
+       "unknown option '-old.safetensors' (see vdsr_convert --help; a file whose name starts with "
+       "'-' goes after --)"},
       {"vdsr_convert - " + dir + "/x.safetensors",
        "'-' (a standard stream) is not one: give the file's path"},
       {"vdsr_bench -g -1 --time-limit 30", "--time-limit: for the GPU rows (-g -1 chose the CPU)"},
@@ -1504,7 +1508,14 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --nodes --stages " + dir,
        "--nodes and --stages are two runs: give one of them"},
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
-      {"vdsr_bench -g -1 --pdl on", "--pdl sets how kernels are launched on a GPU"},
+      {"vdsr_bench -g -1 --precision fp16",
+       "--precision must be fp32, tf32, bf16 or all, got 'fp16'"},
+      {"vdsr_bench -g -1 --pdl on", "--pdl on sets how kernels are launched on a GPU"},
+      {"vdsr_bench -g -1 --stages " + dir + " --net-rate 1e30",
+       "--net-rate must be 0 (the rate measured here) up to 1000000 output Mpx/s, got 1e+30"},
+      {"vdsr_bench -g -1 --gemm 4096 --no-hd-convs",
+       "--gemm,--no-hd-convs: for the GPU rows (-g -1 chose the CPU), which the CPU backend does "
+       "not run"},
       // Values that used to be taken as something else: out of range, clamped, a quoting slip, a
       // comma too many, a list with a repeat, a value meaning no number, an empty value.
       {"vdsr_train --seed 99999999999999999999999 --print-config",
@@ -2161,9 +2172,12 @@ TEST_CASE("vdsr_bench takes a flag that repeats its default in any mode") {
             bin("vdsr_bench") + " -g -1 --stages " + dir +
                 "/in --images 1 --network-pixels 256 --reps 1 --batch 64 --image 256 --runs 1",
             &log) == 0);
-  // The CPU's op rows are ours: --impl ours is theirs, and the table says what a GPU run adds.
-  CHECK(run_command(bin("vdsr_bench") + " -g -1 --batch 1 --image 8 --reps 1 --impl ours", &log) ==
-        0);
+  // The CPU's op rows are ours: --impl ours is theirs, and the table says what a GPU run adds. The
+  // GPU rows' defaults (--gemm, --pdl off, a batch list of --batch alone) are taken too.
+  CHECK(run_command(bin("vdsr_bench") +
+                        " -g -1 --batch 1 --image 8 --reps 1 --impl ours --gemm 8192 --pdl off "
+                        "--train-batches 1 --conv-batches 1",
+                    &log) == 0);
   CHECK(
       log.find(
           "not run on the CPU: cuDNN and cuBLAS baselines, tf32 and bf16, the 1920 x 1080 rows") !=

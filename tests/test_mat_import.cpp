@@ -187,6 +187,63 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
     Mat_Close(mat);
   }
   CHECK_THAT(error(dir + "/mixed.mat"), Catch::Contains("'model.weight{2}' has shape [3, 3, 5, 4], expected [3, 3, 4, 4]"));
+  // A model struct of `weights` layers and `biases` bias cells, every value 0.1.
+  auto write_cells = [&](const std::string& path, int weights, int biases) {
+    mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
+    REQUIRE(mat != nullptr);
+    size_t wd[2] = {1, size_t(weights)}, bd[2] = {1, size_t(biases)};
+    matvar_t* wc = Mat_VarCreate("weight", MAT_C_CELL, MAT_T_CELL, 2, wd, nullptr, 0);
+    matvar_t* bc = Mat_VarCreate("bias", MAT_C_CELL, MAT_T_CELL, 2, bd, nullptr, 0);
+    std::vector<double> w(36, 0.1), b(4, 0.1);
+    for (int i = 0; i < weights; ++i) {
+      size_t d[4] = {3, 3, 1, 4};
+      Mat_VarSetCell(wc, i, Mat_VarCreate(nullptr, MAT_C_DOUBLE, MAT_T_DOUBLE, 4, d, w.data(), 0));
+    }
+    for (int i = 0; i < biases; ++i) {
+      size_t d[2] = {4, 1};
+      Mat_VarSetCell(bc, i, Mat_VarCreate(nullptr, MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d, b.data(), 0));
+    }
+    const char* fields[2] = {"weight", "bias"};
+    size_t one[2] = {1, 1};
+    matvar_t* model = Mat_VarCreateStruct("model", 2, one, fields, 2);
+    Mat_VarSetStructFieldByName(model, "weight", 0, wc);
+    Mat_VarSetStructFieldByName(model, "bias", 0, bc);
+    Mat_VarWrite(mat, model, MAT_COMPRESSION_NONE);
+    Mat_VarFree(model);
+    Mat_Close(mat);
+  };
+  write_cells(dir + "/one.mat", 1, 1);
+  CHECK_THAT(error(dir + "/one.mat"),
+             Catch::Contains("'model.weight' holds 1 layer; a VDSR model has 2 to 1000"));
+  write_cells(dir + "/counts.mat", 3, 4);
+  CHECK_THAT(error(dir + "/counts.mat"),
+             Catch::Contains("'model.bias' holds 4 cells and 'model.weight' 3: one bias a layer"));
+  // A VDSR model with a stray SRCNN variable beside it: which one was meant is not guessed.
+  {
+    REQUIRE(write_vdsr_mat(dir + "/both.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5,
+                           MAT_COMPRESSION_NONE));
+    mat_t* mat = Mat_Open((dir + "/both.mat").c_str(), MAT_ACC_RDWR);
+    REQUIRE(mat != nullptr);
+    size_t d[2] = {81, 4};
+    std::vector<double> v(81 * 4, 0.5);
+    matvar_t* var = Mat_VarCreate("weights_conv1", MAT_C_DOUBLE, MAT_T_DOUBLE, 2, d, v.data(), 0);
+    Mat_VarWrite(mat, var, MAT_COMPRESSION_NONE);
+    Mat_VarFree(var);
+    Mat_Close(mat);
+  }
+  CHECK_THAT(error(dir + "/both.mat"),
+             Catch::Contains("holds both 'model' (a VDSR release's) and 'weights_conv1'"));
+  // A damaged tag where the first variable starts (miMATRIX, 14, made 15 + 64 = 79) is named as
+  // damage, not as a cut whose sizes contradict each other.
+  {
+    std::string bytes = test::file_bytes(dir + "/good.mat");
+    REQUIRE(bytes[128] == 14);
+    bytes[128] = 79;
+    std::ofstream(dir + "/tag.mat", std::ios::binary) << bytes;
+  }
+  CHECK_THAT(error(dir + "/tag.mat"),
+             Catch::Contains("damaged MATLAB file (at byte 128, where a variable starts, an "
+                             "element of type 79"));
   // Truncated, plain or compressed, by a little or a lot: a refusal naming the file, never a crash
   // and never the missing values read as garbage (libmatio alone would load a file cut by 1 byte).
   REQUIRE(write_vdsr_mat(dir + "/good_z.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5, MAT_COMPRESSION_ZLIB));

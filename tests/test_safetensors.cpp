@@ -477,9 +477,11 @@ TEST_CASE("safetensors rejects a non-string metadata value") {
   CHECK_THAT(parse_error(R"({"__metadata__":{"depth":20}})", 0),
              Contains(kName) && Contains("'depth'"));
   CHECK_THAT(parse_error(R"({"__metadata__":{"x":{"y":"z"}}})", 0),
-             Contains(kName) && Contains("'x'"));
-  CHECK_THAT(parse_error(R"({"__metadata__":["a"]})", 0),
-             Contains(kName) && Contains("__metadata__"));
+             Contains(kName) && Contains("metadata 'x' is an object, expected a string"));
+  CHECK_THAT(
+      parse_error(R"({"__metadata__":["a"]})", 0),
+      Contains(kName) && Contains("__metadata__ is an array, expected an object of strings"));
+  CHECK_THAT(parse_error(R"({"__metadata__":{"depth":20}})", 0), Contains("'depth' is a number"));
 }
 
 TEST_CASE("safetensors rejects unknown or missing fields in a tensor entry") {

@@ -143,7 +143,14 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
     VDSR_USER_CHECK(match != nullptr || (!arg.empty() && arg[0] == '-'),
                     "unexpected argument '" << arg << "': " << program_ << " takes no file names without a flag (see "
                                             << program_ << " --help)");
-    VDSR_USER_CHECK(match != nullptr, "unknown option '" << arg << "' (see " << program_ << " --help)");
+    // A file name that starts with '-' reads as an option; where the tool takes file names, say
+    // how.
+    VDSR_USER_CHECK(match != nullptr,
+                    "unknown option '" << arg << "' (see " << program_ << " --help"
+                                       << (positional != nullptr
+                                               ? "; a file whose name starts with '-' goes after --"
+                                               : "")
+                                       << ")");
     if (match->value_name.empty()) {
       VDSR_USER_CHECK(!has_inline_value, "option " << arg << " takes no value");
       // Which of the two a script meant cannot be told (and a warning would not show under -q).
