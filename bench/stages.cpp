@@ -108,15 +108,17 @@ std::vector<std::string> image_files(const std::string& folder, int limit) {
   }
   VDSR_USER_CHECK(!ec, "--stages: reading the folder '" << folder << "' failed: " << ec.message());
   std::sort(files.begin(), files.end());
-  files.erase(std::remove_if(files.begin(), files.end(),
-                             [](const std::string& f) {
-                               const std::string why = not_a_file(f);
-                               if (!why.empty())
-                                 log_warning("skipped: '" + printable(f) + "': " + why);
-                               return !why.empty();
-                             }),
-              files.end());
-  if (limit > 0 && files.size() > size_t(limit)) files.resize(size_t(limit));
+  // In name order up to --images: a file past them is neither checked nor warned of.
+  std::vector<std::string> kept;
+  for (const std::string& f : files) {
+    if (limit > 0 && kept.size() == size_t(limit)) break;
+    const std::string why = not_a_file(f);
+    if (why.empty())
+      kept.push_back(f);
+    else
+      log_warning("skipped: '" + printable(f) + "': " + why);
+  }
+  files = std::move(kept);
   VDSR_USER_CHECK(!files.empty(), "--stages: no image files in '" << folder << "'");
   return files;
 }
@@ -167,11 +169,13 @@ int ceil_ratio(double need, double rate) {
 
 int run_stages(const StagesOptions& o) {
   VDSR_USER_CHECK(o.scale >= 2 && o.scale <= 4, "--scale must be 2, 3 or 4, got " << o.scale);
+  // The mode first: a refusal comes before the folder is read (and its skipped files named).
+  const std::string precision = o.precision.empty() ? "fp32" : o.precision;
+  const Precision mode = cli::check_precision(precision, o.device.is_cuda());
   const std::vector<std::string> files = image_files(o.folder, o.images);
   Vdsr model(VdsrConfig{}, o.device);
   model.init_he(1);
-  const std::string precision = o.precision.empty() ? "fp32" : o.precision;
-  model.set_precision(cli::check_precision(precision, o.device.is_cuda()));
+  model.set_precision(mode);
   const double s2 = double(o.scale) * o.scale;
   const std::string sx = "x" + std::to_string(o.scale);
   Rows rows;

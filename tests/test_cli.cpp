@@ -317,6 +317,7 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(log.find("cut.png") != std::string::npos);
   CHECK(log.find("huge.png': its size 100000x100000 exceeds the limits") != std::string::npos);
   CHECK(log.find("gone.png': a broken link") != std::string::npos);
+  CHECK(log.find("(1 image timed of 4 files, x2;") != std::string::npos);  // the link is no file
   // What cannot be timed does not count toward --images: the first file that can is timed.
   const std::string first = dir + "/first";
   fs::create_directories(first);
@@ -326,6 +327,18 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
                           " --images 1 --reps 1 --network-pixels 100 --json " + dir + "/first.json",
                       &log) == 0);
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/first.json")).at("files") == 1);
+  // A file past --images is not looked at (no warning), and a mode refused is refused before the
+  // folder is read.
+  fs::create_symlink(dir + "/nowhere.png", first + "/z_gone.png");
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + first +
+                          " --images 1 --reps 1 --network-pixels 100",
+                      &log) == 0);
+  CHECK(log.find("z_gone.png") == std::string::npos);
+  CHECK(log.find("(1 image, x2;") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + first + " --precision bf16", &log) ==
+          1);
+  CHECK(log.find("needs a GPU") != std::string::npos);
+  CHECK(log.find("gone.png") == std::string::npos);
   // Nothing timed is an error, not an empty table.
   fs::remove(bad + "/a.png");
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 1);
