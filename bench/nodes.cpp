@@ -9,9 +9,12 @@
 #include "bench/mark_clock.h"
 #include "engine/atomic_file.h"
 #include "engine/buffer.h"
+#include "engine/cpu_features.h"
 #include "engine/error.h"
 #include "engine/log.h"
+#include "engine/thread_pool.h"
 #include "io/json_text.h"
+#include "kernels/conv_fwd.h"
 #include "kernels/programmatic_launch.h"
 #include "model/vdsr.h"
 #include "tools/cli.h"
@@ -310,6 +313,12 @@ int run_nodes(const NodesOptions& opt) {
                         {"version", cli::version_text("vdsr_bench")},
                         {"commit", VDSR_COMMIT},
                         {"date", cli::utc_now()}};
+  // The CPU's times depend on these as the op rows' do (their JSON gives the same three).
+  if (opt.device.is_cpu()) {
+    doc["threads"] = ThreadPool::global().size();
+    doc["isa"] = isa_name(cpu_isa());
+    doc["cpu_conv_method"] = cpu_conv_method_name(cpu_conv_method());
+  }
 #ifdef VDSR_HAVE_CUDA
   if (opt.device.is_cuda()) {
     try {

@@ -155,6 +155,9 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
   std::ifstream jf(dir + "/n.json");
   const auto doc = nlohmann::json::parse(jf);
   REQUIRE(doc.at("nodes").size() == 2);
+  CHECK(doc.at("threads").get<int>() >= 1);  // what CPU times depend on, as in the op rows' JSON
+  CHECK(!doc.at("isa").get<std::string>().empty());
+  CHECK(doc.at("cpu_conv_method") == cpu_conv_method_name(cpu_conv_method()));
   // On the CPU the rates read in GFLOP/s, as vdsr_bench's CPU table gives them: each row with
   // work prints its flop over its median time in that unit.
   CHECK(log.find(" GFLOP/s") != std::string::npos);
