@@ -1427,6 +1427,8 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_train -g -1 --train " + samples, "--out DIR is required"},
       {"vdsr_eval -q --bicubic -v --data " + samples,
        "-q (--quiet) and -v (--verbose) exclude each other"},
+      {"vdsr_convert -v -q a.mat b.safetensors",
+       "-q (--quiet) and -v (--verbose) exclude each other"},
       {"vdsr_sr --bicubic --shard auto/0 -i " + a + " -o " + dir + "/o.png",
        "--shard auto/0: the number of shards must be at least 1"},
       {"vdsr_sr --bicubic -j 1000:1:1 -i " + a + " -o " + dir + "/o.png",

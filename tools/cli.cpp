@@ -155,8 +155,11 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
       VDSR_USER_CHECK(!has_inline_value, "option " << arg << " takes no value");
       // Which of the two a script meant cannot be told (and a warning would not show under -q).
       given.emplace(match->long_name, "");
-      VDSR_USER_CHECK(given.count("--quiet") == 0 || given.count("--verbose") == 0,
-                      "-q (--quiet) and -v (--verbose) exclude each other");
+      if (given.count("--quiet") != 0 && given.count("--verbose") != 0) {
+        set_log_level(
+            LogLevel::Normal);  // an earlier -v would add the source location to this user error
+        VDSR_USER_FAIL("-q (--quiet) and -v (--verbose) exclude each other");
+      }
       match->set("");
     } else {
       if (!has_inline_value) {
