@@ -352,22 +352,25 @@ void check_batch_memory(const TrainOptions& o, Precision precision, int batch) {
   const std::string what = "--batch " + std::to_string(o.batch) +
                            (batch != o.batch ? " (" + std::to_string(batch) + " a process)" : std::string());
   // One patch a process is as small as a batch gets: then only the patch can shrink.
-  // The layers' activations grow with the network's shape too: named when they are most of it.
-  const std::string advice =
-      std::string(batch > 1 ? "use a smaller --batch or --patch" : "use a smaller --patch") +
-      (acts > 2 * batch_bytes ? ", or a smaller --depth or --channels (the activations of " +
-                                    std::to_string(o.model.depth) + " layers of " +
-                                    std::to_string(o.model.channels) + " channels are most of it)"
-                              : "");
+  // The layers' activations grow with the network's shape too: named when they are most of the
+  // memory refused (on a GPU they are in device memory, and the host holds the batch alone).
+  const auto advice = [&](bool with_acts) {
+    return std::string(batch > 1 ? "use a smaller --batch or --patch" : "use a smaller --patch") +
+           (with_acts && acts > 2 * batch_bytes
+                ? ", or a smaller --depth or --channels (the activations of " +
+                      std::to_string(o.model.depth) + " layers of " +
+                      std::to_string(o.model.channels) + " channels are most of it)"
+                : "");
+  };
   VDSR_USER_CHECK(host_total == 0 || host <= double(host_total),
                   what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
                        << format_bytes(host) << " of host memory, more than this machine's "
-                       << format_bytes(double(host_total)) << ": " << advice);
+                       << format_bytes(double(host_total)) << ": " << advice(o.device.is_cpu()));
   VDSR_USER_CHECK(
       o.device.is_cpu() || dev_total == 0 || acts + 2 * batch_bytes <= double(dev_total),
       what << " of " << o.data.patch << "x" << o.data.patch << " patches needs "
            << format_bytes(acts + 2 * batch_bytes) << " on " << o.device.name() << ", which has "
-           << format_bytes(double(dev_total)) << ": " << advice);
+           << format_bytes(double(dev_total)) << ": " << advice(true));
 }
 
 // The model's parameters with their training state, checked before the model is made, so that a

@@ -549,6 +549,20 @@ TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   CHECK(log.find("layer 0 (1 -> 32, fp32) on cpu: fwd cpu-direct") != std::string::npos);
   CHECK(log.find("layer 2 (32 -> 1, fp32) on cpu: fwd cpu-direct") !=
         std::string::npos);  // unlike layer 0's shape
+  // Alike layers in a row are one line, by their first and last index; each layer on one line only.
+  Vdsr deep(VdsrConfig{4, 32, true});
+  deep.init_he(2);
+  save_weights(dir + "/d4.safetensors", deep.config(), deep.params());
+  REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -v -j 1:1:1 -m " + dir + "/d4.safetensors -s 2 -i " +
+                          dir + "/in.png -o " + dir + "/v4.png",
+                      &log) == 0);
+  CHECK(log.find("layer 0 (1 -> 32, fp32) on cpu: ") != std::string::npos);
+  CHECK(log.find("layers 1-2 (32 -> 32, fp32) on cpu: fwd cpu-winograd-f4") != std::string::npos);
+  CHECK(log.find("layer 3 (32 -> 1, fp32) on cpu: ") != std::string::npos);
+  size_t listed = 0;
+  for (size_t l4 = log.find("layer"); l4 != std::string::npos; l4 = log.find("layer", l4 + 1))
+    ++listed;
+  CHECK(listed == 3);
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/m.safetensors --bicubic -i " + dir +
                           "/in.png -o " + dir + "/o2.png", &log) == 1);
   // The tensor-core modes are GPU modes: on the CPU they stop with the reason, before any work.
@@ -1306,6 +1320,20 @@ TEST_CASE(
   INFO(log);
   CHECK(log.find("{\"event\":\"progress\"") != std::string::npos);
   CHECK(log.find("upscaling") == std::string::npos);
+}
+
+TEST_CASE("vdsr_sr refuses -q and -v together in either order") {
+  const std::string dir = test::temp_dir("cli_quiet_verbose");
+  save_image(dir + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
+  for (const std::string flags : {"-q -v", "-v -q", "--verbose --quiet"}) {
+    INFO(flags);
+    std::string log;
+    CHECK(run_command(
+              bin("vdsr_sr") + " " + flags + " --bicubic -i " + dir + "/a.png -o " + dir + "/o.png",
+              &log) == 1);
+    CHECK(log.find("-q (--quiet) and -v (--verbose) exclude each other") != std::string::npos);
+    CHECK(!fs::exists(dir + "/o.png"));
+  }
 }
 
 TEST_CASE("no user-caused error in any tool shows a source location or a C++ expression") {

@@ -517,7 +517,17 @@ TEST_CASE("vdsr_sr --json gives a name that is not UTF-8 also escaped, byte for 
   CHECK(odd.at("input_escaped") == in + "/n\\xFFo.png");
   CHECK(odd.at("output_escaped") == dir + "/out/n\\xFFo.png");
   CHECK(!report.at("files")[1].contains("input_escaped"));
+  CHECK(!report.at("files")[1].contains("output_escaped"));
   CHECK(fs::is_regular_file(dir + "/out/n\xFFo.png"));
+  // Each name by itself: a plain input written to an output whose name is not UTF-8.
+  REQUIRE(run_command(bin("vdsr_sr") + " -q --bicubic --json " + dir + "/r2.json -i " + in +
+                          "/plain.png -o " + dir + "/o\xFF.png",
+                      &log) == 0);
+  const auto single = nlohmann::json::parse(test::file_bytes(dir + "/r2.json"));
+  REQUIRE(single.at("files").size() == 1);
+  const auto& out_only = single.at("files")[0];
+  CHECK(!out_only.contains("input_escaped"));
+  CHECK(out_only.at("output_escaped") == dir + "/o\\xFF.png");
 }
 
 TEST_CASE("vdsr_sr --json reports every file, --progress json writes one event per line") {

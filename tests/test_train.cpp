@@ -24,6 +24,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -389,6 +390,31 @@ TEST_CASE("the JSONL log parses line by line and the SVG curve has one polyline 
   CHECK(panels[1].series.at(0).x == epoch_x);
   CHECK(panels[1].series.at(1).x == epoch_x);
   CHECK(panels[0].series.at(0).y.at(2) == last.at("loss").get<double>());
+  // Both panels count whole epochs: epochs 1 to 3 (x 0.9..3.1) would tick every 0.5 otherwise.
+  CHECK(panels[0].integer_x);
+  CHECK(panels[1].integer_x);
+  CHECK(svg.find("text-anchor=\"middle\">1.5</text>") == std::string::npos);
+  CHECK(svg.find("text-anchor=\"middle\">2</text>") != std::string::npos);
+}
+
+// A run of tiny_train at the normal log level with a plain progress line after every step
+// (hidden; started by the test below, stderr no terminal).
+TEST_CASE("one training run with plain progress lines", "[.train_progress_child]") {
+  const std::string dir = test::temp_dir("train_progress_child"), hr = make_data(dir);
+  set_plain_progress_interval(0);
+  run_training(test::tiny_train(hr, dir + "/run"));
+}
+
+TEST_CASE(
+    "vdsr_train's progress line names the epoch, the last logged loss at its step and the lr") {
+  std::string log;
+  REQUIRE(run_command(bin("test_train") + " '[.train_progress_child]'", &log) == 0);
+  INFO(log);
+  // 3 epochs of 5 steps of 4 patches, a log point every step: the label, then the live count.
+  CHECK(std::regex_search(
+      log, std::regex("epoch 1/3  loss [0-9.e+-]+ at step 1/15  lr [0-9.e+-]+  4/60  ")));
+  CHECK(std::regex_search(
+      log, std::regex("epoch 3/3  loss [0-9.e+-]+ at step 14/15  lr [0-9.e+-]+  56/60  ")));
 }
 
 TEST_CASE("trim_log keeps the records up to the checkpoint's step and drops later ones and a torn line") {
@@ -432,6 +458,14 @@ TEST_CASE("svg_line_chart places the points in the padded ranges, y up, and esca
   CHECK(whole.find("text-anchor=\"middle\">1.2</text>") == std::string::npos);
   CHECK(whole.find("text-anchor=\"middle\">1</text>") != std::string::npos);
   CHECK(whole.find("text-anchor=\"middle\">2</text>") != std::string::npos);
+  // No tick between whole numbers at all (not 1.5 either), though the plain step is 0.2.
+  for (size_t at = whole.find("text-anchor=\"middle\">"); at != std::string::npos;
+       at = whole.find("text-anchor=\"middle\">", at + 1)) {
+    const size_t from = at + std::string("text-anchor=\"middle\">").size();
+    const std::string tick = whole.substr(from, whole.find('<', from) - from);
+    INFO(tick);
+    CHECK(tick.find('.') == std::string::npos);
+  }
 }
 
 TEST_CASE("a long run goes on across three vdsr_train processes with nothing lost") {
@@ -882,6 +916,23 @@ TEST_CASE(
   REQUIRE(run_command(loud + "3 -v --epochs 1 --epoch-iters 1", &log) == 0);
   CHECK(log.find("1 of the 4 training images give no 12x12 patch (too small; -v names them)") != std::string::npos);
   CHECK(log.find(hr + "/tiny.png (10x10) gives no 12x12 patch at any scale") != std::string::npos);
+  // Without -v the count is still said, and the names are not; a narrow image by its width x
+  // height.
+  save_image(hr + "/tiny.png", test_image(20, 6, 1, 4), ImageFormat::PNG);
+  REQUIRE(run_command(loud + "5 --epochs 1 --epoch-iters 1", &log) == 0);
+  CHECK(log.find("1 of the 4 training images give no 12x12 patch (too small; -v names them)") !=
+        std::string::npos);
+  CHECK(log.find("gives no 12x12 patch at any scale") == std::string::npos);
+  REQUIRE(run_command(loud + "6 -v --epochs 1 --epoch-iters 1", &log) == 0);
+  CHECK(log.find(hr + "/tiny.png (20x6) gives no 12x12 patch at any scale") != std::string::npos);
+  // Every image too small: the refusal says so, with no note of a part besides.
+  fs::create_directories(dir + "/small");
+  save_image(dir + "/small/t.png", test_image(10, 10, 1, 4), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --patch 12 --stride 12 --epochs 1 --train " +
+                          dir + "/small --out " + dir + "/small_run",
+                      &log) == 1);
+  CHECK(log.find("the 1 training image(s) give no 12x12 patch at any scale") != std::string::npos);
+  CHECK(log.find("of the 1 training images give no") == std::string::npos);
 }
 
 TEST_CASE(
@@ -966,6 +1017,9 @@ TEST_CASE("resuming with a different recipe option is refused, naming each") {
             .empty());
   REQUIRE(run_command(plain + " --resume auto --recipe fast --max-steps 1", &log) == 1);
   CHECK(log.find("--recipe (recipe fast, the checkpoint has none)") != std::string::npos);
+  // The other way round too: a run of another preset is no run of the defaults.
+  REQUIRE(run_command(base + " --resume auto --recipe bundled --max-steps 1", &log) == 1);
+  CHECK(log.find("--recipe (recipe bundled, the checkpoint has fast)") != std::string::npos);
 }
 
 TEST_CASE("print-config with --resume shows the checkpoint's options and refuses a conflict") {
