@@ -179,6 +179,49 @@ void check_data_can_fill(Bytes b, const std::string& path) {
                         " bytes of compressed data; the file has " + std::to_string(b.size) + ")");
 }
 
+// The sRGB, gAMA and cHRM chunks as the file stores them, taken from its bytes: libpng's getters
+// give its derived colour space instead (an sRGB chunk alone reads back with a gAMA and a cHRM).
+// Only well-formed chunks before the image data count, CRC checked, as libpng keeps them.
+PngColour colour_chunks(Bytes b) {
+  PngColour c;
+  for (size_t at = 8; at + 12 <= b.size;) {
+    const uint32_t len = be32(b.data + at);
+    const unsigned char* type = b.data + at + 4;
+    const unsigned char* data = b.data + at + 8;
+    if (len > b.size - at - 12 || std::memcmp(type, "IDAT", 4) == 0 ||
+        std::memcmp(type, "IEND", 4) == 0)
+      break;
+    if (crc32(0, type, uInt(len) + 4) == be32(data + len)) {
+      if (std::memcmp(type, "sRGB", 4) == 0 && len == 1 && data[0] <= 3) c.srgb_intent = data[0];
+      if (std::memcmp(type, "gAMA", 4) == 0 && len == 4) c.gamma = be32(data);
+      if (std::memcmp(type, "cHRM", 4) == 0 && len == 32)
+        for (size_t i = 0; i < 8; ++i) c.chrm[i] = be32(data + 4 * i);
+    }
+    at += 12 + size_t(len);
+  }
+  return c;
+}
+
+// The chunks that write `c` back, type and data (no length or CRC), in the order read.
+std::vector<std::pair<const char*, std::vector<unsigned char>>> colour_chunk_data(
+    const PngColour& c) {
+  std::vector<std::pair<const char*, std::vector<unsigned char>>> out;
+  auto be = [](std::vector<unsigned char>& d, uint32_t v) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      d.push_back(static_cast<unsigned char>(v >> shift));
+  };
+  if (c.srgb_intent >= 0) out.push_back({"sRGB", {static_cast<unsigned char>(c.srgb_intent)}});
+  if (c.gamma > 0) {
+    out.push_back({"gAMA", {}});
+    be(out.back().second, c.gamma);
+  }
+  if (c.chrm != std::array<uint32_t, 8>{}) {
+    out.push_back({"cHRM", {}});
+    for (const uint32_t v : c.chrm) be(out.back().second, v);
+  }
+  return out;
+}
+
 Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orientation) {
   check_data_can_fill(b, path);
   Image img = blank_image(info.width, info.height, info.channels, info.bits);
@@ -200,6 +243,7 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   png_destroy_read_struct(&png, &pinfo, nullptr);
   VDSR_USER_CHECK(ok, "cannot decode image '" << path << "': corrupt or truncated png (libpng: " << ctx.message << ")");
   if (img.exif.empty()) img.exif = prefixed_exif(b);
+  img.png_colour = colour_chunks(b);
   orientation = exif_orientation(img.exif);
   return img;
 }
@@ -221,6 +265,10 @@ bool encode_libpng(png_structp png, png_infop pinfo, const Image* img, int level
   if (!img->exif.empty())
     png_set_eXIf_1(png, pinfo, png_uint_32(img->exif.size()), const_cast<png_bytep>(img->exif.data()));
   png_write_info(png, pinfo);
+  // As stored, after the other header chunks and before the image data (where the format wants
+  // them): through libpng's setters it would add the gAMA and cHRM an sRGB chunk implies.
+  for (const auto& [type, data] : colour_chunk_data(img->png_colour))
+    png_write_chunk(png, reinterpret_cast<png_const_bytep>(type), data.data(), data.size());
   const size_t values = size_t(img->width) * size_t(img->channels);
   for (int y = 0; y < img->height; ++y) {
     const uint16_t* src = img->pixels.data() + size_t(y) * values;
@@ -238,14 +286,15 @@ bool encode_libpng(png_structp png, png_infop pinfo, const Image* img, int level
   return true;
 }
 
-// ---- level 1, written without libpng -------------------------------------------------------------
-// Level 1 (the default) writes every row Paeth-filtered and compressed with zlib's run-length
-// matching (Z_RLE), as it had libpng do. libpng's row loop, a scalar Paeth filter with its
-// bookkeeping, took a third of the encoder's time (perf, docs/perf.md "Image I/O per stage"), so
-// this level writes the file itself: the filter is a branch-free loop the compiler vectorises
-// (encoding, unlike decoding, reads raw samples only), and zlib compresses straight into IDAT chunks
-// of at most 1 MiB. The chunks are libpng's: IHDR, iCCP (a profile libpng would keep), eXIf, IDAT,
-// IEND.
+// ---- level 1, written without libpng
+// ------------------------------------------------------------- Level 1 (the default) writes every
+// row Paeth-filtered and compressed with zlib's run-length matching (Z_RLE), as it had libpng do.
+// libpng's row loop, a scalar Paeth filter with its bookkeeping, took a third of the encoder's time
+// (perf, docs/perf.md "Image I/O per stage"), so this level writes the file itself: the filter is a
+// branch-free loop the compiler vectorises (encoding, unlike decoding, reads raw samples only), and
+// zlib compresses straight into IDAT chunks of at most 1 MiB. The chunks are libpng's: IHDR, iCCP
+// (a profile libpng would keep), eXIf, then the input's sRGB, gAMA and cHRM as libpng's path writes
+// them, IDAT, IEND.
 
 void put_be32(std::vector<unsigned char>& out, uint32_t v) {
   const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
@@ -322,6 +371,8 @@ std::vector<unsigned char> encode_level1(const Image& img) {
     put_chunk(out, "iCCP", icc.data(), icc.size());
   }
   if (!img.exif.empty()) put_chunk(out, "eXIf", img.exif.data(), img.exif.size());
+  for (const auto& [type, data] : colour_chunk_data(img.png_colour))
+    put_chunk(out, type, data.data(), data.size());
 
   z_stream zs{};
   VDSR_CHECK(deflateInit2(&zs, 1, Z_DEFLATED, 15, 8, Z_RLE) == Z_OK, "zlib initialisation failed");

@@ -90,6 +90,7 @@ Image decode_image(const std::vector<unsigned char>& bytes, const std::string& p
     Image upright = apply_exif_orientation(img, orientation);
     upright.icc = std::move(img.icc);
     upright.exif = std::move(img.exif);
+    upright.png_colour = img.png_colour;
     exif_reset_orientation(upright.exif);  // applied: a viewer must not turn it again
     img = std::move(upright);
   }

@@ -1,26 +1,41 @@
-// Image files, read and written through the field's libraries (one codec per file, image/codec_*.cpp,
-// behind image/codec.h): PNG with libpng (8 and 16 bit, grey, grey+alpha, RGB, RGBA, palette), JPEG
-// with libjpeg-turbo, WebP with libwebp, TIFF with libtiff (8 and 16 bit), BMP and TGA with stb_image
-// (BMP written by stb_image_write). libpng is required; libjpeg-turbo, libwebp or libtiff missing at
-// build time turns its format off, refused with a message naming the library. The format comes from
-// the file's signature; sizes are read from the header and checked against the limits before any
-// pixel is decoded. Every error throws an Error naming the file and the cause. Output is encoded into
-// memory and written with one checked write, then fsync and rename (engine/atomic_file.h).
+// Image files, read and written through the field's libraries (one codec per file,
+// image/codec_*.cpp, behind image/codec.h): PNG with libpng (8 and 16 bit, grey, grey+alpha, RGB,
+// RGBA, palette), JPEG with libjpeg-turbo, WebP with libwebp, TIFF with libtiff (8 and 16 bit), BMP
+// and TGA with stb_image (BMP written by stb_image_write). libpng is required; libjpeg-turbo,
+// libwebp or libtiff missing at build time turns its format off, refused with a message naming the
+// library. The format comes from the file's signature; sizes are read from the header and checked
+// against the limits before any pixel is decoded. Every error throws an Error naming the file and
+// the cause. Output is encoded into memory and written with one checked write, then fsync and
+// rename (engine/atomic_file.h).
 //
 // Colour profiles and EXIF travel with the pixels (Image::icc, Image::exif): read from JPEG (APP2
 // ICC, APP1 Exif), PNG (iCCP, eXIf), WebP (ICCP, EXIF chunks) and TIFF (the ICC tag), written back
-// where the output container has a place for them (BMP has none; TIFF output keeps the profile only).
-// The EXIF orientation (tag 0x0112 of IFD0, or TIFF's own Orientation tag) is applied on load: the
+// where the output container has a place for them (BMP has none; TIFF output keeps the profile
+// only). PNG's own colour chunks (sRGB, gAMA, cHRM; Image::png_colour) go from a PNG to a PNG only:
+// no other container has their place, and a profile made up from them would be a new claim. The
+// EXIF orientation (tag 0x0112 of IFD0, or TIFF's own Orientation tag) is applied on load: the
 // image comes back the way it is meant to be seen (orientations 5-8 swap width and height) and the
 // kept EXIF says 1, upright, so no viewer turns it twice. probe_image reports the stored size.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 namespace vdsr {
+
+// A PNG's sRGB, gAMA and cHRM chunks, as stored (libpng's fixed point: value x 100000).
+struct PngColour {
+  int srgb_intent = -1;            // the sRGB chunk's rendering intent, 0..3; -1: none
+  uint32_t gamma = 0;              // gAMA (45455 is 1/2.2); 0: none
+  std::array<uint32_t, 8> chrm{};  // cHRM: white x, y, red x, y, green x, y, blue x, y; all 0: none
+  bool operator==(const PngColour& o) const {
+    return srgb_intent == o.srgb_intent && gamma == o.gamma && chrm == o.chrm;
+  }
+  bool empty() const { return *this == PngColour{}; }
+};
 
 struct Image {
   int width = 0, height = 0;
@@ -30,6 +45,7 @@ struct Image {
   // Carried from input to output file (see above); empty when the file had none.
   std::vector<unsigned char> icc;   // an ICC colour profile, as stored
   std::vector<unsigned char> exif;  // EXIF from its TIFF header on ("II*\0" or "MM\0*")
+  PngColour png_colour;             // a PNG's colour chunks (written to a PNG only)
 
   uint16_t at(int y, int x, int c) const {
     return pixels[(size_t(y) * size_t(width) + size_t(x)) * size_t(channels) + size_t(c)];

@@ -112,6 +112,7 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
   w.info.bits = in.bits;
   w.info.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
   w.info.exif = in.exif;
+  w.info.png_colour = in.png_colour;
   w.scale = scale;
   w.out_width = imresize_length(scale, in.width);
   w.out_height = imresize_length(scale, in.height);
@@ -167,6 +168,7 @@ Image finish_upscale(const UpscaleWork& w) {
   out.bits = w.info.bits;
   out.icc = w.info.icc;
   out.exif = w.info.exif;
+  out.png_colour = w.info.png_colour;
   bool from_net = !w.net.empty();
   const int lh = from_net ? w.net.height() : w.luma.height, lw = from_net ? w.net.width() : w.luma.width;
   const Plane* luma_plane = &w.luma;

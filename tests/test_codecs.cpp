@@ -763,6 +763,59 @@ TEST_CASE("PNG through libpng (levels 0, 2-9) keeps the profile and the EXIF, 8 
   fs::remove_all(dir);
 }
 
+// The chunk types of a PNG file, in order.
+std::vector<std::string> png_chunk_types(const std::string& bytes) {
+  std::vector<std::string> out;
+  for (size_t at = 8; at + 8 <= bytes.size();) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + at);
+    const uint32_t len = uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | p[3];
+    out.push_back(bytes.substr(at + 4, 4));
+    at += 12 + size_t(len);
+  }
+  return out;
+}
+
+TEST_CASE(
+    "a PNG's sRGB, gAMA and cHRM chunks go to a PNG as stored, at level 1 and through libpng") {
+  const std::string dir = vdsr::test::temp_dir("codecs_png_colour");
+  vdsr::PngColour srgb, gamma, both;
+  srgb.srgb_intent = 0;
+  gamma.gamma = 55556;  // 1/1.8, an old Mac's
+  both.gamma = 45455;
+  both.chrm = {31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000};
+  for (const int level : {1, 6})
+    for (const auto& c : {srgb, gamma, both}) {
+      INFO("level " << level << ", intent " << c.srgb_intent << ", gamma " << c.gamma);
+      Image img = random_image(12, 10, 3, 8, 7);
+      img.png_colour = c;
+      vdsr::SaveOptions o;
+      o.png_level = level;
+      vdsr::save_image(dir + "/a.png", img, ImageFormat::PNG, o);
+      CHECK(vdsr::load_image(dir + "/a.png").png_colour == c);
+      // Exactly the chunks given (libpng's setters would add the gAMA and cHRM an sRGB implies),
+      // before the image data.
+      const auto types = png_chunk_types(vdsr::test::file_bytes(dir + "/a.png"));
+      std::vector<std::string> want = {"IHDR"};
+      if (c.srgb_intent >= 0) want.push_back("sRGB");
+      if (c.gamma > 0) want.push_back("gAMA");
+      if (!(c.chrm == std::array<uint32_t, 8>{})) want.push_back("cHRM");
+      want.push_back("IDAT");
+      CHECK(std::vector<std::string>(types.begin(), types.begin() + std::ptrdiff_t(want.size())) ==
+            want);
+    }
+  // A chunk whose CRC does not match is dropped, as libpng drops a damaged ancillary chunk.
+  Image img = random_image(8, 8, 3, 8, 3);
+  img.png_colour = gamma;
+  vdsr::save_image(dir + "/g.png", img, ImageFormat::PNG);
+  std::string bytes = vdsr::test::file_bytes(dir + "/g.png");
+  const size_t at = bytes.find("gAMA");
+  REQUIRE(at != std::string::npos);
+  bytes[at + 4] ^= 1;
+  vdsr::test::write_bytes(dir + "/bad.png", std::vector<unsigned char>(bytes.begin(), bytes.end()));
+  CHECK(vdsr::load_image(dir + "/bad.png").png_colour.empty());
+  fs::remove_all(dir);
+}
+
 TEST_CASE("JPEG: 4:4:4 chroma at quality 90 and above, 4:2:0 below, the quality in the quantisation tables") {
   vdsr::test::require_codec("jpeg");
   const std::string dir = vdsr::test::temp_dir("codecs_jpeg_q");

@@ -1043,6 +1043,26 @@ TEST_CASE("vdsr_sr carries the colour profile and EXIF to every output format, t
   fs::remove_all(dir);
 }
 
+TEST_CASE("vdsr_sr keeps a PNG's gAMA and cHRM in a PNG, upscaled by the network or bicubic") {
+  const std::string dir = test::temp_dir("srb_png_colour"), in = dir + "/in";
+  fs::create_directories(in);
+  Image img = test_image(10, 8, 3, 5);
+  img.png_colour.gamma = 55556;
+  img.png_colour.chrm = {31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000};
+  save_image(in + "/a.png", img, ImageFormat::PNG);
+  for (const std::string& how :
+       {std::string("--bicubic"),
+        "-g -1 -m " + std::string(VDSR_SOURCE_DIR) + "/model/vdsr.safetensors"}) {
+    INFO(how);
+    std::string log;
+    REQUIRE(run_command(bin("vdsr_sr") + " -q " + how + " -i " + in + "/a.png -o " + dir + "/o.png",
+                        &log) == 0);
+    CHECK(load_image(dir + "/o.png").png_colour == img.png_colour);
+    fs::remove(dir + "/o.png");
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("run_pipeline: a report callback that throws stops nothing, every job is still done") {
   for (const PipelineThreads t : {PipelineThreads{1, 1, 1}, PipelineThreads{2, 2, 2}}) {
     const size_t n = 12;
