@@ -373,6 +373,15 @@ TEST_CASE("a name that is not UTF-8 goes into a model's metadata and a JSON repo
   CHECK(nlohmann::json::parse(std::ifstream(dir + "/s.json")).at("folder") == dir +
                                                                                   "/st\xEF\xBF\xBD"
                                                                                   "dir");
+  // vdsr_eval: a set named in such bytes, its images' names in the per-image scores.
+  save_image(in + "/b\xfe.png", test_image(24, 20, 3, 2), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --scales 2 --data " + in + " --json " + dir +
+                          "/e.json",
+                      &log) == 0);
+  const auto eval = nlohmann::json::parse(std::ifstream(dir + "/e.json"));
+  CHECK(eval.at("results").at(0).at("set") ==
+        "st\xEF\xBF\xBD"
+        "dir");
 }
 
 TEST_CASE("vdsr_sr reports a corrupt image and still upscales the others") {
