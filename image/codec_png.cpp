@@ -181,7 +181,8 @@ void check_data_can_fill(Bytes b, const std::string& path) {
 
 // The sRGB, gAMA and cHRM chunks as the file stores them, taken from its bytes: libpng's getters
 // give its derived colour space instead (an sRGB chunk alone reads back with a gAMA and a cHRM).
-// Only well-formed chunks before the image data count, CRC checked, as libpng keeps them.
+// Well-formed chunks before the image data, CRC checked, the first of each type; whether libpng
+// keeps each (its range and consistency checks, a duplicate) is decode's to apply.
 PngColour colour_chunks(Bytes b) {
   PngColour c;
   for (size_t at = 8; at + 12 <= b.size;) {
@@ -192,9 +193,10 @@ PngColour colour_chunks(Bytes b) {
         std::memcmp(type, "IEND", 4) == 0)
       break;
     if (crc32(0, type, uInt(len) + 4) == be32(data + len)) {
-      if (std::memcmp(type, "sRGB", 4) == 0 && len == 1 && data[0] <= 3) c.srgb_intent = data[0];
-      if (std::memcmp(type, "gAMA", 4) == 0 && len == 4) c.gamma = be32(data);
-      if (std::memcmp(type, "cHRM", 4) == 0 && len == 32)
+      if (std::memcmp(type, "sRGB", 4) == 0 && len == 1 && data[0] <= 3 && c.srgb_intent < 0)
+        c.srgb_intent = data[0];
+      if (std::memcmp(type, "gAMA", 4) == 0 && len == 4 && c.gamma == 0) c.gamma = be32(data);
+      if (std::memcmp(type, "cHRM", 4) == 0 && len == 32 && c.chrm == std::array<uint32_t, 8>{})
         for (size_t i = 0; i < 8; ++i) c.chrm[i] = be32(data + 4 * i);
     }
     at += 12 + size_t(len);
@@ -240,10 +242,18 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
   png_set_user_limits(png, 0x7fffffff, 0x7fffffff);
   png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_WARN_DISCARD);
   const bool ok = decode_libpng(png, pinfo, &info, &img, row.data());
+  // Which colour chunks libpng kept (a gAMA out of its range, chromaticities it finds invalid or
+  // degenerate, a duplicate: dropped); a viewer built on it sees only these.
+  const bool kept_srgb = ok && png_get_valid(png, pinfo, PNG_INFO_sRGB) != 0;
+  const bool kept_gamma = ok && png_get_valid(png, pinfo, PNG_INFO_gAMA) != 0;
+  const bool kept_chrm = ok && png_get_valid(png, pinfo, PNG_INFO_cHRM) != 0;
   png_destroy_read_struct(&png, &pinfo, nullptr);
   VDSR_USER_CHECK(ok, "cannot decode image '" << path << "': corrupt or truncated png (libpng: " << ctx.message << ")");
   if (img.exif.empty()) img.exif = prefixed_exif(b);
   img.png_colour = colour_chunks(b);
+  if (!kept_srgb) img.png_colour.srgb_intent = -1;
+  if (!kept_gamma) img.png_colour.gamma = 0;
+  if (!kept_chrm) img.png_colour.chrm = {};
   orientation = exif_orientation(img.exif);
   return img;
 }
@@ -286,15 +296,14 @@ bool encode_libpng(png_structp png, png_infop pinfo, const Image* img, int level
   return true;
 }
 
-// ---- level 1, written without libpng
-// ------------------------------------------------------------- Level 1 (the default) writes every
-// row Paeth-filtered and compressed with zlib's run-length matching (Z_RLE), as it had libpng do.
-// libpng's row loop, a scalar Paeth filter with its bookkeeping, took a third of the encoder's time
-// (perf, docs/perf.md "Image I/O per stage"), so this level writes the file itself: the filter is a
-// branch-free loop the compiler vectorises (encoding, unlike decoding, reads raw samples only), and
-// zlib compresses straight into IDAT chunks of at most 1 MiB. The chunks are libpng's: IHDR, iCCP
-// (a profile libpng would keep), eXIf, then the input's sRGB, gAMA and cHRM as libpng's path writes
-// them, IDAT, IEND.
+// ---- level 1, written without libpng --------------------------------------------------
+// Level 1 (the default) writes every row Paeth-filtered and compressed with zlib's run-length
+// matching (Z_RLE), as it had libpng do. libpng's row loop, a scalar Paeth filter with its
+// bookkeeping, took a third of the encoder's time (perf, docs/perf.md "Image I/O per stage"), so
+// this level writes the file itself: the filter is a branch-free loop the compiler vectorises
+// (encoding, unlike decoding, reads raw samples only), and zlib compresses straight into IDAT
+// chunks of at most 1 MiB. The chunks are libpng's: IHDR, iCCP (a profile libpng would keep), eXIf,
+// then the input's sRGB, gAMA and cHRM as libpng's path writes them, IDAT, IEND.
 
 void put_be32(std::vector<unsigned char>& out, uint32_t v) {
   const unsigned char b[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),

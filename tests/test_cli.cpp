@@ -155,6 +155,14 @@ TEST_CASE("vdsr_bench --nodes times every op of an iteration and a frame, in the
   std::ifstream jf(dir + "/n.json");
   const auto doc = nlohmann::json::parse(jf);
   REQUIRE(doc.at("nodes").size() == 2);
+  CHECK(log.find("; medians of 2 calls (ms)") != std::string::npos);
+  {
+    std::string one;
+    REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --nodes --batch 1 --image 12 --reps 1", &one) ==
+            0);
+    CHECK(one.find("; one call (ms)") != std::string::npos);
+    CHECK(one.find("medians of 1 calls") == std::string::npos);
+  }
   CHECK(doc.at("threads").get<int>() >= 1);  // what CPU times depend on, as in the op rows' JSON
   CHECK(!doc.at("isa").get<std::string>().empty());
   CHECK(doc.at("cpu_conv_method") == cpu_conv_method_name(cpu_conv_method()));
@@ -313,7 +321,9 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   // A header that claims 100000 x 100000 meets vdsr_sr's limits before anything is allocated.
   test::write_bytes(bad + "/huge.png", test::make_png(100000, 100000, 8, 2, {0, 1, 2, 3}));
   fs::create_symlink(dir + "/nowhere.png", bad + "/gone.png");  // a broken link
-  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad + " --reps 1 --network-pixels 100", &log) == 0);
+  REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad +
+                          " --reps 1 --network-pixels 100 --json " + dir + "/bad.json",
+                      &log) == 0);
   INFO(log);
   CHECK(log.find("skipped: ") != std::string::npos);
   CHECK(log.find("empty.png") != std::string::npos);
@@ -321,6 +331,11 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(log.find("huge.png': its size 100000x100000 exceeds the limits") != std::string::npos);
   CHECK(log.find("gone.png': a broken link") != std::string::npos);
   CHECK(log.find("(1 image timed of 4 files, x2;") != std::string::npos);  // the link is no file
+  {
+    const auto timed = nlohmann::json::parse(std::ifstream(dir + "/bad.json"));
+    CHECK(timed.at("files") == 4);
+    CHECK(timed.at("images_timed") == 1);
+  }
   // What cannot be timed does not count toward --images: the first file that can is timed.
   const std::string first = dir + "/first";
   fs::create_directories(first);
@@ -1565,6 +1580,10 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
       {"vdsr_bench -g -1 --precision fp16",
        "--precision must be fp32, tf32, bf16 or all, got 'fp16'"},
+      {"vdsr_bench -g -1 --precision all",
+       "--precision all needs a GPU; the CPU backend computes in fp32 only"},
+      {"vdsr_bench -g -1 --stages " + dir + " --net-rate 2000000",
+       "--net-rate must be 0 (the rate measured here) up to 1000000 output Mpx/s, got 2e+06"},
       {"vdsr_bench -g -1 --pdl on", "--pdl on sets how kernels are launched on a GPU"},
       {"vdsr_bench -g -1 --stages " + dir + " --net-rate 1e30",
        "--net-rate must be 0 (the rate measured here) up to 1000000 output Mpx/s, got 1e+30"},

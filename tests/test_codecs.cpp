@@ -816,6 +816,91 @@ TEST_CASE(
   fs::remove_all(dir);
 }
 
+// A PNG chunk as a file stores it: length, type, data and the CRC-32 of type and data.
+std::string png_chunk(const std::string& type, const std::string& data) {
+  const std::string body = type + data;
+  uint32_t crc = 0xffffffffu;
+  for (const char ch : body) {
+    crc ^= static_cast<unsigned char>(ch);
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+  }
+  crc ^= 0xffffffffu;
+  const auto be = [](uint32_t v) {
+    std::string s(4, '\0');
+    for (size_t i = 0; i < 4; ++i) s[i] = static_cast<char>((v >> (24 - 8 * i)) & 0xffu);
+    return s;
+  };
+  return be(uint32_t(data.size())) + body + be(crc);
+}
+
+TEST_CASE(
+    "PNG colour chunks libpng would not keep are not carried: after IDAT, a bad intent or length") {
+  const std::string dir = vdsr::test::temp_dir("codecs_png_colour_bad");
+  vdsr::save_image(dir + "/plain.png", random_image(8, 8, 3, 8, 5), ImageFormat::PNG);
+  const std::string plain = vdsr::test::file_bytes(dir + "/plain.png");
+  REQUIRE(plain.substr(12, 4) == "IHDR");
+  const size_t after_ihdr = 8 + 12 + 13, iend = plain.size() - 12;
+  REQUIRE(plain.substr(iend + 4, 4) == "IEND");
+  const auto load_with = [&](const std::string& name, size_t at, const std::string& chunk) {
+    std::string bytes = plain;
+    bytes.insert(at, chunk);
+    write_bytes(dir + "/" + name, std::vector<unsigned char>(bytes.begin(), bytes.end()));
+    return vdsr::load_image(dir + "/" + name).png_colour;
+  };
+  const std::string gamma("\x00\x00\xd9\x03", 4);  // 55555
+  // Well formed, before the image data: read.
+  CHECK(load_with("ok.png", after_ihdr, png_chunk("gAMA", gamma)).gamma == 55555);
+  CHECK(load_with("srgb.png", after_ihdr, png_chunk("sRGB", std::string(1, '\x03'))).srgb_intent ==
+        3);
+  // After the image data (out of place), an intent past 3, a gAMA of 8 bytes: dropped, as libpng
+  // drops them.
+  CHECK(load_with("late.png", iend, png_chunk("gAMA", gamma)).empty());
+  CHECK(load_with("intent.png", after_ihdr, png_chunk("sRGB", std::string(1, '\x04'))).empty());
+  CHECK(load_with("long.png", after_ihdr, png_chunk("gAMA", gamma + gamma)).empty());
+  // libpng's own checks decide the rest, as a viewer built on it sees the file: a gamma below its
+  // range (15), two gAMA chunks, a white point outside the primaries' triangle and primaries in a
+  // line are dropped; primaries at y = 0 (the XYZ axes) are kept.
+  const auto be = [](std::initializer_list<uint32_t> values) {
+    std::string out;
+    for (const uint32_t v : values)
+      for (int shift = 24; shift >= 0; shift -= 8)
+        out.push_back(static_cast<char>((v >> shift) & 0xffu));
+    return out;
+  };
+  CHECK(load_with("g15.png", after_ihdr, png_chunk("gAMA", be({15}))).empty());
+  CHECK(
+      load_with("twice.png", after_ihdr, png_chunk("gAMA", gamma) + png_chunk("gAMA", be({100000})))
+          .empty());
+  CHECK(load_with("out.png", after_ihdr,
+                  png_chunk("cHRM", be({80000, 10000, 64000, 33000, 30000, 60000, 15000, 6000})))
+            .empty());
+  CHECK(load_with("line.png", after_ihdr,
+                  png_chunk("cHRM", be({31270, 32900, 64000, 33000, 64000, 33000, 15000, 6000})))
+            .empty());
+  CHECK(load_with("axes.png", after_ihdr,
+                  png_chunk("cHRM", be({33333, 33333, 100000, 0, 0, 100000, 0, 0})))
+            .chrm == std::array<uint32_t, 8>{33333, 33333, 100000, 0, 0, 100000, 0, 0});
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a PNG turned upright by its EXIF orientation keeps its colour chunks") {
+  const std::string dir = vdsr::test::temp_dir("codecs_png_colour_turned");
+  Image img = random_image(5, 3, 3, 8, 9);  // 3 wide, 5 high; orientation 6 reads it 5 wide
+  img.exif = exif_bytes(6);
+  img.png_colour.gamma = 45455;
+  img.png_colour.chrm = {31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000};
+  for (const int level : {1, 6}) {
+    INFO("level " << level);
+    vdsr::SaveOptions o;
+    o.png_level = level;
+    vdsr::save_image(dir + "/t.png", img, ImageFormat::PNG, o);
+    const Image back = vdsr::load_image(dir + "/t.png");
+    REQUIRE(back.width == img.height);  // turned
+    CHECK(back.png_colour == img.png_colour);
+  }
+  fs::remove_all(dir);
+}
+
 TEST_CASE("JPEG: 4:4:4 chroma at quality 90 and above, 4:2:0 below, the quality in the quantisation tables") {
   vdsr::test::require_codec("jpeg");
   const std::string dir = vdsr::test::temp_dir("codecs_jpeg_q");

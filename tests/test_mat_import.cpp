@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -188,10 +189,11 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
   }
   CHECK_THAT(error(dir + "/mixed.mat"), Catch::Contains("'model.weight{2}' has shape [3, 3, 5, 4], expected [3, 3, 4, 4]"));
   // A model struct of `weights` layers and `biases` bias cells, every value 0.1.
-  auto write_cells = [&](const std::string& path, int weights, int biases) {
+  auto write_cells = [&](const std::string& path, int weights, int biases, bool column = false) {
     mat_t* mat = Mat_CreateVer(path.c_str(), nullptr, MAT_FT_MAT5);
     REQUIRE(mat != nullptr);
     size_t wd[2] = {1, size_t(weights)}, bd[2] = {1, size_t(biases)};
+    if (column) std::swap(bd[0], bd[1]);
     matvar_t* wc = Mat_VarCreate("weight", MAT_C_CELL, MAT_T_CELL, 2, wd, nullptr, 0);
     matvar_t* bc = Mat_VarCreate("bias", MAT_C_CELL, MAT_T_CELL, 2, bd, nullptr, 0);
     std::vector<double> w(36, 0.1), b(4, 0.1);
@@ -217,6 +219,14 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
              Catch::Contains("'model.weight' holds 1 layer; a VDSR model has 2 to 1000"));
   write_cells(dir + "/counts.mat", 3, 4);
   CHECK_THAT(error(dir + "/counts.mat"),
+             Catch::Contains("'model.bias' holds 4 cells and 'model.weight' 3: one bias a layer"));
+  // Fewer bias cells than layers are counted too (not left to a missing cell), and a column of
+  // cells (4 x 1) counts as a row does.
+  write_cells(dir + "/fewer.mat", 3, 2);
+  CHECK_THAT(error(dir + "/fewer.mat"),
+             Catch::Contains("'model.bias' holds 2 cells and 'model.weight' 3: one bias a layer"));
+  write_cells(dir + "/column.mat", 3, 4, true);
+  CHECK_THAT(error(dir + "/column.mat"),
              Catch::Contains("'model.bias' holds 4 cells and 'model.weight' 3: one bias a layer"));
   // A VDSR model with a stray SRCNN variable beside it: which one was meant is not guessed.
   {
@@ -244,6 +254,16 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
   CHECK_THAT(error(dir + "/tag.mat"),
              Catch::Contains("damaged MATLAB file (at byte 128, where a variable starts, an "
                              "element of type 79"));
+  // A data type's tag there (miINT8, 1: a valid element, but no variable) is damage too.
+  {
+    std::string bytes = test::file_bytes(dir + "/good.mat");
+    bytes[128] = 1;
+    std::ofstream(dir + "/tag1.mat", std::ios::binary) << bytes;
+  }
+  CHECK_THAT(error(dir + "/tag1.mat"),
+             Catch::Contains("damaged MATLAB file (at byte 128, where a variable starts, an "
+                             "element of type 1, neither a matrix (14) nor a compressed variable "
+                             "(15))"));
   // Truncated, plain or compressed, by a little or a lot: a refusal naming the file, never a crash
   // and never the missing values read as garbage (libmatio alone would load a file cut by 1 byte).
   REQUIRE(write_vdsr_mat(dir + "/good_z.mat", cfg, params, MAT_C_SINGLE, MAT_FT_MAT5, MAT_COMPRESSION_ZLIB));
@@ -257,6 +277,24 @@ TEST_CASE(".mat files that are not a VDSR model are refused, naming the file and
         CHECK_THAT(error(dir + "/cut.mat"),
                    Catch::Contains("its 128-byte header and no variables"));
     }
+  }
+  // A variable whose size is no multiple of 8 is padded to one: the bytes it needs are the padded
+  // count, which the message gives (its bare size, less than the bytes there, would contradict it).
+  {
+    std::string bytes = test::file_bytes(dir + "/good.mat");
+    REQUIRE(bytes[126] == 'I');  // little-endian
+    uint32_t n = 0;
+    std::memcpy(&n, bytes.data() + 132, 4);
+    REQUIRE(n % 8 == 0);
+    REQUIRE(bytes.size() == 136 + size_t(n));
+    const uint32_t odd = n - 3;
+    std::memcpy(&bytes[132], &odd, 4);
+    bytes.pop_back();
+    std::ofstream(dir + "/pad.mat", std::ios::binary | std::ios::trunc) << bytes;
+    CHECK_THAT(
+        error(dir + "/pad.mat"),
+        Catch::Contains("a variable at byte 128 needs " + std::to_string(n) +
+                        " bytes, the file ends " + std::to_string(n - 1) + " bytes after its tag"));
   }
 }
 

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "engine/atomic_file.h"
 #include "engine/error.h"
@@ -208,6 +209,13 @@ TEST_CASE("a metadata value that is not UTF-8 is written with U+FFFD for each ba
   const auto bytes = vdsr::serialize_safetensors(st);
   const auto back = vdsr::parse_safetensors(bytes.data(), bytes.size(), "not-utf8");
   CHECK(back.metadata.at("source") == "m\xEF\xBF\xBD\xEF\xBF\xBD.mat");
+}
+
+TEST_CASE("json_dump indents as asked, one line by default") {
+  const nlohmann::json j = {{"a", 1}};
+  CHECK(vdsr::json_dump(j) == "{\"a\":1}");
+  CHECK(vdsr::json_dump(j, 2) == "{\n  \"a\": 1\n}");
+  CHECK(vdsr::json_dump(nlohmann::json("x\xff"), 2) == "\"x\xEF\xBF\xBD\"");
 }
 
 TEST_CASE("safetensors as_f32 and numel") {

@@ -536,6 +536,8 @@ TEST_CASE("a non-finite loss stops training, names the step and keeps the last g
     CHECK(summary.at("checkpoint") == dir + "/big/checkpoint.safetensors");
     CHECK(summary.at("error").get<std::string>().find("not finite at step 2 ") !=
           std::string::npos);
+    // The last epoch scored (the first run's, read back from its log), as a finished run gives it.
+    CHECK(summary.at("last_epoch").at("epoch") == 1);
     REQUIRE(test::file_bytes(dir + "/big/checkpoint.safetensors") == big_before);
     REQUIRE(test::file_bytes(dir + "/big/vdsr.safetensors") == big_weights);
   }
@@ -815,6 +817,10 @@ TEST_CASE("Adam with warm-up, cosine and EMA resumes bit for bit across three pr
   CHECK(log.find("checkpoint.safetensors: a checkpoint of a run with an EMA of the weights: its "
                  "raw weights are used") != std::string::npos);
   CHECK(load_weights(dir + "/raw.safetensors").params == ck.model->weights().params);
+  // Said as a warning (the weights used are not the ones the run validated), not as a note.
+  CHECK(log.find("warning: " + dir +
+                 "/run/checkpoint.safetensors: a checkpoint of a run with an EMA") !=
+        std::string::npos);
   REQUIRE(run_command(
               bin("vdsr_convert") + " " + dir + "/ref/vdsr.safetensors " + dir + "/avg.safetensors",
               &log) == 0);
@@ -1710,6 +1716,9 @@ TEST_CASE("folders named in bytes that are not UTF-8 train, and a resume names t
   REQUIRE(run_command(base + " --resume auto --out " + out + " --no-val", &log) == 1);
   CHECK(log.find("the checkpoint's training folder '") != std::string::npos);
   CHECK(log.find("give --train (the same images") != std::string::npos);
+  CHECK(log.find("/t\xEF\xBF\xBDset' does not exist (the checkpoint holds a name that is not "
+                 "UTF-8 with U+FFFD in place of its bad bytes): give --train") !=
+        std::string::npos);
   REQUIRE(run_command(base + " --resume auto --out " + out + " --train " + data + " --val " + data,
                       &log) == 0);
   CHECK(fs::exists(out + "/vdsr.safetensors"));
