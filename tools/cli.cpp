@@ -156,8 +156,8 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
       // Which of the two a script meant cannot be told (and a warning would not show under -q).
       given.emplace(match->long_name, "");
       if (given.count("--quiet") != 0 && given.count("--verbose") != 0) {
-        set_log_level(
-            LogLevel::Normal);  // an earlier -v would add the source location to this user error
+        // An earlier -v would add the source location to this user error.
+        set_log_level(LogLevel::Normal);
         VDSR_USER_FAIL("-q (--quiet) and -v (--verbose) exclude each other");
       }
       match->set("");
