@@ -258,9 +258,13 @@ int run(int argc, char** argv) {
   p.add_common();
   p.parse(argc, argv);
   // A batch list that is --batch alone repeats the default (taken in any mode, as the others are).
+  bool batch_lists = false;  // a GPU-row flag that names batches (the CPU rows time --batch alone)
   for (const auto& [flag, batches] :
        {std::pair{"--train-batches", &g.train_batches}, {"--conv-batches", &g.conv_batches}})
-    if (!batches->empty() && *batches != std::vector<int>{batch}) gpu_row_flags.push_back(flag);
+    if (!batches->empty() && *batches != std::vector<int>{batch}) {
+      gpu_row_flags.push_back(flag);
+      batch_lists = true;
+    }
   VDSR_USER_CHECK(stages.images >= 0, "--images must be 0 (all) or more, got " << stages.images);
   // An H200 runs VDSR at a few hundred output Mpx/s; a million is a typo, and its thread counts
   // would overflow what -j and --shard take.
@@ -341,9 +345,6 @@ int run(int argc, char** argv) {
                                "the CPU: bench/pytorch_cpu_peer.py)");
   gpu_row_flags.erase(std::remove(gpu_row_flags.begin(), gpu_row_flags.end(), "--impl"),
                       gpu_row_flags.end());
-  const bool batch_lists =
-      std::any_of(gpu_row_flags.begin(), gpu_row_flags.end(),
-                  [](const std::string& f) { return f.find("-batches") != std::string::npos; });
   VDSR_USER_CHECK(gpu_row_flags.empty(),
                   join_list(gpu_row_flags)
                       << ": for the GPU rows ("

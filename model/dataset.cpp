@@ -173,8 +173,8 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
   // An image too small for a patch at every scale adds nothing: said, so that the count of images
   // in the summary is not read as that many contributing.
   int64_t empty = 0;
+  const int64_t per_image = int64_t(n_t) * n_d;
   for (size_t i = 0; i < files.size(); ++i) {
-    const int64_t per_image = int64_t(n_t) * n_d;
     if (offset[(i + 1) * size_t(per_image)] != offset[i * size_t(per_image)]) continue;
     ++empty;
     log_verbose(printable(files[i]) + " (" + std::to_string(luma[i].width) + "x" + std::to_string(luma[i].height) +

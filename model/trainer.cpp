@@ -1089,30 +1089,26 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
 
   // The validation sets first: they are small, and a mistyped --val stops before the training set
   // is built (seconds to minutes). A resume's, taken from its checkpoint, may since have gone.
-  // A name that was not UTF-8 is kept there with U+FFFD for its bad bytes (JSON holds no others).
-  const auto mangled = [](const std::string& dir) {
-    return dir.find("\xEF\xBF\xBD") == std::string::npos
-               ? std::string()
-               : " (the checkpoint holds a name that is not UTF-8 with U+FFFD in place of its bad "
-                 "bytes)";
-  };
-  if (!o.resume.empty() && o.given.count("--val") == 0)
-    for (const std::string& dir : o.val) {
-      std::error_code ec;
-      VDSR_USER_CHECK(fs::exists(dir, ec), "the checkpoint's validation set '"
-                                               << printable(dir) << "' does not exist"
-                                               << mangled(dir)
-                                               << ": give --val with other sets, or --no-val");
-    }
-  if (!o.resume.empty() && o.given.count("--train") == 0)
-    for (const std::string& dir : o.train) {
+  // Each folder a resume took from its checkpoint (not given again) must still be there; a name
+  // that was not UTF-8 is kept there with U+FFFD for its bad bytes (JSON holds no others).
+  const auto check_kept = [&](const std::vector<std::string>& dirs, const char* flag,
+                              const char* what, const char* way_out) {
+    if (o.resume.empty() || o.given.count(flag) != 0) return;
+    for (const std::string& dir : dirs) {
       std::error_code ec;
       VDSR_USER_CHECK(fs::exists(dir, ec),
-                      "the checkpoint's training folder '"
-                          << printable(dir) << "' does not exist" << mangled(dir)
-                          << ": give --train (the same images; found by content, "
-                             "not by path)");
+                      "the checkpoint's "
+                          << what << " '" << printable(dir) << "' does not exist"
+                          << (dir.find("\xEF\xBF\xBD") == std::string::npos
+                                  ? ""
+                                  : " (the checkpoint holds a name that is not UTF-8 "
+                                    "with U+FFFD in place of its bad bytes)")
+                          << ": " << way_out);
     }
+  };
+  check_kept(o.val, "--val", "validation set", "give --val with other sets, or --no-val");
+  check_kept(o.train, "--train", "training folder",
+             "give --train (the same images; found by content, not by path)");
   const std::vector<ValSet> val = load_validation_sets(o.val, o.data.scales);
   const TrainingSet set = load_training_set(o, opened.ckpt_config);
   TrainRun run(o, std::move(opened), set, ckpt_path, t_process, *coll);
