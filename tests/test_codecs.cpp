@@ -793,15 +793,18 @@ TEST_CASE(
       vdsr::save_image(dir + "/a.png", img, ImageFormat::PNG, o);
       CHECK(vdsr::load_image(dir + "/a.png").png_colour == c);
       // Exactly the chunks given (libpng's setters would add the gAMA and cHRM an sRGB implies),
-      // before the image data.
+      // before the image data, and none after it.
       const auto types = png_chunk_types(vdsr::test::file_bytes(dir + "/a.png"));
       std::vector<std::string> want = {"IHDR"};
       if (c.srgb_intent >= 0) want.push_back("sRGB");
       if (c.gamma > 0) want.push_back("gAMA");
       if (!(c.chrm == std::array<uint32_t, 8>{})) want.push_back("cHRM");
       want.push_back("IDAT");
+      REQUIRE(types.size() > want.size());
       CHECK(std::vector<std::string>(types.begin(), types.begin() + std::ptrdiff_t(want.size())) ==
             want);
+      CHECK(types.back() == "IEND");
+      for (size_t i = want.size(); i + 1 < types.size(); ++i) CHECK(types[i] == "IDAT");
     }
   // A chunk whose CRC does not match is dropped, as libpng drops a damaged ancillary chunk.
   Image img = random_image(8, 8, 3, 8, 3);

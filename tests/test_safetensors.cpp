@@ -492,6 +492,12 @@ TEST_CASE("safetensors rejects a non-string metadata value") {
   CHECK_THAT(parse_error(R"({"__metadata__":{"depth":20}})", 0), Contains("'depth' is a number"));
 }
 
+TEST_CASE("safetensors names the JSON type of a tensor entry that is not an object") {
+  CHECK_THAT(parse_error(R"({"w":[1,2]})", 0),
+             Contains(kName) && Contains("tensor 'w': entry is an array, expected an object"));
+  CHECK_THAT(parse_error(R"({"w":"x"})", 0), Contains("tensor 'w': entry is a string"));
+}
+
 TEST_CASE("safetensors rejects unknown or missing fields in a tensor entry") {
   CHECK_THAT(
       parse_error(R"({"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"strides":[1]}})", 1),

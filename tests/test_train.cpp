@@ -540,6 +540,17 @@ TEST_CASE("a non-finite loss stops training, names the step and keeps the last g
     CHECK(summary.at("last_epoch").at("epoch") == 1);
     REQUIRE(test::file_bytes(dir + "/big/checkpoint.safetensors") == big_before);
     REQUIRE(test::file_bytes(dir + "/big/vdsr.safetensors") == big_weights);
+    // Resumed from a copy (a node's own) into the --out that holds the run: that checkpoint, of an
+    // earlier process, is still the last good one, and --json names it.
+    fs::copy_file(dir + "/big/checkpoint.safetensors", dir + "/copy.safetensors");
+    REQUIRE(run_command(cmd + " --epochs 4 --resume " + dir + "/copy.safetensors --json " + dir +
+                            "/copy.json",
+                        &log) == 1);
+    CHECK(log.find("the last good checkpoint " + dir + "/big/checkpoint.safetensors is kept") !=
+          std::string::npos);
+    CHECK(nlohmann::json::parse(std::ifstream(dir + "/copy.json")).at("checkpoint") ==
+          dir + "/big/checkpoint.safetensors");
+    REQUIRE(test::file_bytes(dir + "/big/checkpoint.safetensors") == big_before);
   }
   REQUIRE(test::file_bytes(ckpt) == before);
   REQUIRE(test::file_bytes(dir + "/run/vdsr.safetensors") == weights_before);
