@@ -49,6 +49,8 @@ const char* image_format_extension(ImageFormat f) {
   return "png";
 }
 
+bool image_format_stores_alpha(ImageFormat f) { return f != ImageFormat::JPEG; }
+
 std::string image_codecs_text() {
   std::string s;
   for (const codec::Codec* c : codec::all_codecs()) {

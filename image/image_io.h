@@ -78,6 +78,7 @@ bool has_image_extension(const std::string& path);
 // else, and for a format this build cannot write (saying which library it lacks).
 ImageFormat parse_image_format(const std::string& name);
 const char* image_format_extension(ImageFormat f);  // "png", "jpg", "bmp", "webp", "tif"
+bool image_format_stores_alpha(ImageFormat f);      // all but JPEG
 // Which library reads / writes each format in this build, for --version: "png libpng 1.6.39, jpeg
 // libjpeg-turbo 2.1.5, webp libwebp 1.2.4, tiff off, bmp stb_image, tga stb_image".
 std::string image_codecs_text();

@@ -439,6 +439,19 @@ Shard parse_shard(const std::string& text, const std::function<const char*(const
     if (env("SLURM_ARRAY_TASK_ID") != nullptr) {
       s.index = slurm_index();
       s.source = "the Slurm job array (SLURM_ARRAY_TASK_ID)";
+      // Every task's place counts from the array's first: an N that is not its size leaves shards
+      // that no task runs (N larger; each task would exit 0) or places past N (refused below).
+      if (env("SLURM_ARRAY_TASK_COUNT") != nullptr) {
+        const int64_t tasks = env_int(env, "SLURM_ARRAY_TASK_COUNT");
+        VDSR_USER_CHECK(tasks == s.count,
+                        "--shard " << t << " in a Slurm job array of " << tasks
+                                   << (tasks == 1 ? " task" : " tasks")
+                                   << " (SLURM_ARRAY_TASK_COUNT): " << s.count
+                                   << " shards would not match its tasks (shards that no task "
+                                      "runs, or tasks with no shard); give --shard auto (N from "
+                                      "the array) or an array of "
+                                   << s.count << " tasks");
+      }
     } else {
       VDSR_USER_CHECK(env("JOB_COMPLETION_INDEX") != nullptr,
                       "--shard " << t << " needs SLURM_ARRAY_TASK_ID (a Slurm job array) or JOB_COMPLETION_INDEX "

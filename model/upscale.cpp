@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,15 @@ void put_row(Image& img, int c, int y, const double* row) {
   const int max = img.max_value();
   uint16_t* o = &img.pixels[size_t(y) * size_t(img.width) * size_t(img.channels) + size_t(c)];
   for (int x = 0; x < img.width; ++x) o[size_t(x) * size_t(img.channels)] = to_pixel(row[x], max);
+}
+
+// Premultiplied colour back to straight, in place: each value over its pixel's upscaled alpha, or
+// `none` where that alpha rounds to 0 at the output's depth (`half_step`: half a level), whose
+// colour holds nothing. Over the alpha itself where bicubic overshoots 1 too: the YCbCr offsets
+// were multiplied with the rest, and only the same alpha gives them back (a uniform colour stays
+// itself).
+void unpremultiply(double* v, const double* alpha, size_t n, double none, double half_step) {
+  for (size_t i = 0; i < n; ++i) v[i] = alpha[i] >= half_step ? v[i] / alpha[i] : none;
 }
 
 constexpr int kMinTile = 32;
@@ -101,14 +111,15 @@ double fit_scale(int in_width, int in_height, int width, int height) {
   return std::min(by_width, by_height);
 }
 
-UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
+UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model, bool keep_alpha) {
   VDSR_CHECK(scale > 1 && scale <= kMaxUpscale, "scale must be in (1, " << kMaxUpscale << "], got " << scale);
   keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages
   VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
+  const bool alpha = in.channels == 2 || in.channels == 4;
   UpscaleWork w;
   w.info.width = in.width;
   w.info.height = in.height;
-  w.info.channels = in.channels;
+  w.info.channels = alpha && !keep_alpha ? in.channels - 1 : in.channels;
   w.info.bits = in.bits;
   w.info.icc = in.icc;  // the same colours, and the same photo's EXIF (its orientation already applied)
   w.info.exif = in.exif;
@@ -126,6 +137,17 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
     w.cb = std::move(ycc.cb);
     w.cr = std::move(ycc.cr);
   }
+  if (alpha && keep_alpha) {
+    w.alpha = channel(in, in.channels - 1);
+    // Where some pixel is not opaque, the colour is upscaled premultiplied: the colour hidden under
+    // a transparent pixel (often black) would otherwise bleed into its visible neighbours as a dark
+    // fringe. YCbCr is RGB's affine image, so multiplying it is multiplying the RGB.
+    w.premultiplied =
+        std::any_of(w.alpha.v.begin(), w.alpha.v.end(), [](double a) { return a < 1; });
+    if (w.premultiplied)
+      for (Plane* p : {&y, &w.cb, &w.cr})
+        for (size_t i = 0; i < p->v.size(); ++i) p->v[i] *= w.alpha.v[i];
+  }
   if (model == nullptr) {
     w.luma = imresize(y, scale);
   } else {  // row by row into the staging plane: no double plane at the output's size
@@ -139,7 +161,6 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model) {
       for (int x = 0; x < W; ++x) o[x] = static_cast<float>(row[size_t(x)]);
     }
   }
-  if (in.channels == 2 || in.channels == 4) w.alpha = channel(in, in.channels - 1);
   return w;
 }
 
@@ -192,32 +213,48 @@ Image finish_upscale(const UpscaleWork& w) {
     return luma_row.data();
   };
   out.pixels.resize(size_t(out.width) * size_t(out.height) * size_t(out.channels));
-  const size_t row_values = size_t(out.width) * size_t(out.channels);
-  if (out.channels <= 2) {
-    for (int y = 0; y < out.height; ++y) put_row(out, 0, y, luma(y));
-  } else {
-    ImresizeRows cb(w.cb, out.height, out.width, w.scale, w.scale), cr(w.cr, out.height, out.width, w.scale, w.scale);
-    std::vector<double> cb_row(size_t(out.width)), cr_row(size_t(out.width));
-    for (int y = 0; y < out.height; ++y) {
-      cb.row(y, cb_row.data());
-      cr.row(y, cr_row.data());
-      ycbcr_to_rgb_row(luma(y), cb_row.data(), cr_row.data(), size_t(out.width), out.bits,
-                       &out.pixels[size_t(y) * row_values], size_t(out.channels));
-    }
+  const size_t n = size_t(out.width), row_values = n * size_t(out.channels);
+  const bool colour = out.channels >= 3;
+  std::optional<ImresizeRows> alpha, cb, cr;
+  if (out.channels == 2 || out.channels == 4)
+    alpha.emplace(w.alpha, out.height, out.width, w.scale, w.scale);
+  if (colour) {
+    cb.emplace(w.cb, out.height, out.width, w.scale, w.scale);
+    cr.emplace(w.cr, out.height, out.width, w.scale, w.scale);
   }
-  if (out.channels == 2 || out.channels == 4) {
-    ImresizeRows alpha(w.alpha, out.height, out.width, w.scale, w.scale);
-    std::vector<double> row(size_t(out.width));
-    for (int y = 0; y < out.height; ++y) {
-      alpha.row(y, row.data());
-      put_row(out, out.channels - 1, y, row.data());
+  std::vector<double> a_row(alpha ? n : 0), cb_row(colour ? n : 0), cr_row(colour ? n : 0);
+  std::vector<double> straight(w.premultiplied ? n : 0);  // the luma row over alpha
+  const double half_step = 0.5 / out.max_value();
+  for (int y = 0; y < out.height; ++y) {
+    if (alpha) {
+      alpha->row(y, a_row.data());
+      put_row(out, out.channels - 1, y, a_row.data());
     }
+    const double* l = luma(y);
+    if (colour) {
+      cb->row(y, cb_row.data());
+      cr->row(y, cr_row.data());
+    }
+    if (w.premultiplied) {  // a transparent pixel's colour: black (Y 16/255, Cb = Cr = 128/255)
+      std::copy(l, l + n, straight.begin());
+      l = straight.data();
+      unpremultiply(straight.data(), a_row.data(), n, colour ? 16.0 / 255 : 0.0, half_step);
+      if (colour) {
+        unpremultiply(cb_row.data(), a_row.data(), n, 128.0 / 255, half_step);
+        unpremultiply(cr_row.data(), a_row.data(), n, 128.0 / 255, half_step);
+      }
+    }
+    if (colour)
+      ycbcr_to_rgb_row(l, cb_row.data(), cr_row.data(), n, out.bits,
+                       &out.pixels[size_t(y) * row_values], size_t(out.channels));
+    else
+      put_row(out, 0, y, l);
   }
   return out;
 }
 
 Image upscale_image(const Image& in, Vdsr* model, const UpscaleOptions& opt) {
-  UpscaleWork w = prepare_upscale(in, opt.scale, model);
+  UpscaleWork w = prepare_upscale(in, opt.scale, model, opt.keep_alpha);
   run_network(w, model, opt);
   return finish_upscale(w);
 }

@@ -6,7 +6,10 @@
 //   grey (1 ch):   Y = v / max;                 out = quantize(run(imresize(Y, s)))
 //   RGB(A):        YCbCr = rgb2ycbcr(rgb / max) (double); Y through the network; Cb, Cr bicubic;
 //                  out = ycbcr2rgb, rounded half away from zero and saturated.
-//   alpha:         bicubic, rounded and saturated.
+//   alpha:         bicubic, rounded and saturated. Where some pixel is not opaque, the colour is
+//                  upscaled premultiplied (Y, Cb, Cr times alpha; the network reads that luma) and
+//                  divided by the upscaled alpha after; where that rounds to 0, the colour is
+//                  black.
 #pragma once
 
 #include <functional>
@@ -47,6 +50,9 @@ struct UpscaleOptions {
   // Called from the calling thread with the fraction of the network's work done on this image,
   // after every layer on the CPU (every tile on a GPU); not called for bicubic.
   std::function<void(double fraction)> on_progress;
+  // false: an alpha channel is left out (the output has none; the colour is upscaled as it is
+  // stored, transparent pixels' colour included), for a format that cannot store it.
+  bool keep_alpha = true;
 };
 
 // model == nullptr: bicubic only. The same as finish_upscale(run_network(prepare_upscale(...))).
@@ -70,10 +76,12 @@ struct UpscaleWork {
   Plane luma;
   NetPlane net;
   Plane cb, cr, alpha;  // at the input's size: chroma (colour images), alpha (when present)
+  bool premultiplied = false;  // the luma and chroma are times alpha (some pixel is not opaque)
 };
 // Splits the colour (rgb2ycbcr) and upscales the luma (bicubic): the input of `model`, staged for
-// its device (nullptr: bicubic alone, kept in double).
-UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model = nullptr);
+// its device (nullptr: bicubic alone, kept in double). keep_alpha: as UpscaleOptions'.
+UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model = nullptr,
+                            bool keep_alpha = true);
 // The network on the luma (model == nullptr: nothing; opt.scale is w.scale). All it does besides
 // the forward is copy the staged input to the device and the output back (Vdsr::forward_host).
 // A work prepared for bicubic alone is staged here, at factors the network runs at only.

@@ -337,11 +337,18 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
     const Shard a = parse_shard(text, env);
     CHECK((a.index == 3 && a.count == 6));
   }
-  CHECK(parse_shard("auto/10", env).index == 3);
+  CHECK(parse_shard("auto/6", env).index == 3);
+  // An N other than the array's size: shards that no task runs, or places past N. Refused.
+  CHECK_THROWS_WITH(parse_shard("auto/10", env),
+                    Catch::Contains("--shard auto/10 in a Slurm job array of 6 tasks "
+                                    "(SLURM_ARRAY_TASK_COUNT)") &&
+                        Catch::Contains("give --shard auto (N from the array) or an array of 10"));
+  CHECK_THROWS_WITH(parse_shard("auto/4", env), Catch::Contains("job array of 6 tasks"));
   // --array=4-24:5 (4, 9, 14, 19, 24): task 14 is the third.
   vars = stepped(14, 4, 24, 5, 5);
   CHECK(parse_shard("", env).index == 2);
-  CHECK(parse_shard("auto/7", env).index == 2);
+  CHECK(parse_shard("auto/5", env).index == 2);
+  CHECK_THROWS_WITH(parse_shard("auto/7", env), Catch::Contains("job array of 5 tasks"));
   vars["SLURM_ARRAY_TASK_ID"] = "24";
   CHECK(parse_shard("", env).index == 4);
   // --array=1,3,7: no step makes it a range, so no task knows its place.
@@ -671,6 +678,17 @@ TEST_CASE("vdsr_sr gives byte-identical outputs for any -j thread counts") {
       const Image ref = upscale_image(load_image(in + "/" + name), &net, up);
       CHECK(load_image(dir + "/out0/" + name).pixels == ref.pixels);
     }
+    // A JPEG has no alpha: it is left out before the upscale (the colour as stored, not over
+    // alpha).
+    std::string jlog;
+    REQUIRE(run_command(bin("vdsr_sr") + " -q -g -1 -m " + model + " -s 3 -i " + in +
+                            "/rgba.png -o " + dir + "/rgba.jpg",
+                        &jlog) == 0);
+    up.keep_alpha = false;
+    const Image flat = upscale_image(load_image(in + "/rgba.png"), &net, up);
+    REQUIRE(flat.channels == 3);
+    const auto want = encode_image(flat, ImageFormat::JPEG, SaveOptions{}, "rgba.jpg");
+    CHECK(test::file_bytes(dir + "/rgba.jpg") == std::string(want.begin(), want.end()));
   }
   std::string log;
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -j 2:2 -i " + in + " -o " + dir + "/bad", &log) == 1);

@@ -27,8 +27,26 @@ using namespace vdsr;
 
 namespace {
 
-// finish_upscale as whole planes: every full-size plane made, then converted.
-Image finish_whole(const UpscaleWork& w) {
+// An alpha channel with some pixel below its maximum: the colour is upscaled premultiplied.
+bool translucent(const Image& in) {
+  if (in.channels != 2 && in.channels != 4) return false;
+  for (size_t i = size_t(in.channels) - 1; i < in.pixels.size(); i += size_t(in.channels))
+    if (in.pixels[i] < in.max_value()) return true;
+  return false;
+}
+
+// The input's alpha in [0, 1] (all 1 where it is opaque or has none): what the colour is times.
+std::vector<double> alpha_by_hand(const Image& in) {
+  std::vector<double> a(size_t(in.width) * size_t(in.height), 1.0);
+  if (translucent(in))
+    for (size_t i = 0; i < a.size(); ++i)
+      a[i] = in.pixels[i * size_t(in.channels) + size_t(in.channels) - 1] / double(in.max_value());
+  return a;
+}
+
+// finish_upscale as whole planes: every full-size plane made, then converted; a premultiplied
+// colour divided by the upscaled alpha, black where that alpha rounds to 0.
+Image finish_whole(const UpscaleWork& w, bool premultiplied) {
   Image out;
   out.width = w.out_width;
   out.height = w.out_height;
@@ -37,17 +55,28 @@ Image finish_whole(const UpscaleWork& w) {
   const size_t n = size_t(out.width) * size_t(out.height), c = size_t(out.channels);
   out.pixels.assign(n * c, 0);
   const double max = out.max_value();
+  const Plane a = c == 2 || c == 4 ? imresize(w.alpha, w.scale) : Plane();
+  Plane y = w.luma, cb = c >= 3 ? imresize(w.cb, w.scale) : Plane(),
+        cr = c >= 3 ? imresize(w.cr, w.scale) : Plane();
+  if (premultiplied)
+    for (size_t i = 0; i < n; ++i) {
+      const bool shown = std::round(a.v[i] * max) >= 1;
+      y.v[i] = shown ? y.v[i] / a.v[i] : (c >= 3 ? 16.0 / 255 : 0.0);
+      if (c >= 3) {
+        cb.v[i] = shown ? cb.v[i] / a.v[i] : 128.0 / 255;
+        cr.v[i] = shown ? cr.v[i] / a.v[i] : 128.0 / 255;
+      }
+    }
   if (c <= 2) {
-    for (size_t i = 0; i < n; ++i) out.pixels[i * c] = uint16_t(round_saturate(w.luma.v[i] * max, max));
+    for (size_t i = 0; i < n; ++i) out.pixels[i * c] = uint16_t(round_saturate(y.v[i] * max, max));
   } else {
-    const Image rgb = ycbcr_to_rgb(YCbCr{w.luma, imresize(w.cb, w.scale), imresize(w.cr, w.scale)}, out.bits);
+    const Image rgb = ycbcr_to_rgb(YCbCr{y, cb, cr}, out.bits);
     for (size_t i = 0; i < n; ++i)
       for (size_t k = 0; k < 3; ++k) out.pixels[i * c + k] = rgb.pixels[i * 3 + k];
   }
-  if (c == 2 || c == 4) {
-    const Plane a = imresize(w.alpha, w.scale);
-    for (size_t i = 0; i < n; ++i) out.pixels[i * c + c - 1] = uint16_t(round_saturate(a.v[i] * max, max));
-  }
+  if (c == 2 || c == 4)
+    for (size_t i = 0; i < n; ++i)
+      out.pixels[i * c + c - 1] = uint16_t(round_saturate(a.v[i] * max, max));
   return out;
 }
 
@@ -61,12 +90,28 @@ Plane forward_by_hand(Vdsr& model, const Plane& in) {
   return out;
 }
 
-// The luma of a prepared image by hand: imresize of the Y (the grey value itself for grey).
+// The luma of a prepared image by hand: imresize of the Y (the grey value itself for grey), times
+// alpha where the image is translucent.
 Plane luma_by_hand(const Image& in, double scale) {
-  if (in.channels >= 3) return imresize(rgb_to_ycbcr(in).y, scale);
   Plane p(in.height, in.width);
-  for (size_t i = 0; i < p.v.size(); ++i) p.v[i] = in.pixels[i * size_t(in.channels)] / double(in.max_value());
+  if (in.channels >= 3) {
+    p = rgb_to_ycbcr(in).y;
+  } else {
+    for (size_t i = 0; i < p.v.size(); ++i)
+      p.v[i] = in.pixels[i * size_t(in.channels)] / double(in.max_value());
+  }
+  const std::vector<double> a = alpha_by_hand(in);
+  for (size_t i = 0; i < p.v.size(); ++i) p.v[i] *= a[i];
   return imresize(p, scale);
+}
+
+// A random image, and for channels 2 and 4 with `opaque`, its alpha all at the maximum.
+Image random_test_image(int h, int w, int channels, int bits, uint32_t seed, bool opaque) {
+  Image in = test::random_image(h, w, channels, bits, seed);
+  if (opaque && (channels == 2 || channels == 4))
+    for (size_t i = size_t(channels) - 1; i < in.pixels.size(); i += size_t(channels))
+      in.pixels[i] = uint16_t(in.max_value());
+  return in;
 }
 
 }  // namespace
@@ -74,24 +119,80 @@ Plane luma_by_hand(const Image& in, double scale) {
 TEST_CASE("finish_upscale, row by row, is the whole-plane bicubic composition sample for sample") {
   uint32_t seed = 1;
   for (const int channels : {1, 2, 3, 4})
-    for (const int bits : {8, 16})
-      for (const double scale : {2.0, 3.0, 4.0, 1.5, 2.5, 6.0})
-        for (const auto& [h, w] : std::vector<std::pair<int, int>>{{1, 1}, {5, 7}, {16, 3}, {23, 31}}) {
-          const Image in = test::random_image(h, w, channels, bits, seed++);
-          const UpscaleWork work = prepare_upscale(in, scale);
-          INFO(channels << " channels, " << bits << " bits, x" << scale << ", " << h << "x" << w);
-          const Image got = finish_upscale(work);
-          const Image want = finish_whole(work);
-          REQUIRE(got.width == want.width);
-          REQUIRE(got.height == want.height);
-          CHECK(got.width == int(std::ceil(w * scale - 1e-9)));  // MATLAB's ceil(s n)
-          CHECK(got.height == int(std::ceil(h * scale - 1e-9)));
-          REQUIRE(got.channels == channels);
-          REQUIRE(got.bits == bits);
-          CHECK(got.pixels == want.pixels);
-          // The luma the network reads: imresize of the Y (the grey value itself for grey).
-          CHECK(work.luma.v == luma_by_hand(in, scale).v);
+    for (const bool opaque : {false, true})
+      for (const int bits : {8, 16})
+        for (const double scale : {2.0, 3.0, 4.0, 1.5, 2.5, 6.0})
+          for (const auto& [h, w] :
+               std::vector<std::pair<int, int>>{{1, 1}, {5, 7}, {16, 3}, {23, 31}}) {
+            const Image in = random_test_image(h, w, channels, bits, seed++, opaque);
+            const UpscaleWork work = prepare_upscale(in, scale);
+            INFO(channels << " channels, " << (opaque ? "opaque, " : "") << bits << " bits, x"
+                          << scale << ", " << h << "x" << w);
+            CHECK(work.premultiplied == translucent(in));
+            if (channels >= 3) {  // the chroma at the input's size, times alpha where translucent
+              const YCbCr ycc = rgb_to_ycbcr(in);
+              const std::vector<double> a = alpha_by_hand(in);
+              for (size_t i = 0; i < a.size(); ++i) {
+                REQUIRE(work.cb.v[i] == ycc.cb.v[i] * a[i]);
+                REQUIRE(work.cr.v[i] == ycc.cr.v[i] * a[i]);
+              }
+            }
+            const Image got = finish_upscale(work);
+            const Image want = finish_whole(work, translucent(in));
+            REQUIRE(got.width == want.width);
+            REQUIRE(got.height == want.height);
+            CHECK(got.width == int(std::ceil(w * scale - 1e-9)));  // MATLAB's ceil(s n)
+            CHECK(got.height == int(std::ceil(h * scale - 1e-9)));
+            REQUIRE(got.channels == channels);
+            REQUIRE(got.bits == bits);
+            CHECK(got.pixels == want.pixels);
+            // The luma the network reads: imresize of the Y (the grey value itself for grey).
+            CHECK(work.luma.v == luma_by_hand(in, scale).v);
+          }
+}
+
+TEST_CASE("a colour beside transparent pixels keeps its colour: no fringe of the hidden colour") {
+  // A red (or grey) cut-out on transparent black, the case of every logo: where the output's alpha
+  // is not 0 its colour is the cut-out's, not darkened by the black under the transparent half.
+  for (const int channels : {2, 4})
+    for (const double scale : {2.0, 3.0, 2.5}) {
+      Image in;
+      in.width = 20;
+      in.height = 8;
+      in.channels = channels;
+      in.pixels.assign(size_t(in.width) * size_t(in.height) * size_t(channels), 0);
+      const std::vector<uint16_t> colour =
+          channels == 4 ? std::vector<uint16_t>{255, 0, 0} : std::vector<uint16_t>{200};
+      for (int y = 0; y < in.height; ++y)
+        for (int x = 0; x < in.width / 2; ++x) {
+          uint16_t* px = &in.pixels[(size_t(y) * size_t(in.width) + size_t(x)) * size_t(channels)];
+          std::copy(colour.begin(), colour.end(), px);
+          px[channels - 1] = 255;
         }
+      INFO(channels << " channels, x" << scale);
+      UpscaleOptions opt;
+      opt.scale = scale;
+      const Image out = upscale_image(in, nullptr, opt);
+      int partial = 0;
+      for (size_t i = 0; i < out.pixels.size(); i += size_t(channels)) {
+        const uint16_t a = out.pixels[i + size_t(channels) - 1];
+        partial += a > 0 && a < 255;
+        for (size_t k = 0; k < colour.size(); ++k)
+          CHECK(std::abs(int(out.pixels[i + k]) - int(a > 0 ? colour[k] : 0)) <= 1);
+      }
+      CHECK(partial > 0);  // the edge has translucent pixels, which straight alpha darkened
+      // Left out for a format without alpha, the colour is upscaled as stored (black included).
+      opt.keep_alpha = false;
+      const Image flat = upscale_image(in, nullptr, opt);
+      REQUIRE(flat.channels == channels - 1);
+      Image stored = in;  // the same image without its alpha channel
+      stored.channels = channels - 1;
+      stored.pixels.clear();
+      for (size_t i = 0; i < in.pixels.size(); i += size_t(channels))
+        stored.pixels.insert(stored.pixels.end(), in.pixels.begin() + std::ptrdiff_t(i),
+                             in.pixels.begin() + std::ptrdiff_t(i) + channels - 1);
+      CHECK(flat.pixels == upscale_image(stored, nullptr, opt).pixels);
+    }
 }
 
 TEST_CASE("finish_upscale refuses a luma of the wrong size") {
@@ -108,7 +209,8 @@ TEST_CASE("the network's path through staged floats is the double composition ar
     for (const int bits : {8, 16})
       for (const auto& [scale, net_scale] : std::vector<std::pair<double, double>>{
                {2.0, 2.0}, {3.0, 3.0}, {2.5, 3.0}, {2.1, 3.0}, {3.5, 3.0}, {1.5, 2.0}, {6.0, 3.0}}) {
-        const Image in = test::random_image(9, 13, channels, bits, seed++);
+        const Image in = random_test_image(9, 13, channels, bits, seed, seed % 3 == 0);
+        ++seed;
         INFO(channels << " channels, " << bits << " bits, x" << scale);
         // prepare_upscale for a model stages the luma as floats at the network's factor; bicubic
         // alone keeps doubles at the output's.
@@ -125,7 +227,7 @@ TEST_CASE("the network's path through staged floats is the double composition ar
 
         UpscaleWork want = prepare_upscale(in, scale);  // doubles at the output's size: the oracle's frame
         want.luma = to_output(forward_by_hand(model, luma), want);
-        const Image ref = finish_whole(want);
+        const Image ref = finish_whole(want, translucent(in));
         UpscaleOptions opt;
         opt.scale = scale;
         CHECK(upscale_image(in, &model, opt).pixels == ref.pixels);
@@ -154,7 +256,7 @@ TEST_CASE("the network's path through staged floats is the double composition ar
         UpscaleOptions topt;
         topt.scale = scale;
         topt.tta = true;
-        CHECK(upscale_image(in, &model, topt).pixels == finish_whole(tta).pixels);
+        CHECK(upscale_image(in, &model, topt).pixels == finish_whole(tta, translucent(in)).pixels);
       }
 }
 

@@ -190,8 +190,9 @@ int run(int argc, char** argv) {
     const std::string big = save_size_problem(formats[i], out_w, out_h);
     VDSR_USER_CHECK(big.empty(),
                     "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
-    // Staged for the models' device (every worker's is a GPU, or every one the CPU).
-    return prepare_upscale(in, s, workers->model(0));
+    // Staged for the models' device (every worker's is a GPU, or every one the CPU). An alpha the
+    // output cannot store is left out here: the colour is then upscaled as stored, not over alpha.
+    return prepare_upscale(in, s, workers->model(0), image_format_stores_alpha(formats[i]));
   };
   stages.process = [&](int worker, size_t i, UpscaleWork work) {
     UpscaleOptions mine = up;
