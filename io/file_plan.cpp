@@ -63,7 +63,14 @@ std::string same_extension(const fs::path& input) {
 // Refuses an input that does not exist; "photo.png/" (a file named like a folder) says so.
 void check_input_exists(const std::string& input) {
   std::error_code ec;
-  if (fs::exists(input, ec)) return;
+  if (fs::exists(input, ec)) {
+    // A pipe (-i /dev/stdin, -i <(...)) or a device: read as it is, it is not a file to read.
+    const std::string kind = not_a_file(input);
+    VDSR_USER_CHECK(kind.empty(),
+                    "input '" << input << "' is " << kind
+                              << ": an image from a pipe is read with -i - (standard input)");
+    return;
+  }
   std::string bare = input;
   while (bare.size() > 1 && bare.back() == '/') bare.pop_back();
   VDSR_USER_CHECK(bare == input || !fs::is_regular_file(bare, ec),
@@ -323,7 +330,8 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
   std::map<std::string, std::string> seen;  // output -> input
   std::set<std::string> tree_folders;        // the folders the mirrored tree makes
   std::string collisions;
-  int collided = 0;
+  int collided = 0;             // inputs beyond the first of an output name
+  std::set<std::string> twice;  // the output names they share
   for (const auto& f : files) {
     // Lexical: fs::relative follows a link, and an output would then go beside the link's target.
     const fs::path rel = f.lexically_relative(in);
@@ -333,6 +341,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     fs::path out = fs::path(output) / rel.parent_path() / name;
     const auto [it, fresh] = seen.emplace(out.string(), f.string());
     if (!fresh) {
+      twice.insert(out.string());
       if (++collided <= 20)
         collisions += "; '" + it->second + "' and '" + f.string() + "' would both be written to '" + out.string() + "'";
       continue;
@@ -355,8 +364,10 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
       plan.jobs.push_back({f.string(), out.string()});
     }
   }
-  VDSR_USER_CHECK(collided == 0, collided << " output name(s) would be written twice (rename one of each pair)"
-                                          << collisions << (collided > 20 ? "; ..." : ""));
+  VDSR_USER_CHECK(collided == 0, twice.size()
+                                     << " output name(s) would be written by more than one "
+                                        "input (rename all but one of each)"
+                                     << collisions << (collided > 20 ? "; ..." : ""));
   VDSR_USER_CHECK(overwritten == 0,
                   overwritten << " output(s) would overwrite an input (give an output folder "
                                  "apart from the input tree)"
@@ -370,8 +381,9 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
     if (tree_folders.count(fs::path(out).lexically_normal().string()) == 0 && !fs::is_directory(out, ec)) continue;
     if (++on_folder <= 20) on_folders += "; '" + from + "' would be written to '" + out + "', which is a folder";
   }
-  VDSR_USER_CHECK(on_folder == 0, on_folder << " output name(s) are folders' (rename the image or the folder)"
-                                            << on_folders << (on_folder > 20 ? "; ..." : ""));
+  VDSR_USER_CHECK(on_folder == 0,
+                  on_folder << " output name(s) are folders (rename the image or the folder)"
+                            << on_folders << (on_folder > 20 ? "; ..." : ""));
   // Nothing to write (no images: the caller says so) leaves no folder behind.
   if (!plan.jobs.empty() || !plan.existing.empty()) make_writable_folder(output, "output folder");
   return plan;

@@ -652,6 +652,12 @@ TEST_CASE("vdsr_sr --width and --height: a factor per image, the target side exa
                           "/w18.json",
                       &log) == 2);
   CHECK(log.find("c.png: 20x8 already reaches --width 18 (x0.9); vdsr_sr only enlarges") != std::string::npos);
+  // With both targets, the one that binds is named.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --width 70000 --height 6 -i " + in +
+                          "/c.png -o " + dir + "/c2.png",
+                      &log) != 0);
+  CHECK(log.find("20x8 already reaches --height 6 (x0.75, the smaller factor of --width 70000 "
+                 "--height 6); vdsr_sr only enlarges") != std::string::npos);
   CHECK(sizes(dir + "/w18") == Sizes{{"a.png", {18, 14}}, {"b.png", {18, 14}}});
   const nlohmann::json f = nlohmann::json::parse(std::ifstream(dir + "/w18.json")).at("files").at(2);
   CHECK(f.at("status") == "failed");
@@ -1882,9 +1888,9 @@ TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still 
                           "/a.png -o " + dir + "/o4.png",
                       &log) == 0);
   CHECK(log.find("warning: --tile has no effect with --bicubic") != std::string::npos);
-  CHECK(log.find("warning: --jpg-quality has no effect: no output is a JPEG (the outputs are png; "
-                 "-f chooses the "
-                 "format)") != std::string::npos);
+  CHECK(log.find("warning: --jpg-quality has no effect: no output is a JPEG (the outputs are png, "
+                 "by the -o file's extension or the default; -f chooses the format)") !=
+        std::string::npos);
   CHECK(log.find("--png-level has no effect") == std::string::npos);
   REQUIRE(
       run_command(bin("vdsr_sr") +
@@ -1892,8 +1898,8 @@ TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still 
                       dir + " -o " + dir + "/o5",
                   &log) == 0);
   CHECK(log.find(
-            "warning: --webp-quality has no effect: no output is a WebP (the outputs are png;") !=
-        std::string::npos);
+            "warning: --webp-quality has no effect: no output is a WebP (the outputs are png, by "
+            "-f same)") != std::string::npos);
   CHECK(log.find("--png-level has no effect") == std::string::npos);
   CHECK(log.find("warning: --jpg-quality has no effect") != std::string::npos);
   // Each flag by the formats that read it: --png-level by TIFF too, --jpg-quality by JPEG alone;
@@ -1902,17 +1908,17 @@ TEST_CASE("vdsr_sr --bicubic with -g N says the device has no effect, and still 
                           "/a.png -o " + dir + "/o6.tif",
                       &log) == 0);
   CHECK(log.find("--png-level has no effect") == std::string::npos);
-  CHECK(
-      log.find("warning: --jpg-quality has no effect: no output is a JPEG (the outputs are tif;") !=
-      std::string::npos);
+  CHECK(log.find(
+            "warning: --jpg-quality has no effect: no output is a JPEG (the outputs are tif, by") !=
+        std::string::npos);
   CHECK(log.find("warning: --tile has no effect with --bicubic") != std::string::npos);
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --png-level 3 --jpg-quality 50 -i " + dir +
                           "/a.png -o " + dir + "/o7.webp",
                       &log) == 0);
   CHECK(log.find("warning: --png-level has no effect: no output is a PNG or TIFF (the outputs are "
-                 "webp;") != std::string::npos);
+                 "webp, by the -o file's extension") != std::string::npos);
   CHECK(log.find(
-            "warning: --jpg-quality has no effect: no output is a JPEG (the outputs are webp;") !=
+            "warning: --jpg-quality has no effect: no output is a JPEG (the outputs are webp,") !=
         std::string::npos);
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --skip-existing --jpg-quality 50 -i " + dir +
                           "/a.png -o " + dir + "/o7.webp",

@@ -194,16 +194,30 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   CHECK(log.find("pipe.png: a FIFO (named pipe), not a file") != std::string::npos);
   CHECK(log.find("zero.png: a device, not a file") != std::string::npos);
   CHECK(log.find("4 image(s): 1 done, 0 skipped (output exists), 3 failed") != std::string::npos);
+  // Named as the input itself, a FIFO is refused with the way to read a pipe.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + in + "/pipe.png -o " + dir + "/p.png",
+                      &log) == 1);
+  CHECK(log.find("input '" + in +
+                 "/pipe.png' is a FIFO (named pipe), not a file: an image from a pipe is "
+                 "read with -i - (standard input)") != std::string::npos);
+  CHECK(!fs::exists(dir + "/p.png"));
   fs::remove(in + "/pipe.png");
   fs::remove(in + "/zero.png");
   // Two collisions, both named in one error, before any work.
   save_image(in + "/a.bmp", test_image(6, 6, 3, 3), ImageFormat::BMP);
   save_image(in + "/sub/b.jpg", test_image(6, 6, 3, 4), ImageFormat::JPEG);
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + dir + "/o2", &log) == 1);
-  CHECK(log.find("2 output name(s) would be written twice") != std::string::npos);
+  CHECK(log.find("2 output name(s) would be written by more than one input (rename all but one of "
+                 "each)") != std::string::npos);
   CHECK(log.find("a.bmp' and '") != std::string::npos);
   CHECK(log.find("b.jpg' and '") != std::string::npos);
   CHECK((!fs::exists(dir + "/o2") || fs::is_empty(dir + "/o2")));
+  // A third input of one name is still one name, each extra input named.
+  save_image(in + "/a.tif", test_image(6, 6, 3, 5), ImageFormat::TIFF);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in + " -o " + dir + "/o2", &log) == 1);
+  CHECK(log.find("2 output name(s) would be written by more than one input") != std::string::npos);
+  CHECK(log.find("a.tif' would both be written") != std::string::npos);
+  fs::remove(in + "/a.tif");
   // An output where the mirrored tree makes a folder (x.png beside the input folder x.png/), or
   // where a folder already is: named before any work.
   const std::string in3 = dir + "/in3", o3 = dir + "/o3";
@@ -214,7 +228,8 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   fs::create_directories(o3 + "/w.png");
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -i " + in3 + " -o " + o3, &log) == 1);
   INFO(log);
-  CHECK(log.find("2 output name(s) are folders'") != std::string::npos);
+  CHECK(log.find("2 output name(s) are folders (rename the image or the folder)") !=
+        std::string::npos);
   CHECK(log.find("x.bmp' would be written to '" + o3 + "/x.png', which is a folder") != std::string::npos);
   CHECK(log.find("w.png' would be written to '" + o3 + "/w.png', which is a folder") != std::string::npos);
   CHECK(!fs::exists(o3 + "/x.png/y.png"));
@@ -681,9 +696,10 @@ TEST_CASE("vdsr_sr gives byte-identical outputs for any -j thread counts") {
     // A JPEG has no alpha: it is left out before the upscale (the colour as stored, not over
     // alpha).
     std::string jlog;
-    REQUIRE(run_command(bin("vdsr_sr") + " -q -g -1 -m " + model + " -s 3 -i " + in +
+    REQUIRE(run_command(bin("vdsr_sr") + " -v -g -1 -m " + model + " -s 3 -i " + in +
                             "/rgba.png -o " + dir + "/rgba.jpg",
                         &jlog) == 0);
+    CHECK(jlog.find("rgba.png: its alpha is left out (jpg stores none)") != std::string::npos);
     up.keep_alpha = false;
     const Image flat = upscale_image(load_image(in + "/rgba.png"), &net, up);
     REQUIRE(flat.channels == 3);

@@ -282,7 +282,8 @@ std::string json_file(const std::string& path, const std::string& made_folder) {
   // Not standard output: the tools print their own tables and progress there.
   VDSR_USER_CHECK(path != "-",
                   "--json -: the report is written to a file (standard output carries the tool's "
-                  "table); give it a name, such as report.json");
+                  "own output: a table, or vdsr_sr's image with -o -); give it a name, such as "
+                  "report.json");
   output_file(path, "--json", made_folder);
   // Not there yet, so output_file cannot see that it will be a folder (the made folder, or a folder
   // the tool makes on the way to it).

@@ -62,8 +62,16 @@ std::string scale_words(const SrOptions& o) {
 double image_scale(int in_width, int in_height, int width, int height) {
   const double s = fit_scale(in_width, in_height, width, height);
   const std::string size = std::to_string(in_width) + "x" + std::to_string(in_height);
-  VDSR_USER_CHECK(s > 1, size << " already reaches " << target_words(width, height) << " ("
-                              << format_scale(s) << "); vdsr_sr only enlarges");
+  // With both targets, the one that sets the factor (the smaller) is the one already reached.
+  const bool both = width > 0 && height > 0;
+  const bool by_width =
+      height == 0 || (width > 0 && double(width) / in_width <= double(height) / in_height);
+  VDSR_USER_CHECK(s > 1,
+                  size << " already reaches "
+                       << target_words(by_width ? width : 0, by_width ? 0 : height) << " ("
+                       << format_scale(s)
+                       << (both ? ", the smaller factor of " + target_words(width, height) : "")
+                       << "); vdsr_sr only enlarges");
   VDSR_USER_CHECK(s <= kMaxUpscale, size << " would need " << format_scale(s) << " to reach "
                                          << target_words(width, height)
                                          << "; the largest factor is "

@@ -121,7 +121,10 @@ void warn_unused_save_flags(const SrOptions& o, const std::vector<ImageFormat>& 
                   (flag == "--jpg-quality"    ? "a JPEG"
                    : flag == "--webp-quality" ? "a WebP"
                                               : "a PNG or TIFF") +
-                  " (the outputs are " + outputs + "; -f chooses the format)");
+                  " (the outputs are " + outputs +
+                  (!o.format.empty()
+                       ? ", by -f " + o.format + ")"
+                       : ", by the -o file's extension or the default; -f chooses the format)"));
   }
 }
 
@@ -192,7 +195,11 @@ int run(int argc, char** argv) {
                     "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
     // Staged for the models' device (every worker's is a GPU, or every one the CPU). An alpha the
     // output cannot store is left out here: the colour is then upscaled as stored, not over alpha.
-    return prepare_upscale(in, s, workers->model(0), image_format_stores_alpha(formats[i]));
+    const bool keep_alpha = image_format_stores_alpha(formats[i]);
+    if (!keep_alpha && (in.channels == 2 || in.channels == 4))
+      log_verbose(printable(jobs[i].input) + ": its alpha is left out (" +
+                  image_format_extension(formats[i]) + " stores none)");
+    return prepare_upscale(in, s, workers->model(0), keep_alpha);
   };
   stages.process = [&](int worker, size_t i, UpscaleWork work) {
     UpscaleOptions mine = up;
