@@ -28,6 +28,7 @@ struct TrackSlot {
   char path[kTrackPath];
 };
 TrackSlot g_track[kTrackSlots];
+std::atomic<const char*> g_signal_note{nullptr};
 
 // True when `path` holds `part`: strstr without relying on it being async-signal-safe.
 bool holds(const char* path, const char* part) {
@@ -49,6 +50,8 @@ void remove_tracked_and_reraise(int sig) {
     if (s.live.load(std::memory_order_acquire) && temporary_name(s.path)) ::unlink(s.path);
   for (TrackSlot& s : g_track)  // folders after the files in them
     if (s.live.load(std::memory_order_acquire) && temporary_name(s.path)) ::rmdir(s.path);
+  if (const char* note = g_signal_note.load(std::memory_order_acquire))
+    (void)!::write(STDERR_FILENO, note, std::strlen(note));  // write and strlen: async-signal-safe
   // SA_RESETHAND restored the default action, and the signal is blocked while this runs: it ends
   // the process as soon as the handler returns, with the status a shell expects.
   ::raise(sig);
@@ -143,6 +146,8 @@ void remove_temporaries_on(int sig) {
   sa.sa_flags = SA_RESETHAND;
   sigaction(sig, &sa, nullptr);
 }
+
+void set_signal_note(const char* note) { g_signal_note.store(note, std::memory_order_release); }
 
 void remove_temporaries_on_signals() {
   for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {

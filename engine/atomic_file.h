@@ -52,6 +52,10 @@ void remove_temporaries_on_signals();
 // handler may install it for the next delivery (vdsr_train's first SIGINT stops at a step, a second
 // removes the checkpoint's temporary and ends the process).
 void remove_temporaries_on(int sig);
+// A line that handler writes to standard error before the signal ends the process (nullptr: none):
+// what was left and how to go on (vdsr_sr: the outputs written are whole). The text must outlive
+// the process's work (a string literal).
+void set_signal_note(const char* note);
 
 void write_file_atomic(const std::string& path, const void* data, size_t size);
 

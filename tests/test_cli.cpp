@@ -511,6 +511,23 @@ TEST_CASE("a tool catches SIGTERM and SIGHUP from its start to remove its tempor
   fs::remove_all(dir);
 }
 
+TEST_CASE("vdsr_sr stopped by a signal says that its outputs are whole and how to go on") {
+  const std::string dir = test::temp_dir("cli_signal_note");
+  std::string log;
+  (void)run_command("(sleep 3 | " + bin("vdsr_sr") + " --bicubic -i - -o " + dir + "/x.png 2> " +
+                        dir + "/err & sleep 1; kill -TERM $!; wait $!; echo status $?)",
+                    &log);
+  INFO(log);
+  CHECK(log.find("status 143") != std::string::npos);
+  const std::string err = test::file_bytes(dir + "/err");
+  INFO(err);
+  CHECK(err.find("\nvdsr_sr: stopped by a signal; every output written so far is whole (no partial "
+                 "file is left): run the same command with --skip-existing to go on\n") !=
+        std::string::npos);
+  CHECK(!fs::exists(dir + "/x.png"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("vdsr_sr runs a model given with -m on the CPU, file to file") {
   const std::string dir = test::temp_dir("sr_model");
   Vdsr model(VdsrConfig{3, 4, true});

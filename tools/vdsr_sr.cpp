@@ -232,6 +232,13 @@ int run(int argc, char** argv) {
     out_pixels += int64_t(out.width) * out.height;
   };
 
+  // A stopped run says what it leaves: a shell prints nothing for SIGTERM, ^C alone for SIGINT.
+  set_signal_note(o.json.empty() ? "\nvdsr_sr: stopped by a signal; every output written so far is "
+                                   "whole (no partial file is left): run the same command with "
+                                   "--skip-existing to go on\n"
+                                 : "\nvdsr_sr: stopped by a signal; every output written so far is "
+                                   "whole (no partial file is left), and the --json report is not "
+                                   "written: run the same command with --skip-existing to go on\n");
   run_pipeline(jobs.size(), workers->threads, stages, [&](size_t i, const JobOutcome& r) {
     FileRecord& rec = records[i];
     rec.input = jobs[i].input;
