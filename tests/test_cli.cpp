@@ -511,6 +511,23 @@ TEST_CASE("a tool catches SIGTERM and SIGHUP from its start to remove its tempor
   fs::remove_all(dir);
 }
 
+TEST_CASE("vdsr_sr warns of an output larger than the tools read back, and writes it") {
+  const std::string dir = test::temp_dir("cli_read_back");
+  save_image(dir + "/wide.png", test_image(33000, 1, 1, 3), ImageFormat::PNG);
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/wide.png -o " + dir + "/o.png",
+                      &log) == 0);
+  CHECK(log.find(
+            "wide.png: its 66000x2 output is larger than these tools read (at most 65535 pixels a "
+            "side and 268435456 pixels), so it cannot be read back by them") != std::string::npos);
+  CHECK(probe_image(dir + "/o.png").width == 66000);
+  REQUIRE(
+      run_command(bin("vdsr_sr") + " --bicubic -s 1.9 -i " + dir + "/wide.png -o " + dir + "/p.png",
+                  &log) == 0);
+  CHECK(log.find("cannot be read back") == std::string::npos);  // 62700 wide
+  fs::remove_all(dir);
+}
+
 TEST_CASE("vdsr_sr stopped by a signal says that its outputs are whole and how to go on") {
   const std::string dir = test::temp_dir("cli_signal_note");
   std::string log;

@@ -193,6 +193,13 @@ int run(int argc, char** argv) {
     const std::string big = save_size_problem(formats[i], out_w, out_h);
     VDSR_USER_CHECK(big.empty(),
                     "its " << format_scale(s) << " output, " << out_w << "x" << out_h << ", would be " << big);
+    // Written, but not read back by these tools (a second upscale, vdsr_eval --score): said now.
+    if (const ImageLimits lim;
+        out_w > lim.max_side || out_h > lim.max_side || int64_t(out_w) * out_h > lim.max_pixels)
+      log_warning(printable(jobs[i].input) + ": its " + std::to_string(out_w) + "x" +
+                  std::to_string(out_h) + " output is larger than these tools read (at most " +
+                  std::to_string(lim.max_side) + " pixels a side and " +
+                  std::to_string(lim.max_pixels) + " pixels), so it cannot be read back by them");
     // Staged for the models' device (every worker's is a GPU, or every one the CPU). An alpha the
     // output cannot store is left out here: the colour is then upscaled as stored, not over alpha.
     const bool keep_alpha = image_format_stores_alpha(formats[i]);
