@@ -525,6 +525,17 @@ TEST_CASE("vdsr_sr warns of an output larger than the tools read back, and write
       run_command(bin("vdsr_sr") + " --bicubic -s 1.9 -i " + dir + "/wide.png -o " + dir + "/p.png",
                   &log) == 0);
   CHECK(log.find("cannot be read back") == std::string::npos);  // 62700 wide
+  // Exactly the largest side read is no warning; a tall output is one.
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic --width 65535 -i " + dir + "/wide.png -o " +
+                          dir + "/q.png",
+                      &log) == 0);
+  CHECK(probe_image(dir + "/q.png").width == 65535);
+  CHECK(log.find("cannot be read back") == std::string::npos);
+  save_image(dir + "/tall.png", test_image(1, 33000, 1, 3), ImageFormat::PNG);
+  REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -i " + dir + "/tall.png -o " + dir + "/t.png",
+                      &log) == 0);
+  CHECK(log.find("tall.png: its 2x66000 output is larger than these tools read") !=
+        std::string::npos);
   fs::remove_all(dir);
 }
 

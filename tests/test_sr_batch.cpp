@@ -359,6 +359,11 @@ TEST_CASE("shards: I/N, auto from a Slurm job array, auto/N from an Indexed Job,
                                     "(SLURM_ARRAY_TASK_COUNT)") &&
                         Catch::Contains("give --shard auto (N from the array) or an array of 10"));
   CHECK_THROWS_WITH(parse_shard("auto/4", env), Catch::Contains("job array of 6 tasks"));
+  vars = {{"SLURM_ARRAY_TASK_ID", "0"}, {"SLURM_ARRAY_TASK_COUNT", "1"}};
+  CHECK_THROWS_WITH(parse_shard("auto/2", env),
+                    Catch::Contains("job array of 1 task (SLURM_ARRAY_TASK_COUNT)"));
+  vars = {
+      {"SLURM_ARRAY_TASK_ID", "7"}, {"SLURM_ARRAY_TASK_MIN", "4"}, {"SLURM_ARRAY_TASK_COUNT", "6"}};
   // --array=4-24:5 (4, 9, 14, 19, 24): task 14 is the third.
   vars = stepped(14, 4, 24, 5, 5);
   CHECK(parse_shard("", env).index == 2);
@@ -700,6 +705,16 @@ TEST_CASE("vdsr_sr gives byte-identical outputs for any -j thread counts") {
                             "/rgba.png -o " + dir + "/rgba.jpg",
                         &jlog) == 0);
     CHECK(jlog.find("rgba.png: its alpha is left out (jpg stores none)") != std::string::npos);
+    REQUIRE(run_command(bin("vdsr_sr") + " -v -g -1 -m " + model + " -s 3 -i " + in +
+                            "/sub/ga.png -o " + dir + "/ga.jpg",
+                        &jlog) == 0);
+    CHECK(jlog.find("ga.png: its alpha is left out (jpg stores none)") != std::string::npos);
+    // Every other format keeps it (BMP as 32-bit).
+    REQUIRE(run_command(bin("vdsr_sr") + " -v -g -1 -m " + model + " -s 3 -i " + in +
+                            "/rgba.png -o " + dir + "/rgba.bmp",
+                        &jlog) == 0);
+    CHECK(jlog.find("left out") == std::string::npos);
+    CHECK(load_image(dir + "/rgba.bmp").channels == 4);
     up.keep_alpha = false;
     const Image flat = upscale_image(load_image(in + "/rgba.png"), &net, up);
     REQUIRE(flat.channels == 3);
