@@ -22,6 +22,7 @@ struct TrainOptions {
   TrainOptions() { step.lr = 0.01; }
   std::vector<std::string> train, val;  // folders of HR images / validation sets
   std::string out, resume;              // resume: a checkpoint, or "auto" (<out>/checkpoint if any)
+  bool auto_started = false;  // --resume auto found no checkpoint: a new run (set by the trainer)
   std::string recipe;                   // the --recipe preset the options came from ("" if none)
   DatasetOptions data;                  // scales, patch, stride, augmentation, down-scales
   VdsrConfig model;

@@ -148,18 +148,32 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
                o.out << " already holds a run (" << ckpt_path << "): continue it with --resume "
                      << ckpt_path << " (or --resume auto), or choose another --out");
     // Another run's results without their checkpoint (removed to save space, say): a new run would
-    // replace its weights and empty its log. Refused too, before anything is written.
+    // replace its weights and empty its log. Refused too, before anything is written. Records
+    // without a checkpoint or weights are a run stopped before its first checkpoint (killed, or
+    // its disk full): nothing can continue them, and --resume auto (a job array's requeued slot
+    // repeating its command) starts the run again over them.
     std::string found;
+    bool weights = false;
     for (const char* name : {"vdsr.safetensors", "train.jsonl", "curve.svg"}) {
       std::error_code ec;
       const fs::path p = fs::path(o.out) / name;
-      if (fs::is_regular_file(p, ec) && fs::file_size(p, ec) > 0 && !ec)
+      if (fs::is_regular_file(p, ec) && fs::file_size(p, ec) > 0 && !ec) {
         found += (found.empty() ? "" : ", ") + std::string(name);
+        weights = weights || std::string(name) == "vdsr.safetensors";
+      }
+    }
+    if (!found.empty() && !weights && o.auto_started) {
+      log_warning(o.out + " holds the records of a run that wrote no checkpoint (" + found +
+                  "; stopped before its first): --resume auto starts the run again over them");
+      found.clear();
     }
     VDSR_USER_CHECK(found.empty(),
                     o.out << " holds another run's results (" << found
                           << ") without its checkpoint: a new run would replace them; choose "
-                             "another --out, or move them away first");
+                             "another --out, or move them away first"
+                          << (weights ? ""
+                                      : " (records of a run stopped before its first checkpoint: "
+                                        "--resume auto starts that run again over them)"));
     if (!o.init_from.empty()) {
       std::error_code ec;
       VDSR_USER_CHECK(fs::exists(o.init_from, ec),
@@ -310,6 +324,7 @@ std::string resolve_out(TrainOptions& o) {
     VDSR_USER_CHECK(!o.out.empty(), "--resume auto needs --out DIR");
     const fs::path ck = fs::path(o.out) / "checkpoint.safetensors";
     o.resume = resumes_a_run(o) ? ck.string() : "";
+    o.auto_started = o.resume.empty();
     if (o.resume.empty()) log_info("no checkpoint in " + o.out + ": starting a new run");
   }
   if (!o.resume.empty() && o.out.empty()) {
@@ -1031,6 +1046,17 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   const std::unique_ptr<Collective> coll = make_collective(o.device);
   const QuietRank quiet(coll->rank() != 0);
   const std::string ckpt_path = resolve_out(o);
+  // One run at a time into an --out (rank 0 writes it; another rank may share its machine): taken
+  // before the folder's files are judged, which a live run is still writing.
+  std::unique_ptr<FolderLock> out_lock;
+  const auto lock_out = [&] {
+    if (coll->rank() != 0 || out_lock) return;
+    out_lock = std::make_unique<FolderLock>(o.out);
+    VDSR_USER_CHECK(out_lock->held(), "another vdsr_train is running into --out "
+                                          << o.out
+                                          << " now: wait for it to end, or choose another --out");
+  };
+  if (std::error_code ec; fs::is_directory(o.out, ec)) lock_out();
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
   const bool complete = check_resume_length(o, opened);
@@ -1054,13 +1080,7 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   std::error_code made;
   const bool new_out = !fs::exists(o.out, made);
   make_writable_folder(o.out, "the --out folder");  // before the training set is built, not after
-  // One run at a time into an --out (rank 0 writes it; another rank may share its machine).
-  std::unique_ptr<FolderLock> out_lock;
-  if (coll->rank() == 0) {
-    out_lock = std::make_unique<FolderLock>(o.out);
-    VDSR_USER_CHECK(out_lock->held(), "another vdsr_train is running into --out " << o.out
-                                         << " now: wait for it to end, or choose another --out");
-  }
+  lock_out();                                       // a folder made just now
   // The files a run writes into --out: each a regular file or none yet (a link, a FIFO or a folder
   // under one of these names is said now, not when the first epoch ends: engine/file_kind.h).
   static const std::array<const char*, 4> run_files = {"checkpoint.safetensors", "train.jsonl",

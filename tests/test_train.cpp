@@ -2345,6 +2345,44 @@ TEST_CASE(
           "its checkpoint: a new run would replace them") != std::string::npos);
   for (const char* name : {"/vdsr.safetensors", "/train.jsonl", "/curve.svg"})
     CHECK(test::file_bytes(dir + "/results" + name) == test::file_bytes(dir + "/run" + name));
+  // --resume auto refuses them too while the weights are there (a finished run's).
+  REQUIRE(run_command(base + " --out " + dir + "/results --resume auto", &log) == 1);
+  CHECK(log.find("/results holds another run's results (vdsr.safetensors, train.jsonl, curve.svg) "
+                 "without its checkpoint: a new run would replace them; choose another --out, or "
+                 "move them away first\n") != std::string::npos);
+  // Records without checkpoint or weights: a run stopped before its first checkpoint (killed, or
+  // its disk full). A new run is refused with the way to start it again; --resume auto (the same
+  // command of a job array's requeued slot) starts it again over them, and a second process into
+  // that --out meanwhile is told that a run is live there, not that its files are another run's.
+  fs::create_directories(dir + "/cut");
+  fs::copy_file(dir + "/run/train.jsonl", dir + "/cut/train.jsonl");
+  REQUIRE(run_command(base + " --out " + dir + "/cut", &log) == 1);
+  CHECK(
+      log.find("/cut holds another run's results (train.jsonl) without its checkpoint: a new run "
+               "would replace them; choose another --out, or move them away first (records of a "
+               "run stopped before its first checkpoint: --resume auto starts that run again over "
+               "them)") != std::string::npos);
+  {
+    FolderLock held(dir + "/cut");
+    REQUIRE(run_command(base + " --out " + dir + "/cut --resume auto", &log) == 1);
+    CHECK(log.find("another vdsr_train is running into --out " + dir + "/cut now") !=
+          std::string::npos);
+    CHECK(log.find("holds") == std::string::npos);
+  }
+  std::string loud_auto = base;
+  loud_auto.erase(loud_auto.find(" -q "), 3);
+  REQUIRE(run_command(loud_auto + " --out " + dir + "/cut --resume auto", &log) == 0);
+  CHECK(log.find("warning: " + dir +
+                 "/cut holds the records of a run that wrote no checkpoint "
+                 "(train.jsonl; stopped before its first): --resume auto starts the run again over "
+                 "them") != std::string::npos);
+  // The run again from its start, the old records replaced: the same steps and losses.
+  const auto again = read_jsonl(dir + "/cut/train.jsonl"),
+             first = read_jsonl(dir + "/run/train.jsonl");
+  REQUIRE(again.size() == first.size());
+  for (size_t i = 0; i < first.size(); ++i)
+    CHECK(
+        (again[i].at("step") == first[i].at("step") && again[i].at("loss") == first[i].at("loss")));
   // An empty log left there (a run stopped while it was set up) holds nothing to lose.
   fs::create_directories(dir + "/empty_log");
   std::ofstream(dir + "/empty_log/train.jsonl").close();
