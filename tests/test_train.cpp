@@ -1736,35 +1736,62 @@ TEST_CASE("folders named in bytes that are not UTF-8 train, and a resume names t
   fs::remove_all(dir);
 }
 
-TEST_CASE("SIGTERM writes a checkpoint and exits 143") {
-  const std::string dir = test::temp_dir("train_sigterm"), hr = make_data(dir), out = dir + "/run";
-  const std::string ckpt = out + "/checkpoint.safetensors";
-  std::vector<std::string> args = {bin("vdsr_train"), "-g", "-1", "--train", hr, "--out", out, "--depth", "3",
-                                   "--channels", "4", "--patch", "12", "--stride", "12", "--batch", "4",
-                                   "--epoch-iters", "1000000", "--epochs", "1", "--scales", "2", "--log-every", "1"};
-  const pid_t pid = test::spawn(args, dir + "/child.log");
-  REQUIRE(pid >= 0);
-  // Wait for the first logged step: the handlers are installed before the loop starts.
-  const auto t0 = std::chrono::steady_clock::now();
-  bool logged = false;
-  while (!logged && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
-    std::ifstream jl(out + "/train.jsonl");
-    std::string line;
-    logged = std::getline(jl, line) && !line.empty();
-    if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+// SIGHUP too: a closed terminal or ssh session keeps the epoch's work.
+TEST_CASE("SIGTERM and SIGHUP write a checkpoint and exit 143 and 129") {
+  for (const int sig : {SIGTERM, SIGHUP}) {
+    INFO("signal " << sig);
+    const std::string dir = test::temp_dir("train_sigterm"), hr = make_data(dir),
+                      out = dir + "/run";
+    const std::string ckpt = out + "/checkpoint.safetensors";
+    std::vector<std::string> args = {bin("vdsr_train"),
+                                     "-g",
+                                     "-1",
+                                     "--train",
+                                     hr,
+                                     "--out",
+                                     out,
+                                     "--depth",
+                                     "3",
+                                     "--channels",
+                                     "4",
+                                     "--patch",
+                                     "12",
+                                     "--stride",
+                                     "12",
+                                     "--batch",
+                                     "4",
+                                     "--epoch-iters",
+                                     "1000000",
+                                     "--epochs",
+                                     "1",
+                                     "--scales",
+                                     "2",
+                                     "--log-every",
+                                     "1"};
+    const pid_t pid = test::spawn(args, dir + "/child.log");
+    REQUIRE(pid >= 0);
+    // Wait for the first logged step: the handlers are installed before the loop starts.
+    const auto t0 = std::chrono::steady_clock::now();
+    bool logged = false;
+    while (!logged && std::chrono::steady_clock::now() - t0 < std::chrono::seconds(60)) {
+      std::ifstream jl(out + "/train.jsonl");
+      std::string line;
+      logged = std::getline(jl, line) && !line.empty();
+      if (!logged) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (!logged) kill(pid, SIGKILL);  // do not leave a million-step run behind a failed test
+    kill(pid, sig);
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    REQUIRE(logged);
+    const std::string child_log = test::file_bytes(dir + "/child.log");
+    INFO(child_log);
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 128 + sig);
+    CHECK(child_log.find("stopped by signal " + std::to_string(sig)) != std::string::npos);
+    CHECK(load_checkpoint(ckpt, Device::cpu()).state.step > 0);
+    fs::remove_all(dir);
   }
-  if (!logged) kill(pid, SIGKILL);  // do not leave a million-step run behind a failed test
-  kill(pid, SIGTERM);
-  int status = 0;
-  REQUIRE(waitpid(pid, &status, 0) == pid);
-  REQUIRE(logged);
-  const std::string child_log = test::file_bytes(dir + "/child.log");
-  INFO(child_log);
-  REQUIRE(WIFEXITED(status));
-  CHECK(WEXITSTATUS(status) == 143);
-  CHECK(child_log.find("stopped by signal 15") != std::string::npos);
-  CHECK(load_checkpoint(ckpt, Device::cpu()).state.step > 0);
-  fs::remove_all(dir);
 }
 
 TEST_CASE("init-from: a new run starts from the file's weights with fresh optimizer state, and resumes as one run") {

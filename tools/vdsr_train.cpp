@@ -3,11 +3,12 @@
 // --max-steps, <out>/train.jsonl, <out>/curve.svg and, when the last epoch is done,
 // <out>/vdsr.safetensors. --resume continues a run exactly (batches are a pure function of
 // (seed, step)); options left out are taken from the checkpoint. --recipe NAME fills in the
-// options of a preset (model/recipes.h) that the command line leaves out. Exit status: 0 done (or stopped
-// at --max-steps), 1 error (including a non-finite loss), 128 + signal when stopped by a signal
-// (130 for SIGINT, 143 for SIGTERM) after writing the checkpoint. Launched by mpirun or srun it is
-// one rank of a data-parallel run (engine/collective.h; docs/training.md, "Many processes"): the
-// GPU is the local rank's unless -g says otherwise, and a signal to any rank stops every rank.
+// options of a preset (model/recipes.h) that the command line leaves out. Exit status: 0 done (or
+// stopped at --max-steps), 1 error (including a non-finite loss), 128 + signal when stopped by a
+// signal (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP) after writing the checkpoint. Launched
+// by mpirun or srun it is one rank of a data-parallel run (engine/collective.h; docs/training.md,
+// "Many processes"): the GPU is the local rank's unless -g says otherwise, and a signal to any rank
+// stops every rank.
 #include <algorithm>
 #include <cctype>
 #include <csignal>
@@ -34,8 +35,9 @@ namespace {
 
 std::atomic<int> g_stop{0};
 
-// The first SIGINT/SIGTERM asks the loop to stop after the current step and write a checkpoint; a
-// second one ends the process at once, as the default action would, after removing the temporary
+// The first SIGINT/SIGTERM/SIGHUP asks the loop to stop after the current step and write a
+// checkpoint (SIGHUP: the terminal or ssh session has gone; the epoch's work is kept); a second one
+// ends the process at once, as the default action would, after removing the temporary
 // of a checkpoint being written (the last checkpoint written is still whole: they are written
 // atomically).
 extern "C" void on_stop_signal(int sig) {
@@ -49,7 +51,7 @@ void install_stop_handlers() {
   struct sigaction sa {};
   sa.sa_handler = on_stop_signal;
   sigemptyset(&sa.sa_mask);
-  for (const int sig : {SIGINT, SIGTERM}) {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
     struct sigaction old {};
     if (sigaction(sig, nullptr, &old) == 0 && old.sa_handler == SIG_IGN) continue;
     sigaction(sig, &sa, nullptr);
