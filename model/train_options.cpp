@@ -6,11 +6,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <sstream>
 #include <utility>
 
 #include "engine/error.h"
 #include "engine/values.h"
+#include "io/sha256.h"
 #include "model/precision.h"
 #include "model/recipes.h"
 
@@ -173,6 +175,25 @@ std::map<std::string, std::string> train_config_record(const TrainOptions& o) {
   return c;
 }
 
+namespace {
+// --init-from on resume names the same weights under another path (a node's own copy, a path
+// relative to another folder): the file's SHA-256 equals the one the run recorded
+// (init_from_sha256), or, for a checkpoint of before it was recorded, the checkpoint's file's.
+// A resume takes its weights from the checkpoint, so only another file is a conflict.
+bool same_init_file(const TrainOptions& o, const std::map<std::string, std::string>& ckpt,
+                    const std::string& key) {
+  if (key != "init_from" || o.init_from.empty()) return false;
+  const auto path = ckpt.find("init_from");
+  if (path == ckpt.end() || path->second.empty() || path->second == o.init_from) return false;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(o.init_from, ec)) return false;
+  const auto recorded = ckpt.find("init_from_sha256");
+  if (recorded != ckpt.end()) return sha256_file_hex(o.init_from) == recorded->second;
+  return std::filesystem::is_regular_file(path->second, ec) &&
+         sha256_file_hex(o.init_from) == sha256_file_hex(path->second);
+}
+}  // namespace
+
 void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::string>& ckpt) {
   // An empty value (no --recipe, no --init-from, no --downscales) reads as "none" in the message.
   const auto shown = [](const std::string& v) { return v.empty() ? std::string("none") : v; };
@@ -193,7 +214,7 @@ void merge_checkpoint_config(TrainOptions& o, const std::map<std::string, std::s
     };
     const bool bundled_default =
         k.key == std::string("recipe") && is_bundled(k.get(o)) && is_bundled(k.get(c));
-    if (o.given.count(k.flag) == 0 || bundled_default)
+    if (o.given.count(k.flag) == 0 || bundled_default || same_init_file(o, ckpt, k.key))
       k.set(o, value);
     else if (k.recipe && k.get(o) != k.get(c))
       conflicts.push_back(std::string(k.flag) + " (" + k.key + " " + shown(k.get(o)) + ", the checkpoint has " +

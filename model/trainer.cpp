@@ -28,6 +28,7 @@
 #include "io/file_plan.h"
 #include "io/json_text.h"
 #include "io/safetensors.h"
+#include "io/sha256.h"
 #include "model/checkpoint.h"
 #include "model/model_files.h"
 #include "model/patches.h"
@@ -514,6 +515,13 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   steps_done_before = !o.resume.empty() && state.step >= total;  // not a new run of --epochs 0
   const auto trained_by = state.config.find("ranks");
   const std::string ranks_before = trained_by != state.config.end() ? trained_by->second : "";
+  // The --init-from file's contents, which a resume's --init-from is matched by: the checkpoint's
+  // record, or the file's for a new run (rank 0's copy is the one its checkpoint records).
+  const auto init_digest = state.config.find("init_from_sha256");
+  const std::string init_sha = init_digest != state.config.end() ? init_digest->second
+                               : o.resume.empty() && !o.init_from.empty()
+                                   ? sha256_file_hex(o.init_from)
+                                   : "";
   // One pass over the patches (gigabytes): the checkpoint's digest is checked against it, then
   // replaced.
   const std::string digest = patches_digest(set);
@@ -524,6 +532,7 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
   state.config["images"] = std::to_string(set.stats().images);
   state.config["version"] = VDSR_VERSION;
   state.config["commit"] = VDSR_COMMIT;
+  if (!init_sha.empty()) state.config["init_from_sha256"] = init_sha;
   // The width of the processes that trained it: this one's, unless it trains nothing.
   state.config["ranks"] =
       steps_done_before && !ranks_before.empty() ? ranks_before : std::to_string(c.size());
@@ -682,7 +691,9 @@ void TrainRun::check_ranks_agree() {
   if (coll.size() == 1) return;
   std::vector<std::pair<std::string, std::string>> items;
   for (const auto& [key, value] : state.config)
-    if (key != "train" && key != "val" && key != "init_from" && key != "patches_digest")
+    // A rank's copy of --init-from's file is matched by the weights it gives (check_replicas).
+    if (key != "train" && key != "val" && key != "init_from" && key != "init_from_sha256" &&
+        key != "patches_digest")
       items.emplace_back(key, value);
   items.emplace_back("max_steps", std::to_string(o.max_steps));
   items.emplace_back("the step it starts from", std::to_string(start_step));

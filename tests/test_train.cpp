@@ -37,6 +37,7 @@
 #include "image/image_io.h"
 #include "io/file_plan.h"
 #include "io/safetensors.h"
+#include "io/sha256.h"
 #include "io/svg_plot.h"
 #include "model/checkpoint.h"
 #include "model/dataset.h"
@@ -1853,6 +1854,27 @@ TEST_CASE("init-from: a new run starts from the file's weights with fresh optimi
   REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir + "/a/checkpoint.safetensors --init-from " + start,
                       &log) == 1);
   CHECK(log.find("--init-from (init_from " + start + ", the checkpoint has none)") != std::string::npos);
+  // The same file under another path (a node's own copy, another working folder) is the same
+  // start: matched by the SHA-256 the run recorded, and, for a checkpoint of before it was
+  // recorded, by the checkpoint's file's contents.
+  CHECK(load_checkpoint(dir + "/part/checkpoint.safetensors", Device::cpu())
+            .state.config.at("init_from_sha256") == sha256_file_hex(start));
+  fs::copy_file(start, dir + "/copy.safetensors");
+  const std::string again =
+      bin("vdsr_train") + " -q -g -1 --max-steps 1 --init-from " + dir + "/copy.safetensors";
+  REQUIRE(run_command(again + " --resume " + dir + "/part/checkpoint.safetensors", &log) == 0);
+  {
+    SafeTensors older = read_safetensors(dir + "/part/checkpoint.safetensors");
+    REQUIRE(older.metadata.erase("config.init_from_sha256") == 1);
+    write_safetensors(dir + "/older.safetensors", older);
+  }
+  REQUIRE(run_command(again + " --resume " + dir + "/older.safetensors --out " + dir + "/older",
+                      &log) == 0);
+  fs::copy_file(dir + "/zero/vdsr.safetensors", dir + "/copy.safetensors",
+                fs::copy_options::overwrite_existing);
+  REQUIRE(run_command(again + " --resume " + dir + "/part/checkpoint.safetensors", &log) == 1);
+  CHECK(log.find("--init-from (init_from " + dir + "/copy.safetensors, the checkpoint has " +
+                 start + ")") != std::string::npos);
 
   // A shape that differs from the file's, an SRCNN model and a missing file: refused, naming the file.
   const std::string base = bin("vdsr_train") + test::kTinyTrainFlags + " --train " + hr;
