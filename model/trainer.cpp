@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -44,6 +45,9 @@ namespace vdsr {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Whether this process wrote its --json summary (write_failed_summary then leaves it).
+std::atomic<bool> g_summary_written{false};
 
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
@@ -1018,6 +1022,7 @@ void TrainRun::write_summary(const TrainResult& res, const nlohmann::json& last_
   if (failure.is_object()) j.update(failure);
   const std::string text = json_dump(j, 2) + "\n";
   write_file_atomic(o.json, text.data(), text.size());
+  g_summary_written = true;
 }
 
 }  // namespace
@@ -1032,6 +1037,24 @@ struct QuietRank {
   LogLevel saved;
 };
 }  // namespace
+
+void write_failed_summary(const TrainOptions& o, const std::string& error) {
+  if (o.json.empty() || g_summary_written) return;
+  std::error_code ec;
+  const fs::path ckpt =
+      fs::path(o.out.empty() ? fs::path(o.resume).parent_path() : fs::path(o.out)) /
+      "checkpoint.safetensors";
+  const nlohmann::json j{{"finished", false},
+                         {"error", error},
+                         {"checkpoint", !o.out.empty() || !o.resume.empty()
+                                            ? (fs::is_regular_file(ckpt, ec) ? ckpt.string() : "")
+                                            : ""}};
+  try {
+    const std::string text = json_dump(j, 2) + "\n";
+    write_file_atomic(o.json, text.data(), text.size());
+  } catch (const std::exception&) {  // the run's own error is the one to report
+  }
+}
 
 void check_run_fits(const TrainOptions& o, int ranks) {
   check_model_memory(o);

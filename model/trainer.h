@@ -84,6 +84,12 @@ TrainOptions resolved_options(TrainOptions o);
 // Whether `o` continues a run: --resume FILE, or --resume auto where --out holds a checkpoint.
 bool resumes_a_run(const TrainOptions& o);
 
+// After a run failed with `error` (rank 0, --json given): writes {"finished": false, "error", and
+// "checkpoint": the --out folder's checkpoint if there is one, else ""} unless this process has
+// written its summary already (a non-finite loss writes a fuller one), so that a script reading
+// --json never finds an earlier run's summary there. Quietly nothing if it cannot be written.
+void write_failed_summary(const TrainOptions& o, const std::string& error);
+
 // The checks of the model's and one batch's memory on o.device that run_training makes before it
 // allocates (for --print-config, which must refuse what the run would); `ranks` share the batch.
 void check_run_fits(const TrainOptions& o, int ranks);

@@ -1704,6 +1704,18 @@ TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights
   REQUIRE(run_command(base + " --out " + dir + "/other --json " + dir + "/nowhere/s.json", &log) == 1);
   CHECK(log.find("--json " + dir + "/nowhere/s.json: the folder '" + dir + "/nowhere' does not exist") != std::string::npos);
   CHECK(!fs::exists(dir + "/other"));
+  // A run that fails replaces an earlier summary at that name with its error (a job array's slot
+  // that fails must not read as the slot before it), naming the checkpoint the --out folder holds.
+  REQUIRE(run_command(base + " --resume auto --out " + dir + "/part --train " + dir +
+                          "/gone --json " + dir + "/part/part.json",
+                      &log) == 1);
+  std::ifstream failed_in(dir + "/part/part.json");
+  const nlohmann::json failed = nlohmann::json::parse(failed_in);
+  CHECK(failed.at("finished") == false);
+  CHECK(failed.at("error").get<std::string>().find("/gone' does not exist") != std::string::npos);
+  CHECK(fs::equivalent(failed.at("checkpoint").get<std::string>(),
+                       dir + "/part/checkpoint.safetensors"));
+  CHECK(failed.count("steps") == 0);
   fs::remove_all(dir);
 }
 

@@ -270,8 +270,12 @@ int run(int argc, char** argv) {
     return train(o, gpu, print_config, lead);
   } catch (const UserError& e) {
     const std::string note = recipe_note(e.message(), o.recipe, from_recipe);
+    if (lead && !print_config) write_failed_summary(o, e.message() + note);
     if (note.empty()) throw;
     throw UserError(e.message() + note, e.where());
+  } catch (const std::exception& e) {
+    if (lead && !print_config) write_failed_summary(o, describe_error(e, false));
+    throw;
   }
 }
 
