@@ -615,7 +615,18 @@ void TrainRun::fail_nonfinite(int64_t bad) {
 
 void TrainRun::save() {
   state.seconds = run_seconds();
-  if (lead) save_checkpoint(ckpt_path, *model, state);
+  if (lead) {
+    try {
+      save_checkpoint(ckpt_path, *model, state);
+    } catch (const UserError& e) {  // a full disk, say: what is left is worth saying
+      std::error_code ec;
+      VDSR_USER_FAIL(e.message() << "; "
+                                 << (fs::is_regular_file(ckpt_path, ec)
+                                         ? "the checkpoint written before it is kept whole: free "
+                                           "space and resume it"
+                                         : "no checkpoint had been written"));
+    }
+  }
   saved_step = state.step;
 }
 

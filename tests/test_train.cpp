@@ -1716,6 +1716,18 @@ TEST_CASE("vdsr_train --json: steps, epochs, finished, loss, checkpoint, weights
   CHECK(fs::equivalent(failed.at("checkpoint").get<std::string>(),
                        dir + "/part/checkpoint.safetensors"));
   CHECK(failed.count("steps") == 0);
+  // A checkpoint that cannot be written (a full disk; here a file-size limit) says what is left.
+  const std::string small = "(ulimit -f 4; " + base + " --out " + dir + "/limited";
+  REQUIRE(run_command(small + " --max-steps 2)", &log) == 1);
+  CHECK(log.find("/limited/checkpoint.safetensors' failed: File too large; no checkpoint had been "
+                 "written") != std::string::npos);
+  fs::remove_all(dir + "/limited");
+  REQUIRE(run_command(base + " --out " + dir + "/limited --max-steps 2", &log) == 0);
+  REQUIRE(run_command(small + " --resume auto --max-steps 2)", &log) == 1);
+  CHECK(
+      log.find("failed: File too large; the checkpoint written before it is kept whole: free space "
+               "and resume it") != std::string::npos);
+  CHECK(load_checkpoint(dir + "/limited/checkpoint.safetensors", Device::cpu()).state.step == 2);
   fs::remove_all(dir);
 }
 
