@@ -220,9 +220,12 @@ bool check_resume_length(const TrainOptions& o, const OpenedRun& run) {
   check_epochs_cover(o, step, iters);
   // (Its last epoch's record may still be pending: the run then scores it, and trains nothing.)
   if (step != iters * o.epochs) return false;
-  log_info("the checkpoint's run has done all its " + std::to_string(o.epochs) + " epochs (" +
-           std::to_string(step) + " steps): nothing to train; give --epochs " +
-           std::to_string(o.epochs + 1) + " or more to train it further");
+  // No step, but what a stop left undone (its last validation, the weights) is done now.
+  log_info("the checkpoint's run has done all its " +
+           (o.epochs == 1 ? std::string("epoch") : std::to_string(o.epochs) + " epochs") + " (" +
+           std::to_string(step) + (step == 1 ? " step" : " steps") +
+           "): no step left to train (give --epochs " + std::to_string(o.epochs + 1) +
+           " or more to train it further)");
   return true;
 }
 

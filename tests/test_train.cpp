@@ -223,6 +223,17 @@ TEST_CASE(
     const auto pending = nlohmann::json::parse(ck.state.epoch_record);
     CHECK(pending.at("epoch") == stop_at / 5);
     CHECK(!pending.contains("val_psnr_x2"));
+    if (stop_at == 15) {  // every step done: the tool says what is left, and does it
+      fs::copy(out, out + "_bin");
+      std::string log;
+      REQUIRE(
+          run_command(bin("vdsr_train") + " -g -1 --resume " + out + "_bin/checkpoint.safetensors",
+                      &log) == 0);
+      CHECK(log.find("the checkpoint's run has done all its 3 epochs (15 steps): no step left to "
+                     "train (give --epochs 4 or more to train it further)") != std::string::npos);
+      CHECK(log.find("epoch 3/3") != std::string::npos);  // the validation the stop cut short
+      CHECK(fs::exists(out + "_bin/vdsr.safetensors"));
+    }
 
     TrainOptions res;
     res.resume = out + "/checkpoint.safetensors";
@@ -1515,9 +1526,8 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   // Its weights of that step are there: nothing is built or rewritten.
   const auto weights_time = fs::last_write_time(dir + "/done/vdsr.safetensors");
   REQUIRE(run_command(resume_done, &log) == 0);
-  CHECK(log.find("the checkpoint's run has done all its 3 epochs (15 steps): nothing to train; "
-                 "give --epochs 4 "
-                 "or more to train it further") != std::string::npos);
+  CHECK(log.find("the checkpoint's run has done all its 3 epochs (15 steps): no step left to train "
+                 "(give --epochs 4 or more to train it further)") != std::string::npos);
   CHECK(log.find("its weights are in " + dir + "/done/vdsr.safetensors") != std::string::npos);
   CHECK(log.find("training set:") == std::string::npos);
   CHECK(fs::last_write_time(dir + "/done/vdsr.safetensors") == weights_time);
@@ -1614,7 +1624,7 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --resume " + dir +
                           "/passes/checkpoint.safetensors --epochs 2",
                       &log) == 0);
-  CHECK(log.find("nothing to train") != std::string::npos);
+  CHECK(log.find("no step left to train") != std::string::npos);
   // Stopped in its second epoch (step 7 of 5-step epochs): --epochs 2 covers it, so say 2.
   REQUIRE(run_command(base + " --out " + dir + "/mid --max-steps 7", &log) == 0);
   REQUIRE(run_command(bin("vdsr_train") + " -q -g -1 --resume " + dir +
