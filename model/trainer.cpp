@@ -136,7 +136,20 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
       VDSR_USER_FAIL(printable(o.resume) << ": the checkpoint's stored options are not ones a run writes (the "
                      << "file is damaged or was edited): " << e.message());
     }
+    // A resume may score other --val sets; the curve draws the first set's PSNR as one line, and
+    // the records' val_psnr_x* change meaning with it: said, not drawn as a sudden rise or fall.
+    const std::string val_before = run.ckpt_config.count("val") ? run.ckpt_config.at("val") : "";
     merge_checkpoint_config(o, run.ckpt_config);
+    if (o.given.count("--val") != 0 && !o.val.empty()) {
+      const std::vector<std::string> before = split_list(val_before);
+      const std::string now = set_name(o.val.front(), "--val");
+      if (!before.empty() && set_name(before.front(), "--val") != now)
+        log_warning("the first --val set was " + set_name(before.front(), "--val") +
+                    " and is now " + now +
+                    ": from this epoch on, the curve's validation line and the records' "
+                    "val_psnr_x* are " +
+                    now + "'s");
+    }
     // The run's compute mode goes on, except on the CPU, which has fp32 only.
     if (o.given.count("--precision") == 0 && o.device.is_cpu() && o.precision != "fp32") {
       log_info("the checkpoint's run computed in " + o.precision + "; the CPU computes in fp32 only, so it goes on in fp32");
@@ -1107,6 +1120,13 @@ TrainResult run_training(TrainOptions o, const TrainHooks& hooks) {
   if (std::error_code ec; fs::is_directory(o.out, ec)) lock_out();
   OpenedRun opened = open_run(o, ckpt_path);
   check_train_options(o);
+  // Scoring the training images themselves measures fit, not how the model does on others.
+  for (const std::string& v : o.val)
+    for (const std::string& t : o.train)
+      if (std::error_code ec; fs::equivalent(v, t, ec))
+        log_warning("--val " + printable(v) +
+                    " is also a --train folder: its PSNR says how well the "
+                    "run fits its own training images, not how it does on others");
   const bool complete = check_resume_length(o, opened);
   // A finished run resumed again (another slot of a job array, say) has nothing to do once its
   // weights of that step are written (after its last record): neither the data set is built nor

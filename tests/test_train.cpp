@@ -1772,6 +1772,27 @@ TEST_CASE("folders named in bytes that are not UTF-8 train, and a resume names t
 }
 
 // SIGHUP too: a closed terminal or ssh session keeps the epoch's work.
+TEST_CASE(
+    "validation sets: one that is a training folder, and a resume's first set changed, are said") {
+  const std::string dir = test::temp_dir("train_val_said"), hr = make_data(dir);
+  fs::copy(hr, dir + "/other");
+  const std::string base = bin("vdsr_train") + std::string(test::kTinyTrainFlags).substr(3) +
+                           " --train " + hr + " --out " + dir + "/run";
+  std::string log;
+  REQUIRE(run_command(base + " --epochs 1 --val " + hr, &log) == 0);
+  CHECK(log.find("warning: --val " + hr +
+                 " is also a --train folder: its PSNR says how well the run "
+                 "fits its own training images, not how it does on others") != std::string::npos);
+  REQUIRE(run_command(base + " --epochs 2 --resume auto --val " + dir + "/other", &log) == 0);
+  CHECK(log.find("warning: the first --val set was hr and is now other: from this epoch on, the "
+                 "curve's validation line and the records' val_psnr_x* are other's") !=
+        std::string::npos);
+  CHECK(log.find("is also a --train folder") == std::string::npos);
+  REQUIRE(run_command(base + " --epochs 3 --resume auto --val " + dir + "/other/", &log) == 0);
+  CHECK(log.find("the first --val set was") == std::string::npos);  // the same set
+  fs::remove_all(dir);
+}
+
 TEST_CASE("SIGTERM and SIGHUP write a checkpoint and exit 143 and 129") {
   for (const int sig : {SIGTERM, SIGHUP}) {
     INFO("signal " << sig);
