@@ -187,8 +187,11 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
   TrainingSet ts;
   ts.patch_ = opt.patch;
   ts.count_ = offset.back();
-  VDSR_USER_CHECK(ts.count_ > 0, "the " << files.size() << " training image(s) give no " << opt.patch
-                                   << "x" << opt.patch << " patch at any scale");
+  VDSR_USER_CHECK(
+      ts.count_ > 0,
+      (files.size() == 1 ? "the training image gives"
+                         : "the " + std::to_string(files.size()) + " training images give")
+          << " no " << opt.patch << "x" << opt.patch << " patch at any scale");
   const size_t area = size_t(opt.patch) * size_t(opt.patch);
   // A set larger than the machine's memory is said in words, with what makes it smaller, before
   // the allocation fails (or, between the free memory and the total, the system's out-of-memory

@@ -291,7 +291,9 @@ void check_option_values(const TrainOptions& o) {
       {"--epochs", o.epochs}, {"--epoch-iters", o.epoch_iters}, {"--max-steps", o.max_steps}};
   for (const auto& [flag, v] : not_negative) VDSR_USER_CHECK(v >= 0, flag << " must be 0 or more, got " << v);
   VDSR_USER_CHECK(o.step.lr > 0 && std::isfinite(o.step.lr), "--lr must be positive, got " << o.step.lr);
-  VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr, "--lr-min must be in [0, --lr], got " << o.lr_min);
+  VDSR_USER_CHECK(o.lr_min >= 0 && o.lr_min <= o.step.lr,
+                  "--lr-min must be in [0, --lr] = [0, " << format_double(o.step.lr) << "], got "
+                                                         << format_double(o.lr_min));
   VDSR_USER_CHECK(o.warmup_steps >= 0, "--warmup-steps must be >= 0, got " << o.warmup_steps);
   VDSR_USER_CHECK(o.step.optim.beta1 >= 0 && o.step.optim.beta1 < 1 && o.step.optim.beta2 >= 0 && o.step.optim.beta2 < 1,
              "--beta1 and --beta2 must be in [0, 1), got " << o.step.optim.beta1 << " and " << o.step.optim.beta2);

@@ -305,9 +305,12 @@ TrainingSet load_training_set(const TrainOptions& o, const std::map<std::string,
   {
     const DatasetStats& ds = set.stats();
     char buf[256];
-    std::snprintf(buf, sizeof buf, "training set: %lld images, %lld variants, %lld patches of %dx%d (%.1f MB) in %.2f s",
-                  static_cast<long long>(ds.images), static_cast<long long>(ds.variants),
-                  static_cast<long long>(set.count()), o.data.patch, o.data.patch, double(ds.bytes) / 1e6, ds.seconds);
+    std::snprintf(buf, sizeof buf,
+                  "training set: %lld %s, %lld %s, %lld %s of %dx%d (%.1f MB) in %.2f s",
+                  static_cast<long long>(ds.images), ds.images == 1 ? "image" : "images",
+                  static_cast<long long>(ds.variants), ds.variants == 1 ? "variant" : "variants",
+                  static_cast<long long>(set.count()), set.count() == 1 ? "patch" : "patches",
+                  o.data.patch, o.data.patch, double(ds.bytes) / 1e6, ds.seconds);
     log_info(buf);
   }
   if (ckpt_config.count("patches"))
@@ -571,8 +574,8 @@ TrainRun::TrainRun(const TrainOptions& opts, OpenedRun opened, const TrainingSet
                       std::to_string(o.batch) + " = " + std::to_string(coll.size()) + " x " +
                       std::to_string(o.batch / coll.size()) + ")"
                 : "") +
-           "; " + std::to_string(iters) + " steps per epoch, " + std::to_string(o.epochs) +
-           (o.epochs == 1 ? " epoch" : " epochs") +
+           "; " + std::to_string(iters) + (iters == 1 ? " step" : " steps") + " per epoch, " +
+           std::to_string(o.epochs) + (o.epochs == 1 ? " epoch" : " epochs") +
            // A complete run has no epoch to resume in: "epoch 4" of 3 would read as one more.
            (start_step >= total ? "; every step done (" + std::to_string(start_step) + ")"
             : start_step > 0    ? "; resuming at step " + std::to_string(start_step) + " (epoch " +
@@ -612,7 +615,8 @@ void TrainRun::fail_nonfinite(int64_t bad) {
                                : "no checkpoint had been written";
   std::ostringstream msg;
   msg << "the loss is not finite at step " << (bad + 1) << " (epoch " << (bad / iters + 1)
-      << "); training stopped and " << kept << ". Try a smaller --lr or a tighter --clip";
+      << "); training stopped and " << kept << ". Try a smaller --lr or "
+      << (o.step.optim.clip_mode == ClipMode::None ? "clipping (--clip-mode)" : "a tighter --clip");
   // A sweep's script reads --json, not stderr: the failure is written there too (the run is not
   // finished; the checkpoint named is the last good one, if any).
   if (lead && !o.json.empty()) {
