@@ -1071,15 +1071,19 @@ struct QuietRank {
 
 void write_failed_summary(const TrainOptions& o, const std::string& error) {
   if (o.json.empty() || g_summary_written) return;
+  // The run's folder: --out, or a resumed checkpoint's own (the options as the command line gave
+  // them: --resume may still read "auto", which needs --out).
+  const std::string folder =
+      !o.out.empty() ? o.out
+      : !o.resume.empty() && o.resume != "auto"
+          ? (fs::path(o.resume).has_parent_path() ? fs::path(o.resume).parent_path().string()
+                                                  : std::string("."))
+          : "";
   std::error_code ec;
-  const fs::path ckpt =
-      fs::path(o.out.empty() ? fs::path(o.resume).parent_path() : fs::path(o.out)) /
-      "checkpoint.safetensors";
-  const nlohmann::json j{{"finished", false},
-                         {"error", error},
-                         {"checkpoint", !o.out.empty() || !o.resume.empty()
-                                            ? (fs::is_regular_file(ckpt, ec) ? ckpt.string() : "")
-                                            : ""}};
+  const fs::path ckpt = fs::path(folder) / "checkpoint.safetensors";
+  const bool there = !folder.empty() && fs::is_regular_file(ckpt, ec);
+  const nlohmann::json j{
+      {"finished", false}, {"error", error}, {"checkpoint", there ? ckpt.string() : ""}};
   try {
     const std::string text = json_dump(j, 2) + "\n";
     write_file_atomic(o.json, text.data(), text.size());
