@@ -1785,6 +1785,11 @@ TEST_CASE(
   CHECK(log.find("warning: --val " + hr +
                  " is also a --train folder: its PSNR says how well the run "
                  "fits its own training images, not how it does on others") != std::string::npos);
+  REQUIRE(run_command(base + " --epochs 1 --resume auto", &log) ==
+          0);  // done: said in the singular
+  CHECK(
+      log.find("the checkpoint's run has done all its epoch (5 steps): no step left to train (give "
+               "--epochs 2 or more to train it further)") != std::string::npos);
   REQUIRE(run_command(base + " --epochs 2 --resume auto --val " + dir + "/other", &log) == 0);
   CHECK(log.find("warning: the first --val set was hr and is now other: from this epoch on, the "
                  "curve's validation line and the records' val_psnr_x* are other's") !=
@@ -1792,6 +1797,10 @@ TEST_CASE(
   CHECK(log.find("is also a --train folder") == std::string::npos);
   REQUIRE(run_command(base + " --epochs 3 --resume auto --val " + dir + "/other/", &log) == 0);
   CHECK(log.find("the first --val set was") == std::string::npos);  // the same set
+  REQUIRE(run_command(bin("vdsr_train") + std::string(test::kTinyTrainFlags).substr(3) +
+                          " --train " + hr + " --out " + dir + "/one --epoch-iters 1 --epochs 1",
+                      &log) == 0);
+  CHECK(log.find("; 1 step per epoch, 1 epoch") != std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -2469,15 +2478,15 @@ TEST_CASE(
                "would replace them; choose another --out, or move them away first (records of a "
                "run stopped before its first checkpoint: --resume auto starts that run again over "
                "them)") != std::string::npos);
+  std::string loud_auto = base;  // warnings shown
+  loud_auto.erase(loud_auto.find(" -q "), 3);
   {
     FolderLock held(dir + "/cut");
-    REQUIRE(run_command(base + " --out " + dir + "/cut --resume auto", &log) == 1);
+    REQUIRE(run_command(loud_auto + " --out " + dir + "/cut --resume auto", &log) == 1);
     CHECK(log.find("another vdsr_train is running into --out " + dir + "/cut now") !=
           std::string::npos);
     CHECK(log.find("holds") == std::string::npos);
   }
-  std::string loud_auto = base;
-  loud_auto.erase(loud_auto.find(" -q "), 3);
   REQUIRE(run_command(loud_auto + " --out " + dir + "/cut --resume auto", &log) == 0);
   CHECK(log.find("warning: " + dir +
                  "/cut holds the records of a run that wrote no checkpoint "
