@@ -9,6 +9,8 @@
 // by mpirun or srun it is one rank of a data-parallel run (engine/collective.h; docs/training.md,
 // "Many processes"): the GPU is the local rank's unless -g says otherwise, and a signal to any rank
 // stops every rank.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <csignal>
@@ -34,6 +36,13 @@ using namespace vdsr;
 namespace {
 
 std::atomic<int> g_stop{0};
+// Whether the first stop signal is acknowledged on standard error at once (rank 0 alone: mpirun
+// forwards a Ctrl-C to every rank). The stop itself may be a step, a validation image or the
+// training set's build away.
+std::atomic<bool> g_say_stop{false};
+constexpr char kStopNote[] =
+    "\nvdsr_train: stopping at the end of this step (or once the training set is built) and "
+    "writing a checkpoint; a second signal stops at once\n";
 
 // The first SIGINT/SIGTERM/SIGHUP asks the loop to stop after the current step and write a
 // checkpoint (SIGHUP: the terminal or ssh session has gone; the epoch's work is kept); a second one
@@ -41,7 +50,8 @@ std::atomic<int> g_stop{0};
 // of a checkpoint being written (the last checkpoint written is still whole: they are written
 // atomically).
 extern "C" void on_stop_signal(int sig) {
-  g_stop.store(sig);
+  if (g_stop.exchange(sig) == 0 && g_say_stop.load())
+    (void)!::write(STDERR_FILENO, kStopNote, sizeof kStopNote - 1);  // async-signal-safe
   remove_temporaries_on(sig);
 }
 
@@ -310,6 +320,7 @@ int train(TrainOptions o, int gpu, bool print_config, bool lead) {
   VDSR_USER_CHECK(!o.out.empty() || (!o.resume.empty() && o.resume != "auto"), "--out DIR is required");
   o.device = select_rank_device(gpu, process_ranks());
   cli::check_precision(o.precision, o.device.is_cuda());
+  g_say_stop = lead && log_level() != LogLevel::Quiet;
   install_stop_handlers();
   TrainHooks hooks;
   hooks.stop = &g_stop;
