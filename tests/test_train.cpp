@@ -1857,8 +1857,9 @@ TEST_CASE("SIGTERM and SIGHUP write a checkpoint and exit 143 and 129") {
     CHECK(WEXITSTATUS(status) == 128 + sig);
     CHECK(child_log.find("stopped by signal " + std::to_string(sig)) != std::string::npos);
     // Said at once, before the step ends (the stop may be a validation or a build away).
-    CHECK(child_log.find("\nvdsr_train: stopping at the end of this step (or once the training set "
-                         "is built) and writing a checkpoint; a second signal stops at once\n") <
+    CHECK(child_log.find("\nvdsr_train: stopping at the end of this step, then writing the "
+                         "checkpoint (a new run still building its training set stops once it is "
+                         "built, with nothing to write); a second signal stops at once\n") <
           child_log.find("stopped by signal"));
     CHECK(load_checkpoint(ckpt, Device::cpu()).state.step > 0);
     fs::remove_all(dir);

@@ -41,8 +41,9 @@ std::atomic<int> g_stop{0};
 // training set's build away.
 std::atomic<bool> g_say_stop{false};
 constexpr char kStopNote[] =
-    "\nvdsr_train: stopping at the end of this step (or once the training set is built) and "
-    "writing a checkpoint; a second signal stops at once\n";
+    "\nvdsr_train: stopping at the end of this step, then writing the checkpoint (a new run still "
+    "building its training set stops once it is built, with nothing to write); a second signal "
+    "stops at once\n";
 
 // The first SIGINT/SIGTERM/SIGHUP asks the loop to stop after the current step and write a
 // checkpoint (SIGHUP: the terminal or ssh session has gone; the epoch's work is kept); a second one
