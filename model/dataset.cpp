@@ -25,6 +25,7 @@
 #include "engine/heap.h"
 #include "engine/log.h"
 #include "engine/thread_pool.h"
+#include "engine/values.h"
 #include "image/color.h"
 #include "image/image_io.h"
 #include "image/imresize.h"
@@ -183,6 +184,17 @@ TrainingSet TrainingSet::build(const std::vector<std::string>& files, const Data
   if (empty > 0 && empty < int64_t(files.size()))
     log_info(std::to_string(empty) + " of the " + std::to_string(files.size()) + " training images give no " +
              std::to_string(opt.patch) + "x" + std::to_string(opt.patch) + " patch (too small; -v names them)");
+
+  // So is a downscale factor that shrinks every image below a patch: asked for, it adds nothing.
+  for (int k = 1; k < n_d && offset.back() > 0; ++k) {
+    bool adds = false;
+    for (int64_t u = k; u < n_units && !adds; u += n_d)
+      adds = offset[size_t(u) + 1] != offset[size_t(u)];
+    if (!adds)
+      log_warning("--downscales " + format_double(factors[size_t(k)]) +
+                  " shrinks every training image below a " + std::to_string(opt.patch) + "x" +
+                  std::to_string(opt.patch) + " patch: it adds none");
+  }
 
   TrainingSet ts;
   ts.patch_ = opt.patch;

@@ -202,6 +202,11 @@ OpenedRun open_run(TrainOptions& o, const std::string& ckpt_path) {
                       "--init-from " << printable(o.init_from) << " is an SRCNN model ("
                                      << w.config.describe() << "); vdsr_train trains VDSR only");
       take_shape(o, w.config, o.init_from);
+      // Known only now: a file without biases leaves --bias-lr-mult nothing to act on (a --no-bias
+      // given or preset was warned of with the other flags).
+      if (!o.model.bias && o.given.count("--bias-lr-mult") != 0 && o.given.count("--no-bias") == 0)
+        log_warning("--bias-lr-mult has no effect: --init-from " + printable(o.init_from) +
+                    " holds a model without biases");
       run.model = make_model(w, o.device);
     }
   }

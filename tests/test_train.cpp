@@ -956,6 +956,12 @@ TEST_CASE(
   CHECK(log.find("gives no 12x12 patch at any scale") == std::string::npos);
   REQUIRE(run_command(loud + "6 -v --epochs 1 --epoch-iters 1", &log) == 0);
   CHECK(log.find(hr + "/tiny.png (20x6) gives no 12x12 patch at any scale") != std::string::npos);
+  // So is a downscale factor that leaves every image too small (0.2 of 52 is 10), and only that
+  // one.
+  REQUIRE(run_command(loud + "7 --epochs 1 --epoch-iters 1 --downscales 0.5,0.2", &log) == 0);
+  CHECK(log.find("warning: --downscales 0.2 shrinks every training image below a 12x12 patch: it "
+                 "adds none") != std::string::npos);
+  CHECK(log.find("--downscales 0.5 shrinks") == std::string::npos);
   // Every image too small: the refusal says so, with no note of a part besides.
   fs::create_directories(dir + "/small");
   save_image(dir + "/small/t.png", test_image(10, 10, 1, 4), ImageFormat::PNG);
@@ -2141,6 +2147,20 @@ TEST_CASE("print-config refuses what the run would and shows --init-from's shape
   (void)print_config("-g -1 --train " + hr + " --init-from " + dir + "/m.safetensors --channels 8",
                      &status);
   CHECK(status == 1);
+  // --bias-lr-mult with a file without biases: known once the file is read, and warned of then.
+  Vdsr unbiased(VdsrConfig{4, 6, false});
+  unbiased.init_he(1);
+  save_weights(dir + "/nb.safetensors", unbiased.config(), unbiased.params());
+  std::string said;
+  for (const char* file : {"/nb.safetensors", "/m.safetensors"}) {
+    INFO(file);
+    REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config --train " + hr +
+                            " --bias-lr-mult 0.1 --init-from " + dir + file,
+                        &said) == 0);
+    CHECK((said.find("warning: --bias-lr-mult has no effect: --init-from " + dir + file +
+                     " holds a model without biases") != std::string::npos) ==
+          (std::string(file) == "/nb.safetensors"));
+  }
   (void)print_config("-g -1 --train " + hr + " --init-from " + dir + "/missing.safetensors",
                      &status);
   CHECK(status == 1);
