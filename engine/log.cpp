@@ -92,7 +92,7 @@ std::string Progress::text(double t) const {
 
 void Progress::update(int64_t done, double partial) {
   done_ = done;
-  partial_ = std::clamp(partial, 0.0, 1.0);
+  partial_ = std::clamp(partial, 0.0, static_cast<double>(std::max<int64_t>(total_ - done, 0)));
   if (finished_ || (!enabled_ && !plain_)) return;
   const auto now = std::chrono::steady_clock::now();
   if (plain_) {

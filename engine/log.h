@@ -36,8 +36,8 @@ class Progress {
  public:
   Progress(std::string label, int64_t total, std::string unit = "it");
   ~Progress();
-  // `partial`: the share (0..1) of the next unit already done, which counts toward the rate and
-  // the ETA (one long image of a batch) but not the count shown.
+  // `partial`: the units in progress' shares already done, summed (0 up to the units left), which
+  // count toward the rate and the ETA (long images of a batch, several at once) but not the count.
   void update(int64_t done, double partial = 0);
   void finish();                                                    // clears the line
   void set_label(std::string label) { label_ = std::move(label); }  // e.g. per-update state

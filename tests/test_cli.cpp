@@ -1356,8 +1356,9 @@ TEST_CASE("vdsr_train trains a tiny model end to end and resumes exactly") {
 }
 
 // vdsr_sr's batch report with its stderr no terminal (hidden from a plain run; started by the test
-// below): three images, the first half done after a second, then done; VDSR_BATCH_REPORT_MODE says
-// plain or json (--progress json). Plain lines every 10 ms instead of every minute.
+// below): three images, the first half done after a second, a second image a quarter done by
+// another worker, then both done; VDSR_BATCH_REPORT_MODE says plain or json (--progress json).
+// Plain lines every 10 ms instead of every minute.
 TEST_CASE("one batch report", "[.batch_report_child]") {
   const char* mode = std::getenv("VDSR_BATCH_REPORT_MODE");
   REQUIRE(mode != nullptr);
@@ -1366,6 +1367,9 @@ TEST_CASE("one batch report", "[.batch_report_child]") {
   report.start("test");
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // progress after the first second
   report.progress("a.png", 0.5);
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(600));  // past the half second between words
+  report.progress("b.png", 0.25);
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   FileRecord done;
   done.input = "a.png";
@@ -1388,7 +1392,11 @@ TEST_CASE(
   // Half an image after a second: a rate from that share, not 0.00.
   CHECK(log.find("upscaling (a.png 50%)  0/3  ") != std::string::npos);
   CHECK(log.find("upscaling (a.png 50%)  0/3  0.00 img/s") == std::string::npos);
-  CHECK(log.find("\nupscaling  1/3  ") != std::string::npos);
+  // Two images at once: the line keeps naming the older one, and counts the other, until it is
+  // done.
+  CHECK(log.find("upscaling (a.png 50%, 1 more)  0/3  ") != std::string::npos);
+  CHECK(log.find("upscaling (b.png 25%)  1/3  ") != std::string::npos);
+  CHECK(log.find("(b.png 25%)  0/3") == std::string::npos);
   CHECK(log.find("upscaling  2/3  ") != std::string::npos);
   // --progress json: the events, and no plain line among them.
   REQUIRE(run_command("VDSR_BATCH_REPORT_MODE=json " + child, &log) == 0);

@@ -598,6 +598,12 @@ TEST_CASE("progress where stderr is no terminal", "[.progress_child]") {
     p.update(0, 0.9);
     return;
   }
+  if (mode == "three images") {  // three workers' images, 0.9 of each done: every share counts
+    Progress p("three images", 4, "img");
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    p.update(0, 2.7);
+    return;
+  }
   if (mode == "burst") {               // one line per interval, however many updates come in it
     set_plain_progress_interval(0.5);  // long beside the updates, even on a loaded machine
     Progress p("burst", 100, "img");
@@ -665,6 +671,10 @@ TEST_CASE("Progress: a plain line at an interval where stderr is no terminal, no
   CHECK(log.find("one image  0/1  ") != std::string::npos);
   CHECK(log.find("one image  0/1  0.00 img/s") == std::string::npos);
   CHECK(log.find("  ETA 0:00") != std::string::npos);
+  // 2.7 images' shares after a second: two images a second or more (under 0.35 s of load), where
+  // one image's share alone would give at most one.
+  REQUIRE(test::run_command("VDSR_PROGRESS_TEST_MODE='three images' " + child, &log) == 0);
+  CHECK(log.find("three images  0/4  2.") != std::string::npos);
 }
 
 TEST_CASE("Devices: selection and backend info") {

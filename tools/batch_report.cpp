@@ -87,24 +87,45 @@ void BatchReport::start(const std::string& what) {
   event(dump({{"event", "start"}, {"what", what}, {"images", jobs_}}));
 }
 
+void BatchReport::draw() {
+  double partial = 0;
+  for (const auto& [input, fraction] : in_flight_) partial += fraction;
+  std::string label = "upscaling";
+  if (!in_flight_.empty()) {
+    char pct[16];
+    std::snprintf(pct, sizeof pct, "%.0f%%", 100 * in_flight_.front().second);
+    label += " (" + printable(in_flight_.front().first) + " " + pct;
+    if (in_flight_.size() > 1) label += ", " + std::to_string(in_flight_.size() - 1) + " more";
+    label += ")";
+  }
+  line_.set_label(label);
+  line_.update(processed_, partial);
+}
+
 void BatchReport::progress(const std::string& input, double fraction) {
   std::lock_guard<std::mutex> lock(mu_);
+  const auto it = std::find_if(in_flight_.begin(), in_flight_.end(),
+                               [&](const auto& f) { return f.first == input; });
+  if (it == in_flight_.end())
+    in_flight_.emplace_back(input, fraction);
+  else
+    it->second = fraction;
   const auto now = std::chrono::steady_clock::now();
   // Only long work is worth a word: once the batch has run a second, at most twice a second.
   if (now - last_event_ < std::chrono::milliseconds(500) || since(t0_) < 1.0) return;
   last_event_ = now;
-  char pct[16];
-  std::snprintf(pct, sizeof pct, "%.0f%%", 100 * fraction);
-  line_.set_label("upscaling (" + printable(input) + " " + pct + ")");
-  line_.update(processed_, fraction);
+  draw();
   event(dump({{"event", "progress"}, {"input", input}, {"fraction", fraction}}));
 }
 
 void BatchReport::finished(const FileRecord& r) {
   std::lock_guard<std::mutex> lock(mu_);
   count(r);
-  line_.set_label("upscaling");
-  line_.update(++processed_);
+  in_flight_.erase(std::remove_if(in_flight_.begin(), in_flight_.end(),
+                                  [&](const auto& f) { return f.first == r.input; }),
+                   in_flight_.end());
+  ++processed_;
+  draw();
 }
 
 int BatchReport::finish(double output_megapixels) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/log.h"
@@ -46,6 +47,7 @@ class BatchReport {
  private:
   void event(const std::string& line);  // one JSON line on stderr (events mode)
   void count(const FileRecord& r);
+  void draw();  // the progress line from processed_ and in_flight_ (mu_ held)
 
   std::mutex mu_;
   bool events_;
@@ -54,6 +56,9 @@ class BatchReport {
   int64_t processed_ = 0, done_ = 0, skipped_ = 0, failed_ = 0;
   double megapixels_ = 0;
   Progress line_;
+  // The images whose network work has reported a share done, oldest first: the line names the
+  // oldest (not whichever worker spoke last) and counts every share toward the rate.
+  std::vector<std::pair<std::string, double>> in_flight_;
   std::chrono::steady_clock::time_point t0_;
   std::chrono::steady_clock::time_point last_event_;
 };
