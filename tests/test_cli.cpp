@@ -1058,6 +1058,36 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   fs::remove(set + "/a.bmp");
   REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --save " + dir + "/r.json", &log) == 1);
   CHECK(log.find("--save " + dir + "/r.json: is a file; give a folder name") != std::string::npos);
+  // What stands where an output or its folder goes, at the last scale of the last column: refused
+  // before any cell is scored (the rows and the --json report of the cells before it would be
+  // lost).
+  fs::create_directories(dir + "/in_way/VDSR/Tiny/x3/b.png");
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 --data " + set + " --scales 2,3 --save " +
+                          dir + "/in_way --json " + dir + "/in_way.json",
+                      &log) == 1);
+  CHECK(log.find("--save: " + dir + "/in_way/VDSR/Tiny/x3/b.png is a folder; give a file name") !=
+        std::string::npos);
+  CHECK(log.find("PSNR") == std::string::npos);
+  CHECK(!fs::exists(dir + "/in_way/Bicubic"));
+  fs::remove_all(dir + "/in_way");
+  fs::create_directories(dir + "/in_way/Tiny");
+  std::ofstream(dir + "/in_way/Tiny/x3") << "not a folder";
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --scales 2,3 --save " +
+                          dir + "/in_way",
+                      &log) == 1);
+  CHECK(log.find("--save: " + dir +
+                 "/in_way/Tiny/x3 is a file, where a folder of outputs goes: move it away, or "
+                 "choose another --save") != std::string::npos);
+  CHECK(!fs::exists(dir + "/in_way/Tiny/x2"));
+  fs::remove(dir + "/in_way/Tiny/x3");
+  fs::create_directories(dir + "/in_way/Tiny/x3");
+  fs::create_symlink(dir + "/elsewhere.png", dir + "/in_way/Tiny/x3/a.png");
+  REQUIRE(run_command(bin("vdsr_eval") + " --bicubic --data " + set + " --scales 2,3 --save " +
+                          dir + "/in_way",
+                      &log) == 1);
+  CHECK(log.find("--save: " + dir + "/in_way/Tiny/x3/a.png is a symbolic link") !=
+        std::string::npos);
+  CHECK(!fs::exists(dir + "/elsewhere.png"));
 }
 
 TEST_CASE(

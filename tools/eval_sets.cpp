@@ -10,6 +10,7 @@
 #include <map>
 
 #include "engine/error.h"
+#include "engine/file_kind.h"
 #include "engine/log.h"
 #include "image/color.h"
 #include "image/image_io.h"
@@ -41,6 +42,31 @@ void require_distinct_stems(const std::vector<std::string>& files, const std::st
                                 ", so one output " + printable(it->first) +
                                 ".* would be scored against both; rename one"));
   }
+}
+
+// --save's names of one set's outputs, in every column at every scale: each part of the way that
+// exists is a folder, and no output's name is taken by a folder, a link or a special file. Found
+// at that image, it would stop the run there, the cells before it lost to --json.
+void check_save_names(const EvalOutputs& o, const std::string& set, const std::vector<int>& scales,
+                      const std::vector<std::string>& files) {
+  const fs::path root = fs::path(o.save).lexically_normal();
+  for (const std::string& column : o.save_columns)
+    for (const int s : scales) {
+      const fs::path dir = save_folder(o.save, column, set, s);
+      for (fs::path way = dir.lexically_normal(); !way.empty() && way != root && way.has_filename();
+           way = way.parent_path()) {
+        std::error_code ec;
+        VDSR_USER_CHECK(!fs::exists(way, ec) || fs::is_directory(way, ec),
+                        "--save: " << printable(way.string())
+                                   << " is a file, where a folder of outputs goes: move it away, "
+                                      "or choose another --save");
+      }
+      for (const auto& f : files) {
+        const std::string out = (dir / (fs::path(f).stem().string() + ".png")).string();
+        const std::string why = unwritable_reason(out);
+        VDSR_USER_CHECK(why.empty(), "--save: " << printable(out) << " " << why);
+      }
+    }
 }
 
 // --score: the outputs made elsewhere for one set and scale, by file stem, from DIR/SET/xS (the
@@ -104,6 +130,11 @@ Plane load_prediction(const std::string& path, const EvalSample& sample, bool* g
 }
 
 }  // namespace
+
+std::string save_folder(const std::string& save, const std::string& column, const std::string& set,
+                        int scale) {
+  return (fs::path(save) / column / set / ("x" + std::to_string(scale))).string();
+}
 
 std::vector<std::string> default_eval_sets() {
   const char* env = std::getenv("VDSR_DATA_DIR");
@@ -191,7 +222,10 @@ void check_eval_sets(const std::vector<std::string>& data,
   for (size_t d = 0; d < data.size(); ++d) {
     const std::vector<std::string>& files = set_files[d];
     const std::string set = set_name(data[d], "--data");
-    if (!o.save.empty()) require_distinct_stems(files, data[d], true);
+    if (!o.save.empty()) {
+      require_distinct_stems(files, data[d], true);
+      check_save_names(o, set, scales, files);
+    }
     std::vector<std::string> dirs;                            // --score: by scale
     std::vector<std::map<std::string, std::string>> outputs;  // --score: by scale, by stem
     if (!o.score.empty()) {

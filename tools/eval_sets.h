@@ -23,12 +23,19 @@ std::vector<std::string> eval_set_images(const std::string& dir);
 struct EvalOutputs {
   std::string save;   // --save DIR
   std::string score;  // --score DIR
+  // --save's folder of each column under DIR ("" for one column; --table3: the methods' names).
+  std::vector<std::string> save_columns{""};
 };
 
+// Where --save puts a column's outputs of one set at one scale: DIR/[COLUMN/]SET/xS.
+std::string save_folder(const std::string& save, const std::string& column, const std::string& set,
+                        int scale);
+
 // Every image of every set (`data[d]`'s files: set_files[d]) is decoded and checked at every
-// scale, and --save's names and --score's outputs are checked, before any is scored: a bad file
-// in the last set would otherwise end a long run (15 minutes for --table3 on 2 CPU cores) with nothing
-// written.
+// scale, and --save's names (no file where a folder of outputs goes; no folder, link or special
+// file where an output goes) and --score's outputs are checked, before any is scored: a bad file
+// in the last set would otherwise end a long run (15 minutes for --table3 on 2 CPU cores) with
+// nothing written.
 void check_eval_sets(const std::vector<std::string>& data,
                      const std::vector<std::vector<std::string>>& set_files,
                      const std::vector<int>& scales, const EvalOutputs& outputs);

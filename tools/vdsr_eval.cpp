@@ -147,7 +147,12 @@ int run(int argc, char** argv) {
   }
   std::vector<std::vector<std::string>> set_files;
   for (const auto& dir : o.data) set_files.push_back(eval_set_images(dir));
-  check_eval_sets(o.data, set_files, o.scales, {o.save, o.score});
+  EvalOutputs outputs{o.save, o.score};
+  if (o.table3) {
+    outputs.save_columns.clear();
+    for (const EvalMethod& m : methods) outputs.save_columns.push_back(m.name);
+  }
+  check_eval_sets(o.data, set_files, o.scales, outputs);
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
   // -x averages a network's outputs; Table 3's SRCNN column is the official code's, which has none.
   const auto tta = [&](const EvalMethod& m) {
@@ -214,8 +219,7 @@ int run(int argc, char** argv) {
           continue;
         }
         std::string save_dir;
-        if (!o.save.empty())
-          save_dir = (fs::path(o.save) / (o.table3 ? m.name : "") / set / ("x" + std::to_string(s))).string();
+        if (!o.save.empty()) save_dir = save_folder(o.save, o.table3 ? m.name : "", set, s);
         const EvalCell c = evaluate_cell(m, samples, set, s, tta(m),
                                          set + " x" + std::to_string(s) + " " + m.name, save_dir);
         nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
