@@ -21,12 +21,31 @@ std::string special_file_kind(const fs::file_status& s) {
   }
 }
 
+namespace {
+
+// Following the links leads round in a circle (the system gives up: ELOOP), not to a missing file.
+bool is_link_loop(const std::string& path) {
+  std::error_code ec;
+  (void)fs::status(path, ec);
+  return ec == std::errc::too_many_symbolic_link_levels;
+}
+
+}  // namespace
+
 std::string not_a_file(const std::string& path) {
   std::error_code ec;
   const fs::file_status s = fs::status(path, ec);
   if (fs::is_regular_file(s) || fs::is_directory(s)) return "";
-  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(s)) return "a broken link";
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(s))
+    return is_link_loop(path) ? "a symbolic link loop" : "a broken link";
   return special_file_kind(s);
+}
+
+std::string dead_link_words(const std::string& path) {
+  std::error_code ec;
+  const std::string target = fs::read_symlink(path, ec).string();
+  return is_link_loop(path) ? "symbolic link loop (its target '" + target + "' leads back to it)"
+                            : "broken symbolic link (its target '" + target + "' does not exist)";
 }
 
 std::string unwritable_reason(const std::string& path) {

@@ -12,9 +12,13 @@ namespace vdsr {
 // regular file" for any other type that is neither a file nor a folder.
 std::string special_file_kind(const std::filesystem::file_status& s);
 
-// Why `path` (followed through links) is no file to read, in words: "a broken link", or
-// special_file_kind's words; "" for a regular file or a folder.
+// Why `path` (followed through links) is no file to read, in words: "a broken link", "a
+// symbolic link loop", or special_file_kind's words; "" for a regular file or a folder.
 std::string not_a_file(const std::string& path);
+
+// Why the link `path`, which leads to nothing, does so, without an article: "broken symbolic link
+// (its target 'T' does not exist)", or "symbolic link loop (its target 'T' leads back to it)".
+std::string dead_link_words(const std::string& path);
 
 // Why `path` itself (not followed) is no name to write a file to, in words that follow the name:
 // "is a folder; ...", "is a symbolic link (to T): ...", "is a FIFO (named pipe), not a file, ...";

@@ -170,8 +170,8 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
     if (!e.is_regular_file(ec)) {
       const bool broken = e.is_symlink(ec) && !fs::exists(e.path(), ec);
       VDSR_USER_CHECK(!broken || !has_image_extension(e.path().string()),
-                      what << " '" << dir << "': " << e.path().string() << " is a broken symbolic link (its target '"
-                           << fs::read_symlink(e.path(), ec).string() << "' does not exist)");
+                      what << " '" << dir << "': " << e.path().string() << " is a "
+                           << dead_link_words(e.path().string()));
       // Named like an image but no file to read: a set or a training folder would be used as if
       // whole.
       VDSR_USER_CHECK(broken || e.is_directory(ec) || !has_image_extension(e.path().string()),
@@ -302,8 +302,7 @@ FilePlan plan_files(const std::string& input, const std::string& output, const s
       }
       const bool image = has_image_extension(p.string());
       if (image && fs::is_symlink(link) && !fs::exists(target))
-        plan.problems.push_back({p.string(), "broken symbolic link (its target '" +
-                                                 fs::read_symlink(p, ec).string() + "' does not exist)"});
+        plan.problems.push_back({p.string(), dead_link_words(p.string())});
       else if (image && fs::is_regular_file(target))
         files.push_back(p);
       else if (image)  // a FIFO, a device, a socket: reported, never opened

@@ -321,6 +321,7 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   // A header that claims 100000 x 100000 meets vdsr_sr's limits before anything is allocated.
   test::write_bytes(bad + "/huge.png", test::make_png(100000, 100000, 8, 2, {0, 1, 2, 3}));
   fs::create_symlink(dir + "/nowhere.png", bad + "/gone.png");  // a broken link
+  fs::create_symlink("round.png", bad + "/round.png");          // a loop
   REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + bad +
                           " --reps 1 --network-pixels 100 --json " + dir + "/bad.json",
                       &log) == 0);
@@ -330,7 +331,8 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   CHECK(log.find("cut.png") != std::string::npos);
   CHECK(log.find("huge.png': its size 100000x100000 exceeds the limits") != std::string::npos);
   CHECK(log.find("gone.png': a broken link") != std::string::npos);
-  CHECK(log.find("(1 image timed of 4 files, x2;") != std::string::npos);  // the link is no file
+  CHECK(log.find("round.png': a symbolic link loop") != std::string::npos);
+  CHECK(log.find("(1 image timed of 4 files, x2;") != std::string::npos);  // the links are no files
   {
     const auto timed = nlohmann::json::parse(std::ifstream(dir + "/bad.json"));
     CHECK(timed.at("files") == 4);

@@ -176,14 +176,18 @@ TEST_CASE("vdsr_sr names what it cannot use: broken links fail, links to folders
   save_image(in + "/sub/b.png", test_image(6, 6, 3, 2), ImageFormat::PNG);
   fs::create_symlink(dir + "/nowhere.png", in + "/dead.png");
   fs::create_directory_symlink(in + "/sub", in + "/linked");
+  fs::create_symlink("loop.png", in + "/loop.png");  // a link to itself: a loop, not a missing file
   std::string log;
   REQUIRE(run_command(bin("vdsr_sr") + " --bicubic -r -v -i " + in + " -o " + dir + "/out", &log) == 2);
   INFO(log);
   CHECK(log.find("dead.png: broken symbolic link (its target '" + dir + "/nowhere.png' does not exist)") !=
         std::string::npos);
+  CHECK(log.find("loop.png: symbolic link loop (its target 'loop.png' leads back to it)") !=
+        std::string::npos);
   CHECK(log.find("linked (a link to a folder: not followed)") != std::string::npos);
-  CHECK(log.find("3 image(s): 2 done, 0 skipped (output exists), 1 failed") != std::string::npos);
+  CHECK(log.find("4 image(s): 2 done, 0 skipped (output exists), 2 failed") != std::string::npos);
   CHECK(tree_bytes(dir + "/out").size() == 2);
+  fs::remove(in + "/loop.png");
   // A FIFO and a link to a device named like images: reported as what they are, never opened (a
   // FIFO would block the reader, /dev/zero read without end).
   REQUIRE(::mkfifo((in + "/pipe.png").c_str(), 0600) == 0);

@@ -1658,6 +1658,13 @@ TEST_CASE("refused in words: a second run into an --out in use, fewer epochs tha
   REQUIRE(run_command(base + " --out " + dir + "/link", &log) == 1);
   CHECK(log.find(hr + "/dead.png is a broken symbolic link") != std::string::npos);
   fs::remove(hr + "/dead.png");
+  // A link that leads back to itself is a loop, not a missing target.
+  fs::create_symlink("self.png", hr + "/self.png");
+  REQUIRE(run_command(base + " --out " + dir + "/loop", &log) == 1);
+  CHECK(
+      log.find(hr + "/self.png is a symbolic link loop (its target 'self.png' leads back to it)") !=
+      std::string::npos);
+  fs::remove(hr + "/self.png");
   // Nor may one be a FIFO, which would block the reader.
   REQUIRE(::mkfifo((hr + "/pipe.png").c_str(), 0600) == 0);
   REQUIRE(run_command(base + " --out " + dir + "/fifo", &log) == 1);
