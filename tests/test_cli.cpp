@@ -922,6 +922,32 @@ TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
   CHECK(log.find("set        scale      PSNR     SSIM  images   seconds") != std::string::npos);
 }
 
+TEST_CASE("vdsr_eval warns of a network whose output is not finite, and of no other") {
+  const std::string dir = test::temp_dir("eval_nonfinite"), set = dir + "/Tiny";
+  fs::create_directories(set);
+  save_image(set + "/a.png", test_image(30, 25, 3, 7), ImageFormat::PNG);
+  save_image(set + "/b.png", test_image(24, 33, 1, 8), ImageFormat::PNG);
+  // Finite weights (the loader refuses others) whose products overflow float: every output pixel
+  // of both images is inf or NaN (a.png after modcrop: 30 x 24).
+  Vdsr model(VdsrConfig{3, 4, true});
+  model.init_he(1);
+  for (int64_t i = 0; i < model.num_params(); ++i) model.params()[i] = 1e30f;
+  save_weights(dir + "/big.safetensors", model.config(), model.params());
+  std::string log;
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --data " + set + " --scales 2 -m " + dir +
+                          "/big.safetensors",
+                      &log) == 0);
+  CHECK(log.find("warning: Tiny x2 model: the network's output is not finite (inf or NaN) at 720 "
+                 "pixels of a.png and in 1 more image, scored as MATLAB's uint8 takes them") !=
+        std::string::npos);
+  model.init_he(1);
+  save_weights(dir + "/fine.safetensors", model.config(), model.params());
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --data " + set + " --scales 2 -m " + dir +
+                          "/fine.safetensors",
+                      &log) == 0);
+  CHECK(log.find("not finite") == std::string::npos);
+}
+
 TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image's scores, --score reads them back") {
   const std::string dir = test::temp_dir("eval_save"), set = dir + "/Tiny";
   fs::create_directories(set);

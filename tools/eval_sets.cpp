@@ -278,6 +278,7 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
   if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
   std::vector<std::string> exact;     // images scored infinite
   std::vector<std::string> grey_rgb;  // --score's grey outputs stored as RGB
+  std::vector<std::pair<std::string, int64_t>> nonfinite;  // images whose output is not all finite
   for (size_t i = 0; i < samples.size(); ++i) {
     const EvalSample& sample = samples[i];
     // In pieces where a device cannot take the whole image (model/tiled.h): the same output.
@@ -290,6 +291,9 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
         : tta            ? run_model_tta(*net, sample.input, tile)
                          : run_model_tiled(*net, sample.input, tile);
     if (grey) grey_rgb.push_back(fs::path(sample.name).filename().string());
+    const auto bad =
+        std::count_if(out.v.begin(), out.v.end(), [](double v) { return !std::isfinite(v); });
+    if (bad > 0) nonfinite.emplace_back(fs::path(sample.name).filename().string(), bad);
     const Scores sc = score_output(out, sample.hr, scale);
     if (std::isinf(sc.psnr)) exact.push_back(fs::path(sample.name).filename().string());
     // Grey: prediction_u8, the scored pixels; with --colour the sample's chroma makes it a colour
@@ -315,6 +319,18 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
                 (exact.size() > 1 ? " equal their" : " equals its") +
                 " ground truth after the shave, so the PSNR is infinite and so is the "
                 "set's mean (inf in the table, null in --json); SSIM is 1 there");
+  // A model whose finite weights overflow the floats (a diverged run's) would otherwise read as
+  // one that merely scores low.
+  if (!nonfinite.empty())
+    log_warning(label + ": the network's output is not finite (inf or NaN) at " +
+                std::to_string(nonfinite[0].second) +
+                (nonfinite[0].second == 1 ? " pixel of " : " pixels of ") +
+                printable(nonfinite[0].first) +
+                (nonfinite.size() > 1 ? " and in " + std::to_string(nonfinite.size() - 1) +
+                                            (nonfinite.size() == 2 ? " more image" : " more images")
+                                      : "") +
+                ", scored as MATLAB's uint8 takes them (NaN as 0, inf as 0 or 255): the model's "
+                "arithmetic overflows, as a diverged training run's does");
   if (!grey_rgb.empty())
     log_warning("--score: " + std::to_string(grey_rgb.size()) + " of the outputs in " +
                 printable(score_dir) + " (e.g. " + printable(grey_rgb[0]) +
