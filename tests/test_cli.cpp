@@ -541,6 +541,28 @@ TEST_CASE("vdsr_sr warns of an output larger than the tools read back, and write
   fs::remove_all(dir);
 }
 
+TEST_CASE("vdsr_eval stopped by a signal says what it leaves") {
+  const std::string dir = test::temp_dir("cli_eval_signal_note");
+  fs::create_directories(dir + "/Big");
+  save_image(dir + "/Big/a.png", test_image(480, 480, 1, 3), ImageFormat::PNG);
+  // Signalled once the table's head is printed, while the bundled model works (seconds on the CPU).
+  std::string log;
+  (void)run_command("(" + bin("vdsr_eval") + " -g -1 --data " + dir + "/Big --scales 2 --save " +
+                        dir + "/s --json " + dir + "/r.json > " + dir + "/out 2> " + dir +
+                        "/err & until grep -q scale " + dir +
+                        "/out; do sleep 0.05; done; kill -TERM $!; wait $!; echo status $?)",
+                    &log);
+  INFO(log);
+  CHECK(log.find("status 143") != std::string::npos);
+  const std::string err = test::file_bytes(dir + "/err");
+  INFO(err);
+  CHECK(err.find("\nvdsr_eval: stopped by a signal; each table row printed is complete, every "
+                 "--save image written is whole, and the --json report (written once every set "
+                 "is scored) is not written\n") != std::string::npos);
+  CHECK(!fs::exists(dir + "/r.json"));
+  fs::remove_all(dir);
+}
+
 TEST_CASE("vdsr_sr stopped by a signal says that its outputs are whole and how to go on") {
   const std::string dir = test::temp_dir("cli_signal_note");
   std::string log;

@@ -99,6 +99,17 @@ int run(int argc, char** argv) {
          [&](const std::string& v) { o.score = v; }});
   p.add_common();
   p.parse(argc, argv);
+  // A stopped run says what it leaves: a shell prints nothing for SIGTERM, ^C alone for SIGINT.
+  static const char* const notes[] = {
+      "\nvdsr_eval: stopped by a signal; each table row printed is complete\n",
+      "\nvdsr_eval: stopped by a signal; each table row printed is complete, and every --save "
+      "image written is whole\n",
+      "\nvdsr_eval: stopped by a signal; each table row printed is complete, and the --json "
+      "report (written once every set is scored) is not written\n",
+      "\nvdsr_eval: stopped by a signal; each table row printed is complete, every --save image "
+      "written is whole, and the --json report (written once every set is scored) is not "
+      "written\n"};
+  set_signal_note(notes[(o.json.empty() ? 0 : 2) + (o.save.empty() ? 0 : 1)]);
 
   VDSR_USER_CHECK(!(o.bicubic && !o.model.empty()), "--bicubic and -m exclude each other");
   VDSR_USER_CHECK(!(o.bicubic && o.tta), "--tta applies to a model, not to --bicubic");
