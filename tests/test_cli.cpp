@@ -944,6 +944,37 @@ TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
   CHECK(log.find("set        scale      PSNR     SSIM  images   seconds") != std::string::npos);
 }
 
+TEST_CASE(
+    "vdsr_eval's table: the set column as wide as its longest name, names escaped, no -0.00") {
+  CHECK(cli::table_cell("Set5", 6) == "Set5  ");
+  CHECK(cli::table_cell("\xc3\x9crb\xc3\xa4n", 7) ==
+        "\xc3\x9crb\xc3\xa4n  ");  // Ürbän: 5 characters
+  CHECK(cli::table_cell("a_long_name", 4) == "a_long_name");
+  CHECK(cli::table_cell("e\x1b[1m", 10) == "e\\x1B[1m  ");
+  CHECK(cli::cell_width("\xff") == 4);  // shown as \xFF
+  CHECK(cli::signed_diff(-0.0036, 2, 6) == " +0.00");
+  CHECK(cli::signed_diff(-0.006, 2, 6) == " -0.01");
+  CHECK(cli::signed_diff(0.5, 2, 6) == " +0.50");
+  CHECK(cli::signed_diff(-0.00004, 4, 7) == "+0.0000");
+  CHECK(cli::signed_diff(-0.00006, 4, 7) == "-0.0001");
+  const std::string dir = test::temp_dir("eval_table_width");
+  for (const std::string name : {"a_rather_long_set_name", "\xc3\x9crb\xc3\xa4n", "e\x1b[31mvil"}) {
+    fs::create_directories(dir + "/" + name);
+    save_image(dir + "/" + name + "/a.png", test_image(30, 25, 1, 7), ImageFormat::PNG);
+  }
+  std::string out;
+  REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --scales 2 --data '" + dir +
+                          "/a_rather_long_set_name," + dir + "/\xc3\x9crb\xc3\xa4n," + dir +
+                          "/e\x1b[31mvil' 2> /dev/null",
+                      &out) == 0);
+  INFO(out);
+  CHECK(out.find("set                    scale      PSNR") != std::string::npos);
+  CHECK(out.find("\na_rather_long_set_name     2 ") != std::string::npos);
+  CHECK(out.find("\n\xc3\x9crb\xc3\xa4n                      2 ") != std::string::npos);
+  CHECK(out.find("\ne\\x1B[31mvil               2 ") != std::string::npos);
+  CHECK(out.find('\x1b') == std::string::npos);
+}
+
 TEST_CASE("vdsr_eval warns of a network whose output is not finite, and of no other") {
   const std::string dir = test::temp_dir("eval_nonfinite"), set = dir + "/Tiny";
   fs::create_directories(set);
@@ -1339,7 +1370,7 @@ TEST_CASE(
       run_command(bin("vdsr_eval") + " -v --data " + set + " --scales 2 --score " + dir + "/pred",
                   &log) == 0);
   CHECK(log.find("1 of the outputs in " + dir +
-                 "/pred/Tiny/x2 (e.g. b.png) are grey pictures stored as RGB") !=
+                 "/pred/Tiny/x2 (e.g. b.png) is a grey picture stored as RGB") !=
         std::string::npos);
   CHECK(log.find("--score: skipping " + dir + "/pred/Tiny/x2/z.png (no image of that name in " +
                  set + ")") != std::string::npos);

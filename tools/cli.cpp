@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -332,6 +333,25 @@ static int stdout_written(int status) {
             (err != 0 ? std::strerror(err)
                       : "part of the output was not written (a full disk or a file-size limit?)"));
   return status != 0 ? status : 1;
+}
+
+size_t cell_width(const std::string& text) {
+  size_t chars = 0;  // UTF-8 continuation bytes (10xxxxxx) add no character
+  for (const char c : printable(text)) chars += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  return chars;
+}
+
+std::string table_cell(const std::string& text, size_t width) {
+  const size_t chars = cell_width(text);
+  return printable(text) + std::string(chars < width ? width - chars : 0, ' ');
+}
+
+std::string signed_diff(double v, int decimals, int width) {
+  const double unit = std::pow(10.0, decimals);
+  if (std::round(v * unit) == 0) v = 0.0;  // -0.004 rounds to zero: no sign of its own
+  char text[64];
+  std::snprintf(text, sizeof text, "%+*.*f", width, decimals, v);
+  return text;
 }
 
 void flush_stdout() {

@@ -78,6 +78,13 @@ int run_main(const std::function<int()>& body);
 // rather than doing the rest of its work for nobody.
 void flush_stdout();
 
+// A table's cell: `text` as printable() shows it, then spaces up to `width` characters (UTF-8
+// code points, so that Ürbän takes 5, not 7; a name longer than `width` is kept whole).
+std::string table_cell(const std::string& text, size_t width);
+size_t cell_width(const std::string& text);  // the characters of printable(text)
+// A signed difference as "%+.*f" prints it, but one that rounds to zero as +0.00, never -0.00.
+std::string signed_diff(double v, int decimals, int width);
+
 // Validates --precision: fp32 everywhere; tf32/bf16 only on a GPU (an Error on the CPU). On a GPU,
 // a mode that has not run on one yet is announced with a warning (unverified_note, model/precision.h).
 Precision check_precision(const std::string& precision, bool on_gpu);

@@ -307,9 +307,8 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
                            {"psnr", sc.psnr},
                            {"ssim", sc.ssim}});
     char line[256];
-    std::snprintf(line, sizeof line, "  %s %s x%d: PSNR %.4f SSIM %.4f", m.name.c_str(),
-                  sample.name.c_str(), scale, sc.psnr, sc.ssim);
-    log_verbose(line);
+    std::snprintf(line, sizeof line, " x%d: PSNR %.4f SSIM %.4f", scale, sc.psnr, sc.ssim);
+    log_verbose("  " + m.name + " " + printable(sample.name) + line);
     progress.update(int64_t(i + 1));
   }
   progress.finish();
@@ -334,9 +333,10 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
   if (!grey_rgb.empty())
     log_warning("--score: " + std::to_string(grey_rgb.size()) + " of the outputs in " +
                 printable(score_dir) + " (e.g. " + printable(grey_rgb[0]) +
-                ") are grey pictures stored as RGB (R = G = B): the protocol takes an RGB file's Y "
-                "by rgb2ycbcr, 16 + 219/255 of its grey level, not the level itself; if they hold "
-                "the Y channel, save them as one-channel images (docs/evaluation.md)");
+                (grey_rgb.size() == 1 ? ") is a grey picture" : ") are grey pictures") +
+                " stored as RGB (R = G = B): the protocol takes an RGB file's Y by rgb2ycbcr, 16 + "
+                "219/255 of its grey level, not the level itself; if they hold the Y channel, save "
+                "them as one-channel images (docs/evaluation.md)");
   c.psnr /= double(samples.size());
   c.ssim /= double(samples.size());
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -198,18 +198,26 @@ int run(int argc, char** argv) {
   // --table3: every method's SSIM, VDSR's beside the paper's (the only method whose SSIM our
   // sources quote), printed after the PSNR table.
   std::string ssim_rows;
+  // The set column as wide as its longest name (10 at least), so that every row lines up.
+  size_t set_width = 10;
+  for (const auto& dir : o.data)
+    set_width = std::max(set_width, cli::cell_width(set_name(dir, "--data")));
+  const std::string set_head = cli::table_cell("set", set_width);
   if (o.table3) {
-    std::printf("Table 3, PSNR (dB): ours, the paper's, and the difference\n%-10s %5s", "set", "scale");
+    std::printf("Table 3, PSNR (dB): ours, the paper's, and the difference\n%s %5s",
+                set_head.c_str(), "scale");
     for (const EvalMethod& m : methods)
       std::printf(" | %-8s %6s %6s", (m.name + (tta(m) ? "+TTA" : "")).c_str(), "paper", "diff");
     std::printf("\n");
   } else {
-    std::printf("%-10s %5s %9s %8s %7s %9s\n", "set", "scale", "PSNR", "SSIM", "images", "seconds");
+    std::printf("%s %5s %9s %8s %7s %9s\n", set_head.c_str(), "scale", "PSNR", "SSIM", "images",
+                "seconds");
   }
   cli::flush_stdout();
   for (size_t d = 0; d < o.data.size(); ++d) {
     const std::string& dir = o.data[d];
     const std::string set = set_name(dir, "--data");
+    const std::string set_cell = cli::table_cell(set, set_width);
     const std::vector<std::string>& files = set_files[d];
     std::vector<Image> images;
     images.reserve(files.size());
@@ -231,12 +239,14 @@ int run(int argc, char** argv) {
         }
         std::string save_dir;
         if (!o.save.empty()) save_dir = save_folder(o.save, o.table3 ? m.name : "", set, s);
-        const EvalCell c = evaluate_cell(m, samples, set, s, tta(m),
-                                         set + " x" + std::to_string(s) + " " + m.name, save_dir);
+        const EvalCell c =
+            evaluate_cell(m, samples, set, s, tta(m),
+                          printable(set) + " x" + std::to_string(s) + " " + m.name, save_dir);
         nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
                             {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
         if (!o.table3) {
-          std::printf("%-10s %5d %9.4f %8.4f %7zu %9.2f\n", set.c_str(), s, c.psnr, c.ssim, files.size(), c.seconds);
+          std::printf("%s %5d %9.4f %8.4f %7zu %9.2f\n", set_cell.c_str(), s, c.psnr, c.ssim,
+                      files.size(), c.seconds);
           cli::flush_stdout();
           results.push_back(r);
           continue;
@@ -249,8 +259,8 @@ int run(int argc, char** argv) {
         if (!std::isnan(paper_s)) {
           r["paper_ssim"] = paper_s;
           r["ssim_diff"] = c.ssim - paper_s;
-          std::snprintf(cell, sizeof cell, " | %8.4f %6.4f %+7.4f", c.ssim, paper_s,
-                        c.ssim - paper_s);
+          std::snprintf(cell, sizeof cell, " | %8.4f %6.4f %s", c.ssim, paper_s,
+                        cli::signed_diff(c.ssim - paper_s, 4, 7).c_str());
         } else {
           std::snprintf(cell, sizeof cell, vdsr ? " | %8.4f %6s %7s" : " | %8.4f", c.ssim, "-",
                         "-");
@@ -260,21 +270,22 @@ int run(int argc, char** argv) {
         if (std::isnan(paper))
           std::snprintf(cell, sizeof cell, " | %8.4f %6s %6s", c.psnr, "-", "-");
         else
-          std::snprintf(cell, sizeof cell, " | %8.4f %6.2f %+6.2f", c.psnr, paper, c.psnr - paper);
+          std::snprintf(cell, sizeof cell, " | %8.4f %6.2f %s", c.psnr, paper,
+                        cli::signed_diff(c.psnr - paper, 2, 6).c_str());
         row += cell;
       }
       if (o.table3) {
-        std::printf("%-10s %5d%s\n", set.c_str(), s, row.c_str());
+        std::printf("%s %5d%s\n", set_cell.c_str(), s, row.c_str());
         cli::flush_stdout();
-        char head[32];
-        std::snprintf(head, sizeof head, "%-10s %5d", set.c_str(), s);
-        ssim_rows += head + ssim_row + "\n";
+        char head[16];
+        std::snprintf(head, sizeof head, " %5d", s);
+        ssim_rows += set_cell + head + ssim_row + "\n";
       }
     }
   }
   if (o.table3) {
-    std::printf("\nSSIM: ours, and beside VDSR's the paper's and the difference\n%-10s %5s", "set",
-                "scale");
+    std::printf("\nSSIM: ours, and beside VDSR's the paper's and the difference\n%s %5s",
+                set_head.c_str(), "scale");
     for (const EvalMethod& m : methods) {
       const std::string name = m.name + (tta(m) ? "+TTA" : "");
       if (m.paper == PaperMethod::Vdsr)
