@@ -1542,6 +1542,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
   const std::vector<float> sp(size_t(param_count(srcnn)), 0.01f);
   save_weights(dir + "/srcnn_x3.safetensors", srcnn, sp.data(), {{"scale", "3"}});
   fs::create_directories(dir + "/g16");
+  fs::create_directories(dir + "/a,b");  // a folder whose name holds a comma
   for (const char* twin : {"/one/Set", "/two/Set"}) {
     fs::create_directories(dir + twin);
     save_image(dir + twin + "/a.png", test_image(8, 8, 3, 1), ImageFormat::PNG);
@@ -1610,6 +1611,12 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
        "that file is the SRCNN model for x3; give it as srcnn-x3= and the x2 model as srcnn-x2="},
       {"vdsr_eval --bicubic --data " + dir + "/one/Set," + dir + "/two/Set",
        "are both named 'Set' (a set is named by its folder)"},
+      {"vdsr_eval --bicubic --data " + dir + "/a,b",
+       "--data " + dir +
+           "/a,b: its name holds a comma, which separates --data's folders: give it "
+           "by a name without one (a symbolic link to it)"},
+      {"vdsr_train --print-config --train " + dir + "/a,b",
+       "--train " + dir + "/a,b: its name holds a comma"},
       {"vdsr_sr -t 99999999999 --bicubic -i " + a + " -o " + dir + "/o.png",
        "99999999999 is out of range"},
       {"vdsr_sr --bicubic -i " + a + " -o " + dir + "/o.png --json " + dir + "/no/r.json",
@@ -1780,12 +1787,15 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_train --print-config --train " + dir + "/none",
        "training folder '" + dir + "/none' does not exist"},
       {"vdsr_train --print-config --val " + samples + "/../samples," + samples,
-       "are both named 'samples' (a set is named by its folder)"},
+       "--val: " + samples + "/../samples and " + samples + " are one folder, listed twice"},
       {"vdsr_train --train " + samples + "," + samples + " --print-config",
        "lists " + samples + " twice"},
       {"vdsr_train --train " + samples + "," + samples + "/ --print-config",
-       "--train: " + samples + " and " + samples +
-           "/ are one folder, whose images would be counted twice"},
+       "--train: " + samples + " and " + samples + "/ are one folder, listed twice"},
+      {"vdsr_eval --bicubic --data " + samples + "/," + samples + "/../samples",
+       "--data: " + samples + "/ and " + samples + "/../samples are one folder, listed twice"},
+      {"vdsr_train --print-config --val " + samples + "/.," + samples,
+       "--val: " + samples + "/. and " + samples + " are one folder, listed twice"},
       {"vdsr_train --downscales 0.5,,0.7 --print-config", "--downscales 0.5,,0.7: an empty item"},
       {"vdsr_train --resume '' --print-config",
        "option --resume needs a value (CKPT|auto), got an empty one"},
@@ -2495,6 +2505,18 @@ TEST_CASE(
         std::string::npos);
   CHECK(log.find("Set5 ") != std::string::npos);
   CHECK(log.find("bsd100 ") != std::string::npos);
+  CHECK(log.find("are both") == std::string::npos);
+  // Two folders of one set (by name, in any case): the first by name is scored, and said.
+  fs::create_directories(dir + "/data/set5");
+  save_image(dir + "/data/set5/c.png", test_image(48, 48, 3, 3), ImageFormat::PNG);
+  REQUIRE(
+      run_command("VDSR_DATA_DIR=" + dir + "/data " + bin("vdsr_eval") + " --bicubic --scales 2",
+                  &log) == 0);
+  CHECK(log.find("warning: VDSR_DATA_DIR=" + dir + "/data: " + dir + "/data/Set5 and " + dir +
+                 "/data/set5 are both Set5: scoring " + dir +
+                 "/data/Set5 (or name the set with --data)") != std::string::npos);
+  CHECK(log.find("\nset5 ") == std::string::npos);
+  fs::remove_all(dir + "/data/set5");
   CHECK(run_command("VDSR_DATA_DIR=" + dir + "/nothere " + bin("vdsr_eval") + " --bicubic", &log) ==
         1);
   CHECK(log.find("VDSR_DATA_DIR=" + dir + "/nothere: no such folder") != std::string::npos);
@@ -2507,6 +2529,16 @@ TEST_CASE(
   CHECK(log.find("--models srcnn-x3: x3 is not among --scales, so that model is not used") !=
         std::string::npos);
   CHECK(log.find("srcnn-x0") == std::string::npos);  // VDSR serves every scale
+  // --models given twice: the lists add up (the last alone would score the bundled model as VDSR).
+  fs::copy_file(std::string(VDSR_SOURCE_DIR) + "/model/vdsr.safetensors",
+                dir + "/mine.safetensors");
+  REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --table3 --scales 3 --data " + dir +
+                          "/data/Set5 --models srcnn-x3=" + dir +
+                          "/srcnn_x3.safetensors --models vdsr=" + dir + "/mine.safetensors",
+                      &log) == 0);
+  CHECK(log.find("vdsr_eval: SRCNN: ") != std::string::npos);
+  CHECK(log.find("vdsr_eval: VDSR: " + dir + "/mine.safetensors") != std::string::npos);
+  CHECK(log.find("given more than once") == std::string::npos);
   // One set missing is said as well as three.
   for (const char* set : {"Set14", "B100"}) {
     fs::create_directories(dir + "/data2/" + set);

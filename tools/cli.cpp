@@ -178,7 +178,7 @@ void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* p
       VDSR_USER_CHECK(!value.empty(), "option " << arg << " needs a value (" << match->value_name << "), got an empty one");
       // "-i a.png -i b.png" reads one image: the last value wins, as in most tools, but not silently.
       const auto [first, fresh] = given.emplace(match->long_name, value);
-      if (!fresh && first->second != value)
+      if (!fresh && first->second != value && !match->repeats_add)
         warnings.push_back(arg + " is given more than once ('" + first->second + "', then '" + value +
                            "'): the last one is used");
       match->set(value);
@@ -333,6 +333,21 @@ static int stdout_written(int status) {
             (err != 0 ? std::strerror(err)
                       : "part of the output was not written (a full disk or a file-size limit?)"));
   return status != 0 ? status : 1;
+}
+
+std::vector<std::string> parse_folder_list(const std::string& value, const char* flag) {
+  std::error_code ec;
+  VDSR_USER_CHECK(value.find(',') == std::string::npos || !std::filesystem::exists(value, ec),
+                  flag << " " << printable(value) << ": its name holds a comma, which separates "
+                       << flag
+                       << "'s folders: give it by a name without one (a symbolic link to it)");
+  std::vector<std::string> folders = parse_list(value, flag, true);
+  for (size_t i = 0; i < folders.size(); ++i)
+    for (size_t j = i + 1; j < folders.size(); ++j)
+      VDSR_USER_CHECK(!std::filesystem::equivalent(folders[i], folders[j], ec) || ec,
+                      flag << ": " << printable(folders[i]) << " and " << printable(folders[j])
+                           << " are one folder, listed twice");
+  return folders;
 }
 
 size_t cell_width(const std::string& text) {

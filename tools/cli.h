@@ -17,6 +17,9 @@ struct Flag {
   std::string value_name;  // "PATH"; empty for a switch
   std::string help;        // one line; the default in brackets
   std::function<void(const std::string&)> set;  // called with the value ("" for a switch)
+  // Repeats add up (each value to the list `set` keeps) rather than the last one winning, which
+  // is then warned of: --models vdsr=A --models srcnn-x2=B means both.
+  bool repeats_add = false;
 };
 
 class Parser {
@@ -42,6 +45,12 @@ class Parser {
 
 // --version text: version, commit, CUDA / cuDNN versions, GPU architectures.
 std::string version_text(const std::string& program);
+// A list of folders (--data, --train, --val): parse_list's, distinct, one folder spelt two ways
+// (data/T91 and data/T91/, or through a link: its images would count twice) refused as a literal
+// repeat is, and a whole value that names an existing folder or file with a comma in its name
+// refused in words (the list splits there, and the first part would be reported missing).
+std::vector<std::string> parse_folder_list(const std::string& value, const char* flag);
+
 // Now, UTC, as 2026-11-22T20:13:26Z (the dates of reports and records).
 std::string utc_now();
 

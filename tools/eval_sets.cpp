@@ -156,7 +156,10 @@ std::vector<std::string> default_eval_sets() {
   std::sort(folders.begin(), folders.end());
   for (const fs::path& f : folders)
     if (const char* name = paper_set_name(f.filename().string()); name != nullptr)
-      found.emplace(name, f.string());
+      if (const auto [at, fresh] = found.emplace(name, f.string()); !fresh)
+        log_warning("VDSR_DATA_DIR=" + std::string(env) + ": " + printable(at->second) + " and " +
+                    printable(f.string()) + " are both " + name + ": scoring " +
+                    printable(at->second) + " (or name the set with --data)");
   std::vector<std::string> sets, missing;
   for (const char* name : {"Set5", "Set14", "B100", "Urban100"})
     if (found.count(name) != 0)

@@ -57,8 +57,10 @@ int run(int argc, char** argv) {
                 "       vdsr_eval --table3 [--models vdsr=A,srcnn-x2=B,srcnn-x3=C,srcnn-x4=D] [--data ...]");
   p.add({"", "--data", "DIR[,DIR...]",
          "evaluation sets, each named by its folder [$VDSR_DATA_DIR/{Set5,Set14,B100,Urban100}]",
-         [&](const std::string& v) { o.data = cli::parse_list(v, "--data", true); }});
-  p.add({"", "--scales", "LIST", "scales to evaluate [2,3,4; an SRCNN model: its own]", [&](const std::string& v) {
+         [&](const std::string& v) { o.data = cli::parse_folder_list(v, "--data"); }});
+  p.add({"", "--scales", "LIST",
+         "scales to evaluate, each 2, 3 or 4 [2,3,4; an SRCNN model: its own]",
+         [&](const std::string& v) {
            o.scales = cli::parse_scale_list(v, "--scales");
            o.scales_given = true;
          }});
@@ -69,9 +71,10 @@ int run(int argc, char** argv) {
   p.add({"", "--table3", "", "the paper's Table 3: Bicubic / SRCNN / VDSR beside the published PSNR",
          [&](const std::string&) { o.table3 = true; }});
   p.add({"", "--models", "KEY=FILE,...",
-         "--table3's models: vdsr (else the bundled model), srcnn-x2, srcnn-x3, srcnn-x4 (run in fp32; the "
-         "SRCNN column is left out without them)",
-         [&](const std::string& v) { o.models = v; }});
+         "--table3's models: vdsr (else the bundled model), srcnn-x2, srcnn-x3, srcnn-x4 (run in "
+         "fp32; the "
+         "SRCNN column is left out without them); given more than once, the lists add up",
+         [&](const std::string& v) { o.models += (o.models.empty() ? "" : ",") + v; }, true});
   p.add({"-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1]",
          [&](const std::string& v) {
            o.gpu = cli::parse_one_gpu(v, "vdsr_sr -g 0,1 spreads a folder over several");
@@ -94,8 +97,10 @@ int run(int argc, char** argv) {
          "(as vdsr_sr pairs them); grey images stay grey. Their Y is within about a level of the scored one",
          [&](const std::string&) { o.colour = true; }});
   p.add({"", "--score", "DIR",
-         "score outputs made elsewhere (another method's) instead of running a model: DIR/SET/xS/IMAGE.* "
-         "(any image format, colour or grey, the size of the HR after modcrop), the layout --save writes",
+         "score outputs made elsewhere (another method's) instead of running a model: "
+         "DIR/SET/xS/IMAGE.* "
+         "(any image format, 8-bit, colour or grey, the size of the HR after modcrop), the layout "
+         "--save writes",
          [&](const std::string& v) { o.score = v; }});
   p.add_common();
   p.parse(argc, argv);
@@ -122,6 +127,22 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(!o.colour || !o.save.empty(), "--colour is how --save writes its pictures: give --save DIR too");
   VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
   if (!o.json.empty()) o.json = cli::json_file(o.json, o.save);
+  // Every set's images are listed before any is scored, so a mistyped --data stops the run at once
+  // (and check_sets reads them all).
+  if (o.data.empty()) o.data = default_eval_sets();
+  // Sets are named by their folder: two of one name would share --save's folders and be one name in
+  // the table and the JSON.
+  std::map<std::string, std::string> named;
+  for (const auto& dir : o.data) {
+    const auto [at, fresh] = named.emplace(set_name(dir, "--data"), dir);
+    VDSR_USER_CHECK(
+        fresh,
+        "--data: " << printable(at->second) << " and " << printable(dir) << " are both named '"
+                   << at->first << "' (a set is named by its folder), so their rows and --save's "
+                   << "images could not be told apart; give each set a folder of its own name");
+  }
+  std::vector<std::vector<std::string>> set_files;
+  for (const auto& dir : o.data) set_files.push_back(eval_set_images(dir));
   std::vector<EvalMethod> methods;
   bool on_cpu = true;  // where the networks run
   // No network runs for --bicubic or --score: say so rather than ignore a device asked for.
@@ -144,20 +165,6 @@ int run(int argc, char** argv) {
     else
       methods.push_back(model_method(o.model, &o.scales, o.scales_given, dev, precision));
   }
-  // Every set's images are listed before any is scored, so a mistyped --data stops the run at once
-  // (and check_sets reads them all).
-  if (o.data.empty()) o.data = default_eval_sets();
-  // Sets are named by their folder: two of one name would share --save's folders and be one name in
-  // the table and the JSON.
-  std::map<std::string, std::string> named;
-  for (const auto& dir : o.data) {
-    const auto [at, fresh] = named.emplace(set_name(dir, "--data"), dir);
-    VDSR_USER_CHECK(fresh, "--data: " << printable(at->second) << " and " << printable(dir) << " are both named '"
-                                      << at->first << "' (a set is named by its folder), so their rows and --save's "
-                                      << "images could not be told apart; give each set a folder of its own name");
-  }
-  std::vector<std::vector<std::string>> set_files;
-  for (const auto& dir : o.data) set_files.push_back(eval_set_images(dir));
   EvalOutputs outputs{o.save, o.score};
   if (o.table3) {
     outputs.save_columns.clear();

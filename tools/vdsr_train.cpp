@@ -132,24 +132,14 @@ int run(int argc, char** argv) {
              set(v);
            }});
   };
-  add("", "--train", "DIR[,DIR...]", "folders of HR training images", [&](const std::string& v) {
-    o.train = cli::parse_list(v, "--train", true);
-    // One folder spelt two ways (data/T91 and data/T91/, or through a link) would count its
-    // images twice, as the literal repeat parse_list refuses would.
-    for (size_t i = 0; i < o.train.size(); ++i)
-      for (size_t j = i + 1; j < o.train.size(); ++j) {
-        std::error_code ec;
-        VDSR_USER_CHECK(!std::filesystem::equivalent(o.train[i], o.train[j], ec) || ec,
-                        "--train: " << printable(o.train[i]) << " and " << printable(o.train[j])
-                                    << " are one folder, whose images would be counted twice");
-      }
-  });
+  add("", "--train", "DIR[,DIR...]", "folders of HR training images",
+      [&](const std::string& v) { o.train = cli::parse_folder_list(v, "--train"); });
   add("", "--out", "DIR", "output folder: checkpoint, log, curve, weights [the --resume file's folder]",
       [&](const std::string& v) { o.out = v; });
   add("", "--val", "DIR[,DIR...]", "validation sets: PSNR at each scale after every epoch",
       [&](const std::string& v) {
         VDSR_USER_CHECK(o.given.count("--no-val") == 0, "--no-val and --val exclude each other");
-        o.val = cli::parse_list(v, "--val", true);
+        o.val = cli::parse_folder_list(v, "--val");
       });
   // A resume takes the checkpoint's --val unless given: this drops it (a set moved or deleted).
   p.add({"", "--no-val", "", "no validation; on resume, drop the checkpoint's --val sets",
