@@ -719,37 +719,40 @@ TEST_CASE("Ctrl-C writes a checkpoint, exits 130, and the run resumes from it") 
 
 TEST_CASE(
     "a second Ctrl-C while a checkpoint is written ends vdsr_train at once and removes the "
-    "temporary") {
-  const std::string dir = test::temp_dir("train_sigint_twice"), hr = make_data(dir),
-                    out = dir + "/run";
-  const std::string mark = dir + "/stalled";
-  std::vector<std::string> args = {bin("vdsr_train"), "-g", "-1", "--train", hr, "--out", out};
-  for (const char* a :
-       {"--depth", "5", "--channels", "8", "--patch", "24", "--stride", "12", "--batch", "8",
-        "--epoch-iters", "5", "--epochs", "100000", "--scales", "2"})
-    args.push_back(a);
-  // The first checkpoint's fsync stalls (30 s) with its temporary half written.
-  const pid_t pid = test::spawn(args, dir + "/child.log",
-                                test::stall_fsync_env("checkpoint.safetensors.tmp.", mark));
-  const bool stalled = test::wait_for_file(mark, 60);
-  INFO(test::file_bytes(dir + "/child.log"));
-  if (!stalled) test::wait_child(pid, 0);  // do not leave a 100000-epoch run behind a failed test
-  REQUIRE(stalled);
-  REQUIRE(test::has_tmp_files(out));
-  // The first asks for a stop at the next step: the write goes on.
-  kill(pid, SIGINT);
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  int status = 0;
-  CHECK(waitpid(pid, &status, WNOHANG) == 0);
-  // The second ends the process as SIGINT's default action would, well before the stall is over.
-  kill(pid, SIGINT);
-  status = test::wait_child(pid, 10);
-  REQUIRE(status != -1);
-  CHECK(WIFSIGNALED(status));
-  CHECK(WTERMSIG(status) == SIGINT);
-  CHECK_FALSE(test::has_tmp_files(out));
-  CHECK_FALSE(fs::exists(out + "/checkpoint.safetensors"));
-  fs::remove_all(dir);
+    "temporary, and so does a Ctrl-C after a SIGTERM") {
+  for (const int first : {SIGINT, SIGTERM}) {
+    INFO("first signal " << first);
+    const std::string dir = test::temp_dir("train_sigint_twice"), hr = make_data(dir),
+                      out = dir + "/run";
+    const std::string mark = dir + "/stalled";
+    std::vector<std::string> args = {bin("vdsr_train"), "-g", "-1", "--train", hr, "--out", out};
+    for (const char* a :
+         {"--depth", "5", "--channels", "8", "--patch", "24", "--stride", "12", "--batch", "8",
+          "--epoch-iters", "5", "--epochs", "100000", "--scales", "2"})
+      args.push_back(a);
+    // The first checkpoint's fsync stalls (30 s) with its temporary half written.
+    const pid_t pid = test::spawn(args, dir + "/child.log",
+                                  test::stall_fsync_env("checkpoint.safetensors.tmp.", mark));
+    const bool stalled = test::wait_for_file(mark, 60);
+    INFO(test::file_bytes(dir + "/child.log"));
+    if (!stalled) test::wait_child(pid, 0);  // do not leave a 100000-epoch run behind a failed test
+    REQUIRE(stalled);
+    REQUIRE(test::has_tmp_files(out));
+    // The first asks for a stop at the next step: the write goes on.
+    kill(pid, first);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    int status = 0;
+    CHECK(waitpid(pid, &status, WNOHANG) == 0);
+    // The second ends the process as SIGINT's default action would, well before the stall is over.
+    kill(pid, SIGINT);
+    status = test::wait_child(pid, 10);
+    REQUIRE(status != -1);
+    CHECK(WIFSIGNALED(status));
+    CHECK(WTERMSIG(status) == SIGINT);
+    CHECK_FALSE(test::has_tmp_files(out));
+    CHECK_FALSE(fs::exists(out + "/checkpoint.safetensors"));
+    fs::remove_all(dir);
+  }
 }
 
 namespace {

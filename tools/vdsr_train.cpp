@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -46,14 +47,21 @@ constexpr char kStopNote[] =
     "stops at once\n";
 
 // The first SIGINT/SIGTERM/SIGHUP asks the loop to stop after the current step and write a
-// checkpoint (SIGHUP: the terminal or ssh session has gone; the epoch's work is kept); a second one
-// ends the process at once, as the default action would, after removing the temporary
-// of a checkpoint being written (the last checkpoint written is still whole: they are written
-// atomically).
+// checkpoint (SIGHUP: the terminal or ssh session has gone; the epoch's work is kept), and its
+// number is the exit status's; a second one, of any of the three (SIGTERM, then Ctrl-C), ends the
+// process at once, as its default action would, after removing the temporary of a checkpoint
+// being written (the last checkpoint written is still whole: they are written atomically).
 extern "C" void on_stop_signal(int sig) {
-  if (g_stop.exchange(sig) == 0 && g_say_stop.load())
+  const int saved_errno = errno;  // the interrupted thread may be about to read its own
+  int none = 0;
+  if (g_stop.compare_exchange_strong(none, sig) && g_say_stop.load())
     (void)!::write(STDERR_FILENO, kStopNote, sizeof kStopNote - 1);  // async-signal-safe
-  remove_temporaries_on(sig);
+  for (const int next : {SIGINT, SIGTERM, SIGHUP}) {
+    struct sigaction now {};
+    if (sigaction(next, nullptr, &now) == 0 && now.sa_handler == on_stop_signal)
+      remove_temporaries_on(next);  // sigaction: async-signal-safe
+  }
+  errno = saved_errno;
 }
 
 // A signal the process was started with ignored (SIGINT in a background job of a script) stays
