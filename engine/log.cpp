@@ -112,16 +112,19 @@ void Progress::update(int64_t done, double partial) {
   g_progress_on_screen = true;
 }
 
-void Progress::finish() {
-  if (finished_) return;
-  finished_ = true;
-  if (!enabled_) return;
+void clear_progress_line() {
   std::lock_guard<std::mutex> lock(g_mu);
   if (g_progress_on_screen) {
     std::fputs("\r\033[K", stderr);
     std::fflush(stderr);
     g_progress_on_screen = false;
   }
+}
+
+void Progress::finish() {
+  if (finished_) return;
+  finished_ = true;
+  if (enabled_) clear_progress_line();
 }
 
 }  // namespace vdsr

@@ -57,6 +57,11 @@ class Progress {
   std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
+// Erases a progress line drawn in place, so that a table row printed on standard output starts at
+// the left on a shared terminal; the line's next update draws it again. Log messages do this
+// themselves.
+void clear_progress_line();
+
 // Seconds between Progress's plain lines (60 unless set; for tests).
 void set_plain_progress_interval(double seconds);
 

@@ -944,6 +944,33 @@ TEST_CASE("vdsr_eval --bicubic JSON equals the protocol computed in-process") {
   CHECK(log.find("set        scale      PSNR     SSIM  images   seconds") != std::string::npos);
 }
 
+// vdsr_eval's progress with its stderr no terminal (hidden from a plain run; started by the test
+// below): two cells of two images each on one line for the run, plain lines every 10 ms.
+TEST_CASE("one run's progress over two cells", "[.eval_progress_child]") {
+  set_plain_progress_interval(0.01);
+  const EvalMethod bicubic = bicubic_method();
+  Progress progress("scoring", 4, "img");
+  int64_t done = 0;
+  for (const int s : {2, 3}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));  // past the interval
+    std::vector<EvalSample> samples;
+    for (const uint64_t seed : {1, 2})
+      samples.push_back(make_eval_sample(test_image(30, 25, 1, seed), s, "a.png"));
+    (void)evaluate_cell(bicubic, samples, "Tiny", s, false,
+                        "Tiny x" + std::to_string(s) + " Bicubic", "", progress, done);
+    done += 2;
+  }
+}
+
+TEST_CASE("vdsr_eval's progress counts the whole run's images, not one cell's") {
+  std::string log;
+  REQUIRE(run_command(test::bin("test_cli") + " '[.eval_progress_child]'", &log) == 0);
+  INFO(log);
+  CHECK(log.find("Tiny x2 Bicubic  1/4  ") != std::string::npos);
+  CHECK(log.find("Tiny x3 Bicubic  3/4  ") != std::string::npos);
+  CHECK(log.find("/2  ") == std::string::npos);
+}
+
 TEST_CASE(
     "vdsr_eval's table: the set column as wide as its longest name, names escaped, no -0.00") {
   CHECK(cli::table_cell("Set5", 6) == "Set5  ");

@@ -268,7 +268,7 @@ void check_eval_sets(const std::vector<std::string>& data,
 
 EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& samples,
                        const std::string& set, int scale, bool tta, const std::string& label,
-                       const std::string& save_dir) {
+                       const std::string& save_dir, Progress& progress, int64_t done_before) {
   const auto t0 = std::chrono::steady_clock::now();
   EvalCell c;
   Vdsr* net = m.net(scale);
@@ -277,7 +277,7 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
   const std::map<std::string, std::string> outputs = m.predictions.empty()
                                                          ? std::map<std::string, std::string>()
                                                          : prediction_files(score_dir, set, scale);
-  Progress progress(label, int64_t(samples.size()), "img");
+  progress.set_label(label);
   if (!save_dir.empty()) cli::output_dir(save_dir, "--save");
   std::vector<std::string> exact;     // images scored infinite
   std::vector<std::string> grey_rgb;  // --score's grey outputs stored as RGB
@@ -312,9 +312,8 @@ EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& sampl
     char line[256];
     std::snprintf(line, sizeof line, " x%d: PSNR %.4f SSIM %.4f", scale, sc.psnr, sc.ssim);
     log_verbose("  " + m.name + " " + printable(sample.name) + line);
-    progress.update(int64_t(i + 1));
+    progress.update(done_before + int64_t(i + 1));
   }
-  progress.finish();
   if (!exact.empty())
     log_warning(label + ": " + printable(exact[0]) +
                 (exact.size() > 1 ? " and " + std::to_string(exact.size() - 1) + " more" : "") +

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/log.h"
 #include "image/eval_protocol.h"
 #include "tools/eval_methods.h"
 
@@ -46,10 +47,11 @@ struct EvalCell {
 };
 
 // One set (`samples`, named `set`) at one scale by one column: the network (its test-time
-// augmentation with tta), bicubic, or --score's outputs. label: its progress line. save_dir: where
+// augmentation with tta), bicubic, or --score's outputs. label: its warnings' and the progress
+// line's (the whole run's, which counts `done_before` images before this cell's). save_dir: where
 // each scored output goes as its image's stem .png ("" for none).
 EvalCell evaluate_cell(const EvalMethod& m, const std::vector<EvalSample>& samples,
                        const std::string& set, int scale, bool tta, const std::string& label,
-                       const std::string& save_dir);
+                       const std::string& save_dir, Progress& progress, int64_t done_before);
 
 }  // namespace vdsr

@@ -221,6 +221,14 @@ int run(int argc, char** argv) {
                 "seconds");
   }
   cli::flush_stdout();
+  // One progress line for the whole run, every cell's images counted: its ETA is the table's, and
+  // where stderr is no terminal its plain line once a minute shows in a log even when every cell
+  // takes less.
+  int64_t work = 0, done = 0;
+  for (const auto& files : set_files)
+    for (const int s : o.scales)
+      for (const EvalMethod& m : methods) work += m.serves(s) ? int64_t(files.size()) : 0;
+  Progress progress("scoring", work, "img");
   for (size_t d = 0; d < o.data.size(); ++d) {
     const std::string& dir = o.data[d];
     const std::string set = set_name(dir, "--data");
@@ -246,12 +254,14 @@ int run(int argc, char** argv) {
         }
         std::string save_dir;
         if (!o.save.empty()) save_dir = save_folder(o.save, o.table3 ? m.name : "", set, s);
-        const EvalCell c =
-            evaluate_cell(m, samples, set, s, tta(m),
-                          printable(set) + " x" + std::to_string(s) + " " + m.name, save_dir);
+        const EvalCell c = evaluate_cell(m, samples, set, s, tta(m),
+                                         printable(set) + " x" + std::to_string(s) + " " + m.name,
+                                         save_dir, progress, done);
+        done += int64_t(samples.size());
         nlohmann::json r = {{"set", set},          {"scale", s},        {"psnr", c.psnr},         {"ssim", c.ssim},
                             {"images", files.size()}, {"seconds", c.seconds}, {"per_image", c.per_image}};
         if (!o.table3) {
+          clear_progress_line();
           std::printf("%s %5d %9.4f %8.4f %7zu %9.2f\n", set_cell.c_str(), s, c.psnr, c.ssim,
                       files.size(), c.seconds);
           cli::flush_stdout();
@@ -282,6 +292,7 @@ int run(int argc, char** argv) {
         row += cell;
       }
       if (o.table3) {
+        clear_progress_line();
         std::printf("%s %5d%s\n", set_cell.c_str(), s, row.c_str());
         cli::flush_stdout();
         char head[16];
@@ -290,6 +301,7 @@ int run(int argc, char** argv) {
       }
     }
   }
+  progress.finish();
   if (o.table3) {
     std::printf("\nSSIM: ours, and beside VDSR's the paper's and the difference\n%s %5s",
                 set_head.c_str(), "scale");
