@@ -1078,6 +1078,9 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
                       &log) == 0);
   const auto k = nlohmann::json::parse(std::ifstream(dir + "/scored.json"));
   REQUIRE(k.at("results").size() == 2);
+  CHECK(k.at("score") == dir + "/out");  // the folder scored, and no -x where no network ran
+  CHECK(!k.contains("tta"));
+  CHECK(j.at("tta") == false);
   for (size_t r = 0; r < 2; ++r) {
     CHECK(k.at("results")[r].at("per_image") == j.at("results")[r].at("per_image"));
     CHECK(k.at("results")[r].at("psnr") == j.at("results")[r].at("psnr"));
@@ -1322,11 +1325,15 @@ TEST_CASE(
   CHECK(!fs::exists(dir + "/-"));
   // -m's file recorded, each set's folder as a clean absolute path, no cpu_conv where no network
   // ran; a paper set's folder with more images than the paper's is warned of too.
-  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --scales 2 --data " + dir + "/./set5/ -m " +
-                          dir + "/srcnn_x2.safetensors --json " + dir + "/m.json",
+  // A file named relative to the working folder is recorded absolute too; an SRCNN model by its
+  // scale.
+  REQUIRE(run_command("cd " + dir + " && " + bin("vdsr_eval") +
+                          " -q -g -1 --scales 2 --data ./set5/ -m srcnn_x2.safetensors --json " +
+                          dir + "/m.json",
                       &log) == 0);
   const nlohmann::json mj = nlohmann::json::parse(std::ifstream(dir + "/m.json"));
   CHECK(mj.at("model_files").at(0).at("path") == dir + "/srcnn_x2.safetensors");
+  CHECK(mj.at("model_files").at(0).at("scale") == 2);
   CHECK(mj.at("data").at("set5") == dir + "/set5");
   REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --scales 2 --data " + set5 + " --json " +
                           dir + "/b.json",

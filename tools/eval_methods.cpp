@@ -69,7 +69,7 @@ EvalMethod model_method(const std::string& model, std::vector<int>* scales, bool
   m.name = "model";
   m.desc = l.desc;
   m.nets[0] = std::move(l.net);
-  m.files[0] = path;
+  m.files[serves > 0 ? serves : 0] = path;  // an SRCNN model's own scale; VDSR's every one
   return m;
 }
 

@@ -32,6 +32,14 @@ using namespace vdsr;
 
 namespace {
 
+// A file or folder as the report records it: absolute, so that the record still names it when read
+// from elsewhere ("set5/" as ".../set5").
+std::string absolute_place(const std::string& path) {
+  fs::path p = fs::absolute(path).lexically_normal();
+  if (!p.has_filename() && p != p.root_path()) p = p.parent_path();
+  return p.string();
+}
+
 struct Options {
   std::vector<std::string> data;
   std::vector<int> scales{2, 3, 4};
@@ -326,23 +334,22 @@ int run(int argc, char** argv) {
       for (const auto& [scale, path] : m.files)
         files.push_back({{"method", m.name},
                          {"scale", scale == 0 ? nlohmann::json() : nlohmann::json(scale)},
-                         {"path", path},
+                         {"path", absolute_place(path)},
                          {"sha256", sha256_file_hex(path)}});
     }
     nlohmann::json data = nlohmann::json::object();
-    for (const auto& dir : o.data) {
-      fs::path folder = fs::absolute(dir).lexically_normal();
-      if (!folder.has_filename()) folder = folder.parent_path();  // "set5/" as "set5"
-      data[set_name(dir, "--data")] = folder.string();
-    }
+    for (const auto& dir : o.data) data[set_name(dir, "--data")] = absolute_place(dir);
     nlohmann::json doc = {
         {"results", results},
         {"model", o.table3 ? nlohmann::json(models) : nlohmann::json(methods[0].desc)},
         {"model_files", files},
         {"data", data},
-        {"tta", o.tta},
         {"date", cli::utc_now()},
         {"version", cli::version_text("vdsr_eval")}};
+    if (o.score.empty())
+      doc["tta"] = o.tta;  // no network runs for --score
+    else
+      doc["score"] = absolute_place(o.score);
     if (network && on_cpu) doc["cpu_conv"] = cpu_conv_method_name(cpu_conv_method());
     if (o.table3) doc["table3"] = true;
     const std::string text = json_dump(doc, 2) + "\n";
