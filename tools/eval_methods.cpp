@@ -73,8 +73,7 @@ EvalMethod model_method(const std::string& model, std::vector<int>* scales, bool
   return m;
 }
 
-std::vector<EvalMethod> table3_methods(const std::string& models, const std::vector<int>& scales,
-                                       Device dev, Precision precision) {
+std::map<std::string, std::string> table3_model_files(const std::string& models) {
   std::map<std::string, std::string> files;
   const auto items =
       models.empty() ? std::vector<std::string>() : cli::parse_list(models, "--models", true);
@@ -95,6 +94,12 @@ std::vector<EvalMethod> table3_methods(const std::string& models, const std::vec
         std::filesystem::exists(item.substr(eq + 1), ec),
         "--models " << key << "=" << printable(item.substr(eq + 1)) << ": no such file");
   }
+  return files;
+}
+
+std::vector<EvalMethod> table3_methods(const std::string& models, const std::vector<int>& scales,
+                                       Device dev, Precision precision) {
+  const std::map<std::string, std::string> files = table3_model_files(models);
   std::vector<EvalMethod> methods(1);
   methods[0].name = "Bicubic";
   methods[0].paper = PaperMethod::Bicubic;

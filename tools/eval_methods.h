@@ -35,6 +35,9 @@ EvalMethod scored_method(const std::string& dir);  // --score DIR
 EvalMethod model_method(const std::string& path, std::vector<int>* scales, bool scales_given,
                         Device dev, Precision precision);
 
+// --models' KEY=FILE items by key, each key known and given once, each file there (not read).
+std::map<std::string, std::string> table3_model_files(const std::string& models);
+
 // Table 3's columns from --models KEY=FILE,... (`models`; "" for none): Bicubic; SRCNN when any
 // of srcnn-x2/x3/x4 is given (in fp32 whatever `precision` says; each file must be the SRCNN model
 // of its scale); VDSR from vdsr=FILE, else the bundled model, warned of where `scales` lie outside

@@ -135,6 +135,8 @@ int run(int argc, char** argv) {
   VDSR_USER_CHECK(!o.colour || !o.save.empty(), "--colour is how --save writes its pictures: give --save DIR too");
   VDSR_USER_CHECK(o.score.empty() || fs::is_directory(o.score), "--score: " << printable(o.score) << " is not a folder");
   if (!o.json.empty()) o.json = cli::json_file(o.json, o.save);
+  if (o.table3)
+    (void)table3_model_files(o.models);  // a mistyped key before the sets are looked for
   // Every set's images are listed before any is scored, so a mistyped --data stops the run at once
   // (and check_sets reads them all).
   if (o.data.empty()) o.data = default_eval_sets();
