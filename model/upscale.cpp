@@ -176,6 +176,14 @@ void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt) {
   run_luma(*model, w, opt);
 }
 
+int64_t nonfinite_luma(const UpscaleWork& w) {
+  if (!w.net.empty())
+    return std::count_if(w.net.data(), w.net.data() + w.net.size(),
+                         [](float v) { return !std::isfinite(v); });
+  return std::count_if(w.luma.v.begin(), w.luma.v.end(),
+                       [](double v) { return !std::isfinite(v); });
+}
+
 // Row by row: each output row's chroma (and alpha) is upscaled (ImresizeRows) and converted while
 // it is in cache, so no full-size plane is made besides the output image (the planes were most of
 // this stage's time: docs/perf.md, "Image I/O per stage"); only a factor the network does not run

@@ -88,5 +88,9 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model = n
 void run_network(UpscaleWork& w, Vdsr* model, const UpscaleOptions& opt);
 // Upscales chroma and alpha (bicubic), goes back to RGB, rounds and saturates to the input's depth.
 Image finish_upscale(const UpscaleWork& w);
+// The luma values that are not finite (inf or NaN) after run_network: none from a sound model; a
+// diverged run's finite weights whose arithmetic overflows give them, and the image they make is
+// no upscale.
+int64_t nonfinite_luma(const UpscaleWork& w);
 
 }  // namespace vdsr

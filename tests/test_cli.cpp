@@ -1002,7 +1002,7 @@ TEST_CASE(
   CHECK(out.find('\x1b') == std::string::npos);
 }
 
-TEST_CASE("vdsr_eval warns of a network whose output is not finite, and of no other") {
+TEST_CASE("vdsr_eval and vdsr_sr warn of a network whose output is not finite, and of no other") {
   const std::string dir = test::temp_dir("eval_nonfinite"), set = dir + "/Tiny";
   fs::create_directories(set);
   save_image(set + "/a.png", test_image(30, 25, 3, 7), ImageFormat::PNG);
@@ -1024,6 +1024,22 @@ TEST_CASE("vdsr_eval warns of a network whose output is not finite, and of no ot
   save_weights(dir + "/fine.safetensors", model.config(), model.params());
   REQUIRE(run_command(bin("vdsr_eval") + " -g -1 --data " + set + " --scales 2 -m " + dir +
                           "/fine.safetensors",
+                      &log) == 0);
+  CHECK(log.find("not finite") == std::string::npos);
+  // vdsr_sr: each image so made named (with TTA too: the mean of eight), and none from a sound
+  // model.
+  for (const std::string flags : {"", " -x"}) {
+    INFO(flags);
+    REQUIRE(run_command(bin("vdsr_sr") + " -g -1" + flags + " -m " + dir + "/big.safetensors -i " +
+                            set + " -o " + dir + "/up" + std::to_string(flags.size()),
+                        &log) == 0);
+    CHECK(log.find("warning: " + set +
+                   "/a.png: the network's output is not finite (inf or NaN) at 3000 pixels: "
+                   "the model's arithmetic overflows") != std::string::npos);
+    CHECK(log.find(set + "/b.png: the network's output is not finite") != std::string::npos);
+  }
+  REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/fine.safetensors -i " + set + " -o " +
+                          dir + "/upf",
                       &log) == 0);
   CHECK(log.find("not finite") == std::string::npos);
 }

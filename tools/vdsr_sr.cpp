@@ -218,6 +218,12 @@ int run(int argc, char** argv) {
     records[i].out_w = work.out_width;
     records[i].out_h = work.out_height;
     records[i].scale = work.scale;
+    if (const int64_t bad = nonfinite_luma(work); bad > 0)
+      log_warning(printable(jobs[i].input) +
+                  ": the network's output is not finite (inf or NaN) at " + std::to_string(bad) +
+                  (bad == 1 ? " pixel" : " pixels") +
+                  ": the model's arithmetic overflows, as a diverged training run's does, so the "
+                  "image written is no upscale");
     Image out = finish_upscale(work);
     work = UpscaleWork();  // its planes back to the heap and the staging pool before encoding
     if (out.bits == 16 && formats[i] != ImageFormat::PNG && formats[i] != ImageFormat::TIFF) {
