@@ -323,7 +323,7 @@ Image decode(Bytes b, const std::string& path, const ImageInfo& info, int& orien
       l.photometric == PHOTOMETRIC_MINISBLACK || l.photometric == PHOTOMETRIC_MINISWHITE;
   const bool premultiplied = l.extra_kind == EXTRASAMPLE_ASSOCALPHA ||
                              (!l.direct && !grey && l.extra_kind == EXTRASAMPLE_UNASSALPHA);
-  if ((img.channels == 2 || img.channels == 4) && premultiplied) unassociate(img);
+  if (img.has_alpha() && premultiplied) unassociate(img);
   uint32_t icc_len = 0;
   void* icc = nullptr;
   if (TIFFGetField(t.get(), TIFFTAG_ICCPROFILE, &icc_len, &icc) && icc != nullptr) {
@@ -341,7 +341,7 @@ std::vector<unsigned char> encode(const Image& img, const SaveOptions& o, const 
     const TiffPtr t = open_tiff(m, "w");
     VDSR_CHECK(t != nullptr, "libtiff could not start a file: " << cause(m));
     TIFF* tf = t.get();
-    const bool alpha = img.channels == 2 || img.channels == 4;
+    const bool alpha = img.has_alpha();
     TIFFSetField(tf, TIFFTAG_IMAGEWIDTH, uint32_t(img.width));
     TIFFSetField(tf, TIFFTAG_IMAGELENGTH, uint32_t(img.height));
     TIFFSetField(tf, TIFFTAG_BITSPERSAMPLE, uint16_t(img.bits));

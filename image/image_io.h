@@ -51,6 +51,7 @@ struct Image {
     return pixels[(size_t(y) * size_t(width) + size_t(x)) * size_t(channels) + size_t(c)];
   }
   int max_value() const { return bits == 16 ? 65535 : 255; }
+  bool has_alpha() const { return channels == 2 || channels == 4; }  // its last channel
 };
 
 struct ImageInfo {

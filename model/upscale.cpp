@@ -115,7 +115,7 @@ UpscaleWork prepare_upscale(const Image& in, double scale, const Vdsr* model, bo
   VDSR_CHECK(scale > 1 && scale <= kMaxUpscale, "scale must be in (1, " << kMaxUpscale << "], got " << scale);
   keep_working_memory();  // the planes below, for every image: from the heap, not fresh pages
   VDSR_USER_CHECK(in.channels >= 1 && in.channels <= 4, "unsupported channel count " << in.channels);
-  const bool alpha = in.channels == 2 || in.channels == 4;
+  const bool alpha = in.has_alpha();
   UpscaleWork w;
   w.info.width = in.width;
   w.info.height = in.height;
@@ -224,8 +224,7 @@ Image finish_upscale(const UpscaleWork& w) {
   const size_t n = size_t(out.width), row_values = n * size_t(out.channels);
   const bool colour = out.channels >= 3;
   std::optional<ImresizeRows> alpha, cb, cr;
-  if (out.channels == 2 || out.channels == 4)
-    alpha.emplace(w.alpha, out.height, out.width, w.scale, w.scale);
+  if (out.has_alpha()) alpha.emplace(w.alpha, out.height, out.width, w.scale, w.scale);
   if (colour) {
     cb.emplace(w.cb, out.height, out.width, w.scale, w.scale);
     cr.emplace(w.cr, out.height, out.width, w.scale, w.scale);

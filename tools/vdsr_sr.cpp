@@ -203,7 +203,7 @@ int run(int argc, char** argv) {
     // Staged for the models' device (every worker's is a GPU, or every one the CPU). An alpha the
     // output cannot store is left out here: the colour is then upscaled as stored, not over alpha.
     const bool keep_alpha = image_format_stores_alpha(formats[i]);
-    if (!keep_alpha && (in.channels == 2 || in.channels == 4))
+    if (!keep_alpha && in.has_alpha())
       log_verbose(printable(jobs[i].input) + ": its alpha is left out (" +
                   image_format_extension(formats[i]) + " stores none)");
     return prepare_upscale(in, s, workers->model(0), keep_alpha);
