@@ -83,7 +83,16 @@ TEST_CASE("every tool prints --help and --version and rejects unknown flags") {
     CHECK(out.find("-h, --help") != std::string::npos);
     CHECK(run_command(bin(tool) + " --help=x", &out) == 1);
     CHECK(out.find("option --help takes no value") != std::string::npos);
+    // The help asked for, though a flag before it is wrong; not after "--", where it is a name.
+    REQUIRE(run_command(bin(tool) + " --no-such-flag -h", &out) == 0);
+    CHECK(out.find("Usage:") != std::string::npos);
+    CHECK(run_command(bin(tool) + " --no-such-flag -- --help", &out) != 0);
+    CHECK(out.find("Usage:") == std::string::npos);
   }
+  std::string said;
+  REQUIRE(run_command(bin("vdsr_eval") + " --scales 9 --help", &said) == 0);
+  CHECK(said.find("Usage:") != std::string::npos);
+  CHECK(said.find("outside") == std::string::npos);
   // "--" ends the options: a file name may start with '-' after it.
   const std::string dir = test::temp_dir("cli_dashes");
   std::string out;

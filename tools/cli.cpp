@@ -82,6 +82,20 @@ void Parser::apply(const std::string& long_name, const std::string& value) const
 void Parser::parse(int argc, char** argv) { parse_positional(argc, argv, nullptr); }
 
 void Parser::parse_positional(int argc, char** argv, std::vector<std::string>* positional) {
+  try {
+    parse_flags(argc, argv, positional);
+  } catch (const UserError&) {
+    // The help asked for, not the error of a flag before it (options end at "--").
+    for (int i = 1; i < argc && std::strcmp(argv[i], "--") != 0; ++i)
+      if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+        std::cout << help();
+        throw PrintedAndDone{};
+      }
+    throw;
+  }
+}
+
+void Parser::parse_flags(int argc, char** argv, std::vector<std::string>* positional) {
   std::map<std::string, std::string>
       given;  // each flag given, with a value flag's first value (to say when it is overridden)
   std::vector<std::string> warnings;         // said after the loop: a -q later on the line silences them

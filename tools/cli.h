@@ -28,7 +28,8 @@ class Parser {
   void add(Flag f);
   // Adds -v/--verbose, -q/--quiet, --help, --version. Call last.
   void add_common();
-  // Parses argv; prints --help / --version and exits 0 for them; throws Error on a bad flag.
+  // Parses argv; prints --help / --version and exits 0 for them (--help also where a flag before
+  // it is wrong: "--scales 9 --help" asks for the help); throws Error on a bad flag.
   void parse(int argc, char** argv);
   // The same, collecting arguments that are not flags (in order) instead of refusing them.
   void parse_positional(int argc, char** argv, std::vector<std::string>* positional);
@@ -39,6 +40,8 @@ class Parser {
   std::string help() const;
 
  private:
+  void parse_flags(int argc, char** argv, std::vector<std::string>* positional);
+
   std::string program_, summary_, usage_, epilog_;
   std::vector<Flag> flags_;
 };
