@@ -153,7 +153,8 @@ bool is_hidden_name(const std::string& path) {
 }
 
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
-                                          std::vector<std::string>* skipped) {
+                                          std::vector<std::string>* skipped,
+                                          std::vector<std::string>* dead_links) {
   std::error_code ec;
   VDSR_USER_CHECK(fs::exists(dir, ec), what << " '" << dir << "' does not exist");
   VDSR_USER_CHECK(fs::is_directory(dir, ec), what << " '" << dir << "' is not a folder");
@@ -169,6 +170,10 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
     }
     if (!e.is_regular_file(ec)) {
       const bool broken = e.is_symlink(ec) && !fs::exists(e.path(), ec);
+      if (broken && dead_links != nullptr && has_image_extension(e.path().string())) {
+        dead_links->push_back(e.path().string());
+        continue;
+      }
       VDSR_USER_CHECK(!broken || !has_image_extension(e.path().string()),
                       what << " '" << dir << "': " << e.path().string() << " is a "
                            << dead_link_words(e.path().string()));
@@ -188,6 +193,7 @@ std::vector<std::string> list_image_files(const std::string& dir, const std::str
   // A folder that fails halfway would be used as if whole.
   VDSR_USER_CHECK(!ec, "reading " << what << " '" << dir << "' failed: " << ec.message());
   std::sort(files.begin(), files.end());
+  if (dead_links != nullptr) std::sort(dead_links->begin(), dead_links->end());
   return files;
 }
 

@@ -49,8 +49,11 @@ bool is_hidden_name(const std::string& path);
 // `dir` is not a folder, and for a broken link named like an image (a set with an image missing
 // would be scored or trained as if whole); `what` names the folder in the message ("evaluation
 // set", "training folder").
+// With `dead_links`, such links are listed there (sorted) instead: a folder of outputs may hold a
+// stray one (vdsr_eval --score), which matters only where an image asks for it.
 std::vector<std::string> list_image_files(const std::string& dir, const std::string& what,
-                                          std::vector<std::string>* skipped = nullptr);
+                                          std::vector<std::string>* skipped = nullptr,
+                                          std::vector<std::string>* dead_links = nullptr);
 
 // list_image_files' images, with each name it skipped said under -v and why: a folder (why:
 // `folder_reason`, e.g. "a set is the images directly in its folder"), or not an image.

@@ -1106,6 +1106,21 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   CHECK(k.at("score") == dir + "/out");  // the folder scored, and no -x where no network ran
   CHECK(!k.contains("tta"));
   CHECK(j.at("tta") == false);
+  // A broken link among the outputs: skipped where no image asks for it, refused where one does.
+  fs::create_symlink(dir + "/nowhere.png", dir + "/out/Tiny/x2/stray.png");
+  REQUIRE(
+      run_command(bin("vdsr_eval") + " -v --data " + set + " --scales 2 --score " + dir + "/out",
+                  &log) == 0);
+  CHECK(log.find("--score: skipping " + dir + "/out/Tiny/x2/stray.png (no image of that name") !=
+        std::string::npos);
+  fs::rename(dir + "/out/Tiny/x2/a.png", dir + "/a_kept.png");
+  fs::create_symlink(dir + "/nowhere.png", dir + "/out/Tiny/x2/a.png");
+  REQUIRE(run_command(bin("vdsr_eval") + " --data " + set + " --scales 2 --score " + dir + "/out",
+                      &log) == 1);
+  CHECK(log.find("--score: " + dir + "/out/Tiny/x2/a.png is a broken link") != std::string::npos);
+  fs::remove(dir + "/out/Tiny/x2/a.png");
+  fs::remove(dir + "/out/Tiny/x2/stray.png");
+  fs::rename(dir + "/a_kept.png", dir + "/out/Tiny/x2/a.png");
   for (size_t r = 0; r < 2; ++r) {
     CHECK(k.at("results")[r].at("per_image") == j.at("results")[r].at("per_image"));
     CHECK(k.at("results")[r].at("psnr") == j.at("results")[r].at("psnr"));

@@ -81,7 +81,11 @@ std::map<std::string, std::string> prediction_files(const std::string& dir, cons
                                              << printable(dir) << " (the outputs of set " << set
                                              << " at x" << scale << ", as --save lays them out)");
   std::map<std::string, std::string> by_stem;
-  for (const auto& f : list_image_files(dir, "--score folder")) {
+  // A broken link is refused where an image asks for it (check_eval_sets), skipped elsewhere.
+  std::vector<std::string> dead;
+  std::vector<std::string> files = list_image_files(dir, "--score folder", nullptr, &dead);
+  files.insert(files.end(), dead.begin(), dead.end());
+  for (const auto& f : files) {
     const auto [it, fresh] = by_stem.emplace(fs::path(f).stem().string(), f);
     VDSR_USER_CHECK(fresh, "--score: " << printable(it->second) << " and " << printable(f)
                                        << " are both outputs for " << it->first << "; keep one");
@@ -245,6 +249,8 @@ void check_eval_sets(const std::vector<std::string>& data,
         require_scorable(img.width, img.height, img.bits, s, f);
         if (o.score.empty()) continue;
         const std::string& pred = prediction_for(outputs[k], f, dirs[k]);
+        const std::string no_file = not_a_file(pred);
+        VDSR_USER_CHECK(no_file.empty(), "--score: " << printable(pred) << " is " << no_file);
         // Decoded, not probed: a truncated output fails here, and the size compared is the one
         // scored (turned upright by its EXIF orientation, which may swap the sides).
         const Image out = load_image(pred);
