@@ -347,9 +347,14 @@ VdsrWeights load_weights(const std::string& path) {
   // A file named .mat is meant as MATLAB's: read as safetensors, its fault would be told in the
   // wrong format's words.
   std::error_code ec;
-  VDSR_USER_CHECK(codec::extension_of(path) != "mat" || !std::filesystem::is_regular_file(path, ec),
-                  printable(path) << ": named .mat, but it is not a MATLAB file (its first bytes are not a "
-                                     "MAT-file's \"MATLAB \" header)");
+  const bool named_mat =
+      codec::extension_of(path) == "mat" && std::filesystem::is_regular_file(path, ec);
+  VDSR_USER_CHECK(!named_mat || std::filesystem::file_size(path, ec) != 0,
+                  printable(path) << ": named .mat, but it is empty (0 bytes)");
+  VDSR_USER_CHECK(
+      !named_mat,
+      printable(path) << ": named .mat, but it is not a MATLAB file (its first bytes are not a "
+                         "MAT-file's \"MATLAB \" header)");
   const SafeTensors st = read_safetensors(path);
   VdsrWeights w = weights_from_safetensors(st, path);
   // An SRCNN model serves one scale: without it in the metadata, its name's x2 / x3 / x4 (as the

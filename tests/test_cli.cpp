@@ -1907,7 +1907,7 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --stages " + samples + " --net-rate inf",
        "--net-rate: inf is not a finite number"},
       {"vdsr_convert " + dir + "/srcnn_x3.safetensors " + a,
-       "OUT " + a + ": name the output .safetensors"},
+       "OUT '" + a + "': name the output .safetensors"},
       {"vdsr_convert '' " + dir + "/c.safetensors", "IN needs a file name"},
       {"vdsr_convert " + dir + "/notes.mat " + dir + "/c.safetensors",
        "notes.mat: named .mat, but it is not a MATLAB file"},

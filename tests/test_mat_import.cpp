@@ -439,6 +439,41 @@ TEST_CASE("vdsr_convert writes our layout with the source's name and sha256, vds
         std::string::npos);
   CHECK(run_command(bin("vdsr_convert") + " " + dir + "/release.mat", &log) == 1);
   CHECK(log.find("give the input model and the output file") != std::string::npos);
+  CHECK(run_command(bin("vdsr_convert") + " " + dir + "/release.mat " + dir + "/a.safetensors " +
+                        dir + "/c",
+                    &log) == 1);
+  CHECK(log.find("one argument too many: " + dir + "/c (vdsr_convert takes IN and OUT)") !=
+        std::string::npos);
+  CHECK(run_command(bin("vdsr_convert") + " " + dir + "/release.mat " + dir + "/.safetensors",
+                    &log) == 1);
+  CHECK(log.find("OUT '" + dir + "/.safetensors' has no name before its extension") !=
+        std::string::npos);
+  std::ofstream(dir + "/empty.mat").close();
+  CHECK(run_command(bin("vdsr_convert") + " " + dir + "/empty.mat " + dir + "/e.safetensors",
+                    &log) == 1);
+  CHECK(log.find(dir + "/empty.mat: named .mat, but it is empty (0 bytes)") != std::string::npos);
+  // Written as .mat, the weights alone: the metadata left behind is named, what matters first.
+  {
+    SafeTensors st = read_safetensors(dir + "/ours.safetensors");
+    st.metadata["scales"] = "2,3";
+    st.metadata["recipe"] = "lr=0.1";
+    write_safetensors(dir + "/meta.safetensors", st);
+  }
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/meta.safetensors " + dir + "/meta.mat",
+                      &log) == 0);
+  CHECK(log.find(
+            "the .mat layout holds the weights alone, not the source's metadata (scales, recipe, "
+            "source, source_format and 1 more): keep the source for it") != std::string::npos);
+  REQUIRE(run_command(bin("vdsr_convert") + " -v " + dir + "/meta.safetensors " + dir +
+                          "/meta2.safetensors",
+                      &log) == 0);
+  CHECK(log.find("(depth 4, 8 channels, with biases) [trained at scales 2,3] -> ") !=
+        std::string::npos);
+  CHECK(log.find("\n  recipe: lr=0.1\n") != std::string::npos);
+  // From a .mat, whose source keys are the reader's of that very file: nothing is said lost.
+  REQUIRE(run_command(bin("vdsr_convert") + " " + dir + "/release.mat " + dir + "/again.mat",
+                      &log) == 0);
+  CHECK(log.find("not the source's metadata") == std::string::npos);
   save_image(dir + "/in.png", test::test_image(9, 8, 3, 2), ImageFormat::PNG);
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/release.mat -i " + dir + "/in.png -o " + dir + "/a.png", &log) == 0);
   REQUIRE(run_command(bin("vdsr_sr") + " -g -1 -m " + dir + "/ours.safetensors -i " + dir + "/in.png -o " + dir + "/b.png", &log) == 0);

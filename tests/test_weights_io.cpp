@@ -407,7 +407,10 @@ TEST_CASE(
   st.metadata = {{"kind", "checkpoint"},     {"config.scales", "3"}, {"config.lr", "0.1"},
                  {"note", "from elsewhere"}, {"depth", "3"},         {"source", "older.mat"}};
   const std::string dir = vdsr::test::temp_dir("wio_convert_meta");
-  (void)convert(st, dir, "in");
+  const std::string said = convert(st, dir, "in");
+  // The summary says what the model records of itself beside its shape.
+  CHECK(said.find("(depth 3, 4 channels, with biases) [trained at scales 3; weights raw (a "
+                  "checkpoint's)] -> ") != std::string::npos);
   const auto w = vdsr::load_weights(dir + "/in.out.safetensors");
   CHECK(same_bits(w.params, params));
   CHECK(w.metadata.at("scales") == "3");  // so the trained-scales warning still works

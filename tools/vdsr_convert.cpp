@@ -3,6 +3,7 @@
 // with its provenance (the source's file name and sha256) and the source's own metadata; or, for an
 // output named .mat, any model we read into the authors' MATLAB layout (model/mat_export.h). Exit
 // 0, or 1 with the reason.
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -38,6 +39,22 @@ VdsrWeights ema_weights_of(const std::string& in) {
   return w;
 }
 
+// What the model says of itself beside its shape, for the summary line: the scale an SRCNN model
+// serves, the scales a VDSR model was trained at, which weights a checkpoint's are.
+std::string recorded_facts(const VdsrWeights& w, const std::map<std::string, std::string>& meta) {
+  std::string facts;
+  const auto add = [&](const char* key, const std::string& words) {
+    if (const auto it = meta.find(key); it != meta.end())
+      facts += (facts.empty() ? "" : "; ") + words + printable(it->second);
+  };
+  if (w.config.arch == Arch::Srcnn)
+    add("scale", "x");
+  else
+    add("scales", "trained at scales ");
+  add("weights", "weights ");
+  return facts.empty() ? "" : " [" + facts + "]";
+}
+
 int run(int argc, char** argv) {
   std::vector<std::string> files;
   bool averaged_weights = false;
@@ -50,6 +67,9 @@ int run(int argc, char** argv) {
          [&](const std::string&) { averaged_weights = true; }});
   p.add_common();
   p.parse_positional(argc, argv, &files);
+  VDSR_USER_CHECK(
+      files.size() <= 2,
+      "one argument too many: " << printable(files[2]) << " (vdsr_convert takes IN and OUT)");
   VDSR_USER_CHECK(files.size() == 2,
                   "give the input model and the output file: vdsr_convert IN OUT.safetensors (or OUT.mat)");
   for (const std::string& f : files)
@@ -62,8 +82,13 @@ int run(int argc, char** argv) {
   // replaced by a model file.
   const std::string ext = codec::extension_of(out);
   VDSR_USER_CHECK(ext == "safetensors" || ext == "mat",
-                  "OUT " << printable(out) << ": name the output .safetensors (vdsr's layout) or .mat (the "
-                         << "authors' MATLAB layout); its extension says which");
+                  "OUT '" << printable(out)
+                          << "': name the output .safetensors (vdsr's layout) or .mat (the "
+                          << "authors' MATLAB layout); its extension says which");
+  // ".safetensors" alone is what "$NAME.safetensors" gives with NAME unset: a hidden file, surely
+  // not the name meant.
+  VDSR_USER_CHECK(std::filesystem::path(out).filename().string() != "." + ext,
+                  "OUT '" << printable(out) << "' has no name before its extension");
   // One file under two names (a link, ./x, a hard link) is the input; a name that cannot be checked
   // (none yet, too long, unreadable) is said by the read or the write that follows, in words.
   std::error_code ec;
@@ -74,6 +99,25 @@ int run(int argc, char** argv) {
     save_matlab_weights(out, w);
     log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out) +
              " (MATLAB, the " + (w.config.arch == Arch::Srcnn ? "SRCNN" : "VDSR") + " release's layout)");
+    // The layout holds the weights alone (docs/formats.md): what the source said of them stays
+    // behind, and a tool reading the .mat cannot warn of a scale it was not trained at.
+    std::vector<std::string> left;             // the keys that matter most first
+    const bool from_mat = is_matlab_file(in);  // its source keys are the reader's, of this file
+    for (const char* key : {"scale", "scales", "weights", "recipe"})
+      if (w.metadata.count(key) != 0) left.push_back(key);
+    for (const auto& [key, value] : w.metadata)
+      if (key.rfind("state.", 0) != 0 && key != "arch" && key != "depth" && key != "channels" &&
+          key != "bias" && key != "kind" && key != "format" &&
+          !(from_mat && key.rfind("source", 0) == 0) &&
+          std::find(left.begin(), left.end(), key) == left.end())
+        left.push_back(key);
+    std::string named;
+    for (size_t k = 0; k < left.size() && k < 4; ++k) named += (k == 0 ? "" : ", ") + left[k];
+    if (left.size() > 4) named += " and " + std::to_string(left.size() - 4) + " more";
+    if (!left.empty())
+      log_info(
+          "vdsr_convert: the .mat layout holds the weights alone, not the source's metadata (" +
+          named + "): keep the source for it");
     return 0;
   }
   // The source's own metadata travels (its recipe, the scales it was trained at, another tool's
@@ -131,7 +175,9 @@ int run(int argc, char** argv) {
   meta["source_format"] = matlab ? "matlab" : "safetensors";
   meta["kind"] = "weights";
   save_weights(out, w.config, w.params.data(), meta);
-  log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ") -> " + printable(out));
+  log_info("vdsr_convert: " + printable(in) + " (" + w.config.describe() + ")" +
+           recorded_facts(w, meta) + " -> " + printable(out));
+  for (const auto& [key, value] : meta) log_verbose("  " + key + ": " + printable(value));
   return 0;
 }
 
