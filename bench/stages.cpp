@@ -179,7 +179,7 @@ int run_stages(const StagesOptions& o) {
   const double s2 = double(o.scale) * o.scale;
   const std::string sx = "x" + std::to_string(o.scale);
   Rows rows;
-  int64_t network_left = o.network_pixels;
+  int64_t network_left = o.network_pixels, network_run = 0;  // the cap left; the pixels run
   std::string network_what;
   int network_images = 0, colour_images = 0, grey_images = 0;
   for (const std::string& path : files) {
@@ -220,11 +220,12 @@ int run_stages(const StagesOptions& o) {
       const int64_t px = luma.size();
       network_left = px < whole.size() ? 0 : network_left - px;  // a crop spends the cap
       ++network_images;
+      network_run += px;
       network_what = o.network_pixels == 0 ? "every image whole"
-                     : network_images == 1
-                         ? std::to_string(luma.width()) + "x" + std::to_string(luma.height()) + " of image 1"
-                         : std::to_string(o.network_pixels) + " px of " + std::to_string(network_images) +
-                               " images";
+                     : network_images == 1 ? std::to_string(luma.width()) + "x" +
+                                                 std::to_string(luma.height()) + " of image 1"
+                                           : std::to_string(network_run) + " px of " +
+                                                 std::to_string(network_images) + " images";
       const std::string net_library = "VDSR 20x64 " + precision + " " + o.device.name();
       StageRow& r = rows.at("network " + sx, "", net_library, false);
       rows.time(r, o.reps, double(px), 0.0, [&] { (void)run_model(model, luma); });

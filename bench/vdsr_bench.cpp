@@ -247,6 +247,12 @@ int run(int argc, char** argv) {
            stage_flags.push_back("--network-pixels");
            VDSR_USER_CHECK(network_pixels >= 0,
                            "--network-pixels must be 0 (every image whole) or more, got " << network_pixels);
+           // A crop smaller than a 64 x 64 tile times the network's fixed cost, not its rate.
+           if (network_pixels > 0 && network_pixels < 4096)
+             log_warning("--network-pixels " + std::to_string(network_pixels) +
+                         ": so small a crop times the network's fixed cost more than its rate "
+                         "(the network rows and the -j suggestion read low); 4096 or more, or 0 "
+                         "for every image whole, measure the rate");
          }});
   p.add({"", "--net-rate", "MPX_PER_S",
          "--stages: the network rate (output Mpx/s) the -j suggestion feeds, for instance a GPU's; "

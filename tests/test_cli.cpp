@@ -243,6 +243,17 @@ TEST_CASE("vdsr_bench --stages times every stage per format, stb beside ours, an
   std::string log;
   REQUIRE(run_command(cmd + " --json " + dir + "/s.json", &log) == 0);
   INFO(log);
+  CHECK(log.find("warning: --network-pixels 300: so small a crop times the network's fixed cost") !=
+        std::string::npos);
+  {  // A cap above the images: the pixels run, 48x32 + 40x36 + 24x20, not the cap.
+    std::string big;
+    REQUIRE(run_command(bin("vdsr_bench") + " -g -1 --stages " + in +
+                            " --images 3 --reps 1 --network-pixels 100000",
+                        &big) == 0);
+    CHECK(big.find("3456 px of 3 images") != std::string::npos);
+    CHECK(big.find("100000 px") == std::string::npos);
+    CHECK(big.find("so small a crop") == std::string::npos);
+  }
   std::ifstream jf(dir + "/s.json");
   const auto doc = nlohmann::json::parse(jf);
   CHECK(doc.at("files") == 3);
