@@ -329,6 +329,26 @@ int run(int argc, char** argv) {
     return bench::run_stages(stages);
   }
   if (!precision.empty() && precision != "all") cli::check_precision(precision, dev.is_cuda());
+  // Rows too large for this machine's memory are refused before any runs (an allocation failing
+  // mid-run loses the rows already timed): a lower bound, the network's feature maps alone, 64
+  // floats a pixel, of every layer for a training step's batch and of two layers for an image.
+  if (dev.is_cpu()) {
+    const double ram = double(memory_bytes(Device::cpu())), per_px = 64.0 * sizeof(float);
+    const double train = double(batch) * 41 * 41 * per_px * VdsrConfig{}.depth;
+    const double frame = double(image) * image * per_px * 2;
+    const auto gb = [](double bytes) {
+      char t[32];
+      std::snprintf(t, sizeof t, "%.1f GB", bytes / 1e9);
+      return std::string(t);
+    };
+    VDSR_USER_CHECK(train <= ram, "--batch "
+                                      << batch << ": a training step's feature maps alone take "
+                                      << gb(train) << ", more than this machine's " << gb(ram)
+                                      << " of memory: give a smaller --batch");
+    VDSR_USER_CHECK(frame <= ram, "--image " << image << ": an image's feature maps alone take "
+                                             << gb(frame) << ", more than this machine's "
+                                             << gb(ram) << " of memory: give a smaller --image");
+  }
   if (nodes) {
     bench::NodesOptions n;
     n.device = dev;

@@ -1842,6 +1842,12 @@ TEST_CASE("no user-caused error in any tool shows a source location or a C++ exp
       {"vdsr_bench -g -1 --pdl maybe", "--pdl must be on or off, got 'maybe'"},
       {"vdsr_bench -g -1 --precision fp16",
        "--precision must be fp32, tf32, bf16 or all, got 'fp16'"},
+      // Before any row runs: an allocation failing mid-run would lose the rows done.
+      {"vdsr_bench -g -1 --batch 100000",
+       "--batch 100000: a training step's feature maps alone take 860.7 GB, more than this "
+       "machine's"},
+      {"vdsr_bench -g -1 --nodes --image 100000",
+       "--image 100000: an image's feature maps alone take 5120.0 GB, more than this machine's"},
       {"vdsr_bench -g -1 --stages " + dir + " --net-rate 2000000",
        "--net-rate must be 0 (the rate measured here) up to 1000000 output Mpx/s, got 2e+06"},
       {"vdsr_bench -g -1 --pdl on", "--pdl on sets how kernels are launched on a GPU"},
