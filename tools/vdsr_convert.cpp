@@ -168,7 +168,8 @@ int run(int argc, char** argv) {
   if (w.config.arch == Arch::Srcnn && meta.count("scale") == 0)
     log_warning(printable(in) +
                 ": an SRCNN model serves one scale, and neither its metadata nor "
-                "its name (x2, x3, x4) says which: vdsr_sr and vdsr_eval will use it at the scale "
+                "its name (one of x2, x3 or x4, alone) says which: vdsr_sr and vdsr_eval will use "
+                "it at the scale "
                 "asked for; name the input with its scale and convert again");
   meta["source"] = std::filesystem::path(in).filename().string();
   meta["source_sha256"] = sha256_file_hex(in);
