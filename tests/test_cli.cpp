@@ -580,6 +580,15 @@ TEST_CASE("vdsr_eval stopped by a signal says what it leaves") {
                  "--save image written is whole, and the --json report (written once every set "
                  "is scored) is not written\n") != std::string::npos);
   CHECK(!fs::exists(dir + "/r.json"));
+  // --save alone: no word of a report.
+  (void)run_command("(" + bin("vdsr_eval") + " -g -1 --data " + dir + "/Big --scales 2 --save " +
+                        dir + "/s2 > " + dir + "/out2 2> " + dir + "/err2 & until grep -q scale " +
+                        dir + "/out2; do sleep 0.05; done; kill -TERM $!; wait $!; echo status $?)",
+                    &log);
+  CHECK(test::file_bytes(dir + "/err2")
+            .find("\nvdsr_eval: stopped by a signal; each table row "
+                  "printed is complete, and every --save image written "
+                  "is whole\n") != std::string::npos);
   fs::remove_all(dir);
 }
 
@@ -998,28 +1007,59 @@ TEST_CASE(
         "\xc3\x9crb\xc3\xa4n  ");  // Ürbän: 5 characters
   CHECK(cli::table_cell("a_long_name", 4) == "a_long_name");
   CHECK(cli::table_cell("e\x1b[1m", 10) == "e\\x1B[1m  ");
-  CHECK(cli::cell_width("\xff") == 4);  // shown as \xFF
+  CHECK(cli::cell_width("\xff") == 4);          // shown as \xFF
+  CHECK(cli::cell_width("\xe2\x82\xac") == 1);  // the euro sign: 3 bytes, 1 character
   CHECK(cli::signed_diff(-0.0036, 2, 6) == " +0.00");
   CHECK(cli::signed_diff(-0.006, 2, 6) == " -0.01");
   CHECK(cli::signed_diff(0.5, 2, 6) == " +0.50");
   CHECK(cli::signed_diff(-0.00004, 4, 7) == "+0.0000");
   CHECK(cli::signed_diff(-0.00006, 4, 7) == "-0.0001");
   const std::string dir = test::temp_dir("eval_table_width");
-  for (const std::string name : {"a_rather_long_set_name", "\xc3\x9crb\xc3\xa4n", "e\x1b[31mvil"}) {
+  // The widest name is not ASCII: 21 characters in 23 bytes.
+  const std::string urban = "\xc3\x9crb\xc3\xa4n_the_longest_set";
+  for (const std::string& name :
+       {std::string("a_long_set_name"), urban, std::string("e\x1b[31mvil")}) {
     fs::create_directories(dir + "/" + name);
     save_image(dir + "/" + name + "/a.png", test_image(30, 25, 1, 7), ImageFormat::PNG);
   }
+  const std::string sets = " --scales 2 --data '" + dir + "/a_long_set_name," + dir + "/" + urban +
+                           "," + dir + "/e\x1b[31mvil'";
   std::string out;
-  REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic --scales 2 --data '" + dir +
-                          "/a_rather_long_set_name," + dir + "/\xc3\x9crb\xc3\xa4n," + dir +
-                          "/e\x1b[31mvil' 2> /dev/null",
+  REQUIRE(run_command(bin("vdsr_eval") + " -q --bicubic" + sets + " 2> /dev/null", &out) == 0);
+  INFO(out);
+  CHECK(out.find("set                   scale      PSNR") != std::string::npos);
+  CHECK(out.find("\na_long_set_name           2 ") != std::string::npos);
+  CHECK(out.find("\n" + urban + "     2 ") != std::string::npos);
+  CHECK(out.find("\ne\\x1B[31mvil              2 ") != std::string::npos);
+  CHECK(out.find('\x1b') == std::string::npos);
+  // Table 3's SSIM rows line up with its PSNR rows.
+  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --table3" + sets + " 2> /dev/null", &out) == 0);
+  CHECK(out.find("\nSSIM: ours, and beside VDSR's the paper's and the difference\nset              "
+                 "     scale |") != std::string::npos);
+  const size_t ssim = out.find("SSIM: ours");
+  REQUIRE(ssim != std::string::npos);
+  CHECK(out.find("\na_long_set_name           2 |", ssim) != std::string::npos);
+}
+
+TEST_CASE("vdsr_eval on a terminal: one progress line over the run, cleared before each row") {
+  if (std::system("command -v script > /dev/null 2>&1") != 0) {
+    WARN("script(1) (bsdutils) is missing: the terminal case is not checked");
+    return;
+  }
+  const std::string dir = test::temp_dir("eval_terminal"), set = dir + "/Tiny";
+  fs::create_directories(set);
+  save_image(set + "/a.png", test_image(30, 25, 1, 7), ImageFormat::PNG);
+  save_image(set + "/b.png", test_image(24, 33, 1, 8), ImageFormat::PNG);
+  std::string out;
+  REQUIRE(run_command("script -qec \"" + bin("vdsr_eval") + " --bicubic --scales 2,3 --data " +
+                          set + "\" /dev/null < /dev/null",
                       &out) == 0);
   INFO(out);
-  CHECK(out.find("set                    scale      PSNR") != std::string::npos);
-  CHECK(out.find("\na_rather_long_set_name     2 ") != std::string::npos);
-  CHECK(out.find("\n\xc3\x9crb\xc3\xa4n                      2 ") != std::string::npos);
-  CHECK(out.find("\ne\\x1B[31mvil               2 ") != std::string::npos);
-  CHECK(out.find('\x1b') == std::string::npos);
+  // The run's last image is the 4th of 4 (two cells of two), always drawn; each row starts clean.
+  CHECK(out.find("Tiny x3 bicubic  4/4  ") != std::string::npos);
+  CHECK(out.find("\r\033[KTiny           2 ") != std::string::npos);
+  CHECK(out.find("\r\033[KTiny           3 ") != std::string::npos);
+  fs::remove_all(dir);
 }
 
 TEST_CASE("vdsr_eval and vdsr_sr warn of a network whose output is not finite, and of no other") {
@@ -1115,6 +1155,10 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   const auto k = nlohmann::json::parse(std::ifstream(dir + "/scored.json"));
   REQUIRE(k.at("results").size() == 2);
   CHECK(k.at("score") == dir + "/out");  // the folder scored, and no -x where no network ran
+  REQUIRE(run_command("cd " + dir + " && " + bin("vdsr_eval") + " --data " + set +
+                          " --scales 2,3 --score out --json " + dir + "/rel.json",
+                      &log) == 0);
+  CHECK(nlohmann::json::parse(std::ifstream(dir + "/rel.json")).at("score") == dir + "/out");
   CHECK(!k.contains("tta"));
   CHECK(j.at("tta") == false);
   // A broken link among the outputs: skipped where no image asks for it, refused where one does.
@@ -1250,6 +1294,16 @@ TEST_CASE("vdsr_eval --save writes the scored 8-bit outputs, --json every image'
   CHECK(log.find("--save: " + dir + "/in_way/Tiny/x3/a.png is a symbolic link") !=
         std::string::npos);
   CHECK(!fs::exists(dir + "/elsewhere.png"));
+  // Only where a column writes: --table3 puts nothing in DIR/SET (its folders are the methods'),
+  // and nothing in an SRCNN folder where no SRCNN model is given.
+  fs::remove_all(dir + "/in_way");
+  fs::create_directories(dir + "/in_way/SRCNN");
+  std::ofstream(dir + "/in_way/Tiny") << "not a folder";
+  std::ofstream(dir + "/in_way/SRCNN/Tiny") << "not a folder";
+  REQUIRE(run_command(bin("vdsr_eval") + " -q -g -1 --table3 --data " + set +
+                          " --scales 2 --save " + dir + "/in_way/",
+                      &log) == 0);
+  CHECK(fs::is_regular_file(dir + "/in_way/VDSR/Tiny/x2/a.png"));
 }
 
 TEST_CASE(
@@ -1566,6 +1620,8 @@ TEST_CASE("one batch report", "[.batch_report_child]") {
   std::this_thread::sleep_for(
       std::chrono::milliseconds(600));  // past the half second between words
   report.progress("b.png", 0.25);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  report.progress("a.png", 0.75);  // the older image's share moves on
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
   FileRecord done;
   done.input = "a.png";
@@ -1591,6 +1647,7 @@ TEST_CASE(
   // Two images at once: the line keeps naming the older one, and counts the other, until it is
   // done.
   CHECK(log.find("upscaling (a.png 50%, 1 more)  0/3  ") != std::string::npos);
+  CHECK(log.find("upscaling (a.png 75%, 1 more)  0/3  ") != std::string::npos);
   CHECK(log.find("upscaling (b.png 25%)  1/3  ") != std::string::npos);
   CHECK(log.find("(b.png 25%)  0/3") == std::string::npos);
   CHECK(log.find("upscaling  2/3  ") != std::string::npos);

@@ -660,6 +660,10 @@ TEST_CASE("Progress: a plain line at an interval where stderr is no terminal, no
                               &log) == 0);
     INFO(log);
     CHECK(log.find("\r\033[Kwork  1/4  ") != std::string::npos);
+    // finish() clears the line it drew last.
+    const size_t last = log.rfind("work  4/4");
+    REQUIRE(last != std::string::npos);
+    CHECK(log.find("\r\033[K", last) != std::string::npos);
     CHECK(log.find("\nwork  1/4  ") == std::string::npos);
   } else {
     WARN("script(1) (bsdutils) is missing: the terminal case is not checked");

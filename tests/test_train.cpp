@@ -969,9 +969,10 @@ TEST_CASE(
   fs::create_directories(dir + "/small");
   save_image(dir + "/small/t.png", test_image(10, 10, 1, 4), ImageFormat::PNG);
   REQUIRE(run_command(bin("vdsr_train") + " -g -1 --patch 12 --stride 12 --epochs 1 --train " +
-                          dir + "/small --out " + dir + "/small_run",
+                          dir + "/small --out " + dir + "/small_run --downscales 0.5",
                       &log) == 1);
   CHECK(log.find("the training image gives no 12x12 patch at any scale") != std::string::npos);
+  CHECK(log.find("shrinks every") == std::string::npos);  // the refusal says it all
   CHECK(log.find("of the 1 training images give no") == std::string::npos);
 }
 
@@ -2171,6 +2172,12 @@ TEST_CASE("print-config refuses what the run would and shows --init-from's shape
                      " holds a model without biases") != std::string::npos) ==
           (std::string(file) == "/nb.safetensors"));
   }
+  // With --no-bias the flags' own warning says it, once.
+  REQUIRE(run_command(bin("vdsr_train") + " -g -1 --print-config --train " + hr +
+                          " --no-bias --bias-lr-mult 0.1 --init-from " + dir + "/nb.safetensors",
+                      &said) == 0);
+  CHECK(said.find("--bias-lr-mult has no effect: --no-bias leaves no biases") != std::string::npos);
+  CHECK(said.find("holds a model without biases") == std::string::npos);
   (void)print_config("-g -1 --train " + hr + " --init-from " + dir + "/missing.safetensors",
                      &status);
   CHECK(status == 1);

@@ -49,10 +49,15 @@ void require_distinct_stems(const std::vector<std::string>& files, const std::st
 // at that image, it would stop the run there, the cells before it lost to --json.
 void check_save_names(const EvalOutputs& o, const std::string& set, const std::vector<int>& scales,
                       const std::vector<std::string>& files) {
-  const fs::path root = fs::path(o.save).lexically_normal();
-  for (const std::string& column : o.save_columns)
+  fs::path root = fs::path(o.save).lexically_normal();
+  if (!root.has_filename() && root != root.root_path())
+    root = root.parent_path();  // "out/" as "out"
+  for (const EvalOutputs::Column& column : o.save_columns)
     for (const int s : scales) {
-      const fs::path dir = save_folder(o.save, column, set, s);
+      if (!column.scales.empty() &&
+          std::find(column.scales.begin(), column.scales.end(), s) == column.scales.end())
+        continue;  // nothing is written there
+      const fs::path dir = save_folder(o.save, column.name, set, s);
       for (fs::path way = dir.lexically_normal(); !way.empty() && way != root && way.has_filename();
            way = way.parent_path()) {
         std::error_code ec;

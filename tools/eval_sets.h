@@ -24,8 +24,13 @@ std::vector<std::string> eval_set_images(const std::string& dir);
 struct EvalOutputs {
   std::string save;   // --save DIR
   std::string score;  // --score DIR
-  // --save's folder of each column under DIR ("" for one column; --table3: the methods' names).
-  std::vector<std::string> save_columns{""};
+  // --save's folder of each column under DIR ("" for one column; --table3: the methods' names),
+  // with the scales it writes (none listed: every scale; SRCNN's: its models').
+  struct Column {
+    std::string name;
+    std::vector<int> scales;
+  };
+  std::vector<Column> save_columns{Column{}};
 };
 
 // Where --save puts a column's outputs of one set at one scale: DIR/[COLUMN/]SET/xS.

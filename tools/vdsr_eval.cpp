@@ -178,7 +178,12 @@ int run(int argc, char** argv) {
   EvalOutputs outputs{o.save, o.score};
   if (o.table3) {
     outputs.save_columns.clear();
-    for (const EvalMethod& m : methods) outputs.save_columns.push_back(m.name);
+    for (const EvalMethod& m : methods) {
+      EvalOutputs::Column column{m.name, {}};
+      for (const int s : o.scales)
+        if (m.serves(s)) column.scales.push_back(s);
+      if (!column.scales.empty()) outputs.save_columns.push_back(column);  // none: writes nothing
+    }
   }
   check_eval_sets(o.data, set_files, o.scales, outputs);
   if (!o.save.empty()) cli::output_dir(o.save, "--save");  // once the models and sets are found
