@@ -80,8 +80,7 @@ int run(int argc, char** argv) {
          [&](const std::string&) { o.table3 = true; }});
   p.add({"", "--models", "KEY=FILE,...",
          "--table3's models: vdsr (else the bundled model), srcnn-x2, srcnn-x3, srcnn-x4 (run in "
-         "fp32; the "
-         "SRCNN column is left out without them); given more than once, the lists add up",
+         "fp32; the SRCNN column is left out without them); given more than once, the lists add up",
          [&](const std::string& v) { o.models += (o.models.empty() ? "" : ",") + v; }, true});
   p.add({"-g", "--gpu", "N", "device: GPU index, -1 for the CPU [0 if a GPU is usable, else -1]",
          [&](const std::string& v) {
@@ -106,9 +105,8 @@ int run(int argc, char** argv) {
          [&](const std::string&) { o.colour = true; }});
   p.add({"", "--score", "DIR",
          "score outputs made elsewhere (another method's) instead of running a model: "
-         "DIR/SET/xS/IMAGE.* "
-         "(any image format, 8-bit, colour or grey, the size of the HR after modcrop), the layout "
-         "--save writes",
+         "DIR/SET/xS/IMAGE.* (any image format, 8-bit, colour or grey, the size of the HR after "
+         "modcrop), the layout --save writes",
          [&](const std::string& v) { o.score = v; }});
   p.add_common();
   p.parse(argc, argv);
