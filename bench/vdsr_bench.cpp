@@ -245,14 +245,9 @@ int run(int argc, char** argv) {
          [&](const std::string& v) {
            network_pixels = parse_int64(v, "--network-pixels");
            stage_flags.push_back("--network-pixels");
-           VDSR_USER_CHECK(network_pixels >= 0,
-                           "--network-pixels must be 0 (every image whole) or more, got " << network_pixels);
-           // A crop smaller than a 64 x 64 tile times the network's fixed cost, not its rate.
-           if (network_pixels > 0 && network_pixels < 4096)
-             log_warning("--network-pixels " + std::to_string(network_pixels) +
-                         ": so small a crop times the network's fixed cost more than its rate "
-                         "(the network rows and the -j suggestion read low); 4096 or more, or 0 "
-                         "for every image whole, measure the rate");
+           VDSR_USER_CHECK(
+               network_pixels >= 0,
+               "--network-pixels must be 0 (every image whole) or more, got " << network_pixels);
          }});
   p.add({"", "--net-rate", "MPX_PER_S",
          "--stages: the network rate (output Mpx/s) the -j suggestion feeds, for instance a GPU's; "
@@ -325,6 +320,13 @@ int run(int argc, char** argv) {
     stages.precision = precision;
     stages.reps = reps > 0 ? reps : 3;
     stages.network_pixels = network_pixels >= 0 ? network_pixels : dev.is_cuda() ? 0 : 65536;
+    // A crop smaller than a 64 x 64 tile times the network's fixed cost, not its rate (said once
+    // the command line is read, so that a -q after the flag silences it).
+    if (network_pixels > 0 && network_pixels < 4096)
+      log_warning("--network-pixels " + std::to_string(network_pixels) +
+                  ": so small a crop times the network's fixed cost more than its rate (the "
+                  "network rows and the -j suggestion read low); 4096 or more, or 0 for every "
+                  "image whole, measure the rate");
     stages.json = json;
     return bench::run_stages(stages);
   }

@@ -107,7 +107,7 @@ int run(int argc, char** argv) {
       if (w.metadata.count(key) != 0) left.push_back(key);
     for (const auto& [key, value] : w.metadata)
       if (key.rfind("state.", 0) != 0 && key != "arch" && key != "depth" && key != "channels" &&
-          key != "bias" && key != "kind" && key != "format" &&
+          key != "bias" && key != "kind" && key != "format" && key != "kernels" &&
           !(from_mat && key.rfind("source", 0) == 0) &&
           std::find(left.begin(), left.end(), key) == left.end())
         left.push_back(key);
