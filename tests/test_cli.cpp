@@ -570,30 +570,31 @@ TEST_CASE("vdsr_eval stopped by a signal says what it leaves") {
   const std::string dir = test::temp_dir("cli_eval_signal_note");
   fs::create_directories(dir + "/Big");
   save_image(dir + "/Big/a.png", test_image(480, 480, 1, 3), ImageFormat::PNG);
-  // Signalled once the table's head is printed, while the bundled model works (seconds on the CPU).
-  std::string log;
-  (void)run_command("(" + bin("vdsr_eval") + " -g -1 --data " + dir + "/Big --scales 2 --save " +
-                        dir + "/s --json " + dir + "/r.json > " + dir + "/out 2> " + dir +
-                        "/err & until grep -q scale " + dir +
-                        "/out; do sleep 0.05; done; kill -TERM $!; wait $!; echo status $?)",
-                    &log);
+  // Signalled once the table's head is printed, while the bundled model works (seconds on the CPU):
+  // what the run said (its exit status last), its standard error in *err.
+  const auto signalled = [&](const std::string& flags, const std::string& tag, std::string* err) {
+    std::string log;
+    (void)run_command("(" + bin("vdsr_eval") + " -g -1 --data " + dir + "/Big --scales 2" + flags +
+                          " > " + dir + "/out" + tag + " 2> " + dir + "/err" + tag +
+                          " & until grep -q scale " + dir + "/out" + tag +
+                          "; do sleep 0.05; done; kill -TERM $!; wait $!; echo status $?)",
+                      &log);
+    *err = test::file_bytes(dir + "/err" + tag);
+    return log;
+  };
+  std::string err;
+  const std::string log = signalled(" --save " + dir + "/s --json " + dir + "/r.json", "1", &err);
   INFO(log);
   CHECK(log.find("status 143") != std::string::npos);
-  const std::string err = test::file_bytes(dir + "/err");
   INFO(err);
   CHECK(err.find("\nvdsr_eval: stopped by a signal; each table row printed is complete, every "
                  "--save image written is whole, and the --json report (written once every set "
                  "is scored) is not written\n") != std::string::npos);
   CHECK(!fs::exists(dir + "/r.json"));
   // --save alone: no word of a report.
-  (void)run_command("(" + bin("vdsr_eval") + " -g -1 --data " + dir + "/Big --scales 2 --save " +
-                        dir + "/s2 > " + dir + "/out2 2> " + dir + "/err2 & until grep -q scale " +
-                        dir + "/out2; do sleep 0.05; done; kill -TERM $!; wait $!; echo status $?)",
-                    &log);
-  CHECK(test::file_bytes(dir + "/err2")
-            .find("\nvdsr_eval: stopped by a signal; each table row "
-                  "printed is complete, and every --save image written "
-                  "is whole\n") != std::string::npos);
+  (void)signalled(" --save " + dir + "/s2", "2", &err);
+  CHECK(err.find("\nvdsr_eval: stopped by a signal; each table row printed is complete, and every "
+                 "--save image written is whole\n") != std::string::npos);
   fs::remove_all(dir);
 }
 
